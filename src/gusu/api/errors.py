@@ -1,0 +1,129 @@
+"""API failures and how every failure maps onto JSON-RPC codes and HTTP statuses.
+
+Protocol-level failures (bad JSON, bad params, unknown method, limits) are
+`GusuError`s like everything else, so that `error.data.code` is always a
+stable Gusu code and a client needs one way to read errors, whichever the
+transport.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from gusu.errors import (
+    ApiError,
+    GusuError,
+    InvalidRequestError,
+    LedgerError,
+    MempoolFullError,
+    NodeError,
+    NotFoundError,
+    RateLimitedError,
+    RequestTooLargeError,
+    SenderQuotaError,
+    StorageError,
+)
+from gusu.ledger.jsonview import JSONObject
+
+PARSE_ERROR: Final = -32700
+INVALID_REQUEST: Final = -32600
+METHOD_NOT_FOUND: Final = -32601
+INVALID_PARAMS: Final = -32602
+INTERNAL_ERROR: Final = -32603
+GUSU_ERROR: Final = -32000
+
+
+class JsonInvalidError(InvalidRequestError):
+    """The request body or message is not a JSON document."""
+
+    code = "json_invalid"
+
+
+class MethodNotFoundError(InvalidRequestError):
+    code = "method_not_found"
+
+
+class InvalidParamsError(InvalidRequestError):
+    """A method's params do not have the documented shape."""
+
+    code = "params_invalid"
+
+
+class InternalApiError(ApiError):
+    """Something failed that should not have; the details are in the node's log only."""
+
+    code = "internal_error"
+
+
+class ServerBusyError(ApiError):
+    """The server has as many requests in progress as it allows."""
+
+    code = "server_busy"
+    retryable = True
+
+
+class RequestTimeoutError(ApiError):
+    code = "request_timeout"
+    retryable = True
+
+
+class SubscriptionLimitError(ApiError):
+    code = "subscriptions_exceeded"
+
+
+class NodeUnavailableError(ApiError):
+    code = "node_unavailable"
+    retryable = True
+
+
+INTERNAL_MESSAGE: Final = "internal error while handling the request; the node's log has the details"
+
+
+def rpc_code_of(error: GusuError) -> int:
+    """The JSON-RPC error code for `error`: a standard one for protocol failures, else -32000."""
+    if isinstance(error, JsonInvalidError):
+        return PARSE_ERROR
+    if isinstance(error, MethodNotFoundError):
+        return METHOD_NOT_FOUND
+    if isinstance(error, InvalidParamsError):
+        return INVALID_PARAMS
+    if isinstance(error, InternalApiError):
+        return INTERNAL_ERROR
+    if isinstance(error, (RequestTooLargeError, InvalidRequestError)):
+        return INVALID_REQUEST
+    return GUSU_ERROR
+
+
+def http_status_of(error: GusuError) -> int:
+    """The HTTP status a REST answer (or a refused HTTP request) carries for `error`."""
+    if isinstance(error, NotFoundError):
+        return 404
+    if isinstance(error, RequestTooLargeError):
+        return 413
+    if isinstance(error, (MempoolFullError, SenderQuotaError, RateLimitedError)):
+        return 429
+    if isinstance(error, (ServerBusyError, NodeUnavailableError)):
+        return 503
+    if isinstance(error, RequestTimeoutError):
+        return 504
+    # The node's own trouble, not the client's.
+    if isinstance(error, (InternalApiError, StorageError, NodeError)) or type(error) is LedgerError:
+        return 500
+    return 400
+
+
+def error_message(error: GusuError) -> str:
+    # GusuError messages are written for users; an empty one still needs words.
+    return str(error) or f"the request failed ({error.code})"
+
+
+def rpc_error_object(error: GusuError) -> JSONObject:
+    return {
+        "code": rpc_code_of(error),
+        "message": error_message(error),
+        "data": {"code": error.code, "retryable": error.retryable},
+    }
+
+
+def rest_error_object(error: GusuError) -> JSONObject:
+    return {"code": error.code, "message": error_message(error), "retryable": error.retryable}

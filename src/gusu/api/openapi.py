@@ -1,0 +1,419 @@
+"""The OpenAPI 3.1 document of the REST routes, served at /openapi.json.
+
+Written out by hand rather than generated so that it states the contract
+of docs/api.md, not whatever the handlers happen to do; a test checks
+that every REST route the server registers is described here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import gusu
+from gusu.ledger.types import ADDRESS_SIZE, HASH_SIZE
+
+OPENAPI_VERSION: Final = "3.1.0"
+
+_INT64_MIN: Final = -(2**63)
+_UINT64_MAX: Final = 2**64 - 1
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _hex(description: str, size: int | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string", "description": description}
+    if size is None:
+        schema["pattern"] = "^0x([0-9a-fA-F]{2})*$"
+    else:
+        schema["pattern"] = f"^0x[0-9a-fA-F]{{{2 * size}}}$"
+    return schema
+
+
+def _uint(description: str) -> dict[str, Any]:
+    return {"type": "integer", "minimum": 0, "maximum": _UINT64_MAX, "description": description}
+
+
+def _object(properties: dict[str, Any], required: list[str] | None = None, description: str = "") -> dict[str, Any]:
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties) if required is None else required,
+    }
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def _json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error_responses(*statuses: str) -> dict[str, Any]:
+    names = {
+        "400": "BadRequest",
+        "404": "NotFound",
+        "413": "TooLarge",
+        "429": "TooManyRequests",
+        "500": "Internal",
+        "503": "Unavailable",
+        "504": "Timeout",
+    }
+    return {status: {"$ref": f"#/components/responses/{names[status]}"} for status in statuses}
+
+
+_FULL_PARAMETER: Final = {
+    "name": "full",
+    "in": "query",
+    "required": False,
+    "description": "true to list the block's transactions in full rather than as ids",
+    "schema": {"type": "string", "enum": ["true", "false", "1", "0"], "default": "false"},
+}
+
+_ID_PARAMETER: Final = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "description": "Transaction id",
+    "schema": _ref("Hash"),
+}
+
+_COMMON_ERRORS: Final = ("500", "503", "504")
+
+
+def _get(summary: str, response: dict[str, Any], parameters: list[Any], errors: tuple[str, ...]) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "responses": {"200": response, **_error_responses(*errors, *_COMMON_ERRORS)},
+    }
+    if parameters:
+        operation["parameters"] = parameters
+    return {"get": operation}
+
+
+def _schemas() -> dict[str, Any]:
+    return {
+        "Hex": _hex("Bytes as 0x-prefixed hex (lowercase in answers; either case accepted)"),
+        "Hash": _hex("A 32-byte hash", HASH_SIZE),
+        "Address": _hex("A 20-byte account address", ADDRESS_SIZE),
+        "Bytes": {
+            "type": "object",
+            "description": "A byte string inside a contract value",
+            "properties": {"hex": _ref("Hex")},
+            "required": ["hex"],
+            "additionalProperties": False,
+        },
+        "Value": {
+            "description": "A canonical contract value (docs/codec.md); at most 32 levels deep",
+            "oneOf": [
+                {"type": "null"},
+                {"type": "boolean"},
+                {"type": "integer", "minimum": _INT64_MIN, "maximum": _UINT64_MAX},
+                {"type": "string"},
+                {"type": "array", "items": _ref("Value")},
+                _ref("Bytes"),
+            ],
+        },
+        "Error": _object({"error": _error_body()}),
+        "Transaction": _object(
+            {
+                "id": _ref("Hash"),
+                "chain_id": {"type": "string"},
+                "nonce": _uint("Client-chosen random replay guard"),
+                "valid_until_height": _uint("Last height at which the transaction may commit"),
+                "sender_public_key": _ref("Hex"),
+                "sender": _ref("Address"),
+                "contract": {"type": "string"},
+                "method": {"type": "string"},
+                "args": {"type": "array", "items": _ref("Value")},
+                "signature": _ref("Hex"),
+            }
+        ),
+        "TransactionLookup": _object(
+            {
+                "id": _ref("Hash"),
+                "status": {"type": "string", "enum": ["pending", "committed", "dropped"]},
+                "transaction": {"oneOf": [_ref("Transaction"), {"type": "null"}]},
+                "height": _uint("Block height, once committed"),
+                "index": _uint("Position in the block, once committed"),
+                "reason": {"type": "string", "description": "Why a dropped transaction was dropped"},
+            },
+            required=["id", "status", "transaction"],
+        ),
+        "Event": _object({"contract": {"type": "string"}, "name": {"type": "string"}, "data": _ref("Value")}),
+        "Receipt": _object(
+            {
+                "transaction_id": _ref("Hash"),
+                "status": {"type": "string", "enum": ["success", "failed"]},
+                "return_value": _ref("Value"),
+                "events": {"type": "array", "items": _ref("Event")},
+                "gas_used": _uint("Gas the transaction used"),
+                "error_code": {"type": "string", "description": "Empty on success"},
+                "error_message": {"type": "string"},
+                "height": _uint("Block height"),
+                "index": _uint("Position in the block"),
+                "block_hash": _ref("Hash"),
+            }
+        ),
+        "Header": _object(
+            {
+                "chain_id": {"type": "string"},
+                "height": _uint("Block height"),
+                "parent_hash": _ref("Hash"),
+                "timestamp_ms": _uint("Milliseconds since the Unix epoch"),
+                "proposer": _ref("Address"),
+                "transactions_root": _ref("Hash"),
+                "receipts_root": _ref("Hash"),
+                "state_root": _ref("Hash"),
+                "validators_hash": _ref("Hash"),
+                "transaction_count": _uint("Transactions in the block"),
+            }
+        ),
+        "Certificate": _object(
+            {
+                "height": _uint("Block height"),
+                "round": _uint("Consensus round"),
+                "block_hash": _ref("Hash"),
+                "signatures": {
+                    "type": "array",
+                    "items": _object(
+                        {
+                            "validator": _ref("Address"),
+                            "timestamp_ms": _uint("Milliseconds since the Unix epoch"),
+                            "signature": _ref("Hex"),
+                        }
+                    ),
+                },
+            }
+        ),
+        "Block": _object(
+            {
+                "hash": _ref("Hash"),
+                "header": _ref("Header"),
+                "transactions": {
+                    "description": "Transaction ids, or full transactions with ?full=true",
+                    "oneOf": [
+                        {"type": "array", "items": _ref("Hash")},
+                        {"type": "array", "items": _ref("Transaction")},
+                    ],
+                },
+                "certificate": {"oneOf": [_ref("Certificate"), {"type": "null"}]},
+            }
+        ),
+        "TransactionProof": _object(
+            {
+                "height": _uint("Block height"),
+                "index": _uint("Leaf position"),
+                "leaf_count": _uint("Leaves in the tree"),
+                "path": {"type": "array", "items": _ref("Hash"), "description": "Sibling hashes, leaf to root"},
+                "transactions_root": _ref("Hash"),
+                "header": _ref("Header"),
+                "block_hash": _ref("Hash"),
+            },
+            description="Merkle inclusion proof; the leaf is the transaction id",
+        ),
+        "ReceiptProof": _object(
+            {
+                "height": _uint("Block height"),
+                "index": _uint("Leaf position"),
+                "leaf_count": _uint("Leaves in the tree"),
+                "path": {"type": "array", "items": _ref("Hash"), "description": "Sibling hashes, leaf to root"},
+                "receipts_root": _ref("Hash"),
+                "header": _ref("Header"),
+                "block_hash": _ref("Hash"),
+            },
+            description="Merkle inclusion proof; the leaf is the hash of the encoded receipt",
+        ),
+        "Status": _object(
+            {
+                "chain_id": {"type": "string"},
+                "suite": {"type": "string", "enum": ["sm", "ecdsa"]},
+                "height": _uint("Latest committed height"),
+                "latest_block_hash": _ref("Hash"),
+                "latest_block_time_ms": _uint("Timestamp of the latest block"),
+                "node_address": _ref("Address"),
+                "consensus": {"type": "string"},
+                "mempool": _object({"transactions": _uint("Pending transactions"), "bytes": _uint("Pending bytes")}),
+                "version": {"type": "string"},
+                "transaction_window_blocks": _uint("How far ahead valid_until_height may be"),
+            }
+        ),
+        "Health": _object({"ok": {"type": "boolean"}, "height": _uint("Latest committed height")}),
+        "SubmitRequest": _object(
+            {
+                "raw": {
+                    "oneOf": [
+                        _ref("Hex"),
+                        {"type": "array", "items": _ref("Hex"), "description": "Several signed transactions"},
+                    ],
+                    "description": "Signed, encoded transaction(s)",
+                }
+            },
+        ),
+        "Submitted": _object({"id": _ref("Hash")}),
+        "SubmitEntry": {
+            "oneOf": [
+                _ref("Submitted"),
+                _object({"error": _error_body()}),
+            ]
+        },
+        "CallRequest": {
+            **_object(
+                {
+                    "contract": {"type": "string"},
+                    "method": {"type": "string"},
+                    "args": {"type": "array", "items": _ref("Value")},
+                    "sender": _ref("Address"),
+                },
+                required=["contract", "method", "args"],
+            ),
+            "additionalProperties": False,
+        },
+        "CallResult": _object(
+            {
+                "return_value": _ref("Value"),
+                "gas_used": _uint("Gas the call used"),
+                "events": {"type": "array", "items": _ref("Event")},
+            }
+        ),
+    }
+
+
+def _error_body() -> dict[str, Any]:
+    return _object(
+        {
+            "code": {"type": "string", "description": "Stable Gusu error code, e.g. not_found"},
+            "message": {"type": "string", "description": "What went wrong and what to do"},
+            "retryable": {"type": "boolean", "description": "Whether the same request may succeed later"},
+        }
+    )
+
+
+def _paths() -> dict[str, Any]:
+    block = _json_response("The block", _ref("Block"))
+    return {
+        "/v1/status": _get("The node's status (as gusu_status)", _json_response("Status", _ref("Status")), [], ()),
+        "/v1/blocks/latest": _get("The latest committed block", block, [_FULL_PARAMETER], ("400",)),
+        "/v1/blocks/{height}": _get(
+            "A block by height",
+            block,
+            [
+                {
+                    "name": "height",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "integer", "minimum": 0},
+                },
+                _FULL_PARAMETER,
+            ],
+            ("400", "404"),
+        ),
+        "/v1/blocks/hash/{hash}": _get(
+            "A block by hash",
+            block,
+            [{"name": "hash", "in": "path", "required": True, "schema": _ref("Hash")}, _FULL_PARAMETER],
+            ("400", "404"),
+        ),
+        "/v1/transactions/{id}": _get(
+            "A transaction and its status (as gusu_getTransaction)",
+            _json_response("The transaction", _ref("TransactionLookup")),
+            [_ID_PARAMETER],
+            ("400", "404"),
+        ),
+        "/v1/transactions/{id}/receipt": _get(
+            "A committed transaction's receipt",
+            _json_response("The receipt", _ref("Receipt")),
+            [_ID_PARAMETER],
+            ("400", "404"),
+        ),
+        "/v1/transactions/{id}/proof": _get(
+            "Inclusion proof of a committed transaction id",
+            _json_response("The proof", _ref("TransactionProof")),
+            [_ID_PARAMETER],
+            ("400", "404"),
+        ),
+        "/v1/transactions/{id}/receipt/proof": _get(
+            "Inclusion proof of a committed transaction's receipt",
+            _json_response("The proof", _ref("ReceiptProof")),
+            [_ID_PARAMETER],
+            ("400", "404"),
+        ),
+        "/v1/transactions": {
+            "post": {
+                "summary": "Submit one signed transaction, or several",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("SubmitRequest")}},
+                },
+                "responses": {
+                    "202": _json_response(
+                        "One transaction (raw was a string) acknowledged into the pool", _ref("Submitted")
+                    ),
+                    "200": _json_response(
+                        "Several transactions (raw was an array): one entry each, in order",
+                        {"type": "array", "items": _ref("SubmitEntry")},
+                    ),
+                    **_error_responses("400", "413", "429", *_COMMON_ERRORS),
+                },
+            }
+        },
+        "/v1/call": {
+            "post": {
+                "summary": "Run a read-only contract method against the latest state (as gusu_call)",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("CallRequest")}},
+                },
+                "responses": {
+                    "200": _json_response("The call's result", _ref("CallResult")),
+                    **_error_responses("400", "413", *_COMMON_ERRORS),
+                },
+            }
+        },
+        "/health": {
+            "get": {
+                "summary": "Whether the node is serving",
+                "responses": {
+                    "200": _json_response("Serving", _ref("Health")),
+                    "503": _json_response("Not serving", _ref("Health")),
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Metrics in the Prometheus text format",
+                "responses": {
+                    "200": {"description": "Metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}
+                },
+            }
+        },
+    }
+
+
+def build_openapi() -> dict[str, Any]:
+    error = _json_response
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": "Gusu node REST API",
+            "version": gusu.__version__,
+            "description": (
+                "REST view of a Gusu Chain node. The same operations, and subscriptions, are offered as "
+                "JSON-RPC 2.0 at POST /rpc and over WebSocket at /ws (see docs/api.md)."
+            ),
+        },
+        "paths": _paths(),
+        "components": {
+            "schemas": _schemas(),
+            "responses": {
+                "BadRequest": error("Malformed request or rejected transaction", _ref("Error")),
+                "NotFound": error("No such block, transaction or receipt (yet)", _ref("Error")),
+                "TooLarge": error("The body or the number of transactions exceeds a limit", _ref("Error")),
+                "TooManyRequests": error("The pool is full; retry later (retryable is true)", _ref("Error")),
+                "Internal": error("The node failed; its log has details", _ref("Error")),
+                "Unavailable": error("The server is at its connection limit; retry later", _ref("Error")),
+                "Timeout": error("The request took longer than the server allows", _ref("Error")),
+            },
+        },
+    }

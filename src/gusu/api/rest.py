@@ -1,0 +1,125 @@
+"""The REST routes under /v1 (see docs/api.md and /openapi.json).
+
+Handlers only translate: path, query and body in; `NodeApi` answers out.
+They raise `GusuError`s, which the server's error middleware turns into
+``{"error": {...}}`` answers with the matching HTTP status.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import orjson
+from aiohttp import web
+
+from gusu.api.jsonio import parse_json
+from gusu.api.methods import NodeApi
+from gusu.api.params import expect_flag, expect_height_text, expect_hex, expect_object, parse_call_request
+from gusu.api.settings import ApiSettings
+from gusu.errors import RequestTooLargeError
+from gusu.ledger.jsonview import JSON
+from gusu.ledger.types import HASH_SIZE
+
+JSON_CONTENT_TYPE: Final = "application/json"
+
+
+def json_response(document: JSON, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(document), status=status, content_type=JSON_CONTENT_TYPE)
+
+
+async def read_body(request: web.Request, settings: ApiSettings) -> bytes:
+    """The request body, refused with request_too_large beyond `body_bytes_max`."""
+    limit = settings.body_bytes_max
+    if request.content_length is not None and request.content_length > limit:
+        raise RequestTooLargeError(
+            f"the request body is {request.content_length} bytes; the limit is {limit}, so send less per request"
+        )
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge as error:
+        # A chunked body has no length up front; aiohttp stops it at client_max_size.
+        raise RequestTooLargeError(
+            f"the request body exceeds the limit of {limit} bytes; send less per request"
+        ) from error
+
+
+def parse_json_body(body: bytes, settings: ApiSettings) -> JSON:
+    return parse_json(body, settings.json_depth_max, "the request body", "a JSON object")
+
+
+class RestHandlers:
+    __slots__ = ("_api", "_settings")
+
+    def __init__(self, api: NodeApi, settings: ApiSettings) -> None:
+        self._api = api
+        self._settings = settings
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_get("/v1/status", self.status)
+        # "latest" first: the {height} route would otherwise claim it.
+        app.router.add_get("/v1/blocks/latest", self.latest_block)
+        app.router.add_get("/v1/blocks/{height}", self.block_by_height)
+        app.router.add_get("/v1/blocks/hash/{hash}", self.block_by_hash)
+        app.router.add_get("/v1/transactions/{id}", self.transaction)
+        app.router.add_get("/v1/transactions/{id}/receipt", self.receipt)
+        app.router.add_get("/v1/transactions/{id}/proof", self.transaction_proof)
+        app.router.add_get("/v1/transactions/{id}/receipt/proof", self.receipt_proof)
+        app.router.add_post("/v1/transactions", self.submit)
+        app.router.add_post("/v1/call", self.call)
+
+    async def status(self, _request: web.Request) -> web.Response:
+        return json_response(self._api.status())
+
+    async def latest_block(self, request: web.Request) -> web.Response:
+        return json_response(self._api.latest_block(_full(request)))
+
+    async def block_by_height(self, request: web.Request) -> web.Response:
+        height = expect_height_text(request.match_info["height"], "the path's height")
+        return json_response(self._api.block_by_height(height, _full(request)))
+
+    async def block_by_hash(self, request: web.Request) -> web.Response:
+        block_hash = expect_hex(request.match_info["hash"], "the path's block hash", HASH_SIZE)
+        return json_response(self._api.block_by_hash(block_hash, _full(request)))
+
+    async def transaction(self, request: web.Request) -> web.Response:
+        return json_response(self._api.transaction(_transaction_id(request)))
+
+    async def receipt(self, request: web.Request) -> web.Response:
+        return json_response(self._api.receipt(_transaction_id(request)))
+
+    async def transaction_proof(self, request: web.Request) -> web.Response:
+        return json_response(self._api.transaction_proof(_transaction_id(request)))
+
+    async def receipt_proof(self, request: web.Request) -> web.Response:
+        return json_response(self._api.receipt_proof(_transaction_id(request)))
+
+    async def submit(self, request: web.Request) -> web.Response:
+        body = parse_json_body(await read_body(request, self._settings), self._settings)
+        fields = expect_object(body, "the request body", required=("raw",), optional=())
+        raw = fields["raw"]
+        if isinstance(raw, list):
+            limit = self._settings.transactions_per_request_max
+            if len(raw) > limit:
+                raise RequestTooLargeError(
+                    f"the request submits {len(raw)} transactions; the limit is {limit} per request, "
+                    "so send them in several requests"
+                )
+            raws = [expect_hex(item, f"the body's raw item {index}") for index, item in enumerate(raw)]
+            return json_response(await self._api.submit_many(raws))
+        # Accepted into the pool, not yet committed: 202.
+        return json_response(
+            await self._api.submit_one(expect_hex(raw, "the body's raw (a signed transaction, or an array of them)")),
+            status=202,
+        )
+
+    async def call(self, request: web.Request) -> web.Response:
+        body = parse_json_body(await read_body(request, self._settings), self._settings)
+        return json_response(self._api.call(parse_call_request(body, "the request body")))
+
+
+def _full(request: web.Request) -> bool:
+    return expect_flag(request.query.get("full"), "the query parameter full")
+
+
+def _transaction_id(request: web.Request) -> bytes:
+    return expect_hex(request.match_info["id"], "the path's transaction id", HASH_SIZE)

@@ -1,0 +1,271 @@
+"""`gusu bench`: the command-line face of `gusu.eval.bench`."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from types import TracebackType
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from gusu.cli.context import CliUsageError, common_options, get_state, write_json
+from gusu.cli.keystore import load_key
+from gusu.crypto import SUITE_NAMES
+from gusu.eval.bench import (
+    DEFAULT_BATCH,
+    DEFAULT_CONNECTIONS,
+    DEFAULT_DRAIN_TIMEOUT_S,
+    DEFAULT_DURATION_S,
+    DEFAULT_SENDERS,
+    DEFAULT_WARMUP_S,
+    DEFAULT_WINDOW,
+    BenchConfig,
+    describe_problems,
+    run_bench,
+    summary_rows,
+)
+
+
+class RichProgress:
+    """Draws the benchmark's phases as progress bars on stderr."""
+
+    def __init__(self, console: Console) -> None:
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> RichProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.done()
+        self._progress.stop()
+
+    def phase(self, name: str, total: float | None = None) -> None:
+        self.done()
+        self._task = self._progress.add_task(name, total=total, detail="")
+
+    def advance(self, completed: float, detail: str = "") -> None:
+        if self._task is not None:
+            self._progress.update(self._task, completed=completed, detail=detail)
+
+    def done(self) -> None:
+        if self._task is not None:
+            task = self._progress.tasks[-1]
+            self._progress.update(
+                self._task, completed=task.total if task.total is not None else 1, total=task.total or 1
+            )
+            self._task = None
+
+
+class _NoProgress:
+    def __enter__(self) -> _NoProgress:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        pass
+
+    def phase(self, name: str, total: float | None = None) -> None:
+        pass
+
+    def advance(self, completed: float, detail: str = "") -> None:
+        pass
+
+    def done(self) -> None:
+        pass
+
+
+@click.command("bench")
+@click.option(
+    "--suite",
+    type=click.Choice(list(SUITE_NAMES)),
+    default="sm",
+    show_default=True,
+    help="Suite of the throw-away chain.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(0, 64),
+    default=2,
+    show_default=True,
+    help="Signature-verifier processes of the throw-away node.",
+)
+@click.option(
+    "--senders",
+    type=click.IntRange(min=1),
+    default=DEFAULT_SENDERS,
+    show_default=True,
+    help="Funded accounts the load is spread over.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Open loop: submit this many transactions per second.",
+)
+@click.option(
+    "--window",
+    type=click.IntRange(min=1),
+    default=None,
+    help=f"Closed loop (the default): transactions kept outstanding [default {DEFAULT_WINDOW}].",
+)
+@click.option(
+    "--batch",
+    type=click.IntRange(1, 5000),
+    default=DEFAULT_BATCH,
+    show_default=True,
+    help="Transactions per gusu_sendRawTransactions request.",
+)
+@click.option(
+    "--connections",
+    type=click.IntRange(1, 256),
+    default=DEFAULT_CONNECTIONS,
+    show_default=True,
+    help="Concurrent HTTP requests.",
+)
+@click.option(
+    "--warmup",
+    "warmup_s",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_WARMUP_S,
+    show_default=True,
+    help="Seconds of load before measuring.",
+)
+@click.option(
+    "--duration",
+    "duration_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_DURATION_S,
+    show_default=True,
+    help="Seconds measured.",
+)
+@click.option(
+    "--count",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Transactions to pre-sign (default: estimated from the rate or the verification capacity).",
+)
+@click.option(
+    "--drain-timeout",
+    "drain_timeout_s",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_DRAIN_TIMEOUT_S,
+    show_default=True,
+    help="Seconds to wait for outstanding transactions after the window.",
+)
+@click.option(
+    "--key",
+    "key_reference",
+    default=None,
+    metavar="NAME|PATH",
+    help="With --endpoint: a funded key that pays the senders.",
+)
+@click.option(
+    "--passphrase-file", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Passphrase of --key."
+)
+@click.option(
+    "--node-pid",
+    type=int,
+    default=None,
+    help="With --endpoint: the node's pid, for CPU figures (found from the port when local).",
+)
+@click.option(
+    "--output",
+    "output_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the JSON result to this file.",
+)
+@common_options
+def bench_command(
+    suite: str,
+    workers: int,
+    senders: int,
+    rate: float | None,
+    window: int | None,
+    batch: int,
+    connections: int,
+    warmup_s: float,
+    duration_s: float,
+    count: int | None,
+    drain_timeout_s: float,
+    key_reference: str | None,
+    passphrase_file: Path | None,
+    node_pid: int | None,
+    output_path: Path | None,
+) -> None:
+    """Measure sustained TPS and commit latency under signed account.transfer load.
+
+    \b
+    Without --endpoint on the command line, a throw-away chain is created in
+    a temporary directory, its node started, benchmarked, stopped and removed.
+    Closed loop (--window, the default) finds the sustained maximum; open loop
+    (--rate) checks latency at a fixed load, e.g. half the sustained rate.
+    """
+    state = get_state()
+    if rate is not None and window is not None:
+        raise CliUsageError("choose one of --rate (open loop) and --window (closed loop)")
+    endpoint = state.endpoint if state.endpoint_explicit else None
+    funding_key = None
+    if key_reference is not None:
+        funding_key = load_key(state.keys_directory, key_reference, passphrase_file).key
+    elif endpoint is not None:
+        raise CliUsageError(
+            "with --endpoint, pass --key: a funded account (e.g. <chain>/keys/dev.json) pays the senders"
+        )
+    config = BenchConfig(
+        suite=suite,
+        workers=workers,
+        senders=senders,
+        rate=rate,
+        window=window if window is not None else DEFAULT_WINDOW,
+        batch=batch,
+        connections=connections,
+        warmup_s=warmup_s,
+        duration_s=duration_s,
+        endpoint=endpoint,
+        funding_key=funding_key if endpoint is not None else None,
+        count=count,
+        node_pid=node_pid,
+        drain_timeout_s=drain_timeout_s,
+        command=shlex.join(["gusu", *sys.argv[1:]]),
+    )
+    show_progress = not state.json_output and state.stderr.is_terminal
+    progress: RichProgress | _NoProgress = RichProgress(state.stderr) if show_progress else _NoProgress()
+    with progress:
+        result = run_bench(config, progress)
+    if output_path is not None:
+        output_path.parent.mkdir(parents=True, exist_ok=True)
+        import json
+
+        output_path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    problems = describe_problems(result)
+    if state.json_output:
+        write_json(result)
+    else:
+        table = Table(title="gusu bench", show_header=False, title_justify="left")
+        table.add_column(style="bold")
+        table.add_column()
+        for label, value in summary_rows(result):
+            table.add_row(label, value)
+        state.stdout.print(table)
+    for problem in problems:
+        style = "bold red" if problem.startswith("BUG") else "yellow"
+        state.stderr.print(f"[{style}]warning:[/{style}] {problem}")
+    if result.get("lost"):
+        click.echo(f"error: {result['lost']} acknowledged transaction(s) were lost by the node", err=True)
+        click.get_current_context().exit(1)

@@ -1,0 +1,94 @@
+"""The `gusu` command: chains, nodes, keys, transactions, blocks and the benchmark.
+
+Every expected failure (a `GusuError`) ends the command with one line,
+``error: <what went wrong and what to do>``, on stderr and exit status 1;
+with ``--json`` an ``{"error": {...}}`` document is printed on stdout too,
+so that a script always has exactly one document to read. Anything else is
+a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from gusu import __version__
+from gusu.cli.bench import bench_command
+from gusu.cli.block import block_group
+from gusu.cli.chain import chain_group
+from gusu.cli.context import CliState, endpoint_option, get_state, home_option, json_option, write_json
+from gusu.cli.keys import keys_group
+from gusu.cli.node import node_group
+from gusu.cli.shortcuts import account_group, evidence_group
+from gusu.cli.tx import tx_group
+from gusu.errors import ClientError, GusuError, RemoteError
+
+EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
+
+
+def report_error(state: CliState | None, error: GusuError) -> None:
+    message = str(error) or type(error).__name__
+    if isinstance(error, ClientError) and not isinstance(error, RemoteError) and state is not None:
+        # Connection trouble: say which node was tried, the usual cause being a wrong or stopped one.
+        message = f"{message} (endpoint {state.endpoint}; is the node running? see `gusu node status`)"
+    if state is not None and state.json_output:
+        write_json({"error": {"code": error.code, "message": message, "retryable": error.retryable}})
+    click.echo(f"error: {message}", err=True)
+
+
+class GusuGroup(click.Group):
+    """The root group: turns expected failures into one clear line instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GusuError as error:
+            report_error(ctx.find_object(CliState), error)
+            ctx.exit(EXIT_FAILURE)
+
+
+@click.group(cls=GusuGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@home_option(from_environment=True)
+@endpoint_option(from_environment=True)
+@json_option
+@click.version_option(__version__, prog_name="gusu")
+def cli() -> None:
+    """Gusu Chain command-line tool.
+
+    \b
+    Start a local chain:
+      gusu chain init
+      gusu node start --detach
+      gusu account balance $(gusu keys show ~/.gusu/chains/local/keys/dev.json --json | jq -r .address)
+    """
+    get_state()
+
+
+cli.add_command(chain_group)
+cli.add_command(node_group)
+cli.add_command(keys_group)
+cli.add_command(tx_group)
+cli.add_command(block_group)
+cli.add_command(account_group)
+cli.add_command(evidence_group)
+cli.add_command(bench_command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `gusu` script."""
+    try:
+        cli.main(args=argv, prog_name="gusu", standalone_mode=True)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except GusuError as error:
+        # Raised outside a command (an option callback): no state to consult.
+        report_error(None, error)
+        sys.exit(EXIT_FAILURE)
+
+
+if __name__ == "__main__":
+    main()

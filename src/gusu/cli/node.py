@@ -1,0 +1,210 @@
+"""`gusu node`: run a node in the foreground or background, stop it, ask how it is."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gusu.api.process import configure_logging, serve
+from gusu.cli.context import CliState, common_options, get_state
+from gusu.cli.nodeproc import (
+    check_node_directory,
+    get_api_url,
+    get_running_pid,
+    start_detached,
+    stop_node,
+)
+from gusu.cli.remote import get_health, open_client
+from gusu.cli.render import format_time_ms, key_value_table, status_to_json
+from gusu.errors import ClientError, NodeError
+from gusu.node.config import load_config
+
+EXIT_NODE_DOWN = 1
+
+
+def _node_directory_option(function: Any) -> Any:
+    return click.option(
+        "--dir",
+        "directory",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Node directory (default <home>/chains/local/node0).",
+    )(function)
+
+
+def _resolve_directory(state: CliState, directory: Path | None) -> Path:
+    return (directory or state.default_node_directory).expanduser().resolve()
+
+
+def _print_endpoints(state: CliState, ready: dict[str, Any], heading: str) -> None:
+    table = key_value_table(heading)
+    for name in ("rpc", "websocket", "rest", "metrics"):
+        if name in ready:
+            table.add_row(name, str(ready[name]))
+    for name in ("chain_id", "height", "pid"):
+        if name in ready:
+            table.add_row(name.replace("_", " "), str(ready[name]))
+    state.stdout.print(table)
+
+
+@click.group("node")
+def node_group() -> None:
+    """Run and inspect a node."""
+
+
+@node_group.command("start")
+@_node_directory_option
+@click.option("--detach", is_flag=True, help="Run in the background (output in NODE_DIR/node.log).")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=1),
+    default=30.0,
+    show_default=True,
+    help="With --detach: seconds to wait for the node to serve.",
+)
+@common_options
+def node_start(directory: Path | None, detach: bool, timeout_s: float) -> None:
+    """Start the node of a node directory (made by `gusu chain init`)."""
+    state = get_state()
+    node_directory = _resolve_directory(state, directory)
+    check_node_directory(node_directory)
+    if detach:
+        ready = start_detached(node_directory, timeout_s)
+        document = {"detached": True, "node_directory": str(node_directory), **ready}
+
+        def render() -> None:
+            _print_endpoints(state, ready, f"node running in the background from {node_directory}")
+            state.stdout.print(
+                f"log: {node_directory / 'node.log'}   stop it with: gusu node stop"
+                + ("" if directory is None else f" --dir {node_directory}")
+            )
+
+        state.emit(document, render)
+        return
+
+    config = load_config(node_directory)
+    configure_logging(config.node.log_level)
+
+    def on_ready(ready: dict[str, object]) -> None:
+        document = {"detached": False, "node_directory": str(node_directory), **ready}
+        if state.json_output:
+            state.emit(document)
+        else:
+            _print_endpoints(state, ready, f"node serving from {node_directory} (Ctrl-C stops it)")
+
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    try:
+        asyncio.run(serve(node_directory, on_ready=on_ready))
+    except KeyboardInterrupt:
+        # serve() turns SIGINT into a clean stop; this is a second Ctrl-C during shutdown.
+        raise NodeError("interrupted while stopping; the node may not have shut down cleanly") from None
+    state.note("node stopped")
+
+
+@node_group.command("stop")
+@_node_directory_option
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0.1),
+    default=20.0,
+    show_default=True,
+    help="Seconds to wait after SIGTERM before SIGKILL.",
+)
+@common_options
+def node_stop(directory: Path | None, timeout_s: float) -> None:
+    """Stop a background node (SIGTERM, then SIGKILL if it does not exit in time)."""
+    state = get_state()
+    node_directory = _resolve_directory(state, directory)
+    outcome = stop_node(node_directory, timeout_s)
+    document = {
+        "stopped": True,
+        "pid": outcome.pid,
+        "killed": outcome.killed,
+        "waited_s": round(outcome.waited_s, 3),
+        "node_directory": str(node_directory),
+    }
+    if outcome.killed:
+        state.warn(
+            f"the node (pid {outcome.pid}) did not stop within {timeout_s:g} s of SIGTERM and was killed "
+            "with SIGKILL; it will recover its store on the next start"
+        )
+
+    def render() -> None:
+        how = "killed" if outcome.killed else "stopped"
+        state.stdout.print(f"node (pid {outcome.pid}) {how} after {outcome.waited_s:.1f} s")
+
+    state.emit(document, render)
+
+
+@node_group.command("status")
+@_node_directory_option
+@common_options
+def node_status(directory: Path | None) -> None:
+    """Height, chain, mempool and health of a node (by --dir, or --endpoint)."""
+    state = get_state()
+    document: dict[str, Any] = {}
+    node_directory: Path | None = None
+    if directory is not None or (not state.endpoint_explicit and _has_default_node(state)):
+        node_directory = _resolve_directory(state, directory)
+        check_node_directory(node_directory)
+        endpoint = get_api_url(node_directory)
+        pid = get_running_pid(node_directory)
+        document.update({"node_directory": str(node_directory), "pid": pid, "running": pid is not None})
+    else:
+        endpoint = state.endpoint
+    state.endpoint = endpoint
+    document["endpoint"] = endpoint
+    health = get_health(endpoint)
+    try:
+        with open_client(state) as client:
+            status = client.status()
+    except ClientError as error:
+        message = f"no node answers at {endpoint}: {error}" + (
+            "" if node_directory is None else f"; start it with `gusu node start --dir {node_directory}`"
+        )
+        if not state.json_output:
+            raise NodeError(message) from error
+        # Scripts get the status document (saying the node is down), not an error document.
+        document.update({"reachable": False, "healthy": False, "error": str(error)})
+        state.emit(document)
+        click.echo(f"error: {message}", err=True)
+        click.get_current_context().exit(EXIT_NODE_DOWN)
+    document.update({"reachable": True, "healthy": health.get("ok") is True, **status_to_json(status)})
+    document["peers"] = "n/a"
+
+    def render() -> None:
+        table = key_value_table(f"node at {endpoint}")
+        health_text = "[green]healthy[/green]" if document["healthy"] else f"[red]unhealthy[/red] {health}"
+        table.add_row("health", health_text)
+        if node_directory is not None:
+            table.add_row("directory", str(node_directory))
+            table.add_row("pid", str(document["pid"]) if document["pid"] is not None else "not running from here")
+        table.add_row("chain", f"{status.chain_id} ({status.suite})")
+        table.add_row("height", f"{status.height:,}")
+        table.add_row(
+            "latest block", f"{document['latest_block_hash']} at {format_time_ms(status.latest_block_time_ms)}"
+        )
+        table.add_row("mempool", f"{status.mempool_transactions:,} transactions, {status.mempool_bytes:,} bytes")
+        table.add_row("consensus", status.consensus)
+        table.add_row("peers", "n/a")
+        table.add_row("node address", document["node_address"])
+        table.add_row("version", status.version)
+        state.stdout.print(table)
+
+    state.emit(document, render)
+    if not document["healthy"]:
+        click.get_current_context().exit(EXIT_NODE_DOWN)
+
+
+def _has_default_node(state: CliState) -> bool:
+    return (state.default_node_directory / "config.toml").is_file()

@@ -1,0 +1,182 @@
+"""JSON documents and rich tables for what the node returns.
+
+The JSON forms are the node API's own (docs/api.md, via
+`gusu.ledger.jsonview`), so `gusu ... --json` output can be fed to any
+tool that reads the API.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+from rich.table import Table
+
+from gusu.codec import Value, decode
+from gusu.errors import CodecError
+from gusu.ledger.jsonview import (
+    JSON,
+    JSONObject,
+    block_to_json,
+    bytes_to_hex,
+    receipt_to_json,
+    transaction_to_json,
+    value_to_json,
+)
+from gusu.ledger.types import Receipt
+from gusu.sdk import BlockView, NodeStatus, ReceiptView, TransactionView
+
+
+def format_value(value: JSON) -> str:
+    """A compact one-line rendering of a JSON value for tables."""
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
+def format_time_ms(timestamp_ms: int) -> str:
+    moment = datetime.datetime.fromtimestamp(timestamp_ms / 1000, tz=datetime.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def decode_value(encoded: bytes) -> JSON:
+    try:
+        return value_to_json(decode(encoded))
+    except CodecError:
+        return {"hex": bytes_to_hex(encoded)}
+
+
+def status_to_json(status: NodeStatus) -> JSONObject:
+    return {
+        "chain_id": status.chain_id,
+        "suite": status.suite,
+        "height": status.height,
+        "latest_block_hash": bytes_to_hex(status.latest_block_hash),
+        "latest_block_time_ms": status.latest_block_time_ms,
+        "node_address": bytes_to_hex(status.node_address),
+        "consensus": status.consensus,
+        "mempool": {"transactions": status.mempool_transactions, "bytes": status.mempool_bytes},
+        "version": status.version,
+        "transaction_window_blocks": status.transaction_window_blocks,
+    }
+
+
+def receipt_view_to_json(view: ReceiptView) -> JSONObject:
+    return receipt_to_json(view.receipt, (view.height, view.index, view.block_hash))
+
+
+def transaction_view_to_json(view: TransactionView) -> JSONObject:
+    document: JSONObject = {"id": bytes_to_hex(view.transaction_id), "status": view.status}
+    if view.transaction is not None and view.sender is not None:
+        document["transaction"] = transaction_to_json(view.transaction, view.transaction_id, view.sender)
+    if view.height is not None:
+        document["height"] = view.height
+        document["index"] = view.index
+    if view.reason:
+        document["reason"] = view.reason
+    return document
+
+
+def block_view_to_json(view: BlockView) -> JSONObject:
+    if view.transactions:
+        entries = [
+            (item.transaction, item.transaction_id, item.sender)
+            for item in view.transactions
+            if item.transaction is not None and item.sender is not None
+        ]
+        return block_to_json(view.header, view.block_hash, entries, view.certificate)
+    return block_to_json(view.header, view.block_hash, list(view.transaction_ids), view.certificate)
+
+
+def key_value_table(title: str | None = None) -> Table:
+    table = Table(title=title, show_header=False, box=None, title_justify="left", pad_edge=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    return table
+
+
+def receipt_table(receipt: Receipt, view: ReceiptView | None = None) -> Table:
+    table = key_value_table("receipt")
+    status = "[green]success[/green]" if receipt.is_success else "[red]failed[/red]"
+    table.add_row("status", status)
+    table.add_row("transaction", bytes_to_hex(receipt.transaction_id))
+    if view is not None:
+        table.add_row("block", f"{view.height} (index {view.index}, {bytes_to_hex(view.block_hash)})")
+    table.add_row("gas used", f"{receipt.gas_used:,}")
+    table.add_row("return value", format_value(decode_value(receipt.return_value)))
+    if receipt.events:
+        lines = [f"{event.contract}.{event.name} {format_value(decode_value(event.data))}" for event in receipt.events]
+        table.add_row("events", "\n".join(lines))
+    else:
+        table.add_row("events", "none")
+    if not receipt.is_success:
+        table.add_row("error", f"[red]{receipt.error_code}[/red]: {receipt.error_message}")
+    return table
+
+
+def transaction_table(view: TransactionView) -> Table:
+    table = key_value_table("transaction")
+    table.add_row("id", bytes_to_hex(view.transaction_id))
+    colour = {"committed": "green", "pending": "yellow", "dropped": "red"}[view.status]
+    status = f"[{colour}]{view.status}[/{colour}]"
+    if view.height is not None:
+        status += f" at height {view.height}, index {view.index}"
+    if view.reason:
+        status += f" ({view.reason})"
+    table.add_row("status", status)
+    if view.sender is not None:
+        table.add_row("sender", bytes_to_hex(view.sender))
+    transaction = view.transaction
+    if transaction is not None:
+        args = decode_value(transaction.args)
+        table.add_row("call", f"{transaction.contract}.{transaction.method}")
+        table.add_row("args", format_value(args))
+        table.add_row("nonce", str(transaction.nonce))
+        table.add_row("valid until", f"height {transaction.valid_until_height}")
+        table.add_row("chain", transaction.chain_id)
+    return table
+
+
+def block_table(view: BlockView) -> Table:
+    header = view.header
+    table = key_value_table(f"block {header.height}")
+    table.add_row("hash", bytes_to_hex(view.block_hash))
+    table.add_row("parent", bytes_to_hex(header.parent_hash))
+    table.add_row("time", f"{format_time_ms(header.timestamp_ms)} ({header.timestamp_ms})")
+    table.add_row("proposer", bytes_to_hex(header.proposer))
+    table.add_row("transactions", str(header.transaction_count))
+    table.add_row("transactions root", bytes_to_hex(header.transactions_root))
+    table.add_row("receipts root", bytes_to_hex(header.receipts_root))
+    table.add_row("state root", bytes_to_hex(header.state_root))
+    table.add_row("validators hash", bytes_to_hex(header.validators_hash))
+    certificate = view.certificate
+    if certificate is None:
+        table.add_row("certificate", "none")
+    else:
+        table.add_row("certificate", f"round {certificate.round}, {len(certificate.signatures)} signature(s)")
+    return table
+
+
+def block_transactions_table(view: BlockView) -> Table:
+    table = Table(title="transactions", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("id")
+    if view.transactions:
+        table.add_column("sender")
+        table.add_column("call")
+        table.add_column("args", overflow="fold")
+        for index, item in enumerate(view.transactions):
+            transaction = item.transaction
+            table.add_row(
+                str(index),
+                bytes_to_hex(item.transaction_id),
+                bytes_to_hex(item.sender) if item.sender is not None else "",
+                f"{transaction.contract}.{transaction.method}" if transaction is not None else "",
+                format_value(decode_value(transaction.args)) if transaction is not None else "",
+            )
+    else:
+        for index, transaction_id in enumerate(view.transaction_ids):
+            table.add_row(str(index), bytes_to_hex(transaction_id))
+    return table
+
+
+def value_document(value: Value) -> JSON:
+    return value_to_json(value)

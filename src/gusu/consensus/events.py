@@ -1,0 +1,153 @@
+"""The consensus seam's vocabulary: events a node feeds an engine, actions it carries out.
+
+An engine is a pure state machine (`ConsensusEngine.on_event`): it reads no
+clock, does no I/O and keeps no threads. Time arrives on events as
+``now_ms`` (wall-clock milliseconds); everything the engine wants done comes
+back as actions, which the node carries out *in list order*. Solo uses a
+subset; the Tendermint-style BFT engine of the next milestone uses all of
+them (see docs/consensus.md).
+
+Contract for the node:
+
+* `ScheduleTimer` -- after ``delay_ms`` deliver `TimerFired` with the same
+  height, round and kind. A new timer with the same (height, round, kind)
+  as a pending one replaces it. Timers of a past height may be cancelled
+  or delivered; engines ignore stale ones.
+* `BuildProposal` -- select transactions from the pool, execute the block
+  on top of the current tip with the given timestamp, keep it (unpersisted)
+  and reply `ProposalBuilt`.
+* `CommitBlock` -- persist the block called ``block_hash`` atomically with
+  its commit certificate, apply it to the mempool (`on_block_committed`)
+  and reply `BlockCommitted`. With ``certificate=None`` (solo) the node is
+  the only validator and signs the certificate itself; BFT passes the
+  certificate it assembled from a quorum of precommits.
+* `Broadcast` -- send the message to every peer validator (BFT only).
+* `AppendWal` -- append the record to the consensus write-ahead log and
+  make it durable (fsync) *before* carrying out any later action of the
+  same list, since those may be votes that reveal the recorded state. On
+  start the node hands back the records of the heights not yet committed
+  in `Start.wal_records`. Solo never emits it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from gusu.ledger.types import Address, CommitCertificate, Hash, Height, Round
+
+TIMER_PROPOSE = "propose"
+"""Solo: time to reconsider making a block. BFT adds its own kinds (prevote, precommit...)."""
+
+
+# --- events: node -> engine ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """The node started or finished catching up; `height` is the next height to decide.
+
+    Aborts anything in flight: the node has discarded any block it had built
+    but not committed.
+    """
+
+    height: Height
+    now_ms: int
+    last_block_time_ms: int
+    """Timestamp of the block at ``height - 1`` (the genesis time at height 1)."""
+    wal_records: tuple[bytes, ...] = ()
+    """Write-ahead-log records of heights >= `height`, oldest first (BFT; solo writes none)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    height: Height
+    round: Round
+    kind: str
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionsAvailable:
+    """The pool's state after admissions (absolute figures, not increments)."""
+
+    transaction_count: int
+    byte_count: int
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalBuilt:
+    """The node built and executed the block a `BuildProposal` asked for."""
+
+    height: Height
+    round: Round
+    block_hash: Hash
+    timestamp_ms: int
+    transaction_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlockCommitted:
+    """The node persisted block `height` and applied it to the pool."""
+
+    height: Height
+    block_hash: Hash
+    now_ms: int
+    timestamp_ms: int
+    """The committed block's own timestamp."""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceived:
+    """A consensus message from a peer validator (BFT; solo ignores it)."""
+
+    sender: Address
+    message: object
+
+
+Event: TypeAlias = Start | TimerFired | TransactionsAvailable | ProposalBuilt | BlockCommitted | MessageReceived
+
+
+# --- actions: engine -> node ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleTimer:
+    height: Height
+    round: Round
+    kind: str
+    delay_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class BuildProposal:
+    height: Height
+    round: Round
+    timestamp_ms: int
+    """The block's timestamp; strictly greater than its parent's."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommitBlock:
+    height: Height
+    round: Round
+    block_hash: Hash
+    certificate: CommitCertificate | None = None
+    """None: the node is the sole validator and signs it (solo). BFT: the quorum's precommits."""
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    message: object
+
+
+@dataclass(frozen=True, slots=True)
+class AppendWal:
+    """Persist `record` durably before the actions after it (BFT's locks and votes)."""
+
+    height: Height
+    record: bytes
+
+
+Action: TypeAlias = ScheduleTimer | BuildProposal | CommitBlock | Broadcast | AppendWal

@@ -1,0 +1,257 @@
+"""The solo orderer: one node decides every block, paced by the pool and a block interval.
+
+Solo is a `ConsensusEngine` like BFT will be, so the node drives both the
+same way. Its rules:
+
+* at most one proposal is in flight: `BuildProposal`, then on
+  `ProposalBuilt` a `CommitBlock`, then on `BlockCommitted` the next height;
+* a block is proposed when the pool holds transactions and
+  `block_interval_ms` has passed since the previous proposal started, or at
+  once when the pool holds a full block (`block_transactions_max`
+  transactions or `block_bytes_max` bytes) so throughput is not capped by
+  the interval under load;
+* an empty pool makes no block, unless `empty_block_interval_ms` > 0, in
+  which case an empty block is made once that long has passed since the
+  previous proposal started (a heartbeat for clients watching heights);
+* a block's timestamp is ``max(now_ms, parent timestamp + 1)``, so
+  timestamps strictly increase even if the wall clock steps back.
+
+Solo commits whatever block the node built, even one that came out empty
+(for instance when every pending transaction is too large for a block):
+committing moves the height on, which is what eventually expires such
+transactions, whereas refusing would wedge the chain.
+
+The pool's state reaches the engine on `TransactionsAvailable` after
+admissions. A commit removes the block's transactions from the pool, so on
+`BlockCommitted` the engine subtracts the count it learned from
+`ProposalBuilt` (and scales the byte figure down in proportion); any later
+`TransactionsAvailable` replaces the estimate. The estimate can only be
+high (expired transactions are dropped at the same commit), which at worst
+makes one block smaller than it could have been.
+
+After a commit the engine never emits the next `BuildProposal` in the same
+call, even when one is due at once: it schedules a timer (of 0 ms if need
+be), so a node that carries out actions synchronously gets back to its
+event loop and serves admissions and queries between back-to-back blocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from gusu.codec import ENCODED_BYTES_MAX
+from gusu.consensus.engine import ConsensusEngine
+from gusu.consensus.events import (
+    TIMER_PROPOSE,
+    Action,
+    BlockCommitted,
+    BuildProposal,
+    CommitBlock,
+    Event,
+    ProposalBuilt,
+    ScheduleTimer,
+    Start,
+    TimerFired,
+    TransactionsAvailable,
+)
+from gusu.errors import ConfigError
+from gusu.ledger.types import BLOCK_TRANSACTIONS_MAX, Hash, Height, Round
+
+SOLO_ROUND = Round(0)
+"""Solo decides every height in its first round."""
+
+INTERVAL_MS_LIMIT = 3_600_000
+BLOCK_BYTES_LIMIT = ENCODED_BYTES_MAX // 2
+"""Half the codec's limit, leaving ample room for the block's own encoding overhead."""
+
+
+def _check_setting(name: str, value: int, low: int, high: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ConfigError(f"[consensus] {name} must be an integer between {low} and {high}, not {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class SoloSettings:
+    """The ``[consensus]`` section for the solo orderer."""
+
+    block_interval_ms: int = 200
+    """Least time between the starts of two proposals, unless the pool holds a full block."""
+    block_transactions_max: int = 5_000
+    block_bytes_max: int = 8 * 1024 * 1024
+    """Sum of the encoded transactions of a block; keep it >= mempool.transaction_bytes_max."""
+    empty_block_interval_ms: int = 0
+    """0: never make empty blocks; otherwise make one when the pool stays empty this long."""
+
+    def __post_init__(self) -> None:
+        _check_setting("block_interval_ms", self.block_interval_ms, 0, INTERVAL_MS_LIMIT)
+        _check_setting("block_transactions_max", self.block_transactions_max, 1, BLOCK_TRANSACTIONS_MAX)
+        _check_setting("block_bytes_max", self.block_bytes_max, 1, BLOCK_BYTES_LIMIT)
+        _check_setting("empty_block_interval_ms", self.empty_block_interval_ms, 0, INTERVAL_MS_LIMIT)
+
+
+class _Phase(Enum):
+    STOPPED = "stopped"
+    """Before the first `Start`: every other event is ignored."""
+    IDLE = "idle"
+    BUILDING = "building"
+    """`BuildProposal` emitted, waiting for `ProposalBuilt`."""
+    COMMITTING = "committing"
+    """`CommitBlock` emitted, waiting for `BlockCommitted`."""
+
+
+class SoloEngine(ConsensusEngine):
+    """The single-node orderer (see the module docstring for its rules)."""
+
+    name = "solo"
+
+    def __init__(self, settings: SoloSettings) -> None:
+        self._settings = settings
+        self._phase = _Phase.STOPPED
+        self._height = Height(0)
+        self._last_block_time_ms = 0
+        self._last_proposal_ms = 0
+        """When the latest proposal started: both intervals count from here."""
+        self._pool_transaction_count = 0
+        self._pool_byte_count = 0
+        self._timer_due_ms: int | None = None
+        """Due time of the pending propose timer of this height, if any."""
+        self._proposal_hash: Hash | None = None
+        self._proposal_transaction_count = 0
+
+    # --- introspection ----------------------------------------------------------------
+
+    @property
+    def settings(self) -> SoloSettings:
+        return self._settings
+
+    @property
+    def height(self) -> Height:
+        """The next height to decide (0 before `Start`)."""
+        return self._height
+
+    @property
+    def is_proposal_in_flight(self) -> bool:
+        return self._phase in (_Phase.BUILDING, _Phase.COMMITTING)
+
+    # --- the entry point ------------------------------------------------------------------
+
+    def on_event(self, event: Event) -> list[Action]:
+        if isinstance(event, Start):
+            return self._on_start(event)
+        if self._phase is _Phase.STOPPED:
+            return []
+        if isinstance(event, TransactionsAvailable):
+            return self._on_transactions_available(event)
+        if isinstance(event, TimerFired):
+            return self._on_timer_fired(event)
+        if isinstance(event, ProposalBuilt):
+            return self._on_proposal_built(event)
+        if isinstance(event, BlockCommitted):
+            return self._on_block_committed(event)
+        # MessageReceived: a single node has no peers to hear from.
+        return []
+
+    # --- handlers ---------------------------------------------------------------------------
+
+    def _on_start(self, event: Start) -> list[Action]:
+        self._phase = _Phase.IDLE
+        self._height = event.height
+        self._last_block_time_ms = event.last_block_time_ms
+        # Counting the first interval from the last block's time (when the
+        # previous run proposed it) keeps the pace across restarts; the min
+        # keeps a clock that stepped back from stalling the chain.
+        self._last_proposal_ms = min(event.last_block_time_ms, event.now_ms)
+        self._timer_due_ms = None
+        self._proposal_hash = None
+        self._proposal_transaction_count = 0
+        return self._on_idle(event.now_ms)
+
+    def _on_transactions_available(self, event: TransactionsAvailable) -> list[Action]:
+        self._pool_transaction_count = max(event.transaction_count, 0)
+        self._pool_byte_count = max(event.byte_count, 0)
+        if self._phase is not _Phase.IDLE:
+            return []
+        return self._on_idle(event.now_ms)
+
+    def _on_timer_fired(self, event: TimerFired) -> list[Action]:
+        if event.height != self._height or event.round != SOLO_ROUND or event.kind != TIMER_PROPOSE:
+            return []
+        # The node keeps one timer per (height, round, kind), and it just
+        # fired. Forgetting it even when it fired a little early (the node's
+        # timer clock is not the wall clock) lets `_on_idle` schedule anew.
+        self._timer_due_ms = None
+        if self._phase is not _Phase.IDLE:
+            return []
+        return self._on_idle(event.now_ms)
+
+    def _on_proposal_built(self, event: ProposalBuilt) -> list[Action]:
+        if self._phase is not _Phase.BUILDING or event.height != self._height or event.round != SOLO_ROUND:
+            return []
+        self._phase = _Phase.COMMITTING
+        self._proposal_hash = event.block_hash
+        self._proposal_transaction_count = event.transaction_count
+        return [CommitBlock(self._height, SOLO_ROUND, event.block_hash)]
+
+    def _on_block_committed(self, event: BlockCommitted) -> list[Action]:
+        if event.height < self._height:
+            return []
+        if event.height == self._height and event.block_hash == self._proposal_hash:
+            self._forget_committed(self._proposal_transaction_count)
+        self._phase = _Phase.IDLE
+        self._height = Height(event.height + 1)
+        self._last_block_time_ms = event.timestamp_ms
+        self._timer_due_ms = None
+        self._proposal_hash = None
+        self._proposal_transaction_count = 0
+        due = self._compute_due_ms(event.now_ms)
+        if due is None:
+            return []
+        return self._ensure_timer(event.now_ms, max(due, event.now_ms))
+
+    # --- decisions ----------------------------------------------------------------------------
+
+    def _on_idle(self, now_ms: int) -> list[Action]:
+        due = self._compute_due_ms(now_ms)
+        if due is None:
+            return []
+        if due <= now_ms:
+            return [self._propose(now_ms)]
+        return self._ensure_timer(now_ms, due)
+
+    def _compute_due_ms(self, now_ms: int) -> int | None:
+        """When the next proposal should start, or None if no block is wanted."""
+        settings = self._settings
+        if self._pool_transaction_count > 0:
+            if self._is_pool_full():
+                return now_ms
+            return self._last_proposal_ms + settings.block_interval_ms
+        if settings.empty_block_interval_ms > 0:
+            return self._last_proposal_ms + settings.empty_block_interval_ms
+        return None
+
+    def _is_pool_full(self) -> bool:
+        settings = self._settings
+        return (
+            self._pool_transaction_count >= settings.block_transactions_max
+            or self._pool_byte_count >= settings.block_bytes_max
+        )
+
+    def _propose(self, now_ms: int) -> BuildProposal:
+        self._phase = _Phase.BUILDING
+        self._last_proposal_ms = now_ms
+        return BuildProposal(self._height, SOLO_ROUND, max(now_ms, self._last_block_time_ms + 1))
+
+    def _ensure_timer(self, now_ms: int, due_ms: int) -> list[Action]:
+        # One pending timer per height: an earlier one will fire and
+        # re-decide, so only a sooner deadline needs a new timer.
+        if self._timer_due_ms is not None and self._timer_due_ms <= due_ms:
+            return []
+        self._timer_due_ms = due_ms
+        return [ScheduleTimer(self._height, SOLO_ROUND, TIMER_PROPOSE, due_ms - now_ms)]
+
+    def _forget_committed(self, transaction_count: int) -> None:
+        before = self._pool_transaction_count
+        after = max(before - transaction_count, 0)
+        self._pool_byte_count = 0 if after == 0 else self._pool_byte_count * after // before
+        self._pool_transaction_count = after

@@ -1,0 +1,1 @@
+"""Gusu eval layer."""

@@ -1,0 +1,1210 @@
+"""`gusu bench`: sustained throughput and commit latency of a node under signed transfer load.
+
+What is measured, and how:
+
+* load is ``account.transfer`` of 1 unit between benchmark accounts
+  (``senders`` fresh keys funded from a dev/admin key), **signed before the
+  run** on every core, so that signing never competes with the node while
+  it is measured;
+* transactions go in ``gusu_sendRawTransactions`` batches over a few
+  concurrent HTTP connections, either **open loop** (a fixed ``rate``,
+  whatever the node does: the way to check a latency target) or **closed
+  loop** (keep ``window`` transactions outstanding: the way to find the
+  sustained maximum);
+* a transaction's latency runs from its submission (in open loop: the time
+  the schedule says it should have been sent, so a slow client cannot hide
+  queueing) to the moment the WebSocket ``newBlocks`` notification listing
+  it arrives;
+* TPS counts the benchmark's transactions committed inside the measured
+  window (after ``warmup_s``); node CPU sums the node process and its child
+  processes (the signature-verifier workers) over the same window;
+* at the end every transaction the node acknowledged is accounted for:
+  committed (success or failed, from its receipt), still pending, dropped
+  (with the node's reason), or **lost**: acknowledged and then unknown to
+  the node, which is a bug and is reported as such.
+
+With no endpoint, a throw-away chain is created in a temporary directory,
+its node run as a child process (``python -m gusu.api.process``), and both
+removed afterwards, also on Ctrl-C or error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import multiprocessing
+import os
+import platform
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+import aiohttp
+import orjson
+import psutil
+
+from gusu.crypto import PrivateKey, get_suite
+from gusu.crypto.bench import measure_suite
+from gusu.crypto.keyfile import decrypt_key_file
+from gusu.errors import GusuError
+from gusu.ledger.types import Height
+from gusu.node.chain import initialize_chain
+from gusu.node.config import load_config
+from gusu.sdk import build_transaction
+
+DEFAULT_SENDERS: Final = 500
+DEFAULT_BATCH: Final = 200
+DEFAULT_WINDOW: Final = 4000
+DEFAULT_CONNECTIONS: Final = 4
+DEFAULT_WARMUP_S: Final = 3.0
+DEFAULT_DURATION_S: Final = 20.0
+DEFAULT_DRAIN_TIMEOUT_S: Final = 30.0
+VERIFY_MEASURE_S: Final = 0.25
+"""Per figure of `measure_suite`; about one second for the whole measurement."""
+PRESIGN_MARGIN: Final = 1.2
+PRESIGN_MAX: Final = 2_000_000
+TRANSFER_AMOUNT: Final = 1
+SCRYPT_N_THROWAWAY: Final = 1024
+"""The throw-away chain's keys live for one run in a private temp dir: no need for a slow KDF."""
+NODE_READY_TIMEOUT_S: Final = 30.0
+NODE_STOP_TIMEOUT_S: Final = 15.0
+FUNDING_TIMEOUT_S: Final = 60.0
+HTTP_TIMEOUT_S: Final = 60.0
+RETRY_WAIT_S: Final = 0.02
+RETRY_WAIT_MAX_S: Final = 0.5
+RPC_BATCH_QUERIES: Final = 500
+"""Queries per JSON-RPC batch when collecting receipts and statuses (the node allows 1,000)."""
+LOG_TAIL_LINES: Final = 30
+_RETRYABLE_CODES: Final = frozenset({"mempool_full", "sender_quota", "rate_limited", "unavailable", "server_busy"})
+
+
+class BenchError(GusuError):
+    """The benchmark could not run (node failed to start, funding failed, bad options...)."""
+
+    code = "bench_failed"
+
+
+class Progress(Protocol):
+    """Where the benchmark reports what it is doing; the CLI draws progress bars from it."""
+
+    def phase(self, name: str, total: float | None = None) -> None: ...
+
+    def advance(self, completed: float, detail: str = "") -> None: ...
+
+    def done(self) -> None: ...
+
+
+class _SilentProgress:
+    def phase(self, name: str, total: float | None = None) -> None:
+        pass
+
+    def advance(self, completed: float, detail: str = "") -> None:
+        pass
+
+    def done(self) -> None:
+        pass
+
+
+@dataclass(frozen=True, slots=True)
+class BenchConfig:
+    suite: str = "sm"
+    """Suite of the throw-away chain (an existing node's own suite is used with `endpoint`)."""
+    workers: int = 2
+    """Signature-verifier processes of the throw-away node."""
+    senders: int = DEFAULT_SENDERS
+    rate: float | None = None
+    """Open loop at this many transactions per second; None runs closed loop."""
+    window: int = DEFAULT_WINDOW
+    """Closed loop: transactions kept outstanding."""
+    batch: int = DEFAULT_BATCH
+    connections: int = DEFAULT_CONNECTIONS
+    warmup_s: float = DEFAULT_WARMUP_S
+    duration_s: float = DEFAULT_DURATION_S
+    endpoint: str | None = None
+    """An existing node; None creates a throw-away chain."""
+    funding_key: PrivateKey | None = None
+    """Pays the senders; required with `endpoint` (the throw-away chain's dev key otherwise)."""
+    count: int | None = None
+    """Transactions to pre-sign; None estimates it (rate x time, or the node's verification capacity)."""
+    node_pid: int | None = None
+    """Process whose CPU is measured when `endpoint` is set (found from the listening port if None)."""
+    drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S
+    command: str = ""
+    """The command line, recorded in the result."""
+    signing_processes: int = 0
+    """Processes that pre-sign; 0 uses every core."""
+
+    def __post_init__(self) -> None:
+        if self.senders < 1:
+            raise BenchError("--senders must be at least 1")
+        if self.rate is not None and not (self.rate > 0 and math.isfinite(self.rate)):
+            raise BenchError("--rate must be a positive number of transactions per second")
+        if self.window < 1:
+            raise BenchError("--window must be at least 1")
+        if not 1 <= self.batch <= 5000:
+            raise BenchError("--batch must be between 1 and 5000 (the node's per-request limit)")
+        if not 1 <= self.connections <= 256:
+            raise BenchError("--connections must be between 1 and 256")
+        if self.warmup_s < 0 or self.duration_s <= 0:
+            raise BenchError("--warmup must be >= 0 and --duration > 0 seconds")
+        if self.count is not None and self.count < 1:
+            raise BenchError("--count must be at least 1")
+        if self.endpoint is not None and self.funding_key is None:
+            raise BenchError("benchmarking an existing node needs --key: a funded account to pay the senders")
+
+    @property
+    def mode(self) -> str:
+        return "open" if self.rate is not None else "closed"
+
+
+# --- machine facts ------------------------------------------------------------------------
+
+
+def get_hardware() -> dict[str, Any]:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.lower().startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = int(psutil.virtual_memory().total)
+    return {
+        "cpu_model": model,
+        "cores": os.cpu_count() or 1,
+        "memory_bytes": memory,
+        "memory_gib": round(memory / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def measure_verify_rate(suite: str, seconds: float = VERIFY_MEASURE_S) -> float:
+    """Single-core signature verifications per second for `suite` on this machine."""
+    return float(measure_suite(suite, seconds)["verify"])
+
+
+def compute_percentile(ordered: Sequence[float], fraction: float) -> float | None:
+    """The nearest-rank percentile of already sorted values (None when there are none)."""
+    if not ordered:
+        return None
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def plan_presign_count(config: BenchConfig, verify_rate: float, node_workers: int) -> int:
+    """How many transfers to sign before the run.
+
+    Open loop needs exactly the schedule (plus a margin). Closed loop needs
+    as many as the node can take: it cannot verify faster than
+    ``verify_rate`` per verifier core, so that bounds it.
+    """
+    if config.count is not None:
+        return config.count
+    seconds = config.warmup_s + config.duration_s
+    if config.rate is not None:
+        planned = config.rate * seconds * PRESIGN_MARGIN
+    else:
+        capacity = verify_rate * max(1, node_workers)
+        planned = capacity * seconds * PRESIGN_MARGIN + config.window
+    return int(min(PRESIGN_MAX, max(config.senders, math.ceil(planned))))
+
+
+# --- pre-signing (in worker processes) ------------------------------------------------------
+
+
+def sign_transfers(
+    suite_name: str, chain_id: str, valid_until_height: int, jobs: Sequence[tuple[bytes, int, bytes]]
+) -> list[list[tuple[str, str]]]:
+    """For each (secret, count, recipient): `count` signed transfers as (id hex, raw hex).
+
+    Module-level so that a process pool can run it; hex is computed here so
+    the submitting process only joins strings.
+    """
+    suite = get_suite(suite_name)
+    results: list[list[tuple[str, str]]] = []
+    for secret, count, recipient in jobs:
+        key = suite.load_private_key(secret)
+        signed_list: list[tuple[str, str]] = []
+        for _ in range(count):
+            signed = build_transaction(
+                key, chain_id, "account", "transfer", [recipient, TRANSFER_AMOUNT], Height(valid_until_height)
+            )
+            signed_list.append(("0x" + signed.transaction_id.hex(), "0x" + signed.raw.hex()))
+        results.append(signed_list)
+    return results
+
+
+def interleave(per_sender: Sequence[Sequence[tuple[str, str]]]) -> list[tuple[str, str]]:
+    """Round-robin over senders, so every batch carries many senders (the pool limits each one)."""
+    ordered: list[tuple[str, str]] = []
+    for group in itertools.zip_longest(*per_sender):
+        ordered.extend(item for item in group if item is not None)
+    return ordered
+
+
+# --- the node under test ------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ThrowawayNode:
+    directory: Path
+    process: subprocess.Popen[bytes] | None = None
+    endpoint: str = ""
+    dev_key: PrivateKey | None = None
+    log_path: Path | None = None
+
+    def log_tail(self) -> str:
+        if self.log_path is None:
+            return "(no log)"
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.rstrip("\n").splitlines()[-LOG_TAIL_LINES:]) or "(empty log)"
+
+
+def find_free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def launch_throwaway_node(config: BenchConfig, node: ThrowawayNode) -> None:
+    """Create a one-node chain in `node.directory` and start its node; returns once it serves."""
+    layout = initialize_chain(
+        node.directory / "chain",
+        suite_name=config.suite,
+        chain_id="gusu-bench",
+        api_port=find_free_port(),
+        verifier_workers=config.workers,
+        scrypt_n=SCRYPT_N_THROWAWAY,
+    )
+    node_directory = layout.node_directories[0]
+    node.log_path = load_config(node_directory).log_path
+    node.dev_key = decrypt_key_file(
+        layout.dev_key_path.read_bytes(), layout.dev_passphrase_path.read_text(encoding="utf-8").strip()
+    )
+    assert node.log_path is not None
+    with node.log_path.open("ab") as log:
+        node.process = subprocess.Popen(
+            [sys.executable, "-m", "gusu.api.process", str(node_directory)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            # Its own process group: Ctrl-C reaches the benchmark, which then stops the node in order.
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + NODE_READY_TIMEOUT_S
+    while True:
+        ready = _read_ready(node.log_path)
+        if ready is not None:
+            node.endpoint = str(ready["rpc"]).removesuffix("/rpc")
+            return
+        code = node.process.poll()
+        if code is not None:
+            raise BenchError(f"the benchmark node exited with status {code} before serving:\n{node.log_tail()}")
+        if time.monotonic() > deadline:
+            raise BenchError(f"the benchmark node did not serve within {NODE_READY_TIMEOUT_S:g} s:\n{node.log_tail()}")
+        time.sleep(0.05)
+
+
+def _read_ready(log_path: Path) -> dict[str, Any] | None:
+    try:
+        text = log_path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("{") and '"ready"' in stripped:
+            try:
+                document = orjson.loads(stripped)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(document, dict) and document.get("ready") is True:
+                return document
+    return None
+
+
+def stop_throwaway_node(node: ThrowawayNode) -> bool:
+    """Stop the node; True when it needed SIGKILL."""
+    process = node.process
+    if process is None or process.poll() is not None:
+        return False
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=NODE_STOP_TIMEOUT_S)
+        return False
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+        return True
+
+
+@contextmanager
+def throwaway_chain(config: BenchConfig) -> Iterator[ThrowawayNode]:
+    node = ThrowawayNode(directory=Path(tempfile.mkdtemp(prefix="gusu-bench-")))
+    try:
+        launch_throwaway_node(config, node)
+        yield node
+    finally:
+        # Also after a failed or interrupted start: the process may exist without having served.
+        stop_throwaway_node(node)
+        shutil.rmtree(node.directory, ignore_errors=True)
+
+
+def find_listening_pid(endpoint: str) -> int | None:
+    """The pid listening on the endpoint's port on this machine, if it can be seen."""
+    try:
+        port = int(endpoint.rsplit(":", 1)[1].split("/", 1)[0])
+        connections = psutil.net_connections(kind="tcp")
+    except (ValueError, IndexError, psutil.AccessDenied, OSError):
+        return None
+    for connection in connections:
+        if connection.status == psutil.CONN_LISTEN and connection.laddr and connection.laddr.port == port:
+            pid = connection.pid
+            return int(pid) if pid is not None else None
+    return None
+
+
+class CpuMeter:
+    """CPU time of a process and all its descendants between `start` and `stop`."""
+
+    def __init__(self, pid: int | None) -> None:
+        self._pid = pid
+        self._start: dict[int, float] = {}
+        self._started_at = 0.0
+        self._stopped_at = 0.0
+        self._end: dict[int, float] = {}
+        self._main_pid = pid
+
+    def _sample(self) -> dict[int, float]:
+        if self._pid is None:
+            return {}
+        samples: dict[int, float] = {}
+        try:
+            root = psutil.Process(self._pid)
+            processes = [root, *root.children(recursive=True)]
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return {}
+        for process in processes:
+            try:
+                times = process.cpu_times()
+                samples[process.pid] = float(times.user + times.system)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        return samples
+
+    def start(self) -> None:
+        self._start = self._sample()
+        self._started_at = time.perf_counter()
+
+    def stop(self) -> None:
+        self._end = self._sample()
+        self._stopped_at = time.perf_counter()
+
+    def result(self) -> dict[str, Any]:
+        elapsed = self._stopped_at - self._started_at
+        if self._pid is None or not self._end or elapsed <= 0:
+            return {"node_cpu_percent": None, "node_cpu_main_percent": None, "node_cpu_children_percent": None}
+        # A process that appeared during the window counts from zero.
+        deltas = {pid: used - self._start.get(pid, 0.0) for pid, used in self._end.items()}
+        total = sum(deltas.values())
+        main = deltas.get(self._pid, 0.0)
+        return {
+            "node_cpu_percent": round(100 * total / elapsed, 1),
+            "node_cpu_main_percent": round(100 * main / elapsed, 1),
+            "node_cpu_children_percent": round(100 * (total - main) / elapsed, 1),
+            "node_processes": len(self._end),
+        }
+
+
+# --- talking to the node ---------------------------------------------------------------------
+
+
+def split_endpoint(endpoint: str) -> tuple[str, str]:
+    """(rpc url, websocket url) of a node base URL such as http://127.0.0.1:8545."""
+    base = endpoint.rstrip("/").removesuffix("/rpc")
+    if base.startswith("https://"):
+        return base + "/rpc", "wss://" + base[len("https://") :] + "/ws"
+    if base.startswith("http://"):
+        return base + "/rpc", "ws://" + base[len("http://") :] + "/ws"
+    raise BenchError(f"endpoint {endpoint!r} must start with http:// or https://")
+
+
+class RpcTransport:
+    """JSON-RPC over a pooled aiohttp session (the benchmark's own, for full control of batching)."""
+
+    def __init__(self, session: aiohttp.ClientSession, rpc_url: str) -> None:
+        self._session = session
+        self._url = rpc_url
+        self._ids = itertools.count(1)
+
+    async def post(self, body: bytes) -> Any:
+        async with self._session.post(self._url, data=body, headers={"Content-Type": "application/json"}) as answer:
+            payload = await answer.read()
+            if answer.status != 200 and not payload.startswith((b"{", b"[")):
+                raise _TransportError(
+                    "unavailable" if answer.status in (429, 502, 503, 504) else f"http_{answer.status}",
+                    f"HTTP {answer.status}: {payload[:200].decode('utf-8', 'replace')}",
+                    answer.status in (429, 502, 503, 504),
+                )
+        return orjson.loads(payload)
+
+    def request(self, method: str, params: list[Any]) -> tuple[int, bytes]:
+        request_id = next(self._ids)
+        body = orjson.dumps({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
+        return request_id, body
+
+    async def call(self, method: str, params: list[Any]) -> Any:
+        _, body = self.request(method, params)
+        answer = await self.post(body)
+        if not isinstance(answer, dict):
+            raise BenchError(f"the node answered {method} with {str(answer)[:200]}")
+        if answer.get("error") is not None:
+            code, message, retryable = read_error(answer["error"])
+            raise _TransportError(code, f"{method}: {message}", retryable)
+        return answer.get("result")
+
+    async def call_batch(self, method: str, params_list: Sequence[list[Any]]) -> list[Any]:
+        """Results (or error objects) of one JSON-RPC batch, in the order asked."""
+        requests = []
+        ids = []
+        for params in params_list:
+            request_id = next(self._ids)
+            ids.append(request_id)
+            requests.append({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
+        answer = await self.post(orjson.dumps(requests))
+        if not isinstance(answer, list):
+            error = answer.get("error") if isinstance(answer, dict) else None
+            code, message, retryable = read_error(error)
+            raise _TransportError(code, f"{method} batch: {message}", retryable)
+        by_id = {item.get("id"): item for item in answer if isinstance(item, dict)}
+        return [by_id.get(request_id, {"error": {"message": "missing answer"}}) for request_id in ids]
+
+
+class _TransportError(BenchError):
+    def __init__(self, code: str, message: str, retryable: bool) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retryable = retryable
+
+
+def read_error(error: Any) -> tuple[str, str, bool]:
+    """(gusu code, message, retryable) of a JSON-RPC error member or a per-item error object."""
+    if not isinstance(error, dict):
+        return "remote_error", str(error), False
+    message = str(error.get("message", ""))
+    data = error.get("data")
+    if isinstance(data, dict) and isinstance(data.get("code"), str):
+        return str(data["code"]), message, data.get("retryable") is True
+    code = error.get("code")
+    if isinstance(code, str):
+        return code, message, error.get("retryable") is True
+    return f"rpc_{code}", message, False
+
+
+# --- the load run ---------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class LoadState:
+    """Every benchmark transaction's fate, and the raw timings."""
+
+    pending: dict[str, float] = field(default_factory=dict)
+    """Sent (or being retried) and not yet seen in a block: id -> submission time."""
+    acknowledged: set[str] = field(default_factory=set)
+    committed: dict[str, float] = field(default_factory=dict)
+    """id -> commit notification time."""
+    submitted_at: dict[str, float] = field(default_factory=dict)
+    rejected: Counter[str] = field(default_factory=Counter)
+    """Non-retryable refusals by code."""
+    rejected_ids: set[str] = field(default_factory=set)
+    retryable_refusals: Counter[str] = field(default_factory=Counter)
+    transport_errors: int = 0
+    duplicates_after_retry: int = 0
+    sent: int = 0
+    commit_event: asyncio.Event = field(default_factory=asyncio.Event)
+    blocks: list[tuple[float, int, int]] = field(default_factory=list)
+    """(arrival time, height, transactions in the block) of every block seen during the run."""
+    websocket_error: str = ""
+
+
+class BlockWatcher:
+    """Reads ``newBlocks`` notifications and marks the benchmark's transactions committed."""
+
+    def __init__(self, session: aiohttp.ClientSession, ws_url: str, state: LoadState) -> None:
+        self._session = session
+        self._url = ws_url
+        self._state = state
+        self._task: asyncio.Task[None] | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self.watched: set[str] = set()
+        """Ids outside the load (funding) to note when they commit."""
+        self.seen_watched: set[str] = set()
+
+    async def start(self) -> None:
+        self._ws = await self._session.ws_connect(self._url, max_msg_size=64 * 1024 * 1024, heartbeat=30)
+        await self._ws.send_bytes(
+            orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": "gusu_subscribe", "params": ["newBlocks"]})
+        )
+        while True:
+            message = await asyncio.wait_for(self._ws.receive(), timeout=10)
+            if message.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                raise BenchError(f"the node closed the WebSocket while subscribing ({message.type.name})")
+            document = orjson.loads(message.data)
+            if isinstance(document, dict) and document.get("id") == 1:
+                if document.get("error") is not None:
+                    raise BenchError(f"cannot subscribe to newBlocks: {read_error(document['error'])[1]}")
+                break
+        self._task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self._ws is not None
+        state = self._state
+        async for message in self._ws:
+            if message.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                break
+            now = time.perf_counter()
+            document = orjson.loads(message.data)
+            params = document.get("params") if isinstance(document, dict) else None
+            result = params.get("result") if isinstance(params, dict) else None
+            if not isinstance(result, dict):
+                continue
+            transactions = result.get("transactions") or []
+            state.blocks.append((now, int(result.get("height", -1)), len(transactions)))
+            pending = state.pending
+            committed = state.committed
+            for transaction_id in transactions:
+                if pending.pop(transaction_id, None) is not None:
+                    committed[transaction_id] = now
+                elif transaction_id in self.watched:
+                    self.seen_watched.add(transaction_id)
+            state.commit_event.set()
+        close_code = self._ws.close_code
+        if close_code not in (None, 1000):
+            state.websocket_error = f"the node closed the newBlocks subscription (code {close_code})"
+            state.commit_event.set()
+
+    async def stop(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        if self._task is not None:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError, aiohttp.ClientError):
+                await self._task
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    items: list[tuple[str, str]]
+    """(id, raw) pairs."""
+    submitted_at: list[float]
+
+
+class Submitter:
+    """Sends batches over `connections` concurrent requests, retrying what may succeed later."""
+
+    def __init__(self, rpc: RpcTransport, state: LoadState, connections: int) -> None:
+        self._rpc = rpc
+        self._state = state
+        self._queue: asyncio.Queue[Batch | None] = asyncio.Queue()
+        self._workers = [asyncio.create_task(self._work()) for _ in range(connections)]
+        self.in_flight = 0
+
+    def submit(self, batch: Batch) -> None:
+        state = self._state
+        for (transaction_id, _), at in zip(batch.items, batch.submitted_at, strict=True):
+            state.pending[transaction_id] = at
+            state.submitted_at[transaction_id] = at
+        state.sent += len(batch.items)
+        self._queue.put_nowait(batch)
+
+    @property
+    def queued(self) -> int:
+        return self._queue.qsize()
+
+    async def close(self) -> None:
+        for _ in self._workers:
+            self._queue.put_nowait(None)
+        await asyncio.gather(*self._workers, return_exceptions=True)
+
+    async def _work(self) -> None:
+        while True:
+            batch = await self._queue.get()
+            if batch is None:
+                return
+            self.in_flight += 1
+            try:
+                await self._send(batch.items)
+            finally:
+                self.in_flight -= 1
+
+    async def _send(self, items: list[tuple[str, str]]) -> None:
+        state = self._state
+        attempt = 0
+        retried_transport = False
+        while items:
+            try:
+                results = await self._rpc.call("gusu_sendRawTransactions", [[raw for _, raw in items]])
+            except (TimeoutError, _TransportError, aiohttp.ClientError) as error:
+                retryable = isinstance(error, _TransportError) and error.retryable
+                if isinstance(error, _TransportError) and not retryable:
+                    self._reject(items, error.code)
+                    return
+                if retryable:
+                    assert isinstance(error, _TransportError)
+                    state.retryable_refusals[error.code] += len(items)
+                else:
+                    # The node may have admitted some before the failure: a resend then says duplicate.
+                    state.transport_errors += 1
+                    retried_transport = True
+                await asyncio.sleep(min(RETRY_WAIT_MAX_S, RETRY_WAIT_S * 2**attempt))
+                attempt += 1
+                continue
+            if not isinstance(results, list) or len(results) != len(items):
+                self._reject(items, "malformed_answer")
+                return
+            retry: list[tuple[str, str]] = []
+            for item, result in zip(items, results, strict=True):
+                transaction_id = item[0]
+                error_object = result.get("error") if isinstance(result, dict) else {"message": "malformed"}
+                if error_object is None:
+                    state.acknowledged.add(transaction_id)
+                    continue
+                code, _, retryable = read_error(error_object)
+                if retryable or code in _RETRYABLE_CODES:
+                    state.retryable_refusals[code] += 1
+                    retry.append(item)
+                elif code == "tx_duplicate" and (retried_transport or attempt > 0):
+                    # Admitted by an earlier attempt whose answer was lost.
+                    state.duplicates_after_retry += 1
+                    state.acknowledged.add(transaction_id)
+                else:
+                    self._reject([item], code)
+            items = retry
+            if items:
+                await asyncio.sleep(min(RETRY_WAIT_MAX_S, RETRY_WAIT_S * 2**attempt))
+                attempt += 1
+
+    def _reject(self, items: Sequence[tuple[str, str]], code: str) -> None:
+        state = self._state
+        for transaction_id, _ in items:
+            state.rejected[code] += 1
+            state.rejected_ids.add(transaction_id)
+            if state.pending.pop(transaction_id, None) is not None:
+                state.commit_event.set()
+
+
+async def run_open_loop(
+    submitter: Submitter, transactions: deque[tuple[str, str]], rate: float, batch: int, end: float, start: float
+) -> None:
+    """Submit at `rate` per second from `start` until `end`, whatever the node does."""
+    # Ticks short enough that each carries about one batch, but not so short the loop spins.
+    tick = min(0.1, max(0.005, batch / rate))
+    scheduled = 0
+    while transactions:
+        now = time.perf_counter()
+        if now >= end:
+            break
+        due = min(len(transactions), int((now - start) * rate) - scheduled)
+        while due > 0:
+            size = min(batch, due)
+            items = [transactions.popleft() for _ in range(size)]
+            times = [start + (scheduled + index) / rate for index in range(size)]
+            submitter.submit(Batch(items, times))
+            scheduled += size
+            due -= size
+        await asyncio.sleep(max(0.0, min(tick, end - time.perf_counter())))
+
+
+async def run_closed_loop(
+    submitter: Submitter, state: LoadState, transactions: deque[tuple[str, str]], window: int, batch: int, end: float
+) -> None:
+    """Keep `window` transactions outstanding until `end`."""
+    # Wait for a useful batch rather than trickling single transactions after every block.
+    threshold = max(1, min(batch, window // 8))
+    while transactions:
+        now = time.perf_counter()
+        if now >= end:
+            break
+        free = window - len(state.pending)
+        if free >= threshold:
+            size = min(batch, free, len(transactions))
+            items = [transactions.popleft() for _ in range(size)]
+            submitter.submit(Batch(items, [now] * size))
+            continue
+        state.commit_event.clear()
+        with suppress(TimeoutError):
+            await asyncio.wait_for(state.commit_event.wait(), timeout=min(0.05, max(0.001, end - now)))
+
+
+async def fetch_receipt_outcomes(rpc: RpcTransport, ids: Sequence[str]) -> tuple[int, int, Counter[str], int]:
+    """(success, failed, failure codes, not found) for committed transactions, via batched receipt queries."""
+    success = failed = missing = 0
+    codes: Counter[str] = Counter()
+    for start in range(0, len(ids), RPC_BATCH_QUERIES):
+        chunk = ids[start : start + RPC_BATCH_QUERIES]
+        answers = await rpc.call_batch("gusu_getReceipt", [[transaction_id] for transaction_id in chunk])
+        for answer in answers:
+            result = answer.get("result") if isinstance(answer, dict) else None
+            if not isinstance(result, dict):
+                missing += 1
+            elif result.get("status") == "success":
+                success += 1
+            else:
+                failed += 1
+                codes[str(result.get("error_code") or "unknown")] += 1
+    return success, failed, codes, missing
+
+
+async def fetch_statuses(rpc: RpcTransport, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """id -> (status, reason) from gusu_getTransaction; status "lost" when the node does not know it."""
+    statuses: dict[str, tuple[str, str]] = {}
+    for start in range(0, len(ids), RPC_BATCH_QUERIES):
+        chunk = ids[start : start + RPC_BATCH_QUERIES]
+        answers = await rpc.call_batch("gusu_getTransaction", [[transaction_id] for transaction_id in chunk])
+        for transaction_id, answer in zip(chunk, answers, strict=True):
+            result = answer.get("result") if isinstance(answer, dict) else None
+            if isinstance(result, dict):
+                statuses[transaction_id] = (str(result.get("status")), str(result.get("reason") or ""))
+            else:
+                code, message, _ = read_error(answer.get("error") if isinstance(answer, dict) else None)
+                statuses[transaction_id] = ("lost" if code == "not_found" else f"error:{code}", message)
+    return statuses
+
+
+@dataclass(slots=True)
+class _Prepared:
+    chain_id: str
+    suite: str
+    transactions: deque[tuple[str, str]]
+    presigned: int
+    presign_s: float
+    funding_s: float
+    valid_until_height: int
+
+
+async def _wait_for(ids: set[str], watcher: BlockWatcher, timeout_s: float, state: LoadState) -> None:
+    deadline = time.perf_counter() + timeout_s
+    while not ids <= watcher.seen_watched:
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            raise BenchError(
+                f"{len(ids - watcher.seen_watched)} funding transfers did not commit within {timeout_s:g} s"
+            )
+        state.commit_event.clear()
+        with suppress(TimeoutError):
+            await asyncio.wait_for(state.commit_event.wait(), timeout=min(0.5, remaining))
+        if state.websocket_error:
+            raise BenchError(state.websocket_error)
+
+
+async def _submit_all(rpc: RpcTransport, raws: Sequence[str], batch: int) -> None:
+    """Submit transactions outside the measurement (funding), retrying retryable refusals."""
+    for start in range(0, len(raws), batch):
+        chunk = list(raws[start : start + batch])
+        for attempt in range(50):
+            results = await rpc.call("gusu_sendRawTransactions", [chunk])
+            retry = []
+            for raw, result in zip(chunk, results, strict=True):
+                error = result.get("error") if isinstance(result, dict) else None
+                if error is None:
+                    continue
+                code, message, retryable = read_error(error)
+                if not retryable:
+                    raise BenchError(f"the node refused a funding transfer: {code}: {message}")
+                retry.append(raw)
+            if not retry:
+                break
+            chunk = retry
+            await asyncio.sleep(min(RETRY_WAIT_MAX_S, RETRY_WAIT_S * 2**attempt))
+        else:
+            raise BenchError("the node kept refusing the funding transfers as busy")
+
+
+async def prepare_load(
+    config: BenchConfig,
+    rpc: RpcTransport,
+    watcher: BlockWatcher,
+    state: LoadState,
+    funding_key: PrivateKey,
+    verify_rate: float,
+    node_workers: int,
+    progress: Progress,
+) -> _Prepared:
+    status = await rpc.call("gusu_status", [])
+    chain_id = str(status["chain_id"])
+    suite_name = str(status["suite"])
+    window_blocks = int(status.get("transaction_window_blocks", 1000))
+    if funding_key.suite != suite_name:
+        raise BenchError(f"the funding key is a {funding_key.suite!r} key but the chain uses {suite_name!r}")
+    suite = get_suite(suite_name)
+    count = plan_presign_count(config, verify_rate, node_workers)
+    senders = min(config.senders, count)
+    per_sender = [count // senders + (1 if index < count % senders else 0) for index in range(senders)]
+
+    # Funding: one transfer from the funding key to each sender, committed before signing the load.
+    progress.phase(f"funding {senders} senders", senders)
+    funding_started = time.perf_counter()
+    keys = [suite.generate_private_key() for _ in range(senders)]
+    addresses = [suite.compute_address(key.public_key) for key in keys]
+    height = int(await rpc.call("gusu_blockNumber", []))
+    funding_valid_until = height + min(window_blocks, 200) - 1
+    funding_raws: list[str] = []
+    for address, transfers in zip(addresses, per_sender, strict=True):
+        # Transfers cost no fee today; the extra covers one if fees come, without draining an admin account.
+        amount = transfers * TRANSFER_AMOUNT * 2 + 1_000
+        signed = build_transaction(
+            funding_key, chain_id, "account", "transfer", [address, amount], Height(funding_valid_until)
+        )
+        funding_raws.append("0x" + signed.raw.hex())
+        watcher.watched.add("0x" + signed.transaction_id.hex())
+    funding_ids = set(watcher.watched)
+    await _submit_all(rpc, funding_raws, config.batch)
+    await _wait_for(funding_ids, watcher, FUNDING_TIMEOUT_S, state)
+    _success, failed, codes, missing = await fetch_receipt_outcomes(rpc, sorted(funding_ids))
+    if failed or missing:
+        detail = ", ".join(f"{code} x{number}" for code, number in codes.items()) or f"{missing} receipts missing"
+        raise BenchError(f"{failed + missing} of {senders} funding transfers failed ({detail}); is --key funded?")
+    progress.advance(senders)
+    funding_s = time.perf_counter() - funding_started
+
+    # Pre-signing on every core, before any load reaches the node.
+    progress.phase(f"signing {count:,} transfers", count)
+    presign_started = time.perf_counter()
+    height = int(await rpc.call("gusu_blockNumber", []))
+    # The latest height a transaction may name is next height + window - 1; leave a few blocks of slack.
+    valid_until = height + max(1, window_blocks - 2)
+    processes = config.signing_processes or (os.cpu_count() or 1)
+    jobs = [
+        (key.secret, transfers, addresses[(index + 1) % senders])
+        for index, (key, transfers) in enumerate(zip(keys, per_sender, strict=True))
+    ]
+    chunk_size = max(1, math.ceil(len(jobs) / (processes * 8)))
+    chunks = [jobs[start : start + chunk_size] for start in range(0, len(jobs), chunk_size)]
+    per_sender_signed: list[list[tuple[str, str]]] = []
+    loop = asyncio.get_running_loop()
+    # spawn, not fork: forking a process that runs an event loop and aiohttp is not safe.
+    with ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [
+            loop.run_in_executor(pool, sign_transfers, suite_name, chain_id, valid_until, chunk) for chunk in chunks
+        ]
+        done = 0
+        for future in asyncio.as_completed(futures):
+            result = await future
+            per_sender_signed.extend(result)
+            done += sum(len(signed) for signed in result)
+            progress.advance(done)
+    random.shuffle(per_sender_signed)
+    transactions = deque(interleave(per_sender_signed))
+    return _Prepared(
+        chain_id=chain_id,
+        suite=suite_name,
+        transactions=transactions,
+        presigned=len(transactions),
+        presign_s=time.perf_counter() - presign_started,
+        funding_s=funding_s,
+        valid_until_height=valid_until,
+    )
+
+
+async def run_load(
+    config: BenchConfig,
+    endpoint: str,
+    funding_key: PrivateKey,
+    verify_rate: float,
+    node_workers: int,
+    node_pid: int | None,
+    progress: Progress,
+) -> dict[str, Any]:
+    rpc_url, ws_url = split_endpoint(endpoint)
+    state = LoadState()
+    timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S)
+    connector = aiohttp.TCPConnector(limit=config.connections + 2)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        rpc = RpcTransport(session, rpc_url)
+        watcher = BlockWatcher(session, ws_url, state)
+        await watcher.start()
+        try:
+            prepared = await prepare_load(config, rpc, watcher, state, funding_key, verify_rate, node_workers, progress)
+            return await _measure(config, rpc, state, prepared, node_pid, progress)
+        finally:
+            await watcher.stop()
+
+
+async def _measure(
+    config: BenchConfig,
+    rpc: RpcTransport,
+    state: LoadState,
+    prepared: _Prepared,
+    node_pid: int | None,
+    progress: Progress,
+) -> dict[str, Any]:
+    transactions = prepared.transactions
+    submitter = Submitter(rpc, state, config.connections)
+    cpu = CpuMeter(node_pid)
+    client_cpu = CpuMeter(os.getpid())
+    start = time.perf_counter()
+    window_start = start + config.warmup_s
+    window_end = window_start + config.duration_s
+    blocks_before = len(state.blocks)
+
+    exhausted_at: list[float] = []
+
+    async def drive() -> None:
+        if config.rate is not None:
+            await run_open_loop(submitter, transactions, config.rate, config.batch, window_end, start)
+        else:
+            await run_closed_loop(submitter, state, transactions, config.window, config.batch, window_end)
+        if not transactions and time.perf_counter() < window_end:
+            exhausted_at.append(time.perf_counter())
+
+    async def meter() -> None:
+        progress.phase("warm-up", config.warmup_s)
+        while time.perf_counter() < window_start:
+            progress.advance(time.perf_counter() - start)
+            await asyncio.sleep(0.1)
+        cpu.start()
+        client_cpu.start()
+        progress.phase("measuring", config.duration_s)
+        while (now := time.perf_counter()) < window_end:
+            elapsed = now - window_start
+            committed = sum(1 for at in state.committed.values() if at >= window_start)
+            progress.advance(elapsed, f"{committed / max(elapsed, 1e-9):,.0f} tx/s")
+            await asyncio.sleep(min(0.25, max(0.0, window_end - now)))
+        cpu.stop()
+        client_cpu.stop()
+
+    driver = asyncio.create_task(drive())
+    try:
+        await meter()
+        await driver
+    except BaseException:
+        driver.cancel()
+        raise
+
+    # Drain: whatever was sent gets its chance to commit before the accounting.
+    progress.phase("draining", None)
+    drain_deadline = time.perf_counter() + config.drain_timeout_s
+    while (state.pending or submitter.in_flight or submitter.queued) and time.perf_counter() < drain_deadline:
+        progress.advance(0, f"{len(state.pending):,} outstanding")
+        state.commit_event.clear()
+        with suppress(TimeoutError):
+            await asyncio.wait_for(state.commit_event.wait(), timeout=0.25)
+        if state.websocket_error:
+            break
+    await submitter.close()
+    drained_s = time.perf_counter() - window_end
+
+    # Accounting.
+    progress.phase("accounting", None)
+    committed_ids = list(state.committed)
+    success, failed, failure_codes, receipts_missing = await fetch_receipt_outcomes(rpc, committed_ids)
+    unresolved = [transaction_id for transaction_id in state.pending if transaction_id not in state.rejected_ids]
+    statuses = await fetch_statuses(rpc, unresolved)
+    late_committed = [tid for tid, (status, _) in statuses.items() if status == "committed"]
+    if late_committed:
+        late_success, late_failed, late_codes, late_missing = await fetch_receipt_outcomes(rpc, late_committed)
+        success += late_success
+        failed += late_failed
+        failure_codes.update(late_codes)
+        receipts_missing += late_missing
+    status_counts = Counter(status for status, _ in statuses.values())
+    dropped_reasons = Counter(reason or "unknown" for status, reason in statuses.values() if status == "dropped")
+    lost_ids = sorted(tid for tid, (status, _) in statuses.items() if status == "lost" and tid in state.acknowledged)
+    never_acknowledged = sorted(
+        tid for tid, (status, _) in statuses.items() if status == "lost" and tid not in state.acknowledged
+    )
+    progress.done()
+
+    # Figures over the measured window.
+    in_window = [at for at in state.committed.values() if window_start <= at < window_end]
+    tps = len(in_window) / config.duration_s
+    latencies = sorted(
+        (committed_at - state.submitted_at[tid]) * 1000
+        for tid, committed_at in state.committed.items()
+        if window_start <= state.submitted_at[tid] < window_end
+    )
+    window_blocks = [block for block in state.blocks[blocks_before:] if window_start <= block[0] < window_end]
+    submitted_total = len(state.acknowledged) + len(state.rejected_ids) + len(never_acknowledged)
+    committed_total = len(state.committed) + len(late_committed)
+    result: dict[str, Any] = {
+        "tps": round(tps, 1),
+        "p50_ms": _round(compute_percentile(latencies, 0.50)),
+        "p95_ms": _round(compute_percentile(latencies, 0.95)),
+        "p99_ms": _round(compute_percentile(latencies, 0.99)),
+        "max_ms": _round(latencies[-1] if latencies else None),
+        "mean_ms": _round(statistics.fmean(latencies) if latencies else None),
+        "latency_samples": len(latencies),
+        "mode": config.mode,
+        "rate": config.rate,
+        "window": config.window if config.rate is None else None,
+        "suite": prepared.suite,
+        "chain_id": prepared.chain_id,
+        "warmup_s": config.warmup_s,
+        "duration_s": config.duration_s,
+        "senders": config.senders,
+        "batch": config.batch,
+        "connections": config.connections,
+        "presigned": prepared.presigned,
+        "presign_s": round(prepared.presign_s, 2),
+        "funding_s": round(prepared.funding_s, 2),
+        "sent": state.sent,
+        "submitted": submitted_total,
+        "acknowledged": len(state.acknowledged),
+        "committed": committed_total,
+        "committed_in_window": len(in_window),
+        "succeeded": success,
+        "failed": failed,
+        "failure_codes": dict(failure_codes),
+        "rejected": sum(state.rejected.values()),
+        "rejected_codes": dict(state.rejected),
+        "rejected_retryable": sum(state.retryable_refusals.values()),
+        "rejected_retryable_codes": dict(state.retryable_refusals),
+        "transport_errors": state.transport_errors,
+        "pending": status_counts.get("pending", 0),
+        "dropped": status_counts.get("dropped", 0),
+        "dropped_reasons": dict(dropped_reasons),
+        "lost": len(lost_ids),
+        "lost_ids": lost_ids[:20],
+        "never_acknowledged": len(never_acknowledged),
+        "receipts_missing": receipts_missing,
+        "late_commits": len(late_committed),
+        "blocks_in_window": len(window_blocks),
+        "mean_block_transactions": round(statistics.fmean(b[2] for b in window_blocks), 1) if window_blocks else 0,
+        "drain_s": round(drained_s, 2),
+        "load_exhausted": bool(exhausted_at),
+        "load_exhausted_after_s": round(exhausted_at[0] - window_start, 2) if exhausted_at else None,
+        "websocket_error": state.websocket_error or None,
+        **cpu.result(),
+        "client_cpu_percent": client_cpu.result()["node_cpu_percent"],
+    }
+    return result
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def run_bench(config: BenchConfig, progress: Progress | None = None) -> dict[str, Any]:
+    """Run the benchmark described by `config`; the result document (see the module docstring)."""
+    reporter: Progress = progress or _SilentProgress()
+    hardware = get_hardware()
+    if config.endpoint is None:
+        reporter.phase(f"measuring {config.suite} verification rate", None)
+        verify_rate = measure_verify_rate(config.suite)
+        reporter.phase("starting a throw-away node", None)
+        with throwaway_chain(config) as node:
+            assert node.dev_key is not None and node.process is not None
+            result = asyncio.run(
+                run_load(config, node.endpoint, node.dev_key, verify_rate, config.workers, node.process.pid, reporter)
+            )
+            endpoint = node.endpoint
+            node_workers: int | None = config.workers
+    else:
+        assert config.funding_key is not None
+        suite_name = config.funding_key.suite
+        reporter.phase(f"measuring {suite_name} verification rate", None)
+        verify_rate = measure_verify_rate(suite_name)
+        node_pid = config.node_pid if config.node_pid is not None else find_listening_pid(config.endpoint)
+        result = asyncio.run(
+            run_load(config, config.endpoint, config.funding_key, verify_rate, os.cpu_count() or 1, node_pid, reporter)
+        )
+        endpoint = config.endpoint
+        node_workers = None
+    result["verify_rate_per_core"] = round(verify_rate, 1)
+    result["tps_to_verify_ratio"] = round(result["tps"] / verify_rate, 3) if verify_rate > 0 else None
+    result["endpoint"] = endpoint
+    result["throwaway_chain"] = config.endpoint is None
+    result["node_verifier_workers"] = node_workers
+    result["hardware"] = hardware
+    result["command"] = config.command
+    return result
+
+
+def describe_problems(result: dict[str, Any]) -> list[str]:
+    """Warnings a reader of the result must not miss, most serious first."""
+    problems: list[str] = []
+    if result.get("lost"):
+        problems.append(
+            f"BUG: {result['lost']} acknowledged transaction(s) are unknown to the node (lost), "
+            f"e.g. {', '.join(result.get('lost_ids', [])[:3])}"
+        )
+    if result.get("receipts_missing"):
+        problems.append(f"{result['receipts_missing']} committed transaction(s) have no receipt")
+    if result.get("websocket_error"):
+        problems.append(str(result["websocket_error"]))
+    if result.get("load_exhausted"):
+        problems.append(
+            f"the {result['presigned']:,} pre-signed transactions ran out before the window ended; "
+            "TPS is understated: run again with a larger --count"
+        )
+    if result.get("pending"):
+        problems.append(f"{result['pending']} transaction(s) were still pending after the drain")
+    if result.get("dropped"):
+        problems.append(f"{result['dropped']} transaction(s) were dropped: {result.get('dropped_reasons')}")
+    if result.get("rejected"):
+        problems.append(f"{result['rejected']} transaction(s) were refused: {result.get('rejected_codes')}")
+    if result.get("failed"):
+        problems.append(f"{result['failed']} transaction(s) failed: {result.get('failure_codes')}")
+    return problems
+
+
+SummaryRow = tuple[str, str]
+
+
+def summary_rows(result: dict[str, Any]) -> list[SummaryRow]:
+    """The human summary as (label, value) rows."""
+
+    def number(value: Any, suffix: str = "") -> str:
+        if value is None:
+            return "n/a"
+        if isinstance(value, float):
+            return f"{value:,.1f}{suffix}"
+        return f"{value:,}{suffix}"
+
+    mode = (
+        f"open loop at {number(result['rate'])} tx/s"
+        if result["mode"] == "open"
+        else f"closed loop, window {number(result['window'])}"
+    )
+    hardware = result.get("hardware", {})
+    verifiers = number(result.get("node_cpu_children_percent"), " %")
+    memory = hardware.get("memory_gib", "?")
+    return [
+        ("mode", mode),
+        ("suite", str(result["suite"])),
+        ("throughput", f"{number(result['tps'])} tx/s over {result['duration_s']:g} s"),
+        ("latency p50 / p95 / p99", " / ".join(number(result[k], " ms") for k in ("p50_ms", "p95_ms", "p99_ms"))),
+        ("latency max", number(result["max_ms"], " ms")),
+        ("node CPU", f"{number(result['node_cpu_percent'], ' %')} (verifiers {verifiers})"),
+        ("client CPU", number(result.get("client_cpu_percent"), " %")),
+        ("verify rate, one core", f"{number(result['verify_rate_per_core'])} /s"),
+        ("TPS / verify rate", number(result["tps_to_verify_ratio"])),
+        ("submitted / committed", f"{number(result['submitted'])} / {number(result['committed'])}"),
+        ("succeeded / failed", f"{number(result['succeeded'])} / {number(result['failed'])}"),
+        ("refused, retried", number(result["rejected_retryable"])),
+        ("refused for good", number(result["rejected"])),
+        ("pending / dropped / lost", f"{result['pending']} / {result['dropped']} / {result['lost']}"),
+        ("blocks, mean size", f"{result['blocks_in_window']} blocks, {number(result['mean_block_transactions'])} tx"),
+        ("pre-signed", f"{number(result['presigned'])} in {result['presign_s']:g} s"),
+        ("machine", f"{hardware.get('cpu_model', '?')}, {hardware.get('cores', '?')} cores, {memory} GiB"),
+    ]

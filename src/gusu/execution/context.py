@@ -1,0 +1,308 @@
+"""What a contract method sees of the world: the `Context`.
+
+A contract reaches state, events and the facts of its block only through the
+context it is given. Every operation is charged to the transaction's gas
+meter and checked against the execution limits before it takes effect.
+
+Failures the runtime raises here (out of gas, a limit exceeded, a revert,
+misuse) are final: the context records the first one as its `fault`, and the
+executor fails the transaction with it even if the contract caught the
+exception and carried on. Catching a failure can therefore never turn a
+transaction that broke a rule into one that commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NoReturn
+
+from gusu.codec import Value
+from gusu.errors import (
+    CodecError,
+    ContractRevertError,
+    ExecutionError,
+    OutOfGasError,
+    StateLimitError,
+)
+from gusu.execution.encoding import decode_int, decode_value, encode_int, encode_value
+from gusu.execution.errors import ContractError
+from gusu.execution.limits import ExecutionLimits, GasSchedule
+from gusu.execution.state import MISSING, BlockState, encode_key_suffix
+
+# The encoded header of every byte string shorter than 256 bytes (bin 8),
+# so the common state key is built with two concatenations.
+_BIN8_HEADERS = tuple(b"\xc4" + bytes((size,)) for size in range(256))
+from gusu.ledger.types import NAME_LENGTH_MAX, Address, Event, Hash, Height
+
+
+@dataclass(frozen=True, slots=True)
+class BlockContext:
+    """The facts of the block a transaction executes in; the same on every node."""
+
+    chain_id: str
+    height: Height
+    timestamp_ms: int
+    proposer: Address
+
+
+class GasMeter:
+    """Gas left for one transaction; shared by the context and the line tracer."""
+
+    __slots__ = ("limit", "remaining")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.remaining = limit
+
+    def charge(self, amount: int) -> None:
+        self.remaining -= amount
+        if self.remaining < 0:
+            raise create_out_of_gas_error(self.limit)
+
+    def is_exhausted(self) -> bool:
+        return self.remaining < 0
+
+    def get_used(self) -> int:
+        return self.limit if self.remaining < 0 else self.limit - self.remaining
+
+
+def create_out_of_gas_error(limit: int) -> OutOfGasError:
+    return OutOfGasError(f"the transaction ran out of gas: it needs more than gas_per_transaction_max = {limit}")
+
+
+class Context:
+    """The runtime a contract method is called with."""
+
+    __slots__ = (
+        "sender",
+        "block",
+        "transaction_id",
+        "contract",
+        "method",
+        "read_only",
+        "fault",
+        "_prefix",
+        "_state",
+        "_writes",
+        "_events",
+        "_meter",
+        "_limits",
+        "_schedule",
+        "_write_bytes",
+        "_key_bytes_max",
+    )
+
+    def __init__(
+        self,
+        *,
+        sender: Address,
+        block: BlockContext,
+        transaction_id: Hash,
+        contract: str,
+        method: str,
+        read_only: bool,
+        key_prefix: bytes,
+        state: BlockState,
+        meter: GasMeter,
+        limits: ExecutionLimits,
+        schedule: GasSchedule,
+    ) -> None:
+        self.sender = sender
+        self.block = block
+        self.transaction_id = transaction_id
+        self.contract = contract
+        self.method = method
+        self.read_only = read_only
+        self.fault: ExecutionError | None = None
+        """The first runtime failure of this call; it fails the transaction."""
+        self._prefix = key_prefix
+        self._state = state
+        self._writes: dict[bytes, bytes | None] = {}
+        self._events: list[Event] = []
+        self._meter = meter
+        self._limits = limits
+        self._schedule = schedule
+        self._write_bytes = 0
+        self._key_bytes_max = limits.state_key_bytes_max
+
+    # --- failures --------------------------------------------------------------
+
+    def _fail(self, error: ExecutionError) -> NoReturn:
+        if self.fault is None:
+            self.fault = error
+        raise error
+
+    def _charge(self, amount: int) -> None:
+        meter = self._meter
+        meter.remaining -= amount
+        if meter.remaining < 0:
+            self._fail(create_out_of_gas_error(meter.limit))
+
+    def revert(self, message: str) -> NoReturn:
+        """Refuse the call: the transaction fails with `message` and changes nothing."""
+        self._fail(ContractRevertError(str(message)))
+
+    # --- raw state ---------------------------------------------------------------
+
+    def _compute_key(self, key: bytes) -> bytes:
+        if type(key) is bytes and len(key) <= self._key_bytes_max:
+            size = len(key)
+            if size < 256:
+                return self._prefix + _BIN8_HEADERS[size] + key
+            return self._prefix + encode_key_suffix(key)
+        if type(key) is not bytes:
+            self._fail(ContractError(f"{self._label()}: a state key must be bytes, found {type(key).__name__}"))
+        self._fail(
+            StateLimitError(
+                f"{self._label()}: a state key is {len(key)} bytes; "
+                f"the limit is state_key_bytes_max = {self._key_bytes_max}"
+            )
+        )
+
+    def get(self, key: bytes) -> bytes | None:
+        """The value at `key` in this contract's namespace, or None if there is none."""
+        full_key = self._compute_key(key)
+        value = self._writes.get(full_key, MISSING)
+        if value is MISSING:
+            value = self._state.get(full_key)
+        meter = self._meter
+        schedule = self._schedule
+        if value is None:
+            meter.remaining -= schedule.state_read
+        else:
+            meter.remaining -= schedule.state_read + schedule.state_read_byte * len(value)  # type: ignore[arg-type]
+        if meter.remaining < 0:
+            self._fail(create_out_of_gas_error(meter.limit))
+        return value  # type: ignore[return-value]
+
+    def set(self, key: bytes, value: bytes) -> None:
+        """Store `value` at `key` in this contract's namespace."""
+        if self.read_only:
+            self._reject_write("set")
+        full_key = self._compute_key(key)
+        limits = self._limits
+        if type(value) is not bytes or len(value) > limits.state_value_bytes_max:
+            self._reject_value(value)
+        size = len(key) + len(value)
+        self._write_bytes += size
+        if self._write_bytes > limits.transaction_write_bytes_max:
+            self._reject_write_bytes()
+        meter = self._meter
+        meter.remaining -= self._schedule.state_write + self._schedule.state_write_byte * size
+        if meter.remaining < 0:
+            self._fail(create_out_of_gas_error(meter.limit))
+        self._writes[full_key] = value
+
+    def delete(self, key: bytes) -> None:
+        """Remove `key` from this contract's namespace (nothing happens if it is absent)."""
+        if self.read_only:
+            self._reject_write("delete")
+        full_key = self._compute_key(key)
+        self._write_bytes += len(key)
+        if self._write_bytes > self._limits.transaction_write_bytes_max:
+            self._reject_write_bytes()
+        self._charge(self._schedule.state_delete)
+        self._writes[full_key] = None
+
+    def _reject_value(self, value: object) -> NoReturn:
+        if type(value) is not bytes:
+            self._fail(ContractError(f"{self._label()}: a state value must be bytes, found {type(value).__name__}"))
+        self._fail(
+            StateLimitError(
+                f"{self._label()}: a state value is {len(value)} bytes; "
+                f"the limit is state_value_bytes_max = {self._limits.state_value_bytes_max}"
+            )
+        )
+
+    def _reject_write_bytes(self) -> NoReturn:
+        self._fail(
+            StateLimitError(
+                f"{self._label()}: the transaction writes more than "
+                f"transaction_write_bytes_max = {self._limits.transaction_write_bytes_max} bytes"
+            )
+        )
+
+    def _reject_write(self, operation: str) -> NoReturn:
+        self._fail(ContractError(f"{self._label()} is a view and cannot {operation}: views only read state"))
+
+    # --- typed state -------------------------------------------------------------
+
+    def get_int(self, key: bytes, default: int = 0) -> int:
+        """The integer stored at `key` (by `set_int`), or `default` if the key is absent."""
+        raw = self.get(key)
+        if raw is None:
+            return default
+        number = decode_int(raw)
+        if number is not None:
+            return number
+        value = self._decode(raw, key)
+        if type(value) is not int:
+            self._fail(ContractError(f"{self._label()}: state key {key!r} holds a {type(value).__name__}, not an integer"))
+        return value
+
+    def set_int(self, key: bytes, value: int) -> None:
+        try:
+            raw = encode_int(value)
+        except CodecError as error:
+            self._fail(ContractError(f"{self._label()}: set_int cannot store {value!r}: {error}"))
+        self.set(key, raw)
+
+    def get_value(self, key: bytes) -> Value:
+        """The canonical value stored at `key` (by `set_value`), or None if the key is absent."""
+        raw = self.get(key)
+        if raw is None:
+            return None
+        return self._decode(raw, key)
+
+    def set_value(self, key: bytes, value: Value) -> None:
+        self.set(key, self._encode(value, "state value"))
+
+    def _encode(self, value: Value, what: str) -> bytes:
+        try:
+            return encode_value(value)
+        except CodecError as error:
+            self._fail(ContractError(f"{self._label()}: the {what} has no canonical encoding: {error}"))
+
+    def _decode(self, raw: bytes, key: bytes) -> Value:
+        try:
+            return decode_value(raw)
+        except CodecError as error:
+            self._fail(ContractError(f"{self._label()}: state key {key!r} does not hold a canonical value: {error}"))
+
+    # --- events ---------------------------------------------------------------------
+
+    def emit(self, name: str, data: Value) -> None:
+        """Record event `name` with `data` in the receipt (only if the transaction succeeds)."""
+        if self.read_only:
+            self._reject_write("emit events")
+        if type(name) is not str or not name or len(name) > NAME_LENGTH_MAX:
+            self._fail(ContractError(f"{self._label()}: an event name must be a string of 1 to {NAME_LENGTH_MAX} characters"))
+        limits = self._limits
+        if len(self._events) >= limits.events_per_transaction_max:
+            self._fail(
+                StateLimitError(
+                    f"{self._label()}: the transaction emits more than "
+                    f"events_per_transaction_max = {limits.events_per_transaction_max} events"
+                )
+            )
+        encoded = self._encode(data, "event data")
+        if len(encoded) > limits.event_data_bytes_max:
+            self._fail(
+                StateLimitError(
+                    f"{self._label()}: event {name} carries {len(encoded)} bytes of data; "
+                    f"the limit is event_data_bytes_max = {limits.event_data_bytes_max}"
+                )
+            )
+        self._charge(self._schedule.event + self._schedule.event_byte * (len(name.encode()) + len(encoded)))
+        self._events.append(Event(self.contract, name, encoded))
+
+    # --- for the executor ---------------------------------------------------------------
+
+    def _label(self) -> str:
+        return f"{self.contract}.{self.method}"
+
+    def get_writes(self) -> dict[bytes, bytes | None]:
+        return self._writes
+
+    def get_events(self) -> tuple[Event, ...]:
+        return tuple(self._events)

@@ -1,0 +1,366 @@
+"""The executor: runs a block's transactions against state and reports receipts.
+
+`Executor.execute_block` is a pure function of (committed state, block
+facts, transactions, registered contracts, limits, gas schedule): it reads
+no clock, no randomness and no configuration of its own, so every node
+computes the same receipts and the same writes.
+
+Each transaction runs in its own write overlay. If it succeeds, the overlay
+merges into the block's; if anything fails (a revert, a limit, out of gas,
+a bad argument, a bug in the contract) the overlay is dropped and the
+transaction gets a FAILED receipt carrying the gas it used and the failure's
+stable code. A failing transaction never stops the block: the next one runs
+against the state as it was before the failed one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from gusu.errors import (
+    CodecError,
+    ConfigError,
+    ExecutionError,
+    GusuError,
+    StateLimitError,
+    UnknownContractError,
+    UnknownMethodError,
+)
+from gusu.execution.context import BlockContext, Context, GasMeter, create_out_of_gas_error
+from gusu.execution.contract import ContractSpec, MethodSpec, decode_arguments
+from gusu.execution.encoding import encode_value
+from gusu.execution.errors import Abort, ContractError
+from gusu.execution.limits import DEFAULT_GAS_SCHEDULE, LIMIT_VALUE_MAX, ExecutionLimits, GasSchedule
+from gusu.execution.metering import invoke_metered
+from gusu.execution.registry import ContractRegistry
+from gusu.execution.state import BlockState, StateReader
+from gusu.ledger.genesis import Genesis, validate_genesis
+from gusu.ledger.types import (
+    ADDRESS_SIZE,
+    ERROR_MESSAGE_LENGTH_MAX,
+    NAME_LENGTH_MAX,
+    ZERO_HASH,
+    Address,
+    Event,
+    Hash,
+    Height,
+    Receipt,
+    ReceiptStatus,
+    Transaction,
+)
+
+ZERO_ADDRESS = Address(bytes(ADDRESS_SIZE))
+"""The sender of genesis hooks, and the proposer of the genesis block."""
+
+GENESIS_HEIGHT = Height(0)
+
+NULL_RETURN_VALUE = encode_value(None)
+"""A failed transaction's return value: the canonical encoding of None."""
+
+# Default object reprs carry a memory address ("<Foo object at 0x7f...>"),
+# which differs between nodes; it must not reach a receipt.
+_MEMORY_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+_SUCCESS = ReceiptStatus.SUCCESS
+
+# Failures of the machine, not of the contract: turning them into a receipt
+# would let one node's bad luck split the chain, so they stop the node.
+_ENVIRONMENT_FAILURES = (MemoryError, KeyboardInterrupt)
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionInput:
+    """A transaction to execute; the caller has already verified its signature."""
+
+    transaction: Transaction
+    transaction_id: Hash
+    sender: Address
+
+
+@dataclass(frozen=True, slots=True)
+class BlockExecutionResult:
+    receipts: tuple[Receipt, ...]
+    writes: tuple[tuple[bytes, bytes | None], ...]
+    """The block's net state changes, sorted by key; None means deleted."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    return_value: bytes
+    gas_used: int
+    events: tuple[Event, ...]
+
+
+class _EmptyState:
+    def get(self, key: bytes) -> bytes | None:
+        return None
+
+
+class Executor:
+    """Runs contract calls for one chain's registry, limits and gas schedule."""
+
+    def __init__(
+        self,
+        registry: ContractRegistry,
+        limits: ExecutionLimits,
+        *,
+        schedule: GasSchedule = DEFAULT_GAS_SCHEDULE,
+    ) -> None:
+        # A snapshot: registering a contract later must not change how an
+        # executor that is already running behaves mid-chain.
+        self._contracts: dict[str, ContractSpec] = {spec.name: spec for spec in registry.get_specs()}
+        self._limits = limits
+        self._schedule = schedule
+
+    @property
+    def limits(self) -> ExecutionLimits:
+        return self._limits
+
+    # --- blocks -------------------------------------------------------------------
+
+    def execute_block(
+        self, state: StateReader, block: BlockContext, transactions: Sequence[TransactionInput]
+    ) -> BlockExecutionResult:
+        """Execute `transactions` in order on top of `state`; never raises for a bad transaction."""
+        block_state = BlockState(state)
+        receipts = tuple(self._execute_transaction(block_state, block, item) for item in transactions)
+        return BlockExecutionResult(receipts=receipts, writes=block_state.compute_net_writes())
+
+    def _execute_transaction(self, state: BlockState, block: BlockContext, item: TransactionInput) -> Receipt:
+        transaction = item.transaction
+        meter = GasMeter(self._limits.gas_per_transaction_max)
+        context: Context | None = None
+        try:
+            meter.charge(self._schedule.transaction + self._schedule.argument_byte * len(transaction.args))
+            contract, method = self._resolve(transaction.contract, transaction.method)
+            arguments = decode_arguments(method, transaction.args)
+            context = self._create_context(
+                contract, method, state, block, meter, item.sender, item.transaction_id, read_only=method.is_view
+            )
+            return_value = self._invoke(contract, method, context, arguments, meter)
+        except BaseException as exception:  # noqa: BLE001 - sorted by compute_failure, which re-raises what is not ours
+            error = compute_failure(exception, context, meter, f"{transaction.contract}.{transaction.method}")
+            return Receipt(
+                transaction_id=item.transaction_id,
+                status=ReceiptStatus.FAILED,
+                return_value=NULL_RETURN_VALUE,
+                events=(),
+                gas_used=meter.get_used(),
+                error_code=get_error_code(error),
+                error_message=compute_error_message(error),
+            )
+        state.apply_writes(context.get_writes())
+        # Positional: a frozen dataclass's keyword __init__ costs twice as much,
+        # and this runs once per transaction.
+        return Receipt(item.transaction_id, _SUCCESS, return_value, context.get_events(), meter.get_used(), "", "")
+
+    # --- read-only calls -------------------------------------------------------------
+
+    def call(
+        self,
+        state: StateReader,
+        block: BlockContext,
+        contract: str,
+        method: str,
+        args: bytes,
+        sender: Address,
+    ) -> CallResult:
+        """Run view `contract.method` on `state` and discard any effect.
+
+        Raises the ExecutionError subclass that describes the failure.
+        """
+        meter = GasMeter(self._limits.gas_per_transaction_max)
+        context: Context | None = None
+        try:
+            meter.charge(self._schedule.transaction + self._schedule.argument_byte * len(args))
+            contract_spec, method_spec = self._resolve(contract, method)
+            if not method_spec.is_view:
+                views = ", ".join(name for name in contract_spec.get_method_names() if contract_spec.methods[name].is_view)
+                raise UnknownMethodError(
+                    f"{contract}.{method} changes state, so only a transaction can run it; "
+                    f"read-only calls run views ({views or 'this contract has none'})"
+                )
+            arguments = decode_arguments(method_spec, args)
+            context = self._create_context(
+                contract_spec, method_spec, BlockState(state), block, meter, sender, ZERO_HASH, read_only=True
+            )
+            return_value = self._invoke(contract_spec, method_spec, context, arguments, meter)
+        except BaseException as exception:  # noqa: BLE001 - sorted by compute_failure, which re-raises what is not ours
+            error = compute_failure(exception, context, meter, f"{contract}.{method}")
+            if isinstance(error, ExecutionError):
+                raise error from None
+            raise ContractError(f"{contract}.{method} failed with {error.code}: {error}") from None
+        return CallResult(return_value=return_value, gas_used=meter.get_used(), events=context.get_events())
+
+    # --- genesis -------------------------------------------------------------------------
+
+    def compute_genesis_writes(self, genesis: Genesis) -> tuple[tuple[bytes, bytes], ...]:
+        """The initial state: every contract's genesis hook run in name order, sorted by key.
+
+        Hooks run with no gas or write-size ceiling (a large allocation list
+        must fit), but key and value limits still apply. ConfigError if the
+        genesis is invalid or a hook fails.
+        """
+        validate_genesis(genesis)
+        state = BlockState(_EmptyState())
+        block = BlockContext(
+            chain_id=genesis.chain_id, height=GENESIS_HEIGHT, timestamp_ms=genesis.timestamp_ms, proposer=ZERO_ADDRESS
+        )
+        limits = replace(
+            self._limits, gas_per_transaction_max=LIMIT_VALUE_MAX, transaction_write_bytes_max=LIMIT_VALUE_MAX
+        )
+        for name in sorted(self._contracts):
+            contract = self._contracts[name]
+            meter = GasMeter(limits.gas_per_transaction_max)
+            context = Context(
+                sender=ZERO_ADDRESS,
+                block=block,
+                transaction_id=ZERO_HASH,
+                contract=name,
+                method="on_genesis",
+                read_only=False,
+                key_prefix=contract.key_prefix,
+                state=state,
+                meter=meter,
+                limits=limits,
+                schedule=self._schedule,
+            )
+            try:
+                instance = contract.contract_class()
+                if contract.trusted:
+                    instance.on_genesis(context, genesis)
+                else:
+                    invoke_metered(
+                        contract.contract_class.on_genesis,
+                        (instance, context, genesis),
+                        meter,
+                        self._schedule.line,
+                        limits.call_depth_max,
+                    )
+                if context.fault is not None:
+                    raise context.fault
+            except BaseException as exception:  # noqa: BLE001 - sorted by compute_failure, which re-raises what is not ours
+                error = compute_failure(exception, context, meter, f"{name}.on_genesis")
+                raise ConfigError(f"the genesis hook of contract {name} failed ({error.code}): {error}") from None
+            state.apply_writes(context.get_writes())
+        return tuple((key, value) for key, value in sorted(state.writes.items()) if value is not None)
+
+    # --- shared ---------------------------------------------------------------------------
+
+    def _resolve(self, contract_name: str, method_name: str) -> tuple[ContractSpec, MethodSpec]:
+        contract = self._contracts.get(contract_name)
+        if contract is None:
+            known = ", ".join(sorted(self._contracts))
+            raise UnknownContractError(f"no contract named {contract_name!r} runs on this chain (contracts: {known})")
+        method = contract.methods.get(method_name)
+        if method is None:
+            known = ", ".join(contract.get_method_names())
+            raise UnknownMethodError(f"contract {contract_name} has no method {method_name!r} (methods: {known})")
+        return contract, method
+
+    def _create_context(
+        self,
+        contract: ContractSpec,
+        method: MethodSpec,
+        state: BlockState,
+        block: BlockContext,
+        meter: GasMeter,
+        sender: Address,
+        transaction_id: Hash,
+        *,
+        read_only: bool,
+    ) -> Context:
+        return Context(
+            sender=sender,
+            block=block,
+            transaction_id=transaction_id,
+            contract=contract.name,
+            method=method.name,
+            read_only=read_only,
+            key_prefix=contract.key_prefix,
+            state=state,
+            meter=meter,
+            limits=self._limits,
+            schedule=self._schedule,
+        )
+
+    def _invoke(
+        self, contract: ContractSpec, method: MethodSpec, context: Context, arguments: list[Any], meter: GasMeter
+    ) -> bytes:
+        """Run the method; return its encoded result or raise why the call fails."""
+        instance = contract.contract_class()
+        if contract.trusted:
+            result = method.function(instance, context, *arguments)
+        else:
+            result = invoke_metered(
+                method.function,
+                (instance, context, *arguments),
+                meter,
+                self._schedule.line,
+                self._limits.call_depth_max,
+            )
+        if context.fault is not None:
+            raise context.fault
+        if meter.remaining < 0:
+            raise create_out_of_gas_error(meter.limit)
+        try:
+            encoded = encode_value(result)
+        except CodecError as error:
+            raise ContractError(f"{contract.name}.{method.name} returned a value with no canonical encoding: {error}") from None
+        if len(encoded) > self._limits.return_value_bytes_max:
+            raise StateLimitError(
+                f"{contract.name}.{method.name} returned {len(encoded)} bytes; "
+                f"the limit is return_value_bytes_max = {self._limits.return_value_bytes_max}"
+            )
+        meter.charge(self._schedule.return_byte * len(encoded))
+        return encoded
+
+
+def compute_failure(exception: BaseException, context: Context | None, meter: GasMeter, label: str) -> GusuError:
+    """The failure a call ends with, given the exception that ended it.
+
+    A failure the runtime recorded comes first, even if the contract caught
+    it and raised something else afterwards. Failures of the machine itself
+    (out of memory, an interrupt) are re-raised: they are not the
+    transaction's fault, and only stopping the node keeps nodes from disagreeing.
+    """
+    if isinstance(exception, _ENVIRONMENT_FAILURES):
+        raise exception
+    if context is not None and context.fault is not None:
+        return context.fault
+    if meter.is_exhausted():
+        return create_out_of_gas_error(meter.limit)
+    if isinstance(exception, Abort):
+        return exception.error
+    if isinstance(exception, GusuError):
+        return exception
+    if isinstance(exception, (Exception, SystemExit, GeneratorExit)):
+        return ContractError(f"{label} failed with {type(exception).__name__}: {describe_exception(exception)}")
+    raise exception
+
+
+def describe_exception(exception: BaseException) -> str:
+    try:
+        text = str(exception)
+    except Exception:  # noqa: BLE001 - a contract's exception may not even print
+        return "(the exception cannot be printed)"
+    return _MEMORY_ADDRESS.sub("", text) or "(no message)"
+
+
+def get_error_code(error: GusuError) -> str:
+    code = error.code
+    # A contract may define its own GusuError; a code a receipt cannot hold
+    # falls back to the generic one rather than producing an invalid receipt.
+    if isinstance(code, str) and 0 < len(code) <= NAME_LENGTH_MAX:
+        return code
+    return ContractError.code
+
+
+def compute_error_message(error: BaseException) -> str:
+    message = describe_exception(error)
+    if len(message) > ERROR_MESSAGE_LENGTH_MAX:
+        return message[: ERROR_MESSAGE_LENGTH_MAX - 3] + "..."
+    return message

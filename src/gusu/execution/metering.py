@@ -1,0 +1,89 @@
+"""Line metering: how an untrusted contract is stopped when its gas runs out.
+
+A native contract is ordinary Python, so nothing but the interpreter can stop
+a ``while True:`` loop. While an untrusted method runs, `sys.settrace`
+installs a tracer that charges `GasSchedule.line` gas for every line the
+interpreter executes in the method and in the Python functions it calls,
+and unwinds the call (with `Abort`) as soon as the gas is gone.
+
+What is traced: the method's frame and, transitively, every Python frame
+called from a traced frame, except the runtime's own code (the `Context`
+methods, which charge for their operations themselves, and whatever they
+call). A frame called from an untraced frame is not traced either, so the
+runtime's internals never count as contract lines.
+
+Consensus caveat: how many "line" events a piece of code produces is decided
+by CPython's compiler, which changes between minor versions (3.11 to 3.12),
+so the gas of an untrusted call, and with it the receipt, depends on the
+interpreter's minor version. That is why a chain's genesis pins one
+(`Genesis.python_version`). Contracts that call pure-Python standard library
+functions also pick up those functions' lines; to stay safe across patch
+releases, such contracts should keep to builtins, or the nodes should run
+the same patch release.
+
+Not a sandbox: a contract can import `sys` and switch the tracer off, and a
+single C-level operation (``10 ** 10 ** 8``) runs unmetered to its end. Line
+metering stops accidents (runaway loops, unbounded recursion), not malice;
+untrusted contract code must still be reviewed before a chain registers it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from gusu.execution import context as _context_module
+from gusu.execution.context import GasMeter, create_out_of_gas_error
+from gusu.execution.errors import Abort, ContractError
+
+_RUNTIME_FILES = frozenset({_context_module.__file__})
+"""Source files whose frames are runtime, never charged per line."""
+
+TraceFunction = Callable[[FrameType, str, Any], Any]
+
+
+def invoke_metered(
+    function: Callable[..., Any],
+    arguments: tuple[Any, ...],
+    meter: GasMeter,
+    line_cost: int,
+    call_depth_max: int,
+) -> Any:
+    """Call `function(*arguments)` with every executed line charged to `meter`.
+
+    Raises `Abort` (a BaseException) carrying OutOfGasError when the gas is
+    gone, or ContractError when calls nest deeper than `call_depth_max`.
+    """
+    entry_frame = sys._getframe()
+    depth = 0
+
+    def on_event(frame: FrameType, event: str, _argument: Any) -> TraceFunction | None:
+        nonlocal depth
+        if event == "line":
+            meter.remaining -= line_cost
+            if meter.remaining < 0:
+                raise Abort(create_out_of_gas_error(meter.limit))
+        elif event == "return":
+            depth -= 1
+        return on_event
+
+    def on_call(frame: FrameType, _event: str, _argument: Any) -> TraceFunction | None:
+        nonlocal depth
+        caller = frame.f_back
+        if caller is not entry_frame and (caller is None or caller.f_trace is not on_event):
+            return None
+        if frame.f_code.co_filename in _RUNTIME_FILES:
+            return None
+        depth += 1
+        if depth > call_depth_max:
+            raise Abort(ContractError(f"calls nest deeper than call_depth_max = {call_depth_max}"))
+        return on_event
+
+    previous = sys.gettrace()
+    sys.settrace(on_call)
+    try:
+        return function(*arguments)
+    finally:
+        sys.settrace(previous)

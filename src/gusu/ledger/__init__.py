@@ -1,0 +1,1 @@
+"""The ledger: record types, Merkle trees, the block store and world state."""

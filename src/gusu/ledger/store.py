@@ -1,0 +1,282 @@
+"""The block store: blocks, receipts, indices and world state in one key-value store.
+
+A block, its receipts, its index entries, its state changes and the new tip
+are written in ONE atomic, fsynced batch (`commit_block`). After a crash at
+any moment the store is therefore at the last committed height with
+everything that block implied, or at the one before it; never in between.
+A transaction the node reported as committed was in a batch that returned.
+
+Key layout (one-byte family, then fixed-size binary fields so that keys sort
+by height and no two families can collide):
+
+    b"m" + name                          metadata (chain id, genesis hash, tip)
+    b"h" + height(8)                     encoded header
+    b"c" + height(8)                     encoded commit certificate
+    b"b" + height(8)                     the block's transaction ids, in order
+    b"x" + block hash(32)                height of that block
+    b"t" + transaction id                [height, index, raw transaction]
+    b"r" + transaction id                encoded receipt
+    b"a" + sender(20) + height(8) + index(4)   transaction id (sender index)
+    b"s" + state key                     state value
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from gusu.codec import decode_list, encode, expect_bytes, expect_list, expect_uint
+from gusu.crypto import CryptoSuite
+from gusu.errors import InvalidBlockError, StorageError
+from gusu.ledger.kv import KeyValueStore, WriteBatch
+from gusu.ledger.merkle import compute_root
+from gusu.ledger.types import (
+    BLOCK_TRANSACTIONS_MAX,
+    HASH_SIZE,
+    ZERO_HASH,
+    Address,
+    BlockHeader,
+    CommitCertificate,
+    Hash,
+    Height,
+    Receipt,
+    Transaction,
+    decode_commit_certificate,
+    decode_header,
+    decode_receipt,
+    decode_transaction,
+    encode_commit_certificate,
+    encode_header,
+    encode_receipt,
+)
+
+PREFIX_META = b"m"
+PREFIX_HEADER = b"h"
+PREFIX_CERTIFICATE = b"c"
+PREFIX_BODY = b"b"
+PREFIX_BLOCK_HASH = b"x"
+PREFIX_TRANSACTION = b"t"
+PREFIX_RECEIPT = b"r"
+PREFIX_SENDER = b"a"
+PREFIX_STATE = b"s"
+
+META_CHAIN_ID = PREFIX_META + b"chain_id"
+META_GENESIS_HASH = PREFIX_META + b"genesis_hash"
+META_SUITE = PREFIX_META + b"suite"
+META_TIP = PREFIX_META + b"tip"
+META_FORMAT = PREFIX_META + b"format"
+STORE_FORMAT = b"1"
+
+TAG_TIP = "gusu.tip.v1"
+TAG_LOCATION = "gusu.txloc.v1"
+TAG_BODY = "gusu.body.v1"
+TAG_STATE_ROOT = "gusu.stateroot.v1"
+TAG_STATE_WRITE = "gusu.statewrite.v1"
+
+
+def _height_key(prefix: bytes, height: int) -> bytes:
+    return prefix + height.to_bytes(8, "big")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTransaction:
+    height: Height
+    index: int
+    raw: bytes
+    transaction: Transaction
+
+
+@dataclass(frozen=True, slots=True)
+class CommittedBlock:
+    """Everything one block commits, as handed to `BlockStore.commit_block`."""
+
+    header: BlockHeader
+    block_hash: Hash
+    transaction_ids: tuple[Hash, ...]
+    raw_transactions: tuple[bytes, ...]
+    senders: tuple[Address, ...]
+    receipts: tuple[Receipt, ...]
+    writes: tuple[tuple[bytes, bytes | None], ...]
+    certificate: CommitCertificate | None
+
+
+def compute_state_root(
+    suite: CryptoSuite, parent_state_root: Hash, writes: Sequence[tuple[bytes, bytes | None]]
+) -> Hash:
+    """Chain the parent's state root with a Merkle root over this block's sorted writes.
+
+    Two nodes that agree on the genesis state and on every block's writes
+    agree on every state root; one differing write changes every later root.
+    The writes must be sorted by key (the executor returns them so).
+    """
+    leaves = [encode([TAG_STATE_WRITE, key, value]) for key, value in writes]
+    writes_root = compute_root(suite.hash, leaves)
+    return Hash(suite.hash(encode([TAG_STATE_ROOT, parent_state_root, writes_root])))
+
+
+def compute_transactions_root(suite: CryptoSuite, transaction_ids: Sequence[Hash]) -> Hash:
+    return Hash(compute_root(suite.hash, transaction_ids))
+
+
+def compute_receipt_leaf(suite: CryptoSuite, receipt: Receipt) -> bytes:
+    return suite.hash(encode_receipt(receipt))
+
+
+def compute_receipts_root(suite: CryptoSuite, receipts: Sequence[Receipt]) -> Hash:
+    return Hash(compute_root(suite.hash, [compute_receipt_leaf(suite, receipt) for receipt in receipts]))
+
+
+class BlockStore:
+    """Typed access to one chain's blocks, receipts, indices and state.
+
+    Used from the node's event loop thread only.
+    """
+
+    def __init__(self, kv: KeyValueStore, suite: CryptoSuite) -> None:
+        self._kv = kv
+        self._suite = suite
+
+    @property
+    def kv(self) -> KeyValueStore:
+        return self._kv
+
+    # --- chain identity ---------------------------------------------------------
+
+    def initialize(self, chain_id: str, genesis_hash: Hash) -> None:
+        """Bind an empty store to a chain, or check that it already belongs to it."""
+        existing = self._kv.get(META_CHAIN_ID)
+        if existing is None:
+            batch = WriteBatch()
+            batch.put(META_CHAIN_ID, chain_id.encode())
+            batch.put(META_GENESIS_HASH, genesis_hash)
+            batch.put(META_SUITE, self._suite.name.encode())
+            batch.put(META_FORMAT, STORE_FORMAT)
+            self._kv.write(batch, sync=True)
+            return
+        if existing.decode() != chain_id or self._kv.get(META_GENESIS_HASH) != genesis_hash:
+            raise StorageError(
+                f"this data directory holds chain {existing.decode()!r} with another genesis; "
+                "point the node at its own data directory or remove this one"
+            )
+        if self._kv.get(META_FORMAT) != STORE_FORMAT:
+            raise StorageError("this data directory was written by an incompatible Gusu version")
+
+    # --- reads ---------------------------------------------------------------------
+
+    def get_tip(self) -> tuple[Height, Hash] | None:
+        raw = self._kv.get(META_TIP)
+        if raw is None:
+            return None
+        fields = decode_list(raw, TAG_TIP, 3)
+        return Height(expect_uint(fields[1], "tip height")), Hash(expect_bytes(fields[2], "tip hash", size=HASH_SIZE))
+
+    def get_height(self) -> Height | None:
+        tip = self.get_tip()
+        return None if tip is None else tip[0]
+
+    def get_header(self, height: Height) -> BlockHeader | None:
+        raw = self._kv.get(_height_key(PREFIX_HEADER, height))
+        return None if raw is None else decode_header(raw)
+
+    def get_certificate(self, height: Height) -> CommitCertificate | None:
+        raw = self._kv.get(_height_key(PREFIX_CERTIFICATE, height))
+        return None if raw is None else decode_commit_certificate(raw)
+
+    def get_height_by_hash(self, block_hash: bytes) -> Height | None:
+        raw = self._kv.get(PREFIX_BLOCK_HASH + block_hash)
+        return None if raw is None else Height(int.from_bytes(raw, "big"))
+
+    def get_transaction_ids(self, height: Height) -> list[Hash] | None:
+        raw = self._kv.get(_height_key(PREFIX_BODY, height))
+        if raw is None:
+            return None
+        fields = decode_list(raw, TAG_BODY, 2)
+        ids = expect_list(fields[1], "block body", BLOCK_TRANSACTIONS_MAX)
+        return [Hash(expect_bytes(item, "transaction id", size=HASH_SIZE)) for item in ids]
+
+    def has_transaction(self, transaction_id: bytes) -> bool:
+        return self._kv.get(PREFIX_TRANSACTION + transaction_id) is not None
+
+    def get_transaction(self, transaction_id: bytes) -> StoredTransaction | None:
+        raw = self._kv.get(PREFIX_TRANSACTION + transaction_id)
+        if raw is None:
+            return None
+        fields = decode_list(raw, TAG_LOCATION, 4)
+        transaction_raw = expect_bytes(fields[3], "transaction")
+        return StoredTransaction(
+            height=Height(expect_uint(fields[1], "height")),
+            index=expect_uint(fields[2], "index"),
+            raw=transaction_raw,
+            transaction=decode_transaction(transaction_raw),
+        )
+
+    def get_receipt(self, transaction_id: bytes) -> Receipt | None:
+        raw = self._kv.get(PREFIX_RECEIPT + transaction_id)
+        return None if raw is None else decode_receipt(raw)
+
+    def get_receipts(self, height: Height) -> list[Receipt]:
+        ids = self.get_transaction_ids(height) or []
+        receipts = []
+        for transaction_id in ids:
+            receipt = self.get_receipt(transaction_id)
+            if receipt is None:
+                raise StorageError(
+                    f"receipt of {transaction_id.hex()} at height {height} is missing: the store is corrupt"
+                )
+            receipts.append(receipt)
+        return receipts
+
+    def iterate_sender_transactions(self, sender: Address, *, newest_first: bool = True) -> Iterator[Hash]:
+        for _key, value in self._kv.iterate(PREFIX_SENDER + sender, reverse=newest_first):
+            yield Hash(value)
+
+    def get(self, key: bytes) -> bytes | None:
+        """Committed state by full state key (the executor's StateReader)."""
+        return self._kv.get(PREFIX_STATE + key)
+
+    # --- the one write ----------------------------------------------------------------
+
+    def validate_next(self, header: BlockHeader, block_hash: Hash) -> None:
+        tip = self.get_tip()
+        if tip is None:
+            if header.height != 0:
+                raise InvalidBlockError(f"the first block must have height 0, not {header.height}")
+            return
+        tip_height, tip_hash = tip
+        if header.height != tip_height + 1:
+            raise InvalidBlockError(f"block {header.height} does not follow the tip at height {tip_height}")
+        if header.parent_hash != tip_hash:
+            raise InvalidBlockError(f"block {header.height} names parent {header.parent_hash.hex()}, not the tip")
+        assert block_hash != ZERO_HASH
+
+    def commit_block(self, block: CommittedBlock) -> None:
+        """Write a block and everything it implies atomically and durably."""
+        header = block.header
+        self.validate_next(header, block.block_hash)
+        count = len(block.transaction_ids)
+        assert count == len(block.raw_transactions) == len(block.receipts) == len(block.senders)
+        assert count == header.transaction_count
+        height = header.height
+        batch = WriteBatch()
+        height_bytes = height.to_bytes(8, "big")
+        batch.put(PREFIX_HEADER + height_bytes, encode_header(header))
+        if block.certificate is not None:
+            batch.put(PREFIX_CERTIFICATE + height_bytes, encode_commit_certificate(block.certificate))
+        batch.put(PREFIX_BODY + height_bytes, encode([TAG_BODY, list(block.transaction_ids)]))
+        batch.put(PREFIX_BLOCK_HASH + block.block_hash, height_bytes)
+        for index, (transaction_id, raw, sender, receipt) in enumerate(
+            zip(block.transaction_ids, block.raw_transactions, block.senders, block.receipts, strict=True)
+        ):
+            batch.put(PREFIX_TRANSACTION + transaction_id, encode([TAG_LOCATION, height, index, raw]))
+            batch.put(PREFIX_RECEIPT + transaction_id, encode_receipt(receipt))
+            batch.put(PREFIX_SENDER + sender + height_bytes + index.to_bytes(4, "big"), transaction_id)
+        for key, value in block.writes:
+            if value is None:
+                batch.delete(PREFIX_STATE + key)
+            else:
+                batch.put(PREFIX_STATE + key, value)
+        batch.put(META_TIP, encode([TAG_TIP, height, block.block_hash]))
+        self._kv.write(batch, sync=True)
+
+    def close(self) -> None:
+        self._kv.close()

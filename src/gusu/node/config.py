@@ -1,0 +1,230 @@
+"""Node configuration: one TOML file per node, validated completely when it loads.
+
+A node directory, as `gusu chain init` lays it out:
+
+    config.toml        this file's settings
+    genesis.json       the chain's genesis (identical on every node)
+    node_key.json      the node's signing key, encrypted
+    node_key.pass      the passphrase for it (mode 0600), unless
+                       GUSU_NODE_PASSPHRASE is set
+    data/              the block store
+
+Every setting has a default, so an empty file is a valid configuration.
+Unknown sections and keys are rejected (a typo must not silently leave a
+default in force), and so is a value of the wrong type or out of range.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from gusu.consensus import SoloSettings
+from gusu.errors import ConfigError
+from gusu.execution import ExecutionLimits
+from gusu.ledger.kv import BACKEND_NAMES, DEFAULT_BACKEND
+from gusu.mempool import MempoolLimits
+
+CONFIG_FILE_NAME = "config.toml"
+GENESIS_FILE_NAME = "genesis.json"
+NODE_KEY_FILE_NAME = "node_key.json"
+NODE_PASSPHRASE_FILE_NAME = "node_key.pass"
+PASSPHRASE_ENVIRONMENT_VARIABLE = "GUSU_NODE_PASSPHRASE"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+SettingsT = TypeVar("SettingsT")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSettings:
+    name: str = "node0"
+    data_dir: str = "data"
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        if self.log_level not in LOG_LEVELS:
+            raise ConfigError(f"[node] log_level must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}")
+        if not self.name or len(self.name) > 64:
+            raise ConfigError("[node] name must be 1 to 64 characters")
+
+
+@dataclass(frozen=True, slots=True)
+class StorageSettings:
+    backend: str = DEFAULT_BACKEND
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKEND_NAMES:
+            raise ConfigError(f"[storage] backend must be one of {', '.join(BACKEND_NAMES)}, not {self.backend!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class VerifierSettings:
+    workers: int = 2
+    """Processes verifying signatures; 0 verifies on the event loop (small machines, tests)."""
+    batch_size_max: int = 512
+    batch_wait_ms: float = 2.0
+    queue_items_max: int = 100_000
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.workers <= 64:
+            raise ConfigError("[verifier] workers must be between 0 and 64")
+        if not 1 <= self.batch_size_max <= 65_536:
+            raise ConfigError("[verifier] batch_size_max must be between 1 and 65536")
+        if not 0 <= self.batch_wait_ms <= 1_000:
+            raise ConfigError("[verifier] batch_wait_ms must be between 0 and 1000")
+        if not 1 <= self.queue_items_max <= 10_000_000:
+            raise ConfigError("[verifier] queue_items_max must be between 1 and 10000000")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    directory: Path
+    node: NodeSettings = field(default_factory=NodeSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    mempool: MempoolLimits = field(default_factory=MempoolLimits)
+    consensus: SoloSettings = field(default_factory=SoloSettings)
+    execution: ExecutionLimits = field(default_factory=ExecutionLimits)
+    verifier: VerifierSettings = field(default_factory=VerifierSettings)
+    api: Mapping[str, Any] = field(default_factory=dict)
+    """Raw [api] table: the API layer validates it into its own settings."""
+
+    @property
+    def data_path(self) -> Path:
+        return self.directory / self.node.data_dir
+
+    @property
+    def genesis_path(self) -> Path:
+        return self.directory / GENESIS_FILE_NAME
+
+    @property
+    def key_path(self) -> Path:
+        return self.directory / NODE_KEY_FILE_NAME
+
+    @property
+    def pid_path(self) -> Path:
+        return self.directory / "node.pid"
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / "node.log"
+
+
+def _is_instance(value: object, annotation: object) -> bool:
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    origin = typing.get_origin(annotation)
+    if origin is tuple:
+        arguments = typing.get_args(annotation)
+        item_type = arguments[0] if arguments else object
+        return isinstance(value, list) and all(_is_instance(item, item_type) for item in value)
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_instance(value, option) for option in typing.get_args(annotation))
+    if annotation is type(None):
+        return value is None
+    if isinstance(annotation, type):
+        return isinstance(value, annotation)
+    return True
+
+
+def compute_settings(settings_class: type[SettingsT], table: object, section: str) -> SettingsT:
+    """Build a settings dataclass from a TOML table, rejecting unknown keys and wrong types."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{section}] must be a table")
+    hints = typing.get_type_hints(settings_class)
+    known = {item.name for item in dataclasses.fields(settings_class)}  # type: ignore[arg-type]
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(
+            f"[{section}] has unknown setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
+    values: dict[str, Any] = {}
+    for name, value in table.items():
+        annotation = hints[name]
+        if not _is_instance(value, annotation):
+            raise ConfigError(f"[{section}] {name} = {value!r} has the wrong type; expected {annotation}")
+        values[name] = tuple(value) if isinstance(value, list) else value
+    try:
+        return settings_class(**values)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"[{section}] is invalid: {error}") from error
+
+
+def load_config(directory: Path) -> NodeConfig:
+    """Read and validate `directory/config.toml` (a missing file means all defaults)."""
+    path = directory / CONFIG_FILE_NAME
+    document: dict[str, Any] = {}
+    if path.exists():
+        try:
+            document = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+            raise ConfigError(f"cannot read {path}: {error}") from error
+    sections: dict[str, type[Any]] = {
+        "node": NodeSettings,
+        "storage": StorageSettings,
+        "mempool": MempoolLimits,
+        "consensus": SoloSettings,
+        "execution": ExecutionLimits,
+        "verifier": VerifierSettings,
+    }
+    unknown = sorted(set(document) - set(sections) - {"api"})
+    if unknown:
+        raise ConfigError(f"{path} has unknown section(s): {', '.join(unknown)}")
+    parsed = {name: compute_settings(cls, document.get(name, {}), name) for name, cls in sections.items()}
+    api_table = document.get("api", {})
+    if not isinstance(api_table, dict):
+        raise ConfigError("[api] must be a table")
+    return NodeConfig(directory=directory, api=api_table, **parsed)
+
+
+def get_node_passphrase(config: NodeConfig) -> str:
+    """The node key's passphrase: from the environment, or the passphrase file beside the key."""
+    from_environment = os.environ.get(PASSPHRASE_ENVIRONMENT_VARIABLE)
+    if from_environment:
+        return from_environment
+    path = config.directory / NODE_PASSPHRASE_FILE_NAME
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise ConfigError(
+            f"no passphrase for the node key: set {PASSPHRASE_ENVIRONMENT_VARIABLE} or create {path}"
+        ) from error
+
+
+def render_config(
+    *, name: str, api_port: int, api_host: str = "127.0.0.1", verifier_workers: int = 2, backend: str = DEFAULT_BACKEND
+) -> str:
+    """The commented config.toml that `gusu chain init` writes."""
+    return f"""# Gusu node configuration. Every setting has a default; see docs/operations.md.
+
+[node]
+name = "{name}"
+data_dir = "data"
+log_level = "info"
+
+[api]
+host = "{api_host}"
+port = {api_port}
+
+[storage]
+backend = "{backend}"
+
+[verifier]
+# Signature-verification processes; set to the number of cores the node may use.
+workers = {verifier_workers}
+
+[mempool]
+transactions_max = 200000
+
+[consensus]
+block_interval_ms = 200
+block_transactions_max = 5000
+"""

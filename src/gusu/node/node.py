@@ -1,0 +1,650 @@
+"""The node: wires store, executor, mempool, verifier and consensus engine together.
+
+The consensus engine is a pure state machine; this module is its driver. It
+feeds the engine events (start, timers, transactions available, proposal
+built, block committed) and carries out the actions the engine returns
+(schedule a timer, build a proposal, commit a block). The BFT engine of the
+next milestone plugs in through the same loop; only `Broadcast` and
+`MessageReceived` gain a transport.
+
+Everything runs on one asyncio event loop. Signature verification is the
+one heavy task and runs in worker processes (`SignatureVerifier`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from gusu import __version__
+from gusu.consensus import (
+    Action,
+    BlockCommitted,
+    BuildProposal,
+    CommitBlock,
+    ConsensusEngine,
+    Event,
+    ProposalBuilt,
+    ScheduleTimer,
+    SoloEngine,
+    Start,
+    TimerFired,
+    TransactionsAvailable,
+)
+from gusu.crypto import CryptoSuite, PrivateKey, get_suite
+from gusu.errors import (
+    CodecError,
+    DuplicateTransactionError,
+    GusuError,
+    InvalidSignatureError,
+    NodeError,
+    TransactionTooLargeError,
+)
+from gusu.execution import (
+    BlockContext,
+    CallResult,
+    Executor,
+    TransactionInput,
+    get_default_registry,
+)
+from gusu.ledger.genesis import Genesis, compute_genesis_hash, validate_python_version
+from gusu.ledger.kv import open_store
+from gusu.ledger.merkle import compute_inclusion_proof
+from gusu.ledger.store import (
+    BlockStore,
+    CommittedBlock,
+    compute_receipt_leaf,
+    compute_receipts_root,
+    compute_state_root,
+    compute_transactions_root,
+)
+from gusu.ledger.types import (
+    ZERO_HASH,
+    Address,
+    Block,
+    BlockHeader,
+    CommitCertificate,
+    CommitSignature,
+    Hash,
+    Height,
+    Round,
+    Transaction,
+    compute_block_hash,
+    decode_transaction,
+    encode_block,
+    encode_commit_certificate,
+    encode_commit_vote,
+    encode_transaction_payload,
+)
+from gusu.ledger.validators import compute_validators_hash
+from gusu.mempool import Mempool, PoolTransaction
+from gusu.node.config import NodeConfig
+from gusu.node.service import (
+    BlockListener,
+    BlockNotification,
+    BlockRecord,
+    Histogram,
+    NodeMetrics,
+    NodeStatus,
+    ProofRecord,
+    ReceiptRecord,
+    SubmitOutcome,
+    TransactionRecord,
+)
+from gusu.node.verifier import SignatureVerifier
+
+logger = logging.getLogger("gusu.node")
+
+Clock = Callable[[], int]
+
+LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+ZERO_ADDRESS = Address(bytes(20))
+
+
+def get_wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class _HistogramRecorder:
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self._bounds = bounds
+        self._counts = [0] * (len(bounds) + 1)
+        self._total = 0.0
+        self._count = 0
+
+    def observe(self, value: float) -> None:
+        self._counts[bisect.bisect_left(self._bounds, value)] += 1
+        self._total += value
+        self._count += 1
+
+    def get_snapshot(self) -> Histogram:
+        cumulative = []
+        running = 0
+        for count in self._counts[:-1]:
+            running += count
+            cumulative.append(running)
+        return Histogram(self._bounds, tuple(cumulative), self._total, self._count)
+
+
+@dataclass(slots=True)
+class _Counters:
+    blocks_committed: int = 0
+    transactions_committed: int = 0
+    transactions_failed: int = 0
+    transactions_rejected: int = 0
+    transactions_dropped: int = 0
+
+
+def compute_genesis_block(
+    suite: CryptoSuite, genesis: Genesis, writes: Sequence[tuple[bytes, bytes | None]]
+) -> CommittedBlock:
+    """Block 0: no transactions; its parent hash is the genesis document's hash."""
+    header = BlockHeader(
+        chain_id=genesis.chain_id,
+        height=Height(0),
+        parent_hash=compute_genesis_hash(suite, genesis),
+        timestamp_ms=genesis.timestamp_ms,
+        proposer=ZERO_ADDRESS,
+        transactions_root=compute_transactions_root(suite, []),
+        receipts_root=compute_receipts_root(suite, []),
+        state_root=compute_state_root(suite, ZERO_HASH, writes),
+        validators_hash=compute_validators_hash(suite, genesis.validators),
+        transaction_count=0,
+    )
+    return CommittedBlock(
+        header=header,
+        block_hash=compute_block_hash(suite, header),
+        transaction_ids=(),
+        raw_transactions=(),
+        senders=(),
+        receipts=(),
+        writes=tuple(writes),
+        certificate=None,
+    )
+
+
+class Node:
+    """A single Gusu node ordering blocks with the solo engine."""
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        genesis: Genesis,
+        key: PrivateKey,
+        *,
+        clock: Clock = get_wall_clock_ms,
+    ) -> None:
+        validate_python_version(genesis)
+        self._config = config
+        self._genesis = genesis
+        self._suite = get_suite(genesis.suite)
+        if key.suite != genesis.suite:
+            raise NodeError(f"the node key is a {key.suite} key but the chain uses the {genesis.suite} suite")
+        self._key = key
+        self._address = Address(self._suite.compute_address(key.public_key))
+        self._clock = clock
+        self._genesis_hash = compute_genesis_hash(self._suite, genesis)
+        self._executor = Executor(get_default_registry(), config.execution)
+        self._mempool = Mempool(config.mempool, genesis.chain_id)
+        self._engine: ConsensusEngine = SoloEngine(config.consensus)
+        self._verifier = SignatureVerifier(
+            genesis.suite,
+            workers=config.verifier.workers,
+            batch_size_max=config.verifier.batch_size_max,
+            batch_wait_ms=config.verifier.batch_wait_ms,
+            queue_items_max=config.verifier.queue_items_max,
+        )
+        self._store: BlockStore | None = None
+        self._tip_header: BlockHeader | None = None
+        self._tip_hash = ZERO_HASH
+        self._proposal: CommittedBlock | None = None
+        self._timers: dict[tuple[int, int, str], asyncio.TimerHandle] = {}
+        self._listeners: list[BlockListener] = []
+        self._admitted_at_ms: dict[Hash, int] = {}
+        self._counters = _Counters()
+        self._block_commit_seconds = _HistogramRecorder(LATENCY_BUCKETS_S)
+        self._transaction_commit_seconds = _HistogramRecorder(LATENCY_BUCKETS_S)
+        self._running = False
+        self._proposal_started_s = 0.0
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._config.data_path.mkdir(parents=True, exist_ok=True)
+        kv = open_store(self._config.data_path / "chain", self._config.storage.backend)
+        store = BlockStore(kv, self._suite)
+        try:
+            store.initialize(self._genesis.chain_id, self._genesis_hash)
+            if store.get_tip() is None:
+                writes = self._executor.compute_genesis_writes(self._genesis)
+                store.commit_block(compute_genesis_block(self._suite, self._genesis, writes))
+                logger.info("created genesis block of chain %s", self._genesis.chain_id)
+        except BaseException:
+            store.close()
+            raise
+        self._store = store
+        tip = store.get_tip()
+        assert tip is not None
+        self._tip_hash = tip[1]
+        self._tip_header = store.get_header(tip[0])
+        assert self._tip_header is not None
+        self._running = True
+        logger.info("node %s at height %d, address %s", self._config.node.name, tip[0], self._address.hex())
+        self._on_engine_event(
+            Start(
+                height=Height(tip[0] + 1),
+                now_ms=self._clock(),
+                last_block_time_ms=self._tip_header.timestamp_ms,
+            )
+        )
+
+    async def stop(self) -> None:
+        self._running = False
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        self._verifier.close()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    # --- properties --------------------------------------------------------------------
+
+    @property
+    def suite(self) -> CryptoSuite:
+        return self._suite
+
+    @property
+    def chain_id(self) -> str:
+        return self._genesis.chain_id
+
+    @property
+    def address(self) -> Address:
+        return self._address
+
+    @property
+    def store(self) -> BlockStore:
+        assert self._store is not None, "node not started"
+        return self._store
+
+    @property
+    def height(self) -> Height:
+        assert self._tip_header is not None, "node not started"
+        return self._tip_header.height
+
+    # --- engine driver ---------------------------------------------------------------
+
+    def _on_engine_event(self, event: Event) -> None:
+        if not self._running:
+            return
+        pending: list[Action] = list(self._engine.on_event(event))
+        while pending and self._running:
+            action = pending.pop(0)
+            follow_up = self._apply_action(action)
+            if follow_up is not None:
+                pending.extend(self._engine.on_event(follow_up))
+
+    def _apply_action(self, action: Action) -> Event | None:
+        if isinstance(action, ScheduleTimer):
+            return self._apply_schedule_timer(action)
+        if isinstance(action, BuildProposal):
+            return self._apply_build_proposal(action)
+        if isinstance(action, CommitBlock):
+            return self._apply_commit_block(action)
+        logger.warning("ignoring consensus action %s: this node has no transport", type(action).__name__)
+        return None
+
+    def _apply_schedule_timer(self, action: ScheduleTimer) -> None:
+        key = (int(action.height), int(action.round), action.kind)
+        previous = self._timers.pop(key, None)
+        if previous is not None:
+            previous.cancel()
+
+        def fire() -> None:
+            self._timers.pop(key, None)
+            self._on_engine_event(TimerFired(action.height, action.round, action.kind, self._clock()))
+
+        self._timers[key] = asyncio.get_running_loop().call_later(max(action.delay_ms, 0) / 1000, fire)
+
+    def _apply_build_proposal(self, action: BuildProposal) -> Event:
+        self._proposal_started_s = time.perf_counter()
+        proposal = self._build_block(action.height, action.timestamp_ms)
+        self._proposal = proposal
+        return ProposalBuilt(
+            height=action.height,
+            round=action.round,
+            block_hash=proposal.block_hash,
+            timestamp_ms=proposal.header.timestamp_ms,
+            transaction_count=proposal.header.transaction_count,
+        )
+
+    def _build_block(self, height: Height, timestamp_ms: int) -> CommittedBlock:
+        parent = self._tip_header
+        assert parent is not None and height == parent.height + 1
+        settings = self._config.consensus
+        entries = self._mempool.select(settings.block_transactions_max, settings.block_bytes_max, height)
+        context = BlockContext(
+            chain_id=self._genesis.chain_id, height=height, timestamp_ms=timestamp_ms, proposer=self._address
+        )
+        result = self._executor.execute_block(
+            self.store,
+            context,
+            [TransactionInput(entry.transaction, entry.transaction_id, entry.sender) for entry in entries],
+        )
+        transaction_ids = tuple(entry.transaction_id for entry in entries)
+        header = BlockHeader(
+            chain_id=self._genesis.chain_id,
+            height=height,
+            parent_hash=self._tip_hash,
+            timestamp_ms=timestamp_ms,
+            proposer=self._address,
+            transactions_root=compute_transactions_root(self._suite, transaction_ids),
+            receipts_root=compute_receipts_root(self._suite, result.receipts),
+            state_root=compute_state_root(self._suite, parent.state_root, result.writes),
+            validators_hash=parent.validators_hash,
+            transaction_count=len(entries),
+        )
+        return CommittedBlock(
+            header=header,
+            block_hash=compute_block_hash(self._suite, header),
+            transaction_ids=transaction_ids,
+            raw_transactions=tuple(entry.raw for entry in entries),
+            senders=tuple(entry.sender for entry in entries),
+            receipts=result.receipts,
+            writes=result.writes,
+            certificate=None,
+        )
+
+    def _sign_certificate(self, height: Height, round_: Round, block_hash: Hash) -> CommitCertificate:
+        timestamp_ms = self._clock()
+        message = self._suite.hash(encode_commit_vote(self._genesis.chain_id, height, round_, block_hash, timestamp_ms))
+        signature = self._suite.sign(self._key, message)
+        return CommitCertificate(
+            height=height,
+            round=round_,
+            block_hash=block_hash,
+            signatures=(CommitSignature(self._address, timestamp_ms, signature),),
+        )
+
+    def _apply_commit_block(self, action: CommitBlock) -> Event:
+        proposal = self._proposal
+        assert proposal is not None and proposal.block_hash == action.block_hash, "commit of an unknown proposal"
+        self._proposal = None
+        certificate = self._sign_certificate(action.height, action.round, action.block_hash)
+        committed = CommittedBlock(
+            header=proposal.header,
+            block_hash=proposal.block_hash,
+            transaction_ids=proposal.transaction_ids,
+            raw_transactions=proposal.raw_transactions,
+            senders=proposal.senders,
+            receipts=proposal.receipts,
+            writes=proposal.writes,
+            certificate=certificate,
+        )
+        self.store.commit_block(committed)
+        self._on_block_stored(committed)
+        return BlockCommitted(
+            height=committed.header.height,
+            block_hash=committed.block_hash,
+            now_ms=self._clock(),
+            timestamp_ms=committed.header.timestamp_ms,
+        )
+
+    def _on_block_stored(self, committed: CommittedBlock) -> None:
+        header = committed.header
+        self._tip_header = header
+        self._tip_hash = committed.block_hash
+        now_ms = self._clock()
+        dropped = self._mempool.on_block_committed(header.height, committed.transaction_ids)
+        for transaction_id in committed.transaction_ids:
+            admitted = self._admitted_at_ms.pop(transaction_id, None)
+            if admitted is not None:
+                self._transaction_commit_seconds.observe(max(now_ms - admitted, 0) / 1000)
+        for item in dropped:
+            self._admitted_at_ms.pop(item.transaction_id, None)
+            logger.info("dropped transaction %s: %s", item.transaction_id.hex(), item.reason)
+        self._counters.blocks_committed += 1
+        self._counters.transactions_committed += header.transaction_count
+        self._counters.transactions_failed += sum(1 for receipt in committed.receipts if not receipt.is_success)
+        self._counters.transactions_dropped += len(dropped)
+        self._block_commit_seconds.observe(time.perf_counter() - self._proposal_started_s)
+        notification = BlockNotification(header, committed.block_hash, committed.transaction_ids, committed.receipts)
+        for listener in list(self._listeners):
+            try:
+                listener(notification)
+            except Exception:
+                logger.exception("a block listener failed; removing it")
+                self._listeners.remove(listener)
+
+    # --- admission -------------------------------------------------------------------
+
+    async def submit_transactions(self, raws: Sequence[bytes]) -> list[SubmitOutcome]:
+        outcomes: list[SubmitOutcome | None] = [None] * len(raws)
+        candidates: list[tuple[int, Transaction, Hash, bytes]] = []
+        next_height = Height(self.height + 1)
+        for position, raw in enumerate(raws):
+            try:
+                transaction, transaction_id = self._check_transaction(raw, next_height)
+            except GusuError as error:
+                outcomes[position] = SubmitOutcome(None, error)
+                continue
+            candidates.append((position, transaction, transaction_id, raw))
+        if candidates:
+            try:
+                verdicts = await self._verifier.verify(
+                    [(tx.sender_public_key, transaction_id, tx.signature) for _, tx, transaction_id, _ in candidates]
+                )
+            except GusuError as error:
+                verdicts = []
+                for position, _, _, _ in candidates:
+                    outcomes[position] = SubmitOutcome(None, error)
+            now_ms = self._clock()
+            next_height = Height(self.height + 1)
+            for (position, tx, transaction_id, raw), is_valid in zip(candidates, verdicts, strict=False):
+                if not is_valid:
+                    outcomes[position] = SubmitOutcome(
+                        None,
+                        InvalidSignatureError(
+                            "the signature does not verify for this transaction and public key; sign the "
+                            "transaction id with the sender's key"
+                        ),
+                    )
+                    continue
+                try:
+                    if self.store.has_transaction(transaction_id):
+                        raise DuplicateTransactionError("this transaction is already committed")
+                    sender = Address(self._suite.compute_address(tx.sender_public_key))
+                    self._mempool.add(PoolTransaction(tx, transaction_id, sender, raw), next_height)
+                except GusuError as error:
+                    outcomes[position] = SubmitOutcome(None, error)
+                    continue
+                self._admitted_at_ms[transaction_id] = now_ms
+                outcomes[position] = SubmitOutcome(transaction_id, None)
+        rejected = sum(1 for outcome in outcomes if outcome is not None and outcome.error is not None)
+        self._counters.transactions_rejected += rejected
+        if len(raws) > rejected:
+            self._on_engine_event(
+                TransactionsAvailable(self._mempool.transaction_count, self._mempool.byte_count, self._clock())
+            )
+        return [
+            outcome if outcome is not None else SubmitOutcome(None, NodeError("not processed")) for outcome in outcomes
+        ]
+
+    def _check_transaction(self, raw: bytes, next_height: Height) -> tuple[Transaction, Hash]:
+        if len(raw) > self._config.mempool.transaction_bytes_max:
+            raise TransactionTooLargeError(
+                f"the transaction is {len(raw)} bytes; this node accepts at most "
+                f"{self._config.mempool.transaction_bytes_max}"
+            )
+        try:
+            transaction = decode_transaction(raw)
+        except CodecError as error:
+            raise CodecError(f"the transaction is not canonically encoded: {error}") from error
+        self._suite.validate_public_key(transaction.sender_public_key)
+        transaction_id = Hash(self._suite.hash(encode_transaction_payload(transaction)))
+        if self.store.has_transaction(transaction_id):
+            raise DuplicateTransactionError(
+                "this transaction is already committed; to repeat the operation sign a new transaction"
+            )
+        self._mempool.validate_admission(transaction, len(raw), transaction_id, next_height)
+        return transaction, transaction_id
+
+    # --- queries ------------------------------------------------------------------------
+
+    def get_status(self) -> NodeStatus:
+        header = self._tip_header
+        assert header is not None
+        return NodeStatus(
+            chain_id=self._genesis.chain_id,
+            suite=self._genesis.suite,
+            height=header.height,
+            latest_block_hash=self._tip_hash,
+            latest_block_time_ms=header.timestamp_ms,
+            node_address=self._address,
+            consensus="solo",
+            mempool_transactions=self._mempool.transaction_count,
+            mempool_bytes=self._mempool.byte_count,
+            version=__version__,
+            transaction_window_blocks=self._config.mempool.transaction_window_blocks,
+        )
+
+    def is_healthy(self) -> bool:
+        return self._running and self._store is not None
+
+    def get_metrics(self) -> NodeMetrics:
+        counters = self._counters
+        return NodeMetrics(
+            height=int(self.height),
+            blocks_committed_total=counters.blocks_committed,
+            transactions_committed_total=counters.transactions_committed,
+            transactions_failed_total=counters.transactions_failed,
+            transactions_rejected_total=counters.transactions_rejected,
+            transactions_dropped_total=counters.transactions_dropped,
+            mempool_transactions=self._mempool.transaction_count,
+            mempool_bytes=self._mempool.byte_count,
+            block_commit_seconds=self._block_commit_seconds.get_snapshot(),
+            transaction_commit_seconds=self._transaction_commit_seconds.get_snapshot(),
+        )
+
+    def get_block(self, height: Height) -> BlockRecord | None:
+        header = self.store.get_header(height)
+        if header is None:
+            return None
+        return BlockRecord(
+            header=header,
+            block_hash=compute_block_hash(self._suite, header),
+            transaction_ids=tuple(self.store.get_transaction_ids(height) or ()),
+            certificate=self.store.get_certificate(height),
+        )
+
+    def get_block_by_hash(self, block_hash: bytes) -> BlockRecord | None:
+        height = self.store.get_height_by_hash(block_hash)
+        return None if height is None else self.get_block(height)
+
+    def get_block_transactions(self, height: Height) -> list[TransactionRecord] | None:
+        ids = self.store.get_transaction_ids(height)
+        if ids is None:
+            return None
+        records = []
+        for transaction_id in ids:
+            record = self.get_transaction(transaction_id)
+            assert record is not None, "a committed transaction is missing from the index"
+            records.append(record)
+        return records
+
+    def get_raw_block(self, height: Height) -> tuple[bytes, bytes | None] | None:
+        header = self.store.get_header(height)
+        if header is None:
+            return None
+        transactions = []
+        for transaction_id in self.store.get_transaction_ids(height) or []:
+            stored = self.store.get_transaction(transaction_id)
+            assert stored is not None
+            transactions.append(stored.transaction)
+        certificate = self.store.get_certificate(height)
+        return (
+            encode_block(Block(header, tuple(transactions))),
+            None if certificate is None else encode_commit_certificate(certificate),
+        )
+
+    def get_transaction(self, transaction_id: bytes) -> TransactionRecord | None:
+        stored = self.store.get_transaction(transaction_id)
+        if stored is not None:
+            return TransactionRecord(
+                status="committed",
+                transaction_id=Hash(transaction_id),
+                transaction=stored.transaction,
+                sender=Address(self._suite.compute_address(stored.transaction.sender_public_key)),
+                height=stored.height,
+                index=stored.index,
+            )
+        entry = self._mempool.get(Hash(transaction_id))
+        if entry is not None:
+            return TransactionRecord("pending", entry.transaction_id, entry.transaction, entry.sender)
+        dropped = self._mempool.get_dropped(Hash(transaction_id))
+        if dropped is not None:
+            return TransactionRecord("dropped", Hash(transaction_id), None, None, reason=dropped.reason)
+        return None
+
+    def get_receipt(self, transaction_id: bytes) -> ReceiptRecord | None:
+        stored = self.store.get_transaction(transaction_id)
+        if stored is None:
+            return None
+        receipt = self.store.get_receipt(transaction_id)
+        header = self.store.get_header(stored.height)
+        assert receipt is not None and header is not None, "the store lost a receipt or header"
+        return ReceiptRecord(receipt, stored.height, stored.index, compute_block_hash(self._suite, header))
+
+    def _get_proof(self, transaction_id: bytes, *, of_receipts: bool) -> ProofRecord | None:
+        stored = self.store.get_transaction(transaction_id)
+        if stored is None:
+            return None
+        header = self.store.get_header(stored.height)
+        ids = self.store.get_transaction_ids(stored.height)
+        assert header is not None and ids is not None
+        if of_receipts:
+            leaves = [compute_receipt_leaf(self._suite, receipt) for receipt in self.store.get_receipts(stored.height)]
+            root = header.receipts_root
+        else:
+            leaves = list(ids)
+            root = header.transactions_root
+        proof = compute_inclusion_proof(self._suite.hash, leaves, stored.index)
+        return ProofRecord(
+            height=stored.height,
+            index=stored.index,
+            leaf_count=proof.leaf_count,
+            path=proof.path,
+            root=root,
+            header=header,
+            block_hash=compute_block_hash(self._suite, header),
+        )
+
+    def get_transaction_proof(self, transaction_id: bytes) -> ProofRecord | None:
+        return self._get_proof(transaction_id, of_receipts=False)
+
+    def get_receipt_proof(self, transaction_id: bytes) -> ProofRecord | None:
+        return self._get_proof(transaction_id, of_receipts=True)
+
+    def call(self, contract: str, method: str, args: bytes, sender: Address | None) -> CallResult:
+        header = self._tip_header
+        assert header is not None
+        context = BlockContext(
+            chain_id=self._genesis.chain_id,
+            height=header.height,
+            timestamp_ms=header.timestamp_ms,
+            proposer=header.proposer,
+        )
+        return self._executor.call(self.store, context, contract, method, args, sender or ZERO_ADDRESS)
+
+    def add_block_listener(self, listener: BlockListener) -> Callable[[], None]:
+        self._listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return remove

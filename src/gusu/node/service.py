@@ -1,0 +1,168 @@
+"""What a running node offers the layers above it (API server, CLI, tools).
+
+`NodeService` is the seam between the node and its interfaces: the API
+server is written against this protocol, not against the node's insides,
+so it can be tested with a fake and so the node can change underneath.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from gusu.crypto import CryptoSuite
+from gusu.errors import GusuError
+from gusu.execution import CallResult
+from gusu.ledger.types import Address, BlockHeader, CommitCertificate, Hash, Height, Receipt, Transaction
+
+TransactionStatus = Literal["pending", "committed", "dropped"]
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitOutcome:
+    """One transaction's admission result: an id (acknowledged) or an error."""
+
+    transaction_id: Hash | None
+    error: GusuError | None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    chain_id: str
+    suite: str
+    height: Height
+    latest_block_hash: Hash
+    latest_block_time_ms: int
+    node_address: Address
+    consensus: str
+    mempool_transactions: int
+    mempool_bytes: int
+    version: str
+    transaction_window_blocks: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlockRecord:
+    header: BlockHeader
+    block_hash: Hash
+    transaction_ids: tuple[Hash, ...]
+    certificate: CommitCertificate | None
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionRecord:
+    status: TransactionStatus
+    transaction_id: Hash
+    transaction: Transaction | None
+    """None only for a dropped transaction whose body is no longer held."""
+    sender: Address | None
+    height: Height | None = None
+    index: int | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptRecord:
+    receipt: Receipt
+    height: Height
+    index: int
+    block_hash: Hash
+
+
+@dataclass(frozen=True, slots=True)
+class ProofRecord:
+    """An inclusion proof for a transaction id or a receipt leaf in one block."""
+
+    height: Height
+    index: int
+    leaf_count: int
+    path: tuple[bytes, ...]
+    root: Hash
+    header: BlockHeader
+    block_hash: Hash
+
+
+@dataclass(frozen=True, slots=True)
+class BlockNotification:
+    """Sent to subscribers once a block is durably committed."""
+
+    header: BlockHeader
+    block_hash: Hash
+    transaction_ids: tuple[Hash, ...]
+    receipts: tuple[Receipt, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Histogram:
+    """A cumulative histogram in Prometheus' shape."""
+
+    bucket_bounds: tuple[float, ...]
+    bucket_counts: tuple[int, ...]
+    """Cumulative counts, one per bound."""
+    total: float
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class NodeMetrics:
+    height: int
+    blocks_committed_total: int
+    transactions_committed_total: int
+    transactions_failed_total: int
+    transactions_rejected_total: int
+    transactions_dropped_total: int
+    mempool_transactions: int
+    mempool_bytes: int
+    block_commit_seconds: Histogram
+    """Time to build, execute and durably write one block."""
+    transaction_commit_seconds: Histogram
+    """From admission to the pool to durable commit."""
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+BlockListener = Callable[[BlockNotification], None]
+
+
+class NodeService(Protocol):
+    @property
+    def suite(self) -> CryptoSuite: ...
+
+    @property
+    def chain_id(self) -> str: ...
+
+    async def submit_transactions(self, raws: Sequence[bytes]) -> list[SubmitOutcome]:
+        """Decode, check, verify (in parallel) and admit; one outcome per input, in order."""
+        ...
+
+    def get_status(self) -> NodeStatus: ...
+
+    def is_healthy(self) -> bool: ...
+
+    def get_metrics(self) -> NodeMetrics: ...
+
+    def get_block(self, height: Height) -> BlockRecord | None: ...
+
+    def get_block_by_hash(self, block_hash: bytes) -> BlockRecord | None: ...
+
+    def get_block_transactions(self, height: Height) -> list[TransactionRecord] | None: ...
+
+    def get_raw_block(self, height: Height) -> tuple[bytes, bytes | None] | None:
+        """(encode_block bytes, encoded certificate or None)."""
+        ...
+
+    def get_transaction(self, transaction_id: bytes) -> TransactionRecord | None: ...
+
+    def get_receipt(self, transaction_id: bytes) -> ReceiptRecord | None: ...
+
+    def get_transaction_proof(self, transaction_id: bytes) -> ProofRecord | None: ...
+
+    def get_receipt_proof(self, transaction_id: bytes) -> ProofRecord | None: ...
+
+    def call(self, contract: str, method: str, args: bytes, sender: Address | None) -> CallResult:
+        """Run a view method against the latest state; raises an ExecutionError on failure."""
+        ...
+
+    def add_block_listener(self, listener: BlockListener) -> Callable[[], None]:
+        """Call `listener` after each commit (on the event loop); returns the remover."""
+        ...

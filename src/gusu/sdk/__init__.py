@@ -1,0 +1,56 @@
+"""The Python SDK: sign transactions, talk to a node, and check what it says.
+
+* `build_transaction` signs a contract call offline; `Client` (blocking) and
+  `AsyncClient` (asyncio, with WebSocket subscriptions) send it and read the
+  chain through a node's JSON-RPC API (docs/api.md);
+* `verify_block_hash`, `verify_transaction_proof` and `verify_receipt_proof`
+  let someone who trusts only a block hash check a node's answers.
+
+See docs/sdk.md for a guide. The SDK depends on gusu.crypto, gusu.codec,
+gusu.ledger and gusu.errors only, so it can ship without the node.
+"""
+
+from gusu.sdk._rpc import TransactionDroppedError
+from gusu.sdk.client import AsyncClient, Client, ClientSettings, Subscription
+from gusu.sdk.transactions import (
+    SignedTransaction,
+    build_transaction,
+    verify_block_hash,
+    verify_receipt_proof,
+    verify_transaction,
+    verify_transaction_proof,
+)
+from gusu.sdk.views import (
+    BlockNotification,
+    BlockView,
+    EventNotification,
+    NodeStatus,
+    ReceiptProof,
+    ReceiptView,
+    TransactionProof,
+    TransactionStatus,
+    TransactionView,
+)
+
+__all__ = [
+    "AsyncClient",
+    "BlockNotification",
+    "BlockView",
+    "Client",
+    "ClientSettings",
+    "EventNotification",
+    "NodeStatus",
+    "ReceiptProof",
+    "ReceiptView",
+    "SignedTransaction",
+    "Subscription",
+    "TransactionDroppedError",
+    "TransactionProof",
+    "TransactionStatus",
+    "TransactionView",
+    "build_transaction",
+    "verify_block_hash",
+    "verify_receipt_proof",
+    "verify_transaction",
+    "verify_transaction_proof",
+]

@@ -1,0 +1,359 @@
+"""Typed results of the node API, and their parsing from JSON.
+
+Each class is what one client method returns; each ``parse_*`` function
+reads the JSON result of the matching JSON-RPC method (docs/api.md) and
+raises CodecError when the node's answer does not have the documented shape.
+The records inside (transactions, receipts, headers) are read with
+`gusu.ledger.jsonview`, the same mapping the node writes with, so they
+re-encode to the bytes the chain hashed and can be checked against proofs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from gusu.codec import Value
+from gusu.errors import CodecError, RemoteError
+from gusu.ledger.jsonview import (
+    JSON,
+    block_from_json,
+    bytes_to_hex,
+    expect_object,
+    get_bool,
+    get_field,
+    get_hex,
+    get_list,
+    get_str,
+    get_uint,
+    hex_to_bytes,
+    inclusion_proof_from_json,
+    receipt_from_json,
+    transaction_from_json,
+    value_from_json,
+)
+from gusu.ledger.merkle import InclusionProof
+from gusu.ledger.types import (
+    ADDRESS_SIZE,
+    BLOCK_TRANSACTIONS_MAX,
+    CHAIN_ID_LENGTH_MAX,
+    ERROR_MESSAGE_LENGTH_MAX,
+    EVENTS_PER_RECEIPT_MAX,
+    HASH_SIZE,
+    NAME_LENGTH_MAX,
+    Address,
+    BlockHeader,
+    CommitCertificate,
+    Hash,
+    Height,
+    Receipt,
+    Transaction,
+)
+
+TransactionStatus = Literal["pending", "committed", "dropped"]
+TRANSACTION_STATUSES: tuple[TransactionStatus, ...] = ("pending", "committed", "dropped")
+TEXT_LENGTH_MAX = 1024
+"""Longest free-text field (version, consensus name, reasons) accepted from a node."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    chain_id: str
+    suite: str
+    """The chain's crypto suite, "sm" or "ecdsa": sign with a key of this suite."""
+    height: Height
+    latest_block_hash: Hash
+    latest_block_time_ms: int
+    node_address: Address
+    consensus: str
+    mempool_transactions: int
+    mempool_bytes: int
+    version: str
+    transaction_window_blocks: int
+    """How far past the current height a transaction's `valid_until_height` may lie."""
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionView:
+    """A transaction as one node knows it.
+
+    `transaction` and `sender` are None only for a dropped transaction whose
+    body the node no longer holds. `height` and `index` are set once
+    committed; `reason` says why a dropped transaction was dropped.
+    """
+
+    transaction_id: Hash
+    status: TransactionStatus
+    transaction: Transaction | None
+    sender: Address | None
+    height: Height | None
+    index: int | None
+    reason: str
+
+    @property
+    def is_committed(self) -> bool:
+        return self.status == "committed"
+
+    @property
+    def is_dropped(self) -> bool:
+        return self.status == "dropped"
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptView:
+    """A receipt with where its transaction committed."""
+
+    receipt: Receipt
+    height: Height
+    index: int
+    block_hash: Hash
+
+
+@dataclass(frozen=True, slots=True)
+class BlockView:
+    """A block's header, hash, transaction ids and commit certificate.
+
+    `transactions` holds the full transactions (in the order of
+    `transaction_ids`) only when they were asked for; otherwise it is empty.
+    """
+
+    block_hash: Hash
+    header: BlockHeader
+    transaction_ids: tuple[Hash, ...]
+    transactions: tuple[TransactionView, ...]
+    certificate: CommitCertificate | None
+
+    @property
+    def height(self) -> Height:
+        return self.header.height
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionProof:
+    """Evidence that a transaction id is leaf `proof.leaf_index` of a block's transactions root.
+
+    `header` and `block_hash` are the node's word until checked: verify
+    with `verify_block_hash` against a block hash you trust, then with
+    `verify_transaction_proof`.
+    """
+
+    transaction_id: Hash
+    height: Height
+    block_hash: Hash
+    header: BlockHeader
+    proof: InclusionProof
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptProof:
+    """Evidence that a receipt is leaf `proof.leaf_index` of a block's receipts root."""
+
+    transaction_id: Hash
+    height: Height
+    block_hash: Hash
+    header: BlockHeader
+    proof: InclusionProof
+
+
+@dataclass(frozen=True, slots=True)
+class BlockNotification:
+    """A ``newBlocks`` subscription message: a block has committed."""
+
+    height: Height
+    block_hash: Hash
+    timestamp_ms: int
+    transaction_count: int
+    transaction_ids: tuple[Hash, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EventNotification:
+    """An ``events`` subscription message: a committed transaction emitted an event."""
+
+    height: Height
+    transaction_id: Hash
+    index: int
+    """The transaction's position in its block."""
+    contract: str
+    name: str
+    data: Value
+    event_index: int | None = None
+    """The event's position among its transaction's events, when the node reports it."""
+
+
+# --- parsers ----------------------------------------------------------------------
+
+
+def parse_status(data: JSON) -> NodeStatus:
+    fields = expect_object(data, "status")
+    mempool = expect_object(get_field(fields, "mempool", "status"), "status mempool")
+    return NodeStatus(
+        chain_id=get_str(fields, "chain_id", "status", CHAIN_ID_LENGTH_MAX),
+        suite=get_str(fields, "suite", "status", NAME_LENGTH_MAX),
+        height=Height(get_uint(fields, "height", "status")),
+        latest_block_hash=Hash(get_hex(fields, "latest_block_hash", "status", size=HASH_SIZE)),
+        latest_block_time_ms=get_uint(fields, "latest_block_time_ms", "status"),
+        node_address=Address(get_hex(fields, "node_address", "status", size=ADDRESS_SIZE)),
+        consensus=get_str(fields, "consensus", "status", TEXT_LENGTH_MAX),
+        mempool_transactions=get_uint(mempool, "transactions", "status mempool"),
+        mempool_bytes=get_uint(mempool, "bytes", "status mempool"),
+        version=get_str(fields, "version", "status", TEXT_LENGTH_MAX),
+        transaction_window_blocks=get_uint(fields, "transaction_window_blocks", "status"),
+    )
+
+
+def parse_height(data: JSON) -> Height:
+    if not isinstance(data, int) or isinstance(data, bool) or data < 0:
+        raise CodecError(f"a block number must be a non-negative integer, found {data!r}")
+    return Height(data)
+
+
+def parse_transaction_id(data: JSON) -> Hash:
+    """The ``{"id": "0x.."}`` acknowledgement of a submitted transaction."""
+    fields = expect_object(data, "submission result")
+    return Hash(get_hex(fields, "id", "submission result", size=HASH_SIZE))
+
+
+def parse_submission_results(data: JSON, expected_count: int) -> list[Hash | RemoteError]:
+    """One entry per submitted transaction: its id, or the node's reason for refusing it."""
+    if not isinstance(data, list):
+        raise CodecError("gusu_sendRawTransactions must answer with a JSON array")
+    if len(data) != expected_count:
+        raise CodecError(f"sent {expected_count} transactions but the node answered for {len(data)}")
+    results: list[Hash | RemoteError] = []
+    for item in data:
+        fields = expect_object(item, "submission result")
+        if "error" in fields:
+            results.append(parse_error_object(fields["error"]))
+        else:
+            results.append(parse_transaction_id(item))
+    return results
+
+
+def parse_error_object(data: JSON) -> RemoteError:
+    """A per-item ``{"code", "message", "retryable"}`` error (batch submissions, REST)."""
+    fields = expect_object(data, "error")
+    return RemoteError(
+        get_str(fields, "code", "error", NAME_LENGTH_MAX),
+        get_str(fields, "message", "error", ERROR_MESSAGE_LENGTH_MAX),
+        get_bool(fields, "retryable", "error") if "retryable" in fields else False,
+    )
+
+
+def parse_transaction(data: JSON, transaction_id: Hash) -> TransactionView:
+    """A ``gusu_getTransaction`` result for the transaction asked for as `transaction_id`."""
+    fields = expect_object(data, "transaction record")
+    status = _as_status(get_str(fields, "status", "transaction record", NAME_LENGTH_MAX))
+    transaction: Transaction | None = None
+    sender: Address | None = None
+    body = fields.get("transaction")
+    if body is not None:
+        transaction, stated_id, sender = transaction_from_json(body)
+        if stated_id != transaction_id:
+            raise CodecError(f"asked for transaction {bytes_to_hex(transaction_id)} but got {bytes_to_hex(stated_id)}")
+    elif status != "dropped":
+        raise CodecError(f"a {status} transaction record must include the transaction")
+    height: Height | None = None
+    index: int | None = None
+    if status == "committed":
+        height = Height(get_uint(fields, "height", "transaction record"))
+        index = get_uint(fields, "index", "transaction record", maximum=BLOCK_TRANSACTIONS_MAX)
+    reason = fields.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise CodecError("transaction record reason must be a string")
+    return TransactionView(
+        transaction_id=transaction_id,
+        status=status,
+        transaction=transaction,
+        sender=sender,
+        height=height,
+        index=index,
+        reason=(reason or "")[:TEXT_LENGTH_MAX],
+    )
+
+
+def _as_status(status: str) -> TransactionStatus:
+    for known in TRANSACTION_STATUSES:
+        if status == known:
+            return known
+    raise CodecError(f"transaction status must be one of {', '.join(TRANSACTION_STATUSES)}, found {status!r}")
+
+
+def parse_receipt(data: JSON) -> ReceiptView:
+    receipt, location = receipt_from_json(data)
+    if location is None:
+        raise CodecError("a committed receipt must carry its height, index and block_hash")
+    height, index, block_hash = location
+    return ReceiptView(receipt=receipt, height=height, index=index, block_hash=block_hash)
+
+
+def parse_block(data: JSON) -> BlockView:
+    header, block_hash, ids, entries, certificate = block_from_json(data)
+    if len(ids) != header.transaction_count:
+        raise CodecError(f"block lists {len(ids)} transactions but its header counts {header.transaction_count}")
+    transactions = tuple(
+        TransactionView(
+            transaction_id=transaction_id,
+            status="committed",
+            transaction=transaction,
+            sender=sender,
+            height=header.height,
+            index=index,
+            reason="",
+        )
+        for index, (transaction, transaction_id, sender) in enumerate(entries)
+    )
+    return BlockView(
+        block_hash=block_hash,
+        header=header,
+        transaction_ids=ids,
+        transactions=transactions,
+        certificate=certificate,
+    )
+
+
+def parse_transaction_proof(data: JSON, transaction_id: Hash) -> TransactionProof:
+    header, block_hash, proof = inclusion_proof_from_json(data, "transactions_root")
+    return TransactionProof(
+        transaction_id=transaction_id, height=header.height, block_hash=block_hash, header=header, proof=proof
+    )
+
+
+def parse_receipt_proof(data: JSON, transaction_id: Hash) -> ReceiptProof:
+    header, block_hash, proof = inclusion_proof_from_json(data, "receipts_root")
+    return ReceiptProof(
+        transaction_id=transaction_id, height=header.height, block_hash=block_hash, header=header, proof=proof
+    )
+
+
+def parse_call_value(data: JSON) -> Value:
+    """The return value of a ``gusu_call`` result (its gas and events are not kept)."""
+    fields = expect_object(data, "call result")
+    return value_from_json(get_field(fields, "return_value", "call result"))
+
+
+def parse_block_notification(data: JSON) -> BlockNotification:
+    fields = expect_object(data, "block notification")
+    ids = get_list(fields, "transactions", "block notification", BLOCK_TRANSACTIONS_MAX)
+    return BlockNotification(
+        height=Height(get_uint(fields, "height", "block notification")),
+        block_hash=Hash(get_hex(fields, "hash", "block notification", size=HASH_SIZE)),
+        timestamp_ms=get_uint(fields, "timestamp_ms", "block notification"),
+        transaction_count=get_uint(fields, "transaction_count", "block notification", maximum=BLOCK_TRANSACTIONS_MAX),
+        transaction_ids=tuple(Hash(hex_to_bytes(item, HASH_SIZE, what="notified transaction id")) for item in ids),
+    )
+
+
+def parse_event_notification(data: JSON) -> EventNotification:
+    fields = expect_object(data, "event notification")
+    return EventNotification(
+        height=Height(get_uint(fields, "height", "event notification")),
+        transaction_id=Hash(get_hex(fields, "transaction_id", "event notification", size=HASH_SIZE)),
+        index=get_uint(fields, "index", "event notification", maximum=BLOCK_TRANSACTIONS_MAX),
+        contract=get_str(fields, "contract", "event notification", NAME_LENGTH_MAX),
+        name=get_str(fields, "name", "event notification", NAME_LENGTH_MAX),
+        data=value_from_json(get_field(fields, "data", "event notification")),
+        event_index=get_uint(fields, "event_index", "event notification", maximum=EVENTS_PER_RECEIPT_MAX)
+        if "event_index" in fields
+        else None,
+    )
