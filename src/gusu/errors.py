@@ -185,6 +185,14 @@ class ContractRevertError(ExecutionError):
     code = "reverted"
 
 
+class ContractError(ExecutionError):
+    """The contract itself is broken: it raised an unexpected exception, misused
+    the runtime (for example wrote state from a view) or returned a value that
+    has no canonical encoding."""
+
+    code = "contract_error"
+
+
 class StateLimitError(ExecutionError):
     """A key or value, or a transaction's total writes, exceeds a limit."""
 

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field, replace
 from gusu.codec import Value, decode, encode
 from gusu.crypto import CryptoSuite, PrivateKey, get_suite
 from gusu.errors import (
-    CodecError,
     ContractRevertError,
     DuplicateTransactionError,
     GusuError,
+    InvalidSignatureError,
     OutOfGasError,
     UnknownContractError,
     UnknownMethodError,
@@ -138,7 +138,7 @@ class FakeNode:
         if transaction_id in self._transactions:
             raise DuplicateTransactionError("this transaction was already submitted; do not send it twice")
         if not self._suite.verify(tx.sender_public_key, transaction_id, tx.signature):
-            raise CodecError("signature does not verify")  # the real node raises InvalidSignatureError
+            raise InvalidSignatureError("the signature does not verify for this transaction's sender key")
         self._pending.append((transaction_id, tx))
         self._transactions[transaction_id] = TransactionRecord(
             status="pending", transaction_id=transaction_id, transaction=tx, sender=self._sender(tx)

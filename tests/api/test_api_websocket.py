@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 import orjson
-from aiohttp import ClientWebSocketResponse, WSCloseCode, WSMsgType
+from aiohttp import ClientWebSocketResponse, WSCloseCode, WSMessage, WSMsgType
 from api_helpers import Client, assert_well_formed_response, error_of, hex_of, result_of, run_api
 from fake_node import FakeNode
 
-from gusu.api.server import API_STATE
 from gusu.api.settings import ApiSettings
+from gusu.ledger.types import Hash, Height
+from gusu.node.service import BlockNotification
 
 RECEIVE_TIMEOUT_S = 5.0
 
@@ -25,10 +27,15 @@ async def _request(ws: ClientWebSocketResponse, method: str, params: Any = None,
 
 
 async def _receive(ws: ClientWebSocketResponse) -> dict[str, Any]:
+    document = await _receive_any(ws)
+    assert isinstance(document, dict), document
+    return document
+
+
+async def _receive_any(ws: ClientWebSocketResponse) -> Any:
     message = await ws.receive(timeout=RECEIVE_TIMEOUT_S)
     assert message.type is WSMsgType.TEXT, message
-    document: dict[str, Any] = orjson.loads(message.data)
-    return document
+    return orjson.loads(message.data)
 
 
 async def _subscribe(ws: ClientWebSocketResponse, *params: Any) -> str:
@@ -56,8 +63,7 @@ def test_methods_work_over_websocket() -> None:
                     ]
                 ).decode()
             )
-            message = await ws.receive(timeout=RECEIVE_TIMEOUT_S)
-            batch = orjson.loads(message.data)
+            batch = await _receive_any(ws)
             assert [item["id"] for item in batch] == [1, 2]
 
     run_api(scenario)
@@ -166,30 +172,70 @@ def test_subscription_limit_per_connection() -> None:
     run_api(scenario, settings=ApiSettings(port=0, websocket_subscriptions_max=2))
 
 
-def test_slow_consumer_is_disconnected_with_1008() -> None:
+def test_full_notification_queue_closes_with_1008() -> None:
     async def scenario(client: Client, node: FakeNode) -> None:
-        async with client.ws_connect("/ws") as slow, client.ws_connect("/ws") as fast:
-            await _subscribe(slow, "newBlocks")
-            fast_id = await _subscribe(fast, "newBlocks")
-            # Commits arrive faster than anyone can be sent anything: the
-            # writer gets no turn, so only the queue bound decides.
+        async with client.ws_connect("/ws") as ws:
+            await _subscribe(ws, "newBlocks")
+            # Commits arrive with no await in between, so the writer gets no
+            # turn: the queue bound alone decides.
             for _ in range(8):
                 node.commit_block()
-            closing = None
-            for _ in range(20):
-                message = await slow.receive(timeout=RECEIVE_TIMEOUT_S)
-                if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING):
-                    closing = message
-                    break
-            assert closing is not None
-            assert slow.close_code == WSCloseCode.POLICY_VIOLATION
+            closing = await _receive_until_closed(ws)
+            assert ws.close_code == WSCloseCode.POLICY_VIOLATION
             assert "too slow" in str(closing.extra)
-        state = client.app[API_STATE] if client.app is not None else None
-        assert state is not None
-        assert fast_id
+        async with client.ws_connect("/ws") as ws:
+            assert result_of(await _request(ws, "gusu_blockNumber")) == 8
 
-    node = FakeNode()
-    run_api(scenario, node=node, settings=ApiSettings(port=0, websocket_queue_messages_max=4))
+    run_api(scenario, settings=ApiSettings(port=0, websocket_queue_messages_max=4))
+
+
+def test_slow_consumer_is_disconnected_and_a_fast_one_is_not() -> None:
+    big = 20_000
+    notifications = 40
+
+    async def scenario(client: Client, node: FakeNode) -> None:
+        template = node.commit_block()
+        async with client.ws_connect("/ws", max_msg_size=0) as slow, client.ws_connect("/ws", max_msg_size=0) as fast:
+            await _subscribe(slow, "newBlocks")
+            await _subscribe(fast, "newBlocks")
+
+            async def read_fast() -> int:
+                count = 0
+                while count < notifications:
+                    message = await fast.receive(timeout=RECEIVE_TIMEOUT_S)
+                    assert message.type is WSMsgType.TEXT, message
+                    count += 1
+                return count
+
+            reader = asyncio.create_task(read_fast())
+            (listener,) = node.listeners
+            for height in range(notifications):
+                # A block listing many ids makes each message about 1.4 MB,
+                # enough to fill the socket buffers of a client that stops reading.
+                listener(
+                    BlockNotification(
+                        replace(template.header, height=Height(height + 2)),
+                        template.block_hash,
+                        tuple(Hash(height.to_bytes(4, "big") + index.to_bytes(28, "big")) for index in range(big)),
+                        (),
+                    )
+                )
+                await asyncio.sleep(0.02)
+            assert await reader == notifications
+            assert not fast.closed
+            closing = await _receive_until_closed(slow, messages_max=notifications)
+            assert slow.close_code == WSCloseCode.POLICY_VIOLATION, closing
+            assert result_of(await _request(fast, "gusu_blockNumber")) == 1
+
+    run_api(scenario, settings=ApiSettings(port=0, websocket_queue_messages_max=8, body_bytes_max=64 * 1024 * 1024))
+
+
+async def _receive_until_closed(ws: ClientWebSocketResponse, messages_max: int = 20) -> WSMessage:
+    for _ in range(messages_max + 1):
+        message = await ws.receive(timeout=RECEIVE_TIMEOUT_S)
+        if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING):
+            return message
+    raise AssertionError("the connection was not closed")
 
 
 def test_binary_frames_and_garbage_get_errors_and_the_connection_stays() -> None:
@@ -201,7 +247,7 @@ def test_binary_frames_and_garbage_get_errors_and_the_connection_stays() -> None
             assert "text frame" in error["message"]
             for garbage in ("", "{", "nonsense", "[]", "[1]", '{"jsonrpc":"2.0","method":"x","id":1}', "[" * 3000):
                 await ws.send_str(garbage)
-                response = await _receive(ws)
+                response = await _receive_any(ws)
                 if isinstance(response, list):
                     for item in response:
                         assert_well_formed_response(item)

@@ -26,4 +26,3 @@ def suite(request: pytest.FixtureRequest) -> CryptoSuite:
 @pytest.fixture
 def key(suite: CryptoSuite) -> PrivateKey:
     return suite.generate_private_key()
-

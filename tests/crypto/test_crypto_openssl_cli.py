@@ -15,18 +15,14 @@ from gusu.crypto.keyfile import export_pem, import_pem
 from gusu.errors import KeyFileError
 
 OPENSSL = shutil.which("openssl")
-pytestmark = pytest.mark.skipif(
-    OPENSSL is None, reason="the openssl command line tool is not on PATH"
-)
+pytestmark = pytest.mark.skipif(OPENSSL is None, reason="the openssl command line tool is not on PATH")
 
 DISTID = "distid:1234567812345678"
 
 
 def openssl(*args: str, data: bytes | None = None) -> bytes:
     assert OPENSSL is not None
-    done = subprocess.run(
-        [OPENSSL, *args], input=data, capture_output=True, check=False, timeout=60
-    )
+    done = subprocess.run([OPENSSL, *args], input=data, capture_output=True, check=False, timeout=60)
     if done.returncode != 0:
         raise AssertionError(f"openssl {' '.join(args)} failed: {done.stderr.decode()}")
     return done.stdout
@@ -44,9 +40,7 @@ def to_raw(der_signature: bytes) -> bytes:
 
 
 def to_der(raw_signature: bytes) -> bytes:
-    return _der.encode_signature(
-        int.from_bytes(raw_signature[:32], "big"), int.from_bytes(raw_signature[32:], "big")
-    )
+    return _der.encode_signature(int.from_bytes(raw_signature[:32], "big"), int.from_bytes(raw_signature[32:], "big"))
 
 
 def test_import_openssl_genpkey_sm2(tmp_path: Path) -> None:
@@ -71,8 +65,17 @@ def test_openssl_sm2_signature_verifies_in_gusu(tmp_path: Path) -> None:
     message = tmp_path / "msg"
     message.write_bytes(b"transfer 100 to alice")
     der = openssl(
-        "pkeyutl", "-sign", "-rawin", "-digest", "sm3", "-inkey", str(pem),
-        "-pkeyopt", DISTID, "-in", str(message),
+        "pkeyutl",
+        "-sign",
+        "-rawin",
+        "-digest",
+        "sm3",
+        "-inkey",
+        str(pem),
+        "-pkeyopt",
+        DISTID,
+        "-in",
+        str(message),
     )
     suite = get_suite("sm")
     key = import_pem(pem.read_bytes(), "sm")
@@ -87,9 +90,7 @@ def test_openssl_default_id_is_not_the_standard_one(tmp_path: Path) -> None:
     openssl("genpkey", "-algorithm", "SM2", "-out", str(pem))
     message = tmp_path / "msg"
     message.write_bytes(b"hello")
-    der = openssl(
-        "pkeyutl", "-sign", "-rawin", "-digest", "sm3", "-inkey", str(pem), "-in", str(message)
-    )
+    der = openssl("pkeyutl", "-sign", "-rawin", "-digest", "sm3", "-inkey", str(pem), "-in", str(message))
     key = import_pem(pem.read_bytes(), "sm")
     assert not get_suite("sm").verify(key.public_key, b"hello", to_raw(der))
 
@@ -106,8 +107,20 @@ def test_gusu_sm2_signature_verifies_in_openssl(tmp_path: Path) -> None:
     signature = tmp_path / "sig"
     signature.write_bytes(to_der(suite.sign(key, b"block 42")))
     out = openssl(
-        "pkeyutl", "-verify", "-rawin", "-digest", "sm3", "-pubin", "-inkey", str(pub_pem),
-        "-pkeyopt", DISTID, "-in", str(message), "-sigfile", str(signature),
+        "pkeyutl",
+        "-verify",
+        "-rawin",
+        "-digest",
+        "sm3",
+        "-pubin",
+        "-inkey",
+        str(pub_pem),
+        "-pkeyopt",
+        DISTID,
+        "-in",
+        str(message),
+        "-sigfile",
+        str(signature),
     )
     assert b"Signature Verified Successfully" in out
 
@@ -130,9 +143,7 @@ def test_import_secp256k1_sec1_and_pkcs8(tmp_path: Path) -> None:
     sec1.write_bytes(openssl("ecparam", "-name", "secp256k1", "-genkey", "-noout"))
     key = import_pem(sec1.read_bytes(), "ecdsa")
     point = public_point(sec1)
-    assert get_suite("ecdsa").compute_address(key.public_key) == get_suite("ecdsa").hash(
-        point[1:]
-    )[-20:]
+    assert get_suite("ecdsa").compute_address(key.public_key) == get_suite("ecdsa").hash(point[1:])[-20:]
     pkcs8 = openssl("pkcs8", "-topk8", "-nocrypt", "-in", str(sec1))
     assert import_pem(pkcs8, "ecdsa") == key
 
@@ -140,9 +151,7 @@ def test_import_secp256k1_sec1_and_pkcs8(tmp_path: Path) -> None:
 def test_import_encrypted_pkcs8(tmp_path: Path) -> None:
     pem = tmp_path / "sm2.pem"
     openssl("genpkey", "-algorithm", "SM2", "-out", str(pem))
-    encrypted = openssl(
-        "pkcs8", "-topk8", "-v2", "aes-256-cbc", "-passout", "pass:s3cret", "-in", str(pem)
-    )
+    encrypted = openssl("pkcs8", "-topk8", "-v2", "aes-256-cbc", "-passout", "pass:s3cret", "-in", str(pem))
     assert b"ENCRYPTED PRIVATE KEY" in encrypted
     key = import_pem(encrypted, "sm", passphrase=b"s3cret")
     assert key == import_pem(pem.read_bytes(), "sm")
@@ -197,7 +206,13 @@ def test_gusu_secp256k1_signature_verifies_in_openssl(tmp_path: Path) -> None:
     sig_file = tmp_path / "sig"
     sig_file.write_bytes(to_der(suite.sign(key, digest)))
     out = openssl(
-        "pkeyutl", "-verify", "-inkey", str(key_pem), "-in", str(digest_file),
-        "-sigfile", str(sig_file),
+        "pkeyutl",
+        "-verify",
+        "-inkey",
+        str(key_pem),
+        "-in",
+        str(digest_file),
+        "-sigfile",
+        str(sig_file),
     )
     assert b"Signature Verified Successfully" in out

@@ -101,9 +101,7 @@ junk = st.one_of(
 
 
 @given(name=st.sampled_from(SUITES), public_key=junk, message=junk, signature=junk)
-def test_verify_never_raises_on_garbage(
-    name: str, public_key: object, message: object, signature: object
-) -> None:
+def test_verify_never_raises_on_garbage(name: str, public_key: object, message: object, signature: object) -> None:
     suite = get_suite(name)
     result = suite.verify(public_key, message, signature)  # type: ignore[arg-type]
     assert result is False or result is True
@@ -246,8 +244,7 @@ def test_key_file_rejects_empty_passphrase_and_bad_n() -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
     max_leaves=12,
 )
 

@@ -82,9 +82,7 @@ def test_ethereum_address_of_private_key_one() -> None:
     suite = get_suite("ecdsa")
     key = suite.load_private_key((1).to_bytes(32, "big"))
     # The generator point G, compressed.
-    assert key.public_key.hex() == (
-        "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"
-    )
+    assert key.public_key.hex() == ("0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798")
     assert suite.compute_address(key.public_key).hex() == "7e5f4552091a69125d5dfcb7b8c2659029395bdf"
 
 

@@ -26,6 +26,7 @@ from gusu.ledger.kv import (
     MAX_KEY_BYTES,
     KeyValueStore,
     MemoryStore,
+    StoreSettings,
     WriteBatch,
     open_store,
 )
@@ -273,6 +274,16 @@ def test_data_survives_reopen_and_lock_is_released(backend: str, tmp_path: Path)
     with open_store(path, backend) as second:
         assert second.get(b"kept") == b"yes"
         assert second.get(b"dropped") is None
+
+
+def test_rocksdb_keeps_its_settings_when_reopened(tmp_path: Path) -> None:
+    # rocksdict drops the table options of an existing store unless told the
+    # column families; the block cache then shrinks to 8 MiB.
+    settings = StoreSettings(block_cache_bytes=96 << 20)
+    for _ in range(2):
+        with open_store(tmp_path / "store", "rocksdb", settings=settings) as store:
+            capacity = store._db.property_int_value("rocksdb.block-cache-capacity")  # type: ignore[attr-defined]
+            assert capacity == 96 << 20
 
 
 @pytest.mark.parametrize("backend", DISK_BACKENDS)

@@ -146,9 +146,9 @@ def test_window_bounds() -> None:
     assert not is_within_window(Height(60), next_height, window)
     admit(pool, make_entry(1, 1, valid_until=50), next_height)
     admit(pool, make_entry(1, 2, valid_until=59), next_height)
-    with pytest.raises(ExpiredTransactionError, match="expired.*between 50 and 59"):
+    with pytest.raises(ExpiredTransactionError, match=r"expired.*between 50 and 59"):
         admit(pool, make_entry(1, 3, valid_until=49), next_height)
-    with pytest.raises(ExpiredTransactionError, match="too far ahead.*between 50 and 59"):
+    with pytest.raises(ExpiredTransactionError, match=r"too far ahead.*between 50 and 59"):
         admit(pool, make_entry(1, 4, valid_until=60), next_height)
 
 
@@ -361,8 +361,8 @@ def test_a_flooding_sender_does_not_starve_others(flood: int, others: list[int],
         # Round-robin: a sender left with pending transactions got at most
         # one fewer slot than the best-served sender of this block.
         best = max(per_sender.values())
-        for sender, share in per_sender.items():
-            if pool.get_sender_transaction_count(sender) > share:
+        for address, share in per_sender.items():
+            if pool.get_sender_transaction_count(address) > share:
                 assert share >= best - 1
         waiting -= set(per_sender)
         pool.on_block_committed(height, [entry.transaction_id for entry in chosen])

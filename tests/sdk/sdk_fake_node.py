@@ -10,7 +10,8 @@ records with `gusu.ledger.jsonview`, as the node does.
 Contracts it "executes":
 
 * ``account.transfer(to: bytes, amount: int)`` -> ``True``, event ``Transfer [from, to, amount]``;
-* ``evidence.record(digest: bytes)`` -> ``digest``, event ``Recorded [sender, digest]``;
+* ``evidence.record(document_hash: bytes, metadata: str)`` -> ``None``, event
+  ``Recorded [document_hash, sender, height]`` (as the real contract);
 * ``doomed.*``: never commits; dropped at the next block with reason "expired";
 * anything else commits as a failed receipt (``method_unknown``).
 
@@ -226,8 +227,9 @@ class FakeNode:
             to, amount = args
             return self._success(transaction_id, True, [Event("account", "Transfer", encode([sender, to, amount]))])
         if (tx.contract, tx.method) == ("evidence", "record"):
-            digest = args[0]
-            return self._success(transaction_id, digest, [Event("evidence", "Recorded", encode([sender, digest]))])
+            digest, _metadata = args
+            event = Event("evidence", "Recorded", encode([digest, sender, len(self.blocks)]))
+            return self._success(transaction_id, None, [event])
         return Receipt(
             transaction_id,
             ReceiptStatus.FAILED,

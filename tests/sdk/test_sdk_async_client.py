@@ -164,7 +164,7 @@ def test_subscribe_events_filters_and_decodes(node: FakeNode, key: PrivateKey) -
         seen: list[EventNotification] = []
         async with client.subscribe_events(contract="evidence", name="Recorded") as events:
             await client.send_transaction(key, "account", "transfer", [RECIPIENT, 1])
-            recorded = await client.send_transaction(key, "evidence", "record", [digest])
+            recorded = await client.send_transaction(key, "evidence", "record", [digest, "scan"])
             async with asyncio.timeout(WAIT_S):
                 async for event in events:
                     seen.append(event)
@@ -174,7 +174,7 @@ def test_subscribe_events_filters_and_decodes(node: FakeNode, key: PrivateKey) -
 
     seen = run(node, test)
     assert all((event.contract, event.name) == ("evidence", "Recorded") for event in seen)
-    assert seen[-1].data == [node.suite.compute_address(key.public_key), digest]
+    assert seen[-1].data == [digest, node.suite.compute_address(key.public_key), seen[-1].height]
     assert seen[-1].event_index == 0 and seen[-1].height >= 1
 
 

@@ -224,7 +224,7 @@ def test_record_evidence_and_verify_it_knowing_only_the_block_hash(
     node: FakeNode, client: Client, key: PrivateKey
 ) -> None:
     digest = node.suite.hash(b"contract scan, page 1")
-    receipt = client.send_and_wait(key, "evidence", "record", [digest], timeout_s=5)
+    receipt = client.send_and_wait(key, "evidence", "record", [digest, "scan"], timeout_s=5)
     for _ in range(3):  # more transactions in later blocks do not matter
         client.send_transaction(key, "account", "transfer", [RECIPIENT, 1])
     trusted_block_hash = client.get_receipt(receipt.transaction_id).block_hash

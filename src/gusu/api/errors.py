@@ -71,11 +71,6 @@ class SubscriptionLimitError(ApiError):
     code = "subscriptions_exceeded"
 
 
-class NodeUnavailableError(ApiError):
-    code = "node_unavailable"
-    retryable = True
-
-
 INTERNAL_MESSAGE: Final = "internal error while handling the request; the node's log has the details"
 
 
@@ -102,7 +97,7 @@ def http_status_of(error: GusuError) -> int:
         return 413
     if isinstance(error, (MempoolFullError, SenderQuotaError, RateLimitedError)):
         return 429
-    if isinstance(error, (ServerBusyError, NodeUnavailableError)):
+    if isinstance(error, ServerBusyError):
         return 503
     if isinstance(error, RequestTimeoutError):
         return 504

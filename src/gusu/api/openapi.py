@@ -240,17 +240,20 @@ def _schemas() -> dict[str, Any]:
             }
         ),
         "Health": _object({"ok": {"type": "boolean"}, "height": _uint("Latest committed height")}),
-        "SubmitRequest": _object(
-            {
-                "raw": {
-                    "oneOf": [
-                        _ref("Hex"),
-                        {"type": "array", "items": _ref("Hex"), "description": "Several signed transactions"},
-                    ],
-                    "description": "Signed, encoded transaction(s)",
-                }
-            },
-        ),
+        "SubmitRequest": {
+            **_object(
+                {
+                    "raw": {
+                        "oneOf": [
+                            _ref("Hex"),
+                            {"type": "array", "items": _ref("Hex"), "description": "Several signed transactions"},
+                        ],
+                        "description": "Signed, encoded transaction(s)",
+                    }
+                },
+            ),
+            "additionalProperties": False,
+        },
         "Submitted": _object({"id": _ref("Hash")}),
         "SubmitEntry": {
             "oneOf": [

@@ -84,7 +84,6 @@ class MethodSpec:
     required_count: int
 
 
-_NO_RESPONSE: Final = None
 _NAME_PREVIEW_LENGTH: Final = 64
 
 
@@ -113,10 +112,6 @@ class RpcDispatcher:
         )
         self._methods = {spec.name: spec for spec in specs}
 
-    @property
-    def method_names(self) -> tuple[str, ...]:
-        return tuple(self._methods)
-
     # --- entry point ------------------------------------------------------------
 
     async def handle(self, payload: bytes | str, context: RequestContext) -> RpcReply:
@@ -136,7 +131,7 @@ class RpcDispatcher:
         # Run concurrently so one slow submission does not hold up the rest;
         # gather keeps the answers in request order.
         outcomes = await asyncio.gather(*(self._handle_request(item, deadline, context) for item in document))
-        responses: list[JSON] = [response for response, _ in outcomes if response is not _NO_RESPONSE]
+        responses: list[JSON] = [response for response, _ in outcomes if response is not None]
         if not responses:
             return RpcReply(None, 204)
         return RpcReply(self._dump(responses), 200)
@@ -203,16 +198,20 @@ class RpcDispatcher:
         is_notification = "id" not in request
         try:
             spec, params = self._check_request(request)
+        except MethodNotFoundError as error:
+            # A well-formed notification is never answered, even for an unknown method;
+            # a malformed request is, since the client may not have meant it as one.
+            return (None if is_notification else _error_response(request_id, error)), error
         except GusuError as error:
             return _error_response(request_id, error), error
         try:
             result = await self._run(spec, params, deadline, context)
         except GusuError as error:
             if is_notification:
-                return _NO_RESPONSE, error
+                return None, error
             return _error_response(request_id, error), error
         if is_notification:
-            return _NO_RESPONSE, None
+            return None, None
         return {"jsonrpc": JSONRPC_VERSION, "id": request_id, "result": result}, None
 
     def _check_request(self, request: JSONObject) -> tuple[MethodSpec, JSON]:

@@ -48,6 +48,7 @@ logger = logging.getLogger("gusu.api")
 RPC_PATH: Final = "/rpc"
 WS_PATH: Final = "/ws"
 _CORS_MAX_AGE_S: Final = 600
+_PATH_PREVIEW_LENGTH: Final = 200
 
 
 class ConnectionLimiter:
@@ -98,11 +99,14 @@ def _error_answer(request: web.Request, error: GusuError) -> web.Response:
 def _from_http_exception(request: web.Request, exception: web.HTTPException) -> GusuError:
     if isinstance(exception, web.HTTPNotFound):
         return NotFoundError(
-            f"there is no route {request.method} {request.path[:200]}; the routes are listed in /openapi.json"
+            f"there is no route {request.method} {request.path[:_PATH_PREVIEW_LENGTH]}; "
+            "the routes are listed in /openapi.json"
         )
     if isinstance(exception, web.HTTPMethodNotAllowed):
         allowed = ", ".join(sorted(exception.allowed_methods))
-        return InvalidRequestError(f"{request.method} is not allowed on {request.path}; use {allowed}")
+        return InvalidRequestError(
+            f"{request.method} is not allowed on {request.path[:_PATH_PREVIEW_LENGTH]}; use {allowed}"
+        )
     if isinstance(exception, web.HTTPRequestEntityTooLarge):
         return RequestTooLargeError(f"the request body is too large: {exception.text}")
     return InvalidRequestError(exception.text or exception.reason)
@@ -309,15 +313,9 @@ async def start_api(node: NodeService, settings: ApiSettings) -> ApiServer:
     """Serve the API for `node` on `settings.host`:`settings.port` until `close()`."""
     app = create_app(node, settings)
     # No access log: at thousands of requests a second it would cost more than the requests.
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=settings.shutdown_timeout_s)
     await runner.setup()
-    site = web.TCPSite(
-        runner,
-        settings.host,
-        settings.port,
-        shutdown_timeout=settings.shutdown_timeout_s,
-        backlog=min(settings.connections_max, _BACKLOG_MAX),
-    )
+    site = web.TCPSite(runner, settings.host, settings.port, backlog=min(settings.connections_max, _BACKLOG_MAX))
     try:
         await site.start()
     except OSError as error:

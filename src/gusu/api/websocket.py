@@ -33,6 +33,8 @@ from gusu.node.service import BlockNotification, NodeService
 logger = logging.getLogger("gusu.api")
 
 SUBSCRIPTION_ID_BYTES: Final = 16
+_CLOSE_REASON_BYTES_MAX: Final = 123
+"""RFC 6455: a close frame's payload is at most 125 bytes, two of them the code."""
 _NOTIFICATION_HEAD: Final = b'{"jsonrpc":"2.0","method":"gusu_subscription","params":{"subscription":'
 
 
@@ -42,11 +44,6 @@ class Subscription:
     kind: SubscriptionKind
     contract: str | None = None
     name: str | None = None
-
-    def matches(self, event: Event) -> bool:
-        return (self.contract is None or self.contract == event.contract) and (
-            self.name is None or self.name == event.name
-        )
 
 
 def notification_bytes(subscription_id: str, result: bytes) -> bytes:
@@ -145,8 +142,8 @@ class WebSocketSession:
             )
             self.close_soon(
                 WSCloseCode.POLICY_VIOLATION,
-                f"too slow: {self._settings.websocket_queue_messages_max} messages were waiting to be sent; "
-                "reconnect and read notifications faster (or subscribe to less)",
+                f"too slow: {self._settings.websocket_queue_messages_max} messages queued; "
+                "reconnect, read faster or subscribe to less",
             )
             return False
         return True
@@ -162,8 +159,7 @@ class WebSocketSession:
         self._closing = True
         if self._writer is not None:
             self._writer.cancel()
-        # A close reason is limited to 123 bytes by RFC 6455.
-        message = reason.encode()[:123]
+        message = reason.encode()[:_CLOSE_REASON_BYTES_MAX]
         try:
             async with asyncio.timeout(self._settings.websocket_close_timeout_s):
                 await self._ws.close(code=code, message=message)
@@ -221,6 +217,11 @@ class WebSocketHub:
             # Per-message deflate costs more CPU than the bandwidth it saves on a LAN.
             compress=False,
         )
+        if not ws.can_prepare(request).ok:
+            raise InvalidRequestError(
+                "GET /ws is the WebSocket endpoint: connect with a WebSocket client; "
+                "for plain HTTP use POST /rpc or the REST routes"
+            )
         await ws.prepare(request)
         session = WebSocketSession(ws, self._settings)
         session.start_writer()
@@ -328,27 +329,42 @@ class _EventSite:
 
 
 class _BlockEvents:
-    """One block's events, each serialised at most once however many subscribers match it."""
+    """One block's events, each serialised at most once however many subscribers match it.
+
+    Nothing is computed until an events subscription asks: most blocks reach
+    only newBlocks subscribers.
+    """
 
     def __init__(self, notification: BlockNotification) -> None:
+        self._notification = notification
         self._height = int(notification.header.height)
-        # Events of a failed transaction were rolled back with the rest of its effects.
-        self._sites = [
-            _EventSite(receipt.transaction_id, index, event_index, event)
-            for index, receipt in enumerate(notification.receipts)
-            if receipt.is_success
-            for event_index, event in enumerate(receipt.events)
-        ]
+        self._sites: list[_EventSite] | None = None
+        self._by_filter: dict[tuple[str | None, str | None], list[int]] = {}
         self._payloads: dict[int, bytes] = {}
 
     def matching(self, subscription: Subscription) -> list[bytes]:
-        return [
-            self._payload(position) for position, site in enumerate(self._sites) if subscription.matches(site.event)
-        ]
+        return [self._payload(position) for position in self._positions(subscription.contract, subscription.name)]
+
+    def _positions(self, contract: str | None, name: str | None) -> list[int]:
+        if self._sites is None:
+            # Events of a failed transaction were rolled back with the rest of its effects.
+            self._sites = [
+                _EventSite(receipt.transaction_id, index, event_index, event)
+                for index, receipt in enumerate(self._notification.receipts)
+                if receipt.is_success
+                for event_index, event in enumerate(receipt.events)
+            ]
+            # Index once by every filter shape, so each subscriber's lookup is a dict hit.
+            for position, site in enumerate(self._sites):
+                event = site.event
+                for key in ((None, None), (event.contract, None), (None, event.name), (event.contract, event.name)):
+                    self._by_filter.setdefault(key, []).append(position)
+        return self._by_filter.get((contract, name), [])
 
     def _payload(self, position: int) -> bytes:
         payload = self._payloads.get(position)
         if payload is None:
+            assert self._sites is not None
             site = self._sites[position]
             payload = orjson.dumps(
                 {

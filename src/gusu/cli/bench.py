@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import shlex
+import signal
 import sys
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 
 import click
 from rich.console import Console
@@ -44,6 +46,7 @@ class RichProgress:
             transient=False,
         )
         self._task: TaskID | None = None
+        self._total: float | None = None
 
     def __enter__(self) -> RichProgress:
         self._progress.start()
@@ -52,11 +55,13 @@ class RichProgress:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.done()
+        if exc_type is None:
+            self.done()
         self._progress.stop()
 
     def phase(self, name: str, total: float | None = None) -> None:
         self.done()
+        self._total = total
         self._task = self._progress.add_task(name, total=total, detail="")
 
     def advance(self, completed: float, detail: str = "") -> None:
@@ -64,12 +69,15 @@ class RichProgress:
             self._progress.update(self._task, completed=completed, detail=detail)
 
     def done(self) -> None:
+        # A finished phase shows a full bar, also one whose length was unknown.
         if self._task is not None:
-            task = self._progress.tasks[-1]
-            self._progress.update(
-                self._task, completed=task.total if task.total is not None else 1, total=task.total or 1
-            )
+            total = self._total if self._total is not None else 1.0
+            self._progress.update(self._task, total=total, completed=total)
             self._task = None
+
+
+def _interrupt(_signal_number: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 class _NoProgress:
@@ -246,12 +254,15 @@ def bench_command(
     )
     show_progress = not state.json_output and state.stderr.is_terminal
     progress: RichProgress | _NoProgress = RichProgress(state.stderr) if show_progress else _NoProgress()
-    with progress:
-        result = run_bench(config, progress)
+    # SIGTERM (a CI timeout, `kill`) must clean up like Ctrl-C: stop the node, remove the temp chain.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with progress:
+            result = run_bench(config, progress)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if output_path is not None:
         output_path.parent.mkdir(parents=True, exist_ok=True)
-        import json
-
         output_path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     problems = describe_problems(result)
     if state.json_output:

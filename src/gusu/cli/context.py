@@ -37,6 +37,16 @@ class CliUsageError(GusuError):
     code = "usage_invalid"
 
 
+PIPE_WIDTH = 200
+"""Columns for tables written to a pipe or file: wide enough that 32-byte hashes stay on one line."""
+
+
+def _make_console(*, stderr: bool) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else PIPE_WIDTH
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
+
+
 def default_home() -> Path:
     return Path(os.path.expanduser("~")) / ".gusu"
 
@@ -49,9 +59,10 @@ class CliState:
     endpoint: str = DEFAULT_ENDPOINT
     endpoint_explicit: bool = False
     """True when the user named an endpoint on the command line (not a default or the environment)."""
+    endpoint_from_environment: bool = False
     json_output: bool = False
-    stdout: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
-    stderr: Console = field(default_factory=lambda: Console(stderr=True, highlight=False, soft_wrap=True))
+    stdout: Console = field(default_factory=lambda: _make_console(stderr=False))
+    stderr: Console = field(default_factory=lambda: _make_console(stderr=True))
 
     @property
     def keys_directory(self) -> Path:
@@ -120,6 +131,8 @@ def _set_endpoint(context: click.Context, parameter: click.Parameter, value: str
     source = context.get_parameter_source(parameter.name or "")
     if source in (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.PROMPT):
         state.endpoint_explicit = True
+    elif source is click.core.ParameterSource.ENVIRONMENT:
+        state.endpoint_from_environment = True
 
 
 def _set_json(context: click.Context, _parameter: click.Parameter, value: bool) -> None:

@@ -9,20 +9,14 @@ a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any
 
 import click
 
 from gusu import __version__
-from gusu.cli.bench import bench_command
-from gusu.cli.block import block_group
-from gusu.cli.chain import chain_group
 from gusu.cli.context import CliState, endpoint_option, get_state, home_option, json_option, write_json
-from gusu.cli.keys import keys_group
-from gusu.cli.node import node_group
-from gusu.cli.shortcuts import account_group, evidence_group
-from gusu.cli.tx import tx_group
 from gusu.errors import ClientError, GusuError, RemoteError
 
 EXIT_FAILURE = 1
@@ -39,8 +33,32 @@ def report_error(state: CliState | None, error: GusuError) -> None:
     click.echo(f"error: {message}", err=True)
 
 
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "account": ("gusu.cli.shortcuts", "account_group"),
+    "bench": ("gusu.cli.bench", "bench_command"),
+    "block": ("gusu.cli.block", "block_group"),
+    "chain": ("gusu.cli.chain", "chain_group"),
+    "evidence": ("gusu.cli.shortcuts", "evidence_group"),
+    "keys": ("gusu.cli.keys", "keys_group"),
+    "node": ("gusu.cli.node", "node_group"),
+    "tx": ("gusu.cli.tx", "tx_group"),
+}
+"""Command name -> (module, attribute); imported on first use, so `gusu keys list` loads no node code."""
+
+
 class GusuGroup(click.Group):
-    """The root group: turns expected failures into one clear line instead of a traceback."""
+    """The root group: loads commands lazily and turns expected failures into one clear line."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
+            module_name, attribute = LAZY_COMMANDS[cmd_name]
+            command = getattr(importlib.import_module(module_name), attribute)
+            assert isinstance(command, click.Command)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -65,16 +83,6 @@ def cli() -> None:
       gusu account balance $(gusu keys show ~/.gusu/chains/local/keys/dev.json --json | jq -r .address)
     """
     get_state()
-
-
-cli.add_command(chain_group)
-cli.add_command(node_group)
-cli.add_command(keys_group)
-cli.add_command(tx_group)
-cli.add_command(block_group)
-cli.add_command(account_group)
-cli.add_command(evidence_group)
-cli.add_command(bench_command)
 
 
 def main(argv: list[str] | None = None) -> None:

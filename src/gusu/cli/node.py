@@ -8,7 +8,6 @@ from typing import Any
 
 import click
 
-from gusu.api.process import configure_logging, serve
 from gusu.cli.context import CliState, common_options, get_state
 from gusu.cli.nodeproc import (
     check_node_directory,
@@ -86,6 +85,9 @@ def node_start(directory: Path | None, detach: bool, timeout_s: float) -> None:
         state.emit(document, render)
         return
 
+    # Imported only here: the API server is heavy and no other command needs it.
+    from gusu.api.process import configure_logging, serve
+
     config = load_config(node_directory)
     configure_logging(config.node.log_level)
 
@@ -154,7 +156,8 @@ def node_status(directory: Path | None) -> None:
     state = get_state()
     document: dict[str, Any] = {}
     node_directory: Path | None = None
-    if directory is not None or (not state.endpoint_explicit and _has_default_node(state)):
+    named_endpoint = state.endpoint_explicit or state.endpoint_from_environment
+    if directory is not None or (not named_endpoint and _has_default_node(state)):
         node_directory = _resolve_directory(state, directory)
         check_node_directory(node_directory)
         endpoint = get_api_url(node_directory)

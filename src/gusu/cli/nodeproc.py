@@ -20,7 +20,6 @@ from typing import Any
 
 import psutil
 
-from gusu.api.process import read_pid
 from gusu.errors import NodeError
 from gusu.node.config import CONFIG_FILE_NAME, load_config
 
@@ -69,8 +68,13 @@ def is_running(pid: int) -> bool:
 
 
 def get_running_pid(directory: Path) -> int | None:
-    pid = read_pid(load_config(directory).pid_path)
-    return pid if pid is not None and is_running(pid) else None
+    """The pid in the directory's node.pid if that process still runs."""
+    # Read here rather than with gusu.api.process.read_pid, which would load the whole API server.
+    try:
+        pid = int(load_config(directory).pid_path.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return None
+    return pid if pid > 0 and is_running(pid) else None
 
 
 def read_log_tail(path: Path, lines: int = LOG_TAIL_LINES, start: int = 0) -> str:

@@ -43,7 +43,7 @@ def sign_and_send(
     status = client.status()
     if key.key.suite != status.suite:
         raise CliUsageError(
-            f"key {key.label} is a {key.key.suite!r} key but chain {status.chain_id!r} uses the "
+            f"key {key.label} is for the {key.key.suite!r} suite but chain {status.chain_id!r} uses the "
             f"{status.suite!r} suite; use a {status.suite!r} key (gusu keys new NAME --suite {status.suite})"
         )
     if valid_for_blocks < 1:

@@ -139,10 +139,11 @@ class SoloEngine(ConsensusEngine):
     def on_event(self, event: Event) -> list[Action]:
         if isinstance(event, Start):
             return self._on_start(event)
+        if isinstance(event, TransactionsAvailable):
+            # Remembered even before Start (the figures are absolute); acted on once idle.
+            return self._on_transactions_available(event)
         if self._phase is _Phase.STOPPED:
             return []
-        if isinstance(event, TransactionsAvailable):
-            return self._on_transactions_available(event)
         if isinstance(event, TimerFired):
             return self._on_timer_fired(event)
         if isinstance(event, ProposalBuilt):

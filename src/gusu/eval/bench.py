@@ -46,7 +46,9 @@ import tempfile
 import time
 from collections import Counter, deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeoutError
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +87,8 @@ FUNDING_TIMEOUT_S: Final = 60.0
 HTTP_TIMEOUT_S: Final = 60.0
 RETRY_WAIT_S: Final = 0.02
 RETRY_WAIT_MAX_S: Final = 0.5
+TRANSPORT_ERRORS_MAX: Final = 50
+"""Failed requests (connection refused, reset, timed out) after which the benchmark stops sending."""
 RPC_BATCH_QUERIES: Final = 500
 """Queries per JSON-RPC batch when collecting receipts and statuses (the node allows 1,000)."""
 LOG_TAIL_LINES: Final = 30
@@ -545,6 +549,7 @@ class LoadState:
     blocks: list[tuple[float, int, int]] = field(default_factory=list)
     """(arrival time, height, transactions in the block) of every block seen during the run."""
     websocket_error: str = ""
+    node_unreachable: bool = False
 
 
 class BlockWatcher:
@@ -562,15 +567,15 @@ class BlockWatcher:
 
     async def start(self) -> None:
         self._ws = await self._session.ws_connect(self._url, max_msg_size=64 * 1024 * 1024, heartbeat=30)
-        await self._ws.send_bytes(
-            orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": "gusu_subscribe", "params": ["newBlocks"]})
+        await self._ws.send_str(
+            orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": "gusu_subscribe", "params": ["newBlocks"]}).decode()
         )
         while True:
             message = await asyncio.wait_for(self._ws.receive(), timeout=10)
             if message.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                 raise BenchError(f"the node closed the WebSocket while subscribing ({message.type.name})")
             document = orjson.loads(message.data)
-            if isinstance(document, dict) and document.get("id") == 1:
+            if isinstance(document, dict) and (document.get("id") == 1 or document.get("error") is not None):
                 if document.get("error") is not None:
                     raise BenchError(f"cannot subscribe to newBlocks: {read_error(document['error'])[1]}")
                 break
@@ -642,8 +647,9 @@ class Submitter:
         return self._queue.qsize()
 
     async def close(self) -> None:
-        for _ in self._workers:
-            self._queue.put_nowait(None)
+        """Stop sending; what is still being retried stays pending and is resolved by the accounting."""
+        for worker in self._workers:
+            worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
 
     async def _work(self) -> None:
@@ -676,6 +682,10 @@ class Submitter:
                     # The node may have admitted some before the failure: a resend then says duplicate.
                     state.transport_errors += 1
                     retried_transport = True
+                    if state.transport_errors > TRANSPORT_ERRORS_MAX:
+                        # The node is gone; leave these pending for the accounting to look up.
+                        state.node_unreachable = True
+                        return
                 await asyncio.sleep(min(RETRY_WAIT_MAX_S, RETRY_WAIT_S * 2**attempt))
                 attempt += 1
                 continue
@@ -713,8 +723,14 @@ class Submitter:
                 state.commit_event.set()
 
 
+class BatchSink(Protocol):
+    """Takes batches to send (the `Submitter`, or a recorder in tests)."""
+
+    def submit(self, batch: Batch) -> None: ...
+
+
 async def run_open_loop(
-    submitter: Submitter, transactions: deque[tuple[str, str]], rate: float, batch: int, end: float, start: float
+    submitter: BatchSink, transactions: deque[tuple[str, str]], rate: float, batch: int, end: float, start: float
 ) -> None:
     """Submit at `rate` per second from `start` until `end`, whatever the node does."""
     # Ticks short enough that each carries about one batch, but not so short the loop spins.
@@ -736,7 +752,7 @@ async def run_open_loop(
 
 
 async def run_closed_loop(
-    submitter: Submitter, state: LoadState, transactions: deque[tuple[str, str]], window: int, batch: int, end: float
+    submitter: BatchSink, state: LoadState, transactions: deque[tuple[str, str]], window: int, batch: int, end: float
 ) -> None:
     """Keep `window` transactions outstanding until `end`."""
     # Wait for a useful batch rather than trickling single transactions after every block.
@@ -848,6 +864,7 @@ async def prepare_load(
     funding_key: PrivateKey,
     verify_rate: float,
     node_workers: int,
+    pool: ProcessPoolExecutor,
     progress: Progress,
 ) -> _Prepared:
     status = await rpc.call("gusu_status", [])
@@ -893,7 +910,7 @@ async def prepare_load(
     height = int(await rpc.call("gusu_blockNumber", []))
     # The latest height a transaction may name is next height + window - 1; leave a few blocks of slack.
     valid_until = height + max(1, window_blocks - 2)
-    processes = config.signing_processes or (os.cpu_count() or 1)
+    processes = pool_size(config)
     jobs = [
         (key.secret, transfers, addresses[(index + 1) % senders])
         for index, (key, transfers) in enumerate(zip(keys, per_sender, strict=True))
@@ -902,17 +919,16 @@ async def prepare_load(
     chunks = [jobs[start : start + chunk_size] for start in range(0, len(jobs), chunk_size)]
     per_sender_signed: list[list[tuple[str, str]]] = []
     loop = asyncio.get_running_loop()
-    # spawn, not fork: forking a process that runs an event loop and aiohttp is not safe.
-    with ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [
-            loop.run_in_executor(pool, sign_transfers, suite_name, chain_id, valid_until, chunk) for chunk in chunks
-        ]
-        done = 0
+    futures = [loop.run_in_executor(pool, sign_transfers, suite_name, chain_id, valid_until, chunk) for chunk in chunks]
+    done = 0
+    try:
         for future in asyncio.as_completed(futures):
             result = await future
             per_sender_signed.extend(result)
             done += sum(len(signed) for signed in result)
             progress.advance(done)
+    except BrokenProcessPool as error:
+        raise BenchError(f"a signing process died ({error}); is the machine out of memory?") from error
     random.shuffle(per_sender_signed)
     transactions = deque(interleave(per_sender_signed))
     return _Prepared(
@@ -933,6 +949,7 @@ async def run_load(
     verify_rate: float,
     node_workers: int,
     node_pid: int | None,
+    pool: ProcessPoolExecutor,
     progress: Progress,
 ) -> dict[str, Any]:
     rpc_url, ws_url = split_endpoint(endpoint)
@@ -942,9 +959,14 @@ async def run_load(
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         rpc = RpcTransport(session, rpc_url)
         watcher = BlockWatcher(session, ws_url, state)
-        await watcher.start()
         try:
-            prepared = await prepare_load(config, rpc, watcher, state, funding_key, verify_rate, node_workers, progress)
+            await watcher.start()
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            raise BenchError(f"cannot subscribe to newBlocks at {ws_url}: {error!r}") from error
+        try:
+            prepared = await prepare_load(
+                config, rpc, watcher, state, funding_key, verify_rate, node_workers, pool, progress
+            )
             return await _measure(config, rpc, state, prepared, node_pid, progress)
         finally:
             await watcher.stop()
@@ -1009,28 +1031,31 @@ async def _measure(
         state.commit_event.clear()
         with suppress(TimeoutError):
             await asyncio.wait_for(state.commit_event.wait(), timeout=0.25)
-        if state.websocket_error:
+        if state.websocket_error or state.node_unreachable:
             break
     await submitter.close()
     drained_s = time.perf_counter() - window_end
 
     # Accounting.
     progress.phase("accounting", None)
-    committed_ids = list(state.committed)
-    success, failed, failure_codes, receipts_missing = await fetch_receipt_outcomes(rpc, committed_ids)
-    unresolved = [transaction_id for transaction_id in state.pending if transaction_id not in state.rejected_ids]
-    statuses = await fetch_statuses(rpc, unresolved)
-    late_committed = [tid for tid, (status, _) in statuses.items() if status == "committed"]
-    if late_committed:
-        late_success, late_failed, late_codes, late_missing = await fetch_receipt_outcomes(rpc, late_committed)
-        success += late_success
-        failed += late_failed
-        failure_codes.update(late_codes)
-        receipts_missing += late_missing
+    try:
+        success, failed, failure_codes, receipts_missing = await fetch_receipt_outcomes(rpc, list(state.committed))
+        unresolved = [transaction_id for transaction_id in state.pending if transaction_id not in state.rejected_ids]
+        statuses = await fetch_statuses(rpc, unresolved)
+        late_committed = [tid for tid, (status, _) in statuses.items() if status == "committed"]
+        if late_committed:
+            late_success, late_failed, late_codes, late_missing = await fetch_receipt_outcomes(rpc, late_committed)
+            success += late_success
+            failed += late_failed
+            failure_codes.update(late_codes)
+            receipts_missing += late_missing
+    except (aiohttp.ClientError, TimeoutError) as error:
+        raise BenchError(f"the node stopped answering before every transaction was accounted for: {error!r}") from error
     status_counts = Counter(status for status, _ in statuses.values())
     dropped_reasons = Counter(reason or "unknown" for status, reason in statuses.values() if status == "dropped")
     lost_ids = sorted(tid for tid, (status, _) in statuses.items() if status == "lost" and tid in state.acknowledged)
-    never_acknowledged = sorted(
+    # Sent, never acknowledged (still being retried at the end, or the node went away) and unknown to the node.
+    abandoned = sorted(
         tid for tid, (status, _) in statuses.items() if status == "lost" and tid not in state.acknowledged
     )
     progress.done()
@@ -1044,7 +1069,6 @@ async def _measure(
         if window_start <= state.submitted_at[tid] < window_end
     )
     window_blocks = [block for block in state.blocks[blocks_before:] if window_start <= block[0] < window_end]
-    submitted_total = len(state.acknowledged) + len(state.rejected_ids) + len(never_acknowledged)
     committed_total = len(state.committed) + len(late_committed)
     result: dict[str, Any] = {
         "tps": round(tps, 1),
@@ -1068,7 +1092,7 @@ async def _measure(
         "presign_s": round(prepared.presign_s, 2),
         "funding_s": round(prepared.funding_s, 2),
         "sent": state.sent,
-        "submitted": submitted_total,
+        "submitted": state.sent,
         "acknowledged": len(state.acknowledged),
         "committed": committed_total,
         "committed_in_window": len(in_window),
@@ -1085,7 +1109,8 @@ async def _measure(
         "dropped_reasons": dict(dropped_reasons),
         "lost": len(lost_ids),
         "lost_ids": lost_ids[:20],
-        "never_acknowledged": len(never_acknowledged),
+        "abandoned": len(abandoned),
+        "node_unreachable": state.node_unreachable,
         "receipts_missing": receipts_missing,
         "late_commits": len(late_committed),
         "blocks_in_window": len(window_blocks),
@@ -1104,32 +1129,90 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
+def pool_size(config: BenchConfig) -> int:
+    return config.signing_processes or (os.cpu_count() or 1)
+
+
+def _warm_signer(suite_name: str) -> str:
+    """Runs once in each signing process so that its imports happen while the node starts."""
+    return get_suite(suite_name).name
+
+
+@contextmanager
+def signing_pool(config: BenchConfig, suite_name: str) -> Iterator[tuple[ProcessPoolExecutor, list[Future[str]]]]:
+    """The pre-signing processes, started at once; the futures tell when they are ready."""
+    # spawn, not fork: the benchmark later runs an event loop and aiohttp (and the CLI a
+    # progress thread), which a forked child would inherit half-copied.
+    pool = ProcessPoolExecutor(max_workers=pool_size(config), mp_context=multiprocessing.get_context("spawn"))
+    try:
+        # One task per process makes the pool start all of them now.
+        warm = [pool.submit(_warm_signer, suite_name) for _ in range(pool_size(config))]
+        yield pool, warm
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _wait_ready(warm: Sequence[Future[str]]) -> None:
+    try:
+        for future in warm:
+            future.result(timeout=120)
+    except (BrokenProcessPool, FutureTimeoutError) as error:
+        raise BenchError(f"the signing processes did not start: {error!r}") from error
+
+
 def run_bench(config: BenchConfig, progress: Progress | None = None) -> dict[str, Any]:
-    """Run the benchmark described by `config`; the result document (see the module docstring)."""
+    """Run the benchmark described by `config`; the result document (see the module docstring).
+
+    The signing processes are started with "spawn", so a script calling this
+    must guard its entry point with ``if __name__ == "__main__":``.
+    """
     reporter: Progress = progress or _SilentProgress()
     hardware = get_hardware()
-    if config.endpoint is None:
-        reporter.phase(f"measuring {config.suite} verification rate", None)
-        verify_rate = measure_verify_rate(config.suite)
-        reporter.phase("starting a throw-away node", None)
-        with throwaway_chain(config) as node:
-            assert node.dev_key is not None and node.process is not None
+    # An existing node's suite is the funding key's (checked against the node before any load).
+    suite_name = config.funding_key.suite if config.funding_key is not None else config.suite
+    with signing_pool(config, suite_name) as (pool, warm):
+        if config.endpoint is None:
+            reporter.phase("starting a throw-away node", None)
+            with throwaway_chain(config) as node:
+                assert node.dev_key is not None and node.process is not None
+                _wait_ready(warm)
+                # Measured with the node idle and the signers started, so neither disturbs it.
+                reporter.phase(f"measuring {suite_name} verification rate", None)
+                verify_rate = measure_verify_rate(suite_name)
+                result = asyncio.run(
+                    run_load(
+                        config,
+                        node.endpoint,
+                        node.dev_key,
+                        verify_rate,
+                        config.workers,
+                        node.process.pid,
+                        pool,
+                        reporter,
+                    )
+                )
+                endpoint = node.endpoint
+                node_workers: int | None = config.workers
+        else:
+            assert config.funding_key is not None
+            _wait_ready(warm)
+            reporter.phase(f"measuring {suite_name} verification rate", None)
+            verify_rate = measure_verify_rate(suite_name)
+            node_pid = config.node_pid if config.node_pid is not None else find_listening_pid(config.endpoint)
             result = asyncio.run(
-                run_load(config, node.endpoint, node.dev_key, verify_rate, config.workers, node.process.pid, reporter)
+                run_load(
+                    config,
+                    config.endpoint,
+                    config.funding_key,
+                    verify_rate,
+                    os.cpu_count() or 1,
+                    node_pid,
+                    pool,
+                    reporter,
+                )
             )
-            endpoint = node.endpoint
-            node_workers: int | None = config.workers
-    else:
-        assert config.funding_key is not None
-        suite_name = config.funding_key.suite
-        reporter.phase(f"measuring {suite_name} verification rate", None)
-        verify_rate = measure_verify_rate(suite_name)
-        node_pid = config.node_pid if config.node_pid is not None else find_listening_pid(config.endpoint)
-        result = asyncio.run(
-            run_load(config, config.endpoint, config.funding_key, verify_rate, os.cpu_count() or 1, node_pid, reporter)
-        )
-        endpoint = config.endpoint
-        node_workers = None
+            endpoint = config.endpoint
+            node_workers = None
     result["verify_rate_per_core"] = round(verify_rate, 1)
     result["tps_to_verify_ratio"] = round(result["tps"] / verify_rate, 3) if verify_rate > 0 else None
     result["endpoint"] = endpoint
@@ -1150,8 +1233,12 @@ def describe_problems(result: dict[str, Any]) -> list[str]:
         )
     if result.get("receipts_missing"):
         problems.append(f"{result['receipts_missing']} committed transaction(s) have no receipt")
+    if result.get("node_unreachable"):
+        problems.append("the node stopped accepting connections during the run")
     if result.get("websocket_error"):
         problems.append(str(result["websocket_error"]))
+    if result.get("abandoned"):
+        problems.append(f"{result['abandoned']} transaction(s) were still refused as busy when the run ended")
     if result.get("load_exhausted"):
         problems.append(
             f"the {result['presigned']:,} pre-signed transactions ran out before the window ended; "
@@ -1189,6 +1276,7 @@ def summary_rows(result: dict[str, Any]) -> list[SummaryRow]:
     hardware = result.get("hardware", {})
     verifiers = number(result.get("node_cpu_children_percent"), " %")
     memory = hardware.get("memory_gib", "?")
+    ratio = "n/a" if result.get("tps_to_verify_ratio") is None else f"{result['tps_to_verify_ratio']:.3f}"
     return [
         ("mode", mode),
         ("suite", str(result["suite"])),
@@ -1198,7 +1286,7 @@ def summary_rows(result: dict[str, Any]) -> list[SummaryRow]:
         ("node CPU", f"{number(result['node_cpu_percent'], ' %')} (verifiers {verifiers})"),
         ("client CPU", number(result.get("client_cpu_percent"), " %")),
         ("verify rate, one core", f"{number(result['verify_rate_per_core'])} /s"),
-        ("TPS / verify rate", number(result["tps_to_verify_ratio"])),
+        ("TPS / verify rate", ratio),
         ("submitted / committed", f"{number(result['submitted'])} / {number(result['committed'])}"),
         ("succeeded / failed", f"{number(result['succeeded'])} / {number(result['failed'])}"),
         ("refused, retried", number(result["rejected_retryable"])),

@@ -7,17 +7,9 @@ built-ins are `account`, `evidence` and `system`. docs/contracts.md is the
 guide for contract authors and lists the gas schedule.
 """
 
-from gusu.execution.limits import (
-    DEFAULT_GAS_SCHEDULE,
-    ExecutionLimits,
-    GasSchedule,
-    compute_execution_limits,
-)
-from gusu.execution.state import BlockState, StateReader, compute_state_key
-from gusu.execution.errors import ContractError
 from gusu.execution.context import BlockContext, Context, GasMeter
 from gusu.execution.contract import Contract, method, view
-from gusu.execution.registry import ContractRegistry, get_default_registry
+from gusu.execution.errors import ContractError
 from gusu.execution.executor import (
     ZERO_ADDRESS,
     BlockExecutionResult,
@@ -25,6 +17,14 @@ from gusu.execution.executor import (
     Executor,
     TransactionInput,
 )
+from gusu.execution.limits import (
+    DEFAULT_GAS_SCHEDULE,
+    ExecutionLimits,
+    GasSchedule,
+    compute_execution_limits,
+)
+from gusu.execution.registry import ContractRegistry, get_default_registry
+from gusu.execution.state import BlockState, StateReader, compute_state_key
 
 __all__ = [
     "DEFAULT_GAS_SCHEDULE",

@@ -28,11 +28,11 @@ from gusu.execution.encoding import decode_int, decode_value, encode_int, encode
 from gusu.execution.errors import ContractError
 from gusu.execution.limits import ExecutionLimits, GasSchedule
 from gusu.execution.state import MISSING, BlockState, encode_key_suffix
+from gusu.ledger.types import NAME_LENGTH_MAX, Address, Event, Hash, Height
 
 # The encoded header of every byte string shorter than 256 bytes (bin 8),
 # so the common state key is built with two concatenations.
 _BIN8_HEADERS = tuple(b"\xc4" + bytes((size,)) for size in range(256))
-from gusu.ledger.types import NAME_LENGTH_MAX, Address, Event, Hash, Height
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,27 +74,26 @@ class Context:
     """The runtime a contract method is called with."""
 
     __slots__ = (
-        "sender",
+        "_events",
+        "_key_bytes_max",
+        "_limits",
+        "_meter",
+        "_prefix",
+        "_schedule",
+        "_state",
+        "_write_bytes",
+        "_writes",
         "block",
-        "transaction_id",
         "contract",
+        "fault",
         "method",
         "read_only",
-        "fault",
-        "_prefix",
-        "_state",
-        "_writes",
-        "_events",
-        "_meter",
-        "_limits",
-        "_schedule",
-        "_write_bytes",
-        "_key_bytes_max",
+        "sender",
+        "transaction_id",
     )
 
     def __init__(
         self,
-        *,
         sender: Address,
         block: BlockContext,
         transaction_id: Hash,
@@ -161,7 +160,11 @@ class Context:
 
     def get(self, key: bytes) -> bytes | None:
         """The value at `key` in this contract's namespace, or None if there is none."""
-        full_key = self._compute_key(key)
+        # _compute_key's common case inlined: state access is the hot path.
+        if type(key) is bytes and len(key) < 256 and len(key) <= self._key_bytes_max:
+            full_key = self._prefix + _BIN8_HEADERS[len(key)] + key
+        else:
+            full_key = self._compute_key(key)
         value = self._writes.get(full_key, MISSING)
         if value is MISSING:
             value = self._state.get(full_key)
@@ -179,7 +182,10 @@ class Context:
         """Store `value` at `key` in this contract's namespace."""
         if self.read_only:
             self._reject_write("set")
-        full_key = self._compute_key(key)
+        if type(key) is bytes and len(key) < 256 and len(key) <= self._key_bytes_max:
+            full_key = self._prefix + _BIN8_HEADERS[len(key)] + key
+        else:
+            full_key = self._compute_key(key)
         limits = self._limits
         if type(value) is not bytes or len(value) > limits.state_value_bytes_max:
             self._reject_value(value)
@@ -237,7 +243,9 @@ class Context:
             return number
         value = self._decode(raw, key)
         if type(value) is not int:
-            self._fail(ContractError(f"{self._label()}: state key {key!r} holds a {type(value).__name__}, not an integer"))
+            self._fail(
+                ContractError(f"{self._label()}: state key {key!r} holds a {type(value).__name__}, not an integer")
+            )
         return value
 
     def set_int(self, key: bytes, value: int) -> None:
@@ -276,7 +284,9 @@ class Context:
         if self.read_only:
             self._reject_write("emit events")
         if type(name) is not str or not name or len(name) > NAME_LENGTH_MAX:
-            self._fail(ContractError(f"{self._label()}: an event name must be a string of 1 to {NAME_LENGTH_MAX} characters"))
+            self._fail(
+                ContractError(f"{self._label()}: an event name must be a string of 1 to {NAME_LENGTH_MAX} characters")
+            )
         limits = self._limits
         if len(self._events) >= limits.events_per_transaction_max:
             self._fail(

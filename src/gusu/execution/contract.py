@@ -33,7 +33,7 @@ import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from inspect import Parameter, signature
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from gusu.codec import Value
 from gusu.errors import CodecError, ConfigError, InvalidArgumentsError
@@ -101,6 +101,8 @@ class MethodSpec:
     is_view: bool
     parameters: tuple[ParameterSpec, ...]
     function: Callable[..., Any]
+    checks: tuple[Check, ...]
+    """The parameters' checks again, in a flat tuple for the hot path."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,26 +191,36 @@ def describe_value(value: Value) -> str:
 
 def decode_arguments(spec: MethodSpec, args: bytes) -> list[Value]:
     """Decode a transaction's `args` and check them against `spec`; InvalidArgumentsError if they do not fit."""
-    label = f"{spec.contract}.{spec.name}"
     try:
         values = decode_value(args)
     except CodecError as error:
+        label = f"{spec.contract}.{spec.name}"
         raise InvalidArgumentsError(f"{label}: args are not a canonical encoding: {error}") from None
+    checks = spec.checks
+    if type(values) is not list or len(values) != len(checks):
+        _reject_arguments(spec, values)
+    for check, value in zip(checks, values, strict=True):
+        if not check(value):
+            _reject_arguments(spec, values)
+    return values
+
+
+def _reject_arguments(spec: MethodSpec, values: Value) -> NoReturn:
+    label = f"{spec.contract}.{spec.name}"
     parameters = spec.parameters
     if type(values) is not list:
         raise InvalidArgumentsError(f"{label}: args must encode a list of arguments, found {describe_value(values)}")
     if len(values) != len(parameters):
         names = ", ".join(parameter.name for parameter in parameters)
-        raise InvalidArgumentsError(
-            f"{label} takes {len(parameters)} argument{'' if len(parameters) == 1 else 's'} ({names}), found {len(values)}"
-        )
+        plural = "" if len(parameters) == 1 else "s"
+        raise InvalidArgumentsError(f"{label} takes {len(parameters)} argument{plural} ({names}), found {len(values)}")
     for position, (parameter, value) in enumerate(zip(parameters, values, strict=True), start=1):
         if not parameter.check(value):
             raise InvalidArgumentsError(
                 f"{label} argument {position} ({parameter.name}) must be {parameter.expected}, "
                 f"found {describe_value(value)}"
             )
-    return values
+    raise AssertionError("_reject_arguments called with valid arguments")
 
 
 # --- reading a contract class ------------------------------------------------------
@@ -227,7 +239,7 @@ def compute_method_spec(contract: str, name: str, function: Callable[..., Any]) 
     validate_name(name, "method name")
     try:
         hints = get_type_hints(function)
-    except Exception as error:  # noqa: BLE001 - any failure to resolve hints is the author's to fix
+    except Exception as error:  # any failure to resolve hints is the author's to fix
         raise ConfigError(f"{where}: its type hints cannot be resolved: {error}") from error
     parameters = list(signature(function).parameters.values())
     if len(parameters) < 2 or hints.get(parameters[1].name) is not Context:
@@ -235,7 +247,9 @@ def compute_method_spec(contract: str, name: str, function: Callable[..., Any]) 
     specs = []
     for parameter in parameters[2:]:
         if parameter.kind is not Parameter.POSITIONAL_OR_KEYWORD or parameter.default is not Parameter.empty:
-            raise ConfigError(f"{where}: parameter {parameter.name} must be a plain positional parameter without a default")
+            raise ConfigError(
+                f"{where}: parameter {parameter.name} must be a plain positional parameter without a default"
+            )
         if parameter.name not in hints:
             raise ConfigError(f"{where}: parameter {parameter.name} has no type hint")
         check, expected = compute_check(hints[parameter.name], f"{where} parameter {parameter.name}")
@@ -246,6 +260,7 @@ def compute_method_spec(contract: str, name: str, function: Callable[..., Any]) 
         is_view=getattr(function, KIND_ATTRIBUTE) == KIND_VIEW,
         parameters=tuple(specs),
         function=function,
+        checks=tuple(spec.check for spec in specs),
     )
 
 

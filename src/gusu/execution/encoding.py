@@ -29,7 +29,7 @@ def _get_packer() -> msgpack.Packer:
     # One packer per thread: a packer keeps an internal buffer, and the
     # executor may serve read-only calls on other threads while a block runs.
     try:
-        return _local.packer  # type: ignore[no-any-return]
+        return _local.packer
     except AttributeError:
         packer = msgpack.Packer(use_bin_type=True, strict_types=True)
         _local.packer = packer

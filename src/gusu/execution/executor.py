@@ -141,7 +141,7 @@ class Executor:
                 contract, method, state, block, meter, item.sender, item.transaction_id, read_only=method.is_view
             )
             return_value = self._invoke(contract, method, context, arguments, meter)
-        except BaseException as exception:  # noqa: BLE001 - sorted by compute_failure, which re-raises what is not ours
+        except BaseException as exception:  # sorted by compute_failure, which re-raises what is not ours
             error = compute_failure(exception, context, meter, f"{transaction.contract}.{transaction.method}")
             return Receipt(
                 transaction_id=item.transaction_id,
@@ -178,7 +178,8 @@ class Executor:
             meter.charge(self._schedule.transaction + self._schedule.argument_byte * len(args))
             contract_spec, method_spec = self._resolve(contract, method)
             if not method_spec.is_view:
-                views = ", ".join(name for name in contract_spec.get_method_names() if contract_spec.methods[name].is_view)
+                names = contract_spec.get_method_names()
+                views = ", ".join(name for name in names if contract_spec.methods[name].is_view)
                 raise UnknownMethodError(
                     f"{contract}.{method} changes state, so only a transaction can run it; "
                     f"read-only calls run views ({views or 'this contract has none'})"
@@ -188,7 +189,7 @@ class Executor:
                 contract_spec, method_spec, BlockState(state), block, meter, sender, ZERO_HASH, read_only=True
             )
             return_value = self._invoke(contract_spec, method_spec, context, arguments, meter)
-        except BaseException as exception:  # noqa: BLE001 - sorted by compute_failure, which re-raises what is not ours
+        except BaseException as exception:  # sorted by compute_failure, which re-raises what is not ours
             error = compute_failure(exception, context, meter, f"{contract}.{method}")
             if isinstance(error, ExecutionError):
                 raise error from None
@@ -242,7 +243,7 @@ class Executor:
                     )
                 if context.fault is not None:
                     raise context.fault
-            except BaseException as exception:  # noqa: BLE001 - sorted by compute_failure, which re-raises what is not ours
+            except BaseException as exception:  # sorted by compute_failure, which re-raises what is not ours
                 error = compute_failure(exception, context, meter, f"{name}.on_genesis")
                 raise ConfigError(f"the genesis hook of contract {name} failed ({error.code}): {error}") from None
             state.apply_writes(context.get_writes())
@@ -273,18 +274,20 @@ class Executor:
         *,
         read_only: bool,
     ) -> Context:
+        # Positional on purpose: eleven keyword arguments cost about 0.7 µs,
+        # several percent of a transfer.
         return Context(
-            sender=sender,
-            block=block,
-            transaction_id=transaction_id,
-            contract=contract.name,
-            method=method.name,
-            read_only=read_only,
-            key_prefix=contract.key_prefix,
-            state=state,
-            meter=meter,
-            limits=self._limits,
-            schedule=self._schedule,
+            sender,
+            block,
+            transaction_id,
+            contract.name,
+            method.name,
+            read_only,
+            contract.key_prefix,
+            state,
+            meter,
+            self._limits,
+            self._schedule,
         )
 
     def _invoke(
@@ -309,7 +312,9 @@ class Executor:
         try:
             encoded = encode_value(result)
         except CodecError as error:
-            raise ContractError(f"{contract.name}.{method.name} returned a value with no canonical encoding: {error}") from None
+            raise ContractError(
+                f"{contract.name}.{method.name} returned a value with no canonical encoding: {error}"
+            ) from None
         if len(encoded) > self._limits.return_value_bytes_max:
             raise StateLimitError(
                 f"{contract.name}.{method.name} returned {len(encoded)} bytes; "
@@ -345,7 +350,7 @@ def compute_failure(exception: BaseException, context: Context | None, meter: Ga
 def describe_exception(exception: BaseException) -> str:
     try:
         text = str(exception)
-    except Exception:  # noqa: BLE001 - a contract's exception may not even print
+    except Exception:  # a contract's exception may not even print
         return "(the exception cannot be printed)"
     return _MEMORY_ADDRESS.sub("", text) or "(no message)"
 

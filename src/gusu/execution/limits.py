@@ -70,14 +70,18 @@ def validate_execution_limits(limits: ExecutionLimits) -> None:
                 f"execution limit {field.name} is {value}, above {ledger_maximum}, the most a receipt can hold"
             )
     if limits.call_depth_max > 500:
-        raise ConfigError("execution limit call_depth_max must stay well below the interpreter's recursion limit (500 at most)")
+        raise ConfigError(
+            "execution limit call_depth_max must stay well below the interpreter's recursion limit (500 at most)"
+        )
 
 
 def get_limit_names() -> tuple[str, ...]:
     return tuple(field.name for field in fields(ExecutionLimits))
 
 
-def compute_execution_limits(parameters: Iterable[tuple[str, int]], base: ExecutionLimits | None = None) -> ExecutionLimits:
+def compute_execution_limits(
+    parameters: Iterable[tuple[str, int]], base: ExecutionLimits | None = None
+) -> ExecutionLimits:
     """The limits of a chain: `base` (the defaults) overridden by genesis parameters.
 
     A genesis parameter whose name is an `ExecutionLimits` field (for example

@@ -58,19 +58,24 @@ def invoke_metered(
     """
     entry_frame = sys._getframe()
     depth = 0
+    # Set when the tracer stops the call. A contract can catch the Abort with
+    # a bare except (tracing is off from then on), so the call fails after it
+    # returns even if the contract swallowed the signal.
+    stopped: Abort | None = None
 
     def on_event(frame: FrameType, event: str, _argument: Any) -> TraceFunction | None:
-        nonlocal depth
+        nonlocal depth, stopped
         if event == "line":
             meter.remaining -= line_cost
             if meter.remaining < 0:
-                raise Abort(create_out_of_gas_error(meter.limit))
+                stopped = Abort(create_out_of_gas_error(meter.limit))
+                raise stopped
         elif event == "return":
             depth -= 1
         return on_event
 
     def on_call(frame: FrameType, _event: str, _argument: Any) -> TraceFunction | None:
-        nonlocal depth
+        nonlocal depth, stopped
         caller = frame.f_back
         if caller is not entry_frame and (caller is None or caller.f_trace is not on_event):
             return None
@@ -78,12 +83,16 @@ def invoke_metered(
             return None
         depth += 1
         if depth > call_depth_max:
-            raise Abort(ContractError(f"calls nest deeper than call_depth_max = {call_depth_max}"))
+            stopped = Abort(ContractError(f"calls nest deeper than call_depth_max = {call_depth_max}"))
+            raise stopped
         return on_event
 
     previous = sys.gettrace()
     sys.settrace(on_call)
     try:
-        return function(*arguments)
+        result = function(*arguments)
     finally:
         sys.settrace(previous)
+    if stopped is not None:
+        raise stopped
+    return result

@@ -29,8 +29,7 @@ class ContractRegistry:
         if spec.name in self._specs:
             existing = self._specs[spec.name].contract_class
             raise ConfigError(
-                f"a contract named {spec.name!r} is already registered "
-                f"({existing.__module__}.{existing.__qualname__})"
+                f"a contract named {spec.name!r} is already registered ({existing.__module__}.{existing.__qualname__})"
             )
         self._specs[spec.name] = spec
 

@@ -60,7 +60,7 @@ def encode_key_suffix(key: bytes) -> bytes:
 class BlockState:
     """The state one block executes against: committed state plus the block's writes."""
 
-    __slots__ = ("_reader", "_committed", "writes")
+    __slots__ = ("_committed", "_reader", "writes")
 
     def __init__(self, reader: StateReader) -> None:
         self._reader = reader

@@ -59,8 +59,8 @@ PYTHON_VERSION_PATTERN = re.compile(r"3\.[0-9]{1,3}")
 
 DEFAULT_PARAMETERS: tuple[tuple[str, int], ...] = (
     ("block_bytes_max", 8 * 1024 * 1024),
-    ("block_interval_ms", 1_000),
-    ("block_transactions_max", 10_000),
+    ("block_interval_ms", 200),
+    ("block_transactions_max", 5_000),
     ("gas_per_transaction_max", 10_000_000),
     ("transaction_window_blocks", 600),
 )
@@ -160,7 +160,9 @@ def validate_genesis(genesis: Genesis) -> None:
     if not _is_uint(genesis.timestamp_ms):
         raise ConfigError("genesis timestamp_ms must be a non-negative integer (milliseconds since 1970)")
     if not isinstance(genesis.python_version, str) or not PYTHON_VERSION_PATTERN.fullmatch(genesis.python_version):
-        raise ConfigError(f"genesis python_version {genesis.python_version!r} must be a CPython minor version such as \"3.11\"")
+        raise ConfigError(
+            f"genesis python_version {genesis.python_version!r} must be a CPython minor version such as '3.11'"
+        )
     _validate_validators(genesis)
     _validate_allocations(genesis)
     _validate_parameters(genesis.parameters)
@@ -172,7 +174,7 @@ def validate_genesis(genesis: Genesis) -> None:
         raise ConfigError("genesis lists an admin more than once")
     try:
         encode_genesis(genesis)
-    except Exception as error:  # noqa: BLE001 - anything unencodable is a malformed document
+    except Exception as error:  # anything unencodable is a malformed document
         raise ConfigError(f"genesis cannot be encoded: {error}") from error
 
 
@@ -236,7 +238,10 @@ def _validate_parameters(parameters: tuple[tuple[str, int], ...]) -> None:
             raise ConfigError("genesis parameters must be (name, value) pairs")
         name, value = entry
         if not isinstance(name, str) or len(name) > NAME_LENGTH_MAX or not PARAMETER_NAME_PATTERN.fullmatch(name):
-            raise ConfigError(f"genesis parameter name {name!r} must be a lowercase identifier of at most {NAME_LENGTH_MAX} characters")
+            raise ConfigError(
+                f"genesis parameter name {name!r} must be a lowercase identifier "
+                f"of at most {NAME_LENGTH_MAX} characters"
+            )
         if name <= previous:
             raise ConfigError(f"genesis parameters must be sorted by name without repeats; {name!r} is out of place")
         if not _is_uint(value):

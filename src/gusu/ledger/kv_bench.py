@@ -200,9 +200,10 @@ def _disk_bytes(path: Path) -> int:
     return sum(entry.stat().st_blocks * 512 for entry in path.rglob("*") if entry.is_file())
 
 
-def _measure_backend(backend: str, path: Path, seconds: float, keys: int) -> dict[str, float]:
-    rng = random.Random(f"gusu-kv-bench/{backend}")
-    results: dict[str, float] = {}
+def _measure_backend(backend: str, path: Path, seconds: float, keys: int, round_number: int) -> dict[str, float]:
+    rng = random.Random(f"gusu-kv-bench/{backend}/{round_number}")
+    # Other work on the machine skews every number; the load shows how much.
+    results: dict[str, float] = {"load_average_1m": round(os.getloadavg()[0], 2)}
     with open_store(path, backend) as store:
         results.update(_load(store, keys, rng))
         results.update(_durable_writes(store, seconds, keys, rng))
@@ -213,7 +214,12 @@ def _measure_backend(backend: str, path: Path, seconds: float, keys: int) -> dic
         results.update(_point_reads(store, seconds, keys, rng))
         results.update(_scans(store, seconds, rng))
     results["disk_bytes"] = _disk_bytes(path)
+    results["load_average_1m_after"] = round(os.getloadavg()[0], 2)
     return results
+
+
+def _medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: round(statistics.median(run[key] for run in runs), 3) for key in runs[0]}
 
 
 def _fsyncs_per_second(directory: Path, seconds: float) -> float:
@@ -290,11 +296,15 @@ def measure_backends(
     *,
     backends: Sequence[str] = DISK_BACKENDS,
     keys: int = STORE_KEYS,
+    rounds: int = 1,
 ) -> dict[str, Any]:
     """Measure each backend in a fresh store under `directory`; return the results.
 
     Each timed phase runs about `seconds`; loading `keys` keys comes on top.
-    The stores are deleted afterwards.
+    With several `rounds` the backends take turns (in a rotating order, so
+    none always runs first) and each metric is the median of the rounds;
+    every round's figures are kept under ``runs``.  The stores are deleted
+    afterwards.
     """
     directory.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="kv-bench-", dir=directory))
@@ -316,14 +326,19 @@ def measure_backends(
                 "update_share": UPDATE_SHARE,
                 "value_bytes": [VALUE_MIN_BYTES, VALUE_MAX_BYTES],
                 "scan_keys_per_prefix": SCAN_KEYS_PER_PREFIX,
+                "rounds": rounds,
             },
-            "backends": {},
         }
-        for backend in backends:
-            print(f"measuring {backend} ...", file=sys.stderr, flush=True)
-            path = work / backend
-            report["backends"][backend] = _measure_backend(backend, path, seconds, keys)
-            shutil.rmtree(path)
+        runs: dict[str, list[dict[str, float]]] = {backend: [] for backend in backends}
+        for round_number in range(rounds):
+            shift = round_number % len(backends)
+            for backend in [*backends[shift:], *backends[:shift]]:
+                print(f"round {round_number + 1}/{rounds}: measuring {backend} ...", file=sys.stderr, flush=True)
+                path = work / backend
+                runs[backend].append(_measure_backend(backend, path, seconds, keys, round_number))
+                shutil.rmtree(path)
+        report["backends"] = {backend: _medians(results) for backend, results in runs.items()}
+        report["runs"] = runs
         return report
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -342,6 +357,7 @@ _COLUMNS = (
     ("load_keys_per_s", "bulk load keys/s"),
     ("reopen_seconds", "reopen s"),
     ("disk_bytes", "disk MiB"),
+    ("load_average_1m", "machine load avg (1 min)"),
 )
 
 
@@ -354,7 +370,10 @@ def format_table(report: dict[str, Any]) -> str:
         cells = []
         for name in names:
             value = backends[name][key]
-            cells.append(f"{value / (1 << 20):,.0f}" if key == "disk_bytes" else f"{value:,}")
+            if key == "disk_bytes":
+                cells.append(f"{value / (1 << 20):,.0f}")
+            else:
+                cells.append(f"{value:,.0f}" if value >= 100 else f"{value:,.3g}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -367,13 +386,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=DEFAULT_SECONDS, help="length of each timed phase")
     parser.add_argument("--keys", type=int, default=STORE_KEYS, help="state keys loaded before reading")
     parser.add_argument("--backends", default=",".join(DISK_BACKENDS), help="comma-separated backends to measure")
+    parser.add_argument("--rounds", type=int, default=1, help="measure every backend this many times")
     parser.add_argument("--json", type=Path, default=DEFAULT_OUTPUT, help="file for the full results")
     args = parser.parse_args(argv)
     backends = [name.strip() for name in args.backends.split(",") if name.strip()]
     unknown = sorted(set(backends) - set(DISK_BACKENDS))
     if unknown:
         parser.error(f"unknown backends {', '.join(unknown)}; choose from {', '.join(DISK_BACKENDS)}")
-    report = measure_backends(args.dir, args.seconds, backends=backends, keys=args.keys)
+    if args.rounds < 1 or args.seconds <= 0 or args.keys < 1:
+        parser.error("--rounds, --seconds and --keys must be positive")
+    report = measure_backends(args.dir, args.seconds, backends=backends, keys=args.keys, rounds=args.rounds)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     machine = report["machine"]

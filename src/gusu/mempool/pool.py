@@ -123,9 +123,7 @@ class MempoolLimits:
         # May exceed transactions_max: then the pool's own limit binds first.
         _check_setting("sender_transactions_max", self.sender_transactions_max, 1, TRANSACTIONS_MAX_LIMIT)
         # A transaction must fit the pool and the codec, or it could never be admitted.
-        _check_setting(
-            "transaction_bytes_max", self.transaction_bytes_max, 1, min(self.bytes_max, ENCODED_BYTES_MAX)
-        )
+        _check_setting("transaction_bytes_max", self.transaction_bytes_max, 1, min(self.bytes_max, ENCODED_BYTES_MAX))
         _check_setting("transaction_window_blocks", self.transaction_window_blocks, 1, WINDOW_BLOCKS_LIMIT)
         _check_setting("dropped_records_max", self.dropped_records_max, 1, DROPPED_RECORDS_MAX_LIMIT)
 
@@ -302,7 +300,7 @@ class Mempool:
             raise DuplicateTransactionError(
                 "this transaction is already pending in the pool; wait for its receipt instead of resending it"
             )
-        if len(self._entries) > limits.transactions_max:
+        if len(self._entries) >= limits.transactions_max:
             raise MempoolFullError(
                 f"the transaction pool is full ({limits.transactions_max} transactions); "
                 "retry the same transaction after some blocks commit"

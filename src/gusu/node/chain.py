@@ -22,6 +22,7 @@ from gusu.crypto import PrivateKey, get_suite
 from gusu.crypto.keyfile import decrypt_key_file, encrypt_key_file
 from gusu.errors import ConfigError
 from gusu.ledger.genesis import (
+    DEFAULT_PARAMETERS,
     Allocation,
     Genesis,
     GenesisValidator,
@@ -46,12 +47,6 @@ from gusu.node.node import Node
 DEFAULT_CHAIN_ID = "gusu-local"
 DEFAULT_ALLOCATION = 10**15
 DEV_KEY_NAME = "dev"
-DEFAULT_PARAMETERS: tuple[tuple[str, int], ...] = (
-    ("block_bytes_max", 8 * 1024 * 1024),
-    ("block_interval_ms", 200),
-    ("block_transactions_max", 5_000),
-    ("transaction_window_blocks", 1_000),
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,8 @@ A node directory, as `gusu chain init` lays it out:
     data/              the block store
 
 Every setting has a default, so an empty file is a valid configuration.
+Settings every node of a chain must share (block limits, gas, the
+transaction window) are not here: they are genesis parameters.
 Unknown sections and keys are rejected (a typo must not silently leave a
 default in force), and so is a value of the wrong type or out of range.
 """
@@ -26,9 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gusu.consensus import SoloSettings
 from gusu.errors import ConfigError
-from gusu.execution import ExecutionLimits
 from gusu.ledger.kv import BACKEND_NAMES, DEFAULT_BACKEND
 from gusu.mempool import MempoolLimits
 
@@ -84,13 +84,24 @@ class VerifierSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsensusSettings:
+    """Node-local consensus settings. Chain-wide ones (block size, interval) are genesis parameters."""
+
+    empty_block_interval_ms: int = 0
+    """0: make no empty blocks; otherwise make one when the pool stays empty this long."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.empty_block_interval_ms <= 3_600_000:
+            raise ConfigError("[consensus] empty_block_interval_ms must be between 0 and 3600000")
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     directory: Path
     node: NodeSettings = field(default_factory=NodeSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     mempool: MempoolLimits = field(default_factory=MempoolLimits)
-    consensus: SoloSettings = field(default_factory=SoloSettings)
-    execution: ExecutionLimits = field(default_factory=ExecutionLimits)
+    consensus: ConsensusSettings = field(default_factory=ConsensusSettings)
     verifier: VerifierSettings = field(default_factory=VerifierSettings)
     api: Mapping[str, Any] = field(default_factory=dict)
     """Raw [api] table: the API layer validates it into its own settings."""
@@ -171,8 +182,7 @@ def load_config(directory: Path) -> NodeConfig:
         "node": NodeSettings,
         "storage": StorageSettings,
         "mempool": MempoolLimits,
-        "consensus": SoloSettings,
-        "execution": ExecutionLimits,
+        "consensus": ConsensusSettings,
         "verifier": VerifierSettings,
     }
     unknown = sorted(set(document) - set(sections) - {"api"})
@@ -224,7 +234,8 @@ workers = {verifier_workers}
 [mempool]
 transactions_max = 200000
 
+# Block size, block interval, gas and the transaction window are chain-wide:
+# they are genesis parameters, not node settings.
 [consensus]
-block_interval_ms = 200
-block_transactions_max = 5000
+empty_block_interval_ms = 0
 """

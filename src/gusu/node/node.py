@@ -18,7 +18,7 @@ import bisect
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gusu import __version__
 from gusu.consensus import (
@@ -31,6 +31,7 @@ from gusu.consensus import (
     ProposalBuilt,
     ScheduleTimer,
     SoloEngine,
+    SoloSettings,
     Start,
     TimerFired,
     TransactionsAvailable,
@@ -47,8 +48,10 @@ from gusu.errors import (
 from gusu.execution import (
     BlockContext,
     CallResult,
+    ExecutionLimits,
     Executor,
     TransactionInput,
+    compute_execution_limits,
     get_default_registry,
 )
 from gusu.ledger.genesis import Genesis, compute_genesis_hash, validate_python_version
@@ -81,7 +84,7 @@ from gusu.ledger.types import (
     encode_transaction_payload,
 )
 from gusu.ledger.validators import compute_validators_hash
-from gusu.mempool import Mempool, PoolTransaction
+from gusu.mempool import Mempool, MempoolLimits, PoolTransaction
 from gusu.node.config import NodeConfig
 from gusu.node.service import (
     BlockListener,
@@ -167,6 +170,27 @@ def compute_genesis_block(
     )
 
 
+def compute_chain_settings(genesis: Genesis, config: NodeConfig) -> tuple[SoloSettings, MempoolLimits, ExecutionLimits]:
+    """Settings every node of the chain must share come from genesis; the rest from the node's config."""
+
+    def get(name: str, default: int) -> int:
+        value = genesis.get_parameter(name)
+        return default if value is None else value
+
+    defaults = SoloSettings()
+    solo = SoloSettings(
+        block_interval_ms=get("block_interval_ms", defaults.block_interval_ms),
+        block_transactions_max=get("block_transactions_max", defaults.block_transactions_max),
+        block_bytes_max=get("block_bytes_max", defaults.block_bytes_max),
+        empty_block_interval_ms=config.consensus.empty_block_interval_ms,
+    )
+    mempool = replace(
+        config.mempool,
+        transaction_window_blocks=get("transaction_window_blocks", config.mempool.transaction_window_blocks),
+    )
+    return solo, mempool, compute_execution_limits(genesis.parameters)
+
+
 class Node:
     """A single Gusu node ordering blocks with the solo engine."""
 
@@ -188,9 +212,11 @@ class Node:
         self._address = Address(self._suite.compute_address(key.public_key))
         self._clock = clock
         self._genesis_hash = compute_genesis_hash(self._suite, genesis)
-        self._executor = Executor(get_default_registry(), config.execution)
-        self._mempool = Mempool(config.mempool, genesis.chain_id)
-        self._engine: ConsensusEngine = SoloEngine(config.consensus)
+        self._solo_settings, mempool_limits, execution_limits = compute_chain_settings(genesis, config)
+        self._mempool_limits = mempool_limits
+        self._executor = Executor(get_default_registry(), execution_limits)
+        self._mempool = Mempool(mempool_limits, genesis.chain_id)
+        self._engine: ConsensusEngine = SoloEngine(self._solo_settings)
         self._verifier = SignatureVerifier(
             genesis.suite,
             workers=config.verifier.workers,
@@ -290,7 +316,8 @@ class Node:
 
     def _apply_action(self, action: Action) -> Event | None:
         if isinstance(action, ScheduleTimer):
-            return self._apply_schedule_timer(action)
+            self._apply_schedule_timer(action)
+            return None
         if isinstance(action, BuildProposal):
             return self._apply_build_proposal(action)
         if isinstance(action, CommitBlock):
@@ -325,7 +352,7 @@ class Node:
     def _build_block(self, height: Height, timestamp_ms: int) -> CommittedBlock:
         parent = self._tip_header
         assert parent is not None and height == parent.height + 1
-        settings = self._config.consensus
+        settings = self._solo_settings
         entries = self._mempool.select(settings.block_transactions_max, settings.block_bytes_max, height)
         context = BlockContext(
             chain_id=self._genesis.chain_id, height=height, timestamp_ms=timestamp_ms, proposer=self._address
@@ -374,7 +401,7 @@ class Node:
         proposal = self._proposal
         assert proposal is not None and proposal.block_hash == action.block_hash, "commit of an unknown proposal"
         self._proposal = None
-        certificate = self._sign_certificate(action.height, action.round, action.block_hash)
+        certificate = action.certificate or self._sign_certificate(action.height, action.round, action.block_hash)
         committed = CommittedBlock(
             header=proposal.header,
             block_hash=proposal.block_hash,
@@ -475,10 +502,10 @@ class Node:
         ]
 
     def _check_transaction(self, raw: bytes, next_height: Height) -> tuple[Transaction, Hash]:
-        if len(raw) > self._config.mempool.transaction_bytes_max:
+        if len(raw) > self._mempool_limits.transaction_bytes_max:
             raise TransactionTooLargeError(
                 f"the transaction is {len(raw)} bytes; this node accepts at most "
-                f"{self._config.mempool.transaction_bytes_max}"
+                f"{self._mempool_limits.transaction_bytes_max}"
             )
         try:
             transaction = decode_transaction(raw)
@@ -509,7 +536,7 @@ class Node:
             mempool_transactions=self._mempool.transaction_count,
             mempool_bytes=self._mempool.byte_count,
             version=__version__,
-            transaction_window_blocks=self._config.mempool.transaction_window_blocks,
+            transaction_window_blocks=self._mempool_limits.transaction_window_blocks,
         )
 
     def is_healthy(self) -> bool:

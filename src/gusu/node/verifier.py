@@ -123,6 +123,7 @@ class SignatureVerifier:
         self._pending_items = 0
         self._in_flight_items = 0
         self._batches_in_flight = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
 
@@ -151,8 +152,11 @@ class SignatureVerifier:
         """One bool per (public key, message, signature), in order.
 
         Raises MempoolFullError (retryable) when `queue_items_max` items are
-        already waiting, and NodeError if the verifier is closed or a worker
-        process died while verifying these items.
+        already waiting (also for a single call of more items than that,
+        which must be split), and NodeError if the verifier is closed or a
+        worker process died while verifying these items. With ``workers=0``
+        the items are verified here, between yields to the event loop, and
+        nothing is queued.
         """
         if self._closed:
             raise NodeError("the signature verifier is closed; the node is shutting down")
@@ -160,12 +164,24 @@ class SignatureVerifier:
             return []
         if self._executor is None:
             return await self._verify_inline(items)
+        if len(items) > self._queue_items_max:
+            raise MempoolFullError(
+                f"{len(items)} signatures are more than the verifier holds at once "
+                f"({self._queue_items_max}, verifier.queue_items_max); send them in smaller batches"
+            )
         if self.queued_item_count + len(items) > self._queue_items_max:
             raise MempoolFullError(
                 f"signature verification is saturated ({self.queued_item_count} signatures waiting, limit "
                 f"{self._queue_items_max}); retry shortly"
             )
         loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # A timer handle of another (likely closed) loop would never fire
+            # and would leave partial batches waiting forever.
+            if self.queued_item_count:
+                raise NodeError("the signature verifier is busy on another event loop")
+            self._loop = loop
+            self._timer = None
         request = _Request(list(items), loop.create_future(), loop.time())
         self._pending.append(request)
         self._pending_items += len(request.items)

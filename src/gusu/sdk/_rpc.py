@@ -348,10 +348,6 @@ def compute_backoff_s(attempt: int, base_s: float, maximum_s: float) -> float:
     return ceiling * (0.5 + random.random() / 2)
 
 
-def is_retryable(error: BaseException) -> bool:
-    return isinstance(error, RemoteError) and error.retryable
-
-
 def get_retry_indexes(results: Sequence[Hash | RemoteError | None]) -> list[int]:
     """Positions whose outcome is a retryable refusal (or that were not sent yet)."""
     return [index for index, result in enumerate(results) if result is None or is_retryable_result(result)]

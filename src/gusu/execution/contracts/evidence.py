@@ -10,11 +10,14 @@ State: ``record/<32-byte hash>`` -> [submitter, height, timestamp_ms, metadata].
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from gusu.codec import Value
 from gusu.errors import InvalidArgumentsError
 from gusu.execution.context import Context
 from gusu.execution.contract import Contract, method, view
-from gusu.ledger.types import Address, Hash
+from gusu.execution.errors import ContractError
+from gusu.ledger.types import Address, Hash, Height
 
 METADATA_LENGTH_MAX = 4096
 """Characters of metadata per record: enough for a title and references, not for the document."""
@@ -30,16 +33,14 @@ class Evidence(Contract):
     def record(self, ctx: Context, document_hash: Hash, metadata: str) -> None:
         """Record `document_hash`; emits Recorded [document_hash, submitter, height]."""
         if len(metadata) > METADATA_LENGTH_MAX:
-            raise InvalidArgumentsError(
-                f"metadata is {len(metadata)} characters; the limit is {METADATA_LENGTH_MAX}"
+            raise InvalidArgumentsError(f"metadata is {len(metadata)} characters; the limit is {METADATA_LENGTH_MAX}")
+        existing = get_record(ctx, document_hash)
+        if existing is not None:
+            ctx.revert(
+                f"document 0x{document_hash.hex()} is already recorded "
+                f"at height {existing.height} by 0x{existing.submitter.hex()}"
             )
-        key = RECORD_PREFIX + document_hash
-        existing = ctx.get_value(key)
-        if isinstance(existing, list):
-            submitter, height = existing[0], existing[1]
-            by = f"0x{submitter.hex()}" if isinstance(submitter, bytes) else "an unknown submitter"
-            ctx.revert(f"document 0x{document_hash.hex()} is already recorded at height {height} by {by}")
-        ctx.set_value(key, [ctx.sender, ctx.block.height, ctx.block.timestamp_ms, metadata])
+        ctx.set_value(RECORD_PREFIX + document_hash, [ctx.sender, ctx.block.height, ctx.block.timestamp_ms, metadata])
         ctx.emit("Recorded", [document_hash, ctx.sender, ctx.block.height])
 
     @view
@@ -50,5 +51,24 @@ class Evidence(Contract):
     @view
     def verify(self, ctx: Context, document_hash: Hash, submitter: Address) -> bool:
         """Whether `submitter` recorded `document_hash`."""
-        existing = ctx.get_value(RECORD_PREFIX + document_hash)
-        return isinstance(existing, list) and existing[0] == submitter
+        existing = get_record(ctx, document_hash)
+        return existing is not None and existing.submitter == submitter
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceRecord:
+    submitter: Address
+    height: Height
+    timestamp_ms: int
+    metadata: str
+
+
+def get_record(ctx: Context, document_hash: Hash) -> EvidenceRecord | None:
+    value = ctx.get_value(RECORD_PREFIX + document_hash)
+    if value is None:
+        return None
+    match value:
+        case [bytes() as submitter, int() as height, int() as timestamp_ms, str() as metadata]:
+            return EvidenceRecord(Address(submitter), Height(height), timestamp_ms, metadata)
+    # Only this contract writes these keys, so another shape is a bug, not user input.
+    raise ContractError(f"evidence record of 0x{document_hash.hex()} is malformed: {value!r}")

@@ -1,0 +1,94 @@
+"""A tiny real `gusu bench`: throw-away chain, node process, signed load, full accounting."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+REQUIRED_KEYS = {
+    "tps",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "suite",
+    "duration_s",
+    "submitted",
+    "committed",
+    "failed",
+    "rejected_retryable",
+    "node_cpu_percent",
+    "verify_rate_per_core",
+    "tps_to_verify_ratio",
+    "mode",
+    "rate",
+    "window",
+    "hardware",
+    "command",
+}
+
+
+def run_bench(*options: str) -> dict[str, Any]:
+    environment = {key: value for key, value in os.environ.items() if key not in ("GUSU_ENDPOINT", "GUSU_HOME")}
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gusu.cli.main",
+            "bench",
+            "--duration",
+            "2",
+            "--warmup",
+            "1",
+            "--senders",
+            "20",
+            *options,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "Traceback" not in completed.stderr
+    result: dict[str, Any] = json.loads(completed.stdout)  # exactly one JSON document
+    return result
+
+
+def check_accounting(result: dict[str, Any]) -> None:
+    assert set(result) >= REQUIRED_KEYS, REQUIRED_KEYS - set(result)
+    assert result["committed"] > 0 and result["tps"] > 0
+    assert result["lost"] == 0, result["lost_ids"]
+    assert result["abandoned"] == 0
+    # Every acknowledged transaction is accounted for: committed, pending or dropped.
+    assert result["acknowledged"] == result["committed"] + result["pending"] + result["dropped"]
+    assert result["committed"] == result["succeeded"] + result["failed"]
+    assert result["failed"] == 0 and result["receipts_missing"] == 0
+    assert result["p50_ms"] <= result["p95_ms"] <= result["p99_ms"]
+    assert result["node_cpu_percent"] is not None and result["node_cpu_percent"] > 0
+    assert result["verify_rate_per_core"] > 0 and result["tps_to_verify_ratio"] > 0
+    assert result["hardware"]["cores"] >= 1 and result["command"].startswith("gusu bench")
+
+
+def test_closed_loop() -> None:
+    result = run_bench("--window", "300", "--count", "2500")
+    check_accounting(result)
+    assert result["mode"] == "closed" and result["window"] == 300 and result["rate"] is None
+    assert result["suite"] == "sm" and result["throwaway_chain"] is True
+
+
+def test_open_loop() -> None:
+    result = run_bench("--suite", "ecdsa", "--rate", "200")
+    check_accounting(result)
+    assert result["mode"] == "open" and result["rate"] == 200 and result["window"] is None
+    # The schedule is kept: about 200 tx/s are committed (the node is far from saturated).
+    assert 120 <= result["tps"] <= 260
