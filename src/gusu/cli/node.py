@@ -184,6 +184,7 @@ def node_status(directory: Path | None) -> None:
         click.get_current_context().exit(EXIT_NODE_DOWN)
     document.update({"reachable": True, "healthy": health.get("ok") is True, **status_to_json(status)})
     document["peers"] = "n/a"
+    document["health"] = health
 
     def render() -> None:
         table = key_value_table(f"node at {endpoint}")
@@ -206,6 +207,7 @@ def node_status(directory: Path | None) -> None:
 
     state.emit(document, render)
     if not document["healthy"]:
+        click.echo(f"error: the node at {endpoint} answers but reports it is not healthy: {health}", err=True)
         click.get_current_context().exit(EXIT_NODE_DOWN)
 
 

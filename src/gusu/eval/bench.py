@@ -389,15 +389,15 @@ def find_listening_pid(endpoint: str) -> int | None:
 
 
 class CpuMeter:
-    """CPU time of a process and all its descendants between `start` and `stop`."""
+    """CPU time of a process (and, by default, all its descendants) between `start` and `stop`."""
 
-    def __init__(self, pid: int | None) -> None:
+    def __init__(self, pid: int | None, *, include_children: bool = True) -> None:
         self._pid = pid
+        self._include_children = include_children
         self._start: dict[int, float] = {}
         self._started_at = 0.0
         self._stopped_at = 0.0
         self._end: dict[int, float] = {}
-        self._main_pid = pid
 
     def _sample(self) -> dict[int, float]:
         if self._pid is None:
@@ -405,7 +405,7 @@ class CpuMeter:
         samples: dict[int, float] = {}
         try:
             root = psutil.Process(self._pid)
-            processes = [root, *root.children(recursive=True)]
+            processes = [root, *root.children(recursive=True)] if self._include_children else [root]
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             return {}
         for process in processes:
@@ -952,6 +952,22 @@ async def run_load(
     pool: ProcessPoolExecutor,
     progress: Progress,
 ) -> dict[str, Any]:
+    try:
+        return await _run_load(config, endpoint, funding_key, verify_rate, node_workers, node_pid, pool, progress)
+    except (aiohttp.ClientError, OSError, TimeoutError) as error:
+        raise BenchError(f"lost contact with the node at {endpoint}: {error or type(error).__name__}") from error
+
+
+async def _run_load(
+    config: BenchConfig,
+    endpoint: str,
+    funding_key: PrivateKey,
+    verify_rate: float,
+    node_workers: int,
+    node_pid: int | None,
+    pool: ProcessPoolExecutor,
+    progress: Progress,
+) -> dict[str, Any]:
     rpc_url, ws_url = split_endpoint(endpoint)
     state = LoadState()
     timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S)
@@ -962,7 +978,9 @@ async def run_load(
         try:
             await watcher.start()
         except (aiohttp.ClientError, TimeoutError, OSError) as error:
-            raise BenchError(f"cannot subscribe to newBlocks at {ws_url}: {error!r}") from error
+            raise BenchError(
+                f"cannot subscribe to newBlocks at {ws_url} ({error or type(error).__name__}); is the node running?"
+            ) from error
         try:
             prepared = await prepare_load(
                 config, rpc, watcher, state, funding_key, verify_rate, node_workers, pool, progress
@@ -983,7 +1001,8 @@ async def _measure(
     transactions = prepared.transactions
     submitter = Submitter(rpc, state, config.connections)
     cpu = CpuMeter(node_pid)
-    client_cpu = CpuMeter(os.getpid())
+    # Only this process: the throw-away node and the idle signing processes are its children.
+    client_cpu = CpuMeter(os.getpid(), include_children=False)
     start = time.perf_counter()
     window_start = start + config.warmup_s
     window_end = window_start + config.duration_s
@@ -1250,6 +1269,11 @@ def describe_problems(result: dict[str, Any]) -> list[str]:
         problems.append(f"{result['dropped']} transaction(s) were dropped: {result.get('dropped_reasons')}")
     if result.get("rejected"):
         problems.append(f"{result['rejected']} transaction(s) were refused: {result.get('rejected_codes')}")
+    if "tx_expired" in (result.get("rejected_codes") or {}):
+        problems.append(
+            "pre-signed transactions expired: signing plus the run outlasted the chain's transaction window "
+            "(transaction_window_blocks); use a shorter --duration or fewer --count"
+        )
     if result.get("failed"):
         problems.append(f"{result['failed']} transaction(s) failed: {result.get('failure_codes')}")
     return problems

@@ -232,6 +232,10 @@ class Mempool:
         """Why `transaction_id` left the pool uncommitted, if it did and is still remembered."""
         return self._dropped.get(transaction_id)
 
+    def iterate_raw(self) -> Iterator[bytes]:
+        """Every pending transaction's encoding, in admission order (for the node's journal)."""
+        return (entry.raw for entry in self._entries.values())
+
     def get_sender_transaction_count(self, sender: Address) -> int:
         queue = self._senders.get(sender)
         return 0 if queue is None else len(queue.entries)

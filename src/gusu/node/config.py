@@ -47,8 +47,14 @@ class NodeSettings:
     name: str = "node0"
     data_dir: str = "data"
     log_level: str = "info"
+    transaction_journal: bool = True
+    """Fsync admitted transactions before acknowledging them, so a crash loses none."""
+    journal_compact_bytes_min: int = 64 * 1024 * 1024
+    """Compact the journal once it is this large and four times the pool's bytes."""
 
     def __post_init__(self) -> None:
+        if not 1024 <= self.journal_compact_bytes_min <= 1 << 40:
+            raise ConfigError("[node] journal_compact_bytes_min must be between 1024 and 2^40")
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(f"[node] log_level must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}")
         if not self.name or len(self.name) > 64:

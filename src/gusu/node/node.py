@@ -18,6 +18,7 @@ import bisect
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from gusu import __version__
@@ -86,6 +87,7 @@ from gusu.ledger.types import (
 from gusu.ledger.validators import compute_validators_hash
 from gusu.mempool import Mempool, MempoolLimits, PoolTransaction
 from gusu.node.config import NodeConfig
+from gusu.node.journal import TransactionJournal, read_journal
 from gusu.node.service import (
     BlockListener,
     BlockNotification,
@@ -106,6 +108,7 @@ Clock = Callable[[], int]
 
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 ZERO_ADDRESS = Address(bytes(20))
+JOURNAL_FILE_NAME = "transactions.journal"
 
 
 def get_wall_clock_ms() -> int:
@@ -191,6 +194,12 @@ def compute_chain_settings(genesis: Genesis, config: NodeConfig) -> tuple[SoloSe
     return solo, mempool, compute_execution_limits(genesis.parameters)
 
 
+def _log_compaction_failure(future: Future[None]) -> None:
+    error = future.exception()
+    if error is not None:
+        logger.error("journal compaction failed: %s", error)
+
+
 class Node:
     """A single Gusu node ordering blocks with the solo engine."""
 
@@ -236,6 +245,8 @@ class Node:
         self._transaction_commit_seconds = _HistogramRecorder(LATENCY_BUCKETS_S)
         self._running = False
         self._proposal_started_s = 0.0
+        self._journal: TransactionJournal | None = None
+        self._journal_executor: ThreadPoolExecutor | None = None
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -253,6 +264,7 @@ class Node:
             store.close()
             raise
         self._store = store
+        await self._verifier.warm_up()
         tip = store.get_tip()
         assert tip is not None
         self._tip_hash = tip[1]
@@ -260,6 +272,8 @@ class Node:
         assert self._tip_header is not None
         self._running = True
         logger.info("node %s at height %d, address %s", self._config.node.name, tip[0], self._address.hex())
+        if self._config.node.transaction_journal:
+            await self._open_journal()
         self._on_engine_event(
             Start(
                 height=Height(tip[0] + 1),
@@ -268,8 +282,25 @@ class Node:
             )
         )
 
+    async def _open_journal(self) -> None:
+        path = self._config.data_path / JOURNAL_FILE_NAME
+        recorded = read_journal(path)
+        self._journal = TransactionJournal(path)
+        self._journal_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gusu-journal")
+        if recorded:
+            outcomes = await self._admit(recorded)
+            restored = sum(1 for outcome in outcomes if outcome.error is None)
+            logger.info("journal: restored %d of %d pending transactions", restored, len(recorded))
+        self._journal.compact(self._mempool.iterate_raw())
+
     async def stop(self) -> None:
         self._running = False
+        if self._journal_executor is not None:
+            self._journal_executor.shutdown(wait=True)
+            self._journal_executor = None
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
@@ -439,6 +470,7 @@ class Node:
         self._counters.transactions_failed += sum(1 for receipt in committed.receipts if not receipt.is_success)
         self._counters.transactions_dropped += len(dropped)
         self._block_commit_seconds.observe(time.perf_counter() - self._proposal_started_s)
+        self._schedule_journal_compaction()
         notification = BlockNotification(header, committed.block_hash, committed.transaction_ids, committed.receipts)
         for listener in list(self._listeners):
             try:
@@ -447,9 +479,39 @@ class Node:
                 logger.exception("a block listener failed; removing it")
                 self._listeners.remove(listener)
 
+    def _schedule_journal_compaction(self) -> None:
+        journal = self._journal
+        if journal is None or self._journal_executor is None:
+            return
+        threshold = max(self._config.node.journal_compact_bytes_min, 4 * self._mempool.byte_count)
+        if journal.size_bytes < threshold:
+            return
+        # Appends run on the same single thread, so the snapshot taken here
+        # (which holds every admitted transaction) lands after any queued append.
+        future = self._journal_executor.submit(journal.compact, list(self._mempool.iterate_raw()))
+        future.add_done_callback(_log_compaction_failure)
+
     # --- admission -------------------------------------------------------------------
 
     async def submit_transactions(self, raws: Sequence[bytes]) -> list[SubmitOutcome]:
+        """Admit transactions; each one acknowledged with an id is durable (journaled) and will
+        either commit or be reported dropped with a reason."""
+        outcomes = await self._admit(raws)
+        admitted = [raw for raw, outcome in zip(raws, outcomes, strict=True) if outcome.error is None]
+        if admitted and self._journal is not None and self._journal_executor is not None:
+            loop = asyncio.get_running_loop()
+            try:
+                await loop.run_in_executor(self._journal_executor, self._journal.append, admitted)
+            except GusuError as error:
+                logger.error("%s", error)
+                failure = NodeError(
+                    f"the node could not record the transaction durably ({error}); it may still commit: "
+                    "query it by id before sending it again"
+                )
+                return [SubmitOutcome(None, failure) if outcome.error is None else outcome for outcome in outcomes]
+        return outcomes
+
+    async def _admit(self, raws: Sequence[bytes]) -> list[SubmitOutcome]:
         outcomes: list[SubmitOutcome | None] = [None] * len(raws)
         candidates: list[tuple[int, Transaction, Hash, bytes]] = []
         next_height = Height(self.height + 1)

@@ -135,6 +135,17 @@ class SignatureVerifier:
             initargs=(self._suite_name,),
         )
 
+    async def warm_up(self) -> None:
+        """Start the worker processes now, so the first transactions don't wait for them to boot."""
+        if self._workers == 0 or self._closed:
+            return
+        if self._executor is None:
+            self._executor = self._create_executor()
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(
+            *(loop.run_in_executor(self._executor, verify_batch, self._suite_name, []) for _ in range(self._workers))
+        )
+
     # --- queries ------------------------------------------------------------------------
 
     @property

@@ -1,0 +1,129 @@
+"""Shared helpers for node tests: a chain on disk, a dev key, waiting for commits."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from gusu.crypto import PrivateKey
+from gusu.crypto.keyfile import decrypt_key_file
+from gusu.ledger.types import Address, Hash, Height
+from gusu.node.chain import ChainLayout, initialize_chain, load_node
+from gusu.node.node import Node
+from gusu.node.service import ReceiptRecord
+from gusu.sdk.transactions import SignedTransaction, build_transaction
+
+TEST_SCRYPT_N = 2**10
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def make_chain(directory: Path, *, suite_name: str = "sm", api_port: int = 0, workers: int = 0) -> ChainLayout:
+    return initialize_chain(
+        directory,
+        suite_name=suite_name,
+        api_port=api_port,
+        verifier_workers=workers,
+        scrypt_n=TEST_SCRYPT_N,
+    )
+
+
+def load_dev_key(layout: ChainLayout) -> PrivateKey:
+    return decrypt_key_file(layout.dev_key_path.read_bytes(), layout.dev_passphrase_path.read_text().strip())
+
+
+async def start_node(layout: ChainLayout) -> Node:
+    node = load_node(layout.node_directories[0])
+    await node.start()
+    return node
+
+
+def sign_transfer(node: Node, key: PrivateKey, to: bytes, amount: int, *, window: int = 100) -> SignedTransaction:
+    return build_transaction(key, node.chain_id, "account", "transfer", [to, amount], Height(node.height + window))
+
+
+async def wait_for_receipt(node: Node, transaction_id: Hash, timeout_s: float = 10.0) -> ReceiptRecord:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        record = node.get_receipt(transaction_id)
+        if record is not None:
+            return record
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"transaction {transaction_id.hex()} did not commit within {timeout_s} s")
+
+
+def address_of(node: Node, key: PrivateKey) -> Address:
+    return Address(node.suite.compute_address(key.public_key))
+
+
+def get_free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class NodeProcess:
+    """A real node process (python -m gusu.api.process) and its endpoints."""
+
+    process: subprocess.Popen[str]
+    ready: dict[str, object]
+    log_path: Path
+
+    @property
+    def rpc_base(self) -> str:
+        rpc = str(self.ready["rpc"])
+        return rpc.removesuffix("/rpc")
+
+
+def spawn_node(
+    node_directory: Path, *, timeout_s: float = 30.0, extra_env: dict[str, str] | None = None
+) -> NodeProcess:
+    log_path = node_directory / "test-node.log"
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+    log = log_path.open("a")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gusu.api.process", str(node_directory)],
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        env=environment,
+        cwd=REPOSITORY,
+    )
+    log.close()
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            if process.poll() is not None:
+                raise AssertionError(f"node exited with {process.returncode}: {log_path.read_text()[-3000:]}")
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if record.get("ready"):
+            return NodeProcess(process, record, log_path)
+    process.kill()
+    raise AssertionError(f"node not ready within {timeout_s} s: {log_path.read_text()[-3000:]}")
+
+
+def stop_processes(processes: Sequence[NodeProcess]) -> None:
+    for item in processes:
+        if item.process.poll() is None:
+            item.process.terminate()
+    for item in processes:
+        try:
+            item.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            item.process.kill()
+            item.process.wait()
