@@ -83,6 +83,20 @@ def test_sm2_rejects_n_minus_1() -> None:
         get_suite("sm").load_private_key((sm.N - 1).to_bytes(32, "big"))
 
 
+def test_sm2_sign_refuses_hand_built_key_out_of_range() -> None:
+    # OpenSSL 3.0 would loop forever signing with d = n - 1.
+    public_key = get_suite("sm").generate_private_key().public_key
+    for d in (sm.N - 1, sm.N, 0):
+        key = PrivateKey(suite="sm", secret=d.to_bytes(32, "big"), public_key=public_key)
+        with pytest.raises(InvalidKeyError):
+            get_suite("sm").sign(key, b"m")
+    ec_public = get_suite("ecdsa").generate_private_key().public_key
+    for d in (ecdsa_module.N, 0):
+        key = PrivateKey(suite="ecdsa", secret=d.to_bytes(32, "big"), public_key=ec_public)
+        with pytest.raises(InvalidKeyError):
+            get_suite("ecdsa").sign(key, bytes(32))
+
+
 def test_ecdsa_accepts_n_minus_1() -> None:
     get_suite("ecdsa").load_private_key((ecdsa_module.N - 1).to_bytes(32, "big"))
 

@@ -1,10 +1,13 @@
 """Micro-benchmark of both suites: signatures per second on this machine.
 
 Run ``python -m gusu.crypto.bench [seconds]`` or call `measure_rates` (the
-`gusu bench` command does). Each figure is operations per second over a
-fixed wall-clock window, after a warm-up, on one core unless the name says
-threads. `verify_uncached` drops the parsed-key caches before every call,
-the cost of a key seen for the first time.
+`gusu bench` command does). After a warm-up, `sign`, `verify` and
+`verify_uncached` count operations per second of CPU time of the measuring
+thread: a per-core rate that other load on a shared machine barely moves.
+`verify_<k>_threads` is wall-clock throughput of k threads sharing one suite
+(libcrypto releases the GIL), so it does depend on what else is running.
+`verify_uncached` drops the parsed-key caches before every call, the cost of
+a key seen for the first time.
 """
 
 from __future__ import annotations
@@ -22,14 +25,14 @@ from gusu.crypto.suite import SUITE_NAMES, CryptoSuite
 def _rate(op: Callable[[], object], seconds: float) -> float:
     op()  # warm caches and lazy initialisation outside the window
     count = 0
-    start = time.perf_counter()
+    start = time.thread_time()
     deadline = start + seconds
     now = start
     while now < deadline or count == 0:
         op()
         count += 1
-        now = time.perf_counter()
-    return count / (now - start)
+        now = time.thread_time()
+    return count / max(now - start, 1e-9)
 
 
 def _threaded_rate(op: Callable[[], object], seconds: float, threads: int) -> float:
@@ -101,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m gusu.crypto.bench [seconds-per-measurement]", file=sys.stderr)
         return 2
     print(f"cpus: {os.cpu_count()}  seconds per figure: {seconds:g}")
+    print("per CPU-second of one thread, except verify_<k>_threads (wall clock)")
     for suite, rates in measure_rates(seconds).items():
         for operation, rate in rates.items():
             print(f"{suite:6} {operation:18} {rate:10,.0f} /s")

@@ -242,6 +242,11 @@ def _public_pkey(public_key: bytes) -> int | None:
 
 
 def _parse_private(secret: bytes) -> int:
+    # Checked here, the one way into OpenSSL, and not only in
+    # load_private_key: OpenSSL 3.0 loads d = n-1 without complaint and then
+    # never returns from signing with it.
+    if len(secret) != 32 or not 1 <= int.from_bytes(secret, "big") <= N - 2:
+        raise InvalidKeyError("an SM2 private key is a 32-byte scalar in [1, n-2]")
     der = _der.pkcs8_ec_private_key(_der.OID_SM2_CURVE, secret, None)
     pkey = _openssl.d2i("d2i_AutoPrivateKey", der)
     if pkey is None:

@@ -1,1 +1,1 @@
-"""Gusu eval layer."""
+"""Gusu eval layer: measuring the platform (`gusu.eval.bench` drives `gusu bench`)."""

@@ -16,10 +16,11 @@ Bounds. At most `queue_items_max` items are waiting or in flight; past that
 `verify` raises MempoolFullError, which is retryable: the node is
 saturated, not the transaction wrong.
 
-Processes are started with "forkserver" (or "spawn" where that does not
-exist), never by forking the event-loop process, whose threads and loop
-state a forked child would inherit half-copied. ``workers=0`` verifies on
-the calling thread instead, for tests and one-core machines.
+Processes are started with "spawn", never by forking the event-loop
+process, whose threads and loop state a forked child would inherit
+half-copied; they are the node's own children and die with it, even on
+`kill -9` (PR_SET_PDEATHSIG plus a parent-watching thread). ``workers=0``
+verifies on the calling thread instead, for tests and one-core machines.
 
 `VerifiedSignatures` is a bounded LRU memory of signatures already checked,
 so that a transaction seen again (in a peer's proposal, say) is not
@@ -29,8 +30,13 @@ verified twice.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import multiprocessing
+import os
 import signal
+import threading
+import time
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -51,15 +57,43 @@ BATCHES_IN_FLIGHT_PER_WORKER = 2
 """One running and one queued per worker keeps every worker busy between batches."""
 
 
-def _warm_worker(suite_name: str) -> None:
-    """Worker initializer: build the suite once, and leave Ctrl-C to the parent."""
+PR_SET_PDEATHSIG = 1
+PARENT_POLL_INTERVAL_S = 1.0
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Make this worker die with the node, even when the node is killed with SIGKILL.
+
+    Without this, `kill -9` of a node leaves its verifier processes running
+    forever. On Linux the kernel delivers SIGKILL when the parent dies; a
+    polling thread covers other systems and the window before prctl.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(0)
+            time.sleep(PARENT_POLL_INTERVAL_S)
+
+    threading.Thread(target=watch, name="gusu-parent-watch", daemon=True).start()
+
+
+def _warm_worker(suite_name: str, parent_pid: int) -> None:
+    """Worker initializer: die with the node, build the suite once, leave Ctrl-C to the parent."""
+    _exit_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     get_suite(suite_name)
 
 
 def _get_process_context() -> multiprocessing.context.BaseContext:
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    # "spawn", not "forkserver": workers must be children of the node itself so
+    # that they can die with it; not "fork", which is unsafe in an asyncio process.
+    return multiprocessing.get_context("spawn")
 
 
 class _Request:
@@ -132,7 +166,7 @@ class SignatureVerifier:
             max_workers=self._workers,
             mp_context=_get_process_context(),
             initializer=_warm_worker,
-            initargs=(self._suite_name,),
+            initargs=(self._suite_name, os.getpid()),
         )
 
     async def warm_up(self) -> None:
