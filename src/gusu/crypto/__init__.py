@@ -5,7 +5,7 @@ Two suites exist, chosen per chain at genesis:
 * ``"sm"``: SM2 signatures (signer ID 1234567812345678) and SM3 hashes, via
   OpenSSL 3's libcrypto.
 * ``"ecdsa"``: secp256k1 ECDSA (low-S only) and keccak-256, via
-  libsecp256k1 and pycryptodome.
+  libsecp256k1 and safe-pysha3.
 
 Everything else in Gusu talks to `CryptoSuite` and `PrivateKey` only. Key
 files live in `gusu.crypto.keyfile`, SM4-GCM in `gusu.crypto.cipher`, and a
