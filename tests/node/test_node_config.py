@@ -1,0 +1,65 @@
+"""Node configuration: every mistake is reported at load time, naming the setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gusu.errors import ConfigError
+from gusu.node.config import get_node_passphrase, load_config, render_config
+
+
+def _write(directory: Path, text: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.toml").write_text(text, encoding="utf-8")
+    return directory
+
+
+def test_missing_file_means_defaults(tmp_path: Path) -> None:
+    config = load_config(tmp_path)
+    assert config.node.name == "node0"
+    assert config.verifier.workers == 2
+    assert config.node.transaction_journal is True
+
+
+def test_rendered_config_loads(tmp_path: Path) -> None:
+    config = load_config(_write(tmp_path, render_config(name="org1-node", api_port=9000, verifier_workers=1)))
+    assert config.node.name == "org1-node"
+    assert config.api["port"] == 9000
+    assert config.verifier.workers == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("[nodes]\nname = 'x'\n", "unknown section"),
+        ("[node]\nnmae = 'x'\n", "unknown setting"),
+        ("[node]\nlog_level = 'loud'\n", "log_level"),
+        ("[verifier]\nworkers = 'two'\n", "wrong type"),
+        ("[verifier]\nworkers = 1000\n", "workers"),
+        ("[verifier]\nworkers = true\n", "wrong type"),
+        ("[mempool]\ntransactions_max = 0\n", "transactions_max"),
+        ("[mempool]\nbytes_max = -5\n", "bytes_max"),
+        ("[storage]\nbackend = 'floppy'\n", "backend"),
+        ("[consensus]\nblock_interval_ms = 10\n", "unknown setting"),
+        ("[consensus]\nempty_block_interval_ms = -1\n", "empty_block_interval_ms"),
+        ("node = 5\n", "must be a table"),
+        ("[node\n", "cannot read"),
+    ],
+)
+def test_invalid_settings_are_rejected_with_their_name(tmp_path: Path, text: str, fragment: str) -> None:
+    directory = _write(tmp_path, text)
+    with pytest.raises(ConfigError, match=fragment):
+        load_config(directory)
+
+
+def test_passphrase_comes_from_the_environment_or_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = load_config(tmp_path)
+    monkeypatch.delenv("GUSU_NODE_PASSPHRASE", raising=False)
+    with pytest.raises(ConfigError, match="GUSU_NODE_PASSPHRASE"):
+        get_node_passphrase(config)
+    (tmp_path / "node_key.pass").write_text("from-file\n")
+    assert get_node_passphrase(config) == "from-file"
+    monkeypatch.setenv("GUSU_NODE_PASSPHRASE", "from-env")
+    assert get_node_passphrase(config) == "from-env"
