@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from hypothesis import given
+from hypothesis import strategies as st
 
-from gusu.crypto import get_suite, sm
+from gusu.crypto import ecdsa, get_suite, sm
 from gusu.crypto.sm import sm2_verify, z_digest
 
 # GB/T 32905-2016 Appendix A.
@@ -76,6 +79,12 @@ def test_keccak256_empty() -> None:
     assert suite.hash_name == "keccak256"
     expected = "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
     assert suite.hash(b"").hex() == expected
+
+
+@given(data=st.binary(max_size=300))
+def test_keccak256_matches_pycryptodome(data: bytes) -> None:
+    keccak = pytest.importorskip("Crypto.Hash.keccak")
+    assert ecdsa.keccak256(data) == keccak.new(digest_bits=256, data=data).digest()
 
 
 def test_ethereum_address_of_private_key_one() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import os
 import random
 import re
@@ -165,6 +166,39 @@ def test_latest_entry_under_prefix(store: KeyValueStore) -> None:
     assert next(store.iterate(b"h/"))[1] == b"0"
 
 
+def test_iterate_below_an_end_bound(store: KeyValueStore) -> None:
+    keys = [b"a", b"a\x00", b"a\x01", b"a\x01\x00", b"a\x02", b"a\xff", b"a\xff\xff", b"b", b"\xff", b"\xff\x01"]
+    store.write(_batch(*((key, key[::-1]) for key in keys)))
+
+    def listed(prefix: bytes, end: bytes, reverse: bool) -> list[bytes]:
+        return [key for key, _ in store.iterate(prefix, reverse=reverse, end=end)]
+
+    cases = [
+        (b"a", b"a\x01", [b"a", b"a\x00"]),  # an existing key: excluded
+        (b"a", b"a\x01\x00\x00", [b"a", b"a\x00", b"a\x01", b"a\x01\x00"]),  # absent: seek lands between
+        (b"a", b"a\xff\xff", keys[:6]),
+        (b"a", b"a", []),  # at the prefix: nothing is below it
+        (b"a", b"0", []),  # below the prefix
+        (b"a", b"c", keys[:7]),  # past the prefix: the prefix still bounds
+        (b"a\x01", b"a\x02", [b"a\x01", b"a\x01\x00"]),
+        (b"\xff", b"\xff\x01", [b"\xff"]),  # a prefix with no end of its own
+        (b"", b"a\x01", [b"a", b"a\x00"]),
+    ]
+    for prefix, end, expected in cases:
+        assert listed(prefix, end, reverse=False) == expected, (prefix, end)
+        assert listed(prefix, end, reverse=True) == expected[::-1], (prefix, end)
+    # Paging newest first: each page starts strictly below the last key of the one before.
+    pages: list[list[bytes]] = []
+    end: bytes | None = None
+    while True:
+        page = [key for key, _ in itertools.islice(store.iterate(b"a", reverse=True, end=end), 2)]
+        if not page:
+            break
+        pages.append(page)
+        end = page[-1]
+    assert [key for page in pages for key in page] == keys[:7][::-1]
+
+
 def test_iteration_sees_the_snapshot_taken_when_called(store: KeyValueStore) -> None:
     store.write(_batch((b"p/1", b"1"), (b"p/2", b"2"), (b"p/3", b"3")))
     pairs = store.iterate(b"p/")
@@ -213,11 +247,12 @@ def shared_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 
 @settings(max_examples=60, deadline=None)
-@given(batches=_batches, prefixes=st.lists(_prefixes, min_size=1, max_size=5))
+@given(batches=_batches, prefixes=st.lists(_prefixes, min_size=1, max_size=5), ends=st.lists(_keys, max_size=3))
 def test_matches_dict_model(
     shared_store: KeyValueStore,
     batches: list[list[tuple[bytes, bytes | None]]],
     prefixes: list[bytes],
+    ends: list[bytes],
 ) -> None:
     store = shared_store
     store.write(_batch(*((key, None) for key, _ in store.iterate(b""))))
@@ -235,6 +270,10 @@ def test_matches_dict_model(
         expected = sorted((key, value) for key, value in model.items() if key.startswith(prefix))
         assert list(store.iterate(prefix)) == expected
         assert list(store.iterate(prefix, reverse=True)) == expected[::-1]
+        for end in ends:
+            bounded = [(key, value) for key, value in expected if key < end]
+            assert list(store.iterate(prefix, end=end)) == bounded
+            assert list(store.iterate(prefix, reverse=True, end=end)) == bounded[::-1]
 
 
 # --- opening and closing -------------------------------------------------------------

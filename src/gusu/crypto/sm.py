@@ -10,7 +10,7 @@ details make it interoperate with every other SM2 implementation:
 * Signatures are stored as fixed 64-byte r||s and re-encoded to DER only
   at the OpenSSL boundary, so each signature has exactly one accepted form.
 
-Parsing a public key costs about a third of a verification, so parsed keys
+Parsing a public key costs about half as much as a verification, so parsed keys
 are kept in a bounded LRU cache that owns one OpenSSL reference to each
 EVP_PKEY and drops it on eviction. Private keys get a smaller cache.
 

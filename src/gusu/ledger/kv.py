@@ -109,6 +109,20 @@ def _prefix_end(prefix: bytes) -> bytes | None:
     return stripped[:-1] + bytes((stripped[-1] + 1,))
 
 
+def _range_end(prefix: bytes, end: bytes | None) -> bytes | None:
+    """Exclusive upper bound of the keys `iterate(prefix, end=end)` yields; None: no bound."""
+    prefix_end = _prefix_end(prefix)
+    if end is None:
+        return prefix_end
+    assert isinstance(end, bytes), f"end bounds are bytes, not {type(end).__name__}"
+    return end if prefix_end is None else min(end, prefix_end)
+
+
+def _is_empty_range(prefix: bytes, end: bytes | None) -> bool:
+    # Every key under `prefix` is at least `prefix`, so an end at or below it leaves nothing.
+    return end is not None and end <= prefix
+
+
 def _check_key(key: bytes) -> None:
     assert isinstance(key, bytes), f"keys are bytes, not {type(key).__name__}"
     if not 0 < len(key) <= MAX_KEY_BYTES:
@@ -165,8 +179,16 @@ class KeyValueStore(ABC):
         """
 
     @abstractmethod
-    def iterate(self, prefix: bytes, *, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
+    def iterate(
+        self, prefix: bytes, *, reverse: bool = False, end: bytes | None = None
+    ) -> Iterator[tuple[bytes, bytes]]:
         """(key, value) pairs whose key starts with `prefix`, ordered by key.
+
+        With `end`, only keys below it (exclusive) are yielded.  A reverse
+        iteration then starts with one seek to just below `end` rather than
+        walking down from the end of the prefix, which is what lets callers
+        page through a long range ("the next 50 entries older than X")
+        without reading the entries they have already seen.
 
         The pairs come from a snapshot taken when `iterate` is called: writes
         made while iterating are not seen.  Stop early by dropping or closing
@@ -223,13 +245,17 @@ class MemoryStore(KeyValueStore):
                         bisect.insort(self._keys, key)
                     self._data[key] = value
 
-    def iterate(self, prefix: bytes, *, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
+    def iterate(
+        self, prefix: bytes, *, reverse: bool = False, end: bytes | None = None
+    ) -> Iterator[tuple[bytes, bytes]]:
         assert isinstance(prefix, bytes), f"prefixes are bytes, not {type(prefix).__name__}"
         self._check_open()
-        end = _prefix_end(prefix)
+        if _is_empty_range(prefix, end):
+            return iter(())
+        upper = _range_end(prefix, end)
         with self._lock:
             low = bisect.bisect_left(self._keys, prefix)
-            high = len(self._keys) if end is None else bisect.bisect_left(self._keys, end)
+            high = len(self._keys) if upper is None else bisect.bisect_left(self._keys, upper)
             pairs = [(key, self._data[key]) for key in self._keys[low:high]]
         if reverse:
             pairs.reverse()
@@ -438,30 +464,38 @@ class _RocksStore(_DiskStore):
         with self._engine_errors("write"):
             self._db.write(engine_batch, self._sync_options if sync else self._async_options)
 
-    def iterate(self, prefix: bytes, *, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
+    def iterate(
+        self, prefix: bytes, *, reverse: bool = False, end: bytes | None = None
+    ) -> Iterator[tuple[bytes, bytes]]:
         assert isinstance(prefix, bytes), f"prefixes are bytes, not {type(prefix).__name__}"
         self._check_open()
+        if _is_empty_range(prefix, end):
+            return iter(())
         # rocksdict's iterate bounds do not round-trip raw keys, so the range
         # is enforced here: seek to one end, stop at the first foreign key.
-        end = _prefix_end(prefix)
+        upper = _range_end(prefix, end)
         with self._engine_errors("iterate"):
             if not reverse:
                 items = self._db.items(from_key=prefix if prefix else None)
+                pairs = _within_prefix(items, prefix, None, upper)
             else:
-                items = self._db.items(backwards=True, from_key=end)
-        return self._iterate_checked(_within_prefix(items, prefix, end if reverse else None))
+                items = self._db.items(backwards=True, from_key=upper)
+                pairs = _within_prefix(items, prefix, upper)
+        return self._iterate_checked(pairs)
 
     def _close_engine(self) -> None:
         self._db.close()
 
 
-def _within_prefix(items: Iterable[Any], prefix: bytes, skip: bytes | None) -> Iterator[tuple[bytes, bytes]]:
-    """Pairs of `items` up to the first key outside `prefix`."""
+def _within_prefix(
+    items: Iterable[Any], prefix: bytes, skip: bytes | None, stop: bytes | None = None
+) -> Iterator[tuple[bytes, bytes]]:
+    """Pairs of `items` up to the first key outside `prefix` or at or past `stop`."""
     for key, value in items:
         if key == skip:
             # A reverse seek lands on the range's end key itself when it exists.
             continue
-        if not key.startswith(prefix):
+        if not key.startswith(prefix) or (stop is not None and key >= stop):
             return
         yield key, value
 
@@ -519,21 +553,27 @@ class _LevelStore(_DiskStore):
                     engine_batch.put(key, value)
             engine_batch.write()
 
-    def iterate(self, prefix: bytes, *, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
+    def iterate(
+        self, prefix: bytes, *, reverse: bool = False, end: bytes | None = None
+    ) -> Iterator[tuple[bytes, bytes]]:
         assert isinstance(prefix, bytes), f"prefixes are bytes, not {type(prefix).__name__}"
         self._check_open()
-        end = _prefix_end(prefix)
+        if _is_empty_range(prefix, end):
+            return iter(())
+        upper = _range_end(prefix, end)
         with self._engine_errors("iterate"):
             if not reverse:
-                pairs: Iterator[tuple[bytes, bytes]] = self._db.iterator(start=prefix if prefix else None, stop=end)
+                pairs: Iterator[tuple[bytes, bytes]] = self._db.iterator(
+                    start=prefix if prefix else None, stop=upper
+                )
             else:
                 # plyvel 1.5's reverse iterator(start=, stop=) yields nothing
                 # when the range holds one key and the stop key exists, so the
                 # backward walk is done here on a raw iterator.
                 raw = self._db.raw_iterator()
-                if end is not None:
-                    raw.seek(end)
-                if end is not None and raw.valid():
+                if upper is not None:
+                    raw.seek(upper)
+                if upper is not None and raw.valid():
                     raw.prev()
                 else:
                     raw.seek_to_last()
@@ -628,31 +668,40 @@ class _LmdbStore(_DiskStore):
                 if batch._ops[key] is None:
                     txn.delete(key)
 
-    def iterate(self, prefix: bytes, *, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
+    def iterate(
+        self, prefix: bytes, *, reverse: bool = False, end: bytes | None = None
+    ) -> Iterator[tuple[bytes, bytes]]:
         assert isinstance(prefix, bytes), f"prefixes are bytes, not {type(prefix).__name__}"
         self._check_open()
+        if _is_empty_range(prefix, end):
+            return iter(())
         with self._engine_errors("iterate"):
             txn = self._env.begin()
             try:
-                pairs = self._position(txn.cursor(), prefix, reverse)
+                pairs = self._position(txn.cursor(), prefix, reverse, _range_end(prefix, end))
             except BaseException:
                 txn.abort()
                 raise
         return self._iterate_checked(pairs, txn.abort)
 
     @staticmethod
-    def _position(cursor: lmdb.Cursor, prefix: bytes, reverse: bool) -> Iterator[tuple[bytes, bytes]]:
-        """Place the cursor on the first pair to yield; iterate from there."""
-        end = _prefix_end(prefix)
+    def _position(
+        cursor: lmdb.Cursor, prefix: bytes, reverse: bool, upper: bytes | None
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Place the cursor on the first pair to yield; iterate from there.
+
+        `upper` is the exclusive end of the range (`_range_end`), None for
+        the end of the key space.
+        """
         if not reverse:
             # An unpositioned cursor would start from the first key, so an
             # empty range must be answered here rather than by the cursor.
             found = cursor.set_range(prefix) if prefix else cursor.first()
             if not found:
                 return iter(())
-            return _within_prefix(cursor.iternext(), prefix, None)
+            return _within_prefix(cursor.iternext(), prefix, None, upper)
         # Step back from the first key past the range, or from the very end.
-        found = cursor.prev() if end is not None and cursor.set_range(end) else cursor.last()
+        found = cursor.prev() if upper is not None and cursor.set_range(upper) else cursor.last()
         if not found:
             return iter(())
         return _within_prefix(cursor.iterprev(), prefix, None)

@@ -31,6 +31,7 @@ from gusu.errors import InvalidBlockError, StorageError
 from gusu.ledger.kv import KeyValueStore, WriteBatch
 from gusu.ledger.merkle import compute_root
 from gusu.ledger.types import (
+    ADDRESS_SIZE,
     BLOCK_TRANSACTIONS_MAX,
     HASH_SIZE,
     ZERO_HASH,
@@ -67,6 +68,11 @@ META_TIP = PREFIX_META + b"tip"
 META_FORMAT = PREFIX_META + b"format"
 STORE_FORMAT = b"1"
 
+_HEIGHT_FIELD_BYTES = 8
+_INDEX_FIELD_BYTES = 4
+_HEIGHT_FIELD_MAX = 2 ** (8 * _HEIGHT_FIELD_BYTES) - 1
+_INDEX_FIELD_MAX = 2 ** (8 * _INDEX_FIELD_BYTES) - 1
+
 TAG_TIP = "gusu.tip.v1"
 TAG_LOCATION = "gusu.txloc.v1"
 TAG_BODY = "gusu.body.v1"
@@ -76,6 +82,19 @@ TAG_STATE_WRITE = "gusu.statewrite.v1"
 
 def _height_key(prefix: bytes, height: int) -> bytes:
     return prefix + height.to_bytes(8, "big")
+
+
+def _position_bytes(height: int, index: int) -> bytes:
+    """(height, index) as the sender index's key suffix; positions beyond the fields' range clamp.
+
+    Clamping keeps "everything before position X" meaningful for any X a
+    caller may pass: nothing stored can sit at or beyond the largest suffix.
+    """
+    if height < 0 or index < 0:
+        raise ValueError(f"a chain position is non-negative, found height {height}, index {index}")
+    if height > _HEIGHT_FIELD_MAX:
+        return b"\xff" * (_HEIGHT_FIELD_BYTES + _INDEX_FIELD_BYTES)
+    return height.to_bytes(_HEIGHT_FIELD_BYTES, "big") + min(index, _INDEX_FIELD_MAX).to_bytes(_INDEX_FIELD_BYTES, "big")
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,8 +245,24 @@ class BlockStore:
             receipts.append(receipt)
         return receipts
 
-    def iterate_sender_transactions(self, sender: Address, *, newest_first: bool = True) -> Iterator[Hash]:
-        for _key, value in self._kv.iterate(PREFIX_SENDER + sender, reverse=newest_first):
+    def iterate_sender_transactions(
+        self,
+        sender: Address,
+        *,
+        newest_first: bool = True,
+        before: tuple[int, int] | None = None,
+    ) -> Iterator[Hash]:
+        """Ids of the committed transactions `sender` signed, in chain order or (default) newest first.
+
+        With `before` = (height, index), only transactions strictly earlier
+        than that position. The bound becomes the key range's end, so a page
+        deep in a long history costs one seek, not a walk over the newer
+        entries. Close the iterator (or exhaust it) when done early.
+        """
+        assert len(sender) == ADDRESS_SIZE, "a sender index key holds a 20-byte address"
+        prefix = PREFIX_SENDER + sender
+        end = None if before is None else prefix + _position_bytes(*before)
+        for _key, value in self._kv.iterate(prefix, reverse=newest_first, end=end):
             yield Hash(value)
 
     def get(self, key: bytes) -> bytes | None:
