@@ -246,3 +246,10 @@ class TimeoutError_(ClientError):  # noqa: N801 - the builtin TimeoutError is no
 
 class NodeError(GusuError):
     code = "node_error"
+
+
+class TemporarilyUnavailableError(NodeError):
+    """The node could not serve this request now (a worker restarted, it is stopping); retry."""
+
+    code = "unavailable"
+    retryable = True

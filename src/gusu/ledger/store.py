@@ -22,7 +22,7 @@ by height and no two families can collide):
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
 from gusu.codec import decode_list, encode, expect_bytes, expect_list, expect_uint
@@ -70,8 +70,8 @@ STORE_FORMAT = b"1"
 
 _HEIGHT_FIELD_BYTES = 8
 _INDEX_FIELD_BYTES = 4
-_HEIGHT_FIELD_MAX = 2 ** (8 * _HEIGHT_FIELD_BYTES) - 1
-_INDEX_FIELD_MAX = 2 ** (8 * _INDEX_FIELD_BYTES) - 1
+_HEIGHT_FIELD_MAX = (1 << (8 * _HEIGHT_FIELD_BYTES)) - 1
+_INDEX_FIELD_MAX = (1 << (8 * _INDEX_FIELD_BYTES)) - 1
 
 TAG_TIP = "gusu.tip.v1"
 TAG_LOCATION = "gusu.txloc.v1"
@@ -94,7 +94,8 @@ def _position_bytes(height: int, index: int) -> bytes:
         raise ValueError(f"a chain position is non-negative, found height {height}, index {index}")
     if height > _HEIGHT_FIELD_MAX:
         return b"\xff" * (_HEIGHT_FIELD_BYTES + _INDEX_FIELD_BYTES)
-    return height.to_bytes(_HEIGHT_FIELD_BYTES, "big") + min(index, _INDEX_FIELD_MAX).to_bytes(_INDEX_FIELD_BYTES, "big")
+    index_bytes = min(index, _INDEX_FIELD_MAX).to_bytes(_INDEX_FIELD_BYTES, "big")
+    return height.to_bytes(_HEIGHT_FIELD_BYTES, "big") + index_bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +252,7 @@ class BlockStore:
         *,
         newest_first: bool = True,
         before: tuple[int, int] | None = None,
-    ) -> Iterator[Hash]:
+    ) -> Generator[Hash, None, None]:
         """Ids of the committed transactions `sender` signed, in chain order or (default) newest first.
 
         With `before` = (height, index), only transactions strictly earlier

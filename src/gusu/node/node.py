@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, replace
 
 from gusu import __version__
@@ -61,6 +63,7 @@ from gusu.ledger.merkle import compute_inclusion_proof
 from gusu.ledger.store import (
     BlockStore,
     CommittedBlock,
+    StoredTransaction,
     compute_receipt_leaf,
     compute_receipts_root,
     compute_state_root,
@@ -192,6 +195,17 @@ def compute_chain_settings(genesis: Genesis, config: NodeConfig) -> tuple[SoloSe
         transaction_window_blocks=get("transaction_window_blocks", config.mempool.transaction_window_blocks),
     )
     return solo, mempool, compute_execution_limits(genesis.parameters)
+
+
+def _committed_record(transaction_id: Hash, stored: StoredTransaction, sender: Address) -> TransactionRecord:
+    return TransactionRecord(
+        status="committed",
+        transaction_id=transaction_id,
+        transaction=stored.transaction,
+        sender=sender,
+        height=stored.height,
+        index=stored.index,
+    )
 
 
 def _log_compaction_failure(future: Future[None]) -> None:
@@ -663,14 +677,8 @@ class Node:
     def get_transaction(self, transaction_id: bytes) -> TransactionRecord | None:
         stored = self.store.get_transaction(transaction_id)
         if stored is not None:
-            return TransactionRecord(
-                status="committed",
-                transaction_id=Hash(transaction_id),
-                transaction=stored.transaction,
-                sender=Address(self._suite.compute_address(stored.transaction.sender_public_key)),
-                height=stored.height,
-                index=stored.index,
-            )
+            sender = Address(self._suite.compute_address(stored.transaction.sender_public_key))
+            return _committed_record(Hash(transaction_id), stored, sender)
         entry = self._mempool.get(Hash(transaction_id))
         if entry is not None:
             return TransactionRecord("pending", entry.transaction_id, entry.transaction, entry.sender)
@@ -678,6 +686,22 @@ class Node:
         if dropped is not None:
             return TransactionRecord("dropped", Hash(transaction_id), None, None, reason=dropped.reason)
         return None
+
+    def get_sender_transactions(
+        self, sender: Address, limit: int, before: tuple[Height, int] | None = None
+    ) -> list[TransactionRecord]:
+        if limit <= 0:
+            return []
+        records = []
+        # closing(): a page usually stops before the index runs out, and an
+        # open LMDB iterator would pin a read transaction until collected.
+        with closing(self.store.iterate_sender_transactions(sender, before=before)) as ids:
+            for transaction_id in itertools.islice(ids, limit):
+                stored = self.store.get_transaction(transaction_id)
+                assert stored is not None, "the sender index names a transaction the store lacks"
+                # The index is keyed by sender, so the address need not be derived again.
+                records.append(_committed_record(transaction_id, stored, sender))
+        return records
 
     def get_receipt(self, transaction_id: bytes) -> ReceiptRecord | None:
         stored = self.store.get_transaction(transaction_id)

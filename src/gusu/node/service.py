@@ -153,6 +153,18 @@ class NodeService(Protocol):
 
     def get_transaction(self, transaction_id: bytes) -> TransactionRecord | None: ...
 
+    def get_sender_transactions(
+        self, sender: Address, limit: int, before: tuple[Height, int] | None = None
+    ) -> list[TransactionRecord]:
+        """Committed transactions signed by `sender`, newest first, at most `limit`.
+
+        With `before` = (height, index), only those strictly older than that
+        position, so a caller pages by passing the position of the last
+        record it got. Every record is committed (height and index set);
+        pending transactions of the sender are not included.
+        """
+        ...
+
     def get_receipt(self, transaction_id: bytes) -> ReceiptRecord | None: ...
 
     def get_transaction_proof(self, transaction_id: bytes) -> ProofRecord | None: ...

@@ -43,7 +43,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from gusu.crypto import get_suite, verify_batch
-from gusu.errors import ConfigError, MempoolFullError, NodeError
+from gusu.errors import ConfigError, MempoolFullError, NodeError, TemporarilyUnavailableError
 from gusu.ledger.types import Hash
 
 Item = tuple[bytes, bytes, bytes]
@@ -315,7 +315,7 @@ class SignatureVerifier:
 
     def _get_batch_error(self, done: asyncio.Future[list[bool]], item_count: int, generation: int) -> Exception | None:
         if done.cancelled():
-            return NodeError("the signature verifier closed before verifying these signatures; retry")
+            return TemporarilyUnavailableError("the signature verifier closed before verifying these signatures; retry")
         error = done.exception()
         if error is None:
             if len(done.result()) != item_count:
@@ -326,7 +326,7 @@ class SignatureVerifier:
             # so later requests are served again.
             if generation == self._generation and not self._closed:
                 self._replace_executor()
-            return NodeError("a signature-verification worker process died; retry the request")
+            return TemporarilyUnavailableError("a signature-verification worker process died; retry the request")
         if isinstance(error, Exception):
             return NodeError(f"signature verification failed: {error}")
         return NodeError(f"signature verification was interrupted: {error!r}")
