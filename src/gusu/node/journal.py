@@ -1,4 +1,6 @@
-"""The transaction journal: acknowledged transactions survive a crash.
+"""Fsynced record logs: the transaction journal (and the consensus WAL to come).
+
+The transaction journal: acknowledged transactions survive a crash.
 
 The mempool lives in memory. Without a journal, `kill -9` (or a power cut)
 would silently lose every transaction the node had acknowledged but not yet
@@ -14,6 +16,10 @@ which can only be one that was never acknowledged.
 Compaction rewrites the file with the pool's current contents to a
 temporary file, fsyncs it and renames it over the journal, so the journal is
 always either the old or the new file.
+
+The BFT engine's write-ahead log (last signed height, round and step, and
+the lock) has the same needs, append, fsync, replay, truncate at each new
+height, and uses the same `RecordLog`.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ def _frame(raw: bytes) -> bytes:
     return HEADER.pack(len(raw), zlib.crc32(raw)) + raw
 
 
-def read_journal(path: Path) -> list[bytes]:
+def read_records(path: Path) -> list[bytes]:
     """Every intact record, in order; a torn or corrupt tail is ignored."""
     try:
         data = path.read_bytes()
@@ -66,8 +72,8 @@ def _fsync_directory(directory: Path) -> None:
         os.close(descriptor)
 
 
-class TransactionJournal:
-    """Append-only, fsynced log of acknowledged transactions. One writer at a time."""
+class RecordLog:
+    """Append-only, fsynced log of records. One writer at a time."""
 
     def __init__(self, path: Path) -> None:
         self._path = path
@@ -92,7 +98,7 @@ class TransactionJournal:
         self._size_bytes += len(payload)
 
     def compact(self, pending: Iterable[bytes]) -> None:
-        """Replace the journal with exactly `pending` (the transactions still in the pool)."""
+        """Replace the log's contents with exactly `pending` (for the journal: the pool's transactions)."""
         temporary = self._path.with_name(self._path.name + ".tmp")
         try:
             with temporary.open("wb") as output:

@@ -90,7 +90,7 @@ from gusu.ledger.types import (
 from gusu.ledger.validators import compute_validators_hash
 from gusu.mempool import Mempool, MempoolLimits, PoolTransaction
 from gusu.node.config import NodeConfig
-from gusu.node.journal import TransactionJournal, read_journal
+from gusu.node.journal import RecordLog, read_records
 from gusu.node.service import (
     BlockListener,
     BlockNotification,
@@ -259,7 +259,7 @@ class Node:
         self._transaction_commit_seconds = _HistogramRecorder(LATENCY_BUCKETS_S)
         self._running = False
         self._proposal_started_s = 0.0
-        self._journal: TransactionJournal | None = None
+        self._journal: RecordLog | None = None
         self._journal_executor: ThreadPoolExecutor | None = None
 
     # --- lifecycle ----------------------------------------------------------------
@@ -298,8 +298,8 @@ class Node:
 
     async def _open_journal(self) -> None:
         path = self._config.data_path / JOURNAL_FILE_NAME
-        recorded = read_journal(path)
-        self._journal = TransactionJournal(path)
+        recorded = read_records(path)
+        self._journal = RecordLog(path)
         self._journal_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gusu-journal")
         if recorded:
             outcomes = await self._admit(recorded)
