@@ -11,6 +11,8 @@ data. Tests steer it through plain attributes:
 * `fail_with`: an exception every read method raises (a broken node);
 * `healthy`: what `is_healthy` answers.
 
+`sender_queries` records what the API asked `get_sender_transactions`.
+
 Contracts it "calls": ``account.balance(address)`` returns 100 with one
 ``Queried`` event; ``account.revert`` raises ContractRevertError;
 ``account.burn`` raises OutOfGasError; ``account.garbage`` returns bytes
@@ -96,6 +98,8 @@ class FakeNode:
     submitted: list[bytes] = field(default_factory=list)
     listeners: list[BlockListener] = field(default_factory=list)
     extra_metrics: dict[str, float] = field(default_factory=dict)
+    sender_queries: list[tuple[Address, int, tuple[Height, int] | None]] = field(default_factory=list)
+    """Every get_sender_transactions call: (sender, limit, before)."""
 
     def __post_init__(self) -> None:
         self._suite = get_suite(self.suite_name)
@@ -212,6 +216,21 @@ class FakeNode:
     def get_receipt(self, transaction_id: bytes) -> ReceiptRecord | None:
         self._maybe_fail()
         return self._receipts.get(transaction_id)
+
+    def get_sender_transactions(
+        self, sender: Address, limit: int, before: tuple[Height, int] | None = None
+    ) -> list[TransactionRecord]:
+        self._maybe_fail()
+        self.sender_queries.append((sender, limit, before))
+        committed = [
+            record
+            for record in self._transactions.values()
+            if record.status == "committed" and record.sender == sender
+        ]
+        committed.sort(key=_position, reverse=True)
+        if before is not None:
+            committed = [record for record in committed if _position(record) < before]
+        return committed[: max(limit, 0)]
 
     def get_transaction_proof(self, transaction_id: bytes) -> ProofRecord | None:
         return self._proof(transaction_id, receipts=False)
@@ -362,7 +381,7 @@ class FakeNode:
     def _sender(self, tx: Transaction) -> Address:
         return Address(self._suite.compute_address(tx.sender_public_key))
 
-    def _maybe_fail(self) -> None:
+    def _maybe_fail_placeholder(self) -> None:
         if self.fail_with is not None:
             raise self.fail_with
 

@@ -163,6 +163,31 @@ class NodeApi:
                 f"transaction {bytes_to_hex(transaction_id)} is unknown to this node: it was never "
                 "submitted here, or it was rejected when it was"
             )
+        return self._transaction_record_json(record)
+
+    def transactions_by_sender(self, sender: Address, limit: int, before: tuple[Height, int] | None) -> JSONObject:
+        """One page of `sender`'s committed transactions, newest first, and the cursor of the next page.
+
+        One record more than the page is asked of the node, so that `next`
+        is null exactly when no older transaction exists: a client never
+        has to fetch an empty page to learn that the history has ended.
+        """
+        assert limit >= 1, "the transports check the page size"
+        records = self._node.get_sender_transactions(sender, limit + 1, before)
+        page = records[:limit]
+        transactions: list[JSON] = []
+        for record in page:
+            if record.status != "committed" or record.height is None or record.index is None:
+                logger.error("sender history holds %s, which is not committed", bytes_to_hex(record.transaction_id))
+                raise InternalApiError("the node listed a transaction that is not committed in an account's history")
+            transactions.append(self._transaction_record_json(record))
+        following: JSON = None
+        if len(records) > limit:
+            last = page[-1]
+            following = {"height": last.height, "index": last.index}
+        return {"transactions": transactions, "next": following}
+
+    def _transaction_record_json(self, record: TransactionRecord) -> JSONObject:
         result: JSONObject = {
             "id": bytes_to_hex(record.transaction_id),
             "status": record.status,

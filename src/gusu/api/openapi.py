@@ -141,6 +141,23 @@ def _schemas() -> dict[str, Any]:
             },
             required=["id", "status", "transaction"],
         ),
+        "Position": _object(
+            {"height": _uint("Block height"), "index": _uint("Position in the block")},
+            description="A place in the chain; a history page lists only transactions strictly before it",
+        ),
+        "SenderTransactions": _object(
+            {
+                "transactions": {
+                    "type": "array",
+                    "items": _ref("TransactionLookup"),
+                    "description": "Committed transactions of the account, newest first (pending ones are not listed)",
+                },
+                "next": {
+                    "oneOf": [_ref("Position"), {"type": "null"}],
+                    "description": "Pass as before_height/before_index for the next, older page; null at the end",
+                },
+            }
+        ),
         "Event": _object({"contract": {"type": "string"}, "name": {"type": "string"}, "data": _ref("Value")}),
         "Receipt": _object(
             {
@@ -341,6 +358,35 @@ def _paths() -> dict[str, Any]:
             _json_response("The proof", _ref("ReceiptProof")),
             [_ID_PARAMETER],
             ("400", "404"),
+        ),
+        "/v1/accounts/{address}/transactions": _get(
+            "Committed transactions an account sent, newest first, a page at a time (as gusu_getTransactionsBySender)",
+            _json_response("One page of the history", _ref("SenderTransactions")),
+            [
+                {"name": "address", "in": "path", "required": True, "schema": _ref("Address")},
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "required": False,
+                    "description": "Page size: 1 to the server's sender_transactions_max (1000 by default)",
+                    "schema": {"type": "integer", "minimum": 1, "default": 50},
+                },
+                {
+                    "name": "before_height",
+                    "in": "query",
+                    "required": False,
+                    "description": "With before_index: list only transactions strictly before this position",
+                    "schema": {"type": "integer", "minimum": 0},
+                },
+                {
+                    "name": "before_index",
+                    "in": "query",
+                    "required": False,
+                    "description": "With before_height: the position's index in its block",
+                    "schema": {"type": "integer", "minimum": 0},
+                },
+            ],
+            ("400",),
         ),
         "/v1/transactions": {
             "post": {

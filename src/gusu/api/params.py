@@ -16,13 +16,18 @@ from gusu.errors import CodecError
 from gusu.ledger.jsonview import JSON, JSONObject, hex_to_bytes, value_from_json
 from gusu.ledger.types import (
     ADDRESS_SIZE,
+    BLOCK_TRANSACTIONS_MAX,
     NAME_LENGTH_MAX,
     TRANSACTION_ARGS_BYTES_MAX,
     Address,
+    Height,
 )
 
 HEIGHT_MAX = 2**63 - 1
 """Heights are stored as signed 64-bit integers at most."""
+
+SENDER_TRANSACTIONS_DEFAULT = 50
+"""Page size of an account's history when the request names none (capped by `sender_transactions_max`)."""
 
 _PREVIEW_LENGTH_MAX = 40
 
@@ -122,6 +127,32 @@ def expect_height_text(text: str, what: str) -> int:
     if not text.isascii() or not text.isdigit() or len(text) > len(str(HEIGHT_MAX)):
         raise InvalidParamsError(f"{what} must be a block height (a non-negative integer), found {describe(text)}")
     return expect_uint(int(text), what)
+
+
+def expect_uint_text(text: str, what: str, maximum: int = HEIGHT_MAX) -> int:
+    """A non-negative integer written in a URL query: decimal digits only."""
+    if not text.isascii() or not text.isdigit() or len(text) > len(str(maximum)):
+        raise InvalidParamsError(f"{what} must be a non-negative integer, found {describe(text)}")
+    return expect_uint(int(text), what, maximum)
+
+
+def expect_page_limit(value: object, what: str, maximum: int) -> int:
+    """How many records one page may hold: absent (None) means the default, else 1 to `maximum`."""
+    if value is None:
+        return min(SENDER_TRANSACTIONS_DEFAULT, maximum)
+    limit = expect_uint(value, what, maximum)
+    if limit < 1:
+        raise InvalidParamsError(f"{what} must be between 1 and {maximum}, found {limit}")
+    return limit
+
+
+def expect_position(value: object, what: str) -> tuple[Height, int]:
+    """A place in the chain, ``{"height": h, "index": i}``: the cursor of a paged history."""
+    fields = expect_object(value, what, required=("height", "index"), optional=())
+    height = expect_uint(fields["height"], f"{what} field height")
+    # Index BLOCK_TRANSACTIONS_MAX itself is past any stored transaction: "before the whole block".
+    index = expect_uint(fields["index"], f"{what} field index", BLOCK_TRANSACTIONS_MAX)
+    return Height(height), index
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,13 +12,23 @@ from typing import Final
 import orjson
 from aiohttp import web
 
+from gusu.api.errors import InvalidParamsError
 from gusu.api.jsonio import parse_json
 from gusu.api.methods import NodeApi
-from gusu.api.params import expect_flag, expect_height_text, expect_hex, expect_object, parse_call_request
+from gusu.api.params import (
+    HEIGHT_MAX,
+    expect_flag,
+    expect_height_text,
+    expect_hex,
+    expect_object,
+    expect_page_limit,
+    expect_uint_text,
+    parse_call_request,
+)
 from gusu.api.settings import ApiSettings
 from gusu.errors import RequestTooLargeError
 from gusu.ledger.jsonview import JSON
-from gusu.ledger.types import HASH_SIZE
+from gusu.ledger.types import ADDRESS_SIZE, BLOCK_TRANSACTIONS_MAX, HASH_SIZE, Address, Height
 
 JSON_CONTENT_TYPE: Final = "application/json"
 
@@ -65,6 +75,7 @@ class RestHandlers:
         app.router.add_get("/v1/transactions/{id}/proof", self.transaction_proof)
         app.router.add_get("/v1/transactions/{id}/receipt/proof", self.receipt_proof)
         app.router.add_post("/v1/transactions", self.submit)
+        app.router.add_get("/v1/accounts/{address}/transactions", self.sender_transactions)
         app.router.add_post("/v1/call", self.call)
 
     async def status(self, _request: web.Request) -> web.Response:
@@ -92,6 +103,29 @@ class RestHandlers:
 
     async def receipt_proof(self, request: web.Request) -> web.Response:
         return json_response(self._api.receipt_proof(_transaction_id(request)))
+
+    async def sender_transactions(self, request: web.Request) -> web.Response:
+        sender = Address(expect_hex(request.match_info["address"], "the path's address", ADDRESS_SIZE))
+        query = request.query
+        limit_text = query.get("limit")
+        limit = expect_page_limit(
+            None if limit_text is None else expect_uint_text(limit_text, "the query parameter limit"),
+            "the query parameter limit",
+            self._settings.sender_transactions_max,
+        )
+        height_text, index_text = query.get("before_height"), query.get("before_index")
+        before: tuple[Height, int] | None = None
+        if (height_text is None) != (index_text is None):
+            # Half a cursor would silently page from the wrong place.
+            raise InvalidParamsError(
+                "give before_height and before_index together (the next cursor of the previous page), or neither"
+            )
+        if height_text is not None and index_text is not None:
+            before = (
+                Height(expect_uint_text(height_text, "the query parameter before_height", HEIGHT_MAX)),
+                expect_uint_text(index_text, "the query parameter before_index", BLOCK_TRANSACTIONS_MAX),
+            )
+        return json_response(self._api.transactions_by_sender(sender, limit, before))
 
     async def submit(self, request: web.Request) -> web.Response:
         body = parse_json_body(await read_body(request, self._settings), self._settings)

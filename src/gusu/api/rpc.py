@@ -27,11 +27,21 @@ from gusu.api.errors import (
 )
 from gusu.api.jsonio import parse_json
 from gusu.api.methods import NodeApi
-from gusu.api.params import Params, describe, expect_hex, expect_list, expect_name, expect_object, parse_call_request
+from gusu.api.params import (
+    Params,
+    describe,
+    expect_hex,
+    expect_list,
+    expect_name,
+    expect_object,
+    expect_page_limit,
+    expect_position,
+    parse_call_request,
+)
 from gusu.api.settings import ApiSettings
 from gusu.errors import GusuError, InvalidRequestError, NotFoundError, RequestTooLargeError
 from gusu.ledger.jsonview import JSON, JSONObject
-from gusu.ledger.types import HASH_SIZE
+from gusu.ledger.types import ADDRESS_SIZE, HASH_SIZE, Address
 
 logger = logging.getLogger("gusu.api")
 
@@ -100,6 +110,9 @@ class RpcDispatcher:
             MethodSpec("gusu_getReceipt", self._get_receipt, ("transaction_id",), 1),
             MethodSpec("gusu_getTransactionProof", self._get_transaction_proof, ("transaction_id",), 1),
             MethodSpec("gusu_getReceiptProof", self._get_receipt_proof, ("transaction_id",), 1),
+            MethodSpec(
+                "gusu_getTransactionsBySender", self._get_transactions_by_sender, ("address", "limit", "before"), 1
+            ),
             MethodSpec("gusu_getBlockByHeight", self._get_block_by_height, ("height", "full_transactions"), 1),
             MethodSpec("gusu_getBlockByHash", self._get_block_by_hash, ("block_hash", "full_transactions"), 1),
             MethodSpec("gusu_getRawBlock", self._get_raw_block, ("height",), 1),
@@ -274,6 +287,13 @@ class RpcDispatcher:
 
     async def _get_receipt_proof(self, params: Params, _context: RequestContext) -> JSON:
         return self._api.receipt_proof(params.hex(0, HASH_SIZE))
+
+    async def _get_transactions_by_sender(self, params: Params, _context: RequestContext) -> JSON:
+        sender = Address(params.hex(0, ADDRESS_SIZE))
+        limit_json = params.raw(1) if params.has(1) else None
+        limit = expect_page_limit(limit_json, params.what(1), self._settings.sender_transactions_max)
+        before = expect_position(params.raw(2), params.what(2)) if params.has(2) else None
+        return self._api.transactions_by_sender(sender, limit, before)
 
     async def _get_block_by_height(self, params: Params, _context: RequestContext) -> JSON:
         return self._api.block_by_height(params.uint(0), params.flag(1))

@@ -47,6 +47,8 @@ class ApiSettings:
     """How long stopping the server waits for requests in progress to finish."""
     json_depth_max: int = 64
     """Deepest JSON nesting accepted in a request (contract values nest at most 32 levels)."""
+    sender_transactions_max: int = 1000
+    """Most transactions one page of an account's history may ask for (gusu_getTransactionsBySender)."""
     cors_origins: tuple[str, ...] = ()
     """Origins browsers may call from; ``"*"`` allows any. Empty: no CORS headers."""
 
@@ -63,6 +65,7 @@ class ApiSettings:
             "websocket_queue_messages_max",
             "websocket_requests_in_flight_max",
             "json_depth_max",
+            "sender_transactions_max",
         ):
             _check_int(name, getattr(self, name), 1, None)
         for name in ("request_timeout_s", "websocket_heartbeat_s", "websocket_close_timeout_s", "shutdown_timeout_s"):

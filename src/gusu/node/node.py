@@ -44,6 +44,7 @@ from gusu.errors import (
     CodecError,
     DuplicateTransactionError,
     GusuError,
+    InvalidBlockError,
     InvalidSignatureError,
     NodeError,
     TransactionTooLargeError,
@@ -85,6 +86,7 @@ from gusu.ledger.types import (
     encode_block,
     encode_commit_certificate,
     encode_commit_vote,
+    encode_transaction,
     encode_transaction_payload,
 )
 from gusu.ledger.validators import compute_validators_hash
@@ -395,12 +397,18 @@ class Node:
         )
 
     def _build_block(self, height: Height, timestamp_ms: int) -> CommittedBlock:
-        parent = self._tip_header
-        assert parent is not None and height == parent.height + 1
         settings = self._solo_settings
         entries = self._mempool.select(settings.block_transactions_max, settings.block_bytes_max, height)
+        return self._execute_block(height, timestamp_ms, self._address, entries)
+
+    def _execute_block(
+        self, height: Height, timestamp_ms: int, proposer: Address, entries: Sequence[PoolTransaction]
+    ) -> CommittedBlock:
+        """Execute `entries` on the tip's state: the block they make, and all it would commit."""
+        parent = self._tip_header
+        assert parent is not None and height == parent.height + 1
         context = BlockContext(
-            chain_id=self._genesis.chain_id, height=height, timestamp_ms=timestamp_ms, proposer=self._address
+            chain_id=self._genesis.chain_id, height=height, timestamp_ms=timestamp_ms, proposer=proposer
         )
         result = self._executor.execute_block(
             self.store,
@@ -413,7 +421,7 @@ class Node:
             height=height,
             parent_hash=self._tip_hash,
             timestamp_ms=timestamp_ms,
-            proposer=self._address,
+            proposer=proposer,
             transactions_root=compute_transactions_root(self._suite, transaction_ids),
             receipts_root=compute_receipts_root(self._suite, result.receipts),
             state_root=compute_state_root(self._suite, parent.state_root, result.writes),
@@ -430,6 +438,112 @@ class Node:
             writes=result.writes,
             certificate=None,
         )
+
+    async def validate_block(self, block: Block) -> CommittedBlock:
+        """Check a block another node proposed on top of our tip, by re-executing it.
+
+        Returns everything the block commits (as `_execute_block` would have
+        built it) or raises InvalidBlockError saying what is wrong. Signatures
+        of transactions already in our pool were verified on admission and
+        are not verified again.
+        """
+        header = block.header
+        parent = self._tip_header
+        assert parent is not None
+        self._validate_block_header(header, parent)
+        settings = self._solo_settings
+        window = self._mempool_limits.transaction_window_blocks
+        entries: list[PoolTransaction] = []
+        unverified: list[int] = []
+        seen: set[Hash] = set()
+        block_bytes = 0
+        for position, transaction in enumerate(block.transactions):
+            raw = encode_transaction(transaction)
+            block_bytes += len(raw)
+            transaction_id = Hash(self._suite.hash(encode_transaction_payload(transaction)))
+            where = f"transaction {position} ({transaction_id.hex()})"
+            if transaction_id in seen:
+                raise InvalidBlockError(f"{where} appears twice in block {header.height}")
+            seen.add(transaction_id)
+            if transaction.chain_id != self._genesis.chain_id:
+                raise InvalidBlockError(f"{where} belongs to chain {transaction.chain_id!r}")
+            if not header.height <= transaction.valid_until_height < header.height + window:
+                raise InvalidBlockError(f"{where} is outside its validity window at height {header.height}")
+            if self.store.has_transaction(transaction_id):
+                raise InvalidBlockError(f"{where} is already committed (a replay)")
+            pooled = self._mempool.get(transaction_id)
+            if pooled is not None and pooled.raw == raw:
+                entries.append(pooled)
+                continue
+            try:
+                self._suite.validate_public_key(transaction.sender_public_key)
+            except GusuError as error:
+                raise InvalidBlockError(f"{where} has an invalid sender key: {error}") from error
+            sender = Address(self._suite.compute_address(transaction.sender_public_key))
+            entries.append(PoolTransaction(transaction, transaction_id, sender, raw))
+            unverified.append(position)
+        if len(entries) > settings.block_transactions_max or block_bytes > settings.block_bytes_max:
+            raise InvalidBlockError(
+                f"block {header.height} holds {len(entries)} transactions of {block_bytes} bytes; the chain allows "
+                f"{settings.block_transactions_max} and {settings.block_bytes_max}"
+            )
+        verdicts = await self._verifier.verify(
+            [
+                (entries[i].transaction.sender_public_key, entries[i].transaction_id, entries[i].transaction.signature)
+                for i in unverified
+            ]
+        )
+        for position, is_valid in zip(unverified, verdicts, strict=True):
+            if not is_valid:
+                raise InvalidBlockError(f"transaction {position} of block {header.height} has an invalid signature")
+        if self._tip_header is not parent:
+            raise InvalidBlockError(f"the tip moved while block {header.height} was being checked; check it again")
+        outcome = self._execute_block(header.height, header.timestamp_ms, header.proposer, entries)
+        for name in ("transactions_root", "receipts_root", "state_root"):
+            if getattr(outcome.header, name) != getattr(header, name):
+                raise InvalidBlockError(
+                    f"block {header.height}'s {name.replace('_', ' ')} does not match re-execution: the proposer "
+                    "computed a different result"
+                )
+        assert outcome.header == header, "every header field was checked"
+        return outcome
+
+    def _validate_block_header(self, header: BlockHeader, parent: BlockHeader) -> None:
+        if header.chain_id != self._genesis.chain_id:
+            raise InvalidBlockError(f"the block belongs to chain {header.chain_id!r}, not {self._genesis.chain_id!r}")
+        if header.height != parent.height + 1:
+            raise InvalidBlockError(f"block {header.height} does not follow our tip at height {parent.height}")
+        if header.parent_hash != self._tip_hash:
+            raise InvalidBlockError(f"block {header.height} names another parent than our block {parent.height}")
+        if header.validators_hash != parent.validators_hash:
+            raise InvalidBlockError(f"block {header.height} names another validator set")
+        if header.timestamp_ms <= parent.timestamp_ms:
+            raise InvalidBlockError(f"block {header.height}'s time does not advance past its parent's")
+
+    async def import_block(self, block: Block, certificate: CommitCertificate) -> CommittedBlock:
+        """Validate and commit a block decided elsewhere (block sync).
+
+        The certificate is stored as given: checking it against the validator
+        set is the caller's job (the BFT milestone's certificate verifier).
+        """
+        if self._proposal is not None:
+            raise InvalidBlockError("a proposal of this node is in flight; import the block after it commits")
+        if certificate.block_hash != compute_block_hash(self._suite, block.header):
+            raise InvalidBlockError(f"the certificate of block {block.header.height} is for another block")
+        self._proposal_started_s = time.perf_counter()
+        outcome = await self.validate_block(block)
+        committed = replace(outcome, certificate=certificate)
+        self.store.commit_block(committed)
+        self._on_block_stored(committed)
+        # The engine decides heights; tell it where the chain now stands.
+        self._on_engine_event(
+            Start(
+                height=Height(committed.header.height + 1),
+                now_ms=self._clock(),
+                last_block_time_ms=committed.header.timestamp_ms,
+            )
+        )
+        return committed
 
     def _sign_certificate(self, height: Height, round_: Round, block_hash: Hash) -> CommitCertificate:
         timestamp_ms = self._clock()
