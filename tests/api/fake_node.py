@@ -223,9 +223,7 @@ class FakeNode:
         self._maybe_fail()
         self.sender_queries.append((sender, limit, before))
         committed = [
-            record
-            for record in self._transactions.values()
-            if record.status == "committed" and record.sender == sender
+            record for record in self._transactions.values() if record.status == "committed" and record.sender == sender
         ]
         committed.sort(key=_position, reverse=True)
         if before is not None:
@@ -381,7 +379,7 @@ class FakeNode:
     def _sender(self, tx: Transaction) -> Address:
         return Address(self._suite.compute_address(tx.sender_public_key))
 
-    def _maybe_fail_placeholder(self) -> None:
+    def _maybe_fail(self) -> None:
         if self.fail_with is not None:
             raise self.fail_with
 
@@ -407,3 +405,8 @@ class FakeNode:
             header=block.record.header,
             block_hash=block.record.block_hash,
         )
+
+
+def _position(record: TransactionRecord) -> tuple[Height, int]:
+    assert record.height is not None and record.index is not None
+    return record.height, record.index

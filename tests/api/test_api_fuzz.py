@@ -29,6 +29,7 @@ METHODS = [
     "gusu_getReceipt",
     "gusu_getTransactionProof",
     "gusu_getReceiptProof",
+    "gusu_getTransactionsBySender",
     "gusu_getBlockByHeight",
     "gusu_getBlockByHash",
     "gusu_getRawBlock",
@@ -65,7 +66,20 @@ _call = st.fixed_dictionaries(
     },
     optional={"sender": _hex | _scalars},
 )
-_param = _values | _hex | _hash | st.integers(min_value=-2, max_value=5) | _call | st.lists(_hex, max_size=3)
+_address = st.binary(min_size=20, max_size=20).map(lambda data: "0x" + data.hex())
+_position = st.fixed_dictionaries(
+    {"height": st.integers(min_value=-1, max_value=2**64) | _scalars, "index": st.integers(min_value=-1) | _scalars}
+)
+_param = (
+    _values
+    | _hex
+    | _hash
+    | _address
+    | _position
+    | st.integers(min_value=-2, max_value=5)
+    | _call
+    | st.lists(_hex, max_size=3)
+)
 _params = st.lists(_param, max_size=3) | _values
 _id = st.none() | st.integers(min_value=-5, max_value=2**40) | st.text(max_size=8)
 # Mostly well-formed calls of real methods with plausible params, so that the

@@ -1,4 +1,4 @@
-"""How command-line text becomes contract arguments, hashes and block references."""
+"""How command-line text becomes contract arguments, hashes, block references and chain positions."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from gusu.cli.args import (
     parse_arguments,
     parse_block_reference,
     parse_hash,
+    parse_position,
 )
 from gusu.cli.context import CliUsageError
 
@@ -88,3 +89,11 @@ def test_parse_block_reference() -> None:
     assert parse_block_reference("0x" + "01" * 32) == b"\x01" * 32
     with pytest.raises(CliUsageError):
         parse_block_reference("-1")
+
+
+def test_parse_position() -> None:
+    assert parse_position("120:3") == (120, 3)
+    assert parse_position("0:0") == (0, 0)
+    for bad in ("120", "120:", ":3", "-1:0", "1:-1", "a:b", "1:2:3", " 1:2"):
+        with pytest.raises(CliUsageError, match="HEIGHT:INDEX"):
+            parse_position(bad)

@@ -1,7 +1,7 @@
 """End to end: a real chain and node driven only through `python -m gusu.cli.main`.
 
 chain init -> node start --detach -> transfer -> tx show/proof -> block show
--> account balance -> evidence record/verify -> node status -> node stop.
+-> account balance -> evidence record/verify -> account history -> node status -> node stop.
 """
 
 from __future__ import annotations
@@ -123,6 +123,21 @@ def test_chain_round_trip(chain: tuple[Gusu, dict[str, Any]], tmp_path: Path) ->
     other = tmp_path / "other.txt"
     other.write_text("never recorded", encoding="utf-8")
     assert gusu.run("evidence", "verify", str(other), check=False).returncode == 1
+
+    # The dev account's history, newest first: the evidence record, the failed and the good transfer.
+    history = gusu.json("account", "history", layout["dev_address"])
+    listed = [item["id"] for item in history["transactions"]]
+    failed_id = json.loads(failed.stdout)["id"]
+    assert listed[:3] == [recorded["id"], failed_id, transaction_id] and history["next"] is None
+    assert all(item["status"] == "committed" for item in history["transactions"])
+    newest = gusu.json("account", "history", layout["dev_address"], "--limit", "1")
+    assert [item["id"] for item in newest["transactions"]] == [recorded["id"]]
+    cursor = newest["next"]
+    older = gusu.json("account", "history", layout["dev_address"], "--before", f"{cursor['height']}:{cursor['index']}")
+    assert [item["id"] for item in older["transactions"]] == listed[1:]
+    table = gusu.run("account", "history", layout["dev_address"], "--limit", "2")
+    assert transaction_id not in table.stdout and failed_id in table.stdout and "evidence.record" in table.stdout
+    assert "--before" in table.stderr
 
     status = gusu.json("node", "status", "--dir", node_directory)
     assert status["healthy"] is True and status["running"] is True

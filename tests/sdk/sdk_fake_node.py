@@ -349,6 +349,33 @@ class FakeNode:
                 return answer
         raise NotFoundError(f"transaction {bytes_to_hex(transaction_id)} is unknown")
 
+    def _rpc_getTransactionsBySender(  # noqa: N802
+        self, address_hex: JSON, limit: int | None = None, before: dict[str, int] | None = None
+    ) -> JSON:
+        sender = Address(hex_to_bytes(address_hex, 20))
+        limit = 50 if limit is None else limit
+        cursor = None if before is None else (before["height"], before["index"])
+        history = [
+            (block.header.height, index, tx, transaction_id)
+            for block in reversed(self.blocks)
+            for index, (tx, transaction_id, tx_sender) in reversed(list(enumerate(block.entries)))
+            if tx_sender == sender and (cursor is None or (block.header.height, index) < cursor)
+        ]
+        page = history[:limit]
+        return {
+            "transactions": [
+                {
+                    "id": bytes_to_hex(transaction_id),
+                    "status": "committed",
+                    "transaction": transaction_to_json(tx, transaction_id, sender),
+                    "height": height,
+                    "index": index,
+                }
+                for height, index, tx, transaction_id in page
+            ],
+            "next": {"height": page[-1][0], "index": page[-1][1]} if len(history) > limit else None,
+        }
+
     def _rpc_getReceipt(self, id_hex: JSON) -> JSON:  # noqa: N802
         block, index = self._find_committed(Hash(hex_to_bytes(id_hex, 32)))
         return receipt_to_json(block.receipts[index], (block.header.height, index, block.block_hash))

@@ -140,8 +140,8 @@ def expect_page_limit(value: object, what: str, maximum: int) -> int:
     """How many records one page may hold: absent (None) means the default, else 1 to `maximum`."""
     if value is None:
         return min(SENDER_TRANSACTIONS_DEFAULT, maximum)
-    limit = expect_uint(value, what, maximum)
-    if limit < 1:
+    limit = expect_uint(value, what)
+    if not 1 <= limit <= maximum:
         raise InvalidParamsError(f"{what} must be between 1 and {maximum}, found {limit}")
     return limit
 

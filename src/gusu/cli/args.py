@@ -25,6 +25,7 @@ from gusu.ledger.types import ADDRESS_SIZE, HASH_SIZE
 
 _HEX = re.compile(r"0[xX]([0-9a-fA-F]*)")
 _HEIGHT = re.compile(r"[0-9]+")
+_POSITION = re.compile(r"([0-9]+):([0-9]+)")
 
 
 def parse_argument(text: str) -> Value:
@@ -66,6 +67,14 @@ def parse_hash(text: str, what: str) -> bytes:
     if len(digits) != 2 * HASH_SIZE or re.fullmatch(r"[0-9a-fA-F]*", digits) is None:
         raise CliUsageError(f"{what} must be {HASH_SIZE} bytes of hex (0x followed by 64 hex digits), not {text!r}")
     return bytes.fromhex(digits)
+
+
+def parse_position(text: str) -> tuple[int, int]:
+    """A place in the chain written ``HEIGHT:INDEX`` (as `gusu account history` prints its cursor)."""
+    match = _POSITION.fullmatch(text)
+    if match is None:
+        raise CliUsageError(f"a position is HEIGHT:INDEX, e.g. 120:3, not {text!r}")
+    return int(match.group(1)), int(match.group(2))
 
 
 def parse_block_reference(text: str) -> int | bytes | None:

@@ -24,7 +24,7 @@ from gusu.ledger.jsonview import (
     value_to_json,
 )
 from gusu.ledger.types import Receipt
-from gusu.sdk import BlockView, NodeStatus, ReceiptView, TransactionView
+from gusu.sdk import BlockView, NodeStatus, ReceiptView, SenderTransactionsPage, TransactionView
 
 
 def format_value(value: JSON) -> str:
@@ -175,6 +175,32 @@ def block_transactions_table(view: BlockView) -> Table:
     else:
         for index, transaction_id in enumerate(view.transaction_ids):
             table.add_row(str(index), bytes_to_hex(transaction_id))
+    return table
+
+
+def sender_history_to_json(address: bytes, page: SenderTransactionsPage) -> JSONObject:
+    following: JSON = None if page.next is None else {"height": page.next[0], "index": page.next[1]}
+    return {
+        "address": bytes_to_hex(address),
+        "transactions": [transaction_view_to_json(view) for view in page.transactions],
+        "next": following,
+    }
+
+
+def sender_history_table(address: bytes, page: SenderTransactionsPage) -> Table:
+    table = Table(title=f"transactions sent by {bytes_to_hex(address)}, newest first", title_justify="left")
+    table.add_column("height", justify="right")
+    table.add_column("#", justify="right")
+    table.add_column("id")
+    table.add_column("call")
+    for view in page.transactions:
+        transaction = view.transaction
+        table.add_row(
+            str(view.height),
+            str(view.index),
+            bytes_to_hex(view.transaction_id),
+            f"{transaction.contract}.{transaction.method}" if transaction is not None else "",
+        )
     return table
 
 

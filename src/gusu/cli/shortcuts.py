@@ -11,13 +11,15 @@ from pathlib import Path
 
 import click
 
+from gusu.cli.args import parse_position
 from gusu.cli.context import CliUsageError, common_options, get_state
 from gusu.cli.remote import open_client
-from gusu.cli.render import format_time_ms, key_value_table
+from gusu.cli.render import format_time_ms, key_value_table, sender_history_table, sender_history_to_json
 from gusu.cli.tx import key_options, resolve_address, send_and_report, wait_options
 from gusu.codec import Value
 from gusu.crypto import CryptoSuite, get_suite
 from gusu.ledger.jsonview import bytes_to_hex
+from gusu.sdk.client import SENDER_TRANSACTIONS_LIMIT
 
 _FILE_BYTES_MAX = 1 << 30
 """Files larger than this are refused: the hash is computed in memory."""
@@ -41,6 +43,51 @@ def account_balance(address: str) -> None:
         raise CliUsageError(f"the node answered account.balance with {balance!r}, not an integer")
     document = {"address": bytes_to_hex(account), "balance": balance}
     state.emit(document, lambda: state.stdout.print(f"{document['address']}  {balance:,}"))
+
+
+@account_group.command("history")
+@click.argument("address", metavar="ADDRESS|KEY")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=SENDER_TRANSACTIONS_LIMIT,
+    show_default=True,
+    help="Most transactions to list (the node allows up to its api.sender_transactions_max, 1000 by default).",
+)
+@click.option(
+    "--before",
+    default=None,
+    metavar="HEIGHT:INDEX",
+    help="List only transactions older than this position (the cursor a previous page printed).",
+)
+@common_options
+def account_history(address: str, limit: int, before: str | None) -> None:
+    """Committed transactions ADDRESS sent, newest first (pending ones are not listed).
+
+    Each row is one transaction: block height, index in the block, id and
+    contract.method. For its status and receipt, use `gusu tx show ID`.
+    """
+    state = get_state()
+    account = resolve_address(state, address)
+    cursor = parse_position(before) if before is not None else None
+    with open_client(state) as client:
+        page = client.get_transactions_by_sender(account, limit, cursor)
+    document = sender_history_to_json(account, page)
+
+    def render() -> None:
+        if not page.transactions:
+            older = "" if cursor is None else f" before {cursor[0]}:{cursor[1]}"
+            state.stdout.print(f"no committed transactions sent by {document['address']}{older}")
+            return
+        state.stdout.print(sender_history_table(account, page))
+        if page.next is not None:
+            height, index = page.next
+            state.note(
+                f"older transactions exist: gusu account history {document['address']} "
+                f"--limit {limit} --before {height}:{index}"
+            )
+
+    state.emit(document, render)
 
 
 @account_group.command("transfer")

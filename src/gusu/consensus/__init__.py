@@ -1,8 +1,13 @@
-"""Consensus: the engine seam (events in, actions out) and the solo orderer.
+"""Consensus: the engine seam (events in, actions out), the solo orderer and Tendermint BFT.
 
-See docs/consensus.md for the seam and how the BFT engine plugs into it.
+See docs/consensus.md for the seam and docs/bft.md for the Tendermint engine.
 """
 
+from gusu.consensus.certificate import (
+    assemble_commit_certificate,
+    compute_block_time_ms,
+    verify_commit_certificate,
+)
 from gusu.consensus.engine import ConsensusEngine
 from gusu.consensus.events import (
     TIMER_PROPOSE,
@@ -15,16 +20,45 @@ from gusu.consensus.events import (
     Event,
     MessageReceived,
     ProposalBuilt,
+    ProposalValidated,
+    ReportEvidence,
     ScheduleTimer,
+    SendMessage,
     Start,
     TimerFired,
     TransactionsAvailable,
+    ValidateProposal,
+)
+from gusu.consensus.messages import (
+    Equivocation,
+    Message,
+    Proposal,
+    Signer,
+    Vote,
+    VoteKind,
+    decode_message,
+    encode_message,
+    make_signer,
+    verify_message,
 )
 from gusu.consensus.solo import SOLO_ROUND, SoloEngine, SoloSettings
+from gusu.consensus.tendermint import (
+    TIMER_COMMIT,
+    TIMER_PRECOMMIT,
+    TIMER_PREVOTE,
+    TIMER_REBROADCAST,
+    TendermintEngine,
+    TendermintSettings,
+)
+from gusu.consensus.validator_set import Validator, ValidatorSet
 
 __all__ = [
     "SOLO_ROUND",
+    "TIMER_COMMIT",
+    "TIMER_PRECOMMIT",
+    "TIMER_PREVOTE",
     "TIMER_PROPOSE",
+    "TIMER_REBROADCAST",
     "Action",
     "AppendWal",
     "BlockCommitted",
@@ -32,13 +66,34 @@ __all__ = [
     "BuildProposal",
     "CommitBlock",
     "ConsensusEngine",
+    "Equivocation",
     "Event",
+    "Message",
     "MessageReceived",
+    "Proposal",
     "ProposalBuilt",
+    "ProposalValidated",
+    "ReportEvidence",
     "ScheduleTimer",
+    "SendMessage",
+    "Signer",
     "SoloEngine",
     "SoloSettings",
     "Start",
+    "TendermintEngine",
+    "TendermintSettings",
     "TimerFired",
     "TransactionsAvailable",
+    "ValidateProposal",
+    "Validator",
+    "ValidatorSet",
+    "Vote",
+    "VoteKind",
+    "assemble_commit_certificate",
+    "compute_block_time_ms",
+    "decode_message",
+    "encode_message",
+    "make_signer",
+    "verify_commit_certificate",
+    "verify_message",
 ]

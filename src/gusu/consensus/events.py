@@ -27,6 +27,15 @@ Contract for the node:
   same list, since those may be votes that reveal the recorded state. On
   start the node hands back the records of the heights not yet committed
   in `Start.wal_records`. Solo never emits it.
+* `ValidateProposal` -- (BFT) obtain the block called ``block_hash`` (it
+  travelled with the proposal, or fetch it from peers), execute it on the
+  tip and check it, then reply `ProposalValidated`.
+* `SendMessage` -- (BFT) send the message to one peer only (precommits
+  for a peer one height behind).
+* `ReportEvidence` -- (BFT) a validator signed two conflicting messages:
+  log and keep the evidence.
+
+docs/bft.md holds the full node contract of the Tendermint engine.
 """
 
 from __future__ import annotations
@@ -106,7 +115,19 @@ class MessageReceived:
     message: object
 
 
-Event: TypeAlias = Start | TimerFired | TransactionsAvailable | ProposalBuilt | BlockCommitted | MessageReceived
+@dataclass(frozen=True, slots=True)
+class ProposalValidated:
+    """Reply to `ValidateProposal`: the node executed the block and checked it (BFT)."""
+
+    height: Height
+    round: Round
+    block_hash: Hash
+    is_valid: bool
+
+
+Event: TypeAlias = (
+    Start | TimerFired | TransactionsAvailable | ProposalBuilt | BlockCommitted | MessageReceived | ProposalValidated
+)
 
 
 # --- actions: engine -> node ------------------------------------------------------------
@@ -150,4 +171,42 @@ class AppendWal:
     record: bytes
 
 
-Action: TypeAlias = ScheduleTimer | BuildProposal | CommitBlock | Broadcast | AppendWal
+@dataclass(frozen=True, slots=True)
+class ValidateProposal:
+    """Execute and check the block `block_hash` proposed for `height`, then reply `ProposalValidated` (BFT).
+
+    The verdict must depend only on the block and the committed chain (the
+    engine caches it per block hash); a node that cannot get the block yet
+    answers later, or never, rather than calling it invalid.
+    """
+
+    height: Height
+    round: Round
+    block_hash: Hash
+
+
+@dataclass(frozen=True, slots=True)
+class SendMessage:
+    """Send `message` to the peer `recipient` only (BFT)."""
+
+    recipient: Address
+    message: object
+
+
+@dataclass(frozen=True, slots=True)
+class ReportEvidence:
+    """A validator equivocated; `evidence` holds both signed messages (BFT)."""
+
+    evidence: object
+
+
+Action: TypeAlias = (
+    ScheduleTimer
+    | BuildProposal
+    | CommitBlock
+    | Broadcast
+    | AppendWal
+    | ValidateProposal
+    | SendMessage
+    | ReportEvidence
+)

@@ -563,9 +563,7 @@ class _LevelStore(_DiskStore):
         upper = _range_end(prefix, end)
         with self._engine_errors("iterate"):
             if not reverse:
-                pairs: Iterator[tuple[bytes, bytes]] = self._db.iterator(
-                    start=prefix if prefix else None, stop=upper
-                )
+                pairs: Iterator[tuple[bytes, bytes]] = self._db.iterator(start=prefix if prefix else None, stop=upper)
             else:
                 # plyvel 1.5's reverse iterator(start=, stop=) yields nothing
                 # when the range holds one key and the stop key exists, so the

@@ -18,12 +18,13 @@ import orjson
 from gusu.codec import Value
 from gusu.errors import ClientError, CodecError, RemoteError
 from gusu.ledger.jsonview import JSON, bytes_to_hex, hex_to_bytes, value_to_json
-from gusu.ledger.types import ADDRESS_SIZE, HASH_SIZE, Hash, Height, Receipt
+from gusu.ledger.types import ADDRESS_SIZE, HASH_SIZE, Address, Hash, Height, Receipt
 from gusu.sdk.views import (
     BlockView,
     NodeStatus,
     ReceiptProof,
     ReceiptView,
+    SenderTransactionsPage,
     TransactionProof,
     TransactionView,
     parse_block,
@@ -32,6 +33,7 @@ from gusu.sdk.views import (
     parse_height,
     parse_receipt,
     parse_receipt_proof,
+    parse_sender_transactions,
     parse_status,
     parse_submission_results,
     parse_transaction,
@@ -167,6 +169,38 @@ def block_call(height_or_hash: int | bytes | str, full_transactions: bool) -> Rp
 def transaction_call(transaction_id: bytes | str) -> RpcCall[TransactionView]:
     tid = to_hash(transaction_id)
     return RpcCall("gusu_getTransaction", [bytes_to_hex(tid)], partial(parse_transaction, transaction_id=tid))
+
+
+def sender_transactions_call(
+    address: bytes | str, limit: int, before: tuple[int, int] | None
+) -> RpcCall[SenderTransactionsPage]:
+    sender = _to_address(address, "address")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ClientError(f"limit must be a positive integer, found {limit!r}")
+    params: list[JSON] = [bytes_to_hex(sender), limit]
+    cursor: tuple[Height, int] | None = None
+    if before is not None:
+        height, index = before
+        if height < 0 or index < 0:
+            raise ClientError(f"before must be a (height, index) position, found {before!r}")
+        cursor = (Height(height), index)
+        params.append({"height": height, "index": index})
+    return RpcCall(
+        "gusu_getTransactionsBySender",
+        params,
+        partial(parse_sender_transactions, sender=sender, limit=limit, before=cursor),
+    )
+
+
+def _to_address(value: bytes | str, what: str) -> Address:
+    """A 20-byte address given as bytes or as ``0x`` hex."""
+    try:
+        data = hex_to_bytes(value, ADDRESS_SIZE, what=what) if isinstance(value, str) else value
+    except CodecError as error:
+        raise ClientError(str(error)) from error
+    if not isinstance(data, bytes) or len(data) != ADDRESS_SIZE:
+        raise ClientError(f"{what} must be a {ADDRESS_SIZE}-byte address (bytes or 0x hex)")
+    return Address(data)
 
 
 def receipt_call(transaction_id: bytes | str) -> RpcCall[ReceiptView]:

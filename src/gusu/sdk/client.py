@@ -49,6 +49,7 @@ from gusu.sdk.views import (
     NodeStatus,
     ReceiptProof,
     ReceiptView,
+    SenderTransactionsPage,
     TransactionProof,
     TransactionView,
     parse_block_notification,
@@ -69,6 +70,8 @@ RETRY_BACKOFF_MAX_S = 2.0
 BATCH_TRANSACTIONS_MAX = 5_000
 """Transactions per gusu_sendRawTransactions request: the node's default limit."""
 VALID_FOR_BLOCKS = 100
+SENDER_TRANSACTIONS_LIMIT = 50
+"""Default page size of `get_transactions_by_sender` (nodes allow up to 1,000 by default)."""
 RECEIPT_TIMEOUT_S = 30.0
 POLL_INTERVAL_S = 0.05
 WEBSOCKET_HEARTBEAT_S = 30.0
@@ -217,6 +220,19 @@ class Client:
 
     def get_receipt(self, transaction_id: bytes | str) -> ReceiptView:
         return self._run(_rpc.receipt_call(transaction_id))
+
+    def get_transactions_by_sender(
+        self,
+        address: bytes | str,
+        limit: int = SENDER_TRANSACTIONS_LIMIT,
+        before: tuple[int, int] | None = None,
+    ) -> SenderTransactionsPage:
+        """Committed transactions `address` sent, newest first, at most `limit`.
+
+        Page back through the history by passing the page's `next` as
+        `before` until it is None. Transactions still pending are not listed.
+        """
+        return self._run(_rpc.sender_transactions_call(address, limit, before))
 
     def get_transaction_proof(self, transaction_id: bytes | str) -> TransactionProof:
         return self._run(_rpc.transaction_proof_call(transaction_id))
@@ -478,6 +494,15 @@ class AsyncClient:
 
     async def get_receipt(self, transaction_id: bytes | str) -> ReceiptView:
         return await self._run(_rpc.receipt_call(transaction_id))
+
+    async def get_transactions_by_sender(
+        self,
+        address: bytes | str,
+        limit: int = SENDER_TRANSACTIONS_LIMIT,
+        before: tuple[int, int] | None = None,
+    ) -> SenderTransactionsPage:
+        """Committed transactions `address` sent, newest first (as `Client.get_transactions_by_sender`)."""
+        return await self._run(_rpc.sender_transactions_call(address, limit, before))
 
     async def get_transaction_proof(self, transaction_id: bytes | str) -> TransactionProof:
         return await self._run(_rpc.transaction_proof_call(transaction_id))

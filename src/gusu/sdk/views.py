@@ -100,6 +100,19 @@ class TransactionView:
 
 
 @dataclass(frozen=True, slots=True)
+class SenderTransactionsPage:
+    """One page of the committed transactions an account sent, newest first.
+
+    Pass `next` as `before` to fetch the next, older page; it is None once
+    the history is exhausted. Pending transactions are never listed.
+    """
+
+    transactions: tuple[TransactionView, ...]
+    next: tuple[Height, int] | None
+    """(height, index) of the last transaction here when older ones exist, else None."""
+
+
+@dataclass(frozen=True, slots=True)
 class ReceiptView:
     """A receipt with where its transaction committed."""
 
@@ -270,6 +283,47 @@ def parse_transaction(data: JSON, transaction_id: Hash) -> TransactionView:
         index=index,
         reason=(reason or "")[:TEXT_LENGTH_MAX],
     )
+
+
+def parse_sender_transactions(
+    data: JSON, sender: Address, limit: int, before: tuple[Height, int] | None
+) -> SenderTransactionsPage:
+    """A ``gusu_getTransactionsBySender`` result for the page asked for.
+
+    Beyond the shape, the page must keep the method's promises: at most
+    `limit` committed transactions of `sender`, strictly newest first and
+    older than `before`, and a `next` cursor that moves back in the chain.
+    The last one matters most: a cursor that did not move would make a
+    client that pages "until next is None" loop forever.
+    """
+    fields = expect_object(data, "sender transactions")
+    items = get_list(fields, "transactions", "sender transactions", limit)
+    views: list[TransactionView] = []
+    bound = before
+    for item in items:
+        record = expect_object(item, "sender transaction")
+        transaction_id = Hash(get_hex(record, "id", "sender transaction", size=HASH_SIZE))
+        view = parse_transaction(item, transaction_id)
+        if not view.is_committed or view.height is None or view.index is None:
+            raise CodecError(f"transaction {bytes_to_hex(transaction_id)} in a sender's history is {view.status}")
+        if view.sender != sender:
+            raise CodecError(f"transaction {bytes_to_hex(transaction_id)} was not sent by {bytes_to_hex(sender)}")
+        position = (view.height, view.index)
+        if bound is not None and position >= bound:
+            raise CodecError("a sender's history must list transactions strictly newest first, before the cursor")
+        bound = position
+        views.append(view)
+    following = get_field(fields, "next", "sender transactions")
+    cursor: tuple[Height, int] | None = None
+    if following is not None:
+        next_fields = expect_object(following, "sender transactions next")
+        cursor = (
+            Height(get_uint(next_fields, "height", "sender transactions next")),
+            get_uint(next_fields, "index", "sender transactions next", maximum=BLOCK_TRANSACTIONS_MAX),
+        )
+        if not views or (bound is not None and cursor > bound):
+            raise CodecError("a sender history's next cursor must not lie after the page's last transaction")
+    return SenderTransactionsPage(transactions=tuple(views), next=cursor)
 
 
 def _as_status(status: str) -> TransactionStatus:

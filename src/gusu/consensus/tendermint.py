@@ -1,0 +1,912 @@
+"""The Tendermint BFT engine: Algorithm 1 of Buchman, Kwon and Milosevic (arXiv 1807.04938).
+
+The engine is a pure, deterministic state machine behind the same seam as
+solo (`ConsensusEngine.on_event`): events in, actions out, no clock, I/O,
+threads or randomness. Signing goes through an injected `Signer` whose
+result the engine only copies into messages, so a randomized signature
+(SM2) cannot change a decision and the seeded simulator runs this very
+code.
+
+Per height the engine runs rounds of three steps (propose, prevote,
+precommit) and follows the paper's rules; the line numbers below are
+Algorithm 1's:
+
+* StartRound (l. 11): the round's proposer (`ValidatorSet.get_proposer`)
+  proposes its valid value if it has one, otherwise asks the node to build
+  a block (`BuildProposal`); everyone schedules the propose timeout;
+* l. 22 / l. 28: on the proposer's proposal (with no proof of lock, or
+  with more than 2/3 prevotes for it in its ``pol_round``) prevote it if it
+  is valid and the lock allows, otherwise prevote nil;
+* l. 34: more than 2/3 prevotes for anything: schedule the prevote timeout;
+* l. 36: the proposal and more than 2/3 prevotes for it, and it is valid:
+  lock on it and precommit it (if still in the prevote step), and make it
+  the valid value;
+* l. 44: more than 2/3 prevotes for nil: precommit nil;
+* l. 47: more than 2/3 precommits for anything: schedule the precommit
+  timeout;
+* l. 49: more than 2/3 precommits for one valid block in some round:
+  decide it (`CommitBlock` with the certificate made of those precommits);
+* l. 55: messages from more than 1/3 of the power in a higher round: skip
+  to that round;
+* l. 57-65: the timeouts, which grow linearly with the round.
+
+"More than 2/3" and "more than 1/3" are always voting power, never counts
+(`ValidatorSet.is_quorum`, `is_one_third_plus`).
+
+Validity is the node's: the engine deals in block hashes, asks
+`ValidateProposal` once per hash and caches the verdict. One extension to
+the paper: a block with more than 2/3 precommits is committed once the node
+has validated it even if its proposal message never arrived (the node
+fetches the body by hash), so a lost proposal cannot stall a node that the
+rest of the network has already outvoted.
+
+Around the algorithm, what a real network needs:
+
+* **no double signing**: every message the engine signs is recorded per
+  (height, round, kind); it never signs a different one for the same key,
+  and `AppendWal` precedes every `Broadcast` of a signed message, so the
+  record survives a crash (see `gusu.consensus.tendermint_wal`);
+* **bounded bookkeeping**: messages of other heights are dropped, except a
+  bounded buffer for the next height; rounds more than
+  `rounds_ahead_max` ahead are ignored; each validator counts once per
+  (round, kind), and a second, different message is kept as equivocation
+  evidence (`ReportEvidence`);
+* **retransmission**: the paper assumes gossip that eventually delivers
+  every message; over a lossy transport the engine re-sends its own
+  messages of the current round every `rebroadcast_interval_ms`, with the
+  prevotes that justify a re-proposed valid value;
+* **one height behind**: a peer still voting on the previous height is
+  sent the precommits of that height's certificate (`SendMessage`), which
+  is all it needs to commit; further behind is block sync, in the node;
+* **pacing**: after a commit the next height starts `timeout_commit_ms`
+  later;
+* **BFT time**: a proposer stamps its block with the power-weighted median
+  of the precommit times of the previous height's certificate when it
+  assembled that certificate itself (otherwise its own clock), always
+  after the parent's time; precommits are stamped after the block's time.
+  The engine's clock is the latest ``now_ms`` an event carried.
+
+A node with ``own_address=None`` (or an address outside the set) follows
+consensus and commits blocks but never signs or proposes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from enum import Enum, IntEnum
+
+from gusu.consensus.certificate import (
+    assemble_commit_certificate,
+    compute_block_time_ms,
+    get_certificate_precommits,
+)
+from gusu.consensus.engine import ConsensusEngine
+from gusu.consensus.events import (
+    TIMER_PROPOSE,
+    Action,
+    AppendWal,
+    BlockCommitted,
+    Broadcast,
+    BuildProposal,
+    CommitBlock,
+    Event,
+    MessageReceived,
+    ProposalBuilt,
+    ProposalValidated,
+    ReportEvidence,
+    ScheduleTimer,
+    SendMessage,
+    Start,
+    TimerFired,
+    TransactionsAvailable,
+    ValidateProposal,
+)
+from gusu.consensus.messages import (
+    NO_ROUND,
+    ROUND_MAX,
+    Equivocation,
+    Message,
+    Proposal,
+    Signer,
+    Vote,
+    VoteKind,
+    encode_signing_bytes,
+)
+from gusu.consensus.tendermint_wal import (
+    WalKind,
+    WalRecord,
+    decode_wal_record,
+    encode_wal_record,
+    make_message_record,
+    make_round_record,
+)
+from gusu.consensus.validator_set import ValidatorSet
+from gusu.errors import CodecError, ConfigError
+from gusu.ledger.types import Address, CommitCertificate, Hash, Height, Round
+
+TIMER_PREVOTE = "prevote"
+TIMER_PRECOMMIT = "precommit"
+TIMER_COMMIT = "commit"
+"""After a commit: start round 0 of the next height."""
+TIMER_REBROADCAST = "rebroadcast"
+
+TIMEOUT_MS_LIMIT = 3_600_000
+ROUNDS_AHEAD_LIMIT = 10_000
+FUTURE_MESSAGES_LIMIT = 1_000_000
+
+MessageVerifier = Callable[[Message], bool]
+
+
+def _check_setting(name: str, value: int, low: int, high: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ConfigError(f"[consensus] {name} must be an integer between {low} and {high}, not {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class TendermintSettings:
+    """The ``[consensus]`` section for the Tendermint engine (every validator should use the same timeouts)."""
+
+    timeout_propose_ms: int = 3000
+    """How long to wait for the round's proposal before prevoting nil (round 0)."""
+    timeout_propose_delta_ms: int = 500
+    """Added to the propose timeout per round."""
+    timeout_prevote_ms: int = 1000
+    """After more than 2/3 prevotes for different things: how long to wait before precommitting nil."""
+    timeout_prevote_delta_ms: int = 500
+    timeout_precommit_ms: int = 1000
+    """After more than 2/3 precommits for different things: how long to wait before the next round."""
+    timeout_precommit_delta_ms: int = 500
+    timeout_commit_ms: int = 1000
+    """After a commit: how long before the next height starts (the block interval when all is well)."""
+    rebroadcast_interval_ms: int = 1000
+    """How often the engine re-sends its own messages of a round that has not ended."""
+    rounds_ahead_max: int = 100
+    """Messages more than this many rounds ahead of the current one are ignored."""
+    future_messages_max: int = 10_000
+    """Messages for the next height kept until it starts; more are dropped."""
+    evidence_max: int = 1_000
+    """Equivocation evidence kept in memory (each piece is also reported once)."""
+
+    def __post_init__(self) -> None:
+        for name in ("timeout_propose_ms", "timeout_prevote_ms", "timeout_precommit_ms", "rebroadcast_interval_ms"):
+            _check_setting(name, getattr(self, name), 1, TIMEOUT_MS_LIMIT)
+        for name in (
+            "timeout_propose_delta_ms",
+            "timeout_prevote_delta_ms",
+            "timeout_precommit_delta_ms",
+            "timeout_commit_ms",
+        ):
+            _check_setting(name, getattr(self, name), 0, TIMEOUT_MS_LIMIT)
+        _check_setting("rounds_ahead_max", self.rounds_ahead_max, 1, ROUNDS_AHEAD_LIMIT)
+        _check_setting("future_messages_max", self.future_messages_max, 0, FUTURE_MESSAGES_LIMIT)
+        _check_setting("evidence_max", self.evidence_max, 0, FUTURE_MESSAGES_LIMIT)
+
+    def get_timeout_propose_ms(self, round_: Round) -> int:
+        return self.timeout_propose_ms + round_ * self.timeout_propose_delta_ms
+
+    def get_timeout_prevote_ms(self, round_: Round) -> int:
+        return self.timeout_prevote_ms + round_ * self.timeout_prevote_delta_ms
+
+    def get_timeout_precommit_ms(self, round_: Round) -> int:
+        return self.timeout_precommit_ms + round_ * self.timeout_precommit_delta_ms
+
+
+class Step(IntEnum):
+    """A round's steps, ordered as in the paper (``step >= prevote``)."""
+
+    PROPOSE = 0
+    PREVOTE = 1
+    PRECOMMIT = 2
+
+
+class Phase(Enum):
+    STOPPED = "stopped"
+    """Before `Start`: every other event is ignored."""
+    WAITING = "waiting"
+    """The previous height committed; round 0 starts when the commit timer fires."""
+    RUNNING = "running"
+    DECIDED = "decided"
+    """`CommitBlock` emitted; waiting for `BlockCommitted`."""
+
+
+_SIGNED_PROPOSAL = "proposal"
+_SIGNED_PREVOTE = "prevote"
+_SIGNED_PRECOMMIT = "precommit"
+
+
+def _get_signed_kind(message: Message) -> str:
+    if isinstance(message, Proposal):
+        return _SIGNED_PROPOSAL
+    return _SIGNED_PREVOTE if message.kind is VoteKind.PREVOTE else _SIGNED_PRECOMMIT
+
+
+class _Tally:
+    """The votes of one kind in one round: one per validator, power summed per value."""
+
+    __slots__ = ("power", "power_by_value", "votes")
+
+    def __init__(self) -> None:
+        self.votes: dict[Address, Vote] = {}
+        self.power_by_value: dict[Hash | None, int] = {}
+        self.power = 0
+
+    def add(self, vote: Vote, power: int) -> None:
+        self.votes[vote.validator] = vote
+        self.power_by_value[vote.block_hash] = self.power_by_value.get(vote.block_hash, 0) + power
+        self.power += power
+
+
+class _HeightLog:
+    """Everything received at the current height (the paper's message log), plus the rules' bookkeeping."""
+
+    __slots__ = (
+        "block_timestamps",
+        "locked_rounds_done",
+        "precommit_quorum_rounds",
+        "precommit_timeout_rounds",
+        "prevote_timeout_rounds",
+        "proposals",
+        "recorded_rounds",
+        "reported",
+        "requested",
+        "round_power",
+        "round_senders",
+        "tallies",
+        "verdicts",
+    )
+
+    def __init__(self) -> None:
+        self.proposals: dict[Round, Proposal] = {}
+        self.tallies: dict[tuple[Round, VoteKind], _Tally] = {}
+        self.round_senders: dict[Round, set[Address]] = {}
+        """Signers of any message per round, for the skip rule (l. 55)."""
+        self.round_power: dict[Round, int] = {}
+        self.verdicts: dict[Hash, bool] = {}
+        self.requested: set[Hash] = set()
+        self.block_timestamps: dict[Hash, int] = {}
+        self.precommit_quorum_rounds: set[Round] = set()
+        """Rounds in which some block has more than 2/3 of the precommits (l. 49 candidates)."""
+        self.prevote_timeout_rounds: set[Round] = set()
+        self.precommit_timeout_rounds: set[Round] = set()
+        self.locked_rounds_done: set[Round] = set()
+        """Rounds where l. 36 has run ("for the first time")."""
+        self.recorded_rounds: set[Round] = set()
+        """Rounds whose start is already in the WAL."""
+        self.reported: set[tuple[Address, Round, str]] = set()
+
+    def get_tally(self, round_: Round, kind: VoteKind) -> _Tally | None:
+        return self.tallies.get((round_, kind))
+
+
+class TendermintEngine(ConsensusEngine):
+    """Tendermint consensus for one validator (or an observer); see the module docstring."""
+
+    name = "tendermint"
+
+    def __init__(
+        self,
+        settings: TendermintSettings,
+        validator_set: ValidatorSet,
+        own_address: Address | None,
+        signer: Signer | None,
+        chain_id: str,
+        verify_message: MessageVerifier | None = None,
+    ) -> None:
+        """`signer` may be None only for a non-validator; `verify_message`, if given, checks every
+        incoming message's signature inside the engine (the node normally does it before)."""
+        self._settings = settings
+        self._validators = validator_set
+        is_validator = own_address is not None and validator_set.contains(own_address)
+        if is_validator and signer is None:
+            raise ConfigError("a validator's Tendermint engine needs a signer")
+        self._own_address = own_address if is_validator else None
+        self._signer = signer
+        self._chain_id = chain_id
+        self._verify_message = verify_message
+        self._phase = Phase.STOPPED
+        self._height = Height(0)
+        self._round = Round(0)
+        self._step = Step.PROPOSE
+        self._now_ms = 0
+        self._last_block_time_ms = 0
+        self._locked_value: Hash | None = None
+        self._locked_round = NO_ROUND
+        self._valid_value: Hash | None = None
+        self._valid_round = NO_ROUND
+        self._log = _HeightLog()
+        self._future: list[Message] = []
+        self._signed: dict[tuple[Height, Round, str], Message] = {}
+        self._decision: CommitCertificate | None = None
+        self._last_certificate: CommitCertificate | None = None
+        self._building_round: Round | None = None
+        self._catch_up_served: set[Address] = set()
+        self._evidence: list[Equivocation] = []
+
+    # --- introspection ------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> TendermintSettings:
+        return self._settings
+
+    @property
+    def validator_set(self) -> ValidatorSet:
+        return self._validators
+
+    @property
+    def is_validator(self) -> bool:
+        return self._own_address is not None
+
+    @property
+    def phase(self) -> Phase:
+        return self._phase
+
+    @property
+    def height(self) -> Height:
+        """The height being decided (0 before `Start`)."""
+        return self._height
+
+    @property
+    def round(self) -> Round:
+        return self._round
+
+    @property
+    def step(self) -> Step:
+        return self._step
+
+    @property
+    def locked_value(self) -> Hash | None:
+        return self._locked_value
+
+    @property
+    def locked_round(self) -> int:
+        return self._locked_round
+
+    @property
+    def valid_value(self) -> Hash | None:
+        return self._valid_value
+
+    @property
+    def valid_round(self) -> int:
+        return self._valid_round
+
+    @property
+    def evidence(self) -> tuple[Equivocation, ...]:
+        return tuple(self._evidence)
+
+    @property
+    def last_certificate(self) -> CommitCertificate | None:
+        """The certificate this engine assembled for the previous height, if it decided that one itself."""
+        return self._last_certificate
+
+    def get_signed(self, height: Height, round_: Round, kind: str) -> Message | None:
+        """What this validator signed of `kind` ("proposal", "prevote", "precommit"), if anything."""
+        return self._signed.get((height, round_, kind))
+
+    # --- the entry point ----------------------------------------------------------------------------
+
+    def on_event(self, event: Event) -> list[Action]:
+        if isinstance(event, Start):
+            return self._on_start(event)
+        if self._phase is Phase.STOPPED:
+            return []
+        actions: list[Action] = []
+        if isinstance(event, TimerFired):
+            self._observe_time(event.now_ms)
+            self._on_timer_fired(event, actions)
+        elif isinstance(event, MessageReceived):
+            self._on_message_received(event, actions)
+        elif isinstance(event, ProposalValidated):
+            self._on_proposal_validated(event)
+        elif isinstance(event, ProposalBuilt):
+            self._on_proposal_built(event, actions)
+        elif isinstance(event, BlockCommitted):
+            self._observe_time(event.now_ms)
+            self._on_block_committed(event, actions)
+        elif isinstance(event, TransactionsAvailable):
+            # Blocks are made on the round schedule whatever the pool holds; only the clock is of use.
+            self._observe_time(event.now_ms)
+        self._advance(actions)
+        return actions
+
+    def _observe_time(self, now_ms: int) -> None:
+        # The latest clock reading of any event; never moves back, so vote times never do either.
+        self._now_ms = max(self._now_ms, now_ms)
+
+    # --- start and restart ----------------------------------------------------------------------------
+
+    def _on_start(self, event: Start) -> list[Action]:
+        records = []
+        for position, raw in enumerate(event.wal_records):
+            try:
+                records.append(decode_wal_record(raw))
+            except CodecError as error:
+                raise CodecError(f"WAL record {position} cannot be read ({error}); refusing to start") from error
+        self._phase = Phase.RUNNING
+        self._now_ms = event.now_ms
+        self._last_block_time_ms = event.last_block_time_ms
+        self._last_certificate = None
+        self._future = []
+        self._evidence = []
+        self._signed = {}
+        self._enter_height(event.height)
+        restored_round = self._restore(records)
+        actions: list[Action] = []
+        restored_step = self._get_signed_step(restored_round)
+        self._start_round(restored_round, actions, restored_step)
+        self._advance(actions)
+        return actions
+
+    def _restore(self, records: list[WalRecord]) -> Round:
+        """Take back what the WAL says this validator did at heights >= the current one; the round to resume."""
+        restored_round = Round(0)
+        for record in records:
+            if record.height < self._height:
+                continue
+            if record.message is not None:
+                # Messages of later heights too: a store behind its WAL must still not sign twice.
+                self._signed.setdefault((record.height, record.round, _get_signed_kind(record.message)), record.message)
+            if record.height != self._height:
+                continue
+            restored_round = max(restored_round, record.round)
+            if record.kind is WalKind.ROUND:
+                self._log.recorded_rounds.add(record.round)
+            elif record.kind is WalKind.LOCK and record.round > self._locked_round:
+                self._locked_round, self._locked_value = record.round, record.block_hash
+            elif record.kind is WalKind.VALID and record.round > self._valid_round:
+                self._valid_round, self._valid_value = record.round, record.block_hash
+        # Our own messages count in our log like anyone's.
+        self._round = restored_round
+        for (height, _, _), message in sorted(self._signed.items(), key=lambda item: item[0]):
+            if height == self._height:
+                self._add_message(message, [])
+        return restored_round
+
+    def _get_signed_step(self, round_: Round) -> Step:
+        if (self._height, round_, _SIGNED_PRECOMMIT) in self._signed:
+            return Step.PRECOMMIT
+        if (self._height, round_, _SIGNED_PREVOTE) in self._signed:
+            return Step.PREVOTE
+        return Step.PROPOSE
+
+    # --- heights and rounds ------------------------------------------------------------------------
+
+    def _enter_height(self, height: Height) -> None:
+        self._height = height
+        self._round = Round(0)
+        self._step = Step.PROPOSE
+        self._locked_value, self._locked_round = None, NO_ROUND
+        self._valid_value, self._valid_round = None, NO_ROUND
+        self._log = _HeightLog()
+        self._decision = None
+        self._building_round = None
+        self._catch_up_served = set()
+        for key in [key for key in self._signed if key[0] < height]:
+            del self._signed[key]
+
+    def _start_round(self, round_: Round, actions: list[Action], restored_step: Step = Step.PROPOSE) -> None:
+        """StartRound (l. 11); `restored_step` > propose when the WAL shows we already voted in it."""
+        self._round = round_
+        self._step = restored_step
+        self._building_round = None
+        height = self._height
+        if self.is_validator and round_ not in self._log.recorded_rounds:
+            self._log.recorded_rounds.add(round_)
+            actions.append(AppendWal(height, encode_wal_record(make_round_record(height, round_))))
+        actions.append(ScheduleTimer(height, round_, TIMER_PROPOSE, self._settings.get_timeout_propose_ms(round_)))
+        actions.append(ScheduleTimer(height, round_, TIMER_REBROADCAST, self._settings.rebroadcast_interval_ms))
+        if restored_step > Step.PROPOSE or self._signed.get((height, round_, _SIGNED_PROPOSAL)) is not None:
+            # Back from a restart: send again what we had sent, sign nothing new for it.
+            self._rebroadcast(actions)
+            return
+        if not self.is_validator or self._validators.get_proposer(height, round_).address != self._own_address:
+            return
+        if self._valid_value is not None:
+            self._propose(self._valid_value, self._valid_round, actions)
+        else:
+            self._building_round = round_
+            actions.append(BuildProposal(height, round_, self._compute_proposal_timestamp_ms()))
+
+    def _compute_proposal_timestamp_ms(self) -> int:
+        certificate = self._last_certificate
+        if certificate is not None and certificate.height == self._height - 1:
+            timestamp_ms = compute_block_time_ms(certificate, self._validators)
+        else:
+            timestamp_ms = self._now_ms
+        return max(timestamp_ms, self._last_block_time_ms + 1)
+
+    # --- event handlers ------------------------------------------------------------------------------
+
+    def _on_timer_fired(self, event: TimerFired, actions: list[Action]) -> None:
+        if event.height != self._height:
+            return
+        if event.kind == TIMER_COMMIT:
+            if self._phase is Phase.WAITING:
+                self._phase = Phase.RUNNING
+                self._start_round(Round(0), actions)
+            return
+        if self._phase is not Phase.RUNNING or event.round != self._round:
+            return
+        if event.kind == TIMER_PROPOSE and self._step is Step.PROPOSE:  # OnTimeoutPropose (l. 57)
+            self._cast_vote(VoteKind.PREVOTE, None, actions)
+            self._step = Step.PREVOTE
+        elif event.kind == TIMER_PREVOTE and self._step is Step.PREVOTE:  # OnTimeoutPrevote (l. 61)
+            self._cast_vote(VoteKind.PRECOMMIT, None, actions)
+            self._step = Step.PRECOMMIT
+        elif event.kind == TIMER_PRECOMMIT:  # OnTimeoutPrecommit (l. 65)
+            if self._round < ROUND_MAX:
+                self._start_round(Round(self._round + 1), actions)
+        elif event.kind == TIMER_REBROADCAST:
+            self._catch_up_served.clear()
+            self._rebroadcast(actions)
+            actions.append(
+                ScheduleTimer(self._height, self._round, TIMER_REBROADCAST, self._settings.rebroadcast_interval_ms)
+            )
+
+    def _on_proposal_built(self, event: ProposalBuilt, actions: list[Action]) -> None:
+        if event.height != self._height:
+            return
+        # The node built and executed it: valid by construction, whatever happens to the round.
+        self._log.verdicts.setdefault(event.block_hash, True)
+        self._log.block_timestamps.setdefault(event.block_hash, event.timestamp_ms)
+        if self._phase is not Phase.RUNNING or event.round != self._round or self._building_round != event.round:
+            return
+        self._building_round = None
+        # Proposed even if our own propose timeout already made us prevote nil: the others may still take it.
+        self._propose(event.block_hash, NO_ROUND, actions)
+
+    def _on_proposal_validated(self, event: ProposalValidated) -> None:
+        if event.height != self._height:
+            return
+        # The first verdict stands: validity is a function of the block, so a second cannot differ.
+        self._log.verdicts.setdefault(event.block_hash, event.is_valid)
+
+    def _on_block_committed(self, event: BlockCommitted, actions: list[Action]) -> None:
+        if event.height < self._height:
+            return
+        decision = self._decision
+        if decision is not None and decision.height == event.height and decision.block_hash == event.block_hash:
+            self._last_certificate = decision
+        else:
+            self._last_certificate = None  # learned by sync: someone else's certificate
+        self._last_block_time_ms = event.timestamp_ms
+        self._enter_height(Height(event.height + 1))
+        self._phase = Phase.WAITING
+        actions.append(ScheduleTimer(self._height, Round(0), TIMER_COMMIT, self._settings.timeout_commit_ms))
+        buffered, self._future = self._future, []
+        for message in buffered:
+            if message.height == self._height:
+                self._add_message(message, actions)
+            elif message.height == self._height + 1:
+                self._future.append(message)
+
+    def _on_message_received(self, event: MessageReceived, actions: list[Action]) -> None:
+        message = event.message
+        if not isinstance(message, (Proposal, Vote)) or message.chain_id != self._chain_id:
+            return
+        if self._verify_message is not None and not self._verify_message(message):
+            return
+        if message.height == self._height - 1:
+            self._on_message_from_previous_height(event.sender, actions)
+            return
+        if message.height == self._height + 1:
+            if len(self._future) < self._settings.future_messages_max:
+                self._future.append(message)
+            return
+        if message.height != self._height:
+            return
+        self._add_message(message, actions)
+
+    def _on_message_from_previous_height(self, sender: Address, actions: list[Action]) -> None:
+        # The peer has not seen the previous height commit: the precommits we certified it with are
+        # all it needs. Once per peer per rebroadcast interval, so a chatty peer costs little.
+        certificate = self._last_certificate
+        if certificate is None or certificate.height != self._height - 1 or sender in self._catch_up_served:
+            return
+        self._catch_up_served.add(sender)
+        for vote in get_certificate_precommits(self._chain_id, certificate):
+            actions.append(SendMessage(sender, vote))
+
+    # --- the message log ------------------------------------------------------------------------------
+
+    def _add_message(self, message: Message, actions: list[Action]) -> None:
+        if message.round > self._round + self._settings.rounds_ahead_max:
+            return
+        if isinstance(message, Proposal):
+            self._add_proposal(message, actions)
+        else:
+            self._add_vote(message, actions)
+
+    def _add_proposal(self, proposal: Proposal, actions: list[Action]) -> None:
+        log = self._log
+        if proposal.proposer != self._validators.get_proposer(proposal.height, proposal.round).address:
+            return
+        if not NO_ROUND <= proposal.pol_round < proposal.round:
+            return
+        existing = log.proposals.get(proposal.round)
+        if existing is not None:
+            if replace(existing, signature=b"") != replace(proposal, signature=b""):
+                self._report(existing, proposal, actions)
+            return
+        log.proposals[proposal.round] = proposal
+        self._count_sender(proposal.round, proposal.proposer)
+        log.block_timestamps.setdefault(proposal.block_hash, proposal.timestamp_ms)
+        self._request_validation(proposal.round, proposal.block_hash, actions)
+
+    def _add_vote(self, vote: Vote, actions: list[Action]) -> None:
+        power = self._validators.get_power(vote.validator)
+        if power == 0:
+            return
+        log = self._log
+        tally = log.tallies.get((vote.round, vote.kind))
+        if tally is None:
+            tally = log.tallies[(vote.round, vote.kind)] = _Tally()
+        existing = tally.votes.get(vote.validator)
+        if existing is not None:
+            if existing.block_hash != vote.block_hash:
+                self._report(existing, vote, actions)
+            return  # a duplicate, or the second of an equivocating pair: counted once
+        tally.add(vote, power)
+        self._count_sender(vote.round, vote.validator)
+        if (
+            vote.kind is VoteKind.PRECOMMIT
+            and vote.block_hash is not None
+            and self._validators.is_quorum(tally.power_by_value[vote.block_hash])
+        ):
+            log.precommit_quorum_rounds.add(vote.round)
+            # The network decided this block; we need the verdict even if its proposal never came.
+            self._request_validation(vote.round, vote.block_hash, actions)
+
+    def _count_sender(self, round_: Round, address: Address) -> None:
+        senders = self._log.round_senders.setdefault(round_, set())
+        if address not in senders:
+            senders.add(address)
+            self._log.round_power[round_] = self._log.round_power.get(round_, 0) + self._validators.get_power(address)
+
+    def _request_validation(self, round_: Round, block_hash: Hash, actions: list[Action]) -> None:
+        log = self._log
+        if block_hash in log.verdicts or block_hash in log.requested:
+            return
+        log.requested.add(block_hash)
+        actions.append(ValidateProposal(self._height, round_, block_hash))
+
+    def _report(self, first: Message, second: Message, actions: list[Action]) -> None:
+        key = (
+            first.proposer if isinstance(first, Proposal) else first.validator,
+            first.round,
+            _get_signed_kind(first),
+        )
+        if key in self._log.reported:
+            return
+        self._log.reported.add(key)
+        evidence = Equivocation(first, second)
+        if len(self._evidence) < self._settings.evidence_max:
+            self._evidence.append(evidence)
+        actions.append(ReportEvidence(evidence))
+
+    # --- the rules ----------------------------------------------------------------------------------
+
+    def _advance(self, actions: list[Action]) -> None:
+        """Apply the upon-rules until none fires: each firing changes state, so this ends."""
+        while self._phase is Phase.RUNNING:
+            if self._apply_decision(actions):
+                continue
+            if self._apply_round_skip(actions):
+                continue
+            if self._apply_proposal(actions):
+                continue
+            if self._apply_prevote_quorum_for_block(actions):
+                continue
+            if self._apply_prevote_quorum_for_nil(actions):
+                continue
+            if self._apply_prevote_quorum_for_anything(actions):
+                continue
+            if self._apply_precommit_quorum_for_anything(actions):
+                continue
+            break
+
+    def _has_quorum_for(self, round_: Round, kind: VoteKind, value: Hash | None) -> bool:
+        tally = self._log.get_tally(round_, kind)
+        return tally is not None and self._validators.is_quorum(tally.power_by_value.get(value, 0))
+
+    def _apply_decision(self, actions: list[Action]) -> bool:
+        """l. 49: more than 2/3 precommits for a valid block in some round of this height: decide it."""
+        log = self._log
+        for round_ in sorted(log.precommit_quorum_rounds):
+            tally = log.get_tally(round_, VoteKind.PRECOMMIT)
+            assert tally is not None
+            for block_hash, power in tally.power_by_value.items():
+                if block_hash is None or not self._validators.is_quorum(power):
+                    continue
+                if log.verdicts.get(block_hash) is not True:
+                    continue  # validation requested when the quorum formed
+                certificate = assemble_commit_certificate(
+                    vote for vote in tally.votes.values() if vote.block_hash == block_hash
+                )
+                self._decision = certificate
+                self._phase = Phase.DECIDED
+                actions.append(CommitBlock(self._height, round_, block_hash, certificate))
+                return True
+        return False
+
+    def _apply_round_skip(self, actions: list[Action]) -> bool:
+        """l. 55: messages of a higher round from more than 1/3 of the power: go to that round."""
+        target: Round | None = None
+        for round_, power in self._log.round_power.items():
+            if (
+                round_ > self._round
+                and (target is None or round_ > target)
+                and self._validators.is_one_third_plus(power)
+            ):
+                target = round_
+        if target is None:
+            return False
+        self._start_round(target, actions)
+        return True
+
+    def _apply_proposal(self, actions: list[Action]) -> bool:
+        """l. 22 and l. 28: prevote the round's proposal, or nil if it is invalid or the lock forbids it."""
+        if self._step is not Step.PROPOSE:
+            return False
+        proposal = self._log.proposals.get(self._round)
+        if proposal is None:
+            return False
+        block_hash, pol_round = proposal.block_hash, proposal.pol_round
+        if pol_round != NO_ROUND and not self._has_quorum_for(Round(pol_round), VoteKind.PREVOTE, block_hash):
+            return False  # l. 28 waits for the proof of lock; the propose timeout bounds the wait
+        verdict = self._log.verdicts.get(block_hash)
+        if verdict is None:
+            return False  # validation requested when the proposal arrived
+        if pol_round == NO_ROUND:
+            acceptable = self._locked_round == NO_ROUND or self._locked_value == block_hash
+        else:
+            acceptable = self._locked_round <= pol_round or self._locked_value == block_hash
+        self._cast_vote(VoteKind.PREVOTE, block_hash if verdict and acceptable else None, actions)
+        self._step = Step.PREVOTE
+        return True
+
+    def _apply_prevote_quorum_for_block(self, actions: list[Action]) -> bool:
+        """l. 36: the proposal, more than 2/3 prevotes for it, and valid: lock, precommit, set valid value."""
+        log = self._log
+        round_ = self._round
+        if self._step < Step.PREVOTE or round_ in log.locked_rounds_done:
+            return False
+        proposal = log.proposals.get(round_)
+        if proposal is None or log.verdicts.get(proposal.block_hash) is not True:
+            return False
+        block_hash = proposal.block_hash
+        if not self._has_quorum_for(round_, VoteKind.PREVOTE, block_hash):
+            return False
+        log.locked_rounds_done.add(round_)
+        height = self._height
+        if self._step is Step.PREVOTE:
+            self._locked_value, self._locked_round = block_hash, round_
+            self._append_wal(WalRecord(WalKind.LOCK, height, round_, block_hash=block_hash), actions)
+        self._valid_value, self._valid_round = block_hash, round_
+        self._append_wal(WalRecord(WalKind.VALID, height, round_, block_hash=block_hash), actions)
+        if self._step is Step.PREVOTE:
+            self._cast_vote(VoteKind.PRECOMMIT, block_hash, actions)
+            self._step = Step.PRECOMMIT
+        return True
+
+    def _apply_prevote_quorum_for_nil(self, actions: list[Action]) -> bool:
+        """l. 44: more than 2/3 prevotes for nil: precommit nil."""
+        if self._step is not Step.PREVOTE or not self._has_quorum_for(self._round, VoteKind.PREVOTE, None):
+            return False
+        self._cast_vote(VoteKind.PRECOMMIT, None, actions)
+        self._step = Step.PRECOMMIT
+        return True
+
+    def _apply_prevote_quorum_for_anything(self, actions: list[Action]) -> bool:
+        """l. 34: more than 2/3 prevotes for anything, for the first time: start the prevote timeout."""
+        log = self._log
+        round_ = self._round
+        if self._step is not Step.PREVOTE or round_ in log.prevote_timeout_rounds:
+            return False
+        tally = log.get_tally(round_, VoteKind.PREVOTE)
+        if tally is None or not self._validators.is_quorum(tally.power):
+            return False
+        log.prevote_timeout_rounds.add(round_)
+        actions.append(
+            ScheduleTimer(self._height, round_, TIMER_PREVOTE, self._settings.get_timeout_prevote_ms(round_))
+        )
+        return True
+
+    def _apply_precommit_quorum_for_anything(self, actions: list[Action]) -> bool:
+        """l. 47: more than 2/3 precommits for anything, for the first time: start the precommit timeout."""
+        log = self._log
+        round_ = self._round
+        if round_ in log.precommit_timeout_rounds:
+            return False
+        tally = log.get_tally(round_, VoteKind.PRECOMMIT)
+        if tally is None or not self._validators.is_quorum(tally.power):
+            return False
+        log.precommit_timeout_rounds.add(round_)
+        actions.append(
+            ScheduleTimer(self._height, round_, TIMER_PRECOMMIT, self._settings.get_timeout_precommit_ms(round_))
+        )
+        return True
+
+    # --- signing and sending -------------------------------------------------------------------------
+
+    def _append_wal(self, record: WalRecord, actions: list[Action]) -> None:
+        if self.is_validator:
+            actions.append(AppendWal(record.height, encode_wal_record(record)))
+
+    def _sign(self, message: Message) -> Message:
+        assert self._signer is not None
+        return replace(message, signature=self._signer(encode_signing_bytes(message)))
+
+    def _send_signed(self, unsigned: Message, actions: list[Action]) -> Message:
+        """Sign, log to the WAL, broadcast, and count `unsigned`; or re-send what we already signed for its slot."""
+        key = (unsigned.height, unsigned.round, _get_signed_kind(unsigned))
+        existing = self._signed.get(key)
+        if existing is not None:
+            # The one signature per slot: whatever the rules now say, the earlier message stands.
+            actions.append(Broadcast(existing))
+            return existing
+        message = self._sign(unsigned)
+        self._signed[key] = message
+        actions.append(AppendWal(message.height, encode_wal_record(make_message_record(message))))
+        actions.append(Broadcast(message))
+        self._add_message(message, actions)
+        return message
+
+    def _cast_vote(self, kind: VoteKind, block_hash: Hash | None, actions: list[Action]) -> None:
+        if self._own_address is None:
+            return
+        floor_ms = self._last_block_time_ms + 1
+        if kind is VoteKind.PRECOMMIT and block_hash is not None:
+            # CometBFT's vote-time rule: after the block's own time, so BFT time keeps increasing.
+            floor_ms = max(floor_ms, self._log.block_timestamps.get(block_hash, 0) + 1)
+        vote = Vote(
+            kind=kind,
+            chain_id=self._chain_id,
+            height=self._height,
+            round=self._round,
+            block_hash=block_hash,
+            timestamp_ms=max(self._now_ms, floor_ms),
+            validator=self._own_address,
+            signature=b"",
+        )
+        self._send_signed(vote, actions)
+
+    def _propose(self, block_hash: Hash, pol_round: int, actions: list[Action]) -> None:
+        assert self._own_address is not None
+        timestamp_ms = self._log.block_timestamps.get(block_hash)
+        assert timestamp_ms is not None, "proposing a block whose time is unknown"
+        proposal = Proposal(
+            chain_id=self._chain_id,
+            height=self._height,
+            round=self._round,
+            block_hash=block_hash,
+            pol_round=pol_round,
+            timestamp_ms=timestamp_ms,
+            proposer=self._own_address,
+            signature=b"",
+        )
+        self._send_signed(proposal, actions)
+        self._relay_proof_of_lock(pol_round, block_hash, actions)
+
+    def _relay_proof_of_lock(self, pol_round: int, block_hash: Hash, actions: list[Action]) -> None:
+        # l. 28 at the others needs the prevotes that justify a re-proposal; they may have missed them.
+        if pol_round == NO_ROUND:
+            return
+        tally = self._log.get_tally(Round(pol_round), VoteKind.PREVOTE)
+        if tally is None:
+            return
+        for vote in tally.votes.values():
+            if vote.block_hash == block_hash:
+                actions.append(Broadcast(vote))
+
+    def _rebroadcast(self, actions: list[Action]) -> None:
+        """Send again our own messages of the current round (lossy transports; restarts)."""
+        if self._own_address is None:
+            return
+        for kind in (_SIGNED_PROPOSAL, _SIGNED_PREVOTE, _SIGNED_PRECOMMIT):
+            message = self._signed.get((self._height, self._round, kind))
+            if message is None:
+                continue
+            actions.append(Broadcast(message))
+            if isinstance(message, Proposal):
+                self._relay_proof_of_lock(message.pol_round, message.block_hash, actions)

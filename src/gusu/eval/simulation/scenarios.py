@@ -1,0 +1,338 @@
+"""Fault plans: what goes wrong in one simulated run, drawn from the run's seeded generator.
+
+A `FaultPlan` fixes everything about a run that is not the consensus code
+itself: voting powers, which validators have Byzantine twins, when the
+network heals, message delay, loss and duplication before the heal,
+partitions (symmetric and one-way), crashes and restarts (some of them in
+the middle of carrying out an action list, after the WAL record and before
+the broadcast, or the other way round), per-node clock skew and nodes
+whose application builds invalid blocks.
+
+Every fault ends at ``heal_ms``: from then on messages arrive within
+`HEALED_DELAY_MS`, none are lost, every crashed node is back and no
+partition remains (twins stay Byzantine). The liveness checker measures
+from that moment.
+
+Node ids: validators ``0 .. n-1`` run one node each; a twinned validator
+also runs a second node, numbered ``n, n+1, ...`` in twin order, holding
+the same key.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+HEALED_DELAY_MS = (2, 40)
+"""Message delay bounds once the network has healed (the Δ after GST)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    start_ms: int
+    end_ms: int
+    blocked: frozenset[tuple[int, int]]
+    """Directed links (sender node id, receiver node id) that lose every message."""
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class Crash:
+    node: int
+    at_ms: int
+    down_ms: int
+    """How long the node stays down (it restarts by the heal at the latest)."""
+    torn: bool
+    """Crash part-way through carrying out an action list instead of between events."""
+
+
+@dataclass(frozen=True, slots=True)
+class FaultPlan:
+    powers: tuple[int, ...]
+    """Voting power per validator."""
+    twins: tuple[int, ...]
+    """Validators that run two nodes with one key (Byzantine; total power below 1/3)."""
+    heal_ms: int
+    delay_ms: tuple[int, int]
+    """Message delay bounds before the heal; random delays also reorder messages."""
+    drop_probability: float
+    duplicate_probability: float
+    partitions: tuple[Partition, ...]
+    crashes: tuple[Crash, ...]
+    skews_ms: tuple[int, ...]
+    """Clock offset per node id."""
+    invalid_builders: tuple[int, ...]
+    """Node ids whose application builds an invalid block with `invalid_probability`."""
+    invalid_probability: float
+    min_run_ms: int
+    """Run at least this long even if liveness is shown sooner."""
+
+    @property
+    def validator_count(self) -> int:
+        return len(self.powers)
+
+    @property
+    def node_validators(self) -> tuple[int, ...]:
+        """The validator index each node id runs."""
+        return tuple(range(len(self.powers))) + self.twins
+
+    @property
+    def node_count(self) -> int:
+        return len(self.powers) + len(self.twins)
+
+    def is_byzantine_node(self, node: int) -> bool:
+        return self.node_validators[node] in self.twins
+
+
+# --- building blocks ----------------------------------------------------------------------------
+
+
+def _equal_powers(n: int) -> tuple[int, ...]:
+    return (1,) * n
+
+
+def _random_powers(rng: random.Random, n: int) -> tuple[int, ...]:
+    return tuple(rng.randint(1, 10) for _ in range(n))
+
+
+def _pick_twins(rng: random.Random, powers: tuple[int, ...], count_max: int) -> tuple[int, ...]:
+    """Up to `count_max` validators whose total power stays strictly below 1/3 of the total."""
+    total = sum(powers)
+    chosen: list[int] = []
+    power = 0
+    for index in rng.sample(range(len(powers)), len(powers)):
+        if len(chosen) == count_max:
+            break
+        if 3 * (power + powers[index]) < total:
+            chosen.append(index)
+            power += powers[index]
+    return tuple(sorted(chosen))
+
+
+def _random_partitions(rng: random.Random, node_count: int, heal_ms: int) -> tuple[Partition, ...]:
+    partitions: list[Partition] = []
+    time_ms = rng.randint(0, 1_000)
+    while time_ms < heal_ms:
+        end_ms = min(time_ms + rng.randint(500, 4_000), heal_ms)
+        nodes = list(range(node_count))
+        rng.shuffle(nodes)
+        cut = rng.randint(1, node_count - 1)
+        side_a, side_b = nodes[:cut], nodes[cut:]
+        kind = rng.random()
+        if kind < 0.5:
+            blocked = {(a, b) for a in side_a for b in side_b} | {(b, a) for a in side_a for b in side_b}
+            description = f"symmetric {sorted(side_a)}|{sorted(side_b)}"
+        elif kind < 0.8:
+            blocked = {(a, b) for a in side_a for b in side_b}
+            description = f"one-way {sorted(side_a)}->{sorted(side_b)} lost"
+        else:
+            # One isolated node that can still send but hears nothing, or the reverse.
+            node = side_a[0]
+            others = [other for other in range(node_count) if other != node]
+            if rng.random() < 0.5:
+                blocked = {(other, node) for other in others}
+                description = f"deaf {node}"
+            else:
+                blocked = {(node, other) for other in others}
+                description = f"mute {node}"
+        partitions.append(Partition(time_ms, end_ms, frozenset(blocked), description))
+        time_ms = end_ms + rng.randint(0, 1_500)
+    return tuple(partitions)
+
+
+def _random_crashes(rng: random.Random, node_count: int, heal_ms: int, count: int) -> tuple[Crash, ...]:
+    crashes = []
+    for node in rng.sample(range(node_count), count):
+        at_ms = rng.randint(0, max(heal_ms - 500, 1))
+        down_ms = rng.randint(100, max(heal_ms - at_ms, 101))
+        crashes.append(Crash(node, at_ms, down_ms, torn=rng.random() < 0.5))
+    return tuple(sorted(crashes, key=lambda crash: (crash.at_ms, crash.node)))
+
+
+def _plan(
+    powers: tuple[int, ...],
+    *,
+    twins: tuple[int, ...] = (),
+    heal_ms: int = 0,
+    delay_ms: tuple[int, int] = HEALED_DELAY_MS,
+    drop_probability: float = 0.0,
+    duplicate_probability: float = 0.0,
+    partitions: tuple[Partition, ...] = (),
+    crashes: tuple[Crash, ...] = (),
+    skews_ms: tuple[int, ...] | None = None,
+    invalid_builders: tuple[int, ...] = (),
+    invalid_probability: float = 0.0,
+    min_run_ms: int = 0,
+) -> FaultPlan:
+    node_count = len(powers) + len(twins)
+    return FaultPlan(
+        powers=powers,
+        twins=twins,
+        heal_ms=heal_ms,
+        delay_ms=delay_ms,
+        drop_probability=drop_probability,
+        duplicate_probability=duplicate_probability,
+        partitions=partitions,
+        crashes=crashes,
+        skews_ms=skews_ms if skews_ms is not None else (0,) * node_count,
+        invalid_builders=invalid_builders,
+        invalid_probability=invalid_probability,
+        min_run_ms=min_run_ms,
+    )
+
+
+# --- the scenarios ---------------------------------------------------------------------------------
+
+
+def make_happy(rng: random.Random, n: int) -> FaultPlan:
+    """No faults: a few seconds of blocks over a well-behaved network."""
+    return _plan(_equal_powers(n), delay_ms=(rng.randint(1, 10), rng.randint(10, 60)), min_run_ms=3_000)
+
+
+def make_lossy(rng: random.Random, n: int) -> FaultPlan:
+    """Loss, duplication and wide random delays (so reordering) until the heal."""
+    return _plan(
+        _equal_powers(n),
+        heal_ms=rng.randint(3_000, 12_000),
+        delay_ms=(1, rng.randint(50, 600)),
+        drop_probability=rng.uniform(0.05, 0.4),
+        duplicate_probability=rng.uniform(0.0, 0.3),
+    )
+
+
+def make_partition(rng: random.Random, n: int) -> FaultPlan:
+    """A sequence of partitions, symmetric, one-way, deaf and mute nodes, then the heal."""
+    heal_ms = rng.randint(4_000, 14_000)
+    return _plan(
+        _equal_powers(n),
+        heal_ms=heal_ms,
+        delay_ms=(1, rng.randint(20, 200)),
+        partitions=_random_partitions(rng, n, heal_ms),
+    )
+
+
+def make_crash(rng: random.Random, n: int) -> FaultPlan:
+    """Nodes crash (some mid-way through an action list) and restart from their store and WAL.
+
+    Up to n-1 nodes may be down at once: the chain halts while fewer than
+    2/3 of the power is up, and must neither fork nor forget a lock.
+    """
+    heal_ms = rng.randint(3_000, 12_000)
+    return _plan(
+        _equal_powers(n),
+        heal_ms=heal_ms,
+        delay_ms=(1, rng.randint(20, 150)),
+        drop_probability=rng.choice((0.0, 0.05)),
+        crashes=_random_crashes(rng, n, heal_ms, rng.randint(1, n - 1)),
+    )
+
+
+def make_skew(rng: random.Random, n: int) -> FaultPlan:
+    """Clocks up to 10 s apart, with some loss: BFT time must still increase and stay honest."""
+    return _plan(
+        _equal_powers(n),
+        heal_ms=rng.randint(2_000, 8_000),
+        delay_ms=(1, rng.randint(20, 200)),
+        drop_probability=rng.uniform(0.0, 0.1),
+        skews_ms=tuple(rng.randint(-5_000, 5_000) for _ in range(n)),
+        min_run_ms=4_000,
+    )
+
+
+def make_twins(rng: random.Random, n: int) -> FaultPlan:
+    """Byzantine twins: validators with two nodes and one key, equivocating, under partitions and loss."""
+    powers = _equal_powers(n)
+    twins = _pick_twins(rng, powers, (n - 1) // 3)
+    node_count = n + len(twins)
+    heal_ms = rng.randint(4_000, 14_000)
+    return _plan(
+        powers,
+        twins=twins,
+        heal_ms=heal_ms,
+        delay_ms=(1, rng.randint(20, 300)),
+        drop_probability=rng.uniform(0.0, 0.15),
+        partitions=_random_partitions(rng, node_count, heal_ms),
+        min_run_ms=3_000,
+    )
+
+
+def make_invalid(rng: random.Random, n: int) -> FaultPlan:
+    """Some proposers build invalid blocks: they must never commit, and the chain must go on."""
+    builders = tuple(sorted(rng.sample(range(n), rng.randint(1, max((n - 1) // 3, 1)))))
+    return _plan(
+        _equal_powers(n),
+        heal_ms=rng.randint(2_000, 8_000),
+        delay_ms=(1, rng.randint(20, 200)),
+        drop_probability=rng.uniform(0.0, 0.1),
+        invalid_builders=builders,
+        invalid_probability=rng.uniform(0.3, 1.0),
+        min_run_ms=4_000,
+    )
+
+
+def make_weighted(rng: random.Random, n: int) -> FaultPlan:
+    """Unequal voting power with partitions and crashes: quorums are power, not counts."""
+    powers = _random_powers(rng, n)
+    heal_ms = rng.randint(3_000, 12_000)
+    return _plan(
+        powers,
+        heal_ms=heal_ms,
+        delay_ms=(1, rng.randint(20, 200)),
+        drop_probability=rng.uniform(0.0, 0.1),
+        partitions=_random_partitions(rng, n, heal_ms),
+        crashes=_random_crashes(rng, n, heal_ms, rng.randint(0, n - 1)),
+    )
+
+
+def make_chaos(rng: random.Random, n: int) -> FaultPlan:
+    """Everything at once: twins, loss, duplication, partitions, crashes, skew, invalid blocks, unequal power."""
+    powers = _random_powers(rng, n) if rng.random() < 0.5 else _equal_powers(n)
+    twins = _pick_twins(rng, powers, (n - 1) // 3)
+    node_count = n + len(twins)
+    heal_ms = rng.randint(4_000, 15_000)
+    honest = [node for node in range(n) if node not in twins]
+    return _plan(
+        powers,
+        twins=twins,
+        heal_ms=heal_ms,
+        delay_ms=(1, rng.randint(20, 400)),
+        drop_probability=rng.uniform(0.0, 0.3),
+        duplicate_probability=rng.uniform(0.0, 0.2),
+        partitions=_random_partitions(rng, node_count, heal_ms),
+        crashes=_random_crashes(rng, node_count, heal_ms, rng.randint(0, node_count - 1)),
+        skews_ms=tuple(rng.randint(-3_000, 3_000) for _ in range(node_count)),
+        invalid_builders=tuple(sorted(rng.sample(honest, rng.randint(0, 1)))),
+        invalid_probability=rng.uniform(0.2, 1.0),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    make_plan: Callable[[random.Random, int], FaultPlan]
+
+    @property
+    def description(self) -> str:
+        return (self.make_plan.__doc__ or "").strip().splitlines()[0]
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("happy", make_happy),
+    Scenario("lossy", make_lossy),
+    Scenario("partition", make_partition),
+    Scenario("crash", make_crash),
+    Scenario("skew", make_skew),
+    Scenario("twins", make_twins),
+    Scenario("invalid", make_invalid),
+    Scenario("weighted", make_weighted),
+    Scenario("chaos", make_chaos),
+)
+SCENARIO_NAMES = tuple(scenario.name for scenario in SCENARIOS)
+
+
+def get_scenario(name: str) -> Scenario:
+    for scenario in SCENARIOS:
+        if scenario.name == name:
+            return scenario
+    raise KeyError(f"unknown scenario {name!r}; choose one of: {', '.join(SCENARIO_NAMES)}")

@@ -1,0 +1,222 @@
+"""One TCP/TLS connection as a stream of frames, with bounded buffers both ways.
+
+`FrameProtocol` is an asyncio protocol (it runs on the default loop and on
+uvloop alike). It splits incoming bytes into frames as they arrive, so an
+announced length above the limit is caught from the 4-byte prefix alone,
+before a single byte of the oversized frame is buffered. Reading from the
+socket pauses while complete frames wait to be handled beyond
+``receive_buffer_bytes_max``, which turns a slow handler into TCP
+backpressure on the sender instead of memory growth here. Writing follows
+the transport's own flow control (`drain`).
+
+Until the application handshake is done only one frame (the peer's hello,
+at most `HELLO_BYTES_MAX` bytes) is parsed; the full frame limit applies
+from `start_session` on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+
+from gusu.network.messages import HELLO_BYTES_MAX, LENGTH_PREFIX_SIZE, DisconnectReason
+
+
+class ConnectionEnded(Exception):
+    """The connection cannot yield another frame; `reason` says why (a `DisconnectReason`)."""
+
+    def __init__(self, reason: DisconnectReason, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class FrameProtocol(asyncio.Protocol):
+    def __init__(
+        self,
+        receive_buffer_bytes_max: int,
+        *,
+        on_connection_made: Callable[[FrameProtocol], None] | None = None,
+    ) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._frame_bytes_max = HELLO_BYTES_MAX
+        self._in_session = False
+        self._buffer_max = receive_buffer_bytes_max
+        self._buffer = bytearray()
+        self._frames: deque[bytes] = deque()
+        self._frames_bytes = 0
+        self._violation: ConnectionEnded | None = None
+        self._lost: ConnectionEnded | None = None
+        self._reading_paused = False
+        self._data = asyncio.Event()
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self._closed = asyncio.Event()
+        self._on_connection_made = on_connection_made
+
+    # --- asyncio.Protocol ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        if self._on_connection_made is not None:
+            # An accepted connection: TLS starts later (loop.start_tls); hold incoming bytes
+            # in the socket until then, so the peer's ClientHello is not consumed as frames.
+            transport.pause_reading()
+            self._on_connection_made(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self._violation is not None or self._lost is not None:
+            return
+        self._buffer += data
+        self._parse()
+
+    def eof_received(self) -> bool | None:
+        return None  # close our side too: a half-open peer connection is of no use
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        detail = f"{type(exc).__name__}: {exc}" if exc is not None else "the peer closed the connection"
+        self._lost = ConnectionEnded(DisconnectReason.CONNECTION_LOST, detail)
+        self._data.set()
+        self._writable.set()
+        self._closed.set()
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
+    # --- framing -------------------------------------------------------------------------------
+
+    def _parse(self) -> None:
+        buffer = self._buffer
+        offset = 0
+        size = len(buffer)
+        while size - offset >= LENGTH_PREFIX_SIZE:
+            if not self._in_session and self._frames:
+                break  # only the hello is parsed before the session starts; see start_session
+            length = int.from_bytes(buffer[offset : offset + LENGTH_PREFIX_SIZE], "big")
+            if length == 0:
+                self._violation = ConnectionEnded(DisconnectReason.MALFORMED_MESSAGE, "a frame of length 0")
+                break
+            if length > self._frame_bytes_max:
+                self._violation = ConnectionEnded(
+                    DisconnectReason.FRAME_TOO_LARGE,
+                    f"a frame of {length} bytes was announced; the limit is {self._frame_bytes_max}",
+                )
+                break
+            end = offset + LENGTH_PREFIX_SIZE + length
+            if end > size:
+                break
+            self._frames.append(bytes(buffer[offset + LENGTH_PREFIX_SIZE : end]))
+            self._frames_bytes += end - offset
+            offset = end
+        if offset:
+            del buffer[:offset]
+        if self._violation is not None:
+            self._buffer.clear()
+        if self._frames or self._violation is not None:
+            self._data.set()
+        if (
+            not self._reading_paused
+            and self._frames
+            and self._frames_bytes + len(self._buffer) >= self._buffer_max
+            and self.transport is not None
+        ):
+            # Complete frames wait for the handler beyond the limit: stop reading until it catches up.
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def start_session(self, frame_bytes_max: int) -> None:
+        """The handshake is done: apply the full frame limit and parse what arrived meanwhile."""
+        self._frame_bytes_max = frame_bytes_max
+        self._in_session = True
+        self._parse()
+
+    async def read_frame(self) -> bytes:
+        """The next frame's payload; ConnectionEnded on a framing violation or a lost connection."""
+        while True:
+            if self._frames:
+                payload = self._frames.popleft()
+                self._frames_bytes -= LENGTH_PREFIX_SIZE + len(payload)
+                if self._reading_paused and self._frames_bytes + len(self._buffer) < self._buffer_max:
+                    self._reading_paused = False
+                    if self.transport is not None and self._lost is None:
+                        self.transport.resume_reading()
+                return payload
+            if self._violation is not None:
+                raise self._violation
+            if self._lost is not None:
+                raise self._lost
+            self._data.clear()
+            await self._data.wait()
+
+    @property
+    def buffered_bytes(self) -> int:
+        return self._frames_bytes + len(self._buffer)
+
+    # --- writing and closing -----------------------------------------------------------------
+
+    @property
+    def is_closed(self) -> bool:
+        return self._lost is not None
+
+    def write(self, data: bytes) -> bool:
+        """Queue `data` on the transport; False if the connection is already gone."""
+        if self._lost is not None or self.transport is None or self.transport.is_closing():
+            return False
+        self.transport.write(data)
+        return True
+
+    async def drain(self) -> None:
+        """Wait until the transport's write buffer is below its high-water mark (or the connection ends)."""
+        await self._writable.wait()
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+        elif self._lost is None:
+            self.connection_lost(None)
+
+    async def wait_closed(self, timeout_s: float) -> None:
+        """Close gracefully (flushing what was written); cut the connection after `timeout_s`."""
+        self.close()
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._closed.wait()
+        except TimeoutError:
+            self.abort()
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await self._closed.wait()
+            except TimeoutError:
+                pass  # the loop never reported the loss; nothing more can be done for this socket
+
+    def peer_certificate_der(self) -> bytes | None:
+        """The DER of the certificate the peer presented in the TLS handshake."""
+        if self.transport is None:
+            return None
+        ssl_object = self.transport.get_extra_info("ssl_object")
+        if ssl_object is None:
+            return None
+        der = ssl_object.getpeercert(binary_form=True)
+        return der if isinstance(der, bytes) else None
+
+    def peer_endpoint(self) -> str:
+        if self.transport is None:
+            return "?"
+        name = self.transport.get_extra_info("peername")
+        if isinstance(name, tuple) and len(name) >= 2:
+            host = str(name[0])
+            return f"[{host}]:{name[1]}" if ":" in host else f"{host}:{name[1]}"
+        return "?"
+
+    def set_transport(self, transport: asyncio.Transport) -> None:
+        """Adopt the TLS transport that `loop.start_tls` returned for the accepted socket."""
+        self.transport = transport

@@ -1,0 +1,1052 @@
+"""`P2PNetwork`: authenticated, framed, bounded connections between a chain's nodes.
+
+Life of a connection (docs/network.md has the full protocol):
+
+1. TCP connect (dialing a configured peer, or accepting one), then TLS 1.3
+   with mutual authentication under the chain's root CA (`gusu.network.tls`).
+2. Each side sends a `Hello` (protocol version, chain id, genesis hash, its
+   consensus address) and checks the other's: same version, chain and
+   genesis; the claimed address equals the one in the peer's certificate;
+   the address is allowed (the node passes a predicate, normally "is a
+   validator"). All of 1 and 2 must finish within ``handshake_timeout_s``.
+3. Registration: one connection per pair of nodes. When both dialed at
+   once, the connection dialed by the node with the lower address wins on
+   both sides; the other is *retired*: each side says `Bye` after its last
+   frame and reads until the other's `Bye`, so nothing sent on it is lost.
+4. Session: a reader (frames → checks → handlers), a writer (per-peer
+   queues → socket) and a pinger run until something ends the connection.
+   Whatever a peer sends that breaks the protocol ends its connection with
+   a logged, counted `DisconnectReason`; it never raises into the node.
+
+Send queues belong to the peer (not the connection) and are bounded in
+messages and bytes. Channels are reliable (consensus, sync: the sender
+waits for room up to ``send_timeout_s``, then the peer is disconnected) or
+drop-oldest (transaction gossip: the oldest queued gossip makes room and is
+counted). Reliable traffic is written before gossip.
+
+Everything runs on one event loop; nothing here is thread-safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import inspect
+import itertools
+import logging
+import random
+import ssl
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gusu.errors import CodecError, ConfigError, GusuError
+from gusu.ledger.types import Address, Hash
+from gusu.network.connection import ConnectionEnded, FrameProtocol
+from gusu.network.errors import MessageTooLargeError, PeerIdentityError, PeerUnavailableError, UnknownChannelError
+from gusu.network.identity import NodeIdentity, get_node_identity_from_der
+from gusu.network.messages import (
+    CONTROL_CHANNEL,
+    DEFAULT_CHANNELS,
+    LENGTH_PREFIX_SIZE,
+    MESSAGE_OVERHEAD_MAX,
+    PROTOCOL_VERSION,
+    Bye,
+    ChannelSpec,
+    ControlMessage,
+    Delivery,
+    DisconnectReason,
+    Hello,
+    Ping,
+    Pong,
+    check_channel_name,
+    decode_control,
+    decode_message,
+    encode_control,
+    encode_message,
+    frame,
+)
+from gusu.network.metrics import NetworkMetrics
+from gusu.network.pacing import TokenBucket, compute_backoff_ms
+from gusu.network.settings import P2PSettings, format_endpoint, parse_endpoint
+from gusu.network.tls import TlsContexts, TlsFiles, build_tls_contexts
+
+logger = logging.getLogger("gusu.network")
+
+Handler = Callable[[Address, bytes], Awaitable[None] | None]
+"""A subscriber: called with the sending peer's address and the message body.
+
+Handlers run on the peer's reader, one message at a time, so a slow handler
+slows down (only) that peer; hand long work to a queue. A handler that
+raises a `GusuError` declares the message invalid and the peer is
+disconnected (``invalid_message``); any other exception is a bug: it is
+logged with its traceback and counted, and the connection stays.
+"""
+
+# Reasons a peer gives in its Bye that mean "I keep another connection with you": the
+# peer's queue then lingers briefly for that connection instead of being discarded.
+_SWITCHING_REASONS = frozenset({DisconnectReason.DUPLICATE.value, DisconnectReason.REPLACED.value})
+# Routine endings, logged at info; every other reason is a fault worth a warning.
+_QUIET_REASONS = frozenset(
+    {
+        DisconnectReason.SHUTDOWN,
+        DisconnectReason.REMOTE_CLOSED,
+        DisconnectReason.CONNECTION_LOST,
+        DisconnectReason.DUPLICATE,
+        DisconnectReason.REPLACED,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LocalIdentity:
+    """Who this node is on the network; the handshake sends it and expects the same chain back."""
+
+    chain_id: str
+    genesis_hash: Hash
+    address: Address
+
+
+@dataclass(frozen=True, slots=True)
+class PeerInfo:
+    address: Address
+    organization: str
+    endpoint: str
+    """Remote host:port of the connection in use."""
+    outbound: bool
+    """True if this node dialed the connection."""
+    connected_for_s: float
+    rtt_ms: float | None
+    """Round trip of the last answered ping; None until one is answered."""
+    queued_messages: int
+    queued_bytes: int
+    messages_in: int
+    messages_out: int
+    bytes_in: int
+    bytes_out: int
+    gossip_dropped: int
+
+
+class _State:
+    HANDSHAKE = "handshake"
+    ACTIVE = "active"
+    RETIRING = "retiring"
+    CLOSED = "closed"
+
+
+class _Link:
+    """A connection that passed the handshake."""
+
+    def __init__(
+        self,
+        protocol: FrameProtocol,
+        identity: NodeIdentity,
+        *,
+        outbound: bool,
+        preferred: bool,
+        clock: Callable[[], float],
+        settings: P2PSettings,
+    ) -> None:
+        self.protocol = protocol
+        self.address = identity.address
+        self.organization = identity.organization
+        self.outbound = outbound
+        self.preferred = preferred
+        self.endpoint = protocol.peer_endpoint()
+        self.state = _State.HANDSHAKE
+        self.peer: _Peer | None = None
+        self.predecessor: _Link | None = None
+        self.closing: asyncio.Future[tuple[DisconnectReason, str]] = asyncio.get_running_loop().create_future()
+        self.closed = asyncio.Event()
+        self.bye_sent = False
+        self.retire_reason: DisconnectReason | None = None
+        self.retire_timer: asyncio.TimerHandle | None = None
+        self.tasks: list[asyncio.Task[None]] = []
+        self.connected_at = clock()
+        self.ping_outstanding: tuple[int, float] | None = None
+        self.rtt_ms: float | None = None
+        self.message_bucket = TokenBucket(settings.receive_messages_per_s, settings.receive_burst_s, clock)
+        self.byte_bucket = TokenBucket(settings.receive_bytes_per_s, settings.receive_burst_s, clock)
+
+    @property
+    def label(self) -> str:
+        direction = "to" if self.outbound else "from"
+        return f"peer {self.address.hex()[:12]} ({self.organization}, {direction} {self.endpoint})"
+
+
+class _Peer:
+    """A connected (or briefly switching) peer: its send queues outlive any one connection."""
+
+    def __init__(self, identity: NodeIdentity, settings: P2PSettings) -> None:
+        self.address = identity.address
+        self.organization = identity.organization
+        self.active: _Link | None = None
+        self.control: deque[bytes] = deque()
+        self.reliable: deque[tuple[str, bytes]] = deque()
+        self.lossy: deque[tuple[str, bytes]] = deque()
+        self.queued_messages = 0
+        self.queued_bytes = 0
+        self.messages_max = settings.peer_queue_messages_max
+        self.bytes_max = settings.peer_queue_bytes_max
+        self.control_max = settings.control_queue_messages_max
+        self.has_data = asyncio.Event()
+        self.space = asyncio.Event()
+        self.gone = asyncio.Event()
+        self.linger: asyncio.TimerHandle | None = None
+        self.messages_in = 0
+        self.messages_out = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.gossip_dropped = 0
+
+    def fits(self, size: int) -> bool:
+        return self.queued_messages < self.messages_max and self.queued_bytes + size <= self.bytes_max
+
+    def push_control(self, data: bytes) -> None:
+        self.control.append(data)
+        while len(self.control) > self.control_max:
+            self.control.popleft()  # pings and pongs are superseded by newer ones
+        self.has_data.set()
+
+    def pop(self) -> tuple[str, bytes] | None:
+        if self.control:
+            return CONTROL_CHANNEL, self.control.popleft()
+        queue = self.reliable if self.reliable else self.lossy
+        if not queue:
+            return None
+        channel, data = queue.popleft()
+        self.queued_messages -= 1
+        self.queued_bytes -= len(data)
+        self.space.set()
+        return channel, data
+
+    def evict_oldest_gossip(self) -> bool:
+        if not self.lossy:
+            return False
+        _, data = self.lossy.popleft()
+        self.queued_messages -= 1
+        self.queued_bytes -= len(data)
+        self.gossip_dropped += 1
+        return True
+
+    def discard_queues(self) -> int:
+        count = self.queued_messages
+        self.control.clear()
+        self.reliable.clear()
+        self.lossy.clear()
+        self.queued_messages = 0
+        self.queued_bytes = 0
+        return count
+
+
+class _Queued(enum.Enum):
+    QUEUED = "queued"
+    DROPPED = "dropped"
+    """A drop-oldest message that found the queue full of reliable traffic (counted)."""
+    NO_ROOM = "no_room"
+    """A reliable message that must wait for room."""
+
+
+class _HandshakeFailed(Exception):
+    def __init__(self, reason: DisconnectReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+class P2PNetwork:
+    """The node's peer-to-peer transport. Build it, `await start()`, and `await stop()` when done."""
+
+    def __init__(
+        self,
+        settings: P2PSettings,
+        *,
+        local: LocalIdentity,
+        tls: TlsFiles | TlsContexts,
+        is_allowed: Callable[[Address], bool],
+        channels: Mapping[str, ChannelSpec] = DEFAULT_CHANNELS,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`tls`: the node's certificate files (or contexts already built from them).
+
+        `is_allowed` decides, at each handshake, whether a peer with a valid
+        certificate may connect (normally: its address is a validator's).
+        `rng` supplies the redial jitter (a seeded one makes tests
+        reproducible); `clock` the monotonic time of rate limits and RTTs.
+        """
+        self._settings = settings
+        self._local = local
+        self._tls = tls if isinstance(tls, TlsContexts) else build_tls_contexts(tls)
+        if self._tls.identity.address != local.address:
+            raise ConfigError(
+                f"the TLS certificate names node {self._tls.identity.address.hex()} but this node's consensus "
+                f"address is {local.address.hex()}; use the certificate issued for this node's key"
+            )
+        for name, spec in channels.items():
+            check_channel_name(name)
+            if spec.body_bytes_max is not None and not 0 < spec.body_bytes_max <= self._body_bytes_max:
+                raise ConfigError(
+                    f"channel {name!r} body_bytes_max must be between 1 and {self._body_bytes_max} "
+                    "([p2p] frame_bytes_max less the message overhead)"
+                )
+        self._channels = dict(channels)
+        self._is_allowed = is_allowed
+        self._rng = rng if rng is not None else random.Random()
+        self._clock = clock
+        self.metrics = NetworkMetrics()
+        self._handlers: dict[str, list[Handler]] = {}
+        self._peers: dict[Address, _Peer] = {}
+        self._links: set[_Link] = set()
+        self._endpoints: list[str] = list(settings.peers)
+        self._endpoint_addresses: dict[str, Address] = {}
+        self._dialers: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._handshaking = 0
+        self._server: asyncio.AbstractServer | None = None
+        self._listen_port: int | None = None
+        self._running = False
+        self._stopping = False
+        self._nonces = itertools.count(1)
+        self._hello_frame = frame(
+            encode_control(Hello(PROTOCOL_VERSION, local.chain_id, local.genesis_hash, local.address))
+        )
+
+    # --- public API ----------------------------------------------------------------------------
+
+    @property
+    def address(self) -> Address:
+        return self._local.address
+
+    @property
+    def listen_port(self) -> int:
+        """The port listened on (the OS's choice when ``listen_port`` is 0); valid after `start`."""
+        if self._listen_port is None:
+            raise PeerUnavailableError("the network is not started; call start() first")
+        return self._listen_port
+
+    @property
+    def listen_endpoint(self) -> str:
+        return format_endpoint(self._settings.listen_host, self.listen_port)
+
+    async def start(self) -> None:
+        """Listen, and dial every configured peer. ConfigError if the address cannot be bound."""
+        if self._running:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            self._server = await loop.create_server(
+                self._accept, self._settings.listen_host, self._settings.listen_port, reuse_address=True
+            )
+        except OSError as error:
+            raise ConfigError(
+                f"cannot listen on {self._settings.listen_host}:{self._settings.listen_port} ([p2p] listen_host, "
+                f"listen_port): {error}; choose a free port or stop what uses it"
+            ) from error
+        sockets = self._server.sockets
+        self._listen_port = int(sockets[0].getsockname()[1]) if sockets else self._settings.listen_port
+        self._running = True
+        self._stopping = False
+        for endpoint in self._endpoints:
+            self._start_dialer(endpoint)
+        logger.info("p2p listening on %s as %s", self.listen_endpoint, self.address.hex())
+
+    async def stop(self) -> None:
+        """Say goodbye to every peer, close every connection and stop dialing. Idempotent."""
+        if not self._running:
+            return
+        self._stopping = True
+        self._running = False
+        if self._server is not None:
+            self._server.close()
+        for task in self._dialers.values():
+            task.cancel()
+        for link in list(self._links):
+            self._close_link(link, DisconnectReason.SHUTDOWN, "the node is stopping")
+        pending = list(self._tasks) + list(self._dialers.values())
+        if pending:
+            _, still = await asyncio.wait(pending, timeout=self._settings.close_timeout_s * 2 + 1)
+            for task in still:
+                task.cancel()
+            if still:
+                await asyncio.wait(still, timeout=1)
+        for peer in list(self._peers.values()):
+            self._drop_peer(peer)
+        self._dialers.clear()
+        if self._server is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), timeout=1)
+            self._server = None
+
+    def add_peer(self, endpoint: str) -> None:
+        """Dial `endpoint` (host:port) and keep it connected, like an entry of ``[p2p] peers``."""
+        parse_endpoint(endpoint, "add_peer")
+        if endpoint in self._endpoints:
+            return
+        self._endpoints.append(endpoint)
+        if self._running:
+            self._start_dialer(endpoint)
+
+    def subscribe(self, channel: str, handler: Handler) -> None:
+        """Call `handler(peer_address, body)` for every message received on `channel`."""
+        self._channel_spec(channel)
+        self._handlers.setdefault(channel, []).append(handler)
+
+    def connected_peers(self) -> list[PeerInfo]:
+        now = self._clock()
+        infos = []
+        for peer in self._peers.values():
+            link = peer.active
+            if link is None:
+                continue
+            infos.append(
+                PeerInfo(
+                    address=peer.address,
+                    organization=peer.organization,
+                    endpoint=link.endpoint,
+                    outbound=link.outbound,
+                    connected_for_s=now - link.connected_at,
+                    rtt_ms=link.rtt_ms,
+                    queued_messages=peer.queued_messages,
+                    queued_bytes=peer.queued_bytes,
+                    messages_in=peer.messages_in,
+                    messages_out=peer.messages_out,
+                    bytes_in=peer.bytes_in,
+                    bytes_out=peer.bytes_out,
+                    gossip_dropped=peer.gossip_dropped,
+                )
+            )
+        return sorted(infos, key=lambda info: info.address)
+
+    def is_connected(self, address: Address) -> bool:
+        peer = self._peers.get(address)
+        return peer is not None and peer.active is not None
+
+    async def wait_connected(self, addresses: Iterable[Address], timeout_s: float) -> None:
+        """Wait until every address in `addresses` is connected; PeerUnavailableError after `timeout_s`."""
+        wanted = set(addresses)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            missing = [address for address in wanted if not self.is_connected(address)]
+            if not missing:
+                return
+            if loop.time() >= deadline:
+                raise PeerUnavailableError(
+                    f"{len(missing)} peer(s) not connected after {timeout_s} s: "
+                    f"{', '.join(sorted(address.hex()[:12] for address in missing))}; check [p2p] peers and the logs"
+                )
+            await asyncio.sleep(0.02)
+
+    async def send(self, peer_address: Address, channel: str, body: bytes) -> None:
+        """Queue `body` for one peer.
+
+        On a reliable channel this waits while the peer's queue is full; if
+        it stays full for ``send_timeout_s`` the peer is disconnected
+        (``send_timeout``) and PeerUnavailableError is raised. On a
+        drop-oldest channel it never waits. PeerUnavailableError also if the
+        peer is not connected; MessageTooLargeError / UnknownChannelError
+        for a body the channel cannot carry.
+        """
+        spec = self._channel_spec(channel)
+        data = self._frame_for(channel, spec, body)
+        peer = self._peers.get(peer_address)
+        if peer is None:
+            raise PeerUnavailableError(
+                f"peer {bytes(peer_address).hex()} is not connected; the network redials configured peers on its own"
+            )
+        if self._enqueue_now(peer, channel, data, spec.delivery) is _Queued.NO_ROOM:
+            await self._enqueue_waiting(peer, channel, data)
+
+    async def broadcast(self, channel: str, body: bytes) -> int:
+        """Queue `body` for every connected peer; returns how many peers it was queued for.
+
+        Peers whose queue stays full on a reliable channel are disconnected
+        (and logged), as in `send`; they do not fail the broadcast.
+        """
+        spec = self._channel_spec(channel)
+        data = self._frame_for(channel, spec, body)
+        queued = 0
+        waiting: list[Awaitable[None]] = []
+        for peer in list(self._peers.values()):
+            outcome = self._enqueue_now(peer, channel, data, spec.delivery)
+            if outcome is _Queued.QUEUED:
+                queued += 1
+            elif outcome is _Queued.NO_ROOM:
+                waiting.append(self._enqueue_waiting(peer, channel, data))
+        if waiting:
+            for result in await asyncio.gather(*waiting, return_exceptions=True):
+                if result is None:
+                    queued += 1
+                elif not isinstance(result, PeerUnavailableError):
+                    raise result
+        return queued
+
+    def enforce_allowed(self) -> int:
+        """Disconnect peers the predicate no longer allows (call after a validator-set change)."""
+        count = 0
+        for peer in list(self._peers.values()):
+            if not self._allowed(peer.address):
+                count += 1
+                self._disconnect_peer(peer, DisconnectReason.NOT_ALLOWED, "no longer in the allowed set")
+        return count
+
+    # --- sending --------------------------------------------------------------------------------
+
+    @property
+    def _body_bytes_max(self) -> int:
+        return self._settings.frame_bytes_max - MESSAGE_OVERHEAD_MAX
+
+    def _channel_spec(self, channel: str) -> ChannelSpec:
+        spec = self._channels.get(channel)
+        if spec is None:
+            raise UnknownChannelError(
+                f"channel {channel!r} is not one of this network's channels ({', '.join(sorted(self._channels))})"
+            )
+        return spec
+
+    def _frame_for(self, channel: str, spec: ChannelSpec, body: bytes) -> bytes:
+        if not isinstance(body, bytes):
+            raise TypeError(f"a message body is bytes, not {type(body).__name__}")
+        limit = spec.body_bytes_max if spec.body_bytes_max is not None else self._body_bytes_max
+        if len(body) > limit:
+            raise MessageTooLargeError(
+                f"a {len(body)}-byte body exceeds channel {channel!r}'s limit of {limit} bytes; "
+                "split it, or raise [p2p] frame_bytes_max on every node"
+            )
+        return frame(encode_message(channel, body))
+
+    def _enqueue_now(self, peer: _Peer, channel: str, data: bytes, delivery: Delivery) -> _Queued:
+        """Queue without waiting, evicting the oldest gossip to make room if needed."""
+        size = len(data)
+        while not peer.fits(size) and peer.evict_oldest_gossip():
+            self.metrics.gossip_dropped += 1
+        if not peer.fits(size):
+            if delivery is Delivery.RELIABLE:
+                return _Queued.NO_ROOM
+            peer.gossip_dropped += 1  # the queue is all reliable traffic: this gossip gives way
+            self.metrics.gossip_dropped += 1
+            return _Queued.DROPPED
+        (peer.reliable if delivery is Delivery.RELIABLE else peer.lossy).append((channel, data))
+        peer.queued_messages += 1
+        peer.queued_bytes += size
+        peer.has_data.set()
+        return _Queued.QUEUED
+
+    async def _enqueue_waiting(self, peer: _Peer, channel: str, data: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.send_timeout_s
+        while True:
+            if peer.gone.is_set():
+                raise PeerUnavailableError(f"peer {peer.address.hex()} disconnected before the message could be queued")
+            if self._enqueue_now(peer, channel, data, Delivery.RELIABLE) is _Queued.QUEUED:
+                return
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                self._disconnect_peer(
+                    peer,
+                    DisconnectReason.SEND_TIMEOUT,
+                    f"its send queue stayed full ({peer.queued_messages} messages, {peer.queued_bytes} bytes) "
+                    f"for {self._settings.send_timeout_s} s",
+                )
+                raise PeerUnavailableError(
+                    f"peer {peer.address.hex()} took no messages for {self._settings.send_timeout_s} s "
+                    "([p2p] send_timeout_s) and was disconnected"
+                )
+            peer.space.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await peer.space.wait()
+
+    def _write(self, link: _Link, channel: str, data: bytes) -> bool:
+        if not link.protocol.write(data):
+            return False
+        self.metrics.bytes_out += len(data)
+        self.metrics.messages_out += 1
+        self.metrics.messages_out_by_channel[channel] += 1
+        if link.peer is not None:
+            link.peer.bytes_out += len(data)
+            link.peer.messages_out += 1
+        return True
+
+    def _send_control(self, link: _Link, message: ControlMessage) -> None:
+        if link.peer is not None:
+            link.peer.push_control(frame(encode_control(message)))
+
+    async def _write_loop(self, link: _Link) -> None:
+        peer = link.peer
+        assert peer is not None
+        while link.state == _State.ACTIVE:
+            item = peer.pop()
+            if item is None:
+                peer.has_data.clear()
+                await peer.has_data.wait()
+                continue
+            channel, data = item
+            if not self._write(link, channel, data):
+                # The socket is gone; put it back for a successor connection (the peer may be switching).
+                self._requeue_front(peer, channel, data)
+                return
+            await link.protocol.drain()
+
+    def _requeue_front(self, peer: _Peer, channel: str, data: bytes) -> None:
+        if channel == CONTROL_CHANNEL:
+            return
+        spec = self._channels[channel]
+        (peer.reliable if spec.delivery is Delivery.RELIABLE else peer.lossy).appendleft((channel, data))
+        peer.queued_messages += 1
+        peer.queued_bytes += len(data)
+
+    async def _ping_loop(self, link: _Link) -> None:
+        while link.state == _State.ACTIVE:
+            await asyncio.sleep(self._settings.ping_interval_s)
+            if link.state != _State.ACTIVE:
+                return
+            nonce = next(self._nonces)
+            link.ping_outstanding = (nonce, self._clock())
+            self._send_control(link, Ping(nonce))
+
+    # --- receiving ------------------------------------------------------------------------------
+
+    async def _read_loop(self, link: _Link) -> None:
+        if link.predecessor is not None:
+            # Frames on the connection this one replaced were sent earlier: hand them over first.
+            await link.predecessor.closed.wait()
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(self._settings.peer_timeout_s):
+                        payload = await link.protocol.read_frame()
+                except TimeoutError:
+                    raise ConnectionEnded(
+                        DisconnectReason.PEER_TIMEOUT,
+                        f"no complete frame for {self._settings.peer_timeout_s} s ([p2p] peer_timeout_s)",
+                    ) from None
+                await self._account_received(link, len(payload) + LENGTH_PREFIX_SIZE)
+                try:
+                    channel, body = decode_message(payload)
+                except CodecError as error:
+                    raise ConnectionEnded(DisconnectReason.MALFORMED_MESSAGE, str(error)) from None
+                self.metrics.messages_in_by_channel[channel] += 1
+                if channel == CONTROL_CHANNEL:
+                    self._handle_control(link, body)
+                    continue
+                spec = self._channels.get(channel)
+                if spec is None:
+                    raise ConnectionEnded(DisconnectReason.UNKNOWN_CHANNEL, f"a message on channel {channel!r}")
+                limit = spec.body_bytes_max if spec.body_bytes_max is not None else self._body_bytes_max
+                if len(body) > limit:
+                    raise ConnectionEnded(
+                        DisconnectReason.BODY_TOO_LARGE,
+                        f"a {len(body)}-byte body on channel {channel!r}; the limit is {limit}",
+                    )
+                await self._dispatch(link, channel, body)
+        except ConnectionEnded as ended:
+            if link.state == _State.RETIRING and ended.reason in (
+                DisconnectReason.REMOTE_CLOSED,
+                DisconnectReason.CONNECTION_LOST,
+            ):
+                self._close_link(link, link.retire_reason or DisconnectReason.REPLACED, "retired")
+            else:
+                self._close_link(link, ended.reason, ended.detail)
+
+    async def _account_received(self, link: _Link, size: int) -> None:
+        self.metrics.bytes_in += size
+        self.metrics.messages_in += 1
+        if link.peer is not None:
+            link.peer.bytes_in += size
+            link.peer.messages_in += 1
+        delay = max(link.message_bucket.delay_for(1), link.byte_bucket.delay_for(size))
+        if delay > 0:
+            # Over the receive rate: stop reading this peer for a while (TCP pushes back on it).
+            self.metrics.receive_throttled_s += delay
+            await asyncio.sleep(delay)
+
+    def _handle_control(self, link: _Link, body: bytes) -> None:
+        try:
+            message = decode_control(body)
+        except CodecError as error:
+            raise ConnectionEnded(DisconnectReason.MALFORMED_MESSAGE, f"control message: {error}") from None
+        if isinstance(message, Ping):
+            if link.state == _State.ACTIVE:
+                self._send_control(link, Pong(message.nonce))
+        elif isinstance(message, Pong):
+            if link.ping_outstanding is not None and link.ping_outstanding[0] == message.nonce:
+                link.rtt_ms = (self._clock() - link.ping_outstanding[1]) * 1000
+                link.ping_outstanding = None
+        elif isinstance(message, Bye):
+            if message.reason in _SWITCHING_REASONS and link.state == _State.ACTIVE:
+                self._retire(link, DisconnectReason.REPLACED, linger=True)
+                detail = f"the peer keeps another connection ({message.reason})"
+                self._close_link(link, DisconnectReason.REPLACED, detail)
+                return
+            raise ConnectionEnded(DisconnectReason.REMOTE_CLOSED, f"{message.reason}: {message.detail}")
+        else:
+            raise ConnectionEnded(DisconnectReason.MALFORMED_MESSAGE, "a second hello after the handshake")
+
+    async def _dispatch(self, link: _Link, channel: str, body: bytes) -> None:
+        for handler in self._handlers.get(channel, ()):
+            try:
+                result = handler(link.address, body)
+                if inspect.isawaitable(result):
+                    await result
+            except GusuError as error:
+                raise ConnectionEnded(
+                    DisconnectReason.INVALID_MESSAGE, f"channel {channel!r}: {type(error).__name__}: {error}"
+                ) from None
+            except Exception:
+                self.metrics.handler_errors += 1
+                logger.exception("p2p handler for channel %r failed on a message from %s", channel, link.label)
+
+    # --- connection set-up ------------------------------------------------------------------------
+
+    def _accept(self) -> FrameProtocol:
+        return FrameProtocol(self._settings.receive_buffer_bytes_max, on_connection_made=self._on_accepted)
+
+    def _on_accepted(self, protocol: FrameProtocol) -> None:
+        self.metrics.connections_accepted += 1
+        if self._stopping or self._handshaking >= self._settings.handshakes_max:
+            self._count_disconnect(
+                DisconnectReason.TOO_MANY_HANDSHAKES,
+                f"connection from {protocol.peer_endpoint()}",
+                f"{self._handshaking} handshakes in progress ([p2p] handshakes_max)",
+            )
+            protocol.abort()
+            return
+        self._spawn(self._run_inbound(protocol))
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_inbound(self, protocol: FrameProtocol) -> None:
+        link = await self._handshake(protocol, outbound=False)
+        if link is not None:
+            self._register(link)
+
+    async def _start_server_tls(self, protocol: FrameProtocol) -> None:
+        transport = protocol.transport
+        assert transport is not None
+        loop = asyncio.get_running_loop()
+        tls_transport = await loop.start_tls(
+            transport,
+            protocol,
+            self._tls.server,
+            server_side=True,
+            ssl_handshake_timeout=self._settings.handshake_timeout_s,
+        )
+        if tls_transport is None:
+            raise ConnectionResetError("the connection closed during the TLS handshake")
+        assert isinstance(tls_transport, asyncio.Transport)
+        protocol.set_transport(tls_transport)
+
+    async def _handshake(self, protocol: FrameProtocol, *, outbound: bool) -> _Link | None:
+        """TLS (inbound side) and hello exchange; the link if the peer passed every check."""
+        endpoint = protocol.peer_endpoint()
+        tls_up = outbound
+        self._handshaking += 1
+        try:
+            async with asyncio.timeout(self._settings.handshake_timeout_s):
+                if not outbound:
+                    await self._start_server_tls(protocol)
+                    tls_up = True
+                identity = self._certificate_identity(protocol)
+                protocol.write(self._hello_frame)
+                self._check_hello(identity, await self._read_hello(protocol))
+        except _HandshakeFailed as failure:
+            await self._fail_handshake(protocol, endpoint, failure.reason, failure.detail, say_bye=tls_up)
+            return None
+        except TimeoutError:
+            await self._fail_handshake(
+                protocol,
+                endpoint,
+                DisconnectReason.HANDSHAKE_TIMEOUT,
+                f"not done within {self._settings.handshake_timeout_s} s ([p2p] handshake_timeout_s)",
+                say_bye=tls_up,
+            )
+            return None
+        except ConnectionEnded as ended:
+            reason = ended.reason if tls_up and ended.reason is not DisconnectReason.CONNECTION_LOST else None
+            await self._fail_handshake(
+                protocol, endpoint, reason or DisconnectReason.TLS_FAILED, ended.detail, say_bye=False
+            )
+            return None
+        except (ssl.SSLError, OSError) as error:
+            await self._fail_handshake(
+                protocol, endpoint, DisconnectReason.TLS_FAILED, f"{type(error).__name__}: {error}", say_bye=False
+            )
+            return None
+        except asyncio.CancelledError:
+            protocol.abort()  # stopping: never leave a half-open socket behind
+            raise
+        finally:
+            self._handshaking -= 1
+        if self._stopping:
+            await self._fail_handshake(protocol, endpoint, DisconnectReason.SHUTDOWN, "stopping", say_bye=True)
+            return None
+        self.metrics.handshakes_completed += 1
+        protocol.start_session(self._settings.frame_bytes_max)
+        preferred = (self.address if outbound else identity.address) == min(self.address, identity.address)
+        return _Link(
+            protocol, identity, outbound=outbound, preferred=preferred, clock=self._clock, settings=self._settings
+        )
+
+    def _certificate_identity(self, protocol: FrameProtocol) -> NodeIdentity:
+        der = protocol.peer_certificate_der()
+        if der is None:
+            raise _HandshakeFailed(DisconnectReason.BAD_CERTIFICATE, "the peer presented no certificate")
+        try:
+            return get_node_identity_from_der(der)
+        except PeerIdentityError as error:
+            raise _HandshakeFailed(DisconnectReason.BAD_CERTIFICATE, str(error)) from None
+
+    async def _read_hello(self, protocol: FrameProtocol) -> Hello:
+        payload = await protocol.read_frame()
+        try:
+            channel, body = decode_message(payload)
+            if channel != CONTROL_CHANNEL:
+                raise CodecError(f"expected a hello, got a message on channel {channel!r}")
+            message = decode_control(body)
+        except CodecError as error:
+            raise _HandshakeFailed(DisconnectReason.BAD_HELLO, str(error)) from None
+        if isinstance(message, Bye):
+            raise _HandshakeFailed(
+                DisconnectReason.REMOTE_CLOSED, f"the peer refused us: {message.reason}: {message.detail}"
+            )
+        if not isinstance(message, Hello):
+            raise _HandshakeFailed(DisconnectReason.BAD_HELLO, f"expected a hello, got {type(message).__name__}")
+        return message
+
+    def _check_hello(self, identity: NodeIdentity, hello: Hello) -> None:
+        local = self._local
+        if hello.protocol_version != PROTOCOL_VERSION:
+            raise _HandshakeFailed(
+                DisconnectReason.PROTOCOL_VERSION,
+                f"the peer speaks protocol version {hello.protocol_version}, this node {PROTOCOL_VERSION}",
+            )
+        if hello.chain_id != local.chain_id:
+            raise _HandshakeFailed(
+                DisconnectReason.WRONG_CHAIN, f"the peer is on chain {hello.chain_id!r}, not {local.chain_id!r}"
+            )
+        if hello.genesis_hash != local.genesis_hash:
+            raise _HandshakeFailed(
+                DisconnectReason.WRONG_GENESIS,
+                f"the peer's genesis hash is {hello.genesis_hash.hex()[:16]}…, ours {local.genesis_hash.hex()[:16]}…",
+            )
+        if hello.address != identity.address:
+            raise _HandshakeFailed(
+                DisconnectReason.ADDRESS_MISMATCH,
+                f"the peer claims address {hello.address.hex()} but its certificate names {identity.address.hex()}",
+            )
+        if identity.address == local.address:
+            raise _HandshakeFailed(DisconnectReason.SELF_CONNECTION, "this node dialed itself")
+        if not self._allowed(identity.address):
+            raise _HandshakeFailed(
+                DisconnectReason.NOT_ALLOWED,
+                f"{identity.address.hex()} ({identity.organization}) is not in the allowed set",
+            )
+
+    def _allowed(self, address: Address) -> bool:
+        try:
+            return bool(self._is_allowed(address))
+        except Exception:
+            logger.exception("p2p allowed-peer predicate failed; refusing %s", address.hex())
+            return False
+
+    async def _fail_handshake(
+        self, protocol: FrameProtocol, endpoint: str, reason: DisconnectReason, detail: str, *, say_bye: bool
+    ) -> None:
+        self._count_disconnect(reason, f"handshake with {endpoint}", detail)
+        if say_bye and not protocol.is_closed:
+            data = frame(encode_control(Bye(reason.value, detail)))
+            if protocol.write(data):
+                self.metrics.bytes_out += len(data)
+            await protocol.wait_closed(self._settings.close_timeout_s)
+        else:
+            protocol.abort()
+
+    # --- dialing ----------------------------------------------------------------------------------------
+
+    def _start_dialer(self, endpoint: str) -> None:
+        if endpoint not in self._dialers or self._dialers[endpoint].done():
+            self._dialers[endpoint] = asyncio.get_running_loop().create_task(self._dial_loop(endpoint))
+
+    def _backoff_s(self, failures: int) -> float:
+        low, high = self._settings.reconnect_backoff_min_ms, self._settings.reconnect_backoff_max_ms
+        return compute_backoff_ms(failures, low, high, self._rng) / 1000
+
+    async def _dial_loop(self, endpoint: str) -> None:
+        host, port = parse_endpoint(endpoint)
+        failures = 0
+        while self._running:
+            known = self._endpoint_addresses.get(endpoint)
+            peer = self._peers.get(known) if known is not None else None
+            if peer is not None:
+                await peer.gone.wait()
+                await asyncio.sleep(self._backoff_s(0))
+                continue
+            if await self._dial(endpoint, host, port):
+                failures = 0
+                continue
+            failures += 1
+            await asyncio.sleep(self._backoff_s(failures))
+
+    async def _dial(self, endpoint: str, host: str, port: int) -> bool:
+        """One attempt; True if it connected (or found the peer already connected)."""
+        loop = asyncio.get_running_loop()
+        self.metrics.connections_dialed += 1
+        try:
+            async with asyncio.timeout(self._settings.handshake_timeout_s):
+                _, protocol = await loop.create_connection(
+                    lambda: FrameProtocol(self._settings.receive_buffer_bytes_max),
+                    host,
+                    port,
+                    ssl=self._tls.client,
+                    ssl_handshake_timeout=self._settings.handshake_timeout_s,
+                )
+        except (OSError, ssl.SSLError, TimeoutError) as error:
+            logger.debug("p2p dial %s failed: %s", endpoint, error)
+            return False
+        link = await self._handshake(protocol, outbound=True)
+        if link is None:
+            return False
+        self._endpoint_addresses[endpoint] = link.address
+        return self._register(link)
+
+    # --- registration, retirement, closing ------------------------------------------------------------------
+
+    def _register(self, link: _Link) -> bool:
+        """Make `link` its peer's connection, or retire it as a duplicate (the tie-break).
+
+        False if the peer cannot be taken at all (``peers_max``).
+        """
+        peer = self._peers.get(link.address)
+        if peer is None:
+            if len(self._peers) >= self._settings.peers_max:
+                self._spawn(
+                    self._fail_handshake(
+                        link.protocol,
+                        link.endpoint,
+                        DisconnectReason.TOO_MANY_PEERS,
+                        f"{len(self._peers)} peers connected ([p2p] peers_max)",
+                        say_bye=True,
+                    )
+                )
+                return False
+            peer = _Peer(NodeIdentity(link.organization, link.address), self._settings)
+            self._peers[link.address] = peer
+        current = peer.active
+        if current is not None and current.preferred and not link.preferred:
+            # The connection dialed by the lower address wins on both sides; this one goes.
+            self._start_link(link, peer)
+            self._retire(link, DisconnectReason.DUPLICATE)
+            return True
+        if peer.linger is not None:
+            peer.linger.cancel()
+            peer.linger = None
+        link.peer = peer
+        link.state = _State.ACTIVE
+        peer.active = link
+        if current is not None:
+            link.predecessor = current
+            self._retire(current, DisconnectReason.REPLACED)
+        self._start_link(link, peer)
+        logger.info("p2p connected %s", link.label)
+        return True
+
+    def _start_link(self, link: _Link, peer: _Peer) -> None:
+        link.peer = peer
+        self._links.add(link)
+        if link.state == _State.HANDSHAKE:
+            link.state = _State.RETIRING  # a duplicate: it only reads until the peer's goodbye
+        loop = asyncio.get_running_loop()
+        link.tasks.append(loop.create_task(self._read_loop(link)))
+        if link.state == _State.ACTIVE:
+            link.tasks.append(loop.create_task(self._write_loop(link)))
+            link.tasks.append(loop.create_task(self._ping_loop(link)))
+        self._spawn(self._supervise(link))
+
+    def _retire(self, link: _Link, reason: DisconnectReason, *, linger: bool = False) -> None:
+        """Stop writing on `link`, say Bye, and keep reading until the peer's Bye (bounded)."""
+        if link.state in (_State.RETIRING, _State.CLOSED) and link.retire_reason is not None:
+            return
+        peer = link.peer
+        if peer is not None and peer.active is link:
+            peer.active = None
+            if linger:
+                peer.linger = asyncio.get_running_loop().call_later(
+                    self._settings.handshake_timeout_s, self._linger_expired, peer
+                )
+        link.state = _State.RETIRING
+        link.retire_reason = reason
+        for task in link.tasks[1:]:
+            task.cancel()  # the writer and pinger; frames are written whole, so none is cut
+        if peer is not None:
+            peer.has_data.set()
+        if not link.bye_sent:
+            link.bye_sent = True
+            self._write(link, CONTROL_CHANNEL, frame(encode_control(Bye(reason.value, "another connection is kept"))))
+        link.retire_timer = asyncio.get_running_loop().call_later(
+            self._settings.close_timeout_s, self._close_link, link, reason, "the peer did not answer our goodbye"
+        )
+
+    def _linger_expired(self, peer: _Peer) -> None:
+        peer.linger = None
+        if peer.active is None and self._peers.get(peer.address) is peer:
+            logger.info("p2p peer %s did not come back on another connection", peer.address.hex()[:12])
+            self._drop_peer(peer)
+
+    def _close_link(self, link: _Link, reason: DisconnectReason, detail: str) -> None:
+        if not link.closing.done():
+            link.closing.set_result((reason, detail))
+
+    def _disconnect_peer(self, peer: _Peer, reason: DisconnectReason, detail: str) -> None:
+        if peer.active is not None:
+            link = peer.active
+            peer.active = None
+            self._close_link(link, reason, detail)
+        self._drop_peer(peer)
+
+    def _drop_peer(self, peer: _Peer) -> None:
+        if self._peers.get(peer.address) is peer:
+            del self._peers[peer.address]
+        if peer.linger is not None:
+            peer.linger.cancel()
+            peer.linger = None
+        self.metrics.messages_discarded += peer.discard_queues()
+        peer.gone.set()
+        peer.space.set()  # wake reliable senders so they see the peer is gone
+        peer.has_data.set()
+
+    async def _supervise(self, link: _Link) -> None:
+        """Wait for a reason to end `link`, then end it: detach, say Bye, close, count, log."""
+        reason, detail = await link.closing
+        peer = link.peer
+        was_active = peer is not None and peer.active is link
+        link.state = _State.CLOSED
+        if link.retire_timer is not None:
+            link.retire_timer.cancel()
+        current = asyncio.current_task()
+        for task in link.tasks:
+            if task is not current:
+                task.cancel()
+        if was_active and peer is not None:
+            peer.active = None
+            self._drop_peer(peer)
+        if not link.bye_sent and reason is not DisconnectReason.CONNECTION_LOST and not link.protocol.is_closed:
+            link.bye_sent = True
+            self._write(link, CONTROL_CHANNEL, frame(encode_control(Bye(reason.value, detail))))
+        await link.protocol.wait_closed(self._settings.close_timeout_s)
+        await asyncio.gather(*link.tasks, return_exceptions=True)
+        self._links.discard(link)
+        link.closed.set()
+        self._count_disconnect(reason, link.label, detail)
+
+    def _count_disconnect(self, reason: DisconnectReason, who: str, detail: str) -> None:
+        self.metrics.disconnects[reason.value] += 1
+        level = logging.INFO if reason in _QUIET_REASONS else logging.WARNING
+        logger.log(level, "p2p disconnected %s: %s (%s)", who, reason.value, detail)
