@@ -156,10 +156,6 @@ class BlockStore:
         self._kv = kv
         self._suite = suite
 
-    @property
-    def kv(self) -> KeyValueStore:
-        return self._kv
-
     # --- chain identity ---------------------------------------------------------
 
     def initialize(self, chain_id: str, genesis_hash: Hash) -> None:
@@ -189,10 +185,6 @@ class BlockStore:
             return None
         fields = decode_list(raw, TAG_TIP, 3)
         return Height(expect_uint(fields[1], "tip height")), Hash(expect_bytes(fields[2], "tip hash", size=HASH_SIZE))
-
-    def get_height(self) -> Height | None:
-        tip = self.get_tip()
-        return None if tip is None else tip[0]
 
     def get_header(self, height: Height) -> BlockHeader | None:
         raw = self._kv.get(_height_key(PREFIX_HEADER, height))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
+from typing import cast
 
 from gusu.network.messages import HELLO_BYTES_MAX, LENGTH_PREFIX_SIZE, DisconnectReason
 
@@ -58,8 +59,8 @@ class FrameProtocol(asyncio.Protocol):
     # --- asyncio.Protocol ------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
         if self._on_connection_made is not None:
             # An accepted connection: TLS starts later (loop.start_tls); hold incoming bytes
             # in the socket until then, so the peer's ClientHello is not consumed as frames.

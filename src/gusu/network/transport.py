@@ -41,7 +41,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from gusu.errors import CodecError, ConfigError, GusuError
 from gusu.ledger.types import Address, Hash
@@ -741,8 +741,7 @@ class P2PNetwork:
         )
         if tls_transport is None:
             raise ConnectionResetError("the connection closed during the TLS handshake")
-        assert isinstance(tls_transport, asyncio.Transport)
-        protocol.set_transport(tls_transport)
+        protocol.set_transport(cast(asyncio.Transport, tls_transport))
 
     async def _handshake(self, protocol: FrameProtocol, *, outbound: bool) -> _Link | None:
         """TLS (inbound side) and hello exchange; the link if the peer passed every check."""

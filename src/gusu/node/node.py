@@ -745,6 +745,10 @@ class Node:
             mempool_bytes=self._mempool.byte_count,
             block_commit_seconds=self._block_commit_seconds.get_snapshot(),
             transaction_commit_seconds=self._transaction_commit_seconds.get_snapshot(),
+            extra={
+                "gusu_verifier_queue_items": float(self._verifier.queued_item_count),
+                "gusu_journal_bytes": float(self._journal.size_bytes if self._journal is not None else 0),
+            },
         )
 
     def get_block(self, height: Height) -> BlockRecord | None:
