@@ -112,12 +112,14 @@ from gusu.consensus.messages import (
     Vote,
     VoteKind,
     encode_signing_bytes,
+    get_signer_address,
 )
 from gusu.consensus.tendermint_wal import (
     WalKind,
     WalRecord,
     decode_wal_record,
     encode_wal_record,
+    make_lock_record,
     make_message_record,
     make_round_record,
 )
@@ -134,6 +136,8 @@ TIMER_REBROADCAST = "rebroadcast"
 TIMEOUT_MS_LIMIT = 3_600_000
 ROUNDS_AHEAD_LIMIT = 10_000
 FUTURE_MESSAGES_LIMIT = 1_000_000
+HELD_VOTES_MAX = 4
+"""Conflicting votes per validator, round and kind kept until their value gets a first vote (see `_Tally`)."""
 
 MessageVerifier = Callable[[Message], bool]
 
@@ -222,19 +226,76 @@ def _get_signed_kind(message: Message) -> str:
 
 
 class _Tally:
-    """The votes of one kind in one round: one per validator, power summed per value."""
+    """The votes of one kind in one round, counted per value as the paper's message log counts them.
 
-    __slots__ = ("power", "power_by_value", "votes")
+    A validator's first vote counts toward the total (for "more than 2/3
+    of anything") and toward its value. An equivocator's further votes
+    count toward their own values too: some honest node may have counted
+    exactly that vote into a quorum, and refusing it here could leave this
+    node unable ever to check that quorum (a proof of lock), which would
+    cost liveness. Safety does not suffer, as the quorum-intersection
+    argument already lets faulty validators count on every side.
+
+    To stay bounded, a conflicting vote counts only for nil or for a value
+    some validator voted for first; others wait in a small holding area
+    (`HELD_VOTES_MAX` per validator) until such a vote arrives. Each
+    validator thus counts for at most one value per other validator's
+    first vote, plus nil.
+    """
+
+    __slots__ = ("first", "first_values", "held", "power", "power_by_value", "voters_by_value")
 
     def __init__(self) -> None:
-        self.votes: dict[Address, Vote] = {}
+        self.first: dict[Address, Vote] = {}
+        self.first_values: set[Hash | None] = set()
+        self.voters_by_value: dict[Hash | None, dict[Address, Vote]] = {}
         self.power_by_value: dict[Hash | None, int] = {}
         self.power = 0
+        """Power of the distinct validators that voted at all."""
+        self.held: dict[Address, list[Vote]] = {}
 
-    def add(self, vote: Vote, power: int) -> None:
-        self.votes[vote.validator] = vote
-        self.power_by_value[vote.block_hash] = self.power_by_value.get(vote.block_hash, 0) + power
-        self.power += power
+    def add(self, vote: Vote, get_power: Callable[[Address], int]) -> tuple[list[Vote], Vote | None]:
+        """Take `vote`; the votes that now count (it, and any it released), and the earlier vote it conflicts with."""
+        existing = self.first.get(vote.validator)
+        if existing is None:
+            self.first[vote.validator] = vote
+            self.power += get_power(vote.validator)
+            counted = [vote] if self._count(vote, get_power) else []
+            if vote.block_hash not in self.first_values:
+                self.first_values.add(vote.block_hash)
+                counted.extend(self._release(vote.block_hash, get_power))
+            return counted, None
+        if existing.block_hash == vote.block_hash:
+            return [], None  # a duplicate
+        if vote.block_hash is None or vote.block_hash in self.first_values:
+            return ([vote] if self._count(vote, get_power) else []), existing
+        held = self.held.setdefault(vote.validator, [])
+        if len(held) < HELD_VOTES_MAX and all(item.block_hash != vote.block_hash for item in held):
+            held.append(vote)
+        return [], existing
+
+    def get_votes_for(self, value: Hash | None) -> list[Vote]:
+        return list(self.voters_by_value.get(value, {}).values())
+
+    def _count(self, vote: Vote, get_power: Callable[[Address], int]) -> bool:
+        voters = self.voters_by_value.setdefault(vote.block_hash, {})
+        if vote.validator in voters:
+            return False
+        voters[vote.validator] = vote
+        self.power_by_value[vote.block_hash] = self.power_by_value.get(vote.block_hash, 0) + get_power(vote.validator)
+        return True
+
+    def _release(self, value: Hash | None, get_power: Callable[[Address], int]) -> list[Vote]:
+        released = []
+        for validator, held in self.held.items():
+            keep = []
+            for vote in held:
+                if vote.block_hash != value:
+                    keep.append(vote)
+                elif self._count(vote, get_power):
+                    released.append(vote)
+            self.held[validator] = keep
+        return released
 
 
 class _HeightLog:
@@ -320,7 +381,8 @@ class TendermintEngine(ConsensusEngine):
         self._decision: CommitCertificate | None = None
         self._last_certificate: CommitCertificate | None = None
         self._building_round: Round | None = None
-        self._catch_up_served: set[Address] = set()
+        self._catch_up_served: set[tuple[Address, int]] = set()
+        """(peer, round) pairs helped since the last rebroadcast (-1: the previous height)."""
         self._evidence: list[Equivocation] = []
 
     # --- introspection ------------------------------------------------------------------------
@@ -430,16 +492,17 @@ class TendermintEngine(ConsensusEngine):
         self._evidence = []
         self._signed = {}
         self._enter_height(event.height)
-        restored_round = self._restore(records)
         actions: list[Action] = []
+        restored_round = self._restore(records, actions)
         restored_step = self._get_signed_step(restored_round)
         self._start_round(restored_round, actions, restored_step)
         self._advance(actions)
         return actions
 
-    def _restore(self, records: list[WalRecord]) -> Round:
+    def _restore(self, records: list[WalRecord], actions: list[Action]) -> Round:
         """Take back what the WAL says this validator did at heights >= the current one; the round to resume."""
         restored_round = Round(0)
+        proofs: list[WalRecord] = []
         for record in records:
             if record.height < self._height:
                 continue
@@ -453,13 +516,20 @@ class TendermintEngine(ConsensusEngine):
                 self._log.recorded_rounds.add(record.round)
             elif record.kind is WalKind.LOCK and record.round > self._locked_round:
                 self._locked_round, self._locked_value = record.round, record.block_hash
+                proofs.append(record)
             elif record.kind is WalKind.VALID and record.round > self._valid_round:
                 self._valid_round, self._valid_value = record.round, record.block_hash
-        # Our own messages count in our log like anyone's.
+                proofs.append(record)
+        # Our own messages count in our log like anyone's, and the proposals we locked on are known again.
         self._round = restored_round
         for (height, _, _), message in sorted(self._signed.items(), key=lambda item: item[0]):
             if height == self._height:
-                self._add_message(message, [])
+                self._add_message(message, actions)
+        for record in proofs:
+            assert record.message is not None
+            self._add_message(record.message, actions)
+            for vote in record.votes:
+                self._add_message(vote, actions)
         return restored_round
 
     def _get_signed_step(self, round_: Round) -> Step:
@@ -595,17 +665,33 @@ class TendermintEngine(ConsensusEngine):
             return
         if message.height != self._height:
             return
+        if message.round < self._round and get_signer_address(message) == event.sender:
+            self._on_message_from_earlier_round(event.sender, message.round, actions)
         self._add_message(message, actions)
 
     def _on_message_from_previous_height(self, sender: Address, actions: list[Action]) -> None:
         # The peer has not seen the previous height commit: the precommits we certified it with are
         # all it needs. Once per peer per rebroadcast interval, so a chatty peer costs little.
         certificate = self._last_certificate
-        if certificate is None or certificate.height != self._height - 1 or sender in self._catch_up_served:
+        if certificate is None or certificate.height != self._height - 1 or (sender, -1) in self._catch_up_served:
             return
-        self._catch_up_served.add(sender)
+        self._catch_up_served.add((sender, -1))
         for vote in get_certificate_precommits(self._chain_id, certificate):
             actions.append(SendMessage(sender, vote))
+
+    def _on_message_from_earlier_round(self, sender: Address, round_: Round, actions: list[Action]) -> None:
+        # The peer is still in a round we left, maybe because it lost the precommits that made us leave
+        # it (we re-send only our current round's messages): send it the precommits of its round we hold.
+        if (sender, round_) in self._catch_up_served:
+            return
+        self._catch_up_served.add((sender, round_))
+        tally = self._log.get_tally(round_, VoteKind.PRECOMMIT)
+        if tally is None:
+            return
+        for votes in tally.voters_by_value.values():
+            for vote in votes.values():
+                if vote.validator != sender:
+                    actions.append(SendMessage(sender, vote))
 
     # --- the message log ------------------------------------------------------------------------------
 
@@ -634,28 +720,23 @@ class TendermintEngine(ConsensusEngine):
         self._request_validation(proposal.round, proposal.block_hash, actions)
 
     def _add_vote(self, vote: Vote, actions: list[Action]) -> None:
-        power = self._validators.get_power(vote.validator)
-        if power == 0:
+        if not self._validators.contains(vote.validator):
             return
         log = self._log
         tally = log.tallies.get((vote.round, vote.kind))
         if tally is None:
             tally = log.tallies[(vote.round, vote.kind)] = _Tally()
-        existing = tally.votes.get(vote.validator)
-        if existing is not None:
-            if existing.block_hash != vote.block_hash:
-                self._report(existing, vote, actions)
-            return  # a duplicate, or the second of an equivocating pair: counted once
-        tally.add(vote, power)
+        counted, conflicting = tally.add(vote, self._validators.get_power)
+        if conflicting is not None:
+            self._report(conflicting, vote, actions)
         self._count_sender(vote.round, vote.validator)
-        if (
-            vote.kind is VoteKind.PRECOMMIT
-            and vote.block_hash is not None
-            and self._validators.is_quorum(tally.power_by_value[vote.block_hash])
-        ):
-            log.precommit_quorum_rounds.add(vote.round)
-            # The network decided this block; we need the verdict even if its proposal never came.
-            self._request_validation(vote.round, vote.block_hash, actions)
+        if vote.kind is not VoteKind.PRECOMMIT:
+            return
+        for item in counted:
+            if item.block_hash is not None and self._validators.is_quorum(tally.power_by_value[item.block_hash]):
+                log.precommit_quorum_rounds.add(vote.round)
+                # The network decided this block; we need the verdict even if its proposal never came.
+                self._request_validation(vote.round, item.block_hash, actions)
 
     def _count_sender(self, round_: Round, address: Address) -> None:
         senders = self._log.round_senders.setdefault(round_, set())
@@ -720,9 +801,7 @@ class TendermintEngine(ConsensusEngine):
                     continue
                 if log.verdicts.get(block_hash) is not True:
                     continue  # validation requested when the quorum formed
-                certificate = assemble_commit_certificate(
-                    vote for vote in tally.votes.values() if vote.block_hash == block_hash
-                )
+                certificate = assemble_commit_certificate(tally.get_votes_for(block_hash))
                 self._decision = certificate
                 self._phase = Phase.DECIDED
                 actions.append(CommitBlock(self._height, round_, block_hash, certificate))
@@ -778,12 +857,14 @@ class TendermintEngine(ConsensusEngine):
         if not self._has_quorum_for(round_, VoteKind.PREVOTE, block_hash):
             return False
         log.locked_rounds_done.add(round_)
-        height = self._height
         if self._step is Step.PREVOTE:
             self._locked_value, self._locked_round = block_hash, round_
-            self._append_wal(WalRecord(WalKind.LOCK, height, round_, block_hash=block_hash), actions)
+        proof = self._get_prevotes_for(round_, block_hash)
+        if self._step is Step.PREVOTE:
+            self._locked_value, self._locked_round = block_hash, round_
+            self._append_wal(make_lock_record(WalKind.LOCK, proposal, proof), actions)
         self._valid_value, self._valid_round = block_hash, round_
-        self._append_wal(WalRecord(WalKind.VALID, height, round_, block_hash=block_hash), actions)
+        self._append_wal(make_lock_record(WalKind.VALID, proposal, proof), actions)
         if self._step is Step.PREVOTE:
             self._cast_vote(VoteKind.PRECOMMIT, block_hash, actions)
             self._step = Step.PRECOMMIT
@@ -874,7 +955,8 @@ class TendermintEngine(ConsensusEngine):
     def _propose(self, block_hash: Hash, pol_round: int, actions: list[Action]) -> None:
         assert self._own_address is not None
         timestamp_ms = self._log.block_timestamps.get(block_hash)
-        assert timestamp_ms is not None, "proposing a block whose time is unknown"
+        if timestamp_ms is None:
+            return  # cannot happen (the valid value's proposal is logged and in the WAL); the round times out
         proposal = Proposal(
             chain_id=self._chain_id,
             height=self._height,
@@ -888,16 +970,16 @@ class TendermintEngine(ConsensusEngine):
         self._send_signed(proposal, actions)
         self._relay_proof_of_lock(pol_round, block_hash, actions)
 
+    def _get_prevotes_for(self, round_: Round, block_hash: Hash) -> list[Vote]:
+        tally = self._log.get_tally(round_, VoteKind.PREVOTE)
+        return [] if tally is None else tally.get_votes_for(block_hash)
+
     def _relay_proof_of_lock(self, pol_round: int, block_hash: Hash, actions: list[Action]) -> None:
         # l. 28 at the others needs the prevotes that justify a re-proposal; they may have missed them.
         if pol_round == NO_ROUND:
             return
-        tally = self._log.get_tally(Round(pol_round), VoteKind.PREVOTE)
-        if tally is None:
-            return
-        for vote in tally.votes.values():
-            if vote.block_hash == block_hash:
-                actions.append(Broadcast(vote))
+        for vote in self._get_prevotes_for(Round(pol_round), block_hash):
+            actions.append(Broadcast(vote))
 
     def _rebroadcast(self, actions: list[Action]) -> None:
         """Send again our own messages of the current round (lossy transports; restarts)."""

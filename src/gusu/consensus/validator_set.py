@@ -262,7 +262,7 @@ class ValidatorSet:
                 if not any(self._cursor_priorities):
                     # Back at the starting state: the rotation repeats from here on.
                     self._period = self._cursor_index
-                    return proposer
+                    return self._period_proposers[(run - 1) % self._period]
         return proposer
 
     def __repr__(self) -> str:

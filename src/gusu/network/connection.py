@@ -1,7 +1,14 @@
 """One TCP/TLS connection as a stream of frames, with bounded buffers both ways.
 
-`FrameProtocol` is an asyncio protocol (it runs on the default loop and on
-uvloop alike). It splits incoming bytes into frames as they arrive, so an
+`FrameProtocol` is an asyncio protocol over a plain TCP transport that runs
+TLS itself, through an `ssl.SSLObject` on memory buffers (OpenSSL does the
+TLS; this class only moves bytes). That is how asyncio implements TLS too,
+but doing it here behaves identically on the default loop and on uvloop
+(whose ``start_tls`` on accepted sockets did not take over the stream in our
+tests), and it lets the transport see, time and count every TLS failure of
+an inbound connection, which a TLS server socket would swallow.
+
+It splits decrypted bytes into frames as they arrive, so an
 announced length above the limit is caught from the 4-byte prefix alone,
 before a single byte of the oversized frame is buffered. Reading from the
 socket pauses while complete frames wait to be handled beyond
@@ -17,6 +24,8 @@ from `start_session` on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ssl
 from collections import deque
 from collections.abc import Callable
 from typing import cast
@@ -33,14 +42,27 @@ class ConnectionEnded(Exception):
         self.detail = detail
 
 
+_TLS_READ_BYTES = 256 * 1024
+
+
 class FrameProtocol(asyncio.Protocol):
+    """TLS (on memory buffers) and framing over one TCP connection; see the module docstring."""
+
     def __init__(
         self,
         receive_buffer_bytes_max: int,
+        tls_context: ssl.SSLContext,
         *,
+        server_side: bool,
         on_connection_made: Callable[[FrameProtocol], None] | None = None,
     ) -> None:
         self.transport: asyncio.Transport | None = None
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        self._tls = tls_context.wrap_bio(self._incoming, self._outgoing, server_side=server_side)
+        self._tls_done = asyncio.Event()
+        self._tls_error: BaseException | None = None
+        self._tls_closing = False
         self._frame_bytes_max = HELLO_BYTES_MAX
         self._in_session = False
         self._buffer_max = receive_buffer_bytes_max
@@ -62,24 +84,87 @@ class FrameProtocol(asyncio.Protocol):
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = cast(asyncio.Transport, transport)
         if self._on_connection_made is not None:
-            # An accepted connection: TLS starts later (loop.start_tls); hold incoming bytes
-            # in the socket until then, so the peer's ClientHello is not consumed as frames.
-            transport.pause_reading()
             self._on_connection_made(self)
+        self._step_handshake()  # a client sends its ClientHello now
 
     def data_received(self, data: bytes) -> None:
-        if self._violation is not None or self._lost is not None:
+        if self._violation is not None or self._lost is not None or self._tls_closing:
             return
-        self._buffer += data
+        self._incoming.write(data)
+        if not self._tls_done.is_set():
+            self._step_handshake()
+            if not self._tls_done.is_set() or self._tls_error is not None:
+                return
+        self._read_tls()
         self._parse()
+
+    # --- TLS on memory buffers ---------------------------------------------------------------
+
+    def _flush_tls(self) -> None:
+        pending = self._outgoing.read()
+        if pending and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(pending)
+
+    def _step_handshake(self) -> None:
+        try:
+            self._tls.do_handshake()
+        except ssl.SSLWantReadError:
+            self._flush_tls()
+            return
+        except (ssl.SSLError, ssl.CertificateError) as error:
+            self._tls_error = error
+            self._tls_done.set()
+            self._flush_tls()  # the alert tells the peer why
+            if self.transport is not None:
+                self.transport.close()
+            return
+        self._flush_tls()
+        self._tls_done.set()
+
+    def _read_tls(self) -> None:
+        while True:
+            try:
+                chunk = self._tls.read(_TLS_READ_BYTES)
+            except ssl.SSLWantReadError:
+                break
+            except ssl.SSLZeroReturnError:
+                self._peer_closed("the peer closed the TLS session")
+                break
+            except ssl.SSLError as error:
+                # A corrupt or forged record, or an alert after the handshake (in TLS 1.3 the
+                # client learns here that the server refused its certificate).
+                self._peer_closed(f"TLS error: {error}", DisconnectReason.TLS_FAILED)
+                break
+            if not chunk:
+                self._peer_closed("the peer closed the TLS session")
+                break
+            self._buffer += chunk
+        self._flush_tls()
+
+    def _peer_closed(self, detail: str, reason: DisconnectReason = DisconnectReason.CONNECTION_LOST) -> None:
+        if self._lost is None:
+            self._lost = ConnectionEnded(reason, detail)
+            self._data.set()
+        if self.transport is not None:
+            self.transport.close()
+
+    async def tls_handshake(self) -> None:
+        """Wait for the TLS handshake; ssl.SSLError if it failed, ConnectionEnded if the socket closed."""
+        await self._tls_done.wait()
+        if self._tls_error is not None:
+            raise self._tls_error
+        if self._lost is not None and not self._tls.version():
+            raise self._lost
 
     def eof_received(self) -> bool | None:
         return None  # close our side too: a half-open peer connection is of no use
 
     def connection_lost(self, exc: Exception | None) -> None:
-        detail = f"{type(exc).__name__}: {exc}" if exc is not None else "the peer closed the connection"
-        self._lost = ConnectionEnded(DisconnectReason.CONNECTION_LOST, detail)
+        if self._lost is None:
+            detail = f"{type(exc).__name__}: {exc}" if exc is not None else "the peer closed the connection"
+            self._lost = ConnectionEnded(DisconnectReason.CONNECTION_LOST, detail)
         self._data.set()
+        self._tls_done.set()
         self._writable.set()
         self._closed.set()
 
@@ -165,10 +250,21 @@ class FrameProtocol(asyncio.Protocol):
         return self._lost is not None
 
     def write(self, data: bytes) -> bool:
-        """Queue `data` on the transport; False if the connection is already gone."""
-        if self._lost is not None or self.transport is None or self.transport.is_closing():
+        """Encrypt `data` onto the transport; False if the connection is gone (or TLS is not up)."""
+        if (
+            self._lost is not None
+            or self._tls_closing
+            or self.transport is None
+            or self.transport.is_closing()
+            or not self._tls_done.is_set()
+            or self._tls_error is not None
+        ):
             return False
-        self.transport.write(data)
+        try:
+            self._tls.write(data)
+        except ssl.SSLError:
+            return False
+        self._flush_tls()
         return True
 
     async def drain(self) -> None:
@@ -176,8 +272,15 @@ class FrameProtocol(asyncio.Protocol):
         await self._writable.wait()
 
     def close(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.close()
+        """Send TLS close_notify after what was written, then close the socket once flushed."""
+        if self.transport is None or self.transport.is_closing():
+            return
+        if self._tls_done.is_set() and self._tls_error is None and not self._tls_closing:
+            self._tls_closing = True
+            with contextlib.suppress(ssl.SSLError):  # close_notify is queued; the peer's is not awaited
+                self._tls.unwrap()
+            self._flush_tls()
+        self.transport.close()
 
     def abort(self) -> None:
         if self.transport is not None:
@@ -201,12 +304,12 @@ class FrameProtocol(asyncio.Protocol):
 
     def peer_certificate_der(self) -> bytes | None:
         """The DER of the certificate the peer presented in the TLS handshake."""
-        if self.transport is None:
+        if not self._tls_done.is_set() or self._tls_error is not None:
             return None
-        ssl_object = self.transport.get_extra_info("ssl_object")
-        if ssl_object is None:
+        try:
+            der = self._tls.getpeercert(binary_form=True)
+        except ValueError:
             return None
-        der = ssl_object.getpeercert(binary_form=True)
         return der if isinstance(der, bytes) else None
 
     def peer_endpoint(self) -> str:
@@ -217,7 +320,3 @@ class FrameProtocol(asyncio.Protocol):
             host = str(name[0])
             return f"[{host}]:{name[1]}" if ":" in host else f"{host}:{name[1]}"
         return "?"
-
-    def set_transport(self, transport: asyncio.Transport) -> None:
-        """Adopt the TLS transport that `loop.start_tls` returned for the accepted socket."""
-        self.transport = transport

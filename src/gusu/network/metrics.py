@@ -48,7 +48,7 @@ class NetworkMetrics:
         self.messages_discarded = 0
         """Queued messages thrown away because their peer disconnected before they were sent."""
         self.handler_errors = 0
-        """Subscriber handlers that raised something other than a GusuError (a bug, logged with its traceback)."""
+        """Handler failures not blamed on the sender: a bug (logged with its traceback) or a NetworkError."""
         self.receive_throttled_s = 0.0
         """Total time reading from peers was paused by the receive rate limits."""
 

@@ -99,6 +99,8 @@ class P2PSettings:
     """Sustained bytes per second read from one peer; beyond it reading from that peer slows down."""
     receive_burst_s: float = 1.0
     """Seconds of the receive rates a peer may send in one burst."""
+    disconnect_log_lines_per_s: int = 10
+    """Log lines per disconnect reason and second; the rest are only counted (a flood must not fill the disk)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.listen_host, str) or not _HOST_PATTERN.fullmatch(self.listen_host):
@@ -125,6 +127,7 @@ class P2PSettings:
         _check_int("reconnect_backoff_max_ms", self.reconnect_backoff_max_ms, self.reconnect_backoff_min_ms, 3_600_000)
         _check_int("receive_messages_per_s", self.receive_messages_per_s, 1, 10_000_000)
         _check_int("receive_bytes_per_s", self.receive_bytes_per_s, FRAME_BYTES_MIN, 1 << 40)
+        _check_int("disconnect_log_lines_per_s", self.disconnect_log_lines_per_s, 1, 1_000_000)
         for name in (
             "handshake_timeout_s",
             "send_timeout_s",

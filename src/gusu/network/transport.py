@@ -41,12 +41,18 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from gusu.errors import CodecError, ConfigError, GusuError
 from gusu.ledger.types import Address, Hash
 from gusu.network.connection import ConnectionEnded, FrameProtocol
-from gusu.network.errors import MessageTooLargeError, PeerIdentityError, PeerUnavailableError, UnknownChannelError
+from gusu.network.errors import (
+    MessageTooLargeError,
+    NetworkError,
+    PeerIdentityError,
+    PeerUnavailableError,
+    UnknownChannelError,
+)
 from gusu.network.identity import NodeIdentity, get_node_identity_from_der
 from gusu.network.messages import (
     CONTROL_CHANNEL,
@@ -82,8 +88,10 @@ Handler = Callable[[Address, bytes], Awaitable[None] | None]
 Handlers run on the peer's reader, one message at a time, so a slow handler
 slows down (only) that peer; hand long work to a queue. A handler that
 raises a `GusuError` declares the message invalid and the peer is
-disconnected (``invalid_message``); any other exception is a bug: it is
-logged with its traceback and counted, and the connection stays.
+disconnected (``invalid_message``), except a `NetworkError` (the transport
+failing inside the handler, not the sender's fault); any other exception
+is a bug: it is logged with its traceback and counted, and the connection
+stays.
 """
 
 # Reasons a peer gives in its Bye that mean "I keep another connection with you": the
@@ -305,7 +313,9 @@ class P2PNetwork:
         self._endpoint_addresses: dict[str, Address] = {}
         self._dialers: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._handshaking = 0
+        self._handshake_tasks: set[asyncio.Task[None]] = set()
+        self._log_windows: dict[DisconnectReason, tuple[float, int, int]] = {}
+        self._inbound_handshakes = 0
         self._server: asyncio.AbstractServer | None = None
         self._listen_port: int | None = None
         self._running = False
@@ -362,8 +372,8 @@ class P2PNetwork:
         self._running = False
         if self._server is not None:
             self._server.close()
-        for task in self._dialers.values():
-            task.cancel()
+        for task in [*self._dialers.values(), *self._handshake_tasks]:
+            task.cancel()  # a handshake in progress is cut (its socket aborted), not waited for
         for link in list(self._links):
             self._close_link(link, DisconnectReason.SHUTDOWN, "the node is stopping")
         pending = list(self._tasks) + list(self._dialers.values())
@@ -630,13 +640,15 @@ class P2PNetwork:
                     channel, body = decode_message(payload)
                 except CodecError as error:
                     raise ConnectionEnded(DisconnectReason.MALFORMED_MESSAGE, str(error)) from None
-                self.metrics.messages_in_by_channel[channel] += 1
                 if channel == CONTROL_CHANNEL:
+                    self.metrics.messages_in_by_channel[channel] += 1
                     self._handle_control(link, body)
                     continue
                 spec = self._channels.get(channel)
                 if spec is None:
                     raise ConnectionEnded(DisconnectReason.UNKNOWN_CHANNEL, f"a message on channel {channel!r}")
+                # Counted only now: a peer must not grow the per-channel counters with names of its choosing.
+                self.metrics.messages_in_by_channel[channel] += 1
                 limit = spec.body_bytes_max if spec.body_bytes_max is not None else self._body_bytes_max
                 if len(body) > limit:
                     raise ConnectionEnded(
@@ -693,6 +705,11 @@ class P2PNetwork:
                 result = handler(link.address, body)
                 if inspect.isawaitable(result):
                     await result
+            except NetworkError as error:
+                # Our own transport failed inside the handler (say, relaying to a peer that just
+                # left): not the sender's fault.
+                self.metrics.handler_errors += 1
+                logger.info("p2p handler for channel %r could not finish: %s", channel, error)
             except GusuError as error:
                 raise ConnectionEnded(
                     DisconnectReason.INVALID_MESSAGE, f"channel {channel!r}: {type(error).__name__}: {error}"
@@ -704,56 +721,54 @@ class P2PNetwork:
     # --- connection set-up ------------------------------------------------------------------------
 
     def _accept(self) -> FrameProtocol:
-        return FrameProtocol(self._settings.receive_buffer_bytes_max, on_connection_made=self._on_accepted)
+        return FrameProtocol(
+            self._settings.receive_buffer_bytes_max,
+            self._tls.server,
+            server_side=True,
+            on_connection_made=self._on_accepted,
+        )
 
     def _on_accepted(self, protocol: FrameProtocol) -> None:
         self.metrics.connections_accepted += 1
-        if self._stopping or self._handshaking >= self._settings.handshakes_max:
+        if self._stopping or self._inbound_handshakes >= self._settings.handshakes_max:
             self._count_disconnect(
                 DisconnectReason.TOO_MANY_HANDSHAKES,
                 f"connection from {protocol.peer_endpoint()}",
-                f"{self._handshaking} handshakes in progress ([p2p] handshakes_max)",
+                f"{self._inbound_handshakes} inbound handshakes in progress ([p2p] handshakes_max)",
             )
             protocol.abort()
             return
-        self._spawn(self._run_inbound(protocol))
+        # Counted here, synchronously, so a burst of accepts in one loop turn cannot exceed the cap.
+        self._inbound_handshakes += 1
+        task = self._spawn(self._run_inbound(protocol))
+        self._handshake_tasks.add(task)
+        task.add_done_callback(self._handshake_tasks.discard)
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _run_inbound(self, protocol: FrameProtocol) -> None:
-        link = await self._handshake(protocol, outbound=False)
+        try:
+            link = await self._handshake(protocol, outbound=False)
+        finally:
+            self._inbound_handshakes -= 1
         if link is not None:
             self._register(link)
 
-    async def _start_server_tls(self, protocol: FrameProtocol) -> None:
-        transport = protocol.transport
-        assert transport is not None
-        loop = asyncio.get_running_loop()
-        tls_transport = await loop.start_tls(
-            transport,
-            protocol,
-            self._tls.server,
-            server_side=True,
-            ssl_handshake_timeout=self._settings.handshake_timeout_s,
-        )
-        if tls_transport is None:
-            raise ConnectionResetError("the connection closed during the TLS handshake")
-        protocol.set_transport(cast(asyncio.Transport, tls_transport))
-
-    async def _handshake(self, protocol: FrameProtocol, *, outbound: bool) -> _Link | None:
-        """TLS (inbound side) and hello exchange; the link if the peer passed every check."""
+    async def _handshake(self, protocol: FrameProtocol, *, outbound: bool, endpoint_name: str = "") -> _Link | None:
+        """TLS and hello exchange; the link if the peer passed every check."""
         endpoint = protocol.peer_endpoint()
-        tls_up = outbound
-        self._handshaking += 1
+        tls_up = False
         try:
             async with asyncio.timeout(self._settings.handshake_timeout_s):
-                if not outbound:
-                    await self._start_server_tls(protocol)
-                    tls_up = True
+                await protocol.tls_handshake()
+                tls_up = True
                 identity = self._certificate_identity(protocol)
+                if endpoint_name:
+                    self._endpoint_addresses[endpoint_name] = identity.address
                 protocol.write(self._hello_frame)
                 self._check_hello(identity, await self._read_hello(protocol))
         except _HandshakeFailed as failure:
@@ -769,10 +784,9 @@ class P2PNetwork:
             )
             return None
         except ConnectionEnded as ended:
-            reason = ended.reason if tls_up and ended.reason is not DisconnectReason.CONNECTION_LOST else None
-            await self._fail_handshake(
-                protocol, endpoint, reason or DisconnectReason.TLS_FAILED, ended.detail, say_bye=False
-            )
+            # Before TLS is up, any loss is a failed TLS handshake (the peer hung up on our certificate).
+            reason = ended.reason if tls_up else DisconnectReason.TLS_FAILED
+            await self._fail_handshake(protocol, endpoint, reason, ended.detail, say_bye=False)
             return None
         except (ssl.SSLError, OSError) as error:
             await self._fail_handshake(
@@ -782,8 +796,6 @@ class P2PNetwork:
         except asyncio.CancelledError:
             protocol.abort()  # stopping: never leave a half-open socket behind
             raise
-        finally:
-            self._handshaking -= 1
         if self._stopping:
             await self._fail_handshake(protocol, endpoint, DisconnectReason.SHUTDOWN, "stopping", say_bye=True)
             return None
@@ -883,6 +895,9 @@ class P2PNetwork:
         failures = 0
         while self._running:
             known = self._endpoint_addresses.get(endpoint)
+            if known == self.address:
+                logger.warning("p2p peer endpoint %s is this node itself; not dialing it again", endpoint)
+                return
             peer = self._peers.get(known) if known is not None else None
             if peer is not None:
                 await peer.gone.wait()
@@ -901,19 +916,16 @@ class P2PNetwork:
         try:
             async with asyncio.timeout(self._settings.handshake_timeout_s):
                 _, protocol = await loop.create_connection(
-                    lambda: FrameProtocol(self._settings.receive_buffer_bytes_max),
+                    lambda: FrameProtocol(self._settings.receive_buffer_bytes_max, self._tls.client, server_side=False),
                     host,
                     port,
-                    ssl=self._tls.client,
-                    ssl_handshake_timeout=self._settings.handshake_timeout_s,
                 )
-        except (OSError, ssl.SSLError, TimeoutError) as error:
+        except (OSError, TimeoutError) as error:
             logger.debug("p2p dial %s failed: %s", endpoint, error)
             return False
-        link = await self._handshake(protocol, outbound=True)
+        link = await self._handshake(protocol, outbound=True, endpoint_name=endpoint)
         if link is None:
             return False
-        self._endpoint_addresses[endpoint] = link.address
         return self._register(link)
 
     # --- registration, retirement, closing ------------------------------------------------------------------
@@ -1000,8 +1012,10 @@ class P2PNetwork:
             self._drop_peer(peer)
 
     def _close_link(self, link: _Link, reason: DisconnectReason, detail: str) -> None:
+        """Decide to end `link` (counted and logged now); its supervisor does the closing."""
         if not link.closing.done():
             link.closing.set_result((reason, detail))
+            self._count_disconnect(reason, link.label, detail)
 
     def _disconnect_peer(self, peer: _Peer, reason: DisconnectReason, detail: str) -> None:
         if peer.active is not None:
@@ -1022,7 +1036,7 @@ class P2PNetwork:
         peer.has_data.set()
 
     async def _supervise(self, link: _Link) -> None:
-        """Wait for a reason to end `link`, then end it: detach, say Bye, close, count, log."""
+        """Wait for the decision to end `link` (`_close_link`), then end it: detach, say Bye, close."""
         reason, detail = await link.closing
         peer = link.peer
         was_active = peer is not None and peer.active is link
@@ -1043,9 +1057,19 @@ class P2PNetwork:
         await asyncio.gather(*link.tasks, return_exceptions=True)
         self._links.discard(link)
         link.closed.set()
-        self._count_disconnect(reason, link.label, detail)
 
     def _count_disconnect(self, reason: DisconnectReason, who: str, detail: str) -> None:
         self.metrics.disconnects[reason.value] += 1
+        # Every disconnect is counted, but a flood of one kind (a port scanner, a looping bad
+        # peer) must not flood the log: a bounded number of lines per reason and second.
+        now = self._clock()
+        start, lines, suppressed = self._log_windows.get(reason, (now, 0, 0))
+        if now - start >= 1.0:
+            start, lines = now, 0
+        if lines >= self._settings.disconnect_log_lines_per_s:
+            self._log_windows[reason] = (start, lines, suppressed + 1)
+            return
+        self._log_windows[reason] = (start, lines + 1, 0)
         level = logging.INFO if reason in _QUIET_REASONS else logging.WARNING
-        logger.log(level, "p2p disconnected %s: %s (%s)", who, reason.value, detail)
+        more = f" (+{suppressed} more not logged)" if suppressed else ""
+        logger.log(level, "p2p disconnected %s: %s (%s)%s", who, reason.value, detail, more)

@@ -28,9 +28,10 @@ CRYPTO_CHOICES = ("sim", "ecdsa", "sm")
 
 
 def _sim_signature(public_key: bytes, digest: bytes) -> bytes:
-    return hashlib.sha256(b"sim-sig-a" + public_key + digest).digest() + hashlib.sha256(
-        b"sim-sig-b" + digest + public_key
-    ).digest()
+    return (
+        hashlib.sha256(b"sim-sig-a" + public_key + digest).digest()
+        + hashlib.sha256(b"sim-sig-b" + digest + public_key).digest()
+    )
 
 
 class SimSuite(CryptoSuite):

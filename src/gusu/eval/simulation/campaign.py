@@ -1,0 +1,210 @@
+"""Campaigns: many seeds over the scenarios, a printed summary, and exact replay of a failing seed.
+
+``python -m gusu.eval.simulation --seeds 200 --nodes 4`` runs seeds
+``0 .. 199`` (``--start`` moves the range); seed ``s`` runs scenario
+``SCENARIOS[s % 9]`` unless ``--scenario`` names one. ``--nodes`` takes a
+comma-separated list (``4,7``) to cover several validator counts.
+A failing seed is printed with the command that replays it
+(``--replay SEED --scenario NAME --nodes N``); `replay` does the same from
+Python. ``--summary FILE`` writes the summary as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+from gusu.eval.simulation.cluster import LIVENESS_BOUND_MS, SimResult, Simulation
+from gusu.eval.simulation.crypto import CRYPTO_CHOICES
+from gusu.eval.simulation.scenarios import SCENARIO_NAMES, SCENARIOS, Scenario, get_scenario
+
+
+def run_seed(seed: int, scenario: Scenario | str, validators: int = 4, crypto: str = "sim") -> SimResult:
+    """Run one seeded simulation and check it."""
+    chosen = get_scenario(scenario) if isinstance(scenario, str) else scenario
+    return Simulation(seed, chosen, validators, crypto).run()
+
+
+def replay(seed: int, scenario: Scenario | str, validators: int = 4, crypto: str = "sim") -> SimResult:
+    """Run a seed again: the same seed, scenario, node count and crypto give the same run (same digest)."""
+    return run_seed(seed, scenario, validators, crypto)
+
+
+def pick_scenario(seed: int) -> Scenario:
+    return SCENARIOS[seed % len(SCENARIOS)]
+
+
+def format_replay_command(result: SimResult) -> str:
+    command = (
+        f"python -m gusu.eval.simulation --replay {result.seed} --scenario {result.scenario} "
+        f"--nodes {result.validators}"
+    )
+    return command if result.crypto == "sim" else f"{command} --crypto {result.crypto}"
+
+
+@dataclass(slots=True)
+class ScenarioSummary:
+    runs: int = 0
+    failures: int = 0
+    heights_min: int | None = None
+    liveness_ms_max: int = 0
+    liveness_ms_total: int = 0
+    liveness_runs: int = 0
+    evidence_reported: int = 0
+    crashes: int = 0
+
+    def add(self, result: SimResult) -> None:
+        self.runs += 1
+        self.failures += 0 if result.ok else 1
+        self.heights_min = result.max_height if self.heights_min is None else min(self.heights_min, result.max_height)
+        if result.liveness_ms is not None:
+            self.liveness_runs += 1
+            self.liveness_ms_total += result.liveness_ms
+            self.liveness_ms_max = max(self.liveness_ms_max, result.liveness_ms)
+        self.evidence_reported += result.evidence_reported
+        self.crashes += result.crashes
+
+
+@dataclass(slots=True)
+class CampaignSummary:
+    seeds: int
+    start: int
+    nodes: tuple[int, ...]
+    crypto: str
+    liveness_bound_ms: int = LIVENESS_BOUND_MS
+    runs: int = 0
+    safety_failures: int = 0
+    """Runs with an agreement, validity or double-signing violation."""
+    liveness_failures: int = 0
+    failures: list[dict[str, object]] = field(default_factory=list)
+    per_scenario: dict[str, ScenarioSummary] = field(default_factory=dict)
+    blocks_committed: int = 0
+    simulated_ms: int = 0
+    events: int = 0
+    wall_seconds: float = 0.0
+
+    def add(self, result: SimResult) -> None:
+        self.runs += 1
+        key = f"{result.scenario}/n={result.validators}"
+        self.per_scenario.setdefault(key, ScenarioSummary()).add(result)
+        self.blocks_committed += result.max_height
+        self.simulated_ms += result.sim_ms
+        self.events += result.events
+        self.safety_failures += 1 if result.safety_violations else 0
+        self.liveness_failures += 1 if result.liveness_violations else 0
+        if not result.ok:
+            self.failures.append(
+                {
+                    "seed": result.seed,
+                    "scenario": result.scenario,
+                    "nodes": result.validators,
+                    "violations": list(result.violations),
+                    "replay": format_replay_command(result),
+                }
+            )
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def run_campaign(
+    seeds: int,
+    nodes: Sequence[int] = (4,),
+    *,
+    start: int = 0,
+    scenario: str | None = None,
+    crypto: str = "sim",
+    on_result: Callable[[SimResult], None] | None = None,
+) -> CampaignSummary:
+    summary = CampaignSummary(seeds=seeds, start=start, nodes=tuple(nodes), crypto=crypto)
+    began = time.perf_counter()
+    for validators in nodes:
+        for seed in range(start, start + seeds):
+            chosen = get_scenario(scenario) if scenario is not None else pick_scenario(seed)
+            result = run_seed(seed, chosen, validators, crypto)
+            summary.add(result)
+            if on_result is not None:
+                on_result(result)
+    summary.wall_seconds = round(time.perf_counter() - began, 3)
+    return summary
+
+
+def format_summary(summary: CampaignSummary) -> str:
+    lines = [
+        f"simulation campaign: {summary.runs} runs (seeds {summary.start}..{summary.start + summary.seeds - 1}, "
+        f"n = {', '.join(str(n) for n in summary.nodes)}, crypto {summary.crypto}) in {summary.wall_seconds:.1f} s",
+        f"{'scenario':<16}{'runs':>6}{'failed':>8}{'min height':>12}{'liveness avg':>14}{'max':>9}"
+        f"{'evidence':>10}{'crashes':>9}",
+    ]
+    for key in sorted(summary.per_scenario):
+        item = summary.per_scenario[key]
+        average = item.liveness_ms_total // item.liveness_runs if item.liveness_runs else 0
+        lines.append(
+            f"{key:<16}{item.runs:>6}{item.failures:>8}{item.heights_min or 0:>12}{average:>12}ms"
+            f"{item.liveness_ms_max:>7}ms{item.evidence_reported:>10}{item.crashes:>9}"
+        )
+    lines.append(
+        f"blocks committed {summary.blocks_committed}, simulated {summary.simulated_ms / 1000:.0f} s, "
+        f"{summary.events} events; liveness bound {summary.liveness_bound_ms} ms after the heal"
+    )
+    lines.append(
+        f"safety violations: {summary.safety_failures} run(s); liveness violations: {summary.liveness_failures} run(s)"
+    )
+    if summary.failures:
+        lines.append(f"FAILED: {len(summary.failures)} run(s)")
+        for failure in summary.failures:
+            lines.append(f"  seed {failure['seed']} {failure['scenario']} n={failure['nodes']}: {failure['replay']}")
+            for violation in failure["violations"]:  # type: ignore[attr-defined]
+                lines.append(f"    {violation}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m gusu.eval.simulation",
+        description="Deterministic simulation of the Tendermint engine: one seed per run.",
+    )
+    parser.add_argument("--seeds", type=int, default=100, help="number of seeds per node count (default 100)")
+    parser.add_argument("--start", type=int, default=0, help="first seed (default 0)")
+    parser.add_argument("--nodes", default="4", help="validator counts, comma-separated (default 4)")
+    parser.add_argument("--scenario", choices=SCENARIO_NAMES, help="run only this scenario")
+    parser.add_argument("--crypto", choices=CRYPTO_CHOICES, default="sim", help="signature suite (default sim)")
+    parser.add_argument("--summary", help="write the summary as JSON to this file")
+    parser.add_argument("--replay", type=int, metavar="SEED", help="replay one seed (needs --scenario)")
+    parser.add_argument("--quiet", action="store_true", help="print only the summary")
+    args = parser.parse_args(argv)
+    try:
+        nodes = tuple(int(item) for item in str(args.nodes).split(","))
+    except ValueError:
+        parser.error(f"--nodes takes comma-separated integers, not {args.nodes!r}")
+    if any(n < 1 or n > 64 for n in nodes):
+        parser.error("--nodes values must be between 1 and 64")
+    if args.replay is not None:
+        if args.scenario is None:
+            parser.error("--replay needs --scenario")
+        result = replay(args.replay, args.scenario, nodes[0], args.crypto)
+        print(json.dumps(asdict(result), indent=2))
+        return 0 if result.ok else 1
+
+    def report(result: SimResult) -> None:
+        if not result.ok:
+            print(f"FAIL seed {result.seed} {result.scenario} n={result.validators}: {format_replay_command(result)}")
+            for violation in result.violations:
+                print(f"  {violation}")
+            sys.stdout.flush()
+        elif not args.quiet and result.seed % 100 == 99:
+            print(f"... seed {result.seed} n={result.validators}", flush=True)
+
+    summary = run_campaign(
+        args.seeds, nodes, start=args.start, scenario=args.scenario, crypto=args.crypto, on_result=report
+    )
+    print(format_summary(summary))
+    if args.summary:
+        with open(args.summary, "w", encoding="utf-8") as handle:
+            json.dump(summary.to_json(), handle, indent=2)
+            handle.write("\n")
+    return 1 if summary.failures else 0

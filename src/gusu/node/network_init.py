@@ -1,0 +1,379 @@
+"""Creating a chain of several organisations: genesis, the CA tree, and a ready directory per node.
+
+`initialize_network` extends the one-node `initialize_chain` (whose
+building blocks it reuses) to N organisations with M nodes each:
+
+    <directory>/genesis.json
+    <directory>/pki/root-ca.crt, root-ca.key, root-ca.pass
+                                      the chain's root CA; take the key offline after init
+    <directory>/pki/<org>/ca.crt, ca.key, ca.pass
+                                      the organisation's CA
+    <directory>/pki/<org>/admin.crt, admin.key, admin.pass
+                                      the organisation's admin (certificate + organisation CA chain)
+    <directory>/node<i>/              config.toml (with [p2p]), genesis.json, node_key.json,
+                                      node_key.pass, data/, tls/node.crt (node + organisation CA),
+                                      tls/node.key, tls/ca.crt (root CA)
+    <directory>/keys/dev.json, dev.pass
+                                      a funded developer account, also the genesis admin
+
+Every node is a validator of power `validator_power`. Node i listens for
+the API on ``base_api_port + i`` and for peers on ``base_p2p_port + i``,
+and lists every other node as a peer. CA and admin keys are PEM encrypted
+under a random passphrase kept beside them (mode 0600), like the node and
+dev key files; node TLS keys are unencrypted (mode 0600), because a node
+must start unattended and its key-file passphrase already sits beside it.
+
+The node's config loader does not know ``[p2p]`` yet (docs/network.md
+says what the node wiring must add); `load_p2p_settings` and
+`build_p2p_network` read a node directory for it meanwhile.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import tomllib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from gusu.crypto import get_suite
+from gusu.crypto.keyfile import MAX_SCRYPT_N, MIN_SCRYPT_N, read_key_file_metadata
+from gusu.errors import ConfigError, KeyFileError
+from gusu.ledger.genesis import (
+    DEFAULT_PARAMETERS,
+    VALIDATOR_POWER_MAX,
+    VALIDATORS_MAX,
+    Allocation,
+    Genesis,
+    GenesisValidator,
+    compute_genesis_hash,
+    get_running_python_version,
+    load_genesis,
+    save_genesis,
+    validate_genesis,
+)
+from gusu.ledger.kv import DEFAULT_BACKEND
+from gusu.ledger.types import Address, Hash
+from gusu.network.identity import ORGANIZATION_PATTERN
+from gusu.network.messages import DEFAULT_CHANNELS, ChannelSpec
+from gusu.network.settings import PORT_MAX, P2PSettings, format_endpoint, p2p_settings_from_table, render_p2p_section
+from gusu.network.tls import TlsFiles
+from gusu.network.transport import LocalIdentity, P2PNetwork
+from gusu.node.chain import DEFAULT_ALLOCATION, DEFAULT_CHAIN_ID, DEV_KEY_NAME, _write_key, _write_secret
+from gusu.node.config import (
+    CONFIG_FILE_NAME,
+    GENESIS_FILE_NAME,
+    NODE_KEY_FILE_NAME,
+    NODE_PASSPHRASE_FILE_NAME,
+    render_config,
+)
+from gusu.node.pki import (
+    DEFAULT_PKI_SETTINGS,
+    CertifiedKey,
+    PkiSettings,
+    create_organization_ca,
+    create_root_ca,
+    issue_admin_certificate,
+    issue_node_certificate,
+    save_certificates,
+    save_certified_key,
+)
+
+PKI_DIRECTORY = "pki"
+TLS_DIRECTORY = "tls"
+ORGANIZATIONS_MAX = 64
+DEFAULT_BASE_API_PORT = 8545
+DEFAULT_BASE_P2P_PORT = 26656
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationLayout:
+    name: str
+    ca_certificate_path: Path
+    ca_key_path: Path
+    ca_passphrase_path: Path
+    admin_certificate_path: Path
+    """The admin certificate followed by the organisation CA's (a TLS client chain)."""
+    admin_key_path: Path
+    admin_passphrase_path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkNode:
+    name: str
+    organization: str
+    directory: Path
+    address: Address
+    """The consensus (validator) address, also bound in the node's TLS certificate."""
+    api_port: int
+    p2p_port: int
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkLayout:
+    directory: Path
+    genesis: Genesis
+    genesis_hash: Hash
+    root_certificate_path: Path
+    root_key_path: Path
+    root_passphrase_path: Path
+    organizations: tuple[OrganizationLayout, ...]
+    nodes: tuple[NetworkNode, ...]
+    dev_key_path: Path
+    dev_passphrase_path: Path
+    dev_address: Address
+
+    @property
+    def node_directories(self) -> tuple[Path, ...]:
+        return tuple(node.directory for node in self.nodes)
+
+    @property
+    def api_ports(self) -> tuple[int, ...]:
+        return tuple(node.api_port for node in self.nodes)
+
+    @property
+    def p2p_ports(self) -> tuple[int, ...]:
+        return tuple(node.p2p_port for node in self.nodes)
+
+
+def _organization_names(organizations: Sequence[str] | int) -> tuple[str, ...]:
+    if isinstance(organizations, bool):
+        raise ConfigError("organizations is a count or a list of names, not a boolean")
+    if isinstance(organizations, int):
+        if not 1 <= organizations <= ORGANIZATIONS_MAX:
+            raise ConfigError(f"the number of organizations must be between 1 and {ORGANIZATIONS_MAX}")
+        return tuple(f"org{index}" for index in range(organizations))
+    if isinstance(organizations, str):
+        raise ConfigError("organizations is a list of names (['acme', 'bank']) or a count, not one string")
+    names = tuple(organizations)
+    if not 1 <= len(names) <= ORGANIZATIONS_MAX:
+        raise ConfigError(f"name 1 to {ORGANIZATIONS_MAX} organizations")
+    for name in names:
+        if not isinstance(name, str) or not ORGANIZATION_PATTERN.fullmatch(name):
+            raise ConfigError(
+                f"organization name {name!r} must be 1 to 64 letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit"
+            )
+    if len({name.lower() for name in names}) != len(names):
+        raise ConfigError("organization names must differ (ignoring case: they name directories)")
+    return names
+
+
+def _check_ports(what: str, base: int, count: int) -> None:
+    if not isinstance(base, int) or isinstance(base, bool) or not 1 <= base <= PORT_MAX - count + 1:
+        raise ConfigError(
+            f"{what} must leave room for {count} consecutive ports: between 1 and {PORT_MAX - count + 1}, not {base!r}"
+        )
+
+
+def _save_ca_key(directory: Path, stem: str, certified: CertifiedKey) -> tuple[Path, Path, Path]:
+    passphrase = secrets.token_urlsafe(24)
+    certificate_path = directory / f"{stem}.crt"
+    key_path = directory / f"{stem}.key"
+    passphrase_path = directory / f"{stem}.pass"
+    save_certified_key(certificate_path, key_path, certified, passphrase.encode())
+    _write_secret(passphrase_path, passphrase + "\n")
+    return certificate_path, key_path, passphrase_path
+
+
+def initialize_network(
+    directory: Path,
+    *,
+    organizations: Sequence[str] | int,
+    nodes_per_organization: int = 1,
+    suite_name: str = "sm",
+    chain_id: str = DEFAULT_CHAIN_ID,
+    base_api_port: int = DEFAULT_BASE_API_PORT,
+    base_p2p_port: int = DEFAULT_BASE_P2P_PORT,
+    scrypt_n: int | None = None,
+    validator_power: int = 1,
+    host: str = "127.0.0.1",
+    verifier_workers: int = 2,
+    allocation: int = DEFAULT_ALLOCATION,
+    timestamp_ms: int = 0,
+    storage_backend: str | None = None,
+    pki_settings: PkiSettings = DEFAULT_PKI_SETTINGS,
+) -> NetworkLayout:
+    """Create a chain of `organizations` × `nodes_per_organization` validators in `directory`.
+
+    `directory` must not already hold a chain. `host` is where every node
+    listens and where the others reach it: keep 127.0.0.1 for a local
+    network, and edit each config.toml's [api]/[p2p] hosts for machines
+    of their own. ConfigError names the argument at fault.
+    """
+    if (directory / GENESIS_FILE_NAME).exists():
+        raise ConfigError(f"{directory} already holds a chain; choose another directory or remove it")
+    names = _organization_names(organizations)
+    if not isinstance(nodes_per_organization, int) or isinstance(nodes_per_organization, bool):
+        raise ConfigError("nodes_per_organization must be a whole number")
+    count = len(names) * nodes_per_organization
+    if nodes_per_organization < 1 or count > VALIDATORS_MAX:
+        raise ConfigError(
+            f"nodes_per_organization must be at least 1, and the chain at most {VALIDATORS_MAX} validators "
+            f"({len(names)} organizations × {nodes_per_organization} = {count})"
+        )
+    if not isinstance(validator_power, int) or isinstance(validator_power, bool):
+        raise ConfigError("validator_power must be a whole number")
+    if not 1 <= validator_power <= VALIDATOR_POWER_MAX:
+        raise ConfigError(f"validator_power must be between 1 and {VALIDATOR_POWER_MAX}")
+    _check_ports("base_api_port", base_api_port, count)
+    _check_ports("base_p2p_port", base_p2p_port, count)
+    if abs(base_api_port - base_p2p_port) < count:
+        raise ConfigError(
+            f"the API ports ({base_api_port}…) and P2P ports ({base_p2p_port}…) of {count} nodes overlap; "
+            "move one base port"
+        )
+    if scrypt_n is not None and (
+        not isinstance(scrypt_n, int) or not MIN_SCRYPT_N <= scrypt_n <= MAX_SCRYPT_N or scrypt_n & (scrypt_n - 1)
+    ):
+        raise ConfigError(f"scrypt_n must be a power of two from {MIN_SCRYPT_N} to {MAX_SCRYPT_N}, or None")
+    # Validates host the way every node will read it back, before anything is written.
+    P2PSettings(listen_host=host)
+    suite = get_suite(suite_name)
+
+    # Keys and the genesis document first: nothing is written until the genesis is known valid.
+    plan = [(names[index // nodes_per_organization], f"node{index}") for index in range(count)]
+    node_keys = [suite.generate_private_key() for _ in plan]
+    addresses = [Address(suite.compute_address(key.public_key)) for key in node_keys]
+    dev_key = suite.generate_private_key()
+    dev_address = Address(suite.compute_address(dev_key.public_key))
+    genesis = Genesis(
+        chain_id=chain_id,
+        suite=suite_name,
+        timestamp_ms=timestamp_ms,
+        validators=tuple(
+            GenesisValidator(name=node_name, address=address, public_key=key.public_key, power=validator_power)
+            for (_, node_name), address, key in zip(plan, addresses, node_keys, strict=True)
+        ),
+        allocations=(Allocation(address=dev_address, amount=allocation),),
+        parameters=DEFAULT_PARAMETERS,
+        admins=(dev_address,),
+        python_version=get_running_python_version(),
+    )
+    validate_genesis(genesis)
+    root = create_root_ca(chain_id, settings=pki_settings)
+
+    directory.mkdir(parents=True, exist_ok=True)
+    save_genesis(directory / GENESIS_FILE_NAME, genesis)
+    pki_directory = directory / PKI_DIRECTORY
+    pki_directory.mkdir(exist_ok=True)
+    root_paths = _save_ca_key(pki_directory, "root-ca", root)
+
+    organization_cas: dict[str, CertifiedKey] = {}
+    organization_layouts = []
+    for name in names:
+        org_directory = pki_directory / name
+        org_directory.mkdir(exist_ok=True)
+        org_ca = create_organization_ca(root, name, settings=pki_settings)
+        organization_cas[name] = org_ca
+        ca_paths = _save_ca_key(org_directory, "ca", org_ca)
+        admin_paths = _save_ca_key(org_directory, "admin", issue_admin_certificate(org_ca, settings=pki_settings))
+        organization_layouts.append(OrganizationLayout(name, *ca_paths, *admin_paths))
+
+    endpoints = [format_endpoint(host, base_p2p_port + index) for index in range(count)]
+    nodes = []
+    for index, ((organization, node_name), address, key) in enumerate(zip(plan, addresses, node_keys, strict=True)):
+        node_directory = directory / node_name
+        tls_directory = node_directory / TLS_DIRECTORY
+        tls_directory.mkdir(parents=True, exist_ok=True)
+        save_genesis(node_directory / GENESIS_FILE_NAME, genesis)
+        passphrase = _write_key(node_directory / NODE_KEY_FILE_NAME, key, scrypt_n)
+        _write_secret(node_directory / NODE_PASSPHRASE_FILE_NAME, passphrase + "\n")
+        certified = issue_node_certificate(organization_cas[organization], node_name, address, settings=pki_settings)
+        save_certified_key(tls_directory / "node.crt", tls_directory / "node.key", certified)
+        save_certificates(tls_directory / "ca.crt", (root.certificate,))
+        p2p = P2PSettings(
+            listen_host=host,
+            listen_port=base_p2p_port + index,
+            peers=tuple(endpoint for other, endpoint in enumerate(endpoints) if other != index),
+            tls_certificate=f"{TLS_DIRECTORY}/node.crt",
+            tls_key=f"{TLS_DIRECTORY}/node.key",
+            tls_ca=f"{TLS_DIRECTORY}/ca.crt",
+        )
+        config_text = render_config(
+            name=node_name,
+            api_port=base_api_port + index,
+            api_host=host,
+            verifier_workers=verifier_workers,
+            backend=storage_backend or DEFAULT_BACKEND,
+        )
+        (node_directory / CONFIG_FILE_NAME).write_text(config_text + "\n" + render_p2p_section(p2p), encoding="utf-8")
+        nodes.append(
+            NetworkNode(
+                name=node_name,
+                organization=organization,
+                directory=node_directory,
+                address=address,
+                api_port=base_api_port + index,
+                p2p_port=base_p2p_port + index,
+            )
+        )
+
+    keys_directory = directory / "keys"
+    keys_directory.mkdir(exist_ok=True)
+    dev_key_path = keys_directory / f"{DEV_KEY_NAME}.json"
+    dev_passphrase = _write_key(dev_key_path, dev_key, scrypt_n)
+    dev_passphrase_path = keys_directory / f"{DEV_KEY_NAME}.pass"
+    _write_secret(dev_passphrase_path, dev_passphrase + "\n")
+    return NetworkLayout(
+        directory=directory,
+        genesis=genesis,
+        genesis_hash=compute_genesis_hash(suite, genesis),
+        root_certificate_path=root_paths[0],
+        root_key_path=root_paths[1],
+        root_passphrase_path=root_paths[2],
+        organizations=tuple(organization_layouts),
+        nodes=tuple(nodes),
+        dev_key_path=dev_key_path,
+        dev_passphrase_path=dev_passphrase_path,
+        dev_address=dev_address,
+    )
+
+
+def load_p2p_settings(node_directory: Path) -> P2PSettings:
+    """The validated ``[p2p]`` section of a node's config.toml (defaults if it has none)."""
+    path = node_directory / CONFIG_FILE_NAME
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"cannot read {path}: {error}") from error
+    return p2p_settings_from_table(document.get("p2p", {}))
+
+
+def build_p2p_network(
+    node_directory: Path,
+    *,
+    address: Address | None = None,
+    is_allowed: Callable[[Address], bool] | None = None,
+    settings: P2PSettings | None = None,
+    channels: dict[str, ChannelSpec] | None = None,
+    rng: random.Random | None = None,
+) -> P2PNetwork:
+    """The transport of the node in `node_directory`, as the node wiring would build it.
+
+    `address` is the node's consensus address (the node passes its loaded
+    key's); by default it is read from node_key.json without the passphrase,
+    and `P2PNetwork` checks it against the TLS certificate either way.
+    `is_allowed` defaults to "is a genesis validator".
+    """
+    genesis = load_genesis(node_directory / GENESIS_FILE_NAME)
+    suite = get_suite(genesis.suite)
+    if address is None:
+        key_path = node_directory / NODE_KEY_FILE_NAME
+        try:
+            address = Address(read_key_file_metadata(key_path.read_bytes()).address)
+        except (OSError, KeyFileError) as error:
+            raise ConfigError(f"cannot read the node address from {key_path}: {error}") from error
+    if is_allowed is None:
+        validators = frozenset(validator.address for validator in genesis.validators)
+        is_allowed = validators.__contains__
+    p2p = settings if settings is not None else load_p2p_settings(node_directory)
+    return P2PNetwork(
+        p2p,
+        local=LocalIdentity(genesis.chain_id, compute_genesis_hash(suite, genesis), address),
+        tls=TlsFiles.from_settings(p2p, node_directory),
+        is_allowed=is_allowed,
+        channels=channels if channels is not None else DEFAULT_CHANNELS,
+        rng=rng,
+    )

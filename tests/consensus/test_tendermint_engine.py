@@ -1,0 +1,684 @@
+"""The Tendermint engine driven by hand: one engine, the other validators played by the test.
+
+Each test feeds events and reads the actions, following Algorithm 1 of
+"The latest gossip on BFT consensus" line by line where it can.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TypeVar
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gusu.consensus import (
+    TIMER_COMMIT,
+    TIMER_PRECOMMIT,
+    TIMER_PREVOTE,
+    TIMER_PROPOSE,
+    Action,
+    AppendWal,
+    BlockCommitted,
+    Broadcast,
+    BuildProposal,
+    CommitBlock,
+    Event,
+    MessageReceived,
+    ProposalBuilt,
+    ProposalValidated,
+    ReportEvidence,
+    ScheduleTimer,
+    SendMessage,
+    Start,
+    TendermintEngine,
+    TendermintSettings,
+    TimerFired,
+    TransactionsAvailable,
+    ValidateProposal,
+    Validator,
+    ValidatorSet,
+    compute_block_time_ms,
+    verify_commit_certificate,
+)
+from gusu.consensus.messages import (
+    NO_ROUND,
+    Equivocation,
+    Message,
+    Proposal,
+    Vote,
+    VoteKind,
+    encode_signing_bytes,
+    get_signer_address,
+)
+from gusu.consensus.tendermint import Phase, Step
+from gusu.consensus.tendermint_wal import WalKind, decode_wal_record
+from gusu.errors import CodecError, ConfigError
+from gusu.eval.simulation.crypto import make_identities
+from gusu.ledger.types import Address, Hash, Height, Round
+
+CHAIN = "gusu-test"
+GENESIS_MS = 1_700_000_000_000
+NOW = GENESIS_MS + 5_000
+SETTINGS = TendermintSettings()
+B = Hash(b"\xbb" * 32)
+C = Hash(b"\xcc" * 32)
+D = Hash(b"\xdd" * 32)
+
+PREVOTE = VoteKind.PREVOTE
+PRECOMMIT = VoteKind.PRECOMMIT
+
+
+class Committee:
+    """Validators with simulation keys; makes signed messages for any of them, and engines."""
+
+    def __init__(self, powers: Sequence[int] = (1, 1, 1, 1), crypto: str = "sim") -> None:
+        self.suite, self.identities = make_identities(crypto, 7, len(powers))
+        self.validators = ValidatorSet(
+            Validator(identity.address, identity.public_key, power)
+            for identity, power in zip(self.identities, powers, strict=True)
+        )
+        self.index = {identity.address: position for position, identity in enumerate(self.identities)}
+
+    def address(self, index: int) -> Address:
+        return self.identities[index].address
+
+    def proposer(self, height: int, round_: int) -> int:
+        return self.index[self.validators.get_proposer(Height(height), Round(round_)).address]
+
+    def others(self, index: int) -> list[int]:
+        return [other for other in range(len(self.identities)) if other != index]
+
+    def _sign(self, index: int, message: Message) -> Message:
+        return replace(message, signature=self.identities[index].signer(encode_signing_bytes(message)))
+
+    def vote(
+        self, index: int, kind: VoteKind, height: int, round_: int, block_hash: Hash | None, time_ms: int = NOW
+    ) -> MessageReceived:
+        vote = Vote(kind, CHAIN, Height(height), Round(round_), block_hash, time_ms, self.address(index), b"")
+        return MessageReceived(self.address(index), self._sign(index, vote))
+
+    def proposal(
+        self, height: int, round_: int, block_hash: Hash, pol_round: int = NO_ROUND, index: int | None = None
+    ) -> MessageReceived:
+        proposer = self.proposer(height, round_) if index is None else index
+        proposal = Proposal(
+            CHAIN, Height(height), Round(round_), block_hash, pol_round, NOW - 1, self.address(proposer), b""
+        )
+        return MessageReceived(self.address(proposer), self._sign(proposer, proposal))
+
+    def engine(self, index: int | None, settings: TendermintSettings = SETTINGS) -> TendermintEngine:
+        if index is None:
+            return TendermintEngine(settings, self.validators, None, None, CHAIN)
+        identity = self.identities[index]
+        return TendermintEngine(settings, self.validators, identity.address, identity.signer, CHAIN)
+
+
+class Driver:
+    """One engine and everything it did; checks the WAL-before-broadcast rule on every action list."""
+
+    def __init__(self, committee: Committee, index: int | None, settings: TendermintSettings = SETTINGS) -> None:
+        self.committee = committee
+        self.index = index
+        self.engine = committee.engine(index, settings)
+        self.wal: list[bytes] = []
+        self.sent: list[Message] = []
+        self.logged: list[Message] = []
+        """Our own signed messages with a WAL record, in the order the records were appended."""
+
+    def feed(self, *events: Event) -> list[Action]:
+        actions: list[Action] = []
+        for event in events:
+            for action in self.engine.on_event(event):
+                if isinstance(action, AppendWal):
+                    self.wal.append(action.record)
+                    record = decode_wal_record(action.record)
+                    if record.kind in (WalKind.PROPOSAL, WalKind.VOTE) and record.message is not None:
+                        self.logged.append(record.message)
+                elif isinstance(action, Broadcast):
+                    message = action.message
+                    assert isinstance(message, (Proposal, Vote))
+                    if get_signer_address(message) == self.own_address:
+                        # The rule that makes restarts safe: durable before it leaves.
+                        assert message in self.logged, f"{message} broadcast before its WAL record"
+                    self.sent.append(message)
+                actions.append(action)
+        return actions
+
+    def start(self, height: int = 1, wal: Sequence[bytes] = ()) -> list[Action]:
+        for raw in wal:
+            record = decode_wal_record(raw)
+            if record.kind in (WalKind.PROPOSAL, WalKind.VOTE) and record.message is not None:
+                self.logged.append(record.message)
+        return self.feed(Start(Height(height), NOW, GENESIS_MS, tuple(wal)))
+
+    def fire(self, kind: str, height: int = 1, round_: int | None = None) -> list[Action]:
+        round_number = self.engine.round if round_ is None else round_
+        return self.feed(TimerFired(Height(height), Round(round_number), kind, NOW + 10))
+
+    def votes(
+        self, kind: VoteKind, height: int, round_: int, block_hash: Hash | None, voters: Sequence[int]
+    ) -> list[Action]:
+        return self.feed(*(self.committee.vote(voter, kind, height, round_, block_hash) for voter in voters))
+
+    def own_votes(self, kind: VoteKind, round_: int | None = None) -> list[Hash | None]:
+        return [
+            message.block_hash
+            for message in self.sent
+            if isinstance(message, Vote)
+            and message.kind is kind
+            and (round_ is None or message.round == round_)
+            and message.validator == self.own_address
+        ]
+
+    @property
+    def own_address(self) -> Address | None:
+        return None if self.index is None else self.committee.address(self.index)
+
+
+T = TypeVar("T")
+
+
+def of_type(actions: Sequence[Action], kind: type[T]) -> list[T]:
+    return [action for action in actions if isinstance(action, kind)]
+
+
+def timers(actions: Sequence[Action]) -> dict[str, int]:
+    return {action.kind: action.delay_ms for action in of_type(actions, ScheduleTimer)}
+
+
+def broadcast_votes(actions: Sequence[Action], kind: VoteKind) -> list[Hash | None]:
+    return [
+        action.message.block_hash
+        for action in of_type(actions, Broadcast)
+        if isinstance(action.message, Vote) and action.message.kind is kind
+    ]
+
+
+def make_driver() -> Driver:
+    """Four equal validators, driving the one that proposes none of the rounds 0-2 of height 1."""
+    committee = Committee()
+    return Driver(committee, committee.proposer(1, 3))
+
+
+# --- the happy path ------------------------------------------------------------------------------------
+
+
+def test_the_proposer_builds_proposes_and_commits_in_round_zero() -> None:
+    committee = Committee()
+    me = committee.proposer(1, 0)
+    driver = Driver(committee, me)
+    started = driver.start()
+    assert of_type(started, BuildProposal) == [BuildProposal(Height(1), Round(0), NOW)]
+    assert timers(started)[TIMER_PROPOSE] == SETTINGS.timeout_propose_ms
+    assert decode_wal_record(of_type(started, AppendWal)[0].record).kind is WalKind.ROUND
+
+    built = driver.feed(ProposalBuilt(Height(1), Round(0), B, NOW, 3))
+    proposals = [action.message for action in of_type(built, Broadcast) if isinstance(action.message, Proposal)]
+    assert [(p.block_hash, p.pol_round, p.timestamp_ms) for p in proposals] == [(B, NO_ROUND, NOW)]
+    assert broadcast_votes(built, PREVOTE) == [B]  # l. 22: its own valid proposal
+    assert not of_type(built, ValidateProposal)  # it built the block: valid by construction
+
+    others = committee.others(me)
+    locked = driver.votes(PREVOTE, 1, 0, B, others[:2])
+    assert broadcast_votes(locked, PRECOMMIT) == [B]  # l. 36
+    assert (driver.engine.locked_value, driver.engine.locked_round) == (B, 0)
+    assert (driver.engine.valid_value, driver.engine.valid_round) == (B, 0)
+    kinds = [decode_wal_record(action.record).kind for action in of_type(locked, AppendWal)]
+    assert kinds == [WalKind.LOCK, WalKind.VALID, WalKind.VOTE]
+
+    decided = driver.votes(PRECOMMIT, 1, 0, B, others[:2])
+    (commit,) = of_type(decided, CommitBlock)
+    assert (commit.height, commit.round, commit.block_hash) == (1, 0, B)
+    assert commit.certificate is not None and len(commit.certificate.signatures) == 3
+    verify_commit_certificate(committee.suite, CHAIN, committee.validators, commit.certificate, B)
+    assert driver.engine.phase is Phase.DECIDED
+
+    after = driver.feed(BlockCommitted(Height(1), B, NOW + 50, NOW))
+    assert timers(after) == {TIMER_COMMIT: SETTINGS.timeout_commit_ms}
+    assert (driver.engine.height, driver.engine.phase) == (2, Phase.WAITING)
+    next_round = driver.fire(TIMER_COMMIT, height=2, round_=0)
+    assert driver.engine.phase is Phase.RUNNING
+    assert TIMER_PROPOSE in timers(next_round)
+
+
+def test_a_validator_asks_for_validation_then_prevotes_the_proposal() -> None:
+    driver = make_driver()
+    driver.start()
+    received = driver.feed(driver.committee.proposal(1, 0, B))
+    assert of_type(received, ValidateProposal) == [ValidateProposal(Height(1), Round(0), B)]
+    assert not broadcast_votes(received, PREVOTE)  # valid(v) is not known yet
+    validated = driver.feed(ProposalValidated(Height(1), Round(0), B, True))
+    assert broadcast_votes(validated, PREVOTE) == [B]
+    assert driver.engine.step is Step.PREVOTE
+
+
+def test_an_invalid_proposal_gets_a_nil_prevote() -> None:
+    driver = make_driver()
+    driver.start()
+    driver.feed(driver.committee.proposal(1, 0, B))
+    validated = driver.feed(ProposalValidated(Height(1), Round(0), B, False))
+    assert broadcast_votes(validated, PREVOTE) == [None]
+
+
+def test_a_proposal_from_anyone_but_the_proposer_is_ignored() -> None:
+    driver = make_driver()
+    driver.start()
+    impostor = driver.committee.others(driver.committee.proposer(1, 0))[1]
+    assert not driver.feed(driver.committee.proposal(1, 0, B, index=impostor))
+
+
+def test_a_non_validator_follows_and_commits_without_signing() -> None:
+    committee = Committee()
+    driver = Driver(committee, None)
+    actions = driver.start()
+    actions += driver.feed(committee.proposal(1, 0, B), ProposalValidated(Height(1), Round(0), B, True))
+    actions += driver.votes(PREVOTE, 1, 0, B, [0, 1, 2])
+    actions += driver.votes(PRECOMMIT, 1, 0, B, [0, 1, 2])
+    assert not of_type(actions, AppendWal) and not of_type(actions, Broadcast)
+    (commit,) = of_type(actions, CommitBlock)
+    assert commit.block_hash == B
+
+
+def test_a_decided_block_commits_even_if_its_proposal_was_lost() -> None:
+    driver = make_driver()
+    driver.start()
+    requested = driver.votes(PRECOMMIT, 1, 0, B, driver.committee.others(driver.index or 0))
+    assert of_type(requested, ValidateProposal) == [ValidateProposal(Height(1), Round(0), B)]
+    (commit,) = of_type(driver.feed(ProposalValidated(Height(1), Round(0), B, True)), CommitBlock)
+    assert commit.block_hash == B
+
+
+# --- timeouts ---------------------------------------------------------------------------------------------
+
+
+def test_timeouts_drive_a_round_without_a_proposal_and_grow_with_the_round() -> None:
+    driver = make_driver()
+    driver.start()
+    others = driver.committee.others(driver.index or 0)
+    assert broadcast_votes(driver.fire(TIMER_PROPOSE), PREVOTE) == [None]  # l. 57
+    # l. 34: more than 2/3 prevotes for different things start the prevote timeout.
+    split = driver.votes(PREVOTE, 1, 0, B, others[:1]) + driver.votes(PREVOTE, 1, 0, C, others[1:2])
+    assert timers(split) == {TIMER_PREVOTE: SETTINGS.timeout_prevote_ms}
+    assert broadcast_votes(driver.fire(TIMER_PREVOTE), PRECOMMIT) == [None]  # l. 61
+    # l. 47: more than 2/3 precommits for anything start the precommit timeout.
+    waiting = driver.votes(PRECOMMIT, 1, 0, None, others[:1]) + driver.votes(PRECOMMIT, 1, 0, B, others[1:2])
+    assert timers(waiting) == {TIMER_PRECOMMIT: SETTINGS.timeout_precommit_ms}
+    next_round = driver.fire(TIMER_PRECOMMIT)  # l. 65
+    assert driver.engine.round == 1 and driver.engine.step is Step.PROPOSE
+    assert timers(next_round)[TIMER_PROPOSE] == SETTINGS.timeout_propose_ms + SETTINGS.timeout_propose_delta_ms
+    # Stale timers of the previous round change nothing.
+    assert not driver.fire(TIMER_PROPOSE, round_=0)
+
+
+def test_nil_prevotes_of_a_quorum_make_a_nil_precommit() -> None:
+    driver = make_driver()
+    driver.start()
+    driver.fire(TIMER_PROPOSE)
+    actions = driver.votes(PREVOTE, 1, 0, None, driver.committee.others(driver.index or 0)[:2])
+    assert broadcast_votes(actions, PRECOMMIT) == [None]  # l. 44
+
+
+def test_settings_are_validated_by_name() -> None:
+    with pytest.raises(ConfigError, match="timeout_propose_ms"):
+        TendermintSettings(timeout_propose_ms=0)
+    with pytest.raises(ConfigError, match="timeout_commit_ms"):
+        TendermintSettings(timeout_commit_ms=-1)
+    with pytest.raises(ConfigError, match="rounds_ahead_max"):
+        TendermintSettings(rounds_ahead_max=0)
+    with pytest.raises(ConfigError, match="timeout_prevote_delta_ms"):
+        TendermintSettings(timeout_prevote_delta_ms=True)  # type: ignore[arg-type]
+    assert SETTINGS.get_timeout_precommit_ms(Round(3)) == 1000 + 3 * 500
+
+
+# --- locks ---------------------------------------------------------------------------------------------------
+
+
+def _lock_on_b_in_round_zero(driver: Driver) -> list[int]:
+    committee = driver.committee
+    others = committee.others(driver.index or 0)
+    driver.start()
+    driver.feed(committee.proposal(1, 0, B), ProposalValidated(Height(1), Round(0), B, True))
+    driver.votes(PREVOTE, 1, 0, B, others[:2])
+    assert (driver.engine.locked_value, driver.engine.locked_round) == (B, 0)
+    driver.votes(PRECOMMIT, 1, 0, None, others)
+    driver.fire(TIMER_PRECOMMIT)
+    assert driver.engine.round == 1
+    return others
+
+
+def test_a_locked_validator_prevotes_nil_for_another_block() -> None:
+    driver = make_driver()
+    _lock_on_b_in_round_zero(driver)
+    committee = driver.committee
+    actions = driver.feed(committee.proposal(1, 1, C), ProposalValidated(Height(1), Round(1), C, True))
+    assert broadcast_votes(actions, PREVOTE) == [None]  # l. 22: lockedValue != v
+    assert driver.engine.locked_value == B
+
+
+def test_a_locked_validator_accepts_a_newer_proof_of_lock() -> None:
+    driver = make_driver()
+    others = _lock_on_b_in_round_zero(driver)
+    committee = driver.committee
+    # Round 1: the others prevote C (we prevote nil, locked on B), then everyone precommits nil.
+    driver.fire(TIMER_PROPOSE)
+    driver.votes(PREVOTE, 1, 1, C, others)
+    driver.votes(PRECOMMIT, 1, 1, None, others)
+    driver.fire(TIMER_PRECOMMIT)
+    assert driver.engine.round == 2
+    # l. 28: C with a proof of lock from round 1 > our locked round 0: prevote C.
+    actions = driver.feed(committee.proposal(1, 2, C, pol_round=1), ProposalValidated(Height(1), Round(2), C, True))
+    assert broadcast_votes(actions, PREVOTE) == [C]
+
+
+def test_a_proof_of_lock_must_be_complete() -> None:
+    driver = make_driver()
+    others = _lock_on_b_in_round_zero(driver)
+    committee = driver.committee
+    driver.fire(TIMER_PROPOSE)
+    driver.votes(PREVOTE, 1, 1, C, others[:1])  # one prevote: no proof of lock for round 1
+    driver.votes(PRECOMMIT, 1, 1, None, others)
+    driver.fire(TIMER_PRECOMMIT)
+    actions = driver.feed(committee.proposal(1, 2, C, pol_round=1), ProposalValidated(Height(1), Round(2), C, True))
+    assert not broadcast_votes(actions, PREVOTE)  # waits for the proof; the propose timeout bounds the wait
+    assert broadcast_votes(driver.fire(TIMER_PROPOSE), PREVOTE) == [None]
+
+
+def test_a_locked_proposer_proposes_its_valid_value_with_its_proof() -> None:
+    committee = Committee()
+    me = committee.proposer(1, 1)
+    driver = Driver(committee, me)
+    driver.start()
+    others = committee.others(me)
+    driver.feed(committee.proposal(1, 0, B), ProposalValidated(Height(1), Round(0), B, True))
+    driver.votes(PREVOTE, 1, 0, B, others[:2])
+    driver.votes(PRECOMMIT, 1, 0, None, others)
+    actions = driver.fire(TIMER_PRECOMMIT)
+    assert not of_type(actions, BuildProposal)
+    proposals = [action.message for action in of_type(actions, Broadcast) if isinstance(action.message, Proposal)]
+    assert [(p.round, p.block_hash, p.pol_round) for p in proposals] == [(1, B, 0)]
+    relayed = [action.message for action in of_type(actions, Broadcast) if isinstance(action.message, Vote)]
+    assert len([vote for vote in relayed if vote.kind is PREVOTE and vote.round == 0 and vote.block_hash == B]) == 3
+
+
+# --- round skipping ------------------------------------------------------------------------------------------
+
+
+def test_messages_from_more_than_a_third_skip_to_their_round() -> None:
+    driver = make_driver()
+    driver.start()
+    others = driver.committee.others(driver.index or 0)
+    driver.votes(PREVOTE, 1, 3, None, others[:1])
+    assert driver.engine.round == 0  # 1 of 4: not more than 1/3
+    skipped = driver.votes(PRECOMMIT, 1, 3, None, others[1:2])
+    assert driver.engine.round == 3  # l. 55
+    assert timers(skipped)[TIMER_PROPOSE] == SETTINGS.timeout_propose_ms + 3 * SETTINGS.timeout_propose_delta_ms
+
+
+def test_round_skipping_counts_power_not_validators() -> None:
+    committee = Committee((1, 1, 1, 5))  # total 8: more than 1/3 is 3
+    heavy = 3
+    light = [index for index in range(3) if index != committee.proposer(1, 0)]
+    driver = Driver(committee, light[0])
+    driver.start()
+    driver.votes(PREVOTE, 1, 2, None, [light[1]])
+    assert driver.engine.round == 0
+    driver.votes(PREVOTE, 1, 4, None, [heavy])
+    assert driver.engine.round == 4
+
+
+def test_rounds_too_far_ahead_are_ignored() -> None:
+    driver = Driver(Committee(), 1, replace(SETTINGS, rounds_ahead_max=2))
+    driver.start()
+    driver.votes(PREVOTE, 1, 3, None, [0, 2, 3])
+    assert driver.engine.round == 0
+    driver.votes(PREVOTE, 1, 2, None, [0, 2])
+    assert driver.engine.round == 2
+
+
+# --- bookkeeping ------------------------------------------------------------------------------------------------
+
+
+def test_duplicate_votes_count_once() -> None:
+    driver = make_driver()
+    driver.start()
+    voter = driver.committee.others(driver.index or 0)[0]
+    vote = driver.committee.vote(voter, PREVOTE, 1, 0, None)
+    driver.fire(TIMER_PROPOSE)
+    assert not driver.feed(vote, vote, vote)  # with our own nil prevote: 2 of 4, not 3
+
+
+def test_equivocation_is_reported_once_and_both_votes_count() -> None:
+    committee = Committee()
+    me = committee.others(committee.proposer(1, 0))[0]
+    driver = Driver(committee, me)
+    driver.start()
+    twin, *honest = committee.others(me)
+    first = committee.vote(twin, PREVOTE, 1, 0, B)
+    second = committee.vote(twin, PREVOTE, 1, 0, C)
+    actions = driver.feed(first, second, second, committee.vote(twin, PREVOTE, 1, 0, D))
+    reports = of_type(actions, ReportEvidence)
+    assert len(reports) == 1
+    evidence = reports[0].evidence
+    assert isinstance(evidence, Equivocation) and evidence.first.block_hash == B
+    assert driver.engine.evidence == (evidence,)
+    # The equivocator's vote for C counts toward C, so a quorum for C forms with two honest votes.
+    driver.feed(committee.proposal(1, 0, C), ProposalValidated(Height(1), Round(0), C, True))
+    locked = driver.votes(PREVOTE, 1, 0, C, honest[:1])
+    assert broadcast_votes(locked, PRECOMMIT) == [C]
+
+
+def test_messages_for_the_next_height_wait_and_are_bounded() -> None:
+    committee = Committee()
+    me = committee.proposer(1, 3)
+    driver = Driver(committee, me, replace(SETTINGS, future_messages_max=2))
+    driver.start()
+    others = committee.others(me)
+    driver.votes(PREVOTE, 2, 0, None, others)  # three messages; two are kept
+    driver.votes(PREVOTE, 5, 0, None, others)  # far heights: dropped
+    driver.feed(committee.proposal(1, 0, B), ProposalValidated(Height(1), Round(0), B, True))
+    driver.votes(PREVOTE, 1, 0, B, others[:2])
+    driver.votes(PRECOMMIT, 1, 0, B, others[:2])
+    driver.feed(BlockCommitted(Height(1), B, NOW, NOW))
+    tally = driver.engine._log.get_tally(Round(0), PREVOTE)
+    assert tally is not None and len(tally.first) == 2
+    assert driver.engine.round == 0  # counted, but acted on only once round 0 starts
+
+
+def test_a_peer_one_height_behind_gets_the_precommits() -> None:
+    committee = Committee()
+    me = committee.proposer(1, 0)
+    driver = Driver(committee, me)
+    driver.start()
+    driver.feed(ProposalBuilt(Height(1), Round(0), B, NOW, 0))
+    others = committee.others(me)
+    driver.votes(PREVOTE, 1, 0, B, others[:2])
+    driver.votes(PRECOMMIT, 1, 0, B, others[:2])
+    driver.feed(BlockCommitted(Height(1), B, NOW, NOW))
+    laggard = others[2]
+    sent = driver.votes(PREVOTE, 1, 3, None, [laggard])
+    messages = of_type(sent, SendMessage)
+    assert {action.recipient for action in messages} == {committee.address(laggard)}
+    assert len(messages) == 3 and all(isinstance(action.message, Vote) for action in messages)
+    assert not of_type(driver.votes(PREVOTE, 1, 4, None, [laggard]), SendMessage)  # once per rebroadcast interval
+
+
+def test_the_next_block_is_stamped_with_bft_time() -> None:
+    committee = Committee()
+    me = committee.proposer(2, 0)
+    assert me != committee.proposer(1, 0)
+    driver = Driver(committee, me)
+    driver.start()
+    driver.feed(committee.proposal(1, 0, B), ProposalValidated(Height(1), Round(0), B, True))
+    others = committee.others(me)
+    driver.votes(PREVOTE, 1, 0, B, others[:2])
+    late = [committee.vote(other, PRECOMMIT, 1, 0, B, NOW + 1000 * (n + 1)) for n, other in enumerate(others)]
+    (commit,) = of_type(driver.feed(*late), CommitBlock)
+    assert commit.certificate is not None
+    expected = compute_block_time_ms(commit.certificate, committee.validators)
+    assert expected > NOW  # the others' clocks, not ours, set it
+    driver.feed(BlockCommitted(Height(1), B, NOW, NOW))
+    built = of_type(driver.fire(TIMER_COMMIT, height=2, round_=0), BuildProposal)
+    assert [action.timestamp_ms for action in built] == [expected]
+
+
+def test_transactions_available_only_moves_the_clock() -> None:
+    driver = make_driver()
+    driver.start()
+    assert not driver.feed(TransactionsAvailable(10, 1000, NOW + 99))
+
+
+# --- restarts and the WAL ------------------------------------------------------------------------------------
+
+
+def test_a_restarted_validator_resends_its_prevote_and_signs_nothing_new() -> None:
+    committee = Committee()
+    me = committee.others(committee.proposer(1, 0))[0]
+    before = Driver(committee, me)
+    before.start()
+    before.feed(committee.proposal(1, 0, B), ProposalValidated(Height(1), Round(0), B, True))
+    assert before.own_votes(PREVOTE) == [B]
+
+    after = Driver(committee, me)
+    restarted = after.start(wal=before.wal)
+    assert broadcast_votes(restarted, PREVOTE) == [B]  # the same signed prevote, sent again
+    assert not [
+        action for action in of_type(restarted, AppendWal) if decode_wal_record(action.record).kind is WalKind.VOTE
+    ]
+    assert after.engine.step is Step.PREVOTE and after.engine.round == 0
+    # Whatever comes now, no second prevote for round 0.
+    later = after.fire(TIMER_PROPOSE) + after.feed(
+        committee.proposal(1, 0, C), ProposalValidated(Height(1), Round(0), C, True)
+    )
+    assert not broadcast_votes(later, PREVOTE)
+    original = [m for m in before.sent if isinstance(m, Vote) and m.validator == committee.address(me)]
+    assert [m for m in after.sent if isinstance(m, Vote) and m.validator == committee.address(me)] == original
+
+
+def test_a_restarted_validator_keeps_its_lock() -> None:
+    committee = Committee()
+    me = committee.proposer(1, 3)
+    before = Driver(committee, me)
+    _lock_on_b_in_round_zero(before)
+
+    after = Driver(committee, me)
+    after.start(wal=before.wal)
+    assert (after.engine.locked_value, after.engine.locked_round) == (B, 0)
+    assert (after.engine.valid_value, after.engine.valid_round) == (B, 0)
+    assert after.engine.round == 1  # the round it had reached
+    actions = after.feed(committee.proposal(1, 1, C), ProposalValidated(Height(1), Round(1), C, True))
+    assert broadcast_votes(actions, PREVOTE) == [None]
+
+
+def test_a_restarted_validator_that_prevoted_nil_never_prevotes_a_block_in_that_round() -> None:
+    committee = Committee()
+    me = committee.others(committee.proposer(1, 0))[0]
+    before = Driver(committee, me)
+    before.start()
+    before.fire(TIMER_PROPOSE)
+    assert before.own_votes(PREVOTE) == [None]
+    after = Driver(committee, me)
+    after.start(wal=before.wal[:])
+    actions = after.feed(committee.proposal(1, 0, B), ProposalValidated(Height(1), Round(0), B, True))
+    assert broadcast_votes(actions, PREVOTE) == []
+    assert after.own_votes(PREVOTE) == [None]
+
+
+def test_a_restarted_proposer_resends_its_proposal() -> None:
+    committee = Committee()
+    me = committee.proposer(1, 0)
+    before = Driver(committee, me)
+    before.start()
+    before.feed(ProposalBuilt(Height(1), Round(0), B, NOW, 0))
+    after = Driver(committee, me)
+    restarted = after.start(wal=before.wal)
+    assert not of_type(restarted, BuildProposal)
+    proposals = [action.message for action in of_type(restarted, Broadcast) if isinstance(action.message, Proposal)]
+    assert proposals == [message for message in before.sent if isinstance(message, Proposal)]
+
+
+def test_records_of_committed_heights_are_ignored_and_corrupt_ones_refused() -> None:
+    committee = Committee()
+    me = committee.others(committee.proposer(1, 0))[0]
+    before = Driver(committee, me)
+    before.start()
+    before.fire(TIMER_PROPOSE)
+    after = Driver(committee, me)
+    after.start(height=2, wal=before.wal)  # height 1 is committed: its records no longer matter
+    assert after.engine.height == 2 and after.engine.step is Step.PROPOSE
+    with pytest.raises(CodecError, match="WAL record 0 cannot be read"):
+        committee.engine(me).on_event(Start(Height(1), NOW, GENESIS_MS, (b"\x00garbage",)))
+
+
+# --- a property: no double signing whatever arrives ----------------------------------------------------------
+
+
+event_choices = st.one_of(
+    st.tuples(
+        st.just("vote"),
+        st.integers(0, 3),
+        st.sampled_from(VoteKind),
+        st.integers(1, 2),
+        st.integers(0, 3),
+        st.sampled_from([B, C, None]),
+    ),
+    st.tuples(st.just("proposal"), st.integers(1, 2), st.integers(0, 3), st.sampled_from([B, C]), st.integers(-1, 2)),
+    st.tuples(
+        st.just("timer"),
+        st.sampled_from([TIMER_PROPOSE, TIMER_PREVOTE, TIMER_PRECOMMIT, TIMER_COMMIT]),
+        st.integers(1, 2),
+        st.integers(0, 3),
+    ),
+    st.tuples(st.just("valid"), st.integers(1, 2), st.sampled_from([B, C]), st.booleans()),
+    st.tuples(st.just("built"), st.integers(1, 2), st.integers(0, 3), st.sampled_from([B, C, D])),
+    st.tuples(
+        st.just("restart"),
+    ),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 3), st.lists(event_choices, max_size=60))
+def test_no_sequence_of_events_makes_an_engine_sign_twice(me: int, steps: list[tuple[object, ...]]) -> None:
+    committee = Committee()
+    driver = Driver(committee, me)
+    driver.start()
+    for step in steps:
+        kind = step[0]
+        if kind == "vote":
+            _, voter, vote_kind, height, round_, value = step
+            driver.feed(committee.vote(int(voter), vote_kind, int(height), int(round_), value))  # type: ignore[arg-type]
+        elif kind == "proposal":
+            _, height, round_, value, pol = step
+            if int(pol) < int(round_):  # type: ignore[call-overload]
+                driver.feed(committee.proposal(int(height), int(round_), value, int(pol)))  # type: ignore[arg-type, call-overload]
+        elif kind == "timer":
+            _, timer_kind, height, round_ = step
+            driver.feed(TimerFired(Height(int(height)), Round(int(round_)), str(timer_kind), NOW))  # type: ignore[call-overload]
+        elif kind == "valid":
+            _, height, value, is_valid = step
+            driver.feed(ProposalValidated(Height(int(height)), Round(0), value, bool(is_valid)))  # type: ignore[arg-type, call-overload]
+        elif kind == "built":
+            _, height, round_, value = step
+            driver.feed(ProposalBuilt(Height(int(height)), Round(int(round_)), value, NOW, 0))  # type: ignore[arg-type, call-overload]
+        else:
+            # Crash and restart from the WAL: the height is whatever the engine had reached.
+            height = driver.engine.height
+            restarted = Driver(committee, me)
+            restarted.sent = driver.sent
+            restarted.wal = driver.wal
+            restarted.start(height=int(height), wal=[*driver.wal])
+            driver = restarted
+    signed: dict[tuple[int, int, str], Message] = {}
+    address = committee.address(me)
+    for message in driver.sent:
+        if get_signer_address(message) != address:
+            continue
+        slot = (
+            int(message.height),
+            int(message.round),
+            type(message).__name__ + (message.kind.name if isinstance(message, Vote) else ""),
+        )
+        assert signed.setdefault(slot, message) == message, f"two different messages for {slot}"

@@ -1,0 +1,117 @@
+"""The deterministic simulator: a CI-sized campaign, exact replay, and checkers that do catch bugs."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from gusu.consensus.validator_set import ValidatorSet
+from gusu.eval.simulation import (
+    LIVENESS_BOUND_MS,
+    SCENARIO_NAMES,
+    SCENARIOS,
+    format_summary,
+    main,
+    replay,
+    run_campaign,
+    run_seed,
+)
+from gusu.eval.simulation.cluster import Simulation
+
+CI_SEEDS = {4: 108, 7: 72}
+"""Twelve seeds of every scenario with four validators, eight with seven."""
+
+
+@pytest.mark.parametrize("validators", sorted(CI_SEEDS))
+def test_a_ci_campaign_finds_no_violation(validators: int) -> None:
+    summary = run_campaign(CI_SEEDS[validators], (validators,))
+    assert summary.failures == [], format_summary(summary)
+    assert summary.safety_failures == 0 and summary.liveness_failures == 0
+    assert {key.split("/")[0] for key in summary.per_scenario} == set(SCENARIO_NAMES)
+    for key, item in summary.per_scenario.items():
+        assert item.liveness_runs == item.runs, key
+        assert item.liveness_ms_max <= LIVENESS_BOUND_MS, key
+    # The faults were real: twins equivocated and were caught, nodes crashed, blocks committed.
+    assert summary.per_scenario[f"twins/n={validators}"].evidence_reported > 0
+    assert summary.per_scenario[f"crash/n={validators}"].crashes > 0
+    assert summary.per_scenario[f"happy/n={validators}"].heights_min is not None
+    assert summary.per_scenario[f"happy/n={validators}"].heights_min >= 5
+
+
+@pytest.mark.parametrize("scenario", ["chaos", "twins", "crash"])
+def test_a_seed_replays_exactly(scenario: str) -> None:
+    first = run_seed(11, scenario, 4)
+    again = replay(11, scenario, 4)
+    assert first == again
+    assert first.digest == again.digest
+    assert run_seed(12, scenario, 4).digest != first.digest
+
+
+@pytest.mark.parametrize(("crypto", "scenario"), [("ecdsa", "twins"), ("sm", "crash")])
+def test_real_signatures_change_nothing(crypto: str, scenario: str) -> None:
+    # SM2 signatures are randomized: the run must be identical anyway, signatures never steer the engine.
+    result = run_seed(3, scenario, 4, crypto)
+    assert result.ok, result.violations
+    assert replay(3, scenario, 4, crypto).digest == result.digest
+
+
+def test_checkers_catch_a_quorum_of_a_simple_majority(monkeypatch: pytest.MonkeyPatch) -> None:
+    # With "more than half" instead of "more than two thirds", twins fork the chain.
+    monkeypatch.setattr(ValidatorSet, "is_quorum", lambda self, power: 2 * power > self.total_power)
+    result = run_seed(5, "twins", 7)
+    assert any(violation.startswith("agreement:") for violation in result.violations), result.violations
+
+
+def test_checkers_catch_a_node_that_forgets_its_wal(monkeypatch: pytest.MonkeyPatch) -> None:
+    restart = Simulation._restart
+
+    def restart_with_amnesia(self: Simulation, node: object) -> None:
+        wal = node.wal  # type: ignore[attr-defined]
+        node.wal = []  # type: ignore[attr-defined]
+        try:
+            restart(self, node)  # type: ignore[arg-type]
+        finally:
+            node.wal = wal + node.wal  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(Simulation, "_restart", restart_with_amnesia)
+    result = run_seed(57, "crash", 4)
+    assert any(violation.startswith("double signing:") for violation in result.violations), result.violations
+
+
+def test_fault_plans_keep_byzantine_power_below_a_third() -> None:
+    for scenario in SCENARIOS:
+        for seed in range(40):
+            for validators in (4, 7):
+                plan = scenario.make_plan(random.Random(seed), validators)
+                assert 3 * sum(plan.powers[index] for index in plan.twins) < sum(plan.powers)
+                assert all(crash.at_ms < max(plan.heal_ms, 1) for crash in plan.crashes)
+                assert all(partition.end_ms <= plan.heal_ms for partition in plan.partitions)
+                assert len(plan.skews_ms) == plan.node_count
+
+
+def test_the_command_line_runs_a_campaign_and_writes_a_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    summary_path = tmp_path / "summary.json"
+    assert main(["--seeds", "9", "--nodes", "4", "--summary", str(summary_path), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "simulation campaign: 9 runs" in printed
+    assert "safety violations: 0 run(s); liveness violations: 0 run(s)" in printed
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    assert summary["runs"] == 9 and summary["failures"] == [] and summary["safety_failures"] == 0
+    assert set(summary["per_scenario"]) == {f"{name}/n=4" for name in SCENARIO_NAMES}
+
+
+def test_the_command_line_replays_one_seed(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--replay", "4", "--scenario", "partition", "--nodes", "4"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["seed"] == 4 and result["scenario"] == "partition" and result["violations"] == []
+    assert result["digest"] == run_seed(4, "partition", 4).digest
+
+
+def test_the_command_line_refuses_a_replay_without_a_scenario() -> None:
+    with pytest.raises(SystemExit):
+        main(["--replay", "4"])
