@@ -26,7 +26,8 @@ from gusu.network.messages import (
     frame,
 )
 from gusu.network.pacing import TokenBucket, compute_backoff_ms
-from gusu.network.settings import P2PSettings, p2p_settings_from_table, parse_endpoint, render_p2p_section
+from gusu.network.settings import P2PSettings, parse_endpoint, render_p2p_section
+from gusu.node.config import compute_settings
 
 # --- settings -------------------------------------------------------------------------------------
 
@@ -64,23 +65,25 @@ def test_invalid_settings_name_the_setting(overrides: dict[str, object], named: 
 
 
 def test_settings_from_a_toml_table() -> None:
-    settings = p2p_settings_from_table({"peers": ["10.0.0.2:26656", "[::1]:26657"], "handshake_timeout_s": 3})
+    settings = compute_settings(
+        P2PSettings, {"peers": ["10.0.0.2:26656", "[::1]:26657"], "handshake_timeout_s": 3}, "p2p"
+    )
     assert settings.peers == ("10.0.0.2:26656", "[::1]:26657")
     assert settings.handshake_timeout_s == 3.0
     assert settings.peer_endpoints == (("10.0.0.2", 26656), ("::1", 26657))
     with pytest.raises(ConfigError, match="unknown setting"):
-        p2p_settings_from_table({"peer": []})
+        compute_settings(P2PSettings, {"peer": []}, "p2p")
     with pytest.raises(ConfigError, match="wrong type"):
-        p2p_settings_from_table({"listen_port": "26656"})
+        compute_settings(P2PSettings, {"listen_port": "26656"}, "p2p")
     with pytest.raises(ConfigError, match="wrong type"):
-        p2p_settings_from_table({"peers": "a:1"})
+        compute_settings(P2PSettings, {"peers": "a:1"}, "p2p")
 
 
 def test_rendered_section_reads_back() -> None:
     settings = P2PSettings(listen_port=30_000, peers=("127.0.0.1:30001",), peers_max=8, send_timeout_s=3.5)
     text = render_p2p_section(settings)
     assert "# frame_bytes_max" in text  # defaults are shown commented out
-    assert p2p_settings_from_table(tomllib.loads(text)["p2p"]) == settings
+    assert compute_settings(P2PSettings, tomllib.loads(text)["p2p"], "p2p") == settings
 
 
 @pytest.mark.parametrize("text", ["host", "host:", ":1", "host:0", "host:99999", "a b:1", "[::1]", "h:1x"])

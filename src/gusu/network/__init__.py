@@ -34,7 +34,7 @@ from gusu.network.messages import (
     DisconnectReason,
 )
 from gusu.network.metrics import NetworkMetrics
-from gusu.network.settings import P2PSettings, p2p_settings_from_table, render_p2p_section
+from gusu.network.settings import P2PSettings, render_p2p_section
 from gusu.network.tls import TlsContexts, TlsFiles, build_tls_contexts
 from gusu.network.transport import Handler, LocalIdentity, P2PNetwork, PeerInfo
 
@@ -64,6 +64,5 @@ __all__ = [
     "build_tls_contexts",
     "get_node_identity_from_certificate",
     "get_node_identity_from_der",
-    "p2p_settings_from_table",
     "render_p2p_section",
 ]

@@ -3,9 +3,8 @@
 Every limit the transport enforces is a field here, validated on
 construction, so a node never starts with a setting it would misread and
 an operator finds all of them in one place. The field types are the ones
-TOML has (str, int, float, list of str), so the node's config loader can
-read the section with its generic settings reader; `p2p_settings_from_table`
-does the same here for callers below the node layer.
+TOML has (str, int, float, list of str), so the node's config loader
+(`gusu.node.config`) reads the section with its generic settings reader.
 """
 
 from __future__ import annotations
@@ -14,10 +13,7 @@ import dataclasses
 import json
 import math
 import re
-import typing
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from gusu.codec import ENCODED_BYTES_MAX
 from gusu.errors import ConfigError
@@ -161,35 +157,6 @@ def _check_seconds(name: str, value: object) -> None:
         or not 0 < value <= 86_400
     ):
         raise ConfigError(f"[p2p] {name} must be a number of seconds above 0 and at most 86400, not {value!r}")
-
-
-def _matches(value: object, annotation: object) -> bool:
-    if annotation is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if annotation is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if annotation is str:
-        return isinstance(value, str)
-    if typing.get_origin(annotation) is tuple:
-        return isinstance(value, list) and all(isinstance(item, str) for item in value)
-    return False
-
-
-def p2p_settings_from_table(table: object) -> P2PSettings:
-    """Build settings from a parsed TOML ``[p2p]`` table; ConfigError for unknown keys or wrong types."""
-    if not isinstance(table, Mapping):
-        raise ConfigError("[p2p] must be a table")
-    hints = typing.get_type_hints(P2PSettings)
-    known = {item.name for item in dataclasses.fields(P2PSettings)}
-    unknown = sorted(str(key) for key in table if key not in known)
-    if unknown:
-        raise ConfigError(f"[p2p] has unknown setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    values: dict[str, Any] = {}
-    for name, value in table.items():
-        if not _matches(value, hints[name]):
-            raise ConfigError(f"[p2p] {name} = {value!r} has the wrong type; expected {hints[name]}")
-        values[name] = float(value) if hints[name] is float else tuple(value) if isinstance(value, list) else value
-    return P2PSettings(**values)
 
 
 def render_p2p_section(settings: P2PSettings) -> str:

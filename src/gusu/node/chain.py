@@ -60,12 +60,12 @@ class ChainLayout:
     api_ports: tuple[int, ...]
 
 
-def _write_secret(path: Path, text: str) -> None:
+def write_secret_file(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
     os.chmod(path, 0o600)
 
 
-def _write_key(path: Path, key: PrivateKey, scrypt_n: int | None) -> str:
+def write_encrypted_key(path: Path, key: PrivateKey, scrypt_n: int | None) -> str:
     passphrase = secrets.token_urlsafe(24)
     document = (
         encrypt_key_file(key, passphrase) if scrypt_n is None else encrypt_key_file(key, passphrase, scrypt_n=scrypt_n)
@@ -113,16 +113,16 @@ def initialize_chain(
     )
     save_genesis(directory / GENESIS_FILE_NAME, genesis)
     save_genesis(node_directory / GENESIS_FILE_NAME, genesis)
-    node_passphrase = _write_key(node_directory / NODE_KEY_FILE_NAME, node_key, scrypt_n)
-    _write_secret(node_directory / NODE_PASSPHRASE_FILE_NAME, node_passphrase + "\n")
+    node_passphrase = write_encrypted_key(node_directory / NODE_KEY_FILE_NAME, node_key, scrypt_n)
+    write_secret_file(node_directory / NODE_PASSPHRASE_FILE_NAME, node_passphrase + "\n")
     config_text = render_config(
         name="node0", api_port=api_port, verifier_workers=verifier_workers, backend=storage_backend or DEFAULT_BACKEND
     )
     (node_directory / CONFIG_FILE_NAME).write_text(config_text, encoding="utf-8")
     dev_key_path = keys_directory / f"{DEV_KEY_NAME}.json"
-    dev_passphrase = _write_key(dev_key_path, dev_key, scrypt_n)
+    dev_passphrase = write_encrypted_key(dev_key_path, dev_key, scrypt_n)
     dev_passphrase_path = keys_directory / f"{DEV_KEY_NAME}.pass"
-    _write_secret(dev_passphrase_path, dev_passphrase + "\n")
+    write_secret_file(dev_passphrase_path, dev_passphrase + "\n")
     return ChainLayout(
         directory=directory,
         genesis=genesis,

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 from gusu.errors import ConfigError
 from gusu.ledger.kv import BACKEND_NAMES, DEFAULT_BACKEND
 from gusu.mempool import MempoolLimits
+from gusu.network.settings import P2PSettings
 
 CONFIG_FILE_NAME = "config.toml"
 GENESIS_FILE_NAME = "genesis.json"
@@ -109,6 +110,8 @@ class NodeConfig:
     mempool: MempoolLimits = field(default_factory=MempoolLimits)
     consensus: ConsensusSettings = field(default_factory=ConsensusSettings)
     verifier: VerifierSettings = field(default_factory=VerifierSettings)
+    p2p: P2PSettings = field(default_factory=P2PSettings)
+    """Peer-to-peer transport; used when the chain has more than one validator."""
     api: Mapping[str, Any] = field(default_factory=dict)
     """Raw [api] table: the API layer validates it into its own settings."""
 
@@ -190,6 +193,7 @@ def load_config(directory: Path) -> NodeConfig:
         "mempool": MempoolLimits,
         "consensus": ConsensusSettings,
         "verifier": VerifierSettings,
+        "p2p": P2PSettings,
     }
     unknown = sorted(set(document) - set(sections) - {"api"})
     if unknown:

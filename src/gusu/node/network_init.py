@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import random
 import secrets
-import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,15 +56,16 @@ from gusu.ledger.kv import DEFAULT_BACKEND
 from gusu.ledger.types import Address, Hash
 from gusu.network.identity import ORGANIZATION_PATTERN
 from gusu.network.messages import DEFAULT_CHANNELS, ChannelSpec
-from gusu.network.settings import PORT_MAX, P2PSettings, format_endpoint, p2p_settings_from_table, render_p2p_section
+from gusu.network.settings import PORT_MAX, P2PSettings, format_endpoint, render_p2p_section
 from gusu.network.tls import TlsFiles
 from gusu.network.transport import LocalIdentity, P2PNetwork
-from gusu.node.chain import DEFAULT_ALLOCATION, DEFAULT_CHAIN_ID, DEV_KEY_NAME, _write_key, _write_secret
+from gusu.node.chain import DEFAULT_ALLOCATION, DEFAULT_CHAIN_ID, DEV_KEY_NAME, write_encrypted_key, write_secret_file
 from gusu.node.config import (
     CONFIG_FILE_NAME,
     GENESIS_FILE_NAME,
     NODE_KEY_FILE_NAME,
     NODE_PASSPHRASE_FILE_NAME,
+    load_config,
     render_config,
 )
 from gusu.node.pki import (
@@ -173,7 +173,7 @@ def _save_ca_key(directory: Path, stem: str, certified: CertifiedKey) -> tuple[P
     key_path = directory / f"{stem}.key"
     passphrase_path = directory / f"{stem}.pass"
     save_certified_key(certificate_path, key_path, certified, passphrase.encode())
-    _write_secret(passphrase_path, passphrase + "\n")
+    write_secret_file(passphrase_path, passphrase + "\n")
     return certificate_path, key_path, passphrase_path
 
 
@@ -278,8 +278,8 @@ def initialize_network(
         tls_directory = node_directory / TLS_DIRECTORY
         tls_directory.mkdir(parents=True, exist_ok=True)
         save_genesis(node_directory / GENESIS_FILE_NAME, genesis)
-        passphrase = _write_key(node_directory / NODE_KEY_FILE_NAME, key, scrypt_n)
-        _write_secret(node_directory / NODE_PASSPHRASE_FILE_NAME, passphrase + "\n")
+        passphrase = write_encrypted_key(node_directory / NODE_KEY_FILE_NAME, key, scrypt_n)
+        write_secret_file(node_directory / NODE_PASSPHRASE_FILE_NAME, passphrase + "\n")
         certified = issue_node_certificate(organization_cas[organization], node_name, address, settings=pki_settings)
         save_certified_key(tls_directory / "node.crt", tls_directory / "node.key", certified)
         save_certificates(tls_directory / "ca.crt", (root.certificate,))
@@ -313,9 +313,9 @@ def initialize_network(
     keys_directory = directory / "keys"
     keys_directory.mkdir(exist_ok=True)
     dev_key_path = keys_directory / f"{DEV_KEY_NAME}.json"
-    dev_passphrase = _write_key(dev_key_path, dev_key, scrypt_n)
+    dev_passphrase = write_encrypted_key(dev_key_path, dev_key, scrypt_n)
     dev_passphrase_path = keys_directory / f"{DEV_KEY_NAME}.pass"
-    _write_secret(dev_passphrase_path, dev_passphrase + "\n")
+    write_secret_file(dev_passphrase_path, dev_passphrase + "\n")
     return NetworkLayout(
         directory=directory,
         genesis=genesis,
@@ -333,12 +333,7 @@ def initialize_network(
 
 def load_p2p_settings(node_directory: Path) -> P2PSettings:
     """The validated ``[p2p]`` section of a node's config.toml (defaults if it has none)."""
-    path = node_directory / CONFIG_FILE_NAME
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"cannot read {path}: {error}") from error
-    return p2p_settings_from_table(document.get("p2p", {}))
+    return load_config(node_directory).p2p
 
 
 def build_p2p_network(
