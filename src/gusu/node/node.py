@@ -17,6 +17,7 @@ import asyncio
 import bisect
 import itertools
 import logging
+import random
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,6 +25,7 @@ from contextlib import closing
 from dataclasses import dataclass, replace
 
 from gusu import __version__
+from gusu.codec import decode_list, encode, expect_bytes, expect_list
 from gusu.consensus import (
     Action,
     BlockCommitted,
@@ -91,6 +93,9 @@ from gusu.ledger.types import (
 )
 from gusu.ledger.validators import compute_validators_hash
 from gusu.mempool import Mempool, MempoolLimits, PoolTransaction
+from gusu.network.messages import CHANNEL_TRANSACTIONS, DEFAULT_CHANNELS
+from gusu.network.tls import TlsFiles
+from gusu.network.transport import LocalIdentity, P2PNetwork
 from gusu.node.config import NodeConfig
 from gusu.node.journal import RecordLog, read_records
 from gusu.node.service import (
@@ -114,6 +119,9 @@ Clock = Callable[[], int]
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 ZERO_ADDRESS = Address(bytes(20))
 JOURNAL_FILE_NAME = "transactions.journal"
+TAG_TRANSACTION_GOSSIP = "gusu.txgossip.v1"
+GOSSIP_TRANSACTIONS_MAX = 5_000
+"""Transactions in one gossip message; a peer sending more is disconnected."""
 
 
 def get_wall_clock_ms() -> int:
@@ -263,6 +271,7 @@ class Node:
         self._proposal_started_s = 0.0
         self._journal: RecordLog | None = None
         self._journal_executor: ThreadPoolExecutor | None = None
+        self._network: P2PNetwork | None = None
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -290,6 +299,8 @@ class Node:
         logger.info("node %s at height %d, address %s", self._config.node.name, tip[0], self._address.hex())
         if self._config.node.transaction_journal:
             await self._open_journal()
+        if len(self._genesis.validators) > 1:
+            await self._start_network()
         self._on_engine_event(
             Start(
                 height=Height(tip[0] + 1),
@@ -309,8 +320,30 @@ class Node:
             logger.info("journal: restored %d of %d pending transactions", restored, len(recorded))
         self._journal.compact(self._mempool.iterate_raw())
 
+    async def _start_network(self) -> None:
+        validators = frozenset(validator.address for validator in self._genesis.validators)
+        network = P2PNetwork(
+            self._config.p2p,
+            local=LocalIdentity(self._genesis.chain_id, self._genesis_hash, self._address),
+            tls=TlsFiles.from_settings(self._config.p2p, self._config.directory),
+            is_allowed=validators.__contains__,
+            channels=DEFAULT_CHANNELS,
+            # Only reconnection jitter draws from it: nothing that computes state.
+            rng=random.Random(),
+        )
+        network.subscribe(CHANNEL_TRANSACTIONS, self._on_gossip_transactions)
+        await network.start()
+        self._network = network
+
+    @property
+    def network(self) -> P2PNetwork | None:
+        return self._network
+
     async def stop(self) -> None:
         self._running = False
+        if self._network is not None:
+            await self._network.stop()
+            self._network = None
         if self._journal_executor is not None:
             self._journal_executor.shutdown(wait=True)
             self._journal_executor = None
@@ -623,7 +656,26 @@ class Node:
 
     async def submit_transactions(self, raws: Sequence[bytes]) -> list[SubmitOutcome]:
         """Admit transactions; each one acknowledged with an id is durable (journaled) and will
-        either commit or be reported dropped with a reason."""
+        either commit or be reported dropped with a reason. Newly admitted ones gossip to peers."""
+        outcomes = await self._admit_and_record(raws)
+        admitted = [raw for raw, outcome in zip(raws, outcomes, strict=True) if outcome.error is None]
+        if admitted and self._network is not None:
+            await self._network.broadcast(CHANNEL_TRANSACTIONS, encode([TAG_TRANSACTION_GOSSIP, list(admitted)]))
+        return outcomes
+
+    async def _on_gossip_transactions(self, peer: Address, body: bytes) -> None:
+        """Transactions a peer admitted. A malformed message disconnects the peer (CodecError);
+        transactions we refuse (already known, expired here) are simply not admitted, and only
+        newly admitted ones gossip on, which ends every loop."""
+        fields = decode_list(body, TAG_TRANSACTION_GOSSIP, 2)
+        raws = [
+            expect_bytes(item, "gossiped transaction")
+            for item in expect_list(fields[1], "gossip", GOSSIP_TRANSACTIONS_MAX)
+        ]
+        if self._running:
+            await self.submit_transactions(raws)
+
+    async def _admit_and_record(self, raws: Sequence[bytes]) -> list[SubmitOutcome]:
         outcomes = await self._admit(raws)
         admitted = [raw for raw, outcome in zip(raws, outcomes, strict=True) if outcome.error is None]
         if admitted and self._journal is not None and self._journal_executor is not None:
