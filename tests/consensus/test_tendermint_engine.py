@@ -181,6 +181,10 @@ class Driver:
 T = TypeVar("T")
 
 
+def get_phase(driver: Driver) -> Phase:
+    return driver.engine.phase
+
+
 def of_type(actions: Sequence[Action], kind: type[T]) -> list[T]:
     return [action for action in actions if isinstance(action, kind)]
 
@@ -234,13 +238,13 @@ def test_the_proposer_builds_proposes_and_commits_in_round_zero() -> None:
     assert (commit.height, commit.round, commit.block_hash) == (1, 0, B)
     assert commit.certificate is not None and len(commit.certificate.signatures) == 3
     verify_commit_certificate(committee.suite, CHAIN, committee.validators, commit.certificate, B)
-    assert driver.engine.phase is Phase.DECIDED
+    assert get_phase(driver) is Phase.DECIDED
 
     after = driver.feed(BlockCommitted(Height(1), B, NOW + 50, NOW))
     assert timers(after) == {TIMER_COMMIT: SETTINGS.timeout_commit_ms}
-    assert (driver.engine.height, driver.engine.phase) == (2, Phase.WAITING)
+    assert (driver.engine.height, get_phase(driver)) == (2, Phase.WAITING)
     next_round = driver.fire(TIMER_COMMIT, height=2, round_=0)
-    assert driver.engine.phase is Phase.RUNNING
+    assert get_phase(driver) is Phase.RUNNING
     assert TIMER_PROPOSE in timers(next_round)
 
 
@@ -329,7 +333,7 @@ def test_settings_are_validated_by_name() -> None:
     with pytest.raises(ConfigError, match="rounds_ahead_max"):
         TendermintSettings(rounds_ahead_max=0)
     with pytest.raises(ConfigError, match="timeout_prevote_delta_ms"):
-        TendermintSettings(timeout_prevote_delta_ms=True)  # type: ignore[arg-type]
+        TendermintSettings(timeout_prevote_delta_ms=True)
     assert SETTINGS.get_timeout_precommit_ms(Round(3)) == 1000 + 3 * 500
 
 
@@ -615,70 +619,77 @@ def test_records_of_committed_heights_are_ignored_and_corrupt_ones_refused() -> 
 # --- a property: no double signing whatever arrives ----------------------------------------------------------
 
 
-event_choices = st.one_of(
-    st.tuples(
-        st.just("vote"),
+PROPERTY_COMMITTEE = Committee()
+RESTART = "restart"
+"""Stands for a crash and a restart from the WAL in a generated sequence of events."""
+
+heights_under_test = st.integers(1, 2)
+rounds_under_test = st.integers(0, 3)
+events_under_test: st.SearchStrategy[Event | str] = st.one_of(
+    st.builds(
+        PROPERTY_COMMITTEE.vote,
         st.integers(0, 3),
         st.sampled_from(VoteKind),
-        st.integers(1, 2),
-        st.integers(0, 3),
+        heights_under_test,
+        rounds_under_test,
         st.sampled_from([B, C, None]),
     ),
-    st.tuples(st.just("proposal"), st.integers(1, 2), st.integers(0, 3), st.sampled_from([B, C]), st.integers(-1, 2)),
-    st.tuples(
-        st.just("timer"),
+    rounds_under_test.flatmap(
+        lambda round_: st.builds(
+            PROPERTY_COMMITTEE.proposal,
+            heights_under_test,
+            st.just(round_),
+            st.sampled_from([B, C]),
+            st.integers(NO_ROUND, round_ - 1),
+        )
+    ),
+    st.builds(
+        lambda kind, height, round_: TimerFired(Height(height), Round(round_), kind, NOW),
         st.sampled_from([TIMER_PROPOSE, TIMER_PREVOTE, TIMER_PRECOMMIT, TIMER_COMMIT]),
-        st.integers(1, 2),
-        st.integers(0, 3),
+        heights_under_test,
+        rounds_under_test,
     ),
-    st.tuples(st.just("valid"), st.integers(1, 2), st.sampled_from([B, C]), st.booleans()),
-    st.tuples(st.just("built"), st.integers(1, 2), st.integers(0, 3), st.sampled_from([B, C, D])),
-    st.tuples(
-        st.just("restart"),
+    st.builds(
+        lambda height, value, is_valid: ProposalValidated(Height(height), Round(0), value, is_valid),
+        heights_under_test,
+        st.sampled_from([B, C]),
+        st.booleans(),
     ),
+    st.builds(
+        lambda height, round_, value: ProposalBuilt(Height(height), Round(round_), value, NOW, 0),
+        heights_under_test,
+        rounds_under_test,
+        st.sampled_from([B, C, D]),
+    ),
+    st.builds(
+        lambda value: BlockCommitted(Height(1), value, NOW, NOW),
+        st.sampled_from([B, C]),
+    ),
+    st.just(RESTART),
 )
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.integers(0, 3), st.lists(event_choices, max_size=60))
-def test_no_sequence_of_events_makes_an_engine_sign_twice(me: int, steps: list[tuple[object, ...]]) -> None:
-    committee = Committee()
+@given(st.integers(0, 3), st.lists(events_under_test, max_size=60))
+def test_no_sequence_of_events_makes_an_engine_sign_twice(me: int, steps: list[Event | str]) -> None:
+    committee = PROPERTY_COMMITTEE
     driver = Driver(committee, me)
     driver.start()
     for step in steps:
-        kind = step[0]
-        if kind == "vote":
-            _, voter, vote_kind, height, round_, value = step
-            driver.feed(committee.vote(int(voter), vote_kind, int(height), int(round_), value))  # type: ignore[arg-type]
-        elif kind == "proposal":
-            _, height, round_, value, pol = step
-            if int(pol) < int(round_):  # type: ignore[call-overload]
-                driver.feed(committee.proposal(int(height), int(round_), value, int(pol)))  # type: ignore[arg-type, call-overload]
-        elif kind == "timer":
-            _, timer_kind, height, round_ = step
-            driver.feed(TimerFired(Height(int(height)), Round(int(round_)), str(timer_kind), NOW))  # type: ignore[call-overload]
-        elif kind == "valid":
-            _, height, value, is_valid = step
-            driver.feed(ProposalValidated(Height(int(height)), Round(0), value, bool(is_valid)))  # type: ignore[arg-type, call-overload]
-        elif kind == "built":
-            _, height, round_, value = step
-            driver.feed(ProposalBuilt(Height(int(height)), Round(int(round_)), value, NOW, 0))  # type: ignore[arg-type, call-overload]
-        else:
-            # Crash and restart from the WAL: the height is whatever the engine had reached.
-            height = driver.engine.height
+        if isinstance(step, str):
+            # Crash and restart from the WAL, at the height the engine had reached.
             restarted = Driver(committee, me)
             restarted.sent = driver.sent
             restarted.wal = driver.wal
-            restarted.start(height=int(height), wal=[*driver.wal])
+            restarted.start(height=int(driver.engine.height), wal=[*driver.wal])
             driver = restarted
+        else:
+            driver.feed(step)  # the WAL-before-broadcast rule is checked on every action
     signed: dict[tuple[int, int, str], Message] = {}
     address = committee.address(me)
     for message in driver.sent:
         if get_signer_address(message) != address:
             continue
-        slot = (
-            int(message.height),
-            int(message.round),
-            type(message).__name__ + (message.kind.name if isinstance(message, Vote) else ""),
-        )
+        kind = message.kind.name if isinstance(message, Vote) else "PROPOSAL"
+        slot = (int(message.height), int(message.round), kind)
         assert signed.setdefault(slot, message) == message, f"two different messages for {slot}"

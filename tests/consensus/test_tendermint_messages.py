@@ -167,7 +167,7 @@ def _wire_proposal(**changes: object) -> bytes:
 def test_well_formed_wire_messages_decode() -> None:
     assert isinstance(decode_message(_wire_vote()), Vote)
     assert isinstance(decode_message(_wire_proposal()), Proposal)
-    assert decode_message(_wire_vote(hash=None)).block_hash is None  # type: ignore[union-attr]
+    assert decode_message(_wire_vote(hash=None)).block_hash is None
 
 
 @pytest.mark.parametrize(

@@ -506,7 +506,7 @@ class TendermintEngine(ConsensusEngine):
         for record in records:
             if record.height < self._height:
                 continue
-            if record.message is not None:
+            if record.message is not None and record.kind in (WalKind.PROPOSAL, WalKind.VOTE):
                 # Messages of later heights too: a store behind its WAL must still not sign twice.
                 self._signed.setdefault((record.height, record.round, _get_signed_kind(record.message)), record.message)
             if record.height != self._height:

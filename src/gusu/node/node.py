@@ -19,28 +19,41 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, replace
+from typing import Any
 
 from gusu import __version__
 from gusu.codec import decode_list, encode, expect_bytes, expect_list
 from gusu.consensus import (
     Action,
+    AppendWal,
     BlockCommitted,
+    Broadcast,
     BuildProposal,
     CommitBlock,
     ConsensusEngine,
     Event,
+    MessageReceived,
     ProposalBuilt,
+    ProposalValidated,
+    ReportEvidence,
     ScheduleTimer,
+    SendMessage,
     SoloEngine,
     SoloSettings,
     Start,
     TimerFired,
     TransactionsAvailable,
+    ValidateProposal,
 )
+from gusu.consensus.certificate import verify_commit_certificate
+from gusu.consensus.messages import Proposal, Vote, make_signer, verify_message
+from gusu.consensus.tendermint import TendermintEngine, TendermintSettings
+from gusu.consensus.validator_set import ValidatorSet
 from gusu.crypto import CryptoSuite, PrivateKey, get_suite
 from gusu.errors import (
     CodecError,
@@ -84,6 +97,8 @@ from gusu.ledger.types import (
     Round,
     Transaction,
     compute_block_hash,
+    decode_block,
+    decode_commit_certificate,
     decode_transaction,
     encode_block,
     encode_commit_certificate,
@@ -93,7 +108,7 @@ from gusu.ledger.types import (
 )
 from gusu.ledger.validators import compute_validators_hash
 from gusu.mempool import Mempool, MempoolLimits, PoolTransaction
-from gusu.network.messages import CHANNEL_TRANSACTIONS, DEFAULT_CHANNELS
+from gusu.network.messages import CHANNEL_CONSENSUS, CHANNEL_SYNC, CHANNEL_TRANSACTIONS, DEFAULT_CHANNELS
 from gusu.network.tls import TlsFiles
 from gusu.network.transport import LocalIdentity, P2PNetwork
 from gusu.node.config import NodeConfig
@@ -111,6 +126,19 @@ from gusu.node.service import (
     TransactionRecord,
 )
 from gusu.node.verifier import SignatureVerifier
+from gusu.node.wire import (
+    ProposalWithBlock,
+    SyncBlocks,
+    SyncRequest,
+    SyncStatus,
+    decode_consensus_body,
+    decode_sync_body,
+    encode_blocks,
+    encode_proposal_body,
+    encode_request,
+    encode_status,
+    encode_vote_body,
+)
 
 logger = logging.getLogger("gusu.node")
 
@@ -120,6 +148,14 @@ LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10
 ZERO_ADDRESS = Address(bytes(20))
 JOURNAL_FILE_NAME = "transactions.journal"
 TAG_TRANSACTION_GOSSIP = "gusu.txgossip.v1"
+WAL_FILE_NAME = "consensus.wal"
+OUTBOX_MESSAGES_MAX = 10_000
+"""Consensus messages waiting for the transport; the engine re-sends, so overflow only delays."""
+PROPOSAL_BODIES_MAX = 16
+"""Block bodies kept for the height being decided (one per round's proposal, at most)."""
+SYNC_STATUS_INTERVAL_S = 1.0
+SYNC_REQUEST_TIMEOUT_S = 5.0
+SYNC_BLOCKS_PER_REQUEST = 32
 GOSSIP_TRANSACTIONS_MAX = 5_000
 """Transactions in one gossip message; a peer sending more is disconnected."""
 
@@ -225,7 +261,7 @@ def _log_compaction_failure(future: Future[None]) -> None:
 
 
 class Node:
-    """A single Gusu node ordering blocks with the solo engine."""
+    """A Gusu node: solo ordering for a one-validator chain, Tendermint BFT over P2P otherwise."""
 
     def __init__(
         self,
@@ -249,7 +285,16 @@ class Node:
         self._mempool_limits = mempool_limits
         self._executor = Executor(get_default_registry(), execution_limits)
         self._mempool = Mempool(mempool_limits, genesis.chain_id)
-        self._engine: ConsensusEngine = SoloEngine(self._solo_settings)
+        self._validator_set = ValidatorSet.from_genesis(genesis)
+        self._is_bft = len(genesis.validators) > 1
+        self._engine: ConsensusEngine
+        if self._is_bft:
+            bft_settings = TendermintSettings(timeout_commit_ms=self._solo_settings.block_interval_ms)
+            self._engine = TendermintEngine(
+                bft_settings, self._validator_set, self._address, make_signer(self._suite, key), genesis.chain_id
+            )
+        else:
+            self._engine = SoloEngine(self._solo_settings)
         self._verifier = SignatureVerifier(
             genesis.suite,
             workers=config.verifier.workers,
@@ -272,6 +317,17 @@ class Node:
         self._journal: RecordLog | None = None
         self._journal_executor: ThreadPoolExecutor | None = None
         self._network: P2PNetwork | None = None
+        # BFT state for the height being decided: block bodies that came with proposals (or
+        # that we built), and blocks we executed and found valid, by hash.
+        self._bodies: OrderedDict[Hash, Block] = OrderedDict()
+        self._validated: dict[Hash, CommittedBlock] = {}
+        self._validating: set[Hash] = set()
+        self._awaiting_body: dict[Hash, tuple[Height, Round]] = {}
+        self._wal: RecordLog | None = None
+        self._outbox: asyncio.Queue[tuple[Address | None, str, bytes]] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._peer_heights: dict[Address, Height] = {}
+        self._sync_requested_at_s = 0.0
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -299,15 +355,27 @@ class Node:
         logger.info("node %s at height %d, address %s", self._config.node.name, tip[0], self._address.hex())
         if self._config.node.transaction_journal:
             await self._open_journal()
-        if len(self._genesis.validators) > 1:
+        wal_records: tuple[bytes, ...] = ()
+        if self._is_bft:
+            wal_path = self._config.data_path / WAL_FILE_NAME
+            wal_records = tuple(read_records(wal_path))
+            self._wal = RecordLog(wal_path)
+            self._outbox = asyncio.Queue(maxsize=OUTBOX_MESSAGES_MAX)
             await self._start_network()
+            self._spawn(self._run_outbox())
+            self._spawn(self._run_sync_status())
         self._on_engine_event(
             Start(
                 height=Height(tip[0] + 1),
                 now_ms=self._clock(),
                 last_block_time_ms=self._tip_header.timestamp_ms,
+                wal_records=wal_records,
             )
         )
+        if self._mempool.transaction_count:
+            self._on_engine_event(
+                TransactionsAvailable(self._mempool.transaction_count, self._mempool.byte_count, self._clock())
+            )
 
     async def _open_journal(self) -> None:
         path = self._config.data_path / JOURNAL_FILE_NAME
@@ -332,6 +400,8 @@ class Node:
             rng=random.Random(),
         )
         network.subscribe(CHANNEL_TRANSACTIONS, self._on_gossip_transactions)
+        network.subscribe(CHANNEL_CONSENSUS, self._on_consensus_body)
+        network.subscribe(CHANNEL_SYNC, self._on_sync_body)
         await network.start()
         self._network = network
 
@@ -339,8 +409,25 @@ class Node:
     def network(self) -> P2PNetwork | None:
         return self._network
 
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._on_task_done)
+
+    def _on_task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("node task failed", exc_info=task.exception())
+
     async def stop(self) -> None:
         self._running = False
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._wal is not None:
+            self._wal.close()
+            self._wal = None
         if self._network is not None:
             await self._network.stop()
             self._network = None
@@ -402,8 +489,23 @@ class Node:
             return self._apply_build_proposal(action)
         if isinstance(action, CommitBlock):
             return self._apply_commit_block(action)
-        logger.warning("ignoring consensus action %s: this node has no transport", type(action).__name__)
-        return None
+        if isinstance(action, AppendWal):
+            # Durable before any later action of the list, which may reveal what it records.
+            assert self._wal is not None, "only the BFT engine writes the WAL"
+            self._wal.append([action.record])
+            return None
+        if isinstance(action, ValidateProposal):
+            return self._apply_validate_proposal(action)
+        if isinstance(action, Broadcast):
+            self._send_consensus(None, action.message)
+            return None
+        if isinstance(action, SendMessage):
+            self._send_consensus(action.recipient, action.message)
+            return None
+        if isinstance(action, ReportEvidence):
+            logger.warning("equivocation by a validator: %s", action.evidence)
+            return None
+        raise AssertionError(f"unknown consensus action {action!r}")
 
     def _apply_schedule_timer(self, action: ScheduleTimer) -> None:
         key = (int(action.height), int(action.round), action.kind)
@@ -419,8 +521,11 @@ class Node:
 
     def _apply_build_proposal(self, action: BuildProposal) -> Event:
         self._proposal_started_s = time.perf_counter()
-        proposal = self._build_block(action.height, action.timestamp_ms)
+        block, proposal = self._build_block(action.height, action.timestamp_ms)
         self._proposal = proposal
+        if self._is_bft:
+            self._remember_body(proposal.block_hash, block)
+            self._validated[proposal.block_hash] = proposal
         return ProposalBuilt(
             height=action.height,
             round=action.round,
@@ -429,10 +534,11 @@ class Node:
             transaction_count=proposal.header.transaction_count,
         )
 
-    def _build_block(self, height: Height, timestamp_ms: int) -> CommittedBlock:
+    def _build_block(self, height: Height, timestamp_ms: int) -> tuple[Block, CommittedBlock]:
         settings = self._solo_settings
         entries = self._mempool.select(settings.block_transactions_max, settings.block_bytes_max, height)
-        return self._execute_block(height, timestamp_ms, self._address, entries)
+        outcome = self._execute_block(height, timestamp_ms, self._address, entries)
+        return Block(outcome.header, tuple(entry.transaction for entry in entries)), outcome
 
     def _execute_block(
         self, height: Height, timestamp_ms: int, proposer: Address, entries: Sequence[PoolTransaction]
@@ -559,7 +665,7 @@ class Node:
         The certificate is stored as given: checking it against the validator
         set is the caller's job (the BFT milestone's certificate verifier).
         """
-        if self._proposal is not None:
+        if self._proposal is not None and not self._is_bft:
             raise InvalidBlockError("a proposal of this node is in flight; import the block after it commits")
         if certificate.block_hash != compute_block_hash(self._suite, block.header):
             raise InvalidBlockError(f"the certificate of block {block.header.height} is for another block")
@@ -590,8 +696,10 @@ class Node:
         )
 
     def _apply_commit_block(self, action: CommitBlock) -> Event:
-        proposal = self._proposal
-        assert proposal is not None and proposal.block_hash == action.block_hash, "commit of an unknown proposal"
+        proposal = self._validated.get(action.block_hash)
+        if proposal is None:
+            proposal = self._proposal
+        assert proposal is not None and proposal.block_hash == action.block_hash, "commit of an unvalidated block"
         self._proposal = None
         certificate = action.certificate or self._sign_certificate(action.height, action.round, action.block_hash)
         committed = CommittedBlock(
@@ -617,6 +725,12 @@ class Node:
         header = committed.header
         self._tip_header = header
         self._tip_hash = committed.block_hash
+        self._bodies.clear()
+        self._validated.clear()
+        self._awaiting_body.clear()
+        if self._wal is not None:
+            # The WAL guards the height being decided; a committed height needs no guard.
+            self._wal.compact([])
         now_ms = self._clock()
         dropped = self._mempool.on_block_committed(header.height, committed.transaction_ids)
         for transaction_id in committed.transaction_ids:
@@ -639,6 +753,187 @@ class Node:
             except Exception:
                 logger.exception("a block listener failed; removing it")
                 self._listeners.remove(listener)
+
+    # --- BFT: proposals, votes, block sync ------------------------------------------------
+
+    def _remember_body(self, block_hash: Hash, block: Block) -> None:
+        self._bodies[block_hash] = block
+        self._bodies.move_to_end(block_hash)
+        while len(self._bodies) > PROPOSAL_BODIES_MAX:
+            self._bodies.popitem(last=False)
+
+    def _apply_validate_proposal(self, action: ValidateProposal) -> Event | None:
+        if action.block_hash in self._validated:
+            return ProposalValidated(action.height, action.round, action.block_hash, True)
+        block = self._bodies.get(action.block_hash)
+        if block is None:
+            # The body travels with the proposal; validate when it arrives.
+            self._awaiting_body[action.block_hash] = (action.height, action.round)
+            return None
+        self._start_validation(action.height, action.round, action.block_hash, block)
+        return None
+
+    def _start_validation(self, height: Height, round_: Round, block_hash: Hash, block: Block) -> None:
+        if block_hash in self._validating:
+            return
+        self._validating.add(block_hash)
+
+        async def validate() -> None:
+            try:
+                outcome = await self.validate_block(block)
+            except GusuError as error:
+                logger.warning("proposal %s at height %d is invalid: %s", block_hash.hex()[:16], height, error)
+                is_valid = False
+            else:
+                is_valid = outcome.block_hash == block_hash
+                if is_valid and outcome.header.height == self.height + 1:
+                    self._validated[block_hash] = outcome
+            finally:
+                self._validating.discard(block_hash)
+            if self._tip_header is not None and height == self._tip_header.height + 1:
+                self._on_engine_event(ProposalValidated(height, round_, block_hash, is_valid))
+
+        self._spawn(validate())
+
+    def _send_consensus(self, recipient: Address | None, message: object) -> None:
+        if isinstance(message, Proposal):
+            block = self._bodies.get(message.block_hash)
+            if block is None:
+                logger.warning("no body for our proposal %s; not sending it", message.block_hash.hex()[:16])
+                return
+            body = encode_proposal_body(message, block)
+        elif isinstance(message, Vote):
+            body = encode_vote_body(message)
+        else:
+            raise AssertionError(f"the engine sent an unknown message {message!r}")
+        self._enqueue(recipient, CHANNEL_CONSENSUS, body)
+
+    def _enqueue(self, recipient: Address | None, channel: str, body: bytes) -> None:
+        if self._outbox is None:
+            return
+        try:
+            self._outbox.put_nowait((recipient, channel, body))
+        except asyncio.QueueFull:
+            # The engine re-sends its current messages periodically, so a dropped one is not lost for good.
+            logger.warning(
+                "consensus outbox full; dropping a message to %s", "all" if recipient is None else recipient.hex()
+            )
+
+    async def _run_outbox(self) -> None:
+        """Send in the engine's order; waiting here never blocks the engine."""
+        assert self._outbox is not None
+        while True:
+            recipient, channel, body = await self._outbox.get()
+            network = self._network
+            if network is None:
+                continue
+            try:
+                if recipient is None:
+                    await network.broadcast(channel, body)
+                else:
+                    await network.send(recipient, channel, body)
+            except GusuError as error:
+                logger.debug("consensus send failed: %s", error)
+
+    async def _on_consensus_body(self, peer: Address, body: bytes) -> None:
+        """A peer's proposal or vote. Anything malformed or forged raises, which disconnects the peer."""
+        decoded = decode_consensus_body(body)
+        message = decoded.proposal if isinstance(decoded, ProposalWithBlock) else decoded
+        if message.chain_id != self._genesis.chain_id:
+            raise CodecError("a consensus message of another chain")
+        if not verify_message(self._suite, self._validator_set, message):
+            raise InvalidSignatureError("a consensus message is not signed by the validator it names")
+        tip = self._tip_header
+        if tip is None or not self._running:
+            return
+        if isinstance(decoded, ProposalWithBlock) and decoded.proposal.height == tip.height + 1:
+            block_hash = compute_block_hash(self._suite, decoded.block.header)
+            if block_hash != decoded.proposal.block_hash:
+                raise CodecError("a proposal's block body does not hash to the proposed block")
+            self._remember_body(block_hash, decoded.block)
+            waiting = self._awaiting_body.pop(block_hash, None)
+            if waiting is not None:
+                self._start_validation(waiting[0], waiting[1], block_hash, decoded.block)
+        self._on_engine_event(MessageReceived(peer, message))
+
+    async def _run_sync_status(self) -> None:
+        """Tell peers our height now and then, so whoever is behind asks for blocks."""
+        while True:
+            if self._network is not None and self._tip_header is not None:
+                try:
+                    await self._network.broadcast(CHANNEL_SYNC, encode_status(self._tip_header.height))
+                except GusuError as error:
+                    logger.debug("status broadcast failed: %s", error)
+            await asyncio.sleep(SYNC_STATUS_INTERVAL_S)
+
+    async def _on_sync_body(self, peer: Address, body: bytes) -> None:
+        message = decode_sync_body(body)
+        network = self._network
+        if network is None or self._tip_header is None or not self._running:
+            return
+        if isinstance(message, SyncStatus):
+            self._peer_heights[peer] = message.height
+            await self._request_blocks_if_behind(peer, message.height)
+        elif isinstance(message, SyncRequest):
+            await self._answer_block_request(peer, message)
+        else:
+            await self._import_synced_blocks(peer, message)
+
+    async def _request_blocks_if_behind(self, peer: Address, peer_height: Height) -> None:
+        assert self._network is not None and self._tip_header is not None
+        our_height = self._tip_header.height
+        now_s = time.monotonic()
+        # One request at a time; a peer that never answers (or lied about its height) only
+        # delays the next request by the timeout, and consensus goes on meanwhile.
+        if peer_height <= our_height or now_s - self._sync_requested_at_s < SYNC_REQUEST_TIMEOUT_S:
+            return
+        self._sync_requested_at_s = now_s
+        count = min(int(peer_height - our_height), SYNC_BLOCKS_PER_REQUEST)
+        try:
+            await self._network.send(peer, CHANNEL_SYNC, encode_request(Height(our_height + 1), count))
+        except GusuError as error:
+            logger.debug("sync request failed: %s", error)
+
+    async def _answer_block_request(self, peer: Address, request: SyncRequest) -> None:
+        assert self._network is not None
+        blocks: list[tuple[Block, CommitCertificate]] = []
+        size = 0
+        for height in range(request.from_height, request.from_height + request.count):
+            raw = self.get_raw_block(Height(height))
+            if raw is None or raw[1] is None:
+                break
+            size += len(raw[0]) + len(raw[1])
+            if blocks and size > self._config.p2p.frame_bytes_max // 2:
+                break
+            blocks.append((decode_block(raw[0]), decode_commit_certificate(raw[1])))
+        if blocks:
+            await self._network.send(peer, CHANNEL_SYNC, encode_blocks(blocks))
+
+    async def _import_synced_blocks(self, peer: Address, message: SyncBlocks) -> None:
+        self._sync_requested_at_s = 0.0
+        for block, certificate in message.blocks:
+            if block.header.height <= self.height:
+                continue  # consensus got there first
+            if block.header.height != self.height + 1:
+                raise InvalidBlockError("sync blocks must continue from our tip in height order")
+            verify_commit_certificate(
+                self._suite,
+                self._genesis.chain_id,
+                self._validator_set,
+                certificate,
+                expected_block_hash=compute_block_hash(self._suite, block.header),
+            )
+            try:
+                await self.import_block(block, certificate)
+            except InvalidBlockError as error:
+                if block.header.height <= self.height:
+                    continue  # committed by consensus while we were checking it
+                raise InvalidBlockError(
+                    f"peer {peer.hex()} sent a certified block that does not apply: {error}"
+                ) from error
+        peer_height = self._peer_heights.get(peer)
+        if peer_height is not None:
+            await self._request_blocks_if_behind(peer, peer_height)
 
     def _schedule_journal_compaction(self) -> None:
         journal = self._journal

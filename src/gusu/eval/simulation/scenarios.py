@@ -258,7 +258,11 @@ def make_twins(rng: random.Random, n: int) -> FaultPlan:
 
 
 def make_invalid(rng: random.Random, n: int) -> FaultPlan:
-    """Some proposers build invalid blocks: they must never commit, and the chain must go on."""
+    """Some proposers build invalid blocks: they must never commit, and the chain must go on.
+
+    Such a node is faulty (a validator holding more than 2/3 of the power could commit its own
+    invalid block alone), so with equal powers there are at most f of them.
+    """
     builders = tuple(sorted(rng.sample(range(n), rng.randint(1, max((n - 1) // 3, 1)))))
     return _plan(
         _equal_powers(n),
@@ -291,7 +295,9 @@ def make_chaos(rng: random.Random, n: int) -> FaultPlan:
     twins = _pick_twins(rng, powers, (n - 1) // 3)
     node_count = n + len(twins)
     heal_ms = rng.randint(4_000, 15_000)
-    honest = [node for node in range(n) if node not in twins]
+    # A node that builds invalid blocks is faulty too: with the twins it must stay below 1/3 of the power.
+    twin_power = sum(powers[index] for index in twins)
+    builders = [node for node in range(n) if node not in twins and 3 * (twin_power + powers[node]) < sum(powers)]
     return _plan(
         powers,
         twins=twins,
@@ -302,7 +308,7 @@ def make_chaos(rng: random.Random, n: int) -> FaultPlan:
         partitions=_random_partitions(rng, node_count, heal_ms),
         crashes=_random_crashes(rng, node_count, heal_ms, rng.randint(0, node_count - 1)),
         skews_ms=tuple(rng.randint(-3_000, 3_000) for _ in range(node_count)),
-        invalid_builders=tuple(sorted(rng.sample(honest, rng.randint(0, 1)))),
+        invalid_builders=tuple(sorted(rng.sample(builders, rng.randint(0, min(1, len(builders)))))),
         invalid_probability=rng.uniform(0.2, 1.0),
     )
 

@@ -1,0 +1,127 @@
+"""What nodes send each other on the consensus and sync channels.
+
+Every body is a tagged canonical record, decoded with strict bounds before
+anything acts on it; a body that does not decode is the sender's fault and
+the handler raises CodecError, which makes the transport disconnect it.
+
+consensus channel:
+    ["gusu.cvote.v1", message]                 a signed prevote or precommit
+    ["gusu.cproposal.v1", message, block]      a signed proposal with its block body
+sync channel:
+    ["gusu.sstatus.v1", height]                the sender's committed height
+    ["gusu.srequest.v1", from_height, count]   ask for blocks [from, from + count)
+    ["gusu.sblocks.v1", [[block, certificate], ...]]   the answer, in height order
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gusu.codec import Value, decode, encode, expect_bytes, expect_list, expect_uint
+from gusu.consensus.messages import Message, Proposal, Vote, decode_message, encode_message, validate_message
+from gusu.errors import CodecError
+from gusu.ledger.types import (
+    Block,
+    CommitCertificate,
+    Height,
+    decode_block,
+    decode_commit_certificate,
+    encode_block,
+    encode_commit_certificate,
+)
+
+TAG_VOTE = "gusu.cvote.v1"
+TAG_PROPOSAL = "gusu.cproposal.v1"
+TAG_STATUS = "gusu.sstatus.v1"
+TAG_REQUEST = "gusu.srequest.v1"
+TAG_BLOCKS = "gusu.sblocks.v1"
+
+SYNC_BLOCKS_PER_MESSAGE_MAX = 64
+"""Blocks in one sync answer; the answering node also keeps the answer under the frame limit."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalWithBlock:
+    proposal: Proposal
+    block: Block
+
+
+def encode_vote_body(vote: Vote) -> bytes:
+    return encode([TAG_VOTE, encode_message(vote)])
+
+
+def encode_proposal_body(proposal: Proposal, block: Block) -> bytes:
+    return encode([TAG_PROPOSAL, encode_message(proposal), encode_block(block)])
+
+
+def _decode_record(body: bytes, shapes: dict[str, int]) -> list[Value]:
+    """A tagged record whose tag is one of `shapes` (tag -> field count)."""
+    value = decode(body)
+    if not isinstance(value, list) or not value or not isinstance(value[0], str) or value[0] not in shapes:
+        raise CodecError(f"expected one of {', '.join(sorted(shapes))}")
+    if len(value) != shapes[value[0]]:
+        raise CodecError(f"a {value[0]} record has {shapes[value[0]]} fields")
+    return value
+
+
+def decode_consensus_body(body: bytes) -> Message | ProposalWithBlock:
+    """A vote, or a proposal with its block; CodecError if malformed or inconsistent."""
+    fields = _decode_record(body, {TAG_VOTE: 2, TAG_PROPOSAL: 3})
+    message = decode_message(expect_bytes(fields[1], "consensus message"))
+    validate_message(message)
+    if fields[0] == TAG_VOTE:
+        if not isinstance(message, Vote):
+            raise CodecError("a vote envelope carries a proposal")
+        return message
+    if not isinstance(message, Proposal):
+        raise CodecError("a proposal envelope carries a vote")
+    block = decode_block(expect_bytes(fields[2], "proposed block"))
+    if block.header.height != message.height or block.header.timestamp_ms != message.timestamp_ms:
+        raise CodecError("the proposed block's height or time differs from its proposal")
+    return ProposalWithBlock(message, block)
+
+
+def encode_status(height: Height) -> bytes:
+    return encode([TAG_STATUS, height])
+
+
+def encode_request(from_height: Height, count: int) -> bytes:
+    return encode([TAG_REQUEST, from_height, count])
+
+
+def encode_blocks(blocks: list[tuple[Block, CommitCertificate]]) -> bytes:
+    return encode([TAG_BLOCKS, [[encode_block(block), encode_commit_certificate(cert)] for block, cert in blocks]])
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStatus:
+    height: Height
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRequest:
+    from_height: Height
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class SyncBlocks:
+    blocks: tuple[tuple[Block, CommitCertificate], ...]
+
+
+def decode_sync_body(body: bytes) -> SyncStatus | SyncRequest | SyncBlocks:
+    fields = _decode_record(body, {TAG_STATUS: 2, TAG_REQUEST: 3, TAG_BLOCKS: 2})
+    if fields[0] == TAG_STATUS:
+        return SyncStatus(Height(expect_uint(fields[1], "status height")))
+    if fields[0] == TAG_REQUEST:
+        count = expect_uint(fields[2], "requested block count", maximum=SYNC_BLOCKS_PER_MESSAGE_MAX)
+        return SyncRequest(Height(expect_uint(fields[1], "requested height")), count)
+    pairs = []
+    for item in expect_list(fields[1], "sync blocks", SYNC_BLOCKS_PER_MESSAGE_MAX):
+        pair = expect_list(item, "sync block", 2)
+        if len(pair) != 2:
+            raise CodecError("a sync block is [block, certificate]")
+        block = decode_block(expect_bytes(pair[0], "sync block body"))
+        certificate = decode_commit_certificate(expect_bytes(pair[1], "sync certificate"))
+        pairs.append((block, certificate))
+    return SyncBlocks(tuple(pairs))

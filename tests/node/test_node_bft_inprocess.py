@@ -1,0 +1,79 @@
+"""Four validators in one process over real TLS on loopback: BFT commits, identical state everywhere."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from node_helpers import TEST_SCRYPT_N, get_free_port
+
+from gusu.codec import decode, encode
+from gusu.crypto.keyfile import decrypt_key_file
+from gusu.ledger.types import Hash, Height
+from gusu.node.chain import load_node
+from gusu.node.network_init import initialize_network
+from gusu.node.node import Node
+from gusu.sdk.transactions import build_transaction
+
+RECIPIENT = b"\x44" * 20
+
+
+def _free_base_port(count: int) -> int:
+    # Consecutive free ports are not guaranteed, but a random high base collides rarely.
+    base = get_free_port()
+    return base if base + count < 65_000 else 20_000
+
+
+async def _wait_committed(nodes: list[Node], transaction_id: Hash, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if all(node.get_receipt(transaction_id) is not None for node in nodes):
+            return
+        await asyncio.sleep(0.05)
+    heights = [int(node.height) for node in nodes]
+    raise AssertionError(f"transaction not committed on every node within {timeout_s} s; heights {heights}")
+
+
+def test_four_validators_agree(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        layout = initialize_network(
+            tmp_path / "net",
+            organizations=4,
+            suite_name="ecdsa",
+            scrypt_n=TEST_SCRYPT_N,
+            base_api_port=_free_base_port(4),
+            base_p2p_port=_free_base_port(4),
+            verifier_workers=0,
+        )
+        nodes = [load_node(directory) for directory in layout.node_directories]
+        for node in nodes:
+            await node.start()
+        try:
+            dev = decrypt_key_file(layout.dev_key_path.read_bytes(), layout.dev_passphrase_path.read_text().strip())
+            signed = [
+                build_transaction(dev, layout.genesis.chain_id, "account", "transfer", [RECIPIENT, amount], Height(50))
+                for amount in (1, 2, 3)
+            ]
+            # Submit to different nodes: gossip carries them to the proposer.
+            for node, item in zip(nodes, signed, strict=False):
+                [outcome] = await node.submit_transactions([item.raw])
+                assert outcome.error is None, outcome.error
+            for item in signed:
+                await _wait_committed(nodes, item.transaction_id, timeout_s=30)
+            await asyncio.sleep(0.5)
+            heights = {int(node.height) for node in nodes}
+            common = min(heights)
+            hashes = {node.get_block(Height(common)).block_hash for node in nodes}  # type: ignore[union-attr]
+            assert len(hashes) == 1, "validators committed different blocks at one height"
+            for node in nodes:
+                balance = node.call("account", "balance", encode([RECIPIENT]), None)
+                assert decode(balance.return_value) == 6
+                block = node.get_block(Height(common))
+                assert block is not None and block.certificate is not None
+                assert len(block.certificate.signatures) >= 3  # more than 2/3 of 4 equal powers
+        finally:
+            for node in nodes:
+                await node.stop()
+
+    asyncio.run(scenario())
