@@ -1069,7 +1069,7 @@ class Node:
             latest_block_hash=self._tip_hash,
             latest_block_time_ms=header.timestamp_ms,
             node_address=self._address,
-            consensus="solo",
+            consensus=self._engine.name,
             mempool_transactions=self._mempool.transaction_count,
             mempool_bytes=self._mempool.byte_count,
             version=__version__,
