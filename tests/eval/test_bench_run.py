@@ -1,4 +1,4 @@
-"""A tiny real `gusu bench`: throw-away chain, node process, signed load, full accounting."""
+"""A tiny real `gusu bench`: throw-away chain (one node, or a network), signed load, full accounting."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ REQUIRED_KEYS = {
     "window",
     "hardware",
     "command",
+    "nodes",
 }
 
 
@@ -84,6 +85,7 @@ def test_closed_loop() -> None:
     check_accounting(result)
     assert result["mode"] == "closed" and result["window"] == 300 and result["rate"] is None
     assert result["suite"] == "sm" and result["throwaway_chain"] is True
+    assert result["nodes"] == 1 and result["down_node"] is None
 
 
 def test_open_loop() -> None:
@@ -92,3 +94,14 @@ def test_open_loop() -> None:
     assert result["mode"] == "open" and result["rate"] == 200 and result["window"] is None
     # The schedule is kept: about 200 tx/s are committed (the node is far from saturated).
     assert 120 <= result["tps"] <= 260
+
+
+def test_network_of_four() -> None:
+    # A small window and count keep it quick: four nodes share this machine's cores.
+    result = run_bench("--nodes", "4", "--window", "300", "--count", "2500")
+    check_accounting(result)
+    assert result["nodes"] == 4 and result["nodes_live"] == 4 and result["down_node"] is None
+    assert len(result["endpoints"]) == 4 and result["throwaway_chain"] is True
+    # Round-robin: every node took a share of the load.
+    assert len(result["acknowledged_per_node"]) == 4 and all(result["acknowledged_per_node"])
+    assert result["node_processes"] >= 4

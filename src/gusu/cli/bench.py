@@ -16,6 +16,7 @@ from rich.table import Table
 
 from gusu.cli.context import CliUsageError, common_options, get_state, write_json
 from gusu.cli.keystore import load_key
+from gusu.cli.net import get_default_workers
 from gusu.crypto import SUITE_NAMES
 from gusu.eval.bench import (
     DEFAULT_BATCH,
@@ -30,6 +31,9 @@ from gusu.eval.bench import (
     run_bench,
     summary_rows,
 )
+from gusu.eval.network import NODES_MAX, LocalNetwork
+
+DEFAULT_SINGLE_NODE_WORKERS = 2
 
 
 class RichProgress:
@@ -106,11 +110,30 @@ class _NoProgress:
     help="Suite of the throw-away chain.",
 )
 @click.option(
+    "--nodes",
+    type=click.IntRange(1, NODES_MAX),
+    default=None,
+    help="Validators of the throw-away chain, one process each; more than 1 benchmarks a network [default 1].",
+)
+@click.option(
+    "--dir",
+    "network_directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Benchmark the local network in this directory (made by `gusu net up`) instead of a throw-away one.",
+)
+@click.option(
+    "--down-node",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="K",
+    help="Network only: SIGKILL node K (node0 is 0) before the load, for the one-node-down figure.",
+)
+@click.option(
     "--workers",
     type=click.IntRange(0, 64),
-    default=2,
-    show_default=True,
-    help="Signature-verifier processes of the throw-away node.",
+    default=None,
+    help="Signature-verifier processes per throw-away node [default: 2 for one node, else cores ÷ nodes, at least 1].",
 )
 @click.option(
     "--senders",
@@ -201,7 +224,10 @@ class _NoProgress:
 @common_options
 def bench_command(
     suite: str,
-    workers: int,
+    nodes: int | None,
+    network_directory: Path | None,
+    down_node: int | None,
+    workers: int | None,
     senders: int,
     rate: float | None,
     window: int | None,
@@ -228,6 +254,17 @@ def bench_command(
     if rate is not None and window is not None:
         raise CliUsageError("choose one of --rate (open loop) and --window (closed loop)")
     endpoint = state.endpoint if state.endpoint_explicit else None
+    if endpoint is not None and (nodes is not None or network_directory is not None or down_node is not None):
+        raise CliUsageError("--endpoint benchmarks one node; --nodes, --dir and --down-node are for a local network")
+    if network_directory is not None:
+        network_directory = network_directory.expanduser().resolve()
+        network = LocalNetwork.open(network_directory)
+        if nodes is not None and nodes != len(network.nodes):
+            raise CliUsageError(f"{network_directory} holds {len(network.nodes)} nodes, not --nodes {nodes}")
+        nodes = len(network.nodes)
+    node_count = nodes if nodes is not None else 1
+    if workers is None:
+        workers = DEFAULT_SINGLE_NODE_WORKERS if node_count == 1 else get_default_workers(node_count)
     funding_key = None
     if key_reference is not None:
         funding_key = load_key(state.keys_directory, key_reference, passphrase_file).key
@@ -237,6 +274,9 @@ def bench_command(
         )
     config = BenchConfig(
         suite=suite,
+        nodes=node_count,
+        network_directory=network_directory,
+        down_node=down_node,
         workers=workers,
         senders=senders,
         rate=rate,

@@ -1,22 +1,40 @@
-"""`gusu chain`: lay out a new local chain on disk."""
+"""`gusu chain`: lay out a new local chain on disk: one node, or a network of organisations."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from gusu.cli.context import common_options, get_state
+from gusu.cli.context import CliState, CliUsageError, common_options, get_state
 from gusu.cli.keystore import get_scrypt_n
 from gusu.cli.render import key_value_table
 from gusu.crypto import SUITE_NAMES
 from gusu.ledger.jsonview import bytes_to_hex
 from gusu.node.chain import DEFAULT_CHAIN_ID, initialize_chain
 
+DEFAULT_BASE_PORT = 8545
+
 
 @click.group("chain")
 def chain_group() -> None:
     """Create chains."""
+
+
+def _parse_organizations(
+    _context: click.Context, _parameter: click.Parameter, value: str | None
+) -> int | list[str] | None:
+    """`--organizations 4` (org0..org3) or `--organizations acme,bank,coop` (their names)."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return int(text)
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise click.BadParameter("give a count (4) or comma-separated names (acme,bank,coop)")
+    return names
 
 
 @chain_group.command("init")
@@ -25,22 +43,69 @@ def chain_group() -> None:
     "directory",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Where to create the chain (default <home>/chains/local).",
+    help="Where to create the chain (default <home>/chains/local; with --organizations <home>/chains/net).",
+)
+@click.option(
+    "--organizations",
+    default=None,
+    callback=_parse_organizations,
+    metavar="N|NAMES",
+    help="Create a network: N organisations (org0, org1...) or their comma-separated names.",
+)
+@click.option(
+    "--nodes-per-organization",
+    type=click.IntRange(1, 100),
+    default=None,
+    help="With --organizations: validators per organisation [default 1].",
+)
+@click.option(
+    "--base-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="With --organizations: API port of node0 [default 8545]; node i: BASE+i (API), BASE+100+i (P2P).",
 )
 @click.option("--suite", type=click.Choice(list(SUITE_NAMES)), default="sm", show_default=True, help="Crypto suite.")
 @click.option("--chain-id", default=DEFAULT_CHAIN_ID, show_default=True, help="Chain id signed into every transaction.")
-@click.option("--port", type=click.IntRange(1, 65535), default=8545, show_default=True, help="API port of node0.")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=None, help="One-node chain: API port of node0 [default 8545]."
+)
 @click.option(
     "--workers",
     type=click.IntRange(0, 64),
     default=2,
     show_default=True,
-    help="Signature-verifier processes of node0 (0 verifies on the event loop).",
+    help="Signature-verifier processes of each node (0 verifies on the event loop).",
 )
 @common_options
-def chain_init(directory: Path | None, suite: str, chain_id: str, port: int, workers: int) -> None:
-    """Create a one-node chain with a funded dev account (also the genesis admin)."""
+def chain_init(
+    directory: Path | None,
+    organizations: int | list[str] | None,
+    nodes_per_organization: int | None,
+    base_port: int | None,
+    suite: str,
+    chain_id: str,
+    port: int | None,
+    workers: int,
+) -> None:
+    """Create a one-node chain, or with --organizations a network, with a funded dev account (the genesis admin)."""
     state = get_state()
+    if organizations is not None:
+        if port is not None:
+            raise CliUsageError("--port is for a one-node chain; with --organizations use --base-port")
+        _init_network(
+            state,
+            directory,
+            organizations,
+            nodes_per_organization or 1,
+            base_port if base_port is not None else DEFAULT_BASE_PORT,
+            suite,
+            chain_id,
+            workers,
+        )
+        return
+    if nodes_per_organization is not None or base_port is not None:
+        raise CliUsageError("--nodes-per-organization and --base-port go with --organizations N")
+    port = port if port is not None else DEFAULT_BASE_PORT
     chain_directory = (directory or state.default_chain_directory).expanduser().resolve()
     layout = initialize_chain(
         chain_directory,
@@ -87,5 +152,74 @@ def chain_init(directory: Path | None, suite: str, chain_id: str, port: int, wor
         state.stdout.print(f"  {start_command} --detach")
         state.stdout.print(f"  {balance_command}")
         state.stdout.print(f"  gusu{endpoint_flag} account transfer 0x<address> 100 --key {layout.dev_key_path}")
+
+    state.emit(document, render)
+
+
+def _init_network(
+    state: CliState,
+    directory: Path | None,
+    organizations: int | list[str],
+    nodes_per_organization: int,
+    base_port: int,
+    suite: str,
+    chain_id: str,
+    workers: int,
+) -> None:
+    """`chain init --organizations`: lay out a network (ports checked first), print its nodes and next steps."""
+    # Imported here: a one-node chain needs none of the network machinery.
+    from gusu.cli.net import directory_flag, endpoint_flag, nodes_table
+    from gusu.eval.network import LocalNetwork, PortsInUseError
+
+    network_directory = (directory or state.default_network_directory).expanduser().resolve()
+    try:
+        network = LocalNetwork.create(
+            network_directory,
+            organizations=organizations,
+            nodes_per_organization=nodes_per_organization,
+            suite_name=suite,
+            chain_id=chain_id,
+            base_port=base_port,
+            verifier_workers=workers,
+            scrypt_n=get_scrypt_n(),
+        )
+    except PortsInUseError as error:
+        raise PortsInUseError(f"{error}; choose another --base-port", error.taken) from None
+    organization_names = list(dict.fromkeys(node.organization for node in network.nodes))
+    flag = directory_flag(state, network_directory)
+    other = network.nodes[min(1, len(network.nodes) - 1)]
+    next_steps = [
+        f"gusu net up{flag}",
+        f"gusu net status{flag}",
+        f"gusu{endpoint_flag(other)} account balance {network.dev_address}",
+        f"gusu net down{flag}",
+    ]
+    nodes = [node.to_json() for node in network.nodes]
+    document: dict[str, Any] = {
+        "directory": str(network_directory),
+        "chain_id": network.chain_id,
+        "suite": network.suite,
+        "genesis": str(network_directory / "genesis.json"),
+        "organizations": organization_names,
+        "validators": len(network.nodes),
+        "nodes": nodes,
+        "root_ca": str(network_directory / "pki" / "root-ca.crt"),
+        "dev_key": str(network.dev_key_path),
+        "dev_passphrase_file": str(network.dev_passphrase_path),
+        "dev_address": network.dev_address,
+        "next": next_steps,
+    }
+
+    def render() -> None:
+        title = (
+            f"chain {network.chain_id} ({network.suite}) created in {network_directory}: "
+            f"{len(organization_names)} organisations, {len(nodes)} validators"
+        )
+        state.stdout.print(nodes_table(title, nodes, with_pid=False))
+        state.stdout.print(f"dev key: {network.dev_key_path} ({network.dev_address}; passphrase in dev.pass)")
+        state.stdout.print(f"root CA: {document['root_ca']} (take pki/root-ca.key offline)")
+        state.stdout.print("\nnext:")
+        for step in next_steps:
+            state.stdout.print(f"  {step}")
 
     state.emit(document, render)

@@ -76,6 +76,11 @@ class CliState:
     def default_node_directory(self) -> Path:
         return self.default_chain_directory / "node0"
 
+    @property
+    def default_network_directory(self) -> Path:
+        """Where `chain init --organizations` and `net up` put a multi-node network."""
+        return self.home / "chains" / "net"
+
     def emit(self, document: JsonDocument, render: Callable[[], None] | None = None) -> None:
         """Print a command's result: `document` as JSON, or through `render` for people."""
         if self.json_output or render is None:

@@ -1,4 +1,4 @@
-"""The `gusu` command: chains, nodes, keys, transactions, blocks and the benchmark.
+"""The `gusu` command: chains, nodes, local networks, keys, transactions, blocks and the benchmark.
 
 Every expected failure (a `GusuError`) ends the command with one line,
 ``error: <what went wrong and what to do>``, on stderr and exit status 1;
@@ -40,6 +40,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "chain": ("gusu.cli.chain", "chain_group"),
     "evidence": ("gusu.cli.shortcuts", "evidence_group"),
     "keys": ("gusu.cli.keys", "keys_group"),
+    "net": ("gusu.cli.net", "net_group"),
     "node": ("gusu.cli.node", "node_group"),
     "tx": ("gusu.cli.tx", "tx_group"),
 }

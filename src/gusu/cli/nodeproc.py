@@ -3,29 +3,49 @@
 A detached node is `python -m gusu.api.process NODE_DIR` with its output
 appended to NODE_DIR/node.log; it announces itself with one JSON line
 ``{"ready": true, ...}`` there once its endpoints serve, and keeps its pid
-in NODE_DIR/node.pid while it runs.
+in NODE_DIR/node.pid while it runs. The process primitives are shared with
+`gusu net` (`gusu.eval.network`), which runs several such nodes at once.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from gusu.errors import NodeError
+from gusu.eval.network import (
+    find_ready_record,
+    parse_ready_line,
+    read_log_tail,
+    spawn_node_process,
+)
+from gusu.eval.network import (
+    is_process_running as is_running,
+)
 from gusu.node.config import CONFIG_FILE_NAME, load_config
+
+__all__ = [
+    "READY_TIMEOUT_S",
+    "STOP_TIMEOUT_S",
+    "StopOutcome",
+    "check_node_directory",
+    "get_api_url",
+    "get_running_pid",
+    "is_running",
+    "parse_ready_line",
+    "read_log_tail",
+    "start_detached",
+    "stop_node",
+    "stop_process",
+]
 
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 20.0
-LOG_TAIL_LINES = 20
 _POLL_INTERVAL_S = 0.05
 
 
@@ -57,16 +77,6 @@ def get_api_url(directory: Path) -> str:
     return f"http://{host}:{port}"
 
 
-def is_running(pid: int) -> bool:
-    """True for a live process; a zombie (exited, not yet reaped) counts as stopped."""
-    try:
-        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
-    except psutil.NoSuchProcess:
-        return False
-    except psutil.AccessDenied:
-        return True
-
-
 def get_running_pid(directory: Path) -> int | None:
     """The pid in the directory's node.pid if that process still runs."""
     # Read here rather than with gusu.api.process.read_pid, which would load the whole API server.
@@ -77,31 +87,6 @@ def get_running_pid(directory: Path) -> int | None:
     return pid if pid > 0 and is_running(pid) else None
 
 
-def read_log_tail(path: Path, lines: int = LOG_TAIL_LINES, start: int = 0) -> str:
-    try:
-        with path.open("rb") as handle:
-            handle.seek(start)
-            data = handle.read()
-    except OSError:
-        return "(no log)"
-    text = data.decode("utf-8", "replace").rstrip("\n")
-    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
-
-
-def parse_ready_line(line: str) -> dict[str, Any] | None:
-    """The ready record if `line` is one, else None."""
-    stripped = line.strip()
-    if not stripped.startswith("{"):
-        return None
-    try:
-        document = json.loads(stripped)
-    except ValueError:
-        return None
-    if isinstance(document, dict) and document.get("ready") is True:
-        return document
-    return None
-
-
 def start_detached(directory: Path, timeout_s: float = READY_TIMEOUT_S) -> dict[str, Any]:
     """Start the node of `directory` in the background; its ready record once it serves."""
     check_node_directory(directory)
@@ -110,20 +95,12 @@ def start_detached(directory: Path, timeout_s: float = READY_TIMEOUT_S) -> dict[
     if running is not None:
         raise NodeError(f"a node is already running from {directory} (pid {running}); stop it with `gusu node stop`")
     log_path = config.log_path
-    with log_path.open("ab") as log:
-        offset = log.tell()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gusu.api.process", str(directory)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            # Its own session: closing this terminal or pressing Ctrl-C here must not stop it.
-            start_new_session=True,
-            close_fds=True,
-        )
+    offset = log_path.stat().st_size if log_path.exists() else 0
+    # Its own session: closing this terminal or pressing Ctrl-C here must not stop it.
+    process = spawn_node_process(directory, log_path)
     deadline = time.monotonic() + timeout_s
     while True:
-        ready = _find_ready(log_path, offset)
+        ready = find_ready_record(log_path, offset)
         if ready is not None:
             return ready
         code = process.poll()
@@ -143,20 +120,6 @@ def start_detached(directory: Path, timeout_s: float = READY_TIMEOUT_S) -> dict[
                 + read_log_tail(log_path, start=offset)
             )
         time.sleep(_POLL_INTERVAL_S)
-
-
-def _find_ready(log_path: Path, offset: int) -> dict[str, Any] | None:
-    try:
-        with log_path.open("rb") as handle:
-            handle.seek(offset)
-            data = handle.read()
-    except OSError:
-        return None
-    for raw_line in data.decode("utf-8", "replace").splitlines():
-        ready = parse_ready_line(raw_line)
-        if ready is not None:
-            return ready
-    return None
 
 
 def stop_process(pid: int, timeout_s: float = STOP_TIMEOUT_S) -> StopOutcome:

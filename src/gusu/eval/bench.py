@@ -1,4 +1,4 @@
-"""`gusu bench`: sustained throughput and commit latency of a node under signed transfer load.
+"""`gusu bench`: sustained throughput and commit latency of a node or a network under signed transfer load.
 
 What is measured, and how:
 
@@ -25,7 +25,14 @@ What is measured, and how:
 
 With no endpoint, a throw-away chain is created in a temporary directory,
 its node run as a child process (``python -m gusu.api.process``), and both
-removed afterwards, also on Ctrl-C or error.
+removed afterwards, also on Ctrl-C or error. With ``nodes`` > 1 the
+throw-away chain is a network of that many validators, one process each
+(`gusu.eval.network`), or ``network_directory`` names an existing local
+network; submissions are then spread round-robin over every live node's
+API, blocks are watched on one of them, and each transaction is accounted
+for by the node that acknowledged it (gossip to the others is best effort,
+so only that node owes an answer). ``down_node`` SIGKILLs one validator
+before the load starts, for the "one node down" figure.
 """
 
 from __future__ import annotations
@@ -62,6 +69,7 @@ from gusu.crypto import PrivateKey, get_suite
 from gusu.crypto.bench import measure_suite
 from gusu.crypto.keyfile import decrypt_key_file
 from gusu.errors import GusuError
+from gusu.eval.network import NODES_MAX, LocalNetwork, LocalNode, throwaway_network
 from gusu.ledger.types import Height
 from gusu.node.chain import initialize_chain
 from gusu.node.config import load_config
@@ -85,6 +93,11 @@ SCRYPT_N_THROWAWAY: Final = 1024
 """The throw-away chain's keys live for one run in a private temp dir: no need for a slow KDF."""
 NODE_READY_TIMEOUT_S: Final = 30.0
 NODE_STOP_TIMEOUT_S: Final = 15.0
+NETWORK_READY_TIMEOUT_S: Final = 60.0
+"""All nodes of a network start at once and share the cores."""
+NETWORK_COMMIT_TIMEOUT_S: Final = 60.0
+"""For a network's first block, and for the first block after `down_node` was killed."""
+THROWAWAY_CHAIN_ID: Final = "gusu-bench"
 FUNDING_TIMEOUT_S: Final = 60.0
 HTTP_TIMEOUT_S: Final = 60.0
 RETRY_WAIT_S: Final = 0.02
@@ -152,6 +165,12 @@ class BenchConfig:
     """The command line, recorded in the result."""
     signing_processes: int = 0
     """Processes that pre-sign; 0 uses every core."""
+    nodes: int = 1
+    """Validators of the throw-away chain: more than one makes it a network of node processes."""
+    network_directory: Path | None = None
+    """An existing local network (`gusu net up`) to benchmark instead of a throw-away chain."""
+    down_node: int | None = None
+    """Index of a validator to SIGKILL before the load (network only)."""
 
     def __post_init__(self) -> None:
         if self.senders < 1:
@@ -170,10 +189,34 @@ class BenchConfig:
             raise BenchError("--count must be at least 1")
         if self.endpoint is not None and self.funding_key is None:
             raise BenchError("benchmarking an existing node needs --key: a funded account to pay the senders")
+        if not 1 <= self.nodes <= NODES_MAX:
+            raise BenchError(f"--nodes must be between 1 and {NODES_MAX}")
+        if self.endpoint is not None and (self.nodes > 1 or self.network_directory is not None):
+            raise BenchError("--endpoint benchmarks one node; --nodes and --dir a local network: choose one")
+        if self.down_node is not None:
+            if not self.is_network:
+                raise BenchError("--down-node needs a network: --nodes N (4 or more) or --dir")
+            check_down_node(self.down_node, self.nodes)
+
+    @property
+    def is_network(self) -> bool:
+        return self.nodes > 1 or self.network_directory is not None
 
     @property
     def mode(self) -> str:
         return "open" if self.rate is not None else "closed"
+
+
+def check_down_node(down_node: int, nodes: int) -> None:
+    """BenchError unless stopping validator `down_node` of `nodes` (equal power) leaves a quorum."""
+    if not 0 <= down_node < nodes:
+        raise BenchError(f"--down-node must name one of the {nodes} nodes: 0 to {nodes - 1}")
+    # Tendermint commits with more than 2/3 of the power; every validator has the same power here.
+    if 3 * (nodes - 1) <= 2 * nodes:
+        raise BenchError(
+            f"with one of {nodes} validators down the rest hold no more than 2/3 of the power and cannot commit; "
+            "use --nodes 4 or more"
+        )
 
 
 # --- machine facts ------------------------------------------------------------------------
@@ -298,7 +341,7 @@ def launch_throwaway_node(config: BenchConfig, node: ThrowawayNode) -> None:
     layout = initialize_chain(
         node.directory / "chain",
         suite_name=config.suite,
-        chain_id="gusu-bench",
+        chain_id=THROWAWAY_CHAIN_ID,
         api_port=find_free_port(),
         verifier_workers=config.workers,
         scrypt_n=SCRYPT_N_THROWAWAY,
@@ -391,10 +434,15 @@ def find_listening_pid(endpoint: str) -> int | None:
 
 
 class CpuMeter:
-    """CPU time of a process (and, by default, all its descendants) between `start` and `stop`."""
+    """CPU time of a process, or of several (and, by default, all their descendants), between `start` and `stop`.
 
-    def __init__(self, pid: int | None, *, include_children: bool = True) -> None:
-        self._pid = pid
+    With several roots (the node processes of a network) the "main" figure
+    is the sum of the roots and the "children" figure that of their
+    descendants (the verifier workers).
+    """
+
+    def __init__(self, pid: int | Sequence[int] | None, *, include_children: bool = True) -> None:
+        self._roots: tuple[int, ...] = () if pid is None else (pid,) if isinstance(pid, int) else tuple(pid)
         self._include_children = include_children
         self._start: dict[int, float] = {}
         self._started_at = 0.0
@@ -402,14 +450,14 @@ class CpuMeter:
         self._end: dict[int, float] = {}
 
     def _sample(self) -> dict[int, float]:
-        if self._pid is None:
-            return {}
         samples: dict[int, float] = {}
-        try:
-            root = psutil.Process(self._pid)
-            processes = [root, *root.children(recursive=True)] if self._include_children else [root]
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            return {}
+        processes = []
+        for pid in self._roots:
+            try:
+                root = psutil.Process(pid)
+                processes += [root, *root.children(recursive=True)] if self._include_children else [root]
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
         for process in processes:
             try:
                 times = process.cpu_times()
@@ -428,12 +476,12 @@ class CpuMeter:
 
     def result(self) -> dict[str, Any]:
         elapsed = self._stopped_at - self._started_at
-        if self._pid is None or not self._end or elapsed <= 0:
+        if not self._roots or not self._end or elapsed <= 0:
             return {"node_cpu_percent": None, "node_cpu_main_percent": None, "node_cpu_children_percent": None}
         # A process that appeared during the window counts from zero.
         deltas = {pid: used - self._start.get(pid, 0.0) for pid, used in self._end.items()}
         total = sum(deltas.values())
-        main = deltas.get(self._pid, 0.0)
+        main = sum(deltas.get(pid, 0.0) for pid in self._roots)
         return {
             "node_cpu_percent": round(100 * total / elapsed, 1),
             "node_cpu_main_percent": round(100 * main / elapsed, 1),
@@ -552,6 +600,10 @@ class LoadState:
     """(arrival time, height, transactions in the block) of every block seen during the run."""
     websocket_error: str = ""
     node_unreachable: bool = False
+    submitted_to: dict[str, int] = field(default_factory=dict)
+    """id -> index of the node it was sent to; kept only with several nodes (else it is always 0)."""
+    acknowledged_by: Counter[int] = field(default_factory=Counter)
+    """Acknowledgements per node index."""
 
 
 class BlockWatcher:
@@ -627,22 +679,30 @@ class Batch:
 
 
 class Submitter:
-    """Sends batches over `connections` concurrent requests, retrying what may succeed later."""
+    """Sends batches over `connections` concurrent requests, retrying what may succeed later.
 
-    def __init__(self, rpc: RpcTransport, state: LoadState, connections: int) -> None:
-        self._rpc = rpc
+    With several nodes each batch goes to the next node in turn (and its
+    retries to the same node, which is the one that owes an answer for it).
+    """
+
+    def __init__(self, rpc: RpcTransport | Sequence[RpcTransport], state: LoadState, connections: int) -> None:
+        self._rpcs = [rpc] if isinstance(rpc, RpcTransport) else list(rpc)
+        self._next_node = itertools.cycle(range(len(self._rpcs)))
         self._state = state
-        self._queue: asyncio.Queue[Batch | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[Batch, int] | None] = asyncio.Queue()
         self._workers = [asyncio.create_task(self._work()) for _ in range(connections)]
         self.in_flight = 0
 
     def submit(self, batch: Batch) -> None:
         state = self._state
+        node = next(self._next_node)
         for (transaction_id, _), at in zip(batch.items, batch.submitted_at, strict=True):
             state.pending[transaction_id] = at
             state.submitted_at[transaction_id] = at
+        if len(self._rpcs) > 1:
+            state.submitted_to.update((transaction_id, node) for transaction_id, _ in batch.items)
         state.sent += len(batch.items)
-        self._queue.put_nowait(batch)
+        self._queue.put_nowait((batch, node))
 
     @property
     def queued(self) -> int:
@@ -656,22 +716,24 @@ class Submitter:
 
     async def _work(self) -> None:
         while True:
-            batch = await self._queue.get()
-            if batch is None:
+            entry = await self._queue.get()
+            if entry is None:
                 return
+            batch, node = entry
             self.in_flight += 1
             try:
-                await self._send(batch.items)
+                await self._send(batch.items, node)
             finally:
                 self.in_flight -= 1
 
-    async def _send(self, items: list[tuple[str, str]]) -> None:
+    async def _send(self, items: list[tuple[str, str]], node: int = 0) -> None:
         state = self._state
+        rpc = self._rpcs[node]
         attempt = 0
         retried_transport = False
         while items:
             try:
-                results = await self._rpc.call("gusu_sendRawTransactions", [[raw for _, raw in items]])
+                results = await rpc.call("gusu_sendRawTransactions", [[raw for _, raw in items]])
             except (TimeoutError, _TransportError, aiohttp.ClientError) as error:
                 retryable = isinstance(error, _TransportError) and error.retryable
                 if isinstance(error, _TransportError) and not retryable:
@@ -700,6 +762,7 @@ class Submitter:
                 error_object = result.get("error") if isinstance(result, dict) else {"message": "malformed"}
                 if error_object is None:
                     state.acknowledged.add(transaction_id)
+                    state.acknowledged_by[node] += 1
                     continue
                 code, _, retryable = read_error(error_object)
                 if retryable or code in _RETRYABLE_CODES:
@@ -709,6 +772,7 @@ class Submitter:
                     # Admitted by an earlier attempt whose answer was lost.
                     state.duplicates_after_retry += 1
                     state.acknowledged.add(transaction_id)
+                    state.acknowledged_by[node] += 1
                 else:
                     self._reject([item], code)
             items = retry
@@ -946,36 +1010,42 @@ async def prepare_load(
 
 async def run_load(
     config: BenchConfig,
-    endpoint: str,
+    endpoint: str | Sequence[str],
     funding_key: PrivateKey,
     verify_rate: float,
     node_workers: int,
-    node_pid: int | None,
+    node_pid: int | Sequence[int] | None,
     pool: ProcessPoolExecutor,
     progress: Progress,
 ) -> dict[str, Any]:
+    """Fund, pre-sign, run and account for the load; with several endpoints the first one is watched."""
+    endpoints = [endpoint] if isinstance(endpoint, str) else list(endpoint)
     try:
-        return await _run_load(config, endpoint, funding_key, verify_rate, node_workers, node_pid, pool, progress)
+        return await _run_load(config, endpoints, funding_key, verify_rate, node_workers, node_pid, pool, progress)
     except (aiohttp.ClientError, OSError, TimeoutError) as error:
-        raise BenchError(f"lost contact with the node at {endpoint}: {error or type(error).__name__}") from error
+        where = endpoints[0] if len(endpoints) == 1 else ", ".join(endpoints)
+        raise BenchError(f"lost contact with the node at {where}: {error or type(error).__name__}") from error
 
 
 async def _run_load(
     config: BenchConfig,
-    endpoint: str,
+    endpoints: Sequence[str],
     funding_key: PrivateKey,
     verify_rate: float,
     node_workers: int,
-    node_pid: int | None,
+    node_pid: int | Sequence[int] | None,
     pool: ProcessPoolExecutor,
     progress: Progress,
 ) -> dict[str, Any]:
-    rpc_url, ws_url = split_endpoint(endpoint)
+    rpc_urls = [split_endpoint(endpoint)[0] for endpoint in endpoints]
+    ws_url = split_endpoint(endpoints[0])[1]
     state = LoadState()
     timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S)
-    connector = aiohttp.TCPConnector(limit=config.connections + 2)
+    # Room for every submitting connection plus the accounting's, whichever nodes they go to.
+    connector = aiohttp.TCPConnector(limit=config.connections + len(endpoints) + 2)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-        rpc = RpcTransport(session, rpc_url)
+        rpcs = [RpcTransport(session, url) for url in rpc_urls]
+        rpc = rpcs[0]
         watcher = BlockWatcher(session, ws_url, state)
         try:
             await watcher.start()
@@ -987,21 +1057,53 @@ async def _run_load(
             prepared = await prepare_load(
                 config, rpc, watcher, state, funding_key, verify_rate, node_workers, pool, progress
             )
-            return await _measure(config, rpc, state, prepared, node_pid, progress)
+            return await _measure(config, rpcs, state, prepared, node_pid, progress)
         finally:
             await watcher.stop()
 
 
+async def _fetch_statuses_by_node(
+    rpcs: Sequence[RpcTransport], state: LoadState, ids: Sequence[str]
+) -> dict[str, tuple[str, str]]:
+    """Statuses asked of the node each transaction was sent to: only that node owes an answer for it."""
+    groups: dict[int, list[str]] = {}
+    for transaction_id in ids:
+        groups.setdefault(state.submitted_to.get(transaction_id, 0), []).append(transaction_id)
+    statuses: dict[str, tuple[str, str]] = {}
+    for node, group in sorted(groups.items()):
+        statuses.update(await fetch_statuses(rpcs[node], group))
+    return statuses
+
+
+async def _fetch_receipts_by_node(
+    rpcs: Sequence[RpcTransport], state: LoadState, ids: Sequence[str]
+) -> tuple[int, int, Counter[str], int]:
+    groups: dict[int, list[str]] = {}
+    for transaction_id in ids:
+        groups.setdefault(state.submitted_to.get(transaction_id, 0), []).append(transaction_id)
+    success = failed = missing = 0
+    codes: Counter[str] = Counter()
+    for node, group in sorted(groups.items()):
+        node_success, node_failed, node_codes, node_missing = await fetch_receipt_outcomes(rpcs[node], group)
+        success += node_success
+        failed += node_failed
+        codes.update(node_codes)
+        missing += node_missing
+    return success, failed, codes, missing
+
+
 async def _measure(
     config: BenchConfig,
-    rpc: RpcTransport,
+    rpcs: Sequence[RpcTransport],
     state: LoadState,
     prepared: _Prepared,
-    node_pid: int | None,
+    node_pid: int | Sequence[int] | None,
     progress: Progress,
 ) -> dict[str, Any]:
     transactions = prepared.transactions
-    submitter = Submitter(rpc, state, config.connections)
+    # Blocks are watched, and committed transactions' receipts read, on the first node.
+    rpc = rpcs[0]
+    submitter = Submitter(rpcs, state, config.connections)
     cpu = CpuMeter(node_pid)
     # Only this process: the throw-away node and the idle signing processes are its children.
     client_cpu = CpuMeter(os.getpid(), include_children=False)
@@ -1062,10 +1164,12 @@ async def _measure(
     try:
         success, failed, failure_codes, receipts_missing = await fetch_receipt_outcomes(rpc, list(state.committed))
         unresolved = [transaction_id for transaction_id in state.pending if transaction_id not in state.rejected_ids]
-        statuses = await fetch_statuses(rpc, unresolved)
+        statuses = await _fetch_statuses_by_node(rpcs, state, unresolved)
         late_committed = [tid for tid, (status, _) in statuses.items() if status == "committed"]
         if late_committed:
-            late_success, late_failed, late_codes, late_missing = await fetch_receipt_outcomes(rpc, late_committed)
+            late_success, late_failed, late_codes, late_missing = await _fetch_receipts_by_node(
+                rpcs, state, late_committed
+            )
             success += late_success
             failed += late_failed
             failure_codes.update(late_codes)
@@ -1140,6 +1244,7 @@ async def _measure(
         "load_exhausted": bool(exhausted_at),
         "load_exhausted_after_s": round(exhausted_at[0] - window_start, 2) if exhausted_at else None,
         "websocket_error": state.websocket_error or None,
+        "acknowledged_per_node": [state.acknowledged_by.get(index, 0) for index in range(len(rpcs))],
         **cpu.result(),
         "client_cpu_percent": client_cpu.result()["node_cpu_percent"],
     }
@@ -1189,10 +1294,21 @@ def run_bench(config: BenchConfig, progress: Progress | None = None) -> dict[str
     """
     reporter: Progress = progress or _SilentProgress()
     hardware = get_hardware()
-    # An existing node's suite is the funding key's (checked against the node before any load).
-    suite_name = config.funding_key.suite if config.funding_key is not None else config.suite
+    if config.network_directory is not None:
+        # The network's own suite; opening it also fails early if there is none.
+        suite_name = LocalNetwork.open(config.network_directory).suite
+    elif config.funding_key is not None:
+        # An existing node's suite is the funding key's (checked against the node before any load).
+        suite_name = config.funding_key.suite
+    else:
+        suite_name = config.suite
+    network_facts: dict[str, Any] = {"nodes": 1, "nodes_live": 1, "down_node": None, "network_directory": None}
     with signing_pool(config, suite_name) as (pool, warm):
-        if config.endpoint is None:
+        if config.is_network:
+            run = _run_on_network(config, suite_name, pool, warm, reporter)
+            result, verify_rate, endpoint, network_facts = run.result, run.verify_rate, run.endpoint, run.facts
+            node_workers: int | None = run.node_workers
+        elif config.endpoint is None:
             reporter.phase("starting a throw-away node", None)
             with throwaway_chain(config) as node:
                 assert node.dev_key is not None and node.process is not None
@@ -1213,7 +1329,7 @@ def run_bench(config: BenchConfig, progress: Progress | None = None) -> dict[str
                     )
                 )
                 endpoint = node.endpoint
-                node_workers: int | None = config.workers
+                node_workers = config.workers
         else:
             assert config.funding_key is not None
             _wait_ready(warm)
@@ -1234,14 +1350,108 @@ def run_bench(config: BenchConfig, progress: Progress | None = None) -> dict[str
             )
             endpoint = config.endpoint
             node_workers = None
+            # One node of a chain whose size the API does not tell.
+            network_facts = {"nodes": None, "nodes_live": None, "down_node": None, "network_directory": None}
     result["verify_rate_per_core"] = round(verify_rate, 1)
     result["tps_to_verify_ratio"] = round(result["tps"] / verify_rate, 3) if verify_rate > 0 else None
     result["endpoint"] = endpoint
-    result["throwaway_chain"] = config.endpoint is None
+    result["throwaway_chain"] = config.endpoint is None and config.network_directory is None
     result["node_verifier_workers"] = node_workers
+    result.update(network_facts)
     result["hardware"] = hardware
     result["command"] = config.command
     return result
+
+
+@contextmanager
+def _bench_network(config: BenchConfig, suite_name: str, progress: Progress) -> Iterator[LocalNetwork]:
+    """The network under test, serving and committing: a throw-away one, or the one of `network_directory`.
+
+    Nodes of an existing network that were not running are started, and
+    stopped again at the end; the ones already running are left running
+    (except a `down_node`, which stays down).
+    """
+    if config.network_directory is None:
+        progress.phase(f"starting a throw-away network of {config.nodes} nodes", None)
+        with throwaway_network(
+            config.nodes,
+            suite_name=suite_name,
+            verifier_workers=config.workers,
+            chain_id=THROWAWAY_CHAIN_ID,
+            scrypt_n=SCRYPT_N_THROWAWAY,
+        ) as network:
+            yield network
+        return
+    network = LocalNetwork.open(config.network_directory)
+    if config.down_node is not None:
+        check_down_node(config.down_node, len(network.nodes))
+    progress.phase(f"starting the network in {config.network_directory}", None)
+    report = network.start(ready_timeout_s=NETWORK_READY_TIMEOUT_S, commit_timeout_s=NETWORK_COMMIT_TIMEOUT_S)
+    try:
+        yield network
+    finally:
+        network.stop(report.started, timeout_s=NODE_STOP_TIMEOUT_S)
+
+
+@dataclass(frozen=True, slots=True)
+class _NetworkRun:
+    result: dict[str, Any]
+    verify_rate: float
+    endpoint: str
+    """The node whose blocks were watched."""
+    node_workers: int
+    facts: dict[str, Any]
+    """What the result says of the network: nodes, nodes_live, down_node, network_directory."""
+
+
+def _run_on_network(
+    config: BenchConfig,
+    suite_name: str,
+    pool: ProcessPoolExecutor,
+    warm: Sequence[Future[str]],
+    progress: Progress,
+) -> _NetworkRun:
+    """The load run against every live node of a local network."""
+    with _bench_network(config, suite_name, progress) as network:
+        live: list[LocalNode] = [node for node in network.nodes if node.index != config.down_node]
+        down_name = None
+        if config.down_node is not None:
+            down = network.node(config.down_node)
+            down_name = down.name
+            progress.phase(f"stopping {down.name} (SIGKILL); waiting for the others to commit", None)
+            if network.is_running(down):
+                network.kill(down, signal.SIGKILL)
+            # The figure is meant for a network that keeps committing without it: check that first.
+            network.wait_for_commit(NETWORK_COMMIT_TIMEOUT_S, nodes=live)
+        pids = [pid for node in live if (pid := network.pid(node)) is not None]
+        if len(pids) < len(live):
+            stopped = [node.name for node in live if network.pid(node) is None]
+            raise BenchError(f"{', '.join(stopped)} stopped before the load started; see their node.log")
+        node_workers = load_config(live[0].directory).verifier.workers
+        _wait_ready(warm)
+        # Measured with the nodes idle and the signers started, so neither disturbs it.
+        progress.phase(f"measuring {suite_name} verification rate", None)
+        verify_rate = measure_verify_rate(suite_name)
+        result = asyncio.run(
+            run_load(
+                config,
+                [node.api_url for node in live],
+                network.load_dev_key(),
+                verify_rate,
+                node_workers,
+                pids,
+                pool,
+                progress,
+            )
+        )
+        result["endpoints"] = [node.api_url for node in live]
+        facts = {
+            "nodes": len(network.nodes),
+            "nodes_live": len(live),
+            "down_node": down_name,
+            "network_directory": None if config.network_directory is None else str(config.network_directory),
+        }
+        return _NetworkRun(result, verify_rate, live[0].api_url, node_workers, facts)
 
 
 def describe_problems(result: dict[str, Any]) -> list[str]:
@@ -1284,6 +1494,20 @@ def describe_problems(result: dict[str, Any]) -> list[str]:
 SummaryRow = tuple[str, str]
 
 
+def _network_rows(result: dict[str, Any]) -> list[SummaryRow]:
+    """The network row, for a benchmark of several nodes only."""
+    nodes = result.get("nodes")
+    if not isinstance(nodes, int) or nodes < 2:
+        return []
+    text = f"{nodes} validators, load spread over {result.get('nodes_live', nodes)}"
+    if result.get("down_node"):
+        text += f" ({result['down_node']} killed before the load)"
+    per_node = result.get("acknowledged_per_node")
+    if per_node:
+        text += "; acknowledged per node " + " / ".join(f"{count:,}" for count in per_node)
+    return [("network", text)]
+
+
 def summary_rows(result: dict[str, Any]) -> list[SummaryRow]:
     """The human summary as (label, value) rows."""
 
@@ -1306,6 +1530,7 @@ def summary_rows(result: dict[str, Any]) -> list[SummaryRow]:
     return [
         ("mode", mode),
         ("suite", str(result["suite"])),
+        *_network_rows(result),
         ("throughput", f"{number(result['tps'])} tx/s over {result['duration_s']:g} s"),
         ("latency p50 / p95 / p99", " / ".join(number(result[k], " ms") for k in ("p50_ms", "p95_ms", "p99_ms"))),
         ("latency max", number(result["max_ms"], " ms")),
