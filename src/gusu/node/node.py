@@ -149,6 +149,7 @@ ZERO_ADDRESS = Address(bytes(20))
 JOURNAL_FILE_NAME = "transactions.journal"
 TAG_TRANSACTION_GOSSIP = "gusu.txgossip.v1"
 WAL_FILE_NAME = "consensus.wal"
+PROPOSAL_BODIES_FILE_NAME = "proposals.log"
 OUTBOX_MESSAGES_MAX = 10_000
 """Consensus messages waiting for the transport; the engine re-sends, so overflow only delays."""
 PROPOSAL_BODIES_MAX = 16
@@ -324,6 +325,7 @@ class Node:
         self._validating: set[Hash] = set()
         self._awaiting_body: dict[Hash, tuple[Height, Round]] = {}
         self._wal: RecordLog | None = None
+        self._proposal_bodies: RecordLog | None = None
         self._outbox: asyncio.Queue[tuple[Address | None, str, bytes]] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._peer_heights: dict[Address, Height] = {}
@@ -360,6 +362,7 @@ class Node:
             wal_path = self._config.data_path / WAL_FILE_NAME
             wal_records = tuple(read_records(wal_path))
             self._wal = RecordLog(wal_path)
+            self._restore_proposal_bodies()
             self._outbox = asyncio.Queue(maxsize=OUTBOX_MESSAGES_MAX)
             await self._start_network()
             self._spawn(self._run_outbox())
@@ -428,6 +431,9 @@ class Node:
         if self._wal is not None:
             self._wal.close()
             self._wal = None
+        if self._proposal_bodies is not None:
+            self._proposal_bodies.close()
+            self._proposal_bodies = None
         if self._network is not None:
             await self._network.stop()
             self._network = None
@@ -526,6 +532,10 @@ class Node:
         if self._is_bft:
             self._remember_body(proposal.block_hash, block)
             self._validated[proposal.block_hash] = proposal
+            # The engine will record (WAL) and may re-send this proposal after a crash;
+            # its body must survive too, or the re-sent proposal would come without it.
+            assert self._proposal_bodies is not None
+            self._proposal_bodies.append([encode_block(block)])
         return ProposalBuilt(
             height=action.height,
             round=action.round,
@@ -731,6 +741,8 @@ class Node:
         if self._wal is not None:
             # The WAL guards the height being decided; a committed height needs no guard.
             self._wal.compact([])
+        if self._proposal_bodies is not None:
+            self._proposal_bodies.compact([])
         now_ms = self._clock()
         dropped = self._mempool.on_block_committed(header.height, committed.transaction_ids)
         for transaction_id in committed.transaction_ids:
@@ -755,6 +767,19 @@ class Node:
                 self._listeners.remove(listener)
 
     # --- BFT: proposals, votes, block sync ------------------------------------------------
+
+    def _restore_proposal_bodies(self) -> None:
+        """Reload the bodies of our own proposals at the height being decided (see `_apply_build_proposal`)."""
+        path = self._config.data_path / PROPOSAL_BODIES_FILE_NAME
+        next_height = self.height + 1
+        for raw in read_records(path):
+            try:
+                block = decode_block(raw)
+            except CodecError:
+                continue  # only ever our own writes; a torn one is simply not restored
+            if block.header.height == next_height:
+                self._remember_body(compute_block_hash(self._suite, block.header), block)
+        self._proposal_bodies = RecordLog(path)
 
     def _remember_body(self, block_hash: Hash, block: Block) -> None:
         self._bodies[block_hash] = block
