@@ -693,3 +693,44 @@ def test_no_sequence_of_events_makes_an_engine_sign_twice(me: int, steps: list[E
         kind = message.kind.name if isinstance(message, Vote) else "PROPOSAL"
         slot = (int(message.height), int(message.round), kind)
         assert signed.setdefault(slot, message) == message, f"two different messages for {slot}"
+
+
+def test_a_restarted_locked_proposer_still_proves_its_lock() -> None:
+    # The WAL keeps the prevotes behind a lock: without them the others could never accept the re-proposal.
+    committee = Committee()
+    me = committee.proposer(1, 1)
+    before = Driver(committee, me)
+    before.start()
+    others = committee.others(me)
+    before.feed(committee.proposal(1, 0, B), ProposalValidated(Height(1), Round(0), B, True))
+    before.votes(PREVOTE, 1, 0, B, others[:2])
+    assert before.engine.locked_value == B
+    before.votes(PRECOMMIT, 1, 0, None, others)
+    after = Driver(committee, me)
+    after.start(wal=before.wal)  # crashed before its precommit timeout: back in round 0
+    after.votes(PRECOMMIT, 1, 0, None, others)
+    actions = after.fire(TIMER_PRECOMMIT)
+    proposals = [action.message for action in of_type(actions, Broadcast) if isinstance(action.message, Proposal)]
+    assert [(p.round, p.block_hash, p.pol_round) for p in proposals] == [(1, B, 0)]
+    proof = [
+        action.message
+        for action in of_type(actions, Broadcast)
+        if isinstance(action.message, Vote) and action.message.round == 0 and action.message.kind is PREVOTE
+    ]
+    assert {vote.validator for vote in proof} == {committee.address(index) for index in [me, *others[:2]]}
+
+
+def test_a_peer_left_in_an_earlier_round_gets_its_precommits() -> None:
+    driver = make_driver()
+    driver.start()
+    others = driver.committee.others(driver.index or 0)
+    driver.fire(TIMER_PROPOSE)
+    driver.votes(PREVOTE, 1, 0, None, others[:2])  # our nil precommit follows (l. 44)
+    driver.votes(PRECOMMIT, 1, 0, None, others[:2])
+    driver.fire(TIMER_PRECOMMIT)
+    assert driver.engine.round == 1
+    laggard = others[2]
+    sent = of_type(driver.votes(PREVOTE, 1, 0, None, [laggard]), SendMessage)
+    assert {action.recipient for action in sent} == {driver.committee.address(laggard)}
+    precommits = [action.message for action in sent if isinstance(action.message, Vote)]
+    assert len(precommits) == 3 and all(vote.kind is PRECOMMIT and vote.round == 0 for vote in precommits)

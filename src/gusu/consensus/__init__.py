@@ -1,6 +1,7 @@
-"""Consensus: the engine seam (events in, actions out), the solo orderer and Tendermint BFT.
+"""Consensus: the engine seam (events in, actions out) and the solo orderer.
 
-See docs/consensus.md for the seam and docs/bft.md for the Tendermint engine.
+See docs/consensus.md for the seam and how the BFT engine plugs into it.
+The Tendermint BFT engine and its helpers are described in docs/bft.md.
 """
 
 from gusu.consensus.certificate import (
