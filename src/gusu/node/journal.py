@@ -99,10 +99,13 @@ class RecordLog:
 
     def compact(self, pending: Iterable[bytes]) -> None:
         """Replace the log's contents with exactly `pending` (for the journal: the pool's transactions)."""
+        records = list(pending)
+        if not records and self._size_bytes == 0:
+            return  # already empty: spare the fsyncs (most heights, for the proposal-body log)
         temporary = self._path.with_name(self._path.name + ".tmp")
         try:
             with temporary.open("wb") as output:
-                for raw in pending:
+                for raw in records:
                     output.write(_frame(raw))
                 output.flush()
                 os.fsync(output.fileno())
