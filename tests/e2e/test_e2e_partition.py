@@ -32,6 +32,8 @@ from pathlib import Path
 import pytest
 from e2e_helpers import NODE_COUNT, E2ENetwork, LoadGenerator, NodeSpec, check_network, running_network
 
+from gusu.api.process import is_process_alive
+
 pytestmark = pytest.mark.e2e
 
 NAMESPACE_PREFIX = "gusue2e-"
@@ -61,25 +63,15 @@ def _list_root_links() -> set[str]:
     return names
 
 
-def _is_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _remove_stale_namespaces() -> None:
     """Links and namespaces of an earlier run whose pytest process is gone (killed before its teardown)."""
     for name in _list_root_links():
         match = MANAGEMENT_LINK_PATTERN.fullmatch(name)
-        if match and not _is_alive(int(match.group(1))):
+        if match and not is_process_alive(int(match.group(1))):
             _ip("link", "delete", name, check=False)
     for name in _list_namespaces():
         match = NAMESPACE_PATTERN.fullmatch(name)
-        if match and not _is_alive(int(match.group(1))):
+        if match and not is_process_alive(int(match.group(1))):
             _ip("netns", "delete", name, check=False)
 
 

@@ -55,8 +55,8 @@ from gusu.consensus.events import (
     TimerFired,
     TransactionsAvailable,
 )
-from gusu.errors import ConfigError
 from gusu.ledger.types import BLOCK_TRANSACTIONS_MAX, Hash, Height, Round
+from gusu.settings import validate_int_setting
 
 SOLO_ROUND = Round(0)
 """Solo decides every height in its first round."""
@@ -67,8 +67,7 @@ BLOCK_BYTES_LIMIT = ENCODED_BYTES_MAX // 2
 
 
 def _check_setting(name: str, value: int, low: int, high: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ConfigError(f"[consensus] {name} must be an integer between {low} and {high}, not {value!r}")
+    validate_int_setting("consensus", name, value, low, high)
 
 
 @dataclass(frozen=True, slots=True)

@@ -126,6 +126,7 @@ from gusu.consensus.tendermint_wal import (
 from gusu.consensus.validator_set import ValidatorSet
 from gusu.errors import CodecError, ConfigError
 from gusu.ledger.types import Address, CommitCertificate, Hash, Height, Round
+from gusu.settings import validate_int_setting
 
 TIMER_PREVOTE = "prevote"
 TIMER_PRECOMMIT = "precommit"
@@ -143,8 +144,7 @@ MessageVerifier = Callable[[Message], bool]
 
 
 def _check_setting(name: str, value: int, low: int, high: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ConfigError(f"[consensus] {name} must be an integer between {low} and {high}, not {value!r}")
+    validate_int_setting("consensus", name, value, low, high)
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,6 +65,7 @@ from gusu.errors import (
     WrongChainError,
 )
 from gusu.ledger.types import Address, Hash, Height, Transaction
+from gusu.settings import validate_int_setting
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -99,8 +100,7 @@ class DroppedTransaction:
 
 
 def _check_setting(name: str, value: int, low: int, high: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ConfigError(f"[mempool] {name} must be an integer between {low} and {high}, not {value!r}")
+    validate_int_setting("mempool", name, value, low, high)
 
 
 @dataclass(frozen=True, slots=True)
