@@ -534,6 +534,111 @@ def test_transactions_available_only_moves_the_clock() -> None:
     assert not driver.feed(TransactionsAvailable(10, 1000, NOW + 99))
 
 
+# --- waiting for transactions (no empty blocks) ---------------------------------------------------------------
+
+WAITING = TendermintSettings(wait_for_transactions=True)
+
+
+def test_a_waiting_proposer_builds_only_once_transactions_arrive() -> None:
+    committee = Committee()
+    driver = Driver(committee, committee.proposer(1, 0), WAITING)
+    started = driver.start()
+    assert get_phase(driver) is Phase.IDLE
+    assert not of_type(started, BuildProposal) and TIMER_PROPOSE not in timers(started)
+    assert not driver.feed(TransactionsAvailable(0, 0, NOW + 1))  # still nothing to decide
+    woken = driver.feed(TransactionsAvailable(3, 300, NOW + 2))
+    assert get_phase(driver) is Phase.RUNNING
+    assert of_type(woken, BuildProposal) == [BuildProposal(Height(1), Round(0), NOW + 2)]
+    assert TIMER_PROPOSE in timers(woken)
+
+
+def test_pending_transactions_before_start_skip_the_wait() -> None:
+    committee = Committee()
+    driver = Driver(committee, committee.proposer(1, 0), WAITING)
+    driver.feed(TransactionsAvailable(1, 100, NOW))  # before Start: remembered
+    assert of_type(driver.start(), BuildProposal)
+
+
+def test_a_peer_message_of_the_height_wakes_a_waiting_validator() -> None:
+    driver = make_driver()
+    driver = Driver(driver.committee, driver.index, WAITING)
+    driver.start()
+    assert get_phase(driver) is Phase.IDLE
+    woken = driver.feed(driver.committee.proposal(1, 0, B))
+    assert get_phase(driver) is Phase.RUNNING
+    assert TIMER_PROPOSE in timers(woken)
+    assert of_type(woken, ValidateProposal) == [ValidateProposal(Height(1), Round(0), B)]
+    assert broadcast_votes(driver.feed(ProposalValidated(Height(1), Round(0), B, True)), PREVOTE) == [B]
+
+
+def test_messages_of_other_heights_do_not_wake_a_waiting_validator() -> None:
+    driver = make_driver()
+    driver = Driver(driver.committee, driver.index, WAITING)
+    driver.start(height=2)
+    driver.feed(driver.committee.vote(0, PREVOTE, 3, 0, B), driver.committee.vote(0, PREVOTE, 1, 0, B))
+    assert get_phase(driver) is Phase.IDLE
+
+
+def test_after_a_commit_the_next_height_waits_for_transactions() -> None:
+    committee = Committee()
+    me = committee.proposer(2, 0)
+    driver = Driver(committee, me, WAITING)
+    driver.feed(TransactionsAvailable(2, 200, NOW))
+    driver.start()
+    driver.feed(committee.proposal(1, 0, B), ProposalValidated(Height(1), Round(0), B, True))
+    driver.votes(PREVOTE, 1, 0, B, committee.others(me))
+    driver.votes(PRECOMMIT, 1, 0, B, committee.others(me))
+    driver.feed(BlockCommitted(Height(1), B, NOW + 50, NOW), TransactionsAvailable(0, 0, NOW + 50))
+    assert not of_type(driver.fire(TIMER_COMMIT, height=2, round_=0), BuildProposal)
+    assert get_phase(driver) is Phase.IDLE
+    assert of_type(driver.feed(TransactionsAvailable(1, 100, NOW + 60)), BuildProposal)
+
+
+def test_the_empty_block_interval_starts_a_height_without_transactions() -> None:
+    committee = Committee()
+    settings = replace(WAITING, empty_block_interval_ms=10_000)
+    driver = Driver(committee, committee.proposer(1, 0), settings)
+    started = driver.start()  # the last block (genesis) is 5 s old: 5 s to go
+    assert get_phase(driver) is Phase.IDLE
+    assert timers(started) == {"empty-block": GENESIS_MS + 10_000 - NOW}
+    assert of_type(driver.fire("empty-block", round_=0), BuildProposal)
+    assert get_phase(driver) is Phase.RUNNING
+
+    overdue = Driver(committee, committee.proposer(1, 0), replace(WAITING, empty_block_interval_ms=1_000))
+    assert of_type(overdue.start(), BuildProposal)  # already 5 s since the last block
+
+
+def test_the_empty_block_interval_counts_from_the_local_commit_not_the_block_time() -> None:
+    """BFT time stamps a block with when the height before it was decided, which lags the commit."""
+    committee = Committee()
+    me = committee.proposer(2, 0)
+    driver = Driver(committee, me, replace(WAITING, empty_block_interval_ms=1_000))
+    driver.feed(TransactionsAvailable(1, 100, NOW))
+    driver.start()
+    driver.feed(committee.proposal(1, 0, B), ProposalValidated(Height(1), Round(0), B, True))
+    driver.votes(PREVOTE, 1, 0, B, committee.others(me))
+    driver.votes(PRECOMMIT, 1, 0, B, committee.others(me))
+    committed_ms = NOW + 3_000
+    driver.feed(TransactionsAvailable(0, 0, committed_ms), BlockCommitted(Height(1), B, committed_ms, NOW - 1))
+    idle = driver.feed(TimerFired(Height(2), Round(0), TIMER_COMMIT, committed_ms + 200))
+    assert get_phase(driver) is Phase.IDLE
+    assert timers(idle) == {"empty-block": 800}
+
+
+def test_a_restart_inside_a_started_height_does_not_wait() -> None:
+    committee = Committee()
+    me = committee.others(committee.proposer(1, 0))[0]
+    before = Driver(committee, me, WAITING)
+    before.feed(TransactionsAvailable(1, 100, NOW))
+    before.start()
+    before.feed(committee.proposal(1, 0, B), ProposalValidated(Height(1), Round(0), B, True))
+    assert before.own_votes(PREVOTE) == [B]
+    after = Driver(committee, me, WAITING)
+    restarted = after.start(wal=before.wal)  # its pool is empty now, but it voted at this height
+    assert get_phase(after) is Phase.RUNNING
+    assert broadcast_votes(restarted, PREVOTE) == [B]
+
+
 # --- restarts and the WAL ------------------------------------------------------------------------------------
 
 

@@ -48,7 +48,9 @@ def _entry(sender: int, nonce: int, valid_until: int, size: int) -> PoolTransact
         args=b"",
         signature=bytes(64),
     )
-    return PoolTransaction(tx, Hash(hashlib.sha256(b"%d" % nonce).digest()), Address(public_key[1:21]), bytes(size))
+    # Distinct per transaction, as a canonical encoding is; its length is what the limits see.
+    raw = (b"%d:" % nonce).ljust(size, b"\x00")
+    return PoolTransaction(tx, Hash(hashlib.sha256(b"%d" % nonce).digest()), Address(public_key[1:21]), raw)
 
 
 class MempoolMachine(RuleBasedStateMachine):
@@ -61,6 +63,8 @@ class MempoolMachine(RuleBasedStateMachine):
         self.committed: set[Hash] = set()
         self.dropped: set[Hash] = set()
         self.last_selection: list[PoolTransaction] = []
+        self.gone: dict[Hash, bytes] = {}
+        """Encodings of transactions that left the pool (committed or dropped)."""
 
     def _expected_error(self, entry: PoolTransaction) -> type[GusuError] | None:
         valid_until = entry.transaction.valid_until_height
@@ -126,8 +130,10 @@ class MempoolMachine(RuleBasedStateMachine):
         height = Height(self.next_height + skip)
         dropped = self.pool.on_block_committed(height, committed)
         for transaction_id in committed:
-            if self.pending.pop(transaction_id, None) is not None:
+            entry = self.pending.pop(transaction_id, None)
+            if entry is not None:
                 self.committed.add(transaction_id)
+                self.gone[transaction_id] = entry.raw
         expected_drops = {
             transaction_id
             for transaction_id, entry in self.pending.items()
@@ -136,7 +142,7 @@ class MempoolMachine(RuleBasedStateMachine):
         assert {item.transaction_id for item in dropped} == expected_drops
         for item in dropped:
             assert item.reason
-            del self.pending[item.transaction_id]
+            self.gone[item.transaction_id] = self.pending.pop(item.transaction_id).raw
             self.dropped.add(item.transaction_id)
         self.next_height = Height(height + 1)
         self.last_selection = []
@@ -152,6 +158,13 @@ class MempoolMachine(RuleBasedStateMachine):
             assert not self.pool.contains(transaction_id)
             record = self.pool.get_dropped(transaction_id)
             assert record is not None and record.reason
+
+    @invariant()
+    def pending_transactions_are_found_by_encoding(self) -> None:
+        for entry in self.pending.values():
+            assert self.pool.get_by_raw(entry.raw) == entry
+        for raw in self.gone.values():
+            assert self.pool.get_by_raw(raw) is None
 
     @invariant()
     def counts_match(self) -> None:

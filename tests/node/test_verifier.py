@@ -129,6 +129,42 @@ def test_process_pool_batches_concurrent_callers() -> None:
     assert time.monotonic() - started < 10
 
 
+def test_urgent_items_overtake_waiting_ones() -> None:
+    """A block's signatures go ahead of a long admission queue (not of batches already in flight)."""
+    items, expected = make_items(400)
+
+    async def run() -> None:
+        verifier = SignatureVerifier(SUITE, workers=1, batch_size_max=20, batch_wait_ms=2.0, queue_items_max=1_000)
+        try:
+            await verifier.warm_up()
+            finished: list[str] = []
+
+            async def tracked(name: str, batch: list[Item], urgent: bool) -> list[bool]:
+                result = await verifier.verify(batch, urgent=urgent)
+                finished.append(name)
+                return result
+
+            backlog = asyncio.ensure_future(tracked("backlog", items, False))
+            await asyncio.sleep(0)
+            block = asyncio.ensure_future(tracked("block", items[:5], True))
+            assert await block == expected[:5]
+            assert await backlog == expected
+            assert finished == ["block", "backlog"]
+
+            # A request already waiting can be moved up too (an admission a proposal now waits for).
+            backlog = asyncio.ensure_future(verifier.verify(items))
+            await asyncio.sleep(0)
+            queued = verifier.submit(items[:5])
+            verifier.expedite(queued)
+            assert await queued == expected[:5]
+            assert not backlog.done()
+            assert await backlog == expected
+        finally:
+            verifier.close()
+
+    asyncio.run(run())
+
+
 @pytest.mark.slow
 def test_reuse_across_event_loops_and_oversized_calls() -> None:
     items, expected = make_items(12)

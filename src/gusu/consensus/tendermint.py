@@ -60,6 +60,14 @@ Around the algorithm, what a real network needs:
   is all it needs to commit; further behind is block sync, in the node;
 * **pacing**: after a commit the next height starts `timeout_commit_ms`
   later;
+* **no empty blocks** (`wait_for_transactions`, CometBFT's
+  ``create_empty_blocks = false``): round 0 of a height starts only once
+  the node's pool holds transactions (`TransactionsAvailable`), a peer's
+  message of the height arrives (some other node started it), or
+  `empty_block_interval_ms` has passed since the last block. Only the
+  moment StartRound(0) runs changes, which the paper leaves to the
+  implementation, so safety is untouched; liveness holds because a node
+  holding transactions starts the height and its messages wake the rest;
 * **BFT time**: a proposer stamps its block with the power-weighted median
   of the precommit times of the previous height's certificate when it
   assembled that certificate itself (otherwise its own clock), always
@@ -133,6 +141,8 @@ TIMER_PRECOMMIT = "precommit"
 TIMER_COMMIT = "commit"
 """After a commit: start round 0 of the next height."""
 TIMER_REBROADCAST = "rebroadcast"
+TIMER_EMPTY_BLOCK = "empty-block"
+"""While idle (`wait_for_transactions`): start the height even without transactions."""
 
 TIMEOUT_MS_LIMIT = 3_600_000
 ROUNDS_AHEAD_LIMIT = 10_000
@@ -171,6 +181,10 @@ class TendermintSettings:
     """Messages for the next height kept until it starts; more are dropped."""
     evidence_max: int = 1_000
     """Equivocation evidence kept in memory (each piece is also reported once)."""
+    wait_for_transactions: bool = False
+    """Start a height only when transactions are pending or a peer started it: no empty blocks."""
+    empty_block_interval_ms: int = 0
+    """With `wait_for_transactions`: make a block anyway this long after the last commit (0: never)."""
 
     def __post_init__(self) -> None:
         for name in ("timeout_propose_ms", "timeout_prevote_ms", "timeout_precommit_ms", "rebroadcast_interval_ms"):
@@ -180,6 +194,7 @@ class TendermintSettings:
             "timeout_prevote_delta_ms",
             "timeout_precommit_delta_ms",
             "timeout_commit_ms",
+            "empty_block_interval_ms",
         ):
             _check_setting(name, getattr(self, name), 0, TIMEOUT_MS_LIMIT)
         _check_setting("rounds_ahead_max", self.rounds_ahead_max, 1, ROUNDS_AHEAD_LIMIT)
@@ -209,6 +224,8 @@ class Phase(Enum):
     """Before `Start`: every other event is ignored."""
     WAITING = "waiting"
     """The previous height committed; round 0 starts when the commit timer fires."""
+    IDLE = "idle"
+    """`wait_for_transactions`: round 0 starts when transactions or a peer's message of the height arrive."""
     RUNNING = "running"
     DECIDED = "decided"
     """`CommitBlock` emitted; waiting for `BlockCommitted`."""
@@ -384,6 +401,10 @@ class TendermintEngine(ConsensusEngine):
         self._catch_up_served: set[tuple[Address, int]] = set()
         """(peer, round) pairs helped since the last rebroadcast (-1: the previous height)."""
         self._evidence: list[Equivocation] = []
+        self._pool_transaction_count = 0
+        """The node's pool as the latest `TransactionsAvailable` gave it."""
+        self._last_commit_ms = 0
+        """Our clock when the previous height committed here: the empty-block interval counts from it."""
 
     # --- introspection ------------------------------------------------------------------------
 
@@ -450,6 +471,9 @@ class TendermintEngine(ConsensusEngine):
     def on_event(self, event: Event) -> list[Action]:
         if isinstance(event, Start):
             return self._on_start(event)
+        if isinstance(event, TransactionsAvailable):
+            # Remembered even before Start: the figures are absolute.
+            self._pool_transaction_count = max(event.transaction_count, 0)
         if self._phase is Phase.STOPPED:
             return []
         actions: list[Action] = []
@@ -466,8 +490,9 @@ class TendermintEngine(ConsensusEngine):
             self._observe_time(event.now_ms)
             self._on_block_committed(event, actions)
         elif isinstance(event, TransactionsAvailable):
-            # Blocks are made on the round schedule whatever the pool holds; only the clock is of use.
             self._observe_time(event.now_ms)
+            if self._phase is Phase.IDLE and self._pool_transaction_count > 0:
+                self._wake(actions)
         self._advance(actions)
         return actions
 
@@ -487,6 +512,8 @@ class TendermintEngine(ConsensusEngine):
         self._phase = Phase.RUNNING
         self._now_ms = event.now_ms
         self._last_block_time_ms = event.last_block_time_ms
+        # Not the block's own time: BFT time stamps block h with the moment height h-1 was decided.
+        self._last_commit_ms = min(event.last_block_time_ms, event.now_ms)
         self._last_certificate = None
         self._future = []
         self._evidence = []
@@ -495,7 +522,10 @@ class TendermintEngine(ConsensusEngine):
         actions: list[Action] = []
         restored_round = self._restore(records, actions)
         restored_step = self._get_signed_step(restored_round)
-        self._start_round(restored_round, actions, restored_step)
+        if restored_round == 0 and restored_step is Step.PROPOSE and not self._log.round_senders:
+            self._begin_height(actions)
+        else:
+            self._start_round(restored_round, actions, restored_step)
         self._advance(actions)
         return actions
 
@@ -540,6 +570,26 @@ class TendermintEngine(ConsensusEngine):
         return Step.PROPOSE
 
     # --- heights and rounds ------------------------------------------------------------------------
+
+    def _begin_height(self, actions: list[Action]) -> None:
+        """Start round 0 now, or go idle until there is something to decide (`wait_for_transactions`)."""
+        settings = self._settings
+        self._phase = Phase.RUNNING
+        if not settings.wait_for_transactions or self._pool_transaction_count > 0 or self._log.round_senders:
+            self._start_round(Round(0), actions)
+            return
+        if settings.empty_block_interval_ms > 0:
+            due_ms = self._last_commit_ms + settings.empty_block_interval_ms
+            if due_ms <= self._now_ms:
+                self._start_round(Round(0), actions)
+                return
+            actions.append(ScheduleTimer(self._height, Round(0), TIMER_EMPTY_BLOCK, due_ms - self._now_ms))
+        self._phase = Phase.IDLE
+
+    def _wake(self, actions: list[Action]) -> None:
+        assert self._phase is Phase.IDLE
+        self._phase = Phase.RUNNING
+        self._start_round(Round(0), actions)
 
     def _enter_height(self, height: Height) -> None:
         self._height = height
@@ -592,8 +642,11 @@ class TendermintEngine(ConsensusEngine):
             return
         if event.kind == TIMER_COMMIT:
             if self._phase is Phase.WAITING:
-                self._phase = Phase.RUNNING
-                self._start_round(Round(0), actions)
+                self._begin_height(actions)
+            return
+        if event.kind == TIMER_EMPTY_BLOCK:
+            if self._phase is Phase.IDLE:
+                self._wake(actions)
             return
         if self._phase is not Phase.RUNNING or event.round != self._round:
             return
@@ -640,6 +693,7 @@ class TendermintEngine(ConsensusEngine):
         else:
             self._last_certificate = None  # learned by sync: someone else's certificate
         self._last_block_time_ms = event.timestamp_ms
+        self._last_commit_ms = self._now_ms
         self._enter_height(Height(event.height + 1))
         self._phase = Phase.WAITING
         actions.append(ScheduleTimer(self._height, Round(0), TIMER_COMMIT, self._settings.timeout_commit_ms))
@@ -668,6 +722,8 @@ class TendermintEngine(ConsensusEngine):
         if message.round < self._round and get_signer_address(message) == event.sender:
             self._on_message_from_earlier_round(event.sender, message.round, actions)
         self._add_message(message, actions)
+        if self._phase is Phase.IDLE and self._log.round_senders:
+            self._wake(actions)  # a peer started this height: it has transactions, or its empty-block time came
 
     def _on_message_from_previous_height(self, sender: Address, actions: list[Action]) -> None:
         # The peer has not seen the previous height commit: the precommits we certified it with are

@@ -343,24 +343,37 @@ class Block:
     transactions: tuple[Transaction, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class RawBlock:
+    """A block with its transactions still in their canonical encodings, as nodes exchange it.
+
+    A node that already holds most of a proposed block's transactions in its
+    pool recognises them by these bytes and decodes only the rest.
+    """
+
+    header: BlockHeader
+    raw_transactions: tuple[bytes, ...]
+
+
+def encode_raw_block(block: RawBlock) -> bytes:
+    """A block as sent between nodes: header fields then the signed transactions' encodings."""
+    return encode([TAG_BLOCK, encode_header(block.header), list(block.raw_transactions)])
+
+
+def decode_raw_block(data: bytes) -> RawBlock:
+    """The header and the transactions' encodings; the transactions themselves are not decoded."""
+    fields = decode_list(data, TAG_BLOCK, 3)
+    header = decode_header(expect_bytes(fields[1], "header"))
+    items = expect_list(fields[2], "transactions", BLOCK_TRANSACTIONS_MAX)
+    if len(items) != header.transaction_count:
+        raise CodecError("block transaction count does not match its header")
+    return RawBlock(header, tuple(expect_bytes(item, "transaction") for item in items))
+
+
 def encode_block(block: Block) -> bytes:
-    """A block as sent between nodes: header fields then the signed transactions."""
-    return encode(
-        [
-            TAG_BLOCK,
-            encode_header(block.header),
-            [encode_transaction(tx) for tx in block.transactions],
-        ]
-    )
+    return encode_raw_block(RawBlock(block.header, tuple(encode_transaction(tx) for tx in block.transactions)))
 
 
 def decode_block(data: bytes) -> Block:
-    fields = decode_list(data, TAG_BLOCK, 3)
-    header = decode_header(expect_bytes(fields[1], "header"))
-    raw_transactions = expect_list(fields[2], "transactions", BLOCK_TRANSACTIONS_MAX)
-    if len(raw_transactions) != header.transaction_count:
-        raise CodecError("block transaction count does not match its header")
-    return Block(
-        header=header,
-        transactions=tuple(decode_transaction(expect_bytes(raw, "transaction")) for raw in raw_transactions),
-    )
+    raw = decode_raw_block(data)
+    return Block(raw.header, tuple(decode_transaction(item) for item in raw.raw_transactions))

@@ -187,6 +187,10 @@ class Mempool:
         self._limits = limits
         self._chain_id = chain_id
         self._entries: dict[Hash, PoolTransaction] = {}
+        # By canonical encoding, so a node can recognise a transaction it already holds (gossiped
+        # again, or inside a proposed block) without decoding or hashing it. The keys are the very
+        # bytes objects the entries hold.
+        self._ids_by_raw: dict[bytes, Hash] = {}
         self._byte_count = 0
         # Rotation order of senders: `select` starts with the first one and
         # moves the senders it served to the end.
@@ -228,6 +232,11 @@ class Mempool:
     def get(self, transaction_id: Hash) -> PoolTransaction | None:
         return self._entries.get(transaction_id)
 
+    def get_by_raw(self, raw: bytes) -> PoolTransaction | None:
+        """The pending transaction whose canonical encoding is `raw`, if any."""
+        transaction_id = self._ids_by_raw.get(raw)
+        return None if transaction_id is None else self._entries[transaction_id]
+
     def get_dropped(self, transaction_id: Hash) -> DroppedTransaction | None:
         """Why `transaction_id` left the pool uncommitted, if it did and is still remembered."""
         return self._dropped.get(transaction_id)
@@ -266,6 +275,7 @@ class Mempool:
         self._validate(tx, len(entry.raw), entry.transaction_id, next_height, entry.sender)
         transaction_id = entry.transaction_id
         self._entries[transaction_id] = entry
+        self._ids_by_raw.setdefault(entry.raw, transaction_id)
         self._byte_count += len(entry.raw)
         queue = self._senders.get(entry.sender)
         if queue is None:
@@ -427,6 +437,10 @@ class Mempool:
     def _unlink(self, entry: PoolTransaction) -> None:
         """Remove `entry` from the sender queues and byte count (not from the expiry index)."""
         self._byte_count -= len(entry.raw)
+        # A canonical encoding determines its id, but the pool does not decode to check that: a
+        # caller that admits two ids under one encoding keeps the index of the first.
+        if self._ids_by_raw.get(entry.raw) == entry.transaction_id:
+            del self._ids_by_raw[entry.raw]
         queue = self._senders[entry.sender]
         del queue.entries[entry.transaction_id]
         if not queue.entries:

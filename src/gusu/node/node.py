@@ -88,29 +88,28 @@ from gusu.ledger.store import (
 from gusu.ledger.types import (
     ZERO_HASH,
     Address,
-    Block,
     BlockHeader,
     CommitCertificate,
     CommitSignature,
     Hash,
     Height,
+    RawBlock,
     Round,
     Transaction,
     compute_block_hash,
-    decode_block,
     decode_commit_certificate,
+    decode_raw_block,
     decode_transaction,
-    encode_block,
     encode_commit_certificate,
     encode_commit_vote,
-    encode_transaction,
+    encode_raw_block,
     encode_transaction_payload,
 )
 from gusu.ledger.validators import compute_validators_hash
 from gusu.mempool import Mempool, MempoolLimits, PoolTransaction
 from gusu.network.messages import CHANNEL_CONSENSUS, CHANNEL_SYNC, CHANNEL_TRANSACTIONS, DEFAULT_CHANNELS
 from gusu.network.tls import TlsFiles
-from gusu.network.transport import LocalIdentity, P2PNetwork
+from gusu.network.transport import LocalIdentity, P2PNetwork, PeerInfo
 from gusu.node.config import NodeConfig
 from gusu.node.journal import RecordLog, read_records
 from gusu.node.service import (
@@ -193,6 +192,8 @@ class _Counters:
     transactions_failed: int = 0
     transactions_rejected: int = 0
     transactions_dropped: int = 0
+    block_signatures_verified: int = 0
+    """Signatures of proposed or synced blocks' transactions this node had not admitted itself."""
 
 
 def compute_genesis_block(
@@ -290,7 +291,11 @@ class Node:
         self._is_bft = len(genesis.validators) > 1
         self._engine: ConsensusEngine
         if self._is_bft:
-            bft_settings = TendermintSettings(timeout_commit_ms=self._solo_settings.block_interval_ms)
+            bft_settings = TendermintSettings(
+                timeout_commit_ms=self._solo_settings.block_interval_ms,
+                wait_for_transactions=True,
+                empty_block_interval_ms=self._solo_settings.empty_block_interval_ms,
+            )
             self._engine = TendermintEngine(
                 bft_settings, self._validator_set, self._address, make_signer(self._suite, key), genesis.chain_id
             )
@@ -320,7 +325,7 @@ class Node:
         self._network: P2PNetwork | None = None
         # BFT state for the height being decided: block bodies that came with proposals (or
         # that we built), and blocks we executed and found valid, by hash.
-        self._bodies: OrderedDict[Hash, Block] = OrderedDict()
+        self._bodies: OrderedDict[Hash, RawBlock] = OrderedDict()
         self._validated: dict[Hash, CommittedBlock] = {}
         self._validating: set[Hash] = set()
         self._awaiting_body: dict[Hash, tuple[Height, Round]] = {}
@@ -329,6 +334,8 @@ class Node:
         self._outbox: asyncio.Queue[tuple[Address | None, str, bytes]] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._peer_heights: dict[Address, Height] = {}
+        self._verifying: dict[bytes, tuple[asyncio.Future[list[bool]], int]] = {}
+        """Transactions whose admission awaits the verifier, by encoding: (that batch, position in it)."""
         self._sync_requested_at_s = 0.0
 
     # --- lifecycle ----------------------------------------------------------------
@@ -376,9 +383,7 @@ class Node:
             )
         )
         if self._mempool.transaction_count:
-            self._on_engine_event(
-                TransactionsAvailable(self._mempool.transaction_count, self._mempool.byte_count, self._clock())
-            )
+            self._on_engine_event(self._get_pool_event())
 
     async def _open_journal(self) -> None:
         path = self._config.data_path / JOURNAL_FILE_NAME
@@ -486,6 +491,12 @@ class Node:
             follow_up = self._apply_action(action)
             if follow_up is not None:
                 pending.extend(self._engine.on_event(follow_up))
+                if isinstance(follow_up, BlockCommitted):
+                    # What the commit left in the pool: the engine decides from it whether to go on.
+                    pending.extend(self._engine.on_event(self._get_pool_event()))
+
+    def _get_pool_event(self) -> TransactionsAvailable:
+        return TransactionsAvailable(self._mempool.transaction_count, self._mempool.byte_count, self._clock())
 
     def _apply_action(self, action: Action) -> Event | None:
         if isinstance(action, ScheduleTimer):
@@ -535,7 +546,7 @@ class Node:
             # The engine will record (WAL) and may re-send this proposal after a crash;
             # its body must survive too, or the re-sent proposal would come without it.
             assert self._proposal_bodies is not None
-            self._proposal_bodies.append([encode_block(block)])
+            self._proposal_bodies.append([encode_raw_block(block)])
         return ProposalBuilt(
             height=action.height,
             round=action.round,
@@ -544,11 +555,11 @@ class Node:
             transaction_count=proposal.header.transaction_count,
         )
 
-    def _build_block(self, height: Height, timestamp_ms: int) -> tuple[Block, CommittedBlock]:
+    def _build_block(self, height: Height, timestamp_ms: int) -> tuple[RawBlock, CommittedBlock]:
         settings = self._solo_settings
         entries = self._mempool.select(settings.block_transactions_max, settings.block_bytes_max, height)
         outcome = self._execute_block(height, timestamp_ms, self._address, entries)
-        return Block(outcome.header, tuple(entry.transaction for entry in entries)), outcome
+        return RawBlock(outcome.header, outcome.raw_transactions), outcome
 
     def _execute_block(
         self, height: Height, timestamp_ms: int, proposer: Address, entries: Sequence[PoolTransaction]
@@ -588,13 +599,14 @@ class Node:
             certificate=None,
         )
 
-    async def validate_block(self, block: Block) -> CommittedBlock:
+    async def validate_block(self, block: RawBlock) -> CommittedBlock:
         """Check a block another node proposed on top of our tip, by re-executing it.
 
         Returns everything the block commits (as `_execute_block` would have
-        built it) or raises InvalidBlockError saying what is wrong. Signatures
-        of transactions already in our pool were verified on admission and
-        are not verified again.
+        built it) or raises InvalidBlockError saying what is wrong.
+        Transactions already in our pool are recognised by their encoding and
+        cost neither decoding, hashing nor a signature check: the pool holds
+        only canonical, verified, uncommitted transactions of this chain.
         """
         header = block.header
         parent = self._tip_header
@@ -604,47 +616,56 @@ class Node:
         window = self._mempool_limits.transaction_window_blocks
         entries: list[PoolTransaction] = []
         unverified: list[int] = []
+        shared: list[tuple[int, asyncio.Future[list[bool]], int]] = []
+        """Positions whose signature an admission in progress is verifying: (position, its batch, index)."""
         seen: set[Hash] = set()
         block_bytes = 0
-        for position, transaction in enumerate(block.transactions):
-            raw = encode_transaction(transaction)
+        for position, raw in enumerate(block.raw_transactions):
             block_bytes += len(raw)
-            transaction_id = Hash(self._suite.hash(encode_transaction_payload(transaction)))
-            where = f"transaction {position} ({transaction_id.hex()})"
+            pooled = self._mempool.get_by_raw(raw)
+            if pooled is None:
+                pooled = self._check_block_transaction(header.height, position, raw)
+                admission = self._verifying.get(raw)
+                if admission is None:
+                    unverified.append(position)
+                else:
+                    shared.append((position, *admission))
+            transaction = pooled.transaction
+            transaction_id = pooled.transaction_id
             if transaction_id in seen:
-                raise InvalidBlockError(f"{where} appears twice in block {header.height}")
+                raise InvalidBlockError(
+                    f"transaction {position} ({transaction_id.hex()}) appears twice in block {header.height}"
+                )
             seen.add(transaction_id)
-            if transaction.chain_id != self._genesis.chain_id:
-                raise InvalidBlockError(f"{where} belongs to chain {transaction.chain_id!r}")
             if not header.height <= transaction.valid_until_height < header.height + window:
-                raise InvalidBlockError(f"{where} is outside its validity window at height {header.height}")
-            if self.store.has_transaction(transaction_id):
-                raise InvalidBlockError(f"{where} is already committed (a replay)")
-            pooled = self._mempool.get(transaction_id)
-            if pooled is not None and pooled.raw == raw:
-                entries.append(pooled)
-                continue
-            try:
-                self._suite.validate_public_key(transaction.sender_public_key)
-            except GusuError as error:
-                raise InvalidBlockError(f"{where} has an invalid sender key: {error}") from error
-            sender = Address(self._suite.compute_address(transaction.sender_public_key))
-            entries.append(PoolTransaction(transaction, transaction_id, sender, raw))
-            unverified.append(position)
+                raise InvalidBlockError(
+                    f"transaction {position} ({transaction_id.hex()}) is outside its validity window at height "
+                    f"{header.height}"
+                )
+            entries.append(pooled)
         if len(entries) > settings.block_transactions_max or block_bytes > settings.block_bytes_max:
             raise InvalidBlockError(
                 f"block {header.height} holds {len(entries)} transactions of {block_bytes} bytes; the chain allows "
                 f"{settings.block_transactions_max} and {settings.block_bytes_max}"
             )
-        verdicts = await self._verifier.verify(
-            [
-                (entries[i].transaction.sender_public_key, entries[i].transaction_id, entries[i].transaction.signature)
-                for i in unverified
-            ]
-        )
-        for position, is_valid in zip(unverified, verdicts, strict=True):
-            if not is_valid:
-                raise InvalidBlockError(f"transaction {position} of block {header.height} has an invalid signature")
+        for batch in {id(batch): batch for _, batch, _ in shared}.values():
+            self._verifier.expedite(batch)  # the whole network waits for this block's check
+        verdicts = await self._verify_block_signatures(entries, unverified)
+        retry: list[int] = []
+        for position, batch, index in shared:
+            try:
+                # Shielded: this check must not cancel the admission it shares.
+                verdicts[position] = (await asyncio.shield(batch))[index]
+            except GusuError:
+                retry.append(position)  # that admission failed: verify it here
+            except asyncio.CancelledError:
+                if not batch.cancelled():
+                    raise  # we are cancelled ourselves
+                retry.append(position)
+        verdicts.update(await self._verify_block_signatures(entries, retry))
+        invalid = [position for position, is_valid in verdicts.items() if not is_valid]
+        if invalid:
+            raise InvalidBlockError(f"transaction {min(invalid)} of block {header.height} has an invalid signature")
         if self._tip_header is not parent:
             raise InvalidBlockError(f"the tip moved while block {header.height} was being checked; check it again")
         outcome = self._execute_block(header.height, header.timestamp_ms, header.proposer, entries)
@@ -656,6 +677,38 @@ class Node:
                 )
         assert outcome.header == header, "every header field was checked"
         return outcome
+
+    async def _verify_block_signatures(
+        self, entries: Sequence[PoolTransaction], positions: list[int]
+    ) -> dict[int, bool]:
+        """Verify the signatures of `entries` at `positions`, ahead of the admission queue."""
+        if not positions:
+            return {}
+        self._counters.block_signatures_verified += len(positions)
+        items = [
+            (entries[i].transaction.sender_public_key, entries[i].transaction_id, entries[i].transaction.signature)
+            for i in positions
+        ]
+        return dict(zip(positions, await self._verifier.verify(items, urgent=True), strict=True))
+
+    def _check_block_transaction(self, height: Height, position: int, raw: bytes) -> PoolTransaction:
+        """A proposed transaction we do not hold: decoded, of this chain, not committed; signature unchecked."""
+        try:
+            transaction = decode_transaction(raw)
+        except CodecError as error:
+            raise InvalidBlockError(f"transaction {position} of block {height} is malformed: {error}") from error
+        transaction_id = Hash(self._suite.hash(encode_transaction_payload(transaction)))
+        where = f"transaction {position} ({transaction_id.hex()})"
+        if transaction.chain_id != self._genesis.chain_id:
+            raise InvalidBlockError(f"{where} belongs to chain {transaction.chain_id!r}")
+        if self.store.has_transaction(transaction_id):
+            raise InvalidBlockError(f"{where} is already committed (a replay)")
+        try:
+            self._suite.validate_public_key(transaction.sender_public_key)
+        except GusuError as error:
+            raise InvalidBlockError(f"{where} has an invalid sender key: {error}") from error
+        sender = Address(self._suite.compute_address(transaction.sender_public_key))
+        return PoolTransaction(transaction, transaction_id, sender, raw)
 
     def _validate_block_header(self, header: BlockHeader, parent: BlockHeader) -> None:
         if header.chain_id != self._genesis.chain_id:
@@ -669,7 +722,7 @@ class Node:
         if header.timestamp_ms <= parent.timestamp_ms:
             raise InvalidBlockError(f"block {header.height}'s time does not advance past its parent's")
 
-    async def import_block(self, block: Block, certificate: CommitCertificate) -> CommittedBlock:
+    async def import_block(self, block: RawBlock, certificate: CommitCertificate) -> CommittedBlock:
         """Validate and commit a block decided elsewhere (block sync).
 
         The certificate is stored as given: checking it against the validator
@@ -735,9 +788,11 @@ class Node:
         header = committed.header
         self._tip_header = header
         self._tip_hash = committed.block_hash
-        self._bodies.clear()
+        for block_hash in [key for key, body in self._bodies.items() if body.header.height <= header.height]:
+            del self._bodies[block_hash]
         self._validated.clear()
-        self._awaiting_body.clear()
+        for block_hash in [key for key, (height, _) in self._awaiting_body.items() if height <= header.height]:
+            del self._awaiting_body[block_hash]
         if self._wal is not None:
             # The WAL guards the height being decided; a committed height needs no guard.
             self._wal.compact([])
@@ -774,14 +829,14 @@ class Node:
         next_height = self.height + 1
         for raw in read_records(path):
             try:
-                block = decode_block(raw)
+                block = decode_raw_block(raw)
             except CodecError:
                 continue  # only ever our own writes; a torn one is simply not restored
             if block.header.height == next_height:
                 self._remember_body(compute_block_hash(self._suite, block.header), block)
         self._proposal_bodies = RecordLog(path)
 
-    def _remember_body(self, block_hash: Hash, block: Block) -> None:
+    def _remember_body(self, block_hash: Hash, block: RawBlock) -> None:
         self._bodies[block_hash] = block
         self._bodies.move_to_end(block_hash)
         while len(self._bodies) > PROPOSAL_BODIES_MAX:
@@ -798,7 +853,7 @@ class Node:
         self._start_validation(action.height, action.round, action.block_hash, block)
         return None
 
-    def _start_validation(self, height: Height, round_: Round, block_hash: Hash, block: Block) -> None:
+    def _start_validation(self, height: Height, round_: Round, block_hash: Hash, block: RawBlock) -> None:
         if block_hash in self._validating:
             return
         self._validating.add(block_hash)
@@ -871,7 +926,9 @@ class Node:
         tip = self._tip_header
         if tip is None or not self._running:
             return
-        if isinstance(decoded, ProposalWithBlock) and decoded.proposal.height == tip.height + 1:
+        # Bodies one height further too: a proposer that committed before us may propose the next
+        # height while we still commit this one, and its proposal waits in the engine till then.
+        if isinstance(decoded, ProposalWithBlock) and tip.height < decoded.proposal.height <= tip.height + 2:
             block_hash = compute_block_hash(self._suite, decoded.block.header)
             if block_hash != decoded.proposal.block_hash:
                 raise CodecError("a proposal's block body does not hash to the proposed block")
@@ -921,7 +978,7 @@ class Node:
 
     async def _answer_block_request(self, peer: Address, request: SyncRequest) -> None:
         assert self._network is not None
-        blocks: list[tuple[Block, CommitCertificate]] = []
+        blocks: list[tuple[RawBlock, CommitCertificate]] = []
         size = 0
         for height in range(request.from_height, request.from_height + request.count):
             raw = self.get_raw_block(Height(height))
@@ -930,7 +987,7 @@ class Node:
             size += len(raw[0]) + len(raw[1])
             if blocks and size > self._config.p2p.frame_bytes_max // 2:
                 break
-            blocks.append((decode_block(raw[0]), decode_commit_certificate(raw[1])))
+            blocks.append((decode_raw_block(raw[0]), decode_commit_certificate(raw[1])))
         if blocks:
             await self._network.send(peer, CHANNEL_SYNC, encode_blocks(blocks))
 
@@ -975,8 +1032,9 @@ class Node:
     # --- admission -------------------------------------------------------------------
 
     async def submit_transactions(self, raws: Sequence[bytes]) -> list[SubmitOutcome]:
-        """Admit transactions; each one acknowledged with an id is durable (journaled) and will
-        either commit or be reported dropped with a reason. Newly admitted ones gossip to peers."""
+        """Admit a client's transactions; each one acknowledged with an id is durable (journaled)
+        and will either commit or be reported dropped with a reason. Newly admitted ones go to
+        every peer."""
         outcomes = await self._admit_and_record(raws)
         admitted = [raw for raw, outcome in zip(raws, outcomes, strict=True) if outcome.error is None]
         if admitted and self._network is not None:
@@ -984,19 +1042,29 @@ class Node:
         return outcomes
 
     async def _on_gossip_transactions(self, peer: Address, body: bytes) -> None:
-        """Transactions a peer admitted. A malformed message disconnects the peer (CodecError);
-        transactions we refuse (already known, expired here) are simply not admitted, and only
-        newly admitted ones gossip on, which ends every loop."""
+        """Transactions a peer admitted from its clients. A malformed message disconnects the peer
+        (CodecError); transactions we refuse (already known, expired here) are simply not admitted.
+
+        They are neither journaled nor passed on. The admitting node journaled them and sent
+        them to every validator directly (validators form a full mesh), so relaying would only
+        hand each node the same transactions again, and each copy costs a decode and a hash
+        before it is recognised. A transaction that misses a node (a link was down) still
+        commits: the node that admitted it proposes it in its turn, and the others check it then.
+        """
         fields = decode_list(body, TAG_TRANSACTION_GOSSIP, 2)
         raws = [
             expect_bytes(item, "gossiped transaction")
             for item in expect_list(fields[1], "gossip", GOSSIP_TRANSACTIONS_MAX)
         ]
-        if self._running:
-            await self.submit_transactions(raws)
+        if not self._running:
+            return
+        fresh = [raw for raw in raws if self._mempool.get_by_raw(raw) is None]
+        if fresh:
+            await self._admit(fresh)
 
     async def _admit_and_record(self, raws: Sequence[bytes]) -> list[SubmitOutcome]:
         outcomes = await self._admit(raws)
+        self._counters.transactions_rejected += sum(1 for outcome in outcomes if outcome.error is not None)
         admitted = [raw for raw, outcome in zip(raws, outcomes, strict=True) if outcome.error is None]
         if admitted and self._journal is not None and self._journal_executor is not None:
             loop = asyncio.get_running_loop()
@@ -1023,14 +1091,25 @@ class Node:
                 continue
             candidates.append((position, transaction, transaction_id, raw))
         if candidates:
+            batch: asyncio.Future[list[bool]] | None = None
             try:
-                verdicts = await self._verifier.verify(
+                batch = self._verifier.submit(
                     [(tx.sender_public_key, transaction_id, tx.signature) for _, tx, transaction_id, _ in candidates]
                 )
+                # A proposal holding these transactions may arrive before this verification ends;
+                # its check then waits for this one instead of verifying the signatures again.
+                for index, (_, _, _, raw) in enumerate(candidates):
+                    self._verifying.setdefault(raw, (batch, index))
+                verdicts = await batch
             except GusuError as error:
                 verdicts = []
                 for position, _, _, _ in candidates:
                     outcomes[position] = SubmitOutcome(None, error)
+            finally:
+                if batch is not None:
+                    for _, _, _, raw in candidates:
+                        if self._verifying.get(raw, (None, 0))[0] is batch:
+                            del self._verifying[raw]
             now_ms = self._clock()
             next_height = Height(self.height + 1)
             for (position, tx, transaction_id, raw), is_valid in zip(candidates, verdicts, strict=False):
@@ -1054,11 +1133,8 @@ class Node:
                 self._admitted_at_ms[transaction_id] = now_ms
                 outcomes[position] = SubmitOutcome(transaction_id, None)
         rejected = sum(1 for outcome in outcomes if outcome is not None and outcome.error is not None)
-        self._counters.transactions_rejected += rejected
         if len(raws) > rejected:
-            self._on_engine_event(
-                TransactionsAvailable(self._mempool.transaction_count, self._mempool.byte_count, self._clock())
-            )
+            self._on_engine_event(self._get_pool_event())
         return [
             outcome if outcome is not None else SubmitOutcome(None, NodeError("not processed")) for outcome in outcomes
         ]
@@ -1104,6 +1180,10 @@ class Node:
     def is_healthy(self) -> bool:
         return self._running and self._store is not None
 
+    def get_peers(self) -> list[PeerInfo]:
+        """The validators connected to this node now, by address (none on a one-validator chain)."""
+        return [] if self._network is None else self._network.connected_peers()
+
     def get_metrics(self) -> NodeMetrics:
         counters = self._counters
         return NodeMetrics(
@@ -1120,6 +1200,7 @@ class Node:
             extra={
                 "gusu_verifier_queue_items": float(self._verifier.queued_item_count),
                 "gusu_journal_bytes": float(self._journal.size_bytes if self._journal is not None else 0),
+                "gusu_block_signatures_verified_total": float(self._counters.block_signatures_verified),
             },
         )
 
@@ -1157,10 +1238,10 @@ class Node:
         for transaction_id in self.store.get_transaction_ids(height) or []:
             stored = self.store.get_transaction(transaction_id)
             assert stored is not None
-            transactions.append(stored.transaction)
+            transactions.append(stored.raw)
         certificate = self.store.get_certificate(height)
         return (
-            encode_block(Block(header, tuple(transactions))),
+            encode_raw_block(RawBlock(header, tuple(transactions))),
             None if certificate is None else encode_commit_certificate(certificate),
         )
 

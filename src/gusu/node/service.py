@@ -15,6 +15,7 @@ from gusu.crypto import CryptoSuite
 from gusu.errors import GusuError
 from gusu.execution import CallResult
 from gusu.ledger.types import Address, BlockHeader, CommitCertificate, Hash, Height, Receipt, Transaction
+from gusu.network.transport import PeerInfo
 
 TransactionStatus = Literal["pending", "committed", "dropped"]
 
@@ -138,6 +139,10 @@ class NodeService(Protocol):
     def get_status(self) -> NodeStatus: ...
 
     def is_healthy(self) -> bool: ...
+
+    def get_peers(self) -> list[PeerInfo]:
+        """Connected peer validators (an empty list on a one-validator chain)."""
+        ...
 
     def get_metrics(self) -> NodeMetrics: ...
 

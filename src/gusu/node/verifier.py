@@ -12,6 +12,11 @@ all workers work on it at once. At most two batches per worker are in
 flight; the rest wait here, where later items can still join them, which
 makes batches grow under load instead of the pool's queue.
 
+Priority. A caller on the critical path (a node checking a proposed
+block, on which every validator waits) passes ``urgent=True``: its items
+go ahead of everything still waiting here, though not of batches already
+in flight.
+
 Bounds. At most `queue_items_max` items are waiting or in flight; past that
 `verify` raises MempoolFullError, which is retryable: the node is
 saturated, not the transaction wrong.
@@ -193,8 +198,8 @@ class SignatureVerifier:
 
     # --- verification -------------------------------------------------------------------
 
-    async def verify(self, items: Sequence[Item]) -> list[bool]:
-        """One bool per (public key, message, signature), in order.
+    async def verify(self, items: Sequence[Item], *, urgent: bool = False) -> list[bool]:
+        """One bool per (public key, message, signature), in order; `urgent` items jump the queue.
 
         Raises MempoolFullError (retryable) when `queue_items_max` items are
         already waiting (also for a single call of more items than that,
@@ -203,12 +208,22 @@ class SignatureVerifier:
         the items are verified here, between yields to the event loop, and
         nothing is queued.
         """
+        if not items:
+            if self._closed:
+                raise NodeError("the signature verifier is closed; the node is shutting down")
+            return []
+        return await self.submit(items, urgent=urgent)
+
+    def submit(self, items: Sequence[Item], *, urgent: bool = False) -> asyncio.Future[list[bool]]:
+        """Queue `items` and return the future of their results (see `verify`, which awaits it).
+
+        The future can be handed to `expedite` later, and awaited by several
+        callers; cancelling it withdraws whatever of it is still waiting.
+        """
         if self._closed:
             raise NodeError("the signature verifier is closed; the node is shutting down")
-        if not items:
-            return []
         if self._executor is None:
-            return await self._verify_inline(items)
+            return asyncio.ensure_future(self._verify_inline(items))
         if len(items) > self._queue_items_max:
             raise MempoolFullError(
                 f"{len(items)} signatures are more than the verifier holds at once "
@@ -228,10 +243,33 @@ class SignatureVerifier:
             self._loop = loop
             self._timer = None
         request = _Request(list(items), loop.create_future(), loop.time())
-        self._pending.append(request)
+        if not items:
+            request.future.set_result([])
+            return request.future
         self._pending_items += len(request.items)
+        if urgent:
+            self._put_first(request)
+        else:
+            self._pending.append(request)
         self._dispatch()
-        return await request.future
+        return request.future
+
+    def expedite(self, future: asyncio.Future[list[bool]]) -> None:
+        """Move what still waits of the request behind `future` (from `submit`) to the front of the queue."""
+        for request in self._pending:
+            if request.future is future:
+                self._pending.remove(request)
+                self._put_first(request)
+                self._dispatch()
+                return
+
+    def _put_first(self, request: _Request) -> None:
+        # A partly dispatched request keeps track of its own items, so any place in the queue works;
+        # and an urgent request does not wait for company.
+        request.enqueued_s = min(
+            request.enqueued_s, (self._loop or asyncio.get_running_loop()).time() - self._batch_wait_s
+        )
+        self._pending.appendleft(request)
 
     async def _verify_inline(self, items: Sequence[Item]) -> list[bool]:
         results: list[bool] = []

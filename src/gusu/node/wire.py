@@ -6,7 +6,8 @@ the handler raises CodecError, which makes the transport disconnect it.
 
 consensus channel:
     ["gusu.cvote.v1", message]                 a signed prevote or precommit
-    ["gusu.cproposal.v1", message, block]      a signed proposal with its block body
+    ["gusu.cproposal.v1", message, block]      a signed proposal with its block body (transactions
+                                               stay encoded until the receiver needs them)
 sync channel:
     ["gusu.sstatus.v1", height]                the sender's committed height
     ["gusu.srequest.v1", from_height, count]   ask for blocks [from, from + count)
@@ -21,13 +22,13 @@ from gusu.codec import Value, decode, encode, expect_bytes, expect_list, expect_
 from gusu.consensus.messages import Message, Proposal, Vote, decode_message, encode_message, validate_message
 from gusu.errors import CodecError
 from gusu.ledger.types import (
-    Block,
     CommitCertificate,
     Height,
-    decode_block,
+    RawBlock,
     decode_commit_certificate,
-    encode_block,
+    decode_raw_block,
     encode_commit_certificate,
+    encode_raw_block,
 )
 
 TAG_VOTE = "gusu.cvote.v1"
@@ -43,15 +44,15 @@ SYNC_BLOCKS_PER_MESSAGE_MAX = 64
 @dataclass(frozen=True, slots=True)
 class ProposalWithBlock:
     proposal: Proposal
-    block: Block
+    block: RawBlock
 
 
 def encode_vote_body(vote: Vote) -> bytes:
     return encode([TAG_VOTE, encode_message(vote)])
 
 
-def encode_proposal_body(proposal: Proposal, block: Block) -> bytes:
-    return encode([TAG_PROPOSAL, encode_message(proposal), encode_block(block)])
+def encode_proposal_body(proposal: Proposal, block: RawBlock) -> bytes:
+    return encode([TAG_PROPOSAL, encode_message(proposal), encode_raw_block(block)])
 
 
 def _decode_record(body: bytes, shapes: dict[str, int]) -> list[Value]:
@@ -75,7 +76,7 @@ def decode_consensus_body(body: bytes) -> Message | ProposalWithBlock:
         return message
     if not isinstance(message, Proposal):
         raise CodecError("a proposal envelope carries a vote")
-    block = decode_block(expect_bytes(fields[2], "proposed block"))
+    block = decode_raw_block(expect_bytes(fields[2], "proposed block"))
     if block.header.height != message.height or block.header.timestamp_ms != message.timestamp_ms:
         raise CodecError("the proposed block's height or time differs from its proposal")
     return ProposalWithBlock(message, block)
@@ -89,8 +90,8 @@ def encode_request(from_height: Height, count: int) -> bytes:
     return encode([TAG_REQUEST, from_height, count])
 
 
-def encode_blocks(blocks: list[tuple[Block, CommitCertificate]]) -> bytes:
-    return encode([TAG_BLOCKS, [[encode_block(block), encode_commit_certificate(cert)] for block, cert in blocks]])
+def encode_blocks(blocks: list[tuple[RawBlock, CommitCertificate]]) -> bytes:
+    return encode([TAG_BLOCKS, [[encode_raw_block(block), encode_commit_certificate(cert)] for block, cert in blocks]])
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +107,7 @@ class SyncRequest:
 
 @dataclass(frozen=True, slots=True)
 class SyncBlocks:
-    blocks: tuple[tuple[Block, CommitCertificate], ...]
+    blocks: tuple[tuple[RawBlock, CommitCertificate], ...]
 
 
 def decode_sync_body(body: bytes) -> SyncStatus | SyncRequest | SyncBlocks:
@@ -121,7 +122,7 @@ def decode_sync_body(body: bytes) -> SyncStatus | SyncRequest | SyncBlocks:
         pair = expect_list(item, "sync block", 2)
         if len(pair) != 2:
             raise CodecError("a sync block is [block, certificate]")
-        block = decode_block(expect_bytes(pair[0], "sync block body"))
+        block = decode_raw_block(expect_bytes(pair[0], "sync block body"))
         certificate = decode_commit_certificate(expect_bytes(pair[1], "sync certificate"))
         pairs.append((block, certificate))
     return SyncBlocks(tuple(pairs))
