@@ -317,6 +317,26 @@ def test_timeouts_drive_a_round_without_a_proposal_and_grow_with_the_round() -> 
     assert not driver.fire(TIMER_PROPOSE, round_=0)
 
 
+def test_the_propose_timeout_does_not_cut_short_the_check_of_an_arrived_proposal() -> None:
+    driver = make_driver()
+    driver.start()
+    driver.feed(driver.committee.proposal(1, 0, B))
+    assert not broadcast_votes(driver.fire(TIMER_PROPOSE), PREVOTE)  # B is still being checked
+    assert driver.engine.step is Step.PROPOSE
+    assert broadcast_votes(driver.feed(ProposalValidated(Height(1), Round(0), B, True)), PREVOTE) == [B]
+
+
+def test_the_propose_timeout_still_ends_the_wait_for_a_missing_proof_of_lock() -> None:
+    driver = make_driver()
+    driver.start()
+    driver.votes(PREVOTE, 1, 0, None, driver.committee.others(driver.index)[:3])
+    driver.votes(PRECOMMIT, 1, 0, None, driver.committee.others(driver.index)[:3])
+    driver.fire(TIMER_PRECOMMIT, round_=0)
+    assert driver.engine.round == 1
+    driver.feed(driver.committee.proposal(1, 1, B, pol_round=0))  # no prevotes for B in round 0
+    assert broadcast_votes(driver.fire(TIMER_PROPOSE, round_=1), PREVOTE) == [None]
+
+
 def test_nil_prevotes_of_a_quorum_make_a_nil_precommit() -> None:
     driver = make_driver()
     driver.start()

@@ -10,10 +10,11 @@ from node_helpers import TEST_SCRYPT_N, get_free_port
 
 from gusu.codec import decode, encode
 from gusu.crypto.keyfile import decrypt_key_file
-from gusu.ledger.types import Hash, Height
+from gusu.ledger.types import Address, Hash, Height, RawBlock, compute_block_hash
 from gusu.node.chain import load_node
 from gusu.node.network_init import initialize_network
 from gusu.node.node import Node
+from gusu.node.wire import ProposalWithBlock, decode_consensus_body, encode_proposal_reference_body
 from gusu.sdk.transactions import build_transaction
 
 RECIPIENT = b"\x44" * 20
@@ -72,6 +73,67 @@ def test_four_validators_agree(tmp_path: Path) -> None:
                 block = node.get_block(Height(common))
                 assert block is not None and block.certificate is not None
                 assert len(block.certificate.signatures) >= 3  # more than 2/3 of 4 equal powers
+        finally:
+            for node in nodes:
+                await node.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_validator_that_misses_proposal_bodies_fetches_them_by_hash(tmp_path: Path) -> None:
+    """Node 3 loses the body of every proposal it is sent (as if each first sending were lost): it
+    learns the block by hash from the proposer and still votes and commits with the others."""
+
+    async def scenario() -> None:
+        layout = initialize_network(
+            tmp_path / "net",
+            organizations=4,
+            suite_name="ecdsa",
+            scrypt_n=TEST_SCRYPT_N,
+            base_api_port=_free_base_port(4),
+            base_p2p_port=_free_base_port(4),
+            verifier_workers=0,
+        )
+        nodes = [load_node(directory) for directory in layout.node_directories]
+        victim = nodes[3]
+        deliver = victim._on_consensus_body
+        fetched: list[Hash] = []
+        answer = victim._on_body_answer
+
+        async def lose_bodies(peer: Address, body: bytes) -> None:
+            decoded = decode_consensus_body(body)
+            if isinstance(decoded, ProposalWithBlock):
+                body = encode_proposal_reference_body(decoded.proposal)
+            await deliver(peer, body)
+
+        def record_answer(block: RawBlock) -> None:
+            fetched.append(compute_block_hash(victim.suite, block.header))
+            answer(block)
+
+        victim._on_consensus_body = lose_bodies  # type: ignore[method-assign]
+        victim._on_body_answer = record_answer  # type: ignore[method-assign]
+        for node in nodes:
+            await node.start()
+        try:
+            dev = decrypt_key_file(layout.dev_key_path.read_bytes(), layout.dev_passphrase_path.read_text().strip())
+            for amount in (1, 2, 3, 4):
+                item = build_transaction(
+                    dev, layout.genesis.chain_id, "account", "transfer", [RECIPIENT, amount], Height(50)
+                )
+                [outcome] = await nodes[amount % 3].submit_transactions([item.raw])
+                assert outcome.error is None, outcome.error
+                await _wait_committed(nodes, item.transaction_id, timeout_s=30)
+            assert fetched, "node 3 never fetched a body"
+            # It voted on what it fetched: its precommits are in certificates of blocks it did not propose.
+            signed_by_victim = [
+                block.certificate
+                for height in range(1, int(victim.height) + 1)
+                if (block := victim.get_block(Height(height))) is not None
+                and block.certificate is not None
+                and block.header.proposer != victim.address
+                and any(item.validator == victim.address for item in block.certificate.signatures)
+            ]
+            assert signed_by_victim
         finally:
             for node in nodes:
                 await node.stop()

@@ -177,7 +177,9 @@ class ValidateProposal:
 
     The verdict must depend only on the block and the committed chain (the
     engine caches it per block hash); a node that cannot get the block yet
-    answers later, or never, rather than calling it invalid.
+    answers later, or never, rather than calling it invalid. For a proposal
+    the node delivered with its block it must answer, however long the check
+    takes: the engine waits for that verdict past the propose timeout.
     """
 
     height: Height

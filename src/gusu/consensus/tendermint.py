@@ -28,7 +28,9 @@ Algorithm 1's:
   decide it (`CommitBlock` with the certificate made of those precommits);
 * l. 55: messages from more than 1/3 of the power in a higher round: skip
   to that round;
-* l. 57-65: the timeouts, which grow linearly with the round.
+* l. 57-65: the timeouts, which grow linearly with the round; the propose
+  timeout bounds the wait for the proposal, not the node's check of a
+  proposal that has arrived (`_is_checking_proposal`).
 
 "More than 2/3" and "more than 1/3" are always voting power, never counts
 (`ValidatorSet.is_quorum`, `is_one_third_plus`).
@@ -651,6 +653,8 @@ class TendermintEngine(ConsensusEngine):
         if self._phase is not Phase.RUNNING or event.round != self._round:
             return
         if event.kind == TIMER_PROPOSE and self._step is Step.PROPOSE:  # OnTimeoutPropose (l. 57)
+            if self._is_checking_proposal():
+                return  # its verdict decides the prevote when it comes (l. 22 / l. 28)
             self._cast_vote(VoteKind.PREVOTE, None, actions)
             self._step = Step.PREVOTE
         elif event.kind == TIMER_PREVOTE and self._step is Step.PREVOTE:  # OnTimeoutPrevote (l. 61)
@@ -665,6 +669,23 @@ class TendermintEngine(ConsensusEngine):
             actions.append(
                 ScheduleTimer(self._height, self._round, TIMER_REBROADCAST, self._settings.rebroadcast_interval_ms)
             )
+
+    def _is_checking_proposal(self) -> bool:
+        """The round's proposal (with its proof of lock, if it names one) is here; the node is still checking it.
+
+        The propose timeout bounds the wait for a proposal, not the node's
+        check of one that has arrived (CometBFT times out the same way): a
+        large block can take longer to check than a proposal takes to
+        travel, and prevoting nil on it would throw away a good block and
+        start a round whose proposal takes as long again. Checking is local
+        and always ends (the node answers every `ValidateProposal` of a
+        proposal it delivered), so the wait is bounded.
+        """
+        proposal = self._log.proposals.get(self._round)
+        if proposal is None or proposal.block_hash in self._log.verdicts:
+            return False
+        pol_round = proposal.pol_round
+        return pol_round == NO_ROUND or self._has_quorum_for(Round(pol_round), VoteKind.PREVOTE, proposal.block_hash)
 
     def _on_proposal_built(self, event: ProposalBuilt, actions: list[Action]) -> None:
         if event.height != self._height:

@@ -62,6 +62,12 @@ DEFAULT_PARAMETERS: tuple[tuple[str, int], ...] = (
     ("block_interval_ms", 200),
     ("block_transactions_max", 5_000),
     ("gas_per_transaction_max", 10_000_000),
+    ("timeout_precommit_delta_ms", 500),
+    ("timeout_precommit_ms", 1_000),
+    ("timeout_prevote_delta_ms", 500),
+    ("timeout_prevote_ms", 1_000),
+    ("timeout_propose_delta_ms", 500),
+    ("timeout_propose_ms", 3_000),
     ("transaction_window_blocks", 600),
 )
 """Parameters a new chain starts with unless its genesis says otherwise."""

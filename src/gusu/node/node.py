@@ -57,6 +57,7 @@ from gusu.consensus.validator_set import ValidatorSet
 from gusu.crypto import CryptoSuite, PrivateKey, get_suite
 from gusu.errors import (
     CodecError,
+    ConfigError,
     DuplicateTransactionError,
     GusuError,
     InvalidBlockError,
@@ -126,6 +127,8 @@ from gusu.node.service import (
 )
 from gusu.node.verifier import SignatureVerifier
 from gusu.node.wire import (
+    BodyAnswer,
+    BodyRequest,
     ProposalWithBlock,
     SyncBlocks,
     SyncRequest,
@@ -133,7 +136,10 @@ from gusu.node.wire import (
     decode_consensus_body,
     decode_sync_body,
     encode_blocks,
+    encode_body_answer,
+    encode_body_request,
     encode_proposal_body,
+    encode_proposal_reference_body,
     encode_request,
     encode_status,
     encode_vote_body,
@@ -156,8 +162,12 @@ PROPOSAL_BODIES_MAX = 16
 SYNC_STATUS_INTERVAL_S = 1.0
 SYNC_REQUEST_TIMEOUT_S = 5.0
 SYNC_BLOCKS_PER_REQUEST = 32
+BODY_REQUEST_INTERVAL_S = 1.0
+"""A missing proposal body is asked for again at most this often (the proposer re-sends its proposal each second)."""
 GOSSIP_TRANSACTIONS_MAX = 5_000
 """Transactions in one gossip message; a peer sending more is disconnected."""
+GOSSIP_ADMISSIONS_MAX = 64
+"""Gossip messages being admitted at once; past that, new ones are dropped (see `_on_gossip_transactions`)."""
 
 
 def get_wall_clock_ms() -> int:
@@ -194,6 +204,8 @@ class _Counters:
     transactions_dropped: int = 0
     block_signatures_verified: int = 0
     """Signatures of proposed or synced blocks' transactions this node had not admitted itself."""
+    gossip_dropped: int = 0
+    """Gossiped transactions not admitted because too many gossip admissions were under way."""
 
 
 def compute_genesis_block(
@@ -245,6 +257,32 @@ def compute_chain_settings(genesis: Genesis, config: NodeConfig) -> tuple[SoloSe
     return solo, mempool, compute_execution_limits(genesis.parameters)
 
 
+BFT_TIMEOUT_PARAMETERS = (
+    "timeout_propose_ms",
+    "timeout_propose_delta_ms",
+    "timeout_prevote_ms",
+    "timeout_prevote_delta_ms",
+    "timeout_precommit_ms",
+    "timeout_precommit_delta_ms",
+)
+"""Genesis parameters that set the Tendermint timeouts: chain-wide, since validators must agree on them."""
+
+
+def compute_bft_settings(genesis: Genesis, solo: SoloSettings) -> TendermintSettings:
+    """The Tendermint engine's settings: timeouts from genesis (else the engine's defaults), pacing from `solo`."""
+    defaults = TendermintSettings()
+    timeouts = {name: genesis.get_parameter(name) for name in BFT_TIMEOUT_PARAMETERS}
+    try:
+        return TendermintSettings(
+            **{name: getattr(defaults, name) if value is None else value for name, value in timeouts.items()},
+            timeout_commit_ms=solo.block_interval_ms,
+            wait_for_transactions=True,
+            empty_block_interval_ms=solo.empty_block_interval_ms,
+        )
+    except ConfigError as error:
+        raise ConfigError(f"the genesis parameters do not make valid consensus timeouts: {error}") from error
+
+
 def _committed_record(transaction_id: Hash, stored: StoredTransaction, sender: Address) -> TransactionRecord:
     return TransactionRecord(
         status="committed",
@@ -291,13 +329,9 @@ class Node:
         self._is_bft = len(genesis.validators) > 1
         self._engine: ConsensusEngine
         if self._is_bft:
-            bft_settings = TendermintSettings(
-                timeout_commit_ms=self._solo_settings.block_interval_ms,
-                wait_for_transactions=True,
-                empty_block_interval_ms=self._solo_settings.empty_block_interval_ms,
-            )
             self._engine = TendermintEngine(
-                bft_settings, self._validator_set, self._address, make_signer(self._suite, key), genesis.chain_id
+                compute_bft_settings(genesis, self._solo_settings),
+                self._validator_set, self._address, make_signer(self._suite, key), genesis.chain_id
             )
         else:
             self._engine = SoloEngine(self._solo_settings)
@@ -320,6 +354,8 @@ class Node:
         self._transaction_commit_seconds = _HistogramRecorder(LATENCY_BUCKETS_S)
         self._running = False
         self._proposal_started_s = 0.0
+        self._height_started_s = time.perf_counter()
+        """When this node started deciding the current height (BFT: when it stored the block before)."""
         self._journal: RecordLog | None = None
         self._journal_executor: ThreadPoolExecutor | None = None
         self._network: P2PNetwork | None = None
@@ -329,11 +365,15 @@ class Node:
         self._validated: dict[Hash, CommittedBlock] = {}
         self._validating: set[Hash] = set()
         self._awaiting_body: dict[Hash, tuple[Height, Round]] = {}
+        self._sent_bodies: set[Hash] = set()
+        """Our proposals whose body went to every peer once; re-sends go without it."""
+        self._body_requested_s: dict[Hash, float] = {}
         self._wal: RecordLog | None = None
         self._proposal_bodies: RecordLog | None = None
         self._outbox: asyncio.Queue[tuple[Address | None, str, bytes]] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._peer_heights: dict[Address, Height] = {}
+        self._gossip_admissions = 0
         self._verifying: dict[bytes, tuple[asyncio.Future[list[bool]], int]] = {}
         """Transactions whose admission awaits the verifier, by encoding: (that batch, position in it)."""
         self._sync_requested_at_s = 0.0
@@ -775,7 +815,17 @@ class Node:
             writes=proposal.writes,
             certificate=certificate,
         )
+        started_s = time.perf_counter()
         self.store.commit_block(committed)
+        if self._is_bft:
+            logger.info(
+                "committed block %d (round %d, %d transactions) %.0f ms after its height started; stored in %.0f ms",
+                action.height,
+                action.round,
+                len(committed.transaction_ids),
+                (started_s - self._height_started_s) * 1000,
+                (time.perf_counter() - started_s) * 1000,
+            )
         self._on_block_stored(committed)
         return BlockCommitted(
             height=committed.header.height,
@@ -793,6 +843,8 @@ class Node:
         self._validated.clear()
         for block_hash in [key for key, (height, _) in self._awaiting_body.items() if height <= header.height]:
             del self._awaiting_body[block_hash]
+        self._sent_bodies.clear()
+        self._body_requested_s.clear()
         if self._wal is not None:
             # The WAL guards the height being decided; a committed height needs no guard.
             self._wal.compact([])
@@ -807,6 +859,7 @@ class Node:
         for item in dropped:
             self._admitted_at_ms.pop(item.transaction_id, None)
             logger.info("dropped transaction %s: %s", item.transaction_id.hex(), item.reason)
+        self._height_started_s = time.perf_counter()
         self._counters.blocks_committed += 1
         self._counters.transactions_committed += header.transaction_count
         self._counters.transactions_failed += sum(1 for receipt in committed.receipts if not receipt.is_success)
@@ -847,8 +900,10 @@ class Node:
             return ProposalValidated(action.height, action.round, action.block_hash, True)
         block = self._bodies.get(action.block_hash)
         if block is None:
-            # The body travels with the proposal; validate when it arrives.
+            # The body travels with the proposal's first sending; validate when it arrives, and ask
+            # the peers for it meanwhile (the first sending may have been lost).
             self._awaiting_body[action.block_hash] = (action.height, action.round)
+            self._request_body(None, action.block_hash)
             return None
         self._start_validation(action.height, action.round, action.block_hash, block)
         return None
@@ -859,6 +914,7 @@ class Node:
         self._validating.add(block_hash)
 
         async def validate() -> None:
+            started_s = time.perf_counter()
             try:
                 outcome = await self.validate_block(block)
             except GusuError as error:
@@ -868,6 +924,13 @@ class Node:
                 is_valid = outcome.block_hash == block_hash
                 if is_valid and outcome.header.height == self.height + 1:
                     self._validated[block_hash] = outcome
+                logger.debug(
+                    "checked proposal %s of height %d (%d transactions) in %.0f ms",
+                    block_hash.hex()[:16],
+                    height,
+                    len(block.raw_transactions),
+                    (time.perf_counter() - started_s) * 1000,
+                )
             finally:
                 self._validating.discard(block_hash)
             if self._tip_header is not None and height == self._tip_header.height + 1:
@@ -875,13 +938,28 @@ class Node:
 
         self._spawn(validate())
 
+    def _request_body(self, peer: Address | None, block_hash: Hash) -> None:
+        """Ask `peer` (None: every peer) for a proposed block's body, unless we asked very recently."""
+        now_s = time.monotonic()
+        if now_s - self._body_requested_s.get(block_hash, -BODY_REQUEST_INTERVAL_S) < BODY_REQUEST_INTERVAL_S:
+            return
+        self._body_requested_s[block_hash] = now_s
+        self._enqueue(peer, CHANNEL_SYNC, encode_body_request(block_hash))
+
     def _send_consensus(self, recipient: Address | None, message: object) -> None:
         if isinstance(message, Proposal):
+            if recipient is None and message.block_hash in self._sent_bodies:
+                # A re-send: every peer got the body with the first one or can ask for it by hash;
+                # sending a large block again each second would crowd out the votes.
+                self._enqueue(None, CHANNEL_CONSENSUS, encode_proposal_reference_body(message))
+                return
             block = self._bodies.get(message.block_hash)
             if block is None:
                 logger.warning("no body for our proposal %s; not sending it", message.block_hash.hex()[:16])
                 return
             body = encode_proposal_body(message, block)
+            if recipient is None:
+                self._sent_bodies.add(message.block_hash)
         elif isinstance(message, Vote):
             body = encode_vote_body(message)
         else:
@@ -926,6 +1004,12 @@ class Node:
         tip = self._tip_header
         if tip is None or not self._running:
             return
+        if (
+            isinstance(decoded, Proposal)
+            and tip.height < decoded.height <= tip.height + 2
+            and decoded.block_hash not in self._bodies
+        ):
+            self._request_body(peer, decoded.block_hash)  # a re-sent proposal whose first sending we missed
         # Bodies one height further too: a proposer that committed before us may propose the next
         # height while we still commit this one, and its proposal waits in the engine till then.
         if isinstance(decoded, ProposalWithBlock) and tip.height < decoded.proposal.height <= tip.height + 2:
@@ -933,6 +1017,14 @@ class Node:
             if block_hash != decoded.proposal.block_hash:
                 raise CodecError("a proposal's block body does not hash to the proposed block")
             self._remember_body(block_hash, decoded.block)
+            logger.debug(
+                "proposal %s for height %d round %d from %s (%d transactions)",
+                block_hash.hex()[:16],
+                decoded.proposal.height,
+                decoded.proposal.round,
+                peer.hex()[:12],
+                len(decoded.block.raw_transactions),
+            )
             waiting = self._awaiting_body.pop(block_hash, None)
             if waiting is not None:
                 self._start_validation(waiting[0], waiting[1], block_hash, decoded.block)
@@ -958,8 +1050,27 @@ class Node:
             await self._request_blocks_if_behind(peer, message.height)
         elif isinstance(message, SyncRequest):
             await self._answer_block_request(peer, message)
+        elif isinstance(message, BodyRequest):
+            block = self._bodies.get(message.block_hash)
+            if block is not None:
+                self._enqueue(peer, CHANNEL_SYNC, encode_body_answer(block))
+        elif isinstance(message, BodyAnswer):
+            self._on_body_answer(message.block)
         else:
             await self._import_synced_blocks(peer, message)
+
+    def _on_body_answer(self, block: RawBlock) -> None:
+        """A body we asked for; one we did not ask for (or no longer need) is ignored."""
+        block_hash = compute_block_hash(self._suite, block.header)
+        if block_hash not in self._body_requested_s or block_hash in self._bodies:
+            return
+        tip = self.height
+        if not tip < block.header.height <= tip + 2:
+            return
+        self._remember_body(block_hash, block)
+        waiting = self._awaiting_body.pop(block_hash, None)
+        if waiting is not None:
+            self._start_validation(waiting[0], waiting[1], block_hash, block)
 
     async def _request_blocks_if_behind(self, peer: Address, peer_height: Height) -> None:
         assert self._network is not None and self._tip_header is not None
@@ -1059,8 +1170,22 @@ class Node:
         if not self._running:
             return
         fresh = [raw for raw in raws if self._mempool.get_by_raw(raw) is None]
-        if fresh:
-            await self._admit(fresh)
+        if not fresh:
+            return
+        if self._gossip_admissions >= GOSSIP_ADMISSIONS_MAX:
+            # Gossip is lossy by design: a transaction dropped here is checked when a block brings it.
+            self._counters.gossip_dropped += len(fresh)
+            return
+        # Not awaited: the transport reads this peer's next message (a vote, say) only once this
+        # handler returns, and under load the signatures may wait seconds for the verifier.
+        self._gossip_admissions += 1
+        self._spawn(self._admit_gossip(fresh))
+
+    async def _admit_gossip(self, raws: list[bytes]) -> None:
+        try:
+            await self._admit(raws)
+        finally:
+            self._gossip_admissions -= 1
 
     async def _admit_and_record(self, raws: Sequence[bytes]) -> list[SubmitOutcome]:
         outcomes = await self._admit(raws)
@@ -1201,6 +1326,7 @@ class Node:
                 "gusu_verifier_queue_items": float(self._verifier.queued_item_count),
                 "gusu_journal_bytes": float(self._journal.size_bytes if self._journal is not None else 0),
                 "gusu_block_signatures_verified_total": float(self._counters.block_signatures_verified),
+                "gusu_gossip_transactions_dropped_total": float(self._counters.gossip_dropped),
             },
         )
 

@@ -8,10 +8,14 @@ consensus channel:
     ["gusu.cvote.v1", message]                 a signed prevote or precommit
     ["gusu.cproposal.v1", message, block]      a signed proposal with its block body (transactions
                                                stay encoded until the receiver needs them)
+    ["gusu.cproposalref.v1", message]          the same proposal again, without the body (re-sends:
+                                               a peer that lacks the body asks for it by hash)
 sync channel:
     ["gusu.sstatus.v1", height]                the sender's committed height
     ["gusu.srequest.v1", from_height, count]   ask for blocks [from, from + count)
     ["gusu.sblocks.v1", [[block, certificate], ...]]   the answer, in height order
+    ["gusu.sbodyrequest.v1", block_hash]       ask for the body of a proposed, undecided block
+    ["gusu.sbody.v1", block]                   the answer
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from gusu.codec import Value, decode, encode, expect_bytes, expect_list, expect_
 from gusu.consensus.messages import Message, Proposal, Vote, decode_message, encode_message, validate_message
 from gusu.errors import CodecError
 from gusu.ledger.types import (
+    HASH_SIZE,
     CommitCertificate,
+    Hash,
     Height,
     RawBlock,
     decode_commit_certificate,
@@ -33,9 +39,12 @@ from gusu.ledger.types import (
 
 TAG_VOTE = "gusu.cvote.v1"
 TAG_PROPOSAL = "gusu.cproposal.v1"
+TAG_PROPOSAL_REFERENCE = "gusu.cproposalref.v1"
 TAG_STATUS = "gusu.sstatus.v1"
 TAG_REQUEST = "gusu.srequest.v1"
 TAG_BLOCKS = "gusu.sblocks.v1"
+TAG_BODY_REQUEST = "gusu.sbodyrequest.v1"
+TAG_BODY = "gusu.sbody.v1"
 
 SYNC_BLOCKS_PER_MESSAGE_MAX = 64
 """Blocks in one sync answer; the answering node also keeps the answer under the frame limit."""
@@ -55,6 +64,10 @@ def encode_proposal_body(proposal: Proposal, block: RawBlock) -> bytes:
     return encode([TAG_PROPOSAL, encode_message(proposal), encode_raw_block(block)])
 
 
+def encode_proposal_reference_body(proposal: Proposal) -> bytes:
+    return encode([TAG_PROPOSAL_REFERENCE, encode_message(proposal)])
+
+
 def _decode_record(body: bytes, shapes: dict[str, int]) -> list[Value]:
     """A tagged record whose tag is one of `shapes` (tag -> field count)."""
     value = decode(body)
@@ -66,8 +79,8 @@ def _decode_record(body: bytes, shapes: dict[str, int]) -> list[Value]:
 
 
 def decode_consensus_body(body: bytes) -> Message | ProposalWithBlock:
-    """A vote, or a proposal with its block; CodecError if malformed or inconsistent."""
-    fields = _decode_record(body, {TAG_VOTE: 2, TAG_PROPOSAL: 3})
+    """A vote, a proposal without its block, or one with it; CodecError if malformed or inconsistent."""
+    fields = _decode_record(body, {TAG_VOTE: 2, TAG_PROPOSAL: 3, TAG_PROPOSAL_REFERENCE: 2})
     message = decode_message(expect_bytes(fields[1], "consensus message"))
     validate_message(message)
     if fields[0] == TAG_VOTE:
@@ -76,6 +89,8 @@ def decode_consensus_body(body: bytes) -> Message | ProposalWithBlock:
         return message
     if not isinstance(message, Proposal):
         raise CodecError("a proposal envelope carries a vote")
+    if fields[0] == TAG_PROPOSAL_REFERENCE:
+        return message
     block = decode_raw_block(expect_bytes(fields[2], "proposed block"))
     if block.header.height != message.height or block.header.timestamp_ms != message.timestamp_ms:
         raise CodecError("the proposed block's height or time differs from its proposal")
@@ -110,8 +125,30 @@ class SyncBlocks:
     blocks: tuple[tuple[RawBlock, CommitCertificate], ...]
 
 
-def decode_sync_body(body: bytes) -> SyncStatus | SyncRequest | SyncBlocks:
-    fields = _decode_record(body, {TAG_STATUS: 2, TAG_REQUEST: 3, TAG_BLOCKS: 2})
+@dataclass(frozen=True, slots=True)
+class BodyRequest:
+    block_hash: Hash
+
+
+@dataclass(frozen=True, slots=True)
+class BodyAnswer:
+    block: RawBlock
+
+
+def encode_body_request(block_hash: Hash) -> bytes:
+    return encode([TAG_BODY_REQUEST, block_hash])
+
+
+def encode_body_answer(block: RawBlock) -> bytes:
+    return encode([TAG_BODY, encode_raw_block(block)])
+
+
+def decode_sync_body(body: bytes) -> SyncStatus | SyncRequest | SyncBlocks | BodyRequest | BodyAnswer:
+    fields = _decode_record(body, {TAG_STATUS: 2, TAG_REQUEST: 3, TAG_BLOCKS: 2, TAG_BODY_REQUEST: 2, TAG_BODY: 2})
+    if fields[0] == TAG_BODY_REQUEST:
+        return BodyRequest(Hash(expect_bytes(fields[1], "requested block hash", size=HASH_SIZE)))
+    if fields[0] == TAG_BODY:
+        return BodyAnswer(decode_raw_block(expect_bytes(fields[1], "block body")))
     if fields[0] == TAG_STATUS:
         return SyncStatus(Height(expect_uint(fields[1], "status height")))
     if fields[0] == TAG_REQUEST:
