@@ -9,7 +9,8 @@ data. Tests steer it through plain attributes:
 * `refusals`: errors for the next submitted transactions, one each;
 * `submit_gate`: an event `submit_transactions` waits for (slow node);
 * `fail_with`: an exception every read method raises (a broken node);
-* `healthy`: what `is_healthy` answers.
+* `healthy`: what `is_healthy` answers;
+* `peers`: what `get_peers` answers (none by default, as on a one-validator chain).
 
 `sender_queries` records what the API asked `get_sender_transactions`.
 
@@ -62,6 +63,7 @@ from gusu.ledger.types import (
     encode_transaction,
     encode_transaction_payload,
 )
+from gusu.network.transport import PeerInfo
 from gusu.node.service import (
     BlockListener,
     BlockNotification,
@@ -95,6 +97,7 @@ class FakeNode:
     submit_gate: asyncio.Event | None = None
     fail_with: Exception | None = None
     healthy: bool = True
+    peers: list[PeerInfo] = field(default_factory=list)
     submitted: list[bytes] = field(default_factory=list)
     listeners: list[BlockListener] = field(default_factory=list)
     extra_metrics: dict[str, float] = field(default_factory=dict)
@@ -168,6 +171,10 @@ class FakeNode:
 
     def is_healthy(self) -> bool:
         return self.healthy
+
+    def get_peers(self) -> list[PeerInfo]:
+        self._maybe_fail()
+        return list(self.peers)
 
     def get_metrics(self) -> NodeMetrics:
         self._maybe_fail()

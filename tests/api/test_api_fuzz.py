@@ -37,6 +37,7 @@ METHODS = [
     "gusu_call",
     "gusu_status",
     "gusu_health",
+    "gusu_peers",
     "gusu_subscribe",
     "gusu_unsubscribe",
 ]

@@ -15,6 +15,8 @@ from gusu.api.server import create_app
 from gusu.api.settings import ApiSettings
 from gusu.errors import MempoolFullError, SenderQuotaError
 from gusu.ledger.jsonview import block_from_json, inclusion_proof_from_json, receipt_from_json
+from gusu.ledger.types import Address
+from gusu.network.transport import PeerInfo
 
 
 async def _json(client: Client, path: str, status: int = 200) -> Any:
@@ -53,6 +55,35 @@ def test_read_routes_answer_as_the_rpc_methods() -> None:
         proof = await _json(client, f"/v1/transactions/{id_hex}/receipt/proof")
         inclusion_proof_from_json(proof, "receipts_root")
         assert receipt.is_success
+
+    run_api(scenario)
+
+
+def test_peers_route_answers_as_gusu_peers() -> None:
+    async def scenario(client: Client, node: FakeNode) -> None:
+        assert await _json(client, "/v1/peers") == {"peers": []}
+        node.peers = [
+            PeerInfo(
+                address=Address(b"\x07" * 20),
+                organization="acme",
+                endpoint="10.0.0.7:8646",
+                outbound=True,
+                connected_for_s=3.0,
+                rtt_ms=1.25,
+                queued_messages=0,
+                queued_bytes=0,
+                messages_in=5,
+                messages_out=6,
+                bytes_in=700,
+                bytes_out=800,
+                gossip_dropped=0,
+            )
+        ]
+        listed = await _json(client, "/v1/peers")
+        assert listed == (await rpc(client, "gusu_peers", []))["result"]
+        assert [(peer["address"], peer["organization"], peer["rtt_ms"]) for peer in listed["peers"]] == [
+            ("0x" + "07" * 20, "acme", 1.25)
+        ]
 
     run_api(scenario)
 
@@ -259,6 +290,9 @@ def test_openapi_describes_every_rest_route() -> None:
         assert document["info"]["title"] and document["info"]["version"]
         routes = _rest_routes()
         assert ("get", "/v1/transactions/{id}/receipt") in routes
+        assert ("get", "/v1/peers") in routes
+        peer = document["components"]["schemas"]["Peer"]
+        assert peer["required"] == list(peer["properties"]), "every field of a peer is always present"
         for method, path in routes:
             assert path in document["paths"], path
             assert method in document["paths"][path], (method, path)

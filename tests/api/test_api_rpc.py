@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -20,7 +21,8 @@ from gusu.ledger.jsonview import (
 )
 from gusu.ledger.merkle import is_valid_inclusion
 from gusu.ledger.store import compute_receipt_leaf
-from gusu.ledger.types import decode_block, decode_commit_certificate
+from gusu.ledger.types import Address, decode_block, decode_commit_certificate
+from gusu.network.transport import PeerInfo
 
 
 async def _commit_one(client: Client, node: FakeNode) -> bytes:
@@ -273,6 +275,81 @@ def test_status_and_health() -> None:
         assert result_of(await rpc(client, "gusu_health", [])) == {"ok": True, "height": 0}
         node.healthy = False
         assert result_of(await rpc(client, "gusu_health", [])) == {"ok": False, "height": 0}
+
+    run_api(scenario)
+
+
+def _peer(address_byte: int, *, rtt_ms: float | None, connected_for_s: float = 12.3456789) -> PeerInfo:
+    return PeerInfo(
+        address=Address(bytes([address_byte]) * 20),
+        organization=f"org{address_byte}",
+        endpoint=f"127.0.0.1:{9000 + address_byte}",
+        outbound=address_byte % 2 == 0,
+        connected_for_s=connected_for_s,
+        rtt_ms=rtt_ms,
+        queued_messages=address_byte,
+        queued_bytes=10 * address_byte,
+        messages_in=100 + address_byte,
+        messages_out=200 + address_byte,
+        bytes_in=1_000 + address_byte,
+        bytes_out=2_000 + address_byte,
+        gossip_dropped=address_byte - 1,
+    )
+
+
+def test_peers_lists_connected_validators_by_address() -> None:
+    async def scenario(client: Client, node: FakeNode) -> None:
+        assert result_of(await rpc(client, "gusu_peers", [])) == {"peers": []}
+        # Given out of order: the answer is sorted by address whatever the node's order.
+        node.peers = [_peer(3, rtt_ms=0.4567891), _peer(2, rtt_ms=None, connected_for_s=-0.001)]
+        answer = result_of(await rpc(client, "gusu_peers"))
+        assert answer == {
+            "peers": [
+                {
+                    "address": "0x" + "02" * 20,
+                    "organization": "org2",
+                    "endpoint": "127.0.0.1:9002",
+                    "outbound": True,
+                    "connected_for_s": 0.0,
+                    "rtt_ms": None,
+                    "queued_messages": 2,
+                    "queued_bytes": 20,
+                    "messages_in": 102,
+                    "messages_out": 202,
+                    "bytes_in": 1_002,
+                    "bytes_out": 2_002,
+                    "gossip_dropped": 1,
+                },
+                {
+                    "address": "0x" + "03" * 20,
+                    "organization": "org3",
+                    "endpoint": "127.0.0.1:9003",
+                    "outbound": False,
+                    "connected_for_s": 12.346,
+                    "rtt_ms": 0.457,
+                    "queued_messages": 3,
+                    "queued_bytes": 30,
+                    "messages_in": 103,
+                    "messages_out": 203,
+                    "bytes_in": 1_003,
+                    "bytes_out": 2_003,
+                    "gossip_dropped": 2,
+                },
+            ]
+        }
+        # Every field the transport reports is served, so a new one is not silently left out.
+        assert all(set(peer) == {field.name for field in dataclasses.fields(PeerInfo)} for peer in answer["peers"])
+        error = error_of(await rpc(client, "gusu_peers", [1]))
+        assert error["code"] == -32602 and "gusu_peers takes 0 params []; found 1" in error["message"]
+
+    run_api(scenario)
+
+
+def test_peers_of_a_failing_node_is_an_internal_error() -> None:
+    async def scenario(client: Client, node: FakeNode) -> None:
+        node.fail_with = RuntimeError("the transport's table is corrupt")
+        error = error_of(await rpc(client, "gusu_peers", []))
+        assert error["code"] == -32603 and "corrupt" not in error["message"]
 
     run_api(scenario)
 

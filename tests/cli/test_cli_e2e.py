@@ -1,7 +1,7 @@
 """End to end: a real chain and node driven only through `python -m gusu.cli.main`.
 
 chain init -> node start --detach -> transfer -> tx show/proof -> block show
--> account balance -> evidence record/verify -> account history -> node status -> node stop.
+-> account balance -> evidence record/verify -> account history -> node status/peers -> node stop.
 """
 
 from __future__ import annotations
@@ -143,7 +143,10 @@ def test_chain_round_trip(chain: tuple[Gusu, dict[str, Any]], tmp_path: Path) ->
     assert status["healthy"] is True and status["running"] is True
     assert status["chain_id"] == "gusu-local" and status["suite"] == "sm"
     assert status["height"] >= recorded["receipt"]["height"]
-    assert status["peers"] == "n/a" and "transactions" in status["mempool"]
+    assert status["peers"] == [] and "transactions" in status["mempool"]
+    # A one-validator chain has no peers to list.
+    peers = gusu.json("node", "peers", "--dir", node_directory)
+    assert peers == {"endpoint": status["endpoint"], "peers": []}
 
     stopped = gusu.json("node", "stop", "--dir", node_directory)
     assert stopped["stopped"] is True and stopped["killed"] is False

@@ -1,7 +1,9 @@
 """End to end: a four-validator network driven only through `python -m gusu.cli.main`.
 
-net up --nodes 4 -> net status (4 alive, agreeing, connected) -> tx send to node2 -> kill -9 node3
--> net status says so -> net up starts only node3 -> all agree again -> net down.
+net up --nodes 4 (waits for the validators to connect, not for a block: none is made without
+transactions) -> net status (4 alive, agreeing, each connected to the 3 others, as the nodes report)
+-> node peers -> tx send to node2 (makes the first block) -> kill -9 node3 -> net status says so -> net up
+starts only node3 and waits until it is connected again -> all agree again -> net down.
 """
 
 from __future__ import annotations
@@ -69,16 +71,25 @@ def network(tmp_path: Path) -> Iterator[tuple[Gusu, Path, dict[str, Any]]]:
 
 def test_network_round_trip(network: tuple[Gusu, Path, dict[str, Any]]) -> None:
     gusu, directory, up = network
-    assert up["created"] is True and up["suite"] == "ecdsa" and up["height"] >= 1
-    assert sorted(up["started"]) == [f"node{index}" for index in range(NODES)]
+    names = [f"node{index}" for index in range(NODES)]
+    assert up["created"] is True and up["suite"] == "ecdsa" and up["height"] == 0
+    assert sorted(up["started"]) == names
     assert all(node["pid"] for node in up["nodes"])
+    # Ready means connected: every node reported the three others.
+    assert up["peers"] == {name: [other for other in names if other != name] for name in names}
 
     status = gusu.json("net", "status", "--dir", str(directory))
     assert status["alive"] == NODES and status["reachable"] == NODES
     assert status["agree"] is True and status["healthy"] is True, status["verdict"]
-    assert status["verdict"].startswith(f"all {NODES} nodes agree at height")
+    assert status["verdict"] == f"all {NODES} nodes agree at height 0"
     assert len({node["common_block_hash"] for node in status["nodes"]}) == 1
-    assert all(node["peers_connected"] == NODES - 1 for node in status["nodes"]), status["nodes"]
+    assert all(node["peers_connected"] == node["peers_expected"] == NODES - 1 for node in status["nodes"])
+    assert all(node["peers_source"] == "rpc" for node in status["nodes"]), status["nodes"]
+    table = gusu.run("net", "status", "--dir", str(directory))
+    assert table.stdout.count(f"{NODES - 1}/{NODES - 1}") == NODES, table.stdout
+    peers = gusu.json("node", "peers", "--endpoint", up["nodes"][0]["api_url"])
+    addresses = {node["address"]: node["organization"] for node in up["nodes"][1:]}
+    assert {peer["address"]: peer["organization"] for peer in peers["peers"]} == addresses
 
     # Any node takes transactions: send to node2 and read the receipt there.
     node2 = up["nodes"][2]["api_url"]
@@ -89,18 +100,22 @@ def test_network_round_trip(network: tuple[Gusu, Path, dict[str, Any]]) -> None:
     balance = gusu.json("account", "balance", recipient, "--endpoint", up["nodes"][0]["api_url"])
     assert balance["balance"] == 25
 
-    # kill -9 one of four: the status says which, and the three others keep committing.
+    # kill -9 one of four: the status says which, and the three others keep committing what they are sent.
     LocalNetwork.open(directory).kill(3, signal.SIGKILL)
     degraded = gusu.run("net", "status", "--dir", str(directory), "--json", check=False)
     assert degraded.returncode == 1
     document = json.loads(degraded.stdout)
     assert document["alive"] == NODES - 1 and document["agree"] is True
     assert "node3 is not running" in document["verdict"] and "error: " in degraded.stderr
+    assert document["disconnected"] == {}, "a node that is down is expected by no one"
+    sent = gusu.json("tx", "send", "account", "transfer", recipient, "5", "--key", up["dev_key"], "--endpoint", node2)
+    assert sent["receipt"]["status"] == "success", sent
 
-    # `net up` on a running network starts only what is down, and waits for a block.
+    # `net up` on a running network starts only what is down, and waits until it is connected again.
     again = gusu.json("net", "up", "--dir", str(directory))
     assert again["created"] is False and again["started"] == ["node3"]
     assert sorted(again["already_running"]) == ["node0", "node1", "node2"]
+    assert again["peers"]["node3"] == ["node0", "node1", "node2"]
     healed = gusu.json("net", "status", "--dir", str(directory))
     assert healed["healthy"] is True, healed["verdict"]
 

@@ -1,4 +1,8 @@
-"""The `network` fixture: four validator processes on loopback, all at height >= 1, always killed at the end."""
+"""The `network` fixture: four validator processes on loopback, all connected to each other, always killed at the end.
+
+It waits for connections, not for a block: the chain makes blocks only when it is sent transactions,
+so the tests drive every commit with their load generator.
+"""
 
 from __future__ import annotations
 

@@ -7,9 +7,15 @@
 * `E2ENetwork` runs ``python -m gusu.api.process NODE_DIR`` per node and
   kills (SIGKILL), pauses (SIGSTOP), resumes and restarts them;
   `running_network` is the fixture's body: create, spawn all, wait until
-  every node reports height >= 1, and always kill everything at the end.
+  every node reports (``gusu_peers``) a connection to every other, and
+  always kill everything at the end. It does not wait for a block: the
+  chain makes blocks only when there are transactions.
 * `LoadGenerator` is a thread that submits signed transfers round-robin to
-  the live nodes and records every id a node acknowledged.
+  the live nodes and records every id a node acknowledged. Since blocks
+  come only from transactions, every "the chain commits / halts / resumes"
+  check runs under its load, and says so with transactions:
+  `assert_not_committed` (submitted, acknowledged, yet no receipt) and
+  `wait_committed` (every one has a receipt on every node asked).
 * `check_network` is the final verdict on every live node: every
   acknowledged id has a receipt, every height up to the common minimum has
   one block hash everywhere (no fork), blocks link to their parents, and
@@ -27,7 +33,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -300,13 +306,28 @@ class E2ENetwork:
         except Exception:
             return None
 
+    def peers(self, index: int) -> list[int]:
+        """The nodes that node `index` reports being connected to (gusu_peers), by index."""
+        by_address = {node.address: node_index for node_index, node in enumerate(self.layout.nodes)}
+        with self.nodes[index].client(timeout_s=3.0) as client:
+            reported = client.peers()
+        assert all(peer.address in by_address for peer in reported), f"node{index} lists a peer outside the chain"
+        return sorted(by_address[peer.address] for peer in reported)
+
+    def try_peers(self, index: int) -> list[int] | None:
+        try:
+            return self.peers(index)
+        except Exception:
+            return None
+
     def describe(self) -> str:
-        """Heights and log tails: what a failure message needs."""
+        """Heights, peers and log tails: what a failure message needs."""
         parts = []
         for node in self.nodes:
             state = "paused" if node.paused else "running" if node.is_running else "down"
             height = self.try_height(node.index) if node.is_live else None
-            parts.append(f"--- node{node.index} ({state}, height {height}):\n{node.log_tail(1_500)}")
+            peers = self.try_peers(node.index) if node.is_live else None
+            parts.append(f"--- node{node.index} ({state}, height {height}, peers {peers}):\n{node.log_tail(1_500)}")
         return "\n".join(parts)
 
     def wait_until(self, condition: Callable[[], bool], timeout_s: float, what: str) -> float:
@@ -322,6 +343,15 @@ class E2ENetwork:
             if time.monotonic() >= deadline:
                 raise AssertionError(f"{what}: not within {timeout_s} s\n{self.describe()}")
             time.sleep(0.1)
+
+    def wait_connected(self, indexes: Sequence[int], timeout_s: float) -> float:
+        """Until each node of `indexes` reports a connection to every other one of them."""
+        chosen = list(indexes)
+
+        def connected() -> bool:
+            return all(set(chosen) - {index} <= set(self.peers(index)) for index in chosen)
+
+        return self.wait_until(connected, timeout_s, f"nodes {chosen} connecting to each other")
 
     def wait_heights_at_least(self, indexes: Sequence[int], height: int, timeout_s: float) -> float:
         return self.wait_until(
@@ -341,13 +371,16 @@ class E2ENetwork:
 
 @contextmanager
 def running_network(
-    directory: Path, specs: Sequence[NodeSpec] | None = None, *, first_block_timeout_s: float = 30.0
+    directory: Path, specs: Sequence[NodeSpec] | None = None, *, connect_timeout_s: float = 30.0
 ) -> Iterator[E2ENetwork]:
-    """A 4-validator chain with every node up and at height >= 1; every process is killed on exit."""
+    """A 4-validator chain with every node serving and connected to every other; every process is killed on exit.
+
+    No block is waited for: the chain makes none until it is sent transactions.
+    """
     network = E2ENetwork(create_network(directory, specs), specs)
     try:
         network.start_all()
-        network.wait_heights_at_least(range(len(network.nodes)), 1, first_block_timeout_s)
+        network.wait_connected(range(len(network.nodes)), connect_timeout_s)
         yield network
     finally:
         network.stop_all()
@@ -409,6 +442,14 @@ class LoadGenerator:
         """Acknowledged transaction id -> index of the node that acknowledged it."""
         with self._lock:
             return dict(self._acknowledged)
+
+    def acknowledged_since(self, before: Collection[Hash], *, by: Collection[int] | None = None) -> list[Hash]:
+        """Ids acknowledged that are not in `before` (a snapshot of `acknowledged`), optionally only by nodes `by`."""
+        return [
+            transaction_id
+            for transaction_id, index in self.acknowledged.items()
+            if transaction_id not in before and (by is None or index in by)
+        ]
 
     def count(self, by: int | None = None) -> int:
         with self._lock:
@@ -514,6 +555,39 @@ def _wait_receipts(client: Client, ids: Sequence[Hash], deadline: float) -> tupl
         if not remaining or time.monotonic() >= deadline:
             return found, len(remaining)
         time.sleep(0.25)
+
+
+def assert_not_committed(network: E2ENetwork, indexes: Sequence[int], ids: Sequence[Hash]) -> None:
+    """None of `ids` has a receipt on any node of `indexes`: submitted and acknowledged, yet not committed."""
+    assert ids, "no transaction to check: the test must submit some"
+    for index in indexes:
+        with network.nodes[index].client() as client:
+            for transaction_id in ids:
+                try:
+                    receipt = client.get_receipt(transaction_id)
+                except RemoteError as error:
+                    assert error.code == "not_found", error
+                    continue
+                raise AssertionError(
+                    f"node{index} committed {transaction_id.hex()} at height {receipt.height}, while it should not "
+                    f"commit anything\n{network.describe()}"
+                )
+
+
+def wait_committed(network: E2ENetwork, indexes: Sequence[int], ids: Sequence[Hash], timeout_s: float) -> float:
+    """Until every one of `ids` has a receipt on every node of `indexes`; the seconds it took."""
+    assert ids, "no transaction to wait for: the test must submit some"
+    started = time.monotonic()
+    deadline = started + timeout_s
+    for index in indexes:
+        with network.nodes[index].client(timeout_s=10.0) as client:
+            _, missing = _wait_receipts(client, ids, deadline)
+        if missing:
+            raise AssertionError(
+                f"node{index}: {missing} of {len(ids)} transactions have no receipt after {timeout_s} s\n"
+                f"{network.describe()}"
+            )
+    return time.monotonic() - started
 
 
 def _read_chain(network: E2ENetwork, index: int, up_to: int) -> list[tuple[Hash, Hash, tuple[Hash, ...]]]:

@@ -3,6 +3,10 @@
 Every scenario runs under load and ends with `check_network`: every
 acknowledged transaction committed on every live node, one block hash per
 height everywhere, and certificates of more than 2/3 of the power.
+
+The chain makes blocks only when there are transactions, so each claim
+about progress is made with transactions: those acknowledged while a
+fault lasts commit (or, without a quorum, do not) on the nodes concerned.
 """
 
 from __future__ import annotations
@@ -11,7 +15,14 @@ import time
 from collections.abc import Callable
 
 import pytest
-from e2e_helpers import E2ENetwork, LoadGenerator, assert_agree_up_to, check_network
+from e2e_helpers import (
+    E2ENetwork,
+    LoadGenerator,
+    assert_agree_up_to,
+    assert_not_committed,
+    check_network,
+    wait_committed,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -24,7 +35,7 @@ PAUSE_S = 10.0
 
 
 def _advance(network: E2ENetwork, indexes: list[int], blocks: int, timeout_s: float) -> None:
-    """The nodes `indexes` all commit `blocks` more blocks (beyond the highest of them now)."""
+    """The nodes `indexes` all commit `blocks` more blocks (beyond the highest of them now); needs load."""
     start = max(network.heights(indexes).values())
     network.wait_heights_at_least(indexes, start + blocks, timeout_s)
 
@@ -39,10 +50,14 @@ def test_kill_9_one_of_four_keeps_committing_and_the_restarted_node_catches_up(
         network.kill(victim)
         killed_s = time.monotonic()
         # What it acknowledged may be only in its journal (gossip is best effort): it must all commit.
-        acknowledged_by_victim = [tid for tid, by in load.acknowledged.items() if by == victim]
-        # The other three, 3/4 of the power, keep committing, under load.
+        before_kill = load.acknowledged
+        acknowledged_by_victim = [tid for tid, by in before_kill.items() if by == victim]
+        # The other three, 3/4 of the power, keep committing, under load: what they take commits.
         _advance(network, others, 5, timeout_s=20)
         load.wait_for(30, timeout_s=20)
+        taken_without_victim = load.acknowledged_since(before_kill, by=others)
+        assert len(taken_without_victim) >= 30
+        wait_committed(network, others, taken_without_victim, timeout_s=30)
         time.sleep(max(0.0, killed_s + OUTAGE_S - time.monotonic()))  # let it fall behind
         tip_at_restart = max(network.heights(others).values())
         ready_s = network.start(victim)
@@ -77,21 +92,31 @@ def test_kill_9_two_of_four_halts_without_forking_and_resumes_when_one_returns(n
         # (and a survivor one height behind may still fetch it from the other).
         time.sleep(1.5)
         halted = max(network.heights(survivors).values())
+        before_halt = load.acknowledged
+        # The survivors still accept transactions, and do not commit them: half of the power is no quorum.
+        load.wait_for(10, timeout_s=20)
         time.sleep(HALT_OBSERVED_S)
+        stalled = load.acknowledged_since(before_halt, by=survivors)
+        assert len(stalled) >= 10
+        assert_not_committed(network, survivors, stalled)
         assert max(network.heights(survivors).values()) == halted, "half of the power committed a block"
         assert_agree_up_to(network, survivors, min(network.heights(survivors).values()))
-        # The survivors still accept transactions; they commit once a third validator is back.
-        load.wait_for(10, timeout_s=20)
+        # They commit once a third validator is back: the ones held up first of all.
         network.start(victims[0])
         resumed = [*survivors, victims[0]]
+        resumed_s = wait_committed(network, resumed, stalled, timeout_s=60)
         network.wait_heights_at_least(resumed, halted + 3, timeout_s=60)
         load.wait_for(20, timeout_s=20)
         # The last one back brings what only its journal held.
         network.start(victims[1])
         network.wait_caught_up(victims[1], resumed, timeout_s=60)
+    print(
+        f"\nkill -9 two of four: {len(stalled)} transactions held at height {halted}; committed {resumed_s:.2f} s after"
+    )
     summary = check_network(network, load.acknowledged)
     assert summary.nodes == [0, 1, 2, 3]
     assert summary.common_height > halted
+    assert all(summary.receipt_heights[tid] > halted for tid in stalled)
 
 
 def test_sigstop_one_for_10_s_the_others_commit_and_it_catches_up(network: E2ENetwork) -> None:
@@ -101,7 +126,12 @@ def test_sigstop_one_for_10_s_the_others_commit_and_it_catches_up(network: E2ENe
         network.pause(victim)
         paused_s = time.monotonic()
         paused_at = max(network.heights(others).values())
+        before_pause = load.acknowledged
         load.wait_for(20, timeout_s=9)
+        # What the others take while it is stopped commits on them without it.
+        taken_while_paused = load.acknowledged_since(before_pause, by=others)
+        assert len(taken_while_paused) >= 20
+        wait_committed(network, others, taken_while_paused, timeout_s=PAUSE_S)
         time.sleep(max(0.0, paused_s + PAUSE_S - time.monotonic()))
         before_resume = min(network.heights(others).values())
         # Every fourth height the stopped node is the round-0 proposer and the others wait out

@@ -30,7 +30,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from e2e_helpers import NODE_COUNT, E2ENetwork, LoadGenerator, NodeSpec, check_network, running_network
+from e2e_helpers import (
+    NODE_COUNT,
+    E2ENetwork,
+    LoadGenerator,
+    NodeSpec,
+    assert_not_committed,
+    check_network,
+    running_network,
+    wait_committed,
+)
 
 from gusu.api.process import is_process_alive
 
@@ -240,13 +249,21 @@ def _run_partition(network: E2ENetwork, lab: NamespaceLab, victim: int, majority
     with LoadGenerator(network, seed=4) as load:
         load.wait_for(40, timeout_s=20)
         lab.cut(victim)
+        before_cut = load.acknowledged
         start = max(network.heights(majority).values())
-        # The majority (3/4 of the power) keeps committing without it.
+        # The majority (3/4 of the power) keeps committing without it: what it takes commits.
         network.wait_heights_at_least(majority, start + 5, timeout_s=20)
-        # The cut node still answers clients (its API is on another link) and journals what it accepts.
-        load.wait_for(5, timeout_s=20, by=victim)
+        load.wait_for(20, timeout_s=20)
+        wait_committed(network, majority, load.acknowledged_since(before_cut, by=majority), timeout_s=30)
+        # The cut node still answers clients (its API is on another link) and journals what it accepts,
+        # but commits none of it alone.
         isolated = network.height(victim)
+        before_isolated = load.acknowledged
+        load.wait_for(5, timeout_s=20, by=victim)
         time.sleep(3)
+        held = load.acknowledged_since(before_isolated, by=[victim])
+        assert len(held) >= 5
+        assert_not_committed(network, [victim], held)
         assert network.height(victim) == isolated, "a validator cut off from the others committed a block alone"
         majority_height = min(network.heights(majority).values())
         assert isolated < majority_height
@@ -262,9 +279,13 @@ def _run_partition(network: E2ENetwork, lab: NamespaceLab, victim: int, majority
         lab.heal(victim)
         healed_s = time.monotonic()
         network.wait_caught_up(victim, majority, timeout_s=60)
+        caught_up_s = time.monotonic() - healed_s
+        # What it took while cut off commits everywhere once it is back.
+        wait_committed(network, [victim, *majority], held, timeout_s=60)
         print(
             f"\npartition: node{victim} cut at height {isolated} while the majority reached {majority_height}; "
-            f"caught up {time.monotonic() - healed_s:.2f} s after healing"
+            f"caught up {caught_up_s:.2f} s after healing, its {len(held)} held transactions committed "
+            f"{time.monotonic() - healed_s:.2f} s after"
         )
         load.wait_for(10, timeout_s=20)
     summary = check_network(network, load.acknowledged)

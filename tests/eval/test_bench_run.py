@@ -105,3 +105,12 @@ def test_network_of_four() -> None:
     # Round-robin: every node took a share of the load.
     assert len(result["acknowledged_per_node"]) == 4 and all(result["acknowledged_per_node"])
     assert result["node_processes"] >= 4
+
+
+def test_network_of_four_with_one_down() -> None:
+    # The node is killed before funding; the three others, connected to each other, commit everything.
+    # Longer than the others: every fourth height waits out the dead proposer's propose timeout (3 s).
+    result = run_bench("--nodes", "4", "--down-node", "3", "--window", "300", "--count", "3000", "--duration", "8")
+    check_accounting(result)
+    assert result["nodes"] == 4 and result["nodes_live"] == 3 and result["down_node"] == "node3"
+    assert len(result["endpoints"]) == 3 and all(result["acknowledged_per_node"])

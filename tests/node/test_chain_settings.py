@@ -48,5 +48,5 @@ def test_a_genesis_without_timeouts_gets_the_engine_defaults() -> None:
 
 
 def test_an_unusable_timeout_in_genesis_is_refused_by_name() -> None:
-    with pytest.raises(ConfigError, match="genesis parameters .* timeout_propose_ms"):
+    with pytest.raises(ConfigError, match=r"genesis parameters .* timeout_propose_ms"):
         compute_bft_settings(_genesis({"timeout_propose_ms": 0}), SoloSettings())

@@ -17,7 +17,8 @@ Contracts it "executes":
 
 Tests steer it through attributes: `refusals` (errors for the next
 submitted transactions, one each), `http_failures` (raw HTTP answers for the
-next requests) and `close_subscribers_with` (a WebSocket close code).
+next requests), `close_subscribers_with` (a WebSocket close code) and
+`peers` (the JSON items ``gusu_peers`` answers with, malformed ones included).
 """
 
 from __future__ import annotations
@@ -113,6 +114,7 @@ class FakeNode:
         self.refusals: deque[GusuError] = deque()
         self.http_failures: deque[tuple[int, bytes]] = deque()
         self.close_subscribers_with: int | None = None
+        self.peers: list[JSON] = []
         self.methods: list[str] = []
         self.submissions = 0
         self.unsubscribed: list[str] = []
@@ -308,6 +310,9 @@ class FakeNode:
             "version": "0.1.0-fake",
             "transaction_window_blocks": WINDOW_BLOCKS,
         }
+
+    def _rpc_peers(self) -> JSON:
+        return {"peers": list(self.peers)}
 
     def _rpc_blockNumber(self) -> JSON:  # noqa: N802 - named after the JSON-RPC method
         return self.height

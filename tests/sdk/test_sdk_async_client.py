@@ -52,6 +52,32 @@ def test_reads_and_calls(node: FakeNode) -> None:
     run(node, test)
 
 
+def test_peers(node: FakeNode) -> None:
+    node.peers = [
+        {
+            "address": "0x" + "0a" * 20,
+            "organization": "acme",
+            "endpoint": "10.0.0.2:8646",
+            "outbound": False,
+            "connected_for_s": 1,
+            "rtt_ms": None,
+            "queued_messages": 0,
+            "queued_bytes": 0,
+            "messages_in": 0,
+            "messages_out": 0,
+            "bytes_in": 0,
+            "bytes_out": 0,
+            "gossip_dropped": 0,
+        }
+    ]
+
+    async def test(client: AsyncClient) -> None:
+        (peer,) = await client.peers()
+        assert (peer.address, peer.endpoint, peer.outbound, peer.rtt_ms) == (b"\x0a" * 20, "10.0.0.2:8646", False, None)
+
+    run(node, test)
+
+
 def test_send_and_wait_with_proof(node: FakeNode, key: PrivateKey) -> None:
     async def test(client: AsyncClient) -> None:
         receipt = await client.send_and_wait(key, "account", "transfer", [RECIPIENT, 3], timeout_s=WAIT_S)
@@ -197,9 +223,14 @@ def test_closing_the_client_closes_its_subscriptions(node: FakeNode, key: Privat
     async def main() -> None:
         client = AsyncClient(node.url)
         events = client.subscribe_events()
-        await client.send_transaction(key, "account", "transfer", [RECIPIENT, 1])
+        assert events.subscription_id is None
         async with asyncio.timeout(WAIT_S):
-            event = await anext(events)  # opens the WebSocket lazily
+            first = asyncio.ensure_future(anext(events))  # opens the WebSocket lazily
+            # Sent once subscribed: a block cut before would carry the event to no one.
+            while events.subscription_id is None:
+                await asyncio.sleep(0.005)
+            await client.send_transaction(key, "account", "transfer", [RECIPIENT, 1])
+            event = await first
         assert event.name == "Transfer"
         await client.close()
         with pytest.raises(StopAsyncIteration):

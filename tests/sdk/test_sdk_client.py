@@ -56,6 +56,38 @@ def test_status_and_block_number(node: FakeNode, client: Client) -> None:
     assert client.block_number() >= status.height >= 0
 
 
+def test_peers(node: FakeNode, client: Client) -> None:
+    assert client.peers() == []
+    node.peers = [_peer_json(b"\x02" * 20, "bank"), _peer_json(b"\x03" * 20, "coop")]
+    peers = client.peers()
+    assert [(peer.address, peer.organization, peer.outbound) for peer in peers] == [
+        (b"\x02" * 20, "bank", True),
+        (b"\x03" * 20, "coop", True),
+    ]
+    assert peers[0].rtt_ms == 0.5 and peers[0].connected_for_s == 4.25
+    node.peers = [{"address": "0x02"}]
+    with pytest.raises(ClientError, match="answer to gusu_peers is malformed"):
+        client.peers()
+
+
+def _peer_json(address: bytes, organization: str) -> dict[str, object]:
+    return {
+        "address": bytes_to_hex(address),
+        "organization": organization,
+        "endpoint": "127.0.0.1:8646",
+        "outbound": True,
+        "connected_for_s": 4.25,
+        "rtt_ms": 0.5,
+        "queued_messages": 0,
+        "queued_bytes": 0,
+        "messages_in": 10,
+        "messages_out": 11,
+        "bytes_in": 1_000,
+        "bytes_out": 1_100,
+        "gossip_dropped": 0,
+    }
+
+
 def test_get_block_by_height_and_by_hash(node: FakeNode, client: Client) -> None:
     genesis = client.get_block(0)
     assert genesis.height == 0 and genesis.transaction_ids == ()

@@ -8,7 +8,7 @@ from gusu.errors import ClientError, CodecError, RemoteError
 from gusu.ledger.jsonview import JSON
 from gusu.ledger.types import Hash
 from gusu.sdk import _rpc
-from gusu.sdk.views import parse_event_notification, parse_status, parse_transaction
+from gusu.sdk.views import PeerView, parse_event_notification, parse_peers, parse_status, parse_transaction
 
 TRANSACTION_ID = Hash(b"\x05" * 32)
 
@@ -144,3 +144,66 @@ def test_status_and_notifications_have_the_documented_shape() -> None:
         }
     )
     assert (event.index, event.event_index, event.data) == (2, None, [b"\x01", 5])
+
+
+def _peer_json(address_byte: int, **changes: JSON) -> dict[str, JSON]:
+    peer: dict[str, JSON] = {
+        "address": "0x" + f"{address_byte:02x}" * 20,
+        "organization": "acme",
+        "endpoint": "127.0.0.1:8646",
+        "outbound": True,
+        "connected_for_s": 12,
+        "rtt_ms": 0.25,
+        "queued_messages": 1,
+        "queued_bytes": 2,
+        "messages_in": 3,
+        "messages_out": 4,
+        "bytes_in": 5,
+        "bytes_out": 6,
+        "gossip_dropped": 7,
+    }
+    peer.update(changes)
+    return peer
+
+
+def test_peers_are_parsed_into_typed_records() -> None:
+    (peer, silent) = parse_peers({"peers": [_peer_json(1), _peer_json(2, rtt_ms=None, outbound=False)]})
+    assert peer == PeerView(
+        address=b"\x01" * 20,
+        organization="acme",
+        endpoint="127.0.0.1:8646",
+        outbound=True,
+        connected_for_s=12.0,
+        rtt_ms=0.25,
+        queued_messages=1,
+        queued_bytes=2,
+        messages_in=3,
+        messages_out=4,
+        bytes_in=5,
+        bytes_out=6,
+        gossip_dropped=7,
+    )
+    assert isinstance(peer.connected_for_s, float)
+    assert (silent.rtt_ms, silent.outbound) == (None, False)
+    assert parse_peers({"peers": []}) == []
+
+
+@pytest.mark.parametrize(
+    ("answer", "fragment"),
+    [
+        ([], "peers must be a JSON object"),
+        ({}, "lacks the field 'peers'"),
+        ({"peers": [_peer_json(1)] * 2}, "more than once"),
+        ({"peers": [_peer_json(1)] * 257}, "the limit is 256"),
+        ({"peers": [_peer_json(1, address="0x01")]}, "20 bytes"),
+        ({"peers": [_peer_json(1, connected_for_s=-1)]}, "non-negative number"),
+        ({"peers": [_peer_json(1, rtt_ms="fast")]}, "rtt_ms must be a number"),
+        ({"peers": [_peer_json(1, connected_for_s=True)]}, "must be a number"),
+        ({"peers": [_peer_json(1, messages_in=-3)]}, "messages_in must be between 0"),
+        ({"peers": [_peer_json(1, organization="x" * 2000)]}, "the limit is 1024"),
+        ({"peers": [{k: v for k, v in _peer_json(1).items() if k != "rtt_ms"}]}, "lacks the field 'rtt_ms'"),
+    ],
+)
+def test_malformed_peer_answers_are_refused(answer: JSON, fragment: str) -> None:
+    with pytest.raises(CodecError, match=fragment):
+        parse_peers(answer)

@@ -28,6 +28,7 @@ from gusu.ledger.jsonview import (
 )
 from gusu.ledger.merkle import InclusionProof
 from gusu.ledger.types import Address, Height
+from gusu.network.transport import PeerInfo
 from gusu.node.service import BlockRecord, NodeService, ProofRecord, SubmitOutcome, TransactionRecord
 
 logger = logging.getLogger("gusu.api")
@@ -102,6 +103,16 @@ class NodeApi:
 
     def height(self) -> int:
         return int(self._node.get_status().height)
+
+    def peers(self) -> JSONObject:
+        """The validators this node is connected to now, by address.
+
+        Bounded without a limit of its own: the transport admits only the
+        chain's validators, one connection each, and a genesis lists at most
+        `VALIDATORS_MAX` of them.
+        """
+        peers = sorted(self._node.get_peers(), key=lambda peer: peer.address)
+        return {"peers": [_peer_json(peer) for peer in peers]}
 
     def health(self) -> tuple[bool, JSONObject]:
         healthy = self._node.is_healthy()
@@ -235,6 +246,25 @@ class NodeApi:
             "gas_used": result.gas_used,
             "events": [_event_json(event.contract, event.name, event.data) for event in result.events],
         }
+
+
+def _peer_json(peer: PeerInfo) -> JSONObject:
+    return {
+        "address": bytes_to_hex(peer.address),
+        "organization": peer.organization,
+        "endpoint": peer.endpoint,
+        "outbound": peer.outbound,
+        # Milliseconds' precision is all a reader of durations needs; fewer digits, smaller answers.
+        "connected_for_s": round(max(peer.connected_for_s, 0.0), 3),
+        "rtt_ms": None if peer.rtt_ms is None else round(max(peer.rtt_ms, 0.0), 3),
+        "queued_messages": peer.queued_messages,
+        "queued_bytes": peer.queued_bytes,
+        "messages_in": peer.messages_in,
+        "messages_out": peer.messages_out,
+        "bytes_in": peer.bytes_in,
+        "bytes_out": peer.bytes_out,
+        "gossip_dropped": peer.gossip_dropped,
+    }
 
 
 def _event_json(contract: str, name: str, data: bytes) -> JSONObject:

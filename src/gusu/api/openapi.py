@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 import gusu
+from gusu.ledger.genesis import VALIDATORS_MAX
 from gusu.ledger.types import ADDRESS_SIZE, HASH_SIZE
 
 OPENAPI_VERSION: Final = "3.1.0"
@@ -33,6 +34,10 @@ def _hex(description: str, size: int | None = None) -> dict[str, Any]:
 
 def _uint(description: str) -> dict[str, Any]:
     return {"type": "integer", "minimum": 0, "maximum": _UINT64_MAX, "description": description}
+
+
+def _duration(description: str) -> dict[str, Any]:
+    return {"type": "number", "minimum": 0, "description": description}
 
 
 def _object(properties: dict[str, Any], required: list[str] | None = None, description: str = "") -> dict[str, Any]:
@@ -257,6 +262,37 @@ def _schemas() -> dict[str, Any]:
             }
         ),
         "Health": _object({"ok": {"type": "boolean"}, "height": _uint("Latest committed height")}),
+        "Peer": _object(
+            {
+                "address": _ref("Address"),
+                "organization": {"type": "string", "description": "Organisation named in the peer's TLS certificate"},
+                "endpoint": {"type": "string", "description": "Remote host:port of the connection in use"},
+                "outbound": {"type": "boolean", "description": "true if this node dialed the connection"},
+                "connected_for_s": _duration("Seconds since the connection passed its handshake"),
+                "rtt_ms": {
+                    "oneOf": [_duration("Round trip of the last answered ping, in milliseconds"), {"type": "null"}],
+                    "description": "null until a ping is answered",
+                },
+                "queued_messages": _uint("Messages waiting to be sent to the peer"),
+                "queued_bytes": _uint("Bytes waiting to be sent to the peer"),
+                "messages_in": _uint("Messages received from the peer"),
+                "messages_out": _uint("Messages sent to the peer"),
+                "bytes_in": _uint("Bytes received from the peer"),
+                "bytes_out": _uint("Bytes sent to the peer"),
+                "gossip_dropped": _uint("Transaction gossip dropped because the peer's queue was full"),
+            },
+            description="A validator this node is connected to",
+        ),
+        "Peers": _object(
+            {
+                "peers": {
+                    "type": "array",
+                    "items": _ref("Peer"),
+                    "maxItems": VALIDATORS_MAX,
+                    "description": "Connected validators, by address; empty on a one-validator chain",
+                }
+            }
+        ),
         "SubmitRequest": {
             **_object(
                 {
@@ -314,6 +350,12 @@ def _paths() -> dict[str, Any]:
     block = _json_response("The block", _ref("Block"))
     return {
         "/v1/status": _get("The node's status (as gusu_status)", _json_response("Status", _ref("Status")), [], ()),
+        "/v1/peers": _get(
+            "The validators this node is connected to (as gusu_peers)",
+            _json_response("Connected peers", _ref("Peers")),
+            [],
+            (),
+        ),
         "/v1/blocks/latest": _get("The latest committed block", block, [_FULL_PARAMETER], ("400",)),
         "/v1/blocks/{height}": _get(
             "A block by height",

@@ -66,6 +66,7 @@ class RestHandlers:
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/v1/status", self.status)
+        app.router.add_get("/v1/peers", self.peers)
         # "latest" first: the {height} route would otherwise claim it.
         app.router.add_get("/v1/blocks/latest", self.latest_block)
         app.router.add_get("/v1/blocks/{height}", self.block_by_height)
@@ -80,6 +81,9 @@ class RestHandlers:
 
     async def status(self, _request: web.Request) -> web.Response:
         return json_response(self._api.status())
+
+    async def peers(self, _request: web.Request) -> web.Response:
+        return json_response(self._api.peers())
 
     async def latest_block(self, request: web.Request) -> web.Response:
         return json_response(self._api.latest_block(_full(request)))

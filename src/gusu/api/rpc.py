@@ -120,6 +120,7 @@ class RpcDispatcher:
             MethodSpec("gusu_call", self._call, ("call",), 1),
             MethodSpec("gusu_status", self._status, (), 0),
             MethodSpec("gusu_health", self._health, (), 0),
+            MethodSpec("gusu_peers", self._peers, (), 0),
             MethodSpec("gusu_subscribe", self._subscribe, ("kind", "filter"), 1),
             MethodSpec("gusu_unsubscribe", self._unsubscribe, ("subscription_id",), 1),
         )
@@ -316,6 +317,9 @@ class RpcDispatcher:
     async def _health(self, _params: Params, _context: RequestContext) -> JSON:
         _, health = self._api.health()
         return health
+
+    async def _peers(self, _params: Params, _context: RequestContext) -> JSON:
+        return self._api.peers()
 
     async def _subscribe(self, params: Params, context: RequestContext) -> JSON:
         session = _require_session(context, "gusu_subscribe")

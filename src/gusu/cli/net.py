@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from gusu.cli.context import CliState, common_options, get_state
@@ -19,15 +20,16 @@ from gusu.cli.keystore import get_scrypt_n
 from gusu.crypto import SUITE_NAMES
 from gusu.errors import NodeError
 from gusu.eval.network import (
-    COMMIT_TIMEOUT_S,
+    CONNECT_TIMEOUT_S,
     DEFAULT_BASE_PORT,
     NODES_MAX,
     P2P_PORT_OFFSET,
     STOP_TIMEOUT_S,
     LocalNetwork,
     LocalNode,
-    NetworkStalledError,
+    NetworkNotConnectedError,
     NetworkStatus,
+    NodeState,
     PortsInUseError,
 )
 from gusu.node.chain import DEFAULT_CHAIN_ID
@@ -127,9 +129,9 @@ def _directory_option(function: Any) -> Any:
     "--timeout",
     "timeout_s",
     type=click.FloatRange(min=1),
-    default=COMMIT_TIMEOUT_S,
+    default=CONNECT_TIMEOUT_S,
     show_default=True,
-    help="Seconds to wait for the nodes to serve, and again for the first commit.",
+    help="Seconds to wait for the nodes to serve, and again for the validators to connect to each other.",
 )
 @common_options
 def net_up(
@@ -141,7 +143,12 @@ def net_up(
     workers: int | None,
     timeout_s: float,
 ) -> None:
-    """Create a network if --dir holds none, start every node, wait until it commits a block."""
+    """Create a network if --dir holds none, start every node, wait until the validators are connected.
+
+    The network then commits what it is sent: it makes blocks when there are
+    transactions (set [consensus] empty_block_interval_ms in each node's
+    config.toml for a heartbeat of empty blocks).
+    """
     state = get_state()
     context = click.get_current_context()
     network_directory = resolve_network_directory(state, directory)
@@ -174,14 +181,14 @@ def net_up(
             )
     flag = directory_flag(state, network_directory)
     try:
-        with state.busy(f"starting {len(network.nodes)} nodes and waiting for a block"):
-            report = network.start(ready_timeout_s=timeout_s, commit_timeout_s=timeout_s)
+        with state.busy(f"starting {len(network.nodes)} nodes and waiting for them to connect"):
+            report = network.start(ready_timeout_s=timeout_s, connect_timeout_s=timeout_s)
     except PortsInUseError as error:
         raise PortsInUseError(
             f"{error}; stop whatever holds them and run `gusu net up{flag}` again", error.taken
         ) from None
-    except NetworkStalledError as error:
-        raise NetworkStalledError(
+    except NetworkNotConnectedError as error:
+        raise NetworkNotConnectedError(
             f"{error}\nthe nodes are still running: inspect them with `gusu net status{flag}` and their node.log "
             f"files, stop them with `gusu net down{flag}`"
         ) from None
@@ -200,6 +207,7 @@ def net_up(
         "chain_id": network.chain_id,
         "suite": network.suite,
         "height": report.height,
+        "peers": {name: list(peers) for name, peers in report.peers.items()},
         "started": list(report.started),
         "already_running": list(report.already_running),
         "nodes": node_documents,
@@ -216,8 +224,15 @@ def net_up(
         )
         if report.already_running:
             state.stdout.print(f"already running: {', '.join(report.already_running)}")
-        committed = "" if report.height is None else f"; the network committed height {report.height}"
-        state.stdout.print(f"{len(node_documents)} nodes serving{committed}")
+        connected = "" if len(node_documents) < 2 else ", every validator connected to the others"
+        height = "" if report.height is None else f", at height {report.height}"
+        state.stdout.print(f"{len(node_documents)} nodes serving{connected}{height}")
+        state.stdout.print(
+            escape(
+                "blocks are made when there are transactions; for a heartbeat of empty blocks set "
+                "[consensus] empty_block_interval_ms in each node's config.toml"
+            )
+        )
         state.stdout.print(f"dev key: {network.dev_key_path} ({network.dev_address})")
         state.stdout.print("logs: <node directory>/node.log\n\nnext:")
         for step in next_steps:
@@ -280,7 +295,10 @@ def net_down(directory: Path | None, timeout_s: float) -> None:
 def net_status(directory: Path | None) -> None:
     """Each node's process, height, mempool and peers, and whether they agree on the chain.
 
-    Exits with status 1 unless every node runs, answers and agrees.
+    Peers are the validators each node reports being connected to (marked
+    "(os)" when read from its sockets because the node did not answer).
+    Exits with status 1 unless every node runs, answers, agrees and is
+    connected to the others.
     """
     state = get_state()
     network_directory = resolve_network_directory(state, directory)
@@ -288,7 +306,7 @@ def net_status(directory: Path | None) -> None:
     status = network.status()
 
     def render() -> None:
-        state.stdout.print(_status_table(status, len(network.nodes)))
+        state.stdout.print(_status_table(status))
         style = "green" if status.healthy else ("bold red" if not status.agree else "yellow")
         state.stdout.print(f"[{style}]{status.verdict}[/{style}]")
 
@@ -298,7 +316,15 @@ def net_status(directory: Path | None) -> None:
         click.get_current_context().exit(EXIT_UNHEALTHY)
 
 
-def _status_table(status: NetworkStatus, node_count: int) -> Table:
+def _format_peers(node: NodeState) -> str:
+    """``3/3``: connected validators of all the others; ``(os)`` when read from sockets, not told by the node."""
+    if node.peers is None:
+        return "-"
+    text = f"{len(node.peers)}/{node.peers_expected}" + (" (os)" if node.peers_source == "os" else "")
+    return text if len(node.peers) >= node.peers_expected else f"[yellow]{text}[/yellow]"
+
+
+def _status_table(status: NetworkStatus) -> Table:
     height_label = "block at common height" if status.common_height is None else f"block at {status.common_height}"
     table = Table(title=f"network {status.chain_id} ({status.suite}) in {status.directory}", title_justify="left")
     for column in ("node", "org", "pid", "process", "height", height_label, "mempool", "peers"):
@@ -307,7 +333,7 @@ def _status_table(status: NetworkStatus, node_count: int) -> Table:
         block = "-" if node.common_block_hash is None else node.common_block_hash[:SHORT_HASH_CHARACTERS] + "…"
         if node.name in status.disagreeing:
             block = f"[bold red]{block}[/bold red]"
-        peers = "-" if node.peers is None else f"{len(node.peers)}/{node_count - 1}"
+        peers = _format_peers(node)
         process = node.process if node.process == "running" else f"[yellow]{node.process}[/yellow]"
         if node.process == "running" and not node.reachable:
             process = "[yellow]running, not answering[/yellow]"

@@ -1,4 +1,4 @@
-"""`gusu node`: run a node in the foreground or background, stop it, ask how it is."""
+"""`gusu node`: run a node in the foreground or background, stop it, ask how it is and who its peers are."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from gusu.cli.nodeproc import (
     stop_node,
 )
 from gusu.cli.remote import get_health, open_client
-from gusu.cli.render import format_time_ms, key_value_table, status_to_json
-from gusu.errors import ClientError, NodeError
+from gusu.cli.render import format_time_ms, key_value_table, peer_view_to_json, peers_table, status_to_json
+from gusu.errors import ClientError, NodeError, RemoteError
 from gusu.node.config import load_config
+from gusu.sdk import Client, PeerView
 
 EXIT_NODE_DOWN = 1
 
@@ -36,6 +37,29 @@ def _node_directory_option(function: Any) -> Any:
 
 def _resolve_directory(state: CliState, directory: Path | None) -> Path:
     return (directory or state.default_node_directory).expanduser().resolve()
+
+
+def _resolve_target(state: CliState, directory: Path | None) -> tuple[str, Path | None]:
+    """The API URL to ask, and the node directory it was read from (None when it is an endpoint).
+
+    --dir wins; then an endpoint named on the command line or in the
+    environment; then the default node directory if it holds a node; then
+    the default endpoint.
+    """
+    named_endpoint = state.endpoint_explicit or state.endpoint_from_environment
+    if directory is not None or (not named_endpoint and _has_default_node(state)):
+        node_directory = _resolve_directory(state, directory)
+        check_node_directory(node_directory)
+        return get_api_url(node_directory), node_directory
+    return state.endpoint, None
+
+
+def _get_peers_or_none(client: Client) -> list[PeerView] | None:
+    """The node's peers, or None when it cannot tell (a node from before `gusu_peers`)."""
+    try:
+        return client.peers()
+    except RemoteError:
+        return None
 
 
 def _print_endpoints(state: CliState, ready: dict[str, Any], heading: str) -> None:
@@ -152,25 +176,20 @@ def node_stop(directory: Path | None, timeout_s: float) -> None:
 @_node_directory_option
 @common_options
 def node_status(directory: Path | None) -> None:
-    """Height, chain, mempool and health of a node (by --dir, or --endpoint)."""
+    """Height, chain, mempool, peers and health of a node (by --dir, or --endpoint)."""
     state = get_state()
     document: dict[str, Any] = {}
-    node_directory: Path | None = None
-    named_endpoint = state.endpoint_explicit or state.endpoint_from_environment
-    if directory is not None or (not named_endpoint and _has_default_node(state)):
-        node_directory = _resolve_directory(state, directory)
-        check_node_directory(node_directory)
-        endpoint = get_api_url(node_directory)
+    endpoint, node_directory = _resolve_target(state, directory)
+    if node_directory is not None:
         pid = get_running_pid(node_directory)
         document.update({"node_directory": str(node_directory), "pid": pid, "running": pid is not None})
-    else:
-        endpoint = state.endpoint
     state.endpoint = endpoint
     document["endpoint"] = endpoint
     health = get_health(endpoint)
     try:
         with open_client(state) as client:
             status = client.status()
+            peers = _get_peers_or_none(client)
     except ClientError as error:
         message = f"no node answers at {endpoint}: {error}" + (
             "" if node_directory is None else f"; start it with `gusu node start --dir {node_directory}`"
@@ -183,7 +202,7 @@ def node_status(directory: Path | None) -> None:
         click.echo(f"error: {message}", err=True)
         click.get_current_context().exit(EXIT_NODE_DOWN)
     document.update({"reachable": True, "healthy": health.get("ok") is True, **status_to_json(status)})
-    document["peers"] = "n/a"
+    document["peers"] = None if peers is None else [peer_view_to_json(peer) for peer in peers]
     document["health"] = health
 
     def render() -> None:
@@ -200,7 +219,7 @@ def node_status(directory: Path | None) -> None:
         )
         table.add_row("mempool", f"{status.mempool_transactions:,} transactions, {status.mempool_bytes:,} bytes")
         table.add_row("consensus", status.consensus)
-        table.add_row("peers", "n/a")
+        table.add_row("peers", _describe_peers(peers))
         table.add_row("node address", document["node_address"])
         table.add_row("version", status.version)
         state.stdout.print(table)
@@ -209,6 +228,45 @@ def node_status(directory: Path | None) -> None:
     if not document["healthy"]:
         click.echo(f"error: the node at {endpoint} answers but reports it is not healthy: {health}", err=True)
         click.get_current_context().exit(EXIT_NODE_DOWN)
+
+
+def _describe_peers(peers: list[PeerView] | None) -> str:
+    if peers is None:
+        return "n/a (the node does not report its peers)"
+    if not peers:
+        return "none connected"
+    return f"{len(peers)} connected: " + ", ".join(peer.organization or peer.address.hex() for peer in peers)
+
+
+@node_group.command("peers")
+@_node_directory_option
+@common_options
+def node_peers(directory: Path | None) -> None:
+    """The validators a node is connected to, with round trip, queues and traffic (by --dir, or --endpoint)."""
+    state = get_state()
+    endpoint, node_directory = _resolve_target(state, directory)
+    state.endpoint = endpoint
+    try:
+        with open_client(state) as client:
+            peers = client.peers()
+    except RemoteError as error:
+        if error.code == "method_not_found":
+            raise NodeError(
+                f"the node at {endpoint} does not report its peers (it predates gusu_peers); upgrade it"
+            ) from error
+        raise
+    except ClientError as error:
+        hint = "" if node_directory is None else f"; start it with `gusu node start --dir {node_directory}`"
+        raise NodeError(f"no node answers at {endpoint}: {error}{hint}") from error
+    document: dict[str, Any] = {"endpoint": endpoint, "peers": [peer_view_to_json(peer) for peer in peers]}
+
+    def render() -> None:
+        if not peers:
+            state.stdout.print(f"node at {endpoint}: no peer connected (a one-validator chain has none)")
+            return
+        state.stdout.print(peers_table(peers, f"{len(peers)} validator(s) connected to the node at {endpoint}"))
+
+    state.emit(document, render)
 
 
 def _has_default_node(state: CliState) -> bool:

@@ -24,7 +24,7 @@ from gusu.ledger.jsonview import (
     value_to_json,
 )
 from gusu.ledger.types import Receipt
-from gusu.sdk import BlockView, NodeStatus, ReceiptView, SenderTransactionsPage, TransactionView
+from gusu.sdk import BlockView, NodeStatus, PeerView, ReceiptView, SenderTransactionsPage, TransactionView
 
 
 def format_value(value: JSON) -> str:
@@ -57,6 +57,69 @@ def status_to_json(status: NodeStatus) -> JSONObject:
         "version": status.version,
         "transaction_window_blocks": status.transaction_window_blocks,
     }
+
+
+def peer_view_to_json(peer: PeerView) -> JSONObject:
+    """A peer as `gusu_peers` lists it."""
+    return {
+        "address": bytes_to_hex(peer.address),
+        "organization": peer.organization,
+        "endpoint": peer.endpoint,
+        "outbound": peer.outbound,
+        "connected_for_s": peer.connected_for_s,
+        "rtt_ms": peer.rtt_ms,
+        "queued_messages": peer.queued_messages,
+        "queued_bytes": peer.queued_bytes,
+        "messages_in": peer.messages_in,
+        "messages_out": peer.messages_out,
+        "bytes_in": peer.bytes_in,
+        "bytes_out": peer.bytes_out,
+        "gossip_dropped": peer.gossip_dropped,
+    }
+
+
+def format_duration_s(seconds: float) -> str:
+    """A coarse, human duration: ``42s``, ``3m 05s``, ``2h 10m``, ``3d 4h``."""
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h {minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h"
+
+
+def peers_table(peers: list[PeerView], title: str) -> Table:
+    """One row per connected validator: who, where, how long, round trip, queue and traffic."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("address")
+    table.add_column("org")
+    table.add_column("endpoint")
+    table.add_column("dir")
+    table.add_column("up", justify="right")
+    table.add_column("rtt", justify="right")
+    table.add_column("queued", justify="right")
+    table.add_column("msgs in/out", justify="right")
+    table.add_column("bytes in/out", justify="right")
+    table.add_column("gossip dropped", justify="right")
+    for peer in peers:
+        table.add_row(
+            bytes_to_hex(peer.address),
+            peer.organization,
+            peer.endpoint,
+            "out" if peer.outbound else "in",
+            format_duration_s(peer.connected_for_s),
+            "-" if peer.rtt_ms is None else f"{peer.rtt_ms:.2f} ms",
+            f"{peer.queued_messages:,} ({peer.queued_bytes:,} B)",
+            f"{peer.messages_in:,} / {peer.messages_out:,}",
+            f"{peer.bytes_in:,} / {peer.bytes_out:,}",
+            f"{peer.gossip_dropped:,}",
+        )
+    return table
 
 
 def receipt_view_to_json(view: ReceiptView) -> JSONObject:

@@ -10,8 +10,13 @@ Every node runs as a process of its own, ``python -m gusu.api.process
 D/node<i>``, in a session of its own (Ctrl-C in the terminal that started
 it, or the end of that program, does not reach it), its output appended to
 ``D/node<i>/node.log``. The node writes ``node.pid`` once it serves and
-prints one JSON ``{"ready": true, ...}`` line: that is how readiness is
-detected here.
+prints one JSON ``{"ready": true, ...}`` line: that is how a node's
+readiness is detected here. A network is ready once, in addition, every
+running validator reports (``gusu_peers``) a connection to every other
+running validator. It is not asked to commit a block: a BFT chain makes
+blocks only when there are transactions (or when a node's ``[consensus]
+empty_block_interval_ms`` heartbeat is set), so callers that want progress
+submit load and then wait for it with `LocalNetwork.wait_for_height`.
 
 `LocalNetwork` serves `gusu net`, `gusu bench --nodes N` and the end-to-end
 tests. It imports no click and prints nothing: methods return records and
@@ -48,7 +53,7 @@ from gusu.errors import ClientError, ConfigError, GusuError, NodeError
 from gusu.ledger.genesis import load_genesis
 from gusu.ledger.jsonview import bytes_to_hex
 from gusu.node.config import CONFIG_FILE_NAME, GENESIS_FILE_NAME, NODE_KEY_FILE_NAME, load_config
-from gusu.sdk import Client
+from gusu.sdk import Client, PeerView
 
 DEFAULT_BASE_PORT: Final = 8545
 """API port of node0 (the CLI's default endpoint), so plain `gusu ...` commands talk to node0."""
@@ -57,17 +62,21 @@ P2P_PORT_OFFSET: Final = 100
 NODES_MAX: Final = P2P_PORT_OFFSET
 READY_TIMEOUT_S: Final = 60.0
 """Several nodes start at once and share the cores: each needs seconds of imports and key loading."""
+CONNECT_TIMEOUT_S: Final = 60.0
+"""From all nodes serving to every validator connected to every other: peers dial each other with a backoff
+of up to seconds, and a node that is still loading answers slowly."""
 COMMIT_TIMEOUT_S: Final = 60.0
-"""From all nodes serving to a block every node has: peers must dial each other (backoff up to seconds)."""
+"""For a height to be reached while transactions are being submitted (the network makes no empty blocks)."""
 STOP_TIMEOUT_S: Final = 20.0
 KILL_WAIT_S: Final = 5.0
 """How long a SIGKILLed process may take to disappear."""
 STATUS_TIMEOUT_S: Final = 3.0
 """Per request to a node in `status`; a stopped (SIGSTOP) node costs this once, nodes are asked in parallel."""
 HEIGHT_TIMEOUT_S: Final = 2.0
-"""Per height request while waiting for commits: a node busy starting may answer slowly."""
+"""Per height or peers request while waiting: a node busy starting may answer slowly."""
 POLL_INTERVAL_S: Final = 0.05
 HEIGHT_POLL_INTERVAL_S: Final = 0.2
+CONNECT_POLL_INTERVAL_S: Final = 0.2
 LOG_TAIL_LINES: Final = 20
 THROWAWAY_PORT_RANGE: Final = (20_000, 32_000)
 """Where `find_free_base_port` looks: above the usual fixed ports, below Linux's ephemeral range (32768-60999),
@@ -93,9 +102,15 @@ class PortsInUseError(NodeError):
 
 
 class NetworkStalledError(NodeError):
-    """Every node serves but the network did not commit a block in time."""
+    """Every node serves but the network did not reach a height in time."""
 
     code = "network_stalled"
+
+
+class NetworkNotConnectedError(NodeError):
+    """Every node serves but some validators did not connect to each other in time."""
+
+    code = "network_not_connected"
 
 
 # --- ports ------------------------------------------------------------------------------------
@@ -303,6 +318,40 @@ def match_peers(
     return peers
 
 
+def name_peers(addresses: Iterable[str], names_by_address: Mapping[str, str]) -> tuple[str, ...]:
+    """Node names for peer addresses (0x hex, any case), in node order; an address of no known node stays as is."""
+    named = {names_by_address.get(address.lower(), address.lower()) for address in addresses}
+    return tuple(sorted(named, key=_node_sort_key))
+
+
+def find_missing_peers(names: Sequence[str], peers: Mapping[str, Iterable[str] | None]) -> dict[str, tuple[str, ...]]:
+    """Which of the nodes `names` each of them is not connected to; nodes connected to all others are left out.
+
+    `peers[name]`: the names of the nodes it reports a connection with, or
+    None (or no entry) when it did not tell, which counts as connected to none.
+    """
+    missing: dict[str, tuple[str, ...]] = {}
+    for name in names:
+        reported = peers.get(name)
+        connected = set() if reported is None else set(reported)
+        lacking = tuple(other for other in names if other != name and other not in connected)
+        if lacking:
+            missing[name] = lacking
+    return missing
+
+
+def list_missing_peers(missing: Mapping[str, Sequence[str]]) -> list[str]:
+    """``["node1 is not connected to node2 and node3", ...]``, in node order."""
+    return [
+        f"{name} is not connected to {_join_names(lacking)}"
+        for name, lacking in sorted(missing.items(), key=lambda item: _node_sort_key(item[0]))
+    ]
+
+
+def _join_names(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def _established_connections(pid: int) -> list[tuple[Endpoint, Endpoint]]:
     try:
         connections = psutil.Process(pid).net_connections(kind="tcp")
@@ -382,7 +431,9 @@ class StartReport:
     ready: Mapping[str, Mapping[str, Any]]
     """Ready record of each node started now."""
     height: int | None
-    """The height every node had reached when the wait for a commit ended (None if not waited for)."""
+    """The highest height among the running nodes once they were connected (None if not waited for)."""
+    peers: Mapping[str, tuple[str, ...]]
+    """Each running node's connected peers, by name, once connected (empty if not waited for)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,7 +461,12 @@ class NodeState:
     """Its block hash at the network's common height."""
     mempool_transactions: int | None = None
     peers: tuple[str, ...] | None = None
-    """Nodes it has an established P2P connection with (None when its process cannot be inspected)."""
+    """Nodes it is connected to: as it reports them (gusu_peers), or else as the operating system shows its
+    established P2P connections; None when neither tells."""
+    peers_source: str | None = None
+    """Where `peers` comes from: "rpc" (the node's own word), "os" (its sockets), or None."""
+    peers_expected: int = 0
+    """Validators it should be connected to: all the others."""
     error: str | None = None
 
     @property
@@ -433,6 +489,8 @@ class NodeState:
             "mempool_transactions": self.mempool_transactions,
             "peers": None if self.peers is None else list(self.peers),
             "peers_connected": None if self.peers is None else len(self.peers),
+            "peers_expected": self.peers_expected,
+            "peers_source": self.peers_source,
             "error": self.error,
         }
 
@@ -450,11 +508,13 @@ class NetworkStatus:
     disagreeing: tuple[str, ...]
     """Nodes outside the largest group of identical hashes (all of them when no group is largest)."""
     verdict: str
+    disconnected: Mapping[str, tuple[str, ...]]
+    """Answering nodes that lack a connection to another answering node, and which (empty when none do)."""
 
     @property
     def healthy(self) -> bool:
-        """Every node runs, answers, and agrees with the others."""
-        return self.agree and all(node.reachable for node in self.nodes)
+        """Every node runs, answers, agrees with the others and is connected to them."""
+        return self.agree and all(node.reachable for node in self.nodes) and not self.disconnected
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -467,6 +527,7 @@ class NetworkStatus:
             "common_height": self.common_height,
             "agree": self.agree,
             "disagreeing": list(self.disagreeing),
+            "disconnected": {name: list(lacking) for name, lacking in self.disconnected.items()},
             "healthy": self.healthy,
             "verdict": self.verdict,
         }
@@ -478,6 +539,8 @@ class _Answer:
     latest_block_hash: str | None = None
     mempool_transactions: int | None = None
     common_block_hash: str | None = None
+    peer_addresses: tuple[str, ...] | None = None
+    """What gusu_peers answered (0x hex), None when it did not."""
     error: str | None = None
 
 
@@ -494,10 +557,26 @@ def judge_agreement(hashes: Mapping[str, str]) -> tuple[bool, tuple[str, ...]]:
     return False, tuple(sorted((name for name, value in hashes.items() if value != majority), key=_node_sort_key))
 
 
+def judge_connections(nodes: Sequence[NodeState]) -> dict[str, tuple[str, ...]]:
+    """The answering nodes that lack a connection to another answering node, and which.
+
+    Only nodes whose peers are known are judged; a node that is down is
+    expected by no one (its absence is reported as such, not as a missing
+    connection).
+    """
+    answering = [node.name for node in nodes if node.reachable]
+    known = {node.name: node.peers for node in nodes if node.reachable and node.peers is not None}
+    return {name: lacking for name, lacking in find_missing_peers(answering, known).items() if name in known}
+
+
 def describe_verdict(
-    nodes: Sequence[NodeState], common_height: int | None, agree: bool, disagreeing: Sequence[str]
+    nodes: Sequence[NodeState],
+    common_height: int | None,
+    agree: bool,
+    disagreeing: Sequence[str],
+    disconnected: Mapping[str, Sequence[str]] | None = None,
 ) -> str:
-    """One line: do the nodes agree, and which are down or disagree."""
+    """One line: do the nodes agree, and which are down, disagree or lack a connection."""
     answered = [node for node in nodes if node.reachable and node.common_block_hash is not None]
     silent = [node for node in nodes if not node.reachable]
     notes = []
@@ -508,6 +587,7 @@ def describe_verdict(
             notes.append(f"{node.name} is stopped (SIGSTOP)")
         else:
             notes.append(f"{node.name} does not answer")
+    notes += list_missing_peers(disconnected or {})
     suffix = "" if not notes else "; " + ", ".join(notes)
     if not answered:
         return "no node answers" + suffix
@@ -519,7 +599,7 @@ def describe_verdict(
         detail = "; ".join(f"{', '.join(names)}: {block_hash[:18]}…" for block_hash, names in groups.items())
         return f"DISAGREEMENT at height {common_height}: {', '.join(disagreeing)} differ ({detail})" + suffix
     if len(answered) == len(nodes):
-        return f"all {len(nodes)} nodes agree at height {common_height}"
+        return f"all {len(nodes)} nodes agree at height {common_height}" + suffix
     return f"{len(answered)} of {len(nodes)} nodes agree at height {common_height}" + suffix
 
 
@@ -535,6 +615,7 @@ class LocalNetwork:
         self.suite = suite
         self.validator_count = validator_count
         """Validators in the genesis: with one, the chain runs solo and its node opens no P2P port."""
+        self._names_by_address = {node.address.lower(): node.name for node in self.nodes if node.address}
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
         """Processes started by this object: polled (which reaps them) rather than found by pid file."""
 
@@ -707,18 +788,23 @@ class LocalNetwork:
         nodes: Iterable[int | str | LocalNode] | None = None,
         *,
         ready_timeout_s: float = READY_TIMEOUT_S,
-        commit_timeout_s: float = COMMIT_TIMEOUT_S,
-        wait_for_commit: bool = True,
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
+        wait_for_peers: bool = True,
     ) -> StartReport:
-        """Start the nodes that are not running, wait until they serve, then until the network commits a block.
+        """Start the nodes that are not running, wait until they serve, then until the validators are connected.
 
-        "Commits a block" means: every running node reaches a height above
-        the highest any of them had once all served.
+        "Connected" means: every running node (a SIGSTOPped one does not
+        count) reports, through ``gusu_peers``, a connection to every other
+        running node. That is all a network needs to commit what it is sent;
+        it is not asked to commit a block, since without transactions (and
+        without an ``empty_block_interval_ms`` heartbeat) it makes none. To
+        see progress, submit transactions and `wait_for_height`.
 
         If a node fails to serve, the nodes started by this call are stopped
         again and NodeError carries the end of the failing node's log. If the
-        network then commits nothing within `commit_timeout_s`, the nodes are
-        left running for inspection and NetworkStalledError says how far each got.
+        validators are not connected within `connect_timeout_s`, the nodes are
+        left running for inspection and NetworkNotConnectedError says which
+        connections are missing.
         """
         selected = self._select(nodes)
         already = [node for node in selected if self.is_running(node)]
@@ -735,17 +821,22 @@ class LocalNetwork:
             self.stop(to_start, timeout_s=KILL_WAIT_S)
             raise
         height = None
-        # A one-validator chain makes no empty blocks: there may be nothing to wait for.
-        if wait_for_commit and self.validator_count > 1:
-            # Every running node, not only those started now: a block above what any of them had
-            # shows the network commits, and that a restarted node has caught up with it.
-            running = [node for node in self.nodes if self.is_running(node)]
-            height = self.wait_for_commit(commit_timeout_s, nodes=running)
+        peers: dict[str, tuple[str, ...]] = {}
+        if wait_for_peers:
+            # Every running node, not only those started now: a node that rejoins must be
+            # connected to the others, and they to it. A stopped (SIGSTOP) node cannot answer.
+            running = [node for node in self.nodes if get_process_status(self.pid(node)) == "running"]
+            # A one-validator chain has no P2P: nothing to connect.
+            if self.validator_count > 1:
+                peers = self.wait_connected(running, connect_timeout_s)
+            heights = self.get_heights(running)
+            height = max((value for value in heights.values() if value is not None), default=None)
         return StartReport(
             started=tuple(node.name for node in to_start),
             already_running=tuple(node.name for node in already),
             ready=ready,
             height=height,
+            peers=peers,
         )
 
     def _check_ports(self, nodes: Sequence[LocalNode]) -> None:
@@ -808,6 +899,57 @@ class LocalNetwork:
         with ThreadPoolExecutor(max_workers=max(1, len(selected))) as pool:
             return dict(zip((node.name for node in selected), pool.map(ask, selected), strict=True))
 
+    def get_peers(self, nodes: Iterable[int | str | LocalNode] | None = None) -> dict[str, list[PeerView] | None]:
+        """Each node's connected peers as it reports them (None when it does not answer), asked in parallel."""
+        selected = self._select(nodes)
+
+        def ask(node: LocalNode) -> list[PeerView] | None:
+            try:
+                with Client(node.api_url, timeout_s=HEIGHT_TIMEOUT_S, retries_max=0) as client:
+                    return client.peers()
+            except (ClientError, OSError):
+                return None
+
+        with ThreadPoolExecutor(max_workers=max(1, len(selected))) as pool:
+            return dict(zip((node.name for node in selected), pool.map(ask, selected), strict=True))
+
+    def name_peers(self, peers: Iterable[PeerView]) -> tuple[str, ...]:
+        """The names of the nodes of this network that `peers` are (addresses of no node here stay as hex)."""
+        return name_peers((bytes_to_hex(peer.address) for peer in peers), self._names_by_address)
+
+    def wait_connected(
+        self, nodes: Iterable[int | str | LocalNode] | None = None, timeout_s: float = CONNECT_TIMEOUT_S
+    ) -> dict[str, tuple[str, ...]]:
+        """Wait until every node of `nodes` answers and is connected to every other; each one's peers by name.
+
+        NetworkNotConnectedError on timeout, naming the missing connections
+        and showing the end of the logs of the nodes that lack some.
+        """
+        selected = self._select(nodes)
+        names = [node.name for node in selected]
+        deadline = time.monotonic() + timeout_s
+        while True:
+            answers = self.get_peers(selected)
+            named = {name: None if found is None else self.name_peers(found) for name, found in answers.items()}
+            missing = find_missing_peers(names, named)
+            if not missing:
+                return {name: found for name, found in named.items() if found is not None}
+            if time.monotonic() > deadline:
+                silent = [name for name in names if named[name] is None]
+                notes = [f"{name} does not answer" for name in silent]
+                notes += list_missing_peers({name: lacking for name, lacking in missing.items() if name not in silent})
+                tails = "\n".join(
+                    f"--- last lines of {node.log_path}:\n{read_log_tail(node.log_path, lines=8)}"
+                    for node in selected
+                    if node.name in missing
+                )
+                raise NetworkNotConnectedError(
+                    f"the validators did not all connect to each other within {timeout_s:g} s "
+                    f"({'; '.join(notes)}); check each node's [p2p] peers and that nothing blocks its P2P port\n"
+                    + tails
+                )
+            time.sleep(CONNECT_POLL_INTERVAL_S)
+
     def wait_for_height(
         self,
         height: int,
@@ -837,7 +979,11 @@ class LocalNetwork:
     def wait_for_commit(
         self, timeout_s: float = COMMIT_TIMEOUT_S, nodes: Iterable[int | str | LocalNode] | None = None
     ) -> int:
-        """Wait until every node of `nodes` has a block above the highest height any of them had now."""
+        """Wait until every node of `nodes` has a block above the highest height any of them had now.
+
+        Blocks come only from transactions (or a heartbeat, if the nodes set
+        ``empty_block_interval_ms``): call this while load is submitted.
+        """
         selected = self._select(nodes)
         heights = self.get_heights(selected)
         target = max((value for value in heights.values() if value is not None), default=0) + 1
@@ -913,13 +1059,18 @@ class LocalNetwork:
         """Stop the node if it runs (SIGTERM, then SIGKILL), start it again; its ready record once it serves."""
         node = self.node(reference)
         self.stop([node])
-        report = self.start([node], ready_timeout_s=ready_timeout_s, wait_for_commit=False)
+        report = self.start([node], ready_timeout_s=ready_timeout_s, wait_for_peers=False)
         return dict(report.ready[node.name])
 
     # --- status ---------------------------------------------------------------------------------------
 
     def status(self, timeout_s: float = STATUS_TIMEOUT_S) -> NetworkStatus:
-        """Every node's process, height, mempool and peers, and whether they agree at their common height."""
+        """Every node's process, height, mempool and peers, and whether they agree at their common height.
+
+        Peers are what each node reports (``gusu_peers``); for a node that
+        does not answer (stopped, hung, or too old to have the method) they
+        are read from its established sockets on the P2P ports instead.
+        """
         pids = {node.name: self.pid(node) for node in self.nodes}
 
         def ask(node: LocalNode) -> _Answer:
@@ -928,13 +1079,16 @@ class LocalNetwork:
             try:
                 with Client(node.api_url, timeout_s=timeout_s, retries_max=0) as client:
                     status = client.status()
+                    answer = _Answer(
+                        height=int(status.height),
+                        latest_block_hash=bytes_to_hex(status.latest_block_hash),
+                        mempool_transactions=status.mempool_transactions,
+                    )
+                    with contextlib.suppress(ClientError, OSError):
+                        answer.peer_addresses = tuple(bytes_to_hex(peer.address) for peer in client.peers())
             except (ClientError, OSError) as error:
                 return _Answer(error=str(error) or type(error).__name__)
-            return _Answer(
-                height=int(status.height),
-                latest_block_hash=bytes_to_hex(status.latest_block_hash),
-                mempool_transactions=status.mempool_transactions,
-            )
+            return answer
 
         with ThreadPoolExecutor(max_workers=len(self.nodes)) as pool:
             answers = dict(zip((node.name for node in self.nodes), pool.map(ask, self.nodes), strict=True))
@@ -956,12 +1110,22 @@ class LocalNetwork:
 
             list(pool.map(ask_hash, self.nodes))
 
-        connections = {name: _established_connections(pid) for name, pid in pids.items() if pid is not None}
-        peers = match_peers({node.name: node.p2p_port for node in self.nodes}, connections)
+        # The operating system's view, only for the nodes that did not say themselves.
+        unsure = {name for name, answer in answers.items() if answer.peer_addresses is None}
+        connections = {
+            name: _established_connections(pid) for name, pid in pids.items() if pid is not None and name in unsure
+        }
+        seen = match_peers({node.name: node.p2p_port for node in self.nodes}, connections) if connections else {}
         states = []
         for node in self.nodes:
             answer = answers[node.name]
             pid = pids[node.name]
+            peers: tuple[str, ...] | None = None
+            source: str | None = None
+            if answer.peer_addresses is not None:
+                peers, source = name_peers(answer.peer_addresses, self._names_by_address), "rpc"
+            elif node.name in seen:
+                peers, source = tuple(seen[node.name]), "os"
             states.append(
                 NodeState(
                     name=node.name,
@@ -975,12 +1139,15 @@ class LocalNetwork:
                     latest_block_hash=answer.latest_block_hash,
                     common_block_hash=answer.common_block_hash,
                     mempool_transactions=answer.mempool_transactions,
-                    peers=tuple(peers[node.name]) if node.name in peers else None,
+                    peers=peers,
+                    peers_source=source,
+                    peers_expected=self.validator_count - 1,
                     error=answer.error,
                 )
             )
         hashes = {state.name: state.common_block_hash for state in states if state.common_block_hash is not None}
         agree, disagreeing = judge_agreement(hashes)
+        disconnected = judge_connections(states)
         return NetworkStatus(
             directory=self.directory,
             chain_id=self.chain_id,
@@ -989,7 +1156,8 @@ class LocalNetwork:
             common_height=common_height,
             agree=agree,
             disagreeing=disagreeing,
-            verdict=describe_verdict(states, common_height, agree, disagreeing),
+            verdict=describe_verdict(states, common_height, agree, disagreeing, disconnected),
+            disconnected=disconnected,
         )
 
 
@@ -1012,7 +1180,7 @@ def throwaway_network(
 ) -> Iterator[LocalNetwork]:
     """A network of `nodes` validators (one organisation each) in a temporary directory, on free ports.
 
-    Started (and committing) unless `start` is False; on leaving, its
+    Started (serving, its validators connected) unless `start` is False; on leaving, its
     processes are stopped and the directory removed, also after an error
     or Ctrl-C.
     """

@@ -22,6 +22,7 @@ from gusu.ledger.types import ADDRESS_SIZE, HASH_SIZE, Address, Hash, Height, Re
 from gusu.sdk.views import (
     BlockView,
     NodeStatus,
+    PeerView,
     ReceiptProof,
     ReceiptView,
     SenderTransactionsPage,
@@ -31,6 +32,7 @@ from gusu.sdk.views import (
     parse_call_value,
     parse_error_object,
     parse_height,
+    parse_peers,
     parse_receipt,
     parse_receipt_proof,
     parse_sender_transactions,
@@ -149,6 +151,10 @@ def to_hash(value: bytes | str, what: str = "transaction id") -> Hash:
 
 def status_call() -> RpcCall[NodeStatus]:
     return RpcCall("gusu_status", [], parse_status)
+
+
+def peers_call() -> RpcCall[list[PeerView]]:
+    return RpcCall("gusu_peers", [], parse_peers)
 
 
 def block_number_call() -> RpcCall[Height]:

@@ -47,6 +47,7 @@ from gusu.sdk.views import (
     BlockView,
     EventNotification,
     NodeStatus,
+    PeerView,
     ReceiptProof,
     ReceiptView,
     SenderTransactionsPage,
@@ -211,6 +212,10 @@ class Client:
 
     def block_number(self) -> Height:
         return self._run(_rpc.block_number_call())
+
+    def peers(self) -> list[PeerView]:
+        """The validators the node is connected to now, by address (none on a one-validator chain)."""
+        return self._run(_rpc.peers_call())
 
     def get_block(self, height_or_hash: int | bytes | str, full_transactions: bool = False) -> BlockView:
         return self._run(_rpc.block_call(height_or_hash, full_transactions))
@@ -485,6 +490,10 @@ class AsyncClient:
 
     async def block_number(self) -> Height:
         return await self._run(_rpc.block_number_call())
+
+    async def peers(self) -> list[PeerView]:
+        """The validators the node is connected to now, by address (as `Client.peers`)."""
+        return await self._run(_rpc.peers_call())
 
     async def get_block(self, height_or_hash: int | bytes | str, full_transactions: bool = False) -> BlockView:
         return await self._run(_rpc.block_call(height_or_hash, full_transactions))

@@ -10,11 +10,14 @@ re-encode to the bytes the chain hashed and can be checked against proofs.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from gusu.codec import Value
 from gusu.errors import CodecError, RemoteError
+from gusu.ledger.genesis import VALIDATORS_MAX
 from gusu.ledger.jsonview import (
     JSON,
     block_from_json,
@@ -71,6 +74,30 @@ class NodeStatus:
     version: str
     transaction_window_blocks: int
     """How far past the current height a transaction's `valid_until_height` may lie."""
+
+
+@dataclass(frozen=True, slots=True)
+class PeerView:
+    """A validator the node is connected to now, and the traffic of that connection."""
+
+    address: Address
+    """The peer's consensus (validator) address, bound in its TLS certificate."""
+    organization: str
+    endpoint: str
+    """Remote host:port of the connection in use."""
+    outbound: bool
+    """True if the node that answered dialed the connection (False: the peer dialed it)."""
+    connected_for_s: float
+    rtt_ms: float | None
+    """Round trip of the last answered ping; None until one is answered."""
+    queued_messages: int
+    queued_bytes: int
+    messages_in: int
+    messages_out: int
+    bytes_in: int
+    bytes_out: int
+    gossip_dropped: int
+    """Transaction gossip dropped because the peer's send queue was full."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +240,49 @@ def parse_status(data: JSON) -> NodeStatus:
         version=get_str(fields, "version", "status", TEXT_LENGTH_MAX),
         transaction_window_blocks=get_uint(fields, "transaction_window_blocks", "status"),
     )
+
+
+def parse_peers(data: JSON) -> list[PeerView]:
+    """A ``gusu_peers`` result: the connected validators, each once, in the order the node listed them."""
+    fields = expect_object(data, "peers")
+    items = get_list(fields, "peers", "peers", VALIDATORS_MAX)
+    peers = [parse_peer(item) for item in items]
+    addresses = {peer.address for peer in peers}
+    if len(addresses) != len(peers):
+        # One connection per pair of nodes: a repeated address would make counts of peers wrong.
+        raise CodecError("the peers list names a validator more than once")
+    return peers
+
+
+def parse_peer(data: JSON) -> PeerView:
+    fields = expect_object(data, "peer")
+    rtt = get_field(fields, "rtt_ms", "peer")
+    return PeerView(
+        address=Address(get_hex(fields, "address", "peer", size=ADDRESS_SIZE)),
+        organization=get_str(fields, "organization", "peer", TEXT_LENGTH_MAX),
+        endpoint=get_str(fields, "endpoint", "peer", TEXT_LENGTH_MAX),
+        outbound=get_bool(fields, "outbound", "peer"),
+        connected_for_s=_get_duration(fields, "connected_for_s", "peer"),
+        rtt_ms=None if rtt is None else _get_duration(fields, "rtt_ms", "peer"),
+        queued_messages=get_uint(fields, "queued_messages", "peer"),
+        queued_bytes=get_uint(fields, "queued_bytes", "peer"),
+        messages_in=get_uint(fields, "messages_in", "peer"),
+        messages_out=get_uint(fields, "messages_out", "peer"),
+        bytes_in=get_uint(fields, "bytes_in", "peer"),
+        bytes_out=get_uint(fields, "bytes_out", "peer"),
+        gossip_dropped=get_uint(fields, "gossip_dropped", "peer"),
+    )
+
+
+def _get_duration(fields: Mapping[str, JSON], key: str, what: str) -> float:
+    """A non-negative, finite JSON number (integer or not) as a float."""
+    value = get_field(fields, key, what)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise CodecError(f"{what} {key} must be a number, found {type(value).__name__}")
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise CodecError(f"{what} {key} must be a non-negative number, found {value!r}")
+    return number
 
 
 def parse_height(data: JSON) -> Height:
