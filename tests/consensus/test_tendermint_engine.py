@@ -614,6 +614,23 @@ def test_after_a_commit_the_next_height_waits_for_transactions() -> None:
     assert of_type(driver.feed(TransactionsAvailable(1, 100, NOW + 60)), BuildProposal)
 
 
+def test_a_full_pool_starts_the_next_height_without_the_commit_wait() -> None:
+    committee = Committee()
+    me = committee.proposer(2, 0)
+    driver = Driver(committee, me, replace(WAITING, full_block_transactions=100))
+    driver.feed(TransactionsAvailable(150, 15_000, NOW))
+    driver.start()
+    driver.feed(committee.proposal(1, 0, B), ProposalValidated(Height(1), Round(0), B, True))
+    driver.votes(PREVOTE, 1, 0, B, committee.others(me))
+    driver.votes(PRECOMMIT, 1, 0, B, committee.others(me))
+    driver.feed(BlockCommitted(Height(1), B, NOW + 50, NOW))
+    assert get_phase(driver) is Phase.WAITING
+    assert not of_type(driver.feed(TransactionsAvailable(99, 9_900, NOW + 51)), BuildProposal)  # not a full block
+    started = driver.feed(TransactionsAvailable(100, 10_000, NOW + 52))
+    assert get_phase(driver) is Phase.RUNNING and of_type(started, BuildProposal)
+    assert not driver.fire(TIMER_COMMIT, height=2, round_=0)  # the commit timer finds the height running
+
+
 def test_the_empty_block_interval_starts_a_height_without_transactions() -> None:
     committee = Committee()
     settings = replace(WAITING, empty_block_interval_ms=10_000)

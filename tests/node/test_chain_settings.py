@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from gusu.consensus import SoloSettings, TendermintSettings
@@ -42,9 +40,9 @@ def test_timeouts_come_from_genesis_and_pacing_from_the_block_interval() -> None
 
 def test_a_genesis_without_timeouts_gets_the_engine_defaults() -> None:
     settings = compute_bft_settings(_genesis({}), SoloSettings())
-    assert replace(settings, wait_for_transactions=False, timeout_commit_ms=1_000) == replace(
-        TendermintSettings(), empty_block_interval_ms=0
-    )
+    for name in BFT_TIMEOUT_PARAMETERS:
+        assert getattr(settings, name) == getattr(TendermintSettings(), name), name
+    assert settings.full_block_transactions == SoloSettings().block_transactions_max
 
 
 def test_an_unusable_timeout_in_genesis_is_refused_by_name() -> None:

@@ -164,9 +164,8 @@ class _NoProgress:
 @click.option(
     "--connections",
     type=click.IntRange(1, 256),
-    default=DEFAULT_CONNECTIONS,
-    show_default=True,
-    help="Concurrent HTTP requests.",
+    default=None,
+    help=f"Concurrent HTTP requests [default: {DEFAULT_CONNECTIONS} per node, so a network's nodes are all kept busy].",
 )
 @click.option(
     "--warmup",
@@ -232,7 +231,7 @@ def bench_command(
     rate: float | None,
     window: int | None,
     batch: int,
-    connections: int,
+    connections: int | None,
     warmup_s: float,
     duration_s: float,
     count: int | None,
@@ -263,6 +262,10 @@ def bench_command(
             raise CliUsageError(f"{network_directory} holds {len(network.nodes)} nodes, not --nodes {nodes}")
         nodes = len(network.nodes)
     node_count = nodes if nodes is not None else 1
+    if connections is None:
+        # Each request waits for its transactions' admission at one node: four in flight are
+        # enough to keep one node busy, not four nodes.
+        connections = min(DEFAULT_CONNECTIONS * node_count, 256)
     if workers is None:
         workers = DEFAULT_SINGLE_NODE_WORKERS if node_count == 1 else get_default_workers(node_count)
     funding_key = None

@@ -61,7 +61,8 @@ Around the algorithm, what a real network needs:
   sent the precommits of that height's certificate (`SendMessage`), which
   is all it needs to commit; further behind is block sync, in the node;
 * **pacing**: after a commit the next height starts `timeout_commit_ms`
-  later;
+  later, or at once when a full block's worth of transactions is pending
+  (`full_block_transactions`);
 * **no empty blocks** (`wait_for_transactions`, CometBFT's
   ``create_empty_blocks = false``): round 0 of a height starts only once
   the node's pool holds transactions (`TransactionsAvailable`), a peer's
@@ -187,6 +188,9 @@ class TendermintSettings:
     """Start a height only when transactions are pending or a peer started it: no empty blocks."""
     empty_block_interval_ms: int = 0
     """With `wait_for_transactions`: make a block anyway this long after the last commit (0: never)."""
+    full_block_transactions: int = 0
+    """With this many transactions pending after a commit, start the next height at once instead of
+    after `timeout_commit_ms`: waiting cannot make the next block bigger (0: always wait)."""
 
     def __post_init__(self) -> None:
         for name in ("timeout_propose_ms", "timeout_prevote_ms", "timeout_precommit_ms", "rebroadcast_interval_ms"):
@@ -202,6 +206,7 @@ class TendermintSettings:
         _check_setting("rounds_ahead_max", self.rounds_ahead_max, 1, ROUNDS_AHEAD_LIMIT)
         _check_setting("future_messages_max", self.future_messages_max, 0, FUTURE_MESSAGES_LIMIT)
         _check_setting("evidence_max", self.evidence_max, 0, FUTURE_MESSAGES_LIMIT)
+        _check_setting("full_block_transactions", self.full_block_transactions, 0, FUTURE_MESSAGES_LIMIT)
 
     def get_timeout_propose_ms(self, round_: Round) -> int:
         return self.timeout_propose_ms + round_ * self.timeout_propose_delta_ms
@@ -495,6 +500,8 @@ class TendermintEngine(ConsensusEngine):
             self._observe_time(event.now_ms)
             if self._phase is Phase.IDLE and self._pool_transaction_count > 0:
                 self._wake(actions)
+            elif self._phase is Phase.WAITING and 0 < self._settings.full_block_transactions <= event.transaction_count:
+                self._begin_height(actions)  # the commit timer, when it fires, finds the height running
         self._advance(actions)
         return actions
 

@@ -278,6 +278,7 @@ def compute_bft_settings(genesis: Genesis, solo: SoloSettings) -> TendermintSett
             timeout_commit_ms=solo.block_interval_ms,
             wait_for_transactions=True,
             empty_block_interval_ms=solo.empty_block_interval_ms,
+            full_block_transactions=solo.block_transactions_max,
         )
     except ConfigError as error:
         raise ConfigError(f"the genesis parameters do not make valid consensus timeouts: {error}") from error
