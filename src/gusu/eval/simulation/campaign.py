@@ -19,7 +19,13 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 
-from gusu.eval.simulation.cluster import LIVENESS_BOUND_MS, SimResult, Simulation
+from gusu.eval.simulation.cluster import (
+    LIVENESS_BOUND_MS,
+    TRANSACTION_BOUND_BASE_MS,
+    TRANSACTION_BOUND_PER_POWER_MS,
+    SimResult,
+    Simulation,
+)
 from gusu.eval.simulation.crypto import CRYPTO_CHOICES
 from gusu.eval.simulation.scenarios import SCENARIO_NAMES, SCENARIOS, Scenario, get_scenario
 
@@ -50,22 +56,30 @@ def format_replay_command(result: SimResult) -> str:
 @dataclass(slots=True)
 class ScenarioSummary:
     runs: int = 0
+    wait_runs: int = 0
+    """Runs in `wait_for_transactions` mode."""
     failures: int = 0
     heights_min: int | None = None
     liveness_ms_max: int = 0
     liveness_ms_total: int = 0
     liveness_runs: int = 0
+    transactions_committed: int = 0
+    transaction_latency_ms_max: int = 0
     evidence_reported: int = 0
     crashes: int = 0
 
     def add(self, result: SimResult) -> None:
         self.runs += 1
+        self.wait_runs += 1 if result.wait_for_transactions else 0
         self.failures += 0 if result.ok else 1
         self.heights_min = result.max_height if self.heights_min is None else min(self.heights_min, result.max_height)
         if result.liveness_ms is not None:
             self.liveness_runs += 1
             self.liveness_ms_total += result.liveness_ms
             self.liveness_ms_max = max(self.liveness_ms_max, result.liveness_ms)
+        self.transactions_committed += result.transactions_committed
+        if result.transaction_latency_ms_max is not None:
+            self.transaction_latency_ms_max = max(self.transaction_latency_ms_max, result.transaction_latency_ms_max)
         self.evidence_reported += result.evidence_reported
         self.crashes += result.crashes
 
@@ -77,13 +91,28 @@ class CampaignSummary:
     nodes: tuple[int, ...]
     crypto: str
     liveness_bound_ms: int = LIVENESS_BOUND_MS
+    transaction_bound_base_ms: int = TRANSACTION_BOUND_BASE_MS
+    transaction_bound_per_power_ms: int = TRANSACTION_BOUND_PER_POWER_MS
     runs: int = 0
+    wait_runs: int = 0
     safety_failures: int = 0
-    """Runs with an agreement, validity or double-signing violation."""
+    """Runs with an agreement, validity, exactly-once, lost-transaction, state or double-signing violation."""
     liveness_failures: int = 0
     failures: list[dict[str, object]] = field(default_factory=list)
     per_scenario: dict[str, ScenarioSummary] = field(default_factory=dict)
     blocks_committed: int = 0
+    empty_blocks: int = 0
+    blocks_committed_waiting: int = 0
+    """Blocks of the runs in wait mode (of `blocks_committed`)."""
+    empty_blocks_waiting: int = 0
+    transactions_acknowledged: int = 0
+    transactions_acknowledged_correct: int = 0
+    transactions_committed: int = 0
+    transactions_dropped: int = 0
+    liveness_ms_max: int = 0
+    transaction_latency_ms_max: int = 0
+    transaction_latency_run: str = ""
+    """The run with the worst transaction latency, and its bound."""
     simulated_ms: int = 0
     events: int = 0
     wall_seconds: float = 0.0
@@ -93,6 +122,21 @@ class CampaignSummary:
         key = f"{result.scenario}/n={result.validators}"
         self.per_scenario.setdefault(key, ScenarioSummary()).add(result)
         self.blocks_committed += result.max_height
+        self.empty_blocks += result.empty_blocks
+        if result.wait_for_transactions:
+            self.wait_runs += 1
+            self.blocks_committed_waiting += result.max_height
+            self.empty_blocks_waiting += result.empty_blocks
+        self.transactions_acknowledged += result.transactions_acknowledged
+        self.transactions_acknowledged_correct += result.transactions_acknowledged_correct
+        self.transactions_committed += result.transactions_committed
+        self.transactions_dropped += result.transactions_dropped
+        self.liveness_ms_max = max(self.liveness_ms_max, result.liveness_ms or 0)
+        if (result.transaction_latency_ms_max or 0) > self.transaction_latency_ms_max:
+            self.transaction_latency_ms_max = result.transaction_latency_ms_max or 0
+            self.transaction_latency_run = (
+                f"seed {result.seed} {result.scenario} n={result.validators}, bound {result.transaction_bound_ms} ms"
+            )
         self.simulated_ms += result.sim_ms
         self.events += result.events
         self.safety_failures += 1 if result.safety_violations else 0
@@ -162,19 +206,34 @@ def format_summary(summary: CampaignSummary) -> str:
     lines = [
         f"simulation campaign: {summary.runs} runs (seeds {summary.start}..{summary.start + summary.seeds - 1}, "
         f"n = {', '.join(str(n) for n in summary.nodes)}, crypto {summary.crypto}) in {summary.wall_seconds:.1f} s",
-        f"{'scenario':<16}{'runs':>6}{'failed':>8}{'min height':>12}{'liveness avg':>14}{'max':>9}"
-        f"{'evidence':>10}{'crashes':>9}",
+        f"{'scenario':<16}{'runs':>6}{'wait':>6}{'failed':>8}{'min height':>12}{'liveness avg':>14}{'max':>9}"
+        f"{'tx max':>9}{'txs':>9}{'evidence':>10}{'crashes':>9}",
     ]
     for key in sorted(summary.per_scenario):
         item = summary.per_scenario[key]
         average = item.liveness_ms_total // item.liveness_runs if item.liveness_runs else 0
         lines.append(
-            f"{key:<16}{item.runs:>6}{item.failures:>8}{item.heights_min or 0:>12}{average:>12}ms"
-            f"{item.liveness_ms_max:>7}ms{item.evidence_reported:>10}{item.crashes:>9}"
+            f"{key:<16}{item.runs:>6}{item.wait_runs:>6}{item.failures:>8}{item.heights_min or 0:>12}{average:>12}ms"
+            f"{item.liveness_ms_max:>7}ms{item.transaction_latency_ms_max:>7}ms{item.transactions_committed:>9}"
+            f"{item.evidence_reported:>10}{item.crashes:>9}"
         )
+    timed_blocks = summary.blocks_committed - summary.blocks_committed_waiting
     lines.append(
-        f"blocks committed {summary.blocks_committed}, simulated {summary.simulated_ms / 1000:.0f} s, "
-        f"{summary.events} events; liveness bound {summary.liveness_bound_ms} ms after the heal"
+        f"blocks committed {summary.blocks_committed} ({summary.empty_blocks} empty); waiting for transactions "
+        f"({summary.wait_runs} runs): {summary.blocks_committed_waiting} ({summary.empty_blocks_waiting} empty), "
+        f"on the timer: {timed_blocks} ({summary.empty_blocks - summary.empty_blocks_waiting} empty)"
+    )
+    lines.append(
+        f"transactions acknowledged {summary.transactions_acknowledged} ({summary.transactions_acknowledged_correct} "
+        f"by correct nodes), committed {summary.transactions_committed}, dropped {summary.transactions_dropped}; "
+        f"simulated {summary.simulated_ms / 1000:.0f} s, "
+        f"{summary.events} events"
+    )
+    lines.append(f"worst liveness after the heal {summary.liveness_ms_max} ms (bound {summary.liveness_bound_ms} ms)")
+    lines.append(
+        f"worst transaction latency {summary.transaction_latency_ms_max} ms ({summary.transaction_latency_run}; "
+        f"bounds {summary.transaction_bound_base_ms} ms + {summary.transaction_bound_per_power_ms} ms per unit of "
+        "voting power, from the acknowledgement or the heal)"
     )
     lines.append(
         f"safety violations: {summary.safety_failures} run(s); liveness violations: {summary.liveness_failures} run(s)"

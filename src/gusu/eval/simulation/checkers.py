@@ -1,14 +1,37 @@
 """The properties every simulated run must have, checked after the run.
 
 Honest nodes are all nodes except the twins of Byzantine validators.
+Correct nodes are the honest ones whose application is sound (not told to
+build invalid blocks): what they acknowledge to a client must commit.
 
 * **agreement**: no two honest nodes store different blocks at one height;
-* **validity**: every stored block was built for its height, is valid,
-  follows its parent's time and carries a certificate that
-  `verify_commit_certificate` accepts (checked as each block is stored,
-  see `cluster.Simulation._store_block`); its time is no later than the
-  latest clock of any node when it committed, and its certificate's BFT
-  time is after the block's own time;
+* **validity**: every stored block extends the node's chain and carries a
+  certificate that `verify_commit_certificate` accepts (checked as each
+  block is stored, see `cluster.Simulation._store_block`); its time is no
+  later than the latest clock of any node when it committed, and its
+  certificate's BFT time is after the block's own time;
+* **exactly once**: no transaction id appears twice in one honest node's
+  chain (in two blocks, or twice in one block);
+* **acknowledged transactions commit**: every transaction a correct node
+  acknowledged is, at the end of the run, committed exactly once on every
+  honest node. The one other outcome accepted is a reported expiry: an
+  acknowledging node's pool dropped it (`Mempool.on_block_committed`) and
+  the honest node's chain has passed its `valid_until_height`, so it can
+  never commit there. Clients sign a validity window of 500 heights, which
+  no run comes near, so campaigns expect no drop at all. An uncommitted
+  transaction still in some node's pool or on some honest node's chain is
+  a liveness failure; one that is nowhere is *lost*, a safety failure;
+* **state**: on every honest node each stored header's state root equals
+  the root of the state the node itself holds after applying its own
+  execution of the block; all honest nodes have the same block hash and
+  the same state root at every height they share; honest nodes at the same
+  final height hold identical state; transfers conserve the clients'
+  total balance;
+* **idle** (wait mode without an empty-block interval): once every pool is
+  empty and the run has been quiet for `QUIET_MS`, each honest node's
+  newest block holds a transaction: a height starts only for pending
+  transactions, so a trailing empty block means the chain kept making
+  blocks with nothing to decide;
 * **no double signing**: no honest node's WAL (which outlives its crashes)
   holds two different signed messages of one kind at one height and
   round; the messages honest nodes actually sent are checked the same way
@@ -16,7 +39,14 @@ Honest nodes are all nodes except the twins of Byzantine validators.
   honest validator;
 * **liveness**: within `LIVENESS_BOUND_MS` of the heal, every honest node
   commits a block above the highest height any honest node had at the
-  heal.
+  heal; in wait mode only if blocks are due, that is if a correct node
+  held a client transaction not yet committed everywhere at the heal or
+  acknowledged one after it (the workload always submits one just after
+  the heal). Every transaction a correct node acknowledged is committed on
+  every honest node within `get_transaction_bound_ms` (30 s plus 2 s per
+  unit of total voting power) of its acknowledgement, or of the heal if
+  that came later (checked as commits happen, see
+  `cluster.Simulation._count_honest_commits`).
 """
 
 from __future__ import annotations
@@ -27,7 +57,9 @@ from gusu.consensus import compute_block_time_ms
 from gusu.consensus.messages import Message, Proposal, get_signer_address
 from gusu.consensus.tendermint_wal import WalKind, decode_wal_record
 from gusu.errors import CodecError
-from gusu.eval.simulation.cluster import CLOCK_START_MS, GENESIS_TIME_MS, LIVENESS_BOUND_MS
+from gusu.eval.simulation.chain import CLIENT_BALANCE, CLIENT_COUNT, GENESIS_TIME_MS, compute_client_balance_total
+from gusu.eval.simulation.cluster import CLOCK_START_MS, LIVENESS_BOUND_MS, QUIET_MS
+from gusu.ledger.types import Hash
 
 if TYPE_CHECKING:
     from gusu.eval.simulation.cluster import Simulation
@@ -36,6 +68,10 @@ if TYPE_CHECKING:
 def run_checkers(simulation: Simulation, deadline_ms: int) -> None:
     check_agreement(simulation)
     check_block_times(simulation)
+    check_exactly_once(simulation)
+    check_acknowledged_transactions(simulation)
+    check_state(simulation)
+    check_idle(simulation)
     check_wal_double_signing(simulation)
     check_evidence(simulation)
     check_liveness(simulation, deadline_ms)
@@ -119,8 +155,118 @@ def check_evidence(simulation: Simulation) -> None:
             return
 
 
+def check_exactly_once(simulation: Simulation) -> None:
+    for node in simulation.honest:
+        heights: dict[Hash, int] = {}
+        for block in node.store:
+            for transaction_id in block.transaction_ids:
+                first = heights.setdefault(transaction_id, block.height)
+                if first != block.height or block.transaction_ids.count(transaction_id) > 1:
+                    simulation.violations.append(
+                        f"exactly once: node {node.node_id} committed transaction {transaction_id.hex()[:16]} "
+                        f"at heights {first} and {block.height}"
+                    )
+                    return
+
+
+def check_acknowledged_transactions(simulation: Simulation) -> None:
+    in_some_pool: set[Hash] = set()
+    for node in simulation.nodes:
+        if node.mempool is not None:
+            in_some_pool.update(
+                transaction_id
+                for transaction_id in simulation.acknowledgements
+                if node.mempool.contains(transaction_id)
+            )
+    committed_somewhere: set[Hash] = set()
+    for node in simulation.honest:
+        committed_somewhere.update(node.committed_ids)
+    problems = 0
+    for transaction_id, acknowledgement in simulation.acknowledgements.items():
+        if acknowledgement.correct_ms is None:
+            continue  # only faulty nodes acknowledged it: exactly once and agreement still hold for it
+        reported = any((node_id, transaction_id) in simulation.reported_drops for node_id in acknowledgement.nodes)
+        missing = []
+        for node in simulation.honest:
+            if transaction_id in node.committed_ids:
+                continue  # exactly once is check_exactly_once's
+            if reported and node.committed_height >= acknowledgement.valid_until_height:
+                continue  # expired, and the client was told
+            missing.append(node.node_id)
+        if not missing:
+            continue
+        problems += 1
+        if problems > 5:
+            continue
+        described = (
+            f"transaction {transaction_id.hex()[:16]} acknowledged by node(s) "
+            f"{', '.join(str(node_id) for node_id in acknowledgement.nodes)} at {acknowledgement.correct_ms} ms"
+        )
+        if transaction_id in in_some_pool or transaction_id in committed_somewhere:
+            simulation.violations.append(
+                f"liveness: {described} is not committed on honest node(s) "
+                f"{', '.join(str(node_id) for node_id in missing)} at the end of the run"
+            )
+        else:
+            simulation.violations.append(
+                f"lost: {described} is in no pool and on no honest chain, and no node reported it dropped"
+            )
+
+
+def check_state(simulation: Simulation) -> None:
+    by_height: dict[int, tuple[int, bytes, bytes]] = {}
+    for node in simulation.honest:
+        for block in node.store:
+            if block.block.header.state_root != block.state_root:
+                simulation.violations.append(
+                    f"state: node {node.node_id} stored block {block.height} whose header names state root "
+                    f"{block.block.header.state_root.hex()[:16]}, but its own execution gave "
+                    f"{block.state_root.hex()[:16]}"
+                )
+                return
+            first = by_height.setdefault(block.height, (node.node_id, block.block_hash, block.state_root))
+            if first[1:] != (block.block_hash, block.state_root):
+                simulation.violations.append(
+                    f"state: nodes {first[0]} and {node.node_id} differ at height {block.height} "
+                    f"(block {first[1].hex()[:16]} vs {block.block_hash.hex()[:16]}, state root "
+                    f"{first[2].hex()[:16]} vs {block.state_root.hex()[:16]})"
+                )
+                return
+    by_final_height: dict[int, int] = {}
+    supply = CLIENT_BALANCE * CLIENT_COUNT
+    for node in simulation.honest:
+        other = simulation.nodes[by_final_height.setdefault(node.committed_height, node.node_id)]
+        if other.state != node.state:
+            simulation.violations.append(
+                f"state: nodes {other.node_id} and {node.node_id} are both at height {node.committed_height} "
+                "but hold different states"
+            )
+            return
+        total = compute_client_balance_total(node.state)
+        if total != supply:
+            simulation.violations.append(
+                f"state: the balances on node {node.node_id} add up to {total}, not the supply {supply}"
+            )
+            return
+
+
+def check_idle(simulation: Simulation) -> None:
+    workload = simulation.workload
+    if not workload.wait_for_transactions or workload.empty_block_interval_ms or not simulation.is_quiet:
+        return
+    if any(node.mempool is None or node.mempool.transaction_count for node in simulation.nodes):
+        return  # something is still pending (a faulty node's transaction): blocks are due
+    for node in simulation.honest:
+        if node.store and not node.store[-1].transaction_ids:
+            simulation.violations.append(
+                f"idle: with no transaction pending for {QUIET_MS} ms, node {node.node_id}'s newest block "
+                f"{node.committed_height} is empty: the chain made a block with nothing to decide"
+            )
+            return
+
+
 def check_liveness(simulation: Simulation, deadline_ms: int) -> None:
-    if simulation.liveness_ms is not None:
+    if simulation.liveness_ms is not None or not simulation.blocks_demanded:
         return
     target = (simulation.heal_height or 0) + 1
     stuck = [f"{node.node_id}@{node.committed_height}" for node in simulation.honest if node.committed_height < target]

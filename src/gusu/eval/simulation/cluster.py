@@ -1,33 +1,49 @@
-"""The simulated cluster: real Tendermint engines on a simulated clock and network, driven by one seed.
+"""The simulated cluster: real Tendermint engines, mempools and executors on a simulated clock and network.
 
 Everything that happens is an entry in one priority queue ordered by
 (simulated time, sequence number), and every random choice comes from the
-run's `random.Random`, so a run is a pure function of (seed, scenario,
-node count, crypto): `replay` reproduces it exactly, trace digest included.
+run's seeded generators (one for faults and the network, one for the
+clients), so a run is a pure function of (seed, scenario, node count,
+crypto): `replay` reproduces it exactly, trace digest included.
 
 Each simulated node plays the part of `gusu.node` for its engine, as
 docs/bft.md specifies:
 
 * timers per (height, round, kind), a new one replacing a pending one; on
   the node's own clock, which may be skewed;
-* a trivial application: a block is the hash of (height, builder, round,
-  a counter); building and executing take a few milliseconds; a block is
-  valid unless its builder was told to build invalid ones, and its time
-  must follow its parent's;
+* the application of `chain`: a real `Mempool`, blocks built from
+  `Mempool.select` and executed with the real `Executor` on the node's
+  committed state, real headers and block hashes; a validator re-executes
+  a proposed block on its own state and answers `ProposalValidated`
+  honestly; building and validating take a few milliseconds; a node told
+  to build invalid blocks tampers with some (a wrong state root, a
+  transaction twice, a replay of a committed one);
+* clients (`workload`) submit transfers to nodes; a node admits them to
+  its pool, journals what it admitted *before* acknowledging it (the
+  journal is durable), then sends the admitted transactions once to every
+  peer; a receiver admits them but neither journals nor relays them. The
+  engine hears `TransactionsAvailable` after every admission and after
+  every commit;
 * messages travel encoded (`encode_message`), are decoded with bounds and
   their signatures verified before `MessageReceived`;
 * `AppendWal` goes to a durable list; the store (blocks with their
-  certificates) is durable; everything else is lost in a crash, including
-  timers, in-flight replies and the rest of an action list being carried
-  out ("torn" crashes);
-* a restarted node starts from its store and WAL (`Start.wal_records`);
-* block sync: a node that hears of a height more than one above its own,
-  or of the next height while it has committed nothing for
-  `SYNC_STALL_MS`, asks that peer for blocks with certificates, verifies
-  each certificate (`verify_commit_certificate`) and the block, stores it
-  and reports `BlockCommitted`. (A peer one height ahead normally sends
-  the precommits itself, but not after a restart: the engine keeps the
-  last certificate only in memory.)
+  certificates), the committed state and the transaction index are
+  durable and change together, atomically, at each commit; everything else
+  is lost in a crash (pool, timers, executed proposals, in-flight replies,
+  the rest of an action list being carried out: "torn" crashes);
+* a restarted node re-admits its journal (as `Node._open_journal` does),
+  then starts from its store and WAL (`Start.wal_records`);
+* block sync: every node tells its peers its height every
+  `SYNC_STATUS_INTERVAL_MS` (as `Node._run_sync_status` does; in wait mode
+  an idle chain sends nothing else, so this is how a node left behind
+  learns it). A node that hears of a height above its own in a status, of
+  a height more than one above its own in a consensus message, or of the
+  next height while it has committed nothing for `SYNC_STALL_MS`, asks
+  that peer for blocks with certificates, verifies
+  each certificate (`verify_commit_certificate`), re-executes the block,
+  stores it and reports `BlockCommitted`. (A peer one height ahead
+  normally sends the precommits itself, but not after a restart: the
+  engine keeps the last certificate only in memory.)
 """
 
 from __future__ import annotations
@@ -36,7 +52,7 @@ import hashlib
 import heapq
 import random
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from gusu.consensus import (
     Action,
@@ -56,6 +72,7 @@ from gusu.consensus import (
     TendermintEngine,
     TendermintSettings,
     TimerFired,
+    TransactionsAvailable,
     ValidateProposal,
     Validator,
     ValidatorSet,
@@ -66,28 +83,70 @@ from gusu.consensus import (
 )
 from gusu.consensus.messages import Equivocation, Message, Proposal, Vote, get_signer_address
 from gusu.crypto import CryptoSuite
-from gusu.errors import CodecError, InvalidBlockError
+from gusu.errors import CodecError, GusuError, InvalidBlockError
+from gusu.eval.simulation.chain import (
+    BLOCK_BYTES_MAX,
+    BLOCK_TRANSACTIONS_MAX,
+    CHAIN_ID,
+    CLIENT_BALANCE,
+    CLIENT_COUNT,
+    CLIENT_VALIDITY_BLOCKS,
+    GENESIS_TIME_MS,
+    ChainTip,
+    Execution,
+    SimBlock,
+    TransactionDecoder,
+    apply_writes,
+    execute_block,
+    get_clients,
+    make_block,
+    make_genesis_state,
+    make_genesis_tip,
+    make_mempool,
+    make_transfer,
+    validate_block,
+)
 from gusu.eval.simulation.crypto import SimIdentity, make_identities
 from gusu.eval.simulation.scenarios import HEALED_DELAY_MS, FaultPlan, Scenario
+from gusu.eval.simulation.workload import Workload, make_workload
 from gusu.ledger.types import Address, CommitCertificate, Hash, Height, Round
+from gusu.mempool import Mempool, PoolTransaction
 
-CHAIN_ID = "gusu-sim"
-GENESIS_TIME_MS = 1_700_000_000_000
 CLOCK_START_MS = GENESIS_TIME_MS + 1_000
 """Sim time 0 on an unskewed node's clock."""
 LIVENESS_BOUND_MS = 30_000
 """After the heal every honest node commits a new block within this much simulated time."""
+TRANSACTION_BOUND_BASE_MS = 30_000
+TRANSACTION_BOUND_PER_POWER_MS = 2_000
+"""A transaction acknowledged by a correct node is committed on every honest node within
+``TRANSACTION_BOUND_BASE_MS + total voting power * TRANSACTION_BOUND_PER_POWER_MS`` of its acknowledgement, or of
+the heal if it was acknowledged before (`get_transaction_bound_ms`).
+
+Why it grows with the power: a node sends a client's transaction to each peer once and receivers do not relay
+it, so a transaction whose copies were lost (a partition, a drop, a crash of a receiver) is held by its
+acknowledging node alone and commits when that node proposes. Over any `total power` consecutive proposer runs
+a validator proposes `power` times, so it waits at most one rotation; in wait mode each run of that wait costs
+about `timeout_commit_ms` + `timeout_propose_ms` (1.2 s here), since the holder, not being the proposer, says
+nothing until its propose timeout prevotes nil and wakes the others."""
+QUIET_MS = 2_000
+"""Wait mode: once every acknowledged transaction has committed, the run goes on this long (to see the chain
+stop making blocks)."""
 BUILD_DELAY_MS = (1, 20)
 VALIDATE_DELAY_MS = (1, 20)
 SYNC_BLOCKS_MAX = 64
 SYNC_RETRY_MS = 1_000
 SYNC_STALL_MS = 1_000
+SYNC_STATUS_INTERVAL_MS = 1_000
 TORN_CRASH_WAIT_MS = 300
 """A torn crash waits this long for an action list to tear; then the node crashes between events."""
+FAILING_AMOUNT = CLIENT_BALANCE * CLIENT_COUNT + 1
+"""More than the whole supply: such a transfer commits with a failed receipt."""
+TAMPERINGS = ("state-root", "duplicate", "replay")
 
 
-def make_simulation_settings() -> TendermintSettings:
+def make_simulation_settings(workload: Workload | None = None) -> TendermintSettings:
     """Timeouts scaled down from the production defaults so a campaign covers many heights."""
+    wait = workload is not None and workload.wait_for_transactions
     return TendermintSettings(
         timeout_propose_ms=1_000,
         timeout_propose_delta_ms=200,
@@ -97,26 +156,50 @@ def make_simulation_settings() -> TendermintSettings:
         timeout_precommit_delta_ms=100,
         timeout_commit_ms=200,
         rebroadcast_interval_ms=500,
+        wait_for_transactions=wait,
+        empty_block_interval_ms=workload.empty_block_interval_ms if workload is not None and wait else 0,
     )
 
 
-@dataclass(frozen=True, slots=True)
-class BlockInfo:
-    height: Height
-    round: Round
-    builder: int
-    timestamp_ms: int
-    is_valid: bool
+def get_transaction_bound_ms(validator_set: ValidatorSet) -> int:
+    """How long a correct node's client transaction may take to commit everywhere (see the constants)."""
+    return TRANSACTION_BOUND_BASE_MS + validator_set.total_power * TRANSACTION_BOUND_PER_POWER_MS
 
 
 @dataclass(frozen=True, slots=True)
 class StoredBlock:
-    height: Height
-    block_hash: Hash
-    timestamp_ms: int
+    block: SimBlock
     certificate: CommitCertificate
+    transaction_ids: tuple[Hash, ...]
+    """As the node decoded them from the block's encodings."""
+    state_root: Hash
+    """The root of the state the node holds after applying its own execution of the block."""
     committed_at_ms: int
     """Simulated time of the commit on this node."""
+
+    @property
+    def height(self) -> Height:
+        return self.block.height
+
+    @property
+    def block_hash(self) -> Hash:
+        return self.block.block_hash
+
+    @property
+    def timestamp_ms(self) -> int:
+        return self.block.timestamp_ms
+
+
+@dataclass(slots=True)
+class Acknowledgement:
+    """A transaction some node acknowledged to a client (admitted and journaled)."""
+
+    transaction_id: Hash
+    valid_until_height: Height
+    nodes: list[int]
+    """Every node that acknowledged it, in order (a client may send it through several)."""
+    correct_ms: int | None = None
+    """When a correct node first acknowledged it (None: only faulty nodes did)."""
 
 
 @dataclass(slots=True)
@@ -126,11 +209,23 @@ class SimNode:
     identity: SimIdentity
     skew_ms: int
     is_byzantine: bool
-    engine: TendermintEngine | None = None
+    is_correct: bool
+    """Honest and with a sound application: what it acknowledges must commit."""
+    tip: ChainTip
+    """Durable, like everything down to `journal`: the last stored block."""
+    state: dict[bytes, bytes]
+    """The committed state after `tip`."""
     store: list[StoredBlock] = field(default_factory=list)
-    """Durable: survives crashes."""
+    committed_ids: dict[Hash, Height] = field(default_factory=dict)
+    """The committed-transaction index: id -> height of its first commit."""
     wal: list[tuple[int, bytes]] = field(default_factory=list)
-    """Durable: (height, record), never truncated here so the checker sees all of it."""
+    """(height, record), never truncated here so the checker sees all of it."""
+    journal: list[bytes] = field(default_factory=list)
+    """Transactions acknowledged to clients, journaled before the acknowledgement."""
+    engine: TendermintEngine | None = None
+    mempool: Mempool | None = None
+    executions: dict[Hash, Execution] = field(default_factory=dict)
+    """Blocks of the current height this node built or validated, with what they gave."""
     epoch: int = 0
     """Bumped on each crash: replies and timers of an earlier life are discarded."""
     timers: dict[tuple[int, int, str], int] = field(default_factory=dict)
@@ -178,6 +273,39 @@ class _Packet:
 
 
 @dataclass(frozen=True, slots=True)
+class _Gossip:
+    """Transactions a node admitted from its clients, sent once to each peer."""
+
+    sender: int
+    raws: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Submission:
+    """A client calls the node's API with transactions (no network faults; a node that is down refuses)."""
+
+    raws: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _ClientTick:
+    """Time for the next client submission; `forced` is the one just after the heal, to a correct node."""
+
+    forced: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _StatusDue:
+    """Time for the node to tell its peers its height."""
+
+
+@dataclass(frozen=True, slots=True)
+class _SyncStatus:
+    sender: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
 class _SyncRequest:
     sender: int
     from_height: int
@@ -204,9 +332,23 @@ class _Restart:
     pass
 
 
-_Payload = _EngineEvent | _TimerDue | _Packet | _SyncRequest | _SyncResponse | _CrashDue | _TornDeadline | _Restart
+_Payload = (
+    _EngineEvent
+    | _TimerDue
+    | _Packet
+    | _Gossip
+    | _Submission
+    | _ClientTick
+    | _StatusDue
+    | _SyncStatus
+    | _SyncRequest
+    | _SyncResponse
+    | _CrashDue
+    | _TornDeadline
+    | _Restart
+)
 _NETWORK = -1
-"""Epoch of queue entries that outlive crashes (network traffic, crash and restart schedule)."""
+"""Epoch of queue entries that outlive crashes (network traffic, clients, crash and restart schedule)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +371,23 @@ class SimResult:
     evidence_reported: int
     crashes: int
     digest: str
-    """SHA-256 over the run's commits and sends: equal digests mean identical runs."""
+    """SHA-256 over the run's commits, sends and acknowledgements: equal digests mean identical runs."""
+    wait_for_transactions: bool = False
+    transactions_acknowledged: int = 0
+    """Distinct transactions some node acknowledged to a client."""
+    transactions_acknowledged_correct: int = 0
+    """Of those, the ones a correct node acknowledged: each must commit on every honest node."""
+    transactions_committed: int = 0
+    """Distinct transactions on the longest honest chain."""
+    transactions_dropped: int = 0
+    """Drops the nodes reported (expiry); none are expected with the clients' validity window."""
+    empty_blocks: int = 0
+    """Blocks without transactions on the longest honest chain."""
+    transaction_latency_ms_max: int | None = None
+    """The longest time, over transactions acknowledged by correct nodes, from the acknowledgement (or the
+    heal, if later) until every honest node had committed the transaction."""
+    transaction_bound_ms: int = 0
+    """The bound `transaction_latency_ms_max` was held to (`get_transaction_bound_ms`)."""
 
     @property
     def ok(self) -> bool:
@@ -237,7 +395,7 @@ class SimResult:
 
     @property
     def safety_violations(self) -> tuple[str, ...]:
-        """Everything but liveness: agreement, validity, double signing, garbage on the wire."""
+        """Everything but liveness: agreement, validity, exactly once, state, double signing, garbage."""
         return tuple(violation for violation in self.violations if not violation.startswith("liveness:"))
 
     @property
@@ -254,13 +412,19 @@ class Simulation:
         self.crypto = crypto
         self.rng = random.Random(f"gusu-sim/{scenario.name}/{validators}/{seed}")
         self.plan: FaultPlan = scenario.make_plan(self.rng, validators)
+        # The clients draw from their own generator, so the load does not depend on network events.
+        self.client_rng = random.Random(f"gusu-sim-clients/{scenario.name}/{validators}/{seed}")
+        self.workload: Workload = make_workload(self.client_rng, self.plan)
         self.suite: CryptoSuite
         self.suite, identities = make_identities(crypto, seed, validators)
         self.validator_set = ValidatorSet(
             Validator(identity.address, identity.public_key, power)
             for identity, power in zip(identities, self.plan.powers, strict=True)
         )
-        self.settings = make_simulation_settings()
+        self.settings = make_simulation_settings(self.workload)
+        self.transaction_bound_ms = get_transaction_bound_ms(self.validator_set)
+        self.decoder = TransactionDecoder(self.suite)
+        self.genesis_tip = make_genesis_tip(self.suite)
         self.nodes = [
             SimNode(
                 node_id=node_id,
@@ -268,6 +432,9 @@ class Simulation:
                 identity=identities[validator_index],
                 skew_ms=self.plan.skews_ms[node_id],
                 is_byzantine=self.plan.is_byzantine_node(node_id),
+                is_correct=not self.plan.is_byzantine_node(node_id) and node_id not in self.plan.invalid_builders,
+                tip=self.genesis_tip,
+                state=make_genesis_state(),
             )
             for node_id, validator_index in enumerate(self.plan.node_validators)
         ]
@@ -276,8 +443,8 @@ class Simulation:
             self.nodes_by_address.setdefault(node.address, []).append(node.node_id)
         self.honest = [node for node in self.nodes if not node.is_byzantine]
         self.honest_addresses = {node.address for node in self.honest}
-        self.registry: dict[Hash, BlockInfo] = {}
-        self.block_counter = 0
+        self.blocks: dict[Hash, SimBlock] = {}
+        """Every block built, by hash: the body a node fetches to validate a proposal."""
         self.queue: list[tuple[int, int, int, int, _Payload]] = []
         self.sequence = 0
         self.now_ms = 0
@@ -291,6 +458,20 @@ class Simulation:
         self.evidence: list[tuple[int, Equivocation]] = []
         self.heal_height: int | None = None
         self.liveness_ms: int | None = None
+        self.acknowledgements: dict[Hash, Acknowledgement] = {}
+        self.honest_commits: dict[Hash, int] = {}
+        """How many honest nodes have committed each transaction."""
+        self.pending_correct = 0
+        """Transactions acknowledged by a correct node and not yet committed on every honest node."""
+        self.blocks_demanded = not self.workload.wait_for_transactions
+        """Liveness asks for blocks after the heal: always, or in wait mode if a correct node's client
+        transaction was pending at the heal or acknowledged after it."""
+        self.transaction_latency_ms_max: int | None = None
+        self.reported_drops: dict[tuple[int, Hash], str] = {}
+        """(node, transaction) -> the reason the node's pool gave when it dropped the transaction."""
+        self.settled_since_ms: int | None = None
+        self.is_quiet = False
+        """The run ended after `QUIET_MS` (wait mode) with every acknowledged transaction committed."""
 
     # --- the queue ----------------------------------------------------------------------------
 
@@ -307,33 +488,59 @@ class Simulation:
 
     # --- running --------------------------------------------------------------------------------
 
+    @property
+    def deadline_ms(self) -> int:
+        return max(self.plan.heal_ms + LIVENESS_BOUND_MS, self.workload.load_end_ms + self.transaction_bound_ms)
+
     def run(self) -> SimResult:
         plan = self.plan
+        workload = self.workload
         for node in self.nodes:
             self._push(0, node.node_id, _NETWORK, _Restart())
         for crash in plan.crashes:
             self._push(crash.at_ms, crash.node, _NETWORK, _CrashDue(crash.down_ms, crash.torn))
-        deadline_ms = plan.heal_ms + LIVENESS_BOUND_MS
-        stop_at_ms = max(plan.heal_ms, plan.min_run_ms)
+        self._push(self.client_rng.randint(*workload.interval_ms), 0, _NETWORK, _ClientTick(forced=False))
+        self._push(plan.heal_ms + 1, 0, _NETWORK, _ClientTick(forced=True))
+        deadline_ms = self.deadline_ms
+        quiet_ms = QUIET_MS if workload.wait_for_transactions else 0
         while self.queue:
             at_ms, _, node_id, epoch, payload = self.queue[0]
             if self.heal_height is None and at_ms >= plan.heal_ms:
                 self._on_heal()
+            if self.settled_since_ms is not None and at_ms >= self.settled_since_ms + quiet_ms:
+                self.is_quiet = True
+                break
             if at_ms > deadline_ms:
                 break
             heapq.heappop(self.queue)
             self.now_ms = at_ms
             self.events += 1
             self._dispatch(self.nodes[node_id], epoch, payload)
-            if self.liveness_ms is not None and self.now_ms >= stop_at_ms:
-                break
+            if self._is_settled():
+                if self.settled_since_ms is None:
+                    self.settled_since_ms = self.now_ms
+            else:
+                self.settled_since_ms = None
+        else:
+            # Nothing left to happen (every engine idle in wait mode): as quiet as it gets.
+            self.is_quiet = self.settled_since_ms is not None
         if self.heal_height is None:
             self._on_heal()
         self._check_after_run(deadline_ms)
         return self._make_result()
 
+    def _is_settled(self) -> bool:
+        """The load is over, liveness is shown (if blocks were demanded) and every acknowledgement honoured."""
+        return (
+            self.now_ms >= self.workload.load_end_ms
+            and (self.liveness_ms is not None or not self.blocks_demanded)
+            and self.pending_correct == 0
+        )
+
     def _on_heal(self) -> None:
         self.heal_height = max(node.committed_height for node in self.honest)
+        if self.pending_correct > 0:
+            self.blocks_demanded = True
         for node in self.nodes:
             node.torn_after = None
             if not node.is_up:
@@ -348,6 +555,9 @@ class Simulation:
             self.liveness_ms = max(self.now_ms - self.plan.heal_ms, 0)
 
     def _dispatch(self, node: SimNode, epoch: int, payload: _Payload) -> None:
+        if isinstance(payload, _ClientTick):
+            self._on_client_tick(payload.forced)
+            return
         if isinstance(payload, _Restart):
             if not node.is_up:
                 self._restart(node)
@@ -356,7 +566,7 @@ class Simulation:
             self._on_crash_due(node, payload)
             return
         if not node.is_up or (epoch != _NETWORK and epoch != node.epoch):
-            if isinstance(payload, _Packet):
+            if isinstance(payload, (_Packet, _Gossip, _SyncStatus)):
                 self.messages_lost += 1
             return
         if isinstance(payload, _TornDeadline):
@@ -371,6 +581,15 @@ class Simulation:
                 self._feed(node, TimerFired(Height(height), Round(round_), timer_kind, self._local_ms(node)))
         elif isinstance(payload, _Packet):
             self._on_message(node, payload.sender, payload.data)
+        elif isinstance(payload, _Submission):
+            self._on_submission(node, payload.raws)
+        elif isinstance(payload, _Gossip):
+            self._admit(node, payload.raws)
+        elif isinstance(payload, _StatusDue):
+            self._broadcast_status(node)
+        elif isinstance(payload, _SyncStatus):
+            if payload.height > node.committed_height:
+                self._request_sync(node, payload.sender)
         elif isinstance(payload, _SyncRequest):
             start = payload.from_height - 1
             blocks = tuple(node.store[start : start + SYNC_BLOCKS_MAX])
@@ -394,6 +613,8 @@ class Simulation:
 
     def _crash(self, node: SimNode, down_ms: int) -> None:
         node.engine = None
+        node.mempool = None
+        node.executions = {}
         node.epoch += 1
         node.timers.clear()
         node.sync_sent_at_ms = None
@@ -412,12 +633,103 @@ class Simulation:
             CHAIN_ID,
         )
         node.engine = engine
+        node.mempool = make_mempool()
+        node.executions = {}
         node.timers.clear()
         node.progress_ms = self.now_ms
+        # Node._open_journal: what was acknowledged comes back before the engine starts (which only notes
+        # the pool's size then), and the journal is rewritten with what the pool took back.
+        if node.journal:
+            self._admit(node, node.journal)
+            node.journal = list(node.mempool.iterate_raw())
         height = node.committed_height + 1
-        last_time_ms = node.store[-1].timestamp_ms if node.store else GENESIS_TIME_MS
         records = tuple(record for record_height, record in node.wal if record_height >= height)
-        self._feed(node, Start(Height(height), self._local_ms(node), last_time_ms, records))
+        self._feed(node, Start(Height(height), self._local_ms(node), node.tip.header.timestamp_ms, records))
+        if node.engine is not None and node.mempool.transaction_count:
+            self._feed(node, self._get_pool_event(node))
+        if node.engine is not None:
+            phase_ms = self.rng.randint(1, SYNC_STATUS_INTERVAL_MS)
+            self._push(self.now_ms + phase_ms, node.node_id, node.epoch, _StatusDue())
+
+    # --- clients and the pool ---------------------------------------------------------------------------
+
+    def _on_client_tick(self, forced: bool) -> None:
+        rng = self.client_rng
+        workload = self.workload
+        target = rng.choice([node for node in self.nodes if node.is_correct] if forced else self.nodes)
+        raws = tuple(self._make_transfer(target) for _ in range(rng.randint(1, workload.batch_max)))
+        if target.is_up:
+            self._on_submission(target, raws)
+        if rng.random() < workload.resend_probability:
+            other = rng.choice([node for node in self.nodes if node is not target])
+            at_ms = self.now_ms + rng.randint(*workload.resend_delay_ms)
+            if at_ms < workload.load_end_ms:
+                self._push(at_ms, other.node_id, _NETWORK, _Submission(raws))
+        if not forced:
+            next_ms = self.now_ms + rng.randint(*workload.interval_ms)
+            if next_ms < workload.load_end_ms:
+                self._push(next_ms, 0, _NETWORK, _ClientTick(forced=False))
+
+    def _make_transfer(self, target: SimNode) -> bytes:
+        rng = self.client_rng
+        clients = get_clients()
+        sender = rng.choice(clients)
+        recipient = rng.choice([client for client in clients if client is not sender])
+        amount = FAILING_AMOUNT if rng.random() < self.workload.failing_probability else rng.randint(1, 1_000)
+        valid_until = Height(target.committed_height + CLIENT_VALIDITY_BLOCKS)
+        return make_transfer(self.suite, sender, recipient.address, amount, rng.getrandbits(64), valid_until)
+
+    def _on_submission(self, node: SimNode, raws: tuple[bytes, ...]) -> None:
+        """The node's API: admit, journal, acknowledge, then send the new transactions to every peer."""
+        admitted = self._admit(node, raws)
+        if not admitted or node.mempool is None:
+            return  # refused, or a torn crash while the engine took the news: no acknowledgement
+        node.journal.extend(entry.raw for entry in admitted)
+        for entry in admitted:
+            self._acknowledge(node, entry)
+        gossip = _Gossip(node.node_id, tuple(entry.raw for entry in admitted))
+        for target in self.nodes:
+            if target.node_id != node.node_id:
+                self._send(node.node_id, target.node_id, gossip)
+
+    def _admit(self, node: SimNode, raws: list[bytes] | tuple[bytes, ...]) -> list[PoolTransaction]:
+        """`Node._admit`: decode, refuse what is committed, add to the pool; tell the engine if any got in."""
+        mempool = node.mempool
+        assert mempool is not None
+        next_height = Height(node.committed_height + 1)
+        admitted = []
+        for raw in raws:
+            try:
+                entry = self.decoder.decode(raw)
+                if entry.transaction_id in node.committed_ids:
+                    continue
+                mempool.add(entry, next_height)
+            except GusuError:
+                continue  # malformed, a duplicate, expired, or no room: not admitted
+            admitted.append(entry)
+        if admitted:
+            self._feed(node, self._get_pool_event(node))
+        return admitted
+
+    def _acknowledge(self, node: SimNode, entry: PoolTransaction) -> None:
+        transaction_id = entry.transaction_id
+        self.trace.update(b"a %d %d " % (self.now_ms, node.node_id) + transaction_id)
+        acknowledgement = self.acknowledgements.get(transaction_id)
+        if acknowledgement is None:
+            acknowledgement = Acknowledgement(transaction_id, entry.transaction.valid_until_height, [])
+            self.acknowledgements[transaction_id] = acknowledgement
+        acknowledgement.nodes.append(node.node_id)
+        if node.is_correct and acknowledgement.correct_ms is None:
+            acknowledgement.correct_ms = self.now_ms
+            # An honest node acknowledges only what it has not committed, so some honest node lacks it.
+            self.pending_correct += 1
+            if self.now_ms >= self.plan.heal_ms:
+                self.blocks_demanded = True
+
+    def _get_pool_event(self, node: SimNode) -> TransactionsAvailable:
+        mempool = node.mempool
+        assert mempool is not None
+        return TransactionsAvailable(mempool.transaction_count, mempool.byte_count, self._local_ms(node))
 
     # --- the node's side of the seam ----------------------------------------------------------------
 
@@ -438,6 +750,9 @@ class Simulation:
                 if node.engine is None:
                     return
                 pending.extend(engine.on_event(follow_up))
+                if isinstance(follow_up, BlockCommitted):
+                    # What the commit left in the pool: the engine decides from it whether to go on.
+                    pending.extend(engine.on_event(self._get_pool_event(node)))
 
     def _apply(self, node: SimNode, action: Action) -> Event | None:
         if isinstance(action, ScheduleTimer):
@@ -485,7 +800,9 @@ class Simulation:
                 f"{message.height} round {message.round}"
             )
 
-    def _send(self, sender: int, receiver: int, payload: _Packet | _SyncRequest | _SyncResponse) -> None:
+    def _send(
+        self, sender: int, receiver: int, payload: _Packet | _Gossip | _SyncStatus | _SyncRequest | _SyncResponse
+    ) -> None:
         self.messages_sent += 1
         plan = self.plan
         if self.now_ms >= plan.heal_ms:
@@ -525,32 +842,55 @@ class Simulation:
     # --- the application --------------------------------------------------------------------------------
 
     def _build(self, node: SimNode, action: BuildProposal) -> None:
-        self.block_counter += 1
-        block_hash = Hash(
-            hashlib.sha256(
-                b"sim-block/%d/%d/%d/%d" % (action.height, node.node_id, action.round, self.block_counter)
-            ).digest()
-        )
-        is_valid = not (
-            node.node_id in self.plan.invalid_builders and self.rng.random() < self.plan.invalid_probability
-        )
-        self.registry[block_hash] = BlockInfo(action.height, action.round, node.node_id, action.timestamp_ms, is_valid)
-        event = ProposalBuilt(action.height, action.round, block_hash, action.timestamp_ms, 0)
+        """`Node._build_block`: select from the pool, execute on the tip; a faulty builder may tamper."""
+        mempool = node.mempool
+        assert mempool is not None
+        if action.height != node.committed_height + 1:
+            return  # cannot happen: the engine's height follows the store's; the round would time out
+        entries = mempool.select(BLOCK_TRANSACTIONS_MAX, BLOCK_BYTES_MAX, action.height)
+        tampering = None
+        if node.node_id in self.plan.invalid_builders and self.rng.random() < self.plan.invalid_probability:
+            tampering = self._choose_tampering(node, entries)
+            if tampering == "duplicate":
+                entries.append(entries[self.rng.randrange(len(entries))])
+            elif tampering == "replay":
+                entries.append(self._pick_committed_entry(node))
+        execution = execute_block(self.suite, node.state, node.tip, action.timestamp_ms, node.address, entries)
+        header = execution.header
+        if tampering == "state-root":
+            header = replace(header, state_root=Hash(hashlib.sha256(b"tampered" + header.state_root).digest()))
+        block = make_block(self.suite, header, entries)
+        self.blocks.setdefault(block.block_hash, block)
+        node.executions[block.block_hash] = execution
+        event = ProposalBuilt(action.height, action.round, block.block_hash, action.timestamp_ms, len(entries))
         self._push(self.now_ms + self.rng.randint(*BUILD_DELAY_MS), node.node_id, node.epoch, _EngineEvent(event))
 
-    def _is_block_valid(self, node: SimNode, height: int, block_hash: Hash) -> bool:
-        info = self.registry.get(block_hash)
-        parent_time_ms = node.store[height - 2].timestamp_ms if height >= 2 else GENESIS_TIME_MS
-        return (
-            info is not None
-            and info.is_valid
-            and info.height == height
-            and height == node.committed_height + 1
-            and info.timestamp_ms > parent_time_ms
-        )
+    def _choose_tampering(self, node: SimNode, entries: list[PoolTransaction]) -> str:
+        choices = ["state-root"]
+        if entries:
+            choices.append("duplicate")
+        if any(stored.transaction_ids for stored in node.store):
+            choices.append("replay")
+        return self.rng.choice(choices)
+
+    def _pick_committed_entry(self, node: SimNode) -> PoolTransaction:
+        candidates = [stored for stored in node.store if stored.transaction_ids]
+        stored = candidates[self.rng.randrange(len(candidates))]
+        raws = stored.block.raw_transactions
+        return self.decoder.decode(raws[self.rng.randrange(len(raws))])
 
     def _validate(self, node: SimNode, action: ValidateProposal) -> None:
-        is_valid = self._is_block_valid(node, action.height, action.block_hash)
+        """`Node.validate_block`: re-execute the proposed block on our own state and compare."""
+        block = self.blocks.get(action.block_hash)
+        if block is None:
+            return  # a body nobody built cannot be had: never answer rather than call it invalid
+        try:
+            execution = validate_block(self.suite, self.decoder, node.state, node.tip, node.committed_ids, block)
+        except InvalidBlockError:
+            is_valid = False
+        else:
+            is_valid = True
+            node.executions[action.block_hash] = execution
         event = ProposalValidated(action.height, action.round, action.block_hash, is_valid)
         self._push(self.now_ms + self.rng.randint(*VALIDATE_DELAY_MS), node.node_id, node.epoch, _EngineEvent(event))
 
@@ -562,32 +902,79 @@ class Simulation:
         if action.height != node.committed_height + 1:
             self._violate(f"node {node.node_id} committed height {action.height} on top of {node.committed_height}")
             return None
-        if not self._store_block(node, action.height, action.block_hash, certificate, "commit"):
+        block = self.blocks.get(action.block_hash)
+        execution = node.executions.get(action.block_hash)
+        if block is None or execution is None:
+            self._violate(f"validity: node {node.node_id} committed block {action.height} that it never executed")
             return None
-        return BlockCommitted(
-            action.height, action.block_hash, self._local_ms(node), self.registry[action.block_hash].timestamp_ms
-        )
+        if not self._store_block(node, block, execution, certificate, "commit"):
+            return None
+        return BlockCommitted(action.height, action.block_hash, self._local_ms(node), block.timestamp_ms)
 
     def _store_block(
-        self, node: SimNode, height: Height, block_hash: Hash, certificate: CommitCertificate, how: str
+        self, node: SimNode, block: SimBlock, execution: Execution, certificate: CommitCertificate, how: str
     ) -> bool:
+        """`BlockStore.commit_block` and `Mempool.on_block_committed`: block, state and index change at once."""
+        height = block.height
         try:
-            verify_commit_certificate(self.suite, CHAIN_ID, self.validator_set, certificate, block_hash)
+            verify_commit_certificate(self.suite, CHAIN_ID, self.validator_set, certificate, block.block_hash)
         except InvalidBlockError as error:
             self._violate(f"validity: node {node.node_id} {how} of height {height} with a bad certificate: {error}")
             return False
-        if not self._is_block_valid(node, height, block_hash):
-            self._violate(f"validity: node {node.node_id} {how} of an invalid block at height {height}")
+        if height != node.committed_height + 1 or block.header.parent_hash != node.tip.block_hash:
+            self._violate(f"validity: node {node.node_id} {how} of block {height}, which does not extend its chain")
             return False
-        info = self.registry[block_hash]
-        node.store.append(StoredBlock(height, block_hash, info.timestamp_ms, certificate, self.now_ms))
+        apply_writes(node.state, execution.writes)
+        node.tip = ChainTip(block.header, block.block_hash)
+        node.store.append(
+            StoredBlock(block, certificate, execution.transaction_ids, execution.header.state_root, self.now_ms)
+        )
+        fresh = [
+            transaction_id
+            for transaction_id in dict.fromkeys(execution.transaction_ids)
+            if transaction_id not in node.committed_ids
+        ]
+        for transaction_id in fresh:
+            node.committed_ids[transaction_id] = height
+        node.executions = {}
+        mempool = node.mempool
+        assert mempool is not None
+        for dropped in mempool.on_block_committed(height, execution.transaction_ids):
+            self.reported_drops[(node.node_id, dropped.transaction_id)] = dropped.reason
         node.progress_ms = self.now_ms
-        self.trace.update(b"c %d %d %d " % (self.now_ms, node.node_id, height) + block_hash)
+        self.trace.update(b"c %d %d %d " % (self.now_ms, node.node_id, height) + block.block_hash)
         if not node.is_byzantine:
+            self._count_honest_commits(fresh)
             self._check_liveness()
         return True
 
+    def _count_honest_commits(self, transaction_ids: list[Hash]) -> None:
+        honest_count = len(self.honest)
+        for transaction_id in transaction_ids:
+            count = self.honest_commits.get(transaction_id, 0) + 1
+            self.honest_commits[transaction_id] = count
+            acknowledgement = self.acknowledgements.get(transaction_id)
+            if count != honest_count or acknowledgement is None or acknowledgement.correct_ms is None:
+                continue
+            self.pending_correct -= 1
+            latency_ms = self.now_ms - max(acknowledgement.correct_ms, self.plan.heal_ms)
+            if self.transaction_latency_ms_max is None or latency_ms > self.transaction_latency_ms_max:
+                self.transaction_latency_ms_max = latency_ms
+            if latency_ms > self.transaction_bound_ms:
+                self._violate(
+                    f"liveness: transaction {transaction_id.hex()[:16]} acknowledged by node "
+                    f"{acknowledgement.nodes[0]} at {acknowledgement.correct_ms} ms took {latency_ms} ms to commit "
+                    f"on every honest node (bound {self.transaction_bound_ms} ms from the acknowledgement or the heal)"
+                )
+
     # --- block sync -------------------------------------------------------------------------------------
+
+    def _broadcast_status(self, node: SimNode) -> None:
+        status = _SyncStatus(node.node_id, node.committed_height)
+        for target in self.nodes:
+            if target.node_id != node.node_id:
+                self._send(node.node_id, target.node_id, status)
+        self._push(self.now_ms + SYNC_STATUS_INTERVAL_MS, node.node_id, node.epoch, _StatusDue())
 
     def _request_sync(self, node: SimNode, peer: int) -> None:
         sent = node.sync_sent_at_ms
@@ -598,14 +985,25 @@ class Simulation:
 
     def _on_sync_response(self, node: SimNode, blocks: tuple[StoredBlock, ...]) -> None:
         node.sync_sent_at_ms = None
-        for block in blocks:
+        for stored in blocks:
             if node.engine is None:
                 return
-            if block.height != node.committed_height + 1:
+            if stored.height != node.committed_height + 1:
                 continue
-            if not self._store_block(node, block.height, block.block_hash, block.certificate, "synced"):
+            block = stored.block
+            try:
+                execution = validate_block(self.suite, self.decoder, node.state, node.tip, node.committed_ids, block)
+            except InvalidBlockError as error:
+                self._violate(
+                    f"validity: node {node.node_id} was sent certified block {block.height}, which does not apply "
+                    f"to its chain: {error}"
+                )
+                return
+            if not self._store_block(node, block, execution, stored.certificate, "synced"):
                 return
             self._feed(node, BlockCommitted(block.height, block.block_hash, self._local_ms(node), block.timestamp_ms))
+            if node.engine is not None:
+                self._feed(node, self._get_pool_event(node))
 
     # --- checkers -------------------------------------------------------------------------------------
 
@@ -616,6 +1014,7 @@ class Simulation:
 
     def _make_result(self) -> SimResult:
         heights = [node.committed_height for node in self.honest]
+        longest = max(self.honest, key=lambda node: node.committed_height)
         return SimResult(
             seed=self.seed,
             scenario=self.scenario.name,
@@ -634,4 +1033,14 @@ class Simulation:
             evidence_reported=len(self.evidence),
             crashes=sum(node.crashes for node in self.nodes),
             digest=self.trace.hexdigest(),
+            wait_for_transactions=self.workload.wait_for_transactions,
+            transactions_acknowledged=len(self.acknowledgements),
+            transactions_acknowledged_correct=sum(
+                1 for acknowledgement in self.acknowledgements.values() if acknowledgement.correct_ms is not None
+            ),
+            transactions_committed=len(longest.committed_ids),
+            transactions_dropped=len(self.reported_drops),
+            empty_blocks=sum(1 for stored in longest.store if not stored.transaction_ids),
+            transaction_latency_ms_max=self.transaction_latency_ms_max,
+            transaction_bound_ms=self.transaction_bound_ms,
         )

@@ -12,6 +12,11 @@ engine's `Signer`, `verify_message` on every received message and
 ``crypto="ecdsa"`` or ``"sm"`` uses the real suites with keys derived from
 the seed (SM2 signatures are randomized, which must not change any
 outcome: a replay of a seed is identical either way).
+
+Simulated clients always use simulation keys (`compute_sim_address`,
+`sign_sim_digest`), whatever the validators' suite: neither the mempool nor
+the executor verifies a transaction's signature (the node does, before
+admission), so a real suite would only cost time.
 """
 
 from __future__ import annotations
@@ -32,6 +37,16 @@ def _sim_signature(public_key: bytes, digest: bytes) -> bytes:
         hashlib.sha256(b"sim-sig-a" + public_key + digest).digest()
         + hashlib.sha256(b"sim-sig-b" + digest + public_key).digest()
     )
+
+
+def sign_sim_digest(public_key: bytes, digest: bytes) -> bytes:
+    """A 64-byte simulation "signature" of `digest` (a transaction id) under `public_key`."""
+    return _sim_signature(public_key, digest)
+
+
+def compute_sim_address(public_key: bytes) -> Address:
+    """The address of a simulation key (validators' under the sim suite, and every client's)."""
+    return Address(hashlib.sha256(b"sim-address" + public_key).digest()[-20:])
 
 
 class SimSuite(CryptoSuite):
@@ -89,8 +104,7 @@ def make_identities(crypto: str, seed: int, count: int) -> tuple[CryptoSuite, li
         identities = []
         for index in range(count):
             public_key = hashlib.sha256(b"sim-validator/%d/%d" % (seed, index)).digest()
-            address = Address(hashlib.sha256(b"sim-address" + public_key).digest()[-20:])
-            identities.append(SimIdentity(address, public_key, make_sim_signer(public_key)))
+            identities.append(SimIdentity(compute_sim_address(public_key), public_key, make_sim_signer(public_key)))
         return SIM_SUITE, identities
     if crypto not in CRYPTO_CHOICES:
         raise ValueError(f"crypto must be one of {', '.join(CRYPTO_CHOICES)}, not {crypto!r}")
