@@ -579,6 +579,14 @@ def test_pending_transactions_before_start_skip_the_wait() -> None:
     assert of_type(driver.start(), BuildProposal)
 
 
+def test_a_start_after_a_synced_block_takes_the_pool_figure_it_carries() -> None:
+    committee = Committee()
+    driver = Driver(committee, committee.proposer(2, 0), WAITING)
+    driver.feed(TransactionsAvailable(5, 500, NOW))  # pending before the synced block took them
+    started = driver.feed(Start(Height(2), NOW, GENESIS_MS, (), pool_transaction_count=0))
+    assert get_phase(driver) is Phase.IDLE and not of_type(started, BuildProposal)
+
+
 def test_a_peer_message_of_the_height_wakes_a_waiting_validator() -> None:
     driver = make_driver()
     driver = Driver(driver.committee, driver.index, WAITING)

@@ -26,16 +26,20 @@ def test_reconnects_after_a_peer_restarts(pki: ChainPki) -> None:
         )
         inbox = Inbox()
         inbox.attach(a)
+        connected: list[bytes] = []
+        a.on_connected(connected.append)
         await a.start()
         restarted: P2PNetwork | None = None
         try:
             await a.wait_connected([b.address], 5)
+            assert connected == [b.address]  # the node re-sends its pending transactions from here
             await b.stop()  # an orderly restart: A hears a goodbye, then redials
             await wait_until(lambda: not a.is_connected(b.address), what="A notices")
             assert a.metrics.disconnects["remote_closed"] == 1
             restarted = make_network(b_files, allowed, fast_settings(listen_port=port))
             await restarted.start()
             await a.wait_connected([b.address], 5)
+            assert connected == [b.address, b.address]
             await restarted.send(a.address, "consensus", b"back")
             await inbox.wait_for(lambda: inbox.received_by(a.address) == [(b.address, b"back")])
         finally:

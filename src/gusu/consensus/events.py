@@ -66,6 +66,8 @@ class Start:
     """Timestamp of the block at ``height - 1`` (the genesis time at height 1)."""
     wal_records: tuple[bytes, ...] = ()
     """Write-ahead-log records of heights >= `height`, oldest first (BFT; solo writes none)."""
+    pool_transaction_count: int | None = None
+    """Transactions pending now, if known (a block just imported took some); else the last figure stands."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -520,6 +520,8 @@ class TendermintEngine(ConsensusEngine):
                 raise CodecError(f"WAL record {position} cannot be read ({error}); refusing to start") from error
         self._phase = Phase.RUNNING
         self._now_ms = event.now_ms
+        if event.pool_transaction_count is not None:
+            self._pool_transaction_count = max(event.pool_transaction_count, 0)
         self._last_block_time_ms = event.last_block_time_ms
         # Not the block's own time: BFT time stamps block h with the moment height h-1 was decided.
         self._last_commit_ms = min(event.last_block_time_ms, event.now_ms)

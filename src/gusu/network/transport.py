@@ -307,6 +307,7 @@ class P2PNetwork:
         self._clock = clock
         self.metrics = NetworkMetrics()
         self._handlers: dict[str, list[Handler]] = {}
+        self._connected_listeners: list[Callable[[Address], None]] = []
         self._peers: dict[Address, _Peer] = {}
         self._links: set[_Link] = set()
         self._endpoints: list[str] = list(settings.peers)
@@ -404,6 +405,10 @@ class P2PNetwork:
         """Call `handler(peer_address, body)` for every message received on `channel`."""
         self._channel_spec(channel)
         self._handlers.setdefault(channel, []).append(handler)
+
+    def on_connected(self, listener: Callable[[Address], None]) -> None:
+        """Call `listener(address)` whenever a connection to a peer becomes the one in use."""
+        self._connected_listeners.append(listener)
 
     def connected_peers(self) -> list[PeerInfo]:
         now = self._clock()
@@ -967,6 +972,11 @@ class P2PNetwork:
             self._retire(current, DisconnectReason.REPLACED)
         self._start_link(link, peer)
         logger.info("p2p connected %s", link.label)
+        for listener in self._connected_listeners:
+            try:
+                listener(link.address)
+            except Exception:
+                logger.exception("a p2p connection listener failed")
         return True
 
     def _start_link(self, link: _Link, peer: _Peer) -> None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from gusu import __version__
-from gusu.codec import decode_list, encode, expect_bytes, expect_list
+from gusu.codec import Value, decode_list, encode, expect_bytes, expect_list
 from gusu.consensus import (
     Action,
     AppendWal,
@@ -421,6 +421,7 @@ class Node:
                 now_ms=self._clock(),
                 last_block_time_ms=self._tip_header.timestamp_ms,
                 wal_records=wal_records,
+                pool_transaction_count=self._mempool.transaction_count,
             )
         )
         if self._mempool.transaction_count:
@@ -451,6 +452,7 @@ class Node:
         network.subscribe(CHANNEL_TRANSACTIONS, self._on_gossip_transactions)
         network.subscribe(CHANNEL_CONSENSUS, self._on_consensus_body)
         network.subscribe(CHANNEL_SYNC, self._on_sync_body)
+        network.on_connected(self._on_peer_connected)
         await network.start()
         self._network = network
 
@@ -778,12 +780,13 @@ class Node:
         committed = replace(outcome, certificate=certificate)
         self.store.commit_block(committed)
         self._on_block_stored(committed)
-        # The engine decides heights; tell it where the chain now stands.
+        # The engine decides heights; tell it where the chain now stands, and what the block left pending.
         self._on_engine_event(
             Start(
                 height=Height(committed.header.height + 1),
                 now_ms=self._clock(),
                 last_block_time_ms=committed.header.timestamp_ms,
+                pool_transaction_count=self._mempool.transaction_count,
             )
         )
         return committed
@@ -1152,6 +1155,14 @@ class Node:
         if admitted and self._network is not None:
             await self._network.broadcast(CHANNEL_TRANSACTIONS, encode([TAG_TRANSACTION_GOSSIP, list(admitted)]))
         return outcomes
+
+    def _on_peer_connected(self, peer: Address) -> None:
+        """Hand a peer that (re)connected everything pending here: gossip is sent once and never
+        relayed, so what it missed while cut off would otherwise wait for our turn to propose."""
+        raws: list[Value] = list(self._mempool.iterate_raw())
+        for start in range(0, len(raws), GOSSIP_TRANSACTIONS_MAX):
+            body = encode([TAG_TRANSACTION_GOSSIP, raws[start : start + GOSSIP_TRANSACTIONS_MAX]])
+            self._enqueue(peer, CHANNEL_TRANSACTIONS, body)
 
     async def _on_gossip_transactions(self, peer: Address, body: bytes) -> None:
         """Transactions a peer admitted from its clients. A malformed message disconnects the peer
