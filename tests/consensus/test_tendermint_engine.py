@@ -27,6 +27,7 @@ from gusu.consensus import (
     CommitBlock,
     Event,
     MessageReceived,
+    PeersChanged,
     ProposalBuilt,
     ProposalValidated,
     ReportEvidence,
@@ -335,6 +336,29 @@ def test_the_propose_timeout_still_ends_the_wait_for_a_missing_proof_of_lock() -
     assert driver.engine.round == 1
     driver.feed(driver.committee.proposal(1, 1, B, pol_round=0))  # no prevotes for B in round 0
     assert broadcast_votes(driver.fire(TIMER_PROPOSE, round_=1), PREVOTE) == [None]
+
+
+def test_an_unreachable_proposer_gets_a_short_propose_timeout() -> None:
+    driver = make_driver()
+    committee = driver.committee
+    reachable = frozenset(committee.address(index) for index in committee.others(driver.index))
+    proposer_1 = committee.address(committee.proposer(1, 1))
+    driver.feed(PeersChanged(reachable - {proposer_1}))  # before Start: remembered
+    started = driver.start()
+    assert timers(started)[TIMER_PROPOSE] == SETTINGS.timeout_propose_ms  # round 0's proposer is reachable
+    # Round 0's proposer goes away while we wait for its proposal: the wait is cut to the short timeout.
+    proposer_0 = committee.address(committee.proposer(1, 0))
+    cut = driver.feed(PeersChanged(reachable - {proposer_0, proposer_1}))
+    assert timers(cut) == {TIMER_PROPOSE: SETTINGS.timeout_propose_unreachable_ms}
+    driver.fire(TIMER_PROPOSE)
+    driver.votes(PREVOTE, 1, 0, None, committee.others(driver.index))
+    driver.votes(PRECOMMIT, 1, 0, None, committee.others(driver.index))
+    next_round = driver.fire(TIMER_PRECOMMIT, round_=0)
+    assert driver.engine.round == 1
+    assert timers(next_round)[TIMER_PROPOSE] == SETTINGS.timeout_propose_unreachable_ms
+    # Once a proposal is here, nothing is cut short.
+    driver.feed(committee.proposal(1, 1, B))
+    assert not driver.feed(PeersChanged(frozenset()))
 
 
 def test_nil_prevotes_of_a_quorum_make_a_nil_precommit() -> None:

@@ -127,8 +127,27 @@ class ProposalValidated:
     is_valid: bool
 
 
+@dataclass(frozen=True, slots=True)
+class PeersChanged:
+    """The peer validators this node is connected to now (BFT; solo ignores it).
+
+    Until the first one arrives every validator counts as reachable. A round
+    whose proposer is not among them waits only `timeout_propose_unreachable_ms`
+    for its proposal: a stopped validator's turns then cost little.
+    """
+
+    connected: frozenset[Address]
+
+
 Event: TypeAlias = (
-    Start | TimerFired | TransactionsAvailable | ProposalBuilt | BlockCommitted | MessageReceived | ProposalValidated
+    Start
+    | TimerFired
+    | TransactionsAvailable
+    | ProposalBuilt
+    | BlockCommitted
+    | MessageReceived
+    | ProposalValidated
+    | PeersChanged
 )
 
 

@@ -103,6 +103,7 @@ from gusu.consensus.events import (
     CommitBlock,
     Event,
     MessageReceived,
+    PeersChanged,
     ProposalBuilt,
     ProposalValidated,
     ReportEvidence,
@@ -168,6 +169,8 @@ class TendermintSettings:
     """How long to wait for the round's proposal before prevoting nil (round 0)."""
     timeout_propose_delta_ms: int = 500
     """Added to the propose timeout per round."""
+    timeout_propose_unreachable_ms: int = 200
+    """The propose timeout instead, when the round's proposer is not connected to us (`PeersChanged`)."""
     timeout_prevote_ms: int = 1000
     """After more than 2/3 prevotes for different things: how long to wait before precommitting nil."""
     timeout_prevote_delta_ms: int = 500
@@ -193,7 +196,13 @@ class TendermintSettings:
     after `timeout_commit_ms`: waiting cannot make the next block bigger (0: always wait)."""
 
     def __post_init__(self) -> None:
-        for name in ("timeout_propose_ms", "timeout_prevote_ms", "timeout_precommit_ms", "rebroadcast_interval_ms"):
+        for name in (
+            "timeout_propose_ms",
+            "timeout_propose_unreachable_ms",
+            "timeout_prevote_ms",
+            "timeout_precommit_ms",
+            "rebroadcast_interval_ms",
+        ):
             _check_setting(name, getattr(self, name), 1, TIMEOUT_MS_LIMIT)
         for name in (
             "timeout_propose_delta_ms",
@@ -412,6 +421,8 @@ class TendermintEngine(ConsensusEngine):
         """The node's pool as the latest `TransactionsAvailable` gave it."""
         self._last_commit_ms = 0
         """Our clock when the previous height committed here: the empty-block interval counts from it."""
+        self._connected: frozenset[Address] | None = None
+        """Peers the node reports connected (`PeersChanged`); None: not reported, all count as reachable."""
 
     # --- introspection ------------------------------------------------------------------------
 
@@ -481,6 +492,12 @@ class TendermintEngine(ConsensusEngine):
         if isinstance(event, TransactionsAvailable):
             # Remembered even before Start: the figures are absolute.
             self._pool_transaction_count = max(event.transaction_count, 0)
+        if isinstance(event, PeersChanged):
+            self._connected = event.connected
+            actions_now: list[Action] = []
+            if self._phase is Phase.RUNNING:
+                self._shorten_wait_for_unreachable_proposer(actions_now)
+            return actions_now
         if self._phase is Phase.STOPPED:
             return []
         actions: list[Action] = []
@@ -624,7 +641,7 @@ class TendermintEngine(ConsensusEngine):
         if self.is_validator and round_ not in self._log.recorded_rounds:
             self._log.recorded_rounds.add(round_)
             actions.append(AppendWal(height, encode_wal_record(make_round_record(height, round_))))
-        actions.append(ScheduleTimer(height, round_, TIMER_PROPOSE, self._settings.get_timeout_propose_ms(round_)))
+        actions.append(ScheduleTimer(height, round_, TIMER_PROPOSE, self._get_timeout_propose_ms(round_)))
         actions.append(ScheduleTimer(height, round_, TIMER_REBROADCAST, self._settings.rebroadcast_interval_ms))
         if restored_step > Step.PROPOSE or self._signed.get((height, round_, _SIGNED_PROPOSAL)) is not None:
             # Back from a restart: send again what we had sent, sign nothing new for it.
@@ -637,6 +654,23 @@ class TendermintEngine(ConsensusEngine):
         else:
             self._building_round = round_
             actions.append(BuildProposal(height, round_, self._compute_proposal_timestamp_ms()))
+
+    def _is_proposer_unreachable(self, round_: Round) -> bool:
+        proposer = self._validators.get_proposer(self._height, round_).address
+        return proposer != self._own_address and self._connected is not None and proposer not in self._connected
+
+    def _get_timeout_propose_ms(self, round_: Round) -> int:
+        timeout_ms = self._settings.get_timeout_propose_ms(round_)
+        if self._is_proposer_unreachable(round_):
+            # Safety never rests on timeouts; a proposer we cannot hear from cannot send us its block.
+            return min(timeout_ms, self._settings.timeout_propose_unreachable_ms)
+        return timeout_ms
+
+    def _shorten_wait_for_unreachable_proposer(self, actions: list[Action]) -> None:
+        """The proposer of the round we wait in went away: end the wait as if it had been away at the start."""
+        round_ = self._round
+        if self._step is Step.PROPOSE and round_ not in self._log.proposals and self._is_proposer_unreachable(round_):
+            actions.append(ScheduleTimer(self._height, round_, TIMER_PROPOSE, self._get_timeout_propose_ms(round_)))
 
     def _compute_proposal_timestamp_ms(self) -> int:
         certificate = self._last_certificate

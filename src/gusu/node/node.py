@@ -38,6 +38,7 @@ from gusu.consensus import (
     ConsensusEngine,
     Event,
     MessageReceived,
+    PeersChanged,
     ProposalBuilt,
     ProposalValidated,
     ReportEvidence,
@@ -375,6 +376,7 @@ class Node:
         self._tasks: set[asyncio.Task[None]] = set()
         self._peer_heights: dict[Address, Height] = {}
         self._gossip_admissions = 0
+        self._reported_peers: frozenset[Address] | None = None
         self._verifying: dict[bytes, tuple[asyncio.Future[list[bool]], int]] = {}
         """Transactions whose admission awaits the verifier, by encoding: (that batch, position in it)."""
         self._sync_requested_at_s = 0.0
@@ -1037,6 +1039,8 @@ class Node:
     async def _run_sync_status(self) -> None:
         """Tell peers our height now and then, so whoever is behind asks for blocks."""
         while True:
+            # Disconnections are noticed here, within a second; connections at once (`_on_peer_connected`).
+            self._report_peers()
             if self._network is not None and self._tip_header is not None:
                 try:
                     await self._network.broadcast(CHANNEL_SYNC, encode_status(self._tip_header.height))
@@ -1156,9 +1160,19 @@ class Node:
             await self._network.broadcast(CHANNEL_TRANSACTIONS, encode([TAG_TRANSACTION_GOSSIP, list(admitted)]))
         return outcomes
 
+    def _report_peers(self) -> None:
+        """Tell the engine which validators we reach, when that changed (it shortens a dead proposer's turn)."""
+        if self._network is None:
+            return
+        connected = frozenset(peer.address for peer in self._network.connected_peers())
+        if connected != self._reported_peers:
+            self._reported_peers = connected
+            self._on_engine_event(PeersChanged(connected))
+
     def _on_peer_connected(self, peer: Address) -> None:
         """Hand a peer that (re)connected everything pending here: gossip is sent once and never
         relayed, so what it missed while cut off would otherwise wait for our turn to propose."""
+        self._report_peers()
         raws: list[Value] = list(self._mempool.iterate_raw())
         for start in range(0, len(raws), GOSSIP_TRANSACTIONS_MAX):
             body = encode([TAG_TRANSACTION_GOSSIP, raws[start : start + GOSSIP_TRANSACTIONS_MAX]])
