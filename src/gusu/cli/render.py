@@ -7,6 +7,7 @@ tool that reads the API.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 
@@ -60,22 +61,8 @@ def status_to_json(status: NodeStatus) -> JSONObject:
 
 
 def peer_view_to_json(peer: PeerView) -> JSONObject:
-    """A peer as `gusu_peers` lists it."""
-    return {
-        "address": bytes_to_hex(peer.address),
-        "organization": peer.organization,
-        "endpoint": peer.endpoint,
-        "outbound": peer.outbound,
-        "connected_for_s": peer.connected_for_s,
-        "rtt_ms": peer.rtt_ms,
-        "queued_messages": peer.queued_messages,
-        "queued_bytes": peer.queued_bytes,
-        "messages_in": peer.messages_in,
-        "messages_out": peer.messages_out,
-        "bytes_in": peer.bytes_in,
-        "bytes_out": peer.bytes_out,
-        "gossip_dropped": peer.gossip_dropped,
-    }
+    """A peer as `gusu_peers` lists it: the view's fields, the address in hex."""
+    return {**dataclasses.asdict(peer), "address": bytes_to_hex(peer.address)}
 
 
 def format_duration_s(seconds: float) -> str:

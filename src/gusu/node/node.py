@@ -285,6 +285,20 @@ def compute_bft_settings(genesis: Genesis, solo: SoloSettings) -> TendermintSett
         raise ConfigError(f"the genesis parameters do not make valid consensus timeouts: {error}") from error
 
 
+def validate_next_header(chain_id: str, header: BlockHeader, parent: BlockHeader, parent_hash: Hash) -> None:
+    """InvalidBlockError unless `header` can follow `parent` (whose hash is `parent_hash`) on chain `chain_id`."""
+    if header.chain_id != chain_id:
+        raise InvalidBlockError(f"the block belongs to chain {header.chain_id!r}, not {chain_id!r}")
+    if header.height != parent.height + 1:
+        raise InvalidBlockError(f"block {header.height} does not follow our tip at height {parent.height}")
+    if header.parent_hash != parent_hash:
+        raise InvalidBlockError(f"block {header.height} names another parent than our block {parent.height}")
+    if header.validators_hash != parent.validators_hash:
+        raise InvalidBlockError(f"block {header.height} names another validator set")
+    if header.timestamp_ms <= parent.timestamp_ms:
+        raise InvalidBlockError(f"block {header.height}'s time does not advance past its parent's")
+
+
 def _committed_record(transaction_id: Hash, stored: StoredTransaction, sender: Address) -> TransactionRecord:
     return TransactionRecord(
         status="committed",
@@ -656,7 +670,7 @@ class Node:
         header = block.header
         parent = self._tip_header
         assert parent is not None
-        self._validate_block_header(header, parent)
+        validate_next_header(self._genesis.chain_id, header, parent, self._tip_hash)
         settings = self._solo_settings
         window = self._mempool_limits.transaction_window_blocks
         entries: list[PoolTransaction] = []
@@ -754,18 +768,6 @@ class Node:
             raise InvalidBlockError(f"{where} has an invalid sender key: {error}") from error
         sender = Address(self._suite.compute_address(transaction.sender_public_key))
         return PoolTransaction(transaction, transaction_id, sender, raw)
-
-    def _validate_block_header(self, header: BlockHeader, parent: BlockHeader) -> None:
-        if header.chain_id != self._genesis.chain_id:
-            raise InvalidBlockError(f"the block belongs to chain {header.chain_id!r}, not {self._genesis.chain_id!r}")
-        if header.height != parent.height + 1:
-            raise InvalidBlockError(f"block {header.height} does not follow our tip at height {parent.height}")
-        if header.parent_hash != self._tip_hash:
-            raise InvalidBlockError(f"block {header.height} names another parent than our block {parent.height}")
-        if header.validators_hash != parent.validators_hash:
-            raise InvalidBlockError(f"block {header.height} names another validator set")
-        if header.timestamp_ms <= parent.timestamp_ms:
-            raise InvalidBlockError(f"block {header.height}'s time does not advance past its parent's")
 
     async def import_block(self, block: RawBlock, certificate: CommitCertificate) -> CommittedBlock:
         """Validate and commit a block decided elsewhere (block sync).

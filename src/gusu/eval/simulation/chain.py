@@ -57,7 +57,7 @@ from gusu.ledger.types import (
     encode_transaction_payload,
 )
 from gusu.mempool import Mempool, MempoolLimits, PoolTransaction
-from gusu.node.node import compute_genesis_block
+from gusu.node.node import compute_genesis_block, validate_next_header
 
 CHAIN_ID = "gusu-sim"
 GENESIS_TIME_MS = 1_700_000_000_000
@@ -299,16 +299,7 @@ def validate_block(
     parent = tip.header
     if compute_block_hash(suite, header) != block.block_hash:
         raise InvalidBlockError("the block's hash is not its header's")
-    if header.chain_id != CHAIN_ID:
-        raise InvalidBlockError(f"the block belongs to chain {header.chain_id!r}")
-    if header.height != parent.height + 1:
-        raise InvalidBlockError(f"block {header.height} does not follow our tip at height {parent.height}")
-    if header.parent_hash != tip.block_hash:
-        raise InvalidBlockError(f"block {header.height} names another parent than our block {parent.height}")
-    if header.validators_hash != parent.validators_hash:
-        raise InvalidBlockError(f"block {header.height} names another validator set")
-    if header.timestamp_ms <= parent.timestamp_ms:
-        raise InvalidBlockError(f"block {header.height}'s time does not advance past its parent's")
+    validate_next_header(CHAIN_ID, header, parent, tip.block_hash)
     if header.transaction_count != len(block.raw_transactions):
         raise InvalidBlockError(f"block {header.height}'s transaction count does not match its body")
     entries: list[PoolTransaction] = []
