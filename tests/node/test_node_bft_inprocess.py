@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from gusu.codec import decode, encode
 from gusu.crypto.keyfile import decrypt_key_file
 from gusu.ledger.types import Address, Hash, Height, RawBlock, compute_block_hash
 from gusu.node.chain import load_node
-from gusu.node.network_init import initialize_network
+from gusu.node.network_init import NetworkLayout, initialize_network
 from gusu.node.node import Node
 from gusu.node.wire import ProposalWithBlock, decode_consensus_body, encode_proposal_reference_body
 from gusu.sdk.transactions import build_transaction
@@ -20,10 +21,38 @@ from gusu.sdk.transactions import build_transaction
 RECIPIENT = b"\x44" * 20
 
 
-def _free_base_port(count: int) -> int:
-    # Consecutive free ports are not guaranteed, but a random high base collides rarely.
-    base = get_free_port()
-    return base if base + count < 65_000 else 20_000
+def _free_port_run(count: int) -> int:
+    """The first of `count` consecutive loopback ports that are all free now (API and P2P ports of a network)."""
+    for _ in range(50):
+        base = get_free_port()
+        if base + count >= 65_000:
+            continue
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+        return base
+    raise AssertionError(f"no run of {count} free ports found")
+
+
+def _make_network(directory: Path) -> NetworkLayout:
+    base = _free_port_run(8)  # one run for both, so the API ports cannot land on the P2P ones
+    return initialize_network(
+        directory,
+        organizations=4,
+        suite_name="ecdsa",
+        scrypt_n=TEST_SCRYPT_N,
+        base_api_port=base,
+        base_p2p_port=base + 4,
+        verifier_workers=0,
+    )
 
 
 async def _wait_committed(nodes: list[Node], transaction_id: Hash, timeout_s: float) -> None:
@@ -38,15 +67,7 @@ async def _wait_committed(nodes: list[Node], transaction_id: Hash, timeout_s: fl
 
 def test_four_validators_agree(tmp_path: Path) -> None:
     async def scenario() -> None:
-        layout = initialize_network(
-            tmp_path / "net",
-            organizations=4,
-            suite_name="ecdsa",
-            scrypt_n=TEST_SCRYPT_N,
-            base_api_port=_free_base_port(4),
-            base_p2p_port=_free_base_port(4),
-            verifier_workers=0,
-        )
+        layout = _make_network(tmp_path / "net")
         nodes = [load_node(directory) for directory in layout.node_directories]
         for node in nodes:
             await node.start()
@@ -85,15 +106,7 @@ def test_a_validator_that_misses_proposal_bodies_fetches_them_by_hash(tmp_path: 
     learns the block by hash from the proposer and still votes and commits with the others."""
 
     async def scenario() -> None:
-        layout = initialize_network(
-            tmp_path / "net",
-            organizations=4,
-            suite_name="ecdsa",
-            scrypt_n=TEST_SCRYPT_N,
-            base_api_port=_free_base_port(4),
-            base_p2p_port=_free_base_port(4),
-            verifier_workers=0,
-        )
+        layout = _make_network(tmp_path / "net")
         nodes = [load_node(directory) for directory in layout.node_directories]
         victim = nodes[3]
         deliver = victim._on_consensus_body
