@@ -951,6 +951,8 @@ class Node:
         now_s = time.monotonic()
         if now_s - self._body_requested_s.get(block_hash, -BODY_REQUEST_INTERVAL_S) < BODY_REQUEST_INTERVAL_S:
             return
+        if block_hash not in self._body_requested_s and len(self._body_requested_s) >= PROPOSAL_BODIES_MAX:
+            return  # one height has few proposals; more requests than bodies kept means a peer plays games
         self._body_requested_s[block_hash] = now_s
         self._enqueue(peer, CHANNEL_SYNC, encode_body_request(block_hash))
 
@@ -1016,6 +1018,7 @@ class Node:
             isinstance(decoded, Proposal)
             and tip.height < decoded.height <= tip.height + 2
             and decoded.block_hash not in self._bodies
+            and self._validator_set.get_proposer(decoded.height, decoded.round).address == decoded.proposer
         ):
             self._request_body(peer, decoded.block_hash)  # a re-sent proposal whose first sending we missed
         # Bodies one height further too: a proposer that committed before us may propose the next
