@@ -89,8 +89,12 @@ def test_checkers_catch_a_node_that_forgets_its_wal(monkeypatch: pytest.MonkeyPa
             node.wal = wal + node.wal  # type: ignore[attr-defined]
 
     monkeypatch.setattr(Simulation, "_restart", restart_with_amnesia)
-    result = run_seed(57, "crash", 4)
-    assert any(violation.startswith("double signing:") for violation in result.violations), result.violations
+    # Amnesia signs twice only if the node restarts in a round it had voted in; some crash seed does.
+    for seed in range(57, 97):
+        result = run_seed(seed, "crash", 4)
+        if any(violation.startswith("double signing:") for violation in result.violations):
+            return
+    raise AssertionError("no crash seed in 57..96 caught a node that forgets its WAL")
 
 
 def test_fault_plans_keep_byzantine_power_below_a_third() -> None:

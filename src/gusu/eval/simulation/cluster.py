@@ -63,6 +63,7 @@ from gusu.consensus import (
     CommitBlock,
     Event,
     MessageReceived,
+    PeersChanged,
     ProposalBuilt,
     ProposalValidated,
     ReportEvidence,
@@ -236,6 +237,8 @@ class SimNode:
     crashes: int = 0
     progress_ms: int = 0
     """Simulated time of the node's last start or commit."""
+    reported_peers: frozenset[Address] | None = None
+    """What the node last told its engine about its connections (`PeersChanged`); None after a restart."""
 
     @property
     def address(self) -> Address:
@@ -619,6 +622,7 @@ class Simulation:
         node.timers.clear()
         node.sync_sent_at_ms = None
         node.torn_after = None
+        node.reported_peers = None
         node.crashes += 1
         self.trace.update(b"crash %d %d" % (node.node_id, self.now_ms))
         restart_ms = min(self.now_ms + down_ms, self.plan.heal_ms)
@@ -975,6 +979,30 @@ class Simulation:
             if target.node_id != node.node_id:
                 self._send(node.node_id, target.node_id, status)
         self._push(self.now_ms + SYNC_STATUS_INTERVAL_MS, node.node_id, node.epoch, _StatusDue())
+        self._report_peers(node)
+
+    def _report_peers(self, node: SimNode) -> None:
+        """As `Node._report_peers` each second: the validators the node has a connection to, when that changed.
+
+        A connection needs both directions, so a peer that is down or cut off either way is not connected.
+        """
+        connected = frozenset(
+            target.address
+            for target in self.nodes
+            if target.node_id != node.node_id and target.is_up and self._is_linked(node.node_id, target.node_id)
+        )
+        if connected != node.reported_peers and node.engine is not None:
+            node.reported_peers = connected
+            self._feed(node, PeersChanged(connected))
+
+    def _is_linked(self, first: int, second: int) -> bool:
+        if self.now_ms >= self.plan.heal_ms:
+            return True
+        return not any(
+            partition.start_ms <= self.now_ms < partition.end_ms
+            and ((first, second) in partition.blocked or (second, first) in partition.blocked)
+            for partition in self.plan.partitions
+        )
 
     def _request_sync(self, node: SimNode, peer: int) -> None:
         sent = node.sync_sent_at_ms
