@@ -322,9 +322,19 @@ def test_the_propose_timeout_does_not_cut_short_the_check_of_an_arrived_proposal
     driver = make_driver()
     driver.start()
     driver.feed(driver.committee.proposal(1, 0, B))
-    assert not broadcast_votes(driver.fire(TIMER_PROPOSE), PREVOTE)  # B is still being checked
+    extended = driver.fire(TIMER_PROPOSE)
+    assert not broadcast_votes(extended, PREVOTE)  # B is still being checked: one more timeout for it
+    assert timers(extended) == {TIMER_PROPOSE: SETTINGS.timeout_propose_ms}
     assert driver.engine.step is Step.PROPOSE
     assert broadcast_votes(driver.feed(ProposalValidated(Height(1), Round(0), B, True)), PREVOTE) == [B]
+
+
+def test_a_check_that_never_ends_costs_two_propose_timeouts_then_a_nil_prevote() -> None:
+    driver = make_driver()
+    driver.start()
+    driver.feed(driver.committee.proposal(1, 0, B))  # its body never comes, say
+    assert not broadcast_votes(driver.fire(TIMER_PROPOSE), PREVOTE)
+    assert broadcast_votes(driver.fire(TIMER_PROPOSE), PREVOTE) == [None]
 
 
 def test_the_propose_timeout_still_ends_the_wait_for_a_missing_proof_of_lock() -> None:

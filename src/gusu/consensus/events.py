@@ -198,9 +198,9 @@ class ValidateProposal:
 
     The verdict must depend only on the block and the committed chain (the
     engine caches it per block hash); a node that cannot get the block yet
-    answers later, or never, rather than calling it invalid. For a proposal
-    the node delivered with its block it must answer, however long the check
-    takes: the engine waits for that verdict past the propose timeout.
+    answers later, or never, rather than calling it invalid. The engine waits
+    for the verdict on the round's proposal up to one more propose timeout
+    past the first, then prevotes nil.
     """
 
     height: Height

@@ -28,9 +28,9 @@ Algorithm 1's:
   decide it (`CommitBlock` with the certificate made of those precommits);
 * l. 55: messages from more than 1/3 of the power in a higher round: skip
   to that round;
-* l. 57-65: the timeouts, which grow linearly with the round; the propose
-  timeout bounds the wait for the proposal, not the node's check of a
-  proposal that has arrived (`_is_checking_proposal`).
+* l. 57-65: the timeouts, which grow linearly with the round; a proposal
+  that has arrived but is still being checked when the propose timeout
+  fires gets one more (`_is_checking_proposal`).
 
 "More than 2/3" and "more than 1/3" are always voting power, never counts
 (`ValidatorSet.is_quorum`, `is_one_third_plus`).
@@ -341,6 +341,7 @@ class _HeightLog:
         "precommit_timeout_rounds",
         "prevote_timeout_rounds",
         "proposals",
+        "propose_extended_rounds",
         "recorded_rounds",
         "reported",
         "requested",
@@ -365,6 +366,8 @@ class _HeightLog:
         self.precommit_timeout_rounds: set[Round] = set()
         self.locked_rounds_done: set[Round] = set()
         """Rounds where l. 36 has run ("for the first time")."""
+        self.propose_extended_rounds: set[Round] = set()
+        """Rounds whose propose timeout was given once more to a proposal still being checked."""
         self.recorded_rounds: set[Round] = set()
         """Rounds whose start is already in the WAL."""
         self.reported: set[tuple[Address, Round, str]] = set()
@@ -696,8 +699,13 @@ class TendermintEngine(ConsensusEngine):
         if self._phase is not Phase.RUNNING or event.round != self._round:
             return
         if event.kind == TIMER_PROPOSE and self._step is Step.PROPOSE:  # OnTimeoutPropose (l. 57)
-            if self._is_checking_proposal():
-                return  # its verdict decides the prevote when it comes (l. 22 / l. 28)
+            if self._is_checking_proposal() and self._round not in self._log.propose_extended_rounds:
+                # Its verdict decides the prevote when it comes (l. 22 / l. 28), within one more timeout.
+                self._log.propose_extended_rounds.add(self._round)
+                actions.append(
+                    ScheduleTimer(self._height, self._round, TIMER_PROPOSE, self._get_timeout_propose_ms(self._round))
+                )
+                return
             self._cast_vote(VoteKind.PREVOTE, None, actions)
             self._step = Step.PREVOTE
         elif event.kind == TIMER_PREVOTE and self._step is Step.PREVOTE:  # OnTimeoutPrevote (l. 61)
@@ -716,13 +724,13 @@ class TendermintEngine(ConsensusEngine):
     def _is_checking_proposal(self) -> bool:
         """The round's proposal (with its proof of lock, if it names one) is here; the node is still checking it.
 
-        The propose timeout bounds the wait for a proposal, not the node's
-        check of one that has arrived (CometBFT times out the same way): a
-        large block can take longer to check than a proposal takes to
-        travel, and prevoting nil on it would throw away a good block and
-        start a round whose proposal takes as long again. Checking is local
-        and always ends (the node answers every `ValidateProposal` of a
-        proposal it delivered), so the wait is bounded.
+        The propose timeout is for the wait for a proposal, not for the
+        node's check of one that has arrived (CometBFT times out the same
+        way): a large block can take longer to check than a proposal takes
+        to travel, and prevoting nil on it would throw away a good block and
+        start a round whose proposal takes as long again. Such a check gets
+        one more propose timeout; a node that cannot check the block at all
+        (its body never came) then prevotes nil as the paper does.
         """
         proposal = self._log.proposals.get(self._round)
         if proposal is None or proposal.block_hash in self._log.verdicts:
