@@ -231,3 +231,26 @@ def test_verified_signatures_cache() -> None:
 def test_verified_signatures_capacity_is_validated() -> None:
     with pytest.raises(ConfigError):
         VerifiedSignatures(capacity=0)
+
+
+@pytest.mark.slow
+def test_a_saturated_verifier_still_checks_blocks() -> None:
+    """Issue 7, finding 7: when admissions fill the queue, a block's check is not refused (which the node
+    would have taken as the block being invalid); it goes ahead of the queue instead."""
+    items, expected = make_items(300)
+
+    async def run() -> None:
+        verifier = SignatureVerifier(SUITE, workers=1, batch_size_max=64, batch_wait_ms=2.0, queue_items_max=600)
+        try:
+            admissions = asyncio.ensure_future(verifier.verify(items * 2))
+            await asyncio.sleep(0)
+            with pytest.raises(MempoolFullError):
+                await verifier.verify(items[:10])  # an admission is refused, retryably
+            assert await verifier.verify(items[:10], urgent=True) == expected[:10]
+            # More than the whole queue's worth at once, as a large block may hold.
+            assert await verifier.verify(items * 3, urgent=True) == expected * 3
+            assert await admissions == expected * 2
+        finally:
+            verifier.close()
+
+    asyncio.run(run())

@@ -23,7 +23,7 @@ from gusu.execution.limits import (
     GasSchedule,
     compute_execution_limits,
 )
-from gusu.execution.registry import ContractRegistry, get_default_registry
+from gusu.execution.registry import ContractRegistry, compute_chain_registry, get_default_registry
 from gusu.execution.state import BlockState, StateReader, compute_state_key
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "TransactionInput",
     "compute_execution_limits",
     "compute_state_key",
+    "compute_chain_registry",
     "get_default_registry",
     "method",
     "view",

@@ -26,6 +26,7 @@ from gusu.errors import (
     ExecutionError,
     GusuError,
     StateLimitError,
+    StorageError,
     UnknownContractError,
     UnknownMethodError,
 )
@@ -68,7 +69,10 @@ _SUCCESS = ReceiptStatus.SUCCESS
 
 # Failures of the machine, not of the contract: turning them into a receipt
 # would let one node's bad luck split the chain, so they stop the node.
-_ENVIRONMENT_FAILURES = (MemoryError, KeyboardInterrupt)
+_ENVIRONMENT_FAILURES = (MemoryError, KeyboardInterrupt, StorageError)
+"""Faults of this machine, not of the transaction: re-raised so that they stop the node (fail-stop).
+Recording one as a failed receipt would make this node's block differ from everyone else's and, under BFT,
+blame the proposer for our disk."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +146,8 @@ class Executor:
             )
             return_value = self._invoke(contract, method, context, arguments, meter)
         except BaseException as exception:  # sorted by compute_failure, which re-raises what is not ours
+            if state.storage_failure is not None:
+                raise state.storage_failure from exception  # a contract may have caught it: ours anyway
             error = compute_failure(exception, context, meter, f"{transaction.contract}.{transaction.method}")
             return Receipt(
                 transaction_id=item.transaction_id,
@@ -152,6 +158,8 @@ class Executor:
                 error_code=get_error_code(error),
                 error_message=compute_error_message(error),
             )
+        if state.storage_failure is not None:
+            raise state.storage_failure  # the contract swallowed a read failure: its result cannot be trusted
         state.apply_writes(context.get_writes())
         # Positional: a frozen dataclass's keyword __init__ costs twice as much,
         # and this runs once per transaction.

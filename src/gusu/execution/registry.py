@@ -53,3 +53,24 @@ class ContractRegistry:
 def get_default_registry() -> ContractRegistry:
     """A new registry holding the built-in contracts (account, evidence, system)."""
     return ContractRegistry(BUILTIN_CONTRACTS)
+
+
+def compute_chain_registry(contract_names: Iterable[str], available: ContractRegistry | None = None) -> ContractRegistry:
+    """The registry of a chain whose genesis lists `contract_names`, taken from `available` (the built-ins).
+
+    ConfigError names a contract this node does not implement: it could not execute that chain's blocks.
+    """
+    source = available if available is not None else get_default_registry()
+    names = list(contract_names)
+    missing = [name for name in names if name not in source]
+    if missing:
+        raise ConfigError(
+            f"the chain's genesis lists contracts this node does not implement: {', '.join(missing)} "
+            f"(it has {', '.join(source.get_names())}); run a Gusu version that has them"
+        )
+    registry = ContractRegistry()
+    for name in names:
+        spec = source.get(name)
+        assert spec is not None
+        registry.register(spec.contract_class)
+    return registry

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from gusu.codec import encode
+from gusu.errors import StorageError
 
 TAG_STATE_KEY = "gusu.state.v1"
 
@@ -60,10 +61,13 @@ def encode_key_suffix(key: bytes) -> bytes:
 class BlockState:
     """The state one block executes against: committed state plus the block's writes."""
 
-    __slots__ = ("_committed", "_reader", "writes")
+    __slots__ = ("_committed", "_reader", "storage_failure", "writes")
 
     def __init__(self, reader: StateReader) -> None:
         self._reader = reader
+        self.storage_failure: StorageError | None = None
+        """The first failure of the committed-state reader: a local fault, which must stop the node
+        (`Executor` re-raises it after the transaction, even if a contract caught it)."""
         # Committed state cannot change while a block executes, so each key is
         # read from the (possibly disk-backed) reader at most once per block.
         self._committed: dict[bytes, bytes | None] = {}
@@ -73,9 +77,17 @@ class BlockState:
     def get_committed(self, key: bytes) -> bytes | None:
         value = self._committed.get(key, MISSING)
         if value is MISSING:
-            value = self._reader.get(key)
+            value = self._read(key)
             self._committed[key] = value
         return value  # type: ignore[return-value]
+
+    def _read(self, key: bytes) -> bytes | None:
+        try:
+            return self._reader.get(key)
+        except StorageError as error:
+            if self.storage_failure is None:
+                self.storage_failure = error
+            raise
 
     def get(self, key: bytes) -> bytes | None:
         # get_committed inlined: this runs for every state read of every transaction.
@@ -83,7 +95,7 @@ class BlockState:
         if value is MISSING:
             value = self._committed.get(key, MISSING)
             if value is MISSING:
-                value = self._reader.get(key)
+                value = self._read(key)
                 self._committed[key] = value
         return value  # type: ignore[return-value]
 

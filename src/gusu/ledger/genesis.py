@@ -42,6 +42,14 @@ from gusu.ledger.types import (
 TAG_GENESIS = "gusu.genesis.v1"
 
 SUITES = ("ecdsa", "sm")
+CONSENSUS_SOLO = "solo"
+CONSENSUS_TENDERMINT = "tendermint"
+CONSENSUS_ENGINES = (CONSENSUS_SOLO, CONSENSUS_TENDERMINT)
+"""The ordering engines a chain can choose; every node of the chain runs the one its genesis names."""
+DEFAULT_CONTRACTS = ("account", "evidence", "system")
+"""The built-in contracts a chain runs unless its genesis lists others."""
+CONTRACTS_MAX = 64
+CONTRACT_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
 PYTHON_VERSION = "3.11"
 """The CPython minor version a new chain pins by default."""
 
@@ -60,6 +68,8 @@ PYTHON_VERSION_PATTERN = re.compile(r"3\.[0-9]{1,3}")
 DEFAULT_PARAMETERS: tuple[tuple[str, int], ...] = (
     ("block_bytes_max", 8 * 1024 * 1024),
     ("block_interval_ms", 200),
+    ("block_time_message_delay_ms", 3_000),
+    ("block_time_precision_ms", 500),
     ("block_transactions_max", 5_000),
     ("gas_per_transaction_max", 10_000_000),
     ("timeout_precommit_delta_ms", 500),
@@ -102,6 +112,10 @@ class Genesis:
     """Addresses allowed to administer the chain (for example to mint)."""
     python_version: str = PYTHON_VERSION
     """The CPython minor version ("3.11") every node of the chain runs."""
+    consensus: str = CONSENSUS_TENDERMINT
+    """The ordering engine: "solo" (exactly one validator) or "tendermint" (BFT)."""
+    contracts: tuple[str, ...] = DEFAULT_CONTRACTS
+    """The contracts the chain runs, by name, sorted; the node refuses a name it does not implement."""
 
     def get_parameter(self, name: str) -> int | None:
         for parameter_name, value in self.parameters:
@@ -124,6 +138,8 @@ def _genesis_value(genesis: Genesis) -> list[Value]:
         [[name, value] for name, value in genesis.parameters],
         list(genesis.admins),
         genesis.python_version,
+        genesis.consensus,
+        list(genesis.contracts),
     ]
 
 
@@ -170,6 +186,7 @@ def validate_genesis(genesis: Genesis) -> None:
             f"genesis python_version {genesis.python_version!r} must be a CPython minor version such as '3.11'"
         )
     _validate_validators(genesis)
+    _validate_engine_and_contracts(genesis)
     _validate_allocations(genesis)
     _validate_parameters(genesis.parameters)
     if len(genesis.admins) > ADMINS_MAX:
@@ -215,6 +232,24 @@ def _validate_validators(genesis: Genesis) -> None:
                 f"genesis {what} address 0x{validator.address.hex()} does not belong to its public key, "
                 f"whose {genesis.suite} address is 0x{bytes(derived).hex()}"
             )
+
+
+def _validate_engine_and_contracts(genesis: Genesis) -> None:
+    if genesis.consensus not in CONSENSUS_ENGINES:
+        raise ConfigError(f"genesis consensus {genesis.consensus!r} must be one of: {', '.join(CONSENSUS_ENGINES)}")
+    if genesis.consensus == CONSENSUS_SOLO and len(genesis.validators) != 1:
+        raise ConfigError(
+            f"genesis consensus 'solo' orders blocks with exactly one validator; this genesis lists "
+            f"{len(genesis.validators)}: choose 'tendermint' for several"
+        )
+    contracts = genesis.contracts
+    if not isinstance(contracts, tuple) or not 1 <= len(contracts) <= CONTRACTS_MAX:
+        raise ConfigError(f"genesis contracts must list 1 to {CONTRACTS_MAX} contract names")
+    for name in contracts:
+        if not isinstance(name, str) or not CONTRACT_NAME_PATTERN.fullmatch(name):
+            raise ConfigError(f"genesis contract name {name!r} must be a lowercase identifier of at most 64 characters")
+    if list(contracts) != sorted(set(contracts)):
+        raise ConfigError("genesis contracts must be sorted by name without repeats")
 
 
 def _validate_allocations(genesis: Genesis) -> None:
@@ -272,7 +307,18 @@ def validate_python_version(genesis: Genesis) -> None:
 
 # --- JSON --------------------------------------------------------------------------------
 
-_TOP_KEYS = ("chain_id", "suite", "timestamp_ms", "python_version", "validators", "allocations", "parameters", "admins")
+_TOP_KEYS = (
+    "chain_id",
+    "suite",
+    "timestamp_ms",
+    "python_version",
+    "consensus",
+    "contracts",
+    "validators",
+    "allocations",
+    "parameters",
+    "admins",
+)
 _VALIDATOR_KEYS = ("name", "address", "public_key", "power")
 _ALLOCATION_KEYS = ("address", "amount")
 
@@ -288,6 +334,8 @@ def genesis_to_json(genesis: Genesis) -> dict[str, Any]:
         "suite": genesis.suite,
         "timestamp_ms": genesis.timestamp_ms,
         "python_version": genesis.python_version,
+        "consensus": genesis.consensus,
+        "contracts": list(genesis.contracts),
         "validators": [
             {
                 "name": item.name,
@@ -384,6 +432,11 @@ def genesis_from_json(document: object) -> Genesis:
             for position, raw in enumerate(_expect_json_list(top["admins"], "admins"))
         ),
         python_version=_expect_json_str(top["python_version"], "python_version"),
+        consensus=_expect_json_str(top["consensus"], "consensus"),
+        contracts=tuple(
+            _expect_json_str(raw, f"contracts[{position}]")
+            for position, raw in enumerate(_expect_json_list(top["contracts"], "contracts"))
+        ),
     )
     validate_genesis(genesis)
     return genesis

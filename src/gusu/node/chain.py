@@ -22,6 +22,7 @@ from gusu.crypto import PrivateKey, get_suite
 from gusu.crypto.keyfile import decrypt_key_file, encrypt_key_file
 from gusu.errors import ConfigError
 from gusu.ledger.genesis import (
+    CONSENSUS_SOLO,
     DEFAULT_PARAMETERS,
     Allocation,
     Genesis,
@@ -110,6 +111,7 @@ def initialize_chain(
         parameters=DEFAULT_PARAMETERS,
         admins=(dev_address,),
         python_version=get_running_python_version(),
+        consensus=CONSENSUS_SOLO,
     )
     save_genesis(directory / GENESIS_FILE_NAME, genesis)
     save_genesis(node_directory / GENESIS_FILE_NAME, genesis)

@@ -10,8 +10,8 @@ into the pool (skipping what committed meanwhile or expired) and compacts it.
 
 Format: a sequence of records, each ``length (4 bytes, big-endian) ||
 crc32 (4 bytes) || raw transaction``. A crash can leave a torn last record;
-reading stops at the first record whose length or checksum does not hold,
-which can only be one that was never acknowledged.
+reading stops at a torn tail, which can only hold records that were never
+acknowledged, and refuses a file damaged anywhere else (`read_records`).
 
 Compaction rewrites the file with the pool's current contents to a
 temporary file, fsyncs it and renames it over the journal, so the journal is
@@ -40,28 +40,62 @@ def _frame(raw: bytes) -> bytes:
     return HEADER.pack(len(raw), zlib.crc32(raw)) + raw
 
 
-def read_records(path: Path) -> list[bytes]:
-    """Every intact record, in order; a torn or corrupt tail is ignored."""
+def read_records(path: Path, what: str = "record log") -> list[bytes]:
+    """Every record, in order. A torn tail (what a crash during an append leaves) is ignored;
+    damage before the tail raises StorageError, since a crash cannot cause it.
+
+    The tail counts as torn when the first bad record is the last thing in the file (its frame
+    runs past the end, or ends exactly at it) or everything from it on is zero bytes (a file
+    extended by the append whose data never reached the disk). Anything else, a bad record with
+    more data after it, is a disk fault or tampering: reading on past it, or stopping there and
+    dropping the rest, would silently lose records that were acknowledged (journal) or that
+    guard against signing twice (WAL), so the node must not start on it.
+    """
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return []
     except OSError as error:
-        raise StorageError(f"cannot read the transaction journal {path}: {error}") from error
+        raise StorageError(f"cannot read the {what} {path}: {error}") from error
     records = []
     offset = 0
-    while offset + HEADER.size <= len(data):
-        length, checksum = HEADER.unpack_from(data, offset)
-        start = offset + HEADER.size
-        end = start + length
-        if length > RECORD_BYTES_MAX or end > len(data):
-            break
-        raw = data[start:end]
-        if zlib.crc32(raw) != checksum:
-            break
-        records.append(raw)
+    while offset < len(data):
+        end = _get_record_end(data, offset)
+        if end is None:
+            if _is_torn_tail(data, offset):
+                break
+            raise StorageError(
+                f"the {what} {path} is damaged at byte {offset} of {len(data)}, before its last record: a crash "
+                "only tears the last record, so this is a disk fault or an edit. The node will not start on it. "
+                "Restore the file from a backup; moving it aside loses what it records"
+            )
+        records.append(data[offset + HEADER.size : end])
         offset = end
     return records
+
+
+def _get_record_end(data: bytes, offset: int) -> int | None:
+    """Where the intact, non-empty record at `offset` ends; None if there is none."""
+    if offset + HEADER.size > len(data):
+        return None
+    length, checksum = HEADER.unpack_from(data, offset)
+    start = offset + HEADER.size
+    end: int = start + length
+    if length == 0 or length > RECORD_BYTES_MAX or end > len(data):
+        return None
+    if zlib.crc32(data[start:end]) != checksum:
+        return None
+    return end
+
+
+def _is_torn_tail(data: bytes, offset: int) -> bool:
+    if offset + HEADER.size > len(data):
+        return True  # a header cut short
+    length, _ = HEADER.unpack_from(data, offset)
+    end = offset + HEADER.size + length
+    if length <= RECORD_BYTES_MAX and end >= len(data):
+        return True  # the last frame, cut short or with its data never written
+    return not data[offset:].strip(b"\x00")
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -88,6 +122,7 @@ class RecordLog:
         """Append and fsync: once this returns the transactions survive a crash."""
         if not raws:
             return
+        assert all(raws), "an empty record would read back as a torn tail"
         payload = b"".join(_frame(raw) for raw in raws)
         try:
             self._file.write(payload)

@@ -17,9 +17,9 @@ import asyncio
 import bisect
 import itertools
 import logging
+import os
 import random
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
@@ -52,7 +52,7 @@ from gusu.consensus import (
     ValidateProposal,
 )
 from gusu.consensus.certificate import verify_commit_certificate
-from gusu.consensus.messages import Proposal, Vote, make_signer, verify_message
+from gusu.consensus.messages import Equivocation, Proposal, Vote, make_signer, verify_message
 from gusu.consensus.tendermint import TendermintEngine, TendermintSettings
 from gusu.consensus.validator_set import ValidatorSet
 from gusu.crypto import CryptoSuite, PrivateKey, get_suite
@@ -64,6 +64,7 @@ from gusu.errors import (
     InvalidBlockError,
     InvalidSignatureError,
     NodeError,
+    StorageError,
     TransactionTooLargeError,
 )
 from gusu.execution import (
@@ -71,11 +72,10 @@ from gusu.execution import (
     CallResult,
     ExecutionLimits,
     Executor,
-    TransactionInput,
+    compute_chain_registry,
     compute_execution_limits,
-    get_default_registry,
 )
-from gusu.ledger.genesis import Genesis, compute_genesis_hash, validate_python_version
+from gusu.ledger.genesis import CONSENSUS_TENDERMINT, Genesis, compute_genesis_hash, validate_python_version
 from gusu.ledger.kv import open_store
 from gusu.ledger.merkle import compute_inclusion_proof
 from gusu.ledger.store import (
@@ -83,9 +83,6 @@ from gusu.ledger.store import (
     CommittedBlock,
     StoredTransaction,
     compute_receipt_leaf,
-    compute_receipts_root,
-    compute_state_root,
-    compute_transactions_root,
 )
 from gusu.ledger.types import (
     ZERO_HASH,
@@ -107,13 +104,27 @@ from gusu.ledger.types import (
     encode_raw_block,
     encode_transaction_payload,
 )
-from gusu.ledger.validators import compute_validators_hash
 from gusu.mempool import Mempool, MempoolLimits, PoolTransaction
 from gusu.network.messages import CHANNEL_CONSENSUS, CHANNEL_SYNC, CHANNEL_TRANSACTIONS, DEFAULT_CHANNELS
 from gusu.network.tls import TlsFiles
 from gusu.network.transport import LocalIdentity, P2PNetwork, PeerInfo
+from gusu.node.blocks import (
+    ZERO_ADDRESS,
+    BlockRules,
+    build_block,
+    compute_block_rules,
+    compute_genesis_block,
+    decode_block_transaction,
+    get_genesis_parameter,
+    validate_block_body,
+    validate_execution,
+    validate_next_header,
+)
+from gusu.node.bodies import ProposalBodies
 from gusu.node.config import NodeConfig
+from gusu.node.evidence import EVIDENCE_FILE_NAME, EvidenceLog, StoredEvidence
 from gusu.node.journal import RecordLog, read_records
+from gusu.node.outbox import PeerOutbox
 from gusu.node.service import (
     BlockListener,
     BlockNotification,
@@ -126,6 +137,7 @@ from gusu.node.service import (
     SubmitOutcome,
     TransactionRecord,
 )
+from gusu.node.sync import SyncScheduler, SyncSettings
 from gusu.node.verifier import SignatureVerifier
 from gusu.node.wire import (
     BodyAnswer,
@@ -151,20 +163,28 @@ logger = logging.getLogger("gusu.node")
 Clock = Callable[[], int]
 
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-ZERO_ADDRESS = Address(bytes(20))
 JOURNAL_FILE_NAME = "transactions.journal"
 TAG_TRANSACTION_GOSSIP = "gusu.txgossip.v1"
 WAL_FILE_NAME = "consensus.wal"
 PROPOSAL_BODIES_FILE_NAME = "proposals.log"
-OUTBOX_MESSAGES_MAX = 10_000
-"""Consensus messages waiting for the transport; the engine re-sends, so overflow only delays."""
-PROPOSAL_BODIES_MAX = 16
-"""Block bodies kept for the height being decided (one per round's proposal, at most)."""
+OUTBOX_MESSAGES_MAX_PER_PEER = 10_000
+"""Messages waiting for one peer (also bounded by `[p2p] send_queue_bytes_max`); the engine re-sends, so
+overflow only delays."""
+PROPOSAL_BODIES_MAX = 32
+"""Other validators' block bodies kept for the heights being decided, besides our own and the locked one."""
+BODY_ROUNDS_AHEAD_MAX = 4
+"""Bodies are kept for proposals at most this many rounds past the engine's current one."""
 SYNC_STATUS_INTERVAL_S = 1.0
-SYNC_REQUEST_TIMEOUT_S = 5.0
 SYNC_BLOCKS_PER_REQUEST = 32
 BODY_REQUEST_INTERVAL_S = 1.0
 """A missing proposal body is asked for again at most this often (the proposer re-sends its proposal each second)."""
+BODY_ANSWERS_PER_PEER_MAX = 4
+"""Different bodies sent to one peer per `BODY_REQUEST_INTERVAL_S`; the same body at most once in it."""
+VALIDATION_RETRIES_MAX = 20
+VALIDATION_RETRY_S = 0.25
+"""A proposal whose check could not run (the verifier is saturated or restarting) is checked again this often."""
+FAIL_STOP_EXIT_CODE = 75
+"""The process exit status after a local fault (disk, WAL) stopped the node."""
 GOSSIP_TRANSACTIONS_MAX = 5_000
 """Transactions in one gossip message; a peer sending more is disconnected."""
 GOSSIP_ADMISSIONS_MAX = 64
@@ -207,53 +227,25 @@ class _Counters:
     """Signatures of proposed or synced blocks' transactions this node had not admitted itself."""
     gossip_dropped: int = 0
     """Gossiped transactions not admitted because too many gossip admissions were under way."""
-
-
-def compute_genesis_block(
-    suite: CryptoSuite, genesis: Genesis, writes: Sequence[tuple[bytes, bytes | None]]
-) -> CommittedBlock:
-    """Block 0: no transactions; its parent hash is the genesis document's hash."""
-    header = BlockHeader(
-        chain_id=genesis.chain_id,
-        height=Height(0),
-        parent_hash=compute_genesis_hash(suite, genesis),
-        timestamp_ms=genesis.timestamp_ms,
-        proposer=ZERO_ADDRESS,
-        transactions_root=compute_transactions_root(suite, []),
-        receipts_root=compute_receipts_root(suite, []),
-        state_root=compute_state_root(suite, ZERO_HASH, writes),
-        validators_hash=compute_validators_hash(suite, genesis.validators),
-        transaction_count=0,
-    )
-    return CommittedBlock(
-        header=header,
-        block_hash=compute_block_hash(suite, header),
-        transaction_ids=(),
-        raw_transactions=(),
-        senders=(),
-        receipts=(),
-        writes=tuple(writes),
-        certificate=None,
-    )
+    outbox_dropped: int = 0
+    """Messages not queued because a peer's outbox was full (it reads too slowly, or not at all)."""
+    body_requests_refused: int = 0
+    """Block-body requests not answered because the peer asked too often."""
 
 
 def compute_chain_settings(genesis: Genesis, config: NodeConfig) -> tuple[SoloSettings, MempoolLimits, ExecutionLimits]:
     """Settings every node of the chain must share come from genesis; the rest from the node's config."""
 
-    def get(name: str, default: int) -> int:
-        value = genesis.get_parameter(name)
-        return default if value is None else value
-
-    defaults = SoloSettings()
     solo = SoloSettings(
-        block_interval_ms=get("block_interval_ms", defaults.block_interval_ms),
-        block_transactions_max=get("block_transactions_max", defaults.block_transactions_max),
-        block_bytes_max=get("block_bytes_max", defaults.block_bytes_max),
+        block_interval_ms=get_genesis_parameter(genesis, "block_interval_ms"),
+        block_transactions_max=get_genesis_parameter(genesis, "block_transactions_max"),
+        block_bytes_max=get_genesis_parameter(genesis, "block_bytes_max"),
         empty_block_interval_ms=config.consensus.empty_block_interval_ms,
     )
+    # Block validity depends on the window, so it comes from genesis alone (else the shared default), never
+    # from this node's config: nodes configured differently would otherwise disagree on which blocks are valid.
     mempool = replace(
-        config.mempool,
-        transaction_window_blocks=get("transaction_window_blocks", config.mempool.transaction_window_blocks),
+        config.mempool, transaction_window_blocks=get_genesis_parameter(genesis, "transaction_window_blocks")
     )
     return solo, mempool, compute_execution_limits(genesis.parameters)
 
@@ -285,20 +277,6 @@ def compute_bft_settings(genesis: Genesis, solo: SoloSettings) -> TendermintSett
         raise ConfigError(f"the genesis parameters do not make valid consensus timeouts: {error}") from error
 
 
-def validate_next_header(chain_id: str, header: BlockHeader, parent: BlockHeader, parent_hash: Hash) -> None:
-    """InvalidBlockError unless `header` can follow `parent` (whose hash is `parent_hash`) on chain `chain_id`."""
-    if header.chain_id != chain_id:
-        raise InvalidBlockError(f"the block belongs to chain {header.chain_id!r}, not {chain_id!r}")
-    if header.height != parent.height + 1:
-        raise InvalidBlockError(f"block {header.height} does not follow our tip at height {parent.height}")
-    if header.parent_hash != parent_hash:
-        raise InvalidBlockError(f"block {header.height} names another parent than our block {parent.height}")
-    if header.validators_hash != parent.validators_hash:
-        raise InvalidBlockError(f"block {header.height} names another validator set")
-    if header.timestamp_ms <= parent.timestamp_ms:
-        raise InvalidBlockError(f"block {header.height}'s time does not advance past its parent's")
-
-
 def _committed_record(transaction_id: Hash, stored: StoredTransaction, sender: Address) -> TransactionRecord:
     return TransactionRecord(
         status="committed",
@@ -308,6 +286,12 @@ def _committed_record(transaction_id: Hash, stored: StoredTransaction, sender: A
         height=stored.height,
         index=stored.index,
     )
+
+
+def _exit_on_fatal(error: BaseException) -> None:
+    """Fail-stop for a node process: exit now, without running anything that might still send or sign."""
+    logging.shutdown()
+    os._exit(FAIL_STOP_EXIT_CODE)
 
 
 def _log_compaction_failure(future: Future[None]) -> None:
@@ -326,7 +310,9 @@ class Node:
         key: PrivateKey,
         *,
         clock: Clock = get_wall_clock_ms,
+        on_fatal: Callable[[BaseException], None] | None = None,
     ) -> None:
+        """`on_fatal` is called once when a local fault stops the node (default: exit the process)."""
         validate_python_version(genesis)
         self._config = config
         self._genesis = genesis
@@ -339,10 +325,13 @@ class Node:
         self._genesis_hash = compute_genesis_hash(self._suite, genesis)
         self._solo_settings, mempool_limits, execution_limits = compute_chain_settings(genesis, config)
         self._mempool_limits = mempool_limits
-        self._executor = Executor(get_default_registry(), execution_limits)
+        self._executor = Executor(compute_chain_registry(genesis.contracts), execution_limits)
+        self._rules: BlockRules = compute_block_rules(genesis, self._suite)
         self._mempool = Mempool(mempool_limits, genesis.chain_id)
         self._validator_set = ValidatorSet.from_genesis(genesis)
-        self._is_bft = len(genesis.validators) > 1
+        self._is_bft = genesis.consensus == CONSENSUS_TENDERMINT
+        self._on_fatal = on_fatal or _exit_on_fatal
+        self._fatal: BaseException | None = None
         self._engine: ConsensusEngine
         if self._is_bft:
             self._engine = TendermintEngine(
@@ -377,7 +366,7 @@ class Node:
         self._network: P2PNetwork | None = None
         # BFT state for the height being decided: block bodies that came with proposals (or
         # that we built), and blocks we executed and found valid, by hash.
-        self._bodies: OrderedDict[Hash, RawBlock] = OrderedDict()
+        self._bodies = ProposalBodies(PROPOSAL_BODIES_MAX)
         self._validated: dict[Hash, CommittedBlock] = {}
         self._validating: set[Hash] = set()
         self._awaiting_body: dict[Hash, tuple[Height, Round]] = {}
@@ -386,14 +375,16 @@ class Node:
         self._body_requested_s: dict[Hash, float] = {}
         self._wal: RecordLog | None = None
         self._proposal_bodies: RecordLog | None = None
-        self._outbox: asyncio.Queue[tuple[Address | None, str, bytes]] | None = None
+        self._outboxes: dict[Address, PeerOutbox] = {}
+        self._body_answers: dict[Address, dict[Hash, float]] = {}
+        """Bodies sent to each peer in the last `BODY_REQUEST_INTERVAL_S`, and when."""
         self._tasks: set[asyncio.Task[None]] = set()
-        self._peer_heights: dict[Address, Height] = {}
+        self._sync = SyncScheduler(SyncSettings(blocks_per_request=SYNC_BLOCKS_PER_REQUEST))
+        self._evidence: EvidenceLog | None = None
         self._gossip_admissions = 0
         self._reported_peers: frozenset[Address] | None = None
         self._verifying: dict[bytes, tuple[asyncio.Future[list[bool]], int]] = {}
         """Transactions whose admission awaits the verifier, by encoding: (that batch, position in it)."""
-        self._sync_requested_at_s = 0.0
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -424,12 +415,11 @@ class Node:
         wal_records: tuple[bytes, ...] = ()
         if self._is_bft:
             wal_path = self._config.data_path / WAL_FILE_NAME
-            wal_records = tuple(read_records(wal_path))
+            wal_records = tuple(read_records(wal_path, "consensus WAL"))
             self._wal = RecordLog(wal_path)
+            self._evidence = EvidenceLog(self._config.data_path / EVIDENCE_FILE_NAME)
             self._restore_proposal_bodies()
-            self._outbox = asyncio.Queue(maxsize=OUTBOX_MESSAGES_MAX)
             await self._start_network()
-            self._spawn(self._run_outbox())
             self._spawn(self._run_sync_status())
         self._on_engine_event(
             Start(
@@ -445,7 +435,7 @@ class Node:
 
     async def _open_journal(self) -> None:
         path = self._config.data_path / JOURNAL_FILE_NAME
-        recorded = read_records(path)
+        recorded = read_records(path, "transaction journal")
         self._journal = RecordLog(path)
         self._journal_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gusu-journal")
         if recorded:
@@ -498,6 +488,10 @@ class Node:
         if self._proposal_bodies is not None:
             self._proposal_bodies.close()
             self._proposal_bodies = None
+        if self._evidence is not None:
+            self._evidence.close()
+            self._evidence = None
+        self._outboxes.clear()
         if self._network is not None:
             await self._network.stop()
             self._network = None
@@ -544,15 +538,43 @@ class Node:
     def _on_engine_event(self, event: Event) -> None:
         if not self._running:
             return
-        pending: list[Action] = list(self._engine.on_event(event))
-        while pending and self._running:
-            action = pending.pop(0)
-            follow_up = self._apply_action(action)
-            if follow_up is not None:
-                pending.extend(self._engine.on_event(follow_up))
-                if isinstance(follow_up, BlockCommitted):
-                    # What the commit left in the pool: the engine decides from it whether to go on.
-                    pending.extend(self._engine.on_event(self._get_pool_event()))
+        try:
+            pending: list[Action] = list(self._engine.on_event(event))
+            while pending and self._running:
+                action = pending.pop(0)
+                follow_up = self._apply_action(action)
+                if follow_up is not None:
+                    pending.extend(self._engine.on_event(follow_up))
+                    if isinstance(follow_up, BlockCommitted):
+                        # What the commit left in the pool: the engine decides from it whether to go on.
+                        pending.extend(self._engine.on_event(self._get_pool_event()))
+        except (StorageError, MemoryError) as error:
+            # The rest of the action list (votes that a failed WAL write should have backed, above
+            # all) is never carried out.
+            self._fail_stop(error)
+
+    def _fail_stop(self, error: BaseException) -> None:
+        """A local fault (disk, WAL, memory): stop at once, sending nothing more (fail-stop).
+
+        It never becomes a receipt, a vote, or a verdict about a peer: a node that cannot record what
+        it signs must not sign, and one that cannot read its state must not judge blocks.
+        """
+        if self._fatal is not None:
+            return
+        self._fatal = error
+        self._running = False
+        for outbox in self._outboxes.values():
+            outbox.clear()
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        logger.critical("stopping: a local fault makes it unsafe to go on: %s", error)
+        self._on_fatal(error)
+
+    @property
+    def fatal_error(self) -> BaseException | None:
+        """The local fault that stopped the node, if one did."""
+        return self._fatal
 
     def _get_pool_event(self) -> TransactionsAvailable:
         return TransactionsAvailable(self._mempool.transaction_count, self._mempool.byte_count, self._clock())
@@ -580,6 +602,8 @@ class Node:
             return None
         if isinstance(action, ReportEvidence):
             logger.warning("equivocation by a validator: %s", action.evidence)
+            if self._evidence is not None and isinstance(action.evidence, Equivocation):
+                self._evidence.append(action.evidence, self.height)
             return None
         raise AssertionError(f"unknown consensus action {action!r}")
 
@@ -600,7 +624,7 @@ class Node:
         block, proposal = self._build_block(action.height, action.timestamp_ms)
         self._proposal = proposal
         if self._is_bft:
-            self._remember_body(proposal.block_hash, block)
+            self._bodies.add_own(proposal.block_hash, block)
             self._validated[proposal.block_hash] = proposal
             # The engine will record (WAL) and may re-send this proposal after a crash;
             # its body must survive too, or the re-sent proposal would come without it.
@@ -626,87 +650,44 @@ class Node:
         """Execute `entries` on the tip's state: the block they make, and all it would commit."""
         parent = self._tip_header
         assert parent is not None and height == parent.height + 1
-        context = BlockContext(
-            chain_id=self._genesis.chain_id, height=height, timestamp_ms=timestamp_ms, proposer=proposer
-        )
-        result = self._executor.execute_block(
-            self.store,
-            context,
-            [TransactionInput(entry.transaction, entry.transaction_id, entry.sender) for entry in entries],
-        )
-        transaction_ids = tuple(entry.transaction_id for entry in entries)
-        header = BlockHeader(
-            chain_id=self._genesis.chain_id,
-            height=height,
-            parent_hash=self._tip_hash,
-            timestamp_ms=timestamp_ms,
-            proposer=proposer,
-            transactions_root=compute_transactions_root(self._suite, transaction_ids),
-            receipts_root=compute_receipts_root(self._suite, result.receipts),
-            state_root=compute_state_root(self._suite, parent.state_root, result.writes),
-            validators_hash=parent.validators_hash,
-            transaction_count=len(entries),
-        )
-        return CommittedBlock(
-            header=header,
-            block_hash=compute_block_hash(self._suite, header),
-            transaction_ids=transaction_ids,
-            raw_transactions=tuple(entry.raw for entry in entries),
-            senders=tuple(entry.sender for entry in entries),
-            receipts=result.receipts,
-            writes=result.writes,
-            certificate=None,
+        return build_block(
+            self._rules, self._executor, self.store, parent, self._tip_hash, timestamp_ms, proposer, entries
         )
 
     async def validate_block(self, block: RawBlock) -> CommittedBlock:
-        """Check a block another node proposed on top of our tip, by re-executing it.
+        """Check a block another node proposed on top of our tip, by the block rules (`gusu.node.blocks`).
 
         Returns everything the block commits (as `_execute_block` would have
-        built it) or raises InvalidBlockError saying what is wrong.
-        Transactions already in our pool are recognised by their encoding and
-        cost neither decoding, hashing nor a signature check: the pool holds
-        only canonical, verified, uncommitted transactions of this chain.
+        built it) or raises InvalidBlockError saying what is wrong. Any other
+        error (the verifier is saturated, the disk failed) is not a verdict on
+        the block. Transactions already in our pool are recognised by their
+        encoding and cost neither decoding, hashing nor a signature check: the
+        pool holds only canonical, verified, uncommitted transactions of this chain.
         """
         header = block.header
         parent = self._tip_header
         assert parent is not None
-        validate_next_header(self._genesis.chain_id, header, parent, self._tip_hash)
-        settings = self._solo_settings
-        window = self._mempool_limits.transaction_window_blocks
+        validate_next_header(self._rules, header, parent, self._tip_hash)
+        if header.transaction_count != len(block.raw_transactions):
+            raise InvalidBlockError(
+                f"block {header.height} says it holds {header.transaction_count} transactions but carries "
+                f"{len(block.raw_transactions)}"
+            )
         entries: list[PoolTransaction] = []
         unverified: list[int] = []
         shared: list[tuple[int, asyncio.Future[list[bool]], int]] = []
         """Positions whose signature an admission in progress is verifying: (position, its batch, index)."""
-        seen: set[Hash] = set()
-        block_bytes = 0
         for position, raw in enumerate(block.raw_transactions):
-            block_bytes += len(raw)
             pooled = self._mempool.get_by_raw(raw)
             if pooled is None:
-                pooled = self._check_block_transaction(header.height, position, raw)
+                pooled = decode_block_transaction(self._rules, header.height, position, raw)
                 admission = self._verifying.get(raw)
                 if admission is None:
                     unverified.append(position)
                 else:
                     shared.append((position, *admission))
-            transaction = pooled.transaction
-            transaction_id = pooled.transaction_id
-            if transaction_id in seen:
-                raise InvalidBlockError(
-                    f"transaction {position} ({transaction_id.hex()}) appears twice in block {header.height}"
-                )
-            seen.add(transaction_id)
-            if not header.height <= transaction.valid_until_height < header.height + window:
-                raise InvalidBlockError(
-                    f"transaction {position} ({transaction_id.hex()}) is outside its validity window at height "
-                    f"{header.height}"
-                )
             entries.append(pooled)
-        if len(entries) > settings.block_transactions_max or block_bytes > settings.block_bytes_max:
-            raise InvalidBlockError(
-                f"block {header.height} holds {len(entries)} transactions of {block_bytes} bytes; the chain allows "
-                f"{settings.block_transactions_max} and {settings.block_bytes_max}"
-            )
+        validate_block_body(self._rules, header, entries, self.store.has_transaction)
         for batch in {id(batch): batch for _, batch, _ in shared}.values():
             self._verifier.expedite(batch)  # the whole network waits for this block's check
         verdicts = await self._verify_block_signatures(entries, unverified)
@@ -728,13 +709,7 @@ class Node:
         if self._tip_header is not parent:
             raise InvalidBlockError(f"the tip moved while block {header.height} was being checked; check it again")
         outcome = self._execute_block(header.height, header.timestamp_ms, header.proposer, entries)
-        for name in ("transactions_root", "receipts_root", "state_root"):
-            if getattr(outcome.header, name) != getattr(header, name):
-                raise InvalidBlockError(
-                    f"block {header.height}'s {name.replace('_', ' ')} does not match re-execution: the proposer "
-                    "computed a different result"
-                )
-        assert outcome.header == header, "every header field was checked"
+        validate_execution(header, outcome)
         return outcome
 
     async def _verify_block_signatures(
@@ -749,25 +724,6 @@ class Node:
             for i in positions
         ]
         return dict(zip(positions, await self._verifier.verify(items, urgent=True), strict=True))
-
-    def _check_block_transaction(self, height: Height, position: int, raw: bytes) -> PoolTransaction:
-        """A proposed transaction we do not hold: decoded, of this chain, not committed; signature unchecked."""
-        try:
-            transaction = decode_transaction(raw)
-        except CodecError as error:
-            raise InvalidBlockError(f"transaction {position} of block {height} is malformed: {error}") from error
-        transaction_id = Hash(self._suite.hash(encode_transaction_payload(transaction)))
-        where = f"transaction {position} ({transaction_id.hex()})"
-        if transaction.chain_id != self._genesis.chain_id:
-            raise InvalidBlockError(f"{where} belongs to chain {transaction.chain_id!r}")
-        if self.store.has_transaction(transaction_id):
-            raise InvalidBlockError(f"{where} is already committed (a replay)")
-        try:
-            self._suite.validate_public_key(transaction.sender_public_key)
-        except GusuError as error:
-            raise InvalidBlockError(f"{where} has an invalid sender key: {error}") from error
-        sender = Address(self._suite.compute_address(transaction.sender_public_key))
-        return PoolTransaction(transaction, transaction_id, sender, raw)
 
     async def import_block(self, block: RawBlock, certificate: CommitCertificate) -> CommittedBlock:
         """Validate and commit a block decided elsewhere (block sync).
@@ -846,13 +802,13 @@ class Node:
         header = committed.header
         self._tip_header = header
         self._tip_hash = committed.block_hash
-        for block_hash in [key for key, body in self._bodies.items() if body.header.height <= header.height]:
-            del self._bodies[block_hash]
+        self._bodies.prune(header.height)
         self._validated.clear()
         for block_hash in [key for key, (height, _) in self._awaiting_body.items() if height <= header.height]:
             del self._awaiting_body[block_hash]
         self._sent_bodies.clear()
         self._body_requested_s.clear()
+        self._body_answers.clear()
         if self._wal is not None:
             # The WAL guards the height being decided; a committed height needs no guard.
             self._wal.compact([])
@@ -888,35 +844,51 @@ class Node:
         """Reload the bodies of our own proposals at the height being decided (see `_apply_build_proposal`)."""
         path = self._config.data_path / PROPOSAL_BODIES_FILE_NAME
         next_height = self.height + 1
-        for raw in read_records(path):
+        for raw in read_records(path, "proposal-body log"):
             try:
                 block = decode_raw_block(raw)
             except CodecError:
                 continue  # only ever our own writes; a torn one is simply not restored
             if block.header.height == next_height:
-                self._remember_body(compute_block_hash(self._suite, block.header), block)
+                self._bodies.add_own(compute_block_hash(self._suite, block.header), block)
         self._proposal_bodies = RecordLog(path)
 
-    def _remember_body(self, block_hash: Hash, block: RawBlock) -> None:
-        self._bodies[block_hash] = block
-        self._bodies.move_to_end(block_hash)
-        while len(self._bodies) > PROPOSAL_BODIES_MAX:
-            self._bodies.popitem(last=False)
+    def _get_pinned_values(self) -> frozenset[Hash]:
+        """Bodies the engine may still need us to re-propose: its locked and valid values."""
+        engine = self._engine
+        if not isinstance(engine, TendermintEngine):
+            return frozenset()
+        return frozenset(value for value in (engine.locked_value, engine.valid_value) if value is not None)
+
+    def _get_engine_round(self) -> Round:
+        engine = self._engine
+        return engine.round if isinstance(engine, TendermintEngine) else Round(0)
 
     def _apply_validate_proposal(self, action: ValidateProposal) -> Event | None:
         if action.block_hash in self._validated:
-            return ProposalValidated(action.height, action.round, action.block_hash, True)
+            outcome = self._validated[action.block_hash]
+            return ProposalValidated(
+                action.height,
+                action.round,
+                action.block_hash,
+                True,
+                timestamp_ms=outcome.header.timestamp_ms,
+                proposer=outcome.header.proposer,
+            )
         block = self._bodies.get(action.block_hash)
         if block is None:
             # The body travels with the proposal's first sending; validate when it arrives, and ask
             # the peers for it meanwhile (the first sending may have been lost).
-            self._awaiting_body[action.block_hash] = (action.height, action.round)
+            if len(self._awaiting_body) < PROPOSAL_BODIES_MAX:
+                self._awaiting_body[action.block_hash] = (action.height, action.round)
             self._request_body(None, action.block_hash)
             return None
         self._start_validation(action.height, action.round, action.block_hash, block)
         return None
 
-    def _start_validation(self, height: Height, round_: Round, block_hash: Hash, block: RawBlock) -> None:
+    def _start_validation(
+        self, height: Height, round_: Round, block_hash: Hash, block: RawBlock, attempt: int = 0
+    ) -> None:
         if block_hash in self._validating:
             return
         self._validating.add(block_hash)
@@ -925,13 +897,34 @@ class Node:
             started_s = time.perf_counter()
             try:
                 outcome = await self.validate_block(block)
-            except GusuError as error:
+            except InvalidBlockError as error:
                 logger.warning("proposal %s at height %d is invalid: %s", block_hash.hex()[:16], height, error)
-                is_valid = False
+                verdict = ProposalValidated(height, round_, block_hash, False, timestamp_ms=0, proposer=ZERO_ADDRESS)
+            except StorageError as error:
+                self._fail_stop(error)
+                return
+            except GusuError as error:
+                # Not the block's fault (the verifier is saturated or restarting): no verdict, which the
+                # engine would keep for the whole height; check again shortly.
+                logger.warning("could not check proposal %s yet (%s); retrying", block_hash.hex()[:16], error)
+                self._validating.discard(block_hash)
+                if attempt < VALIDATION_RETRIES_MAX and self._running:
+                    await asyncio.sleep(VALIDATION_RETRY_S)
+                    if self._tip_header is not None and height == self._tip_header.height + 1:
+                        self._start_validation(height, round_, block_hash, block, attempt + 1)
+                return
             else:
                 is_valid = outcome.block_hash == block_hash
                 if is_valid and outcome.header.height == self.height + 1:
                     self._validated[block_hash] = outcome
+                verdict = ProposalValidated(
+                    height,
+                    round_,
+                    block_hash,
+                    is_valid,
+                    timestamp_ms=outcome.header.timestamp_ms,
+                    proposer=outcome.header.proposer,
+                )
                 logger.debug(
                     "checked proposal %s of height %d (%d transactions) in %.0f ms",
                     block_hash.hex()[:16],
@@ -942,7 +935,7 @@ class Node:
             finally:
                 self._validating.discard(block_hash)
             if self._tip_header is not None and height == self._tip_header.height + 1:
-                self._on_engine_event(ProposalValidated(height, round_, block_hash, is_valid))
+                self._on_engine_event(verdict)
 
         self._spawn(validate())
 
@@ -965,7 +958,10 @@ class Node:
                 return
             block = self._bodies.get(message.block_hash)
             if block is None:
-                logger.warning("no body for our proposal %s; not sending it", message.block_hash.hex()[:16])
+                # Own bodies and the engine's locked and valid values are pinned, so this is a
+                # re-proposal of a value whose body we never had: peers fetch it by hash.
+                logger.warning("no body for our proposal %s; sending it by hash", message.block_hash.hex()[:16])
+                self._enqueue(recipient, CHANNEL_CONSENSUS, encode_proposal_reference_body(message))
                 return
             body = encode_proposal_body(message, block)
             if recipient is None:
@@ -977,34 +973,44 @@ class Node:
         self._enqueue(recipient, CHANNEL_CONSENSUS, body)
 
     def _enqueue(self, recipient: Address | None, channel: str, body: bytes) -> None:
-        if self._outbox is None:
-            return
-        try:
-            self._outbox.put_nowait((recipient, channel, body))
-        except asyncio.QueueFull:
-            # The engine re-sends its current messages periodically, so a dropped one is not lost for good.
-            logger.warning(
-                "consensus outbox full; dropping a message to %s", "all" if recipient is None else recipient.hex()
-            )
+        """Queue `body` for `recipient` (None: every connected peer) without waiting.
 
-    async def _run_outbox(self) -> None:
-        """Send in the engine's order; waiting here never blocks the engine."""
-        assert self._outbox is not None
+        Each peer has its own queue, bounded in messages and bytes, and its own sender: a peer that
+        stops reading fills only its own queue (what does not fit is dropped; the engine re-sends
+        its current messages), and our votes to everyone else go on.
+        """
+        network = self._network
+        if network is None or self._fatal is not None:
+            return
+        recipients = (
+            [peer.address for peer in network.connected_peers()] if recipient is None else [recipient]
+        )
+        for peer in recipients:
+            outbox = self._outboxes.get(peer)
+            if outbox is None:
+                outbox = self._outboxes[peer] = PeerOutbox(
+                    OUTBOX_MESSAGES_MAX_PER_PEER, self._config.p2p.peer_queue_bytes_max
+                )
+                self._spawn(self._run_outbox(peer, outbox))
+            if not outbox.push(channel, body):
+                self._counters.outbox_dropped += 1
+                logger.debug("outbox to %s full; dropping a %s message", peer.hex()[:12], channel)
+
+    async def _run_outbox(self, peer: Address, outbox: PeerOutbox) -> None:
+        """Send one peer's queue in order; waiting here holds up this peer only."""
         while True:
-            recipient, channel, body = await self._outbox.get()
+            channel, body = await outbox.pop()
             network = self._network
-            if network is None:
+            if network is None or self._fatal is not None:
                 continue
             try:
-                if recipient is None:
-                    await network.broadcast(channel, body)
-                else:
-                    await network.send(recipient, channel, body)
+                await network.send(peer, channel, body)
             except GusuError as error:
-                logger.debug("consensus send failed: %s", error)
+                logger.debug("send to %s failed: %s", peer.hex()[:12], error)
 
     async def _on_consensus_body(self, peer: Address, body: bytes) -> None:
         """A peer's proposal or vote. Anything malformed or forged raises, which disconnects the peer."""
+        received_ms = self._clock()
         decoded = decode_consensus_body(body)
         message = decoded.proposal if isinstance(decoded, ProposalWithBlock) else decoded
         if message.chain_id != self._genesis.chain_id:
@@ -1014,32 +1020,44 @@ class Node:
         tip = self._tip_header
         if tip is None or not self._running:
             return
-        if (
-            isinstance(decoded, Proposal)
-            and tip.height < decoded.height <= tip.height + 2
-            and decoded.block_hash not in self._bodies
-            and self._validator_set.get_proposer(decoded.height, decoded.round).address == decoded.proposer
-        ):
+        if isinstance(message, Proposal) and not self._is_body_wanted(message, tip.height):
+            # Not the round's proposer, or a round too far ahead: the engine ignores such a proposal,
+            # and its body must not take the place of one the engine needs.
+            self._on_engine_event(MessageReceived(peer, message, now_ms=received_ms))
+            return
+        if isinstance(decoded, Proposal) and decoded.block_hash not in self._bodies:
             self._request_body(peer, decoded.block_hash)  # a re-sent proposal whose first sending we missed
         # Bodies one height further too: a proposer that committed before us may propose the next
         # height while we still commit this one, and its proposal waits in the engine till then.
-        if isinstance(decoded, ProposalWithBlock) and tip.height < decoded.proposal.height <= tip.height + 2:
+        if isinstance(decoded, ProposalWithBlock):
+            proposal = decoded.proposal
             block_hash = compute_block_hash(self._suite, decoded.block.header)
-            if block_hash != decoded.proposal.block_hash:
+            if block_hash != proposal.block_hash:
                 raise CodecError("a proposal's block body does not hash to the proposed block")
-            self._remember_body(block_hash, decoded.block)
-            logger.debug(
-                "proposal %s for height %d round %d from %s (%d transactions)",
-                block_hash.hex()[:16],
-                decoded.proposal.height,
-                decoded.proposal.round,
-                peer.hex()[:12],
-                len(decoded.block.raw_transactions),
-            )
+            if self._bodies.add_proposed(
+                block_hash, decoded.block, proposal.height, proposal.round, proposal.proposer, self._get_pinned_values()
+            ):
+                logger.debug(
+                    "proposal %s for height %d round %d from %s (%d transactions)",
+                    block_hash.hex()[:16],
+                    proposal.height,
+                    proposal.round,
+                    peer.hex()[:12],
+                    len(decoded.block.raw_transactions),
+                )
             waiting = self._awaiting_body.pop(block_hash, None)
-            if waiting is not None:
+            if waiting is not None and block_hash in self._bodies:
                 self._start_validation(waiting[0], waiting[1], block_hash, decoded.block)
-        self._on_engine_event(MessageReceived(peer, message))
+        self._on_engine_event(MessageReceived(peer, message, now_ms=received_ms))
+
+    def _is_body_wanted(self, proposal: Proposal, tip_height: Height) -> bool:
+        """A proposal whose body we keep: the round's own proposer's, for the next two heights, in rounds near ours."""
+        if not tip_height < proposal.height <= tip_height + 2:
+            return False
+        if self._validator_set.get_proposer(proposal.height, proposal.round).address != proposal.proposer:
+            return False
+        current = self._get_engine_round() if proposal.height == tip_height + 1 else Round(0)
+        return proposal.round <= current + BODY_ROUNDS_AHEAD_MAX
 
     async def _run_sync_status(self) -> None:
         """Tell peers our height now and then, so whoever is behind asks for blocks."""
@@ -1051,6 +1069,7 @@ class Node:
                     await self._network.broadcast(CHANNEL_SYNC, encode_status(self._tip_header.height))
                 except GusuError as error:
                     logger.debug("status broadcast failed: %s", error)
+                self._request_blocks_if_behind()
             await asyncio.sleep(SYNC_STATUS_INTERVAL_S)
 
     async def _on_sync_body(self, peer: Address, body: bytes) -> None:
@@ -1059,18 +1078,32 @@ class Node:
         if network is None or self._tip_header is None or not self._running:
             return
         if isinstance(message, SyncStatus):
-            self._peer_heights[peer] = message.height
-            await self._request_blocks_if_behind(peer, message.height)
+            self._sync.on_status(peer, message.height)
+            self._request_blocks_if_behind()
         elif isinstance(message, SyncRequest):
-            await self._answer_block_request(peer, message)
+            self._answer_block_request(peer, message)
         elif isinstance(message, BodyRequest):
-            block = self._bodies.get(message.block_hash)
-            if block is not None:
-                self._enqueue(peer, CHANNEL_SYNC, encode_body_answer(block))
+            self._answer_body_request(peer, message.block_hash)
         elif isinstance(message, BodyAnswer):
             self._on_body_answer(message.block)
         else:
             await self._import_synced_blocks(peer, message)
+
+    def _answer_body_request(self, peer: Address, block_hash: Hash) -> None:
+        """Send a body we hold, at most once per peer and body per interval, and a few per peer per interval:
+        a peer that keeps asking (and maybe never reads) cannot make us queue copy after copy."""
+        block = self._bodies.get(block_hash)
+        if block is None:
+            return
+        now_s = time.monotonic()
+        answered = self._body_answers.setdefault(peer, {})
+        for key in [key for key, at_s in answered.items() if now_s - at_s >= BODY_REQUEST_INTERVAL_S]:
+            del answered[key]
+        if block_hash in answered or len(answered) >= BODY_ANSWERS_PER_PEER_MAX:
+            self._counters.body_requests_refused += 1
+            return
+        answered[block_hash] = now_s
+        self._enqueue(peer, CHANNEL_SYNC, encode_body_answer(block))
 
     def _on_body_answer(self, block: RawBlock) -> None:
         """A body we asked for; one we did not ask for (or no longer need) is ignored."""
@@ -1080,31 +1113,26 @@ class Node:
         tip = self.height
         if not tip < block.header.height <= tip + 2:
             return
-        self._remember_body(block_hash, block)
         waiting = self._awaiting_body.pop(block_hash, None)
+        round_ = waiting[1] if waiting is not None else self._get_engine_round()
+        self._bodies.add_requested(block_hash, block, block.header.height, round_)
         if waiting is not None:
             self._start_validation(waiting[0], waiting[1], block_hash, block)
 
-    async def _request_blocks_if_behind(self, peer: Address, peer_height: Height) -> None:
-        assert self._network is not None and self._tip_header is not None
-        our_height = self._tip_header.height
-        now_s = time.monotonic()
-        # One request at a time; a peer that never answers (or lied about its height) only
-        # delays the next request by the timeout, and consensus goes on meanwhile.
-        if peer_height <= our_height or now_s - self._sync_requested_at_s < SYNC_REQUEST_TIMEOUT_S:
+    def _request_blocks_if_behind(self) -> None:
+        """Ask one peer that is ahead for the next blocks, peers taking turns (see `SyncScheduler`)."""
+        if self._network is None or self._tip_header is None:
             return
-        self._sync_requested_at_s = now_s
-        count = min(int(peer_height - our_height), SYNC_BLOCKS_PER_REQUEST)
-        try:
-            await self._network.send(peer, CHANNEL_SYNC, encode_request(Height(our_height + 1), count))
-        except GusuError as error:
-            logger.debug("sync request failed: %s", error)
+        choice = self._sync.choose_request(self._tip_header.height, time.monotonic())
+        if choice is None:
+            return
+        peer, count = choice
+        self._enqueue(peer, CHANNEL_SYNC, encode_request(Height(self._tip_header.height + 1), count))
 
-    async def _answer_block_request(self, peer: Address, request: SyncRequest) -> None:
-        assert self._network is not None
+    def _answer_block_request(self, peer: Address, request: SyncRequest) -> None:
         blocks: list[tuple[RawBlock, CommitCertificate]] = []
         size = 0
-        for height in range(request.from_height, request.from_height + request.count):
+        for height in range(request.from_height, request.from_height + min(request.count, SYNC_BLOCKS_PER_REQUEST)):
             raw = self.get_raw_block(Height(height))
             if raw is None or raw[1] is None:
                 break
@@ -1112,11 +1140,14 @@ class Node:
             if blocks and size > self._config.p2p.frame_bytes_max // 2:
                 break
             blocks.append((decode_raw_block(raw[0]), decode_commit_certificate(raw[1])))
-        if blocks:
-            await self._network.send(peer, CHANNEL_SYNC, encode_blocks(blocks))
+        # Answered even when empty, so the asker learns at once that we cannot serve it.
+        self._enqueue(peer, CHANNEL_SYNC, encode_blocks(blocks))
 
     async def _import_synced_blocks(self, peer: Address, message: SyncBlocks) -> None:
-        self._sync_requested_at_s = 0.0
+        our_height = self.height
+        heights = [block.header.height for block, _ in message.blocks]
+        if not self._sync.on_answer(peer, our_height, heights, time.monotonic()):
+            return  # not an answer to a request of ours to this peer, or it served nothing new
         for block, certificate in message.blocks:
             if block.header.height <= self.height:
                 continue  # consensus got there first
@@ -1137,9 +1168,14 @@ class Node:
                 raise InvalidBlockError(
                     f"peer {peer.hex()} sent a certified block that does not apply: {error}"
                 ) from error
-        peer_height = self._peer_heights.get(peer)
-        if peer_height is not None:
-            await self._request_blocks_if_behind(peer, peer_height)
+            except StorageError as error:
+                self._fail_stop(error)
+                return
+            except GusuError as error:
+                # Our verifier is saturated: not the peer's fault. Ask again on the next status round.
+                logger.info("block sync paused at height %d: %s", block.header.height, error)
+                return
+        self._request_blocks_if_behind()
 
     def _schedule_journal_compaction(self) -> None:
         journal = self._journal
@@ -1227,7 +1263,7 @@ class Node:
             try:
                 await loop.run_in_executor(self._journal_executor, self._journal.append, admitted)
             except GusuError as error:
-                logger.error("%s", error)
+                self._fail_stop(error)  # a journal that cannot be written is a local fault like any other
                 failure = NodeError(
                     f"the node could not record the transaction durably ({error}); it may still commit: "
                     "query it by id before sending it again"
@@ -1340,6 +1376,12 @@ class Node:
         """The validators connected to this node now, by address (none on a one-validator chain)."""
         return [] if self._network is None else self._network.connected_peers()
 
+    def get_evidence(self, limit: int, before_height: Height | None = None) -> list[StoredEvidence]:
+        """Equivocation evidence this node recorded, newest first (none on a one-validator chain)."""
+        if self._evidence is None or limit <= 0:
+            return []
+        return self._evidence.get_newest(limit, before_height)
+
     def get_metrics(self) -> NodeMetrics:
         counters = self._counters
         return NodeMetrics(
@@ -1358,6 +1400,8 @@ class Node:
                 "gusu_journal_bytes": float(self._journal.size_bytes if self._journal is not None else 0),
                 "gusu_block_signatures_verified_total": float(self._counters.block_signatures_verified),
                 "gusu_gossip_transactions_dropped_total": float(self._counters.gossip_dropped),
+                "gusu_outbox_messages_dropped_total": float(self._counters.outbox_dropped),
+                "gusu_body_requests_refused_total": float(self._counters.body_requests_refused),
             },
         )
 

@@ -203,7 +203,7 @@ class SignatureVerifier:
 
         Raises MempoolFullError (retryable) when `queue_items_max` items are
         already waiting (also for a single call of more items than that,
-        which must be split), and NodeError if the verifier is closed or a
+        which must be split), except for `urgent` items, and NodeError if the verifier is closed or a
         worker process died while verifying these items. With ``workers=0``
         the items are verified here, between yields to the event loop, and
         nothing is queued.
@@ -224,12 +224,14 @@ class SignatureVerifier:
             raise NodeError("the signature verifier is closed; the node is shutting down")
         if self._executor is None:
             return asyncio.ensure_future(self._verify_inline(items))
-        if len(items) > self._queue_items_max:
+        # Urgent work (checking a proposed or synced block) is never refused for lack of room: a block's
+        # validity must not depend on how loaded this node is. Its size is bounded by the block limits.
+        if not urgent and len(items) > self._queue_items_max:
             raise MempoolFullError(
                 f"{len(items)} signatures are more than the verifier holds at once "
                 f"({self._queue_items_max}, verifier.queue_items_max); send them in smaller batches"
             )
-        if self.queued_item_count + len(items) > self._queue_items_max:
+        if not urgent and self.queued_item_count + len(items) > self._queue_items_max:
             raise MempoolFullError(
                 f"signature verification is saturated ({self.queued_item_count} signatures waiting, limit "
                 f"{self._queue_items_max}); retry shortly"
