@@ -330,7 +330,7 @@ def test_stale_and_foreign_events_are_ignored() -> None:
     assert engine.on_event(TimerFired(Height(2), SOLO_ROUND, "prevote", node.now_ms + 500)) == []
     assert engine.on_event(ProposalBuilt(Height(2), SOLO_ROUND, block_hash(2, 1), 1, 0)) == []
     assert engine.on_event(BlockCommitted(Height(1), block_hash(1, 1), node.now_ms, 1)) == []
-    assert engine.on_event(MessageReceived(Address(bytes(20)), Broadcast("hello"))) == []
+    assert engine.on_event(MessageReceived(Address(bytes(20)), Broadcast("hello"), node.now_ms)) == []
 
 
 def test_restart_with_start() -> None:

@@ -41,7 +41,6 @@ from gusu.consensus import (
     ValidateProposal,
     Validator,
     ValidatorSet,
-    compute_block_time_ms,
     verify_commit_certificate,
 )
 from gusu.consensus.messages import (
@@ -53,6 +52,7 @@ from gusu.consensus.messages import (
     VoteKind,
     encode_signing_bytes,
     get_signer_address,
+    validate_message,
 )
 from gusu.consensus.tendermint import Phase, Step
 from gusu.consensus.tendermint_wal import WalKind, decode_wal_record
@@ -99,16 +99,41 @@ class Committee:
         self, index: int, kind: VoteKind, height: int, round_: int, block_hash: Hash | None, time_ms: int = NOW
     ) -> MessageReceived:
         vote = Vote(kind, CHAIN, Height(height), Round(round_), block_hash, time_ms, self.address(index), b"")
-        return MessageReceived(self.address(index), self._sign(index, vote))
+        return MessageReceived(self.address(index), self._sign(index, vote), NOW)
 
     def proposal(
-        self, height: int, round_: int, block_hash: Hash, pol_round: int = NO_ROUND, index: int | None = None
+        self,
+        height: int,
+        round_: int,
+        block_hash: Hash,
+        pol_round: int = NO_ROUND,
+        index: int | None = None,
+        *,
+        time_ms: int = NOW - 1,
+        received_ms: int = NOW,
     ) -> MessageReceived:
         proposer = self.proposer(height, round_) if index is None else index
         proposal = Proposal(
-            CHAIN, Height(height), Round(round_), block_hash, pol_round, NOW - 1, self.address(proposer), b""
+            CHAIN, Height(height), Round(round_), block_hash, pol_round, time_ms, self.address(proposer), b""
         )
-        return MessageReceived(self.address(proposer), self._sign(proposer, proposal))
+        return MessageReceived(self.address(proposer), self._sign(proposer, proposal), received_ms)
+
+    def validated(
+        self,
+        height: int,
+        round_: int,
+        block_hash: Hash,
+        is_valid: bool = True,
+        *,
+        time_ms: int = NOW - 1,
+        proposer: int | None = None,
+    ) -> ProposalValidated:
+        """The node's verdict on a block proposed fresh in `round_` (by default by that round's proposer, at
+        the time `proposal` stamps)."""
+        index = self.proposer(height, round_) if proposer is None else proposer
+        return ProposalValidated(
+            Height(height), Round(round_), block_hash, is_valid, timestamp_ms=time_ms, proposer=self.address(index)
+        )
 
     def engine(self, index: int | None, settings: TendermintSettings = SETTINGS) -> TendermintEngine:
         if index is None:
@@ -255,7 +280,7 @@ def test_a_validator_asks_for_validation_then_prevotes_the_proposal() -> None:
     received = driver.feed(driver.committee.proposal(1, 0, B))
     assert of_type(received, ValidateProposal) == [ValidateProposal(Height(1), Round(0), B)]
     assert not broadcast_votes(received, PREVOTE)  # valid(v) is not known yet
-    validated = driver.feed(ProposalValidated(Height(1), Round(0), B, True))
+    validated = driver.feed(driver.committee.validated(1, 0, B))
     assert broadcast_votes(validated, PREVOTE) == [B]
     assert driver.engine.step is Step.PREVOTE
 
@@ -264,7 +289,7 @@ def test_an_invalid_proposal_gets_a_nil_prevote() -> None:
     driver = make_driver()
     driver.start()
     driver.feed(driver.committee.proposal(1, 0, B))
-    validated = driver.feed(ProposalValidated(Height(1), Round(0), B, False))
+    validated = driver.feed(driver.committee.validated(1, 0, B, False))
     assert broadcast_votes(validated, PREVOTE) == [None]
 
 
@@ -279,7 +304,7 @@ def test_a_non_validator_follows_and_commits_without_signing() -> None:
     committee = Committee()
     driver = Driver(committee, None)
     actions = driver.start()
-    actions += driver.feed(committee.proposal(1, 0, B), ProposalValidated(Height(1), Round(0), B, True))
+    actions += driver.feed(committee.proposal(1, 0, B), committee.validated(1, 0, B))
     actions += driver.votes(PREVOTE, 1, 0, B, [0, 1, 2])
     actions += driver.votes(PRECOMMIT, 1, 0, B, [0, 1, 2])
     assert not of_type(actions, AppendWal) and not of_type(actions, Broadcast)
@@ -292,7 +317,7 @@ def test_a_decided_block_commits_even_if_its_proposal_was_lost() -> None:
     driver.start()
     requested = driver.votes(PRECOMMIT, 1, 0, B, driver.committee.others(driver.index or 0))
     assert of_type(requested, ValidateProposal) == [ValidateProposal(Height(1), Round(0), B)]
-    (commit,) = of_type(driver.feed(ProposalValidated(Height(1), Round(0), B, True)), CommitBlock)
+    (commit,) = of_type(driver.feed(driver.committee.validated(1, 0, B)), CommitBlock)
     assert commit.block_hash == B
 
 
@@ -326,7 +351,7 @@ def test_the_propose_timeout_does_not_cut_short_the_check_of_an_arrived_proposal
     assert not broadcast_votes(extended, PREVOTE)  # B is still being checked: one more timeout for it
     assert timers(extended) == {TIMER_PROPOSE: SETTINGS.timeout_propose_ms}
     assert driver.engine.step is Step.PROPOSE
-    assert broadcast_votes(driver.feed(ProposalValidated(Height(1), Round(0), B, True)), PREVOTE) == [B]
+    assert broadcast_votes(driver.feed(driver.committee.validated(1, 0, B)), PREVOTE) == [B]
 
 
 def test_a_check_that_never_ends_costs_two_propose_timeouts_then_a_nil_prevote() -> None:
@@ -398,7 +423,7 @@ def _lock_on_b_in_round_zero(driver: Driver) -> list[int]:
     committee = driver.committee
     others = committee.others(driver.index or 0)
     driver.start()
-    driver.feed(committee.proposal(1, 0, B), ProposalValidated(Height(1), Round(0), B, True))
+    driver.feed(committee.proposal(1, 0, B), committee.validated(1, 0, B))
     driver.votes(PREVOTE, 1, 0, B, others[:2])
     assert (driver.engine.locked_value, driver.engine.locked_round) == (B, 0)
     driver.votes(PRECOMMIT, 1, 0, None, others)
@@ -411,7 +436,7 @@ def test_a_locked_validator_prevotes_nil_for_another_block() -> None:
     driver = make_driver()
     _lock_on_b_in_round_zero(driver)
     committee = driver.committee
-    actions = driver.feed(committee.proposal(1, 1, C), ProposalValidated(Height(1), Round(1), C, True))
+    actions = driver.feed(committee.proposal(1, 1, C), committee.validated(1, 1, C))
     assert broadcast_votes(actions, PREVOTE) == [None]  # l. 22: lockedValue != v
     assert driver.engine.locked_value == B
 
@@ -427,7 +452,7 @@ def test_a_locked_validator_accepts_a_newer_proof_of_lock() -> None:
     driver.fire(TIMER_PRECOMMIT)
     assert driver.engine.round == 2
     # l. 28: C with a proof of lock from round 1 > our locked round 0: prevote C.
-    actions = driver.feed(committee.proposal(1, 2, C, pol_round=1), ProposalValidated(Height(1), Round(2), C, True))
+    actions = driver.feed(committee.proposal(1, 2, C, pol_round=1), committee.validated(1, 2, C))
     assert broadcast_votes(actions, PREVOTE) == [C]
 
 
@@ -439,7 +464,7 @@ def test_a_proof_of_lock_must_be_complete() -> None:
     driver.votes(PREVOTE, 1, 1, C, others[:1])  # one prevote: no proof of lock for round 1
     driver.votes(PRECOMMIT, 1, 1, None, others)
     driver.fire(TIMER_PRECOMMIT)
-    actions = driver.feed(committee.proposal(1, 2, C, pol_round=1), ProposalValidated(Height(1), Round(2), C, True))
+    actions = driver.feed(committee.proposal(1, 2, C, pol_round=1), committee.validated(1, 2, C))
     assert not broadcast_votes(actions, PREVOTE)  # waits for the proof; the propose timeout bounds the wait
     assert broadcast_votes(driver.fire(TIMER_PROPOSE), PREVOTE) == [None]
 
@@ -450,7 +475,7 @@ def test_a_locked_proposer_proposes_its_valid_value_with_its_proof() -> None:
     driver = Driver(committee, me)
     driver.start()
     others = committee.others(me)
-    driver.feed(committee.proposal(1, 0, B), ProposalValidated(Height(1), Round(0), B, True))
+    driver.feed(committee.proposal(1, 0, B), committee.validated(1, 0, B))
     driver.votes(PREVOTE, 1, 0, B, others[:2])
     driver.votes(PRECOMMIT, 1, 0, None, others)
     actions = driver.fire(TIMER_PRECOMMIT)
@@ -523,7 +548,7 @@ def test_equivocation_is_reported_once_and_both_votes_count() -> None:
     assert isinstance(evidence, Equivocation) and evidence.first.block_hash == B
     assert driver.engine.evidence == (evidence,)
     # The equivocator's vote for C counts toward C, so a quorum for C forms with two honest votes.
-    driver.feed(committee.proposal(1, 0, C), ProposalValidated(Height(1), Round(0), C, True))
+    driver.feed(committee.proposal(1, 0, C), committee.validated(1, 0, C))
     locked = driver.votes(PREVOTE, 1, 0, C, honest[:1])
     assert broadcast_votes(locked, PRECOMMIT) == [C]
 
@@ -536,13 +561,54 @@ def test_messages_for_the_next_height_wait_and_are_bounded() -> None:
     others = committee.others(me)
     driver.votes(PREVOTE, 2, 0, None, others)  # three messages; two are kept
     driver.votes(PREVOTE, 5, 0, None, others)  # far heights: dropped
-    driver.feed(committee.proposal(1, 0, B), ProposalValidated(Height(1), Round(0), B, True))
+    driver.feed(committee.proposal(1, 0, B), committee.validated(1, 0, B))
     driver.votes(PREVOTE, 1, 0, B, others[:2])
     driver.votes(PRECOMMIT, 1, 0, B, others[:2])
     driver.feed(BlockCommitted(Height(1), B, NOW, NOW))
     tally = driver.engine._log.get_tally(Round(0), PREVOTE)
     assert tally is not None and len(tally.first) == 2
     assert driver.engine.round == 0  # counted, but acted on only once round 0 starts
+
+
+def test_one_validator_flooding_the_next_height_crowds_out_only_itself() -> None:
+    # Finding 9: duplicates and one validator's flood used to fill the buffer for everyone.
+    committee = Committee()
+    me = committee.proposer(1, 3)
+    settings = replace(SETTINGS, future_messages_max=40, future_messages_per_validator_max=8)
+    driver = Driver(committee, me, settings)
+    driver.start()
+    others = committee.others(me)
+    flooder, honest = others[0], others[1:]
+    for _ in range(5):
+        driver.votes(PREVOTE, 2, 0, None, [flooder])  # duplicates
+    for round_ in range(settings.rounds_ahead_max + 50):  # every round, both kinds, conflicting values
+        driver.feed(
+            committee.vote(flooder, PREVOTE, 2, round_, B),
+            committee.vote(flooder, PREVOTE, 2, round_, C),
+            committee.vote(flooder, PRECOMMIT, 2, round_, D),
+        )
+    driver.votes(PREVOTE, 2, 0, C, honest)
+    sizes = driver.engine.get_bookkeeping_sizes()
+    assert sizes["future_messages"] == settings.future_messages_per_validator_max + len(honest)
+    driver.feed(committee.proposal(1, 0, B), committee.validated(1, 0, B))
+    driver.votes(PRECOMMIT, 1, 0, B, others)
+    driver.feed(BlockCommitted(Height(1), B, NOW, NOW))
+    tally = driver.engine._log.get_tally(Round(0), PREVOTE)
+    assert tally is not None
+    assert {committee.index[address] for address in tally.voters_by_value.get(C, {})} == set(honest)
+    assert driver.engine.get_bookkeeping_sizes()["future_messages"] == 0
+
+
+def test_the_next_height_buffer_is_bounded_overall() -> None:
+    committee = Committee()
+    me = committee.proposer(1, 3)
+    settings = replace(SETTINGS, future_messages_max=5, future_messages_per_validator_max=4)
+    driver = Driver(committee, me, settings)
+    driver.start()
+    for other in committee.others(me):
+        for round_ in range(4):
+            driver.votes(PREVOTE, 2, round_, None, [other])
+    assert driver.engine.get_bookkeeping_sizes()["future_messages"] == 5
 
 
 def test_a_peer_one_height_behind_gets_the_precommits() -> None:
@@ -563,23 +629,153 @@ def test_a_peer_one_height_behind_gets_the_precommits() -> None:
     assert not of_type(driver.votes(PREVOTE, 1, 4, None, [laggard]), SendMessage)  # once per rebroadcast interval
 
 
-def test_the_next_block_is_stamped_with_bft_time() -> None:
+def test_the_proposer_stamps_a_fresh_block_with_its_own_clock_after_the_parent() -> None:
+    # PBTS: the proposer's clock, not a median of others' votes; never at or before the parent's time.
     committee = Committee()
-    me = committee.proposer(2, 0)
-    assert me != committee.proposer(1, 0)
+    me = committee.proposer(1, 0)
+    driver = Driver(committee, me)
+    assert of_type(driver.start(), BuildProposal) == [BuildProposal(Height(1), Round(0), NOW)]
+    ahead = Driver(committee, me)
+    parent_ms = NOW + 60_000
+    started = ahead.feed(Start(Height(1), NOW, parent_ms, ()))
+    assert of_type(started, BuildProposal) == [BuildProposal(Height(1), Round(0), parent_ms + 1)]
+
+
+# --- proposer-based timestamps: the timely predicate -----------------------------------------------------------
+
+PRECISION = SETTINGS.block_time_precision_ms
+DELAY = SETTINGS.block_time_message_delay_ms
+
+
+@pytest.mark.parametrize(
+    ("offset_ms", "is_prevoted"),
+    [
+        (-1, True),
+        (PRECISION, True),
+        (PRECISION + 1, False),
+        (-PRECISION - DELAY, True),
+        (-PRECISION - DELAY - 1, False),
+        (3_600_000, False),
+        (-3_600_000, False),
+    ],
+)
+def test_a_fresh_proposal_is_prevoted_only_if_timely_when_it_arrived(offset_ms: int, is_prevoted: bool) -> None:
+    # received - PRECISION - MSGDELAY <= time <= received + PRECISION, on our clock at the arrival.
+    driver = make_driver()
+    driver.start()
+    committee = driver.committee
+    time_ms = NOW + offset_ms
+    driver.feed(committee.proposal(1, 0, B, time_ms=time_ms, received_ms=NOW))
+    actions = driver.feed(committee.validated(1, 0, B, time_ms=time_ms))
+    assert broadcast_votes(actions, PREVOTE) == [B if is_prevoted else None]
+
+
+def test_a_proposal_for_a_block_stamped_at_the_end_of_time_is_prevoted_nil() -> None:
+    # The attack of finding 1: a timely proposal message for a block whose header says 2^53.
+    driver = make_driver()
+    driver.start()
+    committee = driver.committee
+    driver.feed(committee.proposal(1, 0, B))
+    actions = driver.feed(committee.validated(1, 0, B, time_ms=2**53))
+    assert broadcast_votes(actions, PREVOTE) == [None]
+
+
+def test_a_proposal_whose_block_names_another_proposer_is_prevoted_nil() -> None:
+    driver = make_driver()
+    driver.start()
+    committee = driver.committee
+    other = committee.proposer(1, 1)
+    driver.feed(committee.proposal(1, 0, B))
+    assert broadcast_votes(driver.feed(committee.validated(1, 0, B, proposer=other)), PREVOTE) == [None]
+
+
+def test_an_untimely_proposal_is_still_prevoted_once_locked_by_the_network() -> None:
+    # l. 28: a re-proposal with a proof of lock keeps its block's old time; > 2/3 found it timely before.
+    driver = make_driver()
+    driver.start()
+    committee = driver.committee
+    others = committee.others(driver.index or 0)
+    old_ms = NOW - 3_600_000
+    driver.fire(TIMER_PROPOSE)
+    driver.votes(PREVOTE, 1, 0, B, others)
+    driver.votes(PRECOMMIT, 1, 0, None, others)
+    driver.fire(TIMER_PRECOMMIT)
+    assert driver.engine.round == 1
+    driver.feed(committee.proposal(1, 1, B, pol_round=0, time_ms=old_ms))
+    actions = driver.feed(committee.validated(1, 1, B, time_ms=old_ms, proposer=committee.proposer(1, 0)))
+    assert broadcast_votes(actions, PREVOTE) == [B]
+
+
+def test_the_message_delay_grows_ten_percent_per_round() -> None:
+    assert [SETTINGS.get_block_time_message_delay_ms(Round(r)) for r in (0, 1, 2)] == [DELAY, DELAY * 11 // 10, 3630]
+    assert SETTINGS.get_block_time_message_delay_ms(Round(100_000)) <= 2**53
+    # So a proposal that a round-0 validator finds too old is timely in a later round.
+    driver = make_driver()
+    driver.start()
+    committee = driver.committee
+    others = committee.others(driver.index or 0)
+    for round_ in (0, 1):
+        driver.fire(TIMER_PROPOSE)
+        driver.votes(PREVOTE, 1, round_, None, others)
+        driver.votes(PRECOMMIT, 1, round_, None, others)
+        driver.fire(TIMER_PRECOMMIT)
+    assert driver.engine.round == 2
+    time_ms = NOW - PRECISION - DELAY - 600  # within 3,630 ms of delay, not within 3,000
+    driver.feed(committee.proposal(1, 2, B, time_ms=time_ms))
+    assert broadcast_votes(driver.feed(committee.validated(1, 2, B, time_ms=time_ms)), PREVOTE) == [B]
+
+
+def test_a_next_height_proposal_is_judged_by_its_arrival_time() -> None:
+    committee = Committee()
+    me = committee.others(committee.proposer(2, 0))[0]
     driver = Driver(committee, me)
     driver.start()
-    driver.feed(committee.proposal(1, 0, B), ProposalValidated(Height(1), Round(0), B, True))
+    # Height 2's proposal arrives early and waits; its time is judged against its arrival, not the commit.
+    driver.feed(committee.proposal(2, 0, C, time_ms=NOW + 100, received_ms=NOW))
+    driver.feed(committee.proposal(1, 0, B), committee.validated(1, 0, B))
     others = committee.others(me)
-    driver.votes(PREVOTE, 1, 0, B, others[:2])
-    late = [committee.vote(other, PRECOMMIT, 1, 0, B, NOW + 1000 * (n + 1)) for n, other in enumerate(others)]
-    (commit,) = of_type(driver.feed(*late), CommitBlock)
-    assert commit.certificate is not None
-    expected = compute_block_time_ms(commit.certificate, committee.validators)
-    assert expected > NOW  # the others' clocks, not ours, set it
-    driver.feed(BlockCommitted(Height(1), B, NOW, NOW))
-    built = of_type(driver.fire(TIMER_COMMIT, height=2, round_=0), BuildProposal)
-    assert [action.timestamp_ms for action in built] == [expected]
+    driver.votes(PRECOMMIT, 1, 0, B, others)
+    driver.feed(BlockCommitted(Height(1), B, NOW + 10_000, NOW - 1))
+    driver.fire(TIMER_COMMIT, height=2, round_=0)
+    actions = driver.feed(committee.validated(2, 0, C, time_ms=NOW + 100))
+    assert broadcast_votes(actions, PREVOTE) == [C]
+
+
+def test_no_vote_is_stamped_past_what_the_codec_takes() -> None:
+    # A chain whose tip is stamped 2^53 (imported before this rule): our votes must still decode.
+    committee = Committee()
+    me = committee.proposer(1, 0)
+    driver = Driver(committee, me)
+    started = driver.feed(Start(Height(1), NOW, 2**53, ()))
+    assert not of_type(started, BuildProposal)  # no later block can be encoded: the round times out
+    driver.fire(TIMER_PROPOSE)
+    others = committee.others(me)
+    driver.votes(PREVOTE, 1, 0, None, others)
+    for message in driver.sent:
+        validate_message(message)
+        assert message.timestamp_ms == 2**53
+    # And a precommit for a block stamped at the limit (its own, say) is capped too.
+    locked = Driver(committee, me)
+    locked.start()
+    locked.feed(ProposalBuilt(Height(1), Round(0), B, 2**53, 0))
+    locked.votes(PREVOTE, 1, 0, B, others[:2])
+    precommits = [m for m in locked.sent if isinstance(m, Vote) and m.kind is PRECOMMIT]
+    assert [m.timestamp_ms for m in precommits] == [2**53]
+    validate_message(precommits[0])
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("block_time_precision_ms", -1),
+        ("block_time_message_delay_ms", 0),
+        ("block_time_precision_ms", 86_400_001),
+        ("future_messages_per_validator_max", -1),
+    ],
+)
+def test_block_time_settings_are_validated(name: str, value: int) -> None:
+    with pytest.raises(ConfigError, match=name):
+        TendermintSettings(**{name: value})  # type: ignore[arg-type]
 
 
 def test_transactions_available_only_moves_the_clock() -> None:
@@ -630,7 +826,7 @@ def test_a_peer_message_of_the_height_wakes_a_waiting_validator() -> None:
     assert get_phase(driver) is Phase.RUNNING
     assert TIMER_PROPOSE in timers(woken)
     assert of_type(woken, ValidateProposal) == [ValidateProposal(Height(1), Round(0), B)]
-    assert broadcast_votes(driver.feed(ProposalValidated(Height(1), Round(0), B, True)), PREVOTE) == [B]
+    assert broadcast_votes(driver.feed(driver.committee.validated(1, 0, B)), PREVOTE) == [B]
 
 
 def test_messages_of_other_heights_do_not_wake_a_waiting_validator() -> None:
@@ -647,7 +843,7 @@ def test_after_a_commit_the_next_height_waits_for_transactions() -> None:
     driver = Driver(committee, me, WAITING)
     driver.feed(TransactionsAvailable(2, 200, NOW))
     driver.start()
-    driver.feed(committee.proposal(1, 0, B), ProposalValidated(Height(1), Round(0), B, True))
+    driver.feed(committee.proposal(1, 0, B), committee.validated(1, 0, B))
     driver.votes(PREVOTE, 1, 0, B, committee.others(me))
     driver.votes(PRECOMMIT, 1, 0, B, committee.others(me))
     driver.feed(BlockCommitted(Height(1), B, NOW + 50, NOW), TransactionsAvailable(0, 0, NOW + 50))
@@ -662,7 +858,7 @@ def test_a_full_pool_starts_the_next_height_without_the_commit_wait() -> None:
     driver = Driver(committee, me, replace(WAITING, full_block_transactions=100))
     driver.feed(TransactionsAvailable(150, 15_000, NOW))
     driver.start()
-    driver.feed(committee.proposal(1, 0, B), ProposalValidated(Height(1), Round(0), B, True))
+    driver.feed(committee.proposal(1, 0, B), committee.validated(1, 0, B))
     driver.votes(PREVOTE, 1, 0, B, committee.others(me))
     driver.votes(PRECOMMIT, 1, 0, B, committee.others(me))
     driver.feed(BlockCommitted(Height(1), B, NOW + 50, NOW))
@@ -694,7 +890,7 @@ def test_the_empty_block_interval_counts_from_the_local_commit_not_the_block_tim
     driver = Driver(committee, me, replace(WAITING, empty_block_interval_ms=1_000))
     driver.feed(TransactionsAvailable(1, 100, NOW))
     driver.start()
-    driver.feed(committee.proposal(1, 0, B), ProposalValidated(Height(1), Round(0), B, True))
+    driver.feed(committee.proposal(1, 0, B), committee.validated(1, 0, B))
     driver.votes(PREVOTE, 1, 0, B, committee.others(me))
     driver.votes(PRECOMMIT, 1, 0, B, committee.others(me))
     committed_ms = NOW + 3_000
@@ -710,7 +906,7 @@ def test_a_restart_inside_a_started_height_does_not_wait() -> None:
     before = Driver(committee, me, WAITING)
     before.feed(TransactionsAvailable(1, 100, NOW))
     before.start()
-    before.feed(committee.proposal(1, 0, B), ProposalValidated(Height(1), Round(0), B, True))
+    before.feed(committee.proposal(1, 0, B), committee.validated(1, 0, B))
     assert before.own_votes(PREVOTE) == [B]
     after = Driver(committee, me, WAITING)
     restarted = after.start(wal=before.wal)  # its pool is empty now, but it voted at this height
@@ -726,7 +922,7 @@ def test_a_restarted_validator_resends_its_prevote_and_signs_nothing_new() -> No
     me = committee.others(committee.proposer(1, 0))[0]
     before = Driver(committee, me)
     before.start()
-    before.feed(committee.proposal(1, 0, B), ProposalValidated(Height(1), Round(0), B, True))
+    before.feed(committee.proposal(1, 0, B), committee.validated(1, 0, B))
     assert before.own_votes(PREVOTE) == [B]
 
     after = Driver(committee, me)
@@ -737,9 +933,7 @@ def test_a_restarted_validator_resends_its_prevote_and_signs_nothing_new() -> No
     ]
     assert after.engine.step is Step.PREVOTE and after.engine.round == 0
     # Whatever comes now, no second prevote for round 0.
-    later = after.fire(TIMER_PROPOSE) + after.feed(
-        committee.proposal(1, 0, C), ProposalValidated(Height(1), Round(0), C, True)
-    )
+    later = after.fire(TIMER_PROPOSE) + after.feed(committee.proposal(1, 0, C), committee.validated(1, 0, C))
     assert not broadcast_votes(later, PREVOTE)
     original = [m for m in before.sent if isinstance(m, Vote) and m.validator == committee.address(me)]
     assert [m for m in after.sent if isinstance(m, Vote) and m.validator == committee.address(me)] == original
@@ -756,7 +950,7 @@ def test_a_restarted_validator_keeps_its_lock() -> None:
     assert (after.engine.locked_value, after.engine.locked_round) == (B, 0)
     assert (after.engine.valid_value, after.engine.valid_round) == (B, 0)
     assert after.engine.round == 1  # the round it had reached
-    actions = after.feed(committee.proposal(1, 1, C), ProposalValidated(Height(1), Round(1), C, True))
+    actions = after.feed(committee.proposal(1, 1, C), committee.validated(1, 1, C))
     assert broadcast_votes(actions, PREVOTE) == [None]
 
 
@@ -769,7 +963,7 @@ def test_a_restarted_validator_that_prevoted_nil_never_prevotes_a_block_in_that_
     assert before.own_votes(PREVOTE) == [None]
     after = Driver(committee, me)
     after.start(wal=before.wal[:])
-    actions = after.feed(committee.proposal(1, 0, B), ProposalValidated(Height(1), Round(0), B, True))
+    actions = after.feed(committee.proposal(1, 0, B), committee.validated(1, 0, B))
     assert broadcast_votes(actions, PREVOTE) == []
     assert after.own_votes(PREVOTE) == [None]
 
@@ -834,7 +1028,7 @@ events_under_test: st.SearchStrategy[Event | str] = st.one_of(
         rounds_under_test,
     ),
     st.builds(
-        lambda height, value, is_valid: ProposalValidated(Height(height), Round(0), value, is_valid),
+        lambda height, value, is_valid: PROPERTY_COMMITTEE.validated(height, 0, value, is_valid),
         heights_under_test,
         st.sampled_from([B, C]),
         st.booleans(),
@@ -886,7 +1080,7 @@ def test_a_restarted_locked_proposer_still_proves_its_lock() -> None:
     before = Driver(committee, me)
     before.start()
     others = committee.others(me)
-    before.feed(committee.proposal(1, 0, B), ProposalValidated(Height(1), Round(0), B, True))
+    before.feed(committee.proposal(1, 0, B), committee.validated(1, 0, B))
     before.votes(PREVOTE, 1, 0, B, others[:2])
     assert before.engine.locked_value == B
     before.votes(PRECOMMIT, 1, 0, None, others)

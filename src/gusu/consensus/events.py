@@ -40,7 +40,7 @@ docs/bft.md holds the full node contract of the Tendermint engine.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from gusu.ledger.types import Address, CommitCertificate, Hash, Height, Round
@@ -115,16 +115,28 @@ class MessageReceived:
 
     sender: Address
     message: object
+    now_ms: int
+    """The node's clock when the message arrived: a fresh proposal must be timely against it (PBTS)."""
 
 
 @dataclass(frozen=True, slots=True)
 class ProposalValidated:
-    """Reply to `ValidateProposal`: the node executed the block and checked it (BFT)."""
+    """Reply to `ValidateProposal`: the node executed the block and checked it (BFT).
+
+    With the verdict come two facts of the checked header, meaningful when
+    `is_valid`: the engine deals in hashes, and a proposal message's own
+    timestamp and proposer are signed but are not part of the block, so the
+    engine compares them with the header's before prevoting a fresh proposal.
+    """
 
     height: Height
     round: Round
     block_hash: Hash
     is_valid: bool
+    timestamp_ms: int = field(kw_only=True)
+    """The header's timestamp."""
+    proposer: Address = field(kw_only=True)
+    """The header's proposer."""
 
 
 @dataclass(frozen=True, slots=True)

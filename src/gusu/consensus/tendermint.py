@@ -71,11 +71,19 @@ Around the algorithm, what a real network needs:
   moment StartRound(0) runs changes, which the paper leaves to the
   implementation, so safety is untouched; liveness holds because a node
   holding transactions starts the height and its messages wake the rest;
-* **BFT time**: a proposer stamps its block with the power-weighted median
-  of the precommit times of the previous height's certificate when it
-  assembled that certificate itself (otherwise its own clock), always
-  after the parent's time; precommits are stamped after the block's time.
-  The engine's clock is the latest ``now_ms`` an event carried.
+* **block time** is proposer-based (CometBFT's PBTS): a proposer stamps a
+  fresh block with its own clock (at least the parent's time + 1), and a
+  validator prevotes a fresh proposal only if it was *timely* when it
+  arrived (`is_timely`, `_is_acceptable_fresh_proposal`): within
+  `block_time_precision_ms` of the receiver's clock on the future side and
+  `block_time_message_delay_ms` (growing 10 % per round) more on the past
+  side, with the proposal message's time and proposer equal to the
+  header's. A re-proposal with a proof of lock keeps its block's time and
+  is exempt: more than 2/3 already found it timely. So a committed block's
+  time lies near the clocks of correct validators whatever a faulty
+  proposer writes. Votes are stamped with the clock, after the block's
+  time, and never past `TIMESTAMP_MS_MAX`. The engine's clock is the latest
+  ``now_ms`` an event carried.
 
 A node with ``own_address=None`` (or an address outside the set) follows
 consensus and commits blocks but never signs or proposes.
@@ -87,11 +95,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum, IntEnum
 
-from gusu.consensus.certificate import (
-    assemble_commit_certificate,
-    compute_block_time_ms,
-    get_certificate_precommits,
-)
+from gusu.consensus.certificate import assemble_commit_certificate, get_certificate_precommits
 from gusu.consensus.engine import ConsensusEngine
 from gusu.consensus.events import (
     TIMER_PROPOSE,
@@ -117,6 +121,7 @@ from gusu.consensus.events import (
 from gusu.consensus.messages import (
     NO_ROUND,
     ROUND_MAX,
+    TIMESTAMP_MS_MAX,
     Equivocation,
     Message,
     Proposal,
@@ -151,6 +156,10 @@ TIMER_EMPTY_BLOCK = "empty-block"
 TIMEOUT_MS_LIMIT = 3_600_000
 ROUNDS_AHEAD_LIMIT = 10_000
 FUTURE_MESSAGES_LIMIT = 1_000_000
+BLOCK_TIME_MS_LIMIT = 86_400_000
+"""Precision and message delay above a day would not bound block time in any useful way."""
+MESSAGE_DELAY_GROWTH_ROUNDS_MAX = 200
+"""The timely predicate's message delay stops growing after this many rounds (1.1^200 is about 2·10^8)."""
 HELD_VOTES_MAX = 4
 """Conflicting votes per validator, round and kind kept until their value gets a first vote (see `_Tally`)."""
 
@@ -184,7 +193,17 @@ class TendermintSettings:
     rounds_ahead_max: int = 100
     """Messages more than this many rounds ahead of the current one are ignored."""
     future_messages_max: int = 10_000
-    """Messages for the next height kept until it starts; more are dropped."""
+    """Messages for the next height kept until it starts, in all; more are dropped."""
+    future_messages_per_validator_max: int = 32
+    """Of those, at most this many signed by one validator (and one per round and kind): one validator's
+    flood of next-height messages crowds out only its own."""
+    block_time_precision_ms: int = 500
+    """PBTS ``PRECISION``: how far apart two correct validators' clocks may be. A fresh proposal stamped more
+    than this after the receiver's clock at its arrival is not timely."""
+    block_time_message_delay_ms: int = 3000
+    """PBTS ``MSGDELAY``: how long a proposal may take from the proposer's clock reading (building included) to
+    a validator. A fresh proposal stamped more than this plus the precision before its arrival is not timely.
+    Grows 10 % per round (as CometBFT does), so a value set too small costs rounds, not liveness."""
     evidence_max: int = 1_000
     """Equivocation evidence kept in memory (each piece is also reported once)."""
     wait_for_transactions: bool = False
@@ -216,6 +235,11 @@ class TendermintSettings:
         _check_setting("future_messages_max", self.future_messages_max, 0, FUTURE_MESSAGES_LIMIT)
         _check_setting("evidence_max", self.evidence_max, 0, FUTURE_MESSAGES_LIMIT)
         _check_setting("full_block_transactions", self.full_block_transactions, 0, FUTURE_MESSAGES_LIMIT)
+        _check_setting(
+            "future_messages_per_validator_max", self.future_messages_per_validator_max, 0, FUTURE_MESSAGES_LIMIT
+        )
+        _check_setting("block_time_precision_ms", self.block_time_precision_ms, 0, BLOCK_TIME_MS_LIMIT)
+        _check_setting("block_time_message_delay_ms", self.block_time_message_delay_ms, 1, BLOCK_TIME_MS_LIMIT)
 
     def get_timeout_propose_ms(self, round_: Round) -> int:
         return self.timeout_propose_ms + round_ * self.timeout_propose_delta_ms
@@ -225,6 +249,30 @@ class TendermintSettings:
 
     def get_timeout_precommit_ms(self, round_: Round) -> int:
         return self.timeout_precommit_ms + round_ * self.timeout_precommit_delta_ms
+
+    def get_block_time_message_delay_ms(self, round_: Round) -> int:
+        """PBTS's message delay in `round_`: 10 % more per round, so a too small setting heals itself."""
+        rounds = min(max(int(round_), 0), MESSAGE_DELAY_GROWTH_ROUNDS_MAX)
+        delay_ms: int = self.block_time_message_delay_ms * 11**rounds // 10**rounds
+        return min(delay_ms, TIMESTAMP_MS_MAX)
+
+
+def is_timely(timestamp_ms: int, received_ms: int, precision_ms: int, message_delay_ms: int) -> bool:
+    """PBTS's timely predicate: a proposal stamped `timestamp_ms` that arrived at `received_ms` (receiver's clock).
+
+    ``received - PRECISION - MSGDELAY <= timestamp <= received + PRECISION``:
+    a correct proposer's clock is within PRECISION of ours, and its proposal
+    took at most MSGDELAY to arrive.
+    """
+    return received_ms - precision_ms - message_delay_ms <= timestamp_ms <= received_ms + precision_ms
+
+
+@dataclass(frozen=True, slots=True)
+class BlockFacts:
+    """What the node reported of a block's header with its verdict (`ProposalValidated`, `ProposalBuilt`)."""
+
+    timestamp_ms: int
+    proposer: Address
 
 
 class Step(IntEnum):
@@ -335,11 +383,12 @@ class _HeightLog:
     """Everything received at the current height (the paper's message log), plus the rules' bookkeeping."""
 
     __slots__ = (
-        "block_timestamps",
+        "block_facts",
         "locked_rounds_done",
         "precommit_quorum_rounds",
         "precommit_timeout_rounds",
         "prevote_timeout_rounds",
+        "proposal_received_ms",
         "proposals",
         "propose_extended_rounds",
         "recorded_rounds",
@@ -353,13 +402,16 @@ class _HeightLog:
 
     def __init__(self) -> None:
         self.proposals: dict[Round, Proposal] = {}
+        self.proposal_received_ms: dict[Round, int] = {}
+        """Our clock when each round's proposal arrived: what its timeliness is judged against."""
         self.tallies: dict[tuple[Round, VoteKind], _Tally] = {}
         self.round_senders: dict[Round, set[Address]] = {}
         """Signers of any message per round, for the skip rule (l. 55)."""
         self.round_power: dict[Round, int] = {}
         self.verdicts: dict[Hash, bool] = {}
         self.requested: set[Hash] = set()
-        self.block_timestamps: dict[Hash, int] = {}
+        self.block_facts: dict[Hash, BlockFacts] = {}
+        """The header facts that came with each valid verdict: the block's time, and who proposed it."""
         self.precommit_quorum_rounds: set[Round] = set()
         """Rounds in which some block has more than 2/3 of the precommits (l. 49 candidates)."""
         self.prevote_timeout_rounds: set[Round] = set()
@@ -374,6 +426,16 @@ class _HeightLog:
 
     def get_tally(self, round_: Round, kind: VoteKind) -> _Tally | None:
         return self.tallies.get((round_, kind))
+
+    def get_block_timestamp_ms(self, block_hash: Hash) -> int | None:
+        """The block's time: its header's once checked, else what a proposal of it said (a restored lock)."""
+        facts = self.block_facts.get(block_hash)
+        if facts is not None:
+            return facts.timestamp_ms
+        for proposal in self.proposals.values():
+            if proposal.block_hash == block_hash:
+                return proposal.timestamp_ms
+        return None
 
 
 class TendermintEngine(ConsensusEngine):
@@ -412,7 +474,9 @@ class TendermintEngine(ConsensusEngine):
         self._valid_value: Hash | None = None
         self._valid_round = NO_ROUND
         self._log = _HeightLog()
-        self._future: list[Message] = []
+        self._future: dict[tuple[Address, Round, str], tuple[Message, int]] = {}
+        """Next-height messages with their arrival times, one per (signer, round, kind)."""
+        self._future_counts: dict[Address, int] = {}
         self._signed: dict[tuple[Height, Round, str], Message] = {}
         self._decision: CommitCertificate | None = None
         self._last_certificate: CommitCertificate | None = None
@@ -483,6 +547,25 @@ class TendermintEngine(ConsensusEngine):
         """The certificate this engine assembled for the previous height, if it decided that one itself."""
         return self._last_certificate
 
+    def get_bookkeeping_sizes(self) -> dict[str, int]:
+        """How much the engine holds now, per kind: for the simulator's bounded-memory checker."""
+        log = self._log
+        return {
+            "future_messages": len(self._future),
+            "proposals": len(log.proposals),
+            "tally_rounds": len(log.tallies),
+            "tally_votes": sum(
+                len(votes) for tally in log.tallies.values() for votes in tally.voters_by_value.values()
+            ),
+            "held_votes": sum(len(held) for tally in log.tallies.values() for held in tally.held.values()),
+            "round_senders": sum(len(senders) for senders in log.round_senders.values()),
+            "verdicts": len(log.verdicts) + len(log.requested),
+            "reported": len(log.reported),
+            "evidence": len(self._evidence),
+            "signed": len(self._signed),
+            "catch_up_served": len(self._catch_up_served),
+        }
+
     def get_signed(self, height: Height, round_: Round, kind: str) -> Message | None:
         """What this validator signed of `kind` ("proposal", "prevote", "precommit"), if anything."""
         return self._signed.get((height, round_, kind))
@@ -508,6 +591,7 @@ class TendermintEngine(ConsensusEngine):
             self._observe_time(event.now_ms)
             self._on_timer_fired(event, actions)
         elif isinstance(event, MessageReceived):
+            self._observe_time(event.now_ms)
             self._on_message_received(event, actions)
         elif isinstance(event, ProposalValidated):
             self._on_proposal_validated(event)
@@ -546,7 +630,8 @@ class TendermintEngine(ConsensusEngine):
         # Not the block's own time: BFT time stamps block h with the moment height h-1 was decided.
         self._last_commit_ms = min(event.last_block_time_ms, event.now_ms)
         self._last_certificate = None
-        self._future = []
+        self._future = {}
+        self._future_counts = {}
         self._evidence = []
         self._signed = {}
         self._enter_height(event.height)
@@ -585,12 +670,12 @@ class TendermintEngine(ConsensusEngine):
         self._round = restored_round
         for (height, _, _), message in sorted(self._signed.items(), key=lambda item: item[0]):
             if height == self._height:
-                self._add_message(message, actions)
+                self._add_message(message, self._now_ms, actions)
         for record in proofs:
             assert record.message is not None
-            self._add_message(record.message, actions)
+            self._add_message(record.message, self._now_ms, actions)
             for vote in record.votes:
-                self._add_message(vote, actions)
+                self._add_message(vote, self._now_ms, actions)
         return restored_round
 
     def _get_signed_step(self, round_: Round) -> Step:
@@ -654,9 +739,12 @@ class TendermintEngine(ConsensusEngine):
             return
         if self._valid_value is not None:
             self._propose(self._valid_value, self._valid_round, actions)
-        else:
-            self._building_round = round_
-            actions.append(BuildProposal(height, round_, self._compute_proposal_timestamp_ms()))
+            return
+        timestamp_ms = self._compute_proposal_timestamp_ms()
+        if timestamp_ms > TIMESTAMP_MS_MAX:
+            return  # the parent is stamped at the end of time: no later block can be encoded; the round times out
+        self._building_round = round_
+        actions.append(BuildProposal(height, round_, timestamp_ms))
 
     def _is_proposer_unreachable(self, round_: Round) -> bool:
         proposer = self._validators.get_proposer(self._height, round_).address
@@ -676,12 +764,13 @@ class TendermintEngine(ConsensusEngine):
             actions.append(ScheduleTimer(self._height, round_, TIMER_PROPOSE, self._get_timeout_propose_ms(round_)))
 
     def _compute_proposal_timestamp_ms(self) -> int:
-        certificate = self._last_certificate
-        if certificate is not None and certificate.height == self._height - 1:
-            timestamp_ms = compute_block_time_ms(certificate, self._validators)
-        else:
-            timestamp_ms = self._now_ms
-        return max(timestamp_ms, self._last_block_time_ms + 1)
+        """PBTS: a fresh block is stamped with the proposer's own clock, and always after its parent.
+
+        The clock is the latest reading an event carried (`_observe_time`),
+        taken when the round starts; the time to build the block and send it
+        is what `block_time_message_delay_ms` allows for.
+        """
+        return max(self._now_ms, self._last_block_time_ms + 1)
 
     # --- event handlers ------------------------------------------------------------------------------
 
@@ -742,8 +831,9 @@ class TendermintEngine(ConsensusEngine):
         if event.height != self._height:
             return
         # The node built and executed it: valid by construction, whatever happens to the round.
-        self._log.verdicts.setdefault(event.block_hash, True)
-        self._log.block_timestamps.setdefault(event.block_hash, event.timestamp_ms)
+        if event.block_hash not in self._log.verdicts and self._own_address is not None:
+            self._log.verdicts[event.block_hash] = True
+            self._log.block_facts[event.block_hash] = BlockFacts(event.timestamp_ms, self._own_address)
         if self._phase is not Phase.RUNNING or event.round != self._round or self._building_round != event.round:
             return
         self._building_round = None
@@ -754,7 +844,11 @@ class TendermintEngine(ConsensusEngine):
         if event.height != self._height:
             return
         # The first verdict stands: validity is a function of the block, so a second cannot differ.
-        self._log.verdicts.setdefault(event.block_hash, event.is_valid)
+        if event.block_hash in self._log.verdicts:
+            return
+        self._log.verdicts[event.block_hash] = event.is_valid
+        if event.is_valid:
+            self._log.block_facts[event.block_hash] = BlockFacts(event.timestamp_ms, event.proposer)
 
     def _on_block_committed(self, event: BlockCommitted, actions: list[Action]) -> None:
         if event.height < self._height:
@@ -769,12 +863,11 @@ class TendermintEngine(ConsensusEngine):
         self._enter_height(Height(event.height + 1))
         self._phase = Phase.WAITING
         actions.append(ScheduleTimer(self._height, Round(0), TIMER_COMMIT, self._settings.timeout_commit_ms))
-        buffered, self._future = self._future, []
-        for message in buffered:
+        buffered = self._future
+        self._future, self._future_counts = {}, {}
+        for message, received_ms in buffered.values():
             if message.height == self._height:
-                self._add_message(message, actions)
-            elif message.height == self._height + 1:
-                self._future.append(message)
+                self._add_message(message, received_ms, actions)
 
     def _on_message_received(self, event: MessageReceived, actions: list[Action]) -> None:
         message = event.message
@@ -786,16 +879,38 @@ class TendermintEngine(ConsensusEngine):
             self._on_message_from_previous_height(event.sender, actions)
             return
         if message.height == self._height + 1:
-            if len(self._future) < self._settings.future_messages_max:
-                self._future.append(message)
+            self._buffer_future_message(message, event.now_ms)
             return
         if message.height != self._height:
             return
         if message.round < self._round and get_signer_address(message) == event.sender:
             self._on_message_from_earlier_round(event.sender, message.round, actions)
-        self._add_message(message, actions)
+        self._add_message(message, event.now_ms, actions)
         if self._phase is Phase.IDLE and self._log.round_senders:
             self._wake(actions)  # a peer started this height: it has transactions, or its empty-block time came
+
+    def _buffer_future_message(self, message: Message, received_ms: int) -> None:
+        """Keep a next-height message till that height starts: the first per (signer, round, kind), bounded.
+
+        One slot per (signer, round, kind) is all the height's rules can use
+        of an honest validator (a second, different message is equivocation,
+        reported once the height runs and it is re-sent), and rounds the
+        height's start would ignore (`rounds_ahead_max`) are not kept. With
+        `future_messages_per_validator_max` per signer a flooding validator
+        fills only its own share, and `future_messages_max` bounds the whole.
+        """
+        settings = self._settings
+        signer = get_signer_address(message)
+        if message.round > settings.rounds_ahead_max or not self._validators.contains(signer):
+            return
+        key = (signer, message.round, _get_signed_kind(message))
+        if key in self._future:
+            return
+        count = self._future_counts.get(signer, 0)
+        if count >= settings.future_messages_per_validator_max or len(self._future) >= settings.future_messages_max:
+            return
+        self._future[key] = (message, received_ms)
+        self._future_counts[signer] = count + 1
 
     def _on_message_from_previous_height(self, sender: Address, actions: list[Action]) -> None:
         # The peer has not seen the previous height commit: the precommits we certified it with are
@@ -823,15 +938,15 @@ class TendermintEngine(ConsensusEngine):
 
     # --- the message log ------------------------------------------------------------------------------
 
-    def _add_message(self, message: Message, actions: list[Action]) -> None:
+    def _add_message(self, message: Message, received_ms: int, actions: list[Action]) -> None:
         if message.round > self._round + self._settings.rounds_ahead_max:
             return
         if isinstance(message, Proposal):
-            self._add_proposal(message, actions)
+            self._add_proposal(message, received_ms, actions)
         else:
             self._add_vote(message, actions)
 
-    def _add_proposal(self, proposal: Proposal, actions: list[Action]) -> None:
+    def _add_proposal(self, proposal: Proposal, received_ms: int, actions: list[Action]) -> None:
         log = self._log
         if proposal.proposer != self._validators.get_proposer(proposal.height, proposal.round).address:
             return
@@ -843,8 +958,8 @@ class TendermintEngine(ConsensusEngine):
                 self._report(existing, proposal, actions)
             return
         log.proposals[proposal.round] = proposal
+        log.proposal_received_ms[proposal.round] = received_ms
         self._count_sender(proposal.round, proposal.proposer)
-        log.block_timestamps.setdefault(proposal.block_hash, proposal.timestamp_ms)
         self._request_validation(proposal.round, proposal.block_hash, actions)
 
     def _add_vote(self, vote: Vote, actions: list[Action]) -> None:
@@ -965,12 +1080,43 @@ class TendermintEngine(ConsensusEngine):
         if verdict is None:
             return False  # validation requested when the proposal arrived
         if pol_round == NO_ROUND:
-            acceptable = self._locked_round == NO_ROUND or self._locked_value == block_hash
+            acceptable = (
+                self._locked_round == NO_ROUND or self._locked_value == block_hash
+            ) and self._is_acceptable_fresh_proposal(proposal)
         else:
             acceptable = self._locked_round <= pol_round or self._locked_value == block_hash
         self._cast_vote(VoteKind.PREVOTE, block_hash if verdict and acceptable else None, actions)
         self._step = Step.PREVOTE
         return True
+
+    def _is_acceptable_fresh_proposal(self, proposal: Proposal) -> bool:
+        """PBTS's extra condition on l. 22: a fresh proposal is timely, and says what its block's header says.
+
+        The timely predicate (`is_timely`) is judged against our clock when
+        the proposal arrived. The proposal message's time and proposer are
+        signed but not part of the block, so they must equal the header's
+        (the node reports them with the verdict): otherwise a timely message
+        could carry a block stamped at the end of time. Our own proposal is
+        timely by construction (we stamped it), also after a restart. A
+        re-proposal (l. 28) is exempt, as in PBTS: more than 2/3 of the power
+        found it timely in its proof-of-lock round, and its block keeps its
+        time.
+        """
+        facts = self._log.block_facts.get(proposal.block_hash)
+        if facts is None or facts.timestamp_ms != proposal.timestamp_ms or facts.proposer != proposal.proposer:
+            return False
+        if proposal.proposer == self._own_address:
+            return True
+        received_ms = self._log.proposal_received_ms.get(proposal.round)
+        if received_ms is None:
+            return False
+        settings = self._settings
+        return is_timely(
+            proposal.timestamp_ms,
+            received_ms,
+            settings.block_time_precision_ms,
+            settings.get_block_time_message_delay_ms(proposal.round),
+        )
 
     def _apply_prevote_quorum_for_block(self, actions: list[Action]) -> bool:
         """l. 36: the proposal, more than 2/3 prevotes for it, and valid: lock, precommit, set valid value."""
@@ -1058,7 +1204,7 @@ class TendermintEngine(ConsensusEngine):
         self._signed[key] = message
         actions.append(AppendWal(message.height, encode_wal_record(make_message_record(message))))
         actions.append(Broadcast(message))
-        self._add_message(message, actions)
+        self._add_message(message, self._now_ms, actions)
         return message
 
     def _cast_vote(self, kind: VoteKind, block_hash: Hash | None, actions: list[Action]) -> None:
@@ -1066,15 +1212,17 @@ class TendermintEngine(ConsensusEngine):
             return
         floor_ms = self._last_block_time_ms + 1
         if kind is VoteKind.PRECOMMIT and block_hash is not None:
-            # CometBFT's vote-time rule: after the block's own time, so BFT time keeps increasing.
-            floor_ms = max(floor_ms, self._log.block_timestamps.get(block_hash, 0) + 1)
+            # CometBFT's vote-time rule: after the block's own time, so the certificate's time follows it.
+            floor_ms = max(floor_ms, (self._log.get_block_timestamp_ms(block_hash) or 0) + 1)
         vote = Vote(
             kind=kind,
             chain_id=self._chain_id,
             height=self._height,
             round=self._round,
             block_hash=block_hash,
-            timestamp_ms=max(self._now_ms, floor_ms),
+            # Never past what the codec takes: a vote nobody can decode is no vote. Timeliness keeps block
+            # times near correct clocks, so the cap only matters on a chain already stamped at its end.
+            timestamp_ms=min(max(self._now_ms, floor_ms), TIMESTAMP_MS_MAX),
             validator=self._own_address,
             signature=b"",
         )
@@ -1082,9 +1230,11 @@ class TendermintEngine(ConsensusEngine):
 
     def _propose(self, block_hash: Hash, pol_round: int, actions: list[Action]) -> None:
         assert self._own_address is not None
-        timestamp_ms = self._log.block_timestamps.get(block_hash)
-        if timestamp_ms is None:
-            return  # cannot happen (the valid value's proposal is logged and in the WAL); the round times out
+        timestamp_ms = self._log.get_block_timestamp_ms(block_hash)
+        if timestamp_ms is None or timestamp_ms > TIMESTAMP_MS_MAX:
+            # Neither can happen (the valid value's proposal is logged and in the WAL, and a valid block's
+            # time was timely or our own); the round times out.
+            return
         proposal = Proposal(
             chain_id=self._chain_id,
             height=self._height,
