@@ -36,6 +36,8 @@ DOCUMENT: dict[str, Any] = {
     "suite": "sm",
     "timestamp_ms": 1700000000000,
     "python_version": "3.11",
+    "consensus": "tendermint",
+    "contracts": ["account", "evidence", "system"],
     "validators": [
         {
             "name": "validator-0",
@@ -49,6 +51,8 @@ DOCUMENT: dict[str, Any] = {
     "parameters": {
         "block_bytes_max": 8388608,
         "block_interval_ms": 200,
+        "block_time_message_delay_ms": 3000,
+        "block_time_precision_ms": 500,
         "block_transactions_max": 5000,
         "gas_per_transaction_max": 10000000,
         "timeout_precommit_delta_ms": 500,

@@ -257,8 +257,11 @@ BFT_TIMEOUT_PARAMETERS = (
     "timeout_prevote_delta_ms",
     "timeout_precommit_ms",
     "timeout_precommit_delta_ms",
+    "block_time_precision_ms",
+    "block_time_message_delay_ms",
 )
-"""Genesis parameters that set the Tendermint timeouts: chain-wide, since validators must agree on them."""
+"""Genesis parameters that set the Tendermint timeouts and the bounds of a timely proposal: chain-wide, since
+validators must agree on them."""
 
 
 def compute_bft_settings(genesis: Genesis, solo: SoloSettings) -> TendermintSettings:
