@@ -35,7 +35,8 @@ def test_a_read_failure_raises_out_of_the_block_instead_of_failing_the_transacti
     chain, reader = make_chain()
     reader.failing = True
     with pytest.raises(StorageError, match="input/output error"):
-        chain.executor.execute_block(reader, chain.get_next_block(), [make_transaction("account", "transfer", [BOB, 1])])
+        transfer = make_transaction("account", "transfer", [BOB, 1])
+        chain.executor.execute_block(reader, chain.get_next_block(), [transfer])
 
 
 def test_a_contract_that_swallows_the_read_failure_cannot_turn_it_into_a_result() -> None:

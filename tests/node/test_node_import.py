@@ -25,6 +25,7 @@ from gusu.ledger.types import (
 )
 from gusu.mempool import PoolTransaction
 from gusu.node.chain import load_node
+from gusu.node.driver import EngineDriver
 from gusu.node.node import Node
 
 RECIPIENT = b"\x33" * 20
@@ -195,7 +196,7 @@ def test_a_proposal_waits_for_admissions_in_progress_instead_of_verifying_again(
         leader = await start_node(layout)
         follower = load_node(_copy_node_directory(layout.node_directories[0], tmp_path / "follower"))
         await follower.start()
-        follower._engine = _InertEngine()  # type: ignore[assignment]
+        follower._driver = EngineDriver(_InertEngine(), follower)  # type: ignore[arg-type]
         try:
             dev = load_dev_key(layout)
             signed = [sign_transfer(leader, dev, RECIPIENT, amount) for amount in (1, 2)]

@@ -29,7 +29,6 @@ from typing import Any
 from gusu import __version__
 from gusu.codec import Value, decode_list, encode, expect_bytes, expect_list
 from gusu.consensus import (
-    Action,
     AppendWal,
     BlockCommitted,
     Broadcast,
@@ -122,6 +121,7 @@ from gusu.node.blocks import (
 )
 from gusu.node.bodies import ProposalBodies
 from gusu.node.config import NodeConfig
+from gusu.node.driver import EngineDriver
 from gusu.node.evidence import EVIDENCE_FILE_NAME, EvidenceLog, StoredEvidence
 from gusu.node.journal import RecordLog, read_records
 from gusu.node.outbox import PeerOutbox
@@ -343,6 +343,7 @@ class Node:
             )
         else:
             self._engine = SoloEngine(self._solo_settings)
+        self._driver = EngineDriver(self._engine, self)
         self._verifier = SignatureVerifier(
             genesis.suite,
             workers=config.verifier.workers,
@@ -434,7 +435,7 @@ class Node:
             )
         )
         if self._mempool.transaction_count:
-            self._on_engine_event(self._get_pool_event())
+            self._on_engine_event(self.get_pool_event())
 
     async def _open_journal(self) -> None:
         path = self._config.data_path / JOURNAL_FILE_NAME
@@ -539,22 +540,17 @@ class Node:
     # --- engine driver ---------------------------------------------------------------
 
     def _on_engine_event(self, event: Event) -> None:
-        if not self._running:
-            return
-        try:
-            pending: list[Action] = list(self._engine.on_event(event))
-            while pending and self._running:
-                action = pending.pop(0)
-                follow_up = self._apply_action(action)
-                if follow_up is not None:
-                    pending.extend(self._engine.on_event(follow_up))
-                    if isinstance(follow_up, BlockCommitted):
-                        # What the commit left in the pool: the engine decides from it whether to go on.
-                        pending.extend(self._engine.on_event(self._get_pool_event()))
-        except (StorageError, MemoryError) as error:
-            # The rest of the action list (votes that a failed WAL write should have backed, above
-            # all) is never carried out.
-            self._fail_stop(error)
+        self._driver.on_event(event)
+
+    # --- the driver's action handler (`gusu.node.driver.ActionHandler`) ------------------
+
+    def is_running(self) -> bool:
+        return self._running
+
+    def on_local_fault(self, error: BaseException) -> None:
+        # The rest of the action list (votes that a failed WAL write should have backed, above
+        # all) has not been and will not be carried out.
+        self._fail_stop(error)
 
     def _fail_stop(self, error: BaseException) -> None:
         """A local fault (disk, WAL, memory): stop at once, sending nothing more (fail-stop).
@@ -579,38 +575,25 @@ class Node:
         """The local fault that stopped the node, if one did."""
         return self._fatal
 
-    def _get_pool_event(self) -> TransactionsAvailable:
+    def get_pool_event(self) -> TransactionsAvailable:
         return TransactionsAvailable(self._mempool.transaction_count, self._mempool.byte_count, self._clock())
 
-    def _apply_action(self, action: Action) -> Event | None:
-        if isinstance(action, ScheduleTimer):
-            self._apply_schedule_timer(action)
-            return None
-        if isinstance(action, BuildProposal):
-            return self._apply_build_proposal(action)
-        if isinstance(action, CommitBlock):
-            return self._apply_commit_block(action)
-        if isinstance(action, AppendWal):
-            # Durable before any later action of the list, which may reveal what it records.
-            assert self._wal is not None, "only the BFT engine writes the WAL"
-            self._wal.append([action.record])
-            return None
-        if isinstance(action, ValidateProposal):
-            return self._apply_validate_proposal(action)
-        if isinstance(action, Broadcast):
-            self._send_consensus(None, action.message)
-            return None
-        if isinstance(action, SendMessage):
-            self._send_consensus(action.recipient, action.message)
-            return None
-        if isinstance(action, ReportEvidence):
-            logger.warning("equivocation by a validator: %s", action.evidence)
-            if self._evidence is not None and isinstance(action.evidence, Equivocation):
-                self._evidence.append(action.evidence, self.height)
-            return None
-        raise AssertionError(f"unknown consensus action {action!r}")
+    def apply_append_wal(self, action: AppendWal) -> None:
+        assert self._wal is not None, "only the BFT engine writes the WAL"
+        self._wal.append([action.record])
 
-    def _apply_schedule_timer(self, action: ScheduleTimer) -> None:
+    def apply_broadcast(self, action: Broadcast) -> None:
+        self._send_consensus(None, action.message)
+
+    def apply_send_message(self, action: SendMessage) -> None:
+        self._send_consensus(action.recipient, action.message)
+
+    def apply_report_evidence(self, action: ReportEvidence) -> None:
+        logger.warning("equivocation by a validator: %s", action.evidence)
+        if self._evidence is not None and isinstance(action.evidence, Equivocation):
+            self._evidence.append(action.evidence, self.height)
+
+    def apply_schedule_timer(self, action: ScheduleTimer) -> None:
         key = (int(action.height), int(action.round), action.kind)
         previous = self._timers.pop(key, None)
         if previous is not None:
@@ -622,7 +605,7 @@ class Node:
 
         self._timers[key] = asyncio.get_running_loop().call_later(max(action.delay_ms, 0) / 1000, fire)
 
-    def _apply_build_proposal(self, action: BuildProposal) -> Event:
+    def apply_build_proposal(self, action: BuildProposal) -> Event:
         self._proposal_started_s = time.perf_counter()
         block, proposal = self._build_block(action.height, action.timestamp_ms)
         self._proposal = proposal
@@ -765,7 +748,7 @@ class Node:
             signatures=(CommitSignature(self._address, timestamp_ms, signature),),
         )
 
-    def _apply_commit_block(self, action: CommitBlock) -> Event:
+    def apply_commit_block(self, action: CommitBlock) -> Event:
         proposal = self._validated.get(action.block_hash)
         if proposal is None:
             proposal = self._proposal
@@ -844,7 +827,7 @@ class Node:
     # --- BFT: proposals, votes, block sync ------------------------------------------------
 
     def _restore_proposal_bodies(self) -> None:
-        """Reload the bodies of our own proposals at the height being decided (see `_apply_build_proposal`)."""
+        """Reload the bodies of our own proposals at the height being decided (see `apply_build_proposal`)."""
         path = self._config.data_path / PROPOSAL_BODIES_FILE_NAME
         next_height = self.height + 1
         for raw in read_records(path, "proposal-body log"):
@@ -858,16 +841,16 @@ class Node:
 
     def _get_pinned_values(self) -> frozenset[Hash]:
         """Bodies the engine may still need us to re-propose: its locked and valid values."""
-        engine = self._engine
+        engine = self._driver.engine
         if not isinstance(engine, TendermintEngine):
             return frozenset()
         return frozenset(value for value in (engine.locked_value, engine.valid_value) if value is not None)
 
     def _get_engine_round(self) -> Round:
-        engine = self._engine
+        engine = self._driver.engine
         return engine.round if isinstance(engine, TendermintEngine) else Round(0)
 
-    def _apply_validate_proposal(self, action: ValidateProposal) -> Event | None:
+    def apply_validate_proposal(self, action: ValidateProposal) -> Event | None:
         if action.block_hash in self._validated:
             outcome = self._validated[action.block_hash]
             return ProposalValidated(
@@ -1329,7 +1312,7 @@ class Node:
                 outcomes[position] = SubmitOutcome(transaction_id, None)
         rejected = sum(1 for outcome in outcomes if outcome is not None and outcome.error is not None)
         if len(raws) > rejected:
-            self._on_engine_event(self._get_pool_event())
+            self._on_engine_event(self.get_pool_event())
         return [
             outcome if outcome is not None else SubmitOutcome(None, NodeError("not processed")) for outcome in outcomes
         ]
@@ -1365,7 +1348,7 @@ class Node:
             latest_block_hash=self._tip_hash,
             latest_block_time_ms=header.timestamp_ms,
             node_address=self._address,
-            consensus=self._engine.name,
+            consensus=self._driver.engine.name,
             mempool_transactions=self._mempool.transaction_count,
             mempool_bytes=self._mempool.byte_count,
             version=__version__,
