@@ -55,7 +55,9 @@ def get_default_registry() -> ContractRegistry:
     return ContractRegistry(BUILTIN_CONTRACTS)
 
 
-def compute_chain_registry(contract_names: Iterable[str], available: ContractRegistry | None = None) -> ContractRegistry:
+def compute_chain_registry(
+    contract_names: Iterable[str], available: ContractRegistry | None = None
+) -> ContractRegistry:
     """The registry of a chain whose genesis lists `contract_names`, taken from `available` (the built-ins).
 
     ConfigError names a contract this node does not implement: it could not execute that chain's blocks.
