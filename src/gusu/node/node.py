@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import itertools
 import logging
 import os
 import random
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import closing
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -67,7 +65,6 @@ from gusu.errors import (
     TransactionTooLargeError,
 )
 from gusu.execution import (
-    BlockContext,
     CallResult,
     ExecutionLimits,
     Executor,
@@ -76,12 +73,9 @@ from gusu.execution import (
 )
 from gusu.ledger.genesis import CONSENSUS_TENDERMINT, Genesis, compute_genesis_hash, validate_python_version
 from gusu.ledger.kv import open_store
-from gusu.ledger.merkle import compute_inclusion_proof
 from gusu.ledger.store import (
     BlockStore,
     CommittedBlock,
-    StoredTransaction,
-    compute_receipt_leaf,
 )
 from gusu.ledger.types import (
     ZERO_HASH,
@@ -98,7 +92,6 @@ from gusu.ledger.types import (
     decode_commit_certificate,
     decode_raw_block,
     decode_transaction,
-    encode_commit_certificate,
     encode_commit_vote,
     encode_raw_block,
     encode_transaction_payload,
@@ -125,6 +118,7 @@ from gusu.node.driver import EngineDriver
 from gusu.node.evidence import EVIDENCE_FILE_NAME, EvidenceLog, StoredEvidence
 from gusu.node.journal import RecordLog, read_records
 from gusu.node.outbox import PeerOutbox
+from gusu.node.queries import ChainQueries
 from gusu.node.service import (
     BlockListener,
     BlockNotification,
@@ -280,17 +274,6 @@ def compute_bft_settings(genesis: Genesis, solo: SoloSettings) -> TendermintSett
         raise ConfigError(f"the genesis parameters do not make valid consensus timeouts: {error}") from error
 
 
-def _committed_record(transaction_id: Hash, stored: StoredTransaction, sender: Address) -> TransactionRecord:
-    return TransactionRecord(
-        status="committed",
-        transaction_id=transaction_id,
-        transaction=stored.transaction,
-        sender=sender,
-        height=stored.height,
-        index=stored.index,
-    )
-
-
 def _exit_on_fatal(error: BaseException) -> None:
     """Fail-stop for a node process: exit now, without running anything that might still send or sign."""
     logging.shutdown()
@@ -344,6 +327,7 @@ class Node:
         else:
             self._engine = SoloEngine(self._solo_settings)
         self._driver = EngineDriver(self._engine, self)
+        self._queries = ChainQueries(self._suite, lambda: self.store, self._mempool, self._executor)
         self._verifier = SignatureVerifier(
             genesis.suite,
             workers=config.verifier.workers,
@@ -1392,124 +1376,38 @@ class Node:
         )
 
     def get_block(self, height: Height) -> BlockRecord | None:
-        header = self.store.get_header(height)
-        if header is None:
-            return None
-        return BlockRecord(
-            header=header,
-            block_hash=compute_block_hash(self._suite, header),
-            transaction_ids=tuple(self.store.get_transaction_ids(height) or ()),
-            certificate=self.store.get_certificate(height),
-        )
+        return self._queries.get_block(height)
 
     def get_block_by_hash(self, block_hash: bytes) -> BlockRecord | None:
-        height = self.store.get_height_by_hash(block_hash)
-        return None if height is None else self.get_block(height)
+        return self._queries.get_block_by_hash(block_hash)
 
     def get_block_transactions(self, height: Height) -> list[TransactionRecord] | None:
-        ids = self.store.get_transaction_ids(height)
-        if ids is None:
-            return None
-        records = []
-        for transaction_id in ids:
-            record = self.get_transaction(transaction_id)
-            assert record is not None, "a committed transaction is missing from the index"
-            records.append(record)
-        return records
+        return self._queries.get_block_transactions(height)
 
     def get_raw_block(self, height: Height) -> tuple[bytes, bytes | None] | None:
-        header = self.store.get_header(height)
-        if header is None:
-            return None
-        transactions = []
-        for transaction_id in self.store.get_transaction_ids(height) or []:
-            stored = self.store.get_transaction(transaction_id)
-            assert stored is not None
-            transactions.append(stored.raw)
-        certificate = self.store.get_certificate(height)
-        return (
-            encode_raw_block(RawBlock(header, tuple(transactions))),
-            None if certificate is None else encode_commit_certificate(certificate),
-        )
+        return self._queries.get_raw_block(height)
 
     def get_transaction(self, transaction_id: bytes) -> TransactionRecord | None:
-        stored = self.store.get_transaction(transaction_id)
-        if stored is not None:
-            sender = Address(self._suite.compute_address(stored.transaction.sender_public_key))
-            return _committed_record(Hash(transaction_id), stored, sender)
-        entry = self._mempool.get(Hash(transaction_id))
-        if entry is not None:
-            return TransactionRecord("pending", entry.transaction_id, entry.transaction, entry.sender)
-        dropped = self._mempool.get_dropped(Hash(transaction_id))
-        if dropped is not None:
-            return TransactionRecord("dropped", Hash(transaction_id), None, None, reason=dropped.reason)
-        return None
+        return self._queries.get_transaction(transaction_id)
 
     def get_sender_transactions(
         self, sender: Address, limit: int, before: tuple[Height, int] | None = None
     ) -> list[TransactionRecord]:
-        if limit <= 0:
-            return []
-        records = []
-        # closing(): a page usually stops before the index runs out, and an
-        # open LMDB iterator would pin a read transaction until collected.
-        with closing(self.store.iterate_sender_transactions(sender, before=before)) as ids:
-            for transaction_id in itertools.islice(ids, limit):
-                stored = self.store.get_transaction(transaction_id)
-                assert stored is not None, "the sender index names a transaction the store lacks"
-                # The index is keyed by sender, so the address need not be derived again.
-                records.append(_committed_record(transaction_id, stored, sender))
-        return records
+        return self._queries.get_sender_transactions(sender, limit, before)
 
     def get_receipt(self, transaction_id: bytes) -> ReceiptRecord | None:
-        stored = self.store.get_transaction(transaction_id)
-        if stored is None:
-            return None
-        receipt = self.store.get_receipt(transaction_id)
-        header = self.store.get_header(stored.height)
-        assert receipt is not None and header is not None, "the store lost a receipt or header"
-        return ReceiptRecord(receipt, stored.height, stored.index, compute_block_hash(self._suite, header))
-
-    def _get_proof(self, transaction_id: bytes, *, of_receipts: bool) -> ProofRecord | None:
-        stored = self.store.get_transaction(transaction_id)
-        if stored is None:
-            return None
-        header = self.store.get_header(stored.height)
-        ids = self.store.get_transaction_ids(stored.height)
-        assert header is not None and ids is not None
-        if of_receipts:
-            leaves = [compute_receipt_leaf(self._suite, receipt) for receipt in self.store.get_receipts(stored.height)]
-            root = header.receipts_root
-        else:
-            leaves = list(ids)
-            root = header.transactions_root
-        proof = compute_inclusion_proof(self._suite.hash, leaves, stored.index)
-        return ProofRecord(
-            height=stored.height,
-            index=stored.index,
-            leaf_count=proof.leaf_count,
-            path=proof.path,
-            root=root,
-            header=header,
-            block_hash=compute_block_hash(self._suite, header),
-        )
+        return self._queries.get_receipt(transaction_id)
 
     def get_transaction_proof(self, transaction_id: bytes) -> ProofRecord | None:
-        return self._get_proof(transaction_id, of_receipts=False)
+        return self._queries.get_proof(transaction_id, of_receipts=False)
 
     def get_receipt_proof(self, transaction_id: bytes) -> ProofRecord | None:
-        return self._get_proof(transaction_id, of_receipts=True)
+        return self._queries.get_proof(transaction_id, of_receipts=True)
 
     def call(self, contract: str, method: str, args: bytes, sender: Address | None) -> CallResult:
         header = self._tip_header
         assert header is not None
-        context = BlockContext(
-            chain_id=self._genesis.chain_id,
-            height=header.height,
-            timestamp_ms=header.timestamp_ms,
-            proposer=header.proposer,
-        )
-        return self._executor.call(self.store, context, contract, method, args, sender or ZERO_ADDRESS)
+        return self._queries.call(header, contract, method, args, sender)
 
     def add_block_listener(self, listener: BlockListener) -> Callable[[], None]:
         self._listeners.append(listener)

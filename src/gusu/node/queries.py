@@ -1,0 +1,172 @@
+"""The node's read side: blocks, transactions, receipts and proofs, from the store and the pool.
+
+Nothing here changes state or takes part in consensus; the API layer reaches
+it through `gusu.node.node.Node`, which delegates its query methods here.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from contextlib import closing
+
+from gusu.crypto import CryptoSuite
+from gusu.execution import BlockContext, CallResult, Executor
+from gusu.ledger.merkle import compute_inclusion_proof
+from gusu.ledger.store import BlockStore, StoredTransaction, compute_receipt_leaf
+from gusu.ledger.types import (
+    Address,
+    BlockHeader,
+    Hash,
+    Height,
+    RawBlock,
+    compute_block_hash,
+    encode_commit_certificate,
+    encode_raw_block,
+)
+from gusu.mempool import Mempool
+from gusu.node.blocks import ZERO_ADDRESS
+from gusu.node.service import BlockRecord, ProofRecord, ReceiptRecord, TransactionRecord
+
+
+def compute_committed_record(transaction_id: Hash, stored: StoredTransaction, sender: Address) -> TransactionRecord:
+    return TransactionRecord(
+        status="committed",
+        transaction_id=transaction_id,
+        transaction=stored.transaction,
+        sender=sender,
+        height=stored.height,
+        index=stored.index,
+    )
+
+
+class ChainQueries:
+    """Queries over a store (`get_store`: the node's, once started) and the pool."""
+
+    def __init__(
+        self, suite: CryptoSuite, get_store: Callable[[], BlockStore], mempool: Mempool, executor: Executor
+    ) -> None:
+        self._suite = suite
+        self._get_store = get_store
+        self._mempool = mempool
+        self._executor = executor
+
+    @property
+    def store(self) -> BlockStore:
+        return self._get_store()
+
+    def get_block(self, height: Height) -> BlockRecord | None:
+        header = self.store.get_header(height)
+        if header is None:
+            return None
+        return BlockRecord(
+            header=header,
+            block_hash=compute_block_hash(self._suite, header),
+            transaction_ids=tuple(self.store.get_transaction_ids(height) or ()),
+            certificate=self.store.get_certificate(height),
+        )
+
+    def get_block_by_hash(self, block_hash: bytes) -> BlockRecord | None:
+        height = self.store.get_height_by_hash(block_hash)
+        return None if height is None else self.get_block(height)
+
+    def get_block_transactions(self, height: Height) -> list[TransactionRecord] | None:
+        ids = self.store.get_transaction_ids(height)
+        if ids is None:
+            return None
+        records = []
+        for transaction_id in ids:
+            record = self.get_transaction(transaction_id)
+            assert record is not None, "a committed transaction is missing from the index"
+            records.append(record)
+        return records
+
+    def get_raw_block(self, height: Height) -> tuple[bytes, bytes | None] | None:
+        header = self.store.get_header(height)
+        if header is None:
+            return None
+        transactions = []
+        for transaction_id in self.store.get_transaction_ids(height) or []:
+            stored = self.store.get_transaction(transaction_id)
+            assert stored is not None
+            transactions.append(stored.raw)
+        certificate = self.store.get_certificate(height)
+        return (
+            encode_raw_block(RawBlock(header, tuple(transactions))),
+            None if certificate is None else encode_commit_certificate(certificate),
+        )
+
+    def get_transaction(self, transaction_id: bytes) -> TransactionRecord | None:
+        stored = self.store.get_transaction(transaction_id)
+        if stored is not None:
+            sender = Address(self._suite.compute_address(stored.transaction.sender_public_key))
+            return compute_committed_record(Hash(transaction_id), stored, sender)
+        entry = self._mempool.get(Hash(transaction_id))
+        if entry is not None:
+            return TransactionRecord("pending", entry.transaction_id, entry.transaction, entry.sender)
+        dropped = self._mempool.get_dropped(Hash(transaction_id))
+        if dropped is not None:
+            return TransactionRecord("dropped", Hash(transaction_id), None, None, reason=dropped.reason)
+        return None
+
+    def get_sender_transactions(
+        self, sender: Address, limit: int, before: tuple[Height, int] | None = None
+    ) -> list[TransactionRecord]:
+        if limit <= 0:
+            return []
+        records = []
+        # closing(): a page usually stops before the index runs out, and an
+        # open LMDB iterator would pin a read transaction until collected.
+        with closing(self.store.iterate_sender_transactions(sender, before=before)) as ids:
+            for transaction_id in itertools.islice(ids, limit):
+                stored = self.store.get_transaction(transaction_id)
+                assert stored is not None, "the sender index names a transaction the store lacks"
+                # The index is keyed by sender, so the address need not be derived again.
+                records.append(compute_committed_record(transaction_id, stored, sender))
+        return records
+
+    def get_receipt(self, transaction_id: bytes) -> ReceiptRecord | None:
+        stored = self.store.get_transaction(transaction_id)
+        if stored is None:
+            return None
+        receipt = self.store.get_receipt(transaction_id)
+        header = self.store.get_header(stored.height)
+        assert receipt is not None and header is not None, "the store lost a receipt or header"
+        return ReceiptRecord(receipt, stored.height, stored.index, compute_block_hash(self._suite, header))
+
+    def get_proof(self, transaction_id: bytes, *, of_receipts: bool) -> ProofRecord | None:
+        """An inclusion proof of the transaction (or, `of_receipts`, of its receipt) in its block."""
+        stored = self.store.get_transaction(transaction_id)
+        if stored is None:
+            return None
+        header = self.store.get_header(stored.height)
+        ids = self.store.get_transaction_ids(stored.height)
+        assert header is not None and ids is not None
+        if of_receipts:
+            leaves = [compute_receipt_leaf(self._suite, receipt) for receipt in self.store.get_receipts(stored.height)]
+            root = header.receipts_root
+        else:
+            leaves = list(ids)
+            root = header.transactions_root
+        proof = compute_inclusion_proof(self._suite.hash, leaves, stored.index)
+        return ProofRecord(
+            height=stored.height,
+            index=stored.index,
+            leaf_count=proof.leaf_count,
+            path=proof.path,
+            root=root,
+            header=header,
+            block_hash=compute_block_hash(self._suite, header),
+        )
+
+    def call(
+        self, header: BlockHeader, contract: str, method: str, args: bytes, sender: Address | None
+    ) -> CallResult:
+        """Run a view on the committed state after `header` (the tip)."""
+        context = BlockContext(
+            chain_id=header.chain_id,
+            height=header.height,
+            timestamp_ms=header.timestamp_ms,
+            proposer=header.proposer,
+        )
+        return self._executor.call(self.store, context, contract, method, args, sender or ZERO_ADDRESS)
