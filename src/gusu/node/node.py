@@ -56,13 +56,11 @@ from gusu.crypto import CryptoSuite, PrivateKey, get_suite
 from gusu.errors import (
     CodecError,
     ConfigError,
-    DuplicateTransactionError,
     GusuError,
     InvalidBlockError,
     InvalidSignatureError,
     NodeError,
     StorageError,
-    TransactionTooLargeError,
 )
 from gusu.execution import (
     CallResult,
@@ -87,19 +85,17 @@ from gusu.ledger.types import (
     Height,
     RawBlock,
     Round,
-    Transaction,
     compute_block_hash,
     decode_commit_certificate,
     decode_raw_block,
-    decode_transaction,
     encode_commit_vote,
     encode_raw_block,
-    encode_transaction_payload,
 )
 from gusu.mempool import Mempool, MempoolLimits, PoolTransaction
 from gusu.network.messages import CHANNEL_CONSENSUS, CHANNEL_SYNC, CHANNEL_TRANSACTIONS, DEFAULT_CHANNELS
 from gusu.network.tls import TlsFiles
 from gusu.network.transport import LocalIdentity, P2PNetwork, PeerInfo
+from gusu.node.admission import TransactionAdmission
 from gusu.node.blocks import (
     ZERO_ADDRESS,
     BlockRules,
@@ -328,6 +324,7 @@ class Node:
             self._engine = SoloEngine(self._solo_settings)
         self._driver = EngineDriver(self._engine, self)
         self._queries = ChainQueries(self._suite, lambda: self.store, self._mempool, self._executor)
+
         self._verifier = SignatureVerifier(
             genesis.suite,
             workers=config.verifier.workers,
@@ -335,13 +332,24 @@ class Node:
             batch_wait_ms=config.verifier.batch_wait_ms,
             queue_items_max=config.verifier.queue_items_max,
         )
+        self._admission = TransactionAdmission(
+            suite=self._suite,
+            mempool=self._mempool,
+            transaction_bytes_max=mempool_limits.transaction_bytes_max,
+            verifier=self._verifier,
+            get_store=lambda: self.store,
+            get_next_height=lambda: Height(self.height + 1),
+            clock=clock,
+            on_admitted=lambda: self._on_engine_event(self.get_pool_event()),
+        )
+        self._verifying = self._admission.verifying
+        self._admitted_at_ms = self._admission.admitted_at_ms
         self._store: BlockStore | None = None
         self._tip_header: BlockHeader | None = None
         self._tip_hash = ZERO_HASH
         self._proposal: CommittedBlock | None = None
         self._timers: dict[tuple[int, int, str], asyncio.TimerHandle] = {}
         self._listeners: list[BlockListener] = []
-        self._admitted_at_ms: dict[Hash, int] = {}
         self._counters = _Counters()
         self._block_commit_seconds = _HistogramRecorder(LATENCY_BUCKETS_S)
         self._transaction_commit_seconds = _HistogramRecorder(LATENCY_BUCKETS_S)
@@ -371,8 +379,6 @@ class Node:
         self._evidence: EvidenceLog | None = None
         self._gossip_admissions = 0
         self._reported_peers: frozenset[Address] | None = None
-        self._verifying: dict[bytes, tuple[asyncio.Future[list[bool]], int]] = {}
-        """Transactions whose admission awaits the verifier, by encoding: (that batch, position in it)."""
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -1242,83 +1248,7 @@ class Node:
         return outcomes
 
     async def _admit(self, raws: Sequence[bytes]) -> list[SubmitOutcome]:
-        outcomes: list[SubmitOutcome | None] = [None] * len(raws)
-        candidates: list[tuple[int, Transaction, Hash, bytes]] = []
-        next_height = Height(self.height + 1)
-        for position, raw in enumerate(raws):
-            try:
-                transaction, transaction_id = self._check_transaction(raw, next_height)
-            except GusuError as error:
-                outcomes[position] = SubmitOutcome(None, error)
-                continue
-            candidates.append((position, transaction, transaction_id, raw))
-        if candidates:
-            batch: asyncio.Future[list[bool]] | None = None
-            try:
-                batch = self._verifier.submit(
-                    [(tx.sender_public_key, transaction_id, tx.signature) for _, tx, transaction_id, _ in candidates]
-                )
-                # A proposal holding these transactions may arrive before this verification ends;
-                # its check then waits for this one instead of verifying the signatures again.
-                for index, (_, _, _, raw) in enumerate(candidates):
-                    self._verifying.setdefault(raw, (batch, index))
-                verdicts = await batch
-            except GusuError as error:
-                verdicts = []
-                for position, _, _, _ in candidates:
-                    outcomes[position] = SubmitOutcome(None, error)
-            finally:
-                if batch is not None:
-                    for _, _, _, raw in candidates:
-                        if self._verifying.get(raw, (None, 0))[0] is batch:
-                            del self._verifying[raw]
-            now_ms = self._clock()
-            next_height = Height(self.height + 1)
-            for (position, tx, transaction_id, raw), is_valid in zip(candidates, verdicts, strict=False):
-                if not is_valid:
-                    outcomes[position] = SubmitOutcome(
-                        None,
-                        InvalidSignatureError(
-                            "the signature does not verify for this transaction and public key; sign the "
-                            "transaction id with the sender's key"
-                        ),
-                    )
-                    continue
-                try:
-                    if self.store.has_transaction(transaction_id):
-                        raise DuplicateTransactionError("this transaction is already committed")
-                    sender = Address(self._suite.compute_address(tx.sender_public_key))
-                    self._mempool.add(PoolTransaction(tx, transaction_id, sender, raw), next_height)
-                except GusuError as error:
-                    outcomes[position] = SubmitOutcome(None, error)
-                    continue
-                self._admitted_at_ms[transaction_id] = now_ms
-                outcomes[position] = SubmitOutcome(transaction_id, None)
-        rejected = sum(1 for outcome in outcomes if outcome is not None and outcome.error is not None)
-        if len(raws) > rejected:
-            self._on_engine_event(self.get_pool_event())
-        return [
-            outcome if outcome is not None else SubmitOutcome(None, NodeError("not processed")) for outcome in outcomes
-        ]
-
-    def _check_transaction(self, raw: bytes, next_height: Height) -> tuple[Transaction, Hash]:
-        if len(raw) > self._mempool_limits.transaction_bytes_max:
-            raise TransactionTooLargeError(
-                f"the transaction is {len(raw)} bytes; this node accepts at most "
-                f"{self._mempool_limits.transaction_bytes_max}"
-            )
-        try:
-            transaction = decode_transaction(raw)
-        except CodecError as error:
-            raise CodecError(f"the transaction is not canonically encoded: {error}") from error
-        self._suite.validate_public_key(transaction.sender_public_key)
-        transaction_id = Hash(self._suite.hash(encode_transaction_payload(transaction)))
-        if self.store.has_transaction(transaction_id):
-            raise DuplicateTransactionError(
-                "this transaction is already committed; to repeat the operation sign a new transaction"
-            )
-        self._mempool.validate_admission(transaction, len(raw), transaction_id, next_height)
-        return transaction, transaction_id
+        return await self._admission.admit(raws)
 
     # --- queries ------------------------------------------------------------------------
 
