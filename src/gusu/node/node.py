@@ -86,7 +86,6 @@ from gusu.ledger.types import (
     RawBlock,
     Round,
     compute_block_hash,
-    decode_commit_certificate,
     decode_raw_block,
     encode_commit_vote,
     encode_raw_block,
@@ -127,23 +126,20 @@ from gusu.node.service import (
     SubmitOutcome,
     TransactionRecord,
 )
-from gusu.node.sync import SyncScheduler, SyncSettings
+from gusu.node.sync import BlockSync, SyncScheduler, SyncSettings
 from gusu.node.verifier import SignatureVerifier
 from gusu.node.wire import (
     BodyAnswer,
     BodyRequest,
     ProposalWithBlock,
-    SyncBlocks,
     SyncRequest,
     SyncStatus,
     decode_consensus_body,
     decode_sync_body,
-    encode_blocks,
     encode_body_answer,
     encode_body_request,
     encode_proposal_body,
     encode_proposal_reference_body,
-    encode_request,
     encode_status,
     encode_vote_body,
 )
@@ -375,7 +371,17 @@ class Node:
         self._body_answers: dict[Address, dict[Hash, float]] = {}
         """Bodies sent to each peer in the last `BODY_REQUEST_INTERVAL_S`, and when."""
         self._tasks: set[asyncio.Task[None]] = set()
-        self._sync = SyncScheduler(SyncSettings(blocks_per_request=SYNC_BLOCKS_PER_REQUEST))
+        self._block_sync = BlockSync(
+            scheduler=SyncScheduler(SyncSettings(blocks_per_request=SYNC_BLOCKS_PER_REQUEST)),
+            get_height=lambda: self.height,
+            get_raw_block=self.get_raw_block,
+            verify_certificate=self._verify_synced_certificate,
+            import_block=self.import_block,
+            send=lambda peer, body: self._enqueue(peer, CHANNEL_SYNC, body),
+            answer_bytes_max=config.p2p.frame_bytes_max // 2,
+            on_local_fault=self._fail_stop,
+            clock_s=time.monotonic,
+        )
         self._evidence: EvidenceLog | None = None
         self._gossip_admissions = 0
         self._reported_peers: frozenset[Address] | None = None
@@ -1054,16 +1060,15 @@ class Node:
         if network is None or self._tip_header is None or not self._running:
             return
         if isinstance(message, SyncStatus):
-            self._sync.on_status(peer, message.height)
-            self._request_blocks_if_behind()
+            self._block_sync.on_status(peer, message.height)
         elif isinstance(message, SyncRequest):
-            self._answer_block_request(peer, message)
+            self._block_sync.answer_request(peer, message)
         elif isinstance(message, BodyRequest):
             self._answer_body_request(peer, message.block_hash)
         elif isinstance(message, BodyAnswer):
             self._on_body_answer(message.block)
         else:
-            await self._import_synced_blocks(peer, message)
+            await self._block_sync.on_blocks(peer, message)
 
     def _answer_body_request(self, peer: Address, block_hash: Hash) -> None:
         """Send a body we hold, at most once per peer and body per interval, and a few per peer per interval:
@@ -1096,62 +1101,17 @@ class Node:
             self._start_validation(waiting[0], waiting[1], block_hash, block)
 
     def _request_blocks_if_behind(self) -> None:
-        """Ask one peer that is ahead for the next blocks, peers taking turns (see `SyncScheduler`)."""
-        if self._network is None or self._tip_header is None:
-            return
-        choice = self._sync.choose_request(self._tip_header.height, time.monotonic())
-        if choice is None:
-            return
-        peer, count = choice
-        self._enqueue(peer, CHANNEL_SYNC, encode_request(Height(self._tip_header.height + 1), count))
+        if self._network is not None and self._tip_header is not None:
+            self._block_sync.request_if_behind()
 
-    def _answer_block_request(self, peer: Address, request: SyncRequest) -> None:
-        blocks: list[tuple[RawBlock, CommitCertificate]] = []
-        size = 0
-        for height in range(request.from_height, request.from_height + min(request.count, SYNC_BLOCKS_PER_REQUEST)):
-            raw = self.get_raw_block(Height(height))
-            if raw is None or raw[1] is None:
-                break
-            size += len(raw[0]) + len(raw[1])
-            if blocks and size > self._config.p2p.frame_bytes_max // 2:
-                break
-            blocks.append((decode_raw_block(raw[0]), decode_commit_certificate(raw[1])))
-        # Answered even when empty, so the asker learns at once that we cannot serve it.
-        self._enqueue(peer, CHANNEL_SYNC, encode_blocks(blocks))
-
-    async def _import_synced_blocks(self, peer: Address, message: SyncBlocks) -> None:
-        our_height = self.height
-        heights = [block.header.height for block, _ in message.blocks]
-        if not self._sync.on_answer(peer, our_height, heights, time.monotonic()):
-            return  # not an answer to a request of ours to this peer, or it served nothing new
-        for block, certificate in message.blocks:
-            if block.header.height <= self.height:
-                continue  # consensus got there first
-            if block.header.height != self.height + 1:
-                raise InvalidBlockError("sync blocks must continue from our tip in height order")
-            verify_commit_certificate(
-                self._suite,
-                self._genesis.chain_id,
-                self._validator_set,
-                certificate,
-                expected_block_hash=compute_block_hash(self._suite, block.header),
-            )
-            try:
-                await self.import_block(block, certificate)
-            except InvalidBlockError as error:
-                if block.header.height <= self.height:
-                    continue  # committed by consensus while we were checking it
-                raise InvalidBlockError(
-                    f"peer {peer.hex()} sent a certified block that does not apply: {error}"
-                ) from error
-            except StorageError as error:
-                self._fail_stop(error)
-                return
-            except GusuError as error:
-                # Our verifier is saturated: not the peer's fault. Ask again on the next status round.
-                logger.info("block sync paused at height %d: %s", block.header.height, error)
-                return
-        self._request_blocks_if_behind()
+    def _verify_synced_certificate(self, block: RawBlock, certificate: CommitCertificate) -> None:
+        verify_commit_certificate(
+            self._suite,
+            self._genesis.chain_id,
+            self._validator_set,
+            certificate,
+            expected_block_hash=compute_block_hash(self._suite, block.header),
+        )
 
     def _schedule_journal_compaction(self) -> None:
         journal = self._journal
