@@ -28,13 +28,19 @@ PY
 if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
+# Dependencies come from a lock that pins every package by version and hash (docs/dependencies.md): validators
+# that encode, hash or execute with different library versions could disagree on a block.
+case "$extra" in
+    "") lock="requirements/lock.txt" ;;
+    test) lock="requirements/test-lock.txt" ;;
+    *) echo "bootstrap.sh: unknown extra '$extra' (expected nothing or 'test')" >&2; exit 2 ;;
+esac
 stamp=".venv/.gusu-installed${extra:+-$extra}"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    .venv/bin/python -m pip install -q --upgrade pip
-    if [ -n "$extra" ]; then
-        .venv/bin/python -m pip install -q -e ".[$extra]"
-    else
-        .venv/bin/python -m pip install -q -e .
-    fi
-    touch "$stamp"
+# The stamp holds the hash of what was installed, so any change to the lock or pyproject.toml reinstalls.
+wanted="$(cat "$lock" pyproject.toml | "$python" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
+    .venv/bin/python -m pip install -q --require-hashes -r "$lock"
+    # The build backend (setuptools) is in the lock too: build with it rather than fetch an unpinned one.
+    .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+    echo "$wanted" > "$stamp"
 fi

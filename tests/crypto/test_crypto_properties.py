@@ -190,7 +190,7 @@ def test_key_file_wrong_passphrase(key: PrivateKey, passphrase: str, wrong: str)
 @pytest.mark.parametrize("name", SUITES)
 @pytest.mark.parametrize(
     "field",
-    ["address", "public_key", "salt", "n", "ciphertext", "suite"],
+    ["address", "public_key", "salt", "cost", "ciphertext", "suite"],
 )
 def test_key_file_tampered_metadata_fails(name: str, field: str) -> None:
     suite = get_suite(name)
@@ -204,8 +204,9 @@ def test_key_file_tampered_metadata_fails(name: str, field: str) -> None:
         doc["address"] = suite.compute_address(other.public_key).hex()
     elif field == "salt":
         doc["kdf_params"]["salt"] = "00" * 16
-    elif field == "n":
-        doc["kdf_params"]["n"] = FAST_N * 2
+    elif field == "cost":
+        cost_name = "c" if name == "sm" else "n"  # PBKDF2 iterations, or scrypt's n
+        doc["kdf_params"][cost_name] *= 2
     elif field == "ciphertext":
         doc["ciphertext"] = flip_bit(bytes.fromhex(doc["ciphertext"]), 99).hex()
     else:
@@ -215,9 +216,10 @@ def test_key_file_tampered_metadata_fails(name: str, field: str) -> None:
 
 
 def test_key_file_default_work_factor_round_trip() -> None:
-    suite = get_suite("sm")
+    suite = get_suite("ecdsa")
     key = suite.generate_private_key()
     data = encrypt_key_file(key, "correct horse battery staple")
+    assert json.loads(data)["kdf"] == "scrypt"
     assert json.loads(data)["kdf_params"] == {
         "n": 2**14,
         "r": 8,

@@ -28,6 +28,7 @@ from gusu.crypto.keyfile import (
     encrypt_key_file,
     read_key_file_metadata,
 )
+from gusu.crypto.secretfile import write_secret_file
 from gusu.errors import GusuError, KeyFileError
 
 PASSPHRASE_ENVIRONMENT_VARIABLE = "GUSU_PASSPHRASE"
@@ -181,9 +182,7 @@ def write_key_file(path: Path, key: PrivateKey, passphrase: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)
     try:
-        # O_EXCL: two concurrent `keys new` of one name must not both succeed.
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # overwrite=False: two concurrent `keys new` of one name must not both succeed.
+        write_secret_file(path, document, overwrite=False)
     except FileExistsError:
         raise CliUsageError(f"a key already exists at {path}; choose another name or remove it first") from None
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(document)

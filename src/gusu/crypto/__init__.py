@@ -9,12 +9,15 @@ Two suites exist, chosen per chain at genesis:
 
 Everything else in Gusu talks to `CryptoSuite` and `PrivateKey` only. Key
 files live in `gusu.crypto.keyfile`, SM4-GCM in `gusu.crypto.cipher`, and a
-micro-benchmark in `gusu.crypto.bench`. See docs/crypto.md.
+micro-benchmark in `gusu.crypto.bench`,
+`validate_suite_support` (start-up self-check against published vectors) in
+`gusu.crypto.selfcheck`, and atomic 0600 secret writes in `gusu.crypto.secretfile`. See docs/crypto.md.
 """
 
 from __future__ import annotations
 
 from gusu.crypto.registry import get_suite, verify_batch
+from gusu.crypto.selfcheck import validate_suite_support
 from gusu.crypto.suite import SUITE_NAMES, CryptoSuite, PrivateKey
 
 __all__ = [
@@ -22,5 +25,6 @@ __all__ = [
     "CryptoSuite",
     "PrivateKey",
     "get_suite",
+    "validate_suite_support",
     "verify_batch",
 ]

@@ -39,6 +39,7 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "ERR_get_error": (ctypes.c_ulong, []),
     "ERR_error_string_n": (None, [ctypes.c_ulong, _vp, _size]),
     "EVP_sm3": (_vp, []),
+    "PKCS5_PBKDF2_HMAC": (_int, [_cp, _int, _cp, _int, _int, _vp, _int, _vp]),
     "EVP_Digest": (_int, [_cp, _size, _vp, ctypes.POINTER(ctypes.c_uint), _vp, _vp]),
     "EVP_MD_CTX_new": (_vp, []),
     "EVP_MD_CTX_free": (None, [_vp]),

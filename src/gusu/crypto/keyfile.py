@@ -1,16 +1,26 @@
 """Passphrase-protected key files, and PEM import/export for OpenSSL users.
 
-A key file is UTF-8 JSON::
+A key file is UTF-8 JSON. On an ``sm`` chain new files use PBKDF2-HMAC-SM3,
+the password-based key derivation GM/T 0091-2020 specifies::
 
     {"version": 1, "suite": "sm", "address": "<hex>", "public_key": "<hex>",
-     "kdf": "scrypt", "kdf_params": {"n": 16384, "r": 8, "p": 1, "salt": "<hex>"},
+     "kdf": "pbkdf2", "kdf_params": {"prf": "hmac-sm3", "c": 262144, "salt": "<hex>"},
      "cipher": "sm4-gcm", "ciphertext": "<hex of nonce || SM4-GCM(secret) || tag>"}
 
-scrypt turns the passphrase into a 16-byte SM4 key; every field except the
+On an ``ecdsa`` chain (and in ``sm`` files written before PBKDF2, which
+are still read) the KDF is scrypt::
+
+     "kdf": "scrypt", "kdf_params": {"n": 16384, "r": 8, "p": 1, "salt": "<hex>"},
+
+The KDF turns the passphrase into a 16-byte SM4 key; every field except the
 ciphertext is authenticated as GCM associated data, so swapping the
 address, public key or KDF parameters of a file makes decryption fail
 instead of yielding a key that disagrees with its label. The metadata can
 be read without the passphrase (`read_key_file_metadata`).
+
+A file's cost is bounded both ways on read: below the floor it is refused,
+so nobody can plant a key file that is cheap to brute-force, and above the
+ceiling it is refused, so a file cannot make a node spend minutes starting.
 
 Passphrases are normalised to Unicode NFC before use, so the same words
 typed on systems that compose accents differently open the same file.
@@ -34,6 +44,9 @@ from gusu.crypto.suite import ADDRESS_SIZE, SECRET_SIZE, SUITE_NAMES, CryptoSuit
 from gusu.errors import CryptoError, DecryptionError, InvalidKeyError, KeyFileError
 
 KEY_FILE_VERSION = 1
+KDF_SCRYPT = "scrypt"
+KDF_PBKDF2 = "pbkdf2"
+PBKDF2_PRF = "hmac-sm3"
 #: About 60 ms on a 2-core EPYC VM: slow for guessing, quick for a node start.
 DEFAULT_SCRYPT_N = 2**14
 MIN_SCRYPT_N = 2**10
@@ -41,7 +54,18 @@ MIN_SCRYPT_N = 2**10
 MAX_SCRYPT_N = 2**18
 SCRYPT_R = 8
 SCRYPT_P = 1
+#: PBKDF2-HMAC-SM3 iterations for new sm key files: the count geth's keystore
+#: uses in its PBKDF2 form (c = 262,144); about 0.27 s here (docs/crypto.md).
+DEFAULT_PBKDF2_ITERATIONS = 262_144
+#: The cheapest file read: the default cut by the same factor as MIN_SCRYPT_N
+#: cuts scrypt's, so tests can run quickly but a planted file is not trivial.
+MIN_PBKDF2_ITERATIONS = DEFAULT_PBKDF2_ITERATIONS * MIN_SCRYPT_N // DEFAULT_SCRYPT_N
+#: About 9 s: the most work a key file may make a node do at start-up.
+MAX_PBKDF2_ITERATIONS = 2**23
+#: The explicitly cheap cost for tests and throwaway chains; never for real keys.
+THROWAWAY_PBKDF2_ITERATIONS = MIN_PBKDF2_ITERATIONS
 SALT_SIZE = 16
+_DERIVED_KEY_SIZE = 16
 _MAX_FILE_SIZE = 64 * 1024
 _CIPHERTEXT_SIZE = 12 + SECRET_SIZE + 16
 
@@ -51,6 +75,8 @@ _GENERATE_HINT = {
     "ecdsa": "openssl ecparam -name secp256k1 -genkey -noout -out key.pem",
 }
 _PRIVATE_LABELS = ("PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "EC PRIVATE KEY")
+#: The KDF new key files of each suite get.
+_KDF_OF_SUITE = {"sm": KDF_PBKDF2, "ecdsa": KDF_SCRYPT}
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +88,19 @@ class KeyFileMetadata:
     public_key: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class KdfParameters:
+    """How a key file's passphrase becomes its SM4 key.
+
+    `cost` is scrypt's n for "scrypt" and the iteration count c for
+    "pbkdf2" (PBKDF2-HMAC-SM3).
+    """
+
+    kdf: str
+    cost: int
+    salt: bytes
+
+
 # --- key files -------------------------------------------------------------------------
 
 
@@ -71,37 +110,70 @@ def _passphrase_bytes(passphrase: str) -> bytes:
     return unicodedata.normalize("NFC", passphrase).encode("utf-8")
 
 
-def _derive(passphrase: bytes, salt: bytes, n: int) -> bytes:
+def compute_derived_key(passphrase: bytes, parameters: KdfParameters) -> bytes:
+    """The 16-byte SM4 key that `parameters` derive from `passphrase`."""
+    if parameters.kdf == KDF_PBKDF2:
+        from gusu.crypto.sm import pbkdf2_hmac_sm3
+
+        return pbkdf2_hmac_sm3(passphrase, parameters.salt, parameters.cost, _DERIVED_KEY_SIZE)
+    assert parameters.kdf == KDF_SCRYPT, parameters.kdf
+    n = parameters.cost
     # OpenSSL checks scrypt's working memory against maxmem; allow exactly
     # what these parameters need (plus slack) and nothing more.
     need = 128 * SCRYPT_R * (n + 2) + 128 * SCRYPT_R * SCRYPT_P + (1 << 20)
     return hashlib.scrypt(
-        passphrase, salt=salt, n=n, r=SCRYPT_R, p=SCRYPT_P, maxmem=need, dklen=16
+        passphrase, salt=parameters.salt, n=n, r=SCRYPT_R, p=SCRYPT_P, maxmem=need, dklen=_DERIVED_KEY_SIZE
     )
 
 
+def _is_whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _check_n(n: object) -> int:
-    if (
-        not isinstance(n, int)
-        or isinstance(n, bool)
-        or n < MIN_SCRYPT_N
-        or n > MAX_SCRYPT_N
-        or n & (n - 1)
-    ):
+    if not _is_whole(n) or not MIN_SCRYPT_N <= n <= MAX_SCRYPT_N or n & (n - 1):  # type: ignore[operator]
         raise KeyFileError(
             f"scrypt n must be a power of two from {MIN_SCRYPT_N} to {MAX_SCRYPT_N}"
         )
+    assert isinstance(n, int)
     return n
 
 
-def _header(suite: str, address: bytes, public_key: bytes, n: int, salt: bytes) -> dict[str, Any]:
+def _check_iterations(iterations: object) -> int:
+    if not _is_whole(iterations) or not MIN_PBKDF2_ITERATIONS <= iterations <= MAX_PBKDF2_ITERATIONS:  # type: ignore[operator]
+        raise KeyFileError(
+            f"PBKDF2 iterations must be from {MIN_PBKDF2_ITERATIONS} to {MAX_PBKDF2_ITERATIONS}; "
+            "a key file below that floor is refused because it would be cheap to brute-force"
+        )
+    assert isinstance(iterations, int)
+    return iterations
+
+
+def compute_pbkdf2_iterations(scrypt_n: int) -> int:
+    """The PBKDF2 cost discounted from the default as much as `scrypt_n` is from its default.
+
+    Callers that lower `scrypt_n` for tests (the GUSU_KEYFILE_SCRYPT_N knob,
+    throwaway chains) thereby get equally cheap sm key files; the default
+    scrypt n gives DEFAULT_PBKDF2_ITERATIONS.
+    """
+    n = _check_n(scrypt_n)
+    return DEFAULT_PBKDF2_ITERATIONS * n // DEFAULT_SCRYPT_N
+
+
+def _kdf_params(parameters: KdfParameters) -> dict[str, Any]:
+    if parameters.kdf == KDF_PBKDF2:
+        return {"prf": PBKDF2_PRF, "c": parameters.cost, "salt": parameters.salt.hex()}
+    return {"n": parameters.cost, "r": SCRYPT_R, "p": SCRYPT_P, "salt": parameters.salt.hex()}
+
+
+def _header(suite: str, address: bytes, public_key: bytes, parameters: KdfParameters) -> dict[str, Any]:
     return {
         "version": KEY_FILE_VERSION,
         "suite": suite,
         "address": address.hex(),
         "public_key": public_key.hex(),
-        "kdf": "scrypt",
-        "kdf_params": {"n": n, "r": SCRYPT_R, "p": SCRYPT_P, "salt": salt.hex()},
+        "kdf": parameters.kdf,
+        "kdf_params": _kdf_params(parameters),
         "cipher": "sm4-gcm",
     }
 
@@ -125,20 +197,35 @@ def _checked_key(key: PrivateKey) -> tuple[CryptoSuite, PrivateKey]:
     return suite, fresh
 
 
-def encrypt_key_file(key: PrivateKey, passphrase: str, *, scrypt_n: int = DEFAULT_SCRYPT_N) -> bytes:
+def encrypt_key_file(
+    key: PrivateKey,
+    passphrase: str,
+    *,
+    scrypt_n: int = DEFAULT_SCRYPT_N,
+    pbkdf2_iterations: int | None = None,
+) -> bytes:
     """Seal `key` under `passphrase`; the JSON bytes of a key file.
 
-    Keep the default `scrypt_n` for real keys; a smaller power of two (down
-    to 1024) is accepted for tests.
+    An sm key gets PBKDF2-HMAC-SM3 with `pbkdf2_iterations` (None: the
+    default discounted like `scrypt_n`, see `compute_pbkdf2_iterations`);
+    an ecdsa key gets scrypt with `scrypt_n`. Keep the defaults for real
+    keys; THROWAWAY_PBKDF2_ITERATIONS or a scrypt n down to 1024 are for
+    tests.
     """
     suite, key = _checked_key(key)
     secret_pass = _passphrase_bytes(passphrase)
     if not secret_pass:
         raise KeyFileError("choose a non-empty passphrase for the key file")
     n = _check_n(scrypt_n)
-    salt = os.urandom(SALT_SIZE)
-    header = _header(key.suite, suite.compute_address(key.public_key), key.public_key, n, salt)
-    blob = sm4_gcm_encrypt(_derive(secret_pass, salt, n), key.secret, _associated_data(header))
+    kdf = _KDF_OF_SUITE[key.suite]
+    if kdf == KDF_PBKDF2:
+        cost = _check_iterations(compute_pbkdf2_iterations(n) if pbkdf2_iterations is None else pbkdf2_iterations)
+    else:
+        cost = n
+    parameters = KdfParameters(kdf, cost, os.urandom(SALT_SIZE))
+    header = _header(key.suite, suite.compute_address(key.public_key), key.public_key, parameters)
+    derived = compute_derived_key(secret_pass, parameters)
+    blob = sm4_gcm_encrypt(derived, key.secret, _associated_data(header))
     document = dict(header, ciphertext=blob.hex())
     return (json.dumps(document, indent=2) + "\n").encode("utf-8")
 
@@ -161,12 +248,36 @@ class _Parsed:
     suite: CryptoSuite
     address: bytes
     public_key: bytes
-    n: int
-    salt: bytes
+    parameters: KdfParameters
     ciphertext: bytes
 
     def header(self) -> dict[str, Any]:
-        return _header(self.suite.name, self.address, self.public_key, self.n, self.salt)
+        return _header(self.suite.name, self.address, self.public_key, self.parameters)
+
+
+def _parse_kdf(doc: dict[str, Any], suite_name: str) -> KdfParameters:
+    kdf = doc.get("kdf")
+    if kdf not in (KDF_SCRYPT, KDF_PBKDF2) or doc.get("cipher") != "sm4-gcm":
+        raise KeyFileError(
+            "unsupported key file: only kdf 'scrypt' or 'pbkdf2' with cipher 'sm4-gcm' is known"
+        )
+    params = doc.get("kdf_params")
+    if not isinstance(params, dict):
+        raise KeyFileError("corrupt key file: 'kdf_params' is missing")
+    if kdf == KDF_PBKDF2:
+        if suite_name != "sm":
+            raise KeyFileError("unsupported key file: PBKDF2-HMAC-SM3 key files exist only for the sm suite")
+        if params.get("prf") != PBKDF2_PRF:
+            raise KeyFileError(f"unsupported key file: the PBKDF2 prf must be {PBKDF2_PRF!r}")
+        cost = _check_iterations(params.get("c"))
+    else:
+        if params.get("r") != SCRYPT_R or params.get("p") != SCRYPT_P:
+            raise KeyFileError(f"unsupported key file: scrypt r must be {SCRYPT_R} and p {SCRYPT_P}")
+        cost = _check_n(params.get("n"))
+    salt = _hex_field(params, "salt")
+    if not 8 <= len(salt) <= 64:
+        raise KeyFileError(f"corrupt key file: the {kdf} salt should be 8 to 64 bytes")
+    return KdfParameters(kdf, cost, salt)
 
 
 def _parse(data: bytes) -> _Parsed:
@@ -192,17 +303,7 @@ def _parse(data: bytes) -> _Parsed:
         raise KeyFileError(
             f"corrupt key file: unknown suite {suite_name!r} (expected one of {', '.join(SUITE_NAMES)})"
         )
-    if doc.get("kdf") != "scrypt" or doc.get("cipher") != "sm4-gcm":
-        raise KeyFileError("unsupported key file: only kdf 'scrypt' with cipher 'sm4-gcm' is known")
-    params = doc.get("kdf_params")
-    if not isinstance(params, dict):
-        raise KeyFileError("corrupt key file: 'kdf_params' is missing")
-    if params.get("r") != SCRYPT_R or params.get("p") != SCRYPT_P:
-        raise KeyFileError(f"unsupported key file: scrypt r must be {SCRYPT_R} and p {SCRYPT_P}")
-    n = _check_n(params.get("n"))
-    salt = _hex_field(params, "salt")
-    if not 8 <= len(salt) <= 64:
-        raise KeyFileError("corrupt key file: the scrypt salt should be 8 to 64 bytes")
+    parameters = _parse_kdf(doc, suite_name)
     suite = get_suite(suite_name)
     public_key = _hex_field(doc, "public_key", suite.public_key_size)
     address = _hex_field(doc, "address", ADDRESS_SIZE)
@@ -213,7 +314,7 @@ def _parse(data: bytes) -> _Parsed:
     if expected_address != address:
         raise KeyFileError("corrupt key file: the address does not match the public key")
     ciphertext = _hex_field(doc, "ciphertext", _CIPHERTEXT_SIZE)
-    return _Parsed(suite, address, public_key, n, salt, ciphertext)
+    return _Parsed(suite, address, public_key, parameters, ciphertext)
 
 
 def read_key_file_metadata(data: bytes) -> KeyFileMetadata:
@@ -229,7 +330,7 @@ def read_key_file_metadata(data: bytes) -> KeyFileMetadata:
 def decrypt_key_file(data: bytes, passphrase: str) -> PrivateKey:
     """Open a key file; KeyFileError for a wrong passphrase or a bad file."""
     parsed = _parse(data)
-    derived = _derive(_passphrase_bytes(passphrase), parsed.salt, parsed.n)
+    derived = compute_derived_key(_passphrase_bytes(passphrase), parsed.parameters)
     try:
         secret = sm4_gcm_decrypt(derived, parsed.ciphertext, _associated_data(parsed.header()))
     except DecryptionError:

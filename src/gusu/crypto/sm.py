@@ -107,6 +107,25 @@ def _sm3_md() -> int:
     return _sm3_md_ptr
 
 
+_PBKDF2_LENGTH_MAX = 64
+
+
+def _pbkdf2_evp(password: bytes, salt: bytes, iterations: int, length: int) -> bytes:
+    c = _openssl.lib()
+    out = ctypes.create_string_buffer(length)
+    if c.PKCS5_PBKDF2_HMAC(password, len(password), salt, len(salt), iterations, _sm3_md(), length, out) != 1:
+        raise CryptoError(f"PBKDF2-HMAC-SM3 failed in libcrypto: {_openssl.take_error()}")
+    return out.raw
+
+
+def pbkdf2_hmac_sm3(password: bytes, salt: bytes, iterations: int, length: int) -> bytes:
+    """PBKDF2 (RFC 8018) with HMAC-SM3 as its PRF: GM/T 0091-2020's password KDF."""
+    assert 0 < iterations < 2**31 and 0 < length <= _PBKDF2_LENGTH_MAX
+    if _hashlib_sm3_works():
+        return hashlib.pbkdf2_hmac("sm3", password, salt, iterations, length)
+    return _pbkdf2_evp(password, salt, iterations, length)
+
+
 # --- points ----------------------------------------------------------------------
 
 

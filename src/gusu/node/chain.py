@@ -13,13 +13,14 @@ comes with the BFT milestone and extends this function.
 
 from __future__ import annotations
 
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from gusu.crypto import PrivateKey, get_suite
 from gusu.crypto.keyfile import decrypt_key_file, encrypt_key_file
+from gusu.crypto.secretfile import write_secret_file
+from gusu.crypto.selfcheck import validate_suite_support
 from gusu.errors import ConfigError
 from gusu.ledger.genesis import (
     CONSENSUS_SOLO,
@@ -61,18 +62,18 @@ class ChainLayout:
     api_ports: tuple[int, ...]
 
 
-def write_secret_file(path: Path, text: str) -> None:
-    path.write_text(text, encoding="utf-8")
-    os.chmod(path, 0o600)
-
-
 def write_encrypted_key(path: Path, key: PrivateKey, scrypt_n: int | None) -> str:
+    """Seal `key` under a fresh random passphrase into `path` (0600, atomically); the passphrase.
+
+    `scrypt_n` None keeps the key files' strong default cost; a smaller n is
+    the throwaway cost of tests and benchmarks (an sm key file then gets the
+    same discount on its PBKDF2 iterations, see `compute_pbkdf2_iterations`).
+    """
     passphrase = secrets.token_urlsafe(24)
     document = (
         encrypt_key_file(key, passphrase) if scrypt_n is None else encrypt_key_file(key, passphrase, scrypt_n=scrypt_n)
     )
-    path.write_bytes(document)
-    os.chmod(path, 0o600)
+    write_secret_file(path, document)
     return passphrase
 
 
@@ -91,6 +92,7 @@ def initialize_chain(
     """Create a one-node chain in `directory` (which must not already hold one)."""
     if (directory / GENESIS_FILE_NAME).exists():
         raise ConfigError(f"{directory} already holds a chain; choose another directory or remove it")
+    validate_suite_support(suite_name)
     suite = get_suite(suite_name)
     directory.mkdir(parents=True, exist_ok=True)
     keys_directory = directory / "keys"
@@ -116,7 +118,7 @@ def initialize_chain(
     save_genesis(directory / GENESIS_FILE_NAME, genesis)
     save_genesis(node_directory / GENESIS_FILE_NAME, genesis)
     node_passphrase = write_encrypted_key(node_directory / NODE_KEY_FILE_NAME, node_key, scrypt_n)
-    write_secret_file(node_directory / NODE_PASSPHRASE_FILE_NAME, node_passphrase + "\n")
+    write_secret_file(node_directory / NODE_PASSPHRASE_FILE_NAME, (node_passphrase + "\n").encode())
     config_text = render_config(
         name="node0", api_port=api_port, verifier_workers=verifier_workers, backend=storage_backend or DEFAULT_BACKEND
     )
@@ -124,7 +126,7 @@ def initialize_chain(
     dev_key_path = keys_directory / f"{DEV_KEY_NAME}.json"
     dev_passphrase = write_encrypted_key(dev_key_path, dev_key, scrypt_n)
     dev_passphrase_path = keys_directory / f"{DEV_KEY_NAME}.pass"
-    write_secret_file(dev_passphrase_path, dev_passphrase + "\n")
+    write_secret_file(dev_passphrase_path, (dev_passphrase + "\n").encode())
     return ChainLayout(
         directory=directory,
         genesis=genesis,
@@ -145,6 +147,13 @@ def load_node_key(config: NodeConfig) -> PrivateKey:
 
 
 def load_node(directory: Path) -> Node:
-    """Build (not start) the node configured in `directory`."""
+    """Build (not start) the node configured in `directory`.
+
+    Raises CryptoError, naming what is missing, if this machine cannot run
+    the chain's crypto suite (e.g. an OpenSSL built without SM2): better
+    than a node that starts and then rejects every signature.
+    """
     config = load_config(directory)
-    return Node(config, load_genesis(config.genesis_path), load_node_key(config))
+    genesis = load_genesis(config.genesis_path)
+    validate_suite_support(genesis.suite)
+    return Node(config, genesis, load_node_key(config))

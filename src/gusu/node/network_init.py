@@ -38,6 +38,7 @@ from pathlib import Path
 
 from gusu.crypto import get_suite
 from gusu.crypto.keyfile import MAX_SCRYPT_N, MIN_SCRYPT_N, read_key_file_metadata
+from gusu.crypto.secretfile import write_secret_file
 from gusu.errors import ConfigError, KeyFileError
 from gusu.ledger.genesis import (
     DEFAULT_PARAMETERS,
@@ -59,7 +60,7 @@ from gusu.network.messages import DEFAULT_CHANNELS, ChannelSpec
 from gusu.network.settings import PORT_MAX, P2PSettings, format_endpoint, render_p2p_section
 from gusu.network.tls import TlsFiles
 from gusu.network.transport import LocalIdentity, P2PNetwork
-from gusu.node.chain import DEFAULT_ALLOCATION, DEFAULT_CHAIN_ID, DEV_KEY_NAME, write_encrypted_key, write_secret_file
+from gusu.node.chain import DEFAULT_ALLOCATION, DEFAULT_CHAIN_ID, DEV_KEY_NAME, write_encrypted_key
 from gusu.node.config import (
     CONFIG_FILE_NAME,
     GENESIS_FILE_NAME,
@@ -173,7 +174,7 @@ def _save_ca_key(directory: Path, stem: str, certified: CertifiedKey) -> tuple[P
     key_path = directory / f"{stem}.key"
     passphrase_path = directory / f"{stem}.pass"
     save_certified_key(certificate_path, key_path, certified, passphrase.encode())
-    write_secret_file(passphrase_path, passphrase + "\n")
+    write_secret_file(passphrase_path, (passphrase + "\n").encode())
     return certificate_path, key_path, passphrase_path
 
 
@@ -279,7 +280,7 @@ def initialize_network(
         tls_directory.mkdir(parents=True, exist_ok=True)
         save_genesis(node_directory / GENESIS_FILE_NAME, genesis)
         passphrase = write_encrypted_key(node_directory / NODE_KEY_FILE_NAME, key, scrypt_n)
-        write_secret_file(node_directory / NODE_PASSPHRASE_FILE_NAME, passphrase + "\n")
+        write_secret_file(node_directory / NODE_PASSPHRASE_FILE_NAME, (passphrase + "\n").encode())
         certified = issue_node_certificate(organization_cas[organization], node_name, address, settings=pki_settings)
         save_certified_key(tls_directory / "node.crt", tls_directory / "node.key", certified)
         save_certificates(tls_directory / "ca.crt", (root.certificate,))
@@ -315,7 +316,7 @@ def initialize_network(
     dev_key_path = keys_directory / f"{DEV_KEY_NAME}.json"
     dev_passphrase = write_encrypted_key(dev_key_path, dev_key, scrypt_n)
     dev_passphrase_path = keys_directory / f"{DEV_KEY_NAME}.pass"
-    write_secret_file(dev_passphrase_path, dev_passphrase + "\n")
+    write_secret_file(dev_passphrase_path, (dev_passphrase + "\n").encode())
     return NetworkLayout(
         directory=directory,
         genesis=genesis,

@@ -24,7 +24,6 @@ every handshake.
 from __future__ import annotations
 
 import datetime
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from gusu.crypto.secretfile import write_secret_file
 from gusu.errors import ConfigError, CryptoError
 from gusu.ledger.genesis import CHAIN_ID_PATTERN
 from gusu.ledger.types import ADDRESS_SIZE, CHAIN_ID_LENGTH_MAX
@@ -412,19 +412,6 @@ def verify_certificate_chain(
 # --- PEM files ---------------------------------------------------------------------------------
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    # Created 0600 from the first byte; an existing file is narrowed to 0600 before it is rewritten.
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(descriptor, 0o600)
-        with os.fdopen(descriptor, "wb", closefd=False) as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-    finally:
-        os.close(descriptor)
-
-
 def save_certificates(path: Path, certificates: Sequence[x509.Certificate]) -> None:
     """Write `certificates` as concatenated PEM (a TLS chain file: leaf first)."""
     if not certificates:
@@ -455,7 +442,8 @@ def save_private_key(path: Path, key: ec.EllipticCurvePrivateKey, passphrase: by
     encryption: serialization.KeySerializationEncryption = (
         serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
     )
-    _write_private(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption))
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+    write_secret_file(path, pem)
 
 
 def load_private_key(path: Path, passphrase: bytes | None = None) -> ec.EllipticCurvePrivateKey:
