@@ -353,6 +353,9 @@ class Node:
         self._proposal_started_s = 0.0
         self._height_started_s = time.perf_counter()
         """When this node started deciding the current height (BFT: when it stored the block before)."""
+        self._store_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gusu-store")
+        """Writes committed blocks off the event loop (RocksDB releases the GIL while it writes)."""
+        self._commit_in_flight: asyncio.Future[None] | None = None
         self._journal: RecordLog | None = None
         self._journal_executor: ThreadPoolExecutor | None = None
         self._network: P2PNetwork | None = None
@@ -482,6 +485,10 @@ class Node:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._commit_in_flight is not None:
+            # The store's write runs to its end (a half-written batch cannot exist): wait for it.
+            await asyncio.gather(self._commit_in_flight, return_exceptions=True)
+        self._store_executor.shutdown(wait=True)
         if self._wal is not None:
             self._wal.close()
             self._wal = None
@@ -717,8 +724,12 @@ class Node:
             raise InvalidBlockError("a proposal of this node is in flight; import the block after it commits")
         if certificate.block_hash != compute_block_hash(self._suite, block.header):
             raise InvalidBlockError(f"the certificate of block {block.header.height} is for another block")
+        if self._commit_in_flight is not None:
+            raise NodeError("a block decided by consensus is being stored; import after it")
         self._proposal_started_s = time.perf_counter()
         outcome = await self.validate_block(block)
+        if self._commit_in_flight is not None:
+            raise NodeError("a block decided by consensus is being stored; import after it")
         committed = replace(outcome, certificate=certificate)
         self.store.commit_block(committed)
         self._on_block_stored(committed)
@@ -744,7 +755,13 @@ class Node:
             signatures=(CommitSignature(self._address, timestamp_ms, signature),),
         )
 
-    def apply_commit_block(self, action: CommitBlock) -> Event:
+    def apply_commit_block(self, action: CommitBlock) -> Event | None:
+        """Write the block in the store's thread and answer `BlockCommitted` when it is durable.
+
+        The write (one fsynced batch) takes 50-600 ms under load; on the event loop it held up every
+        vote and admission meanwhile. The engine has decided and waits for `BlockCommitted`, and block
+        sync waits too (`_commit_in_flight`), so nothing else can write a block in between.
+        """
         proposal = self._validated.get(action.block_hash)
         if proposal is None:
             proposal = self._proposal
@@ -762,23 +779,45 @@ class Node:
             certificate=certificate,
         )
         started_s = time.perf_counter()
-        self.store.commit_block(committed)
+        assert self._commit_in_flight is None, "the engine decided a height while the previous one was being stored"
+        self._commit_in_flight = asyncio.get_running_loop().run_in_executor(
+            self._store_executor, self.store.commit_block, committed
+        )
+        self._commit_in_flight.add_done_callback(
+            lambda future: self._on_commit_written(future, committed, action.round, started_s)
+        )
+        return None
+
+    def _on_commit_written(
+        self, future: asyncio.Future[None], committed: CommittedBlock, round_: Round, started_s: float
+    ) -> None:
+        self._commit_in_flight = None
+        if future.cancelled() or not self._running:
+            return
+        error = future.exception()
+        if error is not None:
+            self._fail_stop(error)  # the store could not write: a local fault, whatever it was
+            return
         if self._is_bft:
             logger.info(
                 "committed block %d (round %d, %d transactions) %.0f ms after its height started; stored in %.0f ms",
-                action.height,
-                action.round,
+                committed.header.height,
+                round_,
                 len(committed.transaction_ids),
                 (started_s - self._height_started_s) * 1000,
                 (time.perf_counter() - started_s) * 1000,
             )
         self._on_block_stored(committed)
-        return BlockCommitted(
-            height=committed.header.height,
-            block_hash=committed.block_hash,
-            now_ms=self._clock(),
-            timestamp_ms=committed.header.timestamp_ms,
+        self._on_engine_event(
+            BlockCommitted(
+                height=committed.header.height,
+                block_hash=committed.block_hash,
+                now_ms=self._clock(),
+                timestamp_ms=committed.header.timestamp_ms,
+            )
         )
+        # What the commit left in the pool: the engine decides from it whether to go on.
+        self._on_engine_event(self.get_pool_event())
 
     def _on_block_stored(self, committed: CommittedBlock) -> None:
         header = committed.header
