@@ -33,7 +33,7 @@ from gusu.errors import GusuError, KeyFileError
 
 PASSPHRASE_ENVIRONMENT_VARIABLE = "GUSU_PASSPHRASE"
 SCRYPT_N_ENVIRONMENT_VARIABLE = "GUSU_KEYFILE_SCRYPT_N"
-"""Lowers the key files' scrypt cost; for tests only (the default is the library's, which is strong)."""
+"""Lowers the key files' derivation cost (scrypt, or PBKDF2-HMAC-SM3 on sm); for tests only (the default is strong)."""
 KEY_SUFFIX = ".json"
 PASSPHRASE_SUFFIX = ".pass"
 
