@@ -356,7 +356,13 @@ def _expect_object(value: object, what: str, keys: tuple[str, ...]) -> dict[str,
         raise ConfigError(f"genesis {what} must be a JSON object")
     missing = [key for key in keys if key not in value]
     if missing:
-        raise ConfigError(f"genesis {what} lacks {', '.join(missing)}")
+        hint = ""
+        if what == "document" and {"consensus", "contracts"} & set(missing):
+            hint = (
+                "; the chain was created by an older Gusu, whose chains this version cannot run: "
+                "create it again (`gusu chain init` or `gusu net up`)"
+            )
+        raise ConfigError(f"genesis {what} lacks {', '.join(missing)}{hint}")
     unknown = sorted(str(key) for key in value if key not in keys)
     if unknown:
         raise ConfigError(f"genesis {what} has unknown fields: {', '.join(unknown)} (expected: {', '.join(keys)})")

@@ -14,14 +14,13 @@ one heavy task and runs in worker processes (`SignatureVerifier`).
 from __future__ import annotations
 
 import asyncio
-import bisect
 import logging
 import os
 import random
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from gusu import __version__
@@ -42,7 +41,6 @@ from gusu.consensus import (
     ScheduleTimer,
     SendMessage,
     SoloEngine,
-    SoloSettings,
     Start,
     TimerFired,
     TransactionsAvailable,
@@ -50,12 +48,11 @@ from gusu.consensus import (
 )
 from gusu.consensus.certificate import verify_commit_certificate
 from gusu.consensus.messages import Equivocation, Proposal, Vote, make_signer, verify_message
-from gusu.consensus.tendermint import TendermintEngine, TendermintSettings
+from gusu.consensus.tendermint import TendermintEngine
 from gusu.consensus.validator_set import ValidatorSet
 from gusu.crypto import CryptoSuite, PrivateKey, get_suite
 from gusu.errors import (
     CodecError,
-    ConfigError,
     GusuError,
     InvalidBlockError,
     InvalidSignatureError,
@@ -64,10 +61,8 @@ from gusu.errors import (
 )
 from gusu.execution import (
     CallResult,
-    ExecutionLimits,
     Executor,
     compute_chain_registry,
-    compute_execution_limits,
 )
 from gusu.ledger.genesis import CONSENSUS_TENDERMINT, Genesis, compute_genesis_hash, validate_python_version
 from gusu.ledger.kv import open_store
@@ -90,7 +85,7 @@ from gusu.ledger.types import (
     encode_commit_vote,
     encode_raw_block,
 )
-from gusu.mempool import Mempool, MempoolLimits, PoolTransaction
+from gusu.mempool import Mempool, PoolTransaction
 from gusu.network.messages import CHANNEL_CONSENSUS, CHANNEL_SYNC, CHANNEL_TRANSACTIONS, DEFAULT_CHANNELS
 from gusu.network.tls import TlsFiles
 from gusu.network.transport import LocalIdentity, P2PNetwork, PeerInfo
@@ -102,7 +97,6 @@ from gusu.node.blocks import (
     compute_block_rules,
     compute_genesis_block,
     decode_block_transaction,
-    get_genesis_parameter,
     validate_block_body,
     validate_execution,
     validate_next_header,
@@ -112,13 +106,13 @@ from gusu.node.config import NodeConfig
 from gusu.node.driver import EngineDriver
 from gusu.node.evidence import EVIDENCE_FILE_NAME, EvidenceLog, StoredEvidence
 from gusu.node.journal import RecordLog, read_records
+from gusu.node.metrics import HistogramRecorder, NodeCounters
 from gusu.node.outbox import PeerOutbox
 from gusu.node.queries import ChainQueries
 from gusu.node.service import (
     BlockListener,
     BlockNotification,
     BlockRecord,
-    Histogram,
     NodeMetrics,
     NodeStatus,
     ProofRecord,
@@ -126,6 +120,7 @@ from gusu.node.service import (
     SubmitOutcome,
     TransactionRecord,
 )
+from gusu.node.settings import BFT_TIMEOUT_PARAMETERS, compute_bft_settings, compute_chain_settings
 from gusu.node.sync import BlockSync, SyncScheduler, SyncSettings
 from gusu.node.verifier import SignatureVerifier
 from gusu.node.wire import (
@@ -177,93 +172,11 @@ GOSSIP_ADMISSIONS_MAX = 64
 """Gossip messages being admitted at once; past that, new ones are dropped (see `_on_gossip_transactions`)."""
 
 
+__all__ = ["BFT_TIMEOUT_PARAMETERS", "Node", "compute_bft_settings", "compute_chain_settings", "get_wall_clock_ms"]
+
+
 def get_wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-class _HistogramRecorder:
-    def __init__(self, bounds: tuple[float, ...]) -> None:
-        self._bounds = bounds
-        self._counts = [0] * (len(bounds) + 1)
-        self._total = 0.0
-        self._count = 0
-
-    def observe(self, value: float) -> None:
-        self._counts[bisect.bisect_left(self._bounds, value)] += 1
-        self._total += value
-        self._count += 1
-
-    def get_snapshot(self) -> Histogram:
-        cumulative = []
-        running = 0
-        for count in self._counts[:-1]:
-            running += count
-            cumulative.append(running)
-        return Histogram(self._bounds, tuple(cumulative), self._total, self._count)
-
-
-@dataclass(slots=True)
-class _Counters:
-    blocks_committed: int = 0
-    transactions_committed: int = 0
-    transactions_failed: int = 0
-    transactions_rejected: int = 0
-    transactions_dropped: int = 0
-    block_signatures_verified: int = 0
-    """Signatures of proposed or synced blocks' transactions this node had not admitted itself."""
-    gossip_dropped: int = 0
-    """Gossiped transactions not admitted because too many gossip admissions were under way."""
-    outbox_dropped: int = 0
-    """Messages not queued because a peer's outbox was full (it reads too slowly, or not at all)."""
-    body_requests_refused: int = 0
-    """Block-body requests not answered because the peer asked too often."""
-
-
-def compute_chain_settings(genesis: Genesis, config: NodeConfig) -> tuple[SoloSettings, MempoolLimits, ExecutionLimits]:
-    """Settings every node of the chain must share come from genesis; the rest from the node's config."""
-
-    solo = SoloSettings(
-        block_interval_ms=get_genesis_parameter(genesis, "block_interval_ms"),
-        block_transactions_max=get_genesis_parameter(genesis, "block_transactions_max"),
-        block_bytes_max=get_genesis_parameter(genesis, "block_bytes_max"),
-        empty_block_interval_ms=config.consensus.empty_block_interval_ms,
-    )
-    # Block validity depends on the window, so it comes from genesis alone (else the shared default), never
-    # from this node's config: nodes configured differently would otherwise disagree on which blocks are valid.
-    mempool = replace(
-        config.mempool, transaction_window_blocks=get_genesis_parameter(genesis, "transaction_window_blocks")
-    )
-    return solo, mempool, compute_execution_limits(genesis.parameters)
-
-
-BFT_TIMEOUT_PARAMETERS = (
-    "timeout_propose_ms",
-    "timeout_propose_delta_ms",
-    "timeout_prevote_ms",
-    "timeout_prevote_delta_ms",
-    "timeout_precommit_ms",
-    "timeout_precommit_delta_ms",
-    "block_time_precision_ms",
-    "block_time_message_delay_ms",
-)
-"""Genesis parameters that set the Tendermint timeouts and the bounds of a timely proposal: chain-wide, since
-validators must agree on them."""
-
-
-def compute_bft_settings(genesis: Genesis, solo: SoloSettings) -> TendermintSettings:
-    """The Tendermint engine's settings: timeouts from genesis (else the engine's defaults), pacing from `solo`."""
-    defaults = TendermintSettings()
-    timeouts = {name: genesis.get_parameter(name) for name in BFT_TIMEOUT_PARAMETERS}
-    try:
-        return TendermintSettings(
-            **{name: getattr(defaults, name) if value is None else value for name, value in timeouts.items()},
-            timeout_commit_ms=solo.block_interval_ms,
-            wait_for_transactions=True,
-            empty_block_interval_ms=solo.empty_block_interval_ms,
-            full_block_transactions=solo.block_transactions_max,
-        )
-    except ConfigError as error:
-        raise ConfigError(f"the genesis parameters do not make valid consensus timeouts: {error}") from error
 
 
 def _exit_on_fatal(error: BaseException) -> None:
@@ -346,9 +259,9 @@ class Node:
         self._proposal: CommittedBlock | None = None
         self._timers: dict[tuple[int, int, str], asyncio.TimerHandle] = {}
         self._listeners: list[BlockListener] = []
-        self._counters = _Counters()
-        self._block_commit_seconds = _HistogramRecorder(LATENCY_BUCKETS_S)
-        self._transaction_commit_seconds = _HistogramRecorder(LATENCY_BUCKETS_S)
+        self._counters = NodeCounters()
+        self._block_commit_seconds = HistogramRecorder(LATENCY_BUCKETS_S)
+        self._transaction_commit_seconds = HistogramRecorder(LATENCY_BUCKETS_S)
         self._running = False
         self._proposal_started_s = 0.0
         self._height_started_s = time.perf_counter()
