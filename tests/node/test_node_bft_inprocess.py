@@ -109,9 +109,9 @@ def test_a_validator_that_misses_proposal_bodies_fetches_them_by_hash(tmp_path: 
         layout = _make_network(tmp_path / "net")
         nodes = [load_node(directory) for directory in layout.node_directories]
         victim = nodes[3]
-        deliver = victim._on_consensus_body
+        deliver = victim._proposals.on_consensus_body
         fetched: list[Hash] = []
-        answer = victim._on_body_answer
+        answer = victim._proposals.on_body_answer
 
         async def lose_bodies(peer: Address, body: bytes) -> None:
             decoded = decode_consensus_body(body)
@@ -123,8 +123,8 @@ def test_a_validator_that_misses_proposal_bodies_fetches_them_by_hash(tmp_path: 
             fetched.append(compute_block_hash(victim.suite, block.header))
             answer(block)
 
-        victim._on_consensus_body = lose_bodies  # type: ignore[method-assign]
-        victim._on_body_answer = record_answer  # type: ignore[method-assign]
+        victim._proposals.on_consensus_body = lose_bodies  # type: ignore[method-assign]
+        victim._proposals.on_body_answer = record_answer  # type: ignore[method-assign]
         for node in nodes:
             await node.start()
         try:

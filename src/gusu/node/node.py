@@ -33,10 +33,8 @@ from gusu.consensus import (
     CommitBlock,
     ConsensusEngine,
     Event,
-    MessageReceived,
     PeersChanged,
     ProposalBuilt,
-    ProposalValidated,
     ReportEvidence,
     ScheduleTimer,
     SendMessage,
@@ -47,7 +45,7 @@ from gusu.consensus import (
     ValidateProposal,
 )
 from gusu.consensus.certificate import verify_commit_certificate
-from gusu.consensus.messages import Equivocation, Proposal, Vote, make_signer, verify_message
+from gusu.consensus.messages import Equivocation, make_signer
 from gusu.consensus.tendermint import TendermintEngine
 from gusu.consensus.validator_set import ValidatorSet
 from gusu.crypto import CryptoSuite, PrivateKey, get_suite
@@ -55,9 +53,7 @@ from gusu.errors import (
     CodecError,
     GusuError,
     InvalidBlockError,
-    InvalidSignatureError,
     NodeError,
-    StorageError,
 )
 from gusu.execution import (
     CallResult,
@@ -91,7 +87,6 @@ from gusu.network.tls import TlsFiles
 from gusu.network.transport import LocalIdentity, P2PNetwork, PeerInfo
 from gusu.node.admission import TransactionAdmission
 from gusu.node.blocks import (
-    ZERO_ADDRESS,
     BlockRules,
     build_block,
     compute_block_rules,
@@ -101,13 +96,13 @@ from gusu.node.blocks import (
     validate_execution,
     validate_next_header,
 )
-from gusu.node.bodies import ProposalBodies
 from gusu.node.config import NodeConfig
 from gusu.node.driver import EngineDriver
 from gusu.node.evidence import EVIDENCE_FILE_NAME, EvidenceLog, StoredEvidence
 from gusu.node.journal import RecordLog, read_records
 from gusu.node.metrics import HistogramRecorder, NodeCounters
 from gusu.node.outbox import PeerOutbox
+from gusu.node.proposals import ProposalExchange
 from gusu.node.queries import ChainQueries
 from gusu.node.service import (
     BlockListener,
@@ -126,17 +121,10 @@ from gusu.node.verifier import SignatureVerifier
 from gusu.node.wire import (
     BodyAnswer,
     BodyRequest,
-    ProposalWithBlock,
     SyncRequest,
     SyncStatus,
-    decode_consensus_body,
     decode_sync_body,
-    encode_body_answer,
-    encode_body_request,
-    encode_proposal_body,
-    encode_proposal_reference_body,
     encode_status,
-    encode_vote_body,
 )
 
 logger = logging.getLogger("gusu.node")
@@ -148,22 +136,11 @@ JOURNAL_FILE_NAME = "transactions.journal"
 TAG_TRANSACTION_GOSSIP = "gusu.txgossip.v1"
 WAL_FILE_NAME = "consensus.wal"
 PROPOSAL_BODIES_FILE_NAME = "proposals.log"
+SYNC_STATUS_INTERVAL_S = 1.0
+SYNC_BLOCKS_PER_REQUEST = 32
 OUTBOX_MESSAGES_MAX_PER_PEER = 10_000
 """Messages waiting for one peer (also bounded by `[p2p] send_queue_bytes_max`); the engine re-sends, so
 overflow only delays."""
-PROPOSAL_BODIES_MAX = 32
-"""Other validators' block bodies kept for the heights being decided, besides our own and the locked one."""
-BODY_ROUNDS_AHEAD_MAX = 4
-"""Bodies are kept for proposals at most this many rounds past the engine's current one."""
-SYNC_STATUS_INTERVAL_S = 1.0
-SYNC_BLOCKS_PER_REQUEST = 32
-BODY_REQUEST_INTERVAL_S = 1.0
-"""A missing proposal body is asked for again at most this often (the proposer re-sends its proposal each second)."""
-BODY_ANSWERS_PER_PEER_MAX = 4
-"""Different bodies sent to one peer per `BODY_REQUEST_INTERVAL_S`; the same body at most once in it."""
-VALIDATION_RETRIES_MAX = 20
-VALIDATION_RETRY_S = 0.25
-"""A proposal whose check could not run (the verifier is saturated or restarting) is checked again this often."""
 FAIL_STOP_EXIT_CODE = 75
 """The process exit status after a local fault (disk, WAL) stopped the node."""
 GOSSIP_TRANSACTIONS_MAX = 5_000
@@ -272,20 +249,24 @@ class Node:
         self._journal: RecordLog | None = None
         self._journal_executor: ThreadPoolExecutor | None = None
         self._network: P2PNetwork | None = None
-        # BFT state for the height being decided: block bodies that came with proposals (or
-        # that we built), and blocks we executed and found valid, by hash.
-        self._bodies = ProposalBodies(PROPOSAL_BODIES_MAX)
-        self._validated: dict[Hash, CommittedBlock] = {}
-        self._validating: set[Hash] = set()
-        self._awaiting_body: dict[Hash, tuple[Height, Round]] = {}
-        self._sent_bodies: set[Hash] = set()
-        """Our proposals whose body went to every peer once; re-sends go without it."""
-        self._body_requested_s: dict[Hash, float] = {}
+        self._proposals = ProposalExchange(
+            suite=self._suite,
+            chain_id=genesis.chain_id,
+            validator_set=self._validator_set,
+            get_engine=lambda: self._driver.engine,
+            get_height=lambda: self.height,
+            is_running=lambda: self._running,
+            validate_block=self.validate_block,
+            on_event=self._on_engine_event,
+            enqueue=self._enqueue,
+            spawn=self._spawn,
+            on_local_fault=self._fail_stop,
+            clock=clock,
+        )
+        self._bodies = self._proposals.bodies
         self._wal: RecordLog | None = None
         self._proposal_bodies: RecordLog | None = None
         self._outboxes: dict[Address, PeerOutbox] = {}
-        self._body_answers: dict[Address, dict[Hash, float]] = {}
-        """Bodies sent to each peer in the last `BODY_REQUEST_INTERVAL_S`, and when."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._block_sync = BlockSync(
             scheduler=SyncScheduler(SyncSettings(blocks_per_request=SYNC_BLOCKS_PER_REQUEST)),
@@ -372,7 +353,7 @@ class Node:
             rng=random.Random(),
         )
         network.subscribe(CHANNEL_TRANSACTIONS, self._on_gossip_transactions)
-        network.subscribe(CHANNEL_CONSENSUS, self._on_consensus_body)
+        network.subscribe(CHANNEL_CONSENSUS, self._proposals.on_consensus_body)
         network.subscribe(CHANNEL_SYNC, self._on_sync_body)
         network.on_connected(self._on_peer_connected)
         await network.start()
@@ -499,10 +480,13 @@ class Node:
         self._wal.append([action.record])
 
     def apply_broadcast(self, action: Broadcast) -> None:
-        self._send_consensus(None, action.message)
+        self._proposals.send_message(None, action.message)
 
     def apply_send_message(self, action: SendMessage) -> None:
-        self._send_consensus(action.recipient, action.message)
+        self._proposals.send_message(action.recipient, action.message)
+
+    def apply_validate_proposal(self, action: ValidateProposal) -> Event | None:
+        return self._proposals.on_validate_proposal(action)
 
     def apply_report_evidence(self, action: ReportEvidence) -> None:
         logger.warning("equivocation by a validator: %s", action.evidence)
@@ -526,8 +510,7 @@ class Node:
         block, proposal = self._build_block(action.height, action.timestamp_ms)
         self._proposal = proposal
         if self._is_bft:
-            self._bodies.add_own(proposal.block_hash, block)
-            self._validated[proposal.block_hash] = proposal
+            self._proposals.add_own(proposal.block_hash, block, proposal)
             # The engine will record (WAL) and may re-send this proposal after a crash;
             # its body must survive too, or the re-sent proposal would come without it.
             assert self._proposal_bodies is not None
@@ -675,7 +658,7 @@ class Node:
         vote and admission meanwhile. The engine has decided and waits for `BlockCommitted`, and block
         sync waits too (`_commit_in_flight`), so nothing else can write a block in between.
         """
-        proposal = self._validated.get(action.block_hash)
+        proposal = self._proposals.validated.get(action.block_hash)
         if proposal is None:
             proposal = self._proposal
         assert proposal is not None and proposal.block_hash == action.block_hash, "commit of an unvalidated block"
@@ -736,13 +719,7 @@ class Node:
         header = committed.header
         self._tip_header = header
         self._tip_hash = committed.block_hash
-        self._bodies.prune(header.height)
-        self._validated.clear()
-        for block_hash in [key for key, (height, _) in self._awaiting_body.items() if height <= header.height]:
-            del self._awaiting_body[block_hash]
-        self._sent_bodies.clear()
-        self._body_requested_s.clear()
-        self._body_answers.clear()
+        self._proposals.on_block_stored(header.height)
         if self._wal is not None:
             # The WAL guards the height being decided; a committed height needs no guard.
             self._wal.compact([])
@@ -784,127 +761,8 @@ class Node:
             except CodecError:
                 continue  # only ever our own writes; a torn one is simply not restored
             if block.header.height == next_height:
-                self._bodies.add_own(compute_block_hash(self._suite, block.header), block)
+                self._proposals.add_own(compute_block_hash(self._suite, block.header), block)
         self._proposal_bodies = RecordLog(path)
-
-    def _get_pinned_values(self) -> frozenset[Hash]:
-        """Bodies the engine may still need us to re-propose: its locked and valid values."""
-        engine = self._driver.engine
-        if not isinstance(engine, TendermintEngine):
-            return frozenset()
-        return frozenset(value for value in (engine.locked_value, engine.valid_value) if value is not None)
-
-    def _get_engine_round(self) -> Round:
-        engine = self._driver.engine
-        return engine.round if isinstance(engine, TendermintEngine) else Round(0)
-
-    def apply_validate_proposal(self, action: ValidateProposal) -> Event | None:
-        if action.block_hash in self._validated:
-            outcome = self._validated[action.block_hash]
-            return ProposalValidated(
-                action.height,
-                action.round,
-                action.block_hash,
-                True,
-                timestamp_ms=outcome.header.timestamp_ms,
-                proposer=outcome.header.proposer,
-            )
-        block = self._bodies.get(action.block_hash)
-        if block is None:
-            # The body travels with the proposal's first sending; validate when it arrives, and ask
-            # the peers for it meanwhile (the first sending may have been lost).
-            if len(self._awaiting_body) < PROPOSAL_BODIES_MAX:
-                self._awaiting_body[action.block_hash] = (action.height, action.round)
-            self._request_body(None, action.block_hash)
-            return None
-        self._start_validation(action.height, action.round, action.block_hash, block)
-        return None
-
-    def _start_validation(
-        self, height: Height, round_: Round, block_hash: Hash, block: RawBlock, attempt: int = 0
-    ) -> None:
-        if block_hash in self._validating:
-            return
-        self._validating.add(block_hash)
-
-        async def validate() -> None:
-            started_s = time.perf_counter()
-            try:
-                outcome = await self.validate_block(block)
-            except InvalidBlockError as error:
-                logger.warning("proposal %s at height %d is invalid: %s", block_hash.hex()[:16], height, error)
-                verdict = ProposalValidated(height, round_, block_hash, False, timestamp_ms=0, proposer=ZERO_ADDRESS)
-            except StorageError as error:
-                self._fail_stop(error)
-                return
-            except GusuError as error:
-                # Not the block's fault (the verifier is saturated or restarting): no verdict, which the
-                # engine would keep for the whole height; check again shortly.
-                logger.warning("could not check proposal %s yet (%s); retrying", block_hash.hex()[:16], error)
-                self._validating.discard(block_hash)
-                if attempt < VALIDATION_RETRIES_MAX and self._running:
-                    await asyncio.sleep(VALIDATION_RETRY_S)
-                    if self._tip_header is not None and height == self._tip_header.height + 1:
-                        self._start_validation(height, round_, block_hash, block, attempt + 1)
-                return
-            else:
-                is_valid = outcome.block_hash == block_hash
-                if is_valid and outcome.header.height == self.height + 1:
-                    self._validated[block_hash] = outcome
-                verdict = ProposalValidated(
-                    height,
-                    round_,
-                    block_hash,
-                    is_valid,
-                    timestamp_ms=outcome.header.timestamp_ms,
-                    proposer=outcome.header.proposer,
-                )
-                logger.debug(
-                    "checked proposal %s of height %d (%d transactions) in %.0f ms",
-                    block_hash.hex()[:16],
-                    height,
-                    len(block.raw_transactions),
-                    (time.perf_counter() - started_s) * 1000,
-                )
-            finally:
-                self._validating.discard(block_hash)
-            if self._tip_header is not None and height == self._tip_header.height + 1:
-                self._on_engine_event(verdict)
-
-        self._spawn(validate())
-
-    def _request_body(self, peer: Address | None, block_hash: Hash) -> None:
-        """Ask `peer` (None: every peer) for a proposed block's body, unless we asked very recently."""
-        now_s = time.monotonic()
-        if now_s - self._body_requested_s.get(block_hash, -BODY_REQUEST_INTERVAL_S) < BODY_REQUEST_INTERVAL_S:
-            return
-        if block_hash not in self._body_requested_s and len(self._body_requested_s) >= PROPOSAL_BODIES_MAX:
-            return  # one height has few proposals; more requests than bodies kept means a peer plays games
-        self._body_requested_s[block_hash] = now_s
-        self._enqueue(peer, CHANNEL_SYNC, encode_body_request(block_hash))
-
-    def _send_consensus(self, recipient: Address | None, message: object) -> None:
-        if isinstance(message, Proposal):
-            if recipient is None and message.block_hash in self._sent_bodies:
-                # A re-send: every peer got the body with the first one or can ask for it by hash;
-                # sending a large block again each second would crowd out the votes.
-                self._enqueue(None, CHANNEL_CONSENSUS, encode_proposal_reference_body(message))
-                return
-            block = self._bodies.get(message.block_hash)
-            if block is None:
-                # Own bodies and the engine's locked and valid values are pinned, so this is a
-                # re-proposal of a value whose body we never had: peers fetch it by hash.
-                logger.warning("no body for our proposal %s; sending it by hash", message.block_hash.hex()[:16])
-                self._enqueue(recipient, CHANNEL_CONSENSUS, encode_proposal_reference_body(message))
-                return
-            body = encode_proposal_body(message, block)
-            if recipient is None:
-                self._sent_bodies.add(message.block_hash)
-        elif isinstance(message, Vote):
-            body = encode_vote_body(message)
-        else:
-            raise AssertionError(f"the engine sent an unknown message {message!r}")
-        self._enqueue(recipient, CHANNEL_CONSENSUS, body)
 
     def _enqueue(self, recipient: Address | None, channel: str, body: bytes) -> None:
         """Queue `body` for `recipient` (None: every connected peer) without waiting.
@@ -942,57 +800,6 @@ class Node:
             except GusuError as error:
                 logger.debug("send to %s failed: %s", peer.hex()[:12], error)
 
-    async def _on_consensus_body(self, peer: Address, body: bytes) -> None:
-        """A peer's proposal or vote. Anything malformed or forged raises, which disconnects the peer."""
-        received_ms = self._clock()
-        decoded = decode_consensus_body(body)
-        message = decoded.proposal if isinstance(decoded, ProposalWithBlock) else decoded
-        if message.chain_id != self._genesis.chain_id:
-            raise CodecError("a consensus message of another chain")
-        if not verify_message(self._suite, self._validator_set, message):
-            raise InvalidSignatureError("a consensus message is not signed by the validator it names")
-        tip = self._tip_header
-        if tip is None or not self._running:
-            return
-        if isinstance(message, Proposal) and not self._is_body_wanted(message, tip.height):
-            # Not the round's proposer, or a round too far ahead: the engine ignores such a proposal,
-            # and its body must not take the place of one the engine needs.
-            self._on_engine_event(MessageReceived(peer, message, now_ms=received_ms))
-            return
-        if isinstance(decoded, Proposal) and decoded.block_hash not in self._bodies:
-            self._request_body(peer, decoded.block_hash)  # a re-sent proposal whose first sending we missed
-        # Bodies one height further too: a proposer that committed before us may propose the next
-        # height while we still commit this one, and its proposal waits in the engine till then.
-        if isinstance(decoded, ProposalWithBlock):
-            proposal = decoded.proposal
-            block_hash = compute_block_hash(self._suite, decoded.block.header)
-            if block_hash != proposal.block_hash:
-                raise CodecError("a proposal's block body does not hash to the proposed block")
-            if self._bodies.add_proposed(
-                block_hash, decoded.block, proposal.height, proposal.round, proposal.proposer, self._get_pinned_values()
-            ):
-                logger.debug(
-                    "proposal %s for height %d round %d from %s (%d transactions)",
-                    block_hash.hex()[:16],
-                    proposal.height,
-                    proposal.round,
-                    peer.hex()[:12],
-                    len(decoded.block.raw_transactions),
-                )
-            waiting = self._awaiting_body.pop(block_hash, None)
-            if waiting is not None and block_hash in self._bodies:
-                self._start_validation(waiting[0], waiting[1], block_hash, decoded.block)
-        self._on_engine_event(MessageReceived(peer, message, now_ms=received_ms))
-
-    def _is_body_wanted(self, proposal: Proposal, tip_height: Height) -> bool:
-        """A proposal whose body we keep: the round's own proposer's, for the next two heights, in rounds near ours."""
-        if not tip_height < proposal.height <= tip_height + 2:
-            return False
-        if self._validator_set.get_proposer(proposal.height, proposal.round).address != proposal.proposer:
-            return False
-        current = self._get_engine_round() if proposal.height == tip_height + 1 else Round(0)
-        return proposal.round <= current + BODY_ROUNDS_AHEAD_MAX
-
     async def _run_sync_status(self) -> None:
         """Tell peers our height now and then, so whoever is behind asks for blocks."""
         while True:
@@ -1016,41 +823,11 @@ class Node:
         elif isinstance(message, SyncRequest):
             self._block_sync.answer_request(peer, message)
         elif isinstance(message, BodyRequest):
-            self._answer_body_request(peer, message.block_hash)
+            self._proposals.answer_body_request(peer, message.block_hash)
         elif isinstance(message, BodyAnswer):
-            self._on_body_answer(message.block)
+            self._proposals.on_body_answer(message.block)
         else:
             await self._block_sync.on_blocks(peer, message)
-
-    def _answer_body_request(self, peer: Address, block_hash: Hash) -> None:
-        """Send a body we hold, at most once per peer and body per interval, and a few per peer per interval:
-        a peer that keeps asking (and maybe never reads) cannot make us queue copy after copy."""
-        block = self._bodies.get(block_hash)
-        if block is None:
-            return
-        now_s = time.monotonic()
-        answered = self._body_answers.setdefault(peer, {})
-        for key in [key for key, at_s in answered.items() if now_s - at_s >= BODY_REQUEST_INTERVAL_S]:
-            del answered[key]
-        if block_hash in answered or len(answered) >= BODY_ANSWERS_PER_PEER_MAX:
-            self._counters.body_requests_refused += 1
-            return
-        answered[block_hash] = now_s
-        self._enqueue(peer, CHANNEL_SYNC, encode_body_answer(block))
-
-    def _on_body_answer(self, block: RawBlock) -> None:
-        """A body we asked for; one we did not ask for (or no longer need) is ignored."""
-        block_hash = compute_block_hash(self._suite, block.header)
-        if block_hash not in self._body_requested_s or block_hash in self._bodies:
-            return
-        tip = self.height
-        if not tip < block.header.height <= tip + 2:
-            return
-        waiting = self._awaiting_body.pop(block_hash, None)
-        round_ = waiting[1] if waiting is not None else self._get_engine_round()
-        self._bodies.add_requested(block_hash, block, block.header.height, round_)
-        if waiting is not None:
-            self._start_validation(waiting[0], waiting[1], block_hash, block)
 
     def _request_blocks_if_behind(self) -> None:
         if self._network is not None and self._tip_header is not None:
@@ -1213,7 +990,7 @@ class Node:
                 "gusu_block_signatures_verified_total": float(self._counters.block_signatures_verified),
                 "gusu_gossip_transactions_dropped_total": float(self._counters.gossip_dropped),
                 "gusu_outbox_messages_dropped_total": float(self._counters.outbox_dropped),
-                "gusu_body_requests_refused_total": float(self._counters.body_requests_refused),
+                "gusu_body_requests_refused_total": float(self._proposals.body_requests_refused),
             },
         )
 
