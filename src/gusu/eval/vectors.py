@@ -103,6 +103,9 @@ TRANSACTION_WINDOW_BLOCKS = 8
 CLIENT_0_BALANCE = 1_000_000
 CLIENT_1_BALANCE = 1_000
 
+REPR_LENGTH_MAX = 160
+"""How much of a differing value a problem report shows."""
+
 STAGES = ("decode", "header", "transactions", "body", "signatures", "execution")
 """Where a block check rejects, in the order a node checks (see `compute_block_verdict`)."""
 
@@ -1092,7 +1095,12 @@ def _compare(where: str, expected: object, actual: object, problems: list[str]) 
         for key in sorted(set(expected) | set(actual)):
             _compare(f"{where}.{key}", expected.get(key), actual.get(key), problems)
         return
-    problems.append(f"{where}: the file says {expected!r}, the code computes {actual!r}")
+    problems.append(f"{where}: the file says {_shorten(expected)}, the code computes {_shorten(actual)}")
+
+
+def _shorten(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= REPR_LENGTH_MAX else text[: REPR_LENGTH_MAX - 3] + "..."
 
 
 def _check_document_header(
