@@ -517,7 +517,7 @@ class _Generator:
             "the nonce written as a uint64 (0xcf) although it fits a shorter form",
             b"\x99"
             + b"".join(
-                b"\xcf" + int(field).to_bytes(8, "big") if i == nonce_position else encode(field)  # type: ignore[arg-type]
+                b"\xcf" + transfer.transaction.nonce.to_bytes(8, "big") if i == nonce_position else encode(field)
                 for i, field in enumerate(fields)
             ),
             "malformed",
