@@ -100,6 +100,9 @@ class InvalidBlockError(LedgerError):
     """A block does not follow its parent or its roots do not match."""
 
     code = "block_invalid"
+    stage: str = ""
+    """Which step of the block rules rejected it (`gusu.node.blocks`): header, transactions, body,
+    signatures or execution; empty when not known."""
 
 
 # --- transactions ----------------------------------------------------------------

@@ -78,10 +78,8 @@ from gusu.node.blocks import (
     build_block,
     compute_block_rules,
     compute_genesis_block,
-    decode_block_transaction,
-    validate_block_body,
-    validate_execution,
-    validate_next_header,
+    finish_block_check,
+    start_block_check,
 )
 from gusu.sdk.transactions import SignedTransaction, build_transaction
 
@@ -257,7 +255,7 @@ class BlockVerdict:
 
 
 def compute_block_verdict(suite: CryptoSuite, chain: ChainState, raw_block: bytes) -> BlockVerdict:
-    """Check `raw_block` as the next block of `chain`, in the order `Node.validate_block` does."""
+    """Check `raw_block` as the next block of `chain` with the two steps `Node.validate_block` calls."""
 
     def reject(stage: str, error: GusuError) -> BlockVerdict:
         return BlockVerdict(stage, type(error).__name__, str(error), None)
@@ -266,33 +264,19 @@ def compute_block_verdict(suite: CryptoSuite, chain: ChainState, raw_block: byte
         block = decode_raw_block(raw_block)
     except CodecError as error:
         return reject("decode", error)
-    header = block.header
     try:
-        validate_next_header(chain.rules, header, chain.tip, chain.tip_hash)
-    except GusuError as error:
-        return reject("header", error)
-    entries: list[PoolTransaction] = []
-    try:
-        for position, raw in enumerate(block.raw_transactions):
-            entries.append(decode_block_transaction(chain.rules, header.height, position, raw))
-    except GusuError as error:
-        return reject("transactions", error)
-    try:
-        validate_block_body(chain.rules, header, entries, chain.committed.__contains__)
-    except GusuError as error:
-        return reject("body", error)
-    for position, entry in enumerate(entries):
-        transaction = entry.transaction
-        if not suite.verify(transaction.sender_public_key, entry.transaction_id, transaction.signature):
-            return reject(
-                "signatures",
-                InvalidBlockError(f"transaction {position} of block {header.height} has an invalid signature"),
+        check = start_block_check(chain.rules, chain.tip, chain.tip_hash, block, chain.committed.__contains__)
+        verdicts = {}
+        for position in check.unverified:
+            transaction = check.entries[position].transaction
+            verdicts[position] = suite.verify(
+                transaction.sender_public_key, check.entries[position].transaction_id, transaction.signature
             )
-    try:
-        built = chain.build(entries, header.timestamp_ms, header.proposer)
-        validate_execution(header, built)
-    except GusuError as error:
-        return reject("execution", error)
+        built = finish_block_check(
+            chain.rules, chain.executor, chain.state, chain.tip, chain.tip_hash, check, verdicts
+        )
+    except InvalidBlockError as error:
+        return reject(error.stage or "unknown", error)
     return BlockVerdict("valid", "", "", built)
 
 

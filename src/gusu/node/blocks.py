@@ -15,6 +15,10 @@ A block is valid on top of a parent when
    same function a proposer builds with) gives exactly the header's
    transactions, receipts and state roots (`validate_execution`).
 
+`start_block_check` applies rules 1 and 2 and lists the signatures to verify;
+`finish_block_check` applies rules 3 and 4. The node, the simulator and the
+conformance-vector checker all call these two, in this order.
+
 Every limit comes from genesis (`compute_block_rules`), never from a node's
 own configuration: two nodes with different local settings must still agree
 on which blocks are valid. Nothing here reads a clock, the disk (beyond the
@@ -27,7 +31,7 @@ Published conformance vectors for these rules are under `tests/vectors/`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 
 from gusu.crypto import CryptoSuite
@@ -47,6 +51,7 @@ from gusu.ledger.types import (
     BlockHeader,
     Hash,
     Height,
+    RawBlock,
     Transaction,
     compute_block_hash,
     decode_transaction,
@@ -249,6 +254,92 @@ def validate_execution(header: BlockHeader, built: CommittedBlock) -> None:
             )
     if built.header != header:
         raise InvalidBlockError(f"block {header.height}'s header does not match re-execution")
+
+
+@dataclass(frozen=True, slots=True)
+class BlockCheck:
+    """A block past the checks that need no signature or execution (`start_block_check`)."""
+
+    block: RawBlock
+    entries: tuple[PoolTransaction, ...]
+    unverified: tuple[int, ...]
+    """Positions of the transactions whose signatures the caller must verify (the others it knew already)."""
+
+
+def _at_stage(stage: str, error: InvalidBlockError) -> InvalidBlockError:
+    error.stage = stage
+    return error
+
+
+def start_block_check(
+    rules: BlockRules,
+    parent: BlockHeader,
+    parent_hash: Hash,
+    block: RawBlock,
+    is_committed: Callable[[Hash], bool],
+    get_known: Callable[[bytes], PoolTransaction | None] = lambda raw: None,
+) -> BlockCheck:
+    """Rules 1 and 2 for `block` on top of `parent`: the header, each transaction decoded, the body.
+
+    `get_known` returns a transaction the caller already holds verified (its pool), by encoding:
+    it is neither decoded nor listed for signature verification. The caller then verifies the
+    signatures at `BlockCheck.unverified` (rule 3; in worker processes, in the node) and calls
+    `finish_block_check`. InvalidBlockError (with its `stage`) says which rule the block breaks.
+    """
+    header = block.header
+    try:
+        validate_next_header(rules, header, parent, parent_hash)
+        if header.transaction_count != len(block.raw_transactions):
+            raise InvalidBlockError(
+                f"block {header.height} says it holds {header.transaction_count} transactions but carries "
+                f"{len(block.raw_transactions)}"
+            )
+    except InvalidBlockError as error:
+        raise _at_stage("header", error) from None
+    entries: list[PoolTransaction] = []
+    unverified: list[int] = []
+    for position, raw in enumerate(block.raw_transactions):
+        known = get_known(raw)
+        if known is None:
+            try:
+                known = decode_block_transaction(rules, header.height, position, raw)
+            except InvalidBlockError as error:
+                raise _at_stage("transactions", error) from None
+            unverified.append(position)
+        entries.append(known)
+    try:
+        validate_block_body(rules, header, entries, is_committed)
+    except InvalidBlockError as error:
+        raise _at_stage("body", error) from None
+    return BlockCheck(block, tuple(entries), tuple(unverified))
+
+
+def finish_block_check(
+    rules: BlockRules,
+    executor: Executor,
+    state: StateReader,
+    parent: BlockHeader,
+    parent_hash: Hash,
+    check: BlockCheck,
+    verdicts: Mapping[int, bool],
+) -> CommittedBlock:
+    """Rules 3 and 4: every signature at `check.unverified` verified (`verdicts`), and re-execution on `state`
+    (the state after `parent`) gives exactly the block's header. Returns all the block commits."""
+    header = check.block.header
+    invalid = [position for position in check.unverified if not verdicts.get(position, False)]
+    if invalid:
+        raise _at_stage(
+            "signatures",
+            InvalidBlockError(f"transaction {min(invalid)} of block {header.height} has an invalid signature"),
+        )
+    built = build_block(
+        rules, executor, state, parent, parent_hash, header.timestamp_ms, header.proposer, check.entries
+    )
+    try:
+        validate_execution(header, built)
+    except InvalidBlockError as error:
+        raise _at_stage("execution", error) from None
+    return built
 
 
 def apply_block_writes(state: MutableMapping[bytes, bytes], block: CommittedBlock) -> None:

@@ -91,10 +91,8 @@ from gusu.node.blocks import (
     build_block,
     compute_block_rules,
     compute_genesis_block,
-    decode_block_transaction,
-    validate_block_body,
-    validate_execution,
-    validate_next_header,
+    finish_block_check,
+    start_block_check,
 )
 from gusu.node.config import NodeConfig
 from gusu.node.driver import EngineDriver
@@ -552,27 +550,19 @@ class Node:
         header = block.header
         parent = self._tip_header
         assert parent is not None
-        validate_next_header(self._rules, header, parent, self._tip_hash)
-        if header.transaction_count != len(block.raw_transactions):
-            raise InvalidBlockError(
-                f"block {header.height} says it holds {header.transaction_count} transactions but carries "
-                f"{len(block.raw_transactions)}"
-            )
-        entries: list[PoolTransaction] = []
+        check = start_block_check(
+            self._rules, parent, self._tip_hash, block, self.store.has_transaction, self._mempool.get_by_raw
+        )
         unverified: list[int] = []
         shared: list[tuple[int, asyncio.Future[list[bool]], int]] = []
         """Positions whose signature an admission in progress is verifying: (position, its batch, index)."""
-        for position, raw in enumerate(block.raw_transactions):
-            pooled = self._mempool.get_by_raw(raw)
-            if pooled is None:
-                pooled = decode_block_transaction(self._rules, header.height, position, raw)
-                admission = self._verifying.get(raw)
-                if admission is None:
-                    unverified.append(position)
-                else:
-                    shared.append((position, *admission))
-            entries.append(pooled)
-        validate_block_body(self._rules, header, entries, self.store.has_transaction)
+        for position in check.unverified:
+            admission = self._verifying.get(block.raw_transactions[position])
+            if admission is None:
+                unverified.append(position)
+            else:
+                shared.append((position, *admission))
+        entries = check.entries
         for batch in {id(batch): batch for _, batch, _ in shared}.values():
             self._verifier.expedite(batch)  # the whole network waits for this block's check
         verdicts = await self._verify_block_signatures(entries, unverified)
@@ -588,14 +578,11 @@ class Node:
                     raise  # we are cancelled ourselves
                 retry.append(position)
         verdicts.update(await self._verify_block_signatures(entries, retry))
-        invalid = [position for position, is_valid in verdicts.items() if not is_valid]
-        if invalid:
-            raise InvalidBlockError(f"transaction {min(invalid)} of block {header.height} has an invalid signature")
         if self._tip_header is not parent:
             raise InvalidBlockError(f"the tip moved while block {header.height} was being checked; check it again")
-        outcome = self._execute_block(header.height, header.timestamp_ms, header.proposer, entries)
-        validate_execution(header, outcome)
-        return outcome
+        return finish_block_check(
+            self._rules, self._executor, self.store, parent, self._tip_hash, check, verdicts
+        )
 
     async def _verify_block_signatures(
         self, entries: Sequence[PoolTransaction], positions: list[int]
@@ -834,6 +821,10 @@ class Node:
             self._block_sync.request_if_behind()
 
     def _verify_synced_certificate(self, block: RawBlock, certificate: CommitCertificate) -> None:
+        if certificate.height != block.header.height:
+            raise InvalidBlockError(
+                f"a certificate for height {certificate.height} came with block {block.header.height}"
+            )
         verify_commit_certificate(
             self._suite,
             self._genesis.chain_id,
