@@ -1,0 +1,123 @@
+"""A 4-validator chain in one process (real TLS P2P on loopback) with one validator playing Byzantine.
+
+The Byzantine validator is either a real `Node` whose behaviour a test patches (it then signs with its
+own key and speaks over its own TLS identity, exactly as a hostile member organisation could), or a
+node that is not started at all while the test hands its crafted frames straight to a victim's
+transport handlers (`_on_consensus_body`, `_on_sync_body`), which is what the transport would call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from node_helpers import TEST_SCRYPT_N
+from test_node_bft_inprocess import _free_port_run
+
+from gusu.consensus.validator_set import ValidatorSet
+from gusu.crypto import PrivateKey
+from gusu.crypto.keyfile import decrypt_key_file
+from gusu.ledger.genesis import save_genesis
+from gusu.ledger.types import Address, Height
+from gusu.node.chain import load_genesis, load_node_key
+from gusu.node.config import GENESIS_FILE_NAME, load_config
+from gusu.node.network_init import NetworkLayout, initialize_network
+from gusu.node.node import Node
+from gusu.sdk.transactions import build_transaction
+
+RECIPIENT = b"\x44" * 20
+
+
+def make_network(
+    directory: Path,
+    *,
+    parameters: dict[str, int] | None = None,
+    drop_parameters: tuple[str, ...] = (),
+    timestamp_ms: int = 0,
+) -> NetworkLayout:
+    """Four ecdsa validators; `parameters` overrides genesis parameters (every node's copy of genesis)."""
+    base = _free_port_run(8)
+    layout = initialize_network(
+        directory,
+        organizations=4,
+        suite_name="ecdsa",
+        scrypt_n=TEST_SCRYPT_N,
+        base_api_port=base,
+        base_p2p_port=base + 4,
+        verifier_workers=0,
+        timestamp_ms=timestamp_ms,
+    )
+    if not parameters and not drop_parameters:
+        return layout
+    changed = dict(layout.genesis.parameters) | (parameters or {})
+    for name in drop_parameters:
+        changed.pop(name, None)
+    genesis = replace(layout.genesis, parameters=tuple(sorted(changed.items())))
+    for path in [directory / GENESIS_FILE_NAME, *(node / GENESIS_FILE_NAME for node in layout.node_directories)]:
+        save_genesis(path, genesis)
+    return replace(layout, genesis=genesis)
+
+
+def get_proposer_index(layout: NetworkLayout, nodes: list[Node], height: int, round_: int = 0) -> int:
+    proposer = ValidatorSet.from_genesis(layout.genesis).get_proposer(Height(height), round_).address  # type: ignore[arg-type]
+    return [node.address for node in nodes].index(proposer)
+
+
+def load_dev_key(layout: NetworkLayout) -> PrivateKey:
+    return decrypt_key_file(layout.dev_key_path.read_bytes(), layout.dev_passphrase_path.read_text().strip())
+
+
+async def feed_transactions(layout: NetworkLayout, nodes: list[Node], interval_s: float = 0.2) -> None:
+    """Submit a fresh transfer to the honest nodes in turn, forever (cancel the task to stop)."""
+    dev = load_dev_key(layout)
+    for amount in itertools.count(1):
+        node = nodes[amount % len(nodes)]
+        item = build_transaction(
+            dev, layout.genesis.chain_id, "account", "transfer", [RECIPIENT, amount], Height(node.height + 100)
+        )
+        await node.submit_transactions([item.raw])
+        await asyncio.sleep(interval_s)
+
+
+async def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{what} within {timeout_s} s")
+
+
+async def wait_heights(nodes: list[Node], height: int, timeout_s: float) -> None:
+    await wait_for(
+        lambda: all(node.height >= height for node in nodes),
+        timeout_s,
+        f"not every node reached height {height} (heights {[int(node.height) for node in nodes]})",
+    )
+
+
+async def stop_all(nodes: list[Node]) -> None:
+    for node in nodes:
+        try:
+            await node.stop()
+        except Exception:  # noqa: BLE001 - a node a test broke on purpose must not keep the others running
+            pass
+
+
+def addresses(nodes: list[Node]) -> list[Address]:
+    return [node.address for node in nodes]
+
+
+def load_nodes(layout: NetworkLayout, on_fatal: Callable[[BaseException], None] | None = None) -> list[Node]:
+    """Build (not start) every node; `on_fatal` (if given) replaces the default exit on a local fault."""
+    nodes = []
+    for directory in layout.node_directories:
+        config = load_config(directory)
+        key = load_node_key(config)
+        genesis = load_genesis(config.genesis_path)
+        nodes.append(Node(config, genesis, key) if on_fatal is None else Node(config, genesis, key, on_fatal=on_fatal))
+    return nodes
