@@ -18,15 +18,27 @@ from pathlib import Path
 from node_helpers import TEST_SCRYPT_N
 from test_node_bft_inprocess import _free_port_run
 
+from gusu.consensus.messages import Proposal, encode_proposal_signing_bytes, make_signer
 from gusu.consensus.validator_set import ValidatorSet
-from gusu.crypto import PrivateKey
+from gusu.crypto import PrivateKey, get_suite
 from gusu.crypto.keyfile import decrypt_key_file
 from gusu.ledger.genesis import save_genesis
-from gusu.ledger.types import Address, Height
+from gusu.ledger.types import (
+    ZERO_HASH,
+    Address,
+    BlockHeader,
+    Hash,
+    Height,
+    RawBlock,
+    Round,
+    compute_block_hash,
+)
+from gusu.ledger.validators import compute_validators_hash
 from gusu.node.chain import load_genesis, load_node_key
 from gusu.node.config import GENESIS_FILE_NAME, load_config
 from gusu.node.network_init import NetworkLayout, initialize_network
 from gusu.node.node import Node
+from gusu.node.wire import encode_proposal_body
 from gusu.sdk.transactions import build_transaction
 
 RECIPIENT = b"\x44" * 20
@@ -121,3 +133,58 @@ def load_nodes(layout: NetworkLayout, on_fatal: Callable[[BaseException], None] 
         genesis = load_genesis(config.genesis_path)
         nodes.append(Node(config, genesis, key) if on_fatal is None else Node(config, genesis, key, on_fatal=on_fatal))
     return nodes
+
+
+def sign_proposal(node_directory: Path, proposal: Proposal) -> Proposal:
+    """`proposal` signed with the consensus key of the validator configured in `node_directory`."""
+    config = load_config(node_directory)
+    suite = get_suite(load_genesis(config.genesis_path).suite)
+    signature = make_signer(suite, load_node_key(config))(encode_proposal_signing_bytes(proposal))
+    return replace(proposal, signature=signature)
+
+
+def make_tiny_proposal(
+    layout: NetworkLayout, node_directory: Path, proposer: Address, height: int, round_: int, salt: int
+) -> bytes:
+    """A consensus frame: a self-signed proposal by `proposer` with an empty, made-up block (`salt` varies it)."""
+    suite = get_suite(layout.genesis.suite)
+    header = BlockHeader(
+        chain_id=layout.genesis.chain_id,
+        height=Height(height),
+        parent_hash=ZERO_HASH,
+        timestamp_ms=1_000_000 + salt,
+        proposer=proposer,
+        transactions_root=ZERO_HASH,
+        receipts_root=ZERO_HASH,
+        state_root=ZERO_HASH,
+        validators_hash=compute_validators_hash(suite, layout.genesis.validators),
+        transaction_count=0,
+    )
+    block = RawBlock(header, ())
+    proposal = Proposal(
+        chain_id=layout.genesis.chain_id,
+        height=Height(height),
+        round=Round(round_),
+        block_hash=compute_block_hash(suite, header),
+        pol_round=-1,
+        timestamp_ms=header.timestamp_ms,
+        proposer=proposer,
+        signature=b"",
+    )
+    return encode_proposal_body(sign_proposal(node_directory, proposal), block)
+
+
+async def start_lone_proposer(layout: NetworkLayout, nodes: list[Node]) -> tuple[Node, Hash]:
+    """Start only the proposer of height 1, round 0, hand it a transaction, and wait for its proposal.
+
+    The other validators stay down, so the height never commits and the proposal's body must stay.
+    """
+    victim = nodes[get_proposer_index(layout, nodes, 1)]
+    await victim.start()
+    dev = load_dev_key(layout)
+    item = build_transaction(dev, layout.genesis.chain_id, "account", "transfer", [RECIPIENT, 1], Height(100))
+    [outcome] = await victim.submit_transactions([item.raw])
+    assert outcome.error is None, outcome.error
+    await wait_for(lambda: victim._proposal is not None, 10, "the victim did not propose")
+    assert victim._proposal is not None
+    return victim, victim._proposal.block_hash

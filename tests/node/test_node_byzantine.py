@@ -19,13 +19,20 @@ from byzantine_helpers import (
     get_proposer_index,
     load_nodes,
     make_network,
+    make_tiny_proposal,
+    start_lone_proposer,
     stop_all,
     wait_heights,
 )
 
+from gusu.codec import decode
 from gusu.ledger.store import CommittedBlock
-from gusu.ledger.types import Height, RawBlock
-from gusu.node.node import Node
+from gusu.ledger.types import Address, Height, RawBlock
+from gusu.node.wire import TAG_BODY, encode_body_request
+
+PROPOSAL_BODIES_MAX = 32
+"""The new cache's bound on other validators' bodies (the old one kept 16 in all)."""
+BODY_ANSWERS_PER_PEER_MAX = 4
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
@@ -87,5 +94,69 @@ def test_a_proposer_lying_about_time_is_not_prevoted_and_the_chain_goes_on(tmp_p
             assert started_ms - 1000 <= block.header.timestamp_ms <= finished_ms + 1000, (
                 f"block {height} is stamped {block.header.timestamp_ms - finished_ms} ms from the wall clock"
             )
+
+    asyncio.run(scenario())
+
+
+# --- finding 2: proposal-body cache -------------------------------------------------------------------------
+
+
+def test_a_flood_of_tiny_self_signed_proposals_cannot_evict_a_body_the_engine_needs(tmp_path: Path) -> None:
+    """Finding 2. A validator sends hundreds of tiny proposals it signed itself, for many rounds (mostly not
+    its own) of this height and the next two. The victim's own proposal body, which it must re-send and
+    may have to re-propose, stays; the cache stays bounded. Before the fix, 16 of them flushed it."""
+
+    async def scenario() -> None:
+        layout = make_network(tmp_path / "net")
+        nodes = load_nodes(layout)
+        victim, own_hash = await start_lone_proposer(layout, nodes)
+        byzantine_index = (nodes.index(victim) + 1) % len(nodes)
+        byzantine = nodes[byzantine_index]
+        try:
+            salt = 0
+            for height in (1, 2, 3):
+                for round_ in range(120):
+                    salt += 1
+                    body = make_tiny_proposal(
+                        layout, layout.node_directories[byzantine_index], byzantine.address, height, round_, salt
+                    )
+                    await victim._on_consensus_body(byzantine.address, body)
+                    assert len(victim._bodies) <= PROPOSAL_BODIES_MAX + 2
+            assert own_hash in victim._bodies, "a Byzantine validator's proposals evicted our own proposal's body"
+        finally:
+            await stop_all([victim])
+
+    asyncio.run(scenario())
+
+
+# --- finding 3: body requests -------------------------------------------------------------------------------
+
+
+def test_hundreds_of_body_requests_get_a_bounded_number_of_answers(tmp_path: Path) -> None:
+    """Finding 3. A validator asks 500 times for the body of the victim's proposal and never reads: the victim queues only a few answers for it, not a copy per request.
+    Before the fix every request queued a fresh copy."""
+
+    async def scenario() -> None:
+        layout = make_network(tmp_path / "net")
+        nodes = load_nodes(layout)
+        victim_index = get_proposer_index(layout, nodes, 1)
+        victim = nodes[victim_index]
+        byzantine = nodes[(victim_index + 1) % len(nodes)]
+        answers: list[int] = []
+        enqueue = victim._enqueue
+
+        def count_answers(recipient: Address | None, channel: str, body: bytes) -> None:
+            if recipient == byzantine.address and decode(body)[0] == TAG_BODY:  # type: ignore[index]
+                answers.append(len(body))
+            enqueue(recipient, channel, body)
+
+        victim._enqueue = count_answers  # type: ignore[method-assign]
+        victim, own_hash = await start_lone_proposer(layout, nodes)
+        try:
+            for _ in range(500):
+                await victim._on_sync_body(byzantine.address, encode_body_request(own_hash))
+            assert 1 <= len(answers) <= BODY_ANSWERS_PER_PEER_MAX, f"{len(answers)} answers queued for 500 requests"
+        finally:
+            await stop_all([victim])
 
     asyncio.run(scenario())
