@@ -9,8 +9,10 @@ Each test names the finding it covers.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -28,7 +30,9 @@ from byzantine_helpers import (
 from gusu.codec import decode
 from gusu.ledger.store import CommittedBlock
 from gusu.ledger.types import Address, Height, RawBlock
-from gusu.node.wire import TAG_BODY, encode_body_request
+from gusu.network.messages import CHANNEL_SYNC
+from gusu.node.node import Node
+from gusu.node.wire import TAG_BODY, encode_blocks, encode_body_request
 
 PROPOSAL_BODIES_MAX = 32
 """The new cache's bound on other validators' bodies (the old one kept 16 in all)."""
@@ -160,3 +164,66 @@ def test_hundreds_of_body_requests_get_a_bounded_number_of_answers(tmp_path: Pat
             await stop_all([victim])
 
     asyncio.run(scenario())
+
+
+# --- finding 4: block sync ----------------------------------------------------------------------------------
+
+
+def test_a_peer_answering_every_sync_request_with_nothing_cannot_starve_a_lagging_node(tmp_path: Path) -> None:
+    """Finding 4. Three validators (one of them Byzantine only in that it answers every block request with
+    an empty `sblocks`) commit while the fourth is down; the fourth then starts behind and must catch up from
+    the two honest peers within a bound. Before the fix the empty answer freed the request slot and the same
+    peer was asked again at once, so the lagging node could be starved."""
+
+    async def scenario() -> None:
+        layout = make_network(tmp_path / "net")
+        nodes = load_nodes(layout)
+        lagging, byzantine = nodes[0], nodes[1]
+        running = nodes[1:]
+        empty_answers: list[Address] = []
+
+        def answer_empty(peer: Address, request: object) -> Coroutine[Any, Any, None] | None:
+            empty_answers.append(peer)
+            if inspect.iscoroutinefunction(Node._answer_block_request):  # the code before the fix awaited it
+                network = byzantine.network
+                assert network is not None
+                return network.send(peer, CHANNEL_SYNC, encode_blocks([]))
+            byzantine._enqueue(peer, CHANNEL_SYNC, encode_blocks([]))
+            return None
+
+        byzantine._answer_block_request = answer_empty  # type: ignore[method-assign, assignment]
+        for node in running:
+            await node.start()
+        feeder = asyncio.get_running_loop().create_task(feed_transactions(layout, running[1:]))
+        try:
+            await wait_heights(running, 8, timeout_s=60)
+            await lagging.start()
+            target = min(int(node.height) for node in running)
+            await wait_heights([lagging], target, timeout_s=25)
+            assert empty_answers, "the lagging node never asked the Byzantine peer"
+        finally:
+            feeder.cancel()
+            await stop_all(nodes)
+
+    asyncio.run(scenario())
+
+
+def test_unsolicited_or_useless_sync_answers_free_nothing() -> None:
+    """Finding 4, the scheduler's rules: only the asked peer's answer frees the slot; an empty one or one at
+    the wrong height is a strike (the peer is passed over), and peers take turns."""
+    from gusu.node.sync import SyncScheduler, SyncSettings  # here: the module is new with the fix
+
+    honest, byzantine = Address(b"\x02" * 20), Address(b"\x01" * 20)
+    scheduler = SyncScheduler(SyncSettings(request_timeout_s=5.0, penalty_s=5.0))
+    scheduler.on_status(honest, Height(100))
+    scheduler.on_status(byzantine, Height(100))
+    first = scheduler.choose_request(Height(10), now_s=0.0)
+    assert first is not None and first[0] == byzantine  # lowest address first
+    assert not scheduler.on_answer(honest, Height(10), [Height(11)], now_s=0.1)  # unsolicited: ignored
+    assert scheduler.choose_request(Height(10), now_s=0.2) is None  # the slot is still the Byzantine peer's
+    assert not scheduler.on_answer(byzantine, Height(10), [], now_s=0.3)  # empty: a strike
+    second = scheduler.choose_request(Height(10), now_s=0.4)
+    assert second is not None and second[0] == honest
+    assert not scheduler.on_answer(honest, Height(10), [Height(12)], now_s=0.5)  # a gap: a strike too
+    assert scheduler.choose_request(Height(10), now_s=0.6) is None  # both passed over for a while
+    assert scheduler.get_penalty_until_s(byzantine) >= 5.0
