@@ -28,9 +28,12 @@ from byzantine_helpers import (
 )
 
 from gusu.codec import decode
+from gusu.consensus import ProposalValidated
+from gusu.errors import StorageError
 from gusu.ledger.store import CommittedBlock
 from gusu.ledger.types import Address, Height, RawBlock
 from gusu.network.messages import CHANNEL_SYNC
+from gusu.node.journal import RecordLog
 from gusu.node.node import Node
 from gusu.node.wire import TAG_BODY, encode_blocks, encode_body_request
 
@@ -227,3 +230,140 @@ def test_unsolicited_or_useless_sync_answers_free_nothing() -> None:
     assert not scheduler.on_answer(honest, Height(10), [Height(12)], now_s=0.5)  # a gap: a strike too
     assert scheduler.choose_request(Height(10), now_s=0.6) is None  # both passed over for a while
     assert scheduler.get_penalty_until_s(byzantine) >= 5.0
+
+
+# --- findings 6 and 8: local faults stop the node ---------------------------------------------------------
+
+
+class _FatalRecorder:
+    def __init__(self) -> None:
+        self.errors: list[BaseException] = []
+
+    def __call__(self, error: BaseException) -> None:
+        self.errors.append(error)
+
+
+def _record_outgoing(node: Node) -> list[tuple[float, str, object]]:
+    """Everything `node` hands the engine's sender and the transport from now on, with when (monotonic)."""
+    sent: list[tuple[float, str, object]] = []
+    send_consensus = node._send_consensus
+    network = node.network
+    assert network is not None
+    network_send = network.send
+
+    def record_consensus(recipient: Address | None, message: object) -> None:
+        sent.append((time.monotonic(), "engine", message))
+        send_consensus(recipient, message)
+
+    async def record_send(peer: Address, channel: str, body: bytes) -> None:
+        sent.append((time.monotonic(), channel, body))
+        await network_send(peer, channel, body)
+
+    node._send_consensus = record_consensus  # type: ignore[method-assign]
+    network.send = record_send  # type: ignore[method-assign]
+    return sent
+
+
+def test_a_failed_wal_write_stops_the_node_and_no_vote_goes_out_after_it(tmp_path: Path) -> None:
+    """Finding 6. A validator's WAL append fails (disk full): the node stops through `on_fatal`, hands
+    nothing more to the transport (above all no vote that no WAL record backs), and the other three go on.
+    Before the fix the node kept running and re-sent votes the WAL never recorded."""
+
+    async def scenario() -> None:
+        layout = make_network(tmp_path / "net")
+        fatal = _FatalRecorder()
+        nodes = load_nodes(layout, on_fatal=fatal)
+        victim, others = nodes[2], [nodes[0], nodes[1], nodes[3]]
+        for node in nodes:
+            await node.start()
+        feeder = asyncio.get_running_loop().create_task(feed_transactions(layout, others))
+        try:
+            await wait_heights(nodes, 2, timeout_s=30)
+            sent = _record_outgoing(victim)
+            wal = victim._wal
+            assert wal is not None
+            failed_at: list[float] = []
+
+            def fail(records: object) -> None:
+                failed_at.append(time.monotonic())
+                raise StorageError("cannot append to the consensus WAL: no space left on device")
+
+            wal.append = fail  # type: ignore[method-assign]
+            reached = int(victim.height) + 4
+            await wait_heights(others, reached, timeout_s=30)
+            assert failed_at, "the victim never wrote its WAL"
+            assert len(fatal.errors) == 1 and isinstance(fatal.errors[0], StorageError)
+            assert victim.fatal_error is fatal.errors[0] and not victim.is_healthy()
+            late = [item for item in sent if item[0] >= failed_at[0]]
+            assert not late, f"the node sent {len(late)} messages after its WAL failed: {late[:3]}"
+        finally:
+            feeder.cancel()
+            await stop_all(nodes)
+
+    asyncio.run(scenario())
+
+
+def test_a_wal_damaged_before_its_last_record_refuses_to_start(tmp_path: Path) -> None:
+    """Finding 6. A bad checksum in the middle of the WAL is a disk fault, not a torn tail: the node must
+    not start on it (it would forget votes it signed). Before the fix it read up to the damage and started."""
+
+    async def scenario() -> None:
+        layout = make_network(tmp_path / "net")
+        node = load_nodes(layout)[0]
+        wal_path = node._config.data_path / "consensus.wal"
+        wal_path.parent.mkdir(parents=True, exist_ok=True)
+        log = RecordLog(wal_path)
+        log.append([b"first record", b"second record", b"third record"])
+        log.close()
+        data = bytearray(wal_path.read_bytes())
+        data[8] ^= 0xFF  # the first record's data: its checksum no longer holds, and two records follow
+        wal_path.write_bytes(bytes(data))
+        try:
+            with pytest.raises(StorageError, match="damaged"):
+                await node.start()
+        finally:
+            await stop_all([node])
+
+    asyncio.run(scenario())
+
+
+def test_a_storage_fault_while_checking_a_proposal_stops_the_node_without_a_verdict(tmp_path: Path) -> None:
+    """Finding 8. The victim's store fails while it re-executes a proposed block: it stops through
+    `on_fatal`, tells the engine nothing (no 'invalid' verdict blaming the proposer), commits no receipt,
+    and the other three go on. Before the fix the fault became a failed receipt and the proposer was blamed."""
+
+    async def scenario() -> None:
+        layout = make_network(tmp_path / "net")
+        fatal = _FatalRecorder()
+        nodes = load_nodes(layout, on_fatal=fatal)
+        victim, others = nodes[1], [nodes[0], nodes[2], nodes[3]]
+        for node in nodes:
+            await node.start()
+        feeder = asyncio.get_running_loop().create_task(feed_transactions(layout, others, interval_s=0.1))
+        try:
+            await wait_heights(nodes, 2, timeout_s=30)
+            verdicts: list[ProposalValidated] = []
+            on_event = victim._engine.on_event
+
+            def record_verdicts(event: object) -> list[object]:
+                if isinstance(event, ProposalValidated):
+                    verdicts.append(event)
+                return on_event(event)  # type: ignore[arg-type]
+
+            victim._engine.on_event = record_verdicts  # type: ignore[method-assign, assignment]
+            height_at_fault = victim.height
+            store = victim.store
+
+            def fail(key: bytes) -> bytes | None:
+                raise StorageError("cannot read the chain store: input/output error")
+
+            store.get = fail  # type: ignore[method-assign]
+            await wait_heights(others, int(height_at_fault) + 4, timeout_s=30)
+            assert len(fatal.errors) == 1 and isinstance(fatal.errors[0], StorageError), fatal.errors
+            assert not any(not verdict.is_valid for verdict in verdicts), "a local fault became an 'invalid' verdict"
+            assert victim.height == height_at_fault, "the victim committed a block it could not execute"
+        finally:
+            feeder.cancel()
+            await stop_all(nodes)
+
+    asyncio.run(scenario())
