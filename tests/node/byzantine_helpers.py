@@ -18,7 +18,13 @@ from pathlib import Path
 from node_helpers import TEST_SCRYPT_N
 from test_node_bft_inprocess import _free_port_run
 
-from gusu.consensus.messages import Proposal, encode_proposal_signing_bytes, make_signer
+from gusu.consensus.messages import (
+    Proposal,
+    Vote,
+    encode_proposal_signing_bytes,
+    encode_vote_signing_bytes,
+    make_signer,
+)
 from gusu.consensus.validator_set import ValidatorSet
 from gusu.crypto import PrivateKey, get_suite
 from gusu.crypto.keyfile import decrypt_key_file
@@ -188,3 +194,11 @@ async def start_lone_proposer(layout: NetworkLayout, nodes: list[Node]) -> tuple
     await wait_for(lambda: victim._proposal is not None, 10, "the victim did not propose")
     assert victim._proposal is not None
     return victim, victim._proposal.block_hash
+
+
+def sign_vote(node_directory: Path, vote: Vote) -> Vote:
+    """`vote` signed with the consensus key of the validator configured in `node_directory`."""
+    config = load_config(node_directory)
+    suite = get_suite(load_genesis(config.genesis_path).suite)
+    signature = make_signer(suite, load_node_key(config))(encode_vote_signing_bytes(vote))
+    return replace(vote, signature=signature)

@@ -22,6 +22,7 @@ from byzantine_helpers import (
     load_nodes,
     make_network,
     make_tiny_proposal,
+    sign_vote,
     start_lone_proposer,
     stop_all,
     wait_heights,
@@ -29,13 +30,15 @@ from byzantine_helpers import (
 
 from gusu.codec import decode
 from gusu.consensus import ProposalValidated
-from gusu.errors import StorageError
+from gusu.consensus.messages import Vote, VoteKind
+from gusu.errors import InvalidBlockError, StorageError
+from gusu.ledger.genesis import DEFAULT_PARAMETERS
 from gusu.ledger.store import CommittedBlock
-from gusu.ledger.types import Address, Height, RawBlock
+from gusu.ledger.types import Address, Hash, Height, RawBlock, Round
 from gusu.network.messages import CHANNEL_SYNC
 from gusu.node.journal import RecordLog
 from gusu.node.node import Node
-from gusu.node.wire import TAG_BODY, encode_blocks, encode_body_request
+from gusu.node.wire import TAG_BODY, encode_blocks, encode_body_request, encode_vote_body
 
 PROPOSAL_BODIES_MAX = 32
 """The new cache's bound on other validators' bodies (the old one kept 16 in all)."""
@@ -364,6 +367,96 @@ def test_a_storage_fault_while_checking_a_proposal_stops_the_node_without_a_verd
             assert victim.height == height_at_fault, "the victim committed a block it could not execute"
         finally:
             feeder.cancel()
+            await stop_all(nodes)
+
+    asyncio.run(scenario())
+
+
+# --- finding 9: proposer, evidence, genesis-only parameters -----------------------------------------------
+
+
+def test_a_block_whose_proposer_is_not_a_validator_is_invalid(tmp_path: Path) -> None:
+    """Finding 9. A block otherwise correct (it re-executes to its own header) naming an outsider as its
+    proposer is refused. Before the fix the header's proposer was never checked."""
+
+    async def scenario() -> None:
+        layout = make_network(tmp_path / "net")
+        node = load_nodes(layout)[0]
+        await node.start()
+        try:
+            parent = node._tip_header
+            assert parent is not None
+            outsider = Address(b"\x99" * 20)
+            built = node._execute_block(Height(1), parent.timestamp_ms + 1, outsider, [])
+            with pytest.raises(InvalidBlockError, match="not a validator"):
+                await node.validate_block(RawBlock(built.header, ()))
+            honest = node._execute_block(Height(1), parent.timestamp_ms + 1, node.address, [])
+            await node.validate_block(RawBlock(honest.header, ()))  # the same block from a validator is fine
+        finally:
+            await stop_all([node])
+
+    asyncio.run(scenario())
+
+
+def test_equivocation_evidence_survives_a_restart_and_is_served(tmp_path: Path) -> None:
+    """Finding 9. A validator signs two different prevotes for one height and round; the victim records the
+    evidence, and after a restart `Node.get_evidence` still returns it, with both signed messages.
+    Before the fix evidence was only logged."""
+
+    async def scenario() -> None:
+        layout = make_network(tmp_path / "net")
+        nodes = load_nodes(layout)
+        victim, byzantine_index = nodes[0], 1
+        byzantine = nodes[byzantine_index]
+        await victim.start()
+        try:
+            for block_hash in (b"\x01" * 32, b"\x02" * 32):
+                vote = Vote(
+                    kind=VoteKind.PREVOTE,
+                    chain_id=layout.genesis.chain_id,
+                    height=Height(1),
+                    round=Round(0),
+                    block_hash=Hash(block_hash),
+                    timestamp_ms=time.time_ns() // 1_000_000,
+                    validator=byzantine.address,
+                    signature=b"",
+                )
+                signed = sign_vote(layout.node_directories[byzantine_index], vote)
+                await victim._on_consensus_body(byzantine.address, encode_vote_body(signed))
+            assert [item.validator for item in victim.get_evidence(10)] == [byzantine.address]
+        finally:
+            await stop_all([victim])
+        restarted = load_nodes(layout)[0]
+        await restarted.start()
+        try:
+            [item] = restarted.get_evidence(10)
+            assert (item.validator, item.height, item.round, item.kind) == (byzantine.address, 1, 0, "prevote")
+            assert item.first != item.second
+        finally:
+            await stop_all([restarted])
+
+    asyncio.run(scenario())
+
+
+def test_the_transaction_window_comes_from_genesis_never_from_a_node_config(tmp_path: Path) -> None:
+    """Finding 9. Genesis does not set `transaction_window_blocks`; two nodes configured with different local
+    `[mempool] transaction_window_blocks` still use the same window (the shared default), so they agree on
+    which blocks are valid. Before the fix each node fell back to its own config."""
+
+    async def scenario() -> None:
+        layout = make_network(tmp_path / "net", drop_parameters=("transaction_window_blocks",))
+        for directory, window in zip(layout.node_directories[:2], (10, 5000), strict=True):
+            config = directory / "config.toml"
+            text = config.read_text().replace("[mempool]\n", f"[mempool]\ntransaction_window_blocks = {window}\n")
+            config.write_text(text)
+        nodes = load_nodes(layout)[:2]
+        assert [node._config.mempool.transaction_window_blocks for node in nodes] == [10, 5000]
+        for node in nodes:
+            await node.start()
+        try:
+            windows = {node.get_status().transaction_window_blocks for node in nodes}
+            assert windows == {dict(DEFAULT_PARAMETERS)["transaction_window_blocks"]}, windows
+        finally:
             await stop_all(nodes)
 
     asyncio.run(scenario())
