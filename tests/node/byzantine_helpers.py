@@ -9,6 +9,7 @@ transport handlers (`_on_consensus_body`, `_on_sync_body`), which is what the tr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections.abc import Callable
@@ -120,10 +121,8 @@ async def wait_heights(nodes: list[Node], height: int, timeout_s: float) -> None
 
 async def stop_all(nodes: list[Node]) -> None:
     for node in nodes:
-        try:
+        with contextlib.suppress(Exception):
             await node.stop()
-        except Exception:  # noqa: BLE001 - a node a test broke on purpose must not keep the others running
-            pass
 
 
 def addresses(nodes: list[Node]) -> list[Address]:

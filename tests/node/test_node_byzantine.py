@@ -12,13 +12,14 @@ import asyncio
 import inspect
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 from byzantine_helpers import (
     feed_transactions,
     get_proposer_index,
+    load_dev_key,
     load_nodes,
     make_network,
     make_tiny_proposal,
@@ -31,7 +32,7 @@ from byzantine_helpers import (
 from gusu.codec import decode
 from gusu.consensus import ProposalValidated
 from gusu.consensus.messages import Vote, VoteKind
-from gusu.errors import InvalidBlockError, StorageError
+from gusu.errors import InvalidBlockError, MempoolFullError, StorageError
 from gusu.ledger.genesis import DEFAULT_PARAMETERS
 from gusu.ledger.store import CommittedBlock
 from gusu.ledger.types import Address, Hash, Height, RawBlock, Round
@@ -39,6 +40,7 @@ from gusu.network.messages import CHANNEL_SYNC
 from gusu.node.journal import RecordLog
 from gusu.node.node import Node
 from gusu.node.wire import TAG_BODY, encode_blocks, encode_body_request, encode_vote_body
+from gusu.sdk.transactions import build_transaction
 
 PROPOSAL_BODIES_MAX = 32
 """The new cache's bound on other validators' bodies (the old one kept 16 in all)."""
@@ -143,7 +145,8 @@ def test_a_flood_of_tiny_self_signed_proposals_cannot_evict_a_body_the_engine_ne
 
 
 def test_hundreds_of_body_requests_get_a_bounded_number_of_answers(tmp_path: Path) -> None:
-    """Finding 3. A validator asks 500 times for the body of the victim's proposal and never reads: the victim queues only a few answers for it, not a copy per request.
+    """Finding 3. A validator asks 500 times for the body of the victim's proposal and never
+    reads: the victim queues only a few answers for it, not a copy per request.
     Before the fix every request queued a fresh copy."""
 
     async def scenario() -> None:
@@ -458,5 +461,50 @@ def test_the_transaction_window_comes_from_genesis_never_from_a_node_config(tmp_
             assert windows == {dict(DEFAULT_PARAMETERS)["transaction_window_blocks"]}, windows
         finally:
             await stop_all(nodes)
+
+    asyncio.run(scenario())
+
+
+# --- finding 7: verifier back-pressure ----------------------------------------------------------------------
+
+
+def test_a_saturated_verifier_never_makes_a_valid_block_invalid(tmp_path: Path) -> None:
+    """Finding 7. The victim's verifier queue is full of admissions when a valid block with transactions it
+    has never seen arrives: the block's check still runs (urgent) and finds it valid. Before the fix the
+    refusal was read as a bad signature and the valid block judged invalid."""
+
+    async def scenario() -> None:
+        layout = make_network(tmp_path / "net")
+        config = layout.node_directories[0] / "config.toml"
+        # One worker process (with none, signatures are checked inline and nothing ever queues).
+        text = config.read_text().replace("workers = 0", "workers = 1")
+        config.write_text(text.replace("[verifier]\n", "[verifier]\nqueue_items_max = 4\n"))
+        victim, builder = load_nodes(layout)[:2]
+        await victim.start()
+        await builder.start()
+        try:
+            dev = load_dev_key(layout)
+            items = [
+                build_transaction(dev, layout.genesis.chain_id, "account", "transfer", [b"\x44" * 20, n], Height(50))
+                for n in (1, 2, 3)
+            ]
+            outcomes = await builder.submit_transactions([item.raw for item in items])
+            assert all(outcome.error is None for outcome in outcomes), outcomes
+            parent = builder._tip_header
+            assert parent is not None
+            entries = builder._mempool.select(100, 1 << 20, Height(1))
+            assert len(entries) == 3
+            built = builder._execute_block(Height(1), parent.timestamp_ms + 1, builder.address, entries)
+            block = RawBlock(built.header, built.raw_transactions)
+            # Saturate: four admissions' signatures wait in the victim's queue (its bound is four).
+            tx = items[0].transaction
+            filler = victim._verifier.submit([(tx.sender_public_key, items[0].transaction_id, tx.signature)] * 4)
+            with pytest.raises(MempoolFullError):
+                victim._verifier.submit([(tx.sender_public_key, items[0].transaction_id, tx.signature)])
+            outcome = await victim.validate_block(block)
+            assert outcome.block_hash == built.block_hash
+            await filler
+        finally:
+            await stop_all([victim, builder])
 
     asyncio.run(scenario())
