@@ -3,7 +3,7 @@
 The Byzantine validator is either a real `Node` whose behaviour a test patches (it then signs with its
 own key and speaks over its own TLS identity, exactly as a hostile member organisation could), or a
 node that is not started at all while the test hands its crafted frames straight to a victim's
-transport handlers (`_on_consensus_body`, `_on_sync_body`), which is what the transport would call.
+transport handlers (`_proposals.on_consensus_body`, `_on_sync_body`), which is what the transport would call.
 """
 
 from __future__ import annotations

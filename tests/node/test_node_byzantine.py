@@ -9,11 +9,9 @@ Each test names the finding it covers.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from byzantine_helpers import (
@@ -132,7 +130,7 @@ def test_a_flood_of_tiny_self_signed_proposals_cannot_evict_a_body_the_engine_ne
                     body = make_tiny_proposal(
                         layout, layout.node_directories[byzantine_index], byzantine.address, height, round_, salt
                     )
-                    await victim._on_consensus_body(byzantine.address, body)
+                    await victim._proposals.on_consensus_body(byzantine.address, body)
                     assert len(victim._bodies) <= PROPOSAL_BODIES_MAX + 2
             assert own_hash in victim._bodies, "a Byzantine validator's proposals evicted our own proposal's body"
         finally:
@@ -191,16 +189,11 @@ def test_a_peer_answering_every_sync_request_with_nothing_cannot_starve_a_laggin
         running = nodes[1:]
         empty_answers: list[Address] = []
 
-        def answer_empty(peer: Address, request: object) -> Coroutine[Any, Any, None] | None:
+        def answer_empty(peer: Address, request: object) -> None:
             empty_answers.append(peer)
-            if inspect.iscoroutinefunction(Node._answer_block_request):  # the code before the fix awaited it
-                network = byzantine.network
-                assert network is not None
-                return network.send(peer, CHANNEL_SYNC, encode_blocks([]))
             byzantine._enqueue(peer, CHANNEL_SYNC, encode_blocks([]))
-            return None
 
-        byzantine._answer_block_request = answer_empty  # type: ignore[method-assign, assignment]
+        byzantine._block_sync.answer_request = answer_empty  # type: ignore[method-assign, assignment]
         for node in running:
             await node.start()
         feeder = asyncio.get_running_loop().create_task(feed_transactions(layout, running[1:]))
@@ -252,7 +245,7 @@ class _FatalRecorder:
 def _record_outgoing(node: Node) -> list[tuple[float, str, object]]:
     """Everything `node` hands the engine's sender and the transport from now on, with when (monotonic)."""
     sent: list[tuple[float, str, object]] = []
-    send_consensus = node._send_consensus
+    send_consensus = node._proposals.send_message
     network = node.network
     assert network is not None
     network_send = network.send
@@ -265,7 +258,7 @@ def _record_outgoing(node: Node) -> list[tuple[float, str, object]]:
         sent.append((time.monotonic(), channel, body))
         await network_send(peer, channel, body)
 
-    node._send_consensus = record_consensus  # type: ignore[method-assign]
+    node._proposals.send_message = record_consensus  # type: ignore[method-assign]
     network.send = record_send  # type: ignore[method-assign]
     return sent
 
@@ -425,7 +418,7 @@ def test_equivocation_evidence_survives_a_restart_and_is_served(tmp_path: Path) 
                     signature=b"",
                 )
                 signed = sign_vote(layout.node_directories[byzantine_index], vote)
-                await victim._on_consensus_body(byzantine.address, encode_vote_body(signed))
+                await victim._proposals.on_consensus_body(byzantine.address, encode_vote_body(signed))
             assert [item.validator for item in victim.get_evidence(10)] == [byzantine.address]
         finally:
             await stop_all([victim])

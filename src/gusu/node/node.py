@@ -256,7 +256,7 @@ class Node:
             is_running=lambda: self._running,
             validate_block=self.validate_block,
             on_event=self._on_engine_event,
-            enqueue=self._enqueue,
+            enqueue=lambda peer, channel, body: self._enqueue(peer, channel, body),
             spawn=self._spawn,
             on_local_fault=self._fail_stop,
             clock=clock,
