@@ -12,11 +12,12 @@ blocks from untrusted peers, or an auditor. With fewer than 1/3 of the
 power faulty, two valid certificates for different blocks at one height
 cannot exist.
 
-`compute_block_time_ms` is BFT time (CometBFT spec/consensus/bft-time.md):
-the median of the precommit timestamps weighted by voting power. Correct
-validators hold more than half of the power of any quorum, so the median
-lies between two correct validators' clocks whatever the faulty ones
-write.
+`compute_block_time_ms` is the median of the precommit timestamps weighted
+by voting power (CometBFT's former BFT time). Correct validators hold more
+than half of the power of any quorum, so the median lies between two
+correct validators' clocks whatever the faulty ones write. Block time is
+proposer-based now (see `gusu.consensus.tendermint`); the median is what a
+certificate says about when its block was decided.
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ def verify_commit_certificate(
 
 
 def compute_block_time_ms(certificate: CommitCertificate, validator_set: ValidatorSet) -> int:
-    """BFT time: the power-weighted median of the certificate's precommit timestamps.
+    """The power-weighted median of the certificate's precommit timestamps.
 
     Sorting by timestamp, it is the first timestamp at which the power
     counted so far exceeds half the certificate's power. InvalidBlockError

@@ -2,7 +2,7 @@
 
 ``python -m gusu.eval.simulation --seeds 200 --nodes 4`` runs seeds
 ``0 .. 199`` (``--start`` moves the range); seed ``s`` runs scenario
-``SCENARIOS[s % 9]`` unless ``--scenario`` names one. ``--nodes`` takes a
+``SCENARIOS[s % 14]`` unless ``--scenario`` names one. ``--nodes`` takes a
 comma-separated list (``4,7``) to cover several validator counts.
 A failing seed is printed with the command that replays it
 (``--replay SEED --scenario NAME --nodes N``); `replay` does the same from
@@ -67,9 +67,12 @@ class ScenarioSummary:
     transaction_latency_ms_max: int = 0
     evidence_reported: int = 0
     crashes: int = 0
+    byzantine_messages: int = 0
+    """Blocks built with a time lie plus signed spam messages."""
 
     def add(self, result: SimResult) -> None:
         self.runs += 1
+        self.byzantine_messages += result.time_lies + result.spam_messages
         self.wait_runs += 1 if result.wait_for_transactions else 0
         self.failures += 0 if result.ok else 1
         self.heights_min = result.max_height if self.heights_min is None else min(self.heights_min, result.max_height)
@@ -98,6 +101,10 @@ class CampaignSummary:
     safety_failures: int = 0
     """Runs with an agreement, validity, exactly-once, lost-transaction, state or double-signing violation."""
     liveness_failures: int = 0
+    memory_failures: int = 0
+    """Runs where an honest node's bookkeeping outgrew its bound (`cluster.compute_bookkeeping_bounds`)."""
+    bookkeeping_peaks: dict[str, int] = field(default_factory=dict)
+    """The largest size of each kind of engine bookkeeping seen on any honest node of any run."""
     failures: list[dict[str, object]] = field(default_factory=list)
     per_scenario: dict[str, ScenarioSummary] = field(default_factory=dict)
     blocks_committed: int = 0
@@ -141,6 +148,9 @@ class CampaignSummary:
         self.events += result.events
         self.safety_failures += 1 if result.safety_violations else 0
         self.liveness_failures += 1 if result.liveness_violations else 0
+        self.memory_failures += 1 if result.memory_violations else 0
+        for kind, size in result.bookkeeping_peaks:
+            self.bookkeeping_peaks[kind] = max(self.bookkeeping_peaks.get(kind, 0), size)
         if not result.ok:
             self.failures.append(
                 {
@@ -207,7 +217,7 @@ def format_summary(summary: CampaignSummary) -> str:
         f"simulation campaign: {summary.runs} runs (seeds {summary.start}..{summary.start + summary.seeds - 1}, "
         f"n = {', '.join(str(n) for n in summary.nodes)}, crypto {summary.crypto}) in {summary.wall_seconds:.1f} s",
         f"{'scenario':<16}{'runs':>6}{'wait':>6}{'failed':>8}{'min height':>12}{'liveness avg':>14}{'max':>9}"
-        f"{'tx max':>9}{'txs':>9}{'evidence':>10}{'crashes':>9}",
+        f"{'tx max':>9}{'txs':>9}{'evidence':>10}{'crashes':>9}{'byzantine':>11}",
     ]
     for key in sorted(summary.per_scenario):
         item = summary.per_scenario[key]
@@ -215,7 +225,7 @@ def format_summary(summary: CampaignSummary) -> str:
         lines.append(
             f"{key:<16}{item.runs:>6}{item.wait_runs:>6}{item.failures:>8}{item.heights_min or 0:>12}{average:>12}ms"
             f"{item.liveness_ms_max:>7}ms{item.transaction_latency_ms_max:>7}ms{item.transactions_committed:>9}"
-            f"{item.evidence_reported:>10}{item.crashes:>9}"
+            f"{item.evidence_reported:>10}{item.crashes:>9}{item.byzantine_messages:>11}"
         )
     timed_blocks = summary.blocks_committed - summary.blocks_committed_waiting
     lines.append(
@@ -235,8 +245,11 @@ def format_summary(summary: CampaignSummary) -> str:
         f"bounds {summary.transaction_bound_base_ms} ms + {summary.transaction_bound_per_power_ms} ms per unit of "
         "voting power, from the acknowledgement or the heal)"
     )
+    peaks = ", ".join(f"{kind} {size}" for kind, size in sorted(summary.bookkeeping_peaks.items()))
+    lines.append(f"largest bookkeeping on an honest node: {peaks}")
     lines.append(
-        f"safety violations: {summary.safety_failures} run(s); liveness violations: {summary.liveness_failures} run(s)"
+        f"safety violations: {summary.safety_failures} run(s); liveness violations: {summary.liveness_failures} "
+        f"run(s); memory violations: {summary.memory_failures} run(s)"
     )
     if summary.failures:
         lines.append(f"FAILED: {len(summary.failures)} run(s)")

@@ -7,9 +7,15 @@ build invalid blocks): what they acknowledge to a client must commit.
 * **agreement**: no two honest nodes store different blocks at one height;
 * **validity**: every stored block extends the node's chain and carries a
   certificate that `verify_commit_certificate` accepts (checked as each
-  block is stored, see `cluster.Simulation._store_block`); its time is no
-  later than the latest clock of any node when it committed, and its
-  certificate's BFT time is after the block's own time;
+  block is stored, see `cluster.Simulation._store_block`); its certificate's
+  median precommit time is after the block's own time;
+* **block time** (proposer-based timestamps): every stored block's time
+  lies within the good clocks (those of honest nodes within the precision)
+  as PBTS promises: no later than the latest good clock when the node
+  committed it plus the precision, and no earlier than the earliest good
+  clock when a good honest node first had a fresh proposal of it, minus the
+  precision and the message delay of the commit round. Lies about time by
+  faulty proposers, in either direction, must not get into the chain;
 * **exactly once**: no transaction id appears twice in one honest node's
   chain (in two blocks, or twice in one block);
 * **acknowledged transactions commit**: every transaction a correct node
@@ -31,12 +37,18 @@ build invalid blocks): what they acknowledge to a client must commit.
   empty and the run has been quiet for `QUIET_MS`, each honest node's
   newest block holds a transaction: a height starts only for pending
   transactions, so a trailing empty block means the chain kept making
-  blocks with nothing to decide;
+  blocks with nothing to decide (a spammer's messages start heights too,
+  so with spammers the height under way at the heal and the next one may
+  be empty);
 * **no double signing**: no honest node's WAL (which outlives its crashes)
   holds two different signed messages of one kind at one height and
   round; the messages honest nodes actually sent are checked the same way
   while the run goes, and no honest node reports evidence against an
   honest validator;
+* **bounded memory**: every honest engine's bookkeeping (next-height
+  buffer, proposals, tallies, held votes, evidence...) and the node's
+  executions and timers stay within `cluster.compute_bookkeeping_bounds`
+  (checked as the run goes, see `cluster.Simulation._sample_bookkeeping`);
 * **liveness**: within `LIVENESS_BOUND_MS` of the heal, every honest node
   commits a block above the highest height any honest node had at the
   heal; in wait mode only if blocks are due, that is if a correct node
@@ -57,7 +69,7 @@ from gusu.consensus import compute_block_time_ms
 from gusu.consensus.messages import Message, Proposal, get_signer_address
 from gusu.consensus.tendermint_wal import WalKind, decode_wal_record
 from gusu.errors import CodecError
-from gusu.eval.simulation.chain import CLIENT_BALANCE, CLIENT_COUNT, GENESIS_TIME_MS, compute_client_balance_total
+from gusu.eval.simulation.chain import CLIENT_BALANCE, CLIENT_COUNT, compute_client_balance_total
 from gusu.eval.simulation.cluster import CLOCK_START_MS, LIVENESS_BOUND_MS, QUIET_MS
 from gusu.ledger.types import Hash
 
@@ -91,17 +103,33 @@ def check_agreement(simulation: Simulation) -> None:
 
 
 def check_block_times(simulation: Simulation) -> None:
-    latest_skew_ms = max(simulation.plan.skews_ms)
+    settings = simulation.settings
+    precision_ms = settings.block_time_precision_ms
+    good_skews_ms = [node.skew_ms for node in simulation.honest if node.clock_is_good]
     for node in simulation.honest:
-        parent_time_ms = GENESIS_TIME_MS
         for block in node.store:
-            # Times must follow the parent even when every clock is behind it, so they may then run ahead.
-            latest_ms = max(CLOCK_START_MS + block.committed_at_ms + latest_skew_ms, parent_time_ms + 1)
-            parent_time_ms = block.timestamp_ms
+            latest_ms = CLOCK_START_MS + block.committed_at_ms + max(good_skews_ms) + precision_ms
             if block.timestamp_ms > latest_ms:
                 simulation.violations.append(
-                    f"validity: block {block.height} on node {node.node_id} is stamped {block.timestamp_ms}, "
-                    "later than any node's clock when it committed"
+                    f"block time: block {block.height} on node {node.node_id} is stamped {block.timestamp_ms}, "
+                    f"{block.timestamp_ms - latest_ms + precision_ms} ms past every good clock when it committed "
+                    f"(precision {precision_ms} ms)"
+                )
+                return
+            seen_ms = simulation.first_seen_ms.get(block.block_hash)
+            if seen_ms is None:
+                simulation.violations.append(
+                    f"block time: block {block.height} on node {node.node_id} committed, but no good honest node "
+                    "ever had a fresh proposal of it"
+                )
+                return
+            delay_ms = settings.get_block_time_message_delay_ms(block.certificate.round)
+            earliest_ms = CLOCK_START_MS + seen_ms + min(good_skews_ms) - precision_ms - delay_ms
+            if block.timestamp_ms < earliest_ms:
+                simulation.violations.append(
+                    f"block time: block {block.height} on node {node.node_id} is stamped {block.timestamp_ms}, "
+                    f"{earliest_ms - block.timestamp_ms + precision_ms + delay_ms} ms before every good clock when "
+                    f"its proposal was first seen (precision {precision_ms} ms, message delay {delay_ms} ms)"
                 )
                 return
             if compute_block_time_ms(block.certificate, simulation.validator_set) <= block.timestamp_ms:
@@ -256,8 +284,12 @@ def check_idle(simulation: Simulation) -> None:
         return
     if any(node.mempool is None or node.mempool.transaction_count for node in simulation.nodes):
         return  # something is still pending (a faulty node's transaction): blocks are due
+    # Any validator's message starts an idle height (the engine cannot tell who has transactions), so a
+    # spammer can make empty blocks while it spams: the height under way at the heal, and the next one (its
+    # messages wait in the next-height buffer), may be such blocks.
+    woken_height = (simulation.heal_height or 0) + 2 if simulation.plan.spammers else 0
     for node in simulation.honest:
-        if node.store and not node.store[-1].transaction_ids:
+        if node.store and not node.store[-1].transaction_ids and node.store[-1].height > woken_height:
             simulation.violations.append(
                 f"idle: with no transaction pending for {QUIET_MS} ms, node {node.node_id}'s newest block "
                 f"{node.committed_height} is empty: the chain made a block with nothing to decide"

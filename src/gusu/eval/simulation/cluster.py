@@ -25,7 +25,14 @@ docs/bft.md specifies:
   engine hears `TransactionsAvailable` after every admission and after
   every commit;
 * messages travel encoded (`encode_message`), are decoded with bounds and
-  their signatures verified before `MessageReceived`;
+  their signatures verified before `MessageReceived`, which carries the
+  receiving node's (skewed) clock; `ProposalValidated` carries the checked
+  header's time and proposer;
+* Byzantine validators run the real engine but lie about the time of the
+  blocks they build (`_lie_about_time`), or flood their peers with signed
+  proposals and votes (`_spam`); every honest engine's bookkeeping sizes
+  are sampled (`_sample_bookkeeping`) against bounds that depend only on
+  the settings, the validator count and the round reached;
 * `AppendWal` goes to a durable list; the store (blocks with their
   certificates), the committed state and the transaction index are
   durable and change together, atomically, at each commit; everything else
@@ -82,7 +89,19 @@ from gusu.consensus import (
     verify_commit_certificate,
     verify_message,
 )
-from gusu.consensus.messages import Equivocation, Message, Proposal, Vote, get_signer_address
+from gusu.consensus.messages import (
+    NO_ROUND,
+    ROUND_MAX,
+    TIMESTAMP_MS_MAX,
+    Equivocation,
+    Message,
+    Proposal,
+    Vote,
+    VoteKind,
+    encode_signing_bytes,
+    get_signer_address,
+)
+from gusu.consensus.tendermint import HELD_VOTES_MAX
 from gusu.crypto import CryptoSuite
 from gusu.errors import CodecError, GusuError, InvalidBlockError
 from gusu.eval.simulation.chain import (
@@ -108,7 +127,13 @@ from gusu.eval.simulation.chain import (
     validate_block,
 )
 from gusu.eval.simulation.crypto import SimIdentity, make_identities
-from gusu.eval.simulation.scenarios import HEALED_DELAY_MS, FaultPlan, Scenario
+from gusu.eval.simulation.scenarios import (
+    CLOCK_MESSAGE_DELAY_MS,
+    CLOCK_PRECISION_MS,
+    HEALED_DELAY_MS,
+    FaultPlan,
+    Scenario,
+)
 from gusu.eval.simulation.workload import Workload, make_workload
 from gusu.ledger.types import Address, CommitCertificate, Hash, Height, Round
 from gusu.mempool import Mempool, PoolTransaction
@@ -143,6 +168,11 @@ TORN_CRASH_WAIT_MS = 300
 FAILING_AMOUNT = CLIENT_BALANCE * CLIENT_COUNT + 1
 """More than the whole supply: such a transfer commits with a failed receipt."""
 TAMPERINGS = ("state-root", "duplicate", "replay")
+SPAM_INTERVAL_MS = 200
+SPAM_BURST = 40
+"""A spammer sends every peer this many signed messages every `SPAM_INTERVAL_MS` until the heal (some twice)."""
+HEADER_TIME_LIE_MS = 2**62
+"""The largest header time a liar writes when its proposal message says something else."""
 
 
 def make_simulation_settings(workload: Workload | None = None) -> TendermintSettings:
@@ -159,7 +189,37 @@ def make_simulation_settings(workload: Workload | None = None) -> TendermintSett
         rebroadcast_interval_ms=500,
         wait_for_transactions=wait,
         empty_block_interval_ms=workload.empty_block_interval_ms if workload is not None and wait else 0,
+        block_time_precision_ms=CLOCK_PRECISION_MS,
+        block_time_message_delay_ms=CLOCK_MESSAGE_DELAY_MS,
     )
+
+
+def compute_bookkeeping_bounds(settings: TendermintSettings, validator_count: int, round_: int) -> dict[str, int]:
+    """The most an honest node may hold of each kind (`TendermintEngine.get_bookkeeping_sizes`, plus the simulated
+    node's executions and timers) while its engine is in round `round_` of a height.
+
+    Everything the engine keeps per height is per round it can hear of (at most `rounds_ahead_max` past the
+    current one) and per validator; what it keeps across heights has a setting of its own. So one validator's
+    flood can fill its own share and nothing else, and the bounds hold whatever it sends.
+    """
+    n = validator_count
+    rounds = round_ + settings.rounds_ahead_max + 1
+    tallies = 2 * rounds
+    return {
+        "future_messages": min(settings.future_messages_max, n * settings.future_messages_per_validator_max),
+        "proposals": rounds,
+        "tally_rounds": tallies,
+        "tally_votes": tallies * n * (n + 1),
+        "held_votes": tallies * n * HELD_VOTES_MAX,
+        "round_senders": rounds * n,
+        "verdicts": 2 * (2 * rounds + 1),
+        "reported": 3 * rounds * n,
+        "evidence": settings.evidence_max,
+        "signed": 3 * (round_ + 1),
+        "catch_up_served": n * (rounds + 1),
+        "executions": 2 * rounds + 1,
+        "timers": 6 * rounds,
+    }
 
 
 def get_transaction_bound_ms(validator_set: ValidatorSet) -> int:
@@ -239,6 +299,8 @@ class SimNode:
     """Simulated time of the node's last start or commit."""
     reported_peers: frozenset[Address] | None = None
     """What the node last told its engine about its connections (`PeersChanged`); None after a restart."""
+    clock_is_good: bool = True
+    """Within the chain's clock precision of every other good clock (not one of the plan's `bad_clocks`)."""
 
     @property
     def address(self) -> Address:
@@ -335,6 +397,11 @@ class _Restart:
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class _SpamDue:
+    """Time for a spammer's next burst."""
+
+
 _Payload = (
     _EngineEvent
     | _TimerDue
@@ -349,6 +416,7 @@ _Payload = (
     | _CrashDue
     | _TornDeadline
     | _Restart
+    | _SpamDue
 )
 _NETWORK = -1
 """Epoch of queue entries that outlive crashes (network traffic, clients, crash and restart schedule)."""
@@ -391,6 +459,12 @@ class SimResult:
     heal, if later) until every honest node had committed the transaction."""
     transaction_bound_ms: int = 0
     """The bound `transaction_latency_ms_max` was held to (`get_transaction_bound_ms`)."""
+    bookkeeping_peaks: tuple[tuple[str, int], ...] = ()
+    """The largest size of each kind of engine bookkeeping seen on any honest node (`_sample_bookkeeping`)."""
+    spam_messages: int = 0
+    """Signed messages spammers sent (each counted once, not per peer)."""
+    time_lies: int = 0
+    """Blocks time liars built with a lie."""
 
     @property
     def ok(self) -> bool:
@@ -398,8 +472,12 @@ class SimResult:
 
     @property
     def safety_violations(self) -> tuple[str, ...]:
-        """Everything but liveness: agreement, validity, exactly once, state, double signing, garbage."""
-        return tuple(violation for violation in self.violations if not violation.startswith("liveness:"))
+        """Everything but liveness and memory: agreement, validity, exactly once, state, double signing, garbage."""
+        return tuple(violation for violation in self.violations if not violation.startswith(("liveness:", "memory:")))
+
+    @property
+    def memory_violations(self) -> tuple[str, ...]:
+        return tuple(violation for violation in self.violations if violation.startswith("memory:"))
 
     @property
     def liveness_violations(self) -> tuple[str, ...]:
@@ -438,6 +516,7 @@ class Simulation:
                 is_correct=not self.plan.is_byzantine_node(node_id) and node_id not in self.plan.invalid_builders,
                 tip=self.genesis_tip,
                 state=make_genesis_state(),
+                clock_is_good=validator_index not in self.plan.bad_clocks,
             )
             for node_id, validator_index in enumerate(self.plan.node_validators)
         ]
@@ -472,6 +551,12 @@ class Simulation:
         self.transaction_latency_ms_max: int | None = None
         self.reported_drops: dict[tuple[int, Hash], str] = {}
         """(node, transaction) -> the reason the node's pool gave when it dropped the transaction."""
+        self.first_seen_ms: dict[Hash, int] = {}
+        """When a good-clock honest node first received (or sent) a fresh proposal of each block hash."""
+        self.bookkeeping_peaks: dict[str, int] = {}
+        self.bookkeeping_exceeded: set[str] = set()
+        self.spam_messages = 0
+        self.time_lies = 0
         self.settled_since_ms: int | None = None
         self.is_quiet = False
         """The run ended after `QUIET_MS` (wait mode) with every acknowledged transaction committed."""
@@ -575,6 +660,8 @@ class Simulation:
         if isinstance(payload, _TornDeadline):
             if node.torn_after is not None:
                 self._crash(node, node.torn_down_ms)
+        elif isinstance(payload, _SpamDue):
+            self._spam(node)
         elif isinstance(payload, _EngineEvent):
             self._feed(node, payload.event)
         elif isinstance(payload, _TimerDue):
@@ -654,6 +741,8 @@ class Simulation:
         if node.engine is not None:
             phase_ms = self.rng.randint(1, SYNC_STATUS_INTERVAL_MS)
             self._push(self.now_ms + phase_ms, node.node_id, node.epoch, _StatusDue())
+            if node.validator_index in self.plan.spammers and self.now_ms < self.plan.heal_ms:
+                self._push(self.now_ms + self.rng.randint(1, SPAM_INTERVAL_MS), node.node_id, node.epoch, _SpamDue())
 
     # --- clients and the pool ---------------------------------------------------------------------------
 
@@ -788,10 +877,21 @@ class Simulation:
         assert isinstance(message, (Proposal, Vote))
         if not node.is_byzantine and get_signer_address(message) == node.address:
             self._record_honest_send(node, message)
+            self._note_fresh_proposal(node, message)
         data = encode_message(message)
         for target in self.nodes:
             if target.node_id != node.node_id:
                 self._send(node.node_id, target.node_id, _Packet(node.node_id, data))
+
+    def _note_fresh_proposal(self, node: SimNode, message: Message) -> None:
+        """For the block-time checker: when a good-clock honest node first had a fresh proposal of a block."""
+        if (
+            isinstance(message, Proposal)
+            and message.pol_round == NO_ROUND
+            and node.clock_is_good
+            and not node.is_byzantine
+        ):
+            self.first_seen_ms.setdefault(message.block_hash, self.now_ms)
 
     def _record_honest_send(self, node: SimNode, message: Message) -> None:
         kind = "proposal" if isinstance(message, Proposal) else message.kind.name.lower()
@@ -841,7 +941,8 @@ class Simulation:
             message.height > engine.height and self.now_ms - node.progress_ms >= SYNC_STALL_MS
         ):
             self._request_sync(node, sender)
-        self._feed(node, MessageReceived(self.nodes[sender].address, message))
+        self._note_fresh_proposal(node, message)
+        self._feed(node, MessageReceived(self.nodes[sender].address, message, self._local_ms(node)))
 
     # --- the application --------------------------------------------------------------------------------
 
@@ -859,15 +960,126 @@ class Simulation:
                 entries.append(entries[self.rng.randrange(len(entries))])
             elif tampering == "replay":
                 entries.append(self._pick_committed_entry(node))
-        execution = execute_block(self.suite, node.state, node.tip, action.timestamp_ms, node.address, entries)
+        header_ms = message_ms = action.timestamp_ms
+        if node.validator_index in self.plan.time_liars:
+            header_ms, message_ms = self._lie_about_time(node, action)
+        execution = execute_block(self.suite, node.state, node.tip, header_ms, node.address, entries)
         header = execution.header
         if tampering == "state-root":
             header = replace(header, state_root=Hash(hashlib.sha256(b"tampered" + header.state_root).digest()))
         block = make_block(self.suite, header, entries)
         self.blocks.setdefault(block.block_hash, block)
         node.executions[block.block_hash] = execution
-        event = ProposalBuilt(action.height, action.round, block.block_hash, action.timestamp_ms, len(entries))
+        event = ProposalBuilt(action.height, action.round, block.block_hash, message_ms, len(entries))
         self._push(self.now_ms + self.rng.randint(*BUILD_DELAY_MS), node.node_id, node.epoch, _EngineEvent(event))
+
+    def _lie_about_time(self, node: SimNode, action: BuildProposal) -> tuple[int, int]:
+        """A time liar's (header time, proposal message time) for the block it builds now (`TIME_LIES`).
+
+        The header must still follow its parent (or honest nodes would refuse the block as invalid, which the
+        invalid scenario covers); the lie is in how far from the clocks it is. ``end-of-time-header`` is the
+        attack of issue 7's finding 1 in its sharpest form: a timely proposal message for a block whose header
+        says the end of time.
+        """
+        rng = self.rng
+        local_ms = self._local_ms(node)
+        parent_ms = node.tip.header.timestamp_ms
+        lie = rng.choice(self.plan.time_lies)
+        self.time_lies += 1
+        if lie == "future":
+            lie_ms = max(local_ms + rng.randint(CLOCK_PRECISION_MS + 1, 3_600_000), parent_ms + 1)
+            return lie_ms, lie_ms
+        if lie == "end-of-time":
+            lie_ms = max(rng.choice((TIMESTAMP_MS_MAX - 1, TIMESTAMP_MS_MAX)), parent_ms + 1)
+            return lie_ms, min(lie_ms, TIMESTAMP_MS_MAX)
+        if lie == "end-of-time-header":
+            header_ms = max(rng.choice((TIMESTAMP_MS_MAX - 1, TIMESTAMP_MS_MAX, HEADER_TIME_LIE_MS)), parent_ms + 1)
+            return header_ms, action.timestamp_ms
+        if lie == "past":
+            lie_ms = max(
+                local_ms - rng.randint(CLOCK_PRECISION_MS + CLOCK_MESSAGE_DELAY_MS + 1, 3_600_000), parent_ms + 1
+            )
+            return lie_ms, lie_ms
+        assert lie == "frozen", lie
+        return parent_ms + 1, parent_ms + 1
+
+    def _spam(self, node: SimNode) -> None:
+        """A spammer's burst: signed proposals and votes of many rounds and heights, conflicting, some twice.
+
+        They are all well-formed and correctly signed (garbage would be refused by the decoder before the
+        engine), so they reach every honest engine: for the current height, the next (the buffer), one and
+        fifty ahead (dropped; they make the node ask the spammer for blocks), and the previous one; for the
+        current round, the next, any round up to `rounds_ahead_max` past it and any round at all; for random
+        blocks, nil, and blocks that exist.
+        """
+        engine = node.engine
+        if engine is None or self.now_ms >= self.plan.heal_ms:
+            return
+        rng = self.rng
+        height, round_ = int(engine.height), int(engine.round)
+        ahead = self.settings.rounds_ahead_max
+        known = list(node.executions)
+        for _ in range(SPAM_BURST):
+            message_height = Height(max(1, height + rng.choice((0, 0, 0, 1, 1, 2, 50, -1))))
+            message_round = Round(
+                min(
+                    rng.choice((round_, round_ + 1, rng.randint(0, round_ + ahead + 10), rng.randint(0, ROUND_MAX))),
+                    ROUND_MAX,
+                )
+            )
+            block_hash = rng.choice(known) if known and rng.random() < 0.2 else Hash(rng.randbytes(32))
+            unsigned: Message
+            if rng.random() < 0.3:
+                unsigned = Proposal(
+                    chain_id=CHAIN_ID,
+                    height=message_height,
+                    round=message_round,
+                    block_hash=block_hash,
+                    pol_round=rng.randint(NO_ROUND, message_round - 1),
+                    timestamp_ms=self._local_ms(node),
+                    proposer=node.address,
+                    signature=b"",
+                )
+            else:
+                unsigned = Vote(
+                    kind=rng.choice((VoteKind.PREVOTE, VoteKind.PRECOMMIT)),
+                    chain_id=CHAIN_ID,
+                    height=message_height,
+                    round=message_round,
+                    block_hash=None if rng.random() < 0.2 else block_hash,
+                    timestamp_ms=self._local_ms(node),
+                    validator=node.address,
+                    signature=b"",
+                )
+            signed = replace(unsigned, signature=node.identity.signer(encode_signing_bytes(unsigned)))
+            data = encode_message(signed)
+            self.spam_messages += 1
+            for target in self.nodes:
+                if target.node_id != node.node_id:
+                    for _ in range(2 if rng.random() < 0.2 else 1):
+                        self._send(node.node_id, target.node_id, _Packet(node.node_id, data))
+        for target in self.honest:
+            self._sample_bookkeeping(target)
+        self._push(self.now_ms + SPAM_INTERVAL_MS, node.node_id, node.epoch, _SpamDue())
+
+    def _sample_bookkeeping(self, node: SimNode) -> None:
+        """Check an honest node's bookkeeping against `compute_bookkeeping_bounds`; keep the peaks."""
+        engine = node.engine
+        if engine is None or node.is_byzantine:
+            return
+        sizes = engine.get_bookkeeping_sizes()
+        sizes["executions"] = len(node.executions)
+        sizes["timers"] = len(node.timers)
+        bounds = compute_bookkeeping_bounds(self.settings, self.plan.validator_count, int(engine.round))
+        for kind, size in sizes.items():
+            if size > self.bookkeeping_peaks.get(kind, 0):
+                self.bookkeeping_peaks[kind] = size
+            if size > bounds[kind] and kind not in self.bookkeeping_exceeded:
+                self.bookkeeping_exceeded.add(kind)
+                self._violate(
+                    f"memory: node {node.node_id} holds {size} {kind.replace('_', ' ')} in round {engine.round} of "
+                    f"height {engine.height} (bound {bounds[kind]})"
+                )
 
     def _choose_tampering(self, node: SimNode, entries: list[PoolTransaction]) -> str:
         choices = ["state-root"]
@@ -895,7 +1107,15 @@ class Simulation:
         else:
             is_valid = True
             node.executions[action.block_hash] = execution
-        event = ProposalValidated(action.height, action.round, action.block_hash, is_valid)
+        header = block.header
+        event = ProposalValidated(
+            action.height,
+            action.round,
+            action.block_hash,
+            is_valid,
+            timestamp_ms=header.timestamp_ms,
+            proposer=header.proposer,
+        )
         self._push(self.now_ms + self.rng.randint(*VALIDATE_DELAY_MS), node.node_id, node.epoch, _EngineEvent(event))
 
     def _commit(self, node: SimNode, action: CommitBlock) -> Event | None:
@@ -974,6 +1194,7 @@ class Simulation:
     # --- block sync -------------------------------------------------------------------------------------
 
     def _broadcast_status(self, node: SimNode) -> None:
+        self._sample_bookkeeping(node)
         status = _SyncStatus(node.node_id, node.committed_height)
         for target in self.nodes:
             if target.node_id != node.node_id:
@@ -1038,6 +1259,8 @@ class Simulation:
     def _check_after_run(self, deadline_ms: int) -> None:
         from gusu.eval.simulation.checkers import run_checkers
 
+        for node in self.honest:
+            self._sample_bookkeeping(node)
         run_checkers(self, deadline_ms)
 
     def _make_result(self) -> SimResult:
@@ -1071,4 +1294,7 @@ class Simulation:
             empty_blocks=sum(1 for stored in longest.store if not stored.transaction_ids),
             transaction_latency_ms_max=self.transaction_latency_ms_max,
             transaction_bound_ms=self.transaction_bound_ms,
+            bookkeeping_peaks=tuple(sorted(self.bookkeeping_peaks.items())),
+            spam_messages=self.spam_messages,
+            time_lies=self.time_lies,
         )

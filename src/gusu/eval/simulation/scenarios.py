@@ -6,12 +6,20 @@ network heals, message delay, loss and duplication before the heal,
 partitions (symmetric and one-way), crashes and restarts (some of them in
 the middle of carrying out an action list, after the WAL record and before
 the broadcast, or the other way round), per-node clock skew and nodes
-whose application builds invalid blocks.
+whose application builds invalid blocks; and the Byzantine behaviours of
+validators that run the real engine but lie about block time
+(`time_liars`), flood their peers with signed proposals and votes
+(`spammers`), or whose clock is outside the precision the chain assumes
+(`bad_clocks`, not Byzantine but counted as faulty).
 
 Every fault ends at ``heal_ms``: from then on messages arrive within
-`HEALED_DELAY_MS`, none are lost, every crashed node is back and no
-partition remains (twins stay Byzantine). The liveness checker measures
-from that moment.
+`HEALED_DELAY_MS`, none are lost, every crashed node is back, no
+partition remains and spammers fall silent. Twins stay Byzantine, liars
+keep lying and bad clocks stay bad: the chain must go on regardless. The
+liveness checker measures from that moment.
+
+Faulty validators (twins, builders of invalid blocks, liars, spammers,
+bad clocks) always hold less than 1/3 of the voting power together.
 
 Node ids: validators ``0 .. n-1`` run one node each; a twinned validator
 also runs a second node, numbered ``n, n+1, ...`` in twin order, holding
@@ -26,6 +34,15 @@ from dataclasses import dataclass
 
 HEALED_DELAY_MS = (2, 40)
 """Message delay bounds once the network has healed (the Δ after GST)."""
+CLOCK_PRECISION_MS = 1_000
+"""PBTS ``PRECISION`` of the simulated chain: any two good clocks differ by at most this much."""
+CLOCK_MESSAGE_DELAY_MS = 2_000
+"""PBTS ``MSGDELAY`` of the simulated chain: covers the delays before the heal (up to 600 ms) and a lost
+proposal's first re-sending (the rebroadcast interval, 500 ms)."""
+GOOD_SKEW_MS = CLOCK_PRECISION_MS // 2
+"""Good clocks are off by at most this either way, so any two are within `CLOCK_PRECISION_MS`."""
+TIME_LIES = ("future", "end-of-time", "end-of-time-header", "past", "frozen")
+"""How a time liar stamps the blocks it builds (see `cluster.Simulation._lie_about_time`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +84,18 @@ class FaultPlan:
     invalid_probability: float
     min_run_ms: int
     """Run at least this long even if liveness is shown sooner."""
+    time_liars: tuple[int, ...] = ()
+    """Validators (node id = validator index) that stamp the blocks they build with `time_lies`, forever."""
+    time_lies: tuple[str, ...] = ()
+    """The lies they choose from, per block (`TIME_LIES`)."""
+    spammers: tuple[int, ...] = ()
+    """Validators that, until the heal, flood every peer with signed proposals and votes of many rounds and
+    heights, conflicting and duplicated, besides running consensus."""
+    sparse_load: bool = False
+    """Clients submit seconds apart and the chain waits for transactions (`workload.make_workload`)."""
+    bad_clocks: tuple[int, ...] = ()
+    """Validators whose clock is off by more than `CLOCK_PRECISION_MS` (their skews say how far), forever.
+    They run honest code, but the chain's timing model does not cover them: faulty for the power budget."""
 
     @property
     def validator_count(self) -> int:
@@ -82,7 +111,14 @@ class FaultPlan:
         return len(self.powers) + len(self.twins)
 
     def is_byzantine_node(self, node: int) -> bool:
-        return self.node_validators[node] in self.twins
+        validator = self.node_validators[node]
+        return validator in self.twins or validator in self.time_liars or validator in self.spammers
+
+    @property
+    def faulty_validators(self) -> frozenset[int]:
+        """Every validator that is not correct in the model: Byzantine, builds invalid blocks, or bad clock."""
+        builders = (self.node_validators[node] for node in self.invalid_builders)
+        return frozenset((*self.twins, *self.time_liars, *self.spammers, *self.bad_clocks, *builders))
 
 
 # --- building blocks ----------------------------------------------------------------------------
@@ -164,6 +200,11 @@ def _plan(
     invalid_builders: tuple[int, ...] = (),
     invalid_probability: float = 0.0,
     min_run_ms: int = 0,
+    time_liars: tuple[int, ...] = (),
+    time_lies: tuple[str, ...] = (),
+    spammers: tuple[int, ...] = (),
+    bad_clocks: tuple[int, ...] = (),
+    sparse_load: bool = False,
 ) -> FaultPlan:
     node_count = len(powers) + len(twins)
     return FaultPlan(
@@ -179,7 +220,16 @@ def _plan(
         invalid_builders=invalid_builders,
         invalid_probability=invalid_probability,
         min_run_ms=min_run_ms,
+        time_liars=time_liars,
+        time_lies=time_lies,
+        spammers=spammers,
+        bad_clocks=bad_clocks,
+        sparse_load=sparse_load,
     )
+
+
+def _good_skews(rng: random.Random, node_count: int) -> tuple[int, ...]:
+    return tuple(rng.randint(-GOOD_SKEW_MS, GOOD_SKEW_MS) for _ in range(node_count))
 
 
 # --- the scenarios ---------------------------------------------------------------------------------
@@ -229,13 +279,13 @@ def make_crash(rng: random.Random, n: int) -> FaultPlan:
 
 
 def make_skew(rng: random.Random, n: int) -> FaultPlan:
-    """Clocks up to 10 s apart, with some loss: BFT time must still increase and stay honest."""
+    """Clocks up to the precision (1 s) apart, with some loss: block time must increase and track the clocks."""
     return _plan(
         _equal_powers(n),
         heal_ms=rng.randint(2_000, 8_000),
         delay_ms=(1, rng.randint(20, 200)),
         drop_probability=rng.uniform(0.0, 0.1),
-        skews_ms=tuple(rng.randint(-5_000, 5_000) for _ in range(n)),
+        skews_ms=_good_skews(rng, n),
         min_run_ms=4_000,
     )
 
@@ -307,9 +357,71 @@ def make_chaos(rng: random.Random, n: int) -> FaultPlan:
         duplicate_probability=rng.uniform(0.0, 0.2),
         partitions=_random_partitions(rng, node_count, heal_ms),
         crashes=_random_crashes(rng, node_count, heal_ms, rng.randint(0, node_count - 1)),
-        skews_ms=tuple(rng.randint(-3_000, 3_000) for _ in range(node_count)),
+        skews_ms=_good_skews(rng, node_count),
         invalid_builders=tuple(sorted(rng.sample(builders, rng.randint(0, min(1, len(builders)))))),
         invalid_probability=rng.uniform(0.2, 1.0),
+    )
+
+
+def _make_time_lie(rng: random.Random, n: int, lies: tuple[str, ...], *, sparse: bool = False) -> FaultPlan:
+    powers = _equal_powers(n)
+    return _plan(
+        powers,
+        heal_ms=rng.randint(2_000, 8_000),
+        delay_ms=(1, rng.randint(20, 200)),
+        drop_probability=rng.uniform(0.0, 0.1),
+        skews_ms=_good_skews(rng, n),
+        time_liars=_pick_twins(rng, powers, rng.randint(1, max((n - 1) // 3, 1))),
+        time_lies=lies,
+        min_run_ms=16_000 if sparse else 6_000,
+        sparse_load=sparse,
+    )
+
+
+def make_time_future(rng: random.Random, n: int) -> FaultPlan:
+    """Up to f proposers stamp their blocks in the far future, up to 2^53 (also only in the header), forever."""
+    return _make_time_lie(rng, n, ("future", "end-of-time", "end-of-time-header"))
+
+
+def make_time_past(rng: random.Random, n: int) -> FaultPlan:
+    """Up to f proposers stamp their blocks far in the past (but after the parent), forever; blocks seconds apart."""
+    return _make_time_lie(rng, n, ("past",), sparse=True)
+
+
+def make_time_frozen(rng: random.Random, n: int) -> FaultPlan:
+    """Up to f proposers stamp their blocks one millisecond after the parent, forever; blocks seconds apart."""
+    return _make_time_lie(rng, n, ("frozen",), sparse=True)
+
+
+def make_spam(rng: random.Random, n: int) -> FaultPlan:
+    """Up to f validators flood every peer with signed proposals and votes until the heal, besides voting."""
+    powers = _equal_powers(n)
+    return _plan(
+        powers,
+        heal_ms=rng.randint(3_000, 8_000),
+        delay_ms=(1, rng.randint(20, 200)),
+        drop_probability=rng.uniform(0.0, 0.1),
+        duplicate_probability=rng.uniform(0.0, 0.2),
+        skews_ms=_good_skews(rng, n),
+        spammers=_pick_twins(rng, powers, rng.randint(1, max((n - 1) // 3, 1))),
+        min_run_ms=3_000,
+    )
+
+
+def make_bad_clock(rng: random.Random, n: int) -> FaultPlan:
+    """Up to f validators' clocks are 3 s to 60 s off, beyond the precision, forever; the rest within it."""
+    powers = _equal_powers(n)
+    bad = _pick_twins(rng, powers, rng.randint(1, max((n - 1) // 3, 1)))
+    skews = list(_good_skews(rng, n))
+    for index in bad:
+        skews[index] = rng.choice((-1, 1)) * rng.randint(3_000, 60_000)
+    return _plan(
+        powers,
+        heal_ms=rng.randint(2_000, 6_000),
+        delay_ms=(1, rng.randint(20, 200)),
+        skews_ms=tuple(skews),
+        bad_clocks=bad,
+        min_run_ms=6_000,
     )
 
 
@@ -333,7 +445,14 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("invalid", make_invalid),
     Scenario("weighted", make_weighted),
     Scenario("chaos", make_chaos),
+    Scenario("time-future", make_time_future),
+    Scenario("time-past", make_time_past),
+    Scenario("time-frozen", make_time_frozen),
+    Scenario("spam", make_spam),
+    Scenario("bad-clock", make_bad_clock),
 )
+BYZANTINE_SCENARIO_NAMES = ("time-future", "time-past", "time-frozen", "spam", "bad-clock")
+"""The scenarios of issue 7's Byzantine validators (twins and invalid are older)."""
 SCENARIO_NAMES = tuple(scenario.name for scenario in SCENARIOS)
 
 
