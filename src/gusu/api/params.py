@@ -29,6 +29,9 @@ HEIGHT_MAX = 2**63 - 1
 SENDER_TRANSACTIONS_DEFAULT = 50
 """Page size of an account's history when the request names none (capped by `sender_transactions_max`)."""
 
+FLAG_TEXTS: dict[str, bool] = {"true": True, "false": False, "1": True, "0": False}
+"""The spellings a boolean query parameter accepts, and their meanings."""
+
 _PREVIEW_LENGTH_MAX = 40
 
 
@@ -61,6 +64,14 @@ def expect_hex(value: object, what: str, size: int | None = None, size_max: int 
     if size_max is not None and len(data) > size_max:
         raise InvalidParamsError(f"{what} is {len(data)} bytes; the limit is {size_max}")
     return data
+
+
+def expect_raw_transaction(value: object, what: str) -> bytes:
+    """A signed, encoded transaction as hex: never empty (no encoding of a transaction is)."""
+    raw = expect_hex(value, what)
+    if not raw:
+        raise InvalidParamsError(f"{what} is empty; give the signed transaction's bytes as 0x-prefixed hex")
+    return raw
 
 
 def expect_uint(value: object, what: str, maximum: int = HEIGHT_MAX) -> int:
@@ -111,15 +122,13 @@ def expect_object(value: object, what: str, required: Collection[str], optional:
 
 
 def expect_flag(text: str | None, what: str) -> bool:
-    """A boolean query parameter: absent means false."""
+    """A boolean query parameter: absent means false; otherwise exactly one of `FLAG_TEXTS`."""
     if text is None:
         return False
-    lowered = text.lower()
-    if lowered in ("true", "1"):
-        return True
-    if lowered in ("false", "0", ""):
-        return False
-    raise InvalidParamsError(f"{what} must be true or false, found {describe(text)}")
+    if text not in FLAG_TEXTS:
+        # Exactly what /openapi.json lists: a lax parser would make the document lie.
+        raise InvalidParamsError(f"{what} must be true or false (or 1 or 0), found {describe(text)}")
+    return FLAG_TEXTS[text]
 
 
 def expect_height_text(text: str, what: str) -> int:

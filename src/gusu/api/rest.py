@@ -22,6 +22,7 @@ from gusu.api.params import (
     expect_hex,
     expect_object,
     expect_page_limit,
+    expect_raw_transaction,
     expect_uint_text,
     parse_call_request,
 )
@@ -142,11 +143,13 @@ class RestHandlers:
                     f"the request submits {len(raw)} transactions; the limit is {limit} per request, "
                     "so send them in several requests"
                 )
-            raws = [expect_hex(item, f"the body's raw item {index}") for index, item in enumerate(raw)]
+            raws = [expect_raw_transaction(item, f"the body's raw item {index}") for index, item in enumerate(raw)]
             return json_response(await self._api.submit_many(raws))
         # Accepted into the pool, not yet committed: 202.
         return json_response(
-            await self._api.submit_one(expect_hex(raw, "the body's raw (a signed transaction, or an array of them)")),
+            await self._api.submit_one(
+                expect_raw_transaction(raw, "the body's raw (a signed transaction, or an array of them)")
+            ),
             status=202,
         )
 

@@ -30,12 +30,12 @@ from gusu.api.methods import NodeApi
 from gusu.api.params import (
     Params,
     describe,
-    expect_hex,
     expect_list,
     expect_name,
     expect_object,
     expect_page_limit,
     expect_position,
+    expect_raw_transaction,
     parse_call_request,
 )
 from gusu.api.settings import ApiSettings
@@ -267,14 +267,14 @@ class RpcDispatcher:
     # --- methods -----------------------------------------------------------------------
 
     async def _send_raw_transaction(self, params: Params, _context: RequestContext) -> JSON:
-        return await self._api.submit_one(params.hex(0))
+        return await self._api.submit_one(expect_raw_transaction(params.raw(0), params.what(0)))
 
     async def _send_raw_transactions(self, params: Params, _context: RequestContext) -> JSON:
         items = expect_list(params.raw(0), params.what(0))
         if len(items) > self._settings.transactions_per_request_max:
             raise RequestTooLargeError(self._too_many_transactions(len(items)))
         what = params.what(0)
-        raws = [expect_hex(item, f"{what} item {index}") for index, item in enumerate(items)]
+        raws = [expect_raw_transaction(item, f"{what} item {index}") for index, item in enumerate(items)]
         return await self._api.submit_many(raws)
 
     async def _get_transaction(self, params: Params, _context: RequestContext) -> JSON:
