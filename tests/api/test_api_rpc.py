@@ -270,6 +270,7 @@ def test_status_and_health() -> None:
             "mempool",
             "version",
             "transaction_window_blocks",
+            "versions",
         }
         assert set(status["mempool"]) == {"transactions", "bytes"}
         assert result_of(await rpc(client, "gusu_health", [])) == {"ok": True, "height": 0}

@@ -10,10 +10,12 @@ from __future__ import annotations
 from typing import Any, Final
 
 import gusu
-from gusu.api.params import FLAG_TEXTS, HEIGHT_MAX, SENDER_TRANSACTIONS_DEFAULT
+from gusu.api.params import EVIDENCE_RECORDS_DEFAULT, FLAG_TEXTS, HEIGHT_MAX, SENDER_TRANSACTIONS_DEFAULT
 from gusu.api.settings import ApiSettings
 from gusu.ledger.genesis import VALIDATORS_MAX
 from gusu.ledger.types import ADDRESS_SIZE, BLOCK_TRANSACTIONS_MAX, HASH_SIZE, NAME_LENGTH_MAX
+from gusu.node.service import EVIDENCE_KINDS
+from gusu.node.versions import CONSENSUS_VERSION_KEYS
 
 OPENAPI_VERSION: Final = "3.1.0"
 
@@ -69,6 +71,7 @@ def _error_responses(*statuses: str) -> dict[str, Any]:
         "413": "TooLarge",
         "429": "TooManyRequests",
         "500": "Internal",
+        "501": "Unsupported",
         "503": "Unavailable",
         "504": "Timeout",
     }
@@ -277,6 +280,42 @@ def _schemas(settings: ApiSettings) -> dict[str, Any]:
                 "mempool": _object({"transactions": _uint("Pending transactions"), "bytes": _uint("Pending bytes")}),
                 "version": {"type": "string"},
                 "transaction_window_blocks": _uint("How far ahead valid_until_height may be"),
+                "versions": {
+                    "type": "object",
+                    "description": (
+                        "Versions of what encodes, hashes or executes blocks; validators whose versions differ "
+                        "can disagree about a block"
+                    ),
+                    "properties": {name: {"type": "string"} for name in CONSENSUS_VERSION_KEYS},
+                    "required": list(CONSENSUS_VERSION_KEYS),
+                    "additionalProperties": {"type": "string"},
+                },
+            }
+        ),
+        "Evidence": _object(
+            {
+                "height": _uint("Height of the two conflicting messages"),
+                "round": _uint("Round of the two conflicting messages"),
+                "kind": {"type": "string", "enum": list(EVIDENCE_KINDS)},
+                "validator": _ref("Address"),
+                "first": _hex("Canonical encoding of the first signed message"),
+                "second": _hex("Canonical encoding of the second, conflicting signed message"),
+                "recorded_at_height": _uint("The node's committed height when it recorded the evidence"),
+            },
+            description="A validator signed two different messages for one height, round and kind",
+        ),
+        "EvidencePage": _object(
+            {
+                "evidence": {
+                    "type": "array",
+                    "items": _ref("Evidence"),
+                    "maxItems": settings.evidence_records_max,
+                    "description": "Newest height first",
+                },
+                "next_before_height": {
+                    "oneOf": [_uint("Pass as before_height for the next, older page"), {"type": "null"}],
+                    "description": "null at the end",
+                },
             }
         ),
         "Health": _object({"ok": {"type": "boolean"}, "height": _uint("Latest committed height")}),
@@ -464,6 +503,32 @@ def _paths(settings: ApiSettings) -> dict[str, Any]:
             ],
             ("400",),
         ),
+        "/v1/evidence": _get(
+            "Equivocation evidence the node recorded, newest height first, a page at a time (as gusu_evidence)",
+            _json_response("One page of evidence", _ref("EvidencePage")),
+            [
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "required": False,
+                    "description": f"Page size: 1 to evidence_records_max ({settings.evidence_records_max})",
+                    "schema": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": settings.evidence_records_max,
+                        "default": min(EVIDENCE_RECORDS_DEFAULT, settings.evidence_records_max),
+                    },
+                },
+                {
+                    "name": "before_height",
+                    "in": "query",
+                    "required": False,
+                    "description": "List only evidence of heights strictly below this (next_before_height of a page)",
+                    "schema": {"type": "integer", "minimum": 0, "maximum": HEIGHT_MAX},
+                },
+            ],
+            ("400", "501"),
+        ),
         "/v1/transactions": {
             "post": {
                 "summary": "Submit one signed transaction, or several",
@@ -539,6 +604,7 @@ def build_openapi(settings: ApiSettings | None = None) -> dict[str, Any]:
                 "TooLarge": error("The body or the number of transactions exceeds a limit", _ref("Error")),
                 "TooManyRequests": error("The pool is full; retry later (retryable is true)", _ref("Error")),
                 "Internal": error("The node failed; its log has details", _ref("Error")),
+                "Unsupported": error("The node is older than the API and does not offer this", _ref("Error")),
                 "Unavailable": error("The server is at its connection limit; retry later", _ref("Error")),
                 "Timeout": error("The request took longer than the server allows", _ref("Error")),
             },

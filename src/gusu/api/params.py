@@ -29,6 +29,9 @@ HEIGHT_MAX = 2**63 - 1
 SENDER_TRANSACTIONS_DEFAULT = 50
 """Page size of an account's history when the request names none (capped by `sender_transactions_max`)."""
 
+EVIDENCE_RECORDS_DEFAULT = 20
+"""Page size of the evidence list when the request names none (capped by `evidence_records_max`)."""
+
 FLAG_TEXTS: dict[str, bool] = {"true": True, "false": False, "1": True, "0": False}
 """The spellings a boolean query parameter accepts, and their meanings."""
 
@@ -145,10 +148,10 @@ def expect_uint_text(text: str, what: str, maximum: int = HEIGHT_MAX) -> int:
     return expect_uint(int(text), what, maximum)
 
 
-def expect_page_limit(value: object, what: str, maximum: int) -> int:
-    """How many records one page may hold: absent (None) means the default, else 1 to `maximum`."""
+def expect_page_limit(value: object, what: str, maximum: int, default: int = SENDER_TRANSACTIONS_DEFAULT) -> int:
+    """How many records one page may hold: absent (None) means `default`, else 1 to `maximum`."""
     if value is None:
-        return min(SENDER_TRANSACTIONS_DEFAULT, maximum)
+        return min(default, maximum)
     limit = expect_uint(value, what)
     if not 1 <= limit <= maximum:
         raise InvalidParamsError(f"{what} must be between 1 and {maximum}, found {limit}")
