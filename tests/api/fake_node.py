@@ -105,6 +105,9 @@ class FakeNode:
     extra_metrics: dict[str, float] = field(default_factory=dict)
     sender_queries: list[tuple[Address, int, tuple[Height, int] | None]] = field(default_factory=list)
     """Every get_sender_transactions call: (sender, limit, before)."""
+    submits_waiting: int = 0
+    """submit_transactions calls waiting for `submit_gate` now; `submits_waiting_peak`: the most at once."""
+    submits_waiting_peak: int = 0
     evidence: list[EvidenceRecord] = field(default_factory=list)
     """What get_evidence serves, in any order (it sorts newest height first)."""
     evidence_queries: list[tuple[int, Height | None]] = field(default_factory=list)
@@ -132,7 +135,12 @@ class FakeNode:
 
     async def submit_transactions(self, raws: Sequence[bytes]) -> list[SubmitOutcome]:
         if self.submit_gate is not None:
-            await self.submit_gate.wait()
+            self.submits_waiting += 1
+            self.submits_waiting_peak = max(self.submits_waiting_peak, self.submits_waiting)
+            try:
+                await self.submit_gate.wait()
+            finally:
+                self.submits_waiting -= 1
         outcomes: list[SubmitOutcome] = []
         for raw in raws:
             self.submitted.append(raw)
