@@ -51,7 +51,6 @@ def test_kill_9_one_of_four_keeps_committing_and_the_restarted_node_catches_up(
         killed_s = time.monotonic()
         # What it acknowledged may be only in its journal (gossip is best effort): it must all commit.
         before_kill = load.acknowledged
-        acknowledged_by_victim = [tid for tid, by in before_kill.items() if by == victim]
         # The other three, 3/4 of the power, keep committing, under load: what they take commits.
         _advance(network, others, 5, timeout_s=20)
         load.wait_for(30, timeout_s=20)
