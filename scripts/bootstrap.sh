@@ -11,6 +11,10 @@ need_apt=()
 command -v "$python" >/dev/null 2>&1 || need_apt+=(python3)
 "$python" -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+if [ "$extra" = "test" ]; then
+    # Tools some tests drive; under CI=true a test that lacks one fails instead of skipping (tests/conftest.py).
+    command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null

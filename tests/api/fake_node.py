@@ -10,7 +10,8 @@ data. Tests steer it through plain attributes:
 * `submit_gate`: an event `submit_transactions` waits for (slow node);
 * `fail_with`: an exception every read method raises (a broken node);
 * `healthy`: what `is_healthy` answers;
-* `peers`: what `get_peers` answers (none by default, as on a one-validator chain).
+* `peers`: what `get_peers` answers (none by default, as on a one-validator chain);
+* `evidence`: the equivocation evidence `get_evidence` pages through.
 
 `sender_queries` records what the API asked `get_sender_transactions`.
 
@@ -68,6 +69,7 @@ from gusu.node.service import (
     BlockListener,
     BlockNotification,
     BlockRecord,
+    EvidenceRecord,
     Histogram,
     NodeMetrics,
     NodeStatus,
@@ -103,6 +105,13 @@ class FakeNode:
     extra_metrics: dict[str, float] = field(default_factory=dict)
     sender_queries: list[tuple[Address, int, tuple[Height, int] | None]] = field(default_factory=list)
     """Every get_sender_transactions call: (sender, limit, before)."""
+    submits_waiting: int = 0
+    """submit_transactions calls waiting for `submit_gate` now; `submits_waiting_peak`: the most at once."""
+    submits_waiting_peak: int = 0
+    evidence: list[EvidenceRecord] = field(default_factory=list)
+    """What get_evidence serves, in any order (it sorts newest height first)."""
+    evidence_queries: list[tuple[int, Height | None]] = field(default_factory=list)
+    """Every get_evidence call: (limit, before_height)."""
 
     def __post_init__(self) -> None:
         self._suite = get_suite(self.suite_name)
@@ -126,7 +135,12 @@ class FakeNode:
 
     async def submit_transactions(self, raws: Sequence[bytes]) -> list[SubmitOutcome]:
         if self.submit_gate is not None:
-            await self.submit_gate.wait()
+            self.submits_waiting += 1
+            self.submits_waiting_peak = max(self.submits_waiting_peak, self.submits_waiting)
+            try:
+                await self.submit_gate.wait()
+            finally:
+                self.submits_waiting -= 1
         outcomes: list[SubmitOutcome] = []
         for raw in raws:
             self.submitted.append(raw)
@@ -151,6 +165,13 @@ class FakeNode:
             status="pending", transaction_id=transaction_id, transaction=tx, sender=self._sender(tx)
         )
         return transaction_id
+
+    def get_evidence(self, limit: int, before_height: Height | None) -> list[EvidenceRecord]:
+        self._maybe_fail()
+        self.evidence_queries.append((limit, before_height))
+        older = [record for record in self.evidence if before_height is None or record.height < before_height]
+        older.sort(key=lambda record: record.height, reverse=True)
+        return older[:limit]
 
     def get_status(self) -> NodeStatus:
         self._maybe_fail()

@@ -39,6 +39,7 @@ METHODS = [
     "gusu_status",
     "gusu_health",
     "gusu_peers",
+    "gusu_evidence",
     "gusu_subscribe",
     "gusu_unsubscribe",
 ]

@@ -96,6 +96,10 @@ def test_peers_route_answers_as_gusu_peers() -> None:
         ("/v1/blocks/abc", 400, "params_invalid", "non-negative integer"),
         ("/v1/blocks/99999999999999999999999", 400, "params_invalid", "height"),
         ("/v1/blocks/1?full=maybe", 400, "params_invalid", "full must be true or false"),
+        # Exactly the spellings /openapi.json lists: not empty, not another case.
+        ("/v1/blocks/1?full=", 400, "params_invalid", "full must be true or false"),
+        ("/v1/blocks/1?full=TRUE", 400, "params_invalid", "full must be true or false"),
+        ("/v1/blocks/9223372036854775808", 400, "params_invalid", "height"),
         ("/v1/blocks/hash/0x00", 400, "params_invalid", "32 bytes"),
         ("/v1/blocks/hash/" + "0x" + "00" * 32, 404, "not_found", "no committed block"),
         ("/v1/transactions/0x" + "11" * 32, 404, "not_found", "unknown to this node"),
@@ -150,6 +154,8 @@ def test_submit_route() -> None:
             (b'{"raw": "0x00", "extra": 1}', 400, "unknown field(s) 'extra'"),
             (b'{"raw": 5}', 400, "raw"),
             (b'{"raw": ["0x00", "zz"]}', 400, "raw item 1"),
+            (b'{"raw": "0x"}', 400, "raw (a signed transaction, or an array of them) is empty"),
+            (b'{"raw": ["0x00", "0x"]}', 400, "raw item 1 is empty"),
             (b'{"raw": "0x00"}', 400, "gusu.tx.v1 record"),
         ):
             response = await client.post("/v1/transactions", data=body)

@@ -270,6 +270,7 @@ def test_status_and_health() -> None:
             "mempool",
             "version",
             "transaction_window_blocks",
+            "versions",
         }
         assert set(status["mempool"]) == {"transactions", "bytes"}
         assert result_of(await rpc(client, "gusu_health", [])) == {"ok": True, "height": 0}
@@ -366,6 +367,8 @@ def test_peers_of_a_failing_node_is_an_internal_error() -> None:
         ("gusu_getBlockByHeight", [1, "yes"], "param 1 (full_transactions) must be true or false"),
         ("gusu_getBlockByHeight", {"height": 1}, "by position"),
         ("gusu_getTransaction", ["abc"], "'0x' followed by an even number of hex digits"),
+        ("gusu_sendRawTransaction", ["0x"], "param 0 (raw_transaction) is empty"),
+        ("gusu_sendRawTransactions", [["0x"]], "param 0 (raw_transactions) item 0 is empty"),
         ("gusu_getTransaction", ["0x12"], "must be 32 bytes, found 1"),
         ("gusu_getTransaction", ["0x" + "g" * 64], "hex digits"),
         ("gusu_getTransaction", [" 0x" + "00" * 32], "hex digits"),

@@ -51,7 +51,6 @@ def test_kill_9_one_of_four_keeps_committing_and_the_restarted_node_catches_up(
         killed_s = time.monotonic()
         # What it acknowledged may be only in its journal (gossip is best effort): it must all commit.
         before_kill = load.acknowledged
-        acknowledged_by_victim = [tid for tid, by in before_kill.items() if by == victim]
         # The other three, 3/4 of the power, keep committing, under load: what they take commits.
         _advance(network, others, 5, timeout_s=20)
         load.wait_for(30, timeout_s=20)
@@ -72,11 +71,13 @@ def test_kill_9_one_of_four_keeps_committing_and_the_restarted_node_catches_up(
     record_property("restart_reached_tip_s", round(tip_s, 2))
     record_property("restart_blocks_behind", behind)
     print(f"\nkill -9 one of four: {behind} blocks behind; RPC after {ready_s:.2f} s, tip after {tip_s:.2f} s")
-    acknowledged = load.acknowledged
-    assert all(acknowledged[tid] == victim for tid in acknowledged_by_victim)
-    summary = check_network(network, acknowledged)
+    # check_network fails if any acknowledged transaction (those only the victim journaled included)
+    # has no receipt on any of the four, so it alone says that nothing was lost.
+    summary = check_network(network, load.acknowledged)
     assert summary.nodes == [0, 1, 2, 3]
-    assert set(acknowledged_by_victim) <= summary.receipt_heights.keys()
+    # It restarts from its own blocks, and the others moved on 5 blocks past the highest at the kill
+    # (it may have been one ahead of them): it really had to catch up.
+    assert int(str(ready["height"])) >= 1 and behind >= 4, f"restarted at {ready['height']}, {behind} behind"
     assert tip_s < 60
 
 
@@ -99,8 +100,11 @@ def test_kill_9_two_of_four_halts_without_forking_and_resumes_when_one_returns(n
         stalled = load.acknowledged_since(before_halt, by=survivors)
         assert len(stalled) >= 10
         assert_not_committed(network, survivors, stalled)
-        assert max(network.heights(survivors).values()) == halted, "half of the power committed a block"
-        assert_agree_up_to(network, survivors, min(network.heights(survivors).values()))
+        survivor_heights = network.heights(survivors)
+        assert max(survivor_heights.values()) == halted, "half of the power committed a block"
+        # Both stopped at the same block: one that was behind fetched it from the other.
+        assert set(survivor_heights.values()) == {halted}, f"the survivors stopped at {survivor_heights}"
+        assert_agree_up_to(network, survivors, halted)
         # They commit once a third validator is back: the ones held up first of all.
         network.start(victims[0])
         resumed = [*survivors, victims[0]]
@@ -113,10 +117,10 @@ def test_kill_9_two_of_four_halts_without_forking_and_resumes_when_one_returns(n
     print(
         f"\nkill -9 two of four: {len(stalled)} transactions held at height {halted}; committed {resumed_s:.2f} s after"
     )
+    # check_network also covers the stalled transactions: each committed, once, above `halted`
+    # (assert_not_committed saw none of them at or below it).
     summary = check_network(network, load.acknowledged)
     assert summary.nodes == [0, 1, 2, 3]
-    assert summary.common_height > halted
-    assert all(summary.receipt_heights[tid] > halted for tid in stalled)
 
 
 def test_sigstop_one_for_10_s_the_others_commit_and_it_catches_up(network: E2ENetwork) -> None:
@@ -139,7 +143,8 @@ def test_sigstop_one_for_10_s_the_others_commit_and_it_catches_up(network: E2ENe
         assert before_resume - paused_at >= 3, f"only {before_resume - paused_at} blocks in {PAUSE_S} s"
         network.resume(victim)
         catch_up_s = network.wait_caught_up(victim, others, timeout_s=60)
-        assert network.height(victim) >= before_resume
+        # What it holds now is the others' chain (check_network below checks every height again).
+        assert_agree_up_to(network, [victim, *others], before_resume)
         load.wait_for(10, timeout_s=20, by=victim)
     print(
         f"\nSIGSTOP {PAUSE_S:g} s: the others went from {paused_at} to {before_resume}; "

@@ -18,7 +18,10 @@ Contracts it "executes":
 Tests steer it through attributes: `refusals` (errors for the next
 submitted transactions, one each), `http_failures` (raw HTTP answers for the
 next requests), `close_subscribers_with` (a WebSocket close code) and
-`peers` (the JSON items ``gusu_peers`` answers with, malformed ones included).
+`peers` (the JSON items ``gusu_peers`` answers with, malformed ones included),
+`evidence` (the JSON records ``gusu_evidence`` pages through), `evidence_answer`
+(a whole ``gusu_evidence`` result, to send malformed ones) and `versions`
+(the status's versions object).
 """
 
 from __future__ import annotations
@@ -115,6 +118,9 @@ class FakeNode:
         self.http_failures: deque[tuple[int, bytes]] = deque()
         self.close_subscribers_with: int | None = None
         self.peers: list[JSON] = []
+        self.evidence: list[dict[str, Any]] = []
+        self.evidence_answer: JSON | None = None
+        self.versions: JSON = {"gusu": "0.1.0-fake", "python": "CPython 3.11.0", "openssl": "OpenSSL 3.0.0"}
         self.methods: list[str] = []
         self.submissions = 0
         self.unsubscribed: list[str] = []
@@ -155,6 +161,7 @@ class FakeNode:
         app = web.Application()
         app.router.add_post("/rpc", self._handle_rpc)
         app.router.add_get("/ws", self._handle_ws)
+        app.router.add_get("/health", self._handle_health)
         self._runner = web.AppRunner(app, keepalive_timeout=self.keepalive_timeout_s)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -162,6 +169,9 @@ class FakeNode:
         host, port = self._runner.addresses[0][:2]
         self._producer = asyncio.get_running_loop().create_task(self._produce())
         return f"http://{host}:{port}"
+
+    async def _handle_health(self, _request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "height": self.height})
 
     async def _stop(self) -> None:
         if self._producer is not None:
@@ -309,10 +319,21 @@ class FakeNode:
             "mempool": {"transactions": len(self.pending), "bytes": 0},
             "version": "0.1.0-fake",
             "transaction_window_blocks": WINDOW_BLOCKS,
+            "versions": self.versions,
         }
 
     def _rpc_peers(self) -> JSON:
         return {"peers": list(self.peers)}
+
+    def _rpc_evidence(self, limit: int = 20, before_height: int | None = None) -> JSON:
+        """Pages through `evidence` (JSON records) by height, newest first; `evidence_answer` overrides."""
+        if self.evidence_answer is not None:
+            return self.evidence_answer
+        older = [item for item in self.evidence if before_height is None or item["height"] < before_height]
+        older.sort(key=lambda item: int(item["height"]), reverse=True)
+        page = older[:limit]
+        following = page[-1]["height"] if len(older) > limit else None
+        return {"evidence": page, "next_before_height": following}
 
     def _rpc_blockNumber(self) -> JSON:  # noqa: N802 - named after the JSON-RPC method
         return self.height

@@ -71,6 +71,12 @@ class SubscriptionLimitError(ApiError):
     code = "subscriptions_exceeded"
 
 
+class UnsupportedError(ApiError):
+    """The node behind the API does not offer this operation (it is older than the API)."""
+
+    code = "unsupported"
+
+
 INTERNAL_MESSAGE: Final = "internal error while handling the request; the node's log has the details"
 
 
@@ -101,6 +107,8 @@ def http_status_of(error: GusuError) -> int:
         return 503
     if isinstance(error, RequestTimeoutError):
         return 504
+    if isinstance(error, UnsupportedError):
+        return 501
     # The node's own trouble, not the client's.
     if isinstance(error, (InternalApiError, StorageError, NodeError)) or type(error) is LedgerError:
         return 500

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from gusu.api.errors import InternalApiError, rest_error_object
+from gusu.api.errors import InternalApiError, UnsupportedError, rest_error_object
 from gusu.api.params import CallRequest
 from gusu.codec import decode
 from gusu.errors import CodecError, NotFoundError
@@ -29,7 +29,14 @@ from gusu.ledger.jsonview import (
 from gusu.ledger.merkle import InclusionProof
 from gusu.ledger.types import Address, Height
 from gusu.network.transport import PeerInfo
-from gusu.node.service import BlockRecord, NodeService, ProofRecord, SubmitOutcome, TransactionRecord
+from gusu.node.service import (
+    BlockRecord,
+    EvidenceRecord,
+    NodeService,
+    ProofRecord,
+    SubmitOutcome,
+    TransactionRecord,
+)
 
 logger = logging.getLogger("gusu.api")
 
@@ -99,6 +106,7 @@ class NodeApi:
             "mempool": {"transactions": status.mempool_transactions, "bytes": status.mempool_bytes},
             "version": status.version,
             "transaction_window_blocks": status.transaction_window_blocks,
+            "versions": dict(sorted(status.versions.items())),
         }
 
     def height(self) -> int:
@@ -237,6 +245,38 @@ class NodeApi:
             )
         return _proof_json(record, "receipts_root")
 
+    # --- evidence ------------------------------------------------------------------
+
+    def evidence(self, limit: int, before_height: Height | None) -> JSONObject:
+        """One page of equivocation evidence, newest height first, and the cursor of the next page.
+
+        Records at one height are never split across pages (a cursor is a
+        height, so the rest of a split height would be skipped): a page that
+        would end inside a height ends before it instead. Only when a single
+        height holds more than `limit` records is that height cut short.
+        """
+        assert limit >= 1, "the transports check the page size"
+        # Nodes from before persisted evidence lack the method (issue 7 adds it to Node).
+        get_evidence = getattr(self._node, "get_evidence", None)
+        if get_evidence is None:
+            raise UnsupportedError("this node does not keep equivocation evidence; upgrade it to a release that does")
+        records: list[EvidenceRecord] = get_evidence(limit + 1, before_height)
+        page = records[:limit]
+        following: JSON = None
+        if len(records) > limit:
+            last_height = page[-1].height
+            whole = [record for record in page if record.height != last_height]
+            if records[limit].height != last_height:
+                following = int(last_height)
+            elif whole:
+                # Heights above last_height exist on this page, so last_height + 1 is below the
+                # request's own cursor: the next page always moves on.
+                page, following = whole, int(last_height) + 1
+            else:
+                # One height holds more than `limit` records: the rest of that height is skipped.
+                following = int(last_height)
+        return {"evidence": [_evidence_json(record) for record in page], "next_before_height": following}
+
     # --- calls ---------------------------------------------------------------------
 
     def call(self, request: CallRequest) -> JSONObject:
@@ -264,6 +304,18 @@ def _peer_json(peer: PeerInfo) -> JSONObject:
         "bytes_in": peer.bytes_in,
         "bytes_out": peer.bytes_out,
         "gossip_dropped": peer.gossip_dropped,
+    }
+
+
+def _evidence_json(record: EvidenceRecord) -> JSONObject:
+    return {
+        "height": record.height,
+        "round": record.round,
+        "kind": record.kind,
+        "validator": bytes_to_hex(record.validator),
+        "first": bytes_to_hex(record.first),
+        "second": bytes_to_hex(record.second),
+        "recorded_at_height": record.recorded_at_height,
     }
 
 

@@ -10,8 +10,12 @@ from __future__ import annotations
 from typing import Any, Final
 
 import gusu
+from gusu.api.params import EVIDENCE_RECORDS_DEFAULT, FLAG_TEXTS, HEIGHT_MAX, SENDER_TRANSACTIONS_DEFAULT
+from gusu.api.settings import ApiSettings
 from gusu.ledger.genesis import VALIDATORS_MAX
-from gusu.ledger.types import ADDRESS_SIZE, HASH_SIZE
+from gusu.ledger.types import ADDRESS_SIZE, BLOCK_TRANSACTIONS_MAX, HASH_SIZE, NAME_LENGTH_MAX
+from gusu.node.service import EVIDENCE_KINDS
+from gusu.node.versions import CONSENSUS_VERSION_KEYS
 
 OPENAPI_VERSION: Final = "3.1.0"
 
@@ -34,6 +38,11 @@ def _hex(description: str, size: int | None = None) -> dict[str, Any]:
 
 def _uint(description: str) -> dict[str, Any]:
     return {"type": "integer", "minimum": 0, "maximum": _UINT64_MAX, "description": description}
+
+
+def _name(description: str) -> dict[str, Any]:
+    """A contract, method or event name as requests must give it: non-empty, within the ledger's limit."""
+    return {"type": "string", "minLength": 1, "maxLength": NAME_LENGTH_MAX, "description": description}
 
 
 def _duration(description: str) -> dict[str, Any]:
@@ -62,6 +71,7 @@ def _error_responses(*statuses: str) -> dict[str, Any]:
         "413": "TooLarge",
         "429": "TooManyRequests",
         "500": "Internal",
+        "501": "Unsupported",
         "503": "Unavailable",
         "504": "Timeout",
     }
@@ -72,8 +82,16 @@ _FULL_PARAMETER: Final = {
     "name": "full",
     "in": "query",
     "required": False,
-    "description": "true to list the block's transactions in full rather than as ids",
-    "schema": {"type": "string", "enum": ["true", "false", "1", "0"], "default": "false"},
+    "description": "true (or 1) to list the block's transactions in full rather than as ids; false (or 0) by default",
+    "schema": {"type": "string", "enum": list(FLAG_TEXTS), "default": "false"},
+}
+
+_HEIGHT_PARAMETER: Final = {
+    "name": "height",
+    "in": "path",
+    "required": True,
+    "description": "Block height (decimal digits)",
+    "schema": {"type": "integer", "minimum": 0, "maximum": HEIGHT_MAX},
 }
 
 _ID_PARAMETER: Final = {
@@ -97,7 +115,7 @@ def _get(summary: str, response: dict[str, Any], parameters: list[Any], errors: 
     return {"get": operation}
 
 
-def _schemas() -> dict[str, Any]:
+def _schemas(settings: ApiSettings) -> dict[str, Any]:
     return {
         "Hex": _hex("Bytes as 0x-prefixed hex (lowercase in answers; either case accepted)"),
         "Hash": _hex("A 32-byte hash", HASH_SIZE),
@@ -110,7 +128,10 @@ def _schemas() -> dict[str, Any]:
             "additionalProperties": False,
         },
         "Value": {
-            "description": "A canonical contract value (docs/codec.md); at most 32 levels deep",
+            "description": (
+                "A canonical contract value (docs/codec.md); at most 32 levels deep. Integers are written "
+                "without a fraction or exponent (1, not 1.0); floats are refused"
+            ),
             "oneOf": [
                 {"type": "null"},
                 {"type": "boolean"},
@@ -215,10 +236,10 @@ def _schemas() -> dict[str, Any]:
                 "header": _ref("Header"),
                 "transactions": {
                     "description": "Transaction ids, or full transactions with ?full=true",
-                    "oneOf": [
-                        {"type": "array", "items": _ref("Hash")},
-                        {"type": "array", "items": _ref("Transaction")},
-                    ],
+                    "type": "array",
+                    "maxItems": BLOCK_TRANSACTIONS_MAX,
+                    # Items, not arrays, are the alternatives: an empty list is both kinds of array.
+                    "items": {"oneOf": [_ref("Hash"), _ref("Transaction")]},
                 },
                 "certificate": {"oneOf": [_ref("Certificate"), {"type": "null"}]},
             }
@@ -259,6 +280,42 @@ def _schemas() -> dict[str, Any]:
                 "mempool": _object({"transactions": _uint("Pending transactions"), "bytes": _uint("Pending bytes")}),
                 "version": {"type": "string"},
                 "transaction_window_blocks": _uint("How far ahead valid_until_height may be"),
+                "versions": {
+                    "type": "object",
+                    "description": (
+                        "Versions of what encodes, hashes or executes blocks; validators whose versions differ "
+                        "can disagree about a block"
+                    ),
+                    "properties": {name: {"type": "string"} for name in CONSENSUS_VERSION_KEYS},
+                    "required": list(CONSENSUS_VERSION_KEYS),
+                    "additionalProperties": {"type": "string"},
+                },
+            }
+        ),
+        "Evidence": _object(
+            {
+                "height": _uint("Height of the two conflicting messages"),
+                "round": _uint("Round of the two conflicting messages"),
+                "kind": {"type": "string", "enum": list(EVIDENCE_KINDS)},
+                "validator": _ref("Address"),
+                "first": _hex("Canonical encoding of the first signed message"),
+                "second": _hex("Canonical encoding of the second, conflicting signed message"),
+                "recorded_at_height": _uint("The node's committed height when it recorded the evidence"),
+            },
+            description="A validator signed two different messages for one height, round and kind",
+        ),
+        "EvidencePage": _object(
+            {
+                "evidence": {
+                    "type": "array",
+                    "items": _ref("Evidence"),
+                    "maxItems": settings.evidence_records_max,
+                    "description": "Newest height first",
+                },
+                "next_before_height": {
+                    "oneOf": [_uint("Pass as before_height for the next, older page"), {"type": "null"}],
+                    "description": "null at the end",
+                },
             }
         ),
         "Health": _object({"ok": {"type": "boolean"}, "height": _uint("Latest committed height")}),
@@ -293,13 +350,23 @@ def _schemas() -> dict[str, Any]:
                 }
             }
         ),
+        "RawTransaction": {
+            "type": "string",
+            "description": "A signed, encoded transaction as 0x-prefixed hex; never empty",
+            "pattern": "^0x([0-9a-fA-F]{2})+$",
+        },
         "SubmitRequest": {
             **_object(
                 {
                     "raw": {
                         "oneOf": [
-                            _ref("Hex"),
-                            {"type": "array", "items": _ref("Hex"), "description": "Several signed transactions"},
+                            _ref("RawTransaction"),
+                            {
+                                "type": "array",
+                                "items": _ref("RawTransaction"),
+                                "maxItems": settings.transactions_per_request_max,
+                                "description": "Several signed transactions (413 beyond the server's limit)",
+                            },
                         ],
                         "description": "Signed, encoded transaction(s)",
                     }
@@ -317,8 +384,8 @@ def _schemas() -> dict[str, Any]:
         "CallRequest": {
             **_object(
                 {
-                    "contract": {"type": "string"},
-                    "method": {"type": "string"},
+                    "contract": _name("The contract's name"),
+                    "method": _name("The view method's name"),
                     "args": {"type": "array", "items": _ref("Value")},
                     "sender": _ref("Address"),
                 },
@@ -346,7 +413,7 @@ def _error_body() -> dict[str, Any]:
     )
 
 
-def _paths() -> dict[str, Any]:
+def _paths(settings: ApiSettings) -> dict[str, Any]:
     block = _json_response("The block", _ref("Block"))
     return {
         "/v1/status": _get("The node's status (as gusu_status)", _json_response("Status", _ref("Status")), [], ()),
@@ -360,15 +427,7 @@ def _paths() -> dict[str, Any]:
         "/v1/blocks/{height}": _get(
             "A block by height",
             block,
-            [
-                {
-                    "name": "height",
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "integer", "minimum": 0},
-                },
-                _FULL_PARAMETER,
-            ],
+            [_HEIGHT_PARAMETER, _FULL_PARAMETER],
             ("400", "404"),
         ),
         "/v1/blocks/hash/{hash}": _get(
@@ -410,25 +469,65 @@ def _paths() -> dict[str, Any]:
                     "name": "limit",
                     "in": "query",
                     "required": False,
-                    "description": "Page size: 1 to the server's sender_transactions_max (1000 by default)",
-                    "schema": {"type": "integer", "minimum": 1, "default": 50},
+                    "description": (
+                        f"Page size: 1 to the server's sender_transactions_max ({settings.sender_transactions_max})"
+                    ),
+                    "schema": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": settings.sender_transactions_max,
+                        "default": min(SENDER_TRANSACTIONS_DEFAULT, settings.sender_transactions_max),
+                    },
+                },
+                {
+                    # One object parameter, exploded into two query parameters: both or neither.
+                    "name": "before",
+                    "in": "query",
+                    "required": False,
+                    "style": "form",
+                    "explode": True,
+                    "description": (
+                        "The cursor: before_height and before_index together (the next of the previous page), "
+                        "or neither; lists only transactions strictly before that position"
+                    ),
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "before_height": {"type": "integer", "minimum": 0, "maximum": HEIGHT_MAX},
+                            "before_index": {"type": "integer", "minimum": 0, "maximum": BLOCK_TRANSACTIONS_MAX},
+                        },
+                        "required": ["before_height", "before_index"],
+                        "additionalProperties": False,
+                    },
+                },
+            ],
+            ("400",),
+        ),
+        "/v1/evidence": _get(
+            "Equivocation evidence the node recorded, newest height first, a page at a time (as gusu_evidence)",
+            _json_response("One page of evidence", _ref("EvidencePage")),
+            [
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "required": False,
+                    "description": f"Page size: 1 to evidence_records_max ({settings.evidence_records_max})",
+                    "schema": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": settings.evidence_records_max,
+                        "default": min(EVIDENCE_RECORDS_DEFAULT, settings.evidence_records_max),
+                    },
                 },
                 {
                     "name": "before_height",
                     "in": "query",
                     "required": False,
-                    "description": "With before_index: list only transactions strictly before this position",
-                    "schema": {"type": "integer", "minimum": 0},
-                },
-                {
-                    "name": "before_index",
-                    "in": "query",
-                    "required": False,
-                    "description": "With before_height: the position's index in its block",
-                    "schema": {"type": "integer", "minimum": 0},
+                    "description": "List only evidence of heights strictly below this (next_before_height of a page)",
+                    "schema": {"type": "integer", "minimum": 0, "maximum": HEIGHT_MAX},
                 },
             ],
-            ("400",),
+            ("400", "501"),
         ),
         "/v1/transactions": {
             "post": {
@@ -482,7 +581,9 @@ def _paths() -> dict[str, Any]:
     }
 
 
-def build_openapi() -> dict[str, Any]:
+def build_openapi(settings: ApiSettings | None = None) -> dict[str, Any]:
+    """The document for a server with `settings` (its limits appear in the document)."""
+    settings = settings or ApiSettings()
     error = _json_response
     return {
         "openapi": OPENAPI_VERSION,
@@ -494,15 +595,16 @@ def build_openapi() -> dict[str, Any]:
                 "JSON-RPC 2.0 at POST /rpc and over WebSocket at /ws (see docs/api.md)."
             ),
         },
-        "paths": _paths(),
+        "paths": _paths(settings),
         "components": {
-            "schemas": _schemas(),
+            "schemas": _schemas(settings),
             "responses": {
                 "BadRequest": error("Malformed request or rejected transaction", _ref("Error")),
                 "NotFound": error("No such block, transaction or receipt (yet)", _ref("Error")),
                 "TooLarge": error("The body or the number of transactions exceeds a limit", _ref("Error")),
                 "TooManyRequests": error("The pool is full; retry later (retryable is true)", _ref("Error")),
                 "Internal": error("The node failed; its log has details", _ref("Error")),
+                "Unsupported": error("The node is older than the API and does not offer this", _ref("Error")),
                 "Unavailable": error("The server is at its connection limit; retry later", _ref("Error")),
                 "Timeout": error("The request took longer than the server allows", _ref("Error")),
             },

@@ -29,6 +29,12 @@ HEIGHT_MAX = 2**63 - 1
 SENDER_TRANSACTIONS_DEFAULT = 50
 """Page size of an account's history when the request names none (capped by `sender_transactions_max`)."""
 
+EVIDENCE_RECORDS_DEFAULT = 20
+"""Page size of the evidence list when the request names none (capped by `evidence_records_max`)."""
+
+FLAG_TEXTS: dict[str, bool] = {"true": True, "false": False, "1": True, "0": False}
+"""The spellings a boolean query parameter accepts, and their meanings."""
+
 _PREVIEW_LENGTH_MAX = 40
 
 
@@ -61,6 +67,14 @@ def expect_hex(value: object, what: str, size: int | None = None, size_max: int 
     if size_max is not None and len(data) > size_max:
         raise InvalidParamsError(f"{what} is {len(data)} bytes; the limit is {size_max}")
     return data
+
+
+def expect_raw_transaction(value: object, what: str) -> bytes:
+    """A signed, encoded transaction as hex: never empty (no encoding of a transaction is)."""
+    raw = expect_hex(value, what)
+    if not raw:
+        raise InvalidParamsError(f"{what} is empty; give the signed transaction's bytes as 0x-prefixed hex")
+    return raw
 
 
 def expect_uint(value: object, what: str, maximum: int = HEIGHT_MAX) -> int:
@@ -111,15 +125,13 @@ def expect_object(value: object, what: str, required: Collection[str], optional:
 
 
 def expect_flag(text: str | None, what: str) -> bool:
-    """A boolean query parameter: absent means false."""
+    """A boolean query parameter: absent means false; otherwise exactly one of `FLAG_TEXTS`."""
     if text is None:
         return False
-    lowered = text.lower()
-    if lowered in ("true", "1"):
-        return True
-    if lowered in ("false", "0", ""):
-        return False
-    raise InvalidParamsError(f"{what} must be true or false, found {describe(text)}")
+    if text not in FLAG_TEXTS:
+        # Exactly what /openapi.json lists: a lax parser would make the document lie.
+        raise InvalidParamsError(f"{what} must be true or false (or 1 or 0), found {describe(text)}")
+    return FLAG_TEXTS[text]
 
 
 def expect_height_text(text: str, what: str) -> int:
@@ -136,10 +148,10 @@ def expect_uint_text(text: str, what: str, maximum: int = HEIGHT_MAX) -> int:
     return expect_uint(int(text), what, maximum)
 
 
-def expect_page_limit(value: object, what: str, maximum: int) -> int:
-    """How many records one page may hold: absent (None) means the default, else 1 to `maximum`."""
+def expect_page_limit(value: object, what: str, maximum: int, default: int = SENDER_TRANSACTIONS_DEFAULT) -> int:
+    """How many records one page may hold: absent (None) means `default`, else 1 to `maximum`."""
     if value is None:
-        return min(SENDER_TRANSACTIONS_DEFAULT, maximum)
+        return min(default, maximum)
     limit = expect_uint(value, what)
     if not 1 <= limit <= maximum:
         raise InvalidParamsError(f"{what} must be between 1 and {maximum}, found {limit}")

@@ -16,12 +16,14 @@ from gusu.api.errors import InvalidParamsError
 from gusu.api.jsonio import parse_json
 from gusu.api.methods import NodeApi
 from gusu.api.params import (
+    EVIDENCE_RECORDS_DEFAULT,
     HEIGHT_MAX,
     expect_flag,
     expect_height_text,
     expect_hex,
     expect_object,
     expect_page_limit,
+    expect_raw_transaction,
     expect_uint_text,
     parse_call_request,
 )
@@ -78,6 +80,7 @@ class RestHandlers:
         app.router.add_post("/v1/transactions", self.submit)
         app.router.add_get("/v1/accounts/{address}/transactions", self.sender_transactions)
         app.router.add_post("/v1/call", self.call)
+        app.router.add_get("/v1/evidence", self.evidence)
 
     async def status(self, _request: web.Request) -> web.Response:
         return json_response(self._api.status())
@@ -131,6 +134,22 @@ class RestHandlers:
             )
         return json_response(self._api.transactions_by_sender(sender, limit, before))
 
+    async def evidence(self, request: web.Request) -> web.Response:
+        query = request.query
+        limit_text, height_text = query.get("limit"), query.get("before_height")
+        limit = expect_page_limit(
+            None if limit_text is None else expect_uint_text(limit_text, "the query parameter limit"),
+            "the query parameter limit",
+            self._settings.evidence_records_max,
+            EVIDENCE_RECORDS_DEFAULT,
+        )
+        before_height = (
+            None
+            if height_text is None
+            else Height(expect_uint_text(height_text, "the query parameter before_height", HEIGHT_MAX))
+        )
+        return json_response(self._api.evidence(limit, before_height))
+
     async def submit(self, request: web.Request) -> web.Response:
         body = parse_json_body(await read_body(request, self._settings), self._settings)
         fields = expect_object(body, "the request body", required=("raw",), optional=())
@@ -142,11 +161,13 @@ class RestHandlers:
                     f"the request submits {len(raw)} transactions; the limit is {limit} per request, "
                     "so send them in several requests"
                 )
-            raws = [expect_hex(item, f"the body's raw item {index}") for index, item in enumerate(raw)]
+            raws = [expect_raw_transaction(item, f"the body's raw item {index}") for index, item in enumerate(raw)]
             return json_response(await self._api.submit_many(raws))
         # Accepted into the pool, not yet committed: 202.
         return json_response(
-            await self._api.submit_one(expect_hex(raw, "the body's raw (a signed transaction, or an array of them)")),
+            await self._api.submit_one(
+                expect_raw_transaction(raw, "the body's raw (a signed transaction, or an array of them)")
+            ),
             status=202,
         )
 

@@ -28,20 +28,21 @@ from gusu.api.errors import (
 from gusu.api.jsonio import parse_json
 from gusu.api.methods import NodeApi
 from gusu.api.params import (
+    EVIDENCE_RECORDS_DEFAULT,
     Params,
     describe,
-    expect_hex,
     expect_list,
     expect_name,
     expect_object,
     expect_page_limit,
     expect_position,
+    expect_raw_transaction,
     parse_call_request,
 )
 from gusu.api.settings import ApiSettings
 from gusu.errors import GusuError, InvalidRequestError, NotFoundError, RequestTooLargeError
 from gusu.ledger.jsonview import JSON, JSONObject
-from gusu.ledger.types import ADDRESS_SIZE, HASH_SIZE, Address
+from gusu.ledger.types import ADDRESS_SIZE, HASH_SIZE, Address, Height
 
 logger = logging.getLogger("gusu.api")
 
@@ -121,6 +122,7 @@ class RpcDispatcher:
             MethodSpec("gusu_status", self._status, (), 0),
             MethodSpec("gusu_health", self._health, (), 0),
             MethodSpec("gusu_peers", self._peers, (), 0),
+            MethodSpec("gusu_evidence", self._evidence, ("limit", "before_height"), 0),
             MethodSpec("gusu_subscribe", self._subscribe, ("kind", "filter"), 1),
             MethodSpec("gusu_unsubscribe", self._unsubscribe, ("subscription_id",), 1),
         )
@@ -267,14 +269,14 @@ class RpcDispatcher:
     # --- methods -----------------------------------------------------------------------
 
     async def _send_raw_transaction(self, params: Params, _context: RequestContext) -> JSON:
-        return await self._api.submit_one(params.hex(0))
+        return await self._api.submit_one(expect_raw_transaction(params.raw(0), params.what(0)))
 
     async def _send_raw_transactions(self, params: Params, _context: RequestContext) -> JSON:
         items = expect_list(params.raw(0), params.what(0))
         if len(items) > self._settings.transactions_per_request_max:
             raise RequestTooLargeError(self._too_many_transactions(len(items)))
         what = params.what(0)
-        raws = [expect_hex(item, f"{what} item {index}") for index, item in enumerate(items)]
+        raws = [expect_raw_transaction(item, f"{what} item {index}") for index, item in enumerate(items)]
         return await self._api.submit_many(raws)
 
     async def _get_transaction(self, params: Params, _context: RequestContext) -> JSON:
@@ -317,6 +319,16 @@ class RpcDispatcher:
     async def _health(self, _params: Params, _context: RequestContext) -> JSON:
         _, health = self._api.health()
         return health
+
+    async def _evidence(self, params: Params, _context: RequestContext) -> JSON:
+        limit = expect_page_limit(
+            params.raw(0) if params.has(0) else None,
+            params.what(0),
+            self._settings.evidence_records_max,
+            EVIDENCE_RECORDS_DEFAULT,
+        )
+        before_height = Height(params.uint(1)) if params.has(1) else None
+        return self._api.evidence(limit, before_height)
 
     async def _peers(self, _params: Params, _context: RequestContext) -> JSON:
         return self._api.peers()

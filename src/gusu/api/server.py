@@ -258,7 +258,7 @@ def create_app(node: NodeService, settings: ApiSettings) -> web.Application:
         dispatcher=dispatcher,
         hub=WebSocketHub(dispatcher, settings),
         limiter=ConnectionLimiter(settings.connections_max),
-        openapi=orjson.dumps(build_openapi()),
+        openapi=orjson.dumps(build_openapi(settings)),
     )
     middlewares: list[Middleware] = []
     if settings.cors_origins:

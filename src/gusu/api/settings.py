@@ -49,6 +49,8 @@ class ApiSettings:
     """Deepest JSON nesting accepted in a request (contract values nest at most 32 levels)."""
     sender_transactions_max: int = 1000
     """Most transactions one page of an account's history may ask for (gusu_getTransactionsBySender)."""
+    evidence_records_max: int = 100
+    """Most equivocation evidence records one page may ask for (gusu_evidence, GET /v1/evidence)."""
     cors_origins: tuple[str, ...] = ()
     """Origins browsers may call from; ``"*"`` allows any. Empty: no CORS headers."""
 
@@ -66,6 +68,7 @@ class ApiSettings:
             "websocket_requests_in_flight_max",
             "json_depth_max",
             "sender_transactions_max",
+            "evidence_records_max",
         ):
             _check_int(name, getattr(self, name), 1, None)
         for name in ("request_timeout_s", "websocket_heartbeat_s", "websocket_close_timeout_s", "shutdown_timeout_s"):

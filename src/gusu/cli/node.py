@@ -17,10 +17,20 @@ from gusu.cli.nodeproc import (
     stop_node,
 )
 from gusu.cli.remote import get_health, open_client
-from gusu.cli.render import format_time_ms, key_value_table, peer_view_to_json, peers_table, status_to_json
+from gusu.cli.render import (
+    evidence_table,
+    evidence_view_to_json,
+    format_time_ms,
+    format_versions,
+    key_value_table,
+    peer_view_to_json,
+    peers_table,
+    status_to_json,
+)
 from gusu.errors import ClientError, NodeError, RemoteError
 from gusu.node.config import load_config
 from gusu.sdk import Client, PeerView
+from gusu.sdk.client import EVIDENCE_LIMIT
 
 EXIT_NODE_DOWN = 1
 
@@ -222,6 +232,8 @@ def node_status(directory: Path | None) -> None:
         table.add_row("peers", _describe_peers(peers))
         table.add_row("node address", document["node_address"])
         table.add_row("version", status.version)
+        # What two validators must agree on to agree on blocks: compare these across organisations.
+        table.add_row("consensus versions", format_versions(status.versions))
         state.stdout.print(table)
 
     state.emit(document, render)
@@ -265,6 +277,45 @@ def node_peers(directory: Path | None) -> None:
             state.stdout.print(f"node at {endpoint}: no peer connected (a one-validator chain has none)")
             return
         state.stdout.print(peers_table(peers, f"{len(peers)} validator(s) connected to the node at {endpoint}"))
+
+    state.emit(document, render)
+
+
+@node_group.command("evidence")
+@_node_directory_option
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=EVIDENCE_LIMIT, show_default=True, help="Records per page."
+)
+@click.option("--before-height", type=click.IntRange(min=0), default=None, help="Only evidence below this height.")
+@common_options
+def node_evidence(directory: Path | None, limit: int, before_height: int | None) -> None:
+    """Equivocation evidence the node recorded, newest height first (by --dir, or --endpoint)."""
+    state = get_state()
+    endpoint, node_directory = _resolve_target(state, directory)
+    state.endpoint = endpoint
+    try:
+        with open_client(state) as client:
+            page = client.evidence(limit, before_height)
+    except RemoteError as error:
+        if error.code in ("method_not_found", "unsupported"):
+            raise NodeError(f"the node at {endpoint} does not keep equivocation evidence; upgrade it") from error
+        raise
+    except ClientError as error:
+        hint = "" if node_directory is None else f"; start it with `gusu node start --dir {node_directory}`"
+        raise NodeError(f"no node answers at {endpoint}: {error}{hint}") from error
+    document: dict[str, Any] = {
+        "endpoint": endpoint,
+        "evidence": [evidence_view_to_json(view) for view in page.evidence],
+        "next_before_height": page.next_before_height,
+    }
+
+    def render() -> None:
+        if not page.evidence:
+            state.stdout.print(f"node at {endpoint}: no equivocation evidence recorded")
+            return
+        state.stdout.print(evidence_table(page, f"equivocation evidence at the node at {endpoint}"))
+        if page.next_before_height is not None:
+            state.stdout.print(f"older evidence: add --before-height {page.next_before_height}")
 
     state.emit(document, render)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+from collections.abc import Mapping
 
 from rich.table import Table
 
@@ -25,7 +26,16 @@ from gusu.ledger.jsonview import (
     value_to_json,
 )
 from gusu.ledger.types import Receipt
-from gusu.sdk import BlockView, NodeStatus, PeerView, ReceiptView, SenderTransactionsPage, TransactionView
+from gusu.sdk import (
+    BlockView,
+    EvidencePage,
+    EvidenceView,
+    NodeStatus,
+    PeerView,
+    ReceiptView,
+    SenderTransactionsPage,
+    TransactionView,
+)
 
 
 def format_value(value: JSON) -> str:
@@ -57,7 +67,48 @@ def status_to_json(status: NodeStatus) -> JSONObject:
         "mempool": {"transactions": status.mempool_transactions, "bytes": status.mempool_bytes},
         "version": status.version,
         "transaction_window_blocks": status.transaction_window_blocks,
+        "versions": dict(status.versions),
     }
+
+
+def format_versions(versions: Mapping[str, str]) -> str:
+    """``name version`` pairs on one line each, sorted; "n/a" from a node that does not report them."""
+    if not versions:
+        return "n/a (the node does not report them)"
+    return "\n".join(f"{name} {version}" for name, version in sorted(versions.items()))
+
+
+def evidence_view_to_json(view: EvidenceView) -> JSONObject:
+    return {
+        "height": view.height,
+        "round": view.round,
+        "kind": view.kind,
+        "validator": bytes_to_hex(view.validator),
+        "first": bytes_to_hex(view.first),
+        "second": bytes_to_hex(view.second),
+        "recorded_at_height": view.recorded_at_height,
+    }
+
+
+def evidence_table(page: EvidencePage, title: str) -> Table:
+    """One row per record: where, what kind, who, and the sizes of the two conflicting messages."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("height", justify="right")
+    table.add_column("round", justify="right")
+    table.add_column("kind")
+    table.add_column("validator")
+    table.add_column("messages")
+    table.add_column("recorded at", justify="right")
+    for view in page.evidence:
+        table.add_row(
+            f"{view.height:,}",
+            str(view.round),
+            view.kind,
+            bytes_to_hex(view.validator),
+            f"{len(view.first):,} B / {len(view.second):,} B",
+            f"{view.recorded_at_height:,}",
+        )
+    return table
 
 
 def peer_view_to_json(peer: PeerView) -> JSONObject:

@@ -14,10 +14,13 @@ from typing import Literal, Protocol
 from gusu.crypto import CryptoSuite
 from gusu.errors import GusuError
 from gusu.execution import CallResult
-from gusu.ledger.types import Address, BlockHeader, CommitCertificate, Hash, Height, Receipt, Transaction
+from gusu.ledger.types import Address, BlockHeader, CommitCertificate, Hash, Height, Receipt, Round, Transaction
 from gusu.network.transport import PeerInfo
+from gusu.node.versions import compute_consensus_versions
 
 TransactionStatus = Literal["pending", "committed", "dropped"]
+EvidenceKind = Literal["proposal", "prevote", "precommit"]
+EVIDENCE_KINDS: tuple[EvidenceKind, ...] = ("proposal", "prevote", "precommit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,26 @@ class NodeStatus:
     mempool_bytes: int
     version: str
     transaction_window_blocks: int
+    versions: dict[str, str] = field(default_factory=compute_consensus_versions)
+    """Name to version of what encodes, hashes or executes blocks (see gusu.node.versions)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceRecord:
+    """Proof that a validator signed two different messages for one (height, round, kind).
+
+    `first` and `second` are the two signed messages' canonical encodings,
+    so anyone can check both signatures against the validator's key.
+    """
+
+    height: Height
+    round: Round
+    kind: EvidenceKind
+    validator: Address
+    first: bytes
+    second: bytes
+    recorded_at_height: Height
+    """The node's committed height when it recorded the evidence."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +194,13 @@ class NodeService(Protocol):
         ...
 
     def get_receipt(self, transaction_id: bytes) -> ReceiptRecord | None: ...
+
+    def get_evidence(self, limit: int, before_height: Height | None) -> list[EvidenceRecord]:
+        """Persisted equivocation evidence, newest (highest `height`) first, at most `limit` records.
+
+        With `before_height`, only records whose height is strictly below it.
+        """
+        ...
 
     def get_transaction_proof(self, transaction_id: bytes) -> ProofRecord | None: ...
 

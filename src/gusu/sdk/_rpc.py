@@ -21,6 +21,7 @@ from gusu.ledger.jsonview import JSON, bytes_to_hex, hex_to_bytes, value_to_json
 from gusu.ledger.types import ADDRESS_SIZE, HASH_SIZE, Address, Hash, Height, Receipt
 from gusu.sdk.views import (
     BlockView,
+    EvidencePage,
     NodeStatus,
     PeerView,
     ReceiptProof,
@@ -31,6 +32,7 @@ from gusu.sdk.views import (
     parse_block,
     parse_call_value,
     parse_error_object,
+    parse_evidence_page,
     parse_height,
     parse_peers,
     parse_receipt,
@@ -155,6 +157,19 @@ def status_call() -> RpcCall[NodeStatus]:
 
 def peers_call() -> RpcCall[list[PeerView]]:
     return RpcCall("gusu_peers", [], parse_peers)
+
+
+def evidence_call(limit: int, before_height: int | None) -> RpcCall[EvidencePage]:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ClientError(f"limit must be a positive integer, found {limit!r}")
+    params: list[JSON] = [limit]
+    cursor: Height | None = None
+    if before_height is not None:
+        if isinstance(before_height, bool) or not isinstance(before_height, int) or before_height < 0:
+            raise ClientError(f"before_height must be a non-negative integer, found {before_height!r}")
+        cursor = Height(before_height)
+        params.append(before_height)
+    return RpcCall("gusu_evidence", params, partial(parse_evidence_page, limit=limit, before_height=cursor))
 
 
 def block_number_call() -> RpcCall[Height]:

@@ -46,6 +46,7 @@ from gusu.sdk.views import (
     BlockNotification,
     BlockView,
     EventNotification,
+    EvidencePage,
     NodeStatus,
     PeerView,
     ReceiptProof,
@@ -72,6 +73,7 @@ BATCH_TRANSACTIONS_MAX = 5_000
 """Transactions per gusu_sendRawTransactions request: the node's default limit."""
 VALID_FOR_BLOCKS = 100
 SENDER_TRANSACTIONS_LIMIT = 50
+EVIDENCE_LIMIT = 20
 """Default page size of `get_transactions_by_sender` (nodes allow up to 1,000 by default)."""
 RECEIPT_TIMEOUT_S = 30.0
 POLL_INTERVAL_S = 0.05
@@ -216,6 +218,14 @@ class Client:
     def peers(self) -> list[PeerView]:
         """The validators the node is connected to now, by address (none on a one-validator chain)."""
         return self._run(_rpc.peers_call())
+
+    def evidence(self, limit: int = EVIDENCE_LIMIT, before_height: int | None = None) -> EvidencePage:
+        """Equivocation evidence the node recorded, newest height first, at most `limit` records.
+
+        Page back by passing the page's `next_before_height` as `before_height`
+        until it is None. The node caps `limit` (evidence_records_max, 100 by default).
+        """
+        return self._run(_rpc.evidence_call(limit, before_height))
 
     def get_block(self, height_or_hash: int | bytes | str, full_transactions: bool = False) -> BlockView:
         return self._run(_rpc.block_call(height_or_hash, full_transactions))
@@ -494,6 +504,10 @@ class AsyncClient:
     async def peers(self) -> list[PeerView]:
         """The validators the node is connected to now, by address (as `Client.peers`)."""
         return await self._run(_rpc.peers_call())
+
+    async def evidence(self, limit: int = EVIDENCE_LIMIT, before_height: int | None = None) -> EvidencePage:
+        """Equivocation evidence the node recorded, newest height first (as `Client.evidence`)."""
+        return await self._run(_rpc.evidence_call(limit, before_height))
 
     async def get_block(self, height_or_hash: int | bytes | str, full_transactions: bool = False) -> BlockView:
         return await self._run(_rpc.block_call(height_or_hash, full_transactions))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from gusu.codec import Value
@@ -57,6 +57,14 @@ TransactionStatus = Literal["pending", "committed", "dropped"]
 TRANSACTION_STATUSES: tuple[TransactionStatus, ...] = ("pending", "committed", "dropped")
 TEXT_LENGTH_MAX = 1024
 """Longest free-text field (version, consensus name, reasons) accepted from a node."""
+VERSIONS_COUNT_MAX = 64
+"""Most entries accepted in a status's `versions`."""
+EvidenceKind = Literal["proposal", "prevote", "precommit"]
+EVIDENCE_KINDS: tuple[EvidenceKind, ...] = ("proposal", "prevote", "precommit")
+EVIDENCE_PAGE_MAX = 1000
+"""Most records accepted in one evidence page, whatever limit was asked."""
+SIGNED_MESSAGE_BYTES_MAX = 1024 * 1024
+"""Largest signed consensus message accepted in an evidence record."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +82,35 @@ class NodeStatus:
     version: str
     transaction_window_blocks: int
     """How far past the current height a transaction's `valid_until_height` may lie."""
+    versions: Mapping[str, str] = field(default_factory=dict)
+    """Versions of what encodes, hashes or executes blocks (python, openssl, msgpack, ...); empty from older nodes."""
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceView:
+    """A validator signed two different messages for one (height, round, kind)."""
+
+    height: Height
+    round: int
+    kind: EvidenceKind
+    validator: Address
+    first: bytes
+    """Canonical encoding of the first signed message."""
+    second: bytes
+    """Canonical encoding of the second, conflicting signed message."""
+    recorded_at_height: Height
+
+
+@dataclass(frozen=True, slots=True)
+class EvidencePage:
+    """One page of recorded equivocation evidence, newest height first.
+
+    Pass `next_before_height` as `before_height` for the next, older page;
+    it is None at the end.
+    """
+
+    evidence: tuple[EvidenceView, ...]
+    next_before_height: Height | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +276,64 @@ def parse_status(data: JSON) -> NodeStatus:
         mempool_bytes=get_uint(mempool, "bytes", "status mempool"),
         version=get_str(fields, "version", "status", TEXT_LENGTH_MAX),
         transaction_window_blocks=get_uint(fields, "transaction_window_blocks", "status"),
+        versions=_parse_versions(fields.get("versions", {})),
+    )
+
+
+def _parse_versions(data: JSON) -> dict[str, str]:
+    fields = expect_object(data, "status versions")
+    if len(fields) > VERSIONS_COUNT_MAX:
+        raise CodecError(f"status versions has {len(fields)} entries; at most {VERSIONS_COUNT_MAX} are accepted")
+    versions: dict[str, str] = {}
+    for name in fields:
+        if len(name) > TEXT_LENGTH_MAX:
+            raise CodecError(f"status versions names an entry of {len(name)} characters")
+        versions[name] = get_str(fields, name, "status versions", TEXT_LENGTH_MAX)
+    return versions
+
+
+def parse_evidence_page(data: JSON, limit: int, before_height: Height | None) -> EvidencePage:
+    """A ``gusu_evidence`` result for the page asked for.
+
+    Beyond the shape: at most `limit` records, heights newest first and
+    below `before_height`, and a `next_before_height` below the cursor of
+    this request (so a client paging "until it is None" always ends).
+    """
+    fields = expect_object(data, "evidence page")
+    items = get_list(fields, "evidence", "evidence page", min(limit, EVIDENCE_PAGE_MAX))
+    views: list[EvidenceView] = []
+    for item in items:
+        view = parse_evidence(item)
+        if before_height is not None and view.height >= before_height:
+            raise CodecError(f"evidence at height {view.height} is not below the cursor {before_height}")
+        if views and view.height > views[-1].height:
+            raise CodecError("an evidence page must list heights newest first")
+        views.append(view)
+    following = get_field(fields, "next_before_height", "evidence page")
+    cursor: Height | None = None
+    if following is not None:
+        cursor = Height(get_uint(fields, "next_before_height", "evidence page"))
+        if not views or (before_height is not None and cursor >= before_height) or cursor > views[-1].height + 1:
+            raise CodecError("an evidence page's next_before_height must move back past its records")
+    return EvidencePage(evidence=tuple(views), next_before_height=cursor)
+
+
+def parse_evidence(data: JSON) -> EvidenceView:
+    fields = expect_object(data, "evidence")
+    kind = get_str(fields, "kind", "evidence", NAME_LENGTH_MAX)
+    for known in EVIDENCE_KINDS:
+        if kind == known:
+            break
+    else:
+        raise CodecError(f"evidence kind must be one of {', '.join(EVIDENCE_KINDS)}, found {kind!r}")
+    return EvidenceView(
+        height=Height(get_uint(fields, "height", "evidence")),
+        round=get_uint(fields, "round", "evidence"),
+        kind=known,
+        validator=Address(get_hex(fields, "validator", "evidence", size=ADDRESS_SIZE)),
+        first=get_hex(fields, "first", "evidence", size_max=SIGNED_MESSAGE_BYTES_MAX),
+        second=get_hex(fields, "second", "evidence", size_max=SIGNED_MESSAGE_BYTES_MAX),
+        recorded_at_height=Height(get_uint(fields, "recorded_at_height", "evidence")),
     )
 
 
