@@ -118,7 +118,7 @@ def run_worker(workload: dict[str, Any], directory: Path) -> dict[str, Any]:
         decode_transaction,
         encode_receipt,
     )
-    from gusu.node.node import compute_genesis_block
+    from gusu.node.blocks import compute_genesis_block
 
     genesis = genesis_from_json(workload["genesis"])
     suite = get_suite(genesis.suite)

@@ -70,7 +70,7 @@ async def serve(directory: Path, *, on_ready: ReadyCallback | None = None) -> No
     try:
         # Node gains get_evidence with persisted evidence (issue 7); until then the API answers
         # evidence requests with "unavailable" (NodeApi.evidence). Remove this ignore then.
-        server = await start_api(node, api_settings)  # type: ignore[arg-type]
+        server = await start_api(node, api_settings)
         try:
             config.pid_path.write_text(f"{os.getpid()}\n", encoding="utf-8")
             ready: dict[str, object] = {

@@ -14,42 +14,31 @@ with the two conflicting messages in their canonical message encoding
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from gusu.codec import decode_list, encode, expect_bytes, expect_str, expect_uint
 from gusu.consensus import encode_message
-from gusu.consensus.messages import Equivocation, Proposal, Vote
+from gusu.consensus.messages import Equivocation, Proposal, Vote, VoteKind
 from gusu.errors import CodecError
 from gusu.ledger.types import Address, Height, Round
 from gusu.node.journal import RecordLog, read_records
+from gusu.node.service import EVIDENCE_KINDS, EvidenceKind, EvidenceRecord
 
 EVIDENCE_FILE_NAME = "evidence.log"
 TAG_EVIDENCE = "gusu.evidence.v1"
 EVIDENCE_RECORDS_MAX = 10_000
 
 
-@dataclass(frozen=True, slots=True)
-class StoredEvidence:
-    recorded_at_height: Height
-    """Our committed height when the engine reported it."""
-    height: Height
-    round: Round
-    kind: str
-    """"proposal", "prevote" or "precommit"."""
-    validator: Address
-    first: bytes
-    second: bytes
-
-
-def compute_stored_evidence(evidence: Equivocation, recorded_at_height: Height) -> StoredEvidence:
+def compute_stored_evidence(evidence: Equivocation, recorded_at_height: Height) -> EvidenceRecord:
     first = evidence.first
+    kind: EvidenceKind
     if isinstance(first, Proposal):
         kind, validator = "proposal", first.proposer
     else:
         assert isinstance(first, Vote)
-        kind, validator = first.kind.name.lower(), first.validator
-    return StoredEvidence(
+        kind = "prevote" if first.kind is VoteKind.PREVOTE else "precommit"
+        validator = first.validator
+    return EvidenceRecord(
         recorded_at_height=recorded_at_height,
         height=first.height,
         round=first.round,
@@ -60,7 +49,7 @@ def compute_stored_evidence(evidence: Equivocation, recorded_at_height: Height) 
     )
 
 
-def encode_stored_evidence(item: StoredEvidence) -> bytes:
+def encode_stored_evidence(item: EvidenceRecord) -> bytes:
     return encode(
         [
             TAG_EVIDENCE,
@@ -75,13 +64,16 @@ def encode_stored_evidence(item: StoredEvidence) -> bytes:
     )
 
 
-def decode_stored_evidence(data: bytes) -> StoredEvidence:
+def decode_stored_evidence(data: bytes) -> EvidenceRecord:
     fields = decode_list(data, TAG_EVIDENCE, 8)
-    return StoredEvidence(
+    kind = expect_str(fields[4], "kind", 16)
+    if kind not in EVIDENCE_KINDS:
+        raise CodecError(f"unknown evidence kind {kind!r}")
+    return EvidenceRecord(
         recorded_at_height=Height(expect_uint(fields[1], "recorded height")),
         height=Height(expect_uint(fields[2], "height")),
         round=Round(expect_uint(fields[3], "round")),
-        kind=expect_str(fields[4], "kind", 16),
+        kind=kind,
         validator=Address(expect_bytes(fields[5], "validator")),
         first=expect_bytes(fields[6], "first message"),
         second=expect_bytes(fields[7], "second message"),
@@ -93,7 +85,7 @@ class EvidenceLog:
 
     def __init__(self, path: Path, records_max: int = EVIDENCE_RECORDS_MAX) -> None:
         self._records_max = records_max
-        items: list[StoredEvidence] = []
+        items: list[EvidenceRecord] = []
         for raw in read_records(path, "evidence log"):
             try:
                 items.append(decode_stored_evidence(raw))
@@ -104,7 +96,7 @@ class EvidenceLog:
         if len(items) > len(self._items):
             self._log.compact(encode_stored_evidence(item) for item in self._items)
 
-    def append(self, evidence: Equivocation, recorded_at_height: Height) -> StoredEvidence:
+    def append(self, evidence: Equivocation, recorded_at_height: Height) -> EvidenceRecord:
         item = compute_stored_evidence(evidence, recorded_at_height)
         self._log.append([encode_stored_evidence(item)])
         self._items.append(item)
@@ -113,16 +105,15 @@ class EvidenceLog:
             self._log.compact(encode_stored_evidence(entry) for entry in self._items)
         return item
 
-    def get_newest(self, limit: int, before_height: Height | None = None) -> list[StoredEvidence]:
-        """Up to `limit` records, newest first, of heights below `before_height` if given."""
-        found = []
-        for item in reversed(self._items):
-            if before_height is not None and item.height >= before_height:
-                continue
-            found.append(item)
-            if len(found) >= limit:
-                break
-        return found
+    def get_newest(self, limit: int, before_height: Height | None = None) -> list[EvidenceRecord]:
+        """Up to `limit` records of heights below `before_height` (if given), newest height first."""
+        positions = [
+            position
+            for position, item in enumerate(self._items)
+            if before_height is None or item.height < before_height
+        ]
+        positions.sort(key=lambda position: (self._items[position].height, position), reverse=True)
+        return [self._items[position] for position in positions[:limit]]
 
     def close(self) -> None:
         self._log.close()

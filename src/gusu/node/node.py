@@ -96,7 +96,7 @@ from gusu.node.blocks import (
 )
 from gusu.node.config import NodeConfig
 from gusu.node.driver import EngineDriver
-from gusu.node.evidence import EVIDENCE_FILE_NAME, EvidenceLog, StoredEvidence
+from gusu.node.evidence import EVIDENCE_FILE_NAME, EvidenceLog
 from gusu.node.journal import RecordLog, read_records
 from gusu.node.metrics import HistogramRecorder, NodeCounters
 from gusu.node.outbox import PeerOutbox
@@ -106,6 +106,7 @@ from gusu.node.service import (
     BlockListener,
     BlockNotification,
     BlockRecord,
+    EvidenceRecord,
     NodeMetrics,
     NodeStatus,
     ProofRecord,
@@ -956,7 +957,7 @@ class Node:
         """The validators connected to this node now, by address (none on a one-validator chain)."""
         return [] if self._network is None else self._network.connected_peers()
 
-    def get_evidence(self, limit: int, before_height: Height | None = None) -> list[StoredEvidence]:
+    def get_evidence(self, limit: int, before_height: Height | None = None) -> list[EvidenceRecord]:
         """Equivocation evidence this node recorded, newest first (none on a one-validator chain)."""
         if self._evidence is None or limit <= 0:
             return []
