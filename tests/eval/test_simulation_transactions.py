@@ -19,6 +19,7 @@ from gusu.eval.simulation.chain import (
     SimBlock,
     TransactionDecoder,
     compute_client_balance_total,
+    compute_sim_rules,
     execute_block,
     get_clients,
     make_block,
@@ -35,6 +36,7 @@ from gusu.ledger.types import Address, Hash, Height
 from gusu.mempool import DroppedTransaction, Mempool, PoolTransaction
 
 PROPOSER = Address(bytes(range(20)))
+RULES = compute_sim_rules(SIM_SUITE, [PROPOSER])
 
 
 def _run(seed: int, scenario: str, validators: int = 4) -> Simulation:
@@ -74,7 +76,7 @@ def _make_entries(decoder: TransactionDecoder, count: int, *, nonce: int = 0) ->
 
 def _build_on_genesis(entries: list[PoolTransaction]) -> tuple[ChainTip, SimBlock, Execution]:
     tip = make_genesis_tip(SIM_SUITE)
-    execution = execute_block(SIM_SUITE, make_genesis_state(), tip, tip.header.timestamp_ms + 1, PROPOSER, entries)
+    execution = execute_block(RULES, make_genesis_state(), tip, tip.header.timestamp_ms + 1, PROPOSER, entries)
     return tip, make_block(SIM_SUITE, execution.header, entries), execution
 
 
@@ -82,7 +84,7 @@ def test_a_validator_accepts_a_well_built_block_and_computes_the_same_state() ->
     decoder = TransactionDecoder(SIM_SUITE)
     tip, block, built = _build_on_genesis(_make_entries(decoder, 3))
     state = make_genesis_state()
-    checked = validate_block(SIM_SUITE, decoder, state, tip, {}, block)
+    checked = validate_block(RULES, decoder, state, tip, {}, block)
     assert checked == built
     assert checked.header.state_root != tip.header.state_root  # the transfers wrote something
     assert all(receipt.is_success for receipt in checked.receipts)
@@ -119,7 +121,7 @@ def test_a_validator_refuses_a_tampered_block(tamper: str, reason: str) -> None:
     else:
         block = SimBlock(header, Hash(bytes(32)), block.raw_transactions)
     with pytest.raises(InvalidBlockError, match=reason):
-        validate_block(SIM_SUITE, decoder, make_genesis_state(), tip, committed, block)
+        validate_block(RULES, decoder, make_genesis_state(), tip, committed, block)
 
 
 def test_a_failing_transfer_commits_with_a_failed_receipt_and_moves_nothing() -> None:

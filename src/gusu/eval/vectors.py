@@ -72,7 +72,7 @@ from gusu.ledger.types import (
 )
 from gusu.mempool import Mempool, MempoolLimits, PoolTransaction
 from gusu.node.blocks import (
-    TIMESTAMP_MS_MAX,
+    BLOCK_TIME_MS_MAX,
     BlockRules,
     apply_block_writes,
     build_block,
@@ -645,8 +645,8 @@ class _Generator:
         add("valid_window_edge", "a transaction at the far end of its validity window", *built([edge]), "", "valid")
         add(
             "valid_latest_time",
-            "the latest time a block may carry, TIMESTAMP_MS_MAX",
-            *built([], timestamp_ms=TIMESTAMP_MS_MAX),
+            "the latest time a block may carry, BLOCK_TIME_MS_MAX",
+            *built([], timestamp_ms=BLOCK_TIME_MS_MAX),
             "",
             "valid",
         )
@@ -709,8 +709,8 @@ class _Generator:
         )
         add(
             "time_past_max",
-            "TIMESTAMP_MS_MAX + 1",
-            *built([], timestamp_ms=TIMESTAMP_MS_MAX + 1),
+            "BLOCK_TIME_MS_MAX + 1",
+            *built([], timestamp_ms=BLOCK_TIME_MS_MAX + 1),
             "header.timestamp_max",
             "header",
         )
@@ -1043,7 +1043,7 @@ _DESCRIPTIONS: dict[str, list[str]] = {
         "Each of `candidates` is then checked on its own as the next block on top of the last chain block (none is "
         "applied). Check in this order, `stage` naming where an invalid one fails: decode (the block encoding, "
         "gusu.block.v1, whose header count must equal the transactions carried), header (chain, height = tip + 1, "
-        "parent hash = tip's hash, validators hash, proposer is a validator, tip time < time <= TIMESTAMP_MS_MAX = "
+        "parent hash = tip's hash, validators hash, proposer is a validator, tip time < time <= BLOCK_TIME_MS_MAX = "
         "253402300799999), transactions (each canonical with a valid sender key), body (at most the genesis "
         "block_transactions_max and block_bytes_max, no duplicate, each of this chain, height <= "
         "valid_until_height < height + transaction_window_blocks, not committed before), signatures, and "

@@ -4,7 +4,7 @@ A block is valid on top of a parent when
 
 1. its header follows the parent (`validate_next_header`): same chain, the
    next height, the parent's hash, the same validator set, a proposer that is
-   a validator, and a time after the parent's and before `TIMESTAMP_MS_MAX`;
+   a validator, and a time after the parent's and before `BLOCK_TIME_MS_MAX`;
 2. its body holds what its header says (`validate_block_body`): as many
    transactions as `transaction_count`, each canonical, of this chain, once,
    not committed before and inside its validity window; the block within the
@@ -61,7 +61,7 @@ from gusu.ledger.validators import compute_validators_hash
 from gusu.mempool import PoolTransaction
 
 ZERO_ADDRESS = Address(bytes(20))
-TIMESTAMP_MS_MAX = 253_402_300_799_999
+BLOCK_TIME_MS_MAX = 253_402_300_799_999
 """The last millisecond of the year 9999: far inside the codec's integers, so no honest clock gets near it and
 no vote stamped after a block's time can overflow (a block stamped 2^53 ms once halted the chain for good)."""
 
@@ -143,7 +143,7 @@ def validate_next_header(rules: BlockRules, header: BlockHeader, parent: BlockHe
         raise InvalidBlockError(f"block {header.height} names proposer 0x{header.proposer.hex()}, not a validator")
     if header.timestamp_ms <= parent.timestamp_ms:
         raise InvalidBlockError(f"block {header.height}'s time does not advance past its parent's")
-    if header.timestamp_ms > TIMESTAMP_MS_MAX:
+    if header.timestamp_ms > BLOCK_TIME_MS_MAX:
         raise InvalidBlockError(f"block {header.height}'s time {header.timestamp_ms} is past the year 9999")
 
 

@@ -14,8 +14,8 @@ The rules it keeps:
 * after a `BlockCommitted` the engine also hears what the commit left in the
   pool (`TransactionsAvailable`), from which it decides whether to go on;
 * before each action the handler is asked whether to go on
-  (`ActionHandler.is_running`): a handler that has stopped (a local fault, or
-  in the simulator a crash in the middle of a list) ends the list there, so
+  (`ActionHandler.may_continue`): a handler that has stopped (a local fault,
+  or in the simulator a crash in the middle of a list) ends the list there, so
   nothing after a failed WAL append is ever carried out;
 * a local fault (`StorageError`, `MemoryError`) raised by an action goes to
   `ActionHandler.on_local_fault` and ends the list: it must stop the node,
@@ -49,7 +49,11 @@ class ActionHandler(Protocol):
     """How one node carries out the engine's actions (see `gusu.consensus.events` for each contract)."""
 
     def is_running(self) -> bool:
-        """Checked before every action; False ends the current list."""
+        """Checked before an event is handed over and before a follow-up event; False drops it."""
+
+    def may_continue(self, applied: int) -> bool:
+        """Checked before each action, with how many of this event's actions were carried out so far;
+        False ends the list (a stopped node; in the simulator, a crash in the middle of a list)."""
 
     def on_local_fault(self, error: BaseException) -> None:
         """A local fault (disk, memory) ended the list: stop the node."""
@@ -93,9 +97,11 @@ class EngineDriver:
         engine = self._engine
         try:
             pending: deque[Action] = deque(engine.on_event(event))
-            while pending and handler.is_running():
+            applied = 0
+            while pending and handler.may_continue(applied):
                 follow_up = self._apply(pending.popleft())
-                if follow_up is not None:
+                applied += 1
+                if follow_up is not None and handler.is_running():
                     pending.extend(engine.on_event(follow_up))
                     if isinstance(follow_up, BlockCommitted):
                         # What the commit left in the pool: the engine decides from it whether to go on.

@@ -443,6 +443,9 @@ class Node:
     def is_running(self) -> bool:
         return self._running
 
+    def may_continue(self, applied: int) -> bool:
+        return self._running
+
     def on_local_fault(self, error: BaseException) -> None:
         # The rest of the action list (votes that a failed WAL write should have backed, above
         # all) has not been and will not be carried out.

@@ -58,11 +58,9 @@ from __future__ import annotations
 import hashlib
 import heapq
 import random
-from collections import deque
 from dataclasses import dataclass, field, replace
 
 from gusu.consensus import (
-    Action,
     AppendWal,
     BlockCommitted,
     Broadcast,
@@ -117,6 +115,7 @@ from gusu.eval.simulation.chain import (
     SimBlock,
     TransactionDecoder,
     apply_writes,
+    compute_sim_rules,
     execute_block,
     get_clients,
     make_block,
@@ -137,6 +136,7 @@ from gusu.eval.simulation.scenarios import (
 from gusu.eval.simulation.workload import Workload, make_workload
 from gusu.ledger.types import Address, CommitCertificate, Hash, Height, Round
 from gusu.mempool import Mempool, PoolTransaction
+from gusu.node.driver import EngineDriver
 
 CLOCK_START_MS = GENESIS_TIME_MS + 1_000
 """Sim time 0 on an unskewed node's clock."""
@@ -284,6 +284,8 @@ class SimNode:
     journal: list[bytes] = field(default_factory=list)
     """Transactions acknowledged to clients, journaled before the acknowledgement."""
     engine: TendermintEngine | None = None
+    driver: EngineDriver | None = None
+    """The node's own engine driver (`gusu.node.driver`), made with the engine at each (re)start."""
     mempool: Mempool | None = None
     executions: dict[Hash, Execution] = field(default_factory=dict)
     """Blocks of the current height this node built or validated, with what they gave."""
@@ -484,6 +486,73 @@ class SimResult:
         return tuple(violation for violation in self.violations if violation.startswith("liveness:"))
 
 
+class _SimActions:
+    """A simulated node's side of the consensus seam (`gusu.node.driver.ActionHandler`).
+
+    The driver that sequences the actions is the node's own; this says what each action does on the
+    simulated clock, network and store, as `gusu.node.node.Node` does on real ones.
+    """
+
+    def __init__(self, simulation: Simulation, node: SimNode) -> None:
+        self._simulation = simulation
+        self._node = node
+
+    def is_running(self) -> bool:
+        return self._node.engine is not None
+
+    def may_continue(self, applied: int) -> bool:
+        node = self._node
+        if node.engine is None:
+            return False
+        if node.torn_after is not None and applied >= node.torn_after:
+            self._simulation._crash(node, node.torn_down_ms)  # a crash in the middle of the list
+            return False
+        return True
+
+    def on_local_fault(self, error: BaseException) -> None:
+        raise AssertionError(f"a simulated node has no local faults: {error}")
+
+    def get_pool_event(self) -> TransactionsAvailable:
+        return self._simulation._get_pool_event(self._node)
+
+    def apply_schedule_timer(self, action: ScheduleTimer) -> None:
+        simulation, node = self._simulation, self._node
+        simulation.sequence += 1
+        key = (int(action.height), int(action.round), action.kind)
+        node.timers[key] = simulation.sequence
+        simulation._push(
+            simulation.now_ms + max(action.delay_ms, 0), node.node_id, node.epoch, _TimerDue(key, simulation.sequence)
+        )
+
+    def apply_build_proposal(self, action: BuildProposal) -> Event | None:
+        self._simulation._build(self._node, action)
+        return None
+
+    def apply_validate_proposal(self, action: ValidateProposal) -> Event | None:
+        self._simulation._validate(self._node, action)
+        return None
+
+    def apply_commit_block(self, action: CommitBlock) -> Event | None:
+        return self._simulation._commit(self._node, action)
+
+    def apply_append_wal(self, action: AppendWal) -> None:
+        self._node.wal.append((int(action.height), action.record))
+
+    def apply_broadcast(self, action: Broadcast) -> None:
+        self._simulation._broadcast(self._node, action.message)
+
+    def apply_send_message(self, action: SendMessage) -> None:
+        simulation, node = self._simulation, self._node
+        data = encode_message(action.message)  # type: ignore[arg-type]
+        for target in simulation.nodes_by_address.get(action.recipient, []):
+            if target != node.node_id:
+                simulation._send(node.node_id, target, _Packet(node.node_id, data))
+
+    def apply_report_evidence(self, action: ReportEvidence) -> None:
+        assert isinstance(action.evidence, Equivocation)
+        self._simulation.evidence.append((self._node.node_id, action.evidence))
+
+
 class Simulation:
     """One seeded run; see the module docstring. `run()` once, then read the result."""
 
@@ -504,6 +573,8 @@ class Simulation:
         )
         self.settings = make_simulation_settings(self.workload)
         self.transaction_bound_ms = get_transaction_bound_ms(self.validator_set)
+        self.rules = compute_sim_rules(self.suite, (identity.address for identity in identities))
+        """The node's block rules (`gusu.node.blocks`), for this run's validators."""
         self.decoder = TransactionDecoder(self.suite)
         self.genesis_tip = make_genesis_tip(self.suite)
         self.nodes = [
@@ -703,6 +774,7 @@ class Simulation:
 
     def _crash(self, node: SimNode, down_ms: int) -> None:
         node.engine = None
+        node.driver = None
         node.mempool = None
         node.executions = {}
         node.epoch += 1
@@ -724,6 +796,7 @@ class Simulation:
             CHAIN_ID,
         )
         node.engine = engine
+        node.driver = EngineDriver(engine, _SimActions(self, node))
         node.mempool = make_mempool()
         node.executions = {}
         node.timers.clear()
@@ -827,51 +900,9 @@ class Simulation:
     # --- the node's side of the seam ----------------------------------------------------------------
 
     def _feed(self, node: SimNode, event: Event) -> None:
-        """Hand `event` to the node's engine and carry out the actions, as gusu.node's driver does."""
-        engine = node.engine
-        assert engine is not None
-        pending: deque[Action] = deque(engine.on_event(event))
-        done = 0
-        while pending:
-            if node.torn_after is not None and done >= node.torn_after:
-                self._crash(node, node.torn_down_ms)
-                return
-            action = pending.popleft()
-            done += 1
-            follow_up = self._apply(node, action)
-            if follow_up is not None:
-                if node.engine is None:
-                    return
-                pending.extend(engine.on_event(follow_up))
-                if isinstance(follow_up, BlockCommitted):
-                    # What the commit left in the pool: the engine decides from it whether to go on.
-                    pending.extend(engine.on_event(self._get_pool_event(node)))
-
-    def _apply(self, node: SimNode, action: Action) -> Event | None:
-        if isinstance(action, ScheduleTimer):
-            self.sequence += 1
-            key = (int(action.height), int(action.round), action.kind)
-            node.timers[key] = self.sequence
-            self._push(self.now_ms + max(action.delay_ms, 0), node.node_id, node.epoch, _TimerDue(key, self.sequence))
-        elif isinstance(action, Broadcast):
-            self._broadcast(node, action.message)
-        elif isinstance(action, SendMessage):
-            data = encode_message(action.message)  # type: ignore[arg-type]
-            for target in self.nodes_by_address.get(action.recipient, []):
-                if target != node.node_id:
-                    self._send(node.node_id, target, _Packet(node.node_id, data))
-        elif isinstance(action, AppendWal):
-            node.wal.append((int(action.height), action.record))
-        elif isinstance(action, BuildProposal):
-            self._build(node, action)
-        elif isinstance(action, ValidateProposal):
-            self._validate(node, action)
-        elif isinstance(action, CommitBlock):
-            return self._commit(node, action)
-        elif isinstance(action, ReportEvidence):
-            assert isinstance(action.evidence, Equivocation)
-            self.evidence.append((node.node_id, action.evidence))
-        return None
+        """Hand `event` to the node's engine through the node's own driver (`gusu.node.driver.EngineDriver`)."""
+        assert node.driver is not None
+        node.driver.on_event(event)
 
     def _broadcast(self, node: SimNode, message: object) -> None:
         assert isinstance(message, (Proposal, Vote))
@@ -963,7 +994,7 @@ class Simulation:
         header_ms = message_ms = action.timestamp_ms
         if node.validator_index in self.plan.time_liars:
             header_ms, message_ms = self._lie_about_time(node, action)
-        execution = execute_block(self.suite, node.state, node.tip, header_ms, node.address, entries)
+        execution = execute_block(self.rules, node.state, node.tip, header_ms, node.address, entries)
         header = execution.header
         if tampering == "state-root":
             header = replace(header, state_root=Hash(hashlib.sha256(b"tampered" + header.state_root).digest()))
@@ -1101,7 +1132,7 @@ class Simulation:
         if block is None:
             return  # a body nobody built cannot be had: never answer rather than call it invalid
         try:
-            execution = validate_block(self.suite, self.decoder, node.state, node.tip, node.committed_ids, block)
+            execution = validate_block(self.rules, self.decoder, node.state, node.tip, node.committed_ids, block)
         except InvalidBlockError:
             is_valid = False
         else:
@@ -1241,7 +1272,7 @@ class Simulation:
                 continue
             block = stored.block
             try:
-                execution = validate_block(self.suite, self.decoder, node.state, node.tip, node.committed_ids, block)
+                execution = validate_block(self.rules, self.decoder, node.state, node.tip, node.committed_ids, block)
             except InvalidBlockError as error:
                 self._violate(
                     f"validity: node {node.node_id} was sent certified block {block.height}, which does not apply "
