@@ -37,13 +37,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gusu.errors import ConfigError, CryptoError
-from gusu.ledger.genesis import CHAIN_ID_PATTERN
+from gusu.ledger.genesis import CHAIN_ID_PATTERN, ORGANIZATION_PATTERN
 from gusu.ledger.types import ADDRESS_SIZE, CHAIN_ID_LENGTH_MAX
 from gusu.network.errors import PeerIdentityError
 from gusu.network.identity import (
     ADMIN_URI_PREFIX,
     CHAIN_URI_PREFIX,
-    ORGANIZATION_PATTERN,
     NodeIdentity,
     get_node_identity_from_certificate,
     node_uri,
