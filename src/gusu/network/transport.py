@@ -1011,6 +1011,17 @@ class P2PNetwork:
             transcript = HandshakeTranscript(
                 self._local.chain_id, self._local.genesis_hash, peer_nonce, own_nonce, peer_hash, self._certificate_hash
             )
+        # The dialer proves first and the acceptor answers only a valid proof: a node never signs
+        # for a stranger who dialed it, and the dialer, finishing last, is connected only once the
+        # acceptor is too (so a dialer's first messages never meet a half-finished handshake).
+        if outbound:
+            self._send_key_proof(protocol, transcript, role)
+            await self._check_key_proof(protocol, transcript, identity, credential, role.other)
+        else:
+            await self._check_key_proof(protocol, transcript, identity, credential, role.other)
+            self._send_key_proof(protocol, transcript, role)
+
+    def _send_key_proof(self, protocol: FrameProtocol, transcript: HandshakeTranscript, role: Role) -> None:
         try:
             signature = create_key_proof(self._suite, self._sign, transcript, role, self.address)
         except Exception as error:
@@ -1019,9 +1030,18 @@ class P2PNetwork:
                 DisconnectReason.SIGNING_FAILED, f"this node could not sign its key proof: {type(error).__name__}"
             ) from None
         protocol.write(frame(encode_control(KeyProof(signature))))
+
+    async def _check_key_proof(
+        self,
+        protocol: FrameProtocol,
+        transcript: HandshakeTranscript,
+        identity: NodeIdentity,
+        credential: ValidatorCredential,
+        peer_role: Role,
+    ) -> None:
         proof = await self._read_handshake_message(protocol, KeyProof)
         if not is_valid_key_proof(
-            self._suite, credential.public_key, transcript, role.other, identity.address, proof.signature
+            self._suite, credential.public_key, transcript, peer_role, identity.address, proof.signature
         ):
             raise _HandshakeFailed(
                 DisconnectReason.BAD_KEY_PROOF,
