@@ -92,7 +92,7 @@ def test_duplicate_addresses_are_rejected() -> None:
 def test_validators_hash_matches_the_ledger() -> None:
     suite = get_suite("ecdsa")
     genesis_validators = [
-        GenesisValidator(f"v{index}", address(index), b"key%d" % index, index + 1) for index in (2, 0, 1)
+        GenesisValidator(f"v{index}", address(index), b"key%d" % index, index + 1, "org0") for index in (2, 0, 1)
     ]
     validators = ValidatorSet.from_genesis_validators(genesis_validators)
     assert validators.compute_validators_hash(suite) == compute_validators_hash(suite, genesis_validators)

@@ -60,7 +60,7 @@ def make_genesis(
         chain_id=CHAIN_ID,
         suite=SUITE_NAME,
         timestamp_ms=GENESIS_TIME_MS,
-        validators=(GenesisValidator("validator-0", VALIDATOR, VALIDATOR_KEY.public_key, 10),),
+        validators=(GenesisValidator("validator-0", VALIDATOR, VALIDATOR_KEY.public_key, 10, "org0"),),
         allocations=tuple(Allocation(address, amount) for address, amount in allocations),
         parameters=parameters,
         admins=tuple(admins),

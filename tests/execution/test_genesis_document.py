@@ -45,6 +45,7 @@ DOCUMENT: dict[str, Any] = {
             "public_key": "0x04e4bb405ee9995c2a86f0061bcd280c1fb11558a30140f855c422448bab7a7fdb267aab355e2a5963f2f"
             "06c3bf650788cb5c9cae9c308332107363b0d12dde698",
             "power": 10,
+            "organization": "org0",
         }
     ],
     "allocations": [{"address": "0x1a97425f6dcc1681f822b46f851e413e8b177ea1", "amount": 1000000}],
@@ -67,9 +68,10 @@ DOCUMENT: dict[str, Any] = {
 }
 
 # Golden values: if one changes, every existing chain's identity changes with it. (Last changed when the
-# default parameters gained the consensus timeouts: the document changed, not its encoding.)
-SM_HASH = "be2dae074b916cb2a40ef84c1dafc8dbf7b7b6dbdc678d3ead6efc7beb0ed0bb"
-ECDSA_HASH = "013783dd5027ba8d0705781c41065a4af8b9244481aa0820fd00543b280ceb40"
+# validators gained their organisation, and genesis the consensus engine, the contract set and the
+# block-time parameters.)
+SM_HASH = "35a717b5da5ce4555a6a6c11b70d3e6af2b92668c70a890d8949aeb73179a63c"
+ECDSA_HASH = "e2e53f9db4b804c51273ef77a02726dfbc60aa810fcf2212f52ffd4085946f72"
 
 
 def test_json_round_trip() -> None:
@@ -97,6 +99,7 @@ def test_any_field_changes_the_hash() -> None:
         replace(genesis, parameters=(("block_interval_ms", 1_000),)),
         replace(genesis, admins=()),
         replace(genesis, python_version="3.12"),
+        replace(genesis, validators=(replace(genesis.validators[0], organization="org1"),)),
     ]
     hashes = {compute_genesis_hash(suite, variant) for variant in [genesis, *variants]}
     assert len(hashes) == len(variants) + 1
@@ -152,6 +155,12 @@ def edited(path: list[str | int], value: Any) -> dict[str, Any]:
         (["validators", 0, "address"], "0x" + "11" * 19, "must be a 20-byte address"),
         (["validators", 0, "public_key"], "0x04" + "00" * 64, "public_key is not a valid sm key"),
         (["validators", 0, "surname"], "x", "validators[0] has unknown fields: surname"),
+        (["validators", 0, "organization"], KeyError, "validators[0] lacks organization"),
+        (["validators", 0, "organization"], 7, "validators[0].organization must be a string"),
+        (["validators", 0, "organization"], "", "organization '' must be 1 to 64 letters"),
+        (["validators", 0, "organization"], "-org", "organization '-org' must be 1 to 64 letters"),
+        (["validators", 0, "organization"], "o" * 65, "must be 1 to 64 letters"),
+        (["validators", 0, "organization"], "acme corp", "organization 'acme corp' must be 1 to 64 letters"),
         (["allocations", 0, "amount"], 0, "must be between 1 and 18446744073709551615"),
         (["allocations", 0, "amount"], 2**64, "must be between 1 and 18446744073709551615"),
         (["allocations", 0, "amount"], 1.5, "must be an integer"),
@@ -185,7 +194,7 @@ def test_validation_of_typed_genesis() -> None:
         validate_genesis(replace(genesis, parameters=(("b", 1), ("a", 2))))
     with pytest.raises(ConfigError, match="sorted by name"):
         validate_genesis(replace(genesis, parameters=(("a", 1), ("a", 2))))
-    twin = GenesisValidator("validator-0", VALIDATOR, genesis.validators[0].public_key, 1)
+    twin = GenesisValidator("validator-0", VALIDATOR, genesis.validators[0].public_key, 1, "org1")
     with pytest.raises(ConfigError, match="repeats the name, address or public key"):
         validate_genesis(replace(genesis, validators=(genesis.validators[0], twin)))
 
@@ -214,7 +223,7 @@ def test_ecdsa_genesis_validates_with_its_own_addresses() -> None:
         chain_id="gusu-ecdsa",
         suite="ecdsa",
         timestamp_ms=0,
-        validators=(GenesisValidator("v", address, key.public_key, 1),),
+        validators=(GenesisValidator("v", address, key.public_key, 1, "acme.bank-1_x"),),
         allocations=(),
         parameters=(),
         admins=(),

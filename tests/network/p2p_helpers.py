@@ -1,17 +1,39 @@
-"""Shared helpers for transport tests: a throwaway PKI, fast settings, meshes and a rogue peer."""
+"""Shared helpers for transport tests: a throwaway PKI and genesis, fast settings, meshes and a rogue peer."""
 
 from __future__ import annotations
 
 import asyncio
-import os
+import secrets
 import ssl
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from gusu.crypto import CryptoSuite, PrivateKey, get_suite
 from gusu.ledger.types import Address, Hash
-from gusu.network.messages import Hello, decode_control, decode_message, encode_control, frame
+from gusu.network.handshake import (
+    HandshakeTranscript,
+    NonceSource,
+    Role,
+    ValidatorCredential,
+    compute_certificate_hash,
+    create_key_proof,
+    make_key_signer,
+)
+from gusu.network.messages import (
+    HANDSHAKE_NONCE_SIZE,
+    PROTOCOL_VERSION,
+    Hello,
+    KeyProof,
+    decode_control,
+    decode_message,
+    encode_control,
+    frame,
+)
 from gusu.network.settings import P2PSettings
 from gusu.network.tls import TlsFiles, build_tls_contexts
 from gusu.network.transport import LocalIdentity, P2PNetwork
@@ -60,22 +82,37 @@ class NodeFiles:
     address: Address
     tls: TlsFiles
     organization: str
+    key: PrivateKey
+    """The node's consensus key (its address is this key's)."""
+    suite: CryptoSuite
+    genesis: dict[Address, ValidatorCredential]
+    """The chain's genesis validators, as the transport's lookup sees them (shared by the chain's nodes)."""
 
 
 @dataclass
 class ChainPki:
-    """A chain's CA tree written under `directory`; `node()` issues and writes one node's TLS files."""
+    """A chain's CA tree written under `directory` and its genesis validators.
+
+    `node()` makes a consensus key, enters it in `genesis` under the
+    organisation, and issues and writes the node's TLS files.
+    """
 
     directory: Path
     chain_id: str = CHAIN_ID
+    suite_name: str = "sm"
     root: CertifiedKey = field(init=False)
     organizations: dict[str, CertifiedKey] = field(default_factory=dict)
+    genesis: dict[Address, ValidatorCredential] = field(default_factory=dict)
     _count: int = 0
 
     def __post_init__(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.root = create_root_ca(self.chain_id)
         save_certificates(self.ca_path, (self.root.certificate,))
+
+    @property
+    def suite(self) -> CryptoSuite:
+        return get_suite(self.suite_name)
 
     @property
     def ca_path(self) -> Path:
@@ -92,10 +129,20 @@ class ChainPki:
         save_certified_key(stem.with_suffix(".crt"), stem.with_suffix(".key"), certified)
         return TlsFiles(stem.with_suffix(".crt"), stem.with_suffix(".key"), self.ca_path)
 
-    def node(self, organization: str = "org0", address: Address | None = None) -> NodeFiles:
-        address = address if address is not None else Address(os.urandom(20))
-        certified = issue_node_certificate(self.organization(organization), f"node{self._count}", address)
-        return NodeFiles(address, self._write(certified), organization)
+    def node(self, organization: str = "org0") -> NodeFiles:
+        """A validator of `organization`: a fresh consensus key in genesis, and its certificate."""
+        key = self.suite.generate_private_key()
+        address = Address(self.suite.compute_address(key.public_key))
+        self.genesis[address] = ValidatorCredential(organization, key.public_key)
+        return self.certify(address, organization, key)
+
+    def certify(self, address: Address, issuer: str, key: PrivateKey) -> NodeFiles:
+        """A certificate for `address` from `issuer`'s CA, whatever genesis says (for impostors).
+
+        `key` is the consensus key the returned files sign with.
+        """
+        certified = issue_node_certificate(self.organization(issuer), f"node{self._count}", address)
+        return NodeFiles(address, self._write(certified), issuer, key, self.suite, self.genesis)
 
     def admin(self, organization: str = "org0") -> TlsFiles:
         return self._write(issue_admin_certificate(self.organization(organization)))
@@ -108,12 +155,27 @@ def make_network(
     *,
     chain_id: str = CHAIN_ID,
     genesis_hash: Hash = GENESIS_HASH,
+    genesis: dict[Address, ValidatorCredential] | None = None,
+    **options: Any,
 ) -> P2PNetwork:
+    """The transport of `files`' node; it accepts genesis validators for which `allowed` is true.
+
+    `genesis` replaces the chain's genesis in this node's view (an impostor
+    runs with its own); `options` go to `P2PNetwork` (channels, rng, …).
+    """
+    view = files.genesis if genesis is None else genesis
+
+    def get_validator(address: Address) -> ValidatorCredential | None:
+        return view.get(address) if allowed(address) else None
+
     return P2PNetwork(
         settings or fast_settings(),
         local=LocalIdentity(chain_id, genesis_hash, files.address),
         tls=files.tls,
-        is_allowed=allowed,
+        suite=files.suite,
+        sign=make_key_signer(files.suite, files.key),
+        get_validator=get_validator,
+        **options,
     )
 
 
@@ -190,8 +252,18 @@ class RoguePeer:
     def send(self, data: bytes) -> None:
         self.writer.write(data)
 
-    def send_hello(self, address: Address, *, chain_id: str = CHAIN_ID, genesis_hash: Hash = GENESIS_HASH) -> None:
-        self.send(frame(encode_control(Hello(1, chain_id, genesis_hash, address))))
+    def send_hello(
+        self,
+        address: Address,
+        *,
+        chain_id: str = CHAIN_ID,
+        genesis_hash: Hash = GENESIS_HASH,
+        nonce: bytes | None = None,
+    ) -> bytes:
+        """Send a hello claiming `address`; returns its nonce (fresh unless given)."""
+        nonce = nonce if nonce is not None else secrets.token_bytes(HANDSHAKE_NONCE_SIZE)
+        self.send(frame(encode_control(Hello(PROTOCOL_VERSION, chain_id, genesis_hash, address, nonce))))
+        return nonce
 
     async def read_control(self) -> object:
         """The next frame, decoded as a control message."""
@@ -199,6 +271,39 @@ class RoguePeer:
         channel, body = decode_message(await self.reader.readexactly(length))
         assert channel == "p2p"
         return decode_control(body)
+
+    def transcript(self, files: NodeFiles, own_nonce: bytes, peer_nonce: bytes) -> HandshakeTranscript:
+        """The transcript of this connection, on which the rogue is the dialer presenting `files`' certificate."""
+        ssl_object = self.writer.get_extra_info("ssl_object")
+        peer_der = ssl_object.getpeercert(binary_form=True)
+        own_der = x509.load_pem_x509_certificates(files.tls.certificate.read_bytes())[0].public_bytes(
+            serialization.Encoding.DER
+        )
+        return HandshakeTranscript(
+            CHAIN_ID,
+            GENESIS_HASH,
+            own_nonce,
+            peer_nonce,
+            compute_certificate_hash(files.suite, own_der),
+            compute_certificate_hash(files.suite, peer_der),
+        )
+
+    async def handshake(self, files: NodeFiles, *, nonce: bytes | None = None) -> tuple[bytes, bytes]:
+        """The whole handshake as `files`' node (hello, then a key proof by `files.key`).
+
+        Returns (our nonce, the key proof we sent), for a later replay.
+        """
+        nonce = self.send_hello(files.address, nonce=nonce)
+        hello = await self.read_control()
+        assert isinstance(hello, Hello), hello
+        transcript = self.transcript(files, nonce, hello.nonce)
+        signature = create_key_proof(
+            files.suite, make_key_signer(files.suite, files.key), transcript, Role.DIALER, files.address
+        )
+        self.send(frame(encode_control(KeyProof(signature))))
+        proof = await self.read_control()
+        assert isinstance(proof, KeyProof), proof
+        return nonce, signature
 
     async def closed_by_peer(self, timeout_s: float = 5.0) -> bool:
         """True once the other side closes the connection (everything before EOF is discarded)."""
@@ -220,6 +325,16 @@ class RoguePeer:
                 await self.writer.wait_closed()
         except (TimeoutError, ConnectionError, ssl.SSLError):
             pass
+
+
+def fixed_nonces(value: bytes) -> NonceSource:
+    """A nonce source that always returns `value` (to show what fresh nonces protect against)."""
+
+    def source(size: int) -> bytes:
+        assert len(value) == size
+        return value
+
+    return source
 
 
 def _is_node(tls: TlsFiles) -> bool:

@@ -23,7 +23,7 @@ from p2p_helpers import (
 from gusu.errors import CodecError
 from gusu.ledger.types import Address
 from gusu.network.errors import MessageTooLargeError
-from gusu.network.messages import DEFAULT_CHANNELS, ChannelSpec, Delivery, Hello, encode_message, frame
+from gusu.network.messages import DEFAULT_CHANNELS, ChannelSpec, Delivery, encode_message, frame
 from gusu.network.transport import P2PNetwork
 
 LIMITED = {"frame_bytes_max": 64 * 1024, "peer_queue_bytes_max": 256 * 1024}
@@ -54,8 +54,7 @@ class Mesh:
     async def authenticated_rogue(self) -> RoguePeer:
         """A peer that passes TLS and the handshake, as the mesh's victim sees it."""
         rogue = await RoguePeer.connect(self.victim.listen_port, self.rogue_files.tls)
-        rogue.send_hello(self.rogue_files.address)
-        assert isinstance(await rogue.read_control(), Hello)
+        await rogue.handshake(self.rogue_files)
         await wait_until(lambda: self.victim.is_connected(self.rogue_files.address), what="rogue admitted")
         return rogue
 
@@ -247,11 +246,9 @@ def test_a_body_above_the_channel_limit_disconnects(pki: ChainPki) -> None:
     async def scenario() -> None:
         sender_files, receiver_files = pki.node(), pki.node()
         allowed = {sender_files.address, receiver_files.address}.__contains__
-        receiver = P2PNetwork(
-            fast_settings(),
-            local=make_network(receiver_files, allowed)._local,
-            tls=receiver_files.tls,
-            is_allowed=allowed,
+        receiver = make_network(
+            receiver_files,
+            allowed,
             channels={**DEFAULT_CHANNELS, "consensus": ChannelSpec(Delivery.RELIABLE, body_bytes_max=100)},
         )
         sender = make_network(sender_files, allowed)

@@ -17,13 +17,7 @@ def test_reconnects_after_a_peer_restarts(pki: ChainPki) -> None:
         b = make_network(b_files, allowed)
         await b.start()
         port = b.listen_port
-        a = P2PNetwork(
-            fast_settings(peers=(f"127.0.0.1:{port}",)),
-            local=make_network(a_files, allowed)._local,
-            tls=a_files.tls,
-            is_allowed=allowed,
-            rng=random.Random(7),
-        )
+        a = make_network(a_files, allowed, fast_settings(peers=(f"127.0.0.1:{port}",)), rng=random.Random(7))
         inbox = Inbox()
         inbox.attach(a)
         connected: list[bytes] = []

@@ -17,6 +17,7 @@ from gusu.network.messages import (
     MESSAGE_OVERHEAD_MAX,
     Bye,
     Hello,
+    KeyProof,
     Ping,
     Pong,
     decode_control,
@@ -97,7 +98,8 @@ def test_bad_endpoints_are_refused(text: str) -> None:
 
 def test_control_messages_round_trip() -> None:
     for message in (
-        Hello(1, "chain", Hash(bytes(32)), Address(bytes(range(20)))),
+        Hello(2, "chain", Hash(bytes(32)), Address(bytes(range(20))), bytes(range(32))),
+        KeyProof(bytes(64)),
         Ping(7),
         Pong(2**64 - 1),
         Bye("shutdown", "the node is stopping"),

@@ -17,6 +17,7 @@ from gusu.ledger.genesis import load_genesis
 from gusu.ledger.types import Address
 from gusu.network.settings import P2PSettings
 from gusu.network.tls import TlsFiles, build_tls_contexts
+from gusu.node.chain import load_node_key
 from gusu.node.config import compute_settings, load_config
 from gusu.node.network_init import build_p2p_network, initialize_network, load_p2p_settings
 from gusu.node.pki import (
@@ -66,6 +67,8 @@ def test_two_organisations_of_two_nodes(tmp_path: Path) -> None:
     assert [v.name for v in genesis.validators] == ["node0", "node1", "node2", "node3"]
     assert all(v.power == 1 for v in genesis.validators)
     assert [node.organization for node in layout.nodes] == ["acme", "acme", "bank", "bank"]
+    # Genesis records who runs each validator: the organisation whose CA certified its node.
+    assert [v.organization for v in genesis.validators] == ["acme", "acme", "bank", "bank"]
     assert layout.api_ports == (18_000, 18_001, 18_002, 18_003)
     assert layout.p2p_ports == (28_000, 28_001, 28_002, 28_003)
     root = load_certificate(layout.root_certificate_path)
@@ -174,8 +177,9 @@ def test_node_directories_form_a_tls_mesh(tmp_path: Path) -> None:
 
 def test_a_node_key_that_does_not_match_the_certificate_is_a_config_error(tmp_path: Path) -> None:
     layout = initialize_network(tmp_path / "chain", organizations=2, suite_name="ecdsa", scrypt_n=TEST_SCRYPT_N)
+    other_key = load_node_key(load_config(layout.nodes[1].directory))
     with pytest.raises(ConfigError, match="TLS certificate names node"):
-        build_p2p_network(layout.nodes[0].directory, address=layout.nodes[1].address)
+        build_p2p_network(layout.nodes[0].directory, key=other_key)
     (layout.nodes[0].directory / "tls/node.key").write_bytes((layout.nodes[1].directory / "tls/node.key").read_bytes())
     with pytest.raises(ConfigError, match="key belongs to the certificate"):
         build_p2p_network(layout.nodes[0].directory)
@@ -188,3 +192,12 @@ def test_the_p2p_section_fits_the_node_config_reader(tmp_path: Path) -> None:
     table = tomllib.loads((directory / "config.toml").read_text())["p2p"]
     assert compute_settings(P2PSettings, table, "p2p") == load_p2p_settings(directory)
     assert load_config(directory).p2p == load_p2p_settings(directory)
+
+
+def test_the_one_node_chain_names_its_organisation(tmp_path: Path) -> None:
+    from gusu.node.chain import SINGLE_NODE_ORGANIZATION, initialize_chain
+
+    layout = initialize_chain(tmp_path / "solo", suite_name="ecdsa", scrypt_n=TEST_SCRYPT_N)
+    assert [v.organization for v in layout.genesis.validators] == [SINGLE_NODE_ORGANIZATION]
+    assert load_genesis(layout.directory / "genesis.json") == layout.genesis
+    assert SINGLE_NODE_ORGANIZATION == "org0"  # the first name `--organizations N` uses

@@ -225,7 +225,8 @@ class ValidatorSet:
         return compute_ledger_validators_hash(
             suite,
             [
-                GenesisValidator(validator.name, validator.address, validator.public_key, validator.power)
+                # The validators hash covers address, key and power only; the organisation plays no part.
+                GenesisValidator(validator.name, validator.address, validator.public_key, validator.power, "")
                 for validator in self._validators
             ],
         )

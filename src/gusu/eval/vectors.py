@@ -147,7 +147,11 @@ def compute_vector_genesis(suite: CryptoSuite) -> Genesis:
         key = compute_seed_key(suite, "validator", index)
         validators.append(
             GenesisValidator(
-                name=f"validator-{index}", address=get_address(suite, key), public_key=key.public_key, power=power
+                name=f"validator-{index}",
+                address=get_address(suite, key),
+                public_key=key.public_key,
+                power=power,
+                organization=f"org{index}",
             )
         )
     client_0 = get_address(suite, compute_seed_key(suite, "client", 0))

@@ -1,8 +1,9 @@
 """The genesis document: everything a chain starts from.
 
 A chain is its genesis: the chain id, the crypto suite, the first
-validators, the initial balances, the chain parameters, the admins and the
-CPython minor version every node must run. Its hash (in the suite's hash
+validators (each with the organisation that runs it), the initial
+balances, the chain parameters, the admins and the CPython minor version
+every node must run. Its hash (in the suite's hash
 function, over the canonical encoding below) names the chain, so two nodes
 with different genesis documents never accept each other's blocks.
 
@@ -64,6 +65,8 @@ VALIDATOR_POWER_MAX = 2**40
 CHAIN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 PARAMETER_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 PYTHON_VERSION_PATTERN = re.compile(r"3\.[0-9]{1,3}")
+ORGANIZATION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+"""Organisation names: 1 to 64 letters, digits, '.', '_' and '-' (they appear in paths and certificates too)."""
 
 DEFAULT_PARAMETERS: tuple[tuple[str, int], ...] = (
     ("block_bytes_max", 8 * 1024 * 1024),
@@ -89,6 +92,13 @@ class GenesisValidator:
     address: Address
     public_key: bytes
     power: int
+    organization: str
+    """The member organisation that runs this validator: the O= its node certificate must carry.
+
+    The transport refuses a peer claiming this address with a certificate of
+    any other organisation, so one organisation's CA cannot speak for
+    another's validator (docs/network.md).
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +143,7 @@ def _genesis_value(genesis: Genesis) -> list[Value]:
         genesis.chain_id,
         genesis.suite,
         genesis.timestamp_ms,
-        [[item.name, item.address, item.public_key, item.power] for item in genesis.validators],
+        [[item.name, item.address, item.public_key, item.power, item.organization] for item in genesis.validators],
         [[item.address, item.amount] for item in genesis.allocations],
         [[name, value] for name, value in genesis.parameters],
         list(genesis.admins),
@@ -218,6 +228,11 @@ def _validate_validators(genesis: Genesis) -> None:
             raise ConfigError(f"genesis {what} public_key must be 1 to {PUBLIC_KEY_SIZE_MAX} bytes")
         if not _is_uint(validator.power, VALIDATOR_POWER_MAX) or validator.power == 0:
             raise ConfigError(f"genesis {what} power must be between 1 and {VALIDATOR_POWER_MAX}")
+        if not isinstance(validator.organization, str) or not ORGANIZATION_PATTERN.fullmatch(validator.organization):
+            raise ConfigError(
+                f"genesis {what} organization {validator.organization!r} must be 1 to 64 letters, digits, "
+                "'.', '_' or '-', starting with a letter or digit (the O= of its node certificate)"
+            )
         if validator.name in names or validator.address in addresses or validator.public_key in keys:
             raise ConfigError(f"genesis {what} repeats the name, address or public key of another validator")
         names.add(validator.name)
@@ -319,7 +334,7 @@ _TOP_KEYS = (
     "parameters",
     "admins",
 )
-_VALIDATOR_KEYS = ("name", "address", "public_key", "power")
+_VALIDATOR_KEYS = ("name", "address", "public_key", "power", "organization")
 _ALLOCATION_KEYS = ("address", "amount")
 
 
@@ -342,6 +357,7 @@ def genesis_to_json(genesis: Genesis) -> dict[str, Any]:
                 "address": _to_hex(item.address),
                 "public_key": _to_hex(item.public_key),
                 "power": item.power,
+                "organization": item.organization,
             }
             for item in genesis.validators
         ],
@@ -409,6 +425,7 @@ def genesis_from_json(document: object) -> Genesis:
                 address=Address(_expect_hex(item["address"], f"validators[{position}].address")),
                 public_key=_expect_hex(item["public_key"], f"validators[{position}].public_key"),
                 power=_expect_json_int(item["power"], f"validators[{position}].power"),
+                organization=_expect_json_str(item["organization"], f"validators[{position}].organization"),
             )
         )
     allocations = []

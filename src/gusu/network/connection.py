@@ -16,9 +16,9 @@ socket pauses while complete frames wait to be handled beyond
 backpressure on the sender instead of memory growth here. Writing follows
 the transport's own flow control (`drain`).
 
-Until the application handshake is done only one frame (the peer's hello,
-at most `HELLO_BYTES_MAX` bytes) is parsed; the full frame limit applies
-from `start_session` on.
+Until the application handshake is done frames are parsed one at a time
+(the peer's hello, then its key proof), each at most `HELLO_BYTES_MAX`
+bytes; the full frame limit applies from `start_session` on.
 """
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ class FrameProtocol(asyncio.Protocol):
         size = len(buffer)
         while size - offset >= LENGTH_PREFIX_SIZE:
             if not self._in_session and self._frames:
-                break  # only the hello is parsed before the session starts; see start_session
+                break  # one handshake frame at a time before the session starts; see start_session
             length = int.from_bytes(buffer[offset : offset + LENGTH_PREFIX_SIZE], "big")
             if length == 0:
                 self._violation = ConnectionEnded(DisconnectReason.MALFORMED_MESSAGE, "a frame of length 0")
@@ -224,6 +224,8 @@ class FrameProtocol(asyncio.Protocol):
     async def read_frame(self) -> bytes:
         """The next frame's payload; ConnectionEnded on a framing violation or a lost connection."""
         while True:
+            if not self._frames and not self._in_session and self._buffer and self._violation is None:
+                self._parse()  # the next handshake frame may have arrived with the previous one
             if self._frames:
                 payload = self._frames.popleft()
                 self._frames_bytes -= LENGTH_PREFIX_SIZE + len(payload)

@@ -9,9 +9,16 @@ is vouched for by that organisation. The root CA has no O attribute, so a
 certificate the root signed directly (skipping an organisation) names no
 organisation and is refused.
 
+What a certificate says is only half of a peer's identity: the transport
+also requires the organisation to be the one genesis assigns to the
+address, and the peer to prove it holds the address's consensus key
+(`gusu.network.handshake`).
+
 This module lives in the network layer, the consumer of the binding;
 `gusu.node.pki`, which issues certificates, imports the constants from
-here so the two sides cannot drift apart.
+here so the two sides cannot drift apart. Organisation names follow
+`gusu.ledger.genesis.ORGANIZATION_PATTERN`, the rule genesis applies to
+the same names.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from typing import NamedTuple
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from gusu.ledger.genesis import ORGANIZATION_PATTERN
 from gusu.ledger.types import ADDRESS_SIZE, Address
 from gusu.network.errors import PeerIdentityError
 
@@ -32,8 +40,16 @@ ADMIN_URI_PREFIX = "gusu://admin/"
 CHAIN_URI_PREFIX = "gusu://chain/"
 """Prefix of the SAN URI on a root CA naming the chain it serves."""
 
-ORGANIZATION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-"""Organisation names: 1 to 64 letters, digits, '.', '_' and '-' (they appear in paths too)."""
+__all__ = [
+    "ADMIN_URI_PREFIX",
+    "CHAIN_URI_PREFIX",
+    "NODE_URI_PREFIX",
+    "ORGANIZATION_PATTERN",
+    "NodeIdentity",
+    "get_node_identity_from_certificate",
+    "get_node_identity_from_der",
+    "node_uri",
+]
 
 _ADDRESS_HEX = re.compile(f"[0-9a-f]{{{2 * ADDRESS_SIZE}}}")
 

@@ -8,8 +8,8 @@ payload that is not canonical, not such a list, or names a channel this
 node does not know is a protocol violation and the peer is disconnected.
 
 The channel ``"p2p"`` is the transport's own: its bodies are tagged
-records (canonical lists) for the handshake (`Hello`), liveness (`Ping`,
-`Pong`) and an orderly goodbye with a reason (`Bye`).
+records (canonical lists) for the handshake (`Hello`, then `KeyProof`),
+liveness (`Ping`, `Pong`) and an orderly goodbye with a reason (`Bye`).
 """
 
 from __future__ import annotations
@@ -23,8 +23,11 @@ from gusu.codec import decode, encode, expect_bytes, expect_str, expect_uint
 from gusu.errors import CodecError
 from gusu.ledger.types import ADDRESS_SIZE, CHAIN_ID_LENGTH_MAX, HASH_SIZE, Address, Hash
 
-PROTOCOL_VERSION = 1
-"""Bumped whenever peers of different versions could misread each other; the handshake refuses a mismatch."""
+PROTOCOL_VERSION = 2
+"""Bumped whenever peers of different versions could misread each other; the handshake refuses a mismatch.
+
+Version 2 added the handshake nonce and the consensus-key proof (`KeyProof`).
+"""
 
 LENGTH_PREFIX_SIZE = 4
 CONTROL_CHANNEL = "p2p"
@@ -33,11 +36,18 @@ MESSAGE_OVERHEAD_MAX = 64
 """Bytes a `[channel, body]` encoding adds to its body at most (list, str and bin headers; channel ≤ 32 chars)."""
 
 HELLO_BYTES_MAX = 1024
-"""A handshake frame is a few hundred bytes; anything larger is refused before it is read."""
+"""A handshake frame (hello or key proof) is a few hundred bytes; anything larger is refused before it is read."""
+HANDSHAKE_NONCE_SIZE = 32
+"""Bytes of the fresh random nonce each side puts in its hello (256 bits: never repeats by chance)."""
+KEY_PROOF_SIGNATURE_BYTES_MAX = 128
+"""Bound on a key proof's signature field (suite signatures are 64 bytes; the suite's verify checks exactly)."""
 REASON_LENGTH_MAX = 64
 DETAIL_LENGTH_MAX = 512
 
-TAG_HELLO = "gusu.p2p.hello.v1"
+TAG_HELLO = "gusu.p2p.hello.v2"
+TAG_HELLO_V1 = "gusu.p2p.hello.v1"
+"""The hello of protocol version 1 (no nonce), recognised only to say why it is refused."""
+TAG_KEY_PROOF = "gusu.p2p.keyproof.v1"
 TAG_PING = "gusu.p2p.ping.v1"
 TAG_PONG = "gusu.p2p.pong.v1"
 TAG_BYE = "gusu.p2p.bye.v1"
@@ -86,6 +96,12 @@ class DisconnectReason(enum.StrEnum):
     WRONG_GENESIS = "wrong_genesis"
     ADDRESS_MISMATCH = "address_mismatch"
     NOT_ALLOWED = "not_allowed"
+    WRONG_ORGANIZATION = "wrong_organization"
+    """The certificate's organisation is not the one genesis assigns to the claimed validator address."""
+    BAD_KEY_PROOF = "bad_key_proof"
+    """The peer did not prove it holds the claimed validator's consensus key (docs/network.md)."""
+    SIGNING_FAILED = "signing_failed"
+    """This node's own signer failed while making its key proof (logged with the traceback)."""
     SELF_CONNECTION = "self_connection"
     DUPLICATE = "duplicate"
     REPLACED = "replaced"
@@ -143,6 +159,19 @@ class Hello:
     chain_id: str
     genesis_hash: Hash
     address: Address
+    nonce: bytes
+    """`HANDSHAKE_NONCE_SIZE` fresh random bytes: the other side's key proof must sign them."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyProof:
+    """The second handshake message: a signature by the claimed validator's consensus key.
+
+    It signs `gusu.network.handshake.encode_key_proof_statement`: both
+    nonces, both certificates' hashes, the chain and the signer's role.
+    """
+
+    signature: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,13 +192,24 @@ class Bye:
     detail: str = ""
 
 
-ControlMessage: TypeAlias = Hello | Ping | Pong | Bye
+ControlMessage: TypeAlias = Hello | KeyProof | Ping | Pong | Bye
 
 
 def encode_control(message: ControlMessage) -> bytes:
     """The frame payload of a control message (its body travels on the control channel)."""
     if isinstance(message, Hello):
-        body = encode([TAG_HELLO, message.protocol_version, message.chain_id, message.genesis_hash, message.address])
+        body = encode(
+            [
+                TAG_HELLO,
+                message.protocol_version,
+                message.chain_id,
+                message.genesis_hash,
+                message.address,
+                message.nonce,
+            ]
+        )
+    elif isinstance(message, KeyProof):
+        body = encode([TAG_KEY_PROOF, message.signature])
     elif isinstance(message, Ping):
         body = encode([TAG_PING, message.nonce])
     elif isinstance(message, Pong):
@@ -185,13 +225,21 @@ def decode_control(body: bytes) -> ControlMessage:
     if not isinstance(value, list) or not value or not isinstance(value[0], str):
         raise CodecError("a control message is a tagged list")
     tag = value[0]
-    if tag == TAG_HELLO and len(value) == 5:
+    if tag == TAG_HELLO and len(value) == 6:
         return Hello(
             protocol_version=expect_uint(value[1], "protocol_version", 2**32),
             chain_id=expect_str(value[2], "chain_id", CHAIN_ID_LENGTH_MAX),
             genesis_hash=Hash(expect_bytes(value[3], "genesis_hash", size=HASH_SIZE)),
             address=Address(expect_bytes(value[4], "address", size=ADDRESS_SIZE)),
+            nonce=expect_bytes(value[5], "nonce", size=HANDSHAKE_NONCE_SIZE),
         )
+    if tag == TAG_HELLO_V1:
+        raise CodecError(
+            f"a protocol version 1 hello (no key proof); this node speaks version {PROTOCOL_VERSION}: "
+            "upgrade the peer's gusu"
+        )
+    if tag == TAG_KEY_PROOF and len(value) == 2:
+        return KeyProof(expect_bytes(value[1], "signature", size_max=KEY_PROOF_SIGNATURE_BYTES_MAX))
     if tag == TAG_PING and len(value) == 2:
         return Ping(expect_uint(value[1], "nonce"))
     if tag == TAG_PONG and len(value) == 2:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
 
 from gusu.errors import ConfigError
 from gusu.network.errors import PeerIdentityError
@@ -53,6 +54,8 @@ class TlsContexts:
     client: ssl.SSLContext
     identity: NodeIdentity
     """What this node's own certificate says about it."""
+    certificate_der: bytes
+    """This node's certificate as TLS presents it (DER); the key proof signs its hash."""
 
 
 def _read_certificates(path: Path, what: str) -> list[x509.Certificate]:
@@ -67,7 +70,7 @@ def _read_certificates(path: Path, what: str) -> list[x509.Certificate]:
     return certificates
 
 
-def _check_chain(files: TlsFiles) -> NodeIdentity:
+def _check_chain(files: TlsFiles) -> tuple[NodeIdentity, bytes]:
     """Fail at start-up, naming the files, where peers would otherwise refuse us one by one."""
     chain = _read_certificates(files.certificate, "TLS certificate")
     roots = _read_certificates(files.ca, "TLS CA certificate")
@@ -90,7 +93,7 @@ def _check_chain(files: TlsFiles) -> NodeIdentity:
         raise ConfigError(
             f"the node certificate in {files.certificate} is not issued by the organisation CA after it: {error}"
         ) from error
-    return identity
+    return identity, chain[0].public_bytes(serialization.Encoding.DER)
 
 
 def _issued_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
@@ -124,9 +127,9 @@ def _base_context(protocol: int, files: TlsFiles) -> ssl.SSLContext:
 
 def build_tls_contexts(files: TlsFiles) -> TlsContexts:
     """Server and client contexts from the node's TLS files; ConfigError naming the file at fault."""
-    identity = _check_chain(files)
+    identity, certificate_der = _check_chain(files)
     server = _base_context(ssl.PROTOCOL_TLS_SERVER, files)
     server.num_tickets = 0
     client = _base_context(ssl.PROTOCOL_TLS_CLIENT, files)
     client.check_hostname = False
-    return TlsContexts(server=server, client=client, identity=identity)
+    return TlsContexts(server=server, client=client, identity=identity, certificate_der=certificate_der)

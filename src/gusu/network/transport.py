@@ -5,10 +5,15 @@ Life of a connection (docs/network.md has the full protocol):
 1. TCP connect (dialing a configured peer, or accepting one), then TLS 1.3
    with mutual authentication under the chain's root CA (`gusu.network.tls`).
 2. Each side sends a `Hello` (protocol version, chain id, genesis hash, its
-   consensus address) and checks the other's: same version, chain and
-   genesis; the claimed address equals the one in the peer's certificate;
-   the address is allowed (the node passes a predicate, normally "is a
-   validator"). All of 1 and 2 must finish within ``handshake_timeout_s``.
+   consensus address, a fresh nonce) and checks the other's: same version,
+   chain and genesis; the claimed address equals the one in the peer's
+   certificate; the address is a validator's (the node passes a lookup
+   address -> (organisation, consensus public key), normally genesis's),
+   and the certificate's organisation is that validator's. Then each side
+   sends a `KeyProof`, a signature by its consensus key over both nonces and
+   both certificates (`gusu.network.handshake`), and verifies the other's
+   against the claimed validator's public key. All of 1 and 2 must finish
+   within ``handshake_timeout_s``.
 3. Registration: one connection per pair of nodes. When both dialed at
    once, the connection dialed by the node with the lower address wins on
    both sides; the other is *retired*: each side says `Bye` after its last
@@ -36,13 +41,15 @@ import inspect
 import itertools
 import logging
 import random
+import secrets
 import ssl
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from gusu.crypto import CryptoSuite
 from gusu.errors import CodecError, ConfigError, GusuError
 from gusu.ledger.types import Address, Hash
 from gusu.network.connection import ConnectionEnded, FrameProtocol
@@ -53,10 +60,22 @@ from gusu.network.errors import (
     PeerUnavailableError,
     UnknownChannelError,
 )
+from gusu.network.handshake import (
+    HandshakeTranscript,
+    NonceSource,
+    Role,
+    Signer,
+    ValidatorCredential,
+    ValidatorLookup,
+    compute_certificate_hash,
+    create_key_proof,
+    is_valid_key_proof,
+)
 from gusu.network.identity import NodeIdentity, get_node_identity_from_der
 from gusu.network.messages import (
     CONTROL_CHANNEL,
     DEFAULT_CHANNELS,
+    HANDSHAKE_NONCE_SIZE,
     LENGTH_PREFIX_SIZE,
     MESSAGE_OVERHEAD_MAX,
     PROTOCOL_VERSION,
@@ -66,6 +85,7 @@ from gusu.network.messages import (
     Delivery,
     DisconnectReason,
     Hello,
+    KeyProof,
     Ping,
     Pong,
     check_channel_name,
@@ -152,6 +172,7 @@ class _Link:
         self,
         protocol: FrameProtocol,
         identity: NodeIdentity,
+        credential: ValidatorCredential,
         *,
         outbound: bool,
         preferred: bool,
@@ -161,6 +182,8 @@ class _Link:
         self.protocol = protocol
         self.address = identity.address
         self.organization = identity.organization
+        self.credential = credential
+        """What the peer was authenticated against; `enforce_allowed` compares it with the lookup's."""
         self.outbound = outbound
         self.preferred = preferred
         self.endpoint = protocol.peer_endpoint()
@@ -188,9 +211,10 @@ class _Link:
 class _Peer:
     """A connected (or briefly switching) peer: its send queues outlive any one connection."""
 
-    def __init__(self, identity: NodeIdentity, settings: P2PSettings) -> None:
+    def __init__(self, identity: NodeIdentity, credential: ValidatorCredential, settings: P2PSettings) -> None:
         self.address = identity.address
         self.organization = identity.organization
+        self.credential = credential
         self.active: _Link | None = None
         self.control: deque[bytes] = deque()
         self.reliable: deque[tuple[str, bytes]] = deque()
@@ -259,10 +283,15 @@ class _Queued(enum.Enum):
 
 
 class _HandshakeFailed(Exception):
-    def __init__(self, reason: DisconnectReason, detail: str) -> None:
+    def __init__(self, reason: DisconnectReason, detail: str, *, is_self: bool = False) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
+        self.is_self = is_self
+        """The peer is this very node (its certificate is ours): the endpoint is not dialed again."""
+
+
+_M = TypeVar("_M", Hello, KeyProof)
 
 
 class P2PNetwork:
@@ -274,17 +303,26 @@ class P2PNetwork:
         *,
         local: LocalIdentity,
         tls: TlsFiles | TlsContexts,
-        is_allowed: Callable[[Address], bool],
+        suite: CryptoSuite,
+        sign: Signer,
+        get_validator: ValidatorLookup,
         channels: Mapping[str, ChannelSpec] = DEFAULT_CHANNELS,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
+        nonce_source: NonceSource = secrets.token_bytes,
     ) -> None:
         """`tls`: the node's certificate files (or contexts already built from them).
 
-        `is_allowed` decides, at each handshake, whether a peer with a valid
-        certificate may connect (normally: its address is a validator's).
+        `suite` is the chain's crypto suite (hashes and verifies key proofs);
+        `sign` signs a suite digest with this node's consensus key
+        (`gusu.network.handshake.make_key_signer`). `get_validator` is asked
+        at each handshake for the claimed address's organisation and
+        consensus public key (normally genesis's validators:
+        `get_validator_lookup`); None refuses the peer (``not_allowed``).
         `rng` supplies the redial jitter (a seeded one makes tests
-        reproducible); `clock` the monotonic time of rate limits and RTTs.
+        reproducible); `clock` the monotonic time of rate limits and RTTs;
+        `nonce_source` the handshake nonces (the OS CSPRNG; tests may inject
+        another).
         """
         self._settings = settings
         self._local = local
@@ -294,6 +332,12 @@ class P2PNetwork:
                 f"the TLS certificate names node {self._tls.identity.address.hex()} but this node's consensus "
                 f"address is {local.address.hex()}; use the certificate issued for this node's key"
             )
+        self._suite = suite
+        self._sign = sign
+        self._get_validator = get_validator
+        self._nonce_source = nonce_source
+        self._certificate_hash = compute_certificate_hash(suite, self._tls.certificate_der)
+        self._check_own_credential()
         for name, spec in channels.items():
             check_channel_name(name)
             if spec.body_bytes_max is not None and not 0 < spec.body_bytes_max <= self._body_bytes_max:
@@ -302,7 +346,6 @@ class P2PNetwork:
                     "([p2p] frame_bytes_max less the message overhead)"
                 )
         self._channels = dict(channels)
-        self._is_allowed = is_allowed
         self._rng = rng if rng is not None else random.Random()
         self._clock = clock
         self.metrics = NetworkMetrics()
@@ -322,9 +365,32 @@ class P2PNetwork:
         self._running = False
         self._stopping = False
         self._nonces = itertools.count(1)
-        self._hello_frame = frame(
-            encode_control(Hello(PROTOCOL_VERSION, local.chain_id, local.genesis_hash, local.address))
-        )
+
+    def _check_own_credential(self) -> None:
+        """Fail at start-up where every peer would otherwise refuse us, one handshake at a time."""
+        own = self._lookup(self._local.address)
+        if own is None:
+            logger.warning(
+                "p2p: this node's address %s is not a validator's, so validators will not accept its connections",
+                self._local.address.hex(),
+            )
+            return
+        if own.organization != self._tls.identity.organization:
+            raise ConfigError(
+                f"this node's TLS certificate names organisation {self._tls.identity.organization!r} but genesis "
+                f"assigns validator {self._local.address.hex()} to {own.organization!r}; use a certificate "
+                f"issued by {own.organization!r}'s CA"
+            )
+        probe = self._suite.hash(b"gusu p2p start-up check of the consensus key")
+        try:
+            signature = self._sign(probe)
+        except GusuError as error:
+            raise ConfigError(f"this node cannot sign with its consensus key: {error}") from error
+        if not self._suite.verify(own.public_key, probe, signature):
+            raise ConfigError(
+                f"this node's consensus key does not sign as validator {self._local.address.hex()}'s genesis "
+                "public key; start the node with that validator's key"
+            )
 
     # --- public API ----------------------------------------------------------------------------
 
@@ -501,12 +567,19 @@ class P2PNetwork:
         return queued
 
     def enforce_allowed(self) -> int:
-        """Disconnect peers the predicate no longer allows (call after a validator-set change)."""
+        """Disconnect peers whose credential the lookup no longer gives (call after a validator-set change).
+
+        A peer is cut if its address is no longer a validator's, or if its
+        organisation or consensus key changed since it proved it (it may
+        reconnect and prove the new one).
+        """
         count = 0
         for peer in list(self._peers.values()):
-            if not self._allowed(peer.address):
+            credential = self._lookup(peer.address)
+            if credential != peer.credential:
                 count += 1
-                self._disconnect_peer(peer, DisconnectReason.NOT_ALLOWED, "no longer in the allowed set")
+                detail = "no longer a validator" if credential is None else "its organisation or key changed"
+                self._disconnect_peer(peer, DisconnectReason.NOT_ALLOWED, detail)
         return count
 
     # --- sending --------------------------------------------------------------------------------
@@ -702,7 +775,8 @@ class P2PNetwork:
                 return
             raise ConnectionEnded(DisconnectReason.REMOTE_CLOSED, f"{message.reason}: {message.detail}")
         else:
-            raise ConnectionEnded(DisconnectReason.MALFORMED_MESSAGE, "a second hello after the handshake")
+            kind = type(message).__name__
+            raise ConnectionEnded(DisconnectReason.MALFORMED_MESSAGE, f"a {kind} message after the handshake")
 
     async def _dispatch(self, link: _Link, channel: str, body: bytes) -> None:
         for handler in self._handlers.get(channel, ()):
@@ -771,12 +845,27 @@ class P2PNetwork:
             async with asyncio.timeout(self._settings.handshake_timeout_s):
                 await protocol.tls_handshake()
                 tls_up = True
-                identity = self._certificate_identity(protocol)
+                identity, certificate_der = self._certificate_identity(protocol)
+                nonce = self._new_nonce()
+                local = self._local
+                hello = Hello(PROTOCOL_VERSION, local.chain_id, local.genesis_hash, local.address, nonce)
+                protocol.write(frame(encode_control(hello)))
+                peer_hello = await self._read_handshake_message(protocol, Hello)
+                credential = self._check_hello(identity, peer_hello, certificate_der)
+                await self._exchange_key_proofs(
+                    protocol,
+                    identity,
+                    credential,
+                    outbound=outbound,
+                    nonces=(nonce, peer_hello.nonce),
+                    peer_der=certificate_der,
+                )
                 if endpoint_name:
+                    # Learnt only from an authenticated peer, so a rogue endpoint cannot make us stop dialing it.
                     self._endpoint_addresses[endpoint_name] = identity.address
-                protocol.write(self._hello_frame)
-                self._check_hello(identity, await self._read_hello(protocol))
         except _HandshakeFailed as failure:
+            if failure.is_self and endpoint_name:
+                self._endpoint_addresses[endpoint_name] = self.address
             await self._fail_handshake(protocol, endpoint, failure.reason, failure.detail, say_bye=tls_up)
             return None
         except TimeoutError:
@@ -808,24 +897,36 @@ class P2PNetwork:
         protocol.start_session(self._settings.frame_bytes_max)
         preferred = (self.address if outbound else identity.address) == min(self.address, identity.address)
         return _Link(
-            protocol, identity, outbound=outbound, preferred=preferred, clock=self._clock, settings=self._settings
+            protocol,
+            identity,
+            credential,
+            outbound=outbound,
+            preferred=preferred,
+            clock=self._clock,
+            settings=self._settings,
         )
 
-    def _certificate_identity(self, protocol: FrameProtocol) -> NodeIdentity:
+    def _certificate_identity(self, protocol: FrameProtocol) -> tuple[NodeIdentity, bytes]:
         der = protocol.peer_certificate_der()
         if der is None:
             raise _HandshakeFailed(DisconnectReason.BAD_CERTIFICATE, "the peer presented no certificate")
         try:
-            return get_node_identity_from_der(der)
+            return get_node_identity_from_der(der), der
         except PeerIdentityError as error:
             raise _HandshakeFailed(DisconnectReason.BAD_CERTIFICATE, str(error)) from None
 
-    async def _read_hello(self, protocol: FrameProtocol) -> Hello:
+    def _new_nonce(self) -> bytes:
+        nonce = self._nonce_source(HANDSHAKE_NONCE_SIZE)
+        assert isinstance(nonce, bytes) and len(nonce) == HANDSHAKE_NONCE_SIZE, "the nonce source returned a bad nonce"
+        return nonce
+
+    async def _read_handshake_message(self, protocol: FrameProtocol, kind: type[_M]) -> _M:
+        what = "a hello" if kind is Hello else "a key proof"
         payload = await protocol.read_frame()
         try:
             channel, body = decode_message(payload)
             if channel != CONTROL_CHANNEL:
-                raise CodecError(f"expected a hello, got a message on channel {channel!r}")
+                raise CodecError(f"expected {what}, got a message on channel {channel!r}")
             message = decode_control(body)
         except CodecError as error:
             raise _HandshakeFailed(DisconnectReason.BAD_HELLO, str(error)) from None
@@ -833,11 +934,12 @@ class P2PNetwork:
             raise _HandshakeFailed(
                 DisconnectReason.REMOTE_CLOSED, f"the peer refused us: {message.reason}: {message.detail}"
             )
-        if not isinstance(message, Hello):
-            raise _HandshakeFailed(DisconnectReason.BAD_HELLO, f"expected a hello, got {type(message).__name__}")
+        if not isinstance(message, kind):
+            raise _HandshakeFailed(DisconnectReason.BAD_HELLO, f"expected {what}, got {type(message).__name__}")
         return message
 
-    def _check_hello(self, identity: NodeIdentity, hello: Hello) -> None:
+    def _check_hello(self, identity: NodeIdentity, hello: Hello, certificate_der: bytes) -> ValidatorCredential:
+        """Every check of the peer's hello against its certificate and genesis; the validator's credential."""
         local = self._local
         if hello.protocol_version != PROTOCOL_VERSION:
             raise _HandshakeFailed(
@@ -859,19 +961,101 @@ class P2PNetwork:
                 f"the peer claims address {hello.address.hex()} but its certificate names {identity.address.hex()}",
             )
         if identity.address == local.address:
-            raise _HandshakeFailed(DisconnectReason.SELF_CONNECTION, "this node dialed itself")
-        if not self._allowed(identity.address):
+            if certificate_der == self._tls.certificate_der:
+                raise _HandshakeFailed(DisconnectReason.SELF_CONNECTION, "this node dialed itself", is_self=True)
+            # Our address under another certificate: another process with our identity, or a forgery.
+            raise _HandshakeFailed(
+                DisconnectReason.SELF_CONNECTION,
+                f"a certificate of {identity.organization!r} other than ours names this node's address",
+            )
+        credential = self._lookup(identity.address)
+        if credential is None:
             raise _HandshakeFailed(
                 DisconnectReason.NOT_ALLOWED,
-                f"{identity.address.hex()} ({identity.organization}) is not in the allowed set",
+                f"{identity.address.hex()} ({identity.organization}) is not a validator of this chain",
+            )
+        if credential.organization != identity.organization:
+            raise _HandshakeFailed(
+                DisconnectReason.WRONG_ORGANIZATION,
+                f"the certificate for validator {identity.address.hex()} was issued by organisation "
+                f"{identity.organization!r}, but genesis assigns that validator to {credential.organization!r}",
+            )
+        return credential
+
+    async def _exchange_key_proofs(
+        self,
+        protocol: FrameProtocol,
+        identity: NodeIdentity,
+        credential: ValidatorCredential,
+        *,
+        outbound: bool,
+        nonces: tuple[bytes, bytes],
+        peer_der: bytes,
+    ) -> None:
+        """Prove we hold our consensus key, and check that the peer holds the claimed validator's.
+
+        `nonces` is (ours, the peer's). docs/network.md ("The key proof")
+        argues why a proof cannot be replayed, relayed or reflected.
+        """
+        own_nonce, peer_nonce = nonces
+        if peer_nonce == own_nonce:
+            # Only a peer reflecting our own hello does this (by chance: 2^-256).
+            raise _HandshakeFailed(DisconnectReason.BAD_HELLO, "the peer's handshake nonce is ours")
+        peer_hash = compute_certificate_hash(self._suite, peer_der)
+        role = Role.DIALER if outbound else Role.ACCEPTOR
+        if outbound:
+            transcript = HandshakeTranscript(
+                self._local.chain_id, self._local.genesis_hash, own_nonce, peer_nonce, self._certificate_hash, peer_hash
+            )
+        else:
+            transcript = HandshakeTranscript(
+                self._local.chain_id, self._local.genesis_hash, peer_nonce, own_nonce, peer_hash, self._certificate_hash
+            )
+        # The dialer proves first and the acceptor answers only a valid proof: a node never signs
+        # for a stranger who dialed it, and the dialer, finishing last, is connected only once the
+        # acceptor is too (so a dialer's first messages never meet a half-finished handshake).
+        if outbound:
+            self._send_key_proof(protocol, transcript, role)
+            await self._check_key_proof(protocol, transcript, identity, credential, role.other)
+        else:
+            await self._check_key_proof(protocol, transcript, identity, credential, role.other)
+            self._send_key_proof(protocol, transcript, role)
+
+    def _send_key_proof(self, protocol: FrameProtocol, transcript: HandshakeTranscript, role: Role) -> None:
+        try:
+            signature = create_key_proof(self._suite, self._sign, transcript, role, self.address)
+        except Exception as error:
+            logger.exception("p2p: signing the handshake key proof failed")
+            raise _HandshakeFailed(
+                DisconnectReason.SIGNING_FAILED, f"this node could not sign its key proof: {type(error).__name__}"
+            ) from None
+        protocol.write(frame(encode_control(KeyProof(signature))))
+
+    async def _check_key_proof(
+        self,
+        protocol: FrameProtocol,
+        transcript: HandshakeTranscript,
+        identity: NodeIdentity,
+        credential: ValidatorCredential,
+        peer_role: Role,
+    ) -> None:
+        proof = await self._read_handshake_message(protocol, KeyProof)
+        if not is_valid_key_proof(
+            self._suite, credential.public_key, transcript, peer_role, identity.address, proof.signature
+        ):
+            raise _HandshakeFailed(
+                DisconnectReason.BAD_KEY_PROOF,
+                f"the peer presents a valid certificate of {identity.organization!r} for validator "
+                f"{identity.address.hex()} but did not prove it holds that validator's consensus key",
             )
 
-    def _allowed(self, address: Address) -> bool:
+    def _lookup(self, address: Address) -> ValidatorCredential | None:
         try:
-            return bool(self._is_allowed(address))
+            credential = self._get_validator(address)
         except Exception:
-            logger.exception("p2p allowed-peer predicate failed; refusing %s", address.hex())
-            return False
+            logger.exception("p2p validator lookup failed; refusing %s", address.hex())
+            return None
+        return credential if isinstance(credential, ValidatorCredential) else None
 
     async def _fail_handshake(
         self, protocol: FrameProtocol, endpoint: str, reason: DisconnectReason, detail: str, *, say_bye: bool
@@ -953,7 +1137,7 @@ class P2PNetwork:
                     )
                 )
                 return False
-            peer = _Peer(NodeIdentity(link.organization, link.address), self._settings)
+            peer = _Peer(NodeIdentity(link.organization, link.address), link.credential, self._settings)
             self._peers[link.address] = peer
         current = peer.active
         if current is not None and current.preferred and not link.preferred:
@@ -967,6 +1151,7 @@ class P2PNetwork:
         link.peer = peer
         link.state = _State.ACTIVE
         peer.active = link
+        peer.credential = link.credential
         if current is not None:
             link.predecessor = current
             self._retire(current, DisconnectReason.REPLACED)

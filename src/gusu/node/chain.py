@@ -49,6 +49,8 @@ from gusu.node.node import Node
 DEFAULT_CHAIN_ID = "gusu-local"
 DEFAULT_ALLOCATION = 10**15
 DEV_KEY_NAME = "dev"
+SINGLE_NODE_ORGANIZATION = "org0"
+"""The organisation genesis names for the one validator of `initialize_chain` (the first of `--organizations N`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +110,15 @@ def initialize_chain(
         chain_id=chain_id,
         suite=suite_name,
         timestamp_ms=timestamp_ms,
-        validators=(GenesisValidator(name="node0", address=node_address, public_key=node_key.public_key, power=1),),
+        validators=(
+            GenesisValidator(
+                name="node0",
+                address=node_address,
+                public_key=node_key.public_key,
+                power=1,
+                organization=SINGLE_NODE_ORGANIZATION,
+            ),
+        ),
         allocations=(Allocation(address=dev_address, amount=allocation),),
         parameters=DEFAULT_PARAMETERS,
         admins=(dev_address,),

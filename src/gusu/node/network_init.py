@@ -32,16 +32,17 @@ from __future__ import annotations
 
 import random
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gusu.crypto import get_suite
-from gusu.crypto.keyfile import MAX_SCRYPT_N, MIN_SCRYPT_N, read_key_file_metadata
+from gusu.crypto import PrivateKey, get_suite
+from gusu.crypto.keyfile import MAX_SCRYPT_N, MIN_SCRYPT_N
 from gusu.crypto.secretfile import write_secret_file
-from gusu.errors import ConfigError, KeyFileError
+from gusu.errors import ConfigError
 from gusu.ledger.genesis import (
     DEFAULT_PARAMETERS,
+    ORGANIZATION_PATTERN,
     VALIDATOR_POWER_MAX,
     VALIDATORS_MAX,
     Allocation,
@@ -55,12 +56,18 @@ from gusu.ledger.genesis import (
 )
 from gusu.ledger.kv import DEFAULT_BACKEND
 from gusu.ledger.types import Address, Hash
-from gusu.network.identity import ORGANIZATION_PATTERN
+from gusu.network.handshake import ValidatorLookup, get_validator_lookup, make_key_signer
 from gusu.network.messages import DEFAULT_CHANNELS, ChannelSpec
 from gusu.network.settings import PORT_MAX, P2PSettings, format_endpoint, render_p2p_section
 from gusu.network.tls import TlsFiles
 from gusu.network.transport import LocalIdentity, P2PNetwork
-from gusu.node.chain import DEFAULT_ALLOCATION, DEFAULT_CHAIN_ID, DEV_KEY_NAME, write_encrypted_key
+from gusu.node.chain import (
+    DEFAULT_ALLOCATION,
+    DEFAULT_CHAIN_ID,
+    DEV_KEY_NAME,
+    load_node_key,
+    write_encrypted_key,
+)
 from gusu.node.config import (
     CONFIG_FILE_NAME,
     GENESIS_FILE_NAME,
@@ -244,8 +251,14 @@ def initialize_network(
         suite=suite_name,
         timestamp_ms=timestamp_ms,
         validators=tuple(
-            GenesisValidator(name=node_name, address=address, public_key=key.public_key, power=validator_power)
-            for (_, node_name), address, key in zip(plan, addresses, node_keys, strict=True)
+            GenesisValidator(
+                name=node_name,
+                address=address,
+                public_key=key.public_key,
+                power=validator_power,
+                organization=organization,
+            )
+            for (organization, node_name), address, key in zip(plan, addresses, node_keys, strict=True)
         ),
         allocations=(Allocation(address=dev_address, amount=allocation),),
         parameters=DEFAULT_PARAMETERS,
@@ -340,36 +353,33 @@ def load_p2p_settings(node_directory: Path) -> P2PSettings:
 def build_p2p_network(
     node_directory: Path,
     *,
-    address: Address | None = None,
-    is_allowed: Callable[[Address], bool] | None = None,
+    key: PrivateKey | None = None,
+    get_validator: ValidatorLookup | None = None,
     settings: P2PSettings | None = None,
     channels: dict[str, ChannelSpec] | None = None,
     rng: random.Random | None = None,
 ) -> P2PNetwork:
     """The transport of the node in `node_directory`, as the node wiring would build it.
 
-    `address` is the node's consensus address (the node passes its loaded
-    key's); by default it is read from node_key.json without the passphrase,
-    and `P2PNetwork` checks it against the TLS certificate either way.
-    `is_allowed` defaults to "is a genesis validator".
+    `key` is the node's consensus key (the node passes its loaded key); by
+    default node_key.json is decrypted with the node's passphrase. Its
+    address is the node's, which `P2PNetwork` checks against the TLS
+    certificate, and it signs the handshake key proofs. `get_validator`
+    defaults to genesis's validators (organisation and public key).
     """
     genesis = load_genesis(node_directory / GENESIS_FILE_NAME)
     suite = get_suite(genesis.suite)
-    if address is None:
-        key_path = node_directory / NODE_KEY_FILE_NAME
-        try:
-            address = Address(read_key_file_metadata(key_path.read_bytes()).address)
-        except (OSError, KeyFileError) as error:
-            raise ConfigError(f"cannot read the node address from {key_path}: {error}") from error
-    if is_allowed is None:
-        validators = frozenset(validator.address for validator in genesis.validators)
-        is_allowed = validators.__contains__
+    if key is None:
+        key = load_node_key(load_config(node_directory))
+    address = Address(suite.compute_address(key.public_key))
     p2p = settings if settings is not None else load_p2p_settings(node_directory)
     return P2PNetwork(
         p2p,
         local=LocalIdentity(genesis.chain_id, compute_genesis_hash(suite, genesis), address),
         tls=TlsFiles.from_settings(p2p, node_directory),
-        is_allowed=is_allowed,
+        suite=suite,
+        sign=make_key_signer(suite, key),
+        get_validator=get_validator if get_validator is not None else get_validator_lookup(genesis),
         channels=channels if channels is not None else DEFAULT_CHANNELS,
         rng=rng,
     )

@@ -82,6 +82,7 @@ from gusu.ledger.types import (
     encode_raw_block,
 )
 from gusu.mempool import Mempool, PoolTransaction
+from gusu.network.handshake import get_validator_lookup, make_key_signer
 from gusu.network.messages import CHANNEL_CONSENSUS, CHANNEL_SYNC, CHANNEL_TRANSACTIONS, DEFAULT_CHANNELS
 from gusu.network.tls import TlsFiles
 from gusu.network.transport import LocalIdentity, P2PNetwork, PeerInfo
@@ -341,12 +342,15 @@ class Node:
         self._journal.compact(self._mempool.iterate_raw())
 
     async def _start_network(self) -> None:
-        validators = frozenset(validator.address for validator in self._genesis.validators)
+        # A peer is admitted only as a validator of genesis, with a certificate from that validator's
+        # organisation and a proof that it holds the validator's consensus key (docs/network.md).
         network = P2PNetwork(
             self._config.p2p,
             local=LocalIdentity(self._genesis.chain_id, self._genesis_hash, self._address),
             tls=TlsFiles.from_settings(self._config.p2p, self._config.directory),
-            is_allowed=validators.__contains__,
+            suite=self._suite,
+            sign=make_key_signer(self._suite, self._key),
+            get_validator=get_validator_lookup(self._genesis),
             channels=DEFAULT_CHANNELS,
             # Only reconnection jitter draws from it: nothing that computes state.
             rng=random.Random(),

@@ -12,13 +12,17 @@ certificates would need TLCP (GB/T 38636), a different protocol that
 OpenSSL does not speak (docs/network.md). TLS keys are therefore separate
 from a node's consensus key (SM2 or secp256k1); the node certificate binds
 the two by carrying the consensus address, which the transport compares
-with the address the peer claims (`gusu.network.identity`).
+with the address the peer claims (`gusu.network.identity`). The
+certificate's organisation must also be the one genesis assigns to that
+address, and the peer must prove it holds the consensus key at every
+handshake (`gusu.network.handshake`), so a certificate alone, even one
+another organisation's CA issued, speaks for no validator.
 
 Serial numbers are random (159 bits); validity periods are `PkiSettings`.
 A certificate never outlives its issuer: its end is clipped to the
 issuer's. Revocation lists are not used: a consortium removes a node by
-taking it out of the validator (allowed) set, which the transport checks at
-every handshake.
+taking it out of the validator set, which the transport checks at every
+handshake.
 """
 
 from __future__ import annotations
@@ -37,13 +41,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gusu.crypto.secretfile import write_secret_file
 from gusu.errors import ConfigError, CryptoError
-from gusu.ledger.genesis import CHAIN_ID_PATTERN
+from gusu.ledger.genesis import CHAIN_ID_PATTERN, ORGANIZATION_PATTERN
 from gusu.ledger.types import ADDRESS_SIZE, CHAIN_ID_LENGTH_MAX
 from gusu.network.errors import PeerIdentityError
 from gusu.network.identity import (
     ADMIN_URI_PREFIX,
     CHAIN_URI_PREFIX,
-    ORGANIZATION_PATTERN,
     NodeIdentity,
     get_node_identity_from_certificate,
     node_uri,

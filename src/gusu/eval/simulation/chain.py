@@ -109,7 +109,7 @@ def get_genesis() -> Genesis:
         suite="ecdsa",
         timestamp_ms=GENESIS_TIME_MS,
         validators=(
-            GenesisValidator("stand-in", Address(stand_in.compute_address(key.public_key)), key.public_key, 1),
+            GenesisValidator("stand-in", Address(stand_in.compute_address(key.public_key)), key.public_key, 1, "org0"),
         ),
         allocations=tuple(Allocation(client.address, CLIENT_BALANCE) for client in get_clients()),
         parameters=tuple(
