@@ -55,7 +55,7 @@ def _build_workload(suite_name: str) -> dict[str, Any]:
         chain_id=CHAIN_ID,
         suite=suite_name,
         timestamp_ms=1_700_000_000_000,
-        validators=(GenesisValidator("org1", address(validator), validator.public_key, 1),),
+        validators=(GenesisValidator("org1", address(validator), validator.public_key, 1, "org1"),),
         allocations=(Allocation(address(alice), 1_000), Allocation(address(bob), 10)),
         parameters=DEFAULT_PARAMETERS,
         admins=(address(admin),),
