@@ -11,19 +11,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 from e2e_helpers import E2ENetwork, LoadGenerator, check_network, create_network
 
 from gusu.consensus.messages import Proposal, Vote, decode_message
+from gusu.errors import GusuError
+from gusu.ledger.kv import open_store
+from gusu.ledger.store import BlockStore
+from gusu.ledger.types import Address, CommitCertificate, Height, RawBlock
+from gusu.network.messages import CHANNEL_SYNC
+from gusu.node.config import load_config
 from gusu.node.debug import read_received_messages
+from gusu.node.network_init import build_p2p_network
+from gusu.node.wire import SyncRequest, decode_sync_body, encode_blocks, encode_status
 
 pytestmark = pytest.mark.e2e
 
@@ -217,3 +226,142 @@ def test_without_its_wal_a_restarted_validator_signs_twice_and_the_check_sees_it
     assert _count_mid_height_kills(kills, received, victim) >= 1
     assert double, "a validator restarted without its WAL never signed twice: the check cannot see a double signature"
     assert all(line.startswith(victim.hex()[:12]) for line in double), double
+
+
+# --- 2. block sync from a lying peer ----------------------------------------------------------------------
+
+
+def read_certified_blocks(network: E2ENetwork, index: int) -> dict[int, tuple[RawBlock, CommitCertificate]]:
+    """Every block of node `index`'s store (its process must be down) with its commit certificate."""
+    config = load_config(network.nodes[index].directory)
+    store = BlockStore(open_store(config.data_path / "chain", config.storage.backend), network.suite)
+    try:
+        tip = store.get_tip()
+        assert tip is not None
+        blocks = {}
+        for height in range(1, int(tip[0]) + 1):
+            header = store.get_header(Height(height))
+            certificate = store.get_certificate(Height(height))
+            assert header is not None and certificate is not None
+            raws = []
+            for transaction_id in store.get_transaction_ids(Height(height)) or []:
+                stored = store.get_transaction(transaction_id)
+                assert stored is not None
+                raws.append(stored.raw)
+            blocks[height] = (RawBlock(header, tuple(raws)), certificate)
+        return blocks
+    finally:
+        store.close()
+
+
+def make_lies(
+    blocks: dict[int, tuple[RawBlock, CommitCertificate]], first: int
+) -> list[tuple[str, list[tuple[RawBlock, CommitCertificate]], str]]:
+    """(name, sync answer, what the lagging node's log must say) for each lie, all starting at height `first`."""
+    block, certificate = blocks[first]
+    forged = replace(
+        certificate,
+        signatures=tuple(replace(entry, signature=bytes(64)) for entry in certificate.signatures),
+    )
+    weak = replace(certificate, signatures=certificate.signatures[:1])
+    other_block = replace(block, header=replace(block.header, timestamp_ms=block.header.timestamp_ms + 1))
+    return [
+        ("a forged certificate", [(block, forged)], "does not verify"),
+        ("a certificate with 1 of 4 voting power", [(block, weak)], "voting power"),
+        ("a block whose hash is not the certified one", [(other_block, certificate)], "is for block"),
+        # The first block is genuine: a node that imported it before looking at the rest would store it.
+        ("a height gap", [blocks[first], blocks[first + 2]], "height"),
+    ]
+
+
+def _count_sync_drops(network: E2ENetwork, index: int, peer: bytes, fragment: str) -> int:
+    """Lines of node `index`'s log saying it disconnected `peer` for an invalid sync message containing `fragment`."""
+    text = network.nodes[index].log_path.read_text(encoding="utf-8", errors="replace")
+    return sum(
+        1
+        for line in text.splitlines()
+        if "p2p disconnected" in line
+        and f"peer {peer.hex()[:12]}" in line
+        and "invalid_message" in line
+        and "'sync'" in line
+        and fragment in line
+    )
+
+
+async def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout_s} s")
+        await asyncio.sleep(0.1)
+
+
+async def serve_lies(
+    network: E2ENetwork, lagging: int, impostor: int, blocks: dict[int, tuple[RawBlock, CommitCertificate]]
+) -> None:
+    """Start the lagging node with a fake peer in validator `impostor`'s place; feed it each lie, then the truth."""
+    lagging_address = network.layout.nodes[lagging].address
+    impostor_address = network.layout.nodes[impostor].address
+    tip = max(blocks)
+    # The impostor's own transport, built from its directory: its TLS files and its consensus key.
+    fake = build_p2p_network(network.nodes[impostor].directory)
+    answer: list[list[tuple[RawBlock, CommitCertificate]]] = [[]]
+    requests: list[SyncRequest] = []
+
+    async def on_sync(peer: Address, body: bytes) -> None:
+        message = decode_sync_body(body)
+        if isinstance(message, SyncRequest) and peer == lagging_address:
+            requests.append(message)
+            await fake.send(peer, CHANNEL_SYNC, encode_blocks(answer[0]))
+
+    async def announce() -> None:
+        while True:  # our claimed height, as a validator at the tip would tell it
+            if fake.is_connected(lagging_address):
+                with suppress(GusuError):
+                    await fake.send(lagging_address, CHANNEL_SYNC, encode_status(Height(tip)))
+            await asyncio.sleep(0.5)
+
+    fake.subscribe(CHANNEL_SYNC, on_sync)
+    await fake.start()
+    announcer = asyncio.get_running_loop().create_task(announce())
+    try:
+        await asyncio.to_thread(network.start, lagging)
+        lagging_height = await asyncio.to_thread(network.height, lagging)
+        assert tip >= lagging_height + 3, f"the impostor's blocks end at {tip}, the lagging node is at {lagging_height}"
+        for name, lie, fragment in make_lies(blocks, lagging_height + 1):
+            answer[0] = lie
+            drops = _count_sync_drops(network, lagging, impostor_address, fragment)
+            await _wait(
+                lambda: _count_sync_drops(network, lagging, impostor_address, fragment) > drops,  # noqa: B023
+                timeout_s=20,
+                what=f"the lagging node dropping the peer that sent {name}",
+            )
+            height = await asyncio.to_thread(network.height, lagging)
+            assert height == lagging_height, f"the lagging node stored {name}: height {lagging_height} -> {height}"
+        # The control: the same peer, now telling the truth, is heard (so the node did ask it, each time).
+        answer[0] = [blocks[height] for height in range(lagging_height + 1, tip + 1)]
+        await _wait(lambda: network.height(lagging) >= tip, timeout_s=30, what="the lagging node importing true blocks")
+        assert requests and all(request.from_height == lagging_height + 1 for request in requests[:-1])
+    finally:
+        announcer.cancel()
+        await fake.stop()
+
+
+def test_block_sync_from_a_lying_peer_stores_nothing_and_drops_it(network: E2ENetwork) -> None:
+    """A node that fell behind restarts with only one peer, a fake one in validator 3's place (the test's own
+    transport with validator 3's TLS files and key, after validator 3's process is stopped), which claims a
+    higher height and answers each of its block requests with a lie: a forged certificate, one with too little
+    voting power, a block that is not the certified one, an answer with a height gap. Each time the lagging
+    node stores nothing (its height stays) and disconnects the peer for an invalid message (its log says so,
+    naming the reason). Fed the true blocks after that, it imports them: it did ask this peer all along."""
+    lagging, impostor = 0, 3
+    with LoadGenerator(network, seed=5) as load:
+        load.wait_for(20, timeout_s=20)
+        network.wait_heights_at_least([0, 1, 2, 3], 2, timeout_s=30)
+        network.kill(lagging)
+        others = [1, 2, 3]
+        network.wait_heights_at_least(others, max(network.heights(others).values()) + 4, timeout_s=30)
+    for index in others:
+        network.kill(index)
+    blocks = read_certified_blocks(network, impostor)
+    asyncio.run(serve_lies(network, lagging, impostor, blocks))
