@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,23 +22,44 @@ from byzantine_helpers import (
     load_nodes,
     make_network,
     make_tiny_proposal,
+    sign_proposal,
     sign_vote,
     start_lone_proposer,
     stop_all,
+    wait_for,
     wait_heights,
 )
 
 from gusu.codec import decode
 from gusu.consensus import ProposalValidated
-from gusu.consensus.messages import Vote, VoteKind
+from gusu.consensus.messages import Proposal, Vote, VoteKind
+from gusu.consensus.tendermint import TendermintEngine
+from gusu.crypto import get_suite
 from gusu.errors import InvalidBlockError, MempoolFullError, StorageError
 from gusu.ledger.genesis import DEFAULT_PARAMETERS
 from gusu.ledger.store import CommittedBlock
-from gusu.ledger.types import Address, Hash, Height, RawBlock, Round
-from gusu.network.messages import CHANNEL_SYNC
+from gusu.ledger.types import (
+    Address,
+    BlockHeader,
+    CommitCertificate,
+    Hash,
+    Height,
+    RawBlock,
+    Round,
+    compute_block_hash,
+)
+from gusu.network.messages import CHANNEL_CONSENSUS, CHANNEL_SYNC
 from gusu.node.journal import RecordLog
 from gusu.node.node import Node
-from gusu.node.wire import TAG_BODY, encode_blocks, encode_body_request, encode_vote_body
+from gusu.node.wire import (
+    TAG_BODY,
+    ProposalWithBlock,
+    decode_consensus_body,
+    encode_blocks,
+    encode_body_request,
+    encode_proposal_body,
+    encode_vote_body,
+)
 from gusu.sdk.transactions import build_transaction
 
 PROPOSAL_BODIES_MAX = 32
@@ -501,3 +523,213 @@ def test_a_saturated_verifier_never_makes_a_valid_block_invalid(tmp_path: Path) 
             await stop_all([victim, builder])
 
     asyncio.run(scenario())
+
+
+def test_block_sync_while_the_verifier_is_saturated_keeps_the_honest_peer_and_completes(tmp_path: Path) -> None:
+    """Finding 7, block sync. A node that fell behind starts while its signature verifier's queue is kept full
+    by admissions (clients get `mempool_full`). The blocks honest peers send it carry transactions it never saw,
+    so each import verifies signatures. No honest peer is disconnected (a saturated verifier is never a verdict
+    on a block), and once the load passes the node reaches the others' height. Seen red with the old behaviour
+    put back (a refused verification read as a bad signature, on the admission queue)."""
+
+    async def scenario() -> None:
+        layout = make_network(tmp_path / "net")
+        config = layout.node_directories[0] / "config.toml"
+        text = config.read_text().replace("workers = 0", "workers = 1")
+        config.write_text(text.replace("[verifier]\n", "[verifier]\nqueue_items_max = 8\n"))
+        nodes = load_nodes(layout)
+        lagging, running = nodes[0], nodes[1:]
+        for node in running:
+            await node.start()
+        feeder = asyncio.get_running_loop().create_task(feed_transactions(layout, running, interval_s=0.05))
+        refused = 0
+        saturating = True
+
+        async def saturate() -> None:
+            """Admissions that keep the lagging node's verifier queue at its bound."""
+            nonlocal refused
+            dev = load_dev_key(layout)
+            item = build_transaction(dev, layout.genesis.chain_id, "account", "transfer", [b"\x45" * 20, 1], Height(9))
+            signature = (item.transaction.sender_public_key, item.transaction_id, item.transaction.signature)
+            pending: list[asyncio.Future[list[bool]]] = []
+            while saturating:
+                try:
+                    pending.append(lagging._verifier.submit([signature] * 4))
+                except MempoolFullError:
+                    refused += 1
+                pending = [future for future in pending if not future.done()]
+                await asyncio.sleep(0.001)
+            await asyncio.gather(*pending, return_exceptions=True)
+
+        try:
+            await wait_heights(running, 8, timeout_s=60)
+            feeder.cancel()
+            await lagging.start()
+            saturator = asyncio.get_running_loop().create_task(saturate())
+            await asyncio.sleep(4)  # block sync runs while the queue is full
+            saturating = False
+            await saturator
+            assert refused > 100, f"the verifier refused only {refused} admissions: it was not saturated"
+            target = max(int(node.height) for node in running)
+            await wait_heights([lagging], target, timeout_s=30)
+            network = lagging.network
+            assert network is not None
+            assert network.metrics.disconnects.get("invalid_message", 0) == 0, dict(network.metrics.disconnects)
+            for node in running:
+                assert node.network is not None
+                assert node.network.metrics.disconnects.get("remote_closed", 0) == 0, (
+                    f"the lagging node disconnected an honest peer: {dict(node.network.metrics.disconnects)}"
+                )
+            assert lagging._counters.block_signatures_verified > 0, "the synced blocks needed no signature check"
+        finally:
+            feeder.cancel()
+            await stop_all(nodes)
+
+    asyncio.run(scenario())
+
+
+def test_a_locked_value_of_another_proposer_survives_a_flood_and_is_re_proposed(tmp_path: Path) -> None:
+    """Finding 2, the locked value. The victim locks on another validator's block (it saw the proposal and
+    prevotes for it from more than 2/3 of the power), the height does not commit, and a Byzantine validator
+    floods it with tiny self-signed proposals whose block hashes are all below the locked one's (the cache
+    evicts the highest first among equals). The locked block's body stays, since the engine's locked and
+    valid values are pinned, and when the victim's turn to propose comes it re-proposes that block with its
+    body (Algorithm 1, l. 16). Seen red with the pinning and the proposer filter removed."""
+
+    async def scenario() -> None:
+        layout = make_network(tmp_path / "net")
+        nodes = load_nodes(layout)
+        proposer_index = get_proposer_index(layout, nodes, 1, 0)
+        others = [index for index in range(4) if index != proposer_index]
+        victim_index, voter_index, byzantine_index = others
+        victim, proposer, byzantine = nodes[victim_index], nodes[proposer_index], nodes[byzantine_index]
+        await victim.start()
+        try:
+            # The proposer's block for height 1, round 0 (built on the victim's identical genesis state).
+            now_ms = time.time_ns() // 1_000_000
+            built = victim._execute_block(Height(1), now_ms, proposer.address, [])
+            locked = built.block_hash
+            proposal = Proposal(
+                chain_id=layout.genesis.chain_id,
+                height=Height(1),
+                round=Round(0),
+                block_hash=locked,
+                pol_round=-1,
+                timestamp_ms=now_ms,
+                proposer=proposer.address,
+                signature=b"",
+            )
+            signed = sign_proposal(layout.node_directories[proposer_index], proposal)
+            await victim._proposals.on_consensus_body(
+                proposer.address, encode_proposal_body(signed, RawBlock(built.header, ()))
+            )
+
+            async def vote(index: int, kind: VoteKind, round_: int, block_hash: Hash | None) -> None:
+                unsigned = Vote(
+                    kind=kind,
+                    chain_id=layout.genesis.chain_id,
+                    height=Height(1),
+                    round=Round(round_),
+                    block_hash=block_hash,
+                    timestamp_ms=time.time_ns() // 1_000_000,
+                    validator=nodes[index].address,
+                    signature=b"",
+                )
+                body = encode_vote_body(sign_vote(layout.node_directories[index], unsigned))
+                await victim._proposals.on_consensus_body(nodes[index].address, body)
+
+            for index in (proposer_index, voter_index):
+                await vote(index, VoteKind.PREVOTE, 0, locked)
+            engine = victim._engine
+            assert isinstance(engine, TendermintEngine)
+            await wait_for(lambda: engine.locked_value == locked, 10, "the victim did not lock on the block")
+            # The flood: tiny proposals signed by the Byzantine validator, each block hash below the locked one.
+            suite = get_suite(layout.genesis.suite)
+            salt, sent = 0, 0
+            # Round 0 of many heights (the locked block's round: among equals the highest hash goes first), and
+            # many rounds of the heights being decided.
+            slots = [(height, 0) for height in range(1, 101)] + [(h, r) for h in (1, 2, 3) for r in range(1, 41)]
+            for height, round_ in slots:
+                while True:
+                    salt += 1
+                    body = make_tiny_proposal(
+                        layout, layout.node_directories[byzantine_index], byzantine.address, height, round_, salt
+                    )
+                    decoded = decode_consensus_body(body)
+                    assert isinstance(decoded, ProposalWithBlock)
+                    if compute_block_hash(suite, decoded.block.header) < locked:
+                        break
+                await victim._proposals.on_consensus_body(byzantine.address, body)
+                sent += 1
+            assert locked in victim._bodies, f"{sent} tiny proposals evicted the locked block's body"
+            # The victim's turn: two validators' messages of that round make it skip there (l. 55).
+            turn = next(r for r in range(1, 50) if get_proposer_index(layout, nodes, 1, r) == victim_index)
+            proposed: list[ProposalWithBlock] = []
+            enqueue = victim._enqueue
+
+            def record(recipient: Address | None, channel: str, body: bytes) -> None:
+                if channel == CHANNEL_CONSENSUS:
+                    decoded = decode_consensus_body(body)
+                    if isinstance(decoded, ProposalWithBlock) and decoded.proposal.proposer == victim.address:
+                        proposed.append(decoded)
+                enqueue(recipient, channel, body)
+
+            victim._enqueue = record  # type: ignore[method-assign]
+            for index in (proposer_index, voter_index):
+                await vote(index, VoteKind.PREVOTE, turn, None)
+            await wait_for(lambda: bool(proposed), 10, f"the victim did not re-propose with its body in round {turn}")
+            [again] = proposed[:1]
+            assert (again.proposal.round, again.proposal.block_hash, again.proposal.pol_round) == (turn, locked, 0)
+        finally:
+            await stop_all([victim])
+
+    asyncio.run(scenario())
+
+
+def test_a_sync_answer_with_a_gap_is_refused_whole_before_any_import() -> None:
+    """Block sync: an answer to our request whose heights skip one is the sender's fault (InvalidBlockError, so
+    the transport drops it), and not even its first, genuine-looking block is imported. Before the fix the
+    blocks before the gap were imported first (seen red in the real-process test too)."""
+    from gusu.node.sync import BlockSync, SyncScheduler, SyncSettings
+    from gusu.node.wire import SyncBlocks
+
+    peer = Address(b"\x03" * 20)
+    imported: list[int] = []
+
+    async def import_block(block: RawBlock, certificate: object) -> None:
+        imported.append(block.header.height)
+
+    sync = BlockSync(
+        scheduler=SyncScheduler(SyncSettings()),
+        get_height=lambda: Height(5),
+        get_raw_block=lambda height: None,
+        verify_certificate=lambda block, certificate: None,
+        import_block=import_block,
+        send=lambda peer, body: None,
+        answer_bytes_max=1 << 20,
+        on_local_fault=lambda error: None,
+        clock_s=time.monotonic,
+    )
+    sync.on_status(peer, Height(20))
+
+    def block(height: int) -> tuple[RawBlock, CommitCertificate]:
+        header = replace(_EMPTY_HEADER, height=Height(height))
+        return RawBlock(header, ()), CommitCertificate(Height(height), Round(0), Hash(b"\x00" * 32), ())
+
+    with pytest.raises(InvalidBlockError, match="without gaps"):
+        asyncio.run(sync.on_blocks(peer, SyncBlocks((block(6), block(8)))))
+    assert imported == []
+
+
+_EMPTY_HEADER = BlockHeader(
+    chain_id="sync-test",
+    height=Height(1),
+    parent_hash=Hash(b"\x00" * 32),
+    timestamp_ms=1,
+    proposer=Address(b"\x01" * 20),
+    transactions_root=Hash(b"\x00" * 32),
+    receipts_root=Hash(b"\x00" * 32),
+    state_root=Hash(b"\x00" * 32),
+    validators_hash=Hash(b"\x00" * 32),
+    transaction_count=0,
+)

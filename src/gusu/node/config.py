@@ -102,6 +102,24 @@ class ConsensusSettings:
             raise ConfigError("[consensus] empty_block_interval_ms must be between 0 and 3600000")
 
 
+DEBUG_PATH_CHARACTERS_MAX = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class DebugSettings:
+    """Diagnostics for tests and investigations; off by default, never needed in production."""
+
+    received_votes_path: str = ""
+    """"": off. Otherwise a file (relative to the node directory, or absolute) to which the node appends
+    every consensus proposal and vote it receives, as fsynced records (`gusu.node.debug`)."""
+
+    def __post_init__(self) -> None:
+        if len(self.received_votes_path) > DEBUG_PATH_CHARACTERS_MAX or "\x00" in self.received_votes_path:
+            raise ConfigError(
+                f"[debug] received_votes_path must be a file path of at most {DEBUG_PATH_CHARACTERS_MAX} characters"
+            )
+
+
 @dataclass(frozen=True, slots=True)
 class NodeConfig:
     directory: Path
@@ -112,6 +130,7 @@ class NodeConfig:
     verifier: VerifierSettings = field(default_factory=VerifierSettings)
     p2p: P2PSettings = field(default_factory=P2PSettings)
     """Peer-to-peer transport; used when the chain has more than one validator."""
+    debug: DebugSettings = field(default_factory=DebugSettings)
     api: Mapping[str, Any] = field(default_factory=dict)
     """Raw [api] table: the API layer validates it into its own settings."""
 
@@ -126,6 +145,13 @@ class NodeConfig:
     @property
     def key_path(self) -> Path:
         return self.directory / NODE_KEY_FILE_NAME
+
+    @property
+    def received_votes_path(self) -> Path | None:
+        """Where to record received consensus messages (`[debug] received_votes_path`), or None: off."""
+        if not self.debug.received_votes_path:
+            return None
+        return self.directory / self.debug.received_votes_path
 
     @property
     def pid_path(self) -> Path:
@@ -194,6 +220,7 @@ def load_config(directory: Path) -> NodeConfig:
         "consensus": ConsensusSettings,
         "verifier": VerifierSettings,
         "p2p": P2PSettings,
+        "debug": DebugSettings,
     }
     unknown = sorted(set(document) - set(sections) - {"api"})
     if unknown:

@@ -45,7 +45,7 @@ from gusu.consensus import (
     ValidateProposal,
 )
 from gusu.consensus.certificate import verify_commit_certificate
-from gusu.consensus.messages import Equivocation, make_signer
+from gusu.consensus.messages import Equivocation, Message, make_signer
 from gusu.consensus.tendermint import TendermintEngine
 from gusu.consensus.validator_set import ValidatorSet
 from gusu.crypto import CryptoSuite, PrivateKey, get_suite
@@ -96,6 +96,7 @@ from gusu.node.blocks import (
     start_block_check,
 )
 from gusu.node.config import NodeConfig
+from gusu.node.debug import ReceivedMessageLog
 from gusu.node.driver import EngineDriver
 from gusu.node.evidence import EVIDENCE_FILE_NAME, EvidenceLog
 from gusu.node.journal import RecordLog, read_records
@@ -249,6 +250,7 @@ class Node:
         self._journal: RecordLog | None = None
         self._journal_executor: ThreadPoolExecutor | None = None
         self._network: P2PNetwork | None = None
+        self._received_log: ReceivedMessageLog | None = None
         self._proposals = ProposalExchange(
             suite=self._suite,
             chain_id=genesis.chain_id,
@@ -262,6 +264,7 @@ class Node:
             spawn=self._spawn,
             on_local_fault=self._fail_stop,
             clock=clock,
+            on_received=None if config.received_votes_path is None else self._record_received,
         )
         self._bodies = self._proposals.bodies
         self._wal: RecordLog | None = None
@@ -316,6 +319,8 @@ class Node:
             self._wal = RecordLog(wal_path)
             self._evidence = EvidenceLog(self._config.data_path / EVIDENCE_FILE_NAME)
             self._restore_proposal_bodies()
+            if self._config.received_votes_path is not None:
+                self._received_log = ReceivedMessageLog(self._config.received_votes_path)
             await self._start_network()
             self._spawn(self._run_sync_status())
         self._on_engine_event(
@@ -395,6 +400,9 @@ class Node:
         if self._evidence is not None:
             self._evidence.close()
             self._evidence = None
+        if self._received_log is not None:
+            self._received_log.close()
+            self._received_log = None
         self._outboxes.clear()
         if self._network is not None:
             await self._network.stop()
@@ -758,6 +766,11 @@ class Node:
             if block.header.height == next_height:
                 self._proposals.add_own(compute_block_hash(self._suite, block.header), block)
         self._proposal_bodies = RecordLog(path)
+
+    def _record_received(self, message: Message) -> None:
+        """`[debug] received_votes_path`: keep every peer's proposal and vote (see `gusu.node.debug`)."""
+        if self._received_log is not None:
+            self._received_log.on_message(message)
 
     def _enqueue(self, recipient: Address | None, channel: str, body: bytes) -> None:
         """Queue `body` for `recipient` (None: every connected peer) without waiting.

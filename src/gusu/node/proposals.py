@@ -78,7 +78,10 @@ class ProposalExchange:
         spawn: Callable[[Coroutine[Any, Any, None]], None],
         on_local_fault: Callable[[BaseException], None],
         clock: Callable[[], int],
+        on_received: Callable[[Proposal | Vote], None] | None = None,
     ) -> None:
+        """`on_received` (a debug hook, `[debug] received_votes_path`) sees every peer's proposal and vote
+        whose signature holds; a StorageError it raises is a local fault."""
         self._suite = suite
         self._chain_id = chain_id
         self._validator_set = validator_set
@@ -91,6 +94,7 @@ class ProposalExchange:
         self._spawn = spawn
         self._on_local_fault = on_local_fault
         self._clock = clock
+        self._on_received = on_received
         self.bodies = ProposalBodies(PROPOSAL_BODIES_MAX)
         self.validated: dict[Hash, CommittedBlock] = {}
         """Blocks of the next height we built or checked and found valid, by hash: ready to commit."""
@@ -250,6 +254,12 @@ class ProposalExchange:
             raise InvalidSignatureError("a consensus message is not signed by the validator it names")
         if not self._is_running():
             return
+        if self._on_received is not None:
+            try:
+                self._on_received(message)
+            except StorageError as error:
+                self._on_local_fault(error)
+                return
         tip_height = self._get_height()
         if isinstance(message, Proposal) and not self._is_body_wanted(message, tip_height):
             # Not the round's proposer, or a round too far ahead: the engine ignores such a proposal,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from itertools import pairwise
 
 from gusu.errors import GusuError, InvalidBlockError, StorageError
 from gusu.ledger.types import (
@@ -198,6 +199,9 @@ class BlockSync:
         heights = [block.header.height for block, _ in message.blocks]
         if not self._scheduler.on_answer(peer, self._get_height(), heights, self._clock_s()):
             return  # not an answer to a request of ours to this peer, or it served nothing new
+        if any(later != earlier + 1 for earlier, later in pairwise(heights)):
+            # Checked before anything is imported: an answer that breaks the rules is refused whole.
+            raise InvalidBlockError("a sync answer's blocks must follow each other in height order, without gaps")
         for block, certificate in message.blocks:
             height = block.header.height
             if height <= self._get_height():
