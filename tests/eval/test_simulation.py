@@ -130,6 +130,7 @@ def test_the_command_line_runs_a_campaign_and_writes_a_summary(
     printed = capsys.readouterr().out
     assert "simulation campaign: 14 runs" in printed
     assert "safety violations: 0 run(s); liveness violations: 0 run(s); memory violations: 0 run(s)" in printed
+    assert "idle violations (empty blocks with nothing pending): 0 run(s)" in printed
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
     assert summary["runs"] == 14 and summary["failures"] == [] and summary["safety_failures"] == 0
     assert set(summary["per_scenario"]) == {f"{name}/n=4" for name in SCENARIO_NAMES}

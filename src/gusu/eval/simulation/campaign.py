@@ -101,6 +101,8 @@ class CampaignSummary:
     safety_failures: int = 0
     """Runs with an agreement, validity, exactly-once, lost-transaction, state or double-signing violation."""
     liveness_failures: int = 0
+    idle_failures: int = 0
+    """Runs that made an empty block while nothing was pending (`checkers.check_idle`)."""
     memory_failures: int = 0
     """Runs where an honest node's bookkeeping outgrew its bound (`cluster.compute_bookkeeping_bounds`)."""
     bookkeeping_peaks: dict[str, int] = field(default_factory=dict)
@@ -149,6 +151,7 @@ class CampaignSummary:
         self.safety_failures += 1 if result.safety_violations else 0
         self.liveness_failures += 1 if result.liveness_violations else 0
         self.memory_failures += 1 if result.memory_violations else 0
+        self.idle_failures += 1 if result.idle_violations else 0
         for kind, size in result.bookkeeping_peaks:
             self.bookkeeping_peaks[kind] = max(self.bookkeeping_peaks.get(kind, 0), size)
         if not result.ok:
@@ -249,7 +252,8 @@ def format_summary(summary: CampaignSummary) -> str:
     lines.append(f"largest bookkeeping on an honest node: {peaks}")
     lines.append(
         f"safety violations: {summary.safety_failures} run(s); liveness violations: {summary.liveness_failures} "
-        f"run(s); memory violations: {summary.memory_failures} run(s)"
+        f"run(s); memory violations: {summary.memory_failures} run(s); idle violations (empty blocks with "
+        f"nothing pending): {summary.idle_failures} run(s)"
     )
     if summary.failures:
         lines.append(f"FAILED: {len(summary.failures)} run(s)")

@@ -38,8 +38,9 @@ build invalid blocks): what they acknowledge to a client must commit.
   newest block holds a transaction: a height starts only for pending
   transactions, so a trailing empty block means the chain kept making
   blocks with nothing to decide (a spammer's messages start heights too,
-  so with spammers the height under way at the heal and the next one may
-  be empty);
+  so with spammers a block may be empty up to the highest height one of
+  its messages reached an honest node at, or the next after it). This is a
+  cost, not a safety failure: it is counted on its own (`idle_violations`);
 * **no double signing**: no honest node's WAL (which outlives its crashes)
   holds two different signed messages of one kind at one height and
   round; the messages honest nodes actually sent are checked the same way
@@ -285,9 +286,9 @@ def check_idle(simulation: Simulation) -> None:
     if any(node.mempool is None or node.mempool.transaction_count for node in simulation.nodes):
         return  # something is still pending (a faulty node's transaction): blocks are due
     # Any validator's message starts an idle height (the engine cannot tell who has transactions), so a
-    # spammer can make empty blocks while it spams: the height under way at the heal, and the next one (its
-    # messages wait in the next-height buffer), may be such blocks.
-    woken_height = (simulation.heal_height or 0) + 2 if simulation.plan.spammers else 0
+    # spammer's messages can make empty blocks: up to the highest height one of them could start on an honest
+    # node (`Simulation.spam_woken_height`, the height it was deciding or the next, held in its buffer).
+    woken_height = simulation.spam_woken_height if simulation.plan.spammers else 0
     for node in simulation.honest:
         if node.store and not node.store[-1].transaction_ids and node.store[-1].height > woken_height:
             simulation.violations.append(

@@ -474,8 +474,16 @@ class SimResult:
 
     @property
     def safety_violations(self) -> tuple[str, ...]:
-        """Everything but liveness and memory: agreement, validity, exactly once, state, double signing, garbage."""
-        return tuple(violation for violation in self.violations if not violation.startswith(("liveness:", "memory:")))
+        """Everything but liveness, memory and idle: agreement, validity, exactly once, state, double signing,
+        block time, garbage."""
+        return tuple(
+            violation for violation in self.violations if not violation.startswith(("liveness:", "memory:", "idle:"))
+        )
+
+    @property
+    def idle_violations(self) -> tuple[str, ...]:
+        """Empty blocks made while nothing was pending: a cost (disk, bandwidth), not a safety failure."""
+        return tuple(violation for violation in self.violations if violation.startswith("idle:"))
 
     @property
     def memory_violations(self) -> tuple[str, ...]:
@@ -627,6 +635,10 @@ class Simulation:
         self.bookkeeping_peaks: dict[str, int] = {}
         self.bookkeeping_exceeded: set[str] = set()
         self.spam_messages = 0
+        self.spam_woken_height = 0
+        """The highest height a spammer's message could have started on an honest node: one for the height the
+        node was deciding or the next (held in its buffer until that height starts); `checkers.check_idle`
+        allows empty blocks up to it."""
         self.time_lies = 0
         self.settled_since_ms: int | None = None
         self.is_quiet = False
@@ -973,6 +985,9 @@ class Simulation:
         ):
             self._request_sync(node, sender)
         self._note_fresh_proposal(node, message)
+        if self.nodes[sender].validator_index in self.plan.spammers and not node.is_byzantine:
+            if engine.height <= message.height <= engine.height + 1:
+                self.spam_woken_height = max(self.spam_woken_height, int(message.height))
         self._feed(node, MessageReceived(self.nodes[sender].address, message, self._local_ms(node)))
 
     # --- the application --------------------------------------------------------------------------------
