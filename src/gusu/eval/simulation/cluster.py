@@ -985,9 +985,9 @@ class Simulation:
         ):
             self._request_sync(node, sender)
         self._note_fresh_proposal(node, message)
-        if self.nodes[sender].validator_index in self.plan.spammers and not node.is_byzantine:
-            if engine.height <= message.height <= engine.height + 1:
-                self.spam_woken_height = max(self.spam_woken_height, int(message.height))
+        is_spam = self.nodes[sender].validator_index in self.plan.spammers and not node.is_byzantine
+        if is_spam and engine.height <= message.height <= engine.height + 1:
+            self.spam_woken_height = max(self.spam_woken_height, int(message.height))
         self._feed(node, MessageReceived(self.nodes[sender].address, message, self._local_ms(node)))
 
     # --- the application --------------------------------------------------------------------------------
