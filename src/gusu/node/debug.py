@@ -12,13 +12,12 @@ It costs a write per message received, so it is for tests and investigations onl
 
 from __future__ import annotations
 
-import zlib
 from pathlib import Path
 from typing import BinaryIO
 
 from gusu.consensus.messages import Message, encode_message
 from gusu.errors import StorageError
-from gusu.node.journal import HEADER, read_records
+from gusu.node.journal import HEADER, frame_record, read_records
 
 
 class ReceivedMessageLog:
@@ -44,7 +43,7 @@ class ReceivedMessageLog:
             return
         raw = encode_message(message)
         try:
-            self._file.write(HEADER.pack(len(raw), zlib.crc32(raw)) + raw)
+            self._file.write(frame_record(raw))
             self._file.flush()
         except OSError as error:
             raise StorageError(f"cannot append to [debug] received_votes_path {self._path}: {error}") from error

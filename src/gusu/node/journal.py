@@ -36,7 +36,8 @@ HEADER = struct.Struct(">II")
 RECORD_BYTES_MAX = 16 * 1024 * 1024
 
 
-def _frame(raw: bytes) -> bytes:
+def frame_record(raw: bytes) -> bytes:
+    """One record as it stands in a log: length, CRC-32, bytes."""
     return HEADER.pack(len(raw), zlib.crc32(raw)) + raw
 
 
@@ -123,7 +124,7 @@ class RecordLog:
         if not raws:
             return
         assert all(raws), "an empty record would read back as a torn tail"
-        payload = b"".join(_frame(raw) for raw in raws)
+        payload = b"".join(frame_record(raw) for raw in raws)
         try:
             self._file.write(payload)
             self._file.flush()
@@ -141,7 +142,7 @@ class RecordLog:
         try:
             with temporary.open("wb") as output:
                 for raw in records:
-                    output.write(_frame(raw))
+                    output.write(frame_record(raw))
                 output.flush()
                 os.fsync(output.fileno())
             self._file.close()

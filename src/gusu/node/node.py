@@ -138,7 +138,6 @@ TAG_TRANSACTION_GOSSIP = "gusu.txgossip.v1"
 WAL_FILE_NAME = "consensus.wal"
 PROPOSAL_BODIES_FILE_NAME = "proposals.log"
 SYNC_STATUS_INTERVAL_S = 1.0
-SYNC_BLOCKS_PER_REQUEST = 32
 OUTBOX_MESSAGES_MAX_PER_PEER = 10_000
 """Messages waiting for one peer (also bounded by `[p2p] send_queue_bytes_max`); the engine re-sends, so
 overflow only delays."""
@@ -272,7 +271,7 @@ class Node:
         self._outboxes: dict[Address, PeerOutbox] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._block_sync = BlockSync(
-            scheduler=SyncScheduler(SyncSettings(blocks_per_request=SYNC_BLOCKS_PER_REQUEST)),
+            scheduler=SyncScheduler(SyncSettings()),
             get_height=lambda: self.height,
             get_raw_block=self.get_raw_block,
             verify_certificate=self._verify_synced_certificate,
