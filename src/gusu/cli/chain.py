@@ -203,7 +203,7 @@ def _init_network(
         "organizations": organization_names,
         "validators": len(network.nodes),
         "nodes": nodes,
-        "root_ca": str(network_directory / "pki" / "root-ca.crt"),
+        "pki": str(network_directory / "pki"),
         "dev_key": str(network.dev_key_path),
         "dev_passphrase_file": str(network.dev_passphrase_path),
         "dev_address": network.dev_address,
@@ -217,7 +217,10 @@ def _init_network(
         )
         state.stdout.print(nodes_table(title, nodes, with_pid=False))
         state.stdout.print(f"dev key: {network.dev_key_path} ({network.dev_address}; passphrase in dev.pass)")
-        state.stdout.print(f"root CA: {document['root_ca']} (take pki/root-ca.key offline)")
+        state.stdout.print(
+            f"organisation CAs: {document['pki']}/<org>/ca.crt (each organisation its own root; "
+            "for separate machines see `gusu org init`)"
+        )
         state.stdout.print("\nnext:")
         for step in next_steps:
             state.stdout.print(f"  {step}")

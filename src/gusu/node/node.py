@@ -82,7 +82,7 @@ from gusu.ledger.types import (
     encode_raw_block,
 )
 from gusu.mempool import Mempool, PoolTransaction
-from gusu.network.handshake import get_validator_lookup, make_key_signer
+from gusu.network.handshake import get_genesis_trust, get_validator_lookup, make_key_signer
 from gusu.network.messages import CHANNEL_CONSENSUS, CHANNEL_SYNC, CHANNEL_TRANSACTIONS, DEFAULT_CHANNELS
 from gusu.network.tls import TlsFiles
 from gusu.network.transport import LocalIdentity, P2PNetwork, PeerInfo
@@ -355,6 +355,7 @@ class Node:
             suite=self._suite,
             sign=make_key_signer(self._suite, self._key),
             get_validator=get_validator_lookup(self._genesis),
+            get_trusted_organizations=get_genesis_trust(self._genesis),
             channels=DEFAULT_CHANNELS,
             # Only reconnection jitter draws from it: nothing that computes state.
             rng=random.Random(),
