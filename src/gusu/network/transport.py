@@ -194,6 +194,19 @@ class PeerInfo:
     gossip_dropped: int
 
 
+def get_certificate_expiry_seconds(network: P2PNetwork | None) -> tuple[tuple[str, str, float], ...]:
+    """(kind, subject, seconds left) per watched certificate, one per (kind, subject): the metric's samples."""
+    if network is None:
+        return ()
+    moment = now_s()
+    samples: dict[tuple[str, str], float] = {}
+    for expiry in network.get_certificate_expiries():
+        key = (expiry.kind, expiry.subject)
+        remaining = expiry.get_remaining_s(moment)
+        samples[key] = min(remaining, samples.get(key, remaining))
+    return tuple((kind, subject, remaining) for (kind, subject), remaining in sorted(samples.items()))
+
+
 class _State:
     HANDSHAKE = "handshake"
     ACTIVE = "active"
