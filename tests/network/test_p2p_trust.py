@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -114,10 +115,16 @@ def test_a_revoked_certificate_is_cut_at_once_and_refused_after(pki: ChainPki) -
             revoked.add(_sha256_of(b))
             assert hub.enforce_trust() == 1
             assert not hub.is_connected(b.address) and hub.is_connected(c.address)
-            # b redials; the handshake refuses the revoked certificate.
-            await wait_until(
-                lambda: hub.metrics.disconnects["certificate_revoked"] >= 2, what="redial refused as revoked"
-            )
+            # A new connection with the revoked certificate is refused at the handshake.
+            again = _network(b, trusted)
+            await again.start()
+            again.add_peer(hub.listen_endpoint)
+            try:
+                await wait_until(
+                    lambda: hub.metrics.disconnects["certificate_revoked"] >= 2, what="new connection refused"
+                )
+            finally:
+                await again.stop()
             assert not hub.is_connected(b.address)
             # Revoking the organisation CA cuts every node it certified.
             revoked.add(compute_certificate_sha256(trusted["org1"]))
@@ -156,7 +163,9 @@ def test_a_renewed_certificate_serves_new_connections_while_old_ones_stay(pki: C
     async def scenario() -> None:
         renewing, first, later = (make_network(files, lambda _: True) for files in (a, b, c))
         await start_mesh([renewing, first])
+        await asyncio.sleep(0.3)  # the simultaneous dials settle on one connection
         handshakes = first.metrics.handshakes_completed
+        (before,) = first.connected_peers()
         try:
             renewed = issue_node_certificate(pki.organization("org0"), "node0", a.address)
             save_certified_key(a.tls.certificate, a.tls.key, renewed)
@@ -176,6 +185,8 @@ def test_a_renewed_certificate_serves_new_connections_while_old_ones_stay(pki: C
             assert [e.sha256 for e in first.get_certificate_expiries() if e.kind == "peer"] == [old_sha256]
             assert renewing.is_connected(b.address) and renewing.is_connected(c.address)
             assert first.metrics.handshakes_completed == handshakes  # its connection was never remade
+            (after,) = first.connected_peers()
+            assert after.endpoint == before.endpoint and after.connected_for_s > before.connected_for_s
         finally:
             await stop_all([renewing, first, later])
 
