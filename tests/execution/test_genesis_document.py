@@ -17,6 +17,7 @@ from gusu.ledger.genesis import (
     DEFAULT_PARAMETERS,
     Allocation,
     Genesis,
+    GenesisOrganization,
     GenesisValidator,
     compute_genesis_hash,
     encode_genesis,
@@ -65,13 +66,14 @@ DOCUMENT: dict[str, Any] = {
         "transaction_window_blocks": 600,
     },
     "admins": ["0x1a97425f6dcc1681f822b46f851e413e8b177ea1"],
+    "organizations": [],
 }
 
 # Golden values: if one changes, every existing chain's identity changes with it. (Last changed when the
 # validators gained their organisation, and genesis the consensus engine, the contract set and the
-# block-time parameters.)
-SM_HASH = "35a717b5da5ce4555a6a6c11b70d3e6af2b92668c70a890d8949aeb73179a63c"
-ECDSA_HASH = "e2e53f9db4b804c51273ef77a02726dfbc60aa810fcf2212f52ffd4085946f72"
+# block-time parameters, then the founding organisations.)
+SM_HASH = "07c1a8cd4d273ccb1ee21bc647e3dd09ef46cf23fb136c808e6156badd69548c"
+ECDSA_HASH = "4a01dcfe85085ce3bf0cf4cba5182b9945acc82ba925894a53cdc5257d401f08"
 
 
 def test_json_round_trip() -> None:
@@ -232,3 +234,48 @@ def test_ecdsa_genesis_validates_with_its_own_addresses() -> None:
     assert genesis.python_version == "3.11"
     with pytest.raises(ConfigError, match="public_key is not a valid sm key"):
         validate_genesis(replace(genesis, suite="sm"))
+
+
+def _with_organizations(*organizations: GenesisOrganization) -> Genesis:
+    genesis = make_genesis()
+    return replace(genesis, organizations=organizations)
+
+
+def test_organizations_round_trip_and_change_the_hash() -> None:
+    organization = GenesisOrganization(
+        name=make_genesis().validators[0].organization, ca_certificate=b"\x30\x03der", admins=(ALICE,), weight=3
+    )
+    genesis = _with_organizations(organization)
+    validate_genesis(genesis)
+    assert genesis_from_json(json.loads(json.dumps(genesis_to_json(genesis)))) == genesis
+    suite = get_suite("sm")
+    assert compute_genesis_hash(suite, genesis) != compute_genesis_hash(suite, make_genesis())
+    heavier = _with_organizations(replace(organization, weight=4))
+    assert compute_genesis_hash(suite, heavier) != compute_genesis_hash(suite, genesis)
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"name": "other"}, "which genesis does not list"),
+        ({"ca_certificate": b""}, "ca_certificate must be a DER certificate"),
+        ({"admins": ()}, "1 to 16 admins"),
+        ({"admins": (ALICE, ALICE)}, "sorted without repeats"),
+        ({"weight": 0}, "weight must be between 1"),
+        ({"name": "bad name"}, "organization name"),
+    ],
+)
+def test_bad_organizations_are_refused(change: dict[str, Any], fragment: str) -> None:
+    organization = GenesisOrganization(
+        name=make_genesis().validators[0].organization, ca_certificate=b"\x30\x03der", admins=(ALICE,)
+    )
+    with pytest.raises(ConfigError, match=fragment):
+        validate_genesis(_with_organizations(replace(organization, **change)))
+
+
+def test_organizations_must_be_sorted() -> None:
+    first = GenesisOrganization(
+        name=make_genesis().validators[0].organization, ca_certificate=b"\x30\x03der", admins=(ALICE,)
+    )
+    with pytest.raises(ConfigError, match="sorted by name"):
+        validate_genesis(_with_organizations(replace(first, name="zzz"), first))

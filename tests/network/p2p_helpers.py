@@ -40,7 +40,6 @@ from gusu.network.transport import LocalIdentity, P2PNetwork
 from gusu.node.pki import (
     CertifiedKey,
     create_organization_ca,
-    create_root_ca,
     issue_admin_certificate,
     issue_node_certificate,
     save_certificates,
@@ -49,6 +48,8 @@ from gusu.node.pki import (
 
 CHAIN_ID = "p2p-test"
 GENESIS_HASH = Hash(bytes(range(32)))
+FOUNDERS = ("acme", "bank", "coop", "org0", "org1", "org2", "org3")
+"""The organisations every test chain has from the start."""
 T = TypeVar("T")
 
 
@@ -91,7 +92,7 @@ class NodeFiles:
 
 @dataclass
 class ChainPki:
-    """A chain's CA tree written under `directory` and its genesis validators.
+    """A chain's organisation CAs (each its own root) written under `directory`, and its genesis validators.
 
     `node()` makes a consensus key, enters it in `genesis` under the
     organisation, and issues and writes the node's TLS files.
@@ -100,15 +101,16 @@ class ChainPki:
     directory: Path
     chain_id: str = CHAIN_ID
     suite_name: str = "sm"
-    root: CertifiedKey = field(init=False)
+    founders: tuple[str, ...] = FOUNDERS
     organizations: dict[str, CertifiedKey] = field(default_factory=dict)
     genesis: dict[Address, ValidatorCredential] = field(default_factory=dict)
     _count: int = 0
 
     def __post_init__(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.root = create_root_ca(self.chain_id)
-        save_certificates(self.ca_path, (self.root.certificate,))
+        # Founded up front, so every transport built later trusts all of them (as genesis would list them).
+        for name in self.founders:
+            self.organization(name)
 
     @property
     def suite(self) -> CryptoSuite:
@@ -116,12 +118,20 @@ class ChainPki:
 
     @property
     def ca_path(self) -> Path:
+        """Every organisation CA so far: what a transport built without a trusted-organisations callable trusts."""
         return self.directory / "ca.crt"
 
     def organization(self, name: str) -> CertifiedKey:
         if name not in self.organizations:
-            self.organizations[name] = create_organization_ca(self.root, name)
+            self.organizations[name] = create_organization_ca(name)
+            save_certificates(self.ca_path, [ca.certificate for ca in self.organizations.values()])
         return self.organizations[name]
+
+    def trusted(self) -> dict[str, bytes]:
+        """Organisation name -> DER CA certificate (what genesis lists)."""
+        return {
+            name: ca.certificate.public_bytes(serialization.Encoding.DER) for name, ca in self.organizations.items()
+        }
 
     def _write(self, certified: CertifiedKey) -> TlsFiles:
         self._count += 1

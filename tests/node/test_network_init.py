@@ -10,6 +10,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from gusu.crypto.keyfile import decrypt_key_file
 from gusu.errors import ConfigError
@@ -71,7 +72,14 @@ def test_two_organisations_of_two_nodes(tmp_path: Path) -> None:
     assert [v.organization for v in genesis.validators] == ["acme", "acme", "bank", "bank"]
     assert layout.api_ports == (18_000, 18_001, 18_002, 18_003)
     assert layout.p2p_ports == (28_000, 28_001, 28_002, 28_003)
-    root = load_certificate(layout.root_certificate_path)
+    cas = {
+        organization.name: load_certificate(organization.ca_certificate_path) for organization in layout.organizations
+    }
+    # Each organisation is its own root, listed in genesis with its CA and its admin account; no chain root.
+    assert [(o.name, o.ca_certificate, o.admins) for o in genesis.organizations] == [
+        (o.name, cas[o.name].public_bytes(serialization.Encoding.DER), (o.admin_address,)) for o in layout.organizations
+    ]
+    assert not (layout.directory / "pki" / "root-ca.key").exists()
     for node, validator in zip(layout.nodes, genesis.validators, strict=True):
         directory = node.directory
         assert node.address == validator.address
@@ -82,12 +90,12 @@ def test_two_organisations_of_two_nodes(tmp_path: Path) -> None:
             (directory / "node_key.json").read_bytes(), (directory / "node_key.pass").read_text().strip()
         )
         assert key.public_key == validator.public_key
-        # The node's certificate binds its consensus address and organisation, under the chain's root.
+        # The node's certificate binds its consensus address and organisation, under its organisation's CA.
         chain = load_certificates(directory / "tls/node.crt")
-        assert len(chain) == 2
-        verify_certificate_chain(chain[0], chain[1], root)
+        assert len(chain) == 2 and chain[1] == cas[node.organization]
+        verify_certificate_chain(chain[0], chain[1])
         assert get_node_identity(chain[0]) == (node.organization, node.address)
-        assert load_certificates(directory / "tls/ca.crt") == [root]
+        assert load_certificates(directory / "tls/ca.crt") == list(cas.values())
         for secret in ("node_key.json", "node_key.pass", "tls/node.key"):
             assert stat.S_IMODE((directory / secret).stat().st_mode) == 0o600, secret
         build_tls_contexts(TlsFiles(directory / "tls/node.crt", directory / "tls/node.key", directory / "tls/ca.crt"))
@@ -100,13 +108,13 @@ def test_two_organisations_of_two_nodes(tmp_path: Path) -> None:
     for organization in layout.organizations:
         ca = load_certificate(organization.ca_certificate_path)
         admin_chain = load_certificates(organization.admin_certificate_path)
-        verify_certificate_chain(admin_chain[0], ca, root)
+        verify_certificate_chain(admin_chain[0], ca)
         assert admin_chain[1] == ca
         passphrase = organization.admin_passphrase_path.read_text().strip().encode()
         assert load_private_key(organization.admin_key_path, passphrase).public_key() == admin_chain[0].public_key()
         for secret_path in (organization.ca_key_path, organization.ca_passphrase_path, organization.admin_key_path):
             assert stat.S_IMODE(secret_path.stat().st_mode) == 0o600
-    assert stat.S_IMODE(layout.root_key_path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(organization.admin_account_key_path.stat().st_mode) == 0o600
     assert genesis.admins == (layout.dev_address,)
     assert genesis.allocations[0].address == layout.dev_address
 

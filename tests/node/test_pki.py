@@ -1,4 +1,4 @@
-"""The chain's PKI: chains verify (here, with OpenSSL, and in TLS), identities extract, misuse is refused."""
+"""The PKI: each organisation its own root; chains verify (here, with OpenSSL, and in TLS), misuse is refused."""
 
 from __future__ import annotations
 
@@ -22,8 +22,6 @@ from gusu.node.pki import (
     PkiError,
     PkiSettings,
     create_organization_ca,
-    create_root_ca,
-    get_chain_id,
     get_node_identity,
     issue_admin_certificate,
     issue_node_certificate,
@@ -41,21 +39,21 @@ ADDRESS = Address(bytes.fromhex("00112233445566778899aabbccddeeff00112233"))
 
 
 @pytest.fixture(scope="module")
-def tree() -> tuple[CertifiedKey, CertifiedKey, CertifiedKey]:
-    root = create_root_ca("pki-test")
-    org = create_organization_ca(root, "acme")
+def tree() -> tuple[CertifiedKey, CertifiedKey]:
+    org = create_organization_ca("acme")
     node = issue_node_certificate(org, "node0", ADDRESS)
-    return root, org, node
+    return org, node
 
 
-def test_the_chain_verifies_and_binds_the_node_identity(tree: tuple[CertifiedKey, CertifiedKey, CertifiedKey]) -> None:
-    root, org, node = tree
-    verify_certificate_chain(node.certificate, org.certificate, root.certificate)
-    assert get_node_identity(node.certificate) == ("acme", ADDRESS)
+def test_the_chain_verifies_and_binds_the_node_identity(tree: tuple[CertifiedKey, CertifiedKey]) -> None:
+    org, node = tree
+    verify_certificate_chain(node.certificate, org.certificate)
     identity = get_node_identity(node.certificate)
     assert identity.organization == "acme" and identity.address == ADDRESS
     assert node.chain == (org.certificate,)
-    assert get_chain_id(root.certificate) == "pki-test"
+    # The organisation CA is its own root: self-issued, self-signed, no chain-wide CA above it.
+    assert org.certificate.issuer == org.certificate.subject
+    org.certificate.verify_directly_issued_by(org.certificate)
     uris = node.certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert uris.get_values_for_type(x509.UniformResourceIdentifier) == [f"gusu://node/{ADDRESS.hex()}"]
     for certified in tree:
@@ -67,20 +65,19 @@ def test_the_chain_verifies_and_binds_the_node_identity(tree: tuple[CertifiedKey
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl command is not installed")
-def test_openssl_verifies_the_chain_for_tls_use(
-    tree: tuple[CertifiedKey, CertifiedKey, CertifiedKey], tmp_path: Path
-) -> None:
-    root, org, node = tree
+def test_openssl_verifies_the_chain_for_tls_use(tree: tuple[CertifiedKey, CertifiedKey], tmp_path: Path) -> None:
+    org, node = tree
     admin = issue_admin_certificate(org)
-    save_certificates(tmp_path / "root.pem", (root.certificate,))
+    other = create_organization_ca("bank")
     save_certificates(tmp_path / "org.pem", (org.certificate,))
+    save_certificates(tmp_path / "other.pem", (other.certificate,))
     save_certificates(tmp_path / "node.pem", (node.certificate,))
     save_certificates(tmp_path / "admin.pem", (admin.certificate,))
 
-    def verify(leaf: str, purpose: str) -> subprocess.CompletedProcess[str]:
+    def verify(leaf: str, purpose: str, anchor: str = "org.pem") -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            ["openssl", "verify", "-x509_strict", "-purpose", purpose, "-CAfile", str(tmp_path / "root.pem"),
-             "-untrusted", str(tmp_path / "org.pem"), str(tmp_path / leaf)],
+            ["openssl", "verify", "-x509_strict", "-purpose", purpose, "-CAfile", str(tmp_path / anchor),
+             str(tmp_path / leaf)],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
 
@@ -88,24 +85,24 @@ def test_openssl_verifies_the_chain_for_tls_use(
     assert verify("node.pem", "sslclient").returncode == 0
     assert verify("admin.pem", "sslclient").returncode == 0
     assert verify("admin.pem", "sslserver").returncode != 0  # an admin cannot act as a node's server
+    assert verify("node.pem", "sslserver", "other.pem").returncode != 0  # another organisation's root
 
 
-def test_another_chains_root_does_not_verify(tree: tuple[CertifiedKey, CertifiedKey, CertifiedKey]) -> None:
-    _, org, node = tree
-    other_root = create_root_ca("pki-test")  # even with the same chain id
+def test_another_organisation_ca_does_not_verify(tree: tuple[CertifiedKey, CertifiedKey]) -> None:
+    _, node = tree
+    same_name = create_organization_ca("acme")  # even with the same name
     with pytest.raises(PkiError, match="not signed"):
-        verify_certificate_chain(node.certificate, org.certificate, other_root.certificate)
-    other_org = create_organization_ca(other_root, "acme")
+        verify_certificate_chain(node.certificate, same_name.certificate)
+    bank = create_organization_ca("bank")
     with pytest.raises(PkiError, match="not signed"):
-        verify_certificate_chain(node.certificate, other_org.certificate, other_root.certificate)
+        verify_certificate_chain(node.certificate, bank.certificate)
+    # A CA of one organisation certifying a node in another's name: the O= differs from its CA's.
+    forged = issue_node_certificate(bank, "node9", ADDRESS)
+    assert get_node_identity(forged.certificate).organization == "bank"
 
 
-def test_issuers_are_checked(tree: tuple[CertifiedKey, CertifiedKey, CertifiedKey]) -> None:
-    root, org, node = tree
-    with pytest.raises(PkiError, match="organisation CA"):
-        issue_node_certificate(root, "node1", ADDRESS)  # the root signs organisation CAs only
-    with pytest.raises(PkiError, match="root CA"):
-        create_organization_ca(org, "sub")  # no CA below an organisation CA
+def test_issuers_are_checked(tree: tuple[CertifiedKey, CertifiedKey]) -> None:
+    org, node = tree
     with pytest.raises(PkiError, match="organisation CA"):
         issue_node_certificate(node, "node1", ADDRESS)
     with pytest.raises(PkiError, match="20-byte"):
@@ -113,22 +110,21 @@ def test_issuers_are_checked(tree: tuple[CertifiedKey, CertifiedKey, CertifiedKe
     with pytest.raises(PkiError, match="node name"):
         issue_node_certificate(org, "bad name", ADDRESS)
     with pytest.raises(PkiError, match="organisation name"):
-        create_organization_ca(root, "a/b")
-    with pytest.raises(PkiError, match="chain id"):
-        create_root_ca("no spaces")
+        create_organization_ca("a/b")
 
 
-def test_admin_and_forged_certificates_are_not_nodes(tree: tuple[CertifiedKey, CertifiedKey, CertifiedKey]) -> None:
-    root, org, _ = tree
+def test_admin_and_forged_certificates_are_not_nodes(tree: tuple[CertifiedKey, CertifiedKey]) -> None:
+    org, _ = tree
     with pytest.raises(PkiError, match="gusu://node/"):
         get_node_identity(issue_admin_certificate(org, "alice").certificate)
-    # A leaf the root signed directly (skipping the organisation) names no issuing organisation.
+    # A leaf claiming acme whose issuer is another organisation names no consistent organisation.
+    bank = create_organization_ca("bank")
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
     forged = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "acme")]))
-        .issuer_name(root.certificate.subject)
+        .issuer_name(bank.certificate.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now)
@@ -136,7 +132,7 @@ def test_admin_and_forged_certificates_are_not_nodes(tree: tuple[CertifiedKey, C
         .add_extension(
             x509.SubjectAlternativeName([x509.UniformResourceIdentifier(f"gusu://node/{ADDRESS.hex()}")]), False
         )
-        .sign(root.private_key, hashes.SHA256())
+        .sign(bank.private_key, hashes.SHA256())
     )
     with pytest.raises(PkiError, match="issued by"):
         get_node_identity(forged)
@@ -144,22 +140,20 @@ def test_admin_and_forged_certificates_are_not_nodes(tree: tuple[CertifiedKey, C
 
 def test_serials_are_random_and_validity_follows_settings() -> None:
     now = datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC)
-    settings = PkiSettings(root_validity_days=100, organization_validity_days=200, node_validity_days=10, backdate_s=60)
-    root = create_root_ca("c", settings=settings, now=now)
-    org = create_organization_ca(root, "o", settings=settings, now=now)
+    settings = PkiSettings(organization_validity_days=100, node_validity_days=10, backdate_s=60)
+    org = create_organization_ca("o", settings=settings, now=now)
     nodes = [issue_node_certificate(org, f"n{i}", ADDRESS, settings=settings, now=now) for i in range(5)]
-    serials = {c.certificate.serial_number for c in [root, org, *nodes]}
-    assert len(serials) == 7 and all(serial.bit_length() > 64 for serial in serials)
-    assert root.certificate.not_valid_before_utc == now - datetime.timedelta(seconds=60)
-    assert root.certificate.not_valid_after_utc == now + datetime.timedelta(days=100)
-    # Never beyond the issuer: the organisation CA asked for 200 days and got the root's 100.
-    assert org.certificate.not_valid_after_utc == root.certificate.not_valid_after_utc
+    long_lived = issue_node_certificate(org, "long", ADDRESS, settings=PkiSettings(node_validity_days=365), now=now)
+    serials = {c.certificate.serial_number for c in [org, *nodes]}
+    assert len(serials) == 6 and all(serial.bit_length() > 64 for serial in serials)
+    assert org.certificate.not_valid_before_utc == now - datetime.timedelta(seconds=60)
+    assert org.certificate.not_valid_after_utc == now + datetime.timedelta(days=100)
+    # Never beyond the issuer: the node asked for 365 days and got the organisation CA's 100.
+    assert long_lived.certificate.not_valid_after_utc == org.certificate.not_valid_after_utc
     assert nodes[0].certificate.not_valid_after_utc == now + datetime.timedelta(days=10)
-    verify_certificate_chain(nodes[0].certificate, org.certificate, root.certificate, now=now)
+    verify_certificate_chain(nodes[0].certificate, org.certificate, now=now)
     with pytest.raises(PkiError, match="not now"):
-        verify_certificate_chain(
-            nodes[0].certificate, org.certificate, root.certificate, now=now + datetime.timedelta(days=11)
-        )
+        verify_certificate_chain(nodes[0].certificate, org.certificate, now=now + datetime.timedelta(days=11))
     with pytest.raises(PkiError, match="expired"):
         issue_node_certificate(org, "late", ADDRESS, now=now + datetime.timedelta(days=101))
 
@@ -173,10 +167,8 @@ def test_invalid_pki_settings_name_the_setting(overrides: dict[str, int], named:
         PkiSettings(**overrides)
 
 
-def test_pem_files_round_trip_with_private_modes(
-    tree: tuple[CertifiedKey, CertifiedKey, CertifiedKey], tmp_path: Path
-) -> None:
-    _, org, node = tree
+def test_pem_files_round_trip_with_private_modes(tree: tuple[CertifiedKey, CertifiedKey], tmp_path: Path) -> None:
+    org, node = tree
     certificate_path, key_path = tmp_path / "node.crt", tmp_path / "node.key"
     key_path.write_text("old")
     os.chmod(key_path, 0o644)

@@ -68,6 +68,12 @@ class _Exposition:
         self._lines.append(f"{name}_sum {format_number(histogram.total)}")
         self._lines.append(f"{name}_count {format_number(histogram.count)}")
 
+    def labeled(self, name: str, kind: str, help_text: str, samples: list[tuple[dict[str, str], float]]) -> None:
+        self._header(name, kind, help_text)
+        for labels, value in samples:
+            rendered = ",".join(f'{key}="{_escape_label(text)}"' for key, text in labels.items())
+            self._lines.append(f"{name}{{{rendered}}} {format_number(value)}")
+
     def text(self) -> str:
         return "\n".join(self._lines) + "\n"
 
@@ -121,6 +127,16 @@ def render_metrics(
         "gusu_transaction_commit_seconds",
         "Time from a transaction's admission to the pool to its durable commit.",
         metrics.transaction_commit_seconds,
+    )
+    out.labeled(
+        "gusu_certificate_expiry_seconds",
+        "gauge",
+        "Seconds until a certificate the node depends on expires (negative once expired); "
+        "kind is node (its TLS certificate), ca (a trusted organisation CA) or peer.",
+        [
+            ({"kind": kind, "subject": subject}, remaining)
+            for kind, subject, remaining in metrics.certificate_expiry_seconds
+        ],
     )
     for key, (help_text, value) in api_gauges.items():
         out.scalar(key, "gauge", help_text, value)

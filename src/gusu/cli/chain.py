@@ -10,8 +10,10 @@ import click
 from gusu.cli.context import CliState, CliUsageError, common_options, get_state
 from gusu.cli.keystore import get_scrypt_n
 from gusu.cli.render import key_value_table
-from gusu.crypto import SUITE_NAMES
-from gusu.ledger.jsonview import bytes_to_hex
+from gusu.crypto import SUITE_NAMES, get_suite
+from gusu.errors import GusuError
+from gusu.ledger.jsonview import bytes_to_hex, hex_to_bytes
+from gusu.ledger.types import ADDRESS_SIZE, Address
 from gusu.node.chain import DEFAULT_CHAIN_ID, initialize_chain
 
 DEFAULT_BASE_PORT = 8545
@@ -203,7 +205,7 @@ def _init_network(
         "organizations": organization_names,
         "validators": len(network.nodes),
         "nodes": nodes,
-        "root_ca": str(network_directory / "pki" / "root-ca.crt"),
+        "pki": str(network_directory / "pki"),
         "dev_key": str(network.dev_key_path),
         "dev_passphrase_file": str(network.dev_passphrase_path),
         "dev_address": network.dev_address,
@@ -217,9 +219,105 @@ def _init_network(
         )
         state.stdout.print(nodes_table(title, nodes, with_pid=False))
         state.stdout.print(f"dev key: {network.dev_key_path} ({network.dev_address}; passphrase in dev.pass)")
-        state.stdout.print(f"root CA: {document['root_ca']} (take pki/root-ca.key offline)")
+        state.stdout.print(
+            f"organisation CAs: {document['pki']}/<org>/ca.crt (each organisation its own root; "
+            "for separate machines see `gusu org init`)"
+        )
         state.stdout.print("\nnext:")
         for step in next_steps:
             state.stdout.print(f"  {step}")
+
+    state.emit(document, render)
+
+
+def _parse_allocation(text: str) -> tuple[Address, int]:
+    address_text, separator, amount_text = text.partition("=")
+    try:
+        address = Address(hex_to_bytes(address_text.strip()))
+        amount = int(amount_text)
+    except (ValueError, GusuError):
+        address, amount = Address(b""), -1
+    if not separator or len(address) != ADDRESS_SIZE or amount < 0:
+        raise CliUsageError(f"--allocate {text!r}: write 0x<address>=<amount>")
+    return address, amount
+
+
+@chain_group.command("genesis")
+@click.option("--chain-id", required=True, help="Chain id signed into every transaction.")
+@click.option(
+    "--org",
+    "organizations",
+    type=click.Path(dir_okay=False, path_type=Path),
+    multiple=True,
+    required=True,
+    help="An organisation bundle (`gusu org export`); repeat for each founder.",
+)
+@click.option(
+    "--validator",
+    "validators",
+    type=click.Path(dir_okay=False, path_type=Path),
+    multiple=True,
+    required=True,
+    help="A node record (NODE_DIR/node.json from `gusu node init`); repeat for each validator.",
+)
+@click.option("--allocate", "allocations", multiple=True, metavar="0xADDRESS=AMOUNT", help="An initial balance.")
+@click.option("--timestamp-ms", type=click.IntRange(0), default=0, show_default=True, help="Genesis time.")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Where to write genesis.json."
+)
+@common_options
+def chain_genesis(
+    chain_id: str,
+    organizations: tuple[Path, ...],
+    validators: tuple[Path, ...],
+    allocations: tuple[str, ...],
+    timestamp_ms: int,
+    out: Path,
+) -> None:
+    """Assemble genesis from public parts only: organisation bundles and node records; no private key is read."""
+    from gusu.ledger.genesis import compute_genesis_hash, save_genesis
+    from gusu.node.orgdir import assemble_genesis, read_node_record, read_organization_bundle
+
+    state = get_state()
+    bundles = [read_organization_bundle(path) for path in organizations]
+    records = [read_node_record(path) for path in validators]
+    suites = {record.suite for record in records if record.suite}
+    if len(suites) > 1:
+        raise CliUsageError(f"the node records use different suites ({', '.join(sorted(suites))})")
+    suite_name = suites.pop() if suites else "sm"
+    genesis = assemble_genesis(
+        chain_id=chain_id,
+        organizations=bundles,
+        validators=records,
+        suite_name=suite_name,
+        allocations=[_parse_allocation(text) for text in allocations],
+        timestamp_ms=timestamp_ms,
+    )
+    target = out.expanduser().resolve()
+    save_genesis(target, genesis)
+    genesis_hash = compute_genesis_hash(get_suite(suite_name), genesis)
+    document: dict[str, Any] = {
+        "genesis": str(target),
+        "chain_id": chain_id,
+        "suite": suite_name,
+        "genesis_hash": bytes_to_hex(genesis_hash),
+        "organizations": [bundle.name for bundle in genesis.organizations],
+        "validators": [
+            {"name": v.name, "organization": v.organization, "address": bytes_to_hex(v.address), "power": v.power}
+            for v in genesis.validators
+        ],
+        "peers": [record.p2p_endpoint for record in records],
+    }
+
+    def render() -> None:
+        table = key_value_table(f"genesis of chain {chain_id} ({suite_name}) written to {target}")
+        table.add_row("genesis hash", document["genesis_hash"])
+        table.add_row("organisations", ", ".join(document["organizations"]))
+        for validator in document["validators"]:
+            table.add_row(f"validator {validator['name']}", f"{validator['organization']} {validator['address']}")
+        state.stdout.print(table)
+        state.stdout.print(
+            "\nnext: copy it into every node directory as genesis.json, then `gusu node start --dir ...`"
+        )
 
     state.emit(document, render)

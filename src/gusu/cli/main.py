@@ -42,6 +42,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "keys": ("gusu.cli.keys", "keys_group"),
     "net": ("gusu.cli.net", "net_group"),
     "node": ("gusu.cli.node", "node_group"),
+    "org": ("gusu.cli.org", "org_group"),
     "tx": ("gusu.cli.tx", "tx_group"),
 }
 """Command name -> (module, attribute); imported on first use, so `gusu keys list` loads no node code."""

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from cryptography.hazmat.primitives import serialization
 
 from gusu.cli.context import CliState, common_options, get_state
 from gusu.cli.nodeproc import (
@@ -322,3 +323,104 @@ def node_evidence(directory: Path | None, limit: int, before_height: int | None)
 
 def _has_default_node(state: CliState) -> bool:
     return (state.default_node_directory / "config.toml").is_file()
+
+
+@node_group.command("init")
+@click.option(
+    "--org",
+    "organization",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="The organisation directory (`gusu org init`) whose CA certifies the node.",
+)
+@click.option("--name", required=True, help="Node name (its certificate's CN and genesis name).")
+@_node_directory_option
+@click.option("--p2p-host", default="127.0.0.1", show_default=True, help="Where the node listens for peers.")
+@click.option("--p2p-port", type=click.IntRange(1, 65535), default=26656, show_default=True)
+@click.option("--api-host", default="127.0.0.1", show_default=True)
+@click.option("--api-port", type=click.IntRange(1, 65535), default=8545, show_default=True)
+@click.option("--peer", "peers", multiple=True, metavar="HOST:PORT", help="A peer to dial (repeat).")
+@click.option("--power", type=click.IntRange(1), default=1, show_default=True, help="Validator power.")
+@click.option("--workers", type=click.IntRange(0, 64), default=2, show_default=True, help="Verifier processes.")
+@common_options
+def node_init(
+    organization: Path,
+    name: str,
+    directory: Path | None,
+    p2p_host: str,
+    p2p_port: int,
+    api_host: str,
+    api_port: int,
+    peers: tuple[str, ...],
+    power: int,
+    workers: int,
+) -> None:
+    """Create a node of an organisation in --dir: consensus key, TLS certificate from the org CA, config.
+
+    Prints the public node record (also in NODE_DIR/node.json) for `gusu chain genesis --validator`.
+    Copy the assembled genesis.json into the node directory before starting it.
+    """
+    from gusu.cli.keystore import get_scrypt_n
+    from gusu.node.orgdir import initialize_org_node
+
+    state = get_state()
+    node_directory = _resolve_directory(state, directory)
+    record = initialize_org_node(
+        organization.expanduser().resolve(),
+        node_directory,
+        name,
+        listen_host=p2p_host,
+        p2p_port=p2p_port,
+        api_host=api_host,
+        api_port=api_port,
+        peers=peers,
+        power=power,
+        scrypt_n=get_scrypt_n(),
+        verifier_workers=workers,
+    )
+    document = {**record.to_json(), "directory": str(node_directory)}
+
+    def render() -> None:
+        table = key_value_table(f"node {record.name} of {record.organization} created in {node_directory}")
+        for key in ("address", "public_key", "power", "p2p_endpoint"):
+            table.add_row(key, str(document[key]))
+        state.stdout.print(table)
+        state.stdout.print(f"\npublic record: {node_directory / 'node.json'} (for `gusu chain genesis --validator`)")
+
+    state.emit(document, render)
+
+
+@node_group.command("renew-cert")
+@click.option(
+    "--org",
+    "organization",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="The node's organisation directory (its CA issues the new certificate).",
+)
+@_node_directory_option
+@common_options
+def node_renew_cert(organization: Path, directory: Path | None) -> None:
+    """Issue the node a new TLS certificate and key; a running node uses them for new connections within
+    [p2p] certificate_check_interval_s, while its existing connections go on."""
+    from gusu.network.trust import compute_certificate_sha256
+    from gusu.node.orgdir import renew_node_certificate
+
+    state = get_state()
+    node_directory = _resolve_directory(state, directory)
+    certified = renew_node_certificate(organization.expanduser().resolve(), node_directory)
+    der = certified.certificate.public_bytes(serialization.Encoding.DER)
+    document = {
+        "directory": str(node_directory),
+        "subject": certified.certificate.subject.rfc4514_string(),
+        "not_after": certified.certificate.not_valid_after_utc.isoformat(),
+        "sha256": compute_certificate_sha256(der).hex(),
+    }
+
+    def render() -> None:
+        table = key_value_table(f"new TLS certificate for {node_directory}")
+        for key in ("subject", "not_after", "sha256"):
+            table.add_row(key, document[key])
+        state.stdout.print(table)
+
+    state.emit(document, render)

@@ -61,6 +61,14 @@ ADMINS_MAX = 1024
 PARAMETERS_MAX = 256
 VALIDATOR_POWER_MAX = 2**40
 """Keeps the total voting power of any validator set far inside 64 bits."""
+ORGANIZATIONS_MAX = 64
+"""Member organisations of one consortium chain."""
+ORGANIZATION_ADMINS_MAX = 16
+"""Admin accounts of one organisation (the accounts that vote for it)."""
+ORGANIZATION_WEIGHT_MAX = 2**20
+"""An organisation's weight in weighted governance votes."""
+CA_CERTIFICATE_BYTES_MAX = 8192
+"""A DER X.509 CA certificate; real ones are under 1 KiB."""
 
 CHAIN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 PARAMETER_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
@@ -102,6 +110,25 @@ class GenesisValidator:
 
 
 @dataclass(frozen=True, slots=True)
+class GenesisOrganization:
+    """A founding member organisation: its trust anchor and the accounts that act for it.
+
+    Genesis for a consortium is assembled from each founder's public parts
+    only (`gusu org init` writes them), so no one ever holds another
+    organisation's private keys.
+    """
+
+    name: str
+    """The O= of every certificate the organisation issues (ORGANIZATION_PATTERN)."""
+    ca_certificate: bytes
+    """The DER X.509 certificate of the organisation's own CA, the root the transport trusts for its nodes."""
+    admins: tuple[Address, ...]
+    """Accounts that propose and vote for the organisation (1 to ORGANIZATION_ADMINS_MAX, sorted, no repeats)."""
+    weight: int = 1
+    """The organisation's weight in weighted governance votes (1 to ORGANIZATION_WEIGHT_MAX)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Allocation:
     address: Address
     amount: int
@@ -126,6 +153,9 @@ class Genesis:
     """The ordering engine: "solo" (exactly one validator) or "tendermint" (BFT)."""
     contracts: tuple[str, ...] = DEFAULT_CONTRACTS
     """The contracts the chain runs, by name, sorted; the node refuses a name it does not implement."""
+    organizations: tuple[GenesisOrganization, ...] = ()
+    """The founding member organisations, sorted by name. Empty only for a chain run by a single operator
+    (a local development chain); otherwise every validator's organisation is listed here."""
 
     def get_parameter(self, name: str) -> int | None:
         for parameter_name, value in self.parameters:
@@ -150,6 +180,7 @@ def _genesis_value(genesis: Genesis) -> list[Value]:
         genesis.python_version,
         genesis.consensus,
         list(genesis.contracts),
+        [[item.name, item.ca_certificate, list(item.admins), item.weight] for item in genesis.organizations],
     ]
 
 
@@ -197,6 +228,7 @@ def validate_genesis(genesis: Genesis) -> None:
         )
     _validate_validators(genesis)
     _validate_engine_and_contracts(genesis)
+    _validate_organizations(genesis)
     _validate_allocations(genesis)
     _validate_parameters(genesis.parameters)
     if len(genesis.admins) > ADMINS_MAX:
@@ -267,6 +299,48 @@ def _validate_engine_and_contracts(genesis: Genesis) -> None:
         raise ConfigError("genesis contracts must be sorted by name without repeats")
 
 
+def _validate_organizations(genesis: Genesis) -> None:
+    organizations = genesis.organizations
+    if not isinstance(organizations, tuple) or len(organizations) > ORGANIZATIONS_MAX:
+        raise ConfigError(f"genesis may list at most {ORGANIZATIONS_MAX} organizations")
+    previous = ""
+    for organization in organizations:
+        if not isinstance(organization, GenesisOrganization):
+            raise ConfigError("genesis organizations must be GenesisOrganization records")
+        name = organization.name
+        if not isinstance(name, str) or not ORGANIZATION_PATTERN.fullmatch(name):
+            raise ConfigError(
+                f"genesis organization name {name!r} must be 1 to 64 letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit"
+            )
+        if name <= previous:
+            raise ConfigError(f"genesis organizations must be sorted by name without repeats; {name!r} is out of place")
+        previous = name
+        certificate = organization.ca_certificate
+        if not isinstance(certificate, bytes) or not 1 <= len(certificate) <= CA_CERTIFICATE_BYTES_MAX:
+            raise ConfigError(
+                f"genesis organization {name} ca_certificate must be a DER certificate of 1 to "
+                f"{CA_CERTIFICATE_BYTES_MAX} bytes"
+            )
+        admins = organization.admins
+        if not isinstance(admins, tuple) or not 1 <= len(admins) <= ORGANIZATION_ADMINS_MAX:
+            raise ConfigError(f"genesis organization {name} must list 1 to {ORGANIZATION_ADMINS_MAX} admins")
+        for admin in admins:
+            _validate_address(admin, f"organization {name} admin")
+        if list(admins) != sorted(set(admins)):
+            raise ConfigError(f"genesis organization {name} admins must be sorted without repeats")
+        if not _is_uint(organization.weight, ORGANIZATION_WEIGHT_MAX) or organization.weight == 0:
+            raise ConfigError(f"genesis organization {name} weight must be between 1 and {ORGANIZATION_WEIGHT_MAX}")
+    if organizations:
+        names = {organization.name for organization in organizations}
+        for validator in genesis.validators:
+            if validator.organization not in names:
+                raise ConfigError(
+                    f"genesis validator {validator.name!r} belongs to organization {validator.organization!r}, "
+                    f"which genesis does not list (organizations: {', '.join(sorted(names))})"
+                )
+
+
 def _validate_allocations(genesis: Genesis) -> None:
     allocations = genesis.allocations
     if len(allocations) > ALLOCATIONS_MAX:
@@ -334,6 +408,9 @@ _TOP_KEYS = (
     "parameters",
     "admins",
 )
+_OPTIONAL_TOP_KEYS = ("organizations",)
+"""Top-level keys a document may leave out: a single-operator chain lists no organisations."""
+_ORGANIZATION_KEYS = ("name", "ca_certificate", "admins", "weight")
 _VALIDATOR_KEYS = ("name", "address", "public_key", "power", "organization")
 _ALLOCATION_KEYS = ("address", "amount")
 
@@ -364,10 +441,21 @@ def genesis_to_json(genesis: Genesis) -> dict[str, Any]:
         "allocations": [{"address": _to_hex(item.address), "amount": item.amount} for item in genesis.allocations],
         "parameters": dict(genesis.parameters),
         "admins": [_to_hex(admin) for admin in genesis.admins],
+        "organizations": [
+            {
+                "name": item.name,
+                "ca_certificate": _to_hex(item.ca_certificate),
+                "admins": [_to_hex(admin) for admin in item.admins],
+                "weight": item.weight,
+            }
+            for item in genesis.organizations
+        ],
     }
 
 
-def _expect_object(value: object, what: str, keys: tuple[str, ...]) -> dict[str, Any]:
+def _expect_object(
+    value: object, what: str, keys: tuple[str, ...], optional_keys: tuple[str, ...] = ()
+) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"genesis {what} must be a JSON object")
     missing = [key for key in keys if key not in value]
@@ -379,9 +467,10 @@ def _expect_object(value: object, what: str, keys: tuple[str, ...]) -> dict[str,
                 "create it again (`gusu chain init` or `gusu net up`)"
             )
         raise ConfigError(f"genesis {what} lacks {', '.join(missing)}{hint}")
-    unknown = sorted(str(key) for key in value if key not in keys)
+    unknown = sorted(str(key) for key in value if key not in keys and key not in optional_keys)
     if unknown:
-        raise ConfigError(f"genesis {what} has unknown fields: {', '.join(unknown)} (expected: {', '.join(keys)})")
+        expected = ", ".join(keys + optional_keys)
+        raise ConfigError(f"genesis {what} has unknown fields: {', '.join(unknown)} (expected: {expected})")
     return value
 
 
@@ -415,7 +504,7 @@ def _expect_hex(value: object, what: str) -> bytes:
 
 def genesis_from_json(document: object) -> Genesis:
     """Read a genesis document from its JSON form and validate it; ConfigError on bad input."""
-    top = _expect_object(document, "document", _TOP_KEYS)
+    top = _expect_object(document, "document", _TOP_KEYS, _OPTIONAL_TOP_KEYS)
     validators = []
     for position, raw in enumerate(_expect_json_list(top["validators"], "validators")):
         item = _expect_object(raw, f"validators[{position}]", _VALIDATOR_KEYS)
@@ -435,6 +524,22 @@ def genesis_from_json(document: object) -> Genesis:
             Allocation(
                 address=Address(_expect_hex(item["address"], f"allocations[{position}].address")),
                 amount=_expect_json_int(item["amount"], f"allocations[{position}].amount"),
+            )
+        )
+    organizations = []
+    for position, raw in enumerate(_expect_json_list(top.get("organizations", []), "organizations")):
+        item = _expect_object(raw, f"organizations[{position}]", _ORGANIZATION_KEYS)
+        organizations.append(
+            GenesisOrganization(
+                name=_expect_json_str(item["name"], f"organizations[{position}].name"),
+                ca_certificate=_expect_hex(item["ca_certificate"], f"organizations[{position}].ca_certificate"),
+                admins=tuple(
+                    Address(_expect_hex(admin, f"organizations[{position}].admins[{index}]"))
+                    for index, admin in enumerate(
+                        _expect_json_list(item["admins"], f"organizations[{position}].admins")
+                    )
+                ),
+                weight=_expect_json_int(item["weight"], f"organizations[{position}].weight"),
             )
         )
     raw_parameters = top["parameters"]
@@ -460,6 +565,7 @@ def genesis_from_json(document: object) -> Genesis:
             _expect_json_str(raw, f"contracts[{position}]")
             for position, raw in enumerate(_expect_json_list(top["contracts"], "contracts"))
         ),
+        organizations=tuple(organizations),
     )
     validate_genesis(genesis)
     return genesis

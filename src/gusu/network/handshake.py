@@ -145,6 +145,21 @@ def make_key_signer(suite: CryptoSuite, key: PrivateKey) -> Signer:
     return sign
 
 
+def get_genesis_trust(genesis: Genesis) -> Callable[[], dict[str, bytes]]:
+    """The trusted organisations genesis lists (name -> DER CA), as `P2PNetwork` asks for them.
+
+    Until the node reads them from chain state (governance adds and removes
+    organisations), genesis's list is the chain's; an empty list (a
+    single-operator chain) makes the transport trust its ``tls_ca`` file.
+    """
+    trusted = {organization.name: organization.ca_certificate for organization in genesis.organizations}
+
+    def get_trusted() -> dict[str, bytes]:
+        return dict(trusted)
+
+    return get_trusted
+
+
 def get_validator_lookup(genesis: Genesis) -> ValidatorLookup:
     """The lookup of genesis's validators: address -> (organisation, consensus public key)."""
     credentials = {

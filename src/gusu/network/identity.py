@@ -3,11 +3,11 @@
 A node certificate carries the node's consensus address as the URI
 ``gusu://node/<40 lowercase hex digits>`` in its subject alternative name
 and its organisation as the subject's O attribute. The issuing
-organisation CA has the same O, so after the TLS stack has verified the
-chain up to the chain's root CA, the pair (organisation, address) read here
-is vouched for by that organisation. The root CA has no O attribute, so a
-certificate the root signed directly (skipping an organisation) names no
-organisation and is refused.
+organisation CA (each organisation's own root) has the same O, and the
+transport requires the certificate to be issued by the CA that genesis (or
+governance) lists for that very organisation (`gusu.network.trust`), so
+the pair (organisation, address) read here is vouched for by that
+organisation.
 
 What a certificate says is only half of a peer's identity: the transport
 also requires the organisation to be the one genesis assigns to the
@@ -37,12 +37,9 @@ NODE_URI_PREFIX = "gusu://node/"
 """Prefix of the SAN URI that carries a node's consensus address."""
 ADMIN_URI_PREFIX = "gusu://admin/"
 """Prefix of the SAN URI of an organisation administrator (never admitted as a peer)."""
-CHAIN_URI_PREFIX = "gusu://chain/"
-"""Prefix of the SAN URI on a root CA naming the chain it serves."""
 
 __all__ = [
     "ADMIN_URI_PREFIX",
-    "CHAIN_URI_PREFIX",
     "NODE_URI_PREFIX",
     "ORGANIZATION_PATTERN",
     "NodeIdentity",

@@ -60,7 +60,7 @@ class P2PSettings:
     tls_key: str = "tls/node.key"
     """PEM private key (ECDSA P-256) of the TLS certificate, mode 0600."""
     tls_ca: str = "tls/ca.crt"
-    """PEM of the chain's root CA: the only trust anchor."""
+    """PEM of trusted organisation CAs, used only on chains whose genesis lists no organisation."""
     frame_bytes_max: int = 16 * MIB
     """Largest frame (one encoded message); a peer announcing a larger one is disconnected."""
     receive_buffer_bytes_max: int = 4 * MIB
@@ -97,6 +97,9 @@ class P2PSettings:
     """Seconds of the receive rates a peer may send in one burst."""
     disconnect_log_lines_per_s: int = 10
     """Log lines per disconnect reason and second; the rest are only counted (a flood must not fill the disk)."""
+    certificate_check_interval_s: float = 5.0
+    """How often the TLS certificate and key files are checked for a renewal (picked up for new connections)
+    and certificate expiry is checked for warnings."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.listen_host, str) or not _HOST_PATTERN.fullmatch(self.listen_host):
@@ -131,6 +134,7 @@ class P2PSettings:
             "ping_interval_s",
             "peer_timeout_s",
             "receive_burst_s",
+            "certificate_check_interval_s",
         ):
             _check_seconds(name, getattr(self, name))
         if self.peer_timeout_s <= self.ping_interval_s:

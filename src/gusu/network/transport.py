@@ -3,7 +3,10 @@
 Life of a connection (docs/network.md has the full protocol):
 
 1. TCP connect (dialing a configured peer, or accepting one), then TLS 1.3
-   with mutual authentication under the chain's root CA (`gusu.network.tls`).
+   with mutual authentication under the trusted organisations' own CAs
+   (`gusu.network.tls`); the peer's certificate must be issued by the CA of
+   the organisation its O= names, and neither it nor that CA may be revoked
+   (`gusu.network.trust`).
 2. Each side sends a `Hello` (protocol version, chain id, genesis hash, its
    consensus address, a fresh nonce) and checks the other's: same version,
    chain and genesis; the claimed address equals the one in the peer's
@@ -29,6 +32,20 @@ waits for room up to ``send_timeout_s``, then the peer is disconnected) or
 drop-oldest (transaction gossip: the oldest queued gossip makes room and is
 counted). Reliable traffic is written before gossip.
 
+Trust changes (`enforce_trust`, which the node calls after every commit):
+the trusted organisations are re-read from `get_trusted_organizations`;
+when they changed, new connections use TLS contexts rebuilt for them and
+peers of a removed (or re-keyed) organisation are disconnected; peers whose
+certificate or CA is revoked (`is_revoked`) are disconnected; peers no
+longer validators are disconnected (`enforce_allowed`).
+
+Certificate renewal: every ``certificate_check_interval_s`` the TLS
+certificate and key files are checked; when they changed (and still name
+this node), new connections present the new certificate while existing
+connections keep theirs. The same pass logs a warning when a watched
+certificate (this node's, a trusted CA, a peer's) has 30, 7 or 1 days left,
+once per threshold.
+
 Everything runs on one event loop; nothing here is thread-safe.
 """
 
@@ -47,7 +64,11 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from gusu.crypto import CryptoSuite
 from gusu.errors import CodecError, ConfigError, GusuError
@@ -99,8 +120,23 @@ from gusu.network.metrics import NetworkMetrics
 from gusu.network.pacing import TokenBucket, compute_backoff_ms
 from gusu.network.settings import P2PSettings, format_endpoint, parse_endpoint
 from gusu.network.tls import TlsContexts, TlsFiles, build_tls_contexts
+from gusu.network.trust import (
+    CertificateExpiry,
+    GetTrustedOrganizations,
+    IsRevoked,
+    TrustAnchor,
+    TrustedOrganizations,
+    compute_certificate_sha256,
+    format_remaining,
+    get_certificate_expiry,
+    get_expiry_warning_days,
+    get_organization_name,
+    is_issued_by_anchor,
+    now_s,
+)
 
 logger = logging.getLogger("gusu.network")
+_DER = Encoding.DER
 
 Handler = Callable[[Address, bytes], Awaitable[None] | None]
 """A subscriber: called with the sending peer's address and the message body.
@@ -158,6 +194,19 @@ class PeerInfo:
     gossip_dropped: int
 
 
+def get_certificate_expiry_seconds(network: P2PNetwork | None) -> tuple[tuple[str, str, float], ...]:
+    """(kind, subject, seconds left) per watched certificate, one per (kind, subject): the metric's samples."""
+    if network is None:
+        return ()
+    moment = now_s()
+    samples: dict[tuple[str, str], float] = {}
+    for expiry in network.get_certificate_expiries():
+        key = (expiry.kind, expiry.subject)
+        remaining = expiry.get_remaining_s(moment)
+        samples[key] = min(remaining, samples.get(key, remaining))
+    return tuple((kind, subject, remaining) for (kind, subject), remaining in sorted(samples.items()))
+
+
 class _State:
     HANDSHAKE = "handshake"
     ACTIVE = "active"
@@ -174,6 +223,7 @@ class _Link:
         identity: NodeIdentity,
         credential: ValidatorCredential,
         *,
+        certificate: x509.Certificate,
         outbound: bool,
         preferred: bool,
         clock: Callable[[], float],
@@ -182,6 +232,8 @@ class _Link:
         self.protocol = protocol
         self.address = identity.address
         self.organization = identity.organization
+        self.certificate = certificate
+        """The peer's TLS certificate on this connection (revocation, trust and expiry are checked on it)."""
         self.credential = credential
         """What the peer was authenticated against; `enforce_allowed` compares it with the lookup's."""
         self.outbound = outbound
@@ -310,8 +362,19 @@ class P2PNetwork:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
         nonce_source: NonceSource = secrets.token_bytes,
+        get_trusted_organizations: GetTrustedOrganizations | None = None,
+        is_revoked: IsRevoked | None = None,
     ) -> None:
-        """`tls`: the node's certificate files (or contexts already built from them).
+        """`tls`: the node's certificate files (or contexts already built from them: then neither a
+        renewal nor a change of the trusted organisations can rebuild them).
+
+        `get_trusted_organizations` returns the organisations whose CAs are
+        trusted now (name -> DER CA certificate; genesis's, later the chain
+        registry's); None or an empty answer trusts the CA file ``tls_ca``
+        (a chain whose genesis lists no organisation). `is_revoked(sha256)`
+        says whether the certificate with that SHA-256 (of its DER) is
+        revoked; it is asked about each peer's certificate and its
+        organisation CA at the handshake and in `enforce_trust`.
 
         `suite` is the chain's crypto suite (hashes and verifies key proofs);
         `sign` signs a suite digest with this node's consensus key
@@ -326,7 +389,13 @@ class P2PNetwork:
         """
         self._settings = settings
         self._local = local
-        self._tls = tls if isinstance(tls, TlsContexts) else build_tls_contexts(tls)
+        self._get_trusted_organizations = get_trusted_organizations
+        self._is_revoked = is_revoked
+        self._trusted: TrustedOrganizations = self._read_trusted() or {}
+        self._tls_files = tls if isinstance(tls, TlsFiles) else None
+        self._tls = tls if isinstance(tls, TlsContexts) else build_tls_contexts(tls, self._trusted)
+        self._tls_files_signature = self._get_tls_files_signature()
+        self._expiry_warned: dict[bytes, frozenset[int]] = {}
         if self._tls.identity.address != local.address:
             raise ConfigError(
                 f"the TLS certificate names node {self._tls.identity.address.hex()} but this node's consensus "
@@ -336,7 +405,6 @@ class P2PNetwork:
         self._sign = sign
         self._get_validator = get_validator
         self._nonce_source = nonce_source
-        self._certificate_hash = compute_certificate_hash(suite, self._tls.certificate_der)
         self._check_own_credential()
         for name, spec in channels.items():
             check_channel_name(name)
@@ -361,6 +429,7 @@ class P2PNetwork:
         self._log_windows: dict[DisconnectReason, tuple[float, int, int]] = {}
         self._inbound_handshakes = 0
         self._server: asyncio.AbstractServer | None = None
+        self._certificate_task: asyncio.Task[None] | None = None
         self._listen_port: int | None = None
         self._running = False
         self._stopping = False
@@ -429,6 +498,7 @@ class P2PNetwork:
         self._stopping = False
         for endpoint in self._endpoints:
             self._start_dialer(endpoint)
+        self._certificate_task = loop.create_task(self._certificate_loop())
         logger.info("p2p listening on %s as %s", self.listen_endpoint, self.address.hex())
 
     async def stop(self) -> None:
@@ -439,6 +509,9 @@ class P2PNetwork:
         self._running = False
         if self._server is not None:
             self._server.close()
+        if self._certificate_task is not None:
+            self._certificate_task.cancel()
+            self._certificate_task = None
         for task in [*self._dialers.values(), *self._handshake_tasks]:
             task.cancel()  # a handshake in progress is cut (its socket aborted), not waited for
         for link in list(self._links):
@@ -581,6 +654,163 @@ class P2PNetwork:
                 detail = "no longer a validator" if credential is None else "its organisation or key changed"
                 self._disconnect_peer(peer, DisconnectReason.NOT_ALLOWED, detail)
         return count
+
+    def enforce_trust(self) -> int:
+        """Apply the chain's current trust to connected peers; how many were disconnected.
+
+        The node calls it after every commit: it re-reads the trusted
+        organisations (`refresh_trust`), then cuts peers whose certificate or
+        organisation CA is revoked (`enforce_revocations`) and peers that are
+        no longer validators (`enforce_allowed`).
+        """
+        return self.refresh_trust() + self.enforce_revocations() + self.enforce_allowed()
+
+    def refresh_trust(self) -> int:
+        """Re-read the trusted organisations; on a change, rebuild TLS trust and cut peers no longer trusted.
+
+        New connections verify against the new CAs; a connected peer whose
+        organisation was removed, or whose certificate its organisation's
+        (new) CA did not issue, is disconnected. Returns how many were.
+        """
+        trusted = self._read_trusted()
+        if trusted is None or dict(trusted) == dict(self._trusted):
+            return 0
+        if self._tls_files is None:
+            logger.warning("p2p: the trusted organisations changed; ready-made TLS contexts cannot be rebuilt")
+            return 0
+        try:
+            tls = build_tls_contexts(self._tls_files, trusted)
+        except GusuError as error:
+            # Keep the contexts in force (this node's own organisation may be the one removed).
+            logger.error("p2p: cannot apply the new trusted organisations: %s", error)
+            return 0
+        added = sorted(set(tls.anchors) - set(self._tls.anchors))
+        removed = sorted(set(self._tls.anchors) - set(tls.anchors))
+        self._trusted = dict(trusted)
+        self._tls = tls
+        logger.info("p2p: trusted organisations now %s (added %s, removed %s)", sorted(tls.anchors), added, removed)
+        return self._disconnect_untrusted()
+
+    def enforce_revocations(self) -> int:
+        """Disconnect peers whose certificate or organisation CA `is_revoked` now names; how many."""
+        if self._is_revoked is None:
+            return 0
+        return self._disconnect_untrusted()
+
+    def _disconnect_untrusted(self) -> int:
+        count = 0
+        for peer in list(self._peers.values()):
+            link = peer.active
+            if link is None:
+                continue
+            problem = self._get_certificate_problem(link.certificate, self._tls.anchors)
+            if problem is not None:
+                count += 1
+                self._disconnect_peer(peer, *problem)
+        return count
+
+    def _read_trusted(self) -> TrustedOrganizations | None:
+        if self._get_trusted_organizations is None:
+            return None
+        try:
+            trusted = self._get_trusted_organizations()
+        except Exception:
+            logger.exception("p2p: reading the trusted organisations failed; keeping the ones in force")
+            return None
+        return trusted if isinstance(trusted, Mapping) else None
+
+    # --- certificate renewal and expiry ------------------------------------------------------------
+
+    def _get_tls_files_signature(self) -> tuple[tuple[int, int], ...] | None:
+        if self._tls_files is None:
+            return None
+        signature = []
+        for path in (self._tls_files.certificate, self._tls_files.key):
+            try:
+                status = Path(path).stat()
+            except OSError:
+                return None
+            signature.append((status.st_mtime_ns, status.st_size))
+        return tuple(signature)
+
+    def reload_certificate(self) -> bool:
+        """Present the certificate now in the TLS files to new connections; True if it changed.
+
+        Existing connections keep the certificate they were made with. A
+        certificate that names another node or organisation, or does not
+        load (say, a half-written renewal), is refused with a logged error
+        and the one in force is kept.
+        """
+        if self._tls_files is None:
+            return False
+        self._tls_files_signature = self._get_tls_files_signature()
+        try:
+            tls = build_tls_contexts(self._tls_files, self._trusted)
+        except GusuError as error:
+            logger.error("p2p: the renewed TLS certificate is not used: %s", error)
+            return False
+        if tls.certificate_der == self._tls.certificate_der:
+            return False
+        if tls.identity != self._tls.identity:
+            logger.error(
+                "p2p: the renewed TLS certificate names %s of %r, not this node (%s of %r); it is not used",
+                tls.identity.address.hex(),
+                tls.identity.organization,
+                self._tls.identity.address.hex(),
+                self._tls.identity.organization,
+            )
+            return False
+        self._tls = tls
+        expiry = get_certificate_expiry("node", tls.certificate)
+        logger.info(
+            "p2p: new TLS certificate %s in use for new connections (valid %s more)",
+            expiry.sha256.hex()[:16],
+            format_remaining(expiry.get_remaining_s(now_s())),
+        )
+        return True
+
+    def get_certificate_expiries(self) -> list[CertificateExpiry]:
+        """Every certificate this node depends on: its own (``node``), the trusted CAs (``ca``), its peers'."""
+        expiries = [get_certificate_expiry("node", self._tls.certificate)]
+        expiries.extend(get_certificate_expiry("ca", anchor.certificate) for anchor in self._tls.anchors.values())
+        for peer in self._peers.values():
+            if peer.active is not None:
+                expiries.append(get_certificate_expiry("peer", peer.active.certificate))
+        return expiries
+
+    def check_certificates(self, now: float | None = None) -> list[tuple[CertificateExpiry, int]]:
+        """Pick up a renewed certificate, and warn about certificates near their end (once per threshold).
+
+        Returns the (certificate, days threshold) warned about in this call.
+        """
+        if self._get_tls_files_signature() != self._tls_files_signature:
+            self.reload_certificate()
+        moment = now_s() if now is None else now
+        warnings = []
+        for expiry in self.get_certificate_expiries():
+            remaining = expiry.get_remaining_s(moment)
+            warned = self._expiry_warned.get(expiry.sha256, frozenset())
+            days = get_expiry_warning_days(remaining, warned)
+            if days is None:
+                continue
+            self._expiry_warned[expiry.sha256] = warned | {days}
+            warnings.append((expiry, days))
+            logger.warning(
+                "p2p: %s certificate %s expires in %s (under %d days); renew it (gusu node renew-cert)",
+                expiry.kind,
+                expiry.subject,
+                format_remaining(remaining),
+                days,
+            )
+        return warnings
+
+    async def _certificate_loop(self) -> None:
+        while self._running:
+            try:
+                self.check_certificates()
+            except Exception:
+                logger.exception("p2p: the certificate check failed")
+            await asyncio.sleep(self._settings.certificate_check_interval_s)
 
     # --- sending --------------------------------------------------------------------------------
 
@@ -800,14 +1030,16 @@ class P2PNetwork:
     # --- connection set-up ------------------------------------------------------------------------
 
     def _accept(self) -> FrameProtocol:
+        # The contexts in force now serve this connection to its end, even if a renewal replaces them.
+        tls = self._tls
         return FrameProtocol(
             self._settings.receive_buffer_bytes_max,
-            self._tls.server,
+            tls.server,
             server_side=True,
-            on_connection_made=self._on_accepted,
+            on_connection_made=lambda protocol: self._on_accepted(protocol, tls),
         )
 
-    def _on_accepted(self, protocol: FrameProtocol) -> None:
+    def _on_accepted(self, protocol: FrameProtocol, tls: TlsContexts) -> None:
         self.metrics.connections_accepted += 1
         if self._stopping or self._inbound_handshakes >= self._settings.handshakes_max:
             self._count_disconnect(
@@ -819,7 +1051,7 @@ class P2PNetwork:
             return
         # Counted here, synchronously, so a burst of accepts in one loop turn cannot exceed the cap.
         self._inbound_handshakes += 1
-        task = self._spawn(self._run_inbound(protocol))
+        task = self._spawn(self._run_inbound(protocol, tls))
         self._handshake_tasks.add(task)
         task.add_done_callback(self._handshake_tasks.discard)
 
@@ -829,31 +1061,37 @@ class P2PNetwork:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _run_inbound(self, protocol: FrameProtocol) -> None:
+    async def _run_inbound(self, protocol: FrameProtocol, tls: TlsContexts) -> None:
         try:
-            link = await self._handshake(protocol, outbound=False)
+            link = await self._handshake(protocol, tls, outbound=False)
         finally:
             self._inbound_handshakes -= 1
         if link is not None:
             self._register(link)
 
-    async def _handshake(self, protocol: FrameProtocol, *, outbound: bool, endpoint_name: str = "") -> _Link | None:
-        """TLS and hello exchange; the link if the peer passed every check."""
+    async def _handshake(
+        self, protocol: FrameProtocol, tls: TlsContexts, *, outbound: bool, endpoint_name: str = ""
+    ) -> _Link | None:
+        """TLS and hello exchange; the link if the peer passed every check.
+
+        `tls` is the contexts `protocol` was made with: its certificate is the one the key proof names.
+        """
         endpoint = protocol.peer_endpoint()
         tls_up = False
         try:
             async with asyncio.timeout(self._settings.handshake_timeout_s):
                 await protocol.tls_handshake()
                 tls_up = True
-                identity, certificate_der = self._certificate_identity(protocol)
+                identity, certificate_der, certificate = self._certificate_identity(protocol)
                 nonce = self._new_nonce()
                 local = self._local
                 hello = Hello(PROTOCOL_VERSION, local.chain_id, local.genesis_hash, local.address, nonce)
                 protocol.write(frame(encode_control(hello)))
                 peer_hello = await self._read_handshake_message(protocol, Hello)
-                credential = self._check_hello(identity, peer_hello, certificate_der)
+                credential = self._check_hello(identity, peer_hello, certificate_der, tls)
                 await self._exchange_key_proofs(
                     protocol,
+                    tls,
                     identity,
                     credential,
                     outbound=outbound,
@@ -900,20 +1138,54 @@ class P2PNetwork:
             protocol,
             identity,
             credential,
+            certificate=certificate,
             outbound=outbound,
             preferred=preferred,
             clock=self._clock,
             settings=self._settings,
         )
 
-    def _certificate_identity(self, protocol: FrameProtocol) -> tuple[NodeIdentity, bytes]:
+    def _certificate_identity(self, protocol: FrameProtocol) -> tuple[NodeIdentity, bytes, x509.Certificate]:
         der = protocol.peer_certificate_der()
         if der is None:
             raise _HandshakeFailed(DisconnectReason.BAD_CERTIFICATE, "the peer presented no certificate")
         try:
-            return get_node_identity_from_der(der), der
+            identity = get_node_identity_from_der(der)
         except PeerIdentityError as error:
             raise _HandshakeFailed(DisconnectReason.BAD_CERTIFICATE, str(error)) from None
+        certificate = x509.load_der_x509_certificate(der)  # parsed once already, by the identity check
+        problem = self._get_certificate_problem(certificate, self._tls.anchors)
+        if problem is not None:
+            raise _HandshakeFailed(*problem)
+        return identity, der, certificate
+
+    def _get_certificate_problem(
+        self, certificate: x509.Certificate, anchors: Mapping[str, TrustAnchor]
+    ) -> tuple[DisconnectReason, str] | None:
+        """Why a peer certificate (already through TLS) is not trusted now, or None."""
+        organization = get_organization_name(certificate)
+        if not is_issued_by_anchor(certificate, anchors):
+            return (
+                DisconnectReason.UNTRUSTED_CERTIFICATE,
+                f"the certificate names organisation {organization!r} but is not issued by the CA this chain "
+                "trusts for it (or that organisation is not a member)",
+            )
+        anchor = anchors[organization or ""]
+        for sha256, what in ((compute_certificate_sha256(certificate.public_bytes(_DER)), "certificate"),
+                             (anchor.sha256, f"organisation CA of {organization}")):  # fmt: skip
+            if self._is_revoked_safely(sha256):
+                return DisconnectReason.CERTIFICATE_REVOKED, f"the peer's {what} ({sha256.hex()[:16]}…) is revoked"
+        return None
+
+    def _is_revoked_safely(self, sha256: bytes) -> bool:
+        if self._is_revoked is None:
+            return False
+        try:
+            return bool(self._is_revoked(sha256))
+        except Exception:
+            # Failing closed would cut every peer on a bug in the lookup; failing open is logged loudly.
+            logger.exception("p2p revocation lookup failed for %s; treating it as not revoked", sha256.hex())
+            return False
 
     def _new_nonce(self) -> bytes:
         nonce = self._nonce_source(HANDSHAKE_NONCE_SIZE)
@@ -938,7 +1210,9 @@ class P2PNetwork:
             raise _HandshakeFailed(DisconnectReason.BAD_HELLO, f"expected {what}, got {type(message).__name__}")
         return message
 
-    def _check_hello(self, identity: NodeIdentity, hello: Hello, certificate_der: bytes) -> ValidatorCredential:
+    def _check_hello(
+        self, identity: NodeIdentity, hello: Hello, certificate_der: bytes, tls: TlsContexts
+    ) -> ValidatorCredential:
         """Every check of the peer's hello against its certificate and genesis; the validator's credential."""
         local = self._local
         if hello.protocol_version != PROTOCOL_VERSION:
@@ -961,7 +1235,7 @@ class P2PNetwork:
                 f"the peer claims address {hello.address.hex()} but its certificate names {identity.address.hex()}",
             )
         if identity.address == local.address:
-            if certificate_der == self._tls.certificate_der:
+            if certificate_der in (tls.certificate_der, self._tls.certificate_der):
                 raise _HandshakeFailed(DisconnectReason.SELF_CONNECTION, "this node dialed itself", is_self=True)
             # Our address under another certificate: another process with our identity, or a forgery.
             raise _HandshakeFailed(
@@ -985,6 +1259,7 @@ class P2PNetwork:
     async def _exchange_key_proofs(
         self,
         protocol: FrameProtocol,
+        tls: TlsContexts,
         identity: NodeIdentity,
         credential: ValidatorCredential,
         *,
@@ -1002,14 +1277,15 @@ class P2PNetwork:
             # Only a peer reflecting our own hello does this (by chance: 2^-256).
             raise _HandshakeFailed(DisconnectReason.BAD_HELLO, "the peer's handshake nonce is ours")
         peer_hash = compute_certificate_hash(self._suite, peer_der)
+        own_hash = compute_certificate_hash(self._suite, tls.certificate_der)
         role = Role.DIALER if outbound else Role.ACCEPTOR
         if outbound:
             transcript = HandshakeTranscript(
-                self._local.chain_id, self._local.genesis_hash, own_nonce, peer_nonce, self._certificate_hash, peer_hash
+                self._local.chain_id, self._local.genesis_hash, own_nonce, peer_nonce, own_hash, peer_hash
             )
         else:
             transcript = HandshakeTranscript(
-                self._local.chain_id, self._local.genesis_hash, peer_nonce, own_nonce, peer_hash, self._certificate_hash
+                self._local.chain_id, self._local.genesis_hash, peer_nonce, own_nonce, peer_hash, own_hash
             )
         # The dialer proves first and the acceptor answers only a valid proof: a node never signs
         # for a stranger who dialed it, and the dialer, finishing last, is connected only once the
@@ -1102,17 +1378,18 @@ class P2PNetwork:
         """One attempt; True if it connected (or found the peer already connected)."""
         loop = asyncio.get_running_loop()
         self.metrics.connections_dialed += 1
+        tls = self._tls
         try:
             async with asyncio.timeout(self._settings.handshake_timeout_s):
                 _, protocol = await loop.create_connection(
-                    lambda: FrameProtocol(self._settings.receive_buffer_bytes_max, self._tls.client, server_side=False),
+                    lambda: FrameProtocol(self._settings.receive_buffer_bytes_max, tls.client, server_side=False),
                     host,
                     port,
                 )
         except (OSError, TimeoutError) as error:
             logger.debug("p2p dial %s failed: %s", endpoint, error)
             return False
-        link = await self._handshake(protocol, outbound=True, endpoint_name=endpoint)
+        link = await self._handshake(protocol, tls, outbound=True, endpoint_name=endpoint)
         if link is None:
             return False
         return self._register(link)

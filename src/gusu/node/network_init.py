@@ -1,18 +1,24 @@
-"""Creating a chain of several organisations: genesis, the CA tree, and a ready directory per node.
+"""Creating a local chain of several organisations in one place: genesis, their CAs, a directory per node.
 
 `initialize_network` extends the one-node `initialize_chain` (whose
-building blocks it reuses) to N organisations with M nodes each:
+building blocks it reuses) to N organisations with M nodes each. It is a
+development convenience: it creates every organisation's keys on one
+machine. A real consortium has each organisation create its own
+(`gusu.node.orgdir`: `gusu org init`, `gusu node init`, `gusu chain
+genesis`); the chain is the same either way, each organisation its own
+root CA listed in `Genesis.organizations`, and no chain-wide root:
 
     <directory>/genesis.json
-    <directory>/pki/root-ca.crt, root-ca.key, root-ca.pass
-                                      the chain's root CA; take the key offline after init
     <directory>/pki/<org>/ca.crt, ca.key, ca.pass
-                                      the organisation's CA
+                                      the organisation's CA (its own self-signed root)
     <directory>/pki/<org>/admin.crt, admin.key, admin.pass
-                                      the organisation's admin (certificate + organisation CA chain)
+                                      the organisation's admin TLS client (certificate + organisation CA)
+    <directory>/pki/<org>/admin_key.json, admin_key.pass
+                                      the organisation's governance admin account (genesis lists its address)
     <directory>/node<i>/              config.toml (with [p2p]), genesis.json, node_key.json,
                                       node_key.pass, data/, tls/node.crt (node + organisation CA),
-                                      tls/node.key, tls/ca.crt (root CA)
+                                      tls/node.key, tls/ca.crt (every organisation CA; the node trusts
+                                      genesis's list, this file only on chains that list none)
     <directory>/keys/dev.json, dev.pass
                                       a funded developer account, also the genesis admin
 
@@ -36,6 +42,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+
 from gusu.crypto import PrivateKey, get_suite
 from gusu.crypto.keyfile import MAX_SCRYPT_N, MIN_SCRYPT_N
 from gusu.crypto.secretfile import write_secret_file
@@ -47,6 +55,7 @@ from gusu.ledger.genesis import (
     VALIDATORS_MAX,
     Allocation,
     Genesis,
+    GenesisOrganization,
     GenesisValidator,
     compute_genesis_hash,
     get_running_python_version,
@@ -56,7 +65,7 @@ from gusu.ledger.genesis import (
 )
 from gusu.ledger.kv import DEFAULT_BACKEND
 from gusu.ledger.types import Address, Hash
-from gusu.network.handshake import ValidatorLookup, get_validator_lookup, make_key_signer
+from gusu.network.handshake import ValidatorLookup, get_genesis_trust, get_validator_lookup, make_key_signer
 from gusu.network.messages import DEFAULT_CHANNELS, ChannelSpec
 from gusu.network.settings import PORT_MAX, P2PSettings, format_endpoint, render_p2p_section
 from gusu.network.tls import TlsFiles
@@ -81,7 +90,6 @@ from gusu.node.pki import (
     CertifiedKey,
     PkiSettings,
     create_organization_ca,
-    create_root_ca,
     issue_admin_certificate,
     issue_node_certificate,
     save_certificates,
@@ -105,6 +113,9 @@ class OrganizationLayout:
     """The admin certificate followed by the organisation CA's (a TLS client chain)."""
     admin_key_path: Path
     admin_passphrase_path: Path
+    admin_account_key_path: Path
+    """The governance admin account's key file (the chain's suite); its passphrase is beside it (.pass)."""
+    admin_address: Address
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,9 +134,6 @@ class NetworkLayout:
     directory: Path
     genesis: Genesis
     genesis_hash: Hash
-    root_certificate_path: Path
-    root_key_path: Path
-    root_passphrase_path: Path
     organizations: tuple[OrganizationLayout, ...]
     nodes: tuple[NetworkNode, ...]
     dev_key_path: Path
@@ -246,6 +254,9 @@ def initialize_network(
     addresses = [Address(suite.compute_address(key.public_key)) for key in node_keys]
     dev_key = suite.generate_private_key()
     dev_address = Address(suite.compute_address(dev_key.public_key))
+    organization_cas = {name: create_organization_ca(name, settings=pki_settings) for name in names}
+    admin_keys = {name: suite.generate_private_key() for name in names}
+    admin_addresses = {name: Address(suite.compute_address(key.public_key)) for name, key in admin_keys.items()}
     genesis = Genesis(
         chain_id=chain_id,
         suite=suite_name,
@@ -264,26 +275,36 @@ def initialize_network(
         parameters=DEFAULT_PARAMETERS,
         admins=(dev_address,),
         python_version=get_running_python_version(),
+        organizations=tuple(
+            GenesisOrganization(
+                name=name,
+                ca_certificate=organization_cas[name].certificate.public_bytes(serialization.Encoding.DER),
+                admins=(admin_addresses[name],),
+            )
+            for name in sorted(names)
+        ),
     )
     validate_genesis(genesis)
-    root = create_root_ca(chain_id, settings=pki_settings)
 
     directory.mkdir(parents=True, exist_ok=True)
     save_genesis(directory / GENESIS_FILE_NAME, genesis)
     pki_directory = directory / PKI_DIRECTORY
     pki_directory.mkdir(exist_ok=True)
-    root_paths = _save_ca_key(pki_directory, "root-ca", root)
 
-    organization_cas: dict[str, CertifiedKey] = {}
     organization_layouts = []
     for name in names:
         org_directory = pki_directory / name
         org_directory.mkdir(exist_ok=True)
-        org_ca = create_organization_ca(root, name, settings=pki_settings)
-        organization_cas[name] = org_ca
+        org_ca = organization_cas[name]
         ca_paths = _save_ca_key(org_directory, "ca", org_ca)
         admin_paths = _save_ca_key(org_directory, "admin", issue_admin_certificate(org_ca, settings=pki_settings))
-        organization_layouts.append(OrganizationLayout(name, *ca_paths, *admin_paths))
+        account_path = org_directory / "admin_key.json"
+        account_passphrase = write_encrypted_key(account_path, admin_keys[name], scrypt_n)
+        write_secret_file(org_directory / "admin_key.pass", (account_passphrase + "\n").encode())
+        organization_layouts.append(
+            OrganizationLayout(name, *ca_paths, *admin_paths, account_path, admin_addresses[name])
+        )
+    every_ca = [organization_cas[name].certificate for name in names]
 
     endpoints = [format_endpoint(host, base_p2p_port + index) for index in range(count)]
     nodes = []
@@ -296,7 +317,7 @@ def initialize_network(
         write_secret_file(node_directory / NODE_PASSPHRASE_FILE_NAME, (passphrase + "\n").encode())
         certified = issue_node_certificate(organization_cas[organization], node_name, address, settings=pki_settings)
         save_certified_key(tls_directory / "node.crt", tls_directory / "node.key", certified)
-        save_certificates(tls_directory / "ca.crt", (root.certificate,))
+        save_certificates(tls_directory / "ca.crt", every_ca)
         p2p = P2PSettings(
             listen_host=host,
             listen_port=base_p2p_port + index,
@@ -334,9 +355,6 @@ def initialize_network(
         directory=directory,
         genesis=genesis,
         genesis_hash=compute_genesis_hash(suite, genesis),
-        root_certificate_path=root_paths[0],
-        root_key_path=root_paths[1],
-        root_passphrase_path=root_paths[2],
         organizations=tuple(organization_layouts),
         nodes=tuple(nodes),
         dev_key_path=dev_key_path,
@@ -382,4 +400,5 @@ def build_p2p_network(
         get_validator=get_validator if get_validator is not None else get_validator_lookup(genesis),
         channels=channels if channels is not None else DEFAULT_CHANNELS,
         rng=rng,
+        get_trusted_organizations=get_genesis_trust(genesis),
     )

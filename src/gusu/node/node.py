@@ -82,10 +82,10 @@ from gusu.ledger.types import (
     encode_raw_block,
 )
 from gusu.mempool import Mempool, PoolTransaction
-from gusu.network.handshake import get_validator_lookup, make_key_signer
+from gusu.network.handshake import get_genesis_trust, get_validator_lookup, make_key_signer
 from gusu.network.messages import CHANNEL_CONSENSUS, CHANNEL_SYNC, CHANNEL_TRANSACTIONS, DEFAULT_CHANNELS
 from gusu.network.tls import TlsFiles
-from gusu.network.transport import LocalIdentity, P2PNetwork, PeerInfo
+from gusu.network.transport import LocalIdentity, P2PNetwork, PeerInfo, get_certificate_expiry_seconds
 from gusu.node.admission import TransactionAdmission
 from gusu.node.blocks import (
     BlockRules,
@@ -355,6 +355,7 @@ class Node:
             suite=self._suite,
             sign=make_key_signer(self._suite, self._key),
             get_validator=get_validator_lookup(self._genesis),
+            get_trusted_organizations=get_genesis_trust(self._genesis),
             channels=DEFAULT_CHANNELS,
             # Only reconnection jitter draws from it: nothing that computes state.
             rng=random.Random(),
@@ -995,6 +996,7 @@ class Node:
             mempool_bytes=self._mempool.byte_count,
             block_commit_seconds=self._block_commit_seconds.get_snapshot(),
             transaction_commit_seconds=self._transaction_commit_seconds.get_snapshot(),
+            certificate_expiry_seconds=get_certificate_expiry_seconds(self._network),
             extra={
                 "gusu_verifier_queue_items": float(self._verifier.queued_item_count),
                 "gusu_journal_bytes": float(self._journal.size_bytes if self._journal is not None else 0),

@@ -1,10 +1,17 @@
-"""The chain's X.509 PKI: a root CA, a CA per organisation, node and admin certificates.
+"""The chain's X.509 PKI: each organisation its own root CA, issuing its node and admin certificates.
 
-    root CA  (CN=<chain id> root CA; SAN gusu://chain/<chain id>; path length 1)
-      └─ organisation CA  (O=<org>, CN=<org> CA; path length 0)
-           ├─ node certificate  (O=<org>, CN=<node>; SAN gusu://node/<consensus address hex>;
-           │                     TLS server and client)
-           └─ admin certificate (O=<org>, CN=<admin>; SAN gusu://admin/<org>/<admin>; TLS client)
+    organisation CA  (O=<org>, CN=<org> CA; self-signed; path length 0)
+      ├─ node certificate  (O=<org>, CN=<node>; SAN gusu://node/<consensus address hex>;
+      │                     TLS server and client)
+      └─ admin certificate (O=<org>, CN=<admin>; SAN gusu://admin/<org>/<admin>; TLS client)
+
+No chain-wide root CA exists: nobody holds a key that could certify
+another organisation's nodes. The transport trusts exactly the CA
+certificates of the organisations genesis (later, governance) lists, and
+requires a node certificate to be issued by the CA of the organisation its
+O= names (`gusu.network.trust`). An organisation creates its CA on its own
+machine (`gusu.node.orgdir`, `gusu org init`) and hands out only the
+certificate.
 
 Every key here is ECDSA P-256 with SHA-256 signatures: the TLS 1.3 stacks
 nodes run (OpenSSL through Python's ssl) authenticate with it, while SM2
@@ -20,9 +27,10 @@ another organisation's CA issued, speaks for no validator.
 
 Serial numbers are random (159 bits); validity periods are `PkiSettings`.
 A certificate never outlives its issuer: its end is clipped to the
-issuer's. Revocation lists are not used: a consortium removes a node by
-taking it out of the validator set, which the transport checks at every
-handshake.
+issuer's. Revocation lists are not used: governance revokes a certificate
+by its SHA-256 on chain, which the transport checks at every handshake and
+after every block (`P2PNetwork.enforce_trust`), and removes a node by
+taking it out of the validator set.
 """
 
 from __future__ import annotations
@@ -41,12 +49,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gusu.crypto.secretfile import write_secret_file
 from gusu.errors import ConfigError, CryptoError
-from gusu.ledger.genesis import CHAIN_ID_PATTERN, ORGANIZATION_PATTERN
-from gusu.ledger.types import ADDRESS_SIZE, CHAIN_ID_LENGTH_MAX
+from gusu.ledger.genesis import ORGANIZATION_PATTERN
+from gusu.ledger.types import ADDRESS_SIZE
 from gusu.network.errors import PeerIdentityError
 from gusu.network.identity import (
     ADMIN_URI_PREFIX,
-    CHAIN_URI_PREFIX,
     NodeIdentity,
     get_node_identity_from_certificate,
     node_uri,
@@ -67,10 +74,8 @@ class PkiError(CryptoError):
 
 @dataclass(frozen=True, slots=True)
 class PkiSettings:
-    root_validity_days: int = 3650
-    """Lifetime of the chain's root CA."""
     organization_validity_days: int = 1825
-    """Lifetime of an organisation CA."""
+    """Lifetime of an organisation CA (its own root)."""
     node_validity_days: int = 365
     """Lifetime of a node's TLS certificate; reissue with `issue_node_certificate` before it ends."""
     admin_validity_days: int = 365
@@ -79,7 +84,7 @@ class PkiSettings:
     """Certificates start this long before issuance, so peers whose clocks lag a little accept them."""
 
     def __post_init__(self) -> None:
-        for name in ("root_validity_days", "organization_validity_days", "node_validity_days", "admin_validity_days"):
+        for name in ("organization_validity_days", "node_validity_days", "admin_validity_days"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 36_500:
                 raise ConfigError(f"[pki] {name} must be a whole number of days between 1 and 36500, not {value!r}")
@@ -96,12 +101,12 @@ DEFAULT_PKI_SETTINGS = PkiSettings()
 
 @dataclass(frozen=True, slots=True)
 class CertifiedKey:
-    """A certificate with its private key and the CA certificates between it and the root."""
+    """A certificate with its private key and its issuing CA certificate."""
 
     certificate: x509.Certificate
     private_key: ec.EllipticCurvePrivateKey = field(repr=False)
     chain: tuple[x509.Certificate, ...] = ()
-    """Issuers up to, not including, the root CA: what a TLS peer needs to build the path."""
+    """The issuing organisation CA (empty for the CA itself): what TLS presents after the leaf."""
 
     @property
     def common_name(self) -> str:
@@ -194,71 +199,24 @@ _LEAF_KEY_USAGE = x509.KeyUsage(
 )
 
 
-def _check_issuer(issuer: CertifiedKey, path_length: int, what: str) -> None:
+def _check_issuer(issuer: CertifiedKey, what: str) -> None:
     if not isinstance(issuer, CertifiedKey):
-        raise PkiError(f"{what} is issued by a CertifiedKey (the CA certificate with its private key)")
+        raise PkiError(f"{what} is issued by a CertifiedKey (the organisation CA certificate with its private key)")
     try:
         constraints = issuer.certificate.extensions.get_extension_for_class(x509.BasicConstraints).value
     except x509.ExtensionNotFound:
         constraints = None
-    if constraints is None or not constraints.ca or constraints.path_length != path_length:
-        raise PkiError(
-            f"{what} must be issued by "
-            + (
-                "the chain's root CA (create_root_ca)"
-                if path_length == 1
-                else "an organisation CA (create_organization_ca)"
-            )
-        )
-
-
-def create_root_ca(
-    chain_id: str, *, settings: PkiSettings = DEFAULT_PKI_SETTINGS, now: datetime.datetime | None = None
-) -> CertifiedKey:
-    """A new self-signed root CA for chain `chain_id`; it signs organisation CAs only (path length 1)."""
-    if not isinstance(chain_id, str) or len(chain_id) > CHAIN_ID_LENGTH_MAX or not CHAIN_ID_PATTERN.fullmatch(chain_id):
-        raise PkiError(f"chain id {chain_id!r} is not valid; use letters, digits, '.', '_' and '-'")
-    moment = _now(now)
-    key = ec.generate_private_key(CURVE)
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COMMON_NAME, f"{chain_id} root CA"),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "gusu chain root"),
-        ]
-    )
-    builder = (
-        _builder(name, name, key.public_key(), moment, settings.root_validity_days, settings, None)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
-        .add_extension(_CA_KEY_USAGE, critical=True)
-        .add_extension(
-            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(CHAIN_URI_PREFIX + chain_id)]),
-            critical=False,
-        )
-    )
-    return CertifiedKey(builder.sign(key, hashes.SHA256()), key)
-
-
-def get_chain_id(root: x509.Certificate) -> str:
-    """The chain id a root CA was created for; PkiError if it is not a Gusu root CA."""
-    try:
-        san = root.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except (x509.ExtensionNotFound, ValueError):
-        raise PkiError("this certificate is not a Gusu root CA (no gusu://chain/ name)") from None
-    for uri in san.get_values_for_type(x509.UniformResourceIdentifier):
-        if uri.startswith(CHAIN_URI_PREFIX):
-            return uri[len(CHAIN_URI_PREFIX) :]
-    raise PkiError("this certificate is not a Gusu root CA (no gusu://chain/ name)")
+    if constraints is None or not constraints.ca or constraints.path_length != 0:
+        raise PkiError(f"{what} must be issued by an organisation CA (create_organization_ca)")
 
 
 def create_organization_ca(
-    root: CertifiedKey,
     name: str,
     *,
     settings: PkiSettings = DEFAULT_PKI_SETTINGS,
     now: datetime.datetime | None = None,
 ) -> CertifiedKey:
-    """An organisation's CA, signed by the root; it signs node and admin certificates only (path length 0)."""
-    _check_issuer(root, 1, "an organisation CA")
+    """A new organisation CA: its own self-signed root, signing node and admin certificates only (path length 0)."""
     organization = _check_name(name, "organisation name", ORGANIZATION_PATTERN)
     moment = _now(now)
     key = ec.generate_private_key(CURVE)
@@ -269,20 +227,11 @@ def create_organization_ca(
         ]
     )
     builder = (
-        _builder(
-            subject,
-            root.certificate.subject,
-            key.public_key(),
-            moment,
-            settings.organization_validity_days,
-            settings,
-            root.certificate,
-        )
+        _builder(subject, subject, key.public_key(), moment, settings.organization_validity_days, settings, None)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(_CA_KEY_USAGE, critical=True)
-        .add_extension(_authority_key_identifier(root), critical=False)
     )
-    return CertifiedKey(builder.sign(root.private_key, hashes.SHA256()), key)
+    return CertifiedKey(builder.sign(key, hashes.SHA256()), key)
 
 
 def _issue_leaf(
@@ -325,7 +274,7 @@ def issue_node_certificate(
     now: datetime.datetime | None = None,
 ) -> CertifiedKey:
     """A node's TLS certificate (server and client), binding its organisation and consensus address."""
-    _check_issuer(org_ca, 0, "a node certificate")
+    _check_issuer(org_ca, "a node certificate")
     name = _check_name(node_name, "node name", NAME_PATTERN)
     if not isinstance(consensus_address, bytes) or len(consensus_address) != ADDRESS_SIZE:
         raise PkiError(
@@ -351,7 +300,7 @@ def issue_admin_certificate(
     now: datetime.datetime | None = None,
 ) -> CertifiedKey:
     """An organisation administrator's certificate (TLS client only; never admitted as a peer node)."""
-    _check_issuer(org_ca, 0, "an admin certificate")
+    _check_issuer(org_ca, "an admin certificate")
     name = _check_name(admin_name, "admin name", NAME_PATTERN)
     organization = org_ca.organization or ""
     return _issue_leaf(
@@ -379,37 +328,40 @@ def get_node_identity(certificate: x509.Certificate) -> NodeIdentity:
 def verify_certificate_chain(
     certificate: x509.Certificate,
     organization_ca: x509.Certificate,
-    root: x509.Certificate,
     *,
     now: datetime.datetime | None = None,
 ) -> None:
-    """Check signatures, validity periods and CA flags along leaf → organisation CA → root.
+    """Check leaf → organisation CA (self-signed): signatures, validity periods, CA flags, same O=.
 
-    The same checks the TLS stack makes at every handshake, for tools and
-    tests that hold certificates outside a connection. PkiError says which
-    link fails.
+    The checks the transport makes at every handshake (`gusu.network.trust`),
+    for tools and tests that hold certificates outside a connection.
+    PkiError says which link fails.
     """
     moment = _now(now)
-    links = ((certificate, organization_ca, "the certificate"), (organization_ca, root, "the organisation CA"))
+    links = (
+        (certificate, organization_ca, "the certificate"),
+        (organization_ca, organization_ca, "the organisation CA"),
+    )
     for child, parent, what in links:
         try:
             child.verify_directly_issued_by(parent)
         except (ValueError, TypeError, InvalidSignature) as error:
             raise PkiError(f"{what} is not signed by {parent.subject.rfc4514_string()}: {error}") from None
-    for cert, what in ((certificate, "certificate"), (organization_ca, "organisation CA"), (root, "root CA")):
+    for cert, what in ((certificate, "certificate"), (organization_ca, "organisation CA")):
         if not cert.not_valid_before_utc <= moment <= cert.not_valid_after_utc:
             raise PkiError(
                 f"the {what} is valid from {cert.not_valid_before_utc:%Y-%m-%d %H:%M} "
                 f"to {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC, not now"
             )
-    for cert, path_length, what in ((organization_ca, 0, "organisation CA"), (root, 1, "root CA")):
-        try:
-            constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-        except x509.ExtensionNotFound:
-            raise PkiError(f"the {what} is not a CA certificate") from None
-        if not constraints.ca or constraints.path_length != path_length:
-            raise PkiError(f"the {what} is not a CA certificate of path length {path_length}")
-    get_chain_id(root)
+    try:
+        constraints = organization_ca.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        raise PkiError("the organisation CA is not a CA certificate") from None
+    if not constraints.ca or constraints.path_length != 0:
+        raise PkiError("the organisation CA is not a CA certificate of path length 0")
+    organization = _attribute(organization_ca.subject, NameOID.ORGANIZATION_NAME)
+    if organization is None or _attribute(certificate.subject, NameOID.ORGANIZATION_NAME) != organization:
+        raise PkiError(f"the certificate's organisation (O=) is not its CA's, {organization!r}")
 
 
 # --- PEM files ---------------------------------------------------------------------------------

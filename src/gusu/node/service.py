@@ -143,6 +143,9 @@ class NodeMetrics:
     transaction_commit_seconds: Histogram
     """From admission to the pool to durable commit."""
     extra: dict[str, float] = field(default_factory=dict)
+    certificate_expiry_seconds: tuple[tuple[str, str, float], ...] = ()
+    """(kind, subject, seconds until the certificate expires; negative once expired) of every certificate
+    the node depends on: kind ``node`` (its TLS certificate), ``ca`` (a trusted organisation CA), ``peer``."""
 
 
 BlockListener = Callable[[BlockNotification], None]
