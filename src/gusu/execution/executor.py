@@ -34,10 +34,11 @@ from gusu.execution.context import BlockContext, Context, GasMeter, create_out_o
 from gusu.execution.contract import ContractSpec, MethodSpec, decode_arguments
 from gusu.execution.encoding import encode_value
 from gusu.execution.errors import Abort, ContractError
+from gusu.execution.governance.registry import check_transaction_permission
 from gusu.execution.limits import DEFAULT_GAS_SCHEDULE, LIMIT_VALUE_MAX, ExecutionLimits, GasSchedule
 from gusu.execution.metering import invoke_metered
 from gusu.execution.registry import ContractRegistry
-from gusu.execution.state import BlockState, StateReader
+from gusu.execution.state import BlockState, CommittedReader, StateReader
 from gusu.ledger.genesis import Genesis, validate_genesis
 from gusu.ledger.types import (
     ADDRESS_SIZE,
@@ -130,15 +131,20 @@ class Executor:
     ) -> BlockExecutionResult:
         """Execute `transactions` in order on top of `state`; never raises for a bad transaction."""
         block_state = BlockState(state)
-        receipts = tuple(self._execute_transaction(block_state, block, item) for item in transactions)
+        committed = CommittedReader(block_state)
+        receipts = tuple(self._execute_transaction(block_state, committed, block, item) for item in transactions)
         return BlockExecutionResult(receipts=receipts, writes=block_state.compute_net_writes())
 
-    def _execute_transaction(self, state: BlockState, block: BlockContext, item: TransactionInput) -> Receipt:
+    def _execute_transaction(
+        self, state: BlockState, committed: CommittedReader, block: BlockContext, item: TransactionInput
+    ) -> Receipt:
         transaction = item.transaction
         meter = GasMeter(self._limits.gas_per_transaction_max)
         context: Context | None = None
         try:
             meter.charge(self._schedule.transaction + self._schedule.argument_byte * len(transaction.args))
+            # Against the state the block started from: governance changes are in force from the next block.
+            check_transaction_permission(committed, item.sender, transaction.contract, transaction.method)
             contract, method = self._resolve(transaction.contract, transaction.method)
             arguments = decode_arguments(method, transaction.args)
             context = self._create_context(

@@ -111,3 +111,18 @@ class BlockState:
             if value != self.get_committed(key):
                 net.append((key, value))
         return tuple(net)
+
+
+class CommittedReader:
+    """The committed state of a `BlockState`, without the block's writes, read through its cache.
+
+    Governance checks read this: a registry change made in block H is in force from H + 1.
+    """
+
+    __slots__ = ("_state",)
+
+    def __init__(self, state: BlockState) -> None:
+        self._state = state
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._state.get_committed(key)
