@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from execution_helpers import ALICE, ALICE_KEY, Chain, get_address, get_return, make_genesis, make_key
+from execution_helpers import (
+    ALICE,
+    ALICE_KEY,
+    Chain,
+    get_address,
+    get_return,
+    make_genesis,
+    make_key,
+    make_transaction,
+)
 from governance_helpers import (
     ADMIN_KEYS,
     CERTIFICATE,
@@ -164,7 +173,7 @@ def test_an_invalid_change_is_refused_when_proposed() -> None:
         assert receipt.error_code == "reverted", kind
         assert expected in receipt.error_message, receipt.error_message
     garbage = chain.run(
-        __import__("execution_helpers").make_transaction(
+        make_transaction(
             "system", "propose", ["add_organization", b"\xc1", chain.height + 10], sender=ADMIN_KEYS["org-a"]
         )
     )
@@ -174,8 +183,6 @@ def test_an_invalid_change_is_refused_when_proposed() -> None:
 def test_cancel_withdraws_only_ones_own_pending_proposal() -> None:
     chain = make_consortium()
     propose(chain, ADMIN_KEYS["org-a"], "add_organization", NEW_ORGANIZATION)
-    from execution_helpers import make_transaction
-
     other = chain.run(make_transaction("system", "cancel", [1], sender=ADMIN_KEYS["org-b"]))
     assert other.error_code == "reverted" and "only that organisation may cancel" in other.error_message
     mine = chain.run(make_transaction("system", "cancel", [1], sender=SECOND_ADMIN_KEY))
@@ -247,8 +254,6 @@ def test_the_same_inputs_give_the_same_writes() -> None:
             ("org-b", "set_parameters", [[["block_interval_ms", 400]]]),
         ):
             organization, kind, args = transaction_args
-            from execution_helpers import make_transaction
-
             block = chain.run_block(
                 make_transaction(
                     "system",
