@@ -34,7 +34,7 @@ from gusu.execution.context import BlockContext, Context, GasMeter, create_out_o
 from gusu.execution.contract import ContractSpec, MethodSpec, decode_arguments
 from gusu.execution.encoding import encode_value
 from gusu.execution.errors import Abort, ContractError
-from gusu.execution.governance.registry import check_transaction_permission
+from gusu.execution.governance.registry import check_permission_with_gate, read_permission_gate
 from gusu.execution.limits import DEFAULT_GAS_SCHEDULE, LIMIT_VALUE_MAX, ExecutionLimits, GasSchedule
 from gusu.execution.metering import invoke_metered
 from gusu.execution.registry import ContractRegistry
@@ -132,19 +132,28 @@ class Executor:
         """Execute `transactions` in order on top of `state`; never raises for a bad transaction."""
         block_state = BlockState(state)
         committed = CommittedReader(block_state)
-        receipts = tuple(self._execute_transaction(block_state, committed, block, item) for item in transactions)
+        # Governance changes are in force from the next block, so the gate is the same for the whole block.
+        gate = read_permission_gate(committed)
+        receipts = tuple(
+            self._execute_transaction(block_state, committed, gate, block, item) for item in transactions
+        )
         return BlockExecutionResult(receipts=receipts, writes=block_state.compute_net_writes())
 
     def _execute_transaction(
-        self, state: BlockState, committed: CommittedReader, block: BlockContext, item: TransactionInput
+        self,
+        state: BlockState,
+        committed: CommittedReader,
+        gate: bytes | None,
+        block: BlockContext,
+        item: TransactionInput,
     ) -> Receipt:
         transaction = item.transaction
         meter = GasMeter(self._limits.gas_per_transaction_max)
         context: Context | None = None
         try:
             meter.charge(self._schedule.transaction + self._schedule.argument_byte * len(transaction.args))
-            # Against the state the block started from: governance changes are in force from the next block.
-            check_transaction_permission(committed, item.sender, transaction.contract, transaction.method)
+            if gate is not None:  # a chain with governance: checked against the state the block started from
+                check_permission_with_gate(committed, gate, item.sender, transaction.contract, transaction.method)
             contract, method = self._resolve(transaction.contract, transaction.method)
             arguments = decode_arguments(method, transaction.args)
             context = self._create_context(

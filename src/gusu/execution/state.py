@@ -15,6 +15,7 @@ the committed state, is the block's net change set.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from gusu.codec import encode
@@ -119,10 +120,10 @@ class CommittedReader:
     Governance checks read this: a registry change made in block H is in force from H + 1.
     """
 
-    __slots__ = ("_state",)
+    __slots__ = ("get",)
+
+    get: Callable[[bytes], bytes | None]
 
     def __init__(self, state: BlockState) -> None:
-        self._state = state
-
-    def get(self, key: bytes) -> bytes | None:
-        return self._state.get_committed(key)
+        # The bound method itself, not a wrapper: this runs for every transaction.
+        self.get = state.get_committed

@@ -408,6 +408,14 @@ def _decode_gate(raw: bytes) -> frozenset[str]:
     return decoded
 
 
+def read_permission_gate(reader: StateReader) -> bytes | None:
+    """The gate value `check_permission_with_gate` takes; None on a chain without governance state.
+
+    The executor reads it once per block (it cannot change within one: changes are in force from the next).
+    """
+    return reader.get(_RESTRICTED_FULL_KEY)
+
+
 def check_transaction_permission(reader: StateReader, sender: Address, contract: str, method: str) -> None:
     """Raise why `sender` may not send a transaction to `contract.method`; None if it may.
 
@@ -417,8 +425,12 @@ def check_transaction_permission(reader: StateReader, sender: Address, contract:
     without governance state.
     """
     gate = reader.get(_RESTRICTED_FULL_KEY)
-    if gate is None:
-        return
+    if gate is not None:
+        check_permission_with_gate(reader, gate, sender, contract, method)
+
+
+def check_permission_with_gate(reader: StateReader, gate: bytes, sender: Address, contract: str, method: str) -> None:
+    """`check_transaction_permission` with the gate already read (`read_permission_gate`)."""
     raw_account = reader.get(_ACCOUNT_FULL_PREFIX + sender) if len(sender) == ADDRESS_SIZE else None
     role = ROLE_PUBLIC
     organization: str | None = None
