@@ -1019,13 +1019,25 @@ def cancel(ctx: Context, proposal_id: int) -> None:
     ctx.emit("proposal_cancelled", [proposal_id, proposal.kind])
 
 
+def _get_removed_organization(proposal: Proposal) -> str | None:
+    if proposal.kind != KIND_REMOVE_ORGANIZATION:
+        return None
+    try:
+        return _Args(proposal.kind, proposal.args, 1).get_str(0)
+    except ProposalInvalid:
+        return None
+
+
 def _store(ctx: Context, proposal: Proposal) -> None:
     ctx.set_value(compute_proposal_key(proposal.id), proposal.to_value())
 
 
 def _decide(ctx: Context, proposal: Proposal) -> Proposal:
     """Count the votes; execute the change if approved. Stores and returns the proposal as it stands."""
-    organizations = [(item.name, item.weight) for item in get_active_organization_records(ctx)]
+    # The organisation a removal concerns has no say in it: "ALL" means all the others, so a member
+    # cannot veto its own removal.
+    excluded = _get_removed_organization(proposal)
+    organizations = [(item.name, item.weight) for item in get_active_organization_records(ctx) if item.name != excluded]
     outcome = compute_outcome(
         get_policy(ctx, proposal.kind),
         organizations,
