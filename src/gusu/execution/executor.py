@@ -11,6 +11,12 @@ a bad argument, a bug in the contract) the overlay is dropped and the
 transaction gets a FAILED receipt carrying the gas it used and the failure's
 stable code. A failing transaction never stops the block: the next one runs
 against the state as it was before the failed one.
+
+On a chain with governance state (a `system` contract), each transaction is
+first checked against the consortium's registry as of the block's start
+(`check_transaction_permission`): a frozen sender or contract, an auditor or
+a sender the permissions exclude fails with `account_frozen`,
+`contract_frozen` or `permission_denied` before any contract code runs.
 """
 
 from __future__ import annotations
