@@ -276,3 +276,17 @@ def test_the_same_inputs_give_the_same_writes() -> None:
         return results
 
     assert run() == run()
+
+
+def test_list_proposals_pages_through_them() -> None:
+    chain = make_consortium()
+    for index in range(5):
+        # About 7.4 KB of args each: a page holds four.
+        organization = ["org-x" + str(index), CERTIFICATE * 120, [get_address(make_key(50 + index))], 1]
+        assert propose(chain, ADMIN_KEYS["org-a"], "add_organization", organization).is_success
+    listed = chain.view("system", "list_proposals", 1, 10)
+    assert isinstance(listed, list) and [item[0] for item in listed] == [1, 2, 3, 4]  # type: ignore[index]
+    assert [item[0] for item in chain.view("system", "list_proposals", 5, 10)] == [5]  # type: ignore[union-attr, index]
+    assert [item[0] for item in chain.view("system", "list_proposals", 0, 2)] == [1, 2]  # type: ignore[union-attr, index]
+    assert chain.view("system", "list_proposals", 6, 10) == []
+    assert chain.view("system", "get_proposal", 6) is None

@@ -59,6 +59,8 @@ from gusu.ledger.chainconfig import compute_genesis_config_schedule, encode_conf
 from gusu.ledger.genesis import Genesis
 from gusu.ledger.types import NAME_LENGTH_MAX, Address
 
+PROPOSALS_LIST_ARGS_BYTES_MAX = 32 * 1024
+"""The args `list_proposals` returns at most in one answer (beyond its first proposal)."""
 IMPLICIT_ORGANIZATION_DEFAULT = "operator"
 """The implicit organisation's name when a single-operator genesis's validators name several organisations."""
 
@@ -141,16 +143,22 @@ class System(Contract):
 
     @view
     def list_proposals(self, ctx: Context, start_id: int, limit: int) -> Value:
-        """Up to `limit` (at most 64) proposals from id `start_id` on, as `get_proposal` returns them."""
+        """Up to `limit` (at most 64) proposals from id `start_id` on, as `get_proposal` returns them.
+
+        Fewer when their args add up to more than 32 KiB, so the answer fits a view's return value:
+        continue from the id after the last one returned.
+        """
         if limit < 0 or limit > PROPOSALS_LIST_MAX:
             ctx.revert(f"limit must be between 0 and {PROPOSALS_LIST_MAX}")
         found: list[Value] = []
+        args_bytes = 0
         proposal_id = max(start_id, 1)
         while len(found) < limit:
-            value = self.get_proposal(ctx, proposal_id)
-            if value is None:
+            proposal = get_proposal(ctx, proposal_id)
+            if proposal is None or (found and args_bytes + len(proposal.args) > PROPOSALS_LIST_ARGS_BYTES_MAX):
                 break
-            found.append(value)
+            args_bytes += len(proposal.args)
+            found.append(self.get_proposal(ctx, proposal_id))
             proposal_id += 1
         return found
 
