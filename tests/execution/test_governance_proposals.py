@@ -290,3 +290,16 @@ def test_list_proposals_pages_through_them() -> None:
     assert [item[0] for item in chain.view("system", "list_proposals", 0, 2)] == [1, 2]  # type: ignore[union-attr, index]
     assert chain.view("system", "list_proposals", 6, 10) == []
     assert chain.view("system", "get_proposal", 6) is None
+
+
+def test_one_organisation_may_not_flood_the_others_with_proposals() -> None:
+    chain = make_consortium()
+    for index in range(16):
+        receipt = propose(chain, ADMIN_KEYS["org-c"], "approve_contract", [bytes([index]) * 32])
+        assert receipt.is_success, receipt.error_message
+    refused = propose(chain, ADMIN_KEYS["org-c"], "approve_contract", [b"\xff" * 32])
+    assert refused.error_code == "reverted" and "16 pending proposals" in refused.error_message
+    assert propose(chain, ADMIN_KEYS["org-b"], "approve_contract", [b"\xff" * 32]).is_success
+    # A decided proposal frees its place.
+    assert get_return(vote(chain, ADMIN_KEYS["org-a"], 1)) == "approved"
+    assert propose(chain, ADMIN_KEYS["org-c"], "approve_contract", [b"\xfe" * 32]).is_success
