@@ -134,6 +134,26 @@ class TransactionTooLargeError(TransactionError):
     code = "tx_too_large"
 
 
+class PermissionDeniedError(TransactionError):
+    """The consortium's permissions do not let this sender call this method (or the sender is an auditor).
+
+    Raised at admission and again at execution (the receipt fails with this code)."""
+
+    code = "permission_denied"
+
+
+class AccountFrozenError(TransactionError):
+    """Governance froze the sending account; its transactions are refused until it is unfrozen."""
+
+    code = "account_frozen"
+
+
+class ContractFrozenError(TransactionError):
+    """Governance froze the called contract; calls to it are refused until it is unfrozen."""
+
+    code = "contract_frozen"
+
+
 # --- mempool ---------------------------------------------------------------------
 
 

@@ -98,7 +98,7 @@ def test_system_reports_validators_and_admins() -> None:
     assert chain.view("system", "get_admins") == [ALICE, BOB]
 
 
-def test_system_has_no_state_changing_methods() -> None:
+def test_a_system_view_run_as_a_transaction_changes_nothing() -> None:
     chain = Chain.create()
     receipt = chain.run(make_transaction("system", "get_parameters", []))
     # A view may run in a transaction too; it simply changes nothing.

@@ -11,6 +11,12 @@ a bad argument, a bug in the contract) the overlay is dropped and the
 transaction gets a FAILED receipt carrying the gas it used and the failure's
 stable code. A failing transaction never stops the block: the next one runs
 against the state as it was before the failed one.
+
+On a chain with governance state (a `system` contract), each transaction is
+first checked against the consortium's registry as of the block's start
+(`check_transaction_permission`): a frozen sender or contract, an auditor or
+a sender the permissions exclude fails with `account_frozen`,
+`contract_frozen` or `permission_denied` before any contract code runs.
 """
 
 from __future__ import annotations
@@ -34,10 +40,11 @@ from gusu.execution.context import BlockContext, Context, GasMeter, create_out_o
 from gusu.execution.contract import ContractSpec, MethodSpec, decode_arguments
 from gusu.execution.encoding import encode_value
 from gusu.execution.errors import Abort, ContractError
+from gusu.execution.governance.registry import check_permission_with_gate, read_permission_gate
 from gusu.execution.limits import DEFAULT_GAS_SCHEDULE, LIMIT_VALUE_MAX, ExecutionLimits, GasSchedule
 from gusu.execution.metering import invoke_metered
 from gusu.execution.registry import ContractRegistry
-from gusu.execution.state import BlockState, StateReader
+from gusu.execution.state import BlockState, CommittedReader, StateReader
 from gusu.ledger.genesis import Genesis, validate_genesis
 from gusu.ledger.types import (
     ADDRESS_SIZE,
@@ -130,15 +137,29 @@ class Executor:
     ) -> BlockExecutionResult:
         """Execute `transactions` in order on top of `state`; never raises for a bad transaction."""
         block_state = BlockState(state)
-        receipts = tuple(self._execute_transaction(block_state, block, item) for item in transactions)
+        committed = CommittedReader(block_state)
+        # Governance changes are in force from the next block, so the gate is the same for the whole block.
+        gate = read_permission_gate(committed)
+        receipts = tuple(
+            self._execute_transaction(block_state, committed, gate, block, item) for item in transactions
+        )
         return BlockExecutionResult(receipts=receipts, writes=block_state.compute_net_writes())
 
-    def _execute_transaction(self, state: BlockState, block: BlockContext, item: TransactionInput) -> Receipt:
+    def _execute_transaction(
+        self,
+        state: BlockState,
+        committed: CommittedReader,
+        gate: bytes | None,
+        block: BlockContext,
+        item: TransactionInput,
+    ) -> Receipt:
         transaction = item.transaction
         meter = GasMeter(self._limits.gas_per_transaction_max)
         context: Context | None = None
         try:
             meter.charge(self._schedule.transaction + self._schedule.argument_byte * len(transaction.args))
+            if gate is not None:  # a chain with governance: checked against the state the block started from
+                check_permission_with_gate(committed, gate, item.sender, transaction.contract, transaction.method)
             contract, method = self._resolve(transaction.contract, transaction.method)
             arguments = decode_arguments(method, transaction.args)
             context = self._create_context(

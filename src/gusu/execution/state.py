@@ -15,6 +15,7 @@ the committed state, is the block's net change set.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from gusu.codec import encode
@@ -111,3 +112,18 @@ class BlockState:
             if value != self.get_committed(key):
                 net.append((key, value))
         return tuple(net)
+
+
+class CommittedReader:
+    """The committed state of a `BlockState`, without the block's writes, read through its cache.
+
+    Governance checks read this: a registry change made in block H is in force from H + 1.
+    """
+
+    __slots__ = ("get",)
+
+    get: Callable[[bytes], bytes | None]
+
+    def __init__(self, state: BlockState) -> None:
+        # The bound method itself, not a wrapper: this runs for every transaction.
+        self.get = state.get_committed

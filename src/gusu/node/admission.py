@@ -1,8 +1,9 @@
 """Transaction admission: from a client's (or a peer's) bytes to a verified transaction in the pool.
 
 A transaction is admitted when it is at most `transaction_bytes_max` bytes,
-canonically encoded, signed by a valid key of the chain's suite, not committed
-and acceptable to the pool (chain, window, per-sender share, room), and its
+canonically encoded, signed by a valid key of the chain's suite, allowed by the
+consortium's permissions (`check_transaction_permission`), not committed and
+acceptable to the pool (chain, window, per-sender share, room), and its
 signature verifies. Signatures are verified in batches by the
 `SignatureVerifier` worker processes; while a batch is out, `verifying`
 records which batch holds each transaction, so a proposal that holds the same
@@ -27,6 +28,7 @@ from gusu.errors import (
     NodeError,
     TransactionTooLargeError,
 )
+from gusu.execution.governance import check_transaction_permission
 from gusu.ledger.store import BlockStore
 from gusu.ledger.types import Address, Hash, Height, Transaction, decode_transaction, encode_transaction_payload
 from gusu.mempool import Mempool, PoolTransaction
@@ -136,6 +138,10 @@ class TransactionAdmission:
         except CodecError as error:
             raise CodecError(f"the transaction is not canonically encoded: {error}") from error
         self._suite.validate_public_key(transaction.sender_public_key)
+        # The consortium's permissions, frozen accounts and contracts, over the committed state; execution
+        # checks again, since governance may change them before the transaction is ordered.
+        sender = Address(self._suite.compute_address(transaction.sender_public_key))
+        check_transaction_permission(self.store, sender, transaction.contract, transaction.method)
         transaction_id = Hash(self._suite.hash(encode_transaction_payload(transaction)))
         if self.store.has_transaction(transaction_id):
             raise DuplicateTransactionError(
