@@ -133,7 +133,7 @@ def check_block_times(simulation: Simulation) -> None:
                     f"its proposal was first seen (precision {precision_ms} ms, message delay {delay_ms} ms)"
                 )
                 return
-            if compute_block_time_ms(block.certificate, simulation.validator_set) <= block.timestamp_ms:
+            if compute_block_time_ms(block.certificate, block.validator_set) <= block.timestamp_ms:
                 simulation.violations.append(
                     f"validity: the certificate of block {block.height} on node {node.node_id} has a BFT time "
                     "not after the block's own time"
