@@ -138,6 +138,7 @@ from gusu.eval.simulation.scenarios import (
 from gusu.eval.simulation.workload import Workload, make_workload
 from gusu.ledger.genesis import GenesisValidator
 from gusu.ledger.types import Address, CommitCertificate, Hash, Height, Round
+from gusu.ledger.validators import compute_validators_hash
 from gusu.mempool import Mempool, PoolTransaction
 from gusu.node.blocks import BlockRules, get_config_schedule
 from gusu.node.driver import EngineDriver
@@ -314,6 +315,8 @@ class SimNode:
     """What the node last told its engine about its connections (`PeersChanged`); None after a restart."""
     clock_is_good: bool = True
     """Within the chain's clock precision of every other good clock (not one of the plan's `bad_clocks`)."""
+    synced_blocks: int = 0
+    """Blocks this node stored from block sync (not decided by its own engine)."""
 
     @property
     def address(self) -> Address:
@@ -478,6 +481,8 @@ class SimResult:
     """Signed messages spammers sent (each counted once, not per peer)."""
     time_lies: int = 0
     """Blocks time liars built with a lie."""
+    validator_sets: int = 1
+    """Distinct validator sets that certified blocks of the longest honest chain (more than 1: churn took effect)."""
 
     @property
     def ok(self) -> bool:
@@ -610,6 +615,14 @@ class Simulation:
             }
         )
         """The real executor, plus the plan's scheduled configuration changes (`chain.ScheduleExecutor`)."""
+        self.planned_validators_hashes: tuple[tuple[int, Hash], ...] = (
+            (0, compute_validators_hash(self.suite, make_validators(self.plan.powers))),
+            *(
+                (step.effective_height, compute_validators_hash(self.suite, make_validators(step.powers)))
+                for step in self.plan.churn
+            ),
+        )
+        """(first height, hash of the set) by the plan alone: what `checkers.check_validator_sets` holds blocks to."""
         self.settings = make_simulation_settings(self.workload)
         total_power_max = max(
             [self.validator_set.total_power, *(sum(step.powers) for step in self.plan.churn)]
@@ -1377,6 +1390,7 @@ class Simulation:
                 return
             if not self._store_block(node, block, execution, stored.certificate, "synced"):
                 return
+            node.synced_blocks += 1
             self._feed(node, self._make_block_committed(node, block))
             if node.engine is not None:
                 self._feed(node, self._get_pool_event(node))
@@ -1424,4 +1438,5 @@ class Simulation:
             bookkeeping_peaks=tuple(sorted(self.bookkeeping_peaks.items())),
             spam_messages=self.spam_messages,
             time_lies=self.time_lies,
+            validator_sets=len(dict.fromkeys(stored.block.header.validators_hash for stored in longest.store)),
         )
