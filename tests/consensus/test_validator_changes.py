@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 from gusu.consensus import (
+    TIMER_COMMIT,
     TIMER_PROPOSE,
     Action,
     BlockCommitted,
@@ -16,6 +17,7 @@ from gusu.consensus import (
     CommitBlock,
     MessageReceived,
     ProposalValidated,
+    ScheduleTimer,
     Start,
     TendermintEngine,
     TendermintSettings,
@@ -202,3 +204,14 @@ def test_a_certificate_of_the_old_set_does_not_prove_a_height_of_the_new_one() -
     with pytest.raises(InvalidBlockError, match="more than 2/3"):
         verify_commit_certificate(SUITE, CHAIN, SET_B, too_little, X)
     verify_commit_certificate(SUITE, CHAIN, SET_B, _certificate(3, (1, 2, 4)), X)
+
+
+def test_timeouts_handed_in_with_a_commit_pace_the_next_height() -> None:
+    engine = _engine(1, 2, SET_A, SET_A)
+    faster = TendermintSettings(timeout_propose_ms=111, timeout_commit_ms=222)
+    actions = engine.on_event(BlockCommitted(Height(2), X, NOW, NOW - 1, engine_settings=faster))
+    commit_timers = [action for action in actions if isinstance(action, ScheduleTimer) and action.kind == TIMER_COMMIT]
+    assert [timer.delay_ms for timer in commit_timers] == [222]
+    actions = engine.on_event(TimerFired(Height(3), Round(0), TIMER_COMMIT, NOW + 300))
+    propose = [action for action in actions if isinstance(action, ScheduleTimer) and action.kind == TIMER_PROPOSE]
+    assert [timer.delay_ms for timer in propose] == [111]

@@ -74,6 +74,9 @@ class Start:
     None: the set the engine already holds (a chain whose set never changes)."""
     next_validators: ValidatorSet | None = None
     """The set in force at ``height + 1`` (whose messages the engine buffers); None: the same as `validators`."""
+    engine_settings: object | None = None
+    """The engine's settings in force at `height` (Tendermint: a `TendermintSettings` built from the scheduled
+    parameters); None: the settings it holds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +120,8 @@ class BlockCommitted:
     """The set in force at ``height + 1``, the height the engine moves to; None: the next set it knew."""
     next_validators: ValidatorSet | None = None
     """The set in force at ``height + 2``; None: the same as `validators`."""
+    engine_settings: object | None = None
+    """The engine's settings in force at ``height + 1``; None: the settings it holds."""
 
 
 @dataclass(frozen=True, slots=True)

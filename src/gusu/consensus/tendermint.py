@@ -92,7 +92,8 @@ consensus and commits blocks but never signs or proposes.
 decided. The driver hands it in: `Start` and `BlockCommitted` carry the set
 of the height the engine moves to and of the one after (read from the chain
 configuration schedule in the committed state; changes are decided two
-blocks ahead, so both are known). Quorums, proposers (`ValidatorSet`, with
+blocks ahead, so both are known), and the engine settings of the new height
+when governance changed its timeouts. Quorums, proposers (`ValidatorSet`, with
 its own effective height) and this node's right to sign are those of the
 current height's set; next-height messages are buffered only from members of
 the next height's set. A validator removed at a height neither signs nor
@@ -657,6 +658,8 @@ class TendermintEngine(ConsensusEngine):
         self._signed = {}
         if event.validators is not None:
             self._set_validators(event.validators, event.next_validators)
+        if isinstance(event.engine_settings, TendermintSettings):
+            self._settings = event.engine_settings
         self._enter_height(event.height)
         actions: list[Action] = []
         restored_round = self._restore(records, actions)
@@ -893,6 +896,8 @@ class TendermintEngine(ConsensusEngine):
             self._set_validators(event.validators, event.next_validators)
         else:
             self._set_validators(self._next_validators, None)
+        if isinstance(event.engine_settings, TendermintSettings):
+            self._settings = event.engine_settings  # timeouts changed by governance take effect at their height
         self._enter_height(Height(event.height + 1))
         self._phase = Phase.WAITING
         actions.append(ScheduleTimer(self._height, Round(0), TIMER_COMMIT, self._settings.timeout_commit_ms))

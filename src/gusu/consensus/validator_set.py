@@ -59,6 +59,7 @@ from dataclasses import dataclass
 from gusu.crypto import CryptoSuite
 from gusu.errors import ConfigError
 from gusu.ledger.genesis import Genesis, GenesisValidator
+from gusu.ledger.lightclient import compute_quorum_power, is_quorum_power
 from gusu.ledger.types import Address, Hash, Height, Round
 from gusu.ledger.validators import compute_validators_hash as compute_ledger_validators_hash
 
@@ -84,11 +85,6 @@ class Validator:
 
 
 # --- the quorum arithmetic --------------------------------------------------------------
-
-
-def compute_quorum_power(total_power: int) -> int:
-    """The smallest power p with 3p > 2 * total_power: strictly more than two thirds."""
-    return (2 * total_power) // 3 + 1
 
 
 def compute_one_third_plus_power(total_power: int) -> int:
@@ -241,7 +237,7 @@ class ValidatorSet:
 
     def is_quorum(self, power: int) -> bool:
         """True for power strictly above 2/3 of the total."""
-        return 3 * power > 2 * self._total_power
+        return is_quorum_power(power, self._total_power)
 
     def is_one_third_plus(self, power: int) -> bool:
         """True for power strictly above 1/3 of the total."""

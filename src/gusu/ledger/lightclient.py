@@ -55,6 +55,11 @@ def compute_quorum_power(total_power: int) -> int:
     return (2 * total_power) // 3 + 1
 
 
+def is_quorum_power(power: int, total_power: int) -> bool:
+    """True for power strictly above 2/3 of the total (`gusu.consensus.validator_set` counts the same way)."""
+    return 3 * power > 2 * total_power
+
+
 def verify_commit_signatures(
     suite: CryptoSuite,
     chain_id: str,
@@ -88,7 +93,7 @@ def verify_commit_signatures(
             raise InvalidBlockError(f"{where} lists validator 0x{entry.validator.hex()} more than once")
         seen.add(entry.validator)
         power += validator.power
-    if not 3 * power > 2 * total_power:
+    if not is_quorum_power(power, total_power):
         raise InvalidBlockError(
             f"{where} carries {power} of {total_power} voting power; "
             f"a commit needs at least {compute_quorum_power(total_power)} (more than 2/3)"

@@ -46,11 +46,12 @@ from gusu.consensus import (
 )
 from gusu.consensus.certificate import verify_commit_certificate
 from gusu.consensus.messages import Equivocation, Message, make_signer
-from gusu.consensus.tendermint import TendermintEngine
+from gusu.consensus.tendermint import TendermintEngine, TendermintSettings
 from gusu.consensus.validator_set import ValidatorSet
 from gusu.crypto import CryptoSuite, PrivateKey, get_suite
 from gusu.errors import (
     CodecError,
+    ConfigError,
     GusuError,
     InvalidBlockError,
     NodeError,
@@ -60,7 +61,7 @@ from gusu.execution import (
     Executor,
     compute_chain_registry,
 )
-from gusu.ledger.chainconfig import compute_genesis_config_schedule
+from gusu.ledger.chainconfig import ChainConfig, compute_genesis_config_schedule, get_config_at
 from gusu.ledger.genesis import CONSENSUS_TENDERMINT, Genesis, compute_genesis_hash, validate_python_version
 from gusu.ledger.kv import open_store
 from gusu.ledger.store import (
@@ -201,6 +202,9 @@ class Node:
         """The rules of the block after the tip (`_refresh_configuration` after each commit)."""
         self._schedule = ValidatorSchedule(compute_genesis_config_schedule(genesis), Height(0))
         """The validator sets around the tip, from the configuration schedule in the committed state."""
+        self._engine_settings: TendermintSettings | None = None
+        """The BFT engine's settings at the height after the tip, from its scheduled parameters."""
+        self._engine_settings_config: ChainConfig | None = None
         self._mempool = Mempool(mempool_limits, genesis.chain_id)
         self._validator_set = ValidatorSet.from_genesis(genesis)
         self._is_bft = genesis.consensus == CONSENSUS_TENDERMINT
@@ -339,6 +343,7 @@ class Node:
                 pool_transaction_count=self._mempool.transaction_count,
                 validators=validators,
                 next_validators=next_validators,
+                engine_settings=self._engine_settings,
             )
         )
         if self._mempool.transaction_count:
@@ -653,6 +658,7 @@ class Node:
                 pool_transaction_count=self._mempool.transaction_count,
                 validators=validators,
                 next_validators=next_validators,
+                engine_settings=self._engine_settings,
             )
         )
         return committed
@@ -730,6 +736,7 @@ class Node:
                 timestamp_ms=committed.header.timestamp_ms,
                 validators=validators,
                 next_validators=next_validators,
+                engine_settings=self._engine_settings,
             )
         )
         # What the commit left in the pool: the engine decides from it whether to go on.
@@ -866,6 +873,15 @@ class Node:
         schedule = get_config_schedule(self._genesis, self.store)
         self._schedule.update(schedule, header.height)
         self._rules = compute_block_rules(self._genesis, self._suite, schedule, Height(header.height + 1))
+        config = get_config_at(schedule, Height(header.height + 1))
+        if self._is_bft and config != self._engine_settings_config:
+            self._engine_settings_config = config
+            try:
+                self._engine_settings = compute_bft_settings(self._genesis, self._solo_settings, config)
+            except ConfigError as error:
+                # Governance validates parameters before a change passes; should one slip through, the
+                # timeouts in force stay (they only pace rounds), and the operator hears of it.
+                logger.error("height %d: %s; keeping the consensus timeouts in force", header.height + 1, error)
 
     def _verify_synced_certificate(self, block: RawBlock, certificate: CommitCertificate) -> None:
         if certificate.height != block.header.height:
