@@ -26,7 +26,7 @@ from gusu.ledger import lightclient
 from gusu.node import blocks
 
 CI_SEEDS = {4: 14 * 20, 7: 14 * 12}
-"""Twenty seeds of every scenario with four validators, twelve with seven: 448 runs."""
+"""Twenty seeds of every scenario with four validators, twelve with seven: 480 runs."""
 
 
 @pytest.mark.parametrize("validators", sorted(CI_SEEDS))
