@@ -129,13 +129,14 @@ def test_the_command_line_runs_a_campaign_and_writes_a_summary(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     summary_path = tmp_path / "summary.json"
-    assert main(["--seeds", "14", "--nodes", "4", "--summary", str(summary_path), "--quiet"]) == 0
+    count = len(SCENARIO_NAMES)
+    assert main(["--seeds", str(count), "--nodes", "4", "--summary", str(summary_path), "--quiet"]) == 0
     printed = capsys.readouterr().out
-    assert "simulation campaign: 14 runs" in printed
+    assert f"simulation campaign: {count} runs" in printed
     assert "safety violations: 0 run(s); liveness violations: 0 run(s); memory violations: 0 run(s)" in printed
     assert "idle violations (empty blocks with nothing pending): 0 run(s)" in printed
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    assert summary["runs"] == 14 and summary["failures"] == [] and summary["safety_failures"] == 0
+    assert summary["runs"] == count and summary["failures"] == [] and summary["safety_failures"] == 0
     assert set(summary["per_scenario"]) == {f"{name}/n=4" for name in SCENARIO_NAMES}
 
 
