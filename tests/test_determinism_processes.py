@@ -157,6 +157,7 @@ def run_worker(workload: dict[str, Any], directory: Path) -> dict[str, Any]:
                 receipts_root=compute_receipts_root(suite, result.receipts),
                 state_root=compute_state_root(suite, parent.header.state_root, result.writes),
                 validators_hash=parent.header.validators_hash,
+                next_validators_hash=parent.header.next_validators_hash,
                 transaction_count=len(ids),
             )
             block = CommittedBlock(

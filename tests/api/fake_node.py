@@ -343,6 +343,7 @@ class FakeNode:
             ),
             state_root=Hash(self._suite.hash(b"state %d" % height)),
             validators_hash=Hash(self._suite.hash(b"validators")),
+            next_validators_hash=Hash(self._suite.hash(b"validators")),
             transaction_count=len(pending),
         )
         block_hash = compute_block_hash(self._suite, header)

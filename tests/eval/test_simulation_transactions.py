@@ -22,9 +22,11 @@ from gusu.eval.simulation.chain import (
     compute_sim_rules,
     execute_block,
     get_clients,
+    get_executor,
     make_block,
     make_genesis_state,
     make_genesis_tip,
+    make_genesis_writes,
     make_transfer,
     validate_block,
 )
@@ -32,11 +34,19 @@ from gusu.eval.simulation.cluster import Simulation
 from gusu.eval.simulation.crypto import SIM_SUITE
 from gusu.eval.simulation.scenarios import SCENARIOS, get_scenario
 from gusu.eval.simulation.workload import POST_HEAL_LOAD_MS, make_workload
+from gusu.ledger.genesis import GenesisValidator
 from gusu.ledger.types import Address, Hash, Height
 from gusu.mempool import DroppedTransaction, Mempool, PoolTransaction
 
 PROPOSER = Address(bytes(range(20)))
-RULES = compute_sim_rules(SIM_SUITE, [PROPOSER])
+GENESIS_WRITES = make_genesis_writes([GenesisValidator("proposer", PROPOSER, bytes(32), 1, "sim")])
+GENESIS_TIP = make_genesis_tip(SIM_SUITE, GENESIS_WRITES)
+RULES = compute_sim_rules(SIM_SUITE, make_genesis_state(GENESIS_WRITES), GENESIS_TIP)
+EXECUTOR = get_executor()
+
+
+def _genesis_state() -> dict[bytes, bytes]:
+    return make_genesis_state(GENESIS_WRITES)
 
 
 def _run(seed: int, scenario: str, validators: int = 4) -> Simulation:
@@ -75,20 +85,20 @@ def _make_entries(decoder: TransactionDecoder, count: int, *, nonce: int = 0) ->
 
 
 def _build_on_genesis(entries: list[PoolTransaction]) -> tuple[ChainTip, SimBlock, Execution]:
-    tip = make_genesis_tip(SIM_SUITE)
-    execution = execute_block(RULES, make_genesis_state(), tip, tip.header.timestamp_ms + 1, PROPOSER, entries)
+    tip = GENESIS_TIP
+    execution = execute_block(EXECUTOR, RULES, _genesis_state(), tip, tip.header.timestamp_ms + 1, PROPOSER, entries)
     return tip, make_block(SIM_SUITE, execution.header, entries), execution
 
 
 def test_a_validator_accepts_a_well_built_block_and_computes_the_same_state() -> None:
     decoder = TransactionDecoder(SIM_SUITE)
     tip, block, built = _build_on_genesis(_make_entries(decoder, 3))
-    state = make_genesis_state()
-    checked = validate_block(RULES, decoder, state, tip, {}, block)
+    state = _genesis_state()
+    checked = validate_block(EXECUTOR, RULES, decoder, state, tip, {}, block)
     assert checked == built
     assert checked.header.state_root != tip.header.state_root  # the transfers wrote something
     assert all(receipt.is_success for receipt in checked.receipts)
-    assert state == make_genesis_state()  # validating changes nothing
+    assert state == _genesis_state()  # validating changes nothing
 
 
 @pytest.mark.parametrize(
@@ -121,7 +131,7 @@ def test_a_validator_refuses_a_tampered_block(tamper: str, reason: str) -> None:
     else:
         block = SimBlock(header, Hash(bytes(32)), block.raw_transactions)
     with pytest.raises(InvalidBlockError, match=reason):
-        validate_block(RULES, decoder, make_genesis_state(), tip, committed, block)
+        validate_block(EXECUTOR, RULES, decoder, _genesis_state(), tip, committed, block)
 
 
 def test_a_failing_transfer_commits_with_a_failed_receipt_and_moves_nothing() -> None:
@@ -166,7 +176,7 @@ def test_every_acknowledged_transaction_commits_once_and_honest_states_agree(see
     tops = {(node.committed_height, node.tip.header.state_root) for node in simulation.honest}
     assert len({height for height, _ in tops}) == len(tops)  # one state root per height
     # The state really moved: client balances differ from their genesis amounts.
-    assert any(node.state != make_genesis_state() for node in simulation.honest)
+    assert any(node.state != make_genesis_state(simulation.genesis_writes) for node in simulation.honest)
 
 
 def test_waiting_for_transactions_stops_making_blocks_once_they_are_committed() -> None:
@@ -187,7 +197,7 @@ def test_waiting_for_transactions_stops_making_blocks_once_they_are_committed() 
 
 def test_transaction_latency_stays_within_its_bound() -> None:
     simulation = _run(108, "weighted", 7)
-    bound_ms = get_transaction_bound_ms(simulation.validator_set)
+    bound_ms = get_transaction_bound_ms(simulation.validator_set.total_power)
     assert bound_ms == cluster.TRANSACTION_BOUND_BASE_MS + simulation.validator_set.total_power * 2_000
     latency_ms = simulation.transaction_latency_ms_max
     assert latency_ms is not None and 0 < latency_ms <= bound_ms
@@ -220,8 +230,8 @@ def test_checkers_catch_silently_dropped_transactions(monkeypatch: pytest.Monkey
 
 def test_checkers_catch_a_validator_that_skips_the_replay_check(monkeypatch: pytest.MonkeyPatch) -> None:
     def forgetful(*args: object) -> Execution:
-        suite, decoder, state, tip, _, block = args
-        return validate_block(suite, decoder, state, tip, {}, block)  # type: ignore[arg-type]
+        executor, rules, decoder, state, tip, _, block = args
+        return validate_block(executor, rules, decoder, state, tip, {}, block)  # type: ignore[arg-type]
 
     monkeypatch.setattr(cluster, "validate_block", forgetful)
     _, violations = _find_violation("exactly once", "invalid", 10)  # faulty builders propose replays
@@ -230,11 +240,13 @@ def test_checkers_catch_a_validator_that_skips_the_replay_check(monkeypatch: pyt
 
 def test_checkers_catch_a_validator_that_trusts_the_proposer(monkeypatch: pytest.MonkeyPatch) -> None:
     def trusting(*args: object) -> Execution:
-        suite, decoder, state, tip, _, block = args
+        executor, rules, decoder, state, tip, _, block = args
         assert isinstance(decoder, TransactionDecoder) and isinstance(block, SimBlock)
         entries = [decoder.decode(raw) for raw in block.raw_transactions]
         header = block.header
-        return execute_block(suite, state, tip, header.timestamp_ms, header.proposer, entries)  # type: ignore[arg-type]
+        return execute_block(
+            executor, rules, state, tip, header.timestamp_ms, header.proposer, entries  # type: ignore[arg-type]
+        )
 
     monkeypatch.setattr(cluster, "validate_block", trusting)
     _, violations = _find_violation("state", "invalid", 10)  # faulty builders propose wrong state roots
@@ -275,8 +287,8 @@ def test_a_failing_seed_prints_itself_and_replays_exactly(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     def forgetful(*args: object) -> Execution:
-        suite, decoder, state, tip, _, block = args
-        return validate_block(suite, decoder, state, tip, {}, block)  # type: ignore[arg-type]
+        executor, rules, decoder, state, tip, _, block = args
+        return validate_block(executor, rules, decoder, state, tip, {}, block)  # type: ignore[arg-type]
 
     monkeypatch.setattr(cluster, "validate_block", forgetful)
     seed, _ = _find_violation("exactly once", "invalid", 10)

@@ -107,6 +107,7 @@ headers = st.builds(
     receipts_root=hashes,
     state_root=hashes,
     validators_hash=hashes,
+    next_validators_hash=hashes,
     transaction_count=st.integers(min_value=0, max_value=100_000),
 )
 certificates = st.builds(
@@ -349,7 +350,8 @@ def test_transaction_args_must_encode_a_list() -> None:
 
 def _header(height: int, transaction_count: int) -> BlockHeader:
     zero = Hash(bytes(32))
-    return BlockHeader("c", Height(height), zero, 0, Address(bytes(20)), zero, zero, zero, zero, transaction_count)
+    address = Address(bytes(20))
+    return BlockHeader("c", Height(height), zero, 0, address, zero, zero, zero, zero, zero, transaction_count)
 
 
 def test_block_transactions_are_all_ids_or_all_full() -> None:

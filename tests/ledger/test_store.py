@@ -89,6 +89,7 @@ def _block(
         receipts_root=compute_receipts_root(SUITE, receipts),
         state_root=compute_state_root(SUITE, parent_state, writes),
         validators_hash=Hash(b"\x05" * 32),
+        next_validators_hash=Hash(b"\x06" * 32),
         transaction_count=len(ids),
     )
     block_hash = compute_block_hash(SUITE, header)

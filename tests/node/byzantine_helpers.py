@@ -163,6 +163,7 @@ def make_tiny_proposal(
         receipts_root=ZERO_HASH,
         state_root=ZERO_HASH,
         validators_hash=compute_validators_hash(suite, layout.genesis.validators),
+        next_validators_hash=compute_validators_hash(suite, layout.genesis.validators),
         transaction_count=0,
     )
     block = RawBlock(header, ())

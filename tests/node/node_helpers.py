@@ -8,13 +8,20 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from gusu.crypto import PrivateKey
 from gusu.crypto.keyfile import decrypt_key_file
+from gusu.execution import BlockContext, TransactionInput
+from gusu.execution.executor import BlockExecutionResult
+from gusu.execution.state import StateReader
+from gusu.ledger.chainconfig import ChainConfig, compute_scheduled_change, encode_config_schedule, get_config_at
 from gusu.ledger.types import Address, Hash, Height
+from gusu.node.blocks import CONFIG_SCHEDULE_STATE_KEY, get_config_schedule
 from gusu.node.chain import ChainLayout, initialize_chain, load_node
 from gusu.node.node import Node
 from gusu.node.service import ReceiptRecord
@@ -127,3 +134,32 @@ def stop_processes(processes: Sequence[NodeProcess]) -> None:
         except subprocess.TimeoutExpired:
             item.process.kill()
             item.process.wait()
+
+
+def schedule_change(
+    node: Node,
+    monkeypatch: pytest.MonkeyPatch,
+    decided_height: Height,
+    effective_height: Height,
+    change: Callable[[ChainConfig], ChainConfig],
+) -> None:
+    """Make `node` execute block `decided_height` with the schedule write a passed governance proposal makes:
+    `change` of the configuration then in force, from `effective_height` (every node of a chain must get it)."""
+    execute_block = node._executor.execute_block
+    genesis = node._genesis
+
+    def execute_with_governance(
+        state: StateReader, block: BlockContext, transactions: Sequence[TransactionInput]
+    ) -> BlockExecutionResult:
+        result = execute_block(state, block, transactions)
+        if block.height != decided_height:
+            return result
+        schedule = get_config_schedule(genesis, state)
+        new = compute_scheduled_change(
+            schedule, block.height, effective_height, change(get_config_at(schedule, block.height))
+        )
+        writes = dict(result.writes)
+        writes[CONFIG_SCHEDULE_STATE_KEY] = encode_config_schedule(new)
+        return BlockExecutionResult(result.receipts, tuple(sorted(writes.items())))
+
+    monkeypatch.setattr(node._executor, "execute_block", execute_with_governance)

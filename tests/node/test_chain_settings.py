@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from gusu.consensus import SoloSettings, TendermintSettings
 from gusu.errors import ConfigError
+from gusu.ledger.chainconfig import ChainConfig
 from gusu.ledger.genesis import DEFAULT_PARAMETERS, Genesis
 from gusu.node.node import BFT_TIMEOUT_PARAMETERS, compute_bft_settings
 
@@ -48,3 +51,13 @@ def test_a_genesis_without_timeouts_gets_the_engine_defaults() -> None:
 def test_an_unusable_timeout_in_genesis_is_refused_by_name() -> None:
     with pytest.raises(ConfigError, match=r"genesis parameters .* timeout_propose_ms"):
         compute_bft_settings(_genesis({"timeout_propose_ms": 0}), SoloSettings())
+
+
+def test_scheduled_parameters_set_the_timeouts_of_their_height() -> None:
+    genesis = _genesis({**dict(DEFAULT_PARAMETERS), "timeout_propose_ms": 4_500})
+    changed = {**dict(DEFAULT_PARAMETERS), "timeout_propose_ms": 900, "block_interval_ms": 700}
+    config = ChainConfig(validators=(), parameters=tuple(sorted(changed.items())), consensus="tendermint")
+    settings = compute_bft_settings(genesis, SoloSettings(block_interval_ms=250), config)
+    assert (settings.timeout_propose_ms, settings.timeout_commit_ms) == (900, 700)
+    with pytest.raises(ConfigError, match=r"scheduled parameters .* timeout_propose_ms"):
+        compute_bft_settings(genesis, SoloSettings(), replace(config, parameters=(("timeout_propose_ms", 0),)))

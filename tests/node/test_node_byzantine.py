@@ -731,5 +731,6 @@ _EMPTY_HEADER = BlockHeader(
     receipts_root=Hash(b"\x00" * 32),
     state_root=Hash(b"\x00" * 32),
     validators_hash=Hash(b"\x00" * 32),
+    next_validators_hash=Hash(b"\x00" * 32),
     transaction_count=0,
 )

@@ -213,6 +213,7 @@ class FakeNode:
             receipts_root=Hash(compute_root(self.suite.hash, [self._receipt_leaf(r) for r in receipts])),
             state_root=ZERO_HASH,
             validators_hash=ZERO_HASH,
+            next_validators_hash=ZERO_HASH,
             transaction_count=len(entries),
         )
         block_hash = compute_block_hash(self.suite, header)

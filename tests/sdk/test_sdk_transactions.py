@@ -129,6 +129,7 @@ def _block(suite: CryptoSuite, size: int) -> tuple[BlockHeader, list[Hash], list
         receipts_root=Hash(compute_root(suite.hash, [suite.hash(encode_receipt(r)) for r in receipts])),
         state_root=ZERO_HASH,
         validators_hash=ZERO_HASH,
+        next_validators_hash=ZERO_HASH,
         transaction_count=size,
     )
     return header, ids, receipts

@@ -210,6 +210,7 @@ def _schemas(settings: ApiSettings) -> dict[str, Any]:
                 "receipts_root": _ref("Hash"),
                 "state_root": _ref("Hash"),
                 "validators_hash": _ref("Hash"),
+                "next_validators_hash": _ref("Hash"),
                 "transaction_count": _uint("Transactions in the block"),
             }
         ),

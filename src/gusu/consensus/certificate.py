@@ -28,7 +28,8 @@ from gusu.consensus.messages import Vote, VoteKind
 from gusu.consensus.validator_set import ValidatorSet
 from gusu.crypto import CryptoSuite
 from gusu.errors import InvalidBlockError
-from gusu.ledger.types import COMMIT_SIGNATURES_MAX, CommitCertificate, CommitSignature, Hash, encode_commit_vote
+from gusu.ledger.lightclient import verify_commit_signatures
+from gusu.ledger.types import CommitCertificate, CommitSignature, Hash
 
 
 def assemble_commit_certificate(precommits: Iterable[Vote]) -> CommitCertificate:
@@ -84,47 +85,11 @@ def verify_commit_certificate(
 ) -> None:
     """Check that `certificate` proves the commit of its block; InvalidBlockError saying what is wrong.
 
-    The structure is checked first and the signatures last, so a
-    certificate that cannot be enough is rejected without any
-    verification work.
+    `validator_set` must be the set in force at the certified height (after a
+    change, the old set's signatures prove nothing). The check itself is
+    `gusu.ledger.lightclient.verify_commit_signatures`, shared with light clients.
     """
-    where = f"commit certificate of height {certificate.height}"
-    if expected_block_hash is not None and certificate.block_hash != expected_block_hash:
-        raise InvalidBlockError(
-            f"{where} is for block {certificate.block_hash.hex()}, not {bytes(expected_block_hash).hex()}"
-        )
-    if len(certificate.signatures) > COMMIT_SIGNATURES_MAX:
-        raise InvalidBlockError(
-            f"{where} holds {len(certificate.signatures)} signatures; the limit is {COMMIT_SIGNATURES_MAX}"
-        )
-    seen: set[bytes] = set()
-    power = 0
-    for entry in certificate.signatures:
-        validator = validator_set.get_validator(entry.validator)
-        if validator is None:
-            raise InvalidBlockError(f"{where} is signed by 0x{entry.validator.hex()}, which is not a validator")
-        if entry.validator in seen:
-            raise InvalidBlockError(f"{where} lists validator 0x{entry.validator.hex()} more than once")
-        seen.add(entry.validator)
-        power += validator.power
-    if not validator_set.is_quorum(power):
-        raise InvalidBlockError(
-            f"{where} carries {power} of {validator_set.total_power} voting power; "
-            f"a commit needs at least {validator_set.quorum_power} (more than 2/3)"
-        )
-    for entry in certificate.signatures:
-        validator = validator_set.get_validator(entry.validator)
-        assert validator is not None
-        digest = suite.hash(
-            encode_commit_vote(
-                chain_id, certificate.height, certificate.round, certificate.block_hash, entry.timestamp_ms
-            )
-        )
-        if not suite.verify(validator.public_key, digest, entry.signature):
-            raise InvalidBlockError(
-                f"{where} has a signature by 0x{entry.validator.hex()} that does not verify for block "
-                f"{certificate.block_hash.hex()} in round {certificate.round} of chain {chain_id}"
-            )
+    verify_commit_signatures(suite, chain_id, validator_set.ledger_validators, certificate, expected_block_hash)
 
 
 def compute_block_time_ms(certificate: CommitCertificate, validator_set: ValidatorSet) -> int:

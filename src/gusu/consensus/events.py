@@ -43,6 +43,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
+from gusu.consensus.validator_set import ValidatorSet
 from gusu.ledger.types import Address, CommitCertificate, Hash, Height, Round
 
 TIMER_PROPOSE = "propose"
@@ -68,6 +69,14 @@ class Start:
     """Write-ahead-log records of heights >= `height`, oldest first (BFT; solo writes none)."""
     pool_transaction_count: int | None = None
     """Transactions pending now, if known (a block just imported took some); else the last figure stands."""
+    validators: ValidatorSet | None = None
+    """The validator set in force at `height` (from the chain configuration schedule in the committed state);
+    None: the set the engine already holds (a chain whose set never changes)."""
+    next_validators: ValidatorSet | None = None
+    """The set in force at ``height + 1`` (whose messages the engine buffers); None: the same as `validators`."""
+    engine_settings: object | None = None
+    """The engine's settings in force at `height` (Tendermint: a `TendermintSettings` built from the scheduled
+    parameters); None: the settings it holds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +116,12 @@ class BlockCommitted:
     now_ms: int
     timestamp_ms: int
     """The committed block's own timestamp."""
+    validators: ValidatorSet | None = None
+    """The set in force at ``height + 1``, the height the engine moves to; None: the next set it knew."""
+    next_validators: ValidatorSet | None = None
+    """The set in force at ``height + 2``; None: the same as `validators`."""
+    engine_settings: object | None = None
+    """The engine's settings in force at ``height + 1``; None: the settings it holds."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,6 +87,17 @@ Around the algorithm, what a real network needs:
 
 A node with ``own_address=None`` (or an address outside the set) follows
 consensus and commits blocks but never signs or proposes.
+
+**Validator-set changes.** The set is the one in force at the height being
+decided. The driver hands it in: `Start` and `BlockCommitted` carry the set
+of the height the engine moves to and of the one after (read from the chain
+configuration schedule in the committed state; changes are decided two
+blocks ahead, so both are known), and the engine settings of the new height
+when governance changed its timeouts. Quorums, proposers (`ValidatorSet`, with
+its own effective height) and this node's right to sign are those of the
+current height's set; next-height messages are buffered only from members of
+the next height's set. A validator removed at a height neither signs nor
+proposes there, and one added starts to at its first height.
 """
 
 from __future__ import annotations
@@ -456,10 +467,15 @@ class TendermintEngine(ConsensusEngine):
         incoming message's signature inside the engine (the node normally does it before)."""
         self._settings = settings
         self._validators = validator_set
+        self._next_validators = validator_set
+        """The set of the next height: who may fill the next-height buffer."""
         is_validator = own_address is not None and validator_set.contains(own_address)
         if is_validator and signer is None:
             raise ConfigError("a validator's Tendermint engine needs a signer")
+        self._key_address = own_address if signer is not None else None
+        """The address this node signs with, whether or not it is a validator of the current height."""
         self._own_address = own_address if is_validator else None
+        """`_key_address` while it is a validator of the current height, else None."""
         self._signer = signer
         self._chain_id = chain_id
         self._verify_message = verify_message
@@ -499,7 +515,13 @@ class TendermintEngine(ConsensusEngine):
 
     @property
     def validator_set(self) -> ValidatorSet:
+        """The set in force at the height being decided."""
         return self._validators
+
+    @property
+    def next_validator_set(self) -> ValidatorSet:
+        """The set in force at the next height."""
+        return self._next_validators
 
     @property
     def is_validator(self) -> bool:
@@ -634,6 +656,10 @@ class TendermintEngine(ConsensusEngine):
         self._future_counts = {}
         self._evidence = []
         self._signed = {}
+        if event.validators is not None:
+            self._set_validators(event.validators, event.next_validators)
+        if isinstance(event.engine_settings, TendermintSettings):
+            self._settings = event.engine_settings
         self._enter_height(event.height)
         actions: list[Action] = []
         restored_round = self._restore(records, actions)
@@ -707,7 +733,13 @@ class TendermintEngine(ConsensusEngine):
         self._phase = Phase.RUNNING
         self._start_round(Round(0), actions)
 
+    def _set_validators(self, validators: ValidatorSet, next_validators: ValidatorSet | None) -> None:
+        self._validators = validators
+        self._next_validators = validators if next_validators is None else next_validators
+
     def _enter_height(self, height: Height) -> None:
+        key_address = self._key_address
+        self._own_address = key_address if key_address is not None and self._validators.contains(key_address) else None
         self._height = height
         self._round = Round(0)
         self._step = Step.PROPOSE
@@ -860,6 +892,12 @@ class TendermintEngine(ConsensusEngine):
             self._last_certificate = None  # learned by sync: someone else's certificate
         self._last_block_time_ms = event.timestamp_ms
         self._last_commit_ms = self._now_ms
+        if event.validators is not None:
+            self._set_validators(event.validators, event.next_validators)
+        else:
+            self._set_validators(self._next_validators, None)
+        if isinstance(event.engine_settings, TendermintSettings):
+            self._settings = event.engine_settings  # timeouts changed by governance take effect at their height
         self._enter_height(Height(event.height + 1))
         self._phase = Phase.WAITING
         actions.append(ScheduleTimer(self._height, Round(0), TIMER_COMMIT, self._settings.timeout_commit_ms))
@@ -901,7 +939,7 @@ class TendermintEngine(ConsensusEngine):
         """
         settings = self._settings
         signer = get_signer_address(message)
-        if message.round > settings.rounds_ahead_max or not self._validators.contains(signer):
+        if message.round > settings.rounds_ahead_max or not self._next_validators.contains(signer):
             return
         key = (signer, message.round, _get_signed_kind(message))
         if key in self._future:

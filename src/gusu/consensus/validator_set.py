@@ -29,15 +29,26 @@ times, so with a fixed set the proposer of ``(h, r)`` is the one elected
 by run number ``h + r``. Divisions truncate toward zero (Go's rule), which
 keeps the arithmetic identical to the reference on negative priorities.
 
+**Across a validator-set change** (`gusu.ledger.chainconfig`) priorities
+start from zero again. A set in force from height ``e`` (its
+`effective_height`; 0 for the genesis set, whose first block to propose is
+height 1) counts runs from its own first height ``s = max(e, 1)``: the
+proposer of ``(h, r)`` is the one elected by run number ``h - s + 1 + r``
+of that set. For the genesis set that is ``h + r``, exactly the proposers
+of a chain that never changes; for a set that takes effect at ``e >= 2``
+it is ``h - e + 1 + r``, so round 0 of its first height is run 1 (runs
+count from 1). Every node switches at the same height to the same set, so
+they agree on proposers without carrying priorities across the change
+(CometBFT carries them; starting afresh keeps the rotation a pure function
+of the set and its effective height, and a new validator waits at most one
+rotation period for its first turn).
+
 A fixed set returns to all-zero priorities after ``total`` runs (each
 validator elected exactly ``power`` times), so the sequence is periodic;
 `ValidatorSet` caches one period when it is small enough and otherwise
 walks forward from a cursor. The cache never changes an answer: every
-result is a pure function of the set, the height and the round.
-
-Validator-set changes (a later milestone) will carry priorities from one
-height to the next instead of recomputing them from zero; `get_proposer`
-is the seam for that.
+result is a pure function of the set, its effective height, the height and
+the round.
 """
 
 from __future__ import annotations
@@ -48,8 +59,12 @@ from dataclasses import dataclass
 from gusu.crypto import CryptoSuite
 from gusu.errors import ConfigError
 from gusu.ledger.genesis import Genesis, GenesisValidator
+from gusu.ledger.lightclient import compute_quorum_power, is_quorum_power
 from gusu.ledger.types import Address, Hash, Height, Round
 from gusu.ledger.validators import compute_validators_hash as compute_ledger_validators_hash
+
+GENESIS_EFFECTIVE_HEIGHT = Height(0)
+"""The effective height of the genesis set."""
 
 PRIORITY_WINDOW_FACTOR = 2
 """Priorities are rescaled whenever their spread exceeds this many times the total power."""
@@ -70,11 +85,6 @@ class Validator:
 
 
 # --- the quorum arithmetic --------------------------------------------------------------
-
-
-def compute_quorum_power(total_power: int) -> int:
-    """The smallest power p with 3p > 2 * total_power: strictly more than two thirds."""
-    return (2 * total_power) // 3 + 1
 
 
 def compute_one_third_plus_power(total_power: int) -> int:
@@ -136,6 +146,8 @@ class ValidatorSet:
         "_by_address",
         "_cursor_index",
         "_cursor_priorities",
+        "_effective_height",
+        "_ledger_validators",
         "_one_third_plus_power",
         "_period",
         "_period_proposers",
@@ -144,10 +156,19 @@ class ValidatorSet:
         "_validators",
     )
 
-    def __init__(self, validators: Iterable[Validator]) -> None:
+    def __init__(self, validators: Iterable[Validator], effective_height: Height = GENESIS_EFFECTIVE_HEIGHT) -> None:
+        """`effective_height`: the first height this set is in force (0: the genesis set)."""
         ordered = tuple(sorted(validators, key=lambda validator: validator.address))
         validate_validators(ordered)
+        if effective_height < 0:
+            raise ConfigError(f"a validator set's effective height is not negative, not {effective_height}")
         self._validators = ordered
+        self._effective_height = effective_height
+        # The validators hash covers address, key and power only; the organisation plays no part.
+        self._ledger_validators = tuple(
+            GenesisValidator(validator.name, validator.address, validator.public_key, validator.power, "")
+            for validator in ordered
+        )
         self._by_address = {validator.address: index for index, validator in enumerate(ordered)}
         self._total_power = sum(validator.power for validator in ordered)
         self._quorum_power = compute_quorum_power(self._total_power)
@@ -163,13 +184,31 @@ class ValidatorSet:
         return cls.from_genesis_validators(genesis.validators)
 
     @classmethod
-    def from_genesis_validators(cls, validators: Sequence[GenesisValidator]) -> ValidatorSet:
+    def from_genesis_validators(
+        cls, validators: Sequence[GenesisValidator], effective_height: Height = GENESIS_EFFECTIVE_HEIGHT
+    ) -> ValidatorSet:
         return cls(
-            Validator(
-                address=validator.address, public_key=validator.public_key, power=validator.power, name=validator.name
-            )
-            for validator in validators
+            (
+                Validator(
+                    address=validator.address,
+                    public_key=validator.public_key,
+                    power=validator.power,
+                    name=validator.name,
+                )
+                for validator in validators
+            ),
+            effective_height,
         )
+
+    @property
+    def effective_height(self) -> Height:
+        """The first height this set is in force (0 for the genesis set)."""
+        return self._effective_height
+
+    @property
+    def ledger_validators(self) -> tuple[GenesisValidator, ...]:
+        """The set as the ledger's records list it (ordered by address; organisation left empty)."""
+        return self._ledger_validators
 
     # --- membership and power --------------------------------------------------------------
 
@@ -198,7 +237,7 @@ class ValidatorSet:
 
     def is_quorum(self, power: int) -> bool:
         """True for power strictly above 2/3 of the total."""
-        return 3 * power > 2 * self._total_power
+        return is_quorum_power(power, self._total_power)
 
     def is_one_third_plus(self, power: int) -> bool:
         """True for power strictly above 1/3 of the total."""
@@ -222,22 +261,17 @@ class ValidatorSet:
 
     def compute_validators_hash(self, suite: CryptoSuite) -> Hash:
         """The `validators_hash` block headers carry (same as gusu.ledger.validators)."""
-        return compute_ledger_validators_hash(
-            suite,
-            [
-                # The validators hash covers address, key and power only; the organisation plays no part.
-                GenesisValidator(validator.name, validator.address, validator.public_key, validator.power, "")
-                for validator in self._validators
-            ],
-        )
+        return compute_ledger_validators_hash(suite, self._ledger_validators)
 
     # --- proposer rotation -----------------------------------------------------------------
 
     def get_proposer(self, height: Height, round_: Round) -> Validator:
-        """The validator that proposes in round `round_` of height `height` (height >= 1, round >= 0)."""
-        if height < 1 or round_ < 0:
-            raise ValueError(f"no proposer for height {height}, round {round_}")
-        return self._validators[self._get_proposer_index(height + round_)]
+        """The validator that proposes in round `round_` of height `height` (round >= 0, height at least 1
+        and at least the set's effective height): run ``h - max(e, 1) + 1 + r`` (module docstring)."""
+        first_height = max(self._effective_height, 1)
+        if height < first_height or round_ < 0:
+            raise ValueError(f"no proposer for height {height}, round {round_} in a set in force from {first_height}")
+        return self._validators[self._get_proposer_index(height - first_height + 1 + round_)]
 
     def _get_proposer_index(self, run: int) -> int:
         """Index of the validator elected by run number `run` (1-based) of the procedure from zero."""
@@ -267,7 +301,10 @@ class ValidatorSet:
         return proposer
 
     def __repr__(self) -> str:
-        return f"<ValidatorSet {self.size} validators, total power {self._total_power}>"
+        return (
+            f"<ValidatorSet {self.size} validators, total power {self._total_power}, "
+            f"from height {self._effective_height}>"
+        )
 
 
 def validate_validators(validators: Sequence[Validator]) -> None:

@@ -76,8 +76,8 @@ from gusu.node.blocks import (
     BlockRules,
     apply_block_writes,
     build_block,
-    compute_block_rules,
     compute_genesis_block,
+    compute_next_block_rules,
     finish_block_check,
     start_block_check,
 )
@@ -183,7 +183,8 @@ def create_executor(genesis: Genesis) -> Executor:
 class ChainState:
     """A chain replayed in memory: what checking a next block needs."""
 
-    rules: BlockRules
+    genesis: Genesis
+    suite: CryptoSuite
     executor: Executor
     state: dict[bytes, bytes]
     committed: set[Hash]
@@ -196,7 +197,12 @@ class ChainState:
         block = compute_genesis_block(suite, genesis, executor.compute_genesis_writes(genesis))
         state: dict[bytes, bytes] = {}
         apply_block_writes(state, block)
-        return cls(compute_block_rules(genesis, suite), executor, state, set(), block.header, block.block_hash)
+        return cls(genesis, suite, executor, state, set(), block.header, block.block_hash)
+
+    @property
+    def rules(self) -> BlockRules:
+        """The rules of the next block, from the configuration schedule of the tip's state."""
+        return compute_next_block_rules(self.genesis, self.suite, self.state, self.tip)
 
     def build(self, entries: Sequence[PoolTransaction], timestamp_ms: int, proposer: Address) -> CommittedBlock:
         return build_block(
@@ -695,6 +701,14 @@ class _Generator:
             replace(header, validators_hash=Hash(self.suite.hash(b"another validator set"))),
             raws,
             "header.validators_hash",
+            "header",
+        )
+        add(
+            "wrong_next_validators_hash",
+            "another next validators hash (the set scheduled for the following height)",
+            replace(header, next_validators_hash=Hash(self.suite.hash(b"another validator set"))),
+            raws,
+            "header.next_validators_hash",
             "header",
         )
         add(

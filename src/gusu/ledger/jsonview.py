@@ -294,6 +294,7 @@ def header_to_json(header: BlockHeader) -> JSONObject:
         "receipts_root": bytes_to_hex(header.receipts_root),
         "state_root": bytes_to_hex(header.state_root),
         "validators_hash": bytes_to_hex(header.validators_hash),
+        "next_validators_hash": bytes_to_hex(header.next_validators_hash),
         "transaction_count": header.transaction_count,
     }
 
@@ -310,6 +311,7 @@ def header_from_json(data: JSON) -> BlockHeader:
         receipts_root=Hash(get_hex(fields, "receipts_root", "header", size=HASH_SIZE)),
         state_root=Hash(get_hex(fields, "state_root", "header", size=HASH_SIZE)),
         validators_hash=Hash(get_hex(fields, "validators_hash", "header", size=HASH_SIZE)),
+        next_validators_hash=Hash(get_hex(fields, "next_validators_hash", "header", size=HASH_SIZE)),
         transaction_count=get_uint(fields, "transaction_count", "header", maximum=BLOCK_TRANSACTIONS_MAX),
     )
 

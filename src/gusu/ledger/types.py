@@ -228,7 +228,10 @@ class BlockHeader:
     state_root: Hash
     """The state commitment after this block's transactions are applied."""
     validators_hash: Hash
-    """Commits to the validator set that must certify this block."""
+    """Commits to the validator set that must certify this block (the set in force at `height`)."""
+    next_validators_hash: Hash
+    """Commits to the set in force at ``height + 1``: changes are decided two blocks ahead
+    (`gusu.ledger.chainconfig`), so a light client that trusts this header knows who must sign the next."""
     transaction_count: int
 
 
@@ -245,6 +248,7 @@ def encode_header(header: BlockHeader) -> bytes:
             header.receipts_root,
             header.state_root,
             header.validators_hash,
+            header.next_validators_hash,
             header.transaction_count,
         ]
     )
@@ -261,12 +265,13 @@ def _decode_header_fields(fields: list[Value]) -> BlockHeader:
         receipts_root=Hash(expect_bytes(fields[7], "receipts root", size=HASH_SIZE)),
         state_root=Hash(expect_bytes(fields[8], "state root", size=HASH_SIZE)),
         validators_hash=Hash(expect_bytes(fields[9], "validators hash", size=HASH_SIZE)),
-        transaction_count=expect_uint(fields[10], "transaction count", maximum=BLOCK_TRANSACTIONS_MAX),
+        next_validators_hash=Hash(expect_bytes(fields[10], "next validators hash", size=HASH_SIZE)),
+        transaction_count=expect_uint(fields[11], "transaction count", maximum=BLOCK_TRANSACTIONS_MAX),
     )
 
 
 def decode_header(data: bytes) -> BlockHeader:
-    return _decode_header_fields(decode_list(data, TAG_HEADER, 11))
+    return _decode_header_fields(decode_list(data, TAG_HEADER, 12))
 
 
 def compute_block_hash(suite: CryptoSuite, header: BlockHeader) -> Hash:

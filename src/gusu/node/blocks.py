@@ -3,8 +3,10 @@
 A block is valid on top of a parent when
 
 1. its header follows the parent (`validate_next_header`): same chain, the
-   next height, the parent's hash, the same validator set, a proposer that is
-   a validator, and a time after the parent's and before `BLOCK_TIME_MS_MAX`;
+   next height, the parent's hash, the validator sets in force at its height
+   (`validators_hash`) and at the next (`next_validators_hash`), a proposer
+   that is a validator of its height, and a time after the parent's and
+   before `BLOCK_TIME_MS_MAX`;
 2. its body holds what its header says (`validate_block_body`): as many
    transactions as `transaction_count`, each canonical, of this chain, once,
    not committed before and inside its validity window; the block within the
@@ -19,9 +21,14 @@ A block is valid on top of a parent when
 `finish_block_check` applies rules 3 and 4. The node, the simulator and the
 conformance-vector checker all call these two, in this order.
 
-Every limit comes from genesis (`compute_block_rules`), never from a node's
+Every limit and the validator set come from the chain configuration in force
+at the block's height (`compute_block_rules`): the schedule of changes kept in
+the parent's state (`get_config_schedule`, `gusu.ledger.chainconfig`), or the
+genesis configuration while the state holds no schedule; never from a node's
 own configuration: two nodes with different local settings must still agree
-on which blocks are valid. Nothing here reads a clock, the disk (beyond the
+on which blocks are valid. A change decided in block ``H`` is in force from
+``H + 2`` at the earliest, so the parent's state always knows the sets of the
+block's height and of the next one. Nothing here reads a clock, the disk (beyond the
 state reader handed in) or randomness, so the simulator runs these very
 functions. Time bounds that depend on a validator's clock (is a proposal
 timely?) are the consensus engine's, which takes the clock as an input.
@@ -35,9 +42,17 @@ from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 
 from gusu.crypto import CryptoSuite
-from gusu.errors import CodecError, GusuError, InvalidBlockError
+from gusu.errors import CodecError, GusuError, InvalidBlockError, StorageError
 from gusu.execution import BlockContext, Executor, TransactionInput
-from gusu.execution.state import StateReader
+from gusu.execution.governance.registry import CONFIG_SCHEDULE_KEY, SYSTEM_CONTRACT
+from gusu.execution.state import StateReader, compute_state_key
+from gusu.ledger.chainconfig import (
+    ChainConfig,
+    ConfigSchedule,
+    compute_genesis_config_schedule,
+    decode_config_schedule,
+    get_config_at,
+)
 from gusu.ledger.genesis import DEFAULT_PARAMETERS, Genesis, compute_genesis_hash
 from gusu.ledger.store import (
     CommittedBlock,
@@ -65,12 +80,18 @@ BLOCK_TIME_MS_MAX = 253_402_300_799_999
 """The last millisecond of the year 9999: far inside the codec's integers, so no honest clock gets near it and
 no vote stamped after a block's time can overflow (a block stamped 2^53 ms once halted the chain for good)."""
 
+CONFIG_SCHEDULE_CONTRACT = SYSTEM_CONTRACT
+CONFIG_SCHEDULE_STATE_KEY = compute_state_key(CONFIG_SCHEDULE_CONTRACT, CONFIG_SCHEDULE_KEY)
+"""Where the `system` contract keeps the chain configuration schedule (`gusu.ledger.chainconfig`)."""
+
+FIRST_HEIGHT = Height(1)
+
 _DEFAULTS = dict(DEFAULT_PARAMETERS)
 
 
 @dataclass(frozen=True, slots=True)
 class BlockRules:
-    """What a chain's blocks must satisfy, all of it from the chain's genesis."""
+    """What the block of one height must satisfy: the chain's identity, and the configuration of that height."""
 
     chain_id: str
     suite: CryptoSuite
@@ -79,7 +100,13 @@ class BlockRules:
     transaction_window_blocks: int
     """A transaction is valid in blocks ``valid_until_height - window < height <= valid_until_height``."""
     validators: frozenset[Address]
-    """Who may be a block's proposer."""
+    """Who may be the block's proposer: the validators in force at `height`."""
+    height: Height
+    """The height these rules are for."""
+    validators_hash: Hash
+    """The hash of the set in force at `height`: the block's `validators_hash`."""
+    next_validators_hash: Hash
+    """The hash of the set in force at ``height + 1``: the block's `next_validators_hash`."""
 
 
 def get_genesis_parameter(genesis: Genesis, name: str) -> int:
@@ -90,21 +117,66 @@ def get_genesis_parameter(genesis: Genesis, name: str) -> int:
     return value
 
 
-def compute_block_rules(genesis: Genesis, suite: CryptoSuite) -> BlockRules:
+def get_config_parameter(config: ChainConfig, name: str) -> int:
+    """A chain-wide parameter in force under `config`: its value, else the default every node shares."""
+    value = config.get_parameter(name)
+    if value is None:
+        value = _DEFAULTS[name]
+    return value
+
+
+def get_config_schedule(genesis: Genesis, state: StateReader) -> ConfigSchedule:
+    """The configuration schedule kept in `state`, or the genesis configuration if the state holds none.
+
+    StorageError if the stored value cannot be read: only the system contract writes it, with
+    `encode_config_schedule`, so an unreadable one means this node's state is damaged.
+    """
+    data = state.get(CONFIG_SCHEDULE_STATE_KEY)
+    if data is None:
+        return compute_genesis_config_schedule(genesis)
+    try:
+        return decode_config_schedule(data)
+    except CodecError as error:
+        raise StorageError(f"the chain configuration schedule in the state cannot be read: {error}") from error
+
+
+def compute_block_rules(
+    genesis: Genesis, suite: CryptoSuite, schedule: ConfigSchedule | None = None, height: Height = FIRST_HEIGHT
+) -> BlockRules:
+    """The rules of the block at `height` under `schedule` (the one in its parent's state; None: genesis's)."""
+    if schedule is None:
+        schedule = compute_genesis_config_schedule(genesis)
+    config = get_config_at(schedule, height)
+    next_config = get_config_at(schedule, Height(height + 1))
     return BlockRules(
         chain_id=genesis.chain_id,
         suite=suite,
-        block_transactions_max=get_genesis_parameter(genesis, "block_transactions_max"),
-        block_bytes_max=get_genesis_parameter(genesis, "block_bytes_max"),
-        transaction_window_blocks=get_genesis_parameter(genesis, "transaction_window_blocks"),
-        validators=frozenset(validator.address for validator in genesis.validators),
+        block_transactions_max=get_config_parameter(config, "block_transactions_max"),
+        block_bytes_max=get_config_parameter(config, "block_bytes_max"),
+        transaction_window_blocks=get_config_parameter(config, "transaction_window_blocks"),
+        validators=frozenset(validator.address for validator in config.validators),
+        height=height,
+        validators_hash=compute_validators_hash(suite, config.validators),
+        next_validators_hash=compute_validators_hash(suite, next_config.validators),
     )
+
+
+def compute_next_block_rules(
+    genesis: Genesis, suite: CryptoSuite, state: StateReader, parent: BlockHeader
+) -> BlockRules:
+    """The rules of the block after `parent`, from the schedule in `state` (the state after `parent`)."""
+    return compute_block_rules(genesis, suite, get_config_schedule(genesis, state), Height(parent.height + 1))
 
 
 def compute_genesis_block(
     suite: CryptoSuite, genesis: Genesis, writes: Sequence[tuple[bytes, bytes | None]]
 ) -> CommittedBlock:
-    """Block 0: no transactions; its parent hash is the genesis document's hash."""
+    """Block 0: no transactions; its parent hash is the genesis document's hash.
+
+    Its validator hashes come from the schedule the genesis writes hold, else from the genesis document.
+    """
+    genesis_state = {key: value for key, value in writes if value is not None}
+    schedule = get_config_schedule(genesis, genesis_state)
     header = BlockHeader(
         chain_id=genesis.chain_id,
         height=Height(0),
@@ -114,7 +186,8 @@ def compute_genesis_block(
         transactions_root=compute_transactions_root(suite, []),
         receipts_root=compute_receipts_root(suite, []),
         state_root=compute_state_root(suite, ZERO_HASH, writes),
-        validators_hash=compute_validators_hash(suite, genesis.validators),
+        validators_hash=compute_validators_hash(suite, get_config_at(schedule, Height(0)).validators),
+        next_validators_hash=compute_validators_hash(suite, get_config_at(schedule, Height(1)).validators),
         transaction_count=0,
     )
     return CommittedBlock(
@@ -137,10 +210,18 @@ def validate_next_header(rules: BlockRules, header: BlockHeader, parent: BlockHe
         raise InvalidBlockError(f"block {header.height} does not follow our tip at height {parent.height}")
     if header.parent_hash != parent_hash:
         raise InvalidBlockError(f"block {header.height} names another parent than our block {parent.height}")
-    if header.validators_hash != parent.validators_hash:
-        raise InvalidBlockError(f"block {header.height} names another validator set")
+    assert header.height == rules.height, "the rules of another height"
+    if header.validators_hash != rules.validators_hash:
+        raise InvalidBlockError(f"block {header.height} names another validator set than the one in force there")
+    if header.next_validators_hash != rules.next_validators_hash:
+        raise InvalidBlockError(
+            f"block {header.height} names another validator set for height {header.height + 1} than the one "
+            "scheduled"
+        )
     if header.proposer not in rules.validators:
-        raise InvalidBlockError(f"block {header.height} names proposer 0x{header.proposer.hex()}, not a validator")
+        raise InvalidBlockError(
+            f"block {header.height} names proposer 0x{header.proposer.hex()}, not a validator at that height"
+        )
     if header.timestamp_ms <= parent.timestamp_ms:
         raise InvalidBlockError(f"block {header.height}'s time does not advance past its parent's")
     if header.timestamp_ms > BLOCK_TIME_MS_MAX:
@@ -214,6 +295,7 @@ def build_block(
     A proposer builds its block with this; a validator re-executes a proposed one with it and compares.
     """
     height = Height(parent.height + 1)
+    assert height == rules.height, "the rules of another height"
     context = BlockContext(chain_id=rules.chain_id, height=height, timestamp_ms=timestamp_ms, proposer=proposer)
     result = executor.execute_block(
         state, context, [TransactionInput(entry.transaction, entry.transaction_id, entry.sender) for entry in entries]
@@ -229,7 +311,8 @@ def build_block(
         transactions_root=compute_transactions_root(suite, transaction_ids),
         receipts_root=compute_receipts_root(suite, result.receipts),
         state_root=compute_state_root(suite, parent.state_root, result.writes),
-        validators_hash=parent.validators_hash,
+        validators_hash=rules.validators_hash,
+        next_validators_hash=rules.next_validators_hash,
         transaction_count=len(entries),
     )
     return CommittedBlock(

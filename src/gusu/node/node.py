@@ -46,11 +46,12 @@ from gusu.consensus import (
 )
 from gusu.consensus.certificate import verify_commit_certificate
 from gusu.consensus.messages import Equivocation, Message, make_signer
-from gusu.consensus.tendermint import TendermintEngine
+from gusu.consensus.tendermint import TendermintEngine, TendermintSettings
 from gusu.consensus.validator_set import ValidatorSet
 from gusu.crypto import CryptoSuite, PrivateKey, get_suite
 from gusu.errors import (
     CodecError,
+    ConfigError,
     GusuError,
     InvalidBlockError,
     NodeError,
@@ -60,6 +61,7 @@ from gusu.execution import (
     Executor,
     compute_chain_registry,
 )
+from gusu.ledger.chainconfig import ChainConfig, compute_genesis_config_schedule, get_config_at
 from gusu.ledger.genesis import CONSENSUS_TENDERMINT, Genesis, compute_genesis_hash, validate_python_version
 from gusu.ledger.kv import open_store
 from gusu.ledger.store import (
@@ -93,6 +95,7 @@ from gusu.node.blocks import (
     compute_block_rules,
     compute_genesis_block,
     finish_block_check,
+    get_config_schedule,
     start_block_check,
 )
 from gusu.node.config import NodeConfig
@@ -104,6 +107,7 @@ from gusu.node.metrics import HistogramRecorder, NodeCounters
 from gusu.node.outbox import PeerOutbox
 from gusu.node.proposals import ProposalExchange
 from gusu.node.queries import ChainQueries
+from gusu.node.schedule import ValidatorSchedule
 from gusu.node.service import (
     BlockListener,
     BlockNotification,
@@ -195,6 +199,12 @@ class Node:
         self._mempool_limits = mempool_limits
         self._executor = Executor(compute_chain_registry(genesis.contracts), execution_limits)
         self._rules: BlockRules = compute_block_rules(genesis, self._suite)
+        """The rules of the block after the tip (`_refresh_configuration` after each commit)."""
+        self._schedule = ValidatorSchedule(compute_genesis_config_schedule(genesis), Height(0))
+        """The validator sets around the tip, from the configuration schedule in the committed state."""
+        self._engine_settings: TendermintSettings | None = None
+        """The BFT engine's settings at the height after the tip, from its scheduled parameters."""
+        self._engine_settings_config: ChainConfig | None = None
         self._mempool = Mempool(mempool_limits, genesis.chain_id)
         self._validator_set = ValidatorSet.from_genesis(genesis)
         self._is_bft = genesis.consensus == CONSENSUS_TENDERMINT
@@ -253,7 +263,7 @@ class Node:
         self._proposals = ProposalExchange(
             suite=self._suite,
             chain_id=genesis.chain_id,
-            validator_set=self._validator_set,
+            get_validator_set=self._schedule.get_validator_set,
             get_engine=lambda: self._driver.engine,
             get_height=lambda: self.height,
             is_running=lambda: self._running,
@@ -307,6 +317,7 @@ class Node:
         self._tip_hash = tip[1]
         self._tip_header = store.get_header(tip[0])
         assert self._tip_header is not None
+        self._refresh_configuration()
         self._running = True
         logger.info("node %s at height %d, address %s", self._config.node.name, tip[0], self._address.hex())
         if self._config.node.transaction_journal:
@@ -322,6 +333,7 @@ class Node:
                 self._received_log = ReceivedMessageLog(self._config.received_votes_path)
             await self._start_network()
             self._spawn(self._run_sync_status())
+        validators, next_validators = self._schedule.get_engine_sets(Height(tip[0] + 1))
         self._on_engine_event(
             Start(
                 height=Height(tip[0] + 1),
@@ -329,6 +341,9 @@ class Node:
                 last_block_time_ms=self._tip_header.timestamp_ms,
                 wal_records=wal_records,
                 pool_transaction_count=self._mempool.transaction_count,
+                validators=validators,
+                next_validators=next_validators,
+                engine_settings=self._engine_settings,
             )
         )
         if self._mempool.transaction_count:
@@ -538,8 +553,8 @@ class Node:
         )
 
     def _build_block(self, height: Height, timestamp_ms: int) -> tuple[RawBlock, CommittedBlock]:
-        settings = self._solo_settings
-        entries = self._mempool.select(settings.block_transactions_max, settings.block_bytes_max, height)
+        rules = self._rules  # the limits in force at this height, which governance may have changed
+        entries = self._mempool.select(rules.block_transactions_max, rules.block_bytes_max, height)
         outcome = self._execute_block(height, timestamp_ms, self._address, entries)
         return RawBlock(outcome.header, outcome.raw_transactions), outcome
 
@@ -565,9 +580,10 @@ class Node:
         """
         header = block.header
         parent = self._tip_header
+        rules = self._rules
         assert parent is not None
         check = start_block_check(
-            self._rules, parent, self._tip_hash, block, self.store.has_transaction, self._mempool.get_by_raw
+            rules, parent, self._tip_hash, block, self.store.has_transaction, self._mempool.get_by_raw
         )
         unverified: list[int] = []
         shared: list[tuple[int, asyncio.Future[list[bool]], int]] = []
@@ -597,7 +613,7 @@ class Node:
         if self._tip_header is not parent:
             raise InvalidBlockError(f"the tip moved while block {header.height} was being checked; check it again")
         return finish_block_check(
-            self._rules, self._executor, self.store, parent, self._tip_hash, check, verdicts
+            rules, self._executor, self.store, parent, self._tip_hash, check, verdicts
         )
 
     async def _verify_block_signatures(
@@ -633,12 +649,17 @@ class Node:
         self.store.commit_block(committed)
         self._on_block_stored(committed)
         # The engine decides heights; tell it where the chain now stands, and what the block left pending.
+        next_height = Height(committed.header.height + 1)
+        validators, next_validators = self._schedule.get_engine_sets(next_height)
         self._on_engine_event(
             Start(
-                height=Height(committed.header.height + 1),
+                height=next_height,
                 now_ms=self._clock(),
                 last_block_time_ms=committed.header.timestamp_ms,
                 pool_transaction_count=self._mempool.transaction_count,
+                validators=validators,
+                next_validators=next_validators,
+                engine_settings=self._engine_settings,
             )
         )
         return committed
@@ -707,12 +728,16 @@ class Node:
                 (time.perf_counter() - started_s) * 1000,
             )
         self._on_block_stored(committed)
+        validators, next_validators = self._schedule.get_engine_sets(Height(committed.header.height + 1))
         self._on_engine_event(
             BlockCommitted(
                 height=committed.header.height,
                 block_hash=committed.block_hash,
                 now_ms=self._clock(),
                 timestamp_ms=committed.header.timestamp_ms,
+                validators=validators,
+                next_validators=next_validators,
+                engine_settings=self._engine_settings,
             )
         )
         # What the commit left in the pool: the engine decides from it whether to go on.
@@ -722,6 +747,7 @@ class Node:
         header = committed.header
         self._tip_header = header
         self._tip_hash = committed.block_hash
+        self._refresh_configuration()
         self._proposals.on_block_stored(header.height)
         if self._wal is not None:
             # The WAL guards the height being decided; a committed height needs no guard.
@@ -841,15 +867,36 @@ class Node:
         if self._network is not None and self._tip_header is not None:
             self._block_sync.request_if_behind()
 
+    def _refresh_configuration(self) -> None:
+        """Read the configuration schedule of the state after the tip: the next block's rules, the sets around."""
+        header = self._tip_header
+        assert header is not None
+        schedule = get_config_schedule(self._genesis, self.store)
+        self._schedule.update(schedule, header.height)
+        self._rules = compute_block_rules(self._genesis, self._suite, schedule, Height(header.height + 1))
+        config = get_config_at(schedule, Height(header.height + 1))
+        if self._is_bft and config != self._engine_settings_config:
+            self._engine_settings_config = config
+            try:
+                self._engine_settings = compute_bft_settings(self._genesis, self._solo_settings, config)
+            except ConfigError as error:
+                # Governance validates parameters before a change passes; should one slip through, the
+                # timeouts in force stay (they only pace rounds), and the operator hears of it.
+                logger.error("height %d: %s; keeping the consensus timeouts in force", header.height + 1, error)
+
     def _verify_synced_certificate(self, block: RawBlock, certificate: CommitCertificate) -> None:
         if certificate.height != block.header.height:
             raise InvalidBlockError(
                 f"a certificate for height {certificate.height} came with block {block.header.height}"
             )
+        # The set in force at the certified height, by the schedule of our state: block sync crosses changes.
+        validator_set = self._schedule.get_validator_set(block.header.height)
+        if validator_set is None:
+            raise InvalidBlockError(f"block {block.header.height} is too far ahead of our tip to check its certificate")
         verify_commit_certificate(
             self._suite,
             self._genesis.chain_id,
-            self._validator_set,
+            validator_set,
             certificate,
             expected_block_hash=compute_block_hash(self._suite, block.header),
         )

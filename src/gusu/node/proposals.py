@@ -27,7 +27,7 @@ from typing import Any
 
 from gusu.consensus import ConsensusEngine, MessageReceived, ProposalValidated, ValidateProposal
 from gusu.consensus.events import Event
-from gusu.consensus.messages import Proposal, Vote, verify_message
+from gusu.consensus.messages import Proposal, Vote, get_signer_address, verify_message
 from gusu.consensus.tendermint import TendermintEngine
 from gusu.consensus.validator_set import ValidatorSet
 from gusu.crypto import CryptoSuite
@@ -68,7 +68,7 @@ class ProposalExchange:
         *,
         suite: CryptoSuite,
         chain_id: str,
-        validator_set: ValidatorSet,
+        get_validator_set: Callable[[Height], ValidatorSet | None],
         get_engine: Callable[[], ConsensusEngine],
         get_height: Callable[[], Height],
         is_running: Callable[[], bool],
@@ -80,11 +80,12 @@ class ProposalExchange:
         clock: Callable[[], int],
         on_received: Callable[[Proposal | Vote], None] | None = None,
     ) -> None:
-        """`on_received` (a debug hook, `[debug] received_votes_path`) sees every peer's proposal and vote
-        whose signature holds; a StorageError it raises is a local fault."""
+        """`get_validator_set` gives the set in force at a height, None if it is not known yet (see
+        `gusu.node.schedule`). `on_received` (a debug hook, `[debug] received_votes_path`) sees every peer's
+        proposal and vote whose signature holds; a StorageError it raises is a local fault."""
         self._suite = suite
         self._chain_id = chain_id
-        self._validator_set = validator_set
+        self._get_validator_set = get_validator_set
         self._get_engine = get_engine
         self._get_height = get_height
         self._is_running = is_running
@@ -250,7 +251,14 @@ class ProposalExchange:
         message = decoded.proposal if isinstance(decoded, ProposalWithBlock) else decoded
         if message.chain_id != self._chain_id:
             raise CodecError("a consensus message of another chain")
-        if not verify_message(self._suite, self._validator_set, message):
+        validator_set = self._get_validator_set(message.height)
+        if validator_set is None:
+            return  # a height whose validators are not known yet: nothing can be checked or used
+        if not validator_set.contains(get_signer_address(message)):
+            # Not a validator at that height: maybe an honest one removed there, still catching up. Dropped,
+            # not disconnected (the transport already admits only known validators).
+            return
+        if not verify_message(self._suite, validator_set, message):
             raise InvalidSignatureError("a consensus message is not signed by the validator it names")
         if not self._is_running():
             return
@@ -295,7 +303,10 @@ class ProposalExchange:
         """A proposal whose body we keep: the round's own proposer's, for the next two heights, in rounds near ours."""
         if not tip_height < proposal.height <= tip_height + 2:
             return False
-        if self._validator_set.get_proposer(proposal.height, proposal.round).address != proposal.proposer:
+        validator_set = self._get_validator_set(proposal.height)
+        if validator_set is None:
+            return False
+        if validator_set.get_proposer(proposal.height, proposal.round).address != proposal.proposer:
             return False
         current = self._get_engine_round() if proposal.height == tip_height + 1 else Round(0)
         return proposal.round <= current + BODY_ROUNDS_AHEAD_MAX

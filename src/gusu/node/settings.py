@@ -14,9 +14,10 @@ from gusu.consensus import SoloSettings
 from gusu.consensus.tendermint import TendermintSettings
 from gusu.errors import ConfigError
 from gusu.execution import ExecutionLimits, compute_execution_limits
+from gusu.ledger.chainconfig import ChainConfig
 from gusu.ledger.genesis import Genesis
 from gusu.mempool import MempoolLimits
-from gusu.node.blocks import get_genesis_parameter
+from gusu.node.blocks import get_config_parameter, get_genesis_parameter
 from gusu.node.config import NodeConfig
 
 
@@ -51,17 +52,29 @@ BFT_TIMEOUT_PARAMETERS = (
 validators must agree on them."""
 
 
-def compute_bft_settings(genesis: Genesis, solo: SoloSettings) -> TendermintSettings:
-    """The Tendermint engine's settings: timeouts from genesis (else the engine's defaults), pacing from `solo`."""
+def compute_bft_settings(genesis: Genesis, solo: SoloSettings, config: ChainConfig | None = None) -> TendermintSettings:
+    """The Tendermint engine's settings: timeouts from genesis (else the engine's defaults), pacing from `solo`.
+
+    With `config` (the configuration in force at some height, `gusu.ledger.chainconfig`) the timeouts,
+    the block interval and the full-block size come from its parameters instead: governance may change
+    them, and they take effect at the height the change names.
+    """
     defaults = TendermintSettings()
-    timeouts = {name: genesis.get_parameter(name) for name in BFT_TIMEOUT_PARAMETERS}
+    get_parameter = genesis.get_parameter if config is None else config.get_parameter
+    timeouts = {name: get_parameter(name) for name in BFT_TIMEOUT_PARAMETERS}
+    block_interval_ms = solo.block_interval_ms
+    block_transactions_max = solo.block_transactions_max
+    if config is not None:
+        block_interval_ms = get_config_parameter(config, "block_interval_ms")
+        block_transactions_max = get_config_parameter(config, "block_transactions_max")
+    where = "genesis" if config is None else "scheduled"
     try:
         return TendermintSettings(
             **{name: getattr(defaults, name) if value is None else value for name, value in timeouts.items()},
-            timeout_commit_ms=solo.block_interval_ms,
+            timeout_commit_ms=block_interval_ms,
             wait_for_transactions=True,
             empty_block_interval_ms=solo.empty_block_interval_ms,
-            full_block_transactions=solo.block_transactions_max,
+            full_block_transactions=block_transactions_max,
         )
     except ConfigError as error:
-        raise ConfigError(f"the genesis parameters do not make valid consensus timeouts: {error}") from error
+        raise ConfigError(f"the {where} parameters do not make valid consensus timeouts: {error}") from error

@@ -4,18 +4,24 @@
   `AsyncClient` (asyncio, with WebSocket subscriptions) send it and read the
   chain through a node's JSON-RPC API (docs/api.md);
 * `verify_block_hash`, `verify_transaction_proof` and `verify_receipt_proof`
-  let someone who trusts only a block hash check a node's answers.
+  let someone who trusts only a block hash check a node's answers;
+* `start_light_client` and `verify_next_block` (or `verify_next_header`) take a
+  light client from a trusted block (the genesis block) to the next, checking
+  each commit certificate against the validator set the previous header
+  announced, across validator-set changes.
 
 See docs/sdk.md for a guide. The SDK depends on gusu.crypto, gusu.codec,
 gusu.ledger and gusu.errors only, so it can ship without the node.
 """
 
+from gusu.ledger.lightclient import LightClientState, start_light_client, verify_next_header
 from gusu.sdk._rpc import TransactionDroppedError
 from gusu.sdk.client import AsyncClient, Client, ClientSettings, Subscription
 from gusu.sdk.transactions import (
     SignedTransaction,
     build_transaction,
     verify_block_hash,
+    verify_next_block,
     verify_receipt_proof,
     verify_transaction,
     verify_transaction_proof,
@@ -45,6 +51,7 @@ __all__ = [
     "EventNotification",
     "EvidencePage",
     "EvidenceView",
+    "LightClientState",
     "NodeStatus",
     "PeerView",
     "ReceiptProof",
@@ -57,7 +64,10 @@ __all__ = [
     "TransactionStatus",
     "TransactionView",
     "build_transaction",
+    "start_light_client",
     "verify_block_hash",
+    "verify_next_block",
+    "verify_next_header",
     "verify_receipt_proof",
     "verify_transaction",
     "verify_transaction_proof",

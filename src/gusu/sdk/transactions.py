@@ -9,6 +9,12 @@ holds only a block header (or only a block hash they trust, from a commit
 certificate or a published checkpoint) can check that a transaction, or a
 receipt, is part of that block without trusting the node that served the
 proof.
+
+`verify_next_block` is the light client's step from one trusted block to the
+next (`gusu.ledger.lightclient`): it checks the next block's commit
+certificate against the validator set its trusted predecessor announced,
+across validator-set changes, so a client that starts from the genesis block
+can trust any later block hash, and then any proof against it.
 """
 
 from __future__ import annotations
@@ -19,6 +25,9 @@ from dataclasses import dataclass, replace
 
 from gusu.codec import Value, encode
 from gusu.crypto import CryptoSuite, PrivateKey, get_suite
+from gusu.errors import InvalidBlockError
+from gusu.ledger.genesis import GenesisValidator
+from gusu.ledger.lightclient import LightClientState, verify_next_header
 from gusu.ledger.merkle import InclusionProof, is_valid_inclusion
 from gusu.ledger.types import (
     Address,
@@ -33,6 +42,7 @@ from gusu.ledger.types import (
     encode_receipt,
     encode_transaction,
 )
+from gusu.sdk.views import BlockView
 
 NONCE_BITS = 64
 
@@ -129,3 +139,19 @@ def verify_transaction(suite: CryptoSuite, transaction: Transaction, transaction
     if compute_transaction_id(suite, transaction) != transaction_id:
         return False
     return suite.verify(transaction.sender_public_key, transaction_id, transaction.signature)
+
+
+def verify_next_block(
+    suite: CryptoSuite, trusted: LightClientState, block: BlockView, validators: Sequence[GenesisValidator]
+) -> LightClientState:
+    """Trust `block`, the block after `trusted`, if its certificate proves it; the new trusted state.
+
+    `validators` is the set in force at the block's height (unchanged, or the one the trusted header
+    announced in `next_validators_hash`): it is checked against that hash before any signature.
+    InvalidBlockError says what does not hold; a block served without its certificate cannot be trusted.
+    """
+    if block.certificate is None:
+        raise InvalidBlockError(f"block {block.height} came without its commit certificate: ask a node for it again")
+    if compute_block_hash(suite, block.header) != block.block_hash:
+        raise InvalidBlockError(f"the node's hash for block {block.height} is not its header's")
+    return verify_next_header(suite, trusted, block.header, block.certificate, validators)

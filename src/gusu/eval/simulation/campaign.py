@@ -69,9 +69,13 @@ class ScenarioSummary:
     crashes: int = 0
     byzantine_messages: int = 0
     """Blocks built with a time lie plus signed spam messages."""
+    validator_sets_min: int | None = None
+    """The fewest distinct validator sets on a run's longest honest chain (churn: at least 2 shows a change)."""
 
     def add(self, result: SimResult) -> None:
         self.runs += 1
+        sets = result.validator_sets
+        self.validator_sets_min = sets if self.validator_sets_min is None else min(self.validator_sets_min, sets)
         self.byzantine_messages += result.time_lies + result.spam_messages
         self.wait_runs += 1 if result.wait_for_transactions else 0
         self.failures += 0 if result.ok else 1

@@ -14,8 +14,19 @@ The chain is fixed for every run: `get_genesis` allocates balances to
 `CLIENT_COUNT` client accounts, so the genesis state is computed once per
 process. Its validator entry is a stand-in (an ecdsa key from a fixed
 secret), because genesis validation checks validator keys against a real
-suite while a run's validators may hold simulation keys; consensus uses the
-run's own validator set and no contract reads the genesis list during a run.
+suite while a run's validators may hold simulation keys. The run's own
+validators go into its genesis state as the chain configuration schedule
+(`make_genesis_writes`), where the node's block rules read the set of each
+height (`compute_sim_rules`, `gusu.node.blocks.get_config_schedule`), as on
+a real chain whose governance has written one.
+
+Scheduled configuration changes (the "validator churn" scenario) are made
+by `ScheduleExecutor`: the real executor, plus, in the blocks of the heights
+a run's plan names, the write the governance contract makes when a proposal
+passes (`gusu.ledger.chainconfig.compute_scheduled_change` on the schedule
+in the state). It stands in for the governance contract, which the
+simulation does not drive through votes; every node executes the same
+blocks with it, so they all agree on the schedule as they agree on state.
 
 Transaction ids are computed with the run's suite (`suite.hash` of the
 payload), as the chain would; signatures are simulation signatures, which
@@ -26,7 +37,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from gusu.codec import encode
@@ -34,13 +45,29 @@ from gusu.crypto import CryptoSuite, get_suite
 from gusu.errors import CodecError, InvalidBlockError
 from gusu.eval.simulation.crypto import compute_sim_address, sign_sim_digest
 from gusu.execution import (
+    BlockContext,
     Executor,
+    TransactionInput,
     compute_execution_limits,
     compute_state_key,
     get_default_registry,
 )
 from gusu.execution.encoding import decode_int
-from gusu.ledger.genesis import DEFAULT_PARAMETERS, Allocation, Genesis, GenesisValidator
+from gusu.execution.executor import BlockExecutionResult
+from gusu.execution.state import StateReader
+from gusu.ledger.chainconfig import (
+    ChainConfig,
+    ConfigChange,
+    compute_scheduled_change,
+    encode_config_schedule,
+)
+from gusu.ledger.genesis import (
+    CONSENSUS_TENDERMINT,
+    DEFAULT_PARAMETERS,
+    Allocation,
+    Genesis,
+    GenesisValidator,
+)
 from gusu.ledger.types import (
     Address,
     BlockHeader,
@@ -56,11 +83,13 @@ from gusu.ledger.types import (
 )
 from gusu.mempool import Mempool, MempoolLimits, PoolTransaction
 from gusu.node.blocks import (
+    CONFIG_SCHEDULE_STATE_KEY,
     BlockRules,
     build_block,
-    compute_block_rules,
     compute_genesis_block,
+    compute_next_block_rules,
     finish_block_check,
+    get_config_schedule,
     start_block_check,
 )
 
@@ -126,13 +155,18 @@ def get_genesis() -> Genesis:
     )
 
 
-def compute_sim_rules(suite: CryptoSuite, validators: Iterable[Address]) -> BlockRules:
-    """The block rules of the simulated chain (`gusu.node.blocks`, from its genesis) for a run's validators.
+def compute_sim_rules(suite: CryptoSuite, state: StateReader, tip: ChainTip) -> BlockRules:
+    """The block rules (`gusu.node.blocks`) of the block after `tip`, from the schedule in `state`."""
+    return compute_next_block_rules(get_genesis(), suite, state, tip.header)
 
-    Only the proposer check differs from the genesis document's rules: a run's validators hold
-    simulation keys, which the genesis stand-in cannot list (see the module docstring).
-    """
-    return replace(compute_block_rules(get_genesis(), suite), validators=frozenset(validators))
+
+def make_sim_config(validators: Sequence[GenesisValidator]) -> ChainConfig:
+    """A configuration of the simulated chain: its genesis parameters with `validators` (any order)."""
+    return ChainConfig(
+        validators=tuple(sorted(validators, key=lambda validator: validator.address)),
+        parameters=get_genesis().parameters,
+        consensus=CONSENSUS_TENDERMINT,
+    )
 
 
 @functools.cache
@@ -141,13 +175,48 @@ def get_executor() -> Executor:
     return Executor(get_default_registry(), compute_execution_limits(get_genesis().parameters))
 
 
+class ScheduleExecutor(Executor):
+    """The real executor, plus scheduled configuration changes written where governance would write them.
+
+    `changes` maps a deciding height to (effective height, configuration): the block of that height
+    ends with the schedule write a passed proposal makes (see the module docstring).
+    """
+
+    def __init__(self, changes: Mapping[Height, tuple[Height, ChainConfig]]) -> None:
+        super().__init__(get_default_registry(), compute_execution_limits(get_genesis().parameters))
+        self._changes = dict(changes)
+
+    def execute_block(
+        self, state: StateReader, block: BlockContext, transactions: Sequence[TransactionInput]
+    ) -> BlockExecutionResult:
+        result = super().execute_block(state, block, transactions)
+        change = self._changes.get(block.height)
+        if change is None:
+            return result
+        effective_height, config = change
+        schedule = compute_scheduled_change(
+            get_config_schedule(get_genesis(), state), block.height, effective_height, config
+        )
+        writes = dict(result.writes)
+        writes[CONFIG_SCHEDULE_STATE_KEY] = encode_config_schedule(schedule)
+        return BlockExecutionResult(result.receipts, tuple(sorted(writes.items())))
+
+
 @functools.cache
 def get_genesis_writes() -> tuple[tuple[bytes, bytes], ...]:
     return get_executor().compute_genesis_writes(get_genesis())
 
 
-def make_genesis_state() -> dict[bytes, bytes]:
-    return dict(get_genesis_writes())
+def make_genesis_writes(validators: Sequence[GenesisValidator]) -> tuple[tuple[bytes, bytes], ...]:
+    """The genesis state of a run: the chain's, plus the schedule holding the run's validators."""
+    schedule = (ConfigChange(Height(0), make_sim_config(validators)),)
+    writes = dict(get_genesis_writes())
+    writes[CONFIG_SCHEDULE_STATE_KEY] = encode_config_schedule(schedule)
+    return tuple(sorted(writes.items()))
+
+
+def make_genesis_state(writes: Iterable[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
+    return dict(writes)
 
 
 def make_mempool() -> Mempool:
@@ -207,12 +276,13 @@ class Execution:
     writes: tuple[tuple[bytes, bytes | None], ...]
 
 
-def make_genesis_tip(suite: CryptoSuite) -> ChainTip:
-    block = compute_genesis_block(suite, get_genesis(), get_genesis_writes())
+def make_genesis_tip(suite: CryptoSuite, writes: Sequence[tuple[bytes, bytes]]) -> ChainTip:
+    block = compute_genesis_block(suite, get_genesis(), writes)
     return ChainTip(block.header, block.block_hash)
 
 
 def execute_block(
+    executor: Executor,
     rules: BlockRules,
     state: dict[bytes, bytes],
     tip: ChainTip,
@@ -221,7 +291,6 @@ def execute_block(
     entries: Iterable[PoolTransaction],
 ) -> Execution:
     """Execute `entries` on `state` (the state after `tip`): `gusu.node.blocks.build_block`, as the node builds."""
-    executor = get_executor()
     built = build_block(rules, executor, state, tip.header, tip.block_hash, timestamp_ms, proposer, tuple(entries))
     return Execution(built.header, built.transaction_ids, built.receipts, built.writes)
 
@@ -284,6 +353,7 @@ def make_transfer(
 
 
 def validate_block(
+    executor: Executor,
     rules: BlockRules,
     decoder: TransactionDecoder,
     state: dict[bytes, bytes],
@@ -308,5 +378,5 @@ def validate_block(
 
     raw_block = RawBlock(block.header, block.raw_transactions)
     check = start_block_check(rules, tip.header, tip.block_hash, raw_block, committed_ids.__contains__, get_known)
-    built = finish_block_check(rules, get_executor(), state, tip.header, tip.block_hash, check, {})
+    built = finish_block_check(rules, executor, state, tip.header, tip.block_hash, check, {})
     return Execution(built.header, built.transaction_ids, built.receipts, built.writes)

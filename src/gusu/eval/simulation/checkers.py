@@ -80,6 +80,7 @@ if TYPE_CHECKING:
 
 def run_checkers(simulation: Simulation, deadline_ms: int) -> None:
     check_agreement(simulation)
+    check_validator_sets(simulation)
     check_block_times(simulation)
     check_exactly_once(simulation)
     check_acknowledged_transactions(simulation)
@@ -101,6 +102,42 @@ def check_agreement(simulation: Simulation) -> None:
                     f"{block.height} ({first[1].hex()[:16]} vs {block.block_hash.hex()[:16]})"
                 )
                 return
+
+
+def check_validator_sets(simulation: Simulation) -> None:
+    """Each block is certified by the set the plan puts in force at its height, and its header says so.
+
+    The expected sets come from the fault plan alone (genesis powers and churn steps), not from the
+    schedule the nodes read, so a node that misreads or ignores the schedule is caught here. Each
+    header also announces the set of the next height, which the next header names (what light clients
+    follow).
+    """
+    planned = simulation.planned_validators_hashes
+    suite = simulation.suite
+
+    def get_planned(height: int) -> bytes:
+        return [validators_hash for first, validators_hash in planned if first <= height][-1]
+
+    for node in simulation.honest:
+        previous = None
+        for block in node.store:
+            header = block.block.header
+            expected = get_planned(block.height)
+            certifying = block.validator_set.compute_validators_hash(suite)
+            if header.validators_hash != expected or certifying != expected:
+                simulation.violations.append(
+                    f"validator set: block {block.height} on node {node.node_id} names set "
+                    f"{header.validators_hash.hex()[:16]} and was certified by {certifying.hex()[:16]}; the plan puts "
+                    f"{expected.hex()[:16]} in force there"
+                )
+                return
+            if previous is not None and previous.next_validators_hash != header.validators_hash:
+                simulation.violations.append(
+                    f"validator set: block {block.height} on node {node.node_id} names another set than block "
+                    f"{block.height - 1} announced"
+                )
+                return
+            previous = header
 
 
 def check_block_times(simulation: Simulation) -> None:
@@ -133,7 +170,7 @@ def check_block_times(simulation: Simulation) -> None:
                     f"its proposal was first seen (precision {precision_ms} ms, message delay {delay_ms} ms)"
                 )
                 return
-            if compute_block_time_ms(block.certificate, simulation.validator_set) <= block.timestamp_ms:
+            if compute_block_time_ms(block.certificate, block.validator_set) <= block.timestamp_ms:
                 simulation.violations.append(
                     f"validity: the certificate of block {block.height} on node {node.node_id} has a BFT time "
                     "not after the block's own time"

@@ -103,8 +103,6 @@ from gusu.consensus.tendermint import HELD_VOTES_MAX
 from gusu.crypto import CryptoSuite
 from gusu.errors import CodecError, GusuError, InvalidBlockError
 from gusu.eval.simulation.chain import (
-    BLOCK_BYTES_MAX,
-    BLOCK_TRANSACTIONS_MAX,
     CHAIN_ID,
     CLIENT_BALANCE,
     CLIENT_COUNT,
@@ -112,16 +110,20 @@ from gusu.eval.simulation.chain import (
     GENESIS_TIME_MS,
     ChainTip,
     Execution,
+    ScheduleExecutor,
     SimBlock,
     TransactionDecoder,
     apply_writes,
     compute_sim_rules,
     execute_block,
     get_clients,
+    get_genesis,
     make_block,
     make_genesis_state,
     make_genesis_tip,
+    make_genesis_writes,
     make_mempool,
+    make_sim_config,
     make_transfer,
     validate_block,
 )
@@ -134,9 +136,13 @@ from gusu.eval.simulation.scenarios import (
     Scenario,
 )
 from gusu.eval.simulation.workload import Workload, make_workload
+from gusu.ledger.genesis import GenesisValidator
 from gusu.ledger.types import Address, CommitCertificate, Hash, Height, Round
+from gusu.ledger.validators import compute_validators_hash
 from gusu.mempool import Mempool, PoolTransaction
+from gusu.node.blocks import BlockRules, get_config_schedule
 from gusu.node.driver import EngineDriver
+from gusu.node.schedule import ValidatorSchedule
 
 CLOCK_START_MS = GENESIS_TIME_MS + 1_000
 """Sim time 0 on an unskewed node's clock."""
@@ -222,15 +228,17 @@ def compute_bookkeeping_bounds(settings: TendermintSettings, validator_count: in
     }
 
 
-def get_transaction_bound_ms(validator_set: ValidatorSet) -> int:
+def get_transaction_bound_ms(total_power: int) -> int:
     """How long a correct node's client transaction may take to commit everywhere (see the constants)."""
-    return TRANSACTION_BOUND_BASE_MS + validator_set.total_power * TRANSACTION_BOUND_PER_POWER_MS
+    return TRANSACTION_BOUND_BASE_MS + total_power * TRANSACTION_BOUND_PER_POWER_MS
 
 
 @dataclass(frozen=True, slots=True)
 class StoredBlock:
     block: SimBlock
     certificate: CommitCertificate
+    validator_set: ValidatorSet
+    """The set in force at the block's height, which its certificate was checked against."""
     transaction_ids: tuple[Hash, ...]
     """As the node decoded them from the block's encodings."""
     state_root: Hash
@@ -276,6 +284,10 @@ class SimNode:
     """Durable, like everything down to `journal`: the last stored block."""
     state: dict[bytes, bytes]
     """The committed state after `tip`."""
+    schedule: ValidatorSchedule
+    """The validator sets around `tip`, from the configuration schedule in `state` (as `Node` keeps them)."""
+    rules: BlockRules
+    """The block rules of the height after `tip`, from the same schedule."""
     store: list[StoredBlock] = field(default_factory=list)
     committed_ids: dict[Hash, Height] = field(default_factory=dict)
     """The committed-transaction index: id -> height of its first commit."""
@@ -303,6 +315,8 @@ class SimNode:
     """What the node last told its engine about its connections (`PeersChanged`); None after a restart."""
     clock_is_good: bool = True
     """Within the chain's clock precision of every other good clock (not one of the plan's `bad_clocks`)."""
+    synced_blocks: int = 0
+    """Blocks this node stored from block sync (not decided by its own engine)."""
 
     @property
     def address(self) -> Address:
@@ -467,6 +481,8 @@ class SimResult:
     """Signed messages spammers sent (each counted once, not per peer)."""
     time_lies: int = 0
     """Blocks time liars built with a lie."""
+    validator_sets: int = 1
+    """Distinct validator sets that certified blocks of the longest honest chain (more than 1: churn took effect)."""
 
     @property
     def ok(self) -> bool:
@@ -575,30 +591,67 @@ class Simulation:
         self.workload: Workload = make_workload(self.client_rng, self.plan)
         self.suite: CryptoSuite
         self.suite, identities = make_identities(crypto, seed, validators)
+
+        def make_validators(powers: tuple[int, ...]) -> list[GenesisValidator]:
+            # Power 0: not a validator in that configuration (its node follows the chain as an observer).
+            return [
+                GenesisValidator(f"validator-{index}", identity.address, identity.public_key, power, "sim")
+                for index, (identity, power) in enumerate(zip(identities, powers, strict=True))
+                if power > 0
+            ]
+
         self.validator_set = ValidatorSet(
-            Validator(identity.address, identity.public_key, power)
-            for identity, power in zip(identities, self.plan.powers, strict=True)
+            Validator(validator.address, validator.public_key, validator.power)
+            for validator in make_validators(self.plan.powers)
         )
+        """The genesis set; each node follows the sets its state schedules (`SimNode.schedule`)."""
+        self.executor = ScheduleExecutor(
+            {
+                Height(step.decided_height): (
+                    Height(step.effective_height),
+                    make_sim_config(make_validators(step.powers)),
+                )
+                for step in self.plan.churn
+            }
+        )
+        """The real executor, plus the plan's scheduled configuration changes (`chain.ScheduleExecutor`)."""
+        self.planned_validators_hashes: tuple[tuple[int, Hash], ...] = (
+            (0, compute_validators_hash(self.suite, make_validators(self.plan.powers))),
+            *(
+                (step.effective_height, compute_validators_hash(self.suite, make_validators(step.powers)))
+                for step in self.plan.churn
+            ),
+        )
+        """(first height, hash of the set) by the plan alone: what `checkers.check_validator_sets` holds blocks to."""
         self.settings = make_simulation_settings(self.workload)
-        self.transaction_bound_ms = get_transaction_bound_ms(self.validator_set)
-        self.rules = compute_sim_rules(self.suite, (identity.address for identity in identities))
-        """The node's block rules (`gusu.node.blocks`), for this run's validators."""
+        total_power_max = max(
+            [self.validator_set.total_power, *(sum(step.powers) for step in self.plan.churn)]
+        )
+        self.transaction_bound_ms = get_transaction_bound_ms(total_power_max)
         self.decoder = TransactionDecoder(self.suite)
-        self.genesis_tip = make_genesis_tip(self.suite)
-        self.nodes = [
-            SimNode(
-                node_id=node_id,
-                validator_index=validator_index,
-                identity=identities[validator_index],
-                skew_ms=self.plan.skews_ms[node_id],
-                is_byzantine=self.plan.is_byzantine_node(node_id),
-                is_correct=not self.plan.is_byzantine_node(node_id) and node_id not in self.plan.invalid_builders,
-                tip=self.genesis_tip,
-                state=make_genesis_state(),
-                clock_is_good=validator_index not in self.plan.bad_clocks,
+        genesis_writes = make_genesis_writes(make_validators(self.plan.powers))
+        self.genesis_writes = genesis_writes
+        """The run's genesis state: the chain's, with the run's validators as its configuration schedule."""
+        self.genesis_tip = make_genesis_tip(self.suite, genesis_writes)
+        self.nodes = []
+        for node_id, validator_index in enumerate(self.plan.node_validators):
+            state = make_genesis_state(genesis_writes)
+            self.nodes.append(
+                SimNode(
+                    node_id=node_id,
+                    validator_index=validator_index,
+                    identity=identities[validator_index],
+                    skew_ms=self.plan.skews_ms[node_id],
+                    is_byzantine=self.plan.is_byzantine_node(node_id),
+                    is_correct=not self.plan.is_byzantine_node(node_id)
+                    and node_id not in self.plan.invalid_builders,
+                    tip=self.genesis_tip,
+                    state=state,
+                    schedule=ValidatorSchedule(get_config_schedule(get_genesis(), state), Height(0)),
+                    rules=compute_sim_rules(self.suite, state, self.genesis_tip),
+                    clock_is_good=validator_index not in self.plan.bad_clocks,
+                )
             )
-            for node_id, validator_index in enumerate(self.plan.node_validators)
-        ]
         self.nodes_by_address: dict[Address, list[int]] = {}
         for node in self.nodes:
             self.nodes_by_address.setdefault(node.address, []).append(node.node_id)
@@ -800,9 +853,11 @@ class Simulation:
         self._push(max(restart_ms, self.now_ms + 1), node.node_id, _NETWORK, _Restart())
 
     def _restart(self, node: SimNode) -> None:
+        height = node.committed_height + 1
+        validators, next_validators = node.schedule.get_engine_sets(Height(height))
         engine = TendermintEngine(
             self.settings,
-            self.validator_set,
+            validators,
             node.address,
             node.identity.signer,
             CHAIN_ID,
@@ -818,9 +873,18 @@ class Simulation:
         if node.journal:
             self._admit(node, node.journal)
             node.journal = list(node.mempool.iterate_raw())
-        height = node.committed_height + 1
         records = tuple(record for record_height, record in node.wal if record_height >= height)
-        self._feed(node, Start(Height(height), self._local_ms(node), node.tip.header.timestamp_ms, records))
+        self._feed(
+            node,
+            Start(
+                Height(height),
+                self._local_ms(node),
+                node.tip.header.timestamp_ms,
+                records,
+                validators=validators,
+                next_validators=next_validators,
+            ),
+        )
         if node.engine is not None and node.mempool.transaction_count:
             self._feed(node, self._get_pool_event(node))
         if node.engine is not None:
@@ -975,7 +1039,10 @@ class Simulation:
         except CodecError as error:
             self._violate(f"node {sender} sent an undecodable message: {error}")
             return
-        if not verify_message(self.suite, self.validator_set, message):
+        # Checked against the set of the message's height, as `ProposalExchange.on_consensus_body` does.
+        validator_set = node.schedule.get_validator_set(message.height)
+        is_member = validator_set is not None and validator_set.contains(get_signer_address(message))
+        if validator_set is not None and is_member and not verify_message(self.suite, validator_set, message):
             self._violate(f"a message from node {sender} failed signature verification")
             return
         engine = node.engine
@@ -984,6 +1051,8 @@ class Simulation:
             message.height > engine.height and self.now_ms - node.progress_ms >= SYNC_STALL_MS
         ):
             self._request_sync(node, sender)
+        if not is_member:
+            return  # a height whose set is not known yet, or a signer outside it: nothing to count
         self._note_fresh_proposal(node, message)
         is_spam = self.nodes[sender].validator_index in self.plan.spammers and not node.is_byzantine
         if is_spam and engine.height <= message.height <= engine.height + 1:
@@ -998,7 +1067,7 @@ class Simulation:
         assert mempool is not None
         if action.height != node.committed_height + 1:
             return  # cannot happen: the engine's height follows the store's; the round would time out
-        entries = mempool.select(BLOCK_TRANSACTIONS_MAX, BLOCK_BYTES_MAX, action.height)
+        entries = mempool.select(node.rules.block_transactions_max, node.rules.block_bytes_max, action.height)
         tampering = None
         if node.node_id in self.plan.invalid_builders and self.rng.random() < self.plan.invalid_probability:
             tampering = self._choose_tampering(node, entries)
@@ -1009,7 +1078,7 @@ class Simulation:
         header_ms = message_ms = action.timestamp_ms
         if node.validator_index in self.plan.time_liars:
             header_ms, message_ms = self._lie_about_time(node, action)
-        execution = execute_block(self.rules, node.state, node.tip, header_ms, node.address, entries)
+        execution = execute_block(self.executor, node.rules, node.state, node.tip, header_ms, node.address, entries)
         header = execution.header
         if tampering == "state-root":
             header = replace(header, state_root=Hash(hashlib.sha256(b"tampered" + header.state_root).digest()))
@@ -1147,7 +1216,9 @@ class Simulation:
         if block is None:
             return  # a body nobody built cannot be had: never answer rather than call it invalid
         try:
-            execution = validate_block(self.rules, self.decoder, node.state, node.tip, node.committed_ids, block)
+            execution = validate_block(
+                self.executor, node.rules, self.decoder, node.state, node.tip, node.committed_ids, block
+            )
         except InvalidBlockError:
             is_valid = False
         else:
@@ -1179,15 +1250,32 @@ class Simulation:
             return None
         if not self._store_block(node, block, execution, certificate, "commit"):
             return None
-        return BlockCommitted(action.height, action.block_hash, self._local_ms(node), block.timestamp_ms)
+        return self._make_block_committed(node, block)
+
+    def _make_block_committed(self, node: SimNode, block: SimBlock) -> BlockCommitted:
+        """`BlockCommitted` with the sets of the next two heights, from the state the block left."""
+        validators, next_validators = node.schedule.get_engine_sets(Height(block.height + 1))
+        return BlockCommitted(
+            block.height,
+            block.block_hash,
+            self._local_ms(node),
+            block.timestamp_ms,
+            validators=validators,
+            next_validators=next_validators,
+        )
 
     def _store_block(
         self, node: SimNode, block: SimBlock, execution: Execution, certificate: CommitCertificate, how: str
     ) -> bool:
         """`BlockStore.commit_block` and `Mempool.on_block_committed`: block, state and index change at once."""
         height = block.height
+        # The set in force at the certified height, by this node's state: block sync crosses changes.
+        validator_set = node.schedule.get_validator_set(height)
+        if validator_set is None:
+            self._violate(f"validity: node {node.node_id} {how} of height {height}, whose validators it cannot know")
+            return False
         try:
-            verify_commit_certificate(self.suite, CHAIN_ID, self.validator_set, certificate, block.block_hash)
+            verify_commit_certificate(self.suite, CHAIN_ID, validator_set, certificate, block.block_hash)
         except InvalidBlockError as error:
             self._violate(f"validity: node {node.node_id} {how} of height {height} with a bad certificate: {error}")
             return False
@@ -1196,8 +1284,12 @@ class Simulation:
             return False
         apply_writes(node.state, execution.writes)
         node.tip = ChainTip(block.header, block.block_hash)
+        node.schedule.update(get_config_schedule(get_genesis(), node.state), Height(height))
+        node.rules = compute_sim_rules(self.suite, node.state, node.tip)
         node.store.append(
-            StoredBlock(block, certificate, execution.transaction_ids, execution.header.state_root, self.now_ms)
+            StoredBlock(
+                block, certificate, validator_set, execution.transaction_ids, execution.header.state_root, self.now_ms
+            )
         )
         fresh = [
             transaction_id
@@ -1287,7 +1379,9 @@ class Simulation:
                 continue
             block = stored.block
             try:
-                execution = validate_block(self.rules, self.decoder, node.state, node.tip, node.committed_ids, block)
+                execution = validate_block(
+                self.executor, node.rules, self.decoder, node.state, node.tip, node.committed_ids, block
+            )
             except InvalidBlockError as error:
                 self._violate(
                     f"validity: node {node.node_id} was sent certified block {block.height}, which does not apply "
@@ -1296,7 +1390,8 @@ class Simulation:
                 return
             if not self._store_block(node, block, execution, stored.certificate, "synced"):
                 return
-            self._feed(node, BlockCommitted(block.height, block.block_hash, self._local_ms(node), block.timestamp_ms))
+            node.synced_blocks += 1
+            self._feed(node, self._make_block_committed(node, block))
             if node.engine is not None:
                 self._feed(node, self._get_pool_event(node))
 
@@ -1343,4 +1438,5 @@ class Simulation:
             bookkeeping_peaks=tuple(sorted(self.bookkeeping_peaks.items())),
             spam_messages=self.spam_messages,
             time_lies=self.time_lies,
+            validator_sets=len(dict.fromkeys(stored.block.header.validators_hash for stored in longest.store)),
         )

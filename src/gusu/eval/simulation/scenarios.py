@@ -65,9 +65,22 @@ class Crash:
 
 
 @dataclass(frozen=True, slots=True)
+class ChurnStep:
+    """A configuration change the chain's governance decides during the run (`chain.ScheduleExecutor`)."""
+
+    decided_height: int
+    """The block whose execution decides it."""
+    effective_height: int
+    """The first height it is in force (at least ``decided_height + 2``)."""
+    powers: tuple[int, ...]
+    """The new power of every validator identity (0: not a validator from then on)."""
+
+
+@dataclass(frozen=True, slots=True)
 class FaultPlan:
     powers: tuple[int, ...]
-    """Voting power per validator."""
+    """Voting power per validator identity at genesis (0, in churn plans only: an observer until a change
+    adds it)."""
     twins: tuple[int, ...]
     """Validators that run two nodes with one key (Byzantine; total power below 1/3)."""
     heal_ms: int
@@ -96,6 +109,8 @@ class FaultPlan:
     bad_clocks: tuple[int, ...] = ()
     """Validators whose clock is off by more than `CLOCK_PRECISION_MS` (their skews say how far), forever.
     They run honest code, but the chain's timing model does not cover them: faulty for the power budget."""
+    churn: tuple[ChurnStep, ...] = ()
+    """Validator-set changes scheduled during the run, in deciding order."""
 
     @property
     def validator_count(self) -> int:
@@ -205,6 +220,7 @@ def _plan(
     spammers: tuple[int, ...] = (),
     bad_clocks: tuple[int, ...] = (),
     sparse_load: bool = False,
+    churn: tuple[ChurnStep, ...] = (),
 ) -> FaultPlan:
     node_count = len(powers) + len(twins)
     return FaultPlan(
@@ -225,6 +241,7 @@ def _plan(
         spammers=spammers,
         bad_clocks=bad_clocks,
         sparse_load=sparse_load,
+        churn=churn,
     )
 
 
@@ -425,6 +442,58 @@ def make_bad_clock(rng: random.Random, n: int) -> FaultPlan:
     )
 
 
+def _is_gentle_change(old: list[int], new: list[int]) -> bool:
+    """The step governance allows (docs/governance.md): the validators that stay hold more than 2/3 of the old
+    power, the added power is less than 1/3 of the new total, and some validator is left."""
+    old_total, new_total = sum(old), sum(new)
+    kept = sum(min(before, after) for before, after in zip(old, new, strict=True))
+    added = sum(max(after - before, 0) for before, after in zip(old, new, strict=True))
+    return new_total > 0 and 3 * kept > 2 * old_total and 3 * added < new_total
+
+
+def make_churn(rng: random.Random, n: int) -> FaultPlan:
+    """Validators added, removed and re-weighted by scheduled changes during the run, with loss and crashes.
+
+    The last identity starts as an observer and joins; one founding validator leaves (its node runs on as
+    an observer) and may come back; powers change. Each change is decided in one block and takes effect
+    2 to 4 blocks later; the next may be decided before the previous is in force.
+    """
+    powers = [rng.randint(1, 3) for _ in range(n - 1)] + [0]
+    current = list(powers)
+    steps: list[ChurnStep] = []
+    height = rng.randint(1, 3)
+    removed: int | None = None
+    for kind in ("add", "remove", "reweight", "add-back", "reweight"):
+        new = list(current)
+        members = [index for index, power in enumerate(current) if power > 0]
+        if kind == "add":
+            new[n - 1] = rng.randint(1, 2)
+        elif kind == "remove":
+            removed = rng.choice([index for index in members if index != n - 1])
+            new[removed] = 0
+        elif kind == "reweight":
+            index = rng.choice(members)
+            new[index] = max(1, new[index] + rng.choice((-1, 1)))
+        elif removed is not None:
+            new[removed] = 1
+        if new == current or not _is_gentle_change(current, new):
+            continue
+        effective = height + rng.randint(2, 4)
+        steps.append(ChurnStep(height, effective, tuple(new)))
+        current = new
+        height = effective + rng.randint(-1, 2)
+    heal_ms = rng.randint(2_000, 6_000)
+    return _plan(
+        tuple(powers),
+        heal_ms=heal_ms,
+        delay_ms=(1, rng.randint(20, 150)),
+        drop_probability=rng.uniform(0.0, 0.1),
+        crashes=_random_crashes(rng, n, heal_ms, rng.randint(0, 2)),
+        churn=tuple(steps),
+        min_run_ms=8_000,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Scenario:
     name: str
@@ -450,6 +519,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("time-frozen", make_time_frozen),
     Scenario("spam", make_spam),
     Scenario("bad-clock", make_bad_clock),
+    Scenario("churn", make_churn),
 )
 BYZANTINE_SCENARIO_NAMES = ("time-future", "time-past", "time-frozen", "spam", "bad-clock")
 """The scenarios of issue 7's Byzantine validators (twins and invalid are older)."""
