@@ -27,6 +27,10 @@ Contract for the node:
   same list, since those may be votes that reveal the recorded state. On
   start the node hands back the records of the heights not yet committed
   in `Start.wal_records`. Solo never emits it.
+* `RewriteWal` -- (Raft) replace the WAL with the given records,
+  atomically (the old file or the new, never a mix), durable before any
+  later action. Raft's WAL outlives heights (term, vote, log), so the node
+  must not empty it at a commit as it does Tendermint's.
 * `ValidateProposal` -- (BFT) obtain the block called ``block_hash`` (it
   travelled with the proposal, or fetch it from peers), execute it on the
   tip and check it, then reply `ProposalValidated`.
@@ -68,6 +72,8 @@ class Start:
     """Write-ahead-log records of heights >= `height`, oldest first (BFT; solo writes none)."""
     pool_transaction_count: int | None = None
     """Transactions pending now, if known (a block just imported took some); else the last figure stands."""
+    last_block_round: Round | None = None
+    """The round in the certificate of the block at ``height - 1``, if known (Raft: that entry's term)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +211,14 @@ class AppendWal:
 
 
 @dataclass(frozen=True, slots=True)
+class RewriteWal:
+    """Replace the whole WAL with `records`, atomically and durably, before the actions after it (Raft:
+    a snapshot of its term, vote and retained log, so the log does not grow without end)."""
+
+    records: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ValidateProposal:
     """Execute and check the block `block_hash` proposed for `height`, then reply `ProposalValidated` (BFT).
 
@@ -241,6 +255,7 @@ Action: TypeAlias = (
     | CommitBlock
     | Broadcast
     | AppendWal
+    | RewriteWal
     | ValidateProposal
     | SendMessage
     | ReportEvidence
