@@ -638,6 +638,7 @@ class LocalNetwork:
         host: str = "127.0.0.1",
         verifier_workers: int = 2,
         scrypt_n: int | None = None,
+        consensus: str = "tendermint",
     ) -> LocalNetwork:
         """Lay out a network in `directory` (API ports from `base_port`, P2P ports from `base_port` + 100).
 
@@ -672,6 +673,7 @@ class LocalNetwork:
             scrypt_n=scrypt_n,
             host=host,
             verifier_workers=verifier_workers,
+            consensus=consensus,
         )
         return cls.open(directory)
 

@@ -41,6 +41,7 @@ from gusu.crypto.keyfile import MAX_SCRYPT_N, MIN_SCRYPT_N
 from gusu.crypto.secretfile import write_secret_file
 from gusu.errors import ConfigError
 from gusu.ledger.genesis import (
+    CONSENSUS_TENDERMINT,
     DEFAULT_PARAMETERS,
     ORGANIZATION_PATTERN,
     VALIDATOR_POWER_MAX,
@@ -202,6 +203,7 @@ def initialize_network(
     timestamp_ms: int = 0,
     storage_backend: str | None = None,
     pki_settings: PkiSettings = DEFAULT_PKI_SETTINGS,
+    consensus: str = CONSENSUS_TENDERMINT,
 ) -> NetworkLayout:
     """Create a chain of `organizations` × `nodes_per_organization` validators in `directory`.
 
@@ -264,6 +266,7 @@ def initialize_network(
         parameters=DEFAULT_PARAMETERS,
         admins=(dev_address,),
         python_version=get_running_python_version(),
+        consensus=consensus,
     )
     validate_genesis(genesis)
     root = create_root_ca(chain_id, settings=pki_settings)
