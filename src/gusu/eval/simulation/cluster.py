@@ -72,6 +72,7 @@ from gusu.consensus import (
     ProposalBuilt,
     ProposalValidated,
     ReportEvidence,
+    RewriteWal,
     ScheduleTimer,
     SendMessage,
     Start,
@@ -99,6 +100,20 @@ from gusu.consensus.messages import (
     encode_signing_bytes,
     get_signer_address,
 )
+from gusu.consensus.raft import RaftEngine, RaftSettings, Role
+from gusu.consensus.raft_messages import (
+    AppendEntries,
+    AppendReply,
+    RaftMessage,
+    RequestVote,
+    VoteReply,
+    decode_raft_message,
+    encode_raft_message,
+    is_sender_bound,
+    verify_entry,
+    verify_raft_certificate,
+)
+from gusu.consensus.solo import SoloSettings
 from gusu.consensus.tendermint import HELD_VOTES_MAX
 from gusu.crypto import CryptoSuite
 from gusu.errors import CodecError, GusuError, InvalidBlockError
@@ -194,6 +209,42 @@ def make_simulation_settings(workload: Workload | None = None) -> TendermintSett
     )
 
 
+CONSENSUS_CHOICES = ("tendermint", "raft")
+RAFT_FORWARD_AGE_MS = 1_000
+RAFT_FORWARD_MAX = 512
+"""Raft: each status tick a follower sends the leader at most this many of its pool's transactions older than
+`RAFT_FORWARD_AGE_MS` (as `Node._forward_pool_to_leader`): a stable leader does not rotate as Tendermint's
+proposer does, so a transaction whose one sending to the leader was lost would otherwise never be proposed."""
+
+
+def make_raft_simulation_settings(workload: Workload | None = None) -> RaftSettings:
+    """Raft timing scaled down like the Tendermint timeouts; blocks paced as the Tendermint runs are."""
+    wait = workload is not None and workload.wait_for_transactions
+    empty_ms = (workload.empty_block_interval_ms if workload is not None else 0) if wait else 200
+    return RaftSettings(
+        election_timeout_ms=500,
+        election_timeout_spread_ms=500,
+        heartbeat_interval_ms=50,
+        pacing=SoloSettings(
+            block_interval_ms=200,
+            block_transactions_max=BLOCK_TRANSACTIONS_MAX,
+            block_bytes_max=BLOCK_BYTES_MAX,
+            empty_block_interval_ms=empty_ms,
+        ),
+    )
+
+
+def compute_raft_bookkeeping_bounds(settings: RaftSettings, validator_count: int) -> dict[str, int]:
+    """The most an honest Raft node may hold (`RaftEngine.get_bookkeeping_sizes`, plus executions and timers)."""
+    return {
+        "entries": settings.retained_entries_max + 2,
+        "votes": validator_count,
+        "followers": validator_count,
+        "executions": 4,
+        "timers": 3,
+    }
+
+
 def compute_bookkeeping_bounds(settings: TendermintSettings, validator_count: int, round_: int) -> dict[str, int]:
     """The most an honest node may hold of each kind (`TendermintEngine.get_bookkeeping_sizes`, plus the simulated
     node's executions and timers) while its engine is in round `round_` of a height.
@@ -283,7 +334,11 @@ class SimNode:
     """(height, record), never truncated here so the checker sees all of it."""
     journal: list[bytes] = field(default_factory=list)
     """Transactions acknowledged to clients, journaled before the acknowledgement."""
-    engine: TendermintEngine | None = None
+    engine: TendermintEngine | RaftEngine | None = None
+    raft_wal: list[bytes] = field(default_factory=list)
+    """Raft: the WAL file as it stands (rewrites replace it); `wal` keeps every record ever appended."""
+    admitted_ms: dict[Hash, int] = field(default_factory=dict)
+    """Raft: when each pool transaction was admitted here (for forwarding to the leader)."""
     driver: EngineDriver | None = None
     """The node's own engine driver (`gusu.node.driver`), made with the engine at each (re)start."""
     mempool: Mempool | None = None
@@ -467,6 +522,8 @@ class SimResult:
     """Signed messages spammers sent (each counted once, not per peer)."""
     time_lies: int = 0
     """Blocks time liars built with a lie."""
+    consensus: str = "tendermint"
+    """The engine the run drove: tendermint or raft."""
 
     @property
     def ok(self) -> bool:
@@ -545,13 +602,17 @@ class _SimActions:
 
     def apply_append_wal(self, action: AppendWal) -> None:
         self._node.wal.append((int(action.height), action.record))
+        self._node.raft_wal.append(action.record)
+
+    def apply_rewrite_wal(self, action: RewriteWal) -> None:
+        self._node.raft_wal = list(action.records)
 
     def apply_broadcast(self, action: Broadcast) -> None:
         self._simulation._broadcast(self._node, action.message)
 
     def apply_send_message(self, action: SendMessage) -> None:
         simulation, node = self._simulation, self._node
-        data = encode_message(action.message)  # type: ignore[arg-type]
+        data = simulation._encode(action.message)
         for target in simulation.nodes_by_address.get(action.recipient, []):
             if target != node.node_id:
                 simulation._send(node.node_id, target, _Packet(node.node_id, data))
@@ -564,7 +625,14 @@ class _SimActions:
 class Simulation:
     """One seeded run; see the module docstring. `run()` once, then read the result."""
 
-    def __init__(self, seed: int, scenario: Scenario, validators: int, crypto: str = "sim") -> None:
+    def __init__(
+        self, seed: int, scenario: Scenario, validators: int, crypto: str = "sim", consensus: str = "tendermint"
+    ) -> None:
+        assert consensus in CONSENSUS_CHOICES, consensus
+        self.consensus = consensus
+        self.is_raft = consensus == "raft"
+        self.raft_leaders: dict[int, int] = {}
+        """Raft: term -> the validator that led it (election safety: one per term)."""
         self.seed = seed
         self.scenario = scenario
         self.crypto = crypto
@@ -580,6 +648,7 @@ class Simulation:
             for identity, power in zip(identities, self.plan.powers, strict=True)
         )
         self.settings = make_simulation_settings(self.workload)
+        self.raft_settings = make_raft_simulation_settings(self.workload)
         self.transaction_bound_ms = get_transaction_bound_ms(self.validator_set)
         self.rules = compute_sim_rules(self.suite, (identity.address for identity in identities))
         """The node's block rules (`gusu.node.blocks`), for this run's validators."""
@@ -800,13 +869,17 @@ class Simulation:
         self._push(max(restart_ms, self.now_ms + 1), node.node_id, _NETWORK, _Restart())
 
     def _restart(self, node: SimNode) -> None:
-        engine = TendermintEngine(
-            self.settings,
-            self.validator_set,
-            node.address,
-            node.identity.signer,
-            CHAIN_ID,
-        )
+        engine: TendermintEngine | RaftEngine
+        if self.is_raft:
+            engine = RaftEngine(self.raft_settings, self.validator_set, node.address, node.identity.signer, CHAIN_ID)
+        else:
+            engine = TendermintEngine(
+                self.settings,
+                self.validator_set,
+                node.address,
+                node.identity.signer,
+                CHAIN_ID,
+            )
         node.engine = engine
         node.driver = EngineDriver(engine, _SimActions(self, node))
         node.mempool = make_mempool()
@@ -819,8 +892,19 @@ class Simulation:
             self._admit(node, node.journal)
             node.journal = list(node.mempool.iterate_raw())
         height = node.committed_height + 1
-        records = tuple(record for record_height, record in node.wal if record_height >= height)
-        self._feed(node, Start(Height(height), self._local_ms(node), node.tip.header.timestamp_ms, records))
+        if self.is_raft:
+            # Raft's WAL outlives heights: all of it comes back (`Node.start` reads the whole file).
+            records = tuple(node.raft_wal)
+        else:
+            records = tuple(record for record_height, record in node.wal if record_height >= height)
+        last_round = node.store[-1].certificate.round if node.store else None
+        self._feed(
+            node,
+            Start(
+                Height(height), self._local_ms(node), node.tip.header.timestamp_ms, records,
+                last_block_round=last_round,
+            ),
+        )
         if node.engine is not None and node.mempool.transaction_count:
             self._feed(node, self._get_pool_event(node))
         if node.engine is not None:
@@ -915,8 +999,27 @@ class Simulation:
         """Hand `event` to the node's engine through the node's own driver (`gusu.node.driver.EngineDriver`)."""
         assert node.driver is not None
         node.driver.on_event(event)
+        engine = node.engine
+        if isinstance(engine, RaftEngine) and engine.role is Role.LEADER and not node.is_byzantine:
+            leader = self.raft_leaders.setdefault(engine.term, node.validator_index)
+            if leader != node.validator_index:
+                self._violate(
+                    f"election safety: validators {leader} and {node.validator_index} both led term {engine.term}"
+                )
+
+    def _encode(self, message: object) -> bytes:
+        if isinstance(message, (RequestVote, VoteReply, AppendEntries, AppendReply)):
+            return encode_raft_message(message)
+        assert isinstance(message, (Proposal, Vote))
+        return encode_message(message)
 
     def _broadcast(self, node: SimNode, message: object) -> None:
+        if self.is_raft:
+            data = self._encode(message)
+            for target in self.nodes:
+                if target.node_id != node.node_id:
+                    self._send(node.node_id, target.node_id, _Packet(node.node_id, data))
+            return
         assert isinstance(message, (Proposal, Vote))
         if not node.is_byzantine and get_signer_address(message) == node.address:
             self._record_honest_send(node, message)
@@ -970,6 +1073,9 @@ class Simulation:
             self._push(self.now_ms + delay, receiver, _NETWORK, payload)
 
     def _on_message(self, node: SimNode, sender: int, data: bytes) -> None:
+        if self.is_raft:
+            self._on_raft_message(node, sender, data)
+            return
         try:
             message = decode_message(data)
         except CodecError as error:
@@ -979,7 +1085,7 @@ class Simulation:
             self._violate(f"a message from node {sender} failed signature verification")
             return
         engine = node.engine
-        assert engine is not None
+        assert isinstance(engine, TendermintEngine)
         if message.height > engine.height + 1 or (
             message.height > engine.height and self.now_ms - node.progress_ms >= SYNC_STALL_MS
         ):
@@ -989,6 +1095,43 @@ class Simulation:
         if is_spam and engine.height <= message.height <= engine.height + 1:
             self.spam_woken_height = max(self.spam_woken_height, int(message.height))
         self._feed(node, MessageReceived(self.nodes[sender].address, message, self._local_ms(node)))
+
+    def _on_raft_message(self, node: SimNode, sender: int, data: bytes) -> None:
+        """As `gusu.node.raft_exchange.RaftExchange.on_consensus_body`: bounds, sender binding, entry signatures."""
+        address = self.nodes[sender].address
+        try:
+            message: RaftMessage = decode_raft_message(data)
+        except CodecError as error:
+            self._violate(f"node {sender} sent an undecodable Raft message: {error}")
+            return
+        if not is_sender_bound(message, address):
+            self._violate(f"node {sender} sent a Raft message in another member's name")
+            return
+        if isinstance(message, AppendEntries) and not all(
+            verify_entry(self.suite, CHAIN_ID, self.validator_set, entry) for entry in message.entries
+        ):
+            self._violate(f"node {sender} sent a Raft entry not signed by the member it names")
+            return
+        self._feed(node, MessageReceived(address, message, self._local_ms(node)))
+
+    def _forward_pool_to_leader(self, node: SimNode) -> None:
+        """Raft: hand the leader what has waited in our pool (see `RAFT_FORWARD_MAX`)."""
+        engine = node.engine
+        if not isinstance(engine, RaftEngine) or engine.role is not Role.FOLLOWER or engine.leader is None:
+            return
+        mempool = node.mempool
+        assert mempool is not None
+        raws = []
+        for raw in mempool.iterate_raw():
+            entry = self.decoder.decode(raw)
+            admitted_ms = node.admitted_ms.setdefault(entry.transaction_id, self.now_ms)
+            if self.now_ms - admitted_ms >= RAFT_FORWARD_AGE_MS:
+                raws.append(raw)
+                if len(raws) >= RAFT_FORWARD_MAX:
+                    break
+        if raws:
+            for target_id in self.nodes_by_address.get(engine.leader, []):
+                self._send(node.node_id, target_id, _Gossip(node.node_id, tuple(raws)))
 
     # --- the application --------------------------------------------------------------------------------
 
@@ -1059,7 +1202,7 @@ class Simulation:
         blocks, nil, and blocks that exist.
         """
         engine = node.engine
-        if engine is None or self.now_ms >= self.plan.heal_ms:
+        if not isinstance(engine, TendermintEngine) or self.now_ms >= self.plan.heal_ms:
             return
         rng = self.rng
         height, round_ = int(engine.height), int(engine.round)
@@ -1112,6 +1255,17 @@ class Simulation:
         """Check an honest node's bookkeeping against `compute_bookkeeping_bounds`; keep the peaks."""
         engine = node.engine
         if engine is None or node.is_byzantine:
+            return
+        if isinstance(engine, RaftEngine):
+            sizes = engine.get_bookkeeping_sizes()
+            sizes["executions"] = len(node.executions)
+            sizes["timers"] = len(node.timers)
+            raft_bounds = compute_raft_bookkeeping_bounds(self.raft_settings, self.plan.validator_count)
+            for kind, size in sizes.items():
+                self.bookkeeping_peaks[kind] = max(self.bookkeeping_peaks.get(kind, 0), size)
+                if size > raft_bounds[kind] and kind not in self.bookkeeping_exceeded:
+                    self.bookkeeping_exceeded.add(kind)
+                    self._violate(f"memory: node {node.node_id} holds {size} {kind} (bound {raft_bounds[kind]})")
             return
         sizes = engine.get_bookkeeping_sizes()
         sizes["executions"] = len(node.executions)
@@ -1187,7 +1341,12 @@ class Simulation:
         """`BlockStore.commit_block` and `Mempool.on_block_committed`: block, state and index change at once."""
         height = block.height
         try:
-            verify_commit_certificate(self.suite, CHAIN_ID, self.validator_set, certificate, block.block_hash)
+            if self.is_raft:
+                verify_raft_certificate(self.suite, CHAIN_ID, self.validator_set, certificate)
+                if certificate.block_hash != block.block_hash:
+                    raise InvalidBlockError("the certificate is for another block")
+            else:
+                verify_commit_certificate(self.suite, CHAIN_ID, self.validator_set, certificate, block.block_hash)
         except InvalidBlockError as error:
             self._violate(f"validity: node {node.node_id} {how} of height {height} with a bad certificate: {error}")
             return False
@@ -1241,6 +1400,8 @@ class Simulation:
 
     def _broadcast_status(self, node: SimNode) -> None:
         self._sample_bookkeeping(node)
+        if self.is_raft:
+            self._forward_pool_to_leader(node)
         status = _SyncStatus(node.node_id, node.committed_height)
         for target in self.nodes:
             if target.node_id != node.node_id:
@@ -1296,7 +1457,19 @@ class Simulation:
                 return
             if not self._store_block(node, block, execution, stored.certificate, "synced"):
                 return
-            self._feed(node, BlockCommitted(block.height, block.block_hash, self._local_ms(node), block.timestamp_ms))
+            if self.is_raft:
+                # `Node.import_block`: the engine hears where the chain stands now, with the block's term.
+                mempool = node.mempool
+                assert mempool is not None
+                start = Start(
+                    Height(block.height + 1), self._local_ms(node), block.timestamp_ms,
+                    pool_transaction_count=mempool.transaction_count, last_block_round=stored.certificate.round,
+                )
+                self._feed(node, start)
+            else:
+                self._feed(
+                    node, BlockCommitted(block.height, block.block_hash, self._local_ms(node), block.timestamp_ms)
+                )
             if node.engine is not None:
                 self._feed(node, self._get_pool_event(node))
 
@@ -1343,4 +1516,5 @@ class Simulation:
             bookkeeping_peaks=tuple(sorted(self.bookkeeping_peaks.items())),
             spam_messages=self.spam_messages,
             time_lies=self.time_lies,
+            consensus=self.consensus,
         )
