@@ -110,7 +110,8 @@ def test_raft_members_commit_survive_the_leader_and_catch_up(tmp_path: Path) -> 
                 for height in range(1, int(common) + 1):
                     record = node.get_block(Height(height))
                     assert record is not None and record.certificate is not None
-                    verify_raft_certificate(node.suite, layout.genesis.chain_id, node._validator_set, record.certificate)
+                    members = node._validator_set
+                    verify_raft_certificate(node.suite, layout.genesis.chain_id, members, record.certificate)
             assert restarted.get_status().consensus == "raft"
         finally:
             for node in nodes:

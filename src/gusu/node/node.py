@@ -155,6 +155,9 @@ RAFT_WAL_FILE_NAME = "raft.wal"
 """Raft's WAL (term, vote, log) has other records and another life than Tendermint's: a file of its own."""
 PROPOSAL_BODIES_FILE_NAME = "proposals.log"
 SYNC_STATUS_INTERVAL_S = 1.0
+RAFT_FORWARD_AGE_MS = 2_000
+RAFT_FORWARD_MAX = 512
+"""Raft: transactions a follower forwards to the leader per status interval (`Node._forward_pool_to_leader`)."""
 OUTBOX_MESSAGES_MAX_PER_PEER = 10_000
 """Messages waiting for one peer (also bounded by `[p2p] send_queue_bytes_max`); the engine re-sends, so
 overflow only delays."""
@@ -876,7 +879,28 @@ class Node:
                 except GusuError as error:
                     logger.debug("status broadcast failed: %s", error)
                 self._request_blocks_if_behind()
+                self._forward_pool_to_leader()
             await asyncio.sleep(SYNC_STATUS_INTERVAL_S)
+
+    def _forward_pool_to_leader(self) -> None:
+        """Raft: send the leader the transactions that have waited here (`RAFT_FORWARD_AGE_MS`, at most
+        `RAFT_FORWARD_MAX` a second). Gossip is sent once; Tendermint's rotating proposer eventually proposes
+        what only this node holds, but a stable Raft leader never would if its copy was dropped (a full outbox)."""
+        engine = self._driver.engine
+        if not isinstance(engine, RaftEngine) or engine.leader is None or engine.leader == self._address:
+            return
+        cutoff_ms = self._clock() - RAFT_FORWARD_AGE_MS
+        raws: list[Value] = []
+        for raw in self._mempool.iterate_raw():
+            entry = self._mempool.get_by_raw(raw)
+            admitted_ms = None if entry is None else self._admitted_at_ms.get(entry.transaction_id)
+            if admitted_ms is not None and admitted_ms <= cutoff_ms:
+                raws.append(raw)
+                if len(raws) >= RAFT_FORWARD_MAX:
+                    break
+        for start in range(0, len(raws), GOSSIP_TRANSACTIONS_MAX):
+            body = encode([TAG_TRANSACTION_GOSSIP, raws[start : start + GOSSIP_TRANSACTIONS_MAX]])
+            self._enqueue(engine.leader, CHANNEL_TRANSACTIONS, body)
 
     async def _on_sync_body(self, peer: Address, body: bytes) -> None:
         message = decode_sync_body(body)

@@ -105,7 +105,9 @@ def check_raft_votes(simulation: Simulation) -> None:
             if record.term is None:
                 continue
             if record.term < latest:
-                simulation.violations.append(f"raft: node {node.node_id}'s term went back from {latest} to {record.term}")
+                simulation.violations.append(
+                    f"raft: node {node.node_id}'s term went back from {latest} to {record.term}"
+                )
                 return
             latest = record.term
             if record.voted_for is None:
