@@ -835,6 +835,7 @@ class RaftEngine(ConsensusEngine):
         self._stored_height = event.height
         self._last_block_time_ms = event.timestamp_ms
         self._is_committing = False
+        self._validating = None  # a check still running is of a height now stored: its verdict is moot
         self._own_built.discard(event.block_hash)
         if self._last_height < event.height:
             self._last_height = event.height
