@@ -327,6 +327,7 @@ class Node:
         self._evidence: EvidenceLog | None = None
         self._gossip_admissions = 0
         self._reported_peers: frozenset[Address] | None = None
+        self._raft_leader_logged: tuple[Address | None, int] = (None, 0)
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -495,6 +496,11 @@ class Node:
 
     def _on_engine_event(self, event: Event) -> None:
         self._driver.on_event(event)
+        engine = self._driver.engine
+        if isinstance(engine, RaftEngine) and (engine.leader, engine.term) != self._raft_leader_logged:
+            self._raft_leader_logged = (engine.leader, engine.term)
+            if engine.leader is not None:
+                logger.info("raft: leader %s in term %d", engine.leader.hex(), engine.term)
 
     # --- the driver's action handler (`gusu.node.driver.ActionHandler`) ------------------
 
