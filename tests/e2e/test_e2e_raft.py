@@ -25,22 +25,28 @@ def raft_network(tmp_path: Path) -> Iterator[E2ENetwork]:
         yield started
 
 
-def _find_leader(network: E2ENetwork) -> int:
-    """The member the live nodes' logs last named leader, in the highest term."""
-    best: tuple[int, str] | None = None
-    for index in network.live_indexes():
-        for match in LEADER_LINE.finditer(network.nodes[index].log_path.read_text(encoding="utf-8", errors="replace")):
-            candidate = (int(match.group(2)), match.group(1))
-            best = candidate if best is None or candidate > best else best
-    assert best is not None, "no node logged a Raft leader"
+def _find_leader(network: E2ENetwork, timeout_s: float = 30.0) -> int:
+    """The member the live nodes' logs last named leader, in the highest term (waiting for one to be named)."""
     addresses = [validator.address.hex() for validator in network.layout.genesis.validators]
-    return addresses.index(best[1])
+    deadline = time.monotonic() + timeout_s
+    while True:
+        best: tuple[int, str] | None = None
+        for index in network.live_indexes():
+            log = network.nodes[index].log_path.read_text(encoding="utf-8", errors="replace")
+            for match in LEADER_LINE.finditer(log):
+                candidate = (int(match.group(2)), match.group(1))
+                best = candidate if best is None or candidate > best else best
+        if best is not None:
+            return addresses.index(best[1])
+        assert time.monotonic() < deadline, f"no node logged a Raft leader\n{network.describe()}"
+        time.sleep(0.2)
 
 
 def test_raft_survives_kill_9_of_the_leader_and_the_restarted_node_catches_up(raft_network: E2ENetwork) -> None:
     network = raft_network
     with LoadGenerator(network, seed=7) as load:
         load.wait_for(40, timeout_s=30)
+        network.wait_heights_at_least(list(range(4)), 2, timeout_s=30)  # a leader is committing
         leader = _find_leader(network)
         others = [index for index in range(4) if index != leader]
         network.kill(leader)
