@@ -261,3 +261,20 @@ def _received(cluster: RaftCluster, index: int, message: object) -> MessageRecei
 def _granted(action: object) -> bool:
     assert isinstance(action, SendMessage) and isinstance(action.message, VoteReply)
     return action.message.is_granted
+
+
+def test_a_rewritten_wal_restores_term_vote_and_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("gusu.consensus.raft.WAL_REWRITE_RECORDS", 4)
+    cluster = RaftCluster(3, pool=20)
+    _elect(cluster)
+    cluster.advance(3_000)
+    member = cluster.members[1]
+    assert len(member.wal) <= 6, "the WAL was rewritten as a snapshot"
+    term, voted_for = member.engine.term, member.engine.voted_for
+    cluster.crash(1)
+    cluster.restart(1)
+    assert (cluster.members[1].engine.term, cluster.members[1].engine.voted_for) == (term, voted_for)
+    cluster.add_transactions(3)
+    cluster.advance(2_000)
+    assert [b for b, _ in cluster.members[1].chain] == [b for b, _ in cluster.members[0].chain]
+    assert len(cluster.members[0].chain) == 23
