@@ -494,6 +494,8 @@ class RaftEngine(ConsensusEngine):
         return [*actions, Broadcast(request)]
 
     def _become_candidate(self) -> list[Action]:
+        if self._term >= TERM_MAX:
+            return []  # unreachable by elections; a WAL with a term past the wire's bound would not start
         self._term += 1
         self._role = Role.CANDIDATE
         self._voted_for = self._address
