@@ -139,8 +139,10 @@ def test_chain_init_consensus_raft(runner: CliRunner, tmp_path: Path) -> None:
     directory = tmp_path / "raft"
     result = runner.invoke(
         cli,
-        ["chain", "init", "--organizations", "3", "--consensus", "raft", "--base-port", str(base)]
-        + ["--dir", str(directory), "--json"],
+        [
+            *("chain", "init", "--organizations", "3", "--consensus", "raft"),
+            *("--base-port", str(base), "--dir", str(directory), "--json"),
+        ],
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
