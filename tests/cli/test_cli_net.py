@@ -132,3 +132,23 @@ def test_bench_network_option_conflicts(runner: CliRunner, tmp_path: Path) -> No
     assert outside.exit_code == 1 and "0 to 3" in outside.stderr
     missing = runner.invoke(cli, ["bench", "--dir", str(tmp_path / "nothing")])
     assert missing.exit_code == 1 and "no network in" in missing.stderr
+
+
+def test_chain_init_consensus_raft(runner: CliRunner, tmp_path: Path) -> None:
+    base = find_free_base_port(3, seed=29)
+    directory = tmp_path / "raft"
+    result = runner.invoke(
+        cli,
+        [
+            *("chain", "init", "--organizations", "3", "--consensus", "raft"),
+            *("--base-port", str(base), "--dir", str(directory), "--json"),
+        ],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((directory / "genesis.json").read_text())["consensus"] == "raft"
+    solo = runner.invoke(cli, ["chain", "init", "--consensus", "raft", "--dir", str(tmp_path / "one")])
+    assert solo.exit_code == 1 and "--consensus goes with --organizations" in solo.stderr
+    assert runner.invoke(cli, ["net", "up", "--consensus", "paxos"]).exit_code == 2
+    bench = runner.invoke(cli, ["bench", "--consensus", "raft"])
+    assert bench.exit_code != 0 and "throw-away network" in bench.output + bench.stderr

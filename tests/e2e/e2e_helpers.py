@@ -40,10 +40,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gusu.consensus.certificate import verify_commit_certificate
+from gusu.consensus.raft_messages import verify_raft_certificate
 from gusu.consensus.validator_set import ValidatorSet
 from gusu.crypto import PrivateKey, get_suite
 from gusu.crypto.keyfile import decrypt_key_file
 from gusu.errors import ClientError, RemoteError
+from gusu.ledger.genesis import CONSENSUS_RAFT, CONSENSUS_TENDERMINT
 from gusu.ledger.types import Hash, Height
 from gusu.node.network_init import NetworkLayout, initialize_network
 from gusu.sdk import Client
@@ -112,7 +114,9 @@ def _rewrite_hosts(layout: NetworkLayout, specs: Sequence[NodeSpec]) -> None:
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def create_network(directory: Path, specs: Sequence[NodeSpec] | None = None) -> NetworkLayout:
+def create_network(
+    directory: Path, specs: Sequence[NodeSpec] | None = None, consensus: str = CONSENSUS_TENDERMINT
+) -> NetworkLayout:
     """A chain of NODE_COUNT organisations with one validator (power 1) each, ready to spawn."""
     specs = list(specs) if specs is not None else [NodeSpec()] * NODE_COUNT
     assert len(specs) == NODE_COUNT
@@ -125,6 +129,7 @@ def create_network(directory: Path, specs: Sequence[NodeSpec] | None = None) -> 
         base_api_port=base,
         base_p2p_port=base + NODE_COUNT,
         verifier_workers=0,
+        consensus=consensus,
     )
     if any(spec != NodeSpec() for spec in specs):
         _rewrite_hosts(layout, specs)
@@ -192,6 +197,7 @@ class E2ENetwork:
         ]
         self.suite = get_suite(layout.genesis.suite)
         self.validator_set = ValidatorSet.from_genesis(layout.genesis)
+        self.is_raft = layout.genesis.consensus == CONSENSUS_RAFT
         self.total_power = sum(validator.power for validator in layout.genesis.validators)
         self.dev_key = load_dev_key(layout)
 
@@ -371,13 +377,17 @@ class E2ENetwork:
 
 @contextmanager
 def running_network(
-    directory: Path, specs: Sequence[NodeSpec] | None = None, *, connect_timeout_s: float = 30.0
+    directory: Path,
+    specs: Sequence[NodeSpec] | None = None,
+    *,
+    connect_timeout_s: float = 30.0,
+    consensus: str = CONSENSUS_TENDERMINT,
 ) -> Iterator[E2ENetwork]:
     """A 4-validator chain with every node serving and connected to every other; every process is killed on exit.
 
     No block is waited for: the chain makes none until it is sent transactions.
     """
-    network = E2ENetwork(create_network(directory, specs), specs)
+    network = E2ENetwork(create_network(directory, specs, consensus), specs)
     try:
         network.start_all()
         network.wait_connected(range(len(network.nodes)), connect_timeout_s)
@@ -601,6 +611,11 @@ def _read_chain(network: E2ENetwork, index: int, up_to: int) -> list[tuple[Hash,
             certificate = block.certificate
             assert certificate is not None, f"{where} has no commit certificate"
             assert certificate.block_hash == block.block_hash and int(certificate.height) == height, where
+            if network.is_raft:
+                # One leader signature with the entry's term (docs/consensus.md, "Raft").
+                verify_raft_certificate(network.suite, network.chain_id, network.validator_set, certificate)
+                blocks.append((block.block_hash, block.header.parent_hash, block.transaction_ids))
+                continue
             signers = {entry.validator for entry in certificate.signatures}
             power = sum(network.validator_set.get_power(address) for address in signers)
             assert 3 * power > 2 * network.total_power, (

@@ -245,7 +245,13 @@ def test_checkers_catch_a_validator_that_trusts_the_proposer(monkeypatch: pytest
         entries = [decoder.decode(raw) for raw in block.raw_transactions]
         header = block.header
         return execute_block(
-            executor, rules, state, tip, header.timestamp_ms, header.proposer, entries  # type: ignore[arg-type]
+            executor,
+            rules,
+            state,
+            tip,
+            header.timestamp_ms,
+            header.proposer,
+            entries,  # type: ignore[arg-type]
         )
 
     monkeypatch.setattr(cluster, "validate_block", trusting)

@@ -116,6 +116,13 @@ class _NoProgress:
     help="Validators of the throw-away chain, one process each; more than 1 benchmarks a network [default 1].",
 )
 @click.option(
+    "--consensus",
+    type=click.Choice(["tendermint", "raft"]),
+    default="tendermint",
+    show_default=True,
+    help="Ordering of the throw-away network (with --nodes 2 or more).",
+)
+@click.option(
     "--dir",
     "network_directory",
     type=click.Path(file_okay=False, path_type=Path),
@@ -224,6 +231,7 @@ class _NoProgress:
 def bench_command(
     suite: str,
     nodes: int | None,
+    consensus: str,
     network_directory: Path | None,
     down_node: int | None,
     workers: int | None,
@@ -280,6 +288,7 @@ def bench_command(
         nodes=node_count,
         network_directory=network_directory,
         down_node=down_node,
+        consensus=consensus,
         workers=workers,
         senders=senders,
         rate=rate,

@@ -78,6 +78,13 @@ def _parse_organizations(
     show_default=True,
     help="Signature-verifier processes of each node (0 verifies on the event loop).",
 )
+@click.option(
+    "--consensus",
+    type=click.Choice(["tendermint", "raft"]),
+    default="tendermint",
+    show_default=True,
+    help="With --organizations: ordering: tendermint (BFT) or raft (crash faults only; members trust each other).",
+)
 @common_options
 def chain_init(
     directory: Path | None,
@@ -88,6 +95,7 @@ def chain_init(
     chain_id: str,
     port: int | None,
     workers: int,
+    consensus: str,
 ) -> None:
     """Create a one-node chain, or with --organizations a network, with a funded dev account (the genesis admin)."""
     state = get_state()
@@ -103,10 +111,13 @@ def chain_init(
             suite,
             chain_id,
             workers,
+            consensus,
         )
         return
     if nodes_per_organization is not None or base_port is not None:
         raise CliUsageError("--nodes-per-organization and --base-port go with --organizations N")
+    if click.get_current_context().get_parameter_source("consensus") is click.core.ParameterSource.COMMANDLINE:
+        raise CliUsageError("--consensus goes with --organizations N (a one-node chain orders alone: solo)")
     port = port if port is not None else DEFAULT_BASE_PORT
     chain_directory = (directory or state.default_chain_directory).expanduser().resolve()
     layout = initialize_chain(
@@ -167,6 +178,7 @@ def _init_network(
     suite: str,
     chain_id: str,
     workers: int,
+    consensus: str = "tendermint",
 ) -> None:
     """`chain init --organizations`: lay out a network (ports checked first), print its nodes and next steps."""
     # Imported here: a one-node chain needs none of the network machinery.
@@ -184,6 +196,7 @@ def _init_network(
             base_port=base_port,
             verifier_workers=workers,
             scrypt_n=get_scrypt_n(),
+            consensus=consensus,
         )
     except PortsInUseError as error:
         raise PortsInUseError(f"{error}; choose another --base-port", error.taken) from None

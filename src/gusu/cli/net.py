@@ -126,6 +126,13 @@ def _directory_option(function: Any) -> Any:
     help="Signature-verifier processes per node of a new network [default: cores ÷ nodes, at least 1].",
 )
 @click.option(
+    "--consensus",
+    type=click.Choice(["tendermint", "raft"]),
+    default="tendermint",
+    show_default=True,
+    help="Ordering of a new network: tendermint (BFT) or raft (crash faults only; members trust each other).",
+)
+@click.option(
     "--timeout",
     "timeout_s",
     type=click.FloatRange(min=1),
@@ -141,6 +148,7 @@ def net_up(
     chain_id: str,
     base_port: int,
     workers: int | None,
+    consensus: str,
     timeout_s: float,
 ) -> None:
     """Create a network if --dir holds none, start every node, wait until the validators are connected.
@@ -163,15 +171,16 @@ def net_up(
                 base_port=base_port,
                 verifier_workers=workers if workers is not None else get_default_workers(nodes),
                 scrypt_n=get_scrypt_n(),
+                consensus=consensus,
             )
         except PortsInUseError as error:
             raise PortsInUseError(f"{error}; choose another --base-port", error.taken) from None
-        state.note(f"created a {nodes}-node {suite} network in {network_directory}")
+        state.note(f"created a {nodes}-node {suite} {consensus} network in {network_directory}")
     else:
         network = LocalNetwork.open(network_directory)
         ignored = [
             f"--{name.replace('_', '-')}"
-            for name in ("nodes", "suite", "chain_id", "base_port", "workers")
+            for name in ("nodes", "suite", "chain_id", "base_port", "workers", "consensus")
             if context.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
         ]
         if ignored:

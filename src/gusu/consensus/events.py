@@ -27,6 +27,10 @@ Contract for the node:
   same list, since those may be votes that reveal the recorded state. On
   start the node hands back the records of the heights not yet committed
   in `Start.wal_records`. Solo never emits it.
+* `RewriteWal` -- (Raft) replace the WAL with the given records,
+  atomically (the old file or the new, never a mix), durable before any
+  later action. Raft's WAL outlives heights (term, vote, log), so the node
+  must not empty it at a commit as it does Tendermint's.
 * `ValidateProposal` -- (BFT) obtain the block called ``block_hash`` (it
   travelled with the proposal, or fetch it from peers), execute it on the
   tip and check it, then reply `ProposalValidated`.
@@ -77,6 +81,8 @@ class Start:
     engine_settings: object | None = None
     """The engine's settings in force at `height` (Tendermint: a `TendermintSettings` built from the scheduled
     parameters); None: the settings it holds."""
+    last_block_round: Round | None = None
+    """The round in the certificate of the block at ``height - 1``, if known (Raft: that entry's term)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +226,14 @@ class AppendWal:
 
 
 @dataclass(frozen=True, slots=True)
+class RewriteWal:
+    """Replace the whole WAL with `records`, atomically and durably, before the actions after it (Raft:
+    a snapshot of its term, vote and retained log, so the log does not grow without end)."""
+
+    records: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ValidateProposal:
     """Execute and check the block `block_hash` proposed for `height`, then reply `ProposalValidated` (BFT).
 
@@ -256,6 +270,7 @@ Action: TypeAlias = (
     | CommitBlock
     | Broadcast
     | AppendWal
+    | RewriteWal
     | ValidateProposal
     | SendMessage
     | ReportEvidence

@@ -141,4 +141,3 @@ def pem_blocks(pem: bytes) -> list[tuple[str, bytes]]:
     for match in _PEM_BLOCK.finditer(pem):
         blocks.append((match.group(1).decode("ascii"), match.group(0) + b"\n"))
     return blocks
-

@@ -246,4 +246,3 @@ def read_pem_private_key(block: bytes, passphrase: bytes | None) -> tuple[int | 
         return None, reason
     clear_errors()
     return int(pkey), ""
-

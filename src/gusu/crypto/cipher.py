@@ -52,9 +52,7 @@ def sm4_gcm_decrypt(key: bytes, blob: bytes, associated_data: bytes = b"") -> by
     """
     raw_key = _check_key(key)
     if not isinstance(blob, (bytes, bytearray)) or len(blob) < NONCE_SIZE + TAG_SIZE:
-        raise DecryptionError(
-            f"ciphertext is too short: an SM4-GCM blob has at least {NONCE_SIZE + TAG_SIZE} bytes"
-        )
+        raise DecryptionError(f"ciphertext is too short: an SM4-GCM blob has at least {NONCE_SIZE + TAG_SIZE} bytes")
     if not isinstance(associated_data, (bytes, bytearray)):
         raise DecryptionError("associated data must be bytes")
     data = bytes(blob)
@@ -64,6 +62,4 @@ def sm4_gcm_decrypt(key: bytes, blob: bytes, associated_data: bytes = b"") -> by
     try:
         return decryptor.update(body) + decryptor.finalize()
     except InvalidTag:
-        raise DecryptionError(
-            "SM4-GCM authentication failed: wrong key, or the data was altered"
-        ) from None
+        raise DecryptionError("SM4-GCM authentication failed: wrong key, or the data was altered") from None

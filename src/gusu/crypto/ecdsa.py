@@ -91,9 +91,7 @@ class EcdsaSuite(CryptoSuite):
         self._check_key(key)
         digest = as_bytes(message)
         if digest is None or len(digest) != DIGEST_SIZE:
-            raise CryptoError(
-                "the ecdsa suite signs a 32-byte digest; hash the payload with suite.hash() first"
-            )
+            raise CryptoError("the ecdsa suite signs a 32-byte digest; hash the payload with suite.hash() first")
         try:
             recoverable = _signer(key.secret).sign_recoverable(digest, hasher=None)
         except ValueError as exc:
@@ -134,9 +132,7 @@ class EcdsaSuite(CryptoSuite):
     def validate_public_key(self, public_key: bytes) -> None:
         raw = as_bytes(public_key)
         if raw is None or len(raw) != PUBLIC_KEY_SIZE or raw[0] not in (2, 3):
-            raise InvalidKeyError(
-                "an ecdsa public key is 33 bytes: a compressed secp256k1 point starting 0x02 or 0x03"
-            )
+            raise InvalidKeyError("an ecdsa public key is 33 bytes: a compressed secp256k1 point starting 0x02 or 0x03")
         if _parse_public(raw) is None:
             raise InvalidKeyError("this ecdsa public key is not a point on secp256k1")
 

@@ -132,9 +132,7 @@ def _is_whole(value: object) -> bool:
 
 def _check_n(n: object) -> int:
     if not _is_whole(n) or not MIN_SCRYPT_N <= n <= MAX_SCRYPT_N or n & (n - 1):  # type: ignore[operator]
-        raise KeyFileError(
-            f"scrypt n must be a power of two from {MIN_SCRYPT_N} to {MAX_SCRYPT_N}"
-        )
+        raise KeyFileError(f"scrypt n must be a power of two from {MIN_SCRYPT_N} to {MAX_SCRYPT_N}")
     assert isinstance(n, int)
     return n
 
@@ -191,8 +189,7 @@ def _checked_key(key: PrivateKey) -> tuple[CryptoSuite, PrivateKey]:
     fresh = suite.load_private_key(key.secret)
     if fresh.public_key != key.public_key:
         raise InvalidKeyError(
-            "this PrivateKey's public key does not belong to its secret; "
-            "build keys with suite.load_private_key()"
+            "this PrivateKey's public key does not belong to its secret; build keys with suite.load_private_key()"
         )
     return suite, fresh
 
@@ -258,9 +255,7 @@ class _Parsed:
 def _parse_kdf(doc: dict[str, Any], suite_name: str) -> KdfParameters:
     kdf = doc.get("kdf")
     if kdf not in (KDF_SCRYPT, KDF_PBKDF2) or doc.get("cipher") != "sm4-gcm":
-        raise KeyFileError(
-            "unsupported key file: only kdf 'scrypt' or 'pbkdf2' with cipher 'sm4-gcm' is known"
-        )
+        raise KeyFileError("unsupported key file: only kdf 'scrypt' or 'pbkdf2' with cipher 'sm4-gcm' is known")
     params = doc.get("kdf_params")
     if not isinstance(params, dict):
         raise KeyFileError("corrupt key file: 'kdf_params' is missing")
@@ -295,14 +290,10 @@ def _parse(data: bytes) -> _Parsed:
         raise KeyFileError("this is not a Gusu key file: expected a JSON object")
     version = doc.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version != KEY_FILE_VERSION:
-        raise KeyFileError(
-            f"unsupported key file version {version!r}; this Gusu reads version {KEY_FILE_VERSION}"
-        )
+        raise KeyFileError(f"unsupported key file version {version!r}; this Gusu reads version {KEY_FILE_VERSION}")
     suite_name = doc.get("suite")
     if not isinstance(suite_name, str) or suite_name not in SUITE_NAMES:
-        raise KeyFileError(
-            f"corrupt key file: unknown suite {suite_name!r} (expected one of {', '.join(SUITE_NAMES)})"
-        )
+        raise KeyFileError(f"corrupt key file: unknown suite {suite_name!r} (expected one of {', '.join(SUITE_NAMES)})")
     parameters = _parse_kdf(doc, suite_name)
     suite = get_suite(suite_name)
     public_key = _hex_field(doc, "public_key", suite.public_key_size)
@@ -357,9 +348,7 @@ def _select_block(pem: bytes) -> tuple[str, bytes]:
             return label, block
     labels = {label for label, _ in blocks}
     if labels & {"PUBLIC KEY", "CERTIFICATE"}:
-        raise KeyFileError(
-            "this PEM holds only a public key or certificate; import the private key PEM instead"
-        )
+        raise KeyFileError("this PEM holds only a public key or certificate; import the private key PEM instead")
     raise KeyFileError(
         "no private key found: expected a PEM block 'BEGIN PRIVATE KEY', "
         "'BEGIN ENCRYPTED PRIVATE KEY' or 'BEGIN EC PRIVATE KEY'"
@@ -386,9 +375,7 @@ def import_pem(pem: bytes, suite: str, passphrase: bytes | None = None) -> Priva
     encrypted = label == "ENCRYPTED PRIVATE KEY" or b"Proc-Type: 4,ENCRYPTED" in block
     if encrypted and passphrase is None:
         raise KeyFileError("this PEM key is encrypted; pass its passphrase")
-    pkey, reason = _openssl.read_pem_private_key(
-        block, bytes(passphrase) if passphrase is not None else None
-    )
+    pkey, reason = _openssl.read_pem_private_key(block, bytes(passphrase) if passphrase is not None else None)
     if pkey is None:
         hint = "; check the passphrase" if encrypted else ""
         raise KeyFileError(f"OpenSSL could not read the PEM private key ({reason}){hint}")

@@ -28,9 +28,7 @@ def get_suite(name: str) -> CryptoSuite:
     if suite is not None:
         return suite
     if name not in SUITE_NAMES:
-        raise UnknownSuiteError(
-            f"unknown crypto suite {name!r}; choose one of: {', '.join(SUITE_NAMES)}"
-        )
+        raise UnknownSuiteError(f"unknown crypto suite {name!r}; choose one of: {', '.join(SUITE_NAMES)}")
     with _lock:
         suite = _suites.get(name)
         if suite is None:

@@ -120,8 +120,10 @@ def _check_sm() -> None:
     _run(
         "SM2 signature verification with signer ID 1234567812345678 (GB/T 32918.5)",
         _OPENSSL_HINT,
-        lambda: sm.sm2_verify(SM2_PUBLIC_KEY, SM2_MESSAGE, SM2_SIGNATURE)
-        and not sm.sm2_verify(SM2_PUBLIC_KEY, SM2_MESSAGE + b"!", SM2_SIGNATURE),
+        lambda: (
+            sm.sm2_verify(SM2_PUBLIC_KEY, SM2_MESSAGE, SM2_SIGNATURE)
+            and not sm.sm2_verify(SM2_PUBLIC_KEY, SM2_MESSAGE + b"!", SM2_SIGNATURE)
+        ),
     )
     _run(
         "SM2 signing",

@@ -272,9 +272,7 @@ def _parse_private(secret: bytes) -> int:
         raise InvalidKeyError("OpenSSL rejected the SM2 private key; it is not a valid SM2 scalar")
     if _openssl.lib().EVP_PKEY_is_a(pkey, b"SM2") != 1:
         _openssl.lib().EVP_PKEY_free(pkey)
-        raise CryptoError(
-            "this libcrypto does not treat SM2-curve keys as SM2; Gusu needs OpenSSL 3.0 or newer"
-        )
+        raise CryptoError("this libcrypto does not treat SM2-curve keys as SM2; Gusu needs OpenSSL 3.0 or newer")
     return pkey
 
 
@@ -420,9 +418,7 @@ class SmSuite(CryptoSuite):
     def validate_public_key(self, public_key: bytes) -> None:
         raw = as_bytes(public_key)
         if raw is None or len(raw) != PUBLIC_KEY_SIZE or raw[0] != 0x04:
-            raise InvalidKeyError(
-                "an sm public key is 65 bytes: 0x04 followed by the 32-byte X and Y coordinates"
-            )
+            raise InvalidKeyError("an sm public key is 65 bytes: 0x04 followed by the 32-byte X and Y coordinates")
         if not is_valid_point(raw):
             raise InvalidKeyError("this sm public key is not a point on the SM2 curve")
 

@@ -112,9 +112,7 @@ class CryptoSuite(ABC):
 
     def _check_secret(self, secret: bytes) -> int:
         if not isinstance(secret, (bytes, bytearray)) or len(secret) != SECRET_SIZE:
-            raise InvalidKeyError(
-                f"a {self.name} private key is exactly {SECRET_SIZE} bytes (a big-endian scalar)"
-            )
+            raise InvalidKeyError(f"a {self.name} private key is exactly {SECRET_SIZE} bytes (a big-endian scalar)")
         scalar = int.from_bytes(secret, "big")
         if not 1 <= scalar <= self.max_secret:
             raise InvalidKeyError(

@@ -171,6 +171,8 @@ class BenchConfig:
     """An existing local network (`gusu net up`) to benchmark instead of a throw-away chain."""
     down_node: int | None = None
     """Index of a validator to SIGKILL before the load (network only)."""
+    consensus: str = "tendermint"
+    """Ordering of a throw-away network: tendermint or raft."""
 
     def __post_init__(self) -> None:
         if self.senders < 1:
@@ -193,10 +195,14 @@ class BenchConfig:
             raise BenchError(f"--nodes must be between 1 and {NODES_MAX}")
         if self.endpoint is not None and (self.nodes > 1 or self.network_directory is not None):
             raise BenchError("--endpoint benchmarks one node; --nodes and --dir a local network: choose one")
+        if self.consensus not in ("tendermint", "raft"):
+            raise BenchError("--consensus must be tendermint or raft")
+        if self.consensus != "tendermint" and (self.nodes < 2 or self.network_directory is not None):
+            raise BenchError("--consensus is for a throw-away network: --nodes 2 or more, without --dir")
         if self.down_node is not None:
             if not self.is_network:
                 raise BenchError("--down-node needs a network: --nodes N (4 or more) or --dir")
-            check_down_node(self.down_node, self.nodes)
+            check_down_node(self.down_node, self.nodes, self.consensus)
 
     @property
     def is_network(self) -> bool:
@@ -207,10 +213,14 @@ class BenchConfig:
         return "open" if self.rate is not None else "closed"
 
 
-def check_down_node(down_node: int, nodes: int) -> None:
+def check_down_node(down_node: int, nodes: int, consensus: str = "tendermint") -> None:
     """BenchError unless stopping validator `down_node` of `nodes` (equal power) leaves a quorum."""
     if not 0 <= down_node < nodes:
         raise BenchError(f"--down-node must name one of the {nodes} nodes: 0 to {nodes - 1}")
+    if consensus == "raft":
+        if 2 * (nodes - 1) <= nodes:
+            raise BenchError(f"with one of {nodes} Raft members down the rest are no majority; use --nodes 3 or more")
+        return
     # Tendermint commits with more than 2/3 of the power; every validator has the same power here.
     if 3 * (nodes - 1) <= 2 * nodes:
         raise BenchError(
@@ -1379,12 +1389,13 @@ def _bench_network(config: BenchConfig, suite_name: str, progress: Progress) -> 
             verifier_workers=config.workers,
             chain_id=THROWAWAY_CHAIN_ID,
             scrypt_n=SCRYPT_N_THROWAWAY,
+            consensus=config.consensus,
         ) as network:
             yield network
         return
     network = LocalNetwork.open(config.network_directory)
     if config.down_node is not None:
-        check_down_node(config.down_node, len(network.nodes))
+        check_down_node(config.down_node, len(network.nodes), network.consensus)
     progress.phase(f"starting the network in {config.network_directory}", None)
     report = network.start(ready_timeout_s=NETWORK_READY_TIMEOUT_S, connect_timeout_s=NETWORK_CONNECT_TIMEOUT_S)
     try:
@@ -1450,6 +1461,7 @@ def _run_on_network(
         result["endpoints"] = [node.api_url for node in live]
         facts = {
             "nodes": len(network.nodes),
+            "consensus": network.consensus,
             "nodes_live": len(live),
             "down_node": down_name,
             "network_directory": None if config.network_directory is None else str(config.network_directory),

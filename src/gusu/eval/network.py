@@ -607,9 +607,18 @@ class LocalNetwork:
     """The nodes of a local network directory, and their processes."""
 
     def __init__(
-        self, directory: Path, nodes: Sequence[LocalNode], *, chain_id: str, suite: str, validator_count: int
+        self,
+        directory: Path,
+        nodes: Sequence[LocalNode],
+        *,
+        chain_id: str,
+        suite: str,
+        validator_count: int,
+        consensus: str = "tendermint",
     ) -> None:
         self.directory = directory
+        self.consensus = consensus
+        """The genesis ordering: solo, tendermint or raft."""
         self.nodes = tuple(nodes)
         self.chain_id = chain_id
         self.suite = suite
@@ -638,6 +647,7 @@ class LocalNetwork:
         host: str = "127.0.0.1",
         verifier_workers: int = 2,
         scrypt_n: int | None = None,
+        consensus: str = "tendermint",
     ) -> LocalNetwork:
         """Lay out a network in `directory` (API ports from `base_port`, P2P ports from `base_port` + 100).
 
@@ -672,6 +682,7 @@ class LocalNetwork:
             scrypt_n=scrypt_n,
             host=host,
             verifier_workers=verifier_workers,
+            consensus=consensus,
         )
         return cls.open(directory)
 
@@ -720,7 +731,12 @@ class LocalNetwork:
                 )
             )
         return cls(
-            directory, nodes, chain_id=genesis.chain_id, suite=genesis.suite, validator_count=len(genesis.validators)
+            directory,
+            nodes,
+            chain_id=genesis.chain_id,
+            suite=genesis.suite,
+            validator_count=len(genesis.validators),
+            consensus=genesis.consensus,
         )
 
     @property
@@ -1177,6 +1193,7 @@ def throwaway_network(
     chain_id: str = THROWAWAY_CHAIN_ID,
     scrypt_n: int | None = THROWAWAY_SCRYPT_N,
     start: bool = True,
+    consensus: str = "tendermint",
 ) -> Iterator[LocalNetwork]:
     """A network of `nodes` validators (one organisation each) in a temporary directory, on free ports.
 
@@ -1197,6 +1214,7 @@ def throwaway_network(
                     base_port=find_free_base_port(nodes),
                     verifier_workers=verifier_workers,
                     scrypt_n=scrypt_n,
+                    consensus=consensus,
                 )
                 break
             except PortsInUseError:

@@ -282,9 +282,7 @@ def compute_block_verdict(suite: CryptoSuite, chain: ChainState, raw_block: byte
             verdicts[position] = suite.verify(
                 transaction.sender_public_key, check.entries[position].transaction_id, transaction.signature
             )
-        built = finish_block_check(
-            chain.rules, chain.executor, chain.state, chain.tip, chain.tip_hash, check, verdicts
-        )
+        built = finish_block_check(chain.rules, chain.executor, chain.state, chain.tip, chain.tip_hash, check, verdicts)
     except InvalidBlockError as error:
         return reject(error.stage or "unknown", error)
     return BlockVerdict("valid", "", "", built)

@@ -140,9 +140,7 @@ class Executor:
         committed = CommittedReader(block_state)
         # Governance changes are in force from the next block, so the gate is the same for the whole block.
         gate = read_permission_gate(committed)
-        receipts = tuple(
-            self._execute_transaction(block_state, committed, gate, block, item) for item in transactions
-        )
+        receipts = tuple(self._execute_transaction(block_state, committed, gate, block, item) for item in transactions)
         return BlockExecutionResult(receipts=receipts, writes=block_state.compute_net_writes())
 
     def _execute_transaction(

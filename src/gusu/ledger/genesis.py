@@ -45,7 +45,9 @@ TAG_GENESIS = "gusu.genesis.v1"
 SUITES = ("ecdsa", "sm")
 CONSENSUS_SOLO = "solo"
 CONSENSUS_TENDERMINT = "tendermint"
-CONSENSUS_ENGINES = (CONSENSUS_SOLO, CONSENSUS_TENDERMINT)
+CONSENSUS_RAFT = "raft"
+"""Crash-fault ordering for members that trust each other's honesty (docs/consensus.md, "Raft")."""
+CONSENSUS_ENGINES = (CONSENSUS_SOLO, CONSENSUS_TENDERMINT, CONSENSUS_RAFT)
 """The ordering engines a chain can choose; every node of the chain runs the one its genesis names."""
 DEFAULT_CONTRACTS = ("account", "evidence", "system")
 """The built-in contracts a chain runs unless its genesis lists others."""
@@ -289,6 +291,8 @@ def _validate_engine_and_contracts(genesis: Genesis) -> None:
             f"genesis consensus 'solo' orders blocks with exactly one validator; this genesis lists "
             f"{len(genesis.validators)}: choose 'tendermint' for several"
         )
+    # Raft runs with any member count `_validate_validators` allows (1 or more); it survives the crash of
+    # a minority only, so 3 or more members are needed to tolerate one (docs/consensus.md).
     contracts = genesis.contracts
     if not isinstance(contracts, tuple) or not 1 <= len(contracts) <= CONTRACTS_MAX:
         raise ConfigError(f"genesis contracts must list 1 to {CONTRACTS_MAX} contract names")

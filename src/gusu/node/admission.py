@@ -130,8 +130,7 @@ class TransactionAdmission:
     def check_transaction(self, raw: bytes, next_height: Height) -> tuple[Transaction, Hash]:
         if len(raw) > self._transaction_bytes_max:
             raise TransactionTooLargeError(
-                f"the transaction is {len(raw)} bytes; this node accepts at most "
-                f"{self._transaction_bytes_max}"
+                f"the transaction is {len(raw)} bytes; this node accepts at most {self._transaction_bytes_max}"
             )
         try:
             transaction = decode_transaction(raw)
@@ -149,4 +148,3 @@ class TransactionAdmission:
             )
         self._mempool.validate_admission(transaction, len(raw), transaction_id, next_height)
         return transaction, transaction_id
-

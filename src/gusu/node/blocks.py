@@ -215,8 +215,7 @@ def validate_next_header(rules: BlockRules, header: BlockHeader, parent: BlockHe
         raise InvalidBlockError(f"block {header.height} names another validator set than the one in force there")
     if header.next_validators_hash != rules.next_validators_hash:
         raise InvalidBlockError(
-            f"block {header.height} names another validator set for height {header.height + 1} than the one "
-            "scheduled"
+            f"block {header.height} names another validator set for height {header.height + 1} than the one scheduled"
         )
     if header.proposer not in rules.validators:
         raise InvalidBlockError(

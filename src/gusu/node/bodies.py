@@ -93,6 +93,11 @@ class ProposalBodies:
         self._by_hash[block_hash] = _Body(block, height, round_, None, False)
         return True
 
+    def get_above(self, committed_height: Height) -> list[RawBlock]:
+        """Every body of a height above `committed_height`, lowest first (Raft keeps these across a commit)."""
+        kept = [body for body in self._by_hash.values() if body.height > committed_height]
+        return [body.block for body in sorted(kept, key=lambda body: body.height)]
+
     def prune(self, committed_height: Height) -> None:
         """Forget every body of a height up to `committed_height`."""
         for block_hash in [key for key, body in self._by_hash.items() if body.height <= committed_height]:

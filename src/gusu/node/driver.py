@@ -37,6 +37,7 @@ from gusu.consensus import (
     ConsensusEngine,
     Event,
     ReportEvidence,
+    RewriteWal,
     ScheduleTimer,
     SendMessage,
     TransactionsAvailable,
@@ -70,6 +71,9 @@ class ActionHandler(Protocol):
 
     def apply_append_wal(self, action: AppendWal) -> None:
         """Durable before this returns: the next actions may reveal what it records."""
+
+    def apply_rewrite_wal(self, action: RewriteWal) -> None:
+        """Atomic and durable before this returns (Raft's WAL snapshot)."""
 
     def apply_broadcast(self, action: Broadcast) -> None: ...
 
@@ -115,6 +119,8 @@ class EngineDriver:
             handler.apply_schedule_timer(action)
         elif isinstance(action, AppendWal):
             handler.apply_append_wal(action)
+        elif isinstance(action, RewriteWal):
+            handler.apply_rewrite_wal(action)
         elif isinstance(action, BuildProposal):
             return handler.apply_build_proposal(action)
         elif isinstance(action, ValidateProposal):

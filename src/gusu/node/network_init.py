@@ -49,6 +49,7 @@ from gusu.crypto.keyfile import MAX_SCRYPT_N, MIN_SCRYPT_N
 from gusu.crypto.secretfile import write_secret_file
 from gusu.errors import ConfigError
 from gusu.ledger.genesis import (
+    CONSENSUS_TENDERMINT,
     DEFAULT_PARAMETERS,
     ORGANIZATION_PATTERN,
     VALIDATOR_POWER_MAX,
@@ -210,6 +211,7 @@ def initialize_network(
     timestamp_ms: int = 0,
     storage_backend: str | None = None,
     pki_settings: PkiSettings = DEFAULT_PKI_SETTINGS,
+    consensus: str = CONSENSUS_TENDERMINT,
 ) -> NetworkLayout:
     """Create a chain of `organizations` × `nodes_per_organization` validators in `directory`.
 
@@ -283,6 +285,7 @@ def initialize_network(
             )
             for name in sorted(names)
         ),
+        consensus=consensus,
     )
     validate_genesis(genesis)
 

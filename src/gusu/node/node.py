@@ -36,6 +36,7 @@ from gusu.consensus import (
     PeersChanged,
     ProposalBuilt,
     ReportEvidence,
+    RewriteWal,
     ScheduleTimer,
     SendMessage,
     SoloEngine,
@@ -46,6 +47,8 @@ from gusu.consensus import (
 )
 from gusu.consensus.certificate import verify_commit_certificate
 from gusu.consensus.messages import Equivocation, Message, make_signer
+from gusu.consensus.raft import RaftEngine
+from gusu.consensus.raft_messages import verify_raft_certificate
 from gusu.consensus.tendermint import TendermintEngine, TendermintSettings
 from gusu.consensus.validator_set import ValidatorSet
 from gusu.crypto import CryptoSuite, PrivateKey, get_suite
@@ -62,7 +65,13 @@ from gusu.execution import (
     compute_chain_registry,
 )
 from gusu.ledger.chainconfig import ChainConfig, compute_genesis_config_schedule, get_config_at
-from gusu.ledger.genesis import CONSENSUS_TENDERMINT, Genesis, compute_genesis_hash, validate_python_version
+from gusu.ledger.genesis import (
+    CONSENSUS_RAFT,
+    CONSENSUS_TENDERMINT,
+    Genesis,
+    compute_genesis_hash,
+    validate_python_version,
+)
 from gusu.ledger.kv import open_store
 from gusu.ledger.store import (
     BlockStore,
@@ -107,6 +116,7 @@ from gusu.node.metrics import HistogramRecorder, NodeCounters
 from gusu.node.outbox import PeerOutbox
 from gusu.node.proposals import ProposalExchange
 from gusu.node.queries import ChainQueries
+from gusu.node.raft_exchange import RaftExchange
 from gusu.node.schedule import ValidatorSchedule
 from gusu.node.service import (
     BlockListener,
@@ -120,7 +130,12 @@ from gusu.node.service import (
     SubmitOutcome,
     TransactionRecord,
 )
-from gusu.node.settings import BFT_TIMEOUT_PARAMETERS, compute_bft_settings, compute_chain_settings
+from gusu.node.settings import (
+    BFT_TIMEOUT_PARAMETERS,
+    compute_bft_settings,
+    compute_chain_settings,
+    compute_raft_settings,
+)
 from gusu.node.sync import BlockSync, SyncScheduler, SyncSettings
 from gusu.node.verifier import SignatureVerifier
 from gusu.node.wire import (
@@ -140,8 +155,13 @@ LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10
 JOURNAL_FILE_NAME = "transactions.journal"
 TAG_TRANSACTION_GOSSIP = "gusu.txgossip.v1"
 WAL_FILE_NAME = "consensus.wal"
+RAFT_WAL_FILE_NAME = "raft.wal"
+"""Raft's WAL (term, vote, log) has other records and another life than Tendermint's: a file of its own."""
 PROPOSAL_BODIES_FILE_NAME = "proposals.log"
 SYNC_STATUS_INTERVAL_S = 1.0
+RAFT_FORWARD_AGE_MS = 2_000
+RAFT_FORWARD_MAX = 512
+"""Raft: transactions a follower forwards to the leader per status interval (`Node._forward_pool_to_leader`)."""
 OUTBOX_MESSAGES_MAX_PER_PEER = 10_000
 """Messages waiting for one peer (also bounded by `[p2p] send_queue_bytes_max`); the engine re-sends, so
 overflow only delays."""
@@ -208,13 +228,27 @@ class Node:
         self._mempool = Mempool(mempool_limits, genesis.chain_id)
         self._validator_set = ValidatorSet.from_genesis(genesis)
         self._is_bft = genesis.consensus == CONSENSUS_TENDERMINT
+        self._is_raft = genesis.consensus == CONSENSUS_RAFT
+        self._is_networked = self._is_bft or self._is_raft
+        """Peers, a WAL, proposal bodies and block sync: every engine but solo."""
         self._on_fatal = on_fatal or _exit_on_fatal
         self._fatal: BaseException | None = None
         self._engine: ConsensusEngine
         if self._is_bft:
             self._engine = TendermintEngine(
                 compute_bft_settings(genesis, self._solo_settings),
-                self._validator_set, self._address, make_signer(self._suite, key), genesis.chain_id
+                self._validator_set,
+                self._address,
+                make_signer(self._suite, key),
+                genesis.chain_id,
+            )
+        elif self._is_raft:
+            self._engine = RaftEngine(
+                compute_raft_settings(genesis, self._solo_settings),
+                self._validator_set,
+                self._address,
+                make_signer(self._suite, key),
+                genesis.chain_id,
             )
         else:
             self._engine = SoloEngine(self._solo_settings)
@@ -276,6 +310,21 @@ class Node:
             on_received=None if config.received_votes_path is None else self._record_received,
         )
         self._bodies = self._proposals.bodies
+        self._raft_exchange = RaftExchange(
+            suite=self._suite,
+            chain_id=genesis.chain_id,
+            validator_set=self._validator_set,
+            bodies=self._bodies,
+            get_height=lambda: self.height,
+            get_stored_block=self._get_stored_block,
+            persist_bodies=self._persist_proposal_bodies,
+            is_running=lambda: self._running,
+            on_event=self._on_engine_event,
+            enqueue=lambda peer, channel, body: self._enqueue(peer, channel, body),
+            on_local_fault=self._fail_stop,
+            clock=clock,
+            append_bytes_max=config.p2p.frame_bytes_max // 2,
+        )
         self._wal: RecordLog | None = None
         self._proposal_bodies: RecordLog | None = None
         self._outboxes: dict[Address, PeerOutbox] = {}
@@ -294,6 +343,7 @@ class Node:
         self._evidence: EvidenceLog | None = None
         self._gossip_admissions = 0
         self._reported_peers: frozenset[Address] | None = None
+        self._raft_leader_logged: tuple[Address | None, int] = (None, 0)
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -323,8 +373,8 @@ class Node:
         if self._config.node.transaction_journal:
             await self._open_journal()
         wal_records: tuple[bytes, ...] = ()
-        if self._is_bft:
-            wal_path = self._config.data_path / WAL_FILE_NAME
+        if self._is_networked:
+            wal_path = self._config.data_path / (RAFT_WAL_FILE_NAME if self._is_raft else WAL_FILE_NAME)
             wal_records = tuple(read_records(wal_path, "consensus WAL"))
             self._wal = RecordLog(wal_path)
             self._evidence = EvidenceLog(self._config.data_path / EVIDENCE_FILE_NAME)
@@ -344,6 +394,7 @@ class Node:
                 validators=validators,
                 next_validators=next_validators,
                 engine_settings=self._engine_settings,
+                last_block_round=self._get_certificate_round(tip[0]),
             )
         )
         if self._mempool.transaction_count:
@@ -376,7 +427,10 @@ class Node:
             rng=random.Random(),
         )
         network.subscribe(CHANNEL_TRANSACTIONS, self._on_gossip_transactions)
-        network.subscribe(CHANNEL_CONSENSUS, self._proposals.on_consensus_body)
+        network.subscribe(
+            CHANNEL_CONSENSUS,
+            self._raft_exchange.on_consensus_body if self._is_raft else self._proposals.on_consensus_body,
+        )
         network.subscribe(CHANNEL_SYNC, self._on_sync_body)
         network.on_connected(self._on_peer_connected)
         await network.start()
@@ -464,6 +518,11 @@ class Node:
 
     def _on_engine_event(self, event: Event) -> None:
         self._driver.on_event(event)
+        engine = self._driver.engine
+        if isinstance(engine, RaftEngine) and (engine.leader, engine.term) != self._raft_leader_logged:
+            self._raft_leader_logged = (engine.leader, engine.term)
+            if engine.leader is not None:
+                logger.info("raft: leader %s in term %d", engine.leader.hex(), engine.term)
 
     # --- the driver's action handler (`gusu.node.driver.ActionHandler`) ------------------
 
@@ -508,11 +567,21 @@ class Node:
         assert self._wal is not None, "only the BFT engine writes the WAL"
         self._wal.append([action.record])
 
+    def apply_rewrite_wal(self, action: RewriteWal) -> None:
+        assert self._wal is not None, "only the Raft engine rewrites the WAL"
+        self._wal.compact(action.records)
+
     def apply_broadcast(self, action: Broadcast) -> None:
-        self._proposals.send_message(None, action.message)
+        if self._is_raft:
+            self._raft_exchange.send_message(None, action.message)
+        else:
+            self._proposals.send_message(None, action.message)
 
     def apply_send_message(self, action: SendMessage) -> None:
-        self._proposals.send_message(action.recipient, action.message)
+        if self._is_raft:
+            self._raft_exchange.send_message(action.recipient, action.message)
+        else:
+            self._proposals.send_message(action.recipient, action.message)
 
     def apply_validate_proposal(self, action: ValidateProposal) -> Event | None:
         return self._proposals.on_validate_proposal(action)
@@ -538,7 +607,7 @@ class Node:
         self._proposal_started_s = time.perf_counter()
         block, proposal = self._build_block(action.height, action.timestamp_ms)
         self._proposal = proposal
-        if self._is_bft:
+        if self._is_networked:
             self._proposals.add_own(proposal.block_hash, block, proposal)
             # The engine will record (WAL) and may re-send this proposal after a crash;
             # its body must survive too, or the re-sent proposal would come without it.
@@ -612,9 +681,7 @@ class Node:
         verdicts.update(await self._verify_block_signatures(entries, retry))
         if self._tip_header is not parent:
             raise InvalidBlockError(f"the tip moved while block {header.height} was being checked; check it again")
-        return finish_block_check(
-            rules, self._executor, self.store, parent, self._tip_hash, check, verdicts
-        )
+        return finish_block_check(rules, self._executor, self.store, parent, self._tip_hash, check, verdicts)
 
     async def _verify_block_signatures(
         self, entries: Sequence[PoolTransaction], positions: list[int]
@@ -635,7 +702,7 @@ class Node:
         The certificate is stored as given: checking it against the validator
         set is the caller's job (the BFT milestone's certificate verifier).
         """
-        if self._proposal is not None and not self._is_bft:
+        if self._proposal is not None and not self._is_networked:
             raise InvalidBlockError("a proposal of this node is in flight; import the block after it commits")
         if certificate.block_hash != compute_block_hash(self._suite, block.header):
             raise InvalidBlockError(f"the certificate of block {block.header.height} is for another block")
@@ -660,6 +727,7 @@ class Node:
                 validators=validators,
                 next_validators=next_validators,
                 engine_settings=self._engine_settings,
+                last_block_round=certificate.round,
             )
         )
         return committed
@@ -718,7 +786,7 @@ class Node:
         if error is not None:
             self._fail_stop(error)  # the store could not write: a local fault, whatever it was
             return
-        if self._is_bft:
+        if self._is_networked:
             logger.info(
                 "committed block %d (round %d, %d transactions) %.0f ms after its height started; stored in %.0f ms",
                 committed.header.height,
@@ -749,11 +817,14 @@ class Node:
         self._tip_hash = committed.block_hash
         self._refresh_configuration()
         self._proposals.on_block_stored(header.height)
-        if self._wal is not None:
-            # The WAL guards the height being decided; a committed height needs no guard.
+        if self._wal is not None and not self._is_raft:
+            # The WAL guards the height being decided; a committed height needs no guard. (Raft's
+            # records outlive heights; its engine rewrites them with `RewriteWal`.)
             self._wal.compact([])
         if self._proposal_bodies is not None:
-            self._proposal_bodies.compact([])
+            # Raft may hold an entry one height further, acknowledged to the leader: keep its body.
+            kept = self._bodies.get_above(header.height) if self._is_raft else []
+            self._proposal_bodies.compact([encode_raw_block(block) for block in kept])
         now_ms = self._clock()
         dropped = self._mempool.on_block_committed(header.height, committed.transaction_ids)
         for transaction_id in committed.transaction_ids:
@@ -789,7 +860,7 @@ class Node:
                 block = decode_raw_block(raw)
             except CodecError:
                 continue  # only ever our own writes; a torn one is simply not restored
-            if block.header.height == next_height:
+            if block.header.height == next_height or (self._is_raft and block.header.height > next_height):
                 self._proposals.add_own(compute_block_hash(self._suite, block.header), block)
         self._proposal_bodies = RecordLog(path)
 
@@ -808,9 +879,7 @@ class Node:
         network = self._network
         if network is None or self._fatal is not None:
             return
-        recipients = (
-            [peer.address for peer in network.connected_peers()] if recipient is None else [recipient]
-        )
+        recipients = [peer.address for peer in network.connected_peers()] if recipient is None else [recipient]
         for peer in recipients:
             outbox = self._outboxes.get(peer)
             if outbox is None:
@@ -845,7 +914,28 @@ class Node:
                 except GusuError as error:
                     logger.debug("status broadcast failed: %s", error)
                 self._request_blocks_if_behind()
+                self._forward_pool_to_leader()
             await asyncio.sleep(SYNC_STATUS_INTERVAL_S)
+
+    def _forward_pool_to_leader(self) -> None:
+        """Raft: send the leader the transactions that have waited here (`RAFT_FORWARD_AGE_MS`, at most
+        `RAFT_FORWARD_MAX` a second). Gossip is sent once; Tendermint's rotating proposer eventually proposes
+        what only this node holds, but a stable Raft leader never would if its copy was dropped (a full outbox)."""
+        engine = self._driver.engine
+        if not isinstance(engine, RaftEngine) or engine.leader is None or engine.leader == self._address:
+            return
+        cutoff_ms = self._clock() - RAFT_FORWARD_AGE_MS
+        raws: list[Value] = []
+        for raw in self._mempool.iterate_raw():
+            entry = self._mempool.get_by_raw(raw)
+            admitted_ms = None if entry is None else self._admitted_at_ms.get(entry.transaction_id)
+            if admitted_ms is not None and admitted_ms <= cutoff_ms:
+                raws.append(raw)
+                if len(raws) >= RAFT_FORWARD_MAX:
+                    break
+        for start in range(0, len(raws), GOSSIP_TRANSACTIONS_MAX):
+            body = encode([TAG_TRANSACTION_GOSSIP, raws[start : start + GOSSIP_TRANSACTIONS_MAX]])
+            self._enqueue(engine.leader, CHANNEL_TRANSACTIONS, body)
 
     async def _on_sync_body(self, peer: Address, body: bytes) -> None:
         message = decode_sync_body(body)
@@ -884,6 +974,22 @@ class Node:
                 # timeouts in force stay (they only pace rounds), and the operator hears of it.
                 logger.error("height %d: %s; keeping the consensus timeouts in force", header.height + 1, error)
 
+    def _get_certificate_round(self, height: int) -> Round | None:
+        certificate = self.store.get_certificate(Height(height)) if height > 0 else None
+        return None if certificate is None else certificate.round
+
+    def _get_stored_block(self, height: Height) -> tuple[Hash, RawBlock] | None:
+        """A committed block with its hash, for a Raft leader re-sending committed entries."""
+        raw = self.get_raw_block(height)
+        if raw is None:
+            return None
+        block = decode_raw_block(raw[0])
+        return compute_block_hash(self._suite, block.header), block
+
+    def _persist_proposal_bodies(self, raws: list[bytes]) -> None:
+        assert self._proposal_bodies is not None
+        self._proposal_bodies.append(raws)
+
     def _verify_synced_certificate(self, block: RawBlock, certificate: CommitCertificate) -> None:
         if certificate.height != block.header.height:
             raise InvalidBlockError(
@@ -893,6 +999,12 @@ class Node:
         validator_set = self._schedule.get_validator_set(block.header.height)
         if validator_set is None:
             raise InvalidBlockError(f"block {block.header.height} is too far ahead of our tip to check its certificate")
+        if self._is_raft:
+            # A Raft certificate is the signature of the leader that ordered the block (docs/consensus.md).
+            verify_raft_certificate(self._suite, self._genesis.chain_id, validator_set, certificate)
+            if certificate.block_hash != compute_block_hash(self._suite, block.header):
+                raise InvalidBlockError(f"the certificate of block {block.header.height} is for another block")
+            return
         verify_commit_certificate(
             self._suite,
             self._genesis.chain_id,

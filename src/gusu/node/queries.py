@@ -159,9 +159,7 @@ class ChainQueries:
             block_hash=compute_block_hash(self._suite, header),
         )
 
-    def call(
-        self, header: BlockHeader, contract: str, method: str, args: bytes, sender: Address | None
-    ) -> CallResult:
+    def call(self, header: BlockHeader, contract: str, method: str, args: bytes, sender: Address | None) -> CallResult:
         """Run a view on the committed state after `header` (the tip)."""
         context = BlockContext(
             chain_id=header.chain_id,

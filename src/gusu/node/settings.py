@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from gusu.consensus import SoloSettings
+from gusu.consensus.raft import RaftSettings
 from gusu.consensus.tendermint import TendermintSettings
 from gusu.errors import ConfigError
 from gusu.execution import ExecutionLimits, compute_execution_limits
@@ -78,3 +79,22 @@ def compute_bft_settings(genesis: Genesis, solo: SoloSettings, config: ChainConf
         )
     except ConfigError as error:
         raise ConfigError(f"the {where} parameters do not make valid consensus timeouts: {error}") from error
+
+
+RAFT_TIMING_PARAMETERS = ("raft_election_timeout_ms", "raft_election_timeout_spread_ms", "raft_heartbeat_interval_ms")
+"""Genesis parameters that set Raft's timing (chain-wide: members must agree on the leader lease)."""
+
+
+def compute_raft_settings(genesis: Genesis, solo: SoloSettings) -> RaftSettings:
+    """The Raft engine's settings: timing from genesis (else the engine's defaults), pacing from `solo`."""
+    defaults = RaftSettings()
+    values = {name: genesis.get_parameter(name) for name in RAFT_TIMING_PARAMETERS}
+    try:
+        return RaftSettings(
+            election_timeout_ms=values["raft_election_timeout_ms"] or defaults.election_timeout_ms,
+            election_timeout_spread_ms=values["raft_election_timeout_spread_ms"] or defaults.election_timeout_spread_ms,
+            heartbeat_interval_ms=values["raft_heartbeat_interval_ms"] or defaults.heartbeat_interval_ms,
+            pacing=solo,
+        )
+    except ConfigError as error:
+        raise ConfigError(f"the genesis parameters do not make valid Raft timing: {error}") from error

@@ -10,6 +10,9 @@ consensus channel:
                                                stay encoded until the receiver needs them)
     ["gusu.cproposalref.v1", message]          the same proposal again, without the body (re-sends:
                                                a peer that lacks the body asks for it by hash)
+    ["gusu.craft.v1", message, [block, ...]]   a Raft message (`gusu.consensus.raft_messages`); an
+                                               AppendEntries carries the bodies of its first entries,
+                                               in order (fewer than its entries when they would not fit)
 sync channel:
     ["gusu.sstatus.v1", height]                the sender's committed height
     ["gusu.srequest.v1", from_height, count]   ask for blocks [from, from + count)
@@ -20,10 +23,12 @@ sync channel:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gusu.codec import Value, decode, encode, expect_bytes, expect_list, expect_uint
 from gusu.consensus.messages import Message, Proposal, Vote, decode_message, encode_message, validate_message
+from gusu.consensus.raft_messages import AppendEntries, RaftMessage, decode_raft_message, encode_raft_message
 from gusu.errors import CodecError
 from gusu.ledger.types import (
     HASH_SIZE,
@@ -40,6 +45,7 @@ from gusu.ledger.types import (
 TAG_VOTE = "gusu.cvote.v1"
 TAG_PROPOSAL = "gusu.cproposal.v1"
 TAG_PROPOSAL_REFERENCE = "gusu.cproposalref.v1"
+TAG_RAFT = "gusu.craft.v1"
 TAG_STATUS = "gusu.sstatus.v1"
 TAG_REQUEST = "gusu.srequest.v1"
 TAG_BLOCKS = "gusu.sblocks.v1"
@@ -95,6 +101,29 @@ def decode_consensus_body(body: bytes) -> Message | ProposalWithBlock:
     if block.header.height != message.height or block.header.timestamp_ms != message.timestamp_ms:
         raise CodecError("the proposed block's height or time differs from its proposal")
     return ProposalWithBlock(message, block)
+
+
+@dataclass(frozen=True, slots=True)
+class RaftWithBlocks:
+    message: RaftMessage
+    blocks: tuple[RawBlock, ...]
+    """Bodies of the first ``len(blocks)`` entries of an AppendEntries, in order (none for other messages)."""
+
+
+def encode_raft_body(message: RaftMessage, blocks: Sequence[RawBlock] = ()) -> bytes:
+    return encode([TAG_RAFT, encode_raft_message(message), [encode_raw_block(block) for block in blocks]])
+
+
+def decode_raft_body(body: bytes) -> RaftWithBlocks:
+    """A Raft message and its entries' bodies; CodecError if malformed, or a body is not its entry's height."""
+    fields = _decode_record(body, {TAG_RAFT: 3})
+    message = decode_raft_message(expect_bytes(fields[1], "Raft message"))
+    entries = message.entries if isinstance(message, AppendEntries) else ()
+    raws = expect_list(fields[2], "Raft entry bodies", len(entries))
+    blocks = tuple(decode_raw_block(expect_bytes(raw, "Raft entry body")) for raw in raws)
+    if any(block.header.height != entry.height for block, entry in zip(blocks, entries, strict=False)):
+        raise CodecError("a Raft entry's body is a block of another height")
+    return RaftWithBlocks(message, blocks)
 
 
 def encode_status(height: Height) -> bytes:

@@ -20,6 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from gusu.eval.simulation.cluster import (
+    CONSENSUS_CHOICES,
     LIVENESS_BOUND_MS,
     TRANSACTION_BOUND_BASE_MS,
     TRANSACTION_BOUND_PER_POWER_MS,
@@ -27,22 +28,34 @@ from gusu.eval.simulation.cluster import (
     Simulation,
 )
 from gusu.eval.simulation.crypto import CRYPTO_CHOICES
-from gusu.eval.simulation.scenarios import SCENARIO_NAMES, SCENARIOS, Scenario, get_scenario
+from gusu.eval.simulation.scenarios import (
+    ALL_SCENARIO_NAMES,
+    RAFT_SCENARIO_NAMES,
+    RAFT_SCENARIOS,
+    SCENARIOS,
+    Scenario,
+    get_scenario,
+)
 
 
-def run_seed(seed: int, scenario: Scenario | str, validators: int = 4, crypto: str = "sim") -> SimResult:
+def run_seed(
+    seed: int, scenario: Scenario | str, validators: int = 4, crypto: str = "sim", consensus: str = "tendermint"
+) -> SimResult:
     """Run one seeded simulation and check it."""
     chosen = get_scenario(scenario) if isinstance(scenario, str) else scenario
-    return Simulation(seed, chosen, validators, crypto).run()
+    return Simulation(seed, chosen, validators, crypto, consensus).run()
 
 
-def replay(seed: int, scenario: Scenario | str, validators: int = 4, crypto: str = "sim") -> SimResult:
-    """Run a seed again: the same seed, scenario, node count and crypto give the same run (same digest)."""
-    return run_seed(seed, scenario, validators, crypto)
+def replay(
+    seed: int, scenario: Scenario | str, validators: int = 4, crypto: str = "sim", consensus: str = "tendermint"
+) -> SimResult:
+    """Run a seed again: the same seed, scenario, node count, crypto and engine give the same run (same digest)."""
+    return run_seed(seed, scenario, validators, crypto, consensus)
 
 
-def pick_scenario(seed: int) -> Scenario:
-    return SCENARIOS[seed % len(SCENARIOS)]
+def pick_scenario(seed: int, consensus: str = "tendermint") -> Scenario:
+    scenarios = RAFT_SCENARIOS if consensus == "raft" else SCENARIOS
+    return scenarios[seed % len(scenarios)]
 
 
 def format_replay_command(result: SimResult) -> str:
@@ -50,6 +63,8 @@ def format_replay_command(result: SimResult) -> str:
         f"python -m gusu.eval.simulation --replay {result.seed} --scenario {result.scenario} "
         f"--nodes {result.validators}"
     )
+    if result.consensus != "tendermint":
+        command = f"{command} --consensus {result.consensus}"
     return command if result.crypto == "sim" else f"{command} --crypto {result.crypto}"
 
 
@@ -173,9 +188,9 @@ class CampaignSummary:
         return asdict(self)
 
 
-def _run_task(task: tuple[int, str, int, str]) -> SimResult:
-    seed, scenario, validators, crypto = task
-    return run_seed(seed, scenario, validators, crypto)
+def _run_task(task: tuple[int, str, int, str, str]) -> SimResult:
+    seed, scenario, validators, crypto, consensus = task
+    return run_seed(seed, scenario, validators, crypto, consensus)
 
 
 def run_campaign(
@@ -187,6 +202,7 @@ def run_campaign(
     crypto: str = "sim",
     jobs: int = 1,
     on_result: Callable[[SimResult], None] | None = None,
+    consensus: str = "tendermint",
 ) -> CampaignSummary:
     """Run seeds ``start .. start + seeds - 1`` for each validator count; `jobs` worker processes.
 
@@ -195,7 +211,7 @@ def run_campaign(
     """
     summary = CampaignSummary(seeds=seeds, start=start, nodes=tuple(nodes), crypto=crypto)
     tasks = [
-        (seed, scenario if scenario is not None else pick_scenario(seed).name, validators, crypto)
+        (seed, scenario if scenario is not None else pick_scenario(seed, consensus).name, validators, crypto, consensus)
         for validators in nodes
         for seed in range(start, start + seeds)
     ]
@@ -271,12 +287,15 @@ def format_summary(summary: CampaignSummary) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m gusu.eval.simulation",
-        description="Deterministic simulation of the Tendermint engine: one seed per run.",
+        description="Deterministic simulation of the Tendermint or Raft engine: one seed per run.",
     )
     parser.add_argument("--seeds", type=int, default=100, help="number of seeds per node count (default 100)")
     parser.add_argument("--start", type=int, default=0, help="first seed (default 0)")
     parser.add_argument("--nodes", default="4", help="validator counts, comma-separated (default 4)")
-    parser.add_argument("--scenario", choices=SCENARIO_NAMES, help="run only this scenario")
+    parser.add_argument("--scenario", choices=ALL_SCENARIO_NAMES, help="run only this scenario")
+    parser.add_argument(
+        "--consensus", choices=CONSENSUS_CHOICES, default="tendermint", help="engine to drive (default tendermint)"
+    )
     parser.add_argument("--crypto", choices=CRYPTO_CHOICES, default="sim", help="signature suite (default sim)")
     parser.add_argument("--summary", help="write the summary as JSON to this file")
     parser.add_argument("--replay", type=int, metavar="SEED", help="replay one seed (needs --scenario)")
@@ -292,7 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.replay is not None:
         if args.scenario is None:
             parser.error("--replay needs --scenario")
-        result = replay(args.replay, args.scenario, nodes[0], args.crypto)
+        result = replay(args.replay, args.scenario, nodes[0], args.crypto, args.consensus)
         print(json.dumps(asdict(result), indent=2))
         return 0 if result.ok else 1
 
@@ -305,6 +324,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif not args.quiet and result.seed % 1000 == 999:
             print(f"... seed {result.seed} n={result.validators}", flush=True)
 
+    if args.consensus == "raft" and args.scenario is not None and args.scenario not in RAFT_SCENARIO_NAMES:
+        parser.error(f"Raft tolerates crash faults only: --scenario must be one of {', '.join(RAFT_SCENARIO_NAMES)}")
     if not 1 <= args.jobs <= 256:
         parser.error("--jobs must be between 1 and 256")
     summary = run_campaign(
@@ -315,6 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         crypto=args.crypto,
         jobs=args.jobs,
         on_result=report,
+        consensus=args.consensus,
     )
     print(format_summary(summary))
     if args.summary:

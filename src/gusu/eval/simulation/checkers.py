@@ -68,6 +68,7 @@ from typing import TYPE_CHECKING
 
 from gusu.consensus import compute_block_time_ms
 from gusu.consensus.messages import Message, Proposal, get_signer_address
+from gusu.consensus.raft import decode_raft_wal_record
 from gusu.consensus.tendermint_wal import WalKind, decode_wal_record
 from gusu.errors import CodecError
 from gusu.eval.simulation.chain import CLIENT_BALANCE, CLIENT_COUNT, compute_client_balance_total
@@ -81,14 +82,41 @@ if TYPE_CHECKING:
 def run_checkers(simulation: Simulation, deadline_ms: int) -> None:
     check_agreement(simulation)
     check_validator_sets(simulation)
-    check_block_times(simulation)
+    if not simulation.is_raft:
+        check_block_times(simulation)  # Tendermint's proposal-time rules; a Raft leader stamps its own clock
     check_exactly_once(simulation)
     check_acknowledged_transactions(simulation)
     check_state(simulation)
     check_idle(simulation)
-    check_wal_double_signing(simulation)
+    if simulation.is_raft:
+        check_raft_votes(simulation)
+    else:
+        check_wal_double_signing(simulation)
     check_evidence(simulation)
     check_liveness(simulation, deadline_ms)
+
+
+def check_raft_votes(simulation: Simulation) -> None:
+    """Raft: no honest member's WAL history ever records two votes in one term, nor a term going back."""
+    for node in simulation.honest:
+        votes: dict[int, bytes] = {}
+        latest = 0
+        for _, raw in node.wal:
+            record = decode_raft_wal_record(raw)
+            if record.term is None:
+                continue
+            if record.term < latest:
+                simulation.violations.append(
+                    f"raft: node {node.node_id}'s term went back from {latest} to {record.term}"
+                )
+                return
+            latest = record.term
+            if record.voted_for is None:
+                continue
+            first = votes.setdefault(record.term, record.voted_for)
+            if first != record.voted_for:
+                simulation.violations.append(f"raft: node {node.node_id} voted twice in term {record.term}")
+                return
 
 
 def check_agreement(simulation: Simulation) -> None:

@@ -72,6 +72,7 @@ from gusu.consensus import (
     ProposalBuilt,
     ProposalValidated,
     ReportEvidence,
+    RewriteWal,
     ScheduleTimer,
     SendMessage,
     Start,
@@ -99,10 +100,26 @@ from gusu.consensus.messages import (
     encode_signing_bytes,
     get_signer_address,
 )
+from gusu.consensus.raft import RaftEngine, RaftSettings, Role
+from gusu.consensus.raft_messages import (
+    AppendEntries,
+    AppendReply,
+    RaftMessage,
+    RequestVote,
+    VoteReply,
+    decode_raft_message,
+    encode_raft_message,
+    is_sender_bound,
+    verify_entry,
+    verify_raft_certificate,
+)
+from gusu.consensus.solo import SoloSettings
 from gusu.consensus.tendermint import HELD_VOTES_MAX
 from gusu.crypto import CryptoSuite
 from gusu.errors import CodecError, GusuError, InvalidBlockError
 from gusu.eval.simulation.chain import (
+    BLOCK_BYTES_MAX,
+    BLOCK_TRANSACTIONS_MAX,
     CHAIN_ID,
     CLIENT_BALANCE,
     CLIENT_COUNT,
@@ -200,6 +217,42 @@ def make_simulation_settings(workload: Workload | None = None) -> TendermintSett
     )
 
 
+CONSENSUS_CHOICES = ("tendermint", "raft")
+RAFT_FORWARD_AGE_MS = 1_000
+RAFT_FORWARD_MAX = 512
+"""Raft: each status tick a follower sends the leader at most this many of its pool's transactions older than
+`RAFT_FORWARD_AGE_MS` (as `Node._forward_pool_to_leader`): a stable leader does not rotate as Tendermint's
+proposer does, so a transaction whose one sending to the leader was lost would otherwise never be proposed."""
+
+
+def make_raft_simulation_settings(workload: Workload | None = None) -> RaftSettings:
+    """Raft timing scaled down like the Tendermint timeouts; blocks paced as the Tendermint runs are."""
+    wait = workload is not None and workload.wait_for_transactions
+    empty_ms = (workload.empty_block_interval_ms if workload is not None else 0) if wait else 200
+    return RaftSettings(
+        election_timeout_ms=500,
+        election_timeout_spread_ms=500,
+        heartbeat_interval_ms=50,
+        pacing=SoloSettings(
+            block_interval_ms=200,
+            block_transactions_max=BLOCK_TRANSACTIONS_MAX,
+            block_bytes_max=BLOCK_BYTES_MAX,
+            empty_block_interval_ms=empty_ms,
+        ),
+    )
+
+
+def compute_raft_bookkeeping_bounds(settings: RaftSettings, validator_count: int) -> dict[str, int]:
+    """The most an honest Raft node may hold (`RaftEngine.get_bookkeeping_sizes`, plus executions and timers)."""
+    return {
+        "entries": settings.retained_entries_max + 2,
+        "votes": validator_count,
+        "followers": validator_count,
+        "executions": 4,
+        "timers": 3,
+    }
+
+
 def compute_bookkeeping_bounds(settings: TendermintSettings, validator_count: int, round_: int) -> dict[str, int]:
     """The most an honest node may hold of each kind (`TendermintEngine.get_bookkeeping_sizes`, plus the simulated
     node's executions and timers) while its engine is in round `round_` of a height.
@@ -295,7 +348,11 @@ class SimNode:
     """(height, record), never truncated here so the checker sees all of it."""
     journal: list[bytes] = field(default_factory=list)
     """Transactions acknowledged to clients, journaled before the acknowledgement."""
-    engine: TendermintEngine | None = None
+    engine: TendermintEngine | RaftEngine | None = None
+    raft_wal: list[bytes] = field(default_factory=list)
+    """Raft: the WAL file as it stands (rewrites replace it); `wal` keeps every record ever appended."""
+    admitted_ms: dict[Hash, int] = field(default_factory=dict)
+    """Raft: when each pool transaction was admitted here (for forwarding to the leader)."""
     driver: EngineDriver | None = None
     """The node's own engine driver (`gusu.node.driver`), made with the engine at each (re)start."""
     mempool: Mempool | None = None
@@ -483,6 +540,8 @@ class SimResult:
     """Blocks time liars built with a lie."""
     validator_sets: int = 1
     """Distinct validator sets that certified blocks of the longest honest chain (more than 1: churn took effect)."""
+    consensus: str = "tendermint"
+    """The engine the run drove: tendermint or raft."""
 
     @property
     def ok(self) -> bool:
@@ -561,13 +620,17 @@ class _SimActions:
 
     def apply_append_wal(self, action: AppendWal) -> None:
         self._node.wal.append((int(action.height), action.record))
+        self._node.raft_wal.append(action.record)
+
+    def apply_rewrite_wal(self, action: RewriteWal) -> None:
+        self._node.raft_wal = list(action.records)
 
     def apply_broadcast(self, action: Broadcast) -> None:
         self._simulation._broadcast(self._node, action.message)
 
     def apply_send_message(self, action: SendMessage) -> None:
         simulation, node = self._simulation, self._node
-        data = encode_message(action.message)  # type: ignore[arg-type]
+        data = simulation._encode(action.message)
         for target in simulation.nodes_by_address.get(action.recipient, []):
             if target != node.node_id:
                 simulation._send(node.node_id, target, _Packet(node.node_id, data))
@@ -580,7 +643,14 @@ class _SimActions:
 class Simulation:
     """One seeded run; see the module docstring. `run()` once, then read the result."""
 
-    def __init__(self, seed: int, scenario: Scenario, validators: int, crypto: str = "sim") -> None:
+    def __init__(
+        self, seed: int, scenario: Scenario, validators: int, crypto: str = "sim", consensus: str = "tendermint"
+    ) -> None:
+        assert consensus in CONSENSUS_CHOICES, consensus
+        self.consensus = consensus
+        self.is_raft = consensus == "raft"
+        self.raft_leaders: dict[int, int] = {}
+        """Raft: term -> the validator that led it (election safety: one per term)."""
         self.seed = seed
         self.scenario = scenario
         self.crypto = crypto
@@ -624,10 +694,9 @@ class Simulation:
         )
         """(first height, hash of the set) by the plan alone: what `checkers.check_validator_sets` holds blocks to."""
         self.settings = make_simulation_settings(self.workload)
-        total_power_max = max(
-            [self.validator_set.total_power, *(sum(step.powers) for step in self.plan.churn)]
-        )
+        total_power_max = max([self.validator_set.total_power, *(sum(step.powers) for step in self.plan.churn)])
         self.transaction_bound_ms = get_transaction_bound_ms(total_power_max)
+        self.raft_settings = make_raft_simulation_settings(self.workload)
         self.decoder = TransactionDecoder(self.suite)
         genesis_writes = make_genesis_writes(make_validators(self.plan.powers))
         self.genesis_writes = genesis_writes
@@ -643,8 +712,7 @@ class Simulation:
                     identity=identities[validator_index],
                     skew_ms=self.plan.skews_ms[node_id],
                     is_byzantine=self.plan.is_byzantine_node(node_id),
-                    is_correct=not self.plan.is_byzantine_node(node_id)
-                    and node_id not in self.plan.invalid_builders,
+                    is_correct=not self.plan.is_byzantine_node(node_id) and node_id not in self.plan.invalid_builders,
                     tip=self.genesis_tip,
                     state=state,
                     schedule=ValidatorSchedule(get_config_schedule(get_genesis(), state), Height(0)),
@@ -855,13 +923,17 @@ class Simulation:
     def _restart(self, node: SimNode) -> None:
         height = node.committed_height + 1
         validators, next_validators = node.schedule.get_engine_sets(Height(height))
-        engine = TendermintEngine(
-            self.settings,
-            validators,
-            node.address,
-            node.identity.signer,
-            CHAIN_ID,
-        )
+        engine: TendermintEngine | RaftEngine
+        if self.is_raft:
+            engine = RaftEngine(self.raft_settings, validators, node.address, node.identity.signer, CHAIN_ID)
+        else:
+            engine = TendermintEngine(
+                self.settings,
+                validators,
+                node.address,
+                node.identity.signer,
+                CHAIN_ID,
+            )
         node.engine = engine
         node.driver = EngineDriver(engine, _SimActions(self, node))
         node.mempool = make_mempool()
@@ -873,7 +945,12 @@ class Simulation:
         if node.journal:
             self._admit(node, node.journal)
             node.journal = list(node.mempool.iterate_raw())
-        records = tuple(record for record_height, record in node.wal if record_height >= height)
+        if self.is_raft:
+            # Raft's WAL outlives heights: all of it comes back (`Node.start` reads the whole file).
+            records = tuple(node.raft_wal)
+        else:
+            records = tuple(record for record_height, record in node.wal if record_height >= height)
+        last_round = node.store[-1].certificate.round if node.store else None
         self._feed(
             node,
             Start(
@@ -883,6 +960,7 @@ class Simulation:
                 records,
                 validators=validators,
                 next_validators=next_validators,
+                last_block_round=last_round,
             ),
         )
         if node.engine is not None and node.mempool.transaction_count:
@@ -979,8 +1057,27 @@ class Simulation:
         """Hand `event` to the node's engine through the node's own driver (`gusu.node.driver.EngineDriver`)."""
         assert node.driver is not None
         node.driver.on_event(event)
+        engine = node.engine
+        if isinstance(engine, RaftEngine) and engine.role is Role.LEADER and not node.is_byzantine:
+            leader = self.raft_leaders.setdefault(engine.term, node.validator_index)
+            if leader != node.validator_index:
+                self._violate(
+                    f"election safety: validators {leader} and {node.validator_index} both led term {engine.term}"
+                )
+
+    def _encode(self, message: object) -> bytes:
+        if isinstance(message, (RequestVote, VoteReply, AppendEntries, AppendReply)):
+            return encode_raft_message(message)
+        assert isinstance(message, (Proposal, Vote))
+        return encode_message(message)
 
     def _broadcast(self, node: SimNode, message: object) -> None:
+        if self.is_raft:
+            data = self._encode(message)
+            for target in self.nodes:
+                if target.node_id != node.node_id:
+                    self._send(node.node_id, target.node_id, _Packet(node.node_id, data))
+            return
         assert isinstance(message, (Proposal, Vote))
         if not node.is_byzantine and get_signer_address(message) == node.address:
             self._record_honest_send(node, message)
@@ -1034,6 +1131,9 @@ class Simulation:
             self._push(self.now_ms + delay, receiver, _NETWORK, payload)
 
     def _on_message(self, node: SimNode, sender: int, data: bytes) -> None:
+        if self.is_raft:
+            self._on_raft_message(node, sender, data)
+            return
         try:
             message = decode_message(data)
         except CodecError as error:
@@ -1046,7 +1146,7 @@ class Simulation:
             self._violate(f"a message from node {sender} failed signature verification")
             return
         engine = node.engine
-        assert engine is not None
+        assert isinstance(engine, TendermintEngine)
         if message.height > engine.height + 1 or (
             message.height > engine.height and self.now_ms - node.progress_ms >= SYNC_STALL_MS
         ):
@@ -1058,6 +1158,43 @@ class Simulation:
         if is_spam and engine.height <= message.height <= engine.height + 1:
             self.spam_woken_height = max(self.spam_woken_height, int(message.height))
         self._feed(node, MessageReceived(self.nodes[sender].address, message, self._local_ms(node)))
+
+    def _on_raft_message(self, node: SimNode, sender: int, data: bytes) -> None:
+        """As `gusu.node.raft_exchange.RaftExchange.on_consensus_body`: bounds, sender binding, entry signatures."""
+        address = self.nodes[sender].address
+        try:
+            message: RaftMessage = decode_raft_message(data)
+        except CodecError as error:
+            self._violate(f"node {sender} sent an undecodable Raft message: {error}")
+            return
+        if not is_sender_bound(message, address):
+            self._violate(f"node {sender} sent a Raft message in another member's name")
+            return
+        if isinstance(message, AppendEntries) and not all(
+            verify_entry(self.suite, CHAIN_ID, self.validator_set, entry) for entry in message.entries
+        ):
+            self._violate(f"node {sender} sent a Raft entry not signed by the member it names")
+            return
+        self._feed(node, MessageReceived(address, message, self._local_ms(node)))
+
+    def _forward_pool_to_leader(self, node: SimNode) -> None:
+        """Raft: hand the leader what has waited in our pool (see `RAFT_FORWARD_MAX`)."""
+        engine = node.engine
+        if not isinstance(engine, RaftEngine) or engine.role is not Role.FOLLOWER or engine.leader is None:
+            return
+        mempool = node.mempool
+        assert mempool is not None
+        raws = []
+        for raw in mempool.iterate_raw():
+            entry = self.decoder.decode(raw)
+            admitted_ms = node.admitted_ms.setdefault(entry.transaction_id, self.now_ms)
+            if self.now_ms - admitted_ms >= RAFT_FORWARD_AGE_MS:
+                raws.append(raw)
+                if len(raws) >= RAFT_FORWARD_MAX:
+                    break
+        if raws:
+            for target_id in self.nodes_by_address.get(engine.leader, []):
+                self._send(node.node_id, target_id, _Gossip(node.node_id, tuple(raws)))
 
     # --- the application --------------------------------------------------------------------------------
 
@@ -1128,7 +1265,7 @@ class Simulation:
         blocks, nil, and blocks that exist.
         """
         engine = node.engine
-        if engine is None or self.now_ms >= self.plan.heal_ms:
+        if not isinstance(engine, TendermintEngine) or self.now_ms >= self.plan.heal_ms:
             return
         rng = self.rng
         height, round_ = int(engine.height), int(engine.round)
@@ -1181,6 +1318,17 @@ class Simulation:
         """Check an honest node's bookkeeping against `compute_bookkeeping_bounds`; keep the peaks."""
         engine = node.engine
         if engine is None or node.is_byzantine:
+            return
+        if isinstance(engine, RaftEngine):
+            sizes = engine.get_bookkeeping_sizes()
+            sizes["executions"] = len(node.executions)
+            sizes["timers"] = len(node.timers)
+            raft_bounds = compute_raft_bookkeeping_bounds(self.raft_settings, self.plan.validator_count)
+            for kind, size in sizes.items():
+                self.bookkeeping_peaks[kind] = max(self.bookkeeping_peaks.get(kind, 0), size)
+                if size > raft_bounds[kind] and kind not in self.bookkeeping_exceeded:
+                    self.bookkeeping_exceeded.add(kind)
+                    self._violate(f"memory: node {node.node_id} holds {size} {kind} (bound {raft_bounds[kind]})")
             return
         sizes = engine.get_bookkeeping_sizes()
         sizes["executions"] = len(node.executions)
@@ -1275,7 +1423,12 @@ class Simulation:
             self._violate(f"validity: node {node.node_id} {how} of height {height}, whose validators it cannot know")
             return False
         try:
-            verify_commit_certificate(self.suite, CHAIN_ID, validator_set, certificate, block.block_hash)
+            if self.is_raft:
+                verify_raft_certificate(self.suite, CHAIN_ID, validator_set, certificate)
+                if certificate.block_hash != block.block_hash:
+                    raise InvalidBlockError("the certificate is for another block")
+            else:
+                verify_commit_certificate(self.suite, CHAIN_ID, validator_set, certificate, block.block_hash)
         except InvalidBlockError as error:
             self._violate(f"validity: node {node.node_id} {how} of height {height} with a bad certificate: {error}")
             return False
@@ -1333,6 +1486,8 @@ class Simulation:
 
     def _broadcast_status(self, node: SimNode) -> None:
         self._sample_bookkeeping(node)
+        if self.is_raft:
+            self._forward_pool_to_leader(node)
         status = _SyncStatus(node.node_id, node.committed_height)
         for target in self.nodes:
             if target.node_id != node.node_id:
@@ -1380,8 +1535,8 @@ class Simulation:
             block = stored.block
             try:
                 execution = validate_block(
-                self.executor, node.rules, self.decoder, node.state, node.tip, node.committed_ids, block
-            )
+                    self.executor, node.rules, self.decoder, node.state, node.tip, node.committed_ids, block
+                )
             except InvalidBlockError as error:
                 self._violate(
                     f"validity: node {node.node_id} was sent certified block {block.height}, which does not apply "
@@ -1391,7 +1546,20 @@ class Simulation:
             if not self._store_block(node, block, execution, stored.certificate, "synced"):
                 return
             node.synced_blocks += 1
-            self._feed(node, self._make_block_committed(node, block))
+            if self.is_raft:
+                # `Node.import_block`: the engine hears where the chain stands now, with the block's term.
+                mempool = node.mempool
+                assert mempool is not None
+                start = Start(
+                    Height(block.height + 1),
+                    self._local_ms(node),
+                    block.timestamp_ms,
+                    pool_transaction_count=mempool.transaction_count,
+                    last_block_round=stored.certificate.round,
+                )
+                self._feed(node, start)
+            else:
+                self._feed(node, self._make_block_committed(node, block))
             if node.engine is not None:
                 self._feed(node, self._get_pool_event(node))
 
@@ -1439,4 +1607,5 @@ class Simulation:
             spam_messages=self.spam_messages,
             time_lies=self.time_lies,
             validator_sets=len(dict.fromkeys(stored.block.header.validators_hash for stored in longest.store)),
+            consensus=self.consensus,
         )

@@ -494,6 +494,21 @@ def make_churn(rng: random.Random, n: int) -> FaultPlan:
     )
 
 
+def make_crash_chaos(rng: random.Random, n: int) -> FaultPlan:
+    """Every crash fault at once, no Byzantine node: loss, duplication, partitions, crashes (some torn) and skew."""
+    heal_ms = rng.randint(4_000, 15_000)
+    return _plan(
+        _equal_powers(n),
+        heal_ms=heal_ms,
+        delay_ms=(1, rng.randint(20, 400)),
+        drop_probability=rng.uniform(0.0, 0.3),
+        duplicate_probability=rng.uniform(0.0, 0.2),
+        partitions=_random_partitions(rng, n, heal_ms),
+        crashes=_random_crashes(rng, n, heal_ms, rng.randint(0, max(n - 1, 0))),
+        skews_ms=_good_skews(rng, n),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Scenario:
     name: str
@@ -524,10 +539,17 @@ SCENARIOS: tuple[Scenario, ...] = (
 BYZANTINE_SCENARIO_NAMES = ("time-future", "time-past", "time-frozen", "spam", "bad-clock")
 """The scenarios of issue 7's Byzantine validators (twins and invalid are older)."""
 SCENARIO_NAMES = tuple(scenario.name for scenario in SCENARIOS)
+RAFT_SCENARIOS: tuple[Scenario, ...] = (
+    *(scenario for scenario in SCENARIOS if scenario.name in ("happy", "lossy", "partition", "crash", "skew")),
+    Scenario("crash-chaos", make_crash_chaos),
+)
+"""Raft tolerates crash faults only: the scenarios without a Byzantine node (seed s runs RAFT_SCENARIOS[s % 6])."""
+RAFT_SCENARIO_NAMES = tuple(scenario.name for scenario in RAFT_SCENARIOS)
+ALL_SCENARIO_NAMES = tuple(dict.fromkeys(SCENARIO_NAMES + RAFT_SCENARIO_NAMES))
 
 
 def get_scenario(name: str) -> Scenario:
-    for scenario in SCENARIOS:
+    for scenario in (*SCENARIOS, *RAFT_SCENARIOS):
         if scenario.name == name:
             return scenario
-    raise KeyError(f"unknown scenario {name!r}; choose one of: {', '.join(SCENARIO_NAMES)}")
+    raise KeyError(f"unknown scenario {name!r}; choose one of: {', '.join(ALL_SCENARIO_NAMES)}")

@@ -1,0 +1,73 @@
+"""The simulator on Raft clusters: a few seeds of every crash-fault scenario, exact replay, and checks that fail."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from gusu.consensus.raft import RaftEngine, RaftWalRecord, encode_raft_wal_record
+from gusu.eval.simulation import LIVENESS_BOUND_MS, format_summary, run_campaign
+from gusu.eval.simulation.campaign import format_replay_command, main, replay, run_seed
+from gusu.eval.simulation.checkers import check_raft_votes
+from gusu.eval.simulation.cluster import Simulation
+from gusu.eval.simulation.scenarios import RAFT_SCENARIO_NAMES, get_scenario
+
+SEEDS = 6 * 5
+"""Five seeds of each of the six crash-fault scenarios."""
+
+
+@pytest.mark.parametrize("validators", [3, 4])
+def test_a_raft_campaign_finds_no_violation(validators: int) -> None:
+    summary = run_campaign(SEEDS, (validators,), consensus="raft")
+    assert summary.failures == [], format_summary(summary)
+    assert {key.split("/")[0] for key in summary.per_scenario} == set(RAFT_SCENARIO_NAMES)
+    for key, item in summary.per_scenario.items():
+        assert item.liveness_runs == item.runs, key
+        assert item.liveness_ms_max <= LIVENESS_BOUND_MS, key
+        assert item.transactions_committed > 0, key
+    assert summary.per_scenario[f"crash/n={validators}"].crashes > 0
+    assert summary.transactions_dropped == 0
+    assert 0 < summary.transactions_acknowledged_correct <= summary.transactions_committed
+
+
+def test_a_raft_run_replays_exactly_and_names_its_engine() -> None:
+    first = run_seed(3, "crash-chaos", 5, consensus="raft")
+    again = replay(3, "crash-chaos", 5, consensus="raft")
+    assert first.digest == again.digest and first.consensus == "raft"
+    assert "--consensus raft" in format_replay_command(first)
+    assert first.digest != run_seed(3, "crash-chaos", 5).digest  # the Tendermint run is another run
+
+
+def test_the_cli_refuses_a_byzantine_scenario_for_raft(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--consensus", "raft", "--scenario", "twins", "--seeds", "1"])
+    assert "crash faults only" in capsys.readouterr().err
+    assert main(["--consensus", "raft", "--scenario", "partition", "--seeds", "2", "--quiet"]) == 0
+
+
+def test_the_vote_checker_sees_two_votes_in_one_term() -> None:
+    simulation = Simulation(1, get_scenario("happy"), 3, consensus="raft")
+    simulation.run()
+    node = simulation.honest[0]
+    check_raft_votes(simulation)
+    assert simulation.violations == []
+    other = simulation.honest[1].address
+    third = simulation.honest[2].address
+    node.wal.append((0, encode_raft_wal_record(RaftWalRecord(term=99, voted_for=other))))
+    node.wal.append((0, encode_raft_wal_record(RaftWalRecord(term=99, voted_for=third))))
+    check_raft_votes(simulation)
+    assert any("voted twice in term 99" in violation for violation in simulation.violations)
+
+
+def test_the_checkers_catch_a_raft_engine_that_forgets_the_up_to_date_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A voter that grants any candidate lets a stale member lead and overwrite committed blocks."""
+    monkeypatch.setattr(RaftEngine, "_is_up_to_date", lambda self, last_term, last_height: True)
+    failed = [result for seed in range(40) if not (result := run_seed(seed, "crash-chaos", 3, consensus="raft")).ok]
+    assert failed, "no run caught the broken vote rule"
+    assert any("agreement" in v or "state" in v or "validity" in v for r in failed for v in r.violations)
+
+
+def test_sim_settings_make_a_valid_engine() -> None:
+    simulation = Simulation(0, get_scenario("happy"), 4, consensus="raft")
+    assert replace(simulation.raft_settings).heartbeat_interval_ms < simulation.raft_settings.election_timeout_ms
