@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from gusu.consensus import (
@@ -66,9 +67,18 @@ class Member:
 
 
 class RaftCluster:
-    def __init__(self, size: int, settings: RaftSettings = SETTINGS, pool: int = 5) -> None:
+    def __init__(
+        self,
+        size: int,
+        settings: RaftSettings = SETTINGS,
+        pool: int = 5,
+        members_at: Callable[[int], Collection[int]] | None = None,
+    ) -> None:
+        """`members_at(height)`: the indices of the members deciding `height` (None: all `size`); it is
+        asked only about the tip's next two heights, as the schedule in a node's state is."""
         self.suite, self.identities = make_identities("sim", 11, size)
         self.validators = ValidatorSet(Validator(i.address, i.public_key, 1) for i in self.identities)
+        self.members_at = members_at
         self.settings = settings
         self.now_ms = GENESIS_MS + 10_000
         self.members = [self._make_member(index, pool) for index in range(size)]
@@ -83,9 +93,16 @@ class RaftCluster:
             self._feed(member, self._start_event(member))
             self._feed(member, TransactionsAvailable(member.pool, member.pool * 100, self.now_ms))
 
+    def set_at(self, height: int) -> ValidatorSet:
+        if self.members_at is None:
+            return self.validators
+        indices = self.members_at(height)
+        chosen = [identity for n, identity in enumerate(self.identities) if n in indices]
+        return ValidatorSet(Validator(identity.address, identity.public_key, 1) for identity in chosen)
+
     def _make_member(self, index: int, pool: int) -> Member:
         identity = self.identities[index]
-        engine = RaftEngine(self.settings, self.validators, identity.address, identity.signer, CHAIN)
+        engine = RaftEngine(self.settings, self.set_at(1), identity.address, identity.signer, CHAIN)
         return Member(index, identity.address, engine, pool=pool)
 
     def _start_event(self, member: Member) -> Start:
@@ -97,6 +114,8 @@ class RaftCluster:
             last_time,
             tuple(member.wal),
             member.pool,
+            validators=self.set_at(len(member.chain) + 1),
+            next_validators=self.set_at(len(member.chain) + 2),
             last_block_round=last_round,
         )
 
@@ -140,11 +159,19 @@ class RaftCluster:
         elif isinstance(action, CommitBlock):
             assert action.height == len(member.chain) + 1, "commit out of order"
             assert action.certificate is not None
-            verify_raft_certificate(self.suite, CHAIN, self.validators, action.certificate)
+            # Certified by a member of the block's own height.
+            verify_raft_certificate(self.suite, CHAIN, self.set_at(action.height), action.certificate)
             member.chain.append((action.block_hash, action.certificate))
             member.pool = max(member.pool - 1, 0)
             self.check_safety()
-            return BlockCommitted(action.height, action.block_hash, self.now_ms, GENESIS_MS + action.height)
+            return BlockCommitted(
+                action.height,
+                action.block_hash,
+                self.now_ms,
+                GENESIS_MS + action.height,
+                validators=self.set_at(action.height + 1),
+                next_validators=self.set_at(action.height + 2),
+            )
         return None
 
     def _send(self, sender: Member, target: Member, message: object) -> None:

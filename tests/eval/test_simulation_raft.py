@@ -11,10 +11,10 @@ from gusu.eval.simulation import LIVENESS_BOUND_MS, format_summary, run_campaign
 from gusu.eval.simulation.campaign import format_replay_command, main, replay, run_seed
 from gusu.eval.simulation.checkers import check_raft_votes
 from gusu.eval.simulation.cluster import Simulation
-from gusu.eval.simulation.scenarios import RAFT_SCENARIO_NAMES, get_scenario
+from gusu.eval.simulation.scenarios import RAFT_SCENARIO_NAMES, ChurnStep, FaultPlan, Scenario, _plan, get_scenario
 
-SEEDS = 6 * 5
-"""Five seeds of each of the six crash-fault scenarios."""
+SEEDS = 7 * 4
+"""Four seeds of each of the seven crash-fault scenarios."""
 
 
 @pytest.mark.parametrize("validators", [3, 4])
@@ -71,3 +71,46 @@ def test_the_checkers_catch_a_raft_engine_that_forgets_the_up_to_date_rule(monke
 def test_sim_settings_make_a_valid_engine() -> None:
     simulation = Simulation(0, get_scenario("happy"), 4, consensus="raft")
     assert replace(simulation.raft_settings).heartbeat_interval_ms < simulation.raft_settings.election_timeout_ms
+
+
+@pytest.mark.parametrize("validators", [4, 5])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_raft_churn_runs_keep_every_property_and_change_the_members(seed: int, validators: int) -> None:
+    result = run_seed(seed, "churn", validators, consensus="raft")
+    assert result.ok, result.violations
+    assert result.validator_sets >= 2, "no scheduled change took effect within the run"
+
+
+def _replace_one(removed: int) -> Scenario:
+    def make(rng: object, n: int) -> FaultPlan:
+        """Member 3 joins at height 4, member `removed` leaves at height 7, with message loss."""
+        assert n == 4
+        leaving = tuple(0 if index == removed else 1 for index in range(4))
+        return _plan(
+            (1, 1, 1, 0),
+            heal_ms=3_000,
+            delay_ms=(1, 40),
+            drop_probability=0.05,
+            churn=(ChurnStep(2, 4, (1, 1, 1, 1)), ChurnStep(5, 7, leaving)),
+            min_run_ms=8_000,
+        )
+
+    return Scenario(f"replace-{removed}", make)
+
+
+def test_a_removed_raft_leader_steps_down_and_the_new_members_go_on() -> None:
+    """Whichever member leads at the change is removed in one of the three runs; each run keeps every property,
+    and no block from the removal on is certified by the member that left."""
+    leader_removed = False
+    for removed in (0, 1, 2):
+        simulation = Simulation(2, _replace_one(removed), 4, consensus="raft")
+        result = simulation.run()
+        assert result.ok, result.violations
+        leaving = simulation.nodes[removed].address
+        store = simulation.honest[3].store
+        assert len(store) >= 10, "the chain went on past the change"
+        for stored in store:
+            signer = stored.certificate.signatures[0].validator
+            assert stored.height < 7 or signer != leaving
+        leader_removed = leader_removed or store[5].certificate.signatures[0].validator == leaving
+    assert leader_removed, "in no run did the leader of height 6 leave"

@@ -39,6 +39,57 @@ Departures from the paper, each for a reason:
   previous entry the follower already knows committed, since committed
   prefixes are identical (State Machine Safety, §5.4.3).
 
+Membership follows the chain configuration schedule (thesis §4, adapted).
+The members deciding height h, M(h), are the validators in force at h
+(`gusu.ledger.chainconfig`); the node hands the engine M(tip + 1) and
+M(tip + 2) with every `Start` and `BlockCommitted`, and both are final
+then (a change decided in block H takes effect at H + 2 at the earliest).
+The thesis changes membership through log entries, with joint consensus
+(§4.3) or one server at a time (§4.1); here the configuration of a height
+is fixed by committed state two heights earlier, and only one block is in
+flight, so the boundary between two configurations is a height, and the
+rules are:
+
+* R1 (commit): an entry at height h commits once a majority of M(h) store
+  it, in the leader's term (§5.3/§5.4.2 with the majority of its own
+  height's members). Every earlier entry is committed already (one block
+  in flight), so the leader counts only its last entry.
+* R2 (election): a candidate whose log ends at L needs the votes of a
+  majority of M(L + 1), and also of M(L) unless it knows L committed
+  (joint quorums at the boundary, as in §4.3). It stands only if it knows
+  those sets (it has applied what it knows committed) and is a member of
+  the height it would order: L if L is not known committed (it re-stamps
+  that entry), else L + 1; so every entry, hence every certificate of
+  height h, is signed by a member of M(h).
+* R3 (voting): a member votes (pre-votes too) only while it is in
+  M(tip + 1) or M(tip + 2): a member removed from height h stops voting
+  once it has stored h - 1 (its last height), and stops leading then (a
+  leader steps down when it is not in M(tip + 1), and never builds a
+  block for a height it is not a member of). A member added at h (having
+  synced the chain) votes from tip h - 2 on and may stand for h. Powers
+  are ignored: one member, one vote.
+
+Why R1-R3 keep Leader Completeness (§5.4.3; hence State Machine Safety and,
+through it, one leader per term): let entry e be committed at height h in
+term T, and c win term U > T with a log ending at L. (a) If h <= L - 1, c
+has e: a leader appends L only after committing L - 1, so c's prefix up to
+L - 1 is committed, and committed entries agree. (b) If h = L and c
+knows L committed, likewise. (c) If h = L otherwise, c holds votes of a
+majority of M(L) (R2), which meets the majority of M(L) that stored e (R1):
+the usual argument of §5.4.3 applies at that height. (d) If h >= L + 1,
+the entry e' at L + 1 is committed too (one block in flight), in some term
+T' < U, by a majority of M(L + 1) (R1); c's voters include a majority of
+M(L + 1) (R2), so some voter held an entry at L + 1 of term >= T' and c,
+being at least as up-to-date with a log ending at L, has a last term > T';
+the leader that wrote c's last entry then held e' (induction on terms) and
+so ended its own log past L, yet it appended or re-stamped at L, which a
+leader only does at its own last entry: a contradiction. The argument
+needs the two quorums only at L and L + 1: that is why the boundary, and
+not every earlier change, asks for joint quorums. Election safety follows:
+two winners of one term with equal L share the same sets (R2 intersects);
+with different L, the one with the shorter log lacks a committed entry,
+which (a)-(d) forbid.
+
 Time and randomness: the engine reads no clock; `now_ms` arrives on events.
 Election timeouts are *derived*, not drawn: ``election_timeout_ms`` plus a
 hash of (this member's address, term, attempt) modulo
@@ -173,6 +224,23 @@ def compute_election_timeout_ms(settings: RaftSettings, address: Address, term: 
     )
 
 
+Members = tuple[Address, ...]
+"""The members deciding one height, sorted by address (powers are ignored: one member, one vote)."""
+
+
+def _get_members(validator_set: ValidatorSet) -> Members:
+    return tuple(sorted(validator.address for validator in validator_set.validators))
+
+
+def compute_majority(members: Members) -> int:
+    return len(members) // 2 + 1
+
+
+def _has_quorums(voters: set[Address], quorums: Iterable[Members]) -> bool:
+    """`voters` hold a majority of every set in `quorums` (a joint quorum when there are two)."""
+    return all(sum(1 for member in members if member in voters) >= compute_majority(members) for members in quorums)
+
+
 # --- WAL records ------------------------------------------------------------------------------
 
 
@@ -241,14 +309,18 @@ class RaftEngine(ConsensusEngine):
         signer: Signer,
         chain_id: str,
     ) -> None:
-        assert validator_set.contains(address), "a Raft engine runs on a member of the chain"
         self._settings = settings
         self._address = address
         self._signer = signer
         self._chain_id = chain_id
-        self._members = tuple(validator.address for validator in validator_set.validators)
-        self._peers = tuple(member for member in self._members if member != address)
-        self._majority = len(self._members) // 2 + 1
+        members = _get_members(validator_set)
+        self._sets_base = Height(0)
+        self._sets: tuple[Members, Members, Members] = (members, members, members)
+        """The members deciding heights ``_sets_base`` (the stored tip), +1 and +2: all the engine knows."""
+        self._peers: tuple[Address, ...] = tuple(member for member in members if member != address)
+        """Everyone we know as a member of the tip or the next two heights, but us (`_refresh_peers`)."""
+        self._quorums: tuple[Members, ...] = ()
+        """The sets whose majorities the current (pre-)candidacy needs (`_get_election_quorums`)."""
         self._is_started = False
         self._now_ms = 0
         # Persistent state (§5, Figure 2).
@@ -382,6 +454,7 @@ class RaftEngine(ConsensusEngine):
         self._is_committing = False
         self._is_building = False
         self._stored_height = max(self._stored_height, stored)
+        self._move_sets(event.validators, event.next_validators)
         self._last_block_time_ms = event.last_block_time_ms
         if self._last_height <= stored:
             # The log ends at the stored tip (a block imported by sync is committed: its term is its
@@ -399,8 +472,9 @@ class RaftEngine(ConsensusEngine):
             self._last_proposal_ms = min(event.last_block_time_ms, event.now_ms)
             self._become_follower_quietly()
             actions += self._reset_election_timer()
-            if len(self._members) == 1:
-                actions += self._start_prevote()
+            quorums = self._get_election_quorums()
+            if quorums is not None and _has_quorums({self._address}, quorums):
+                actions += self._start_prevote()  # the only member: lead at once
         actions += self._apply_committed()
         actions += self._propose_if_due()
         return actions
@@ -415,6 +489,68 @@ class RaftEngine(ConsensusEngine):
             self._entries[entry.height] = entry
             self._last_height = entry.height
             self._last_term = entry.term
+
+    # --- membership (module docstring, "Membership") -----------------------------------------------
+
+    def _move_sets(self, validators: ValidatorSet | None, next_validators: ValidatorSet | None) -> None:
+        """The sets of the stored tip and the two heights after it, from the event that moved the tip
+        (`validators`: the set of tip + 1, `next_validators`: of tip + 2; None: what we knew)."""
+        base = self._stored_height
+        old = {Height(self._sets_base + offset): members for offset, members in enumerate(self._sets)}
+        known = self._sets[2]
+        following = _get_members(validators) if validators is not None else old.get(Height(base + 1), known)
+        if next_validators is not None:
+            after = _get_members(next_validators)
+        else:
+            after = following if validators is not None else old.get(Height(base + 2), following)
+        self._sets_base = base
+        self._sets = (old.get(base, following), following, after)
+        self._refresh_peers()
+
+    def _refresh_peers(self) -> None:
+        """Everyone the engine knows as a member of the tip or the next two heights, but us: the leader
+        keeps them all up to date (a member leaving after the tip still hears that the tip committed)."""
+        self._peers = tuple(sorted({member for members in self._sets for member in members} - {self._address}))
+        if self._role is Role.LEADER:
+            for peer in [peer for peer in self._next_height if peer not in self._peers]:
+                del self._next_height[peer]
+                del self._match_height[peer]
+            for peer in self._peers:
+                if peer not in self._next_height:
+                    self._next_height[peer] = Height(self._last_height + 1)
+                    self._match_height[peer] = Height(0)
+
+    def _get_members_at(self, height: Height) -> Members | None:
+        """The members deciding `height`, if the engine knows them (the tip and the next two heights)."""
+        offset = height - self._sets_base
+        return self._sets[offset] if 0 <= offset < len(self._sets) else None
+
+    def get_members_at(self, height: Height) -> Members | None:
+        return self._get_members_at(height)
+
+    def _is_voter(self) -> bool:
+        """A member of the height after the tip or the one after that votes; anyone else is silent."""
+        return self._address in self._sets[1] or self._address in self._sets[2]
+
+    def _get_leading_height(self) -> Height:
+        """The height a leader with our log orders: its uncommitted last entry, else the one after."""
+        return self._last_height if self._last_height > self._commit_height else Height(self._last_height + 1)
+
+    def _get_election_quorums(self) -> tuple[Members, ...] | None:
+        """The sets whose majorities a candidate with our log needs, or None if we may not stand.
+
+        With a log ending at L: a majority of the members of L + 1, and also of L unless we know L
+        committed (joint quorums at a boundary). The candidate must be a member of the height it
+        would order (`_get_leading_height`) so that the entry it signs is certified by a member of
+        that entry's height. The argument is in the module docstring.
+        """
+        last = self._last_height
+        heights = (Height(last + 1),) if self._commit_height >= last else (last, Height(last + 1))
+        quorums = tuple(self._get_members_at(height) for height in heights)
+        leading = self._get_members_at(self._get_leading_height())
+        if leading is None or self._address not in leading or any(members is None for members in quorums):
+            return None
+        return tuple(members for members in quorums if members is not None)
 
     # --- timers -------------------------------------------------------------------------------
 
@@ -442,7 +578,9 @@ class RaftEngine(ConsensusEngine):
         # CheckQuorum (thesis §6.2): a leader that has not heard from a majority within an election
         # timeout steps down, so a partitioned leader stops accepting work and lets its lease lapse.
         if self._now_ms - self._quorum_window_started_ms >= self._settings.election_timeout_ms:
-            if len(self._heard) + 1 < self._majority:
+            members = self._get_members_at(self._get_leading_height())
+            heard = self._heard | {self._address}
+            if members is None or not _has_quorums(heard, (members,)):
                 return self._step_down(self._term)
             self._heard.clear()
             self._quorum_window_started_ms = self._now_ms
@@ -484,11 +622,17 @@ class RaftEngine(ConsensusEngine):
         """PreVote: ask whether we could win term + 1 before disturbing anyone with it (thesis §9.6)."""
         if self._settings.last_height is not None and self._stored_height >= self._settings.last_height:
             return []  # handed over: this engine orders nothing more
+        quorums = self._get_election_quorums()
+        if quorums is None:
+            # Not a member of the height we would order, or still applying committed entries: do not
+            # stand now, look again after a timeout (a later commit may make us a member).
+            return self._reset_election_timer()
+        self._quorums = quorums
         self._role = Role.PRE_CANDIDATE
         self._leader = None
         self._votes = {self._address}
         actions = self._reset_election_timer()
-        if len(self._votes) >= self._majority:
+        if _has_quorums(self._votes, quorums):
             return actions + self._become_candidate()
         request = RequestVote(self._term + 1, self._address, self._last_height, self._last_term, True)
         return [*actions, Broadcast(request)]
@@ -496,6 +640,11 @@ class RaftEngine(ConsensusEngine):
     def _become_candidate(self) -> list[Action]:
         if self._term >= TERM_MAX:
             return []  # unreachable by elections; a WAL with a term past the wire's bound would not start
+        quorums = self._get_election_quorums()
+        if quorums is None:
+            self._become_follower_quietly()
+            return []
+        self._quorums = quorums
         self._term += 1
         self._role = Role.CANDIDATE
         self._voted_for = self._address
@@ -503,13 +652,15 @@ class RaftEngine(ConsensusEngine):
         self._votes = {self._address}
         actions: list[Action] = [self._wal_term()]
         actions += self._reset_election_timer()
-        if len(self._votes) >= self._majority:
+        if _has_quorums(self._votes, quorums):
             return actions + self._become_leader()
         request = RequestVote(self._term, self._address, self._last_height, self._last_term, False)
         return [*actions, Broadcast(request)]
 
     def _on_request_vote(self, message: RequestVote) -> list[Action]:
         candidate = message.candidate
+        if not self._is_voter():
+            return []  # removed (or not yet added) here: a member that left stops voting at the height it leaves
         up_to_date = self._is_up_to_date(message.last_term, message.last_height)
         if message.is_prevote:
             # Granted without changing our term or vote: a pre-vote promises nothing.
@@ -535,21 +686,22 @@ class RaftEngine(ConsensusEngine):
     def _on_vote_reply(self, message: VoteReply) -> list[Action]:
         if message.term > self._term and not (message.is_prevote and message.is_granted):
             return self._step_down(message.term)
-        if not message.is_granted or message.voter not in self._members:
+        if not message.is_granted or not any(message.voter in members for members in self._quorums):
             return []
         if message.is_prevote:
             if self._role is not Role.PRE_CANDIDATE or message.term != self._term + 1:
                 return []
             self._votes.add(message.voter)
-            return self._become_candidate() if len(self._votes) >= self._majority else []
+            return self._become_candidate() if _has_quorums(self._votes, self._quorums) else []
         if self._role is not Role.CANDIDATE or message.term != self._term:
             return []
         self._votes.add(message.voter)
-        return self._become_leader() if len(self._votes) >= self._majority else []
+        return self._become_leader() if _has_quorums(self._votes, self._quorums) else []
 
     def _become_follower_quietly(self) -> None:
         self._role = Role.FOLLOWER
         self._votes = set()
+        self._quorums = ()
         self._next_height.clear()
         self._match_height.clear()
         self._heard.clear()
@@ -577,6 +729,7 @@ class RaftEngine(ConsensusEngine):
         self._heard.clear()
         self._quorum_window_started_ms = self._now_ms
         self._next_height = {peer: Height(self._last_height + 1) for peer in self._peers}
+        self._quorums = ()
         self._match_height = {peer: Height(0) for peer in self._peers}
         self._last_proposal_ms = min(self._last_proposal_ms, self._now_ms)
         actions: list[Action] = []
@@ -598,7 +751,7 @@ class RaftEngine(ConsensusEngine):
     # --- replication (§5.3) ----------------------------------------------------------------------
 
     def _on_message(self, sender: Address, message: object) -> list[Action]:
-        if sender not in self._members or sender == self._address:
+        if sender == self._address or not any(sender in members for members in self._sets):
             return []
         if isinstance(message, RequestVote) and message.candidate == sender:
             return self._on_request_vote(message)
@@ -721,10 +874,16 @@ class RaftEngine(ConsensusEngine):
         return self._send_append(follower)
 
     def _advance_commit(self) -> list[Action]:
-        """§5.3/§5.4.2: commit the highest entry of our own term that a majority stores."""
-        matches = sorted([self._last_height, *self._match_height.values()], reverse=True)
-        candidate = matches[self._majority - 1]
+        """§5.3/§5.4.2: commit our last entry once it is of our own term and a majority of *its height's*
+        members store it (membership, module docstring); every earlier entry is committed already."""
+        candidate = self._last_height
         if candidate <= self._commit_height or self._get_term_at(candidate) != self._term:
+            return []
+        members = self._get_members_at(candidate)
+        if members is None:
+            return []
+        stored = {self._address} | {peer for peer, match in self._match_height.items() if match >= candidate}
+        if not _has_quorums(stored, (members,)):
             return []
         self._commit_height = candidate
         actions: list[Action] = []
@@ -751,6 +910,9 @@ class RaftEngine(ConsensusEngine):
             return []
         if self._settings.last_height is not None and self._last_height >= self._settings.last_height:
             return []
+        members = self._get_members_at(Height(self._last_height + 1))
+        if members is None or self._address not in members:
+            return []  # not a member of the next height (the commit that told us so also stepped us down)
         due = self._compute_due_ms()
         if due is None:
             return []
@@ -835,6 +997,7 @@ class RaftEngine(ConsensusEngine):
         if event.height <= self._stored_height:
             return []
         self._stored_height = event.height
+        self._move_sets(event.validators, event.next_validators)
         self._last_block_time_ms = event.timestamp_ms
         self._is_committing = False
         self._validating = None  # a check still running is of a height now stored: its verdict is moot
@@ -845,7 +1008,14 @@ class RaftEngine(ConsensusEngine):
             self._last_term = entry.term if entry is not None else self._last_term
         self._commit_height = max(self._commit_height, event.height)
         self._prune()
-        actions = self._apply_committed()
+        actions: list[Action] = []
+        if self._role is Role.LEADER:
+            members = self._get_members_at(Height(self._stored_height + 1))
+            if members is None or self._address not in members:
+                # Removed from the next height: stop leading at the height we leave (our followers' election
+                # timers then run out; a member of the new set stands).
+                actions += self._step_down(self._term)
+        actions += self._apply_committed()
         if self._wal_records >= WAL_REWRITE_RECORDS:
             actions.append(self._rewrite_wal())
         return actions + self._propose_if_due()

@@ -313,7 +313,7 @@ class Node:
         self._raft_exchange = RaftExchange(
             suite=self._suite,
             chain_id=genesis.chain_id,
-            validator_set=self._validator_set,
+            get_validator_set=self._schedule.get_validator_set,
             bodies=self._bodies,
             get_height=lambda: self.height,
             get_stored_block=self._get_stored_block,

@@ -5,9 +5,12 @@ The Raft engine deals in block hashes, like Tendermint's. Out: an
 heights being decided, else the store), cut short so that the whole body
 stays under `append_bytes_max`; the entries left out go in the next append.
 In: a message is decoded with bounds, must be sent by the member it names
-(the transport authenticated the peer's key: `is_sender_bound`), and an
-append's entries must be signed by a member and come with bodies that hash
-to them. New bodies are made durable (the node's proposal-body log) before
+(the transport authenticated the peer's key: `is_sender_bound`) who is a
+member of the tip's height or the next two (membership follows the
+configuration schedule), and an append's entries must be signed by a member
+of their own height and come with bodies that hash to them. Entries past the
+heights whose members we know (tip + 2) are cut off the message: the engine
+could not judge them, and the leader sends them again once we have caught up. New bodies are made durable (the node's proposal-body log) before
 the engine hears the message, because the engine acknowledges what it
 stores and a member must not acknowledge an entry whose block it could
 lose in a crash.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 from gusu.consensus import MessageReceived
 from gusu.consensus.events import Event
@@ -49,7 +53,7 @@ class RaftExchange:
         *,
         suite: CryptoSuite,
         chain_id: str,
-        validator_set: ValidatorSet,
+        get_validator_set: Callable[[Height], ValidatorSet | None],
         bodies: ProposalBodies,
         get_height: Callable[[], Height],
         get_stored_block: Callable[[Height], tuple[Hash, RawBlock] | None],
@@ -63,7 +67,7 @@ class RaftExchange:
     ) -> None:
         self._suite = suite
         self._chain_id = chain_id
-        self._validator_set = validator_set
+        self._get_validator_set = get_validator_set
         self._bodies = bodies
         self._get_height = get_height
         self._get_stored_block = get_stored_block
@@ -110,26 +114,45 @@ class RaftExchange:
             )
         self._enqueue(recipient, CHANNEL_CONSENSUS, encode_raft_body(raft_message, blocks))
 
+    def _is_member_around(self, peer: Address, tip: Height) -> bool:
+        for height in range(tip, tip + 3):
+            validator_set = self._get_validator_set(Height(height))
+            if validator_set is not None and validator_set.contains(peer):
+                return True
+        return False
+
     async def on_consensus_body(self, peer: Address, body: bytes) -> None:
         received_ms = self._clock()
         decoded = decode_raft_body(body)
         message = decoded.message
-        if not is_sender_bound(message, peer) or not self._validator_set.contains(peer):
+        if not is_sender_bound(message, peer):
             raise CodecError("a Raft message in the name of another member than the peer that sent it")
+        tip = self._get_height()
+        if not self._is_member_around(peer, tip):
+            return  # not a member of the heights we decide (removed, or added beyond what we know): not a fault
         if isinstance(message, AppendEntries):
             if len(decoded.blocks) != len(message.entries):
                 raise CodecError("a Raft append carries a body for each of its entries")
             fresh: list[bytes] = []
-            tip = self._get_height()
+            kept = 0
             for entry, block in zip(message.entries, decoded.blocks, strict=True):
-                if not verify_entry(self._suite, self._chain_id, self._validator_set, entry):
-                    raise InvalidSignatureError("a Raft entry is not signed by the member it names")
+                validator_set = self._get_validator_set(entry.height)
+                if validator_set is None:
+                    if entry.height <= tip:
+                        kept += 1  # stored already: the engine skips it
+                        continue
+                    break  # members not known yet: cut here
+                if not verify_entry(self._suite, self._chain_id, validator_set, entry):
+                    raise InvalidSignatureError("a Raft entry is not signed by a member of its height")
                 if compute_block_hash(self._suite, block.header) != entry.block_hash:
                     raise CodecError("a Raft entry's body does not hash to the entry's block")
                 if entry.height > tip and entry.block_hash not in self._bodies:
                     if not self._bodies.add_requested(entry.block_hash, block, entry.height, Round(0)):
                         return  # no room to keep it: not acknowledged, so the leader sends it again
                     fresh.append(encode_raw_block(block))
+                kept += 1
+            if kept < len(message.entries):
+                message = replace(message, entries=message.entries[:kept])
             if not self._is_running():
                 return
             if fresh:
