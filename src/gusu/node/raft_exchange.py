@@ -10,8 +10,9 @@ member of the tip's height or the next two (membership follows the
 configuration schedule), and an append's entries must be signed by a member
 of their own height and come with bodies that hash to them. Entries past the
 heights whose members we know (tip + 2) are cut off the message: the engine
-could not judge them, and the leader sends them again once we have caught up. New bodies are made durable (the node's proposal-body log) before
-the engine hears the message, because the engine acknowledges what it
+could not judge them, and the leader sends them again once we have caught
+up. New bodies are made durable (the node's proposal-body log) before the
+engine hears the message, because the engine acknowledges what it
 stores and a member must not acknowledge an entry whose block it could
 lose in a crash.
 
