@@ -112,10 +112,13 @@ follower per heartbeat plus one per reply (a reply is what frees the
 next), entries retained (`retained_entries_max`), WAL records between
 rewrites; message sizes are bounded on decoding (`raft_messages`).
 
-Handing over at a height (a governance switch of engine, a later step):
-the engine orders heights up to and including `RaftSettings.last_height`
-(None: no end) and never builds a block beyond it; the node then starts the
-next engine with ``Start(last_height + 1)``. See docs/consensus.md.
+Handing over at a height: the engine orders heights up to and including
+`RaftSettings.last_height` (None: no end) and never builds a block beyond
+it. A governance switch of engine does not need it: the node drops the
+engine right after storing the last height of its period, before the
+engine hears of that commit (docs/consensus.md, "Switching engines"). The
+WAL is kept across such a switch, so a later Raft period resumes with this
+member's term and vote.
 """
 
 from __future__ import annotations

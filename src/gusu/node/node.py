@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from gusu import __version__
@@ -58,6 +59,7 @@ from gusu.errors import (
     GusuError,
     InvalidBlockError,
     NodeError,
+    StorageError,
 )
 from gusu.execution import (
     CallResult,
@@ -145,6 +147,7 @@ from gusu.node.wire import (
     SyncStatus,
     decode_sync_body,
     encode_status,
+    is_raft_body,
 )
 
 logger = logging.getLogger("gusu.node")
@@ -154,6 +157,8 @@ Clock = Callable[[], int]
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 JOURNAL_FILE_NAME = "transactions.journal"
 TAG_TRANSACTION_GOSSIP = "gusu.txgossip.v1"
+NETWORKED_ENGINES = (CONSENSUS_TENDERMINT, CONSENSUS_RAFT)
+"""The engines a chain may switch between (solo runs without peers, WAL or block sync)."""
 WAL_FILE_NAME = "consensus.wal"
 RAFT_WAL_FILE_NAME = "raft.wal"
 """Raft's WAL (term, vote, log) has other records and another life than Tendermint's: a file of its own."""
@@ -227,32 +232,13 @@ class Node:
         self._engine_settings_config: ChainConfig | None = None
         self._mempool = Mempool(mempool_limits, genesis.chain_id)
         self._validator_set = ValidatorSet.from_genesis(genesis)
-        self._is_bft = genesis.consensus == CONSENSUS_TENDERMINT
-        self._is_raft = genesis.consensus == CONSENSUS_RAFT
-        self._is_networked = self._is_bft or self._is_raft
-        """Peers, a WAL, proposal bodies and block sync: every engine but solo."""
+        self._is_networked = genesis.consensus in NETWORKED_ENGINES
+        """Peers, a WAL, proposal bodies and block sync: every engine but solo (a chain never switches between
+        solo and the others: docs/consensus.md, "Switching engines")."""
         self._on_fatal = on_fatal or _exit_on_fatal
         self._fatal: BaseException | None = None
-        self._engine: ConsensusEngine
-        if self._is_bft:
-            self._engine = TendermintEngine(
-                compute_bft_settings(genesis, self._solo_settings),
-                self._validator_set,
-                self._address,
-                make_signer(self._suite, key),
-                genesis.chain_id,
-            )
-        elif self._is_raft:
-            self._engine = RaftEngine(
-                compute_raft_settings(genesis, self._solo_settings),
-                self._validator_set,
-                self._address,
-                make_signer(self._suite, key),
-                genesis.chain_id,
-            )
-        else:
-            self._engine = SoloEngine(self._solo_settings)
-        self._driver = EngineDriver(self._engine, self)
+        # The genesis engine; `start` replaces it if the schedule names another for the height after the tip.
+        self._driver = EngineDriver(self._make_engine(genesis.consensus, self._validator_set, None), self)
         self._queries = ChainQueries(self._suite, lambda: self.store, self._mempool, self._executor)
 
         self._verifier = SignatureVerifier(
@@ -345,6 +331,52 @@ class Node:
         self._reported_peers: frozenset[Address] | None = None
         self._raft_leader_logged: tuple[Address | None, int] = (None, 0)
 
+    @property
+    def _is_raft(self) -> bool:
+        return isinstance(self._driver.engine, RaftEngine)
+
+    @property
+    def _is_bft(self) -> bool:
+        return isinstance(self._driver.engine, TendermintEngine)
+
+    def _make_engine(
+        self, consensus: str, validator_set: ValidatorSet, settings: TendermintSettings | None
+    ) -> ConsensusEngine:
+        if consensus == CONSENSUS_TENDERMINT:
+            return TendermintEngine(
+                settings or compute_bft_settings(self._genesis, self._solo_settings),
+                validator_set,
+                self._address,
+                make_signer(self._suite, self._key),
+                self._genesis.chain_id,
+            )
+        if consensus == CONSENSUS_RAFT:
+            return RaftEngine(
+                compute_raft_settings(self._genesis, self._solo_settings),
+                validator_set,
+                self._address,
+                make_signer(self._suite, self._key),
+                self._genesis.chain_id,
+            )
+        return SoloEngine(self._solo_settings)
+
+    def _get_engine_name_at(self, height: Height) -> str:
+        """The engine that decides `height` by the schedule in our state (the tip and the two heights after)."""
+        config = self._schedule.get_config(height)
+        assert config is not None, "the engine of a height far from the tip"
+        return config.consensus
+
+    def _get_wal_path(self) -> Path:
+        return self._config.data_path / (RAFT_WAL_FILE_NAME if self._is_raft else WAL_FILE_NAME)
+
+    def _validate_engine_switch(self, consensus: str) -> None:
+        if consensus not in NETWORKED_ENGINES or not self._is_networked:
+            raise NodeError(
+                f"the configuration schedule switches this chain to {consensus} from {self._driver.engine.name}; a "
+                "node switches only between tendermint and raft (solo has no peers, WAL or block sync to hand over "
+                "to). Governance must schedule another engine; this node stops here"
+            )
+
     # --- lifecycle ----------------------------------------------------------------
 
     async def start(self) -> None:
@@ -368,13 +400,19 @@ class Node:
         self._tip_header = store.get_header(tip[0])
         assert self._tip_header is not None
         self._refresh_configuration()
+        consensus = self._get_engine_name_at(Height(tip[0] + 1))
+        if consensus != self._driver.engine.name:
+            # The chain switched engines (governance) before this start: run the one in force now.
+            self._validate_engine_switch(consensus)
+            validators, _ = self._schedule.get_engine_sets(Height(tip[0] + 1))
+            self._driver = EngineDriver(self._make_engine(consensus, validators, self._engine_settings), self)
         self._running = True
         logger.info("node %s at height %d, address %s", self._config.node.name, tip[0], self._address.hex())
         if self._config.node.transaction_journal:
             await self._open_journal()
         wal_records: tuple[bytes, ...] = ()
         if self._is_networked:
-            wal_path = self._config.data_path / (RAFT_WAL_FILE_NAME if self._is_raft else WAL_FILE_NAME)
+            wal_path = self._get_wal_path()
             wal_records = tuple(read_records(wal_path, "consensus WAL"))
             self._wal = RecordLog(wal_path)
             self._evidence = EvidenceLog(self._config.data_path / EVIDENCE_FILE_NAME)
@@ -394,7 +432,7 @@ class Node:
                 validators=validators,
                 next_validators=next_validators,
                 engine_settings=self._engine_settings,
-                last_block_round=self._get_certificate_round(tip[0]),
+                last_block_round=self._get_raft_term_of(Height(tip[0])),
             )
         )
         if self._mempool.transaction_count:
@@ -427,10 +465,7 @@ class Node:
             rng=random.Random(),
         )
         network.subscribe(CHANNEL_TRANSACTIONS, self._on_gossip_transactions)
-        network.subscribe(
-            CHANNEL_CONSENSUS,
-            self._raft_exchange.on_consensus_body if self._is_raft else self._proposals.on_consensus_body,
-        )
+        network.subscribe(CHANNEL_CONSENSUS, self._on_consensus_body)
         network.subscribe(CHANNEL_SYNC, self._on_sync_body)
         network.on_connected(self._on_peer_connected)
         await network.start()
@@ -439,6 +474,18 @@ class Node:
     @property
     def network(self) -> P2PNetwork | None:
         return self._network
+
+    async def _on_consensus_body(self, peer: Address, body: bytes) -> None:
+        """To the engine in force; a message of the other engine is a late one from before a switch (or a peer
+        that has not switched yet): ignored, not held against the peer."""
+        if is_raft_body(body) != self._is_raft:
+            kind = "Tendermint" if self._is_raft else "Raft"
+            logger.debug("ignoring a %s message from %s: %s runs now", kind, peer.hex()[:12], self._driver.engine.name)
+            return
+        if self._is_raft:
+            await self._raft_exchange.on_consensus_body(peer, body)
+        else:
+            await self._proposals.on_consensus_body(peer, body)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -715,6 +762,8 @@ class Node:
         committed = replace(outcome, certificate=certificate)
         self.store.commit_block(committed)
         self._on_block_stored(committed)
+        if self._switch_engine_if_scheduled():
+            return committed
         # The engine decides heights; tell it where the chain now stands, and what the block left pending.
         next_height = Height(committed.header.height + 1)
         validators, next_validators = self._schedule.get_engine_sets(next_height)
@@ -727,7 +776,7 @@ class Node:
                 validators=validators,
                 next_validators=next_validators,
                 engine_settings=self._engine_settings,
-                last_block_round=certificate.round,
+                last_block_round=self._get_raft_term_of(committed.header.height),
             )
         )
         return committed
@@ -796,6 +845,8 @@ class Node:
                 (time.perf_counter() - started_s) * 1000,
             )
         self._on_block_stored(committed)
+        if self._switch_engine_if_scheduled():
+            return
         validators, next_validators = self._schedule.get_engine_sets(Height(committed.header.height + 1))
         self._on_engine_event(
             BlockCommitted(
@@ -810,6 +861,58 @@ class Node:
         )
         # What the commit left in the pool: the engine decides from it whether to go on.
         self._on_engine_event(self.get_pool_event())
+
+    def _switch_engine_if_scheduled(self) -> bool:
+        """After storing the tip: if the schedule names another engine for the next height, stop this one and
+        start that one there (docs/consensus.md, "Switching engines"). True if it switched.
+
+        The old engine never hears that its last height committed, so it neither builds nor votes beyond it;
+        its timers are cancelled and its WAL closed (Tendermint's is empty after a commit; Raft's keeps its
+        term and vote for a later Raft period, since a Raft member must never vote twice in one term). The new
+        engine starts from its own WAL file, as after a restart.
+        """
+        assert self._tip_header is not None
+        next_height = Height(self.height + 1)
+        consensus = self._get_engine_name_at(next_height)
+        old = self._driver.engine
+        if consensus == old.name:
+            return False
+        try:
+            self._validate_engine_switch(consensus)
+        except NodeError as error:
+            self._fail_stop(error)
+            return True
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        validators, next_validators = self._schedule.get_engine_sets(next_height)
+        self._driver = EngineDriver(self._make_engine(consensus, validators, self._engine_settings), self)
+        wal_records: tuple[bytes, ...] = ()
+        try:
+            if self._wal is not None:
+                self._wal.close()
+            path = self._get_wal_path()
+            wal_records = tuple(read_records(path, "consensus WAL"))
+            self._wal = RecordLog(path)
+        except (StorageError, CodecError) as error:
+            self._fail_stop(error)
+            return True
+        logger.info("height %d: consensus switches from %s to %s", next_height, old.name, consensus)
+        self._on_engine_event(
+            Start(
+                height=next_height,
+                now_ms=self._clock(),
+                last_block_time_ms=self._tip_header.timestamp_ms,
+                wal_records=wal_records,
+                pool_transaction_count=self._mempool.transaction_count,
+                validators=validators,
+                next_validators=next_validators,
+                engine_settings=self._engine_settings,
+                last_block_round=self._get_raft_term_of(self.height),
+            )
+        )
+        self._on_engine_event(self.get_pool_event())
+        return True
 
     def _on_block_stored(self, committed: CommittedBlock) -> None:
         header = committed.header
@@ -965,7 +1068,7 @@ class Node:
         self._schedule.update(schedule, header.height)
         self._rules = compute_block_rules(self._genesis, self._suite, schedule, Height(header.height + 1))
         config = get_config_at(schedule, Height(header.height + 1))
-        if self._is_bft and config != self._engine_settings_config:
+        if config.consensus == CONSENSUS_TENDERMINT and config != self._engine_settings_config:
             self._engine_settings_config = config
             try:
                 self._engine_settings = compute_bft_settings(self._genesis, self._solo_settings, config)
@@ -974,8 +1077,12 @@ class Node:
                 # timeouts in force stay (they only pace rounds), and the operator hears of it.
                 logger.error("height %d: %s; keeping the consensus timeouts in force", header.height + 1, error)
 
-    def _get_certificate_round(self, height: int) -> Round | None:
-        certificate = self.store.get_certificate(Height(height)) if height > 0 else None
+    def _get_raft_term_of(self, height: Height) -> Round | None:
+        """The Raft term of the stored block at `height`: its certificate's round if Raft certified it (None
+        for a block of another engine, whose round is no Raft term)."""
+        if height == 0 or self._get_engine_name_at(height) != CONSENSUS_RAFT:
+            return None
+        certificate = self.store.get_certificate(height)
         return None if certificate is None else certificate.round
 
     def _get_stored_block(self, height: Height) -> tuple[Hash, RawBlock] | None:
@@ -999,8 +1106,9 @@ class Node:
         validator_set = self._schedule.get_validator_set(block.header.height)
         if validator_set is None:
             raise InvalidBlockError(f"block {block.header.height} is too far ahead of our tip to check its certificate")
-        if self._is_raft:
-            # A Raft certificate is the signature of the leader that ordered the block (docs/consensus.md).
+        if self._get_engine_name_at(block.header.height) == CONSENSUS_RAFT:
+            # A Raft certificate is the signature of the leader that ordered the block (docs/consensus.md); each
+            # block is checked by the engine in force at its height (a chain may switch engines).
             verify_raft_certificate(self._suite, self._genesis.chain_id, validator_set, certificate)
             if certificate.block_hash != compute_block_hash(self._suite, block.header):
                 raise InvalidBlockError(f"the certificate of block {block.header.height} is for another block")

@@ -114,6 +114,21 @@ def encode_raft_body(message: RaftMessage, blocks: Sequence[RawBlock] = ()) -> b
     return encode([TAG_RAFT, encode_raft_message(message), [encode_raw_block(block) for block in blocks]])
 
 
+def _compute_raft_body_prefix() -> bytes:
+    sample = encode([TAG_RAFT, 0, []])
+    return sample[: len(sample) - len(encode(0)) - len(encode([]))]
+
+
+RAFT_BODY_PREFIX = _compute_raft_body_prefix()
+"""How every Raft body begins (list header and tag): a node tells the engines' messages apart without decoding."""
+
+
+def is_raft_body(body: bytes) -> bool:
+    """True if `body` is a Raft message (else it is Tendermint's, or malformed): for routing a consensus body
+    to the engine in force, and ignoring a late one of the engine before a switch."""
+    return body.startswith(RAFT_BODY_PREFIX)
+
+
 def decode_raft_body(body: bytes) -> RaftWithBlocks:
     """A Raft message and its entries' bodies; CodecError if malformed, or a body is not its entry's height."""
     fields = _decode_record(body, {TAG_RAFT: 3})

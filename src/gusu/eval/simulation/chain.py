@@ -160,12 +160,13 @@ def compute_sim_rules(suite: CryptoSuite, state: StateReader, tip: ChainTip) -> 
     return compute_next_block_rules(get_genesis(), suite, state, tip.header)
 
 
-def make_sim_config(validators: Sequence[GenesisValidator]) -> ChainConfig:
-    """A configuration of the simulated chain: its genesis parameters with `validators` (any order)."""
+def make_sim_config(validators: Sequence[GenesisValidator], consensus: str = CONSENSUS_TENDERMINT) -> ChainConfig:
+    """A configuration of the simulated chain: its genesis parameters with `validators` (any order) and the
+    ordering engine `consensus`."""
     return ChainConfig(
         validators=tuple(sorted(validators, key=lambda validator: validator.address)),
         parameters=get_genesis().parameters,
-        consensus=CONSENSUS_TENDERMINT,
+        consensus=consensus,
     )
 
 
@@ -207,9 +208,11 @@ def get_genesis_writes() -> tuple[tuple[bytes, bytes], ...]:
     return get_executor().compute_genesis_writes(get_genesis())
 
 
-def make_genesis_writes(validators: Sequence[GenesisValidator]) -> tuple[tuple[bytes, bytes], ...]:
-    """The genesis state of a run: the chain's, plus the schedule holding the run's validators."""
-    schedule = (ConfigChange(Height(0), make_sim_config(validators)),)
+def make_genesis_writes(
+    validators: Sequence[GenesisValidator], consensus: str = CONSENSUS_TENDERMINT
+) -> tuple[tuple[bytes, bytes], ...]:
+    """The genesis state of a run: the chain's, plus the schedule holding the run's validators and engine."""
+    schedule = (ConfigChange(Height(0), make_sim_config(validators, consensus)),)
     writes = dict(get_genesis_writes())
     writes[CONFIG_SCHEDULE_STATE_KEY] = encode_config_schedule(schedule)
     return tuple(sorted(writes.items()))

@@ -66,12 +66,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gusu.consensus import compute_block_time_ms
+from gusu.consensus import compute_block_time_ms, verify_commit_certificate
 from gusu.consensus.messages import Message, Proposal, get_signer_address
 from gusu.consensus.raft import decode_raft_wal_record
+from gusu.consensus.raft_messages import verify_raft_certificate
 from gusu.consensus.tendermint_wal import WalKind, decode_wal_record
-from gusu.errors import CodecError
-from gusu.eval.simulation.chain import CLIENT_BALANCE, CLIENT_COUNT, compute_client_balance_total
+from gusu.errors import CodecError, InvalidBlockError
+from gusu.eval.simulation.chain import CHAIN_ID, CLIENT_BALANCE, CLIENT_COUNT, compute_client_balance_total
 from gusu.eval.simulation.cluster import CLOCK_START_MS, LIVENESS_BOUND_MS, QUIET_MS
 from gusu.ledger.types import Hash
 
@@ -82,15 +83,16 @@ if TYPE_CHECKING:
 def run_checkers(simulation: Simulation, deadline_ms: int) -> None:
     check_agreement(simulation)
     check_validator_sets(simulation)
-    if not simulation.is_raft:
+    check_engines(simulation)
+    if simulation.uses_tendermint:
         check_block_times(simulation)  # Tendermint's proposal-time rules; a Raft leader stamps its own clock
     check_exactly_once(simulation)
     check_acknowledged_transactions(simulation)
     check_state(simulation)
     check_idle(simulation)
-    if simulation.is_raft:
+    if simulation.uses_raft:
         check_raft_votes(simulation)
-    else:
+    if simulation.uses_tendermint:
         check_wal_double_signing(simulation)
     check_evidence(simulation)
     check_liveness(simulation, deadline_ms)
@@ -102,7 +104,10 @@ def check_raft_votes(simulation: Simulation) -> None:
         votes: dict[int, bytes] = {}
         latest = 0
         for _, raw in node.wal:
-            record = decode_raft_wal_record(raw)
+            try:
+                record = decode_raft_wal_record(raw)
+            except CodecError:
+                continue  # a Tendermint record (the chain switched engines); `check_wal_double_signing` reads it
             if record.term is None:
                 continue
             if record.term < latest:
@@ -168,12 +173,43 @@ def check_validator_sets(simulation: Simulation) -> None:
             previous = header
 
 
+def _is_raft_wal_record(raw: bytes) -> bool:
+    try:
+        decode_raft_wal_record(raw)
+    except CodecError:
+        return False
+    return True
+
+
+def check_engines(simulation: Simulation) -> None:
+    """Every stored block is certified the way the engine the plan puts in force at its height certifies:
+    one Raft leader signature, or a Tendermint quorum (a node that ignored a switch fails this)."""
+    for node in simulation.honest:
+        for stored in node.store:
+            engine = simulation.get_planned_engine(stored.height)
+            try:
+                if engine == "raft":
+                    verify_raft_certificate(simulation.suite, CHAIN_ID, stored.validator_set, stored.certificate)
+                else:
+                    verify_commit_certificate(
+                        simulation.suite, CHAIN_ID, stored.validator_set, stored.certificate, stored.block.block_hash
+                    )
+            except InvalidBlockError as error:
+                simulation.violations.append(
+                    f"engine: block {stored.height} on node {node.node_id} is not certified as {engine} certifies: "
+                    f"{error}"
+                )
+                return
+
+
 def check_block_times(simulation: Simulation) -> None:
     settings = simulation.settings
     precision_ms = settings.block_time_precision_ms
     good_skews_ms = [node.skew_ms for node in simulation.honest if node.clock_is_good]
     for node in simulation.honest:
         for block in node.store:
+            if simulation.get_planned_engine(block.height) != "tendermint":
+                continue
             latest_ms = CLOCK_START_MS + block.committed_at_ms + max(good_skews_ms) + precision_ms
             if block.timestamp_ms > latest_ms:
                 simulation.violations.append(
@@ -215,6 +251,8 @@ def check_wal_double_signing(simulation: Simulation) -> None:
     for node in simulation.honest:
         signed: dict[tuple[int, int, str], Message] = {}
         for position, (_, raw) in enumerate(node.wal):
+            if _is_raft_wal_record(raw):
+                continue  # the chain switched engines: `check_raft_votes` reads Raft's records
             try:
                 record = decode_wal_record(raw)
             except CodecError as error:

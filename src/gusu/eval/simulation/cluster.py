@@ -60,6 +60,7 @@ import heapq
 import random
 from dataclasses import dataclass, field, replace
 
+from gusu.codec import decode
 from gusu.consensus import (
     AppendWal,
     BlockCommitted,
@@ -102,6 +103,10 @@ from gusu.consensus.messages import (
 )
 from gusu.consensus.raft import RaftEngine, RaftSettings, Role
 from gusu.consensus.raft_messages import (
+    TAG_APPEND_ENTRIES,
+    TAG_APPEND_REPLY,
+    TAG_REQUEST_VOTE,
+    TAG_VOTE_REPLY,
     AppendEntries,
     AppendReply,
     RaftMessage,
@@ -153,6 +158,7 @@ from gusu.eval.simulation.scenarios import (
     Scenario,
 )
 from gusu.eval.simulation.workload import Workload, make_workload
+from gusu.ledger.chainconfig import ChainConfig
 from gusu.ledger.genesis import GenesisValidator
 from gusu.ledger.types import Address, CommitCertificate, Hash, Height, Round
 from gusu.ledger.validators import compute_validators_hash
@@ -223,6 +229,18 @@ RAFT_FORWARD_MAX = 512
 """Raft: each status tick a follower sends the leader at most this many of its pool's transactions older than
 `RAFT_FORWARD_AGE_MS` (as `Node._forward_pool_to_leader`): a stable leader does not rotate as Tendermint's
 proposer does, so a transaction whose one sending to the leader was lost would otherwise never be proposed."""
+
+
+_RAFT_MESSAGE_TAGS = frozenset((TAG_REQUEST_VOTE, TAG_VOTE_REPLY, TAG_APPEND_ENTRIES, TAG_APPEND_REPLY))
+
+
+def _is_raft_data(data: bytes) -> bool:
+    """A Raft message's encoding (else Tendermint's, or garbage, which the engine's decoder judges)."""
+    try:
+        value = decode(data)
+    except CodecError:
+        return False
+    return isinstance(value, list) and bool(value) and value[0] in _RAFT_MESSAGE_TAGS
 
 
 def make_raft_simulation_settings(workload: Workload | None = None) -> RaftSettings:
@@ -355,6 +373,9 @@ class SimNode:
     """Raft: when each pool transaction was admitted here (for forwarding to the leader)."""
     driver: EngineDriver | None = None
     """The node's own engine driver (`gusu.node.driver`), made with the engine at each (re)start."""
+    is_switch_due: bool = False
+    """The block just stored ends its engine's period (`Simulation._switch_engine`, as the node's
+    `_switch_engine_if_scheduled`)."""
     mempool: Mempool | None = None
     executions: dict[Hash, Execution] = field(default_factory=dict)
     """Blocks of the current height this node built or validated, with what they gave."""
@@ -374,6 +395,8 @@ class SimNode:
     """Within the chain's clock precision of every other good clock (not one of the plan's `bad_clocks`)."""
     synced_blocks: int = 0
     """Blocks this node stored from block sync (not decided by its own engine)."""
+    switches: int = 0
+    """Engine switches this node made while running (`Simulation._switch_engine`)."""
 
     @property
     def address(self) -> Address:
@@ -620,7 +643,8 @@ class _SimActions:
 
     def apply_append_wal(self, action: AppendWal) -> None:
         self._node.wal.append((int(action.height), action.record))
-        self._node.raft_wal.append(action.record)
+        if isinstance(self._node.engine, RaftEngine):
+            self._node.raft_wal.append(action.record)  # raft.wal; Tendermint's records go to consensus.wal only
 
     def apply_rewrite_wal(self, action: RewriteWal) -> None:
         self._node.raft_wal = list(action.records)
@@ -675,15 +699,18 @@ class Simulation:
             for validator in make_validators(self.plan.powers)
         )
         """The genesis set; each node follows the sets its state schedules (`SimNode.schedule`)."""
-        self.executor = ScheduleExecutor(
-            {
-                Height(step.decided_height): (
-                    Height(step.effective_height),
-                    make_sim_config(make_validators(step.powers)),
-                )
-                for step in self.plan.churn
-            }
-        )
+        engine = consensus
+        engines: list[tuple[int, str]] = [(0, consensus)]
+        changes: dict[Height, tuple[Height, ChainConfig]] = {}
+        for step in self.plan.churn:  # in deciding order: each step's engine follows from the one before
+            if step.switches_engine:
+                engine = "tendermint" if engine == "raft" else "raft"
+                engines.append((step.effective_height, engine))
+            changes[Height(step.decided_height)] = (
+                Height(step.effective_height),
+                make_sim_config(make_validators(step.powers), engine),
+            )
+        self.executor = ScheduleExecutor(changes)
         """The real executor, plus the plan's scheduled configuration changes (`chain.ScheduleExecutor`)."""
         self.planned_validators_hashes: tuple[tuple[int, Hash], ...] = (
             (0, compute_validators_hash(self.suite, make_validators(self.plan.powers))),
@@ -693,12 +720,16 @@ class Simulation:
             ),
         )
         """(first height, hash of the set) by the plan alone: what `checkers.check_validator_sets` holds blocks to."""
+        self.planned_engines: tuple[tuple[int, str], ...] = tuple(engines)
+        """(first height, engine) by the plan alone: what `checkers.check_engines` holds certificates to."""
+        self.uses_raft = any(name == "raft" for _, name in engines)
+        self.uses_tendermint = any(name == "tendermint" for _, name in engines)
         self.settings = make_simulation_settings(self.workload)
         total_power_max = max([self.validator_set.total_power, *(sum(step.powers) for step in self.plan.churn)])
         self.transaction_bound_ms = get_transaction_bound_ms(total_power_max)
         self.raft_settings = make_raft_simulation_settings(self.workload)
         self.decoder = TransactionDecoder(self.suite)
-        genesis_writes = make_genesis_writes(make_validators(self.plan.powers))
+        genesis_writes = make_genesis_writes(make_validators(self.plan.powers), consensus)
         self.genesis_writes = genesis_writes
         """The run's genesis state: the chain's, with the run's validators as its configuration schedule."""
         self.genesis_tip = make_genesis_tip(self.suite, genesis_writes)
@@ -920,21 +951,75 @@ class Simulation:
         restart_ms = min(self.now_ms + down_ms, self.plan.heal_ms)
         self._push(max(restart_ms, self.now_ms + 1), node.node_id, _NETWORK, _Restart())
 
+    def get_planned_engine(self, height: int) -> str:
+        found = self.planned_engines[0][1]
+        for first, name in self.planned_engines:
+            if first <= height:
+                found = name
+        return found
+
+    def _get_engine_name(self, node: SimNode, height: int) -> str:
+        """The engine deciding `height` by the node's schedule (a chain may switch: `Node._get_engine_name_at`)."""
+        config = node.schedule.get_config(Height(height))
+        assert config is not None, "the engine of a height far from the tip"
+        return config.consensus
+
+    def _make_engine(self, node: SimNode, height: int) -> TendermintEngine | RaftEngine:
+        validators, _ = node.schedule.get_engine_sets(Height(height))
+        if self._get_engine_name(node, height) == "raft":
+            return RaftEngine(self.raft_settings, validators, node.address, node.identity.signer, CHAIN_ID)
+        return TendermintEngine(self.settings, validators, node.address, node.identity.signer, CHAIN_ID)
+
+    def _get_wal_records(self, node: SimNode, height: int) -> tuple[bytes, ...]:
+        if isinstance(node.engine, RaftEngine):
+            # Raft's WAL outlives heights: all of it comes back (`Node.start` reads the whole file).
+            return tuple(node.raft_wal)
+        return tuple(record for record_height, record in node.wal if record_height >= height)
+
+    def _switch_engine(self, node: SimNode) -> None:
+        """`Node._switch_engine_if_scheduled`: the old engine never hears that its last height committed; its
+        timers go, and the engine the schedule names starts at the next height from its own WAL."""
+        node.is_switch_due = False
+        if node.engine is None:
+            return  # crashed meanwhile: the restart starts the engine in force
+        height = node.committed_height + 1
+        engine = self._make_engine(node, height)
+        node.engine = engine
+        node.driver = EngineDriver(engine, _SimActions(self, node))
+        node.timers.clear()
+        node.switches += 1
+        self.trace.update(b"switch %d %d" % (node.node_id, height))
+        validators, next_validators = node.schedule.get_engine_sets(Height(height))
+        mempool = node.mempool
+        assert mempool is not None
+        self._feed(
+            node,
+            Start(
+                Height(height),
+                self._local_ms(node),
+                node.tip.header.timestamp_ms,
+                self._get_wal_records(node, height),
+                pool_transaction_count=mempool.transaction_count,
+                validators=validators,
+                next_validators=next_validators,
+                last_block_round=self._get_raft_term_of(node),
+            ),
+        )
+        if node.engine is not None:
+            self._feed(node, self._get_pool_event(node))
+
+    def _get_raft_term_of(self, node: SimNode) -> Round | None:
+        """The round of the tip's certificate if Raft made it (a Tendermint round is no Raft term)."""
+        if not node.store or self._get_engine_name(node, node.committed_height) != "raft":
+            return None
+        return node.store[-1].certificate.round
+
     def _restart(self, node: SimNode) -> None:
         height = node.committed_height + 1
         validators, next_validators = node.schedule.get_engine_sets(Height(height))
-        engine: TendermintEngine | RaftEngine
-        if self.is_raft:
-            engine = RaftEngine(self.raft_settings, validators, node.address, node.identity.signer, CHAIN_ID)
-        else:
-            engine = TendermintEngine(
-                self.settings,
-                validators,
-                node.address,
-                node.identity.signer,
-                CHAIN_ID,
-            )
+        engine = self._make_engine(node, height)
         node.engine = engine
+        node.is_switch_due = False
         node.driver = EngineDriver(engine, _SimActions(self, node))
         node.mempool = make_mempool()
         node.executions = {}
@@ -945,12 +1030,8 @@ class Simulation:
         if node.journal:
             self._admit(node, node.journal)
             node.journal = list(node.mempool.iterate_raw())
-        if self.is_raft:
-            # Raft's WAL outlives heights: all of it comes back (`Node.start` reads the whole file).
-            records = tuple(node.raft_wal)
-        else:
-            records = tuple(record for record_height, record in node.wal if record_height >= height)
-        last_round = node.store[-1].certificate.round if node.store else None
+        records = self._get_wal_records(node, height)
+        last_round = self._get_raft_term_of(node)
         self._feed(
             node,
             Start(
@@ -1057,6 +1138,8 @@ class Simulation:
         """Hand `event` to the node's engine through the node's own driver (`gusu.node.driver.EngineDriver`)."""
         assert node.driver is not None
         node.driver.on_event(event)
+        if node.is_switch_due:
+            self._switch_engine(node)  # after the old engine's action list, as the node's commit callback runs
         engine = node.engine
         if isinstance(engine, RaftEngine) and engine.role is Role.LEADER and not node.is_byzantine:
             leader = self.raft_leaders.setdefault(engine.term, node.validator_index)
@@ -1072,7 +1155,7 @@ class Simulation:
         return encode_message(message)
 
     def _broadcast(self, node: SimNode, message: object) -> None:
-        if self.is_raft:
+        if isinstance(message, (RequestVote, VoteReply, AppendEntries, AppendReply)):
             data = self._encode(message)
             for target in self.nodes:
                 if target.node_id != node.node_id:
@@ -1131,7 +1214,10 @@ class Simulation:
             self._push(self.now_ms + delay, receiver, _NETWORK, payload)
 
     def _on_message(self, node: SimNode, sender: int, data: bytes) -> None:
-        if self.is_raft:
+        is_raft_node = isinstance(node.engine, RaftEngine)
+        if _is_raft_data(data) != is_raft_node:
+            return  # `Node._on_consensus_body`: a late message of the engine before a switch is ignored
+        if is_raft_node:
             self._on_raft_message(node, sender, data)
             return
         try:
@@ -1412,6 +1498,8 @@ class Simulation:
             return None
         if not self._store_block(node, block, execution, certificate, "commit"):
             return None
+        if node.is_switch_due:
+            return None  # the old engine never hears of it; `_feed` switches once its action list is done
         return self._make_block_committed(node, block)
 
     def _make_block_committed(self, node: SimNode, block: SimBlock) -> BlockCommitted:
@@ -1437,7 +1525,7 @@ class Simulation:
             self._violate(f"validity: node {node.node_id} {how} of height {height}, whose validators it cannot know")
             return False
         try:
-            if self.is_raft:
+            if self._get_engine_name(node, height) == "raft":  # the engine in force at the certified height
                 verify_raft_certificate(self.suite, CHAIN_ID, validator_set, certificate)
                 if certificate.block_hash != block.block_hash:
                     raise InvalidBlockError("the certificate is for another block")
@@ -1453,6 +1541,8 @@ class Simulation:
         node.tip = ChainTip(block.header, block.block_hash)
         node.schedule.update(get_config_schedule(get_genesis(), node.state), Height(height))
         node.rules = compute_sim_rules(self.suite, node.state, node.tip)
+        engine = node.engine
+        node.is_switch_due = engine is not None and self._get_engine_name(node, height + 1) != engine.name
         node.store.append(
             StoredBlock(
                 block, certificate, validator_set, execution.transaction_ids, execution.header.state_root, self.now_ms
@@ -1500,7 +1590,7 @@ class Simulation:
 
     def _broadcast_status(self, node: SimNode) -> None:
         self._sample_bookkeeping(node)
-        if self.is_raft:
+        if isinstance(node.engine, RaftEngine):
             self._forward_pool_to_leader(node)
         status = _SyncStatus(node.node_id, node.committed_height)
         for target in self.nodes:
@@ -1560,7 +1650,9 @@ class Simulation:
             if not self._store_block(node, block, execution, stored.certificate, "synced"):
                 return
             node.synced_blocks += 1
-            if self.is_raft:
+            if node.is_switch_due:
+                self._switch_engine(node)
+            elif isinstance(node.engine, RaftEngine):
                 # `Node.import_block`: the engine hears where the chain stands now, with the block's term.
                 mempool = node.mempool
                 assert mempool is not None
@@ -1572,7 +1664,7 @@ class Simulation:
                     pool_transaction_count=mempool.transaction_count,
                     validators=validators,
                     next_validators=next_validators,
-                    last_block_round=stored.certificate.round,
+                    last_block_round=self._get_raft_term_of(node),
                 )
                 self._feed(node, start)
             else:

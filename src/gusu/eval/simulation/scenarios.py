@@ -74,6 +74,8 @@ class ChurnStep:
     """The first height it is in force (at least ``decided_height + 2``)."""
     powers: tuple[int, ...]
     """The new power of every validator identity (0: not a validator from then on)."""
+    switches_engine: bool = False
+    """The change also switches the ordering engine to the other one (Tendermint <-> Raft): `set_consensus`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -494,6 +496,35 @@ def make_churn(rng: random.Random, n: int) -> FaultPlan:
     )
 
 
+def make_switch(rng: random.Random, n: int) -> FaultPlan:
+    """The ordering engine switched by governance and back (Tendermint <-> Raft) mid-run, with loss and crashes.
+
+    Crash faults only (a Raft period tolerates nothing else). Each switch is decided in one block and takes
+    effect 2 or 3 blocks later; the second is decided in the first block of the new engine or the next, so
+    both fall within the load of a run. Crashes and message loss land around the switches, some crashes
+    torn mid-action-list.
+    """
+    powers = _equal_powers(n)
+    first_decided = rng.randint(1, 2)
+    first = first_decided + rng.randint(2, 3)
+    second_decided = first + rng.randint(0, 1)
+    second = second_decided + rng.randint(2, 3)
+    heal_ms = rng.randint(2_000, 6_000)
+    return _plan(
+        powers,
+        heal_ms=heal_ms,
+        delay_ms=(1, rng.randint(20, 150)),
+        drop_probability=rng.uniform(0.0, 0.1),
+        duplicate_probability=rng.uniform(0.0, 0.05),
+        crashes=_random_crashes(rng, n, heal_ms, rng.randint(0, max((n - 1) // 2, 0))),
+        churn=(
+            ChurnStep(first_decided, first, powers, switches_engine=True),
+            ChurnStep(second_decided, second, powers, switches_engine=True),
+        ),
+        min_run_ms=12_000,
+    )
+
+
 def make_crash_chaos(rng: random.Random, n: int) -> FaultPlan:
     """Every crash fault at once, no Byzantine node: loss, duplication, partitions, crashes (some torn) and skew."""
     heal_ms = rng.randint(4_000, 15_000)
@@ -535,6 +566,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("spam", make_spam),
     Scenario("bad-clock", make_bad_clock),
     Scenario("churn", make_churn),
+    Scenario("switch", make_switch),
 )
 BYZANTINE_SCENARIO_NAMES = ("time-future", "time-past", "time-frozen", "spam", "bad-clock")
 """The scenarios of issue 7's Byzantine validators (twins and invalid are older)."""
@@ -543,8 +575,9 @@ RAFT_SCENARIOS: tuple[Scenario, ...] = (
     *(scenario for scenario in SCENARIOS if scenario.name in ("happy", "lossy", "partition", "crash", "skew")),
     Scenario("crash-chaos", make_crash_chaos),
     Scenario("churn", make_churn),
+    Scenario("switch", make_switch),
 )
-"""Raft tolerates crash faults only: the scenarios without a Byzantine node (seed s runs RAFT_SCENARIOS[s % 7]).
+"""Raft tolerates crash faults only: the scenarios without a Byzantine node (seed s runs RAFT_SCENARIOS[s % 8]).
 `churn` is Tendermint's plan as it is: Raft ignores powers, so its reweighting steps change nothing but the
 parameters' entry, and its add and remove steps change the members (one member, one vote)."""
 RAFT_SCENARIO_NAMES = tuple(scenario.name for scenario in RAFT_SCENARIOS)
