@@ -21,6 +21,7 @@ from gusu.consensus import ValidatorSet, verify_commit_certificate
 from gusu.consensus.raft_messages import verify_raft_certificate
 from gusu.crypto.keyfile import decrypt_key_file
 from gusu.ledger.chainconfig import ChainConfig
+from gusu.ledger.lightclient import start_light_client, verify_next_header
 from gusu.ledger.types import Hash, Height
 from gusu.node.chain import load_node
 from gusu.node.node import Node
@@ -99,6 +100,18 @@ def test_tendermint_to_raft_to_tendermint_loses_and_doubles_nothing(
                 committed.extend(block.transaction_ids)
             # Lost: none; doubled: none.
             assert sorted(committed) == sorted(acknowledged)
+            # A light client walks from genesis across both switches, told each height's engine.
+            members = sorted(layout.genesis.validators, key=lambda validator: validator.address)
+            genesis_block = nodes[2].get_block(Height(0))
+            assert genesis_block is not None
+            trusted = start_light_client(suite, genesis_block.header, genesis_block.block_hash, members)
+            for height in range(1, top + 1):
+                record = nodes[2].get_block(Height(height))
+                assert record is not None and record.certificate is not None
+                trusted = verify_next_header(
+                    suite, trusted, record.header, record.certificate, members, _engine_of(height)
+                )
+            assert trusted.header.height == top
         finally:
             for node in nodes:
                 await node.stop()

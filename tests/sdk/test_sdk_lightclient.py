@@ -10,6 +10,7 @@ import pytest
 from gusu.crypto import CryptoSuite, PrivateKey, get_suite
 from gusu.errors import InvalidBlockError
 from gusu.ledger.genesis import GenesisValidator
+from gusu.ledger.lightclient import encode_raft_entry_signing_bytes
 from gusu.ledger.types import (
     ZERO_HASH,
     Address,
@@ -164,3 +165,43 @@ def test_the_first_trusted_pair_must_match(keys: Keys) -> None:
         start_light_client(keys.suite, genesis, Hash(bytes(32)), keys.validators(*SET_A))
     with pytest.raises(InvalidBlockError, match="not the one its header names"):
         start_light_client(keys.suite, genesis, compute_block_hash(keys.suite, genesis), keys.validators(*SET_B))
+
+
+def _raft_certificate(keys: Keys, header: BlockHeader, leader: int, term: int = 3) -> CommitCertificate:
+    block_hash = compute_block_hash(keys.suite, header)
+    timestamp_ms = header.timestamp_ms
+    signing = encode_raft_entry_signing_bytes(CHAIN, header.height, term, block_hash, timestamp_ms)
+    signature = keys.suite.sign(keys.keys[leader], keys.suite.hash(signing))
+    return CommitCertificate(
+        header.height, Round(term), block_hash, (CommitSignature(keys.address(leader), timestamp_ms, signature),)
+    )
+
+
+def test_a_light_client_follows_a_switch_to_raft_and_back(keys: Keys) -> None:
+    """Heights 2 and 3 are Raft's (one leader signature), 4 Tendermint's again: each checked as its engine certifies."""
+    trusted, _ = _start(keys)
+    second = _header(keys, 2, trusted.block_hash, SET_B, SET_B)
+    with pytest.raises(InvalidBlockError, match="voting power"):  # a Raft certificate is no Tendermint quorum
+        verify_next_header(keys.suite, trusted, second, _raft_certificate(keys, second, 4), keys.validators(*SET_B))
+    trusted = verify_next_header(
+        keys.suite, trusted, second, _raft_certificate(keys, second, 4), keys.validators(*SET_B), "raft"
+    )
+    third = _header(keys, 3, trusted.block_hash, SET_B, SET_B)
+    with pytest.raises(InvalidBlockError, match="not a member"):  # validator 0 left at height 2
+        verify_next_header(
+            keys.suite, trusted, third, _raft_certificate(keys, third, 0), keys.validators(*SET_B), "raft"
+        )
+    forged = replace(_raft_certificate(keys, third, 1), round=Round(4))  # the signature is over term 3
+    with pytest.raises(InvalidBlockError, match="does not verify"):
+        verify_next_header(keys.suite, trusted, third, forged, keys.validators(*SET_B), "raft")
+    with pytest.raises(InvalidBlockError, match="signatures, not the leader's one"):
+        verify_next_header(
+            keys.suite, trusted, third, keys.certificate(third, (1, 2, 3)), keys.validators(*SET_B), "raft"
+        )
+    trusted = verify_next_header(
+        keys.suite, trusted, third, _raft_certificate(keys, third, 1), keys.validators(*SET_B), "raft"
+    )
+    fourth = _header(keys, 4, trusted.block_hash, SET_B, SET_B)
+    block = BlockView(compute_block_hash(keys.suite, fourth), fourth, (), (), keys.certificate(fourth, (1, 2, 3)))
+    trusted = verify_next_block(keys.suite, trusted, block, keys.validators(*SET_B), "tendermint")
+    assert trusted.header == fourth

@@ -30,6 +30,7 @@ from gusu.consensus.messages import HEIGHT_MAX, TIMESTAMP_MS_MAX, Signer
 from gusu.consensus.validator_set import ValidatorSet
 from gusu.crypto import CryptoSuite
 from gusu.errors import CodecError, InvalidBlockError
+from gusu.ledger.lightclient import RAFT_TERM_MAX, TAG_RAFT_ENTRY_SIGNING, encode_raft_entry_signing_bytes
 from gusu.ledger.types import (
     ADDRESS_SIZE,
     HASH_SIZE,
@@ -42,14 +43,14 @@ from gusu.ledger.types import (
     Round,
 )
 
-TERM_MAX = 2**62
+TERM_MAX = RAFT_TERM_MAX
 """Terms only grow (by one per election attempt that gets a majority of pre-votes); this is never reached."""
 ENTRIES_PER_MESSAGE_MAX = 64
 """Entries one `AppendEntries` may carry; `RaftSettings.entries_per_append_max` is at most this."""
 RAFT_MESSAGE_BYTES_MAX = 256 + ENTRIES_PER_MESSAGE_MAX * 256
 """An encoded Raft message without block bodies (an entry encodes to about 190 bytes)."""
 
-TAG_ENTRY_SIGNING = "gusu.raft.entry.v1"
+TAG_ENTRY_SIGNING = TAG_RAFT_ENTRY_SIGNING
 TAG_REQUEST_VOTE = "gusu.raft.requestvote.v1"
 TAG_VOTE_REPLY = "gusu.raft.votereply.v1"
 TAG_APPEND_ENTRIES = "gusu.raft.append.v1"
@@ -136,7 +137,8 @@ def is_sender_bound(message: RaftMessage, peer: Address) -> bool:
 
 
 def encode_entry_signing_bytes(chain_id: str, height: Height, term: int, block_hash: Hash, timestamp_ms: int) -> bytes:
-    return encode([TAG_ENTRY_SIGNING, chain_id, height, term, block_hash, timestamp_ms])
+    # Shared with light clients (`gusu.ledger.lightclient.verify_leader_signature`), which sit below this layer.
+    return encode_raft_entry_signing_bytes(chain_id, height, term, block_hash, timestamp_ms)
 
 
 def make_entry(

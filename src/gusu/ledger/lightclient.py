@@ -19,6 +19,17 @@ client verifies header ``h + 1`` with
    holding more than 2/3 of its power, each over the precommit of that
    block (`verify_commit_signatures`).
 
+A chain may switch its ordering engine (`set_consensus`; docs/consensus.md,
+"Switching engines"), and a Raft block's certificate is not a quorum but
+the signature of the member that led its height (`verify_leader_signature`:
+it proves who ordered the block, not that a majority stored it; a Raft
+chain trusts its members' honesty). So the caller says which engine
+certified each height (`consensus`, from the chain's configuration
+schedule, learnt like a new validator set from any source); the default is
+Tendermint's quorum. Taking a Raft certificate for a Tendermint height
+would lower the proof to one member's word: a client that does not trust
+every member must not accept "raft" for a height without knowing it.
+
 The verified header and its set become the new trusted pair
 (`LightClientState`). The first trusted pair is the genesis block's header
 (whose hash the client takes from the genesis document) and the genesis
@@ -36,6 +47,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from gusu.codec import encode
 from gusu.crypto import CryptoSuite
 from gusu.errors import InvalidBlockError
 from gusu.ledger.genesis import GenesisValidator
@@ -44,6 +56,7 @@ from gusu.ledger.types import (
     BlockHeader,
     CommitCertificate,
     Hash,
+    Height,
     compute_block_hash,
     encode_commit_vote,
 )
@@ -112,6 +125,46 @@ def verify_commit_signatures(
             )
 
 
+TAG_RAFT_ENTRY_SIGNING = "gusu.raft.entry.v1"
+"""What a Raft leader signs for each entry (`gusu.consensus.raft_messages`): its own tag, so a Raft signature
+can never pass as a Tendermint precommit."""
+RAFT_TERM_MAX = 2**62
+
+
+def encode_raft_entry_signing_bytes(
+    chain_id: str, height: Height, term: int, block_hash: Hash, timestamp_ms: int
+) -> bytes:
+    return encode([TAG_RAFT_ENTRY_SIGNING, chain_id, height, term, block_hash, timestamp_ms])
+
+
+def verify_leader_signature(
+    suite: CryptoSuite,
+    chain_id: str,
+    validators: Sequence[GenesisValidator],
+    certificate: CommitCertificate,
+    *,
+    expected_block_hash: Hash,
+) -> None:
+    """A Raft certificate: exactly one signature, by a member of `validators`, over the Raft entry of the block
+    (round = term, the signature's timestamp = the entry's). InvalidBlockError otherwise."""
+    where = f"the Raft certificate of block {certificate.height}"
+    if certificate.block_hash != expected_block_hash:
+        raise InvalidBlockError(f"{where} is for another block")
+    if len(certificate.signatures) != 1:
+        raise InvalidBlockError(f"{where} holds {len(certificate.signatures)} signatures, not the leader's one")
+    if not 1 <= certificate.round <= RAFT_TERM_MAX:
+        raise InvalidBlockError(f"{where} names term {certificate.round}, outside 1..{RAFT_TERM_MAX}")
+    [entry] = certificate.signatures
+    member = next((validator for validator in validators if validator.address == entry.validator), None)
+    if member is None:
+        raise InvalidBlockError(f"{where} is signed by 0x{entry.validator.hex()}, not a member of its height")
+    signing_bytes = encode_raft_entry_signing_bytes(
+        chain_id, certificate.height, certificate.round, certificate.block_hash, entry.timestamp_ms
+    )
+    if not suite.verify(member.public_key, suite.hash(signing_bytes), entry.signature):
+        raise InvalidBlockError(f"{where} has a leader signature that does not verify")
+
+
 @dataclass(frozen=True, slots=True)
 class LightClientState:
     """A header the client trusts, its hash, and the validator set in force at its height."""
@@ -139,9 +192,12 @@ def verify_next_header(
     header: BlockHeader,
     certificate: CommitCertificate,
     validators: Sequence[GenesisValidator],
+    consensus: str = "tendermint",
 ) -> LightClientState:
     """Verify `header` (height ``trusted + 1``), certified by `certificate` and signed by `validators`; the
-    new trusted state. InvalidBlockError saying which rule (see the module docstring) it breaks."""
+    new trusted state. `consensus`: the engine in force at the header's height ("tendermint": a quorum of
+    precommits; "raft": the leader's signature, see the module docstring). InvalidBlockError saying which
+    rule it breaks."""
     previous = trusted.header
     height = header.height
     if header.chain_id != previous.chain_id:
@@ -163,5 +219,10 @@ def verify_next_header(
     if certificate.height != height:
         raise InvalidBlockError(f"a certificate for height {certificate.height} came with header {height}")
     block_hash = compute_block_hash(suite, header)
-    verify_commit_signatures(suite, header.chain_id, validators, certificate, expected_block_hash=block_hash)
+    if consensus == "raft":
+        verify_leader_signature(suite, header.chain_id, validators, certificate, expected_block_hash=block_hash)
+    elif consensus == "tendermint":
+        verify_commit_signatures(suite, header.chain_id, validators, certificate, expected_block_hash=block_hash)
+    else:
+        raise InvalidBlockError(f"no light-client check for engine {consensus!r}: only tendermint and raft certify")
     return LightClientState(header, block_hash, tuple(validators))

@@ -142,16 +142,22 @@ def verify_transaction(suite: CryptoSuite, transaction: Transaction, transaction
 
 
 def verify_next_block(
-    suite: CryptoSuite, trusted: LightClientState, block: BlockView, validators: Sequence[GenesisValidator]
+    suite: CryptoSuite,
+    trusted: LightClientState,
+    block: BlockView,
+    validators: Sequence[GenesisValidator],
+    consensus: str = "tendermint",
 ) -> LightClientState:
     """Trust `block`, the block after `trusted`, if its certificate proves it; the new trusted state.
 
     `validators` is the set in force at the block's height (unchanged, or the one the trusted header
     announced in `next_validators_hash`): it is checked against that hash before any signature.
-    InvalidBlockError says what does not hold; a block served without its certificate cannot be trusted.
+    `consensus` is the engine in force at the block's height (a chain may switch: "raft" checks the
+    leader's signature, `gusu.ledger.lightclient`). InvalidBlockError says what does not hold; a block
+    served without its certificate cannot be trusted.
     """
     if block.certificate is None:
         raise InvalidBlockError(f"block {block.height} came without its commit certificate: ask a node for it again")
     if compute_block_hash(suite, block.header) != block.block_hash:
         raise InvalidBlockError(f"the node's hash for block {block.height} is not its header's")
-    return verify_next_header(suite, trusted, block.header, block.certificate, validators)
+    return verify_next_header(suite, trusted, block.header, block.certificate, validators, consensus)
