@@ -198,6 +198,8 @@ class E2ENetwork:
         self.suite = get_suite(layout.genesis.suite)
         self.validator_set = ValidatorSet.from_genesis(layout.genesis)
         self.is_raft = layout.genesis.consensus == CONSENSUS_RAFT
+        self.raft_heights: Callable[[int], bool] | None = None
+        """If the chain switches engines: whether Raft certified a height (else every height is genesis's engine)."""
         self.total_power = sum(validator.power for validator in layout.genesis.validators)
         self.dev_key = load_dev_key(layout)
 
@@ -611,7 +613,8 @@ def _read_chain(network: E2ENetwork, index: int, up_to: int) -> list[tuple[Hash,
             certificate = block.certificate
             assert certificate is not None, f"{where} has no commit certificate"
             assert certificate.block_hash == block.block_hash and int(certificate.height) == height, where
-            if network.is_raft:
+            is_raft = network.is_raft if network.raft_heights is None else network.raft_heights(height)
+            if is_raft:
                 # One leader signature with the entry's term (docs/consensus.md, "Raft").
                 verify_raft_certificate(network.suite, network.chain_id, network.validator_set, certificate)
                 blocks.append((block.block_hash, block.header.parent_hash, block.transaction_ids))

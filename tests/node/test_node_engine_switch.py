@@ -32,6 +32,21 @@ TO_TENDERMINT = (Height(6), Height(9))
 TRANSFERS = 14
 
 
+async def _wait_stored(nodes: list[Node], acknowledged: list[Hash]) -> int:
+    """The height every node has reached once each holds the block of every acknowledged transaction (a receipt is
+    readable as soon as the store has the block, a moment before the node moves its tip)."""
+    needed = 0
+    for transaction_id in acknowledged:
+        record = nodes[0].get_receipt(transaction_id)
+        assert record is not None
+        needed = max(needed, int(record.height))
+    for _ in range(200):
+        if min(int(node.height) for node in nodes) >= needed:
+            break
+        await asyncio.sleep(0.05)
+    return min(int(node.height) for node in nodes)
+
+
 def _engine_of(height: int) -> str:
     return "raft" if TO_RAFT[1] <= height < TO_TENDERMINT[1] else "tendermint"
 
@@ -79,7 +94,7 @@ def test_tendermint_to_raft_to_tendermint_loses_and_doubles_nothing(
                     assert nodes[1].get_status().consensus == "raft"
                     restarted = True
             assert seen_engines == {"tendermint", "raft"} and restarted
-            top = min(int(node.height) for node in nodes)
+            top = await _wait_stored(nodes, acknowledged)
             assert top >= TO_TENDERMINT[1] + 1, f"the chain did not reach the second switch: {top}"
             assert all(node.get_status().consensus == "tendermint" for node in nodes)
             suite = nodes[0].suite
@@ -171,7 +186,7 @@ def test_set_consensus_proposals_voted_through_the_system_contract_switch_and_sw
             to_tendermint = await switch_to("tendermint")
             assert all(node.get_status().consensus == "tendermint" for node in nodes)
             await run(dev, "account", "transfer", [RECIPIENT, 99])
-            top = min(int(node.height) for node in nodes)
+            top = await _wait_stored(nodes, acknowledged)
             committed: list[Hash] = []
             for height in range(1, top + 1):
                 block = nodes[0].get_block(Height(height))

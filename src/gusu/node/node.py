@@ -332,6 +332,11 @@ class Node:
         self._raft_leader_logged: tuple[Address | None, int] = (None, 0)
 
     @property
+    def _engine(self) -> ConsensusEngine:
+        """The engine running now (a governance switch replaces it: `_switch_engine_if_scheduled`)."""
+        return self._driver.engine
+
+    @property
     def _is_raft(self) -> bool:
         return isinstance(self._driver.engine, RaftEngine)
 
@@ -885,6 +890,7 @@ class Node:
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
+        self._reported_peers = None  # the new engine hears which validators we reach at the next status tick
         validators, next_validators = self._schedule.get_engine_sets(next_height)
         self._driver = EngineDriver(self._make_engine(consensus, validators, self._engine_settings), self)
         wal_records: tuple[bytes, ...] = ()
