@@ -46,3 +46,11 @@ def test_a_late_message_of_the_old_engine_is_ignored_not_judged() -> None:
     )
     simulation._on_message(node, 1, late)
     assert simulation.violations == []
+
+
+def test_raft_entries_kept_from_an_earlier_raft_period_leave_no_gap_to_send() -> None:
+    """Seed 120 (5 nodes): a leader kept entries of the first Raft period, the Tendermint heights in between were
+    not entries, and a follower's retry asked for one of the old ones; sending a run of entries across the gap
+    crashed the engine. Entries are now dropped when the tip is not one of them, and a run stops at a gap."""
+    result = run_seed(120, "switch", 5, consensus="raft")
+    assert result.ok, result.violations

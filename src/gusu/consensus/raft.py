@@ -464,6 +464,11 @@ class RaftEngine(ConsensusEngine):
             # certificate's round, which the node hands over).
             for height in [h for h in self._entries if h > stored]:
                 del self._entries[height]
+        if stored not in self._entries:
+            # The tip came by block sync or from another engine (a switch): the entries kept from before
+            # do not reach it, so no follower could be brought up to date from them.
+            for height in [h for h in self._entries if h <= stored]:
+                del self._entries[height]
             entry = self._entries.get(stored)
             self._last_term = entry.term if entry is not None else max(event.last_block_round or 0, 0)
             self._last_height = stored
@@ -780,7 +785,11 @@ class RaftEngine(ConsensusEngine):
         entries: list[RaftEntry] = []
         if next_height <= self._last_height and next_height in self._entries:
             top = min(self._last_height, next_height + self._settings.entries_per_append_max - 1)
-            entries = [self._entries[Height(h)] for h in range(next_height, top + 1)]
+            for height in range(next_height, top + 1):
+                entry = self._entries.get(Height(height))
+                if entry is None:
+                    break  # a gap (blocks stored by sync): the follower gets the rest by block sync
+                entries.append(entry)
             previous = Height(next_height - 1)
         else:
             # Up to date (a heartbeat), or behind the entries we keep: then a heartbeat at our last
