@@ -4,7 +4,9 @@
   `AsyncClient` (asyncio, with WebSocket subscriptions) send it and read the
   chain through a node's JSON-RPC API (docs/api.md);
 * `verify_block_hash`, `verify_transaction_proof` and `verify_receipt_proof`
-  let someone who trusts only a block hash check a node's answers.
+  let someone who trusts only a block hash check a node's answers;
+* `Governance` and `AsyncGovernance` (gusu.sdk.governance) propose, vote
+  and read the consortium's registry through the `system` contract.
 
 See docs/sdk.md for a guide. The SDK depends on gusu.crypto, gusu.codec,
 gusu.ledger and gusu.errors only, so it can ship without the node.
@@ -12,6 +14,7 @@ gusu.ledger and gusu.errors only, so it can ship without the node.
 
 from gusu.sdk._rpc import TransactionDroppedError
 from gusu.sdk.client import AsyncClient, Client, ClientSettings, Subscription
+from gusu.sdk.governance import AsyncGovernance, Governance, ProposalRequest
 from gusu.sdk.transactions import (
     SignedTransaction,
     build_transaction,
@@ -38,6 +41,7 @@ from gusu.sdk.views import (
 
 __all__ = [
     "AsyncClient",
+    "AsyncGovernance",
     "BlockNotification",
     "BlockView",
     "Client",
@@ -45,8 +49,10 @@ __all__ = [
     "EventNotification",
     "EvidencePage",
     "EvidenceView",
+    "Governance",
     "NodeStatus",
     "PeerView",
+    "ProposalRequest",
     "ReceiptProof",
     "ReceiptView",
     "SenderTransactionsPage",
