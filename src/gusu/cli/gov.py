@@ -177,14 +177,12 @@ def proposals_table(views: Sequence[ProposalView], title: str) -> Table:
 
 
 def get_certificate_sha256(path: Path) -> bytes:
-    """SHA-256 of the DER encoding of the (first) certificate in a PEM or DER file."""
-    try:
-        [certificate, *_] = load_certificates(path)
-    except ValueError:
-        raise CliUsageError(f"{path} holds no certificate") from None
+    """SHA-256 of the DER encoding of the (first) certificate in a PEM file (a node's node.crt, a ca.crt)."""
     from cryptography.hazmat.primitives import serialization
 
-    return hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).digest()
+    certificates = load_certificates(path)  # PkiError (a GusuError) names the file when it holds none
+
+    return hashlib.sha256(certificates[0].public_bytes(serialization.Encoding.DER)).digest()
 
 
 def _parse_address(text: str, what: str) -> bytes:
@@ -416,7 +414,7 @@ def propose_set_permission(
 
 @propose_group.command("revoke-certificate")
 @click.option("--certificate", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
-              help="The certificate file (PEM or DER) to revoke.")  # fmt: skip
+              help="The PEM certificate file to revoke (its first certificate).")  # fmt: skip
 @click.option("--sha256", "digest", default=None, help="Or the SHA-256 of its DER encoding (hex).")
 @click.option("--reason", required=True, help="Why (kept on chain, at most 256 characters).")
 @_propose_options
