@@ -71,3 +71,10 @@ def test_the_checkers_catch_a_raft_engine_that_forgets_the_up_to_date_rule(monke
 def test_sim_settings_make_a_valid_engine() -> None:
     simulation = Simulation(0, get_scenario("happy"), 4, consensus="raft")
     assert replace(simulation.raft_settings).heartbeat_interval_ms < simulation.raft_settings.election_timeout_ms
+
+
+def test_a_leader_whose_kept_entries_have_a_gap_sends_the_run_before_it() -> None:
+    """Found by the 20,000-run campaign: a member that stored heights through block sync keeps no entry for
+    them, and as leader it indexed past that gap (KeyError) instead of leaving the rest to block sync."""
+    result = run_seed(935, "crash-chaos", 3, "sim", "raft")
+    assert result.ok, result

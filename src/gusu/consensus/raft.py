@@ -624,7 +624,13 @@ class RaftEngine(ConsensusEngine):
         entries: list[RaftEntry] = []
         if next_height <= self._last_height and next_height in self._entries:
             top = min(self._last_height, next_height + self._settings.entries_per_append_max - 1)
-            entries = [self._entries[Height(h)] for h in range(next_height, top + 1)]
+            # The entries kept may have a gap: heights this member stored through block sync carry no
+            # entry. Send the run up to the gap; the follower gets past it by block sync too.
+            for height in range(next_height, top + 1):
+                entry = self._entries.get(Height(height))
+                if entry is None:
+                    break
+                entries.append(entry)
             previous = Height(next_height - 1)
         else:
             # Up to date (a heartbeat), or behind the entries we keep: then a heartbeat at our last
