@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -10,6 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from gusu.crypto import get_suite
 from gusu.execution.encoding import encode_value
 from gusu.execution.governance.registry import (
+    CONFIG_SCHEDULE_KEY,
     NODE_PREFIX,
     NODES_KEY,
     ORGANIZATION_PREFIX,
@@ -22,8 +24,9 @@ from gusu.execution.governance.registry import (
     encode_organization,
 )
 from gusu.execution.state import compute_state_key
+from gusu.ledger.chainconfig import ChainConfig, ConfigChange, encode_config_schedule
 from gusu.ledger.genesis import Genesis, GenesisValidator
-from gusu.ledger.types import Address
+from gusu.ledger.types import Address, Height
 from gusu.network.handshake import ValidatorCredential
 from gusu.node.pki import create_organization_ca, issue_node_certificate, save_certified_key
 from gusu.node.registry import (
@@ -100,3 +103,41 @@ def test_the_own_anchor_comes_from_the_node_certificate_file(tmp_path: Path) -> 
     save_certified_key(tmp_path / "node.crt", tmp_path / "node.key", certified)
     assert read_own_anchor(tmp_path / "node.crt") == ("zeta", ca.certificate.public_bytes(serialization.Encoding.DER))
     assert read_own_anchor(tmp_path / "missing.crt") is None
+
+
+def test_a_deregistered_validator_may_stay_connected_while_it_still_validates() -> None:
+    """`remove_node` deregisters at H + 1 but the set changes at H + 2: the node still votes at H + 1."""
+    suite = get_suite("sm")
+    key = suite.generate_private_key()
+    leaving = Address(suite.compute_address(key.public_key))
+    staying_key = suite.generate_private_key()
+    staying = Address(suite.compute_address(staying_key.public_key))
+    before = ChainConfig(
+        validators=tuple(
+            sorted(
+                (
+                    GenesisValidator("leaving", leaving, key.public_key, 1, "acme"),
+                    GenesisValidator("staying", staying, staying_key.public_key, 1, "bank"),
+                ),
+                key=lambda validator: validator.address,
+            )
+        ),
+        parameters=(),
+        consensus="tendermint",
+    )
+    after = replace(before, validators=tuple(item for item in before.validators if item.address != leaving))
+    genesis = Genesis(
+        chain_id="c", suite="sm", timestamp_ms=0, validators=before.validators, allocations=(), parameters=(),
+        admins=(),
+    )  # fmt: skip
+    reader = DictReader()
+    reader.put(NODES_KEY, [staying])  # `leaving` was deregistered by the block that decided its removal (10)
+    reader.values[compute_state_key(SYSTEM_CONTRACT, CONFIG_SCHEDULE_KEY)] = encode_config_schedule(
+        (ConfigChange(Height(0), before), ConfigChange(Height(12), after))
+    )
+    tip = [10]
+    lookup = get_registry_lookup(reader, genesis, lambda: tip[0])
+    assert lookup(leaving) == ValidatorCredential("acme", key.public_key)  # it validates at 11
+    tip[0] = 11
+    assert lookup(leaving) is None  # from 12 on it does not: cut at 11's commit
+    assert get_registry_lookup(reader, genesis)(leaving) is None  # without the tip, the registry alone decides

@@ -423,7 +423,7 @@ class Node:
             tls=tls_files,
             suite=self._suite,
             sign=make_key_signer(self._suite, self._key),
-            get_validator=get_registry_lookup(self.store, self._genesis),
+            get_validator=get_registry_lookup(self.store, self._genesis, lambda: self.height),
             get_trusted_organizations=get_registry_trust(self.store, read_own_anchor(tls_files.certificate)),
             is_revoked=get_revocation_check(self.store),
             channels=DEFAULT_CHANNELS,
@@ -845,9 +845,10 @@ class Node:
         self._counters.transactions_dropped += len(dropped)
         self._block_commit_seconds.observe(time.perf_counter() - self._proposal_started_s)
         self._schedule_journal_compaction()
-        if self._network is not None:
-            # Governance's registry as of this block: cut removed organisations and revoked certificates.
-            self._network.enforce_trust()
+        # Governance's registry as of this block: cut removed organisations and revoked certificates,
+        # and tell the engine at once whom it lost (a cut proposer's round need not wait for the next report).
+        if self._network is not None and self._network.enforce_trust():
+            self._report_peers()
         notification = BlockNotification(header, committed.block_hash, committed.transaction_ids, committed.receipts)
         for listener in list(self._listeners):
             try:

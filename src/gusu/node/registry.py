@@ -19,8 +19,10 @@ from its committed state, so governance decides them:
 * which certificates are revoked (`get_revocation_check`).
 
 The node calls `P2PNetwork.enforce_trust()` after every commit, which
-re-asks all three: a revocation or removal decided in block H cuts the
-peer at H's commit, and its reconnection is refused from then on.
+re-asks all three: a revocation decided in block H cuts the peer at H's
+commit, and its reconnection is refused from then on; a removed validator
+stays until the set without it is in force at the next height (H + 1's
+commit), since it still votes at H + 1.
 """
 
 from __future__ import annotations
@@ -30,11 +32,12 @@ from pathlib import Path
 
 from gusu.errors import CodecError
 from gusu.execution.encoding import decode_value
-from gusu.execution.governance import get_organizations, is_certificate_revoked
+from gusu.execution.governance import get_organizations, is_certificate_revoked, read_config_schedule
 from gusu.execution.governance.registry import NODE_PREFIX, NODES_KEY, SYSTEM_CONTRACT, decode_node
 from gusu.execution.state import StateReader, compute_state_key
+from gusu.ledger.chainconfig import CONFIG_CHANGE_DELAY_BLOCKS, get_config_at
 from gusu.ledger.genesis import Genesis
-from gusu.ledger.types import ADDRESS_SIZE, Address
+from gusu.ledger.types import ADDRESS_SIZE, Address, Height
 from gusu.network.errors import PeerIdentityError
 from gusu.network.handshake import ValidatorCredential, ValidatorLookup, get_validator_lookup
 from gusu.network.identity import get_node_identity_from_certificate
@@ -68,9 +71,33 @@ def get_registry_trust(reader: StateReader, own_anchor: tuple[str, bytes] | None
     return lambda: compute_registry_trust(reader, own_anchor)
 
 
-def get_registry_lookup(reader: StateReader, genesis: Genesis) -> ValidatorLookup:
-    """address -> (organisation, consensus key) of a registered node; genesis's validators without governance."""
+def get_registry_lookup(
+    reader: StateReader, genesis: Genesis, get_tip_height: Callable[[], int] | None = None
+) -> ValidatorLookup:
+    """address -> (organisation, consensus key) of a node that may connect; genesis's validators without governance.
+
+    A registered node may connect, and so may a validator still in force at the next two heights even if
+    its registration is already gone: `remove_node` deregisters at once (H + 1) but the validator set
+    changes only at H + 2, and cutting the node early would cost its votes, or a round where it proposes,
+    at the height it still validates.
+    """
     genesis_lookup = get_validator_lookup(genesis)
+
+    def lookup_scheduled(address: Address) -> ValidatorCredential | None:
+        if get_tip_height is None:
+            return None
+        try:
+            schedule = read_config_schedule(reader)
+        except CodecError:
+            return None  # a corrupt schedule admits no one; the block rules report it
+        if schedule is None:
+            return None
+        tip = get_tip_height()
+        for height in (tip + 1, tip + CONFIG_CHANGE_DELAY_BLOCKS):
+            for validator in get_config_at(schedule, Height(height)).validators:
+                if validator.address == address:
+                    return ValidatorCredential(validator.organization, validator.public_key)
+        return None
 
     def lookup(address: Address) -> ValidatorCredential | None:
         if reader.get(_NODES_FULL_KEY) is None:
@@ -79,7 +106,7 @@ def get_registry_lookup(reader: StateReader, genesis: Genesis) -> ValidatorLooku
             return None
         raw = reader.get(compute_state_key(SYSTEM_CONTRACT, NODE_PREFIX + address))
         if raw is None:
-            return None
+            return lookup_scheduled(address)
         try:
             node = decode_node(decode_value(raw))
         except CodecError:
