@@ -181,6 +181,7 @@ class HeightRecord:
     """The round of the commit certificate that decided it (0-based: round 0 is the first)."""
     validators_hash: str
     proposer: str
+    """The name of the node that proposed the block that was decided (its address if unknown)."""
     signatures: int
     transactions: int
     arrived_s: float | None
@@ -253,6 +254,8 @@ class ValidatorChangeScenario:
     removed: LocalNode
     plan: ValidatorChangePlan
     duration_s: float
+    names: dict[str, str] = field(default_factory=dict)
+    """Node name by address (0x hex, lower case), to name each height's proposer."""
     changes: list[ChangeRecord] = field(default_factory=list)
     error: str = ""
 
@@ -341,7 +344,7 @@ class ValidatorChangeScenario:
                         height=height,
                         round=int(certificate.get("round", 0)),
                         validators_hash=str(header["validators_hash"]),
-                        proposer=str(header["proposer"]),
+                        proposer=self.names.get(str(header["proposer"]).lower(), str(header["proposer"])),
                         signatures=len(certificate.get("signatures") or ()),
                         transactions=len(block["transactions"]),
                         arrived_s=None if arrived is None else round(arrived - window_start, 3),
@@ -605,6 +608,7 @@ def run_validator_change_bench(
                     removed=removed,
                     plan=plan,
                     duration_s=config.duration_s,
+                    names={node.address.lower(): node.name for node in [*founders, newcomer]},
                 )
                 result = asyncio.run(
                     run_load(
