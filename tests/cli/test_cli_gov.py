@@ -133,6 +133,21 @@ def test_gov_commands_from_proposal_to_vote(chain: tuple[Gusu, Path], tmp_path: 
     assert [item["kind"] for item in submitted["submitted"]] == ["add_organization"]
     assert submitted["submitted"][0]["status"] == "pending" and submitted["power"] == 1
 
+    # acme's weight changes only with acme's own approval, on top of the majority.
+    update = gusu.json(
+        "gov", "propose", "update-organization", "--bundle", str(bundle), "--weight", "2", "--key", str(dev_key)
+    )  # fmt: skip
+    assert update["status"] == "pending" and update["kind"] == "update_organization" and update["args"][3] == 2
+    assert gusu.json("gov", "vote", str(update["id"]), "--approve", "--org", str(tmp_path / "acme"))["status"] == (
+        "approved"
+    )
+    weights = {item["name"]: item["weight"] for item in gusu.json("org", "list")["organizations"]}
+    assert weights["acme"] == 2
+    # Without --weight the chain's weight is kept: the same bundle again changes nothing and is refused.
+    same = gusu.run("gov", "propose", "update-organization", "--bundle", str(bundle), "--key", str(dev_key),
+                    check=False)  # fmt: skip
+    assert same.returncode == 1 and "changes nothing" in same.stderr
+
 
 def _passphrase(tmp_path: Path) -> Path:
     path = tmp_path / "stranger.pass"

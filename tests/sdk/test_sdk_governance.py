@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from gusu.codec import encode
+from gusu.codec import Value, encode
 from gusu.crypto import PrivateKey, get_suite
 from gusu.crypto.keyfile import decrypt_key_file
 from gusu.errors import ClientError, CodecError, TransactionFailedError
@@ -29,6 +29,7 @@ from gusu.sdk.governance import (
     make_add_node,
     make_proposal,
     make_revoke_certificate,
+    make_update_organization,
     parse_config_change,
     parse_organization,
     parse_proposal,
@@ -126,7 +127,7 @@ def test_propose_vote_cancel_and_views(dev_chain: DevChain) -> None:
 
         policies = {item.kind: item.rule for item in governance.get_policies()}
         assert policies["add_organization"] == "MAJORITY" and policies["set_account"] == "SELF"
-        assert len(policies) == 16
+        assert len(policies) == 17 and policies["update_organization"] == "MAJORITY"
         [node] = governance.get_nodes()
         assert node.role == "validator" and node.power >= 1 and node.organization == operator.name
         [entry] = governance.get_config_schedule()
@@ -163,3 +164,42 @@ def test_builders_check_before_signing_and_parsers_refuse_wrong_shapes() -> None
         parse_organization(["acme", b"", [b"short"], 1, "active"])
     with pytest.raises(CodecError):
         parse_config_change([0, [], [["x", -1]], "solo"])
+
+
+class _PagedNode:
+    """A stand-in client answering the registry views from a list, page by page (or hostile: always page one)."""
+
+    def __init__(self, nodes: list[Value], repeat_first_page: bool = False) -> None:
+        self.nodes = nodes
+        self.repeat_first_page = repeat_first_page
+        self.calls: list[list[Value]] = []
+
+    def call(self, contract: str, method: str, args: list[Value]) -> Value:
+        assert contract == "system" and method == "get_nodes"
+        self.calls.append(list(args))
+        after, limit = args
+        assert isinstance(after, bytes) and isinstance(limit, int)
+        if self.repeat_first_page:
+            after = b""
+        return [node for node in self.nodes if node[1] > after][:2]  # type: ignore[index, operator]
+
+
+def _node_record(index: int) -> Value:
+    return [f"n{index}", bytes([index]) * 20, b"key", "acme", "validator", 1]
+
+
+def test_registry_listings_are_read_page_by_page_and_a_node_that_never_ends_them_is_refused() -> None:
+    node = _PagedNode([_node_record(index) for index in range(1, 6)])
+    nodes = Governance(node).get_nodes()  # type: ignore[arg-type]
+    assert [item.name for item in nodes] == ["n1", "n2", "n3", "n4", "n5"]
+    assert [call[0] for call in node.calls] == [b"", b"\x02" * 20, b"\x04" * 20, b"\x05" * 20]
+    with pytest.raises(CodecError, match="not sorted after its cursor"):
+        Governance(_PagedNode([_node_record(1), _node_record(2)], repeat_first_page=True)).get_nodes()  # type: ignore[arg-type]
+
+
+def test_update_organization_builder() -> None:
+    request = make_update_organization("acme", b"\x30\x01", [b"\x02" * 20, b"\x01" * 20], 2)
+    assert request.kind == "update_organization"
+    assert request.args == encode(["acme", b"\x30\x01", [b"\x01" * 20, b"\x02" * 20], 2])
+    with pytest.raises(ClientError, match="at least one admin"):
+        make_update_organization("acme", b"\x30\x01", [], 1)

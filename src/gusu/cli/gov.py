@@ -52,6 +52,7 @@ from gusu.sdk.governance import (
     make_set_permission,
     make_set_policy,
     make_set_validator_power,
+    make_update_organization,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -267,6 +268,34 @@ def propose_add_organization(bundle: Path, weight: int | None, **options: Any) -
         organization = read_organization_bundle(bundle)
         chosen = weight if weight is not None else organization.weight
         return make_add_organization(organization.name, organization.ca_certificate, organization.admins, chosen)
+
+    _run_propose(build, options)
+
+
+@propose_group.command("update-organization")
+@click.option("--bundle", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True,
+              help="The organisation's public bundle with its new admins and CA (gusu org export).")  # fmt: skip
+@click.option("--weight", type=click.IntRange(1), default=None,
+              help="Its new weight (default: the weight it has on chain now, not the bundle's).")  # fmt: skip
+@_propose_options
+def propose_update_organization(bundle: Path, weight: int | None, **options: Any) -> None:
+    """A member's new admins, CA certificate and weight, from its bundle; the member itself must approve.
+
+    Admins the bundle no longer lists lose the role. Before a CA change, read docs/governance.md (the order
+    that keeps the organisation's nodes connected).
+    """
+
+    def build() -> ProposalRequest:
+        organization = read_organization_bundle(bundle)
+        chosen = weight
+        if chosen is None:
+            with open_client(get_state()) as client:
+                members = {item.name: item for item in Governance(client).get_organizations()}
+            current = members.get(organization.name)
+            if current is None:
+                raise CliUsageError(f"{organization.name} is not a member organisation; see gusu org list")
+            chosen = current.weight
+        return make_update_organization(organization.name, organization.ca_certificate, organization.admins, chosen)
 
     _run_propose(build, options)
 

@@ -14,8 +14,9 @@ or given raw to `propose(key, ProposalRequest(kind, args))`.
 
 from __future__ import annotations
 
+import itertools
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -31,6 +32,13 @@ EXPIRY_BLOCKS_DEFAULT = 10_000
 PROPOSALS_PAGE_MAX = 64
 """Proposals one `list_proposals` call returns at most (the view's own limit)."""
 SHA256_SIZE = 32
+ORGANIZATIONS_PAGE_MAX = 64
+NODES_PAGE_MAX = 256
+REVOCATIONS_PAGE_MAX = 256
+"""The most records one page of `get_organizations`, `get_nodes`, `get_revocations` holds (the views' limits)."""
+PAGES_MAX = 1025
+"""Pages a registry listing reads at most: more than the registry can hold (1,024 nodes or revocations), so a
+node that never ends its listing cannot keep the client reading."""
 
 KINDS = (
     "add_organization",
@@ -49,6 +57,7 @@ KINDS = (
     "set_permission",
     "revoke_certificate",
     "set_policy",
+    "update_organization",
 )
 NODE_ROLES = ("validator", "observer")
 ACCOUNT_ROLES = ("client", "auditor", "none")
@@ -208,6 +217,18 @@ def make_add_organization(
     _check(bool(admins), "an organisation needs at least one admin")
     checked = sorted({_address(admin, "an admin") for admin in admins})
     return make_proposal("add_organization", [name, bytes(ca_certificate), list(checked), weight])
+
+
+def make_update_organization(name: str, ca_certificate: bytes, admins: Sequence[bytes], weight: int) -> ProposalRequest:
+    """A member's new CA certificate (DER), admins and weight, each replacing the one it has.
+
+    Admins it no longer lists lose the role; new ones gain it. The organisation itself must approve, besides
+    the kind's policy (docs/governance.md says in which order to rotate a CA).
+    """
+    _check(bool(admins), "an organisation keeps at least one admin")
+    _check(weight >= 1, "an organisation's weight is 1 or more")
+    checked = sorted({_address(admin, "an admin") for admin in admins})
+    return make_proposal("update_organization", [name, bytes(ca_certificate), list(checked), weight])
 
 
 def make_remove_organization(name: str) -> ProposalRequest:
@@ -478,6 +499,18 @@ class _ProposalHelpers(ABC, Generic[R]):
     ) -> R:
         return self.propose(key, make_add_organization(name, ca_certificate, admins, weight), expiry_height)
 
+    def propose_update_organization(
+        self,
+        key: PrivateKey,
+        name: str,
+        ca_certificate: bytes,
+        admins: Sequence[bytes],
+        weight: int,
+        *,
+        expiry_height: int | None = None,
+    ) -> R:
+        return self.propose(key, make_update_organization(name, ca_certificate, admins, weight), expiry_height)
+
     def propose_remove_organization(self, key: PrivateKey, name: str, *, expiry_height: int | None = None) -> R:
         return self.propose(key, make_remove_organization(name), expiry_height)
 
@@ -560,6 +593,42 @@ class _ProposalHelpers(ABC, Generic[R]):
         return self.propose(key, make_set_policy(kind, rule, threshold_a, threshold_b), expiry_height)
 
 
+T = TypeVar("T")
+K = TypeVar("K", str, bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class _Listing(Generic[T, K]):
+    """A paged registry view: its method, page size, first cursor, how to parse a record and read its cursor."""
+
+    method: str
+    page_max: int
+    start: K
+    parse: Callable[[Value], T]
+    get_cursor: Callable[[T], K]
+
+
+_ORGANIZATIONS: _Listing[OrganizationView, str] = _Listing(
+    "get_organizations", ORGANIZATIONS_PAGE_MAX, "", lambda value: parse_organization(value), lambda item: item.name
+)
+_NODES: _Listing[NodeRecordView, bytes] = _Listing(
+    "get_nodes", NODES_PAGE_MAX, b"", lambda value: parse_node_record(value), lambda item: bytes(item.address)
+)
+_REVOCATIONS: _Listing[RevocationView, bytes] = _Listing(
+    "get_revocations", REVOCATIONS_PAGE_MAX, b"", parse_revocation, lambda item: item.certificate_sha256
+)
+
+
+def _get_next_cursor(listing: _Listing[T, K], page: list[T], cursor: K) -> K:
+    """The cursor after `page`; CodecError if the node's page does not move forward (it would never end)."""
+    following = listing.get_cursor(page[-1])
+    keys: list[K] = [cursor]
+    keys.extend(listing.get_cursor(item) for item in page)
+    if any(later <= earlier for earlier, later in itertools.pairwise(keys)):
+        raise CodecError(f"the node's {listing.method} page is not sorted after its cursor")
+    return following
+
+
 def _check_page(start_id: int, limit: int) -> None:
     _check(start_id >= 1, "proposal ids start at 1")
     _check(0 <= limit <= PROPOSALS_PAGE_MAX, f"limit must be between 0 and {PROPOSALS_PAGE_MAX}")
@@ -609,11 +678,25 @@ class Governance(_ProposalHelpers[ProposalSubmitted]):
         _check_page(start_id, limit)
         return [parse_proposal(item) for item in _parse_list(self._view("list_proposals", [start_id, limit]), "list")]
 
+    def _read_all(self, listing: _Listing[T, K]) -> list[T]:
+        found: list[T] = []
+        cursor = listing.start
+        for _ in range(PAGES_MAX):
+            items = _parse_list(self._view(listing.method, [cursor, listing.page_max]), listing.method)
+            page = [listing.parse(item) for item in items]
+            if not page:
+                return found
+            cursor = _get_next_cursor(listing, page, cursor)
+            found += page
+        raise CodecError(f"the node's {listing.method} listing did not end after {PAGES_MAX} pages")
+
     def get_organizations(self) -> list[OrganizationView]:
-        return [parse_organization(item) for item in _parse_list(self._view("get_organizations"), "organisations")]
+        """Every active organisation, sorted by name (read page by page)."""
+        return self._read_all(_ORGANIZATIONS)
 
     def get_nodes(self) -> list[NodeRecordView]:
-        return [parse_node_record(item) for item in _parse_list(self._view("get_nodes"), "nodes")]
+        """Every registered node, sorted by address (read page by page)."""
+        return self._read_all(_NODES)
 
     def get_account(self, address: bytes) -> AccountView | None:
         return parse_account(address, self._view("get_account", [_address(address, "the account")]))
@@ -626,7 +709,8 @@ class Governance(_ProposalHelpers[ProposalSubmitted]):
         return [parse_permission(contract, item) for item in items]
 
     def get_revocations(self) -> list[RevocationView]:
-        return [parse_revocation(item) for item in _parse_list(self._view("get_revocations"), "revocations")]
+        """Every revoked certificate, sorted by digest (read page by page)."""
+        return self._read_all(_REVOCATIONS)
 
     def get_config_schedule(self) -> list[ConfigChangeView]:
         items = _parse_list(self._view("get_config_schedule"), "configuration schedule")
@@ -673,12 +757,23 @@ class AsyncGovernance(_ProposalHelpers[Awaitable[ProposalSubmitted]]):
         items = _parse_list(await self._view("list_proposals", [start_id, limit]), "list")
         return [parse_proposal(item) for item in items]
 
+    async def _read_all(self, listing: _Listing[T, K]) -> list[T]:
+        found: list[T] = []
+        cursor = listing.start
+        for _ in range(PAGES_MAX):
+            items = _parse_list(await self._view(listing.method, [cursor, listing.page_max]), listing.method)
+            page = [listing.parse(item) for item in items]
+            if not page:
+                return found
+            cursor = _get_next_cursor(listing, page, cursor)
+            found += page
+        raise CodecError(f"the node's {listing.method} listing did not end after {PAGES_MAX} pages")
+
     async def get_organizations(self) -> list[OrganizationView]:
-        items = _parse_list(await self._view("get_organizations"), "organisations")
-        return [parse_organization(item) for item in items]
+        return await self._read_all(_ORGANIZATIONS)
 
     async def get_nodes(self) -> list[NodeRecordView]:
-        return [parse_node_record(item) for item in _parse_list(await self._view("get_nodes"), "nodes")]
+        return await self._read_all(_NODES)
 
     async def get_account(self, address: bytes) -> AccountView | None:
         return parse_account(address, await self._view("get_account", [_address(address, "the account")]))
@@ -691,7 +786,7 @@ class AsyncGovernance(_ProposalHelpers[Awaitable[ProposalSubmitted]]):
         return [parse_permission(contract, item) for item in items]
 
     async def get_revocations(self) -> list[RevocationView]:
-        return [parse_revocation(item) for item in _parse_list(await self._view("get_revocations"), "revocations")]
+        return await self._read_all(_REVOCATIONS)
 
     async def get_config_schedule(self) -> list[ConfigChangeView]:
         items = _parse_list(await self._view("get_config_schedule"), "configuration schedule")
