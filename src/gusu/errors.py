@@ -257,6 +257,16 @@ class RemoteError(ClientError):
         self.retryable = retryable
 
 
+class TransactionFailedError(ClientError):
+    """A transaction committed but failed (its receipt says why); `code` is the receipt's error code."""
+
+    code = "transaction_failed"
+
+    def __init__(self, message: str, receipt_code: str = "") -> None:
+        super().__init__(message)
+        self.receipt_code = receipt_code
+
+
 class TimeoutError_(ClientError):  # noqa: N801 - the builtin TimeoutError is not a GusuError
     """Waiting for a node (for example for a receipt) took longer than allowed."""
 

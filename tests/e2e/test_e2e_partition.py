@@ -124,6 +124,8 @@ class NamespaceLab:
     pid: int
     p2p_octet: int
     management_octet: int
+    count: int = NODE_COUNT
+    """How many node namespaces (each with a validator link to the switch and a management link)."""
 
     @property
     def prefix(self) -> str:
@@ -157,14 +159,14 @@ class NamespaceLab:
                 api_host=self.api_host(index),
                 p2p_host=self.p2p_host(index),
             )
-            for index in range(NODE_COUNT)
+            for index in range(self.count)
         ]
 
     def build(self) -> None:
         _ip("netns", "add", self.switch)
         _ip("-n", self.switch, "link", "add", "br0", "type", "bridge")
         _ip("-n", self.switch, "link", "set", "br0", "up")
-        for index in range(NODE_COUNT):
+        for index in range(self.count):
             namespace = self.namespace(index)
             _ip("netns", "add", namespace)
             _ip("-n", namespace, "link", "set", "lo", "up")
@@ -202,13 +204,13 @@ class NamespaceLab:
         """
         failures = []
         links = _list_root_links()
-        for index in range(NODE_COUNT):
+        for index in range(self.count):
             if self.management_link(index) in links:
                 result = _ip("link", "delete", self.management_link(index), check=False)
                 if result.returncode != 0:
                     failures.append(f"{self.management_link(index)}: {result.stderr.strip()}")
         namespaces = _list_namespaces()
-        for name in [self.switch, *(self.namespace(index) for index in range(NODE_COUNT))]:
+        for name in [self.switch, *(self.namespace(index) for index in range(self.count))]:
             if name in namespaces:
                 result = _ip("netns", "delete", name, check=False)
                 if result.returncode != 0:
@@ -217,15 +219,15 @@ class NamespaceLab:
 
     def leftovers(self) -> list[str]:
         names = [name for name in _list_namespaces() if name.startswith(self.prefix)]
-        links = {self.management_link(index) for index in range(NODE_COUNT)}
+        links = {self.management_link(index) for index in range(self.count)}
         return names + sorted(links.intersection(_list_root_links()))
 
 
 @contextmanager
-def namespace_lab() -> Iterator[NamespaceLab]:
+def namespace_lab(count: int = NODE_COUNT) -> Iterator[NamespaceLab]:
     _remove_stale_namespaces()
     p2p_octet, management_octet = _pick_free_subnets(2)
-    lab = NamespaceLab(os.getpid(), p2p_octet, management_octet)
+    lab = NamespaceLab(os.getpid(), p2p_octet, management_octet, count)
     try:
         lab.build()
         yield lab

@@ -114,3 +114,10 @@ def test_a_removed_raft_leader_steps_down_and_the_new_members_go_on() -> None:
             assert stored.height < 7 or signer != leaving
         leader_removed = leader_removed or store[5].certificate.signatures[0].validator == leaving
     assert leader_removed, "in no run did the leader of height 6 leave"
+
+
+def test_a_leader_whose_kept_entries_have_a_gap_sends_the_run_before_it() -> None:
+    """Found by the 20,000-run campaign: a member that stored heights through block sync keeps no entry for
+    them, and as leader it indexed past that gap (KeyError) instead of leaving the rest to block sync."""
+    result = run_seed(935, "crash-chaos", 3, "sim", "raft")
+    assert result.ok, result

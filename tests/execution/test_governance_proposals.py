@@ -35,11 +35,11 @@ NEW_ORGANIZATION = ["org-d", CERTIFICATE, [NEW_ADMIN], 1]
 
 def test_genesis_writes_the_registry_and_default_policies() -> None:
     chain = make_consortium()
-    organizations = chain.view("system", "get_organizations")
+    organizations = chain.view("system", "get_organizations", "", 64)
     assert isinstance(organizations, list)
     assert [item[0] for item in organizations] == ["org-a", "org-b", "org-c"]
     assert all(item[4] == "active" for item in organizations)
-    nodes = chain.view("system", "get_nodes")
+    nodes = chain.view("system", "get_nodes", b"", 256)
     assert isinstance(nodes, list) and len(nodes) == 4 and {item[4] for item in nodes} == {"validator"}
     assert chain.view("system", "get_account", admin_of("org-b")) == ["org-b", "admin", False]
     assert chain.view("system", "get_account", get_address(SECOND_ADMIN_KEY)) == ["org-a", "admin", False]
@@ -73,7 +73,7 @@ def test_a_majority_adds_an_organisation_with_its_events() -> None:
     record = chain.view("system", "get_proposal", 1)
     assert isinstance(record, list)
     assert record[7:] == ["approved", [["org-a", True], ["org-b", True]], height, height + 1, ""]
-    assert "org-d" in [item[0] for item in chain.view("system", "get_organizations")]  # type: ignore[union-attr]
+    assert "org-d" in [item[0] for item in chain.view("system", "get_organizations", "", 64)]  # type: ignore[union-attr]
     assert chain.view("system", "get_account", NEW_ADMIN) == ["org-d", "admin", False]
 
 
@@ -242,7 +242,7 @@ def test_self_policy_lets_an_organisation_manage_its_own_accounts() -> None:
 
 def test_a_single_operator_chain_is_governed_by_its_genesis_admins() -> None:
     chain = Chain.create(genesis=make_genesis(admins=(ALICE,)))
-    organizations = chain.view("system", "get_organizations")
+    organizations = chain.view("system", "get_organizations", "", 64)
     assert organizations == [["org0", b"", [ALICE], 1, "active"]]
     created = propose(chain, ALICE_KEY, "approve_contract", [b"\x02" * 32])
     assert get_status(chain, get_return(created)) == "approved"  # type: ignore[arg-type]

@@ -174,7 +174,7 @@ def test_an_added_node_must_own_its_address_and_the_last_validator_stays() -> No
         chain, "add_node", ["observer-4", validator.address, validator.public_key, "org-b", "observer", 0]
     )
     assert chain.view("system", "get_proposal", observer)[7] == "approved"  # type: ignore[index]
-    nodes = chain.view("system", "get_nodes")
+    nodes = chain.view("system", "get_nodes", b"", 256)
     assert [item[4] for item in nodes].count("observer") == 1  # type: ignore[union-attr]
     assert len(read_config_schedule(chain.state)[-1].config.validators) == 1  # type: ignore[index]
 
@@ -285,7 +285,7 @@ def test_a_revoked_certificate() -> None:
     height = chain.height
     assert is_certificate_revoked(chain.state, digest)
     assert not is_certificate_revoked(chain.state, bytes(32))
-    assert chain.view("system", "get_revocations") == [[digest, "key compromised", height]]
+    assert chain.view("system", "get_revocations", b"", 256) == [[digest, "key compromised", height]]
     again = propose(chain, ADMIN_KEYS["org-a"], "revoke_certificate", [digest, "again"])
     assert again.error_code == "reverted" and "already revoked" in again.error_message
     assert get_return(chain.run(make_transaction("system", "get_proposal", [proposal_id]))) is not None

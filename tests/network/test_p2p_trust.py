@@ -222,3 +222,34 @@ def test_expiry_warnings_once_per_threshold(pki: ChainPki, caplog: pytest.LogCap
         assert [(e.kind, d) for e, d in network.check_certificates(now=node_end - 100)] == [("node", 1)]
         assert network.check_certificates(now=node_end - 50) == []
     assert caplog.text.count("node certificate") == 3
+
+
+def test_a_certificate_revoked_while_its_handshake_runs_is_refused(
+    pki: ChainPki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The handshake awaits the peer after checking the certificate; a revocation applied meanwhile still counts."""
+    a, b = pki.node("org0"), pki.node("org1")
+    trusted = pki.trusted()
+    revoked: set[bytes] = set()
+    original = P2PNetwork._exchange_key_proofs
+
+    async def revoke_midway(self: P2PNetwork, *args: object, **kwargs: object) -> None:
+        await original(self, *args, **kwargs)  # type: ignore[arg-type]
+        revoked.add(_sha256_of(b))  # as `enforce_trust` after a commit that lands during this handshake
+
+    monkeypatch.setattr(P2PNetwork, "_exchange_key_proofs", revoke_midway)
+
+    async def scenario() -> None:
+        hub = _network(a, trusted, revoked)
+        other = _network(b, trusted)
+        await hub.start()
+        await other.start()
+        try:
+            other.add_peer(hub.listen_endpoint)
+            await wait_until(lambda: hub.metrics.disconnects["certificate_revoked"] >= 1, what="refused")
+            await asyncio.sleep(0.2)
+            assert not hub.is_connected(b.address)
+        finally:
+            await stop_all([hub, other])
+
+    run(scenario())

@@ -23,7 +23,7 @@ def test_admission_refuses_a_frozen_account_and_an_auditor(tmp_path: Path) -> No
             dev = load_dev_key(layout)
             frozen_key = node.suite.generate_private_key()
             auditor_key = node.suite.generate_private_key()
-            [organization] = decode(node.call("system", "get_organizations", encode([]), None).return_value)
+            [organization] = decode(node.call("system", "get_organizations", encode(["", 64]), None).return_value)
             # The dev key is a genesis admin, so it governs the single-operator chain alone.
             for kind, args in (
                 ("freeze_account", [address_of(node, frozen_key)]),

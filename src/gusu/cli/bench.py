@@ -32,6 +32,16 @@ from gusu.eval.bench import (
     summary_rows,
 )
 from gusu.eval.network import NODES_MAX, LocalNetwork
+from gusu.eval.valset_bench import (
+    DEFAULT_REMOVAL,
+    DEFAULT_THROUGHPUT_WINDOW_S,
+    REMOVALS,
+    THROUGHPUT_WINDOW_MIN_S,
+    ValidatorChangePlan,
+    change_summary_rows,
+    describe_change_problems,
+    run_validator_change_bench,
+)
 
 DEFAULT_SINGLE_NODE_WORKERS = 2
 
@@ -137,6 +147,28 @@ class _NoProgress:
     help="Network only: SIGKILL node K (node0 is 0) before the load, for the one-node-down figure.",
 )
 @click.option(
+    "--validator-change",
+    is_flag=True,
+    default=False,
+    help="Network only, open loop: during the window vote a new organisation's observer in as a validator, "
+    "then the last founder out; per-height rounds, throughput dips, exactly-once check (docs/benchmarks.md).",
+)
+@click.option(
+    "--removal",
+    type=click.Choice(list(REMOVALS)),
+    default=DEFAULT_REMOVAL,
+    show_default=True,
+    help="With --validator-change: how the founder leaves (its record removed, or its power set to 0).",
+)
+@click.option(
+    "--throughput-window",
+    "throughput_window_s",
+    type=click.FloatRange(min=THROUGHPUT_WINDOW_MIN_S),
+    default=DEFAULT_THROUGHPUT_WINDOW_S,
+    show_default=True,
+    help="With --validator-change: seconds per throughput window.",
+)
+@click.option(
     "--workers",
     type=click.IntRange(0, 64),
     default=None,
@@ -234,6 +266,9 @@ def bench_command(
     consensus: str,
     network_directory: Path | None,
     down_node: int | None,
+    validator_change: bool,
+    removal: str,
+    throughput_window_s: float,
     workers: int | None,
     senders: int,
     rate: float | None,
@@ -274,8 +309,12 @@ def bench_command(
         # Each request waits for its transactions' admission at one node: four in flight are
         # enough to keep one node busy, not four nodes.
         connections = min(DEFAULT_CONNECTIONS * node_count, 256)
+    if validator_change and (nodes is None or network_directory is not None or endpoint is not None):
+        raise CliUsageError("--validator-change runs on a throw-away network: give --nodes (4 or more), no --dir")
     if workers is None:
-        workers = DEFAULT_SINGLE_NODE_WORKERS if node_count == 1 else get_default_workers(node_count)
+        # With --validator-change a newcomer node shares the cores too.
+        processes = node_count + 1 if validator_change else node_count
+        workers = DEFAULT_SINGLE_NODE_WORKERS if node_count == 1 else get_default_workers(processes)
     funding_key = None
     if key_reference is not None:
         funding_key = load_key(state.keys_directory, key_reference, passphrase_file).key
@@ -310,20 +349,24 @@ def bench_command(
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         with progress:
-            result = run_bench(config, progress)
+            if validator_change:
+                plan = ValidatorChangePlan(removal=removal, throughput_window_s=throughput_window_s)
+                result = run_validator_change_bench(config, plan, progress)
+            else:
+                result = run_bench(config, progress)
     finally:
         signal.signal(signal.SIGTERM, previous)
     if output_path is not None:
         output_path.parent.mkdir(parents=True, exist_ok=True)
         output_path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    problems = describe_problems(result)
+    problems = describe_change_problems(result) + describe_problems(result)
     if state.json_output:
         write_json(result)
     else:
         table = Table(title="gusu bench", show_header=False, title_justify="left")
         table.add_column(style="bold")
         table.add_column()
-        for label, value in summary_rows(result):
+        for label, value in summary_rows(result) + change_summary_rows(result):
             table.add_row(label, value)
         state.stdout.print(table)
     for problem in problems:
@@ -331,4 +374,8 @@ def bench_command(
         state.stderr.print(f"[{style}]warning:[/{style}] {problem}")
     if result.get("lost"):
         click.echo(f"error: {result['lost']} acknowledged transaction(s) were lost by the node", err=True)
+        click.get_current_context().exit(1)
+    change = result.get("validator_change") or {}
+    if change.get("transactions_lost") or change.get("committed_more_than_once") or change.get("error"):
+        click.echo("error: the validator change lost or repeated transactions, or did not complete", err=True)
         click.get_current_context().exit(1)

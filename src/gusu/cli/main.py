@@ -39,6 +39,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "block": ("gusu.cli.block", "block_group"),
     "chain": ("gusu.cli.chain", "chain_group"),
     "evidence": ("gusu.cli.shortcuts", "evidence_group"),
+    "gov": ("gusu.cli.gov", "gov_group"),
     "keys": ("gusu.cli.keys", "keys_group"),
     "net": ("gusu.cli.net", "net_group"),
     "node": ("gusu.cli.node", "node_group"),

@@ -424,3 +424,54 @@ def node_renew_cert(organization: Path, directory: Path | None) -> None:
         state.stdout.print(table)
 
     state.emit(document, render)
+
+
+@node_group.command("list")
+@common_options
+def node_list() -> None:
+    """The nodes the chain's registry lists (validators and observers), from the node at --endpoint."""
+    from gusu.cli.gov import list_nodes
+
+    list_nodes(get_state())
+
+
+@node_group.command("join")
+@click.option("--org", "organization", type=click.Path(exists=True, path_type=Path), required=True,
+              help="The joining organisation directory (gusu org init), or its bundle (org export).")  # fmt: skip
+@click.option("--node", "node", type=click.Path(exists=True, path_type=Path), required=True,
+              help="The node's directory (gusu node init --org), or its node.json.")  # fmt: skip
+@click.option("--validator", is_flag=True, help="Join as a validator (default: as an observer, power 0).")
+@click.option("--power", type=click.IntRange(1), default=None, help="A validator's power (default: the record's).")
+@click.option(
+    "--submit", is_flag=True, help="Submit the proposals (signed by a member's admin) instead of printing them."
+)
+@click.option("--proposer-org", "proposer_directory", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              default=None, help="With --submit: the member organisation directory whose admin proposes.")  # fmt: skip
+@click.option(
+    "--key", "key_reference", default=None, metavar="NAME|PATH", help="With --submit: or a member admin's key."
+)
+@click.option("--passphrase-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--expiry-height", type=click.IntRange(min=1), default=None, help="Last height at which votes count.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.1), default=60.0, show_default=True)
+@common_options
+def node_join(
+    organization: Path,
+    node: Path,
+    validator: bool,
+    power: int | None,
+    submit: bool,
+    proposer_directory: Path | None,
+    key_reference: str | None,
+    passphrase_file: Path | None,
+    expiry_height: int | None,
+    timeout_s: float,
+) -> None:
+    """The proposals that bring a node into the running chain: add_organization if its organisation is not a
+    member yet, then add_node (an observer, or a validator with --validator). Prints them (and the
+    `gusu gov propose` commands a member runs), or submits them with --submit."""
+    from gusu.cli.gov import run_node_join
+
+    run_node_join(
+        organization, node, validator, power, submit, proposer_directory, key_reference, passphrase_file,
+        expiry_height, timeout_s,
+    )  # fmt: skip

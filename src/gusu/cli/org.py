@@ -117,3 +117,12 @@ def org_status(directory: Path) -> None:
         state.stdout.print(table)
 
     state.emit(document, render)
+
+
+@org_group.command("list")
+@common_options
+def org_list() -> None:
+    """The member organisations the chain's registry lists, from the node at --endpoint."""
+    from gusu.cli.gov import list_organizations
+
+    list_organizations(get_state())

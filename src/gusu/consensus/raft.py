@@ -785,10 +785,12 @@ class RaftEngine(ConsensusEngine):
         entries: list[RaftEntry] = []
         if next_height <= self._last_height and next_height in self._entries:
             top = min(self._last_height, next_height + self._settings.entries_per_append_max - 1)
+            # The entries kept may have a gap: heights this member stored through block sync carry no
+            # entry. Send the run up to the gap; the follower gets past it by block sync too.
             for height in range(next_height, top + 1):
                 entry = self._entries.get(Height(height))
                 if entry is None:
-                    break  # a gap (blocks stored by sync): the follower gets the rest by block sync
+                    break
                 entries.append(entry)
             previous = Height(next_height - 1)
         else:

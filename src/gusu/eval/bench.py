@@ -799,6 +799,22 @@ class Submitter:
                 state.commit_event.set()
 
 
+class LoadScenario(Protocol):
+    """Something done to the network while the load runs (e.g. a validator-set change), and its figures.
+
+    `run` starts with the load and must return by `window_end` (the load stops
+    then, and without transactions the chain makes no blocks); `finish` runs
+    after the drain and the accounting, and its result is merged into the
+    benchmark's.
+    """
+
+    async def run(self, state: LoadState, window_start: float, window_end: float) -> None: ...
+
+    async def finish(
+        self, rpcs: Sequence[RpcTransport], state: LoadState, window_start: float, window_end: float
+    ) -> dict[str, Any]: ...
+
+
 class BatchSink(Protocol):
     """Takes batches to send (the `Submitter`, or a recorder in tests)."""
 
@@ -1027,11 +1043,14 @@ async def run_load(
     node_pid: int | Sequence[int] | None,
     pool: ProcessPoolExecutor,
     progress: Progress,
+    scenario: LoadScenario | None = None,
 ) -> dict[str, Any]:
     """Fund, pre-sign, run and account for the load; with several endpoints the first one is watched."""
     endpoints = [endpoint] if isinstance(endpoint, str) else list(endpoint)
     try:
-        return await _run_load(config, endpoints, funding_key, verify_rate, node_workers, node_pid, pool, progress)
+        return await _run_load(
+            config, endpoints, funding_key, verify_rate, node_workers, node_pid, pool, progress, scenario
+        )
     except (aiohttp.ClientError, OSError, TimeoutError) as error:
         where = endpoints[0] if len(endpoints) == 1 else ", ".join(endpoints)
         raise BenchError(f"lost contact with the node at {where}: {error or type(error).__name__}") from error
@@ -1046,6 +1065,7 @@ async def _run_load(
     node_pid: int | Sequence[int] | None,
     pool: ProcessPoolExecutor,
     progress: Progress,
+    scenario: LoadScenario | None = None,
 ) -> dict[str, Any]:
     rpc_urls = [split_endpoint(endpoint)[0] for endpoint in endpoints]
     ws_url = split_endpoint(endpoints[0])[1]
@@ -1067,7 +1087,7 @@ async def _run_load(
             prepared = await prepare_load(
                 config, rpc, watcher, state, funding_key, verify_rate, node_workers, pool, progress
             )
-            return await _measure(config, rpcs, state, prepared, node_pid, progress)
+            return await _measure(config, rpcs, state, prepared, node_pid, progress, scenario)
         finally:
             await watcher.stop()
 
@@ -1109,6 +1129,7 @@ async def _measure(
     prepared: _Prepared,
     node_pid: int | Sequence[int] | None,
     progress: Progress,
+    scenario: LoadScenario | None = None,
 ) -> dict[str, Any]:
     transactions = prepared.transactions
     # Blocks are watched, and committed transactions' receipts read, on the first node.
@@ -1149,11 +1170,16 @@ async def _measure(
         client_cpu.stop()
 
     driver = asyncio.create_task(drive())
+    acting = None if scenario is None else asyncio.create_task(scenario.run(state, window_start, window_end))
     try:
         await meter()
         await driver
+        if acting is not None:
+            await acting
     except BaseException:
         driver.cancel()
+        if acting is not None:
+            acting.cancel()
         raise
 
     # Drain: whatever was sent gets its chance to commit before the accounting.
@@ -1258,6 +1284,8 @@ async def _measure(
         **cpu.result(),
         "client_cpu_percent": client_cpu.result()["node_cpu_percent"],
     }
+    if scenario is not None:
+        result.update(await scenario.finish(rpcs, state, window_start, window_end))
     return result
 
 

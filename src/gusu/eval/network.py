@@ -1194,12 +1194,14 @@ def throwaway_network(
     scrypt_n: int | None = THROWAWAY_SCRYPT_N,
     start: bool = True,
     consensus: str = "tendermint",
+    spare_nodes: int = 0,
 ) -> Iterator[LocalNetwork]:
     """A network of `nodes` validators (one organisation each) in a temporary directory, on free ports.
 
     Started (serving, its validators connected) unless `start` is False; on leaving, its
     processes are stopped and the directory removed, also after an error
-    or Ctrl-C.
+    or Ctrl-C. `spare_nodes` more nodes' ports (indexes `nodes`, `nodes` + 1, ...)
+    are free too when it is created, for nodes the caller adds later (and stops).
     """
     temporary = Path(tempfile.mkdtemp(prefix="gusu-net-"))
     network: LocalNetwork | None = None
@@ -1211,7 +1213,7 @@ def throwaway_network(
                     organizations=nodes,
                     suite_name=suite_name,
                     chain_id=chain_id,
-                    base_port=find_free_base_port(nodes),
+                    base_port=find_free_base_port(nodes + spare_nodes),
                     verifier_workers=verifier_workers,
                     scrypt_n=scrypt_n,
                     consensus=consensus,

@@ -1128,6 +1128,12 @@ class P2PNetwork:
         except asyncio.CancelledError:
             protocol.abort()  # stopping: never leave a half-open socket behind
             raise
+        # Trust may have changed while the handshake awaited the peer (`enforce_trust` ran after a commit that
+        # revoked this very certificate): check again now, with no await left before the link is registered.
+        problem = self._get_certificate_problem(certificate, self._tls.anchors)
+        if problem is not None:
+            await self._fail_handshake(protocol, endpoint, *problem, say_bye=True)
+            return None
         if self._stopping:
             await self._fail_handshake(protocol, endpoint, DisconnectReason.SHUTDOWN, "stopping", say_bye=True)
             return None

@@ -95,7 +95,7 @@ from gusu.ledger.types import (
     encode_raw_block,
 )
 from gusu.mempool import Mempool, PoolTransaction
-from gusu.network.handshake import get_genesis_trust, get_validator_lookup, make_key_signer
+from gusu.network.handshake import make_key_signer
 from gusu.network.messages import CHANNEL_CONSENSUS, CHANNEL_SYNC, CHANNEL_TRANSACTIONS, DEFAULT_CHANNELS
 from gusu.network.tls import TlsFiles
 from gusu.network.transport import LocalIdentity, P2PNetwork, PeerInfo, get_certificate_expiry_seconds
@@ -119,6 +119,7 @@ from gusu.node.outbox import PeerOutbox
 from gusu.node.proposals import ProposalExchange
 from gusu.node.queries import ChainQueries
 from gusu.node.raft_exchange import RaftExchange
+from gusu.node.registry import get_registry_lookup, get_registry_trust, get_revocation_check, read_own_anchor
 from gusu.node.schedule import ValidatorSchedule
 from gusu.node.service import (
     BlockListener,
@@ -455,16 +456,19 @@ class Node:
         self._journal.compact(self._mempool.iterate_raw())
 
     async def _start_network(self) -> None:
-        # A peer is admitted only as a validator of genesis, with a certificate from that validator's
-        # organisation and a proof that it holds the validator's consensus key (docs/network.md).
+        # A peer is admitted only as a node the registry lists (genesis's validators, then governance's
+        # validators and observers), with a certificate from its organisation's CA, not revoked, and a proof
+        # that it holds the node's consensus key (docs/network.md); re-checked after each commit.
+        tls_files = TlsFiles.from_settings(self._config.p2p, self._config.directory)
         network = P2PNetwork(
             self._config.p2p,
             local=LocalIdentity(self._genesis.chain_id, self._genesis_hash, self._address),
-            tls=TlsFiles.from_settings(self._config.p2p, self._config.directory),
+            tls=tls_files,
             suite=self._suite,
             sign=make_key_signer(self._suite, self._key),
-            get_validator=get_validator_lookup(self._genesis),
-            get_trusted_organizations=get_genesis_trust(self._genesis),
+            get_validator=get_registry_lookup(self.store, self._genesis, lambda: self.height),
+            get_trusted_organizations=get_registry_trust(self.store, read_own_anchor(tls_files.certificate)),
+            is_revoked=get_revocation_check(self.store),
             channels=DEFAULT_CHANNELS,
             # Only reconnection jitter draws from it: nothing that computes state.
             rng=random.Random(),
@@ -950,6 +954,10 @@ class Node:
         self._counters.transactions_dropped += len(dropped)
         self._block_commit_seconds.observe(time.perf_counter() - self._proposal_started_s)
         self._schedule_journal_compaction()
+        # Governance's registry as of this block: cut removed organisations and revoked certificates,
+        # and tell the engine at once whom it lost (a cut proposer's round need not wait for the next report).
+        if self._network is not None and self._network.enforce_trust():
+            self._report_peers()
         notification = BlockNotification(header, committed.block_hash, committed.transaction_ids, committed.receipts)
         for listener in list(self._listeners):
             try:

@@ -9,6 +9,8 @@
   light client from a trusted block (the genesis block) to the next, checking
   each commit certificate against the validator set the previous header
   announced, across validator-set changes.
+* `Governance` and `AsyncGovernance` (gusu.sdk.governance) propose, vote
+  and read the consortium's registry through the `system` contract.
 
 See docs/sdk.md for a guide. The SDK depends on gusu.crypto, gusu.codec,
 gusu.ledger and gusu.errors only, so it can ship without the node.
@@ -17,6 +19,7 @@ gusu.ledger and gusu.errors only, so it can ship without the node.
 from gusu.ledger.lightclient import LightClientState, start_light_client, verify_next_header
 from gusu.sdk._rpc import TransactionDroppedError
 from gusu.sdk.client import AsyncClient, Client, ClientSettings, Subscription
+from gusu.sdk.governance import AsyncGovernance, Governance, ProposalRequest
 from gusu.sdk.transactions import (
     SignedTransaction,
     build_transaction,
@@ -44,6 +47,7 @@ from gusu.sdk.views import (
 
 __all__ = [
     "AsyncClient",
+    "AsyncGovernance",
     "BlockNotification",
     "BlockView",
     "Client",
@@ -51,9 +55,11 @@ __all__ = [
     "EventNotification",
     "EvidencePage",
     "EvidenceView",
+    "Governance",
     "LightClientState",
     "NodeStatus",
     "PeerView",
+    "ProposalRequest",
     "ReceiptProof",
     "ReceiptView",
     "SenderTransactionsPage",

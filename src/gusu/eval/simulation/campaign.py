@@ -190,7 +190,14 @@ class CampaignSummary:
 
 def _run_task(task: tuple[int, str, int, str, str]) -> SimResult:
     seed, scenario, validators, crypto, consensus = task
-    return run_seed(seed, scenario, validators, crypto, consensus)
+    try:
+        return run_seed(seed, scenario, validators, crypto, consensus)
+    except Exception as error:
+        # An exception out of the node's own code is a finding: name the run so that it can be replayed.
+        raise RuntimeError(
+            f"seed {seed} ({scenario}, n={validators}, {consensus}, crypto {crypto}) raised "
+            f"{type(error).__name__}: {error}"
+        ) from error
 
 
 def run_campaign(

@@ -14,9 +14,12 @@ whose CA certificate is empty: those admins govern the chain alone.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
 from gusu.codec import Value
 from gusu.execution.context import Context
 from gusu.execution.contract import Contract, method, view
+from gusu.execution.encoding import encode_value
 from gusu.execution.governance import proposals
 from gusu.execution.governance.proposals import (
     KINDS,
@@ -63,6 +66,36 @@ PROPOSALS_LIST_ARGS_BYTES_MAX = 32 * 1024
 """The args `list_proposals` returns at most in one answer (beyond its first proposal)."""
 IMPLICIT_ORGANIZATION_DEFAULT = "operator"
 """The implicit organisation's name when a single-operator genesis's validators name several organisations."""
+
+
+ORGANIZATIONS_PAGE_MAX = 64
+"""Organisations one `get_organizations` page holds at most (ORGANIZATIONS_MAX)."""
+NODES_PAGE_MAX = 256
+"""Nodes one `get_nodes` page holds at most."""
+REVOCATIONS_PAGE_MAX = 256
+"""Revocations one `get_revocations` page holds at most."""
+PAGE_BYTES_MAX = 32 * 1024
+"""The encoded records one page of a registry view returns at most (beyond its first record), so the answer
+fits a view's return value (64 KiB) whatever the records hold."""
+
+
+def _check_page_limit(ctx: Context, limit: int, limit_max: int) -> None:
+    if not 0 <= limit <= limit_max:
+        ctx.revert(f"limit must be between 0 and {limit_max}")
+
+
+def _compute_page(records: Iterable[Value], limit: int) -> list[Value]:
+    """The first `limit` records, fewer once they add up to more than PAGE_BYTES_MAX (never fewer than one)."""
+    page: list[Value] = []
+    size = 0
+    for record in records:
+        if len(page) >= limit:
+            break
+        size += len(encode_value(record))
+        if page and size > PAGE_BYTES_MAX:
+            break
+        page.append(record)
+    return page
 
 
 def compute_implicit_organization(genesis: Genesis) -> Organization:
@@ -163,15 +196,23 @@ class System(Contract):
         return found
 
     @view
-    def get_organizations(self, ctx: Context) -> Value:
-        """[[name, ca_certificate, admins, weight, status], ...] of the active organisations, sorted by name."""
-        return [encode_organization(item) for item in get_active_organization_records(ctx)]
+    def get_organizations(self, ctx: Context, after: str, limit: int) -> Value:
+        """[[name, ca_certificate, admins, weight, status], ...] of the active organisations named after `after`
+        ("" for the first), sorted by name: up to `limit` (at most 64), fewer when they add up to more than
+        32 KiB (always one if any is left). Continue with the last name returned; an empty page is the end."""
+        _check_page_limit(ctx, limit, ORGANIZATIONS_PAGE_MAX)
+        organizations = (item for item in get_active_organization_records(ctx) if item.name > after)
+        return _compute_page((encode_organization(item) for item in organizations), limit)
 
     @view
-    def get_nodes(self, ctx: Context) -> Value:
-        """[[name, address, public_key, organization, role, power], ...] sorted by address."""
-        nodes = (get_node_record(ctx, address) for address in get_node_addresses(ctx))
-        return [encode_node(node) for node in nodes if node is not None]
+    def get_nodes(self, ctx: Context, after: bytes, limit: int) -> Value:
+        """[[name, address, public_key, organization, role, power], ...] of the nodes whose address sorts
+        after `after` (b"" for the first), sorted by address: up to `limit` (at most 256), fewer past 32 KiB.
+        Continue with the last address returned; an empty page is the end."""
+        _check_page_limit(ctx, limit, NODES_PAGE_MAX)
+        addresses = (address for address in get_node_addresses(ctx) if address > after)
+        nodes = (get_node_record(ctx, address) for address in addresses)
+        return _compute_page((encode_node(node) for node in nodes if node is not None), limit)
 
     @view
     def get_account(self, ctx: Context, address: Address) -> Value:
@@ -196,14 +237,20 @@ class System(Contract):
         return found
 
     @view
-    def get_revocations(self, ctx: Context) -> Value:
-        """[[certificate_sha256, reason, height], ...] sorted by digest."""
-        found: list[Value] = []
-        for digest in get_revocation_list(ctx):
-            record = ctx.get_value(REVOKED_PREFIX + digest)
-            if isinstance(record, list):
-                found.append([digest, *record])
-        return found
+    def get_revocations(self, ctx: Context, after: bytes, limit: int) -> Value:
+        """[[certificate_sha256, reason, height], ...] of the revocations whose digest sorts after `after`
+        (b"" for the first), sorted by digest: up to `limit` (at most 256), fewer past 32 KiB. Continue with
+        the last digest returned; an empty page is the end."""
+        _check_page_limit(ctx, limit, REVOCATIONS_PAGE_MAX)
+
+        def records() -> Iterator[Value]:
+            for digest in get_revocation_list(ctx):
+                if digest > after:
+                    record = ctx.get_value(REVOKED_PREFIX + digest)
+                    if isinstance(record, list):
+                        yield [digest, *record]
+
+        return _compute_page(records(), limit)
 
     @view
     def get_config_schedule(self, ctx: Context) -> Value:

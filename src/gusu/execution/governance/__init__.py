@@ -14,6 +14,7 @@ from gusu.execution.governance.registry import (
     get_account,
     get_organizations,
     is_certificate_revoked,
+    is_contract_code_approved,
     read_config_schedule,
 )
 
@@ -25,5 +26,6 @@ __all__ = [
     "get_account",
     "get_organizations",
     "is_certificate_revoked",
+    "is_contract_code_approved",
     "read_config_schedule",
 ]

@@ -51,6 +51,7 @@ from gusu.execution.governance.registry import (
     NODE_ROLES,
     NODE_VALIDATOR,
     NODES_MAX,
+    ORGANIZATION_ACCOUNTS_MAX,
     REASON_LENGTH_MAX,
     RESTRICTED_CONTRACTS_MAX,
     REVOCATIONS_KEY,
@@ -77,6 +78,7 @@ from gusu.execution.governance.registry import (
     get_active_organization_records,
     get_node_addresses,
     get_node_record,
+    get_organization_accounts,
     get_organization_record,
     get_permission_methods,
     get_permission_record,
@@ -115,6 +117,7 @@ from gusu.ledger.types import ADDRESS_SIZE, HASH_SIZE, NAME_LENGTH_MAX, PUBLIC_K
 
 KIND_ADD_ORGANIZATION = "add_organization"
 KIND_REMOVE_ORGANIZATION = "remove_organization"
+KIND_UPDATE_ORGANIZATION = "update_organization"
 KIND_ADD_NODE = "add_node"
 KIND_REMOVE_NODE = "remove_node"
 KIND_SET_VALIDATOR_POWER = "set_validator_power"
@@ -146,9 +149,18 @@ KINDS = (
     KIND_SET_PERMISSION,
     KIND_REVOKE_CERTIFICATE,
     KIND_SET_POLICY,
+    KIND_UPDATE_ORGANIZATION,
 )
 SELF_KINDS = (KIND_SET_ACCOUNT, KIND_ADD_NODE, KIND_REMOVE_NODE, KIND_SET_VALIDATOR_POWER)
-"""Kinds whose change concerns one organisation, the only ones a SELF policy may govern."""
+"""Kinds whose change concerns one organisation, the only ones a SELF policy may govern.
+
+`update_organization` is not one: a stolen admin key alone must never be able
+to replace its organisation's admins or CA (it is MAJORITY by default and, on
+top of its policy, needs the concerned organisation's own approval,
+CONSENT_KINDS)."""
+CONSENT_KINDS = (KIND_UPDATE_ORGANIZATION,)
+"""Kinds that, whatever their policy, pass only with the approval of the organisation they concern: the
+others cannot take a member's identity over (replacing it openly is `remove_organization`, ALL of the others)."""
 
 
 def get_default_policy(kind: str) -> Policy:
@@ -466,6 +478,7 @@ ARGUMENT_COUNTS = {
     KIND_SET_PERMISSION: 4,
     KIND_REVOKE_CERTIFICATE: 2,
     KIND_SET_POLICY: 4,
+    KIND_UPDATE_ORGANIZATION: 4,
 }
 
 
@@ -509,10 +522,12 @@ def plan_change(ctx: Context, kind: str, args: bytes) -> Plan:
 
 def compute_subject(ctx: Context, kind: str, args: bytes) -> str | None:
     """The organisation a change concerns (whose vote alone counts under SELF), or None."""
-    if kind not in SELF_KINDS:
+    if kind not in SELF_KINDS and kind not in CONSENT_KINDS:
         return None
     try:
         decoded = _Args(kind, args, ARGUMENT_COUNTS[kind])
+        if kind == KIND_UPDATE_ORGANIZATION:
+            return decoded.get_str(0)
         if kind == KIND_SET_ACCOUNT:
             account = get_account_record(ctx, Address(decoded.get_sized(0, ADDRESS_SIZE)))
             if account is not None and account.organization:
@@ -558,6 +573,54 @@ def _plan_add_organization(ctx: Context, args: _Args) -> Plan:
     return apply
 
 
+def _plan_update_organization(ctx: Context, args: _Args) -> Plan:
+    name = args.get_str(0)
+    organization = _require_active_organization(ctx, name)
+    certificate = args.values[1]
+    if type(certificate) is not bytes or len(certificate) > CA_CERTIFICATE_BYTES_MAX:
+        raise ProposalInvalid(f"update_organization argument 2 must be at most {CA_CERTIFICATE_BYTES_MAX} bytes")
+    if not certificate and organization.ca_certificate:
+        # An empty CA vouches for nothing: the organisation's nodes would be cut at once.
+        raise ProposalInvalid(f"organisation {name} has a CA certificate; give its new one (DER), not an empty one")
+    if args.values[2] == []:
+        raise ProposalInvalid(f"organisation {name} keeps at least one admin: its last admin cannot be removed")
+    admins = args.get_addresses(2, ORGANIZATION_ADMINS_MAX)
+    weight = args.get_int(3, ORGANIZATION_WEIGHT_MAX)
+    if weight == 0:
+        raise ProposalInvalid(f"an organisation's weight is between 1 and {ORGANIZATION_WEIGHT_MAX}")
+    updated = replace(organization, ca_certificate=certificate, admins=admins, weight=weight)
+    if updated == organization:
+        raise ProposalInvalid(f"the update changes nothing of organisation {name}")
+    accounts = {admin: get_account_record(ctx, admin) for admin in admins}
+    for admin, account in accounts.items():
+        if account is not None and account.organization and account.organization != name:
+            raise ProposalInvalid(
+                f"account 0x{admin.hex()} is registered with organisation {account.organization}; "
+                "it cannot be an admin of another"
+            )
+    if all(account is not None and account.frozen for account in accounts.values()):
+        raise ProposalInvalid(
+            f"every admin the update leaves organisation {name} is frozen; that would silence its vote "
+            "(keep or add an admin that is not frozen)"
+        )
+    dropped = [admin for admin in organization.admins if admin not in accounts]
+    # A new admin may be one of the organisation's own client or auditor accounts: it becomes its admin.
+    added = [admin for admin in admins if admin not in organization.admins]
+
+    def apply() -> int:
+        apply_organization(ctx, updated)
+        for admin in dropped:
+            account = get_account_record(ctx, admin)
+            if account is not None and account.organization == name:
+                apply_account(ctx, Account(admin, "", ROLE_PUBLIC, account.frozen))
+        for admin in added:
+            account = accounts[admin]
+            apply_account(ctx, Account(admin, name, ROLE_ADMIN, account is not None and account.frozen))
+        return _next_block(ctx)
+
+    return apply
+
+
 def _plan_remove_organization(ctx: Context, args: _Args) -> Plan:
     name = args.get_str(0)
     organization = _require_active_organization(ctx, name)
@@ -580,6 +643,11 @@ def _plan_remove_organization(ctx: Context, args: _Args) -> Plan:
             account = get_account_record(ctx, admin)
             if account is not None and account.organization == name:
                 apply_account(ctx, Account(admin, "", ROLE_PUBLIC, account.frozen))
+        # Its client and auditor accounts go with it: left under its name they would keep its permissions.
+        for address in get_organization_accounts(ctx, name):
+            account = get_account_record(ctx, Address(address))
+            if account is not None:
+                apply_account(ctx, Account(account.address, "", ROLE_PUBLIC, account.frozen))
         for node in own_nodes:
             apply_node_removal(ctx, node.address)
         return schedule_apply() if schedule_apply is not None else _next_block(ctx)
@@ -737,6 +805,12 @@ def _plan_set_account(ctx: Context, args: _Args) -> Plan:
     else:
         _require_active_organization(ctx, organization)
         updated = Account(address, organization, role, existing is not None and existing.frozen)
+        is_new = existing is None or existing.organization != organization or existing.role == ROLE_PUBLIC
+        if is_new and len(get_organization_accounts(ctx, organization)) >= ORGANIZATION_ACCOUNTS_MAX:
+            raise ProposalInvalid(
+                f"organisation {organization} has {ORGANIZATION_ACCOUNTS_MAX} client and auditor accounts, the "
+                "most it may: remove some (role none) first"
+            )
 
     def apply() -> int:
         apply_account(ctx, updated)
@@ -901,6 +975,7 @@ _PLANNERS: dict[str, Callable[[Context, _Args], Plan]] = {
     KIND_SET_PERMISSION: _plan_set_permission,
     KIND_REVOKE_CERTIFICATE: _plan_revoke_certificate,
     KIND_SET_POLICY: _plan_set_policy,
+    KIND_UPDATE_ORGANIZATION: _plan_update_organization,
 }
 
 
@@ -1019,6 +1094,17 @@ def cancel(ctx: Context, proposal_id: int) -> None:
     ctx.emit("proposal_cancelled", [proposal_id, proposal.kind])
 
 
+def _cancel_pending(ctx: Context, organization: str, keep: int) -> None:
+    """Cancel the pending proposals of a removed organisation (but `keep`, the one being decided)."""
+    for proposal_id in _update_pending(ctx, organization):
+        proposal = get_proposal(ctx, proposal_id)
+        if proposal is None or proposal_id == keep:
+            continue
+        _store(ctx, replace(proposal, status=STATUS_CANCELLED, decided_height=ctx.block.height))
+        ctx.emit("proposal_cancelled", [proposal_id, proposal.kind])
+    ctx.delete(_pending_key(organization))
+
+
 def _get_removed_organization(proposal: Proposal) -> str | None:
     if proposal.kind != KIND_REMOVE_ORGANIZATION:
         return None
@@ -1038,12 +1124,16 @@ def _decide(ctx: Context, proposal: Proposal) -> Proposal:
     # cannot veto its own removal.
     excluded = _get_removed_organization(proposal)
     organizations = [(item.name, item.weight) for item in get_active_organization_records(ctx) if item.name != excluded]
-    outcome = compute_outcome(
-        get_policy(ctx, proposal.kind),
-        organizations,
-        dict(proposal.votes),
-        compute_subject(ctx, proposal.kind, proposal.args),
-    )
+    subject = compute_subject(ctx, proposal.kind, proposal.args)
+    votes = dict(proposal.votes)
+    outcome = compute_outcome(get_policy(ctx, proposal.kind), organizations, votes, subject)
+    if proposal.kind in CONSENT_KINDS and outcome != OUTCOME_REJECTED:
+        # The organisation concerned must approve too: its "no" rejects, its silence keeps the proposal open.
+        consent = votes.get(subject) if subject is not None else False
+        if consent is False:
+            outcome = OUTCOME_REJECTED
+        elif consent is None:
+            outcome = OUTCOME_PENDING
     height = ctx.block.height
     if outcome == OUTCOME_APPROVED:
         try:
@@ -1057,6 +1147,9 @@ def _decide(ctx: Context, proposal: Proposal) -> Proposal:
                 proposal, status=STATUS_APPROVED, decided_height=height, effective_height=effective_height
             )
             ctx.emit("proposal_approved", [proposal.id, proposal.kind, height, effective_height])
+            removed = _get_removed_organization(proposal)
+            if removed is not None:
+                _cancel_pending(ctx, removed, keep=proposal.id)
             if effective_height >= height + CONFIG_CHANGE_DELAY_BLOCKS and proposal.kind in _SCHEDULE_KINDS:
                 ctx.emit("config_scheduled", [proposal.id, effective_height])
     elif outcome == OUTCOME_REJECTED:

@@ -7,7 +7,7 @@ them:
 
 - `get_*_record` and `apply_*` take a contract `Context`: the `system`
   contract's views and proposals use them;
-- `read_config_schedule`, `is_certificate_revoked`, `get_organizations`,
+- `read_config_schedule`, `is_certificate_revoked`, `is_contract_code_approved`, `get_organizations`,
   `get_account` and `check_transaction_permission` take a `StateReader`
   (full keys): the executor, admission, the node and the transport use them
   without a contract call.
@@ -29,7 +29,7 @@ from gusu.execution.context import Context
 from gusu.execution.encoding import decode_value, encode_value
 from gusu.execution.state import StateReader, compute_state_key, compute_state_key_prefix, encode_key_suffix
 from gusu.ledger.chainconfig import ConfigSchedule, decode_config_schedule
-from gusu.ledger.types import ADDRESS_SIZE, Address
+from gusu.ledger.types import ADDRESS_SIZE, HASH_SIZE, Address
 
 SYSTEM_CONTRACT = "system"
 
@@ -47,6 +47,9 @@ NODES_KEY = b"nodes"
 """Addresses of the registered nodes, sorted."""
 NODE_PREFIX = b"node/"
 ACCOUNT_PREFIX = b"account/"
+ORGANIZATION_ACCOUNTS_PREFIX = b"org_accounts/"
+"""org_accounts/<organization>: the addresses of its client and auditor accounts, sorted (absent when none), so
+that removing the organisation can deregister them."""
 REVOKED_PREFIX = b"revoked/"
 REVOCATIONS_KEY = b"revocations"
 """SHA-256 digests of the revoked certificates, sorted."""
@@ -85,6 +88,8 @@ RESTRICTED_CONTRACTS_MAX = 256
 """Contracts with a permission entry or frozen at once."""
 ACL_METHODS_MAX = 256
 """Permission entries of one contract."""
+ORGANIZATION_ACCOUNTS_MAX = 1024
+"""Client and auditor accounts one organisation registers at once; its index must fit one state value."""
 REASON_LENGTH_MAX = 256
 
 SHA256_SIZE = 32
@@ -281,8 +286,45 @@ def get_account_record(ctx: Context, address: Address) -> Account | None:
     return None if value is None else decode_account(address, value)
 
 
+def _is_indexed(account: Account | None) -> bool:
+    """Whether `account` belongs in its organisation's index of client and auditor accounts."""
+    return account is not None and bool(account.organization) and account.role in (ROLE_CLIENT, ROLE_AUDITOR)
+
+
+def get_organization_accounts(ctx: Context, organization: str) -> list[bytes]:
+    """The addresses of `organization`'s client and auditor accounts, sorted."""
+    return _get_bytes_list(ctx.get_value(ORGANIZATION_ACCOUNTS_PREFIX + organization.encode()))
+
+
+def _apply_organization_accounts(ctx: Context, organization: str, address: bytes, present: bool) -> None:
+    addresses = set(get_organization_accounts(ctx, organization))
+    if present:
+        addresses.add(address)
+    else:
+        addresses.discard(address)
+    key = ORGANIZATION_ACCOUNTS_PREFIX + organization.encode()
+    if addresses:
+        ctx.set_value(key, compute_value_list(sorted(addresses)))
+    else:
+        ctx.delete(key)
+
+
 def apply_account(ctx: Context, account: Account) -> None:
-    """Store `account`, or delete its record when it says nothing (public and not frozen)."""
+    """Store `account`, or delete its record when it says nothing (public and not frozen).
+
+    Keeps the index of each organisation's client and auditor accounts in step.
+    """
+    previous = get_account_record(ctx, account.address)
+    if (
+        _is_indexed(previous)
+        and previous is not None
+        and (not _is_indexed(account) or previous.organization != account.organization)
+    ):
+        _apply_organization_accounts(ctx, previous.organization, account.address, False)
+    if _is_indexed(account) and not (
+        _is_indexed(previous) and previous is not None and previous.organization == account.organization
+    ):
+        _apply_organization_accounts(ctx, account.organization, account.address, True)
     if account.role == ROLE_PUBLIC and not account.frozen:
         ctx.delete(ACCOUNT_PREFIX + account.address)
     else:
@@ -364,6 +406,13 @@ def is_certificate_revoked(reader: StateReader, sha256: bytes) -> bool:
     if len(sha256) != SHA256_SIZE:
         return False
     return reader.get(_REVOKED_FULL_PREFIX + sha256) is not None
+
+
+def is_contract_code_approved(reader: StateReader, code_hash: bytes) -> bool:
+    """Whether governance approved (`approve_contract`) the contract code whose hash is `code_hash`."""
+    if len(code_hash) != HASH_SIZE:
+        return False
+    return reader.get(_full_key(APPROVED_CODE_PREFIX + code_hash)) is not None
 
 
 def get_organizations(reader: StateReader) -> tuple[Organization, ...]:
