@@ -769,8 +769,15 @@ def _plan_set_consensus(ctx: Context, args: _Args) -> Plan:
     effective_height = args.get_int(1, 2**62)
     if engine not in CONSENSUS_ENGINES:
         raise ProposalInvalid(f"unknown consensus engine {engine!r}; engines: {', '.join(CONSENSUS_ENGINES)}")
-    if get_config_at(get_schedule(ctx), Height(max(effective_height, ctx.block.height))).consensus == engine:
+    running = get_config_at(get_schedule(ctx), Height(max(effective_height, ctx.block.height))).consensus
+    if running == engine:
         raise ProposalInvalid(f"the chain already runs {engine} at height {effective_height}")
+    if CONSENSUS_SOLO in (running, engine):
+        # A solo node has no peers, WAL or block sync to hand over to or from; the node would stop at the switch.
+        raise ProposalInvalid(
+            f"a chain cannot switch from {running} to {engine}: solo orders alone and has nothing to hand over; "
+            "switch between the networked engines (tendermint, raft) only"
+        )
 
     def delta(config: ChainConfig) -> ChainConfig:
         return replace(config, consensus=engine)
