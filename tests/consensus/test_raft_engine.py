@@ -24,6 +24,7 @@ from gusu.consensus.raft import (
 from gusu.consensus.raft_messages import AppendEntries, RequestVote, VoteReply
 from gusu.errors import ConfigError
 from gusu.ledger.types import Height, Round
+from gusu.node.raft_exchange import compute_forward_target
 
 
 def _elect(cluster: RaftCluster) -> int:
@@ -303,3 +304,23 @@ def test_a_candidate_short_of_a_tip_from_another_engine_gets_no_vote() -> None:
     caught_up = RequestVote(2, candidate_identity.address, Height(7), 0, False)
     actions = voter.on_event(MessageReceived(candidate_identity.address, caught_up, now_ms))
     assert _granted(actions[-1]) and voter.voted_for == candidate_identity.address
+
+
+def test_the_live_leader_goes_stale_without_contact_and_forwarding_falls_back_to_a_member() -> None:
+    cluster = RaftCluster(3)
+    leader = _elect(cluster)
+    follower = cluster.members[(leader + 1) % 3]
+    leader_address = cluster.members[leader].address
+    assert cluster.members[leader].engine.get_live_leader(cluster.now_ms) == leader_address
+    assert follower.engine.get_live_leader(cluster.now_ms) == leader_address
+    assert follower.engine.leader == leader_address
+    # Heard nothing for an election timeout (removed from the members, or the leader is gone): not live.
+    later_ms = cluster.now_ms + SETTINGS.election_timeout_ms
+    assert follower.engine.leader == leader_address and follower.engine.get_live_leader(later_ms) is None
+    members = tuple(member.address for member in cluster.members)
+    assert compute_forward_target(follower.address, leader_address, members, 5) == leader_address
+    assert compute_forward_target(leader_address, leader_address, members, 5) is None
+    others = sorted(address for address in members if address != follower.address)
+    picked = {compute_forward_target(follower.address, None, members, attempt) for attempt in range(4)}
+    assert picked == set(others), "without a live leader each member of the next height is tried in turn"
+    assert compute_forward_target(follower.address, None, (follower.address,), 1) is None

@@ -405,6 +405,22 @@ class RaftEngine(ConsensusEngine):
         """The next height to store."""
         return Height(self._stored_height + 1)
 
+    def get_live_leader(self, now_ms: int) -> Address | None:
+        """The leader this member heard from within the election timeout (itself while leading), else None.
+
+        `leader` alone may be stale: a member removed from the heights the leader serves (an observer
+        now), or one that restarted, hears from no leader, and the one it last knew may be gone.
+        """
+        if self._role is Role.LEADER:
+            return self._address
+        if (
+            self._leader is None
+            or self._leader_contact_ms is None
+            or now_ms - self._leader_contact_ms >= self._settings.election_timeout_ms
+        ):
+            return None
+        return self._leader
+
     def get_entry(self, height: Height) -> RaftEntry | None:
         return self._entries.get(height)
 
