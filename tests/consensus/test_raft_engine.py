@@ -15,13 +15,16 @@ from gusu.consensus.raft import (
     TIMER_ELECTION,
     RaftEngine,
     RaftSettings,
+    RaftWalRecord,
     Role,
     compute_election_timeout_ms,
     decode_raft_wal_record,
+    encode_raft_wal_record,
 )
 from gusu.consensus.raft_messages import AppendEntries, RequestVote, VoteReply
 from gusu.errors import ConfigError
 from gusu.ledger.types import Height, Round
+from gusu.node.raft_exchange import compute_forward_target
 
 
 def _elect(cluster: RaftCluster) -> int:
@@ -278,3 +281,46 @@ def test_a_rewritten_wal_restores_term_vote_and_log(monkeypatch: pytest.MonkeyPa
     cluster.advance(2_000)
     assert [b for b, _ in cluster.members[1].chain] == [b for b, _ in cluster.members[0].chain]
     assert len(cluster.members[0].chain) == 23
+
+
+def test_a_candidate_short_of_a_tip_from_another_engine_gets_no_vote() -> None:
+    """A tip decided by another engine carries no Raft term, so the last-term comparison alone would let a
+    member whose log ended in an earlier Raft period (an entry of term 1 at height 3) beat a voter that
+    stored height 7 through a Tendermint period: the voter also refuses a log short of what it knows
+    committed. Found by the simulator (switch, raft, seed 1119, 7 nodes)."""
+    cluster = RaftCluster(3)
+    voter_identity, candidate_identity = cluster.identities[0], cluster.identities[1]
+    voter = RaftEngine(SETTINGS, cluster.validators, voter_identity.address, voter_identity.signer, CHAIN)
+    term_record = encode_raft_wal_record(RaftWalRecord(term=1, voted_for=None))
+    start = Start(Height(8), GENESIS_MS + 10_000, GENESIS_MS + 9_000, (term_record,), last_block_round=None)
+    voter.on_event(start)
+    assert (voter.term, voter.last_term, voter.commit_height) == (1, 0, 7)
+    now_ms = GENESIS_MS + 20_000
+    for is_prevote in (True, False):
+        stale = RequestVote(2, candidate_identity.address, Height(3), 1, is_prevote)
+        actions = voter.on_event(MessageReceived(candidate_identity.address, stale, now_ms))
+        assert len(actions) >= 1 and not _granted(actions[-1])
+    assert voter.voted_for is None
+    caught_up = RequestVote(2, candidate_identity.address, Height(7), 0, False)
+    actions = voter.on_event(MessageReceived(candidate_identity.address, caught_up, now_ms))
+    assert _granted(actions[-1]) and voter.voted_for == candidate_identity.address
+
+
+def test_the_live_leader_goes_stale_without_contact_and_forwarding_falls_back_to_a_member() -> None:
+    cluster = RaftCluster(3)
+    leader = _elect(cluster)
+    follower = cluster.members[(leader + 1) % 3]
+    leader_address = cluster.members[leader].address
+    assert cluster.members[leader].engine.get_live_leader(cluster.now_ms) == leader_address
+    assert follower.engine.get_live_leader(cluster.now_ms) == leader_address
+    assert follower.engine.leader == leader_address
+    # Heard nothing for an election timeout (removed from the members, or the leader is gone): not live.
+    later_ms = cluster.now_ms + SETTINGS.election_timeout_ms
+    assert follower.engine.leader == leader_address and follower.engine.get_live_leader(later_ms) is None
+    members = tuple(member.address for member in cluster.members)
+    assert compute_forward_target(follower.address, leader_address, members, 5) == leader_address
+    assert compute_forward_target(leader_address, leader_address, members, 5) is None
+    others = sorted(address for address in members if address != follower.address)
+    picked = {compute_forward_target(follower.address, None, members, attempt) for attempt in range(4)}
+    assert picked == set(others), "without a live leader each member of the next height is tried in turn"
+    assert compute_forward_target(follower.address, None, (follower.address,), 1) is None

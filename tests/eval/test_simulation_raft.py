@@ -121,3 +121,12 @@ def test_a_leader_whose_kept_entries_have_a_gap_sends_the_run_before_it() -> Non
     them, and as leader it indexed past that gap (KeyError) instead of leaving the rest to block sync."""
     result = run_seed(935, "crash-chaos", 3, "sim", "raft")
     assert result.ok, result
+
+
+@pytest.mark.parametrize("seed", [78, 342, 910])
+def test_a_transaction_acknowledged_by_a_removed_member_is_still_committed(seed: int) -> None:
+    """Churn, 3 nodes: the node that acknowledged a transaction was removed from the members and, having
+    restarted, knew no leader (a leader serves members only), so its pool was forwarded nowhere and the
+    transaction was never committed. A node with no live leader now forwards to a member of the next height."""
+    result = run_seed(seed, "churn", 3, consensus="raft")
+    assert result.ok, result.violations

@@ -54,3 +54,13 @@ def test_raft_entries_kept_from_an_earlier_raft_period_leave_no_gap_to_send() ->
     crashed the engine. Entries are now dropped when the tip is not one of them, and a run stops at a gap."""
     result = run_seed(120, "switch", 5, consensus="raft")
     assert result.ok, result.violations
+
+
+def test_a_member_asleep_through_a_tendermint_period_cannot_lead_a_second_block_at_a_stored_height() -> None:
+    """Seed 1119 (7 nodes): node 2 crashed at tip 2 during the first Raft period and came back running Raft
+    for height 3 with an entry of term 1, while the others had switched to Tendermint at 5 and back to Raft at 8.
+    Their tip 7, decided by Tendermint, has no Raft term (last term 0), so by the last-term comparison alone
+    they voted for node 2, which then ordered another block 3 and block 4. A voter now refuses a log shorter
+    than what it knows committed."""
+    result = run_seed(1119, "switch", 7, consensus="raft")
+    assert result.ok, result.violations

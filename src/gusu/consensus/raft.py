@@ -405,6 +405,22 @@ class RaftEngine(ConsensusEngine):
         """The next height to store."""
         return Height(self._stored_height + 1)
 
+    def get_live_leader(self, now_ms: int) -> Address | None:
+        """The leader this member heard from within the election timeout (itself while leading), else None.
+
+        `leader` alone may be stale: a member removed from the heights the leader serves (an observer
+        now), or one that restarted, hears from no leader, and the one it last knew may be gone.
+        """
+        if self._role is Role.LEADER:
+            return self._address
+        if (
+            self._leader is None
+            or self._leader_contact_ms is None
+            or now_ms - self._leader_contact_ms >= self._settings.election_timeout_ms
+        ):
+            return None
+        return self._leader
+
     def get_entry(self, height: Height) -> RaftEntry | None:
         return self._entries.get(height)
 
@@ -623,7 +639,16 @@ class RaftEngine(ConsensusEngine):
         )
 
     def _is_up_to_date(self, last_term: int, last_height: Height) -> bool:
-        """§5.4.1: the candidate's log is at least as up-to-date as ours."""
+        """§5.4.1: the candidate's log is at least as up-to-date as ours, and reaches what we know committed.
+
+        The second half is implied in plain Raft (a higher last term means a leader that held every
+        committed entry), but not here: a tip stored by block sync or decided by another engine (a
+        switch) carries no Raft term (`_last_term` 0), so a member that slept through a Tendermint
+        period with an old Raft entry of term >= 1 would otherwise win the votes of members holding a
+        longer committed chain, and order a second block at a committed height.
+        """
+        if last_height < self._commit_height:
+            return False
         return (last_term, last_height) >= (self._last_term, self._last_height)
 
     def _start_prevote(self) -> list[Action]:

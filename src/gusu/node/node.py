@@ -118,7 +118,7 @@ from gusu.node.metrics import HistogramRecorder, NodeCounters
 from gusu.node.outbox import PeerOutbox
 from gusu.node.proposals import ProposalExchange
 from gusu.node.queries import ChainQueries
-from gusu.node.raft_exchange import RaftExchange
+from gusu.node.raft_exchange import RaftExchange, compute_forward_target
 from gusu.node.registry import get_registry_lookup, get_registry_trust, get_revocation_check, read_own_anchor
 from gusu.node.schedule import ValidatorSchedule
 from gusu.node.service import (
@@ -329,6 +329,8 @@ class Node:
         )
         self._evidence: EvidenceLog | None = None
         self._gossip_admissions = 0
+        self._forward_attempts = 0
+        """Status ticks that looked for a forwarding target (`_forward_pool_to_leader`): picks the member."""
         self._reported_peers: frozenset[Address] | None = None
         self._raft_leader_logged: tuple[Address | None, int] = (None, 0)
 
@@ -1037,11 +1039,20 @@ class Node:
     def _forward_pool_to_leader(self) -> None:
         """Raft: send the leader the transactions that have waited here (`RAFT_FORWARD_AGE_MS`, at most
         `RAFT_FORWARD_MAX` a second). Gossip is sent once; Tendermint's rotating proposer eventually proposes
-        what only this node holds, but a stable Raft leader never would if its copy was dropped (a full outbox)."""
+        what only this node holds, but a stable Raft leader never would if its copy was dropped (a full outbox).
+        With no live leader known (an observer, a member removed by a configuration change, a restart) one
+        member of the next height gets them instead, another each second (`compute_forward_target`)."""
         engine = self._driver.engine
-        if not isinstance(engine, RaftEngine) or engine.leader is None or engine.leader == self._address:
+        if not isinstance(engine, RaftEngine) or self._tip_header is None:
             return
-        cutoff_ms = self._clock() - RAFT_FORWARD_AGE_MS
+        now_ms = self._clock()
+        next_set = self._schedule.get_validator_set(Height(self._tip_header.height + 1))
+        members = () if next_set is None else tuple(validator.address for validator in next_set.validators)
+        self._forward_attempts += 1
+        target = compute_forward_target(self._address, engine.get_live_leader(now_ms), members, self._forward_attempts)
+        if target is None:
+            return
+        cutoff_ms = now_ms - RAFT_FORWARD_AGE_MS
         raws: list[Value] = []
         for raw in self._mempool.iterate_raw():
             entry = self._mempool.get_by_raw(raw)
@@ -1052,7 +1063,7 @@ class Node:
                     break
         for start in range(0, len(raws), GOSSIP_TRANSACTIONS_MAX):
             body = encode([TAG_TRANSACTION_GOSSIP, raws[start : start + GOSSIP_TRANSACTIONS_MAX]])
-            self._enqueue(engine.leader, CHANNEL_TRANSACTIONS, body)
+            self._enqueue(target, CHANNEL_TRANSACTIONS, body)
 
     async def _on_sync_body(self, peer: Address, body: bytes) -> None:
         message = decode_sync_body(body)

@@ -48,6 +48,26 @@ from gusu.node.wire import decode_raft_body, encode_raft_body
 logger = logging.getLogger("gusu.node")
 
 
+def compute_forward_target(
+    address: Address, live_leader: Address | None, members: tuple[Address, ...], attempt: int
+) -> Address | None:
+    """Where a Raft node forwards the transactions that have waited in its pool (`Node._forward_pool_to_leader`).
+
+    To the live leader (`RaftEngine.get_live_leader`) when there is one and it is not us. Otherwise
+    (an observer, a member removed by a configuration change, one that restarted or waits for an
+    election) to one member of the next height, a different one at each `attempt`: only members order
+    blocks, and a member that knows the leader forwards on, so an acknowledged transaction reaches the
+    leader whatever the membership does, at the cost of one copy per attempt. None: nobody to send to
+    (we lead, or are the only member).
+    """
+    if live_leader is not None:
+        return None if live_leader == address else live_leader
+    others = sorted(member for member in members if member != address)
+    if not others:
+        return None
+    return others[attempt % len(others)]
+
+
 class RaftExchange:
     def __init__(
         self,

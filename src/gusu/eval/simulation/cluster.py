@@ -165,6 +165,7 @@ from gusu.ledger.validators import compute_validators_hash
 from gusu.mempool import Mempool, PoolTransaction
 from gusu.node.blocks import BlockRules, get_config_schedule
 from gusu.node.driver import EngineDriver
+from gusu.node.raft_exchange import compute_forward_target
 from gusu.node.schedule import ValidatorSchedule
 
 CLOCK_START_MS = GENESIS_TIME_MS + 1_000
@@ -395,6 +396,8 @@ class SimNode:
     """Within the chain's clock precision of every other good clock (not one of the plan's `bad_clocks`)."""
     synced_blocks: int = 0
     """Blocks this node stored from block sync (not decided by its own engine)."""
+    forward_attempts: int = 0
+    """Status ticks that looked for a Raft forwarding target (`Simulation._forward_pool_to_leader`)."""
     switches: int = 0
     """Engine switches this node made while running (`Simulation._switch_engine`)."""
 
@@ -946,6 +949,7 @@ class Simulation:
         node.sync_sent_at_ms = None
         node.torn_after = None
         node.reported_peers = None
+        node.forward_attempts = 0  # a restarted node counts afresh
         node.crashes += 1
         self.trace.update(b"crash %d %d" % (node.node_id, self.now_ms))
         restart_ms = min(self.now_ms + down_ms, self.plan.heal_ms)
@@ -1278,9 +1282,18 @@ class Simulation:
         self._feed(node, MessageReceived(address, message, self._local_ms(node)))
 
     def _forward_pool_to_leader(self, node: SimNode) -> None:
-        """Raft: hand the leader what has waited in our pool (see `RAFT_FORWARD_MAX`)."""
+        """Raft: hand the leader what has waited in our pool (see `RAFT_FORWARD_MAX`), or with no live leader
+        known, one member of the next height (`compute_forward_target`, as `Node._forward_pool_to_leader`)."""
         engine = node.engine
-        if not isinstance(engine, RaftEngine) or engine.role is not Role.FOLLOWER or engine.leader is None:
+        if not isinstance(engine, RaftEngine):
+            return
+        next_set = node.schedule.get_validator_set(Height(node.committed_height + 1))
+        members = () if next_set is None else tuple(validator.address for validator in next_set.validators)
+        node.forward_attempts += 1
+        target = compute_forward_target(
+            node.address, engine.get_live_leader(self._local_ms(node)), members, node.forward_attempts
+        )
+        if target is None:
             return
         mempool = node.mempool
         assert mempool is not None
@@ -1293,7 +1306,7 @@ class Simulation:
                 if len(raws) >= RAFT_FORWARD_MAX:
                     break
         if raws:
-            for target_id in self.nodes_by_address.get(engine.leader, []):
+            for target_id in self.nodes_by_address.get(target, []):
                 self._send(node.node_id, target_id, _Gossip(node.node_id, tuple(raws)))
 
     # --- the application --------------------------------------------------------------------------------
