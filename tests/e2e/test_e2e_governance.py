@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +113,30 @@ def _admit_observer(founders: list[Member], newcomer: Member, public: Path) -> N
     assert (record["organization"], record["role"], record["power"]) == ("org4", "observer", 0)
 
 
+@contextmanager
+def _consortium_with_observer(tmp_path: Path) -> Iterator[tuple[list[Member], Member, Path, list[Member]]]:
+    """Four founders running and connected, the fifth organisation admitted and its node started as an observer:
+    (founders, newcomer, public files, everyone). Skips where namespaces are unavailable."""
+    reason = get_unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    base = find_free_port_range(2 * NODE_COUNT + 2)
+    public = tmp_path / "public"
+    with namespace_lab(NODE_COUNT + 1) as lab:
+        founders = _set_up_organisations(lab, tmp_path, base)
+        newcomer = _prepare_newcomer(lab, tmp_path, base, founders)
+        with running(founders):
+            for member in founders:
+                wait_until(lambda m=member: connected(m, NODE_COUNT - 1), 30, f"{member.name} connecting", founders)
+            _admit_observer(founders, newcomer, public)
+            newcomer.start()
+            try:
+                newcomer.wait_ready()
+                yield founders, newcomer, public, [*founders, newcomer]
+            finally:
+                newcomer.kill()
+
+
 def _height(member: Member) -> int:
     with member.client() as client:
         return int(client.block_number())
@@ -122,95 +148,61 @@ def _is_peer(member: Member, address: str) -> bool:
 
 
 def test_four_organisations_admit_a_fifth_observer_then_revoke_its_certificate(tmp_path: Path) -> None:
-    reason = get_unavailable_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    base = find_free_port_range(2 * NODE_COUNT + 2)
-    public = tmp_path / "public"
-    with namespace_lab(NODE_COUNT + 1) as lab:
-        founders = _set_up_organisations(lab, tmp_path, base)
-        newcomer = _prepare_newcomer(lab, tmp_path, base, founders)
-        everyone = [*founders, newcomer]
-        with running(founders):
-            for member in founders:
-                wait_until(lambda m=member: connected(m, NODE_COUNT - 1), 30, f"{member.name} connecting", founders)
-            _admit_observer(founders, newcomer, public)
-            newcomer.start()
-            try:
-                newcomer.wait_ready()
-                address = json.loads((public / "node4.node.json").read_text())["address"]
-                wait_until(lambda: _is_peer(founders[0], address), 30, "the observer connecting", everyone)
-                wait_until(lambda: _height(newcomer) >= _height(founders[0]), 30, "the observer syncing", everyone)
-                transfer = send_transfer(founders[1], founders[0].org_dir / "admin_key.json", 3)
-                wait_until(lambda: has_receipt(newcomer, transfer), 30, "the observer following", everyone)
+    with _consortium_with_observer(tmp_path) as (founders, newcomer, public, everyone):
+        address = json.loads((public / "node4.node.json").read_text())["address"]
+        wait_until(lambda: _is_peer(founders[0], address), 30, "the observer connecting", everyone)
+        wait_until(lambda: _height(newcomer) >= _height(founders[0]), 30, "the observer syncing", everyone)
+        transfer = send_transfer(founders[1], founders[0].org_dir / "admin_key.json", 3)
+        wait_until(lambda: has_receipt(newcomer, transfer), 30, "the observer following", everyone)
 
-                # Revocation: decided in block H, the founders cut node4 at H's commit; it stays out.
-                revoke = _gov(founders[1], "gov", "propose", "revoke-certificate", "--certificate",
-                              str(public / "node4.crt"), "--reason", "key compromised", "--org",
-                              str(founders[1].org_dir))  # fmt: skip
-                _gov(founders[2], "gov", "vote", str(revoke["id"]), "--approve", "--org", str(founders[2].org_dir))
-                decided = _gov(founders[3], "gov", "vote", str(revoke["id"]), "--approve", "--org",
-                               str(founders[3].org_dir))  # fmt: skip
-                voted_at = time.monotonic()
-                assert decided["status"] == "approved"
-                decided_height = decided["decided_height"]
-                wait_until(lambda: not any(_is_peer(m, address) for m in founders), 10, "node4 cut", everyone)
-                cut_after_s = time.monotonic() - voted_at
-                heights = [_height(m) for m in founders]
-                blocks_after = max(heights) - decided_height
-                print(f"revocation decided at height {decided_height}; node4 disconnected by every founder "
-                      f"{cut_after_s:.2f} s after the deciding vote's receipt, at height {max(heights)} "
-                      f"({blocks_after} blocks later)")  # fmt: skip
-                assert blocks_after <= 1
-                assert [item["sha256"] for item in _gov(founders[0], "gov", "revocations")["revocations"]]
-                # It cannot reconnect: its dials are refused while the chain goes on without it.
-                later = send_transfer(founders[0], founders[0].org_dir / "admin_key.json", 4)
-                wait_until(lambda: has_receipt(founders[3], later), 30, "committing without node4", everyone)
-                time.sleep(2.0)
-                assert not any(_is_peer(m, address) for m in founders)
-                assert not has_receipt(newcomer, later)
-                assert "revoked" in founders[0].log_tail() + founders[1].log_tail() + founders[2].log_tail()
-            finally:
-                newcomer.kill()
+        # Revocation: decided in block H, the founders cut node4 at H's commit; it stays out.
+        revoke = _gov(founders[1], "gov", "propose", "revoke-certificate", "--certificate",
+                      str(public / "node4.crt"), "--reason", "key compromised", "--org",
+                      str(founders[1].org_dir))  # fmt: skip
+        _gov(founders[2], "gov", "vote", str(revoke["id"]), "--approve", "--org", str(founders[2].org_dir))
+        decided = _gov(founders[3], "gov", "vote", str(revoke["id"]), "--approve", "--org",
+                       str(founders[3].org_dir))  # fmt: skip
+        voted_at = time.monotonic()
+        assert decided["status"] == "approved"
+        decided_height = decided["decided_height"]
+        wait_until(lambda: not any(_is_peer(m, address) for m in founders), 10, "node4 cut", everyone)
+        cut_after_s = time.monotonic() - voted_at
+        heights = [_height(m) for m in founders]
+        blocks_after = max(heights) - decided_height
+        print(f"revocation decided at height {decided_height}; node4 disconnected by every founder "
+              f"{cut_after_s:.2f} s after the deciding vote's receipt, at height {max(heights)} "
+              f"({blocks_after} blocks later)")  # fmt: skip
+        assert blocks_after <= 1
+        assert [item["sha256"] for item in _gov(founders[0], "gov", "revocations")["revocations"]]
+        # It cannot reconnect: its dials are refused while the chain goes on without it.
+        later = send_transfer(founders[0], founders[0].org_dir / "admin_key.json", 4)
+        wait_until(lambda: has_receipt(founders[3], later), 30, "committing without node4", everyone)
+        time.sleep(2.0)
+        assert not any(_is_peer(m, address) for m in founders)
+        assert not has_receipt(newcomer, later)
+        assert "revoked" in founders[0].log_tail() + founders[1].log_tail() + founders[2].log_tail()
 
 
 def test_the_fifth_organisation_observer_is_voted_in_as_a_validator(tmp_path: Path) -> None:
-    reason = get_unavailable_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    base = find_free_port_range(2 * NODE_COUNT + 2)
-    public = tmp_path / "public"
-    with namespace_lab(NODE_COUNT + 1) as lab:
-        founders = _set_up_organisations(lab, tmp_path, base)
-        newcomer = _prepare_newcomer(lab, tmp_path, base, founders)
-        everyone = [*founders, newcomer]
-        with running(founders):
-            for member in founders:
-                wait_until(lambda m=member: connected(m, NODE_COUNT - 1), 30, f"{member.name} connecting", founders)
-            _admit_observer(founders, newcomer, public)
-            newcomer.start()
-            try:
-                newcomer.wait_ready()
-                wait_until(lambda: _height(newcomer) >= _height(founders[0]), 30, "the observer syncing", everyone)
-                record_file = str(public / "node4.node.json")
-                power = _gov(founders[0], "gov", "propose", "set-validator-power", "--record", record_file,
-                             "--power", "1", "--org", str(founders[0].org_dir))  # fmt: skip
-                decided = _vote_through(founders, power["id"], range(1, 3))
-                assert decided["status"] == "approved"
-                # In force from decided + 2: commit past it, then node4's signature is in the certificates.
-                for amount in (5, 6, 7):
-                    transfer = send_transfer(founders[0], founders[0].org_dir / "admin_key.json", amount)
-                    wait_until(lambda t=transfer: has_receipt(newcomer, t), 30, "committing with node4", everyone)
-                [entry] = [e for e in _gov(founders[0], "gov", "config")["schedule"] if len(e["validators"]) == 5]
-                assert entry["effective_height"] == decided["decided_height"] + 2
-                address = bytes.fromhex(json.loads((public / "node4.node.json").read_text())["address"][2:])
-                signers: set[bytes] = set()
-                with founders[0].client() as client:
-                    # A certificate carries the precommits that made the quorum (4 of 5), not always all five.
-                    for height in range(entry["effective_height"], int(client.block_number()) + 1):
-                        certificate = client.get_block(height).certificate
-                        assert certificate is not None
-                        signers.update(bytes(signature.validator) for signature in certificate.signatures)
-                assert address in signers
-            finally:
-                newcomer.kill()
+    with _consortium_with_observer(tmp_path) as (founders, newcomer, public, everyone):
+        wait_until(lambda: _height(newcomer) >= _height(founders[0]), 30, "the observer syncing", everyone)
+        record_file = str(public / "node4.node.json")
+        power = _gov(founders[0], "gov", "propose", "set-validator-power", "--record", record_file,
+                     "--power", "1", "--org", str(founders[0].org_dir))  # fmt: skip
+        decided = _vote_through(founders, power["id"], range(1, 3))
+        assert decided["status"] == "approved"
+        # In force from decided + 2: commit past it, then node4's signature is in the certificates.
+        for amount in (5, 6, 7):
+            transfer = send_transfer(founders[0], founders[0].org_dir / "admin_key.json", amount)
+            wait_until(lambda t=transfer: has_receipt(newcomer, t), 30, "committing with node4", everyone)
+        [entry] = [e for e in _gov(founders[0], "gov", "config")["schedule"] if len(e["validators"]) == 5]
+        assert entry["effective_height"] == decided["decided_height"] + 2
+        address = bytes.fromhex(json.loads((public / "node4.node.json").read_text())["address"][2:])
+        signers: set[bytes] = set()
+        with founders[0].client() as client:
+            # A certificate carries the precommits that made the quorum (4 of 5), not always all five.
+            for height in range(entry["effective_height"], int(client.block_number()) + 1):
+                certificate = client.get_block(height).certificate
+                assert certificate is not None
+                signers.update(bytes(signature.validator) for signature in certificate.signatures)
+        assert address in signers
