@@ -96,6 +96,12 @@ class StorageError(LedgerError):
     code = "storage_error"
 
 
+class InvalidStateProofError(LedgerError):
+    """A state proof is malformed, or does not bind the key and value to the state root."""
+
+    code = "state_proof_invalid"
+
+
 class InvalidBlockError(LedgerError):
     """A block does not follow its parent or its roots do not match."""
 

@@ -36,6 +36,7 @@ from gusu.consensus.messages import Vote, VoteKind, encode_signing_bytes, make_s
 from gusu.consensus.validator_set import ValidatorSet
 from gusu.crypto import SUITE_NAMES, CryptoSuite, PrivateKey, get_suite
 from gusu.errors import CodecError, GusuError, InvalidBlockError, InvalidSignatureError
+from gusu.eval import statetree_vectors
 from gusu.execution import Executor, compute_chain_registry, compute_execution_limits
 from gusu.ledger.genesis import (
     CONSENSUS_TENDERMINT,
@@ -87,7 +88,7 @@ FORMAT = 1
 """The layout of the vector files; a reader refuses any other."""
 WRITE_COMMAND = "python -m gusu.eval.vectors write tests/vectors"
 """The one command that regenerates every vector file."""
-KINDS = ("transactions", "blocks", "certificates")
+KINDS = ("transactions", "blocks", "certificates", statetree_vectors.KIND)
 
 VALIDATOR_POWERS = (4, 3, 2, 1)
 """Unequal, so that three signers out of four (3 + 2 + 1 = 6 of 10) are not a quorum (7)."""
@@ -1015,13 +1016,17 @@ def _transaction_fields(transaction: Transaction) -> list[Value]:
 
 
 def compute_vector_documents(suite_name: str) -> dict[str, dict[str, Any]]:
-    """The three documents of `suite_name`, by kind."""
+    """The documents of `suite_name`, by kind."""
     generator = _Generator(get_suite(suite_name))
     generator.build_chain()
     return {
         "transactions": generator.transactions_document(),
         "blocks": generator.blocks_document(),
         "certificates": generator.certificates_document(),
+        statetree_vectors.KIND: statetree_vectors.compute_statetree_document(
+            generator.suite,
+            {"format": FORMAT, "kind": statetree_vectors.KIND, "suite": suite_name, "generated_by": WRITE_COMMAND},
+        ),
     }
 
 
@@ -1220,6 +1225,11 @@ _CHECKERS: dict[str, Callable[[CryptoSuite, Genesis, dict[str, Any]], list[str]]
 
 def check_document(kind: str, suite_name: str, document: dict[str, Any]) -> list[str]:
     """Every way `document` disagrees with the code; empty when it conforms."""
+    if kind == statetree_vectors.KIND:
+        # The state tree stands alone: no genesis, no chain, only keys, values, roots and proofs.
+        if (document.get("format"), document.get("kind"), document.get("suite")) != (FORMAT, kind, suite_name):
+            return [f"the file is not a format {FORMAT} {kind} document of suite {suite_name!r}"]
+        return statetree_vectors.check_statetree_document(get_suite(suite_name), document)
     header = _check_document_header(kind, suite_name, document)
     if isinstance(header, list):
         return header
