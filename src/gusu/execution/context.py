@@ -137,6 +137,13 @@ class Context:
         if meter.remaining < 0:
             self._fail(create_out_of_gas_error(meter.limit))
 
+    def charge(self, amount: int) -> None:
+        """Charge `amount` gas to the transaction (the sandbox bills its instrumented steps here)."""
+        self._charge(amount)
+
+    def get_gas_remaining(self) -> int:
+        return max(self._meter.remaining, 0)
+
     def revert(self, message: str) -> NoReturn:
         """Refuse the call: the transaction fails with `message` and changes nothing."""
         self._fail(ContractRevertError(str(message)))
