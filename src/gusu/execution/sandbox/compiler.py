@@ -737,6 +737,9 @@ def compile_contract(source: str, limits: SandboxLimits = DEFAULT_SANDBOX_LIMITS
             _Validator(set(module_names), set(imports)).check_tree(statement.value, None)
             module_names.add(target.id)
         else:
+            hint = _REFUSED_HINTS.get(type(statement))
+            if hint is not None:
+                raise _refuse(statement, hint)
             raise _refuse(
                 statement, "module level holds only imports, NAME = value assignments and function definitions"
             )

@@ -118,7 +118,8 @@ class Builtins:
         if kind is int:
             if value < 0:
                 self.runtime.stop(ContractError("bytes() of a negative size"))
-            self.runtime.step(1 + value // BYTES_PER_STEP, value)
+            self.runtime.allocate(value)
+            self.runtime.step(1 + value // BYTES_PER_STEP)
             return bytes(value)
         if kind is list:
             items = _items(self.runtime, value, "bytes")
