@@ -38,13 +38,21 @@ from gusu.errors import (
 )
 from gusu.execution.context import BlockContext, Context, GasMeter, create_out_of_gas_error
 from gusu.execution.contract import ContractSpec, MethodSpec, decode_arguments
+from gusu.execution.deployment import (
+    COMPILED_CACHE,
+    DEPLOYER_CONTRACT,
+    compute_code_key,
+    compute_instance_key,
+    decode_instance,
+)
 from gusu.execution.encoding import encode_value
 from gusu.execution.errors import Abort, ContractError
 from gusu.execution.governance.registry import check_permission_with_gate, read_permission_gate
 from gusu.execution.limits import DEFAULT_GAS_SCHEDULE, LIMIT_VALUE_MAX, ExecutionLimits, GasSchedule
 from gusu.execution.metering import invoke_metered
 from gusu.execution.registry import ContractRegistry
-from gusu.execution.state import BlockState, CommittedReader, StateReader
+from gusu.execution.sandbox import KIND_VIEW, run_method
+from gusu.execution.state import BlockState, CommittedReader, StateReader, compute_state_key_prefix
 from gusu.ledger.genesis import Genesis, validate_genesis
 from gusu.ledger.types import (
     ADDRESS_SIZE,
@@ -123,6 +131,8 @@ class Executor:
         # A snapshot: registering a contract later must not change how an
         # executor that is already running behaves mid-chain.
         self._contracts: dict[str, ContractSpec] = {spec.name: spec for spec in registry.get_specs()}
+        self._deployer = self._contracts.get(DEPLOYER_CONTRACT)
+        """Deployed contracts run only on chains that run the deployer."""
         self._limits = limits
         self._schedule = schedule
 
@@ -158,12 +168,19 @@ class Executor:
             meter.charge(self._schedule.transaction + self._schedule.argument_byte * len(transaction.args))
             if gate is not None:  # a chain with governance: checked against the state the block started from
                 check_permission_with_gate(committed, gate, item.sender, transaction.contract, transaction.method)
-            contract, method = self._resolve(transaction.contract, transaction.method)
-            arguments = decode_arguments(method, transaction.args)
-            context = self._create_context(
-                contract, method, state, block, meter, item.sender, item.transaction_id, read_only=method.is_view
-            )
-            return_value = self._invoke(contract, method, context, arguments, meter)
+            native = self._contracts.get(transaction.contract)
+            if native is None:  # a contract deployed by transaction, or none
+                context = self._create_deployed_context(
+                    state, block, meter, item.sender, item.transaction_id, transaction.contract, transaction.method
+                )
+                return_value = self._invoke_deployed(context, transaction.args, read_only=False)
+            else:
+                contract, method = self._resolve(transaction.contract, transaction.method)
+                arguments = decode_arguments(method, transaction.args)
+                context = self._create_context(
+                    contract, method, state, block, meter, item.sender, item.transaction_id, read_only=method.is_view
+                )
+                return_value = self._invoke(contract, method, context, arguments, meter)
         except BaseException as exception:  # sorted by compute_failure, which re-raises what is not ours
             if state.storage_failure is not None:
                 raise state.storage_failure from exception  # a contract may have caught it: ours anyway
@@ -203,6 +220,12 @@ class Executor:
         context: Context | None = None
         try:
             meter.charge(self._schedule.transaction + self._schedule.argument_byte * len(args))
+            if contract not in self._contracts:  # a contract deployed by transaction, or none
+                context = self._create_deployed_context(
+                    BlockState(state), block, meter, sender, ZERO_HASH, contract, method
+                )
+                return_value = self._invoke_deployed(context, args, read_only=True)
+                return CallResult(return_value=return_value, gas_used=meter.get_used(), events=())
             contract_spec, method_spec = self._resolve(contract, method)
             if not method_spec.is_view:
                 names = contract_spec.get_method_names()
@@ -316,6 +339,75 @@ class Executor:
             self._limits,
             self._schedule,
         )
+
+    def _create_deployed_context(
+        self,
+        state: BlockState,
+        block: BlockContext,
+        meter: GasMeter,
+        sender: Address,
+        transaction_id: Hash,
+        contract_name: str,
+        method_name: str,
+    ) -> Context:
+        """A context for `contract_name` as deployed by transaction (`gusu.execution.deployment`);
+        UnknownContractError if nothing runs under that name. Its code is loaded in `_invoke_deployed`."""
+        if self._deployer is None or len(contract_name) > NAME_LENGTH_MAX:
+            known = ", ".join(sorted(self._contracts))
+            raise UnknownContractError(f"no contract named {contract_name!r} runs on this chain (contracts: {known})")
+        return Context(
+            sender,
+            block,
+            transaction_id,
+            contract_name,
+            method_name,
+            False,
+            compute_state_key_prefix(contract_name),
+            state,
+            meter,
+            self._limits,
+            self._schedule,
+        )
+
+    def _invoke_deployed(self, context: Context, args: bytes, *, read_only: bool) -> bytes:
+        """Run `context.method` of the deployed contract `context.contract` in the sandbox."""
+        name = context.contract
+        raw = context.get_foreign(compute_instance_key(name))
+        if raw is None:
+            known = ", ".join(sorted(self._contracts))
+            raise UnknownContractError(
+                f"no contract named {name!r} runs on this chain (built-in: {known}; none is deployed under that name)"
+            )
+        instance = decode_instance(name, raw)
+        # Loading code costs its size every time, cached or not, so gas is the same on every node.
+        context.charge(self._schedule.state_read + self._schedule.state_read_byte * instance.code_bytes)
+        compiled = COMPILED_CACHE.get(instance.code_hash, None)
+        if compiled is None:
+            source = context.get_foreign(compute_code_key(instance.code_hash))
+            if source is None:
+                raise ContractError(f"the code of {name} (0x{instance.code_hash.hex()}) is missing from state")
+            compiled = COMPILED_CACHE.get(instance.code_hash, source.decode())
+            assert compiled is not None
+        declaration = compiled.methods.get(context.method)
+        if declaration is not None and (read_only or declaration.kind == KIND_VIEW):
+            if declaration.kind != KIND_VIEW:
+                views = ", ".join(n for n in compiled.get_method_names() if compiled.methods[n].kind == KIND_VIEW)
+                raise UnknownMethodError(
+                    f"{name}.{context.method} changes state, so only a transaction can run it; "
+                    f"read-only calls run views ({views or 'this contract has none'})"
+                )
+            context.read_only = True
+        result = run_method(compiled, context.method, args, context)
+        if context.fault is not None:
+            raise context.fault
+        encoded = result.return_value
+        if len(encoded) > self._limits.return_value_bytes_max:
+            raise StateLimitError(
+                f"{name}.{context.method} returned {len(encoded)} bytes; "
+                f"the limit is return_value_bytes_max = {self._limits.return_value_bytes_max}"
+            )
+        context.charge(self._schedule.return_byte * len(encoded))
+        return encoded
 
     def _invoke(
         self, contract: ContractSpec, method: MethodSpec, context: Context, arguments: list[Any], meter: GasMeter
