@@ -115,7 +115,8 @@ COMPILE_TIME_ATTACKS: dict[str, tuple[str, str]] = {
     "del_storage_internals": (contract("m = Map('b')\ndel m.prefix"), "del may only remove one item"),
     "del_name": (contract("x = 1\ndel x"), "del may only remove one item"),
     "arbitrary_decorator": (
-        HEADER + "def wrap(f):\n    return f\n@wrap\ndef attack() -> None:\n    pass\n@method\ndef ok() -> None:\n    pass\n",
+        HEADER
+        + "def wrap(f):\n    return f\n@wrap\ndef attack() -> None:\n    pass\n@method\ndef ok() -> None:\n    pass\n",
         "the only decorators",
     ),
     "class_definition": (HEADER + "class Evil:\n    pass\n" + contract("pass"), "classes are not allowed"),
@@ -193,9 +194,7 @@ RUN_TIME_ATTACKS: dict[str, tuple[str, type[ExecutionError], str]] = {
         "call_depth_max",
     ),
     "shared_sublists_make_comparison_exponential": (
-        contract(
-            "a = [0]\nb = [0]\nfor i in range(60):\n    a = [a, a]\n    b = [b, b]\nrequire(a == b, 'same')"
-        ),
+        contract("a = [0]\nb = [0]\nfor i in range(60):\n    a = [a, a]\n    b = [b, b]\nrequire(a == b, 'same')"),
         SandboxLimitError,
         "steps_max",
     ),
@@ -251,13 +250,7 @@ def test_refused_at_run_time(attack: str) -> None:
 
 
 def test_module_globals_do_not_persist_between_calls() -> None:
-    source = HEADER + (
-        "seen = []\n"
-        "@method\n"
-        "def remember() -> int:\n"
-        "    seen.append(1)\n"
-        "    return len(seen)\n"
-    )
+    source = HEADER + ("seen = []\n@method\ndef remember() -> int:\n    seen.append(1)\n    return len(seen)\n")
     chain = make_chain(source)
     assert chain.call("remember") == 1
     assert chain.call("remember") == 1, "each call starts from fresh module globals"
