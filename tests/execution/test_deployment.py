@@ -62,15 +62,15 @@ TOKEN_V2 = (
         "    balances.set(sender(), balances.get(sender(), 0) + bonus)\n    supply.add(bonus)\n",
     )
     .replace(
-        '''@view
-def balance(holder: Address) -> int:''',
-        '''@view
+        """@view
+def balance(holder: Address) -> int:""",
+        """@view
 def total() -> int:
     return supply.get()
 
 
 @view
-def balance(holder: Address) -> int:''',
+def balance(holder: Address) -> int:""",
     )
 )
 
@@ -145,7 +145,9 @@ def test_a_failing_migration_deploys_nothing() -> None:
     failed = _deploy(chain, "token", TOKEN_V1, ["not an int"])
     assert not failed.is_success
     assert chain.view("contracts", "get_instance", "token") is None
-    no_migration = TOKEN_V1.replace("@migration\ndef setup(initial: int) -> None:", "@method\ndef setup(initial: int) -> None:")
+    no_migration = TOKEN_V1.replace(
+        "@migration\ndef setup(initial: int) -> None:", "@method\ndef setup(initial: int) -> None:"
+    )
     refused = _deploy(chain, "plain", no_migration, [5])
     assert not refused.is_success and "no @migration" in refused.error_message
     assert _deploy(chain, "plain", no_migration, []).is_success

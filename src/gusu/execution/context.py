@@ -14,7 +14,7 @@ transaction that broke a rule into one that commits.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 from gusu.codec import Value
 from gusu.errors import (
@@ -84,9 +84,13 @@ class Context:
         "_write_bytes",
         "_writes",
         "block",
+        "call_depth",
+        "call_stack",
         "contract",
         "fault",
+        "invoker",
         "method",
+        "origin",
         "read_only",
         "sender",
         "transaction_id",
@@ -107,6 +111,14 @@ class Context:
         schedule: GasSchedule,
     ) -> None:
         self.sender = sender
+        self.origin = sender
+        """The account that signed the transaction (`sender` is the calling contract's address in an inner call)."""
+        self.call_stack: tuple[str, ...] = (contract,)
+        """The contracts this call runs inside, outermost first, this one last (for the reentrancy rule)."""
+        self.call_depth = 0
+        """Frames of sandboxed contract code above this call (inner calls share one depth budget)."""
+        self.invoker: ContractHost | None = None
+        """How a sandboxed contract calls another contract (set by the executor), or None: it cannot."""
         self.block = block
         self.transaction_id = transaction_id
         self.contract = contract
@@ -140,6 +152,10 @@ class Context:
     def charge(self, amount: int) -> None:
         """Charge `amount` gas to the transaction (the sandbox bills its instrumented steps here)."""
         self._charge(amount)
+
+    @property
+    def meter(self) -> GasMeter:
+        return self._meter
 
     def get_gas_remaining(self) -> int:
         return max(self._meter.remaining, 0)
@@ -360,6 +376,9 @@ class Context:
             self._schedule,
         )
         child._write_bytes = self._write_bytes
+        child.origin = self.origin
+        child.call_stack = (*self.call_stack, contract)
+        child.invoker = self.invoker
         return child
 
     def apply_call(self, child: Context) -> None:
@@ -375,6 +394,22 @@ class Context:
                     f"events_per_transaction_max = {self._limits.events_per_transaction_max} events"
                 )
             )
+
+
+class ContractHost(Protocol):
+    """What the executor gives a sandboxed call so that it can reach other contracts."""
+
+    def call(self, caller: Context, contract: str, method: str, args: bytes, read_only: bool, depth: int) -> bytes:
+        """Run `contract.method` with canonical `args` inside `caller`; its canonical result.
+
+        Raises the callee's failure; the callee's writes and events reach `caller` only if it succeeds.
+        `depth` is the caller's frame depth, which the callee's frames continue.
+        """
+        ...
+
+    def get_address(self, contract: str) -> Address:
+        """The address contract `contract` acts as when it calls another (its callees' `sender`)."""
+        ...
 
 
 class _PendingState:

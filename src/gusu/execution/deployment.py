@@ -40,6 +40,10 @@ INSTANCE_PREFIX = b"instance/"
 SETTINGS_KEY = b"settings"
 """[suite, approval_required, [native contract names]]: fixed at genesis."""
 TAG_CODE_HASH = "gusu.contract.code.v1"
+TAG_CONTRACT_ADDRESS = "gusu.contract.address.v1"
+
+CONTRACT_CALLS_DEPTH_MAX = 8
+"""Contracts one transaction may nest (the outermost counts as one); a consensus rule."""
 
 APPROVAL_PARAMETER = "contract_deploy_approval_required"
 """Genesis parameter: 1 if deploying or upgrading code needs governance's `approve_contract`, 0 if not.
@@ -87,6 +91,13 @@ def compute_code_hash(suite: str, source: str) -> Hash:
     return Hash(get_suite(suite).hash(encode([TAG_CODE_HASH, source.encode()])))
 
 
+def compute_contract_address(suite: str, name: str) -> Address:
+    """The address a deployed contract acts as when it calls another: the last 20 bytes of the suite hash
+    of ``["gusu.contract.address.v1", name]``. It follows the name, so it survives upgrades, and no key
+    pair stands behind it, so only the contract itself can act as it."""
+    return Address(get_suite(suite).hash(encode([TAG_CONTRACT_ADDRESS, name]))[-ADDRESS_SIZE:])
+
+
 def compute_instance_key(name: str) -> bytes:
     """The full state key of instance `name` (in the deployer's namespace)."""
     return compute_state_key(DEPLOYER_CONTRACT, INSTANCE_PREFIX + name.encode())
@@ -113,6 +124,10 @@ def decode_instance(name: str, raw: bytes) -> Instance:
 def read_instance(reader: StateReader, name: str) -> Instance | None:
     raw = reader.get(compute_instance_key(name))
     return None if raw is None else decode_instance(name, raw)
+
+
+def compute_settings_key() -> bytes:
+    return compute_state_key(DEPLOYER_CONTRACT, SETTINGS_KEY)
 
 
 def decode_settings(raw: bytes | None) -> DeployerSettings | None:

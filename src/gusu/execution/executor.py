@@ -31,6 +31,7 @@ from gusu.errors import (
     ConfigError,
     ExecutionError,
     GusuError,
+    SandboxLimitError,
     StateLimitError,
     StorageError,
     UnknownContractError,
@@ -40,10 +41,14 @@ from gusu.execution.context import BlockContext, Context, GasMeter, create_out_o
 from gusu.execution.contract import ContractSpec, MethodSpec, decode_arguments
 from gusu.execution.deployment import (
     COMPILED_CACHE,
+    CONTRACT_CALLS_DEPTH_MAX,
     DEPLOYER_CONTRACT,
     compute_code_key,
+    compute_contract_address,
     compute_instance_key,
+    compute_settings_key,
     decode_instance,
+    decode_settings,
 )
 from gusu.execution.encoding import encode_value
 from gusu.execution.errors import Abort, ContractError
@@ -173,6 +178,7 @@ class Executor:
                 context = self._create_deployed_context(
                     state, block, meter, item.sender, item.transaction_id, transaction.contract, transaction.method
                 )
+                context.invoker = self._create_host(state, committed, gate)
                 return_value = self._invoke_deployed(context, transaction.args, read_only=False)
             else:
                 contract, method = self._resolve(transaction.contract, transaction.method)
@@ -221,9 +227,9 @@ class Executor:
         try:
             meter.charge(self._schedule.transaction + self._schedule.argument_byte * len(args))
             if contract not in self._contracts:  # a contract deployed by transaction, or none
-                context = self._create_deployed_context(
-                    BlockState(state), block, meter, sender, ZERO_HASH, contract, method
-                )
+                block_state = BlockState(state)
+                context = self._create_deployed_context(block_state, block, meter, sender, ZERO_HASH, contract, method)
+                context.invoker = self._create_host(block_state, CommittedReader(block_state), None)
                 return_value = self._invoke_deployed(context, args, read_only=True)
                 return CallResult(return_value=return_value, gas_used=meter.get_used(), events=())
             contract_spec, method_spec = self._resolve(contract, method)
@@ -369,6 +375,49 @@ class Executor:
             self._schedule,
         )
 
+    def _create_host(self, state: BlockState, committed: CommittedReader, gate: bytes | None) -> _ContractHost:
+        settings = decode_settings(state.get(compute_settings_key()))
+        suite = settings.suite if settings is not None else "sm"
+        return _ContractHost(self, suite, committed, gate)
+
+    def call_inner(
+        self,
+        host: _ContractHost,
+        caller: Context,
+        contract: str,
+        method: str,
+        args: bytes,
+        read_only: bool,
+        depth: int,
+    ) -> bytes:
+        """A call from sandboxed contract code into `contract` (`ContractHost.call`); see docs/contracts.md."""
+        if contract in caller.call_stack:
+            raise ContractError(
+                f"{caller.contract} may not call {contract}: {contract} is already running in this transaction "
+                "(re-entering a running contract is refused)"
+            )
+        if len(caller.call_stack) >= CONTRACT_CALLS_DEPTH_MAX:
+            raise SandboxLimitError(f"contract calls nest deeper than {CONTRACT_CALLS_DEPTH_MAX} contracts")
+        sender = host.get_address(caller.contract)
+        if host.gate is not None:  # the consortium's permissions and freezes bind contracts as they bind accounts
+            check_permission_with_gate(host.committed, host.gate, sender, contract, method)
+        child = caller.create_call(contract, method, compute_state_key_prefix(contract), read_only=read_only)
+        child.sender = sender
+        child.call_depth = depth + 1
+        native = self._contracts.get(contract)
+        if native is None:
+            if self._deployer is None or len(contract) > NAME_LENGTH_MAX:
+                raise UnknownContractError(f"no contract named {contract!r} runs on this chain")
+            result = self._invoke_deployed(child, args, read_only=child.read_only)
+        else:
+            spec, method_spec = self._resolve(contract, method)
+            if child.read_only and not method_spec.is_view:
+                raise UnknownMethodError(f"{contract}.{method} changes state; a read-only call runs only views")
+            child.read_only = child.read_only or method_spec.is_view
+            result = self._invoke(spec, method_spec, child, decode_arguments(method_spec, args), child.meter)
+        caller.apply_call(child)
+        return result
+
     def _invoke_deployed(self, context: Context, args: bytes, *, read_only: bool) -> bytes:
         """Run `context.method` of the deployed contract `context.contract` in the sandbox."""
         name = context.contract
@@ -441,6 +490,24 @@ class Executor:
             )
         meter.charge(self._schedule.return_byte * len(encoded))
         return encoded
+
+
+class _ContractHost:
+    """One transaction's `ContractHost`: the chain's suite (for contract addresses) and its permission gate."""
+
+    __slots__ = ("committed", "executor", "gate", "suite")
+
+    def __init__(self, executor: Executor, suite: str, committed: CommittedReader, gate: bytes | None) -> None:
+        self.executor = executor
+        self.suite = suite
+        self.committed = committed
+        self.gate = gate
+
+    def call(self, caller: Context, contract: str, method: str, args: bytes, read_only: bool, depth: int) -> bytes:
+        return self.executor.call_inner(self, caller, contract, method, args, read_only, depth)
+
+    def get_address(self, contract: str) -> Address:
+        return compute_contract_address(self.suite, contract)
 
 
 def compute_failure(exception: BaseException, context: Context | None, meter: GasMeter, label: str) -> GusuError:

@@ -9,13 +9,14 @@ return lists instead, so the memory they take is counted up front.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from gusu.codec import Value
 from gusu.crypto import get_suite
-from gusu.errors import CodecError, CryptoError
+from gusu.errors import CodecError, CryptoError, GusuError, OutOfGasError
+from gusu.execution.context import ContractHost
 from gusu.execution.encoding import decode_value, encode_value
-from gusu.execution.errors import ContractError
+from gusu.execution.errors import Abort, ContractError
 from gusu.execution.sandbox.runtime import (
     BYTES_PER_STEP,
     CONTAINER_BYTES,
@@ -291,6 +292,62 @@ class Library:
     def transaction_id(self) -> bytes:
         return self.runtime.context.transaction_id
 
+    def origin(self) -> bytes:
+        """The account that signed the transaction (in an inner call, `sender()` is the calling contract)."""
+        return self.runtime.context.origin
+
+    def contract_address(self) -> bytes:
+        """This contract's own address: what a contract it calls sees as `sender()`."""
+        return self._get_host().get_address(self.runtime.context.contract)
+
+    def call_contract(self, contract: Any, method: Any, *arguments: Any) -> Value:
+        """Call `contract.method(*arguments)`; its failure fails this call too (and rolls back both)."""
+        try:
+            return self._invoke_host(contract, method, list(arguments), read_only=False)
+        except CalleeFailed as failed:
+            self.runtime.stop(failed.error)
+
+    def read_contract(self, contract: Any, method: Any, *arguments: Any) -> Value:
+        """Call view `contract.method(*arguments)`: it may read, never write."""
+        try:
+            return self._invoke_host(contract, method, list(arguments), read_only=True)
+        except CalleeFailed as failed:
+            self.runtime.stop(failed.error)
+
+    def try_call_contract(self, contract: Any, method: Any, *arguments: Any) -> list[Value]:
+        """Call `contract.method(*arguments)`; [True, result], or [False, error code] with the inner call
+        rolled back and this call going on. Running out of gas is never caught."""
+        try:
+            return [True, self._invoke_host(contract, method, list(arguments), read_only=False)]
+        except CalleeFailed as failed:
+            return [False, failed.error.code]
+
+    def _get_host(self) -> ContractHost:
+        host = self.runtime.context.invoker
+        if host is None:
+            self.runtime.stop(ContractError("this contract cannot call other contracts here"))
+        return host
+
+    def _invoke_host(self, contract: Any, method: Any, arguments: list[Any], *, read_only: bool) -> Value:
+        runtime = self.runtime
+        host = self._get_host()
+        if type(contract) is not str or type(method) is not str:
+            runtime.stop(ContractError("call_contract() takes a contract name and a method name (strings)"))
+        runtime.weigh(arguments)
+        try:
+            encoded = encode_value(arguments)
+        except CodecError as error:
+            runtime.stop(ContractError(f"the arguments to {contract}.{method} have no canonical encoding: {error}"))
+        runtime.step(CONTRACT_CALL_STEPS, len(encoded) * 2)
+        try:
+            result = host.call(runtime.context, contract, method, encoded, read_only, runtime.depth)
+        except Abort as abort:
+            raise_callee_failure(runtime, abort.error)
+        except GusuError as error:  # the callee's failure, or the consortium refusing the call (frozen, denied)
+            raise_callee_failure(runtime, error)
+        runtime.step(1 + len(result) // BYTES_PER_STEP, len(result) * 8)
+        return decode_value(result)
+
     def Map(self, name: Any) -> Map:  # noqa: N802 - the library's name for it
         return Map(self.runtime, name)
 
@@ -392,3 +449,23 @@ _TYPE_WRAPPERS: dict[object, type] = {
     Builtins.call_tuple: tuple,
 }
 """In a contract `int` is the wrapper `Builtins.int`; isinstance() maps it back to the type."""
+
+
+CONTRACT_CALL_STEPS = 50
+"""Steps one call into another contract costs the caller, beyond the callee's own gas."""
+
+
+class CalleeFailed(Exception):
+    """An inner call failed in a way the caller may handle (`try_call_contract`); never a contract's to see."""
+
+    def __init__(self, error: GusuError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def raise_callee_failure(runtime: Runtime, error: GusuError) -> NoReturn:
+    """An inner call failed: out of gas ends the caller too; anything else `try_call_contract` may catch,
+    and `call_contract` turns into this call's own failure."""
+    if isinstance(error, OutOfGasError) or runtime.context.meter.is_exhausted():
+        runtime.stop(error)
+    raise CalleeFailed(error)

@@ -55,6 +55,12 @@ LIBRARY_NAMES: frozenset[str] = frozenset(
         "block_timestamp_ms",
         "chain_id",
         "transaction_id",
+        "origin",
+        "contract_address",
+        # calling other contracts
+        "call_contract",
+        "read_contract",
+        "try_call_contract",
         # typed storage
         "Map",
         "Array",

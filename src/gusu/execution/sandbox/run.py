@@ -17,6 +17,7 @@ from gusu.codec import Value
 from gusu.errors import (
     CodecError,
     ExecutionError,
+    GusuError,
     InvalidArgumentsError,
     OutOfGasError,
     StorageError,
@@ -111,8 +112,9 @@ def run_method(
     limits = compiled.limits
     gas_steps = context.get_gas_remaining() // limits.gas_per_step
     runtime = Runtime(context, limits, min(limits.steps_max, gas_steps), gas_bound=gas_steps < limits.steps_max)
+    runtime.depth = context.call_depth  # an inner call spends the caller's frame budget, not a fresh one
     runtime.allocate(len(arguments) * 2)
-    failure: ExecutionError | None = None
+    failure: GusuError | None = None
     result: object = None
     try:
         namespace = create_globals(compiled, runtime)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from gusu.codec import Value
-from gusu.errors import CodecError, ContractRevertError, ExecutionError, OutOfGasError, SandboxLimitError
+from gusu.errors import CodecError, ContractRevertError, GusuError, OutOfGasError, SandboxLimitError
 from gusu.execution.context import Context
 from gusu.execution.encoding import decode_value, encode_value
 from gusu.execution.errors import Abort, ContractError
@@ -74,7 +74,7 @@ class Runtime:
 
     # --- the meter ---------------------------------------------------------------------
 
-    def stop(self, error: ExecutionError) -> NoReturn:
+    def stop(self, error: GusuError) -> NoReturn:
         raise Abort(error)
 
     def _stop_steps(self) -> NoReturn:
