@@ -43,6 +43,7 @@ from gusu.execution.deployment import (
     COMPILED_CACHE,
     CONTRACT_CALLS_DEPTH_MAX,
     DEPLOYER_CONTRACT,
+    Instance,
     compute_code_key,
     compute_contract_address,
     compute_instance_key,
@@ -138,6 +139,9 @@ class Executor:
         self._contracts: dict[str, ContractSpec] = {spec.name: spec for spec in registry.get_specs()}
         self._deployer = self._contracts.get(DEPLOYER_CONTRACT)
         """Deployed contracts run only on chains that run the deployer."""
+        # Decoded records by their stored bytes: decoding is pure, so reusing it changes speed, not results.
+        self._decoded_instances: dict[tuple[str, bytes], Instance] = {}
+        self._decoded_suites: dict[bytes, str] = {}
         self._limits = limits
         self._schedule = schedule
 
@@ -376,8 +380,12 @@ class Executor:
         )
 
     def _create_host(self, state: BlockState, committed: CommittedReader, gate: bytes | None) -> _ContractHost:
-        settings = decode_settings(state.get(compute_settings_key()))
-        suite = settings.suite if settings is not None else "sm"
+        raw = state.get(compute_settings_key())
+        suite = self._decoded_suites.get(raw or b"")
+        if suite is None:
+            settings = decode_settings(raw)
+            suite = settings.suite if settings is not None else "sm"
+            _remember(self._decoded_suites, raw or b"", suite)
         return _ContractHost(self, suite, committed, gate)
 
     def call_inner(
@@ -427,7 +435,10 @@ class Executor:
             raise UnknownContractError(
                 f"no contract named {name!r} runs on this chain (built-in: {known}; none is deployed under that name)"
             )
-        instance = decode_instance(name, raw)
+        instance = self._decoded_instances.get((name, raw))
+        if instance is None:
+            instance = decode_instance(name, raw)
+            _remember(self._decoded_instances, (name, raw), instance)
         # Loading code costs its size every time, cached or not, so gas is the same on every node.
         context.charge(self._schedule.state_read + self._schedule.state_read_byte * instance.code_bytes)
         compiled = COMPILED_CACHE.get(instance.code_hash, None)
@@ -490,6 +501,16 @@ class Executor:
             )
         meter.charge(self._schedule.return_byte * len(encoded))
         return encoded
+
+
+DECODED_RECORDS_MAX = 4096
+"""Decoded deployment records an executor keeps (each a few hundred bytes)."""
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(cache) >= DECODED_RECORDS_MAX:
+        cache.clear()  # rare; refilling costs one decode per record
+    cache[key] = value
 
 
 class _ContractHost:

@@ -8,6 +8,7 @@ builtins the code sees are only the wrappers it was compiled to use.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,22 +46,30 @@ class SandboxResult:
     storage_writes: int
 
 
-def _bind(name: str, runtime: Runtime, builtins: Builtins, library: Library) -> Any:
-    if name.startswith(HOOK_PREFIX):
-        return getattr(runtime, name[len(HOOK_PREFIX) :])
-    if name in BUILTIN_NAMES:
-        return getattr(builtins, "call_" + name)
-    assert name in LIBRARY_NAMES, name
-    return getattr(library, name)
+_FROM_RUNTIME, _FROM_BUILTINS, _FROM_LIBRARY = 0, 1, 2
+
+
+@functools.lru_cache(maxsize=1024)
+def _compute_binding_plan(bindings: tuple[str, ...]) -> tuple[tuple[str, int, str], ...]:
+    """(global name, which object, attribute) for each name the code uses; computed once per contract."""
+    plan: list[tuple[str, int, str]] = []
+    for name in bindings:
+        if name.startswith(HOOK_PREFIX):
+            plan.append((name, _FROM_RUNTIME, name[len(HOOK_PREFIX) :]))
+        elif name in BUILTIN_NAMES:
+            plan.append((name, _FROM_BUILTINS, "call_" + name))
+        else:
+            assert name in LIBRARY_NAMES, name
+            plan.append((name, _FROM_LIBRARY, name))
+    return tuple(plan)
 
 
 def create_globals(compiled: CompiledContract, runtime: Runtime) -> dict[str, Any]:
     """A new globals dict for one execution: an empty `__builtins__` and exactly the names the code uses."""
-    builtins = Builtins(runtime)
-    library = Library(runtime)
+    sources = (runtime, Builtins(runtime), Library(runtime))
     namespace: dict[str, Any] = {"__builtins__": {}}
-    for name in compiled.bindings:
-        namespace[name] = _bind(name, runtime, builtins, library)
+    for name, source, attribute in _compute_binding_plan(compiled.bindings):
+        namespace[name] = getattr(sources[source], attribute)
     return namespace
 
 
