@@ -228,6 +228,20 @@ class StateLimitError(ExecutionError):
     code = "state_limit"
 
 
+class ContractSourceError(ExecutionError):
+    """A deployed contract's source is refused by the sandbox's compiler (syntax, a name or construct outside
+    the allow-list, a limit on its size)."""
+
+    code = "contract_source_invalid"
+
+
+class SandboxLimitError(ExecutionError):
+    """A sandboxed contract call exceeded a sandbox limit (steps, memory, storage writes, call depth, integer
+    size)."""
+
+    code = "sandbox_limit"
+
+
 # --- API and client ----------------------------------------------------------------
 
 
