@@ -25,12 +25,15 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from gusu.codec import decode, encode
-from gusu.crypto import get_suite
+from gusu.codec import decode
 from gusu.errors import CodecError
 from gusu.execution.errors import ContractError
 from gusu.execution.sandbox import DEFAULT_SANDBOX_LIMITS, CompiledContract, SandboxLimits, compile_contract
 from gusu.execution.state import StateReader, compute_state_key
+
+# Re-exported: the hash moved to the ledger layer so that the SDK can compute it.
+from gusu.ledger.contractcode import TAG_CODE_HASH as TAG_CODE_HASH
+from gusu.ledger.contractcode import compute_code_hash as compute_code_hash
 from gusu.ledger.types import ADDRESS_SIZE, HASH_SIZE, Address, Hash, Height
 
 DEPLOYER_CONTRACT = "contracts"
@@ -39,7 +42,6 @@ CODE_PREFIX = b"code/"
 INSTANCE_PREFIX = b"instance/"
 SETTINGS_KEY = b"settings"
 """[suite, approval_required, [native contract names]]: fixed at genesis."""
-TAG_CODE_HASH = "gusu.contract.code.v1"
 
 APPROVAL_PARAMETER = "contract_deploy_approval_required"
 """Genesis parameter: 1 if deploying or upgrading code needs governance's `approve_contract`, 0 if not.
@@ -80,11 +82,6 @@ class DeployerSettings:
     suite: str
     is_approval_required: bool
     native_contracts: tuple[str, ...]
-
-
-def compute_code_hash(suite: str, source: str) -> Hash:
-    """The code hash of `source` under the chain's suite (what `approve_contract` names)."""
-    return Hash(get_suite(suite).hash(encode([TAG_CODE_HASH, source.encode()])))
 
 
 def compute_instance_key(name: str) -> bytes:
