@@ -177,6 +177,13 @@ def _identifier(value: Value, what: str) -> str:
     return value
 
 
+def _event_name(value: Value, what: str) -> str:
+    # Event names and fields are only keys of the decoded dict, so Python keywords ("from") are fine.
+    if not isinstance(value, str) or not IDENTIFIER.fullmatch(value):
+        raise CodecError(f"{what} must be a name of letters, digits and underscores, not {value!r}")
+    return value
+
+
 def _uint(value: Value, what: str) -> int:
     if type(value) is not int or value < 0:
         raise CodecError(f"{what} must be a non-negative integer")
@@ -207,8 +214,8 @@ def parse_interface(value: Value) -> ContractInterface:
     events: list[EventSchema] = []
     for item in _entries(events_value, "interface's events"):
         name, fields_value = _fields(item, 2, "event description")
-        fields = tuple(_identifier(field, "an event field") for field in _entries(fields_value, "event's fields"))
-        events.append(EventSchema(_identifier(name, "an event name"), fields))
+        fields = tuple(_event_name(field, "an event field") for field in _entries(fields_value, "event's fields"))
+        events.append(EventSchema(_event_name(name, "an event name"), fields))
     if migration is not None:
         migration = _identifier(migration, "the migration's name")
     return ContractInterface(tuple(methods), tuple(events), migration)
