@@ -287,6 +287,12 @@ class TransactionFailedError(ClientError):
         self.receipt_code = receipt_code
 
 
+class ContractNotApprovedError(ClientError):
+    """Deploying or upgrading code that this chain's governance has not approved (`approve_contract`)."""
+
+    code = "contract_not_approved"
+
+
 class TimeoutError_(ClientError):  # noqa: N801 - the builtin TimeoutError is not a GusuError
     """Waiting for a node (for example for a receipt) took longer than allowed."""
 

@@ -175,7 +175,10 @@ def test_a_governed_chain_deploys_only_approved_code() -> None:
     assert chain.view("contracts", "is_approval_required") is True
     refused = _deploy(chain, "token", TOKEN_V1, [10], key=CLIENT_KEY)
     assert not refused.is_success and "not approved" in refused.error_message
-    decide(chain, "approve_contract", [compute_code_hash("sm", TOKEN_V1)])
+    code_hash = compute_code_hash("sm", TOKEN_V1)
+    assert chain.view("contracts", "is_code_approved", code_hash) is False
+    decide(chain, "approve_contract", [code_hash])
+    assert chain.view("contracts", "is_code_approved", code_hash) is True
     deployed = _deploy(chain, "token", TOKEN_V1, [10], key=CLIENT_KEY)
     assert deployed.is_success, deployed.error_message
     upgrade = chain.run(make_transaction("contracts", "upgrade", ["token", TOKEN_V2, encode([1])], sender=CLIENT_KEY))

@@ -86,9 +86,8 @@ def test_unknown_contract_and_method_fail_and_the_chain_goes_on() -> None:
     codes = [receipt.error_code for receipt in result.receipts]
     assert codes == ["contract_unknown", "method_unknown", "method_unknown", "method_unknown", ""]
     assert "no contract named 'nosuch'" in result.receipts[0].error_message
-    assert (
-        "(built-in: account, contracts, evidence, system, typed; none is deployed" in result.receipts[0].error_message
-    )
+    message = result.receipts[0].error_message
+    assert "(built-in: account, contracts, evidence, system, typed; none is deployed" in message
     assert "contract account has no method 'steal'" in result.receipts[1].error_message
     assert "transfer" in result.receipts[1].error_message
     assert chain.get_balance(BOB) == 7

@@ -31,6 +31,10 @@ from gusu.errors import CodecError
 from gusu.execution.errors import ContractError
 from gusu.execution.sandbox import DEFAULT_SANDBOX_LIMITS, CompiledContract, SandboxLimits, compile_contract
 from gusu.execution.state import StateReader, compute_state_key
+
+# Re-exported: the hash moved to the ledger layer so that the SDK can compute it.
+from gusu.ledger.contractcode import TAG_CODE_HASH as TAG_CODE_HASH
+from gusu.ledger.contractcode import compute_code_hash as compute_code_hash
 from gusu.ledger.types import ADDRESS_SIZE, HASH_SIZE, Address, Hash, Height
 
 DEPLOYER_CONTRACT = "contracts"
@@ -39,7 +43,6 @@ CODE_PREFIX = b"code/"
 INSTANCE_PREFIX = b"instance/"
 SETTINGS_KEY = b"settings"
 """[suite, approval_required, [native contract names]]: fixed at genesis."""
-TAG_CODE_HASH = "gusu.contract.code.v1"
 TAG_CONTRACT_ADDRESS = "gusu.contract.address.v1"
 
 CONTRACT_CALLS_DEPTH_MAX = 8
@@ -84,11 +87,6 @@ class DeployerSettings:
     suite: str
     is_approval_required: bool
     native_contracts: tuple[str, ...]
-
-
-def compute_code_hash(suite: str, source: str) -> Hash:
-    """The code hash of `source` under the chain's suite (what `approve_contract` names)."""
-    return Hash(get_suite(suite).hash(encode([TAG_CODE_HASH, source.encode()])))
 
 
 def compute_contract_address(suite: str, name: str) -> Address:

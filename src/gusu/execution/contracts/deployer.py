@@ -131,6 +131,11 @@ class Deployer(Contract):
     def is_approval_required(self, ctx: Context) -> bool:
         return _get_settings(ctx).is_approval_required
 
+    @view
+    def is_code_approved(self, ctx: Context, code_hash: Hash) -> bool:
+        """Whether governance approved `code_hash` (`approve_contract`): clients check before they deploy."""
+        return is_contract_code_approved(_ForeignReader(ctx), code_hash)
+
 
 def _get_settings(ctx: Context) -> DeployerSettings:
     settings = decode_settings(ctx.get(SETTINGS_KEY))
