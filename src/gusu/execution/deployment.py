@@ -22,6 +22,7 @@ of loading code is charged by its size whether or not the cache held it.
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -96,6 +97,7 @@ def compute_contract_address(suite: str, name: str) -> Address:
     return Address(get_suite(suite).hash(encode([TAG_CONTRACT_ADDRESS, name]))[-ADDRESS_SIZE:])
 
 
+@functools.lru_cache(maxsize=4096)
 def compute_instance_key(name: str) -> bytes:
     """The full state key of instance `name` (in the deployer's namespace)."""
     return compute_state_key(DEPLOYER_CONTRACT, INSTANCE_PREFIX + name.encode())

@@ -19,9 +19,10 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from gusu.codec import Value
+from gusu.codec.canonical import INT_MIN, UINT_MAX
 from gusu.errors import CodecError, ContractRevertError, GusuError, OutOfGasError, SandboxLimitError
 from gusu.execution.context import Context
-from gusu.execution.encoding import decode_value, encode_value
+from gusu.execution.encoding import decode_int, decode_value, encode_int, encode_value
 from gusu.execution.errors import Abort, ContractError
 from gusu.execution.sandbox.limits import SandboxLimits
 from gusu.ledger.types import NAME_LENGTH_MAX
@@ -531,7 +532,20 @@ def _validate_storage_name(runtime: Runtime, name: object, kind: str) -> bytes:
     return name.encode()
 
 
+_BIN8_HEADERS = tuple(b"\xc4" + bytes((size,)) for size in range(256))
+"""The canonical header of a byte string shorter than 256 bytes (msgpack bin 8)."""
+
+
 def _encode_key(runtime: Runtime, key: object) -> bytes:
+    kind = type(key)
+    # Fast paths with the same bytes `encode_value` gives (tests/execution/sandbox checks it): addresses,
+    # hashes and small integers are nearly every key a contract uses.
+    if kind is bytes and len(key) < 256:  # type: ignore[arg-type]
+        runtime.step(1 + len(key) // BYTES_PER_STEP)  # type: ignore[arg-type]
+        return _BIN8_HEADERS[len(key)] + key  # type: ignore[arg-type, operator]
+    if kind is int and INT_MIN <= key <= UINT_MAX:  # type: ignore[operator]
+        runtime.step(1)
+        return encode_int(key)  # type: ignore[arg-type]
     if type(key) not in SCALAR_TYPES or key is None:
         runtime.stop(ContractError(f"a storage key must be int, str, bytes or bool, found {describe_type(key)}"))
     runtime.step(1 + (len(key) if type(key) in (str, bytes) else 0) // BYTES_PER_STEP)  # type: ignore[arg-type]
@@ -546,6 +560,10 @@ def _read(runtime: Runtime, key: bytes) -> Value:
     if raw is None:
         return None
     runtime.step(1 + len(raw) // BYTES_PER_STEP, len(raw) * 2)
+    if len(raw) <= 9:  # a balance or a counter: the integer fast path (None if it is not one)
+        number = decode_int(raw)
+        if number is not None:
+            return number
     try:
         return decode_value(raw)
     except CodecError as error:
@@ -554,6 +572,9 @@ def _read(runtime: Runtime, key: bytes) -> Value:
 
 def _write(runtime: Runtime, key: bytes, value: object) -> None:
     runtime.count_write()
+    if type(value) is int and INT_MIN <= value <= UINT_MAX:
+        runtime.context.set(key, encode_int(value))  # weighing a scalar charges nothing
+        return
     runtime.weigh(value)
     if type(value) is tuple:
         runtime.stop(ContractError("storage holds lists, not tuples: convert with list(...)"))
