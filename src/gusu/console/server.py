@@ -116,7 +116,7 @@ async def _limits_middleware(request: web.Request, handler: Handler) -> web.Stre
                     error.status, "not_found" if error.status == 404 else "http_error", error.reason
                 )
             else:
-                response = error
+                raise
         except GusuError as error:
             answer = compute_error_answer(error)
             response = _error_response(answer.status, answer.code, answer.message)
@@ -208,6 +208,10 @@ def _page(page: str, validate: Callable[[str], object] | None = None) -> Handler
     return handler
 
 
+def _redirect(target: str) -> web.Response:
+    return web.Response(status=303, headers={"Location": target})
+
+
 async def _search_page(request: web.Request) -> web.StreamResponse:
     """Redirects to what the query names; an unknown or malformed query shows the search page saying so."""
     query = request.query.get("q", "")[: request.app[SETTINGS_KEY].query_length_max]
@@ -218,7 +222,7 @@ async def _search_page(request: web.Request) -> web.StreamResponse:
             raise
         return _page_response(request, "search", query, status=404)
     paths = {"block": "/blocks/", "transaction": "/transactions/", "account": "/accounts/"}
-    raise web.HTTPSeeOther(paths[kind] + quote(reference))
+    return _redirect(paths[kind] + quote(reference))
 
 
 async def _set_language(request: web.Request) -> web.StreamResponse:
@@ -230,7 +234,7 @@ async def _set_language(request: web.Request) -> web.StreamResponse:
     # Only a path on this site: "//host" or "/\host" would send the browser elsewhere.
     if not isinstance(target, str) or not target.startswith("/") or target[1:2] in ("/", "\\"):
         target = "/"
-    response = web.HTTPSeeOther(target)
+    response = _redirect(target)
     response.set_cookie(
         LANGUAGE_COOKIE,
         language,
@@ -240,7 +244,7 @@ async def _set_language(request: web.Request) -> web.StreamResponse:
         samesite="Lax",
         secure=request.secure,
     )
-    raise response
+    return response
 
 
 async def _static(request: web.Request) -> web.StreamResponse:
