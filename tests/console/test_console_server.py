@@ -222,3 +222,29 @@ def test_request_deadline(chain: Chain) -> None:
 def test_settings_are_validated(settings: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):
         ConsoleSettings(**settings)
+
+
+def test_tps_ignores_genesis_and_needs_two_blocks() -> None:
+    from gusu.console.chain import compute_tps
+    from gusu.ledger.types import BlockHeader
+    from gusu.sdk import BlockView
+
+    def block(height: int, timestamp_ms: int, count: int) -> BlockView:
+        header = BlockHeader(
+            chain_id="c",
+            height=height,
+            parent_hash=b"\0" * 32,
+            timestamp_ms=timestamp_ms,
+            proposer=b"\0" * 20,
+            transactions_root=b"\0" * 32,
+            receipts_root=b"\0" * 32,
+            state_root=b"\0" * 32,
+            validators_hash=b"\0" * 32,
+            next_validators_hash=b"\0" * 32,
+            transaction_count=count,
+        )
+        return BlockView(block_hash=b"\0" * 32, header=header, transaction_ids=(), transactions=(), certificate=None)
+
+    assert compute_tps([block(0, 0, 0), block(1, 5000, 10)]) == 0.0
+    # Blocks 2 and 3 committed 30 transactions in the 2 s after block 1.
+    assert compute_tps([block(3, 7000, 20), block(1, 5000, 10), block(2, 6000, 10), block(0, 0, 0)]) == 15.0

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import click
 
-from gusu.cli.context import common_options, get_state, write_json
+from gusu.cli.context import common_options, get_state
 from gusu.console.settings import DEFAULT_HOST, DEFAULT_PORT, ConsoleSettings
 from gusu.errors import ConfigError
 
@@ -40,7 +41,8 @@ async def _serve(settings: ConsoleSettings, json_output: bool) -> None:
 
     runner, url = await start_console(settings)
     if json_output:
-        write_json({"url": url, "endpoint": settings.endpoint})
+        # One line, printed at once, so that a script reading the running console's stdout gets it whole.
+        click.echo(json.dumps({"url": url, "endpoint": settings.endpoint}))
     else:
         click.echo(f"Gusu console: {url}  (node {settings.endpoint}; Ctrl-C stops it)")
     try:

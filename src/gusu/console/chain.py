@@ -70,9 +70,10 @@ def compute_block_summary(block: BlockView) -> JSONObject:
 
 def compute_tps(blocks: list[BlockView]) -> float:
     """Transactions per second over `blocks` (any order): those after the oldest, over the time they span."""
-    if len(blocks) < 2:
+    # Genesis has no real time (timestamp 0), so it never bounds the span.
+    ordered = sorted((block for block in blocks if block.header.height > 0), key=lambda block: block.header.height)
+    if len(ordered) < 2:
         return 0.0
-    ordered = sorted(blocks, key=lambda block: block.header.height)
     span_ms = ordered[-1].header.timestamp_ms - ordered[0].header.timestamp_ms
     if span_ms <= 0:
         return 0.0
