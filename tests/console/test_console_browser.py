@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RECIPIENT, Chain, find_free_port
 
+from conftest import RECIPIENT, Chain, find_free_port
 from gusu.console.i18n import LANGUAGES, load_catalogues
 from gusu.crypto import get_suite
 
@@ -218,7 +218,7 @@ def test_browser_hashes_match_the_standards_and_python(console: str, browser: An
         vectors[("keccak-256", data)] = keccak.hash(data).hex()
     script = """
         const [name, hex, splits] = arguments;
-        const bytes = new Uint8Array(hex.match(/../g) || [].map(() => 0)).map((_, i) => parseInt(hex.substr(2 * i, 2), 16));
+        const bytes = new Uint8Array(hex.length / 2).map((_, i) => parseInt(hex.substr(2 * i, 2), 16));
         const whole = GusuHash.digestHex(name, bytes);
         const hasher = GusuHash.create(name);
         let start = 0;
