@@ -312,3 +312,12 @@ class TemporarilyUnavailableError(NodeError):
 
     code = "unavailable"
     retryable = True
+
+
+# --- console -----------------------------------------------------------------------
+
+
+class ConsoleInputError(GusuError):
+    """A console page or console API request carries a malformed value (height, hash, address, query)."""
+
+    code = "input_invalid"
