@@ -284,6 +284,9 @@ class Runtime:
         if (kind_a is int or kind_a is bool or a is None) and (kind_b is int or kind_b is bool or b is None):
             return bool(_COMPARE[code](a, b))
         if code < 8:  # identity (is / is not) costs nothing whatever the operands
+            if kind_b is range and code >= 6 and kind_a is not int and kind_a is not bool:
+                # Only an integer is found in a range by arithmetic; anything else makes Python scan every item.
+                self.stop(ContractError(f"`in range(...)` takes an integer, found {describe_type(a)}"))
             if kind_b is dict and code >= 6:
                 self.check_key(a)
                 self.weigh(a)
