@@ -37,6 +37,8 @@ ITEM_BYTES = 8
 CONTAINER_BYTES = 64
 """Memory charged per container created."""
 DICT_ENTRY_BYTES = 48
+DICT_VIEW_TYPES: frozenset[type] = frozenset({type({}.keys()), type({}.values()), type({}.items())})
+"""What `dict.keys()`, `values()` and `items()` return: comparing or searching one walks every entry."""
 
 _COMPARE = (
     operator.eq,
@@ -158,6 +160,8 @@ class Runtime:
                 pending.extend(item.values())  # type: ignore[attr-defined]
             elif kind is str or kind is bytes:
                 self.steps_left -= len(item) // BYTES_PER_STEP  # type: ignore[arg-type]
+            elif kind in DICT_VIEW_TYPES:
+                pending.extend(item)  # type: ignore[call-overload]
             if self.steps_left < 0:
                 self._stop_steps()
         return counted
