@@ -410,8 +410,13 @@ def _linear(memory_per_unit: int) -> Cost:
     def cost(runtime: Runtime, value: Any, arguments: tuple[Any, ...]) -> None:
         size = len(value)
         for argument in arguments:
-            if type(argument) in (str, bytes, list, tuple, dict):
-                size += len(argument)
+            kind = type(argument)
+            if kind in (str, bytes, list, tuple, dict, range) or kind in DICT_VIEW_TYPES:
+                # A range or a dict view has no items of its own, but list.extend copies every one.
+                try:
+                    size += len(argument)
+                except OverflowError:
+                    runtime.stop(ContractError("a range too long to count was given to a method"))
         runtime.step(1 + size // BYTES_PER_STEP, size * memory_per_unit)
 
     return cost
