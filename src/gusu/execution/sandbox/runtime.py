@@ -366,6 +366,8 @@ class Runtime:
         """The text of one f-string field: scalars only, no format spec (the spec is refused at compile time)."""
         kind = type(value)
         if kind is str:
+            # The f-string copies the field into its result: f"{s}{s}" doubles s at a few steps a time.
+            self.step(1 + len(value) // BYTES_PER_STEP, len(value))
             return value  # type: ignore[no-any-return]
         if kind not in SCALAR_TYPES:
             self.stop(
