@@ -445,6 +445,12 @@ def _append(runtime: Runtime, value: Any, arguments: tuple[Any, ...]) -> None:
     runtime.allocate(ITEM_BYTES)
 
 
+def _list_pop(runtime: Runtime, value: Any, arguments: tuple[Any, ...]) -> None:
+    # Popping the last item is O(1); popping at an index moves the items after it, as `del items[i]` does.
+    if arguments:
+        runtime.step(1 + len(value) // BYTES_PER_STEP)
+
+
 def _dict_key(runtime: Runtime, value: Any, arguments: tuple[Any, ...]) -> None:
     if arguments:
         runtime.check_key(arguments[0])
@@ -461,7 +467,7 @@ def _to_bytes(runtime: Runtime, value: Any, arguments: tuple[Any, ...]) -> None:
 ATTRIBUTE_TABLES: dict[type, dict[str, Cost]] = {
     list: {
         "append": _append,
-        "pop": _FREE,
+        "pop": _list_pop,
         "insert": _linear(ITEM_BYTES),
         "extend": _linear(ITEM_BYTES),
         "index": _search,
