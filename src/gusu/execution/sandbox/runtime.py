@@ -424,6 +424,17 @@ def _linear(memory_per_unit: int) -> Cost:
     return cost
 
 
+def _affix(runtime: Runtime, value: Any, arguments: tuple[Any, ...]) -> None:
+    """startswith/endswith: a tuple of affixes compares each one, so each is charged by its length."""
+    size = len(value)
+    if arguments and type(arguments[0]) is tuple:
+        for affix in arguments[0]:
+            size += len(affix) if type(affix) in (str, bytes) else 1
+    elif arguments and type(arguments[0]) in (str, bytes):
+        size += len(arguments[0])
+    runtime.step(1 + size // BYTES_PER_STEP)
+
+
 def _search(runtime: Runtime, value: Any, arguments: tuple[Any, ...]) -> None:
     runtime.weigh(value)
     for argument in arguments:
@@ -487,8 +498,8 @@ ATTRIBUTE_TABLES: dict[type, dict[str, Cost]] = {
         "clear": _FREE,
     },
     str: {
-        "startswith": _linear(0),
-        "endswith": _linear(0),
+        "startswith": _affix,
+        "endswith": _affix,
         "find": _linear(0),
         "count": _linear(0),
         "lower": _linear(1),
@@ -503,8 +514,8 @@ ATTRIBUTE_TABLES: dict[type, dict[str, Cost]] = {
         "isalpha": _linear(0),
     },
     bytes: {
-        "startswith": _linear(0),
-        "endswith": _linear(0),
+        "startswith": _affix,
+        "endswith": _affix,
         "find": _linear(0),
         "count": _linear(0),
         "split": _linear(CONTAINER_BYTES),
