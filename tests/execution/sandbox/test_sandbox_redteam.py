@@ -67,13 +67,14 @@ def test_list_extend_with_a_range_charges_its_memory() -> None:
     with pytest.raises(SandboxLimitError, match="memory_bytes_max"):
         run("l = []\nl.extend(range(10**6))", SandboxLimits(memory_bytes_max=1_000_000))
     with pytest.raises(SandboxLimitError, match="memory_bytes_max"):
-        run("d = {}\nfor i in range(1000):\n    d[i] = i\nl = []\nl.extend(d.keys())", SandboxLimits(memory_bytes_max=8_000))
+        keys = "d = {}\nfor i in range(1000):\n    d[i] = i\nl = []\nl.extend(d.keys())"
+        run(keys, SandboxLimits(memory_bytes_max=8_000))
     with pytest.raises(ContractError, match="too long"):
         run("l = []\nl.extend(range(10**30))")
 
 
 def test_fstring_of_strings_charges_their_memory() -> None:
-    # s = f"{s}{s}" doubles a string at a few steps a time: 2**40 bytes within a thousand steps (24 doublings here: 32 MiB).
+    # s = f"{s}{s}" doubles a string at a few steps a time: 2**40 bytes in a thousand steps (here 32 MiB).
     with pytest.raises(SandboxLimitError, match="memory_bytes_max"):
         run("s = 'ab'\nfor i in range(24):\n    s = f'{s}{s}'", SandboxLimits(memory_bytes_max=1_000_000))
 

@@ -37,6 +37,13 @@ ITEM_BYTES = 8
 CONTAINER_BYTES = 64
 """Memory charged per container created."""
 DICT_ENTRY_BYTES = 48
+VALUE_NESTING_MAX = 64
+"""Lists, tuples and dicts nested deeper than this are refused before any deep operation (a consensus rule).
+
+Python compares nested lists by recursing in C, and the recursion limit counts the frames already on the
+host's stack, so past some depth the same comparison succeeds on one node and raises RecursionError on
+another (catch-up and consensus reach execute_block from different depths). Twice the codec's nesting
+limit, far below the interpreter's: every frame a transaction can stack up leaves room for it."""
 DICT_VIEW_TYPES: frozenset[type] = frozenset({type({}.keys()), type({}.values()), type({}.items())})
 """What `dict.keys()`, `values()` and `items()` return: comparing or searching one walks every entry."""
 
@@ -147,21 +154,23 @@ class Runtime:
                 self.step(1 + len(value) // BYTES_PER_STEP)  # type: ignore[arg-type]
             return 1
         counted = 0
-        pending = [value]
+        pending: list[tuple[Any, int]] = [(value, 1)]
         while pending:
-            item = pending.pop()
+            item, depth = pending.pop()
             kind = type(item)
             counted += 1
             self.steps_left -= 1
-            if kind is list or kind is tuple:
-                pending.extend(item)  # type: ignore[arg-type]
-            elif kind is dict:
-                pending.extend(item.keys())  # type: ignore[attr-defined]
-                pending.extend(item.values())  # type: ignore[attr-defined]
+            if kind is list or kind is tuple or kind is dict or kind in DICT_VIEW_TYPES:
+                if depth >= VALUE_NESTING_MAX:
+                    self.stop(SandboxLimitError(f"a value nests deeper than VALUE_NESTING_MAX = {VALUE_NESTING_MAX}"))
+                depth += 1
+                if kind is dict:
+                    pending.extend([(key, depth) for key in item])
+                    pending.extend([(child, depth) for child in item.values()])
+                else:
+                    pending.extend([(child, depth) for child in item])
             elif kind is str or kind is bytes:
-                self.steps_left -= len(item) // BYTES_PER_STEP  # type: ignore[arg-type]
-            elif kind in DICT_VIEW_TYPES:
-                pending.extend(item)  # type: ignore[call-overload]
+                self.steps_left -= len(item) // BYTES_PER_STEP
             if self.steps_left < 0:
                 self._stop_steps()
         return counted
