@@ -94,6 +94,15 @@ def test_startswith_a_tuple_of_long_prefixes_is_charged_for_each() -> None:
     assert run(setup + "x = s.startswith(t)").steps_used - baseline >= 1000 * 500
 
 
+def test_array_index_error_does_not_print_the_index() -> None:
+    # Array('q').get(a) put repr(a) in its error: a list of shared sub-lists 60 levels deep prints 2**60 items.
+    body = "a = [0]\nfor i in range(16):\n    a = [a, a]\nx = Array('q').get(a)"
+    chain = make_chain(contract(body).replace("import method", "import Array, method"), gas_limit=10**12)
+    with pytest.raises(ContractError) as caught:
+        chain.call_raw("attack", [])
+    assert str(caught.value) == "an Array index must be an integer, found list"
+
+
 def _at_stack_depth(frames: int, action: Callable[[], T]) -> T:
     if frames == 0:
         return action()

@@ -693,8 +693,11 @@ class Array(LibraryObject):
 
     def _item_key(self, index: object) -> bytes:
         length = self.length()
-        if type(index) is not int or not 0 <= index < length:
-            self._runtime.stop(ContractError(f"Array index {index!r} is out of range (length {length})"))
+        if type(index) is not int:
+            # Never the index's repr: a list of shared sub-lists prints 2**60 items.
+            self._runtime.stop(ContractError(f"an Array index must be an integer, found {describe_type(index)}"))
+        if not 0 <= index < length:
+            self._runtime.stop(ContractError(f"Array index {index} is out of range (length {length})"))
         return self._prefix + b"i" + encode_value(index)
 
     def get(self, index: object) -> Value:
