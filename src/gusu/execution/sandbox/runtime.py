@@ -37,6 +37,15 @@ ITEM_BYTES = 8
 CONTAINER_BYTES = 64
 """Memory charged per container created."""
 DICT_ENTRY_BYTES = 48
+VALUE_NESTING_MAX = 64
+"""Lists, tuples and dicts nested deeper than this are refused before any deep operation (a consensus rule).
+
+Python compares nested lists by recursing in C, and the recursion limit counts the frames already on the
+host's stack, so past some depth the same comparison succeeds on one node and raises RecursionError on
+another (catch-up and consensus reach execute_block from different depths). Twice the codec's nesting
+limit, far below the interpreter's: every frame a transaction can stack up leaves room for it."""
+DICT_VIEW_TYPES: frozenset[type] = frozenset({type({}.keys()), type({}.values()), type({}.items())})
+"""What `dict.keys()`, `values()` and `items()` return: comparing or searching one walks every entry."""
 
 _COMPARE = (
     operator.eq,
@@ -145,19 +154,23 @@ class Runtime:
                 self.step(1 + len(value) // BYTES_PER_STEP)  # type: ignore[arg-type]
             return 1
         counted = 0
-        pending = [value]
+        pending: list[tuple[Any, int]] = [(value, 1)]
         while pending:
-            item = pending.pop()
+            item, depth = pending.pop()
             kind = type(item)
             counted += 1
             self.steps_left -= 1
-            if kind is list or kind is tuple:
-                pending.extend(item)  # type: ignore[arg-type]
-            elif kind is dict:
-                pending.extend(item.keys())  # type: ignore[attr-defined]
-                pending.extend(item.values())  # type: ignore[attr-defined]
+            if kind is list or kind is tuple or kind is dict or kind in DICT_VIEW_TYPES:
+                if depth >= VALUE_NESTING_MAX:
+                    self.stop(SandboxLimitError(f"a value nests deeper than VALUE_NESTING_MAX = {VALUE_NESTING_MAX}"))
+                depth += 1
+                if kind is dict:
+                    pending.extend([(key, depth) for key in item])
+                    pending.extend([(child, depth) for child in item.values()])
+                else:
+                    pending.extend([(child, depth) for child in item])
             elif kind is str or kind is bytes:
-                self.steps_left -= len(item) // BYTES_PER_STEP  # type: ignore[arg-type]
+                self.steps_left -= len(item) // BYTES_PER_STEP
             if self.steps_left < 0:
                 self._stop_steps()
         return counted
@@ -284,6 +297,9 @@ class Runtime:
         if (kind_a is int or kind_a is bool or a is None) and (kind_b is int or kind_b is bool or b is None):
             return bool(_COMPARE[code](a, b))
         if code < 8:  # identity (is / is not) costs nothing whatever the operands
+            if kind_b is range and code >= 6 and kind_a is not int and kind_a is not bool:
+                # Only an integer is found in a range by arithmetic; anything else makes Python scan every item.
+                self.stop(ContractError(f"`in range(...)` takes an integer, found {describe_type(a)}"))
             if kind_b is dict and code >= 6:
                 self.check_key(a)
                 self.weigh(a)
@@ -359,6 +375,8 @@ class Runtime:
         """The text of one f-string field: scalars only, no format spec (the spec is refused at compile time)."""
         kind = type(value)
         if kind is str:
+            # The f-string copies the field into its result: f"{s}{s}" doubles s at a few steps a time.
+            self.step(1 + len(value) // BYTES_PER_STEP, len(value))
             return value  # type: ignore[no-any-return]
         if kind not in SCALAR_TYPES:
             self.stop(
@@ -403,11 +421,27 @@ def _linear(memory_per_unit: int) -> Cost:
     def cost(runtime: Runtime, value: Any, arguments: tuple[Any, ...]) -> None:
         size = len(value)
         for argument in arguments:
-            if type(argument) in (str, bytes, list, tuple, dict):
-                size += len(argument)
+            kind = type(argument)
+            if kind in (str, bytes, list, tuple, dict, range) or kind in DICT_VIEW_TYPES:
+                # A range or a dict view has no items of its own, but list.extend copies every one.
+                try:
+                    size += len(argument)
+                except OverflowError:
+                    runtime.stop(ContractError("a range too long to count was given to a method"))
         runtime.step(1 + size // BYTES_PER_STEP, size * memory_per_unit)
 
     return cost
+
+
+def _affix(runtime: Runtime, value: Any, arguments: tuple[Any, ...]) -> None:
+    """startswith/endswith: a tuple of affixes compares each one, so each is charged by its length."""
+    size = len(value)
+    if arguments and type(arguments[0]) is tuple:
+        for affix in arguments[0]:
+            size += len(affix) if type(affix) in (str, bytes) else 1
+    elif arguments and type(arguments[0]) in (str, bytes):
+        size += len(arguments[0])
+    runtime.step(1 + size // BYTES_PER_STEP)
 
 
 def _search(runtime: Runtime, value: Any, arguments: tuple[Any, ...]) -> None:
@@ -431,6 +465,12 @@ def _append(runtime: Runtime, value: Any, arguments: tuple[Any, ...]) -> None:
     runtime.allocate(ITEM_BYTES)
 
 
+def _list_pop(runtime: Runtime, value: Any, arguments: tuple[Any, ...]) -> None:
+    # Popping the last item is O(1); popping at an index moves the items after it, as `del items[i]` does.
+    if arguments:
+        runtime.step(1 + len(value) // BYTES_PER_STEP)
+
+
 def _dict_key(runtime: Runtime, value: Any, arguments: tuple[Any, ...]) -> None:
     if arguments:
         runtime.check_key(arguments[0])
@@ -447,7 +487,7 @@ def _to_bytes(runtime: Runtime, value: Any, arguments: tuple[Any, ...]) -> None:
 ATTRIBUTE_TABLES: dict[type, dict[str, Cost]] = {
     list: {
         "append": _append,
-        "pop": _FREE,
+        "pop": _list_pop,
         "insert": _linear(ITEM_BYTES),
         "extend": _linear(ITEM_BYTES),
         "index": _search,
@@ -467,8 +507,8 @@ ATTRIBUTE_TABLES: dict[type, dict[str, Cost]] = {
         "clear": _FREE,
     },
     str: {
-        "startswith": _linear(0),
-        "endswith": _linear(0),
+        "startswith": _affix,
+        "endswith": _affix,
         "find": _linear(0),
         "count": _linear(0),
         "lower": _linear(1),
@@ -483,8 +523,8 @@ ATTRIBUTE_TABLES: dict[type, dict[str, Cost]] = {
         "isalpha": _linear(0),
     },
     bytes: {
-        "startswith": _linear(0),
-        "endswith": _linear(0),
+        "startswith": _affix,
+        "endswith": _affix,
         "find": _linear(0),
         "count": _linear(0),
         "split": _linear(CONTAINER_BYTES),
@@ -653,8 +693,11 @@ class Array(LibraryObject):
 
     def _item_key(self, index: object) -> bytes:
         length = self.length()
-        if type(index) is not int or not 0 <= index < length:
-            self._runtime.stop(ContractError(f"Array index {index!r} is out of range (length {length})"))
+        if type(index) is not int:
+            # Never the index's repr: a list of shared sub-lists prints 2**60 items.
+            self._runtime.stop(ContractError(f"an Array index must be an integer, found {describe_type(index)}"))
+        if not 0 <= index < length:
+            self._runtime.stop(ContractError(f"Array index {index} is out of range (length {length})"))
         return self._prefix + b"i" + encode_value(index)
 
     def get(self, index: object) -> Value:
