@@ -29,6 +29,7 @@ from gusu.console.i18n import LANGUAGES, load_catalogues
 from gusu.crypto import get_suite
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium (the test extra)")
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions  # noqa: E402
@@ -97,8 +98,14 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("screenshots")
 
 
+_NAVIGATING = (NoSuchElementException, StaleElementReferenceException)
+"""What a page that is being replaced may raise while a wait polls it."""
+
+
 def _wait_for(browser: Any, css: str) -> Any:
-    return WebDriverWait(browser, WAIT_S).until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, css)))
+    return WebDriverWait(browser, WAIT_S, ignored_exceptions=_NAVIGATING).until(
+        expected_conditions.presence_of_element_located((By.CSS_SELECTOR, css))
+    )
 
 
 def _check_clean(browser: Any, origin: str, page: str) -> None:
@@ -112,7 +119,7 @@ def _check_clean(browser: Any, origin: str, page: str) -> None:
 
 def _set_language(browser: Any, language: str) -> None:
     browser.find_element(By.CSS_SELECTOR, f'form.language button[value="{language}"]').click()
-    WebDriverWait(browser, WAIT_S).until(
+    WebDriverWait(browser, WAIT_S, ignored_exceptions=_NAVIGATING).until(
         lambda driver: driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == language
     )
 
@@ -159,7 +166,9 @@ def test_search_finds_a_block(console: str, browser: Any, chain: Chain) -> None:
     box = browser.find_element(By.ID, "search-query")
     box.send_keys(str(chain.transfer_height))
     box.submit()
-    WebDriverWait(browser, WAIT_S).until(lambda driver: driver.current_url.endswith(f"/blocks/{chain.transfer_height}"))
+    WebDriverWait(browser, WAIT_S, ignored_exceptions=_NAVIGATING).until(
+        lambda driver: driver.current_url.endswith(f"/blocks/{chain.transfer_height}")
+    )
     block_hash = _wait_for(browser, "#block-hash").text
     assert block_hash.startswith("0x") and len(block_hash) == 66
     assert chain.transfer_id in browser.find_element(By.TAG_NAME, "main").text
