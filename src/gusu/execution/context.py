@@ -89,6 +89,7 @@ class Context:
         "contract",
         "fault",
         "invoker",
+        "memory_bytes_left",
         "method",
         "origin",
         "read_only",
@@ -118,6 +119,9 @@ class Context:
         self.call_depth = 0
         """Frames of sandboxed contract code above this call (inner calls share one depth budget)."""
         self.invoker: ContractHost | None = None
+        self.memory_bytes_left: int | None = None
+        """Set by a sandboxed caller for the duration of a call: the memory it has left, which bounds the
+        callee's (so nested contracts share one budget). None: the sandbox's own limit."""
         """How a sandboxed contract calls another contract (set by the executor), or None: it cannot."""
         self.block = block
         self.transaction_id = transaction_id
@@ -379,6 +383,7 @@ class Context:
         child.origin = self.origin
         child.call_stack = (*self.call_stack, contract)
         child.invoker = self.invoker
+        child.memory_bytes_left = self.memory_bytes_left
         return child
 
     def apply_call(self, child: Context) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gusu.codec import Value, decode, encode
-from gusu.execution.context import BlockContext, Context, GasMeter
+from gusu.execution.context import BlockContext, Context, ContractHost, GasMeter
 from gusu.execution.limits import DEFAULT_GAS_SCHEDULE, ExecutionLimits
 from gusu.execution.sandbox import CompiledContract, SandboxLimits, SandboxResult, compile_contract, run_method
 from gusu.execution.state import BlockState, compute_state_key_prefix
@@ -29,7 +29,14 @@ class Chain:
         return decode(self.call_raw(method, list(arguments), sender=sender, read_only=read_only)[0].return_value)
 
     def call_raw(
-        self, method: str, arguments: list[Value], *, sender: Address = ALICE, read_only: bool = False
+        self,
+        method: str,
+        arguments: list[Value],
+        *,
+        sender: Address = ALICE,
+        read_only: bool = False,
+        host: ContractHost | None = None,
+        memory_bytes_left: int | None = None,
     ) -> tuple[SandboxResult, Context, GasMeter]:
         block_state = BlockState(self.state)
         meter = GasMeter(self.gas_limit)
@@ -46,6 +53,8 @@ class Chain:
             ExecutionLimits(gas_per_transaction_max=self.gas_limit),
             DEFAULT_GAS_SCHEDULE,
         )
+        context.invoker = host
+        context.memory_bytes_left = memory_bytes_left
         result = run_method(self.compiled, method, encode(arguments), context)
         for key, value in context.get_writes().items():
             if value is None:

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from sandbox_helpers import make_chain
 
+from gusu.codec import decode
 from gusu.errors import ContractSourceError, ExecutionError, SandboxLimitError
+from gusu.execution.encoding import encode_value
 from gusu.execution.errors import ContractError
-from gusu.execution.sandbox import SandboxLimits, SandboxResult, compile_contract
+from gusu.execution.sandbox import DEFAULT_SANDBOX_LIMITS, SandboxLimits, SandboxResult, compile_contract
 
 HEADER = "from gusu_contract import method, view, Map, require, abort\n"
 T = TypeVar("T")
@@ -185,3 +187,71 @@ def test_held_at_run_time(attack: str) -> None:
     with pytest.raises((error_type, ContractSourceError)) as caught:
         run(body, SandboxLimits(steps_max=200_000, memory_bytes_max=4_000_000))
     assert message in str(caught.value)
+
+
+# --- nested calls share one gas and one memory budget ----------------------------------------------------
+
+_CALLER = """
+from gusu_contract import method, call_contract
+
+
+@method
+def burn_then_call(rounds: int) -> int:
+    total = 0
+    for index in range(rounds):
+        total = total + index
+    return call_contract("callee", "anything")
+"""
+
+
+class _RecordingHost:
+    """Stands in for the executor: records what the caller had left when it called out."""
+
+    def __init__(self) -> None:
+        self.gas_left: list[int] = []
+        self.memory_left: list[int | None] = []
+
+    def call(self, caller: Any, contract: str, method: str, args: bytes, read_only: bool, depth: int) -> bytes:
+        self.gas_left.append(caller.get_gas_remaining())
+        self.memory_left.append(caller.memory_bytes_left)
+        return encode_value(7)
+
+    def get_address(self, contract: str) -> bytes:
+        return b"\x01" * 20
+
+
+def test_a_caller_pays_for_its_steps_before_a_callee_is_budgeted() -> None:
+    """The callee's budget is the gas really left: before, the caller's steps were billed only when it
+    returned, so each of 8 nested contracts could spend the whole transaction's gas again (all of it
+    underpaid, the transaction failing out of gas only at the end)."""
+    chain = make_chain(_CALLER, gas_limit=1_000_000)
+    host = _RecordingHost()
+    result, _context, meter = chain.call_raw("burn_then_call", [2_000], host=host)
+    assert decode(result.return_value) == 7
+    [gas_left] = host.gas_left
+    assert gas_left <= 1_000_000 - 2_000 * DEFAULT_SANDBOX_LIMITS.gas_per_step
+    assert meter.get_used() == result.steps_used * DEFAULT_SANDBOX_LIMITS.gas_per_step, "each step billed once"
+
+
+def test_a_callee_lives_in_the_memory_its_caller_has_left() -> None:
+    chain = make_chain(_CALLER)
+    host = _RecordingHost()
+    chain.call_raw("burn_then_call", [10], host=host)
+    [memory_left] = host.memory_left
+    assert memory_left is not None and 0 < memory_left < DEFAULT_SANDBOX_LIMITS.memory_bytes_max
+
+
+def test_a_call_runs_within_the_memory_its_caller_left_it() -> None:
+    chain = make_chain(
+        """
+from gusu_contract import method
+
+
+@method
+def allocate(size: int) -> int:
+    return len([0] * size)
+"""
+    )
+    assert chain.call("allocate", 1_000) == 1_000
+    with pytest.raises(SandboxLimitError, match="memory_bytes_max"):
+        chain.call_raw("allocate", [100_000], memory_bytes_left=100_000)

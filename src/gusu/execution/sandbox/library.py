@@ -339,12 +339,19 @@ class Library:
         except CodecError as error:
             runtime.stop(ContractError(f"the arguments to {contract}.{method} have no canonical encoding: {error}"))
         runtime.step(CONTRACT_CALL_STEPS, len(encoded) * 2)
+        context = runtime.context
+        # The callee is paid from the gas that is really left, and lives in the memory this call has left.
+        runtime.bill_steps()
+        context.memory_bytes_left = runtime.memory_left
         try:
-            result = host.call(runtime.context, contract, method, encoded, read_only, runtime.depth)
+            result = host.call(context, contract, method, encoded, read_only, runtime.depth)
         except Abort as abort:
             raise_callee_failure(runtime, abort.error)
         except GusuError as error:  # the callee's failure, or the consortium refusing the call (frozen, denied)
             raise_callee_failure(runtime, error)
+        finally:
+            context.memory_bytes_left = None
+            runtime.fit_to_gas()
         runtime.step(1 + len(result) // BYTES_PER_STEP, len(result) * 8)
         return decode_value(result)
 

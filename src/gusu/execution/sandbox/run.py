@@ -122,6 +122,9 @@ def run_method(
     gas_steps = context.get_gas_remaining() // limits.gas_per_step
     runtime = Runtime(context, limits, min(limits.steps_max, gas_steps), gas_bound=gas_steps < limits.steps_max)
     runtime.depth = context.call_depth  # an inner call spends the caller's frame budget, not a fresh one
+    if context.memory_bytes_left is not None:  # and the memory its callers left, not a fresh budget
+        runtime.memory_left = min(runtime.memory_left, context.memory_bytes_left)
+    memory_start = runtime.memory_left
     runtime.allocate(len(arguments) * 2)
     failure: GusuError | None = None
     result: object = None
@@ -140,9 +143,9 @@ def run_method(
         failure = ContractError(f"{method_name} nests too deeply for the interpreter")
     except Exception as error:
         failure = ContractError(f"{method_name} failed with {type(error).__name__}: {_describe(error)}")
-    steps_used = runtime.steps_budget - max(runtime.steps_left, 0)
+    steps_used = runtime.get_steps_used()
     try:
-        context.charge(steps_used * limits.gas_per_step)
+        context.charge((steps_used - runtime.steps_billed) * limits.gas_per_step)
     except OutOfGasError as error:
         failure = failure or error
     if failure is None:
@@ -158,7 +161,7 @@ def run_method(
     return SandboxResult(
         return_value=encoded,
         steps_used=steps_used,
-        memory_bytes_used=limits.memory_bytes_max - max(runtime.memory_left, 0),
+        memory_bytes_used=memory_start - max(runtime.memory_left, 0),
         storage_writes=runtime.writes,
     )
 

@@ -69,7 +69,17 @@ def describe_type(value: object) -> str:
 class Runtime:
     """The meter and the guards of one sandboxed call."""
 
-    __slots__ = ("context", "depth", "gas_bound", "limits", "memory_left", "steps_budget", "steps_left", "writes")
+    __slots__ = (
+        "context",
+        "depth",
+        "gas_bound",
+        "limits",
+        "memory_left",
+        "steps_billed",
+        "steps_budget",
+        "steps_left",
+        "writes",
+    )
 
     def __init__(self, context: Context, limits: SandboxLimits, steps_budget: int, gas_bound: bool) -> None:
         self.context = context
@@ -81,8 +91,29 @@ class Runtime:
         self.memory_left = limits.memory_bytes_max
         self.writes = 0
         self.depth = 0
+        self.steps_billed = 0
+        """Steps already charged to the transaction's gas (before a call into another contract)."""
 
     # --- the meter ---------------------------------------------------------------------
+
+    def get_steps_used(self) -> int:
+        return self.steps_budget - max(self.steps_left, 0)
+
+    def bill_steps(self) -> None:
+        """Charge the steps used so far and not yet billed to the transaction's gas (OutOfGasError if it
+        cannot pay): done before calling another contract, so that the callee's budget is what is left."""
+        unbilled = self.get_steps_used() - self.steps_billed
+        self.context.charge(unbilled * self.limits.gas_per_step)
+        self.steps_billed += unbilled
+
+    def fit_to_gas(self) -> None:
+        """After a call into another contract: no more steps left than the gas that remains can pay for."""
+        affordable = self.context.get_gas_remaining() // self.limits.gas_per_step
+        if self.steps_left > affordable:
+            surplus = self.steps_left - affordable
+            self.steps_budget -= surplus  # steps used (budget - left) stay what they were
+            self.steps_left = affordable
+            self.gas_bound = True
 
     def stop(self, error: GusuError) -> NoReturn:
         raise Abort(error)
