@@ -255,3 +255,18 @@ def allocate(size: int) -> int:
     assert chain.call("allocate", 1_000) == 1_000
     with pytest.raises(SandboxLimitError, match="memory_bytes_max"):
         chain.call_raw("allocate", [100_000], memory_bytes_left=100_000)
+
+
+def test_an_event_cannot_be_made_up_inside_a_call() -> None:
+    """Events are declared at module level (the schema clients decode); an `event(...)` inside a function
+    would emit events outside it."""
+    source = """
+from gusu_contract import method, emit, event
+
+
+@method
+def sneak() -> None:
+    emit(event("Undeclared", "x"), 1)
+"""
+    with pytest.raises(ContractSourceError, match="declare events at module level"):
+        compile_contract(source)

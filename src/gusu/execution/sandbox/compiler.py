@@ -303,6 +303,10 @@ class _Validator:
                     if node.id in LIBRARY_NAMES:
                         raise _refuse(node, f"{node.id!r} must be imported: from {LIBRARY_MODULE} import {node.id}")
                     raise _refuse(node, f"name {node.id!r} is not defined or not available to contracts")
+                if node.id == "event" and local_names is not None:
+                    # Events are the contract's declared schema (what clients decode): declared once, at module
+                    # level, never made up inside a call.
+                    raise _refuse(node, "declare events at module level (Name = event(...)); emit them with emit()")
             else:
                 _check_binding(node, node.id, "name")
         elif isinstance(node, ast.Attribute):
