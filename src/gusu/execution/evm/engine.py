@@ -1,0 +1,162 @@
+"""Running one EVM message with py-evm's Cancun rules over an `EvmWorld`.
+
+The engine is py-evm (docs/evm.md says why): its `CancunState` with the account database swapped
+for `EvmWorld`, and its own transaction executor's steps (nonce, warm addresses, the message,
+refunds, EIP-161 clearing). What differs from an Ethereum transaction: there is no fee (the gas
+price is zero, so nothing is bought or refunded in balance), no signature or nonce check (the
+Gusu transaction was verified and its replay guard checked before execution), and the block's
+facts come from Gusu's block (see `compute_execution_context`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth.constants import CREATE_CONTRACT_ADDRESS
+from eth.exceptions import OutOfGas, Revert
+from eth.vm.execution_context import ExecutionContext
+from eth.vm.forks.cancun.state import CancunState
+
+from gusu.execution.context import BlockContext
+from gusu.execution.evm.settings import EvmSettings
+from gusu.execution.evm.world import BLANK_ROOT, EvmWorld
+
+TRANSACTION_GAS = 21_000
+CREATE_GAS = 32_000
+DATA_ZERO_BYTE_GAS = 4
+DATA_NONZERO_BYTE_GAS = 16
+
+
+def _use_world(db: Any, state_root: bytes) -> Any:
+    """py-evm builds its account database from (db, root); the world is passed as the db itself."""
+    return db
+
+
+class _GusuCancunState(CancunState):  # type: ignore[misc]
+    account_db_class = _use_world  # type: ignore[assignment]
+
+    def set_system_contracts(self) -> None:
+        pass  # Gusu installs no system contracts (no beacon roots: there is no beacon chain)
+
+
+class _Transaction:
+    """The fields of an Ethereum transaction py-evm's executor reads (see the module docstring)."""
+
+    __slots__ = ("data", "gas", "intrinsic_gas", "sender", "to", "value")
+
+    gas_price = 0
+    max_fee_per_gas = 0
+    max_priority_fee_per_gas = 0
+    access_list: tuple[Any, ...] = ()
+    type_id = None
+    blob_versioned_hashes: tuple[bytes, ...] = ()
+    nonce = 0
+
+    def __init__(self, sender: bytes, to: bytes, value: int, data: bytes, gas: int) -> None:
+        self.sender = sender
+        self.to = to
+        self.value = value
+        self.data = data
+        self.gas = gas
+        self.intrinsic_gas = compute_intrinsic_gas(data, is_create=to == CREATE_CONTRACT_ADDRESS)
+
+
+def compute_intrinsic_gas(data: bytes, *, is_create: bool) -> int:
+    """Ethereum's intrinsic gas of a transaction without an access list (EIP-2028 data costs)."""
+    zero_bytes = data.count(0)
+    return (
+        TRANSACTION_GAS
+        + (CREATE_GAS if is_create else 0)
+        + DATA_ZERO_BYTE_GAS * zero_bytes
+        + DATA_NONZERO_BYTE_GAS * (len(data) - zero_bytes)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EvmLog:
+    address: bytes
+    topics: tuple[bytes, ...]
+    """32 bytes each."""
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class EvmOutcome:
+    is_success: bool
+    output: bytes
+    """The return data, or the revert data of a revert."""
+    gas_used: int
+    """EVM gas, after refunds, intrinsic gas included (Ethereum's receipt gasUsed)."""
+    logs: tuple[EvmLog, ...]
+    created_address: bytes | None
+    """The new contract's address, for a successful creation."""
+    is_revert: bool
+    is_out_of_gas: bool
+    error: str
+    """Why it failed ("" on success)."""
+
+
+def compute_execution_context(block: BlockContext, settings: EvmSettings) -> ExecutionContext:
+    """The block as the EVM sees it: NUMBER = height, TIMESTAMP = seconds, COINBASE = proposer,
+    GASLIMIT = the per-transaction gas limit, PREVRANDAO = 0, BASEFEE = 0, BLOBBASEFEE = minimum,
+    BLOCKHASH = 0 (Gusu's block facts carry no ancestor hashes yet)."""
+    return ExecutionContext(
+        coinbase=bytes(block.proposer),
+        timestamp=block.timestamp_ms // 1000,
+        block_number=int(block.height),
+        difficulty=0,
+        mix_hash=bytes(32),
+        gas_limit=settings.evm_gas_per_transaction_max,
+        prev_hashes=(),
+        chain_id=settings.evm_chain_id,
+        base_fee_per_gas=0,
+        excess_blob_gas=0,
+    )
+
+
+def run_message(
+    world: EvmWorld,
+    block: BlockContext,
+    settings: EvmSettings,
+    sender: bytes,
+    to: bytes | None,
+    data: bytes,
+    value: int,
+    gas: int,
+) -> EvmOutcome:
+    """Run a call to `to` (or a creation with init code `data` when `to` is None) as an Ethereum
+    transaction would, with `gas` as its gas limit; the caller checked that `gas` covers the intrinsic gas."""
+    state = _GusuCancunState(world, compute_execution_context(block, settings), BLANK_ROOT)
+    transaction = _Transaction(sender, CREATE_CONTRACT_ADDRESS if to is None else to, value, data, gas)
+    executor = state.get_transaction_executor()
+    message = executor.build_evm_message(transaction)
+    computation = executor.build_computation(message, transaction)
+    executor.finalize_computation(transaction, computation)
+    state.clear_transient_storage()
+    gas_used = gas - computation.get_gas_remaining() - min(
+        computation.get_gas_refund(), (gas - computation.get_gas_remaining()) // 5
+    )
+    if computation.is_success:
+        logs = _compute_logs(computation.get_log_entries())
+        created = bytes(message.storage_address) if to is None else None
+        return EvmOutcome(True, bytes(computation.output), gas_used, logs, created, False, False, "")
+    error = computation.error
+    return EvmOutcome(
+        False,
+        bytes(computation.output) if isinstance(error, Revert) else b"",
+        gas_used,
+        (),
+        None,
+        isinstance(error, Revert),
+        isinstance(error, OutOfGas),
+        type(error).__name__ + (f": {error}" if str(error) else ""),
+    )
+
+
+def _compute_logs(entries: Sequence[tuple[bytes, Sequence[int], bytes]]) -> tuple[EvmLog, ...]:
+    return tuple(
+        EvmLog(bytes(address), tuple(topic.to_bytes(32, "big") for topic in topics), bytes(data))
+        for address, topics, data in entries
+    )
