@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from eth_hash.auto import keccak
-from execution_helpers import CHAIN_ID, GENESIS_TIME_MS, Chain, MemoryState, get_next_block_for
+from execution_helpers import CHAIN_ID, GENESIS_TIME_MS, Chain, MemoryState
 
 from gusu.codec import Value, decode, encode
 from gusu.crypto import PrivateKey, get_suite
@@ -138,7 +138,8 @@ class EvmChain:
 
     def view(self, method: str, *args: Value, sender: int = 0) -> Value:
         block = BlockContext(CHAIN_ID, Height(self.chain.height), GENESIS_TIME_MS, self.addresses[3])
-        result = self.chain.executor.call(self.chain.state, block, "evm", method, encode(list(args)), self.addresses[sender])
+        executor = self.chain.executor
+        result = executor.call(self.chain.state, block, "evm", method, encode(list(args)), self.addresses[sender])
         return decode(result.return_value)
 
     def call_static(self, to: Address, data: bytes, sender: int = 0) -> bytes:
@@ -155,6 +156,3 @@ class EvmChain:
 
     def get_token_balance(self, token: Address, holder: Address) -> int:
         return int.from_bytes(self.call_static(token, encode_call("balanceOf(address)", holder)), "big")
-
-
-

@@ -189,7 +189,9 @@ def compute_revert_message(data: bytes) -> str:
     client decodes (ethers and web3 decode Error(string), Panic(uint256) and custom errors from it).
     Data longer than REVERT_DATA_IN_MESSAGE_BYTES_MAX is cut and marked ``...`` before the colon.
     """
-    shown = data[:REVERT_DATA_IN_MESSAGE_BYTES_MAX].hex() + ("..." if len(data) > REVERT_DATA_IN_MESSAGE_BYTES_MAX else "")
+    shown = data[:REVERT_DATA_IN_MESSAGE_BYTES_MAX].hex()
+    if len(data) > REVERT_DATA_IN_MESSAGE_BYTES_MAX:
+        shown += "..."
     return f"execution reverted (data=0x{shown}): {describe_revert_data(data)}"
 
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from eth.constants import CREATE_CONTRACT_ADDRESS
 from eth.exceptions import OutOfGas, Revert
 from eth.vm.execution_context import ExecutionContext
 from eth.vm.forks.cancun.state import CancunState
+from eth_typing import Address, BlockNumber, Hash32
 
 from gusu.execution.context import BlockContext
 from gusu.execution.evm.settings import EvmSettings
@@ -34,7 +35,7 @@ def _use_world(db: Any, state_root: bytes) -> Any:
     return db
 
 
-class _GusuCancunState(CancunState):  # type: ignore[misc]
+class _GusuCancunState(CancunState):
     account_db_class = _use_world  # type: ignore[assignment]
 
     def set_system_contracts(self) -> None:
@@ -103,11 +104,11 @@ def compute_execution_context(block: BlockContext, settings: EvmSettings) -> Exe
     GASLIMIT = the per-transaction gas limit, PREVRANDAO = 0, BASEFEE = 0, BLOBBASEFEE = minimum,
     BLOCKHASH = 0 (Gusu's block facts carry no ancestor hashes yet)."""
     return ExecutionContext(
-        coinbase=bytes(block.proposer),
+        coinbase=Address(bytes(block.proposer)),
         timestamp=block.timestamp_ms // 1000,
-        block_number=int(block.height),
+        block_number=BlockNumber(int(block.height)),
         difficulty=0,
-        mix_hash=bytes(32),
+        mix_hash=Hash32(bytes(32)),
         gas_limit=settings.evm_gas_per_transaction_max,
         prev_hashes=(),
         chain_id=settings.evm_chain_id,
@@ -128,15 +129,19 @@ def run_message(
 ) -> EvmOutcome:
     """Run a call to `to` (or a creation with init code `data` when `to` is None) as an Ethereum
     transaction would, with `gas` as its gas limit; the caller checked that `gas` covers the intrinsic gas."""
-    state = _GusuCancunState(world, compute_execution_context(block, settings), BLANK_ROOT)
-    transaction = _Transaction(sender, CREATE_CONTRACT_ADDRESS if to is None else to, value, data, gas)
+    # The world and the transaction implement what py-evm reads of its database and transaction
+    # interfaces, not the whole of them (no trie, no signature): hence the casts.
+    state = _GusuCancunState(cast(Any, world), compute_execution_context(block, settings), Hash32(BLANK_ROOT))
+    transaction = cast(Any, _Transaction(sender, CREATE_CONTRACT_ADDRESS if to is None else to, value, data, gas))
     executor = state.get_transaction_executor()
     message = executor.build_evm_message(transaction)
     computation = executor.build_computation(message, transaction)
     executor.finalize_computation(transaction, computation)
     state.clear_transient_storage()
-    gas_used = gas - computation.get_gas_remaining() - min(
-        computation.get_gas_refund(), (gas - computation.get_gas_remaining()) // 5
+    gas_used = (
+        gas
+        - computation.get_gas_remaining()
+        - min(computation.get_gas_refund(), (gas - computation.get_gas_remaining()) // 5)
     )
     if computation.is_success:
         logs = _compute_logs(computation.get_log_entries())

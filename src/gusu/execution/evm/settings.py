@@ -80,10 +80,12 @@ def compute_evm_settings(genesis: Genesis) -> EvmSettings:
     chain_id = genesis.get_parameter("evm_chain_id")
     approval = genesis.get_parameter(APPROVAL_PARAMETER)
     overrides = {name: value for name in _LIMIT_NAMES if (value := genesis.get_parameter(name)) is not None}
+    if chain_id is None:
+        chain_id = compute_default_evm_chain_id(genesis.suite, genesis.chain_id)
     return EvmSettings(
-        evm_chain_id=chain_id if chain_id is not None else compute_default_evm_chain_id(genesis.suite, genesis.chain_id),
+        evm_chain_id=chain_id,
         is_approval_required=("system" in genesis.contracts) if approval is None else approval != 0,
-        **overrides,  # type: ignore[arg-type]
+        **overrides,
     )
 
 
