@@ -156,3 +156,16 @@ class EvmChain:
 
     def get_token_balance(self, token: Address, holder: Address) -> int:
         return int.from_bytes(self.call_static(token, encode_call("balanceOf(address)", holder)), "big")
+
+
+def compute_create_address(sender: bytes, nonce: int) -> bytes:
+    """Ethereum's CREATE address, computed here independently: keccak(rlp([sender, nonce]))[12:]."""
+    if nonce == 0:
+        encoded_nonce = b"\x80"
+    elif nonce < 0x80:
+        encoded_nonce = bytes((nonce,))
+    else:
+        raw = nonce.to_bytes((nonce.bit_length() + 7) // 8, "big")
+        encoded_nonce = bytes((0x80 + len(raw),)) + raw
+    payload = b"\x94" + sender + encoded_nonce
+    return keccak(bytes((0xC0 + len(payload),)) + payload)[12:]

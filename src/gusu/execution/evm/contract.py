@@ -144,7 +144,10 @@ def _execute(ctx: Context, settings: EvmSettings, to: bytes | None, data: bytes,
     gas = min(settings.evm_gas_per_transaction_max, ctx.get_gas_remaining())
     intrinsic = compute_intrinsic_gas(data, is_create=to is None)
     if gas < intrinsic:
-        raise OutOfGasError(f"the EVM call needs {intrinsic} gas before it starts (intrinsic gas); {gas} is left")
+        raise OutOfGasError(
+            f"the EVM call needs {intrinsic} gas before it starts (intrinsic gas); it may use {gas}: "
+            f"evm_gas_per_transaction_max = {settings.evm_gas_per_transaction_max} or the Gusu gas left"
+        )
     balances = ctx.create_call(
         BALANCE_CONTRACT, ctx.method, compute_state_key_prefix(BALANCE_CONTRACT), read_only=ctx.read_only
     )

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from eth.db.journal import get_next_checkpoint
 from eth_hash.auto import keccak
 
 from gusu.codec import decode, encode
@@ -103,7 +104,6 @@ class EvmWorld:
         self._journal: list[tuple[str, Any, Any]] = []
         self._checkpoints: dict[int, int] = {}
         """Open checkpoint id -> journal length when it was recorded."""
-        self._checkpoint_count = 0
         self.created_code_hashes: list[bytes] = []
         """Code hashes of the code this transaction installed, in order (for governance's approval)."""
         self.storage_keys_read = 0
@@ -131,10 +131,11 @@ class EvmWorld:
         pass  # one world per transaction: the original values are the transaction's start
 
     def record(self) -> int:
-        # Checkpoint ids must be unique (py-evm's transient storage keys its own journal by them).
-        self._checkpoint_count += 1
-        self._checkpoints[self._checkpoint_count] = len(self._journal)
-        return self._checkpoint_count
+        # Ids from py-evm's own process-wide counter: its transient storage keeps the ids of committed
+        # root checkpoints, so ids must never repeat within a world. They never reach state or receipts.
+        checkpoint = int(get_next_checkpoint())
+        self._checkpoints[checkpoint] = len(self._journal)
+        return checkpoint
 
     def commit(self, checkpoint: int) -> None:
         del self._checkpoints[checkpoint]  # entries stay: an enclosing frame may still revert them
