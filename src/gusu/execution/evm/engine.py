@@ -10,8 +10,10 @@ facts come from Gusu's block (see `compute_execution_context`).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any, cast
 
 from eth.constants import CREATE_CONTRACT_ADDRESS
@@ -28,6 +30,11 @@ TRANSACTION_GAS = 21_000
 CREATE_GAS = 32_000
 DATA_ZERO_BYTE_GAS = 4
 DATA_NONZERO_BYTE_GAS = 16
+
+EVM_PYTHON_FRAMES_MAX = 13_000
+"""Python frames an EVM call may nest above the frame that starts it: py-evm needs about 12 per
+EVM call level to reach Ethereum's 1,024 levels. The bound is relative to where the call starts, so
+a call that is too deep fails at the same EVM depth on every node, whatever the node's own stack."""
 
 
 def _use_world(db: Any, state_root: bytes) -> Any:
@@ -134,9 +141,14 @@ def run_message(
     state = _GusuCancunState(cast(Any, world), compute_execution_context(block, settings), Hash32(BLANK_ROOT))
     transaction = cast(Any, _Transaction(sender, CREATE_CONTRACT_ADDRESS if to is None else to, value, data, gas))
     executor = state.get_transaction_executor()
-    message = executor.build_evm_message(transaction)
-    computation = executor.build_computation(message, transaction)
-    executor.finalize_computation(transaction, computation)
+    previous_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(compute_stack_depth() + EVM_PYTHON_FRAMES_MAX)
+    try:
+        message = executor.build_evm_message(transaction)
+        computation = executor.build_computation(message, transaction)
+        executor.finalize_computation(transaction, computation)
+    finally:
+        sys.setrecursionlimit(previous_limit)
     state.clear_transient_storage()
     gas_used = (
         gas
@@ -158,6 +170,16 @@ def run_message(
         isinstance(error, OutOfGas),
         type(error).__name__ + (f": {error}" if str(error) else ""),
     )
+
+
+def compute_stack_depth() -> int:
+    """Frames on the calling thread's stack."""
+    depth = 0
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        depth += 1
+        frame = frame.f_back
+    return depth
 
 
 def _compute_logs(entries: Sequence[tuple[bytes, Sequence[int], bytes]]) -> tuple[EvmLog, ...]:
