@@ -86,11 +86,11 @@ def test_out_of_gas_fails_the_transaction_and_keeps_nothing(suite: str) -> None:
 
 
 def test_the_gusu_gas_meter_bounds_the_evm_gas() -> None:
-    chain = EvmChain.create("sm", limits=ExecutionLimits(gas_per_transaction_max=300_000))
+    chain = EvmChain.create("sm", limits=ExecutionLimits(gas_per_transaction_max=800_000))
     reverter = deploy_reverter(chain)
     receipt = chain.send(reverter, encode_call("spin()"))
     assert receipt.error_code == "out_of_gas"
-    assert receipt.gas_used == 300_000
+    assert receipt.gas_used == 800_000
     assert get_counter(chain, reverter) == 0
 
 
@@ -140,3 +140,13 @@ def test_a_chain_without_evm_in_its_genesis_has_no_evm() -> None:
     chain = EvmChain.create("sm", contracts=("account", "contracts", "evidence", "system"))
     receipt = chain.deploy(get_bytecode("Token"))
     assert receipt.error_code == "contract_unknown"
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_a_reverted_inner_call_is_rolled_back_and_the_outer_call_commits(suite: str) -> None:
+    chain = EvmChain.create(suite)
+    reverter = deploy_reverter(chain)
+    receipt = chain.send(reverter, encode_call("tryBump()"))
+    assert receipt.status is ReceiptStatus.SUCCESS, receipt.error_message
+    assert int.from_bytes(decode(receipt.return_value)[-32:], "big") == 1  # type: ignore[index]
+    assert get_counter(chain, reverter) == 1  # the inner call's +10 is gone

@@ -75,3 +75,21 @@ def test_governed_chain_deploys_only_approved_runtime_code() -> None:
     again = chain.run(make_transaction("evm", "deploy", [other, 0], sender=CLIENT_KEY))
     assert again.status is ReceiptStatus.SUCCESS, again.error_message
     assert encode(None) != deployed.return_value
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_the_evm_sees_the_gusu_block(suite: str) -> None:
+    chain = EvmChain.create(suite, parameters=(("contract_deploy_approval_required", 0), ("evm_chain_id", 777)))
+    receipt = chain.deploy(get_bytecode("Reverter"))
+    reverter = decode(receipt.return_value)
+    assert isinstance(reverter, bytes)
+    block = chain.chain.get_next_block()
+    assert chain.send(reverter, encode_call("stamp()")).status is ReceiptStatus.SUCCESS  # type: ignore[arg-type]
+
+    def slot(index: int) -> int:
+        return int.from_bytes(chain.view("get_storage_at", reverter, index.to_bytes(32, "big")), "big")  # type: ignore[arg-type]
+
+    assert slot(1) == block.timestamp_ms // 1000
+    assert slot(2) == block.height
+    assert slot(3) == int.from_bytes(block.proposer, "big")
+    assert slot(4) == 777

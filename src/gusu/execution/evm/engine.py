@@ -11,6 +11,7 @@ facts come from Gusu's block (see `compute_execution_context`).
 from __future__ import annotations
 
 import sys
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import FrameType
@@ -18,7 +19,9 @@ from typing import Any, cast
 
 from eth.constants import CREATE_CONTRACT_ADDRESS
 from eth.exceptions import OutOfGas, Revert
+from eth.vm.code_stream import CodeStream
 from eth.vm.execution_context import ExecutionContext
+from eth.vm.forks.cancun.computation import CancunComputation
 from eth.vm.forks.cancun.state import CancunState
 from eth_typing import Address, BlockNumber, Hash32
 
@@ -42,8 +45,38 @@ def _use_world(db: Any, state_root: bytes) -> Any:
     return db
 
 
+JUMP_ANALYSIS_CACHE_ENTRIES_MAX = 1024
+"""Codes whose jump-destination analysis a process keeps (a few KiB each at most)."""
+
+_jump_analyses: OrderedDict[bytes, tuple[set[int], set[int]]] = OrderedDict()
+
+
+def get_jump_analysis(code: bytes) -> tuple[set[int], set[int]]:
+    """The (valid, invalid) opcode positions py-evm has found in `code` so far, shared by every
+    execution of the same code. py-evm works them out lazily per execution, which is about a fifth
+    of an ERC-20 transfer; they depend on the code alone, so sharing them changes speed, not results."""
+    analysis = _jump_analyses.get(code)
+    if analysis is None:
+        analysis = (set(), set())
+        _jump_analyses[code] = analysis
+        if len(_jump_analyses) > JUMP_ANALYSIS_CACHE_ENTRIES_MAX:
+            _jump_analyses.popitem(last=False)
+    else:
+        _jump_analyses.move_to_end(code)
+    return analysis
+
+
+class _GusuCancunComputation(CancunComputation):
+    def __init__(self, state: Any, message: Any, transaction_context: Any) -> None:
+        super().__init__(state, message, transaction_context)
+        code = self.code
+        if isinstance(code, CodeStream):
+            code.valid_positions, code.invalid_positions = get_jump_analysis(bytes(message.code))
+
+
 class _GusuCancunState(CancunState):
     account_db_class = _use_world  # type: ignore[assignment]
+    computation_class = _GusuCancunComputation
 
     def set_system_contracts(self) -> None:
         pass  # Gusu installs no system contracts (no beacon roots: there is no beacon chain)
