@@ -11,6 +11,7 @@ facts come from Gusu's block (see `compute_execution_context`).
 from __future__ import annotations
 
 import sys
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,6 +45,8 @@ def _use_world(db: Any, state_root: bytes) -> Any:
     """py-evm builds its account database from (db, root); the world is passed as the db itself."""
     return db
 
+
+_RECURSION_LIMIT_LOCK = threading.Lock()
 
 JUMP_ANALYSIS_CACHE_ENTRIES_MAX = 1024
 """Codes whose jump-destination analysis a process keeps (a few KiB each at most)."""
@@ -174,14 +177,17 @@ def run_message(
     state = _GusuCancunState(cast(Any, world), compute_execution_context(block, settings), Hash32(BLANK_ROOT))
     transaction = cast(Any, _Transaction(sender, CREATE_CONTRACT_ADDRESS if to is None else to, value, data, gas))
     executor = state.get_transaction_executor()
-    previous_limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(compute_stack_depth() + EVM_PYTHON_FRAMES_MAX)
-    try:
-        message = executor.build_evm_message(transaction)
-        computation = executor.build_computation(message, transaction)
-        executor.finalize_computation(transaction, computation)
-    finally:
-        sys.setrecursionlimit(previous_limit)
+    # The recursion limit is the interpreter's, not the thread's: one EVM call at a time sets and
+    # restores it, or a view on an API thread could restore a block's limit as the process's.
+    with _RECURSION_LIMIT_LOCK:
+        previous_limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(compute_stack_depth() + EVM_PYTHON_FRAMES_MAX)
+        try:
+            message = executor.build_evm_message(transaction)
+            computation = executor.build_computation(message, transaction)
+            executor.finalize_computation(transaction, computation)
+        finally:
+            sys.setrecursionlimit(previous_limit)
     state.clear_transient_storage()
     gas_used = (
         gas
