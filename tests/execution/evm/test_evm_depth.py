@@ -3,6 +3,7 @@ the process's recursion limit alone."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -20,15 +21,9 @@ def test_importing_the_engine_keeps_the_recursion_limit() -> None:
         "gusu.execution.registry.get_available_registry(); "
         "assert sys.getrecursionlimit() == before, sys.getrecursionlimit()"
     )
-    subprocess.run([sys.executable, "-c", script], check=True, env={"PYTHONPATH": sys.path[0], **_environment()})
-
-
-def _environment() -> dict[str, str]:
-    import os
-
-    return {key: value for key, value in os.environ.items() if key != "PYTHONPATH"} | {
-        "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)
-    }
+    # A fresh interpreter: this one imported py-evm long ago. It imports gusu the way this one does.
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}
+    subprocess.run([sys.executable, "-c", script], check=True, env=environment)
 
 
 def _nest(frames: int, action: Callable[[], Receipt]) -> Receipt:
