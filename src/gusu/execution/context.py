@@ -344,6 +344,58 @@ class Context:
     def get_events(self) -> tuple[Event, ...]:
         return tuple(self._events)
 
+    # --- unmetered access (trusted engines that meter in their own units) ----------------------
+
+    def get_unmetered(self, key: bytes) -> bytes | None:
+        """The value at `key` in this namespace, charged nothing.
+
+        For a trusted engine that charges its own gas for state access (the EVM prices SLOAD and
+        SSTORE itself, so charging the Gusu schedule as well would bill the access twice).
+        """
+        full_key = self._compute_key(key)
+        value = self._writes.get(full_key, MISSING)
+        if value is MISSING:
+            value = self._state.get(full_key)
+        return value  # type: ignore[return-value]
+
+    def set_unmetered(self, key: bytes, value: bytes | None) -> None:
+        """Store `value` at `key` (None deletes it), charged nothing; the key, value and write-byte limits
+        still apply. See `get_unmetered`."""
+        if self.read_only:
+            self._reject_write("set" if value is not None else "delete")
+        full_key = self._compute_key(key)
+        size = len(key)
+        if value is not None:
+            if type(value) is not bytes or len(value) > self._limits.state_value_bytes_max:
+                self._reject_value(value)
+            size += len(value)
+        self._write_bytes += size
+        if self._write_bytes > self._limits.transaction_write_bytes_max:
+            self._reject_write_bytes()
+        self._writes[full_key] = value
+
+    def emit_encoded(self, name: str, encoded: bytes) -> None:
+        """Record event `name` whose data is already canonically encoded; unmetered, limits apply.
+        For a trusted engine that charges its own gas for events (the EVM's LOG opcodes)."""
+        if self.read_only:
+            self._reject_write("emit events")
+        limits = self._limits
+        if len(self._events) >= limits.events_per_transaction_max:
+            self._fail(
+                StateLimitError(
+                    f"{self._label()}: the transaction emits more than "
+                    f"events_per_transaction_max = {limits.events_per_transaction_max} events"
+                )
+            )
+        if len(encoded) > limits.event_data_bytes_max:
+            self._fail(
+                StateLimitError(
+                    f"{self._label()}: event {name} carries {len(encoded)} bytes of data; "
+                    f"the limit is event_data_bytes_max = {limits.event_data_bytes_max}"
+                )
+            )
+        self._events.append(Event(self.contract, name, encoded))
+
     # --- calls into another namespace (trusted runtime code only) ------------------------------
 
     def get_foreign(self, full_key: bytes) -> bytes | None:
