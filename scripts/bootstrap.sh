@@ -19,6 +19,8 @@ if [ "$extra" = "test" ]; then
     command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
     # A CJK font, so that the zh-CN screenshots show characters (users' browsers bring their own).
     [ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || need_apt+=(fonts-wqy-zenhei)
+    # The console's metadata store tests start a throw-away PostgreSQL cluster (tests/console/conftest.py).
+    compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then

@@ -109,3 +109,86 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
             timeout=COMMAND_TIMEOUT_S,
             check=False,
         )
+
+
+# --- a throw-away PostgreSQL server for the console's metadata store -------------------------
+
+
+def _find_postgres_bin() -> Path:
+    """$GUSU_POSTGRES_BIN, else the newest of Debian's /usr/lib/postgresql/<version>/bin."""
+    if "GUSU_POSTGRES_BIN" in os.environ:
+        return Path(os.environ["GUSU_POSTGRES_BIN"])
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda path: int(path.parent.name) if path.parent.name.isdigit() else 0,
+    )
+    return found[-1] if found else Path("/usr/lib/postgresql/15/bin")
+
+
+POSTGRES_BIN = _find_postgres_bin()
+POSTGRES_START_TIMEOUT_S = 60
+
+
+def _as_cluster_owner(command: list[str]) -> list[str]:
+    # initdb and postgres refuse to run as root; as root, run them as Debian's unprivileged "postgres" user.
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *command]
+    return command
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A new cluster in a temporary folder, listening on a unix socket only; removed afterwards.
+
+    Skips when PostgreSQL is not installed (apt `postgresql`, scripts/bootstrap.sh test), which
+    fails the test under CI=true. It never touches a system cluster.
+    """
+    import shutil
+    import tempfile
+
+    if not (POSTGRES_BIN / "initdb").exists():
+        pytest.skip(f"PostgreSQL is not installed ({POSTGRES_BIN}/initdb): apt install postgresql")
+    directory = Path(tempfile.mkdtemp(prefix="gusu-console-pg-"))
+    try:
+        if os.geteuid() == 0:
+            shutil.chown(directory, "postgres", "postgres")
+        data = directory / "data"
+        subprocess.run(
+            _as_cluster_owner(
+                [str(POSTGRES_BIN / "initdb"), "-D", str(data), "-U", "gusu", "--auth=trust", "-E", "UTF8"]
+            ),
+            capture_output=True,
+            check=True,
+            timeout=POSTGRES_START_TIMEOUT_S,
+        )
+        port = find_free_port()
+        options = f"-c listen_addresses='' -k {directory} -p {port} -c fsync=off"
+        subprocess.run(
+            _as_cluster_owner(
+                [
+                    str(POSTGRES_BIN / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-o",
+                    options,
+                    "-l",
+                    str(directory / "log"),
+                    "-w",
+                    "start",
+                ]
+            ),
+            capture_output=True,
+            check=True,
+            timeout=POSTGRES_START_TIMEOUT_S,
+        )
+        try:
+            yield f"postgresql://gusu@/postgres?host={directory}&port={port}"
+        finally:
+            subprocess.run(
+                _as_cluster_owner([str(POSTGRES_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
+                capture_output=True,
+                check=False,
+                timeout=POSTGRES_START_TIMEOUT_S,
+            )
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from gusu.console.access import PERMISSIONS
 from gusu.console.i18n import DEFAULT_LANGUAGE, LANGUAGES, get_language, load_catalogues
+from gusu.console.store import ROLES
 
 STATIC = Path(__file__).resolve().parents[2] / "src" / "gusu" / "console" / "static"
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
@@ -43,8 +45,8 @@ def test_chinese_is_chinese() -> None:
 def test_every_key_used_exists_and_every_key_is_used() -> None:
     messages = load_catalogues()[DEFAULT_LANGUAGE].messages
     prefixes = {key.split(".")[0] for key in messages}
-    sources = (STATIC / "app.js").read_text(encoding="utf-8") + (STATIC.parent / "server.py").read_text(
-        encoding="utf-8"
+    sources = (STATIC / "app.js").read_text(encoding="utf-8") + "".join(
+        path.read_text(encoding="utf-8") for path in sorted(STATIC.parent.glob("*.py"))
     )
     literals = set(re.findall(r"""["']([a-z_]+\.[a-z_.]+)["']""", sources))
     used = {
@@ -56,6 +58,9 @@ def test_every_key_used_exists_and_every_key_is_used() -> None:
     used |= {f"tx.status.{status}" for status in ("pending", "committed", "dropped")}
     used |= {f"receipt.status.{status}" for status in ("success", "failed")}
     used |= {f"language.{language}" for language in LANGUAGES}
+    used -= set(PERMISSIONS)  # permission names, not messages
+    # Roles and the users page's enable/disable buttons.
+    used |= {f"role.{role}" for role in ROLES} | {"users.enable", "users.disable"}
     assert sorted(used - set(messages)) == [], "keys used but missing from the catalogues"
     assert sorted(set(messages) - used) == [], "keys no page uses"
 

@@ -15,17 +15,30 @@ import asyncio
 import html
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Final
 from urllib.parse import quote
 
 from aiohttp import web
 
 from gusu.console import chain
+from gusu.console.access import CSRF_FIELD, LoginLimiter, LoginLimits, is_allowed
+from gusu.console.accounts import (
+    ACCESS_SETTINGS_KEY,
+    LIMITER_KEY,
+    RENDER_KEY,
+    STORE_KEY,
+    access_middleware,
+    add_routes,
+    ensure_first_operator,
+    get_viewer,
+)
 from gusu.console.i18n import DEFAULT_LANGUAGE, LANGUAGE_COOKIE, LANGUAGES, Catalogue, get_language, load_catalogues
 from gusu.console.settings import ConsoleSettings
+from gusu.console.store import ConsoleStore, open_store
 from gusu.errors import ClientError, ConsoleInputError, GusuError, RemoteError, TimeoutError_
 from gusu.ledger.jsonview import JSON
 from gusu.ledger.types import Height
@@ -57,7 +70,19 @@ VERIFY_FILE_BYTES_MAX: Final = 1 << 30
 """Largest file the verification page hashes (as `gusu evidence`): the browser reads it in chunks."""
 _CURRENT: Final = ' aria-current="page"'
 _PRESSED: Final = ' aria-pressed="true"'
-PAGES: Final = ("dashboard", "explorer", "block", "transaction", "account", "verify", "search")
+PAGES: Final = (
+    "dashboard",
+    "explorer",
+    "block",
+    "transaction",
+    "account",
+    "verify",
+    "search",
+    "login",
+    "my_account",
+    "users",
+    "audit",
+)
 
 CLIENT_KEY: Final = web.AppKey("client", AsyncClient)
 SETTINGS_KEY: Final = web.AppKey("settings", ConsoleSettings)
@@ -136,8 +161,27 @@ def _get_catalogue(request: web.Request) -> Catalogue:
     return catalogues[get_language(request.cookies.get(LANGUAGE_COOKIE))]
 
 
-def compute_page(catalogue: Catalogue, page: str, argument: str, current_path: str) -> str:
-    """The HTML shell of `page`; `argument` (a height, hash or address, or a query) is escaped."""
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """Who is logged in, for the page frame: their name, role and session's CSRF token (for the logout form)."""
+
+    username: str
+    role: str
+    csrf_token: str
+
+
+def compute_page(
+    catalogue: Catalogue,
+    page: str,
+    argument: str,
+    current_path: str,
+    signed_in: SignedIn | None = None,
+    content: str | None = None,
+) -> str:
+    """The HTML shell of `page`; `argument` (a height, hash or address, or a query) is escaped.
+
+    `content` is server-rendered HTML (already escaped) for the pages that need no script (login, users...).
+    """
     assert page in PAGES
     message = catalogue.get_message
     escape = html.escape
@@ -147,6 +191,11 @@ def compute_page(catalogue: Catalogue, page: str, argument: str, current_path: s
         ("/blocks", "nav.explorer", "explorer"),
         ("/verify", "nav.verify", "verify"),
     ]
+    if signed_in is not None:
+        if is_allowed(signed_in.role, "users.manage"):
+            nav.append(("/users", "nav.users", "users"))
+        if is_allowed(signed_in.role, "audit.read"):
+            nav.append(("/audit", "nav.audit", "audit"))
     explorer_pages = ("explorer", "block", "transaction", "account", "search")
     current_nav = "explorer" if page in explorer_pages else page
     links = "".join(
@@ -158,6 +207,17 @@ def compute_page(catalogue: Catalogue, page: str, argument: str, current_path: s
         f"{escape(message('language.' + language))}</button>"
         for language in LANGUAGES
     )
+    if signed_in is None:
+        session = f'<a class="session" id="login-link" href="/login">{escape(message("nav.login"))}</a>'
+    else:
+        session = (
+            f'<form class="session" action="/logout" method="post">'
+            f'<input type="hidden" name="{CSRF_FIELD}" value="{escape(signed_in.csrf_token)}">'
+            f'<a id="account-link" href="/account"{_CURRENT if page == "my_account" else ""}>'
+            f"{escape(signed_in.username)}</a>"
+            f'<button type="submit" id="logout">{escape(message("nav.logout"))}</button></form>'
+        )
+    main = f'<p class="loading">{escape(message("common.loading"))}</p>' if content is None else content
     return f"""<!DOCTYPE html>
 <html lang="{catalogue.language}">
 <head>
@@ -183,19 +243,28 @@ def compute_page(catalogue: Catalogue, page: str, argument: str, current_path: s
 <input type="hidden" name="next" value="{escape(current_path)}">
 <span>{escape(message("language.label"))}</span>{languages}
 </form>
+{session}
 </header>
 <div id="live" class="live" hidden></div>
 <main id="app" data-page="{page}" data-argument="{escape(argument)}" data-file-bytes-max="{VERIFY_FILE_BYTES_MAX}">
-<p class="loading">{escape(message("common.loading"))}</p>
+{main}
 </main>
 </body>
 </html>
 """
 
 
-def _page_response(request: web.Request, page: str, argument: str = "", status: int = 200) -> web.Response:
-    body = compute_page(_get_catalogue(request), page, argument, request.path_qs)
+def _page_response(
+    request: web.Request, page: str, argument: str = "", status: int = 200, content: str | None = None
+) -> web.Response:
+    viewer = get_viewer(request)
+    signed_in = None if viewer is None else SignedIn(viewer.user.username, viewer.user.role, viewer.session.csrf_token)
+    body = compute_page(_get_catalogue(request), page, argument, request.path_qs, signed_in, content)
     return web.Response(text=body, content_type="text/html", charset="utf-8", status=status)
+
+
+def _render_content(request: web.Request, page: str, content: str, status: int) -> web.Response:
+    return _page_response(request, page, status=status, content=content)
 
 
 def _page(page: str, validate: Callable[[str], object] | None = None) -> Handler:
@@ -319,9 +388,14 @@ def _load_static() -> dict[str, bytes]:
     return {name: (folder / name).read_bytes() for name in STATIC_FILES}
 
 
-def create_app(settings: ConsoleSettings, client: AsyncClient | None = None) -> web.Application:
-    """The console application; it closes the SDK client it made when it shuts down."""
-    app = web.Application(middlewares=[_limits_middleware], client_max_size=settings.body_bytes_max)
+def create_app(
+    settings: ConsoleSettings, client: AsyncClient | None = None, store: ConsoleStore | None = None
+) -> web.Application:
+    """The console application; it closes the SDK client it made when it shuts down.
+
+    Without `store` it opens the one `settings` names at startup (and closes it at cleanup).
+    """
+    app = web.Application(middlewares=[_limits_middleware, access_middleware], client_max_size=settings.body_bytes_max)
     app[SETTINGS_KEY] = settings
     app[CLIENT_KEY] = client or AsyncClient(settings.endpoint, timeout_s=settings.node_timeout_s, retries_max=0)
     app[CATALOGUES_KEY] = load_catalogues()
@@ -331,6 +405,27 @@ def create_app(settings: ConsoleSettings, client: AsyncClient | None = None) -> 
         await app[CLIENT_KEY].close()
 
     app.on_cleanup.append(close_client)
+    app[ACCESS_SETTINGS_KEY] = settings
+    app[RENDER_KEY] = _render_content
+    app[LIMITER_KEY] = LoginLimiter(
+        LoginLimits(
+            failures_per_account_max=settings.login_failures_per_account_max,
+            failures_per_address_max=settings.login_failures_per_address_max,
+            window_s=settings.login_window_s,
+            entries_max=settings.login_table_entries_max,
+        )
+    )
+    if store is not None:
+        app[STORE_KEY] = store
+    else:
+
+        async def store_context(app: web.Application) -> AsyncIterator[None]:
+            app[STORE_KEY] = await open_store(settings.database, Path(settings.data_directory))
+            yield
+            await app[STORE_KEY].close()
+
+        app.cleanup_ctx.append(store_context)
+    add_routes(app)
     app.router.add_get("/", _page("dashboard"))
     app.router.add_get("/blocks", _page("explorer"))
     app.router.add_get("/blocks/{argument}", _page("block", chain.parse_block_reference))
@@ -351,10 +446,13 @@ def create_app(settings: ConsoleSettings, client: AsyncClient | None = None) -> 
     return app
 
 
-async def start_console(settings: ConsoleSettings) -> tuple[web.AppRunner, str]:
-    """Start serving; returns the runner (``await runner.cleanup()`` stops it) and the console's URL."""
-    runner = web.AppRunner(create_app(settings), access_log=None)
+async def start_console(settings: ConsoleSettings) -> tuple[web.AppRunner, str, tuple[str, str] | None]:
+    """Start serving; returns the runner (``await runner.cleanup()`` stops it), the console's URL, and on
+    first run the operator's name and random password, to be shown once."""
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
+    first_run = await ensure_first_operator(app[STORE_KEY], settings)
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
     server = site._server
@@ -362,7 +460,7 @@ async def start_console(settings: ConsoleSettings) -> tuple[web.AppRunner, str]:
     sockets = getattr(server, "sockets", None) or []
     port = sockets[0].getsockname()[1] if sockets else settings.port
     host = settings.host if ":" not in settings.host else f"[{settings.host}]"
-    return runner, f"http://{host}:{port}/"
+    return runner, f"http://{host}:{port}/", first_run
 
 
 __all__ = ["DEFAULT_LANGUAGE", "compute_page", "create_app", "start_console"]

@@ -34,6 +34,28 @@ class ConsoleSettings:
     """Blocks shown on the dashboard and used for its TPS."""
     account_page_max: int = 50
     """Most transactions of an account listed on one page."""
+    database: str | None = None
+    """The metadata store: None for SQLite in `data_directory`, or a ``postgresql://`` URL."""
+    data_directory: str = "console-data"
+    """Folder of the SQLite store (``gusu console`` uses ``$GUSU_HOME/console``)."""
+    session_idle_s: float = 30 * 60
+    """A session unused this long ends."""
+    session_absolute_s: float = 12 * 3600
+    """A session ends this long after login, used or not."""
+    scrypt_log2_n: int = 15
+    """scrypt cost of new password hashes: N = 2^15 (32 MiB, ~0.1 s); 10 to 18 (tests use 10)."""
+    login_failures_per_account_max: int = 5
+    """Failed logins for one user name within `login_window_s` before it is locked."""
+    login_failures_per_address_max: int = 20
+    """Failed logins from one client address within `login_window_s` before it is locked."""
+    login_window_s: float = 15 * 60
+    """How long a failed login counts."""
+    login_table_entries_max: int = 10_000
+    """Most user names and addresses the login limiter remembers (least recent forgotten first)."""
+    audit_page_max: int = 50
+    """Audit log entries on one page."""
+    form_field_length_max: int = 256
+    """Longest value of any form field (user name, password, organisation): longer is refused with a message."""
 
     def __post_init__(self) -> None:
         if not self.endpoint.startswith(("http://", "https://")):
@@ -46,10 +68,23 @@ class ConsoleSettings:
             "blocks_page_max",
             "recent_blocks_count",
             "account_page_max",
+            "login_failures_per_account_max",
+            "login_failures_per_address_max",
+            "login_table_entries_max",
+            "audit_page_max",
+            "form_field_length_max",
         ):
             value = getattr(self, name)
             if not 1 <= value <= 1_000_000:
                 raise ConfigError(f"console {name} must be between 1 and 1,000,000, found {value}")
+        if not 10 <= self.scrypt_log2_n <= 18:
+            raise ConfigError(f"console scrypt_log2_n must be between 10 and 18, found {self.scrypt_log2_n}")
+        if self.database is not None and not self.database.startswith(("postgresql://", "postgres://")):
+            raise ConfigError("console database must be a postgresql:// URL, or None for SQLite")
+        for name in ("session_idle_s", "session_absolute_s", "login_window_s"):
+            value = getattr(self, name)
+            if not 1 <= value <= 30 * 24 * 3600:
+                raise ConfigError(f"console {name} must be between 1 second and 30 days, found {value}")
         for name in ("request_timeout_s", "node_timeout_s"):
             value = getattr(self, name)
             if not 0 < value <= 3600:
