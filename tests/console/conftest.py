@@ -10,39 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-COMMAND_TIMEOUT_S = 90
-RECIPIENT = "0x" + "42" * 20
-
-
-def find_free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@dataclass(frozen=True)
-class Chain:
-    endpoint: str
-    dev_address: str
-    transfer_id: str
-    transfer_height: int
-    failed_id: str
-    document: Path
-    document_hash: str
-    evidence_height: int
-    unrecorded: Path
-    environment: dict[str, str]
+from console_helpers import COMMAND_TIMEOUT_S, RECIPIENT, Chain, find_free_port
 
 
 def _gusu(environment: dict[str, str], *args: str, check: bool = True) -> Any:

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from console_helpers import find_free_port
 
-from conftest import find_free_port
 from gusu.console.access import (
     SCRYPT_LOG2_N_DEFAULT,
     SESSION_COOKIE,

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from console_helpers import RECIPIENT, Chain, find_free_port
 
-from conftest import RECIPIENT, Chain, find_free_port
 from gusu.console.i18n import LANGUAGES, load_catalogues
 from gusu.crypto import get_suite
 
@@ -62,7 +62,9 @@ def console(chain: Chain) -> Iterator[str]:
     try:
         assert process.stdout is not None
         printed = json.loads(process.stdout.readline())
-        assert printed == {"url": f"http://127.0.0.1:{port}/", "endpoint": chain.endpoint}
+        assert (printed["url"], printed["endpoint"]) == (f"http://127.0.0.1:{port}/", chain.endpoint)
+        first_run = printed.get("first_run")  # the operator's one-time credential, on the console's first start
+        assert first_run is None or (first_run["username"] == "admin" and len(first_run["password"]) >= 12)
         yield printed["url"].rstrip("/")
     finally:
         process.terminate()

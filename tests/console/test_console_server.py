@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from console_helpers import RECIPIENT, Chain, find_free_port
 
-from conftest import RECIPIENT, Chain, find_free_port
 from gusu.console.server import CONTENT_SECURITY_POLICY, create_app
 from gusu.console.settings import ConsoleSettings
 from gusu.errors import ConfigError
