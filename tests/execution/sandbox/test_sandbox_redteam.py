@@ -270,3 +270,45 @@ def sneak() -> None:
 """
     with pytest.raises(ContractSourceError, match="declare events at module level"):
         compile_contract(source)
+
+
+@pytest.mark.parametrize(
+    "expression", ['"abc".encode("punycode")', 'b"abc".decode("idna")', '"abc".encode("utf-8", "ignore")']
+)
+def test_text_codecs_are_utf8_only(expression: str) -> None:
+    """A codec name reaches the host's codec registry (speed and output that Gusu does not control)."""
+    chain = make_chain(
+        f"""
+from gusu_contract import method
+
+
+@method
+def convert() -> None:
+    x = {expression}
+"""
+    )
+    with pytest.raises(ContractError, match="always UTF-8"):
+        chain.call("convert")
+
+
+def test_case_mapping_is_charged_for_its_longest_result() -> None:
+    """"ΐ".upper() is three code points: memory is charged for three per input character."""
+    chain = make_chain(
+        """
+from gusu_contract import method
+
+
+@method
+def shout(text: str) -> int:
+    return len(text.upper())
+
+
+@method
+def measure(text: str) -> int:
+    return len(text) * 3
+"""
+    )
+    shouted, _context, _meter = chain.call_raw("shout", ["ΐ" * 1_000])
+    measured, _context, _meter = chain.call_raw("measure", ["ΐ" * 1_000])
+    assert decode(shouted.return_value) == decode(measured.return_value) == 3_000
+    assert shouted.memory_bytes_used - measured.memory_bytes_used >= 3_000

@@ -446,6 +446,24 @@ def _free(runtime: Runtime, value: Any, arguments: tuple[Any, ...]) -> None:
 _FREE: Cost = _free
 
 
+UNICODE_CASE_GROWTH_MAX = 3
+"""Case mapping can lengthen a string up to three times ("ΐ".upper() is three code points): memory is charged
+for the longest result."""
+
+
+def _utf8(memory_per_unit: int) -> Cost:
+    """`str.encode` / `bytes.decode` with the default codec only (UTF-8, strict): no codec name, so no
+    codec whose speed or output depends on the host's codec registry."""
+    linear = _linear(memory_per_unit)
+
+    def cost(runtime: Runtime, value: Any, arguments: tuple[Any, ...]) -> None:
+        if arguments:
+            runtime.stop(ContractError("encode() and decode() take no arguments: text is always UTF-8"))
+        linear(runtime, value, arguments)
+
+    return cost
+
+
 def _linear(memory_per_unit: int) -> Cost:
     """Work proportional to the receiver and arguments; memory up to `memory_per_unit` per unit of that size."""
 
@@ -542,14 +560,14 @@ ATTRIBUTE_TABLES: dict[type, dict[str, Cost]] = {
         "endswith": _affix,
         "find": _linear(0),
         "count": _linear(0),
-        "lower": _linear(1),
-        "upper": _linear(1),
+        "lower": _linear(UNICODE_CASE_GROWTH_MAX),
+        "upper": _linear(UNICODE_CASE_GROWTH_MAX),
         "strip": _linear(1),
         "lstrip": _linear(1),
         "rstrip": _linear(1),
         "split": _linear(CONTAINER_BYTES),
         "join": _join,
-        "encode": _linear(4),
+        "encode": _utf8(4),
         "isdigit": _linear(0),
         "isalpha": _linear(0),
     },
@@ -561,7 +579,7 @@ ATTRIBUTE_TABLES: dict[type, dict[str, Cost]] = {
         "split": _linear(CONTAINER_BYTES),
         "join": _join,
         "hex": _linear(2),
-        "decode": _linear(4),
+        "decode": _utf8(4),
     },
     int: {"bit_length": _FREE, "to_bytes": _to_bytes},
 }
