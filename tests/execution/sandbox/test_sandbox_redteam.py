@@ -292,7 +292,7 @@ def convert() -> None:
 
 
 def test_case_mapping_is_charged_for_its_longest_result() -> None:
-    """"ΐ".upper() is three code points: memory is charged for three per input character."""
+    """ "ΐ".upper() is three code points: memory is charged for three per input character."""
     chain = make_chain(
         """
 from gusu_contract import method
