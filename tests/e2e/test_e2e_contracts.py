@@ -11,12 +11,12 @@ migration. Every node ends with the same state.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from e2e_helpers import NODE_COUNT, find_free_port_range
+from test_e2e_governance import _gov, _vote_through
 from test_e2e_organizations import CHAIN_ID, Member, _set_up_organisations, connected, running, wait_until
 from test_e2e_partition import get_unavailable_reason, namespace_lab
 
@@ -78,11 +78,6 @@ def note() -> str:
 )
 
 
-def _gov(member: Member, *arguments: str) -> Any:
-    endpoint = f"http://{member.api_host}:{member.api_port}"
-    return json.loads(member.gusu(*arguments, "--endpoint", endpoint, "--json"))
-
-
 def _admin_key(member: Member) -> PrivateKey:
     path = member.org_dir / "admin_key.json"
     return decrypt_key_file(path.read_bytes(), path.with_suffix(".pass").read_text().strip())
@@ -116,9 +111,7 @@ def _approve(founders: list[Member], source: str) -> None:
     code_hash = "0x" + compute_code_hash("ecdsa", source).hex()
     proposal = _gov(founders[0], "gov", "propose", "approve-contract", "--code-hash", code_hash,
                     "--org", str(founders[0].org_dir))  # fmt: skip
-    outcome: dict[str, Any] = {}
-    for member in founders[1:3]:
-        outcome = _gov(member, "gov", "vote", str(proposal["id"]), "--approve", "--org", str(member.org_dir))
+    outcome = _vote_through(founders, proposal["id"], range(1, 3))
     assert outcome["status"] == "approved", outcome
 
 

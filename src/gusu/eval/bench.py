@@ -962,8 +962,8 @@ BENCH_MINT_CHUNK: Final = 256
 """Holders per mint transaction: well under the sandbox's storage_writes_max of one call."""
 
 
-async def _call_view(rpc: RpcTransport, contract: str, method: str) -> Any:
-    result = await rpc.call("gusu_call", [{"contract": contract, "method": method, "args": []}])
+async def _call_view(rpc: RpcTransport, contract: str, method: str, args: Sequence[Any] = ()) -> Any:
+    result = await rpc.call("gusu_call", [{"contract": contract, "method": method, "args": list(args)}])
     return result.get("return_value") if isinstance(result, dict) else None
 
 
@@ -1000,10 +1000,7 @@ async def deploy_bench_contract(
         return "0x" + signed.transaction_id.hex(), "0x" + signed.raw.hex()
 
     height = int(await rpc.call("gusu_blockNumber", []))
-    instance = await rpc.call(
-        "gusu_call", [{"contract": "contracts", "method": "get_instance", "args": [BENCH_CONTRACT_NAME]}]
-    )
-    if not (isinstance(instance, dict) and instance.get("return_value")):
+    if not await _call_view(rpc, "contracts", "get_instance", [BENCH_CONTRACT_NAME]):
         if await _call_view(rpc, "contracts", "is_approval_required"):
             code_hash = compute_code_hash(funding_key.suite, BENCH_TOKEN_SOURCE)
             proposal = sign("system", "propose", ["approve_contract", encode([code_hash]), height + 100], height)

@@ -67,20 +67,12 @@ def build_transfers(count: int) -> tuple[dict[bytes, bytes], list[TransactionInp
     """Committed state with funded senders, and `count` transfers between accounts."""
     senders = [_address(b"sender", index) for index in range(SENDERS)]
     state = {compute_state_key("account", b"balance/" + sender): encode(10**12) for sender in senders}
-    transactions = []
-    for index in range(count):
-        transaction = Transaction(
-            chain_id=CHAIN_ID,
-            nonce=index,
-            valid_until_height=Height(100),
-            sender_public_key=b"\x02" * 33,
-            contract="account",
-            method="transfer",
-            args=encode([_address(b"recipient", index), 1 + index % 1000]),
-            signature=bytes(64),
+    transactions = [
+        _make_input(
+            "account", "transfer", [_address(b"recipient", index), 1 + index % 1000], senders[index % SENDERS], index
         )
-        transaction_id = Hash(hashlib.sha256(index.to_bytes(8, "big")).digest())
-        transactions.append(TransactionInput(transaction, transaction_id, senders[index % SENDERS]))
+        for index in range(count)
+    ]
     return state, transactions
 
 
