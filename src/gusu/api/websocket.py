@@ -23,7 +23,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from gusu.api.errors import SubscriptionLimitError
 from gusu.api.methods import encoded_value_to_json
-from gusu.api.rpc import RequestContext, RpcDispatcher, SubscriptionKind, error_response_bytes
+from gusu.api.rpc import RequestContext, RpcDispatcher, SubscriptionKind, SubscriptionRender, error_response_bytes
 from gusu.api.settings import ApiSettings
 from gusu.errors import InvalidRequestError
 from gusu.ledger.jsonview import JSONObject, bytes_to_hex
@@ -36,6 +36,7 @@ SUBSCRIPTION_ID_BYTES: Final = 16
 _CLOSE_REASON_BYTES_MAX: Final = 123
 """RFC 6455: a close frame's payload is at most 125 bytes, two of them the code."""
 _NOTIFICATION_HEAD: Final = b'{"jsonrpc":"2.0","method":"gusu_subscription","params":{"subscription":'
+_ETH_NOTIFICATION_HEAD: Final = b'{"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":'
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,15 +45,16 @@ class Subscription:
     kind: SubscriptionKind
     contract: str | None = None
     name: str | None = None
+    render: SubscriptionRender | None = None
 
 
-def notification_bytes(subscription_id: str, result: bytes) -> bytes:
+def notification_bytes(subscription_id: str, result: bytes, head: bytes = _NOTIFICATION_HEAD) -> bytes:
     """A gusu_subscription notification around an already serialised result.
 
     Splicing bytes lets one block's result be serialised once and shared
     by every subscriber, whose messages differ only in the id.
     """
-    return _NOTIFICATION_HEAD + orjson.dumps(subscription_id) + b',"result":' + result + b"}}"
+    return head + orjson.dumps(subscription_id) + b',"result":' + result + b"}}"
 
 
 class WebSocketSession:
@@ -86,7 +88,11 @@ class WebSocketSession:
     # --- the rpc.Session protocol --------------------------------------------------------
 
     def subscribe(
-        self, kind: SubscriptionKind, contract: str | None, name: str | None
+        self,
+        kind: SubscriptionKind,
+        contract: str | None,
+        name: str | None,
+        render: SubscriptionRender | None = None,
     ) -> tuple[str, Callable[[], None]]:
         limit = self._settings.websocket_subscriptions_max
         if self.subscription_count >= limit:
@@ -95,7 +101,8 @@ class WebSocketSession:
                 "gusu_unsubscribe some, or open another connection"
             )
         subscription_id = "0x" + secrets.token_hex(SUBSCRIPTION_ID_BYTES)
-        subscription = Subscription(subscription_id, kind, contract, name)
+        assert (kind == "eth") == (render is not None), "eth subscriptions, and only they, render themselves"
+        subscription = Subscription(subscription_id, kind, contract, name, render)
         self._pending[subscription_id] = subscription
 
         def activate() -> None:
@@ -300,6 +307,13 @@ class WebSocketHub:
                     if block_result is None:
                         block_result = orjson.dumps(_block_result(notification))
                     delivered = session.notify(notification_bytes(subscription.subscription_id, block_result))
+                elif subscription.render is not None:
+                    delivered = all(
+                        session.notify(
+                            notification_bytes(subscription.subscription_id, payload, _ETH_NOTIFICATION_HEAD)
+                        )
+                        for payload in subscription.render(notification)
+                    )
                 else:
                     delivered = all(
                         session.notify(notification_bytes(subscription.subscription_id, payload))
