@@ -96,7 +96,9 @@ def test_web3_reads_a_gusu_evm_chain(tmp_path: Path) -> None:
             assert await ask(lambda: w3.eth.gas_price) == 0
 
             # Deploy the token with a Gusu evm.deploy transaction: constructor (name, symbol, supply).
-            constructor = w3.eth.contract(abi=token["abi"], bytecode=token["bytecode"]).constructor("Gusu", "GSU", SUPPLY)
+            constructor = w3.eth.contract(abi=token["abi"], bytecode=token["bytecode"]).constructor(
+                "Gusu", "GSU", SUPPLY
+            )
             init_code = bytes.fromhex(constructor.data_in_transaction[2:])
             deploy_id = await send("evm", "deploy", [init_code, 0])
             receipt = await ask(lambda: w3.eth.get_transaction_receipt(deploy_id))
@@ -141,7 +143,9 @@ def test_web3_reads_a_gusu_evm_chain(tmp_path: Path) -> None:
             transfer = contract.functions.transfer(other, 5).build_transaction(
                 {"from": dev, "gas": 100_000, "gasPrice": 0, "nonce": 0, "chainId": evm_chain_id}
             )
-            transfer_id = await send("evm", "call", [bytes.fromhex(address[2:]), bytes.fromhex(transfer["data"][2:]), 0])
+            transfer_id = await send(
+                "evm", "call", [bytes.fromhex(address[2:]), bytes.fromhex(transfer["data"][2:]), 0]
+            )
             transfer_receipt = await ask(lambda: w3.eth.get_transaction_receipt(transfer_id))
             assert 40_000 < transfer_receipt["gasUsed"] <= estimate  # an ERC-20 transfer to a new holder: ~51,700
             assert await ask(lambda: contract.functions.balanceOf(other).call()) == 5

@@ -290,6 +290,8 @@ class InstalledFilter:
     criteria: LogFilter = field(default_factory=LogFilter)
     to_height: int | None = None
     """A log filter's fixed end (its toBlock as a number), or None to follow the tip."""
+    from_height: int = 0
+    """A log filter's start (eth_getFilterLogs reads from here)."""
 
 
 class FilterRegistry:
@@ -374,10 +376,13 @@ _CALL_FIELDS: Final = frozenset(
 class EthRpc:
     """The ``eth_*`` methods for one node."""
 
-    def __init__(self, node: NodeService, settings: EthSettings | None = None) -> None:
+    def __init__(
+        self, node: NodeService, settings: EthSettings | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._node = node
         self._settings = settings or EthSettings()
-        self._filters = FilterRegistry(self._settings)
+        self._clock = clock
+        self._filters = FilterRegistry(self._settings, clock)
         self._blocks: OrderedDict[Hash, EthBlock] = OrderedDict()
         self._evm_chain_id: int | None = None
         self._heads: tuple[Hash, bytes] | None = None
@@ -904,7 +909,7 @@ class EthRpc:
         return self._filters.install(installed)
 
     def _new_block_filter(self, _params: Params) -> JSON:
-        return self._filters.install(InstalledFilter("blocks", self._get_tip() + 1, time.monotonic()))
+        return self._filters.install(InstalledFilter("blocks", self._get_tip() + 1, self._clock()))
 
     def _new_pending_filter(self, _params: Params) -> JSON:
         raise EthereumRpcError(
@@ -940,9 +945,9 @@ class EthRpc:
             raise InvalidParamsError(f"{params.what(0)} is a block filter; eth_getFilterLogs reads log filters")
         tip = self._get_tip()
         end = tip if installed.to_height is None else min(tip, installed.to_height)
-        if installed.next_height > end and installed.next_height > tip:
+        if installed.from_height > end:
             return []
-        return [log.to_json() for log in self._collect_logs(installed.criteria, installed.next_height, end)]
+        return [log.to_json() for log in self._collect_logs(installed.criteria, installed.from_height, end)]
 
     def _uninstall_filter(self, params: Params) -> JSON:
         return self._filters.uninstall(params.raw(0))
