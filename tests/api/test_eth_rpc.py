@@ -125,6 +125,9 @@ class EthFakeNode(EvmFakeNode):
     def get_eth_pending_nonce(self, address: Address) -> int:
         return 9
 
+    def get_eth_gas_price(self) -> int:
+        return 7
+
 
 class Clock:
     def __init__(self) -> None:
@@ -306,9 +309,13 @@ def test_state_reads_and_block_tags() -> None:
     run(scenario)
 
 
-def test_pending_nonce_comes_from_the_node() -> None:
+def test_pending_nonce_and_fee_policy_come_from_the_node() -> None:
     async def scenario(ask: Ask, _node: EvmFakeNode, _clock: Clock) -> None:
         assert result(await ask("eth_getTransactionCount", "0x" + "11" * 20, "pending")) == "0x9"
+        assert result(await ask("eth_gasPrice")) == "0x7"
+        assert result(await ask("eth_maxPriorityFeePerGas")) == "0x0"
+        assert result(await ask("eth_getBlockByNumber", "latest"))["baseFeePerGas"] == "0x7"
+        assert result(await ask("eth_feeHistory", "0x1", "latest"))["baseFeePerGas"] == ["0x7", "0x7"]
 
     run(scenario, EthFakeNode())
 

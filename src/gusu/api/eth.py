@@ -410,7 +410,7 @@ class EthRpc:
             spec("eth_blockNumber", lambda _p: quantity(self._get_tip()), (), 0),
             spec("eth_syncing", lambda _p: False, (), 0),
             spec("eth_accounts", lambda _p: [], (), 0),
-            spec("eth_gasPrice", lambda _p: quantity(0), (), 0),
+            spec("eth_gasPrice", lambda _p: quantity(self.get_gas_price()), (), 0),
             spec("eth_maxPriorityFeePerGas", lambda _p: quantity(0), (), 0),
             spec("eth_feeHistory", self._fee_history, ("blockCount", "newestBlock", "rewardPercentiles"), 2),
             spec("eth_getBlockByNumber", self._get_block_by_number, ("block", "fullTransactions"), 1),
@@ -461,6 +461,18 @@ class EthRpc:
             assert isinstance(chain_id, int)
             self._evm_chain_id = chain_id  # fixed at genesis
         return self._evm_chain_id
+
+    def get_gas_price(self) -> int:
+        """The chain's fixed gas price (its fee policy) when the node states one, else 0 (no fee).
+
+        The price is also every block's base fee: the policy burns it as Ethereum burns the base fee
+        and charges no tip, so ``eth_maxPriorityFeePerGas`` is 0.
+        """
+        get_gas_price = getattr(self._node, "get_eth_gas_price", None)
+        if get_gas_price is None:
+            return 0
+        price: int = get_gas_price()
+        return price
 
     def _get_tip(self) -> int:
         return int(self._node.get_status().height)
@@ -554,7 +566,7 @@ class EthRpc:
         else:
             transactions = [data_hex(transaction_id) for transaction_id in record.transaction_ids]
         return {
-            **self._header_json(header, record.block_hash, block.bloom, block.gas_used),
+            **self._header_json(header, record.block_hash, block.bloom, block.gas_used, self.get_gas_price()),
             "totalDifficulty": quantity(0),
             "size": quantity(self._get_block_size(header.height)),
             "transactions": transactions,
@@ -562,7 +574,7 @@ class EthRpc:
         }
 
     @staticmethod
-    def _header_json(header: BlockHeader, block_hash: Hash, bloom: bytes, gas_used: int) -> JSONObject:
+    def _header_json(header: BlockHeader, block_hash: Hash, bloom: bytes, gas_used: int, base_fee: int) -> JSONObject:
         return {
             "number": quantity(int(header.height)),
             "hash": data_hex(block_hash),
@@ -580,7 +592,7 @@ class EthRpc:
             "gasUsed": quantity(gas_used),
             "timestamp": quantity(header.timestamp_ms // 1000),
             "mixHash": ZERO_WORD_HEX,
-            "baseFeePerGas": quantity(0),
+            "baseFeePerGas": quantity(base_fee),
             "withdrawalsRoot": EMPTY_TRIE_ROOT,
             "withdrawals": [],
             "blobGasUsed": quantity(0),
@@ -642,7 +654,7 @@ class EthRpc:
         result: JSONObject = {
             "oldestBlock": quantity(oldest),
             # One more base fee than blocks: the next block's. The fee policy charges no base fee.
-            "baseFeePerGas": [quantity(0)] * (blocks + 1),
+            "baseFeePerGas": [quantity(self.get_gas_price())] * (blocks + 1),
             "gasUsedRatio": [0.0] * blocks,
             "baseFeePerBlobGas": [quantity(0)] * (blocks + 1),
             "blobGasUsedRatio": [0.0] * blocks,
@@ -1170,12 +1182,10 @@ class EthRpc:
             created = decode(found.receipt.return_value)
             if isinstance(created, bytes):
                 contract_address = Address(created)
-        args_bytes = len(tx.args)
-        fixed = (
-            DEFAULT_GAS_SCHEDULE.transaction
-            + DEFAULT_GAS_SCHEDULE.argument_byte * args_bytes
-            + DEFAULT_GAS_SCHEDULE.return_byte * len(found.receipt.return_value)
-        )
+        # The receipt's gas is Gusu's fixed charge plus the EVM's; Ethereum's gasUsed is the EVM's part.
+        fixed = DEFAULT_GAS_SCHEDULE.transaction + DEFAULT_GAS_SCHEDULE.argument_byte * len(tx.args)
+        if found.receipt.is_success:
+            fixed += DEFAULT_GAS_SCHEDULE.return_byte * len(found.receipt.return_value)
         return self._receipt_json(
             found.receipt,
             transaction_id,
@@ -1184,7 +1194,7 @@ class EthRpc:
             found.block_hash,
             sender=Address(sender[-ETH_ADDRESS_SIZE:]),
             to=None if to is None else Address(to),
-            gas_used=max(found.receipt.gas_used - fixed, 0) if found.receipt.is_success else found.receipt.gas_used,
+            gas_used=max(found.receipt.gas_used - fixed, 0),
             contract_address=contract_address,
             effective_gas_price=0,
             transaction_type=0,
@@ -1277,7 +1287,9 @@ class EthRpc:
             return [self._heads[1]]
         block = self._notified_block(notification)
         head = orjson.dumps(
-            self._header_json(notification.header, notification.block_hash, block.bloom, block.gas_used)
+            self._header_json(
+                notification.header, notification.block_hash, block.bloom, block.gas_used, self.get_gas_price()
+            )
         )
         self._heads = (notification.block_hash, head)
         return [head]

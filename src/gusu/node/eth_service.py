@@ -3,7 +3,8 @@
 The `eth_*` methods that read state and blocks (gusu.api.eth) need only `NodeService`. Three more
 need a node that executes Ethereum transactions (issue 10, item 2): ``eth_sendRawTransaction``,
 ``eth_getTransactionByHash`` and ``eth_getTransactionReceipt``; ``eth_getTransactionCount`` with
-``pending`` uses `get_eth_pending_nonce` when the node has it. A node offers them by implementing
+``pending`` uses `get_eth_pending_nonce`, and the gas price and base fee come from
+`get_eth_gas_price`, when the node has them (else the latest nonce, and price 0). A node offers them by implementing
 `EthTransactionService` (structurally: the API checks for the methods, so a node without them still
 serves everything else and answers these with "not supported on this node").
 """
@@ -69,6 +70,10 @@ class EthTransactionService(Protocol):
 
     def get_eth_pending_nonce(self, address: Address) -> int:
         """The next nonce `address` should use, counting its transactions waiting in the pool."""
+        ...
+
+    def get_eth_gas_price(self) -> int:
+        """The chain's fee policy: the fixed price per gas (genesis ``evm_gas_price``; 0 for no fee)."""
         ...
 
 
