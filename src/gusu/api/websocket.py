@@ -23,7 +23,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from gusu.api.errors import SubscriptionLimitError
 from gusu.api.methods import encoded_value_to_json
-from gusu.api.rpc import RequestContext, RpcDispatcher, SubscriptionKind, SubscriptionRender, error_response_bytes
+from gusu.api.rpc import RequestContext, RpcDispatcher, SubscriptionKind, SubscriptionRender
 from gusu.api.settings import ApiSettings
 from gusu.errors import InvalidRequestError
 from gusu.ledger.jsonview import JSONObject, bytes_to_hex
@@ -239,20 +239,13 @@ class WebSocketHub:
             async for message in ws:
                 if session.closing:
                     break
-                if message.type is WSMsgType.TEXT:
+                if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    # Binary frames carry the same UTF-8 JSON: web3.py's WebSocketProvider sends them.
                     # Waiting here stops reading: the client's own requests pace it.
                     await in_flight.acquire()
                     task = asyncio.create_task(self._answer(session, message.data, in_flight))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
-                elif message.type is WSMsgType.BINARY:
-                    await session.reply(
-                        error_response_bytes(
-                            InvalidRequestError(
-                                "binary frames are not accepted; send each JSON-RPC request as a text frame"
-                            )
-                        )
-                    )
                 elif message.type is WSMsgType.ERROR:
                     # aiohttp has already closed with the matching code (1009 too big, 1007 bad UTF-8, ...).
                     logger.debug("websocket protocol error: %s", ws.exception())
@@ -266,7 +259,7 @@ class WebSocketHub:
             await session.stop()
         return ws
 
-    async def _answer(self, session: WebSocketSession, payload: str, in_flight: asyncio.Semaphore) -> None:
+    async def _answer(self, session: WebSocketSession, payload: str | bytes, in_flight: asyncio.Semaphore) -> None:
         try:
             context = RequestContext(session=session)
             reply = await self._dispatcher.handle(payload, context)
