@@ -470,6 +470,10 @@ def test_filters_follow_new_blocks_and_logs() -> None:
         assert [log["topics"] for log in changes] == [[topic(TRANSFER_TOPIC)], [topic(APPROVAL_TOPIC)]]
         assert result(await ask("eth_getFilterChanges", log_filter)) == []
         assert len(result(await ask("eth_getFilterLogs", log_filter))) == 2
+        late = result(await ask("eth_newFilter", {"fromBlock": "0x1", "address": "0x" + TOKEN.hex()}))
+        assert result(await ask("eth_getFilterChanges", late)) == []  # only what commits after installing
+        assert len(result(await ask("eth_getFilterLogs", late))) == 2
+        assert result(await ask("eth_uninstallFilter", late)) is True
         hashes = result(await ask("eth_getFilterChanges", block_filter))
         assert hashes == [result(await ask("eth_getBlockByNumber", hex(height)))["hash"] for height in (1, 2)]
         assert result(await ask("eth_getFilterChanges", block_filter)) == []

@@ -11,19 +11,21 @@ import asyncio
 import dataclasses
 import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
 web3 = pytest.importorskip("web3")
-from web3 import Web3  # noqa: E402
+from web3 import AsyncWeb3, Web3, WebSocketProvider  # noqa: E402
 from web3.exceptions import BlockNotFound, ContractCustomError  # noqa: E402
 
-from gusu.api.server import start_api  # noqa: E402
+from gusu.api.server import ApiServer, start_api  # noqa: E402
 from gusu.api.settings import ApiSettings  # noqa: E402
 from gusu.codec import decode, encode  # noqa: E402
+from gusu.crypto import PrivateKey  # noqa: E402
 from gusu.crypto.keyfile import decrypt_key_file  # noqa: E402
 from gusu.ledger.genesis import DEFAULT_CONTRACTS, DEFAULT_PARAMETERS, load_genesis, save_genesis  # noqa: E402
 from gusu.ledger.types import Hash, Height  # noqa: E402
@@ -61,6 +63,81 @@ async def _wait_for_receipt(node: Node, transaction_id: Hash) -> None:
         await asyncio.sleep(0.02)
     record = node.get_receipt(transaction_id)
     assert record is not None and record.receipt.is_success, record
+
+
+@dataclasses.dataclass
+class Running:
+    node: Node
+    server: ApiServer
+    key: PrivateKey
+
+    async def send(self, contract: str, method: str, args: list[Any]) -> Hash:
+        node = self.node
+        signed = build_transaction(self.key, node.chain_id, contract, method, args, Height(node.height + 100))
+        (outcome,) = await node.submit_transactions([signed.raw])
+        assert outcome.error is None, outcome.error
+        await _wait_for_receipt(node, signed.transaction_id)
+        return signed.transaction_id
+
+    async def deploy_token(self) -> bytes:
+        token = _load_token()
+        init_code = Web3().eth.contract(abi=token["abi"], bytecode=token["bytecode"]).constructor("Gusu", "GSU", SUPPLY)
+        deploy_id = await self.send("evm", "deploy", [bytes.fromhex(init_code.data_in_transaction[2:]), 0])
+        record = self.node.get_receipt(deploy_id)
+        assert record is not None
+        address = decode(record.receipt.return_value)
+        assert isinstance(address, bytes)
+        return address
+
+
+@asynccontextmanager
+async def running_chain(directory: Path) -> AsyncIterator[Running]:
+    _make_evm_chain(directory)
+    key = decrypt_key_file(
+        (directory / "keys" / "dev.json").read_bytes(), (directory / "keys" / "dev.pass").read_text().strip()
+    )
+    node = load_node(directory / "node0")
+    await node.start()
+    try:
+        server = await start_api(node, ApiSettings(port=0))
+        try:
+            yield Running(node, server, key)
+        finally:
+            await server.close()
+    finally:
+        await node.stop()
+
+
+def test_web3_filters_and_subscriptions(tmp_path: Path) -> None:
+    abi = _load_token()["abi"]
+
+    async def main() -> None:
+        async with running_chain(tmp_path / "chain") as running:
+            w3 = Web3(Web3.HTTPProvider(running.server.url + "/rpc"))
+            token = Web3.to_checksum_address(await running.deploy_token())
+            contract = w3.eth.contract(address=token, abi=abi)
+            log_filter = await asyncio.to_thread(lambda: contract.events.Transfer.create_filter(from_block="latest"))
+            block_filter = await asyncio.to_thread(lambda: w3.eth.filter("latest"))
+            data = contract.encode_abi("transfer", args=[Web3.to_checksum_address("0x" + "42" * 20), 3])
+            async with AsyncWeb3(WebSocketProvider(running.server.ws_url)) as aw3:
+                heads = await aw3.eth.subscribe("newHeads")
+                logs = await aw3.eth.subscribe("logs", {"address": token})
+                transfer_id = await running.send("evm", "call", [bytes.fromhex(token[2:]), bytes.fromhex(data[2:]), 0])
+                seen: dict[Any, Any] = {}
+                async with asyncio.timeout(10):
+                    async for message in aw3.socket.process_subscriptions():
+                        seen.setdefault(message["subscription"], message["result"])
+                        if heads in seen and logs in seen:
+                            break
+                assert seen[logs]["transactionHash"] == transfer_id
+                assert seen[heads]["number"] >= seen[logs]["blockNumber"]
+            entries = await asyncio.to_thread(log_filter.get_new_entries)
+            assert [(entry["args"]["value"], entry["transactionHash"]) for entry in entries] == [(3, transfer_id)]
+            assert await asyncio.to_thread(log_filter.get_new_entries) == []
+            hashes = await asyncio.to_thread(block_filter.get_new_entries)
+            assert hashes and all(len(block_hash) == 32 for block_hash in hashes)
+
+    asyncio.run(main())
 
 
 def test_web3_reads_a_gusu_evm_chain(tmp_path: Path) -> None:

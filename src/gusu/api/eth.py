@@ -917,7 +917,10 @@ class EthRpc:
         criteria, from_height, to_height, block_hash = self._parse_log_filter(params.raw(0), params.what(0))
         if block_hash is not None:
             raise InvalidParamsError(f"{params.what(0)}: a filter follows a range; blockHash is for eth_getLogs only")
-        installed = InstalledFilter("logs", from_height, time.monotonic(), criteria, to_height)
+        # Changes are what commits after the filter is installed, as on Ethereum nodes;
+        # eth_getFilterLogs reads from fromBlock.
+        next_height = max(from_height, self._get_tip() + 1)
+        installed = InstalledFilter("logs", next_height, self._clock(), criteria, to_height, from_height)
         return self._filters.install(installed)
 
     def _new_block_filter(self, _params: Params) -> JSON:
