@@ -185,6 +185,10 @@ def test_web3_reads_a_gusu_evm_chain(tmp_path: Path) -> None:
             assert receipt["from"] == dev
             assert len(receipt["logs"]) == 1
             deployed_at = receipt["blockNumber"]
+            deployment = await ask(lambda: w3.eth.get_transaction(deploy_id))
+            assert deployment["to"] is None
+            assert deployment["from"] == dev
+            assert deployment["input"] == init_code
 
             tip = await ask(lambda: w3.eth.block_number)
             assert tip == node.height
