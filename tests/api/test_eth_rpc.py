@@ -13,6 +13,8 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from fake_node import FakeNode
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gusu.api.eth import EthRpc, EthSettings, compute_bloom, compute_gas_estimate
 from gusu.api.methods import NodeApi
@@ -609,3 +611,57 @@ def test_subscriptions_over_the_websocket() -> None:
                 assert result(await ask(7, "eth_unsubscribe", logs)) is False
 
     asyncio.run(main())
+
+
+# --- hostile params ---------------------------------------------------------------------------------
+
+_ETH_METHODS = [spec.name for spec in EthRpc(EvmFakeNode()).get_method_specs()]
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from(["latest", "earliest", "pending", "0x", "0x0", "0x1", "0xzz", "0x" + "f" * 70, "newHeads", "logs"]),
+    st.binary(max_size=40).map(lambda data: "0x" + data.hex()),
+    st.text(max_size=12),
+)
+_params = st.recursive(
+    _scalars,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "from",
+                    "to",
+                    "data",
+                    "input",
+                    "value",
+                    "gas",
+                    "fromBlock",
+                    "toBlock",
+                    "address",
+                    "topics",
+                    "blockHash",
+                    "blockNumber",
+                    "x",
+                ]
+            ),
+            children,
+            max_size=4,
+        )
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(method=st.sampled_from(_ETH_METHODS), params=st.lists(_params, max_size=4))
+def test_hostile_params_never_make_an_internal_error(method: str, params: list[Any]) -> None:
+    async def scenario(ask: Ask, node: EvmFakeNode, _clock: Clock) -> None:
+        node.codes[TOKEN] = b"\x60\x00"
+        answer = await ask(method, *params)
+        if "error" in answer:
+            assert answer["error"]["code"] in {3, -32000, -32004, -32005, -32601, -32602}, answer
+            assert answer["error"]["message"]
+
+    run(scenario)
