@@ -20,7 +20,7 @@ import pytest
 
 web3 = pytest.importorskip("web3")
 from web3 import AsyncWeb3, Web3, WebSocketProvider  # noqa: E402
-from web3.exceptions import BlockNotFound, ContractCustomError  # noqa: E402
+from web3.exceptions import BlockNotFound, ContractCustomError, ContractLogicError, Web3RPCError  # noqa: E402
 
 from gusu.api.server import ApiServer, start_api  # noqa: E402
 from gusu.api.settings import ApiSettings  # noqa: E402
@@ -220,6 +220,11 @@ def test_web3_reads_a_gusu_evm_chain(tmp_path: Path) -> None:
             assert 21_000 < estimate < 200_000
             with pytest.raises(ContractCustomError):
                 await ask(lambda: contract.functions.transfer(dev, 1).call({"from": other}))
+            with pytest.raises(ContractLogicError, match="Token: allowance exceeded"):
+                await ask(lambda: contract.functions.transferFrom(dev, other, 1).estimate_gas({"from": other}))
+            # Raw Ethereum transactions are item 2's: this node says so in Ethereum's terms.
+            with pytest.raises(Web3RPCError, match="not supported on this node"):
+                await ask(lambda: w3.eth.send_raw_transaction(b"\x02\xf8"))
 
             transfer = contract.functions.transfer(other, 5).build_transaction(
                 {"from": dev, "gas": 100_000, "gasPrice": 0, "nonce": 0, "chainId": evm_chain_id}
