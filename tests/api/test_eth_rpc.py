@@ -528,10 +528,15 @@ def test_a_filter_far_behind_catches_up_in_bounded_polls() -> None:
 
 
 def test_raw_transaction_methods_need_a_node_that_has_them() -> None:
-    async def scenario(ask: Ask, _node: EvmFakeNode, _clock: Clock) -> None:
+    async def scenario(ask: Ask, node: EvmFakeNode, _clock: Clock) -> None:
         error(await ask("eth_sendRawTransaction", "0x02f8"), -32004, "not supported on this node")
         error(await ask("eth_getTransactionByHash", "0x" + "ee" * 32), -32004, "not supported on this node")
         error(await ask("eth_getTransactionReceipt", "0x" + "ee" * 32), -32004, "not supported on this node")
+        # A Gusu transaction the node knows is answered without the interface: null while pending.
+        raw, transaction_id = node.make_transaction()
+        node._admit(raw)
+        assert result(await ask("eth_getTransactionReceipt", "0x" + transaction_id.hex())) is None
+        assert result(await ask("eth_getTransactionByHash", "0x" + transaction_id.hex())) is None  # not an EVM call
 
     run(scenario)
 

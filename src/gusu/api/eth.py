@@ -1006,7 +1006,9 @@ class EthRpc:
         gusu = self._gusu_evm_transaction(transaction_hash)
         if gusu is not None:
             return gusu
-        self._require_node_method("get_eth_transaction", "eth_getTransactionByHash")
+        if self._node.get_transaction(transaction_hash) is None:
+            # Possibly an Ethereum transaction, which only a node that executes them can know.
+            self._require_node_method("get_eth_transaction", "eth_getTransactionByHash")
         return None
 
     def _get_transaction_receipt(self, params: Params) -> JSON:
@@ -1032,7 +1034,10 @@ class EthRpc:
         gusu = self._gusu_evm_receipt(transaction_hash)
         if gusu is not None:
             return gusu
-        self._require_node_method("get_eth_receipt", "eth_getTransactionReceipt")
+        if self._node.get_transaction(transaction_hash) is None:
+            # Possibly an Ethereum transaction; a known Gusu one is pending (null, as Ethereum nodes
+            # answer, so that tools waiting for a receipt keep polling) or not an EVM call.
+            self._require_node_method("get_eth_receipt", "eth_getTransactionReceipt")
         return None
 
     def _eth_transaction_json(self, record: EthTransactionRecord) -> JSONObject:
