@@ -444,7 +444,7 @@ class EthRpc:
         except (EthereumRpcError, InvalidParamsError, MethodNotFoundError):
             raise
         except ContractRevertError as error:
-            raise to_revert_error(error) from None
+            raise compute_revert_error(error) from None
         except GusuError as error:
             # Ethereum clients expect the server-error code for anything the node refused.
             raise EthereumRpcError(str(error), SERVER_ERROR, code=error.code) from None
@@ -1322,6 +1322,10 @@ class EthRpc:
 
 
 def compute_intrinsic_gas(data: bytes) -> int:
+    """Ethereum's intrinsic gas of a call (not a creation) without an access list (EIP-2028 data costs).
+
+    The engine has the same rule (`gusu.execution.evm.engine`), but importing it would load py-evm
+    into every node's API, chains without the EVM included."""
     zero_bytes = data.count(0)
     return 21_000 + 4 * zero_bytes + 16 * (len(data) - zero_bytes)
 
@@ -1337,7 +1341,7 @@ def compute_gas_estimate(gas_used: int, intrinsic_gas: int) -> int:
     return before_refunds + -(-before_refunds // 63)
 
 
-def to_revert_error(error: ExecutionError) -> EthereumRpcError:
+def compute_revert_error(error: ExecutionError) -> EthereumRpcError:
     """Ethereum's revert error from the evm contract's message ``execution reverted (data=0x..): reason``.
 
     The code is 3 and ``data`` the revert data as hex, which ethers and web3.py decode into the
@@ -1380,5 +1384,5 @@ __all__ = [
     "compute_gas_estimate",
     "parse_data",
     "parse_quantity",
-    "to_revert_error",
+    "compute_revert_error",
 ]
