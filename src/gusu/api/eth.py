@@ -1382,7 +1382,7 @@ __all__ = [
     "compute_bloom",
     "compute_eth_block",
     "compute_gas_estimate",
+    "compute_revert_error",
     "parse_data",
     "parse_quantity",
-    "compute_revert_error",
 ]
