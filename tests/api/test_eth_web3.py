@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-web3 = pytest.importorskip("web3")
+web3 = pytest.importorskip("web3", reason="pip install web3 (the test extra)")
 from web3 import AsyncWeb3, Web3, WebSocketProvider  # noqa: E402
 from web3.exceptions import BlockNotFound, ContractCustomError, ContractLogicError, Web3RPCError  # noqa: E402
 
