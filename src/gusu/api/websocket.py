@@ -98,7 +98,7 @@ class WebSocketSession:
         if self.subscription_count >= limit:
             raise SubscriptionLimitError(
                 f"this connection already has {limit} subscriptions, the limit; "
-                "gusu_unsubscribe some, or open another connection"
+                "gusu_unsubscribe (or eth_unsubscribe) some, or open another connection"
             )
         subscription_id = "0x" + secrets.token_hex(SUBSCRIPTION_ID_BYTES)
         assert (kind == "eth") == (render is not None), "eth subscriptions, and only they, render themselves"
