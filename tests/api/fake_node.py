@@ -112,6 +112,8 @@ class FakeNode:
     """What get_evidence serves, in any order (it sorts newest height first)."""
     evidence_queries: list[tuple[int, Height | None]] = field(default_factory=list)
     """Every get_evidence call: (limit, before_height)."""
+    events_by_nonce: dict[int, tuple[Event, ...]] = field(default_factory=dict)
+    """The events `commit_block` gives the receipt of a transaction with this nonce (default: one Transfer)."""
 
     def __post_init__(self) -> None:
         self._suite = get_suite(self.suite_name)
@@ -324,7 +326,9 @@ class FakeNode:
                 transaction_id=transaction_id,
                 status=ReceiptStatus.FAILED if index in fail_indices else ReceiptStatus.SUCCESS,
                 return_value=encode(True),
-                events=(Event("account", "Transfer", encode([self._sender(tx), tx.nonce])),),
+                events=self.events_by_nonce.get(
+                    tx.nonce, (Event("account", "Transfer", encode([self._sender(tx), tx.nonce])),)
+                ),
                 gas_used=2100,
                 error_code="reverted" if index in fail_indices else "",
                 error_message="refused" if index in fail_indices else "",

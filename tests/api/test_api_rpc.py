@@ -413,7 +413,7 @@ def test_invalid_params_say_which_and_what(method: str, params: Any, fragment: s
         (b'{"jsonrpc": "2.0", "method": "gusu_status", "id": [1]}', -32600, "id must be"),
         (b'{"jsonrpc": "2.0", "method": "gusu_status", "id": 1.5}', -32600, "id must be"),
         (b'{"jsonrpc": "2.0", "method": "gusu_status", "id": true}', -32600, "id must be"),
-        (b'{"jsonrpc": "2.0", "method": "eth_blockNumber", "id": 1}', -32601, "no method 'eth_blockNumber'"),
+        (b'{"jsonrpc": "2.0", "method": "eth_mining", "id": 1}', -32601, "no method 'eth_mining'"),
         (b'{"jsonrpc": "2.0", "method": "gusu_subscribe", "params": ["newBlocks"], "id": 1}', -32601, "/ws"),
     ],
 )

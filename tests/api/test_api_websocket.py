@@ -239,13 +239,16 @@ async def _receive_until_closed(ws: ClientWebSocketResponse, messages_max: int =
     raise AssertionError("the connection was not closed")
 
 
-def test_binary_frames_and_garbage_get_errors_and_the_connection_stays() -> None:
+def test_binary_frames_are_json_too_and_garbage_gets_errors_and_the_connection_stays() -> None:
     async def scenario(client: Client, _node: FakeNode) -> None:
         async with client.ws_connect("/ws") as ws:
+            await ws.send_bytes(b'{"jsonrpc":"2.0","id":7,"method":"gusu_blockNumber"}')
+            assert result_of(await _receive(ws)) == 0
             await ws.send_bytes(b"\x00\x01\x02")
             error = error_of(await _receive(ws))
-            assert error["code"] == -32600
-            assert "text frame" in error["message"]
+            assert error["code"] == -32700
+            await ws.send_bytes(b'"\xff"')
+            assert error_of(await _receive(ws))["code"] == -32700
             for garbage in ("", "{", "nonsense", "[]", "[1]", '{"jsonrpc":"2.0","method":"x","id":1}', "[" * 3000):
                 await ws.send_str(garbage)
                 response = await _receive_any(ws)

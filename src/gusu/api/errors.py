@@ -77,11 +77,31 @@ class UnsupportedError(ApiError):
     code = "unsupported"
 
 
+class EthereumRpcError(ApiError):
+    """A failure of an ``eth_*`` method, carrying the JSON-RPC code and data Ethereum clients expect.
+
+    `rpc_code` is Ethereum's (3 for a revert, whose `rpc_data` is the revert data as 0x-hex, which
+    ethers and web3.py decode; -32000 for a refused transaction or a failed call; -32004 for a method
+    this node does not support; -32005 for a query beyond a limit). `code` stays a Gusu code.
+    """
+
+    code = "ethereum_error"
+
+    def __init__(self, message: str, rpc_code: int, *, rpc_data: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.rpc_code = rpc_code
+        self.rpc_data = rpc_data
+        if code is not None:
+            self.code = code
+
+
 INTERNAL_MESSAGE: Final = "internal error while handling the request; the node's log has the details"
 
 
 def rpc_code_of(error: GusuError) -> int:
     """The JSON-RPC error code for `error`: a standard one for protocol failures, else -32000."""
+    if isinstance(error, EthereumRpcError):
+        return error.rpc_code
     if isinstance(error, JsonInvalidError):
         return PARSE_ERROR
     if isinstance(error, MethodNotFoundError):
@@ -121,6 +141,9 @@ def error_message(error: GusuError) -> str:
 
 
 def rpc_error_object(error: GusuError) -> JSONObject:
+    if isinstance(error, EthereumRpcError) and error.rpc_data is not None:
+        # Ethereum clients read a revert's data as a hex string in error.data.
+        return {"code": error.rpc_code, "message": error_message(error), "data": error.rpc_data}
     return {
         "code": rpc_code_of(error),
         "message": error_message(error),

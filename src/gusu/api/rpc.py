@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol
 
@@ -43,21 +43,31 @@ from gusu.api.settings import ApiSettings
 from gusu.errors import GusuError, InvalidRequestError, NotFoundError, RequestTooLargeError
 from gusu.ledger.jsonview import JSON, JSONObject
 from gusu.ledger.types import ADDRESS_SIZE, HASH_SIZE, Address, Height
+from gusu.node.service import BlockNotification
 
 logger = logging.getLogger("gusu.api")
 
 JSONRPC_VERSION: Final = "2.0"
 
-SubscriptionKind = Literal["newBlocks", "events"]
+SubscriptionKind = Literal["newBlocks", "events", "eth"]
+
+SubscriptionRender = Callable[[BlockNotification], list[bytes]]
+"""An "eth" subscription's results for one committed block, each already serialised (gusu.api.eth)."""
 
 
 class Session(Protocol):
     """A WebSocket connection as the subscription methods see it."""
 
     def subscribe(
-        self, kind: SubscriptionKind, contract: str | None, name: str | None
+        self,
+        kind: SubscriptionKind,
+        contract: str | None,
+        name: str | None,
+        render: SubscriptionRender | None = None,
     ) -> tuple[str, Callable[[], None]]:
         """Register a subscription; returns its id and a callable that starts its delivery.
+
+        Kind "eth" (eth_subscribe) needs `render` and is notified as ``eth_subscription``.
 
         Delivery starts only once the reply carrying the id is queued, so a
         client never receives a notification for an id it does not know yet.
@@ -101,7 +111,7 @@ _NAME_PREVIEW_LENGTH: Final = 64
 class RpcDispatcher:
     __slots__ = ("_api", "_methods", "_settings")
 
-    def __init__(self, api: NodeApi, settings: ApiSettings) -> None:
+    def __init__(self, api: NodeApi, settings: ApiSettings, extra_methods: Sequence[MethodSpec] = ()) -> None:
         self._api = api
         self._settings = settings
         specs = (
@@ -125,6 +135,7 @@ class RpcDispatcher:
             MethodSpec("gusu_evidence", self._evidence, ("limit", "before_height"), 0),
             MethodSpec("gusu_subscribe", self._subscribe, ("kind", "filter"), 1),
             MethodSpec("gusu_unsubscribe", self._unsubscribe, ("subscription_id",), 1),
+            *extra_methods,
         )
         self._methods = {spec.name: spec for spec in specs}
 
@@ -394,7 +405,7 @@ def _transaction_count(request: JSON) -> int:
     if not isinstance(request, dict):
         return 0
     method = request.get("method")
-    if method == "gusu_sendRawTransaction":
+    if method in ("gusu_sendRawTransaction", "eth_sendRawTransaction"):
         return 1
     params = request.get("params")
     if method == "gusu_sendRawTransactions" and isinstance(params, list) and params and isinstance(params[0], list):

@@ -32,6 +32,7 @@ from gusu.api.errors import (
     http_status_of,
     rest_error_object,
 )
+from gusu.api.eth import EthRpc
 from gusu.api.methods import NodeApi
 from gusu.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gusu.api.metrics import render_metrics
@@ -250,7 +251,7 @@ class _Handlers:
 def create_app(node: NodeService, settings: ApiSettings) -> web.Application:
     """The API as an aiohttp application; it listens to the node's commits while running."""
     api = NodeApi(node)
-    dispatcher = RpcDispatcher(api, settings)
+    dispatcher = RpcDispatcher(api, settings, EthRpc(node).get_method_specs())
     state = ApiState(
         node=node,
         settings=settings,

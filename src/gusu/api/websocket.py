@@ -23,7 +23,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from gusu.api.errors import SubscriptionLimitError
 from gusu.api.methods import encoded_value_to_json
-from gusu.api.rpc import RequestContext, RpcDispatcher, SubscriptionKind, error_response_bytes
+from gusu.api.rpc import RequestContext, RpcDispatcher, SubscriptionKind, SubscriptionRender
 from gusu.api.settings import ApiSettings
 from gusu.errors import InvalidRequestError
 from gusu.ledger.jsonview import JSONObject, bytes_to_hex
@@ -36,6 +36,7 @@ SUBSCRIPTION_ID_BYTES: Final = 16
 _CLOSE_REASON_BYTES_MAX: Final = 123
 """RFC 6455: a close frame's payload is at most 125 bytes, two of them the code."""
 _NOTIFICATION_HEAD: Final = b'{"jsonrpc":"2.0","method":"gusu_subscription","params":{"subscription":'
+_ETH_NOTIFICATION_HEAD: Final = b'{"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":'
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,15 +45,16 @@ class Subscription:
     kind: SubscriptionKind
     contract: str | None = None
     name: str | None = None
+    render: SubscriptionRender | None = None
 
 
-def notification_bytes(subscription_id: str, result: bytes) -> bytes:
+def notification_bytes(subscription_id: str, result: bytes, head: bytes = _NOTIFICATION_HEAD) -> bytes:
     """A gusu_subscription notification around an already serialised result.
 
     Splicing bytes lets one block's result be serialised once and shared
     by every subscriber, whose messages differ only in the id.
     """
-    return _NOTIFICATION_HEAD + orjson.dumps(subscription_id) + b',"result":' + result + b"}}"
+    return head + orjson.dumps(subscription_id) + b',"result":' + result + b"}}"
 
 
 class WebSocketSession:
@@ -86,16 +88,21 @@ class WebSocketSession:
     # --- the rpc.Session protocol --------------------------------------------------------
 
     def subscribe(
-        self, kind: SubscriptionKind, contract: str | None, name: str | None
+        self,
+        kind: SubscriptionKind,
+        contract: str | None,
+        name: str | None,
+        render: SubscriptionRender | None = None,
     ) -> tuple[str, Callable[[], None]]:
         limit = self._settings.websocket_subscriptions_max
         if self.subscription_count >= limit:
             raise SubscriptionLimitError(
                 f"this connection already has {limit} subscriptions, the limit; "
-                "gusu_unsubscribe some, or open another connection"
+                "gusu_unsubscribe (or eth_unsubscribe) some, or open another connection"
             )
         subscription_id = "0x" + secrets.token_hex(SUBSCRIPTION_ID_BYTES)
-        subscription = Subscription(subscription_id, kind, contract, name)
+        assert (kind == "eth") == (render is not None), "eth subscriptions, and only they, render themselves"
+        subscription = Subscription(subscription_id, kind, contract, name, render)
         self._pending[subscription_id] = subscription
 
         def activate() -> None:
@@ -232,20 +239,13 @@ class WebSocketHub:
             async for message in ws:
                 if session.closing:
                     break
-                if message.type is WSMsgType.TEXT:
+                if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    # Binary frames carry the same UTF-8 JSON: web3.py's WebSocketProvider sends them.
                     # Waiting here stops reading: the client's own requests pace it.
                     await in_flight.acquire()
                     task = asyncio.create_task(self._answer(session, message.data, in_flight))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
-                elif message.type is WSMsgType.BINARY:
-                    await session.reply(
-                        error_response_bytes(
-                            InvalidRequestError(
-                                "binary frames are not accepted; send each JSON-RPC request as a text frame"
-                            )
-                        )
-                    )
                 elif message.type is WSMsgType.ERROR:
                     # aiohttp has already closed with the matching code (1009 too big, 1007 bad UTF-8, ...).
                     logger.debug("websocket protocol error: %s", ws.exception())
@@ -259,7 +259,7 @@ class WebSocketHub:
             await session.stop()
         return ws
 
-    async def _answer(self, session: WebSocketSession, payload: str, in_flight: asyncio.Semaphore) -> None:
+    async def _answer(self, session: WebSocketSession, payload: str | bytes, in_flight: asyncio.Semaphore) -> None:
         try:
             context = RequestContext(session=session)
             reply = await self._dispatcher.handle(payload, context)
@@ -300,6 +300,13 @@ class WebSocketHub:
                     if block_result is None:
                         block_result = orjson.dumps(_block_result(notification))
                     delivered = session.notify(notification_bytes(subscription.subscription_id, block_result))
+                elif subscription.render is not None:
+                    delivered = all(
+                        session.notify(
+                            notification_bytes(subscription.subscription_id, payload, _ETH_NOTIFICATION_HEAD)
+                        )
+                        for payload in subscription.render(notification)
+                    )
                 else:
                     delivered = all(
                         session.notify(notification_bytes(subscription.subscription_id, payload))

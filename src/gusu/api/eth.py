@@ -1,0 +1,1388 @@
+"""The Ethereum JSON-RPC (``eth_*``, ``net_version``, ``web3_clientVersion``) over Gusu's blocks and state.
+
+The methods share POST /rpc and /ws with ``gusu_*`` (batches included): `EthRpc.get_method_specs`
+hands them to the `RpcDispatcher`. Reads go through `NodeService` only: blocks and receipts as
+stored, state through the ``account`` and ``evm`` contracts' views on the latest state. Raw
+Ethereum transactions need a node implementing `gusu.node.eth_service.EthTransactionService`;
+without it those methods answer -32004, "not supported on this node". docs/api.md lists every
+method, its limits and what differs from Ethereum.
+
+Shapes follow the Ethereum execution API: quantities are 0x-hex without leading zeros, data is
+0x-hex, a block Gusu does not have is null. Errors use Ethereum's codes: 3 with the revert data
+for a revert, -32000 for a failed call or refused transaction, -32602 for bad params, -32004 for
+what this node cannot do, -32005 for a query beyond a limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Final, Literal
+
+import orjson
+
+from gusu import __version__
+from gusu.api.errors import EthereumRpcError, InvalidParamsError, MethodNotFoundError
+from gusu.api.params import Params, describe
+from gusu.api.rpc import MethodSpec, RequestContext, Session
+from gusu.codec import Value, decode, encode
+from gusu.crypto.ecdsa import keccak256
+from gusu.errors import (
+    CodecError,
+    ContractRevertError,
+    ExecutionError,
+    GusuError,
+    OutOfGasError,
+    UnknownContractError,
+)
+from gusu.execution import CallResult
+from gusu.execution.limits import DEFAULT_GAS_SCHEDULE
+from gusu.ledger.jsonview import JSON, JSONObject
+from gusu.ledger.types import Address, BlockHeader, Hash, Height, Receipt, Transaction
+from gusu.node.eth_service import EthReceiptRecord, EthTransactionRecord
+from gusu.node.service import BlockNotification, BlockRecord, NodeService
+
+logger = logging.getLogger("gusu.api")
+
+EVM_CONTRACT: Final = "evm"
+BALANCE_CONTRACT: Final = "account"
+LOG_EVENT: Final = "Log"
+
+REVERTED: Final = 3
+SERVER_ERROR: Final = -32000
+RESOURCE_NOT_FOUND: Final = -32001
+METHOD_NOT_SUPPORTED: Final = -32004
+LIMIT_EXCEEDED: Final = -32005
+
+UINT256_MAX: Final = 2**256 - 1
+UINT64_MAX: Final = 2**64 - 1
+ETH_ADDRESS_SIZE: Final = 20
+WORD_SIZE: Final = 32
+BLOOM_BYTES: Final = 256
+BLOCK_GAS_LIMIT: Final = 30_000_000
+"""What blocks report as ``gasLimit``: the default ``evm_gas_per_transaction_max``. Gusu blocks are
+bounded by transaction count and bytes, not by a gas total."""
+ESTIMATE_REFUND_NUMERATOR: Final = 5
+ESTIMATE_REFUND_DENOMINATOR: Final = 4
+"""EIP-3529 caps refunds at a fifth of the gas used, so the gas a call consumed before refunds is at
+most 5/4 of what it used; eth_estimateGas answers that bound (plus 1/63 for the gas a CALL withholds)."""
+
+EMPTY_UNCLES_HASH: Final = "0x1dcc4de8dec75d7aab85b567b6ccd41ad312451b948a7413f0a142fd40d49347"
+EMPTY_TRIE_ROOT: Final = "0x56e81f171bcc55a6ff8345e692c0f86e5b48e01b996cadc001622fb5e363b421"
+ZERO_WORD_HEX: Final = "0x" + "00" * WORD_SIZE
+ZERO_NONCE_HEX: Final = "0x0000000000000000"
+CLIENT_VERSION: Final = f"Gusu/v{__version__}/python"
+_REVERT_MESSAGE = re.compile(r"execution reverted \(data=0x([0-9a-f]*)(\.\.\.)?\): (.*)", re.DOTALL)
+_HEX_DIGITS: Final = frozenset("0123456789abcdefABCDEF")
+
+BlockTagKind = Literal["latest", "earliest", "number"]
+
+
+@dataclass(frozen=True, slots=True)
+class EthSettings:
+    """The Ethereum JSON-RPC's limits (every one named and validated)."""
+
+    logs_block_range_max: int = 1_000
+    """Blocks one eth_getLogs (or one poll of a log filter) may scan."""
+    logs_results_max: int = 10_000
+    """Logs one eth_getLogs may return; beyond it the client narrows the range."""
+    log_filter_addresses_max: int = 256
+    log_filter_topics_per_position_max: int = 256
+    filters_max: int = 256
+    """eth_newFilter / eth_newBlockFilter filters installed at once on this API (all clients together)."""
+    filter_idle_timeout_s: float = 300.0
+    """A filter not polled for this long is removed, as Ethereum nodes do (geth: 5 minutes)."""
+    block_filter_hashes_max: int = 1_000
+    """Block hashes one poll of a block filter returns; the rest come with the next poll."""
+    fee_history_blocks_max: int = 1_024
+    fee_history_percentiles_max: int = 100
+    block_cache_entries_max: int = 256
+    """Blocks whose logs, bloom and gas total are kept between requests."""
+
+    def __post_init__(self) -> None:
+        for setting in fields(self):
+            value = getattr(self, setting.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 <= value <= 10_000_000:
+                raise ValueError(f"eth setting {setting.name} must be a number from 1 to 10,000,000; found {value!r}")
+
+
+# --- hex in and out -------------------------------------------------------------------------
+
+
+def quantity(value: int) -> str:
+    assert value >= 0
+    return hex(value)
+
+
+def data_hex(data: bytes) -> str:
+    return "0x" + data.hex()
+
+
+def parse_quantity(value: object, what: str, maximum: int = UINT256_MAX) -> int:
+    """An Ethereum QUANTITY: 0x-hex digits (leading zeros tolerated, as clients send them)."""
+    if not isinstance(value, str) or not value.startswith(("0x", "0X")) or len(value) < 3:
+        raise InvalidParamsError(f"{what} must be a hex quantity such as 0x1a; found {describe(value)}")
+    digits = value[2:]
+    if len(digits) > 64 or not set(digits) <= _HEX_DIGITS:
+        raise InvalidParamsError(f"{what} must be a hex quantity of at most 64 digits; found {describe(value)}")
+    number = int(digits, 16)
+    if number > maximum:
+        raise InvalidParamsError(f"{what} is {number}; the largest accepted is {maximum}")
+    return number
+
+
+def parse_data(value: object, what: str, size: int | None = None, size_max: int | None = None) -> bytes:
+    """Ethereum DATA: 0x and an even number of hex digits (either case: addresses come checksummed)."""
+    if not isinstance(value, str) or not value.startswith(("0x", "0X")):
+        raise InvalidParamsError(f"{what} must be 0x-prefixed hex; found {describe(value)}")
+    digits = value[2:]
+    if size_max is not None and len(digits) > 2 * size_max:
+        raise InvalidParamsError(f"{what} is {len(digits) // 2} bytes; the limit is {size_max}")
+    if len(digits) % 2 or not set(digits) <= _HEX_DIGITS:
+        raise InvalidParamsError(f"{what} must be an even number of hex digits; found {describe(value)}")
+    data = bytes.fromhex(digits)
+    if size is not None and len(data) != size:
+        raise InvalidParamsError(f"{what} must be {size} bytes; found {len(data)}")
+    return data
+
+
+def parse_address(value: object, what: str) -> Address:
+    return Address(parse_data(value, what, size=ETH_ADDRESS_SIZE))
+
+
+# --- logs and blooms -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EthLog:
+    address: bytes
+    topics: tuple[bytes, ...]
+    data: bytes
+    block_number: int
+    block_hash: Hash
+    transaction_hash: Hash
+    transaction_index: int
+    log_index: int
+
+    def to_json(self) -> JSONObject:
+        return {
+            "address": data_hex(self.address),
+            "topics": [data_hex(topic) for topic in self.topics],
+            "data": data_hex(self.data),
+            "blockNumber": quantity(self.block_number),
+            "blockHash": data_hex(self.block_hash),
+            "transactionHash": data_hex(self.transaction_hash),
+            "transactionIndex": quantity(self.transaction_index),
+            "logIndex": quantity(self.log_index),
+            "removed": False,
+        }
+
+
+def decode_log_event(data: bytes) -> tuple[bytes, tuple[bytes, ...], bytes] | None:
+    """(address, topics, data) of an `evm` ``Log`` event; None if the data has another shape."""
+    try:
+        value = decode(data)
+    except CodecError:
+        return None
+    if not isinstance(value, list) or len(value) != 3:
+        return None
+    address, topics, payload = value
+    if not isinstance(address, bytes) or not isinstance(topics, list) or not isinstance(payload, bytes):
+        return None
+    if not all(isinstance(topic, bytes) for topic in topics):
+        return None
+    return address, tuple(topic for topic in topics if isinstance(topic, bytes)), payload
+
+
+def compute_receipt_logs(receipt: Receipt) -> list[tuple[bytes, tuple[bytes, ...], bytes]]:
+    """The Ethereum logs in a receipt: its `evm` ``Log`` events, none for a failed transaction."""
+    if not receipt.is_success:
+        return []
+    logs = []
+    for event in receipt.events:
+        if event.contract == EVM_CONTRACT and event.name == LOG_EVENT:
+            decoded = decode_log_event(event.data)
+            if decoded is not None:
+                logs.append(decoded)
+    return logs
+
+
+def compute_bloom(logs: Iterable[tuple[bytes, Sequence[bytes]]]) -> bytes:
+    """Ethereum's 2048-bit logs bloom over each log's address and topics (three 11-bit indices each)."""
+    bloom = 0
+    for address, topics in logs:
+        for item in (address, *topics):
+            digest = keccak256(item)
+            for pair in range(0, 6, 2):
+                bloom |= 1 << (int.from_bytes(digest[pair : pair + 2], "big") & 0x7FF)
+    return bloom.to_bytes(BLOOM_BYTES, "big")
+
+
+@dataclass(frozen=True, slots=True)
+class LogFilter:
+    """Which logs a query or filter wants: addresses (any if empty) and topics by position."""
+
+    addresses: frozenset[bytes] = frozenset()
+    topics: tuple[frozenset[bytes] | None, ...] = ()
+    """One entry per position: None matches anything, else any of the set."""
+
+    def is_match(self, address: bytes, topics: Sequence[bytes]) -> bool:
+        if self.addresses and address not in self.addresses:
+            return False
+        for position, wanted in enumerate(self.topics):
+            if wanted is None:
+                continue
+            if position >= len(topics) or topics[position] not in wanted:
+                return False
+        return True
+
+
+# --- a block seen the Ethereum way --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EthBlock:
+    record: BlockRecord
+    receipts: tuple[Receipt | None, ...]
+    """One per transaction id; None where the node has no receipt for it."""
+    logs: tuple[EthLog, ...]
+    bloom: bytes
+    gas_used: int
+    cumulative_gas: tuple[int, ...]
+    """Gas used by the block's transactions up to and including each one."""
+    first_log_index: tuple[int, ...]
+    """The block-wide index of each transaction's first log."""
+
+
+def compute_eth_block(record: BlockRecord, receipts: Sequence[Receipt | None]) -> EthBlock:
+    logs: list[EthLog] = []
+    cumulative: list[int] = []
+    first_log_index: list[int] = []
+    gas_used = 0
+    height = int(record.header.height)
+    for index, (transaction_id, receipt) in enumerate(zip(record.transaction_ids, receipts, strict=True)):
+        first_log_index.append(len(logs))
+        if receipt is not None:
+            gas_used += receipt.gas_used
+            for address, topics, payload in compute_receipt_logs(receipt):
+                logs.append(
+                    EthLog(address, topics, payload, height, record.block_hash, transaction_id, index, len(logs))
+                )
+        cumulative.append(gas_used)
+    bloom = compute_bloom((log.address, log.topics) for log in logs)
+    return EthBlock(record, tuple(receipts), tuple(logs), bloom, gas_used, tuple(cumulative), tuple(first_log_index))
+
+
+# --- filters ------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class InstalledFilter:
+    kind: Literal["logs", "blocks"]
+    next_height: int
+    """The first height the next poll reports."""
+    last_poll_s: float
+    criteria: LogFilter = field(default_factory=LogFilter)
+    to_height: int | None = None
+    """A log filter's fixed end (its toBlock as a number), or None to follow the tip."""
+    from_height: int = 0
+    """A log filter's start (eth_getFilterLogs reads from here)."""
+
+
+class FilterRegistry:
+    """eth_newFilter and eth_newBlockFilter filters: at most `filters_max`, dropped when idle."""
+
+    def __init__(self, settings: EthSettings, clock: Callable[[], float] = time.monotonic) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._filters: dict[str, InstalledFilter] = {}
+
+    def __len__(self) -> int:
+        return len(self._filters)
+
+    def install(self, installed: InstalledFilter) -> str:
+        self.apply_expiry()
+        if len(self._filters) >= self._settings.filters_max:
+            raise EthereumRpcError(
+                f"this node already has {self._settings.filters_max} filters installed, its limit; "
+                "eth_uninstallFilter the ones you no longer poll (idle filters expire after "
+                f"{self._settings.filter_idle_timeout_s:g} s), or use eth_getLogs",
+                LIMIT_EXCEEDED,
+                code="filters_exceeded",
+            )
+        filter_id = "0x" + secrets.token_hex(16)
+        self._filters[filter_id] = installed
+        return filter_id
+
+    def get(self, filter_id: object) -> InstalledFilter:
+        self.apply_expiry()
+        found = self._filters.get(filter_id) if isinstance(filter_id, str) else None
+        if found is None:
+            raise EthereumRpcError(
+                f"filter not found: no filter {describe(filter_id)} (it was uninstalled, or it expired after "
+                f"{self._settings.filter_idle_timeout_s:g} s without a poll); install a new one",
+                SERVER_ERROR,
+                code="not_found",
+            )
+        found.last_poll_s = self._clock()
+        return found
+
+    def uninstall(self, filter_id: object) -> bool:
+        self.apply_expiry()
+        return isinstance(filter_id, str) and self._filters.pop(filter_id, None) is not None
+
+    def apply_expiry(self) -> None:
+        oldest = self._clock() - self._settings.filter_idle_timeout_s
+        for filter_id in [key for key, item in self._filters.items() if item.last_poll_s < oldest]:
+            del self._filters[filter_id]
+
+
+# --- the methods --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallRequest:
+    sender: Address | None
+    to: Address | None
+    data: bytes
+    value: int
+    gas: int | None
+
+
+_CALL_FIELDS: Final = frozenset(
+    {
+        "from",
+        "to",
+        "gas",
+        "gasPrice",
+        "maxFeePerGas",
+        "maxPriorityFeePerGas",
+        "value",
+        "data",
+        "input",
+        "nonce",
+        "type",
+        "accessList",
+        "chainId",
+    }
+)
+
+
+class EthRpc:
+    """The ``eth_*`` methods for one node."""
+
+    def __init__(
+        self, node: NodeService, settings: EthSettings | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._node = node
+        self._settings = settings or EthSettings()
+        self._clock = clock
+        self._filters = FilterRegistry(self._settings, clock)
+        self._blocks: OrderedDict[Hash, EthBlock] = OrderedDict()
+        self._evm_chain_id: int | None = None
+        self._heads: tuple[Hash, bytes] | None = None
+
+    @property
+    def settings(self) -> EthSettings:
+        return self._settings
+
+    @property
+    def filters(self) -> FilterRegistry:
+        return self._filters
+
+    def get_method_specs(self) -> list[MethodSpec]:
+        def spec(name: str, handler: Callable[[Params], JSON], names: tuple[str, ...], required: int) -> MethodSpec:
+            async def run(params: Params, _context: RequestContext) -> JSON:
+                return self._translate(handler, params)
+
+            return MethodSpec(name, run, names, required)
+
+        return [
+            spec("web3_clientVersion", lambda _p: CLIENT_VERSION, (), 0),
+            spec("net_version", lambda _p: str(self.get_evm_chain_id()), (), 0),
+            spec("net_listening", lambda _p: True, (), 0),
+            spec("eth_chainId", lambda _p: quantity(self.get_evm_chain_id()), (), 0),
+            spec("eth_blockNumber", lambda _p: quantity(self._get_tip()), (), 0),
+            spec("eth_syncing", lambda _p: False, (), 0),
+            spec("eth_accounts", lambda _p: [], (), 0),
+            spec("eth_gasPrice", lambda _p: quantity(self.get_gas_price()), (), 0),
+            spec("eth_maxPriorityFeePerGas", lambda _p: quantity(0), (), 0),
+            spec("eth_feeHistory", self._fee_history, ("blockCount", "newestBlock", "rewardPercentiles"), 2),
+            spec("eth_getBlockByNumber", self._get_block_by_number, ("block", "fullTransactions"), 1),
+            spec("eth_getBlockByHash", self._get_block_by_hash, ("blockHash", "fullTransactions"), 1),
+            spec("eth_getBlockTransactionCountByNumber", self._get_block_transaction_count_by_number, ("block",), 1),
+            spec("eth_getBlockTransactionCountByHash", self._get_block_transaction_count_by_hash, ("blockHash",), 1),
+            spec("eth_getBalance", self._get_balance, ("address", "block"), 1),
+            spec("eth_getCode", self._get_code, ("address", "block"), 1),
+            spec("eth_getStorageAt", self._get_storage_at, ("address", "slot", "block"), 2),
+            spec("eth_getTransactionCount", self._get_transaction_count, ("address", "block"), 1),
+            spec("eth_call", self._call, ("transaction", "block", "stateOverrides"), 1),
+            spec("eth_estimateGas", self._estimate_gas, ("transaction", "block", "stateOverrides"), 1),
+            spec("eth_getLogs", self._get_logs, ("filter",), 1),
+            spec("eth_newFilter", self._new_filter, ("filter",), 1),
+            spec("eth_newBlockFilter", self._new_block_filter, (), 0),
+            spec("eth_newPendingTransactionFilter", self._new_pending_filter, (), 0),
+            spec("eth_getFilterChanges", self._get_filter_changes, ("filterId",), 1),
+            spec("eth_getFilterLogs", self._get_filter_logs, ("filterId",), 1),
+            spec("eth_uninstallFilter", self._uninstall_filter, ("filterId",), 1),
+            spec("eth_getTransactionByHash", self._get_transaction_by_hash, ("transactionHash",), 1),
+            spec("eth_getTransactionReceipt", self._get_transaction_receipt, ("transactionHash",), 1),
+            MethodSpec("eth_sendRawTransaction", self._send_raw_transaction, ("rawTransaction",), 1),
+            MethodSpec("eth_subscribe", self._subscribe, ("kind", "filter"), 1),
+            MethodSpec("eth_unsubscribe", self._unsubscribe, ("subscriptionId",), 1),
+        ]
+
+    @staticmethod
+    def _translate(handler: Callable[[Params], JSON], params: Params) -> JSON:
+        try:
+            return handler(params)
+        except (EthereumRpcError, InvalidParamsError, MethodNotFoundError):
+            raise
+        except ContractRevertError as error:
+            raise compute_revert_error(error) from None
+        except GusuError as error:
+            # Ethereum clients expect the server-error code for anything the node refused.
+            raise EthereumRpcError(str(error), SERVER_ERROR, code=error.code) from None
+
+    # --- chain facts ------------------------------------------------------------------
+
+    def get_evm_chain_id(self) -> int:
+        if self._evm_chain_id is None:
+            try:
+                result = self._node.call(EVM_CONTRACT, "get_chain_id", encode([]), None)
+            except UnknownContractError:
+                raise _no_evm() from None
+            chain_id = decode(result.return_value)
+            assert isinstance(chain_id, int)
+            self._evm_chain_id = chain_id  # fixed at genesis
+        return self._evm_chain_id
+
+    def get_gas_price(self) -> int:
+        """The chain's fixed gas price (its fee policy) when the node states one, else 0 (no fee).
+
+        The price is also every block's base fee: the policy burns it as Ethereum burns the base fee
+        and charges no tip, so ``eth_maxPriorityFeePerGas`` is 0.
+        """
+        get_gas_price = getattr(self._node, "get_eth_gas_price", None)
+        if get_gas_price is None:
+            return 0
+        price: int = get_gas_price()
+        return price
+
+    def _get_tip(self) -> int:
+        return int(self._node.get_status().height)
+
+    # --- block tags -----------------------------------------------------------------------
+
+    def _parse_block_number(self, value: object, what: str) -> int:
+        """A block tag or number as a height (clamped to nothing: the block may not exist)."""
+        if value in ("latest", "pending", "safe", "finalized"):
+            # BFT commits are final, so safe and finalized are the tip; there is no pending block.
+            return self._get_tip()
+        if value == "earliest":
+            return 0
+        return parse_quantity(value, what, UINT64_MAX)
+
+    def _require_latest_state(self, params: Params, index: int) -> None:
+        """State methods read the latest state only: refuse a block tag naming an older block."""
+        if not params.has(index):
+            return
+        value = params.raw(index)
+        what = params.what(index)
+        if isinstance(value, dict):
+            if "blockHash" in value:
+                block_hash = parse_data(value["blockHash"], f"{what} field blockHash", size=WORD_SIZE)
+                record = self._node.get_block_by_hash(block_hash)
+                if record is None:
+                    raise EthereumRpcError(
+                        f"header not found: no block has the hash {data_hex(block_hash)}",
+                        SERVER_ERROR,
+                        code="not_found",
+                    )
+                height = int(record.header.height)
+            elif "blockNumber" in value:
+                height = self._parse_block_number(value["blockNumber"], f"{what} field blockNumber")
+            else:
+                raise InvalidParamsError(f"{what} must be a block tag, a number, or {{blockHash}} / {{blockNumber}}")
+        else:
+            height = self._parse_block_number(value, what)
+        tip = self._get_tip()
+        if height > tip:
+            raise EthereumRpcError(
+                f"header not found: block {height} is beyond the latest, {tip}", SERVER_ERROR, code="not_found"
+            )
+        if height != tip:
+            raise EthereumRpcError(
+                f"historical state is not available: this node keeps only the state after the latest block "
+                f'({tip}), so it cannot answer for block {height}; ask for "latest"',
+                SERVER_ERROR,
+                code="state_unavailable",
+            )
+
+    # --- blocks ----------------------------------------------------------------------------
+
+    def _get_record(self, height: int) -> BlockRecord | None:
+        if height > self._get_tip():
+            return None
+        return self._node.get_block(Height(height))
+
+    def get_eth_block(self, record: BlockRecord) -> EthBlock:
+        cached = self._blocks.get(record.block_hash)
+        if cached is not None:
+            self._blocks.move_to_end(record.block_hash)
+            return cached
+        receipts = [self._get_receipt(transaction_id) for transaction_id in record.transaction_ids]
+        block = compute_eth_block(record, receipts)
+        self._blocks[record.block_hash] = block
+        if len(self._blocks) > self._settings.block_cache_entries_max:
+            self._blocks.popitem(last=False)
+        return block
+
+    def _get_receipt(self, transaction_id: Hash) -> Receipt | None:
+        found = self._node.get_receipt(transaction_id)
+        if found is not None:
+            return found.receipt
+        get_eth_receipt = getattr(self._node, "get_eth_receipt", None)
+        if get_eth_receipt is not None:
+            eth_record: EthReceiptRecord | None = get_eth_receipt(transaction_id)
+            if eth_record is not None:
+                return eth_record.receipt
+        logger.warning("no receipt for committed transaction %s", transaction_id.hex())
+        return None
+
+    def _block_json(self, record: BlockRecord, full: bool) -> JSONObject:
+        block = self.get_eth_block(record)
+        header = record.header
+        transactions: list[JSON]
+        if full:
+            transactions = [
+                self._transaction_in_block_json(record, index) for index in range(len(record.transaction_ids))
+            ]
+        else:
+            transactions = [data_hex(transaction_id) for transaction_id in record.transaction_ids]
+        return {
+            **self._header_json(header, record.block_hash, block.bloom, block.gas_used, self.get_gas_price()),
+            "totalDifficulty": quantity(0),
+            "size": quantity(self._get_block_size(header.height)),
+            "transactions": transactions,
+            "uncles": [],
+        }
+
+    @staticmethod
+    def _header_json(header: BlockHeader, block_hash: Hash, bloom: bytes, gas_used: int, base_fee: int) -> JSONObject:
+        return {
+            "number": quantity(int(header.height)),
+            "hash": data_hex(block_hash),
+            "parentHash": data_hex(header.parent_hash),
+            "nonce": ZERO_NONCE_HEX,
+            "sha3Uncles": EMPTY_UNCLES_HASH,
+            "logsBloom": data_hex(bloom),
+            "transactionsRoot": data_hex(header.transactions_root),
+            "stateRoot": data_hex(header.state_root),
+            "receiptsRoot": data_hex(header.receipts_root),
+            "miner": data_hex(header.proposer[-ETH_ADDRESS_SIZE:]),
+            "difficulty": quantity(0),
+            "extraData": "0x",
+            "gasLimit": quantity(BLOCK_GAS_LIMIT),
+            "gasUsed": quantity(gas_used),
+            "timestamp": quantity(header.timestamp_ms // 1000),
+            "mixHash": ZERO_WORD_HEX,
+            "baseFeePerGas": quantity(base_fee),
+            "withdrawalsRoot": EMPTY_TRIE_ROOT,
+            "withdrawals": [],
+            "blobGasUsed": quantity(0),
+            "excessBlobGas": quantity(0),
+            "parentBeaconBlockRoot": ZERO_WORD_HEX,
+        }
+
+    def _get_block_size(self, height: Height) -> int:
+        raw = self._node.get_raw_block(height)
+        return 0 if raw is None else len(raw[0])
+
+    def _get_block_by_number(self, params: Params) -> JSON:
+        height = self._parse_block_number(params.raw(0), params.what(0))
+        record = self._get_record(height)
+        return None if record is None else self._block_json(record, params.flag(1))
+
+    def _get_block_by_hash(self, params: Params) -> JSON:
+        block_hash = parse_data(params.raw(0), params.what(0), size=WORD_SIZE)
+        record = self._node.get_block_by_hash(block_hash)
+        return None if record is None else self._block_json(record, params.flag(1))
+
+    def _get_block_transaction_count_by_number(self, params: Params) -> JSON:
+        record = self._get_record(self._parse_block_number(params.raw(0), params.what(0)))
+        return None if record is None else quantity(len(record.transaction_ids))
+
+    def _get_block_transaction_count_by_hash(self, params: Params) -> JSON:
+        record = self._node.get_block_by_hash(parse_data(params.raw(0), params.what(0), size=WORD_SIZE))
+        return None if record is None else quantity(len(record.transaction_ids))
+
+    def _fee_history(self, params: Params) -> JSON:
+        count = params.raw(0)
+        block_count = count if isinstance(count, int) and not isinstance(count, bool) else None
+        if block_count is None:
+            block_count = parse_quantity(count, params.what(0), UINT64_MAX)
+        if not 1 <= block_count <= self._settings.fee_history_blocks_max:
+            raise InvalidParamsError(
+                f"{params.what(0)} must be from 1 to {self._settings.fee_history_blocks_max}; found {block_count}"
+            )
+        newest = min(self._parse_block_number(params.raw(1), params.what(1)), self._get_tip())
+        percentiles: list[float] = []
+        if params.has(2):
+            raw_percentiles = params.raw(2)
+            if (
+                not isinstance(raw_percentiles, list)
+                or len(raw_percentiles) > self._settings.fee_history_percentiles_max
+            ):
+                raise InvalidParamsError(
+                    f"{params.what(2)} must be an array of at most {self._settings.fee_history_percentiles_max} "
+                    "percentiles"
+                )
+            previous = 0.0
+            for item in raw_percentiles:
+                if isinstance(item, bool) or not isinstance(item, (int, float)) or not previous <= item <= 100:
+                    raise InvalidParamsError(f"{params.what(2)} must rise monotonically from 0 to 100")
+                previous = float(item)
+                percentiles.append(previous)
+        oldest = max(0, newest - block_count + 1)
+        blocks = newest - oldest + 1
+        result: JSONObject = {
+            "oldestBlock": quantity(oldest),
+            # One more base fee than blocks: the next block's. The fee policy charges no base fee.
+            "baseFeePerGas": [quantity(self.get_gas_price())] * (blocks + 1),
+            "gasUsedRatio": [0.0] * blocks,
+            "baseFeePerBlobGas": [quantity(0)] * (blocks + 1),
+            "blobGasUsedRatio": [0.0] * blocks,
+        }
+        if percentiles:
+            result["reward"] = [[quantity(0)] * len(percentiles) for _ in range(blocks)]
+        return result
+
+    # --- state -----------------------------------------------------------------------------------
+
+    def _view(self, contract: str, method: str, args: list[Value], sender: Address | None = None) -> CallResult:
+        try:
+            return self._node.call(contract, method, encode(args), sender)
+        except UnknownContractError:
+            if contract == EVM_CONTRACT:
+                raise _no_evm() from None
+            raise
+
+    def _get_balance(self, params: Params) -> JSON:
+        address = parse_address(params.raw(0), params.what(0))
+        self._require_latest_state(params, 1)
+        balance = decode(self._view(BALANCE_CONTRACT, "balance", [address]).return_value)
+        assert isinstance(balance, int)
+        return quantity(balance)
+
+    def _get_code(self, params: Params) -> JSON:
+        address = parse_address(params.raw(0), params.what(0))
+        self._require_latest_state(params, 1)
+        code = decode(self._view(EVM_CONTRACT, "get_code", [address]).return_value)
+        assert isinstance(code, bytes)
+        return data_hex(code)
+
+    def _get_storage_at(self, params: Params) -> JSON:
+        address = parse_address(params.raw(0), params.what(0))
+        slot = parse_quantity(params.raw(1), params.what(1))
+        self._require_latest_state(params, 2)
+        value = decode(self._view(EVM_CONTRACT, "get_storage_at", [address, slot.to_bytes(32, "big")]).return_value)
+        assert isinstance(value, bytes)
+        return data_hex(value)
+
+    def _get_transaction_count(self, params: Params) -> JSON:
+        address = parse_address(params.raw(0), params.what(0))
+        if params.has(1) and params.raw(1) == "pending":
+            get_pending_nonce = getattr(self._node, "get_eth_pending_nonce", None)
+            if get_pending_nonce is not None:
+                pending: int = get_pending_nonce(address)
+                return quantity(pending)
+        self._require_latest_state(params, 1)
+        nonce = decode(self._view(EVM_CONTRACT, "get_nonce", [address]).return_value)
+        assert isinstance(nonce, int)
+        return quantity(nonce)
+
+    # --- calls -----------------------------------------------------------------------------------
+
+    def _parse_call(self, params: Params) -> CallRequest:
+        what = params.what(0)
+        request = params.raw(0)
+        if not isinstance(request, dict):
+            raise InvalidParamsError(f"{what} must be a transaction call object; found {describe(request)}")
+        unknown = sorted(key for key in request if key not in _CALL_FIELDS)
+        if unknown:
+            raise InvalidParamsError(f"{what} has unknown field(s) {', '.join(repr(key[:40]) for key in unknown[:5])}")
+        if params.has(2) and params.raw(2) != {}:
+            raise InvalidParamsError(
+                f"{params.what(2)}: state overrides are not supported by this node (its calls run on the committed "
+                "state through the evm contract's views); leave them out"
+            )
+        self._require_latest_state(params, 1)
+        sender = None if request.get("from") is None else parse_address(request["from"], f"{what} field from")
+        to = None if request.get("to") is None else parse_address(request["to"], f"{what} field to")
+        data = b""
+        for key in ("input", "data"):
+            if request.get(key) is not None:
+                given = parse_data(request[key], f"{what} field {key}")
+                if key == "data" and request.get("input") is not None and given != data:
+                    raise InvalidParamsError(f"{what} has both input and data, and they differ; send one")
+                data = given
+        value = 0 if request.get("value") is None else parse_quantity(request["value"], f"{what} field value")
+        gas = None if request.get("gas") is None else parse_quantity(request["gas"], f"{what} field gas", UINT64_MAX)
+        for key in ("gasPrice", "maxFeePerGas", "maxPriorityFeePerGas", "nonce"):
+            if request.get(key) is not None:
+                parse_quantity(request[key], f"{what} field {key}")
+        return CallRequest(sender, to, data, value, gas)
+
+    def _run_call(self, request: CallRequest) -> tuple[bytes, int]:
+        """(return data, Ethereum gas used) of the call on the latest state; raises as Ethereum nodes do."""
+        if request.to is None:
+            raise EthereumRpcError(
+                "calls and estimates without `to` (contract creations) are not supported by this node: deploy "
+                "with evm.deploy, and give `gas` yourself when sending a creation",
+                METHOD_NOT_SUPPORTED,
+                code="unsupported",
+            )
+        if request.value:
+            code = decode(self._view(EVM_CONTRACT, "get_code", [request.to]).return_value)
+            if code:
+                raise EthereumRpcError(
+                    "calls and estimates that send value to a contract are not supported by this node (its calls "
+                    "run through evm.call_static, which sends none); leave value out to simulate the call",
+                    METHOD_NOT_SUPPORTED,
+                    code="unsupported",
+                )
+            # A plain transfer: Ethereum charges the intrinsic gas and nothing else.
+            if request.sender is not None:
+                balance = decode(self._view(BALANCE_CONTRACT, "balance", [request.sender]).return_value)
+                assert isinstance(balance, int)
+                if balance < request.value:
+                    raise EthereumRpcError(
+                        f"insufficient funds for transfer: 0x{request.sender.hex()} holds {balance}, "
+                        f"sends {request.value}",
+                        SERVER_ERROR,
+                        code="insufficient_balance",
+                    )
+            return b"", compute_intrinsic_gas(request.data)
+        args: list[Value] = [request.to, request.data]
+        result = self._view(EVM_CONTRACT, "call_static", args, request.sender)
+        output = decode(result.return_value)
+        assert isinstance(output, bytes)
+        fixed = (
+            DEFAULT_GAS_SCHEDULE.transaction
+            + DEFAULT_GAS_SCHEDULE.argument_byte * len(encode(args))
+            + DEFAULT_GAS_SCHEDULE.return_byte * len(result.return_value)
+        )
+        return output, max(result.gas_used - fixed, 0)
+
+    def _call(self, params: Params) -> JSON:
+        request = self._parse_call(params)
+        try:
+            output, gas_used = self._run_call(request)
+        except OutOfGasError as error:
+            raise EthereumRpcError(f"out of gas: {error}", SERVER_ERROR, code=error.code) from None
+        if request.gas is not None and gas_used > request.gas:
+            raise EthereumRpcError(
+                f"out of gas: the call needs {gas_used} gas; it was given {request.gas}",
+                SERVER_ERROR,
+                code="out_of_gas",
+            )
+        return data_hex(output)
+
+    def _estimate_gas(self, params: Params) -> JSON:
+        request = self._parse_call(params)
+        try:
+            _, gas_used = self._run_call(request)
+        except OutOfGasError as error:
+            raise EthereumRpcError(f"gas required exceeds allowance: {error}", SERVER_ERROR, code=error.code) from None
+        estimate = compute_gas_estimate(gas_used, compute_intrinsic_gas(request.data))
+        if request.gas is not None and estimate > request.gas:
+            raise EthereumRpcError(
+                f"gas required exceeds allowance ({request.gas}): the estimate is {estimate}",
+                SERVER_ERROR,
+                code="out_of_gas",
+            )
+        return quantity(estimate)
+
+    # --- logs and filters --------------------------------------------------------------------
+
+    def _parse_log_filter(self, value: JSON, what: str) -> tuple[LogFilter, int, int | None, Hash | None]:
+        """(criteria, from height, to height or None for the tip, block hash or None)."""
+        if not isinstance(value, dict):
+            raise InvalidParamsError(f"{what} must be a filter object; found {describe(value)}")
+        unknown = sorted(key for key in value if key not in ("fromBlock", "toBlock", "address", "topics", "blockHash"))
+        if unknown:
+            raise InvalidParamsError(f"{what} has unknown field(s) {', '.join(repr(key[:40]) for key in unknown[:5])}")
+        addresses: set[bytes] = set()
+        address_json = value.get("address")
+        if isinstance(address_json, list):
+            if len(address_json) > self._settings.log_filter_addresses_max:
+                raise EthereumRpcError(
+                    f"{what} field address lists {len(address_json)} addresses; the limit is "
+                    f"{self._settings.log_filter_addresses_max}",
+                    LIMIT_EXCEEDED,
+                    code="request_too_large",
+                )
+            addresses = {parse_address(item, f"{what} field address") for item in address_json}
+        elif address_json is not None:
+            addresses = {parse_address(address_json, f"{what} field address")}
+        topics: list[frozenset[bytes] | None] = []
+        topics_json = value.get("topics")
+        if topics_json is not None:
+            if not isinstance(topics_json, list) or len(topics_json) > 4:
+                raise InvalidParamsError(f"{what} field topics must be an array of at most 4 positions")
+            for position, item in enumerate(topics_json):
+                label = f"{what} field topics[{position}]"
+                if item is None:
+                    topics.append(None)
+                elif isinstance(item, list):
+                    if len(item) > self._settings.log_filter_topics_per_position_max:
+                        raise EthereumRpcError(
+                            f"{label} lists {len(item)} topics; the limit is "
+                            f"{self._settings.log_filter_topics_per_position_max}",
+                            LIMIT_EXCEEDED,
+                            code="request_too_large",
+                        )
+                    choices = [parse_data(topic, label, size=WORD_SIZE) for topic in item if topic is not None]
+                    # An empty or null-holding alternative matches anything, as in geth.
+                    topics.append(None if not choices or None in item else frozenset(choices))
+                else:
+                    topics.append(frozenset({parse_data(item, label, size=WORD_SIZE)}))
+        criteria = LogFilter(frozenset(addresses), tuple(topics))
+        if value.get("blockHash") is not None:
+            if value.get("fromBlock") is not None or value.get("toBlock") is not None:
+                raise InvalidParamsError(f"{what} gives blockHash with fromBlock or toBlock; give one or the other")
+            block_hash = parse_data(value["blockHash"], f"{what} field blockHash", size=WORD_SIZE)
+            return criteria, 0, None, Hash(block_hash)
+        tip = self._get_tip()
+        from_json = value.get("fromBlock")
+        to_json = value.get("toBlock")
+        from_height = tip if from_json is None else self._parse_block_number(from_json, f"{what} field fromBlock")
+        to_height: int | None = None
+        if to_json is not None and to_json not in ("latest", "pending", "safe", "finalized"):
+            to_height = self._parse_block_number(to_json, f"{what} field toBlock")
+        if to_height is not None and from_height > to_height:
+            raise InvalidParamsError(f"{what}: fromBlock {from_height} is after toBlock {to_height}")
+        return criteria, from_height, to_height, None
+
+    def _collect_logs(self, criteria: LogFilter, from_height: int, to_height: int) -> list[EthLog]:
+        span = to_height - from_height + 1
+        if span > self._settings.logs_block_range_max:
+            raise EthereumRpcError(
+                f"query exceeds the limit: blocks {from_height} to {to_height} are {span} blocks; one query may "
+                f"scan at most {self._settings.logs_block_range_max}, so split the range",
+                LIMIT_EXCEEDED,
+                code="request_too_large",
+            )
+        found: list[EthLog] = []
+        for height in range(from_height, to_height + 1):
+            record = self._node.get_block(Height(height))
+            if record is None or not record.transaction_ids:
+                continue
+            found.extend(self._matching_logs(record, criteria))
+            if len(found) > self._settings.logs_results_max:
+                raise EthereumRpcError(
+                    f"query returned more than {self._settings.logs_results_max} results; narrow the block range "
+                    "or the filter",
+                    LIMIT_EXCEEDED,
+                    code="request_too_large",
+                )
+        return found
+
+    def _matching_logs(self, record: BlockRecord, criteria: LogFilter) -> list[EthLog]:
+        block = self.get_eth_block(record)
+        return [log for log in block.logs if criteria.is_match(log.address, log.topics)]
+
+    def _get_logs(self, params: Params) -> JSON:
+        criteria, from_height, to_height, block_hash = self._parse_log_filter(params.raw(0), params.what(0))
+        if block_hash is not None:
+            record = self._node.get_block_by_hash(block_hash)
+            if record is None:
+                raise EthereumRpcError(
+                    f"unknown block: no block has the hash {data_hex(block_hash)}", SERVER_ERROR, code="not_found"
+                )
+            return [log.to_json() for log in self._matching_logs(record, criteria)]
+        tip = self._get_tip()
+        end = tip if to_height is None else min(to_height, tip)
+        if from_height > end:
+            return []
+        return [log.to_json() for log in self._collect_logs(criteria, from_height, end)]
+
+    def _new_filter(self, params: Params) -> JSON:
+        criteria, from_height, to_height, block_hash = self._parse_log_filter(params.raw(0), params.what(0))
+        if block_hash is not None:
+            raise InvalidParamsError(f"{params.what(0)}: a filter follows a range; blockHash is for eth_getLogs only")
+        # Changes are what commits after the filter is installed, as on Ethereum nodes;
+        # eth_getFilterLogs reads from fromBlock.
+        next_height = max(from_height, self._get_tip() + 1)
+        installed = InstalledFilter("logs", next_height, self._clock(), criteria, to_height, from_height)
+        return self._filters.install(installed)
+
+    def _new_block_filter(self, _params: Params) -> JSON:
+        return self._filters.install(InstalledFilter("blocks", self._get_tip() + 1, self._clock()))
+
+    def _new_pending_filter(self, _params: Params) -> JSON:
+        raise EthereumRpcError(
+            "pending transaction filters are not supported by this node; use eth_newBlockFilter",
+            METHOD_NOT_SUPPORTED,
+            code="unsupported",
+        )
+
+    def _get_filter_changes(self, params: Params) -> JSON:
+        installed = self._filters.get(params.raw(0))
+        tip = self._get_tip()
+        if installed.kind == "blocks":
+            end = min(tip, installed.next_height + self._settings.block_filter_hashes_max - 1)
+            hashes: list[JSON] = []
+            for height in range(installed.next_height, end + 1):
+                record = self._node.get_block(Height(height))
+                if record is not None:
+                    hashes.append(data_hex(record.block_hash))
+            installed.next_height = max(installed.next_height, end + 1)
+            return hashes
+        end = tip if installed.to_height is None else min(tip, installed.to_height)
+        # Each poll scans at most the range limit; a filter far behind catches up over several polls.
+        end = min(end, installed.next_height + self._settings.logs_block_range_max - 1)
+        if installed.next_height > end:
+            return []
+        logs = self._collect_logs(installed.criteria, installed.next_height, end)
+        installed.next_height = end + 1
+        return [log.to_json() for log in logs]
+
+    def _get_filter_logs(self, params: Params) -> JSON:
+        installed = self._filters.get(params.raw(0))
+        if installed.kind != "logs":
+            raise InvalidParamsError(f"{params.what(0)} is a block filter; eth_getFilterLogs reads log filters")
+        tip = self._get_tip()
+        end = tip if installed.to_height is None else min(tip, installed.to_height)
+        if installed.from_height > end:
+            return []
+        return [log.to_json() for log in self._collect_logs(installed.criteria, installed.from_height, end)]
+
+    def _uninstall_filter(self, params: Params) -> JSON:
+        return self._filters.uninstall(params.raw(0))
+
+    # --- raw Ethereum transactions ------------------------------------------------------------
+
+    def _require_node_method(self, name: str, rpc_method: str) -> Callable[..., object]:
+        found = getattr(self._node, name, None)
+        if found is None:
+            raise EthereumRpcError(
+                f"{rpc_method} is not supported on this node: it does not execute raw Ethereum transactions "
+                "(run a release that does, on an ecdsa chain); Gusu transactions go through gusu_sendRawTransaction",
+                METHOD_NOT_SUPPORTED,
+                code="unsupported",
+            )
+        assert callable(found)
+        method: Callable[..., object] = found
+        return method
+
+    async def _send_raw_transaction(self, params: Params, _context: RequestContext) -> JSON:
+        raw = parse_data(params.raw(0), params.what(0))
+        if not raw:
+            raise InvalidParamsError(f"{params.what(0)} is empty; give the signed transaction as 0x-hex")
+        submit = self._require_node_method("submit_eth_raw_transaction", "eth_sendRawTransaction")
+        try:
+            transaction_hash = await submit(raw)  # type: ignore[misc]
+        except (EthereumRpcError, InvalidParamsError):
+            raise
+        except GusuError as error:
+            raise EthereumRpcError(str(error), SERVER_ERROR, code=error.code) from None
+        assert isinstance(transaction_hash, bytes)
+        return data_hex(transaction_hash)
+
+    def _get_transaction_by_hash(self, params: Params) -> JSON:
+        transaction_hash = Hash(parse_data(params.raw(0), params.what(0), size=WORD_SIZE))
+        get_eth_transaction = getattr(self._node, "get_eth_transaction", None)
+        if get_eth_transaction is not None:
+            record: EthTransactionRecord | None = get_eth_transaction(transaction_hash)
+            if record is not None:
+                return self._eth_transaction_json(record)
+        gusu = self._gusu_evm_transaction(transaction_hash)
+        if gusu is not None:
+            return gusu
+        if self._node.get_transaction(transaction_hash) is None:
+            # Possibly an Ethereum transaction, which only a node that executes them can know.
+            self._require_node_method("get_eth_transaction", "eth_getTransactionByHash")
+        return None
+
+    def _get_transaction_receipt(self, params: Params) -> JSON:
+        transaction_hash = Hash(parse_data(params.raw(0), params.what(0), size=WORD_SIZE))
+        get_eth_receipt = getattr(self._node, "get_eth_receipt", None)
+        if get_eth_receipt is not None:
+            record: EthReceiptRecord | None = get_eth_receipt(transaction_hash)
+            if record is not None:
+                transaction = record.transaction
+                return self._receipt_json(
+                    record.receipt,
+                    transaction_hash,
+                    record.height,
+                    record.index,
+                    record.block_hash,
+                    sender=transaction.sender,
+                    to=transaction.to,
+                    gas_used=record.receipt.gas_used,
+                    contract_address=record.contract_address,
+                    effective_gas_price=record.effective_gas_price,
+                    transaction_type=transaction.transaction_type,
+                )
+        gusu = self._gusu_evm_receipt(transaction_hash)
+        if gusu is not None:
+            return gusu
+        if self._node.get_transaction(transaction_hash) is None:
+            # Possibly an Ethereum transaction; a known Gusu one is pending (null, as Ethereum nodes
+            # answer, so that tools waiting for a receipt keep polling) or not an EVM call.
+            self._require_node_method("get_eth_receipt", "eth_getTransactionReceipt")
+        return None
+
+    def _eth_transaction_json(self, record: EthTransactionRecord) -> JSONObject:
+        tx = record.transaction
+        result: JSONObject = {
+            "hash": data_hex(tx.transaction_hash),
+            "type": quantity(tx.transaction_type),
+            "nonce": quantity(tx.nonce),
+            "from": data_hex(tx.sender),
+            "to": None if tx.to is None else data_hex(tx.to),
+            "value": quantity(tx.value),
+            "gas": quantity(tx.gas_limit),
+            "gasPrice": quantity(tx.max_fee_per_gas),
+            "input": data_hex(tx.data),
+            "v": quantity(self._legacy_v(tx.transaction_type, tx.chain_id, tx.y_parity)),
+            "r": quantity(tx.r),
+            "s": quantity(tx.s),
+            "blockHash": None if record.block_hash is None else data_hex(record.block_hash),
+            "blockNumber": None if record.height is None else quantity(int(record.height)),
+            "transactionIndex": None if record.index is None else quantity(record.index),
+        }
+        if tx.chain_id is not None:
+            result["chainId"] = quantity(tx.chain_id)
+        if tx.transaction_type != 0:
+            result["yParity"] = quantity(tx.y_parity)
+            result["accessList"] = [
+                {"address": data_hex(entry.address), "storageKeys": [data_hex(key) for key in entry.storage_keys]}
+                for entry in tx.access_list
+            ]
+        if tx.transaction_type == 2:
+            result["maxFeePerGas"] = quantity(tx.max_fee_per_gas)
+            result["maxPriorityFeePerGas"] = quantity(tx.max_priority_fee_per_gas)
+        return result
+
+    @staticmethod
+    def _legacy_v(transaction_type: int, chain_id: int | None, y_parity: int) -> int:
+        if transaction_type != 0:
+            return y_parity
+        return 27 + y_parity if chain_id is None else chain_id * 2 + 35 + y_parity
+
+    # --- Gusu transactions that call the EVM, seen as Ethereum transactions -------------------
+
+    def _get_evm_call(self, transaction: Transaction) -> tuple[bytes | None, bytes, int] | None:
+        """(to or None for deploy, data, value) of an evm.deploy / evm.call transaction, else None."""
+        if transaction.contract != EVM_CONTRACT or transaction.method not in ("deploy", "call"):
+            return None
+        try:
+            args = decode(transaction.args)
+        except CodecError:
+            return None
+        if not isinstance(args, list):
+            return None
+        if transaction.method == "deploy" and len(args) == 2:
+            bytecode, value = args
+            if isinstance(bytecode, bytes) and isinstance(value, int):
+                return None, bytecode, value
+        if transaction.method == "call" and len(args) == 3:
+            to, data, value = args
+            if isinstance(to, bytes) and isinstance(data, bytes) and isinstance(value, int):
+                return to, data, value
+        return None
+
+    def _gusu_evm_transaction(self, transaction_id: Hash) -> JSONObject | None:
+        record = self._node.get_transaction(transaction_id)
+        if record is None or record.transaction is None:
+            return None
+        call = self._get_evm_call(record.transaction)
+        if call is None:
+            return None
+        to, data, value = call
+        sender = record.sender or Address(self._node.suite.compute_address(record.transaction.sender_public_key))
+        block_hash: Hash | None = None
+        if record.height is not None:
+            block = self._node.get_block(record.height)
+            block_hash = None if block is None else block.block_hash
+        return self._gusu_transaction_json(
+            record.transaction, transaction_id, sender, to, data, value, record.height, record.index, block_hash
+        )
+
+    def _gusu_transaction_json(
+        self,
+        transaction: Transaction,
+        transaction_id: Hash,
+        sender: Address,
+        to: bytes | None,
+        data: bytes,
+        value: int,
+        height: Height | None,
+        index: int | None,
+        block_hash: Hash | None,
+    ) -> JSONObject:
+        return {
+            "hash": data_hex(transaction_id),
+            "type": quantity(0),
+            # Gusu's replay guard, not the EVM nonce: Gusu transactions are not ordered by EVM nonce.
+            "nonce": quantity(transaction.nonce),
+            "from": data_hex(sender[-ETH_ADDRESS_SIZE:]),
+            "to": None if to is None else data_hex(to),
+            "value": quantity(value),
+            "gas": quantity(BLOCK_GAS_LIMIT),
+            "gasPrice": quantity(0),
+            "input": data_hex(data),
+            "chainId": quantity(self.get_evm_chain_id()),
+            "v": quantity(0),
+            "r": quantity(0),
+            "s": quantity(0),
+            "blockHash": None if block_hash is None else data_hex(block_hash),
+            "blockNumber": None if height is None else quantity(int(height)),
+            "transactionIndex": None if index is None else quantity(index),
+        }
+
+    def _transaction_in_block_json(self, record: BlockRecord, index: int) -> JSONObject:
+        transaction_id = record.transaction_ids[index]
+        found = self._node.get_transaction(transaction_id)
+        if found is not None and found.transaction is not None:
+            tx = found.transaction
+            sender = found.sender or Address(self._node.suite.compute_address(tx.sender_public_key))
+            call = self._get_evm_call(tx)
+            # A Gusu transaction that is not an EVM call still appears, from its sender to nobody,
+            # so that the list matches the block's hashes; its input is empty.
+            to, data, value = call if call is not None else (None, b"", 0)
+            return self._gusu_transaction_json(
+                tx, transaction_id, sender, to, data, value, record.header.height, index, record.block_hash
+            )
+        get_eth_transaction = getattr(self._node, "get_eth_transaction", None)
+        if get_eth_transaction is not None:
+            eth_record: EthTransactionRecord | None = get_eth_transaction(transaction_id)
+            if eth_record is not None:
+                return self._eth_transaction_json(eth_record)
+        logger.error("committed transaction %s has no body", transaction_id.hex())
+        raise EthereumRpcError(
+            "the node lacks the body of a committed transaction", SERVER_ERROR, code="internal_error"
+        )
+
+    def _gusu_evm_receipt(self, transaction_id: Hash) -> JSONObject | None:
+        found = self._node.get_receipt(transaction_id)
+        if found is None:
+            return None
+        transaction_record = self._node.get_transaction(transaction_id)
+        if transaction_record is None or transaction_record.transaction is None:
+            return None
+        tx = transaction_record.transaction
+        call = self._get_evm_call(tx)
+        if call is None:
+            return None
+        to, _data, _value = call
+        sender = transaction_record.sender or Address(self._node.suite.compute_address(tx.sender_public_key))
+        contract_address: Address | None = None
+        if to is None and found.receipt.is_success:
+            created = decode(found.receipt.return_value)
+            if isinstance(created, bytes):
+                contract_address = Address(created)
+        # The receipt's gas is Gusu's fixed charge plus the EVM's; Ethereum's gasUsed is the EVM's part.
+        fixed = DEFAULT_GAS_SCHEDULE.transaction + DEFAULT_GAS_SCHEDULE.argument_byte * len(tx.args)
+        if found.receipt.is_success:
+            fixed += DEFAULT_GAS_SCHEDULE.return_byte * len(found.receipt.return_value)
+        return self._receipt_json(
+            found.receipt,
+            transaction_id,
+            found.height,
+            found.index,
+            found.block_hash,
+            sender=Address(sender[-ETH_ADDRESS_SIZE:]),
+            to=None if to is None else Address(to),
+            gas_used=max(found.receipt.gas_used - fixed, 0),
+            contract_address=contract_address,
+            effective_gas_price=0,
+            transaction_type=0,
+        )
+
+    def _receipt_json(
+        self,
+        receipt: Receipt,
+        transaction_hash: Hash,
+        height: Height,
+        index: int,
+        block_hash: Hash,
+        *,
+        sender: Address,
+        to: bytes | None,
+        gas_used: int,
+        contract_address: Address | None,
+        effective_gas_price: int,
+        transaction_type: int,
+    ) -> JSONObject:
+        record = self._node.get_block(height)
+        logs: list[EthLog] = []
+        cumulative = gas_used
+        if record is not None and index < len(record.transaction_ids):
+            block = self.get_eth_block(record)
+            cumulative = block.cumulative_gas[index]
+            logs = [log for log in block.logs if log.transaction_index == index]
+        return {
+            "transactionHash": data_hex(transaction_hash),
+            "transactionIndex": quantity(index),
+            "blockHash": data_hex(block_hash),
+            "blockNumber": quantity(int(height)),
+            "from": data_hex(sender),
+            "to": None if to is None else data_hex(to),
+            "cumulativeGasUsed": quantity(cumulative),
+            "gasUsed": quantity(gas_used),
+            "effectiveGasPrice": quantity(effective_gas_price),
+            "contractAddress": None if contract_address is None else data_hex(contract_address),
+            "logs": [log.to_json() for log in logs],
+            "logsBloom": data_hex(compute_bloom((log.address, log.topics) for log in logs)),
+            "type": quantity(transaction_type),
+            "status": quantity(1 if receipt.is_success else 0),
+        }
+
+    # --- subscriptions -----------------------------------------------------------------------
+
+    async def _subscribe(self, params: Params, context: RequestContext) -> JSON:
+        session = _require_session(context, "eth_subscribe")
+        kind = params.raw(0)
+        render: Callable[[BlockNotification], list[bytes]]
+        if kind == "newHeads":
+            if params.has(1):
+                raise InvalidParamsError(f"{params.what(1)}: newHeads takes no filter")
+            render = self._render_new_heads
+        elif kind == "logs":
+            criteria = LogFilter()
+            if params.has(1):
+                value = params.raw(1)
+                if isinstance(value, dict) and any(key in value for key in ("fromBlock", "toBlock", "blockHash")):
+                    raise InvalidParamsError(f"{params.what(1)}: a logs subscription takes only address and topics")
+                criteria, *_ = self._translate_parse(value, params.what(1))
+            render = self._logs_renderer(criteria)
+        else:
+            raise InvalidParamsError(
+                f'{params.what(0)} must be "newHeads" or "logs" (pending transactions are not offered); '
+                f"found {describe(kind)}"
+            )
+        subscription_id, activate = session.subscribe("eth", None, None, render)
+        context.after_reply.append(activate)
+        return subscription_id
+
+    def _translate_parse(self, value: JSON, what: str) -> tuple[LogFilter, int, int | None, Hash | None]:
+        try:
+            return self._parse_log_filter(value, what)
+        except (EthereumRpcError, InvalidParamsError):
+            raise
+        except GusuError as error:
+            raise EthereumRpcError(str(error), SERVER_ERROR, code=error.code) from None
+
+    async def _unsubscribe(self, params: Params, context: RequestContext) -> JSON:
+        session = _require_session(context, "eth_unsubscribe")
+        subscription_id = params.raw(0)
+        if not isinstance(subscription_id, str):
+            raise InvalidParamsError(f"{params.what(0)} must be the id eth_subscribe returned")
+        return session.unsubscribe(subscription_id)
+
+    def _render_new_heads(self, notification: BlockNotification) -> list[bytes]:
+        # Shared by every newHeads subscriber: serialised once per block.
+        if self._heads is not None and self._heads[0] == notification.block_hash:
+            return [self._heads[1]]
+        block = self._notified_block(notification)
+        head = orjson.dumps(
+            self._header_json(
+                notification.header, notification.block_hash, block.bloom, block.gas_used, self.get_gas_price()
+            )
+        )
+        self._heads = (notification.block_hash, head)
+        return [head]
+
+    def _notified_block(self, notification: BlockNotification) -> EthBlock:
+        cached = self._blocks.get(notification.block_hash)
+        if cached is not None:
+            return cached
+        record = BlockRecord(notification.header, notification.block_hash, notification.transaction_ids, None)
+        block = compute_eth_block(record, notification.receipts)
+        self._blocks[notification.block_hash] = block
+        if len(self._blocks) > self._settings.block_cache_entries_max:
+            self._blocks.popitem(last=False)
+        return block
+
+    def _logs_renderer(self, criteria: LogFilter) -> Callable[[BlockNotification], list[bytes]]:
+        def render(notification: BlockNotification) -> list[bytes]:
+            block = self._notified_block(notification)
+            return [orjson.dumps(log.to_json()) for log in block.logs if criteria.is_match(log.address, log.topics)]
+
+        return render
+
+
+def compute_intrinsic_gas(data: bytes) -> int:
+    """Ethereum's intrinsic gas of a call (not a creation) without an access list (EIP-2028 data costs).
+
+    The engine has the same rule (`gusu.execution.evm.engine`), but importing it would load py-evm
+    into every node's API, chains without the EVM included."""
+    zero_bytes = data.count(0)
+    return 21_000 + 4 * zero_bytes + 16 * (len(data) - zero_bytes)
+
+
+def compute_gas_estimate(gas_used: int, intrinsic_gas: int) -> int:
+    """A gas limit under which a call that used `gas_used` succeeds (see ESTIMATE_REFUND_NUMERATOR).
+
+    A plain transfer (nothing beyond the intrinsic gas) is estimated exactly, as wallets expect 21,000.
+    """
+    if gas_used <= intrinsic_gas:
+        return intrinsic_gas
+    before_refunds = -(-gas_used * ESTIMATE_REFUND_NUMERATOR // ESTIMATE_REFUND_DENOMINATOR)
+    return before_refunds + -(-before_refunds // 63)
+
+
+def compute_revert_error(error: ExecutionError) -> EthereumRpcError:
+    """Ethereum's revert error from the evm contract's message ``execution reverted (data=0x..): reason``.
+
+    The code is 3 and ``data`` the revert data as hex, which ethers and web3.py decode into the
+    reason string, panic code or custom error. Data cut short in the message (beyond 400 bytes) is
+    returned as far as it goes.
+    """
+    message = str(error)
+    match = _REVERT_MESSAGE.fullmatch(message)
+    if match is None:
+        return EthereumRpcError(message, SERVER_ERROR, code=error.code)
+    revert_data = "0x" + match.group(1)
+    reason = match.group(3)
+    data = bytes.fromhex(match.group(1))
+    is_reason_string = data[:4] == bytes.fromhex("08c379a0")
+    text = f"execution reverted: {reason}" if is_reason_string else "execution reverted"
+    return EthereumRpcError(text, REVERTED, rpc_data=revert_data, code=error.code)
+
+
+def _require_session(context: RequestContext, method: str) -> Session:
+    if context.session is None:
+        raise MethodNotFoundError(f"{method} works only over the WebSocket endpoint /ws, not over POST /rpc")
+    return context.session
+
+
+def _no_evm() -> EthereumRpcError:
+    return EthereumRpcError(
+        'this chain does not run the evm contract, so it has no EVM state; list "evm" among the genesis contracts',
+        METHOD_NOT_SUPPORTED,
+        code="unsupported",
+    )
+
+
+__all__ = [
+    "EthRpc",
+    "EthSettings",
+    "FilterRegistry",
+    "LogFilter",
+    "compute_bloom",
+    "compute_eth_block",
+    "compute_gas_estimate",
+    "compute_revert_error",
+    "parse_data",
+    "parse_quantity",
+]
