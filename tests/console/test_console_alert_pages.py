@@ -107,6 +107,16 @@ def test_operator_creates_rules_and_the_monitor_fires_once_and_notifies(tmp_path
         ]
         actions = await _audit_actions(console)
         assert ("alert_rule.create", "stalled (height_stalled 1)", "ok") in actions
+        firing = (await (await console.client.get("/api/alerts/firing")).json())["firing"]
+        assert [(item["rule"], item["kind"]) for item in firing] == [
+            ("stalled", "height_stalled"),
+            ("节点宕机 <b>", "node_down"),
+        ]
+        # The dashboard shell asks the script to show them to a logged-in viewer only.
+        assert 'data-alerts="1"' in await (await console.client.get("/")).text()
+        await console.logout()
+        assert 'data-alerts="0"' in await (await console.client.get("/")).text()
+        assert (await console.client.get("/api/alerts/firing")).status == 401
 
     _run(tmp_path, scenario)
 

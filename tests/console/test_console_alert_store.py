@@ -66,6 +66,10 @@ def test_history_is_bounded_paged_and_remembers_what_fires(open_database: Opener
         await alerts.apply_delivery(ids[-1], "webhook ok")
         assert (await alerts.list_events(None, 1))[0].delivery == "webhook ok"
         assert await alerts.list_firing_rule_ids() == {peers.rule_id}  # down's latest event resolved it
+        [firing] = await alerts.list_firing_events()
+        assert (firing.rule_id, firing.time_ms, firing.observed) == (peers.rule_id, 10, "1")
+        await alerts.delete_rule(peers.rule_id)
+        assert await alerts.list_firing_events() == []  # a deleted rule fires no more
 
     run(open_database, scenario)
 

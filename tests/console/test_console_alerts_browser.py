@@ -186,6 +186,11 @@ def test_rules_fire_and_the_dashboard_reconnects_after_a_node_restart(
     assert browser.execute_script("return window.gusuSamePage === true;"), "the page reloaded instead of reconnecting"
     assert browser.find_element(By.ID, "live").text == zh["live.connected"]
     _wait_for(browser, "#height")
+    # The dashboard lists what fires (the idle chain's height has stalled), refreshed with the status.
+    WebDriverWait(browser, RECONNECT_WAIT_S).until(
+        lambda driver: "出块停滞" in driver.find_element(By.ID, "dashboard-alerts").text
+    )
+    browser.save_screenshot(str(screenshots / "dashboard-alerts-zh.png"))
     browser.get_log("browser")  # drops the expected 502s of the polls while the node was down
 
     # The history: node down fired and resolved, the (idle) chain's height stalled.

@@ -430,6 +430,28 @@ async def _api_rules(request: web.Request) -> web.StreamResponse:
     )
 
 
+@requires("alerts.read")
+async def _api_firing(request: web.Request) -> web.StreamResponse:
+    """What is firing now (enabled rules only), for the dashboard."""
+    store = _store(request)
+    enabled = {rule.rule_id for rule in await store.list_rules() if rule.enabled}
+    return web.json_response(
+        {
+            "firing": [
+                {
+                    "rule_id": event.rule_id,
+                    "rule": event.rule_name,
+                    "kind": event.kind,
+                    "observed": event.observed,
+                    "since_ms": event.time_ms,
+                }
+                for event in await store.list_firing_events()
+                if event.rule_id in enabled
+            ]
+        }
+    )
+
+
 def add_alert_routes(app: web.Application, settings: ConsoleSettings) -> None:
     app[SETTINGS_KEY] = settings
     router = app.router
@@ -441,6 +463,7 @@ def add_alert_routes(app: web.Application, settings: ConsoleSettings) -> None:
     router.add_post("/alerts/smtp", _smtp_set)
     router.add_get("/api/alerts", _api_events)
     router.add_get("/api/alerts/rules", _api_rules)
+    router.add_get("/api/alerts/firing", _api_firing)
 
 
 assert set(KIND_KEYS) == set(RULE_KINDS)

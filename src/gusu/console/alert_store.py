@@ -138,14 +138,19 @@ class AlertStore:
         )
         return [_event(row) for row in rows]
 
+    async def list_firing_events(self) -> list[AlertEvent]:
+        """The latest event of each existing rule whose latest event is ``firing`` (when it started), newest first."""
+        rows = await self.backend.fetch(
+            f"SELECT {', '.join('e.' + column for column in _EVENT_COLUMNS.split(', '))} FROM alert_events e JOIN "
+            "(SELECT rule_id, MAX(event_id) AS newest FROM alert_events GROUP BY rule_id) n "
+            "ON e.event_id = n.newest JOIN alert_rules r ON r.rule_id = e.rule_id "
+            "WHERE e.status = 'firing' ORDER BY e.event_id DESC"
+        )
+        return [_event(row) for row in rows]
+
     async def list_firing_rule_ids(self) -> set[int]:
         """Rules whose latest event is ``firing``: after a console restart they are not announced again."""
-        rows = await self.backend.fetch(
-            "SELECT e.rule_id, e.status FROM alert_events e JOIN "
-            "(SELECT rule_id, MAX(event_id) AS newest FROM alert_events GROUP BY rule_id) n "
-            "ON e.event_id = n.newest"
-        )
-        return {int(row[0]) for row in rows if row[1] == "firing"}
+        return {event.rule_id for event in await self.list_firing_events()}
 
     # the SMTP server
 

@@ -226,6 +226,8 @@ def compute_page(
             f'<button type="submit" id="logout">{escape(message("nav.logout"))}</button></form>'
         )
     main = f'<p class="loading">{escape(message("common.loading"))}</p>' if content is None else content
+    # The dashboard lists firing alerts for those who may read them (the page itself is public).
+    alerts = f'data-alerts="{1 if signed_in is not None and is_allowed(signed_in.role, "alerts.read") else 0}"'
     return f"""<!DOCTYPE html>
 <html lang="{catalogue.language}">
 <head>
@@ -254,7 +256,8 @@ def compute_page(
 {session}
 </header>
 <div id="live" class="live" hidden></div>
-<main id="app" data-page="{page}" data-argument="{escape(argument)}" data-file-bytes-max="{VERIFY_FILE_BYTES_MAX}">
+<main id="app" data-page="{page}" data-argument="{escape(argument)}" data-file-bytes-max="{VERIFY_FILE_BYTES_MAX}"
+ {alerts}>
 {main}
 </main>
 </body>
