@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from console_helpers import Chain, find_free_port
@@ -24,6 +25,7 @@ from gusu.console.monitor import Monitor, get_monitor
 from gusu.console.server import create_app
 from gusu.console.settings import ConsoleSettings
 from gusu.console.store import open_store
+from gusu.errors import ConfigError
 
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 _ERROR = re.compile(r'<p class="error" role="alert">([^<]+)</p>')
@@ -255,3 +257,22 @@ def test_a_restarted_monitor_does_not_announce_a_firing_rule_again(tmp_path: Pat
 def test_shown_url() -> None:
     assert compute_shown_url("https://h.example:8443/a?token=1", False) == "https://h.example:8443/…"
     assert compute_shown_url("https://h.example/a?token=1", True) == "https://h.example/a?token=1"
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"alert_interval_s": 0.5},
+        {"alert_interval_s": 7200},
+        {"alert_rules_max": 0},
+        {"alert_history_max": 0},
+        {"alert_page_max": 2_000_000},
+        {"notify_timeout_s": 0},
+        {"notify_timeout_s": 61},
+        {"notify_retries_max": 11},
+        {"notify_retry_delay_s": -1},
+    ],
+)
+def test_alert_settings_are_validated(settings: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError):
+        ConsoleSettings(**settings)
