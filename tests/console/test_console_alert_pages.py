@@ -18,9 +18,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from console_helpers import Chain, find_free_port
 from test_console_access import Console
 
+from gusu.console.access import AccessInputError
 from gusu.console.accounts import ensure_first_operator
-from gusu.console.alert_pages import compute_shown_url
-from gusu.console.alert_store import AlertStore
+from gusu.console.alert_pages import compute_shown_url, parse_smtp_form
+from gusu.console.alert_store import AlertStore, SmtpServer
 from gusu.console.monitor import Monitor, get_monitor
 from gusu.console.server import create_app
 from gusu.console.settings import ConsoleSettings
@@ -276,3 +277,28 @@ def test_shown_url() -> None:
 def test_alert_settings_are_validated(settings: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):
         ConsoleSettings(**settings)
+
+
+def test_smtp_form_is_validated() -> None:
+    good = {"host": "smtp.example.com", "port": "465", "security": "tls", "username": "ops", "sender": "g@x.test"}
+    current = SmtpServer("old", 25, "none", "ops", "kept-secret", "g@x.test")
+    assert parse_smtp_form({**good, "password": ""}, current).password == "kept-secret"
+    assert parse_smtp_form({**good, "password": "new"}, current).password == "new"
+    assert parse_smtp_form({**good, "username": ""}, current).password is None  # no login, no password kept
+    bad = [
+        ({"host": ""}, "error.smtp_host_invalid"),
+        ({"host": "a b"}, "error.smtp_host_invalid"),
+        ({"host": "x\r\nRCPT TO:<y>"}, "error.smtp_host_invalid"),
+        ({"port": "0"}, "error.smtp_port_invalid"),
+        ({"port": "65536"}, "error.smtp_port_invalid"),
+        ({"port": "0000080"}, "error.smtp_port_invalid"),
+        ({"port": "２５"}, "error.smtp_port_invalid"),
+        ({"security": "ssl"}, "error.smtp_security_invalid"),
+        ({"username": "a\x00"}, "error.smtp_username_invalid"),
+        ({"sender": "nobody"}, "error.smtp_sender_invalid"),
+        ({"sender": "a@b.test\r\nBcc: c@d.test"}, "error.smtp_sender_invalid"),
+    ]
+    for change, key in bad:
+        with pytest.raises(AccessInputError) as raised:
+            parse_smtp_form({**good, **change}, current)
+        assert raised.value.key == key, change

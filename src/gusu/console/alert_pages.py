@@ -345,7 +345,7 @@ def parse_smtp_form(form: Mapping[str, str], current: SmtpServer | None) -> Smtp
     ):
         raise AccessInputError("error.smtp_host_invalid", "the SMTP host must be a host name or address")
     port_text = form.get("port", "").strip()
-    if not port_text.isascii() or not port_text.isdigit() or not 1 <= int(port_text[:6]) <= 65535:
+    if not port_text.isascii() or not port_text.isdigit() or len(port_text) > 5 or not 1 <= int(port_text) <= 65535:
         raise AccessInputError("error.smtp_port_invalid", "the SMTP port must be a whole number from 1 to 65535")
     security = form.get("security", "")
     if security not in SMTP_SECURITY:
