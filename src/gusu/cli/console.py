@@ -27,15 +27,28 @@ from gusu.errors import ConfigError
     metavar="URL",
     help="Console metadata store: a postgresql://user@host/db URL (default: SQLite in $GUSU_HOME/console).",
 )
+@click.option(
+    "--alert-interval",
+    "alert_interval_s",
+    type=click.FloatRange(1, 3600),
+    default=10.0,
+    show_default=True,
+    help="Seconds between two checks of the node by the alert rules.",
+)
 @common_options
-def console_command(host: str, port: int, database: str | None) -> None:
+def console_command(host: str, port: int, database: str | None, alert_interval_s: float) -> None:
     """Serve the web console (dashboard, explorer, public verification) for the node at --endpoint."""
     state = get_state()
     endpoint = state.endpoint.rstrip("/")
     if endpoint.endswith("/rpc"):
         endpoint = endpoint[: -len("/rpc")]
     settings = ConsoleSettings(
-        endpoint=endpoint, host=host, port=port, database=database, data_directory=str(state.home / "console")
+        endpoint=endpoint,
+        host=host,
+        port=port,
+        database=database,
+        data_directory=str(state.home / "console"),
+        alert_interval_s=alert_interval_s,
     )
     try:
         asyncio.run(_serve(settings, state.json_output))

@@ -174,6 +174,8 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     "users.manage": frozenset({"operator"}),
     "audit.read": frozenset({"operator", "auditor"}),
     "account.own": frozenset(ROLES),
+    "alerts.read": frozenset(ROLES),
+    "alerts.manage": frozenset({"operator"}),
 }
 """What each role may do; a route names the permission it needs (docs/console.md)."""
 

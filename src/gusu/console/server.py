@@ -36,7 +36,9 @@ from gusu.console.accounts import (
     ensure_first_operator,
     get_viewer,
 )
+from gusu.console.alert_pages import add_alert_routes
 from gusu.console.i18n import DEFAULT_LANGUAGE, LANGUAGE_COOKIE, LANGUAGES, Catalogue, get_language, load_catalogues
+from gusu.console.monitor import add_monitor
 from gusu.console.settings import ConsoleSettings
 from gusu.console.store import ConsoleStore, open_store
 from gusu.errors import ClientError, ConsoleInputError, GusuError, RemoteError, TimeoutError_
@@ -82,6 +84,8 @@ PAGES: Final = (
     "my_account",
     "users",
     "audit",
+    "alerts",
+    "alert_rules",
 )
 
 CLIENT_KEY: Final = web.AppKey("client", AsyncClient)
@@ -196,8 +200,12 @@ def compute_page(
             nav.append(("/users", "nav.users", "users"))
         if is_allowed(signed_in.role, "audit.read"):
             nav.append(("/audit", "nav.audit", "audit"))
+        if is_allowed(signed_in.role, "alerts.read"):
+            nav.append(("/alerts", "nav.alerts", "alerts"))
     explorer_pages = ("explorer", "block", "transaction", "account", "search")
     current_nav = "explorer" if page in explorer_pages else page
+    if page == "alert_rules":
+        current_nav = "alerts"
     links = "".join(
         f'<a href="{href}"{_CURRENT if name == current_nav else ""}>{escape(message(key))}</a>'
         for href, key, name in nav
@@ -218,6 +226,8 @@ def compute_page(
             f'<button type="submit" id="logout">{escape(message("nav.logout"))}</button></form>'
         )
     main = f'<p class="loading">{escape(message("common.loading"))}</p>' if content is None else content
+    # The dashboard lists firing alerts for those who may read them (the page itself is public).
+    alerts = f'data-alerts="{1 if signed_in is not None and is_allowed(signed_in.role, "alerts.read") else 0}"'
     return f"""<!DOCTYPE html>
 <html lang="{catalogue.language}">
 <head>
@@ -246,7 +256,8 @@ def compute_page(
 {session}
 </header>
 <div id="live" class="live" hidden></div>
-<main id="app" data-page="{page}" data-argument="{escape(argument)}" data-file-bytes-max="{VERIFY_FILE_BYTES_MAX}">
+<main id="app" data-page="{page}" data-argument="{escape(argument)}" data-file-bytes-max="{VERIFY_FILE_BYTES_MAX}"
+ {alerts}>
 {main}
 </main>
 </body>
@@ -426,6 +437,8 @@ def create_app(
 
         app.cleanup_ctx.append(store_context)
     add_routes(app)
+    add_alert_routes(app, settings)
+    add_monitor(app, CLIENT_KEY)  # after the store's context, which it needs
     app.router.add_get("/", _page("dashboard"))
     app.router.add_get("/blocks", _page("explorer"))
     app.router.add_get("/blocks/{argument}", _page("block", chain.parse_block_reference))

@@ -56,6 +56,20 @@ class ConsoleSettings:
     """Audit log entries on one page."""
     form_field_length_max: int = 256
     """Longest value of any form field (user name, password, organisation): longer is refused with a message."""
+    alert_interval_s: float = 10.0
+    """How often the monitor looks at the node and evaluates the alert rules (1 s to 1 h)."""
+    alert_rules_max: int = 100
+    """Most alert rules (each look costs the same node calls whatever their number; this bounds the page)."""
+    alert_history_max: int = 10_000
+    """Alert events kept; the oldest are deleted beyond it."""
+    alert_page_max: int = 50
+    """Alert events on one history page."""
+    notify_timeout_s: float = 5.0
+    """Longest one webhook or SMTP attempt may take."""
+    notify_retries_max: int = 2
+    """Attempts after a failed notification (0 to 10)."""
+    notify_retry_delay_s: float = 2.0
+    """Pause before each retry of a notification (0 to 60 s)."""
 
     def __post_init__(self) -> None:
         if not self.endpoint.startswith(("http://", "https://")):
@@ -91,3 +105,24 @@ class ConsoleSettings:
                 raise ConfigError(f"console {name} must be above 0 and at most 3600 seconds, found {value}")
         if self.node_timeout_s > self.request_timeout_s:
             raise ConfigError("console node_timeout_s must not exceed request_timeout_s")
+        self._validate_alerts()
+
+    def _validate_alerts(self) -> None:
+        for name in ("alert_rules_max", "alert_history_max", "alert_page_max"):
+            value = getattr(self, name)
+            if not 1 <= value <= 1_000_000:
+                raise ConfigError(f"console {name} must be between 1 and 1,000,000, found {value}")
+        if not 1 <= self.alert_interval_s <= 3600:
+            raise ConfigError(
+                f"console alert_interval_s must be between 1 and 3600 seconds, found {self.alert_interval_s}"
+            )
+        if not 0 < self.notify_timeout_s <= 60:
+            raise ConfigError(
+                f"console notify_timeout_s must be above 0 and at most 60 seconds, found {self.notify_timeout_s}"
+            )
+        if not 0 <= self.notify_retries_max <= 10:
+            raise ConfigError(f"console notify_retries_max must be between 0 and 10, found {self.notify_retries_max}")
+        if not 0 <= self.notify_retry_delay_s <= 60:
+            raise ConfigError(
+                f"console notify_retry_delay_s must be between 0 and 60 seconds, found {self.notify_retry_delay_s}"
+            )

@@ -87,6 +87,8 @@ _APPEND_ONLY: Final = {
 
 def compute_migrations(dialect: str) -> list[tuple[int, list[str]]]:
     """The schema as numbered steps; a new step gets the next number and is never edited once released."""
+    from gusu.console.alert_store import compute_alert_migration  # here: alert_store's imports reach this module
+
     identity = _IDENTITY[dialect]
     return [
         (
@@ -104,6 +106,7 @@ def compute_migrations(dialect: str) -> list[tuple[int, list[str]]]:
                 *_APPEND_ONLY[dialect],
             ],
         ),
+        (2, compute_alert_migration(identity)),  # alert rules, history, SMTP server (console/alert_store.py)
     ]
 
 

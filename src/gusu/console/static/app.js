@@ -153,6 +153,33 @@
     return el("div", { className: "chart" }, svg);
   }
 
+  // Firing alerts (GET /api/alerts/firing), for a logged-in viewer: kept in their own element, so they
+  // stay on the page and keep refreshing while the node is down, which is when they matter.
+  const alertsBox = el("section", { id: "dashboard-alerts" });
+
+  async function refreshAlerts() {
+    if (main.dataset.alerts !== "1") return;
+    let found;
+    try {
+      found = await api("/api/alerts/firing");
+    } catch (error) {
+      return; // the console itself did not answer, or the session ended: keep what is shown
+    }
+    const rows = found.firing.map((item) => [
+      item.rule,
+      t("alerts.kind." + item.kind),
+      formatTime(item.since_ms),
+      el("span", { className: "status-firing", text: t("alerts.status.firing") }),
+    ]);
+    alertsBox.replaceChildren(
+      el("h2", { text: t("dashboard.alerts") }),
+      rows.length === 0
+        ? el("p", { id: "dashboard-alerts-none", text: t("dashboard.alerts_none") })
+        : table(["alerts.rule", "rules.kind", "dashboard.alerts_since", "alerts.status"], rows),
+      el("p", {}, link("/alerts", t("alerts.history_link"), "")));
+    if (!alertsBox.isConnected) main.append(alertsBox);
+  }
+
   function renderDashboard(status) {
     const cards = el("div", { className: "cards" },
       card("dashboard.chain_id", status.chain_id, "chain-id"),
@@ -165,7 +192,7 @@
       card("dashboard.suite", `${status.suite} (${status.hash_name})`, "suite"),
       card("dashboard.node_version", status.node_version, "node-version"));
     main.replaceChildren(
-      el("h1", { text: t("dashboard.title") }), cards,
+      el("h1", { text: t("dashboard.title") }), cards, alertsBox,
       el("h2", { text: t("dashboard.chart") }), chart(status.recent_blocks),
       el("h2", { text: t("dashboard.recent_blocks") }),
       table(BLOCK_HEADERS, blockRows(status.recent_blocks)));
@@ -174,6 +201,7 @@
   async function dashboard() {
     let delay = POLL_MS;
     for (;;) {
+      await refreshAlerts();
       try {
         renderDashboard(await api("/api/status"));
         setLive(true);
