@@ -107,6 +107,7 @@ from gusu.node.blocks import (
     compute_genesis_block,
     finish_block_check,
     get_config_schedule,
+    get_signature_check,
     start_block_check,
 )
 from gusu.node.config import NodeConfig
@@ -748,10 +749,7 @@ class Node:
         if not positions:
             return {}
         self._counters.block_signatures_verified += len(positions)
-        items = [
-            (entries[i].transaction.sender_public_key, entries[i].transaction_id, entries[i].transaction.signature)
-            for i in positions
-        ]
+        items = [get_signature_check(entries[i]) for i in positions]
         return dict(zip(positions, await self._verifier.verify(items, urgent=True), strict=True))
 
     async def import_block(self, block: RawBlock, certificate: CommitCertificate) -> CommittedBlock:

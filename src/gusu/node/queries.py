@@ -12,6 +12,7 @@ from contextlib import closing
 
 from gusu.crypto import CryptoSuite
 from gusu.execution import BlockContext, CallResult, Executor
+from gusu.ledger.ethtx import EthTransaction
 from gusu.ledger.merkle import compute_inclusion_proof
 from gusu.ledger.store import BlockStore, StoredTransaction, compute_receipt_leaf
 from gusu.ledger.types import (
@@ -20,6 +21,7 @@ from gusu.ledger.types import (
     Hash,
     Height,
     RawBlock,
+    Transaction,
     compute_block_hash,
     encode_commit_certificate,
     encode_raw_block,
@@ -99,7 +101,12 @@ class ChainQueries:
     def get_transaction(self, transaction_id: bytes) -> TransactionRecord | None:
         stored = self.store.get_transaction(transaction_id)
         if stored is not None:
-            sender = Address(self._suite.compute_address(stored.transaction.sender_public_key))
+            transaction = stored.transaction
+            if type(transaction) is EthTransaction:
+                sender = transaction.sender
+            else:
+                assert type(transaction) is Transaction
+                sender = Address(self._suite.compute_address(transaction.sender_public_key))
             return compute_committed_record(Hash(transaction_id), stored, sender)
         entry = self._mempool.get(Hash(transaction_id))
         if entry is not None:
