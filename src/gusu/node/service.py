@@ -97,6 +97,18 @@ class ReceiptRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class EthTransactionRecord:
+    """An Ethereum transaction found by its keccak hash (`Node.get_eth_transaction`)."""
+
+    status: Literal["pending", "committed"]
+    transaction: EthTransaction
+    """Decoded from its raw bytes (`transaction.raw`), its sender recovered."""
+    receipt: ReceiptRecord | None
+    """Where it committed and its Gusu receipt; None while pending. Read Ethereum's receipt fields from
+    it with `Node.get_eth_receipt`."""
+
+
+@dataclass(frozen=True, slots=True)
 class ProofRecord:
     """An inclusion proof for a transaction id or a receipt leaf in one block."""
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from gusu.codec import encode
 from gusu.errors import ContractRevertError, ExecutionError, GusuError, OutOfGasError, StateLimitError
 from gusu.execution.context import Context
+from gusu.execution.encoding import decode_int
 from gusu.execution.evm.contract import (
     BALANCE_CONTRACT,
     EVM_CONTRACT,
@@ -36,9 +37,9 @@ from gusu.execution.evm.contract import (
 )
 from gusu.execution.evm.engine import EvmOutcome, run_message
 from gusu.execution.evm.settings import EvmSettings, decode_evm_settings
-from gusu.execution.evm.world import SETTINGS_KEY, EvmWorld
+from gusu.execution.evm.world import BALANCE_PREFIX, SETTINGS_KEY, EvmWorld, compute_account_key, decode_account
 from gusu.execution.governance.registry import is_contract_code_approved
-from gusu.execution.state import compute_state_key_prefix
+from gusu.execution.state import StateReader, compute_state_key, compute_state_key_prefix
 from gusu.ledger.ethtx import EthTransaction, compute_eth_intrinsic_gas
 from gusu.ledger.types import Address
 
@@ -76,6 +77,23 @@ class EthExecution:
     def return_value(self) -> bytes:
         """The receipt's return value: canonical ``[contract address or b"", revert data]``."""
         return encode([self.contract_address or b"", self.revert_data])
+
+
+def read_evm_settings(state: StateReader) -> EvmSettings | None:
+    """The chain's EVM settings in committed `state`, or None if the chain does not run the evm contract."""
+    raw = state.get(compute_state_key(EVM_CONTRACT, SETTINGS_KEY))
+    return None if raw is None else decode_evm_settings(raw)
+
+
+def read_eth_account(state: StateReader, address: bytes) -> tuple[int, int]:
+    """(EVM nonce, native balance) of `address` in committed `state` (what a pool checks at admission)."""
+    raw = state.get(compute_state_key(EVM_CONTRACT, compute_account_key(address)))
+    nonce = 0 if raw is None else decode_account(raw)[0]
+    raw_balance = state.get(compute_state_key(BALANCE_CONTRACT, BALANCE_PREFIX + address))
+    balance = 0 if raw_balance is None else decode_int(raw_balance)
+    if balance is None or balance < 0:
+        raise ExecutionError(f"the balance record of 0x{address.hex()} is malformed")
+    return nonce, balance
 
 
 def _get_settings(ctx: Context) -> EvmSettings:
@@ -248,6 +266,8 @@ __all__ = [
     "EthExecution",
     "InvalidEthTransactionError",
     "apply_eth_transaction",
+    "read_eth_account",
+    "read_evm_settings",
     "validate_eth_fee",
     "validate_eth_transaction",
 ]

@@ -1,0 +1,171 @@
+"""Ethereum transactions in the mempool: keyed by (sender, nonce), replays, bounded gaps, replacement,
+selection in nonce order, and leaving the pool (commit, a used nonce, the window)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from test_mempool_pool import make_entry
+
+from gusu.errors import (
+    ConfigError,
+    DuplicateTransactionError,
+    MempoolFullError,
+    NonceTooHighError,
+    NonceTooLowError,
+    ReplacementRefusedError,
+    SenderQuotaError,
+    TransactionError,
+    TransactionTooLargeError,
+)
+from gusu.ledger.ethtx import EthTransaction, EthTransactionType, encode_eth_block_item
+from gusu.ledger.types import Address, Hash, Height
+from gusu.mempool import Mempool, MempoolLimits, PoolTransaction
+
+CHAIN = "gusu-test"
+H1 = Height(1)
+ALICE = Address(b"\xaa" * 20)
+BOB = Address(b"\xbb" * 20)
+
+
+def make_eth(sender: Address, nonce: int, max_fee: int = 0, size: int = 0) -> PoolTransaction:
+    raw = b"%s/%d/%d" % (sender, nonce, max_fee) + bytes(size)
+    transaction = EthTransaction(
+        transaction_type=EthTransactionType.DYNAMIC_FEE,
+        chain_id=1,
+        nonce=nonce,
+        max_priority_fee_per_gas=0,
+        max_fee_per_gas=max_fee,
+        gas_limit=21_000,
+        to=BOB,
+        value=0,
+        data=b"",
+        access_list=(),
+        y_parity=0,
+        r=1,
+        s=1,
+        sender=sender,
+        transaction_hash=Hash(hashlib.sha256(raw).digest()),
+        raw=raw,
+    )
+    return PoolTransaction(transaction, transaction.transaction_hash, sender, encode_eth_block_item(raw))
+
+
+def new_pool(**limits: int) -> Mempool:
+    return Mempool(MempoolLimits(**limits), CHAIN)
+
+
+def add(pool: Mempool, entry: PoolTransaction, account_nonce: int = 0, gas_price: int = 0) -> None:
+    pool.validate_eth_admission(entry, H1, account_nonce, gas_price)
+    pool.add_eth(entry, H1, account_nonce, gas_price)
+
+
+def test_setting_is_validated() -> None:
+    assert MempoolLimits().eth_future_nonces_max == 64
+    MempoolLimits(eth_future_nonces_max=0)
+    for bad in (-1, 10_001):
+        with pytest.raises(ConfigError, match="eth_future_nonces_max"):
+            MempoolLimits(eth_future_nonces_max=bad)
+
+
+def test_replay_below_the_account_nonce_is_refused() -> None:
+    pool = new_pool()
+    with pytest.raises(NonceTooLowError, match="nonce too low"):
+        add(pool, make_eth(ALICE, 4), account_nonce=5)
+    assert pool.transaction_count == 0
+
+
+def test_gaps_are_held_up_to_the_bound() -> None:
+    pool = new_pool(eth_future_nonces_max=3)
+    add(pool, make_eth(ALICE, 13), account_nonce=10)
+    with pytest.raises(NonceTooHighError, match="eth_future_nonces_max"):
+        add(pool, make_eth(ALICE, 14), account_nonce=10)
+    # Held but not selectable while nonces 10-12 are missing.
+    assert pool.select(100, 1 << 20, H1) == []
+    for nonce in (11, 10):
+        add(pool, make_eth(ALICE, nonce), account_nonce=10)
+    assert [entry.transaction.nonce for entry in pool.select(100, 1 << 20, H1)] == [10, 11]  # type: ignore[union-attr]
+    add(pool, make_eth(ALICE, 12), account_nonce=10)
+    assert [entry.transaction.nonce for entry in pool.select(100, 1 << 20, H1)] == [10, 11, 12, 13]  # type: ignore[union-attr]
+
+
+def test_duplicate_and_replacement_rules() -> None:
+    pool = new_pool()
+    first = make_eth(ALICE, 0)
+    add(pool, first)
+    with pytest.raises(DuplicateTransactionError):
+        add(pool, first)
+    # At price 0 every transaction pays the same: no replacement at all.
+    with pytest.raises(ReplacementRefusedError, match="cannot be replaced"):
+        add(pool, make_eth(ALICE, 0, max_fee=100))
+    priced = new_pool()
+    cheap = make_eth(ALICE, 0, max_fee=5)
+    add(priced, cheap, gas_price=5)
+    with pytest.raises(ReplacementRefusedError, match="underpriced"):
+        add(priced, make_eth(ALICE, 0, max_fee=5, size=1), gas_price=5)
+    better = make_eth(ALICE, 0, max_fee=6)
+    replaced = priced.add_eth(better, H1, 0, 5)
+    assert replaced is not None and replaced.transaction_id == cheap.transaction_id
+    assert priced.get_dropped(cheap.transaction_id) == replaced and "replaced by" in replaced.reason
+    assert not priced.contains(cheap.transaction_id) and priced.contains(better.transaction_id)
+    assert priced.transaction_count == 1 and priced.byte_count == len(better.raw)
+    assert priced.select(10, 1 << 20, H1) == [better]
+
+
+def test_underpriced_and_oversize_are_refused() -> None:
+    pool = new_pool(transaction_bytes_max=200)
+    with pytest.raises(TransactionError, match="gas price is 3"):
+        add(pool, make_eth(ALICE, 0, max_fee=2), gas_price=3)
+    with pytest.raises(TransactionTooLargeError):
+        add(pool, make_eth(ALICE, 0, size=300))
+
+
+def test_capacity_and_sender_quota_count_both_kinds() -> None:
+    pool = new_pool(sender_transactions_max=2)
+    add(pool, make_eth(ALICE, 0))
+    add(pool, make_eth(ALICE, 1))
+    with pytest.raises(SenderQuotaError):
+        add(pool, make_eth(ALICE, 2))
+    assert pool.get_sender_transaction_count(ALICE) == 2
+    full = new_pool(transactions_max=1)
+    add(full, make_eth(ALICE, 0))
+    with pytest.raises(MempoolFullError):
+        add(full, make_eth(BOB, 0))
+
+
+def test_commit_removes_committed_and_used_nonces() -> None:
+    pool = new_pool()
+    entries = [make_eth(ALICE, nonce) for nonce in range(3)]
+    for entry in entries:
+        add(pool, entry)
+    other = make_eth(ALICE, 1, size=5)  # the same nonce, committed from another node's pool
+    assert pool.has_eth_transactions(ALICE)
+    dropped = pool.on_block_committed(H1, [entries[0].transaction_id, other.transaction_id], {ALICE: 2})
+    assert [record.transaction_id for record in dropped] == [entries[1].transaction_id]
+    assert "nonce 1 was used" in dropped[0].reason
+    assert pool.transaction_count == 1 and pool.select(10, 1 << 20, Height(2)) == [entries[2]]
+    assert pool.get_eth_pending_nonce(ALICE, 2) == 3 and pool.get_eth_pending_nonce(BOB, 7) == 7
+
+
+def test_pending_too_long_is_dropped_with_a_reason() -> None:
+    pool = new_pool(transaction_window_blocks=3)
+    waiting = make_eth(ALICE, 1)
+    add(pool, waiting)  # nonce 0 never arrives
+    assert pool.on_block_committed(Height(2), []) == []
+    (record,) = pool.on_block_committed(Height(3), [])
+    assert record.transaction_id == waiting.transaction_id and "not included within 3 blocks" in record.reason
+    assert pool.transaction_count == 0 and pool.sender_count == 0 and pool.byte_count == 0
+
+
+def test_both_kinds_share_the_rotation() -> None:
+    pool = new_pool()
+    gusu = make_entry(1, 1)
+    pool.add(gusu, H1)
+    eth = [make_eth(ALICE, nonce) for nonce in range(2)]
+    for entry in eth:
+        add(pool, entry)
+    selected = pool.select(10, 1 << 20, H1)
+    assert set(entry.transaction_id for entry in selected) == {gusu.transaction_id, *(e.transaction_id for e in eth)}
+    assert pool.get_by_raw(eth[0].raw) == eth[0]
+    assert list(pool.iterate_raw()) == [gusu.raw, eth[0].raw, eth[1].raw]
