@@ -25,10 +25,11 @@ from gusu.errors import (
 )
 from gusu.ledger.ethtx import ETH_TRANSACTION_BYTES_MAX, EthTransaction
 from gusu.ledger.genesis import save_genesis
-from gusu.ledger.types import Address, Hash
+from gusu.ledger.types import Address, Hash, Height
 from gusu.node.chain import ChainLayout
 from gusu.node.config import GENESIS_FILE_NAME
 from gusu.node.node import Node
+from gusu.sdk.transactions import build_transaction
 
 RECIPIENT = Address(bytes(range(40, 60)))
 FIXTURES = Path(__file__).resolve().parents[1] / "execution" / "evm" / "fixtures"
@@ -160,6 +161,18 @@ def test_wallet_transactions_deploy_and_transfer_an_erc20(tmp_path: Path) -> Non
             with pytest.raises(TransactionError):
                 await node.submit_eth_raw_transaction(b"\x02\xc0")
             assert node.get_eth_transaction_count(sender, is_pending=True) == 2
+
+            # A nonce ahead is held; a Gusu evm.call moves the EVM nonce too, and once it commits the pool
+            # learns the new account nonce and the held transaction runs.
+            held_hash = await node.submit_eth_raw_transaction(signed(3))
+            assert node.get_eth_transaction_count(sender, is_pending=True) == 2
+            gusu = build_transaction(dev, node.chain_id, "evm", "call", [RECIPIENT, b"", 0], Height(node.height + 50))
+            [outcome] = await node.submit_transactions([gusu.raw])
+            assert outcome.error is None
+            await wait_for_receipt(node, gusu.transaction_id)
+            held = await wait_for_receipt(node, Hash(held_hash))
+            assert held.receipt.is_success, held.receipt.error_message
+            assert node.get_eth_transaction_count(sender) == 4
         finally:
             await node.stop()
 
