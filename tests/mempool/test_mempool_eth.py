@@ -6,6 +6,9 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from test_mempool_pool import make_entry
 
 from gusu.errors import (
@@ -169,3 +172,145 @@ def test_both_kinds_share_the_rotation() -> None:
     assert set(entry.transaction_id for entry in selected) == {gusu.transaction_id, *(e.transaction_id for e in eth)}
     assert pool.get_by_raw(eth[0].raw) == eth[0]
     assert list(pool.iterate_raw()) == [gusu.raw, eth[0].raw, eth[1].raw]
+
+
+# --- a model-based state machine ---------------------------------------------------------------
+
+ETH_LIMITS = MempoolLimits(
+    transactions_max=10,
+    bytes_max=1 << 20,
+    sender_transactions_max=5,
+    transaction_window_blocks=4,
+    eth_future_nonces_max=3,
+)
+PRICE = 1
+SENDERS = [Address(bytes([index]) * 20) for index in range(3)]
+
+
+class EthMempoolMachine(RuleBasedStateMachine):
+    """Admit, replace, select and commit Ethereum transactions against a simple model: every outcome
+    predicted, selection contiguous per sender, and nothing leaves the pool without a trace."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pool = Mempool(ETH_LIMITS, CHAIN)
+        self.next_height = Height(1)
+        self.account_nonces = {sender: 0 for sender in SENDERS}
+        self.pending: dict[Hash, tuple[PoolTransaction, int]] = {}
+        """id -> (entry, the height its window ends)."""
+        self.gone: set[Hash] = set()
+        self.committed: set[Hash] = set()
+        self.selection: list[PoolTransaction] = []
+
+    def _find(self, sender: Address, nonce: int) -> PoolTransaction | None:
+        for entry, _ in self.pending.values():
+            if entry.sender == sender and entry.transaction.nonce == nonce:  # type: ignore[union-attr]
+                return entry
+        return None
+
+    def _expected(self, entry: PoolTransaction) -> type[Exception] | None:
+        transaction = entry.transaction
+        assert isinstance(transaction, EthTransaction)
+        account = self.account_nonces[entry.sender]
+        if entry.transaction_id in self.pending:
+            return DuplicateTransactionError
+        if transaction.nonce < account:
+            return NonceTooLowError
+        if transaction.nonce > account + ETH_LIMITS.eth_future_nonces_max:
+            return NonceTooHighError
+        if transaction.max_fee_per_gas < PRICE:
+            return TransactionError
+        existing = self._find(entry.sender, transaction.nonce)
+        if existing is not None:
+            offered = existing.transaction.max_fee_per_gas  # type: ignore[union-attr]
+            return None if transaction.max_fee_per_gas > offered else ReplacementRefusedError
+        if len(self.pending) >= ETH_LIMITS.transactions_max:
+            return MempoolFullError
+        if sum(1 for entry_, _ in self.pending.values() if entry_.sender == entry.sender) >= 5:
+            return SenderQuotaError
+        return None
+
+    @rule(sender=st.sampled_from(SENDERS), offset=st.integers(-1, 4), fee=st.integers(0, 3))
+    def submit(self, sender: Address, offset: int, fee: int) -> None:
+        nonce = self.account_nonces[sender] + offset
+        if nonce < 0:
+            return
+        entry = make_eth(sender, nonce, max_fee=fee)
+        expected = self._expected(entry)
+        existing = self._find(sender, nonce)
+        try:
+            replaced = self.pool.add_eth(entry, self.next_height, self.account_nonces[sender], PRICE)
+        except Exception as error:
+            assert expected is not None and isinstance(error, expected), (error, expected)
+            return
+        assert expected is None, f"admitted although {expected.__name__} was expected"
+        if existing is not None:
+            assert replaced is not None and replaced.transaction_id == existing.transaction_id
+            del self.pending[existing.transaction_id]
+            self.gone.add(existing.transaction_id)
+        else:
+            assert replaced is None
+        self.gone.discard(entry.transaction_id)  # an Ethereum transaction dropped for its window may come back
+        self.pending[entry.transaction_id] = (entry, self.next_height + ETH_LIMITS.transaction_window_blocks - 1)
+
+    @rule(transactions_max=st.integers(0, 12))
+    def select(self, transactions_max: int) -> None:
+        chosen = self.pool.select(transactions_max, 1 << 20, self.next_height)
+        assert len(chosen) <= transactions_max
+        following = dict(self.account_nonces)
+        for entry in chosen:
+            assert entry.transaction_id in self.pending
+            nonce = entry.transaction.nonce  # type: ignore[union-attr]
+            assert nonce == following[entry.sender], "a sender's transactions run in nonce order without gaps"
+            following[entry.sender] += 1
+        self.selection = chosen
+
+    @rule(data=st.data(), external=st.sampled_from([None, *SENDERS]))
+    def commit(self, data: st.DataObject, external: Address | None) -> None:
+        """Commit a prefix of the last selection; `external`: that sender's nonce also moves by one
+        (another node's transaction, or a Gusu evm.call)."""
+        count = data.draw(st.integers(0, len(self.selection)))
+        committed = [entry for entry in self.selection[:count] if entry.transaction_id in self.pending]
+        nonces = dict(self.account_nonces)
+        for entry in committed:
+            nonces[entry.sender] = entry.transaction.nonce + 1  # type: ignore[union-attr]
+        if external is not None:
+            nonces[external] += 1
+        height = self.next_height
+        dropped = self.pool.on_block_committed(height, [entry.transaction_id for entry in committed], nonces)
+        for entry in committed:
+            del self.pending[entry.transaction_id]
+            self.committed.add(entry.transaction_id)
+        self.account_nonces = nonces
+        expected = {
+            transaction_id
+            for transaction_id, (entry, expiry) in self.pending.items()
+            if entry.transaction.nonce < nonces[entry.sender] or expiry <= height  # type: ignore[union-attr]
+        }
+        assert {record.transaction_id for record in dropped} == expected
+        for record in dropped:
+            assert record.reason
+            del self.pending[record.transaction_id]
+            self.gone.add(record.transaction_id)
+        self.next_height = Height(height + 1)
+        self.selection = []
+
+    @invariant()
+    def nothing_disappears_silently(self) -> None:
+        for transaction_id, (entry, _) in self.pending.items():
+            assert self.pool.get(transaction_id) == entry and self.pool.get_by_raw(entry.raw) == entry
+        for transaction_id in self.gone:
+            record = self.pool.get_dropped(transaction_id)
+            assert not self.pool.contains(transaction_id) and record is not None and record.reason
+        for transaction_id in self.committed:
+            assert not self.pool.contains(transaction_id)
+
+    @invariant()
+    def counts_match(self) -> None:
+        assert self.pool.transaction_count == len(self.pending)
+        assert self.pool.byte_count == sum(len(entry.raw) for entry, _ in self.pending.values())
+        assert self.pool.sender_count == len({entry.sender for entry, _ in self.pending.values()})
+
+
+EthMempoolMachine.TestCase.settings = settings(max_examples=100, stateful_step_count=40, deadline=None)
+TestEthMempoolMachine = EthMempoolMachine.TestCase
