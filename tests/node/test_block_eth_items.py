@@ -3,6 +3,11 @@ sender recovered, only on ecdsa chains; malformed items, replays and duplicates 
 
 from __future__ import annotations
 
+# py-evm's import raises the process's recursion limit (py_ecc); gusu.execution.evm imports it first and
+# restores the limit, which later tests (the sandbox's) rely on.
+import gusu.execution.evm  # noqa: F401
+
+# isort: split
 import pytest
 from eth.vm.forks.cancun.transactions import CancunTransactionBuilder
 from eth_keys import keys

@@ -3,6 +3,11 @@ wallet signs them deploy an ERC-20 and transfer; lookups by keccak hash; hostile
 
 from __future__ import annotations
 
+# py-evm's import raises the process's recursion limit (py_ecc); gusu.execution.evm imports it first and
+# restores the limit, which later tests (the sandbox's) rely on.
+import gusu.execution.evm  # noqa: F401
+
+# isort: split
 import asyncio
 import json
 from dataclasses import replace

@@ -3,6 +3,11 @@ consume the nonce and the fee, the fee policy, and the receipt fields eth_getTra
 
 from __future__ import annotations
 
+# py-evm's import raises the process's recursion limit (py_ecc); gusu.execution.evm imports it first and
+# restores the limit, which later tests (the sandbox's) rely on.
+import gusu.execution.evm  # noqa: F401
+
+# isort: split
 from typing import Any
 
 import pytest
