@@ -123,3 +123,12 @@ def test_replay_and_duplicate_make_the_block_invalid() -> None:
     with pytest.raises(InvalidBlockError, match="twice"):
         validate_block_body(rules, _header(2), [entry, entry], lambda _: False)
     assert entry.transaction_id != Hash(bytes(32))
+
+
+def test_gusu_json_views_show_an_ethereum_transaction() -> None:
+    from gusu.ledger.jsonview import transaction_to_json
+
+    entry = decode_block_transaction(_rules("ecdsa"), HEIGHT, 0, encode_eth_block_item(_raw(nonce=4)))
+    view = transaction_to_json(entry.transaction, entry.transaction_id, entry.sender)
+    assert view["kind"] == "ethereum" and view["nonce"] == 4 and view["type"] == 2
+    assert view["id"] == "0x" + entry.transaction_id.hex() and view["raw"] == "0x" + _raw(nonce=4).hex()
