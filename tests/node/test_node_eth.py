@@ -203,3 +203,40 @@ def test_an_sm_chain_refuses_ethereum_transactions(tmp_path: Path) -> None:
             await node.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_held_transaction_survives_a_restart(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        layout = make_evm_chain(tmp_path / "chain")
+        node = await start_node(layout)
+        wallet = keys.PrivateKey(load_dev_key(layout).secret)
+        chain_id = get_chain_id(node)
+
+        def signed(nonce: int) -> bytes:
+            raw: bytes = (
+                CancunTransactionBuilder.new_unsigned_dynamic_fee_transaction(
+                    chain_id, nonce, 0, 0, 21_000, RECIPIENT, 5, b"", ()
+                )
+                .as_signed_transaction(wallet)
+                .encode()
+            )
+            return raw
+
+        try:
+            held = await node.submit_eth_raw_transaction(signed(1))  # nonce 0 not sent yet: held, journaled
+        finally:
+            await node.stop()
+        restarted = await start_node(layout)
+        try:
+            record = restarted.get_eth_transaction(held)
+            assert record is not None and record.status == "pending" and record.receipt is None
+            first = await restarted.submit_eth_raw_transaction(signed(0))
+            for transaction_hash in (first, held):
+                receipt = await wait_for_receipt(restarted, Hash(transaction_hash))
+                assert receipt.receipt.is_success, receipt.receipt.error_message
+            balance = restarted.call("account", "balance", encode([RECIPIENT]), None)
+            assert decode(balance.return_value) == 10
+        finally:
+            await restarted.stop()
+
+    asyncio.run(scenario())
