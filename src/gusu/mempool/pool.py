@@ -594,7 +594,13 @@ class Mempool:
             entry = entries.pop(transaction_id, None)
             if entry is not None:
                 self._unlink(entry)
-                self._forget_expiry(entry)
+                transaction = entry.transaction
+                if type(transaction) is EthTransaction:
+                    self._forget_expiry(entry)
+                else:  # inline: this runs once per committed transaction
+                    bucket = self._expiry_buckets.get(int(transaction.valid_until_height))  # type: ignore[union-attr]
+                    if bucket is not None:
+                        bucket.pop(transaction_id, None)
         dropped: list[DroppedTransaction] = []
         for sender, account_nonce in (eth_account_nonces or {}).items():
             queue = self._senders.get(sender)
