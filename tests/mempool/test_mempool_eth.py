@@ -161,6 +161,15 @@ def test_pending_too_long_is_dropped_with_a_reason() -> None:
     assert pool.transaction_count == 0 and pool.sender_count == 0 and pool.byte_count == 0
 
 
+def test_a_senders_ethereum_transactions_precede_its_gusu_ones() -> None:
+    pool = new_pool()
+    gusu = make_entry(1, 1)
+    pool.add(gusu, H1)
+    eth = make_eth(gusu.sender, 0)  # the same account sends both kinds
+    add(pool, eth)
+    assert pool.select(10, 1 << 20, H1) == [eth, gusu]
+
+
 def test_both_kinds_share_the_rotation() -> None:
     pool = new_pool()
     gusu = make_entry(1, 1)

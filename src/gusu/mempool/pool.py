@@ -194,14 +194,15 @@ def _next_includable(entries: Iterator[PoolTransaction], height: Height) -> Pool
 
 
 def _iterate_selectable(queue: _SenderQueue) -> Iterator[PoolTransaction]:
-    """A sender's candidates: its Gusu transactions oldest first, then its Ethereum ones from its account
-    nonce up to the first gap (a later nonce cannot run before the missing one)."""
-    yield from queue.entries.values()
+    """A sender's candidates: its Ethereum transactions from its account nonce up to the first gap (a
+    later nonce cannot run before the missing one), then its Gusu ones oldest first. Ethereum ones come
+    first because a Gusu `evm.call` or `evm.deploy` moves the same nonce: after it, they could not run."""
     nonce = queue.account_nonce
     eth_entries = queue.eth_entries
     while (entry := eth_entries.get(nonce)) is not None:
         yield entry
         nonce += 1
+    yield from queue.entries.values()
 
 
 class Mempool:
