@@ -140,6 +140,12 @@ class TransactionTooLargeError(TransactionError):
     code = "tx_too_large"
 
 
+class NonceTooLowError(TransactionError):
+    """An Ethereum transaction's nonce is below its sender's account nonce: used already (a replay)."""
+
+    code = "nonce_too_low"
+
+
 class PermissionDeniedError(TransactionError):
     """The consortium's permissions do not let this sender call this method (or the sender is an auditor).
 
@@ -179,6 +185,18 @@ class SenderQuotaError(MempoolError):
 
     code = "sender_quota"
     retryable = True
+
+
+class NonceTooHighError(MempoolError):
+    """An Ethereum transaction's nonce is further ahead of its sender's than the pool holds."""
+
+    code = "nonce_too_high"
+
+
+class ReplacementRefusedError(MempoolError):
+    """A pending Ethereum transaction has the same sender and nonce, and this one may not replace it."""
+
+    code = "replacement_underpriced"
 
 
 # --- execution -------------------------------------------------------------------

@@ -14,11 +14,12 @@ from gusu.api.errors import InternalApiError, UnsupportedError, rest_error_objec
 from gusu.api.params import CallRequest
 from gusu.codec import decode
 from gusu.errors import CodecError, NotFoundError
+from gusu.ledger.ethtx import EthTransaction
 from gusu.ledger.jsonview import (
     JSON,
+    AnyTransactionEntry,
     JSONObject,
     ProofRoot,
-    TransactionEntry,
     block_to_json,
     bytes_to_hex,
     inclusion_proof_to_json,
@@ -27,7 +28,7 @@ from gusu.ledger.jsonview import (
     value_to_json,
 )
 from gusu.ledger.merkle import InclusionProof
-from gusu.ledger.types import Address, Height
+from gusu.ledger.types import Address, Height, Transaction
 from gusu.network.transport import PeerInfo
 from gusu.node.service import (
     BlockRecord,
@@ -161,7 +162,7 @@ class NodeApi:
         entries = [self._entry(item) for item in records]
         return block_to_json(record.header, record.block_hash, entries, record.certificate)
 
-    def _entry(self, record: TransactionRecord) -> TransactionEntry:
+    def _entry(self, record: TransactionRecord) -> AnyTransactionEntry:
         if record.transaction is None:
             logger.error("committed transaction %s has no body", bytes_to_hex(record.transaction_id))
             raise InternalApiError("the node lacks the body of a committed transaction")
@@ -170,8 +171,11 @@ class NodeApi:
     def _sender(self, record: TransactionRecord) -> Address:
         if record.sender is not None:
             return record.sender
-        assert record.transaction is not None
-        return Address(self._node.suite.compute_address(record.transaction.sender_public_key))
+        transaction = record.transaction
+        if type(transaction) is EthTransaction:
+            return transaction.sender
+        assert type(transaction) is Transaction
+        return Address(self._node.suite.compute_address(transaction.sender_public_key))
 
     # --- transactions, receipts, proofs --------------------------------------------
 

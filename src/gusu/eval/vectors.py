@@ -80,6 +80,7 @@ from gusu.node.blocks import (
     compute_genesis_block,
     compute_next_block_rules,
     finish_block_check,
+    get_signature_check,
     start_block_check,
 )
 from gusu.sdk.transactions import SignedTransaction, build_transaction
@@ -279,10 +280,7 @@ def compute_block_verdict(suite: CryptoSuite, chain: ChainState, raw_block: byte
         check = start_block_check(chain.rules, chain.tip, chain.tip_hash, block, chain.committed.__contains__)
         verdicts = {}
         for position in check.unverified:
-            transaction = check.entries[position].transaction
-            verdicts[position] = suite.verify(
-                transaction.sender_public_key, check.entries[position].transaction_id, transaction.signature
-            )
+            verdicts[position] = suite.verify(*get_signature_check(check.entries[position]))
         built = finish_block_check(chain.rules, chain.executor, chain.state, chain.tip, chain.tip_hash, check, verdicts)
     except InvalidBlockError as error:
         return reject(error.stage or "unknown", error)

@@ -59,6 +59,7 @@ from gusu.execution.metering import invoke_metered
 from gusu.execution.registry import ContractRegistry
 from gusu.execution.sandbox import KIND_VIEW, run_method
 from gusu.execution.state import BlockState, CommittedReader, StateReader, compute_state_key_prefix
+from gusu.ledger.ethtx import EthTransaction
 from gusu.ledger.genesis import Genesis, validate_genesis
 from gusu.ledger.types import (
     ADDRESS_SIZE,
@@ -73,6 +74,9 @@ from gusu.ledger.types import (
     ReceiptStatus,
     Transaction,
 )
+
+ETH_CONTRACT = "evm"
+"""The contract Ethereum transactions run in (`gusu.execution.evm`)."""
 
 ZERO_ADDRESS = Address(bytes(ADDRESS_SIZE))
 """The sender of genesis hooks, and the proposer of the genesis block."""
@@ -98,9 +102,12 @@ blame the proposer for our disk."""
 
 @dataclass(frozen=True, slots=True)
 class TransactionInput:
-    """A transaction to execute; the caller has already verified its signature."""
+    """A transaction to execute; the caller has already verified its signature.
 
-    transaction: Transaction
+    An Ethereum transaction (`EthTransaction`, decoded and its sender recovered) has its keccak hash
+    as `transaction_id` and runs in the `evm` contract (`gusu.execution.evm.ethapply`)."""
+
+    transaction: Transaction | EthTransaction
     transaction_id: Hash
     sender: Address
 
@@ -171,6 +178,9 @@ class Executor:
         item: TransactionInput,
     ) -> Receipt:
         transaction = item.transaction
+        if type(transaction) is EthTransaction:
+            return self._execute_eth_transaction(state, committed, gate, block, item, transaction)
+        assert type(transaction) is Transaction
         meter = GasMeter(self._limits.gas_per_transaction_max)
         context: Context | None = None
         try:
@@ -210,6 +220,72 @@ class Executor:
         # Positional: a frozen dataclass's keyword __init__ costs twice as much,
         # and this runs once per transaction.
         return Receipt(item.transaction_id, _SUCCESS, return_value, context.get_events(), meter.get_used(), "", "")
+
+    def _execute_eth_transaction(
+        self,
+        state: BlockState,
+        committed: CommittedReader,
+        gate: bytes | None,
+        block: BlockContext,
+        item: TransactionInput,
+        transaction: EthTransaction,
+    ) -> Receipt:
+        """An Ethereum transaction (docs/evm.md): a failed one keeps its nonce and fee writes, unlike a
+        Gusu transaction; an invalid one (`eth_invalid`, or not permitted) changes nothing and uses no gas."""
+        # The EVM meters in its own gas; this meter only bounds Gusu-side reads (code approval).
+        meter = GasMeter(LIMIT_VALUE_MAX)
+        context: Context | None = None
+        try:
+            spec = self._contracts.get(ETH_CONTRACT)
+            if spec is None:
+                raise UnknownContractError(
+                    "this chain does not run the evm contract, so it takes no Ethereum transactions"
+                )
+            if gate is not None:  # the consortium's permissions bind Ethereum senders as they bind Gusu ones
+                method = "deploy" if transaction.to is None else "call"
+                check_permission_with_gate(committed, gate, item.sender, ETH_CONTRACT, method)
+            from gusu.execution.evm.ethapply import ETH_TRANSACTION_METHOD, apply_eth_transaction
+
+            context = Context(
+                item.sender,
+                block,
+                item.transaction_id,
+                ETH_CONTRACT,
+                ETH_TRANSACTION_METHOD,
+                False,
+                spec.key_prefix,
+                state,
+                meter,
+                self._limits,
+                self._schedule,
+            )
+            execution = apply_eth_transaction(context, transaction)
+        except BaseException as exception:  # sorted by compute_failure, which re-raises what is not ours
+            if state.storage_failure is not None:
+                raise state.storage_failure from exception
+            error = compute_failure(exception, None, meter, "Ethereum transaction")
+            return Receipt(
+                item.transaction_id,
+                ReceiptStatus.FAILED,
+                NULL_RETURN_VALUE,
+                (),
+                0,
+                get_error_code(error),
+                compute_error_message(error),
+            )
+        if state.storage_failure is not None:
+            raise state.storage_failure
+        state.apply_writes(context.get_writes())
+        status = _SUCCESS if execution.is_success else ReceiptStatus.FAILED
+        return Receipt(
+            item.transaction_id,
+            status,
+            execution.return_value,
+            context.get_events(),
+            execution.gas_used,
+            execution.error_code,
+            _cut_message(execution.error_message),
+        )
 
     # --- read-only calls -------------------------------------------------------------
 
@@ -572,7 +648,10 @@ def get_error_code(error: GusuError) -> str:
 
 
 def compute_error_message(error: BaseException) -> str:
-    message = describe_exception(error)
+    return _cut_message(describe_exception(error))
+
+
+def _cut_message(message: str) -> str:
     if len(message) > ERROR_MESSAGE_LENGTH_MAX:
         return message[: ERROR_MESSAGE_LENGTH_MAX - 3] + "..."
     return message

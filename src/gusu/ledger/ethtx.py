@@ -32,9 +32,10 @@ from enum import IntEnum
 import coincurve
 import rlp
 
+from gusu.codec import decode_list, encode, expect_bytes
 from gusu.crypto.ecdsa import keccak256
 from gusu.errors import TransactionError, TransactionTooLargeError, WrongChainError
-from gusu.ledger.types import ADDRESS_SIZE, Address, Hash
+from gusu.ledger.types import ADDRESS_SIZE, Address, Hash, Transaction, decode_transaction
 
 ETH_TRANSACTION_BYTES_MAX = 192 * 1024
 """Raw size of one Ethereum transaction: the call-data bound plus room for the access list and the
@@ -120,8 +121,11 @@ def compute_eth_transaction_hash(raw: bytes) -> Hash:
     return Hash(keccak256(raw))
 
 
-def decode_eth_transaction(raw: bytes, *, chain_id: int, is_unprotected_allowed: bool = False) -> EthTransaction:
+def decode_eth_transaction(raw: bytes, *, chain_id: int | None, is_unprotected_allowed: bool = False) -> EthTransaction:
     """Decode and check raw transaction `raw` for the chain whose EVM chain id is `chain_id`.
+
+    `chain_id` None accepts any chain id the transaction is signed for (the block rules decode this
+    way, since they hold no EVM chain id; the executor then refuses another chain's transaction).
 
     Raises TransactionTooLargeError over ETH_TRANSACTION_BYTES_MAX, WrongChainError for another
     chain's transaction (or, unless `is_unprotected_allowed`, a legacy one without a chain id), and
@@ -166,7 +170,7 @@ def _short(error: Exception) -> str:
     return str(error.args[0] if error.args else error)[:200]
 
 
-def _decode_legacy(raw: bytes, expected_chain_id: int, is_unprotected_allowed: bool) -> EthTransaction:
+def _decode_legacy(raw: bytes, expected_chain_id: int | None, is_unprotected_allowed: bool) -> EthTransaction:
     items = _decode_rlp_list(raw, _LEGACY_FIELD_COUNT, "legacy transaction")
     nonce = _get_nonce(items[0])
     gas_price = _get_uint(items[1], "gasPrice", ETH_UINT256_MAX)
@@ -182,8 +186,7 @@ def _decode_legacy(raw: bytes, expected_chain_id: int, is_unprotected_allowed: b
         if not is_unprotected_allowed:
             raise WrongChainError(
                 "the legacy transaction has no chain id (it is not EIP-155 protected) and could be replayed "
-                "on any chain; sign it with this chain's id "
-                f"{expected_chain_id}"
+                "on any chain; sign it with this chain's id (eth_chainId)"
             )
         chain_id, y_parity = None, v - LEGACY_V_BASE
     elif v >= EIP155_V_OFFSET:
@@ -214,7 +217,7 @@ def _decode_legacy(raw: bytes, expected_chain_id: int, is_unprotected_allowed: b
     )
 
 
-def _decode_typed(raw: bytes, transaction_type: EthTransactionType, expected_chain_id: int) -> EthTransaction:
+def _decode_typed(raw: bytes, transaction_type: EthTransactionType, expected_chain_id: int | None) -> EthTransaction:
     what = f"type {int(transaction_type)} transaction"
     items = _decode_rlp_list(raw[1:], _TYPED_FIELD_COUNTS[transaction_type], what)
     chain_id = _get_uint(items[0], "chainId", ETH_CHAIN_ID_MAX)
@@ -259,8 +262,8 @@ def _decode_typed(raw: bytes, transaction_type: EthTransactionType, expected_cha
     )
 
 
-def _validate_chain_id(chain_id: int, expected_chain_id: int) -> None:
-    if chain_id != expected_chain_id:
+def _validate_chain_id(chain_id: int, expected_chain_id: int | None) -> None:
+    if expected_chain_id is not None and chain_id != expected_chain_id:
         raise WrongChainError(
             f"the transaction is signed for chain id {chain_id}; this chain's id is {expected_chain_id} "
             "(eth_chainId): sign it for this chain"
@@ -377,3 +380,40 @@ def validate_eth_intrinsic_gas(transaction: EthTransaction) -> None:
         raise TransactionError(
             f"the gas limit {transaction.gas_limit} is below the transaction's intrinsic gas {intrinsic}"
         )
+
+
+# --- in blocks ---------------------------------------------------------------------------------
+
+TAG_ETH_TRANSACTION = "gusu.ethtx.v1"
+"""The kind tag of an Ethereum transaction in a block's transaction list: the item is the canonical
+``[TAG_ETH_TRANSACTION, raw]``. A Gusu transaction's item is its own encoding (tag ``gusu.tx.v1``),
+unchanged, so blocks that hold only Gusu transactions encode exactly as before."""
+
+_ETH_BLOCK_ITEM_PREFIX = encode([TAG_ETH_TRANSACTION, b""])[:-2]
+"""The bytes every Ethereum item starts with (a two-item list, then the tag): how a reader tells the
+kinds apart without decoding."""
+
+
+def encode_eth_block_item(raw: bytes) -> bytes:
+    """The block item that carries raw Ethereum transaction `raw`."""
+    return encode([TAG_ETH_TRANSACTION, raw])
+
+
+def is_eth_block_item(item: bytes) -> bool:
+    """Whether block item `item` carries an Ethereum transaction (else it is a Gusu transaction's encoding)."""
+    return item.startswith(_ETH_BLOCK_ITEM_PREFIX)
+
+
+def decode_eth_block_item(item: bytes) -> bytes:
+    """The raw Ethereum transaction an item carries; CodecError unless `item` is canonical and of this kind."""
+    fields = decode_list(item, TAG_ETH_TRANSACTION, 2)
+    return expect_bytes(fields[1], "raw Ethereum transaction", size_max=ETH_TRANSACTION_BYTES_MAX)
+
+
+def decode_block_item(item: bytes) -> Transaction | EthTransaction:
+    """A block's transaction from its item: a Gusu transaction, or an Ethereum one decoded and its
+    sender recovered (for any chain id; the executor refuses another chain's). CodecError or
+    TransactionError (a `GusuError`) if malformed. A Gusu transaction's signature is not checked here."""
+    if is_eth_block_item(item):
+        return decode_eth_transaction(decode_eth_block_item(item), chain_id=None)
+    return decode_transaction(item)

@@ -29,6 +29,7 @@ from typing import Literal, TypeAlias
 from gusu.codec import Value, decode, encode
 from gusu.codec.canonical import INT_MIN, NESTING_DEPTH_MAX, UINT_MAX
 from gusu.errors import CodecError
+from gusu.ledger.ethtx import EthTransaction
 from gusu.ledger.merkle import PROOF_DEPTH_MAX, InclusionProof
 from gusu.ledger.types import (
     ADDRESS_SIZE,
@@ -64,6 +65,9 @@ ReceiptLocation: TypeAlias = tuple[Height, int, Hash]
 
 TransactionEntry: TypeAlias = tuple[Transaction, Hash, Address]
 """A signed transaction with its id and sender address, as a block lists it in full."""
+
+AnyTransactionEntry: TypeAlias = tuple[Transaction | EthTransaction, Hash, Address]
+"""A block's transaction of either kind (Ethereum transactions on `ecdsa` chains), with its id and sender."""
 
 ProofRoot = Literal["transactions_root", "receipts_root"]
 
@@ -172,7 +176,10 @@ def _encoded_from_json(data: JSON, what: str) -> bytes:
 # --- transactions ---------------------------------------------------------------
 
 
-def transaction_to_json(tx: Transaction, transaction_id: Hash, sender: Address) -> JSONObject:
+def transaction_to_json(tx: Transaction | EthTransaction, transaction_id: Hash, sender: Address) -> JSONObject:
+    if type(tx) is EthTransaction:
+        return eth_transaction_to_json(tx, sender)
+    assert type(tx) is Transaction
     args = _encoded_to_json(tx.args, "transaction args")
     if not isinstance(args, list):
         raise CodecError("transaction args must encode a list")
@@ -187,6 +194,25 @@ def transaction_to_json(tx: Transaction, transaction_id: Hash, sender: Address) 
         "method": tx.method,
         "args": args,
         "signature": bytes_to_hex(tx.signature),
+    }
+
+
+def eth_transaction_to_json(tx: EthTransaction, sender: Address) -> JSONObject:
+    """An Ethereum transaction in Gusu's views: marked ``"kind": "ethereum"``, its raw bytes (which
+    decode to every field) and the fields a listing shows. `transaction_from_json` reads Gusu
+    transactions only."""
+    return {
+        "kind": "ethereum",
+        "id": bytes_to_hex(tx.transaction_hash),
+        "type": int(tx.transaction_type),
+        "chain_id": tx.chain_id,
+        "nonce": tx.nonce,
+        "sender": bytes_to_hex(sender),
+        "to": None if tx.to is None else bytes_to_hex(tx.to),
+        "value": str(tx.value),
+        "gas_limit": tx.gas_limit,
+        "max_fee_per_gas": str(tx.max_fee_per_gas),
+        "raw": bytes_to_hex(tx.raw),
     }
 
 
@@ -355,7 +381,7 @@ def certificate_from_json(data: JSON) -> CommitCertificate:
 def block_to_json(
     header: BlockHeader,
     block_hash: Hash,
-    transactions: Sequence[Hash] | Sequence[TransactionEntry],
+    transactions: Sequence[Hash] | Sequence[AnyTransactionEntry],
     certificate: CommitCertificate | None,
 ) -> JSONObject:
     """A block with its transactions as ids or, given entries, as full objects."""

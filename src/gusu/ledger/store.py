@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from gusu.codec import decode_list, encode, expect_bytes, expect_list, expect_uint
 from gusu.crypto import CryptoSuite
 from gusu.errors import InvalidBlockError, StorageError
+from gusu.ledger.ethtx import EthTransaction, decode_block_item
 from gusu.ledger.kv import KeyValueStore, WriteBatch
 from gusu.ledger.merkle import compute_root
 from gusu.ledger.types import (
@@ -45,7 +46,6 @@ from gusu.ledger.types import (
     decode_commit_certificate,
     decode_header,
     decode_receipt,
-    decode_transaction,
     encode_commit_certificate,
     encode_header,
     encode_receipt,
@@ -103,7 +103,8 @@ class StoredTransaction:
     height: Height
     index: int
     raw: bytes
-    transaction: Transaction
+    """Its block item: a Gusu transaction's encoding or an Ethereum transaction's (`gusu.ledger.ethtx`)."""
+    transaction: Transaction | EthTransaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +220,7 @@ class BlockStore:
             height=Height(expect_uint(fields[1], "height")),
             index=expect_uint(fields[2], "index"),
             raw=transaction_raw,
-            transaction=decode_transaction(transaction_raw),
+            transaction=decode_block_item(transaction_raw),
         )
 
     def get_receipt(self, transaction_id: bytes) -> Receipt | None:

@@ -13,6 +13,7 @@ import gc
 import hashlib
 import time
 from dataclasses import dataclass
+from typing import cast
 
 from gusu.ledger.types import Address, Hash, Height, Transaction
 from gusu.mempool.pool import Mempool, MempoolLimits, PoolTransaction
@@ -79,7 +80,7 @@ def run_bench(
 
     started = time.perf_counter()
     for entry in entries:
-        pool.validate_admission(entry.transaction, len(entry.raw), entry.transaction_id, next_height)
+        pool.validate_admission(cast(Transaction, entry.transaction), len(entry.raw), entry.transaction_id, next_height)
         pool.add(entry, next_height)
     admit_s = time.perf_counter() - started
 

@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import heapq
 from collections import OrderedDict
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 
 from gusu.codec import ENCODED_BYTES_MAX
@@ -60,10 +60,15 @@ from gusu.errors import (
     DuplicateTransactionError,
     ExpiredTransactionError,
     MempoolFullError,
+    NonceTooHighError,
+    NonceTooLowError,
+    ReplacementRefusedError,
     SenderQuotaError,
+    TransactionError,
     TransactionTooLargeError,
     WrongChainError,
 )
+from gusu.ledger.ethtx import EthTransaction
 from gusu.ledger.types import Address, Hash, Height, Transaction
 from gusu.settings import validate_int_setting
 
@@ -75,6 +80,7 @@ TRANSACTIONS_MAX_LIMIT = 10_000_000
 BYTES_MAX_LIMIT = 64 * GIB
 WINDOW_BLOCKS_LIMIT = 1_000_000
 DROPPED_RECORDS_MAX_LIMIT = 10_000_000
+ETH_FUTURE_NONCES_LIMIT = 10_000
 
 
 # --- records ----------------------------------------------------------------------
@@ -84,11 +90,12 @@ DROPPED_RECORDS_MAX_LIMIT = 10_000_000
 class PoolTransaction:
     """An admitted transaction; the caller has verified its signature already."""
 
-    transaction: Transaction
+    transaction: Transaction | EthTransaction
     transaction_id: Hash
+    """A Gusu transaction's id, or an Ethereum transaction's keccak hash."""
     sender: Address
     raw: bytes
-    """Its canonical encoding; the transaction's size is ``len(raw)``."""
+    """Its canonical encoding (its block item, for an Ethereum transaction); its size is ``len(raw)``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +123,8 @@ class MempoolLimits:
     """How many blocks a transaction may stay includable (see the module docstring)."""
     dropped_records_max: int = 100_000
     """How many dropped transactions `get_dropped` remembers; the oldest go first."""
+    eth_future_nonces_max: int = 64
+    """How far above a sender's account nonce an Ethereum transaction's nonce may be and still be held."""
 
     def __post_init__(self) -> None:
         _check_setting("transactions_max", self.transactions_max, 1, TRANSACTIONS_MAX_LIMIT)
@@ -126,6 +135,7 @@ class MempoolLimits:
         _check_setting("transaction_bytes_max", self.transaction_bytes_max, 1, min(self.bytes_max, ENCODED_BYTES_MAX))
         _check_setting("transaction_window_blocks", self.transaction_window_blocks, 1, WINDOW_BLOCKS_LIMIT)
         _check_setting("dropped_records_max", self.dropped_records_max, 1, DROPPED_RECORDS_MAX_LIMIT)
+        _check_setting("eth_future_nonces_max", self.eth_future_nonces_max, 0, ETH_FUTURE_NONCES_LIMIT)
 
 
 # --- the validity window -------------------------------------------------------------
@@ -160,12 +170,16 @@ def validate_window(valid_until_height: Height, next_height: Height, window_bloc
 
 
 class _SenderQueue:
-    """One sender's pending transactions, oldest first."""
+    """One sender's pending transactions: Gusu ones oldest first, Ethereum ones by nonce."""
 
-    __slots__ = ("entries", "public_keys")
+    __slots__ = ("account_nonce", "entries", "eth_entries", "public_keys")
 
     def __init__(self) -> None:
         self.entries: dict[Hash, PoolTransaction] = {}
+        self.eth_entries: dict[int, PoolTransaction] = {}
+        """Ethereum transactions by nonce."""
+        self.account_nonce = 0
+        """The sender's EVM nonce as last handed in (`add_eth`, `on_block_committed`)."""
         # Every key encoding seen for this sender, so the map from keys to
         # senders can be cleaned when the queue empties.
         self.public_keys: dict[bytes, None] = {}
@@ -173,9 +187,22 @@ class _SenderQueue:
 
 def _next_includable(entries: Iterator[PoolTransaction], height: Height) -> PoolTransaction | None:
     for entry in entries:
-        if entry.transaction.valid_until_height >= height:
+        transaction = entry.transaction
+        if type(transaction) is EthTransaction or transaction.valid_until_height >= height:  # type: ignore[union-attr]
             return entry
     return None
+
+
+def _iterate_selectable(queue: _SenderQueue) -> Iterator[PoolTransaction]:
+    """A sender's candidates: its Ethereum transactions from its account nonce up to the first gap (a
+    later nonce cannot run before the missing one), then its Gusu ones oldest first. Ethereum ones come
+    first because a Gusu `evm.call` or `evm.deploy` moves the same nonce: after it, they could not run."""
+    nonce = queue.account_nonce
+    eth_entries = queue.eth_entries
+    while (entry := eth_entries.get(nonce)) is not None:
+        yield entry
+        nonce += 1
+    yield from queue.entries.values()
 
 
 class Mempool:
@@ -207,6 +234,8 @@ class Mempool:
         self._expiry_buckets: dict[int, dict[Hash, None]] = {}
         self._expiry_heights: list[int] = []
         self._dropped: OrderedDict[Hash, DroppedTransaction] = OrderedDict()
+        # An Ethereum transaction has no valid_until_height: the height its admission window ends.
+        self._eth_expiry: dict[Hash, int] = {}
 
     # --- queries ------------------------------------------------------------------
 
@@ -247,7 +276,22 @@ class Mempool:
 
     def get_sender_transaction_count(self, sender: Address) -> int:
         queue = self._senders.get(sender)
-        return 0 if queue is None else len(queue.entries)
+        return 0 if queue is None else len(queue.entries) + len(queue.eth_entries)
+
+    def has_eth_transactions(self, sender: Address) -> bool:
+        """Whether `sender` has pending Ethereum transactions (so a commit should tell its account nonce)."""
+        queue = self._senders.get(sender)
+        return queue is not None and bool(queue.eth_entries)
+
+    def get_eth_pending_nonce(self, sender: Address, account_nonce: int) -> int:
+        """The nonce after `sender`'s pending Ethereum transactions that follow `account_nonce` without a gap
+        (eth_getTransactionCount with "pending")."""
+        queue = self._senders.get(sender)
+        nonce = account_nonce
+        if queue is not None:
+            while nonce in queue.eth_entries:
+                nonce += 1
+        return nonce
 
     # --- admission --------------------------------------------------------------------
 
@@ -272,6 +316,7 @@ class Mempool:
         commits or is reported by `on_block_committed` and `get_dropped`.
         """
         tx = entry.transaction
+        assert type(tx) is Transaction, "an Ethereum transaction is admitted with add_eth"
         self._validate(tx, len(entry.raw), entry.transaction_id, next_height, entry.sender)
         transaction_id = entry.transaction_id
         self._entries[transaction_id] = entry
@@ -285,13 +330,7 @@ class Mempool:
         if tx.sender_public_key not in queue.public_keys:
             queue.public_keys[tx.sender_public_key] = None
             self._key_senders[tx.sender_public_key] = entry.sender
-        expiry = int(tx.valid_until_height)
-        bucket = self._expiry_buckets.get(expiry)
-        if bucket is None:
-            bucket = {}
-            self._expiry_buckets[expiry] = bucket
-            heapq.heappush(self._expiry_heights, expiry)
-        bucket[transaction_id] = None
+        self._add_expiry(int(tx.valid_until_height), transaction_id)
 
     def _validate(
         self, tx: Transaction, raw_size: int, transaction_id: Hash, next_height: Height, sender: Address | None
@@ -326,11 +365,146 @@ class Mempool:
             )
         if sender is not None:
             queue = self._senders.get(sender)
-            if queue is not None and len(queue.entries) >= limits.sender_transactions_max:
+            if queue is not None and len(queue.entries) + len(queue.eth_entries) >= limits.sender_transactions_max:
                 raise SenderQuotaError(
                     f"this sender already has {limits.sender_transactions_max} pending transactions, its limit; "
                     "retry once some of them commit"
                 )
+
+    # --- Ethereum transactions -------------------------------------------------------------
+
+    def validate_eth_admission(
+        self, entry: PoolTransaction, next_height: Height, account_nonce: int, gas_price: int
+    ) -> None:
+        """The checks of `add_eth`, without admitting (see `add_eth`)."""
+        self._validate_eth(entry, account_nonce, gas_price)
+
+    def add_eth(
+        self, entry: PoolTransaction, next_height: Height, account_nonce: int, gas_price: int
+    ) -> DroppedTransaction | None:
+        """Admit Ethereum transaction `entry` (decoded, its sender recovered by the caller).
+
+        `account_nonce` is the sender's EVM nonce in the committed state and `gas_price` the chain's
+        evm_gas_price; the caller checked the chain id and that the chain takes Ethereum transactions.
+        Raises TransactionTooLargeError, DuplicateTransactionError, NonceTooLowError (a replay: the
+        nonce is used), NonceTooHighError (more than `eth_future_nonces_max` ahead), ReplacementRefusedError,
+        TransactionError (offers less than `gas_price`), MempoolFullError or SenderQuotaError. Returns
+        the transaction it replaced (remembered by `get_dropped`), if any. Once this returns, the
+        transaction commits, is replaced, or is reported by `on_block_committed` and `get_dropped`.
+        """
+        transaction = entry.transaction
+        assert type(transaction) is EthTransaction and entry.sender == transaction.sender
+        replaced = self._validate_eth(entry, account_nonce, gas_price)
+        record: DroppedTransaction | None = None
+        if replaced is not None:
+            self._entries.pop(replaced.transaction_id)
+            self._unlink(replaced)
+            self._forget_expiry(replaced)
+            record = DroppedTransaction(
+                replaced.transaction_id,
+                f"replaced by transaction 0x{entry.transaction_id.hex()} with the same sender and nonce "
+                "and a higher fee",
+            )
+            self._remember_dropped(record)
+        transaction_id = entry.transaction_id
+        self._entries[transaction_id] = entry
+        self._ids_by_raw.setdefault(entry.raw, transaction_id)
+        self._byte_count += len(entry.raw)
+        queue = self._senders.get(entry.sender)
+        if queue is None:
+            queue = _SenderQueue()
+            self._senders[entry.sender] = queue
+        queue.account_nonce = account_nonce
+        queue.eth_entries[transaction.nonce] = entry
+        expiry = int(next_height) + self._limits.transaction_window_blocks - 1
+        self._eth_expiry[transaction_id] = expiry
+        self._add_expiry(expiry, transaction_id)
+        return record
+
+    def _validate_eth(self, entry: PoolTransaction, account_nonce: int, gas_price: int) -> PoolTransaction | None:
+        """Every admission check of `add_eth`; the pending transaction the entry would replace, if any."""
+        transaction = entry.transaction
+        assert type(transaction) is EthTransaction
+        limits = self._limits
+        size = len(entry.raw)
+        if size > limits.transaction_bytes_max:
+            raise TransactionTooLargeError(
+                f"the transaction is {size} bytes; the pool accepts at most {limits.transaction_bytes_max} "
+                "(mempool.transaction_bytes_max)"
+            )
+        if entry.transaction_id in self._entries:
+            raise DuplicateTransactionError(
+                "this transaction is already pending in the pool; wait for its receipt instead of resending it"
+            )
+        nonce = transaction.nonce
+        if nonce < account_nonce:
+            raise NonceTooLowError(
+                f"nonce too low: the transaction's nonce is {nonce} but the sender's next nonce is {account_nonce} "
+                "(that nonce is used: this is a replay or an old transaction); sign it with the next nonce"
+            )
+        if nonce > account_nonce + limits.eth_future_nonces_max:
+            raise NonceTooHighError(
+                f"nonce too high: the transaction's nonce is {nonce} but the sender's next nonce is {account_nonce}; "
+                f"the pool holds at most {limits.eth_future_nonces_max} nonces ahead "
+                "(mempool.eth_future_nonces_max): send the missing nonces first"
+            )
+        if transaction.max_fee_per_gas < gas_price:
+            raise TransactionError(
+                f"the transaction offers {transaction.max_fee_per_gas} per gas; this chain's gas price is "
+                f"{gas_price} (eth_gasPrice): offer at least that"
+            )
+        queue = self._senders.get(entry.sender)
+        pending = None if queue is None else queue.eth_entries.get(nonce)
+        if pending is not None:
+            offered = pending.transaction.max_fee_per_gas  # type: ignore[union-attr]
+            if gas_price == 0:
+                raise ReplacementRefusedError(
+                    f"a transaction with nonce {nonce} from this sender is already pending "
+                    f"(0x{pending.transaction_id.hex()}); on this chain every transaction pays the same price (0), "
+                    "so it cannot be replaced: wait for it to commit, then use the next nonce"
+                )
+            if transaction.max_fee_per_gas <= offered:
+                raise ReplacementRefusedError(
+                    f"replacement transaction underpriced: a transaction with nonce {nonce} is pending "
+                    f"(0x{pending.transaction_id.hex()}) offering {offered} per gas; a replacement must offer more"
+                )
+            return pending  # a replacement takes its place: no room or quota needed beyond it
+        if len(self._entries) >= limits.transactions_max:
+            raise MempoolFullError(
+                f"the transaction pool is full ({limits.transactions_max} transactions); "
+                "retry the same transaction after some blocks commit"
+            )
+        if self._byte_count + size > limits.bytes_max:
+            raise MempoolFullError(
+                f"the transaction pool is full ({self._byte_count} of {limits.bytes_max} bytes used); "
+                "retry the same transaction after some blocks commit"
+            )
+        if queue is not None and len(queue.entries) + len(queue.eth_entries) >= limits.sender_transactions_max:
+            raise SenderQuotaError(
+                f"this sender already has {limits.sender_transactions_max} pending transactions, its limit; "
+                "retry once some of them commit"
+            )
+        return None
+
+    def _add_expiry(self, expiry: int, transaction_id: Hash) -> None:
+        bucket = self._expiry_buckets.get(expiry)
+        if bucket is None:
+            bucket = {}
+            self._expiry_buckets[expiry] = bucket
+            heapq.heappush(self._expiry_heights, expiry)
+        bucket[transaction_id] = None
+
+    def _get_expiry(self, entry: PoolTransaction) -> int:
+        transaction = entry.transaction
+        if type(transaction) is EthTransaction:
+            return self._eth_expiry[entry.transaction_id]
+        return int(transaction.valid_until_height)  # type: ignore[union-attr]
+
+    def _forget_expiry(self, entry: PoolTransaction) -> None:
+        bucket = self._expiry_buckets.get(self._get_expiry(entry))
+        if bucket is not None:
+            bucket.pop(entry.transaction_id, None)
+        self._eth_expiry.pop(entry.transaction_id, None)
 
     # --- proposal ------------------------------------------------------------------------
 
@@ -354,7 +528,7 @@ class Mempool:
         # visit every sender of a large pool.
         active: list[tuple[Address, Iterator[PoolTransaction]]] = []
         for address, queue in self._senders.items():
-            entries = iter(queue.entries.values())
+            entries = _iterate_selectable(queue) if queue.eth_entries else iter(queue.entries.values())
             entry = _next_includable(entries, height)
             if entry is None:
                 continue
@@ -399,23 +573,53 @@ class Mempool:
 
     # --- commit ------------------------------------------------------------------------
 
-    def on_block_committed(self, height: Height, committed_ids: Collection[Hash]) -> list[DroppedTransaction]:
+    def on_block_committed(
+        self,
+        height: Height,
+        committed_ids: Collection[Hash],
+        eth_account_nonces: Mapping[Address, int] | None = None,
+    ) -> list[DroppedTransaction]:
         """Forget the committed transactions and drop those that can no longer be included.
 
         After block `height` the next block is ``height + 1``, so every
         pending transaction with ``valid_until_height <= height`` is dropped,
         returned with its reason, and remembered for `get_dropped`. Ids not
         in the pool (transactions admitted by other nodes) are ignored.
+        `eth_account_nonces` gives the EVM nonce after this block of senders
+        with pending Ethereum transactions (`has_eth_transactions`) whose nonce
+        the block may have moved; their pending transactions below it are
+        dropped (the nonce is used), and selection continues from it.
         """
         entries = self._entries
         for transaction_id in committed_ids:
             entry = entries.pop(transaction_id, None)
             if entry is not None:
                 self._unlink(entry)
-                bucket = self._expiry_buckets.get(int(entry.transaction.valid_until_height))
-                if bucket is not None:
-                    bucket.pop(transaction_id, None)
+                transaction = entry.transaction
+                if type(transaction) is EthTransaction:
+                    self._forget_expiry(entry)
+                else:  # inline: this runs once per committed transaction
+                    bucket = self._expiry_buckets.get(int(transaction.valid_until_height))  # type: ignore[union-attr]
+                    if bucket is not None:
+                        bucket.pop(transaction_id, None)
         dropped: list[DroppedTransaction] = []
+        for sender, account_nonce in (eth_account_nonces or {}).items():
+            queue = self._senders.get(sender)
+            if queue is None:
+                continue
+            queue.account_nonce = account_nonce
+            for nonce, entry in list(queue.eth_entries.items()):
+                if nonce < account_nonce:
+                    entries.pop(entry.transaction_id)
+                    self._unlink(entry)
+                    self._forget_expiry(entry)
+                    record = DroppedTransaction(
+                        entry.transaction_id,
+                        f"nonce {nonce} was used by another transaction of the sender (its next nonce is "
+                        f"{account_nonce} after block {height})",
+                    )
+                    dropped.append(record)
+                    self._remember_dropped(record)
         heights = self._expiry_heights
         while heights and heights[0] <= height:
             expiry = heapq.heappop(heights)
@@ -425,11 +629,18 @@ class Mempool:
             for transaction_id in bucket:
                 entry = entries.pop(transaction_id)
                 self._unlink(entry)
-                record = DroppedTransaction(
-                    transaction_id,
-                    f"expired at height {expiry} before it could be included (block {height} is committed); "
-                    "sign a new transaction with a later valid_until_height if it is still wanted",
-                )
+                if self._eth_expiry.pop(transaction_id, None) is not None:
+                    reason = (
+                        f"not included within {self._limits.transaction_window_blocks} blocks of its admission "
+                        f"(mempool.transaction_window_blocks; block {height} is committed): its nonce may be "
+                        "missing a predecessor; send it again if it is still wanted"
+                    )
+                else:
+                    reason = (
+                        f"expired at height {expiry} before it could be included (block {height} is committed); "
+                        "sign a new transaction with a later valid_until_height if it is still wanted"
+                    )
+                record = DroppedTransaction(transaction_id, reason)
                 dropped.append(record)
                 self._remember_dropped(record)
         return dropped
@@ -442,8 +653,12 @@ class Mempool:
         if self._ids_by_raw.get(entry.raw) == entry.transaction_id:
             del self._ids_by_raw[entry.raw]
         queue = self._senders[entry.sender]
-        del queue.entries[entry.transaction_id]
-        if not queue.entries:
+        transaction = entry.transaction
+        if type(transaction) is EthTransaction:
+            del queue.eth_entries[transaction.nonce]
+        else:
+            del queue.entries[entry.transaction_id]
+        if not queue.entries and not queue.eth_entries:
             del self._senders[entry.sender]
             for public_key in queue.public_keys:
                 self._key_senders.pop(public_key, None)

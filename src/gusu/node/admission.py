@@ -10,6 +10,14 @@ records which batch holds each transaction, so a proposal that holds the same
 transaction shares that verification instead of repeating it
 (`Node.validate_block`).
 
+An Ethereum transaction arrives as its block item (`gusu.ledger.ethtx.encode_eth_block_item`), from
+`Node.submit_eth_raw_transaction`, a peer's gossip or the journal. It is admitted on an `ecdsa` chain
+running the `evm` contract only: decoded for the chain's `evm_chain_id` (its sender recovered from
+the signature, so no verifier batch), allowed by the permissions (as `evm.deploy` or `evm.call`), not
+committed, its gas limit between its intrinsic gas and `evm_gas_per_transaction_max`, the sender's
+committed balance covering ``gas_limit * evm_gas_price + value``, then the pool's (sender, nonce)
+rules (`Mempool.add_eth`) against the sender's committed EVM nonce.
+
 Journaling what was admitted (so that an acknowledged transaction survives
 a crash) and telling peers are the node's: this part only decides and pools.
 """
@@ -26,12 +34,21 @@ from gusu.errors import (
     GusuError,
     InvalidSignatureError,
     NodeError,
+    TransactionError,
     TransactionTooLargeError,
 )
 from gusu.execution.governance import check_transaction_permission
+from gusu.ledger.ethtx import (
+    EthTransaction,
+    decode_eth_block_item,
+    decode_eth_transaction,
+    is_eth_block_item,
+    validate_eth_intrinsic_gas,
+)
 from gusu.ledger.store import BlockStore
 from gusu.ledger.types import Address, Hash, Height, Transaction, decode_transaction, encode_transaction_payload
 from gusu.mempool import Mempool, PoolTransaction
+from gusu.node.blocks import ETH_SUITE
 from gusu.node.service import SubmitOutcome
 from gusu.node.verifier import SignatureVerifier
 
@@ -72,6 +89,9 @@ class TransactionAdmission:
         candidates: list[tuple[int, Transaction, Hash, bytes]] = []
         next_height = self._get_next_height()
         for position, raw in enumerate(raws):
+            if is_eth_block_item(raw):
+                outcomes[position] = self._admit_eth(raw, next_height)
+                continue
             try:
                 transaction, transaction_id = self.check_transaction(raw, next_height)
             except GusuError as error:
@@ -121,11 +141,72 @@ class TransactionAdmission:
                 self.admitted_at_ms[transaction_id] = now_ms
                 outcomes[position] = SubmitOutcome(transaction_id, None)
         rejected = sum(1 for outcome in outcomes if outcome is not None and outcome.error is not None)
+        # Gusu or Ethereum, an admission wakes the engine (Ethereum ones never reach the batch above).
         if len(raws) > rejected:
             self._on_admitted()
         return [
             outcome if outcome is not None else SubmitOutcome(None, NodeError("not processed")) for outcome in outcomes
         ]
+
+    def _admit_eth(self, item: bytes, next_height: Height) -> SubmitOutcome:
+        """Check and pool an Ethereum transaction's block item (see the module docstring)."""
+        try:
+            transaction = self.check_eth_transaction(item)
+            from gusu.execution.evm.ethapply import read_eth_account, read_evm_settings
+
+            settings = read_evm_settings(self.store)
+            assert settings is not None, "check_eth_transaction found the settings"
+            nonce, balance = read_eth_account(self.store, transaction.sender)
+            cost = transaction.gas_limit * settings.evm_gas_price + transaction.value
+            if balance < cost:
+                raise TransactionError(
+                    f"insufficient funds: 0x{transaction.sender.hex()} holds {balance}; the transaction may cost "
+                    f"{cost} (gas limit x gas price {settings.evm_gas_price} + value)"
+                )
+            entry = PoolTransaction(transaction, transaction.transaction_hash, transaction.sender, item)
+            replaced = self._mempool.add_eth(entry, next_height, nonce, settings.evm_gas_price)
+        except GusuError as error:
+            return SubmitOutcome(None, error)
+        if replaced is not None:
+            self.admitted_at_ms.pop(replaced.transaction_id, None)
+        self.admitted_at_ms[transaction.transaction_hash] = self._clock()
+        return SubmitOutcome(transaction.transaction_hash, None)
+
+    def check_eth_transaction(self, item: bytes) -> EthTransaction:
+        """The Ethereum transaction block item `item` carries, if this chain may take it: decoded for this
+        chain, permitted, not committed, its gas limit within bounds. Raises the GusuError that says why not."""
+        if len(item) > self._transaction_bytes_max:
+            raise TransactionTooLargeError(
+                f"the transaction is {len(item)} bytes; this node accepts at most {self._transaction_bytes_max}"
+            )
+        if self._suite.name != ETH_SUITE:
+            raise TransactionError(
+                f"this chain's suite is {self._suite.name}: it takes no Ethereum transactions (they are for "
+                f"{ETH_SUITE} chains); send a Gusu transaction to evm.deploy or evm.call signed with the "
+                f"chain's {self._suite.name} key instead"
+            )
+        from gusu.execution.evm.ethapply import read_evm_settings
+
+        settings = read_evm_settings(self.store)
+        if settings is None:
+            raise TransactionError("this chain does not run the evm contract, so it takes no Ethereum transactions")
+        try:
+            raw = decode_eth_block_item(item)
+        except CodecError as error:
+            raise CodecError(f"the Ethereum transaction item is malformed: {error}") from error
+        transaction = decode_eth_transaction(raw, chain_id=settings.evm_chain_id)
+        check_transaction_permission(
+            self.store, transaction.sender, "evm", "deploy" if transaction.to is None else "call"
+        )
+        if self.store.has_transaction(transaction.transaction_hash):
+            raise DuplicateTransactionError("this transaction is already committed")
+        validate_eth_intrinsic_gas(transaction)
+        if transaction.gas_limit > settings.evm_gas_per_transaction_max:
+            raise TransactionError(
+                f"the gas limit {transaction.gas_limit} is above this chain's evm_gas_per_transaction_max "
+                f"{settings.evm_gas_per_transaction_max}"
+            )
+        return transaction
 
     def check_transaction(self, raw: bytes, next_height: Height) -> tuple[Transaction, Hash]:
         if len(raw) > self._transaction_bytes_max:

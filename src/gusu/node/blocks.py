@@ -53,6 +53,7 @@ from gusu.ledger.chainconfig import (
     decode_config_schedule,
     get_config_at,
 )
+from gusu.ledger.ethtx import EthTransaction, decode_block_item
 from gusu.ledger.genesis import DEFAULT_PARAMETERS, Genesis, compute_genesis_hash
 from gusu.ledger.store import (
     CommittedBlock,
@@ -69,7 +70,6 @@ from gusu.ledger.types import (
     RawBlock,
     Transaction,
     compute_block_hash,
-    decode_transaction,
     encode_transaction_payload,
 )
 from gusu.ledger.validators import compute_validators_hash
@@ -227,12 +227,26 @@ def validate_next_header(rules: BlockRules, header: BlockHeader, parent: BlockHe
         raise InvalidBlockError(f"block {header.height}'s time {header.timestamp_ms} is past the year 9999")
 
 
+ETH_SUITE = "ecdsa"
+"""Ethereum transactions are valid only on chains of this suite (their senders are secp256k1 keys)."""
+
+
 def decode_block_transaction(rules: BlockRules, height: Height, position: int, raw: bytes) -> PoolTransaction:
-    """A block's transaction from its encoding: decoded, its id and sender computed; signature unchecked."""
+    """A block's transaction from its item: decoded, its id and sender computed; a Gusu transaction's
+    signature unchecked. An Ethereum transaction (`gusu.ledger.ethtx.decode_block_item`) is re-decoded
+    here, its sender recovered from its signature (never taken from the wire) and its id its keccak hash."""
     try:
-        transaction = decode_transaction(raw)
-    except CodecError as error:
+        transaction = decode_block_item(raw)
+    except GusuError as error:  # CodecError, or the Ethereum decoder's TransactionError
         raise InvalidBlockError(f"transaction {position} of block {height} is malformed: {error}") from error
+    if type(transaction) is EthTransaction:
+        if rules.suite.name != ETH_SUITE:
+            raise InvalidBlockError(
+                f"transaction {position} of block {height} is an Ethereum transaction; this chain's suite "
+                f"{rules.suite.name} takes none"
+            )
+        return PoolTransaction(transaction, transaction.transaction_hash, transaction.sender, raw)
+    assert type(transaction) is Transaction
     transaction_id = Hash(rules.suite.hash(encode_transaction_payload(transaction)))
     try:
         rules.suite.validate_public_key(transaction.sender_public_key)
@@ -242,6 +256,14 @@ def decode_block_transaction(rules: BlockRules, height: Height, position: int, r
         ) from error
     sender = Address(rules.suite.compute_address(transaction.sender_public_key))
     return PoolTransaction(transaction, transaction_id, sender, raw)
+
+
+def get_signature_check(entry: PoolTransaction) -> tuple[bytes, Hash, bytes]:
+    """(public key, transaction id, signature) to verify for an entry of `BlockCheck.unverified` (those are
+    always Gusu transactions: an Ethereum transaction's signature is checked by recovering its sender)."""
+    transaction = entry.transaction
+    assert type(transaction) is Transaction, "only Gusu transactions are listed for signature verification"
+    return transaction.sender_public_key, entry.transaction_id, transaction.signature
 
 
 def validate_block_body(
@@ -265,12 +287,18 @@ def validate_block_body(
     window = rules.transaction_window_blocks
     seen: set[Hash] = set()
     for position, entry in enumerate(entries):
-        transaction: Transaction = entry.transaction
+        transaction = entry.transaction
         transaction_id = entry.transaction_id
         where = f"transaction {position} ({transaction_id.hex()})"
         if transaction_id in seen:
             raise InvalidBlockError(f"{where} appears twice in block {height}")
         seen.add(transaction_id)
+        if type(transaction) is EthTransaction:
+            # No window: the nonce is its replay guard (checked in execution); once on the chain is enough.
+            if is_committed(transaction_id):
+                raise InvalidBlockError(f"{where} is already committed (a replay)")
+            continue
+        assert type(transaction) is Transaction
         if transaction.chain_id != rules.chain_id:
             raise InvalidBlockError(f"{where} belongs to chain {transaction.chain_id!r}")
         if not height <= transaction.valid_until_height < height + window:
@@ -387,7 +415,8 @@ def start_block_check(
                 known = decode_block_transaction(rules, header.height, position, raw)
             except InvalidBlockError as error:
                 raise _at_stage("transactions", error) from None
-            unverified.append(position)
+            if type(known.transaction) is not EthTransaction:  # its signature was checked by recovering its sender
+                unverified.append(position)
         entries.append(known)
     try:
         validate_block_body(rules, header, entries, is_committed)

@@ -22,7 +22,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gusu import __version__
 from gusu.codec import Value, decode_list, encode, expect_bytes, expect_list
@@ -60,6 +60,7 @@ from gusu.errors import (
     InvalidBlockError,
     NodeError,
     StorageError,
+    TransactionTooLargeError,
 )
 from gusu.execution import (
     CallResult,
@@ -67,6 +68,7 @@ from gusu.execution import (
     compute_chain_registry,
 )
 from gusu.ledger.chainconfig import ChainConfig, compute_genesis_config_schedule, get_config_at
+from gusu.ledger.ethtx import ETH_TRANSACTION_BYTES_MAX, encode_eth_block_item
 from gusu.ledger.genesis import (
     CONSENSUS_RAFT,
     CONSENSUS_TENDERMINT,
@@ -107,6 +109,7 @@ from gusu.node.blocks import (
     compute_genesis_block,
     finish_block_check,
     get_config_schedule,
+    get_signature_check,
     start_block_check,
 )
 from gusu.node.config import NodeConfig
@@ -125,6 +128,7 @@ from gusu.node.service import (
     BlockListener,
     BlockNotification,
     BlockRecord,
+    EthTransactionRecord,
     EvidenceRecord,
     NodeMetrics,
     NodeStatus,
@@ -141,6 +145,9 @@ from gusu.node.settings import (
 )
 from gusu.node.sync import BlockSync, SyncScheduler, SyncSettings
 from gusu.node.verifier import SignatureVerifier
+
+if TYPE_CHECKING:  # py-evm loads only on chains that run the evm contract
+    from gusu.execution.evm.ethreceipt import EthReceiptFields
 from gusu.node.wire import (
     BodyAnswer,
     BodyRequest,
@@ -748,10 +755,7 @@ class Node:
         if not positions:
             return {}
         self._counters.block_signatures_verified += len(positions)
-        items = [
-            (entries[i].transaction.sender_public_key, entries[i].transaction_id, entries[i].transaction.signature)
-            for i in positions
-        ]
+        items = [get_signature_check(entries[i]) for i in positions]
         return dict(zip(positions, await self._verifier.verify(items, urgent=True), strict=True))
 
     async def import_block(self, block: RawBlock, certificate: CommitCertificate) -> CommittedBlock:
@@ -941,7 +945,9 @@ class Node:
             kept = self._bodies.get_above(header.height) if self._is_raft else []
             self._proposal_bodies.compact([encode_raw_block(block) for block in kept])
         now_ms = self._clock()
-        dropped = self._mempool.on_block_committed(header.height, committed.transaction_ids)
+        dropped = self._mempool.on_block_committed(
+            header.height, committed.transaction_ids, self._get_eth_account_nonces(committed)
+        )
         for transaction_id in committed.transaction_ids:
             admitted = self._admitted_at_ms.pop(transaction_id, None)
             if admitted is not None:
@@ -967,6 +973,16 @@ class Node:
             except Exception:
                 logger.exception("a block listener failed; removing it")
                 self._listeners.remove(listener)
+
+    def _get_eth_account_nonces(self, committed: CommittedBlock) -> dict[Address, int] | None:
+        """The EVM nonces after `committed` of its senders with pending Ethereum transactions (a Gusu
+        `evm.call` moves the nonce too), so the pool drops what can no longer run; None if none."""
+        senders = {sender: None for sender in committed.senders if self._mempool.has_eth_transactions(sender)}
+        if not senders:
+            return None
+        from gusu.execution.evm.ethapply import read_eth_account
+
+        return {sender: read_eth_account(self.store, sender)[0] for sender in senders}
 
     # --- BFT: proposals, votes, block sync ------------------------------------------------
 
@@ -1321,6 +1337,35 @@ class Node:
 
     def get_receipt(self, transaction_id: bytes) -> ReceiptRecord | None:
         return self._queries.get_receipt(transaction_id)
+
+    # --- Ethereum transactions (docs/evm.md; the eth_* JSON-RPC calls these) ------------------------
+
+    async def submit_eth_raw_transaction(self, raw: bytes) -> Hash:
+        """Admit raw Ethereum transaction `raw` (eth_sendRawTransaction); its keccak hash once it is pooled
+        and journaled. Raises the GusuError that says why not: an `sm` chain or one without the evm
+        contract, wrong chain id, malformed, nonce too low (replay) or too high, underpriced, pool full..."""
+        if len(raw) > ETH_TRANSACTION_BYTES_MAX:
+            raise TransactionTooLargeError(
+                f"the Ethereum transaction is {len(raw)} bytes; the limit is {ETH_TRANSACTION_BYTES_MAX}"
+            )
+        (outcome,) = await self.submit_transactions([encode_eth_block_item(raw)])
+        if outcome.error is not None:
+            raise outcome.error
+        assert outcome.transaction_id is not None
+        return outcome.transaction_id
+
+    def get_eth_transaction(self, transaction_hash: bytes) -> EthTransactionRecord | None:
+        """An Ethereum transaction by its keccak hash, committed (with its receipt record) or pending."""
+        return self._queries.get_eth_transaction(transaction_hash)
+
+    def get_eth_receipt(self, transaction_hash: bytes) -> tuple[EthReceiptFields, ReceiptRecord] | None:
+        """Ethereum's receipt fields of a committed Ethereum transaction (`gusu.execution.evm.ethreceipt`)
+        and where it committed (height, index, block hash); None if not committed."""
+        return self._queries.get_eth_receipt(transaction_hash)
+
+    def get_eth_transaction_count(self, address: bytes, *, is_pending: bool = False) -> int:
+        """eth_getTransactionCount: the committed EVM nonce, or with `is_pending` past the pooled ones."""
+        return self._queries.get_eth_transaction_count(address, is_pending=is_pending)
 
     def get_transaction_proof(self, transaction_id: bytes) -> ProofRecord | None:
         return self._queries.get_proof(transaction_id, of_receipts=False)

@@ -9,9 +9,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from contextlib import closing
+from typing import TYPE_CHECKING
 
 from gusu.crypto import CryptoSuite
 from gusu.execution import BlockContext, CallResult, Executor
+from gusu.ledger.ethtx import EthTransaction
 from gusu.ledger.merkle import compute_inclusion_proof
 from gusu.ledger.store import BlockStore, StoredTransaction, compute_receipt_leaf
 from gusu.ledger.types import (
@@ -20,13 +22,17 @@ from gusu.ledger.types import (
     Hash,
     Height,
     RawBlock,
+    Transaction,
     compute_block_hash,
     encode_commit_certificate,
     encode_raw_block,
 )
 from gusu.mempool import Mempool
 from gusu.node.blocks import ZERO_ADDRESS
-from gusu.node.service import BlockRecord, ProofRecord, ReceiptRecord, TransactionRecord
+from gusu.node.service import BlockRecord, EthTransactionRecord, ProofRecord, ReceiptRecord, TransactionRecord
+
+if TYPE_CHECKING:  # py-evm loads only on chains that run the evm contract
+    from gusu.execution.evm.ethreceipt import EthReceiptFields
 
 
 def compute_committed_record(transaction_id: Hash, stored: StoredTransaction, sender: Address) -> TransactionRecord:
@@ -99,7 +105,12 @@ class ChainQueries:
     def get_transaction(self, transaction_id: bytes) -> TransactionRecord | None:
         stored = self.store.get_transaction(transaction_id)
         if stored is not None:
-            sender = Address(self._suite.compute_address(stored.transaction.sender_public_key))
+            transaction = stored.transaction
+            if type(transaction) is EthTransaction:
+                sender = transaction.sender
+            else:
+                assert type(transaction) is Transaction
+                sender = Address(self._suite.compute_address(transaction.sender_public_key))
             return compute_committed_record(Hash(transaction_id), stored, sender)
         entry = self._mempool.get(Hash(transaction_id))
         if entry is not None:
@@ -133,6 +144,42 @@ class ChainQueries:
         header = self.store.get_header(stored.height)
         assert receipt is not None and header is not None, "the store lost a receipt or header"
         return ReceiptRecord(receipt, stored.height, stored.index, compute_block_hash(self._suite, header))
+
+    # --- Ethereum transactions -------------------------------------------------------------
+
+    def get_eth_transaction(self, transaction_hash: bytes) -> EthTransactionRecord | None:
+        """The Ethereum transaction whose keccak hash is `transaction_hash`, committed or pending; None if
+        unknown here (or if the hash is a Gusu transaction's id)."""
+        stored = self.store.get_transaction(transaction_hash)
+        if stored is not None:
+            if type(stored.transaction) is not EthTransaction:
+                return None
+            return EthTransactionRecord("committed", stored.transaction, self.get_receipt(transaction_hash))
+        entry = self._mempool.get(Hash(transaction_hash))
+        if entry is not None and type(entry.transaction) is EthTransaction:
+            return EthTransactionRecord("pending", entry.transaction, None)
+        return None
+
+    def get_eth_receipt(self, transaction_hash: bytes) -> tuple[EthReceiptFields, ReceiptRecord] | None:
+        """Ethereum's receipt fields of a committed Ethereum transaction, and where it committed."""
+        record = self.get_eth_transaction(transaction_hash)
+        if record is None or record.receipt is None:
+            return None
+        from gusu.execution.evm.ethapply import read_evm_settings
+        from gusu.execution.evm.ethreceipt import compute_eth_receipt_fields
+
+        settings = read_evm_settings(self.store)
+        assert settings is not None, "an Ethereum transaction committed on a chain without the evm contract"
+        fields = compute_eth_receipt_fields(record.receipt.receipt, record.transaction, settings.evm_gas_price)
+        return fields, record.receipt
+
+    def get_eth_transaction_count(self, address: bytes, *, is_pending: bool) -> int:
+        """The EVM nonce of `address` in the committed state; with `is_pending`, past its pending Ethereum
+        transactions that follow it without a gap (eth_getTransactionCount "latest" / "pending")."""
+        from gusu.execution.evm.ethapply import read_eth_account
+
+        nonce, _ = read_eth_account(self.store, address)
+        return self._mempool.get_eth_pending_nonce(Address(address), nonce) if is_pending else nonce
 
     def get_proof(self, transaction_id: bytes, *, of_receipts: bool) -> ProofRecord | None:
         """An inclusion proof of the transaction (or, `of_receipts`, of its receipt) in its block."""

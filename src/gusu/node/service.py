@@ -14,6 +14,7 @@ from typing import Literal, Protocol
 from gusu.crypto import CryptoSuite
 from gusu.errors import GusuError
 from gusu.execution import CallResult
+from gusu.ledger.ethtx import EthTransaction
 from gusu.ledger.types import Address, BlockHeader, CommitCertificate, Hash, Height, Receipt, Round, Transaction
 from gusu.network.transport import PeerInfo
 from gusu.node.versions import compute_consensus_versions
@@ -78,8 +79,9 @@ class BlockRecord:
 class TransactionRecord:
     status: TransactionStatus
     transaction_id: Hash
-    transaction: Transaction | None
-    """None only for a dropped transaction whose body is no longer held."""
+    transaction: Transaction | EthTransaction | None
+    """None only for a dropped transaction whose body is no longer held; an `EthTransaction` for an
+    Ethereum transaction (its id is its keccak hash)."""
     sender: Address | None
     height: Height | None = None
     index: int | None = None
@@ -92,6 +94,18 @@ class ReceiptRecord:
     height: Height
     index: int
     block_hash: Hash
+
+
+@dataclass(frozen=True, slots=True)
+class EthTransactionRecord:
+    """An Ethereum transaction found by its keccak hash (`Node.get_eth_transaction`)."""
+
+    status: Literal["pending", "committed"]
+    transaction: EthTransaction
+    """Decoded from its raw bytes (`transaction.raw`), its sender recovered."""
+    receipt: ReceiptRecord | None
+    """Where it committed and its Gusu receipt; None while pending. Read Ethereum's receipt fields from
+    it with `Node.get_eth_receipt`."""
 
 
 @dataclass(frozen=True, slots=True)

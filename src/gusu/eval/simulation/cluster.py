@@ -59,6 +59,7 @@ import hashlib
 import heapq
 import random
 from dataclasses import dataclass, field, replace
+from typing import cast
 
 from gusu.codec import decode
 from gusu.consensus import (
@@ -160,7 +161,7 @@ from gusu.eval.simulation.scenarios import (
 from gusu.eval.simulation.workload import Workload, make_workload
 from gusu.ledger.chainconfig import ChainConfig
 from gusu.ledger.genesis import GenesisValidator
-from gusu.ledger.types import Address, CommitCertificate, Hash, Height, Round
+from gusu.ledger.types import Address, CommitCertificate, Hash, Height, Round, Transaction
 from gusu.ledger.validators import compute_validators_hash
 from gusu.mempool import Mempool, PoolTransaction
 from gusu.node.blocks import BlockRules, get_config_schedule
@@ -1121,7 +1122,9 @@ class Simulation:
         self.trace.update(b"a %d %d " % (self.now_ms, node.node_id) + transaction_id)
         acknowledgement = self.acknowledgements.get(transaction_id)
         if acknowledgement is None:
-            acknowledgement = Acknowledgement(transaction_id, entry.transaction.valid_until_height, [])
+            acknowledgement = Acknowledgement(
+                transaction_id, cast(Transaction, entry.transaction).valid_until_height, []
+            )
             self.acknowledgements[transaction_id] = acknowledgement
         acknowledgement.nodes.append(node.node_id)
         if node.is_correct and acknowledgement.correct_ms is None:

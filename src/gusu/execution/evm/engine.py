@@ -84,23 +84,50 @@ class _GusuCancunState(CancunState):
 class _Transaction:
     """The fields of an Ethereum transaction py-evm's executor reads (see the module docstring)."""
 
-    __slots__ = ("data", "gas", "intrinsic_gas", "sender", "to", "value")
+    __slots__ = (
+        "access_list",
+        "data",
+        "gas",
+        "gas_price",
+        "intrinsic_gas",
+        "max_fee_per_gas",
+        "max_priority_fee_per_gas",
+        "sender",
+        "to",
+        "value",
+    )
 
-    gas_price = 0
-    max_fee_per_gas = 0
-    max_priority_fee_per_gas = 0
-    access_list: tuple[Any, ...] = ()
     type_id = None
     blob_versioned_hashes: tuple[bytes, ...] = ()
     nonce = 0
 
-    def __init__(self, sender: bytes, to: bytes, value: int, data: bytes, gas: int) -> None:
+    def __init__(
+        self,
+        sender: bytes,
+        to: bytes,
+        value: int,
+        data: bytes,
+        gas: int,
+        *,
+        gas_price: int = 0,
+        access_list: tuple[tuple[bytes, tuple[int, ...]], ...] = (),
+        intrinsic_gas: int | None = None,
+    ) -> None:
         self.sender = sender
         self.to = to
         self.value = value
         self.data = data
         self.gas = gas
-        self.intrinsic_gas = compute_intrinsic_gas(data, is_create=to == CREATE_CONTRACT_ADDRESS)
+        # Base fee = gas price and no tip: py-evm buys gas_limit x price, refunds what is unused and
+        # pays the coinbase nothing, so the fee is burned (docs/evm.md, fee policy).
+        self.gas_price = self.max_fee_per_gas = gas_price
+        self.max_priority_fee_per_gas = 0
+        self.access_list = access_list
+        self.intrinsic_gas = (
+            compute_intrinsic_gas(data, is_create=to == CREATE_CONTRACT_ADDRESS)
+            if intrinsic_gas is None
+            else intrinsic_gas
+        )
 
 
 def compute_intrinsic_gas(data: bytes, *, is_create: bool) -> int:
@@ -138,9 +165,10 @@ class EvmOutcome:
     """Why it failed ("" on success)."""
 
 
-def compute_execution_context(block: BlockContext, settings: EvmSettings) -> ExecutionContext:
+def compute_execution_context(block: BlockContext, settings: EvmSettings, gas_price: int = 0) -> ExecutionContext:
     """The block as the EVM sees it: NUMBER = height, TIMESTAMP = seconds, COINBASE = proposer,
-    GASLIMIT = the per-transaction gas limit, PREVRANDAO = 0, BASEFEE = 0, BLOBBASEFEE = minimum,
+    GASLIMIT = the per-transaction gas limit, PREVRANDAO = 0, BASEFEE = `gas_price` (the chain's
+    evm_gas_price for an Ethereum transaction, 0 for a Gusu one), BLOBBASEFEE = minimum,
     BLOCKHASH = 0 (Gusu's block facts carry no ancestor hashes yet)."""
     return ExecutionContext(
         coinbase=Address(bytes(block.proposer)),
@@ -151,7 +179,7 @@ def compute_execution_context(block: BlockContext, settings: EvmSettings) -> Exe
         gas_limit=settings.evm_gas_per_transaction_max,
         prev_hashes=(),
         chain_id=settings.evm_chain_id,
-        base_fee_per_gas=0,
+        base_fee_per_gas=gas_price,
         excess_blob_gas=0,
     )
 
@@ -165,13 +193,38 @@ def run_message(
     data: bytes,
     value: int,
     gas: int,
+    *,
+    gas_price: int = 0,
+    access_list: tuple[tuple[bytes, tuple[int, ...]], ...] = (),
+    intrinsic_gas: int | None = None,
 ) -> EvmOutcome:
     """Run a call to `to` (or a creation with init code `data` when `to` is None) as an Ethereum
-    transaction would, with `gas` as its gas limit; the caller checked that `gas` covers the intrinsic gas."""
+    transaction would, with `gas` as its gas limit; the caller checked that `gas` covers the intrinsic gas
+    and that the sender can pay ``gas * gas_price + value``.
+
+    For an Ethereum transaction, `gas_price` is the chain's price (bought, refunded and burned as
+    described in `_Transaction`), `access_list` is pre-warmed (EIP-2930) and `intrinsic_gas` its
+    intrinsic gas (access list and init-code words included). py-evm increments the sender's nonce
+    and buys the gas before the message runs and reverts only the message on failure, so after a
+    failed message the world holds exactly the nonce and the fee, as Ethereum has it."""
     # The world and the transaction implement what py-evm reads of its database and transaction
     # interfaces, not the whole of them (no trie, no signature): hence the casts.
-    state = _GusuCancunState(cast(Any, world), compute_execution_context(block, settings), Hash32(BLANK_ROOT))
-    transaction = cast(Any, _Transaction(sender, CREATE_CONTRACT_ADDRESS if to is None else to, value, data, gas))
+    state = _GusuCancunState(
+        cast(Any, world), compute_execution_context(block, settings, gas_price), Hash32(BLANK_ROOT)
+    )
+    transaction = cast(
+        Any,
+        _Transaction(
+            sender,
+            CREATE_CONTRACT_ADDRESS if to is None else to,
+            value,
+            data,
+            gas,
+            gas_price=gas_price,
+            access_list=access_list,
+            intrinsic_gas=intrinsic_gas,
+        ),
+    )
     executor = state.get_transaction_executor()
     # The recursion limit is the interpreter's, not the thread's (gusu.execution.recursion).
     with bounded_recursion(EVM_PYTHON_FRAMES_MAX):

@@ -43,6 +43,9 @@ class EvmSettings:
     """Call data one call may send."""
     is_approval_required: bool = False
     """Whether deployed code needs governance's `approve_contract` of its code hash."""
+    evm_gas_price: int = 0
+    """The fee policy of Ethereum transactions: the price per gas every one pays (burned), and the least
+    one must offer. Appended last: a chain whose stored settings predate it decodes it as 0."""
 
     def __post_init__(self) -> None:
         validate_evm_settings(self)
@@ -59,13 +62,22 @@ def validate_evm_settings(settings: EvmSettings) -> None:
         raise ConfigError(f"evm_init_code_bytes_max must be between 1 and {EIP3860_INIT_CODE_BYTES_MAX} (EIP-3860)")
     if not 1 <= settings.evm_call_data_bytes_max <= 1024 * 1024:
         raise ConfigError("evm_call_data_bytes_max must be between 1 and 1 MiB")
+    if not 0 <= settings.evm_gas_price <= EVM_GAS_PRICE_MAX:
+        raise ConfigError(
+            f"evm_gas_price must be between 0 and {EVM_GAS_PRICE_MAX} (balances are 64-bit), "
+            f"found {settings.evm_gas_price}"
+        )
 
+
+EVM_GAS_PRICE_MAX = 2**64 - 1
+"""A price above every possible balance would refuse every transaction."""
 
 _LIMIT_NAMES = (
     "evm_gas_per_transaction_max",
     "evm_code_bytes_max",
     "evm_init_code_bytes_max",
     "evm_call_data_bytes_max",
+    "evm_gas_price",
 )
 
 
@@ -99,8 +111,9 @@ def decode_evm_settings(raw: bytes | None) -> EvmSettings:
     try:
         value = decode(raw)
         names = [field.name for field in fields(EvmSettings)]
-        if not isinstance(value, list) or len(value) != len(names):
+        # A chain created before evm_gas_price stored one field fewer: its price is 0.
+        if not isinstance(value, list) or len(value) not in (len(names) - 1, len(names)):
             raise ContractError("the evm contract's settings are malformed")
-        return EvmSettings(**dict(zip(names, value, strict=True)))  # type: ignore[arg-type]
+        return EvmSettings(**dict(zip(names, value, strict=False)))  # type: ignore[arg-type]
     except (CodecError, ConfigError, TypeError) as error:
         raise ContractError(f"the evm contract's settings are malformed: {error}") from None
