@@ -174,6 +174,11 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     "users.manage": frozenset({"operator"}),
     "audit.read": frozenset({"operator", "auditor"}),
     "account.own": frozenset(ROLES),
+    "contracts.read": frozenset(ROLES),
+    "contracts.write": frozenset({"operator", "org_admin", "developer"}),
+    "governance.read": frozenset(ROLES),
+    "governance.write": frozenset({"operator", "org_admin"}),
+    "keys.own": frozenset({"operator", "org_admin", "developer"}),
 }
 """What each role may do; a route names the permission it needs (docs/console.md)."""
 

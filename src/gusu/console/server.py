@@ -36,8 +36,11 @@ from gusu.console.accounts import (
     ensure_first_operator,
     get_viewer,
 )
+from gusu.console.contracts import add_routes as add_contract_routes
+from gusu.console.governance import add_routes as add_governance_routes
 from gusu.console.i18n import DEFAULT_LANGUAGE, LANGUAGE_COOKIE, LANGUAGES, Catalogue, get_language, load_catalogues
 from gusu.console.settings import ConsoleSettings
+from gusu.console.signing import add_routes as add_signing_routes
 from gusu.console.store import ConsoleStore, open_store
 from gusu.errors import ClientError, ConsoleInputError, GusuError, RemoteError, TimeoutError_
 from gusu.ledger.jsonview import JSON
@@ -82,6 +85,10 @@ PAGES: Final = (
     "my_account",
     "users",
     "audit",
+    "keys",
+    "contracts",
+    "contract",
+    "governance",
 )
 
 CLIENT_KEY: Final = web.AppKey("client", AsyncClient)
@@ -127,8 +134,16 @@ def _error_response(status: int, code: str, message: str) -> web.Response:
 @web.middleware
 async def _limits_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     settings = request.app[SETTINGS_KEY]
+    body_limit = (
+        settings.contract_source_bytes_max + settings.body_bytes_max
+        if request.path == "/contracts/deploy"
+        else settings.body_bytes_max
+    )
     if len(request.raw_path) > settings.query_length_max * 4:
         response: web.StreamResponse = _error_response(414, "input_invalid", "the URL is too long")
+    elif (request.content_length or 0) > body_limit:
+        # Only the deploy form carries a contract source; every other body keeps the small limit.
+        response = _error_response(413, "input_invalid", f"the request body is larger than {body_limit} bytes")
     else:
         try:
             async with asyncio.timeout(settings.request_timeout_s):
@@ -192,12 +207,16 @@ def compute_page(
         ("/verify", "nav.verify", "verify"),
     ]
     if signed_in is not None:
+        nav.append(("/contracts", "nav.contracts", "contracts"))
+        nav.append(("/governance", "nav.governance", "governance"))
+        if is_allowed(signed_in.role, "keys.own"):
+            nav.append(("/keys", "nav.keys", "keys"))
         if is_allowed(signed_in.role, "users.manage"):
             nav.append(("/users", "nav.users", "users"))
         if is_allowed(signed_in.role, "audit.read"):
             nav.append(("/audit", "nav.audit", "audit"))
     explorer_pages = ("explorer", "block", "transaction", "account", "search")
-    current_nav = "explorer" if page in explorer_pages else page
+    current_nav = "explorer" if page in explorer_pages else "contracts" if page == "contract" else page
     links = "".join(
         f'<a href="{href}"{_CURRENT if name == current_nav else ""}>{escape(message(key))}</a>'
         for href, key, name in nav
@@ -395,7 +414,10 @@ def create_app(
 
     Without `store` it opens the one `settings` names at startup (and closes it at cleanup).
     """
-    app = web.Application(middlewares=[_limits_middleware, access_middleware], client_max_size=settings.body_bytes_max)
+    app = web.Application(
+        middlewares=[_limits_middleware, access_middleware],
+        client_max_size=settings.body_bytes_max + settings.contract_source_bytes_max,
+    )
     app[SETTINGS_KEY] = settings
     app[CLIENT_KEY] = client or AsyncClient(settings.endpoint, timeout_s=settings.node_timeout_s, retries_max=0)
     app[CATALOGUES_KEY] = load_catalogues()
@@ -426,6 +448,9 @@ def create_app(
 
         app.cleanup_ctx.append(store_context)
     add_routes(app)
+    add_signing_routes(app)
+    add_contract_routes(app)
+    add_governance_routes(app)
     app.router.add_get("/", _page("dashboard"))
     app.router.add_get("/blocks", _page("explorer"))
     app.router.add_get("/blocks/{argument}", _page("block", chain.parse_block_reference))
