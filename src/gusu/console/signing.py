@@ -24,7 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
+from aiohttp.web_request import FileField
 
 from gusu.codec import Value
 from gusu.console.access import AccessInputError
@@ -90,55 +91,33 @@ class Form:
 
 async def read_form(request: web.Request, long_fields: dict[str, int], file_bytes_max: int = 0) -> Form:
     """The request's fields: each at most `form_field_length_max` characters, except those `long_fields` names
-    (their own limit); uploads up to `file_bytes_max` bytes (0: none). Refuses with a message naming the limit."""
+    (their own limit); uploads up to `file_bytes_max` bytes (0: none). Refuses with a message naming the limit.
+
+    The whole body is bounded before this runs (the server's body limits); the access check has parsed it
+    already (for the CSRF token), and aiohttp keeps that parse.
+    """
     limit = request.app[ACCESS_SETTINGS_KEY].form_field_length_max
     fields: dict[str, str] = {}
     files: dict[str, bytes] = {}
-    if request.content_type == "multipart/form-data":
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader) or part.name is None:
-                raise AccessInputError("error.form_invalid", "the form is malformed")
-            name = part.name[:64]
-            if part.filename is not None:
-                if file_bytes_max == 0:
-                    raise AccessInputError("error.form_invalid", "this form takes no file")
-                data = await _read_part(part, file_bytes_max)
-                if data is None:
-                    raise AccessInputError(
-                        "error.file_large", f"the file is larger than {file_bytes_max} bytes", count=file_bytes_max
-                    )
-                if data:
-                    files[name] = data
-                continue
-            field_limit = long_fields.get(name, limit)
-            raw = await _read_part(part, field_limit * 4)
-            try:
-                text = raw.decode("utf-8") if raw is not None else None
-            except UnicodeDecodeError:
-                raise AccessInputError("error.form_invalid", "the form is malformed") from None
-            if text is None:
-                raise AccessInputError(
-                    "error.field_long", f"the field {name} is longer than {field_limit} characters", count=field_limit
-                )
-            _check_length(name, text, field_limit)
-            fields[name] = text
-        return Form(fields, files)
-    for name, value in (await request.post()).items():
+    try:
+        posted = await request.post()
+    except ValueError:
+        raise AccessInputError("error.form_invalid", "the form is malformed") from None
+    for name, value in posted.items():
         if isinstance(value, str):
             _check_length(name, value, long_fields.get(name, limit))
             fields[name] = value
+            continue
+        if not isinstance(value, FileField) or file_bytes_max == 0:
+            raise AccessInputError("error.form_invalid", "this form takes no file")
+        data = value.file.read(file_bytes_max + 1)
+        if len(data) > file_bytes_max:
+            raise AccessInputError(
+                "error.file_large", f"the file is larger than {file_bytes_max} bytes", count=file_bytes_max
+            )
+        if data:
+            files[name] = data
     return Form(fields, files)
-
-
-async def _read_part(part: BodyPartReader, bytes_max: int) -> bytes | None:
-    """The part's bytes, or None once it passes `bytes_max` (read in chunks: a streamed body is never held whole)."""
-    data = bytearray()
-    while chunk := await part.read_chunk():
-        data += chunk
-        if len(data) > bytes_max:
-            return None
-    return bytes(data)
 
 
 def _check_length(name: str, value: str, limit: int) -> None:
