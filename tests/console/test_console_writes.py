@@ -350,6 +350,14 @@ def test_hostile_inputs_are_refused_with_messages(tmp_path: Path, chain: Chain) 
         # Sources and arguments.
         no_source = await console.deploy({"name": "nosource", "template": "", **console.signing()})
         assert no_source.status == 400 and "Choose a template or upload" in await no_source.text()
+        # A file input left empty (what browsers send: a part without a file name) is no upload.
+        form = aiohttp.FormData()
+        form.add_field("csrf_token", await console.token("/contracts"))
+        for field, value in {"name": "emptyfile", "template": "basic", **console.signing()}.items():
+            form.add_field(field, value)
+        form.add_field("source", b"", content_type="application/octet-stream", filename="")
+        empty_file = await client.post("/contracts/deploy", data=form)
+        assert empty_file.status == 200 and 'id="approval-needed"' in await empty_file.text()
         binary = await console.deploy({"name": "binary", "template": "", **console.signing()}, b"\xff\xfe\x00")
         assert binary.status == 400 and "UTF-8" in await binary.text()
         large = await console.deploy({"name": "large", "template": "", **console.signing()}, b"#" * (70 * 1024))

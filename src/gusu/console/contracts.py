@@ -407,7 +407,7 @@ async def _transaction_result(request: web.Request, transaction_text: str, inter
     )
     return (
         f'<section class="result" id="transaction-result" data-success="{str(receipt.is_success).lower()}">'
-        f"<h2>{_e(message('contract.result'))}</h2><dl>"
+        f'<h2>{_e(message("contract.result"))}</h2><dl class="fields">'
         f'<dt>{_e(message("tx.id"))}</dt><dd><a id="result-transaction" href="/transactions/{identifier}">'
         f"{identifier}</a></dd>"
         f'<dt>{_e(message("tx.block"))}</dt><dd><a href="/blocks/{view.height}">{view.height}</a></dd>'
@@ -499,10 +499,11 @@ async def _contract_page(
     events = "".join(
         f"<li><code>{_e(event.name)}({_e(', '.join(event.fields))})</code></li>" for event in interface.events
     )
+    owner = bytes_to_hex(instance.owner)
     content = (
         f"<h1>{_e(message('contract.title', name=name))}</h1>{_error_html(catalogue, error)}{result}"
-        f'<dl><dt>{_e(message("contract.owner"))}</dt><dd><a href="/accounts/{bytes_to_hex(instance.owner)}">'
-        f"{bytes_to_hex(instance.owner)}</a></dd>"
+        f'<dl class="fields"><dt>{_e(message("contract.owner"))}</dt>'
+        f'<dd><a href="/accounts/{owner}">{owner}</a></dd>'
         f'<dt>{_e(message("contract.version"))}</dt><dd id="contract-version">{instance.version}</dd>'
         f"<dt>{_e(message('contract.code_hash'))}</dt><dd><code>{bytes_to_hex(instance.code_hash)}</code></dd>"
         f'<dt>{_e(message("contract.deployed_height"))}</dt><dd><a href="/blocks/{instance.deployed_height}">'

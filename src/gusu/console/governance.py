@@ -136,7 +136,7 @@ async def _governance_page(
         f"<h1>{_e(message('governance.title'))}</h1>{_error_html(catalogue, error)}{result}"
         f"<h2>{_e(message('governance.proposals'))}</h2>"
         f'<table id="proposals"><thead><tr><th>#</th><th>{_e(message("governance.kind"))}</th>'
-        f"<th>{_e(message('governance.arguments'))}</th><th>{_e(message('governance.organisation'))}</th>"
+        f"<th>{_e(message('governance.args_column'))}</th><th>{_e(message('governance.organisation'))}</th>"
         f"<th>{_e(message('governance.heights'))}</th><th>{_e(message('governance.status'))}</th>"
         f"<th>{_e(message('governance.votes'))}</th><th></th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
         f'<nav class="pager">{older}</nav>{propose_form}'

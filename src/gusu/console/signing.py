@@ -108,6 +108,8 @@ async def read_form(request: web.Request, long_fields: dict[str, int], file_byte
             _check_length(name, value, long_fields.get(name, limit))
             fields[name] = value
             continue
+        if isinstance(value, (bytes, bytearray)) and not value:
+            continue  # a file input left empty: browsers send a part without a file name
         if not isinstance(value, FileField) or file_bytes_max == 0:
             raise AccessInputError("error.form_invalid", "this form takes no file")
         data = value.file.read(file_bytes_max + 1)
