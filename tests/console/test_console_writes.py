@@ -27,7 +27,9 @@ from gusu.console.settings import ConsoleSettings
 from gusu.console.store import ConsoleStore, open_store
 from gusu.crypto.keyfile import decrypt_key_file
 from gusu.devkit.templates import render_template
+from gusu.errors import RemoteError
 from gusu.ledger.contractcode import compute_code_hash
+from gusu.sdk import AsyncClient
 
 Client = TestClient[Any, Any]
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -469,3 +471,28 @@ def test_roles_auditor_reads_developer_deploys_org_admin_governs(tmp_path: Path,
             assert response.status == 303 and response.headers["Location"] == "/login", path
 
     run(tmp_path, chain, scenario)
+
+
+def test_a_chain_without_governance_says_so(tmp_path: Path) -> None:
+    class NoSystemClient(AsyncClient):
+        async def call(self, contract: str, method: str, args: Any, sender: Any = None) -> Any:
+            raise RemoteError("contract_unknown", f"no contract named {contract!r}")
+
+    async def main() -> None:
+        settings = ConsoleSettings(endpoint="http://127.0.0.1:9", port=0, scrypt_log2_n=10)
+        store = await open_store(None, tmp_path / "console")
+        first = await ensure_first_operator(store, settings)
+        assert first is not None
+        app = create_app(settings, client=NoSystemClient(settings.endpoint), store=store)
+        try:
+            async with TestClient(TestServer(app)) as client:
+                client.session.cookie_jar.update_cookies({"gusu_language": "en"})
+                console = Console(client, store, first[1], chain=None)  # type: ignore[arg-type]
+                await console.login("admin", first[1])
+                page = await client.get("/governance")
+                text = await page.text()
+                assert page.status == 200 and 'id="governance-unavailable"' in text and "no governance" in text
+        finally:
+            await store.close()
+
+    asyncio.run(main())

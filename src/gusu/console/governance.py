@@ -31,7 +31,7 @@ from gusu.console.accounts import (
 )
 from gusu.console.contracts import _client, _display, _transaction_result, parse_arguments_json
 from gusu.console.signing import Form, key_fields_html, read_form, send_transaction, unlock_key
-from gusu.errors import CodecError
+from gusu.errors import CodecError, RemoteError
 from gusu.ledger.jsonview import bytes_to_hex
 from gusu.sdk import AsyncGovernance
 from gusu.sdk.governance import EXPIRY_BLOCKS_DEFAULT, KINDS, PROPOSALS_PAGE_MAX, SYSTEM_CONTRACT
@@ -69,8 +69,18 @@ async def _governance_page(
             result = await _transaction_result(request, request.query["transaction"], None)
     except AccessInputError as refused:
         error = error or refused
-    proposals = await governance.list_proposals(start, min(PROPOSALS_SHOWN, PROPOSALS_PAGE_MAX))
-    organizations = await governance.get_organizations()
+    try:
+        proposals = await governance.list_proposals(start, min(PROPOSALS_SHOWN, PROPOSALS_PAGE_MAX))
+        organizations = await governance.get_organizations()
+    except RemoteError as missing:
+        if missing.code not in ("contract_unknown", "method_unknown"):
+            raise
+        # A chain whose genesis runs no `system` contract has no governance to show.
+        content = (
+            f"<h1>{_e(message('governance.title'))}</h1>"
+            f'<p class="notice" id="governance-unavailable">{_e(message("governance.unavailable"))}</p>'
+        )
+        return _render(request, "governance", content, 200)
     keys = await request.app[STORE_KEY].list_signing_keys(viewer.user.user_id) if writer else []
     token = _csrf_input(viewer.session.csrf_token)
     rows = []
