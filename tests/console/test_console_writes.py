@@ -234,6 +234,11 @@ def test_deploy_a_template_after_approval_then_query_and_call(tmp_path: Path, ch
         approved = await console.approve(code_hash)
         assert 'id="transaction-result" data-success="true"' in approved, approved
         assert 'data-status="approved"' in approved
+        # A migration that fails (a text where it takes a number) deploys nothing, and the form says why.
+        failing_deploy = await console.deploy({**fields, "args": '["a lot"]'})
+        text = await failing_deploy.text()
+        assert failing_deploy.status == 400 and "failed on chain: arguments_invalid" in text, text[-3000:]
+        assert (await client.get(f"/contracts/{name}")).status == 404
         # Deployed now; the page of the contract shows the deployment's receipt and its forms.
         deployed = await console.deploy(fields)
         assert deployed.status == 303, await deployed.text()
@@ -244,6 +249,11 @@ def test_deploy_a_template_after_approval_then_query_and_call(tmp_path: Path, ch
         assert "Deployed" in page  # the deployer's event
         assert 'id="view-balance"' in page and 'id="call-transfer"' in page and 'id="view-total_supply"' in page
         assert "transfer(to: Address, amount: int)" in page
+        again = await console.deploy(fields)
+        assert again.status == 400 and f"A contract named {name} is deployed already" in await again.text()
+        for transaction in ("0xnothex", "0x" + "00" * 32):
+            unknown = await client.get(f"/contracts/{name}?transaction={transaction}")
+            assert unknown.status == 400 and "No committed transaction has that id." in await unknown.text()
         # A read-only query runs as a call, with typed arguments.
         queried = await (await client.get(f"/contracts/{name}?method=balance&arg0={chain.dev_address}")).text()
         assert '<code id="query-value">1000</code>' in queried
@@ -278,6 +288,9 @@ def test_deploy_a_template_after_approval_then_query_and_call(tmp_path: Path, ch
         assert 'data-success="false"' in failed and "insufficient balance" in failed
         actions = await console.audit_actions()
         assert ("contract.deploy", name, "needs_approval") in actions
+        assert any(
+            a == "contract.deploy" and (t or "").startswith(name + " 0x") and o == "failed" for a, t, o in actions
+        )
         assert any(action == "governance.propose" and outcome == "ok" for action, _, outcome in actions)
         assert any(a == "contract.deploy" and (t or "").startswith(name + " 0x") and o == "ok" for a, t, o in actions)
         assert ("contract.call", f"{name}.transfer {transaction_id}", "ok") in actions

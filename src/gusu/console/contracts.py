@@ -48,7 +48,7 @@ from gusu.console.signing import (
 )
 from gusu.console.store import StoredKey
 from gusu.devkit.templates import TEMPLATES, render_template
-from gusu.errors import CodecError, RemoteError
+from gusu.errors import CodecError, ConsoleInputError, RemoteError
 from gusu.ledger.jsonview import bytes_to_hex, value_from_json, value_to_json
 from gusu.sdk import AsyncClient
 from gusu.sdk.contracts import DEPLOYER_CONTRACT, AsyncContracts, ContractInterface, MethodView
@@ -307,6 +307,8 @@ async def _contracts_deploy(request: web.Request) -> web.StreamResponse:
         source = _deploy_source(form, name)
         args = parse_arguments_json(form.get("args"), settings.arguments_text_length_max, "args")
         deployer = AsyncContracts(_client(request))
+        if await deployer.get_instance(name) is not None:
+            raise AccessInputError("error.contract_exists", f"a contract named {name} is deployed already", name=name)
         code_hash = await deployer.compute_code_hash(source)
         if await deployer.is_approval_required() and not await deployer.is_code_approved(code_hash):
             await record(request, "contract.deploy", name, "needs_approval")
@@ -322,6 +324,15 @@ async def _contracts_deploy(request: web.Request) -> web.StreamResponse:
         return await _contracts_page(request, form, error=error)
     outcome = "ok" if sent.receipt.is_success else "failed"
     await record(request, "contract.deploy", f"{name} {sent.transaction_id}", outcome)
+    if not sent.receipt.is_success:
+        # Nothing was deployed (a name the chain reserves, a failing migration...): say why on the form.
+        failed = AccessInputError(
+            "error.transaction_failed",
+            f"transaction {sent.transaction_id} failed",
+            transaction_id=sent.transaction_id,
+            reason=f"{sent.receipt.error_code}: {sent.receipt.error_message}",
+        )
+        return await _contracts_page(request, form, error=failed)
     return web.Response(status=303, headers={"Location": f"/contracts/{name}?transaction={sent.transaction_id}"})
 
 
@@ -393,8 +404,13 @@ async def _transaction_result(request: web.Request, transaction_text: str, inter
     from gusu.console.signing import compute_events_json
 
     message = _catalogue(request).get_message
-    transaction_id = parse_hash(transaction_text)
-    view = await _client(request).get_receipt(transaction_id)
+    try:
+        transaction_id = parse_hash(transaction_text)
+        view = await _client(request).get_receipt(transaction_id)
+    except (ConsoleInputError, RemoteError) as error:
+        if isinstance(error, RemoteError) and error.code != "not_found":
+            raise
+        raise AccessInputError("error.transaction_unknown", "no committed transaction has that id") from None
     receipt = view.receipt
     identifier = bytes_to_hex(transaction_id)
     status_key = "receipt.status.success" if receipt.is_success else "receipt.status.failed"
