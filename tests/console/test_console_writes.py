@@ -336,6 +336,24 @@ def test_governance_page_lists_outcomes_and_refused_votes_say_why(tmp_path: Path
             text = await vote.text()
             assert vote.status == 400 and "The node refused the transaction" in text
         assert any(action == "governance.vote" for action, _, _ in await console.audit_actions())
+        # A key that is no organisation's admin: the console signs, the chain refuses, the page says why.
+        made = await console.post("/keys/generate", {"passphrase": PASSPHRASE, "confirm": PASSPHRASE})
+        assert made.status == 303
+        admin = await console.store.get_user("admin")
+        assert admin is not None
+        outsider = next(
+            key.address
+            for key in await console.store.list_signing_keys(admin.user_id)
+            if key.address != chain.dev_address
+        )
+        proposal = {"kind": "approve_contract", "args": json.dumps(["0x" + "77" * 32]), "expiry_blocks": "50"}
+        refused = await console.post("/governance/propose", {**proposal, "key": outsider, "passphrase": PASSPHRASE})
+        if refused.status == 303:
+            text = await (await console.client.get(refused.headers["Location"])).text()
+            assert 'data-success="false"' in text and 'id="result-error"' in text, text[-3000:]
+        else:
+            text = await refused.text()
+            assert refused.status == 400 and "The node refused the transaction" in text
         # In Chinese too.
         console.client.session.cookie_jar.update_cookies({"gusu_language": "zh-CN"})
         chinese = await (await console.client.get("/governance")).text()
