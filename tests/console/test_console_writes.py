@@ -317,6 +317,36 @@ def test_deploy_an_uploaded_source_and_wrong_passphrase(tmp_path: Path, chain: C
         assert deployed.status == 303, await deployed.text()
         page = await (await console.client.get(f"/contracts/{name}")).text()
         assert 'id="contract-version">1<' in page and "record(digest: bytes, description: str)" in page
+        assert 'id="upgrade-form"' in page
+
+        async def upgrade(code: bytes) -> aiohttp.ClientResponse:
+            form = aiohttp.FormData()
+            form.add_field("csrf_token", await console.token(f"/contracts/{name}"))
+            for field, value in {"template": "", "args": "[]", **console.signing()}.items():
+                form.add_field(field, value)
+            form.add_field("source", code, filename="contract.py", content_type="text/x-python")
+            return await console.client.post(f"/contracts/{name}/upgrade", data=form, allow_redirects=False)
+
+        same = await upgrade(source.encode())
+        assert same.status == 400 and "The contract runs this code already." in await same.text()
+        newer = source + "\n# version 2: the same entry points\n"
+        waiting = await upgrade(newer.encode())
+        text = await waiting.text()
+        assert waiting.status == 200 and 'id="approval-needed"' in text and _code_hash(newer) in text
+        await console.approve(_code_hash(newer))
+        upgraded = await upgrade(newer.encode())
+        assert upgraded.status == 303, await upgraded.text()
+        page = await (await console.client.get(upgraded.headers["Location"])).text()
+        assert 'id="contract-version">2<' in page and 'data-success="true"' in page
+        # A source above body_bytes_max (16 KiB) but within contract_source_bytes_max is accepted; more is not.
+        large = await upgrade((newer + "#" * 30_000).encode())
+        assert large.status == 200 and 'id="approval-needed"' in await large.text()
+        assert (await upgrade(b"#" * (100 * 1024))).status == 413
+        missing = await console.post("/contracts/never_deployed_here/upgrade", {"template": "basic"}, "/contracts")
+        assert missing.status == 404
+        actions = await console.audit_actions()
+        assert ("contract.upgrade", name, "needs_approval") in actions
+        assert any(a == "contract.upgrade" and (t or "").startswith(name + " 0x") and o == "ok" for a, t, o in actions)
 
     run(tmp_path, chain, scenario)
 
@@ -480,7 +510,13 @@ def test_roles_auditor_reads_developer_deploys_org_admin_governs(tmp_path: Path,
         assert 'id="deploy-form"' not in contracts_page and 'href="/keys"' not in contracts_page
         assert 'id="propose-form"' not in await (await client.get("/governance")).text()
         token = await console.token("/contracts")
-        for path in ("/contracts/deploy", "/contracts/anything/call", "/governance/propose", "/governance/1/vote"):
+        for path in (
+            "/contracts/deploy",
+            "/contracts/anything/call",
+            "/contracts/anything/upgrade",
+            "/governance/propose",
+            "/governance/1/vote",
+        ):
             response = await client.post(path, data={"csrf_token": token, "name": "x"})
             assert response.status == 403, path
         assert (await client.get("/keys")).status == 403

@@ -181,6 +181,27 @@ def _allowed(request: web.Request, permission: str) -> bool:
     return viewer is not None and is_allowed(viewer.user.role, permission)
 
 
+def _approval_notice(request: web.Request, name: str, code_hash: str) -> str:
+    """Says the code must be approved first, with a link to the governance page's proposal form filled in."""
+    message = _catalogue(request).get_message
+    proposal = urlencode({"kind": "approve_contract", "args": json.dumps([code_hash])})
+    return (
+        f'<div class="notice" id="approval-needed" role="status"><p>'
+        f"{_e(message('contracts.approval_needed', name=name, code_hash=code_hash))}</p>"
+        f'<p><a id="approval-link" href="/governance?{_e(proposal)}">{_e(message("contracts.approval_link"))}</a>'
+        "</p></div>"
+    )
+
+
+def _template_options(request: web.Request, chosen: str) -> str:
+    message = _catalogue(request).get_message
+    upload_selected = " selected" if chosen == "" else ""
+    options = "".join(
+        f'<option value="{kind}"{" selected" if kind == chosen else ""}>{kind}</option>' for kind in TEMPLATES
+    )
+    return f'<option value=""{upload_selected}>{_e(message("contracts.upload_option"))}</option>{options}'
+
+
 async def _contracts_page(
     request: web.Request,
     form: Form | None = None,
@@ -202,21 +223,8 @@ async def _contracts_page(
         "</code></td></tr>"
         for kind in TEMPLATES
     )
-    chosen = form.get("template") if form else "basic"
-    options = "".join(
-        f'<option value="{kind}"{" selected" if kind == chosen else ""}>{kind}</option>' for kind in TEMPLATES
-    )
-    upload_selected = " selected" if chosen == "" else ""
-    options = f'<option value=""{upload_selected}>{_e(message("contracts.upload_option"))}</option>{options}'
-    notice = ""
-    if approval is not None:
-        proposal = urlencode({"kind": "approve_contract", "args": json.dumps([approval[1]])})
-        notice = (
-            f'<div class="notice" id="approval-needed" role="status"><p>'
-            f"{_e(message('contracts.approval_needed', name=approval[0], code_hash=approval[1]))}</p>"
-            f'<p><a id="approval-link" href="/governance?{_e(proposal)}">{_e(message("contracts.approval_link"))}</a>'
-            "</p></div>"
-        )
+    options = _template_options(request, form.get("template") if form else "basic")
+    notice = "" if approval is None else _approval_notice(request, *approval)
     deploy_form = ""
     if _allowed(request, "contracts.write"):
         keys = await store.list_signing_keys(viewer.user.user_id)
@@ -466,7 +474,11 @@ async def _view_result(request: web.Request, name: str, interface: ContractInter
 
 
 async def _contract_page(
-    request: web.Request, name: str, values: dict[str, str] | None = None, error: AccessInputError | None = None
+    request: web.Request,
+    name: str,
+    values: dict[str, str] | None = None,
+    error: AccessInputError | None = None,
+    approval: tuple[str, str] | None = None,
 ) -> web.Response:
     catalogue = _catalogue(request)
     message = catalogue.get_message
@@ -516,8 +528,26 @@ async def _contract_page(
         f"<li><code>{_e(event.name)}({_e(', '.join(event.fields))})</code></li>" for event in interface.events
     )
     owner = bytes_to_hex(instance.owner)
+    upgrade_form = ""
+    if _allowed(request, "contracts.write"):
+        token = _csrf_input(viewer.session.csrf_token)
+        upgrade_form = (
+            f"<h2>{_e(message('contract.upgrade_title'))}</h2><p>{_e(message('contract.upgrade_intro'))}</p>"
+            f'<form class="stack" id="upgrade-form" action="/contracts/{_e(name)}/upgrade" method="post" '
+            f'enctype="multipart/form-data">{token}'
+            f'<label for="upgrade-template">{_e(message("contracts.template"))}</label>'
+            f'<select id="upgrade-template" name="template">{_template_options(request, "")}</select>'
+            f'<label for="upgrade-source">{_e(message("contracts.source"))}</label>'
+            '<input id="upgrade-source" name="source" type="file" accept=".py,text/x-python">'
+            f'<label for="upgrade-args">{_e(message("contracts.arguments"))}</label>'
+            f'<input id="upgrade-args" name="args" maxlength="{settings.arguments_text_length_max}" placeholder="[]">'
+            f"{key_fields_html(request, keys, 'upgrade')}"
+            f'<button type="submit"{" disabled" if not keys else ""}>{_e(message("contract.upgrade_submit"))}'
+            "</button></form>"
+        )
+    notice = "" if approval is None else _approval_notice(request, *approval)
     content = (
-        f"<h1>{_e(message('contract.title', name=name))}</h1>{_error_html(catalogue, error)}{result}"
+        f"<h1>{_e(message('contract.title', name=name))}</h1>{notice}{_error_html(catalogue, error)}{result}"
         f'<dl class="fields"><dt>{_e(message("contract.owner"))}</dt>'
         f'<dd><a href="/accounts/{owner}">{owner}</a></dd>'
         f'<dt>{_e(message("contract.version"))}</dt><dd id="contract-version">{instance.version}</dd>'
@@ -531,7 +561,7 @@ async def _contract_page(
         f'<table id="contract-history"><thead><tr><th>{_e(message("audit.time"))}</th>'
         f"<th>{_e(message('audit.actor'))}</th><th>{_e(message('tx.method'))}</th><th>{_e(message('tx.id'))}</th>"
         f"<th>{_e(message('receipt.status'))}</th><th>{_e(message('receipt.events'))}</th></tr></thead>"
-        f"<tbody>{history_rows}</tbody></table>"
+        f"<tbody>{history_rows}</tbody></table>{upgrade_form}"
     )
     return _render(request, "contract", content, 400 if error else 200)
 
@@ -572,9 +602,47 @@ async def _contract_call(request: web.Request) -> web.StreamResponse:
     return web.Response(status=303, headers={"Location": f"/contracts/{name}?transaction={sent.transaction_id}"})
 
 
+@requires("contracts.write")
+async def _contract_upgrade(request: web.Request) -> web.StreamResponse:
+    """Points `name` at new code (the chain lets only its owner): the same checks and approval as deploying."""
+    viewer = get_viewer(request)
+    assert viewer is not None
+    settings = request.app[ACCESS_SETTINGS_KEY]
+    name = _parse_name(request)
+    form: Form | None = None
+    try:
+        form = await read_form(
+            request,
+            {"args": settings.arguments_text_length_max, "passphrase": 256},
+            settings.contract_source_bytes_max,
+        )
+        deployer = AsyncContracts(_client(request))
+        instance = await deployer.get_instance(name)
+        if instance is None:
+            raise web.HTTPNotFound()
+        source = _deploy_source(form, name)
+        args = parse_arguments_json(form.get("args"), settings.arguments_text_length_max, "args")
+        code_hash = await deployer.compute_code_hash(source)
+        if code_hash == instance.code_hash:
+            raise AccessInputError("error.same_code", "the contract runs this code already")
+        if await deployer.is_approval_required() and not await deployer.is_code_approved(code_hash):
+            await record(request, "contract.upgrade", name, "needs_approval")
+            return await _contract_page(request, name, {}, approval=(name, bytes_to_hex(code_hash)))
+        key = await unlock_key(request, viewer, form)
+        sent = await send_transaction(request, key, DEPLOYER_CONTRACT, "upgrade", [name, source, encode(args)])
+        del key
+    except AccessInputError as error:
+        await record(request, "contract.upgrade", name, "refused")
+        return await _contract_page(request, name, {}, error)
+    outcome = "ok" if sent.receipt.is_success else "failed"
+    await record(request, "contract.upgrade", f"{name} {sent.transaction_id}", outcome)
+    return web.Response(status=303, headers={"Location": f"/contracts/{name}?transaction={sent.transaction_id}"})
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/contracts", _contracts_get)
     app.router.add_get("/contracts/open", _contracts_open)
     app.router.add_post("/contracts/deploy", _contracts_deploy)
     app.router.add_get("/contracts/{name}", _contract_get)
     app.router.add_post("/contracts/{name}/call", _contract_call)
+    app.router.add_post("/contracts/{name}/upgrade", _contract_upgrade)

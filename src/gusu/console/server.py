@@ -131,18 +131,25 @@ def _error_response(status: int, code: str, message: str) -> web.Response:
     return _json_response({"error": {"code": code, "message": message}}, status)
 
 
+def is_upload_path(path: str) -> bool:
+    """The forms that upload a contract source (deploy, upgrade): the only bodies above `body_bytes_max`."""
+    return path == "/contracts/deploy" or (
+        path.startswith("/contracts/") and path.endswith("/upgrade") and path.count("/") == 3
+    )
+
+
 @web.middleware
 async def _limits_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     settings = request.app[SETTINGS_KEY]
     body_limit = (
         settings.contract_source_bytes_max + settings.body_bytes_max
-        if request.path == "/contracts/deploy"
+        if is_upload_path(request.path)
         else settings.body_bytes_max
     )
     if len(request.raw_path) > settings.query_length_max * 4:
         response: web.StreamResponse = _error_response(414, "input_invalid", "the URL is too long")
     elif (request.content_length or 0) > body_limit:
-        # Only the deploy form carries a contract source; every other body keeps the small limit.
+        # Only the deploy and upgrade forms carry a contract source; every other body keeps the small limit.
         response = _error_response(413, "input_invalid", f"the request body is larger than {body_limit} bytes")
     else:
         try:

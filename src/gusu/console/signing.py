@@ -64,6 +64,7 @@ AUDIT_ACTIONS: Final = frozenset(
         "key.unlock",
         "contract.deploy",
         "contract.call",
+        "contract.upgrade",
         "governance.propose",
         "governance.vote",
     }
