@@ -412,7 +412,10 @@ def test_hostile_inputs_are_refused_with_messages(tmp_path: Path, chain: Chain) 
         assert opened.status == 400
         # Sources and arguments.
         no_source = await console.deploy({"name": "nosource", "template": "", **console.signing()})
-        assert no_source.status == 400 and "Choose a template or upload" in await no_source.text()
+        text = await no_source.text()
+        assert no_source.status == 400 and "Choose a template or upload" in text
+        # Switching the language on a page a form answered goes back to that page, not to the form's target.
+        assert '<input type="hidden" name="next" value="/contracts">' in text
         # A file input left empty (what browsers send: a part without a file name) is no upload.
         form = aiohttp.FormData()
         form.add_field("csrf_token", await console.token("/contracts"))
@@ -563,3 +566,17 @@ def test_a_chain_without_governance_says_so(tmp_path: Path) -> None:
             await store.close()
 
     asyncio.run(main())
+
+
+def test_the_page_a_form_belongs_to() -> None:
+    from gusu.console.server import compute_page_path
+
+    assert compute_page_path("/contracts/deploy") == "/contracts"
+    assert compute_page_path("/contracts/coin/call") == "/contracts/coin"
+    assert compute_page_path("/contracts/coin/upgrade") == "/contracts/coin"
+    assert compute_page_path("/governance/3/vote") == "/governance"
+    assert compute_page_path("/governance/propose") == "/governance"
+    assert compute_page_path("/keys/import") == "/keys"
+    assert compute_page_path("/users/bob/disable") == "/users"
+    assert compute_page_path("/account/password") == "/account"
+    assert compute_page_path("/login") == "/login"

@@ -285,8 +285,19 @@ def _page_response(
 ) -> web.Response:
     viewer = get_viewer(request)
     signed_in = None if viewer is None else SignedIn(viewer.user.username, viewer.user.role, viewer.session.csrf_token)
-    body = compute_page(_get_catalogue(request), page, argument, request.path_qs, signed_in, content)
+    current = request.path_qs if request.method in ("GET", "HEAD") else compute_page_path(request.path)
+    body = compute_page(_get_catalogue(request), page, argument, current, signed_in, content)
     return web.Response(text=body, content_type="text/html", charset="utf-8", status=status)
+
+
+def compute_page_path(form_path: str) -> str:
+    """The page a form posted to `form_path` belongs to: where switching the language goes back to (a GET of the
+    form's own path would be 405). ``/contracts/x/call`` -> ``/contracts/x``, ``/governance/3/vote`` ->
+    ``/governance``, ``/keys/import`` -> ``/keys``."""
+    parts = form_path.split("/")
+    if len(parts) > 3 and parts[1] == "contracts":
+        return "/".join(parts[:3])
+    return "/" + parts[1] if len(parts) > 1 else "/"
 
 
 def _render_content(request: web.Request, page: str, content: str, status: int) -> web.Response:
