@@ -466,7 +466,7 @@ def create_app(
 
         app.cleanup_ctx.append(store_context)
     add_routes(app)
-    add_signing_routes(app)
+    add_signing_routes(app, settings)
     add_contract_routes(app)
     add_governance_routes(app)
     app.router.add_get("/", _page("dashboard"))

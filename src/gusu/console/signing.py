@@ -28,7 +28,7 @@ from aiohttp import web
 from aiohttp.web_request import FileField
 
 from gusu.codec import Value
-from gusu.console.access import AccessInputError
+from gusu.console.access import AccessInputError, LoginLimiter, LoginLimits
 from gusu.console.accounts import (
     ACCESS_SETTINGS_KEY,
     STORE_KEY,
@@ -42,6 +42,7 @@ from gusu.console.accounts import (
     record,
     requires,
 )
+from gusu.console.settings import ConsoleSettings
 from gusu.console.store import StoredKey
 from gusu.crypto import PrivateKey, get_suite
 from gusu.crypto.keyfile import decrypt_key_file, encrypt_key_file, read_key_file_metadata
@@ -56,6 +57,14 @@ KEY_FILE_BYTES_MAX: Final = 8 * 1024
 KEY_PASSPHRASE_LENGTH_MIN: Final = 12
 """A key generated in the console gets a passphrase at least this long."""
 PASSPHRASE_LENGTH_MAX: Final = 256
+IMPORT_SCRYPT_N_MAX: Final = 2**16
+"""Largest scrypt N of an imported key file: 64 MiB per unlock (the key-file reader itself allows 2^18)."""
+IMPORT_PBKDF2_ITERATIONS_MAX: Final = 2**21
+"""Largest PBKDF2-HMAC-SM3 count of an imported key file: about 2 s per unlock here."""
+UNLOCKS_CONCURRENT_MAX: Final = 2
+"""Keys decrypted at the same time (each may take 64 MiB and a core for a moment)."""
+UNLOCK_LIMITER_KEY: Final = web.AppKey("unlock_limiter", LoginLimiter)
+UNLOCK_SLOTS_KEY: Final = web.AppKey("unlock_slots", asyncio.Semaphore)
 AUDIT_ACTIONS: Final = frozenset(
     {
         "key.generate",
@@ -170,12 +179,44 @@ async def unlock_key(request: web.Request, viewer: Viewer, form: Form) -> Privat
     passphrase = form.get("passphrase")
     if not passphrase:
         raise AccessInputError("error.passphrase_missing", "type the passphrase of the signing key")
+    limiter = request.app[UNLOCK_LIMITER_KEY]
+    settings = request.app[ACCESS_SETTINGS_KEY]
+    username = viewer.user.username
+    if limiter.is_locked(username, address, time.monotonic()):
+        # A stolen session must not turn the console into a passphrase-guessing machine for the user's keys.
+        await record(request, "key.unlock", address, "limited")
+        minutes = max(1, round(settings.login_window_s / 60))
+        raise AccessInputError(
+            "error.unlock_locked", f"too many wrong passphrases; try again in {minutes} minutes", minutes=minutes
+        )
     try:
-        # PBKDF2/scrypt takes a fraction of a second: off the event loop.
-        return await asyncio.to_thread(decrypt_key_file, stored.key_file.encode("utf-8"), passphrase)
+        # PBKDF2/scrypt costs a fraction of a second and up to 64 MiB: off the event loop, a few at a time.
+        async with request.app[UNLOCK_SLOTS_KEY]:
+            key = await asyncio.to_thread(decrypt_key_file, stored.key_file.encode("utf-8"), passphrase)
     except KeyFileError:
+        limiter.on_failure(username, address, time.monotonic())
         await record(request, "key.unlock", address, "failed")
         raise AccessInputError("error.passphrase_wrong", "the passphrase does not open this key") from None
+    limiter.on_success(username)
+    return key
+
+
+def validate_key_file_cost(data: bytes) -> None:
+    """Refuses a key file whose KDF would cost the server more than it accepts (memory or time per unlock)."""
+    try:
+        document = json.loads(data)
+        kdf = document["kdf"]
+        parameters = document["kdf_params"]
+        cost = parameters["n"] if kdf == "scrypt" else parameters["c"]
+    except (ValueError, KeyError, TypeError):
+        return  # the key-file reader refuses it with its own message
+    ceiling = IMPORT_SCRYPT_N_MAX if kdf == "scrypt" else IMPORT_PBKDF2_ITERATIONS_MAX
+    if not isinstance(cost, int) or cost > ceiling:
+        raise AccessInputError(
+            "error.key_cost",
+            f"the key file's {kdf} cost {cost} is above the console's limit {ceiling}",
+            limit=ceiling,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,6 +409,7 @@ async def _keys_import(request: web.Request) -> web.StreamResponse:
         data = form.files.get("key_file")
         if data is None:
             raise AccessInputError("error.key_file_missing", "choose a key file (JSON, as `gusu keys new` writes)")
+        validate_key_file_cost(data)
         try:
             metadata = read_key_file_metadata(data)
             text = data.decode("utf-8")
@@ -408,7 +450,17 @@ async def _keys_delete(request: web.Request) -> web.StreamResponse:
     return web.Response(status=303, headers={"Location": "/keys"})
 
 
-def add_routes(app: web.Application) -> None:
+def add_routes(app: web.Application, settings: ConsoleSettings) -> None:
+    # Wrong passphrases are limited as failed logins are: per user name and per key, in the same window.
+    app[UNLOCK_LIMITER_KEY] = LoginLimiter(
+        LoginLimits(
+            failures_per_account_max=settings.login_failures_per_account_max,
+            failures_per_address_max=settings.login_failures_per_account_max,
+            window_s=settings.login_window_s,
+            entries_max=settings.login_table_entries_max,
+        )
+    )
+    app[UNLOCK_SLOTS_KEY] = asyncio.Semaphore(UNLOCKS_CONCURRENT_MAX)
     app.router.add_get("/keys", _keys_get)
     app.router.add_post("/keys/generate", _keys_generate)
     app.router.add_post("/keys/import", _keys_import)
