@@ -373,6 +373,13 @@ def test_governance_page_lists_outcomes_and_refused_votes_say_why(tmp_path: Path
             text = _main(await vote.text())
             assert vote.status == 400 and "The node refused the transaction" in text
         assert any(action == "governance.vote" for action, _, _ in await console.audit_actions())
+        # Withdrawing it fails on chain too (it is no longer pending), and says so.
+        cancel = await console.post(f"/governance/{proposal_id}/cancel", console.signing())
+        assert cancel.status == 303, await cancel.text()
+        text = _main(await (await console.client.get(cancel.headers["Location"])).text())
+        assert 'data-success="false"' in text and 'id="result-error"' in text
+        assert any(a == "governance.cancel" and o == "failed" for a, _, o in await console.audit_actions())
+        assert (await console.post("/governance/x/cancel", console.signing())).status == 400
         # A key that is no organisation's admin: the console signs, the chain refuses, the page says why.
         made = await console.post("/keys/generate", {"passphrase": PASSPHRASE, "confirm": PASSPHRASE})
         assert made.status == 303
@@ -526,6 +533,7 @@ def test_roles_auditor_reads_developer_deploys_org_admin_governs(tmp_path: Path,
             "/contracts/anything/upgrade",
             "/governance/propose",
             "/governance/1/vote",
+            "/governance/1/cancel",
         ):
             response = await client.post(path, data={"csrf_token": token, "name": "x"})
             assert response.status == 403, path

@@ -99,7 +99,9 @@ async def _governance_page(
                 f'<button type="submit" name="approve" value="true"{"" if keys else " disabled"}>'
                 f"{_e(message('governance.approve'))}</button>"
                 f'<button type="submit" name="approve" value="false"{"" if keys else " disabled"}>'
-                f"{_e(message('governance.reject'))}</button></form>"
+                f"{_e(message('governance.reject'))}</button>"
+                f'<button type="submit" formaction="/governance/{proposal.id}/cancel"{"" if keys else " disabled"}>'
+                f"{_e(message('governance.withdraw'))}</button></form>"
             )
         rows.append(
             f'<tr data-proposal="{proposal.id}" data-status="{_e(proposal.status)}"><td>{proposal.id}</td>'
@@ -228,7 +230,29 @@ async def _governance_vote(request: web.Request) -> web.StreamResponse:
     return web.Response(status=303, headers={"Location": f"/governance?transaction={sent.transaction_id}"})
 
 
+@requires("governance.write")
+async def _governance_cancel(request: web.Request) -> web.StreamResponse:
+    """Withdraws a pending proposal (the chain lets only the proposing organisation's admins)."""
+    viewer = get_viewer(request)
+    assert viewer is not None
+    form: Form | None = None
+    proposal_text = request.match_info["proposal_id"][:24]
+    try:
+        proposal_id = _parse_whole(proposal_text, PROPOSAL_ID_MAX, "error.proposal_invalid", "a proposal id")
+        form = await read_form(request, {"passphrase": 256})
+        key = await unlock_key(request, viewer, form)
+        sent = await send_transaction(request, key, SYSTEM_CONTRACT, "cancel", [proposal_id])
+        del key
+    except AccessInputError as error:
+        await record(request, "governance.cancel", proposal_text, "refused")
+        return await _governance_page(request, form, error)
+    outcome = "ok" if sent.receipt.is_success else "failed"
+    await record(request, "governance.cancel", f"{proposal_id} {sent.transaction_id}", outcome)
+    return web.Response(status=303, headers={"Location": f"/governance?transaction={sent.transaction_id}"})
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/governance", _governance_get)
     app.router.add_post("/governance/propose", _governance_propose)
     app.router.add_post("/governance/{proposal_id}/vote", _governance_vote)
+    app.router.add_post("/governance/{proposal_id}/cancel", _governance_cancel)

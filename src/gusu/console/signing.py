@@ -76,6 +76,7 @@ AUDIT_ACTIONS: Final = frozenset(
         "contract.upgrade",
         "governance.propose",
         "governance.vote",
+        "governance.cancel",
     }
 )
 """What the writes append to the audit log (action names, not catalogue keys)."""
