@@ -65,9 +65,10 @@ class Console:
         assert page.status == 200, await page.text()
         return _TOKEN.findall(await page.text())[-1]
 
-    async def create_user(self, username: str, role: str) -> str:
+    async def create_user(self, username: str, role: str, organisation: str = "") -> str:
         token = await self.token("/users")
-        response = await self.client.post("/users", data={"csrf_token": token, "username": username, "role": role})
+        fields = {"csrf_token": token, "username": username, "role": role, "organisation": organisation}
+        response = await self.client.post("/users", data=fields)
         text = await response.text()
         assert response.status == 200, text
         return _SHOWN.findall(text)[0]
@@ -618,3 +619,27 @@ def test_wrong_passphrases_are_limited_and_costly_key_files_refused(tmp_path: Pa
         assert costly.status == 400 and "costs more than the console accepts" in _main(await costly.text())
 
     run(tmp_path, chain, scenario, login_failures_per_account_max=3)
+
+
+def test_an_organisation_admin_governs_only_with_their_organisation_key(tmp_path: Path, chain: Chain) -> None:
+    async def scenario(console: Console) -> None:
+        other = await console.create_user("bank-b", "org_admin", "other-bank")
+        own = await console.create_user("bank-a", "org_admin", "org0")
+        proposal = {
+            "kind": "approve_contract",
+            "args": json.dumps(["0x" + secrets.token_hex(32)]),
+            "expiry_blocks": "9",
+        }
+        # bank-b's console binding is another organisation: the dev key (org0's admin) is refused before signing.
+        await console.logout_and_login("bank-b", other)
+        await console.import_dev_key()
+        refused = await console.post("/governance/propose", {**proposal, **console.signing()})
+        text = _main(await refused.text())
+        assert refused.status == 400 and "not an admin key of your organisation other-bank" in text
+        # bank-a is bound to org0, whose admin the dev key is: it proposes.
+        await console.logout_and_login("bank-a", own)
+        await console.import_dev_key()
+        accepted = await console.post("/governance/propose", {**proposal, **console.signing()})
+        assert accepted.status == 303, _main(await accepted.text())
+
+    run(tmp_path, chain, scenario)

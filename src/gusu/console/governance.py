@@ -30,7 +30,7 @@ from gusu.console.accounts import (
     requires,
 )
 from gusu.console.contracts import _client, _display, _transaction_result, parse_arguments_json
-from gusu.console.signing import Form, key_fields_html, read_form, send_transaction, unlock_key
+from gusu.console.signing import Form, key_fields_html, parse_key_address, read_form, send_transaction, unlock_key
 from gusu.errors import CodecError, RemoteError
 from gusu.ledger.jsonview import bytes_to_hex
 from gusu.sdk import AsyncGovernance
@@ -171,6 +171,27 @@ _STATUS_KEYS: Final = {
 """The catalogue key of each proposal status."""
 
 
+async def validate_organisation_key(request: web.Request, form: Form) -> None:
+    """An organisation admin of the console signs governance only with an admin key of their own organisation.
+
+    The chain checks that the key is some organisation's admin; this adds the console's binding of the user
+    to one organisation (operators are bound to none and may use any of their keys).
+    """
+    viewer = get_viewer(request)
+    assert viewer is not None
+    if viewer.user.role != "org_admin":
+        return
+    address = parse_key_address(form.get("key"))
+    organisations = await AsyncGovernance(_client(request)).get_organizations()
+    own = next((item for item in organisations if item.name == viewer.user.organisation), None)
+    if own is None or address not in {bytes_to_hex(admin) for admin in own.admins}:
+        raise AccessInputError(
+            "error.key_not_organisation",
+            f"this key is not an admin key of {viewer.user.organisation}",
+            organisation=viewer.user.organisation or "",
+        )
+
+
 @requires("governance.read")
 async def _governance_get(request: web.Request) -> web.StreamResponse:
     return await _governance_page(request)
@@ -191,6 +212,7 @@ async def _governance_propose(request: web.Request) -> web.StreamResponse:
         expiry_blocks = _parse_whole(
             form.get("expiry_blocks"), EXPIRY_BLOCKS_MAX, "error.expiry_invalid", "expiry is a number of blocks"
         )
+        await validate_organisation_key(request, form)
         key = await unlock_key(request, viewer, form)
         height = int(await _client(request).block_number())
         try:
@@ -219,6 +241,7 @@ async def _governance_vote(request: web.Request) -> web.StreamResponse:
         approve_text = form.get("approve")
         if approve_text not in ("true", "false"):
             raise AccessInputError("error.argument_bool", "approve must be true or false", name="approve")
+        await validate_organisation_key(request, form)
         key = await unlock_key(request, viewer, form)
         sent = await send_transaction(request, key, SYSTEM_CONTRACT, "vote", [proposal_id, approve_text == "true"])
         del key
@@ -240,6 +263,7 @@ async def _governance_cancel(request: web.Request) -> web.StreamResponse:
     try:
         proposal_id = _parse_whole(proposal_text, PROPOSAL_ID_MAX, "error.proposal_invalid", "a proposal id")
         form = await read_form(request, {"passphrase": 256})
+        await validate_organisation_key(request, form)
         key = await unlock_key(request, viewer, form)
         sent = await send_transaction(request, key, SYSTEM_CONTRACT, "cancel", [proposal_id])
         del key
