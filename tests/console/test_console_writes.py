@@ -192,6 +192,11 @@ def test_keystore_keeps_only_encrypted_keys(tmp_path: Path, chain: Chain) -> Non
         secret = decrypt_key_file(generated.key_file.encode(), PASSPHRASE).secret
         assert secret.hex() not in generated.key_file and PASSPHRASE not in generated.key_file
         assert "sm4-gcm" in generated.key_file
+        # The stored key file can be taken back out, as it was imported (encrypted).
+        exported = await client.get(f"/keys/{chain.dev_address}/file")
+        assert exported.status == 200 and "attachment" in exported.headers["Content-Disposition"]
+        assert await exported.text() == chain.dev_key.read_text()
+        assert (await client.get("/keys/0x" + "12" * 20 + "/file")).status == 404
         # Deleting it: only one's own keys, and an unknown address is 404.
         deleted = await console.post(f"/keys/{generated.address}/delete", {})
         assert deleted.status == 303
@@ -201,6 +206,7 @@ def test_keystore_keeps_only_encrypted_keys(tmp_path: Path, chain: Chain) -> Non
         assert ("key.import", chain.dev_address, "ok") in actions
         assert ("key.generate", generated.address, "ok") in actions
         assert ("key.delete", generated.address, "ok") in actions
+        assert ("key.export", chain.dev_address, "ok") in actions
         assert ("key.import", None, "refused") in actions
 
     run(tmp_path, chain, scenario)
@@ -540,6 +546,7 @@ def test_roles_auditor_reads_developer_deploys_org_admin_governs(tmp_path: Path,
             assert response.status == 403, path
         assert (await client.get("/keys")).status == 403
         assert (await client.post("/keys/generate", data={"csrf_token": token})).status == 403
+        assert (await client.get(f"/keys/{chain.dev_address}/file")).status == 403
         await console.logout_and_login("devon", developer)
         assert 'id="deploy-form"' in _main(await (await client.get("/contracts")).text())
         assert 'id="propose-form"' not in _main(await (await client.get("/governance")).text())

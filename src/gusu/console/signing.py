@@ -70,6 +70,7 @@ AUDIT_ACTIONS: Final = frozenset(
         "key.generate",
         "key.import",
         "key.delete",
+        "key.export",
         "key.unlock",
         "contract.deploy",
         "contract.call",
@@ -320,7 +321,8 @@ async def _keys_page(
     rows = "".join(
         f'<tr data-address="{_e(key.address)}"><td><a href="/accounts/{_e(key.address)}">{_e(key.address)}</a></td>'
         f"<td>{_e(key.suite)}</td><td>{_e(time.strftime('%Y-%m-%d %H:%M', time.gmtime(key.created_ms / 1000)))}</td>"
-        f'<td><form action="/keys/{_e(key.address)}/delete" method="post">{token}'
+        f'<td><a class="export" href="/keys/{_e(key.address)}/file">{_e(message("keys.export"))}</a> '
+        f'<form action="/keys/{_e(key.address)}/delete" method="post">{token}'
         f'<button type="submit">{_e(message("keys.delete"))}</button></form></td></tr>'
         for key in keys
     )
@@ -438,6 +440,26 @@ async def _keys_import(request: web.Request) -> web.StreamResponse:
 
 
 @requires("keys.own")
+async def _keys_export(request: web.Request) -> web.StreamResponse:
+    """The user's own key file as stored (encrypted; its passphrase opens it anywhere `gusu` reads key files)."""
+    viewer = get_viewer(request)
+    assert viewer is not None
+    try:
+        address = parse_key_address(request.match_info["address"])
+    except AccessInputError:
+        raise web.HTTPNotFound() from None
+    stored = await request.app[STORE_KEY].get_signing_key(viewer.user.user_id, address)
+    if stored is None:
+        raise web.HTTPNotFound()
+    await record(request, "key.export", address, "ok")
+    return web.Response(
+        text=stored.key_file,
+        content_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{address}.json"'},
+    )
+
+
+@requires("keys.own")
 async def _keys_delete(request: web.Request) -> web.StreamResponse:
     viewer = get_viewer(request)
     assert viewer is not None
@@ -466,3 +488,4 @@ def add_routes(app: web.Application, settings: ConsoleSettings) -> None:
     app.router.add_post("/keys/generate", _keys_generate)
     app.router.add_post("/keys/import", _keys_import)
     app.router.add_post("/keys/{address}/delete", _keys_delete)
+    app.router.add_get("/keys/{address}/file", _keys_export)
