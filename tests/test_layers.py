@@ -35,7 +35,8 @@ ALLOWED: dict[str, set[str]] = {
     "sdk": {"crypto", "codec", "ledger"},
     "apps": set(_CORE) | {"sdk"},
     "eval": set(_CORE) | {"sdk", "apps"},
-    "console": set(_CORE) | {"sdk", "apps", "eval"},
+    # console shows and deploys devkit's contract templates.
+    "console": set(_CORE) | {"sdk", "apps", "eval", "devkit"},
     # devkit runs the executor in-process for contract tests; cli's `gusu contract` uses it.
     "devkit": set(_CORE) | {"sdk"},
     "cli": set(_CORE) | {"sdk", "apps", "eval", "console", "devkit"},

@@ -74,6 +74,8 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
             evidence_height=recorded["receipt"]["height"],
             unrecorded=unrecorded,
             environment=environment,
+            dev_key=Path(dev_key),
+            dev_passphrase=Path(layout["dev_passphrase_file"]).read_text(encoding="utf-8").rstrip("\r\n"),
         )
     finally:
         # Whatever happened, no node outlives the session.

@@ -30,3 +30,6 @@ class Chain:
     evidence_height: int
     unrecorded: Path
     environment: dict[str, str]
+    dev_key: Path
+    """The chain's dev key file (the admin of its one organisation), encrypted; its passphrase below."""
+    dev_passphrase: str

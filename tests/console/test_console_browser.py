@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from selenium.common.exceptions import NoSuchElementException, StaleElementRefer
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions  # noqa: E402
+from selenium.webdriver.support.select import Select  # noqa: E402
 from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 
 CHROMIUM = shutil.which("chromium")
@@ -48,9 +50,16 @@ pytestmark = [
 ]
 
 
+@dataclass(frozen=True)
+class RunningConsole:
+    url: str
+    first_run: tuple[str, str] | None
+    """The operator's one-time credential the console printed on its first start."""
+
+
 @pytest.fixture(scope="module")
-def console(chain: Chain) -> Iterator[str]:
-    """`gusu console` in its own process, as a user starts it; yields the URL it printed."""
+def console_process(chain: Chain) -> Iterator[RunningConsole]:
+    """`gusu console` in its own process, as a user starts it; the URL and credential it printed."""
     port = find_free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "gusu.cli.main", "console", "--port", str(port), "--endpoint", chain.endpoint, "--json"],
@@ -65,10 +74,16 @@ def console(chain: Chain) -> Iterator[str]:
         assert (printed["url"], printed["endpoint"]) == (f"http://127.0.0.1:{port}/", chain.endpoint)
         first_run = printed.get("first_run")  # the operator's one-time credential, on the console's first start
         assert first_run is None or (first_run["username"] == "admin" and len(first_run["password"]) >= 12)
-        yield printed["url"].rstrip("/")
+        credential = None if first_run is None else (first_run["username"], first_run["password"])
+        yield RunningConsole(printed["url"].rstrip("/"), credential)
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def console(console_process: RunningConsole) -> str:
+    return console_process.url
 
 
 @pytest.fixture(scope="module")
@@ -240,3 +255,138 @@ def test_browser_hashes_match_the_standards_and_python(console: str, browser: An
         whole, pieces = browser.execute_script(script, name, data.hex(), splits)
         assert whole == expected, (name, len(data))
         assert pieces == expected, (name, len(data), splits)
+
+
+# --- logging in, and the writes: keys, deploy after approval, query, call --------------------------------
+
+
+def _check_clean_except(browser: Any, statuses: tuple[str, ...]) -> None:
+    """No console error but the answers these statuses give on purpose (a failed login is 401)."""
+    entries = [
+        entry
+        for entry in browser.get_log("browser")
+        if not any(f"status of {status}" in entry["message"] for status in statuses)
+    ]
+    assert [entry for entry in entries if entry["level"] == "SEVERE"] == [], entries
+
+
+def _fill(browser: Any, css: str, text: str) -> None:
+    field = browser.find_element(By.CSS_SELECTOR, css)
+    field.clear()
+    field.send_keys(text)
+
+
+def _log_in(browser: Any, username: str, password: str) -> None:
+    _fill(browser, "#field-username", username)
+    _fill(browser, "#field-password", password)
+    browser.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
+
+
+def test_login_in_both_languages_with_the_first_run_credential(
+    console_process: RunningConsole, browser: Any, screenshots: Path
+) -> None:
+    if console_process.first_run is None:
+        pytest.fail("the console did not start on an empty store: no first-run credential to log in with")
+    username, password = console_process.first_run
+    catalogues = load_catalogues()
+    url = console_process.url
+    browser.delete_all_cookies()
+    browser.get(url + "/login")
+    # Chinese first, by default: the page and a failed login's message.
+    assert _wait_for(browser, "html").get_attribute("lang") == "zh-CN"
+    assert browser.find_element(By.CSS_SELECTOR, "main h1").text == catalogues["zh-CN"].messages["login.title"]
+    _log_in(browser, username, "not-the-password")
+    error = _wait_for(browser, "main .error")
+    assert error.text == catalogues["zh-CN"].messages["login.failed"]
+    browser.save_screenshot(str(screenshots / "login-failed-zh.png"))
+    # English once switched: the same failure, translated.
+    _set_language(browser, "en")
+    _wait_for(browser, "#login-form")
+    assert browser.find_element(By.CSS_SELECTOR, "main h1").text == catalogues["en"].messages["login.title"]
+    _log_in(browser, username, password + "x")
+    assert _wait_for(browser, "main .error").text == catalogues["en"].messages["login.failed"]
+    browser.save_screenshot(str(screenshots / "login-failed-en.png"))
+    # The printed credential logs in.
+    _log_in(browser, username, password)
+    assert _wait_for(browser, "#account-username").text == "admin"
+    assert browser.find_element(By.ID, "account-role").text == catalogues["en"].messages["role.operator"]
+    _check_clean_except(browser, ("401",))
+
+
+def test_deploy_a_template_call_it_and_see_it_in_the_explorer(
+    console_process: RunningConsole, browser: Any, chain: Chain, screenshots: Path
+) -> None:
+    if console_process.first_run is None:
+        pytest.fail("the console did not start on an empty store: no first-run credential to log in with")
+    url = console_process.url
+    messages = load_catalogues()["en"].messages
+    browser.delete_all_cookies()
+    browser.get(url + "/login")
+    _set_language(browser, "en")
+    _log_in(browser, *console_process.first_run)
+    _wait_for(browser, "#account-username")
+    # The dev key, imported from its key file into the encrypted keystore.
+    browser.get(url + "/keys")
+    if chain.dev_address not in browser.find_element(By.ID, "keys").text:
+        _wait_for(browser, "#import-file").send_keys(str(chain.dev_key))
+        browser.find_element(By.CSS_SELECTOR, "#import-key-form button").click()
+    assert chain.dev_address in _wait_for(browser, f'tr[data-address="{chain.dev_address}"]').text
+    browser.save_screenshot(str(screenshots / "keys-en.png"))
+
+    def deploy(name: str) -> None:
+        browser.get(url + "/contracts")
+        _fill(browser, "#deploy-name", name)
+        Select(browser.find_element(By.ID, "deploy-template")).select_by_value("basic")
+        _fill(browser, "#deploy-args", "[1000]")
+        _fill(browser, "#deploy-passphrase", chain.dev_passphrase)
+        browser.find_element(By.CSS_SELECTOR, "#deploy-form button[type=submit]").click()
+
+    name = f"shop_{random.randrange(1 << 30)}"
+    deploy(name)
+    # The chain requires approval first: the page says so and links to the filled-in proposal.
+    assert name in _wait_for(browser, "#approval-needed").text
+    browser.save_screenshot(str(screenshots / "contracts-en.png"))
+    browser.find_element(By.ID, "approval-link").click()
+    _wait_for(browser, "#propose-form")
+    kind = Select(browser.find_element(By.ID, "propose-kind")).first_selected_option.get_attribute("value")
+    assert kind == "approve_contract"
+    _fill(browser, "#propose-passphrase", chain.dev_passphrase)
+    browser.find_element(By.CSS_SELECTOR, "#propose-form button[type=submit]").click()
+    assert _wait_for(browser, "#transaction-result").get_attribute("data-success") == "true"
+    assert browser.find_elements(By.CSS_SELECTOR, 'tr[data-status="approved"]')
+    browser.save_screenshot(str(screenshots / "governance-en.png"))
+    # Deployed now: the contract's page with its receipt and the generated forms.
+    deploy(name)
+    assert _wait_for(browser, "#transaction-result").get_attribute("data-success") == "true"
+    assert browser.find_element(By.TAG_NAME, "h1").text == messages["contract.title"].replace("{name}", name)
+    _fill(browser, "#balance-arg0", chain.dev_address)
+    browser.find_element(By.CSS_SELECTOR, "#view-balance button").click()
+    assert _wait_for(browser, "#query-value").text == "1000"
+    _fill(browser, "#transfer-arg0", RECIPIENT)
+    _fill(browser, "#transfer-arg1", "7")
+    _fill(browser, "#call-transfer-passphrase", chain.dev_passphrase)
+    browser.find_element(By.CSS_SELECTOR, "#call-transfer button[type=submit]").click()
+    result = _wait_for(browser, "#transaction-result")
+    assert result.get_attribute("data-success") == "true" and "Transfer" in result.text
+    browser.save_screenshot(str(screenshots / "contract-en.png"))
+    transaction_id = browser.find_element(By.ID, "result-transaction").text
+    _check_clean(browser, url, "contract page")
+    # The transaction in the explorer.
+    browser.find_element(By.ID, "result-transaction").click()
+    assert _wait_for(browser, "#receipt-status").text == messages["receipt.status.success"]
+    main = browser.find_element(By.TAG_NAME, "main").text
+    assert transaction_id in main and name in main and "transfer" in main
+    # The same pages in Chinese, for the screenshots.
+    _set_language(browser, "zh-CN")
+    chinese = load_catalogues()["zh-CN"].messages
+    for path, ready, shot in (
+        ("/keys", "#keys", "keys-zh.png"),
+        ("/contracts", "#templates", "contracts-zh.png"),
+        (f"/contracts/{name}", "#contract-history", "contract-zh.png"),
+        ("/governance", "#proposals", "governance-zh.png"),
+    ):
+        browser.get(url + path)
+        _wait_for(browser, ready)
+        assert chinese["nav.contracts"] in browser.find_element(By.TAG_NAME, "nav").text
+        _check_clean(browser, url, path)
+        browser.save_screenshot(str(screenshots / shot))

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from gusu.console.access import PERMISSIONS
+from gusu.console.contracts import TEMPLATE_MESSAGES
 from gusu.console.i18n import DEFAULT_LANGUAGE, LANGUAGES, get_language, load_catalogues
+from gusu.console.signing import AUDIT_ACTIONS
 from gusu.console.store import ROLES
 
 STATIC = Path(__file__).resolve().parents[2] / "src" / "gusu" / "console" / "static"
@@ -58,9 +60,11 @@ def test_every_key_used_exists_and_every_key_is_used() -> None:
     used |= {f"tx.status.{status}" for status in ("pending", "committed", "dropped")}
     used |= {f"receipt.status.{status}" for status in ("success", "failed")}
     used |= {f"language.{language}" for language in LANGUAGES}
-    used -= set(PERMISSIONS)  # permission names, not messages
+    used -= set(PERMISSIONS) | AUDIT_ACTIONS  # permission and audit action names, not messages
     # Roles and the users page's enable/disable buttons.
     used |= {f"role.{role}" for role in ROLES} | {"users.enable", "users.disable"}
+    # The devkit's templates, each described in the catalogues.
+    used |= set(TEMPLATE_MESSAGES.values())
     assert sorted(used - set(messages)) == [], "keys used but missing from the catalogues"
     assert sorted(set(messages) - used) == [], "keys no page uses"
 
@@ -68,3 +72,9 @@ def test_every_key_used_exists_and_every_key_is_used() -> None:
 @pytest.mark.parametrize(("cookie", "language"), [(None, "zh-CN"), ("en", "en"), ("zh-CN", "zh-CN"), ("fr", "zh-CN")])
 def test_language_from_cookie(cookie: str | None, language: str) -> None:
     assert get_language(cookie) == language
+
+
+def test_every_devkit_template_is_described() -> None:
+    from gusu.devkit.templates import TEMPLATES
+
+    assert set(TEMPLATE_MESSAGES) == set(TEMPLATES)

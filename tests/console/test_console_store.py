@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gusu.console.store import ConsoleStore, Session, UsernameTakenError, compute_migrations, open_store
+from gusu.console.store import ConsoleStore, Session, StoredKey, UsernameTakenError, compute_migrations, open_store
 
 Scenario = Callable[[ConsoleStore], Awaitable[None]]
 _databases = itertools.count()
@@ -129,5 +129,34 @@ def test_audit_log_is_paged_and_append_only(open_database: Callable[[], Awaitabl
         with pytest.raises(Exception, match="append-only"):
             await store.backend.execute("DELETE FROM audit_log")
         assert len(await store.list_audit(None, 100)) == 7
+
+    run(open_database, scenario)
+
+
+def test_signing_keys_and_contract_transactions(open_database: Callable[[], Awaitable[ConsoleStore]]) -> None:
+    async def scenario(store: ConsoleStore) -> None:
+        alice = await store.create_user("alice", "developer", None, "scrypt$hash-a", 1000)
+        bob = await store.create_user("bob", "developer", None, "scrypt$hash-b", 1000)
+        address = "0x" + "ab" * 20
+        await store.add_signing_key(StoredKey(alice.user_id, address, "sm", '{"cipher": "sm4-gcm"}', 5))
+        await store.add_signing_key(StoredKey(bob.user_id, address, "sm", '{"cipher": "sm4-gcm", "b": 1}', 6))
+        with pytest.raises(Exception):  # noqa: B017 (each driver raises its own integrity error)
+            await store.add_signing_key(StoredKey(alice.user_id, address, "sm", "{}", 7))
+        assert [key.key_file for key in await store.list_signing_keys(alice.user_id)] == ['{"cipher": "sm4-gcm"}']
+        assert await store.get_signing_key(bob.user_id, "0x" + "cd" * 20) is None
+        # One user's key is never another's: deleting is per user.
+        assert await store.delete_signing_key(alice.user_id, address) == 1
+        assert await store.get_signing_key(alice.user_id, address) is None
+        assert await store.get_signing_key(bob.user_id, address) is not None
+        for entry, (contract, method, success) in enumerate(
+            [("coin", "deploy", True), ("coin", "transfer", True), ("shop", "deploy", False), ("bank", "deploy", True)]
+        ):
+            await store.append_contract_transaction(
+                10 + entry, "alice", contract, method, f"0x{entry:064x}", 3 + entry, success, "[]"
+            )
+        history = await store.list_contract_transactions("coin", 10)
+        assert [item.method for item in history] == ["transfer", "deploy"] and history[0].height == 4
+        assert len(await store.list_contract_transactions("coin", 1)) == 1
+        assert await store.list_deployed_contracts(10) == ["bank", "coin"]  # the failed deployment is not listed
 
     run(open_database, scenario)

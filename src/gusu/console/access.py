@@ -176,6 +176,11 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     "account.own": frozenset(ROLES),
     "alerts.read": frozenset(ROLES),
     "alerts.manage": frozenset({"operator"}),
+    "contracts.read": frozenset(ROLES),
+    "contracts.write": frozenset({"operator", "org_admin", "developer"}),
+    "governance.read": frozenset(ROLES),
+    "governance.write": frozenset({"operator", "org_admin"}),
+    "keys.own": frozenset({"operator", "org_admin", "developer"}),
 }
 """What each role may do; a route names the permission it needs (docs/console.md)."""
 

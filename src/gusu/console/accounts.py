@@ -152,7 +152,10 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
             return _refuse(request, 401, "login_required", "log in first")
         given = request.headers.get(CSRF_HEADER)
         if given is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-            field = (await request.post()).get(CSRF_FIELD)
+            try:
+                field = (await request.post()).get(CSRF_FIELD)
+            except ValueError:  # a malformed multipart body
+                return _refuse(request, 400, "input_invalid", "the form is malformed")
             given = field if isinstance(field, str) else None
         if not is_token_equal(viewer.session.csrf_token, given):
             await record(request, "csrf.refused", request.path[:100], "denied")

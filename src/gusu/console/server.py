@@ -37,9 +37,12 @@ from gusu.console.accounts import (
     get_viewer,
 )
 from gusu.console.alert_pages import add_alert_routes
+from gusu.console.contracts import add_routes as add_contract_routes
+from gusu.console.governance import add_routes as add_governance_routes
 from gusu.console.i18n import DEFAULT_LANGUAGE, LANGUAGE_COOKIE, LANGUAGES, Catalogue, get_language, load_catalogues
 from gusu.console.monitor import add_monitor
 from gusu.console.settings import ConsoleSettings
+from gusu.console.signing import add_routes as add_signing_routes
 from gusu.console.store import ConsoleStore, open_store
 from gusu.errors import ClientError, ConsoleInputError, GusuError, RemoteError, TimeoutError_
 from gusu.ledger.jsonview import JSON
@@ -86,6 +89,10 @@ PAGES: Final = (
     "audit",
     "alerts",
     "alert_rules",
+    "keys",
+    "contracts",
+    "contract",
+    "governance",
 )
 
 CLIENT_KEY: Final = web.AppKey("client", AsyncClient)
@@ -128,11 +135,26 @@ def _error_response(status: int, code: str, message: str) -> web.Response:
     return _json_response({"error": {"code": code, "message": message}}, status)
 
 
+def is_upload_path(path: str) -> bool:
+    """The forms that upload a contract source (deploy, upgrade): the only bodies above `body_bytes_max`."""
+    return path == "/contracts/deploy" or (
+        path.startswith("/contracts/") and path.endswith("/upgrade") and path.count("/") == 3
+    )
+
+
 @web.middleware
 async def _limits_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     settings = request.app[SETTINGS_KEY]
+    body_limit = (
+        settings.contract_source_bytes_max + settings.body_bytes_max
+        if is_upload_path(request.path)
+        else settings.body_bytes_max
+    )
     if len(request.raw_path) > settings.query_length_max * 4:
         response: web.StreamResponse = _error_response(414, "input_invalid", "the URL is too long")
+    elif (request.content_length or 0) > body_limit:
+        # Only the deploy and upgrade forms carry a contract source; every other body keeps the small limit.
+        response = _error_response(413, "input_invalid", f"the request body is larger than {body_limit} bytes")
     else:
         try:
             async with asyncio.timeout(settings.request_timeout_s):
@@ -196,6 +218,10 @@ def compute_page(
         ("/verify", "nav.verify", "verify"),
     ]
     if signed_in is not None:
+        nav.append(("/contracts", "nav.contracts", "contracts"))
+        nav.append(("/governance", "nav.governance", "governance"))
+        if is_allowed(signed_in.role, "keys.own"):
+            nav.append(("/keys", "nav.keys", "keys"))
         if is_allowed(signed_in.role, "users.manage"):
             nav.append(("/users", "nav.users", "users"))
         if is_allowed(signed_in.role, "audit.read"):
@@ -203,7 +229,7 @@ def compute_page(
         if is_allowed(signed_in.role, "alerts.read"):
             nav.append(("/alerts", "nav.alerts", "alerts"))
     explorer_pages = ("explorer", "block", "transaction", "account", "search")
-    current_nav = "explorer" if page in explorer_pages else page
+    current_nav = "explorer" if page in explorer_pages else "contracts" if page == "contract" else page
     if page == "alert_rules":
         current_nav = "alerts"
     links = "".join(
@@ -270,8 +296,19 @@ def _page_response(
 ) -> web.Response:
     viewer = get_viewer(request)
     signed_in = None if viewer is None else SignedIn(viewer.user.username, viewer.user.role, viewer.session.csrf_token)
-    body = compute_page(_get_catalogue(request), page, argument, request.path_qs, signed_in, content)
+    current = request.path_qs if request.method in ("GET", "HEAD") else compute_page_path(request.path)
+    body = compute_page(_get_catalogue(request), page, argument, current, signed_in, content)
     return web.Response(text=body, content_type="text/html", charset="utf-8", status=status)
+
+
+def compute_page_path(form_path: str) -> str:
+    """The page a form posted to `form_path` belongs to: where switching the language goes back to (a GET of the
+    form's own path would be 405). ``/contracts/x/call`` -> ``/contracts/x``, ``/governance/3/vote`` ->
+    ``/governance``, ``/keys/import`` -> ``/keys``."""
+    parts = form_path.split("/")
+    if len(parts) > 3 and parts[1] == "contracts":
+        return "/".join(parts[:3])
+    return "/" + parts[1] if len(parts) > 1 else "/"
 
 
 def _render_content(request: web.Request, page: str, content: str, status: int) -> web.Response:
@@ -406,7 +443,10 @@ def create_app(
 
     Without `store` it opens the one `settings` names at startup (and closes it at cleanup).
     """
-    app = web.Application(middlewares=[_limits_middleware, access_middleware], client_max_size=settings.body_bytes_max)
+    app = web.Application(
+        middlewares=[_limits_middleware, access_middleware],
+        client_max_size=settings.body_bytes_max + settings.contract_source_bytes_max,
+    )
     app[SETTINGS_KEY] = settings
     app[CLIENT_KEY] = client or AsyncClient(settings.endpoint, timeout_s=settings.node_timeout_s, retries_max=0)
     app[CATALOGUES_KEY] = load_catalogues()
@@ -437,6 +477,9 @@ def create_app(
 
         app.cleanup_ctx.append(store_context)
     add_routes(app)
+    add_signing_routes(app, settings)
+    add_contract_routes(app)
+    add_governance_routes(app)
     add_alert_routes(app, settings)
     add_monitor(app, CLIENT_KEY)  # after the store's context, which it needs
     app.router.add_get("/", _page("dashboard"))

@@ -71,6 +71,21 @@ class ConsoleSettings:
     notify_retry_delay_s: float = 2.0
     """Pause before each retry of a notification (0 to 60 s)."""
 
+    contract_source_bytes_max: int = 64 * 1024
+    """Largest contract source a deploy form may upload (its request alone may exceed `body_bytes_max`)."""
+    arguments_text_length_max: int = 4096
+    """Longest JSON argument list (deploy arguments, proposal arguments, list-typed call arguments)."""
+    keystore_scrypt_n: int = 2**14
+    """Cost of key files the console generates (scrypt N; on sm, PBKDF2-HMAC-SM3 scaled alike); tests use 1024."""
+    keys_per_user_max: int = 16
+    """Most signing keys one console user may keep."""
+    transaction_timeout_s: float = 10.0
+    """Longest wait for a sent transaction's receipt (keep it below `request_timeout_s`, which still applies)."""
+    contract_history_max: int = 20
+    """Transactions sent through the console listed on a contract's page."""
+    contracts_listed_max: int = 100
+    """Contracts deployed through the console listed on the contracts page."""
+
     def __post_init__(self) -> None:
         if not self.endpoint.startswith(("http://", "https://")):
             raise ConfigError(f"console endpoint must be an http:// or https:// URL, found {self.endpoint!r}")
@@ -87,6 +102,11 @@ class ConsoleSettings:
             "login_table_entries_max",
             "audit_page_max",
             "form_field_length_max",
+            "contract_source_bytes_max",
+            "arguments_text_length_max",
+            "keys_per_user_max",
+            "contract_history_max",
+            "contracts_listed_max",
         ):
             value = getattr(self, name)
             if not 1 <= value <= 1_000_000:
@@ -99,10 +119,14 @@ class ConsoleSettings:
             value = getattr(self, name)
             if not 1 <= value <= 30 * 24 * 3600:
                 raise ConfigError(f"console {name} must be between 1 second and 30 days, found {value}")
-        for name in ("request_timeout_s", "node_timeout_s"):
+        for name in ("request_timeout_s", "node_timeout_s", "transaction_timeout_s"):
             value = getattr(self, name)
             if not 0 < value <= 3600:
                 raise ConfigError(f"console {name} must be above 0 and at most 3600 seconds, found {value}")
+        if not 2**10 <= self.keystore_scrypt_n <= 2**18 or self.keystore_scrypt_n & (self.keystore_scrypt_n - 1):
+            raise ConfigError(
+                f"console keystore_scrypt_n must be a power of two from 1024 to 262144, found {self.keystore_scrypt_n}"
+            )
         if self.node_timeout_s > self.request_timeout_s:
             raise ConfigError("console node_timeout_s must not exceed request_timeout_s")
         self._validate_alerts()

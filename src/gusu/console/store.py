@@ -1,4 +1,5 @@
-"""The console's metadata store: users, sessions and the audit log, in SQLite or PostgreSQL.
+"""The console's metadata store: users, sessions, the audit log, signing keys and contract history, in SQLite or
+PostgreSQL.
 
 One repository (`ConsoleStore`) runs the same SQL on either database through a
 small backend: SQLite (the default, a file in the console's data directory,
@@ -62,6 +63,35 @@ class AuditEntry:
     outcome: str
 
 
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    """A console user's signing key, kept only as a passphrase-encrypted Gusu key file (docs/console.md)."""
+
+    user_id: int
+    address: str
+    """0x-hex, lower case."""
+    suite: str
+    key_file: str
+    """The key file's JSON (SM4-GCM under a key derived from the passphrase): never a plaintext key."""
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ContractTransaction:
+    """A contract transaction sent through the console (deploy or call), with its outcome and decoded events."""
+
+    entry_id: int
+    time_ms: int
+    actor: str
+    contract: str
+    method: str
+    transaction_id: str
+    height: int
+    success: bool
+    events: str
+    """JSON list of {"name", "fields"} as decoded when the receipt came."""
+
+
 # --- schema --------------------------------------------------------------------------
 
 _IDENTITY: Final = {
@@ -107,6 +137,18 @@ def compute_migrations(dialect: str) -> list[tuple[int, list[str]]]:
             ],
         ),
         (2, compute_alert_migration(identity)),  # alert rules, history, SMTP server (console/alert_store.py)
+        (
+            3,
+            [
+                f"CREATE TABLE signing_keys (key_id {identity}, user_id BIGINT NOT NULL REFERENCES users(user_id), "
+                "address TEXT NOT NULL, suite TEXT NOT NULL, key_file TEXT NOT NULL, created_ms BIGINT NOT NULL, "
+                "UNIQUE (user_id, address))",
+                f"CREATE TABLE contract_transactions (entry_id {identity}, time_ms BIGINT NOT NULL, "
+                "actor TEXT NOT NULL, contract TEXT NOT NULL, method TEXT NOT NULL, transaction_id TEXT NOT NULL, "
+                "height BIGINT NOT NULL, success INTEGER NOT NULL, events TEXT NOT NULL)",
+                "CREATE INDEX contract_transactions_by_contract ON contract_transactions (contract, entry_id)",
+            ],
+        ),
     ]
 
 
@@ -225,6 +267,20 @@ class PostgresBackend:
 _USER_COLUMNS: Final = "user_id, username, role, organisation, password_hash, disabled, created_ms, password_changed_ms"
 _SESSION_COLUMNS: Final = "session_hash, user_id, csrf_token, address, created_ms, last_seen_ms"
 _AUDIT_COLUMNS: Final = "entry_id, time_ms, actor, action, target, address, outcome"
+
+
+_KEY_COLUMNS: Final = "user_id, address, suite, key_file, created_ms"
+_CONTRACT_TX_COLUMNS: Final = "entry_id, time_ms, actor, contract, method, transaction_id, height, success, events"
+
+
+def _stored_key(row: Row) -> StoredKey:
+    return StoredKey(int(row[0]), row[1], row[2], row[3], int(row[4]))
+
+
+def _contract_transaction(row: Row) -> ContractTransaction:
+    return ContractTransaction(
+        int(row[0]), int(row[1]), row[2], row[3], row[4], row[5], int(row[6]), bool(row[7]), row[8]
+    )
 
 
 def _user(row: Row) -> User:
@@ -383,6 +439,68 @@ class ConsoleStore:
             (bound, limit),
         )
         return [_audit(row) for row in rows]
+
+    # signing keys (encrypted key files only)
+
+    async def add_signing_key(self, key: StoredKey) -> None:
+        await self.backend.execute(
+            "INSERT INTO signing_keys (user_id, address, suite, key_file, created_ms) VALUES (?, ?, ?, ?, ?)",
+            (key.user_id, key.address, key.suite, key.key_file, key.created_ms),
+        )
+
+    async def list_signing_keys(self, user_id: int) -> list[StoredKey]:
+        rows = await self.backend.fetch(
+            f"SELECT {_KEY_COLUMNS} FROM signing_keys WHERE user_id = ? ORDER BY created_ms, address", (user_id,)
+        )
+        return [_stored_key(row) for row in rows]
+
+    async def get_signing_key(self, user_id: int, address: str) -> StoredKey | None:
+        rows = await self.backend.fetch(
+            f"SELECT {_KEY_COLUMNS} FROM signing_keys WHERE user_id = ? AND address = ?", (user_id, address)
+        )
+        return _stored_key(rows[0]) if rows else None
+
+    async def delete_signing_key(self, user_id: int, address: str) -> int:
+        return await self.backend.execute(
+            "DELETE FROM signing_keys WHERE user_id = ? AND address = ?", (user_id, address)
+        )
+
+    # contract transactions sent through the console
+
+    async def append_contract_transaction(
+        self,
+        time_ms: int,
+        actor: str,
+        contract: str,
+        method: str,
+        transaction_id: str,
+        height: int,
+        success: bool,
+        events: str,
+    ) -> None:
+        await self.backend.execute(
+            "INSERT INTO contract_transactions (time_ms, actor, contract, method, transaction_id, height, success, "
+            "events) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (time_ms, actor, contract, method, transaction_id, height, 1 if success else 0, events),
+        )
+
+    async def list_contract_transactions(self, contract: str, limit: int) -> list[ContractTransaction]:
+        """Newest first, at most `limit`."""
+        rows = await self.backend.fetch(
+            f"SELECT {_CONTRACT_TX_COLUMNS} FROM contract_transactions WHERE contract = ? "
+            "ORDER BY entry_id DESC LIMIT ?",
+            (contract, limit),
+        )
+        return [_contract_transaction(row) for row in rows]
+
+    async def list_deployed_contracts(self, limit: int) -> list[str]:
+        """Names deployed successfully through the console, most recent first, at most `limit`."""
+        rows = await self.backend.fetch(
+            "SELECT contract, MAX(entry_id) AS latest FROM contract_transactions WHERE method = ? AND success = 1 "
+            "GROUP BY contract ORDER BY latest DESC LIMIT ?",
+            ("deploy", limit),
+        )
+        return [str(row[0]) for row in rows]
 
     async def close(self) -> None:
         await self.backend.close()
