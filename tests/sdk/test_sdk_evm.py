@@ -223,6 +223,9 @@ def test_arguments_are_read_from_text_by_their_abi_types() -> None:
     ("abi_type", "text", "message"),
     [
         ("uint256", "ten", "is an integer"),
+        ("uint8", "256", "between 0 and 255, not 256"),
+        ("int8", "-129", "between -128 and 127"),
+        ("uint256", "-1", "between 0 and"),
         ("address", "0x1234", "0x and 40 hex digits"),
         ("bool", "yes", "true or false"),
         ("bytes4", "0x01", "exactly 4 bytes"),

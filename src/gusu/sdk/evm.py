@@ -549,12 +549,20 @@ def _from_json(abi_type: str, value: Any) -> Any:
     base = parsed.base
     if base in ("uint", "int"):
         if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        _check(isinstance(value, str), f"a {abi_type} argument is an integer, not {json.dumps(value)[:60]}")
-        try:
-            return int(value.replace("_", ""), 0) if value.strip()[:2].lower() == "0x" else int(value.replace("_", ""))
-        except ValueError:
-            raise ClientError(f"a {abi_type} argument is an integer (decimal or 0x hex), not {value[:60]!r}") from None
+            number = value
+        else:
+            _check(isinstance(value, str), f"a {abi_type} argument is an integer, not {json.dumps(value)[:60]}")
+            digits = value.replace("_", "")
+            try:
+                number = int(digits, 16) if digits[:2].lower() == "0x" else int(digits)
+            except ValueError:
+                raise ClientError(
+                    f"a {abi_type} argument is an integer (decimal or 0x hex), not {value[:60]!r}"
+                ) from None
+        bits = parsed.sub or 256
+        low, high = (0, 2**bits - 1) if base == "uint" else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+        _check(low <= number <= high, f"a {abi_type} argument is between {low} and {high}, not {number}")
+        return number
     if base == "bool":
         if isinstance(value, bool):
             return value
@@ -630,7 +638,8 @@ def _abi_of(source: EvmArtifact | EvmAbi) -> EvmAbi:
     return source.abi if isinstance(source, EvmArtifact) else source
 
 
-def _deployed(receipt: Receipt, artifact: EvmArtifact) -> EvmDeployed:
+def get_deployment(receipt: Receipt, artifact: EvmArtifact) -> EvmDeployed:
+    """An ``evm.deploy`` receipt's outcome; EvmRevertError or TransactionFailedError when it failed."""
     check_receipt(receipt, f"deploying {artifact.name or 'the contract'}", artifact.abi)
     address = decode(receipt.return_value)
     if not isinstance(address, bytes) or len(address) != ADDRESS_SIZE:
@@ -638,7 +647,8 @@ def _deployed(receipt: Receipt, artifact: EvmArtifact) -> EvmDeployed:
     return EvmDeployed("0x" + address.hex(), receipt, tuple(decode_logs(receipt, artifact.abi)))
 
 
-def _sent(receipt: Receipt, function: AbiFunction, abi: EvmAbi, what: str) -> EvmSent:
+def get_send_outcome(receipt: Receipt, function: AbiFunction, abi: EvmAbi, what: str) -> EvmSent:
+    """An ``evm.call`` receipt's outcome, decoded; EvmRevertError or TransactionFailedError when it failed."""
     check_receipt(receipt, what, abi)
     output = decode(receipt.return_value)
     if not isinstance(output, bytes):
@@ -685,7 +695,7 @@ class EvmContracts:
         _check_value(value)
         init_code = encode_constructor(artifact, args)
         receipt = self.client.send_and_wait(key, EVM_CONTRACT, "deploy", [init_code, value], timeout_s=self.timeout_s)
-        return _deployed(receipt, artifact)
+        return get_deployment(receipt, artifact)
 
     def send(
         self,
@@ -705,7 +715,7 @@ class EvmContracts:
         receipt = self.client.send_and_wait(
             key, EVM_CONTRACT, "call", [parse_address(address), data, value], timeout_s=self.timeout_s
         )
-        return _sent(receipt, entry, contract_abi, entry.signature)
+        return get_send_outcome(receipt, entry, contract_abi, entry.signature)
 
     def call(
         self,
@@ -757,7 +767,7 @@ class AsyncEvmContracts:
         receipt = await self.client.send_and_wait(
             key, EVM_CONTRACT, "deploy", [init_code, value], timeout_s=self.timeout_s
         )
-        return _deployed(receipt, artifact)
+        return get_deployment(receipt, artifact)
 
     async def send(
         self,
@@ -776,7 +786,7 @@ class AsyncEvmContracts:
         receipt = await self.client.send_and_wait(
             key, EVM_CONTRACT, "call", [parse_address(address), data, value], timeout_s=self.timeout_s
         )
-        return _sent(receipt, entry, contract_abi, entry.signature)
+        return get_send_outcome(receipt, entry, contract_abi, entry.signature)
 
     async def call(
         self,
