@@ -2,7 +2,7 @@
 
 deploy (constructor arguments by ABI type) -> send (decoded return value and Transfer log) -> call ->
 a custom error and a revert reason on stderr and in --json -> logs of a committed transaction ->
-argument errors that say what is expected.
+`gusu tx show --abi` -> argument errors that say what is expected.
 """
 
 from __future__ import annotations
@@ -109,6 +109,10 @@ def test_gusu_evm_deploys_sends_calls_and_decodes_on_an_sm_chain(tmp_path: Path)
             assert [log["event"] for log in logs["logs"]] == ["Transfer"]
             undecoded = await gusu.json("evm", "logs", sent["id"])
             assert undecoded["logs"][0]["event"] is None and len(undecoded["logs"][0]["topics"]) == 3
+            shown = await gusu.json("tx", "show", sent["id"], "--abi", TOKEN)
+            assert shown["evm_logs"] == logs["logs"] and shown["receipt"]["status"] == "success"
+            assert (await gusu.json("tx", "show", sent["id"]))["evm_logs"][0]["event"] is None
+            assert "log Transfer(from=" in (await gusu.run("tx", "show", sent["id"], "--abi", TOKEN)).stdout
 
             # A custom error: decoded on stderr, and in the JSON document with the transaction id.
             failed = await gusu.run("evm", "send", token, TOKEN, "transfer", BOB, "2000000", "--key", key_file,

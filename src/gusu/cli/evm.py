@@ -22,7 +22,7 @@ from gusu.cli.remote import RECEIPT_TIMEOUT_S, VALID_FOR_BLOCKS, open_client, si
 from gusu.cli.render import receipt_table, receipt_view_to_json
 from gusu.cli.tx import key_options, resolve_address
 from gusu.errors import ClientError, TransactionFailedError
-from gusu.ledger.jsonview import JSONObject, bytes_to_hex
+from gusu.ledger.jsonview import JSON, JSONObject, bytes_to_hex
 from gusu.ledger.types import Receipt
 from gusu.sdk import Client
 from gusu.sdk.evm import (
@@ -286,13 +286,10 @@ def evm_call(address: str, artifact_file: Path, function: str, args: tuple[str, 
 def evm_logs(transaction_id: str, abi_files: tuple[Path, ...]) -> None:
     """The EVM logs of a committed transaction, decoded by the events of the --abi artifacts."""
     state = get_state()
-    if len(abi_files) > ABI_FILES_MAX:
-        raise CliUsageError(f"give at most {ABI_FILES_MAX} --abi artifacts")
-    artifacts = [_load(path) for path in abi_files]
-    merged = EvmAbi((), False, (), tuple(e for a in artifacts for e in a.abi.events), ())
+    events_abi = _get_events_abi(abi_files)
     with open_client(state) as client:
         view = client.get_receipt(transaction_id)
-    logs = decode_logs(view.receipt, merged)
+    logs = decode_logs(view.receipt, events_abi)
     document: JSONObject = {"id": bytes_to_hex(view.receipt.transaction_id), "height": view.height,
                             "logs": [log_to_json(log) for log in logs]}  # fmt: skip
 
@@ -303,3 +300,17 @@ def evm_logs(transaction_id: str, abi_files: tuple[Path, ...]) -> None:
             state.stdout.print(format_log(log))
 
     state.emit(document, render)
+
+
+def _get_events_abi(abi_files: Sequence[Path]) -> EvmAbi:
+    """The events of every artifact in `abi_files`, as one ABI (a transaction's logs may come from several)."""
+    if len(abi_files) > ABI_FILES_MAX:
+        raise CliUsageError(f"give at most {ABI_FILES_MAX} --abi artifacts")
+    artifacts = [_load(path) for path in abi_files]
+    return EvmAbi((), False, (), tuple(e for a in artifacts for e in a.abi.events), ())
+
+
+def decode_receipt_logs(receipt: Receipt, abi_files: Sequence[Path]) -> tuple[list[JSON], list[str]]:
+    """A receipt's EVM logs for `gusu tx show`: as JSON and as lines for people, decoded by `abi_files`."""
+    logs = decode_logs(receipt, _get_events_abi(abi_files))
+    return [log_to_json(log) for log in logs], [format_log(log) for log in logs]
