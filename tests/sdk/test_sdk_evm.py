@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_abi.abi import encode as abi_encode
 
 from gusu.api.server import ApiServer, start_api
 from gusu.api.settings import ApiSettings
@@ -28,9 +29,12 @@ from gusu.ledger.genesis import DEFAULT_CONTRACTS, DEFAULT_PARAMETERS, load_gene
 from gusu.node.chain import initialize_chain, load_node
 from gusu.sdk import AsyncClient, Client
 from gusu.sdk.evm import (
+    PANIC_SELECTOR,
     AsyncEvmContracts,
     EvmContracts,
     EvmRevertError,
+    describe_revert,
+    get_revert_data,
     load_artifact,
     parse_abi_argument,
     parse_abi_arguments,
@@ -248,3 +252,34 @@ def test_argument_counts_and_unknown_functions_are_refused() -> None:
         parse_abi_arguments(transfer.inputs, [BOB, "x"], "transfer")
     with pytest.raises(ClientError, match="has no function 'mint'"):
         token.abi.get_function("mint")
+
+
+def test_revert_data_decodes_to_reasons_panics_and_custom_errors() -> None:
+    token = parse_artifact(_token_document())
+    insufficient = token.abi.errors[0]
+    data = insufficient.selector + abi_encode(["address", "uint256", "uint256"], [BOB, 1, 2])
+    assert describe_revert(data, token.abi) == (
+        f"InsufficientBalance(account={BOB}, balance=1, needed=2)",
+        "InsufficientBalance",
+        {"account": BOB, "balance": 1, "needed": 2},
+    )
+    assert describe_revert(data) == (f"custom error 0x{insufficient.selector.hex()} (not in the ABI)", None, {})
+    assert describe_revert(PANIC_SELECTOR + (0x11).to_bytes(32, "big"))[0] == "panic 0x11"
+    assert describe_revert(b"")[0] == "no reason given"
+    message = f"execution reverted (data=0x{data.hex()}): custom error 0x{data[:4].hex()}"
+    assert get_revert_data(message) == data
+    assert get_revert_data("the EVM call failed: InvalidInstruction") is None
+
+
+def test_overloaded_functions_are_chosen_by_count_or_signature() -> None:
+    abi = parse_artifact(
+        [
+            {"type": "function", "name": "f", "inputs": [{"name": "a", "type": "uint256"}], "outputs": []},
+            {"type": "function", "name": "f", "inputs": [{"name": "a", "type": "address"}], "outputs": []},
+            {"type": "function", "name": "f", "inputs": [], "outputs": []},
+        ]
+    ).abi
+    assert abi.get_function("f", 0).signature == "f()"
+    assert abi.get_function("f(address)").signature == "f(address)"
+    with pytest.raises(ClientError, match=r"'f' is overloaded \(f\(uint256\), f\(address\)\); name one by its"):
+        abi.get_function("f", 1)
