@@ -200,6 +200,19 @@ def test_a_bad_artifact_is_refused_with_a_clear_message(tmp_path: Path, mutate: 
     assert str(path) in str(caught.value)
 
 
+def test_hostile_nesting_is_refused_without_a_crash(tmp_path: Path) -> None:
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ClientError, match="nests JSON too deeply"):
+        load_artifact(tmp_path / "deep.json")
+    nested: dict[str, Any] = {"name": "x", "type": "uint256"}
+    for _ in range(40):
+        nested = {"name": "x", "type": "tuple", "components": [nested]}
+    with pytest.raises(ClientError, match="nests tuples more than 16 deep"):
+        parse_artifact([{"type": "function", "name": "f", "inputs": [nested], "outputs": []}])
+    with pytest.raises(ClientError, match="is JSON"):
+        parse_abi_argument("uint256[]", "[" * 100_000)
+
+
 def test_a_missing_or_non_json_artifact_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ClientError, match="cannot read the artifact"):
         load_artifact(tmp_path / "missing.json")

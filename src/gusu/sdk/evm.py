@@ -51,6 +51,8 @@ ABI_ENTRIES_MAX = 4_096
 """Functions, events and errors one ABI may list."""
 ARGUMENT_TEXT_BYTES_MAX = 1024 * 1024
 """The longest text `parse_abi_argument` reads for one argument."""
+TUPLE_DEPTH_MAX = 16
+"""Tuples nested in tuples an ABI type may have (Solidity code rarely nests structs more than a few deep)."""
 ERROR_SELECTOR = bytes.fromhex("08c379a0")
 """``Error(string)``: what ``require(cond, "reason")`` and ``revert("reason")`` return."""
 PANIC_SELECTOR = bytes.fromhex("4e487b71")
@@ -173,7 +175,9 @@ def _check(condition: bool, message: str) -> None:
         raise ClientError(message)
 
 
-def _canonical_type(entry: Mapping[str, Any], what: str) -> str:
+def _canonical_type(entry: Mapping[str, Any], what: str, depth: int = 0) -> str:
+    _check(depth <= TUPLE_DEPTH_MAX, f"{what} nests tuples more than {TUPLE_DEPTH_MAX} deep")
+    _check(isinstance(entry, dict), f"{what} must be an object")
     kind = entry.get("type")
     _check(isinstance(kind, str) and 0 < len(kind) <= 256, f"{what} has no type")
     assert isinstance(kind, str)
@@ -181,7 +185,7 @@ def _canonical_type(entry: Mapping[str, Any], what: str) -> str:
         components = entry.get("components")
         if not isinstance(components, list):
             raise ClientError(f"{what} is a tuple without components")
-        inner = ",".join(_canonical_type(c, f"{what}'s component") for c in components)
+        inner = ",".join(_canonical_type(c, f"{what}'s component", depth + 1) for c in components)
         kind = f"({inner}){kind[len('tuple') :]}"
     try:
         parse_abi_type(kind).validate()
@@ -265,7 +269,7 @@ def parse_artifact(document: Any, name: str = "") -> EvmArtifact:
     if isinstance(abi_json, str):  # solc --combined-json writes the ABI as a JSON string
         try:
             abi_json = json.loads(abi_json)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ClientError('the artifact\'s "abi" is text but not JSON') from None
     abi = parse_abi(abi_json)
     evm_section = document.get("evm") if isinstance(document.get("evm"), dict) else {}
@@ -289,6 +293,8 @@ def load_artifact(path: str | Path) -> EvmArtifact:
     _check(len(raw) <= ARTIFACT_BYTES_MAX, f"{path} is larger than {ARTIFACT_BYTES_MAX} bytes; is it an artifact?")
     try:
         document = json.loads(raw)
+    except RecursionError:
+        raise ClientError(f"{path} nests JSON too deeply to be an artifact") from None
     except ValueError as error:
         raise ClientError(f"{path} is not JSON ({error}); give a compiled artifact (Hardhat or solc JSON)") from None
     try:
@@ -525,7 +531,7 @@ def parse_abi_argument(abi_type: str, text: str) -> Any:
     if parsed.is_array or abi_type.startswith("("):
         try:
             document = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ClientError(f"a {abi_type} argument is JSON, e.g. '[1, 2]'; not {text[:60]!r}") from None
         return _from_json(abi_type, document)
     return _from_json(abi_type, text)
