@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -166,3 +167,47 @@ def test_negative_and_hex_integers_reach_the_abi_parser(text: str, tmp_path: Pat
         assert "is the node running" not in completed.stderr, "refused before any request"
     else:
         assert "cannot reach node http://127.0.0.1:9" in completed.stderr, "read, then sent"
+
+
+@pytest.mark.e2e
+def test_a_governed_evm_chain_from_chain_init_approves_then_deploys(tmp_path: Path) -> None:
+    """`gusu chain init --evm` with a node process: deploy is refused naming the hash `gusu evm hash` prints,
+    approved through `gusu gov`, then deployed and called."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    gusu = Gusu(f"http://127.0.0.1:{port}", tmp_path / "home")
+
+    async def main() -> None:
+        layout = await gusu.json("chain", "init", "--dir", str(tmp_path / "chain"), "--port", str(port),
+                                 "--workers", "0", "--evm")  # fmt: skip
+        assert "evm" in layout["contracts"] and layout["suite"] == "sm"
+        await gusu.json("node", "start", "--dir", layout["node_directory"], "--detach")
+        try:
+            key_file = layout["dev_key"]
+            refused = await gusu.run("evm", "deploy", TOKEN, "Gusu", "GSU", "5", "--key", key_file, check=False)
+            code_hash = (await gusu.json("evm", "hash", TOKEN))["code_hash"]
+            assert refused.returncode == 1
+            assert f"gusu gov propose approve-contract --code-hash {code_hash}" in refused.stderr
+            approved = await gusu.json("gov", "propose", "approve-contract", "--code-hash", code_hash, "--key",
+                                       key_file)  # fmt: skip
+            assert approved["status"] == "approved"
+            token = (await gusu.json("evm", "deploy", TOKEN, "Gusu", "GSU", "5", "--key", key_file))["address"]
+            assert (await gusu.json("evm", "call", token, TOKEN, "totalSupply"))["return_value"] == 5
+        finally:
+            await gusu.run("node", "stop", "--dir", layout["node_directory"], check=False)
+
+    asyncio.run(main())
+
+
+def test_evm_is_for_one_node_chains_in_chain_init(tmp_path: Path) -> None:
+    gusu = Gusu("http://127.0.0.1:9", tmp_path / "home")
+
+    async def main() -> None:
+        refused = await gusu.run("chain", "init", "--dir", str(tmp_path / "net"), "--organizations", "2", "--evm",
+                                 check=False)  # fmt: skip
+        assert refused.returncode != 0 and "--evm is for a one-node chain" in refused.stderr
+        plain = await gusu.json("chain", "init", "--dir", str(tmp_path / "plain"), "--workers", "0")
+        assert "evm" not in plain["contracts"]
+
+    asyncio.run(main())

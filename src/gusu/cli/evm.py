@@ -32,6 +32,7 @@ from gusu.sdk.evm import (
     EvmArtifact,
     EvmContracts,
     EvmRevertError,
+    compute_runtime_code_hash,
     decode_logs,
     encode_call,
     encode_constructor,
@@ -314,3 +315,30 @@ def decode_receipt_logs(receipt: Receipt, abi_files: Sequence[Path]) -> tuple[li
     """A receipt's EVM logs for `gusu tx show`: as JSON and as lines for people, decoded by `abi_files`."""
     logs = decode_logs(receipt, _get_events_abi(abi_files))
     return [log_to_json(log) for log in logs], [format_log(log) for log in logs]
+
+
+@evm_group.command("hash")
+@click.argument("artifact_file", metavar="ARTIFACT", type=click.Path(dir_okay=False, path_type=Path))
+@common_options
+def evm_hash(artifact_file: Path) -> None:
+    """The code hash of ARTIFACT's deployed code: what `gusu gov propose approve-contract` names.
+
+    keccak-256 of deployedBytecode, as a governed chain checks it. A contract with immutable variables
+    embeds constructor values in its code: deploy it once, and the refusal names the hash to approve.
+    """
+    state = get_state()
+    artifact = _load(artifact_file)
+    try:
+        code_hash = compute_runtime_code_hash(artifact)
+    except ClientError as error:
+        raise CliUsageError(str(error)) from None
+    document: JSONObject = {"artifact": str(artifact_file), "contract": artifact.name,
+                            "code_hash": bytes_to_hex(code_hash)}  # fmt: skip
+
+    def render() -> None:
+        state.stdout.print(bytes_to_hex(code_hash))
+        state.note(
+            f"approve it with: gusu gov propose approve-contract --code-hash {bytes_to_hex(code_hash)} --key KEY"
+        )
+
+    state.emit(document, render)

@@ -322,6 +322,17 @@ def _decode(parameters: Sequence[AbiParameter], data: bytes, what: str) -> tuple
         raise CodecError(f"{what} does not decode with its ABI types: {error}") from None
 
 
+def compute_runtime_code_hash(artifact: EvmArtifact) -> bytes:
+    """keccak-256 of the artifact's deployed code: what a governed chain's `approve_contract` must name.
+
+    Exact for contracts without ``immutable`` variables; the deployed code of one with them embeds
+    constructor values, so its hash is known only after the constructor ran (the refusal names it).
+    """
+    if not artifact.deployed_bytecode:
+        raise ClientError(f"the artifact {artifact.name} has no deployedBytecode; its code hash cannot be computed")
+    return keccak256(artifact.deployed_bytecode)
+
+
 def encode_constructor(artifact: EvmArtifact, args: Sequence[Any] = ()) -> bytes:
     """Init code: the artifact's bytecode followed by the ABI-encoded constructor arguments."""
     if not artifact.bytecode:
