@@ -154,6 +154,12 @@ def test_a_failure_that_is_not_a_revert_is_a_transaction_failure(tmp_path: Path)
                 await evm.send(key, deployed.address, reverter, "spin")
             assert not isinstance(caught.value, EvmRevertError)
             assert caught.value.receipt_code == "out_of_gas"
+            # Value sent to a constructor that is not payable: Solidity reverts without data.
+            with pytest.raises(EvmRevertError, match="reverted: no reason given") as unpaid:
+                await evm.deploy(key, reverter, value=1)
+            assert unpaid.value.data == b"" and unpaid.value.error_name is None
+            with pytest.raises(ClientError, match="non-negative integer"):
+                await evm.deploy(key, reverter, value=-1)
 
     asyncio.run(main())
 
