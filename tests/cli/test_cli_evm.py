@@ -132,6 +132,9 @@ def test_gusu_evm_deploys_sends_calls_and_decodes_on_an_sm_chain(tmp_path: Path)
             assert reverted.returncode == 1 and "fail(string) reverted: no luck" in reverted.stderr
             called = await gusu.run("evm", "call", reverter, REVERTER, "fail", "by call", check=False)
             assert called.returncode == 1 and "reverted: by call" in called.stderr
+            assert "is the node running" not in called.stderr
+            called_json = await gusu.json("evm", "call", reverter, REVERTER, "fail", "by call", check=False)
+            assert called_json["success"] is False and called_json["error"]["reason"] == "by call"
 
             # Arguments are checked against the ABI before anything is sent.
             bad_address = await gusu.run("evm", "call", token, TOKEN, "balanceOf", "0x12", check=False)

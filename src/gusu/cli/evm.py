@@ -271,11 +271,18 @@ def evm_call(address: str, artifact_file: Path, function: str, args: tuple[str, 
     entry = _get_function(artifact.abi, function, len(args))
     values = _arguments(entry.inputs, args, entry.signature)
     sender_address = resolve_address(state, sender) if sender is not None else None
+    document: JSONObject = {"address": bytes_to_hex(contract_address), "function": entry.signature}
     with open_client(state) as client:
-        result = EvmContracts(client).call(contract_address, artifact.abi, entry.signature, values,
-                                           sender=sender_address)  # fmt: skip
-    document: JSONObject = {"address": bytes_to_hex(contract_address), "function": entry.signature,
-                            "return_value": to_json_value(result)}  # fmt: skip
+        try:
+            result = EvmContracts(client).call(contract_address, artifact.abi, entry.signature, values,
+                                               sender=sender_address)  # fmt: skip
+        except EvmRevertError as error:
+            # The node answered: a revert is the contract's word, not a connection problem.
+            if state.json_output:
+                state.emit({**document, "success": False, "error": _revert_to_json(error)})
+            click.echo(f"error: {error}", err=True)
+            click.get_current_context().exit(EXIT_FAILED)
+    document["return_value"] = to_json_value(result)
     state.emit(document, lambda: state.stdout.print(_format(document["return_value"])))
 
 
