@@ -24,7 +24,7 @@ from gusu.api.server import ApiServer, start_api
 from gusu.api.settings import ApiSettings
 from gusu.crypto import PrivateKey, get_suite
 from gusu.crypto.keyfile import decrypt_key_file
-from gusu.errors import ClientError, TransactionFailedError
+from gusu.errors import ClientError, RemoteError, TransactionFailedError
 from gusu.ledger.genesis import DEFAULT_CONTRACTS, DEFAULT_PARAMETERS, load_genesis, save_genesis
 from gusu.node.chain import initialize_chain, load_node
 from gusu.sdk import AsyncClient, Client
@@ -160,6 +160,33 @@ def test_a_failure_that_is_not_a_revert_is_a_transaction_failure(tmp_path: Path)
             assert unpaid.value.data == b"" and unpaid.value.error_name is None
             with pytest.raises(ClientError, match="non-negative integer"):
                 await evm.deploy(key, reverter, value=-1)
+
+    asyncio.run(main())
+
+
+def test_a_chain_without_the_evm_contract_says_how_to_get_one(tmp_path: Path) -> None:
+    token = load_artifact(FIXTURES / "Token.json")
+
+    async def main() -> None:
+        initialize_chain(tmp_path / "plain", suite_name="sm", api_port=0, verifier_workers=0, scrypt_n=2**10)
+        keys = tmp_path / "plain" / "keys"
+        key = decrypt_key_file((keys / "dev.json").read_bytes(), (keys / "dev.pass").read_text().strip())
+        node = load_node(tmp_path / "plain" / "node0")
+        await node.start()
+        try:
+            server = await start_api(node, ApiSettings(port=0))
+            try:
+                async with AsyncClient(server.url) as client:
+                    evm = AsyncEvmContracts(client)
+                    with pytest.raises(TransactionFailedError, match=r"genesis lists \"evm\".*gusu chain init --evm"):
+                        await evm.deploy(key, token, ["a", "b", 1])
+                    with pytest.raises(RemoteError, match=r"does not run the `evm` contract") as caught:
+                        await evm.call(BOB, token, "name")
+                    assert caught.value.code == "contract_unknown"
+            finally:
+                await server.close()
+        finally:
+            await node.stop()
 
     asyncio.run(main())
 

@@ -504,6 +504,13 @@ def _revert_error(what: str, message: str, abi: EvmAbi | None, receipt: Receipt 
     )
 
 
+NOT_ENABLED_HINT = (
+    '; this chain does not run the `evm` contract: only a chain whose genesis lists "evm" runs Solidity '
+    "(a one-node chain: gusu chain init --evm)"
+)
+CONTRACT_UNKNOWN = "contract_unknown"
+
+
 def check_receipt(receipt: Receipt, what: str, abi: EvmAbi | None = None) -> None:
     """Nothing for a successful receipt; EvmRevertError for a revert, TransactionFailedError otherwise."""
     if receipt.is_success:
@@ -512,7 +519,10 @@ def check_receipt(receipt: Receipt, what: str, abi: EvmAbi | None = None) -> Non
         error = _revert_error(what, receipt.error_message, abi, receipt)
         if error is not None:
             raise error
-    raise TransactionFailedError(f"{what} failed: {receipt.error_code}: {receipt.error_message}", receipt.error_code)
+    hint = NOT_ENABLED_HINT if receipt.error_code == CONTRACT_UNKNOWN else ""
+    raise TransactionFailedError(
+        f"{what} failed: {receipt.error_code}: {receipt.error_message}{hint}", receipt.error_code
+    )
 
 
 def parse_address(value: str | bytes) -> Address:
@@ -678,6 +688,8 @@ def _call_error(error: RemoteError, what: str, abi: EvmAbi) -> GusuError:
         revert = _revert_error(what, str(error), abi, None)
         if revert is not None:
             return revert
+    if error.code == CONTRACT_UNKNOWN:
+        return RemoteError(error.code, f"{error}{NOT_ENABLED_HINT}", error.retryable)
     return error
 
 
