@@ -12,6 +12,7 @@ from gusu.cli.keystore import get_scrypt_n
 from gusu.cli.render import key_value_table
 from gusu.crypto import SUITE_NAMES, get_suite
 from gusu.errors import GusuError
+from gusu.ledger.genesis import DEFAULT_CONTRACTS
 from gusu.ledger.jsonview import bytes_to_hex, hex_to_bytes
 from gusu.ledger.types import ADDRESS_SIZE, Address
 from gusu.node.chain import DEFAULT_CHAIN_ID, initialize_chain
@@ -85,6 +86,11 @@ def _parse_organizations(
     show_default=True,
     help="With --organizations: ordering: tendermint (BFT) or raft (crash faults only; members trust each other).",
 )
+@click.option(
+    "--evm",
+    is_flag=True,
+    help="One-node chain: also run the `evm` contract (Solidity; gusu evm, docs/evm.md).",
+)
 @common_options
 def chain_init(
     directory: Path | None,
@@ -96,9 +102,12 @@ def chain_init(
     port: int | None,
     workers: int,
     consensus: str,
+    evm: bool,
 ) -> None:
     """Create a one-node chain, or with --organizations a network, with a funded dev account (the genesis admin)."""
     state = get_state()
+    if evm and organizations is not None:
+        raise CliUsageError("--evm is for a one-node chain (without --organizations)")
     if organizations is not None:
         if port is not None:
             raise CliUsageError("--port is for a one-node chain; with --organizations use --base-port")
@@ -127,6 +136,7 @@ def chain_init(
         api_port=port,
         verifier_workers=workers,
         scrypt_n=get_scrypt_n(),
+        contracts=(*DEFAULT_CONTRACTS, "evm") if evm else DEFAULT_CONTRACTS,
     )
     node_directory = layout.node_directories[0]
     base_url = f"http://127.0.0.1:{layout.api_ports[0]}"
@@ -144,6 +154,7 @@ def chain_init(
         "directory": str(layout.directory),
         "chain_id": layout.genesis.chain_id,
         "suite": layout.genesis.suite,
+        "contracts": list(layout.genesis.contracts),
         "genesis": str(layout.directory / "genesis.json"),
         "node_directory": str(node_directory),
         "dev_key": str(layout.dev_key_path),

@@ -41,6 +41,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "console": ("gusu.cli.console", "console_command"),
     "contract": ("gusu.cli.contract", "contract_group"),
     "evidence": ("gusu.cli.shortcuts", "evidence_group"),
+    "evm": ("gusu.cli.evm", "evm_group"),
     "gov": ("gusu.cli.gov", "gov_group"),
     "keys": ("gusu.cli.keys", "keys_group"),
     "net": ("gusu.cli.net", "net_group"),

@@ -190,33 +190,45 @@ def tx_call(contract: str, method: str, args: tuple[str, ...], sender: str | Non
     state.emit(document, lambda: state.stdout.print(format_value(document["return_value"])))
 
 
-def _fetch_transaction(client: Client, transaction_id: Hash) -> tuple[JSONObject, Callable[[], None]]:
+def _fetch_transaction(
+    client: Client, transaction_id: Hash, abi_files: Sequence[Path] = ()
+) -> tuple[JSONObject, Callable[[], None]]:
     state = get_state()
     view = client.get_transaction(transaction_id)
     document = transaction_view_to_json(view)
     receipt: ReceiptView | None = None
+    evm_lines: list[str] = []
     if view.is_committed:
         receipt = client.get_receipt(transaction_id)
         document["receipt"] = receipt_view_to_json(receipt)
+        if abi_files or any(event.contract == "evm" and event.name == "Log" for event in receipt.receipt.events):
+            # Imported here: the ABI decoder (eth-abi) is loaded only for receipts with EVM logs.
+            from gusu.cli.evm import decode_receipt_logs
+
+            document["evm_logs"], evm_lines = decode_receipt_logs(receipt.receipt, abi_files)
 
     def render() -> None:
         state.stdout.print(transaction_table(view))
         if receipt is not None:
             state.stdout.print(receipt_table(receipt.receipt, receipt))
+        for line in evm_lines:
+            state.stdout.print(f"  log {line}")
 
     return document, render
 
 
 @tx_group.command("show")
 @click.argument("transaction_id")
+@click.option("--abi", "abi_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A compiled Solidity artifact whose events decode the receipt's EVM logs (repeatable).")  # fmt: skip
 @common_options
-def tx_show(transaction_id: str) -> None:
-    """Show a transaction, its status and (once committed) its receipt."""
+def tx_show(transaction_id: str, abi_files: tuple[Path, ...]) -> None:
+    """Show a transaction, its status and (once committed) its receipt; EVM logs decoded by --abi."""
     state = get_state()
     tid = Hash(parse_hash(transaction_id, "a transaction id"))
     with open_client(state) as client:
         try:
-            document, render = _fetch_transaction(client, tid)
+            document, render = _fetch_transaction(client, tid, abi_files)
         except RemoteError as error:
             if error.code == NotFoundError.code:
                 raise NotFoundError(f"the node has never seen transaction {bytes_to_hex(tid)}") from error

@@ -24,6 +24,7 @@ from gusu.crypto.selfcheck import validate_suite_support
 from gusu.errors import ConfigError
 from gusu.ledger.genesis import (
     CONSENSUS_SOLO,
+    DEFAULT_CONTRACTS,
     DEFAULT_PARAMETERS,
     Allocation,
     Genesis,
@@ -90,8 +91,9 @@ def initialize_chain(
     timestamp_ms: int = 0,
     scrypt_n: int | None = None,
     storage_backend: str | None = None,
+    contracts: tuple[str, ...] = DEFAULT_CONTRACTS,
 ) -> ChainLayout:
-    """Create a one-node chain in `directory` (which must not already hold one)."""
+    """Create a one-node chain in `directory` (which must not already hold one), running `contracts`."""
     if (directory / GENESIS_FILE_NAME).exists():
         raise ConfigError(f"{directory} already holds a chain; choose another directory or remove it")
     validate_suite_support(suite_name)
@@ -124,6 +126,7 @@ def initialize_chain(
         admins=(dev_address,),
         python_version=get_running_python_version(),
         consensus=CONSENSUS_SOLO,
+        contracts=tuple(sorted(contracts)),
     )
     save_genesis(directory / GENESIS_FILE_NAME, genesis)
     save_genesis(node_directory / GENESIS_FILE_NAME, genesis)

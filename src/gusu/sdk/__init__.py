@@ -14,6 +14,9 @@
 * `Contracts` and `AsyncContracts` (gusu.sdk.contracts) deploy, upgrade,
   call and describe sandboxed contracts, decode their events, and generate
   typed clients from their interfaces.
+* `EvmContracts` and `AsyncEvmContracts` (gusu.sdk.evm, imported on its
+  own since it loads eth-abi) deploy, send to and call Solidity contracts
+  from a compiled artifact with Gusu transactions, on any suite.
 
 See docs/sdk.md for a guide. The SDK depends on gusu.crypto, gusu.codec,
 gusu.ledger and gusu.errors only, so it can ship without the node.
