@@ -176,6 +176,9 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     "account.own": frozenset(ROLES),
     "alerts.read": frozenset(ROLES),
     "alerts.manage": frozenset({"operator"}),
+    "chains.read": frozenset(ROLES),
+    "chains.manage": frozenset({"operator"}),
+    "registry.read": frozenset(ROLES),
 }
 """What each role may do; a route names the permission it needs (docs/console.md)."""
 
