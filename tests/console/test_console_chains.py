@@ -192,13 +192,14 @@ def test_ca_certificates_are_checked() -> None:
 
 
 def test_settings_of_chains_are_validated() -> None:
-    for field, value in (
+    cases: tuple[tuple[str, Any], ...] = (
         ("chains_max", 0),
         ("chain_organisations_max", 65),
         ("chain_scrypt_n", 1000),
         ("chain_start_timeout_s", 0),
         ("chain_certificate_length_max", 10),
-    ):
+    )
+    for field, value in cases:
         with pytest.raises(ConfigError):
             ConsoleSettings(**{field: value})
 
