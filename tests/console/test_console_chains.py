@@ -40,6 +40,7 @@ from gusu.console.server import create_app
 from gusu.console.settings import ConsoleSettings
 from gusu.console.store import open_store
 from gusu.errors import ConfigError
+from gusu.eval.network import find_free_base_port
 
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 _ERROR = re.compile(r'<p class="error" role="alert">([^<]+)</p>')
@@ -209,9 +210,7 @@ def test_settings_of_chains_are_validated() -> None:
 
 def test_checks_list_every_problem_before_anything_is_written(tmp_path: Path) -> None:
     directory = tmp_path / "chains" / "demo"
-    base = find_free_port()
-    while base + 103 > 65535 or base < 1024:
-        base = find_free_port()
+    base = find_free_base_port(4)
     plan = LocalChainPlan("demo", ("a", "b", "c", "d"), "sm", "tendermint", "gusu-demo", "127.0.0.1", base)
     assert find_plan_problems(plan, directory, [], 0) == []
     with socket.socket() as holder:
@@ -236,9 +235,7 @@ def test_checks_list_every_problem_before_anything_is_written(tmp_path: Path) ->
 
 def test_a_port_conflict_refuses_the_wizard_in_chinese_and_is_audited(tmp_path: Path) -> None:
     async def scenario(console: Console) -> None:
-        base = find_free_port()
-        while base + 103 > 65535 or base < 1024:
-            base = find_free_port()
+        base = find_free_base_port(4)
         with socket.socket() as holder:
             holder.bind(("127.0.0.1", base + 2))  # node2's API port
             holder.listen()

@@ -107,13 +107,13 @@ PROCESS_KEYS: Final = {
 SUITE_KEYS: Final = {"sm": "chains.suite.sm", "ecdsa": "chains.suite.ecdsa"}
 CONSENSUS_KEYS: Final = {"tendermint": "chains.consensus.tendermint", "raft": "chains.consensus.raft"}
 NODE_ACTION_KEYS: Final = {"start": "chains.start_node", "stop": "chains.stop_node"}
-BUSY_STATES: Final = frozenset({"creating", "starting", "stopping"})
 
 SETTINGS_KEY: Final = web.AppKey("chain_pages_settings", ConsoleSettings)
 JOBS_KEY: Final = web.AppKey("chain_jobs", dict)
 NETWORKS_KEY: Final = web.AppKey("chain_networks", dict)
 CLIENTS_KEY: Final = web.AppKey("chain_clients", dict)
 DEFAULT_CLIENT_KEY: Final = web.AppKey("chain_default_client", AsyncClient)
+CREATE_LOCK_KEY: Final = web.AppKey("chain_create_lock", asyncio.Lock)
 SELECTED_KEY: Final = web.RequestKey("chain_selected", object)
 
 
@@ -529,6 +529,8 @@ async def _run_job(app: web.Application, chain: ChainRecord, operation: str, nod
     store = ChainStore(app[STORE_KEY].backend)
     settings = app[SETTINGS_KEY]
     try:
+        if operation != "create":
+            await store.apply_state(chain.chain_id, "starting" if operation == "start" else "stopping", "", _now_ms())
         if operation == "create":
             assert chain.directory is not None and chain.base_port is not None and chain.host is not None
             network = await asyncio.to_thread(
@@ -780,19 +782,37 @@ async def _chains_create(request: web.Request) -> web.StreamResponse:
     try:
         form = await _form(request)
         plan = parse_local_chain_form(form, settings.chain_organisations_max)
-        await _check_chain_count(request, plan.name)
     except AccessInputError as error:
         await record(request, "chain.create", form.get("name", "")[:64] or None, "refused")
         return await _chains_page(request, error=error, form=form, status=400)
     directory = get_chains_folder(settings) / plan.name
     store = _store(request)
-    problems = await asyncio.to_thread(
-        find_plan_problems, plan, directory, await store.list_chains(), settings.chain_disk_free_min_bytes
+    async with request.app[CREATE_LOCK_KEY]:  # two wizards at once must not plan the same ports or name
+        try:
+            await _check_chain_count(request, plan.name)
+        except AccessInputError as error:
+            await record(request, "chain.create", plan.name, "refused")
+            return await _chains_page(request, error=error, form=form, status=400)
+        problems = await asyncio.to_thread(
+            find_plan_problems, plan, directory, await store.list_chains(), settings.chain_disk_free_min_bytes
+        )
+        if problems:
+            await record(request, "chain.create", f"{plan.name}: {problems[0].english}"[:200], "refused")
+            return await _chains_page(request, problems=problems, form=form, status=400)
+        chain = await _insert_local(store, plan, directory)
+    _start_job(request, chain, "create", None)
+    await record(
+        request,
+        "chain.create",
+        f"{plan.name} ({len(plan.organisations)} organisations, {plan.suite}, {plan.consensus}, "
+        f"{plan.host}:{plan.base_port})",
+        "ok",
     )
-    if problems:
-        await record(request, "chain.create", f"{plan.name}: {problems[0].english}"[:200], "refused")
-        return await _chains_page(request, problems=problems, form=form, status=400)
-    chain = await store.create_chain(
+    return web.Response(status=303, headers={"Location": f"/chains/{chain.chain_id}"})
+
+
+async def _insert_local(store: ChainStore, plan: LocalChainPlan, directory: Path) -> ChainRecord:
+    return await store.create_chain(
         NewChain(
             name=plan.name,
             kind="local",
@@ -810,15 +830,6 @@ async def _chains_create(request: web.Request) -> web.StreamResponse:
         ),
         _now_ms(),
     )
-    _start_job(request, chain, "create", None)
-    await record(
-        request,
-        "chain.create",
-        f"{plan.name} ({len(plan.organisations)} organisations, {plan.suite}, {plan.consensus}, "
-        f"{plan.host}:{plan.base_port})",
-        "ok",
-    )
-    return web.Response(status=303, headers={"Location": f"/chains/{chain.chain_id}"})
 
 
 async def get_remote_identity(chain: RemoteChainInput, timeout_s: float) -> tuple[str, str]:
@@ -844,32 +855,33 @@ async def get_remote_identity(chain: RemoteChainInput, timeout_s: float) -> tupl
 async def _chains_register(request: web.Request) -> web.StreamResponse:
     form: dict[str, str] = {}
     settings = _settings(request)
-    try:
-        form = await _chain_form(request, settings)
-        remote = parse_remote_chain_form(form)
-        await _check_chain_count(request, remote.name)
-        network_chain_id, suite = await get_remote_identity(remote, settings.node_timeout_s)
-    except AccessInputError as error:
-        await record(request, "chain.register", form.get("name", "")[:64] or None, "refused")
-        return await _chains_page(request, error=error, register_form=form, status=400)
-    chain = await _store(request).create_chain(
-        NewChain(
-            name=remote.name,
-            kind="remote",
-            endpoint=remote.endpoint,
-            ca_certificate=remote.ca_certificate,
-            directory=None,
-            host=None,
-            base_port=None,
-            organisations=0,
-            organisation_names="",
-            consensus="",
-            network_chain_id=network_chain_id,
-            suite=suite,
-            state="registered",
-        ),
-        _now_ms(),
-    )
+    async with request.app[CREATE_LOCK_KEY]:  # names are unique: one creation or registration at a time
+        try:
+            form = await _chain_form(request, settings)
+            remote = parse_remote_chain_form(form)
+            await _check_chain_count(request, remote.name)
+            network_chain_id, suite = await get_remote_identity(remote, settings.node_timeout_s)
+        except AccessInputError as error:
+            await record(request, "chain.register", form.get("name", "")[:64] or None, "refused")
+            return await _chains_page(request, error=error, register_form=form, status=400)
+        chain = await _store(request).create_chain(
+            NewChain(
+                name=remote.name,
+                kind="remote",
+                endpoint=remote.endpoint,
+                ca_certificate=remote.ca_certificate,
+                directory=None,
+                host=None,
+                base_port=None,
+                organisations=0,
+                organisation_names="",
+                consensus="",
+                network_chain_id=network_chain_id,
+                suite=suite,
+                state="registered",
+            ),
+            _now_ms(),
+        )
     await record(request, "chain.register", f"{remote.name} ({remote.endpoint}, {network_chain_id})", "ok")
     return web.Response(status=303, headers={"Location": f"/chains/{chain.chain_id}"})
 
@@ -968,7 +980,8 @@ async def _chain_page(
     assert viewer is not None
     manage = _can_manage(request)
     token = _csrf_input(viewer.session.csrf_token)
-    busy = is_busy(request.app, chain.chain_id) or chain.state in BUSY_STATES
+    # Busy means a job of this process runs: a state left "starting" by a console that died blocks nothing.
+    busy = is_busy(request.app, chain.chain_id)
     selected = get_selected_chain(request)
     fields = [
         ("chains.kind", message(KIND_KEYS[chain.kind])),
@@ -1005,10 +1018,16 @@ async def _chain_page(
         and chain.directory
         and LocalNetwork.exists(Path(chain.directory))
     ):
-        network = await asyncio.to_thread(_network, request.app, chain)
-        status = await asyncio.to_thread(network.status)
+        try:
+            network = await asyncio.to_thread(_network, request.app, chain)
+            status: NetworkStatus | None = await asyncio.to_thread(network.status)
+        except GusuError as failure:
+            status = None
+            unreadable = message("error.chain_unusable", reason=str(failure)[:300])
+            content += f'<p class="error" id="chain-unreadable">{_e(unreadable)}</p>'
         content += f"<h2>{_e(message('chains.nodes'))}</h2>"
-        content += _nodes_html(catalogue, status, token if manage else None, chain, busy)
+        if status is not None:
+            content += _nodes_html(catalogue, status, token if manage else None, chain, busy)
         if manage and not busy:
             content += (
                 f'<div class="actions"><form action="/chains/{chain.chain_id}/start" method="post">{token}'
@@ -1052,19 +1071,23 @@ def _operation(operation: str) -> Handler:
                 raise AccessInputError(
                     "error.chain_not_local", "only a chain this console created can be run from here"
                 )
-            if is_busy(request.app, chain.chain_id) or chain.state in BUSY_STATES:
-                raise AccessInputError("error.chain_busy", "an operation on this chain is under way; wait for it")
             nodes: tuple[str, ...] | None = None
             if node:
-                network = await asyncio.to_thread(_network, request.app, chain)
+                try:
+                    network = await asyncio.to_thread(_network, request.app, chain)
+                except GusuError as failure:
+                    raise AccessInputError(
+                        "error.chain_unusable", f"the network cannot be read: {failure}", reason=str(failure)[:300]
+                    ) from None
                 if node not in {item.name for item in network.nodes}:
                     raise AccessInputError("error.chain_node_unknown", "this chain has no such node")
                 nodes = (node,)
+            # Checked last, with no await between the check and the launch: two clicks start one job.
+            if is_busy(request.app, chain.chain_id):
+                raise AccessInputError("error.chain_busy", "an operation on this chain is under way; wait for it")
         except AccessInputError as error:
             await record(request, f"chain.{operation}", target, "refused")
             return await _chain_page(request, chain, error, 400)
-        state = "starting" if operation == "start" else "stopping"
-        await _store(request).apply_state(chain.chain_id, state, "", _now_ms())
         _start_job(request, chain, operation, nodes)
         await record(request, f"chain.{operation}", target, "ok")
         return web.Response(status=303, headers={"Location": f"/chains/{chain.chain_id}"})
@@ -1123,6 +1146,7 @@ def add_chain_routes(app: web.Application, settings: ConsoleSettings, default_cl
     app[NETWORKS_KEY] = {}
     app[CLIENTS_KEY] = {}
     app[DEFAULT_CLIENT_KEY] = default_client
+    app[CREATE_LOCK_KEY] = asyncio.Lock()
 
     async def close(app: web.Application) -> None:
         await _stop_jobs(app)
