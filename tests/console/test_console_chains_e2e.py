@@ -78,6 +78,9 @@ def test_the_wizard_creates_a_four_organisation_network_that_commits(tmp_path: P
         )
         page = await (await console.client.get(location)).text()
         assert "data-refresh-s" in page  # the page reloads itself while the network starts
+        token = await console.token("/chains")
+        busy = await console.client.post(f"{location}/start", data={"csrf_token": token})
+        assert busy.status == 400 and "此链正有操作进行中" in await busy.text()  # one job per chain
         await asyncio.wait_for(wait_jobs(app), JOB_TIMEOUT_S)
         page = await (await console.client.get(location)).text()
         assert 'data-state="running"' in page, page.split("<main")[1]
@@ -121,6 +124,9 @@ def test_the_wizard_creates_a_four_organisation_network_that_commits(tmp_path: P
         assert page.count('data-certificate="valid"') >= 4 and "加入节点" in page
 
         # One node, then every node, stopped from the page.
+        token = await console.token("/chains")
+        unknown = await console.client.post(f"{location}/stop", data={"csrf_token": token, "node": "node9<"})
+        assert unknown.status == 400 and "此链没有该节点" in await unknown.text()
         await _post(console, f"{location}/stop", {"node": "node3"})
         await asyncio.wait_for(wait_jobs(app), JOB_TIMEOUT_S)
         page = await (await console.client.get(location)).text()
@@ -131,6 +137,7 @@ def test_the_wizard_creates_a_four_organisation_network_that_commits(tmp_path: P
         assert 'data-state="stopped"' in page and 'data-process="running"' not in page
         actions = [(entry.action, entry.outcome) for entry in await console.store.list_audit(None, 100)]
         assert actions.count(("chain.stop", "ok")) == 2 and ("chain.create", "ok") in actions
+        assert ("chain.start", "refused") in actions and ("chain.stop", "refused") in actions
 
     try:
         asyncio.run(main())
