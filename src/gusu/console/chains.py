@@ -987,12 +987,13 @@ async def _chain_page(
         ("chains.kind", message(KIND_KEYS[chain.kind])),
         ("chains.endpoint", chain.endpoint),
         ("chains.chain_id", chain.network_chain_id or "—"),
-        ("chains.suite", chain.suite or "—"),
+        ("chains.suite", message(SUITE_KEYS[chain.suite]) if chain.suite in SUITE_KEYS else chain.suite or "—"),
         ("chains.created", _time(chain.created_ms)),
     ]
     if chain.kind == "local":
         fields += [
-            ("chains.organisations", str(chain.organisations)),
+            ("chains.organisations", chain.organisation_names.replace(",", ", ")),
+            ("chains.consensus", message(CONSENSUS_KEYS.get(chain.consensus, "chains.consensus.tendermint"))),
             ("chains.directory", chain.directory or ""),
             ("chains.host", chain.host or ""),
             ("chains.base_port", str(chain.base_port)),
