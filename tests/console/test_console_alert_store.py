@@ -99,7 +99,7 @@ def test_a_version_1_store_is_migrated_and_keeps_its_users(tmp_path: Path) -> No
         )
         store = ConsoleStore(backend)
         await store.create_user("alice", "operator", None, "h", 0)
-        assert await store.apply_migrations() == 2
+        assert await store.apply_migrations() == compute_migrations("sqlite")[-1][0]  # the newest version
         assert await store.get_user("alice") is not None
         assert await AlertStore(backend).list_rules() == []
         await store.close()
