@@ -8,6 +8,7 @@ import json
 import click
 
 from gusu.cli.context import common_options, get_state
+from gusu.cli.keystore import get_scrypt_n
 from gusu.console.settings import DEFAULT_HOST, DEFAULT_PORT, ConsoleSettings
 from gusu.errors import ConfigError
 
@@ -49,6 +50,8 @@ def console_command(host: str, port: int, database: str | None, alert_interval_s
         database=database,
         data_directory=str(state.home / "console"),
         alert_interval_s=alert_interval_s,
+        # The chains wizard writes key files as `gusu net up` does (GUSU_KEYFILE_SCRYPT_N lowers their cost).
+        chain_scrypt_n=get_scrypt_n(),
     )
     try:
         asyncio.run(_serve(settings, state.json_output))

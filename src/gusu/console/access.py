@@ -181,6 +181,9 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     "governance.read": frozenset(ROLES),
     "governance.write": frozenset({"operator", "org_admin"}),
     "keys.own": frozenset({"operator", "org_admin", "developer"}),
+    "chains.read": frozenset(ROLES),
+    "chains.manage": frozenset({"operator"}),
+    "registry.read": frozenset(ROLES),
 }
 """What each role may do; a route names the permission it needs (docs/console.md)."""
 

@@ -169,9 +169,10 @@ def _display(value: Value) -> str:
 
 
 def _client(request: web.Request) -> AsyncClient:
-    from gusu.console.server import CLIENT_KEY
+    """The client of the chain the viewer chose (gusu.console.chains), else the console's own endpoint."""
+    from gusu.console.chains import get_client
 
-    return request.app[CLIENT_KEY]
+    return get_client(request)
 
 
 def _allowed(request: web.Request, permission: str) -> bool:

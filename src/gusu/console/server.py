@@ -37,10 +37,12 @@ from gusu.console.accounts import (
     get_viewer,
 )
 from gusu.console.alert_pages import add_alert_routes
+from gusu.console.chains import add_chain_routes, chain_middleware, get_client
 from gusu.console.contracts import add_routes as add_contract_routes
 from gusu.console.governance import add_routes as add_governance_routes
 from gusu.console.i18n import DEFAULT_LANGUAGE, LANGUAGE_COOKIE, LANGUAGES, Catalogue, get_language, load_catalogues
 from gusu.console.monitor import add_monitor
+from gusu.console.registry_pages import add_registry_routes
 from gusu.console.settings import ConsoleSettings
 from gusu.console.signing import add_routes as add_signing_routes
 from gusu.console.store import ConsoleStore, open_store
@@ -93,6 +95,9 @@ PAGES: Final = (
     "contracts",
     "contract",
     "governance",
+    "chains",
+    "chain",
+    "registry",
 )
 
 CLIENT_KEY: Final = web.AppKey("client", AsyncClient)
@@ -228,10 +233,16 @@ def compute_page(
             nav.append(("/audit", "nav.audit", "audit"))
         if is_allowed(signed_in.role, "alerts.read"):
             nav.append(("/alerts", "nav.alerts", "alerts"))
+        if is_allowed(signed_in.role, "chains.read"):
+            nav.append(("/chains", "nav.chains", "chains"))
+        if is_allowed(signed_in.role, "registry.read"):
+            nav.append(("/organisations", "nav.registry", "registry"))
     explorer_pages = ("explorer", "block", "transaction", "account", "search")
     current_nav = "explorer" if page in explorer_pages else "contracts" if page == "contract" else page
     if page == "alert_rules":
         current_nav = "alerts"
+    if page == "chain":
+        current_nav = "chains"
     links = "".join(
         f'<a href="{href}"{_CURRENT if name == current_nav else ""}>{escape(message(key))}</a>'
         for href, key, name in nav
@@ -333,7 +344,7 @@ async def _search_page(request: web.Request) -> web.StreamResponse:
     """Redirects to what the query names; an unknown or malformed query shows the search page saying so."""
     query = request.query.get("q", "")[: request.app[SETTINGS_KEY].query_length_max]
     try:
-        kind, reference = await chain.search(request.app[CLIENT_KEY], query)
+        kind, reference = await chain.search(get_client(request), query)
     except (ConsoleInputError, RemoteError) as error:
         if isinstance(error, RemoteError) and error.code != "not_found":
             raise
@@ -379,7 +390,7 @@ async def _static(request: web.Request) -> web.StreamResponse:
 
 async def _api_status(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS_KEY]
-    return _json_response(await chain.get_status(request.app[CLIENT_KEY], settings.recent_blocks_count))
+    return _json_response(await chain.get_status(get_client(request), settings.recent_blocks_count))
 
 
 async def _api_blocks(request: web.Request) -> web.StreamResponse:
@@ -387,17 +398,17 @@ async def _api_blocks(request: web.Request) -> web.StreamResponse:
     before_text = request.query.get("before")
     before = None if before_text is None else chain.parse_height(before_text)
     limit = chain.parse_limit(request.query.get("limit"), 20, settings.blocks_page_max)
-    return _json_response(await chain.get_block_page(request.app[CLIENT_KEY], before, limit))
+    return _json_response(await chain.get_block_page(get_client(request), before, limit))
 
 
 async def _api_block(request: web.Request) -> web.StreamResponse:
     reference = chain.parse_block_reference(request.match_info["reference"])
-    return _json_response(await chain.get_block(request.app[CLIENT_KEY], reference))
+    return _json_response(await chain.get_block(get_client(request), reference))
 
 
 async def _api_transaction(request: web.Request) -> web.StreamResponse:
     transaction_id = chain.parse_hash(request.match_info["transaction_id"])
-    return _json_response(await chain.get_transaction(request.app[CLIENT_KEY], transaction_id))
+    return _json_response(await chain.get_transaction(get_client(request), transaction_id))
 
 
 async def _api_account(request: web.Request) -> web.StreamResponse:
@@ -410,17 +421,17 @@ async def _api_account(request: web.Request) -> web.StreamResponse:
         if height_text is None or index_text is None:
             raise ConsoleInputError("before_height and before_index go together")
         before = (chain.parse_height(height_text), chain.parse_height(index_text))
-    return _json_response(await chain.get_account(request.app[CLIENT_KEY], address, limit, before))
+    return _json_response(await chain.get_account(get_client(request), address, limit, before))
 
 
 async def _api_evidence(request: web.Request) -> web.StreamResponse:
     document_hash = chain.parse_hash(request.match_info["document_hash"])
-    return _json_response(await chain.get_evidence(request.app[CLIENT_KEY], document_hash))
+    return _json_response(await chain.get_evidence(get_client(request), document_hash))
 
 
 async def _api_search(request: web.Request) -> web.StreamResponse:
     query = request.query.get("q", "")[: request.app[SETTINGS_KEY].query_length_max]
-    kind, reference = await chain.search(request.app[CLIENT_KEY], query)
+    kind, reference = await chain.search(get_client(request), query)
     return _json_response({"kind": kind, "reference": reference})
 
 
@@ -444,7 +455,7 @@ def create_app(
     Without `store` it opens the one `settings` names at startup (and closes it at cleanup).
     """
     app = web.Application(
-        middlewares=[_limits_middleware, access_middleware],
+        middlewares=[_limits_middleware, access_middleware, chain_middleware],
         client_max_size=settings.body_bytes_max + settings.contract_source_bytes_max,
     )
     app[SETTINGS_KEY] = settings
@@ -481,6 +492,8 @@ def create_app(
     add_contract_routes(app)
     add_governance_routes(app)
     add_alert_routes(app, settings)
+    add_chain_routes(app, settings, app[CLIENT_KEY])
+    add_registry_routes(app)
     add_monitor(app, CLIENT_KEY)  # after the store's context, which it needs
     app.router.add_get("/", _page("dashboard"))
     app.router.add_get("/blocks", _page("explorer"))

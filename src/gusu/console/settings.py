@@ -70,6 +70,22 @@ class ConsoleSettings:
     """Attempts after a failed notification (0 to 10)."""
     notify_retry_delay_s: float = 2.0
     """Pause before each retry of a notification (0 to 60 s)."""
+    chains_max: int = 32
+    """Most chains (local and remote) the console keeps."""
+    chain_organisations_max: int = 16
+    """Most organisations of a local network the wizard creates (one validator process each, on this host)."""
+    chain_verifier_workers: int = 1
+    """Signature-verifier processes per node of a network the wizard creates (0 to 64)."""
+    chain_scrypt_n: int | None = None
+    """scrypt N of the key files the wizard writes (None: the key files' default; tests use 1024)."""
+    chain_disk_free_min_bytes: int = 64 * 1024 * 1024
+    """Free space the wizard needs in the chains folder before it creates a network."""
+    chain_start_timeout_s: float = 60.0
+    """How long starting a network's nodes may take (serving, then connected to each other), 1 to 600 s."""
+    chain_stop_timeout_s: float = 20.0
+    """Seconds after SIGTERM before a node that has not stopped is killed (1 to 600)."""
+    chain_certificate_length_max: int = 8192
+    """Longest CA certificate (PEM characters) a remote chain may be registered with."""
 
     contract_source_bytes_max: int = 64 * 1024
     """Largest contract source a deploy form may upload (its request alone may exceed `body_bytes_max`)."""
@@ -130,6 +146,27 @@ class ConsoleSettings:
         if self.node_timeout_s > self.request_timeout_s:
             raise ConfigError("console node_timeout_s must not exceed request_timeout_s")
         self._validate_alerts()
+        self._validate_chains()
+
+    def _validate_chains(self) -> None:
+        for name, low, high in (
+            ("chains_max", 1, 10_000),
+            ("chain_organisations_max", 1, 64),
+            ("chain_verifier_workers", 0, 64),
+            ("chain_disk_free_min_bytes", 0, 1 << 50),
+            ("chain_certificate_length_max", 512, 65_536),
+        ):
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise ConfigError(f"console {name} must be between {low:,} and {high:,}, found {value}")
+        if self.chain_scrypt_n is not None and (
+            not 1024 <= self.chain_scrypt_n <= 1 << 18 or self.chain_scrypt_n & (self.chain_scrypt_n - 1)
+        ):
+            raise ConfigError("console chain_scrypt_n must be a power of two from 1024 to 2^18, or None")
+        for name in ("chain_start_timeout_s", "chain_stop_timeout_s"):
+            value = getattr(self, name)
+            if not 1 <= value <= 600:
+                raise ConfigError(f"console {name} must be between 1 and 600 seconds, found {value}")
 
     def _validate_alerts(self) -> None:
         for name in ("alert_rules_max", "alert_history_max", "alert_page_max"):

@@ -243,7 +243,7 @@ async def send_transaction(
     interface: ContractInterface | None = None,
 ) -> Sent:
     """Signs `contract.method(*args)`, submits it, waits for the receipt and records it for the contract's page."""
-    client: AsyncClient = request.app[_client_key()]
+    client: AsyncClient = _get_client(request)
     settings = request.app[ACCESS_SETTINGS_KEY]
     viewer = get_viewer(request)
     assert viewer is not None
@@ -300,10 +300,11 @@ def compute_events_json(receipt: Receipt, interface: ContractInterface | None) -
     ]
 
 
-def _client_key() -> web.AppKey[AsyncClient]:
-    from gusu.console.server import CLIENT_KEY
+def _get_client(request: web.Request) -> AsyncClient:
+    """The client of the chain the viewer chose (gusu.console.chains), else the console's own endpoint."""
+    from gusu.console.chains import get_client
 
-    return CLIENT_KEY
+    return get_client(request)
 
 
 # --- the keys page ----------------------------------------------------------------------------------
@@ -357,7 +358,7 @@ async def _keys_get(request: web.Request) -> web.StreamResponse:
 
 
 async def _chain_suite(request: web.Request) -> str:
-    client: AsyncClient = request.app[_client_key()]
+    client: AsyncClient = _get_client(request)
     return (await client.status()).suite
 
 

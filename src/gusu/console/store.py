@@ -118,6 +118,7 @@ _APPEND_ONLY: Final = {
 def compute_migrations(dialect: str) -> list[tuple[int, list[str]]]:
     """The schema as numbered steps; a new step gets the next number and is never edited once released."""
     from gusu.console.alert_store import compute_alert_migration  # here: alert_store's imports reach this module
+    from gusu.console.chain_store import compute_chain_migration
 
     identity = _IDENTITY[dialect]
     return [
@@ -149,6 +150,7 @@ def compute_migrations(dialect: str) -> list[tuple[int, list[str]]]:
                 "CREATE INDEX contract_transactions_by_contract ON contract_transactions (contract, entry_id)",
             ],
         ),
+        (4, compute_chain_migration(identity)),  # local and remote chains (console/chain_store.py)
     ]
 
 

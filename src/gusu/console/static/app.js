@@ -403,3 +403,13 @@
     Promise.resolve(run(main.dataset.argument)).catch(showError);
   }
 })();
+
+// Pages rendered by the server that wait on a background operation (a chain being created, started
+// or stopped) mark it with data-refresh-s: reload until it is done.
+(() => {
+  const marker = document.querySelector("[data-refresh-s]");
+  if (marker) {
+    const seconds = Math.min(60, Math.max(1, Number(marker.dataset.refreshS) || 2));
+    setTimeout(() => window.location.reload(), seconds * 1000);
+  }
+})();
