@@ -21,7 +21,7 @@ from gusu.errors import (
     WrongChainError,
 )
 from gusu.ledger.merkle import InclusionProof
-from gusu.ledger.store import compute_state_root
+from gusu.ledger.store import compute_state_update
 from gusu.ledger.types import Height, ReceiptStatus, encode_transaction
 from gusu.sdk.transactions import build_transaction, verify_block_hash, verify_receipt_proof, verify_transaction_proof
 
@@ -203,13 +203,19 @@ def test_a_data_directory_of_another_chain_is_refused(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
-def test_state_root_chains_parent_and_writes() -> None:
+def test_state_root_is_the_state_tree_root_of_the_whole_state() -> None:
+    """Block 0 commits the genesis writes; block 1's root covers the state after it, not only its writes."""
     from gusu.crypto import get_suite
+    from gusu.ledger.kv import MemoryStore, WriteBatch
+    from gusu.ledger.smt import apply_tree_update_to_batch, compute_tree_root
 
     suite = get_suite("sm")
-    parent = bytes(32)
-    first = compute_state_root(suite, parent, [(b"a", b"1")])  # type: ignore[arg-type]
-    assert first != compute_state_root(suite, parent, [(b"a", b"2")])  # type: ignore[arg-type]
-    assert first != compute_state_root(suite, parent, [(b"a", None)])  # type: ignore[arg-type]
-    assert first != compute_state_root(suite, b"\x01" * 32, [(b"a", b"1")])  # type: ignore[arg-type]
-    assert compute_state_root(suite, parent, []) != parent  # type: ignore[arg-type]
+    tree = MemoryStore()
+    genesis = compute_state_update(suite, tree, Height(0), [(b"a", b"1"), (b"b", b"2")])
+    assert genesis.root == compute_tree_root(suite, {b"a": b"1", b"b": b"2"})
+    batch = WriteBatch()
+    apply_tree_update_to_batch(batch, genesis)
+    tree.write(batch)
+    first = compute_state_update(suite, tree, Height(1), [(b"a", b"3"), (b"b", None)])
+    assert first.root == compute_tree_root(suite, {b"a": b"3"})
+    assert first.root != compute_state_update(suite, tree, Height(1), [(b"a", b"3")]).root

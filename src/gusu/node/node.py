@@ -692,7 +692,15 @@ class Node:
         parent = self._tip_header
         assert parent is not None and height == parent.height + 1
         return build_block(
-            self._rules, self._executor, self.store, parent, self._tip_hash, timestamp_ms, proposer, entries
+            self._rules,
+            self._executor,
+            self.store,
+            self.store.state_tree,
+            parent,
+            self._tip_hash,
+            timestamp_ms,
+            proposer,
+            entries,
         )
 
     async def validate_block(self, block: RawBlock) -> CommittedBlock:
@@ -739,7 +747,9 @@ class Node:
         verdicts.update(await self._verify_block_signatures(entries, retry))
         if self._tip_header is not parent:
             raise InvalidBlockError(f"the tip moved while block {header.height} was being checked; check it again")
-        return finish_block_check(rules, self._executor, self.store, parent, self._tip_hash, check, verdicts)
+        return finish_block_check(
+            rules, self._executor, self.store, self.store.state_tree, parent, self._tip_hash, check, verdicts
+        )
 
     async def _verify_block_signatures(
         self, entries: Sequence[PoolTransaction], positions: list[int]
@@ -825,6 +835,7 @@ class Node:
             receipts=proposal.receipts,
             writes=proposal.writes,
             certificate=certificate,
+            tree_update=proposal.tree_update,
         )
         started_s = time.perf_counter()
         assert self._commit_in_flight is None, "the engine decided a height while the previous one was being stored"
