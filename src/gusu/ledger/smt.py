@@ -55,12 +55,12 @@ N entries carries about log2(N) hashes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from gusu.codec import Value, decode, decode_list, encode, expect_bytes, expect_list, expect_uint
+from gusu.codec import Value, decode_list, encode, expect_bytes, expect_list, expect_uint
 from gusu.crypto import CryptoSuite
-from gusu.errors import CodecError, InvalidStateProofError, NotFoundError, StorageError
+from gusu.errors import CodecError, ConfigError, InvalidStateProofError, NotFoundError, StorageError
 from gusu.ledger.kv import KeyValueStore, WriteBatch
 from gusu.ledger.types import HASH_SIZE, Hash
 
@@ -74,12 +74,17 @@ __all__ = [
     "PREFIX_TREE_NODE",
     "PROOF_BYTES_MAX",
     "PROOF_DEPTH_MAX",
+    "TREE_CACHE_DEPTH_DEFAULT",
+    "TREE_CACHE_DEPTH_MAX",
     "VALUE_PREFIX",
     "NodeKey",
     "StateProof",
     "StateProofLeaf",
+    "StateTree",
+    "TreeNodeCache",
     "TreeUpdate",
     "apply_tree_update_to_batch",
+    "apply_tree_update_to_cache",
     "apply_tree_updates",
     "compute_internal_hash",
     "compute_key_hash",
@@ -111,9 +116,6 @@ VALUE_PREFIX = encode("gusu.smt.value.v1")
 LEAF_PREFIX = encode("gusu.smt.leaf.v1")
 INTERNAL_PREFIX = encode("gusu.smt.internal.v1")
 
-TAG_LEAF_NODE = "gusu.smt.leafnode.v1"
-TAG_INTERNAL_NODE = "gusu.smt.internalnode.v1"
-TAG_EMPTY_NODE = "gusu.smt.emptynode.v1"
 TAG_PROOF = "gusu.smt.proof.v1"
 
 PREFIX_TREE_NODE = b"j"
@@ -190,17 +192,17 @@ def encode_node_key(node_key: NodeKey) -> bytes:
     """The store key of a node: family, version, nibble count, nibbles packed two to a byte."""
     version, path = node_key
     assert 0 <= version <= _VERSION_MAX and len(path) <= NIBBLES
-    packed = bytearray((len(path) + 1) // 2)
-    for index, nibble in enumerate(path):
-        packed[index >> 1] |= nibble << 4 if index & 1 == 0 else nibble
-    return PREFIX_TREE_NODE + version.to_bytes(_VERSION_BYTES, "big") + bytes((len(path),)) + bytes(packed)
+    # Each nibble byte's hex is "0x": its second digit is the nibble, so the hex of the packed path is those.
+    digits = path.hex()[1::2]
+    packed = bytes.fromhex(digits + "0" if len(path) & 1 else digits)
+    return PREFIX_TREE_NODE + version.to_bytes(_VERSION_BYTES, "big") + bytes((len(path),)) + packed
 
 
-@dataclass(frozen=True, slots=True)
-class _Child:
-    hash: bytes
-    version: int
-    is_leaf: bool
+_EMPTY, _ONE_LEAF, _SUBTREE = 0, 1, 2
+"""What a binary subtree holds: nothing, a single leaf (collapsed), or more."""
+
+_SLOTS = RADIX
+"""In a node's heap (index 1 its own hash, 2i and 2i+1 the halves below i), the 16 child slots are 16..31."""
 
 
 @dataclass(slots=True)
@@ -213,119 +215,199 @@ class _Leaf:
     """Where this leaf is stored already; None for a leaf this update creates."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Internal:
-    children: dict[int, _Child]
-    stored: NodeKey | None = None
-    hash: bytes | None = field(default=None)
+    """A 16-way node with the four binary levels inside it, as a heap of 32 (index 0 unused).
+
+    Never changed once built (nodes are shared with `TreeNodeCache`): an update builds a new one.
+    """
+
+    hashes: list[bytes]
+    """[1] the node's own hash, [2..15] its inner binary subtrees, [16 + i] child slot i (PLACEHOLDER: empty)."""
+    kinds: list[int]
+    """What each heap entry holds: _EMPTY, _ONE_LEAF or _SUBTREE."""
+    versions: list[int]
+    """Per slot, the version its child is stored at (0 for an empty slot)."""
+    leaf_keys: list[bytes | None]
+    """Per slot, the key hash of the leaf there (None for an empty slot or an internal child): an update of an
+    existing key then knows, without reading the leaf, that it replaces it."""
 
 
 _Node = _Leaf | _Internal
 
 
-def _encode_node(node: _Node | None) -> bytes:
-    if node is None:
-        return encode([TAG_EMPTY_NODE])
-    if isinstance(node, _Leaf):
-        return encode([TAG_LEAF_NODE, node.key_hash, node.value_hash, node.key, node.value])
-    # Flat fields (two bitmaps, then the children's hashes and versions as fixed-width blobs) rather than a
-    # list per child: encoding and decoding cost a fraction, and nodes are read and written on every block.
-    indices = sorted(node.children)
+def _new_internal() -> _Internal:
+    return _Internal([PLACEHOLDER] * (2 * _SLOTS), [_EMPTY] * (2 * _SLOTS), [0] * _SLOTS, [None] * _SLOTS)
+
+
+def _combine_kinds(left: int, right: int) -> int:
+    """What a binary subtree holds, from what its halves hold (the collapse rule, without the hashes)."""
+    if right == _EMPTY and left != _SUBTREE:
+        return left
+    if left == _EMPTY and right == _ONE_LEAF:
+        return _ONE_LEAF
+    return _SUBTREE
+
+
+def _rehash(hash_function: Callable[[bytes], bytes], node: _Internal, slots: Iterable[int]) -> None:
+    """Recompute the heap entries above the changed `slots` (0..15), a level at a time, each once.
+
+    A subtree with one leaf and nothing else is that leaf's hash, which is how a lone leaf moves up to the
+    shortest prefix no other key shares; only subtrees with more than that cost a hash.
+    """
+    hashes, kinds = node.hashes, node.kinds
+    positions = {(_SLOTS + slot) >> 1 for slot in slots}
+    while positions:
+        above = set()
+        for position in positions:
+            left = position << 1
+            left_kind, right_kind = kinds[left], kinds[left + 1]
+            if right_kind == _EMPTY and left_kind != _SUBTREE:
+                hashes[position] = hashes[left]
+                kinds[position] = left_kind
+            elif left_kind == _EMPTY and right_kind == _ONE_LEAF:
+                hashes[position] = hashes[left + 1]
+                kinds[position] = _ONE_LEAF
+            else:
+                hashes[position] = hash_function(INTERNAL_PREFIX + hashes[left] + hashes[left + 1])
+                kinds[position] = _SUBTREE
+            if position > 1:
+                above.add(position >> 1)
+        positions = above
+
+
+# Node encodings: a one-byte kind, then fixed-width fields (the leaf's key and value last, the key behind its
+# length), so every field's place follows from the bytes before it. Internal nodes store their inner binary
+# hashes too: an update that changes one child rehashes the 4 levels above it, not all 15 inner subtrees.
+_NODE_EMPTY = b"\x00"
+_NODE_LEAF = b"\x01"
+_NODE_INTERNAL = b"\x02"
+_KEY_LENGTH_BYTES = 4
+_LEAF_FIXED_BYTES = 1 + 2 * HASH_SIZE + _KEY_LENGTH_BYTES
+_SLOT_BYTES = HASH_SIZE + _VERSION_BYTES
+_INNER = range(1, _SLOTS)
+
+
+def _encode_leaf(leaf: _Leaf) -> bytes:
+    assert len(leaf.key) < 1 << (8 * _KEY_LENGTH_BYTES)
+    return b"".join(
+        (
+            _NODE_LEAF,
+            leaf.key_hash,
+            leaf.value_hash,
+            len(leaf.key).to_bytes(_KEY_LENGTH_BYTES, "big"),
+            leaf.key,
+            leaf.value,
+        )
+    )
+
+
+def _encode_internal(node: _Internal) -> bytes:
+    """Kind, bitmap of occupied slots, bitmap of leaf slots (2 bytes each); per occupied slot its hash and
+    version and, for a leaf, its key hash; then the inner hashes (heap order) of the subtrees that hold more
+    than one leaf, which the bitmaps determine."""
+    hashes, kinds, versions, leaf_keys = node.hashes, node.kinds, node.versions, node.leaf_keys
     present = 0
     leaves = 0
-    for index in indices:
-        present |= 1 << index
-        if node.children[index].is_leaf:
-            leaves |= 1 << index
-    hashes = b"".join(node.children[index].hash for index in indices)
-    versions = b"".join(node.children[index].version.to_bytes(_VERSION_BYTES, "big") for index in indices)
-    return encode([TAG_INTERNAL_NODE, present, leaves, hashes, versions])
+    parts = [b""]
+    for slot in range(_SLOTS):
+        kind = kinds[_SLOTS + slot]
+        if kind == _EMPTY:
+            continue
+        present |= 1 << slot
+        parts.append(hashes[_SLOTS + slot])
+        parts.append(versions[slot].to_bytes(_VERSION_BYTES, "big"))
+        if kind == _ONE_LEAF:
+            leaves |= 1 << slot
+            leaf_key = leaf_keys[slot]
+            assert leaf_key is not None
+            parts.append(leaf_key)
+    parts[0] = _NODE_INTERNAL + present.to_bytes(2, "big") + leaves.to_bytes(2, "big")
+    parts.extend(hashes[position] for position in _INNER if kinds[position] == _SUBTREE)
+    return b"".join(parts)
+
+
+def _encode_node(node: _Node | None) -> bytes:
+    if node is None:
+        return _NODE_EMPTY
+    if isinstance(node, _Leaf):
+        return _encode_leaf(node)
+    return _encode_internal(node)
+
+
+def _decode_internal(raw: bytes) -> _Internal:
+    present = int.from_bytes(raw[1:3], "big")
+    leaves = int.from_bytes(raw[3:5], "big")
+    if leaves & ~present:
+        raise CodecError("a leaf flag is set for an empty slot")
+    node = _new_internal()
+    hashes, kinds, versions, leaf_keys = node.hashes, node.kinds, node.versions, node.leaf_keys
+    offset = 5
+    for slot in range(_SLOTS):
+        if not present >> slot & 1:
+            continue
+        hashes[_SLOTS + slot] = raw[offset : offset + HASH_SIZE]
+        versions[slot] = int.from_bytes(raw[offset + HASH_SIZE : offset + _SLOT_BYTES], "big")
+        offset += _SLOT_BYTES
+        if leaves >> slot & 1:
+            kinds[_SLOTS + slot] = _ONE_LEAF
+            leaf_keys[slot] = raw[offset : offset + HASH_SIZE]
+            offset += HASH_SIZE
+        else:
+            kinds[_SLOTS + slot] = _SUBTREE
+    for position in range(_SLOTS - 1, 0, -1):
+        kinds[position] = _combine_kinds(kinds[2 * position], kinds[2 * position + 1])
+    if kinds[1] != _SUBTREE:
+        raise CodecError("an internal node holds at least two leaves or an internal child")
+    for position in _INNER:
+        if kinds[position] == _SUBTREE:
+            hashes[position] = raw[offset : offset + HASH_SIZE]
+            offset += HASH_SIZE
+    if offset != len(raw) or len(raw[offset - HASH_SIZE : offset]) != HASH_SIZE:
+        raise CodecError(f"an internal node of {len(raw)} bytes does not match its bitmaps")
+    for position in range(_SLOTS - 1, 0, -1):
+        if kinds[position] != _SUBTREE:
+            left = 2 * position
+            hashes[position] = hashes[left] if kinds[left] != _EMPTY else hashes[left + 1]
+    return node
 
 
 def _decode_node(raw: bytes, stored: NodeKey) -> _Node | None:
     """A node as read back from the store; anything unexpected means the store is damaged."""
     try:
-        fields = decode(raw)
-        if not isinstance(fields, list) or not fields:
-            raise CodecError("a tree node is a tagged list")
-        tag = fields[0]
-        if tag == TAG_EMPTY_NODE and len(fields) == 1:
-            return None
-        if tag == TAG_LEAF_NODE and len(fields) == 5:
+        kind = raw[:1]
+        if kind == _NODE_INTERNAL:
+            return _decode_internal(raw)
+        if kind == _NODE_LEAF and len(raw) >= _LEAF_FIXED_BYTES:
+            key_length = int.from_bytes(raw[1 + 2 * HASH_SIZE : _LEAF_FIXED_BYTES], "big")
+            if len(raw) < _LEAF_FIXED_BYTES + key_length:
+                raise CodecError("a leaf's key runs past its end")
             return _Leaf(
-                expect_bytes(fields[1], "key hash", size=HASH_SIZE),
-                expect_bytes(fields[2], "value hash", size=HASH_SIZE),
-                expect_bytes(fields[3], "key"),
-                expect_bytes(fields[4], "value"),
+                raw[1 : 1 + HASH_SIZE],
+                raw[1 + HASH_SIZE : 1 + 2 * HASH_SIZE],
+                raw[_LEAF_FIXED_BYTES : _LEAF_FIXED_BYTES + key_length],
+                raw[_LEAF_FIXED_BYTES + key_length :],
                 stored,
             )
-        if tag == TAG_INTERNAL_NODE and len(fields) == 5:
-            present = expect_uint(fields[1], "child bitmap", (1 << RADIX) - 1)
-            leaves = expect_uint(fields[2], "leaf bitmap", present)
-            count = present.bit_count()
-            hashes = expect_bytes(fields[3], "child hashes", size=count * HASH_SIZE)
-            versions = expect_bytes(fields[4], "child versions", size=count * _VERSION_BYTES)
-            if leaves & ~present:
-                raise CodecError("a leaf flag is set for an empty slot")
-            children = {}
-            position = 0
-            for index in range(RADIX):
-                if present >> index & 1:
-                    children[index] = _Child(
-                        hashes[position * HASH_SIZE : (position + 1) * HASH_SIZE],
-                        int.from_bytes(versions[position * _VERSION_BYTES : (position + 1) * _VERSION_BYTES], "big"),
-                        bool(leaves >> index & 1),
-                    )
-                    position += 1
-            return _Internal(children, stored)
-        raise CodecError(f"unknown tree node {tag!r}")
+        if raw == _NODE_EMPTY:
+            return None
+        raise CodecError(f"unknown tree node kind {kind.hex() or 'nothing'}")
     except CodecError as error:
         raise StorageError(
             f"tree node {stored[0]}/{stored[1].hex()} is damaged ({error}); restore the data directory from a backup"
         ) from error
 
 
-_EMPTY, _ONE_LEAF, _SUBTREE = 0, 1, 2
-"""What a binary subtree inside an internal node holds: nothing, a single leaf (collapsed), or more."""
-
-
-def _compute_levels(suite: CryptoSuite, children: Mapping[int, _Child]) -> list[list[tuple[bytes, int]]]:
-    """The binary levels inside an internal node, from its 16 slots (level 0) up to its own hash (level 4).
-
-    Each entry is (hash, what it holds). A subtree with one leaf and nothing else is that leaf's hash, which
-    is how a lone leaf moves up to the shortest prefix no other key shares.
-    """
-    level: list[tuple[bytes, int]] = [(PLACEHOLDER, _EMPTY)] * RADIX
-    for index, child in children.items():
-        level[index] = (child.hash, _ONE_LEAF if child.is_leaf else _SUBTREE)
-    levels = [level]
-    while len(level) > 1:
-        above = []
-        for position in range(0, len(level), 2):
-            left, right = level[position], level[position + 1]
-            if right[1] == _EMPTY and left[1] != _SUBTREE:
-                above.append(left)
-            elif left[1] == _EMPTY and right[1] == _ONE_LEAF:
-                above.append(right)
-            else:
-                above.append((compute_internal_hash(suite, left[0], right[0]), _SUBTREE))
-        level = above
-        levels.append(level)
-    return levels
-
-
-def _get_internal_hash(suite: CryptoSuite, node: _Internal) -> bytes:
-    if node.hash is None:
-        node.hash = _compute_levels(suite, node.children)[-1][0][0]
-    return node.hash
+def _get_leaf_hash(suite: CryptoSuite, leaf: _Leaf) -> bytes:
+    return suite.hash(LEAF_PREFIX + leaf.key_hash + leaf.value_hash)
 
 
 def _get_node_hash(suite: CryptoSuite, node: _Node | None) -> bytes:
     if node is None:
         return PLACEHOLDER
     if isinstance(node, _Leaf):
-        return compute_leaf_hash(suite, node.key_hash, node.value_hash)
-    return _get_internal_hash(suite, node)
+        return _get_leaf_hash(suite, node)
+    return node.hashes[1]
 
 
 def _load_node(store: KeyValueStore, node_key: NodeKey) -> _Node | None:
@@ -344,6 +426,57 @@ def _load_root(store: KeyValueStore, version: int) -> _Node | None:
     return _decode_node(raw, (version, b""))
 
 
+# --- the node cache ----------------------------------------------------------------------------------------
+
+TREE_CACHE_DEPTH_DEFAULT = 4
+"""Keep the internal nodes of the top 4 nibble levels decoded in memory: at most 1 + 16 + 256 + 4,096 nodes
+(about 3 KB each when full), which every block's update would otherwise read and decode again."""
+TREE_CACHE_DEPTH_MAX = 6
+"""At most 1,118,481 nodes: a guard against a setting that would hold the whole tree in memory."""
+
+
+@dataclass(slots=True)
+class TreeNodeCache:
+    """Decoded internal nodes of the latest committed version, by nibble path, down to `depth_nibbles`.
+
+    One entry per path (version, node), so it never holds more than (16^depth - 1) / 15 nodes. Filled only
+    from committed versions (`apply_tree_update_to_cache`) and from the store: a computed update that never
+    commits (a rejected proposal) must not shadow what the store holds, and nodes are looked up by version.
+    """
+
+    depth_nibbles: int = TREE_CACHE_DEPTH_DEFAULT
+    nodes: dict[bytes, tuple[int, _Internal]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.depth_nibbles <= TREE_CACHE_DEPTH_MAX:
+            raise ConfigError(
+                f"the state tree cache depth is {self.depth_nibbles} nibbles; choose 0 (no cache) to "
+                f"{TREE_CACHE_DEPTH_MAX}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class StateTree:
+    """Where the versions of the state tree live, and the decoded nodes kept in memory to update it fast."""
+
+    store: KeyValueStore
+    cache: TreeNodeCache = field(default_factory=TreeNodeCache)
+
+
+def _load_internal(context: _Context, version: int, path: bytes) -> _Internal:
+    cache = context.cache
+    if cache is not None and len(path) < cache.depth_nibbles:
+        entry = cache.nodes.get(path)
+        if entry is not None and entry[0] == version:
+            return entry[1]
+    node = _load_node(context.store, (version, path))
+    if not isinstance(node, _Internal):
+        raise StorageError(f"tree node {version}/{path.hex()} is not the internal node its parent says it is")
+    if cache is not None and len(path) < cache.depth_nibbles:
+        cache.nodes[path] = (version, node)
+    return node
+
+
 # --- the batched update ------------------------------------------------------------------------------------
 
 
@@ -357,6 +490,8 @@ class TreeUpdate:
     """Store key -> encoded node, for every node this version adds."""
     stale: tuple[NodeKey, ...]
     """Nodes of earlier versions that this version no longer uses, sorted."""
+    internal_nodes: dict[bytes, _Internal] = field(default_factory=dict, compare=False, repr=False)
+    """Nibble path -> the internal nodes this version adds, decoded, for `apply_tree_update_to_cache`."""
 
 
 @dataclass(slots=True)
@@ -371,19 +506,35 @@ class _Context:
     suite: CryptoSuite
     store: KeyValueStore
     version: int
+    cache: TreeNodeCache | None
     nodes: dict[bytes, bytes] = field(default_factory=dict)
     stale: set[NodeKey] = field(default_factory=set)
+    internal_nodes: dict[bytes, _Internal] = field(default_factory=dict)
+
+
+class _Unchanged:
+    """A subtree the writes left as it was (so its stored nodes stay where they are)."""
+
+
+_UNCHANGED = _Unchanged()
+_Result = _Node | None | _Unchanged
 
 
 def _new_leaf(suite: CryptoSuite, update: _Update) -> _Leaf:
     assert update.value is not None
-    return _Leaf(update.key_hash, compute_value_hash(suite, update.value), update.key, update.value)
+    return _Leaf(update.key_hash, suite.hash(VALUE_PREFIX + update.value), update.key, update.value)
+
+
+def _new_leaves(suite: CryptoSuite, updates: Sequence[_Update]) -> list[_Leaf]:
+    return [_new_leaf(suite, update) for update in updates if update.value is not None]
 
 
 def _group_by_nibble(updates: Sequence[_Update], depth: int) -> list[tuple[int, list[_Update]]]:
     groups: list[tuple[int, list[_Update]]] = []
+    index = depth >> 1
+    shift = 4 if depth & 1 == 0 else 0
     for update in updates:
-        nibble = _nibble(update.key_hash, depth)
+        nibble = (update.key_hash[index] >> shift) & 0x0F
         if groups and groups[-1][0] == nibble:
             groups[-1][1].append(update)
         else:
@@ -391,22 +542,43 @@ def _group_by_nibble(updates: Sequence[_Update], depth: int) -> list[tuple[int, 
     return groups
 
 
-def _place(context: _Context, path: bytes, node: _Node | None) -> _Child | None:
-    """Store `node` in the slot at `path` (unless it is already stored there) and return the parent's entry."""
-    if node is None:
-        return None
-    if node.stored is not None and node.stored[1] == path:
-        version = node.stored[0]
-    else:
-        if node.stored is not None:
-            context.stale.add(node.stored)
-        version = context.version
-        context.nodes[encode_node_key((version, path))] = _encode_node(node)
-    return _Child(_get_node_hash(context.suite, node), version, isinstance(node, _Leaf))
+def _write_internal(context: _Context, path: bytes, node: _Internal) -> None:
+    context.nodes[encode_node_key((context.version, path))] = _encode_internal(node)
+    context.internal_nodes[path] = node
+
+
+def _set_slot(context: _Context, node: _Internal, path: bytes, slot: int, child: _Node | None) -> None:
+    """Put `child` in `slot` of `node` (which is at `path`), storing the child there unless it already is."""
+    position = _SLOTS + slot
+    if child is None:
+        node.hashes[position] = PLACEHOLDER
+        node.kinds[position] = _EMPTY
+        node.versions[slot] = 0
+        node.leaf_keys[slot] = None
+        return
+    child_path = path + bytes((slot,))
+    if isinstance(child, _Leaf):
+        if child.stored is not None and child.stored[1] == child_path:
+            version = child.stored[0]
+        else:
+            if child.stored is not None:
+                context.stale.add(child.stored)  # a leaf moving to another path
+            version = context.version
+            context.nodes[encode_node_key((version, child_path))] = _encode_leaf(child)
+        node.hashes[position] = _get_leaf_hash(context.suite, child)
+        node.kinds[position] = _ONE_LEAF
+        node.versions[slot] = version
+        node.leaf_keys[slot] = child.key_hash
+        return
+    _write_internal(context, child_path, child)  # internal results are always new nodes
+    node.hashes[position] = child.hashes[1]
+    node.kinds[position] = _SUBTREE
+    node.versions[slot] = context.version
+    node.leaf_keys[slot] = None
 
 
 def _build(context: _Context, path: bytes, leaves: list[_Leaf]) -> _Node | None:
-    """The subtree at `path` holding exactly `leaves` (sorted by key hash), its internal nodes stored."""
+    """The subtree at `path` holding exactly `leaves` (sorted by key hash); its nodes below `path` stored."""
     if not leaves:
         return None
     if len(leaves) == 1:
@@ -415,89 +587,98 @@ def _build(context: _Context, path: bytes, leaves: list[_Leaf]) -> _Node | None:
     groups: dict[int, list[_Leaf]] = {}
     for leaf in leaves:
         groups.setdefault(_nibble(leaf.key_hash, depth), []).append(leaf)
-    children = {}
-    for nibble, group in groups.items():
-        child_path = path + bytes((nibble,))
-        child = _place(context, child_path, _build(context, child_path, group))
-        assert child is not None
-        children[nibble] = child
-    return _Internal(children)
+    node = _new_internal()
+    for slot, group in groups.items():
+        _set_slot(context, node, path, slot, _build(context, path + bytes((slot,)), group))
+    _rehash(context.suite.hash, node, groups)
+    return node
 
 
-def _update_leaf(context: _Context, path: bytes, leaf: _Leaf, updates: list[_Update]) -> _Node | None:
+def _update_leaf_keyed(
+    context: _Context,
+    path: bytes,
+    stored: NodeKey,
+    leaf_hash: bytes,
+    leaf_key: bytes | None,
+    leaf: _Leaf | None,
+    updates: list[_Update],
+) -> _Result:
+    suite = context.suite
     leaves: list[_Leaf] = []
-    kept = True
+    replaced = False
     for update in updates:
-        if update.key_hash != leaf.key_hash:
-            if update.value is not None:
-                leaves.append(_new_leaf(context.suite, update))
-        elif update.value != leaf.value:
-            kept = False
-            if update.value is not None:
-                leaves.append(_new_leaf(context.suite, update))
-    if kept:
+        if update.key_hash == leaf_key:
+            replaced = True
+        if update.value is not None:
+            leaves.append(_new_leaf(suite, update))
+    if not replaced:
         if not leaves:
-            return leaf  # every update was a no-op
+            return _UNCHANGED  # deletes of absent keys
+        if leaf is None:
+            loaded = _load_node(context.store, stored)
+            if not isinstance(loaded, _Leaf):
+                raise StorageError(f"tree node {stored[0]}/{stored[1].hex()} is not the leaf its parent says it is")
+            leaf = loaded
         leaves.append(leaf)
-    elif leaf.stored is not None:
-        context.stale.add(leaf.stored)
-    leaves.sort(key=lambda item: item.key_hash)
+        leaves.sort(key=_get_key_hash)
+    elif len(leaves) == 1 and _get_leaf_hash(suite, leaves[0]) == leaf_hash:
+        return _UNCHANGED  # the key rewritten with the value it has
+    else:
+        context.stale.add(stored)
     return _build(context, path, leaves)
 
 
-def _is_unchanged(old: _Child | None, path: bytes, result: _Node | None) -> bool:
-    if old is None or result is None:
-        return old is None and result is None
-    return result.stored == (old.version, path)
+def _get_key_hash(leaf: _Leaf) -> bytes:
+    return leaf.key_hash
 
 
-def _update_internal(context: _Context, path: bytes, node: _Internal, updates: list[_Update]) -> _Node | None:
+def _update_internal(context: _Context, path: bytes, version: int, node: _Internal, updates: list[_Update]) -> _Result:
     results: dict[int, _Node | None] = {}
-    for nibble, group in _group_by_nibble(updates, len(path)):
-        child_path = path + bytes((nibble,))
-        old = node.children.get(nibble)
-        if old is None:
-            results[nibble] = _build(
-                context, child_path, [_new_leaf(context.suite, item) for item in group if item.value is not None]
+    for slot, group in _group_by_nibble(updates, len(path)):
+        kind = node.kinds[_SLOTS + slot]
+        child_path = path + bytes((slot,))
+        result: _Result
+        if kind == _EMPTY:
+            leaves = _new_leaves(context.suite, group)
+            result = _build(context, child_path, leaves) if leaves else _UNCHANGED
+        elif kind == _ONE_LEAF:
+            result = _update_leaf_keyed(
+                context,
+                child_path,
+                (node.versions[slot], child_path),
+                node.hashes[_SLOTS + slot],
+                node.leaf_keys[slot],
+                None,
+                group,
             )
         else:
-            child_key = (old.version, child_path)
-            results[nibble] = _update_node(context, child_path, _load_node(context.store, child_key), group)
-    unchanged = all(
-        _is_unchanged(node.children.get(nibble), path + bytes((nibble,)), result) for nibble, result in results.items()
-    )
-    if unchanged:
-        return node
-    assert node.stored is not None
-    context.stale.add(node.stored)
-    remaining = {nibble: child for nibble, child in node.children.items() if nibble not in results}
-    remaining_count = len(remaining) + sum(1 for result in results.values() if result is not None)
-    if remaining_count == 0:
+            child_version = node.versions[slot]
+            child = _load_internal(context, child_version, child_path)
+            result = _update_internal(context, child_path, child_version, child, group)
+        if not isinstance(result, _Unchanged):
+            results[slot] = result
+    if not results:
+        return _UNCHANGED
+    context.stale.add((version, path))
+    remaining = [slot for slot in range(_SLOTS) if node.kinds[_SLOTS + slot] != _EMPTY and slot not in results]
+    filled = [slot for slot, result in results.items() if result is not None]
+    if not remaining and not filled:
         return None
-    if remaining_count == 1:
+    if len(remaining) + len(filled) == 1:
         # One entry left below this node: if it is a leaf, it moves up to the parent's slot (collapse).
         if remaining:
-            ((nibble, child),) = remaining.items()
-            if child.is_leaf:
-                return _load_node(context.store, (child.version, path + bytes((nibble,))))
+            (slot,) = remaining
+            if node.kinds[_SLOTS + slot] == _ONE_LEAF:
+                return _load_node(context.store, (node.versions[slot], path + bytes((slot,))))
         else:
-            (only,) = [result for result in results.values() if result is not None]
+            only = results[filled[0]]
             if isinstance(only, _Leaf):
                 return only
-    children = dict(remaining)
-    for nibble, result in results.items():
-        placed = _place(context, path + bytes((nibble,)), result)
-        if placed is not None:
-            children[nibble] = placed
-    return _Internal(children)
-
-
-def _update_node(context: _Context, path: bytes, node: _Node | None, updates: list[_Update]) -> _Node | None:
-    if node is None:
-        return _build(context, path, [_new_leaf(context.suite, item) for item in updates if item.value is not None])
-    if isinstance(node, _Leaf):
-        return _update_leaf(context, path, node, updates)
-    return _update_internal(context, path, node, updates)
+    updated = _Internal(list(node.hashes), list(node.kinds), list(node.versions), list(node.leaf_keys))
+    for slot, result in results.items():
+        _set_slot(context, updated, path, slot, result)
+    _rehash(context.suite.hash, updated, results)
+    return updated
 
 
 def apply_tree_updates(
@@ -506,37 +687,75 @@ def apply_tree_updates(
     version: int,
     parent_version: int | None,
     writes: Mapping[bytes, bytes | None],
+    cache: TreeNodeCache | None = None,
 ) -> TreeUpdate:
     """Version `version` of the tree: version `parent_version` (None: the empty tree) with `writes` applied.
 
     A write of None deletes the key (deleting an absent key does nothing).
-    Reads the parent's nodes from `store` and writes nothing: the caller
-    puts the result in the same batch as the rest of the block
-    (`apply_tree_update_to_batch`). The result depends only on the parent
-    version and the set of writes, never on their order.
+    Reads the parent's nodes from `cache` (when given) or `store` and writes
+    nothing: the caller puts the result in the same batch as the rest of the
+    block (`apply_tree_update_to_batch`) and, once that is written, in the
+    cache (`apply_tree_update_to_cache`). The result depends only on the
+    parent version and the set of writes, never on their order.
     """
     assert 0 <= version <= _VERSION_MAX
     assert parent_version is None or parent_version < version, "a version follows its parent"
-    context = _Context(suite, store, version)
+    context = _Context(suite, store, version, cache)
+    hash_function = suite.hash
     updates = sorted(
-        (_Update(compute_key_hash(suite, key), key, value) for key, value in writes.items()),
+        (_Update(hash_function(KEY_PREFIX + key), key, value) for key, value in writes.items()),
         key=lambda item: item.key_hash,
     )
+    root: _Node | None
     if parent_version is None:
-        root = _update_node(context, b"", None, updates)
+        root = _build(context, b"", _new_leaves(suite, updates))
     else:
-        root = _update_node(context, b"", _load_root(store, parent_version), updates)
-        context.stale.add((parent_version, b""))
+        parent_key = (parent_version, b"")
+        cached = None if cache is None or cache.depth_nibbles == 0 else cache.nodes.get(b"")
+        old = cached[1] if cached is not None and cached[0] == parent_version else _load_root(store, parent_version)
+        result: _Result
+        if old is None:
+            leaves = _new_leaves(suite, updates)
+            result = _build(context, b"", leaves) if leaves else _UNCHANGED
+        elif isinstance(old, _Leaf):
+            result = _update_leaf_keyed(
+                context, b"", parent_key, _get_leaf_hash(suite, old), old.key_hash, old, updates
+            )
+        else:
+            result = _update_internal(context, b"", parent_version, old, updates)
+        root = old if isinstance(result, _Unchanged) else result
+        context.stale.add(parent_key)
+        # A leaf that moved up to the root from deeper down leaves its old place.
+        if isinstance(root, _Leaf) and root.stored is not None:
+            context.stale.add(root.stored)
     # Every version has its own root node, even when nothing changed, so any version can be read.
-    if root is not None and root.stored is not None and root.stored != (parent_version, b""):
-        context.stale.add(root.stored)
     context.nodes[encode_node_key((version, b""))] = _encode_node(root)
+    if isinstance(root, _Internal):
+        context.internal_nodes[b""] = root
     return TreeUpdate(
         version=version,
         root=Hash(_get_node_hash(suite, root)),
         nodes=context.nodes,
         stale=tuple(sorted(context.stale)),
+        internal_nodes=context.internal_nodes,
     )
+
+
+def apply_tree_update_to_cache(cache: TreeNodeCache, update: TreeUpdate) -> None:
+    """Keep a committed version's upper internal nodes decoded, for the next version's update.
+
+    Call it only once the update is written: the cache must hold what the store holds.
+    """
+    depth = cache.depth_nibbles
+    nodes = cache.nodes
+    for version, path in update.stale:
+        if len(path) < depth:
+            entry = nodes.get(path)
+            if entry is not None and entry[0] == version:
+                del nodes[path]  # a path the new version no longer has keeps no outdated node
+    for path, node in update.internal_nodes.items():
+        if len(path) < depth:
+            nodes[path] = (update.version, node)
 
 
 def _encode_stale_key(since_version: int, node_key: NodeKey) -> bytes:
@@ -581,11 +800,11 @@ def _find_leaf(store: KeyValueStore, version: int, key_hash: bytes) -> _Leaf | N
     path = b""
     while isinstance(node, _Internal):
         nibble = _nibble(key_hash, len(path))
-        child = node.children.get(nibble)
-        if child is None:
+        if node.kinds[_SLOTS + nibble] == _EMPTY:
             return None
+        child_version = node.versions[nibble]
         path += bytes((nibble,))
-        node = _load_node(store, (child.version, path))
+        node = _load_node(store, (child_version, path))
     return node
 
 
@@ -630,22 +849,20 @@ def get_state_proof(store: KeyValueStore, suite: CryptoSuite, version: int, key:
             return StateProof(tuple(siblings), None)
         if isinstance(node, _Leaf):
             return StateProof(tuple(siblings), StateProofLeaf(node.key_hash, node.value_hash))
-        children = node.children
         nibble = _nibble(key_hash, len(path))
-        levels = _compute_levels(suite, children)
+        hashes, kinds = node.hashes, node.kinds
         for height in range(3, -1, -1):
-            position = nibble >> height
-            siblings.append(levels[height][position ^ 1][0])
-            held = levels[height][position][1]
+            position = (_SLOTS >> height) + (nibble >> height)
+            siblings.append(hashes[position ^ 1])
+            held = kinds[position]
             if held == _EMPTY:
                 return StateProof(tuple(siblings), None)
             if held == _ONE_LEAF:
                 break
         # The one child (a leaf) under the chosen subtree, or the internal child at the nibble itself.
-        low = next(index for index in children if index >> height == position)
-        child = children[low]
+        low = next(slot for slot in range(_SLOTS) if slot >> height == nibble >> height and kinds[_SLOTS + slot])
         path += bytes((low,))
-        node = _load_node(store, (child.version, path))
+        node = _load_node(store, (node.versions[low], path))
 
 
 def _fail(message: str) -> InvalidStateProofError:
