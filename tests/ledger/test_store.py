@@ -13,8 +13,8 @@ import pytest
 
 from gusu.crypto import get_suite
 from gusu.errors import InvalidBlockError, StorageError
-from gusu.ledger.kv import KeyValueStore, MemoryStore, open_store
-from gusu.ledger.smt import compute_tree_root, validate_state_proof
+from gusu.ledger.kv import MemoryStore, open_store
+from gusu.ledger.smt import StateTree, compute_tree_root, validate_state_proof
 from gusu.ledger.store import (
     BlockStore,
     CommittedBlock,
@@ -56,7 +56,7 @@ def _block(
     writes: tuple[tuple[bytes, bytes | None], ...] = (),
     *,
     certificate: bool = True,
-    state_tree: KeyValueStore | None = None,
+    state_tree: StateTree | None = None,
 ) -> CommittedBlock:
     """A block after `parent` = (height, hash, state root), with one transfer per key in `senders`.
 
@@ -66,7 +66,7 @@ def _block(
     height = Height(0 if parent is None else parent[0] + 1)
     parent_hash = ZERO_HASH if parent is None else parent[1]
     if state_tree is None:
-        state_tree = MemoryStore()
+        state_tree = StateTree(MemoryStore())
         tree_update = compute_state_update(SUITE, state_tree, Height(0), writes)
         tree_update = replace(tree_update, version=height)
     else:

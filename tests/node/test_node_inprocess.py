@@ -207,15 +207,15 @@ def test_state_root_is_the_state_tree_root_of_the_whole_state() -> None:
     """Block 0 commits the genesis writes; block 1's root covers the state after it, not only its writes."""
     from gusu.crypto import get_suite
     from gusu.ledger.kv import MemoryStore, WriteBatch
-    from gusu.ledger.smt import apply_tree_update_to_batch, compute_tree_root
+    from gusu.ledger.smt import StateTree, apply_tree_update_to_batch, compute_tree_root
 
     suite = get_suite("sm")
-    tree = MemoryStore()
+    tree = StateTree(MemoryStore())
     genesis = compute_state_update(suite, tree, Height(0), [(b"a", b"1"), (b"b", b"2")])
     assert genesis.root == compute_tree_root(suite, {b"a": b"1", b"b": b"2"})
     batch = WriteBatch()
     apply_tree_update_to_batch(batch, genesis)
-    tree.write(batch)
+    tree.store.write(batch)
     first = compute_state_update(suite, tree, Height(1), [(b"a", b"3"), (b"b", None)])
     assert first.root == compute_tree_root(suite, {b"a": b"3"})
     assert first.root != compute_state_update(suite, tree, Height(1), [(b"a", b"3")]).root

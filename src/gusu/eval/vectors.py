@@ -48,7 +48,8 @@ from gusu.ledger.genesis import (
     genesis_to_json,
     validate_genesis,
 )
-from gusu.ledger.kv import KeyValueStore, MemoryStore
+from gusu.ledger.kv import MemoryStore
+from gusu.ledger.smt import StateTree
 from gusu.ledger.store import CommittedBlock, compute_receipt_leaf
 from gusu.ledger.types import (
     Address,
@@ -193,7 +194,7 @@ class ChainState:
     committed: set[Hash]
     tip: BlockHeader
     tip_hash: Hash
-    state_tree: KeyValueStore
+    state_tree: StateTree
     """The state tree at the tip's version (the next block's state root is computed from it)."""
 
     @classmethod
@@ -202,7 +203,7 @@ class ChainState:
         block = compute_genesis_block(suite, genesis, executor.compute_genesis_writes(genesis))
         state: dict[bytes, bytes] = {}
         apply_block_writes(state, block)
-        state_tree = MemoryStore()
+        state_tree = StateTree(MemoryStore())
         apply_block_tree_update(state_tree, block)
         return cls(genesis, suite, executor, state, set(), block.header, block.block_hash, state_tree)
 

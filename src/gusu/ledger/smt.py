@@ -55,6 +55,7 @@ N entries carries about log2(N) hashes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -323,7 +324,7 @@ def _encode_internal(node: _Internal) -> bytes:
             assert leaf_key is not None
             parts.append(leaf_key)
     parts[0] = _NODE_INTERNAL + present.to_bytes(2, "big") + leaves.to_bytes(2, "big")
-    parts.extend(hashes[position] for position in _INNER if kinds[position] == _SUBTREE)
+    parts.extend([hashes[position] for position in _INNER if kinds[position] == _SUBTREE])
     return b"".join(parts)
 
 
@@ -335,41 +336,75 @@ def _encode_node(node: _Node | None) -> bytes:
     return _encode_internal(node)
 
 
+_LAYOUT_CACHE_SIZE = 16_384
+"""Distinct (occupied, leaf) bitmap pairs whose layout is kept for decoding (a few hundred bytes each)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Where an internal node's fields lie, which depends only on its two bitmaps."""
+
+    slots: tuple[tuple[int, bool], ...]
+    """The occupied slots in order, each with whether it holds a leaf."""
+    kinds: tuple[int, ...]
+    """The heap's kinds (32 entries)."""
+    subtrees: tuple[int, ...]
+    """Inner positions (1..15, ascending) that hold more than one leaf, so have a hash of their own."""
+    copies: tuple[tuple[int, int], ...]
+    """Inner positions that are one of their halves (a lone leaf or nothing): (position, that half), deepest first."""
+    size: int
+    """The encoded node's length in bytes."""
+
+
+@functools.lru_cache(maxsize=_LAYOUT_CACHE_SIZE)
+def _get_layout(present: int, leaves: int) -> _Layout:
+    kinds = [_EMPTY] * (2 * _SLOTS)
+    slots = []
+    size = 5
+    for slot in range(_SLOTS):
+        if present >> slot & 1:
+            is_leaf = bool(leaves >> slot & 1)
+            kinds[_SLOTS + slot] = _ONE_LEAF if is_leaf else _SUBTREE
+            slots.append((slot, is_leaf))
+            size += _SLOT_BYTES + (HASH_SIZE if is_leaf else 0)
+    copies = []
+    for position in range(_SLOTS - 1, 0, -1):
+        left = 2 * position
+        kinds[position] = _combine_kinds(kinds[left], kinds[left + 1])
+        if kinds[position] != _SUBTREE:
+            copies.append((position, left if kinds[left] != _EMPTY else left + 1))
+    subtrees = tuple(position for position in _INNER if kinds[position] == _SUBTREE)
+    return _Layout(tuple(slots), tuple(kinds), subtrees, tuple(copies), size + HASH_SIZE * len(subtrees))
+
+
 def _decode_internal(raw: bytes) -> _Internal:
     present = int.from_bytes(raw[1:3], "big")
     leaves = int.from_bytes(raw[3:5], "big")
     if leaves & ~present:
         raise CodecError("a leaf flag is set for an empty slot")
-    node = _new_internal()
-    hashes, kinds, versions, leaf_keys = node.hashes, node.kinds, node.versions, node.leaf_keys
+    layout = _get_layout(present, leaves)
+    if layout.kinds[1] != _SUBTREE:
+        raise CodecError("an internal node holds at least two leaves or an internal child")
+    if len(raw) != layout.size:
+        raise CodecError(f"an internal node of {len(raw)} bytes does not match its bitmaps ({layout.size} bytes)")
+    hashes: list[bytes] = [PLACEHOLDER] * (2 * _SLOTS)
+    versions = [0] * _SLOTS
+    leaf_keys: list[bytes | None] = [None] * _SLOTS
     offset = 5
-    for slot in range(_SLOTS):
-        if not present >> slot & 1:
-            continue
-        hashes[_SLOTS + slot] = raw[offset : offset + HASH_SIZE]
-        versions[slot] = int.from_bytes(raw[offset + HASH_SIZE : offset + _SLOT_BYTES], "big")
-        offset += _SLOT_BYTES
-        if leaves >> slot & 1:
-            kinds[_SLOTS + slot] = _ONE_LEAF
+    for slot, is_leaf in layout.slots:
+        middle = offset + HASH_SIZE
+        hashes[_SLOTS + slot] = raw[offset:middle]
+        offset = middle + _VERSION_BYTES
+        versions[slot] = int.from_bytes(raw[middle:offset], "big")
+        if is_leaf:
             leaf_keys[slot] = raw[offset : offset + HASH_SIZE]
             offset += HASH_SIZE
-        else:
-            kinds[_SLOTS + slot] = _SUBTREE
-    for position in range(_SLOTS - 1, 0, -1):
-        kinds[position] = _combine_kinds(kinds[2 * position], kinds[2 * position + 1])
-    if kinds[1] != _SUBTREE:
-        raise CodecError("an internal node holds at least two leaves or an internal child")
-    for position in _INNER:
-        if kinds[position] == _SUBTREE:
-            hashes[position] = raw[offset : offset + HASH_SIZE]
-            offset += HASH_SIZE
-    if offset != len(raw) or len(raw[offset - HASH_SIZE : offset]) != HASH_SIZE:
-        raise CodecError(f"an internal node of {len(raw)} bytes does not match its bitmaps")
-    for position in range(_SLOTS - 1, 0, -1):
-        if kinds[position] != _SUBTREE:
-            left = 2 * position
-            hashes[position] = hashes[left] if kinds[left] != _EMPTY else hashes[left + 1]
-    return node
+    for position in layout.subtrees:
+        hashes[position] = raw[offset : offset + HASH_SIZE]
+        offset += HASH_SIZE
+    for position, source in layout.copies:
+        hashes[position] = hashes[source]
+    return _Internal(hashes, list(layout.kinds), versions, leaf_keys)
 
 
 def _decode_node(raw: bytes, stored: NodeKey) -> _Node | None:
@@ -660,11 +695,17 @@ def _update_internal(context: _Context, path: bytes, version: int, node: _Intern
     if not results:
         return _UNCHANGED
     context.stale.add((version, path))
-    remaining = [slot for slot in range(_SLOTS) if node.kinds[_SLOTS + slot] != _EMPTY and slot not in results]
-    filled = [slot for slot, result in results.items() if result is not None]
-    if not remaining and not filled:
+    kinds = node.kinds
+    occupied = (
+        _SLOTS
+        - kinds[_SLOTS:].count(_EMPTY)
+        + sum((result is not None) - (kinds[_SLOTS + slot] != _EMPTY) for slot, result in results.items())
+    )
+    if occupied == 0:
         return None
-    if len(remaining) + len(filled) == 1:
+    if occupied == 1:
+        remaining = [slot for slot in range(_SLOTS) if kinds[_SLOTS + slot] != _EMPTY and slot not in results]
+        filled = [slot for slot, result in results.items() if result is not None]
         # One entry left below this node: if it is a leaf, it moves up to the parent's slot (collapse).
         if remaining:
             (slot,) = remaining

@@ -35,7 +35,15 @@ from gusu.crypto import CryptoSuite
 from gusu.errors import InvalidBlockError, StorageError
 from gusu.ledger.kv import KeyValueStore, WriteBatch
 from gusu.ledger.merkle import compute_root
-from gusu.ledger.smt import StateProof, TreeUpdate, apply_tree_update_to_batch, apply_tree_updates, get_state_proof
+from gusu.ledger.smt import (
+    StateProof,
+    StateTree,
+    TreeUpdate,
+    apply_tree_update_to_batch,
+    apply_tree_update_to_cache,
+    apply_tree_updates,
+    get_state_proof,
+)
 from gusu.ledger.types import (
     ADDRESS_SIZE,
     BLOCK_TRANSACTIONS_MAX,
@@ -128,7 +136,7 @@ class CommittedBlock:
 
 
 def compute_state_update(
-    suite: CryptoSuite, state_tree: KeyValueStore, height: Height, writes: Sequence[tuple[bytes, bytes | None]]
+    suite: CryptoSuite, state_tree: StateTree, height: Height, writes: Sequence[tuple[bytes, bytes | None]]
 ) -> TreeUpdate:
     """Version `height` of the state tree: the parent's version (height - 1) with this block's writes.
 
@@ -138,7 +146,7 @@ def compute_state_update(
     version and is only read; block 0 starts from the empty tree.
     """
     parent_version = None if height == 0 else height - 1
-    return apply_tree_updates(state_tree, suite, height, parent_version, dict(writes))
+    return apply_tree_updates(state_tree.store, suite, height, parent_version, dict(writes), state_tree.cache)
 
 
 def compute_transactions_root(suite: CryptoSuite, transaction_ids: Sequence[Hash]) -> Hash:
@@ -161,6 +169,7 @@ class BlockStore:
 
     def __init__(self, kv: KeyValueStore, suite: CryptoSuite) -> None:
         self._kv = kv
+        self._state_tree = StateTree(kv)
         self._suite = suite
 
     # --- chain identity ---------------------------------------------------------
@@ -270,9 +279,9 @@ class BlockStore:
         return self._kv.get(PREFIX_STATE + key)
 
     @property
-    def state_tree(self) -> KeyValueStore:
+    def state_tree(self) -> StateTree:
         """Where the state tree's versions live (`compute_state_update` reads the parent's from here)."""
-        return self._kv
+        return self._state_tree
 
     def get_state_proof(self, height: Height, key: bytes) -> StateProof:
         """Proof of `key`'s value (or absence) in the state after block `height`, against its header's state root.
@@ -326,6 +335,7 @@ class BlockStore:
         apply_tree_update_to_batch(batch, block.tree_update)
         batch.put(META_TIP, encode([TAG_TIP, height, block.block_hash]))
         self._kv.write(batch, sync=True)
+        apply_tree_update_to_cache(self._state_tree.cache, block.tree_update)  # only once it is stored
 
     def close(self) -> None:
         self._kv.close()

@@ -54,8 +54,8 @@ from gusu.ledger.chainconfig import (
     get_config_at,
 )
 from gusu.ledger.genesis import DEFAULT_PARAMETERS, Genesis, compute_genesis_hash
-from gusu.ledger.kv import KeyValueStore, MemoryStore, WriteBatch
-from gusu.ledger.smt import apply_tree_update_to_batch, compute_pruning_batch
+from gusu.ledger.kv import MemoryStore, WriteBatch
+from gusu.ledger.smt import StateTree, apply_tree_update_to_batch, apply_tree_update_to_cache, compute_pruning_batch
 from gusu.ledger.store import (
     CommittedBlock,
     compute_receipts_root,
@@ -178,7 +178,8 @@ def compute_genesis_block(
     """
     genesis_state = {key: value for key, value in writes if value is not None}
     schedule = get_config_schedule(genesis, genesis_state)
-    tree_update = compute_state_update(suite, MemoryStore(), Height(0), writes)  # from the empty tree: nothing read
+    # From the empty tree: nothing is read.
+    tree_update = compute_state_update(suite, StateTree(MemoryStore()), Height(0), writes)
     header = BlockHeader(
         chain_id=genesis.chain_id,
         height=Height(0),
@@ -286,7 +287,7 @@ def build_block(
     rules: BlockRules,
     executor: Executor,
     state: StateReader,
-    state_tree: KeyValueStore,
+    state_tree: StateTree,
     parent: BlockHeader,
     parent_hash: Hash,
     timestamp_ms: int,
@@ -409,7 +410,7 @@ def finish_block_check(
     rules: BlockRules,
     executor: Executor,
     state: StateReader,
-    state_tree: KeyValueStore,
+    state_tree: StateTree,
     parent: BlockHeader,
     parent_hash: Hash,
     check: BlockCheck,
@@ -443,10 +444,11 @@ def apply_block_writes(state: MutableMapping[bytes, bytes], block: CommittedBloc
             state[key] = value
 
 
-def apply_block_tree_update(state_tree: KeyValueStore, block: CommittedBlock) -> None:
+def apply_block_tree_update(state_tree: StateTree, block: CommittedBlock) -> None:
     """Store a committed block's version of the state tree in a store of its own (the in-memory chains'),
     dropping the versions before it: only the tip's is read to check the next block."""
     batch = WriteBatch()
     apply_tree_update_to_batch(batch, block.tree_update)
-    state_tree.write(batch, sync=False)
-    state_tree.write(compute_pruning_batch(state_tree, block.header.height), sync=False)
+    state_tree.store.write(batch, sync=False)
+    state_tree.store.write(compute_pruning_batch(state_tree.store, block.header.height), sync=False)
+    apply_tree_update_to_cache(state_tree.cache, block.tree_update)

@@ -7,7 +7,7 @@ which is all `Executor.execute_block` needs of a store: ``get(key)``), and a
 block's hash is `compute_block_hash` of a real `BlockHeader` that commits
 to the height, the parent, the transactions root, the receipts root and the
 state root, the root of the node's state tree after the block
-(`gusu.ledger.store.compute_state_update`, kept in a `MemoryStore`).
+(`gusu.ledger.store.compute_state_update`, kept in a `StateTree` over a `MemoryStore`).
 Validators re-execute a proposed block on their own state and compare
 (`validate_block`, the same rules as `Node.validate_block`).
 
@@ -69,8 +69,14 @@ from gusu.ledger.genesis import (
     Genesis,
     GenesisValidator,
 )
-from gusu.ledger.kv import KeyValueStore, MemoryStore, WriteBatch
-from gusu.ledger.smt import TreeUpdate, apply_tree_update_to_batch, compute_pruning_batch
+from gusu.ledger.kv import MemoryStore, WriteBatch
+from gusu.ledger.smt import (
+    StateTree,
+    TreeUpdate,
+    apply_tree_update_to_batch,
+    apply_tree_update_to_cache,
+    compute_pruning_batch,
+)
 from gusu.ledger.types import (
     Address,
     BlockHeader,
@@ -290,26 +296,27 @@ def make_genesis_tip(suite: CryptoSuite, writes: Sequence[tuple[bytes, bytes]]) 
     return ChainTip(block.header, block.block_hash)
 
 
-def make_genesis_state_tree(suite: CryptoSuite, writes: Sequence[tuple[bytes, bytes]]) -> KeyValueStore:
+def make_genesis_state_tree(suite: CryptoSuite, writes: Sequence[tuple[bytes, bytes]]) -> StateTree:
     """A node's state tree at the genesis block (version 0), in memory like the rest of its state."""
-    state_tree = MemoryStore()
+    state_tree = StateTree(MemoryStore())
     apply_block_tree_update(state_tree, compute_genesis_block(suite, get_genesis(), writes))
     return state_tree
 
 
-def apply_tree_update(state_tree: KeyValueStore, execution: Execution) -> None:
+def apply_tree_update(state_tree: StateTree, execution: Execution) -> None:
     """Store a committed block's version of the state tree, dropping the versions before it."""
     batch = WriteBatch()
     apply_tree_update_to_batch(batch, execution.tree_update)
-    state_tree.write(batch, sync=False)
-    state_tree.write(compute_pruning_batch(state_tree, execution.header.height), sync=False)
+    state_tree.store.write(batch, sync=False)
+    state_tree.store.write(compute_pruning_batch(state_tree.store, execution.header.height), sync=False)
+    apply_tree_update_to_cache(state_tree.cache, execution.tree_update)
 
 
 def execute_block(
     executor: Executor,
     rules: BlockRules,
     state: dict[bytes, bytes],
-    state_tree: KeyValueStore,
+    state_tree: StateTree,
     tip: ChainTip,
     timestamp_ms: int,
     proposer: Address,
@@ -384,7 +391,7 @@ def validate_block(
     rules: BlockRules,
     decoder: TransactionDecoder,
     state: dict[bytes, bytes],
-    state_tree: KeyValueStore,
+    state_tree: StateTree,
     tip: ChainTip,
     committed_ids: Container[Hash],
     block: SimBlock,

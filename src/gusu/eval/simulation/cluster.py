@@ -162,7 +162,7 @@ from gusu.eval.simulation.scenarios import (
 from gusu.eval.simulation.workload import Workload, make_workload
 from gusu.ledger.chainconfig import ChainConfig
 from gusu.ledger.genesis import GenesisValidator
-from gusu.ledger.kv import KeyValueStore
+from gusu.ledger.smt import StateTree
 from gusu.ledger.types import Address, CommitCertificate, Hash, Height, Round
 from gusu.ledger.validators import compute_validators_hash
 from gusu.mempool import Mempool, PoolTransaction
@@ -359,7 +359,7 @@ class SimNode:
     """Durable, like everything down to `journal`: the last stored block."""
     state: dict[bytes, bytes]
     """The committed state after `tip`."""
-    state_tree: KeyValueStore
+    state_tree: StateTree
     """The state tree at `tip`'s version (the next block's state root is computed from it)."""
     schedule: ValidatorSchedule
     """The validator sets around `tip`, from the configuration schedule in `state` (as `Node` keeps them)."""
