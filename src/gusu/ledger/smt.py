@@ -56,6 +56,8 @@ N entries carries about log2(N) hashes.
 from __future__ import annotations
 
 import functools
+import operator
+import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -307,25 +309,11 @@ def _encode_internal(node: _Internal) -> bytes:
     """Kind, bitmap of occupied slots, bitmap of leaf slots (2 bytes each); per occupied slot its hash and
     version and, for a leaf, its key hash; then the inner hashes (heap order) of the subtrees that hold more
     than one leaf, which the bitmaps determine."""
-    hashes, kinds, versions, leaf_keys = node.hashes, node.kinds, node.versions, node.leaf_keys
-    present = 0
-    leaves = 0
-    parts = [b""]
-    for slot in range(_SLOTS):
-        kind = kinds[_SLOTS + slot]
-        if kind == _EMPTY:
-            continue
-        present |= 1 << slot
-        parts.append(hashes[_SLOTS + slot])
-        parts.append(versions[slot].to_bytes(_VERSION_BYTES, "big"))
-        if kind == _ONE_LEAF:
-            leaves |= 1 << slot
-            leaf_key = leaf_keys[slot]
-            assert leaf_key is not None
-            parts.append(leaf_key)
-    parts[0] = _NODE_INTERNAL + present.to_bytes(2, "big") + leaves.to_bytes(2, "big")
-    parts.extend([hashes[position] for position in _INNER if kinds[position] == _SUBTREE])
-    return b"".join(parts)
+    layout = _get_layout_of_kinds(tuple(node.kinds[_SLOTS:]))
+    # One C-level gather and one pack instead of a Python loop over the slots: the layout knows the order.
+    source: list[object] = [*node.hashes, *node.versions, *node.leaf_keys]
+    fields = layout.gather_fields(source)
+    return layout.packer.pack(2, layout.present, layout.leaves, *fields)
 
 
 def _encode_node(node: _Node | None) -> bytes:
@@ -342,16 +330,24 @@ _LAYOUT_CACHE_SIZE = 16_384
 
 @dataclass(frozen=True, slots=True)
 class _Layout:
-    """Where an internal node's fields lie, which depends only on its two bitmaps."""
+    """Where an internal node's fields lie, which depends only on its two bitmaps.
 
-    slots: tuple[tuple[int, bool], ...]
-    """The occupied slots in order, each with whether it holds a leaf."""
+    Encoding and decoding go through a compiled `struct.Struct` and `operator.itemgetter`s built once per
+    layout, so a node is packed or unpacked without a Python-level loop over its slots.
+    """
+
+    present: int
+    leaves: int
     kinds: tuple[int, ...]
     """The heap's kinds (32 entries)."""
-    subtrees: tuple[int, ...]
-    """Inner positions (1..15, ascending) that hold more than one leaf, so have a hash of their own."""
-    copies: tuple[tuple[int, int], ...]
-    """Inner positions that are one of their halves (a lone leaf or nothing): (position, that half), deepest first."""
+    packer: struct.Struct
+    """Kind byte, the two bitmaps, then the fields in encoding order (hash 32s, version Q, leaf key hash 32s)."""
+    gather_fields: Callable[[list[object]], tuple[object, ...]]
+    """From hashes (32) + versions (16) + leaf key hashes (16) concatenated: the fields in encoding order."""
+    scatter_hashes: Callable[[tuple[object, ...]], tuple[bytes, ...]]
+    """From the unpacked fields followed by (PLACEHOLDER, 0, None): the 32 heap hashes (lone leaves copied up)."""
+    scatter_versions: Callable[[tuple[object, ...]], tuple[int, ...]]
+    scatter_leaf_keys: Callable[[tuple[object, ...]], tuple[bytes | None, ...]]
     size: int
     """The encoded node's length in bytes."""
 
@@ -359,22 +355,70 @@ class _Layout:
 @functools.lru_cache(maxsize=_LAYOUT_CACHE_SIZE)
 def _get_layout(present: int, leaves: int) -> _Layout:
     kinds = [_EMPTY] * (2 * _SLOTS)
-    slots = []
-    size = 5
+    formats = [">BHH"]
+    gather: list[int] = []
+    field_of_position: dict[int, int] = {}
+    field_of_version: dict[int, int] = {}
+    field_of_leaf_key: dict[int, int] = {}
     for slot in range(_SLOTS):
         if present >> slot & 1:
             is_leaf = bool(leaves >> slot & 1)
             kinds[_SLOTS + slot] = _ONE_LEAF if is_leaf else _SUBTREE
-            slots.append((slot, is_leaf))
-            size += _SLOT_BYTES + (HASH_SIZE if is_leaf else 0)
-    copies = []
+            field_of_position[_SLOTS + slot] = len(gather)
+            gather.append(_SLOTS + slot)
+            field_of_version[slot] = len(gather)
+            gather.append(2 * _SLOTS + slot)
+            formats.append(f"{HASH_SIZE}sQ")
+            if is_leaf:
+                field_of_leaf_key[slot] = len(gather)
+                gather.append(3 * _SLOTS + slot)
+                formats.append(f"{HASH_SIZE}s")
     for position in range(_SLOTS - 1, 0, -1):
         left = 2 * position
         kinds[position] = _combine_kinds(kinds[left], kinds[left + 1])
-        if kinds[position] != _SUBTREE:
-            copies.append((position, left if kinds[left] != _EMPTY else left + 1))
-    subtrees = tuple(position for position in _INNER if kinds[position] == _SUBTREE)
-    return _Layout(tuple(slots), tuple(kinds), subtrees, tuple(copies), size + HASH_SIZE * len(subtrees))
+    for position in _INNER:
+        if kinds[position] == _SUBTREE:
+            field_of_position[position] = len(gather)
+            gather.append(position)
+            formats.append(f"{HASH_SIZE}s")
+    count = len(gather)
+    placeholder, zero, nothing = count, count + 1, count + 2
+
+    def source_of(position: int) -> int:
+        """The field holding the hash of heap `position`: its own, the lone leaf's below it, or PLACEHOLDER."""
+        while position not in field_of_position:
+            if position >= _SLOTS or kinds[position] == _EMPTY:
+                return placeholder
+            left = 2 * position
+            position = left if kinds[left] != _EMPTY else left + 1
+        return field_of_position[position]
+
+    # The header's three fields come first in the unpacked tuple.
+    hash_sources = [3 + source_of(position) if position else 3 + placeholder for position in range(2 * _SLOTS)]
+    version_sources = [3 + field_of_version.get(slot, zero) for slot in range(_SLOTS)]
+    leaf_key_sources = [3 + field_of_leaf_key.get(slot, nothing) for slot in range(_SLOTS)]
+    packer = struct.Struct("".join(formats))
+    return _Layout(
+        present,
+        leaves,
+        tuple(kinds),
+        packer,
+        operator.itemgetter(*gather) if count > 1 else lambda source: tuple(source[index] for index in gather),
+        operator.itemgetter(*hash_sources),
+        operator.itemgetter(*version_sources),
+        operator.itemgetter(*leaf_key_sources),
+        packer.size,
+    )
+
+
+@functools.lru_cache(maxsize=_LAYOUT_CACHE_SIZE)
+def _get_layout_of_kinds(slot_kinds: tuple[int, ...]) -> _Layout:
+    present = sum(1 << slot for slot, kind in enumerate(slot_kinds) if kind != _EMPTY)
+    leaves = sum(1 << slot for slot, kind in enumerate(slot_kinds) if kind == _ONE_LEAF)
+    return _get_layout(present, leaves)
+
+
+_DECODE_CONSTANTS = (PLACEHOLDER, 0, None)
 
 
 def _decode_internal(raw: bytes) -> _Internal:
@@ -387,24 +431,13 @@ def _decode_internal(raw: bytes) -> _Internal:
         raise CodecError("an internal node holds at least two leaves or an internal child")
     if len(raw) != layout.size:
         raise CodecError(f"an internal node of {len(raw)} bytes does not match its bitmaps ({layout.size} bytes)")
-    hashes: list[bytes] = [PLACEHOLDER] * (2 * _SLOTS)
-    versions = [0] * _SLOTS
-    leaf_keys: list[bytes | None] = [None] * _SLOTS
-    offset = 5
-    for slot, is_leaf in layout.slots:
-        middle = offset + HASH_SIZE
-        hashes[_SLOTS + slot] = raw[offset:middle]
-        offset = middle + _VERSION_BYTES
-        versions[slot] = int.from_bytes(raw[middle:offset], "big")
-        if is_leaf:
-            leaf_keys[slot] = raw[offset : offset + HASH_SIZE]
-            offset += HASH_SIZE
-    for position in layout.subtrees:
-        hashes[position] = raw[offset : offset + HASH_SIZE]
-        offset += HASH_SIZE
-    for position, source in layout.copies:
-        hashes[position] = hashes[source]
-    return _Internal(hashes, list(layout.kinds), versions, leaf_keys)
+    fields = layout.packer.unpack(raw) + _DECODE_CONSTANTS
+    return _Internal(
+        list(layout.scatter_hashes(fields)),
+        list(layout.kinds),
+        list(layout.scatter_versions(fields)),
+        list(layout.scatter_leaf_keys(fields)),
+    )
 
 
 def _decode_node(raw: bytes, stored: NodeKey) -> _Node | None:
