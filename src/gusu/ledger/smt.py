@@ -259,24 +259,36 @@ def _rehash(hash_function: Callable[[bytes], bytes], node: _Internal, slots: Ite
     shortest prefix no other key shares; only subtrees with more than that cost a hash.
     """
     hashes, kinds = node.hashes, node.kinds
-    positions = {(_SLOTS + slot) >> 1 for slot in slots}
-    while positions:
-        above = set()
-        for position in positions:
-            left = position << 1
-            left_kind, right_kind = kinds[left], kinds[left + 1]
-            if right_kind == _EMPTY and left_kind != _SUBTREE:
-                hashes[position] = hashes[left]
-                kinds[position] = left_kind
-            elif left_kind == _EMPTY and right_kind == _ONE_LEAF:
-                hashes[position] = hashes[left + 1]
-                kinds[position] = _ONE_LEAF
-            else:
-                hashes[position] = hash_function(INTERNAL_PREFIX + hashes[left] + hashes[left + 1])
-                kinds[position] = _SUBTREE
-            if position > 1:
-                above.add(position >> 1)
-        positions = above
+    parents = sorted({(_SLOTS + slot) >> 1 for slot in slots}, reverse=True)
+    positions: Sequence[int]
+    if len(parents) == 1:  # the common case below the top levels: one changed slot, 4 positions
+        parent = parents[0]
+        positions = (parent, parent >> 1, parent >> 2, 1)
+    else:
+        positions = _get_positions_above(tuple(parents))
+    for position in positions:
+        left = position << 1
+        left_kind, right_kind = kinds[left], kinds[left + 1]
+        if right_kind == _EMPTY and left_kind != _SUBTREE:
+            hashes[position] = hashes[left]
+            kinds[position] = left_kind
+        elif left_kind == _EMPTY and right_kind == _ONE_LEAF:
+            hashes[position] = hashes[left + 1]
+            kinds[position] = _ONE_LEAF
+        else:
+            hashes[position] = hash_function(INTERNAL_PREFIX + hashes[left] + hashes[left + 1])
+            kinds[position] = _SUBTREE
+
+
+@functools.lru_cache(maxsize=256)  # the subsets of the 8 slot parents
+def _get_positions_above(parents: tuple[int, ...]) -> tuple[int, ...]:
+    """Every heap position at or above `parents` (the slots' parents), deepest level first, each once."""
+    found: set[int] = set()
+    for position in parents:
+        while position and position not in found:
+            found.add(position)
+            position >>= 1
+    return tuple(sorted(found, reverse=True))
 
 
 # Node encodings: a one-byte kind, then fixed-width fields (the leaf's key and value last, the key behind its
@@ -729,11 +741,9 @@ def _update_internal(context: _Context, path: bytes, version: int, node: _Intern
         return _UNCHANGED
     context.stale.add((version, path))
     kinds = node.kinds
-    occupied = (
-        _SLOTS
-        - kinds[_SLOTS:].count(_EMPTY)
-        + sum((result is not None) - (kinds[_SLOTS + slot] != _EMPTY) for slot, result in results.items())
-    )
+    occupied = _SLOTS - kinds[_SLOTS:].count(_EMPTY)
+    if occupied < 2 or None in results.values():  # otherwise no slot empties, so two or more stay occupied
+        occupied += sum((result is not None) - (kinds[_SLOTS + slot] != _EMPTY) for slot, result in results.items())
     if occupied == 0:
         return None
     if occupied == 1:
