@@ -22,6 +22,8 @@ from gusu.ledger.smt import (
     PREFIX_STALE,
     PREFIX_TREE_NODE,
     PROOF_BYTES_MAX,
+    TREE_CACHE_BYTES_DEFAULT,
+    TREE_CACHE_BYTES_MAX,
     TREE_CACHE_DEPTH_DEFAULT,
     TREE_CACHE_DEPTH_MAX,
     StateProof,
@@ -416,13 +418,18 @@ def test_unknown_version_and_damaged_nodes_are_storage_errors() -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(batches=BATCHES, rejected=BATCHES, depth=st.integers(1, 3))
+@given(
+    batches=BATCHES,
+    rejected=BATCHES,
+    depth=st.integers(1, 3),
+    bytes_max=st.sampled_from([0, 3000, 10_000, TREE_CACHE_BYTES_DEFAULT]),
+)
 def test_a_cached_tree_computes_what_the_store_alone_does(
-    batches: list[dict[bytes, bytes | None]], rejected: list[dict[bytes, bytes | None]], depth: int
+    batches: list[dict[bytes, bytes | None]], rejected: list[dict[bytes, bytes | None]], depth: int, bytes_max: int
 ) -> None:
     """Same roots, nodes and stale lists with the cache as without, even when an update computed for a version
-    (a rejected proposal) never commits: the cache only ever holds committed nodes."""
-    cached = StateTree(MemoryStore(), TreeNodeCache(depth))
+    (a rejected proposal) never commits: the cache only ever holds committed nodes, within its budget."""
+    cached = StateTree(MemoryStore(), TreeNodeCache(depth, bytes_max))
     plain = MemoryStore()
     parent = None
     for version, writes in enumerate(batches):
@@ -435,6 +442,8 @@ def test_a_cached_tree_computes_what_the_store_alone_does(
         apply_tree_update_to_cache(cached.cache, update)
         commit(plain, expected)
         assert all(len(path) < depth for path in cached.cache.nodes)
+        sizes = [entry[2] for entry in cached.cache.nodes.values()]
+        assert cached.cache.bytes_used == sum(sizes) <= bytes_max
         parent = version
 
 
@@ -443,6 +452,10 @@ def test_the_cache_depth_is_validated() -> None:
     for depth in (-1, TREE_CACHE_DEPTH_MAX + 1):
         with pytest.raises(ConfigError, match="cache depth"):
             TreeNodeCache(depth)
+    assert TreeNodeCache().bytes_max == TREE_CACHE_BYTES_DEFAULT
+    for budget in (-1, TREE_CACHE_BYTES_MAX + 1, True):
+        with pytest.raises(ConfigError, match="cache budget"):
+            TreeNodeCache(bytes_max=budget)
 
 
 def test_damaged_node_encodings_are_storage_errors() -> None:

@@ -77,6 +77,8 @@ __all__ = [
     "PREFIX_TREE_NODE",
     "PROOF_BYTES_MAX",
     "PROOF_DEPTH_MAX",
+    "TREE_CACHE_BYTES_DEFAULT",
+    "TREE_CACHE_BYTES_MAX",
     "TREE_CACHE_DEPTH_DEFAULT",
     "TREE_CACHE_DEPTH_MAX",
     "VALUE_PREFIX",
@@ -508,24 +510,47 @@ def _load_root(store: KeyValueStore, version: int) -> _Node | None:
 
 # --- the node cache ----------------------------------------------------------------------------------------
 
-TREE_CACHE_DEPTH_DEFAULT = 4
-"""Keep the internal nodes of the top 4 nibble levels decoded in memory: at most 1 + 16 + 256 + 4,096 nodes
-(about 3 KB each when full), which every block's update would otherwise read and decode again."""
-TREE_CACHE_DEPTH_MAX = 6
-"""At most 1,118,481 nodes: a guard against a setting that would hold the whole tree in memory."""
+TREE_CACHE_DEPTH_DEFAULT = 5
+"""Keep the internal nodes of the top 5 nibble levels (at most 69,905) decoded in memory, as far as
+`TREE_CACHE_BYTES_DEFAULT` allows: they are read by every block's update and would otherwise be read and
+decoded again each time. Deeper levels are rarely read twice, and every cached node adds to the work of
+Python's cyclic garbage collector (a full collection walks all of them)."""
+TREE_CACHE_DEPTH_MAX = 8
+"""A guard against a setting that would aim to hold the whole tree in memory."""
+TREE_CACHE_BYTES_DEFAULT = 256 * 1024 * 1024
+"""The memory the node cache may use (estimated, see `_get_cached_node_bytes`): enough for the top five nibble
+levels of a 1,000,000-entry state (about 180 MB), so a block's update there decodes almost nothing."""
+TREE_CACHE_BYTES_MAX = 16 * 1024 * 1024 * 1024
+"""A guard against a budget no machine running a node has."""
+
+_CACHED_NODE_FIXED_BYTES = 1024
+"""A decoded node's four lists and its object, estimated."""
+_CACHED_SLOT_BYTES = 3 * HASH_SIZE
+"""Per occupied slot: its hash and leaf key hash as bytes objects, its version, and the inner hash above it."""
+
+
+def _get_cached_node_bytes(node: _Internal) -> int:
+    """An estimate of the memory a decoded node holds, for the cache's budget."""
+    return _CACHED_NODE_FIXED_BYTES + _CACHED_SLOT_BYTES * (_SLOTS - node.kinds[_SLOTS:].count(_EMPTY))
 
 
 @dataclass(slots=True)
 class TreeNodeCache:
-    """Decoded internal nodes of the latest committed version, by nibble path, down to `depth_nibbles`.
+    """Decoded internal nodes of the latest committed version, by nibble path, within a memory budget.
 
-    One entry per path (version, node), so it never holds more than (16^depth - 1) / 15 nodes. Filled only
-    from committed versions (`apply_tree_update_to_cache`) and from the store: a computed update that never
-    commits (a rejected proposal) must not shadow what the store holds, and nodes are looked up by version.
+    One entry per path (version, node, estimated bytes), none deeper than `depth_nibbles`, and nodes are
+    admitted only while their estimated total stays within `bytes_max`. Nodes are met top-down (an update
+    reads a node's parent first), so the upper levels, which every block reads, are the first to get in.
+    Filled only from committed versions (`apply_tree_update_to_cache`) and from the store: a computed update
+    that never commits (a rejected proposal) must not shadow what the store holds, and nodes are looked up
+    by version.
     """
 
     depth_nibbles: int = TREE_CACHE_DEPTH_DEFAULT
-    nodes: dict[bytes, tuple[int, _Internal]] = field(default_factory=dict)
+    bytes_max: int = TREE_CACHE_BYTES_DEFAULT
+    nodes: dict[bytes, tuple[int, _Internal, int]] = field(default_factory=dict)
+    bytes_used: int = 0
+    """The estimated memory of the nodes held."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.depth_nibbles <= TREE_CACHE_DEPTH_MAX:
@@ -533,6 +558,24 @@ class TreeNodeCache:
                 f"the state tree cache depth is {self.depth_nibbles} nibbles; choose 0 (no cache) to "
                 f"{TREE_CACHE_DEPTH_MAX}"
             )
+        if isinstance(self.bytes_max, bool) or not 0 <= self.bytes_max <= TREE_CACHE_BYTES_MAX:
+            raise ConfigError(
+                f"the state tree cache budget is {self.bytes_max!r} bytes; choose 0 (no cache) to "
+                f"{TREE_CACHE_BYTES_MAX}"
+            )
+
+
+def _apply_node_to_cache(cache: TreeNodeCache, path: bytes, version: int, node: _Internal) -> None:
+    """Hold `node` for `path` if it fits the depth and the budget (an older node for the path goes either way)."""
+    if len(path) >= cache.depth_nibbles:
+        return
+    old = cache.nodes.pop(path, None)
+    if old is not None:
+        cache.bytes_used -= old[2]
+    size = _get_cached_node_bytes(node)
+    if cache.bytes_used + size <= cache.bytes_max:
+        cache.nodes[path] = (version, node, size)
+        cache.bytes_used += size
 
 
 @dataclass(frozen=True, slots=True)
@@ -545,15 +588,15 @@ class StateTree:
 
 def _load_internal(context: _Context, version: int, path: bytes) -> _Internal:
     cache = context.cache
-    if cache is not None and len(path) < cache.depth_nibbles:
+    if cache is not None:
         entry = cache.nodes.get(path)
         if entry is not None and entry[0] == version:
             return entry[1]
     node = _load_node(context.store, (version, path))
     if not isinstance(node, _Internal):
         raise StorageError(f"tree node {version}/{path.hex()} is not the internal node its parent says it is")
-    if cache is not None and len(path) < cache.depth_nibbles:
-        cache.nodes[path] = (version, node)
+    if cache is not None:
+        _apply_node_to_cache(cache, path, version, node)
     return node
 
 
@@ -795,7 +838,7 @@ def apply_tree_updates(
         root = _build(context, b"", _new_leaves(suite, updates))
     else:
         parent_key = (parent_version, b"")
-        cached = None if cache is None or cache.depth_nibbles == 0 else cache.nodes.get(b"")
+        cached = None if cache is None else cache.nodes.get(b"")
         old = cached[1] if cached is not None and cached[0] == parent_version else _load_root(store, parent_version)
         result: _Result
         if old is None:
@@ -830,16 +873,14 @@ def apply_tree_update_to_cache(cache: TreeNodeCache, update: TreeUpdate) -> None
 
     Call it only once the update is written: the cache must hold what the store holds.
     """
-    depth = cache.depth_nibbles
     nodes = cache.nodes
     for version, path in update.stale:
-        if len(path) < depth:
-            entry = nodes.get(path)
-            if entry is not None and entry[0] == version:
-                del nodes[path]  # a path the new version no longer has keeps no outdated node
+        entry = nodes.get(path)
+        if entry is not None and entry[0] == version:
+            del nodes[path]  # a path the new version no longer has keeps no outdated node
+            cache.bytes_used -= entry[2]
     for path, node in update.internal_nodes.items():
-        if len(path) < depth:
-            nodes[path] = (update.version, node)
+        _apply_node_to_cache(cache, path, update.version, node)
 
 
 def _encode_stale_key(since_version: int, node_key: NodeKey) -> bytes:
