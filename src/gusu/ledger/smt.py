@@ -224,25 +224,45 @@ class _Leaf:
 class _Internal:
     """A 16-way node with the four binary levels inside it, as a heap of 32 (index 0 unused).
 
-    Never changed once built (nodes are shared with `TreeNodeCache`): an update builds a new one.
+    Never changed once built (nodes are shared with `TreeNodeCache`): an update builds a new one in a
+    `_NodeBuilder`. Tuples, not lists: a tuple of bytes and ints is soon left alone by Python's cyclic
+    garbage collector, so a cache of tens of thousands of nodes does not make every full collection slower.
     """
 
-    hashes: list[bytes]
+    hashes: tuple[bytes, ...]
     """[1] the node's own hash, [2..15] its inner binary subtrees, [16 + i] child slot i (PLACEHOLDER: empty)."""
-    kinds: list[int]
+    kinds: tuple[int, ...]
     """What each heap entry holds: _EMPTY, _ONE_LEAF or _SUBTREE."""
-    versions: list[int]
+    versions: tuple[int, ...]
     """Per slot, the version its child is stored at (0 for an empty slot)."""
-    leaf_keys: list[bytes | None]
+    leaf_keys: tuple[bytes | None, ...]
     """Per slot, the key hash of the leaf there (None for an empty slot or an internal child): an update of an
     existing key then knows, without reading the leaf, that it replaces it."""
+
+
+@dataclass(slots=True)
+class _NodeBuilder:
+    """An `_Internal` being built or changed by an update: the same fields, as lists."""
+
+    hashes: list[bytes]
+    kinds: list[int]
+    versions: list[int]
+    leaf_keys: list[bytes | None]
 
 
 _Node = _Leaf | _Internal
 
 
-def _new_internal() -> _Internal:
-    return _Internal([PLACEHOLDER] * (2 * _SLOTS), [_EMPTY] * (2 * _SLOTS), [0] * _SLOTS, [None] * _SLOTS)
+def _new_internal() -> _NodeBuilder:
+    return _NodeBuilder([PLACEHOLDER] * (2 * _SLOTS), [_EMPTY] * (2 * _SLOTS), [0] * _SLOTS, [None] * _SLOTS)
+
+
+def _get_builder(node: _Internal) -> _NodeBuilder:
+    return _NodeBuilder(list(node.hashes), list(node.kinds), list(node.versions), list(node.leaf_keys))
+
+
+def _get_built(builder: _NodeBuilder) -> _Internal:
+    return _Internal(tuple(builder.hashes), tuple(builder.kinds), tuple(builder.versions), tuple(builder.leaf_keys))
 
 
 def _combine_kinds(left: int, right: int) -> int:
@@ -254,7 +274,7 @@ def _combine_kinds(left: int, right: int) -> int:
     return _SUBTREE
 
 
-def _rehash(hash_function: Callable[[bytes], bytes], node: _Internal, slots: Iterable[int]) -> None:
+def _rehash(hash_function: Callable[[bytes], bytes], node: _NodeBuilder, slots: Iterable[int]) -> None:
     """Recompute the heap entries above the changed `slots` (0..15), a level at a time, each once.
 
     A subtree with one leaf and nothing else is that leaf's hash, which is how a lone leaf moves up to the
@@ -447,10 +467,10 @@ def _decode_internal(raw: bytes) -> _Internal:
         raise CodecError(f"an internal node of {len(raw)} bytes does not match its bitmaps ({layout.size} bytes)")
     fields = layout.packer.unpack(raw) + _DECODE_CONSTANTS
     return _Internal(
-        list(layout.scatter_hashes(fields)),
-        list(layout.kinds),
-        list(layout.scatter_versions(fields)),
-        list(layout.scatter_leaf_keys(fields)),
+        layout.scatter_hashes(fields),
+        layout.kinds,
+        layout.scatter_versions(fields),
+        layout.scatter_leaf_keys(fields),
     )
 
 
@@ -670,7 +690,7 @@ def _write_internal(context: _Context, path: bytes, node: _Internal) -> None:
     context.internal_nodes[path] = node
 
 
-def _set_slot(context: _Context, node: _Internal, path: bytes, slot: int, child: _Node | None) -> None:
+def _set_slot(context: _Context, node: _NodeBuilder, path: bytes, slot: int, child: _Node | None) -> None:
     """Put `child` in `slot` of `node` (which is at `path`), storing the child there unless it already is."""
     position = _SLOTS + slot
     if child is None:
@@ -714,7 +734,7 @@ def _build(context: _Context, path: bytes, leaves: list[_Leaf]) -> _Node | None:
     for slot, group in groups.items():
         _set_slot(context, node, path, slot, _build(context, path + bytes((slot,)), group))
     _rehash(context.suite.hash, node, groups)
-    return node
+    return _get_built(node)
 
 
 def _update_leaf_keyed(
@@ -801,11 +821,11 @@ def _update_internal(context: _Context, path: bytes, version: int, node: _Intern
             only = results[filled[0]]
             if isinstance(only, _Leaf):
                 return only
-    updated = _Internal(list(node.hashes), list(node.kinds), list(node.versions), list(node.leaf_keys))
+    updated = _get_builder(node)
     for slot, result in results.items():
         _set_slot(context, updated, path, slot, result)
     _rehash(context.suite.hash, updated, results)
-    return updated
+    return _get_built(updated)
 
 
 def apply_tree_updates(
