@@ -14,6 +14,13 @@ command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ "$extra" = "test" ]; then
     # Tools some tests drive; under CI=true a test that lacks one fails instead of skipping (tests/conftest.py).
     command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+    # The console's browser tests (tests/console/test_console_browser.py) drive Debian's Chromium.
+    command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+    command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+    # A CJK font, so that the zh-CN screenshots show characters (users' browsers bring their own).
+    [ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || need_apt+=(fonts-wqy-zenhei)
+    # The console's metadata store tests start a throw-away PostgreSQL cluster (tests/console/conftest.py).
+    compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then

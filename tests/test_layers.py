@@ -36,7 +36,9 @@ ALLOWED: dict[str, set[str]] = {
     "apps": set(_CORE) | {"sdk"},
     "eval": set(_CORE) | {"sdk", "apps"},
     "console": set(_CORE) | {"sdk", "apps", "eval"},
-    "cli": set(_CORE) | {"sdk", "apps", "eval", "console"},
+    # devkit runs the executor in-process for contract tests; cli's `gusu contract` uses it.
+    "devkit": set(_CORE) | {"sdk"},
+    "cli": set(_CORE) | {"sdk", "apps", "eval", "console", "devkit"},
 }
 ALWAYS_ALLOWED = {"errors", "settings", ""}
 

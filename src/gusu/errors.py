@@ -228,6 +228,20 @@ class StateLimitError(ExecutionError):
     code = "state_limit"
 
 
+class ContractSourceError(ExecutionError):
+    """A deployed contract's source is refused by the sandbox's compiler (syntax, a name or construct outside
+    the allow-list, a limit on its size)."""
+
+    code = "contract_source_invalid"
+
+
+class SandboxLimitError(ExecutionError):
+    """A sandboxed contract call exceeded a sandbox limit (steps, memory, storage writes, call depth, integer
+    size)."""
+
+    code = "sandbox_limit"
+
+
 # --- API and client ----------------------------------------------------------------
 
 
@@ -273,6 +287,12 @@ class TransactionFailedError(ClientError):
         self.receipt_code = receipt_code
 
 
+class ContractNotApprovedError(ClientError):
+    """Deploying or upgrading code that this chain's governance has not approved (`approve_contract`)."""
+
+    code = "contract_not_approved"
+
+
 class TimeoutError_(ClientError):  # noqa: N801 - the builtin TimeoutError is not a GusuError
     """Waiting for a node (for example for a receipt) took longer than allowed."""
 
@@ -292,3 +312,12 @@ class TemporarilyUnavailableError(NodeError):
 
     code = "unavailable"
     retryable = True
+
+
+# --- console -----------------------------------------------------------------------
+
+
+class ConsoleInputError(GusuError):
+    """A console page or console API request carries a malformed value (height, hash, address, query)."""
+
+    code = "input_invalid"

@@ -21,9 +21,9 @@ from gusu.consensus.raft import (
     decode_raft_wal_record,
     encode_raft_wal_record,
 )
-from gusu.consensus.raft_messages import AppendEntries, RequestVote, VoteReply
+from gusu.consensus.raft_messages import AppendEntries, AppendReply, RaftEntry, RequestVote, VoteReply
 from gusu.errors import ConfigError
-from gusu.ledger.types import Height, Round
+from gusu.ledger.types import Hash, Height, Round
 from gusu.node.raft_exchange import compute_forward_target
 
 
@@ -324,3 +324,62 @@ def test_the_live_leader_goes_stale_without_contact_and_forwarding_falls_back_to
     picked = {compute_forward_target(follower.address, None, members, attempt) for attempt in range(4)}
     assert picked == set(others), "without a live leader each member of the next height is tried in turn"
     assert compute_forward_target(follower.address, None, (follower.address,), 1) is None
+
+
+def _follower_appends_then_restarts(stored: int, last_block_round: Round | None) -> RaftEngine:
+    """A follower whose tip is `stored` takes the entry at `stored + 1` from a leader, and restarts."""
+    cluster = RaftCluster(3)
+    leader, follower = cluster.identities[0], cluster.identities[1]
+    engine = RaftEngine(SETTINGS, cluster.validators, follower.address, follower.signer, CHAIN)
+    wal: list[bytes] = []
+    start = Start(Height(stored + 1), GENESIS_MS + 1_000, GENESIS_MS, (), last_block_round=last_block_round)
+    for action in engine.on_event(start):
+        if isinstance(action, AppendWal):
+            wal.append(action.record)
+    entry = RaftEntry(Height(stored + 1), 4, Hash(b"\x17" * 32), GENESIS_MS + 900, leader.address, b"\x01" * 64)
+    append = AppendEntries(4, leader.address, Height(stored), 0, (entry,), Height(stored))
+    actions = engine.on_event(MessageReceived(leader.address, append, GENESIS_MS + 1_100))
+    wal += [action.record for action in actions if isinstance(action, AppendWal)]
+    [reply] = [a.message for a in actions if isinstance(a, SendMessage) and isinstance(a.message, AppendReply)]
+    assert reply.is_success and reply.match_height == stored + 1, "acknowledged: a leader may count it"
+    restarted = RaftEngine(SETTINGS, cluster.validators, follower.address, follower.signer, CHAIN)
+    restarted.on_event(
+        Start(Height(stored + 1), GENESIS_MS + 9_000, GENESIS_MS, tuple(wal), last_block_round=last_block_round)
+    )
+    return restarted
+
+
+@pytest.mark.parametrize(("stored", "last_block_round"), [(0, None), (6, Round(2))])
+def test_an_acknowledged_entry_past_the_tip_survives_a_restart(stored: int, last_block_round: Round | None) -> None:
+    """§5.4: an entry a follower acknowledged may be committed by the leader's count, so after a restart the
+    follower still holds it and refuses its vote to a candidate without it. The restart used to drop an entry
+    on top of a tip with no entry of its own (the genesis, or a tip stored by block sync), so a candidate
+    with a shorter log won and ordered another block at a committed height. Found by the simulator
+    (crash-chaos, raft, seed 1893, 3 nodes: a fork at height 1)."""
+    restarted = _follower_appends_then_restarts(stored, last_block_round)
+    assert (restarted.last_height, restarted.last_term) == (stored + 1, 4)
+    candidate = RaftCluster(3).identities[2].address
+    now_ms = GENESIS_MS + 30_000
+    for is_prevote in (True, False):
+        shorter = RequestVote(9, candidate, Height(stored), last_block_round or 0, is_prevote)
+        actions = restarted.on_event(MessageReceived(candidate, shorter, now_ms))
+        assert actions and not _granted(actions[-1])
+    complete = RequestVote(9, candidate, Height(stored + 1), 4, False)
+    assert _granted(restarted.on_event(MessageReceived(candidate, complete, now_ms))[-1])
+
+
+def test_a_member_never_acknowledges_another_block_at_a_height_it_stored() -> None:
+    cluster = RaftCluster(3, pool=5)
+    leader = _elect(cluster)
+    cluster.advance(2_000)
+    follower = cluster.members[(leader + 1) % 3]
+    assert len(follower.chain) >= 2
+    engine = follower.engine
+    stored_hash = follower.chain[0][0]
+    other = cluster.members[(leader + 2) % 3]
+    forged = RaftEntry(Height(1), engine.term + 1, Hash(b"\x66" * 32), GENESIS_MS + 1, other.address, b"\x01" * 64)
+    assert forged.block_hash != stored_hash
+    append = AppendEntries(engine.term + 1, other.address, Height(0), 0, (forged,), Height(0))
+    actions = engine.on_event(MessageReceived(other.address, append, cluster.now_ms))
+    [reply] = [a.message for a in actions if isinstance(a, SendMessage) and isinstance(a.message, AppendReply)]
+    assert not reply.is_success

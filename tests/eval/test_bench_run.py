@@ -88,6 +88,12 @@ def test_closed_loop() -> None:
     assert result["nodes"] == 1 and result["down_node"] is None
 
 
+def test_closed_loop_against_a_deployed_contract() -> None:
+    result = run_bench("--contract", "--window", "300", "--count", "2000")
+    check_accounting(result)
+    assert result["load"] == "bench_token.transfer (deployed)"
+
+
 def test_open_loop() -> None:
     result = run_bench("--suite", "ecdsa", "--rate", "200")
     check_accounting(result)

@@ -86,7 +86,8 @@ def test_unknown_contract_and_method_fail_and_the_chain_goes_on() -> None:
     codes = [receipt.error_code for receipt in result.receipts]
     assert codes == ["contract_unknown", "method_unknown", "method_unknown", "method_unknown", ""]
     assert "no contract named 'nosuch'" in result.receipts[0].error_message
-    assert "(contracts: account, evidence, system, typed)" in result.receipts[0].error_message
+    message = result.receipts[0].error_message
+    assert "(built-in: account, contracts, evidence, system, typed; none is deployed" in message
     assert "contract account has no method 'steal'" in result.receipts[1].error_message
     assert "transfer" in result.receipts[1].error_message
     assert chain.get_balance(BOB) == 7
@@ -95,8 +96,9 @@ def test_unknown_contract_and_method_fail_and_the_chain_goes_on() -> None:
 def test_every_failed_receipt_charges_at_least_the_transaction_base() -> None:
     chain = make_chain()
     receipt = chain.run(make_transaction("nosuch", "x", []))
-    # 2,000 for the transaction plus 2 per byte of args (encode([]) is one byte).
-    assert receipt.gas_used == 2_002
+    # 2,000 for the transaction plus 2 per byte of args (encode([]) is one byte), plus one state read (200):
+    # the lookup of a contract deployed under that name.
+    assert receipt.gas_used == 2_202
 
 
 # --- registration ----------------------------------------------------------------------
@@ -179,7 +181,7 @@ def test_registry_lists_contracts_and_rejects_duplicates() -> None:
     assert "probe" in registry and len(registry) == 1
     with pytest.raises(ConfigError):
         registry.register(Probe)
-    assert get_default_registry().get_names() == ("account", "evidence", "system")
+    assert get_default_registry().get_names() == ("account", "contracts", "evidence", "system")
 
 
 def test_executor_keeps_the_registry_it_was_built_with() -> None:

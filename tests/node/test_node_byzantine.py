@@ -216,6 +216,11 @@ def test_a_peer_answering_every_sync_request_with_nothing_cannot_starve_a_laggin
             byzantine._enqueue(peer, CHANNEL_SYNC, encode_blocks([]))
 
         byzantine._block_sync.answer_request = answer_empty  # type: ignore[method-assign, assignment]
+        # One block per request, so catching up takes several requests and the peers' turns must reach the
+        # Byzantine one; with the default 32 the first honest peer asked can answer everything at once.
+        from gusu.node.sync import SyncSettings
+
+        lagging._block_sync.scheduler._settings = SyncSettings(blocks_per_request=1)
         for node in running:
             await node.start()
         feeder = asyncio.get_running_loop().create_task(feed_transactions(layout, running[1:]))

@@ -169,6 +169,13 @@ class _NoProgress:
     help="With --validator-change: seconds per throughput window.",
 )
 @click.option(
+    "--contract",
+    "contract_load",
+    is_flag=True,
+    default=False,
+    help="Load a deployed sandboxed token contract (bench_token) instead of the native account.transfer.",
+)
+@click.option(
     "--workers",
     type=click.IntRange(0, 64),
     default=None,
@@ -269,6 +276,7 @@ def bench_command(
     validator_change: bool,
     removal: str,
     throughput_window_s: float,
+    contract_load: bool,
     workers: int | None,
     senders: int,
     rate: float | None,
@@ -328,6 +336,7 @@ def bench_command(
         network_directory=network_directory,
         down_node=down_node,
         consensus=consensus,
+        contract=contract_load,
         workers=workers,
         senders=senders,
         rate=rate,

@@ -38,6 +38,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("gusu.cli.bench", "bench_command"),
     "block": ("gusu.cli.block", "block_group"),
     "chain": ("gusu.cli.chain", "chain_group"),
+    "console": ("gusu.cli.console", "console_command"),
+    "contract": ("gusu.cli.contract", "contract_group"),
     "evidence": ("gusu.cli.shortcuts", "evidence_group"),
     "gov": ("gusu.cli.gov", "gov_group"),
     "keys": ("gusu.cli.keys", "keys_group"),

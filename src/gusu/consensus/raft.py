@@ -481,13 +481,18 @@ class RaftEngine(ConsensusEngine):
             for height in [h for h in self._entries if h > stored]:
                 del self._entries[height]
         if stored not in self._entries:
-            # The tip came by block sync or from another engine (a switch): the entries kept from before
-            # do not reach it, so no follower could be brought up to date from them.
+            # The tip came by block sync or from another engine (a switch), or it is the genesis: the
+            # entries kept from before it do not reach it, so no follower could be brought up to date
+            # from them.
             for height in [h for h in self._entries if h <= stored]:
                 del self._entries[height]
-            entry = self._entries.get(stored)
-            self._last_term = entry.term if entry is not None else max(event.last_block_round or 0, 0)
-            self._last_height = stored
+            if self._last_height <= stored:
+                self._last_term = max(event.last_block_round or 0, 0)
+                self._last_height = stored
+            # Otherwise the log goes on past the tip: entries this member appended (and acknowledged)
+            # after the tip, on a previous height it knew committed. They are kept: a leader may have
+            # counted them towards a commit (§5.4), so forgetting them would let a candidate without
+            # them win this member's vote and order another block at a committed height.
         # Every entry but the last was known committed when it was appended (module docstring).
         self._commit_height = max(self._commit_height, stored, Height(self._last_height - 1))
         self._prune()
@@ -855,6 +860,10 @@ class RaftEngine(ConsensusEngine):
         for entry in message.entries:
             height = entry.height
             if height <= self._stored_height:
+                if self._is_other_than_stored(entry):
+                    # Never acknowledge a block other than the one stored here: a count that included
+                    # this member would certify a second block at a height it already committed.
+                    return [*actions, self._append_reply(leader, False, self._commit_height)]
                 continue
             mine = self._entries.get(height) if height <= self._last_height else None
             if mine is not None and mine.term == entry.term:
@@ -882,6 +891,13 @@ class RaftEngine(ConsensusEngine):
             self._commit_height = Height(new_commit)
         actions.append(self._append_reply(leader, True, match))
         return actions + self._apply_committed()
+
+    def _is_other_than_stored(self, entry: RaftEntry) -> bool:
+        """`entry` names another block than the one this member stored at its height (as far as it still
+        remembers that height's entry). Under Leader Completeness this never holds; it guards the
+        stored chain should a leader break it."""
+        stored = self._entries.get(entry.height)
+        return stored is not None and stored.block_hash != entry.block_hash
 
     def _append_reply(self, leader: Address, is_success: bool, match: Height) -> SendMessage:
         return SendMessage(leader, AppendReply(self._term, self._address, is_success, match))

@@ -65,11 +65,14 @@ import aiohttp
 import orjson
 import psutil
 
+from gusu.codec import encode
 from gusu.crypto import PrivateKey, get_suite
 from gusu.crypto.bench import measure_suite
 from gusu.crypto.keyfile import decrypt_key_file
 from gusu.errors import GusuError
 from gusu.eval.network import NODES_MAX, LocalNetwork, LocalNode, throwaway_network
+from gusu.execution.bench import BENCH_TOKEN, BENCH_TOKEN_SOURCE
+from gusu.execution.deployment import compute_code_hash
 from gusu.ledger.types import Height
 from gusu.node.chain import initialize_chain
 from gusu.node.config import load_config
@@ -173,6 +176,8 @@ class BenchConfig:
     """Index of a validator to SIGKILL before the load (network only)."""
     consensus: str = "tendermint"
     """Ordering of a throw-away network: tendermint or raft."""
+    contract: bool = False
+    """Load a deployed sandboxed token (`BENCH_TOKEN_SOURCE`) instead of the native `account.transfer`."""
 
     def __post_init__(self) -> None:
         if self.senders < 1:
@@ -287,7 +292,11 @@ def plan_presign_count(config: BenchConfig, verify_rate: float, node_workers: in
 
 
 def sign_transfers(
-    suite_name: str, chain_id: str, valid_until_height: int, jobs: Sequence[tuple[bytes, int, bytes]]
+    suite_name: str,
+    chain_id: str,
+    valid_until_height: int,
+    jobs: Sequence[tuple[bytes, int, bytes]],
+    contract: str = "account",
 ) -> list[list[tuple[str, str]]]:
     """For each (secret, count, recipient): `count` signed transfers as (id hex, raw hex).
 
@@ -301,7 +310,7 @@ def sign_transfers(
         signed_list: list[tuple[str, str]] = []
         for _ in range(count):
             signed = build_transaction(
-                key, chain_id, "account", "transfer", [recipient, TRANSFER_AMOUNT], Height(valid_until_height)
+                key, chain_id, contract, "transfer", [recipient, TRANSFER_AMOUNT], Height(valid_until_height)
             )
             signed_list.append(("0x" + signed.transaction_id.hex(), "0x" + signed.raw.hex()))
         results.append(signed_list)
@@ -948,6 +957,67 @@ async def _submit_all(rpc: RpcTransport, raws: Sequence[str], batch: int) -> Non
             raise BenchError("the node kept refusing the funding transfers as busy")
 
 
+BENCH_CONTRACT_NAME: Final = BENCH_TOKEN
+BENCH_MINT_CHUNK: Final = 256
+"""Holders per mint transaction: well under the sandbox's storage_writes_max of one call."""
+
+
+async def _call_view(rpc: RpcTransport, contract: str, method: str, args: Sequence[Any] = ()) -> Any:
+    result = await rpc.call("gusu_call", [{"contract": contract, "method": method, "args": list(args)}])
+    return result.get("return_value") if isinstance(result, dict) else None
+
+
+async def _commit_all(
+    rpc: RpcTransport, watcher: BlockWatcher, state: LoadState, raws: Sequence[tuple[str, str]], batch: int, what: str
+) -> None:
+    """Submit (id hex, raw hex) transactions, wait for them, and fail with `what` if any did not succeed."""
+    ids = {transaction_id for transaction_id, _raw in raws}
+    watcher.watched |= ids
+    await _submit_all(rpc, [raw for _id, raw in raws], batch)
+    await _wait_for(ids, watcher, FUNDING_TIMEOUT_S, state)
+    _success, failed, codes, missing = await fetch_receipt_outcomes(rpc, sorted(ids))
+    if failed or missing:
+        detail = ", ".join(f"{code} x{number}" for code, number in codes.items()) or f"{missing} receipts missing"
+        raise BenchError(f"{what} failed ({detail})")
+
+
+async def deploy_bench_contract(
+    rpc: RpcTransport,
+    watcher: BlockWatcher,
+    state: LoadState,
+    funding_key: PrivateKey,
+    chain_id: str,
+    holders: Sequence[bytes],
+    per_holder: Sequence[int],
+    batch: int,
+) -> None:
+    """Deploy `BENCH_TOKEN_SOURCE` as `BENCH_CONTRACT_NAME` (approving its code first where the chain asks
+    for it, which only a chain whose governance the funding key decides alone allows) and mint each holder
+    enough for its transfers."""
+
+    def sign(contract: str, method: str, args: list[Any], height: int) -> tuple[str, str]:
+        signed = build_transaction(funding_key, chain_id, contract, method, args, Height(height + 100))
+        return "0x" + signed.transaction_id.hex(), "0x" + signed.raw.hex()
+
+    height = int(await rpc.call("gusu_blockNumber", []))
+    if not await _call_view(rpc, "contracts", "get_instance", [BENCH_CONTRACT_NAME]):
+        if await _call_view(rpc, "contracts", "is_approval_required"):
+            code_hash = compute_code_hash(funding_key.suite, BENCH_TOKEN_SOURCE)
+            proposal = sign("system", "propose", ["approve_contract", encode([code_hash]), height + 100], height)
+            await _commit_all(rpc, watcher, state, [proposal], batch, "proposing approval of the benchmark contract")
+        deploy = sign("contracts", "deploy", [BENCH_CONTRACT_NAME, BENCH_TOKEN_SOURCE, encode([])], height)
+        await _commit_all(
+            rpc, watcher, state, [deploy], batch,
+            "deploying the benchmark contract (on a governed chain, approve its code hash first: `gusu contract hash`)",
+        )  # fmt: skip
+    mints = []
+    for start in range(0, len(holders), BENCH_MINT_CHUNK):
+        chunk = [bytes(holder) for holder in holders[start : start + BENCH_MINT_CHUNK]]
+        amount = max(per_holder[start : start + BENCH_MINT_CHUNK], default=0) * TRANSFER_AMOUNT * 2 + 1_000
+        mints.append(sign(BENCH_CONTRACT_NAME, "mint", [chunk, amount], height))
+    await _commit_all(rpc, watcher, state, mints, batch, "minting benchmark tokens")
+
+
 async def prepare_load(
     config: BenchConfig,
     rpc: RpcTransport,
@@ -994,6 +1064,9 @@ async def prepare_load(
         detail = ", ".join(f"{code} x{number}" for code, number in codes.items()) or f"{missing} receipts missing"
         raise BenchError(f"{failed + missing} of {senders} funding transfers failed ({detail}); is --key funded?")
     progress.advance(senders)
+    if config.contract:
+        progress.phase(f"deploying {BENCH_CONTRACT_NAME} and minting to {senders} senders", None)
+        await deploy_bench_contract(rpc, watcher, state, funding_key, chain_id, addresses, per_sender, config.batch)
     funding_s = time.perf_counter() - funding_started
 
     # Pre-signing on every core, before any load reaches the node.
@@ -1011,7 +1084,11 @@ async def prepare_load(
     chunks = [jobs[start : start + chunk_size] for start in range(0, len(jobs), chunk_size)]
     per_sender_signed: list[list[tuple[str, str]]] = []
     loop = asyncio.get_running_loop()
-    futures = [loop.run_in_executor(pool, sign_transfers, suite_name, chain_id, valid_until, chunk) for chunk in chunks]
+    contract = BENCH_CONTRACT_NAME if config.contract else "account"
+    futures = [
+        loop.run_in_executor(pool, sign_transfers, suite_name, chain_id, valid_until, chunk, contract)
+        for chunk in chunks
+    ]
     done = 0
     try:
         for future in asyncio.as_completed(futures):
@@ -1243,6 +1320,7 @@ async def _measure(
         "rate": config.rate,
         "window": config.window if config.rate is None else None,
         "suite": prepared.suite,
+        "load": f"{BENCH_CONTRACT_NAME}.transfer (deployed)" if config.contract else "account.transfer",
         "chain_id": prepared.chain_id,
         "warmup_s": config.warmup_s,
         "duration_s": config.duration_s,
@@ -1573,6 +1651,7 @@ def summary_rows(result: dict[str, Any]) -> list[SummaryRow]:
     return [
         ("mode", mode),
         ("suite", str(result["suite"])),
+        ("load", str(result.get("load", "account.transfer"))),
         *_network_rows(result),
         ("throughput", f"{number(result['tps'])} tx/s over {result['duration_s']:g} s"),
         ("latency p50 / p95 / p99", " / ".join(number(result[k], " ms") for k in ("p50_ms", "p95_ms", "p99_ms"))),

@@ -14,7 +14,7 @@ transaction that broke a rule into one that commits.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 from gusu.codec import Value
 from gusu.errors import (
@@ -27,7 +27,7 @@ from gusu.errors import (
 from gusu.execution.encoding import decode_int, decode_value, encode_int, encode_value
 from gusu.execution.errors import ContractError
 from gusu.execution.limits import ExecutionLimits, GasSchedule
-from gusu.execution.state import MISSING, BlockState, encode_key_suffix
+from gusu.execution.state import MISSING, StateReader, encode_key_suffix
 from gusu.ledger.types import NAME_LENGTH_MAX, Address, Event, Hash, Height
 
 # The encoded header of every byte string shorter than 256 bytes (bin 8),
@@ -84,9 +84,14 @@ class Context:
         "_write_bytes",
         "_writes",
         "block",
+        "call_depth",
+        "call_stack",
         "contract",
         "fault",
+        "invoker",
+        "memory_bytes_left",
         "method",
+        "origin",
         "read_only",
         "sender",
         "transaction_id",
@@ -101,12 +106,23 @@ class Context:
         method: str,
         read_only: bool,
         key_prefix: bytes,
-        state: BlockState,
+        state: StateReader,
         meter: GasMeter,
         limits: ExecutionLimits,
         schedule: GasSchedule,
     ) -> None:
         self.sender = sender
+        self.origin = sender
+        """The account that signed the transaction (`sender` is the calling contract's address in an inner call)."""
+        self.call_stack: tuple[str, ...] = (contract,)
+        """The contracts this call runs inside, outermost first, this one last (for the reentrancy rule)."""
+        self.call_depth = 0
+        """Frames of sandboxed contract code above this call (inner calls share one depth budget)."""
+        self.invoker: ContractHost | None = None
+        self.memory_bytes_left: int | None = None
+        """Set by a sandboxed caller for the duration of a call: the memory it has left, which bounds the
+        callee's (so nested contracts share one budget). None: the sandbox's own limit."""
+        """How a sandboxed contract calls another contract (set by the executor), or None: it cannot."""
         self.block = block
         self.transaction_id = transaction_id
         self.contract = contract
@@ -136,6 +152,17 @@ class Context:
         meter.remaining -= amount
         if meter.remaining < 0:
             self._fail(create_out_of_gas_error(meter.limit))
+
+    def charge(self, amount: int) -> None:
+        """Charge `amount` gas to the transaction (the sandbox bills its instrumented steps here)."""
+        self._charge(amount)
+
+    @property
+    def meter(self) -> GasMeter:
+        return self._meter
+
+    def get_gas_remaining(self) -> int:
+        return max(self._meter.remaining, 0)
 
     def revert(self, message: str) -> NoReturn:
         """Refuse the call: the transaction fails with `message` and changes nothing."""
@@ -316,3 +343,143 @@ class Context:
 
     def get_events(self) -> tuple[Event, ...]:
         return tuple(self._events)
+
+    # --- unmetered access (trusted engines that meter in their own units) ----------------------
+
+    def get_unmetered(self, key: bytes) -> bytes | None:
+        """The value at `key` in this namespace, charged nothing.
+
+        For a trusted engine that charges its own gas for state access (the EVM prices SLOAD and
+        SSTORE itself, so charging the Gusu schedule as well would bill the access twice).
+        """
+        full_key = self._compute_key(key)
+        value = self._writes.get(full_key, MISSING)
+        if value is MISSING:
+            value = self._state.get(full_key)
+        return value  # type: ignore[return-value]
+
+    def set_unmetered(self, key: bytes, value: bytes | None) -> None:
+        """Store `value` at `key` (None deletes it), charged nothing; the key, value and write-byte limits
+        still apply. See `get_unmetered`."""
+        if self.read_only:
+            self._reject_write("set" if value is not None else "delete")
+        full_key = self._compute_key(key)
+        size = len(key)
+        if value is not None:
+            if type(value) is not bytes or len(value) > self._limits.state_value_bytes_max:
+                self._reject_value(value)
+            size += len(value)
+        self._write_bytes += size
+        if self._write_bytes > self._limits.transaction_write_bytes_max:
+            self._reject_write_bytes()
+        self._writes[full_key] = value
+
+    def emit_encoded(self, name: str, encoded: bytes) -> None:
+        """Record event `name` whose data is already canonically encoded; unmetered, limits apply.
+        For a trusted engine that charges its own gas for events (the EVM's LOG opcodes)."""
+        if self.read_only:
+            self._reject_write("emit events")
+        limits = self._limits
+        if len(self._events) >= limits.events_per_transaction_max:
+            self._fail(
+                StateLimitError(
+                    f"{self._label()}: the transaction emits more than "
+                    f"events_per_transaction_max = {limits.events_per_transaction_max} events"
+                )
+            )
+        if len(encoded) > limits.event_data_bytes_max:
+            self._fail(
+                StateLimitError(
+                    f"{self._label()}: event {name} carries {len(encoded)} bytes of data; "
+                    f"the limit is event_data_bytes_max = {limits.event_data_bytes_max}"
+                )
+            )
+        self._events.append(Event(self.contract, name, encoded))
+
+    # --- calls into another namespace (trusted runtime code only) ------------------------------
+
+    def get_foreign(self, full_key: bytes) -> bytes | None:
+        """The value at a *full* state key, in any namespace, as this call sees it; charged as a read.
+
+        For the runtime's trusted contracts (the deployer reads governance's approvals and the code it
+        stores); a sandboxed contract never holds a `Context`, so it cannot name another namespace.
+        """
+        value = self._writes.get(full_key, MISSING)
+        if value is MISSING:
+            value = self._state.get(full_key)
+        size = len(value) if type(value) is bytes else 0
+        self._charge(self._schedule.state_read + self._schedule.state_read_byte * size)
+        return value  # type: ignore[return-value]
+
+    def create_call(self, contract: str, method: str, key_prefix: bytes, *, read_only: bool) -> Context:
+        """A context for a call into `contract`'s namespace made within this one.
+
+        It shares this transaction's gas meter, limits and write budget, and sees this call's pending
+        writes; what it writes and emits reaches this call only through `apply_call`, so a failed inner
+        call is rolled back by dropping it.
+        """
+        child = Context(
+            self.sender,
+            self.block,
+            self.transaction_id,
+            contract,
+            method,
+            read_only or self.read_only,
+            key_prefix,
+            _PendingState(self._writes, self._state),
+            self._meter,
+            self._limits,
+            self._schedule,
+        )
+        child._write_bytes = self._write_bytes
+        child.origin = self.origin
+        child.call_stack = (*self.call_stack, contract)
+        child.invoker = self.invoker
+        child.memory_bytes_left = self.memory_bytes_left
+        return child
+
+    def apply_call(self, child: Context) -> None:
+        """Take in the writes and events of `child` (from `create_call`), which succeeded."""
+        assert child.fault is None, "a failed inner call is dropped, never applied"
+        self._writes.update(child._writes)
+        self._events.extend(child._events)
+        self._write_bytes = child._write_bytes
+        if len(self._events) > self._limits.events_per_transaction_max:
+            self._fail(
+                StateLimitError(
+                    f"{self._label()}: the transaction emits more than "
+                    f"events_per_transaction_max = {self._limits.events_per_transaction_max} events"
+                )
+            )
+
+
+class ContractHost(Protocol):
+    """What the executor gives a sandboxed call so that it can reach other contracts."""
+
+    def call(self, caller: Context, contract: str, method: str, args: bytes, read_only: bool, depth: int) -> bytes:
+        """Run `contract.method` with canonical `args` inside `caller`; its canonical result.
+
+        Raises the callee's failure; the callee's writes and events reach `caller` only if it succeeds.
+        `depth` is the caller's frame depth, which the callee's frames continue.
+        """
+        ...
+
+    def get_address(self, contract: str) -> Address:
+        """The address contract `contract` acts as when it calls another (its callees' `sender`)."""
+        ...
+
+
+class _PendingState:
+    """What an inner call reads: the outer call's pending writes, then the state the outer call reads."""
+
+    __slots__ = ("_state", "_writes")
+
+    def __init__(self, writes: dict[bytes, bytes | None], state: StateReader) -> None:
+        self._writes = writes
+        self._state = state
+
+    def get(self, key: bytes) -> bytes | None:
+        value = self._writes.get(key, MISSING)
+        if value is MISSING:
+            return self._state.get(key)
+        return value  # type: ignore[return-value]

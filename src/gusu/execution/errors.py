@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gusu.errors import ContractError, ExecutionError
+from gusu.errors import ContractError, GusuError
 
 __all__ = ["Abort", "ContractError"]
 
@@ -14,6 +14,6 @@ class Abort(BaseException):
     cannot swallow it; the executor turns it back into `error`.
     """
 
-    def __init__(self, error: ExecutionError) -> None:
+    def __init__(self, error: GusuError) -> None:
         super().__init__(str(error))
         self.error = error

@@ -31,6 +31,7 @@ from gusu.errors import (
     ConfigError,
     ExecutionError,
     GusuError,
+    SandboxLimitError,
     StateLimitError,
     StorageError,
     UnknownContractError,
@@ -38,13 +39,26 @@ from gusu.errors import (
 )
 from gusu.execution.context import BlockContext, Context, GasMeter, create_out_of_gas_error
 from gusu.execution.contract import ContractSpec, MethodSpec, decode_arguments
+from gusu.execution.deployment import (
+    COMPILED_CACHE,
+    CONTRACT_CALLS_DEPTH_MAX,
+    DEPLOYER_CONTRACT,
+    Instance,
+    compute_code_key,
+    compute_contract_address,
+    compute_instance_key,
+    compute_settings_key,
+    decode_instance,
+    decode_settings,
+)
 from gusu.execution.encoding import encode_value
 from gusu.execution.errors import Abort, ContractError
 from gusu.execution.governance.registry import check_permission_with_gate, read_permission_gate
 from gusu.execution.limits import DEFAULT_GAS_SCHEDULE, LIMIT_VALUE_MAX, ExecutionLimits, GasSchedule
 from gusu.execution.metering import invoke_metered
 from gusu.execution.registry import ContractRegistry
-from gusu.execution.state import BlockState, CommittedReader, StateReader
+from gusu.execution.sandbox import KIND_VIEW, run_method
+from gusu.execution.state import BlockState, CommittedReader, StateReader, compute_state_key_prefix
 from gusu.ledger.genesis import Genesis, validate_genesis
 from gusu.ledger.types import (
     ADDRESS_SIZE,
@@ -123,6 +137,11 @@ class Executor:
         # A snapshot: registering a contract later must not change how an
         # executor that is already running behaves mid-chain.
         self._contracts: dict[str, ContractSpec] = {spec.name: spec for spec in registry.get_specs()}
+        self._deployer = self._contracts.get(DEPLOYER_CONTRACT)
+        """Deployed contracts run only on chains that run the deployer."""
+        # Decoded records by their stored bytes: decoding is pure, so reusing it changes speed, not results.
+        self._decoded_instances: dict[tuple[str, bytes], Instance] = {}
+        self._decoded_suites: dict[bytes, str] = {}
         self._limits = limits
         self._schedule = schedule
 
@@ -158,12 +177,20 @@ class Executor:
             meter.charge(self._schedule.transaction + self._schedule.argument_byte * len(transaction.args))
             if gate is not None:  # a chain with governance: checked against the state the block started from
                 check_permission_with_gate(committed, gate, item.sender, transaction.contract, transaction.method)
-            contract, method = self._resolve(transaction.contract, transaction.method)
-            arguments = decode_arguments(method, transaction.args)
-            context = self._create_context(
-                contract, method, state, block, meter, item.sender, item.transaction_id, read_only=method.is_view
-            )
-            return_value = self._invoke(contract, method, context, arguments, meter)
+            native = self._contracts.get(transaction.contract)
+            if native is None:  # a contract deployed by transaction, or none
+                context = self._create_deployed_context(
+                    state, block, meter, item.sender, item.transaction_id, transaction.contract, transaction.method
+                )
+                context.invoker = self._create_host(state, committed, gate)
+                return_value = self._invoke_deployed(context, transaction.args, read_only=False)
+            else:
+                contract, method = self._resolve(transaction.contract, transaction.method)
+                arguments = decode_arguments(method, transaction.args)
+                context = self._create_context(
+                    contract, method, state, block, meter, item.sender, item.transaction_id, read_only=method.is_view
+                )
+                return_value = self._invoke(contract, method, context, arguments, meter)
         except BaseException as exception:  # sorted by compute_failure, which re-raises what is not ours
             if state.storage_failure is not None:
                 raise state.storage_failure from exception  # a contract may have caught it: ours anyway
@@ -203,6 +230,12 @@ class Executor:
         context: Context | None = None
         try:
             meter.charge(self._schedule.transaction + self._schedule.argument_byte * len(args))
+            if contract not in self._contracts:  # a contract deployed by transaction, or none
+                block_state = BlockState(state)
+                context = self._create_deployed_context(block_state, block, meter, sender, ZERO_HASH, contract, method)
+                context.invoker = self._create_host(block_state, CommittedReader(block_state), None)
+                return_value = self._invoke_deployed(context, args, read_only=True)
+                return CallResult(return_value=return_value, gas_used=meter.get_used(), events=())
             contract_spec, method_spec = self._resolve(contract, method)
             if not method_spec.is_view:
                 names = contract_spec.get_method_names()
@@ -317,6 +350,125 @@ class Executor:
             self._schedule,
         )
 
+    def _create_deployed_context(
+        self,
+        state: BlockState,
+        block: BlockContext,
+        meter: GasMeter,
+        sender: Address,
+        transaction_id: Hash,
+        contract_name: str,
+        method_name: str,
+    ) -> Context:
+        """A context for `contract_name` as deployed by transaction (`gusu.execution.deployment`);
+        UnknownContractError if nothing runs under that name. Its code is loaded in `_invoke_deployed`."""
+        if self._deployer is None or len(contract_name) > NAME_LENGTH_MAX:
+            known = ", ".join(sorted(self._contracts))
+            raise UnknownContractError(f"no contract named {contract_name!r} runs on this chain (contracts: {known})")
+        return Context(
+            sender,
+            block,
+            transaction_id,
+            contract_name,
+            method_name,
+            False,
+            compute_state_key_prefix(contract_name),
+            state,
+            meter,
+            self._limits,
+            self._schedule,
+        )
+
+    def _create_host(self, state: BlockState, committed: CommittedReader, gate: bytes | None) -> _ContractHost:
+        raw = state.get(compute_settings_key())
+        suite = self._decoded_suites.get(raw or b"")
+        if suite is None:
+            settings = decode_settings(raw)
+            suite = settings.suite if settings is not None else "sm"
+            _remember(self._decoded_suites, raw or b"", suite)
+        return _ContractHost(self, suite, committed, gate)
+
+    def call_inner(
+        self,
+        host: _ContractHost,
+        caller: Context,
+        contract: str,
+        method: str,
+        args: bytes,
+        read_only: bool,
+        depth: int,
+    ) -> bytes:
+        """A call from sandboxed contract code into `contract` (`ContractHost.call`); see docs/contracts.md."""
+        if contract in caller.call_stack:
+            raise ContractError(
+                f"{caller.contract} may not call {contract}: {contract} is already running in this transaction "
+                "(re-entering a running contract is refused)"
+            )
+        if len(caller.call_stack) >= CONTRACT_CALLS_DEPTH_MAX:
+            raise SandboxLimitError(f"contract calls nest deeper than {CONTRACT_CALLS_DEPTH_MAX} contracts")
+        sender = host.get_address(caller.contract)
+        if host.gate is not None:  # the consortium's permissions and freezes bind contracts as they bind accounts
+            check_permission_with_gate(host.committed, host.gate, sender, contract, method)
+        child = caller.create_call(contract, method, compute_state_key_prefix(contract), read_only=read_only)
+        child.sender = sender
+        child.call_depth = depth + 1
+        native = self._contracts.get(contract)
+        if native is None:
+            if self._deployer is None or len(contract) > NAME_LENGTH_MAX:
+                raise UnknownContractError(f"no contract named {contract!r} runs on this chain")
+            result = self._invoke_deployed(child, args, read_only=child.read_only)
+        else:
+            spec, method_spec = self._resolve(contract, method)
+            if child.read_only and not method_spec.is_view:
+                raise UnknownMethodError(f"{contract}.{method} changes state; a read-only call runs only views")
+            child.read_only = child.read_only or method_spec.is_view
+            result = self._invoke(spec, method_spec, child, decode_arguments(method_spec, args), child.meter)
+        caller.apply_call(child)
+        return result
+
+    def _invoke_deployed(self, context: Context, args: bytes, *, read_only: bool) -> bytes:
+        """Run `context.method` of the deployed contract `context.contract` in the sandbox."""
+        name = context.contract
+        raw = context.get_foreign(compute_instance_key(name))
+        if raw is None:
+            known = ", ".join(sorted(self._contracts))
+            raise UnknownContractError(
+                f"no contract named {name!r} runs on this chain (built-in: {known}; none is deployed under that name)"
+            )
+        instance = self._decoded_instances.get((name, raw))
+        if instance is None:
+            instance = decode_instance(name, raw)
+            _remember(self._decoded_instances, (name, raw), instance)
+        # Loading code costs its size every time, cached or not, so gas is the same on every node.
+        context.charge(self._schedule.state_read + self._schedule.state_read_byte * instance.code_bytes)
+        compiled = COMPILED_CACHE.get(instance.code_hash, None)
+        if compiled is None:
+            source = context.get_foreign(compute_code_key(instance.code_hash))
+            if source is None:
+                raise ContractError(f"the code of {name} (0x{instance.code_hash.hex()}) is missing from state")
+            compiled = COMPILED_CACHE.get(instance.code_hash, source.decode())
+            assert compiled is not None
+        declaration = compiled.methods.get(context.method)
+        if declaration is not None and (read_only or declaration.kind == KIND_VIEW):
+            if declaration.kind != KIND_VIEW:
+                views = ", ".join(n for n in compiled.get_method_names() if compiled.methods[n].kind == KIND_VIEW)
+                raise UnknownMethodError(
+                    f"{name}.{context.method} changes state, so only a transaction can run it; "
+                    f"read-only calls run views ({views or 'this contract has none'})"
+                )
+            context.read_only = True
+        result = run_method(compiled, context.method, args, context)
+        if context.fault is not None:
+            raise context.fault
+        encoded = result.return_value
+        if len(encoded) > self._limits.return_value_bytes_max:
+            raise StateLimitError(
+                f"{name}.{context.method} returned {len(encoded)} bytes; "
+                f"the limit is return_value_bytes_max = {self._limits.return_value_bytes_max}"
+            )
+        context.charge(self._schedule.return_byte * len(encoded))
+        return encoded
+
     def _invoke(
         self, contract: ContractSpec, method: MethodSpec, context: Context, arguments: list[Any], meter: GasMeter
     ) -> bytes:
@@ -349,6 +501,34 @@ class Executor:
             )
         meter.charge(self._schedule.return_byte * len(encoded))
         return encoded
+
+
+DECODED_RECORDS_MAX = 4096
+"""Decoded deployment records an executor keeps (each a few hundred bytes)."""
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(cache) >= DECODED_RECORDS_MAX:
+        cache.clear()  # rare; refilling costs one decode per record
+    cache[key] = value
+
+
+class _ContractHost:
+    """One transaction's `ContractHost`: the chain's suite (for contract addresses) and its permission gate."""
+
+    __slots__ = ("committed", "executor", "gate", "suite")
+
+    def __init__(self, executor: Executor, suite: str, committed: CommittedReader, gate: bytes | None) -> None:
+        self.executor = executor
+        self.suite = suite
+        self.committed = committed
+        self.gate = gate
+
+    def call(self, caller: Context, contract: str, method: str, args: bytes, read_only: bool, depth: int) -> bytes:
+        return self.executor.call_inner(self, caller, contract, method, args, read_only, depth)
+
+    def get_address(self, contract: str) -> Address:
+        return compute_contract_address(self.suite, contract)
 
 
 def compute_failure(exception: BaseException, context: Context | None, meter: GasMeter, label: str) -> GusuError:

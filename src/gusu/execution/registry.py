@@ -55,14 +55,23 @@ def get_default_registry() -> ContractRegistry:
     return ContractRegistry(BUILTIN_CONTRACTS)
 
 
+def get_available_registry() -> ContractRegistry:
+    """Every contract this node implements: the built-ins and those a genesis must list by name (evm)."""
+    # Imported here: the EVM engine (py-evm) is loaded only by nodes whose chain runs it.
+    from gusu.execution.evm.contract import Evm
+
+    return ContractRegistry((*BUILTIN_CONTRACTS, Evm))
+
+
 def compute_chain_registry(
     contract_names: Iterable[str], available: ContractRegistry | None = None
 ) -> ContractRegistry:
-    """The registry of a chain whose genesis lists `contract_names`, taken from `available` (the built-ins).
+    """The registry of a chain whose genesis lists `contract_names`, taken from `available`
+    (default: `get_available_registry`).
 
     ConfigError names a contract this node does not implement: it could not execute that chain's blocks.
     """
-    source = available if available is not None else get_default_registry()
+    source = available if available is not None else get_available_registry()
     names = list(contract_names)
     missing = [name for name in names if name not in source]
     if missing:

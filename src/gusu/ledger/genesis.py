@@ -49,7 +49,7 @@ CONSENSUS_RAFT = "raft"
 """Crash-fault ordering for members that trust each other's honesty (docs/consensus.md, "Raft")."""
 CONSENSUS_ENGINES = (CONSENSUS_SOLO, CONSENSUS_TENDERMINT, CONSENSUS_RAFT)
 """The ordering engines a chain can choose; every node of the chain runs the one its genesis names."""
-DEFAULT_CONTRACTS = ("account", "evidence", "system")
+DEFAULT_CONTRACTS = ("account", "contracts", "evidence", "system")
 """The built-in contracts a chain runs unless its genesis lists others."""
 CONTRACTS_MAX = 64
 CONTRACT_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")

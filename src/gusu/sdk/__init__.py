@@ -11,6 +11,9 @@
   announced, across validator-set changes.
 * `Governance` and `AsyncGovernance` (gusu.sdk.governance) propose, vote
   and read the consortium's registry through the `system` contract.
+* `Contracts` and `AsyncContracts` (gusu.sdk.contracts) deploy, upgrade,
+  call and describe sandboxed contracts, decode their events, and generate
+  typed clients from their interfaces.
 
 See docs/sdk.md for a guide. The SDK depends on gusu.crypto, gusu.codec,
 gusu.ledger and gusu.errors only, so it can ship without the node.
@@ -19,6 +22,19 @@ gusu.ledger and gusu.errors only, so it can ship without the node.
 from gusu.ledger.lightclient import LightClientState, start_light_client, verify_next_header
 from gusu.sdk._rpc import TransactionDroppedError
 from gusu.sdk.client import AsyncClient, Client, ClientSettings, Subscription
+from gusu.sdk.contracts import (
+    AsyncContractHandle,
+    AsyncContracts,
+    CallOutcome,
+    ContractHandle,
+    ContractInterface,
+    Contracts,
+    DecodedEvent,
+    Deployed,
+    InstanceView,
+    decode_events,
+    generate_client,
+)
 from gusu.sdk.governance import AsyncGovernance, Governance, ProposalRequest
 from gusu.sdk.transactions import (
     SignedTransaction,
@@ -47,15 +63,24 @@ from gusu.sdk.views import (
 
 __all__ = [
     "AsyncClient",
+    "AsyncContractHandle",
+    "AsyncContracts",
     "AsyncGovernance",
     "BlockNotification",
     "BlockView",
+    "CallOutcome",
     "Client",
     "ClientSettings",
+    "ContractHandle",
+    "ContractInterface",
+    "Contracts",
+    "DecodedEvent",
+    "Deployed",
     "EventNotification",
     "EvidencePage",
     "EvidenceView",
     "Governance",
+    "InstanceView",
     "LightClientState",
     "NodeStatus",
     "PeerView",
@@ -70,6 +95,8 @@ __all__ = [
     "TransactionStatus",
     "TransactionView",
     "build_transaction",
+    "decode_events",
+    "generate_client",
     "start_light_client",
     "verify_block_hash",
     "verify_next_block",

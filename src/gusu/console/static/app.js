@@ -1,0 +1,377 @@
+/* The console's pages, filled from the console's JSON API (/api/...).
+ *
+ * No framework and no build step. Every text from the chain is set with
+ * textContent (never innerHTML), so nothing a transaction carries can run here.
+ * Messages come from the catalogue the server embedded as JSON (#gusu-messages).
+ */
+"use strict";
+(function () {
+  const MESSAGES = JSON.parse(document.getElementById("gusu-messages").textContent);
+  const LANGUAGE = document.documentElement.lang;
+  const main = document.getElementById("app");
+  const POLL_MS = 2000;
+  const POLL_BACKOFF_MAX_MS = 15000;
+  const HASH_CHUNK_BYTES = 4 * 1024 * 1024;
+
+  function t(key, params) {
+    const template = MESSAGES[key] === undefined ? key : MESSAGES[key];
+    return template.replace(/\{([a-z_]+)\}/g, (whole, name) =>
+      params && params[name] !== undefined ? String(params[name]) : whole,
+    );
+  }
+
+  function el(tag, attributes, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attributes || {})) {
+      if (name === "text") node.textContent = value;
+      else if (name === "className") node.className = value;
+      else node.setAttribute(name, value);
+    }
+    for (const child of children) if (child !== null && child !== undefined) node.append(child);
+    return node;
+  }
+
+  function link(href, text, className) {
+    return el("a", { href, text, className: className || "mono" });
+  }
+
+  function formatTime(ms) {
+    return ms ? new Date(ms).toLocaleString(LANGUAGE) : t("common.none");
+  }
+
+  function formatNumber(value) {
+    return Number(value).toLocaleString(LANGUAGE);
+  }
+
+  function formatValue(value) {
+    return JSON.stringify(value, null, 1);
+  }
+
+  class ApiError extends Error {
+    constructor(code, message) {
+      super(message);
+      this.code = code;
+    }
+  }
+
+  async function api(path) {
+    let response;
+    try {
+      response = await fetch(path, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+    } catch (error) {
+      throw new ApiError("node_unreachable", String(error));
+    }
+    const body = await response.json().catch(() => null);
+    if (!response.ok) {
+      const error = body && body.error ? body.error : { code: "internal_error", message: response.statusText };
+      throw new ApiError(error.code, error.message);
+    }
+    return body;
+  }
+
+  function errorText(error) {
+    const known = {
+      not_found: "error.not_found",
+      input_invalid: "error.input_invalid",
+      node_unreachable: "error.node_unreachable",
+      timeout: "error.timeout",
+      internal_error: "error.internal",
+    };
+    const key = known[error.code];
+    return key ? t(key) : t("error.generic", { message: error.message });
+  }
+
+  function showError(error) {
+    main.replaceChildren(el("h1", { text: t("error.title") }), el("p", { className: "error", text: errorText(error) }));
+  }
+
+  function fields(rows) {
+    const list = el("dl", { className: "fields" });
+    for (const [key, value] of rows) {
+      list.append(el("dt", { text: t(key) }), el("dd", {}, value instanceof Node ? value : String(value)));
+    }
+    return list;
+  }
+
+  function table(headers, rows) {
+    const head = el("tr", {}, ...headers.map((key) => el("th", { text: t(key) })));
+    const body = el("tbody", {}, ...rows.map((cells) => el("tr", {}, ...cells.map((cell) => el("td", {}, cell)))));
+    return el("table", {}, el("thead", {}, head), body);
+  }
+
+  function blockRows(blocks) {
+    return blocks.map((block) => [
+      link("/blocks/" + block.height, String(block.height)),
+      link("/blocks/" + block.hash, block.hash),
+      formatTime(block.timestamp_ms),
+      formatNumber(block.transaction_count),
+    ]);
+  }
+
+  const BLOCK_HEADERS = ["block.height", "block.hash", "block.time", "block.transactions"];
+
+  // --- live status ---------------------------------------------------------------
+  // Polling keeps working across node restarts by construction: a failed poll shows the
+  // banner and backs off; the first answer after the node is back clears it.
+  function setLive(ok) {
+    const banner = document.getElementById("live");
+    banner.hidden = false;
+    banner.className = "live " + (ok ? "ok" : "down");
+    banner.textContent = t(ok ? "live.connected" : "live.unreachable");
+  }
+
+  function card(key, value, id) {
+    return el("div", { className: "card" }, el("div", { className: "label", text: t(key) }),
+      el("div", { className: "value", id, text: value }));
+  }
+
+  function chart(blocks) {
+    const ns = "http://www.w3.org/2000/svg";
+    const width = 600;
+    const height = 120;
+    const svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+    svg.setAttribute("width", "100%");
+    svg.setAttribute("height", String(height));
+    svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", t("dashboard.chart"));
+    const ordered = blocks.slice().reverse();
+    const most = Math.max(1, ...ordered.map((block) => block.transaction_count));
+    const slot = width / Math.max(1, ordered.length);
+    ordered.forEach((block, i) => {
+      const bar = document.createElementNS(ns, "rect");
+      const barHeight = Math.max(1, (block.transaction_count / most) * (height - 4));
+      bar.setAttribute("x", String(i * slot + 1));
+      bar.setAttribute("y", String(height - barHeight));
+      bar.setAttribute("width", String(Math.max(1, slot - 2)));
+      bar.setAttribute("height", String(barHeight));
+      const title = document.createElementNS(ns, "title");
+      title.textContent = `${block.height}: ${block.transaction_count}`;
+      bar.append(title);
+      svg.append(bar);
+    });
+    return el("div", { className: "chart" }, svg);
+  }
+
+  function renderDashboard(status) {
+    const cards = el("div", { className: "cards" },
+      card("dashboard.chain_id", status.chain_id, "chain-id"),
+      card("dashboard.height", formatNumber(status.height), "height"),
+      card("dashboard.peers", formatNumber(status.peers), "peers"),
+      card("dashboard.mempool", t("dashboard.mempool_value", {
+        transactions: formatNumber(status.mempool.transactions), bytes: formatNumber(status.mempool.bytes) }), "mempool"),
+      card("dashboard.tps", status.tps.toFixed(2), "tps"),
+      card("dashboard.consensus", status.consensus, "consensus"),
+      card("dashboard.suite", `${status.suite} (${status.hash_name})`, "suite"),
+      card("dashboard.node_version", status.node_version, "node-version"));
+    main.replaceChildren(
+      el("h1", { text: t("dashboard.title") }), cards,
+      el("h2", { text: t("dashboard.chart") }), chart(status.recent_blocks),
+      el("h2", { text: t("dashboard.recent_blocks") }),
+      table(BLOCK_HEADERS, blockRows(status.recent_blocks)));
+  }
+
+  async function dashboard() {
+    let delay = POLL_MS;
+    for (;;) {
+      try {
+        renderDashboard(await api("/api/status"));
+        setLive(true);
+        delay = POLL_MS;
+      } catch (error) {
+        setLive(false);
+        delay = Math.min(delay * 2, POLL_BACKOFF_MAX_MS);
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+
+  // --- explorer ----------------------------------------------------------------------
+  async function explorer() {
+    const before = new URLSearchParams(location.search).get("before");
+    const page = await api("/api/blocks" + (before ? "?before=" + encodeURIComponent(before) : ""));
+    const pager = el("div", { className: "pager" });
+    if (before) pager.append(link("/blocks", t("explorer.latest"), "pager-latest"));
+    if (page.next_before !== null) pager.append(link("/blocks?before=" + page.next_before, t("explorer.older"), "pager-older"));
+    main.replaceChildren(el("h1", { text: t("explorer.title") }), table(BLOCK_HEADERS, blockRows(page.blocks)), pager);
+  }
+
+  function transactionRows(transactions) {
+    return transactions.map((item) => [
+      link("/transactions/" + item.id, item.id),
+      item.transaction ? link("/accounts/" + item.transaction.sender, item.transaction.sender) : t("common.none"),
+      item.transaction ? `${item.transaction.contract}.${item.transaction.method}` : "",
+      el("span", { className: "status-" + item.status, text: t("tx.status." + item.status) }),
+    ]);
+  }
+
+  const TRANSACTION_HEADERS = ["tx.id", "tx.sender", "tx.method", "tx.status"];
+
+  async function block(reference) {
+    const found = await api("/api/blocks/" + encodeURIComponent(reference));
+    const header = found.header;
+    const pager = el("div", { className: "pager" });
+    if (header.height > 0) pager.append(link("/blocks/" + (header.height - 1), t("block.previous"), "pager-previous"));
+    pager.append(link("/blocks/" + (header.height + 1), t("block.next"), "pager-next"));
+    main.replaceChildren(
+      el("h1", { text: t("block.title", { height: header.height }) }),
+      fields([
+        ["block.height", String(header.height)],
+        ["block.hash", el("span", { className: "mono", id: "block-hash", text: found.hash })],
+        ["block.time", formatTime(header.timestamp_ms)],
+        ["block.proposer", el("span", { className: "mono", text: header.proposer })],
+        ["block.parent", el("span", { className: "mono", text: header.parent_hash })],
+        ["block.state_root", el("span", { className: "mono", text: header.state_root })],
+        ["block.transactions_root", el("span", { className: "mono", text: header.transactions_root })],
+        ["block.receipts_root", el("span", { className: "mono", text: header.receipts_root })],
+        ["block.signatures", String(found.signatures)],
+      ]),
+      el("h2", { text: t("block.transactions") + ` (${formatNumber(header.transaction_count)})` }),
+      table(TRANSACTION_HEADERS, transactionRows(found.transactions)), pager);
+  }
+
+  async function transaction(id) {
+    const found = await api("/api/transactions/" + encodeURIComponent(id));
+    const tx = found.transaction;
+    const rows = [
+      ["tx.id", el("span", { className: "mono", text: found.id })],
+      ["tx.status", el("span", { className: "status-" + found.status, id: "tx-status", text: t("tx.status." + found.status) })],
+    ];
+    if (found.height !== undefined) {
+      rows.push(["tx.block", link("/blocks/" + found.height, String(found.height))], ["tx.index", String(found.index)]);
+    }
+    if (found.reason) rows.push(["tx.reason", found.reason]);
+    if (tx) {
+      rows.push(
+        ["tx.sender", link("/accounts/" + tx.sender, tx.sender)],
+        ["tx.contract", tx.contract], ["tx.method", tx.method],
+        ["tx.args", el("pre", { className: "mono", text: formatValue(tx.args) })],
+        ["tx.nonce", String(tx.nonce)], ["tx.valid_until", String(tx.valid_until_height)]);
+    }
+    const parts = [el("h1", { text: t("tx.title") }), fields(rows), el("h2", { text: t("receipt.title") })];
+    const receipt = found.receipt;
+    if (!receipt) {
+      parts.push(el("p", { text: t("receipt.none") }));
+    } else {
+      const receiptRows = [
+        ["receipt.status", el("span", { className: "status-" + receipt.status, id: "receipt-status",
+          text: t("receipt.status." + receipt.status) })],
+        ["receipt.gas_used", formatNumber(receipt.gas_used)],
+        ["receipt.return_value", el("pre", { className: "mono", text: formatValue(receipt.return_value) })],
+      ];
+      if (receipt.error_code) receiptRows.push(["receipt.error", `${receipt.error_code}: ${receipt.error_message}`]);
+      parts.push(fields(receiptRows), el("h2", { text: t("receipt.events") }),
+        table(["event.contract", "event.name", "event.data"], receipt.events.map((event) => [
+          event.contract, event.name, el("pre", { className: "mono", text: formatValue(event.data) })])));
+    }
+    main.replaceChildren(...parts);
+  }
+
+  async function account(address) {
+    const query = new URLSearchParams(location.search);
+    let path = "/api/accounts/" + encodeURIComponent(address);
+    if (query.get("before_height") !== null) {
+      path += "?before_height=" + encodeURIComponent(query.get("before_height")) +
+        "&before_index=" + encodeURIComponent(query.get("before_index") || "");
+    }
+    const found = await api(path);
+    const parts = [
+      el("h1", { text: t("account.title") }),
+      fields([
+        ["account.address", el("span", { className: "mono", text: found.address })],
+        ["account.balance", el("span", { id: "balance", text: formatNumber(found.balance) })],
+      ]),
+      el("h2", { text: t("account.history") }),
+    ];
+    if (found.transactions.length === 0) parts.push(el("p", { text: t("account.history_empty") }));
+    else parts.push(table(TRANSACTION_HEADERS, transactionRows(found.transactions)));
+    if (found.next) {
+      parts.push(el("div", { className: "pager" }, link(
+        `/accounts/${found.address}?before_height=${found.next.height}&before_index=${found.next.index}`,
+        t("account.older"), "pager-older")));
+    }
+    main.replaceChildren(...parts);
+  }
+
+  function searchNotFound(query) {
+    main.replaceChildren(el("h1", { text: t("search.label") }),
+      el("p", { className: "error", id: "search-not-found", text: t("search.not_found", { query }) }));
+  }
+
+  // --- public verification --------------------------------------------------------------
+  async function hashFile(file, hashName, progress) {
+    const hasher = GusuHash.create(hashName);
+    for (let offset = 0; offset < file.size; offset += HASH_CHUNK_BYTES) {
+      const chunk = new Uint8Array(await file.slice(offset, offset + HASH_CHUNK_BYTES).arrayBuffer());
+      hasher.update(chunk);
+      progress(Math.floor(((offset + chunk.length) * 100) / file.size));
+    }
+    return "0x" + GusuHash.toHex(hasher.digest());
+  }
+
+  async function verify() {
+    const status = await api("/api/status");
+    const limit = Number(main.dataset.fileBytesMax);
+    const input = el("input", { type: "file", id: "verify-file" });
+    const result = el("div", { id: "verify-result", "aria-live": "polite" });
+    main.replaceChildren(
+      el("h1", { text: t("verify.title") }),
+      el("p", { text: t("verify.intro") }),
+      el("div", { className: "drop" }, el("label", { for: "verify-file", text: t("verify.choose") + " " }), input),
+      result);
+    input.addEventListener("change", async () => {
+      const file = input.files && input.files[0];
+      if (!file) return;
+      if (file.size > limit) {
+        result.replaceChildren(el("p", { className: "error", text: t("verify.too_large", { limit: formatNumber(limit) }) }));
+        return;
+      }
+      const progress = el("p", { text: t("verify.hashing", { percent: 0 }) });
+      result.replaceChildren(progress);
+      let digest;
+      try {
+        digest = await hashFile(file, status.hash_name, (percent) => {
+          progress.textContent = t("verify.hashing", { percent });
+        });
+      } catch (error) {
+        result.replaceChildren(el("p", { className: "error", text: t("verify.read_failed") }));
+        return;
+      }
+      const rows = [
+        ["verify.algorithm", status.hash_name],
+        ["verify.hash", el("span", { className: "mono", id: "verify-hash", text: digest })],
+      ];
+      try {
+        const record = await api("/api/evidence/" + digest);
+        if (record.recorded) {
+          rows.push(
+            ["verify.submitter", link("/accounts/" + record.submitter, record.submitter)],
+            ["verify.height", link("/blocks/" + record.height, String(record.height))],
+            ["verify.time", formatTime(record.timestamp_ms)],
+            ["verify.metadata", record.metadata]);
+        }
+        result.replaceChildren(
+          el("p", { id: "verify-verdict", className: record.recorded ? "recorded" : "not-recorded",
+            "data-recorded": String(record.recorded), text: t(record.recorded ? "verify.recorded" : "verify.not_recorded") }),
+          fields(rows));
+      } catch (error) {
+        result.replaceChildren(fields(rows), el("p", { className: "error", text: errorText(error) }));
+      }
+    });
+  }
+
+  const pages = {
+    dashboard,
+    explorer,
+    block,
+    transaction,
+    account,
+    verify,
+    search: async (query) => searchNotFound(query),
+  };
+
+  const run = pages[main.dataset.page];
+  if (run) {
+    Promise.resolve(run(main.dataset.argument)).catch(showError);
+  }
+})();

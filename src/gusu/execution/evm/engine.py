@@ -1,0 +1,228 @@
+"""Running one EVM message with py-evm's Cancun rules over an `EvmWorld`.
+
+The engine is py-evm (docs/evm.md says why): its `CancunState` with the account database swapped
+for `EvmWorld`, and its own transaction executor's steps (nonce, warm addresses, the message,
+refunds, EIP-161 clearing). What differs from an Ethereum transaction: there is no fee (the gas
+price is zero, so nothing is bought or refunded in balance), no signature or nonce check (the
+Gusu transaction was verified and its replay guard checked before execution), and the block's
+facts come from Gusu's block (see `compute_execution_context`).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any, cast
+
+from eth.constants import CREATE_CONTRACT_ADDRESS
+from eth.exceptions import OutOfGas, Revert
+from eth.vm.code_stream import CodeStream
+from eth.vm.execution_context import ExecutionContext
+from eth.vm.forks.cancun.computation import CancunComputation
+from eth.vm.forks.cancun.state import CancunState
+from eth_typing import Address, BlockNumber, Hash32
+
+from gusu.execution.context import BlockContext
+from gusu.execution.evm.settings import EvmSettings
+from gusu.execution.evm.world import BLANK_ROOT, EvmWorld
+
+TRANSACTION_GAS = 21_000
+CREATE_GAS = 32_000
+DATA_ZERO_BYTE_GAS = 4
+DATA_NONZERO_BYTE_GAS = 16
+
+EVM_PYTHON_FRAMES_MAX = 13_000
+"""Python frames an EVM call may nest above the frame that starts it: py-evm needs about 12 per
+EVM call level to reach Ethereum's 1,024 levels. The bound is relative to where the call starts, so
+a call that is too deep fails at the same EVM depth on every node, whatever the node's own stack."""
+
+
+def _use_world(db: Any, state_root: bytes) -> Any:
+    """py-evm builds its account database from (db, root); the world is passed as the db itself."""
+    return db
+
+
+_RECURSION_LIMIT_LOCK = threading.Lock()
+
+JUMP_ANALYSIS_CACHE_ENTRIES_MAX = 1024
+"""Codes whose jump-destination analysis a process keeps (a few KiB each at most)."""
+
+_jump_analyses: OrderedDict[bytes, tuple[set[int], set[int]]] = OrderedDict()
+
+
+def get_jump_analysis(code: bytes) -> tuple[set[int], set[int]]:
+    """The (valid, invalid) opcode positions py-evm has found in `code` so far, shared by every
+    execution of the same code. py-evm works them out lazily per execution, which is about a fifth
+    of an ERC-20 transfer; they depend on the code alone, so sharing them changes speed, not results."""
+    analysis = _jump_analyses.get(code)
+    if analysis is None:
+        analysis = (set(), set())
+        _jump_analyses[code] = analysis
+        if len(_jump_analyses) > JUMP_ANALYSIS_CACHE_ENTRIES_MAX:
+            _jump_analyses.popitem(last=False)
+    else:
+        _jump_analyses.move_to_end(code)
+    return analysis
+
+
+class _GusuCancunComputation(CancunComputation):
+    def __init__(self, state: Any, message: Any, transaction_context: Any) -> None:
+        super().__init__(state, message, transaction_context)
+        code = self.code
+        if isinstance(code, CodeStream):
+            code.valid_positions, code.invalid_positions = get_jump_analysis(bytes(message.code))
+
+
+class _GusuCancunState(CancunState):
+    account_db_class = _use_world  # type: ignore[assignment]
+    computation_class = _GusuCancunComputation
+
+    def set_system_contracts(self) -> None:
+        pass  # Gusu installs no system contracts (no beacon roots: there is no beacon chain)
+
+
+class _Transaction:
+    """The fields of an Ethereum transaction py-evm's executor reads (see the module docstring)."""
+
+    __slots__ = ("data", "gas", "intrinsic_gas", "sender", "to", "value")
+
+    gas_price = 0
+    max_fee_per_gas = 0
+    max_priority_fee_per_gas = 0
+    access_list: tuple[Any, ...] = ()
+    type_id = None
+    blob_versioned_hashes: tuple[bytes, ...] = ()
+    nonce = 0
+
+    def __init__(self, sender: bytes, to: bytes, value: int, data: bytes, gas: int) -> None:
+        self.sender = sender
+        self.to = to
+        self.value = value
+        self.data = data
+        self.gas = gas
+        self.intrinsic_gas = compute_intrinsic_gas(data, is_create=to == CREATE_CONTRACT_ADDRESS)
+
+
+def compute_intrinsic_gas(data: bytes, *, is_create: bool) -> int:
+    """Ethereum's intrinsic gas of a transaction without an access list (EIP-2028 data costs)."""
+    zero_bytes = data.count(0)
+    return (
+        TRANSACTION_GAS
+        + (CREATE_GAS if is_create else 0)
+        + DATA_ZERO_BYTE_GAS * zero_bytes
+        + DATA_NONZERO_BYTE_GAS * (len(data) - zero_bytes)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EvmLog:
+    address: bytes
+    topics: tuple[bytes, ...]
+    """32 bytes each."""
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class EvmOutcome:
+    is_success: bool
+    output: bytes
+    """The return data, or the revert data of a revert."""
+    gas_used: int
+    """EVM gas, after refunds, intrinsic gas included (Ethereum's receipt gasUsed)."""
+    logs: tuple[EvmLog, ...]
+    created_address: bytes | None
+    """The new contract's address, for a successful creation."""
+    is_revert: bool
+    is_out_of_gas: bool
+    error: str
+    """Why it failed ("" on success)."""
+
+
+def compute_execution_context(block: BlockContext, settings: EvmSettings) -> ExecutionContext:
+    """The block as the EVM sees it: NUMBER = height, TIMESTAMP = seconds, COINBASE = proposer,
+    GASLIMIT = the per-transaction gas limit, PREVRANDAO = 0, BASEFEE = 0, BLOBBASEFEE = minimum,
+    BLOCKHASH = 0 (Gusu's block facts carry no ancestor hashes yet)."""
+    return ExecutionContext(
+        coinbase=Address(bytes(block.proposer)),
+        timestamp=block.timestamp_ms // 1000,
+        block_number=BlockNumber(int(block.height)),
+        difficulty=0,
+        mix_hash=Hash32(bytes(32)),
+        gas_limit=settings.evm_gas_per_transaction_max,
+        prev_hashes=(),
+        chain_id=settings.evm_chain_id,
+        base_fee_per_gas=0,
+        excess_blob_gas=0,
+    )
+
+
+def run_message(
+    world: EvmWorld,
+    block: BlockContext,
+    settings: EvmSettings,
+    sender: bytes,
+    to: bytes | None,
+    data: bytes,
+    value: int,
+    gas: int,
+) -> EvmOutcome:
+    """Run a call to `to` (or a creation with init code `data` when `to` is None) as an Ethereum
+    transaction would, with `gas` as its gas limit; the caller checked that `gas` covers the intrinsic gas."""
+    # The world and the transaction implement what py-evm reads of its database and transaction
+    # interfaces, not the whole of them (no trie, no signature): hence the casts.
+    state = _GusuCancunState(cast(Any, world), compute_execution_context(block, settings), Hash32(BLANK_ROOT))
+    transaction = cast(Any, _Transaction(sender, CREATE_CONTRACT_ADDRESS if to is None else to, value, data, gas))
+    executor = state.get_transaction_executor()
+    # The recursion limit is the interpreter's, not the thread's: one EVM call at a time sets and
+    # restores it, or a view on an API thread could restore a block's limit as the process's.
+    with _RECURSION_LIMIT_LOCK:
+        previous_limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(compute_stack_depth() + EVM_PYTHON_FRAMES_MAX)
+        try:
+            message = executor.build_evm_message(transaction)
+            computation = executor.build_computation(message, transaction)
+            executor.finalize_computation(transaction, computation)
+        finally:
+            sys.setrecursionlimit(previous_limit)
+    state.clear_transient_storage()
+    gas_used = (
+        gas
+        - computation.get_gas_remaining()
+        - min(computation.get_gas_refund(), (gas - computation.get_gas_remaining()) // 5)
+    )
+    if computation.is_success:
+        logs = _compute_logs(computation.get_log_entries())
+        created = bytes(message.storage_address) if to is None else None
+        return EvmOutcome(True, bytes(computation.output), gas_used, logs, created, False, False, "")
+    error = computation.error
+    return EvmOutcome(
+        False,
+        bytes(computation.output) if isinstance(error, Revert) else b"",
+        gas_used,
+        (),
+        None,
+        isinstance(error, Revert),
+        isinstance(error, OutOfGas),
+        type(error).__name__ + (f": {error}" if str(error) else ""),
+    )
+
+
+def compute_stack_depth() -> int:
+    """Frames on the calling thread's stack."""
+    depth = 0
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        depth += 1
+        frame = frame.f_back
+    return depth
+
+
+def _compute_logs(entries: Sequence[tuple[bytes, Sequence[int], bytes]]) -> tuple[EvmLog, ...]:
+    return tuple(
+        EvmLog(bytes(address), tuple(topic.to_bytes(32, "big") for topic in topics), bytes(data))
+        for address, topics, data in entries
+    )

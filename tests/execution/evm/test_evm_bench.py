@@ -1,0 +1,30 @@
+"""The EVM benchmark runs, and every transfer it times succeeds and moves the token."""
+
+from __future__ import annotations
+
+from evm_helpers import encode_call
+
+from gusu.codec import decode, encode
+from gusu.execution.evm import bench
+
+
+def test_the_benchmark_block_transfers_to_every_recipient() -> None:
+    executor, state, token, transfers = bench.build_transfer_chain(20)
+    result = executor.execute_block(state, bench._block(3), transfers)
+    assert all(receipt.is_success for receipt in result.receipts)
+    state.apply(result.writes)
+    recipient = bench._address(b"to", 7)
+    call = executor.call(
+        state,
+        bench._block(4),
+        "evm",
+        "call_static",
+        encode([token, encode_call("balanceOf(address)", recipient)]),
+        token,
+    )
+    assert int.from_bytes(decode(call.return_value), "big") == 1  # type: ignore[arg-type]
+
+
+def test_the_measurements_run() -> None:
+    assert 0 < bench.measure_pyevm_alone(3) < 1
+    assert 0 < bench.measure_executor(3) < 1
