@@ -8,6 +8,7 @@ call with a specific error, and the interpreter must stay usable afterwards
 
 from __future__ import annotations
 
+import sys
 import textwrap
 
 import pytest
@@ -149,6 +150,23 @@ def test_refused_at_compile_time(attack: str) -> None:
     with pytest.raises(ContractSourceError, match="contract source") as caught:
         compile_contract(source)
     assert message in str(caught.value)
+    assert_process_unharmed()
+
+
+def test_deep_sources_are_refused_whatever_the_process_recursion_limit() -> None:
+    """Importing py-evm elsewhere in the process (a test module, a tool) raises the recursion limit to
+    100,000; at that limit `ast.parse` of a 30,000-term sum overflows the C stack and kills the process.
+    The compiler bounds its own recursion, so both are refused as at the default limit, and the
+    process's limit is left as it was."""
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(100_000)
+    try:
+        for terms in (5_000, 30_000):
+            with pytest.raises(ContractSourceError, match="cannot be parsed"):
+                compile_contract(contract("x = " + "+".join(["1"] * terms)))
+            assert sys.getrecursionlimit() == 100_000
+    finally:
+        sys.setrecursionlimit(previous)
     assert_process_unharmed()
 
 

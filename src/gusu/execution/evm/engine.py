@@ -10,12 +10,9 @@ facts come from Gusu's block (see `compute_execution_context`).
 
 from __future__ import annotations
 
-import sys
-import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import FrameType
 from typing import Any, cast
 
 from eth.constants import CREATE_CONTRACT_ADDRESS
@@ -29,6 +26,7 @@ from eth_typing import Address, BlockNumber, Hash32
 from gusu.execution.context import BlockContext
 from gusu.execution.evm.settings import EvmSettings
 from gusu.execution.evm.world import BLANK_ROOT, EvmWorld
+from gusu.execution.recursion import bounded_recursion
 
 TRANSACTION_GAS = 21_000
 CREATE_GAS = 32_000
@@ -45,8 +43,6 @@ def _use_world(db: Any, state_root: bytes) -> Any:
     """py-evm builds its account database from (db, root); the world is passed as the db itself."""
     return db
 
-
-_RECURSION_LIMIT_LOCK = threading.Lock()
 
 JUMP_ANALYSIS_CACHE_ENTRIES_MAX = 1024
 """Codes whose jump-destination analysis a process keeps (a few KiB each at most)."""
@@ -177,17 +173,11 @@ def run_message(
     state = _GusuCancunState(cast(Any, world), compute_execution_context(block, settings), Hash32(BLANK_ROOT))
     transaction = cast(Any, _Transaction(sender, CREATE_CONTRACT_ADDRESS if to is None else to, value, data, gas))
     executor = state.get_transaction_executor()
-    # The recursion limit is the interpreter's, not the thread's: one EVM call at a time sets and
-    # restores it, or a view on an API thread could restore a block's limit as the process's.
-    with _RECURSION_LIMIT_LOCK:
-        previous_limit = sys.getrecursionlimit()
-        sys.setrecursionlimit(compute_stack_depth() + EVM_PYTHON_FRAMES_MAX)
-        try:
-            message = executor.build_evm_message(transaction)
-            computation = executor.build_computation(message, transaction)
-            executor.finalize_computation(transaction, computation)
-        finally:
-            sys.setrecursionlimit(previous_limit)
+    # The recursion limit is the interpreter's, not the thread's (gusu.execution.recursion).
+    with bounded_recursion(EVM_PYTHON_FRAMES_MAX):
+        message = executor.build_evm_message(transaction)
+        computation = executor.build_computation(message, transaction)
+        executor.finalize_computation(transaction, computation)
     state.clear_transient_storage()
     gas_used = (
         gas
@@ -209,16 +199,6 @@ def run_message(
         isinstance(error, OutOfGas),
         type(error).__name__ + (f": {error}" if str(error) else ""),
     )
-
-
-def compute_stack_depth() -> int:
-    """Frames on the calling thread's stack."""
-    depth = 0
-    frame: FrameType | None = sys._getframe(1)
-    while frame is not None:
-        depth += 1
-        frame = frame.f_back
-    return depth
 
 
 def _compute_logs(entries: Sequence[tuple[bytes, Sequence[int], bytes]]) -> tuple[EvmLog, ...]:

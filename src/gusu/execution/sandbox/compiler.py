@@ -26,6 +26,7 @@ from typing import Any
 from gusu.codec import Value
 from gusu.errors import ConfigError, ContractSourceError
 from gusu.execution.contract import Check, compute_check, validate_name
+from gusu.execution.recursion import bounded_recursion
 from gusu.execution.sandbox.limits import DEFAULT_SANDBOX_LIMITS, SandboxLimits
 from gusu.execution.sandbox.names import (
     ANNOTATION_NAMES,
@@ -678,8 +679,19 @@ def _constant_none() -> ast.Constant:
 # --- compile_contract ---------------------------------------------------------------------------------
 
 
+PARSE_FRAMES_MAX = 900
+"""Recursion the parser and compiler may use above `compile_contract`'s caller: the default limit's
+worth, whatever another library set the process's limit to, so a deeply nested source is refused
+with RecursionError the same way on every node instead of overflowing the C stack."""
+
+
 def compile_contract(source: str, limits: SandboxLimits = DEFAULT_SANDBOX_LIMITS) -> CompiledContract:
     """Check `source` against the allow-list and instrument it; ContractSourceError says what to change."""
+    with bounded_recursion(PARSE_FRAMES_MAX):
+        return _compile_contract(source, limits)
+
+
+def _compile_contract(source: str, limits: SandboxLimits) -> CompiledContract:
     if not isinstance(source, str):
         raise ContractSourceError(f"contract source must be text, found {type(source).__name__}")
     try:
