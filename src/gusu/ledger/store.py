@@ -43,6 +43,7 @@ from gusu.ledger.smt import (
     apply_tree_update_to_cache,
     apply_tree_updates,
     get_state_proof,
+    get_tree_value,
 )
 from gusu.ledger.types import (
     ADDRESS_SIZE,
@@ -289,6 +290,13 @@ class BlockStore:
         NotFoundError when that height's state was never stored or was pruned.
         """
         return get_state_proof(self._kv, self._suite, height, key)
+
+    def get_state_value(self, height: Height, key: bytes) -> bytes | None:
+        """`key`'s value (None: absent) in the state after block `height`, read from the state tree.
+
+        NotFoundError when that height's state was never stored or was pruned.
+        """
+        return get_tree_value(self._kv, self._suite, height, key)
 
     # --- the one write ----------------------------------------------------------------
 

@@ -75,6 +75,7 @@ from gusu.ledger.genesis import (
     validate_python_version,
 )
 from gusu.ledger.kv import open_store
+from gusu.ledger.stateproof import CertifiedStateProof
 from gusu.ledger.store import (
     BlockStore,
     CommittedBlock,
@@ -1338,6 +1339,10 @@ class Node:
 
     def get_receipt_proof(self, transaction_id: bytes) -> ProofRecord | None:
         return self._queries.get_proof(transaction_id, of_receipts=True)
+
+    def get_state_proof(self, contract: str, key: bytes, height: Height | None = None) -> CertifiedStateProof:
+        """`contract`'s `key` in the state after block `height` (None: the tip), proved (docs/state.md)."""
+        return self._queries.get_state_proof(self.height, contract, key, height)
 
     def call(self, contract: str, method: str, args: bytes, sender: Address | None) -> CallResult:
         header = self._tip_header

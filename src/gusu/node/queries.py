@@ -11,8 +11,11 @@ from collections.abc import Callable
 from contextlib import closing
 
 from gusu.crypto import CryptoSuite
+from gusu.errors import NotFoundError
 from gusu.execution import BlockContext, CallResult, Executor
 from gusu.ledger.merkle import compute_inclusion_proof
+from gusu.ledger.statekey import compute_state_key
+from gusu.ledger.stateproof import CertifiedStateProof
 from gusu.ledger.store import BlockStore, StoredTransaction, compute_receipt_leaf
 from gusu.ledger.types import (
     Address,
@@ -157,6 +160,32 @@ class ChainQueries:
             root=root,
             header=header,
             block_hash=compute_block_hash(self._suite, header),
+        )
+
+    def get_state_proof(self, tip: Height, contract: str, key: bytes, height: Height | None) -> CertifiedStateProof:
+        """`contract`'s `key` at `height` (None: the tip), with its proof, header and certificate.
+
+        NotFoundError for a height past the tip or one whose state is no longer kept.
+        """
+        at = tip if height is None else height
+        if at > tip:
+            raise NotFoundError(f"block {at} is not committed yet (the tip is {tip}); ask for height {tip} or below")
+        store = self.store
+        header = store.get_header(at)
+        if header is None:
+            raise NotFoundError(f"block {at} is not stored on this node (pruned, or the node joined after it)")
+        state_key = compute_state_key(contract, key)
+        # Both reads raise NotFoundError if this version of the tree was pruned.
+        proof = store.get_state_proof(at, state_key)
+        value = store.get_state_value(at, state_key)
+        return CertifiedStateProof(
+            contract=contract,
+            key=key,
+            value=value,
+            proof=proof,
+            header=header,
+            block_hash=compute_block_hash(self._suite, header),
+            certificate=store.get_certificate(at),
         )
 
     def call(self, header: BlockHeader, contract: str, method: str, args: bytes, sender: Address | None) -> CallResult:
