@@ -280,6 +280,15 @@ class BlockStore:
         return self._kv.get(PREFIX_STATE + key)
 
     @property
+    def suite(self) -> CryptoSuite:
+        return self._suite
+
+    @property
+    def kv(self) -> KeyValueStore:
+        """The key-value store underneath (backups and the pruner read and write it directly)."""
+        return self._kv
+
+    @property
     def state_tree(self) -> StateTree:
         """Where the state tree's versions live (`compute_state_update` reads the parent's from here)."""
         return self._state_tree
