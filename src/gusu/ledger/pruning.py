@@ -197,7 +197,7 @@ def write_archive_file(directory: Path, blocks: list[ArchivedBlock]) -> Path:
 def apply_body_archiving_step(
     store: BlockStore, kv: KeyValueStore, tip: Height, block_bodies_kept: int, directory: Path, heights_max: int
 ) -> tuple[Height, Height] | None:
-    """Move up to `heights_max` of the oldest bodies outside the window to one archive file; the range moved.
+    """Move the `heights_max` oldest bodies to one archive file once they are all outside the window; the range.
 
     None when nothing is due. `block_bodies_kept` 0 keeps every body.
     """
@@ -206,9 +206,9 @@ def apply_body_archiving_step(
         return None
     first = get_bodies_kept_from(kv)
     end = tip - block_bodies_kept + 1  # exclusive
-    if first >= end:
-        return None
-    last = Height(min(end - 1, first + heights_max - 1))
+    if end - first < heights_max:
+        return None  # only whole files: one file per `heights_max` heights, not one per block
+    last = Height(first + heights_max - 1)
     blocks = []
     for height in range(first, last + 1):
         block = _read_archived_block(store, Height(height))

@@ -75,6 +75,7 @@ from gusu.ledger.genesis import (
     validate_python_version,
 )
 from gusu.ledger.kv import open_store
+from gusu.ledger.pruning import apply_body_archiving_step, apply_state_pruning_step
 from gusu.ledger.stateproof import CertifiedStateProof
 from gusu.ledger.store import (
     BlockStore,
@@ -101,6 +102,7 @@ from gusu.network.messages import CHANNEL_CONSENSUS, CHANNEL_SYNC, CHANNEL_TRANS
 from gusu.network.tls import TlsFiles
 from gusu.network.transport import LocalIdentity, P2PNetwork, PeerInfo, get_certificate_expiry_seconds
 from gusu.node.admission import TransactionAdmission
+from gusu.node.backup import BACKUP_POLL_INTERVAL_S, run_backup_request, take_backup_request
 from gusu.node.blocks import (
     BlockRules,
     build_block,
@@ -153,6 +155,10 @@ from gusu.node.wire import (
 )
 
 logger = logging.getLogger("gusu.node")
+
+PRUNING_STEPS_PER_ROUND = 8
+"""State versions pruned per block at most: catches up a backlog (pruning switched on late) 8 times faster than
+the chain grows, while a block write never waits for more than one version's deletes."""
 
 Clock = Callable[[], int]
 
@@ -278,6 +284,8 @@ class Node:
         self._store_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gusu-store")
         """Writes committed blocks off the event loop (RocksDB releases the GIL while it writes)."""
         self._commit_in_flight: asyncio.Future[None] | None = None
+        self._pruning_in_flight: asyncio.Future[None] | None = None
+        """One pruning round at a time, on the store's thread between block writes (`_schedule_pruning`)."""
         self._journal: RecordLog | None = None
         self._journal_executor: ThreadPoolExecutor | None = None
         self._network: P2PNetwork | None = None
@@ -402,6 +410,7 @@ class Node:
             store.close()
             raise
         self._store = store
+        self._validate_retention()
         await self._verifier.warm_up()
         tip = store.get_tip()
         assert tip is not None
@@ -446,6 +455,60 @@ class Node:
         )
         if self._mempool.transaction_count:
             self._on_engine_event(self.get_pool_event())
+        self._spawn(self._run_backup_requests())
+        self._schedule_pruning()
+
+    def _validate_retention(self) -> None:
+        """Bodies must outlive the transaction window: admission checks duplicates against the stored ones."""
+        kept = self._config.storage.block_bodies_kept
+        window = self._mempool_limits.transaction_window_blocks
+        if kept and kept < window:
+            raise NodeError(
+                f"[storage] block_bodies_kept = {kept} is below the chain's transaction window of {window} blocks; "
+                f"keep at least {window} (or 0: keep all), so duplicate transactions are still recognised"
+            )
+
+    async def _run_backup_requests(self) -> None:
+        """Take the backups `gusu node backup` asks for (gusu.node.backup), in a thread: commits go on meanwhile."""
+        directory = self._config.directory
+        while self._running:
+            await asyncio.sleep(BACKUP_POLL_INTERVAL_S)
+            request = take_backup_request(directory)
+            if request is not None:
+                await asyncio.to_thread(run_backup_request, self.store, directory, request)
+
+    def _schedule_pruning(self) -> None:
+        """Start a pruning round on the store's thread, unless one runs or retention keeps everything."""
+        storage = self._config.storage
+        if self._pruning_in_flight is not None or not (storage.state_versions_kept or storage.block_bodies_kept):
+            return
+        future = asyncio.get_running_loop().run_in_executor(
+            self._store_executor, self._apply_pruning_round, self.height
+        )
+        self._pruning_in_flight = future
+        future.add_done_callback(self._on_pruning_done)
+
+    def _apply_pruning_round(self, tip: Height) -> None:
+        """Up to `PRUNING_STEPS_PER_ROUND` state versions and one archive file; each step its own bounded batch.
+
+        Runs on the store's thread, so a block write waits at most for one step, never for the whole backlog.
+        """
+        storage = self._config.storage
+        store = self.store
+        for _ in range(PRUNING_STEPS_PER_ROUND):
+            if apply_state_pruning_step(store.kv, tip, storage.state_versions_kept) is None:
+                break
+        moved = apply_body_archiving_step(
+            store, store.kv, tip, storage.block_bodies_kept, self._config.archive_path, storage.archive_heights_per_file
+        )
+        if moved is not None:
+            logger.info("archived the bodies of blocks %d to %d in %s", moved[0], moved[1], self._config.archive_path)
+
+    def _on_pruning_done(self, future: asyncio.Future[None]) -> None:
+        self._pruning_in_flight = None
+        if not future.cancelled() and future.exception() is not None:
+            # The store stays consistent (each step is one batch); the next round tries again.
+            logger.error("pruning failed; retrying after the next block", exc_info=future.exception())
 
     async def _open_journal(self) -> None:
         path = self._config.data_path / JOURNAL_FILE_NAME
@@ -968,6 +1031,7 @@ class Node:
         self._counters.transactions_dropped += len(dropped)
         self._block_commit_seconds.observe(time.perf_counter() - self._proposal_started_s)
         self._schedule_journal_compaction()
+        self._schedule_pruning()
         # Governance's registry as of this block: cut removed organisations and revoked certificates,
         # and tell the engine at once whom it lost (a cut proposer's round need not wait for the next report).
         if self._network is not None and self._network.enforce_trust():

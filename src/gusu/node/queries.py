@@ -14,6 +14,7 @@ from gusu.crypto import CryptoSuite
 from gusu.errors import NotFoundError
 from gusu.execution import BlockContext, CallResult, Executor
 from gusu.ledger.merkle import compute_inclusion_proof
+from gusu.ledger.pruning import get_state_kept_from
 from gusu.ledger.statekey import compute_state_key
 from gusu.ledger.stateproof import CertifiedStateProof
 from gusu.ledger.store import BlockStore, StoredTransaction, compute_receipt_leaf
@@ -174,8 +175,14 @@ class ChainQueries:
         header = store.get_header(at)
         if header is None:
             raise NotFoundError(f"block {at} is not stored on this node (pruned, or the node joined after it)")
+        kept_from = get_state_kept_from(store.kv)
+        if at < kept_from:
+            raise NotFoundError(
+                f"the state at height {at} was pruned on this node: it keeps the state from height {kept_from} "
+                f"([storage] state_versions_kept); ask for height {kept_from} or above, or an archive node"
+            )
         state_key = compute_state_key(contract, key)
-        # Both reads raise NotFoundError if this version of the tree was pruned.
+        # Both reads raise NotFoundError if this version of the tree was pruned meanwhile.
         proof = store.get_state_proof(at, state_key)
         value = store.get_state_value(at, state_key)
         return CertifiedStateProof(
