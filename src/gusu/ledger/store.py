@@ -9,7 +9,8 @@ A transaction the node reported as committed was in a batch that returned.
 Key layout (one-byte family, then fixed-size binary fields so that keys sort
 by height and no two families can collide):
 
-    b"m" + name                          metadata (chain id, genesis hash, tip)
+    b"m" + name                          metadata (chain id, genesis hash, tip; the pruning marks of
+                                         gusu.ledger.pruning: state_kept_from, bodies_kept_from)
     b"h" + height(8)                     encoded header
     b"c" + height(8)                     encoded commit certificate
     b"b" + height(8)                     the block's transaction ids, in order
