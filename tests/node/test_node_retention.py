@@ -75,6 +75,8 @@ def test_a_node_prunes_and_archives_as_it_commits_and_the_archive_comes_back(tmp
             with pytest.raises(NotFoundError, match="pruned on this node"):
                 node.get_state_proof("account", RECIPIENT, Height(tip - 5))
             assert node.get_transaction(ids[0]) is None  # its body went to the archive
+            assert node.get_raw_block(Height(1)) is None  # not served to syncing peers without its body
+            assert node.get_raw_block(Height(tip)) is not None
             assert node.get_transaction(ids[-1]) is not None
             return ids
         finally:

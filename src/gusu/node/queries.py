@@ -87,10 +87,13 @@ class ChainQueries:
 
     def get_raw_block(self, height: Height) -> tuple[bytes, bytes | None] | None:
         header = self.store.get_header(height)
-        if header is None:
+        ids = self.store.get_transaction_ids(height)
+        if header is None or ids is None:
+            # No body: an archived height ([storage] block_bodies_kept). Serving its header with no
+            # transactions would hand a syncing peer a block that does not match its own header.
             return None
         transactions = []
-        for transaction_id in self.store.get_transaction_ids(height) or []:
+        for transaction_id in ids:
             stored = self.store.get_transaction(transaction_id)
             assert stored is not None
             transactions.append(stored.raw)
