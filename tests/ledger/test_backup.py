@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from gusu.ledger.backup import (
     BACKUP_FORMAT_VERSION,
     MANIFEST_FILE_NAME,
     BackupManifest,
+    iterate_backup_records,
     load_backup,
     read_manifest,
     validate_backup_identity,
@@ -26,8 +28,9 @@ from gusu.ledger.backup import (
     verify_restored_store,
     write_backup,
 )
-from gusu.ledger.kv import MemoryStore, open_store
-from gusu.ledger.store import PREFIX_STATE, BlockStore, CommittedBlock
+from gusu.ledger.kv import DISK_BACKENDS, MemoryStore, WriteBatch, open_store
+from gusu.ledger.smt import PREFIX_TREE_NODE
+from gusu.ledger.store import PREFIX_HEADER, PREFIX_STATE, BlockStore, CommittedBlock
 from gusu.ledger.types import Hash, Height, compute_block_hash
 
 CHAIN_ID = "gusu-store-test"
@@ -189,8 +192,6 @@ def test_a_forged_state_value_is_refused(tmp_path: Path) -> None:
     store = BlockStore(MemoryStore(), SUITE)
     store.initialize(CHAIN_ID, GENESIS_HASH)
     _grow(store, 4)
-    from gusu.ledger.kv import WriteBatch
-
     batch = WriteBatch()
     batch.put(PREFIX_STATE + b"counter", b"1000000")  # the flat state no longer matches the tree
     store.kv.write(batch)
@@ -212,3 +213,44 @@ def test_an_empty_store_cannot_be_backed_up(tmp_path: Path) -> None:
     store.initialize(CHAIN_ID, GENESIS_HASH)
     with pytest.raises(BackupError, match="no committed block"):
         write_backup(store.kv, SUITE, tmp_path / "empty", created_ms=1)
+
+
+def rewrite_backup(source: Path, target: Path, edit: Callable[[dict[bytes, bytes]], None]) -> None:
+    """A backup as an attacker would forge it: records edited, then manifest and checksums made anew."""
+    manifest = read_manifest(source)
+    store = MemoryStore()
+    records = dict(iterate_backup_records(source, manifest))
+    edit(records)
+    batch = WriteBatch()
+    for key, value in records.items():
+        batch.put(key, value)
+    store.write(batch)
+    write_backup(store, SUITE, target, created_ms=1)
+
+
+def test_a_missing_header_is_refused_even_with_fresh_checksums(backed_up: Path, tmp_path: Path) -> None:
+    rewrite_backup(backed_up, tmp_path / "forged", lambda records: records.pop(PREFIX_HEADER + (3).to_bytes(8, "big")))
+    with pytest.raises(BackupError, match="skip or repeat height 3"):
+        _restore(tmp_path / "forged")
+
+
+def test_a_pruned_tip_state_is_refused(backed_up: Path, tmp_path: Path) -> None:
+    tip = read_manifest(backed_up).height
+
+    def drop_tip_root(records: dict[bytes, bytes]) -> None:
+        records.pop(PREFIX_TREE_NODE + tip.to_bytes(8, "big") + b"\x00")
+
+    rewrite_backup(backed_up, tmp_path / "forged", drop_tip_root)
+    with pytest.raises(BackupError, match="lacks the state tree"):
+        _restore(tmp_path / "forged")
+
+
+@pytest.mark.parametrize("backend", DISK_BACKENDS)
+def test_a_backup_restores_into_every_engine(backed_up: Path, tmp_path: Path, backend: str) -> None:
+    manifest = read_manifest(backed_up)
+    with open_store(tmp_path / "restored", backend) as kv:
+        load_backup(backed_up, manifest, kv)
+        verify_restored_store(kv, SUITE, manifest)
+        write_backup(kv, SUITE, tmp_path / "again", created_ms=2)
+    again = read_manifest(tmp_path / "again")
+    assert [item.sha256 for item in again.files] == [item.sha256 for item in manifest.files]

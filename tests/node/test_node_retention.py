@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,9 +17,13 @@ from node_helpers import load_dev_key, make_chain, sign_transfer, start_node, wa
 
 from gusu.crypto import get_suite
 from gusu.errors import BackupError, NodeError, NotFoundError
+from gusu.ledger.backup import iterate_backup_records, write_backup
 from gusu.ledger.genesis import load_genesis
-from gusu.ledger.types import Height
+from gusu.ledger.kv import MemoryStore, WriteBatch
+from gusu.ledger.store import PREFIX_CERTIFICATE
+from gusu.ledger.types import Height, decode_commit_certificate, encode_commit_certificate
 from gusu.node.backup import (
+    backup_stopped_node,
     import_archive,
     restore_into,
     take_backup_request,
@@ -143,3 +149,38 @@ def test_a_backup_on_request_restores_into_a_wiped_node(tmp_path: Path) -> None:
     other_genesis = load_genesis(other_config.genesis_path)
     with pytest.raises(BackupError, match="not of this node's chain"):
         restore_into(other_config, other_genesis, get_suite(other_genesis.suite), backup, force=True)
+
+
+def test_a_backup_whose_tip_certificate_is_forged_is_refused(tmp_path: Path) -> None:
+    """Checksums and manifest made anew over a changed certificate: only the signature check can catch it."""
+    layout = _chain(tmp_path, "")
+    directory = layout.node_directories[0]
+
+    async def run() -> None:
+        node = await start_node(layout)
+        try:
+            await _commit_blocks(node, layout, 2)
+        finally:
+            await node.stop()
+
+    asyncio.run(run())
+    config = load_config(directory)
+    genesis = load_genesis(config.genesis_path)
+    suite = get_suite(genesis.suite)
+    manifest = backup_stopped_node(config, suite, tmp_path / "backup")
+    records = dict(iterate_backup_records(tmp_path / "backup", manifest))
+    key = PREFIX_CERTIFICATE + manifest.height.to_bytes(8, "big")
+    certificate = decode_commit_certificate(records[key])
+    forged_signature = replace(certificate.signatures[0], signature=bytes(len(certificate.signatures[0].signature)))
+    records[key] = encode_commit_certificate(replace(certificate, signatures=(forged_signature,)))
+    store = MemoryStore()
+    batch = WriteBatch()
+    for record_key, value in records.items():
+        batch.put(record_key, value)
+    store.write(batch)
+    write_backup(store, suite, tmp_path / "forged", created_ms=1)
+    shutil.rmtree(config.chain_store_path)
+    with pytest.raises(BackupError, match="certificate does not verify"):
+        restore_into(config, genesis, suite, tmp_path / "forged", force=False)
+    assert not config.chain_store_path.exists()
+    restore_into(config, genesis, suite, tmp_path / "backup", force=False)
