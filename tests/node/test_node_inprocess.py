@@ -91,6 +91,12 @@ def test_failed_transaction_changes_no_state_and_the_chain_goes_on(tmp_path: Pat
             assert succeeded.receipt.status == ReceiptStatus.SUCCESS
             balance = node.call("account", "balance", encode([address_of(node, poor)]), None)
             assert decode(balance.return_value) == 6
+            # A receipt is readable once the store's thread wrote the block; the node counts the block a
+            # moment later, on its event loop (`_on_commit_written`).
+            for _ in range(100):
+                if node.get_metrics().transactions_failed_total:
+                    break
+                await asyncio.sleep(0.02)
             assert node.get_metrics().transactions_failed_total == 1
         finally:
             await node.stop()
