@@ -22,6 +22,7 @@ from e2e_helpers import REPOSITORY, E2ENetwork, LoadGenerator, check_network
 
 from gusu.errors import RemoteError
 from gusu.ledger.backup import read_manifest
+from gusu.node.backup import RESTORED_MARKER_FILE_NAME
 from gusu.sdk import compute_balance_key, verify_state_proof
 
 pytestmark = pytest.mark.e2e
@@ -44,6 +45,8 @@ def _gusu(*arguments: str) -> subprocess.CompletedProcess[str]:
 def test_a_validator_backed_up_under_load_is_restored_and_catches_up(network: E2ENetwork, tmp_path: Path) -> None:
     victim, others = 1, [0, 2, 3]
     directory = network.nodes[victim].directory
+    with network.nodes[victim].client() as client:
+        victim_address = client.status().node_address
     backup = tmp_path / "backup"
     with LoadGenerator(network, seed=7) as load:
         load.wait_for(30, timeout_s=20)
@@ -79,8 +82,15 @@ def test_a_validator_backed_up_under_load_is_restored_and_catches_up(network: E2
         load.wait_for(10, timeout_s=20, by=victim)  # and it takes transactions again
         taken = load.acknowledged_since(before_kill, by=[victim])
         assert taken
+        # Silent in consensus until caught up (its WAL was lost with the disk), then a voter again.
+        marker = directory / "data" / RESTORED_MARKER_FILE_NAME
+        network.wait_until(lambda: not marker.exists(), 20, "the restored node to take part in consensus again")
+        assert "taking part in consensus again" in network.nodes[victim].log_path.read_text()
     summary = check_network(network, load.acknowledged)
     assert summary.nodes == [0, 1, 2, 3]
+    for index in others:  # it never signed twice for one step (it had signed heights above the backup's)
+        with network.nodes[index].client() as client:
+            assert not [item for item in client.evidence().evidence if item.validator == victim_address]
 
 
 def test_a_pruning_validator_proves_recent_heights_and_refuses_pruned_ones(network: E2ENetwork) -> None:

@@ -20,7 +20,12 @@ the root recomputed over the flat state equal the tip header's state root,
 and the tip's commit certificate verifies against the validator set in
 force at that height (from the restored state's configuration schedule).
 Only then is the fresh store renamed into place. The node then catches up
-from the tip by block sync.
+from the tip by block sync. A restore leaves `RESTORED_MARKER_FILE_NAME` in
+the data directory: a node that finds it sends no consensus message (no
+vote, no proposal) until its height reaches the highest its peers report,
+then removes it, because a validator whose consensus WAL was lost with its
+disk would otherwise sign again, perhaps differently, at heights it had
+signed before the loss.
 """
 
 from __future__ import annotations
@@ -64,6 +69,8 @@ BACKUP_RESULT_PREFIX = "backup-result-"
 BACKUP_POLL_INTERVAL_S = 0.5
 BACKUP_REQUEST_BYTES_MAX = 8192
 RESTORING_SUFFIX = ".restoring"
+RESTORED_MARKER_FILE_NAME = "restored-from-backup.json"
+"""In the data directory after a restore: the node sends no consensus message until it has caught up."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +227,9 @@ def restore_into(
     if target.exists():
         target.rename(target.with_name(f"{target.name}.replaced-{int(time.time())}"))
     staging.rename(target)
+    # A validator restored without its consensus WAL must not sign again at heights it signed before the
+    # loss: it stays silent in consensus until it has caught up with its peers (gusu.node.node).
+    _write_json_atomically(config.data_path / RESTORED_MARKER_FILE_NAME, {"height": manifest.height})
     return manifest
 
 

@@ -102,7 +102,12 @@ from gusu.network.messages import CHANNEL_CONSENSUS, CHANNEL_SYNC, CHANNEL_TRANS
 from gusu.network.tls import TlsFiles
 from gusu.network.transport import LocalIdentity, P2PNetwork, PeerInfo, get_certificate_expiry_seconds
 from gusu.node.admission import TransactionAdmission
-from gusu.node.backup import BACKUP_POLL_INTERVAL_S, run_backup_request, take_backup_request
+from gusu.node.backup import (
+    BACKUP_POLL_INTERVAL_S,
+    RESTORED_MARKER_FILE_NAME,
+    run_backup_request,
+    take_backup_request,
+)
 from gusu.node.blocks import (
     BlockRules,
     build_block,
@@ -285,6 +290,8 @@ class Node:
         """Writes committed blocks off the event loop (RocksDB releases the GIL while it writes)."""
         self._commit_in_flight: asyncio.Future[None] | None = None
         self._pruning_in_flight: asyncio.Future[None] | None = None
+        self._silent_after_restore = False
+        """Restored from a backup (gusu.node.backup): send no consensus message until caught up with the peers."""
         """One pruning round at a time, on the store's thread between block writes (`_schedule_pruning`)."""
         self._journal: RecordLog | None = None
         self._journal_executor: ThreadPoolExecutor | None = None
@@ -430,6 +437,9 @@ class Node:
             await self._open_journal()
         wal_records: tuple[bytes, ...] = ()
         if self._is_networked:
+            self._silent_after_restore = (self._config.data_path / RESTORED_MARKER_FILE_NAME).exists()
+            if self._silent_after_restore:
+                logger.info("restored from a backup: silent in consensus until caught up with the peers")
             wal_path = self._get_wal_path()
             wal_records = tuple(read_records(wal_path, "consensus WAL"))
             self._wal = RecordLog(wal_path)
@@ -455,6 +465,9 @@ class Node:
         )
         if self._mempool.transaction_count:
             self._on_engine_event(self.get_pool_event())
+        if not self._is_networked:
+            # One validator: no one else signs its heights, so a restore needs no silence.
+            (self._config.data_path / RESTORED_MARKER_FILE_NAME).unlink(missing_ok=True)
         self._spawn(self._run_backup_requests())
         self._schedule_pruning()
 
@@ -693,13 +706,33 @@ class Node:
         assert self._wal is not None, "only the Raft engine rewrites the WAL"
         self._wal.compact(action.records)
 
+    def _is_silent(self) -> bool:
+        """Whether consensus messages are held back: after a restore, until the node has caught up.
+
+        A validator whose WAL was lost may have signed heights above the backup's; once its height reaches
+        the highest its peers report, the heights ahead are ones it never saw, and it speaks again.
+        """
+        if not self._silent_after_restore:
+            return False
+        highest = self._block_sync.scheduler.get_highest_peer_height()
+        if highest is None or self.height < highest:
+            return True
+        self._silent_after_restore = False
+        (self._config.data_path / RESTORED_MARKER_FILE_NAME).unlink(missing_ok=True)
+        logger.info("caught up at height %d after the restore: taking part in consensus again", self.height)
+        return False
+
     def apply_broadcast(self, action: Broadcast) -> None:
+        if self._is_silent():
+            return
         if self._is_raft:
             self._raft_exchange.send_message(None, action.message)
         else:
             self._proposals.send_message(None, action.message)
 
     def apply_send_message(self, action: SendMessage) -> None:
+        if self._is_silent():
+            return
         if self._is_raft:
             self._raft_exchange.send_message(action.recipient, action.message)
         else:
