@@ -106,7 +106,7 @@ def run_worker(workload: dict[str, Any], directory: Path) -> dict[str, Any]:
         BlockStore,
         CommittedBlock,
         compute_receipts_root,
-        compute_state_root,
+        compute_state_update,
         compute_transactions_root,
     )
     from gusu.ledger.types import (
@@ -147,6 +147,7 @@ def run_worker(workload: dict[str, Any], directory: Path) -> dict[str, Any]:
                 store, BlockContext(genesis.chain_id, height, timestamp_ms, proposer), inputs
             )
             ids = tuple(item.transaction_id for item in inputs)
+            tree_update = compute_state_update(suite, store.state_tree, height, result.writes)
             header = BlockHeader(
                 chain_id=genesis.chain_id,
                 height=height,
@@ -155,7 +156,7 @@ def run_worker(workload: dict[str, Any], directory: Path) -> dict[str, Any]:
                 proposer=proposer,
                 transactions_root=compute_transactions_root(suite, ids),
                 receipts_root=compute_receipts_root(suite, result.receipts),
-                state_root=compute_state_root(suite, parent.header.state_root, result.writes),
+                state_root=tree_update.root,
                 validators_hash=parent.header.validators_hash,
                 next_validators_hash=parent.header.next_validators_hash,
                 transaction_count=len(ids),
@@ -169,6 +170,7 @@ def run_worker(workload: dict[str, Any], directory: Path) -> dict[str, Any]:
                 receipts=result.receipts,
                 writes=result.writes,
                 certificate=None,
+                tree_update=tree_update,
             )
             store.commit_block(block)
             # Read back through the store: what a node serves and re-derives after a restart.

@@ -96,6 +96,12 @@ class StorageError(LedgerError):
     code = "storage_error"
 
 
+class BackupError(LedgerError):
+    """A backup or archive file is damaged, of another chain, or of a newer format."""
+
+    code = "backup_invalid"
+
+
 class InvalidStateProofError(LedgerError):
     """A state proof is malformed, or does not bind the key and value to the state root."""
 

@@ -25,6 +25,7 @@ from gusu.eval.simulation.chain import (
     get_executor,
     make_block,
     make_genesis_state,
+    make_genesis_state_tree,
     make_genesis_tip,
     make_genesis_writes,
     make_transfer,
@@ -47,6 +48,10 @@ EXECUTOR = get_executor()
 
 def _genesis_state() -> dict[bytes, bytes]:
     return make_genesis_state(GENESIS_WRITES)
+
+
+GENESIS_TREE = make_genesis_state_tree(SIM_SUITE, GENESIS_WRITES)
+"""The state tree at the genesis block: only read by the checks below."""
 
 
 def _run(seed: int, scenario: str, validators: int = 4) -> Simulation:
@@ -86,7 +91,9 @@ def _make_entries(decoder: TransactionDecoder, count: int, *, nonce: int = 0) ->
 
 def _build_on_genesis(entries: list[PoolTransaction]) -> tuple[ChainTip, SimBlock, Execution]:
     tip = GENESIS_TIP
-    execution = execute_block(EXECUTOR, RULES, _genesis_state(), tip, tip.header.timestamp_ms + 1, PROPOSER, entries)
+    execution = execute_block(
+        EXECUTOR, RULES, _genesis_state(), GENESIS_TREE, tip, tip.header.timestamp_ms + 1, PROPOSER, entries
+    )
     return tip, make_block(SIM_SUITE, execution.header, entries), execution
 
 
@@ -94,7 +101,7 @@ def test_a_validator_accepts_a_well_built_block_and_computes_the_same_state() ->
     decoder = TransactionDecoder(SIM_SUITE)
     tip, block, built = _build_on_genesis(_make_entries(decoder, 3))
     state = _genesis_state()
-    checked = validate_block(EXECUTOR, RULES, decoder, state, tip, {}, block)
+    checked = validate_block(EXECUTOR, RULES, decoder, state, GENESIS_TREE, tip, {}, block)
     assert checked == built
     assert checked.header.state_root != tip.header.state_root  # the transfers wrote something
     assert all(receipt.is_success for receipt in checked.receipts)
@@ -131,7 +138,7 @@ def test_a_validator_refuses_a_tampered_block(tamper: str, reason: str) -> None:
     else:
         block = SimBlock(header, Hash(bytes(32)), block.raw_transactions)
     with pytest.raises(InvalidBlockError, match=reason):
-        validate_block(EXECUTOR, RULES, decoder, _genesis_state(), tip, committed, block)
+        validate_block(EXECUTOR, RULES, decoder, _genesis_state(), GENESIS_TREE, tip, committed, block)
 
 
 def test_a_failing_transfer_commits_with_a_failed_receipt_and_moves_nothing() -> None:
@@ -230,8 +237,8 @@ def test_checkers_catch_silently_dropped_transactions(monkeypatch: pytest.Monkey
 
 def test_checkers_catch_a_validator_that_skips_the_replay_check(monkeypatch: pytest.MonkeyPatch) -> None:
     def forgetful(*args: object) -> Execution:
-        executor, rules, decoder, state, tip, _, block = args
-        return validate_block(executor, rules, decoder, state, tip, {}, block)  # type: ignore[arg-type]
+        executor, rules, decoder, state, state_tree, tip, _, block = args
+        return validate_block(executor, rules, decoder, state, state_tree, tip, {}, block)  # type: ignore[arg-type]
 
     monkeypatch.setattr(cluster, "validate_block", forgetful)
     _, violations = _find_violation("exactly once", "invalid", 10)  # faulty builders propose replays
@@ -240,7 +247,7 @@ def test_checkers_catch_a_validator_that_skips_the_replay_check(monkeypatch: pyt
 
 def test_checkers_catch_a_validator_that_trusts_the_proposer(monkeypatch: pytest.MonkeyPatch) -> None:
     def trusting(*args: object) -> Execution:
-        executor, rules, decoder, state, tip, _, block = args
+        executor, rules, decoder, state, state_tree, tip, _, block = args
         assert isinstance(decoder, TransactionDecoder) and isinstance(block, SimBlock)
         entries = [decoder.decode(raw) for raw in block.raw_transactions]
         header = block.header
@@ -248,6 +255,7 @@ def test_checkers_catch_a_validator_that_trusts_the_proposer(monkeypatch: pytest
             executor,
             rules,
             state,
+            state_tree,
             tip,
             header.timestamp_ms,
             header.proposer,
@@ -293,8 +301,8 @@ def test_a_failing_seed_prints_itself_and_replays_exactly(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     def forgetful(*args: object) -> Execution:
-        executor, rules, decoder, state, tip, _, block = args
-        return validate_block(executor, rules, decoder, state, tip, {}, block)  # type: ignore[arg-type]
+        executor, rules, decoder, state, state_tree, tip, _, block = args
+        return validate_block(executor, rules, decoder, state, state_tree, tip, {}, block)  # type: ignore[arg-type]
 
     monkeypatch.setattr(cluster, "validate_block", forgetful)
     seed, _ = _find_violation("exactly once", "invalid", 10)

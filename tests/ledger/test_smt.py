@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from gusu.codec import encode
 from gusu.crypto import CryptoSuite, get_suite
-from gusu.errors import CodecError, InvalidStateProofError, NotFoundError, StorageError
+from gusu.errors import CodecError, ConfigError, InvalidStateProofError, NotFoundError, StorageError
 from gusu.ledger.kv import KeyValueStore, MemoryStore, WriteBatch
 from gusu.ledger.smt import (
     EMPTY_ROOT,
@@ -22,10 +22,17 @@ from gusu.ledger.smt import (
     PREFIX_STALE,
     PREFIX_TREE_NODE,
     PROOF_BYTES_MAX,
+    TREE_CACHE_BYTES_DEFAULT,
+    TREE_CACHE_BYTES_MAX,
+    TREE_CACHE_DEPTH_DEFAULT,
+    TREE_CACHE_DEPTH_MAX,
     StateProof,
     StateProofLeaf,
+    StateTree,
+    TreeNodeCache,
     TreeUpdate,
     apply_tree_update_to_batch,
+    apply_tree_update_to_cache,
     apply_tree_updates,
     compute_key_hash,
     compute_pruning_batch,
@@ -405,3 +412,75 @@ def test_unknown_version_and_damaged_nodes_are_storage_errors() -> None:
     store.write(batch)
     with pytest.raises(StorageError, match="damaged"):
         get_tree_root(store, SM, 0)
+
+
+# --- the node cache and the node encoding --------------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    batches=BATCHES,
+    rejected=BATCHES,
+    depth=st.integers(1, 3),
+    bytes_max=st.sampled_from([0, 3000, 10_000, TREE_CACHE_BYTES_DEFAULT]),
+)
+def test_a_cached_tree_computes_what_the_store_alone_does(
+    batches: list[dict[bytes, bytes | None]], rejected: list[dict[bytes, bytes | None]], depth: int, bytes_max: int
+) -> None:
+    """Same roots, nodes and stale lists with the cache as without, even when an update computed for a version
+    (a rejected proposal) never commits: the cache only ever holds committed nodes, within its budget."""
+    cached = StateTree(MemoryStore(), TreeNodeCache(depth, bytes_max))
+    plain = MemoryStore()
+    parent = None
+    for version, writes in enumerate(batches):
+        if version < len(rejected):
+            apply_tree_updates(cached.store, SM, version, parent, rejected[version], cached.cache)  # never committed
+        update = apply_tree_updates(cached.store, SM, version, parent, writes, cached.cache)
+        expected = apply_tree_updates(plain, SM, version, parent, writes)
+        assert (update.root, update.nodes, update.stale) == (expected.root, expected.nodes, expected.stale)
+        commit(cached.store, update)
+        apply_tree_update_to_cache(cached.cache, update)
+        commit(plain, expected)
+        assert all(len(path) < depth for path in cached.cache.nodes)
+        sizes = [entry[2] for entry in cached.cache.nodes.values()]
+        assert cached.cache.bytes_used == sum(sizes) <= bytes_max
+        parent = version
+
+
+def test_the_cache_depth_is_validated() -> None:
+    assert TreeNodeCache().depth_nibbles == TREE_CACHE_DEPTH_DEFAULT
+    for depth in (-1, TREE_CACHE_DEPTH_MAX + 1):
+        with pytest.raises(ConfigError, match="cache depth"):
+            TreeNodeCache(depth)
+    assert TreeNodeCache().bytes_max == TREE_CACHE_BYTES_DEFAULT
+    for budget in (-1, TREE_CACHE_BYTES_MAX + 1, True):
+        with pytest.raises(ConfigError, match="cache budget"):
+            TreeNodeCache(bytes_max=budget)
+
+
+def test_damaged_node_encodings_are_storage_errors() -> None:
+    _, update = build(SM, {bytes([index]): b"v" for index in range(40)})
+    root_key = encode_node_key((0, b""))
+    good = update.nodes[root_key]
+    assert good[:1] == b"\x02"
+    leaf_key = next(key for key, value in update.nodes.items() if value[:1] == b"\x01")
+    leaf = update.nodes[leaf_key]
+    damaged = [
+        (root_key, good[:-1]),  # one byte short of what the bitmaps say
+        (root_key, good + b"\x00"),
+        (root_key, good[:3] + b"\xff\xff" + good[5:]),  # a leaf flag on every slot, occupied or not
+        (root_key, b"\x02\x00\x01\x00\x01" + bytes(72)),  # a lone leaf is never an internal node
+        (root_key, b"\x07"),
+        (root_key, b""),
+        (leaf_key, leaf[:60]),
+        (leaf_key, leaf[:65] + (10_000).to_bytes(4, "big") + leaf[69:]),  # a key longer than the node
+    ]
+    for key, raw in damaged:
+        copy, _ = build(SM, {bytes([index]): b"v" for index in range(40)})
+        batch = WriteBatch()
+        batch.put(key, raw)
+        copy.write(batch)
+        with pytest.raises(StorageError, match="damaged"):
+            for probe in range(40):
+                get_state_proof(copy, SM, 0, bytes([probe]))
+            pytest.fail(f"{raw[:8].hex()} was accepted")

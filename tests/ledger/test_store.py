@@ -14,11 +14,12 @@ import pytest
 from gusu.crypto import get_suite
 from gusu.errors import InvalidBlockError, StorageError
 from gusu.ledger.kv import MemoryStore, open_store
+from gusu.ledger.smt import StateTree, compute_tree_root, validate_state_proof
 from gusu.ledger.store import (
     BlockStore,
     CommittedBlock,
     compute_receipts_root,
-    compute_state_root,
+    compute_state_update,
     compute_transactions_root,
 )
 from gusu.ledger.types import (
@@ -55,11 +56,21 @@ def _block(
     writes: tuple[tuple[bytes, bytes | None], ...] = (),
     *,
     certificate: bool = True,
+    state_tree: StateTree | None = None,
 ) -> CommittedBlock:
-    """A block after `parent` = (height, hash, state root), with one transfer per key in `senders`."""
+    """A block after `parent` = (height, hash, state root), with one transfer per key in `senders`.
+
+    Its state root comes from the parent's version in `state_tree`; without one (a block the test expects
+    the store to refuse before it looks at the tree), from an empty tree of its own.
+    """
     height = Height(0 if parent is None else parent[0] + 1)
     parent_hash = ZERO_HASH if parent is None else parent[1]
-    parent_state = ZERO_HASH if parent is None else parent[2]
+    if state_tree is None:
+        state_tree = StateTree(MemoryStore())
+        tree_update = compute_state_update(SUITE, state_tree, Height(0), writes)
+        tree_update = replace(tree_update, version=height)
+    else:
+        tree_update = compute_state_update(SUITE, state_tree, height, writes)
     signed = [
         build_transaction(
             key, CHAIN_ID, "account", "transfer", [b"\x01" * 20, index], Height(1000), nonce=height * 100 + index
@@ -87,7 +98,7 @@ def _block(
         proposer=PROPOSER,
         transactions_root=compute_transactions_root(SUITE, ids),
         receipts_root=compute_receipts_root(SUITE, receipts),
-        state_root=compute_state_root(SUITE, parent_state, writes),
+        state_root=tree_update.root,
         validators_hash=Hash(b"\x05" * 32),
         next_validators_hash=Hash(b"\x06" * 32),
         transaction_count=len(ids),
@@ -109,6 +120,7 @@ def _block(
         )
         if certificate
         else None,
+        tree_update=tree_update,
     )
 
 
@@ -118,11 +130,15 @@ def _after(block: CommittedBlock) -> tuple[Height, Hash, Hash]:
 
 def _chain(store: BlockStore) -> list[CommittedBlock]:
     """Genesis (no certificate), block 1 (Alice, Bob, Alice) and block 2 (Bob), committed to `store`."""
-    genesis = _block(None, [], ((b"balance/a", b"\x64"), (b"balance/b", b"\x32")), certificate=False)
-    first = _block(_after(genesis), [ALICE, BOB, ALICE], ((b"balance/a", b"\x60"), (b"balance/b", None)))
-    second = _block(_after(first), [BOB], ((b"balance/c", b"\x01"),))
-    for block in (genesis, first, second):
-        store.commit_block(block)
+    tree = store.state_tree
+    genesis = _block(None, [], ((b"balance/a", b"\x64"), (b"balance/b", b"\x32")), certificate=False, state_tree=tree)
+    store.commit_block(genesis)
+    first = _block(
+        _after(genesis), [ALICE, BOB, ALICE], ((b"balance/a", b"\x60"), (b"balance/b", None)), state_tree=tree
+    )
+    store.commit_block(first)
+    second = _block(_after(first), [BOB], ((b"balance/c", b"\x01"),), state_tree=tree)
+    store.commit_block(second)
     return [genesis, first, second]
 
 
@@ -261,13 +277,32 @@ def test_everything_survives_close_and_reopen(tmp_path: Path, backend: str) -> N
             blocks[2].transaction_ids[0],
         ]
         # The chain goes on from where it stopped.
-        third = _block(_after(blocks[2]), [ALICE])
+        third = _block(_after(blocks[2]), [ALICE], ((b"balance/d", b"\x02"),), state_tree=reopened.state_tree)
         reopened.commit_block(third)
+        proof = reopened.get_state_proof(Height(3), b"balance/a")
+        validate_state_proof(SUITE, third.header.state_root, b"balance/a", b"\x60", proof)
         assert reopened.get_tip() == (Height(3), third.block_hash)
         with pytest.raises(StorageError, match="another genesis"):
             reopened.initialize(CHAIN_ID, Hash(b"\x43" * 32))
     finally:
         reopened.close()
+
+
+def test_each_block_commits_its_state_tree_version() -> None:
+    """The state root of every block is the tree root of the whole state after it, provable at every height."""
+    store = _new_store()
+    genesis, first, second = _chain(store)
+    states = [
+        {b"balance/a": b"\x64", b"balance/b": b"\x32"},
+        {b"balance/a": b"\x60"},
+        {b"balance/a": b"\x60", b"balance/c": b"\x01"},
+    ]
+    for block, state in zip((genesis, first, second), states, strict=True):
+        assert block.header.state_root == compute_tree_root(SUITE, state)
+        height = block.header.height
+        for key in (b"balance/a", b"balance/b", b"balance/c"):
+            proof = store.get_state_proof(height, key)
+            validate_state_proof(SUITE, block.header.state_root, key, state.get(key), proof)
 
 
 def test_a_failed_receipt_is_kept_as_failed() -> None:

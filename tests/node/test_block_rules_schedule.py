@@ -14,11 +14,13 @@ from gusu.errors import InvalidBlockError, StorageError
 from gusu.eval.simulation.chain import (
     ChainTip,
     ScheduleExecutor,
+    apply_tree_update,
     apply_writes,
     compute_sim_rules,
     execute_block,
     get_genesis,
     make_genesis_state,
+    make_genesis_state_tree,
     make_genesis_tip,
     make_genesis_writes,
     make_sim_config,
@@ -64,6 +66,7 @@ class Chain:
         writes = make_genesis_writes(SET_A)
         self.state = make_genesis_state(writes)
         self.tip: ChainTip = make_genesis_tip(SIM_SUITE, writes)
+        self.state_tree = make_genesis_state_tree(SIM_SUITE, writes)
         self.executor = ScheduleExecutor(
             {Height(decided): (Height(effective), config) for decided, (effective, config) in changes.items()}
         )
@@ -71,9 +74,10 @@ class Chain:
     def build_next(self, proposer: Address) -> ChainTip:
         rules = compute_sim_rules(SIM_SUITE, self.state, self.tip)
         execution = execute_block(
-            self.executor, rules, self.state, self.tip, self.tip.header.timestamp_ms + 1, proposer, []
+            self.executor, rules, self.state, self.state_tree, self.tip, self.tip.header.timestamp_ms + 1, proposer, []
         )
         apply_writes(self.state, execution.writes)
+        apply_tree_update(self.state_tree, execution)
         self.tip = ChainTip(execution.header, compute_block_hash(SIM_SUITE, execution.header))
         return self.tip
 
@@ -123,7 +127,14 @@ class TestHostileHeaders:
         parent = chain.tip
         rules = compute_sim_rules(SIM_SUITE, chain.state, parent)
         built = execute_block(
-            chain.executor, rules, dict(chain.state), parent, parent.header.timestamp_ms + 1, height_builder, []
+            chain.executor,
+            rules,
+            dict(chain.state),
+            chain.state_tree,
+            parent,
+            parent.header.timestamp_ms + 1,
+            height_builder,
+            [],
         )
         header = replace(built.header, **changes)  # type: ignore[arg-type]
         validate_next_header(rules, header, parent.header, parent.block_hash)

@@ -21,7 +21,7 @@ from gusu.errors import (
     WrongChainError,
 )
 from gusu.ledger.merkle import InclusionProof
-from gusu.ledger.store import compute_state_root
+from gusu.ledger.store import compute_state_update
 from gusu.ledger.types import Height, ReceiptStatus, encode_transaction
 from gusu.sdk.transactions import build_transaction, verify_block_hash, verify_receipt_proof, verify_transaction_proof
 
@@ -91,6 +91,12 @@ def test_failed_transaction_changes_no_state_and_the_chain_goes_on(tmp_path: Pat
             assert succeeded.receipt.status == ReceiptStatus.SUCCESS
             balance = node.call("account", "balance", encode([address_of(node, poor)]), None)
             assert decode(balance.return_value) == 6
+            # A receipt is readable once the store's thread wrote the block; the node counts the block a
+            # moment later, on its event loop (`_on_commit_written`).
+            for _ in range(100):
+                if node.get_metrics().transactions_failed_total:
+                    break
+                await asyncio.sleep(0.02)
             assert node.get_metrics().transactions_failed_total == 1
         finally:
             await node.stop()
@@ -203,13 +209,19 @@ def test_a_data_directory_of_another_chain_is_refused(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
-def test_state_root_chains_parent_and_writes() -> None:
+def test_state_root_is_the_state_tree_root_of_the_whole_state() -> None:
+    """Block 0 commits the genesis writes; block 1's root covers the state after it, not only its writes."""
     from gusu.crypto import get_suite
+    from gusu.ledger.kv import MemoryStore, WriteBatch
+    from gusu.ledger.smt import StateTree, apply_tree_update_to_batch, compute_tree_root
 
     suite = get_suite("sm")
-    parent = bytes(32)
-    first = compute_state_root(suite, parent, [(b"a", b"1")])  # type: ignore[arg-type]
-    assert first != compute_state_root(suite, parent, [(b"a", b"2")])  # type: ignore[arg-type]
-    assert first != compute_state_root(suite, parent, [(b"a", None)])  # type: ignore[arg-type]
-    assert first != compute_state_root(suite, b"\x01" * 32, [(b"a", b"1")])  # type: ignore[arg-type]
-    assert compute_state_root(suite, parent, []) != parent  # type: ignore[arg-type]
+    tree = StateTree(MemoryStore())
+    genesis = compute_state_update(suite, tree, Height(0), [(b"a", b"1"), (b"b", b"2")])
+    assert genesis.root == compute_tree_root(suite, {b"a": b"1", b"b": b"2"})
+    batch = WriteBatch()
+    apply_tree_update_to_batch(batch, genesis)
+    tree.store.write(batch)
+    first = compute_state_update(suite, tree, Height(1), [(b"a", b"3"), (b"b", None)])
+    assert first.root == compute_tree_root(suite, {b"a": b"3"})
+    assert first.root != compute_state_update(suite, tree, Height(1), [(b"a", b"3")]).root

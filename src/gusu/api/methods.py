@@ -24,6 +24,7 @@ from gusu.ledger.jsonview import (
     bytes_to_hex,
     inclusion_proof_to_json,
     receipt_to_json,
+    state_proof_to_json,
     transaction_to_json,
     value_to_json,
 )
@@ -248,6 +249,10 @@ class NodeApi:
                 f"transaction {bytes_to_hex(transaction_id)} is not committed, so its receipt has no proof"
             )
         return _proof_json(record, "receipts_root")
+
+    def state_proof(self, contract: str, key: bytes, height: Height | None) -> JSONObject:
+        """`contract`'s `key` at `height` (None: the tip) with its state proof (docs/state.md, "Proofs")."""
+        return state_proof_to_json(self._node.get_state_proof(contract, key, height))
 
     # --- evidence ------------------------------------------------------------------
 

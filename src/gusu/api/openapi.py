@@ -13,6 +13,7 @@ import gusu
 from gusu.api.params import EVIDENCE_RECORDS_DEFAULT, FLAG_TEXTS, HEIGHT_MAX, SENDER_TRANSACTIONS_DEFAULT
 from gusu.api.settings import ApiSettings
 from gusu.ledger.genesis import VALIDATORS_MAX
+from gusu.ledger.stateproof import STATE_PROOF_KEY_BYTES_MAX
 from gusu.ledger.types import ADDRESS_SIZE, BLOCK_TRANSACTIONS_MAX, HASH_SIZE, NAME_LENGTH_MAX
 from gusu.node.service import EVIDENCE_KINDS
 from gusu.node.versions import CONSENSUS_VERSION_KEYS
@@ -269,6 +270,28 @@ def _schemas(settings: ApiSettings) -> dict[str, Any]:
             },
             description="Merkle inclusion proof; the leaf is the hash of the encoded receipt",
         ),
+        "StateProof": _object(
+            {
+                "contract": _name("The contract whose state is read"),
+                "key": _hex("The key in the contract's namespace"),
+                "height": _uint("The block whose state root the proof leads to (the state after it)"),
+                "exists": {"type": "boolean", "description": "Whether the key holds a value at that height"},
+                "value": {"oneOf": [_hex("The stored bytes"), {"type": "null"}]},
+                "value_decoded": {
+                    "description": "The value as JSON when the bytes are a canonical encoding, else null",
+                },
+                "proof": _hex("The state proof's canonical encoding (docs/state.md, Proofs)"),
+                "state_root": _ref("Hash"),
+                "header": _ref("Header"),
+                "block_hash": _ref("Hash"),
+                "certificate": {"oneOf": [_ref("Certificate"), {"type": "null"}]},
+            },
+            description=(
+                "A contract key's value (or its absence) at a height, with its state-tree proof, the header it "
+                "leads to and the block's commit certificate; clients verify it against a trusted block hash or "
+                "validator set"
+            ),
+        ),
         "Status": _object(
             {
                 "chain_id": {"type": "string"},
@@ -459,6 +482,27 @@ def _paths(settings: ApiSettings) -> dict[str, Any]:
             "Inclusion proof of a committed transaction's receipt",
             _json_response("The proof", _ref("ReceiptProof")),
             [_ID_PARAMETER],
+            ("400", "404"),
+        ),
+        "/v1/state/{contract}/{key}/proof": _get(
+            "A contract key's value with its state proof (as gusu_getStateProof)",
+            _json_response("The value and its proof", _ref("StateProof")),
+            [
+                {"name": "contract", "in": "path", "required": True, "schema": _name("The contract's name")},
+                {
+                    "name": "key",
+                    "in": "path",
+                    "required": True,
+                    "schema": _hex(f"The key in the contract's namespace, at most {STATE_PROOF_KEY_BYTES_MAX} bytes"),
+                },
+                {
+                    "name": "height",
+                    "in": "query",
+                    "required": False,
+                    "description": "The block height (the state after it); the latest block when absent",
+                    "schema": {"type": "integer", "minimum": 0, "maximum": HEIGHT_MAX},
+                },
+            ],
             ("400", "404"),
         ),
         "/v1/accounts/{address}/transactions": _get(

@@ -21,6 +21,7 @@ from gusu.api.params import (
     expect_flag,
     expect_height_text,
     expect_hex,
+    expect_name,
     expect_object,
     expect_page_limit,
     expect_raw_transaction,
@@ -30,6 +31,7 @@ from gusu.api.params import (
 from gusu.api.settings import ApiSettings
 from gusu.errors import RequestTooLargeError
 from gusu.ledger.jsonview import JSON
+from gusu.ledger.stateproof import STATE_PROOF_KEY_BYTES_MAX
 from gusu.ledger.types import ADDRESS_SIZE, BLOCK_TRANSACTIONS_MAX, HASH_SIZE, Address, Height
 
 JSON_CONTENT_TYPE: Final = "application/json"
@@ -80,6 +82,7 @@ class RestHandlers:
         app.router.add_post("/v1/transactions", self.submit)
         app.router.add_get("/v1/accounts/{address}/transactions", self.sender_transactions)
         app.router.add_post("/v1/call", self.call)
+        app.router.add_get("/v1/state/{contract}/{key}/proof", self.state_proof)
         app.router.add_get("/v1/evidence", self.evidence)
 
     async def status(self, _request: web.Request) -> web.Response:
@@ -110,6 +113,13 @@ class RestHandlers:
 
     async def receipt_proof(self, request: web.Request) -> web.Response:
         return json_response(self._api.receipt_proof(_transaction_id(request)))
+
+    async def state_proof(self, request: web.Request) -> web.Response:
+        contract = expect_name(request.match_info["contract"], "the path's contract")
+        key = expect_hex(request.match_info["key"], "the path's key", size_max=STATE_PROOF_KEY_BYTES_MAX)
+        height_text = request.query.get("height")
+        height = None if height_text is None else Height(expect_height_text(height_text, "the query parameter height"))
+        return json_response(self._api.state_proof(contract, key, height))
 
     async def sender_transactions(self, request: web.Request) -> web.Response:
         sender = Address(expect_hex(request.match_info["address"], "the path's address", ADDRESS_SIZE))

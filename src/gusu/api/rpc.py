@@ -42,6 +42,7 @@ from gusu.api.params import (
 from gusu.api.settings import ApiSettings
 from gusu.errors import GusuError, InvalidRequestError, NotFoundError, RequestTooLargeError
 from gusu.ledger.jsonview import JSON, JSONObject
+from gusu.ledger.stateproof import STATE_PROOF_KEY_BYTES_MAX
 from gusu.ledger.types import ADDRESS_SIZE, HASH_SIZE, Address, Height
 from gusu.node.service import BlockNotification
 
@@ -121,6 +122,7 @@ class RpcDispatcher:
             MethodSpec("gusu_getReceipt", self._get_receipt, ("transaction_id",), 1),
             MethodSpec("gusu_getTransactionProof", self._get_transaction_proof, ("transaction_id",), 1),
             MethodSpec("gusu_getReceiptProof", self._get_receipt_proof, ("transaction_id",), 1),
+            MethodSpec("gusu_getStateProof", self._get_state_proof, ("contract", "key", "height"), 2),
             MethodSpec(
                 "gusu_getTransactionsBySender", self._get_transactions_by_sender, ("address", "limit", "before"), 1
             ),
@@ -301,6 +303,12 @@ class RpcDispatcher:
 
     async def _get_receipt_proof(self, params: Params, _context: RequestContext) -> JSON:
         return self._api.receipt_proof(params.hex(0, HASH_SIZE))
+
+    async def _get_state_proof(self, params: Params, _context: RequestContext) -> JSON:
+        contract = expect_name(params.raw(0), params.what(0))
+        key = params.hex(1, size_max=STATE_PROOF_KEY_BYTES_MAX)
+        height = Height(params.uint(2)) if params.has(2) else None
+        return self._api.state_proof(contract, key, height)
 
     async def _get_transactions_by_sender(self, params: Params, _context: RequestContext) -> JSON:
         sender = Address(params.hex(0, ADDRESS_SIZE))

@@ -475,3 +475,118 @@ def node_join(
         organization, node, validator, power, submit, proposer_directory, key_reference, passphrase_file,
         expiry_height, timeout_s,
     )  # fmt: skip
+
+
+def _load_node_chain(node_directory: Path) -> tuple[Any, Any, Any]:
+    """The node's configuration, genesis and suite."""
+    from gusu.crypto import get_suite
+    from gusu.ledger.genesis import load_genesis
+
+    check_node_directory(node_directory)
+    config = load_config(node_directory)
+    genesis = load_genesis(config.genesis_path)
+    return config, genesis, get_suite(genesis.suite)
+
+
+def _manifest_table(state: CliState, manifest: Any, heading: str) -> None:
+    table = key_value_table(heading)
+    table.add_row("chain id", manifest.chain_id)
+    table.add_row("height", str(manifest.height))
+    table.add_row("block hash", "0x" + manifest.block_hash.hex())
+    table.add_row("state root", "0x" + manifest.state_root.hex())
+    table.add_row("files", str(len(manifest.files)))
+    table.add_row("bytes", str(sum(item.size_bytes for item in manifest.files)))
+    state.stdout.print(table)
+
+
+@node_group.command("backup")
+@_node_directory_option
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="New directory for the backup (must not exist, or be empty).",
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=1),
+    default=600.0,
+    show_default=True,
+    help="Seconds to wait for a running node to finish the backup.",
+)
+@common_options
+def node_backup(directory: Path | None, out: Path, timeout_s: float) -> None:
+    """Back up a node's chain store: a running node takes a consistent snapshot while it goes on committing."""
+    from gusu.node.backup import backup_stopped_node, wait_for_backup_result, write_backup_request
+
+    state = get_state()
+    node_directory = _resolve_directory(state, directory)
+    config, _genesis, suite = _load_node_chain(node_directory)
+    out = out.expanduser().resolve()
+    if get_running_pid(node_directory) is not None:
+        request = write_backup_request(node_directory, out)
+        manifest = wait_for_backup_result(node_directory, request, timeout_s)
+    else:
+        manifest = backup_stopped_node(config, suite, out)
+    state.emit(
+        {"backup": str(out), "manifest": manifest.to_json()},
+        lambda: _manifest_table(state, manifest, f"backup written to {out}"),
+    )
+
+
+@node_group.command("restore")
+@_node_directory_option
+@click.option(
+    "--from",
+    "source",
+    required=True,
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Backup directory (made by `gusu node backup`).",
+)
+@click.option("--force", is_flag=True, help="Replace an existing chain store (kept beside it as chain.replaced-*).")
+@common_options
+def node_restore(directory: Path | None, source: Path, force: bool) -> None:
+    """Verify a backup against the chain and make it a stopped node's store; the node then catches up by sync."""
+    from gusu.node.backup import restore_into
+
+    state = get_state()
+    node_directory = _resolve_directory(state, directory)
+    config, genesis, suite = _load_node_chain(node_directory)
+    pid = get_running_pid(node_directory)
+    if pid is not None:
+        raise NodeError(f"the node is running (pid {pid}); stop it with `gusu node stop` before restoring")
+    manifest = restore_into(config, genesis, suite, source.expanduser().resolve(), force=force)
+    state.emit(
+        {"restored": True, "node_directory": str(node_directory), "manifest": manifest.to_json()},
+        lambda: _manifest_table(state, manifest, f"restored {node_directory}; start the node to catch up"),
+    )
+
+
+@node_group.group("archive")
+def node_archive() -> None:
+    """Block bodies moved out of the store by retention ([storage] block_bodies_kept)."""
+
+
+@node_archive.command("import")
+@_node_directory_option
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@common_options
+def node_archive_import(directory: Path | None, files: tuple[Path, ...]) -> None:
+    """Verify archive files against the headers in a stopped node's store and write their bodies back."""
+    from gusu.node.backup import import_archive
+
+    state = get_state()
+    node_directory = _resolve_directory(state, directory)
+    config, _genesis, suite = _load_node_chain(node_directory)
+    pid = get_running_pid(node_directory)
+    if pid is not None:
+        raise NodeError(f"the node is running (pid {pid}); stop it with `gusu node stop` before importing")
+    ranges = import_archive(config, suite, list(files))
+    state.emit(
+        {"imported": [{"first": first, "last": last} for first, last in ranges]},
+        lambda: state.stdout.print(
+            "\n".join(f"imported the bodies of blocks {first} to {last}" for first, last in ranges)
+        ),
+    )

@@ -48,6 +48,8 @@ from gusu.ledger.genesis import (
     genesis_to_json,
     validate_genesis,
 )
+from gusu.ledger.kv import MemoryStore
+from gusu.ledger.smt import StateTree
 from gusu.ledger.store import CommittedBlock, compute_receipt_leaf
 from gusu.ledger.types import (
     Address,
@@ -75,6 +77,7 @@ from gusu.mempool import Mempool, MempoolLimits, PoolTransaction
 from gusu.node.blocks import (
     BLOCK_TIME_MS_MAX,
     BlockRules,
+    apply_block_tree_update,
     apply_block_writes,
     build_block,
     compute_genesis_block,
@@ -192,6 +195,8 @@ class ChainState:
     committed: set[Hash]
     tip: BlockHeader
     tip_hash: Hash
+    state_tree: StateTree
+    """The state tree at the tip's version (the next block's state root is computed from it)."""
 
     @classmethod
     def from_genesis(cls, suite: CryptoSuite, genesis: Genesis) -> ChainState:
@@ -199,7 +204,9 @@ class ChainState:
         block = compute_genesis_block(suite, genesis, executor.compute_genesis_writes(genesis))
         state: dict[bytes, bytes] = {}
         apply_block_writes(state, block)
-        return cls(genesis, suite, executor, state, set(), block.header, block.block_hash)
+        state_tree = StateTree(MemoryStore())
+        apply_block_tree_update(state_tree, block)
+        return cls(genesis, suite, executor, state, set(), block.header, block.block_hash, state_tree)
 
     @property
     def rules(self) -> BlockRules:
@@ -208,11 +215,20 @@ class ChainState:
 
     def build(self, entries: Sequence[PoolTransaction], timestamp_ms: int, proposer: Address) -> CommittedBlock:
         return build_block(
-            self.rules, self.executor, self.state, self.tip, self.tip_hash, timestamp_ms, proposer, entries
+            self.rules,
+            self.executor,
+            self.state,
+            self.state_tree,
+            self.tip,
+            self.tip_hash,
+            timestamp_ms,
+            proposer,
+            entries,
         )
 
     def commit(self, block: CommittedBlock) -> None:
         apply_block_writes(self.state, block)
+        apply_block_tree_update(self.state_tree, block)
         self.committed.update(block.transaction_ids)
         self.tip = block.header
         self.tip_hash = block.block_hash
@@ -281,7 +297,9 @@ def compute_block_verdict(suite: CryptoSuite, chain: ChainState, raw_block: byte
         verdicts = {}
         for position in check.unverified:
             verdicts[position] = suite.verify(*get_signature_check(check.entries[position]))
-        built = finish_block_check(chain.rules, chain.executor, chain.state, chain.tip, chain.tip_hash, check, verdicts)
+        built = finish_block_check(
+            chain.rules, chain.executor, chain.state, chain.state_tree, chain.tip, chain.tip_hash, check, verdicts
+        )
     except InvalidBlockError as error:
         return reject(error.stage or "unknown", error)
     return BlockVerdict("valid", "", "", built)
@@ -1071,8 +1089,9 @@ _DESCRIPTIONS: dict[str, list[str]] = {
         "For valid blocks `expected` gives the block hash (hash of the header encoding, gusu.header.v1), the "
         "transaction ids and their Merkle root, each receipt's encoding (gusu.receipt.v1) and leaf hash "
         "(hash of the encoding), the receipts root (Merkle root over the leaf hashes), the block's net state "
-        'writes sorted by key (null = deleted) and the state root = H(encode(["gusu.stateroot.v1", parent '
-        'state root, Merkle root of encode(["gusu.statewrite.v1", key, value]) per write])). Merkle trees '
+        "writes sorted by key (null = deleted) and the state root: the root of the state tree (docs/state.md, "
+        "statetree-<suite>.json) holding the whole state after the block (genesis writes, then every block's). "
+        "Merkle trees "
         "are RFC 6962's: leaves H(0x00 || item), nodes H(0x01 || left || right), an odd last node moves up "
         'unchanged, the empty root is H(""); see gusu.ledger.merkle, gusu.ledger.store and docs/codec.md.',
     ],

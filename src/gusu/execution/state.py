@@ -21,8 +21,8 @@ from typing import Protocol
 
 from gusu.codec import encode
 from gusu.errors import StorageError
-
-TAG_STATE_KEY = "gusu.state.v1"
+from gusu.ledger.statekey import TAG_STATE_KEY as TAG_STATE_KEY
+from gusu.ledger.statekey import compute_state_key as compute_state_key
 
 MISSING: object = object()
 """Sentinel for "not in this overlay", distinct from None ("deleted")."""
@@ -32,11 +32,6 @@ class StateReader(Protocol):
     """Committed state as of the parent block, addressed by full keys."""
 
     def get(self, key: bytes) -> bytes | None: ...
-
-
-def compute_state_key(contract: str, key: bytes) -> bytes:
-    """The full state key of `key` in `contract`'s namespace."""
-    return encode([TAG_STATE_KEY, contract, key])
 
 
 @functools.lru_cache(maxsize=4096)

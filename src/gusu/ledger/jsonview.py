@@ -31,6 +31,8 @@ from gusu.codec.canonical import INT_MIN, NESTING_DEPTH_MAX, UINT_MAX
 from gusu.errors import CodecError
 from gusu.ledger.ethtx import EthTransaction
 from gusu.ledger.merkle import PROOF_DEPTH_MAX, InclusionProof
+from gusu.ledger.smt import PROOF_BYTES_MAX, decode_state_proof, encode_state_proof
+from gusu.ledger.stateproof import STATE_PROOF_KEY_BYTES_MAX, CertifiedStateProof
 from gusu.ledger.types import (
     ADDRESS_SIZE,
     BLOCK_TRANSACTIONS_MAX,
@@ -470,6 +472,60 @@ def inclusion_proof_from_json(data: JSON, root: ProofRoot) -> tuple[BlockHeader,
     if get_hex(fields, root, "proof", size=HASH_SIZE) != root_hash:
         raise CodecError(f"proof {root} differs from its header's {root}")
     return header, block_hash, proof
+
+
+# --- state proofs ---------------------------------------------------------------
+
+
+def state_proof_to_json(answer: CertifiedStateProof) -> JSONObject:
+    """The ``gusu_getStateProof`` answer: the value (raw hex, and decoded when it is a canonical encoding),
+    the proof in its canonical encoding, and the header, hash and certificate it leads to."""
+    decoded: JSON = None
+    if answer.value is not None:
+        try:
+            decoded = value_to_json(decode(answer.value))
+        except CodecError:
+            decoded = None  # a value that is not a canonical encoding is shown as hex only
+    return {
+        "contract": answer.contract,
+        "key": bytes_to_hex(answer.key),
+        "height": answer.header.height,
+        "exists": answer.value is not None,
+        "value": None if answer.value is None else bytes_to_hex(answer.value),
+        "value_decoded": decoded,
+        "proof": bytes_to_hex(encode_state_proof(answer.proof)),
+        "state_root": bytes_to_hex(answer.header.state_root),
+        "header": header_to_json(answer.header),
+        "block_hash": bytes_to_hex(answer.block_hash),
+        "certificate": None if answer.certificate is None else certificate_to_json(answer.certificate),
+    }
+
+
+def state_proof_from_json(data: JSON) -> CertifiedStateProof:
+    """A state proof answer, its fields checked for shape and against each other (not yet verified: that is
+    `gusu.ledger.stateproof`'s job, against a block hash or a validator set the client trusts)."""
+    what = "state proof"
+    fields = expect_object(data, what)
+    header = header_from_json(get_field(fields, "header", what))
+    value_data = get_field(fields, "value", what)
+    value = None if value_data is None else hex_to_bytes(value_data, what="state proof value")
+    if get_bool(fields, "exists", what) != (value is not None):
+        raise CodecError("a state proof's exists flag contradicts its value")
+    certificate_data = get_field(fields, "certificate", what)
+    answer = CertifiedStateProof(
+        contract=get_str(fields, "contract", what, NAME_LENGTH_MAX),
+        key=get_hex(fields, "key", what, size_max=STATE_PROOF_KEY_BYTES_MAX),
+        value=value,
+        proof=decode_state_proof(get_hex(fields, "proof", what, size_max=PROOF_BYTES_MAX)),
+        header=header,
+        block_hash=Hash(get_hex(fields, "block_hash", what, size=HASH_SIZE)),
+        certificate=None if certificate_data is None else certificate_from_json(certificate_data),
+    )
+    if get_uint(fields, "height", what) != header.height:
+        raise CodecError("a state proof's height differs from its header's height")
+    if get_hex(fields, "state_root", what, size=HASH_SIZE) != header.state_root:
+        raise CodecError("a state proof's state_root differs from its header's")
+    return answer
 
 
 # --- field readers --------------------------------------------------------------

@@ -55,12 +55,15 @@ N entries carries about log2(N) hashes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+import operator
+import struct
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from gusu.codec import Value, decode, decode_list, encode, expect_bytes, expect_list, expect_uint
+from gusu.codec import Value, decode_list, encode, expect_bytes, expect_list, expect_uint
 from gusu.crypto import CryptoSuite
-from gusu.errors import CodecError, InvalidStateProofError, NotFoundError, StorageError
+from gusu.errors import CodecError, ConfigError, InvalidStateProofError, NotFoundError, StorageError
 from gusu.ledger.kv import KeyValueStore, WriteBatch
 from gusu.ledger.types import HASH_SIZE, Hash
 
@@ -74,12 +77,19 @@ __all__ = [
     "PREFIX_TREE_NODE",
     "PROOF_BYTES_MAX",
     "PROOF_DEPTH_MAX",
+    "TREE_CACHE_BYTES_DEFAULT",
+    "TREE_CACHE_BYTES_MAX",
+    "TREE_CACHE_DEPTH_DEFAULT",
+    "TREE_CACHE_DEPTH_MAX",
     "VALUE_PREFIX",
     "NodeKey",
     "StateProof",
     "StateProofLeaf",
+    "StateTree",
+    "TreeNodeCache",
     "TreeUpdate",
     "apply_tree_update_to_batch",
+    "apply_tree_update_to_cache",
     "apply_tree_updates",
     "compute_internal_hash",
     "compute_key_hash",
@@ -111,9 +121,6 @@ VALUE_PREFIX = encode("gusu.smt.value.v1")
 LEAF_PREFIX = encode("gusu.smt.leaf.v1")
 INTERNAL_PREFIX = encode("gusu.smt.internal.v1")
 
-TAG_LEAF_NODE = "gusu.smt.leafnode.v1"
-TAG_INTERNAL_NODE = "gusu.smt.internalnode.v1"
-TAG_EMPTY_NODE = "gusu.smt.emptynode.v1"
 TAG_PROOF = "gusu.smt.proof.v1"
 
 PREFIX_TREE_NODE = b"j"
@@ -190,17 +197,17 @@ def encode_node_key(node_key: NodeKey) -> bytes:
     """The store key of a node: family, version, nibble count, nibbles packed two to a byte."""
     version, path = node_key
     assert 0 <= version <= _VERSION_MAX and len(path) <= NIBBLES
-    packed = bytearray((len(path) + 1) // 2)
-    for index, nibble in enumerate(path):
-        packed[index >> 1] |= nibble << 4 if index & 1 == 0 else nibble
-    return PREFIX_TREE_NODE + version.to_bytes(_VERSION_BYTES, "big") + bytes((len(path),)) + bytes(packed)
+    # Each nibble byte's hex is "0x": its second digit is the nibble, so the hex of the packed path is those.
+    digits = path.hex()[1::2]
+    packed = bytes.fromhex(digits + "0" if len(path) & 1 else digits)
+    return PREFIX_TREE_NODE + version.to_bytes(_VERSION_BYTES, "big") + bytes((len(path),)) + packed
 
 
-@dataclass(frozen=True, slots=True)
-class _Child:
-    hash: bytes
-    version: int
-    is_leaf: bool
+_EMPTY, _ONE_LEAF, _SUBTREE = 0, 1, 2
+"""What a binary subtree holds: nothing, a single leaf (collapsed), or more."""
+
+_SLOTS = RADIX
+"""In a node's heap (index 1 its own hash, 2i and 2i+1 the halves below i), the 16 child slots are 16..31."""
 
 
 @dataclass(slots=True)
@@ -213,119 +220,296 @@ class _Leaf:
     """Where this leaf is stored already; None for a leaf this update creates."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Internal:
-    children: dict[int, _Child]
-    stored: NodeKey | None = None
-    hash: bytes | None = field(default=None)
+    """A 16-way node with the four binary levels inside it, as a heap of 32 (index 0 unused).
+
+    Never changed once built (nodes are shared with `TreeNodeCache`): an update builds a new one in a
+    `_NodeBuilder`. Tuples, not lists: a tuple of bytes and ints is soon left alone by Python's cyclic
+    garbage collector, so a cache of tens of thousands of nodes does not make every full collection slower.
+    """
+
+    hashes: tuple[bytes, ...]
+    """[1] the node's own hash, [2..15] its inner binary subtrees, [16 + i] child slot i (PLACEHOLDER: empty)."""
+    kinds: tuple[int, ...]
+    """What each heap entry holds: _EMPTY, _ONE_LEAF or _SUBTREE."""
+    versions: tuple[int, ...]
+    """Per slot, the version its child is stored at (0 for an empty slot)."""
+    leaf_keys: tuple[bytes | None, ...]
+    """Per slot, the key hash of the leaf there (None for an empty slot or an internal child): an update of an
+    existing key then knows, without reading the leaf, that it replaces it."""
+
+
+@dataclass(slots=True)
+class _NodeBuilder:
+    """An `_Internal` being built or changed by an update: the same fields, as lists."""
+
+    hashes: list[bytes]
+    kinds: list[int]
+    versions: list[int]
+    leaf_keys: list[bytes | None]
 
 
 _Node = _Leaf | _Internal
 
 
+def _new_internal() -> _NodeBuilder:
+    return _NodeBuilder([PLACEHOLDER] * (2 * _SLOTS), [_EMPTY] * (2 * _SLOTS), [0] * _SLOTS, [None] * _SLOTS)
+
+
+def _get_builder(node: _Internal) -> _NodeBuilder:
+    return _NodeBuilder(list(node.hashes), list(node.kinds), list(node.versions), list(node.leaf_keys))
+
+
+def _get_built(builder: _NodeBuilder) -> _Internal:
+    return _Internal(tuple(builder.hashes), tuple(builder.kinds), tuple(builder.versions), tuple(builder.leaf_keys))
+
+
+def _combine_kinds(left: int, right: int) -> int:
+    """What a binary subtree holds, from what its halves hold (the collapse rule, without the hashes)."""
+    if right == _EMPTY and left != _SUBTREE:
+        return left
+    if left == _EMPTY and right == _ONE_LEAF:
+        return _ONE_LEAF
+    return _SUBTREE
+
+
+def _rehash(hash_function: Callable[[bytes], bytes], node: _NodeBuilder, slots: Iterable[int]) -> None:
+    """Recompute the heap entries above the changed `slots` (0..15), a level at a time, each once.
+
+    A subtree with one leaf and nothing else is that leaf's hash, which is how a lone leaf moves up to the
+    shortest prefix no other key shares; only subtrees with more than that cost a hash.
+    """
+    hashes, kinds = node.hashes, node.kinds
+    parents = sorted({(_SLOTS + slot) >> 1 for slot in slots}, reverse=True)
+    positions: Sequence[int]
+    if len(parents) == 1:  # the common case below the top levels: one changed slot, 4 positions
+        parent = parents[0]
+        positions = (parent, parent >> 1, parent >> 2, 1)
+    else:
+        positions = _get_positions_above(tuple(parents))
+    for position in positions:
+        left = position << 1
+        left_kind, right_kind = kinds[left], kinds[left + 1]
+        if right_kind == _EMPTY and left_kind != _SUBTREE:
+            hashes[position] = hashes[left]
+            kinds[position] = left_kind
+        elif left_kind == _EMPTY and right_kind == _ONE_LEAF:
+            hashes[position] = hashes[left + 1]
+            kinds[position] = _ONE_LEAF
+        else:
+            hashes[position] = hash_function(INTERNAL_PREFIX + hashes[left] + hashes[left + 1])
+            kinds[position] = _SUBTREE
+
+
+@functools.lru_cache(maxsize=256)  # the subsets of the 8 slot parents
+def _get_positions_above(parents: tuple[int, ...]) -> tuple[int, ...]:
+    """Every heap position at or above `parents` (the slots' parents), deepest level first, each once."""
+    found: set[int] = set()
+    for position in parents:
+        while position and position not in found:
+            found.add(position)
+            position >>= 1
+    return tuple(sorted(found, reverse=True))
+
+
+# Node encodings: a one-byte kind, then fixed-width fields (the leaf's key and value last, the key behind its
+# length), so every field's place follows from the bytes before it. Internal nodes store their inner binary
+# hashes too: an update that changes one child rehashes the 4 levels above it, not all 15 inner subtrees.
+_NODE_EMPTY = b"\x00"
+_NODE_LEAF = b"\x01"
+_NODE_INTERNAL = b"\x02"
+_KEY_LENGTH_BYTES = 4
+_LEAF_FIXED_BYTES = 1 + 2 * HASH_SIZE + _KEY_LENGTH_BYTES
+_SLOT_BYTES = HASH_SIZE + _VERSION_BYTES
+_INNER = range(1, _SLOTS)
+
+
+def _encode_leaf(leaf: _Leaf) -> bytes:
+    assert len(leaf.key) < 1 << (8 * _KEY_LENGTH_BYTES)
+    return b"".join(
+        (
+            _NODE_LEAF,
+            leaf.key_hash,
+            leaf.value_hash,
+            len(leaf.key).to_bytes(_KEY_LENGTH_BYTES, "big"),
+            leaf.key,
+            leaf.value,
+        )
+    )
+
+
+def _encode_internal(node: _Internal) -> bytes:
+    """Kind, bitmap of occupied slots, bitmap of leaf slots (2 bytes each); per occupied slot its hash and
+    version and, for a leaf, its key hash; then the inner hashes (heap order) of the subtrees that hold more
+    than one leaf, which the bitmaps determine."""
+    layout = _get_layout_of_kinds(tuple(node.kinds[_SLOTS:]))
+    # One C-level gather and one pack instead of a Python loop over the slots: the layout knows the order.
+    source: list[object] = [*node.hashes, *node.versions, *node.leaf_keys]
+    fields = layout.gather_fields(source)
+    return layout.packer.pack(2, layout.present, layout.leaves, *fields)
+
+
 def _encode_node(node: _Node | None) -> bytes:
     if node is None:
-        return encode([TAG_EMPTY_NODE])
+        return _NODE_EMPTY
     if isinstance(node, _Leaf):
-        return encode([TAG_LEAF_NODE, node.key_hash, node.value_hash, node.key, node.value])
-    # Flat fields (two bitmaps, then the children's hashes and versions as fixed-width blobs) rather than a
-    # list per child: encoding and decoding cost a fraction, and nodes are read and written on every block.
-    indices = sorted(node.children)
-    present = 0
-    leaves = 0
-    for index in indices:
-        present |= 1 << index
-        if node.children[index].is_leaf:
-            leaves |= 1 << index
-    hashes = b"".join(node.children[index].hash for index in indices)
-    versions = b"".join(node.children[index].version.to_bytes(_VERSION_BYTES, "big") for index in indices)
-    return encode([TAG_INTERNAL_NODE, present, leaves, hashes, versions])
+        return _encode_leaf(node)
+    return _encode_internal(node)
+
+
+_LAYOUT_CACHE_SIZE = 16_384
+"""Distinct (occupied, leaf) bitmap pairs whose layout is kept for decoding (a few hundred bytes each)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Where an internal node's fields lie, which depends only on its two bitmaps.
+
+    Encoding and decoding go through a compiled `struct.Struct` and `operator.itemgetter`s built once per
+    layout, so a node is packed or unpacked without a Python-level loop over its slots.
+    """
+
+    present: int
+    leaves: int
+    kinds: tuple[int, ...]
+    """The heap's kinds (32 entries)."""
+    packer: struct.Struct
+    """Kind byte, the two bitmaps, then the fields in encoding order (hash 32s, version Q, leaf key hash 32s)."""
+    gather_fields: Callable[[list[object]], tuple[object, ...]]
+    """From hashes (32) + versions (16) + leaf key hashes (16) concatenated: the fields in encoding order."""
+    scatter_hashes: Callable[[tuple[object, ...]], tuple[bytes, ...]]
+    """From the unpacked fields followed by (PLACEHOLDER, 0, None): the 32 heap hashes (lone leaves copied up)."""
+    scatter_versions: Callable[[tuple[object, ...]], tuple[int, ...]]
+    scatter_leaf_keys: Callable[[tuple[object, ...]], tuple[bytes | None, ...]]
+    size: int
+    """The encoded node's length in bytes."""
+
+
+@functools.lru_cache(maxsize=_LAYOUT_CACHE_SIZE)
+def _get_layout(present: int, leaves: int) -> _Layout:
+    kinds = [_EMPTY] * (2 * _SLOTS)
+    formats = [">BHH"]
+    gather: list[int] = []
+    field_of_position: dict[int, int] = {}
+    field_of_version: dict[int, int] = {}
+    field_of_leaf_key: dict[int, int] = {}
+    for slot in range(_SLOTS):
+        if present >> slot & 1:
+            is_leaf = bool(leaves >> slot & 1)
+            kinds[_SLOTS + slot] = _ONE_LEAF if is_leaf else _SUBTREE
+            field_of_position[_SLOTS + slot] = len(gather)
+            gather.append(_SLOTS + slot)
+            field_of_version[slot] = len(gather)
+            gather.append(2 * _SLOTS + slot)
+            formats.append(f"{HASH_SIZE}sQ")
+            if is_leaf:
+                field_of_leaf_key[slot] = len(gather)
+                gather.append(3 * _SLOTS + slot)
+                formats.append(f"{HASH_SIZE}s")
+    for position in range(_SLOTS - 1, 0, -1):
+        left = 2 * position
+        kinds[position] = _combine_kinds(kinds[left], kinds[left + 1])
+    for position in _INNER:
+        if kinds[position] == _SUBTREE:
+            field_of_position[position] = len(gather)
+            gather.append(position)
+            formats.append(f"{HASH_SIZE}s")
+    count = len(gather)
+    placeholder, zero, nothing = count, count + 1, count + 2
+
+    def source_of(position: int) -> int:
+        """The field holding the hash of heap `position`: its own, the lone leaf's below it, or PLACEHOLDER."""
+        while position not in field_of_position:
+            if position >= _SLOTS or kinds[position] == _EMPTY:
+                return placeholder
+            left = 2 * position
+            position = left if kinds[left] != _EMPTY else left + 1
+        return field_of_position[position]
+
+    # The header's three fields come first in the unpacked tuple.
+    hash_sources = [3 + source_of(position) if position else 3 + placeholder for position in range(2 * _SLOTS)]
+    version_sources = [3 + field_of_version.get(slot, zero) for slot in range(_SLOTS)]
+    leaf_key_sources = [3 + field_of_leaf_key.get(slot, nothing) for slot in range(_SLOTS)]
+    packer = struct.Struct("".join(formats))
+    return _Layout(
+        present,
+        leaves,
+        tuple(kinds),
+        packer,
+        operator.itemgetter(*gather) if count > 1 else lambda source: tuple(source[index] for index in gather),
+        operator.itemgetter(*hash_sources),
+        operator.itemgetter(*version_sources),
+        operator.itemgetter(*leaf_key_sources),
+        packer.size,
+    )
+
+
+@functools.lru_cache(maxsize=_LAYOUT_CACHE_SIZE)
+def _get_layout_of_kinds(slot_kinds: tuple[int, ...]) -> _Layout:
+    present = sum(1 << slot for slot, kind in enumerate(slot_kinds) if kind != _EMPTY)
+    leaves = sum(1 << slot for slot, kind in enumerate(slot_kinds) if kind == _ONE_LEAF)
+    return _get_layout(present, leaves)
+
+
+_DECODE_CONSTANTS = (PLACEHOLDER, 0, None)
+
+
+def _decode_internal(raw: bytes) -> _Internal:
+    present = int.from_bytes(raw[1:3], "big")
+    leaves = int.from_bytes(raw[3:5], "big")
+    if leaves & ~present:
+        raise CodecError("a leaf flag is set for an empty slot")
+    layout = _get_layout(present, leaves)
+    if layout.kinds[1] != _SUBTREE:
+        raise CodecError("an internal node holds at least two leaves or an internal child")
+    if len(raw) != layout.size:
+        raise CodecError(f"an internal node of {len(raw)} bytes does not match its bitmaps ({layout.size} bytes)")
+    fields = layout.packer.unpack(raw) + _DECODE_CONSTANTS
+    return _Internal(
+        layout.scatter_hashes(fields),
+        layout.kinds,
+        layout.scatter_versions(fields),
+        layout.scatter_leaf_keys(fields),
+    )
 
 
 def _decode_node(raw: bytes, stored: NodeKey) -> _Node | None:
     """A node as read back from the store; anything unexpected means the store is damaged."""
     try:
-        fields = decode(raw)
-        if not isinstance(fields, list) or not fields:
-            raise CodecError("a tree node is a tagged list")
-        tag = fields[0]
-        if tag == TAG_EMPTY_NODE and len(fields) == 1:
-            return None
-        if tag == TAG_LEAF_NODE and len(fields) == 5:
+        kind = raw[:1]
+        if kind == _NODE_INTERNAL:
+            return _decode_internal(raw)
+        if kind == _NODE_LEAF and len(raw) >= _LEAF_FIXED_BYTES:
+            key_length = int.from_bytes(raw[1 + 2 * HASH_SIZE : _LEAF_FIXED_BYTES], "big")
+            if len(raw) < _LEAF_FIXED_BYTES + key_length:
+                raise CodecError("a leaf's key runs past its end")
             return _Leaf(
-                expect_bytes(fields[1], "key hash", size=HASH_SIZE),
-                expect_bytes(fields[2], "value hash", size=HASH_SIZE),
-                expect_bytes(fields[3], "key"),
-                expect_bytes(fields[4], "value"),
+                raw[1 : 1 + HASH_SIZE],
+                raw[1 + HASH_SIZE : 1 + 2 * HASH_SIZE],
+                raw[_LEAF_FIXED_BYTES : _LEAF_FIXED_BYTES + key_length],
+                raw[_LEAF_FIXED_BYTES + key_length :],
                 stored,
             )
-        if tag == TAG_INTERNAL_NODE and len(fields) == 5:
-            present = expect_uint(fields[1], "child bitmap", (1 << RADIX) - 1)
-            leaves = expect_uint(fields[2], "leaf bitmap", present)
-            count = present.bit_count()
-            hashes = expect_bytes(fields[3], "child hashes", size=count * HASH_SIZE)
-            versions = expect_bytes(fields[4], "child versions", size=count * _VERSION_BYTES)
-            if leaves & ~present:
-                raise CodecError("a leaf flag is set for an empty slot")
-            children = {}
-            position = 0
-            for index in range(RADIX):
-                if present >> index & 1:
-                    children[index] = _Child(
-                        hashes[position * HASH_SIZE : (position + 1) * HASH_SIZE],
-                        int.from_bytes(versions[position * _VERSION_BYTES : (position + 1) * _VERSION_BYTES], "big"),
-                        bool(leaves >> index & 1),
-                    )
-                    position += 1
-            return _Internal(children, stored)
-        raise CodecError(f"unknown tree node {tag!r}")
+        if raw == _NODE_EMPTY:
+            return None
+        raise CodecError(f"unknown tree node kind {kind.hex() or 'nothing'}")
     except CodecError as error:
         raise StorageError(
             f"tree node {stored[0]}/{stored[1].hex()} is damaged ({error}); restore the data directory from a backup"
         ) from error
 
 
-_EMPTY, _ONE_LEAF, _SUBTREE = 0, 1, 2
-"""What a binary subtree inside an internal node holds: nothing, a single leaf (collapsed), or more."""
-
-
-def _compute_levels(suite: CryptoSuite, children: Mapping[int, _Child]) -> list[list[tuple[bytes, int]]]:
-    """The binary levels inside an internal node, from its 16 slots (level 0) up to its own hash (level 4).
-
-    Each entry is (hash, what it holds). A subtree with one leaf and nothing else is that leaf's hash, which
-    is how a lone leaf moves up to the shortest prefix no other key shares.
-    """
-    level: list[tuple[bytes, int]] = [(PLACEHOLDER, _EMPTY)] * RADIX
-    for index, child in children.items():
-        level[index] = (child.hash, _ONE_LEAF if child.is_leaf else _SUBTREE)
-    levels = [level]
-    while len(level) > 1:
-        above = []
-        for position in range(0, len(level), 2):
-            left, right = level[position], level[position + 1]
-            if right[1] == _EMPTY and left[1] != _SUBTREE:
-                above.append(left)
-            elif left[1] == _EMPTY and right[1] == _ONE_LEAF:
-                above.append(right)
-            else:
-                above.append((compute_internal_hash(suite, left[0], right[0]), _SUBTREE))
-        level = above
-        levels.append(level)
-    return levels
-
-
-def _get_internal_hash(suite: CryptoSuite, node: _Internal) -> bytes:
-    if node.hash is None:
-        node.hash = _compute_levels(suite, node.children)[-1][0][0]
-    return node.hash
+def _get_leaf_hash(suite: CryptoSuite, leaf: _Leaf) -> bytes:
+    return suite.hash(LEAF_PREFIX + leaf.key_hash + leaf.value_hash)
 
 
 def _get_node_hash(suite: CryptoSuite, node: _Node | None) -> bytes:
     if node is None:
         return PLACEHOLDER
     if isinstance(node, _Leaf):
-        return compute_leaf_hash(suite, node.key_hash, node.value_hash)
-    return _get_internal_hash(suite, node)
+        return _get_leaf_hash(suite, node)
+    return node.hashes[1]
 
 
 def _load_node(store: KeyValueStore, node_key: NodeKey) -> _Node | None:
@@ -344,6 +528,98 @@ def _load_root(store: KeyValueStore, version: int) -> _Node | None:
     return _decode_node(raw, (version, b""))
 
 
+# --- the node cache ----------------------------------------------------------------------------------------
+
+TREE_CACHE_DEPTH_DEFAULT = 5
+"""Keep the internal nodes of the top 5 nibble levels (at most 69,905) decoded in memory, as far as
+`TREE_CACHE_BYTES_DEFAULT` allows: they are read by every block's update and would otherwise be read and
+decoded again each time. Deeper levels are rarely read twice, and every cached node adds to the work of
+Python's cyclic garbage collector (a full collection walks all of them)."""
+TREE_CACHE_DEPTH_MAX = 8
+"""A guard against a setting that would aim to hold the whole tree in memory."""
+TREE_CACHE_BYTES_DEFAULT = 256 * 1024 * 1024
+"""The memory the node cache may use (estimated, see `_get_cached_node_bytes`): enough for the top five nibble
+levels of a 1,000,000-entry state (about 180 MB), so a block's update there decodes almost nothing."""
+TREE_CACHE_BYTES_MAX = 16 * 1024 * 1024 * 1024
+"""A guard against a budget no machine running a node has."""
+
+_CACHED_NODE_FIXED_BYTES = 1024
+"""A decoded node's four lists and its object, estimated."""
+_CACHED_SLOT_BYTES = 3 * HASH_SIZE
+"""Per occupied slot: its hash and leaf key hash as bytes objects, its version, and the inner hash above it."""
+
+
+def _get_cached_node_bytes(node: _Internal) -> int:
+    """An estimate of the memory a decoded node holds, for the cache's budget."""
+    return _CACHED_NODE_FIXED_BYTES + _CACHED_SLOT_BYTES * (_SLOTS - node.kinds[_SLOTS:].count(_EMPTY))
+
+
+@dataclass(slots=True)
+class TreeNodeCache:
+    """Decoded internal nodes of the latest committed version, by nibble path, within a memory budget.
+
+    One entry per path (version, node, estimated bytes), none deeper than `depth_nibbles`, and nodes are
+    admitted only while their estimated total stays within `bytes_max`. Nodes are met top-down (an update
+    reads a node's parent first), so the upper levels, which every block reads, are the first to get in.
+    Filled only from committed versions (`apply_tree_update_to_cache`) and from the store: a computed update
+    that never commits (a rejected proposal) must not shadow what the store holds, and nodes are looked up
+    by version.
+    """
+
+    depth_nibbles: int = TREE_CACHE_DEPTH_DEFAULT
+    bytes_max: int = TREE_CACHE_BYTES_DEFAULT
+    nodes: dict[bytes, tuple[int, _Internal, int]] = field(default_factory=dict)
+    bytes_used: int = 0
+    """The estimated memory of the nodes held."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.depth_nibbles <= TREE_CACHE_DEPTH_MAX:
+            raise ConfigError(
+                f"the state tree cache depth is {self.depth_nibbles} nibbles; choose 0 (no cache) to "
+                f"{TREE_CACHE_DEPTH_MAX}"
+            )
+        if isinstance(self.bytes_max, bool) or not 0 <= self.bytes_max <= TREE_CACHE_BYTES_MAX:
+            raise ConfigError(
+                f"the state tree cache budget is {self.bytes_max!r} bytes; choose 0 (no cache) to "
+                f"{TREE_CACHE_BYTES_MAX}"
+            )
+
+
+def _apply_node_to_cache(cache: TreeNodeCache, path: bytes, version: int, node: _Internal) -> None:
+    """Hold `node` for `path` if it fits the depth and the budget (an older node for the path goes either way)."""
+    if len(path) >= cache.depth_nibbles:
+        return
+    old = cache.nodes.pop(path, None)
+    if old is not None:
+        cache.bytes_used -= old[2]
+    size = _get_cached_node_bytes(node)
+    if cache.bytes_used + size <= cache.bytes_max:
+        cache.nodes[path] = (version, node, size)
+        cache.bytes_used += size
+
+
+@dataclass(frozen=True, slots=True)
+class StateTree:
+    """Where the versions of the state tree live, and the decoded nodes kept in memory to update it fast."""
+
+    store: KeyValueStore
+    cache: TreeNodeCache = field(default_factory=TreeNodeCache)
+
+
+def _load_internal(context: _Context, version: int, path: bytes) -> _Internal:
+    cache = context.cache
+    if cache is not None:
+        entry = cache.nodes.get(path)
+        if entry is not None and entry[0] == version:
+            return entry[1]
+    node = _load_node(context.store, (version, path))
+    if not isinstance(node, _Internal):
+        raise StorageError(f"tree node {version}/{path.hex()} is not the internal node its parent says it is")
+    if cache is not None:
+        _apply_node_to_cache(cache, path, version, node)
+    return node
+
+
 # --- the batched update ------------------------------------------------------------------------------------
 
 
@@ -357,6 +633,8 @@ class TreeUpdate:
     """Store key -> encoded node, for every node this version adds."""
     stale: tuple[NodeKey, ...]
     """Nodes of earlier versions that this version no longer uses, sorted."""
+    internal_nodes: dict[bytes, _Internal] = field(default_factory=dict, compare=False, repr=False)
+    """Nibble path -> the internal nodes this version adds, decoded, for `apply_tree_update_to_cache`."""
 
 
 @dataclass(slots=True)
@@ -371,19 +649,35 @@ class _Context:
     suite: CryptoSuite
     store: KeyValueStore
     version: int
+    cache: TreeNodeCache | None
     nodes: dict[bytes, bytes] = field(default_factory=dict)
     stale: set[NodeKey] = field(default_factory=set)
+    internal_nodes: dict[bytes, _Internal] = field(default_factory=dict)
+
+
+class _Unchanged:
+    """A subtree the writes left as it was (so its stored nodes stay where they are)."""
+
+
+_UNCHANGED = _Unchanged()
+_Result = _Node | None | _Unchanged
 
 
 def _new_leaf(suite: CryptoSuite, update: _Update) -> _Leaf:
     assert update.value is not None
-    return _Leaf(update.key_hash, compute_value_hash(suite, update.value), update.key, update.value)
+    return _Leaf(update.key_hash, suite.hash(VALUE_PREFIX + update.value), update.key, update.value)
+
+
+def _new_leaves(suite: CryptoSuite, updates: Sequence[_Update]) -> list[_Leaf]:
+    return [_new_leaf(suite, update) for update in updates if update.value is not None]
 
 
 def _group_by_nibble(updates: Sequence[_Update], depth: int) -> list[tuple[int, list[_Update]]]:
     groups: list[tuple[int, list[_Update]]] = []
+    index = depth >> 1
+    shift = 4 if depth & 1 == 0 else 0
     for update in updates:
-        nibble = _nibble(update.key_hash, depth)
+        nibble = (update.key_hash[index] >> shift) & 0x0F
         if groups and groups[-1][0] == nibble:
             groups[-1][1].append(update)
         else:
@@ -391,22 +685,43 @@ def _group_by_nibble(updates: Sequence[_Update], depth: int) -> list[tuple[int, 
     return groups
 
 
-def _place(context: _Context, path: bytes, node: _Node | None) -> _Child | None:
-    """Store `node` in the slot at `path` (unless it is already stored there) and return the parent's entry."""
-    if node is None:
-        return None
-    if node.stored is not None and node.stored[1] == path:
-        version = node.stored[0]
-    else:
-        if node.stored is not None:
-            context.stale.add(node.stored)
-        version = context.version
-        context.nodes[encode_node_key((version, path))] = _encode_node(node)
-    return _Child(_get_node_hash(context.suite, node), version, isinstance(node, _Leaf))
+def _write_internal(context: _Context, path: bytes, node: _Internal) -> None:
+    context.nodes[encode_node_key((context.version, path))] = _encode_internal(node)
+    context.internal_nodes[path] = node
+
+
+def _set_slot(context: _Context, node: _NodeBuilder, path: bytes, slot: int, child: _Node | None) -> None:
+    """Put `child` in `slot` of `node` (which is at `path`), storing the child there unless it already is."""
+    position = _SLOTS + slot
+    if child is None:
+        node.hashes[position] = PLACEHOLDER
+        node.kinds[position] = _EMPTY
+        node.versions[slot] = 0
+        node.leaf_keys[slot] = None
+        return
+    child_path = path + bytes((slot,))
+    if isinstance(child, _Leaf):
+        if child.stored is not None and child.stored[1] == child_path:
+            version = child.stored[0]
+        else:
+            if child.stored is not None:
+                context.stale.add(child.stored)  # a leaf moving to another path
+            version = context.version
+            context.nodes[encode_node_key((version, child_path))] = _encode_leaf(child)
+        node.hashes[position] = _get_leaf_hash(context.suite, child)
+        node.kinds[position] = _ONE_LEAF
+        node.versions[slot] = version
+        node.leaf_keys[slot] = child.key_hash
+        return
+    _write_internal(context, child_path, child)  # internal results are always new nodes
+    node.hashes[position] = child.hashes[1]
+    node.kinds[position] = _SUBTREE
+    node.versions[slot] = context.version
+    node.leaf_keys[slot] = None
 
 
 def _build(context: _Context, path: bytes, leaves: list[_Leaf]) -> _Node | None:
-    """The subtree at `path` holding exactly `leaves` (sorted by key hash), its internal nodes stored."""
+    """The subtree at `path` holding exactly `leaves` (sorted by key hash); its nodes below `path` stored."""
     if not leaves:
         return None
     if len(leaves) == 1:
@@ -415,89 +730,102 @@ def _build(context: _Context, path: bytes, leaves: list[_Leaf]) -> _Node | None:
     groups: dict[int, list[_Leaf]] = {}
     for leaf in leaves:
         groups.setdefault(_nibble(leaf.key_hash, depth), []).append(leaf)
-    children = {}
-    for nibble, group in groups.items():
-        child_path = path + bytes((nibble,))
-        child = _place(context, child_path, _build(context, child_path, group))
-        assert child is not None
-        children[nibble] = child
-    return _Internal(children)
+    node = _new_internal()
+    for slot, group in groups.items():
+        _set_slot(context, node, path, slot, _build(context, path + bytes((slot,)), group))
+    _rehash(context.suite.hash, node, groups)
+    return _get_built(node)
 
 
-def _update_leaf(context: _Context, path: bytes, leaf: _Leaf, updates: list[_Update]) -> _Node | None:
+def _update_leaf_keyed(
+    context: _Context,
+    path: bytes,
+    stored: NodeKey,
+    leaf_hash: bytes,
+    leaf_key: bytes | None,
+    leaf: _Leaf | None,
+    updates: list[_Update],
+) -> _Result:
+    suite = context.suite
     leaves: list[_Leaf] = []
-    kept = True
+    replaced = False
     for update in updates:
-        if update.key_hash != leaf.key_hash:
-            if update.value is not None:
-                leaves.append(_new_leaf(context.suite, update))
-        elif update.value != leaf.value:
-            kept = False
-            if update.value is not None:
-                leaves.append(_new_leaf(context.suite, update))
-    if kept:
+        if update.key_hash == leaf_key:
+            replaced = True
+        if update.value is not None:
+            leaves.append(_new_leaf(suite, update))
+    if not replaced:
         if not leaves:
-            return leaf  # every update was a no-op
+            return _UNCHANGED  # deletes of absent keys
+        if leaf is None:
+            loaded = _load_node(context.store, stored)
+            if not isinstance(loaded, _Leaf):
+                raise StorageError(f"tree node {stored[0]}/{stored[1].hex()} is not the leaf its parent says it is")
+            leaf = loaded
         leaves.append(leaf)
-    elif leaf.stored is not None:
-        context.stale.add(leaf.stored)
-    leaves.sort(key=lambda item: item.key_hash)
+        leaves.sort(key=_get_key_hash)
+    elif len(leaves) == 1 and _get_leaf_hash(suite, leaves[0]) == leaf_hash:
+        return _UNCHANGED  # the key rewritten with the value it has
+    else:
+        context.stale.add(stored)
     return _build(context, path, leaves)
 
 
-def _is_unchanged(old: _Child | None, path: bytes, result: _Node | None) -> bool:
-    if old is None or result is None:
-        return old is None and result is None
-    return result.stored == (old.version, path)
+def _get_key_hash(leaf: _Leaf) -> bytes:
+    return leaf.key_hash
 
 
-def _update_internal(context: _Context, path: bytes, node: _Internal, updates: list[_Update]) -> _Node | None:
+def _update_internal(context: _Context, path: bytes, version: int, node: _Internal, updates: list[_Update]) -> _Result:
     results: dict[int, _Node | None] = {}
-    for nibble, group in _group_by_nibble(updates, len(path)):
-        child_path = path + bytes((nibble,))
-        old = node.children.get(nibble)
-        if old is None:
-            results[nibble] = _build(
-                context, child_path, [_new_leaf(context.suite, item) for item in group if item.value is not None]
+    for slot, group in _group_by_nibble(updates, len(path)):
+        kind = node.kinds[_SLOTS + slot]
+        child_path = path + bytes((slot,))
+        result: _Result
+        if kind == _EMPTY:
+            leaves = _new_leaves(context.suite, group)
+            result = _build(context, child_path, leaves) if leaves else _UNCHANGED
+        elif kind == _ONE_LEAF:
+            result = _update_leaf_keyed(
+                context,
+                child_path,
+                (node.versions[slot], child_path),
+                node.hashes[_SLOTS + slot],
+                node.leaf_keys[slot],
+                None,
+                group,
             )
         else:
-            child_key = (old.version, child_path)
-            results[nibble] = _update_node(context, child_path, _load_node(context.store, child_key), group)
-    unchanged = all(
-        _is_unchanged(node.children.get(nibble), path + bytes((nibble,)), result) for nibble, result in results.items()
-    )
-    if unchanged:
-        return node
-    assert node.stored is not None
-    context.stale.add(node.stored)
-    remaining = {nibble: child for nibble, child in node.children.items() if nibble not in results}
-    remaining_count = len(remaining) + sum(1 for result in results.values() if result is not None)
-    if remaining_count == 0:
+            child_version = node.versions[slot]
+            child = _load_internal(context, child_version, child_path)
+            result = _update_internal(context, child_path, child_version, child, group)
+        if not isinstance(result, _Unchanged):
+            results[slot] = result
+    if not results:
+        return _UNCHANGED
+    context.stale.add((version, path))
+    kinds = node.kinds
+    occupied = _SLOTS - kinds[_SLOTS:].count(_EMPTY)
+    if occupied < 2 or None in results.values():  # otherwise no slot empties, so two or more stay occupied
+        occupied += sum((result is not None) - (kinds[_SLOTS + slot] != _EMPTY) for slot, result in results.items())
+    if occupied == 0:
         return None
-    if remaining_count == 1:
+    if occupied == 1:
+        remaining = [slot for slot in range(_SLOTS) if kinds[_SLOTS + slot] != _EMPTY and slot not in results]
+        filled = [slot for slot, result in results.items() if result is not None]
         # One entry left below this node: if it is a leaf, it moves up to the parent's slot (collapse).
         if remaining:
-            ((nibble, child),) = remaining.items()
-            if child.is_leaf:
-                return _load_node(context.store, (child.version, path + bytes((nibble,))))
+            (slot,) = remaining
+            if node.kinds[_SLOTS + slot] == _ONE_LEAF:
+                return _load_node(context.store, (node.versions[slot], path + bytes((slot,))))
         else:
-            (only,) = [result for result in results.values() if result is not None]
+            only = results[filled[0]]
             if isinstance(only, _Leaf):
                 return only
-    children = dict(remaining)
-    for nibble, result in results.items():
-        placed = _place(context, path + bytes((nibble,)), result)
-        if placed is not None:
-            children[nibble] = placed
-    return _Internal(children)
-
-
-def _update_node(context: _Context, path: bytes, node: _Node | None, updates: list[_Update]) -> _Node | None:
-    if node is None:
-        return _build(context, path, [_new_leaf(context.suite, item) for item in updates if item.value is not None])
-    if isinstance(node, _Leaf):
-        return _update_leaf(context, path, node, updates)
-    return _update_internal(context, path, node, updates)
+    updated = _get_builder(node)
+    for slot, result in results.items():
+        _set_slot(context, updated, path, slot, result)
+    _rehash(context.suite.hash, updated, results)
+    return _get_built(updated)
 
 
 def apply_tree_updates(
@@ -506,37 +834,73 @@ def apply_tree_updates(
     version: int,
     parent_version: int | None,
     writes: Mapping[bytes, bytes | None],
+    cache: TreeNodeCache | None = None,
 ) -> TreeUpdate:
     """Version `version` of the tree: version `parent_version` (None: the empty tree) with `writes` applied.
 
     A write of None deletes the key (deleting an absent key does nothing).
-    Reads the parent's nodes from `store` and writes nothing: the caller
-    puts the result in the same batch as the rest of the block
-    (`apply_tree_update_to_batch`). The result depends only on the parent
-    version and the set of writes, never on their order.
+    Reads the parent's nodes from `cache` (when given) or `store` and writes
+    nothing: the caller puts the result in the same batch as the rest of the
+    block (`apply_tree_update_to_batch`) and, once that is written, in the
+    cache (`apply_tree_update_to_cache`). The result depends only on the
+    parent version and the set of writes, never on their order.
     """
     assert 0 <= version <= _VERSION_MAX
     assert parent_version is None or parent_version < version, "a version follows its parent"
-    context = _Context(suite, store, version)
+    context = _Context(suite, store, version, cache)
+    hash_function = suite.hash
     updates = sorted(
-        (_Update(compute_key_hash(suite, key), key, value) for key, value in writes.items()),
+        (_Update(hash_function(KEY_PREFIX + key), key, value) for key, value in writes.items()),
         key=lambda item: item.key_hash,
     )
+    root: _Node | None
     if parent_version is None:
-        root = _update_node(context, b"", None, updates)
+        root = _build(context, b"", _new_leaves(suite, updates))
     else:
-        root = _update_node(context, b"", _load_root(store, parent_version), updates)
-        context.stale.add((parent_version, b""))
+        parent_key = (parent_version, b"")
+        cached = None if cache is None else cache.nodes.get(b"")
+        old = cached[1] if cached is not None and cached[0] == parent_version else _load_root(store, parent_version)
+        result: _Result
+        if old is None:
+            leaves = _new_leaves(suite, updates)
+            result = _build(context, b"", leaves) if leaves else _UNCHANGED
+        elif isinstance(old, _Leaf):
+            result = _update_leaf_keyed(
+                context, b"", parent_key, _get_leaf_hash(suite, old), old.key_hash, old, updates
+            )
+        else:
+            result = _update_internal(context, b"", parent_version, old, updates)
+        root = old if isinstance(result, _Unchanged) else result
+        context.stale.add(parent_key)
+        # A leaf that moved up to the root from deeper down leaves its old place.
+        if isinstance(root, _Leaf) and root.stored is not None:
+            context.stale.add(root.stored)
     # Every version has its own root node, even when nothing changed, so any version can be read.
-    if root is not None and root.stored is not None and root.stored != (parent_version, b""):
-        context.stale.add(root.stored)
     context.nodes[encode_node_key((version, b""))] = _encode_node(root)
+    if isinstance(root, _Internal):
+        context.internal_nodes[b""] = root
     return TreeUpdate(
         version=version,
         root=Hash(_get_node_hash(suite, root)),
         nodes=context.nodes,
         stale=tuple(sorted(context.stale)),
+        internal_nodes=context.internal_nodes,
     )
+
+
+def apply_tree_update_to_cache(cache: TreeNodeCache, update: TreeUpdate) -> None:
+    """Keep a committed version's upper internal nodes decoded, for the next version's update.
+
+    Call it only once the update is written: the cache must hold what the store holds.
+    """
+    nodes = cache.nodes
+    for version, path in update.stale:
+        entry = nodes.get(path)
+        if entry is not None and entry[0] == version:
+            del nodes[path]  # a path the new version no longer has keeps no outdated node
+            cache.bytes_used -= entry[2]
+    for path, node in update.internal_nodes.items():
+        _apply_node_to_cache(cache, path, update.version, node)
 
 
 def _encode_stale_key(since_version: int, node_key: NodeKey) -> bytes:
@@ -581,11 +945,11 @@ def _find_leaf(store: KeyValueStore, version: int, key_hash: bytes) -> _Leaf | N
     path = b""
     while isinstance(node, _Internal):
         nibble = _nibble(key_hash, len(path))
-        child = node.children.get(nibble)
-        if child is None:
+        if node.kinds[_SLOTS + nibble] == _EMPTY:
             return None
+        child_version = node.versions[nibble]
         path += bytes((nibble,))
-        node = _load_node(store, (child.version, path))
+        node = _load_node(store, (child_version, path))
     return node
 
 
@@ -630,22 +994,20 @@ def get_state_proof(store: KeyValueStore, suite: CryptoSuite, version: int, key:
             return StateProof(tuple(siblings), None)
         if isinstance(node, _Leaf):
             return StateProof(tuple(siblings), StateProofLeaf(node.key_hash, node.value_hash))
-        children = node.children
         nibble = _nibble(key_hash, len(path))
-        levels = _compute_levels(suite, children)
+        hashes, kinds = node.hashes, node.kinds
         for height in range(3, -1, -1):
-            position = nibble >> height
-            siblings.append(levels[height][position ^ 1][0])
-            held = levels[height][position][1]
+            position = (_SLOTS >> height) + (nibble >> height)
+            siblings.append(hashes[position ^ 1])
+            held = kinds[position]
             if held == _EMPTY:
                 return StateProof(tuple(siblings), None)
             if held == _ONE_LEAF:
                 break
         # The one child (a leaf) under the chosen subtree, or the internal child at the nibble itself.
-        low = next(index for index in children if index >> height == position)
-        child = children[low]
+        low = next(slot for slot in range(_SLOTS) if slot >> height == nibble >> height and kinds[_SLOTS + slot])
         path += bytes((low,))
-        node = _load_node(store, (child.version, path))
+        node = _load_node(store, (node.versions[low], path))
 
 
 def _fail(message: str) -> InvalidStateProofError:

@@ -33,7 +33,9 @@ from gusu.ledger.kv import BACKEND_NAMES, DEFAULT_BACKEND, KeyValueStore, WriteB
 from gusu.ledger.smt import (
     PREFIX_STALE,
     PREFIX_TREE_NODE,
+    TreeNodeCache,
     apply_tree_update_to_batch,
+    apply_tree_update_to_cache,
     apply_tree_updates,
     compute_pruning_batch,
     decode_state_proof,
@@ -54,6 +56,7 @@ class SizeResult:
     commit_ms_median: float
     commit_ms_max: float
     commit_tree_ms_median: float
+    commit_tree_cpu_ms_median: float
     nodes_written_per_block: float
     stale_nodes_per_block: float
     proof_bytes_mean: float
@@ -128,6 +131,9 @@ def measure_size(
         generations: dict[int, int] = {}
         commit_ms: list[float] = []
         tree_ms: list[float] = []
+        tree_cpu_ms: list[float] = []
+        # As a node keeps it: the top levels of the tip's version decoded in memory, filled by each commit.
+        cache = TreeNodeCache()
         nodes_written: list[int] = []
         stale: list[int] = []
         for block in range(blocks):
@@ -141,16 +147,20 @@ def measure_size(
                 generations[index] = block + 1
             total += block_writes - block_writes * 3 // 4
             started = time.perf_counter()
-            update = apply_tree_updates(store, suite, version + 1, version, writes)
+            started_cpu = time.process_time()
+            update = apply_tree_updates(store, suite, version + 1, version, writes, cache)
+            computed_cpu = time.process_time()
             computed = time.perf_counter()
             batch = WriteBatch()
             apply_tree_update_to_batch(batch, update)
             store.write(batch, sync=True)
+            apply_tree_update_to_cache(cache, update)
             finished = time.perf_counter()
             version += 1
             root = update.root
             commit_ms.append((finished - started) * 1000)
             tree_ms.append((computed - started) * 1000)
+            tree_cpu_ms.append((computed_cpu - started_cpu) * 1000)
             nodes_written.append(len(update.nodes))
             stale.append(len(update.stale))
         store.write(compute_pruning_batch(store, version), sync=True)
@@ -191,6 +201,7 @@ def measure_size(
         commit_ms_median=round(statistics.median(commit_ms), 1),
         commit_ms_max=round(max(commit_ms), 1),
         commit_tree_ms_median=round(statistics.median(tree_ms), 1),
+        commit_tree_cpu_ms_median=round(statistics.median(tree_cpu_ms), 1),
         nodes_written_per_block=round(statistics.mean(nodes_written), 1),
         stale_nodes_per_block=round(statistics.mean(stale), 1),
         proof_bytes_mean=round(statistics.mean(sizes), 1),

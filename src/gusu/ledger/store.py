@@ -9,7 +9,8 @@ A transaction the node reported as committed was in a batch that returned.
 Key layout (one-byte family, then fixed-size binary fields so that keys sort
 by height and no two families can collide):
 
-    b"m" + name                          metadata (chain id, genesis hash, tip)
+    b"m" + name                          metadata (chain id, genesis hash, tip; the pruning marks of
+                                         gusu.ledger.pruning: state_kept_from, bodies_kept_from)
     b"h" + height(8)                     encoded header
     b"c" + height(8)                     encoded commit certificate
     b"b" + height(8)                     the block's transaction ids, in order
@@ -18,6 +19,11 @@ by height and no two families can collide):
     b"r" + transaction id                encoded receipt
     b"a" + sender(20) + height(8) + index(4)   transaction id (sender index)
     b"s" + state key                     state value
+    b"j" + version(8) + path             state tree node (gusu.ledger.smt; version = height)
+    b"J" + version(8) + node key         state tree nodes stale since that version
+
+The state root of block H is the root of version H of the state tree
+(`compute_state_update`); the block's batch carries that version's nodes.
 """
 
 from __future__ import annotations
@@ -31,6 +37,16 @@ from gusu.errors import InvalidBlockError, StorageError
 from gusu.ledger.ethtx import EthTransaction, decode_block_item
 from gusu.ledger.kv import KeyValueStore, WriteBatch
 from gusu.ledger.merkle import compute_root
+from gusu.ledger.smt import (
+    StateProof,
+    StateTree,
+    TreeUpdate,
+    apply_tree_update_to_batch,
+    apply_tree_update_to_cache,
+    apply_tree_updates,
+    get_state_proof,
+    get_tree_value,
+)
 from gusu.ledger.types import (
     ADDRESS_SIZE,
     BLOCK_TRANSACTIONS_MAX,
@@ -66,7 +82,8 @@ META_GENESIS_HASH = PREFIX_META + b"genesis_hash"
 META_SUITE = PREFIX_META + b"suite"
 META_TIP = PREFIX_META + b"tip"
 META_FORMAT = PREFIX_META + b"format"
-STORE_FORMAT = b"1"
+STORE_FORMAT = b"2"
+"""2: the state root is the state tree's (gusu.ledger.smt), whose nodes a format-1 store lacks."""
 
 _HEIGHT_FIELD_BYTES = 8
 _INDEX_FIELD_BYTES = 4
@@ -76,8 +93,6 @@ _INDEX_FIELD_MAX = (1 << (8 * _INDEX_FIELD_BYTES)) - 1
 TAG_TIP = "gusu.tip.v1"
 TAG_LOCATION = "gusu.txloc.v1"
 TAG_BODY = "gusu.body.v1"
-TAG_STATE_ROOT = "gusu.stateroot.v1"
-TAG_STATE_WRITE = "gusu.statewrite.v1"
 
 
 def _height_key(prefix: bytes, height: int) -> bytes:
@@ -119,20 +134,22 @@ class CommittedBlock:
     receipts: tuple[Receipt, ...]
     writes: tuple[tuple[bytes, bytes | None], ...]
     certificate: CommitCertificate | None
+    tree_update: TreeUpdate
+    """Version `header.height` of the state tree, whose root is `header.state_root`."""
 
 
-def compute_state_root(
-    suite: CryptoSuite, parent_state_root: Hash, writes: Sequence[tuple[bytes, bytes | None]]
-) -> Hash:
-    """Chain the parent's state root with a Merkle root over this block's sorted writes.
+def compute_state_update(
+    suite: CryptoSuite, state_tree: StateTree, height: Height, writes: Sequence[tuple[bytes, bytes | None]]
+) -> TreeUpdate:
+    """Version `height` of the state tree: the parent's version (height - 1) with this block's writes.
 
-    Two nodes that agree on the genesis state and on every block's writes
-    agree on every state root; one differing write changes every later root.
-    The writes must be sorted by key (the executor returns them so).
+    Its root is the block's state root: a commitment to the whole state after
+    the block (not only to its writes), against which any key can be proven
+    present or absent (`gusu.ledger.smt`). `state_tree` holds the parent's
+    version and is only read; block 0 starts from the empty tree.
     """
-    leaves = [encode([TAG_STATE_WRITE, key, value]) for key, value in writes]
-    writes_root = compute_root(suite.hash, leaves)
-    return Hash(suite.hash(encode([TAG_STATE_ROOT, parent_state_root, writes_root])))
+    parent_version = None if height == 0 else height - 1
+    return apply_tree_updates(state_tree.store, suite, height, parent_version, dict(writes), state_tree.cache)
 
 
 def compute_transactions_root(suite: CryptoSuite, transaction_ids: Sequence[Hash]) -> Hash:
@@ -155,6 +172,7 @@ class BlockStore:
 
     def __init__(self, kv: KeyValueStore, suite: CryptoSuite) -> None:
         self._kv = kv
+        self._state_tree = StateTree(kv)
         self._suite = suite
 
     # --- chain identity ---------------------------------------------------------
@@ -263,6 +281,34 @@ class BlockStore:
         """Committed state by full state key (the executor's StateReader)."""
         return self._kv.get(PREFIX_STATE + key)
 
+    @property
+    def suite(self) -> CryptoSuite:
+        return self._suite
+
+    @property
+    def kv(self) -> KeyValueStore:
+        """The key-value store underneath (backups and the pruner read and write it directly)."""
+        return self._kv
+
+    @property
+    def state_tree(self) -> StateTree:
+        """Where the state tree's versions live (`compute_state_update` reads the parent's from here)."""
+        return self._state_tree
+
+    def get_state_proof(self, height: Height, key: bytes) -> StateProof:
+        """Proof of `key`'s value (or absence) in the state after block `height`, against its header's state root.
+
+        NotFoundError when that height's state was never stored or was pruned.
+        """
+        return get_state_proof(self._kv, self._suite, height, key)
+
+    def get_state_value(self, height: Height, key: bytes) -> bytes | None:
+        """`key`'s value (None: absent) in the state after block `height`, read from the state tree.
+
+        NotFoundError when that height's state was never stored or was pruned.
+        """
+        return get_tree_value(self._kv, self._suite, height, key)
+
     # --- the one write ----------------------------------------------------------------
 
     def validate_next(self, header: BlockHeader, block_hash: Hash) -> None:
@@ -304,8 +350,11 @@ class BlockStore:
                 batch.delete(PREFIX_STATE + key)
             else:
                 batch.put(PREFIX_STATE + key, value)
+        assert block.tree_update.version == height and block.tree_update.root == header.state_root
+        apply_tree_update_to_batch(batch, block.tree_update)
         batch.put(META_TIP, encode([TAG_TIP, height, block.block_hash]))
         self._kv.write(batch, sync=True)
+        apply_tree_update_to_cache(self._state_tree.cache, block.tree_update)  # only once it is stored
 
     def close(self) -> None:
         self._kv.close()

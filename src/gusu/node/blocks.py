@@ -55,14 +55,15 @@ from gusu.ledger.chainconfig import (
 )
 from gusu.ledger.ethtx import EthTransaction, decode_block_item
 from gusu.ledger.genesis import DEFAULT_PARAMETERS, Genesis, compute_genesis_hash
+from gusu.ledger.kv import MemoryStore, WriteBatch
+from gusu.ledger.smt import StateTree, apply_tree_update_to_batch, apply_tree_update_to_cache, compute_pruning_batch
 from gusu.ledger.store import (
     CommittedBlock,
     compute_receipts_root,
-    compute_state_root,
+    compute_state_update,
     compute_transactions_root,
 )
 from gusu.ledger.types import (
-    ZERO_HASH,
     Address,
     BlockHeader,
     Hash,
@@ -177,6 +178,8 @@ def compute_genesis_block(
     """
     genesis_state = {key: value for key, value in writes if value is not None}
     schedule = get_config_schedule(genesis, genesis_state)
+    # From the empty tree: nothing is read.
+    tree_update = compute_state_update(suite, StateTree(MemoryStore()), Height(0), writes)
     header = BlockHeader(
         chain_id=genesis.chain_id,
         height=Height(0),
@@ -185,7 +188,7 @@ def compute_genesis_block(
         proposer=ZERO_ADDRESS,
         transactions_root=compute_transactions_root(suite, []),
         receipts_root=compute_receipts_root(suite, []),
-        state_root=compute_state_root(suite, ZERO_HASH, writes),
+        state_root=tree_update.root,
         validators_hash=compute_validators_hash(suite, get_config_at(schedule, Height(0)).validators),
         next_validators_hash=compute_validators_hash(suite, get_config_at(schedule, Height(1)).validators),
         transaction_count=0,
@@ -199,6 +202,7 @@ def compute_genesis_block(
         receipts=(),
         writes=tuple(writes),
         certificate=None,
+        tree_update=tree_update,
     )
 
 
@@ -311,6 +315,7 @@ def build_block(
     rules: BlockRules,
     executor: Executor,
     state: StateReader,
+    state_tree: StateTree,
     parent: BlockHeader,
     parent_hash: Hash,
     timestamp_ms: int,
@@ -318,6 +323,9 @@ def build_block(
     entries: Sequence[PoolTransaction],
 ) -> CommittedBlock:
     """Execute `entries` on `state` (the state after `parent`): the block they make, and all it would commit.
+
+    `state_tree` holds version `parent.height` of the state tree; the block's state root is version
+    `parent.height + 1` (`compute_state_update`), returned in `tree_update` for the commit's batch.
 
     A proposer builds its block with this; a validator re-executes a proposed one with it and compares.
     """
@@ -328,6 +336,7 @@ def build_block(
         state, context, [TransactionInput(entry.transaction, entry.transaction_id, entry.sender) for entry in entries]
     )
     suite = rules.suite
+    tree_update = compute_state_update(suite, state_tree, height, result.writes)
     transaction_ids = tuple(entry.transaction_id for entry in entries)
     header = BlockHeader(
         chain_id=rules.chain_id,
@@ -337,7 +346,7 @@ def build_block(
         proposer=proposer,
         transactions_root=compute_transactions_root(suite, transaction_ids),
         receipts_root=compute_receipts_root(suite, result.receipts),
-        state_root=compute_state_root(suite, parent.state_root, result.writes),
+        state_root=tree_update.root,
         validators_hash=rules.validators_hash,
         next_validators_hash=rules.next_validators_hash,
         transaction_count=len(entries),
@@ -351,6 +360,7 @@ def build_block(
         receipts=result.receipts,
         writes=result.writes,
         certificate=None,
+        tree_update=tree_update,
     )
 
 
@@ -429,6 +439,7 @@ def finish_block_check(
     rules: BlockRules,
     executor: Executor,
     state: StateReader,
+    state_tree: StateTree,
     parent: BlockHeader,
     parent_hash: Hash,
     check: BlockCheck,
@@ -444,7 +455,7 @@ def finish_block_check(
             InvalidBlockError(f"transaction {min(invalid)} of block {header.height} has an invalid signature"),
         )
     built = build_block(
-        rules, executor, state, parent, parent_hash, header.timestamp_ms, header.proposer, check.entries
+        rules, executor, state, state_tree, parent, parent_hash, header.timestamp_ms, header.proposer, check.entries
     )
     try:
         validate_execution(header, built)
@@ -460,3 +471,13 @@ def apply_block_writes(state: MutableMapping[bytes, bytes], block: CommittedBloc
             state.pop(key, None)
         else:
             state[key] = value
+
+
+def apply_block_tree_update(state_tree: StateTree, block: CommittedBlock) -> None:
+    """Store a committed block's version of the state tree in a store of its own (the in-memory chains'),
+    dropping the versions before it: only the tip's is read to check the next block."""
+    batch = WriteBatch()
+    apply_tree_update_to_batch(batch, block.tree_update)
+    state_tree.store.write(batch, sync=False)
+    state_tree.store.write(compute_pruning_batch(state_tree.store, block.header.height), sync=False)
+    apply_tree_update_to_cache(state_tree.cache, block.tree_update)

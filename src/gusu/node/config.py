@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 from gusu.errors import ConfigError
 from gusu.ledger.kv import BACKEND_NAMES, DEFAULT_BACKEND
+from gusu.ledger.pruning import ARCHIVE_HEIGHTS_PER_FILE_MAX
 from gusu.mempool import MempoolLimits
 from gusu.network.settings import P2PSettings
 
@@ -41,6 +42,7 @@ PASSPHRASE_ENVIRONMENT_VARIABLE = "GUSU_NODE_PASSPHRASE"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 SettingsT = TypeVar("SettingsT")
+DEBUG_PATH_CHARACTERS_MAX = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +64,40 @@ class NodeSettings:
             raise ConfigError("[node] name must be 1 to 64 characters")
 
 
+RETENTION_MAX = 1 << 40
+STATE_VERSIONS_KEPT_MIN = 2
+"""The tip's version builds the next block; one more keeps the block before it provable while that happens."""
+
+
 @dataclass(frozen=True, slots=True)
 class StorageSettings:
     backend: str = DEFAULT_BACKEND
+    state_versions_kept: int = 0
+    """0: keep every state version. Otherwise keep the last N (proofs answer for those heights only)."""
+    block_bodies_kept: int = 0
+    """0: keep every block body. Otherwise keep the last M heights' bodies; older ones move to `archive_dir`.
+    Must cover the chain's transaction window (checked when the node starts)."""
+    archive_dir: str = "archive"
+    """Where archived block bodies go, relative to the node directory (or absolute)."""
+    archive_heights_per_file: int = 256
 
     def __post_init__(self) -> None:
         if self.backend not in BACKEND_NAMES:
             raise ConfigError(f"[storage] backend must be one of {', '.join(BACKEND_NAMES)}, not {self.backend!r}")
+        if self.state_versions_kept != 0 and not STATE_VERSIONS_KEPT_MIN <= self.state_versions_kept <= RETENTION_MAX:
+            raise ConfigError(
+                f"[storage] state_versions_kept must be 0 (keep all) or between {STATE_VERSIONS_KEPT_MIN} and 2^40"
+            )
+        if not 0 <= self.block_bodies_kept <= RETENTION_MAX:
+            raise ConfigError("[storage] block_bodies_kept must be 0 (keep all) or between 1 and 2^40")
+        if not self.archive_dir or len(self.archive_dir) > DEBUG_PATH_CHARACTERS_MAX or "\x00" in self.archive_dir:
+            raise ConfigError(
+                f"[storage] archive_dir must be a directory path of 1 to {DEBUG_PATH_CHARACTERS_MAX} characters"
+            )
+        if not 1 <= self.archive_heights_per_file <= ARCHIVE_HEIGHTS_PER_FILE_MAX:
+            raise ConfigError(
+                f"[storage] archive_heights_per_file must be between 1 and {ARCHIVE_HEIGHTS_PER_FILE_MAX}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +129,6 @@ class ConsensusSettings:
     def __post_init__(self) -> None:
         if not 0 <= self.empty_block_interval_ms <= 3_600_000:
             raise ConfigError("[consensus] empty_block_interval_ms must be between 0 and 3600000")
-
-
-DEBUG_PATH_CHARACTERS_MAX = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +178,14 @@ class NodeConfig:
         if not self.debug.received_votes_path:
             return None
         return self.directory / self.debug.received_votes_path
+
+    @property
+    def archive_path(self) -> Path:
+        return self.directory / self.storage.archive_dir
+
+    @property
+    def chain_store_path(self) -> Path:
+        return self.data_path / "chain"
 
     @property
     def pid_path(self) -> Path:

@@ -77,6 +77,8 @@ from gusu.ledger.genesis import (
     validate_python_version,
 )
 from gusu.ledger.kv import open_store
+from gusu.ledger.pruning import apply_body_archiving_step, apply_state_pruning_step
+from gusu.ledger.stateproof import CertifiedStateProof
 from gusu.ledger.store import (
     BlockStore,
     CommittedBlock,
@@ -102,6 +104,12 @@ from gusu.network.messages import CHANNEL_CONSENSUS, CHANNEL_SYNC, CHANNEL_TRANS
 from gusu.network.tls import TlsFiles
 from gusu.network.transport import LocalIdentity, P2PNetwork, PeerInfo, get_certificate_expiry_seconds
 from gusu.node.admission import TransactionAdmission
+from gusu.node.backup import (
+    BACKUP_POLL_INTERVAL_S,
+    RESTORED_MARKER_FILE_NAME,
+    run_backup_request,
+    take_backup_request,
+)
 from gusu.node.blocks import (
     BlockRules,
     build_block,
@@ -159,6 +167,10 @@ from gusu.node.wire import (
 )
 
 logger = logging.getLogger("gusu.node")
+
+PRUNING_STEPS_PER_ROUND = 8
+"""State versions pruned per block at most: catches up a backlog (pruning switched on late) 8 times faster than
+the chain grows, while a block write never waits for more than one version's deletes."""
 
 Clock = Callable[[], int]
 
@@ -284,6 +296,10 @@ class Node:
         self._store_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gusu-store")
         """Writes committed blocks off the event loop (RocksDB releases the GIL while it writes)."""
         self._commit_in_flight: asyncio.Future[None] | None = None
+        self._pruning_in_flight: asyncio.Future[None] | None = None
+        self._silent_after_restore = False
+        """Restored from a backup (gusu.node.backup): send no consensus message until caught up with the peers."""
+        """One pruning round at a time, on the store's thread between block writes (`_schedule_pruning`)."""
         self._journal: RecordLog | None = None
         self._journal_executor: ThreadPoolExecutor | None = None
         self._network: P2PNetwork | None = None
@@ -408,6 +424,7 @@ class Node:
             store.close()
             raise
         self._store = store
+        self._validate_retention()
         await self._verifier.warm_up()
         tip = store.get_tip()
         assert tip is not None
@@ -427,6 +444,9 @@ class Node:
             await self._open_journal()
         wal_records: tuple[bytes, ...] = ()
         if self._is_networked:
+            self._silent_after_restore = (self._config.data_path / RESTORED_MARKER_FILE_NAME).exists()
+            if self._silent_after_restore:
+                logger.info("restored from a backup: silent in consensus until caught up with the peers")
             wal_path = self._get_wal_path()
             wal_records = tuple(read_records(wal_path, "consensus WAL"))
             self._wal = RecordLog(wal_path)
@@ -452,6 +472,63 @@ class Node:
         )
         if self._mempool.transaction_count:
             self._on_engine_event(self.get_pool_event())
+        if not self._is_networked:
+            # One validator: no one else signs its heights, so a restore needs no silence.
+            (self._config.data_path / RESTORED_MARKER_FILE_NAME).unlink(missing_ok=True)
+        self._spawn(self._run_backup_requests())
+        self._schedule_pruning()
+
+    def _validate_retention(self) -> None:
+        """Bodies must outlive the transaction window: admission checks duplicates against the stored ones."""
+        kept = self._config.storage.block_bodies_kept
+        window = self._mempool_limits.transaction_window_blocks
+        if kept and kept < window:
+            raise NodeError(
+                f"[storage] block_bodies_kept = {kept} is below the chain's transaction window of {window} blocks; "
+                f"keep at least {window} (or 0: keep all), so duplicate transactions are still recognised"
+            )
+
+    async def _run_backup_requests(self) -> None:
+        """Take the backups `gusu node backup` asks for (gusu.node.backup), in a thread: commits go on meanwhile."""
+        directory = self._config.directory
+        while self._running:
+            await asyncio.sleep(BACKUP_POLL_INTERVAL_S)
+            request = take_backup_request(directory)
+            if request is not None:
+                await asyncio.to_thread(run_backup_request, self.store, directory, request)
+
+    def _schedule_pruning(self) -> None:
+        """Start a pruning round on the store's thread, unless one runs or retention keeps everything."""
+        storage = self._config.storage
+        if self._pruning_in_flight is not None or not (storage.state_versions_kept or storage.block_bodies_kept):
+            return
+        future = asyncio.get_running_loop().run_in_executor(
+            self._store_executor, self._apply_pruning_round, self.height
+        )
+        self._pruning_in_flight = future
+        future.add_done_callback(self._on_pruning_done)
+
+    def _apply_pruning_round(self, tip: Height) -> None:
+        """Up to `PRUNING_STEPS_PER_ROUND` state versions and one archive file; each step its own bounded batch.
+
+        Runs on the store's thread, so a block write waits at most for one step, never for the whole backlog.
+        """
+        storage = self._config.storage
+        store = self.store
+        for _ in range(PRUNING_STEPS_PER_ROUND):
+            if apply_state_pruning_step(store.kv, tip, storage.state_versions_kept) is None:
+                break
+        moved = apply_body_archiving_step(
+            store, store.kv, tip, storage.block_bodies_kept, self._config.archive_path, storage.archive_heights_per_file
+        )
+        if moved is not None:
+            logger.info("archived the bodies of blocks %d to %d in %s", moved[0], moved[1], self._config.archive_path)
+
+    def _on_pruning_done(self, future: asyncio.Future[None]) -> None:
+        self._pruning_in_flight = None
+        if not future.cancelled() and future.exception() is not None:
+            # The store stays consistent (each step is one batch); the next round tries again.
+            logger.error("pruning failed; retrying after the next block", exc_info=future.exception())
 
     async def _open_journal(self) -> None:
         path = self._config.data_path / JOURNAL_FILE_NAME
@@ -636,13 +713,33 @@ class Node:
         assert self._wal is not None, "only the Raft engine rewrites the WAL"
         self._wal.compact(action.records)
 
+    def _is_silent(self) -> bool:
+        """Whether consensus messages are held back: after a restore, until the node has caught up.
+
+        A validator whose WAL was lost may have signed heights above the backup's; once its height reaches
+        the highest its peers report, the heights ahead are ones it never saw, and it speaks again.
+        """
+        if not self._silent_after_restore:
+            return False
+        highest = self._block_sync.scheduler.get_highest_peer_height()
+        if highest is None or self.height < highest:
+            return True
+        self._silent_after_restore = False
+        (self._config.data_path / RESTORED_MARKER_FILE_NAME).unlink(missing_ok=True)
+        logger.info("caught up at height %d after the restore: taking part in consensus again", self.height)
+        return False
+
     def apply_broadcast(self, action: Broadcast) -> None:
+        if self._is_silent():
+            return
         if self._is_raft:
             self._raft_exchange.send_message(None, action.message)
         else:
             self._proposals.send_message(None, action.message)
 
     def apply_send_message(self, action: SendMessage) -> None:
+        if self._is_silent():
+            return
         if self._is_raft:
             self._raft_exchange.send_message(action.recipient, action.message)
         else:
@@ -699,7 +796,15 @@ class Node:
         parent = self._tip_header
         assert parent is not None and height == parent.height + 1
         return build_block(
-            self._rules, self._executor, self.store, parent, self._tip_hash, timestamp_ms, proposer, entries
+            self._rules,
+            self._executor,
+            self.store,
+            self.store.state_tree,
+            parent,
+            self._tip_hash,
+            timestamp_ms,
+            proposer,
+            entries,
         )
 
     async def validate_block(self, block: RawBlock) -> CommittedBlock:
@@ -746,7 +851,9 @@ class Node:
         verdicts.update(await self._verify_block_signatures(entries, retry))
         if self._tip_header is not parent:
             raise InvalidBlockError(f"the tip moved while block {header.height} was being checked; check it again")
-        return finish_block_check(rules, self._executor, self.store, parent, self._tip_hash, check, verdicts)
+        return finish_block_check(
+            rules, self._executor, self.store, self.store.state_tree, parent, self._tip_hash, check, verdicts
+        )
 
     async def _verify_block_signatures(
         self, entries: Sequence[PoolTransaction], positions: list[int]
@@ -829,6 +936,7 @@ class Node:
             receipts=proposal.receipts,
             writes=proposal.writes,
             certificate=certificate,
+            tree_update=proposal.tree_update,
         )
         started_s = time.perf_counter()
         assert self._commit_in_flight is None, "the engine decided a height while the previous one was being stored"
@@ -962,6 +1070,7 @@ class Node:
         self._counters.transactions_dropped += len(dropped)
         self._block_commit_seconds.observe(time.perf_counter() - self._proposal_started_s)
         self._schedule_journal_compaction()
+        self._schedule_pruning()
         # Governance's registry as of this block: cut removed organisations and revoked certificates,
         # and tell the engine at once whom it lost (a cut proposer's round need not wait for the next report).
         if self._network is not None and self._network.enforce_trust():
@@ -1372,6 +1481,10 @@ class Node:
 
     def get_receipt_proof(self, transaction_id: bytes) -> ProofRecord | None:
         return self._queries.get_proof(transaction_id, of_receipts=True)
+
+    def get_state_proof(self, contract: str, key: bytes, height: Height | None = None) -> CertifiedStateProof:
+        """`contract`'s `key` in the state after block `height` (None: the tip), proved (docs/state.md)."""
+        return self._queries.get_state_proof(self.height, contract, key, height)
 
     def call(self, contract: str, method: str, args: bytes, sender: Address | None) -> CallResult:
         header = self._tip_header

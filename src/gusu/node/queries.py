@@ -12,9 +12,13 @@ from contextlib import closing
 from typing import TYPE_CHECKING
 
 from gusu.crypto import CryptoSuite
+from gusu.errors import NotFoundError
 from gusu.execution import BlockContext, CallResult, Executor
 from gusu.ledger.ethtx import EthTransaction
 from gusu.ledger.merkle import compute_inclusion_proof
+from gusu.ledger.pruning import get_state_kept_from
+from gusu.ledger.statekey import compute_state_key
+from gusu.ledger.stateproof import CertifiedStateProof
 from gusu.ledger.store import BlockStore, StoredTransaction, compute_receipt_leaf
 from gusu.ledger.types import (
     Address,
@@ -89,10 +93,13 @@ class ChainQueries:
 
     def get_raw_block(self, height: Height) -> tuple[bytes, bytes | None] | None:
         header = self.store.get_header(height)
-        if header is None:
+        ids = self.store.get_transaction_ids(height)
+        if header is None or ids is None:
+            # No body: an archived height ([storage] block_bodies_kept). Serving its header with no
+            # transactions would hand a syncing peer a block that does not match its own header.
             return None
         transactions = []
-        for transaction_id in self.store.get_transaction_ids(height) or []:
+        for transaction_id in ids:
             stored = self.store.get_transaction(transaction_id)
             assert stored is not None
             transactions.append(stored.raw)
@@ -204,6 +211,38 @@ class ChainQueries:
             root=root,
             header=header,
             block_hash=compute_block_hash(self._suite, header),
+        )
+
+    def get_state_proof(self, tip: Height, contract: str, key: bytes, height: Height | None) -> CertifiedStateProof:
+        """`contract`'s `key` at `height` (None: the tip), with its proof, header and certificate.
+
+        NotFoundError for a height past the tip or one whose state is no longer kept.
+        """
+        at = tip if height is None else height
+        if at > tip:
+            raise NotFoundError(f"block {at} is not committed yet (the tip is {tip}); ask for height {tip} or below")
+        store = self.store
+        header = store.get_header(at)
+        if header is None:
+            raise NotFoundError(f"block {at} is not stored on this node (pruned, or the node joined after it)")
+        kept_from = get_state_kept_from(store.kv)
+        if at < kept_from:
+            raise NotFoundError(
+                f"the state at height {at} was pruned on this node: it keeps the state from height {kept_from} "
+                f"([storage] state_versions_kept); ask for height {kept_from} or above, or an archive node"
+            )
+        state_key = compute_state_key(contract, key)
+        # Both reads raise NotFoundError if this version of the tree was pruned meanwhile.
+        proof = store.get_state_proof(at, state_key)
+        value = store.get_state_value(at, state_key)
+        return CertifiedStateProof(
+            contract=contract,
+            key=key,
+            value=value,
+            proof=proof,
+            header=header,
+            block_hash=compute_block_hash(self._suite, header),
+            certificate=store.get_certificate(at),
         )
 
     def call(self, header: BlockHeader, contract: str, method: str, args: bytes, sender: Address | None) -> CallResult:

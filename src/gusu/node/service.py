@@ -15,6 +15,7 @@ from gusu.crypto import CryptoSuite
 from gusu.errors import GusuError
 from gusu.execution import CallResult
 from gusu.ledger.ethtx import EthTransaction
+from gusu.ledger.stateproof import CertifiedStateProof
 from gusu.ledger.types import Address, BlockHeader, CommitCertificate, Hash, Height, Receipt, Round, Transaction
 from gusu.network.transport import PeerInfo
 from gusu.node.versions import compute_consensus_versions
@@ -222,6 +223,11 @@ class NodeService(Protocol):
     def get_transaction_proof(self, transaction_id: bytes) -> ProofRecord | None: ...
 
     def get_receipt_proof(self, transaction_id: bytes) -> ProofRecord | None: ...
+
+    def get_state_proof(self, contract: str, key: bytes, height: Height | None = None) -> CertifiedStateProof:
+        """A contract key's value at `height` (None: the tip) with its state proof; NotFoundError past the
+        tip or for a pruned height."""
+        ...
 
     def call(self, contract: str, method: str, args: bytes, sender: Address | None) -> CallResult:
         """Run a view method against the latest state; raises an ExecutionError on failure."""

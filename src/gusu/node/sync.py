@@ -69,6 +69,10 @@ class SyncScheduler:
     def get_peer_height(self, peer: Address) -> Height | None:
         return self._heights.get(peer)
 
+    def get_highest_peer_height(self) -> Height | None:
+        """The highest tip a peer reported, or None before any report."""
+        return max(self._heights.values(), default=None)
+
     def get_penalty_until_s(self, peer: Address) -> float:
         return self._penalised_until_s.get(peer, 0.0)
 

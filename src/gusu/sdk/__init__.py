@@ -5,6 +5,11 @@
   chain through a node's JSON-RPC API (docs/api.md);
 * `verify_block_hash`, `verify_transaction_proof` and `verify_receipt_proof`
   let someone who trusts only a block hash check a node's answers;
+* `Client.get_state_proof` reads any contract's stored value with a state
+  proof, which `verify_state_proof` (against a trusted block hash) or
+  `verify_certified_state_proof` (against the validator set) checks;
+  `read_balance` and `read_evidence` decode the built-in contracts' values
+  (gusu.sdk.state);
 * `start_light_client` and `verify_next_block` (or `verify_next_header`) take a
   light client from a trusted block (the genesis block) to the next, checking
   each commit certificate against the validator set the previous header
@@ -23,6 +28,7 @@ gusu.ledger and gusu.errors only, so it can ship without the node.
 """
 
 from gusu.ledger.lightclient import LightClientState, start_light_client, verify_next_header
+from gusu.ledger.stateproof import CertifiedStateProof
 from gusu.sdk._rpc import TransactionDroppedError
 from gusu.sdk.client import AsyncClient, Client, ClientSettings, Subscription
 from gusu.sdk.contracts import (
@@ -39,6 +45,15 @@ from gusu.sdk.contracts import (
     generate_client,
 )
 from gusu.sdk.governance import AsyncGovernance, Governance, ProposalRequest
+from gusu.sdk.state import (
+    EvidenceRecordView,
+    compute_balance_key,
+    compute_evidence_key,
+    read_balance,
+    read_evidence,
+    verify_certified_state_proof,
+    verify_state_proof,
+)
 from gusu.sdk.transactions import (
     SignedTransaction,
     build_transaction,
@@ -72,6 +87,7 @@ __all__ = [
     "BlockNotification",
     "BlockView",
     "CallOutcome",
+    "CertifiedStateProof",
     "Client",
     "ClientSettings",
     "ContractHandle",
@@ -81,6 +97,7 @@ __all__ = [
     "Deployed",
     "EventNotification",
     "EvidencePage",
+    "EvidenceRecordView",
     "EvidenceView",
     "Governance",
     "InstanceView",
@@ -98,13 +115,19 @@ __all__ = [
     "TransactionStatus",
     "TransactionView",
     "build_transaction",
+    "compute_balance_key",
+    "compute_evidence_key",
     "decode_events",
     "generate_client",
+    "read_balance",
+    "read_evidence",
     "start_light_client",
     "verify_block_hash",
+    "verify_certified_state_proof",
     "verify_next_block",
     "verify_next_header",
     "verify_receipt_proof",
+    "verify_state_proof",
     "verify_transaction",
     "verify_transaction_proof",
 ]

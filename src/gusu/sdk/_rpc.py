@@ -17,7 +17,8 @@ import orjson
 
 from gusu.codec import Value
 from gusu.errors import ClientError, CodecError, RemoteError
-from gusu.ledger.jsonview import JSON, bytes_to_hex, hex_to_bytes, value_to_json
+from gusu.ledger.jsonview import JSON, bytes_to_hex, hex_to_bytes, state_proof_from_json, value_to_json
+from gusu.ledger.stateproof import STATE_PROOF_KEY_BYTES_MAX, CertifiedStateProof
 from gusu.ledger.types import ADDRESS_SIZE, HASH_SIZE, Address, Hash, Height, Receipt
 from gusu.sdk.views import (
     BlockView,
@@ -238,6 +239,30 @@ def transaction_proof_call(transaction_id: bytes | str) -> RpcCall[TransactionPr
 def receipt_proof_call(transaction_id: bytes | str) -> RpcCall[ReceiptProof]:
     tid = to_hash(transaction_id)
     return RpcCall("gusu_getReceiptProof", [bytes_to_hex(tid)], partial(parse_receipt_proof, transaction_id=tid))
+
+
+def state_proof_call(contract: str, key: bytes | str, height: int | None) -> RpcCall[CertifiedStateProof]:
+    if not isinstance(contract, str) or not contract:
+        raise ClientError(f"contract must be a contract name, found {contract!r}")
+    try:
+        key_bytes = hex_to_bytes(key, what="state key") if isinstance(key, str) else key
+    except CodecError as error:
+        raise ClientError(str(error)) from error
+    if not isinstance(key_bytes, bytes) or len(key_bytes) > STATE_PROOF_KEY_BYTES_MAX:
+        raise ClientError(f"key must be at most {STATE_PROOF_KEY_BYTES_MAX} bytes (bytes or 0x hex)")
+    params: list[JSON] = [contract, bytes_to_hex(key_bytes)]
+    if height is not None:
+        if type(height) is not int or height < 0:
+            raise ClientError(f"height must be a block height, found {height!r}")
+        params.append(height)
+    return RpcCall("gusu_getStateProof", params, partial(_parse_state_proof, contract=contract, key=key_bytes))
+
+
+def _parse_state_proof(data: JSON, contract: str, key: bytes) -> CertifiedStateProof:
+    answer = state_proof_from_json(data)
+    if answer.contract != contract or answer.key != key:
+        raise CodecError("the node answered with a proof of another key than the one asked for")
+    return answer
 
 
 def call_call(contract: str, method: str, args: Sequence[Value], sender: bytes | str | None) -> RpcCall[Value]:

@@ -38,6 +38,7 @@ from gusu.codec import Value
 from gusu.crypto import PrivateKey
 from gusu.errors import ClientError, CodecError, RemoteError, TimeoutError_
 from gusu.ledger.jsonview import JSON, bytes_to_hex
+from gusu.ledger.stateproof import CertifiedStateProof
 from gusu.ledger.types import Hash, Height, Receipt
 from gusu.sdk import _rpc
 from gusu.sdk._rpc import RpcCall
@@ -254,6 +255,11 @@ class Client:
 
     def get_receipt_proof(self, transaction_id: bytes | str) -> ReceiptProof:
         return self._run(_rpc.receipt_proof_call(transaction_id))
+
+    def get_state_proof(self, contract: str, key: bytes | str, height: int | None = None) -> CertifiedStateProof:
+        """`contract`'s `key` at `height` (None: the latest block) with its proof; check it with
+        `verify_state_proof` or `verify_certified_state_proof` (gusu.sdk.state) before trusting it."""
+        return self._run(_rpc.state_proof_call(contract, key, height))
 
     def call(self, contract: str, method: str, args: Sequence[Value], sender: bytes | str | None = None) -> Value:
         """Run a read-only method against the latest state and return its value; nothing is stored."""
@@ -532,6 +538,11 @@ class AsyncClient:
 
     async def get_receipt_proof(self, transaction_id: bytes | str) -> ReceiptProof:
         return await self._run(_rpc.receipt_proof_call(transaction_id))
+
+    async def get_state_proof(self, contract: str, key: bytes | str, height: int | None = None) -> CertifiedStateProof:
+        """`contract`'s `key` at `height` (None: the latest block) with its proof; check it with
+        `verify_state_proof` or `verify_certified_state_proof` (gusu.sdk.state) before trusting it."""
+        return await self._run(_rpc.state_proof_call(contract, key, height))
 
     async def call(self, contract: str, method: str, args: Sequence[Value], sender: bytes | str | None = None) -> Value:
         """Run a read-only method against the latest state and return its value; nothing is stored."""

@@ -6,7 +6,8 @@ the real `gusu.execution.Executor` on the node's committed state (a dict,
 which is all `Executor.execute_block` needs of a store: ``get(key)``), and a
 block's hash is `compute_block_hash` of a real `BlockHeader` that commits
 to the height, the parent, the transactions root, the receipts root and the
-state root, the last chained from the parent's by `compute_state_root`.
+state root, the root of the node's state tree after the block
+(`gusu.ledger.store.compute_state_update`, kept in a `StateTree` over a `MemoryStore`).
 Validators re-execute a proposed block on their own state and compare
 (`validate_block`, the same rules as `Node.validate_block`).
 
@@ -68,6 +69,14 @@ from gusu.ledger.genesis import (
     Genesis,
     GenesisValidator,
 )
+from gusu.ledger.kv import MemoryStore, WriteBatch
+from gusu.ledger.smt import (
+    StateTree,
+    TreeUpdate,
+    apply_tree_update_to_batch,
+    apply_tree_update_to_cache,
+    compute_pruning_batch,
+)
 from gusu.ledger.types import (
     Address,
     BlockHeader,
@@ -85,6 +94,7 @@ from gusu.mempool import Mempool, MempoolLimits, PoolTransaction
 from gusu.node.blocks import (
     CONFIG_SCHEDULE_STATE_KEY,
     BlockRules,
+    apply_block_tree_update,
     build_block,
     compute_genesis_block,
     compute_next_block_rules,
@@ -277,6 +287,8 @@ class Execution:
     transaction_ids: tuple[Hash, ...]
     receipts: tuple[Receipt, ...]
     writes: tuple[tuple[bytes, bytes | None], ...]
+    tree_update: TreeUpdate
+    """The block's version of the state tree, stored when the block commits (`apply_tree_update`)."""
 
 
 def make_genesis_tip(suite: CryptoSuite, writes: Sequence[tuple[bytes, bytes]]) -> ChainTip:
@@ -284,18 +296,37 @@ def make_genesis_tip(suite: CryptoSuite, writes: Sequence[tuple[bytes, bytes]]) 
     return ChainTip(block.header, block.block_hash)
 
 
+def make_genesis_state_tree(suite: CryptoSuite, writes: Sequence[tuple[bytes, bytes]]) -> StateTree:
+    """A node's state tree at the genesis block (version 0), in memory like the rest of its state."""
+    state_tree = StateTree(MemoryStore())
+    apply_block_tree_update(state_tree, compute_genesis_block(suite, get_genesis(), writes))
+    return state_tree
+
+
+def apply_tree_update(state_tree: StateTree, execution: Execution) -> None:
+    """Store a committed block's version of the state tree, dropping the versions before it."""
+    batch = WriteBatch()
+    apply_tree_update_to_batch(batch, execution.tree_update)
+    state_tree.store.write(batch, sync=False)
+    state_tree.store.write(compute_pruning_batch(state_tree.store, execution.header.height), sync=False)
+    apply_tree_update_to_cache(state_tree.cache, execution.tree_update)
+
+
 def execute_block(
     executor: Executor,
     rules: BlockRules,
     state: dict[bytes, bytes],
+    state_tree: StateTree,
     tip: ChainTip,
     timestamp_ms: int,
     proposer: Address,
     entries: Iterable[PoolTransaction],
 ) -> Execution:
     """Execute `entries` on `state` (the state after `tip`): `gusu.node.blocks.build_block`, as the node builds."""
-    built = build_block(rules, executor, state, tip.header, tip.block_hash, timestamp_ms, proposer, tuple(entries))
-    return Execution(built.header, built.transaction_ids, built.receipts, built.writes)
+    built = build_block(
+        rules, executor, state, state_tree, tip.header, tip.block_hash, timestamp_ms, proposer, tuple(entries)
+    )
+    return Execution(built.header, built.transaction_ids, built.receipts, built.writes, built.tree_update)
 
 
 def make_block(suite: CryptoSuite, header: BlockHeader, entries: Iterable[PoolTransaction]) -> SimBlock:
@@ -360,6 +391,7 @@ def validate_block(
     rules: BlockRules,
     decoder: TransactionDecoder,
     state: dict[bytes, bytes],
+    state_tree: StateTree,
     tip: ChainTip,
     committed_ids: Container[Hash],
     block: SimBlock,
@@ -381,5 +413,5 @@ def validate_block(
 
     raw_block = RawBlock(block.header, block.raw_transactions)
     check = start_block_check(rules, tip.header, tip.block_hash, raw_block, committed_ids.__contains__, get_known)
-    built = finish_block_check(rules, executor, state, tip.header, tip.block_hash, check, {})
-    return Execution(built.header, built.transaction_ids, built.receipts, built.writes)
+    built = finish_block_check(rules, executor, state, state_tree, tip.header, tip.block_hash, check, {})
+    return Execution(built.header, built.transaction_ids, built.receipts, built.writes, built.tree_update)

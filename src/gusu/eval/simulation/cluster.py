@@ -136,6 +136,7 @@ from gusu.eval.simulation.chain import (
     ScheduleExecutor,
     SimBlock,
     TransactionDecoder,
+    apply_tree_update,
     apply_writes,
     compute_sim_rules,
     execute_block,
@@ -143,6 +144,7 @@ from gusu.eval.simulation.chain import (
     get_genesis,
     make_block,
     make_genesis_state,
+    make_genesis_state_tree,
     make_genesis_tip,
     make_genesis_writes,
     make_mempool,
@@ -161,6 +163,7 @@ from gusu.eval.simulation.scenarios import (
 from gusu.eval.simulation.workload import Workload, make_workload
 from gusu.ledger.chainconfig import ChainConfig
 from gusu.ledger.genesis import GenesisValidator
+from gusu.ledger.smt import StateTree
 from gusu.ledger.types import Address, CommitCertificate, Hash, Height, Round, Transaction
 from gusu.ledger.validators import compute_validators_hash
 from gusu.mempool import Mempool, PoolTransaction
@@ -357,6 +360,8 @@ class SimNode:
     """Durable, like everything down to `journal`: the last stored block."""
     state: dict[bytes, bytes]
     """The committed state after `tip`."""
+    state_tree: StateTree
+    """The state tree at `tip`'s version (the next block's state root is computed from it)."""
     schedule: ValidatorSchedule
     """The validator sets around `tip`, from the configuration schedule in `state` (as `Node` keeps them)."""
     rules: BlockRules
@@ -750,6 +755,7 @@ class Simulation:
                     is_correct=not self.plan.is_byzantine_node(node_id) and node_id not in self.plan.invalid_builders,
                     tip=self.genesis_tip,
                     state=state,
+                    state_tree=make_genesis_state_tree(self.suite, genesis_writes),
                     schedule=ValidatorSchedule(get_config_schedule(get_genesis(), state), Height(0)),
                     rules=compute_sim_rules(self.suite, state, self.genesis_tip),
                     clock_is_good=validator_index not in self.plan.bad_clocks,
@@ -1331,7 +1337,9 @@ class Simulation:
         header_ms = message_ms = action.timestamp_ms
         if node.validator_index in self.plan.time_liars:
             header_ms, message_ms = self._lie_about_time(node, action)
-        execution = execute_block(self.executor, node.rules, node.state, node.tip, header_ms, node.address, entries)
+        execution = execute_block(
+            self.executor, node.rules, node.state, node.state_tree, node.tip, header_ms, node.address, entries
+        )
         header = execution.header
         if tampering == "state-root":
             header = replace(header, state_root=Hash(hashlib.sha256(b"tampered" + header.state_root).digest()))
@@ -1481,7 +1489,14 @@ class Simulation:
             return  # a body nobody built cannot be had: never answer rather than call it invalid
         try:
             execution = validate_block(
-                self.executor, node.rules, self.decoder, node.state, node.tip, node.committed_ids, block
+                self.executor,
+                node.rules,
+                self.decoder,
+                node.state,
+                node.state_tree,
+                node.tip,
+                node.committed_ids,
+                block,
             )
         except InvalidBlockError:
             is_valid = False
@@ -1554,6 +1569,7 @@ class Simulation:
             self._violate(f"validity: node {node.node_id} {how} of block {height}, which does not extend its chain")
             return False
         apply_writes(node.state, execution.writes)
+        apply_tree_update(node.state_tree, execution)
         node.tip = ChainTip(block.header, block.block_hash)
         node.schedule.update(get_config_schedule(get_genesis(), node.state), Height(height))
         node.rules = compute_sim_rules(self.suite, node.state, node.tip)
@@ -1655,7 +1671,14 @@ class Simulation:
             block = stored.block
             try:
                 execution = validate_block(
-                    self.executor, node.rules, self.decoder, node.state, node.tip, node.committed_ids, block
+                    self.executor,
+                    node.rules,
+                    self.decoder,
+                    node.state,
+                    node.state_tree,
+                    node.tip,
+                    node.committed_ids,
+                    block,
                 )
             except InvalidBlockError as error:
                 self._violate(
