@@ -769,8 +769,14 @@ static Result internal_result(Internal *node) {
     return result;
 }
 
-static Result two_leaves_one_path(const uint8_t *nibbles, int length) {
-    raise_damaged(0, nibbles, length, "two leaves have one key hash");
+/* Only a damaged store (two leaves with one key hash, or internal nodes nested too deep) leads below 64. */
+static Result too_deep(const uint8_t *nibbles, int length) {
+    char name[NAME_SIZE];
+    format_node_name(name, sizeof name, 0, nibbles, length);
+    PyErr_Format(storage_error,
+                 "the state tree goes deeper than a 256-bit key hash allows at nibble path %s: the store is damaged; "
+                 "restore the data directory from a backup",
+                 strchr(name, '/') + 1);
     return FAILED;
 }
 
@@ -778,7 +784,7 @@ static Result two_leaves_one_path(const uint8_t *nibbles, int length) {
 static Result build(Context *context, uint8_t *nibbles, int length, Leaf **leaves, size_t count) {
     if (count == 0) return NONE;
     if (count == 1) return leaf_result(leaves[0]);
-    if (length >= NIBBLES) return two_leaves_one_path(nibbles, length); /* only from a damaged store */
+    if (length >= NIBBLES) return too_deep(nibbles, length); /* only from a damaged store */
     Internal *node = arena_alloc(&context->arena, sizeof(Internal));
     if (node == NULL) return FAILED;
     new_internal(node);
@@ -872,7 +878,7 @@ static Result update_leaf_keyed(Context *context, uint8_t *nibbles, int length, 
 
 static Result update_internal(Context *context, uint8_t *nibbles, int length, uint64_t version, Internal *node,
                               const Update *updates, size_t count) {
-    if (length >= NIBBLES) return two_leaves_one_path(nibbles, length); /* only from a damaged store */
+    if (length >= NIBBLES) return too_deep(nibbles, length); /* only from a damaged store */
     Result results[SLOTS];
     unsigned changed = 0;
     size_t start = 0;

@@ -783,6 +783,7 @@ def _build(context: _Context, path: bytes, leaves: list[_Leaf]) -> _Node | None:
         return None
     if len(leaves) == 1:
         return leaves[0]
+    _validate_depth(path)
     depth = len(path)
     groups: dict[int, list[_Leaf]] = {}
     for leaf in leaves:
@@ -829,7 +830,17 @@ def _get_key_hash(leaf: _Leaf) -> bytes:
     return leaf.key_hash
 
 
+def _validate_depth(path: bytes) -> None:
+    """Only a damaged store (two leaves with one key hash, or internal nodes nested too deep) leads below 64."""
+    if len(path) >= NIBBLES:
+        raise StorageError(
+            f"the state tree goes deeper than a {KEY_BITS}-bit key hash allows at nibble path {path.hex()}: the "
+            "store is damaged; restore the data directory from a backup"
+        )
+
+
 def _update_internal(context: _Context, path: bytes, version: int, node: _Internal, updates: list[_Update]) -> _Result:
+    _validate_depth(path)
     results: dict[int, _Node | None] = {}
     for slot, group in _group_by_nibble(updates, len(path)):
         kind = node.kinds[_SLOTS + slot]
