@@ -47,7 +47,8 @@ static EVP_MD *sm3_md;
 /* --- keccak-256 ---------------------------------------------------------------------------------------- */
 
 static uint64_t keccak_round_constants[24];
-static unsigned keccak_rotations[25]; /* by lane index x + 5y */
+static unsigned keccak_rotations[25];   /* by lane index x + 5y */
+static unsigned keccak_destinations[25]; /* pi: where lane x + 5y goes, y + 5 * ((2x + 3y) mod 5) */
 
 /* rc(t) of the specification: the output bit of the LFSR x^8 + x^6 + x^5 + x^4 + 1 after t mod 255 steps. */
 static unsigned keccak_rc_bit(unsigned t) {
@@ -74,27 +75,45 @@ static void keccak_init_constants(void) {
         x = y;
         y = next_y;
     }
+    for (x = 0; x < 5; x++)
+        for (y = 0; y < 5; y++) keccak_destinations[x + 5 * y] = y + 5 * ((2 * x + 3 * y) % 5);
 }
 
 static inline uint64_t rotate_left(uint64_t lane, unsigned count) {
-    return count ? (lane << count) | (lane >> (64 - count)) : lane;
+    return (lane << count) | (lane >> ((64 - count) & 63));
 }
 
-static void keccak_f1600(uint64_t state[25]) {
-    uint64_t c[5], d[5], b[25];
+static void keccak_f1600(uint64_t a[25]) {
+    uint64_t b[25];
     for (unsigned round = 0; round < 24; round++) {
-        for (unsigned x = 0; x < 5; x++)
-            c[x] = state[x] ^ state[x + 5] ^ state[x + 10] ^ state[x + 15] ^ state[x + 20];
-        for (unsigned x = 0; x < 5; x++) d[x] = c[(x + 4) % 5] ^ rotate_left(c[(x + 1) % 5], 1);
-        for (unsigned i = 0; i < 25; i++) state[i] ^= d[i % 5];
-        /* rho and pi: B[y, 2x + 3y] = rot(A[x, y], r[x, y]) */
-        for (unsigned x = 0; x < 5; x++)
-            for (unsigned y = 0; y < 5; y++)
-                b[y + 5 * ((2 * x + 3 * y) % 5)] = rotate_left(state[x + 5 * y], keccak_rotations[x + 5 * y]);
-        for (unsigned y = 0; y < 5; y++)
-            for (unsigned x = 0; x < 5; x++)
-                state[x + 5 * y] = b[x + 5 * y] ^ (~b[(x + 1) % 5 + 5 * y] & b[(x + 2) % 5 + 5 * y]);
-        state[0] ^= keccak_round_constants[round];
+        /* theta */
+        uint64_t c0 = a[0] ^ a[5] ^ a[10] ^ a[15] ^ a[20];
+        uint64_t c1 = a[1] ^ a[6] ^ a[11] ^ a[16] ^ a[21];
+        uint64_t c2 = a[2] ^ a[7] ^ a[12] ^ a[17] ^ a[22];
+        uint64_t c3 = a[3] ^ a[8] ^ a[13] ^ a[18] ^ a[23];
+        uint64_t c4 = a[4] ^ a[9] ^ a[14] ^ a[19] ^ a[24];
+        uint64_t d0 = c4 ^ rotate_left(c1, 1), d1 = c0 ^ rotate_left(c2, 1), d2 = c1 ^ rotate_left(c3, 1);
+        uint64_t d3 = c2 ^ rotate_left(c4, 1), d4 = c3 ^ rotate_left(c0, 1);
+        for (unsigned y = 0; y < 25; y += 5) {
+            a[y] ^= d0;
+            a[y + 1] ^= d1;
+            a[y + 2] ^= d2;
+            a[y + 3] ^= d3;
+            a[y + 4] ^= d4;
+        }
+        /* rho and pi */
+        for (unsigned i = 0; i < 25; i++) b[keccak_destinations[i]] = rotate_left(a[i], keccak_rotations[i]);
+        /* chi */
+        for (unsigned y = 0; y < 25; y += 5) {
+            uint64_t b0 = b[y], b1 = b[y + 1], b2 = b[y + 2], b3 = b[y + 3], b4 = b[y + 4];
+            a[y] = b0 ^ (~b1 & b2);
+            a[y + 1] = b1 ^ (~b2 & b3);
+            a[y + 2] = b2 ^ (~b3 & b4);
+            a[y + 3] = b3 ^ (~b4 & b0);
+            a[y + 4] = b4 ^ (~b0 & b1);
+        }
+        /* iota */
+        a[0] ^= keccak_round_constants[round];
     }
 }
 
@@ -108,8 +127,13 @@ typedef struct {
 
 static void keccak_absorb_block(Keccak *k) {
     for (unsigned i = 0; i < KECCAK256_RATE / 8; i++) {
-        uint64_t lane = 0;
+        uint64_t lane;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        memcpy(&lane, k->block + 8 * i, 8); /* lanes are little-endian */
+#else
+        lane = 0;
         for (unsigned j = 0; j < 8; j++) lane |= (uint64_t)k->block[8 * i + j] << (8 * j);
+#endif
         k->state[i] ^= lane;
     }
     keccak_f1600(k->state);
