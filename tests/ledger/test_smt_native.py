@@ -171,6 +171,10 @@ def test_native_and_python_updates_are_identical(
         _assert_same(expected, _native(store, suite, version, parent, writes, native_cache))
         _assert_same(expected, _native(store, suite, version, parent, writes))  # no cache
         assert native_cache.nodes == python_cache.nodes and native_cache.bytes_used == python_cache.bytes_used
+        assert smt._native is not None
+        assert smt._native.encode_stale_keys(version, expected.stale) == [
+            smt._encode_stale_key(version, node_key) for node_key in expected.stale
+        ]
         _commit(store, expected)
         apply_tree_update_to_cache(python_cache, expected)
         apply_tree_update_to_cache(native_cache, expected)
@@ -207,6 +211,23 @@ def test_the_statetree_vectors_hold_for_both(
         monkeypatch.setattr(smt, "_native", None)
     problems = check_vector_file(VECTORS, KIND, suite_name)
     assert not problems, "\n".join(problems)
+
+
+@needs_native
+@settings(max_examples=100, deadline=None)
+@given(
+    since=st.integers(0, 2**64 - 1),
+    stale=st.lists(
+        st.tuples(st.integers(0, 2**64 - 1), st.binary(max_size=64).map(lambda path: bytes(b & 15 for b in path)))
+    ),
+)
+def test_native_stale_index_keys_are_the_pythons(since: int, stale: list[tuple[int, bytes]]) -> None:
+    assert smt._native is not None
+    assert smt._native.encode_stale_keys(since, tuple(stale)) == [smt._encode_stale_key(since, key) for key in stale]
+    with pytest.raises(ValueError, match="0 to 15"):
+        smt._native.encode_stale_keys(since, ((1, b"\x10"),))
+    with pytest.raises(ValueError, match="at most 64"):
+        smt._native.encode_stale_keys(since, ((1, bytes(65)),))
 
 
 @needs_native

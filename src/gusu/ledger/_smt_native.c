@@ -246,6 +246,8 @@ typedef struct {
     Py_ssize_t value_length;
     int is_stored;
     NodeKey stored; /* where the leaf is stored already (is_stored), else it is new */
+    int has_hash;   /* `hash` computed already */
+    uint8_t hash[HASH_SIZE];
 } Leaf;
 
 typedef struct {
@@ -303,8 +305,16 @@ static int hash_with_prefix(Context *context, int prefix, const uint8_t *a, size
     return hash_parts(&context->hasher, parts, lengths, b ? 3 : 2, out);
 }
 
-static int compute_leaf_hash(Context *context, const Leaf *leaf, uint8_t out[HASH_SIZE]) {
-    return hash_with_prefix(context, PREFIX_LEAF, leaf->key_hash, HASH_SIZE, leaf->value_hash, HASH_SIZE, out);
+/* A leaf's hash, computed once per leaf (an updated key's is compared with the old one, then stored). */
+static int compute_leaf_hash(Context *context, Leaf *leaf, uint8_t out[HASH_SIZE]) {
+    if (!leaf->has_hash) {
+        if (hash_with_prefix(context, PREFIX_LEAF, leaf->key_hash, HASH_SIZE, leaf->value_hash, HASH_SIZE,
+                             leaf->hash) < 0)
+            return -1;
+        leaf->has_hash = 1;
+    }
+    memcpy(out, leaf->hash, HASH_SIZE);
+    return 0;
 }
 
 /* --- node keys, paths and errors ---------------------------------------------------------------------- */
@@ -554,6 +564,7 @@ static int decode_node(PyObject *raw_object, const uint8_t *nibbles, int path_le
         leaf->value = raw + LEAF_FIXED_BYTES + key_length;
         leaf->value_length = length - LEAF_FIXED_BYTES - (Py_ssize_t)key_length;
         leaf->is_stored = 1;
+        leaf->has_hash = 0;
         leaf->stored.version = version;
         leaf->stored.length = (uint8_t)path_length;
         memcpy(leaf->stored.nibbles, nibbles, path_length);
@@ -846,6 +857,7 @@ static Py_ssize_t new_leaves(Context *context, const Update *updates, size_t cou
         leaf->value = update->value;
         leaf->value_length = update->value_length;
         leaf->is_stored = 0;
+        leaf->has_hash = 0;
         out[made++] = leaf;
     }
     return made;
@@ -1212,6 +1224,64 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(encode_stale_keys_doc,
+             "encode_stale_keys(version, stale)\n--\n\n"
+             "The stale-node index keys of `stale` ((version, nibble path) pairs) since `version`: "
+             "b'J' + version(8) + the node's store key, as gusu.ledger.smt encodes them.");
+
+static PyObject *encode_stale_keys(PyObject *module, PyObject *args) {
+    (void)module;
+    PyObject *version_object, *stale;
+    if (!PyArg_ParseTuple(args, "OO:encode_stale_keys", &version_object, &stale)) return NULL;
+    uint64_t since;
+    if (get_version_argument(version_object, &since) < 0) return NULL;
+    PyObject *sequence = PySequence_Fast(stale, "stale must be a sequence");
+    if (sequence == NULL) return NULL;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(sequence);
+    PyObject *result = PyList_New(count);
+    if (result == NULL) goto failed;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(sequence, i);
+        uint64_t version;
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2 || !PyBytes_Check(PyTuple_GET_ITEM(item, 1))) {
+            PyErr_SetString(PyExc_TypeError, "stale entries are (version, nibble path) pairs");
+            goto failed;
+        }
+        if (get_version_argument(PyTuple_GET_ITEM(item, 0), &version) < 0) goto failed;
+        PyObject *path = PyTuple_GET_ITEM(item, 1);
+        Py_ssize_t length = PyBytes_GET_SIZE(path);
+        const uint8_t *nibbles = (const uint8_t *)PyBytes_AS_STRING(path);
+        if (length > NIBBLES) {
+            PyErr_SetString(PyExc_ValueError, "a nibble path is at most 64 nibbles");
+            goto failed;
+        }
+        for (Py_ssize_t j = 0; j < length; j++)
+            if (nibbles[j] > 15) {
+                PyErr_SetString(PyExc_ValueError, "a nibble path holds values 0 to 15");
+                goto failed;
+            }
+        PyObject *node_key = encode_node_key(version, nibbles, (int)length);
+        if (node_key == NULL) goto failed;
+        PyObject *key = PyBytes_FromStringAndSize(NULL, 1 + VERSION_BYTES + PyBytes_GET_SIZE(node_key));
+        if (key == NULL) {
+            Py_DECREF(node_key);
+            goto failed;
+        }
+        uint8_t *out = (uint8_t *)PyBytes_AS_STRING(key);
+        out[0] = 'J';
+        put_version(out + 1, since);
+        memcpy(out + 1 + VERSION_BYTES, PyBytes_AS_STRING(node_key), PyBytes_GET_SIZE(node_key));
+        Py_DECREF(node_key);
+        PyList_SET_ITEM(result, i, key);
+    }
+    Py_DECREF(sequence);
+    return result;
+failed:
+    Py_XDECREF(result);
+    Py_DECREF(sequence);
+    return NULL;
+}
+
 PyDoc_STRVAR(hash_doc, "hash(suite, data)\n--\n\nThe suite's hash of data (0 SM3, 1 keccak-256), for tests.");
 
 static PyObject *hash_function(PyObject *module, PyObject *args) {
@@ -1246,6 +1316,7 @@ static PyObject *hash_function(PyObject *module, PyObject *args) {
 static PyMethodDef methods[] = {
     {"apply_updates", apply_updates, METH_VARARGS, apply_updates_doc},
     {"hash", hash_function, METH_VARARGS, hash_doc},
+    {"encode_stale_keys", encode_stale_keys, METH_VARARGS, encode_stale_keys_doc},
     {NULL, NULL, 0, NULL},
 };
 

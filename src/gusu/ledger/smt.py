@@ -1026,8 +1026,12 @@ def apply_tree_update_to_batch(batch: WriteBatch, update: TreeUpdate) -> None:
     """Add the update's nodes and its stale-node index entries to `batch`."""
     for key, value in update.nodes.items():
         batch.put(key, value)
-    for node_key in update.stale:
-        batch.put(_encode_stale_key(update.version, node_key), b"")
+    if _native is not None:  # a few thousand keys a block, at about 1 µs each in Python
+        stale_keys = _native.encode_stale_keys(update.version, update.stale)
+    else:
+        stale_keys = [_encode_stale_key(update.version, node_key) for node_key in update.stale]
+    for key in stale_keys:
+        batch.put(key, b"")
 
 
 def compute_pruning_batch(store: KeyValueStore, oldest_kept_version: int) -> WriteBatch:
