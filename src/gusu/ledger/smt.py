@@ -44,6 +44,10 @@ Store key families (one byte, after the block store's; see gusu.ledger.store):
     b"j" + version(8) + nibble count(1) + packed nibbles    a tree node
     b"J" + stale since version(8) + node store key        stale-node index
 
+The update runs in C (gusu.ledger._smt_native, src/gusu/ledger/_smt_native.c) when that extension is built,
+else in Python (`_apply_tree_updates_python`, the reference it is tested against); both give the same
+nodes byte for byte. docs/state.md, "Native update".
+
 Proofs
 ------
 `get_state_proof` returns the sibling hashes from the root down to where
@@ -578,15 +582,14 @@ def _load_root(store: KeyValueStore, version: int) -> _Node | None:
 # --- the node cache ----------------------------------------------------------------------------------------
 
 TREE_CACHE_DEPTH_DEFAULT = 5
-"""Keep the internal nodes of the top 5 nibble levels (at most 69,905) decoded in memory, as far as
-`TREE_CACHE_BYTES_DEFAULT` allows: they are read by every block's update and would otherwise be read and
-decoded again each time. Deeper levels are rarely read twice, and every cached node adds to the work of
-Python's cyclic garbage collector (a full collection walks all of them)."""
+"""Keep the internal nodes of the top 5 nibble levels (at most 69,905) in memory, as far as
+`TREE_CACHE_BYTES_DEFAULT` allows: they are read by every block's update and would otherwise be read from the
+store again each time. Deeper levels are rarely read twice."""
 TREE_CACHE_DEPTH_MAX = 8
 """A guard against a setting that would aim to hold the whole tree in memory."""
 TREE_CACHE_BYTES_DEFAULT = 256 * 1024 * 1024
 """The memory the node cache may use (estimated, see `_get_cached_node_bytes`): enough for the top five nibble
-levels of a 1,000,000-entry state (about 180 MB), so a block's update there decodes almost nothing."""
+levels of a 1,000,000-entry state (about 100 MB), so a block's update there reads almost nothing from the store."""
 TREE_CACHE_BYTES_MAX = 16 * 1024 * 1024 * 1024
 """A guard against a budget no machine running a node has."""
 
