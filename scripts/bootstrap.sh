@@ -11,6 +11,12 @@ need_apt=()
 command -v "$python" >/dev/null 2>&1 || need_apt+=(python3)
 "$python" -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+# The native state-tree module (src/gusu/ledger/_smt_native.c, docs/state.md) is compiled on install: a C
+# compiler, OpenSSL 3's libcrypto headers, and the headers of the Python that builds it.
+command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
+[ -e /usr/include/openssl/evp.h ] || need_apt+=(libssl-dev)
+"$python" -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+    >/dev/null 2>&1 || need_apt+=(python3-dev)
 if [ "$extra" = "test" ]; then
     # Tools some tests drive; under CI=true a test that lacks one fails instead of skipping (tests/conftest.py).
     command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
@@ -47,8 +53,9 @@ case "$extra" in
     *) echo "bootstrap.sh: unknown extra '$extra' (expected nothing or 'test')" >&2; exit 2 ;;
 esac
 stamp=".venv/.gusu-installed${extra:+-$extra}"
-# The stamp holds the hash of what was installed, so any change to the lock or pyproject.toml reinstalls.
-wanted="$(cat "$lock" pyproject.toml | "$python" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
+# The stamp holds the hash of what was installed, so any change to the lock, pyproject.toml or the native module's
+# build or source reinstalls (which compiles the module into src/gusu/ledger/).
+wanted="$(cat "$lock" pyproject.toml setup.py src/gusu/ledger/_smt_native.c | "$python" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
     .venv/bin/python -m pip install -q --require-hashes -r "$lock"
     # The build backend (setuptools) is in the lock too: build with it rather than fetch an unpinned one.

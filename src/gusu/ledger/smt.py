@@ -44,6 +44,10 @@ Store key families (one byte, after the block store's; see gusu.ledger.store):
     b"j" + version(8) + nibble count(1) + packed nibbles    a tree node
     b"J" + stale since version(8) + node store key        stale-node index
 
+The update runs in C (gusu.ledger._smt_native, src/gusu/ledger/_smt_native.c) when that extension is built,
+else in Python (`_apply_tree_updates_python`, the reference it is tested against); both give the same
+nodes byte for byte. docs/state.md, "Native update".
+
 Proofs
 ------
 `get_state_proof` returns the sibling hashes from the root down to where
@@ -56,10 +60,12 @@ N entries carries about log2(N) hashes.
 from __future__ import annotations
 
 import functools
+import logging
 import operator
 import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
 
 from gusu.codec import Value, decode_list, encode, expect_bytes, expect_list, expect_uint
 from gusu.crypto import CryptoSuite
@@ -120,6 +126,7 @@ KEY_PREFIX = encode("gusu.smt.key.v1")
 VALUE_PREFIX = encode("gusu.smt.value.v1")
 LEAF_PREFIX = encode("gusu.smt.leaf.v1")
 INTERNAL_PREFIX = encode("gusu.smt.internal.v1")
+_NATIVE_PREFIXES = (KEY_PREFIX, VALUE_PREFIX, LEAF_PREFIX, INTERNAL_PREFIX)
 
 TAG_PROOF = "gusu.smt.proof.v1"
 
@@ -133,6 +140,39 @@ PROOF_BYTES_MAX = 16 * 1024
 
 _VERSION_BYTES = 8
 _VERSION_MAX = (1 << (8 * _VERSION_BYTES)) - 1
+
+_logger = logging.getLogger(__name__)
+
+# The per-block update in C (src/gusu/ledger/_smt_native.c), built by `pip install -e .` or
+# `python setup.py build_ext --inplace`; without it the same update runs in Python, several times slower.
+_native: ModuleType | None
+try:
+    from gusu.ledger import _smt_native as _native
+except ImportError as error:
+    _native = None
+    _NATIVE_IMPORT_ERROR = str(error)
+else:
+    _NATIVE_IMPORT_ERROR = ""
+
+_NATIVE_SUITES = {"sm3": 0, "keccak256": 1}
+"""The native module's code for each suite's hash (`CryptoSuite.hash_name`); other suites use the Python update."""
+_implementation_logged = False
+
+
+def _log_implementation(is_native: bool) -> None:
+    """Say once per process which implementation computes the tree, so that a slow node shows why."""
+    global _implementation_logged
+    if _implementation_logged:
+        return
+    _implementation_logged = True
+    if is_native:
+        _logger.warning("state tree updates run in the native module gusu.ledger._smt_native")
+    else:
+        _logger.warning(
+            "state tree updates run in pure Python, several times slower than the native module (%s); build it "
+            "with: pip install --no-build-isolation -e . (needs gcc, python3-dev and libssl-dev)",
+            _NATIVE_IMPORT_ERROR or "not available for this suite's hash",
+        )
 
 
 # --- hashing: the spec -------------------------------------------------------------------------------------
@@ -512,13 +552,24 @@ def _get_node_hash(suite: CryptoSuite, node: _Node | None) -> bytes:
     return node.hashes[1]
 
 
-def _load_node(store: KeyValueStore, node_key: NodeKey) -> _Node | None:
+def _read_node(store: KeyValueStore, node_key: NodeKey) -> bytes:
     raw = store.get(encode_node_key(node_key))
     if raw is None:
         raise StorageError(
             f"tree node {node_key[0]}/{node_key[1].hex()} is missing: the store is damaged or that version was pruned"
         )
-    return _decode_node(raw, node_key)
+    return raw
+
+
+def _load_node(store: KeyValueStore, node_key: NodeKey) -> _Node | None:
+    return _decode_node(_read_node(store, node_key), node_key)
+
+
+def _load_leaf(store: KeyValueStore, node_key: NodeKey) -> _Leaf:
+    node = _load_node(store, node_key)
+    if not isinstance(node, _Leaf):
+        raise StorageError(f"tree node {node_key[0]}/{node_key[1].hex()} is not the leaf its parent says it is")
+    return node
 
 
 def _load_root(store: KeyValueStore, version: int) -> _Node | None:
@@ -531,34 +582,34 @@ def _load_root(store: KeyValueStore, version: int) -> _Node | None:
 # --- the node cache ----------------------------------------------------------------------------------------
 
 TREE_CACHE_DEPTH_DEFAULT = 5
-"""Keep the internal nodes of the top 5 nibble levels (at most 69,905) decoded in memory, as far as
-`TREE_CACHE_BYTES_DEFAULT` allows: they are read by every block's update and would otherwise be read and
-decoded again each time. Deeper levels are rarely read twice, and every cached node adds to the work of
-Python's cyclic garbage collector (a full collection walks all of them)."""
+"""Keep the internal nodes of the top 5 nibble levels (at most 69,905) in memory, as far as
+`TREE_CACHE_BYTES_DEFAULT` allows: they are read by every block's update and would otherwise be read from the
+store again each time. Deeper levels are rarely read twice."""
 TREE_CACHE_DEPTH_MAX = 8
 """A guard against a setting that would aim to hold the whole tree in memory."""
 TREE_CACHE_BYTES_DEFAULT = 256 * 1024 * 1024
 """The memory the node cache may use (estimated, see `_get_cached_node_bytes`): enough for the top five nibble
-levels of a 1,000,000-entry state (about 180 MB), so a block's update there decodes almost nothing."""
+levels of a 1,000,000-entry state (about 100 MB), so a block's update there reads almost nothing from the store."""
 TREE_CACHE_BYTES_MAX = 16 * 1024 * 1024 * 1024
 """A guard against a budget no machine running a node has."""
 
-_CACHED_NODE_FIXED_BYTES = 1024
-"""A decoded node's four lists and its object, estimated."""
-_CACHED_SLOT_BYTES = 3 * HASH_SIZE
-"""Per occupied slot: its hash and leaf key hash as bytes objects, its version, and the inner hash above it."""
+_CACHED_NODE_FIXED_BYTES = 256
+"""Per cached node besides its encoding: the bytes object's header, the entry's tuple and ints, the path key and
+the dict slot, estimated."""
 
 
-def _get_cached_node_bytes(node: _Internal) -> int:
-    """An estimate of the memory a decoded node holds, for the cache's budget."""
-    return _CACHED_NODE_FIXED_BYTES + _CACHED_SLOT_BYTES * (_SLOTS - node.kinds[_SLOTS:].count(_EMPTY))
+def _get_cached_node_bytes(raw: bytes) -> int:
+    """An estimate of the memory a cached node holds, for the cache's budget."""
+    return _CACHED_NODE_FIXED_BYTES + len(raw)
 
 
 @dataclass(slots=True)
 class TreeNodeCache:
-    """Decoded internal nodes of the latest committed version, by nibble path, within a memory budget.
+    """Internal nodes of the latest committed version, encoded, by nibble path, within a memory budget.
 
-    One entry per path (version, node, estimated bytes), none deeper than `depth_nibbles`, and nodes are
+    Encoded rather than decoded: the native update (gusu.ledger._smt_native) reads them as they are, and bytes
+    objects cost Python's cyclic garbage collector nothing. One entry per path (version, encoded node,
+    estimated bytes), none deeper than `depth_nibbles`, and nodes are
     admitted only while their estimated total stays within `bytes_max`. Nodes are met top-down (an update
     reads a node's parent first), so the upper levels, which every block reads, are the first to get in.
     Filled only from committed versions (`apply_tree_update_to_cache`) and from the store: a computed update
@@ -568,7 +619,7 @@ class TreeNodeCache:
 
     depth_nibbles: int = TREE_CACHE_DEPTH_DEFAULT
     bytes_max: int = TREE_CACHE_BYTES_DEFAULT
-    nodes: dict[bytes, tuple[int, _Internal, int]] = field(default_factory=dict)
+    nodes: dict[bytes, tuple[int, bytes, int]] = field(default_factory=dict)
     bytes_used: int = 0
     """The estimated memory of the nodes held."""
 
@@ -585,16 +636,17 @@ class TreeNodeCache:
             )
 
 
-def _apply_node_to_cache(cache: TreeNodeCache, path: bytes, version: int, node: _Internal) -> None:
-    """Hold `node` for `path` if it fits the depth and the budget (an older node for the path goes either way)."""
+def _apply_node_to_cache(cache: TreeNodeCache, path: bytes, version: int, raw: bytes) -> None:
+    """Hold the encoded node `raw` for `path` if it fits the depth and the budget (an older node for the path goes
+    either way)."""
     if len(path) >= cache.depth_nibbles:
         return
     old = cache.nodes.pop(path, None)
     if old is not None:
         cache.bytes_used -= old[2]
-    size = _get_cached_node_bytes(node)
+    size = _get_cached_node_bytes(raw)
     if cache.bytes_used + size <= cache.bytes_max:
-        cache.nodes[path] = (version, node, size)
+        cache.nodes[path] = (version, raw, size)
         cache.bytes_used += size
 
 
@@ -611,12 +663,17 @@ def _load_internal(context: _Context, version: int, path: bytes) -> _Internal:
     if cache is not None:
         entry = cache.nodes.get(path)
         if entry is not None and entry[0] == version:
-            return entry[1]
-    node = _load_node(context.store, (version, path))
+            return _get_internal(_decode_node(entry[1], (version, path)), version, path)
+    raw = _read_node(context.store, (version, path))
+    node = _get_internal(_decode_node(raw, (version, path)), version, path)
+    if cache is not None:
+        _apply_node_to_cache(cache, path, version, raw)
+    return node
+
+
+def _get_internal(node: _Node | None, version: int, path: bytes) -> _Internal:
     if not isinstance(node, _Internal):
         raise StorageError(f"tree node {version}/{path.hex()} is not the internal node its parent says it is")
-    if cache is not None:
-        _apply_node_to_cache(cache, path, version, node)
     return node
 
 
@@ -633,8 +690,9 @@ class TreeUpdate:
     """Store key -> encoded node, for every node this version adds."""
     stale: tuple[NodeKey, ...]
     """Nodes of earlier versions that this version no longer uses, sorted."""
-    internal_nodes: dict[bytes, _Internal] = field(default_factory=dict, compare=False, repr=False)
-    """Nibble path -> the internal nodes this version adds, decoded, for `apply_tree_update_to_cache`."""
+    internal_nodes: dict[bytes, bytes] = field(default_factory=dict, compare=False, repr=False)
+    """Nibble path -> the internal nodes this version adds at paths shorter than `TREE_CACHE_DEPTH_MAX`, encoded,
+    for `apply_tree_update_to_cache`."""
 
 
 @dataclass(slots=True)
@@ -652,7 +710,7 @@ class _Context:
     cache: TreeNodeCache | None
     nodes: dict[bytes, bytes] = field(default_factory=dict)
     stale: set[NodeKey] = field(default_factory=set)
-    internal_nodes: dict[bytes, _Internal] = field(default_factory=dict)
+    internal_nodes: dict[bytes, bytes] = field(default_factory=dict)
 
 
 class _Unchanged:
@@ -686,8 +744,10 @@ def _group_by_nibble(updates: Sequence[_Update], depth: int) -> list[tuple[int, 
 
 
 def _write_internal(context: _Context, path: bytes, node: _Internal) -> None:
-    context.nodes[encode_node_key((context.version, path))] = _encode_internal(node)
-    context.internal_nodes[path] = node
+    raw = _encode_internal(node)
+    context.nodes[encode_node_key((context.version, path))] = raw
+    if len(path) < TREE_CACHE_DEPTH_MAX:
+        context.internal_nodes[path] = raw
 
 
 def _set_slot(context: _Context, node: _NodeBuilder, path: bytes, slot: int, child: _Node | None) -> None:
@@ -726,6 +786,7 @@ def _build(context: _Context, path: bytes, leaves: list[_Leaf]) -> _Node | None:
         return None
     if len(leaves) == 1:
         return leaves[0]
+    _validate_depth(path)
     depth = len(path)
     groups: dict[int, list[_Leaf]] = {}
     for leaf in leaves:
@@ -758,10 +819,7 @@ def _update_leaf_keyed(
         if not leaves:
             return _UNCHANGED  # deletes of absent keys
         if leaf is None:
-            loaded = _load_node(context.store, stored)
-            if not isinstance(loaded, _Leaf):
-                raise StorageError(f"tree node {stored[0]}/{stored[1].hex()} is not the leaf its parent says it is")
-            leaf = loaded
+            leaf = _load_leaf(context.store, stored)
         leaves.append(leaf)
         leaves.sort(key=_get_key_hash)
     elif len(leaves) == 1 and _get_leaf_hash(suite, leaves[0]) == leaf_hash:
@@ -775,7 +833,17 @@ def _get_key_hash(leaf: _Leaf) -> bytes:
     return leaf.key_hash
 
 
+def _validate_depth(path: bytes) -> None:
+    """Only a damaged store (two leaves with one key hash, or internal nodes nested too deep) leads below 64."""
+    if len(path) >= NIBBLES:
+        raise StorageError(
+            f"the state tree goes deeper than a {KEY_BITS}-bit key hash allows at nibble path {path.hex()}: the "
+            "store is damaged; restore the data directory from a backup"
+        )
+
+
 def _update_internal(context: _Context, path: bytes, version: int, node: _Internal, updates: list[_Update]) -> _Result:
+    _validate_depth(path)
     results: dict[int, _Node | None] = {}
     for slot, group in _group_by_nibble(updates, len(path)):
         kind = node.kinds[_SLOTS + slot]
@@ -816,7 +884,7 @@ def _update_internal(context: _Context, path: bytes, version: int, node: _Intern
         if remaining:
             (slot,) = remaining
             if node.kinds[_SLOTS + slot] == _ONE_LEAF:
-                return _load_node(context.store, (node.versions[slot], path + bytes((slot,))))
+                return _load_leaf(context.store, (node.versions[slot], path + bytes((slot,))))
         else:
             only = results[filled[0]]
             if isinstance(only, _Leaf):
@@ -844,9 +912,54 @@ def apply_tree_updates(
     block (`apply_tree_update_to_batch`) and, once that is written, in the
     cache (`apply_tree_update_to_cache`). The result depends only on the
     parent version and the set of writes, never on their order.
+
+    Computed by the native module (gusu.ledger._smt_native) when it is built, else in Python; both give the same
+    result byte for byte (tests/ledger/test_smt_native.py).
     """
     assert 0 <= version <= _VERSION_MAX
     assert parent_version is None or parent_version < version, "a version follows its parent"
+    native_suite = _NATIVE_SUITES.get(suite.hash_name) if _native is not None else None
+    _log_implementation(native_suite is not None)
+    if native_suite is not None:
+        return _apply_tree_updates_native(store, native_suite, version, parent_version, writes, cache)
+    return _apply_tree_updates_python(store, suite, version, parent_version, writes, cache)
+
+
+def _apply_tree_updates_native(
+    store: KeyValueStore,
+    native_suite: int,
+    version: int,
+    parent_version: int | None,
+    writes: Mapping[bytes, bytes | None],
+    cache: TreeNodeCache | None,
+) -> TreeUpdate:
+    assert _native is not None
+    root, nodes, stale, internal_nodes, loaded = _native.apply_updates(
+        native_suite,
+        _NATIVE_PREFIXES,
+        store.get,
+        None if cache is None else cache.nodes,
+        version,
+        parent_version,
+        writes,
+        TREE_CACHE_DEPTH_MAX,
+    )
+    if cache is not None:
+        # What the Python update admits while it walks, in the same (top-down) order, so the budget fills alike.
+        for path, loaded_version, raw in loaded:
+            _apply_node_to_cache(cache, path, loaded_version, raw)
+    return TreeUpdate(version=version, root=Hash(root), nodes=nodes, stale=stale, internal_nodes=internal_nodes)
+
+
+def _apply_tree_updates_python(
+    store: KeyValueStore,
+    suite: CryptoSuite,
+    version: int,
+    parent_version: int | None,
+    writes: Mapping[bytes, bytes | None],
+    cache: TreeNodeCache | None,
+) -> TreeUpdate:
+    """The reference implementation of `apply_tree_updates`, and its fallback when the native module is not built."""
     context = _Context(suite, store, version, cache)
     hash_function = suite.hash
     updates = sorted(
@@ -859,7 +972,11 @@ def apply_tree_updates(
     else:
         parent_key = (parent_version, b"")
         cached = None if cache is None else cache.nodes.get(b"")
-        old = cached[1] if cached is not None and cached[0] == parent_version else _load_root(store, parent_version)
+        old = (
+            _decode_node(cached[1], parent_key)
+            if cached is not None and cached[0] == parent_version
+            else _load_root(store, parent_version)
+        )
         result: _Result
         if old is None:
             leaves = _new_leaves(suite, updates)
@@ -876,9 +993,10 @@ def apply_tree_updates(
         if isinstance(root, _Leaf) and root.stored is not None:
             context.stale.add(root.stored)
     # Every version has its own root node, even when nothing changed, so any version can be read.
-    context.nodes[encode_node_key((version, b""))] = _encode_node(root)
+    raw_root = _encode_node(root)
+    context.nodes[encode_node_key((version, b""))] = raw_root
     if isinstance(root, _Internal):
-        context.internal_nodes[b""] = root
+        context.internal_nodes[b""] = raw_root
     return TreeUpdate(
         version=version,
         root=Hash(_get_node_hash(suite, root)),
@@ -911,8 +1029,12 @@ def apply_tree_update_to_batch(batch: WriteBatch, update: TreeUpdate) -> None:
     """Add the update's nodes and its stale-node index entries to `batch`."""
     for key, value in update.nodes.items():
         batch.put(key, value)
-    for node_key in update.stale:
-        batch.put(_encode_stale_key(update.version, node_key), b"")
+    if _native is not None:  # a few thousand keys a block, at about 1 µs each in Python
+        stale_keys = _native.encode_stale_keys(update.version, update.stale)
+    else:
+        stale_keys = [_encode_stale_key(update.version, node_key) for node_key in update.stale]
+    for key in stale_keys:
+        batch.put(key, b"")
 
 
 def compute_pruning_batch(store: KeyValueStore, oldest_kept_version: int) -> WriteBatch:
