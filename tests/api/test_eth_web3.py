@@ -222,8 +222,8 @@ def test_web3_reads_a_gusu_evm_chain(tmp_path: Path) -> None:
                 await ask(lambda: contract.functions.transfer(dev, 1).call({"from": other}))
             with pytest.raises(ContractLogicError, match="Token: allowance exceeded"):
                 await ask(lambda: contract.functions.transferFrom(dev, other, 1).estimate_gas({"from": other}))
-            # Raw Ethereum transactions are item 2's: this node says so in Ethereum's terms.
-            with pytest.raises(Web3RPCError, match="not supported on this node"):
+            # A malformed raw transaction is refused with the decoder's reason, under -32000.
+            with pytest.raises(Web3RPCError, match="not canonical RLP"):
                 await ask(lambda: w3.eth.send_raw_transaction(b"\x02\xf8"))
 
             transfer = contract.functions.transfer(other, 5).build_transaction(
