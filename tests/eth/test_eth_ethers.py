@@ -2,8 +2,9 @@
 
 ethers comes from the npm registry at the version pinned in tests/eth/js/package-lock.json (installed
 with `npm ci` into tests/eth/js/node_modules, gitignored, on first use or when the lock changes) and
-runs under the system Node.js: tests/eth/js/ethers_erc20.js deploys the ERC-20 fixture, transfers
-(legacy and EIP-1559), reads events and decodes a revert reason and a custom error. Without node or
+runs under the system Node.js: tests/eth/js/ethers_erc20.js deploys the ERC-20 fixture, calls,
+estimates, transfers (legacy and EIP-1559), reads receipts and events (by receipt, by range, through a
+polling filter and WebSocket subscriptions) and decodes a revert reason and a custom error. Without node or
 npm the test skips locally and fails under CI=true (tests/conftest.py); scripts/bootstrap.sh installs
 Debian's nodejs and npm for the test extra.
 """
@@ -91,6 +92,7 @@ def test_ethers_deploys_transfers_and_decodes_reverts(tmp_path: Path) -> None:
                     node_binary,
                     str(JS_PROJECT / "ethers_erc20.js"),
                     server.url + "/rpc",
+                    server.ws_url,
                     "0x" + key.secret.hex(),
                     str(TOKEN_ARTIFACT),
                     cwd=JS_PROJECT,

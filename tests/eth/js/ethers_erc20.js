@@ -1,14 +1,18 @@
 // ethers v6, unchanged, against a Gusu node's Ethereum JSON-RPC (issue 10, item 5; driven by
-// tests/eth/test_eth_ethers.py). Usage: node ethers_erc20.js RPC_URL PRIVATE_KEY_HEX TOKEN_ARTIFACT_JSON
-// Deploys the ERC-20 fixture, transfers with a legacy and an EIP-1559 transaction, reads events by
-// receipt and by range, and checks a revert reason and a custom error as ethers decodes them. Any
+// tests/eth/test_eth_ethers.py). Usage: node ethers_erc20.js RPC_URL WS_URL PRIVATE_KEY_HEX TOKEN_ARTIFACT_JSON
+// Deploys the ERC-20 fixture, calls, estimates, transfers with ethers' default and an EIP-1559
+// transaction, reads receipts and events (by receipt, by range, through a polling filter and a
+// WebSocket subscription), and checks a revert reason and a custom error as ethers decodes them. Any
 // failed check throws (exit status 1); on success it prints one JSON line of what it saw.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { ContractFactory, JsonRpcProvider, Wallet, getCreateAddress, isError } from "ethers";
+import { Contract, ContractFactory, JsonRpcProvider, Wallet, WebSocketProvider, getCreateAddress, isError } from "ethers";
 
-const [url, privateKey, artifactPath] = process.argv.slice(2);
-assert.ok(url && privateKey && artifactPath, "usage: node ethers_erc20.js RPC_URL PRIVATE_KEY_HEX TOKEN_ARTIFACT_JSON");
+const [url, wsUrl, privateKey, artifactPath] = process.argv.slice(2);
+assert.ok(
+  url && wsUrl && privateKey && artifactPath,
+  "usage: node ethers_erc20.js RPC_URL WS_URL PRIVATE_KEY_HEX TOKEN_ARTIFACT_JSON",
+);
 const artifact = JSON.parse(readFileSync(artifactPath, "utf8"));
 const SUPPLY = 10n ** 24n;
 const OTHER = "0x" + "42".repeat(20);
@@ -19,6 +23,15 @@ const OTHER = "0x" + "42".repeat(20);
 // happens against any instantly-mining node, Hardhat's included; NonceManager is the other cure).
 const provider = new JsonRpcProvider(url, undefined, { pollingInterval: 50, cacheTimeout: -1 });
 const wallet = new Wallet(privateKey, provider);
+
+// An awaited event that never comes fails the check in bounded time instead of hanging the test.
+function within(promise, what, timeoutMs = 10_000) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not arrive within ${timeoutMs} ms`)), timeoutMs);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
 
 async function expectRevert(promise) {
   try {
@@ -32,6 +45,11 @@ async function expectRevert(promise) {
 
 const network = await provider.getNetwork();
 const seen = { chainId: network.chainId.toString() };
+const feeData = await provider.getFeeData();
+assert.equal(feeData.gasPrice, 0n);
+// A base fee of 0 reads as "no EIP-1559" to ethers (it tests the base fee for truth), so its defaults
+// are legacy transactions at eth_gasPrice; typed transactions work when asked for (below).
+seen.defaultMaxFeePerGas = feeData.maxFeePerGas === null ? null : feeData.maxFeePerGas.toString();
 assert.equal(await provider.getTransactionCount(wallet.address, "pending"), 0);
 
 // Deploy. Gusu's eth_estimateGas does not run creations, so the deployment names its gas limit.
@@ -47,7 +65,21 @@ assert.equal(await token.symbol(), "GSU");
 seen.deployGasUsed = deployment.gasUsed.toString();
 seen.deployType = deployment.type;
 
-// A transfer with ethers' own fee choice (gas estimated by eth_estimateGas), then an explicit EIP-1559 one.
+// Subscriptions over the WebSocket (eth_subscribe newHeads and logs) and a polling filter over HTTP
+// (eth_newFilter, eth_getFilterChanges), both listening before the transfers.
+const wsProvider = new WebSocketProvider(wsUrl);
+const wsToken = new Contract(tokenAddress, artifact.abi, wsProvider);
+const subscribedLog = new Promise((resolve) => wsToken.once("Transfer", (...args) => resolve(args.at(-1).args.value)));
+const subscribedBlock = new Promise((resolve) => wsProvider.once("block", (number) => resolve(number)));
+const filteredLog = new Promise((resolve) =>
+  // The listener's last argument is always the event payload (with a topic filter it is the only one).
+  token.once(token.filters.Transfer(null, OTHER), (...args) => resolve(args.at(-1).args.value)),
+);
+await new Promise((resolve) => setTimeout(resolve, 300)); // let both subscriptions be installed
+
+// A transfer with ethers' own choices (gas from eth_estimateGas), then an explicit EIP-1559 one.
+const estimate = await token.transfer.estimateGas(OTHER, 5n);
+assert.ok(estimate > 21_000n && estimate < 200_000n, `estimate ${estimate}`);
 const first = await (await token.transfer(OTHER, 5n)).wait();
 assert.equal(first.status, 1);
 const parsed = first.logs.map((log) => token.interface.parseLog(log));
@@ -64,6 +96,18 @@ const fetched = await provider.getTransaction(sent.hash);
 assert.equal(fetched.signature.r, sent.signature.r);
 assert.equal(fetched.signature.s, sent.signature.s);
 assert.equal(fetched.nonce, 2);
+assert.equal(fetched.type, 2);
+assert.equal(fetched.maxFeePerGas, 0n);
+assert.equal(fetched.maxPriorityFeePerGas, 0n);
+assert.equal(fetched.chainId, network.chainId);
+const block = await provider.getBlock(second.blockNumber, true);
+assert.equal(block.prefetchedTransactions[0].hash, sent.hash);
+assert.equal(block.baseFeePerGas, 0n);
+assert.equal(block.gasUsed, second.cumulativeGasUsed);
+assert.equal(await within(subscribedLog, "the logs subscription's Transfer"), 5n);
+assert.ok((await within(subscribedBlock, "a newHeads notification")) >= first.blockNumber);
+assert.equal(await within(filteredLog, "the polling filter's Transfer"), 5n);
+await wsProvider.destroy();
 assert.equal(await token.balanceOf(OTHER), 12n);
 assert.equal(await provider.getTransactionCount(wallet.address, "latest"), 3);
 seen.transferGasUsed = second.gasUsed.toString();
