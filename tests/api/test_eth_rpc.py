@@ -39,6 +39,7 @@ HOLDER = b"\x11" * 20
 TRANSFER_TOPIC = keccak256(b"Transfer(address,address,uint256)")
 APPROVAL_TOPIC = keccak256(b"Approval(address,address,uint256)")
 CALL_GAS = 30_000
+DEPLOY_GAS = 400_000
 ERROR_STRING = bytes.fromhex("08c379a0") + (32).to_bytes(32, "big") + (4).to_bytes(32, "big") + b"nope".ljust(32, b"\0")
 CUSTOM_ERROR = bytes.fromhex("cf479181") + b"\x01" * 32
 
@@ -66,6 +67,10 @@ class EvmFakeNode(FakeNode):
             return CallResult(encode(values[1]), 1, ())
         if method == "get_nonce":
             return CallResult(encode(7), 1, ())
+        if method == "deploy_static":
+            output = encode(b"\x99" * 20)
+            fixed = DEFAULT_GAS_SCHEDULE.transaction + DEFAULT_GAS_SCHEDULE.argument_byte * len(args)
+            return CallResult(output, fixed + DEFAULT_GAS_SCHEDULE.return_byte * len(output) + DEPLOY_GAS, ())
         assert method == "call_static"
         data = values[1]
         if data == b"error":
@@ -374,7 +379,10 @@ def test_call_and_estimate() -> None:
         assert custom["data"] == "0x" + CUSTOM_ERROR.hex()
         error(await ask("eth_call", {"to": to, "data": "0x" + b"burn".hex()}), -32000, "out of gas")
 
-        error(await ask("eth_call", {"data": "0x60"}), -32004, "without `to`")
+        error(await ask("eth_call", {"data": "0x60"}), -32004, "eth_call of a contract creation")
+        # A creation's estimate runs it through evm.deploy_static (EVM gas = the view's gas minus Gusu's charges).
+        assert result(await ask("eth_estimateGas", {"data": "0x6000"})) == hex(compute_gas_estimate(DEPLOY_GAS, 0))
+        error(await ask("eth_estimateGas", {"data": "0x60", "value": "0x1"}), -32004, "send value")
         error(await ask("eth_call", {**call, "value": "0x1"}), -32004, "send value to a contract")
         error(await ask("eth_call", call, "latest", {to: {"balance": "0x1"}}), -32602, "state overrides")
         error(await ask("eth_call", {**call, "input": "0x99"}), -32602, "differ")

@@ -302,19 +302,12 @@ def test_web3_signs_and_sends_raw_transactions(tmp_path: Path) -> None:
 
             def run_scenario() -> None:
                 assert w3.eth.get_transaction_count(dev.address, "pending") == 0
-                # Deploy the token with an EIP-1559 transaction (creations take an explicit gas limit here).
+                # Deploy the token with an EIP-1559 transaction; web3 estimates the creation's gas.
                 deploy = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"]).constructor(
                     "Gusu", "GSU", SUPPLY
                 )
                 deploy_tx = deploy.build_transaction(
-                    {
-                        "from": dev.address,
-                        "nonce": 0,
-                        "gas": 3_000_000,
-                        "maxFeePerGas": 0,
-                        "maxPriorityFeePerGas": 0,
-                        "chainId": chain_id,
-                    }
+                    {"from": dev.address, "nonce": 0, "maxFeePerGas": 0, "maxPriorityFeePerGas": 0, "chainId": chain_id}
                 )
                 signed_deploy = _sign_and_send(w3, dev, deploy_tx)
                 assert w3.eth.get_transaction_count(dev.address, "pending") == 1
@@ -325,7 +318,7 @@ def test_web3_signs_and_sends_raw_transactions(tmp_path: Path) -> None:
                 # Ethereum's CREATE address: keccak(rlp([sender, 0]))[12:]
                 create_rlp = bytes([0xD6, 0x94]) + bytes.fromhex(dev.address[2:]) + bytes([0x80])
                 assert token_address == Web3.to_checksum_address(Web3.keccak(create_rlp)[12:])
-                assert 300_000 < receipt["gasUsed"] < 3_000_000
+                assert 300_000 < receipt["gasUsed"] <= deploy_tx["gas"] < receipt["gasUsed"] * 3 // 2
                 assert receipt["cumulativeGasUsed"] == receipt["gasUsed"]  # alone in its block
                 assert receipt["effectiveGasPrice"] == 0
                 token = w3.eth.contract(address=token_address, abi=artifact["abi"])

@@ -792,15 +792,19 @@ class EthRpc:
                 parse_quantity(request[key], f"{what} field {key}")
         return CallRequest(sender, to, data, value, gas)
 
-    def _run_call(self, request: CallRequest) -> tuple[bytes, int]:
-        """(return data, Ethereum gas used) of the call on the latest state; raises as Ethereum nodes do."""
+    def _run_call(self, request: CallRequest, *, is_estimate: bool = False) -> tuple[bytes, int]:
+        """(return data, Ethereum gas used) of the call on the latest state; raises as Ethereum nodes do.
+
+        A creation (no `to`) runs only for an estimate, through the evm contract's deploy_static view."""
         if request.to is None:
-            raise EthereumRpcError(
-                "calls and estimates without `to` (contract creations) are not supported by this node: deploy "
-                "with evm.deploy, and give `gas` yourself when sending a creation",
-                METHOD_NOT_SUPPORTED,
-                code="unsupported",
-            )
+            if not is_estimate or request.value:
+                raise EthereumRpcError(
+                    "eth_call of a contract creation, and estimates of creations that send value, are not supported "
+                    "by this node (eth_estimateGas of a creation without value is); give `gas` yourself",
+                    METHOD_NOT_SUPPORTED,
+                    code="unsupported",
+                )
+            return b"", self._run_view_gas("deploy_static", [request.data], request.sender)
         if request.value:
             code = decode(self._view(EVM_CONTRACT, "get_code", [request.to]).return_value)
             if code:
@@ -826,12 +830,10 @@ class EthRpc:
         result = self._view(EVM_CONTRACT, "call_static", args, request.sender)
         output = decode(result.return_value)
         assert isinstance(output, bytes)
-        fixed = (
-            DEFAULT_GAS_SCHEDULE.transaction
-            + DEFAULT_GAS_SCHEDULE.argument_byte * len(encode(args))
-            + DEFAULT_GAS_SCHEDULE.return_byte * len(result.return_value)
-        )
-        return output, max(result.gas_used - fixed, 0)
+        return output, compute_view_evm_gas(result, args)
+
+    def _run_view_gas(self, method: str, args: list[Value], sender: Address | None) -> int:
+        return compute_view_evm_gas(self._view(EVM_CONTRACT, method, args, sender), args)
 
     def _call(self, params: Params) -> JSON:
         request = self._parse_call(params)
@@ -850,7 +852,7 @@ class EthRpc:
     def _estimate_gas(self, params: Params) -> JSON:
         request = self._parse_call(params)
         try:
-            _, gas_used = self._run_call(request)
+            _, gas_used = self._run_call(request, is_estimate=True)
         except OutOfGasError as error:
             raise EthereumRpcError(f"gas required exceeds allowance: {error}", SERVER_ERROR, code=error.code) from None
         estimate = compute_gas_estimate(gas_used, compute_intrinsic_gas(request.data))
@@ -1331,6 +1333,17 @@ def compute_intrinsic_gas(data: bytes) -> int:
     into every node's API, chains without the EVM included."""
     zero_bytes = data.count(0)
     return 21_000 + 4 * zero_bytes + 16 * (len(data) - zero_bytes)
+
+
+def compute_view_evm_gas(result: CallResult, args: list[Value]) -> int:
+    """The EVM's gas of an evm view (call_static, deploy_static): its Gusu gas minus Gusu's fixed charges
+    (2,000 + 2 per argument byte + 2 per return byte)."""
+    fixed = (
+        DEFAULT_GAS_SCHEDULE.transaction
+        + DEFAULT_GAS_SCHEDULE.argument_byte * len(encode(args))
+        + DEFAULT_GAS_SCHEDULE.return_byte * len(result.return_value)
+    )
+    return max(result.gas_used - fixed, 0)
 
 
 def compute_gas_estimate(gas_used: int, intrinsic_gas: int) -> int:
