@@ -3,6 +3,7 @@
 // solc coming from the npm registry (the `solc` package, solc-js) instead of Hardhat's download from
 // binaries.soliditylang.org, so that nothing is fetched outside the package registries.
 require("@nomicfoundation/hardhat-ethers");
+require("@nomicfoundation/hardhat-chai-matchers");
 const path = require("node:path");
 const { subtask } = require("hardhat/config");
 const { TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD } = require("hardhat/builtin-tasks/task-names");
