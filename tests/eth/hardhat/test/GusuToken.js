@@ -52,7 +52,11 @@ describe("GusuToken", function () {
 
   it("passes hardhat-chai-matchers' transaction matchers", async function () {
     const stranger = ethers.Wallet.createRandom().connect(ethers.provider);
-    await expect(token.transfer(other, 1n)).to.emit(token, "Transfer").withArgs(owner.address, other, 1n);
+    // `emit` reads the receipt as soon as the transaction is sent (Hardhat's instant mining); on an
+    // external network the test waits for it to be mined first.
+    const sent = await token.transfer(other, 1n);
+    await sent.wait();
+    await expect(sent).to.emit(token, "Transfer").withArgs(owner.address, other, 1n);
     await expect(token.connect(stranger).transfer(other, 1n))
       .to.be.revertedWithCustomError(token, "ERC20InsufficientBalance")
       .withArgs(stranger.address, 0n, 1n);
