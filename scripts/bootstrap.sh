@@ -27,6 +27,9 @@ if [ "$extra" = "test" ]; then
     [ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || need_apt+=(fonts-wqy-zenhei)
     # The console's metadata store tests start a throw-away PostgreSQL cluster (tests/console/conftest.py).
     compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
+    # The Ethereum tool tests (tests/eth) run ethers from the npm registry under Debian's Node.js.
+    command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+    command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then

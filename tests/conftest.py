@@ -36,7 +36,7 @@ def _skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
 def _fail_message(reason: str) -> str:
     return (
         f"skipped under {CI_VARIABLE}=true: {reason}. In CI every test must run: install what it needs "
-        "(scripts/bootstrap.sh test installs openssl, iproute2, chromium and chromium-driver), "
+        "(scripts/bootstrap.sh test installs openssl, iproute2, chromium, chromium-driver, nodejs and npm), "
         "or mark it ci_may_skip with a reason."
     )
 

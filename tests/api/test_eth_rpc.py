@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -26,10 +26,12 @@ from gusu.crypto.ecdsa import keccak256
 from gusu.errors import ContractRevertError, OutOfGasError, TransactionError
 from gusu.execution import CallResult
 from gusu.execution.evm.contract import compute_revert_message
+from gusu.execution.evm.ethreceipt import compute_eth_receipt_fields
 from gusu.execution.limits import DEFAULT_GAS_SCHEDULE
 from gusu.ledger.ethtx import EthTransaction
-from gusu.ledger.types import Address, Event, Hash, Height, Receipt, ReceiptStatus
-from gusu.node.eth_service import EthReceiptRecord, EthTransactionRecord
+from gusu.ledger.types import Address, Event, Hash, Height, Receipt, ReceiptStatus, Transaction
+from gusu.node.eth_service import EthTransactionService
+from gusu.node.service import EthReceiptRecord
 
 EVM_CHAIN_ID = 4242
 TOKEN = b"\x7a" * 20
@@ -37,6 +39,7 @@ HOLDER = b"\x11" * 20
 TRANSFER_TOPIC = keccak256(b"Transfer(address,address,uint256)")
 APPROVAL_TOPIC = keccak256(b"Approval(address,address,uint256)")
 CALL_GAS = 30_000
+DEPLOY_GAS = 400_000
 ERROR_STRING = bytes.fromhex("08c379a0") + (32).to_bytes(32, "big") + (4).to_bytes(32, "big") + b"nope".ljust(32, b"\0")
 CUSTOM_ERROR = bytes.fromhex("cf479181") + b"\x01" * 32
 
@@ -64,6 +67,10 @@ class EvmFakeNode(FakeNode):
             return CallResult(encode(values[1]), 1, ())
         if method == "get_nonce":
             return CallResult(encode(7), 1, ())
+        if method == "deploy_static":
+            output = encode(b"\x99" * 20)
+            fixed = DEFAULT_GAS_SCHEDULE.transaction + DEFAULT_GAS_SCHEDULE.argument_byte * len(args)
+            return CallResult(output, fixed + DEFAULT_GAS_SCHEDULE.return_byte * len(output) + DEPLOY_GAS, ())
         assert method == "call_static"
         data = values[1]
         if data == b"error":
@@ -77,7 +84,7 @@ class EvmFakeNode(FakeNode):
         return CallResult(output, fixed + DEFAULT_GAS_SCHEDULE.return_byte * len(output) + CALL_GAS, ())
 
 
-def make_eth_transaction(nonce: int = 3) -> EthTransaction:
+def make_eth_transaction(nonce: int, transaction_hash: Hash) -> EthTransaction:
     return EthTransaction(
         transaction_type=2,
         chain_id=EVM_CHAIN_ID,
@@ -93,14 +100,18 @@ def make_eth_transaction(nonce: int = 3) -> EthTransaction:
         r=5,
         s=6,
         sender=Address(HOLDER),
-        transaction_hash=Hash(b"\xee" * 32),
+        transaction_hash=transaction_hash,
         raw=b"\x02raw",
     )
 
 
+GAS_PRICE = 7
+
+
 @dataclass
 class EthFakeNode(EvmFakeNode):
-    """Also implements gusu.node.eth_service.EthTransactionService."""
+    """Also implements gusu.node.eth_service.EthTransactionService, and can commit a block that mixes an
+    account.transfer, a Gusu evm.call and a raw Ethereum transaction (`commit_mixed_block`)."""
 
     raws: list[bytes] = field(default_factory=list)
     refuse_with: Exception | None = None
@@ -111,24 +122,43 @@ class EthFakeNode(EvmFakeNode):
         self.raws.append(raw)
         return Hash(keccak256(raw))
 
-    def get_eth_transaction(self, transaction_hash: Hash) -> EthTransactionRecord | None:
-        if transaction_hash != b"\xee" * 32:
+    def get_eth_receipt(self, transaction_hash: bytes) -> EthReceiptRecord | None:
+        found = self.get_transaction(transaction_hash)
+        where = self.get_receipt(transaction_hash)
+        if found is None or where is None or not isinstance(found.transaction, EthTransaction):
             return None
-        return EthTransactionRecord(make_eth_transaction(), Height(1), 0, Hash(b"\xbb" * 32))
+        return EthReceiptRecord(compute_eth_receipt_fields(where.receipt, found.transaction, GAS_PRICE), where)
 
-    def get_eth_receipt(self, transaction_hash: Hash) -> EthReceiptRecord | None:
-        if transaction_hash != b"\xee" * 32:
-            return None
-        receipt = Receipt(
-            transaction_hash, ReceiptStatus.SUCCESS, encode(b""), (log_event(TOKEN, [TRANSFER_TOPIC]),), 25_000, "", ""
-        )
-        return EthReceiptRecord(make_eth_transaction(), receipt, Height(1), 0, Hash(b"\xbb" * 32), None, 0)
-
-    def get_eth_pending_nonce(self, address: Address) -> int:
-        return 9
+    def get_eth_transaction_count(self, address: bytes, *, is_pending: bool = False) -> int:
+        return 9 if is_pending else 7
 
     def get_eth_gas_price(self) -> int:
-        return 7
+        return GAS_PRICE
+
+    def commit_mixed_block(self) -> tuple[Hash, Hash, Hash]:
+        """A block of (account.transfer, evm.call with one log and 30,000 EVM gas, an EIP-1559 Ethereum
+        transaction with two logs and 25,000 gas); their ids."""
+        commit_logs(self, [(log_event(TOKEN, [APPROVAL_TOPIC]),), (log_event(TOKEN, [APPROVAL_TOPIC]),), ()])
+        record = self.get_block(Height(self.height))
+        assert record is not None
+        transfer_id, call_id, eth_id = record.transaction_ids
+        call = self._transactions[call_id]
+        assert isinstance(call.transaction, Transaction)
+        args = encode([TOKEN, b"\x01\x02", 0])
+        self._transactions[call_id] = replace(
+            call, transaction=replace(call.transaction, contract="evm", method="call", args=args)
+        )
+        where = self._receipts[call_id]
+        fixed = DEFAULT_GAS_SCHEDULE.transaction + DEFAULT_GAS_SCHEDULE.argument_byte * len(args)
+        fixed += DEFAULT_GAS_SCHEDULE.return_byte * len(where.receipt.return_value)
+        self._receipts[call_id] = replace(where, receipt=replace(where.receipt, gas_used=fixed + 30_000))
+        self._transactions[eth_id] = replace(
+            self._transactions[eth_id], transaction=make_eth_transaction(3, eth_id), sender=Address(HOLDER)
+        )
+        logs = (log_event(TOKEN, [TRANSFER_TOPIC]), log_event(TOKEN, [TRANSFER_TOPIC, b"\x22" * 32]))
+        receipt = Receipt(eth_id, ReceiptStatus.SUCCESS, encode([b"", b""]), logs, 25_000, "", "")
+        self._receipts[eth_id] = replace(self._receipts[eth_id], receipt=receipt)
+        return transfer_id, call_id, eth_id
 
 
 class Clock:
@@ -252,7 +282,7 @@ def test_blocks_are_ethereum_shaped() -> None:
         assert block["hash"] == "0x" + record.block_hash.hex()
         assert block["parentHash"] == "0x" + record.header.parent_hash.hex()
         assert block["timestamp"] == hex(record.header.timestamp_ms // 1000)
-        assert block["gasUsed"] == hex(2 * 2100)
+        assert block["gasUsed"] == "0x0"  # account.transfer is no Ethereum transaction: Gusu gas is not counted
         assert block["baseFeePerGas"] == "0x0"
         assert block["transactions"] == ["0x" + transaction_id.hex() for transaction_id in record.transaction_ids]
         assert block["logsBloom"] == "0x" + compute_bloom([(TOKEN, [TRANSFER_TOPIC])]).hex()
@@ -349,7 +379,10 @@ def test_call_and_estimate() -> None:
         assert custom["data"] == "0x" + CUSTOM_ERROR.hex()
         error(await ask("eth_call", {"to": to, "data": "0x" + b"burn".hex()}), -32000, "out of gas")
 
-        error(await ask("eth_call", {"data": "0x60"}), -32004, "without `to`")
+        error(await ask("eth_call", {"data": "0x60"}), -32004, "eth_call of a contract creation")
+        # A creation's estimate runs it through evm.deploy_static (EVM gas = the view's gas minus Gusu's charges).
+        assert result(await ask("eth_estimateGas", {"data": "0x6000"})) == hex(compute_gas_estimate(DEPLOY_GAS, 0))
+        error(await ask("eth_estimateGas", {"data": "0x60", "value": "0x1"}), -32004, "send value")
         error(await ask("eth_call", {**call, "value": "0x1"}), -32004, "send value to a contract")
         error(await ask("eth_call", call, "latest", {to: {"balance": "0x1"}}), -32602, "state overrides")
         error(await ask("eth_call", {**call, "input": "0x99"}), -32602, "differ")
@@ -543,6 +576,7 @@ def test_raw_transaction_methods_need_a_node_that_has_them() -> None:
 
 def test_raw_transaction_methods_through_the_node_interface() -> None:
     node = EthFakeNode()
+    assert isinstance(node, EthTransactionService) and not isinstance(EvmFakeNode(), EthTransactionService)
 
     async def scenario(ask: Ask, _node: EvmFakeNode, _clock: Clock) -> None:
         assert result(await ask("eth_sendRawTransaction", "0x02f8aa")) == "0x" + keccak256(b"\x02\xf8\xaa").hex()
@@ -551,25 +585,62 @@ def test_raw_transaction_methods_through_the_node_interface() -> None:
         error(await ask("eth_sendRawTransaction", "0x2"), -32602)
         node.refuse_with = TransactionError("nonce too low: the account's nonce is 4")
         error(await ask("eth_sendRawTransaction", "0x02f8aa"), -32000, "nonce too low")
-
-        transaction = result(await ask("eth_getTransactionByHash", "0x" + "ee" * 32))
-        assert transaction["hash"] == "0x" + "ee" * 32
-        assert transaction["from"] == "0x" + HOLDER.hex()
-        assert transaction["to"] == "0x" + TOKEN.hex()
-        assert transaction["type"] == "0x2"
-        assert transaction["nonce"] == "0x3"
-        assert transaction["blockNumber"] == "0x1"
-        assert transaction["chainId"] == hex(EVM_CHAIN_ID)
-        assert transaction["maxFeePerGas"] == "0x0"
-        assert transaction["v"] == "0x1"
-        receipt = result(await ask("eth_getTransactionReceipt", "0x" + "ee" * 32))
-        assert receipt["status"] == "0x1"
-        assert receipt["gasUsed"] == hex(25_000)
-        assert receipt["contractAddress"] is None
-        assert receipt["type"] == "0x2"
         assert result(await ask("eth_getTransactionByHash", "0x" + "01" * 32)) is None
         assert result(await ask("eth_getTransactionReceipt", "0x" + "01" * 32)) is None
         error(await ask("eth_getTransactionReceipt", "0x01"), -32602, "32 bytes")
+
+    run(scenario, node)
+
+
+def test_a_block_mixing_gusu_and_ethereum_transactions() -> None:
+    node = EthFakeNode()
+
+    async def scenario(ask: Ask, _node: EvmFakeNode, _clock: Clock) -> None:
+        transfer_id, call_id, eth_id = node.commit_mixed_block()
+        record = node.get_block(Height(node.height))
+        assert record is not None
+        block = result(await ask("eth_getBlockByNumber", "latest", True))
+        # Ethereum gas only: the evm.call's EVM part and the Ethereum transaction's gas, not Gusu gas.
+        assert block["gasUsed"] == hex(30_000 + 25_000)
+        assert block["baseFeePerGas"] == hex(GAS_PRICE)
+        listed = block["transactions"]
+        assert [item["hash"] for item in listed] == ["0x" + item.hex() for item in (transfer_id, call_id, eth_id)]
+        assert listed[0]["to"] is None and listed[0]["input"] == "0x"
+        assert listed[1]["to"] == "0x" + TOKEN.hex() and listed[1]["input"] == "0x0102"
+        eth = listed[2]
+        assert eth == result(await ask("eth_getTransactionByHash", "0x" + eth_id.hex()))
+        assert eth["from"] == "0x" + HOLDER.hex()
+        assert eth["to"] == "0x" + TOKEN.hex()
+        assert (eth["type"], eth["nonce"], eth["chainId"]) == ("0x2", "0x3", hex(EVM_CHAIN_ID))
+        assert (eth["v"], eth["yParity"], eth["r"], eth["s"]) == ("0x1", "0x1", "0x5", "0x6")
+        assert (eth["gas"], eth["maxFeePerGas"], eth["maxPriorityFeePerGas"]) == (hex(50_000), "0x0", "0x0")
+        assert eth["gasPrice"] == hex(GAS_PRICE)  # mined: the price paid, the fee policy's
+        assert eth["accessList"] == []
+        assert (eth["blockHash"], eth["blockNumber"], eth["transactionIndex"]) == (
+            "0x" + record.block_hash.hex(),
+            hex(node.height),
+            "0x2",
+        )
+        assert eth["input"] == "0xa9059cbb"
+
+        call_receipt = result(await ask("eth_getTransactionReceipt", "0x" + call_id.hex()))
+        assert (call_receipt["gasUsed"], call_receipt["cumulativeGasUsed"]) == (hex(30_000), hex(30_000))
+        assert [log["logIndex"] for log in call_receipt["logs"]] == ["0x1"]  # after the transfer's log
+        receipt = result(await ask("eth_getTransactionReceipt", "0x" + eth_id.hex()))
+        assert receipt["status"] == "0x1"
+        assert receipt["gasUsed"] == hex(25_000)
+        assert receipt["cumulativeGasUsed"] == hex(55_000)
+        assert receipt["effectiveGasPrice"] == hex(GAS_PRICE)
+        assert receipt["contractAddress"] is None
+        assert (receipt["type"], receipt["transactionIndex"]) == ("0x2", "0x2")
+        assert receipt["from"] == "0x" + HOLDER.hex()
+        assert [log["logIndex"] for log in receipt["logs"]] == ["0x2", "0x3"]
+        assert all(log["transactionHash"] == "0x" + eth_id.hex() for log in receipt["logs"])
+        assert receipt["logsBloom"] == "0x" + compute_bloom([(TOKEN, [TRANSFER_TOPIC, b"\x22" * 32])]).hex()
+        # account.transfer has no Ethereum receipt.
+        assert result(await ask("eth_getTransactionReceipt", "0x" + transfer_id.hex())) is None
+        logs = result(await ask("eth_getLogs", {"fromBlock": "latest", "topics": [topic(TRANSFER_TOPIC)]}))
+        assert [log["logIndex"] for log in logs] == ["0x2", "0x3"]
 
     run(scenario, node)
 

@@ -1,8 +1,10 @@
-"""web3.py, unchanged, against a real one-node `ecdsa` chain with the evm contract: the eth_* read methods.
+"""web3.py, unchanged, against a real one-node `ecdsa` chain with the evm contract.
 
-The token is deployed and moved with Gusu transactions (`evm.deploy`, `evm.call`); raw Ethereum
-transactions are item 2's. web3.py's synchronous HTTPProvider runs in a worker thread so the node
-keeps committing on the event loop.
+The read methods are exercised over a token deployed and moved with Gusu transactions (`evm.deploy`,
+`evm.call`); then web3.py signs raw Ethereum transactions with local accounts (eth-account, which comes
+with web3) and sends them, EIP-1559 and legacy, under both fee policies (price 0 and a fixed price).
+web3.py's synchronous HTTPProvider runs in a worker thread so the node keeps committing on the event
+loop.
 """
 
 from __future__ import annotations
@@ -19,8 +21,16 @@ from typing import Any, TypeVar
 import pytest
 
 web3 = pytest.importorskip("web3", reason="pip install web3 (the test extra)")
+from eth_account import Account  # noqa: E402
+from eth_account.signers.local import LocalAccount  # noqa: E402
 from web3 import AsyncWeb3, Web3, WebSocketProvider  # noqa: E402
-from web3.exceptions import BlockNotFound, ContractCustomError, ContractLogicError, Web3RPCError  # noqa: E402
+from web3.exceptions import (  # noqa: E402
+    BlockNotFound,
+    ContractCustomError,
+    ContractLogicError,
+    TransactionNotFound,
+    Web3RPCError,
+)
 
 from gusu.api.server import ApiServer, start_api  # noqa: E402
 from gusu.api.settings import ApiSettings  # noqa: E402
@@ -43,12 +53,15 @@ def _load_token() -> dict[str, Any]:
     return artifact
 
 
-def _make_evm_chain(directory: Path) -> Path:
+def _make_evm_chain(directory: Path, evm_gas_price: int = 0) -> Path:
     layout = initialize_chain(directory, suite_name="ecdsa", api_port=0, verifier_workers=0, scrypt_n=2**10)
+    parameters = dict(DEFAULT_PARAMETERS) | {"contract_deploy_approval_required": 0}
+    if evm_gas_price:
+        parameters["evm_gas_price"] = evm_gas_price
     genesis = dataclasses.replace(
         layout.genesis,
         contracts=tuple(sorted((*DEFAULT_CONTRACTS, "evm"))),
-        parameters=tuple(sorted((*DEFAULT_PARAMETERS, ("contract_deploy_approval_required", 0)))),
+        parameters=tuple(sorted(parameters.items())),
     )
     for path in (directory / "genesis.json", layout.node_directories[0] / "genesis.json"):
         assert load_genesis(path) == layout.genesis
@@ -91,8 +104,8 @@ class Running:
 
 
 @asynccontextmanager
-async def running_chain(directory: Path) -> AsyncIterator[Running]:
-    _make_evm_chain(directory)
+async def running_chain(directory: Path, evm_gas_price: int = 0) -> AsyncIterator[Running]:
+    _make_evm_chain(directory, evm_gas_price)
     key = decrypt_key_file(
         (directory / "keys" / "dev.json").read_bytes(), (directory / "keys" / "dev.pass").read_text().strip()
     )
@@ -222,8 +235,8 @@ def test_web3_reads_a_gusu_evm_chain(tmp_path: Path) -> None:
                 await ask(lambda: contract.functions.transfer(dev, 1).call({"from": other}))
             with pytest.raises(ContractLogicError, match="Token: allowance exceeded"):
                 await ask(lambda: contract.functions.transferFrom(dev, other, 1).estimate_gas({"from": other}))
-            # Raw Ethereum transactions are item 2's: this node says so in Ethereum's terms.
-            with pytest.raises(Web3RPCError, match="not supported on this node"):
+            # A malformed raw transaction is refused with the decoder's reason, under -32000.
+            with pytest.raises(Web3RPCError, match="not canonical RLP"):
                 await ask(lambda: w3.eth.send_raw_transaction(b"\x02\xf8"))
 
             transfer = contract.functions.transfer(other, 5).build_transaction(
@@ -250,5 +263,214 @@ def test_web3_reads_a_gusu_evm_chain(tmp_path: Path) -> None:
         finally:
             await server.close()
             await node.stop()
+
+    asyncio.run(main())
+
+
+# --- raw Ethereum transactions signed by web3.py's local accounts ------------------------------------
+
+
+def _sign_and_send(w3: Web3, account: LocalAccount, transaction: Any) -> Any:
+    """Sign locally as a wallet does and send with eth_sendRawTransaction; the signed transaction."""
+    signed = account.sign_transaction(transaction)
+    sent = w3.eth.send_raw_transaction(signed.raw_transaction)
+    assert sent == signed.hash  # the keccak hash of the raw bytes, as Ethereum defines it
+    return signed
+
+
+def _rpc_error_code(error: Web3RPCError) -> int:
+    assert error.rpc_response is not None
+    code: int = error.rpc_response["error"]["code"]
+    return code
+
+
+def _wait(w3: Web3, transaction_hash: bytes) -> Any:
+    return w3.eth.wait_for_transaction_receipt(transaction_hash, timeout=20, poll_latency=0.05)
+
+
+def test_web3_signs_and_sends_raw_transactions(tmp_path: Path) -> None:
+    artifact = _load_token()
+
+    async def main() -> None:
+        async with running_chain(tmp_path / "chain") as running:
+            w3 = Web3(Web3.HTTPProvider(running.server.url + "/rpc"))
+            node = running.node
+            dev: LocalAccount = Account.from_key(running.key.secret)
+            assert dev.address == Web3.to_checksum_address(node.suite.compute_address(running.key.public_key))
+            chain_id = await asyncio.to_thread(lambda: w3.eth.chain_id)
+            other = Web3.to_checksum_address("0x" + "42" * 20)
+
+            def run_scenario() -> None:
+                assert w3.eth.get_transaction_count(dev.address, "pending") == 0
+                # Deploy the token with an EIP-1559 transaction; web3 estimates the creation's gas.
+                deploy = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"]).constructor(
+                    "Gusu", "GSU", SUPPLY
+                )
+                deploy_tx = deploy.build_transaction(
+                    {"from": dev.address, "nonce": 0, "maxFeePerGas": 0, "maxPriorityFeePerGas": 0, "chainId": chain_id}
+                )
+                signed_deploy = _sign_and_send(w3, dev, deploy_tx)
+                assert w3.eth.get_transaction_count(dev.address, "pending") == 1
+                receipt = _wait(w3, signed_deploy.hash)
+                assert receipt["status"] == 1 and receipt["type"] == 2
+                assert receipt["from"] == dev.address and receipt["to"] is None
+                token_address = receipt["contractAddress"]
+                # Ethereum's CREATE address: keccak(rlp([sender, 0]))[12:]
+                create_rlp = bytes([0xD6, 0x94]) + bytes.fromhex(dev.address[2:]) + bytes([0x80])
+                assert token_address == Web3.to_checksum_address(Web3.keccak(create_rlp)[12:])
+                assert 300_000 < receipt["gasUsed"] <= deploy_tx["gas"] < receipt["gasUsed"] * 3 // 2
+                assert receipt["cumulativeGasUsed"] == receipt["gasUsed"]  # alone in its block
+                assert receipt["effectiveGasPrice"] == 0
+                token = w3.eth.contract(address=token_address, abi=artifact["abi"])
+                (minted,) = token.events.Transfer().process_receipt(receipt)
+                assert minted["args"]["to"] == dev.address and minted["args"]["value"] == SUPPLY
+                assert w3.eth.get_code(token_address).hex() == artifact["deployedBytecode"][2:]
+                sent = w3.eth.get_transaction(signed_deploy.hash)
+                assert (sent["type"], sent["nonce"], sent["from"], sent["to"]) == (2, 0, dev.address, None)
+                assert (sent["r"], sent["s"], sent["v"]) == (
+                    signed_deploy.r.to_bytes(32, "big"),
+                    signed_deploy.s.to_bytes(32, "big"),
+                    signed_deploy.v,
+                )
+                assert sent["blockNumber"] == receipt["blockNumber"] and sent["transactionIndex"] == 0
+                block = w3.eth.get_block(receipt["blockNumber"], full_transactions=True)
+                assert block["transactions"][0]["hash"] == signed_deploy.hash
+                assert block["gasUsed"] == receipt["gasUsed"]
+
+                # A legacy (EIP-155) transfer; web3 estimates its gas through eth_estimateGas.
+                transfer_tx = token.functions.transfer(other, 5).build_transaction(
+                    {"from": dev.address, "nonce": 1, "gasPrice": 0, "chainId": chain_id}
+                )
+                assert "maxFeePerGas" not in transfer_tx
+                signed_transfer = _sign_and_send(w3, dev, transfer_tx)
+                assert w3.eth.get_transaction_count(dev.address, "pending") == 2
+                assert w3.eth.get_transaction_count(dev.address, "latest") in (1, 2)
+                transfer_receipt = _wait(w3, signed_transfer.hash)
+                assert transfer_receipt["status"] == 1 and transfer_receipt["type"] == 0
+                assert 40_000 < transfer_receipt["gasUsed"] <= transfer_tx["gas"]
+                assert w3.eth.get_transaction_count(dev.address, "latest") == 2
+                (moved,) = token.events.Transfer().process_receipt(transfer_receipt)
+                assert (moved["args"]["from"], moved["args"]["to"], moved["args"]["value"]) == (dev.address, other, 5)
+                assert moved["logIndex"] == 0 and moved["transactionHash"] == signed_transfer.hash
+                assert token.functions.balanceOf(other).call() == 5
+                legacy = w3.eth.get_transaction(signed_transfer.hash)
+                assert legacy["type"] == 0 and legacy["v"] == signed_transfer.v
+                assert legacy["v"] in (chain_id * 2 + 35, chain_id * 2 + 36)  # EIP-155
+                assert legacy["gasPrice"] == 0 and legacy["nonce"] == 1
+
+                # A revert with a reason through a raw transaction: status 0, the nonce is used, no change.
+                refused_tx = token.functions.transferFrom(dev.address, other, 1).build_transaction(
+                    {"from": dev.address, "nonce": 2, "gas": 100_000, "maxFeePerGas": 0, "maxPriorityFeePerGas": 0}
+                )
+                signed_refused = _sign_and_send(w3, dev, refused_tx)
+                refused = _wait(w3, signed_refused.hash)
+                assert refused["status"] == 0 and refused["logs"] == []
+                assert 21_000 < refused["gasUsed"] < 100_000  # a revert returns the gas it did not use
+                assert w3.eth.get_transaction_count(dev.address) == 3
+                assert token.functions.balanceOf(other).call() == 5
+                # The reason, as tools get it: replaying the call; and in Gusu's own receipt.
+                with pytest.raises(ContractLogicError, match="Token: allowance exceeded"):
+                    w3.eth.call({"from": dev.address, "to": token_address, "data": refused_tx["data"]})
+                gusu_receipt = node.get_receipt(Hash(signed_refused.hash))
+                assert gusu_receipt is not None
+                assert "Token: allowance exceeded" in gusu_receipt.receipt.error_message
+
+                # A wallet key that is no Gusu account yet: funded by a plain value transfer, it sends its own.
+                fresh: LocalAccount = Account.create()
+                value_tx: dict[str, Any] = {
+                    "from": dev.address,
+                    "to": fresh.address,
+                    "value": 12_345,
+                    "nonce": 3,
+                    "maxFeePerGas": 0,
+                    "maxPriorityFeePerGas": 0,
+                    "chainId": chain_id,
+                }
+                value_tx["gas"] = w3.eth.estimate_gas(value_tx)  # type: ignore[arg-type]
+                assert value_tx["gas"] == 21_000
+                assert _wait(w3, _sign_and_send(w3, dev, value_tx).hash)["gasUsed"] == 21_000
+                assert w3.eth.get_balance(fresh.address) == 12_345
+                custom_tx = token.functions.transfer(dev.address, 1).build_transaction(
+                    {"from": fresh.address, "nonce": 0, "gas": 60_000, "gasPrice": 0, "chainId": chain_id}
+                )
+                assert _wait(w3, _sign_and_send(w3, fresh, custom_tx).hash)["status"] == 0  # a custom error
+                with pytest.raises(ContractCustomError):
+                    w3.eth.call({"from": fresh.address, "to": token_address, "data": custom_tx["data"]})
+
+                # Refusals: -32000 with a message saying what to do.
+                with pytest.raises(Web3RPCError, match="already committed") as duplicate:
+                    w3.eth.send_raw_transaction(signed_transfer.raw_transaction)
+                assert _rpc_error_code(duplicate.value) == -32000
+                stale = dict(transfer_tx, gas=transfer_tx["gas"] + 1)  # other bytes, a used nonce
+                with pytest.raises(Web3RPCError, match=r"nonce too low.*sign it with the next nonce") as too_low:
+                    _sign_and_send(w3, dev, stale)
+                assert _rpc_error_code(too_low.value) == -32000
+                # A nonce ahead is held; another transaction for that nonce cannot replace it at price 0.
+                held_tx = dict(value_tx, nonce=5)
+                signed_held = _sign_and_send(w3, dev, held_tx)
+                assert w3.eth.get_transaction(signed_held.hash)["blockNumber"] is None  # pending
+                with pytest.raises(Web3RPCError, match="cannot be replaced") as replaced:
+                    _sign_and_send(w3, dev, dict(held_tx, value=1))
+                assert _rpc_error_code(replaced.value) == -32000
+                with pytest.raises(Web3RPCError, match="already pending"):
+                    w3.eth.send_raw_transaction(signed_held.raw_transaction)
+                assert w3.eth.get_transaction_count(dev.address, "pending") == 4  # up to the gap at nonce 4
+                gap = _sign_and_send(w3, dev, dict(held_tx, nonce=4))
+                assert _wait(w3, gap.hash)["status"] == 1
+                assert _wait(w3, signed_held.hash)["status"] == 1
+                assert w3.eth.get_balance(fresh.address) == 3 * 12_345
+
+            await asyncio.to_thread(run_scenario)
+
+    asyncio.run(main())
+
+
+def test_web3_under_a_fixed_gas_price(tmp_path: Path) -> None:
+    """A chain whose fee policy is a price of 7 per gas: web3 fills the fee fields itself (from
+    eth_maxPriorityFeePerGas and the block's base fee), and the sender pays gasUsed × 7."""
+    artifact = _load_token()
+    price = 7
+
+    async def main() -> None:
+        async with running_chain(tmp_path / "chain", evm_gas_price=price) as running:
+            w3 = Web3(Web3.HTTPProvider(running.server.url + "/rpc"))
+            dev: LocalAccount = Account.from_key(running.key.secret)
+            token_address = Web3.to_checksum_address(await running.deploy_token())  # a Gusu evm.deploy: no fee
+            token = w3.eth.contract(address=token_address, abi=artifact["abi"])
+            other = Web3.to_checksum_address("0x" + "43" * 20)
+
+            def run_scenario() -> None:
+                assert w3.eth.gas_price == price
+                assert w3.eth.get_block("latest")["baseFeePerGas"] == price
+                nonce = w3.eth.get_transaction_count(dev.address, "pending")
+                before = w3.eth.get_balance(dev.address)
+                transfer_tx = token.functions.transfer(other, 9).build_transaction(
+                    {"from": dev.address, "nonce": nonce}
+                )
+                assert transfer_tx["maxFeePerGas"] >= price  # web3's own rule: 2 × base fee + tip
+                signed = _sign_and_send(w3, dev, transfer_tx)
+                receipt = _wait(w3, signed.hash)
+                assert receipt["status"] == 1 and receipt["effectiveGasPrice"] == price
+                assert w3.eth.get_balance(dev.address) == before - receipt["gasUsed"] * price
+                assert w3.eth.get_transaction(signed.hash)["gasPrice"] == price
+
+                # Under a price, a replacement must offer more per gas than the transaction it replaces.
+                held = dict(transfer_tx, nonce=nonce + 2, maxFeePerGas=price, maxPriorityFeePerGas=0)
+                signed_held = _sign_and_send(w3, dev, held)
+                with pytest.raises(Web3RPCError, match="replacement transaction underpriced") as underpriced:
+                    _sign_and_send(w3, dev, dict(held, gas=held["gas"] + 1))
+                assert _rpc_error_code(underpriced.value) == -32000
+                replacement = _sign_and_send(w3, dev, dict(held, maxFeePerGas=price + 1))
+                with pytest.raises(Web3RPCError, match="offer at least that"):
+                    _sign_and_send(w3, dev, dict(held, nonce=nonce + 3, maxFeePerGas=price - 1))
+                gap = _sign_and_send(w3, dev, dict(held, nonce=nonce + 1))
+                for transaction in (gap, replacement):
+                    done = _wait(w3, transaction.hash)
+                    assert done["status"] == 1 and done["effectiveGasPrice"] == price
+                with pytest.raises(TransactionNotFound):  # the replaced transaction is gone, as on Ethereum
+                    w3.eth.get_transaction(signed_held.hash)
+                assert token.functions.balanceOf(other).call() == 3 * 9
+
+            await asyncio.to_thread(run_scenario)
 
     asyncio.run(main())

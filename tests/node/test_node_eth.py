@@ -33,6 +33,7 @@ from gusu.ledger.genesis import save_genesis
 from gusu.ledger.types import Address, Hash, Height
 from gusu.node.chain import ChainLayout
 from gusu.node.config import GENESIS_FILE_NAME
+from gusu.node.eth_service import EthTransactionService
 from gusu.node.node import Node
 from gusu.sdk.transactions import build_transaction
 
@@ -108,7 +109,7 @@ def test_wallet_transactions_deploy_and_transfer_an_erc20(tmp_path: Path) -> Non
             await wait_for_receipt(node, Hash(deploy_hash))
             found = node.get_eth_receipt(deploy_hash)
             assert found is not None
-            fields, where = found
+            fields = found.fields
             assert fields.status == 1 and fields.contract_address is not None and fields.transaction_type == 2
             token = fields.contract_address
             assert token_balance(node, token, sender) == 10**24
@@ -128,12 +129,14 @@ def test_wallet_transactions_deploy_and_transfer_an_erc20(tmp_path: Path) -> Non
             assert token_balance(node, token, sender) == 10**24 - 777
             found = node.get_eth_receipt(transfer_hash)
             assert found is not None
-            fields, where = found
+            fields, where = found.fields, found.receipt
             assert fields.transaction_type == 0 and len(fields.logs) == 1 and where.height == record.height
             committed = node.get_eth_transaction(transfer_hash)
             assert committed is not None and committed.status == "committed"
             assert committed.transaction.raw == transfer.encode() and committed.transaction.sender == sender
             assert node.get_eth_transaction_count(sender) == 2
+            assert node.get_eth_gas_price() == 0
+            assert isinstance(node, EthTransactionService)  # what the eth_* JSON-RPC needs of it
 
             # Gusu's own views list the block and its Ethereum transaction.
             listed = node.get_block_transactions(record.height)

@@ -42,10 +42,11 @@ from gusu.errors import (
 )
 from gusu.execution import CallResult
 from gusu.execution.limits import DEFAULT_GAS_SCHEDULE
+from gusu.ledger.ethtx import EthTransaction
 from gusu.ledger.jsonview import JSON, JSONObject
 from gusu.ledger.types import Address, BlockHeader, Hash, Height, Receipt, Transaction
-from gusu.node.eth_service import EthReceiptRecord, EthTransactionRecord
-from gusu.node.service import BlockNotification, BlockRecord, NodeService
+from gusu.node.eth_service import EthTransactionService
+from gusu.node.service import BlockNotification, BlockRecord, NodeService, ReceiptRecord, TransactionRecord
 
 logger = logging.getLogger("gusu.api")
 
@@ -245,37 +246,88 @@ class LogFilter:
 # --- a block seen the Ethereum way --------------------------------------------------------------
 
 
+def get_evm_call(transaction: Transaction) -> tuple[bytes | None, bytes, int] | None:
+    """(to or None for deploy, data, value) of an evm.deploy / evm.call Gusu transaction, else None."""
+    if transaction.contract != EVM_CONTRACT or transaction.method not in ("deploy", "call"):
+        return None
+    try:
+        args = decode(transaction.args)
+    except CodecError:
+        return None
+    if not isinstance(args, list):
+        return None
+    if transaction.method == "deploy" and len(args) == 2:
+        bytecode, value = args
+        if isinstance(bytecode, bytes) and isinstance(value, int):
+            return None, bytecode, value
+    if transaction.method == "call" and len(args) == 3:
+        to, data, value = args
+        if isinstance(to, bytes) and isinstance(data, bytes) and isinstance(value, int):
+            return to, data, value
+    return None
+
+
+def compute_eth_gas_used(transaction: Transaction | EthTransaction | None, receipt: Receipt | None) -> int:
+    """Ethereum's ``gasUsed`` of one of a block's transactions.
+
+    An Ethereum transaction's receipt holds it exactly. A Gusu ``evm.deploy``/``evm.call`` is metered in
+    Gusu gas, its fixed charge (2,000 + 2 per argument byte, + 2 per return byte when it succeeded)
+    plus the EVM's gas: its ``gasUsed`` is the EVM's part. Any other Gusu transaction is no Ethereum
+    transaction and counts 0, so a block's ``gasUsed`` and each receipt's ``cumulativeGasUsed`` add
+    Ethereum gas only, never Gusu gas.
+    """
+    if transaction is None or receipt is None:
+        return 0
+    if isinstance(transaction, EthTransaction):
+        return receipt.gas_used
+    if get_evm_call(transaction) is None:
+        return 0
+    fixed = DEFAULT_GAS_SCHEDULE.transaction + DEFAULT_GAS_SCHEDULE.argument_byte * len(transaction.args)
+    if receipt.is_success:
+        fixed += DEFAULT_GAS_SCHEDULE.return_byte * len(receipt.return_value)
+    return max(receipt.gas_used - fixed, 0)
+
+
 @dataclass(frozen=True, slots=True)
 class EthBlock:
     record: BlockRecord
-    receipts: tuple[Receipt | None, ...]
-    """One per transaction id; None where the node has no receipt for it."""
     logs: tuple[EthLog, ...]
     bloom: bytes
-    gas_used: int
+    gas_used: tuple[int, ...]
+    """Ethereum's gasUsed of each transaction (`compute_eth_gas_used`)."""
     cumulative_gas: tuple[int, ...]
-    """Gas used by the block's transactions up to and including each one."""
-    first_log_index: tuple[int, ...]
-    """The block-wide index of each transaction's first log."""
+    """Ethereum gas used by the block's transactions up to and including each one."""
+
+    @property
+    def total_gas_used(self) -> int:
+        return self.cumulative_gas[-1] if self.cumulative_gas else 0
 
 
-def compute_eth_block(record: BlockRecord, receipts: Sequence[Receipt | None]) -> EthBlock:
+def compute_eth_block(
+    record: BlockRecord,
+    receipts: Sequence[Receipt | None],
+    transactions: Sequence[Transaction | EthTransaction | None],
+) -> EthBlock:
+    """The block's logs (``logIndex`` counts them over the block), bloom and gas, from one receipt and
+    one transaction body per transaction id (None where the node has none)."""
     logs: list[EthLog] = []
+    gas_used: list[int] = []
     cumulative: list[int] = []
-    first_log_index: list[int] = []
-    gas_used = 0
+    total = 0
     height = int(record.header.height)
-    for index, (transaction_id, receipt) in enumerate(zip(record.transaction_ids, receipts, strict=True)):
-        first_log_index.append(len(logs))
+    for index, (transaction_id, receipt, transaction) in enumerate(
+        zip(record.transaction_ids, receipts, transactions, strict=True)
+    ):
         if receipt is not None:
-            gas_used += receipt.gas_used
             for address, topics, payload in compute_receipt_logs(receipt):
                 logs.append(
                     EthLog(address, topics, payload, height, record.block_hash, transaction_id, index, len(logs))
                 )
-        cumulative.append(gas_used)
+        gas_used.append(compute_eth_gas_used(transaction, receipt))
+        total += gas_used[-1]
+        cumulative.append(total)
     bloom = compute_bloom((log.address, log.topics) for log in logs)
-    return EthBlock(record, tuple(receipts), tuple(logs), bloom, gas_used, tuple(cumulative), tuple(first_log_index))
+    return EthBlock(record, tuple(logs), bloom, tuple(gas_used), tuple(cumulative))
 
 
 # --- filters ------------------------------------------------------------------------------------
@@ -380,6 +432,9 @@ class EthRpc:
         self, node: NodeService, settings: EthSettings | None = None, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self._node = node
+        # Raw Ethereum transactions, the pool's nonces and the fee policy need a node that executes
+        # Ethereum transactions (gusu.node.node.Node does); without one those methods answer -32004.
+        self._eth_service = node if isinstance(node, EthTransactionService) else None
         self._settings = settings or EthSettings()
         self._clock = clock
         self._filters = FilterRegistry(self._settings, clock)
@@ -468,11 +523,7 @@ class EthRpc:
         The price is also every block's base fee: the policy burns it as Ethereum burns the base fee
         and charges no tip, so ``eth_maxPriorityFeePerGas`` is 0.
         """
-        get_gas_price = getattr(self._node, "get_eth_gas_price", None)
-        if get_gas_price is None:
-            return 0
-        price: int = get_gas_price()
-        return price
+        return 0 if self._eth_service is None else self._eth_service.get_eth_gas_price()
 
     def _get_tip(self) -> int:
         return int(self._node.get_status().height)
@@ -537,21 +588,27 @@ class EthRpc:
             self._blocks.move_to_end(record.block_hash)
             return cached
         receipts = [self._get_receipt(transaction_id) for transaction_id in record.transaction_ids]
-        block = compute_eth_block(record, receipts)
-        self._blocks[record.block_hash] = block
+        return self._cache_block(compute_eth_block(record, receipts, self._get_block_bodies(record)))
+
+    def _cache_block(self, block: EthBlock) -> EthBlock:
+        self._blocks[block.record.block_hash] = block
         if len(self._blocks) > self._settings.block_cache_entries_max:
             self._blocks.popitem(last=False)
         return block
 
+    def _get_block_bodies(self, record: BlockRecord) -> list[Transaction | EthTransaction | None]:
+        """The transactions of a committed block, one per id (Gusu and Ethereum ones alike)."""
+        found = self._node.get_block_transactions(record.header.height)
+        if found is None or len(found) != len(record.transaction_ids):
+            logger.warning("no transaction bodies for committed block %d", int(record.header.height))
+            return [None] * len(record.transaction_ids)
+        return [item.transaction for item in found]
+
     def _get_receipt(self, transaction_id: Hash) -> Receipt | None:
+        # Receipts of Gusu and Ethereum transactions alike are stored under the transaction's id.
         found = self._node.get_receipt(transaction_id)
         if found is not None:
             return found.receipt
-        get_eth_receipt = getattr(self._node, "get_eth_receipt", None)
-        if get_eth_receipt is not None:
-            eth_record: EthReceiptRecord | None = get_eth_receipt(transaction_id)
-            if eth_record is not None:
-                return eth_record.receipt
         logger.warning("no receipt for committed transaction %s", transaction_id.hex())
         return None
 
@@ -560,13 +617,11 @@ class EthRpc:
         header = record.header
         transactions: list[JSON]
         if full:
-            transactions = [
-                self._transaction_in_block_json(record, index) for index in range(len(record.transaction_ids))
-            ]
+            transactions = self._transactions_in_block_json(record)
         else:
             transactions = [data_hex(transaction_id) for transaction_id in record.transaction_ids]
         return {
-            **self._header_json(header, record.block_hash, block.bloom, block.gas_used, self.get_gas_price()),
+            **self._header_json(header, record.block_hash, block.bloom, block.total_gas_used, self.get_gas_price()),
             "totalDifficulty": quantity(0),
             "size": quantity(self._get_block_size(header.height)),
             "transactions": transactions,
@@ -697,11 +752,9 @@ class EthRpc:
 
     def _get_transaction_count(self, params: Params) -> JSON:
         address = parse_address(params.raw(0), params.what(0))
-        if params.has(1) and params.raw(1) == "pending":
-            get_pending_nonce = getattr(self._node, "get_eth_pending_nonce", None)
-            if get_pending_nonce is not None:
-                pending: int = get_pending_nonce(address)
-                return quantity(pending)
+        if params.has(1) and params.raw(1) == "pending" and self._eth_service is not None:
+            self.get_evm_chain_id()  # refuses a chain without the evm contract
+            return quantity(self._eth_service.get_eth_transaction_count(address, is_pending=True))
         self._require_latest_state(params, 1)
         nonce = decode(self._view(EVM_CONTRACT, "get_nonce", [address]).return_value)
         assert isinstance(nonce, int)
@@ -739,15 +792,19 @@ class EthRpc:
                 parse_quantity(request[key], f"{what} field {key}")
         return CallRequest(sender, to, data, value, gas)
 
-    def _run_call(self, request: CallRequest) -> tuple[bytes, int]:
-        """(return data, Ethereum gas used) of the call on the latest state; raises as Ethereum nodes do."""
+    def _run_call(self, request: CallRequest, *, is_estimate: bool = False) -> tuple[bytes, int]:
+        """(return data, Ethereum gas used) of the call on the latest state; raises as Ethereum nodes do.
+
+        A creation (no `to`) runs only for an estimate, through the evm contract's deploy_static view."""
         if request.to is None:
-            raise EthereumRpcError(
-                "calls and estimates without `to` (contract creations) are not supported by this node: deploy "
-                "with evm.deploy, and give `gas` yourself when sending a creation",
-                METHOD_NOT_SUPPORTED,
-                code="unsupported",
-            )
+            if not is_estimate or request.value:
+                raise EthereumRpcError(
+                    "eth_call of a contract creation, and estimates of creations that send value, are not supported "
+                    "by this node (eth_estimateGas of a creation without value is); give `gas` yourself",
+                    METHOD_NOT_SUPPORTED,
+                    code="unsupported",
+                )
+            return b"", self._run_view_gas("deploy_static", [request.data], request.sender)
         if request.value:
             code = decode(self._view(EVM_CONTRACT, "get_code", [request.to]).return_value)
             if code:
@@ -773,12 +830,10 @@ class EthRpc:
         result = self._view(EVM_CONTRACT, "call_static", args, request.sender)
         output = decode(result.return_value)
         assert isinstance(output, bytes)
-        fixed = (
-            DEFAULT_GAS_SCHEDULE.transaction
-            + DEFAULT_GAS_SCHEDULE.argument_byte * len(encode(args))
-            + DEFAULT_GAS_SCHEDULE.return_byte * len(result.return_value)
-        )
-        return output, max(result.gas_used - fixed, 0)
+        return output, compute_view_evm_gas(result, args)
+
+    def _run_view_gas(self, method: str, args: list[Value], sender: Address | None) -> int:
+        return compute_view_evm_gas(self._view(EVM_CONTRACT, method, args, sender), args)
 
     def _call(self, params: Params) -> JSON:
         request = self._parse_call(params)
@@ -797,7 +852,7 @@ class EthRpc:
     def _estimate_gas(self, params: Params) -> JSON:
         request = self._parse_call(params)
         try:
-            _, gas_used = self._run_call(request)
+            _, gas_used = self._run_call(request, is_estimate=True)
         except OutOfGasError as error:
             raise EthereumRpcError(f"gas required exceeds allowance: {error}", SERVER_ERROR, code=error.code) from None
         estimate = compute_gas_estimate(gas_used, compute_intrinsic_gas(request.data))
@@ -967,81 +1022,117 @@ class EthRpc:
     def _uninstall_filter(self, params: Params) -> JSON:
         return self._filters.uninstall(params.raw(0))
 
-    # --- raw Ethereum transactions ------------------------------------------------------------
+    # --- transactions and receipts: raw Ethereum ones and Gusu evm.deploy / evm.call -------------
 
-    def _require_node_method(self, name: str, rpc_method: str) -> Callable[..., object]:
-        found = getattr(self._node, name, None)
-        if found is None:
+    def _require_eth_service(self, rpc_method: str) -> EthTransactionService:
+        if self._eth_service is None:
             raise EthereumRpcError(
                 f"{rpc_method} is not supported on this node: it does not execute raw Ethereum transactions "
                 "(run a release that does, on an ecdsa chain); Gusu transactions go through gusu_sendRawTransaction",
                 METHOD_NOT_SUPPORTED,
                 code="unsupported",
             )
-        assert callable(found)
-        method: Callable[..., object] = found
-        return method
+        return self._eth_service
 
     async def _send_raw_transaction(self, params: Params, _context: RequestContext) -> JSON:
         raw = parse_data(params.raw(0), params.what(0))
         if not raw:
             raise InvalidParamsError(f"{params.what(0)} is empty; give the signed transaction as 0x-hex")
-        submit = self._require_node_method("submit_eth_raw_transaction", "eth_sendRawTransaction")
+        service = self._require_eth_service("eth_sendRawTransaction")
         try:
-            transaction_hash = await submit(raw)  # type: ignore[misc]
+            transaction_hash = await service.submit_eth_raw_transaction(raw)
         except (EthereumRpcError, InvalidParamsError):
             raise
         except GusuError as error:
+            # Ethereum clients read a refusal (nonce too low, underpriced, ...) from -32000's message.
             raise EthereumRpcError(str(error), SERVER_ERROR, code=error.code) from None
-        assert isinstance(transaction_hash, bytes)
         return data_hex(transaction_hash)
+
+    def _get_location(self, found: TransactionRecord) -> tuple[Height, int, Hash] | None:
+        """(height, index, block hash) of a committed transaction; None while pending."""
+        if found.status != "committed" or found.height is None or found.index is None:
+            return None
+        block = self._node.get_block(found.height)
+        return None if block is None else (found.height, found.index, block.block_hash)
 
     def _get_transaction_by_hash(self, params: Params) -> JSON:
         transaction_hash = Hash(parse_data(params.raw(0), params.what(0), size=WORD_SIZE))
-        get_eth_transaction = getattr(self._node, "get_eth_transaction", None)
-        if get_eth_transaction is not None:
-            record: EthTransactionRecord | None = get_eth_transaction(transaction_hash)
-            if record is not None:
-                return self._eth_transaction_json(record)
-        gusu = self._gusu_evm_transaction(transaction_hash)
-        if gusu is not None:
-            return gusu
-        if self._node.get_transaction(transaction_hash) is None:
-            # Possibly an Ethereum transaction, which only a node that executes them can know.
-            self._require_node_method("get_eth_transaction", "eth_getTransactionByHash")
-        return None
+        found = self._node.get_transaction(transaction_hash)
+        if found is None or found.status == "dropped":
+            if self._eth_service is None:
+                # Possibly an Ethereum transaction, which only a node that executes them can know.
+                self._require_eth_service("eth_getTransactionByHash")
+            return None
+        return self._transaction_json(found, self._get_location(found), is_listed=False)
 
-    def _get_transaction_receipt(self, params: Params) -> JSON:
-        transaction_hash = Hash(parse_data(params.raw(0), params.what(0), size=WORD_SIZE))
-        get_eth_receipt = getattr(self._node, "get_eth_receipt", None)
-        if get_eth_receipt is not None:
-            record: EthReceiptRecord | None = get_eth_receipt(transaction_hash)
-            if record is not None:
-                transaction = record.transaction
-                return self._receipt_json(
-                    record.receipt,
-                    transaction_hash,
-                    record.height,
-                    record.index,
-                    record.block_hash,
-                    sender=transaction.sender,
-                    to=transaction.to,
-                    gas_used=record.receipt.gas_used,
-                    contract_address=record.contract_address,
-                    effective_gas_price=record.effective_gas_price,
-                    transaction_type=transaction.transaction_type,
-                )
-        gusu = self._gusu_evm_receipt(transaction_hash)
-        if gusu is not None:
-            return gusu
-        if self._node.get_transaction(transaction_hash) is None:
-            # Possibly an Ethereum transaction; a known Gusu one is pending (null, as Ethereum nodes
-            # answer, so that tools waiting for a receipt keep polling) or not an EVM call.
-            self._require_node_method("get_eth_receipt", "eth_getTransactionReceipt")
-        return None
+    def _transactions_in_block_json(self, record: BlockRecord) -> list[JSON]:
+        found = self._node.get_block_transactions(record.header.height)
+        if found is None or len(found) != len(record.transaction_ids):
+            logger.error("committed block %d has no transaction bodies", int(record.header.height))
+            raise EthereumRpcError(
+                "the node lacks the bodies of a committed block's transactions", SERVER_ERROR, code="internal_error"
+            )
+        listed: list[JSON] = []
+        for index, item in enumerate(found):
+            rendered = self._transaction_json(item, (record.header.height, index, record.block_hash), is_listed=True)
+            assert rendered is not None
+            listed.append(rendered)
+        return listed
 
-    def _eth_transaction_json(self, record: EthTransactionRecord) -> JSONObject:
-        tx = record.transaction
+    def _transaction_json(
+        self, found: TransactionRecord, location: tuple[Height, int, Hash] | None, *, is_listed: bool
+    ) -> JSONObject | None:
+        """The Ethereum transaction object of a raw Ethereum transaction, or of a Gusu evm.deploy/evm.call.
+
+        Another Gusu transaction (say account.transfer) is None, except in a block's list (`is_listed`):
+        there it appears, from its sender to nobody with empty input, so that the list matches the
+        block's hashes.
+        """
+        transaction = found.transaction
+        if transaction is None:
+            return None
+        if isinstance(transaction, EthTransaction):
+            return self._eth_transaction_json(transaction, location)
+        call = get_evm_call(transaction)
+        if call is None and not is_listed:
+            return None
+        to, data, value = call if call is not None else (None, b"", 0)
+        sender = found.sender or Address(self._node.suite.compute_address(transaction.sender_public_key))
+        return {
+            "hash": data_hex(found.transaction_id),
+            "type": quantity(0),
+            # Gusu's replay guard, not the EVM nonce: Gusu transactions are not ordered by EVM nonce.
+            "nonce": quantity(transaction.nonce),
+            "from": data_hex(sender[-ETH_ADDRESS_SIZE:]),
+            "to": None if to is None else data_hex(to),
+            "value": quantity(value),
+            "gas": quantity(BLOCK_GAS_LIMIT),
+            "gasPrice": quantity(0),
+            "input": data_hex(data),
+            "chainId": quantity(self.get_evm_chain_id()),
+            # Signed with Gusu's scheme (and key), which an Ethereum signature cannot express.
+            "v": quantity(0),
+            "r": quantity(0),
+            "s": quantity(0),
+            **self._location_json(location),
+        }
+
+    @staticmethod
+    def _location_json(location: tuple[Height, int, Hash] | None) -> JSONObject:
+        if location is None:
+            return {"blockHash": None, "blockNumber": None, "transactionIndex": None}
+        height, index, block_hash = location
+        return {
+            "blockHash": data_hex(block_hash),
+            "blockNumber": quantity(int(height)),
+            "transactionIndex": quantity(index),
+        }
+
+    def _eth_transaction_json(self, tx: EthTransaction, location: tuple[Height, int, Hash] | None) -> JSONObject:
+        gas_price = tx.max_fee_per_gas
+        if tx.transaction_type == 2 and location is not None:
+            # As Ethereum nodes report a mined EIP-1559 transaction: the price it paid, here the fee policy's.
+            gas_price = self.get_gas_price()
         result: JSONObject = {
             "hash": data_hex(tx.transaction_hash),
             "type": quantity(tx.transaction_type),
@@ -1050,14 +1141,12 @@ class EthRpc:
             "to": None if tx.to is None else data_hex(tx.to),
             "value": quantity(tx.value),
             "gas": quantity(tx.gas_limit),
-            "gasPrice": quantity(tx.max_fee_per_gas),
+            "gasPrice": quantity(gas_price),
             "input": data_hex(tx.data),
             "v": quantity(self._legacy_v(tx.transaction_type, tx.chain_id, tx.y_parity)),
             "r": quantity(tx.r),
             "s": quantity(tx.s),
-            "blockHash": None if record.block_hash is None else data_hex(record.block_hash),
-            "blockNumber": None if record.height is None else quantity(int(record.height)),
-            "transactionIndex": None if record.index is None else quantity(record.index),
+            **self._location_json(location),
         }
         if tx.chain_id is not None:
             result["chainId"] = quantity(tx.chain_id)
@@ -1078,109 +1167,38 @@ class EthRpc:
             return y_parity
         return 27 + y_parity if chain_id is None else chain_id * 2 + 35 + y_parity
 
-    # --- Gusu transactions that call the EVM, seen as Ethereum transactions -------------------
-
-    def _get_evm_call(self, transaction: Transaction) -> tuple[bytes | None, bytes, int] | None:
-        """(to or None for deploy, data, value) of an evm.deploy / evm.call transaction, else None."""
-        if transaction.contract != EVM_CONTRACT or transaction.method not in ("deploy", "call"):
-            return None
-        try:
-            args = decode(transaction.args)
-        except CodecError:
-            return None
-        if not isinstance(args, list):
-            return None
-        if transaction.method == "deploy" and len(args) == 2:
-            bytecode, value = args
-            if isinstance(bytecode, bytes) and isinstance(value, int):
-                return None, bytecode, value
-        if transaction.method == "call" and len(args) == 3:
-            to, data, value = args
-            if isinstance(to, bytes) and isinstance(data, bytes) and isinstance(value, int):
-                return to, data, value
+    def _get_transaction_receipt(self, params: Params) -> JSON:
+        transaction_hash = Hash(parse_data(params.raw(0), params.what(0), size=WORD_SIZE))
+        if self._eth_service is not None:
+            eth_receipt = self._eth_service.get_eth_receipt(transaction_hash)
+            if eth_receipt is not None:
+                fields = eth_receipt.fields
+                return self._receipt_json(
+                    eth_receipt.receipt,
+                    sender=fields.sender,
+                    to=fields.to,
+                    contract_address=fields.contract_address,
+                    effective_gas_price=fields.effective_gas_price,
+                    transaction_type=fields.transaction_type,
+                )
+        gusu = self._gusu_evm_receipt(transaction_hash)
+        if gusu is not None:
+            return gusu
+        if self._node.get_transaction(transaction_hash) is None and self._eth_service is None:
+            # Possibly an Ethereum transaction; a known Gusu one is pending (null, as Ethereum nodes
+            # answer, so that tools waiting for a receipt keep polling) or not an EVM call.
+            self._require_eth_service("eth_getTransactionReceipt")
         return None
-
-    def _gusu_evm_transaction(self, transaction_id: Hash) -> JSONObject | None:
-        record = self._node.get_transaction(transaction_id)
-        if record is None or record.transaction is None:
-            return None
-        call = self._get_evm_call(record.transaction)
-        if call is None:
-            return None
-        to, data, value = call
-        sender = record.sender or Address(self._node.suite.compute_address(record.transaction.sender_public_key))
-        block_hash: Hash | None = None
-        if record.height is not None:
-            block = self._node.get_block(record.height)
-            block_hash = None if block is None else block.block_hash
-        return self._gusu_transaction_json(
-            record.transaction, transaction_id, sender, to, data, value, record.height, record.index, block_hash
-        )
-
-    def _gusu_transaction_json(
-        self,
-        transaction: Transaction,
-        transaction_id: Hash,
-        sender: Address,
-        to: bytes | None,
-        data: bytes,
-        value: int,
-        height: Height | None,
-        index: int | None,
-        block_hash: Hash | None,
-    ) -> JSONObject:
-        return {
-            "hash": data_hex(transaction_id),
-            "type": quantity(0),
-            # Gusu's replay guard, not the EVM nonce: Gusu transactions are not ordered by EVM nonce.
-            "nonce": quantity(transaction.nonce),
-            "from": data_hex(sender[-ETH_ADDRESS_SIZE:]),
-            "to": None if to is None else data_hex(to),
-            "value": quantity(value),
-            "gas": quantity(BLOCK_GAS_LIMIT),
-            "gasPrice": quantity(0),
-            "input": data_hex(data),
-            "chainId": quantity(self.get_evm_chain_id()),
-            "v": quantity(0),
-            "r": quantity(0),
-            "s": quantity(0),
-            "blockHash": None if block_hash is None else data_hex(block_hash),
-            "blockNumber": None if height is None else quantity(int(height)),
-            "transactionIndex": None if index is None else quantity(index),
-        }
-
-    def _transaction_in_block_json(self, record: BlockRecord, index: int) -> JSONObject:
-        transaction_id = record.transaction_ids[index]
-        found = self._node.get_transaction(transaction_id)
-        if found is not None and found.transaction is not None:
-            tx = found.transaction
-            sender = found.sender or Address(self._node.suite.compute_address(tx.sender_public_key))
-            call = self._get_evm_call(tx)
-            # A Gusu transaction that is not an EVM call still appears, from its sender to nobody,
-            # so that the list matches the block's hashes; its input is empty.
-            to, data, value = call if call is not None else (None, b"", 0)
-            return self._gusu_transaction_json(
-                tx, transaction_id, sender, to, data, value, record.header.height, index, record.block_hash
-            )
-        get_eth_transaction = getattr(self._node, "get_eth_transaction", None)
-        if get_eth_transaction is not None:
-            eth_record: EthTransactionRecord | None = get_eth_transaction(transaction_id)
-            if eth_record is not None:
-                return self._eth_transaction_json(eth_record)
-        logger.error("committed transaction %s has no body", transaction_id.hex())
-        raise EthereumRpcError(
-            "the node lacks the body of a committed transaction", SERVER_ERROR, code="internal_error"
-        )
 
     def _gusu_evm_receipt(self, transaction_id: Hash) -> JSONObject | None:
         found = self._node.get_receipt(transaction_id)
         if found is None:
             return None
         transaction_record = self._node.get_transaction(transaction_id)
-        if transaction_record is None or transaction_record.transaction is None:
+        if transaction_record is None or not isinstance(transaction_record.transaction, Transaction):
             return None
         tx = transaction_record.transaction
-        call = self._get_evm_call(tx)
+        call = get_evm_call(tx)
         if call is None:
             return None
         to, _data, _value = call
@@ -1190,19 +1208,10 @@ class EthRpc:
             created = decode(found.receipt.return_value)
             if isinstance(created, bytes):
                 contract_address = Address(created)
-        # The receipt's gas is Gusu's fixed charge plus the EVM's; Ethereum's gasUsed is the EVM's part.
-        fixed = DEFAULT_GAS_SCHEDULE.transaction + DEFAULT_GAS_SCHEDULE.argument_byte * len(tx.args)
-        if found.receipt.is_success:
-            fixed += DEFAULT_GAS_SCHEDULE.return_byte * len(found.receipt.return_value)
         return self._receipt_json(
-            found.receipt,
-            transaction_id,
-            found.height,
-            found.index,
-            found.block_hash,
+            found,
             sender=Address(sender[-ETH_ADDRESS_SIZE:]),
             to=None if to is None else Address(to),
-            gas_used=max(found.receipt.gas_used - fixed, 0),
             contract_address=contract_address,
             effective_gas_price=0,
             transaction_type=0,
@@ -1210,35 +1219,34 @@ class EthRpc:
 
     def _receipt_json(
         self,
-        receipt: Receipt,
-        transaction_hash: Hash,
-        height: Height,
-        index: int,
-        block_hash: Hash,
+        where: ReceiptRecord,
         *,
         sender: Address,
         to: bytes | None,
-        gas_used: int,
         contract_address: Address | None,
         effective_gas_price: int,
         transaction_type: int,
     ) -> JSONObject:
+        """An Ethereum receipt; gasUsed, cumulativeGasUsed and the logs (with their block-wide logIndex)
+        come from the block seen the Ethereum way (`compute_eth_block`)."""
+        receipt, height, index = where.receipt, where.height, where.index
         record = self._node.get_block(height)
-        logs: list[EthLog] = []
-        cumulative = gas_used
-        if record is not None and index < len(record.transaction_ids):
-            block = self.get_eth_block(record)
-            cumulative = block.cumulative_gas[index]
-            logs = [log for log in block.logs if log.transaction_index == index]
+        if record is None or index >= len(record.transaction_ids) or record.block_hash != where.block_hash:
+            logger.error("the block of committed transaction %s is missing", receipt.transaction_id.hex())
+            raise EthereumRpcError(
+                "the node lacks the block of a committed transaction", SERVER_ERROR, code="internal_error"
+            )
+        block = self.get_eth_block(record)
+        logs = [log for log in block.logs if log.transaction_index == index]
         return {
-            "transactionHash": data_hex(transaction_hash),
+            "transactionHash": data_hex(receipt.transaction_id),
             "transactionIndex": quantity(index),
-            "blockHash": data_hex(block_hash),
+            "blockHash": data_hex(where.block_hash),
             "blockNumber": quantity(int(height)),
             "from": data_hex(sender),
             "to": None if to is None else data_hex(to),
-            "cumulativeGasUsed": quantity(cumulative),
-            "gasUsed": quantity(gas_used),
+            "cumulativeGasUsed": quantity(block.cumulative_gas[index]),
+            "gasUsed": quantity(block.gas_used[index]),
             "effectiveGasPrice": quantity(effective_gas_price),
             "contractAddress": None if contract_address is None else data_hex(contract_address),
             "logs": [log.to_json() for log in logs],
@@ -1296,7 +1304,7 @@ class EthRpc:
         block = self._notified_block(notification)
         head = orjson.dumps(
             self._header_json(
-                notification.header, notification.block_hash, block.bloom, block.gas_used, self.get_gas_price()
+                notification.header, notification.block_hash, block.bloom, block.total_gas_used, self.get_gas_price()
             )
         )
         self._heads = (notification.block_hash, head)
@@ -1307,11 +1315,8 @@ class EthRpc:
         if cached is not None:
             return cached
         record = BlockRecord(notification.header, notification.block_hash, notification.transaction_ids, None)
-        block = compute_eth_block(record, notification.receipts)
-        self._blocks[notification.block_hash] = block
-        if len(self._blocks) > self._settings.block_cache_entries_max:
-            self._blocks.popitem(last=False)
-        return block
+        # The block is durably committed before listeners hear of it, so its bodies can be read.
+        return self._cache_block(compute_eth_block(record, notification.receipts, self._get_block_bodies(record)))
 
     def _logs_renderer(self, criteria: LogFilter) -> Callable[[BlockNotification], list[bytes]]:
         def render(notification: BlockNotification) -> list[bytes]:
@@ -1328,6 +1333,17 @@ def compute_intrinsic_gas(data: bytes) -> int:
     into every node's API, chains without the EVM included."""
     zero_bytes = data.count(0)
     return 21_000 + 4 * zero_bytes + 16 * (len(data) - zero_bytes)
+
+
+def compute_view_evm_gas(result: CallResult, args: list[Value]) -> int:
+    """The EVM's gas of an evm view (call_static, deploy_static): its Gusu gas minus Gusu's fixed charges
+    (2,000 + 2 per argument byte + 2 per return byte)."""
+    fixed = (
+        DEFAULT_GAS_SCHEDULE.transaction
+        + DEFAULT_GAS_SCHEDULE.argument_byte * len(encode(args))
+        + DEFAULT_GAS_SCHEDULE.return_byte * len(result.return_value)
+    )
+    return max(result.gas_used - fixed, 0)
 
 
 def compute_gas_estimate(gas_used: int, intrinsic_gas: int) -> int:

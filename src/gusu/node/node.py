@@ -22,7 +22,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gusu import __version__
 from gusu.codec import Value, decode_list, encode, expect_bytes, expect_list
@@ -67,6 +67,7 @@ from gusu.execution import (
     Executor,
     compute_chain_registry,
 )
+from gusu.execution.executor import ETH_CONTRACT
 from gusu.ledger.chainconfig import ChainConfig, compute_genesis_config_schedule, get_config_at
 from gusu.ledger.ethtx import ETH_TRANSACTION_BYTES_MAX, encode_eth_block_item
 from gusu.ledger.genesis import (
@@ -136,6 +137,7 @@ from gusu.node.service import (
     BlockListener,
     BlockNotification,
     BlockRecord,
+    EthReceiptRecord,
     EthTransactionRecord,
     EvidenceRecord,
     NodeMetrics,
@@ -153,9 +155,6 @@ from gusu.node.settings import (
 )
 from gusu.node.sync import BlockSync, SyncScheduler, SyncSettings
 from gusu.node.verifier import SignatureVerifier
-
-if TYPE_CHECKING:  # py-evm loads only on chains that run the evm contract
-    from gusu.execution.evm.ethreceipt import EthReceiptFields
 from gusu.node.wire import (
     BodyAnswer,
     BodyRequest,
@@ -1467,7 +1466,7 @@ class Node:
         """An Ethereum transaction by its keccak hash, committed (with its receipt record) or pending."""
         return self._queries.get_eth_transaction(transaction_hash)
 
-    def get_eth_receipt(self, transaction_hash: bytes) -> tuple[EthReceiptFields, ReceiptRecord] | None:
+    def get_eth_receipt(self, transaction_hash: bytes) -> EthReceiptRecord | None:
         """Ethereum's receipt fields of a committed Ethereum transaction (`gusu.execution.evm.ethreceipt`)
         and where it committed (height, index, block hash); None if not committed."""
         return self._queries.get_eth_receipt(transaction_hash)
@@ -1475,6 +1474,13 @@ class Node:
     def get_eth_transaction_count(self, address: bytes, *, is_pending: bool = False) -> int:
         """eth_getTransactionCount: the committed EVM nonce, or with `is_pending` past the pooled ones."""
         return self._queries.get_eth_transaction_count(address, is_pending=is_pending)
+
+    def get_eth_gas_price(self) -> int:
+        """eth_gasPrice and every block's base fee: the chain's fee policy (genesis ``evm_gas_price``);
+        0 on a chain without the evm contract (where py-evm is not even loaded)."""
+        if ETH_CONTRACT not in self._genesis.contracts:
+            return 0
+        return self._queries.get_eth_gas_price()
 
     def get_transaction_proof(self, transaction_id: bytes) -> ProofRecord | None:
         return self._queries.get_proof(transaction_id, of_receipts=False)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from contextlib import closing
-from typing import TYPE_CHECKING
 
 from gusu.crypto import CryptoSuite
 from gusu.errors import NotFoundError
@@ -33,10 +32,14 @@ from gusu.ledger.types import (
 )
 from gusu.mempool import Mempool
 from gusu.node.blocks import ZERO_ADDRESS
-from gusu.node.service import BlockRecord, EthTransactionRecord, ProofRecord, ReceiptRecord, TransactionRecord
-
-if TYPE_CHECKING:  # py-evm loads only on chains that run the evm contract
-    from gusu.execution.evm.ethreceipt import EthReceiptFields
+from gusu.node.service import (
+    BlockRecord,
+    EthReceiptRecord,
+    EthTransactionRecord,
+    ProofRecord,
+    ReceiptRecord,
+    TransactionRecord,
+)
 
 
 def compute_committed_record(transaction_id: Hash, stored: StoredTransaction, sender: Address) -> TransactionRecord:
@@ -167,7 +170,7 @@ class ChainQueries:
             return EthTransactionRecord("pending", entry.transaction, None)
         return None
 
-    def get_eth_receipt(self, transaction_hash: bytes) -> tuple[EthReceiptFields, ReceiptRecord] | None:
+    def get_eth_receipt(self, transaction_hash: bytes) -> EthReceiptRecord | None:
         """Ethereum's receipt fields of a committed Ethereum transaction, and where it committed."""
         record = self.get_eth_transaction(transaction_hash)
         if record is None or record.receipt is None:
@@ -178,7 +181,14 @@ class ChainQueries:
         settings = read_evm_settings(self.store)
         assert settings is not None, "an Ethereum transaction committed on a chain without the evm contract"
         fields = compute_eth_receipt_fields(record.receipt.receipt, record.transaction, settings.evm_gas_price)
-        return fields, record.receipt
+        return EthReceiptRecord(fields, record.receipt)
+
+    def get_eth_gas_price(self) -> int:
+        """The fee policy's price per gas (genesis ``evm_gas_price``), for a chain that runs the evm contract."""
+        from gusu.execution.evm.ethapply import read_evm_settings
+
+        settings = read_evm_settings(self.store)
+        return 0 if settings is None else settings.evm_gas_price
 
     def get_eth_transaction_count(self, address: bytes, *, is_pending: bool) -> int:
         """The EVM nonce of `address` in the committed state; with `is_pending`, past its pending Ethereum

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from gusu.crypto import CryptoSuite
 from gusu.errors import GusuError
@@ -19,6 +19,9 @@ from gusu.ledger.stateproof import CertifiedStateProof
 from gusu.ledger.types import Address, BlockHeader, CommitCertificate, Hash, Height, Receipt, Round, Transaction
 from gusu.network.transport import PeerInfo
 from gusu.node.versions import compute_consensus_versions
+
+if TYPE_CHECKING:  # py-evm loads only on chains that run the evm contract
+    from gusu.execution.evm.ethreceipt import EthReceiptFields
 
 TransactionStatus = Literal["pending", "committed", "dropped"]
 EvidenceKind = Literal["proposal", "prevote", "precommit"]
@@ -107,6 +110,19 @@ class EthTransactionRecord:
     receipt: ReceiptRecord | None
     """Where it committed and its Gusu receipt; None while pending. Read Ethereum's receipt fields from
     it with `Node.get_eth_receipt`."""
+
+
+@dataclass(frozen=True, slots=True)
+class EthReceiptRecord:
+    """A committed Ethereum transaction's receipt (`Node.get_eth_receipt`): Ethereum's transaction-level
+    receipt fields and where it committed. What depends on the rest of the block (cumulativeGasUsed,
+    each log's logIndex) is the caller's to compute over the block."""
+
+    fields: EthReceiptFields
+    """`gusu.execution.evm.ethreceipt.compute_eth_receipt_fields` of the stored receipt: status, gasUsed
+    (Ethereum's), effectiveGasPrice, contractAddress, logs, bloom, revert data."""
+    receipt: ReceiptRecord
+    """The Gusu receipt, its height, index in the block and block hash."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from evm_helpers import (
     compute_create_address,
     compute_transfer_topic,
     encode_call,
+    encode_token_constructor,
     get_bytecode,
     get_runtime_code,
 )
@@ -93,3 +94,13 @@ def test_chain_id_comes_from_genesis() -> None:
     assert chain.view("get_chain_id") == 4242
     code_hash = keccak(get_runtime_code("Token"))
     assert len(code_hash) == 32
+
+
+def test_deploy_static_runs_a_deployment_and_keeps_nothing() -> None:
+    chain = EvmChain.create("ecdsa")
+    alice = chain.addresses[0]
+    init = get_bytecode("Token") + encode_token_constructor("Gusu Token", "GST", SUPPLY)
+    assert chain.view("deploy_static", init) == compute_create_address(alice, 0)
+    assert chain.view("get_nonce", alice) == 0  # nothing kept: no nonce, no code
+    assert chain.view("get_code", compute_create_address(alice, 0)) == b""
+    assert chain.deploy_token(SUPPLY) == compute_create_address(alice, 0)

@@ -7,8 +7,9 @@ A chain runs it when its genesis lists ``"evm"`` among its contracts. Methods:
   contract's address is Ethereum's: the last 20 bytes of keccak-256(rlp([sender, nonce])), the
   sender's EVM nonce before the deployment (docs/evm.md);
 * ``call(to, data, value) -> bytes``: call contract `to` with call data `data`; its return data;
-* views ``call_static(to, data)``, ``get_code(address)``, ``get_storage_at(address, slot)``,
-  ``get_nonce(address)``, ``get_chain_id()``.
+* views ``call_static(to, data)``, ``deploy_static(bytecode)`` (a deployment run and discarded, for
+  eth_estimateGas), ``get_code(address)``, ``get_storage_at(address, slot)``, ``get_nonce(address)``,
+  ``get_chain_id()``.
 
 The EVM's sender (CALLER, ORIGIN) is the Gusu transaction's 20-byte sender address. EVM gas is
 metered as Ethereum does and charged one for one to the Gusu gas meter (state access through the
@@ -93,6 +94,24 @@ class Evm(Contract):
         settings = _get_settings(ctx)
         _validate_call_data(settings, data)
         return _execute(ctx, settings, to, data, 0).output
+
+    @view
+    def deploy_static(self, ctx: Context, bytecode: bytes) -> Address:
+        """Run init code `bytecode` as `deploy` would (without value) and discard every change; the address
+        the contract would get. eth_estimateGas of a creation reads its gas."""
+        settings = _get_settings(ctx)
+        if not bytecode:
+            raise InvalidArgumentsError(
+                "evm.deploy_static needs init code: the compiled bytecode and constructor arguments"
+            )
+        if len(bytecode) > settings.evm_init_code_bytes_max:
+            raise StateLimitError(
+                f"the init code is {len(bytecode)} bytes; the limit is evm_init_code_bytes_max = "
+                f"{settings.evm_init_code_bytes_max}"
+            )
+        outcome = _execute(ctx, settings, None, bytecode, 0)
+        assert outcome.created_address is not None
+        return Address(outcome.created_address)
 
     @view
     def get_code(self, ctx: Context, address: Address) -> bytes:
