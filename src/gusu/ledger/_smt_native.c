@@ -626,6 +626,8 @@ static int load_node(Context *context, uint64_t version, const uint8_t *nibbles,
     return kind;
 }
 
+static int nibble_of(const uint8_t key_hash[HASH_SIZE], int depth);
+
 static Leaf *load_leaf(Context *context, const NodeKey *stored) {
     Leaf *leaf = arena_alloc(&context->arena, sizeof(Leaf));
     Internal *scratch = arena_alloc(&context->arena, sizeof(Internal));
@@ -635,6 +637,14 @@ static Leaf *load_leaf(Context *context, const NodeKey *stored) {
     if (kind != NODE_LEAF) {
         raise_node_error(stored->version, stored->nibbles, stored->length, "is not the leaf its parent says it is");
         return NULL;
+    }
+    /* A leaf whose key hash left its path (a damaged byte) would be grouped under the wrong slot and silently
+     * overwrite another leaf there: refuse it, as the Python update does. */
+    for (int index = 0; index < stored->length; index++) {
+        if (nibble_of(leaf->key_hash, index) != stored->nibbles[index]) {
+            raise_node_error(stored->version, stored->nibbles, stored->length, "holds a key hash outside its path");
+            return NULL;
+        }
     }
     return leaf;
 }

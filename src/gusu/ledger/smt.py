@@ -569,6 +569,10 @@ def _load_leaf(store: KeyValueStore, node_key: NodeKey) -> _Leaf:
     node = _load_node(store, node_key)
     if not isinstance(node, _Leaf):
         raise StorageError(f"tree node {node_key[0]}/{node_key[1].hex()} is not the leaf its parent says it is")
+    # A key hash that left its path (a damaged byte) would put the leaf under the wrong slot.
+    path = node_key[1]
+    if any(_nibble(node.key_hash, depth) != nibble for depth, nibble in enumerate(path)):
+        raise StorageError(f"tree node {node_key[0]}/{path.hex()} holds a key hash outside its path")
     return node
 
 
@@ -918,6 +922,9 @@ def apply_tree_updates(
     """
     assert 0 <= version <= _VERSION_MAX
     assert parent_version is None or parent_version < version, "a version follows its parent"
+    # The native update takes exactly bytes (it refuses bytearray and memoryview, which Python would hash alike):
+    # anything else is a caller's bug, and must not let a native node and a Python one disagree.
+    assert all(type(key) is bytes and (value is None or type(value) is bytes) for key, value in writes.items())
     native_suite = _NATIVE_SUITES.get(suite.hash_name) if _native is not None else None
     _log_implementation(native_suite is not None)
     if native_suite is not None:
