@@ -166,7 +166,7 @@ def _log_implementation(is_native: bool) -> None:
         return
     _implementation_logged = True
     if is_native:
-        _logger.warning("state tree updates run in the native module gusu.ledger._smt_native")
+        _logger.info("state tree updates run in the native module gusu.ledger._smt_native")
     else:
         _logger.warning(
             "state tree updates run in pure Python, several times slower than the native module (%s); build it "
