@@ -15,8 +15,10 @@ import urllib.request
 from dataclasses import replace
 
 import pytest
+from click.testing import CliRunner
 from e2e_helpers import E2ENetwork, load_dev_key
 
+from gusu.cli.main import cli
 from gusu.codec import encode
 from gusu.errors import RemoteError
 from gusu.ledger.jsonview import state_proof_from_json
@@ -85,3 +87,18 @@ def test_balances_and_evidence_are_proved_against_another_organisations_block(ne
     with urllib.request.urlopen(url, timeout=10) as answer:
         over_rest = state_proof_from_json(json.loads(answer.read()))
     assert over_rest.value == evidence.value and verify_state_proof(suite, over_rest, trusted)
+
+    # The CLI does the same checks: against node1's block hash and the genesis validators, and refuses
+    # when the trusted hash is another block's.
+    genesis = network.layout.directory / "genesis.json"
+    key_hex = "0x" + compute_evidence_key(DOCUMENT).hex()
+    common = ["--endpoint", network.nodes[0].api_url, "--json", "state", "proof", "evidence", key_hex]
+    checked = CliRunner().invoke(
+        cli, [*common, "--height", str(height), "--block-hash", "0x" + trusted.hex(), "--genesis", str(genesis)]
+    )
+    assert checked.exit_code == 0, checked.output
+    report = json.loads(checked.stdout)
+    assert report["valid"] is True and len(report["checks"]) == 2
+    assert report["answer"]["value_decoded"][3] == "deed of sale"
+    refused = CliRunner().invoke(cli, [*common, "--height", str(height - 1), "--block-hash", "0x" + trusted.hex()])
+    assert refused.exit_code == 1 and json.loads(refused.stdout)["valid"] is False

@@ -1114,7 +1114,12 @@ class StateProof:
 
 def get_state_proof(store: KeyValueStore, suite: CryptoSuite, version: int, key: bytes) -> StateProof:
     """The inclusion or exclusion proof of `key` in a stored version of the tree."""
-    key_hash = compute_key_hash(suite, key)
+    return get_path_proof(store, version, compute_key_hash(suite, key))
+
+
+def get_path_proof(store: KeyValueStore, version: int, key_hash: bytes) -> StateProof:
+    """The siblings from the root down to where the path `key_hash` ends, and the leaf found there."""
+    assert len(key_hash) == HASH_SIZE
     node = _load_root(store, version)
     siblings: list[bytes] = []
     path = b""
