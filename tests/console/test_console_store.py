@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import pytest
 
-from gusu.console.store import ConsoleStore, Session, StoredKey, UsernameTakenError, compute_migrations, open_store
+from gusu.console.store import (
+    ConsoleStore,
+    Session,
+    SqliteBackend,
+    StoredKey,
+    UsernameTakenError,
+    compute_migrations,
+    open_store,
+)
 
 Scenario = Callable[[ConsoleStore], Awaitable[None]]
 _databases = itertools.count()
@@ -160,3 +169,35 @@ def test_signing_keys_and_contract_transactions(open_database: Callable[[], Awai
         assert await store.list_deployed_contracts(10) == ["bank", "coin"]  # the failed deployment is not listed
 
     run(open_database, scenario)
+
+
+def test_closing_while_a_cancelled_query_still_runs_waits_for_it(tmp_path: Path) -> None:
+    """Found by CI (a segfault at console shutdown): cancelling the task awaiting a query released the asyncio
+    lock while its worker thread was still inside SQLite, and `close` closed the connection under it."""
+
+    async def scenario() -> None:
+        backend = SqliteBackend(tmp_path / "slow.sqlite3")
+        slow = (
+            "WITH RECURSIVE counter(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM counter WHERE x < 2000000) "
+            "SELECT x FROM counter"
+        )
+        finished = threading.Event()
+        fetch = backend._fetch
+
+        def fetch_and_mark(sql: str, parameters: Sequence[object]) -> list[tuple[object, ...]]:
+            try:
+                return fetch(sql, parameters)
+            finally:
+                finished.set()
+
+        backend._fetch = fetch_and_mark  # type: ignore[method-assign]
+        query = asyncio.create_task(backend.fetch(slow))
+        await asyncio.sleep(0.05)  # the worker thread is stepping through the rows now
+        query.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await query
+        await backend.close()
+        # close waited for the statement; before the fix it closed the connection under it.
+        assert finished.is_set()
+
+    asyncio.run(scenario())

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -181,22 +182,34 @@ class SqliteBackend:
         self._connection.execute("PRAGMA foreign_keys = ON")
         self._connection.execute("PRAGMA journal_mode = WAL")
         self._lock = asyncio.Lock()
+        # The asyncio lock is released when the awaiting task is cancelled (a request dropped, the monitor
+        # stopped at shutdown) while its worker thread still uses the connection; this one is held by the
+        # thread itself, so `close` never closes the connection under a running statement (which crashes
+        # the process inside SQLite).
+        self._thread_lock = threading.Lock()
 
     def _fetch(self, sql: str, parameters: Parameters) -> list[Row]:
-        return self._connection.execute(sql, tuple(parameters)).fetchall()
+        with self._thread_lock:
+            return self._connection.execute(sql, tuple(parameters)).fetchall()
 
     def _execute(self, sql: str, parameters: Parameters) -> int:
-        return self._connection.execute(sql, tuple(parameters)).rowcount
+        with self._thread_lock:
+            return self._connection.execute(sql, tuple(parameters)).rowcount
 
     def _transaction(self, statements: Sequence[tuple[str, Parameters]]) -> None:
-        self._connection.execute("BEGIN IMMEDIATE")
-        try:
-            for sql, parameters in statements:
-                self._connection.execute(sql, tuple(parameters))
-        except BaseException:
-            self._connection.execute("ROLLBACK")
-            raise
-        self._connection.execute("COMMIT")
+        with self._thread_lock:
+            self._connection.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, parameters in statements:
+                    self._connection.execute(sql, tuple(parameters))
+            except BaseException:
+                self._connection.execute("ROLLBACK")
+                raise
+            self._connection.execute("COMMIT")
+
+    def _close(self) -> None:
+        with self._thread_lock:
+            self._connection.close()
 
     async def fetch(self, sql: str, parameters: Parameters = ()) -> list[Row]:
         async with self._lock:
@@ -212,7 +225,7 @@ class SqliteBackend:
 
     async def close(self) -> None:
         async with self._lock:
-            await asyncio.to_thread(self._connection.close)
+            await asyncio.to_thread(self._close)
 
 
 class PostgresBackend:
