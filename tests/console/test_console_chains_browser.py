@@ -10,12 +10,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from console_helpers import find_free_port
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.wait import WebDriverWait
 from test_console_browser import _check_clean, _set_language, _wait_for, browser, pytestmark, screenshots
@@ -58,7 +60,13 @@ def wizard_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
 
 
 def _state(browser: Any) -> str:
-    return str(browser.find_element(By.CSS_SELECTOR, "[data-state]").get_attribute("data-state"))
+    # The chain's page reloads itself while a job runs: an element found just before a reload goes stale.
+    for _ in range(20):
+        try:
+            return str(browser.find_element(By.CSS_SELECTOR, "[data-state]").get_attribute("data-state"))
+        except StaleElementReferenceException:
+            time.sleep(0.1)
+    raise AssertionError("the chain's page kept reloading under the test")
 
 
 def test_the_wizard_creates_runs_and_stops_a_network(
