@@ -11,7 +11,7 @@ whose key hash starts with a nibble path P, plus the 4·|P| binary sibling
 hashes on the way from P up to the root. The receiver
 
 1. checks that every entry's key hash starts with P, strictly increasing;
-2. computes the subtree's hash from the entries (`compute_subtree_hash`,
+2. computes the subtree's hash from the entries (`_compute_subtree_hash`,
    the same definition as `compute_tree_root`, from P's depth);
 3. hashes up through the siblings and compares with the trusted root.
 
@@ -43,6 +43,8 @@ from gusu.ledger.smt import (
     _SUBTREE,
     NIBBLES,
     PLACEHOLDER,
+    _bit,
+    _compute_subtree_hash,
     _Internal,
     _Leaf,
     _load_node,
@@ -97,10 +99,6 @@ class SnapshotChunk:
 
 def _get_path_bit(path: bytes, depth: int) -> int:
     return (path[depth >> 2] >> (3 - (depth & 3))) & 1
-
-
-def _get_key_bit(key_hash: bytes, depth: int) -> int:
-    return (key_hash[depth >> 3] >> (7 - (depth & 7))) & 1
 
 
 def is_under_path(key_hash: bytes, path: bytes) -> bool:
@@ -205,11 +203,7 @@ def compute_path_siblings(
         leaf = proof.leaf
         for index in range(len(siblings), depth):
             sibling = PLACEHOLDER
-            if (
-                leaf is not None
-                and neighbour is None
-                and _get_key_bit(leaf.key_hash, index) != _get_path_bit(path, index)
-            ):
+            if leaf is not None and neighbour is None and _bit(leaf.key_hash, index) != _get_path_bit(path, index):
                 sibling = compute_leaf_hash(suite, leaf.key_hash, leaf.value_hash)
                 neighbour = (leaf.key_hash, leaf.value_hash)
             siblings.append(sibling)
@@ -231,20 +225,6 @@ def _fail(message: str) -> InvalidStateProofError:
     return InvalidStateProofError(f"the snapshot chunk is not valid: {message}")
 
 
-def compute_subtree_hash(suite: CryptoSuite, leaves: Sequence[tuple[bytes, bytes]], depth: int) -> bytes:
-    """The hash of the binary subtree at bit depth `depth` holding `leaves` ((key hash, value hash), sorted)."""
-    if not leaves:
-        return PLACEHOLDER
-    if len(leaves) == 1:
-        return compute_leaf_hash(suite, *leaves[0])
-    split = 0
-    while split < len(leaves) and _get_key_bit(leaves[split][0], depth) == 0:
-        split += 1
-    left = compute_subtree_hash(suite, leaves[:split], depth + 1)
-    right = compute_subtree_hash(suite, leaves[split:], depth + 1)
-    return compute_internal_hash(suite, left, right)
-
-
 def validate_snapshot_chunk(suite: CryptoSuite, root: bytes, chunk: SnapshotChunk) -> None:
     """Raise InvalidStateProofError unless `chunk` holds exactly the entries under its path in the tree `root`."""
     depth = 4 * len(chunk.path)
@@ -261,7 +241,7 @@ def validate_snapshot_chunk(suite: CryptoSuite, root: bytes, chunk: SnapshotChun
         previous = key_hash
         leaves.append((key_hash, compute_value_hash(suite, entry.value)))
     neighbour_index = _get_neighbour_index(suite, chunk)
-    node = compute_subtree_hash(suite, leaves, depth)
+    node = _compute_subtree_hash(suite, leaves, depth)
     count = min(len(leaves), 2)  # what the subtree hashed so far holds: nothing, one leaf, or more
     for index in range(depth - 1, -1, -1):
         sibling = chunk.siblings[index]
@@ -291,7 +271,7 @@ def _get_neighbour_index(suite: CryptoSuite, chunk: SnapshotChunk) -> int | None
     if len(key_hash) != HASH_SIZE or len(value_hash) != HASH_SIZE:
         raise _fail(f"a neighbour's hashes are {HASH_SIZE} bytes each")
     depth = 4 * len(chunk.path)
-    index = next((bit for bit in range(depth) if _get_key_bit(key_hash, bit) != _get_path_bit(chunk.path, bit)), None)
+    index = next((bit for bit in range(depth) if _bit(key_hash, bit) != _get_path_bit(chunk.path, bit)), None)
     if index is None:
         raise _fail("its neighbour leaf lies under the chunk's own path")
     if chunk.siblings[index] != compute_leaf_hash(suite, key_hash, value_hash):
