@@ -19,6 +19,7 @@ import pytest
 from console_helpers import find_free_port
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 from test_console_browser import _check_clean, _set_language, _wait_for, browser, pytestmark, screenshots
 
@@ -109,7 +110,9 @@ def test_the_wizard_creates_runs_and_stops_a_network(
     _check_clean(browser, url, "/chains/1")
 
     # Show this chain: the organisations page reads its registry.
-    browser.find_element(By.CSS_SELECTOR, 'form[action="/chains/select"] button').click()
+    select = browser.find_element(By.CSS_SELECTOR, 'form[action="/chains/select"] button')
+    select.click()
+    WebDriverWait(browser, NETWORK_WAIT_S).until(expected_conditions.staleness_of(select))  # the choice is saved
     _wait_for(browser, "#chains")
     browser.get(url + "/organisations")
     _wait_for(browser, "#organisations")
