@@ -18,6 +18,7 @@
 #include <Python.h>
 
 #include <openssl/evp.h>
+#include <openssl/err.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,6 +186,9 @@ static int hash_parts(Hasher *hasher, const uint8_t *const *parts, const size_t 
     if (EVP_DigestFinal_ex(hasher->evp, out, &size) != 1 || size != HASH_SIZE) goto failed;
     return 0;
 failed:
+    /* Leave this thread's libcrypto error queue empty: hashlib, ssl and cryptography, which share it, would
+     * otherwise report our failure as theirs on their next call. */
+    ERR_clear_error();
     PyErr_SetString(PyExc_RuntimeError, "SM3 in libcrypto failed");
     return -1;
 }
@@ -1340,6 +1344,7 @@ PyMODINIT_FUNC PyInit__smt_native(void) {
     if (sm3_md == NULL) {
         sm3_md = EVP_MD_fetch(NULL, "SM3", NULL);
         if (sm3_md == NULL) {
+            ERR_clear_error();
             PyErr_SetString(PyExc_ImportError, "libcrypto has no SM3 (OpenSSL 3 with SM3 is needed)");
             return NULL;
         }
