@@ -196,8 +196,20 @@ def test_a_forged_state_value_is_refused(tmp_path: Path) -> None:
     batch.put(PREFIX_STATE + b"counter", b"1000000")  # the flat state no longer matches the tree
     store.kv.write(batch)
     write_backup(store.kv, SUITE, tmp_path / "forged", created_ms=1)
-    with pytest.raises(BackupError, match="does not hash to the state root"):
+    with pytest.raises(BackupError, match="flat state disagrees with its state tree"):
         _restore(tmp_path / "forged")
+
+
+def test_a_flat_state_entry_the_tree_lacks_is_refused(tmp_path: Path) -> None:
+    store = BlockStore(MemoryStore(), SUITE)
+    store.initialize(CHAIN_ID, GENESIS_HASH)
+    _grow(store, 4)
+    batch = WriteBatch()
+    batch.put(PREFIX_STATE + b"smuggled", b"1")  # every tree entry still matches; one entry more than the tree
+    store.kv.write(batch)
+    write_backup(store.kv, SUITE, tmp_path / "smuggled", created_ms=1)
+    with pytest.raises(BackupError, match="flat state has .* entries but its state tree"):
+        _restore(tmp_path / "smuggled")
 
 
 def test_a_backup_goes_to_a_new_directory_only(backed_up: Path) -> None:

@@ -33,9 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gusu.crypto import CryptoSuite
-from gusu.errors import BackupError, CodecError, NotFoundError, StorageError
+from gusu.errors import BackupError, CodecError, InvalidStateProofError, NotFoundError, StorageError
 from gusu.ledger.kv import MAX_KEY_BYTES, KeyValueStore, WriteBatch
-from gusu.ledger.smt import compute_tree_root, get_tree_root
+from gusu.ledger.smt import get_tree_root
+from gusu.ledger.snapshot import compute_snapshot_plan, get_snapshot_chunk, validate_snapshot_chunk
 from gusu.ledger.store import (
     META_CHAIN_ID,
     META_FORMAT,
@@ -403,9 +404,9 @@ def verify_restored_store(kv: KeyValueStore, suite: CryptoSuite, manifest: Backu
     The tip is the manifest's; every header from 0 to the tip links to its
     parent by hash, block 0's parent being the genesis hash; each block's
     hash index points at its height; the state tree's stored root at the tip
-    is the tip header's state root; and so is the root recomputed from
-    scratch over the flat state the executor reads (`compute_tree_root`,
-    which holds the whole state in memory once).
+    is the tip header's state root; the tree's every chunk verifies
+    against that root; and the flat state the executor reads holds exactly
+    the tree's entries (streamed chunk by chunk: bounded memory).
     """
     raw_tip = kv.get(META_TIP)
     if raw_tip is None:
@@ -447,9 +448,26 @@ def verify_restored_store(kv: KeyValueStore, suite: CryptoSuite, manifest: Backu
             f"the state tree in the backup has root {root.hex()[:16]} at height {height}, but the header commits to "
             f"{header.state_root.hex()[:16]}: the state is damaged or altered"
         )
-    entries = {key[len(PREFIX_STATE) :]: value for key, value in kv.iterate(PREFIX_STATE)}
-    if compute_tree_root(suite, entries) != header.state_root:
+    # The tree, chunk by chunk against the header's root (each chunk's entries and siblings hash to it, and the
+    # plan covers the key space), and each tree entry equal to the flat state the executor reads: bounded memory
+    # however large the state, where recomputing the root from the flat state would hold all of it at once.
+    tree_entries = 0
+    try:
+        for path, _ in compute_snapshot_plan(kv, height):
+            chunk = get_snapshot_chunk(kv, suite, height, path)
+            validate_snapshot_chunk(suite, header.state_root, chunk)
+            for entry in chunk.entries:
+                if kv.get(PREFIX_STATE + entry.key) != entry.value:
+                    raise BackupError(
+                        f"the backup's flat state disagrees with its state tree at key {entry.key.hex()[:32]}: "
+                        "the state is damaged or altered"
+                    )
+            tree_entries += len(chunk.entries)
+    except (NotFoundError, CodecError, StorageError, InvalidStateProofError) as error:
+        raise BackupError(f"the state tree in the backup is damaged at height {height}: {error}") from error
+    flat_entries = sum(1 for _ in kv.iterate(PREFIX_STATE))
+    if flat_entries != tree_entries:
         raise BackupError(
-            f"the backup's state (its {len(entries)} entries) does not hash to the state root of block {height}: "
+            f"the backup's flat state has {flat_entries} entries but its state tree {tree_entries}: "
             "the state is damaged or altered"
         )
