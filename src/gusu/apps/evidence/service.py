@@ -188,8 +188,9 @@ class EvidenceService:
     def get_proven_record(self, number: int, *, wait_s: float = PROOF_WAIT_S_MAX) -> ProvenRecord:
         """Record `number` with the state proof of its key at a block whose commit certificate exists.
 
-        The certificate of the tip arrives with the next block, so this proves at the block before the tip,
-        waiting (up to `wait_s`) until that block is at or after the record's last change.
+        A node may hold the tip's certificate only once the next block commits, so this proves at the tip when
+        its certificate is in, else at the block before, waiting (up to `wait_s`) for one at or after the
+        record's last change.
         """
         key = compute_record_key(number)
         current = self.get_record(number)
@@ -197,12 +198,19 @@ class EvidenceService:
             raise ClientError(f"there is no record {number} in {self.contract}")
         needed = max([int(current.height), *(int(item.height) for item in current.attestations)])
         deadline = time.monotonic() + wait_s
-        while True:
+        answer: CertifiedStateProof | None = None
+        while answer is None:
             tip = int(self.client.block_number())
-            if tip - 1 >= needed:
-                answer = self.client.get_state_proof(self.contract, key, tip - 1)
-                if answer.certificate is not None and answer.value is not None:
-                    break
+            # The newest certified height at or after the last change: the tip if its certificate is in, else the
+            # block before it.
+            for height in (tip, tip - 1):
+                if height >= needed:
+                    candidate = self.client.get_state_proof(self.contract, key, height)
+                    if candidate.certificate is not None and candidate.value is not None:
+                        answer = candidate
+                        break
+            if answer is not None:
+                break
             if time.monotonic() > deadline:
                 raise ClientError(
                     f"the chain has not certified a block after record {number}'s last change (height {needed}) "
