@@ -7,61 +7,25 @@ setup -> witnesses -> submit (and again: the same record) -> attest to the thres
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from evidence_helpers import COMMAND_TIMEOUT_S, Gusu, free_port, require_tool
 
 from gusu.apps.evidence.package import check_manifest
 from gusu.apps.evidence.pdf import extract_certificate
 
 pytestmark = pytest.mark.e2e
 
-COMMAND_TIMEOUT_S = 120
 PASSPHRASE = "witness passphrase"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class Gusu:
-    def __init__(self, home: Path, endpoint: str, cwd: Path) -> None:
-        self.endpoint = endpoint
-        self.cwd = cwd
-        self.env = {**os.environ, "GUSU_HOME": str(home), "GUSU_ENDPOINT": endpoint, "GUSU_KEYFILE_SCRYPT_N": "1024"}
-        self.env.pop("GUSU_PASSPHRASE", None)
-        if "PYTHONPATH" in self.env:  # the commands run in `cwd`: a relative path would point elsewhere
-            parts = self.env["PYTHONPATH"].split(os.pathsep)
-            self.env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(part) for part in parts if part)
-
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        completed = subprocess.run(
-            [sys.executable, "-m", "gusu.cli.main", *args],
-            env=self.env, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, stdin=subprocess.DEVNULL,
-            check=False, cwd=self.cwd,
-        )  # fmt: skip
-        if check:
-            assert completed.returncode == 0, f"gusu {' '.join(args)}:\n{completed.stdout}\n{completed.stderr}"
-        assert "Traceback" not in completed.stderr, completed.stderr
-        return completed
-
-    def json(self, *args: str, check: bool = True) -> Any:
-        return json.loads(self.run(*args, "--json", check=check).stdout)
 
 
 @pytest.fixture
 def chain(tmp_path: Path) -> Iterator[tuple[Gusu, dict[str, str]]]:
-    port = _free_port()
+    port = free_port()
     work = tmp_path / "work"
     work.mkdir()
     gusu = Gusu(tmp_path / "home", f"http://127.0.0.1:{port}", work)
@@ -73,21 +37,12 @@ def chain(tmp_path: Path) -> Iterator[tuple[Gusu, dict[str, str]]]:
         gusu.run("node", "stop", "--dir", layout["node_directory"], check=False)
 
 
-def _require_tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{name} is missing (scripts/bootstrap.sh test installs it)")
-        pytest.skip(f"{name} is not installed")
-    return path
-
-
 def check_pdf_renders(pdf: Path, expected_url: str) -> None:
     """Render the PDF's page to PNG with poppler: the page is not blank and its QR code reads `expected_url`."""
     from PIL import Image
 
-    pdftoppm = _require_tool("pdftoppm")
-    zbarimg = _require_tool("zbarimg")
+    pdftoppm = require_tool("pdftoppm")
+    zbarimg = require_tool("zbarimg")
     prefix = pdf.with_suffix("")
     subprocess.run([pdftoppm, "-png", "-r", "150", "-singlefile", str(pdf), str(prefix)], check=True, timeout=60)
     png = prefix.with_suffix(".png")
