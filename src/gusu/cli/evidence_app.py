@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +45,25 @@ from gusu.cli.keystore import load_key
 from gusu.cli.remote import open_client
 from gusu.cli.shortcuts import evidence_group
 from gusu.cli.tx import key_options, resolve_address
-from gusu.errors import ClientError, ConfigError
+from gusu.errors import ClientError, ConfigError, GusuError, TransactionFailedError
 from gusu.ledger.genesis import load_genesis
 from gusu.ledger.types import Address
+
+
+class EvidenceRefusedError(GusuError):
+    """The evidence contract refused the transaction (its receipt's reason is the message)."""
+
+    code = "transaction_failed"
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """A failed transaction is the contract's answer, not a connection problem: report it as such."""
+    try:
+        yield
+    except TransactionFailedError as error:
+        raise EvidenceRefusedError(str(error)) from error
+
 
 LOW_ENTROPY_BYTES = 64
 """Content shorter than this is salted unless --no-salt: short texts can be found from their hash."""
@@ -93,7 +112,8 @@ def _render_record(state: CliState, record: EvidenceRecord) -> None:
     out(f"  SHA-256   0x{record.sha256_hash.hex()}")
     out(f"  metadata  0x{record.metadata_hash.hex()}")
     out(f"  submitter 0x{record.submitter.hex()} {record.organization}")
-    out(f"  block     {record.height} at {record.timestamp_ms} ms, transaction 0x{record.transaction_id.hex()}")
+    time_text = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    out(f"  block     {record.height} at {time_text}, transaction 0x{record.transaction_id.hex()}")
     for item in record.attestations:
         out(f"  witness   {item.organization} ({item.kind}) 0x{item.witness.hex()} at {item.height}")
     out(f"  witnessed {'at height ' + str(record.witnessed_height) if record.is_witnessed else 'not yet'}")
@@ -113,7 +133,7 @@ def evidence_setup(threshold: int, contract: str, key_reference: str, passphrase
     """Deploy the evidence service's contract (the key becomes its admin)."""
     state = get_state()
     key = load_key(state.keys_directory, key_reference, passphrase_file).key
-    with open_client(state) as client:
+    with open_client(state) as client, _refusals():
         result = EvidenceService(client, contract).setup(key, threshold)
     document = {"contract": result.contract, "code_hash": "0x" + result.code_hash.hex(),
                 "approval_proposal": result.approved_by_proposal, "threshold": threshold}  # fmt: skip
@@ -139,7 +159,7 @@ def witness_add(
     state = get_state()
     address = resolve_address(state, account)
     key = load_key(state.keys_directory, key_reference, passphrase_file).key
-    with open_client(state) as client:
+    with open_client(state) as client, _refusals():
         EvidenceService(client, contract).add_witness(key, Address(address), organization, kind)
     document = {"witness": "0x" + address.hex(), "organization": organization, "kind": kind}
     state.emit(document, lambda: state.stdout.print(f"0x{address.hex()} witnesses for {organization} ({kind})"))
@@ -155,7 +175,7 @@ def witness_remove(account: str, contract: str, key_reference: str, passphrase_f
     state = get_state()
     address = resolve_address(state, account)
     key = load_key(state.keys_directory, key_reference, passphrase_file).key
-    with open_client(state) as client:
+    with open_client(state) as client, _refusals():
         EvidenceService(client, contract).remove_witness(key, Address(address))
     message = f"0x{address.hex()} is no longer a witness"
     state.emit({"removed": "0x" + address.hex()}, lambda: state.stdout.print(message))
@@ -208,7 +228,7 @@ def evidence_submit(
     content = _read_content(file)
     metadata = _parse_metadata(title, meta_pairs, file)
     key = load_key(state.keys_directory, key_reference, passphrase_file).key
-    with open_client(state) as client:
+    with open_client(state) as client, _refusals():
         service = EvidenceService(client, contract)
         existing = service.find(compute_content_hashes(content).sm3)
         salt = b"" if existing else _choose_salt(file, content, salt_wanted)
@@ -258,7 +278,7 @@ def evidence_supersede(
     metadata = _parse_metadata(title, meta_pairs, file)
     key = load_key(state.keys_directory, key_reference, passphrase_file).key
     salt = _choose_salt(file, content, salt_wanted)
-    with open_client(state) as client:
+    with open_client(state) as client, _refusals():
         submission = EvidenceService(client, contract).supersede(key, old, content, metadata, description, salt)
     document = {"record": submission.number, "record_id": format_record_number(submission.number), "supersedes": old}
     state.emit(document, lambda: state.stdout.print(
@@ -282,7 +302,7 @@ def evidence_attest(record: str, contract: str, key_reference: str, passphrase_f
     state = get_state()
     number = _number(record)
     key = load_key(state.keys_directory, key_reference, passphrase_file).key
-    with open_client(state) as client:
+    with open_client(state) as client, _refusals():
         service = EvidenceService(client, contract)
         count = service.attest(key, number)
         current = service.get_record(number)
@@ -304,7 +324,7 @@ def evidence_show(record: str | None, file: Path | None, contract: str) -> None:
     state = get_state()
     if (record is None) == (file is None):
         raise CliUsageError("give a RECORD number or --file, not both")
-    with open_client(state) as client:
+    with open_client(state) as client, _refusals():
         service = EvidenceService(client, contract)
         number = _number(record) if record is not None else service.find(
             compute_content_hashes(_read_content(file)).sm3  # type: ignore[arg-type]
@@ -349,7 +369,7 @@ def evidence_certificate(
 
 def _build(state: CliState, number: int, contract: str, salt_file: Path | None, base_url: str) -> dict[str, Any]:
     salt = _read_salt(salt_file)
-    with open_client(state) as client:
+    with open_client(state) as client, _refusals():
         status = client.status()
         proven = EvidenceService(client, contract).get_proven_record(number)
     return build_certificate(
@@ -439,7 +459,7 @@ def evidence_export_package(
     genesis_json = None if genesis_path is None else genesis_path.read_text(encoding="utf-8")
     if genesis_json is not None:
         json.loads(genesis_json)  # a file that is not even JSON is a mistake worth stopping for
-    with open_client(state) as client:
+    with open_client(state) as client, _refusals():
         result = export_package(client, document, output, genesis_json=genesis_json)
     summary = {"directory": str(result.directory), "archive": None if result.archive is None else str(result.archive),
                "files": list(result.files)}  # fmt: skip
