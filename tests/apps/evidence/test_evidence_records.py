@@ -19,7 +19,7 @@ from gusu.apps.evidence.records import (
     parse_record,
     parse_record_number,
 )
-from gusu.codec import encode
+from gusu.codec import Value, encode
 from gusu.crypto import get_suite
 from gusu.errors import ClientError
 
@@ -64,10 +64,13 @@ def test_record_numbers_and_keys() -> None:
 def test_parse_record_refuses_other_shapes() -> None:
     with pytest.raises(ClientError, match="13 fields"):
         parse_record(1, [b"x"])
-    good = [b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, b"\x04" * 20, "org", 5, 6, b"\x05" * 32, "d", 0, 0, [], 0]
+    hashes: list[Value] = [b"\x01" * 32, b"\x02" * 32, b"\x03" * 32]
+    good: list[Value] = [*hashes, b"\x04" * 20, "org", 5, 6, b"\x05" * 32, "d", 0, 0, [], 0]
     assert parse_record(1, good).organization == "org"
-    for index, bad in ((0, b"short"), (3, b"\x04" * 19), (5, -1), (11, [["org", "court", b"x", 1, 2]])):
-        broken = list(good)
+    attestation: list[Value] = ["org", "court", b"x", 1, 2]
+    replacements: list[tuple[int, Value]] = [(0, b"short"), (3, b"\x04" * 19), (5, -1), (11, [attestation])]
+    for index, bad in replacements:
+        broken: list[Value] = list(good)
         broken[index] = bad
         with pytest.raises(ClientError):
             parse_record(1, broken)
