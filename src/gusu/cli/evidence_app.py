@@ -65,6 +65,11 @@ def _refusals() -> Iterator[None]:
         raise EvidenceRefusedError(str(error)) from error
 
 
+evidence_group.help = (
+    "Document hashes on chain (存证): the built-in demo (record, verify) and the evidence service with witnesses, "
+    "certificates and offline verification (the other commands; docs/apps/evidence.md)."
+)
+
 LOW_ENTROPY_BYTES = 64
 """Content shorter than this is salted unless --no-salt: short texts can be found from their hash."""
 DEFAULT_VERIFY_BASE_URL = "http://127.0.0.1:8600"
