@@ -25,6 +25,9 @@ if [ "$extra" = "test" ]; then
     command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
     # A CJK font, so that the zh-CN screenshots show characters (users' browsers bring their own).
     [ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || need_apt+=(fonts-wqy-zenhei)
+    # The evidence certificate tests render its PDF to an image and read the QR code (tests/apps/evidence).
+    command -v pdftoppm >/dev/null 2>&1 || need_apt+=(poppler-utils)
+    command -v zbarimg >/dev/null 2>&1 || need_apt+=(zbar-tools)
     # The console's metadata store tests start a throw-away PostgreSQL cluster (tests/console/conftest.py).
     compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
     # The Ethereum tool tests (tests/eth) run ethers from the npm registry under Debian's Node.js.

@@ -47,7 +47,7 @@ def test_chinese_is_chinese() -> None:
 def test_every_key_used_exists_and_every_key_is_used() -> None:
     messages = load_catalogues()[DEFAULT_LANGUAGE].messages
     prefixes = {key.split(".")[0] for key in messages}
-    sources = (STATIC / "app.js").read_text(encoding="utf-8") + "".join(
+    sources = "".join(path.read_text(encoding="utf-8") for path in sorted(STATIC.glob("*.js"))) + "".join(
         path.read_text(encoding="utf-8") for path in sorted(STATIC.parent.glob("*.py"))
     )
     literals = set(re.findall(r"""["']([a-z_]+\.[a-z_.]+)["']""", sources))

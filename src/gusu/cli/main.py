@@ -40,7 +40,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "chain": ("gusu.cli.chain", "chain_group"),
     "console": ("gusu.cli.console", "console_command"),
     "contract": ("gusu.cli.contract", "contract_group"),
-    "evidence": ("gusu.cli.shortcuts", "evidence_group"),
+    "evidence": ("gusu.cli.evidence_app", "evidence_group"),  # the demo's record/verify + the evidence service
     "evm": ("gusu.cli.evm", "evm_group"),
     "gov": ("gusu.cli.gov", "gov_group"),
     "keys": ("gusu.cli.keys", "keys_group"),

@@ -37,6 +37,7 @@ from gusu.console.accounts import (
     get_viewer,
 )
 from gusu.console.alert_pages import add_alert_routes
+from gusu.console.app_evidence import add_evidence_routes
 from gusu.console.chains import add_chain_routes, chain_middleware, get_client
 from gusu.console.contracts import add_routes as add_contract_routes
 from gusu.console.governance import add_routes as add_governance_routes
@@ -68,6 +69,7 @@ SECURITY_HEADERS: Final = {
 STATIC_FILES: Final = {
     "app.js": "text/javascript",
     "hash.js": "text/javascript",
+    "evidence-verify.js": "text/javascript",
     "console.css": "text/css",
     "favicon.svg": "image/svg+xml",
 }
@@ -75,6 +77,7 @@ STATIC_FILES: Final = {
 LANGUAGE_COOKIE_MAX_AGE_S: Final = 365 * 24 * 3600
 VERIFY_FILE_BYTES_MAX: Final = 1 << 30
 """Largest file the verification page hashes (as `gusu evidence`): the browser reads it in chunks."""
+_EVIDENCE_SCRIPT: Final = '\n<script src="/static/evidence-verify.js" defer></script>'
 _CURRENT: Final = ' aria-current="page"'
 _PRESSED: Final = ' aria-pressed="true"'
 PAGES: Final = (
@@ -98,6 +101,7 @@ PAGES: Final = (
     "chains",
     "chain",
     "registry",
+    "evidence_verify",
 )
 
 CLIENT_KEY: Final = web.AppKey("client", AsyncClient)
@@ -221,6 +225,7 @@ def compute_page(
         ("/", "nav.dashboard", "dashboard"),
         ("/blocks", "nav.explorer", "explorer"),
         ("/verify", "nav.verify", "verify"),
+        ("/evidence/verify", "nav.evidence_verify", "evidence_verify"),
     ]
     if signed_in is not None:
         nav.append(("/contracts", "nav.contracts", "contracts"))
@@ -275,7 +280,7 @@ def compute_page(
 <link rel="stylesheet" href="/static/console.css">
 <script type="application/json" id="gusu-messages">{messages_json}</script>
 <script src="/static/hash.js" defer></script>
-<script src="/static/app.js" defer></script>
+<script src="/static/app.js" defer></script>{_EVIDENCE_SCRIPT if page == "evidence_verify" else ""}
 </head>
 <body>
 <header>
@@ -494,6 +499,7 @@ def create_app(
     add_alert_routes(app, settings)
     add_chain_routes(app, settings, app[CLIENT_KEY])
     add_registry_routes(app)
+    add_evidence_routes(app)
     add_monitor(app, CLIENT_KEY)  # after the store's context, which it needs
     app.router.add_get("/", _page("dashboard"))
     app.router.add_get("/blocks", _page("explorer"))

@@ -1,0 +1,184 @@
+"""The evidence service's contract on the in-memory chain: the flow and every guard, hostile ones included."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from gusu.apps.evidence.records import (
+    CONTRACT_NAME,
+    DESCRIPTION_LENGTH_MAX,
+    WITNESS_KINDS,
+    compute_content_hashes,
+    compute_metadata_hash,
+    compute_record_key,
+    load_contract_source,
+    parse_record,
+)
+from gusu.devkit import DevChain
+from gusu.errors import TransactionFailedError
+
+C = CONTRACT_NAME
+SOURCE = load_contract_source()
+META = compute_metadata_hash({"title": "contract scan"})
+
+
+@pytest.fixture
+def chain() -> DevChain:
+    chain = DevChain(accounts=("alice", "bob", "notary", "court", "notary2", "mallory"))
+    chain.deploy(C, SOURCE, 2)
+    chain.call(C, "add_witness", chain.address("notary"), "Suzhou Notary Office", "notary")
+    chain.call(C, "add_witness", chain.address("notary2"), "Suzhou Notary Office", "notary")
+    chain.call(C, "add_witness", chain.address("court"), "Suzhou Internet Court", "court")
+    return chain
+
+
+def _submit(chain: DevChain, content: bytes, sender: str = "alice", description: str = "") -> int:
+    hashes = compute_content_hashes(content)
+    value = chain.call(C, "submit", hashes.sm3, hashes.sha256, META, description, sender=sender).value
+    assert isinstance(value, int)
+    return value
+
+
+def test_submit_records_hashes_submitter_organisation_block_and_transaction(chain: DevChain) -> None:
+    hashes = compute_content_hashes(b"signed contract v1")
+    result = chain.call(C, "submit", hashes.sm3, hashes.sha256, META, "lease")
+    assert result.value == 1
+    record = parse_record(1, chain.view(C, "get_record", 1))
+    assert (record.sm3_hash, record.sha256_hash, record.metadata_hash) == (hashes.sm3, hashes.sha256, META)
+    assert record.submitter == chain.address("alice")
+    assert record.organization == "org0"  # alice is the dev chain's governance admin, of org0
+    assert record.height == result.height and record.timestamp_ms == chain.time_ms
+    assert len(record.transaction_id) == 32 and record.transaction_id != bytes(32)
+    assert (record.supersedes, record.superseded_by, record.attestations, record.is_witnessed) == (0, 0, (), False)
+    assert result.get_events("Submitted")[0].fields["record"] == 1
+    assert chain.view(C, "find", hashes.sm3) == 1 and chain.view(C, "find", hashes.sha256) == 1
+    # An account outside governance is recorded with no organisation.
+    assert parse_record(2, chain.view(C, "get_record", _submit(chain, b"other", sender="bob"))).organization == ""
+
+
+def test_a_duplicate_content_hash_returns_the_existing_record(chain: DevChain) -> None:
+    assert _submit(chain, b"same") == 1
+    result = chain.call(C, "submit", *_hashes(b"same"), META, "again", sender="bob")
+    assert result.value == 1 and result.get_events("Submitted") == []
+    assert chain.view(C, "get_settings")[2] == 1  # type: ignore[index]
+    # Mixing one recorded hash with another content's hash is refused, not silently merged.
+    other = compute_content_hashes(b"different")
+    chain.expect_revert(C, "submit", _hashes(b"same")[0], other.sha256, META, "", match="different records")
+
+
+def _hashes(content: bytes) -> tuple[bytes, bytes]:
+    hashes = compute_content_hashes(content)
+    return hashes.sm3, hashes.sha256
+
+
+def test_salting_changes_the_hashes_and_the_same_salt_reproduces_them() -> None:
+    plain = compute_content_hashes(b"13800138000")
+    salted = compute_content_hashes(b"13800138000", b"\x07" * 16)
+    assert plain.sm3 != salted.sm3 and plain.sha256 != salted.sha256
+    assert compute_content_hashes(b"13800138000", b"\x07" * 16) == salted
+
+
+def test_witness_attestations_reach_the_threshold(chain: DevChain) -> None:
+    number = _submit(chain, b"evidence")
+    result = chain.call(C, "attest", number, sender="notary")
+    assert result.value == 1 and result.get_events("Witnessed") == []
+    result = chain.call(C, "attest", number, sender="court")
+    assert result.value == 2
+    assert result.get_events("Witnessed")[0].fields == {"record": number, "attestations": 2, "threshold": 2}
+    record = parse_record(number, chain.view(C, "get_record", number))
+    assert record.witnessed_height == result.height
+    assert [(item.organization, item.kind) for item in record.attestations] == [
+        ("Suzhou Notary Office", "notary"),
+        ("Suzhou Internet Court", "court"),
+    ]
+
+
+def test_hostile_attestations_are_refused(chain: DevChain) -> None:
+    number = _submit(chain, b"evidence")
+    chain.expect_revert(C, "attest", number, sender="mallory", match="not a designated witness")
+    chain.call(C, "attest", number, sender="notary")
+    chain.expect_revert(C, "attest", number, sender="notary", match="already attested")
+    # A second account of the same witness organisation does not count twice.
+    chain.expect_revert(C, "attest", number, sender="notary2", match="already attested")
+    chain.expect_revert(C, "attest", 99, sender="court", match="no record 99")
+    own = _submit(chain, b"court's own", sender="court")
+    chain.expect_revert(C, "attest", own, sender="court", match="its own record")
+    # A removed witness can no longer attest; its past attestation stays.
+    chain.call(C, "remove_witness", chain.address("court"))
+    chain.expect_revert(C, "attest", number, sender="court", match="not a designated witness")
+    assert len(parse_record(number, chain.view(C, "get_record", number)).attestations) == 1
+
+
+def test_only_the_admin_manages_witnesses_and_the_threshold(chain: DevChain) -> None:
+    mallory = chain.address("mallory")
+    chain.expect_revert(C, "add_witness", mallory, "Fake Notary", "notary", sender="mallory", match="only the")
+    chain.expect_revert(C, "remove_witness", chain.address("notary"), sender="mallory", match="only the")
+    chain.expect_revert(C, "set_threshold", 1, sender="mallory", match="only the")
+    chain.expect_revert(C, "set_admin", mallory, sender="mallory", match="only the")
+    chain.expect_revert(C, "add_witness", mallory, "X", "friend", match="witness kind")
+    chain.expect_revert(C, "add_witness", mallory, "", "notary", match="1 to 64")
+    chain.expect_revert(C, "add_witness", mallory, "x" * 65, "notary", match="1 to 64")
+    chain.expect_revert(C, "set_threshold", 0, match="1 to 16")
+    chain.expect_revert(C, "set_threshold", 17, match="1 to 16")
+    chain.expect_revert(C, "remove_witness", mallory, match="not a witness")
+    chain.call(C, "set_admin", chain.address("bob"))
+    chain.expect_revert(C, "set_threshold", 1, match="only the")
+    chain.call(C, "set_threshold", 1, sender="bob")
+    assert chain.view(C, "get_settings")[:2] == [chain.address("bob"), 1]  # type: ignore[index]
+    assert set(WITNESS_KINDS) == {"notary", "arbitration", "court", "forensic"}
+
+
+def test_supersede_links_both_ways_and_never_deletes(chain: DevChain) -> None:
+    first = _submit(chain, b"v1")
+    result = chain.call(C, "supersede", first, *_hashes(b"v2"), META, "corrected")
+    second = result.value
+    assert second == 2 and result.get_events("Superseded")[0].fields["old_record"] == first
+    old = parse_record(first, chain.view(C, "get_record", first))
+    new = parse_record(2, chain.view(C, "get_record", 2))
+    assert old.superseded_by == 2 and new.supersedes == first and old.sm3_hash == _hashes(b"v1")[0]
+    assert chain.view(C, "get_latest", first) == 2
+    assert chain.view(C, "find", _hashes(b"v1")[0]) == first  # the old content still finds its record
+
+
+def test_hostile_supersedes_are_refused(chain: DevChain) -> None:
+    first = _submit(chain, b"v1")
+    forged = _hashes(b"forged")
+    chain.expect_revert(C, "supersede", first, *forged, META, "", sender="mallory", match="only the record's")
+    chain.expect_revert(C, "supersede", 42, *_hashes(b"x"), META, "", match="no record 42")
+    chain.expect_revert(C, "supersede", first, *_hashes(b"v1"), META, "", match="already recorded")
+    chain.call(C, "supersede", first, *_hashes(b"v2"), META, "")
+    chain.expect_revert(C, "supersede", first, *_hashes(b"v3"), META, "", match="already superseded by record 2")
+
+
+def test_oversized_and_malformed_fields_are_refused(chain: DevChain) -> None:
+    sm3, sha = _hashes(b"x")
+    chain.expect_revert(C, "submit", sm3, sha, META, "d" * (DESCRIPTION_LENGTH_MAX + 1), match="at most 256")
+    chain.expect_revert(C, "submit", bytes(32), sha, META, "", match="all-zero")
+    # Hash-typed parameters refuse anything but 32 bytes before the contract runs.
+    result = chain.send(C, "submit", sm3 + b"\x00", sha, META, "")
+    assert result.error_code == "arguments_invalid"
+    result = chain.send(C, "submit", sm3, sha, b"\x01" * 31, "")
+    assert result.error_code == "arguments_invalid"
+    assert chain.view(C, "get_settings")[2] == 0  # type: ignore[index]
+
+
+def test_setup_checks_its_threshold() -> None:
+    chain = DevChain()
+    with pytest.raises(TransactionFailedError, match="1 to 16"):
+        chain.deploy(C, SOURCE, 0)
+    chain.deploy(C, SOURCE, 1)
+    assert chain.view(C, "get_settings") == [chain.address("alice"), 1, 0]
+
+
+def test_the_record_key_is_the_sandbox_map_key(chain: DevChain) -> None:
+    from gusu.execution import compute_state_key
+
+    number = _submit(chain, b"keyed")
+    assert compute_state_key(C, compute_record_key(number)) in chain.state.items
+
+
+def test_the_client_and_contract_limits_agree() -> None:
+    match = re.search(r"^DESCRIPTION_LENGTH_MAX = (\d+)$", SOURCE, re.MULTILINE)
+    assert match is not None and int(match.group(1)) == DESCRIPTION_LENGTH_MAX
