@@ -6,9 +6,12 @@ import json
 import socket
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
-from gusu.cli.main import cli
+from gusu.cli.context import CliState
+from gusu.cli.main import cli, report_error
+from gusu.errors import ClientError, ContractNotApprovedError, GusuError, RemoteError, TransactionFailedError
 
 
 def closed_endpoint() -> str:
@@ -74,3 +77,28 @@ def test_chain_init_refuses_an_existing_chain(runner: CliRunner, tmp_path: Path)
     assert layout["endpoints"]["rpc"] == "http://127.0.0.1:8545/rpc"
     again = runner.invoke(cli, ["chain", "init", "--dir", str(directory)])
     assert again.exit_code == 1 and "already holds a chain" in again.stderr
+
+
+def _state() -> CliState:
+    return CliState(endpoint="http://127.0.0.1:1")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        RemoteError("invalid_params", "bad"),
+        TransactionFailedError("the contract refused: not a witness", "contract_error"),
+        ContractNotApprovedError("approve it first"),
+    ],
+)
+def test_an_answer_from_the_node_is_not_blamed_on_the_connection(
+    error: GusuError, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report_error(_state(), error)
+    assert "is the node running" not in capsys.readouterr().err
+
+
+def test_connection_trouble_names_the_endpoint(capsys: pytest.CaptureFixture[str]) -> None:
+    report_error(_state(), ClientError("connection refused"))
+    err = capsys.readouterr().err
+    assert "http://127.0.0.1:1" in err and "is the node running" in err

@@ -17,7 +17,7 @@ import click
 
 from gusu import __version__
 from gusu.cli.context import CliState, endpoint_option, get_state, home_option, json_option, write_json
-from gusu.errors import ClientError, GusuError, RemoteError
+from gusu.errors import ClientError, ContractNotApprovedError, GusuError, RemoteError, TransactionFailedError
 
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
@@ -25,7 +25,8 @@ EXIT_INTERRUPTED = 130
 
 def report_error(state: CliState | None, error: GusuError) -> None:
     message = str(error) or type(error).__name__
-    if isinstance(error, ClientError) and not isinstance(error, RemoteError) and state is not None:
+    answered = (RemoteError, TransactionFailedError, ContractNotApprovedError)  # the node was there and said no
+    if isinstance(error, ClientError) and not isinstance(error, answered) and state is not None:
         # Connection trouble: say which node was tried, the usual cause being a wrong or stopped one.
         message = f"{message} (endpoint {state.endpoint}; is the node running? see `gusu node status`)"
     if state is not None and state.json_output:
