@@ -37,7 +37,8 @@ def test_only_a_regulator_registers_brands_and_only_the_owner_grants_roles(world
                  match="only a regulator")  # fmt: skip
     world.revert("register_brand", BRAND, "again", world.address("mallory"), key.public_key, "", sender="alice",
                  match="registered already")  # fmt: skip
-    world.revert("grant_role", BRAND, "packer", world.address("mallory"), True, sender="mallory", match="only the owner")
+    world.revert("grant_role", BRAND, "packer", world.address("mallory"), True, sender="mallory",
+                 match="only the owner")  # fmt: skip
     world.revert("grant_role", BRAND, "king", world.address("mallory"), True, sender="brand", match="role must be")
     world.revert("register_product", BRAND, "p2", "x", "", 1, 1, sender="packer", match="only the owner")
     world.revert("issue_codes", BRAND, "S2", [compute_leaf(b"x" * 16)], sender="packer", match="only the owner")

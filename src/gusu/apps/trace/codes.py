@@ -1,7 +1,8 @@
 """Item codes: random 128-bit identifiers a brand signs, printed as a QR payload and checked offline.
 
 A code is 16 bytes from the operating system's CSPRNG, never derived from a serial number, so nobody can
-enumerate the codes of a batch. The brand signs ``encode(["gusu.trace.item.v1", brand, code_set, code])``
+enumerate the codes of a batch. The brand signs the suite hash of
+``encode(["gusu.trace.item.v1", brand, code_set, code])``
 with its key; the payload carries the signature, so a phone (or `gusu trace verify`) checks a code against
 the brand's public key without asking any node. On chain only the leaf ``sm3("gusu.trace.code.v1" || code)``
 is registered, so a code stays secret until it is printed on the item.
@@ -75,8 +76,9 @@ def compute_nonce_key(nonce: bytes) -> bytes:
     return get_suite("sm").hash(NONCE_TAG + nonce)
 
 
-def compute_signed_message(brand: str, code_set: str, code: bytes) -> bytes:
-    return encode([SIGNATURE_TAG, brand, code_set, code])
+def compute_signed_digest(suite_name: str, brand: str, code_set: str, code: bytes) -> bytes:
+    """What the brand signs: the suite's hash of the tagged, canonically encoded (brand, set, code)."""
+    return get_suite(suite_name).hash(encode([SIGNATURE_TAG, brand, code_set, code]))
 
 
 def issue_item_codes(key: PrivateKey, brand: str, code_set: str, count: int) -> list[ItemCode]:
@@ -89,7 +91,8 @@ def issue_item_codes(key: PrivateKey, brand: str, code_set: str, count: int) -> 
     result = []
     for _ in range(count):
         code = secrets.token_bytes(CODE_BYTES)
-        result.append(ItemCode(brand, code_set, code, suite.sign(key, compute_signed_message(brand, code_set, code))))
+        signature = suite.sign(key, compute_signed_digest(key.suite, brand, code_set, code))
+        result.append(ItemCode(brand, code_set, code, signature))
     return result
 
 
@@ -121,7 +124,8 @@ def parse_payload(text: str) -> ItemCode:
 def is_code_authentic(item: ItemCode, suite_name: str, public_key: bytes) -> bool:
     """Whether the brand whose public key is given signed this code (offline; never raises for bad input)."""
     suite = get_suite(suite_name)
-    return suite.verify(public_key, compute_signed_message(item.brand, item.code_set, item.code), item.signature)
+    digest = compute_signed_digest(suite_name, item.brand, item.code_set, item.code)
+    return suite.verify(public_key, digest, item.signature)
 
 
 def validate_code_authentic(item: ItemCode, suite_name: str, public_key: bytes) -> None:
