@@ -37,6 +37,7 @@ from gusu.console.accounts import (
     get_viewer,
 )
 from gusu.console.alert_pages import add_alert_routes
+from gusu.console.app_trace import add_trace_routes
 from gusu.console.chains import add_chain_routes, chain_middleware, get_client
 from gusu.console.contracts import add_routes as add_contract_routes
 from gusu.console.governance import add_routes as add_governance_routes
@@ -68,6 +69,7 @@ SECURITY_HEADERS: Final = {
 STATIC_FILES: Final = {
     "app.js": "text/javascript",
     "hash.js": "text/javascript",
+    "trace-check.js": "text/javascript",
     "console.css": "text/css",
     "favicon.svg": "image/svg+xml",
 }
@@ -98,6 +100,7 @@ PAGES: Final = (
     "chains",
     "chain",
     "registry",
+    "trace",
 )
 
 CLIENT_KEY: Final = web.AppKey("client", AsyncClient)
@@ -221,6 +224,7 @@ def compute_page(
         ("/", "nav.dashboard", "dashboard"),
         ("/blocks", "nav.explorer", "explorer"),
         ("/verify", "nav.verify", "verify"),
+        ("/trace", "nav.trace", "trace"),
     ]
     if signed_in is not None:
         nav.append(("/contracts", "nav.contracts", "contracts"))
@@ -494,6 +498,7 @@ def create_app(
     add_alert_routes(app, settings)
     add_chain_routes(app, settings, app[CLIENT_KEY])
     add_registry_routes(app)
+    add_trace_routes(app)
     add_monitor(app, CLIENT_KEY)  # after the store's context, which it needs
     app.router.add_get("/", _page("dashboard"))
     app.router.add_get("/blocks", _page("explorer"))
