@@ -66,6 +66,7 @@ PUBLIC_ROUTES: Final = frozenset(
         "/transactions/{argument}",
         "/accounts/{argument}",
         "/verify",
+        "/trace",
         "/search",
         "/language",
         "/static/{name}",
