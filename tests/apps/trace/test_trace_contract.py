@@ -188,8 +188,10 @@ def test_scans_count_and_a_second_first_scan_elsewhere_marks_the_code_suspect(wo
 
 
 def test_activation_before_the_batch_is_on_sale_is_suspect(world: TraceWorld) -> None:
-    world.call("pack", "B1", PRODUCT, CODE_SET, 10, "", sender="packer")
+    world.call("pack", "B1", PRODUCT, CODE_SET, 5, "", sender="packer")
     assert _scan(world, 1, "Wuxi", activate=True)[3] is True
+    assert _scan(world, 2, "Wuxi", activate=False)[3] is False, "a query alone is never suspect"
+    assert _scan(world, 7, "Wuxi", activate=True)[3] is True, "a code that was never packed"
 
 
 def test_a_replayed_scan_is_refused(world: TraceWorld) -> None:
