@@ -214,3 +214,24 @@ def test_a_code_that_was_never_issued_is_refused(world: TraceWorld) -> None:
 def test_a_large_code_issue_fits_one_transaction() -> None:
     world = make_world(codes_count=500)
     assert world.chain.view("trace", "get_code_set", CODE_SET) == [BRAND, 500, 0, 0]
+
+
+def test_limits_and_malformed_arguments_are_refused(world: TraceWorld) -> None:
+    leaves = [compute_leaf(bytes([n % 256, n // 256]) * 8) for n in range(501)]
+    world.revert("issue_codes", BRAND, "S9", leaves, sender="brand", match="issue 1 to 500 codes")
+    world.revert("issue_codes", BRAND, "S9", [], sender="brand", match="issue 1 to 500 codes")
+    world.revert("issue_codes", BRAND, "S/9", leaves[:1], sender="brand", match="may not contain")
+    world.revert("pack", "B/1", PRODUCT, CODE_SET, 1, "", sender="packer", match="may not contain")
+    world.revert("pack", "B" * 65, PRODUCT, CODE_SET, 1, "", sender="packer", match="1 to 64 characters")
+    world.revert("pack", "B1", PRODUCT, CODE_SET, 0, "", sender="packer", match="holds 1 to")
+    world.revert("pack", "B1", "nothing", CODE_SET, 1, "", sender="packer", match="no product nothing")
+    world.call("pack", "B1", PRODUCT, CODE_SET, 10, "", sender="packer")
+    world.revert("inspect", "B1", 10, True, REPORT_HASH, sender="qc", match="QC level is 0 to 9")
+    world.revert("split", "B1", [f"C{n}" for n in range(33)], [1] * 33, sender="packer", match="2 to 32")
+    world.revert("split", "B1", ["C1", "C2"], [10], sender="packer", match="one quantity per child")
+    world.revert("scan", world.codes[0].code[:15], "x", secrets.token_bytes(16), False, sender="consumer",
+                 match="16 bytes")  # fmt: skip
+    world.revert("scan", world.codes[0].code, "x" * 257, secrets.token_bytes(16), False, sender="consumer",
+                 match="at most 256")  # fmt: skip
+    world.revert("scan", world.codes[0].code, "x", secrets.token_bytes(33), False, sender="consumer",
+                 match="scan nonce")  # fmt: skip
