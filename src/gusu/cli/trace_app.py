@@ -1,6 +1,6 @@
 """`gusu trace`: the traceability application (溯源) for each of its actors.
 
-regulator: ``setup``, ``brand register``, ``recall``; brand: ``role``, ``product register``, ``codes issue``;
+regulator: ``setup``, ``brand register``, ``recall``, ``alerts``; brand: ``role``, ``product register``, ``codes issue``;
 packer: ``pack``, ``split``, ``merge``; QC: ``qc``; shipper and consignee: ``ship``, ``receive``; retailer:
 ``on-sale``, ``sales``; consumer: ``scan``, ``lookup``, ``verify`` (offline); anyone: ``batch``, ``export``.
 Every command takes ``--json``. Guide: docs/apps/trace.md.
@@ -574,6 +574,31 @@ def trace_batch(batch: str, contract_name: str) -> None:
             table.add_row(name, str(document[name]))
         for event in events:
             table.add_row(event.kind, f"{format_time(event.timestamp_ms)} tx {bytes_to_hex(event.transaction_id)}")
+        state.stdout.print(table)
+
+    state.emit(document, render)
+
+
+@trace_group.command("alerts")
+@click.option("--start", type=click.IntRange(0), default=0, show_default=True, help="First alert number.")
+@click.option("--limit", type=click.IntRange(1, 100), default=100, show_default=True)
+@_contract_option
+@common_options
+def trace_alerts(start: int, limit: int, contract_name: str) -> None:
+    """The regulator's list: mass-balance violations (sold > produced) and suspect codes, oldest first."""
+    state = get_state()
+    client, trace = _open(state, contract_name)
+    with client:
+        alerts = trace.get_alerts(start, limit)
+    document: JSONObject = {"alerts": [{"number": a.number, "kind": a.kind, "batch": a.batch, "detail": a.detail,
+                                        "height": a.height, "time": format_time(a.timestamp_ms),
+                                        "transaction_id": bytes_to_hex(a.transaction_id)} for a in alerts]}  # fmt: skip
+
+    def render() -> None:
+        table = key_value_table("alerts")
+        for alert in alerts:
+            table.add_row(f"{alert.number} {alert.kind}", f"{format_time(alert.timestamp_ms)} {alert.batch or ''} "
+                          f"{alert.detail}")  # fmt: skip
         state.stdout.print(table)
 
     state.emit(document, render)

@@ -130,6 +130,8 @@ def test_every_actor_through_the_cli(chain: tuple[Gusu, Path], tmp_path: Path) -
     # Retailer: overselling raises the mass-balance alert; the regulator recalls; the export.
     sold = gusu.json("trace", "sales", "B1", "11", "--key", "shop")
     assert [event["name"] for event in sold["events"]] == ["MassBalanceAlert", "SalesReported"]
+    alerts = gusu.json("trace", "alerts")["alerts"]
+    assert [(alert["kind"], alert["batch"]) for alert in alerts] == [("suspect", "B1"), ("mass_balance", "B1")]
     gusu.refused("trace", "recall", "B1", "--reason", "x", "--key", "mallory", match="only the brand's owner")
     gusu.json("trace", "recall", "B1", "--reason", "temperature excursion", "--key", dev)
     assert gusu.json("trace", "lookup", payload)["recalled"] is True

@@ -166,6 +166,8 @@ def test_overselling_a_batch_raises_the_mass_balance_alert(world: TraceWorld) ->
     (alert,) = over.get_events("MassBalanceAlert")
     assert alert.fields == {"batch": "B1", "sold": 11, "produced": 10}
     assert world.batch("B1")[15] is True
+    (logged,) = world.chain.view("trace", "get_alerts", 0, 100)  # type: ignore[misc]
+    assert logged[:3] == ["mass_balance", "B1", "sold 11 > produced 10"]
 
 
 # --- scans -----------------------------------------------------------------------------------------
@@ -185,6 +187,9 @@ def test_scans_count_and_a_second_first_scan_elsewhere_marks_the_code_suspect(wo
     scans = world.chain.view("trace", "get_scans", compute_leaf(world.codes[0].code), 0, 100)
     assert isinstance(scans, list) and [s[2] for s in scans] == ["Suzhou"] * 3 + ["Shenzhen"]
     assert world.batch("B1")[13] == 1
+    alerts = world.chain.view("trace", "get_alerts", 0, 100)
+    assert isinstance(alerts, list) and [alert[0] for alert in alerts] == ["suspect"]
+    assert alerts[0][2].endswith("activated at Suzhou, again at Shenzhen")
 
 
 def test_activation_before_the_batch_is_on_sale_is_suspect(world: TraceWorld) -> None:

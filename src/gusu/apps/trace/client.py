@@ -122,6 +122,19 @@ class ScanView:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertView:
+    """An entry of the regulator's list: a mass-balance violation or a suspect code."""
+
+    number: int
+    kind: str
+    batch: str | None
+    detail: str
+    height: int
+    timestamp_ms: int
+    transaction_id: Hash
+
+
+@dataclass(frozen=True, slots=True)
 class ScanResult:
     queries: int
     first_timestamp_ms: int
@@ -244,6 +257,16 @@ def parse_events(batch: str, value: Value) -> list[BatchEvent]:
         events.append(BatchEvent(batch, _text(f[0], "event"), Address(_bytes(f[1], "event")), _int(f[2], "event"),
                                  _int(f[3], "event"), Hash(_bytes(f[4], "event")), _text(f[5], "event")))  # fmt: skip
     return events
+
+
+def parse_alerts(start: int, value: Value) -> list[AlertView]:
+    result = []
+    for offset, item in enumerate(_list(value, 0, "alerts")):
+        f = _list(item, 6, "alert")
+        batch = None if f[1] is None else _text(f[1], "alert")
+        result.append(AlertView(start + offset, _text(f[0], "alert"), batch, _text(f[2], "alert"),
+                                _int(f[3], "alert"), _int(f[4], "alert"), Hash(_bytes(f[5], "alert"))))  # fmt: skip
+    return result
 
 
 def parse_scans(value: Value) -> list[ScanView]:
@@ -459,6 +482,10 @@ class TraceClient:
         for start in range(0, record.events_count, HISTORY_PAGE):
             events.extend(parse_events(batch, self._view("get_history", [batch, start, HISTORY_PAGE])))
         return events
+
+    def get_alerts(self, start: int = 0, limit: int = HISTORY_PAGE) -> list[AlertView]:
+        """The regulator's list of mass-balance violations and suspect codes, from alert number `start`."""
+        return parse_alerts(start, self._view("get_alerts", [start, limit]))
 
     def has_role(self, brand: str, role: str, account: Address) -> bool:
         return self._view("has_brand_role", [brand, role, bytes(account)]) is True
