@@ -11,7 +11,7 @@ inspector put on chain. Rendered on the server (no script needed except for the 
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 from aiohttp import web
@@ -31,7 +31,7 @@ from gusu.console.chain import HASH_NAMES
 from gusu.console.chains import get_client
 from gusu.console.i18n import LANGUAGE_COOKIE, Catalogue, get_language, load_catalogues
 from gusu.errors import RemoteError
-from gusu.sdk import AsyncContracts
+from gusu.sdk import AsyncClient, AsyncContracts
 
 PAYLOAD_QUERY_MAX: Final = 600
 """Longest ``c`` parameter read (a payload is about 250 characters; a URL around it is cut off)."""
@@ -163,37 +163,50 @@ def compute_trace_report(catalogue: Catalogue, report: ItemReport, hash_name: st
     return "".join(parts)
 
 
-async def get_report(request: web.Request, payload: str) -> tuple[ItemReport, str]:
-    client = get_client(request)
-    status = await client.status()
-    contracts = AsyncContracts(client)
+NO_APPLICATION_CODES: Final = frozenset({"not_found", "contract_unknown", "method_unknown", "arguments_invalid"})
+"""Node answers meaning the chain has no trace contract (or another contract under its name)."""
+ReportReader = Callable[[str], Awaitable[tuple[ItemReport, str]]]
 
-    async def view(method: str, args: list[Value]) -> Value:
-        return await contracts.view(CONTRACT_NAME, method, args)
 
-    code = parse_payload(payload)
-    report = await run_report_plan_async(plan_item_report(code, status.suite), view)
-    return report, HASH_NAMES.get(status.suite, status.suite)
+def make_report_reader(client: AsyncClient) -> ReportReader:
+    """Reads a payload's report (and the chain's hash name) through `client`'s views."""
+
+    async def read(payload: str) -> tuple[ItemReport, str]:
+        code = parse_payload(payload)  # a malformed payload costs no node call
+        status = await client.status()
+        contracts = AsyncContracts(client)
+
+        async def view(method: str, args: list[Value]) -> Value:
+            return await contracts.view(CONTRACT_NAME, method, args)
+
+        report = await run_report_plan_async(plan_item_report(code, status.suite), view)
+        return report, HASH_NAMES.get(status.suite, status.suite)
+
+    return read
+
+
+async def compute_trace_content(catalogue: Catalogue, payload: str, read: ReportReader) -> tuple[str, int]:
+    """The page's HTML and HTTP status for `payload` (empty: the form alone)."""
+    e = html.escape
+    content = compute_trace_form(catalogue, payload)
+    if not payload:
+        return content, 200
+    try:
+        report, hash_name = await read(payload)
+    except TraceError as error:
+        message = f"{e(catalogue.get_message('trace.invalid'))} ({e(str(error))})"
+        return content + f'<p id="trace-error" class="error">{message}</p>', 400
+    except RemoteError as error:
+        if error.code not in NO_APPLICATION_CODES:
+            raise
+        return content + f'<p id="trace-error" class="error">{e(catalogue.get_message("trace.no_app"))}</p>', 404
+    return content + compute_trace_report(catalogue, report, hash_name), 200
 
 
 async def trace_page(request: web.Request, catalogues: dict[str, Catalogue]) -> web.StreamResponse:
     catalogue = catalogues[get_language(request.cookies.get(LANGUAGE_COOKIE))]
     payload = request.query.get("c", "")[:PAYLOAD_QUERY_MAX]
-    content = compute_trace_form(catalogue, payload)
-    status = 200
-    if payload:
-        try:
-            report, hash_name = await get_report(request, payload)
-            content += compute_trace_report(catalogue, report, hash_name)
-        except TraceError as error:
-            status = 400
-            content += (f'<p id="trace-error" class="error">{html.escape(catalogue.get_message("trace.invalid"))}'
-                        f" ({html.escape(str(error))})</p>")  # fmt: skip
-        except RemoteError as error:
-            if error.code not in ("not_found", "contract_unknown", "reverted"):
-                raise
-            status = 404
-            content += f'<p id="trace-error" class="error">{html.escape(catalogue.get_message("trace.no_app"))}</p>'
+    content, status = await compute_trace_content(catalogue, payload, make_report_reader(get_client(request)))
     content += '<script src="/static/trace-check.js" defer></script>'
     render: Render = request.app[RENDER_KEY]  # type: ignore[assignment]
     return render(request, "trace", content, status)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from gusu.apps.trace import ItemReport, issue_item_codes
+import asyncio
+
+import pytest
+
+from gusu.apps.trace import ItemReport, issue_item_codes, parse_payload
 from gusu.apps.trace.client import BatchEvent, BatchView, BrandView, ProductView, ScanView
-from gusu.console.app_trace import compute_trace_form, compute_trace_report
+from gusu.console.app_trace import compute_trace_content, compute_trace_form, compute_trace_report
 from gusu.console.i18n import load_catalogues
 from gusu.crypto import get_suite
+from gusu.errors import RemoteError
 from gusu.ledger.types import Address, Hash
 
 HOSTILE = '<script>alert("x")</script>'
@@ -35,3 +40,30 @@ def test_every_value_is_escaped_and_the_warnings_show() -> None:
 def test_a_genuine_item_has_no_warning() -> None:
     page = compute_trace_report(load_catalogues()["zh-CN"], _report(suspect=False), "SM3")
     assert 'data-verdict="genuine"' in page and "trace-suspect" not in page and "已被查询 1 次" in page
+
+
+@pytest.mark.parametrize("code", ["contract_unknown", "method_unknown", "not_found"])
+def test_a_chain_without_the_application_says_so(code: str) -> None:
+    (item,) = issue_item_codes(get_suite("sm").generate_private_key(), "b", "S1", 1)
+
+    async def read(payload: str) -> tuple[ItemReport, str]:
+        raise RemoteError(code, "no contract named trace")
+
+    catalogue = load_catalogues()["en"]
+    page, status = asyncio.run(compute_trace_content(catalogue, item.get_payload(), read))
+    assert status == 404 and catalogue.get_message("trace.no_app") in page
+
+
+def test_a_malformed_payload_is_a_400_and_other_node_errors_propagate() -> None:
+    async def read(payload: str) -> tuple[ItemReport, str]:
+        parse_payload(payload)
+        raise RemoteError("unavailable", "the node is starting")
+
+    catalogue = load_catalogues()["zh-CN"]
+    page, status = asyncio.run(compute_trace_content(catalogue, HOSTILE, read))
+    assert status == 400 and "&lt;script&gt;" in page and "<script>" not in page
+    form, status = asyncio.run(compute_trace_content(catalogue, "", read))
+    assert status == 200 and 'id="trace-code"' in form and "trace-error" not in form
+    (item,) = issue_item_codes(get_suite("sm").generate_private_key(), "b", "S1", 1)
+    with pytest.raises(RemoteError, match="starting"):
+        asyncio.run(compute_trace_content(catalogue, item.get_payload(), read))
