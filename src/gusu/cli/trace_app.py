@@ -1,8 +1,9 @@
 """`gusu trace`: the traceability application (溯源) for each of its actors.
 
-regulator: ``setup``, ``brand register``, ``recall``, ``alerts``; brand: ``role``, ``product register``, ``codes issue``;
-packer: ``pack``, ``split``, ``merge``; QC: ``qc``; shipper and consignee: ``ship``, ``receive``; retailer:
-``on-sale``, ``sales``; consumer: ``scan``, ``lookup``, ``verify`` (offline); anyone: ``batch``, ``export``.
+regulator: ``setup``, ``brand register``, ``recall``, ``alerts``; brand: ``role``, ``product register``,
+``codes issue``; packer: ``pack``, ``split``, ``merge``; QC: ``qc``; shipper and consignee: ``ship``,
+``receive``; retailer: ``on-sale``, ``sales``; consumer: ``scan``, ``lookup``, ``verify`` (offline); anyone:
+``batch``, ``export``.
 Every command takes ``--json``. Guide: docs/apps/trace.md.
 """
 
@@ -252,9 +253,10 @@ def codes_issue(brand: str, code_set: str, count: int, out_directory: Path, page
     codes = issue_item_codes(key, brand, code_set, count)
     client, trace = _open(state, contract_name)
     with client:
-        before = trace.contracts.view(contract_name, "get_code_set", [code_set])
-        first = before[1] if isinstance(before, list) and isinstance(before[1], int) else 0
         outcomes = trace.issue_codes(key, codes)
+    first = outcomes[0].value  # issue_codes returns the first index it assigned
+    if not isinstance(first, int):
+        raise TraceError("the trace contract's issue_codes returned no index; is --contract the trace contract?")
     out_directory.mkdir(parents=True, exist_ok=True)
     path = out_directory / CODES_FILE
     with path.open("x" if not path.exists() else "a", encoding="utf-8", newline="") as file:

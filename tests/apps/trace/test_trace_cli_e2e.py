@@ -93,6 +93,11 @@ def test_every_actor_through_the_cli(chain: tuple[Gusu, Path], tmp_path: Path) -
     with open(issued["file"], encoding="utf-8") as file:
         rows = list(csv.DictReader(file))
     assert len(rows) == 12 and len(list((tmp_path / "codes" / "qr").glob("*.svg"))) == 12
+    assert issued["first_index"] == 0 and rows[0]["url"].startswith("http://console.example/trace?c=GT1.yangcheng.S1.")
+    more = gusu.json("trace", "codes", "issue", "yangcheng", "S1", "--count", "2", "--out", str(tmp_path / "codes"),
+                     "--key", "brand")  # fmt: skip
+    with open(issued["file"], encoding="utf-8") as file:
+        assert more["first_index"] == 12 and [row["index"] for row in csv.DictReader(file)][-2:] == ["12", "13"]
     payload = rows[0]["payload"]
 
     # Packer, QC, custody with both signatures.

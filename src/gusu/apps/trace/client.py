@@ -20,6 +20,7 @@ from gusu.apps.trace.codes import (
     TraceError,
     compute_leaf,
     is_code_authentic,
+    validate_code_authentic,
     validate_identifier,
 )
 from gusu.codec import Value
@@ -452,8 +453,6 @@ class TraceClient:
     def scan(self, key: PrivateKey, code: ItemCode, location: str, *, activate: bool = False,
              nonce: bytes | None = None) -> ScanResult:  # fmt: skip
         """Record a scan of `code` (checked offline against the brand's key first: a forged code is refused)."""
-        from gusu.apps.trace.codes import validate_code_authentic
-
         brand = self.get_brand(code.brand)
         if brand is None:
             raise TraceError(f"no brand {code.brand} is registered on this chain: the code is not genuine")
