@@ -23,7 +23,7 @@ from gusu.api.server import create_app
 from gusu.api.settings import ApiSettings
 from gusu.codec import decode, encode
 from gusu.crypto.ecdsa import keccak256
-from gusu.errors import ContractRevertError, OutOfGasError, TransactionError
+from gusu.errors import ConfigError, ContractRevertError, OutOfGasError, TransactionError
 from gusu.execution import CallResult
 from gusu.execution.evm.contract import compute_revert_message
 from gusu.execution.evm.ethreceipt import compute_eth_receipt_fields
@@ -487,10 +487,15 @@ def test_get_logs_range_and_result_limits() -> None:
 
 
 def test_settings_are_validated() -> None:
-    with pytest.raises(ValueError, match="logs_block_range_max"):
+    with pytest.raises(ConfigError, match="logs_block_range_max"):
         EthSettings(logs_block_range_max=0)
-    with pytest.raises(ValueError, match="filters_max"):
+    with pytest.raises(ConfigError, match="filters_max"):
         EthSettings(filters_max=True)
+    with pytest.raises(ConfigError, match="send_commit_timeout_ms"):
+        EthSettings(send_commit_timeout_ms=2.5)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="send_waits_for_commit"):
+        EthSettings(send_waits_for_commit=1)  # type: ignore[arg-type]
+    assert EthSettings(state_history_blocks=0).state_history_blocks == 0
 
 
 def test_filters_follow_new_blocks_and_logs() -> None:

@@ -16,6 +16,7 @@ what this node cannot do, -32005 for a query beyond a limit.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import secrets
 import time
@@ -34,6 +35,7 @@ from gusu.codec import Value, decode, encode
 from gusu.crypto.ecdsa import keccak256
 from gusu.errors import (
     CodecError,
+    ConfigError,
     ContractRevertError,
     ExecutionError,
     GusuError,
@@ -86,7 +88,11 @@ BlockTagKind = Literal["latest", "earliest", "number"]
 
 @dataclass(frozen=True, slots=True)
 class EthSettings:
-    """The Ethereum JSON-RPC's limits (every one named and validated)."""
+    """The Ethereum JSON-RPC's settings: the ``[eth]`` section of the node's config.toml.
+
+    Every limit is named with its unit and validated on construction (`ConfigError` naming the setting),
+    so a node never starts with one it would misread; docs/operations.md lists them.
+    """
 
     logs_block_range_max: int = 1_000
     """Blocks one eth_getLogs (or one poll of a log filter) may scan."""
@@ -104,12 +110,41 @@ class EthSettings:
     fee_history_percentiles_max: int = 100
     block_cache_entries_max: int = 256
     """Blocks whose logs, bloom and gas total are kept between requests."""
+    state_history_blocks: int = 128
+    """State methods (eth_getBalance, eth_call, ...) answer for the latest block and this many blocks
+    before it (as geth serves the last 128 states); 0: the latest only. The node must still hold those
+    versions of its state tree (``[storage] state_versions_kept``)."""
+    send_waits_for_commit: bool = False
+    """Development chains: eth_sendRawTransaction answers only once the transaction is committed (or
+    after `send_commit_timeout_ms`), as Hardhat's automine does, so tests that read the receipt at once
+    see it. Leave it off in production: each waiting request holds a connection."""
+    send_commit_timeout_ms: int = 10_000
+    """The longest eth_sendRawTransaction waits for the commit when `send_waits_for_commit` is on;
+    then it answers the hash anyway (the transaction stays in the pool)."""
 
     def __post_init__(self) -> None:
         for setting in fields(self):
             value = getattr(self, setting.name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 <= value <= 10_000_000:
-                raise ValueError(f"eth setting {setting.name} must be a number from 1 to 10,000,000; found {value!r}")
+            if setting.name == "send_waits_for_commit":
+                if not isinstance(value, bool):
+                    raise ConfigError(f"[eth] send_waits_for_commit must be true or false; found {value!r}")
+                continue
+            minimum, maximum = _ETH_SETTING_BOUNDS.get(setting.name, (1, 10_000_000))
+            is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if setting.type == "int" and not isinstance(value, int):  # the annotations are strings here
+                is_number = False
+            if not is_number or not math.isfinite(value) or not minimum <= value <= maximum:
+                raise ConfigError(
+                    f"[eth] {setting.name} must be a number from {minimum:,} to {maximum:,}; found {value!r}"
+                )
+
+
+_ETH_SETTING_BOUNDS: Final[dict[str, tuple[float, float]]] = {
+    "filter_idle_timeout_s": (1, 86_400),
+    "state_history_blocks": (0, 1_000_000),
+    "send_commit_timeout_ms": (1, 600_000),
+}
+"""Bounds other than the default 1 to 10,000,000."""
 
 
 # --- hex in and out -------------------------------------------------------------------------
