@@ -165,4 +165,3 @@ def test_readers_parse_an_ethereum_transaction_from_its_raw_bytes_and_refuse_a_v
     entries = [(gusu, gusu_id, gusu_sender), (entry.transaction, entry.transaction_id, entry.sender)]
     _, _, ids, parsed_entries, _ = block_from_json(block_to_json(_header(2), ZERO_HASH, entries, None))
     assert ids == (gusu_id, entry.transaction_id) and list(parsed_entries) == entries
-
