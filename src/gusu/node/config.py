@@ -159,6 +159,8 @@ class NodeConfig:
     debug: DebugSettings = field(default_factory=DebugSettings)
     api: Mapping[str, Any] = field(default_factory=dict)
     """Raw [api] table: the API layer validates it into its own settings."""
+    eth: Mapping[str, Any] = field(default_factory=dict)
+    """Raw [eth] table (the Ethereum JSON-RPC's settings): the API layer validates it into `EthSettings`."""
 
     @property
     def data_path(self) -> Path:
@@ -256,14 +258,14 @@ def load_config(directory: Path) -> NodeConfig:
         "p2p": P2PSettings,
         "debug": DebugSettings,
     }
-    unknown = sorted(set(document) - set(sections) - {"api"})
+    unknown = sorted(set(document) - set(sections) - {"api", "eth"})
     if unknown:
         raise ConfigError(f"{path} has unknown section(s): {', '.join(unknown)}")
     parsed = {name: compute_settings(cls, document.get(name, {}), name) for name, cls in sections.items()}
-    api_table = document.get("api", {})
-    if not isinstance(api_table, dict):
-        raise ConfigError("[api] must be a table")
-    return NodeConfig(directory=directory, api=api_table, **parsed)
+    for name in ("api", "eth"):
+        if not isinstance(document.get(name, {}), dict):
+            raise ConfigError(f"[{name}] must be a table")
+    return NodeConfig(directory=directory, api=document.get("api", {}), eth=document.get("eth", {}), **parsed)
 
 
 def get_node_passphrase(config: NodeConfig) -> str:

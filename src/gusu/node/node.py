@@ -1475,6 +1475,13 @@ class Node:
         """eth_getTransactionCount: the committed EVM nonce, or with `is_pending` past the pooled ones."""
         return self._queries.get_eth_transaction_count(address, is_pending=is_pending)
 
+    def call_at_height(
+        self, height: Height, contract: str, method: str, args: bytes, sender: Address | None
+    ) -> CallResult:
+        """Run a view on the state after block `height` (eth_call and friends at a past block); NotFoundError
+        when this node no longer keeps that state."""
+        return self._queries.call_at_height(self.height, height, contract, method, args, sender)
+
     def get_eth_gas_price(self) -> int:
         """eth_gasPrice and every block's base fee: the chain's fee policy (genesis ``evm_gas_price``);
         0 on a chain without the evm contract (where py-evm is not even loaded)."""

@@ -228,12 +228,20 @@
     return transactions.map((item) => [
       link("/transactions/" + item.id, item.id),
       item.transaction ? link("/accounts/" + item.transaction.sender, item.transaction.sender) : t("common.none"),
-      item.transaction ? `${item.transaction.contract}.${item.transaction.method}` : "",
+      item.transaction ? describeCall(item.transaction) : "",
       el("span", { className: "status-" + item.status, text: t("tx.status." + item.status) }),
     ]);
   }
 
   const TRANSACTION_HEADERS = ["tx.id", "tx.sender", "tx.method", "tx.status"];
+
+  // An Ethereum transaction ("kind": "ethereum") has no contract and method: it names its target.
+  function describeCall(tx) {
+    if (tx.kind === "ethereum") {
+      return tx.to === null ? t("tx.ethereum_create") : t("tx.ethereum_call", { to: tx.to });
+    }
+    return `${tx.contract}.${tx.method}`;
+  }
 
   async function block(reference) {
     const found = await api("/api/blocks/" + encodeURIComponent(reference));
@@ -269,7 +277,14 @@
       rows.push(["tx.block", link("/blocks/" + found.height, String(found.height))], ["tx.index", String(found.index)]);
     }
     if (found.reason) rows.push(["tx.reason", found.reason]);
-    if (tx) {
+    if (tx && tx.kind === "ethereum") {
+      rows.push(
+        ["tx.kind", t("tx.kind_ethereum", { type: tx.type })],
+        ["tx.sender", link("/accounts/" + tx.sender, tx.sender)],
+        ["tx.to", tx.to === null ? t("tx.ethereum_create") : el("span", { className: "mono", text: tx.to })],
+        ["tx.value", tx.value], ["tx.nonce", String(tx.nonce)], ["tx.gas_limit", formatNumber(tx.gas_limit)],
+        ["tx.data", el("pre", { className: "mono", text: tx.data })]);
+    } else if (tx) {
       rows.push(
         ["tx.sender", link("/accounts/" + tx.sender, tx.sender)],
         ["tx.contract", tx.contract], ["tx.method", tx.method],
