@@ -71,6 +71,12 @@ class ChainQueries:
     def get_block(self, height: Height) -> BlockRecord | None:
         header = self.store.get_header(height)
         if header is None:
+            base = self.store.get_base_height()
+            if height < base:
+                raise NotFoundError(
+                    f"block {height} is below this node's first block {base}: it joined the chain by state sync "
+                    f"at height {base} and holds no earlier blocks; ask a node that keeps the whole chain"
+                )
             return None
         return BlockRecord(
             header=header,
