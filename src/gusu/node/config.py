@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 from gusu.errors import ConfigError
 from gusu.ledger.kv import BACKEND_NAMES, DEFAULT_BACKEND
 from gusu.ledger.pruning import ARCHIVE_HEIGHTS_PER_FILE_MAX
+from gusu.ledger.snapshot import SNAPSHOT_ENTRIES_PER_CHUNK_DEFAULT, SNAPSHOT_ENTRIES_PER_CHUNK_MAX
 from gusu.mempool import MempoolLimits
 from gusu.network.settings import P2PSettings
 
@@ -153,6 +154,9 @@ class StateSyncSettings:
     multiple of this."""
     snapshots_kept: int = 2
     """How many of the latest such heights are kept and offered."""
+    chunk_entries_max: int = SNAPSHOT_ENTRIES_PER_CHUNK_DEFAULT
+    """Entries per chunk when this node cuts its snapshots into a plan. Peers with the same value offer the same
+    plan (a joining node fetches from the peers of the plan most of them offer): keep it equal across a chain."""
     chunk_bytes_max: int = 8 * 1024 * 1024
     """Largest chunk served (must fit in a `[p2p] frame_bytes_max` frame); a larger one is refused."""
     serve_requests_per_peer_per_s: float = 50.0
@@ -181,6 +185,8 @@ class StateSyncSettings:
             raise ConfigError("[state_sync] snapshot_interval_blocks must be 0 (off) or between 1 and 2^40")
         if not 1 <= self.snapshots_kept <= SNAPSHOTS_KEPT_MAX:
             raise ConfigError(f"[state_sync] snapshots_kept must be between 1 and {SNAPSHOTS_KEPT_MAX}")
+        if not 1 <= self.chunk_entries_max <= SNAPSHOT_ENTRIES_PER_CHUNK_MAX:
+            raise ConfigError(f"[state_sync] chunk_entries_max must be between 1 and {SNAPSHOT_ENTRIES_PER_CHUNK_MAX}")
         if not STATE_SYNC_CHUNK_BYTES_MIN <= self.chunk_bytes_max <= STATE_SYNC_CHUNK_BYTES_MAX:
             raise ConfigError(
                 f"[state_sync] chunk_bytes_max must be between {STATE_SYNC_CHUNK_BYTES_MIN} and "

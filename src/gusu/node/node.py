@@ -509,7 +509,9 @@ class Node:
         if self._is_networked:
             self._silent_after_restore = (self._config.data_path / RESTORED_MARKER_FILE_NAME).exists()
             if self._silent_after_restore:
-                logger.info("restored from a backup: silent in consensus until caught up with the peers")
+                logger.info(
+                    "restored from a backup or joined by state sync: silent in consensus until caught up with the peers"
+                )
             wal_path = self._get_wal_path()
             wal_records = tuple(read_records(wal_path, "consensus WAL"))
             self._wal = RecordLog(wal_path)
@@ -742,7 +744,15 @@ class Node:
             ticker.cancel()
             await asyncio.gather(ticker, return_exceptions=True)
         fetched_s = time.monotonic() - started_s
-        logger.info("state sync: all %d chunks of snapshot %d verified; installing", len(target.paths), target.height)
+        served = ", ".join(
+            f"{peer.hex()[:12]}: {count}" for peer, count in sorted(core.progress.chunks_by_peer.items())
+        )
+        logger.info(
+            "state sync: all %d chunks of snapshot %d verified (chunks by peer: %s); installing",
+            len(target.paths),
+            target.height,
+            served or "all staged before a restart",
+        )
         entries = await asyncio.to_thread(install_snapshot, store, stage, target)
         await asyncio.to_thread(stage.clear)
         # A validator whose disk was lost may have signed heights above the snapshot: as after a restore, it
@@ -950,7 +960,8 @@ class Node:
 
     def _compute_served_plan(self, height: Height) -> ServedPlan | None:
         try:
-            paths = tuple(path for path, _ in compute_snapshot_plan(self.store.kv, height))
+            plan = compute_snapshot_plan(self.store.kv, height, self._config.state_sync.chunk_entries_max)
+            paths = tuple(path for path, _ in plan)
         except (NotFoundError, StorageError) as error:
             logger.info("snapshot %d cannot be offered: %s", height, error)
             return None

@@ -359,6 +359,8 @@ class StateSyncProgress:
     chunks_done: int = 0
     peers_dropped: int = 0
     error: str = ""
+    chunks_by_peer: dict[Address, int] = field(default_factory=dict)
+    """Verified chunks each peer sent (this run)."""
 
 
 @dataclass(slots=True)
@@ -531,6 +533,7 @@ class StateSyncCore:
         state.strikes = 0
         self._done.add(answer.index)
         self.progress.chunks_done = len(self._done)
+        self.progress.chunks_by_peer[peer] = self.progress.chunks_by_peer.get(peer, 0) + 1
         return [StageChunk(answer.index, answer.data), *self._advance(now_s)]
 
     def on_tick(self, now_s: float) -> list[StateSyncAction]:
