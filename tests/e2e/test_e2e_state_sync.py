@@ -19,8 +19,10 @@ import pytest
 from e2e_helpers import E2E_SCRYPT_N, RECIPIENT, SUITE_NAME, E2ENetwork, LoadGenerator, find_free_port_range
 
 from gusu.errors import RemoteError
+from gusu.ledger.types import Height
 from gusu.node.network_init import initialize_network
 from gusu.sdk import compute_balance_key, verify_state_proof
+from gusu.sdk.transactions import build_transaction
 
 pytestmark = pytest.mark.e2e
 
@@ -29,6 +31,8 @@ JOINER = 4
 RUNNING = [0, 1, 2, 3]
 INTERVAL_BLOCKS = 5
 JOIN_TIMEOUT_S = 90.0
+WINDOW_BLOCKS = 600
+"""The genesis default of `transaction_window_blocks`."""
 
 
 def _add_to_config(directory: Path, text: str) -> None:
@@ -63,7 +67,9 @@ def test_a_new_validator_joins_by_state_sync_and_follows_the_chain(tmp_path: Pat
         for index in RUNNING:
             network.wait_ready(index)
         network.wait_connected(RUNNING, timeout_s=30)
-        with LoadGenerator(network, seed=11) as load:
+        # Transactions valid for the whole window: a node that joined by state sync at B refuses those that
+        # could have been committed below B (it cannot check them for duplicates), and takes these.
+        with LoadGenerator(network, seed=11, validity_blocks=WINDOW_BLOCKS) as load:
             network.wait_heights_at_least(RUNNING, 3 * INTERVAL_BLOCKS + 2, timeout_s=60)
             tip_before = min(network.heights(RUNNING).values())
             started = time.monotonic()
@@ -97,6 +103,12 @@ def test_a_new_validator_joins_by_state_sync_and_follows_the_chain(tmp_path: Pat
             # From the snapshot on, the same blocks and state roots as the others.
             tip = min(int(joiner.block_number()), int(other.block_number()))
             assert tip > snapshot_height
+            short = build_transaction(
+                network.dev_key, network.chain_id, "account", "transfer", [RECIPIENT, 1], Height(tip + 10)
+            )
+            [refused] = joiner.send_raw_batch([short.raw])
+            assert isinstance(refused, RemoteError) and "cannot tell whether this transaction" in str(refused)
+            assert other.send_raw_batch([short.raw]) == [short.transaction_id]
             with pytest.raises(RemoteError, match="where this node joined the chain by state sync"):
                 joiner.get_block(snapshot_height)
             # Its state at the snapshot height proves against another organisation's block hash.
@@ -111,7 +123,8 @@ def test_a_new_validator_joins_by_state_sync_and_follows_the_chain(tmp_path: Pat
             json.dumps({"snapshot_height": snapshot_height, "join_s": joined_s, "caught_up_s": caught_up_s})
         )
         print(
-            f"state sync join: snapshot {snapshot_height}, ready after {joined_s:.1f} s, caught up {caught_up_s:.1f} s later"
+            f"state sync join: snapshot {snapshot_height}, ready after {joined_s:.1f} s, "
+            f"caught up {caught_up_s:.1f} s later"
         )
     finally:
         network.stop_all()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gusu.crypto import get_suite
-from gusu.errors import CodecError, InvalidBlockError
+from gusu.errors import CodecError, ConfigError, InvalidBlockError
 from gusu.ledger.kv import MemoryStore, WriteBatch
 from gusu.ledger.smt import apply_tree_update_to_batch, apply_tree_updates
 from gusu.ledger.snapshot import (
@@ -22,7 +22,7 @@ from gusu.ledger.snapshot import (
 )
 from gusu.ledger.store import BlockStore
 from gusu.ledger.types import ZERO_HASH, Address, BlockHeader, CommitCertificate, Hash, Height, compute_block_hash
-from gusu.node.config import StateSyncSettings
+from gusu.node.config import StateSyncSettings, compute_settings
 from gusu.node.statesync import (
     STATUS_BUSY,
     STATUS_OK,
@@ -343,13 +343,16 @@ def test_staged_chunks_survive_a_crash_and_the_sync_resumes_where_it_stopped(tmp
             if isinstance(action, StageChunk):
                 stage.save_chunk(action.index, action.data)
                 staged_before_crash.add(action.index)
-    # A damaged staged file is not trusted: it is fetched again.
-    damaged = sorted(staged_before_crash)[0]
+    # A damaged staged file is not trusted: it is fetched again (torn, or a well-formed chunk of another state).
+    damaged, foreign = sorted(staged_before_crash)[:2]
     (tmp_path / "statesync" / f"chunk-{damaged:08d}.bin").write_bytes(b"torn")
+    foreign_data = _other_root(GOOD.answer(foreign)).data
+    assert foreign_data is not None and foreign_data != GOOD.chunks[foreign]
+    (tmp_path / "statesync" / f"chunk-{foreign:08d}.bin").write_bytes(foreign_data)
     # The process dies; a new one loads the stage.
     loaded = StateSyncStage(tmp_path / "statesync", SUITE).load()
     assert loaded is not None
-    assert loaded[0] == target and loaded[1] == frozenset(staged_before_crash - {damaged})
+    assert loaded[0] == target and loaded[1] == frozenset(staged_before_crash - {damaged, foreign})
     resumed = _core(staged=loaded)  # type: ignore[arg-type]
     first: list[StateSyncAction] = []
     for peer in PEERS:
@@ -358,9 +361,9 @@ def test_staged_chunks_survive_a_crash_and_the_sync_resumes_where_it_stopped(tmp
     assert not [r for r in _requests(first) if isinstance(r.message, PlanRequest)]  # no new plan: it resumes
     everything = _serve_all(resumed, first)
     fetched = {a.index for a in everything if isinstance(a, StageChunk)}
-    assert fetched.isdisjoint(staged_before_crash - {damaged})  # what was staged is not fetched again
-    assert damaged in fetched
-    assert fetched | (staged_before_crash - {damaged}) == set(range(len(GOOD.paths)))
+    assert fetched.isdisjoint(staged_before_crash - {damaged, foreign})  # what was staged is not fetched again
+    assert {damaged, foreign} <= fetched
+    assert fetched | staged_before_crash == set(range(len(GOOD.paths)))
     assert isinstance(everything[-1], InstallSnapshot)
 
 
@@ -390,3 +393,29 @@ def test_the_install_writes_the_state_and_tree_and_makes_the_snapshot_the_stores
     with pytest.raises(Exception, match="does not make its certified state root"):
         install_snapshot(store2, stage, wrong)
     assert store2.get_tip() is None
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"trust_height": 5}, "needs trust_hash"),
+        ({"trust_hash": "ab" * 32}, "needs trust_height"),
+        ({"trust_height": 5, "trust_hash": "xyz"}, "64-hex-digit hash"),
+        ({"trust_hash": "xyz"}, "needs trust_height"),
+        ({"snapshots_kept": 0}, "snapshots_kept"),
+        ({"chunk_entries_max": 0}, "chunk_entries_max"),
+        ({"chunk_bytes_max": 10}, "chunk_bytes_max"),
+        ({"fetch_in_flight_max": 2, "fetch_in_flight_per_peer_max": 3}, "fetch_in_flight_per_peer_max"),
+        ({"request_timeout_s": 0}, "request_timeout_s"),
+        ({"unknown": 1}, "unknown setting"),
+    ],
+)
+def test_state_sync_settings_are_validated(table: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        compute_settings(StateSyncSettings, table, "state_sync")
+
+
+def test_state_sync_settings_read_a_trusted_block() -> None:
+    settings = compute_settings(StateSyncSettings, {"trust_height": 7, "trust_hash": "0x" + "Ab" * 32}, "state_sync")
+    assert settings.trusted_block_hash == bytes.fromhex("ab" * 32)
+    assert compute_settings(StateSyncSettings, {}, "state_sync").trusted_block_hash is None
