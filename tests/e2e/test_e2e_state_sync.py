@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
-from e2e_helpers import E2E_SCRYPT_N, RECIPIENT, SUITE_NAME, E2ENetwork, LoadGenerator, find_free_port_range
+from e2e_helpers import E2E_SCRYPT_N, RECIPIENT, REPOSITORY, SUITE_NAME, E2ENetwork, LoadGenerator, find_free_port_range
 
 from gusu.errors import RemoteError
 from gusu.ledger.types import Height
@@ -40,6 +42,26 @@ def _add_to_config(directory: Path, text: str) -> None:
     path.write_text(path.read_text(encoding="utf-8") + "\n" + text, encoding="utf-8")
 
 
+def _wait_for_progress(directory: Path, timeout_s: float) -> str:
+    """`gusu node status --dir` output once it reports a join by state sync in progress."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = subprocess.run(
+            [sys.executable, "-c", "from gusu.cli.main import main; main()", "node", "status", "--dir", str(directory)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=REPOSITORY,
+            check=False,
+        )
+        output = result.stdout + result.stderr
+        if "state sync" in output:
+            assert result.returncode != 0  # the API is not up yet
+            return output
+        assert time.monotonic() < deadline, f"no state-sync progress shown: {output}"
+        time.sleep(0.2)
+
+
 def test_a_new_validator_joins_by_state_sync_and_follows_the_chain(tmp_path: Path) -> None:
     base = find_free_port_range(2 * ORGANIZATIONS)
     layout = initialize_network(
@@ -60,7 +82,7 @@ def test_a_new_validator_joins_by_state_sync_and_follows_the_chain(tmp_path: Pat
         )
         config = network.nodes[index].directory / "config.toml"
         config.write_text(config.read_text().replace("[storage]\n", "[storage]\nstate_versions_kept = 3\n"))
-    _add_to_config(network.nodes[JOINER].directory, "[state_sync]\nenabled = true\ndiscovery_s = 1.0\n")
+    _add_to_config(network.nodes[JOINER].directory, "[state_sync]\nenabled = true\ndiscovery_s = 4.0\n")
     try:
         for index in RUNNING:
             network.spawn(index)
@@ -74,6 +96,9 @@ def test_a_new_validator_joins_by_state_sync_and_follows_the_chain(tmp_path: Pat
             tip_before = min(network.heights(RUNNING).values())
             started = time.monotonic()
             network.spawn(JOINER)
+            # Before its API is up, `gusu node status` shows how far the join is (discovery_s keeps it a while).
+            seen_progress = _wait_for_progress(network.nodes[JOINER].directory, timeout_s=20)
+            assert "joining the chain by state sync" in seen_progress
             network.wait_ready(JOINER, timeout_s=JOIN_TIMEOUT_S)
             joined_s = time.monotonic() - started
             ready = network.nodes[JOINER].ready

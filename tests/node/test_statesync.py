@@ -37,6 +37,7 @@ from gusu.node.statesync import (
     PlanRequest,
     SendRequest,
     SnapshotOffer,
+    SnapshotServer,
     StageChunk,
     StageTarget,
     StateSyncAction,
@@ -419,3 +420,20 @@ def test_state_sync_settings_read_a_trusted_block() -> None:
     settings = compute_settings(StateSyncSettings, {"trust_height": 7, "trust_hash": "0x" + "Ab" * 32}, "state_sync")
     assert settings.trusted_block_hash == bytes.fromhex("ab" * 32)
     assert compute_settings(StateSyncSettings, {}, "state_sync").trusted_block_hash is None
+
+
+def test_the_server_bounds_each_peer_in_rate_and_in_chunks_being_produced() -> None:
+    now = [0.0]
+    settings = StateSyncSettings(serve_requests_per_peer_per_s=4.0, serve_in_flight_per_peer_max=2)
+    server = SnapshotServer(settings, lambda: now[0])
+    peer, other = PEERS[0], PEERS[1]
+    assert server.try_begin(peer, is_chunk=True) and server.try_begin(peer, is_chunk=True)
+    assert not server.try_begin(peer, is_chunk=True)  # two chunks are being produced for it already
+    assert server.try_begin(other, is_chunk=True)  # another peer has its own budget
+    server.end(peer)
+    assert server.try_begin(peer, is_chunk=True)
+    assert server.try_begin(peer, is_chunk=False)  # a refusal for chunks in production spent no budget
+    assert not server.try_begin(peer, is_chunk=False)  # its 4 requests of this second are spent
+    now[0] = 1.0
+    assert server.try_begin(peer, is_chunk=False)
+    assert server.requests_refused == 2

@@ -198,7 +198,13 @@ from gusu.node.statesync import (
     decode_state_sync_message,
     encode_state_sync_message,
 )
-from gusu.node.statesync_stage import STAGING_DIRECTORY_NAME, StateSyncStage, install_snapshot
+from gusu.node.statesync_stage import (
+    STAGING_DIRECTORY_NAME,
+    StateSyncStage,
+    install_snapshot,
+    remove_progress,
+    write_progress,
+)
 from gusu.node.sync import BlockSync, SyncScheduler, SyncSettings
 from gusu.node.verifier import SignatureVerifier
 from gusu.node.wire import (
@@ -740,6 +746,9 @@ class Node:
         ticker = asyncio.get_running_loop().create_task(self._run_state_sync_ticks(core))
         try:
             target = await self._state_sync_result
+        except NodeError:
+            write_progress(self._config.data_path, core.progress)  # the failure, for `gusu node status`
+            raise
         finally:
             ticker.cancel()
             await asyncio.gather(ticker, return_exceptions=True)
@@ -761,6 +770,7 @@ class Node:
             f'{{"height": {target.height}, "state_sync": true}}\n', encoding="utf-8"
         )
         core.progress.phase = "done"
+        remove_progress(self._config.data_path)
         self._state_sync = None
         logger.info(
             "state sync: installed snapshot at height %d (%d tree nodes) in %.1f s (fetch %.1f s); no block "
@@ -786,6 +796,10 @@ class Node:
                 self._apply_state_sync_actions(core.on_peer_connected(peer, now_s))
             known = connected
             self._apply_state_sync_actions(core.on_tick(now_s))
+            try:
+                write_progress(self._config.data_path, core.progress)
+            except OSError as error:
+                logger.debug("cannot record the state-sync progress: %s", error)
             if now_s - logged_s >= STATE_SYNC_LOG_INTERVAL_S:
                 logged_s = now_s
                 logger.info("state sync: %s (%d peers connected)", core.describe_waiting(), len(connected))
@@ -859,7 +873,9 @@ class Node:
         """Snapshot requests (answered from the store) and answers (to the joining side, while it runs)."""
         message = decode_state_sync_message(body)
         if isinstance(message, OffersRequest | PlanRequest | ChunkRequest):
-            await self._serve_state_sync(peer, message)
+            if self._begin_serving(peer, message):
+                # In a task: producing a plan or chunk takes a while, and this peer's other messages go on.
+                self._spawn(self._serve_state_sync(peer, message))
             return
         core = self._state_sync
         if core is None:
@@ -886,19 +902,21 @@ class Node:
         available_from = Height(max(get_state_kept_from(store.kv), store.get_base_height()))
         return compute_snapshot_heights(tip, settings.snapshot_interval_blocks, settings.snapshots_kept, available_from)
 
+    def _begin_serving(self, peer: Address, message: OffersRequest | PlanRequest | ChunkRequest) -> bool:
+        """Whether to serve a snapshot request (within the peer's budget); if not, the short answer is sent."""
+        is_chunk = isinstance(message, ChunkRequest)
+        is_ready = self._tip_header is not None and self._running
+        if is_ready and self._snapshot_server.try_begin(peer, is_chunk=is_chunk):
+            return True
+        if isinstance(message, ChunkRequest):
+            status = STATUS_UNAVAILABLE if self._tip_header is None else STATUS_BUSY
+            self._send_state_sync(peer, ChunkAnswer(message.height, message.plan_hash, message.index, status, None))
+        elif isinstance(message, OffersRequest):
+            self._send_state_sync(peer, Offers(()))
+        return False  # a plan request over budget goes unanswered: the asker times out and asks another
+
     async def _serve_state_sync(self, peer: Address, message: OffersRequest | PlanRequest | ChunkRequest) -> None:
         is_chunk = isinstance(message, ChunkRequest)
-        if (
-            self._tip_header is None
-            or not self._running
-            or not self._snapshot_server.try_begin(peer, is_chunk=is_chunk)
-        ):
-            if isinstance(message, ChunkRequest):
-                status = STATUS_UNAVAILABLE if self._tip_header is None else STATUS_BUSY
-                self._send_state_sync(peer, ChunkAnswer(message.height, message.plan_hash, message.index, status, None))
-            elif isinstance(message, OffersRequest):
-                self._send_state_sync(peer, Offers(()))
-            return  # a plan request over budget goes unanswered: the asker times out and asks another
         try:
             heights = self._get_snapshot_heights(self.height)
             if isinstance(message, OffersRequest):

@@ -22,6 +22,7 @@ staged chunks; its writes are the same keys with the same values.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -44,9 +45,11 @@ from gusu.ledger.types import (
     encode_commit_certificate,
     encode_header,
 )
-from gusu.node.statesync import SNAPSHOT_CHUNKS_MAX, SnapshotTarget
+from gusu.node.statesync import SNAPSHOT_CHUNKS_MAX, SnapshotTarget, StateSyncProgress
 
 STAGING_DIRECTORY_NAME = "statesync"
+PROGRESS_FILE_NAME = "statesync-progress.json"
+"""In the data directory while a join by state sync runs: what `gusu node status` shows before the API is up."""
 TARGET_FILE_NAME = "target.bin"
 TAG_TARGET = "gusu.sstarget.v1"
 INSTALL_BATCH_KEYS = 20_000
@@ -187,3 +190,31 @@ def install_snapshot(store: BlockStore, stage: StateSyncStage, target: SnapshotT
     marks = {META_STATE_KEPT_FROM: height, META_BODIES_KEPT_FROM: height + 1}
     store.commit_base(target.header, target.block_hash, target.certificate, marks)
     return len(update.nodes)
+
+
+def write_progress(data_path: Path, progress: StateSyncProgress) -> None:
+    """Record how far the join is (atomically; not fsynced: it is only a display)."""
+    document = {
+        "phase": progress.phase,
+        "height": progress.height,
+        "chunks_total": progress.chunks_total,
+        "chunks_done": progress.chunks_done,
+        "peers_dropped": progress.peers_dropped,
+        "error": progress.error,
+    }
+    temporary = data_path / (PROGRESS_FILE_NAME + ".tmp")
+    temporary.write_text(json.dumps(document), encoding="utf-8")
+    os.replace(temporary, data_path / PROGRESS_FILE_NAME)
+
+
+def read_progress(data_path: Path) -> dict[str, object] | None:
+    """The last progress a joining node recorded, or None (not joining, or not yet)."""
+    try:
+        document = json.loads((data_path / PROGRESS_FILE_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def remove_progress(data_path: Path) -> None:
+    (data_path / PROGRESS_FILE_NAME).unlink(missing_ok=True)
