@@ -407,6 +407,7 @@ class Node:
         self._state_sync: StateSyncCore | None = None
         """The joining side of state sync, while this node fetches a snapshot (`_run_state_sync`)."""
         self._state_sync_stage: StateSyncStage | None = None
+        self._last_state_sync_progress: StateSyncProgress | None = None
         self._state_sync_result: asyncio.Future[SnapshotTarget] | None = None
         self._snapshot_server = SnapshotServer(config.state_sync, time.monotonic)
         self._served_plans: dict[Height, asyncio.Future[ServedPlan | None]] = {}
@@ -719,6 +720,11 @@ class Node:
         """How far the join by state sync is, while it runs (None otherwise)."""
         return None if self._state_sync is None else self._state_sync.progress
 
+    @property
+    def last_state_sync_progress(self) -> StateSyncProgress | None:
+        """How the last join by state sync of this process went (None if there was none)."""
+        return self._last_state_sync_progress
+
     async def _run_state_sync(self) -> None:
         """Join by state sync: fetch a certified snapshot from the peers, install it as the store's base.
 
@@ -739,6 +745,7 @@ class Node:
         started_s = now_s
         core = StateSyncCore(self._config.state_sync, self._suite, self._certify_snapshot, staged=staged, now_s=now_s)
         self._state_sync = core
+        self._last_state_sync_progress = core.progress
         self._state_sync_stage = stage
         self._state_sync_result = asyncio.get_running_loop().create_future()
         self._apply_state_sync_actions(core.on_start(now_s))
