@@ -437,3 +437,31 @@ def test_the_server_bounds_each_peer_in_rate_and_in_chunks_being_produced() -> N
     now[0] = 1.0
     assert server.try_begin(peer, is_chunk=False)
     assert server.requests_refused == 2
+
+
+def test_an_install_cut_short_by_a_crash_runs_again_from_the_stage(tmp_path: Path) -> None:
+    stage = StateSyncStage(tmp_path / "statesync", SUITE)
+    core = _core()
+    seen = _serve_all(core, _fetching(core))
+    target = next(a.target for a in seen if isinstance(a, InstallSnapshot))
+    stage.save_target(target)
+    for action in seen:
+        if isinstance(action, StageChunk):
+            stage.save_chunk(action.index, action.data)
+    kv = MemoryStore()
+    store = BlockStore(kv, SUITE)
+    store.initialize("test", Hash(b"\x02" * 32))
+
+    def crash(*_: object) -> None:
+        raise OSError("killed")
+
+    store.commit_base = crash  # type: ignore[method-assign]
+    with pytest.raises(OSError):
+        install_snapshot(store, stage, target)  # the state and tree are written, the base is not
+    assert store.get_tip() is None
+    restarted = BlockStore(kv, SUITE)
+    loaded = stage.load()
+    assert loaded is not None and loaded[1] == frozenset(range(len(GOOD.paths)))
+    install_snapshot(restarted, stage, loaded[0])
+    assert restarted.get_tip() == (HEIGHT, target.block_hash)
+    assert all(restarted.get_state_value(HEIGHT, key) == value for key, value in GOOD.state.items())
