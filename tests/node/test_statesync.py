@@ -10,6 +10,7 @@ import pytest
 
 from gusu.crypto import get_suite
 from gusu.errors import CodecError, ConfigError, InvalidBlockError
+from gusu.ledger.genesis import GenesisValidator
 from gusu.ledger.kv import MemoryStore, WriteBatch
 from gusu.ledger.smt import apply_tree_update_to_batch, apply_tree_updates
 from gusu.ledger.snapshot import (
@@ -21,7 +22,19 @@ from gusu.ledger.snapshot import (
     get_snapshot_chunk,
 )
 from gusu.ledger.store import BlockStore
-from gusu.ledger.types import ZERO_HASH, Address, BlockHeader, CommitCertificate, Hash, Height, compute_block_hash
+from gusu.ledger.types import (
+    ZERO_HASH,
+    Address,
+    BlockHeader,
+    CommitCertificate,
+    CommitSignature,
+    Hash,
+    Height,
+    Round,
+    compute_block_hash,
+    encode_commit_vote,
+)
+from gusu.ledger.validators import compute_validators_hash
 from gusu.node.config import StateSyncSettings, compute_settings
 from gusu.node.statesync import (
     STATUS_BUSY,
@@ -43,6 +56,7 @@ from gusu.node.statesync import (
     StateSyncAction,
     StateSyncCore,
     StateSyncFailed,
+    certify_snapshot_block,
     compute_snapshot_heights,
     decode_state_sync_message,
     encode_state_sync_message,
@@ -465,3 +479,75 @@ def test_an_install_cut_short_by_a_crash_runs_again_from_the_stage(tmp_path: Pat
     install_snapshot(restarted, stage, loaded[0])
     assert restarted.get_tip() == (HEIGHT, target.block_hash)
     assert all(restarted.get_state_value(HEIGHT, key) == value for key, value in GOOD.state.items())
+
+
+class Signers:
+    """Four genesis validators (power 1 each) and a fifth key that is not one, signing precommits of a header."""
+
+    def __init__(self) -> None:
+        self.keys = [SUITE.generate_private_key() for _ in range(5)]
+        self.genesis = [
+            GenesisValidator(f"v{index}", self.address(index), self.keys[index].public_key, 1, "org")
+            for index in range(4)
+        ]
+
+    def address(self, index: int) -> Address:
+        return Address(SUITE.compute_address(self.keys[index].public_key))
+
+    def header(self, validators_hash: Hash | None = None) -> BlockHeader:
+        return replace(
+            GOOD.header,
+            validators_hash=validators_hash or compute_validators_hash(SUITE, self.genesis),
+        )
+
+    def certificate(self, header: BlockHeader, signers: list[int]) -> CommitCertificate:
+        block_hash = compute_block_hash(SUITE, header)
+        entries = []
+        for index in sorted(signers, key=self.address):
+            digest = SUITE.hash(encode_commit_vote(header.chain_id, header.height, Round(0), block_hash, 5))
+            entries.append(CommitSignature(self.address(index), 5, SUITE.sign(self.keys[index], digest)))
+        return CommitCertificate(header.height, Round(0), block_hash, tuple(entries))
+
+
+def _certify(signers: Signers, header: BlockHeader, certificate: CommitCertificate, **settings: object) -> bool:
+    return certify_snapshot_block(
+        SUITE,
+        GOOD.header.chain_id,
+        signers.genesis,
+        lambda _height: "tendermint",
+        StateSyncSettings(**settings),  # type: ignore[arg-type]
+        header,
+        certificate,
+    )
+
+
+def test_a_snapshot_block_is_certified_by_a_quorum_of_the_genesis_set_or_by_the_trusted_hash() -> None:
+    signers = Signers()
+    header = signers.header()
+    assert _certify(signers, header, signers.certificate(header, [0, 1, 2]))
+    with pytest.raises(InvalidBlockError, match="voting power"):
+        _certify(signers, header, signers.certificate(header, [0, 1]))  # no quorum
+    with pytest.raises(InvalidBlockError, match="not a validator"):
+        _certify(signers, header, signers.certificate(header, [0, 1, 4]))  # a stranger signed
+    other = replace(header, timestamp_ms=9)
+    with pytest.raises(InvalidBlockError):
+        _certify(
+            signers, other, replace(signers.certificate(header, [0, 1, 2]), block_hash=compute_block_hash(SUITE, other))
+        )
+    with pytest.raises(InvalidBlockError, match="belongs to chain"):
+        _certify(signers, replace(header, chain_id="other"), signers.certificate(header, [0, 1, 2]))
+    # The set changed since genesis: not checkable without a trusted hash (not the peer's fault) ...
+    changed = signers.header(validators_hash=Hash(b"\x05" * 32))
+    assert not _certify(signers, changed, signers.certificate(changed, [0, 1, 2]))
+    # ... and with one, exactly the trusted block at the trusted height passes, another block there is a lie.
+    trusted = compute_block_hash(SUITE, changed).hex()
+    assert _certify(signers, changed, signers.certificate(changed, []), trust_height=HEIGHT, trust_hash=trusted)
+    assert not _certify(
+        signers, header, signers.certificate(header, [0, 1, 2]), trust_height=HEIGHT + 1, trust_hash=trusted
+    )
+    with pytest.raises(InvalidBlockError, match="not the trusted"):
+        _certify(signers, header, signers.certificate(header, [0, 1, 2]), trust_height=HEIGHT, trust_hash=trusted)
+    # A trusted block that names the genesis set must still carry its quorum.
+    trusted_genesis = compute_block_hash(SUITE, header).hex()
+    with pytest.raises(InvalidBlockError, match="voting power"):
+        _certify(signers, header, signers.certificate(header, [0]), trust_height=HEIGHT, trust_hash=trusted_genesis)

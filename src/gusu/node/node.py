@@ -80,7 +80,6 @@ from gusu.ledger.genesis import (
     validate_python_version,
 )
 from gusu.ledger.kv import open_store
-from gusu.ledger.lightclient import verify_commit_signatures, verify_leader_signature
 from gusu.ledger.pruning import apply_body_archiving_step, apply_state_pruning_step, get_state_kept_from
 from gusu.ledger.snapshot import (
     compute_snapshot_plan,
@@ -108,7 +107,6 @@ from gusu.ledger.types import (
     encode_commit_vote,
     encode_raw_block,
 )
-from gusu.ledger.validators import compute_validators_hash
 from gusu.mempool import Mempool, PoolTransaction
 from gusu.network.handshake import make_key_signer
 from gusu.network.messages import (
@@ -194,6 +192,7 @@ from gusu.node.statesync import (
     StateSyncFailed,
     StateSyncMessage,
     StateSyncProgress,
+    certify_snapshot_block,
     compute_snapshot_heights,
     decode_state_sync_message,
     encode_state_sync_message,
@@ -844,37 +843,17 @@ class Node:
         return drops
 
     def _certify_snapshot(self, header: BlockHeader, certificate: CommitCertificate) -> bool:
-        """Whether an offered snapshot's block is certified (see `gusu.node.statesync.Certify`).
-
-        Trusted are the genesis validators, or with `[state_sync] trust_height`/`trust_hash` that block hash.
-        A header whose validator set is not genesis's is checked only by the trust hash: this node cannot
-        know a later set without following the chain (docs/state.md, "What is verified").
-        """
-        settings = self._config.state_sync
-        if header.chain_id != self._genesis.chain_id:
-            raise InvalidBlockError(f"the offered block belongs to chain {header.chain_id!r}")
-        if certificate.height != header.height:
-            raise InvalidBlockError(f"a certificate of height {certificate.height} came with block {header.height}")
-        block_hash = compute_block_hash(self._suite, header)
-        trusted = settings.trusted_block_hash
-        if trusted is not None:
-            if header.height != settings.trust_height:
-                return False
-            if block_hash != trusted:
-                raise InvalidBlockError(
-                    f"its block {header.height} is {block_hash.hex()}, not the trusted {trusted.hex()}"
-                )
-        validators = self._genesis.validators
-        if compute_validators_hash(self._suite, validators) != header.validators_hash:
-            return trusted is not None
-        engine = get_config_at(compute_genesis_config_schedule(self._genesis), header.height).consensus
-        if engine == CONSENSUS_RAFT:
-            verify_leader_signature(
-                self._suite, self._genesis.chain_id, validators, certificate, expected_block_hash=block_hash
-            )
-        else:
-            verify_commit_signatures(self._suite, self._genesis.chain_id, validators, certificate, block_hash)
-        return True
+        """Whether an offered snapshot's block is certified, by the genesis validators or the trusted hash."""
+        schedule = compute_genesis_config_schedule(self._genesis)
+        return certify_snapshot_block(
+            self._suite,
+            self._genesis.chain_id,
+            self._genesis.validators,
+            lambda height: get_config_at(schedule, height).consensus,
+            self._config.state_sync,
+            header,
+            certificate,
+        )
 
     async def _on_state_sync_body(self, peer: Address, body: bytes) -> None:
         """Snapshot requests (answered from the store) and answers (to the joining side, while it runs)."""

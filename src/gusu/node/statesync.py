@@ -42,6 +42,8 @@ from typing import TypeAlias
 from gusu.codec import Value, decode, encode, expect_bytes, expect_list, expect_str, expect_uint
 from gusu.crypto import CryptoSuite
 from gusu.errors import CodecError, InvalidBlockError, InvalidStateProofError
+from gusu.ledger.genesis import CONSENSUS_RAFT, GenesisValidator
+from gusu.ledger.lightclient import verify_commit_signatures, verify_leader_signature
 from gusu.ledger.snapshot import (
     SNAPSHOT_CHUNK_BYTES_MAX,
     compute_snapshot_plan_hash,
@@ -62,6 +64,7 @@ from gusu.ledger.types import (
     encode_commit_certificate,
     encode_header,
 )
+from gusu.ledger.validators import compute_validators_hash
 from gusu.network.pacing import TokenBucket
 from gusu.node.config import SNAPSHOTS_KEPT_MAX, StateSyncSettings
 
@@ -240,6 +243,45 @@ def compute_snapshot_heights(tip: Height, interval_blocks: int, kept: int, avail
         heights.append(Height(height))
         height -= interval_blocks
     return heights[::-1]
+
+
+# --- which blocks a joining node trusts ---------------------------------------------------------------
+
+
+def certify_snapshot_block(
+    suite: CryptoSuite,
+    chain_id: str,
+    genesis_validators: Sequence[GenesisValidator],
+    get_genesis_engine: Callable[[Height], str],
+    settings: StateSyncSettings,
+    header: BlockHeader,
+    certificate: CommitCertificate,
+) -> bool:
+    """Whether an offered snapshot's block is certified (a `Certify` for `StateSyncCore`).
+
+    Trusted are the genesis validators, or with `trust_height`/`trust_hash` that one block hash. A header
+    whose validator set is not genesis's is certified only by the trust hash: a joining node cannot know a
+    later set without following the chain header by header (docs/state.md, "What is verified"). False: not
+    checkable here (or not the trusted height); InvalidBlockError: the offer is false.
+    """
+    if header.chain_id != chain_id:
+        raise InvalidBlockError(f"the offered block belongs to chain {header.chain_id!r}")
+    if certificate.height != header.height:
+        raise InvalidBlockError(f"a certificate of height {certificate.height} came with block {header.height}")
+    block_hash = compute_block_hash(suite, header)
+    trusted = settings.trusted_block_hash
+    if trusted is not None:
+        if header.height != settings.trust_height:
+            return False
+        if block_hash != trusted:
+            raise InvalidBlockError(f"its block {header.height} is {block_hash.hex()}, not the trusted {trusted.hex()}")
+    if compute_validators_hash(suite, genesis_validators) != header.validators_hash:
+        return trusted is not None
+    if get_genesis_engine(header.height) == CONSENSUS_RAFT:
+        verify_leader_signature(suite, chain_id, genesis_validators, certificate, expected_block_hash=block_hash)
+    else:
+        verify_commit_signatures(suite, chain_id, genesis_validators, certificate, block_hash)
+    return True
 
 
 # --- the serving side -------------------------------------------------------------------------------------
