@@ -410,6 +410,8 @@ class Node:
         self._state_sync_result: asyncio.Future[SnapshotTarget] | None = None
         self._snapshot_server = SnapshotServer(config.state_sync, time.monotonic)
         self._served_plans: dict[Height, asyncio.Future[ServedPlan | None]] = {}
+        self._snapshot_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gusu-snapshot")
+        """Reads snapshots (plans, chunks) and installs one; `stop` waits for it before the store closes."""
         """Plans of the snapshots this node offers, computed once each in a thread (`_get_served_plan`)."""
         self._gossip_admissions = 0
         self._forward_attempts = 0
@@ -549,6 +551,7 @@ class Node:
             (self._config.data_path / RESTORED_MARKER_FILE_NAME).unlink(missing_ok=True)
         self._spawn(self._run_backup_requests())
         self._schedule_pruning()
+        self._warm_snapshot_plans()
 
     def _validate_retention(self) -> None:
         """Bodies must outlive the transaction window: admission checks duplicates against the stored ones."""
@@ -679,6 +682,7 @@ class Node:
             # The store's write runs to its end (a half-written batch cannot exist): wait for it.
             await asyncio.gather(self._commit_in_flight, return_exceptions=True)
         self._store_executor.shutdown(wait=True)
+        self._snapshot_executor.shutdown(wait=True, cancel_futures=True)
         if self._wal is not None:
             self._wal.close()
             self._wal = None
@@ -768,7 +772,8 @@ class Node:
             target.height,
             served or "all staged before a restart",
         )
-        entries = await asyncio.to_thread(install_snapshot, store, stage, target)
+        loop = asyncio.get_running_loop()
+        entries = await loop.run_in_executor(self._snapshot_executor, install_snapshot, store, stage, target)
         await asyncio.to_thread(stage.clear)
         # A validator whose disk was lost may have signed heights above the snapshot: as after a restore, it
         # stays silent in consensus until it has caught up with its peers.
@@ -926,7 +931,9 @@ class Node:
                 return
             data = None
             if message.index < len(plan.paths):
-                data = await asyncio.to_thread(self._produce_chunk, plan.height, plan.paths[message.index])
+                data = await asyncio.get_running_loop().run_in_executor(
+                    self._snapshot_executor, self._produce_chunk, plan.height, plan.paths[message.index]
+                )
             status = STATUS_OK if data is not None else STATUS_UNAVAILABLE
             self._send_state_sync(peer, ChunkAnswer(message.height, message.plan_hash, message.index, status, data))
         finally:
@@ -951,6 +958,20 @@ class Node:
             return None
         return data
 
+    def _warm_snapshot_plans(self) -> None:
+        """Compute the plans of the offered snapshots now (in a thread), so a joining peer's first request for
+        offers is answered at once instead of after a walk of every tree node of each snapshot."""
+        if not self._is_networked or not self._config.state_sync.snapshot_interval_blocks:
+            return
+        for height in self._get_snapshot_heights(self.height):
+            if height not in self._served_plans:
+                self._spawn(self._warm_snapshot_plan(height))
+
+    async def _warm_snapshot_plan(self, height: Height) -> None:
+        plan = await self._get_served_plan(height)
+        if plan is not None:
+            logger.info("snapshot %d offered for state sync: %d chunks", height, len(plan.paths))
+
     async def _get_served_plan(self, height: Height) -> ServedPlan | None:
         """The plan of the snapshot at `height`, computed once (in a thread) and kept while it is offered."""
         future = self._served_plans.get(height)
@@ -958,7 +979,9 @@ class Node:
             offered = set(self._get_snapshot_heights(self.height))
             for old in [old for old in self._served_plans if old not in offered]:
                 del self._served_plans[old]
-            future = asyncio.get_running_loop().run_in_executor(None, self._compute_served_plan, height)
+            future = asyncio.get_running_loop().run_in_executor(
+                self._snapshot_executor, self._compute_served_plan, height
+            )
             self._served_plans[height] = future
         return await asyncio.shield(future)
 
@@ -1410,6 +1433,9 @@ class Node:
         self._block_commit_seconds.observe(time.perf_counter() - self._proposal_started_s)
         self._schedule_journal_compaction()
         self._schedule_pruning()
+        interval = self._config.state_sync.snapshot_interval_blocks
+        if self._is_networked and interval and header.height % interval == 0:
+            self._warm_snapshot_plans()
         # Governance's registry as of this block: cut removed organisations and revoked certificates,
         # and tell the engine at once whom it lost (a cut proposer's round need not wait for the next report).
         if self._network is not None and self._network.enforce_trust():
