@@ -134,3 +134,19 @@ def test_when_every_server_lies_the_joining_node_stops_with_an_error_naming_them
                 await node.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_node_stopped_while_it_waits_for_offers_ends_its_start_with_an_error(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        layout = _make_network(tmp_path / "net")
+        joiner = load_node(layout.node_directories[JOINER])  # no peer runs: nobody offers anything
+        starting = asyncio.get_running_loop().create_task(joiner.start())
+        await asyncio.sleep(1.0)
+        assert not starting.done()
+        progress = joiner.state_sync_progress
+        assert progress is not None and progress.phase == "discovering"
+        await joiner.stop()
+        with pytest.raises(NodeError, match="stopped during state sync"):
+            await asyncio.wait_for(starting, timeout=10)
+
+    asyncio.run(scenario())

@@ -674,6 +674,10 @@ class Node:
 
     async def stop(self) -> None:
         self._running = False
+        result = self._state_sync_result
+        if result is not None and not result.done():
+            # A join in progress ends here; its staged chunks stay for the next start.
+            result.set_exception(NodeError("the node was stopped during state sync; start it again to resume"))
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
