@@ -410,9 +410,9 @@ class Node:
         self._state_sync_result: asyncio.Future[SnapshotTarget] | None = None
         self._snapshot_server = SnapshotServer(config.state_sync, time.monotonic)
         self._served_plans: dict[Height, asyncio.Future[ServedPlan | None]] = {}
+        """Plans of the snapshots this node offers, computed once each in a thread (`_get_served_plan`)."""
         self._snapshot_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gusu-snapshot")
         """Reads snapshots (plans, chunks) and installs one; `stop` waits for it before the store closes."""
-        """Plans of the snapshots this node offers, computed once each in a thread (`_get_served_plan`)."""
         self._gossip_admissions = 0
         self._forward_attempts = 0
         """Status ticks that looked for a forwarding target (`_forward_pool_to_leader`): picks the member."""
