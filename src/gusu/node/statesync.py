@@ -508,6 +508,8 @@ class StateSyncCore:
                 return self._drop(peer, f"it offered a malformed snapshot at height {offer.height}", now_s)
             try:
                 if not self._certify(offer.header, offer.certificate):
+                    if len(self._uncertifiable) >= SNAPSHOTS_KEPT_MAX:
+                        self._uncertifiable.clear()  # only for the log line: bounded, whatever peers offer
                     self._uncertifiable.add(offer.height)
                     continue
             except InvalidBlockError as error:
