@@ -551,3 +551,13 @@ def test_a_snapshot_block_is_certified_by_a_quorum_of_the_genesis_set_or_by_the_
     trusted_genesis = compute_block_hash(SUITE, header).hex()
     with pytest.raises(InvalidBlockError, match="voting power"):
         _certify(signers, header, signers.certificate(header, [0]), trust_height=HEIGHT, trust_hash=trusted_genesis)
+
+
+def test_offers_this_node_cannot_certify_are_skipped_without_blaming_the_peer() -> None:
+    core = StateSyncCore(SETTINGS, SUITE, lambda _header, _certificate: False)
+    core.on_peer_connected(PEERS[0], 0.0)
+    actions = core.on_offers(PEERS[0], [GOOD.offer], 0.0) + core.on_tick(SETTINGS.discovery_s + 1)
+    assert not [a for a in actions if isinstance(a, DropPeer)]
+    assert not [r for r in _requests(actions) if isinstance(r.message, PlanRequest)]
+    assert "set [state_sync] trust_height and trust_hash" in core.describe_waiting()
+    assert core.target is None and not core.get_dropped_peers()
