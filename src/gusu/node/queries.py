@@ -72,11 +72,24 @@ class ChainQueries:
     def get_block(self, height: Height) -> BlockRecord | None:
         header = self.store.get_header(height)
         if header is None:
+            base = self.store.get_base_height()
+            if height < base:
+                raise NotFoundError(
+                    f"block {height} is below this node's first block {base}: it joined the chain by state sync "
+                    f"at height {base} and holds no earlier blocks; ask a node that keeps the whole chain"
+                )
             return None
+        ids = self.store.get_transaction_ids(height)
+        if ids is None and height == self.store.get_base_height() and height > 0:
+            raise NotFoundError(
+                f"block {height} is where this node joined the chain by state sync: it holds that block's header, "
+                "certificate and state (proofs at that height work), not its transactions; ask a node that keeps "
+                "the whole chain"
+            )
         return BlockRecord(
             header=header,
             block_hash=compute_block_hash(self._suite, header),
-            transaction_ids=tuple(self.store.get_transaction_ids(height) or ()),
+            transaction_ids=tuple(ids or ()),
             certificate=self.store.get_certificate(height),
         )
 
