@@ -37,6 +37,7 @@ from gusu.console.accounts import (
     get_viewer,
 )
 from gusu.console.alert_pages import add_alert_routes
+from gusu.console.app_scf import add_scf_routes
 from gusu.console.chains import add_chain_routes, chain_middleware, get_client
 from gusu.console.contracts import add_routes as add_contract_routes
 from gusu.console.governance import add_routes as add_governance_routes
@@ -98,6 +99,9 @@ PAGES: Final = (
     "chains",
     "chain",
     "registry",
+    "scf",
+    "scf_queue",
+    "scf_regulator",
 )
 
 CLIENT_KEY: Final = web.AppKey("client", AsyncClient)
@@ -237,12 +241,15 @@ def compute_page(
             nav.append(("/chains", "nav.chains", "chains"))
         if is_allowed(signed_in.role, "registry.read"):
             nav.append(("/organisations", "nav.registry", "registry"))
+        nav.append(("/scf", "nav.scf", "scf"))
     explorer_pages = ("explorer", "block", "transaction", "account", "search")
     current_nav = "explorer" if page in explorer_pages else "contracts" if page == "contract" else page
     if page == "alert_rules":
         current_nav = "alerts"
     if page == "chain":
         current_nav = "chains"
+    if page in ("scf_queue", "scf_regulator"):
+        current_nav = "scf"
     links = "".join(
         f'<a href="{href}"{_CURRENT if name == current_nav else ""}>{escape(message(key))}</a>'
         for href, key, name in nav
@@ -494,6 +501,7 @@ def create_app(
     add_alert_routes(app, settings)
     add_chain_routes(app, settings, app[CLIENT_KEY])
     add_registry_routes(app)
+    add_scf_routes(app)
     add_monitor(app, CLIENT_KEY)  # after the store's context, which it needs
     app.router.add_get("/", _page("dashboard"))
     app.router.add_get("/blocks", _page("explorer"))
