@@ -31,6 +31,7 @@ from selenium.common.exceptions import NoSuchElementException, StaleElementRefer
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions  # noqa: E402
+from selenium.webdriver.support.select import Select  # noqa: E402
 from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 
 CHROMIUM = shutil.which("chromium")
@@ -201,7 +202,7 @@ def _import_key(browser: Any, url: str, path: Path) -> None:
 
 
 def _screenshots(tmp_path: Path) -> Path:
-    """docs/apps/ with GUSU_CONSOLE_SCREENSHOTS=1 (how docs/apps/scf.md's pictures are made), else a temporary folder."""
+    """docs/apps/ with GUSU_CONSOLE_SCREENSHOTS=1 (for docs/apps/scf.md), else a temporary folder."""
     if os.environ.get("GUSU_CONSOLE_SCREENSHOTS") == "1":
         return Path(__file__).resolve().parents[3] / "docs" / "apps"
     return tmp_path
@@ -260,3 +261,34 @@ def test_checker_approves_in_the_queue_and_the_regulator_sees_the_issuer(scene: 
     assert str(scene.child) in _wait_for(browser, "#scf-tree").text
     browser.get(scene.url + "/scf/regulator?root=x")
     assert _wait_for(browser, "#scf-input").text == messages["scf.error.voucher_id"]
+
+
+def test_a_holder_sees_only_its_own_lineage(scene: Scene, browser: Any) -> None:
+    """A developer whose key acts for tier2 sees the part it holds and its path from the root, but not the root's
+    page (tier1's holding) nor the regulator's view."""
+    messages = load_catalogues()["en"].messages
+    _log_in(browser, scene.url, *scene.credential)
+    _set_language(browser, "en")
+    browser.get(scene.url + "/users")
+    _wait_for(browser, "#field-username").send_keys("tier2-clerk")
+    Select(browser.find_element(By.ID, "field-role")).select_by_value("developer")
+    _submit(browser, "#create-user-form")
+    password = _wait_for(browser, "#shown-password").text
+    _log_in(browser, scene.url, "tier2-clerk", password)
+    _set_language(browser, "en")
+    _import_key(browser, scene.url, scene.key_files["tina"])
+    browser.get(scene.url + "/scf")
+    rows = _wait_for(browser, "#scf-held-tier2").find_elements(By.CSS_SELECTOR, "tbody tr")
+    assert [row.find_element(By.TAG_NAME, "td").text for row in rows] == [str(scene.child)]
+    assert browser.find_elements(By.ID, "scf-regulator-link") == []
+    browser.get(scene.url + f"/scf?voucher={scene.child}")
+    lineage = _wait_for(browser, "#scf-lineage")
+    assert [row.find_element(By.TAG_NAME, "td").text for row in lineage.find_elements(By.CSS_SELECTOR, "tbody tr")] == [
+        str(scene.root),
+        str(scene.child),
+    ]
+    browser.get(scene.url + f"/scf?voucher={scene.root}")
+    assert _wait_for(browser, "#scf-forbidden").text == messages["scf.forbidden"]
+    assert browser.find_elements(By.ID, "scf-lineage") == []
+    browser.get(scene.url + "/scf/regulator")
+    assert browser.find_elements(By.ID, "scf-issuers") == []
