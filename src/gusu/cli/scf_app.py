@@ -336,7 +336,9 @@ def scf_draft(supplier: str, face: str, receivable: str, maturity: str | None, d
         "a checker of the issuer approves it with `gusu scf approve`"))  # fmt: skip
 
 
-def _simple(verb: str, method: Callable[[ScfApp, PrivateKey, int], CallOutcome], summary: str) -> click.Command:
+def _simple(
+    verb: str, method: Callable[[ScfApp, PrivateKey, int], CallOutcome], help_text: str, summary: str
+) -> click.Command:
     @key_options
     @common_options
     def command(voucher_id: int, key_reference: str, passphrase_file: Path | None) -> None:
@@ -345,14 +347,18 @@ def _simple(verb: str, method: Callable[[ScfApp, PrivateKey, int], CallOutcome],
         _done(state, outcome, {"voucher_id": voucher_id}, summary.format(voucher_id))
 
     command = click.argument("voucher_id", type=click.IntRange(min=1))(command)
-    return scf_group.command(verb, help=summary.format("ID").capitalize() + ".")(command)
+    return scf_group.command(verb, help=help_text)(command)
 
 
-_simple("approve", ScfApp.approve, "approved voucher {} (issuer's checker; not its maker)")
-_simple("cancel", ScfApp.cancel, "cancelled voucher {} (issuer; only before acceptance)")
-_simple("accept", ScfApp.accept, "accepted voucher {} (supplier); it is irrevocable now")
-_simple("refuse", ScfApp.refuse, "refused voucher {} (supplier)")
-_simple("overdue", ScfApp.mark_overdue, "escalated voucher {} as overdue (anyone, after maturity)")
+_simple("approve", ScfApp.approve, "Approve (确权) drafted VOUCHER_ID: the issuer's checker, never its maker.",
+        "approved voucher {}; the supplier can accept it now")  # fmt: skip
+_simple("cancel", ScfApp.cancel, "Cancel VOUCHER_ID (issuer), only before the supplier accepted it.",
+        "cancelled voucher {}")  # fmt: skip
+_simple("accept", ScfApp.accept, "Accept issued VOUCHER_ID (supplier): from then on it is irrevocable.",
+        "accepted voucher {}; it is irrevocable now")  # fmt: skip
+_simple("refuse", ScfApp.refuse, "Refuse issued VOUCHER_ID (supplier).", "refused voucher {}")
+_simple("overdue", ScfApp.mark_overdue, "Escalate root VOUCHER_ID as overdue (anyone, once past maturity unpaid).",
+        "voucher {} is overdue")  # fmt: skip
 
 
 @scf_group.command("settle")
