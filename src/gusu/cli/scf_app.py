@@ -20,7 +20,15 @@ from rich.table import Table
 
 from gusu.apps.scf.client import ScfApp, TradeDocuments, compute_invoice_key, read_document_hash
 from gusu.apps.scf.contract import CONTRACT_NAME, DAY_MS, ENTERPRISE_KINDS, compute_interest_fen
-from gusu.apps.scf.views import FinancingOffer, IssuerStats, Voucher, format_rate, format_yuan, parse_yuan
+from gusu.apps.scf.views import (
+    FinancingOffer,
+    IssuerStats,
+    Voucher,
+    format_rate,
+    format_yuan,
+    parse_rate,
+    parse_yuan,
+)
 from gusu.cli.context import CliState, CliUsageError, common_options, get_state
 from gusu.cli.keystore import load_key
 from gusu.cli.remote import open_client
@@ -31,7 +39,6 @@ from gusu.errors import ClientError
 from gusu.ledger.jsonview import JSONObject, bytes_to_hex
 from gusu.sdk.contracts import CallOutcome, Contracts
 
-RATE_TEXT_LENGTH_MAX = 8
 CHINA_TIME = datetime.timezone(datetime.timedelta(hours=8))
 
 
@@ -59,16 +66,6 @@ def _key(state: CliState, reference: str, passphrase_file: Path | None) -> Priva
 def _done(state: CliState, outcome: CallOutcome, document: JSONObject, summary: str) -> None:
     document = {**document, "transaction_id": bytes_to_hex(outcome.receipt.transaction_id)}
     state.emit(document, lambda: state.stdout.print(summary))
-
-
-def parse_rate(text: str) -> int:
-    """ "4.50" (percent a year, at most two decimals) → 450 basis points."""
-    cleaned = text.strip().rstrip("%")
-    whole, _, fraction = cleaned.partition(".")
-    valid = whole.isdigit() and whole.isascii() and (not fraction or (fraction.isdigit() and fraction.isascii()))
-    if not valid or len(cleaned) > RATE_TEXT_LENGTH_MAX or len(fraction) > 2:
-        raise CliUsageError(f"give the annual rate in percent with at most two decimals, e.g. 4.50, not {text!r}")
-    return int(whole) * 100 + int(fraction.ljust(2, "0") or "0")
 
 
 def parse_maturity(text: str) -> int:

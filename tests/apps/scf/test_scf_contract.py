@@ -96,11 +96,11 @@ def test_issue_approve_accept_and_irrevocable(chain: DevChain) -> None:
     drafted = chain.call(SCF, "draft", "tier1", 500_000_00, maturity, 600_000_00, *docs("a"), sender="mia")
     voucher_id = drafted.value
     assert drafted.get_events("Drafted")[0].fields["face_fen"] == 500_000_00
-    assert [v[0] for v in chain.view(SCF, "list_review_queue", "acme")] == [voucher_id]  # type: ignore[union-attr]
+    assert [v[0] for v in chain.view(SCF, "list_review_queue", "acme", 0, 100)] == [voucher_id]  # type: ignore[union-attr]
     assert record(chain, voucher_id)[9] == "review"
     chain.expect_revert(SCF, "accept", voucher_id, sender="tom", match="not waiting for acceptance")
     chain.call(SCF, "approve", voucher_id, sender="chen")
-    assert chain.view(SCF, "list_review_queue", "acme") == []
+    assert chain.view(SCF, "list_review_queue", "acme", 0, 100) == []
     issued = record(chain, voucher_id)
     assert issued[9] == "pending_accept" and issued[13] == chain.address("chen") and issued[7] == chain.time_ms
     chain.expect_revert(SCF, "accept", voucher_id, sender="tina", match="only the named supplier")
@@ -203,7 +203,7 @@ def test_split_and_transfer_down_three_tiers_conserve(chain: DevChain) -> None:
     # tier3 sees its lineage: the path from the root, not tier1's other business.
     lineage = chain.view(SCF, "get_lineage", to_tier3)
     assert [node[0] for node in lineage] == [root, to_tier2, parts[0], to_tier3]  # type: ignore[union-attr]
-    holdings = chain.view(SCF, "list_holdings", "tier2")
+    holdings = chain.view(SCF, "list_holdings", "tier2", 0, 100)
     assert sorted(node[0] for node in holdings) == sorted([to_tier2, *parts])  # type: ignore[union-attr]
 
 
@@ -362,7 +362,7 @@ def test_overdue_escalates_and_shows_in_the_regulator_view(chain: DevChain) -> N
     assert escalated.get_events("Overdue")[0].fields["outstanding_fen"] == 1_000
     assert record(chain, first)[9] == "overdue"
     chain.expect_revert(SCF, "mark_overdue", first, sender="rex", match="is overdue")
-    table = chain.view(SCF, "list_issuer_stats")
+    table = chain.view(SCF, "list_issuer_stats", 0, 100)
     assert isinstance(table, list) and [row[0] for row in table] == ["acme"]
     stats = table[0][2]
     assert stats[2:4] == [2, 4_000] and stats[5:7] == [1, 1_000]
@@ -398,3 +398,32 @@ def test_the_sdk_cost_preview_matches_the_contract(chain: DevChain) -> None:
         offer = chain.view(SCF, "get_offer_record", offer_id)
         assert isinstance(offer, list)
         assert offer[7] == compute_interest_fen(amount, rate, offer[6])
+
+
+def test_list_views_answer_in_pages(chain: DevChain) -> None:
+    root = issue(chain, face=10_000)
+    parts: list[int] = []
+    for _ in range(7):
+        created = chain.call(SCF, "split", root, [1] * 16, sender="tom").value
+        assert isinstance(created, list)
+        parts += created
+    first = chain.view(SCF, "list_holdings", "tier1", 0, 100)
+    rest = chain.view(SCF, "list_holdings", "tier1", 100, 100)
+    assert isinstance(first, list) and isinstance(rest, list) and len(first) == 100
+    assert [node[0] for node in first + rest] == [root, *parts]
+    with pytest.raises(Exception, match="1 to 100 entries"):
+        chain.view(SCF, "list_holdings", "tier1", 0, 101)
+    assert chain.view(SCF, "list_enterprises", 2, 2) == [
+        ["tier2", ["Tier-2 Parts", "supplier", "active"]],
+        ["tier3", ["Tier-3 Bolts", "supplier", "active"]],
+    ]
+
+
+def test_a_suspended_issuer_still_settles_but_issues_nothing(chain: DevChain) -> None:
+    root = issue(chain, face=1_000, days=10)
+    chain.call(SCF, "set_enterprise_status", "acme", "suspended")
+    chain.expect_revert(SCF, "draft", "tier1", 1, chain.time_ms + DAY_MS, 1, *docs("s"), sender="mia",
+                        match="acme is suspended")  # fmt: skip
+    chain.advance_time(10 * DAY_MS)
+    chain.call(SCF, "settle", root, "PAY-9", sender="chen")
+    assert record(chain, root)[9] == "settled"

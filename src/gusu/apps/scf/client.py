@@ -55,6 +55,10 @@ __all__ = [
 INVOICE_TAG = "gusu.scf.invoice.v1"
 DOCUMENT_BYTES_MAX = 1024 * 1024 * 1024
 INVOICE_PART_LENGTH_MAX = 32
+PAGE_MAX = 100
+"""Entries the contract's list views return at most per call (its PAGE_MAX)."""
+PAGES_MAX = 64
+"""Pages a list is read in at most: more than the contract's 4,096 entries per index need."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +121,12 @@ def _int(value: Value, what: str) -> int:
     return value
 
 
+def _page(value: Value, method: str) -> list[Value]:
+    if not isinstance(value, list) or len(value) > PAGE_MAX:
+        raise CodecError(f"{method} returns a list of at most {PAGE_MAX} entries")
+    return value
+
+
 def _account(value: Value) -> AccountRole | None:
     if value is None:
         return None
@@ -168,6 +178,17 @@ class ScfApp:
 
     def _view(self, method: str, args: Sequence[Value] = ()) -> Value:
         return self.contracts.view(self.name, method, args)
+
+    def _read_pages(self, method: str, key: Value = None) -> list[Value]:
+        """Every entry of a paged list view (keyed by `key`, or not when None), page by page."""
+        entries: list[Value] = []
+        for page_number in range(PAGES_MAX):
+            keys = [] if key is None else [key]
+            page = _page(self._view(method, [*keys, page_number * PAGE_MAX, PAGE_MAX]), method)
+            entries += page
+            if len(page) < PAGE_MAX:
+                return entries
+        raise CodecError(f"{method} lists more than {PAGES_MAX * PAGE_MAX} entries, more than the contract keeps")
 
     # --- operator ---
 
@@ -261,32 +282,29 @@ class ScfApp:
         return parse_vouchers(self._view("get_tree", [root_id]))
 
     def list_holdings(self, enterprise: str) -> list[Voucher]:
-        return parse_vouchers(self._view("list_holdings", [enterprise]))
+        return parse_vouchers(self._read_pages("list_holdings", enterprise))
 
     def list_issued(self, issuer: str) -> list[Voucher]:
-        return parse_vouchers(self._view("list_issued", [issuer]))
+        return parse_vouchers(self._read_pages("list_issued", issuer))
 
     def list_review_queue(self, issuer: str) -> list[Voucher]:
-        return parse_vouchers(self._view("list_review_queue", [issuer]))
+        return parse_vouchers(self._read_pages("list_review_queue", issuer))
 
     def get_offer(self, offer_id: int) -> FinancingOffer | None:
         value = self._view("get_offer_record", [offer_id])
         return None if value is None else parse_offer(value)
 
     def list_offers(self, voucher_id: int) -> list[FinancingOffer]:
-        value = self._view("list_offers", [voucher_id])
-        if not isinstance(value, list):
-            raise CodecError("list_offers returns a list")
-        return [parse_offer(item) for item in value]
+        return [parse_offer(item) for item in self._read_pages("list_offers", voucher_id)]
 
     def get_settlement(self, voucher_id: int) -> Settlement | None:
         return parse_settlement(voucher_id, self._view("get_settlement", [voucher_id]))
 
     def list_issuer_stats(self) -> list[IssuerStats]:
-        return parse_issuer_table(self._view("list_issuer_stats"))
+        return parse_issuer_table(self._read_pages("list_issuer_stats"))
 
     def list_enterprises(self) -> list[Enterprise]:
-        return parse_enterprises(self._view("list_enterprises"))
+        return parse_enterprises(self._read_pages("list_enterprises"))
 
     def get_account(self, account: bytes) -> AccountRole | None:
         return _account(self._view("get_account", [account]))
@@ -313,6 +331,16 @@ class AsyncScfApp:
     async def _view(self, method: str, args: Sequence[Value] = ()) -> Value:
         return await self.contracts.view(self.name, method, args)
 
+    async def _read_pages(self, method: str, key: Value = None) -> list[Value]:
+        entries: list[Value] = []
+        for page_number in range(PAGES_MAX):
+            keys = [] if key is None else [key]
+            page = _page(await self._view(method, [*keys, page_number * PAGE_MAX, PAGE_MAX]), method)
+            entries += page
+            if len(page) < PAGE_MAX:
+                return entries
+        raise CodecError(f"{method} lists more than {PAGES_MAX * PAGE_MAX} entries, more than the contract keeps")
+
     async def is_deployed(self) -> bool:
         return await self.contracts.get_instance(self.name) is not None
 
@@ -333,19 +361,16 @@ class AsyncScfApp:
         return parse_vouchers(await self._view("get_tree", [root_id]))
 
     async def list_holdings(self, enterprise: str) -> list[Voucher]:
-        return parse_vouchers(await self._view("list_holdings", [enterprise]))
+        return parse_vouchers(await self._read_pages("list_holdings", enterprise))
 
     async def list_review_queue(self, issuer: str) -> list[Voucher]:
-        return parse_vouchers(await self._view("list_review_queue", [issuer]))
+        return parse_vouchers(await self._read_pages("list_review_queue", issuer))
 
     async def list_offers(self, voucher_id: int) -> list[FinancingOffer]:
-        value = await self._view("list_offers", [voucher_id])
-        if not isinstance(value, list):
-            raise CodecError("list_offers returns a list")
-        return [parse_offer(item) for item in value]
+        return [parse_offer(item) for item in await self._read_pages("list_offers", voucher_id)]
 
     async def list_issuer_stats(self) -> list[IssuerStats]:
-        return parse_issuer_table(await self._view("list_issuer_stats"))
+        return parse_issuer_table(await self._read_pages("list_issuer_stats"))
 
     async def list_enterprises(self) -> list[Enterprise]:
-        return parse_enterprises(await self._view("list_enterprises"))
+        return parse_enterprises(await self._read_pages("list_enterprises"))

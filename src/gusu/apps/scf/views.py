@@ -17,6 +17,7 @@ VOUCHER_FIELDS = 16
 OFFER_FIELDS = 15
 STATS_FIELDS = 9
 YUAN_TEXT_LENGTH_MAX = 24
+RATE_TEXT_LENGTH_MAX = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +285,16 @@ def format_yuan(fen: int) -> str:
     sign = "-" if fen < 0 else ""
     whole, fraction = divmod(abs(fen), 100)
     return f"{sign}{whole:,}.{fraction:02d}"
+
+
+def parse_rate(text: str) -> int:
+    """ "4.50" (percent a year, at most two decimals; a trailing % allowed) → 450 basis points."""
+    cleaned = text.strip().removesuffix("%")
+    whole, _, fraction = cleaned.partition(".")
+    valid = whole.isdigit() and whole.isascii() and (not fraction or (fraction.isdigit() and fraction.isascii()))
+    if not valid or len(cleaned) > RATE_TEXT_LENGTH_MAX or len(fraction) > 2:
+        raise ClientError(f"give the annual rate in percent with at most two decimals, e.g. 4.50, not {text!r}")
+    return int(whole) * 100 + int(fraction.ljust(2, "0") or "0")
 
 
 def format_rate(rate_bp: int) -> str:
