@@ -21,7 +21,7 @@ from gusu.apps.scf.client import AccountRole, AsyncScfApp
 from gusu.apps.scf.contract import CONTRACT_NAME
 from gusu.apps.scf.views import FinancingOffer, IssuerStats, Voucher, format_rate, format_yuan
 from gusu.console.access import CSRF_FIELD, AccessInputError, is_allowed
-from gusu.console.accounts import STORE_KEY, Viewer, _catalogue, _render, get_viewer, requires
+from gusu.console.accounts import STORE_KEY, Viewer, _catalogue, _render, get_viewer, record, requires
 from gusu.console.chains import get_client
 from gusu.console.i18n import Catalogue
 from gusu.console.signing import key_fields_html, read_form, send_transaction, unlock_key
@@ -309,8 +309,11 @@ async def _queue_approve(request: web.Request) -> web.StreamResponse:
         key = await unlock_key(request, viewer, form)
         sent = await send_transaction(request, key, CONTRACT_NAME, "approve", [voucher_id])
     except AccessInputError as error:
+        await record(request, "contract.call", f"{CONTRACT_NAME}.approve", "refused")
         text = message(error.key, **error.params)
         return await _queue_page(request, viewer, f'<p class="error" role="alert" id="scf-result">{_e(text)}</p>', 400)
+    outcome = "ok" if sent.receipt.is_success else "failed"
+    await record(request, "contract.call", f"{CONTRACT_NAME}.approve {sent.transaction_id}", outcome)
     if sent.receipt.is_success:
         text = message("scf.approved", voucher=voucher_id, transaction=sent.transaction_id)
         return await _queue_page(request, viewer, f'<p class="success" role="status" id="scf-result">{_e(text)}</p>')

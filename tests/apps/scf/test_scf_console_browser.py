@@ -254,6 +254,8 @@ def test_checker_approves_in_the_queue_and_the_regulator_sees_the_issuer(scene: 
         voucher = ScfApp(Contracts(client)).get_voucher(scene.draft)
     assert voucher is not None and voucher.status == "pending_accept"
     _check_clean(browser, scene.url, "/scf/queue")
+    browser.get(scene.url + "/audit")
+    assert "scf.approve 0x" in _wait_for(browser, "#audit").text  # the approval is in the console audit log
     browser.get(scene.url + "/scf/regulator")
     table = _wait_for(browser, "#scf-issuers").text
     assert "acme" in table and "苏州重工 <Acme>" in table and "1,000,000.00" in table
