@@ -204,3 +204,46 @@ def test_settlement_through_the_sdk_and_cli(chain: tuple[Gusu, Path], tmp_path: 
     assert "settled" in gusu.refused(
         "tina", "transfer", str(child), "tier1", "--amount", "1", "--invoice", "1", *hashes, app="scf_settle"
     )
+
+
+def test_accept_offer_shows_the_cost_and_asks(chain: tuple[Gusu, Path], tmp_path: Path) -> None:
+    """Without --cost, `accept-offer` prints the all-in cost and accepts only on a yes."""
+    gusu, dev_key = chain
+    operator = decrypt_key_file(dev_key.read_bytes(), dev_key.with_suffix(".pass").read_text().strip())
+    keys = {}
+    for actor in ("mia", "chen", "tom", "ben"):
+        path = Path(gusu.env["GUSU_HOME"]) / "keys" / f"{actor}.json"
+        keys[actor] = decrypt_key_file(path.read_bytes(), gusu.passphrase_file.read_text().strip())
+    with Client(gusu.endpoint) as client:
+        app = ScfApp(Contracts(client), "scf_offer")
+        crypto = get_suite(client.status().suite)
+        app.setup(operator)
+        for enterprise, kind in [("acme", "core"), ("tier1", "supplier"), ("bank", "funder")]:
+            app.admit_enterprise(operator, enterprise, kind, enterprise)
+        for actor, enterprise, role in [("mia", "acme", "maker"), ("chen", "acme", "checker"),
+                                        ("tom", "tier1", "user"), ("ben", "bank", "user")]:  # fmt: skip
+            app.set_account(operator, crypto.compute_address(keys[actor].public_key), enterprise, role)
+        maturity = client.status().latest_block_time_ms + 30 * 86_400_000
+        root = app.draft(keys["mia"], "tier1", 100_000_00, maturity, 100_000_00,
+                         TradeDocuments(b"\x11" * 32, b"\x12" * 32, b"\x13" * 32))  # fmt: skip
+        app.approve(keys["chen"], root)
+        app.accept(keys["tom"], root)
+        offer_id = app.offer_financing(keys["ben"], root, 50_000_00, 600, 200_00)
+        offer = app.get_offer(offer_id)
+        assert offer is not None and offer.status == "offered"
+
+    def answer(reply: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "gusu.cli.main", "scf", "--app", "scf_offer", "accept-offer", str(offer_id),
+             "--key", "tom", "--passphrase-file", str(gusu.passphrase_file)],
+            env=gusu.env, input=reply, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=False,
+        )  # fmt: skip
+
+    declined = answer("n\n")
+    total = f"{offer.total_cost_fen // 100:,}.{offer.total_cost_fen % 100:02d}"
+    assert declined.returncode == 1 and total in declined.stdout and "all-in cost" in declined.stdout
+    with Client(gusu.endpoint) as client:
+        assert ScfApp(Contracts(client), "scf_offer").get_offer(offer_id).status == "offered"  # type: ignore[union-attr]
+    accepted = answer("y\n")
+    assert accepted.returncode == 0, accepted.stderr
+    assert f"accepted offer {offer_id}" in accepted.stdout
