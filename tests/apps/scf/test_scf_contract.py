@@ -226,6 +226,7 @@ def test_transfer_to_a_non_member_or_a_funder_is_refused(chain: DevChain) -> Non
     chain.call(SCF, "set_enterprise_status", "tier2", "suspended")
     chain.expect_revert(SCF, "transfer", root, "tier2", 10, *docs("n"), sender="tom", match="suspended")
     chain.expect_revert(SCF, "transfer", root, "tier1", 10, *docs("n"), sender="tom", match="another enterprise")
+    chain.expect_revert(SCF, "transfer", root, "acme", 10, *docs("n"), sender="tom", match="back to its issuer")
     assert record(chain, root)[6] == 1_000
 
 
@@ -427,3 +428,19 @@ def test_a_suspended_issuer_still_settles_but_issues_nothing(chain: DevChain) ->
     chain.advance_time(10 * DAY_MS)
     chain.call(SCF, "settle", root, "PAY-9", sender="chen")
     assert record(chain, root)[9] == "settled"
+
+
+def test_a_full_tree_of_256_parts_settles_in_one_transaction(chain: DevChain) -> None:
+    root = issue(chain, face=1_000_000, days=10)
+    for _ in range(15):
+        chain.call(SCF, "split", root, [1] * 16, sender="tom")
+    chain.call(SCF, "split", root, [1] * 15, sender="tom")
+    chain.expect_revert(SCF, "split", root, [1], sender="tom", match="at most 256 parts")
+    tree = chain.view(SCF, "get_tree", root)
+    assert isinstance(tree, list) and len(tree) == 256
+    assert len(chain.view(SCF, "get_lineage", root)) == 256  # type: ignore[arg-type]
+    assert_conserved(chain, root)
+    chain.advance_time(10 * DAY_MS)
+    settled = chain.call(SCF, "settle", root, "PAY-BIG", sender="chen")
+    assert len(settled.get_events("Settled")) == 256
+    assert sum(event.fields["amount_fen"] for event in settled.get_events("Settled")) == 1_000_000
