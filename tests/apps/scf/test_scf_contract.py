@@ -11,7 +11,7 @@ import hashlib
 
 import pytest
 
-from gusu.apps.scf.contract import CONTRACT_NAME, DAY_MS, compute_interest_fen, get_contract_source
+from gusu.apps.scf.contract import AMOUNT_MAX_FEN, CONTRACT_NAME, DAY_MS, compute_interest_fen, get_contract_source
 from gusu.codec import encode
 from gusu.devkit import DevChain
 
@@ -142,6 +142,10 @@ def test_face_value_at_most_the_verified_receivable_and_documents_present(chain:
     chain.expect_revert(SCF, "draft", "tier1", 101, maturity, 100, *docs("r"), sender="mia", match="exceeds the")
     chain.expect_revert(SCF, "draft", "tier1", 0, maturity, 100, *docs("r"), sender="mia", match="between 1 fen")
     chain.expect_revert(SCF, "draft", "tier1", -5, maturity, 100, *docs("r"), sender="mia", match="between 1 fen")
+    too_much = AMOUNT_MAX_FEN + 1
+    chain.expect_revert(SCF, "draft", "tier1", too_much, maturity, too_much, *docs("r"), sender="mia",
+                        match="between 1 fen")  # fmt: skip
+    chain.call(SCF, "draft", "tier1", AMOUNT_MAX_FEN, maturity, AMOUNT_MAX_FEN, *docs("max"), sender="mia")
     contract, invoice, delivery = docs("r")
     chain.expect_revert(SCF, "draft", "tier1", 100, maturity, 100, contract, bytes(32), delivery, sender="mia",
                         match="invoice hash is missing")  # fmt: skip

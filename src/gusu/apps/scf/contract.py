@@ -19,7 +19,8 @@ TERM_DEFAULT_MAX_DAYS = 183
 """6 months, counted as 183 days (half of a leap year, rounded up): 银发〔2025〕77号's "in principle"."""
 TERM_HARD_MAX_DAYS = 365
 """1 year, counted as 365 days: the cap no configuration can raise."""
-AMOUNT_MAX_FEN = 10**17
+AMOUNT_MAX_FEN = 10**15
+"""10 trillion yuan: so that an issuer's running totals (at most 4,096 vouchers) stay below 2**63 fen."""
 RATE_MAX_BP = 10_000
 ENTERPRISE_KINDS = ("core", "supplier", "funder", "regulator")
 
