@@ -39,6 +39,7 @@ from gusu.console.accounts import (
 from gusu.console.alert_pages import add_alert_routes
 from gusu.console.app_evidence import add_evidence_routes
 from gusu.console.app_trace import add_trace_routes
+from gusu.console.app_scf import add_scf_routes
 from gusu.console.chains import add_chain_routes, chain_middleware, get_client
 from gusu.console.contracts import add_routes as add_contract_routes
 from gusu.console.governance import add_routes as add_governance_routes
@@ -105,6 +106,9 @@ PAGES: Final = (
     "registry",
     "evidence_verify",
     "trace",
+    "scf",
+    "scf_queue",
+    "scf_regulator",
 )
 
 CLIENT_KEY: Final = web.AppKey("client", AsyncClient)
@@ -246,12 +250,15 @@ def compute_page(
             nav.append(("/chains", "nav.chains", "chains"))
         if is_allowed(signed_in.role, "registry.read"):
             nav.append(("/organisations", "nav.registry", "registry"))
+        nav.append(("/scf", "nav.scf", "scf"))
     explorer_pages = ("explorer", "block", "transaction", "account", "search")
     current_nav = "explorer" if page in explorer_pages else "contracts" if page == "contract" else page
     if page == "alert_rules":
         current_nav = "alerts"
     if page == "chain":
         current_nav = "chains"
+    if page in ("scf_queue", "scf_regulator"):
+        current_nav = "scf"
     links = "".join(
         f'<a href="{href}"{_CURRENT if name == current_nav else ""}>{escape(message(key))}</a>'
         for href, key, name in nav
@@ -505,6 +512,7 @@ def create_app(
     add_registry_routes(app)
     add_evidence_routes(app)
     add_trace_routes(app)
+    add_scf_routes(app)
     add_monitor(app, CLIENT_KEY)  # after the store's context, which it needs
     app.router.add_get("/", _page("dashboard"))
     app.router.add_get("/blocks", _page("explorer"))
