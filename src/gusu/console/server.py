@@ -38,8 +38,8 @@ from gusu.console.accounts import (
 )
 from gusu.console.alert_pages import add_alert_routes
 from gusu.console.app_evidence import add_evidence_routes
-from gusu.console.app_trace import add_trace_routes
 from gusu.console.app_scf import add_scf_routes
+from gusu.console.app_trace import add_trace_routes
 from gusu.console.chains import add_chain_routes, chain_middleware, get_client
 from gusu.console.contracts import add_routes as add_contract_routes
 from gusu.console.governance import add_routes as add_governance_routes
