@@ -78,6 +78,7 @@ PUBLIC_ROUTES: Final = frozenset(
         "/api/accounts/{address}",
         "/api/evidence/{document_hash}",
         "/api/search",
+        "/api/chart",
         "/api/{tail}",
     }
 )

@@ -38,6 +38,7 @@ from gusu.console.accounts import (
 )
 from gusu.console.alert_pages import add_alert_routes
 from gusu.console.chains import add_chain_routes, chain_middleware, get_client
+from gusu.console.charts import add_chart_routes
 from gusu.console.contracts import add_routes as add_contract_routes
 from gusu.console.governance import add_routes as add_governance_routes
 from gusu.console.i18n import DEFAULT_LANGUAGE, LANGUAGE_COOKIE, LANGUAGES, Catalogue, get_language, load_catalogues
@@ -494,6 +495,7 @@ def create_app(
     add_alert_routes(app, settings)
     add_chain_routes(app, settings, app[CLIENT_KEY])
     add_registry_routes(app)
+    add_chart_routes(app, settings.chart_blocks_default, settings.chart_blocks_max, settings.chains_max)
     add_monitor(app, CLIENT_KEY)  # after the store's context, which it needs
     app.router.add_get("/", _page("dashboard"))
     app.router.add_get("/blocks", _page("explorer"))

@@ -153,6 +153,90 @@
     return el("div", { className: "chart" }, svg);
   }
 
+  // --- live charts (GET /api/chart) -------------------------------------------------------
+  // Drawn here as SVG (no library): one point per block, a line through the blocks that have a value
+  // (a block whose parent is genesis or outside the window has no interval), the scale from 0 to a
+  // rounded maximum. Each point carries its height and value as data attributes and a <title>.
+  const SVG_NS = "http://www.w3.org/2000/svg";
+
+  function svgNode(tag, attributes) {
+    const node = document.createElementNS(SVG_NS, tag);
+    for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
+    return node;
+  }
+
+  function niceMaximum(value) {
+    if (!(value > 0)) return 1;
+    const power = Math.pow(10, Math.floor(Math.log10(value)));
+    for (const step of [1, 2, 2.5, 5, 10]) if (value <= step * power) return step * power;
+    return 10 * power;
+  }
+
+  function lineChart(id, points, key, labelKey) {
+    const width = 600, height = 170, left = 56, right = 12, top = 10, bottom = 24;
+    const svg = svgNode("svg", { id, viewBox: `0 0 ${width} ${height}`, width: "100%", height, role: "img",
+      "aria-label": t(labelKey), "data-points": points.filter((point) => point[key] !== null).length,
+      "data-last-height": points.length ? points[points.length - 1].height : "" });
+    const values = points.map((point) => point[key]).filter((value) => value !== null);
+    const most = niceMaximum(Math.max(0, ...values));
+    const first = points.length ? points[0].height : 0;
+    const span = Math.max(1, (points.length ? points[points.length - 1].height : 0) - first);
+    const x = (h) => left + ((h - first) / span) * (width - left - right);
+    const y = (value) => top + (1 - value / most) * (height - top - bottom);
+    for (const fraction of [0, 0.5, 1]) {
+      const level = y(most * fraction);
+      svg.append(svgNode("line", { x1: left, x2: width - right, y1: level, y2: level, class: "grid" }));
+      const label = svgNode("text", { x: left - 6, y: level + 4, class: "axis", "text-anchor": "end" });
+      label.textContent = formatNumber(most * fraction);
+      svg.append(label);
+    }
+    if (points.length) {
+      for (const [h, anchor] of [[first, "start"], [points[points.length - 1].height, "end"]]) {
+        const label = svgNode("text", { x: x(h), y: height - 6, class: "axis", "text-anchor": anchor });
+        label.textContent = `${t("block.height")} ${h}`;
+        svg.append(label);
+      }
+    }
+    let segment = [];
+    const segments = [segment];
+    for (const point of points) {
+      if (point[key] === null) {
+        segment = [];
+        segments.push(segment);
+      } else {
+        segment.push(`${x(point.height).toFixed(1)},${y(point[key]).toFixed(1)}`);
+      }
+    }
+    for (const line of segments) if (line.length > 1) svg.append(svgNode("polyline", { points: line.join(" "), class: "line" }));
+    for (const point of points) {
+      if (point[key] === null) continue;
+      const dot = svgNode("circle", { cx: x(point.height).toFixed(1), cy: y(point[key]).toFixed(1), r: 2.5,
+        class: "point", "data-height": point.height, "data-value": point[key] });
+      const title = svgNode("title", {});
+      title.textContent = t("dashboard.chart_point", { height: point.height, value: formatNumber(point[key]) });
+      dot.append(title);
+      svg.append(dot);
+    }
+    return svg;
+  }
+
+  const chartsBox = el("section", { id: "live-charts" });
+
+  function renderCharts(found) {
+    const figure = (id, key, labelKey, summary) => el("figure", { className: "chart" },
+      el("figcaption", {}, el("strong", { text: t(labelKey) }), " ", el("span", { id: id + "-summary", text: summary })),
+      lineChart(id, found.blocks, key, labelKey));
+    const timed = found.blocks.some((point) => point.interval_ms !== null);
+    const parts = [el("h2", { text: t("dashboard.live_charts", { blocks: found.blocks.length }) })];
+    if (!timed) parts.push(el("p", { id: "live-charts-empty", text: t("dashboard.chart_empty") }));
+    chartsBox.replaceChildren(...parts,
+      el("div", { className: "charts" },
+        figure("chart-tps", "tps", "dashboard.chart_tps", t("dashboard.chart_tps_summary", { tps: found.tps.toFixed(2) })),
+        figure("chart-interval", "interval_ms", "dashboard.chart_interval",
+          found.interval_mean_ms === null ? "" : t("dashboard.chart_interval_summary",
+            { interval: formatNumber(found.interval_mean_ms) }))));
+  }
+
   // Firing alerts (GET /api/alerts/firing), for a logged-in viewer: kept in their own element, so they
   // stay on the page and keep refreshing while the node is down, which is when they matter.
   const alertsBox = el("section", { id: "dashboard-alerts" });
@@ -192,7 +276,7 @@
       card("dashboard.suite", `${status.suite} (${status.hash_name})`, "suite"),
       card("dashboard.node_version", status.node_version, "node-version"));
     main.replaceChildren(
-      el("h1", { text: t("dashboard.title") }), cards, alertsBox,
+      el("h1", { text: t("dashboard.title") }), cards, alertsBox, chartsBox,
       el("h2", { text: t("dashboard.chart") }), chart(status.recent_blocks),
       el("h2", { text: t("dashboard.recent_blocks") }),
       table(BLOCK_HEADERS, blockRows(status.recent_blocks)));
@@ -203,7 +287,9 @@
     for (;;) {
       await refreshAlerts();
       try {
-        renderDashboard(await api("/api/status"));
+        const [status, charted] = await Promise.all([api("/api/status"), api("/api/chart")]);
+        renderCharts(charted);
+        renderDashboard(status);
         setLive(true);
         delay = POLL_MS;
       } catch (error) {
