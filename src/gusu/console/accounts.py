@@ -79,6 +79,7 @@ PUBLIC_ROUTES: Final = frozenset(
         "/api/evidence/{document_hash}",
         "/api/search",
         "/api/chart",
+        "/api/transactions/{transaction_id}/proof",
         "/api/{tail}",
     }
 )

@@ -43,6 +43,7 @@ from gusu.console.contracts import add_routes as add_contract_routes
 from gusu.console.governance import add_routes as add_governance_routes
 from gusu.console.i18n import DEFAULT_LANGUAGE, LANGUAGE_COOKIE, LANGUAGES, Catalogue, get_language, load_catalogues
 from gusu.console.monitor import add_monitor
+from gusu.console.proofs import add_proof_routes
 from gusu.console.registry_pages import add_registry_routes
 from gusu.console.settings import ConsoleSettings
 from gusu.console.signing import add_routes as add_signing_routes
@@ -69,6 +70,7 @@ SECURITY_HEADERS: Final = {
 STATIC_FILES: Final = {
     "app.js": "text/javascript",
     "hash.js": "text/javascript",
+    "proof.js": "text/javascript",
     "console.css": "text/css",
     "favicon.svg": "image/svg+xml",
 }
@@ -276,6 +278,7 @@ def compute_page(
 <link rel="stylesheet" href="/static/console.css">
 <script type="application/json" id="gusu-messages">{messages_json}</script>
 <script src="/static/hash.js" defer></script>
+<script src="/static/proof.js" defer></script>
 <script src="/static/app.js" defer></script>
 </head>
 <body>
@@ -496,6 +499,7 @@ def create_app(
     add_chain_routes(app, settings, app[CLIENT_KEY])
     add_registry_routes(app)
     add_chart_routes(app, settings.chart_blocks_default, settings.chart_blocks_max, settings.chains_max)
+    add_proof_routes(app)
     add_monitor(app, CLIENT_KEY)  # after the store's context, which it needs
     app.router.add_get("/", _page("dashboard"))
     app.router.add_get("/blocks", _page("explorer"))

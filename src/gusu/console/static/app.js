@@ -344,6 +344,76 @@
       table(TRANSACTION_HEADERS, transactionRows(found.transactions)), pager);
   }
 
+  // --- proofs, checked in this browser (static/proof.js) ---------------------------------------
+  function checkRow(id, labelKey, result, details) {
+    const verdict = el("span", { className: result.ok ? "status-success" : "status-failed", id: id + "-result",
+      text: t(result.ok ? "proof.passed" : "proof.failed_check") });
+    const dd = el("dd", { id, "data-ok": String(result.ok) }, verdict);
+    for (const detail of details) if (detail) dd.append(el("div", { className: "mono proof-detail", text: detail }));
+    if (result.error) dd.append(el("div", { className: "proof-detail", text: t("proof.error", { message: result.error }) }));
+    return [el("dt", { text: t(labelKey) }), dd];
+  }
+
+  function renderProofResult(box, answer) {
+    let result;
+    try {
+      result = GusuProof.checkTransactionProof(answer);
+    } catch (error) {
+      result = { ok: false, header: { ok: false, error: String(error) }, transaction: { ok: false }, receipt: { ok: false } };
+    }
+    const computed = (part, computedKey, expectedKey) => part[computedKey] === undefined ? null :
+      t("proof.computed", { computed: part[computedKey] === null ? "-" : part[computedKey], expected: part[expectedKey] });
+    const decoded = result.receipt.decoded;
+    const list = el("dl", { className: "fields" },
+      el("dt", { text: t("proof.algorithm") }), el("dd", { text: String(answer.hash_name) }),
+      el("dt", { text: t("tx.block") }), el("dd", {}, link("/blocks/" + answer.height, String(answer.height))),
+      el("dt", { text: t("proof.block_hash") }), el("dd", { className: "mono", text: String(answer.block_hash) }),
+      ...checkRow("proof-header", "proof.header", result.header, [computed(result.header, "computed_hash", "expected_hash")]),
+      ...checkRow("proof-transaction", "proof.transaction", result.transaction,
+        [computed(result.transaction, "computed_root", "expected_root")]),
+      ...checkRow("proof-receipt", "proof.receipt", result.receipt, [
+        computed(result.receipt, "computed_root", "expected_root"),
+        decoded ? t("proof.receipt_decoded", { status: t("receipt.status." + decoded.status), gas: formatNumber(decoded.gas_used) }) : null,
+      ]));
+    box.replaceChildren(
+      el("p", { id: "proof-verdict", className: result.ok ? "recorded" : "not-recorded", "data-verified": String(result.ok),
+        text: result.ok ? t("proof.verified", { height: answer.height }) : t("proof.failed") }),
+      list);
+  }
+
+  // A committed transaction's proofs: fetched from the console, checked here. The proof as received is
+  // shown in an editable box, so anyone can alter it and see the check fail.
+  async function proofSection(id) {
+    const box = el("div", { id: "proof-result", "aria-live": "polite" }, el("p", { text: t("proof.checking") }));
+    const section = el("section", { id: "proof" }, el("h2", { text: t("proof.title") }), box);
+    let answer;
+    try {
+      answer = await api("/api/transactions/" + encodeURIComponent(id) + "/proof");
+    } catch (error) {
+      box.replaceChildren(el("p", { className: "error", text: errorText(error) }));
+      return section;
+    }
+    renderProofResult(box, answer);
+    const editor = el("textarea", { id: "proof-json", className: "mono", rows: "12", spellcheck: "false" });
+    editor.value = JSON.stringify(answer, null, 1);
+    const recheck = el("button", { type: "button", id: "proof-recheck", text: t("proof.recheck") });
+    recheck.addEventListener("click", () => {
+      let edited;
+      try {
+        edited = JSON.parse(editor.value);
+      } catch (error) {
+        box.replaceChildren(el("p", { id: "proof-verdict", className: "not-recorded", "data-verified": "false",
+          text: t("proof.not_json") }));
+        return;
+      }
+      renderProofResult(box, edited);
+    });
+    section.append(
+      el("details", { className: "proof-edit" }, el("summary", { text: t("proof.edit") }), editor, el("div", {}, recheck)),
+      el("p", { className: "hint", text: t("proof.scope") }));
+    return section;
+  }
+
   async function transaction(id) {
     const found = await api("/api/transactions/" + encodeURIComponent(id));
     const tx = found.transaction;
@@ -379,6 +449,7 @@
           event.contract, event.name, el("pre", { className: "mono", text: formatValue(event.data) })])));
     }
     main.replaceChildren(...parts);
+    if (found.status === "committed") main.append(await proofSection(found.id));
   }
 
   async function account(address) {
@@ -423,6 +494,44 @@
     return "0x" + GusuHash.toHex(hasher.digest());
   }
 
+  // Look up a transaction by id on the public page and check its proofs here.
+  function lookupTransaction() {
+    const box = el("input", { id: "verify-tx-id", name: "transaction", className: "mono", maxlength: "66", size: "70",
+      placeholder: "0x…", autocomplete: "off", spellcheck: "false" });
+    const found = el("div", { id: "verify-tx-result", "aria-live": "polite" });
+    const form = el("form", { id: "verify-tx-form", className: "inline" },
+      el("label", { for: "verify-tx-id", text: t("verify.lookup_label") }), box,
+      el("button", { type: "submit", id: "verify-tx-submit", text: t("verify.lookup_button") }));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const id = box.value.trim();
+      if (!/^0[xX][0-9a-fA-F]{64}$/.test(id)) {
+        found.replaceChildren(el("p", { className: "error", id: "verify-tx-error", text: t("verify.lookup_invalid") }));
+        return;
+      }
+      found.replaceChildren(el("p", { text: t("proof.checking") }));
+      let record;
+      try {
+        record = await api("/api/transactions/" + id.toLowerCase());
+      } catch (error) {
+        found.replaceChildren(el("p", { className: "error", id: "verify-tx-error",
+          text: error.code === "not_found" ? t("verify.lookup_not_found") : errorText(error) }));
+        return;
+      }
+      const rows = [
+        ["tx.id", link("/transactions/" + record.id, record.id)],
+        ["tx.status", el("span", { className: "status-" + record.status, id: "verify-tx-status", text: t("tx.status." + record.status) })],
+      ];
+      if (record.transaction) rows.push(["tx.method", `${record.transaction.contract}.${record.transaction.method}`]);
+      if (record.receipt) rows.push(["receipt.status", t("receipt.status." + record.receipt.status)]);
+      found.replaceChildren(fields(rows));
+      if (record.status === "committed") found.append(await proofSection(record.id));
+      else found.append(el("p", { text: t("proof.unavailable") }));
+    });
+    return el("section", { id: "verify-transaction" },
+      el("h2", { text: t("verify.lookup_title") }), el("p", { text: t("verify.lookup_intro") }), form, found);
+  }
+
   async function verify() {
     const status = await api("/api/status");
     const limit = Number(main.dataset.fileBytesMax);
@@ -432,7 +541,8 @@
       el("h1", { text: t("verify.title") }),
       el("p", { text: t("verify.intro") }),
       el("div", { className: "drop" }, el("label", { for: "verify-file", text: t("verify.choose") + " " }), input),
-      result);
+      result,
+      lookupTransaction());
     input.addEventListener("change", async () => {
       const file = input.files && input.files[0];
       if (!file) return;
