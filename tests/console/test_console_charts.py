@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from console_helpers import COMMAND_TIMEOUT_S, RECIPIENT, Chain
+from console_helpers import COMMAND_TIMEOUT_S, Chain
 from test_console_server import Client, get_json, run_console
 
 from gusu.console.charts import BlockSample, BlockSampleCache, compute_chart, compute_summary, get_chart, parse_blocks
@@ -17,6 +17,9 @@ from gusu.console.settings import ConsoleSettings
 from gusu.errors import ConfigError, ConsoleInputError
 from gusu.ledger.types import Address, BlockHeader, Hash, Height
 from gusu.sdk import BlockView
+
+PAYEE = "0x" + "43" * 20
+"""Where these tests send money: not the session chain's RECIPIENT, whose balance other tests assert."""
 
 
 def _hash(chain_tag: int, height: int) -> Hash:
@@ -134,7 +137,7 @@ def test_api_chart_tracks_the_real_node(chain: Chain) -> None:
         assert {"height", "timestamp_ms", "transaction_count", "interval_ms", "tps"} == set(before["blocks"][-1])
         await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, "-m", "gusu.cli.main", "account", "transfer", RECIPIENT, "1", "--key", str(chain.dev_key)],
+            [sys.executable, "-m", "gusu.cli.main", "account", "transfer", PAYEE, "1", "--key", str(chain.dev_key)],
             env=chain.environment,
             stdin=subprocess.DEVNULL,
             capture_output=True,

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import test_console_browser as shared
-from console_helpers import COMMAND_TIMEOUT_S, RECIPIENT, Chain
+from console_helpers import COMMAND_TIMEOUT_S, Chain
+from console_process import run_console_process
 from test_console_browser import WAIT_S, _check_clean, _set_language, _wait_for
 
 from gusu.console.i18n import load_catalogues
@@ -25,15 +27,23 @@ from selenium.webdriver.support.wait import WebDriverWait
 pytestmark = [pytest.mark.e2e, *shared.pytestmark[1:]]
 
 # The browser tests' fixtures: `gusu console` as a process, Chromium, the screenshots folder.
-console_process = shared.console_process
-console = shared.console
 browser = shared.browser
 screenshots = shared.screenshots
+
+PAYEE = "0x" + "43" * 20
+"""Where these tests send money: not the session chain's RECIPIENT, whose balance other tests assert."""
+
+
+@pytest.fixture(scope="module")
+def console(chain: Chain, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A console of this module's own (its own home: the session home's first-run credential is not used up)."""
+    with run_console_process(chain.endpoint, chain.environment, tmp_path_factory.mktemp("console-home")) as url:
+        yield url
 
 
 def _transfer(chain: Chain) -> None:
     subprocess.run(
-        [sys.executable, "-m", "gusu.cli.main", "account", "transfer", RECIPIENT, "1", "--key", str(chain.dev_key)],
+        [sys.executable, "-m", "gusu.cli.main", "account", "transfer", PAYEE, "1", "--key", str(chain.dev_key)],
         env=chain.environment,
         stdin=subprocess.DEVNULL,
         capture_output=True,

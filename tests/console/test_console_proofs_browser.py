@@ -12,12 +12,14 @@ from __future__ import annotations
 import copy
 import json
 import random
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import test_console_browser as shared
-from console_helpers import RECIPIENT, Chain
+from console_helpers import Chain
+from console_process import run_console_process
 from test_console_browser import WAIT_S, _check_clean, _set_language, _wait_for
 
 from gusu.codec import decode
@@ -34,13 +36,21 @@ from selenium.webdriver.support.wait import WebDriverWait
 
 pytestmark = [pytest.mark.e2e, *shared.pytestmark[1:]]
 
-console_process = shared.console_process
-console = shared.console
 browser = shared.browser
 screenshots = shared.screenshots
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 HASH_NAMES = {"sm": "SM3", "ecdsa": "keccak-256"}
+
+PAYEE = "0x" + "43" * 20
+"""Where these tests send money: not the session chain's RECIPIENT, whose balance other tests assert."""
+
+
+@pytest.fixture(scope="module")
+def console(chain: Chain, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A console of this module's own (its own home: the session home's first-run credential is not used up)."""
+    with run_console_process(chain.endpoint, chain.environment, tmp_path_factory.mktemp("console-home")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +58,7 @@ def shared_block(chain: Chain) -> list[str]:
     """Three transfers sent at once, so that (at least two of) them share a block: their proofs have paths."""
     key = decrypt_key_file(chain.dev_key.read_bytes(), chain.dev_passphrase)
     with Client(chain.endpoint) as client:
-        ids = [client.send_transaction(key, "account", "transfer", [bytes.fromhex(RECIPIENT[2:]), 1]) for _ in range(3)]
+        ids = [client.send_transaction(key, "account", "transfer", [bytes.fromhex(PAYEE[2:]), 1]) for _ in range(3)]
         for transaction_id in ids:
             client.wait_for_receipt(transaction_id, timeout_s=60)
         heights = [client.get_receipt(transaction_id).height for transaction_id in ids]
