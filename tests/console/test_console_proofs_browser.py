@@ -198,6 +198,16 @@ def _rows(browser: Any) -> dict[str, str]:
     }
 
 
+def _because(messages: dict[str, str], key: str) -> str:
+    return messages["proof.error"].replace("{message}", messages[key])
+
+
+def _reason(browser: Any, row: str) -> tuple[str, str]:
+    """Why a check could not be made: the code, and the translated reason the page shows."""
+    reason = browser.find_element(By.CSS_SELECTOR, f"#proof-{row} [data-reason]")
+    return reason.get_attribute("data-reason") or "", reason.text
+
+
 def _recheck(browser: Any, proof: dict[str, Any]) -> None:
     """Put `proof` in the page's proof box, as a user editing it would, and check it again."""
     editor = browser.find_element(By.ID, "proof-json")
@@ -268,6 +278,15 @@ def test_the_transaction_page_checks_its_proofs(
     altered["transaction_id"] = other
     _recheck(browser, altered)
     assert _rows(browser)["transaction"] == "false" and _rows(browser)["receipt"] == "false"
+    assert _reason(browser, "receipt") == ("receipt_other", _because(messages, "proof.reason.receipt_other"))
+    # Malformed rather than wrong: a path node that is not hex, a proof missing its receipt part.
+    altered = copy.deepcopy(answer)
+    altered["transaction_proof"]["path"][0] = "0x" + "zz" * 32
+    del altered["receipt_proof"]
+    _recheck(browser, altered)
+    assert _rows(browser) == {"header": "true", "transaction": "false", "receipt": "false"}
+    assert _reason(browser, "transaction") == ("hex_invalid", _because(messages, "proof.reason.hex_invalid"))
+    assert _reason(browser, "receipt") == ("proof_incomplete", _because(messages, "proof.reason.proof_incomplete"))
     # The header's time changed: it no longer hashes to the block hash.
     altered = copy.deepcopy(answer)
     altered["header"]["timestamp_ms"] += 1

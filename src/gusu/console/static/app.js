@@ -351,12 +351,29 @@
   }
 
   // --- proofs, checked in this browser (static/proof.js) ---------------------------------------
+  // Why a proof could not be checked (GusuProof's error codes), in the page's language.
+  const PROOF_REASONS = {
+    hex_invalid: "proof.reason.hex_invalid",
+    size_invalid: "proof.reason.size_invalid",
+    encoding_invalid: "proof.reason.encoding_invalid",
+    integer_invalid: "proof.reason.integer_invalid",
+    header_incomplete: "proof.reason.header_incomplete",
+    receipt_invalid: "proof.reason.receipt_invalid",
+    receipt_other: "proof.reason.receipt_other",
+    hash_unknown: "proof.reason.hash_unknown",
+    proof_incomplete: "proof.reason.proof_incomplete",
+  };
+
   function checkRow(id, labelKey, result, details) {
     const verdict = el("span", { className: result.ok ? "status-success" : "status-failed", id: id + "-result",
       text: t(result.ok ? "proof.passed" : "proof.failed_check") });
     const dd = el("dd", { id, "data-ok": String(result.ok) }, verdict);
     for (const detail of details) if (detail) dd.append(el("div", { className: "mono proof-detail", text: detail }));
-    if (result.error) dd.append(el("div", { className: "proof-detail", text: t("proof.error", { message: result.error }) }));
+    if (result.code) {
+      const reason = PROOF_REASONS[result.code] ? t(PROOF_REASONS[result.code]) : result.code;
+      dd.append(el("div", { className: "proof-detail", "data-reason": result.code, text: t("proof.error", { message: reason }) }),
+        el("div", { className: "mono proof-detail", text: String(result.error) }));
+    }
     return [el("dt", { text: t(labelKey) }), dd];
   }
 
@@ -365,7 +382,8 @@
     try {
       result = GusuProof.checkTransactionProof(answer);
     } catch (error) {
-      result = { ok: false, header: { ok: false, error: String(error) }, transaction: { ok: false }, receipt: { ok: false } };
+      const failed = { ok: false, error: String(error), code: "proof_incomplete" };
+      result = { ok: false, header: failed, transaction: failed, receipt: failed };
     }
     const computed = (part, computedKey, expectedKey) => part[computedKey] === undefined ? null :
       t("proof.computed", { computed: part[computedKey] === null ? "-" : part[computedKey], expected: part[expectedKey] });

@@ -19,13 +19,19 @@
   const UINT_MAX = 2n ** 64n - 1n;
   const DEPTH_MAX = 32;
 
-  class ProofError extends Error {}
+  /* A proof that cannot be checked; `code` names why (the page shows it translated), the message adds detail. */
+  class ProofError extends Error {
+    constructor(code, detail) {
+      super(detail ? `${code}: ${detail}` : code);
+      this.code = code;
+    }
+  }
 
   function fromHex(text, size) {
-    if (typeof text !== "string" || !/^0x([0-9a-fA-F]{2})*$/.test(text)) throw new ProofError("not 0x hex: " + String(text).slice(0, 80));
+    if (typeof text !== "string" || !/^0x([0-9a-fA-F]{2})*$/.test(text)) throw new ProofError("hex_invalid", String(text).slice(0, 80));
     const bytes = new Uint8Array((text.length - 2) / 2);
     for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(text.substr(2 + 2 * i, 2), 16);
-    if (size !== undefined && bytes.length !== size) throw new ProofError(`expected ${size} bytes, found ${bytes.length}`);
+    if (size !== undefined && bytes.length !== size) throw new ProofError("size_invalid", `expected ${size} bytes, found ${bytes.length}`);
     return bytes;
   }
 
@@ -69,12 +75,12 @@
     if (codes[0] !== null && length <= 0xff) return Uint8Array.of(codes[0], length);
     if (length <= 0xffff) return concat(Uint8Array.of(codes[1]), bigEndian(BigInt(length), 2));
     if (length <= 0xffffffff) return concat(Uint8Array.of(codes[2]), bigEndian(BigInt(length), 4));
-    throw new ProofError("too long to encode");
+    throw new ProofError("encoding_invalid", "too long to encode");
   }
 
   function encodeInteger(number) {
     const value = BigInt(number);
-    if (value < INT_MIN || value > UINT_MAX) throw new ProofError("integer out of range");
+    if (value < INT_MIN || value > UINT_MAX) throw new ProofError("integer_invalid", "out of range");
     if (value >= 0n) {
       if (value <= 0x7fn) return Uint8Array.of(Number(value));
       if (value <= 0xffn) return Uint8Array.of(0xcc, Number(value));
@@ -90,13 +96,13 @@
   }
 
   function encode(value, depth = 0) {
-    if (depth > DEPTH_MAX) throw new ProofError("nested too deeply");
+    if (depth > DEPTH_MAX) throw new ProofError("encoding_invalid", "nested too deeply");
     if (value === null) return Uint8Array.of(0xc0);
     if (value === false) return Uint8Array.of(0xc2);
     if (value === true) return Uint8Array.of(0xc3);
     if (typeof value === "bigint") return encodeInteger(value);
     if (typeof value === "number") {
-      if (!Number.isSafeInteger(value)) throw new ProofError("not an exact integer: " + value);
+      if (!Number.isSafeInteger(value)) throw new ProofError("integer_invalid", String(value));
       return encodeInteger(value);
     }
     if (typeof value === "string") {
@@ -107,13 +113,13 @@
     if (Array.isArray(value)) {
       return concat(lengthHeader(value.length, 0x90, 15, [null, 0xdc, 0xdd]), ...value.map((item) => encode(item, depth + 1)));
     }
-    throw new ProofError("cannot encode " + typeof value);
+    throw new ProofError("encoding_invalid", "cannot encode " + typeof value);
   }
 
   function decode(bytes) {
     let offset = 0;
     function take(count) {
-      if (offset + count > bytes.length) throw new ProofError("truncated");
+      if (offset + count > bytes.length) throw new ProofError("encoding_invalid", "truncated");
       const part = bytes.subarray(offset, offset + count);
       offset += count;
       return part;
@@ -132,7 +138,7 @@
       return out;
     }
     function next(depth) {
-      if (depth > DEPTH_MAX) throw new ProofError("nested too deeply");
+      if (depth > DEPTH_MAX) throw new ProofError("encoding_invalid", "nested too deeply");
       const code = take(1)[0];
       if (code <= 0x7f) return code;
       if (code >= 0xe0) return code - 0x100;
@@ -158,7 +164,7 @@
         case 0xc6: return take(Number(unsigned(4))).slice();
         case 0xdc: return items(Number(unsigned(2)), depth);
         case 0xdd: return items(Number(unsigned(4)), depth);
-        default: throw new ProofError("not in the canonical subset: 0x" + code.toString(16));
+        default: throw new ProofError("encoding_invalid", "not in the canonical subset: 0x" + code.toString(16));
       }
     }
     let value;
@@ -166,11 +172,11 @@
       value = next(0);
     } catch (error) {
       if (error instanceof ProofError) throw error;
-      throw new ProofError("not a canonical encoding: " + error.message); // invalid UTF-8
+      throw new ProofError("encoding_invalid", error.message); // invalid UTF-8
     }
-    if (offset !== bytes.length) throw new ProofError("trailing bytes");
+    if (offset !== bytes.length) throw new ProofError("encoding_invalid", "trailing bytes");
     // One value, one encoding: what was read must re-encode to the same bytes.
-    if (!equal(encode(value), bytes)) throw new ProofError("not the shortest encoding");
+    if (!equal(encode(value), bytes)) throw new ProofError("encoding_invalid", "not the shortest encoding");
     return value;
   }
 
@@ -181,9 +187,9 @@
 
   function encodeHeader(header) {
     for (const name of ["chain_id", "height", "timestamp_ms", "proposer", "transaction_count", ...HEADER_HASH_FIELDS]) {
-      if (header[name] === undefined) throw new ProofError("the header has no " + name);
+      if (header[name] === undefined) throw new ProofError("header_incomplete", name);
     }
-    if (typeof header.chain_id !== "string") throw new ProofError("the header's chain_id is not text");
+    if (typeof header.chain_id !== "string") throw new ProofError("header_incomplete", "chain_id");
     const hash = (name) => fromHex(header[name], 32);
     return encode([
       "gusu.header.v1", header.chain_id, header.height, hash("parent_hash"), header.timestamp_ms,
@@ -194,11 +200,11 @@
 
   function decodeReceipt(bytes) {
     const fields = decode(bytes);
-    if (!Array.isArray(fields) || fields.length !== 8 || fields[0] !== "gusu.receipt.v1") throw new ProofError("not a receipt record");
+    if (!Array.isArray(fields) || fields.length !== 8 || fields[0] !== "gusu.receipt.v1") throw new ProofError("receipt_invalid", "not a receipt record");
     const [, transactionId, status, , events, gasUsed, errorCode, errorMessage] = fields;
-    if (!(transactionId instanceof Uint8Array) || transactionId.length !== 32) throw new ProofError("the receipt's transaction id is not 32 bytes");
-    if (status !== 0 && status !== 1) throw new ProofError("the receipt's status is not 0 or 1");
-    if (!Array.isArray(events)) throw new ProofError("the receipt's events are not a list");
+    if (!(transactionId instanceof Uint8Array) || transactionId.length !== 32) throw new ProofError("receipt_invalid", "transaction id");
+    if (status !== 0 && status !== 1) throw new ProofError("receipt_invalid", "status");
+    if (!Array.isArray(events)) throw new ProofError("receipt_invalid", "events");
     return { transaction_id: toHex(transactionId), status: status === 0 ? "success" : "failed", gas_used: gasUsed,
       error_code: errorCode, error_message: errorMessage, events: events.length };
   }
@@ -270,7 +276,9 @@
     try {
       return run();
     } catch (error) {
-      return { ok: false, error: error instanceof ProofError ? error.message : String(error) };
+      // Anything else (a field missing from the proof, of the wrong type) is an incomplete proof.
+      return error instanceof ProofError ? { ok: false, error: error.message, code: error.code }
+        : { ok: false, error: String(error), code: "proof_incomplete" };
     }
   }
 
@@ -279,7 +287,8 @@
   function checkTransactionProof(document) {
     const hashName = document.hash_name;
     if (hashName !== "SM3" && hashName !== "keccak-256") {
-      return { ok: false, header: { ok: false, error: "unknown hash " + hashName }, transaction: { ok: false }, receipt: { ok: false } };
+      const unknown = { ok: false, error: String(hashName), code: "hash_unknown" };
+      return { ok: false, header: unknown, transaction: unknown, receipt: unknown };
     }
     const header = guard(() => {
       const computed = GusuHash.create(hashName).update(encodeHeader(document.header)).digest();
@@ -298,7 +307,7 @@
       const item = GusuHash.create(hashName).update(encoding).digest();
       const result = checkPath(hashName, item, proof, fromHex(document.header.receipts_root, 32));
       if (decoded.transaction_id !== document.transaction_id.toLowerCase()) {
-        return { ...result, ok: false, decoded, error: "the receipt is for transaction " + decoded.transaction_id };
+        return { ...result, ok: false, decoded, error: decoded.transaction_id, code: "receipt_other" };
       }
       return { ...result, decoded };
     });
