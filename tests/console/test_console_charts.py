@@ -63,6 +63,7 @@ def test_chart_settings_are_validated(settings: dict[str, Any]) -> None:
 class FakeStatus:
     chain_id: str
     height: int
+    latest_block_hash: Hash
 
 
 @dataclass
@@ -74,7 +75,7 @@ class FakeNode:
     reads: list[int] = field(default_factory=list)
 
     async def status(self) -> FakeStatus:
-        return FakeStatus("c", self.height)
+        return FakeStatus("c", self.height, _hash(self.chain_tag, self.height))
 
     async def get_block(self, height: int) -> BlockView:
         assert 0 <= height <= self.height
@@ -109,18 +110,28 @@ def test_the_cache_reads_each_block_once_and_notices_a_replaced_chain() -> None:
         second = await get_chart(client, cache, "http://a", 5)
         assert [point["height"] for point in second["blocks"]] == [8, 9, 10, 11, 12]
         assert sorted(node.reads) == [11, 12]  # only the new blocks
+        # A smaller window, then the larger again: everything is cached (windows share the blocks).
+        node.reads.clear()
+        assert [point["height"] for point in (await get_chart(client, cache, "http://a", 2))["blocks"]] == [11, 12]
+        assert len((await get_chart(client, cache, "http://a", 5))["blocks"]) == 5 and node.reads == []
         # Another chain behind the same endpoint: block 13's parent is not the cached block 12.
         node.reads.clear()
         node.chain_tag, node.height = 2, 13
         third = await get_chart(client, cache, "http://a", 5)
         assert sorted(node.reads) == [8, 9, 10, 11, 12, 13, 13]  # the new block, then the window afresh
         assert third["blocks"][-1]["interval_ms"] == 2_000  # read afresh from the new chain
+        # Another chain again, at the same height: no new block to compare, but the tip's hash differs.
+        node.reads.clear()
+        node.chain_tag = 3
+        same_height = await get_chart(client, cache, "http://a", 5)
+        assert sorted(node.reads) == [8, 9, 10, 11, 12, 13]
+        assert same_height["blocks"][-1]["interval_ms"] == 3_000
         # A shorter chain: nothing cached above its tip survives.
         node.reads.clear()
         node.height = 4
         fourth = await get_chart(client, cache, "http://a", 5)
         assert [point["height"] for point in fourth["blocks"]] == [0, 1, 2, 3, 4]
-        assert [point["interval_ms"] for point in fourth["blocks"]] == [None, None, 2_000, 2_000, 2_000]
+        assert [point["interval_ms"] for point in fourth["blocks"]] == [None, None, 3_000, 3_000, 3_000]
         # Endpoints are bounded too.
         for endpoint in ("http://b", "http://c"):
             await get_chart(client, cache, endpoint, 2)

@@ -8,7 +8,7 @@ The dashboard asks every poll, so the blocks already read are kept in a small ca
 endpoint: a poll costs one status call plus one call per new block. Committed blocks never
 change (BFT finality), but the chain behind an endpoint can (a network made again on the same
 port): the cache is dropped when a new block's parent hash is not the cached tip's hash, or when
-the chain's height or id goes backwards or changes.
+the chain's id changes, its tip is below the cached blocks, or its tip's hash is not the cached one.
 """
 
 from __future__ import annotations
@@ -145,8 +145,11 @@ async def get_chart(client: AsyncClient, cache: BlockSampleCache, endpoint: str,
     tip = status.height
     low = Height(max(0, tip - blocks))
     entry = cache.get_chain(endpoint, status.chain_id)
-    if any(height > tip for height in entry.samples):
-        entry.samples.clear()  # the chain behind the endpoint is shorter: another chain
+    cached_tip = entry.samples.get(tip)
+    if any(height > tip for height in entry.samples) or (
+        cached_tip is not None and cached_tip.block_hash != status.latest_block_hash
+    ):
+        entry.samples.clear()  # the chain behind the endpoint is shorter, or its tip differs: another chain
     wanted = [Height(height) for height in range(low, tip + 1)]
     missing = [height for height in wanted if height not in entry.samples]
     fetched = await _fetch_samples(client, missing)
@@ -155,8 +158,7 @@ async def get_chart(client: AsyncClient, cache: BlockSampleCache, endpoint: str,
         fetched = await _fetch_samples(client, wanted)
     for sample in fetched:
         entry.samples[sample.height] = sample
-    for height in [height for height in entry.samples if height < low]:
-        del entry.samples[height]
+    # The newest blocks are kept (not only this window's), so requests for windows of different sizes share them.
     while len(entry.samples) > cache.samples_per_chain_max:
         del entry.samples[min(entry.samples)]
     points = compute_chart([entry.samples[height] for height in wanted if height in entry.samples])
