@@ -7,11 +7,14 @@ a damaged block is refused; two generations from one seed agree; a fresh node jo
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from gusu.cli.main import cli
 from gusu.codec import encode
 from gusu.crypto import get_suite
 from gusu.errors import ConfigError, InvalidBlockError
@@ -152,3 +155,21 @@ def test_a_fresh_node_joins_by_replay_and_the_state_sync_hook_is_checked(tmp_pat
     assert joined.seconds is not None and joined.reached_height >= 40
     assert config_path.read_text(encoding="utf-8") == original
     shutil.rmtree(result.directory / NODE_NAMES[1] / "data", ignore_errors=True)
+
+
+def test_cli_generates_and_replays(tmp_path: Path) -> None:
+    base = find_free_base_port(len(NODE_NAMES))
+    out = tmp_path / "chain"
+    runner = CliRunner()
+    generate_args = ["bench", "generate", "--accounts", "60", "--blocks", "6", "--out", str(out), "--json"]
+    ports = ["--base-api-port", str(base), "--base-p2p-port", str(base + P2P_PORT_OFFSET), "--workers", "0"]
+    generated = runner.invoke(cli, [*generate_args, *ports])
+    assert generated.exit_code == 0, generated.output
+    document = json.loads(generated.output)
+    assert document["tip_height"] == 6 and document["settings"]["accounts"] == 60
+    assert [window[:2] for window in document["commit_ms_median_per_window"]] == [[6, 60]]
+    replayed = runner.invoke(cli, ["bench", "replay", str(out), "--json"])
+    assert replayed.exit_code == 0, replayed.output
+    assert json.loads(replayed.output)["tip_hash"] == document["tip_hash"]
+    again = runner.invoke(cli, [*generate_args, *ports])
+    assert again.exit_code != 0 and "already holds a chain" in again.output

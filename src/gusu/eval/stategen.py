@@ -176,6 +176,17 @@ class GenerateProgress:
 
 
 @dataclass(frozen=True, slots=True)
+class CommitWindow:
+    """The blocks up to `last_height`, after which the state held `accounts` generated accounts."""
+
+    last_height: Height
+    accounts: int
+    commit_ms_median: float
+    """CPU time (the building thread) of one block's rules, decoding, execution, state tree update, certificate
+    and unsynced store write (`build_block` + `commit_block`); signing happens in the workers."""
+
+
+@dataclass(frozen=True, slots=True)
 class GenerateResult:
     directory: Path
     tip_height: Height
@@ -184,9 +195,8 @@ class GenerateResult:
     accounts: int
     seconds: float
     blocks_per_s: float
-    commit_tree_ms_by_accounts: dict[int, float]
-    """Median CPU time of `build_block` + commit per block (tree update, execution, write) in the 1,000 blocks
-    after the state first held this many generated accounts."""
+    commit_windows: tuple[CommitWindow, ...]
+    """Per `COMMIT_WINDOW_BLOCKS` blocks: the median CPU time of building and committing one block."""
 
 
 # --- what the seed determines ---------------------------------------------------------------------------------
@@ -393,9 +403,8 @@ def _median(values: Sequence[float]) -> float:
     return ordered[len(ordered) // 2] if ordered else 0.0
 
 
-# Accounts at which the per-block commit time is recorded (the first 1,000 blocks after reaching each).
-COMMIT_SAMPLE_ACCOUNTS = (10_000, 100_000, 1_000_000, 10_000_000)
-COMMIT_SAMPLE_BLOCKS = 1_000
+COMMIT_WINDOW_BLOCKS = 1_000
+"""Blocks per recorded median of the per-block commit time."""
 
 
 def generate_chain(
@@ -417,7 +426,8 @@ def generate_chain(
     validator_key = compute_seed_key(suite, settings.seed, "validator", 0)
     config.data_path.mkdir(parents=True, exist_ok=True)
     store = BlockStore(open_store(config.chain_store_path, settings.storage_backend), suite)
-    samples: dict[int, list[float]] = {}
+    windows: list[CommitWindow] = []
+    window_cpu_s: list[float] = []
     try:
         store.initialize(genesis.chain_id, compute_genesis_hash(suite, genesis))
         genesis_block = compute_genesis_block(suite, genesis, executor.compute_genesis_writes(genesis))
@@ -426,7 +436,7 @@ def generate_chain(
         validator_set = ValidatorSet.from_genesis(genesis)
         for transactions in _iterate_signed_blocks(settings, 1):
             height = Height(tip.height + 1)
-            cpu_started_s = time.process_time()
+            cpu_started_s = time.thread_time()
             rules = compute_next_block_rules(genesis, suite, store, tip)
             entries = [
                 decode_block_transaction(rules, height, position, raw) for position, raw in enumerate(transactions)
@@ -447,13 +457,12 @@ def generate_chain(
             if failed:
                 raise StorageError(f"generated block {height} holds failing transactions: {failed[0]}")
             store.commit_block(replace(block, certificate=_certify(suite, validator_key, block)), sync=False)
-            cpu_s = time.process_time() - cpu_started_s
+            cpu_s = time.thread_time() - cpu_started_s
             created = get_block_accounts(settings, height).stop
-            for threshold in COMMIT_SAMPLE_ACCOUNTS:
-                if created >= threshold:
-                    series = samples.setdefault(threshold, [])
-                    if len(series) < COMMIT_SAMPLE_BLOCKS:
-                        series.append(cpu_s)
+            window_cpu_s.append(cpu_s)
+            if len(window_cpu_s) == COMMIT_WINDOW_BLOCKS or height == settings.blocks:
+                windows.append(CommitWindow(height, created, 1000 * _median(window_cpu_s)))
+                window_cpu_s.clear()
             _apply_pruning(store, config.archive_path, height, settings)
             tip, tip_hash = block.header, block.block_hash
             if on_progress is not None and (height % PROGRESS_INTERVAL_BLOCKS == 0 or height == settings.blocks):
@@ -470,9 +479,7 @@ def generate_chain(
         accounts=settings.accounts,
         seconds=seconds,
         blocks_per_s=settings.blocks / seconds if seconds > 0 else 0.0,
-        commit_tree_ms_by_accounts={
-            threshold: 1000 * _median(series) for threshold, series in samples.items() if series
-        },
+        commit_windows=tuple(windows),
     )
     _write_manifest(directory, settings, result)
     return result
@@ -504,7 +511,9 @@ def _write_manifest(directory: Path, settings: GenerateSettings, result: Generat
         "state_root": result.state_root.hex(),
         "seconds": round(result.seconds, 3),
         "blocks_per_s": round(result.blocks_per_s, 2),
-        "commit_ms_median_by_accounts": {str(k): round(v, 3) for k, v in result.commit_tree_ms_by_accounts.items()},
+        "commit_ms_median_per_window": [
+            [window.last_height, window.accounts, round(window.commit_ms_median, 3)] for window in result.commit_windows
+        ],
         "node0_data_bytes": _get_directory_bytes(directory / NODE_NAMES[0] / "data"),
         "sample_accounts": [
             {"index": index, "address": compute_account_address(settings.seed, index).hex()} for index in sample_indices
