@@ -150,6 +150,12 @@ def test_a_fresh_node_joins_by_replay_and_the_state_sync_hook_is_checked(tmp_pat
     with pytest.raises(ConfigError, match="refuses the extra configuration"):
         measure_join(result.directory, timeout_s=60, joiner_config_extra="[no_such_section]\nenabled = true\n")
     assert config_path.read_text(encoding="utf-8") == original
+    source_path = result.directory / NODE_NAMES[0] / CONFIG_FILE_NAME
+    source_original = source_path.read_text(encoding="utf-8")
+    with pytest.raises(ConfigError, match="node0 refuses"):
+        measure_join(result.directory, timeout_s=60, source_config_extra="[no_such_section]\n")
+    assert source_path.read_text(encoding="utf-8") == source_original
+    assert config_path.read_text(encoding="utf-8") == original
     joined = measure_join(result.directory, timeout_s=120)
     assert joined.mode == "replay"
     assert joined.seconds is not None and joined.reached_height >= 40

@@ -520,9 +520,22 @@ def bench_replay(directory: Path, blocks_max: int | None, target_directory: Path
     default=None,
     help="TOML appended to node1's config.toml for this run, e.g. a [state_sync] section.",
 )
+@click.option(
+    "--source-config",
+    "source_config_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="TOML appended to node0's config.toml for this run, e.g. its snapshot settings.",
+)
 @click.option("--state-sync", is_flag=True, help="Join by state sync: appends [state_sync] enabled = true.")
 @common_options
-def bench_join(directory: Path, timeout_s: float, joiner_config_path: Path | None, state_sync: bool) -> None:
+def bench_join(
+    directory: Path,
+    timeout_s: float,
+    joiner_config_path: Path | None,
+    source_config_path: Path | None,
+    state_sync: bool,
+) -> None:
     """Start node0 of a generated chain, then time node1 joining it from an empty store."""
     state = get_state()
     if state_sync and joiner_config_path is not None:
@@ -530,6 +543,12 @@ def bench_join(directory: Path, timeout_s: float, joiner_config_path: Path | Non
     extra = STATE_SYNC_CONFIG if state_sync else None
     if joiner_config_path is not None:
         extra = joiner_config_path.read_text(encoding="utf-8")
-    result = measure_join(directory.expanduser().resolve(), timeout_s=timeout_s, joiner_config_extra=extra)
+    source_extra = None if source_config_path is None else source_config_path.read_text(encoding="utf-8")
+    result = measure_join(
+        directory.expanduser().resolve(),
+        timeout_s=timeout_s,
+        joiner_config_extra=extra,
+        source_config_extra=source_extra,
+    )
     document = result.to_json()
     state.emit(document, lambda: state.stdout.print_json(data=document))

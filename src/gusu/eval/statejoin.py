@@ -4,7 +4,8 @@ A directory from `gusu bench generate` (`gusu.eval.stategen`) is a local network
 node0 holds the chain, node1 is the joiner. `measure_join`
 
 1. empties node1's data directory (and its archive), so it starts from genesis;
-2. optionally appends a TOML snippet to node1's config.toml (`joiner_config_extra`, restored afterwards):
+2. optionally appends a TOML snippet to node1's config.toml (`joiner_config_extra`) and one to node0's
+   (`source_config_extra`, e.g. its snapshot settings), both restored afterwards:
    this is the hook for joining by state sync, e.g. ``[state_sync]`` / ``enabled = true`` once the node
    has it (the section's exact name and keys are the state-sync work's; until then the node refuses the
    unknown section at start, and this says so);
@@ -97,30 +98,48 @@ def _reset_joiner(directory: Path) -> None:
     config.log_path.unlink(missing_ok=True)
 
 
-def measure_join(directory: Path, *, timeout_s: float, joiner_config_extra: str | None = None) -> JoinResult:
-    """Start node0 on the generated chain, then time node1 joining from an empty store (see the module doc)."""
+def _append_config(node_directory: Path, extra: str | None, who: str) -> str:
+    """Append `extra` to the node's config.toml; the original text (to restore). ConfigError if refused."""
+    config_path = node_directory / CONFIG_FILE_NAME
+    original = config_path.read_text(encoding="utf-8")
+    if extra is None:
+        return original
+    if len(extra.encode()) > CONFIG_EXTRA_BYTES_MAX:
+        raise ConfigError(f"the extra configuration for {who} is over {CONFIG_EXTRA_BYTES_MAX} bytes")
+    config_path.write_text(original + "\n" + extra.strip() + "\n", encoding="utf-8")
+    try:
+        load_config(node_directory)
+    except ConfigError as error:
+        config_path.write_text(original, encoding="utf-8")
+        raise ConfigError(
+            f"{who} refuses the extra configuration ({error}); this node build may not have state sync yet"
+        ) from None
+    return original
+
+
+def measure_join(
+    directory: Path,
+    *,
+    timeout_s: float,
+    joiner_config_extra: str | None = None,
+    source_config_extra: str | None = None,
+) -> JoinResult:
+    """Start node0 on the generated chain, then time node1 joining from an empty store (see the module doc).
+
+    `source_config_extra` is appended to node0's config.toml for the run (e.g. the settings under which it
+    takes and offers snapshots); both files are restored afterwards.
+    """
     if not 1 <= timeout_s <= JOIN_TIMEOUT_S_MAX:
         raise ConfigError(f"--timeout must be between 1 and {JOIN_TIMEOUT_S_MAX:g} seconds")
-    if joiner_config_extra is not None and len(joiner_config_extra.encode()) > CONFIG_EXTRA_BYTES_MAX:
-        raise ConfigError(f"the joiner's extra configuration is over {CONFIG_EXTRA_BYTES_MAX} bytes")
     manifest = load_manifest(directory)
     tip_height = int(manifest["tip_height"])
     network = LocalNetwork.open(directory)
     source, joiner = NODE_NAMES
-    joiner_directory = directory / joiner
-    config_path = joiner_directory / CONFIG_FILE_NAME
-    original_config = config_path.read_text(encoding="utf-8")
-    if joiner_config_extra is not None:
-        config_path.write_text(original_config + "\n" + joiner_config_extra.strip() + "\n", encoding="utf-8")
-        try:
-            load_config(joiner_directory)
-        except ConfigError as error:
-            config_path.write_text(original_config, encoding="utf-8")
-            raise ConfigError(
-                f"node1 refuses the extra configuration ({error}); this node build may not have state sync yet"
-            ) from None
+    originals: dict[str, str] = {}
     try:
-        _reset_joiner(joiner_directory)
+        originals[joiner] = _append_config(directory / joiner, joiner_config_extra, joiner)
+        originals[source] = _append_config(directory / source, source_config_extra, source)
+        _reset_joiner(directory / joiner)
         started_s = time.monotonic()
         network.start([source], ready_timeout_s=SOURCE_READY_TIMEOUT_S, wait_for_peers=False)
         source_start_s = time.monotonic() - started_s
@@ -145,7 +164,8 @@ def measure_join(directory: Path, *, timeout_s: float, joiner_config_extra: str 
             time.sleep(JOIN_POLL_INTERVAL_S)
     finally:
         network.stop()
-        config_path.write_text(original_config, encoding="utf-8")
+        for name, text in originals.items():
+            (directory / name / CONFIG_FILE_NAME).write_text(text, encoding="utf-8")
     recorded = tuple(samples)
     return JoinResult(
         mode="replay" if joiner_config_extra is None else "state-sync",
