@@ -258,7 +258,7 @@ def compute_generated_genesis(settings: GenerateSettings) -> Genesis:
     return genesis
 
 
-class _Signer:
+class TransferSigner:
     """Signs a block's transfers from the seed alone, so that worker processes can sign ahead independently."""
 
     def __init__(self, settings: GenerateSettings) -> None:
@@ -283,12 +283,12 @@ class _Signer:
         return raws
 
 
-_worker_signer: _Signer | None = None
+_worker_signer: TransferSigner | None = None
 
 
 def _initialize_worker(settings: GenerateSettings) -> None:
     global _worker_signer
-    _worker_signer = _Signer(settings)
+    _worker_signer = TransferSigner(settings)
 
 
 def _sign_in_worker(height: int) -> list[bytes]:
@@ -300,7 +300,7 @@ def _iterate_signed_blocks(settings: GenerateSettings, first: int) -> Iterator[l
     """Each block's signed transfers from `first` on, in order; signed by `settings.workers` processes ahead."""
     heights = range(first, settings.blocks + 1)
     if settings.workers == 0:
-        signer = _Signer(settings)
+        signer = TransferSigner(settings)
         for height in heights:
             yield signer.sign_block(height)
         return
@@ -370,7 +370,7 @@ def _write_layout(directory: Path, settings: GenerateSettings, genesis: Genesis)
     write_secret_file(keys_directory / f"{DEV_KEY_NAME}.pass", (dev_passphrase + "\n").encode())
 
 
-def _certify(suite: CryptoSuite, key: PrivateKey, block: CommittedBlock) -> CommitCertificate:
+def certify_block(suite: CryptoSuite, key: PrivateKey, block: CommittedBlock) -> CommitCertificate:
     """node0's precommit for `block` in round 0: a quorum by itself."""
     header = block.header
     vote = Vote(
@@ -456,7 +456,7 @@ def generate_chain(
             failed = [receipt for receipt in block.receipts if receipt.status != 0]
             if failed:
                 raise StorageError(f"generated block {height} holds failing transactions: {failed[0]}")
-            store.commit_block(replace(block, certificate=_certify(suite, validator_key, block)), sync=False)
+            store.commit_block(replace(block, certificate=certify_block(suite, validator_key, block)), sync=False)
             cpu_s = time.thread_time() - cpu_started_s
             created = get_block_accounts(settings, height).stop
             window_cpu_s.append(cpu_s)
