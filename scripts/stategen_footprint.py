@@ -53,17 +53,20 @@ def main() -> None:
     parser.add_argument("work", type=Path)
     parser.add_argument("--state-versions-kept", type=int, required=True)
     parser.add_argument("--block-bodies-kept", type=int, required=True)
+    parser.add_argument("--resume", action="store_true", help="Go on pruning the copy already in WORK_DIR.")
     arguments = parser.parse_args()
     source = arguments.generated / "node0" / "data" / "chain"
     target = arguments.work / "chain"
     archive = arguments.work / "archive"
-    if arguments.work.exists():
-        shutil.rmtree(arguments.work)
-    arguments.work.mkdir(parents=True)
-    shutil.copytree(source, target)
-    result: dict[str, object] = {"unpruned_bytes": get_directory_bytes(target)}
-    result["unpruned_compaction_s"] = compact(target)
-    result["unpruned_bytes_after_compaction"] = get_directory_bytes(target)
+    result: dict[str, object] = {}
+    if not arguments.resume:
+        if arguments.work.exists():
+            shutil.rmtree(arguments.work)
+        arguments.work.mkdir(parents=True)
+        shutil.copytree(source, target)
+        result["unpruned_bytes"] = get_directory_bytes(target)
+        result["unpruned_compaction_s"] = compact(target)
+        result["unpruned_bytes_after_compaction"] = get_directory_bytes(target)
     suite = get_suite(load_genesis(arguments.generated / "genesis.json").suite)
     kv = open_store(target, "rocksdb")
     try:
