@@ -13,7 +13,7 @@ import pytest
 
 from gusu.crypto import get_suite
 from gusu.errors import InvalidBlockError, StorageError
-from gusu.ledger.kv import MemoryStore, open_store
+from gusu.ledger.kv import MemoryStore, WriteBatch, open_store
 from gusu.ledger.smt import StateTree, compute_tree_root, validate_state_proof
 from gusu.ledger.store import (
     BlockStore,
@@ -312,3 +312,28 @@ def test_a_failed_receipt_is_kept_as_failed() -> None:
     assert failed is not None and not failed.is_success
     assert (failed.error_code, failed.gas_used) == ("reverted", 101)
     assert replace(failed, status=ReceiptStatus.SUCCESS) != failed
+
+
+class _SyncLog(MemoryStore):
+    """A memory store that records the `sync` flag of each write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.syncs: list[bool] = []
+
+    def write(self, batch: WriteBatch, *, sync: bool = True) -> None:
+        self.syncs.append(sync)
+        super().write(batch, sync=sync)
+
+
+def test_a_block_is_written_synced_unless_a_bulk_writer_asks_otherwise() -> None:
+    kv = _SyncLog()
+    store = BlockStore(kv, SUITE)
+    store.initialize(CHAIN_ID, GENESIS_HASH)
+    genesis = _block(None, [], ((b"balance/a", b"\x64"),), certificate=False, state_tree=store.state_tree)
+    kv.syncs.clear()
+    store.commit_block(genesis)
+    first = _block(_after(genesis), [ALICE], ((b"balance/a", b"\x60"),), state_tree=store.state_tree)
+    store.commit_block(first, sync=False)
+    assert kv.syncs == [True, False]
+    assert store.get_tip() == (Height(1), first.block_hash)

@@ -32,6 +32,18 @@ from gusu.eval.bench import (
     summary_rows,
 )
 from gusu.eval.network import NODES_MAX, LocalNetwork
+from gusu.eval.stategen import (
+    ACCOUNTS_MAX,
+    BLOCKS_MAX,
+    SENDERS_MAX,
+    WORKERS_MAX,
+    GenerateProgress,
+    GenerateSettings,
+    generate_chain,
+    load_manifest,
+    replay_chain,
+)
+from gusu.eval.statejoin import JOIN_TIMEOUT_S_MAX, STATE_SYNC_CONFIG, measure_join
 from gusu.eval.valset_bench import (
     DEFAULT_REMOVAL,
     DEFAULT_THROUGHPUT_WINDOW_S,
@@ -111,7 +123,7 @@ class _NoProgress:
         pass
 
 
-@click.command("bench")
+@click.group("bench", invoke_without_command=True)
 @click.option(
     "--suite",
     type=click.Choice(list(SUITE_NAMES)),
@@ -299,7 +311,14 @@ def bench_command(
     a temporary directory, its node started, benchmarked, stopped and removed.
     Closed loop (--window, the default) finds the sustained maximum; open loop
     (--rate) checks latency at a fixed load, e.g. half the sustained rate.
+
+    \b
+    Subcommands (state growth, issue 13): `gusu bench generate` writes a large
+    valid chain, `gusu bench replay` re-checks it as a joining node would,
+    `gusu bench join` times a fresh node joining it.
     """
+    if click.get_current_context().invoked_subcommand is not None:
+        return  # `gusu bench generate|replay|join`: the subcommand runs instead
     state = get_state()
     if rate is not None and window is not None:
         raise CliUsageError("choose one of --rate (open loop) and --window (closed loop)")
@@ -388,3 +407,148 @@ def bench_command(
     if change.get("transactions_lost") or change.get("committed_more_than_once") or change.get("error"):
         click.echo("error: the validator change lost or repeated transactions, or did not complete", err=True)
         click.get_current_context().exit(1)
+
+
+# --- state growth (issue 13): a generated chain, its replay, a node joining it ----------------------------------
+
+
+@bench_command.command("generate")
+@click.option("--accounts", type=click.IntRange(1, ACCOUNTS_MAX), required=True, help="New accounts to create.")
+@click.option("--blocks", type=click.IntRange(1, BLOCKS_MAX), required=True, help="Blocks to spread them over.")
+@click.option(
+    "--out",
+    "out_directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory to create (must not hold a chain).",
+)
+@click.option("--seed", default="gusu", show_default=True, help="Everything on the chain derives from it.")
+@click.option("--suite", type=click.Choice(list(SUITE_NAMES)), default="ecdsa", show_default=True)
+@click.option("--senders", type=click.IntRange(1, SENDERS_MAX), default=100, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(0, WORKERS_MAX),
+    default=1,
+    show_default=True,
+    help="Processes signing ahead of the block builder (0: sign in the builder).",
+)
+@click.option("--state-versions-kept", type=click.IntRange(0, None), default=0, show_default=True)
+@click.option("--block-bodies-kept", type=click.IntRange(0, None), default=0, show_default=True)
+@click.option("--base-api-port", type=click.IntRange(1, 65535), default=18545, show_default=True)
+@click.option("--base-p2p-port", type=click.IntRange(1, 65535), default=28656, show_default=True)
+@common_options
+def bench_generate(
+    accounts: int,
+    blocks: int,
+    out_directory: Path,
+    seed: str,
+    suite: str,
+    senders: int,
+    workers: int,
+    state_versions_kept: int,
+    block_bodies_kept: int,
+    base_api_port: int,
+    base_p2p_port: int,
+) -> None:
+    """Write a chain of ACCOUNTS new accounts over BLOCKS valid, certified blocks, ready to run.
+
+    \b
+    The directory is a two-validator local network (`gusu net start --dir`):
+    node0 holds the chain and alone is a quorum, node1 is empty (the node
+    that joins: `gusu bench join`). Deterministic from --seed. With
+    --state-versions-kept / --block-bodies-kept, node0 prunes as it would
+    running (and keeps those settings).
+    """
+    state = get_state()
+    settings = GenerateSettings(
+        accounts=accounts,
+        blocks=blocks,
+        seed=seed,
+        suite_name=suite,
+        senders=senders,
+        workers=workers,
+        state_versions_kept=state_versions_kept,
+        block_bodies_kept=block_bodies_kept,
+        base_api_port=base_api_port,
+        base_p2p_port=base_p2p_port,
+    )
+
+    def on_progress(progress: GenerateProgress) -> None:
+        state.note(
+            f"block {progress.height:,} of {progress.blocks:,}, {progress.accounts_created:,} accounts, "
+            f"{progress.elapsed_s:,.0f} s"
+        )
+
+    result = generate_chain(out_directory.expanduser().resolve(), settings, on_progress)
+    document = load_manifest(result.directory)
+    state.emit(document, lambda: state.stdout.print_json(data=document))
+
+
+@bench_command.command("replay")
+@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--blocks", "blocks_max", type=click.IntRange(1, BLOCKS_MAX), default=None, help="Stop after this many.")
+@click.option(
+    "--to",
+    "target_directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Store the replayed chain here (RocksDB; replaced) instead of in memory.",
+)
+@common_options
+def bench_replay(directory: Path, blocks_max: int | None, target_directory: Path | None) -> None:
+    """Re-check a generated chain block by block as a node replaying it does; the rate, no network."""
+    state = get_state()
+    result = replay_chain(directory.expanduser().resolve(), target_directory, blocks_max)
+    document = {
+        "blocks": result.blocks,
+        "transactions": result.transactions,
+        "seconds": round(result.seconds, 3),
+        "blocks_per_s": round(result.blocks_per_s, 2),
+        "tip_hash": result.tip_hash.hex(),
+        "state_root": result.state_root.hex(),
+    }
+    state.emit(document, lambda: state.stdout.print_json(data=document))
+
+
+@bench_command.command("join")
+@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--timeout", "timeout_s", type=click.FloatRange(1, JOIN_TIMEOUT_S_MAX), default=1800, show_default=True)
+@click.option(
+    "--joiner-config",
+    "joiner_config_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="TOML appended to node1's config.toml for this run, e.g. a [state_sync] section.",
+)
+@click.option(
+    "--source-config",
+    "source_config_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="TOML appended to node0's config.toml for this run, e.g. its snapshot settings.",
+)
+@click.option("--state-sync", is_flag=True, help="Join by state sync: appends [state_sync] enabled = true.")
+@common_options
+def bench_join(
+    directory: Path,
+    timeout_s: float,
+    joiner_config_path: Path | None,
+    source_config_path: Path | None,
+    state_sync: bool,
+) -> None:
+    """Start node0 of a generated chain, then time node1 joining it from an empty store."""
+    state = get_state()
+    if state_sync and joiner_config_path is not None:
+        raise CliUsageError("choose one of --state-sync and --joiner-config")
+    extra = STATE_SYNC_CONFIG if state_sync else None
+    if joiner_config_path is not None:
+        extra = joiner_config_path.read_text(encoding="utf-8")
+    source_extra = None if source_config_path is None else source_config_path.read_text(encoding="utf-8")
+    result = measure_join(
+        directory.expanduser().resolve(),
+        timeout_s=timeout_s,
+        joiner_config_extra=extra,
+        source_config_extra=source_extra,
+    )
+    document = result.to_json()
+    state.emit(document, lambda: state.stdout.print_json(data=document))

@@ -112,7 +112,8 @@ def apply_state_pruning_step(
     if current >= target:
         return None
     kept_from = Height(current + 1)
-    batch = compute_pruning_batch(kv, kept_from)
+    # Versions up to `current` were pruned by earlier steps: read only the index of `kept_from`.
+    batch = compute_pruning_batch(kv, kept_from, previously_kept_from=current)
     batch.put(META_STATE_KEPT_FROM, kept_from.to_bytes(8, "big"))
     kv.write(batch, sync=False)  # losing it in an OS crash loses no data: the step is redone
     return kept_from

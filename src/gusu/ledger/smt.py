@@ -1044,14 +1044,29 @@ def apply_tree_update_to_batch(batch: WriteBatch, update: TreeUpdate) -> None:
         batch.put(key, b"")
 
 
-def compute_pruning_batch(store: KeyValueStore, oldest_kept_version: int) -> WriteBatch:
+def compute_pruning_batch(
+    store: KeyValueStore, oldest_kept_version: int, previously_kept_from: int | None = None
+) -> WriteBatch:
     """Deletes of every node that no version from `oldest_kept_version` on needs, with their index entries.
 
     A node stale since version S is used by versions below S only, so every
     node stale since a version at or below `oldest_kept_version` goes.
+
+    `previously_kept_from`: an earlier batch of this function pruned up to that version, so only the index
+    of the versions after it is read, one version's prefix each. Without it the index is read from its
+    start, which in an LSM store means walking the deletes of every earlier pruning until the engine
+    compacts them away (pruning a long backlog one version at a time was quadratic: a 100,000-version
+    store did not finish in 15 minutes).
     """
     assert 0 <= oldest_kept_version <= _VERSION_MAX
     batch = WriteBatch()
+    if previously_kept_from is not None:
+        assert 0 <= previously_kept_from <= oldest_kept_version
+        for version in range(previously_kept_from + 1, oldest_kept_version + 1):
+            for index_key, _ in store.iterate(PREFIX_STALE + version.to_bytes(_VERSION_BYTES, "big")):
+                batch.delete(index_key)
+                batch.delete(index_key[1 + _VERSION_BYTES :])
+        return batch
     end = None
     if oldest_kept_version < _VERSION_MAX:
         end = PREFIX_STALE + (oldest_kept_version + 1).to_bytes(_VERSION_BYTES, "big")

@@ -356,8 +356,12 @@ class BlockStore:
         batch.put(META_TIP, encode([TAG_TIP, header.height, block_hash]))
         self._kv.write(batch, sync=True)
 
-    def commit_block(self, block: CommittedBlock) -> None:
-        """Write a block and everything it implies atomically and durably."""
+    def commit_block(self, block: CommittedBlock, *, sync: bool = True) -> None:
+        """Write a block and everything it implies atomically and durably.
+
+        `sync` False leaves the batch to the engine's next sync (atomic still, but a power loss may drop
+        the latest blocks): only for bulk writers that sync once at the end (`gusu.eval.stategen`), never a node.
+        """
         header = block.header
         self.validate_next(header, block.block_hash)
         count = len(block.transaction_ids)
@@ -385,7 +389,7 @@ class BlockStore:
         assert block.tree_update.version == height and block.tree_update.root == header.state_root
         apply_tree_update_to_batch(batch, block.tree_update)
         batch.put(META_TIP, encode([TAG_TIP, height, block.block_hash]))
-        self._kv.write(batch, sync=True)
+        self._kv.write(batch, sync=sync)
         apply_tree_update_to_cache(self._state_tree.cache, block.tree_update)  # only once it is stored
 
     def close(self) -> None:
