@@ -65,7 +65,7 @@ import aiohttp
 import orjson
 import psutil
 
-from gusu.codec import encode
+from gusu.codec import Value, encode
 from gusu.crypto import PrivateKey, get_suite
 from gusu.crypto.bench import measure_suite
 from gusu.crypto.keyfile import decrypt_key_file
@@ -178,6 +178,8 @@ class BenchConfig:
     """Ordering of a throw-away network: tendermint or raft."""
     contract: bool = False
     """Load a deployed sandboxed token (`BENCH_TOKEN_SOURCE`) instead of the native `account.transfer`."""
+    app: AppLoad | None = None
+    """Load an application's main transaction instead (its adapter: `gusu.eval.appbench`)."""
 
     def __post_init__(self) -> None:
         if self.senders < 1:
@@ -204,6 +206,8 @@ class BenchConfig:
             raise BenchError("--consensus must be tendermint or raft")
         if self.consensus != "tendermint" and (self.nodes < 2 or self.network_directory is not None):
             raise BenchError("--consensus is for a throw-away network: --nodes 2 or more, without --dir")
+        if self.app is not None and self.contract:
+            raise BenchError("choose one load: --app or --contract")
         if self.down_node is not None:
             if not self.is_network:
                 raise BenchError("--down-node needs a network: --nodes N (4 or more) or --dir")
@@ -312,6 +316,107 @@ def sign_transfers(
             signed = build_transaction(
                 key, chain_id, contract, "transfer", [recipient, TRANSFER_AMOUNT], Height(valid_until_height)
             )
+            signed_list.append(("0x" + signed.transaction_id.hex(), "0x" + signed.raw.hex()))
+        results.append(signed_list)
+    return results
+
+
+AppCall = tuple[str, str, list[Value]]
+"""(contract, method, arguments) of one application transaction."""
+
+
+class AppSetup:
+    """What an application adapter may do before the load: deploy, view, commit setup transactions.
+
+    Every setup transaction must commit with a success receipt, else the benchmark stops with `what`.
+    """
+
+    def __init__(
+        self,
+        rpc: RpcTransport,
+        watcher: BlockWatcher,
+        state: LoadState,
+        funding_key: PrivateKey,
+        chain_id: str,
+        batch: int,
+    ) -> None:
+        self.rpc = rpc
+        self.funding_key = funding_key
+        self.chain_id = chain_id
+        self._watcher = watcher
+        self._state = state
+        self._batch = batch
+
+    async def get_height(self) -> int:
+        return int(await self.rpc.call("gusu_blockNumber", []))
+
+    async def view(self, contract: str, method: str, args: Sequence[Value] = ()) -> Any:
+        return await _call_view(self.rpc, contract, method, args)
+
+    async def commit(self, calls: Sequence[tuple[PrivateKey, AppCall]], what: str) -> None:
+        """Sign each (key, call), submit them all, and wait until every one has succeeded."""
+        height = await self.get_height()
+        raws = []
+        for key, (contract, method, args) in calls:
+            signed = build_transaction(key, self.chain_id, contract, method, args, Height(height + SETUP_VALID_BLOCKS))
+            raws.append(("0x" + signed.transaction_id.hex(), "0x" + signed.raw.hex()))
+        await _commit_all(self.rpc, self._watcher, self._state, raws, self._batch, what)
+
+    async def deploy(self, name: str, source: str, args: Sequence[Value] = ()) -> None:
+        """Deploy `source` at `name` with the funding key, unless something is deployed there already
+        (approving its code first where the chain asks for it, which only a chain whose governance the
+        funding key decides alone allows)."""
+        if await self.view("contracts", "get_instance", [name]):
+            return
+        key = self.funding_key
+        if await self.view("contracts", "is_approval_required"):
+            code_hash = compute_code_hash(key.suite, source)
+            expires = await self.get_height() + SETUP_VALID_BLOCKS
+            await self.commit(
+                [(key, ("system", "propose", ["approve_contract", encode([code_hash]), expires]))],
+                f"proposing approval of the {name} contract",
+            )
+        await self.commit(
+            [(key, ("contracts", "deploy", [name, source, encode(list(args))]))],
+            f"deploying the {name} contract (on a governed chain, approve its code hash first: `gusu contract hash`)",
+        )
+
+
+class AppLoad(Protocol):
+    """An application's main transaction as the benchmark's load; the adapters are in `gusu.eval.appbench`.
+
+    The adapter is pickled to the signing processes, so it must be a plain (frozen) dataclass.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def load(self) -> str:
+        """What the result's "load" says, e.g. "evidence_service.submit"."""
+        ...
+
+    async def prepare(self, setup: AppSetup, senders: Sequence[PrivateKey], per_sender: Sequence[int]) -> list[Value]:
+        """Deploy and set up the application and each (funded) sender; per sender, the context its calls need."""
+        ...
+
+    def compute_call(self, context: Value, sequence: int) -> AppCall:
+        """The sender's `sequence`-th main transaction (0, 1, ...); each must succeed when committed in any order."""
+        ...
+
+
+def sign_app_calls(
+    app: AppLoad, suite_name: str, chain_id: str, valid_until_height: int, jobs: Sequence[tuple[bytes, int, Value]]
+) -> list[list[tuple[str, str]]]:
+    """For each (secret, count, context): `count` signed application transactions as (id hex, raw hex)."""
+    suite = get_suite(suite_name)
+    results: list[list[tuple[str, str]]] = []
+    for secret, count, context in jobs:
+        key = suite.load_private_key(secret)
+        signed_list: list[tuple[str, str]] = []
+        for sequence in range(count):
+            contract, method, args = app.compute_call(context, sequence)
+            signed = build_transaction(key, chain_id, contract, method, args, Height(valid_until_height))
             signed_list.append(("0x" + signed.transaction_id.hex(), "0x" + signed.raw.hex()))
         results.append(signed_list)
     return results
@@ -958,6 +1063,8 @@ async def _submit_all(rpc: RpcTransport, raws: Sequence[str], batch: int) -> Non
 
 
 BENCH_CONTRACT_NAME: Final = BENCH_TOKEN
+SETUP_VALID_BLOCKS: Final = 100
+"""Setup transactions (deployment, approval, an application's preparation) may commit this many blocks ahead."""
 BENCH_MINT_CHUNK: Final = 256
 """Holders per mint transaction: well under the sandbox's storage_writes_max of one call."""
 
@@ -1067,10 +1174,16 @@ async def prepare_load(
     if config.contract:
         progress.phase(f"deploying {BENCH_CONTRACT_NAME} and minting to {senders} senders", None)
         await deploy_bench_contract(rpc, watcher, state, funding_key, chain_id, addresses, per_sender, config.batch)
+    contexts: list[Value] = []
+    if config.app is not None:
+        progress.phase(f"setting up {config.app.name} for {senders} senders", None)
+        setup = AppSetup(rpc, watcher, state, funding_key, chain_id, config.batch)
+        contexts = await config.app.prepare(setup, keys, per_sender)
+        assert len(contexts) == senders, "an app adapter returns one context per sender"
     funding_s = time.perf_counter() - funding_started
 
     # Pre-signing on every core, before any load reaches the node.
-    progress.phase(f"signing {count:,} transfers", count)
+    progress.phase(f"signing {count:,} {'transactions' if config.app is not None else 'transfers'}", count)
     presign_started = time.perf_counter()
     height = int(await rpc.call("gusu_blockNumber", []))
     # The latest height a transaction may name is next height + window - 1; leave a few blocks of slack.
@@ -1085,10 +1198,21 @@ async def prepare_load(
     per_sender_signed: list[list[tuple[str, str]]] = []
     loop = asyncio.get_running_loop()
     contract = BENCH_CONTRACT_NAME if config.contract else "account"
-    futures = [
-        loop.run_in_executor(pool, sign_transfers, suite_name, chain_id, valid_until, chunk, contract)
-        for chunk in chunks
-    ]
+    if config.app is not None:
+        app_jobs = [
+            (key.secret, calls, contexts[index])
+            for index, (key, calls) in enumerate(zip(keys, per_sender, strict=True))
+        ]
+        app_chunks = [app_jobs[start : start + chunk_size] for start in range(0, len(app_jobs), chunk_size)]
+        futures = [
+            loop.run_in_executor(pool, sign_app_calls, config.app, suite_name, chain_id, valid_until, chunk)
+            for chunk in app_chunks
+        ]
+    else:
+        futures = [
+            loop.run_in_executor(pool, sign_transfers, suite_name, chain_id, valid_until, chunk, contract)
+            for chunk in chunks
+        ]
     done = 0
     try:
         for future in asyncio.as_completed(futures):
@@ -1320,7 +1444,8 @@ async def _measure(
         "rate": config.rate,
         "window": config.window if config.rate is None else None,
         "suite": prepared.suite,
-        "load": f"{BENCH_CONTRACT_NAME}.transfer (deployed)" if config.contract else "account.transfer",
+        "load": _describe_load(config),
+        "app": None if config.app is None else config.app.name,
         "chain_id": prepared.chain_id,
         "warmup_s": config.warmup_s,
         "duration_s": config.duration_s,
@@ -1365,6 +1490,12 @@ async def _measure(
     if scenario is not None:
         result.update(await scenario.finish(rpcs, state, window_start, window_end))
     return result
+
+
+def _describe_load(config: BenchConfig) -> str:
+    if config.app is not None:
+        return config.app.load
+    return f"{BENCH_CONTRACT_NAME}.transfer (deployed)" if config.contract else "account.transfer"
 
 
 def _round(value: float | None) -> float | None:
