@@ -94,6 +94,12 @@ class EvidenceLoad:
         metadata_hash = compute_metadata_hash({"title": f"bench document {sequence}", "source": "gusu bench"})
         return self.contract, "submit", [hashes.sm3, hashes.sha256, metadata_hash, self.description]
 
+    async def get_state_summary(self, setup: AppSetup, contexts: Sequence[Value]) -> dict[str, Any]:
+        # get_settings answers [admin, threshold, number of records].
+        settings = await setup.view(self.contract, "get_settings")
+        records = settings[2] if isinstance(settings, list) and len(settings) == 3 else None
+        return {"records": records}
+
 
 APP_LOADS: Final[dict[str, AppLoad]] = {"evidence": EvidenceLoad()}
 """`gusu bench --app NAME` choices."""

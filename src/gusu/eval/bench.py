@@ -404,6 +404,10 @@ class AppLoad(Protocol):
         """The sender's `sequence`-th main transaction (0, 1, ...); each must succeed when committed in any order."""
         ...
 
+    async def get_state_summary(self, setup: AppSetup, contexts: Sequence[Value]) -> dict[str, Any]:
+        """After the run: what the application's state shows of the load (e.g. records stored), for the result."""
+        ...
+
 
 def sign_app_calls(
     app: AppLoad, suite_name: str, chain_id: str, valid_until_height: int, jobs: Sequence[tuple[bytes, int, Value]]
@@ -1022,6 +1026,8 @@ class _Prepared:
     presign_s: float
     funding_s: float
     valid_until_height: int
+    app_setup: AppSetup | None = None
+    app_contexts: list[Value] = field(default_factory=list)
 
 
 async def _wait_for(ids: set[str], watcher: BlockWatcher, timeout_s: float, state: LoadState) -> None:
@@ -1175,6 +1181,7 @@ async def prepare_load(
         progress.phase(f"deploying {BENCH_CONTRACT_NAME} and minting to {senders} senders", None)
         await deploy_bench_contract(rpc, watcher, state, funding_key, chain_id, addresses, per_sender, config.batch)
     contexts: list[Value] = []
+    setup: AppSetup | None = None
     if config.app is not None:
         progress.phase(f"setting up {config.app.name} for {senders} senders", None)
         setup = AppSetup(rpc, watcher, state, funding_key, chain_id, config.batch)
@@ -1232,6 +1239,8 @@ async def prepare_load(
         presign_s=time.perf_counter() - presign_started,
         funding_s=funding_s,
         valid_until_height=valid_until,
+        app_setup=setup,
+        app_contexts=contexts,
     )
 
 
@@ -1288,7 +1297,11 @@ async def _run_load(
             prepared = await prepare_load(
                 config, rpc, watcher, state, funding_key, verify_rate, node_workers, pool, progress
             )
-            return await _measure(config, rpcs, state, prepared, node_pid, progress, scenario)
+            result = await _measure(config, rpcs, state, prepared, node_pid, progress, scenario)
+            if config.app is not None and prepared.app_setup is not None:
+                # After the accounting: every committed transaction's effect is in the state now.
+                result["app_state"] = await config.app.get_state_summary(prepared.app_setup, prepared.app_contexts)
+            return result
         finally:
             await watcher.stop()
 

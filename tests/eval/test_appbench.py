@@ -1,0 +1,127 @@
+"""`gusu bench --app`: application adapters (units) and a tiny real `--app evidence` run against a throw-away node."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from gusu.apps.evidence.records import compute_content_hashes
+from gusu.codec import decode
+from gusu.crypto import get_suite
+from gusu.eval.appbench import APP_LOADS, EvidenceLoad, get_app_bench_error, get_app_load
+from gusu.eval.bench import BenchConfig, BenchError, sign_app_calls
+from gusu.ledger.types import decode_transaction
+
+APP_KEYS = {
+    "tps",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "load",
+    "app",
+    "app_state",
+    "submitted",
+    "committed",
+    "succeeded",
+    "failed",
+    "rejected",
+    "lost",
+    "verify_rate_per_core",
+    "tps_to_verify_ratio",
+    "nodes",
+    "hardware",
+    "command",
+    "transfer",
+    "tps_to_transfer_ratio",
+    "verify_normalised_ratio",
+}
+
+
+def test_evidence_calls_are_distinct_valid_submissions() -> None:
+    load = EvidenceLoad()
+    context = bytes(range(16))
+    calls = [load.compute_call(context, sequence) for sequence in range(50)]
+    calls.append(load.compute_call(bytes(16), 0))
+    assert {(contract, method) for contract, method, _ in calls} == {("evidence_service", "submit")}
+    sm3_hashes = {bytes(args[0]) for _, _, args in calls}
+    assert len(sm3_hashes) == len(calls)  # a repeated document would only return the existing record
+    for _, _, args in calls:
+        sm3_hash, sha256_hash, metadata_hash, description = args
+        assert isinstance(sm3_hash, bytes) and isinstance(sha256_hash, bytes) and isinstance(metadata_hash, bytes)
+        assert len(sm3_hash) == len(sha256_hash) == len(metadata_hash) == 32
+        assert description == "gusu bench"
+    # The pair is what the evidence client computes for the same content.
+    content = b"gusu bench evidence document " + context + (3).to_bytes(8, "big")
+    hashes = compute_content_hashes(content)
+    assert calls[3][2][:2] == [hashes.sm3, hashes.sha256]
+
+
+def test_signed_app_calls_carry_the_adapters_call() -> None:
+    suite = get_suite("sm")
+    key = suite.generate_private_key()
+    load = pickle.loads(pickle.dumps(get_app_load("evidence")))  # as the signing processes receive it
+    [signed] = sign_app_calls(load, "sm", "chain-x", 77, [(key.secret, 3, bytes(16))])
+    assert len(signed) == 3 and len({transaction_id for transaction_id, _ in signed}) == 3
+    for sequence, (_, raw) in enumerate(signed):
+        transaction = decode_transaction(bytes.fromhex(raw[2:]))
+        assert (transaction.contract, transaction.method, transaction.chain_id) == (
+            "evidence_service",
+            "submit",
+            "chain-x",
+        )
+        assert int(transaction.valid_until_height) == 77
+        assert decode(transaction.args) == load.compute_call(bytes(16), sequence)[2]
+
+
+def test_app_load_choices_and_options() -> None:
+    assert set(APP_LOADS) >= {"evidence"}
+    with pytest.raises(BenchError, match="choose one of"):
+        get_app_load("nonesuch")
+    with pytest.raises(BenchError, match="--app or --contract"):
+        BenchConfig(app=EvidenceLoad(), contract=True)
+
+
+def test_a_run_with_failed_or_refused_transactions_is_no_result() -> None:
+    good = {"app": "evidence", "succeeded": 10, "failed": 0, "rejected": 0, "lost": 0, "receipts_missing": 0}
+    assert get_app_bench_error(good) is None
+    assert get_app_bench_error({"app": None, "failed": 3}) is None  # not an application run
+    failed = get_app_bench_error({**good, "failed": 2, "rejected": 1})
+    assert failed is not None and "2 failed" in failed and "1 refused" in failed
+    assert "no transaction succeeded" in (get_app_bench_error({**good, "succeeded": 0}) or "")
+
+
+@pytest.mark.e2e
+def test_tiny_evidence_bench_against_transfer() -> None:
+    environment = {key: value for key, value in os.environ.items() if key not in ("GUSU_ENDPOINT", "GUSU_HOME")}
+    options = ["--duration", "2", "--warmup", "1", "--senders", "20", "--window", "200", "--count", "800"]
+    completed = subprocess.run(
+        [sys.executable, "-m", "gusu.cli.main", "bench", "--app", "evidence", "--against-transfer", *options, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "Traceback" not in completed.stderr
+    result: dict[str, Any] = json.loads(completed.stdout)
+    assert set(result) >= APP_KEYS, APP_KEYS - set(result)
+    assert result["app"] == "evidence" and result["load"] == "evidence_service.submit"
+    assert result["nodes"] == 1 and result["throwaway_chain"] is True
+    # Every load transaction committed with a success receipt, and each stored a new record.
+    assert result["committed"] > 0 and result["tps"] > 0
+    assert result["committed"] == result["succeeded"] == result["acknowledged"] == result["submitted"]
+    assert result["failed"] == result["rejected"] == result["lost"] == result["receipts_missing"] == 0
+    assert result["app_state"] == {"records": result["succeeded"]}
+    # The account.transfer run with the same settings, and the ratios.
+    transfer = result["transfer"]
+    assert transfer["committed"] > 0 and transfer["failed"] == 0 and transfer["tps"] > 0
+    assert result["tps_to_transfer_ratio"] == round(result["tps"] / transfer["tps"], 3)
+    assert result["verify_normalised_ratio"] > 0
