@@ -49,6 +49,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "node": ("gusu.cli.node", "node_group"),
     "org": ("gusu.cli.org", "org_group"),
     "state": ("gusu.cli.state", "state_group"),
+    "trace": ("gusu.cli.trace_app", "trace_group"),
     "tx": ("gusu.cli.tx", "tx_group"),
 }
 """Command name -> (module, attribute); imported on first use, so `gusu keys list` loads no node code."""

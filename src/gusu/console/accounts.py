@@ -67,6 +67,7 @@ PUBLIC_ROUTES: Final = frozenset(
         "/accounts/{argument}",
         "/verify",
         "/evidence/verify",
+        "/trace",
         "/search",
         "/language",
         "/static/{name}",

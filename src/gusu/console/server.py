@@ -38,6 +38,7 @@ from gusu.console.accounts import (
 )
 from gusu.console.alert_pages import add_alert_routes
 from gusu.console.app_evidence import add_evidence_routes
+from gusu.console.app_trace import add_trace_routes
 from gusu.console.chains import add_chain_routes, chain_middleware, get_client
 from gusu.console.contracts import add_routes as add_contract_routes
 from gusu.console.governance import add_routes as add_governance_routes
@@ -70,6 +71,7 @@ STATIC_FILES: Final = {
     "app.js": "text/javascript",
     "hash.js": "text/javascript",
     "evidence-verify.js": "text/javascript",
+    "trace-check.js": "text/javascript",
     "console.css": "text/css",
     "favicon.svg": "image/svg+xml",
 }
@@ -102,6 +104,7 @@ PAGES: Final = (
     "chain",
     "registry",
     "evidence_verify",
+    "trace",
 )
 
 CLIENT_KEY: Final = web.AppKey("client", AsyncClient)
@@ -226,6 +229,7 @@ def compute_page(
         ("/blocks", "nav.explorer", "explorer"),
         ("/verify", "nav.verify", "verify"),
         ("/evidence/verify", "nav.evidence_verify", "evidence_verify"),
+        ("/trace", "nav.trace", "trace"),
     ]
     if signed_in is not None:
         nav.append(("/contracts", "nav.contracts", "contracts"))
@@ -500,6 +504,7 @@ def create_app(
     add_chain_routes(app, settings, app[CLIENT_KEY])
     add_registry_routes(app)
     add_evidence_routes(app)
+    add_trace_routes(app)
     add_monitor(app, CLIENT_KEY)  # after the store's context, which it needs
     app.router.add_get("/", _page("dashboard"))
     app.router.add_get("/blocks", _page("explorer"))
