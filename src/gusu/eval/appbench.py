@@ -16,6 +16,7 @@ the built-in ``account.transfer`` on a fresh throw-away chain, and the result ca
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -29,8 +30,11 @@ from gusu.apps.evidence.records import (
     compute_metadata_hash,
     load_contract_source,
 )
+from gusu.apps.trace.client import CONTRACT_NAME as TRACE_CONTRACT
+from gusu.apps.trace.client import get_contract_source as get_trace_source
+from gusu.apps.trace.codes import CODE_BYTES
 from gusu.codec import Value
-from gusu.crypto import PrivateKey
+from gusu.crypto import PrivateKey, get_suite
 from gusu.eval.bench import (
     AppCall,
     AppLoad,
@@ -43,6 +47,10 @@ from gusu.eval.bench import (
 )
 
 RUN_TAG_BYTES: Final = 16
+TRACE_CODES_PER_ISSUE: Final = 250
+"""Leaves per issue_codes setup transaction (the contract takes up to 500)."""
+TRACE_BATCH_ACTIVATED: Final = 13
+"""Position of the activated-items count in the trace contract's batch record (B_ACTIVATED)."""
 """Random bytes per sender and run that make every piece of generated content (and so every record) new."""
 TRANSFER_FIGURES: Final = (
     "tps",
@@ -101,7 +109,91 @@ class EvidenceLoad:
         return {"records": records}
 
 
-APP_LOADS: Final[dict[str, AppLoad]] = {"evidence": EvidenceLoad()}
+def get_address(key: PrivateKey) -> bytes:
+    return bytes(get_suite(key.suite).compute_address(key.public_key))
+
+
+@dataclass(frozen=True, slots=True)
+class TraceLoad:
+    """溯源: each transaction is a consumer's first scan of a new item, activating it (`trace.scan`).
+
+    Setup follows the product's real path, with the funding key as regulator, brand owner, packer and QC, and the
+    first sender as the retailer: brand and product registered, one random 128-bit code per load transaction issued
+    (`issue_codes`), all bound to one batch, QC passed, shipped to the retailer, received and put on sale. Each scan
+    then names a code no one scanned before and a fresh nonce, so it stores the item's first query, its scan record
+    and its activation, and counts the sale against the batch; none is a suspect scan.
+    """
+
+    contract: str = TRACE_CONTRACT
+    location: str = "Suzhou, bench store"
+
+    @property
+    def name(self) -> str:
+        return "trace"
+
+    @property
+    def load(self) -> str:
+        return f"{self.contract}.scan (first scan, activates)"
+
+    async def prepare(self, setup: AppSetup, senders: Sequence[PrivateKey], per_sender: Sequence[int]) -> list[Value]:
+        owner = setup.funding_key
+        retailer = senders[0]
+        # Fresh names each run, so that a chain that already ran the bench (--endpoint) takes the new ones.
+        tag = secrets.token_hex(4)
+        brand, product, code_set, batch = (f"bench-{what}-{tag}" for what in ("brand", "product", "codes", "batch"))
+        codes = [[secrets.token_bytes(CODE_BYTES) for _ in range(calls)] for calls in per_sender]
+        leaves = [get_suite("sm").hash(b"gusu.trace.code.v1" + code) for group in codes for code in group]
+        await setup.deploy(self.contract, get_trace_source(), [[]])
+        call = self.contract
+        await setup.commit(
+            [(owner, (call, "register_brand", [brand, "Bench brand", get_address(owner), owner.public_key, ""]))],
+            "registering the benchmark brand",
+        )
+        grants: list[tuple[PrivateKey, AppCall]] = [
+            (owner, (call, "grant_role", [brand, role, get_address(owner), True])) for role in ("packer", "qc")
+        ]
+        await setup.commit(
+            [
+                (owner, (call, "register_product", [brand, product, "Bench product", "06901234567892", 1, 365])),
+                *grants,
+                (owner, (call, "grant_role", [brand, "retailer", get_address(retailer), True])),
+            ],
+            "registering the benchmark product and granting roles",
+        )
+        issues: list[tuple[PrivateKey, AppCall]] = []
+        for start in range(0, len(leaves), TRACE_CODES_PER_ISSUE):
+            chunk: list[Value] = list(leaves[start : start + TRACE_CODES_PER_ISSUE])
+            issues.append((owner, (call, "issue_codes", [brand, code_set, chunk])))
+        await setup.commit(issues, f"issuing {len(leaves):,} item codes")
+        steps: list[tuple[PrivateKey, str, list[Value]]] = [
+            (owner, "pack", [batch, product, code_set, len(leaves), "2026-12-03"]),
+            (owner, "inspect", [batch, 1, True, hashlib.sha256(b"bench QC report").digest()]),
+            (owner, "ship", [batch, get_address(retailer)]),
+            (retailer, "receive", [batch]),
+            (retailer, "put_on_sale", [batch]),
+        ]
+        for key, method, args in steps:
+            await setup.commit([(key, (call, method, args))], f"trace setup: {method} of the benchmark batch")
+        return [[batch, b"".join(group), secrets.token_bytes(RUN_TAG_BYTES)] for group in codes]
+
+    def compute_call(self, context: Value, sequence: int) -> AppCall:
+        match context:
+            case [str(), bytes() as codes, bytes() as tag]:
+                code = codes[sequence * CODE_BYTES : (sequence + 1) * CODE_BYTES]
+                assert len(code) == CODE_BYTES, "a sender has one code per load transaction"
+                nonce = hashlib.sha256(tag + sequence.to_bytes(8, "big")).digest()
+                return self.contract, "scan", [code, self.location, nonce, True]
+        raise AssertionError(f"not a trace load context: {context!r}")
+
+    async def get_state_summary(self, setup: AppSetup, contexts: Sequence[Value]) -> dict[str, Any]:
+        batch = contexts[0][0] if contexts and isinstance(contexts[0], list) else None
+        record = await setup.view(self.contract, "get_batch", [batch]) if isinstance(batch, str) else None
+        activated = record[TRACE_BATCH_ACTIVATED] if isinstance(record, list) else None
+        alerts = await setup.view(self.contract, "get_alerts", [0, 100])
+        return {"batch": batch, "activated": activated, "alerts": len(alerts) if isinstance(alerts, list) else None}
+
+
+APP_LOADS: Final[dict[str, AppLoad]] = {"evidence": EvidenceLoad(), "trace": TraceLoad()}
 """`gusu bench --app NAME` choices."""
 
 
