@@ -360,7 +360,9 @@ class AppSetup:
         for key, (contract, method, args) in calls:
             signed = build_transaction(key, self.chain_id, contract, method, args, Height(height + SETUP_VALID_BLOCKS))
             raws.append(("0x" + signed.transaction_id.hex(), "0x" + signed.raw.hex()))
-        await _commit_all(self.rpc, self._watcher, self._state, raws, self._batch, what)
+        # An application's setup may hold thousands of transactions (item codes, vouchers): more time for more.
+        timeout_s = FUNDING_TIMEOUT_S + SETUP_WAIT_S_PER_TRANSACTION * len(raws)
+        await _commit_all(self.rpc, self._watcher, self._state, raws, self._batch, what, timeout_s)
 
     async def deploy(self, name: str, source: str, args: Sequence[Value] = ()) -> None:
         """Deploy `source` at `name` with the funding key, unless something is deployed there already
@@ -1070,6 +1072,7 @@ async def _submit_all(rpc: RpcTransport, raws: Sequence[str], batch: int) -> Non
 
 BENCH_CONTRACT_NAME: Final = BENCH_TOKEN
 SETUP_VALID_BLOCKS: Final = 100
+SETUP_WAIT_S_PER_TRANSACTION: Final = 0.05
 """Setup transactions (deployment, approval, an application's preparation) may commit this many blocks ahead."""
 BENCH_MINT_CHUNK: Final = 256
 """Holders per mint transaction: well under the sandbox's storage_writes_max of one call."""
@@ -1081,13 +1084,19 @@ async def _call_view(rpc: RpcTransport, contract: str, method: str, args: Sequen
 
 
 async def _commit_all(
-    rpc: RpcTransport, watcher: BlockWatcher, state: LoadState, raws: Sequence[tuple[str, str]], batch: int, what: str
+    rpc: RpcTransport,
+    watcher: BlockWatcher,
+    state: LoadState,
+    raws: Sequence[tuple[str, str]],
+    batch: int,
+    what: str,
+    timeout_s: float = FUNDING_TIMEOUT_S,
 ) -> None:
     """Submit (id hex, raw hex) transactions, wait for them, and fail with `what` if any did not succeed."""
     ids = {transaction_id for transaction_id, _raw in raws}
     watcher.watched |= ids
     await _submit_all(rpc, [raw for _id, raw in raws], batch)
-    await _wait_for(ids, watcher, FUNDING_TIMEOUT_S, state)
+    await _wait_for(ids, watcher, timeout_s, state)
     _success, failed, codes, missing = await fetch_receipt_outcomes(rpc, sorted(ids))
     if failed or missing:
         detail = ", ".join(f"{code} x{number}" for code, number in codes.items()) or f"{missing} receipts missing"
