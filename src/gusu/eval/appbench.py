@@ -22,17 +22,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from gusu.apps.evidence.records import (
-    CONTRACT_NAME as EVIDENCE_CONTRACT,
-)
-from gusu.apps.evidence.records import (
-    compute_content_hashes,
-    compute_metadata_hash,
-    load_contract_source,
-)
+from gusu.apps.evidence.records import CONTRACT_NAME as EVIDENCE_CONTRACT
+from gusu.apps.evidence.records import compute_content_hashes, compute_metadata_hash, load_contract_source
 from gusu.apps.trace.client import CONTRACT_NAME as TRACE_CONTRACT
 from gusu.apps.trace.client import get_contract_source as get_trace_source
-from gusu.apps.trace.codes import CODE_BYTES
+from gusu.apps.trace.codes import CODE_BYTES, compute_leaf
 from gusu.codec import Value
 from gusu.crypto import PrivateKey, get_suite
 from gusu.eval.bench import (
@@ -90,6 +84,9 @@ class EvidenceLoad:
     def load(self) -> str:
         return f"{self.contract}.submit"
 
+    def get_sources(self) -> list[str]:
+        return [load_contract_source()]
+
     async def prepare(self, setup: AppSetup, senders: Sequence[PrivateKey], per_sender: Sequence[int]) -> list[Value]:
         # An existing deployment (e.g. on --endpoint) is used as it is: anyone may submit.
         await setup.deploy(self.contract, load_contract_source(), [self.threshold])
@@ -135,6 +132,9 @@ class TraceLoad:
     def load(self) -> str:
         return f"{self.contract}.scan (first scan, activates)"
 
+    def get_sources(self) -> list[str]:
+        return [get_trace_source()]
+
     async def prepare(self, setup: AppSetup, senders: Sequence[PrivateKey], per_sender: Sequence[int]) -> list[Value]:
         owner = setup.funding_key
         retailer = senders[0]
@@ -142,7 +142,7 @@ class TraceLoad:
         tag = secrets.token_hex(4)
         brand, product, code_set, batch = (f"bench-{what}-{tag}" for what in ("brand", "product", "codes", "batch"))
         codes = [[secrets.token_bytes(CODE_BYTES) for _ in range(calls)] for calls in per_sender]
-        leaves = [get_suite("sm").hash(b"gusu.trace.code.v1" + code) for group in codes for code in group]
+        leaves = [compute_leaf(code) for group in codes for code in group]
         await setup.deploy(self.contract, get_trace_source(), [[]])
         call = self.contract
         await setup.commit(

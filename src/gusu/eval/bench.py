@@ -73,10 +73,11 @@ from gusu.errors import GusuError
 from gusu.eval.network import NODES_MAX, LocalNetwork, LocalNode, throwaway_network
 from gusu.execution.bench import BENCH_TOKEN, BENCH_TOKEN_SOURCE
 from gusu.execution.deployment import compute_code_hash
+from gusu.ledger.jsonview import value_to_json
 from gusu.ledger.types import Height
 from gusu.node.chain import initialize_chain
 from gusu.node.config import load_config
-from gusu.sdk import build_transaction
+from gusu.sdk import Client, Contracts, Governance, build_transaction
 
 DEFAULT_SENDERS: Final = 500
 DEFAULT_BATCH: Final = 200
@@ -351,7 +352,8 @@ class AppSetup:
         return int(await self.rpc.call("gusu_blockNumber", []))
 
     async def view(self, contract: str, method: str, args: Sequence[Value] = ()) -> Any:
-        return await _call_view(self.rpc, contract, method, args)
+        """The view's answer as JSON (bytes as 0x-hex, as the node's API gives them)."""
+        return await _call_view(self.rpc, contract, method, [value_to_json(arg) for arg in args])
 
     async def commit(self, calls: Sequence[tuple[PrivateKey, AppCall]], what: str) -> None:
         """Sign each (key, call), submit them all, and wait until every one has succeeded."""
@@ -371,8 +373,11 @@ class AppSetup:
         if await self.view("contracts", "get_instance", [name]):
             return
         key = self.funding_key
-        if await self.view("contracts", "is_approval_required"):
-            code_hash = compute_code_hash(key.suite, source)
+        code_hash = compute_code_hash(key.suite, source)
+        # On a network `approve_app_code` had the organisations approve it before the load.
+        if await self.view("contracts", "is_approval_required") and not await self.view(
+            "contracts", "is_code_approved", [code_hash]
+        ):
             expires = await self.get_height() + SETUP_VALID_BLOCKS
             await self.commit(
                 [(key, ("system", "propose", ["approve_contract", encode([code_hash]), expires]))],
@@ -402,6 +407,10 @@ class AppLoad(Protocol):
         """Deploy and set up the application and each (funded) sender; per sender, the context its calls need."""
         ...
 
+    def get_sources(self) -> list[str]:
+        """The sources of the contracts `prepare` deploys (a network's organisations approve them first)."""
+        ...
+
     def compute_call(self, context: Value, sequence: int) -> AppCall:
         """The sender's `sequence`-th main transaction (0, 1, ...); each must succeed when committed in any order."""
         ...
@@ -409,6 +418,41 @@ class AppLoad(Protocol):
     async def get_state_summary(self, setup: AppSetup, contexts: Sequence[Value]) -> dict[str, Any]:
         """After the run: what the application's state shows of the load (e.g. records stored), for the result."""
         ...
+
+
+def load_admin_key(network: LocalNetwork, organization: str) -> PrivateKey:
+    """An organisation's governance admin key from the network's pki directory."""
+    directory = network.directory / "pki" / organization
+    try:
+        passphrase = (directory / "admin_key.pass").read_text(encoding="utf-8").strip()
+        return decrypt_key_file((directory / "admin_key.json").read_bytes(), passphrase)
+    except OSError as error:
+        raise BenchError(f"cannot read {organization}'s admin key in {directory}: {error}") from error
+
+
+def approve_app_code(network: LocalNetwork, endpoint: str, app: AppLoad) -> None:
+    """Where the network's governance approves contract code, have its organisations approve the application's:
+    the first organisation's admin proposes, the others vote until it is approved."""
+    organizations = sorted({node.organization for node in network.nodes})
+    with Client(endpoint, timeout_s=FUNDING_TIMEOUT_S) as client:
+        contracts = Contracts(client, timeout_s=FUNDING_TIMEOUT_S)
+        if not contracts.is_approval_required():
+            return
+        keys = [load_admin_key(network, organization) for organization in organizations]
+        governance = Governance(client, timeout_s=FUNDING_TIMEOUT_S)
+        for source in app.get_sources():
+            code_hash = contracts.compute_code_hash(source)
+            if contracts.is_code_approved(code_hash):
+                continue
+            proposal = governance.propose_approve_contract(keys[0], code_hash).proposal_id
+            for key in keys[1:]:
+                if contracts.is_code_approved(code_hash):
+                    break
+                governance.vote(key, proposal, True)
+            if not contracts.is_code_approved(code_hash):
+                raise BenchError(
+                    f"the organisations' votes did not approve the {app.name} contract (proposal {proposal})"
+                )
 
 
 def sign_app_calls(
@@ -1701,6 +1745,9 @@ def _run_on_network(
             stopped = [node.name for node in live if network.pid(node) is None]
             raise BenchError(f"{', '.join(stopped)} stopped before the load started; see their node.log")
         node_workers = load_config(live[0].directory).verifier.workers
+        if config.app is not None:
+            progress.phase(f"approving the {config.app.name} contract's code (every organisation's admin)", None)
+            approve_app_code(network, live[0].api_url, config.app)
         _wait_ready(warm)
         # Measured with the nodes idle and the signers started, so neither disturbs it.
         progress.phase(f"measuring {suite_name} verification rate", None)
