@@ -10,12 +10,15 @@ import sys
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from gusu.apps.evidence.records import compute_content_hashes
+from gusu.cli.main import cli
 from gusu.codec import Value, decode
 from gusu.crypto import get_suite
 from gusu.eval.appbench import APP_LOADS, EvidenceLoad, get_app_bench_error, get_app_load
 from gusu.eval.bench import BenchConfig, BenchError, sign_app_calls
+from gusu.eval.valset_bench import ValidatorChangePlan, validate_change_config
 from gusu.ledger.types import decode_transaction
 
 APP_KEYS = {
@@ -83,6 +86,15 @@ def test_app_load_choices_and_options() -> None:
         get_app_load("nonesuch")
     with pytest.raises(BenchError, match="--app or --contract"):
         BenchConfig(app=EvidenceLoad(), contract=True)
+
+
+def test_options_that_do_not_go_with_an_app_load() -> None:
+    with pytest.raises(BenchError, match="drop --app"):
+        validate_change_config(
+            BenchConfig(nodes=4, rate=100.0, duration_s=60.0, app=EvidenceLoad()), ValidatorChangePlan()
+        )
+    answer = CliRunner().invoke(cli, ["bench", "--against-transfer", "--duration", "1"])
+    assert answer.exit_code != 0 and "give --app" in answer.output
 
 
 def test_a_run_with_failed_or_refused_transactions_is_no_result() -> None:

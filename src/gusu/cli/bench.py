@@ -319,6 +319,8 @@ def bench_command(
     state = get_state()
     if rate is not None and window is not None:
         raise CliUsageError("choose one of --rate (open loop) and --window (closed loop)")
+    if against_transfer and app_name is None:
+        raise CliUsageError("--against-transfer compares an application's load with account.transfer: give --app")
     endpoint = state.endpoint if state.endpoint_explicit else None
     if endpoint is not None and (nodes is not None or network_directory is not None or down_node is not None):
         raise CliUsageError("--endpoint benchmarks one node; --nodes, --dir and --down-node are for a local network")

@@ -138,6 +138,8 @@ def validate_change_config(config: BenchConfig, plan: ValidatorChangePlan) -> No
         raise BenchError("--validator-change measures Tendermint: the validator set is a BFT notion")
     if config.down_node is not None:
         raise BenchError("--validator-change and --down-node cannot be combined")
+    if config.app is not None:
+        raise BenchError("--validator-change runs the account.transfer load; drop --app")
     if config.rate is None:
         raise BenchError("--validator-change needs --rate: a fixed offered load the network sustains comfortably")
     if config.duration_s * min(plan.add_at_fraction, plan.remove_at_fraction - plan.add_at_fraction) < (
