@@ -103,6 +103,8 @@ def test_a_run_with_failed_or_refused_transactions_is_no_result() -> None:
     assert get_app_bench_error({"app": None, "failed": 3}) is None  # not an application run
     failed = get_app_bench_error({**good, "failed": 2, "rejected": 1})
     assert failed is not None and "2 failed" in failed and "1 refused" in failed
+    pending = get_app_bench_error({**good, "pending": 5})
+    assert pending is not None and "5 still pending" in pending and "--drain-timeout" in pending
     assert "no transaction succeeded" in (get_app_bench_error({**good, "succeeded": 0}) or "")
 
 

@@ -214,6 +214,8 @@ def get_app_bench_error(result: dict[str, Any]) -> str | None:
         "lost": result.get("lost", 0),
         "without a receipt": result.get("receipts_missing", 0),
         "abandoned": result.get("abandoned", 0),
+        "dropped": result.get("dropped", 0),
+        "still pending after the drain (a longer --drain-timeout lets them commit)": result.get("pending", 0),
     }
     named = [f"{number} {what}" for what, number in faults.items() if number]
     if not named and not result.get("succeeded"):
