@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -23,7 +24,7 @@ from gusu.api.server import create_app
 from gusu.api.settings import ApiSettings
 from gusu.codec import decode, encode
 from gusu.crypto.ecdsa import keccak256
-from gusu.errors import ContractRevertError, OutOfGasError, TransactionError
+from gusu.errors import ConfigError, ContractRevertError, NotFoundError, OutOfGasError, TransactionError
 from gusu.execution import CallResult
 from gusu.execution.evm.contract import compute_revert_message
 from gusu.execution.evm.ethreceipt import compute_eth_receipt_fields
@@ -115,6 +116,7 @@ class EthFakeNode(EvmFakeNode):
 
     raws: list[bytes] = field(default_factory=list)
     refuse_with: Exception | None = None
+    past_calls: list[tuple[int, str, str]] = field(default_factory=list)
 
     async def submit_eth_raw_transaction(self, raw: bytes) -> Hash:
         if self.refuse_with is not None:
@@ -134,6 +136,17 @@ class EthFakeNode(EvmFakeNode):
 
     def get_eth_gas_price(self) -> int:
         return GAS_PRICE
+
+    def call_at_height(
+        self, height: Height, contract: str, method: str, args: bytes, sender: Address | None
+    ) -> CallResult:
+        """The state after a past block: the account's balance is its height, state before 2 is pruned."""
+        self.past_calls.append((int(height), contract, method))
+        if height < 2:
+            raise NotFoundError(f"the state at height {height} is no longer kept on this node")
+        if contract == "account" and method == "balance":
+            return CallResult(encode(int(height)), 1, ())
+        return self.call(contract, method, args, sender)
 
     def commit_mixed_block(self) -> tuple[Hash, Hash, Hash]:
         """A block of (account.transfer, evm.call with one log and 30,000 EVM gas, an EIP-1559 Ethereum
@@ -341,6 +354,42 @@ def test_state_reads_and_block_tags() -> None:
     run(scenario)
 
 
+def test_state_of_recent_blocks_is_read_from_the_node_within_the_window() -> None:
+    async def scenario(ask: Ask, node: EvmFakeNode, _clock: Clock) -> None:
+        assert isinstance(node, EthFakeNode)
+        for _ in range(6):
+            node.commit_block()
+        address = "0x" + HOLDER.hex()
+        assert result(await ask("eth_getBalance", address, "latest")) == hex(100)  # the latest: node.call
+        assert result(await ask("eth_getBalance", address, "0x5")) == hex(5)
+        assert result(await ask("eth_getBalance", address, {"blockNumber": "0x3"})) == hex(3)
+        tip = node.get_block(Height(6))
+        assert tip is not None
+        assert result(await ask("eth_getBalance", address, {"blockHash": "0x" + tip.block_hash.hex()})) == hex(100)
+        call = {"to": "0x" + TOKEN.hex(), "data": "0x1234"}
+        assert result(await ask("eth_call", call, "0x4")) == "0x" + "01" * 32
+        assert result(await ask("eth_getTransactionCount", address, "0x4")) == "0x7"
+        assert node.past_calls == [
+            (5, "account", "balance"),
+            (3, "account", "balance"),
+            (4, "evm", "call_static"),
+            (4, "evm", "get_nonce"),
+        ]
+        # Beyond the window (tip 6 and the 3 before it), and pruned by the node.
+        error(await ask("eth_getBalance", address, "0x2"), -32000, "historical state is not available")
+        error(await ask("eth_getBalance", address, "earliest"), -32000, "state_history_blocks")
+        assert len(node.past_calls) == 4
+
+    async def pruned(ask: Ask, node: EvmFakeNode, _clock: Clock) -> None:
+        for _ in range(3):
+            node.commit_block()
+        error(await ask("eth_getBalance", "0x" + HOLDER.hex(), "0x1"), -32000, "no longer kept")
+        error(await ask("eth_getBalance", "0x" + HOLDER.hex(), "0x0"), -32000, "no longer kept")
+
+    run(scenario, EthFakeNode(), EthSettings(state_history_blocks=3))
+    run(pruned, EthFakeNode())
+
+
 def test_pending_nonce_and_fee_policy_come_from_the_node() -> None:
     async def scenario(ask: Ask, _node: EvmFakeNode, _clock: Clock) -> None:
         assert result(await ask("eth_getTransactionCount", "0x" + "11" * 20, "pending")) == "0x9"
@@ -487,10 +536,15 @@ def test_get_logs_range_and_result_limits() -> None:
 
 
 def test_settings_are_validated() -> None:
-    with pytest.raises(ValueError, match="logs_block_range_max"):
+    with pytest.raises(ConfigError, match="logs_block_range_max"):
         EthSettings(logs_block_range_max=0)
-    with pytest.raises(ValueError, match="filters_max"):
+    with pytest.raises(ConfigError, match="filters_max"):
         EthSettings(filters_max=True)
+    with pytest.raises(ConfigError, match="send_commit_timeout_ms"):
+        EthSettings(send_commit_timeout_ms=2.5)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="send_waits_for_commit"):
+        EthSettings(send_waits_for_commit=1)  # type: ignore[arg-type]
+    assert EthSettings(state_history_blocks=0).state_history_blocks == 0
 
 
 def test_filters_follow_new_blocks_and_logs() -> None:
@@ -590,6 +644,41 @@ def test_raw_transaction_methods_through_the_node_interface() -> None:
         error(await ask("eth_getTransactionReceipt", "0x01"), -32602, "32 bytes")
 
     run(scenario, node)
+
+
+@dataclass
+class CommittingFakeNode(EthFakeNode):
+    """Admits each raw transaction as a pending transaction of the fake, which commits on `commit_block`."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.key = self.new_key()
+
+    async def submit_eth_raw_transaction(self, raw: bytes) -> Hash:
+        transaction, _ = self.make_transaction(self.key, nonce=len(self.raws))
+        self.raws.append(raw)
+        return self._admit(transaction)
+
+
+def test_send_waits_for_the_commit_when_asked_and_within_its_timeout() -> None:
+    async def scenario(ask: Ask, node: EvmFakeNode, _clock: Clock) -> None:
+        sending = asyncio.ensure_future(ask("eth_sendRawTransaction", "0x02f8aa"))
+        await asyncio.sleep(0.05)
+        assert not sending.done() and len(node.listeners) == 1  # waiting for the block
+        (transaction_id,) = node.commit_block().transaction_ids
+        assert result(await sending) == "0x" + transaction_id.hex()
+        assert node.listeners == []  # the listener goes with the last waiter
+        # Never committed: the hash comes after the timeout all the same.
+        started = time.monotonic()
+        assert result(await ask("eth_sendRawTransaction", "0x02f8ab")).startswith("0x")
+        assert time.monotonic() - started >= 0.2 and node.listeners == []
+
+    async def without_waiting(ask: Ask, node: EvmFakeNode, _clock: Clock) -> None:
+        assert result(await asyncio.wait_for(ask("eth_sendRawTransaction", "0x02f8aa"), 0.5)).startswith("0x")
+        assert node.listeners == []
+
+    run(scenario, CommittingFakeNode(), EthSettings(send_waits_for_commit=True, send_commit_timeout_ms=200))
+    run(without_waiting, CommittingFakeNode())
 
 
 def test_a_block_mixing_gusu_and_ethereum_transactions() -> None:

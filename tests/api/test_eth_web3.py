@@ -32,6 +32,7 @@ from web3.exceptions import (  # noqa: E402
     Web3RPCError,
 )
 
+from gusu.api.eth import EthSettings  # noqa: E402
 from gusu.api.server import ApiServer, start_api  # noqa: E402
 from gusu.api.settings import ApiSettings  # noqa: E402
 from gusu.codec import decode, encode  # noqa: E402
@@ -104,7 +105,9 @@ class Running:
 
 
 @asynccontextmanager
-async def running_chain(directory: Path, evm_gas_price: int = 0) -> AsyncIterator[Running]:
+async def running_chain(
+    directory: Path, evm_gas_price: int = 0, eth_settings: EthSettings | None = None
+) -> AsyncIterator[Running]:
     _make_evm_chain(directory, evm_gas_price)
     key = decrypt_key_file(
         (directory / "keys" / "dev.json").read_bytes(), (directory / "keys" / "dev.pass").read_text().strip()
@@ -112,7 +115,7 @@ async def running_chain(directory: Path, evm_gas_price: int = 0) -> AsyncIterato
     node = load_node(directory / "node0")
     await node.start()
     try:
-        server = await start_api(node, ApiSettings(port=0))
+        server = await start_api(node, ApiSettings(port=0), eth_settings)
         try:
             yield Running(node, server, key)
         finally:
@@ -470,6 +473,64 @@ def test_web3_under_a_fixed_gas_price(tmp_path: Path) -> None:
                 with pytest.raises(TransactionNotFound):  # the replaced transaction is gone, as on Ethereum
                     w3.eth.get_transaction(signed_held.hash)
                 assert token.functions.balanceOf(other).call() == 3 * 9
+
+            await asyncio.to_thread(run_scenario)
+
+    asyncio.run(main())
+
+
+def test_web3_with_sends_that_wait_for_the_commit_and_the_state_of_past_blocks(tmp_path: Path) -> None:
+    """[eth] send_waits_for_commit (as Hardhat's automine): the receipt is there as soon as the send answers;
+    and eth_call / eth_getBalance / eth_getTransactionCount at recent past blocks read that block's state."""
+    artifact = _load_token()
+    settings = EthSettings(send_waits_for_commit=True, send_commit_timeout_ms=300, state_history_blocks=3)
+
+    async def main() -> None:
+        async with running_chain(tmp_path / "chain", eth_settings=settings) as running:
+            w3 = Web3(Web3.HTTPProvider(running.server.url + "/rpc"))
+            dev: LocalAccount = Account.from_key(running.key.secret)
+            chain_id = await asyncio.to_thread(lambda: w3.eth.chain_id)
+            other = Web3.to_checksum_address("0x" + "42" * 20)
+            fees = {"maxFeePerGas": 0, "maxPriorityFeePerGas": 0, "chainId": chain_id}
+
+            def run_scenario() -> None:
+                deploy = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"]).constructor(
+                    "Gusu", "GSU", SUPPLY
+                )
+                signed = _sign_and_send(w3, dev, deploy.build_transaction({"from": dev.address, "nonce": 0, **fees}))
+                receipt = w3.eth.get_transaction_receipt(signed.hash)  # no waiting: the send answered after the commit
+                assert receipt["status"] == 1
+                token = w3.eth.contract(address=receipt["contractAddress"], abi=artifact["abi"])
+                deployed_at = receipt["blockNumber"]
+                for nonce, amount in ((1, 5), (2, 7)):
+                    transfer = token.functions.transfer(other, amount).build_transaction(
+                        {"from": dev.address, "nonce": nonce, **fees}
+                    )
+                    sent = _sign_and_send(w3, dev, transfer)
+                    assert w3.eth.get_transaction_receipt(sent.hash)["status"] == 1
+                tip = w3.eth.block_number
+                assert tip == deployed_at + 2
+                balance_of = token.functions.balanceOf(other)
+                assert [balance_of.call(block_identifier=height) for height in (tip, tip - 1, "latest")] == [12, 5, 12]
+                assert balance_of.call(block_identifier=deployed_at) == 0
+                assert w3.eth.get_transaction_count(dev.address, deployed_at) == 1
+                assert w3.eth.get_transaction_count(dev.address, tip - 1) == 2
+                assert w3.eth.get_code(token.address, deployed_at - 1) == b""  # before the deployment
+                assert w3.eth.get_balance(dev.address, tip - 1) == w3.eth.get_balance(dev.address)
+                # One more block: the one before the deployment leaves the window of 3 blocks.
+                again = token.functions.transfer(other, 1).build_transaction({"from": dev.address, "nonce": 3, **fees})
+                assert w3.eth.get_transaction_receipt(_sign_and_send(w3, dev, again).hash)["blockNumber"] == tip + 1
+                with pytest.raises(Web3RPCError, match="historical state is not available") as refused:
+                    w3.eth.get_code(token.address, deployed_at - 1)
+                assert _rpc_error_code(refused.value) == -32000
+                assert balance_of.call(block_identifier=deployed_at) == 0
+                # A nonce gap never commits: the send answers after the timeout, with the hash.
+                gap = token.functions.transfer(other, 1).build_transaction({"from": dev.address, "nonce": 9, **fees})
+                started = time.monotonic()
+                gapped = _sign_and_send(w3, dev, gap)
+                assert time.monotonic() - started >= 0.3
+                with pytest.raises(TransactionNotFound):
+                    w3.eth.get_transaction_receipt(gapped.hash)
 
             await asyncio.to_thread(run_scenario)
 

@@ -21,12 +21,14 @@ from typing import Any
 
 import pytest
 
+from gusu.api.process import compute_api_settings
 from gusu.api.server import start_api
 from gusu.api.settings import ApiSettings
 from gusu.crypto import get_suite
 from gusu.crypto.keyfile import decrypt_key_file
 from gusu.ledger.genesis import DEFAULT_CONTRACTS, DEFAULT_PARAMETERS, load_genesis, save_genesis
 from gusu.node.chain import initialize_chain, load_node
+from gusu.node.config import load_config
 
 FIXTURES = Path(__file__).resolve().parents[1] / "execution" / "evm" / "fixtures"
 TOKEN = str(FIXTURES / "Token.json")
@@ -212,5 +214,9 @@ def test_evm_is_for_one_node_chains_in_chain_init(tmp_path: Path) -> None:
         assert refused.returncode != 0 and "--evm is for a one-node chain" in refused.stderr
         plain = await gusu.json("chain", "init", "--dir", str(tmp_path / "plain"), "--workers", "0")
         assert "evm" not in plain["contracts"]
+        assert not compute_api_settings(load_config(Path(plain["node_directory"])))[1].send_waits_for_commit
+        development = await gusu.json("chain", "init", "--dir", str(tmp_path / "dev"), "--workers", "0", "--evm")
+        eth = compute_api_settings(load_config(Path(development["node_directory"])))[1]
+        assert eth.send_waits_for_commit, "a --evm development chain answers sends once committed (automine)"
 
     asyncio.run(main())

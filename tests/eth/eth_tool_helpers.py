@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from gusu.api.eth import EthSettings
 from gusu.api.server import ApiServer, start_api
 from gusu.api.settings import ApiSettings
 from gusu.crypto import PrivateKey
@@ -76,11 +77,13 @@ def make_evm_chain(directory: Path) -> PrivateKey:
 
 
 @asynccontextmanager
-async def running_node(directory: Path) -> AsyncIterator[tuple[Node, ApiServer]]:
+async def running_node(
+    directory: Path, eth_settings: EthSettings | None = None
+) -> AsyncIterator[tuple[Node, ApiServer]]:
     node = load_node(directory / "node0")
     await node.start()
     try:
-        server = await start_api(node, ApiSettings(port=0))
+        server = await start_api(node, ApiSettings(port=0), eth_settings)
         try:
             yield node, server
         finally:

@@ -208,7 +208,7 @@ def test_a_flat_state_entry_the_tree_lacks_is_refused(tmp_path: Path) -> None:
     batch.put(PREFIX_STATE + b"smuggled", b"1")  # every tree entry still matches; one entry more than the tree
     store.kv.write(batch)
     write_backup(store.kv, SUITE, tmp_path / "smuggled", created_ms=1)
-    with pytest.raises(BackupError, match="flat state has .* entries but its state tree"):
+    with pytest.raises(BackupError, match=r"flat state has .* entries but its state tree"):
         _restore(tmp_path / "smuggled")
 
 

@@ -151,3 +151,19 @@ def test_a_body_that_does_not_match_its_header_is_refused(tmp_path: Path) -> Non
     with pytest.raises(BackupError, match="does not match its header"):
         import_archive_file(store, store.kv, path)
     assert store.get_transaction_ids(Height(2)) is None
+
+
+def test_state_pruning_never_passes_a_version_kept_for_a_snapshot() -> None:
+    store = _store(20)  # heights 0..19
+    while apply_state_pruning_step(store.kv, _tip(store), 3, keep_from_max=Height(10)) is not None:
+        pass
+    assert get_state_kept_from(store.kv) == 10  # not 17: version 10 is offered as a snapshot
+    for height in (10, 13, 19):  # the snapshot and everything after it still proves
+        header = store.get_header(Height(height))
+        assert header is not None
+        proof = store.get_state_proof(Height(height), b"counter")
+        validate_state_proof(SUITE, header.state_root, b"counter", b"%d" % height, proof)
+    # Once the snapshot moves on, pruning follows the window again.
+    while apply_state_pruning_step(store.kv, _tip(store), 3, keep_from_max=Height(15)) is not None:
+        pass
+    assert get_state_kept_from(store.kv) == 15

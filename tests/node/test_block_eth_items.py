@@ -132,3 +132,36 @@ def test_gusu_json_views_show_an_ethereum_transaction() -> None:
     view = transaction_to_json(entry.transaction, entry.transaction_id, entry.sender)
     assert view["kind"] == "ethereum" and view["nonce"] == 4 and view["type"] == 2
     assert view["id"] == "0x" + entry.transaction_id.hex() and view["raw"] == "0x" + _raw(nonce=4).hex()
+    assert view["sender"] == "0x" + entry.sender.hex() and view["to"] == "0x" + "00" * 20
+    assert (view["value"], view["gas_limit"], view["data"]) == ("1", 21_000, "0x")
+
+
+def test_readers_parse_an_ethereum_transaction_from_its_raw_bytes_and_refuse_a_view_that_disagrees() -> None:
+    from gusu.ledger.jsonview import (
+        any_transaction_from_json,
+        block_from_json,
+        block_to_json,
+        eth_transaction_from_json,
+        transaction_to_json,
+    )
+
+    entry = decode_block_transaction(_rules("ecdsa"), HEIGHT, 0, encode_eth_block_item(_raw(nonce=4)))
+    view = transaction_to_json(entry.transaction, entry.transaction_id, entry.sender)
+    parsed, transaction_id, sender = any_transaction_from_json(view)
+    assert parsed == entry.transaction and transaction_id == entry.transaction_id and sender == entry.sender
+    assert eth_transaction_from_json({**view, "id": str(view["id"]).upper().replace("0X", "0x")})[0] == parsed
+    assert eth_transaction_from_json({**view, "newer_field": 1})[0] == parsed  # unknown fields are ignored
+    for key, wrong in (("sender", "0x" + "11" * 20), ("value", "2"), ("nonce", 5), ("id", "0x" + "00" * 32),
+                       ("to", None), ("gas_limit", 1)):  # fmt: skip
+        with pytest.raises(CodecError, match=key):
+            eth_transaction_from_json({**view, key: wrong})
+    with pytest.raises(CodecError, match="does not decode"):
+        eth_transaction_from_json({**view, "raw": "0x02c0"})
+    with pytest.raises(CodecError, match="raw"):
+        eth_transaction_from_json({key: value for key, value in view.items() if key != "raw"})
+    # A full block mixing both kinds reads back entry for entry.
+    gusu = Transaction("gusu-test", 1, Height(9), b"\x02" * 33, "account", "transfer", encode([]), bytes(64))
+    gusu_id, gusu_sender = Hash(b"\x07" * 32), Address(b"\x08" * 20)
+    entries = [(gusu, gusu_id, gusu_sender), (entry.transaction, entry.transaction_id, entry.sender)]
+    _, _, ids, parsed_entries, _ = block_from_json(block_to_json(_header(2), ZERO_HASH, entries, None))
+    assert ids == (gusu_id, entry.transaction_id) and list(parsed_entries) == entries

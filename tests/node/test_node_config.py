@@ -70,3 +70,38 @@ def test_passphrase_comes_from_the_environment_or_the_file(tmp_path: Path, monke
     assert get_node_passphrase(config) == "from-file"
     monkeypatch.setenv("GUSU_NODE_PASSPHRASE", "from-env")
     assert get_node_passphrase(config) == "from-env"
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("[eth]\nlogs_block_range_max = 0\n", "logs_block_range_max"),
+        ("[eth]\nfilters_max = true\n", "wrong type"),
+        ("[eth]\nfilter_idle_timeout_s = 0\n", "filter_idle_timeout_s"),
+        ("[eth]\nstate_history_blocks = -1\n", "state_history_blocks"),
+        ("[eth]\nsend_waits_for_commit = 1\n", "wrong type"),
+        ("[eth]\nsend_commit_timeout_ms = 0\n", "send_commit_timeout_ms"),
+        ("[eth]\nsend_commit_timeout_ms = 1.5\n", "wrong type"),
+        ("[eth]\nlogs_block_rnage_max = 5\n", "unknown setting"),
+        ("eth = 5\n", "must be a table"),
+    ],
+)
+def test_eth_settings_are_validated_when_the_node_loads_them(tmp_path: Path, text: str, fragment: str) -> None:
+    from gusu.api.process import compute_api_settings
+
+    with pytest.raises(ConfigError, match=fragment):
+        compute_api_settings(load_config(_write(tmp_path, text)))
+
+
+def test_eth_settings_come_from_the_config_file(tmp_path: Path) -> None:
+    from gusu.api.eth import EthSettings
+    from gusu.api.process import compute_api_settings
+
+    text = (
+        "[api]\nport = 9000\n\n[eth]\nstate_history_blocks = 16\nsend_waits_for_commit = true\n"
+        "send_commit_timeout_ms = 2500\n"
+    )
+    api, eth = compute_api_settings(load_config(_write(tmp_path, text)))
+    assert api.port == 9000
+    assert eth == EthSettings(state_history_blocks=16, send_waits_for_commit=True, send_commit_timeout_ms=2500)
+    assert compute_api_settings(load_config(tmp_path / "empty"))[1] == EthSettings()

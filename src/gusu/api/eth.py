@@ -15,7 +15,9 @@ what this node cannot do, -32005 for a query beyond a limit.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 import re
 import secrets
 import time
@@ -34,9 +36,11 @@ from gusu.codec import Value, decode, encode
 from gusu.crypto.ecdsa import keccak256
 from gusu.errors import (
     CodecError,
+    ConfigError,
     ContractRevertError,
     ExecutionError,
     GusuError,
+    NotFoundError,
     OutOfGasError,
     UnknownContractError,
 )
@@ -86,7 +90,11 @@ BlockTagKind = Literal["latest", "earliest", "number"]
 
 @dataclass(frozen=True, slots=True)
 class EthSettings:
-    """The Ethereum JSON-RPC's limits (every one named and validated)."""
+    """The Ethereum JSON-RPC's settings: the ``[eth]`` section of the node's config.toml.
+
+    Every limit is named with its unit and validated on construction (`ConfigError` naming the setting),
+    so a node never starts with one it would misread; docs/operations.md lists them.
+    """
 
     logs_block_range_max: int = 1_000
     """Blocks one eth_getLogs (or one poll of a log filter) may scan."""
@@ -104,12 +112,41 @@ class EthSettings:
     fee_history_percentiles_max: int = 100
     block_cache_entries_max: int = 256
     """Blocks whose logs, bloom and gas total are kept between requests."""
+    state_history_blocks: int = 128
+    """State methods (eth_getBalance, eth_call, ...) answer for the latest block and this many blocks
+    before it (as geth serves the last 128 states); 0: the latest only. The node must still hold those
+    versions of its state tree (``[storage] state_versions_kept``)."""
+    send_waits_for_commit: bool = False
+    """Development chains: eth_sendRawTransaction answers only once the transaction is committed (or
+    after `send_commit_timeout_ms`), as Hardhat's automine does, so tests that read the receipt at once
+    see it. Leave it off in production: each waiting request holds a connection."""
+    send_commit_timeout_ms: int = 10_000
+    """The longest eth_sendRawTransaction waits for the commit when `send_waits_for_commit` is on;
+    then it answers the hash anyway (the transaction stays in the pool)."""
 
     def __post_init__(self) -> None:
         for setting in fields(self):
             value = getattr(self, setting.name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 <= value <= 10_000_000:
-                raise ValueError(f"eth setting {setting.name} must be a number from 1 to 10,000,000; found {value!r}")
+            if setting.name == "send_waits_for_commit":
+                if not isinstance(value, bool):
+                    raise ConfigError(f"[eth] send_waits_for_commit must be true or false; found {value!r}")
+                continue
+            minimum, maximum = _ETH_SETTING_BOUNDS.get(setting.name, (1, 10_000_000))
+            is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if setting.type == "int" and not isinstance(value, int):  # the annotations are strings here
+                is_number = False
+            if not is_number or not math.isfinite(value) or not minimum <= value <= maximum:
+                raise ConfigError(
+                    f"[eth] {setting.name} must be a number from {minimum:,} to {maximum:,}; found {value!r}"
+                )
+
+
+_ETH_SETTING_BOUNDS: Final[dict[str, tuple[float, float]]] = {
+    "filter_idle_timeout_s": (1, 86_400),
+    "state_history_blocks": (0, 1_000_000),
+    "send_commit_timeout_ms": (1, 600_000),
+}
+"""Bounds other than the default 1 to 10,000,000."""
 
 
 # --- hex in and out -------------------------------------------------------------------------
@@ -404,6 +441,8 @@ class CallRequest:
     data: bytes
     value: int
     gas: int | None
+    height: Height | None = None
+    """The recent block whose state the call runs on; None: the latest."""
 
 
 _CALL_FIELDS: Final = frozenset(
@@ -441,6 +480,10 @@ class EthRpc:
         self._blocks: OrderedDict[Hash, EthBlock] = OrderedDict()
         self._evm_chain_id: int | None = None
         self._heads: tuple[Hash, bytes] | None = None
+        # send_waits_for_commit: the requests waiting for their transaction's block, and the one block
+        # listener that wakes them (installed while any waits).
+        self._commit_waiters: dict[Hash, list[asyncio.Future[None]]] = {}
+        self._remove_commit_listener: Callable[[], None] | None = None
 
     @property
     def settings(self) -> EthSettings:
@@ -539,10 +582,11 @@ class EthRpc:
             return 0
         return parse_quantity(value, what, UINT64_MAX)
 
-    def _require_latest_state(self, params: Params, index: int) -> None:
-        """State methods read the latest state only: refuse a block tag naming an older block."""
+    def _get_state_height(self, params: Params, index: int) -> Height | None:
+        """The block whose state a state method reads: None for the latest, else a height within the
+        window of `state_history_blocks` before the tip (older ones are refused)."""
         if not params.has(index):
-            return
+            return None
         value = params.raw(index)
         what = params.what(index)
         if isinstance(value, dict):
@@ -567,13 +611,22 @@ class EthRpc:
             raise EthereumRpcError(
                 f"header not found: block {height} is beyond the latest, {tip}", SERVER_ERROR, code="not_found"
             )
-        if height != tip:
+        if height == tip:
+            return None
+        window = self._settings.state_history_blocks
+        if self._eth_service is None or height < tip - window:
+            kept = (
+                "only the state after the latest block"
+                if window == 0 or self._eth_service is None
+                else (f"the state of the latest block and the {window} before it ([eth] state_history_blocks)")
+            )
             raise EthereumRpcError(
-                f"historical state is not available: this node keeps only the state after the latest block "
-                f'({tip}), so it cannot answer for block {height}; ask for "latest"',
+                f"historical state is not available: this node serves {kept}, so it cannot answer for block "
+                f'{height} (the latest is {tip}); ask for "latest" or a recent block',
                 SERVER_ERROR,
                 code="state_unavailable",
             )
+        return Height(height)
 
     # --- blocks ----------------------------------------------------------------------------
 
@@ -720,9 +773,26 @@ class EthRpc:
 
     # --- state -----------------------------------------------------------------------------------
 
-    def _view(self, contract: str, method: str, args: list[Value], sender: Address | None = None) -> CallResult:
+    def _view(
+        self,
+        contract: str,
+        method: str,
+        args: list[Value],
+        sender: Address | None = None,
+        height: Height | None = None,
+    ) -> CallResult:
+        """Run a view on the latest state, or (`height`) on the state after that recent block."""
         try:
-            return self._node.call(contract, method, encode(args), sender)
+            if height is None:
+                return self._node.call(contract, method, encode(args), sender)
+            assert self._eth_service is not None  # _get_state_height gives a height only with one
+            try:
+                return self._eth_service.call_at_height(height, contract, method, encode(args), sender)
+            except NotFoundError as error:
+                # Pruned by the node's [storage] state_versions_kept, or meanwhile.
+                raise EthereumRpcError(
+                    f"historical state is not available: {error}", SERVER_ERROR, code="state_unavailable"
+                ) from None
         except UnknownContractError:
             if contract == EVM_CONTRACT:
                 raise _no_evm() from None
@@ -730,23 +800,24 @@ class EthRpc:
 
     def _get_balance(self, params: Params) -> JSON:
         address = parse_address(params.raw(0), params.what(0))
-        self._require_latest_state(params, 1)
-        balance = decode(self._view(BALANCE_CONTRACT, "balance", [address]).return_value)
+        height = self._get_state_height(params, 1)
+        balance = decode(self._view(BALANCE_CONTRACT, "balance", [address], height=height).return_value)
         assert isinstance(balance, int)
         return quantity(balance)
 
     def _get_code(self, params: Params) -> JSON:
         address = parse_address(params.raw(0), params.what(0))
-        self._require_latest_state(params, 1)
-        code = decode(self._view(EVM_CONTRACT, "get_code", [address]).return_value)
+        height = self._get_state_height(params, 1)
+        code = decode(self._view(EVM_CONTRACT, "get_code", [address], height=height).return_value)
         assert isinstance(code, bytes)
         return data_hex(code)
 
     def _get_storage_at(self, params: Params) -> JSON:
         address = parse_address(params.raw(0), params.what(0))
         slot = parse_quantity(params.raw(1), params.what(1))
-        self._require_latest_state(params, 2)
-        value = decode(self._view(EVM_CONTRACT, "get_storage_at", [address, slot.to_bytes(32, "big")]).return_value)
+        height = self._get_state_height(params, 2)
+        args: list[Value] = [address, slot.to_bytes(32, "big")]
+        value = decode(self._view(EVM_CONTRACT, "get_storage_at", args, height=height).return_value)
         assert isinstance(value, bytes)
         return data_hex(value)
 
@@ -755,8 +826,8 @@ class EthRpc:
         if params.has(1) and params.raw(1) == "pending" and self._eth_service is not None:
             self.get_evm_chain_id()  # refuses a chain without the evm contract
             return quantity(self._eth_service.get_eth_transaction_count(address, is_pending=True))
-        self._require_latest_state(params, 1)
-        nonce = decode(self._view(EVM_CONTRACT, "get_nonce", [address]).return_value)
+        height = self._get_state_height(params, 1)
+        nonce = decode(self._view(EVM_CONTRACT, "get_nonce", [address], height=height).return_value)
         assert isinstance(nonce, int)
         return quantity(nonce)
 
@@ -775,7 +846,7 @@ class EthRpc:
                 f"{params.what(2)}: state overrides are not supported by this node (its calls run on the committed "
                 "state through the evm contract's views); leave them out"
             )
-        self._require_latest_state(params, 1)
+        height = self._get_state_height(params, 1)
         sender = None if request.get("from") is None else parse_address(request["from"], f"{what} field from")
         to = None if request.get("to") is None else parse_address(request["to"], f"{what} field to")
         data = b""
@@ -790,7 +861,7 @@ class EthRpc:
         for key in ("gasPrice", "maxFeePerGas", "maxPriorityFeePerGas", "nonce"):
             if request.get(key) is not None:
                 parse_quantity(request[key], f"{what} field {key}")
-        return CallRequest(sender, to, data, value, gas)
+        return CallRequest(sender, to, data, value, gas, height)
 
     def _run_call(self, request: CallRequest, *, is_estimate: bool = False) -> tuple[bytes, int]:
         """(return data, Ethereum gas used) of the call on the latest state; raises as Ethereum nodes do.
@@ -804,9 +875,12 @@ class EthRpc:
                     METHOD_NOT_SUPPORTED,
                     code="unsupported",
                 )
-            return b"", self._run_view_gas("deploy_static", [request.data], request.sender)
+            args: list[Value] = [request.data]
+            return b"", compute_view_evm_gas(
+                self._view(EVM_CONTRACT, "deploy_static", args, request.sender, request.height), args
+            )
         if request.value:
-            code = decode(self._view(EVM_CONTRACT, "get_code", [request.to]).return_value)
+            code = decode(self._view(EVM_CONTRACT, "get_code", [request.to], height=request.height).return_value)
             if code:
                 raise EthereumRpcError(
                     "calls and estimates that send value to a contract are not supported by this node (its calls "
@@ -816,7 +890,9 @@ class EthRpc:
                 )
             # A plain transfer: Ethereum charges the intrinsic gas and nothing else.
             if request.sender is not None:
-                balance = decode(self._view(BALANCE_CONTRACT, "balance", [request.sender]).return_value)
+                balance = decode(
+                    self._view(BALANCE_CONTRACT, "balance", [request.sender], height=request.height).return_value
+                )
                 assert isinstance(balance, int)
                 if balance < request.value:
                     raise EthereumRpcError(
@@ -826,14 +902,11 @@ class EthRpc:
                         code="insufficient_balance",
                     )
             return b"", compute_intrinsic_gas(request.data)
-        args: list[Value] = [request.to, request.data]
-        result = self._view(EVM_CONTRACT, "call_static", args, request.sender)
+        call_args: list[Value] = [request.to, request.data]
+        result = self._view(EVM_CONTRACT, "call_static", call_args, request.sender, request.height)
         output = decode(result.return_value)
         assert isinstance(output, bytes)
-        return output, compute_view_evm_gas(result, args)
-
-    def _run_view_gas(self, method: str, args: list[Value], sender: Address | None) -> int:
-        return compute_view_evm_gas(self._view(EVM_CONTRACT, method, args, sender), args)
+        return output, compute_view_evm_gas(result, call_args)
 
     def _call(self, params: Params) -> JSON:
         request = self._parse_call(params)
@@ -1046,7 +1119,41 @@ class EthRpc:
         except GusuError as error:
             # Ethereum clients read a refusal (nonce too low, underpriced, ...) from -32000's message.
             raise EthereumRpcError(str(error), SERVER_ERROR, code=error.code) from None
+        if self._settings.send_waits_for_commit:
+            await self._wait_for_commit(transaction_hash)
         return data_hex(transaction_hash)
+
+    async def _wait_for_commit(self, transaction_hash: Hash) -> None:
+        """Until `transaction_hash` is in a committed block, or `send_commit_timeout_ms` passed (then the
+        hash is answered all the same: the transaction stays in the pool and the client polls for it)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiters = self._commit_waiters.setdefault(transaction_hash, [])
+        waiters.append(future)
+        if self._remove_commit_listener is None:
+            self._remove_commit_listener = self._node.add_block_listener(self._on_block_committed)
+        try:
+            # It may have committed between its admission and the listener.
+            if self._node.get_receipt(transaction_hash) is None:
+                await asyncio.wait_for(future, self._settings.send_commit_timeout_ms / 1000)
+        except TimeoutError:
+            logger.info(
+                "eth_sendRawTransaction: %s did not commit within %d ms; answering its hash",
+                transaction_hash.hex(),
+                self._settings.send_commit_timeout_ms,
+            )
+        finally:
+            waiters.remove(future)
+            if not waiters:
+                del self._commit_waiters[transaction_hash]
+            if not self._commit_waiters and self._remove_commit_listener is not None:
+                self._remove_commit_listener()
+                self._remove_commit_listener = None
+
+    def _on_block_committed(self, notification: BlockNotification) -> None:
+        for transaction_id in notification.transaction_ids:
+            for future in self._commit_waiters.get(transaction_id, ()):
+                if not future.done():
+                    future.set_result(None)
 
     def _get_location(self, found: TransactionRecord) -> tuple[Height, int, Hash] | None:
         """(height, index, block hash) of a committed transaction; None while pending."""

@@ -18,11 +18,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from gusu.api.eth import EthSettings
 from gusu.api.server import start_api
 from gusu.api.settings import ApiSettings
 from gusu.errors import GusuError, NodeError
 from gusu.node.chain import load_node
-from gusu.node.config import compute_settings, load_config
+from gusu.node.config import NodeConfig, compute_settings, load_config
 
 logger = logging.getLogger("gusu.process")
 
@@ -55,9 +56,15 @@ def configure_logging(level: str) -> None:
     )
 
 
+def compute_api_settings(config: NodeConfig) -> tuple[ApiSettings, EthSettings]:
+    """The API's settings from the config's ``[api]`` and ``[eth]`` tables; ConfigError names a bad one."""
+    api = compute_settings(ApiSettings, dict(config.api), "api")
+    return api, compute_settings(EthSettings, dict(config.eth), "eth")
+
+
 async def serve(directory: Path, *, on_ready: ReadyCallback | None = None) -> None:
     config = load_config(directory)
-    api_settings = compute_settings(ApiSettings, dict(config.api), "api")
+    api_settings, eth_settings = compute_api_settings(config)
     running_pid = read_pid(config.pid_path)
     if running_pid is not None and running_pid != os.getpid():
         raise NodeError(f"a node is already running from {directory} (pid {running_pid}); stop it first")
@@ -70,7 +77,7 @@ async def serve(directory: Path, *, on_ready: ReadyCallback | None = None) -> No
     try:
         # Node gains get_evidence with persisted evidence (issue 7); until then the API answers
         # evidence requests with "unavailable" (NodeApi.evidence). Remove this ignore then.
-        server = await start_api(node, api_settings)
+        server = await start_api(node, api_settings, eth_settings)
         try:
             config.pid_path.write_text(f"{os.getpid()}\n", encoding="utf-8")
             ready: dict[str, object] = {

@@ -32,7 +32,7 @@ from gusu.api.errors import (
     http_status_of,
     rest_error_object,
 )
-from gusu.api.eth import EthRpc
+from gusu.api.eth import EthRpc, EthSettings
 from gusu.api.methods import NodeApi
 from gusu.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gusu.api.metrics import render_metrics
@@ -248,10 +248,10 @@ class _Handlers:
 # --- assembly --------------------------------------------------------------------------------
 
 
-def create_app(node: NodeService, settings: ApiSettings) -> web.Application:
+def create_app(node: NodeService, settings: ApiSettings, eth_settings: EthSettings | None = None) -> web.Application:
     """The API as an aiohttp application; it listens to the node's commits while running."""
     api = NodeApi(node)
-    dispatcher = RpcDispatcher(api, settings, EthRpc(node).get_method_specs())
+    dispatcher = RpcDispatcher(api, settings, EthRpc(node, eth_settings).get_method_specs())
     state = ApiState(
         node=node,
         settings=settings,
@@ -310,9 +310,10 @@ class ApiServer:
         await self.runner.cleanup()
 
 
-async def start_api(node: NodeService, settings: ApiSettings) -> ApiServer:
-    """Serve the API for `node` on `settings.host`:`settings.port` until `close()`."""
-    app = create_app(node, settings)
+async def start_api(node: NodeService, settings: ApiSettings, eth_settings: EthSettings | None = None) -> ApiServer:
+    """Serve the API for `node` on `settings.host`:`settings.port` until `close()`; the Ethereum JSON-RPC
+    with `eth_settings` (the defaults when None)."""
+    app = create_app(node, settings, eth_settings)
     # No access log: at thousands of requests a second it would cost more than the requests.
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=settings.shutdown_timeout_s)
     await runner.setup()

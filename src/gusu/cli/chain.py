@@ -139,6 +139,8 @@ def chain_init(
         contracts=(*DEFAULT_CONTRACTS, "evm") if evm else DEFAULT_CONTRACTS,
     )
     node_directory = layout.node_directories[0]
+    if evm:
+        _enable_development_eth(node_directory / "config.toml")
     base_url = f"http://127.0.0.1:{layout.api_ports[0]}"
     default_node = node_directory == state.default_node_directory.expanduser().resolve()
     start_command = "gusu node start" + ("" if default_node else f" --dir {node_directory}")
@@ -178,6 +180,18 @@ def chain_init(
         state.stdout.print(f"  gusu{endpoint_flag} account transfer 0x<address> 100 --key {layout.dev_key_path}")
 
     state.emit(document, render)
+
+
+def _enable_development_eth(config_path: Path) -> None:
+    """An EVM development chain answers eth_sendRawTransaction once committed, as Hardhat's automine does."""
+    with config_path.open("a", encoding="utf-8") as config_file:
+        config_file.write(
+            "\n[eth]\n"
+            "# A development chain (`gusu chain init --evm`): eth_sendRawTransaction answers once the transaction\n"
+            "# is committed, so tests written for Hardhat's automine read their receipts at once (docs/evm.md).\n"
+            "# Each waiting request holds a connection: leave it off on a production node.\n"
+            "send_waits_for_commit = true\n"
+        )
 
 
 def _init_network(

@@ -331,8 +331,12 @@ def evidence_show(record: str | None, file: Path | None, contract: str) -> None:
         raise CliUsageError("give a RECORD number or --file, not both")
     with open_client(state) as client, _refusals():
         service = EvidenceService(client, contract)
-        number = _number(record) if record is not None else service.find(
-            compute_content_hashes(_read_content(file)).sm3  # type: ignore[arg-type]
+        number = (
+            _number(record)
+            if record is not None
+            else service.find(
+                compute_content_hashes(_read_content(file)).sm3  # type: ignore[arg-type]
+            )
         )
         found = service.get_record(number) if number else None
         latest = service.get_latest(number) if found is not None else 0
@@ -392,10 +396,20 @@ def _build(state: CliState, number: int, contract: str, salt_file: Path | None, 
 @click.argument("certificate", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--file", "file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Also check that this file is the recorded content.")  # fmt: skip
-@click.option("--block-hash", "block_hash", default=None, metavar="HASH",
-              help="A block hash you trust (from another member's node, a court's record): the proof's block.")
-@click.option("--genesis", "genesis_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="Check the block's commit certificate against this genesis file's validators.")
+@click.option(
+    "--block-hash",
+    "block_hash",
+    default=None,
+    metavar="HASH",
+    help="A block hash you trust (from another member's node, a court's record): the proof's block.",
+)
+@click.option(
+    "--genesis",
+    "genesis_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Check the block's commit certificate against this genesis file's validators.",
+)
 @common_options
 def evidence_verify_certificate(
     certificate: Path, file: Path | None, block_hash: str | None, genesis_path: Path | None
@@ -448,8 +462,13 @@ def _emit_verification(state: CliState, verification: Verification) -> None:
 @click.argument("record")
 @click.option("--output", "output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="A new directory for the package; a .zip of it is written beside.")  # fmt: skip
-@click.option("--genesis", "genesis_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="The chain's genesis file, included so that the court can check offline.")
+@click.option(
+    "--genesis",
+    "genesis_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The chain's genesis file, included so that the court can check offline.",
+)
 @click.option("--salt-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
 @click.option("--verify-base-url", default=DEFAULT_VERIFY_BASE_URL, show_default=True)
 @_contract_option

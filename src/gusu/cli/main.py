@@ -48,6 +48,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "net": ("gusu.cli.net", "net_group"),
     "node": ("gusu.cli.node", "node_group"),
     "org": ("gusu.cli.org", "org_group"),
+    "scf": ("gusu.cli.scf_app", "scf_group"),
     "state": ("gusu.cli.state", "state_group"),
     "trace": ("gusu.cli.trace_app", "trace_group"),
     "tx": ("gusu.cli.tx", "tx_group"),

@@ -28,8 +28,9 @@ from gusu.cli.render import (
     peers_table,
     status_to_json,
 )
-from gusu.errors import ClientError, NodeError, RemoteError
+from gusu.errors import ClientError, GusuError, NodeError, RemoteError
 from gusu.node.config import load_config
+from gusu.node.statesync_stage import read_progress
 from gusu.sdk import Client, PeerView
 from gusu.sdk.client import EVIDENCE_LIMIT
 
@@ -183,6 +184,30 @@ def node_stop(directory: Path | None, timeout_s: float) -> None:
     state.emit(document, render)
 
 
+def _get_state_sync_progress(node_directory: Path | None) -> dict[str, object] | None:
+    """The progress a node joining by state sync records (it serves its API only once the snapshot is installed;
+    the record goes with the install)."""
+    if node_directory is None:
+        return None
+    try:
+        config = load_config(node_directory)
+    except GusuError:
+        return None
+    return read_progress(config.data_path)
+
+
+def describe_state_sync_progress(progress: dict[str, object]) -> str:
+    phase = progress.get("phase")
+    if phase == "failed":
+        return f"failed: {progress.get('error')}"
+    if progress.get("height") is None:
+        return "waiting for peers to offer a snapshot"
+    return (
+        f"{phase} snapshot {progress.get('height')}: {progress.get('chunks_done')} of "
+        f"{progress.get('chunks_total')} chunks, {progress.get('peers_dropped')} peers dropped"
+    )
+
+
 @node_group.command("status")
 @_node_directory_option
 @common_options
@@ -202,9 +227,17 @@ def node_status(directory: Path | None) -> None:
             status = client.status()
             peers = _get_peers_or_none(client)
     except ClientError as error:
-        message = f"no node answers at {endpoint}: {error}" + (
-            "" if node_directory is None else f"; start it with `gusu node start --dir {node_directory}`"
-        )
+        joining = _get_state_sync_progress(node_directory)
+        if joining is not None:
+            document["state_sync"] = joining
+            message = (
+                f"the node's API is not up: it is joining the chain by state sync (last recorded: "
+                f"{describe_state_sync_progress(joining)}); its API starts once the snapshot is installed"
+            )
+        else:
+            message = f"no node answers at {endpoint}: {error}" + (
+                "" if node_directory is None else f"; start it with `gusu node start --dir {node_directory}`"
+            )
         if not state.json_output:
             raise NodeError(message) from error
         # Scripts get the status document (saying the node is down), not an error document.

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from gusu.codec import Value, decode
 from gusu.errors import CodecError
+from gusu.ledger.ethtx import EthTransaction
 from gusu.ledger.jsonview import (
     JSON,
     JSONObject,
@@ -25,7 +26,7 @@ from gusu.ledger.jsonview import (
     transaction_to_json,
     value_to_json,
 )
-from gusu.ledger.types import Receipt
+from gusu.ledger.types import Receipt, Transaction
 from gusu.sdk import (
     BlockView,
     EvidencePage,
@@ -226,7 +227,16 @@ def transaction_table(view: TransactionView) -> Table:
     if view.sender is not None:
         table.add_row("sender", bytes_to_hex(view.sender))
     transaction = view.transaction
-    if transaction is not None:
+    if isinstance(transaction, EthTransaction):
+        table.add_row("kind", f"ethereum (type {int(transaction.transaction_type)})")
+        table.add_row("to", describe_eth_target(transaction))
+        table.add_row("value", f"{transaction.value:,}")
+        table.add_row("nonce", str(transaction.nonce))
+        table.add_row("gas limit", f"{transaction.gas_limit:,}")
+        table.add_row("max fee per gas", f"{transaction.max_fee_per_gas:,}")
+        table.add_row("data", bytes_to_hex(transaction.data) if transaction.data else "none")
+        table.add_row("chain", "none (unprotected)" if transaction.chain_id is None else str(transaction.chain_id))
+    elif transaction is not None:
         args = decode_value(transaction.args)
         table.add_row("call", f"{transaction.contract}.{transaction.method}")
         table.add_row("args", format_value(args))
@@ -266,12 +276,17 @@ def block_transactions_table(view: BlockView) -> Table:
         table.add_column("args", overflow="fold")
         for index, item in enumerate(view.transactions):
             transaction = item.transaction
+            arguments = ""
+            if isinstance(transaction, EthTransaction):
+                arguments = f"value {transaction.value:,}, {len(transaction.data):,} data bytes"
+            elif transaction is not None:
+                arguments = format_value(decode_value(transaction.args))
             table.add_row(
                 str(index),
                 bytes_to_hex(item.transaction_id),
                 bytes_to_hex(item.sender) if item.sender is not None else "",
-                f"{transaction.contract}.{transaction.method}" if transaction is not None else "",
-                format_value(decode_value(transaction.args)) if transaction is not None else "",
+                describe_call(transaction) if transaction is not None else "",
+                arguments,
             )
     else:
         for index, transaction_id in enumerate(view.transaction_ids):
@@ -300,9 +315,20 @@ def sender_history_table(address: bytes, page: SenderTransactionsPage) -> Table:
             str(view.height),
             str(view.index),
             bytes_to_hex(view.transaction_id),
-            f"{transaction.contract}.{transaction.method}" if transaction is not None else "",
+            describe_call(transaction) if transaction is not None else "",
         )
     return table
+
+
+def describe_eth_target(transaction: EthTransaction) -> str:
+    return "contract creation" if transaction.to is None else bytes_to_hex(transaction.to)
+
+
+def describe_call(transaction: Transaction | EthTransaction) -> str:
+    """What a transaction calls, for listings: ``contract.method``, or ``ethereum -> 0x..`` for an Ethereum one."""
+    if isinstance(transaction, EthTransaction):
+        return f"ethereum -> {describe_eth_target(transaction)}"
+    return f"{transaction.contract}.{transaction.method}"
 
 
 def value_document(value: Value) -> JSON:

@@ -80,6 +80,8 @@ PUBLIC_ROUTES: Final = frozenset(
         "/api/accounts/{address}",
         "/api/evidence/{document_hash}",
         "/api/search",
+        "/api/chart",
+        "/api/transactions/{transaction_id}/proof",
         "/api/{tail}",
     }
 )

@@ -143,7 +143,7 @@ def compute_record_html(catalogue: Catalogue, record: EvidenceRecord, check: Pro
         supersession = f'<span class="recorded">{_e(message("evidence.current"))}</span>'
     if record.supersedes:
         supersession += f" · {_e(message('evidence.supersedes'))} {_record_link(record.supersedes)}"
-    rows.append(f"<dt>{_e(message('evidence.supersession'))}</dt><dd id=\"evidence-supersession\">{supersession}</dd>")
+    rows.append(f'<dt>{_e(message("evidence.supersession"))}</dt><dd id="evidence-supersession">{supersession}</dd>')
     if check.problem is not None:
         proof_text = message("evidence.proof_invalid", reason=check.problem[:300])
         proof_class = "not-recorded"
@@ -152,7 +152,7 @@ def compute_record_html(catalogue: Catalogue, record: EvidenceRecord, check: Pro
         proof_text = message(key, height=check.proof.height)
         proof_class = "recorded"
     rows.append(
-        f"<dt>{_e(message('evidence.proof'))}</dt><dd><span id=\"evidence-proof\" class=\"{proof_class}\" "
+        f'<dt>{_e(message("evidence.proof"))}</dt><dd><span id="evidence-proof" class="{proof_class}" '
         f'data-valid="{str(check.problem is None).lower()}">{_e(proof_text)}</span><br>'
         f'<span class="mono">{_e(message("evidence.proof_block"))} 0x{check.proof.block_hash.hex()}</span></dd>'
     )

@@ -38,12 +38,15 @@ from gusu.console.accounts import (
 )
 from gusu.console.alert_pages import add_alert_routes
 from gusu.console.app_evidence import add_evidence_routes
+from gusu.console.app_scf import add_scf_routes
 from gusu.console.app_trace import add_trace_routes
 from gusu.console.chains import add_chain_routes, chain_middleware, get_client
+from gusu.console.charts import add_chart_routes
 from gusu.console.contracts import add_routes as add_contract_routes
 from gusu.console.governance import add_routes as add_governance_routes
 from gusu.console.i18n import DEFAULT_LANGUAGE, LANGUAGE_COOKIE, LANGUAGES, Catalogue, get_language, load_catalogues
 from gusu.console.monitor import add_monitor
+from gusu.console.proofs import add_proof_routes
 from gusu.console.registry_pages import add_registry_routes
 from gusu.console.settings import ConsoleSettings
 from gusu.console.signing import add_routes as add_signing_routes
@@ -72,6 +75,7 @@ STATIC_FILES: Final = {
     "hash.js": "text/javascript",
     "evidence-verify.js": "text/javascript",
     "trace-check.js": "text/javascript",
+    "proof.js": "text/javascript",
     "console.css": "text/css",
     "favicon.svg": "image/svg+xml",
 }
@@ -105,6 +109,9 @@ PAGES: Final = (
     "registry",
     "evidence_verify",
     "trace",
+    "scf",
+    "scf_queue",
+    "scf_regulator",
 )
 
 CLIENT_KEY: Final = web.AppKey("client", AsyncClient)
@@ -246,12 +253,15 @@ def compute_page(
             nav.append(("/chains", "nav.chains", "chains"))
         if is_allowed(signed_in.role, "registry.read"):
             nav.append(("/organisations", "nav.registry", "registry"))
+        nav.append(("/scf", "nav.scf", "scf"))
     explorer_pages = ("explorer", "block", "transaction", "account", "search")
     current_nav = "explorer" if page in explorer_pages else "contracts" if page == "contract" else page
     if page == "alert_rules":
         current_nav = "alerts"
     if page == "chain":
         current_nav = "chains"
+    if page in ("scf_queue", "scf_regulator"):
+        current_nav = "scf"
     links = "".join(
         f'<a href="{href}"{_CURRENT if name == current_nav else ""}>{escape(message(key))}</a>'
         for href, key, name in nav
@@ -284,6 +294,7 @@ def compute_page(
 <link rel="stylesheet" href="/static/console.css">
 <script type="application/json" id="gusu-messages">{messages_json}</script>
 <script src="/static/hash.js" defer></script>
+<script src="/static/proof.js" defer></script>
 <script src="/static/app.js" defer></script>{_EVIDENCE_SCRIPT if page == "evidence_verify" else ""}
 </head>
 <body>
@@ -505,6 +516,9 @@ def create_app(
     add_registry_routes(app)
     add_evidence_routes(app)
     add_trace_routes(app)
+    add_scf_routes(app)
+    add_chart_routes(app, settings.chart_blocks_default, settings.chart_blocks_max, settings.chains_max)
+    add_proof_routes(app)
     add_monitor(app, CLIENT_KEY)  # after the store's context, which it needs
     app.router.add_get("/", _page("dashboard"))
     app.router.add_get("/blocks", _page("explorer"))

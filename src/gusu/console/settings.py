@@ -101,6 +101,10 @@ class ConsoleSettings:
     """Transactions sent through the console listed on a contract's page."""
     contracts_listed_max: int = 100
     """Contracts deployed through the console listed on the contracts page."""
+    chart_blocks_default: int = 60
+    """Blocks the dashboard's live charts show (`/api/chart` without `blocks`)."""
+    chart_blocks_max: int = 240
+    """Most blocks `/api/chart` answers (and keeps cached per chain): each uncached block is one node call."""
 
     def __post_init__(self) -> None:
         if not self.endpoint.startswith(("http://", "https://")):
@@ -147,6 +151,16 @@ class ConsoleSettings:
             raise ConfigError("console node_timeout_s must not exceed request_timeout_s")
         self._validate_alerts()
         self._validate_chains()
+        self._validate_charts()
+
+    def _validate_charts(self) -> None:
+        if not 1 <= self.chart_blocks_max <= 10_000:
+            raise ConfigError(f"console chart_blocks_max must be between 1 and 10,000, found {self.chart_blocks_max}")
+        if not 1 <= self.chart_blocks_default <= self.chart_blocks_max:
+            raise ConfigError(
+                f"console chart_blocks_default must be between 1 and chart_blocks_max ({self.chart_blocks_max}),"
+                f" found {self.chart_blocks_default}"
+            )
 
     def _validate_chains(self) -> None:
         for name, low, high in (

@@ -28,8 +28,8 @@ from typing import Literal, TypeAlias
 
 from gusu.codec import Value, decode, encode
 from gusu.codec.canonical import INT_MIN, NESTING_DEPTH_MAX, UINT_MAX
-from gusu.errors import CodecError
-from gusu.ledger.ethtx import EthTransaction
+from gusu.errors import CodecError, GusuError
+from gusu.ledger.ethtx import ETH_TRANSACTION_BYTES_MAX, EthTransaction, decode_eth_transaction
 from gusu.ledger.merkle import PROOF_DEPTH_MAX, InclusionProof
 from gusu.ledger.smt import PROOF_BYTES_MAX, decode_state_proof, encode_state_proof
 from gusu.ledger.stateproof import STATE_PROOF_KEY_BYTES_MAX, CertifiedStateProof
@@ -199,12 +199,18 @@ def transaction_to_json(tx: Transaction | EthTransaction, transaction_id: Hash, 
     }
 
 
+ETH_KIND = "ethereum"
+"""The ``kind`` of an Ethereum transaction in Gusu's views (a Gusu transaction has no ``kind``)."""
+
+
 def eth_transaction_to_json(tx: EthTransaction, sender: Address) -> JSONObject:
-    """An Ethereum transaction in Gusu's views: marked ``"kind": "ethereum"``, its raw bytes (which
-    decode to every field) and the fields a listing shows. `transaction_from_json` reads Gusu
-    transactions only."""
+    """An Ethereum transaction in Gusu's views: marked ``"kind": "ethereum"``, its decoded fields and its
+    raw bytes (which decode to every field: `eth_transaction_from_json` checks that they agree).
+
+    ``id`` is the keccak hash, ``sender`` the recovered ``from``, ``gas_limit`` the ``gas``; amounts that
+    may exceed JSON's exact integers (``value``, fees) are decimal strings."""
     return {
-        "kind": "ethereum",
+        "kind": ETH_KIND,
         "id": bytes_to_hex(tx.transaction_hash),
         "type": int(tx.transaction_type),
         "chain_id": tx.chain_id,
@@ -214,12 +220,55 @@ def eth_transaction_to_json(tx: EthTransaction, sender: Address) -> JSONObject:
         "value": str(tx.value),
         "gas_limit": tx.gas_limit,
         "max_fee_per_gas": str(tx.max_fee_per_gas),
+        "max_priority_fee_per_gas": str(tx.max_priority_fee_per_gas),
+        "data": bytes_to_hex(tx.data),
         "raw": bytes_to_hex(tx.raw),
     }
 
 
+def is_eth_transaction_json(data: JSON) -> bool:
+    """Whether a transaction in a view is an Ethereum one (``"kind": "ethereum"``)."""
+    return isinstance(data, dict) and data.get("kind") == ETH_KIND
+
+
+def eth_transaction_from_json(data: JSON) -> tuple[EthTransaction, Hash, Address]:
+    """(transaction, keccak hash, sender) of an ``"kind": "ethereum"`` transaction in a view.
+
+    Everything comes from decoding ``raw`` (the sender is recovered from its signature); the node's
+    ``id``, ``sender`` and decoded fields must agree with it, else CodecError: a view that disagrees with
+    the signed bytes is refused rather than shown."""
+    fields = expect_object(data, "Ethereum transaction")
+    what = "Ethereum transaction"
+    if fields.get("kind") != ETH_KIND:
+        raise CodecError(f'{what} must have "kind": "{ETH_KIND}"')
+    raw = get_hex(fields, "raw", what, size_max=ETH_TRANSACTION_BYTES_MAX)
+    try:
+        # Any chain id: a view is read, not executed (the chain checked it when it committed).
+        transaction = decode_eth_transaction(raw, chain_id=None, is_unprotected_allowed=True)
+    except GusuError as error:
+        raise CodecError(f"{what} raw does not decode: {error}") from error
+    stated = {key: fields.get(key) for key in fields if key not in ("kind", "raw")}
+    actual = eth_transaction_to_json(transaction, transaction.sender)
+    for key, value in stated.items():
+        # Either case of hex is accepted; a field the raw bytes do not give is ignored (newer nodes).
+        expected = actual.get(key, value)
+        if isinstance(value, str) and isinstance(expected, str) and value.lower() == expected.lower():
+            continue
+        if value != expected:
+            raise CodecError(f"{what} field {key} is {value!r}, but its raw bytes give {expected!r}")
+    return transaction, transaction.transaction_hash, transaction.sender
+
+
+def any_transaction_from_json(data: JSON) -> AnyTransactionEntry:
+    """(transaction, id, sender) of a transaction of either kind: an Ethereum one (`eth_transaction_from_json`)
+    or a Gusu one (`transaction_from_json`)."""
+    if is_eth_transaction_json(data):
+        return eth_transaction_from_json(data)
+    return transaction_from_json(data)
+
+
 def transaction_from_json(data: JSON) -> TransactionEntry:
-    """(transaction, id, sender) as the node stated them.
+    """(transaction, id, sender) of a Gusu transaction as the node stated them.
 
     The id and sender are the node's claims; compute them from the
     transaction with the chain's suite when they must be trusted.
@@ -403,7 +452,7 @@ def block_to_json(
 
 def block_from_json(
     data: JSON,
-) -> tuple[BlockHeader, Hash, tuple[Hash, ...], tuple[TransactionEntry, ...], CommitCertificate | None]:
+) -> tuple[BlockHeader, Hash, tuple[Hash, ...], tuple[AnyTransactionEntry, ...], CommitCertificate | None]:
     """(header, block hash, transaction ids, full transactions, certificate).
 
     The ids are always filled; the full transactions only when the block
@@ -413,12 +462,12 @@ def block_from_json(
     header = header_from_json(get_field(fields, "header", "block"))
     block_hash = Hash(get_hex(fields, "hash", "block", size=HASH_SIZE))
     ids: list[Hash] = []
-    entries: list[TransactionEntry] = []
+    entries: list[AnyTransactionEntry] = []
     for item in get_list(fields, "transactions", "block", BLOCK_TRANSACTIONS_MAX):
         if isinstance(item, str):
             ids.append(Hash(hex_to_bytes(item, HASH_SIZE, what="block transaction id")))
         else:
-            entry = transaction_from_json(item)
+            entry = any_transaction_from_json(item)
             entries.append(entry)
             ids.append(entry[1])
     if entries and len(entries) != len(ids):

@@ -95,14 +95,19 @@ def get_bodies_kept_from(kv: KeyValueStore) -> Height:
     return _get_mark(kv, META_BODIES_KEPT_FROM)
 
 
-def apply_state_pruning_step(kv: KeyValueStore, tip: Height, state_versions_kept: int) -> Height | None:
+def apply_state_pruning_step(
+    kv: KeyValueStore, tip: Height, state_versions_kept: int, keep_from_max: Height | None = None
+) -> Height | None:
     """Prune one state version if the window has moved past it; the new oldest kept version, or None (nothing due).
 
-    `state_versions_kept` 0 keeps every version.
+    `state_versions_kept` 0 keeps every version. `keep_from_max`: never prune past this version (a snapshot
+    the node offers for state sync must stay readable, `gusu.node.statesync`), so the versions from it on stay.
     """
     if state_versions_kept <= 0:
         return None
     target = tip - state_versions_kept + 1
+    if keep_from_max is not None:
+        target = min(target, keep_from_max)
     current = get_state_kept_from(kv)
     if current >= target:
         return None

@@ -58,6 +58,7 @@ from gusu.ledger.smt import (
 from gusu.ledger.types import HASH_SIZE
 
 TAG_SNAPSHOT_CHUNK = "gusu.snapshot.chunk.v1"
+TAG_SNAPSHOT_PLAN = "gusu.snapshot.plan.v1"
 
 SNAPSHOT_ENTRIES_PER_CHUNK_DEFAULT = 4_096
 SNAPSHOT_ENTRIES_PER_CHUNK_MAX = 65_536
@@ -298,6 +299,11 @@ def validate_snapshot_plan(paths: Sequence[bytes]) -> None:
         position = end
     if position != 1 << (8 * HASH_SIZE):
         raise _fail(f"the plan leaves key hashes from {position:064x} on uncovered")
+
+
+def compute_snapshot_plan_hash(suite: CryptoSuite, paths: Sequence[bytes]) -> bytes:
+    """What names a plan among peers: the suite hash of its tagged, canonical list of paths."""
+    return suite.hash(encode([TAG_SNAPSHOT_PLAN, list(paths)]))
 
 
 def _get_path_range(path: bytes) -> tuple[int, int]:

@@ -9,7 +9,7 @@ A transaction the node reported as committed was in a batch that returned.
 Key layout (one-byte family, then fixed-size binary fields so that keys sort
 by height and no two families can collide):
 
-    b"m" + name                          metadata (chain id, genesis hash, tip; the pruning marks of
+    b"m" + name                          metadata (chain id, genesis hash, tip, base; the pruning marks of
                                          gusu.ledger.pruning: state_kept_from, bodies_kept_from)
     b"h" + height(8)                     encoded header
     b"c" + height(8)                     encoded commit certificate
@@ -28,7 +28,7 @@ The state root of block H is the root of version H of the state tree
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 
 from gusu.codec import decode_list, encode, expect_bytes, expect_list, expect_uint
@@ -82,6 +82,9 @@ META_GENESIS_HASH = PREFIX_META + b"genesis_hash"
 META_SUITE = PREFIX_META + b"suite"
 META_TIP = PREFIX_META + b"tip"
 META_FORMAT = PREFIX_META + b"format"
+META_BASE = PREFIX_META + b"base"
+"""The lowest height whose header the store holds (absent: 0). A node that joined by state sync starts at
+the snapshot's height: no block below it was ever stored or replayed."""
 STORE_FORMAT = b"2"
 """2: the state root is the state tree's (gusu.ledger.smt), whose nodes a format-1 store lacks."""
 
@@ -205,6 +208,11 @@ class BlockStore:
         fields = decode_list(raw, TAG_TIP, 3)
         return Height(expect_uint(fields[1], "tip height")), Hash(expect_bytes(fields[2], "tip hash", size=HASH_SIZE))
 
+    def get_base_height(self) -> Height:
+        """The lowest stored height: 0, or the snapshot height a state-synced node started from."""
+        raw = self._kv.get(META_BASE)
+        return Height(0 if raw is None else int.from_bytes(raw, "big"))
+
     def get_header(self, height: Height) -> BlockHeader | None:
         raw = self._kv.get(_height_key(PREFIX_HEADER, height))
         return None if raw is None else decode_header(raw)
@@ -323,6 +331,30 @@ class BlockStore:
         if header.parent_hash != tip_hash:
             raise InvalidBlockError(f"block {header.height} names parent {header.parent_hash.hex()}, not the tip")
         assert block_hash != ZERO_HASH
+
+    def commit_base(
+        self, header: BlockHeader, block_hash: Hash, certificate: CommitCertificate, marks: Mapping[bytes, int]
+    ) -> None:
+        """Make a verified snapshot's block the first one of an empty store (state sync), durably.
+
+        The state and the tree version `header.height` must already be written (`gusu.node.statesync`);
+        this writes the header, its certificate and hash index, the base and the tip in one synced batch,
+        and `marks` (metadata key -> height, e.g. the pruning marks) with them. The block's
+        body is not stored: nothing below or at the base is served as a block.
+        """
+        assert self.get_tip() is None, "a base starts an empty store"
+        assert certificate.block_hash == block_hash and certificate.height == header.height
+        height_bytes = header.height.to_bytes(8, "big")
+        batch = WriteBatch()
+        batch.put(PREFIX_HEADER + height_bytes, encode_header(header))
+        batch.put(PREFIX_CERTIFICATE + height_bytes, encode_commit_certificate(certificate))
+        batch.put(PREFIX_BLOCK_HASH + block_hash, height_bytes)
+        batch.put(META_BASE, height_bytes)
+        for mark, mark_height in marks.items():
+            assert mark.startswith(PREFIX_META)
+            batch.put(mark, mark_height.to_bytes(8, "big"))
+        batch.put(META_TIP, encode([TAG_TIP, header.height, block_hash]))
+        self._kv.write(batch, sync=True)
 
     def commit_block(self, block: CommittedBlock) -> None:
         """Write a block and everything it implies atomically and durably."""

@@ -72,13 +72,15 @@ class ChannelSpec:
 CHANNEL_CONSENSUS = "consensus"
 CHANNEL_SYNC = "sync"
 CHANNEL_TRANSACTIONS = "tx"
+CHANNEL_STATE_SYNC = "statesync"
 
 DEFAULT_CHANNELS: dict[str, ChannelSpec] = {
     CHANNEL_CONSENSUS: ChannelSpec(Delivery.RELIABLE),
     CHANNEL_SYNC: ChannelSpec(Delivery.RELIABLE),
     CHANNEL_TRANSACTIONS: ChannelSpec(Delivery.DROP_OLDEST),
+    CHANNEL_STATE_SYNC: ChannelSpec(Delivery.RELIABLE),
 }
-"""Proposals and votes, block sync, and transaction gossip."""
+"""Proposals and votes, block sync, transaction gossip, and snapshots for state sync (gusu.node.statesync)."""
 
 
 class DisconnectReason(enum.StrEnum):

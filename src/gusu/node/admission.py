@@ -208,6 +208,20 @@ class TransactionAdmission:
             )
         return transaction
 
+    def _validate_after_base(self, transaction: Transaction) -> None:
+        """A node that joined by state sync at height B has no block below B, so it cannot tell whether a
+        transaction was committed there. One that could have been (its window reaches below B + 1: a block at
+        height h takes only transactions with valid_until_height < h + window) is refused, so this node never
+        pools or proposes a transaction that may be a replay; any other node, with the whole window, takes it."""
+        base = self.store.get_base_height()
+        window = self._mempool.limits.transaction_window_blocks
+        if base > 0 and transaction.valid_until_height < base + window:
+            raise DuplicateTransactionError(
+                f"this node joined the chain by state sync at height {base} and cannot tell whether this "
+                f"transaction was committed before that (its valid_until_height {transaction.valid_until_height} "
+                f"is below {base + window}); send it to another node, or sign it with a later valid_until_height"
+            )
+
     def check_transaction(self, raw: bytes, next_height: Height) -> tuple[Transaction, Hash]:
         if len(raw) > self._transaction_bytes_max:
             raise TransactionTooLargeError(
@@ -227,5 +241,6 @@ class TransactionAdmission:
             raise DuplicateTransactionError(
                 "this transaction is already committed; to repeat the operation sign a new transaction"
             )
+        self._validate_after_base(transaction)
         self._mempool.validate_admission(transaction, len(raw), transaction_id, next_height)
         return transaction, transaction_id

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 from gusu.errors import ConfigError
 from gusu.ledger.kv import BACKEND_NAMES, DEFAULT_BACKEND
 from gusu.ledger.pruning import ARCHIVE_HEIGHTS_PER_FILE_MAX
+from gusu.ledger.snapshot import SNAPSHOT_ENTRIES_PER_CHUNK_DEFAULT, SNAPSHOT_ENTRIES_PER_CHUNK_MAX
 from gusu.mempool import MempoolLimits
 from gusu.network.settings import P2PSettings
 
@@ -131,6 +132,89 @@ class ConsensusSettings:
             raise ConfigError("[consensus] empty_block_interval_ms must be between 0 and 3600000")
 
 
+SNAPSHOTS_KEPT_MAX = 16
+STATE_SYNC_CHUNK_BYTES_MIN = 64 * 1024
+STATE_SYNC_CHUNK_BYTES_MAX = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class StateSyncSettings:
+    """`[state_sync]`: offering snapshots to peers, and joining a chain from one (docs/state.md, "State sync")."""
+
+    enabled: bool = False
+    """Join by state sync: a node whose store is empty fetches a certified snapshot from its peers instead of
+    starting from genesis and replaying every block. Ignored once the store holds a chain."""
+    trust_height: int = 0
+    """0: trust the genesis validator set (any offered height certified by it). Otherwise sync exactly this
+    height, whose block hash must be `trust_hash` (needed once the validator set has changed since genesis)."""
+    trust_hash: str = ""
+    """The block hash (hex) of `trust_height`, taken from a source the operator trusts."""
+    snapshot_interval_blocks: int = 0
+    """0: offer no snapshots. Otherwise keep (from pruning) and offer the state at every height that is a
+    multiple of this."""
+    snapshots_kept: int = 2
+    """How many of the latest such heights are kept and offered."""
+    chunk_entries_max: int = SNAPSHOT_ENTRIES_PER_CHUNK_DEFAULT
+    """Entries per chunk when this node cuts its snapshots into a plan. Peers with the same value offer the same
+    plan (a joining node fetches from the peers of the plan most of them offer): keep it equal across a chain."""
+    chunk_bytes_max: int = 8 * 1024 * 1024
+    """Largest chunk served (must fit in a `[p2p] frame_bytes_max` frame); a larger one is refused."""
+    serve_requests_per_peer_per_s: float = 50.0
+    """Snapshot requests one peer may make per second; more are answered `busy`."""
+    serve_in_flight_per_peer_max: int = 4
+    """Chunks being produced for one peer at once; more are answered `busy`."""
+    fetch_in_flight_max: int = 8
+    """Chunk requests outstanding while syncing, over all peers."""
+    fetch_in_flight_per_peer_max: int = 2
+    """Chunk requests outstanding to one peer while syncing."""
+    request_timeout_s: float = 15.0
+    """A plan or chunk request unanswered this long is a strike against the peer (it is passed over for a while)."""
+    discovery_s: float = 2.0
+    """How long to collect offers after the first one before choosing a snapshot."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.trust_height <= 1 << 62:
+            raise ConfigError("[state_sync] trust_height must be between 0 and 2^62")
+        if self.trust_height and not _is_hash_hex(self.trust_hash):
+            raise ConfigError("[state_sync] trust_height needs trust_hash: the 64-hex-digit hash of that block")
+        if self.trust_hash and not self.trust_height:
+            raise ConfigError("[state_sync] trust_hash needs trust_height: the height of that block")
+        if self.trust_hash and not _is_hash_hex(self.trust_hash):
+            raise ConfigError("[state_sync] trust_hash must be a block hash of 64 hex digits")
+        if not 0 <= self.snapshot_interval_blocks <= 1 << 40:
+            raise ConfigError("[state_sync] snapshot_interval_blocks must be 0 (off) or between 1 and 2^40")
+        if not 1 <= self.snapshots_kept <= SNAPSHOTS_KEPT_MAX:
+            raise ConfigError(f"[state_sync] snapshots_kept must be between 1 and {SNAPSHOTS_KEPT_MAX}")
+        if not 1 <= self.chunk_entries_max <= SNAPSHOT_ENTRIES_PER_CHUNK_MAX:
+            raise ConfigError(f"[state_sync] chunk_entries_max must be between 1 and {SNAPSHOT_ENTRIES_PER_CHUNK_MAX}")
+        if not STATE_SYNC_CHUNK_BYTES_MIN <= self.chunk_bytes_max <= STATE_SYNC_CHUNK_BYTES_MAX:
+            raise ConfigError(
+                f"[state_sync] chunk_bytes_max must be between {STATE_SYNC_CHUNK_BYTES_MIN} and "
+                f"{STATE_SYNC_CHUNK_BYTES_MAX}"
+            )
+        if not 0.1 <= self.serve_requests_per_peer_per_s <= 10_000:
+            raise ConfigError("[state_sync] serve_requests_per_peer_per_s must be between 0.1 and 10000")
+        if not 1 <= self.serve_in_flight_per_peer_max <= 64:
+            raise ConfigError("[state_sync] serve_in_flight_per_peer_max must be between 1 and 64")
+        if not 1 <= self.fetch_in_flight_max <= 256:
+            raise ConfigError("[state_sync] fetch_in_flight_max must be between 1 and 256")
+        if not 1 <= self.fetch_in_flight_per_peer_max <= self.fetch_in_flight_max:
+            raise ConfigError("[state_sync] fetch_in_flight_per_peer_max must be between 1 and fetch_in_flight_max")
+        if not 0.1 <= self.request_timeout_s <= 3_600:
+            raise ConfigError("[state_sync] request_timeout_s must be between 0.1 and 3600")
+        if not 0 <= self.discovery_s <= 600:
+            raise ConfigError("[state_sync] discovery_s must be between 0 and 600")
+
+    @property
+    def trusted_block_hash(self) -> bytes | None:
+        return bytes.fromhex(self.trust_hash.removeprefix("0x")) if self.trust_height else None
+
+
+def _is_hash_hex(text: str) -> bool:
+    digits = text.removeprefix("0x")
+    return len(digits) == 64 and all(character in "0123456789abcdefABCDEF" for character in digits)
+
+
 @dataclass(frozen=True, slots=True)
 class DebugSettings:
     """Diagnostics for tests and investigations; off by default, never needed in production."""
@@ -156,9 +240,12 @@ class NodeConfig:
     verifier: VerifierSettings = field(default_factory=VerifierSettings)
     p2p: P2PSettings = field(default_factory=P2PSettings)
     """Peer-to-peer transport; used when the chain has more than one validator."""
+    state_sync: StateSyncSettings = field(default_factory=StateSyncSettings)
     debug: DebugSettings = field(default_factory=DebugSettings)
     api: Mapping[str, Any] = field(default_factory=dict)
     """Raw [api] table: the API layer validates it into its own settings."""
+    eth: Mapping[str, Any] = field(default_factory=dict)
+    """Raw [eth] table (the Ethereum JSON-RPC's settings): the API layer validates it into `EthSettings`."""
 
     @property
     def data_path(self) -> Path:
@@ -254,16 +341,17 @@ def load_config(directory: Path) -> NodeConfig:
         "consensus": ConsensusSettings,
         "verifier": VerifierSettings,
         "p2p": P2PSettings,
+        "state_sync": StateSyncSettings,
         "debug": DebugSettings,
     }
-    unknown = sorted(set(document) - set(sections) - {"api"})
+    unknown = sorted(set(document) - set(sections) - {"api", "eth"})
     if unknown:
         raise ConfigError(f"{path} has unknown section(s): {', '.join(unknown)}")
     parsed = {name: compute_settings(cls, document.get(name, {}), name) for name, cls in sections.items()}
-    api_table = document.get("api", {})
-    if not isinstance(api_table, dict):
-        raise ConfigError("[api] must be a table")
-    return NodeConfig(directory=directory, api=api_table, **parsed)
+    for name in ("api", "eth"):
+        if not isinstance(document.get(name, {}), dict):
+            raise ConfigError(f"[{name}] must be a table")
+    return NodeConfig(directory=directory, api=document.get("api", {}), eth=document.get("eth", {}), **parsed)
 
 
 def get_node_passphrase(config: NodeConfig) -> str:

@@ -5,7 +5,9 @@ its transaction records carry Ethereum transactions too (`TransactionRecord.tran
 `Transaction | EthTransaction`), so ``eth_getTransactionByHash`` and full blocks need nothing more.
 A node that executes Ethereum transactions (issue 10, item 2) also offers ``eth_sendRawTransaction``,
 Ethereum's receipt fields for ``eth_getTransactionReceipt``, ``eth_getTransactionCount`` with
-``pending`` (counting the pool) and the fee policy's price for ``eth_gasPrice`` and the base fee.
+``pending`` (counting the pool), the fee policy's price for ``eth_gasPrice`` and the base fee, and
+views on the state after a past block (state methods with a block number, within ``[eth]
+state_history_blocks``).
 `gusu.node.node.Node` implements `EthTransactionService`; the API checks for it at run time
 (``isinstance``), so a node without it (a test fake) still serves everything else and answers
 these with "not supported on this node".
@@ -15,7 +17,8 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from gusu.ledger.types import Hash
+from gusu.execution import CallResult
+from gusu.ledger.types import Address, Hash, Height
 from gusu.node.service import EthReceiptRecord
 
 
@@ -38,6 +41,16 @@ class EthTransactionService(Protocol):
     def get_eth_transaction_count(self, address: bytes, *, is_pending: bool = False) -> int:
         """The committed EVM nonce of `address`; with `is_pending`, past its pooled Ethereum transactions
         that follow it without a gap (the next nonce a wallet should use)."""
+        ...
+
+    def call_at_height(
+        self, height: Height, contract: str, method: str, args: bytes, sender: Address | None
+    ) -> CallResult:
+        """Run a view on the committed state after block `height` (at most the tip).
+
+        Raises NotFoundError when the node no longer keeps that state (``[storage] state_versions_kept``),
+        else what `NodeService.call` raises.
+        """
         ...
 
     def get_eth_gas_price(self) -> int:

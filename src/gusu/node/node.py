@@ -58,7 +58,9 @@ from gusu.errors import (
     ConfigError,
     GusuError,
     InvalidBlockError,
+    InvalidStateProofError,
     NodeError,
+    NotFoundError,
     StorageError,
     TransactionTooLargeError,
 )
@@ -78,7 +80,13 @@ from gusu.ledger.genesis import (
     validate_python_version,
 )
 from gusu.ledger.kv import open_store
-from gusu.ledger.pruning import apply_body_archiving_step, apply_state_pruning_step
+from gusu.ledger.pruning import apply_body_archiving_step, apply_state_pruning_step, get_state_kept_from
+from gusu.ledger.snapshot import (
+    compute_snapshot_plan,
+    compute_snapshot_plan_hash,
+    encode_snapshot_chunk,
+    get_snapshot_chunk,
+)
 from gusu.ledger.stateproof import CertifiedStateProof
 from gusu.ledger.store import (
     BlockStore,
@@ -101,7 +109,13 @@ from gusu.ledger.types import (
 )
 from gusu.mempool import Mempool, PoolTransaction
 from gusu.network.handshake import make_key_signer
-from gusu.network.messages import CHANNEL_CONSENSUS, CHANNEL_SYNC, CHANNEL_TRANSACTIONS, DEFAULT_CHANNELS
+from gusu.network.messages import (
+    CHANNEL_CONSENSUS,
+    CHANNEL_STATE_SYNC,
+    CHANNEL_SYNC,
+    CHANNEL_TRANSACTIONS,
+    DEFAULT_CHANNELS,
+)
 from gusu.network.tls import TlsFiles
 from gusu.network.transport import LocalIdentity, P2PNetwork, PeerInfo, get_certificate_expiry_seconds
 from gusu.node.admission import TransactionAdmission
@@ -153,6 +167,43 @@ from gusu.node.settings import (
     compute_chain_settings,
     compute_raft_settings,
 )
+from gusu.node.statesync import (
+    STATUS_BUSY,
+    STATUS_OK,
+    STATUS_UNAVAILABLE,
+    ChunkAnswer,
+    ChunkRequest,
+    DiscardStaged,
+    DropPeer,
+    InstallSnapshot,
+    Offers,
+    OffersRequest,
+    Plan,
+    PlanRequest,
+    SendRequest,
+    ServedPlan,
+    SnapshotOffer,
+    SnapshotServer,
+    SnapshotTarget,
+    StageChunk,
+    StageTarget,
+    StateSyncAction,
+    StateSyncCore,
+    StateSyncFailed,
+    StateSyncMessage,
+    StateSyncProgress,
+    certify_snapshot_block,
+    compute_snapshot_heights,
+    decode_state_sync_message,
+    encode_state_sync_message,
+)
+from gusu.node.statesync_stage import (
+    STAGING_DIRECTORY_NAME,
+    StateSyncStage,
+    install_snapshot,
+    remove_progress,
+    write_progress,
+)
 from gusu.node.sync import BlockSync, SyncScheduler, SyncSettings
 from gusu.node.verifier import SignatureVerifier
 from gusu.node.wire import (
@@ -183,6 +234,8 @@ RAFT_WAL_FILE_NAME = "raft.wal"
 """Raft's WAL (term, vote, log) has other records and another life than Tendermint's: a file of its own."""
 PROPOSAL_BODIES_FILE_NAME = "proposals.log"
 SYNC_STATUS_INTERVAL_S = 1.0
+STATE_SYNC_TICK_S = 0.5
+STATE_SYNC_LOG_INTERVAL_S = 5.0
 RAFT_FORWARD_AGE_MS = 2_000
 RAFT_FORWARD_MAX = 512
 """Raft: transactions a follower forwards to the leader per status interval (`Node._forward_pool_to_leader`)."""
@@ -350,6 +403,16 @@ class Node:
             clock_s=time.monotonic,
         )
         self._evidence: EvidenceLog | None = None
+        self._state_sync: StateSyncCore | None = None
+        """The joining side of state sync, while this node fetches a snapshot (`_run_state_sync`)."""
+        self._state_sync_stage: StateSyncStage | None = None
+        self._last_state_sync_progress: StateSyncProgress | None = None
+        self._state_sync_result: asyncio.Future[SnapshotTarget] | None = None
+        self._snapshot_server = SnapshotServer(config.state_sync, time.monotonic)
+        self._served_plans: dict[Height, asyncio.Future[ServedPlan | None]] = {}
+        """Plans of the snapshots this node offers, computed once each in a thread (`_get_served_plan`)."""
+        self._snapshot_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gusu-snapshot")
+        """Reads snapshots (plans, chunks) and installs one; `stop` waits for it before the store closes."""
         self._gossip_admissions = 0
         self._forward_attempts = 0
         """Status ticks that looked for a forwarding target (`_forward_pool_to_leader`): picks the member."""
@@ -413,9 +476,11 @@ class Node:
         self._config.data_path.mkdir(parents=True, exist_ok=True)
         kv = open_store(self._config.data_path / "chain", self._config.storage.backend)
         store = BlockStore(kv, self._suite)
+        state_sync = self._config.state_sync
         try:
             store.initialize(self._genesis.chain_id, self._genesis_hash)
-            if store.get_tip() is None:
+            is_joining = store.get_tip() is None and state_sync.enabled and self._is_networked
+            if store.get_tip() is None and not is_joining:
                 writes = self._executor.compute_genesis_writes(self._genesis)
                 store.commit_block(compute_genesis_block(self._suite, self._genesis, writes))
                 logger.info("created genesis block of chain %s", self._genesis.chain_id)
@@ -424,7 +489,14 @@ class Node:
             raise
         self._store = store
         self._validate_retention()
+        if state_sync.chunk_bytes_max + 1024 > self._config.p2p.frame_bytes_max:
+            raise NodeError(
+                f"[state_sync] chunk_bytes_max = {state_sync.chunk_bytes_max} does not fit in a frame of "
+                f"[p2p] frame_bytes_max = {self._config.p2p.frame_bytes_max}; lower it or raise the frame limit"
+            )
         await self._verifier.warm_up()
+        if is_joining:
+            await self._run_state_sync()
         tip = store.get_tip()
         assert tip is not None
         self._tip_hash = tip[1]
@@ -445,7 +517,9 @@ class Node:
         if self._is_networked:
             self._silent_after_restore = (self._config.data_path / RESTORED_MARKER_FILE_NAME).exists()
             if self._silent_after_restore:
-                logger.info("restored from a backup: silent in consensus until caught up with the peers")
+                logger.info(
+                    "restored from a backup or joined by state sync: silent in consensus until caught up with the peers"
+                )
             wal_path = self._get_wal_path()
             wal_records = tuple(read_records(wal_path, "consensus WAL"))
             self._wal = RecordLog(wal_path)
@@ -453,7 +527,8 @@ class Node:
             self._restore_proposal_bodies()
             if self._config.received_votes_path is not None:
                 self._received_log = ReceivedMessageLog(self._config.received_votes_path)
-            await self._start_network()
+            if self._network is None:
+                await self._start_network()
             self._spawn(self._run_sync_status())
         validators, next_validators = self._schedule.get_engine_sets(Height(tip[0] + 1))
         self._on_engine_event(
@@ -476,6 +551,7 @@ class Node:
             (self._config.data_path / RESTORED_MARKER_FILE_NAME).unlink(missing_ok=True)
         self._spawn(self._run_backup_requests())
         self._schedule_pruning()
+        self._warm_snapshot_plans()
 
     def _validate_retention(self) -> None:
         """Bodies must outlive the transaction window: admission checks duplicates against the stored ones."""
@@ -514,8 +590,10 @@ class Node:
         """
         storage = self._config.storage
         store = self.store
+        snapshots = self._get_snapshot_heights(tip)
+        keep_from_max = snapshots[0] if snapshots else None  # the snapshots offered stay readable
         for _ in range(PRUNING_STEPS_PER_ROUND):
-            if apply_state_pruning_step(store.kv, tip, storage.state_versions_kept) is None:
+            if apply_state_pruning_step(store.kv, tip, storage.state_versions_kept, keep_from_max) is None:
                 break
         moved = apply_body_archiving_step(
             store, store.kv, tip, storage.block_bodies_kept, self._config.archive_path, storage.archive_heights_per_file
@@ -551,7 +629,7 @@ class Node:
             tls=tls_files,
             suite=self._suite,
             sign=make_key_signer(self._suite, self._key),
-            get_validator=get_registry_lookup(self.store, self._genesis, lambda: self.height),
+            get_validator=get_registry_lookup(self.store, self._genesis, self._get_tip_height_or_zero),
             get_trusted_organizations=get_registry_trust(self.store, read_own_anchor(tls_files.certificate)),
             is_revoked=get_revocation_check(self.store),
             channels=DEFAULT_CHANNELS,
@@ -561,6 +639,7 @@ class Node:
         network.subscribe(CHANNEL_TRANSACTIONS, self._on_gossip_transactions)
         network.subscribe(CHANNEL_CONSENSUS, self._on_consensus_body)
         network.subscribe(CHANNEL_SYNC, self._on_sync_body)
+        network.subscribe(CHANNEL_STATE_SYNC, self._on_state_sync_body)
         network.on_connected(self._on_peer_connected)
         await network.start()
         self._network = network
@@ -572,6 +651,8 @@ class Node:
     async def _on_consensus_body(self, peer: Address, body: bytes) -> None:
         """To the engine in force; a message of the other engine is a late one from before a switch (or a peer
         that has not switched yet): ignored, not held against the peer."""
+        if self._tip_header is None:
+            return  # joining by state sync: no engine runs yet
         if is_raft_body(body) != self._is_raft:
             kind = "Tendermint" if self._is_raft else "Raft"
             logger.debug("ignoring a %s message from %s: %s runs now", kind, peer.hex()[:12], self._driver.engine.name)
@@ -593,6 +674,10 @@ class Node:
 
     async def stop(self) -> None:
         self._running = False
+        result = self._state_sync_result
+        if result is not None and not result.done():
+            # A join in progress ends here; its staged chunks stay for the next start.
+            result.set_exception(NodeError("the node was stopped during state sync; start it again to resume"))
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -601,6 +686,7 @@ class Node:
             # The store's write runs to its end (a half-written batch cannot exist): wait for it.
             await asyncio.gather(self._commit_in_flight, return_exceptions=True)
         self._store_executor.shutdown(wait=True)
+        self._snapshot_executor.shutdown(wait=True, cancel_futures=True)
         if self._wal is not None:
             self._wal.close()
             self._wal = None
@@ -630,6 +716,287 @@ class Node:
         if self._store is not None:
             self._store.close()
             self._store = None
+
+    # --- state sync (gusu.node.statesync; docs/state.md, "State sync") ----------------------------
+
+    def _get_tip_height_or_zero(self) -> int:
+        return 0 if self._tip_header is None else self._tip_header.height
+
+    @property
+    def state_sync_progress(self) -> StateSyncProgress | None:
+        """How far the join by state sync is, while it runs (None otherwise)."""
+        return None if self._state_sync is None else self._state_sync.progress
+
+    @property
+    def last_state_sync_progress(self) -> StateSyncProgress | None:
+        """How the last join by state sync of this process went (None if there was none)."""
+        return self._last_state_sync_progress
+
+    async def _run_state_sync(self) -> None:
+        """Join by state sync: fetch a certified snapshot from the peers, install it as the store's base.
+
+        Returns once the store holds the snapshot's state and block (the rest of `start` then follows the
+        chain from there by block sync and consensus); NodeError if every peer sent bad data.
+        """
+        store = self.store
+        stage = StateSyncStage(self._config.data_path / STAGING_DIRECTORY_NAME, self._suite)
+        staged = await asyncio.to_thread(stage.load)
+        if staged is not None:
+            logger.info(
+                "state sync: resuming snapshot %d with %d of %d chunks staged",
+                staged[0].height,
+                len(staged[1]),
+                len(staged[0].paths),
+            )
+        now_s = time.monotonic()
+        started_s = now_s
+        core = StateSyncCore(self._config.state_sync, self._suite, self._certify_snapshot, staged=staged, now_s=now_s)
+        self._state_sync = core
+        self._last_state_sync_progress = core.progress
+        self._state_sync_stage = stage
+        self._state_sync_result = asyncio.get_running_loop().create_future()
+        self._apply_state_sync_actions(core.on_start(now_s))
+        await self._start_network()
+        ticker = asyncio.get_running_loop().create_task(self._run_state_sync_ticks(core))
+        try:
+            target = await self._state_sync_result
+        except NodeError:
+            write_progress(self._config.data_path, core.progress)  # the failure, for `gusu node status`
+            raise
+        finally:
+            ticker.cancel()
+            await asyncio.gather(ticker, return_exceptions=True)
+        fetched_s = time.monotonic() - started_s
+        served = ", ".join(
+            f"{peer.hex()[:12]}: {count}" for peer, count in sorted(core.progress.chunks_by_peer.items())
+        )
+        logger.info(
+            "state sync: all %d chunks of snapshot %d verified (chunks by peer: %s); installing",
+            len(target.paths),
+            target.height,
+            served or "all staged before a restart",
+        )
+        loop = asyncio.get_running_loop()
+        entries = await loop.run_in_executor(self._snapshot_executor, install_snapshot, store, stage, target)
+        await asyncio.to_thread(stage.clear)
+        # A validator whose disk was lost may have signed heights above the snapshot: as after a restore, it
+        # stays silent in consensus until it has caught up with its peers.
+        (self._config.data_path / RESTORED_MARKER_FILE_NAME).write_text(
+            f'{{"height": {target.height}, "state_sync": true}}\n', encoding="utf-8"
+        )
+        core.progress.phase = "done"
+        remove_progress(self._config.data_path)
+        self._state_sync = None
+        logger.info(
+            "state sync: installed snapshot at height %d (%d tree nodes) in %.1f s (fetch %.1f s); no block "
+            "below it was replayed",
+            target.height,
+            entries,
+            time.monotonic() - started_s,
+            fetched_s,
+        )
+
+    async def _run_state_sync_ticks(self, core: StateSyncCore) -> None:
+        """Timeouts, re-asked offers, disconnections, and a progress line now and then."""
+        known: set[Address] = set()
+        logged_s = time.monotonic()
+        while True:
+            await asyncio.sleep(STATE_SYNC_TICK_S)
+            now_s = time.monotonic()
+            network = self._network
+            connected = set() if network is None else {peer.address for peer in network.connected_peers()}
+            for peer in sorted(known - connected):
+                self._apply_state_sync_actions(core.on_peer_disconnected(peer, now_s))
+            for peer in sorted(connected - known):
+                self._apply_state_sync_actions(core.on_peer_connected(peer, now_s))
+            known = connected
+            self._apply_state_sync_actions(core.on_tick(now_s))
+            try:
+                write_progress(self._config.data_path, core.progress)
+            except OSError as error:
+                logger.debug("cannot record the state-sync progress: %s", error)
+            if now_s - logged_s >= STATE_SYNC_LOG_INTERVAL_S:
+                logged_s = now_s
+                logger.info("state sync: %s (%d peers connected)", core.describe_waiting(), len(connected))
+
+    def _apply_state_sync_actions(self, actions: Sequence[StateSyncAction]) -> list[DropPeer]:
+        """Carry out the core's actions in order (staging writes are durable before the next action); the drops."""
+        drops: list[DropPeer] = []
+        stage = self._state_sync_stage
+        result = self._state_sync_result
+        for action in actions:
+            if isinstance(action, SendRequest):
+                self._enqueue(action.peer, CHANNEL_STATE_SYNC, encode_state_sync_message(action.message))
+            elif isinstance(action, DropPeer):
+                drops.append(action)
+            elif isinstance(action, StageTarget):
+                assert stage is not None
+                stage.save_target(action.target)
+                logger.info(
+                    "state sync: chose snapshot %d (block %s), %d chunks",
+                    action.target.height,
+                    action.target.block_hash.hex(),
+                    len(action.target.paths),
+                )
+            elif isinstance(action, DiscardStaged):
+                assert stage is not None
+                stage.clear()
+            elif isinstance(action, StageChunk):
+                assert stage is not None
+                stage.save_chunk(action.index, action.data)
+            elif isinstance(action, InstallSnapshot):
+                if result is not None and not result.done():
+                    result.set_result(action.target)
+            elif isinstance(action, StateSyncFailed) and result is not None and not result.done():
+                result.set_exception(NodeError(action.message))
+        return drops
+
+    def _certify_snapshot(self, header: BlockHeader, certificate: CommitCertificate) -> bool:
+        """Whether an offered snapshot's block is certified, by the genesis validators or the trusted hash."""
+        schedule = compute_genesis_config_schedule(self._genesis)
+        return certify_snapshot_block(
+            self._suite,
+            self._genesis.chain_id,
+            self._genesis.validators,
+            lambda height: get_config_at(schedule, height).consensus,
+            self._config.state_sync,
+            header,
+            certificate,
+        )
+
+    async def _on_state_sync_body(self, peer: Address, body: bytes) -> None:
+        """Snapshot requests (answered from the store) and answers (to the joining side, while it runs)."""
+        message = decode_state_sync_message(body)
+        if isinstance(message, OffersRequest | PlanRequest | ChunkRequest):
+            if self._begin_serving(peer, message):
+                # In a task: producing a plan or chunk takes a while, and this peer's other messages go on.
+                self._spawn(self._serve_state_sync(peer, message))
+            return
+        core = self._state_sync
+        if core is None:
+            return  # an answer after the sync ended: ignored
+        now_s = time.monotonic()
+        if isinstance(message, Offers):
+            actions = core.on_offers(peer, message.offers, now_s)
+        elif isinstance(message, Plan):
+            actions = core.on_plan(peer, message, now_s)
+        else:
+            assert isinstance(message, ChunkAnswer)
+            actions = core.on_chunk(peer, message, now_s)
+        for drop in self._apply_state_sync_actions(actions):
+            if drop.peer == peer:
+                # The transport disconnects the sender; the core never asks it again.
+                raise InvalidStateProofError(f"state sync: {drop.reason}")
+
+    def _send_state_sync(self, peer: Address, message: StateSyncMessage) -> None:
+        self._enqueue(peer, CHANNEL_STATE_SYNC, encode_state_sync_message(message))
+
+    def _get_snapshot_heights(self, tip: Height) -> list[Height]:
+        settings = self._config.state_sync
+        store = self.store
+        available_from = Height(max(get_state_kept_from(store.kv), store.get_base_height()))
+        return compute_snapshot_heights(tip, settings.snapshot_interval_blocks, settings.snapshots_kept, available_from)
+
+    def _begin_serving(self, peer: Address, message: OffersRequest | PlanRequest | ChunkRequest) -> bool:
+        """Whether to serve a snapshot request (within the peer's budget); if not, the short answer is sent."""
+        is_chunk = isinstance(message, ChunkRequest)
+        is_ready = self._tip_header is not None and self._running
+        if is_ready and self._snapshot_server.try_begin(peer, is_chunk=is_chunk):
+            return True
+        if isinstance(message, ChunkRequest):
+            status = STATUS_UNAVAILABLE if self._tip_header is None else STATUS_BUSY
+            self._send_state_sync(peer, ChunkAnswer(message.height, message.plan_hash, message.index, status, None))
+        elif isinstance(message, OffersRequest):
+            self._send_state_sync(peer, Offers(()))
+        return False  # a plan request over budget goes unanswered: the asker times out and asks another
+
+    async def _serve_state_sync(self, peer: Address, message: OffersRequest | PlanRequest | ChunkRequest) -> None:
+        is_chunk = isinstance(message, ChunkRequest)
+        try:
+            heights = self._get_snapshot_heights(self.height)
+            if isinstance(message, OffersRequest):
+                offers: list[SnapshotOffer] = []
+                for height in heights:
+                    plan = await self._get_served_plan(height)
+                    header = self.store.get_header(height)
+                    certificate = self.store.get_certificate(height)
+                    if plan is not None and header is not None and certificate is not None:
+                        offers.append(SnapshotOffer(header, certificate, plan.plan_hash, len(plan.paths)))
+                self._send_state_sync(peer, Offers(tuple(offers)))
+                return
+            plan = await self._get_served_plan(message.height) if message.height in heights else None
+            if plan is None or plan.plan_hash != message.plan_hash:
+                if isinstance(message, ChunkRequest):
+                    answer = ChunkAnswer(message.height, message.plan_hash, message.index, STATUS_UNAVAILABLE, None)
+                    self._send_state_sync(peer, answer)
+                return
+            if isinstance(message, PlanRequest):
+                self._send_state_sync(peer, Plan(plan.height, plan.plan_hash, plan.paths))
+                return
+            data = None
+            if message.index < len(plan.paths):
+                data = await asyncio.get_running_loop().run_in_executor(
+                    self._snapshot_executor, self._produce_chunk, plan.height, plan.paths[message.index]
+                )
+            status = STATUS_OK if data is not None else STATUS_UNAVAILABLE
+            self._send_state_sync(peer, ChunkAnswer(message.height, message.plan_hash, message.index, status, data))
+        finally:
+            if is_chunk:
+                self._snapshot_server.end(peer)
+
+    def _produce_chunk(self, height: Height, path: bytes) -> bytes | None:
+        """A chunk's encoding from the retained tree version (in a thread), or None if unavailable."""
+        try:
+            data = encode_snapshot_chunk(get_snapshot_chunk(self.store.kv, self._suite, height, path))
+        except (NotFoundError, StorageError) as error:
+            logger.info("snapshot %d: chunk %s unavailable: %s", height, path.hex(), error)
+            return None
+        if len(data) > self._config.state_sync.chunk_bytes_max:
+            logger.warning(
+                "snapshot %d: chunk %s is %d bytes, above [state_sync] chunk_bytes_max = %d; not served",
+                height,
+                path.hex(),
+                len(data),
+                self._config.state_sync.chunk_bytes_max,
+            )
+            return None
+        return data
+
+    def _warm_snapshot_plans(self) -> None:
+        """Compute the plans of the offered snapshots now (in a thread), so a joining peer's first request for
+        offers is answered at once instead of after a walk of every tree node of each snapshot."""
+        if not self._is_networked or not self._config.state_sync.snapshot_interval_blocks:
+            return
+        for height in self._get_snapshot_heights(self.height):
+            if height not in self._served_plans:
+                self._spawn(self._warm_snapshot_plan(height))
+
+    async def _warm_snapshot_plan(self, height: Height) -> None:
+        plan = await self._get_served_plan(height)
+        if plan is not None:
+            logger.info("snapshot %d offered for state sync: %d chunks", height, len(plan.paths))
+
+    async def _get_served_plan(self, height: Height) -> ServedPlan | None:
+        """The plan of the snapshot at `height`, computed once (in a thread) and kept while it is offered."""
+        future = self._served_plans.get(height)
+        if future is None:
+            offered = set(self._get_snapshot_heights(self.height))
+            for old in [old for old in self._served_plans if old not in offered]:
+                del self._served_plans[old]
+            future = asyncio.get_running_loop().run_in_executor(
+                self._snapshot_executor, self._compute_served_plan, height
+            )
+            self._served_plans[height] = future
+        return await asyncio.shield(future)
+
+    def _compute_served_plan(self, height: Height) -> ServedPlan | None:
+        try:
+            plan = compute_snapshot_plan(self.store.kv, height, self._config.state_sync.chunk_entries_max)
+            paths = tuple(path for path, _ in plan)
+        except (NotFoundError, StorageError) as error:
+            logger.info("snapshot %d cannot be offered: %s", height, error)
+            return None
+        return ServedPlan(height, Hash(compute_snapshot_plan_hash(self._suite, paths)), paths)
 
     # --- properties --------------------------------------------------------------------
 
@@ -1070,6 +1437,9 @@ class Node:
         self._block_commit_seconds.observe(time.perf_counter() - self._proposal_started_s)
         self._schedule_journal_compaction()
         self._schedule_pruning()
+        interval = self._config.state_sync.snapshot_interval_blocks
+        if self._is_networked and interval and header.height % interval == 0:
+            self._warm_snapshot_plans()
         # Governance's registry as of this block: cut removed organisations and revoked certificates,
         # and tell the engine at once whom it lost (a cut proposer's round need not wait for the next report).
         if self._network is not None and self._network.enforce_trust():
@@ -1306,6 +1676,10 @@ class Node:
     def _on_peer_connected(self, peer: Address) -> None:
         """Hand a peer that (re)connected everything pending here: gossip is sent once and never
         relayed, so what it missed while cut off would otherwise wait for our turn to propose."""
+        if self._state_sync is not None:
+            self._apply_state_sync_actions(self._state_sync.on_peer_connected(peer, time.monotonic()))
+        if self._tip_header is None:
+            return  # joining by state sync: no engine, no pool yet
         self._report_peers()
         raws: list[Value] = list(self._mempool.iterate_raw())
         for start in range(0, len(raws), GOSSIP_TRANSACTIONS_MAX):
@@ -1474,6 +1848,13 @@ class Node:
     def get_eth_transaction_count(self, address: bytes, *, is_pending: bool = False) -> int:
         """eth_getTransactionCount: the committed EVM nonce, or with `is_pending` past the pooled ones."""
         return self._queries.get_eth_transaction_count(address, is_pending=is_pending)
+
+    def call_at_height(
+        self, height: Height, contract: str, method: str, args: bytes, sender: Address | None
+    ) -> CallResult:
+        """Run a view on the state after block `height` (eth_call and friends at a past block); NotFoundError
+        when this node no longer keeps that state."""
+        return self._queries.call_at_height(self.height, height, contract, method, args, sender)
 
     def get_eth_gas_price(self) -> int:
         """eth_gasPrice and every block's base fee: the chain's fee policy (genesis ``evm_gas_price``);

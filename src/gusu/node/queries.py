@@ -13,6 +13,7 @@ from contextlib import closing
 from gusu.crypto import CryptoSuite
 from gusu.errors import NotFoundError
 from gusu.execution import BlockContext, CallResult, Executor
+from gusu.execution.state import StateReader
 from gusu.ledger.ethtx import EthTransaction
 from gusu.ledger.merkle import compute_inclusion_proof
 from gusu.ledger.pruning import get_state_kept_from
@@ -71,11 +72,24 @@ class ChainQueries:
     def get_block(self, height: Height) -> BlockRecord | None:
         header = self.store.get_header(height)
         if header is None:
+            base = self.store.get_base_height()
+            if height < base:
+                raise NotFoundError(
+                    f"block {height} is below this node's first block {base}: it joined the chain by state sync "
+                    f"at height {base} and holds no earlier blocks; ask a node that keeps the whole chain"
+                )
             return None
+        ids = self.store.get_transaction_ids(height)
+        if ids is None and height == self.store.get_base_height() and height > 0:
+            raise NotFoundError(
+                f"block {height} is where this node joined the chain by state sync: it holds that block's header, "
+                "certificate and state (proofs at that height work), not its transactions; ask a node that keeps "
+                "the whole chain"
+            )
         return BlockRecord(
             header=header,
             block_hash=compute_block_hash(self._suite, header),
-            transaction_ids=tuple(self.store.get_transaction_ids(height) or ()),
+            transaction_ids=tuple(ids or ()),
             certificate=self.store.get_certificate(height),
         )
 
@@ -255,7 +269,36 @@ class ChainQueries:
             certificate=store.get_certificate(at),
         )
 
-    def call(self, header: BlockHeader, contract: str, method: str, args: bytes, sender: Address | None) -> CallResult:
+    def call_at_height(
+        self, tip: Height, height: Height, contract: str, method: str, args: bytes, sender: Address | None
+    ) -> CallResult:
+        """Run a view on the committed state after block `height`, read from that version of the state tree.
+
+        NotFoundError for a height past the tip, or one whose state this node no longer keeps.
+        """
+        if height > tip:
+            raise NotFoundError(f"block {height} is not committed yet (the tip is {tip})")
+        store = self.store
+        header = store.get_header(height)
+        kept_from = get_state_kept_from(store.kv)
+        if header is None or height < kept_from:
+            raise NotFoundError(
+                f"the state at height {height} is no longer kept on this node: it keeps the state from height "
+                f"{max(kept_from, 0)} ([storage] state_versions_kept); ask for a later block"
+            )
+        # Every read goes to the tree's version (it raises NotFoundError if a pruning step removes it meanwhile).
+        return self.call(header, contract, method, args, sender, state=_TreeStateReader(store, height))
+
+    def call(
+        self,
+        header: BlockHeader,
+        contract: str,
+        method: str,
+        args: bytes,
+        sender: Address | None,
+        *,
+        state: StateReader | None = None,
+    ) -> CallResult:
         """Run a view on the committed state after `header` (the tip)."""
         context = BlockContext(
             chain_id=header.chain_id,
@@ -263,4 +306,18 @@ class ChainQueries:
             timestamp_ms=header.timestamp_ms,
             proposer=header.proposer,
         )
-        return self._executor.call(self.store, context, contract, method, args, sender or ZERO_ADDRESS)
+        reader = self.store if state is None else state
+        return self._executor.call(reader, context, contract, method, args, sender or ZERO_ADDRESS)
+
+
+class _TreeStateReader:
+    """The committed state after one block, read from its version of the state tree (a `StateReader`)."""
+
+    __slots__ = ("_height", "_store")
+
+    def __init__(self, store: BlockStore, height: Height) -> None:
+        self._store = store
+        self._height = height
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._store.get_state_value(self._height, key)

@@ -17,9 +17,11 @@ from typing import Literal
 
 from gusu.codec import Value
 from gusu.errors import CodecError, RemoteError
+from gusu.ledger.ethtx import EthTransaction
 from gusu.ledger.genesis import VALIDATORS_MAX
 from gusu.ledger.jsonview import (
     JSON,
+    any_transaction_from_json,
     block_from_json,
     bytes_to_hex,
     expect_object,
@@ -32,7 +34,6 @@ from gusu.ledger.jsonview import (
     hex_to_bytes,
     inclusion_proof_from_json,
     receipt_from_json,
-    transaction_from_json,
     value_from_json,
 )
 from gusu.ledger.merkle import InclusionProof
@@ -142,13 +143,15 @@ class TransactionView:
     """A transaction as one node knows it.
 
     `transaction` and `sender` are None only for a dropped transaction whose
-    body the node no longer holds. `height` and `index` are set once
+    body the node no longer holds. `transaction` is an `EthTransaction` for an
+    Ethereum transaction (``"kind": "ethereum"`` in the node's JSON; its id is
+    the keccak hash and its sender is recovered from the raw bytes). `height` and `index` are set once
     committed; `reason` says why a dropped transaction was dropped.
     """
 
     transaction_id: Hash
     status: TransactionStatus
-    transaction: Transaction | None
+    transaction: Transaction | EthTransaction | None
     sender: Address | None
     height: Height | None
     index: int | None
@@ -422,11 +425,11 @@ def parse_transaction(data: JSON, transaction_id: Hash) -> TransactionView:
     """A ``gusu_getTransaction`` result for the transaction asked for as `transaction_id`."""
     fields = expect_object(data, "transaction record")
     status = _as_status(get_str(fields, "status", "transaction record", NAME_LENGTH_MAX))
-    transaction: Transaction | None = None
+    transaction: Transaction | EthTransaction | None = None
     sender: Address | None = None
     body = fields.get("transaction")
     if body is not None:
-        transaction, stated_id, sender = transaction_from_json(body)
+        transaction, stated_id, sender = any_transaction_from_json(body)
         if stated_id != transaction_id:
             raise CodecError(f"asked for transaction {bytes_to_hex(transaction_id)} but got {bytes_to_hex(stated_id)}")
     elif status != "dropped":

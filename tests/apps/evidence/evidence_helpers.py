@@ -48,8 +48,6 @@ class Gusu:
         return json.loads(self.run(*args, "--json", check=check).stdout)
 
 
-
-
 def require_tool(name: str) -> str:
     """The tool's path; skips without it, except under CI=true, where a missing tool fails the test."""
     path = shutil.which(name)

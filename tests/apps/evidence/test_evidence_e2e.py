@@ -111,7 +111,9 @@ def test_evidence_service_end_to_end(chain: tuple[Gusu, dict[str, str]], tmp_pat
 
     # 出证
     pdf = gusu.cwd / "cert.pdf"
-    made = gusu.json("evidence", "certificate", "1", "--output", str(pdf), "--verify-base-url", "https://verify.example")
+    made = gusu.json(
+        "evidence", "certificate", "1", "--output", str(pdf), "--verify-base-url", "https://verify.example"
+    )
     certificate = json.loads((gusu.cwd / "cert.json").read_text())
     assert certificate["record"]["attestations"][1]["kind"] == "court"
     assert extract_certificate(pdf.read_bytes()) == certificate

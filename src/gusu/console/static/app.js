@@ -153,6 +153,90 @@
     return el("div", { className: "chart" }, svg);
   }
 
+  // --- live charts (GET /api/chart) -------------------------------------------------------
+  // Drawn here as SVG (no library): one point per block, a line through the blocks that have a value
+  // (a block whose parent is genesis or outside the window has no interval), the scale from 0 to a
+  // rounded maximum. Each point carries its height and value as data attributes and a <title>.
+  const SVG_NS = "http://www.w3.org/2000/svg";
+
+  function svgNode(tag, attributes) {
+    const node = document.createElementNS(SVG_NS, tag);
+    for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
+    return node;
+  }
+
+  function niceMaximum(value) {
+    if (!(value > 0)) return 1;
+    const power = Math.pow(10, Math.floor(Math.log10(value)));
+    for (const step of [1, 2, 2.5, 5, 10]) if (value <= step * power) return step * power;
+    return 10 * power;
+  }
+
+  function lineChart(id, points, key, labelKey) {
+    const width = 600, height = 170, left = 56, right = 12, top = 10, bottom = 24;
+    const svg = svgNode("svg", { id, viewBox: `0 0 ${width} ${height}`, width: "100%", height, role: "img",
+      "aria-label": t(labelKey), "data-points": points.filter((point) => point[key] !== null).length,
+      "data-last-height": points.length ? points[points.length - 1].height : "" });
+    const values = points.map((point) => point[key]).filter((value) => value !== null);
+    const most = niceMaximum(Math.max(0, ...values));
+    const first = points.length ? points[0].height : 0;
+    const span = Math.max(1, (points.length ? points[points.length - 1].height : 0) - first);
+    const x = (h) => left + ((h - first) / span) * (width - left - right);
+    const y = (value) => top + (1 - value / most) * (height - top - bottom);
+    for (const fraction of [0, 0.5, 1]) {
+      const level = y(most * fraction);
+      svg.append(svgNode("line", { x1: left, x2: width - right, y1: level, y2: level, class: "grid" }));
+      const label = svgNode("text", { x: left - 6, y: level + 4, class: "axis", "text-anchor": "end" });
+      label.textContent = formatNumber(most * fraction);
+      svg.append(label);
+    }
+    if (points.length) {
+      for (const [h, anchor] of [[first, "start"], [points[points.length - 1].height, "end"]]) {
+        const label = svgNode("text", { x: x(h), y: height - 6, class: "axis", "text-anchor": anchor });
+        label.textContent = `${t("block.height")} ${h}`;
+        svg.append(label);
+      }
+    }
+    let segment = [];
+    const segments = [segment];
+    for (const point of points) {
+      if (point[key] === null) {
+        segment = [];
+        segments.push(segment);
+      } else {
+        segment.push(`${x(point.height).toFixed(1)},${y(point[key]).toFixed(1)}`);
+      }
+    }
+    for (const line of segments) if (line.length > 1) svg.append(svgNode("polyline", { points: line.join(" "), class: "line" }));
+    for (const point of points) {
+      if (point[key] === null) continue;
+      const dot = svgNode("circle", { cx: x(point.height).toFixed(1), cy: y(point[key]).toFixed(1), r: 2.5,
+        class: "point", "data-height": point.height, "data-value": point[key] });
+      const title = svgNode("title", {});
+      title.textContent = t("dashboard.chart_point", { height: point.height, value: formatNumber(point[key]) });
+      dot.append(title);
+      svg.append(dot);
+    }
+    return svg;
+  }
+
+  const chartsBox = el("section", { id: "live-charts" });
+
+  function renderCharts(found) {
+    const figure = (id, key, labelKey, summary) => el("figure", { className: "chart" },
+      el("figcaption", {}, el("strong", { text: t(labelKey) }), " ", el("span", { id: id + "-summary", text: summary })),
+      lineChart(id, found.blocks, key, labelKey));
+    const timed = found.blocks.some((point) => point.interval_ms !== null);
+    const parts = [el("h2", { text: t("dashboard.live_charts", { blocks: found.blocks.length }) })];
+    if (!timed) parts.push(el("p", { id: "live-charts-empty", text: t("dashboard.chart_empty") }));
+    chartsBox.replaceChildren(...parts,
+      el("div", { className: "charts" },
+        figure("chart-tps", "tps", "dashboard.chart_tps", t("dashboard.chart_tps_summary", { tps: found.tps.toFixed(2) })),
+        figure("chart-interval", "interval_ms", "dashboard.chart_interval",
+          found.interval_mean_ms === null ? "" : t("dashboard.chart_interval_summary",
+            { interval: formatNumber(found.interval_mean_ms) }))));
+  }
+
   // Firing alerts (GET /api/alerts/firing), for a logged-in viewer: kept in their own element, so they
   // stay on the page and keep refreshing while the node is down, which is when they matter.
   const alertsBox = el("section", { id: "dashboard-alerts" });
@@ -192,10 +276,15 @@
       card("dashboard.suite", `${status.suite} (${status.hash_name})`, "suite"),
       card("dashboard.node_version", status.node_version, "node-version"));
     main.replaceChildren(
-      el("h1", { text: t("dashboard.title") }), cards, alertsBox,
+      el("h1", { text: t("dashboard.title") }), cards, alertsBox, chartsBox,
       el("h2", { text: t("dashboard.chart") }), chart(status.recent_blocks),
       el("h2", { text: t("dashboard.recent_blocks") }),
       table(BLOCK_HEADERS, blockRows(status.recent_blocks)));
+  }
+
+  // The first time a page shows its data: a User Timing mark that scripts/measure_console_load.py reads.
+  function markReady() {
+    if (performance.getEntriesByName("gusu-page-ready").length === 0) performance.mark("gusu-page-ready");
   }
 
   async function dashboard() {
@@ -203,8 +292,11 @@
     for (;;) {
       await refreshAlerts();
       try {
-        renderDashboard(await api("/api/status"));
+        const [status, charted] = await Promise.all([api("/api/status"), api("/api/chart")]);
+        renderCharts(charted);
+        renderDashboard(status);
         setLive(true);
+        markReady();
         delay = POLL_MS;
       } catch (error) {
         setLive(false);
@@ -228,12 +320,20 @@
     return transactions.map((item) => [
       link("/transactions/" + item.id, item.id),
       item.transaction ? link("/accounts/" + item.transaction.sender, item.transaction.sender) : t("common.none"),
-      item.transaction ? `${item.transaction.contract}.${item.transaction.method}` : "",
+      item.transaction ? describeCall(item.transaction) : "",
       el("span", { className: "status-" + item.status, text: t("tx.status." + item.status) }),
     ]);
   }
 
   const TRANSACTION_HEADERS = ["tx.id", "tx.sender", "tx.method", "tx.status"];
+
+  // An Ethereum transaction ("kind": "ethereum") has no contract and method: it names its target.
+  function describeCall(tx) {
+    if (tx.kind === "ethereum") {
+      return tx.to === null ? t("tx.ethereum_create") : t("tx.ethereum_call", { to: tx.to });
+    }
+    return `${tx.contract}.${tx.method}`;
+  }
 
   async function block(reference) {
     const found = await api("/api/blocks/" + encodeURIComponent(reference));
@@ -258,6 +358,94 @@
       table(TRANSACTION_HEADERS, transactionRows(found.transactions)), pager);
   }
 
+  // --- proofs, checked in this browser (static/proof.js) ---------------------------------------
+  // Why a proof could not be checked (GusuProof's error codes), in the page's language.
+  const PROOF_REASONS = {
+    hex_invalid: "proof.reason.hex_invalid",
+    size_invalid: "proof.reason.size_invalid",
+    encoding_invalid: "proof.reason.encoding_invalid",
+    integer_invalid: "proof.reason.integer_invalid",
+    header_incomplete: "proof.reason.header_incomplete",
+    receipt_invalid: "proof.reason.receipt_invalid",
+    receipt_other: "proof.reason.receipt_other",
+    hash_unknown: "proof.reason.hash_unknown",
+    proof_incomplete: "proof.reason.proof_incomplete",
+  };
+
+  function checkRow(id, labelKey, result, details) {
+    const verdict = el("span", { className: result.ok ? "status-success" : "status-failed", id: id + "-result",
+      text: t(result.ok ? "proof.passed" : "proof.failed_check") });
+    const dd = el("dd", { id, "data-ok": String(result.ok) }, verdict);
+    for (const detail of details) if (detail) dd.append(el("div", { className: "mono proof-detail", text: detail }));
+    if (result.code) {
+      const reason = PROOF_REASONS[result.code] ? t(PROOF_REASONS[result.code]) : result.code;
+      dd.append(el("div", { className: "proof-detail", "data-reason": result.code, text: t("proof.error", { message: reason }) }),
+        el("div", { className: "mono proof-detail", text: String(result.error) }));
+    }
+    return [el("dt", { text: t(labelKey) }), dd];
+  }
+
+  function renderProofResult(box, answer) {
+    let result;
+    try {
+      result = GusuProof.checkTransactionProof(answer);
+    } catch (error) {
+      const failed = { ok: false, error: String(error), code: "proof_incomplete" };
+      result = { ok: false, header: failed, transaction: failed, receipt: failed };
+    }
+    const computed = (part, computedKey, expectedKey) => part[computedKey] === undefined ? null :
+      t("proof.computed", { computed: part[computedKey] === null ? "-" : part[computedKey], expected: part[expectedKey] });
+    const decoded = result.receipt.decoded;
+    const list = el("dl", { className: "fields" },
+      el("dt", { text: t("proof.algorithm") }), el("dd", { text: String(answer.hash_name) }),
+      el("dt", { text: t("tx.block") }), el("dd", {}, link("/blocks/" + answer.height, String(answer.height))),
+      el("dt", { text: t("proof.block_hash") }), el("dd", { className: "mono", text: String(answer.block_hash) }),
+      ...checkRow("proof-header", "proof.header", result.header, [computed(result.header, "computed_hash", "expected_hash")]),
+      ...checkRow("proof-transaction", "proof.transaction", result.transaction,
+        [computed(result.transaction, "computed_root", "expected_root")]),
+      ...checkRow("proof-receipt", "proof.receipt", result.receipt, [
+        computed(result.receipt, "computed_root", "expected_root"),
+        decoded ? t("proof.receipt_decoded", { status: t("receipt.status." + decoded.status), gas: formatNumber(decoded.gas_used) }) : null,
+      ]));
+    box.replaceChildren(
+      el("p", { id: "proof-verdict", className: result.ok ? "recorded" : "not-recorded", "data-verified": String(result.ok),
+        text: result.ok ? t("proof.verified", { height: answer.height }) : t("proof.failed") }),
+      list);
+  }
+
+  // A committed transaction's proofs: fetched from the console, checked here. The proof as received is
+  // shown in an editable box, so anyone can alter it and see the check fail.
+  async function proofSection(id) {
+    const box = el("div", { id: "proof-result", "aria-live": "polite" }, el("p", { text: t("proof.checking") }));
+    const section = el("section", { id: "proof" }, el("h2", { text: t("proof.title") }), box);
+    let answer;
+    try {
+      answer = await api("/api/transactions/" + encodeURIComponent(id) + "/proof");
+    } catch (error) {
+      box.replaceChildren(el("p", { className: "error", text: errorText(error) }));
+      return section;
+    }
+    renderProofResult(box, answer);
+    const editor = el("textarea", { id: "proof-json", className: "mono", rows: "12", spellcheck: "false" });
+    editor.value = JSON.stringify(answer, null, 1);
+    const recheck = el("button", { type: "button", id: "proof-recheck", text: t("proof.recheck") });
+    recheck.addEventListener("click", () => {
+      let edited;
+      try {
+        edited = JSON.parse(editor.value);
+      } catch (error) {
+        box.replaceChildren(el("p", { id: "proof-verdict", className: "not-recorded", "data-verified": "false",
+          text: t("proof.not_json") }));
+        return;
+      }
+      renderProofResult(box, edited);
+    });
+    section.append(
+      el("details", { className: "proof-edit" }, el("summary", { text: t("proof.edit") }), editor, el("div", {}, recheck)),
+      el("p", { className: "hint", text: t("proof.scope") }));
+    return section;
+  }
+
   async function transaction(id) {
     const found = await api("/api/transactions/" + encodeURIComponent(id));
     const tx = found.transaction;
@@ -269,7 +457,14 @@
       rows.push(["tx.block", link("/blocks/" + found.height, String(found.height))], ["tx.index", String(found.index)]);
     }
     if (found.reason) rows.push(["tx.reason", found.reason]);
-    if (tx) {
+    if (tx && tx.kind === "ethereum") {
+      rows.push(
+        ["tx.kind", t("tx.kind_ethereum", { type: tx.type })],
+        ["tx.sender", link("/accounts/" + tx.sender, tx.sender)],
+        ["tx.to", tx.to === null ? t("tx.ethereum_create") : el("span", { className: "mono", text: tx.to })],
+        ["tx.value", tx.value], ["tx.nonce", String(tx.nonce)], ["tx.gas_limit", formatNumber(tx.gas_limit)],
+        ["tx.data", el("pre", { className: "mono", text: tx.data })]);
+    } else if (tx) {
       rows.push(
         ["tx.sender", link("/accounts/" + tx.sender, tx.sender)],
         ["tx.contract", tx.contract], ["tx.method", tx.method],
@@ -293,6 +488,7 @@
           event.contract, event.name, el("pre", { className: "mono", text: formatValue(event.data) })])));
     }
     main.replaceChildren(...parts);
+    if (found.status === "committed") main.append(await proofSection(found.id));
   }
 
   async function account(address) {
@@ -337,6 +533,44 @@
     return "0x" + GusuHash.toHex(hasher.digest());
   }
 
+  // Look up a transaction by id on the public page and check its proofs here.
+  function lookupTransaction() {
+    const box = el("input", { id: "verify-tx-id", name: "transaction", className: "mono", maxlength: "66", size: "70",
+      placeholder: "0x…", autocomplete: "off", spellcheck: "false" });
+    const found = el("div", { id: "verify-tx-result", "aria-live": "polite" });
+    const form = el("form", { id: "verify-tx-form", className: "inline" },
+      el("label", { for: "verify-tx-id", text: t("verify.lookup_label") }), box,
+      el("button", { type: "submit", id: "verify-tx-submit", text: t("verify.lookup_button") }));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const id = box.value.trim();
+      if (!/^0[xX][0-9a-fA-F]{64}$/.test(id)) {
+        found.replaceChildren(el("p", { className: "error", id: "verify-tx-error", text: t("verify.lookup_invalid") }));
+        return;
+      }
+      found.replaceChildren(el("p", { text: t("proof.checking") }));
+      let record;
+      try {
+        record = await api("/api/transactions/" + id.toLowerCase());
+      } catch (error) {
+        found.replaceChildren(el("p", { className: "error", id: "verify-tx-error",
+          text: error.code === "not_found" ? t("verify.lookup_not_found") : errorText(error) }));
+        return;
+      }
+      const rows = [
+        ["tx.id", link("/transactions/" + record.id, record.id)],
+        ["tx.status", el("span", { className: "status-" + record.status, id: "verify-tx-status", text: t("tx.status." + record.status) })],
+      ];
+      if (record.transaction) rows.push(["tx.method", `${record.transaction.contract}.${record.transaction.method}`]);
+      if (record.receipt) rows.push(["receipt.status", t("receipt.status." + record.receipt.status)]);
+      found.replaceChildren(fields(rows));
+      if (record.status === "committed") found.append(await proofSection(record.id));
+      else found.append(el("p", { text: t("proof.unavailable") }));
+    });
+    return el("section", { id: "verify-transaction" },
+      el("h2", { text: t("verify.lookup_title") }), el("p", { text: t("verify.lookup_intro") }), form, found);
+  }
+
   async function verify() {
     const status = await api("/api/status");
     const limit = Number(main.dataset.fileBytesMax);
@@ -346,7 +580,8 @@
       el("h1", { text: t("verify.title") }),
       el("p", { text: t("verify.intro") }),
       el("div", { className: "drop" }, el("label", { for: "verify-file", text: t("verify.choose") + " " }), input),
-      result);
+      result,
+      lookupTransaction());
     input.addEventListener("change", async () => {
       const file = input.files && input.files[0];
       if (!file) return;
@@ -400,7 +635,7 @@
 
   const run = pages[main.dataset.page];
   if (run) {
-    Promise.resolve(run(main.dataset.argument)).catch(showError);
+    Promise.resolve(run(main.dataset.argument)).then(markReady, showError);
   }
 })();
 
