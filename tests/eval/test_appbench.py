@@ -111,7 +111,8 @@ def test_a_run_with_failed_or_refused_transactions_is_no_result() -> None:
 def run_app_bench(app: str, *options: str) -> dict[str, Any]:
     """A tiny `gusu bench --app APP` on a throw-away node; checks that every load transaction succeeded."""
     environment = {key: value for key, value in os.environ.items() if key not in ("GUSU_ENDPOINT", "GUSU_HOME")}
-    tiny = ["--duration", "2", "--warmup", "1", "--senders", "20", "--window", "200", "--count", "800"]
+    # Enough that the load outlasts the warm-up on a quiet host too (800 all committed within it).
+    tiny = ["--duration", "2", "--warmup", "1", "--senders", "20", "--window", "200", "--count", "6000"]
     completed = subprocess.run(
         [sys.executable, "-m", "gusu.cli.main", "bench", "--app", app, *tiny, *options, "--json"],
         capture_output=True,
