@@ -16,7 +16,14 @@ from gusu.apps.evidence.records import compute_content_hashes
 from gusu.cli.main import cli
 from gusu.codec import Value, decode
 from gusu.crypto import get_suite
-from gusu.eval.appbench import APP_LOADS, EvidenceLoad, get_app_bench_error, get_app_load
+from gusu.eval.appbench import (
+    APP_LOADS,
+    SCF_TRANSFER_FEN,
+    SCF_TRANSFERS_PER_VOUCHER,
+    EvidenceLoad,
+    get_app_bench_error,
+    get_app_load,
+)
 from gusu.eval.bench import BenchConfig, BenchError, sign_app_calls
 from gusu.eval.valset_bench import ValidatorChangePlan, validate_change_config
 from gusu.ledger.types import decode_transaction
@@ -181,3 +188,26 @@ def test_tiny_trace_bench() -> None:
     assert result["app"] == "trace" and result["load"].startswith("trace.scan")
     # Each scan activated a new item of the on-sale batch; none looked suspect.
     assert result["app_state"]["activated"] == result["succeeded"] and result["app_state"]["alerts"] == 0
+
+
+def test_scf_transfers_move_one_part_each_against_new_documents() -> None:
+    load = get_app_load("scf")
+    context: list[Value] = ["b-x-t0", [7, 9], bytes(16)]
+    calls = [load.compute_call(context, sequence) for sequence in range(SCF_TRANSFERS_PER_VOUCHER + 1)]
+    assert {(contract, method) for contract, method, _ in calls} == {("scf", "transfer")}
+    # 250 transfers from the first voucher (its tree holds at most 256 parts), then the next one.
+    assert [args[0] for _, _, args in calls].count(7) == SCF_TRANSFERS_PER_VOUCHER and calls[-1][2][0] == 9
+    assert all(args[1] == "b-x-t0" and args[2] == SCF_TRANSFER_FEN for _, _, args in calls)
+    invoices = {args[4] for _, _, args in calls}
+    assert len(invoices) == len(calls)  # one invoice backs one voucher: each transfer has its own
+    documents = [document for _, _, args in calls for document in args[3:6]]
+    assert all(isinstance(document, bytes) and len(document) == 32 and document != bytes(32) for document in documents)
+
+
+@pytest.mark.e2e
+def test_tiny_scf_bench() -> None:
+    result = run_app_bench("scf")
+    assert result["app"] == "scf" and result["load"].startswith("scf.transfer")
+    # What left the suppliers' vouchers is exactly what the successful transfers moved.
+    assert result["app_state"]["transfers"] == result["succeeded"]
+    assert result["app_state"]["transferred_fen"] == result["succeeded"] * SCF_TRANSFER_FEN

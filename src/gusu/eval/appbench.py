@@ -17,13 +17,18 @@ the built-in ``account.transfer`` on a fresh throw-away chain, and the result ca
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from gusu.apps.evidence.records import CONTRACT_NAME as EVIDENCE_CONTRACT
 from gusu.apps.evidence.records import compute_content_hashes, compute_metadata_hash, load_contract_source
+from gusu.apps.scf.contract import CONTRACT_NAME as SCF_CONTRACT
+from gusu.apps.scf.contract import DAY_MS as SCF_DAY_MS
+from gusu.apps.scf.contract import get_contract_source as get_scf_source
 from gusu.apps.trace.client import CONTRACT_NAME as TRACE_CONTRACT
 from gusu.apps.trace.client import get_contract_source as get_trace_source
 from gusu.apps.trace.codes import CODE_BYTES, compute_leaf
@@ -45,6 +50,15 @@ TRACE_CODES_PER_ISSUE: Final = 250
 """Leaves per issue_codes setup transaction (the contract takes up to 500)."""
 TRACE_BATCH_ACTIVATED: Final = 13
 """Position of the activated-items count in the trace contract's batch record (B_ACTIVATED)."""
+SCF_TRANSFER_FEN: Final = 100
+SCF_TRANSFERS_PER_VOUCHER: Final = 250
+"""Transfers from one voucher: its tree (the root and every part made from it) holds at most 256 vouchers."""
+SCF_HOLDINGS_MAX: Final = 4000
+"""Vouchers one enterprise may hold or issue in a run: the contract's indexes hold at most 4,096 entries."""
+SCF_TERM_DAYS: Final = 90
+SCF_CHECKER_FUNDING: Final = 1_000
+SCF_PAGE: Final = 100
+"""Entries per page of the scf contract's list views (its maximum)."""
 """Random bytes per sender and run that make every piece of generated content (and so every record) new."""
 TRANSFER_FIGURES: Final = (
     "tps",
@@ -193,7 +207,119 @@ class TraceLoad:
         return {"batch": batch, "activated": activated, "alerts": len(alerts) if isinstance(alerts, list) else None}
 
 
-APP_LOADS: Final[dict[str, AppLoad]] = {"evidence": EvidenceLoad(), "trace": TraceLoad()}
+@dataclass(frozen=True, slots=True)
+class ScfLoad:
+    """应收账款电子凭证: each transaction is a supplier paying its own supplier with part of a voucher
+    (`scf.transfer`, 1 yuan against that tier's trade documents, a new invoice each time).
+
+    Setup follows the issuance path, with the funding key as platform operator and the core enterprise's maker, and
+    a fresh key as its checker: a core enterprise, one supplier per sender (the sender is its user) and one
+    tier-2 supplier per sender admitted; vouchers drafted by the maker, approved by the checker (maker-checker) and
+    accepted by each supplier, enough for its transfers (a voucher's tree holds at most 256 parts). Each transfer
+    then creates a child voucher held by the tier-2 supplier, with conservation checked by the contract.
+    """
+
+    contract: str = SCF_CONTRACT
+
+    @property
+    def name(self) -> str:
+        return "scf"
+
+    @property
+    def load(self) -> str:
+        return f"{self.contract}.transfer ({SCF_TRANSFER_FEN} fen to the next tier)"
+
+    def get_sources(self) -> list[str]:
+        return [get_scf_source()]
+
+    async def prepare(self, setup: AppSetup, senders: Sequence[PrivateKey], per_sender: Sequence[int]) -> list[Value]:
+        vouchers_per_sender = [math.ceil(calls / SCF_TRANSFERS_PER_VOUCHER) for calls in per_sender]
+        if max(per_sender) > SCF_HOLDINGS_MAX or sum(vouchers_per_sender) > SCF_HOLDINGS_MAX:
+            raise BenchError(
+                f"the scf load keeps each enterprise's holdings and the issuer's vouchers under {SCF_HOLDINGS_MAX}: "
+                "spread it over more --senders or sign fewer (--count)"
+            )
+        operator = setup.funding_key
+        checker = get_suite(operator.suite).generate_private_key()
+        tag = secrets.token_hex(4)
+        core = f"b-{tag}-core"
+        suppliers = [f"b-{tag}-s{index}" for index in range(len(senders))]
+        tier_two = [f"b-{tag}-t{index}" for index in range(len(senders))]
+        await setup.deploy(self.contract, get_scf_source(), [0])
+        call = self.contract
+        members: list[tuple[PrivateKey, AppCall]] = [
+            (operator, ("account", "transfer", [get_address(checker), SCF_CHECKER_FUNDING])),
+            (operator, (call, "admit_enterprise", [core, "core", "Bench core enterprise"])),
+        ]
+        for supplier, second in zip(suppliers, tier_two, strict=True):
+            members.append((operator, (call, "admit_enterprise", [supplier, "supplier", "Bench supplier"])))
+            members.append((operator, (call, "admit_enterprise", [second, "supplier", "Bench tier-2 supplier"])))
+        await setup.commit(members, "admitting the benchmark enterprises")
+        accounts: list[tuple[PrivateKey, AppCall]] = [
+            (operator, (call, "set_account", [get_address(operator), core, "maker"])),
+            (operator, (call, "set_account", [get_address(checker), core, "checker"])),
+        ]
+        for key, supplier in zip(senders, suppliers, strict=True):
+            accounts.append((operator, (call, "set_account", [get_address(key), supplier, "user"])))
+        await setup.commit(accounts, "registering the benchmark accounts")
+        face = SCF_TRANSFERS_PER_VOUCHER * SCF_TRANSFER_FEN
+        maturity_ms = int(time.time() * 1000) + SCF_TERM_DAYS * SCF_DAY_MS
+        drafts: list[tuple[PrivateKey, AppCall]] = []
+        for index, (supplier, vouchers) in enumerate(zip(suppliers, vouchers_per_sender, strict=True)):
+            for number in range(vouchers):
+                documents = compute_trade_documents(f"{tag}/issue/{index}/{number}".encode())
+                drafts.append((operator, (call, "draft", [supplier, face, maturity_ms, face, *documents])))
+        await setup.commit(drafts, f"drafting {len(drafts):,} vouchers")
+        drafted: dict[str, list[int]] = {supplier: [] for supplier in suppliers}
+        for start in range(0, len(drafts) + SCF_PAGE, SCF_PAGE):
+            page = await setup.view(call, "list_review_queue", [core, start, SCF_PAGE])
+            for record in page if isinstance(page, list) else []:
+                if isinstance(record, list) and record[4] in drafted:
+                    drafted[record[4]].append(int(record[0]))
+            if not isinstance(page, list) or len(page) < SCF_PAGE:
+                break
+        if sum(len(ids) for ids in drafted.values()) != len(drafts):
+            raise BenchError("the scf review queue does not list every drafted benchmark voucher")
+        await setup.commit(
+            [(checker, (call, "approve", [voucher])) for ids in drafted.values() for voucher in ids],
+            "approving the benchmark vouchers (checker)",
+        )
+        await setup.commit(
+            [(key, (call, "accept", [voucher])) for key, supplier in zip(senders, suppliers, strict=True)
+             for voucher in drafted[supplier]],
+            "accepting the benchmark vouchers (suppliers)",
+        )  # fmt: skip
+        return [
+            [second, [int(voucher) for voucher in sorted(drafted[supplier])], secrets.token_bytes(RUN_TAG_BYTES)]
+            for supplier, second in zip(suppliers, tier_two, strict=True)
+        ]
+
+    def compute_call(self, context: Value, sequence: int) -> AppCall:
+        match context:
+            case [str() as receiver, list() as vouchers, bytes() as tag]:
+                voucher = vouchers[sequence // SCF_TRANSFERS_PER_VOUCHER]
+                documents = compute_trade_documents(tag + sequence.to_bytes(8, "big"))
+                return self.contract, "transfer", [voucher, receiver, SCF_TRANSFER_FEN, *documents]
+        raise AssertionError(f"not an scf load context: {context!r}")
+
+    async def get_state_summary(self, setup: AppSetup, contexts: Sequence[Value]) -> dict[str, Any]:
+        # A voucher record is [id, root, parent, issuer, holder, face, available, ...]: what left it, left by transfers.
+        transferred = 0
+        for context in contexts:
+            vouchers = context[1] if isinstance(context, list) and isinstance(context[1], list) else []
+            for voucher in vouchers:
+                record = await setup.view(self.contract, "get_voucher_record", [voucher])
+                if isinstance(record, list):
+                    transferred += int(record[5]) - int(record[6])
+        return {"transferred_fen": transferred, "transfers": transferred // SCF_TRANSFER_FEN}
+
+
+def compute_trade_documents(seed: bytes) -> list[Value]:
+    """Stand-ins for a trade's contract, invoice and delivery hashes: distinct for each seed, never all-zero."""
+    return [hashlib.sha256(what + seed).digest() for what in (b"contract/", b"invoice/", b"delivery/")]
+
+
+APP_LOADS: Final[dict[str, AppLoad]] = {"evidence": EvidenceLoad(), "trace": TraceLoad(), "scf": ScfLoad()}
 """`gusu bench --app NAME` choices."""
 
 
