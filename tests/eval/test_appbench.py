@@ -21,6 +21,7 @@ from gusu.eval.appbench import (
     SCF_TRANSFER_FEN,
     SCF_TRANSFERS_PER_VOUCHER,
     EvidenceLoad,
+    app_summary_rows,
     get_app_bench_error,
     get_app_load,
 )
@@ -211,3 +212,13 @@ def test_tiny_scf_bench() -> None:
     # What left the suppliers' vouchers is exactly what the successful transfers moved.
     assert result["app_state"]["transfers"] == result["succeeded"]
     assert result["app_state"]["transferred_fen"] == result["succeeded"] * SCF_TRANSFER_FEN
+
+
+def test_summary_rows_show_the_application_state_and_the_comparison() -> None:
+    assert app_summary_rows({"app": None}) == []
+    rows = dict(app_summary_rows({"app": "evidence", "app_state": {"records": 12}}))
+    assert rows == {"application state": "records 12"}
+    transfer = {"tps": 100.0, "p50_ms": 10.0, "p99_ms": 20.0}
+    compared = {"app_state": {"records": 12}, "transfer": transfer, "tps_to_transfer_ratio": 0.5}
+    rows = dict(app_summary_rows({**compared, "verify_normalised_ratio": 0.4}))
+    assert rows["account.transfer, same settings"].startswith("100.0 tx/s") and rows["app / transfer TPS"] == "0.5"

@@ -368,12 +368,17 @@ def run_app_bench(config: BenchConfig, progress: Progress | None = None, *, agai
 
 
 def app_summary_rows(result: dict[str, Any]) -> list[SummaryRow]:
-    """The comparison with `account.transfer`, for a run that made one."""
+    """What the application's state shows after the run, and the comparison with `account.transfer` if made."""
+    state = result.get("app_state")
+    rows: list[SummaryRow] = []
+    if isinstance(state, dict):
+        rows.append(("application state", ", ".join(f"{key} {value}" for key, value in state.items())))
     transfer = result.get("transfer")
     if not isinstance(transfer, dict):
-        return []
+        return rows
     latency = " / ".join("n/a" if transfer.get(k) is None else f"{transfer[k]:,.1f} ms" for k in ("p50_ms", "p99_ms"))
     return [
+        *rows,
         ("account.transfer, same settings", f"{transfer['tps']:,.1f} tx/s, p50 / p99 {latency}"),
         ("app / transfer TPS", f"{result.get('tps_to_transfer_ratio')}"),
         ("same, per verify rate", f"{result.get('verify_normalised_ratio')}"),
