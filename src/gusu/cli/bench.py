@@ -18,6 +18,7 @@ from gusu.cli.context import CliUsageError, common_options, get_state, write_jso
 from gusu.cli.keystore import load_key
 from gusu.cli.net import get_default_workers
 from gusu.crypto import SUITE_NAMES
+from gusu.eval.appbench import APP_LOADS, app_summary_rows, get_app_bench_error, run_app_bench
 from gusu.eval.bench import (
     DEFAULT_BATCH,
     DEFAULT_CONNECTIONS,
@@ -188,6 +189,19 @@ class _NoProgress:
     help="Load a deployed sandboxed token contract (bench_token) instead of the native account.transfer.",
 )
 @click.option(
+    "--app",
+    "app_name",
+    type=click.Choice(list(APP_LOADS)),
+    default=None,
+    help="Load an application's main transaction (deployed on the chain first) instead of account.transfer.",
+)
+@click.option(
+    "--against-transfer",
+    is_flag=True,
+    default=False,
+    help="With --app: then run account.transfer with the same settings and report both (docs/benchmarks.md).",
+)
+@click.option(
     "--workers",
     type=click.IntRange(0, 64),
     default=None,
@@ -289,6 +303,8 @@ def bench_command(
     removal: str,
     throughput_window_s: float,
     contract_load: bool,
+    app_name: str | None,
+    against_transfer: bool,
     workers: int | None,
     senders: int,
     rate: float | None,
@@ -322,6 +338,8 @@ def bench_command(
     state = get_state()
     if rate is not None and window is not None:
         raise CliUsageError("choose one of --rate (open loop) and --window (closed loop)")
+    if against_transfer and app_name is None:
+        raise CliUsageError("--against-transfer compares an application's load with account.transfer: give --app")
     endpoint = state.endpoint if state.endpoint_explicit else None
     if endpoint is not None and (nodes is not None or network_directory is not None or down_node is not None):
         raise CliUsageError("--endpoint benchmarks one node; --nodes, --dir and --down-node are for a local network")
@@ -356,6 +374,7 @@ def bench_command(
         down_node=down_node,
         consensus=consensus,
         contract=contract_load,
+        app=None if app_name is None else APP_LOADS[app_name],
         workers=workers,
         senders=senders,
         rate=rate,
@@ -380,6 +399,8 @@ def bench_command(
             if validator_change:
                 plan = ValidatorChangePlan(removal=removal, throughput_window_s=throughput_window_s)
                 result = run_validator_change_bench(config, plan, progress)
+            elif config.app is not None:
+                result = run_app_bench(config, progress, against_transfer=against_transfer)
             else:
                 result = run_bench(config, progress)
     finally:
@@ -394,7 +415,7 @@ def bench_command(
         table = Table(title="gusu bench", show_header=False, title_justify="left")
         table.add_column(style="bold")
         table.add_column()
-        for label, value in summary_rows(result) + change_summary_rows(result):
+        for label, value in summary_rows(result) + change_summary_rows(result) + app_summary_rows(result):
             table.add_row(label, value)
         state.stdout.print(table)
     for problem in problems:
@@ -402,6 +423,10 @@ def bench_command(
         state.stderr.print(f"[{style}]warning:[/{style}] {problem}")
     if result.get("lost"):
         click.echo(f"error: {result['lost']} acknowledged transaction(s) were lost by the node", err=True)
+        click.get_current_context().exit(1)
+    app_error = get_app_bench_error(result)
+    if app_error is not None:
+        click.echo(f"error: {app_error}", err=True)
         click.get_current_context().exit(1)
     change = result.get("validator_change") or {}
     if change.get("transactions_lost") or change.get("committed_more_than_once") or change.get("error"):

@@ -65,7 +65,7 @@ import aiohttp
 import orjson
 import psutil
 
-from gusu.codec import encode
+from gusu.codec import Value, encode
 from gusu.crypto import PrivateKey, get_suite
 from gusu.crypto.bench import measure_suite
 from gusu.crypto.keyfile import decrypt_key_file
@@ -73,10 +73,11 @@ from gusu.errors import GusuError
 from gusu.eval.network import NODES_MAX, LocalNetwork, LocalNode, throwaway_network
 from gusu.execution.bench import BENCH_TOKEN, BENCH_TOKEN_SOURCE
 from gusu.execution.deployment import compute_code_hash
+from gusu.ledger.jsonview import value_to_json
 from gusu.ledger.types import Height
 from gusu.node.chain import initialize_chain
 from gusu.node.config import load_config
-from gusu.sdk import build_transaction
+from gusu.sdk import Client, Contracts, Governance, build_transaction
 
 DEFAULT_SENDERS: Final = 500
 DEFAULT_BATCH: Final = 200
@@ -178,6 +179,8 @@ class BenchConfig:
     """Ordering of a throw-away network: tendermint or raft."""
     contract: bool = False
     """Load a deployed sandboxed token (`BENCH_TOKEN_SOURCE`) instead of the native `account.transfer`."""
+    app: AppLoad | None = None
+    """Load an application's main transaction instead (its adapter: `gusu.eval.appbench`)."""
 
     def __post_init__(self) -> None:
         if self.senders < 1:
@@ -204,6 +207,8 @@ class BenchConfig:
             raise BenchError("--consensus must be tendermint or raft")
         if self.consensus != "tendermint" and (self.nodes < 2 or self.network_directory is not None):
             raise BenchError("--consensus is for a throw-away network: --nodes 2 or more, without --dir")
+        if self.app is not None and self.contract:
+            raise BenchError("choose one load: --app or --contract")
         if self.down_node is not None:
             if not self.is_network:
                 raise BenchError("--down-node needs a network: --nodes N (4 or more) or --dir")
@@ -312,6 +317,156 @@ def sign_transfers(
             signed = build_transaction(
                 key, chain_id, contract, "transfer", [recipient, TRANSFER_AMOUNT], Height(valid_until_height)
             )
+            signed_list.append(("0x" + signed.transaction_id.hex(), "0x" + signed.raw.hex()))
+        results.append(signed_list)
+    return results
+
+
+AppCall = tuple[str, str, list[Value]]
+"""(contract, method, arguments) of one application transaction."""
+
+
+class AppSetup:
+    """What an application adapter may do before the load: deploy, view, commit setup transactions.
+
+    Every setup transaction must commit with a success receipt, else the benchmark stops with `what`.
+    """
+
+    def __init__(
+        self,
+        rpc: RpcTransport,
+        watcher: BlockWatcher,
+        state: LoadState,
+        funding_key: PrivateKey,
+        chain_id: str,
+        batch: int,
+    ) -> None:
+        self.rpc = rpc
+        self.funding_key = funding_key
+        self.chain_id = chain_id
+        self._watcher = watcher
+        self._state = state
+        self._batch = batch
+
+    async def get_height(self) -> int:
+        return int(await self.rpc.call("gusu_blockNumber", []))
+
+    async def view(self, contract: str, method: str, args: Sequence[Value] = ()) -> Any:
+        """The view's answer as JSON (bytes as 0x-hex, as the node's API gives them)."""
+        return await _call_view(self.rpc, contract, method, [value_to_json(arg) for arg in args])
+
+    async def commit(self, calls: Sequence[tuple[PrivateKey, AppCall]], what: str) -> None:
+        """Sign each (key, call), submit them all, and wait until every one has succeeded."""
+        height = await self.get_height()
+        raws = []
+        for key, (contract, method, args) in calls:
+            signed = build_transaction(key, self.chain_id, contract, method, args, Height(height + SETUP_VALID_BLOCKS))
+            raws.append(("0x" + signed.transaction_id.hex(), "0x" + signed.raw.hex()))
+        # An application's setup may hold thousands of transactions (item codes, vouchers): more time for more.
+        timeout_s = FUNDING_TIMEOUT_S + SETUP_WAIT_S_PER_TRANSACTION * len(raws)
+        await _commit_all(self.rpc, self._watcher, self._state, raws, self._batch, what, timeout_s)
+
+    async def deploy(self, name: str, source: str, args: Sequence[Value] = ()) -> None:
+        """Deploy `source` at `name` with the funding key, unless something is deployed there already
+        (approving its code first where the chain asks for it, which only a chain whose governance the
+        funding key decides alone allows)."""
+        if await self.view("contracts", "get_instance", [name]):
+            return
+        key = self.funding_key
+        code_hash = compute_code_hash(key.suite, source)
+        # On a network `approve_app_code` had the organisations approve it before the load.
+        if await self.view("contracts", "is_approval_required") and not await self.view(
+            "contracts", "is_code_approved", [code_hash]
+        ):
+            expires = await self.get_height() + SETUP_VALID_BLOCKS
+            await self.commit(
+                [(key, ("system", "propose", ["approve_contract", encode([code_hash]), expires]))],
+                f"proposing approval of the {name} contract",
+            )
+        await self.commit(
+            [(key, ("contracts", "deploy", [name, source, encode(list(args))]))],
+            f"deploying the {name} contract (on a governed chain, approve its code hash first: `gusu contract hash`)",
+        )
+
+
+class AppLoad(Protocol):
+    """An application's main transaction as the benchmark's load; the adapters are in `gusu.eval.appbench`.
+
+    The adapter is pickled to the signing processes, so it must be a plain (frozen) dataclass.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def load(self) -> str:
+        """What the result's "load" says, e.g. "evidence_service.submit"."""
+        ...
+
+    async def prepare(self, setup: AppSetup, senders: Sequence[PrivateKey], per_sender: Sequence[int]) -> list[Value]:
+        """Deploy and set up the application and each (funded) sender; per sender, the context its calls need."""
+        ...
+
+    def get_sources(self) -> list[str]:
+        """The sources of the contracts `prepare` deploys (a network's organisations approve them first)."""
+        ...
+
+    def compute_call(self, context: Value, sequence: int) -> AppCall:
+        """The sender's `sequence`-th main transaction (0, 1, ...); each must succeed when committed in any order."""
+        ...
+
+    async def get_state_summary(self, setup: AppSetup, contexts: Sequence[Value]) -> dict[str, Any]:
+        """After the run: what the application's state shows of the load (e.g. records stored), for the result."""
+        ...
+
+
+def load_admin_key(network: LocalNetwork, organization: str) -> PrivateKey:
+    """An organisation's governance admin key from the network's pki directory."""
+    directory = network.directory / "pki" / organization
+    try:
+        passphrase = (directory / "admin_key.pass").read_text(encoding="utf-8").strip()
+        return decrypt_key_file((directory / "admin_key.json").read_bytes(), passphrase)
+    except OSError as error:
+        raise BenchError(f"cannot read {organization}'s admin key in {directory}: {error}") from error
+
+
+def approve_app_code(network: LocalNetwork, endpoint: str, app: AppLoad) -> None:
+    """Where the network's governance approves contract code, have its organisations approve the application's:
+    the first organisation's admin proposes, the others vote until it is approved."""
+    organizations = sorted({node.organization for node in network.nodes})
+    with Client(endpoint, timeout_s=FUNDING_TIMEOUT_S) as client:
+        contracts = Contracts(client, timeout_s=FUNDING_TIMEOUT_S)
+        if not contracts.is_approval_required():
+            return
+        keys = [load_admin_key(network, organization) for organization in organizations]
+        governance = Governance(client, timeout_s=FUNDING_TIMEOUT_S)
+        for source in app.get_sources():
+            code_hash = contracts.compute_code_hash(source)
+            if contracts.is_code_approved(code_hash):
+                continue
+            proposal = governance.propose_approve_contract(keys[0], code_hash).proposal_id
+            for key in keys[1:]:
+                if contracts.is_code_approved(code_hash):
+                    break
+                governance.vote(key, proposal, True)
+            if not contracts.is_code_approved(code_hash):
+                raise BenchError(
+                    f"the organisations' votes did not approve the {app.name} contract (proposal {proposal})"
+                )
+
+
+def sign_app_calls(
+    app: AppLoad, suite_name: str, chain_id: str, valid_until_height: int, jobs: Sequence[tuple[bytes, int, Value]]
+) -> list[list[tuple[str, str]]]:
+    """For each (secret, count, context): `count` signed application transactions as (id hex, raw hex)."""
+    suite = get_suite(suite_name)
+    results: list[list[tuple[str, str]]] = []
+    for secret, count, context in jobs:
+        key = suite.load_private_key(secret)
+        signed_list: list[tuple[str, str]] = []
+        for sequence in range(count):
+            contract, method, args = app.compute_call(context, sequence)
+            signed = build_transaction(key, chain_id, contract, method, args, Height(valid_until_height))
             signed_list.append(("0x" + signed.transaction_id.hex(), "0x" + signed.raw.hex()))
         results.append(signed_list)
     return results
@@ -917,6 +1072,8 @@ class _Prepared:
     presign_s: float
     funding_s: float
     valid_until_height: int
+    app_setup: AppSetup | None = None
+    app_contexts: list[Value] = field(default_factory=list)
 
 
 async def _wait_for(ids: set[str], watcher: BlockWatcher, timeout_s: float, state: LoadState) -> None:
@@ -958,6 +1115,9 @@ async def _submit_all(rpc: RpcTransport, raws: Sequence[str], batch: int) -> Non
 
 
 BENCH_CONTRACT_NAME: Final = BENCH_TOKEN
+SETUP_VALID_BLOCKS: Final = 100
+SETUP_WAIT_S_PER_TRANSACTION: Final = 0.05
+"""Setup transactions (deployment, approval, an application's preparation) may commit this many blocks ahead."""
 BENCH_MINT_CHUNK: Final = 256
 """Holders per mint transaction: well under the sandbox's storage_writes_max of one call."""
 
@@ -968,13 +1128,19 @@ async def _call_view(rpc: RpcTransport, contract: str, method: str, args: Sequen
 
 
 async def _commit_all(
-    rpc: RpcTransport, watcher: BlockWatcher, state: LoadState, raws: Sequence[tuple[str, str]], batch: int, what: str
+    rpc: RpcTransport,
+    watcher: BlockWatcher,
+    state: LoadState,
+    raws: Sequence[tuple[str, str]],
+    batch: int,
+    what: str,
+    timeout_s: float = FUNDING_TIMEOUT_S,
 ) -> None:
     """Submit (id hex, raw hex) transactions, wait for them, and fail with `what` if any did not succeed."""
     ids = {transaction_id for transaction_id, _raw in raws}
     watcher.watched |= ids
     await _submit_all(rpc, [raw for _id, raw in raws], batch)
-    await _wait_for(ids, watcher, FUNDING_TIMEOUT_S, state)
+    await _wait_for(ids, watcher, timeout_s, state)
     _success, failed, codes, missing = await fetch_receipt_outcomes(rpc, sorted(ids))
     if failed or missing:
         detail = ", ".join(f"{code} x{number}" for code, number in codes.items()) or f"{missing} receipts missing"
@@ -1067,10 +1233,17 @@ async def prepare_load(
     if config.contract:
         progress.phase(f"deploying {BENCH_CONTRACT_NAME} and minting to {senders} senders", None)
         await deploy_bench_contract(rpc, watcher, state, funding_key, chain_id, addresses, per_sender, config.batch)
+    contexts: list[Value] = []
+    setup: AppSetup | None = None
+    if config.app is not None:
+        progress.phase(f"setting up {config.app.name} for {senders} senders", None)
+        setup = AppSetup(rpc, watcher, state, funding_key, chain_id, config.batch)
+        contexts = await config.app.prepare(setup, keys, per_sender)
+        assert len(contexts) == senders, "an app adapter returns one context per sender"
     funding_s = time.perf_counter() - funding_started
 
     # Pre-signing on every core, before any load reaches the node.
-    progress.phase(f"signing {count:,} transfers", count)
+    progress.phase(f"signing {count:,} {'transactions' if config.app is not None else 'transfers'}", count)
     presign_started = time.perf_counter()
     height = int(await rpc.call("gusu_blockNumber", []))
     # The latest height a transaction may name is next height + window - 1; leave a few blocks of slack.
@@ -1085,10 +1258,21 @@ async def prepare_load(
     per_sender_signed: list[list[tuple[str, str]]] = []
     loop = asyncio.get_running_loop()
     contract = BENCH_CONTRACT_NAME if config.contract else "account"
-    futures = [
-        loop.run_in_executor(pool, sign_transfers, suite_name, chain_id, valid_until, chunk, contract)
-        for chunk in chunks
-    ]
+    if config.app is not None:
+        app_jobs = [
+            (key.secret, calls, contexts[index])
+            for index, (key, calls) in enumerate(zip(keys, per_sender, strict=True))
+        ]
+        app_chunks = [app_jobs[start : start + chunk_size] for start in range(0, len(app_jobs), chunk_size)]
+        futures = [
+            loop.run_in_executor(pool, sign_app_calls, config.app, suite_name, chain_id, valid_until, chunk)
+            for chunk in app_chunks
+        ]
+    else:
+        futures = [
+            loop.run_in_executor(pool, sign_transfers, suite_name, chain_id, valid_until, chunk, contract)
+            for chunk in chunks
+        ]
     done = 0
     try:
         for future in asyncio.as_completed(futures):
@@ -1108,6 +1292,8 @@ async def prepare_load(
         presign_s=time.perf_counter() - presign_started,
         funding_s=funding_s,
         valid_until_height=valid_until,
+        app_setup=setup,
+        app_contexts=contexts,
     )
 
 
@@ -1164,7 +1350,11 @@ async def _run_load(
             prepared = await prepare_load(
                 config, rpc, watcher, state, funding_key, verify_rate, node_workers, pool, progress
             )
-            return await _measure(config, rpcs, state, prepared, node_pid, progress, scenario)
+            result = await _measure(config, rpcs, state, prepared, node_pid, progress, scenario)
+            if config.app is not None and prepared.app_setup is not None:
+                # After the accounting: every committed transaction's effect is in the state now.
+                result["app_state"] = await config.app.get_state_summary(prepared.app_setup, prepared.app_contexts)
+            return result
         finally:
             await watcher.stop()
 
@@ -1320,7 +1510,8 @@ async def _measure(
         "rate": config.rate,
         "window": config.window if config.rate is None else None,
         "suite": prepared.suite,
-        "load": f"{BENCH_CONTRACT_NAME}.transfer (deployed)" if config.contract else "account.transfer",
+        "load": _describe_load(config),
+        "app": None if config.app is None else config.app.name,
         "chain_id": prepared.chain_id,
         "warmup_s": config.warmup_s,
         "duration_s": config.duration_s,
@@ -1365,6 +1556,12 @@ async def _measure(
     if scenario is not None:
         result.update(await scenario.finish(rpcs, state, window_start, window_end))
     return result
+
+
+def _describe_load(config: BenchConfig) -> str:
+    if config.app is not None:
+        return config.app.load
+    return f"{BENCH_CONTRACT_NAME}.transfer (deployed)" if config.contract else "account.transfer"
 
 
 def _round(value: float | None) -> float | None:
@@ -1548,6 +1745,9 @@ def _run_on_network(
             stopped = [node.name for node in live if network.pid(node) is None]
             raise BenchError(f"{', '.join(stopped)} stopped before the load started; see their node.log")
         node_workers = load_config(live[0].directory).verifier.workers
+        if config.app is not None:
+            progress.phase(f"approving the {config.app.name} contract's code (every organisation's admin)", None)
+            approve_app_code(network, live[0].api_url, config.app)
         _wait_ready(warm)
         # Measured with the nodes idle and the signers started, so neither disturbs it.
         progress.phase(f"measuring {suite_name} verification rate", None)

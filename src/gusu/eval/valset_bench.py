@@ -47,7 +47,6 @@ from typing import Any, Final
 from cryptography.hazmat.primitives import serialization
 
 from gusu.crypto import PrivateKey
-from gusu.crypto.keyfile import decrypt_key_file
 from gusu.errors import GusuError
 from gusu.eval.bench import (
     NETWORK_READY_TIMEOUT_S,
@@ -61,6 +60,7 @@ from gusu.eval.bench import (
     _SilentProgress,
     _wait_ready,
     get_hardware,
+    load_admin_key,
     measure_verify_rate,
     read_error,
     run_load,
@@ -138,6 +138,8 @@ def validate_change_config(config: BenchConfig, plan: ValidatorChangePlan) -> No
         raise BenchError("--validator-change measures Tendermint: the validator set is a BFT notion")
     if config.down_node is not None:
         raise BenchError("--validator-change and --down-node cannot be combined")
+    if config.app is not None:
+        raise BenchError("--validator-change runs the account.transfer load; drop --app")
     if config.rate is None:
         raise BenchError("--validator-change needs --rate: a fixed offered load the network sustains comfortably")
     if config.duration_s * min(plan.add_at_fraction, plan.remove_at_fraction - plan.add_at_fraction) < (
@@ -462,16 +464,6 @@ def _address(node: LocalNode) -> bytes:
 
 
 # --- before the load: the newcomer ----------------------------------------------------------------------
-
-
-def load_admin_key(network: LocalNetwork, organization: str) -> PrivateKey:
-    """An organisation's governance admin key from the network's pki directory."""
-    directory = network.directory / "pki" / organization
-    try:
-        passphrase = (directory / "admin_key.pass").read_text(encoding="utf-8").strip()
-        return decrypt_key_file((directory / "admin_key.json").read_bytes(), passphrase)
-    except OSError as error:
-        raise BenchError(f"cannot read {organization}'s admin key in {directory}: {error}") from error
 
 
 def create_newcomer(network: LocalNetwork, suite_name: str, verifier_workers: int) -> tuple[Path, LocalNode]:
