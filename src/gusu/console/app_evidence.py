@@ -278,6 +278,12 @@ METADATA_TEXT_LENGTH_MAX: Final = 4000
 METADATA_ENTRIES_MAX: Final = 32
 ORGANIZATION_LENGTH_MAX: Final = 64
 THRESHOLD_MAX: Final = 16
+SALT_MODE_KEYS: Final = {
+    "auto": "evidence.salt_mode.auto",
+    "yes": "evidence.salt_mode.yes",
+    "no": "evidence.salt_mode.no",
+}
+"""The salt choices of the deposit form (static/evidence-deposit.js reads the value)."""
 _LONG_FIELDS: Final = {"metadata": METADATA_TEXT_LENGTH_MAX}
 
 
@@ -541,10 +547,7 @@ async def _deposit_page(
         f'<p class="hint">{_e(message("evidence.deposit_intro"))}</p>',
     ]
     if is_allowed(viewer.user.role, "contracts.write"):
-        modes = "".join(
-            f'<option value="{value}">{_e(message("evidence.salt_mode." + value))}</option>'
-            for value in ("auto", "yes", "no")
-        )
+        modes = "".join(f'<option value="{value}">{_e(message(key))}</option>' for value, key in SALT_MODE_KEYS.items())
         sections.append(
             f'<form method="post" action="/evidence/submit" class="stack" id="evidence-submit-form">{_csrf(viewer)}'
             f'<label for="evidence-deposit-file">{_e(message("evidence.choose"))}</label>'

@@ -83,6 +83,8 @@ VERIFY_FILE_BYTES_MAX: Final = 1 << 30
 """Largest file the verification page hashes (as `gusu evidence`): the browser reads it in chunks."""
 _EVIDENCE_SCRIPT: Final = '\n<script src="/static/evidence-verify.js" defer></script>'
 _DEPOSIT_SCRIPT: Final = '\n<script src="/static/evidence-deposit.js" defer></script>'
+_PAGE_SCRIPTS: Final = {"evidence_verify": _EVIDENCE_SCRIPT, "evidence": _DEPOSIT_SCRIPT}
+"""The pages that load a script of their own (after app.js)."""
 _CURRENT: Final = ' aria-current="page"'
 _PRESSED: Final = ' aria-pressed="true"'
 PAGES: Final = (
@@ -299,7 +301,7 @@ def compute_page(
 <link rel="stylesheet" href="/static/console.css">
 <script type="application/json" id="gusu-messages">{messages_json}</script>
 <script src="/static/hash.js" defer></script>
-<script src="/static/app.js" defer></script>{_EVIDENCE_SCRIPT if page == "evidence_verify" else ""}{_DEPOSIT_SCRIPT if page == "evidence" else ""}
+<script src="/static/app.js" defer></script>{_PAGE_SCRIPTS.get(page, "")}
 </head>
 <body>
 <header>
