@@ -350,6 +350,17 @@ def parse_address_field(text: str) -> Address:
     return Address(value)
 
 
+def is_awaiting_attestation(item: EvidenceRecord, witness_addresses: set[str]) -> bool:
+    """Whether one of the user's witness keys (0x-hex) may still attest a record that has not reached its threshold:
+    not all of them attested it yet, and none of them submitted it (a witness may not attest its own record)."""
+    attested = {bytes_to_hex(attestation.witness) for attestation in item.attestations}
+    return (
+        not item.is_witnessed
+        and not witness_addresses <= attested
+        and bytes_to_hex(item.submitter) not in witness_addresses
+    )
+
+
 async def get_settings(contracts: AsyncContracts) -> tuple[Address | None, int, int]:
     """(admin, threshold, number of records) of the deployed contract."""
     match await contracts.view(CONTRACT_NAME, "get_settings", []):
@@ -704,12 +715,7 @@ async def _witness_page(request: web.Request, viewer: Viewer, notice: str = "", 
         waiting = []
         if witness_keys:
             for item in await list_recent_records(contracts, count):
-                attested = {bytes_to_hex(attestation.witness) for attestation in item.attestations}
-                if (
-                    not item.is_witnessed
-                    and not addresses <= attested
-                    and bytes_to_hex(item.submitter) not in addresses
-                ):
+                if is_awaiting_attestation(item, addresses):
                     waiting.append(item)
     except GusuError as error:
         return _unreachable(request, WITNESS_PAGE, "evidence.witness_title", error)
