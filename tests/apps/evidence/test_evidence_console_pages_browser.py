@@ -285,6 +285,21 @@ def test_admin_sees_witnesses_and_sets_the_threshold(scene: Scene, browser: Any,
     result = _wait_for(browser, "#evidence-result")
     assert "success" in (result.get_attribute("class") or ""), result.text
     assert browser.find_element(By.ID, "evidence-threshold").text == "2"
+    # Designate a court's account, see it listed, withdraw it.
+    court = "0x" + "ab" * 20
+    browser.find_element(By.ID, "evidence-witness-address").send_keys(court)
+    browser.find_element(By.ID, "evidence-witness-organization").send_keys("姑苏区人民法院")
+    Select(browser.find_element(By.ID, "evidence-witness-kind")).select_by_value("court")
+    browser.find_element(By.ID, "evidence-add-witness-passphrase").send_keys(scene.dev_passphrase)
+    _submit(browser, "#evidence-add-witness")
+    assert "success" in (_wait_for(browser, "#evidence-result").get_attribute("class") or "")
+    listed = browser.find_element(By.ID, "evidence-witness-list").text
+    assert "姑苏区人民法院" in listed and court in listed and NOTARY in listed
+    browser.find_element(By.ID, f"evidence-remove-{court}-passphrase").send_keys(scene.dev_passphrase)
+    _submit(browser, f"#evidence-remove-{court}")
+    assert "success" in (_wait_for(browser, "#evidence-result").get_attribute("class") or "")
+    listed = browser.find_element(By.ID, "evidence-witness-list").text
+    assert "姑苏区人民法院" not in listed and NOTARY in listed
     # A malformed threshold is refused before anything is signed.
     field = browser.find_element(By.ID, "evidence-threshold-value")
     browser.execute_script("arguments[0].removeAttribute('max')", field)
