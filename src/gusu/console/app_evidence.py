@@ -1,4 +1,5 @@
-"""The evidence service's public verification page (核验, no login): /evidence/verify?record=EV-00000001.
+"""The evidence service's console pages: the public verification page (核验, no login,
+/evidence/verify?record=EV-00000001) and the logged-in pages of its actors (docs/apps/evidence.md).
 
 The server reads the record with its state proof from the node and checks the proof: the value leads to
 the block's state root, the header hashes to the block hash, and the block's commit certificate carries a
@@ -6,39 +7,62 @@ quorum of the validators the node names. The page shows the record, its witnesse
 links. The visitor's file never leaves the browser: static/evidence-verify.js hashes it (SM3 with hash.js,
 SHA-256 with WebCrypto where the browser offers it, each after the salt if one is given) and compares the
 hashes with the record's. The certificate's QR code opens this page.
+
+The logged-in pages sign with the user's console keystore keys (console/signing.py), like the supply-chain
+finance pages: the depositor's page /evidence (submit hashes computed in the browser by
+static/evidence-deposit.js, correct a record, list the user's recent records, download a certificate as JSON
+or PDF), the witness's page /evidence/witness (records awaiting its attestation) and the admin's page
+/evidence/admin (designate or withdraw witnesses, set the threshold). The contract keeps no index by
+submitter nor a list of witnesses, so the console scans the newest records (RECENT_SCAN_RECORDS_MAX) and
+the admin's sent transactions (ADMIN_HISTORY_PAGES_MAX pages) and confirms each witness with a view.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
 from aiohttp import web
 
+from gusu.apps.evidence.certificate import build_certificate, compute_verification_url, format_certificate
+from gusu.apps.evidence.pdf import render_certificate_pdf
 from gusu.apps.evidence.records import (
     CONTRACT_NAME,
+    DESCRIPTION_LENGTH_MAX,
     SALT_BYTES_MAX,
+    WITNESS_KINDS,
     EvidenceRecord,
+    compute_metadata_hash,
     compute_record_key,
     format_record_number,
+    parse_record,
     parse_record_number,
     parse_stored_record,
 )
-from gusu.console.accounts import _catalogue, _render
+from gusu.apps.evidence.service import ProvenRecord
+from gusu.codec import Value, decode
+from gusu.console.access import CSRF_FIELD, AccessInputError, is_allowed
+from gusu.console.accounts import STORE_KEY, Viewer, _catalogue, _render, get_viewer, record, requires
 from gusu.console.chains import get_client
 from gusu.console.i18n import Catalogue
+from gusu.console.signing import key_fields_html, read_form, send_transaction, unlock_key
+from gusu.console.store import StoredKey
 from gusu.crypto import get_suite
-from gusu.errors import ClientError, GusuError, InvalidStateProofError
+from gusu.errors import ClientError, CodecError, GusuError, InvalidStateProofError
 from gusu.ledger.genesis import GenesisValidator
+from gusu.ledger.jsonview import bytes_to_hex
 from gusu.ledger.stateproof import (
     CertifiedStateProof,
     validate_certified_state_proof,
     validate_state_proof_in_block,
 )
-from gusu.ledger.types import Address
+from gusu.ledger.types import Address, Hash, Transaction
 from gusu.sdk import AsyncClient
+from gusu.sdk.contracts import AsyncContracts
 
 PAGE: Final = "evidence_verify"
 PATH: Final = "/evidence/verify"
@@ -237,5 +261,689 @@ async def _verify_page(request: web.Request) -> web.StreamResponse:
     return _render(request, PAGE, content)
 
 
+# --- the logged-in pages: depositor, witness, admin ------------------------------------------------------------
+
+DEPOSIT_PAGE: Final = "evidence"
+WITNESS_PAGE: Final = "evidence_witness"
+ADMIN_PAGE: Final = "evidence_admin"
+RECENT_SCAN_RECORDS_MAX: Final = 64
+"""Newest records the console reads for a user's recent records and a witness's queue (one view call each)."""
+RECENT_SHOWN_MAX: Final = 20
+ADMIN_HISTORY_PAGES_MAX: Final = 4
+"""Pages of the admin's sent transactions (50 each) read to find the witnesses it designated."""
+CERTIFICATE_WAIT_S_MAX: Final = 10.0
+"""How long a certificate download waits for a certified block after the record's last change."""
+CERTIFICATE_POLL_INTERVAL_S: Final = 0.25
+METADATA_TEXT_LENGTH_MAX: Final = 4000
+METADATA_ENTRIES_MAX: Final = 32
+ORGANIZATION_LENGTH_MAX: Final = 64
+THRESHOLD_MAX: Final = 16
+SALT_MODE_KEYS: Final = {
+    "auto": "evidence.salt_mode.auto",
+    "yes": "evidence.salt_mode.yes",
+    "no": "evidence.salt_mode.no",
+}
+"""The salt choices of the deposit form (static/evidence-deposit.js reads the value)."""
+_LONG_FIELDS: Final = {"metadata": METADATA_TEXT_LENGTH_MAX}
+
+
+def _contracts(request: web.Request) -> AsyncContracts:
+    return AsyncContracts(get_client(request))
+
+
+def parse_record_field(text: str) -> int:
+    """A record number from a form or query (EV-00000012, ev-12 or 12)."""
+    try:
+        return parse_record_number(text[:RECORD_TEXT_LENGTH_MAX])
+    except ClientError:
+        raise AccessInputError("evidence.bad_number", "give a record number such as EV-00000012") from None
+
+
+def parse_hash_field(text: str) -> Hash:
+    """A content hash the browser computed: 0x and 64 hex digits."""
+    text = text.strip()
+    try:
+        value = bytes.fromhex(text[2:]) if text.startswith("0x") else b""
+    except ValueError:
+        value = b""
+    if len(value) != 32:
+        raise AccessInputError("evidence.error.hashes", "choose a file and wait until its hashes are shown")
+    return Hash(value)
+
+
+def parse_salt_field(text: str) -> bytes:
+    text = text.strip()
+    if not text:
+        return b""
+    try:
+        salt = bytes.fromhex(text[2:]) if text.startswith("0x") else b"\x00" * (SALT_BYTES_MAX + 1)
+    except ValueError:
+        salt = b"\x00" * (SALT_BYTES_MAX + 1)
+    if len(salt) > SALT_BYTES_MAX:
+        raise AccessInputError("evidence.salt_invalid", "a salt is 0x and hex digits")
+    return salt
+
+
+def parse_metadata(text: str) -> dict[str, str]:
+    """Metadata lines `name=value` (title, author, capture device...); blank lines are skipped."""
+    metadata: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        name, separator, value = line.partition("=")
+        if not separator or not name.strip():
+            raise AccessInputError("evidence.error.metadata", "write the metadata as name=value lines")
+        metadata[name.strip()] = value.strip()
+    if len(metadata) > METADATA_ENTRIES_MAX:
+        raise AccessInputError("evidence.error.metadata", "write the metadata as name=value lines")
+    return metadata
+
+
+def parse_address_field(text: str) -> Address:
+    text = text.strip()
+    try:
+        value = bytes.fromhex(text[2:]) if text.lower().startswith("0x") else b""
+    except ValueError:
+        value = b""
+    if len(value) != 20:
+        raise AccessInputError("evidence.error.address", "an account address is 0x and 40 hex digits")
+    return Address(value)
+
+
+def is_awaiting_attestation(item: EvidenceRecord, witness_addresses: set[str]) -> bool:
+    """Whether one of the user's witness keys (0x-hex) may still attest a record that has not reached its threshold:
+    not all of them attested it yet, and none of them submitted it (a witness may not attest its own record)."""
+    attested = {bytes_to_hex(attestation.witness) for attestation in item.attestations}
+    return (
+        not item.is_witnessed
+        and not witness_addresses <= attested
+        and bytes_to_hex(item.submitter) not in witness_addresses
+    )
+
+
+async def get_settings(contracts: AsyncContracts) -> tuple[Address | None, int, int]:
+    """(admin, threshold, number of records) of the deployed contract."""
+    match await contracts.view(CONTRACT_NAME, "get_settings", []):
+        case [bytes() | None as admin, int() as threshold, int() as count]:
+            return (None if admin is None else Address(admin)), threshold, count
+    raise ClientError("the evidence contract's get_settings answered in an unknown shape")
+
+
+async def get_record(contracts: AsyncContracts, number: int) -> EvidenceRecord | None:
+    value = await contracts.view(CONTRACT_NAME, "get_record", [number])
+    return None if value is None else parse_record(number, value)
+
+
+async def get_witness(contracts: AsyncContracts, witness: bytes) -> tuple[str, str] | None:
+    match await contracts.view(CONTRACT_NAME, "get_witness", [bytes(witness)]):
+        case [str() as organization, str() as kind]:
+            return organization, kind
+    return None
+
+
+async def list_recent_records(contracts: AsyncContracts, count: int) -> list[EvidenceRecord]:
+    """The newest RECENT_SCAN_RECORDS_MAX records, newest first."""
+    found = []
+    for number in range(count, max(0, count - RECENT_SCAN_RECORDS_MAX), -1):
+        item = await get_record(contracts, number)
+        if item is not None:
+            found.append(item)
+    return found
+
+
+async def list_witnesses(
+    client: AsyncClient, contracts: AsyncContracts, admin: Address
+) -> list[tuple[Address, str, str]]:
+    """(account, organisation, kind) of the witnesses the admin's add_witness transactions name and that are still
+    designated (the view confirms each: a removal or a failed transaction drops it)."""
+    candidates: list[Address] = []
+    before: tuple[int, int] | None = None
+    for _ in range(ADMIN_HISTORY_PAGES_MAX):
+        page = await client.get_transactions_by_sender(bytes(admin), before=before)
+        for view in page.transactions:
+            transaction = view.transaction
+            if not isinstance(transaction, Transaction) or transaction.contract != CONTRACT_NAME:
+                continue
+            if transaction.method != "add_witness":
+                continue
+            try:
+                args = decode(transaction.args)
+            except CodecError:
+                continue
+            match args:
+                case [bytes() as account, *_] if len(account) == 20 and Address(account) not in candidates:
+                    candidates.append(Address(account))
+        if page.next is None:
+            break
+        before = (int(page.next[0]), page.next[1])
+    found = []
+    for account in candidates:
+        witness = await get_witness(contracts, account)
+        if witness is not None:
+            found.append((account, *witness))
+    return found
+
+
+async def get_proven_record(client: AsyncClient, number: int, wait_s: float) -> ProvenRecord:
+    """As `EvidenceService.get_proven_record`, through the console's asynchronous client."""
+    contracts = AsyncContracts(client)
+    current = await get_record(contracts, number)
+    if current is None:
+        raise ClientError(f"there is no record {format_record_number(number)}")
+    needed = max([int(current.height), *(int(item.height) for item in current.attestations)])
+    deadline = time.monotonic() + wait_s
+    key = compute_record_key(number)
+    while True:
+        tip = int(await client.block_number())
+        for height in (tip, tip - 1):
+            if height >= needed:
+                candidate = await client.get_state_proof(CONTRACT_NAME, key, height)
+                if candidate.certificate is not None and candidate.value is not None:
+                    proven = parse_stored_record(number, candidate.value)
+                    block = await client.get_block(int(proven.height))
+                    return ProvenRecord(proven, candidate, block.block_hash)
+        if time.monotonic() > deadline:
+            raise ClientError("the chain has not yet certified a block after the record's last change; try again")
+        await asyncio.sleep(CERTIFICATE_POLL_INTERVAL_S)
+
+
+def _page_error(request: web.Request, page: str, title_key: str, text: str, status: int) -> web.Response:
+    message = _catalogue(request).get_message
+    content = f'<h1>{_e(message(title_key))}</h1><p class="error" role="alert" id="evidence-page-error">{_e(text)}</p>'
+    return _render(request, page, content, status)
+
+
+def _unreachable(request: web.Request, page: str, title_key: str, error: GusuError) -> web.Response:
+    text = _catalogue(request).get_message("evidence.unreachable", reason=str(error)[:300])
+    return _page_error(request, page, title_key, text, 502)
+
+
+def _not_deployed(request: web.Request, page: str, title_key: str) -> web.Response:
+    message = _catalogue(request).get_message
+    content = (
+        f'<h1>{_e(message(title_key))}</h1><p class="notice" id="evidence-not-deployed">'
+        f"{_e(message('evidence.not_deployed'))}</p>"
+    )
+    return _render(request, page, content)
+
+
+def _notice(text: str, ok: bool) -> str:
+    if ok:
+        return f'<p class="success" role="status" id="evidence-result">{_e(text)}</p>'
+    return f'<p class="error" role="alert" id="evidence-result">{_e(text)}</p>'
+
+
+def _links(catalogue: Catalogue, is_admin: bool) -> str:
+    message = catalogue.get_message
+    links = [
+        f'<a id="evidence-deposit-link" href="/evidence">{_e(message("evidence.deposit_title"))}</a>',
+        f'<a id="evidence-witness-link" href="/evidence/witness">{_e(message("evidence.witness_title"))}</a>',
+        f'<a href="{PATH}">{_e(message("evidence.title"))}</a>',
+    ]
+    if is_admin:
+        links.append(f'<a id="evidence-admin-link" href="/evidence/admin">{_e(message("evidence.admin_title"))}</a>')
+    return f'<p class="links">{" · ".join(links)}</p>'
+
+
+def _csrf(viewer: Viewer) -> str:
+    return f'<input type="hidden" name="{CSRF_FIELD}" value="{_e(viewer.session.csrf_token)}">'
+
+
+def _status_text(catalogue: Catalogue, item: EvidenceRecord, threshold: int) -> str:
+    message = catalogue.get_message
+    if item.is_witnessed:
+        return message("evidence.status_witnessed", count=len(item.attestations))
+    return message("evidence.status_pending", count=len(item.attestations), threshold=threshold)
+
+
+def compute_records_html(catalogue: Catalogue, table_id: str, records: list[EvidenceRecord], threshold: int) -> str:
+    """The depositor's records with links to the public page, the certificates and a correction."""
+    message = catalogue.get_message
+    if not records:
+        return f'<p class="empty" id="{table_id}-empty">{_e(message("evidence.records_none"))}</p>'
+    rows = []
+    for item in records:
+        record_id = format_record_number(item.number)
+        superseded = format_record_number(item.superseded_by) if item.superseded_by else "-"
+        actions = [
+            f'<a href="/evidence/certificate?record={record_id}&amp;format=json">JSON</a>',
+            f'<a class="evidence-pdf" href="/evidence/certificate?record={record_id}&amp;format=pdf">PDF</a>',
+        ]
+        if not item.superseded_by:
+            actions.append(
+                f'<a class="evidence-correct" href="/evidence?supersede={record_id}#evidence-submit-form">'
+                f"{_e(message('evidence.correct'))}</a>"
+            )
+        rows.append(
+            f'<tr data-record="{record_id}"><td><a href="{PATH}?record={record_id}">{record_id}</a></td>'
+            f"<td>{_e(item.description)}</td><td>{_e(_time(item.timestamp_ms))}</td><td>{int(item.height)}</td>"
+            f"<td>{_e(_status_text(catalogue, item, threshold))}</td><td>{superseded}</td>"
+            f"<td>{' · '.join(actions)}</td></tr>"
+        )
+    headers = "".join(
+        f"<th>{_e(message(key))}</th>"
+        for key in (
+            "evidence.record", "evidence.description", "evidence.time", "evidence.height", "evidence.status",
+            "evidence.superseded_by", "evidence.actions",
+        )
+    )  # fmt: skip
+    return f'<table id="{table_id}"><thead><tr>{headers}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+async def _key_addresses(request: web.Request, viewer: Viewer) -> list[StoredKey]:
+    keys: list[StoredKey] = await request.app[STORE_KEY].list_signing_keys(viewer.user.user_id)
+    return keys
+
+
+async def _deposit_page(
+    request: web.Request, viewer: Viewer, notice: str = "", status: int = 200, supersede_text: str = ""
+) -> web.Response:
+    catalogue = _catalogue(request)
+    message = catalogue.get_message
+    contracts = _contracts(request)
+    try:
+        if await contracts.get_instance(CONTRACT_NAME) is None:
+            return _not_deployed(request, DEPOSIT_PAGE, "evidence.deposit_title")
+        admin, threshold, count = await get_settings(contracts)
+        keys = await _key_addresses(request, viewer)
+        mine = {key.address for key in keys}
+        recent = [item for item in await list_recent_records(contracts, count) if bytes_to_hex(item.submitter) in mine]
+    except GusuError as error:
+        return _unreachable(request, DEPOSIT_PAGE, "evidence.deposit_title", error)
+    is_admin = admin is not None and bytes_to_hex(admin) in mine
+    sections = [
+        f"<h1>{_e(message('evidence.deposit_title'))}</h1>",
+        _links(catalogue, is_admin),
+        notice,
+        f'<p class="hint">{_e(message("evidence.deposit_intro"))}</p>',
+    ]
+    if is_allowed(viewer.user.role, "contracts.write"):
+        modes = "".join(f'<option value="{value}">{_e(message(key))}</option>' for value, key in SALT_MODE_KEYS.items())
+        sections.append(
+            f'<form method="post" action="/evidence/submit" class="stack" id="evidence-submit-form">{_csrf(viewer)}'
+            f'<label for="evidence-deposit-file">{_e(message("evidence.choose"))}</label>'
+            '<input type="file" id="evidence-deposit-file">'
+            f'<label for="evidence-salt-mode">{_e(message("evidence.salt_mode"))}</label>'
+            f'<select id="evidence-salt-mode">{modes}</select>'
+            '<div id="evidence-deposit-hashes" aria-live="polite" data-ready="false"></div>'
+            '<input type="hidden" name="sm3" id="evidence-sm3-field">'
+            '<input type="hidden" name="sha256" id="evidence-sha256-field">'
+            '<input type="hidden" name="salt" id="evidence-salt-field">'
+            f'<label for="evidence-description">{_e(message("evidence.description"))}</label>'
+            f'<input id="evidence-description" name="description" maxlength="{DESCRIPTION_LENGTH_MAX}">'
+            f'<label for="evidence-metadata">{_e(message("evidence.metadata_label"))}</label>'
+            f'<textarea id="evidence-metadata" name="metadata" rows="3" maxlength="{METADATA_TEXT_LENGTH_MAX}" '
+            'placeholder="title=…"></textarea>'
+            f'<label for="evidence-supersedes">{_e(message("evidence.supersedes_label"))}</label>'
+            f'<input id="evidence-supersedes" name="supersedes" maxlength="{RECORD_TEXT_LENGTH_MAX}" '
+            f'placeholder="EV-00000001" value="{_e(supersede_text)}">'
+            + key_fields_html(request, keys, "evidence-submit")
+            + f'<button type="submit" id="evidence-submit" disabled>{_e(message("evidence.submit"))}</button></form>'
+        )
+    sections.append(f"<h2>{_e(message('evidence.my_records'))}</h2>")
+    sections.append(f'<p class="hint">{_e(message("evidence.my_records_hint", count=RECENT_SCAN_RECORDS_MAX))}</p>')
+    sections.append(compute_records_html(catalogue, "evidence-my-records", recent[:RECENT_SHOWN_MAX], threshold))
+    sections.append(
+        f"<h2>{_e(message('evidence.certificate'))}</h2>"
+        '<form method="get" action="/evidence/certificate" id="evidence-certificate-form">'
+        f'<label for="evidence-certificate-record">{_e(message("evidence.record_label"))}</label>'
+        f'<input id="evidence-certificate-record" name="record" maxlength="{RECORD_TEXT_LENGTH_MAX}" required>'
+        f'<label for="evidence-certificate-salt">{_e(message("evidence.salt_label"))}</label>'
+        f'<input id="evidence-certificate-salt" name="salt" class="mono" maxlength="{2 + 2 * SALT_BYTES_MAX}">'
+        f'<button type="submit" name="format" value="pdf">PDF</button>'
+        f'<button type="submit" name="format" value="json">JSON</button></form>'
+    )
+    return _render(request, DEPOSIT_PAGE, "".join(sections), status)
+
+
+@requires("contracts.read")
+async def _deposit_get(request: web.Request) -> web.StreamResponse:
+    viewer = get_viewer(request)
+    assert viewer is not None
+    return await _deposit_page(request, viewer, supersede_text=request.query.get("supersede", "")[:32])
+
+
+@requires("contracts.write")
+async def _deposit_post(request: web.Request) -> web.StreamResponse:
+    viewer = get_viewer(request)
+    assert viewer is not None
+    message = _catalogue(request).get_message
+    method = "submit"
+    try:
+        form = await read_form(request, _LONG_FIELDS)
+        sm3_hash = parse_hash_field(form.get("sm3"))
+        sha256_hash = parse_hash_field(form.get("sha256"))
+        salt = parse_salt_field(form.get("salt"))
+        description = form.get("description").strip()
+        if len(description) > DESCRIPTION_LENGTH_MAX:
+            raise AccessInputError("error.field_long", "the description is too long", count=DESCRIPTION_LENGTH_MAX)
+        try:
+            metadata_hash = compute_metadata_hash(parse_metadata(form.get("metadata")))
+        except ClientError:
+            raise AccessInputError("evidence.error.metadata", "the metadata is too large") from None
+        old = parse_record_field(form.get("supersedes")) if form.get("supersedes").strip() else 0
+        method = "supersede" if old else "submit"
+        contracts = _contracts(request)
+        existing = await contracts.view(CONTRACT_NAME, "find", [sm3_hash])
+        if not old and isinstance(existing, int) and existing:
+            text = message("evidence.duplicate", record=format_record_number(existing))
+            return await _deposit_page(request, viewer, _notice(text, True))
+        key = await unlock_key(request, viewer, form)
+        args: list[Value] = [sm3_hash, sha256_hash, metadata_hash, description]
+        sent = await send_transaction(request, key, CONTRACT_NAME, method, [old, *args] if old else args)
+    except AccessInputError as error:
+        await record(request, "contract.call", f"{CONTRACT_NAME}.{method}", "refused")
+        return await _deposit_page(request, viewer, _notice(message(error.key, **error.params), False), 400)
+    except GusuError as error:
+        return _unreachable(request, DEPOSIT_PAGE, "evidence.deposit_title", error)
+    outcome = "ok" if sent.receipt.is_success else "failed"
+    await record(request, "contract.call", f"{CONTRACT_NAME}.{method} {sent.transaction_id}", outcome)
+    if not sent.receipt.is_success:
+        text = message("evidence.refused", reason=sent.receipt.error_message[:300])
+        return await _deposit_page(request, viewer, _notice(text, False), 400)
+    number = decode(sent.receipt.return_value)
+    record_id = format_record_number(number) if isinstance(number, int) and number > 0 else "?"
+    notice = _notice(message("evidence.recorded", record=record_id, transaction=sent.transaction_id), True)
+    if salt:
+        notice += (
+            f'<p class="notice" id="evidence-salt-kept">{_e(message("evidence.keep_salt"))} '
+            f'<code id="evidence-salt-value">0x{salt.hex()}</code></p>'
+        )
+    return await _deposit_page(request, viewer, notice)
+
+
+@requires("contracts.read")
+async def _certificate_get(request: web.Request) -> web.StreamResponse:
+    message = _catalogue(request).get_message
+    try:
+        number = parse_record_field(request.query.get("record", ""))
+        salt = parse_salt_field(request.query.get("salt", "")[: 2 + 2 * SALT_BYTES_MAX + 1])
+    except AccessInputError as error:
+        text = message(error.key, **error.params)
+        return _page_error(request, DEPOSIT_PAGE, "evidence.certificate", text, 400)
+    wanted = request.query.get("format", "pdf")
+    client = get_client(request)
+    try:
+        status = await client.status()
+        proven = await get_proven_record(client, number, CERTIFICATE_WAIT_S_MAX)
+        document = build_certificate(
+            proven,
+            chain_id=status.chain_id,
+            suite=status.suite,
+            contract=CONTRACT_NAME,
+            issued_at_ms=int(time.time() * 1000),
+            verification_url=compute_verification_url(f"{request.scheme}://{request.host}", number),
+            salt=salt,
+        )
+        name = format_record_number(number)
+        if wanted == "json":
+            body = format_certificate(document).encode()
+            content_type = "application/json"
+        else:
+            # Rendering takes a moment of CPU: off the event loop.
+            body = await asyncio.to_thread(render_certificate_pdf, document)
+            content_type = "application/pdf"
+            name += ".pdf"
+    except GusuError as error:
+        return _unreachable(request, DEPOSIT_PAGE, "evidence.certificate", error)
+    if wanted == "json":
+        name += ".json"
+    return web.Response(
+        body=body,
+        content_type=content_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+async def _witness_page(request: web.Request, viewer: Viewer, notice: str = "", status: int = 200) -> web.Response:
+    catalogue = _catalogue(request)
+    message = catalogue.get_message
+    contracts = _contracts(request)
+    try:
+        if await contracts.get_instance(CONTRACT_NAME) is None:
+            return _not_deployed(request, WITNESS_PAGE, "evidence.witness_title")
+        admin, threshold, count = await get_settings(contracts)
+        keys = await _key_addresses(request, viewer)
+        witness_keys = []
+        designations = []
+        for key in keys:
+            designation = await get_witness(contracts, bytes.fromhex(key.address[2:]))
+            if designation is not None:
+                witness_keys.append(key)
+                designations.append((key.address, *designation))
+        addresses = {key.address for key in witness_keys}
+        waiting = []
+        if witness_keys:
+            for item in await list_recent_records(contracts, count):
+                if is_awaiting_attestation(item, addresses):
+                    waiting.append(item)
+    except GusuError as error:
+        return _unreachable(request, WITNESS_PAGE, "evidence.witness_title", error)
+    is_admin = admin is not None and bytes_to_hex(admin) in {key.address for key in keys}
+    sections = [f"<h1>{_e(message('evidence.witness_title'))}</h1>", _links(catalogue, is_admin), notice]
+    if not witness_keys:
+        sections.append(f'<p class="notice" id="evidence-not-witness">{_e(message("evidence.not_witness"))}</p>')
+        return _render(request, WITNESS_PAGE, "".join(sections), status)
+    sections.append(
+        '<ul id="evidence-my-witnesses">'
+        + "".join(
+            f'<li><span class="mono">{_e(address)}</span> {_e(organization)} ({_e(_kind(catalogue, kind))})</li>'
+            for address, organization, kind in designations
+        )
+        + "</ul>"
+    )
+    can_sign = is_allowed(viewer.user.role, "contracts.write")
+
+    def attest_form(form_id: str, record_field: str) -> str:
+        return (
+            f'<form method="post" action="/evidence/witness/attest" class="evidence-attest" id="{form_id}">'
+            + _csrf(viewer)
+            + record_field
+            + key_fields_html(request, witness_keys, form_id)
+            + f'<button type="submit">{_e(message("evidence.attest"))}</button></form>'
+        )
+
+    sections.append(f"<h2>{_e(message('evidence.awaiting'))}</h2>")
+    sections.append(f'<p class="hint">{_e(message("evidence.my_records_hint", count=RECENT_SCAN_RECORDS_MAX))}</p>')
+    if not waiting:
+        sections.append(f'<p class="empty" id="evidence-awaiting-empty">{_e(message("evidence.awaiting_none"))}</p>')
+    rows = []
+    for item in waiting[:RECENT_SHOWN_MAX]:
+        record_id = format_record_number(item.number)
+        action = ""
+        if can_sign:
+            hidden = f'<input type="hidden" name="record" value="{record_id}">'
+            action = attest_form(f"evidence-attest-{item.number}", hidden)
+        rows.append(
+            f'<tr data-record="{record_id}"><td><a href="{PATH}?record={record_id}">{record_id}</a></td>'
+            f"<td>{_e(item.description)}</td><td>{_e(item.organization or bytes_to_hex(item.submitter))}</td>"
+            f"<td>{_e(_time(item.timestamp_ms))}</td><td>{_e(_status_text(catalogue, item, threshold))}</td>"
+            f"<td>{action}</td></tr>"
+        )
+    if rows:
+        headers = "".join(
+            f"<th>{_e(message(key))}</th>"
+            for key in ("evidence.record", "evidence.description", "evidence.submitter", "evidence.time",
+                        "evidence.status", "evidence.actions")
+        )  # fmt: skip
+        sections.append(
+            f'<table id="evidence-awaiting"><thead><tr>{headers}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+        )
+    if can_sign:
+        field = (
+            f'<label for="evidence-attest-record">{_e(message("evidence.record_label"))}</label>'
+            f'<input id="evidence-attest-record" name="record" maxlength="{RECORD_TEXT_LENGTH_MAX}" required>'
+        )
+        sections.append(f"<h2>{_e(message('evidence.attest_number'))}</h2>" + attest_form("evidence-attest-any", field))
+    return _render(request, WITNESS_PAGE, "".join(sections), status)
+
+
+@requires("contracts.read")
+async def _witness_get(request: web.Request) -> web.StreamResponse:
+    viewer = get_viewer(request)
+    assert viewer is not None
+    return await _witness_page(request, viewer)
+
+
+@requires("contracts.write")
+async def _witness_attest(request: web.Request) -> web.StreamResponse:
+    viewer = get_viewer(request)
+    assert viewer is not None
+    message = _catalogue(request).get_message
+    try:
+        form = await read_form(request, {})
+        number = parse_record_field(form.get("record"))
+        key = await unlock_key(request, viewer, form)
+        sent = await send_transaction(request, key, CONTRACT_NAME, "attest", [number])
+    except AccessInputError as error:
+        await record(request, "contract.call", f"{CONTRACT_NAME}.attest", "refused")
+        return await _witness_page(request, viewer, _notice(message(error.key, **error.params), False), 400)
+    outcome = "ok" if sent.receipt.is_success else "failed"
+    await record(request, "contract.call", f"{CONTRACT_NAME}.attest {sent.transaction_id}", outcome)
+    if not sent.receipt.is_success:
+        text = message("evidence.refused", reason=sent.receipt.error_message[:300])
+        return await _witness_page(request, viewer, _notice(text, False), 400)
+    text = message("evidence.attested", record=format_record_number(number), transaction=sent.transaction_id)
+    return await _witness_page(request, viewer, _notice(text, True))
+
+
+async def _admin_page(request: web.Request, viewer: Viewer, notice: str = "", status: int = 200) -> web.Response:
+    catalogue = _catalogue(request)
+    message = catalogue.get_message
+    contracts = _contracts(request)
+    try:
+        if await contracts.get_instance(CONTRACT_NAME) is None:
+            return _not_deployed(request, ADMIN_PAGE, "evidence.admin_title")
+        admin, threshold, count = await get_settings(contracts)
+        keys = await _key_addresses(request, viewer)
+        admin_keys = [key for key in keys if admin is not None and key.address == bytes_to_hex(admin)]
+        witnesses = [] if admin is None else await list_witnesses(get_client(request), contracts, admin)
+    except GusuError as error:
+        return _unreachable(request, ADMIN_PAGE, "evidence.admin_title", error)
+    sections = [
+        f"<h1>{_e(message('evidence.admin_title'))}</h1>",
+        _links(catalogue, bool(admin_keys)),
+        notice,
+        '<dl class="fields">'
+        + _row(message("evidence.admin_account"), "-" if admin is None else bytes_to_hex(admin), "evidence-admin", True)
+        + _row(message("evidence.threshold"), str(threshold), "evidence-threshold")
+        + _row(message("evidence.record_count"), str(count), "evidence-record-count")
+        + "</dl>",
+    ]
+    if not admin_keys:
+        sections.append(f'<p class="notice" id="evidence-not-admin">{_e(message("evidence.not_admin"))}</p>')
+    can_sign = bool(admin_keys) and is_allowed(viewer.user.role, "contracts.write")
+    rows = []
+    for account, organization, kind in witnesses:
+        address = bytes_to_hex(account)
+        remove = ""
+        if can_sign:
+            form_id = f"evidence-remove-{address}"
+            remove = (
+                f'<form method="post" action="/evidence/admin" id="{form_id}">{_csrf(viewer)}'
+                '<input type="hidden" name="action" value="remove_witness">'
+                f'<input type="hidden" name="witness" value="{address}">'
+                + key_fields_html(request, admin_keys, form_id)
+                + f'<button type="submit">{_e(message("evidence.remove_witness"))}</button></form>'
+            )
+        rows.append(
+            f'<tr><td class="mono">{address}</td><td>{_e(organization)}</td><td>{_e(_kind(catalogue, kind))}</td>'
+            f"<td>{remove}</td></tr>"
+        )
+    sections.append(f"<h2>{_e(message('evidence.witnesses'))}</h2>")
+    if rows:
+        headers = "".join(
+            f"<th>{_e(message(key))}</th>"
+            for key in ("evidence.witness_account", "evidence.witness_org", "evidence.witness_kind", "evidence.actions")
+        )
+        sections.append(
+            f'<table id="evidence-witness-list"><thead><tr>{headers}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+        )
+    else:
+        sections.append(f'<p class="empty" id="evidence-witness-list">{_e(message("evidence.witness_list_none"))}</p>')
+    if can_sign:
+        kinds = "".join(f'<option value="{kind}">{_e(_kind(catalogue, kind))}</option>' for kind in WITNESS_KINDS)
+        sections.append(
+            f"<h2>{_e(message('evidence.add_witness'))}</h2>"
+            f'<form method="post" action="/evidence/admin" class="stack" id="evidence-add-witness">{_csrf(viewer)}'
+            '<input type="hidden" name="action" value="add_witness">'
+            f'<label for="evidence-witness-address">{_e(message("evidence.witness_account"))}</label>'
+            '<input id="evidence-witness-address" name="witness" class="mono" maxlength="42" required>'
+            f'<label for="evidence-witness-organization">{_e(message("evidence.witness_org"))}</label>'
+            f'<input id="evidence-witness-organization" name="organization" maxlength="{ORGANIZATION_LENGTH_MAX}" '
+            "required>"
+            f'<label for="evidence-witness-kind">{_e(message("evidence.witness_kind"))}</label>'
+            f'<select id="evidence-witness-kind" name="kind">{kinds}</select>'
+            + key_fields_html(request, admin_keys, "evidence-add-witness")
+            + f'<button type="submit">{_e(message("evidence.add_witness"))}</button></form>'
+            f"<h2>{_e(message('evidence.set_threshold'))}</h2>"
+            f'<form method="post" action="/evidence/admin" class="stack" id="evidence-set-threshold">{_csrf(viewer)}'
+            '<input type="hidden" name="action" value="set_threshold">'
+            f'<label for="evidence-threshold-value">{_e(message("evidence.threshold"))}</label>'
+            f'<input id="evidence-threshold-value" name="threshold" type="number" min="1" max="{THRESHOLD_MAX}" '
+            f'value="{threshold}" required>'
+            + key_fields_html(request, admin_keys, "evidence-set-threshold")
+            + f'<button type="submit">{_e(message("evidence.set_threshold"))}</button></form>'
+        )
+    return _render(request, ADMIN_PAGE, "".join(sections), status)
+
+
+@requires("contracts.read")
+async def _admin_get(request: web.Request) -> web.StreamResponse:
+    viewer = get_viewer(request)
+    assert viewer is not None
+    return await _admin_page(request, viewer)
+
+
+def parse_admin_call(form_action: str, fields: dict[str, str]) -> list[Value]:
+    """The arguments of an admin form's contract method (add_witness, remove_witness or set_threshold)."""
+    if form_action == "add_witness":
+        organization = fields.get("organization", "").strip()
+        if not 1 <= len(organization) <= ORGANIZATION_LENGTH_MAX:
+            raise AccessInputError("evidence.error.organization", "name the witness organisation")
+        kind = fields.get("kind", "")
+        if kind not in WITNESS_KINDS:
+            raise AccessInputError("evidence.error.kind", "choose a witness kind")
+        return [bytes(parse_address_field(fields.get("witness", ""))), organization, kind]
+    if form_action == "remove_witness":
+        return [bytes(parse_address_field(fields.get("witness", "")))]
+    if form_action == "set_threshold":
+        text = fields.get("threshold", "").strip()
+        if not text.isascii() or not text.isdigit() or not 1 <= int(text[:3]) <= THRESHOLD_MAX or len(text) > 2:
+            raise AccessInputError("evidence.error.threshold", "the threshold is 1 to 16", limit=THRESHOLD_MAX)
+        return [int(text)]
+    raise AccessInputError("error.form_invalid", "the form is malformed")
+
+
+@requires("contracts.write")
+async def _admin_post(request: web.Request) -> web.StreamResponse:
+    viewer = get_viewer(request)
+    assert viewer is not None
+    message = _catalogue(request).get_message
+    method = "admin"
+    try:
+        form = await read_form(request, {})
+        method = form.get("action")[:20]
+        args = parse_admin_call(method, form.fields)
+        key = await unlock_key(request, viewer, form)
+        sent = await send_transaction(request, key, CONTRACT_NAME, method, args)
+    except AccessInputError as error:
+        await record(request, "contract.call", f"{CONTRACT_NAME}.{method}", "refused")
+        return await _admin_page(request, viewer, _notice(message(error.key, **error.params), False), 400)
+    outcome = "ok" if sent.receipt.is_success else "failed"
+    await record(request, "contract.call", f"{CONTRACT_NAME}.{method} {sent.transaction_id}", outcome)
+    if not sent.receipt.is_success:
+        text = message("evidence.refused", reason=sent.receipt.error_message[:300])
+        return await _admin_page(request, viewer, _notice(text, False), 400)
+    return await _admin_page(request, viewer, _notice(message("evidence.done", transaction=sent.transaction_id), True))
+
+
 def add_evidence_routes(app: web.Application) -> None:
     app.router.add_get(PATH, _verify_page)
+    app.router.add_get("/evidence", _deposit_get)
+    app.router.add_post("/evidence/submit", _deposit_post)
+    app.router.add_get("/evidence/certificate", _certificate_get)
+    app.router.add_get("/evidence/witness", _witness_get)
+    app.router.add_post("/evidence/witness/attest", _witness_attest)
+    app.router.add_get("/evidence/admin", _admin_get)
+    app.router.add_post("/evidence/admin", _admin_post)

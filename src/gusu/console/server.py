@@ -74,6 +74,7 @@ STATIC_FILES: Final = {
     "app.js": "text/javascript",
     "hash.js": "text/javascript",
     "evidence-verify.js": "text/javascript",
+    "evidence-deposit.js": "text/javascript",
     "trace-check.js": "text/javascript",
     "proof.js": "text/javascript",
     "console.css": "text/css",
@@ -84,6 +85,9 @@ LANGUAGE_COOKIE_MAX_AGE_S: Final = 365 * 24 * 3600
 VERIFY_FILE_BYTES_MAX: Final = 1 << 30
 """Largest file the verification page hashes (as `gusu evidence`): the browser reads it in chunks."""
 _EVIDENCE_SCRIPT: Final = '\n<script src="/static/evidence-verify.js" defer></script>'
+_DEPOSIT_SCRIPT: Final = '\n<script src="/static/evidence-deposit.js" defer></script>'
+_PAGE_SCRIPTS: Final = {"evidence_verify": _EVIDENCE_SCRIPT, "evidence": _DEPOSIT_SCRIPT}
+"""The pages that load a script of their own (after app.js)."""
 _CURRENT: Final = ' aria-current="page"'
 _PRESSED: Final = ' aria-pressed="true"'
 PAGES: Final = (
@@ -112,6 +116,9 @@ PAGES: Final = (
     "scf",
     "scf_queue",
     "scf_regulator",
+    "evidence",
+    "evidence_witness",
+    "evidence_admin",
 )
 
 CLIENT_KEY: Final = web.AppKey("client", AsyncClient)
@@ -254,6 +261,7 @@ def compute_page(
         if is_allowed(signed_in.role, "registry.read"):
             nav.append(("/organisations", "nav.registry", "registry"))
         nav.append(("/scf", "nav.scf", "scf"))
+        nav.append(("/evidence", "nav.evidence", "evidence"))
     explorer_pages = ("explorer", "block", "transaction", "account", "search")
     current_nav = "explorer" if page in explorer_pages else "contracts" if page == "contract" else page
     if page == "alert_rules":
@@ -262,6 +270,8 @@ def compute_page(
         current_nav = "chains"
     if page in ("scf_queue", "scf_regulator"):
         current_nav = "scf"
+    if page in ("evidence_witness", "evidence_admin"):
+        current_nav = "evidence"
     links = "".join(
         f'<a href="{href}"{_CURRENT if name == current_nav else ""}>{escape(message(key))}</a>'
         for href, key, name in nav
@@ -295,7 +305,7 @@ def compute_page(
 <script type="application/json" id="gusu-messages">{messages_json}</script>
 <script src="/static/hash.js" defer></script>
 <script src="/static/proof.js" defer></script>
-<script src="/static/app.js" defer></script>{_EVIDENCE_SCRIPT if page == "evidence_verify" else ""}
+<script src="/static/app.js" defer></script>{_PAGE_SCRIPTS.get(page, "")}
 </head>
 <body>
 <header>
