@@ -40,6 +40,7 @@ from gusu.console.alert_pages import add_alert_routes
 from gusu.console.app_evidence import add_evidence_routes
 from gusu.console.app_scf import add_scf_routes
 from gusu.console.app_trace import add_trace_routes
+from gusu.console.app_trace_actors import add_trace_actor_routes
 from gusu.console.chains import add_chain_routes, chain_middleware, get_client
 from gusu.console.contracts import add_routes as add_contract_routes
 from gusu.console.governance import add_routes as add_governance_routes
@@ -109,6 +110,9 @@ PAGES: Final = (
     "scf",
     "scf_queue",
     "scf_regulator",
+    "trace_brand",
+    "trace_ops",
+    "trace_regulator",
 )
 
 CLIENT_KEY: Final = web.AppKey("client", AsyncClient)
@@ -251,6 +255,7 @@ def compute_page(
         if is_allowed(signed_in.role, "registry.read"):
             nav.append(("/organisations", "nav.registry", "registry"))
         nav.append(("/scf", "nav.scf", "scf"))
+        nav.append(("/trace/ops", "nav.trace_actors", "trace_ops"))
     explorer_pages = ("explorer", "block", "transaction", "account", "search")
     current_nav = "explorer" if page in explorer_pages else "contracts" if page == "contract" else page
     if page == "alert_rules":
@@ -259,6 +264,8 @@ def compute_page(
         current_nav = "chains"
     if page in ("scf_queue", "scf_regulator"):
         current_nav = "scf"
+    if page in ("trace_brand", "trace_regulator"):
+        current_nav = "trace_ops"
     links = "".join(
         f'<a href="{href}"{_CURRENT if name == current_nav else ""}>{escape(message(key))}</a>'
         for href, key, name in nav
@@ -513,6 +520,7 @@ def create_app(
     add_evidence_routes(app)
     add_trace_routes(app)
     add_scf_routes(app)
+    add_trace_actor_routes(app)
     add_monitor(app, CLIENT_KEY)  # after the store's context, which it needs
     app.router.add_get("/", _page("dashboard"))
     app.router.add_get("/blocks", _page("explorer"))
