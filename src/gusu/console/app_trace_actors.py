@@ -750,7 +750,7 @@ async def _regulator_export(request: web.Request) -> web.StreamResponse:
         return _render(request, "trace_regulator", content, 400)
     except GusuError as error:
         return _unavailable(request, "trace_regulator", "tracex.regulator_title", error, viewer)
-    await record(request, "trace.export", batch_id, "ok")
+    await record(request, "batch.export", f"{CONTRACT_NAME} {batch_id}", "ok")
     if output_format == "json":
         body, content_type = export.to_json(), "application/json; charset=utf-8"
     else:
