@@ -199,8 +199,8 @@ def _lookup_form(request: web.Request, action: str, name: str, label_key: str, v
     message = _catalogue(request).get_message
     return (
         f'<form method="get" action="{action}" id="tracex-lookup-{name}" class="trace-form">'
-        f'<label for="tracex-{name}">{_e(message(label_key))}</label>'
-        f'<input id="tracex-{name}" name="{name}" maxlength="64" value="{_e(value)}">'
+        f'<label for="tracex-find-{name}">{_e(message(label_key))}</label>'
+        f'<input id="tracex-find-{name}" name="{name}" maxlength="64" value="{_e(value)}">'
         f'<button type="submit">{_e(message("tracex.show"))}</button></form>'
     )
 
@@ -586,7 +586,7 @@ async def _ops_page(request: web.Request, viewer: Viewer, batch_id: str, outcome
                 f'<label for="{f}-report">{_e(message("trace.qc_title"))}</label>'
                 f'<input id="{f}-report" name="report" type="file" required>',
                 qc_keys, "tracex.qc_button", multipart=True))  # fmt: skip
-        if active and view.status in ("qc_passed", "received", "on_sale"):
+        if active and view.status in ("qc_passed", "received"):
             f = "tracex-ship-form"
             forms.append(_write_form(
                 request, viewer, f, "/trace/ops/ship", "tracex.ship",
