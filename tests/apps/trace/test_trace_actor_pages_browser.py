@@ -32,6 +32,7 @@ from gusu.apps.trace import TraceClient, get_contract_source, issue_item_codes
 from gusu.console.i18n import load_catalogues
 from gusu.crypto import PrivateKey, get_suite
 from gusu.crypto.keyfile import decrypt_key_file
+from gusu.ledger.types import Address
 from gusu.sdk import Client, Contracts, Governance
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium (the test extra)")
@@ -109,7 +110,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
                                           str(passphrase_file))["path"])  # fmt: skip
             keys[actor] = decrypt_key_file(key_files[actor].read_bytes(), PASSPHRASE)
         suite = get_suite("sm")
-        address = {actor: suite.compute_address(key.public_key) for actor, key in keys.items()}
+        address = {actor: Address(suite.compute_address(key.public_key)) for actor, key in keys.items()}
         dev_key = Path(layout["dev_key"])
         operator = decrypt_key_file(dev_key.read_bytes(), Path(layout["dev_passphrase_file"]).read_text().strip())
         with Client(endpoint) as client:
