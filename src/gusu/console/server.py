@@ -40,6 +40,7 @@ from gusu.console.alert_pages import add_alert_routes
 from gusu.console.app_evidence import add_evidence_routes
 from gusu.console.app_scf import add_scf_routes
 from gusu.console.app_trace import add_trace_routes
+from gusu.console.app_trace_actors import add_trace_actor_routes
 from gusu.console.chains import add_chain_routes, chain_middleware, get_client
 from gusu.console.charts import add_chart_routes
 from gusu.console.contracts import add_routes as add_contract_routes
@@ -119,6 +120,9 @@ PAGES: Final = (
     "evidence",
     "evidence_witness",
     "evidence_admin",
+    "trace_brand",
+    "trace_ops",
+    "trace_regulator",
 )
 
 CLIENT_KEY: Final = web.AppKey("client", AsyncClient)
@@ -262,6 +266,7 @@ def compute_page(
             nav.append(("/organisations", "nav.registry", "registry"))
         nav.append(("/scf", "nav.scf", "scf"))
         nav.append(("/evidence", "nav.evidence", "evidence"))
+        nav.append(("/trace/ops", "nav.trace_actors", "trace_ops"))
     explorer_pages = ("explorer", "block", "transaction", "account", "search")
     current_nav = "explorer" if page in explorer_pages else "contracts" if page == "contract" else page
     if page == "alert_rules":
@@ -272,6 +277,8 @@ def compute_page(
         current_nav = "scf"
     if page in ("evidence_witness", "evidence_admin"):
         current_nav = "evidence"
+    if page in ("trace_brand", "trace_regulator"):
+        current_nav = "trace_ops"
     links = "".join(
         f'<a href="{href}"{_CURRENT if name == current_nav else ""}>{escape(message(key))}</a>'
         for href, key, name in nav
@@ -529,6 +536,7 @@ def create_app(
     add_scf_routes(app)
     add_chart_routes(app, settings.chart_blocks_default, settings.chart_blocks_max, settings.chains_max)
     add_proof_routes(app)
+    add_trace_actor_routes(app)
     add_monitor(app, CLIENT_KEY)  # after the store's context, which it needs
     app.router.add_get("/", _page("dashboard"))
     app.router.add_get("/blocks", _page("explorer"))
