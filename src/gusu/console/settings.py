@@ -101,6 +101,11 @@ class ConsoleSettings:
     """Transactions sent through the console listed on a contract's page."""
     contracts_listed_max: int = 100
     """Contracts deployed through the console listed on the contracts page."""
+    scf_verify_lookups_per_address_max: int = 20
+    """Public voucher checks (/scf/verify, matching or not) one client address may make within
+    `scf_verify_window_s`: bounds how fast the voucher number and face value space can be walked."""
+    scf_verify_window_s: float = 600.0
+    """How long a public voucher check counts against its address (1 s to 1 day)."""
 
     def __post_init__(self) -> None:
         if not self.endpoint.startswith(("http://", "https://")):
@@ -147,6 +152,15 @@ class ConsoleSettings:
             raise ConfigError("console node_timeout_s must not exceed request_timeout_s")
         self._validate_alerts()
         self._validate_chains()
+        if not 1 <= self.scf_verify_lookups_per_address_max <= 1_000_000:
+            raise ConfigError(
+                "console scf_verify_lookups_per_address_max must be between 1 and 1,000,000, "
+                f"found {self.scf_verify_lookups_per_address_max}"
+            )
+        if not 1 <= self.scf_verify_window_s <= 24 * 3600:
+            raise ConfigError(
+                f"console scf_verify_window_s must be between 1 s and 1 day, found {self.scf_verify_window_s}"
+            )
 
     def _validate_chains(self) -> None:
         for name, low, high in (
