@@ -7,18 +7,28 @@ status and the maturity date, each read from a state-proved voucher record. Noth
 (holder, amounts held or split off, trade document hashes, makers, checkers, lineage) is revealed to a
 visitor; docs/apps/scf.md ("The public check") says why, and that a node operator reads all of it anyway.
 
-Pure functions: the console page (gusu.console.app_scf_public) and `gusu scf verify` fetch the proofs.
+Pure functions: the console page (gusu.console.app_scf_public) and `gusu scf verify` fetch the proofs;
+`validate_public_proof` checks one against a trust anchor (a block hash, or the validators of a genesis)
+without trusting the node that served it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from gusu.apps.scf.contract import AMOUNT_MAX_FEN
 from gusu.apps.scf.views import Voucher, parse_voucher, parse_yuan
 from gusu.codec import decode, encode
-from gusu.errors import ClientError, CodecError
+from gusu.crypto import CryptoSuite
+from gusu.errors import ClientError, CodecError, InvalidStateProofError
+from gusu.ledger.genesis import GenesisValidator
+from gusu.ledger.stateproof import (
+    CertifiedStateProof,
+    validate_certified_state_proof,
+    validate_state_proof_in_block,
+)
 
 VOUCHERS_PREFIX: Final = b"m/vouchers/"
 """The contract's `Map("vouchers")` keys: the sandbox stores a Map entry at m/<name>/<canonical key>."""
@@ -130,3 +140,27 @@ def compute_public_answer(voucher: Voucher, issuer_name: str) -> PublicAnswer:
     status = compute_public_status(voucher)
     assert status is not None, "only a matching (issued) voucher is answered"
     return PublicAnswer(voucher.issuer, issuer_name, status, voucher.maturity_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class TrustAnchor:
+    """What a proof is checked against: a block hash the checker trusts, or a validator set (or both)."""
+
+    block_hash: bytes | None
+    validators: Sequence[GenesisValidator] | None
+
+    def __post_init__(self) -> None:
+        assert self.block_hash is not None or self.validators is not None, "a proof needs something to check against"
+
+
+def validate_public_proof(
+    suite: CryptoSuite, proof: CertifiedStateProof, contract: str, key: bytes, anchor: TrustAnchor
+) -> None:
+    """Raises InvalidStateProofError unless `proof` proves `contract`'s `key` (value or absence) under `anchor`."""
+    if proof.contract != contract or proof.key != key:
+        # A node could answer with a proof of another key: valid in itself, but not about this voucher.
+        raise InvalidStateProofError(f"the node proved {proof.contract}:{proof.key.hex()}, not the key asked for")
+    if anchor.block_hash is not None:
+        validate_state_proof_in_block(suite, proof, anchor.block_hash)
+    if anchor.validators is not None:
+        validate_certified_state_proof(suite, proof, anchor.validators)
