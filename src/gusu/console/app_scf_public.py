@@ -42,6 +42,15 @@ from gusu.errors import ClientError, GusuError
 PAGE: Final = "scf_verify"
 PATH: Final = "/scf/verify"
 CHINA_TIME: Final = datetime.timezone(datetime.timedelta(hours=8))
+PUBLIC_STATUS_KEYS: Final = {
+    "pending_accept": "scf.public.status.pending_accept",
+    "refused": "scf.public.status.refused",
+    "accepted": "scf.public.status.accepted",
+    "financed": "scf.public.status.financed",
+    "settled": "scf.public.status.settled",
+    "overdue": "scf.public.status.overdue",
+}
+"""The catalogue key of each of gusu.apps.scf.public.PUBLIC_STATUSES."""
 _e = html.escape
 
 
@@ -119,7 +128,7 @@ def compute_answer_html(catalogue: Catalogue, voucher_id: int, answer: PublicAns
     rows = [
         (message("scf.voucher"), _e(str(voucher_id)), "scf-verify-voucher-id"),
         (message("scf.issuer"), _e(issuer), "scf-verify-issuer"),
-        (message("scf.status"), _e(message("scf.public.status." + answer.status)), "scf-verify-status"),
+        (message("scf.status"), _e(message(PUBLIC_STATUS_KEYS[answer.status])), "scf-verify-status"),
         (message("scf.maturity"), _e(_date(answer.maturity_ms)), "scf-verify-maturity"),
         (
             message("evidence.proof"),
