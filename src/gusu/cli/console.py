@@ -36,8 +36,18 @@ from gusu.errors import ConfigError
     show_default=True,
     help="Seconds between two checks of the node by the alert rules.",
 )
+@click.option(
+    "--scf-verify-lookups",
+    "scf_verify_lookups",
+    type=click.IntRange(1, 1_000_000),
+    default=20,
+    show_default=True,
+    help="Public voucher checks (/scf/verify) one client address may make in 10 minutes.",
+)
 @common_options
-def console_command(host: str, port: int, database: str | None, alert_interval_s: float) -> None:
+def console_command(
+    host: str, port: int, database: str | None, alert_interval_s: float, scf_verify_lookups: int
+) -> None:
     """Serve the web console (dashboard, explorer, public verification) for the node at --endpoint."""
     state = get_state()
     endpoint = state.endpoint.rstrip("/")
@@ -50,6 +60,7 @@ def console_command(host: str, port: int, database: str | None, alert_interval_s
         database=database,
         data_directory=str(state.home / "console"),
         alert_interval_s=alert_interval_s,
+        scf_verify_lookups_per_address_max=scf_verify_lookups,
         # The chains wizard writes key files as `gusu net up` does (GUSU_KEYFILE_SCRYPT_N lowers their cost).
         chain_scrypt_n=get_scrypt_n(),
     )

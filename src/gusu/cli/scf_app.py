@@ -20,6 +20,17 @@ from rich.table import Table
 
 from gusu.apps.scf.client import ScfApp, TradeDocuments, compute_invoice_key, read_document_hash
 from gusu.apps.scf.contract import CONTRACT_NAME, DAY_MS, ENTERPRISE_KINDS, compute_interest_fen
+from gusu.apps.scf.public import (
+    TrustAnchor,
+    compute_enterprise_key,
+    compute_public_answer,
+    compute_voucher_key,
+    is_claim_matching,
+    parse_claim,
+    parse_stored_enterprise_name,
+    parse_stored_voucher,
+    validate_public_proof,
+)
 from gusu.apps.scf.views import (
     FinancingOffer,
     IssuerStats,
@@ -29,14 +40,17 @@ from gusu.apps.scf.views import (
     parse_rate,
     parse_yuan,
 )
+from gusu.cli.args import parse_hash
 from gusu.cli.context import CliState, CliUsageError, common_options, get_state
 from gusu.cli.keystore import load_key
 from gusu.cli.remote import open_client
 from gusu.cli.render import key_value_table
 from gusu.cli.tx import key_options, resolve_address
-from gusu.crypto import PrivateKey
-from gusu.errors import ClientError
+from gusu.crypto import PrivateKey, get_suite
+from gusu.errors import ClientError, ConfigError, InvalidStateProofError
+from gusu.ledger.genesis import load_genesis
 from gusu.ledger.jsonview import JSONObject, bytes_to_hex
+from gusu.ledger.stateproof import CertifiedStateProof
 from gusu.sdk.contracts import CallOutcome, Contracts
 
 CHINA_TIME = datetime.timezone(datetime.timedelta(hours=8))
@@ -628,3 +642,84 @@ def scf_issuers() -> None:
         state.stdout.print(table)
 
     state.emit({"issuers": [stats_to_json(row) for row in table_rows]}, render)
+
+
+# --- the public check, verified ----------------------------------------------------------------------
+
+
+@scf_group.command("verify")
+@click.argument("voucher", metavar="VOUCHER")
+@click.option("--face-value", "face_value", required=True, metavar="YUAN", help="The face value you were shown.")
+@click.option("--holder", "holder", default="", help="The holder you were told (enterprise id or registered name).")
+@click.option("--block-hash", "block_hash", default=None, metavar="HASH",
+              help="A block hash you trust (another member's node): the proofs are read at that block.")  # fmt: skip
+@click.option("--genesis", "genesis_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Check the commit certificate against this genesis file's validators.")  # fmt: skip
+@common_options
+def scf_verify(voucher: str, face_value: str, holder: str, block_hash: str | None, genesis_path: Path | None) -> None:
+    """The public check of VOUCHER, without trusting the node: every record is state-proved against --block-hash
+    or --genesis. Prints match (issuer, status, maturity) or no match, as the console's /scf/verify; exits 1 on no
+    match or a proof that does not check."""
+    state = get_state()
+    if block_hash is None and genesis_path is None:
+        raise CliUsageError("give --block-hash or --genesis: the proof is only as good as what it is checked against")
+    try:
+        claim = parse_claim(voucher, face_value, holder)
+    except ClientError as error:
+        raise CliUsageError(str(error)) from error
+    validators = None
+    if genesis_path is not None:
+        try:
+            validators = load_genesis(genesis_path).validators
+        except ConfigError as error:
+            raise CliUsageError(f"--genesis: {error}") from error
+    trusted = None if block_hash is None else parse_hash(block_hash, "--block-hash")
+    anchor = TrustAnchor(trusted, validators)
+    name = click.get_current_context().meta.get("scf_app", CONTRACT_NAME)
+    with open_client(state) as client:
+        status = client.status()
+        suite = get_suite(status.suite)
+        # The tip's commit certificate arrives with the next block: against validators, read one block back.
+        height = int(client.get_block(trusted).height) if trusted is not None else max(1, int(status.height) - 1)
+
+        def read(key: bytes, at: int | None) -> CertifiedStateProof:
+            proof = client.get_state_proof(name, key, at)
+            validate_public_proof(suite, proof, name, key, anchor)
+            return proof
+
+        try:
+            voucher_proof = read(compute_voucher_key(claim.voucher_id), height)
+            record = None if voucher_proof.value is None else parse_stored_voucher(voucher_proof.value)
+            at = int(voucher_proof.header.height)
+            holder_name = ""
+            if record is not None and record.face_fen == claim.face_fen and claim.holder:
+                holder_name = parse_stored_enterprise_name(read(compute_enterprise_key(record.holder), at).value)
+            matching = is_claim_matching(claim, record, holder_name)
+            answer = None
+            if matching and record is not None:
+                issuer_name = parse_stored_enterprise_name(read(compute_enterprise_key(record.issuer), at).value)
+                answer = compute_public_answer(record, issuer_name)
+        except InvalidStateProofError as error:
+            problem = str(error)
+            state.emit({"valid": False, "problem": problem},
+                       lambda: state.stdout.print(f"[red]✗ the proof does NOT check:[/red] {problem}"))  # fmt: skip
+            click.get_current_context().exit(1)
+    document: JSONObject = {
+        "valid": True, "match": answer is not None, "voucher": claim.voucher_id, "height": at,
+        "block_hash": bytes_to_hex(voucher_proof.block_hash),
+        "checked_against": "block hash" if trusted is not None else "genesis validators",
+    }  # fmt: skip
+    if answer is not None:
+        document.update({"issuer": answer.issuer, "issuer_name": answer.issuer_name, "status": answer.status,
+                         "maturity": format_time(answer.maturity_ms)[:10]})  # fmt: skip
+
+    def render() -> None:
+        if answer is None:
+            state.stdout.print(f"[red]✗ no match[/red] (proved at height {at})")
+            return
+        state.stdout.print(f"[green]✓ match[/green]: issuer {answer.issuer} ({answer.issuer_name}), {answer.status}, "
+                           f"maturity {document['maturity']} (proved at height {at})")  # fmt: skip
+
+    state.emit(document, render)
+    if answer is None:
+        click.get_current_context().exit(1)

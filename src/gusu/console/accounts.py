@@ -67,6 +67,7 @@ PUBLIC_ROUTES: Final = frozenset(
         "/accounts/{argument}",
         "/verify",
         "/evidence/verify",
+        "/scf/verify",
         "/trace",
         "/search",
         "/language",

@@ -98,8 +98,14 @@ async def _get_validators(client: AsyncClient) -> list[GenesisValidator]:
 
 async def check_record_proof(client: AsyncClient, contract: str, number: int) -> ProofCheck:
     """The record's state proof at the latest block, checked as far as this page can without a trusted anchor."""
+    return await check_key_proof(client, contract, compute_record_key(number))
+
+
+async def check_key_proof(client: AsyncClient, contract: str, key: bytes) -> ProofCheck:
+    """`contract`'s `key` with its state proof at the latest block, checked as far as a page can without a trusted
+    anchor (the scf public check uses it too)."""
     suite = get_suite((await client.status()).suite)
-    proof = await client.get_state_proof(contract, compute_record_key(number))
+    proof = await client.get_state_proof(contract, key)
     try:
         validate_state_proof_in_block(suite, proof, proof.block_hash)
     except InvalidStateProofError as error:

@@ -39,6 +39,7 @@ from gusu.console.accounts import (
 from gusu.console.alert_pages import add_alert_routes
 from gusu.console.app_evidence import add_evidence_routes
 from gusu.console.app_scf import add_scf_routes
+from gusu.console.app_scf_public import add_scf_public_routes
 from gusu.console.app_trace import add_trace_routes
 from gusu.console.app_trace_actors import add_trace_actor_routes
 from gusu.console.chains import add_chain_routes, chain_middleware, get_client
@@ -123,6 +124,7 @@ PAGES: Final = (
     "trace_brand",
     "trace_ops",
     "trace_regulator",
+    "scf_verify",
 )
 
 CLIENT_KEY: Final = web.AppKey("client", AsyncClient)
@@ -248,6 +250,7 @@ def compute_page(
         ("/verify", "nav.verify", "verify"),
         ("/evidence/verify", "nav.evidence_verify", "evidence_verify"),
         ("/trace", "nav.trace", "trace"),
+        ("/scf/verify", "nav.scf_verify", "scf_verify"),
     ]
     if signed_in is not None:
         nav.append(("/contracts", "nav.contracts", "contracts"))
@@ -537,6 +540,7 @@ def create_app(
     add_chart_routes(app, settings.chart_blocks_default, settings.chart_blocks_max, settings.chains_max)
     add_proof_routes(app)
     add_trace_actor_routes(app)
+    add_scf_public_routes(app)
     add_monitor(app, CLIENT_KEY)  # after the store's context, which it needs
     app.router.add_get("/", _page("dashboard"))
     app.router.add_get("/blocks", _page("explorer"))

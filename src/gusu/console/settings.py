@@ -105,6 +105,11 @@ class ConsoleSettings:
     """Blocks the dashboard's live charts show (`/api/chart` without `blocks`)."""
     chart_blocks_max: int = 240
     """Most blocks `/api/chart` answers (and keeps cached per chain): each uncached block is one node call."""
+    scf_verify_lookups_per_address_max: int = 20
+    """Public voucher checks (/scf/verify, matching or not) one client address may make within
+    `scf_verify_window_s`: bounds how fast the voucher number and face value space can be walked."""
+    scf_verify_window_s: float = 600.0
+    """How long a public voucher check counts against its address (1 s to 1 day)."""
 
     def __post_init__(self) -> None:
         if not self.endpoint.startswith(("http://", "https://")):
@@ -152,6 +157,7 @@ class ConsoleSettings:
         self._validate_alerts()
         self._validate_chains()
         self._validate_charts()
+        self._validate_scf_verify()
 
     def _validate_charts(self) -> None:
         if not 1 <= self.chart_blocks_max <= 10_000:
@@ -160,6 +166,17 @@ class ConsoleSettings:
             raise ConfigError(
                 f"console chart_blocks_default must be between 1 and chart_blocks_max ({self.chart_blocks_max}),"
                 f" found {self.chart_blocks_default}"
+            )
+
+    def _validate_scf_verify(self) -> None:
+        if not 1 <= self.scf_verify_lookups_per_address_max <= 1_000_000:
+            raise ConfigError(
+                "console scf_verify_lookups_per_address_max must be between 1 and 1,000,000, "
+                f"found {self.scf_verify_lookups_per_address_max}"
+            )
+        if not 1 <= self.scf_verify_window_s <= 24 * 3600:
+            raise ConfigError(
+                f"console scf_verify_window_s must be between 1 s and 1 day, found {self.scf_verify_window_s}"
             )
 
     def _validate_chains(self) -> None:

@@ -204,6 +204,23 @@ def test_settlement_through_the_sdk_and_cli(chain: tuple[Gusu, Path], tmp_path: 
     assert "settled" in gusu.refused(
         "tina", "transfer", str(child), "tier1", "--amount", "1", "--invoice", "1", *hashes, app="scf_settle"
     )
+    # The public check, offline from proofs: against the genesis validators, and against a trusted block hash.
+    genesis = Path(gusu.env["GUSU_HOME"]).parent / "chain" / "genesis.json"
+    verify = ["scf", "--app", "scf_settle", "verify", str(child), "--face-value", "200.00"]
+    checked = gusu.json(*verify, "--holder", "tier2", "--genesis", str(genesis))
+    assert checked["valid"] and checked["match"], checked
+    assert (checked["issuer"], checked["issuer_name"], checked["status"]) == ("acme", "acme", "settled")
+    assert checked["checked_against"] == "genesis validators"
+    with Client(gusu.endpoint) as client:
+        trusted = "0x" + client.get_block(checked["height"]).block_hash.hex()
+    by_hash = gusu.json(*verify, "--block-hash", trusted)
+    assert by_hash["match"] and by_hash["height"] == checked["height"] and by_hash["block_hash"] == trusted
+    for wrong in (["--face-value", "200.01"], ["--holder", "tier1"]):
+        missed = gusu.json(*verify, *wrong, "--genesis", str(genesis), check=False)
+        assert missed == {"valid": True, "match": False, "voucher": child, "height": missed["height"],
+                          "block_hash": missed["block_hash"], "checked_against": "genesis validators"}  # fmt: skip
+    forged = gusu.json(*verify, "--block-hash", "0x" + "ab" * 32, check=False)
+    assert forged.get("match") is not True
 
 
 def test_accept_offer_shows_the_cost_and_asks(chain: tuple[Gusu, Path], tmp_path: Path) -> None:

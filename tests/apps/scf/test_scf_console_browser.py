@@ -1,5 +1,6 @@
 """The scf console pages in Debian's Chromium: a holder's vouchers and lineage in both languages, the issuer's
-approval queue (a checker approves in the browser), the regulator's table, and a non-holder refused a lineage.
+approval queue (a checker approves in the browser), the regulator's table, a non-holder refused a lineage, and
+the public voucher check without login (match, no match, the per-address limit).
 
 A node and `gusu console` run as processes, as a user starts them; the vouchers are made with the SDK.
 """
@@ -39,6 +40,8 @@ CHROMEDRIVER = shutil.which("chromedriver")
 WAIT_S = 20
 COMMAND_TIMEOUT_S = 90
 PASSPHRASE = "scf browser passphrase"
+PUBLIC_LOOKUPS_MAX = 8
+"""The console's public-check limit per address here: the public tests below make 6 lookups before the limit's."""
 
 pytestmark = [
     pytest.mark.e2e,
@@ -124,7 +127,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
         console_port = _free_port()
         console = subprocess.Popen(
             [sys.executable, "-m", "gusu.cli.main", "console", "--port", str(console_port), "--endpoint", endpoint,
-             "--json"],
+             "--scf-verify-lookups", str(PUBLIC_LOOKUPS_MAX), "--json"],
             env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         assert console.stdout is not None
@@ -294,3 +297,70 @@ def test_a_holder_sees_only_its_own_lineage(scene: Scene, browser: Any) -> None:
     assert browser.find_elements(By.ID, "scf-lineage") == []
     browser.get(scene.url + "/scf/regulator")
     assert browser.find_elements(By.ID, "scf-issuers") == []
+
+
+def _public_check(browser: Any, voucher: int, face: str, holder: str = "") -> Any:
+    """Fill the public check's form as a visitor types it, submit, and return the result (or limit) element."""
+    fields = (("#scf-verify-voucher", str(voucher)), ("#scf-verify-face", face), ("#scf-verify-holder", holder))
+    for css, text in fields:
+        field = _wait_for(browser, css)
+        field.clear()
+        field.send_keys(text)
+    _submit(browser, "#scf-verify-form")
+    return _wait_for(browser, "#scf-verify-result, #scf-verify-limited")
+
+
+def test_public_check_answers_match_or_no_match_in_both_languages(scene: Scene, browser: Any, tmp_path: Path) -> None:
+    catalogues = load_catalogues()
+    for language in ("zh-CN", "en"):
+        messages = catalogues[language].messages
+        browser.delete_all_cookies()  # a visitor: no session
+        browser.get(scene.url + "/scf/verify")
+        _set_language(browser, language)
+        assert browser.find_elements(By.ID, "account-link") == []
+        # Reading the log empties it: the earlier tests' expected 400/403 pages (and the favicon's 404 they
+        # caused) are not the pages checked here.
+        browser.get_log("browser")
+        result = _public_check(browser, scene.root, "1,000,000.00")
+        assert result.get_attribute("data-match") == "true", result.text
+        assert messages["scf.public.match"] in result.text
+        assert browser.find_element(By.ID, "scf-verify-issuer").text == "acme (苏州重工 <Acme>)"
+        assert browser.find_element(By.ID, "scf-verify-status").text == messages["scf.public.status.accepted"]
+        assert len(browser.find_element(By.ID, "scf-verify-maturity").text) == len("2026-01-01")
+        assert browser.find_element(By.ID, "scf-verify-proof").get_attribute("data-valid") == "true"
+        for hidden in ("tier1", "700,000.00", "300,000.00", "bank"):  # holder, held amount, parts: not revealed
+            assert hidden not in result.text
+        _check_clean(browser, scene.url, f"/scf/verify match ({language})")
+        browser.save_screenshot(str(_screenshots(tmp_path) / f"scf-verify-{language}.png"))
+        result = _public_check(browser, scene.root, "999999.99")
+        assert result.get_attribute("data-match") == "false"
+        assert result.text == messages["scf.public.no_match"]
+        assert "acme" not in browser.find_element(By.TAG_NAME, "main").text
+        _check_clean(browser, scene.url, f"/scf/verify no match ({language})")
+    # The holder as told: its registered name matches; another member's id does not.
+    result = _public_check(browser, scene.child, "300000", "Tier-2")
+    assert result.get_attribute("data-match") == "true"
+    result = _public_check(browser, scene.child, "300000", "tier1")
+    assert result.get_attribute("data-match") == "false"
+
+
+def test_public_check_is_limited_per_address(scene: Scene, browser: Any) -> None:
+    """Guesses from one address stop being answered at the limit, and then even the right facts get no answer."""
+    messages = load_catalogues()["en"].messages
+    browser.delete_all_cookies()
+    browser.get(scene.url + "/scf/verify")
+    _set_language(browser, "en")
+    answered = 0
+    for guess in range(PUBLIC_LOOKUPS_MAX + 1):
+        result = _public_check(browser, scene.root, f"{guess + 1}.00")
+        if result.get_attribute("id") == "scf-verify-limited":
+            break
+        answered += 1
+        assert result.get_attribute("data-match") == "false"
+    assert result.get_attribute("id") == "scf-verify-limited", "the limit was never reached"
+    assert answered <= PUBLIC_LOOKUPS_MAX
+    expected = messages["scf.public.limited"].replace("{count}", str(PUBLIC_LOOKUPS_MAX)).replace("{minutes}", "10")
+    assert result.text == expected
+    result = _public_check(browser, scene.root, "1000000")
+    assert result.get_attribute("id") == "scf-verify-limited"
+    assert browser.find_elements(By.ID, "scf-verify-result") == []
