@@ -417,6 +417,7 @@ async def _artifact_deploy(request: web.Request) -> web.StreamResponse:
         sent = await send_transaction(
             request, key, EVM_CONTRACT, "deploy", [init_code, 0],
             history_contract=lambda receipt: _deployed_history_key(receipt, artifact),
+            history_method="constructor",
             decode_receipt_events=lambda receipt: compute_logs_json(receipt, artifact, ""),
         )  # fmt: skip
         del key
@@ -705,6 +706,7 @@ async def _contract_send(request: web.Request) -> web.StreamResponse:
         sent = await send_transaction(
             request, key, EVM_CONTRACT, "call", [parse_address(address), data, 0],
             history_contract=f"evm:{address}",
+            history_method=function.signature,
             decode_receipt_events=lambda receipt: compute_logs_json(receipt, artifact, address),
         )  # fmt: skip
         del key

@@ -243,6 +243,7 @@ async def send_transaction(
     interface: ContractInterface | None = None,
     *,
     history_contract: str | Callable[[Receipt], str] | None = None,
+    history_method: str | None = None,
     decode_receipt_events: Callable[[Receipt], list[dict[str, object]]] | None = None,
 ) -> Sent:
     """Signs `contract.method(*args)`, submits it, waits for the receipt and records it for the contract's page."""
@@ -276,7 +277,7 @@ async def send_transaction(
         _now_ms(),
         viewer.user.username,
         _history_key(history_contract, view.receipt) or _history_contract(contract, method, args),
-        method,
+        history_method or method,
         identifier,
         int(view.height),
         view.receipt.is_success,
