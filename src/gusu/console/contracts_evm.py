@@ -460,12 +460,14 @@ async def _load_contract(request: web.Request) -> tuple[str, EvmArtifact]:
 
 def _function_form(
     request: web.Request, address: str, function: AbiFunction, index: int, keys: Sequence[StoredKey],
-    values: dict[str, str],
+    values: dict[str, str], overloaded: bool,
 ) -> str:  # fmt: skip
     message = _catalogue(request).get_message
     viewer = get_viewer(request)
     assert viewer is not None
     chosen = values.get("function") == function.signature
+    # Overloads share a name; ids stay unique with the function's position in the ABI.
+    form_name = function.name if not overloaded else f"{function.name}-{index}"
     fields = _input_fields(request, function.inputs, f"f{index}", values if chosen else {})
     outputs = ", ".join(p.type for p in function.outputs)
     heading = (
@@ -475,14 +477,14 @@ def _function_form(
     hidden = f'<input type="hidden" name="function" value="{_e(function.signature)}">'
     if function.is_view:
         return (
-            f'<form class="stack method" id="view-{_e(function.name)}" data-signature="{_e(function.signature)}" '
+            f'<form class="stack method" id="view-{_e(form_name)}" data-signature="{_e(function.signature)}" '
             f'action="/contracts/evm/{address}" method="get">{heading}{hidden}{fields}'
             f'<button type="submit">{_e(message("contract.query"))}</button></form>'
         )
     return (
-        f'<form class="stack method" id="send-{_e(function.name)}" data-signature="{_e(function.signature)}" '
+        f'<form class="stack method" id="send-{_e(form_name)}" data-signature="{_e(function.signature)}" '
         f'action="/contracts/evm/{address}/send" method="post">{heading}{_csrf_input(viewer.session.csrf_token)}'
-        f"{hidden}{fields}{key_fields_html(request, keys, f'send-{function.name}')}"
+        f"{hidden}{fields}{key_fields_html(request, keys, f'send-{form_name}')}"
         f'<button type="submit"{"" if keys else " disabled"}>{_e(message("contract.send"))}</button></form>'
     )
 
@@ -654,12 +656,16 @@ async def _contract_page(
         else []
     )
     functions = artifact.abi.functions[:FUNCTIONS_SHOWN_MAX]
+    names = [f.name for f in functions]
+    overloaded = {name for name in names if names.count(name) > 1}
     views = "".join(
-        _function_form(request, address, f, index, keys, query) for index, f in enumerate(functions) if f.is_view
+        _function_form(request, address, f, index, keys, query, f.name in overloaded)
+        for index, f in enumerate(functions)
+        if f.is_view
     )
     sends = (
         "".join(
-            _function_form(request, address, f, index, keys, query)
+            _function_form(request, address, f, index, keys, query, f.name in overloaded)
             for index, f in enumerate(functions)
             if not f.is_view
         )
