@@ -305,7 +305,13 @@ async def _evm_upload(request: web.Request) -> web.StreamResponse:
         if address is None and not artifact.bytecode:
             raise AccessInputError("error.artifact_no_bytecode", "the artifact has an ABI only; give an address")
         if address is not None:
-            code = await AsyncEvmContracts(_client(request)).get_code(address)
+            try:
+                code = await AsyncEvmContracts(_client(request)).get_code(address)
+            except (RemoteError, CodecError) as failure:
+                # A chain without the `evm` contract answers contract_unknown: say so rather than fail.
+                reason = str(failure)[:300]
+                raise AccessInputError("error.evm_unavailable", f"the chain cannot read EVM code: {reason}",
+                                       reason=reason) from None  # fmt: skip
             if not code:
                 raise AccessInputError("error.evm_no_code", f"no contract code at {address}", address=address)
         code_hash = "0x" + compute_runtime_code_hash(artifact).hex() if artifact.deployed_bytecode else ""
