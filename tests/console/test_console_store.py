@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from gusu.console.evm_store import EvmStore
 from gusu.console.store import (
     ConsoleStore,
     Session,
@@ -167,6 +168,37 @@ def test_signing_keys_and_contract_transactions(open_database: Callable[[], Awai
         assert [item.method for item in history] == ["transfer", "deploy"] and history[0].height == 4
         assert len(await store.list_contract_transactions("coin", 1)) == 1
         assert await store.list_deployed_contracts(10) == ["bank", "coin"]  # the failed deployment is not listed
+
+    run(open_database, scenario)
+
+
+def test_contract_history_pages_and_evm_contracts(open_database: Callable[[], Awaitable[ConsoleStore]]) -> None:
+    async def scenario(store: ConsoleStore) -> None:
+        for entry in range(5):
+            await store.append_contract_transaction(entry, "alice", "evm:0xab", f"m{entry}", f"0x{entry:064x}", 1,
+                                                    True, "[]")  # fmt: skip
+        await store.append_contract_transaction(9, "alice", "other", "m", "0x" + "00" * 32, 1, True, "[]")
+        first = await store.list_contract_transactions_before("evm:0xab", None, 2)
+        assert [item.method for item in first] == ["m4", "m3"]
+        second = await store.list_contract_transactions_before("evm:0xab", first[-1].entry_id, 2)
+        assert [item.method for item in second] == ["m2", "m1"]
+        last = await store.list_contract_transactions_before("evm:0xab", second[-1].entry_id, 2)
+        assert [item.method for item in last] == ["m0"]
+        # EVM artifacts and the contracts whose ABI the console keeps (migration 5).
+        evm = EvmStore(store.backend)
+        token = await evm.add_artifact("Token", "0x" + "11" * 32, '{"abi": []}', "alice", 100)
+        other = await evm.add_artifact("Other'; DROP TABLE evm_contracts; --", "", '{"abi": []}', "bob", 101)
+        assert token != other and (await evm.get_artifact(token)) is not None
+        assert await evm.get_artifact(other + 1000) is None
+        address = "0x" + "ab" * 20
+        await evm.put_contract(address, token, "0x" + "22" * 32, "alice", 200)
+        found = await evm.get_contract(address)
+        assert found is not None and found[0].name == "Token" and found[1].code_hash == "0x" + "11" * 32
+        await evm.put_contract(address, other, None, "bob", 300)  # registered again: re-pointed, not duplicated
+        found = await evm.get_contract(address)
+        assert found is not None and found[0].transaction_id is None and found[1].name.startswith("Other'")
+        assert [contract.address for contract in await evm.list_contracts(10)] == [address]
+        assert await evm.get_contract("0x" + "cd" * 20) is None
 
     run(open_database, scenario)
 

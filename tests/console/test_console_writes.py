@@ -309,6 +309,18 @@ def test_deploy_a_template_after_approval_then_query_and_call(tmp_path: Path, ch
         assert any(a == "contract.deploy" and (t or "").startswith(name + " 0x") and o == "ok" for a, t, o in actions)
         assert ("contract.call", f"{name}.transfer {transaction_id}", "ok") in actions
         assert any(a == "contract.call" and o == "failed" for a, _, o in actions)
+        # The history (with decoded events) is paged: 20 a page, then an "Older" link to the rest.
+        for entry in range(20):
+            await console.store.append_contract_transaction(
+                entry, "admin", name, f"paged{entry}", f"0x{entry:064x}", 1, True, "[]"
+            )
+        newest = _main(await (await client.get(f"/contracts/{name}")).text())
+        assert "paged19" in newest and "paged0" in newest and ">transfer<" not in newest
+        older_link = html.unescape(re.findall(r'id="history-older" href="([^"]+)"', newest)[0])
+        older = _main(await (await client.get(older_link)).text())
+        assert "paged0" not in older and ">transfer<" in older and "Deployed" in older
+        assert 'id="history-older"' not in older
+        assert (await client.get(f"/contracts/{name}?before=x'")).status == 200  # a bad cursor is the first page
 
     run(tmp_path, chain, scenario)
 

@@ -257,6 +257,7 @@ async def _contracts_page(
         f'<label for="open-name">{_e(message("contracts.open"))}</label>'
         '<input id="open-name" name="name" maxlength="64" required>'
         f'<button type="submit">{_e(message("contracts.open_submit"))}</button></form>'
+        f'<p><a id="evm-contracts-link" href="/contracts/evm">{_e(message("evm.link"))}</a></p>'
         f"<h2>{_e(message('contracts.deployed'))}</h2>"
         + (f'<ul id="deployed-contracts">{deployed_html}</ul>' if deployed else f"<p>{_e(message('common.none'))}</p>")
         + f"<h2>{_e(message('contracts.templates'))}</h2>"
@@ -516,7 +517,20 @@ async def _contract_page(
         if method.is_view or _allowed(request, "contracts.write"):
             forms.append(_method_form(request, name, method, keys, query))
     settings = request.app[ACCESS_SETTINGS_KEY]
-    history = await request.app[STORE_KEY].list_contract_transactions(name, settings.contract_history_max)
+    # A page of history (with its decoded events) at a time: ?before=<entry> shows the older ones.
+    before_text = request.query.get("before", "")
+    before = int(before_text) if before_text.isdigit() and len(before_text) <= 18 else None
+    history = await request.app[STORE_KEY].list_contract_transactions_before(
+        name, before, settings.contract_history_max + 1
+    )
+    older = ""
+    if len(history) > settings.contract_history_max:
+        history = history[: settings.contract_history_max]
+        older_query = urlencode({"before": history[-1].entry_id})
+        older = (
+            f'<p><a id="history-older" href="/contracts/{_e(name)}?{_e(older_query)}">'
+            f"{_e(message('events.older'))}</a></p>"
+        )
     history_rows = "".join(
         f"<tr><td>{_e(time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(entry.time_ms / 1000)))}</td>"
         f"<td>{_e(entry.actor)}</td><td>{_e(entry.method)}</td>"
@@ -562,7 +576,7 @@ async def _contract_page(
         f'<table id="contract-history"><thead><tr><th>{_e(message("audit.time"))}</th>'
         f"<th>{_e(message('audit.actor'))}</th><th>{_e(message('tx.method'))}</th><th>{_e(message('tx.id'))}</th>"
         f"<th>{_e(message('receipt.status'))}</th><th>{_e(message('receipt.events'))}</th></tr></thead>"
-        f"<tbody>{history_rows}</tbody></table>{upgrade_form}"
+        f"<tbody>{history_rows}</tbody></table>{older}{upgrade_form}"
     )
     return _render(request, "contract", content, 400 if error else 200)
 

@@ -45,6 +45,7 @@ from gusu.console.app_trace_actors import add_trace_actor_routes
 from gusu.console.chains import add_chain_routes, chain_middleware, get_client
 from gusu.console.charts import add_chart_routes
 from gusu.console.contracts import add_routes as add_contract_routes
+from gusu.console.contracts_evm import ARTIFACT_UPLOAD_BYTES_MAX, add_evm_routes
 from gusu.console.governance import add_routes as add_governance_routes
 from gusu.console.i18n import DEFAULT_LANGUAGE, LANGUAGE_COOKIE, LANGUAGES, Catalogue, get_language, load_catalogues
 from gusu.console.monitor import add_monitor
@@ -167,6 +168,9 @@ def _error_response(status: int, code: str, message: str) -> web.Response:
     return _json_response({"error": {"code": code, "message": message}}, status)
 
 
+EVM_UPLOAD_PATH: Final = "/contracts/evm/upload"
+
+
 def is_upload_path(path: str) -> bool:
     """The forms that upload a contract source (deploy, upgrade): the only bodies above `body_bytes_max`."""
     return path == "/contracts/deploy" or (
@@ -182,6 +186,8 @@ async def _limits_middleware(request: web.Request, handler: Handler) -> web.Stre
         if is_upload_path(request.path)
         else settings.body_bytes_max
     )
+    if request.path == EVM_UPLOAD_PATH:  # a compiled artifact: larger than a Python source
+        body_limit = ARTIFACT_UPLOAD_BYTES_MAX + settings.body_bytes_max
     if len(request.raw_path) > settings.query_length_max * 4:
         response: web.StreamResponse = _error_response(414, "input_invalid", "the URL is too long")
     elif (request.content_length or 0) > body_limit:
@@ -496,7 +502,7 @@ def create_app(
     """
     app = web.Application(
         middlewares=[_limits_middleware, access_middleware, chain_middleware],
-        client_max_size=settings.body_bytes_max + settings.contract_source_bytes_max,
+        client_max_size=settings.body_bytes_max + max(settings.contract_source_bytes_max, ARTIFACT_UPLOAD_BYTES_MAX),
     )
     app[SETTINGS_KEY] = settings
     app[CLIENT_KEY] = client or AsyncClient(settings.endpoint, timeout_s=settings.node_timeout_s, retries_max=0)
@@ -529,6 +535,7 @@ def create_app(
         app.cleanup_ctx.append(store_context)
     add_routes(app)
     add_signing_routes(app, settings)
+    add_evm_routes(app)  # before the Python contracts' /contracts/{name}
     add_contract_routes(app)
     add_governance_routes(app)
     add_alert_routes(app, settings)

@@ -20,7 +20,7 @@ import asyncio
 import json
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -241,6 +241,10 @@ async def send_transaction(
     method: str,
     args: Sequence[Value],
     interface: ContractInterface | None = None,
+    *,
+    history_contract: str | Callable[[Receipt], str] | None = None,
+    history_method: str | None = None,
+    decode_receipt_events: Callable[[Receipt], list[dict[str, object]]] | None = None,
 ) -> Sent:
     """Signs `contract.method(*args)`, submits it, waits for the receipt and records it for the contract's page."""
     client: AsyncClient = _get_client(request)
@@ -263,18 +267,28 @@ async def send_transaction(
         raise SendRefusedError(
             "error.not_committed", f"{identifier} did not commit in time: {error}", transaction_id=identifier
         ) from error
-    events = compute_events_json(view.receipt, interface)
+    # An EVM contract's history is kept under its address, its events decoded with its ABI (contracts_evm).
+    events = (
+        decode_receipt_events(view.receipt)
+        if decode_receipt_events is not None
+        else compute_events_json(view.receipt, interface)
+    )
     await request.app[STORE_KEY].append_contract_transaction(
         _now_ms(),
         viewer.user.username,
-        _history_contract(contract, method, args),
-        method,
+        _history_key(history_contract, view.receipt) or _history_contract(contract, method, args),
+        history_method or method,
         identifier,
         int(view.height),
         view.receipt.is_success,
         json.dumps(events, ensure_ascii=False),
     )
     return Sent(identifier, view.receipt, int(view.height))
+
+
+def _history_key(history_contract: str | Callable[[Receipt], str] | None, receipt: Receipt) -> str | None:
+    # A callable names it from the receipt (an EVM deployment is listed under the address it created).
+    return history_contract(receipt) if callable(history_contract) else history_contract
 
 
 def _history_contract(contract: str, method: str, args: Sequence[Value]) -> str:

@@ -120,6 +120,7 @@ def compute_migrations(dialect: str) -> list[tuple[int, list[str]]]:
     """The schema as numbered steps; a new step gets the next number and is never edited once released."""
     from gusu.console.alert_store import compute_alert_migration  # here: alert_store's imports reach this module
     from gusu.console.chain_store import compute_chain_migration
+    from gusu.console.evm_store import compute_evm_migration
 
     identity = _IDENTITY[dialect]
     return [
@@ -152,6 +153,7 @@ def compute_migrations(dialect: str) -> list[tuple[int, list[str]]]:
             ],
         ),
         (4, compute_chain_migration(identity)),  # local and remote chains (console/chain_store.py)
+        (5, compute_evm_migration(identity)),  # EVM artifacts and contracts (console/evm_store.py)
     ]
 
 
@@ -505,6 +507,18 @@ class ConsoleStore:
             f"SELECT {_CONTRACT_TX_COLUMNS} FROM contract_transactions WHERE contract = ? "
             "ORDER BY entry_id DESC LIMIT ?",
             (contract, limit),
+        )
+        return [_contract_transaction(row) for row in rows]
+
+    async def list_contract_transactions_before(
+        self, contract: str, before_id: int | None, limit: int
+    ) -> list[ContractTransaction]:
+        """Newest first: entries with an id below `before_id` (all when None), at most `limit` (a page)."""
+        bound = before_id if before_id is not None else 2**62
+        rows = await self.backend.fetch(
+            f"SELECT {_CONTRACT_TX_COLUMNS} FROM contract_transactions WHERE contract = ? AND entry_id < ? "
+            "ORDER BY entry_id DESC LIMIT ?",
+            (contract, bound, limit),
         )
         return [_contract_transaction(row) for row in rows]
 

@@ -581,6 +581,8 @@ def _from_json(abi_type: str, value: Any) -> Any:
             _check(isinstance(value, str), f"a {abi_type} argument is an integer, not {json.dumps(value)[:60]}")
             digits = value.replace("_", "")
             try:
+                if not digits.isascii():  # int() also reads other scripts' digits: a form must not
+                    raise ValueError(digits)
                 number = int(digits, 16) if digits[:2].lower() == "0x" else int(digits)
             except ValueError:
                 raise ClientError(

@@ -1,0 +1,232 @@
+"""Solidity in the console, in a real browser, against a one-node chain of its own from `gusu chain init --evm`.
+
+A developer uploads the compiled ERC-20 fixture (tests/execution/evm/fixtures/Token.json: the console
+compiles nothing), fills the constructor form generated from its ABI, is refused because the chain's
+governance has not approved the code hash, follows the link to the filled-in approve_contract proposal,
+deploys, reads balanceOf, sends transfer (signed with the keystore key) and sees the decoded Transfer event,
+the balances and the event history; a malformed address is refused with a message naming the argument.
+The pages are then read in Chinese. Chromium and chromedriver as in test_console_browser.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from console_helpers import COMMAND_TIMEOUT_S, find_free_port
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.select import Select
+from selenium.webdriver.support.wait import WebDriverWait
+from test_console_browser import WAIT_S, _check_clean, _set_language, _wait_for, browser, pytestmark, screenshots
+
+from gusu.console.i18n import load_catalogues
+from gusu.sdk.evm import compute_runtime_code_hash, load_artifact
+
+__all__ = ["browser", "pytestmark", "screenshots"]  # fixtures and marks shared with test_console_browser.py
+
+TOKEN = Path(__file__).resolve().parents[1] / "execution" / "evm" / "fixtures" / "Token.json"
+BOB = "0x" + "0b" * 20
+
+
+@dataclass(frozen=True)
+class EvmChain:
+    url: str
+    password: str
+    dev_key: str
+    dev_address: str
+    dev_passphrase: str
+
+
+def _gusu(environment: dict[str, str], *args: str) -> Any:
+    completed = subprocess.run(
+        [sys.executable, "-m", "gusu.cli.main", *args, "--json"],
+        env=environment, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, stdin=subprocess.DEVNULL,
+        check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, f"gusu {' '.join(args)}:\n{completed.stdout}\n{completed.stderr}"
+    return json.loads(completed.stdout) if completed.stdout.strip() else None
+
+
+@pytest.fixture(scope="module")
+def evm_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EvmChain]:
+    """A governed `sm` chain running `evm` (gusu chain init --evm) and a console of its own for it."""
+    directory = tmp_path_factory.mktemp("evm-chain")
+    port = find_free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    environment = {**os.environ, "GUSU_HOME": str(directory / "home"), "GUSU_ENDPOINT": endpoint,
+                   "GUSU_KEYFILE_SCRYPT_N": "1024"}  # fmt: skip
+    environment.pop("GUSU_PASSPHRASE", None)
+    layout = _gusu(environment, "chain", "init", "--dir", str(directory / "chain"), "--port", str(port),
+                   "--workers", "0", "--evm")  # fmt: skip
+    assert "evm" in layout["contracts"]
+    node_directory = layout["node_directory"]
+    _gusu(environment, "node", "start", "--dir", node_directory, "--detach")
+    console_port = find_free_port()
+    console = subprocess.Popen(
+        [sys.executable, "-m", "gusu.cli.main", "console", "--port", str(console_port), "--endpoint", endpoint,
+         "--json"],
+        env=environment, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert console.stdout is not None
+        printed = json.loads(console.stdout.readline())
+        yield EvmChain(
+            printed["url"].rstrip("/"),
+            printed["first_run"]["password"],
+            layout["dev_key"],
+            layout["dev_address"],
+            Path(layout["dev_passphrase_file"]).read_text(encoding="utf-8").rstrip("\r\n"),
+        )
+    finally:
+        console.terminate()
+        console.wait(timeout=10)
+        subprocess.run(
+            [sys.executable, "-m", "gusu.cli.main", "node", "stop", "--dir", node_directory],
+            env=environment, capture_output=True, timeout=COMMAND_TIMEOUT_S, check=False,
+        )  # fmt: skip
+
+
+def _fill(browser: Any, css: str, text: str) -> None:
+    field = _wait_for(browser, css)
+    field.clear()
+    field.send_keys(text)
+
+
+def _check_clean_but_refusals(browser: Any, origin: str, page: str) -> None:
+    """`_check_clean`, but for the 400 answers of the form posts refused on purpose above."""
+    entries = browser.get_log("browser")
+    unexpected = [
+        entry
+        for entry in entries
+        if entry["level"] in ("SEVERE", "WARNING")
+        and not ("status of 400" in entry["message"] and entry["message"].startswith(origin + "/contracts/evm/"))
+    ]
+    assert unexpected == [], f"{page}: {unexpected}"
+    _check_clean(browser, origin, page)
+
+
+def _submit(browser: Any, form_css: str) -> None:
+    """Clicks the form's submit button and waits for the next page to replace this one."""
+    form = browser.find_element(By.CSS_SELECTOR, form_css)
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(browser, WAIT_S).until(expected_conditions.staleness_of(form))
+
+
+def test_upload_approve_deploy_call_and_see_events_in_both_languages(
+    evm_chain: EvmChain, browser: Any, screenshots: Path
+) -> None:
+    en = load_catalogues()["en"].messages
+    zh = load_catalogues()["zh-CN"].messages
+    url = evm_chain.url
+    browser.delete_all_cookies()
+    browser.get(url + "/login")
+    _set_language(browser, "en")
+    _fill(browser, "#field-username", "admin")
+    _fill(browser, "#field-password", evm_chain.password)
+    _submit(browser, "#login-form")
+    _wait_for(browser, "#account-username")
+    browser.get(url + "/keys")
+    _wait_for(browser, "#import-file").send_keys(evm_chain.dev_key)
+    _submit(browser, "#import-key-form")
+    _wait_for(browser, f'tr[data-address="{evm_chain.dev_address}"]')
+
+    # From the contracts page to the EVM page; upload the compiled token.
+    browser.get(url + "/contracts")
+    _wait_for(browser, "#evm-contracts-link").click()
+    _wait_for(browser, "#evm-artifact").send_keys(str(TOKEN))
+    _submit(browser, "#evm-upload-form")
+    code_hash = "0x" + compute_runtime_code_hash(load_artifact(TOKEN)).hex()
+    assert _wait_for(browser, "#evm-code-hash").text == code_hash
+    assert code_hash in _wait_for(browser, "#approval-needed").text, "the page says approval is needed up front"
+    # The constructor form from the ABI: string name_, string symbol_, uint256 supply. A bad supply first.
+    _fill(browser, "#constructor-arg0", "Gusu Token")
+    _fill(browser, "#constructor-arg1", "GSU")
+    _fill(browser, "#constructor-arg2", "-5")
+    _fill(browser, "#evm-deploy-passphrase", evm_chain.dev_passphrase)
+    _submit(browser, "#evm-deploy-form")
+    error = _wait_for(browser, "main .error").text
+    assert "supply" in error and "uint256" in error and "between 0 and" in error
+    _fill(browser, "#constructor-arg2", "1000000")
+    _fill(browser, "#evm-deploy-passphrase", evm_chain.dev_passphrase)
+    _submit(browser, "#evm-deploy-form")
+    # Refused: not approved. The link opens the governance form with the proposal filled in.
+    assert code_hash in _wait_for(browser, "#approval-needed").text
+    assert not browser.find_elements(By.ID, "transaction-result")
+    browser.save_screenshot(str(screenshots / "evm-approval-en.png"))
+    artifact_page = browser.current_url.removesuffix("/deploy")  # the refusal answered the POST
+    browser.find_element(By.ID, "approval-link").click()
+    _wait_for(browser, "#propose-form")
+    kind = Select(browser.find_element(By.ID, "propose-kind")).first_selected_option.get_attribute("value")
+    assert kind == "approve_contract" and code_hash in browser.find_element(By.ID, "propose-args").get_attribute(
+        "value"
+    )
+    _fill(browser, "#propose-passphrase", evm_chain.dev_passphrase)
+    _submit(browser, "#propose-form")
+    assert _wait_for(browser, "#transaction-result").get_attribute("data-success") == "true"
+    assert browser.find_elements(By.CSS_SELECTOR, 'tr[data-status="approved"]')
+
+    # Approved: deploy. The contract's page shows the receipt and the constructor's Transfer (the mint).
+    browser.get(artifact_page)
+    assert not browser.find_elements(By.ID, "approval-needed")
+    _fill(browser, "#constructor-arg0", "Gusu Token")
+    _fill(browser, "#constructor-arg1", "GSU")
+    _fill(browser, "#constructor-arg2", "1000000")
+    _fill(browser, "#evm-deploy-passphrase", evm_chain.dev_passphrase)
+    _submit(browser, "#evm-deploy-form")
+    result = _wait_for(browser, "#transaction-result")
+    assert result.get_attribute("data-success") == "true" and "Transfer" in result.text
+    assert browser.find_element(By.TAG_NAME, "h1").text == en["evm.contract_title"].replace("{name}", "Token")
+    address = browser.find_element(By.ID, "evm-address").text
+    assert address.startswith("0x") and len(address) == 42
+
+    def balance_of(account: str) -> str:
+        _fill(browser, "#view-balanceOf input[name=arg0]", account)
+        _submit(browser, "#view-balanceOf")
+        return str(_wait_for(browser, "#query-value").text)
+
+    assert balance_of(evm_chain.dev_address) == "1000000"
+    # A malformed address is refused before anything is signed, naming the argument.
+    _fill(browser, "#send-transfer input[name=arg0]", "0x12")
+    _fill(browser, "#send-transfer input[name=arg1]", "250")
+    _fill(browser, "#send-transfer-passphrase", evm_chain.dev_passphrase)
+    _submit(browser, "#send-transfer")
+    assert "to (address)" in _wait_for(browser, "main .error").text
+    # transfer(bob, 250): signed with the keystore key; the decoded return value and Transfer event.
+    _fill(browser, "#send-transfer input[name=arg0]", BOB)
+    _fill(browser, "#send-transfer input[name=arg1]", "250")
+    _fill(browser, "#send-transfer-passphrase", evm_chain.dev_passphrase)
+    _submit(browser, "#send-transfer")
+    result = _wait_for(browser, "#transaction-result")
+    assert result.get_attribute("data-success") == "true"
+    assert browser.find_element(By.ID, "result-value").text == "true"
+    logs = [row.text for row in result.find_elements(By.CSS_SELECTOR, "tr.evm-log")]
+    assert len(logs) == 1 and "Transfer" in logs[0] and BOB in logs[0] and '"value": 250' in logs[0]
+    history = browser.find_element(By.ID, "event-history").text
+    assert history.count("Transfer") == 2 and "transfer" in history, "the mint and the transfer, decoded"
+    browser.save_screenshot(str(screenshots / "evm-contract-en.png"))
+    assert balance_of(BOB) == "250"
+    assert balance_of(evm_chain.dev_address) == "999750"
+    _check_clean_but_refusals(browser, url, "EVM contract page")
+
+    # The same pages in Chinese: headings, the event history and a refusal's message.
+    _set_language(browser, "zh-CN")
+    assert browser.find_element(By.TAG_NAME, "h1").text == zh["evm.contract_title"].replace("{name}", "Token")
+    assert browser.find_element(By.ID, "events").text == zh["events.history"]
+    _fill(browser, "#send-transfer input[name=arg0]", BOB)
+    _fill(browser, "#send-transfer input[name=arg1]", "1e3")
+    _fill(browser, "#send-transfer-passphrase", evm_chain.dev_passphrase)
+    _submit(browser, "#send-transfer")
+    assert _wait_for(browser, "main .error").text.startswith("参数 value（uint256）无效")
+    browser.save_screenshot(str(screenshots / "evm-contract-zh.png"))
+    browser.get(url + "/contracts/evm")
+    assert _wait_for(browser, "h1").text == zh["evm.title"]
+    assert browser.find_element(By.CSS_SELECTOR, f'tr[data-address="{address}"]')
+    _check_clean_but_refusals(browser, url, "EVM contracts list")
