@@ -423,7 +423,11 @@ async def _api_blocks(request: web.Request) -> web.StreamResponse:
 
 async def _api_block(request: web.Request) -> web.StreamResponse:
     reference = chain.parse_block_reference(request.match_info["reference"])
-    return _json_response(await chain.get_block(get_client(request), reference))
+    offset = chain.parse_offset(request.query.get("offset"))
+    limit = chain.parse_limit(
+        request.query.get("limit"), chain.BLOCK_TRANSACTIONS_PAGE_DEFAULT, chain.BLOCK_TRANSACTIONS_PAGE_MAX
+    )
+    return _json_response(await chain.get_block(get_client(request), reference, offset, limit))
 
 
 async def _api_transaction(request: web.Request) -> web.StreamResponse:

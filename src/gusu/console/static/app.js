@@ -335,9 +335,25 @@
     return `${tx.contract}.${tx.method}`;
   }
 
+  // A block's transactions come a page at a time (?offset=N), so a block of thousands stays fast.
+  function transactionPager(found) {
+    const base = "/blocks/" + found.header.height + "?offset=";
+    const pager = el("div", { className: "pager", id: "block-transactions-pager" });
+    if (found.transactions_previous_offset !== null && found.transactions_previous_offset !== undefined) {
+      pager.append(link(base + found.transactions_previous_offset, t("block.transactions_previous"), "pager-tx-previous"));
+    }
+    if (found.transactions_next_offset !== null && found.transactions_next_offset !== undefined) {
+      pager.append(link(base + found.transactions_next_offset, t("block.transactions_next"), "pager-tx-next"));
+    }
+    return pager;
+  }
+
   async function block(reference) {
-    const found = await api("/api/blocks/" + encodeURIComponent(reference));
+    const offset = new URLSearchParams(location.search).get("offset");
+    const found = await api("/api/blocks/" + encodeURIComponent(reference) + (offset ? "?offset=" + encodeURIComponent(offset) : ""));
     const header = found.header;
+    const shown = found.transactions.length;
+    const first = (found.transactions_offset || 0) + (shown > 0 ? 1 : 0);
     const pager = el("div", { className: "pager" });
     if (header.height > 0) pager.append(link("/blocks/" + (header.height - 1), t("block.previous"), "pager-previous"));
     pager.append(link("/blocks/" + (header.height + 1), t("block.next"), "pager-next"));
@@ -355,7 +371,10 @@
         ["block.signatures", String(found.signatures)],
       ]),
       el("h2", { text: t("block.transactions") + ` (${formatNumber(header.transaction_count)})` }),
-      table(TRANSACTION_HEADERS, transactionRows(found.transactions)), pager);
+      el("p", { id: "block-transactions-range", className: "hint", text: t("block.transactions_range",
+        { first: formatNumber(first), last: formatNumber((found.transactions_offset || 0) + shown),
+          count: formatNumber(header.transaction_count) }) }),
+      table(TRANSACTION_HEADERS, transactionRows(found.transactions)), transactionPager(found), pager);
   }
 
   // --- proofs, checked in this browser (static/proof.js) ---------------------------------------
