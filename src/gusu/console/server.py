@@ -40,6 +40,7 @@ from gusu.console.alert_pages import add_alert_routes
 from gusu.console.app_evidence import add_evidence_routes
 from gusu.console.app_scf import add_scf_routes
 from gusu.console.app_trace import add_trace_routes
+from gusu.console.certificates import add_certificate_routes
 from gusu.console.chains import add_chain_routes, chain_middleware, get_client
 from gusu.console.charts import add_chart_routes
 from gusu.console.contracts import add_routes as add_contract_routes
@@ -523,6 +524,7 @@ def create_app(
     add_scf_routes(app)
     add_chart_routes(app, settings.chart_blocks_default, settings.chart_blocks_max, settings.chains_max)
     add_proof_routes(app)
+    add_certificate_routes(app)
     add_monitor(app, CLIENT_KEY)  # after the store's context, which it needs
     app.router.add_get("/", _page("dashboard"))
     app.router.add_get("/blocks", _page("explorer"))

@@ -264,6 +264,52 @@
     if (!alertsBox.isConnected) main.append(alertsBox);
   }
 
+  // The certificate expiry counter (GET /api/certificates), for a logged-in viewer (every role may read
+  // it, as it may read alerts): days to the nearest expiry, coloured as the organisations page colours
+  // certificates. Expiry moves by days, so it is read once a minute, not at every poll.
+  const certificatesBox = el("section", { id: "dashboard-certificates" });
+  const CERTIFICATES_REFRESH_MS = 60000;
+  const CERTIFICATE_SOURCES = {
+    organisation: "dashboard.certificate_source.organisation",
+    node: "dashboard.certificate_source.node",
+    ca: "dashboard.certificate_source.ca",
+    peer: "dashboard.certificate_source.peer",
+  };
+  let certificatesReadAt = 0;
+
+  async function refreshCertificates() {
+    if (main.dataset.alerts !== "1" || Date.now() - certificatesReadAt < CERTIFICATES_REFRESH_MS) return;
+    let found;
+    try {
+      found = await api("/api/certificates");
+    } catch (error) {
+      return; // the node did not answer: the next poll tries again
+    }
+    certificatesReadAt = Date.now();
+    const parts = [el("h2", { text: t("dashboard.certificates") })];
+    const nearest = found.nearest;
+    if (nearest === null) {
+      parts.push(el("p", { id: "certificate-expiry", "data-status": "none", text: t("dashboard.certificate_none") }));
+    } else {
+      const source = CERTIFICATE_SOURCES[nearest.source] ? t(CERTIFICATE_SOURCES[nearest.source]) : nearest.source;
+      const expired = nearest.status === "expired";
+      parts.push(el("p", { id: "certificate-expiry", className: "certificate-" + nearest.status, "data-status": nearest.status,
+        "data-days": String(nearest.days_left) },
+        el("span", { id: "certificate-days", className: "certificate-days", text: formatNumber(Math.abs(nearest.days_left)) }), " ",
+        t(expired ? "dashboard.certificate_expired" : "dashboard.certificate_nearest",
+          { subject: nearest.subject || nearest.name, source })));
+    }
+    parts.push(el("p", { id: "certificate-counts", className: "hint", text: t("dashboard.certificate_counts",
+      { total: formatNumber(found.total), expiring: formatNumber(found.expiring), expired: formatNumber(found.expired),
+        revoked: formatNumber(found.revoked) }) }));
+    if (!found.node_metrics_readable) {
+      parts.push(el("p", { id: "certificate-metrics-unreadable", className: "hint", text: t("dashboard.certificate_metrics_unreadable") }));
+    }
+    parts.push(el("p", {}, link("/organisations", t("dashboard.certificates_link"), "")));
+    certificatesBox.replaceChildren(...parts);
+    if (!certificatesBox.isConnected) main.append(certificatesBox);
+  }
+
   function renderDashboard(status) {
     const cards = el("div", { className: "cards" },
       card("dashboard.chain_id", status.chain_id, "chain-id"),
@@ -276,7 +322,7 @@
       card("dashboard.suite", `${status.suite} (${status.hash_name})`, "suite"),
       card("dashboard.node_version", status.node_version, "node-version"));
     main.replaceChildren(
-      el("h1", { text: t("dashboard.title") }), cards, alertsBox, chartsBox,
+      el("h1", { text: t("dashboard.title") }), cards, alertsBox, certificatesBox, chartsBox,
       el("h2", { text: t("dashboard.chart") }), chart(status.recent_blocks),
       el("h2", { text: t("dashboard.recent_blocks") }),
       table(BLOCK_HEADERS, blockRows(status.recent_blocks)));
@@ -291,6 +337,7 @@
     let delay = POLL_MS;
     for (;;) {
       await refreshAlerts();
+      await refreshCertificates();
       try {
         const [status, charted] = await Promise.all([api("/api/status"), api("/api/chart")]);
         renderCharts(charted);
