@@ -279,13 +279,14 @@
 
   async function refreshCertificates() {
     if (main.dataset.alerts !== "1" || Date.now() - certificatesReadAt < CERTIFICATES_REFRESH_MS) return;
+    certificatesReadAt = Date.now(); // set before reading, so a poll meanwhile does not read it again
     let found;
     try {
       found = await api("/api/certificates");
     } catch (error) {
-      return; // the node did not answer: the next poll tries again
+      certificatesReadAt = 0; // the node did not answer: the next poll tries again
+      return;
     }
-    certificatesReadAt = Date.now();
     const parts = [el("h2", { text: t("dashboard.certificates") })];
     const nearest = found.nearest;
     if (nearest === null) {
@@ -310,6 +311,67 @@
     if (!certificatesBox.isConnected) main.append(certificatesBox);
   }
 
+  // Chains and nodes with their health (GET /api/chains, and /api/chains/{id} for a chain this console
+  // runs), for a logged-in viewer (every role may read chains): one row per node, with its health, height,
+  // mempool and peers. Read every 10 s: a local chain's status asks each of its nodes.
+  const chainsBox = el("section", { id: "dashboard-chains" });
+  const CHAINS_REFRESH_MS = 10000;
+  const CHAIN_STATE_KEYS = {
+    creating: "chains.state.creating", starting: "chains.state.starting", running: "chains.state.running",
+    stopping: "chains.state.stopping", stopped: "chains.state.stopped", failed: "chains.state.failed",
+    registered: "chains.state.registered",
+  };
+  const NODE_HEALTH_KEYS = { up: "dashboard.node_up", unreachable: "dashboard.node_unreachable", down: "dashboard.node_down" };
+  let chainsReadAt = 0;
+
+  function nodeHealth(node) {
+    return node.reachable ? "up" : node.alive ? "unreachable" : "down";
+  }
+
+  async function refreshChains() {
+    if (main.dataset.alerts !== "1" || Date.now() - chainsReadAt < CHAINS_REFRESH_MS) return;
+    chainsReadAt = Date.now(); // set before reading, so a poll meanwhile does not read it again
+    let listed;
+    try {
+      listed = await api("/api/chains");
+    } catch (error) {
+      return; // the console did not answer, or the session ended: keep what is shown
+    }
+    const rows = [];
+    for (const chain of listed.chains) {
+      const name = link("/chains/" + chain.id, chain.name, "");
+      const state = el("span", { className: "chain-state state-" + chain.state, "data-state": chain.state,
+        text: CHAIN_STATE_KEYS[chain.state] ? t(CHAIN_STATE_KEYS[chain.state]) : chain.state });
+      let nodes = [];
+      if (chain.kind === "local") {
+        try {
+          nodes = (await api("/api/chains/" + encodeURIComponent(chain.id))).nodes || [];
+        } catch (error) {
+          nodes = [];
+        }
+      }
+      if (nodes.length === 0) rows.push([name, state, "", "", "", "", ""]);
+      for (const node of nodes) {
+        const health = nodeHealth(node);
+        const peers = node.peers_connected === null || node.peers_connected === undefined ? "" :
+          t("dashboard.node_peers", { connected: node.peers_connected, expected: node.peers_expected });
+        rows.push([name, state, node.name,
+          el("span", { className: "node-health " + (health === "up" ? "state-running" : "state-failed"),
+            "data-health": health, "data-node": node.name, text: t(NODE_HEALTH_KEYS[health]) }),
+          node.height === null || node.height === undefined ? "" : formatNumber(node.height),
+          node.mempool_transactions === null || node.mempool_transactions === undefined ? "" : formatNumber(node.mempool_transactions),
+          peers]);
+      }
+    }
+    chainsBox.replaceChildren(el("h2", { text: t("dashboard.chains") }),
+      rows.length === 0
+        ? el("p", { id: "dashboard-chains-none", text: t("dashboard.chains_none") })
+        : table(["dashboard.chain", "chains.state", "dashboard.node", "dashboard.node_health", "dashboard.height",
+          "dashboard.mempool", "dashboard.peers"], rows),
+      el("p", {}, link("/chains", t("dashboard.chains_link"), "")));
+    if (!chainsBox.isConnected) main.append(chainsBox);
+  }
+
   function renderDashboard(status) {
     const cards = el("div", { className: "cards" },
       card("dashboard.chain_id", status.chain_id, "chain-id"),
@@ -322,7 +384,7 @@
       card("dashboard.suite", `${status.suite} (${status.hash_name})`, "suite"),
       card("dashboard.node_version", status.node_version, "node-version"));
     main.replaceChildren(
-      el("h1", { text: t("dashboard.title") }), cards, alertsBox, certificatesBox, chartsBox,
+      el("h1", { text: t("dashboard.title") }), cards, alertsBox, chainsBox, certificatesBox, chartsBox,
       el("h2", { text: t("dashboard.chart") }), chart(status.recent_blocks),
       el("h2", { text: t("dashboard.recent_blocks") }),
       table(BLOCK_HEADERS, blockRows(status.recent_blocks)));
@@ -337,7 +399,9 @@
     let delay = POLL_MS;
     for (;;) {
       await refreshAlerts();
-      await refreshCertificates();
+      // Not awaited: a slow node or chain status must not hold back the dashboard's own poll.
+      refreshCertificates();
+      refreshChains();
       try {
         const [status, charted] = await Promise.all([api("/api/status"), api("/api/chart")]);
         renderCharts(charted);
