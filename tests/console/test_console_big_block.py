@@ -13,6 +13,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -30,6 +31,7 @@ from gusu.sdk import AsyncClient, BlockView, TransactionView
 
 BIG_BLOCK_HEIGHT = 7
 BIG_BLOCK_TRANSACTIONS = 5_000
+SMALL_BLOCK_HEIGHT = 8
 PAGE_SECONDS_MAX = 1.0
 """A page of a big block must come back well within the 1 s the issue asks of the block page."""
 
@@ -62,6 +64,13 @@ class BigBlockClient(AsyncClient):
         self.transaction_reads = 0
 
     async def get_block(self, height_or_hash: int | bytes | str, full_transactions: bool = False) -> BlockView:
+        if height_or_hash == SMALL_BLOCK_HEIGHT:
+            # A block of three: read whole when asked for its transactions.
+            self.full_block_reads += full_transactions
+            ids = self.block.transaction_ids[:3]
+            header = replace(self.block.header, height=Height(SMALL_BLOCK_HEIGHT), transaction_count=3)
+            views = [await self._view(transaction_id) for transaction_id in ids] if full_transactions else []
+            return BlockView(Hash(b"\x0a" * 32), header, ids, tuple(views), None)
         if height_or_hash not in (BIG_BLOCK_HEIGHT, self.block.block_hash):
             raise RemoteError("not_found", f"no block {height_or_hash!r}")
         self.full_block_reads += full_transactions
@@ -70,6 +79,9 @@ class BigBlockClient(AsyncClient):
     async def get_transaction(self, transaction_id: bytes | str) -> TransactionView:
         assert isinstance(transaction_id, bytes)
         self.transaction_reads += 1
+        return await self._view(transaction_id)
+
+    async def _view(self, transaction_id: bytes) -> TransactionView:
         index = int.from_bytes(transaction_id[:4], "big")
         transaction = Transaction("big", index, Height(100), b"\x08" * 33, "account", "transfer", encode([]), b"")
         return TransactionView(
@@ -108,6 +120,14 @@ def test_a_block_of_thousands_is_paged_with_bounded_node_reads() -> None:
         assert [item["index"] for item in last["transactions"]] == list(range(4900, BIG_BLOCK_TRANSACTIONS))
         assert last["transactions_next_offset"] is None and last["transactions_previous_offset"] == 4700
         assert node.transaction_reads == BLOCK_TRANSACTIONS_PAGE_DEFAULT + 100
+
+        # A block that fits one page is read whole, once: no read per transaction.
+        reads = node.transaction_reads
+        response = await client.get(f"/api/blocks/{SMALL_BLOCK_HEIGHT}")
+        small = await response.json()
+        assert [item["index"] for item in small["transactions"]] == [0, 1, 2]
+        assert small["transactions_next_offset"] is None and small["transactions_previous_offset"] is None
+        assert node.full_block_reads == 1 and node.transaction_reads == reads
 
         for query, fragment in (
             (f"limit={BLOCK_TRANSACTIONS_PAGE_MAX + 1}", "limit must be"),
