@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -198,7 +199,9 @@ def big_block_console() -> Iterator[str]:
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_big_block_page_pages_its_transactions(big_block_console: str, browser: Any, language: str) -> None:
+def test_big_block_page_pages_its_transactions(
+    big_block_console: str, browser: Any, screenshots: Path, language: str
+) -> None:
     messages = load_catalogues()[language].messages
     browser.get(f"{big_block_console}/blocks/{BIG_BLOCK_HEIGHT}")
     _set_language(browser, language)
@@ -221,3 +224,4 @@ def test_big_block_page_pages_its_transactions(big_block_console: str, browser: 
     assert first_row == "0x" + _transaction_id(BLOCK_TRANSACTIONS_PAGE_DEFAULT).hex()
     assert browser.find_element(By.CSS_SELECTOR, "a.pager-tx-previous").text == messages["block.transactions_previous"]
     _check_clean(browser, big_block_console, f"big block ({language})")
+    browser.save_screenshot(str(screenshots / f"block-big-{language.split('-')[0]}.png"))

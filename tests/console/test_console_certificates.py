@@ -220,4 +220,4 @@ def test_dashboard_shows_the_certificate_expiry_counter(
     assert source in counter.text and "CN=org" in counter.text
     counts = browser.find_element(By.ID, "certificate-counts").text
     assert counts == messages["dashboard.certificate_counts"].format(total=3, expiring=1, expired=0, revoked=0)
-    browser.save_screenshot(str(screenshots / f"dashboard-certificates-{language}.png"))
+    browser.save_screenshot(str(screenshots / f"dashboard-certificates-{language.split('-')[0]}.png"))

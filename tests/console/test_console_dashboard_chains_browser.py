@@ -154,4 +154,4 @@ def test_dashboard_lists_chains_and_nodes_with_health(
     assert session[5] != ""  # mempool
     assert texts[2][1] == messages["chains.state.registered"] and texts[2][2] == ""
     assert up.value_of_css_property("color") != down[0].value_of_css_property("color")  # health colours
-    browser.save_screenshot(str(screenshots / f"dashboard-chains-{language}.png"))
+    browser.save_screenshot(str(screenshots / f"dashboard-chains-{language.split('-')[0]}.png"))

@@ -123,4 +123,4 @@ def test_propose_from_a_kinds_form(
     assert result.get_attribute("data-success") == "true"
     browser.get(url + "/governance?kind=set_policy")
     _wait_for(browser, "#proposal-fields")
-    browser.save_screenshot(str(screenshots / f"governance-proposal-form-{language}.png"))
+    browser.save_screenshot(str(screenshots / f"governance-proposal-form-{language.split('-')[0]}.png"))
