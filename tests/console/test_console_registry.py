@@ -92,3 +92,6 @@ def test_the_page_escapes_what_the_chain_holds() -> None:
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "&lt;img src=x&gt;" in page
         assert 'data-certificate="valid"' in page and 'data-certificate="expiring"' in page
         assert 'data-proposal="6"' in page
+        # A join request links to its vote form on the governance page (whose list starts at that proposal).
+        assert '<a class="join-vote" href="/governance?start=6#vote-6">' in page
+        assert load_catalogues()[language].get_message("registry.join.vote") in page

@@ -21,6 +21,12 @@ HEIGHT_MAX = (1 << 63) - 1
 _HASH_PATTERN = re.compile(r"0[xX][0-9a-fA-F]{64}")
 _ADDRESS_PATTERN = re.compile(r"0[xX][0-9a-fA-F]{40}")
 _HEIGHT_PATTERN = re.compile(r"[0-9]{1,19}")
+BLOCK_TRANSACTIONS_PAGE_DEFAULT = 50
+"""Transactions a block page shows at once: a block of thousands is paged, never read whole."""
+BLOCK_TRANSACTIONS_PAGE_MAX = 200
+"""Largest `limit` of a block's transaction page: each one is one node read (`gusu_getTransaction`)."""
+BLOCK_TRANSACTIONS_OFFSET_MAX = 100_000
+"""Largest `offset` of a block's transaction page: the most transactions a block holds (docs/api.md)."""
 HASH_NAMES = {"sm": "SM3", "ecdsa": "keccak-256"}
 """The evidence rule: a document is hashed with its chain's suite hash (as `gusu evidence record` does)."""
 
@@ -54,6 +60,17 @@ def parse_limit(text: str | None, default: int, maximum: int) -> int:
         return default
     if not _HEIGHT_PATTERN.fullmatch(text) or not 1 <= int(text) <= maximum:
         raise ConsoleInputError(f"limit must be a whole number from 1 to {maximum}, found {text[:80]!r}")
+    return int(text)
+
+
+def parse_offset(text: str | None) -> int:
+    """A position in a block's transactions (0 when absent)."""
+    if text is None:
+        return 0
+    if not _HEIGHT_PATTERN.fullmatch(text) or int(text) > BLOCK_TRANSACTIONS_OFFSET_MAX:
+        raise ConsoleInputError(
+            f"offset must be a whole number from 0 to {BLOCK_TRANSACTIONS_OFFSET_MAX}, found {text[:80]!r}"
+        )
     return int(text)
 
 
@@ -130,12 +147,34 @@ def _transaction_summary(view: TransactionView) -> JSONObject:
     return result
 
 
-async def get_block(client: AsyncClient, reference: Height | Hash) -> JSONObject:
-    block = await client.get_block(reference, full_transactions=True)
+async def get_block(
+    client: AsyncClient, reference: Height | Hash, offset: int = 0, limit: int = BLOCK_TRANSACTIONS_PAGE_DEFAULT
+) -> JSONObject:
+    """A block and one page of its transactions: positions `offset` to `offset + limit - 1`.
+
+    The block is read with its transaction ids only (32 bytes each), and only the page's transactions
+    are read in full, so a block of thousands of transactions costs `limit` transaction reads a page.
+    """
+    assert 1 <= limit <= BLOCK_TRANSACTIONS_PAGE_MAX, limit
+    block = await client.get_block(reference, full_transactions=False)
+    count = len(block.transaction_ids)
+    if offset > 0 and offset >= count:
+        raise ConsoleInputError(f"offset {offset} is past the block's {count} transactions")
+    page_ids = block.transaction_ids[offset : offset + limit]
+    views: tuple[TransactionView, ...] | list[TransactionView]
+    if offset == 0 and count <= limit:
+        # The whole block fits the page: one read of it in full costs less than one read per transaction.
+        views = (await client.get_block(reference, full_transactions=True)).transactions
+    else:
+        views = await asyncio.gather(*(client.get_transaction(transaction_id) for transaction_id in page_ids))
+    end = offset + len(page_ids)
     document: JSONObject = {
         "hash": bytes_to_hex(block.block_hash),
         "header": header_to_json(block.header),
-        "transactions": [_transaction_summary(view) for view in block.transactions],
+        "transactions": [_transaction_summary(view) for view in views],
+        "transactions_offset": offset,
+        "transactions_next_offset": end if end < count else None,
+        "transactions_previous_offset": max(0, offset - limit) if offset > 0 else None,
         "signatures": 0 if block.certificate is None else len(block.certificate.signatures),
     }
     return document

@@ -162,3 +162,10 @@ class ChainStore:
             "UPDATE chains SET network_chain_id = ?, suite = ?, updated_ms = ? WHERE chain_id = ?",
             (network_chain_id, suite, now_ms, chain_id),
         )
+
+    async def apply_endpoint(self, chain_id: int, endpoint: str, ca_certificate: str | None, now_ms: int) -> None:
+        """A registered chain's node moved: its new address (and the CA of an https one)."""
+        await self.backend.execute(
+            "UPDATE chains SET endpoint = ?, ca_certificate = ?, updated_ms = ? WHERE chain_id = ?",
+            (endpoint, ca_certificate, now_ms, chain_id),
+        )

@@ -1052,7 +1052,53 @@ async def _chain_page(
             )
         finally:
             await client.close()
+        if manage:
+            content += _endpoint_form(catalogue, token, chain)
     return _render(request, "chain", content, status_code)
+
+
+def _endpoint_form(catalogue: Catalogue, token: str, chain: ChainRecord) -> str:
+    """A registered chain's node address can change: the form that moves the chain to the new one."""
+    message = catalogue.get_message
+    return (
+        f"<h2>{_e(message('chains.endpoint_change'))}</h2>"
+        f'<form class="stack" id="endpoint-form" action="/chains/{chain.chain_id}/endpoint" method="post">{token}'
+        + _input(catalogue, "endpoint", "chains.endpoint", chain.endpoint, "required inputmode=url", prefix="move")
+        + f'<label for="move-ca_certificate">{_e(message("chains.ca_certificate"))}</label>'
+        f'<textarea id="move-ca_certificate" name="ca_certificate" rows="4">{_e(chain.ca_certificate or "")}</textarea>'
+        f'<span class="hint">{_e(message("chains.endpoint_change_hint"))}</span>'
+        f'<button type="submit" id="endpoint-submit">{_e(message("chains.endpoint_change_submit"))}</button></form>'
+    )
+
+
+@requires("chains.manage")
+async def _chain_endpoint(request: web.Request) -> web.StreamResponse:
+    """Moves a registered chain to its node's new address, once the node there answers as the same chain."""
+    chain = await _chain_from_path(request)
+    settings = _settings(request)
+    try:
+        if chain.kind != "remote":
+            raise AccessInputError(
+                "error.chain_endpoint_local",
+                "a chain this console created keeps the addresses its wizard planned (docs/console.md, Chains)",
+            )
+        form = await _chain_form(request, settings)
+        remote = parse_remote_chain_form({**form, "name": chain.name})
+        network_chain_id, _suite = await get_remote_identity(remote, settings.node_timeout_s)
+        if chain.network_chain_id and network_chain_id != chain.network_chain_id:
+            raise AccessInputError(
+                "error.chain_endpoint_other_chain",
+                f"the node at {remote.endpoint} runs the chain {network_chain_id}, not {chain.network_chain_id}",
+                endpoint=remote.endpoint,
+                found=network_chain_id,
+                expected=chain.network_chain_id,
+            )
+    except AccessInputError as error:
+        await record(request, "chain.endpoint", chain.name, "refused")
+        return await _chain_page(request, chain, error, 400)
+    await _store(request).apply_endpoint(chain.chain_id, remote.endpoint, remote.ca_certificate, _now_ms())
+    await record(request, "chain.endpoint", f"{chain.name} ({chain.endpoint} -> {remote.endpoint})", "ok")
+    return web.Response(status=303, headers={"Location": f"/chains/{chain.chain_id}"})
 
 
 @requires("chains.read")
@@ -1164,6 +1210,7 @@ def add_chain_routes(app: web.Application, settings: ConsoleSettings, default_cl
     router.add_get("/chains/{chain_id}", _chain_get)
     router.add_post("/chains/{chain_id}/start", _operation("start"))
     router.add_post("/chains/{chain_id}/stop", _operation("stop"))
+    router.add_post("/chains/{chain_id}/endpoint", _chain_endpoint)
     router.add_get("/api/chains", _api_chains)
     router.add_get("/api/chains/{chain_id}", _api_chain_nodes)
 

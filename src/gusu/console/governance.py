@@ -30,6 +30,13 @@ from gusu.console.accounts import (
     requires,
 )
 from gusu.console.contracts import _client, _display, _transaction_result, parse_arguments_json
+from gusu.console.proposal_forms import (
+    FIELD_PREFIX,
+    LONG_FIELDS,
+    PROPOSAL_FIELDS,
+    compute_fields_html,
+    compute_proposal_args,
+)
 from gusu.console.signing import Form, key_fields_html, parse_key_address, read_form, send_transaction, unlock_key
 from gusu.errors import CodecError, RemoteError
 from gusu.ledger.jsonview import bytes_to_hex
@@ -125,15 +132,36 @@ async def _governance_page(
     values = form.fields if form is not None else dict(request.query)
     chosen = values.get("kind", "")
     propose_form = ""
+    # Each kind's arguments as typed fields (docs/console.md, "Proposal forms"): a GET form picks the kind
+    # (no script needed), the propose form then carries that kind's fields; the JSON box stays for experts.
+    typed_fields = ""
+    kind_picker = ""
     if writer:
+        kind_options = "".join(
+            f'<option value="{kind}"{" selected" if kind == chosen else ""}>{kind}</option>' for kind in KINDS
+        )
+        kind_picker = (
+            f'<form class="inline" id="kind-form" action="/governance" method="get">'
+            f'<label for="kind-pick">{_e(message("governance.kind"))}</label>'
+            f'<select id="kind-pick" name="kind">{kind_options}</select>'
+            f'<button type="submit" id="kind-show">{_e(message("governance.kind_show"))}</button></form>'
+        )
+        if chosen in PROPOSAL_FIELDS:
+            typed_fields = (
+                f'<input type="hidden" name="fields_kind" value="{_e(chosen)}">'
+                + compute_fields_html(catalogue, chosen, values)
+                + f'<p class="hint">{_e(message("governance.args_or_fields"))}</p>'
+            )
         options = "".join(
             f'<option value="{kind}"{" selected" if kind == chosen else ""}>{kind}</option>' for kind in KINDS
         )
         propose_form = (
             f"<h2>{_e(message('governance.propose_title'))}</h2><p>{_e(message('governance.propose_intro'))}</p>"
+            f"{kind_picker}"
             f'<form class="stack" id="propose-form" action="/governance/propose" method="post">{token}'
             f'<label for="propose-kind">{_e(message("governance.kind"))}</label>'
             f'<select id="propose-kind" name="kind">{options}</select>'
+            f"{typed_fields}"
             f'<label for="propose-args">{_e(message("governance.arguments"))}</label>'
             f'<input id="propose-args" name="args" maxlength="{settings.arguments_text_length_max}" '
             f'value="{_e(values.get("args", ""))}">'
@@ -204,11 +232,20 @@ async def _governance_propose(request: web.Request) -> web.StreamResponse:
     settings = request.app[ACCESS_SETTINGS_KEY]
     form: Form | None = None
     try:
-        form = await read_form(request, {"args": settings.arguments_text_length_max, "passphrase": 256})
+        long_fields = {FIELD_PREFIX + name: settings.arguments_text_length_max for name in LONG_FIELDS}
+        form = await read_form(request, {"args": settings.arguments_text_length_max, "passphrase": 256, **long_fields})
         kind = form.get("kind")
         if kind not in KINDS:
             raise AccessInputError("error.kind_invalid", "choose a proposal kind from the list")
-        args = parse_arguments_json(form.get("args"), settings.arguments_text_length_max, "args")
+        if form.get("args").strip() or "fields_kind" not in form.fields:
+            args = parse_arguments_json(form.get("args"), settings.arguments_text_length_max, "args")
+        elif form.get("fields_kind") != kind:
+            raise AccessInputError(
+                "error.proposal_fields_other_kind",
+                "the fields shown are another kind's: choose the kind above and show its form first",
+            )
+        else:
+            args = compute_proposal_args(_catalogue(request), kind, form.fields)
         expiry_blocks = _parse_whole(
             form.get("expiry_blocks"), EXPIRY_BLOCKS_MAX, "error.expiry_invalid", "expiry is a number of blocks"
         )

@@ -217,7 +217,10 @@ def compute_registry_html(
         join_rows.append(
             f'<tr data-proposal="{proposal.id}"><td>{proposal.id}</td>'
             f"<td>{_e(message(JOIN_KIND_KEYS[proposal.kind]))}</td><td>{_e(compute_join_subject(proposal))}</td>"
-            f"<td>{_e(proposal.organization)}</td><td>{_e(votes or '—')}</td><td>{proposal.expiry_height}</td></tr>"
+            f"<td>{_e(proposal.organization)}</td><td>{_e(votes or '—')}</td><td>{proposal.expiry_height}</td>"
+            # The governance page lists proposals from `start` up: this one comes first, at its vote form.
+            f'<td><a class="join-vote" href="/governance?start={proposal.id}#vote-{proposal.id}">'
+            f"{_e(message('registry.join.vote'))}</a></td></tr>"
         )
     return (
         f"<h1>{_e(message('registry.title'))}</h1>"
@@ -269,6 +272,7 @@ def compute_registry_html(
                 message("registry.proposer"),
                 message("registry.votes"),
                 message("registry.expiry_height"),
+                message("registry.join.vote_header"),
             ],
             join_rows,
             message("registry.joins_none"),

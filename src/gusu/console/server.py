@@ -42,6 +42,7 @@ from gusu.console.app_scf import add_scf_routes
 from gusu.console.app_scf_public import add_scf_public_routes
 from gusu.console.app_trace import add_trace_routes
 from gusu.console.app_trace_actors import add_trace_actor_routes
+from gusu.console.certificates import add_certificate_routes
 from gusu.console.chains import add_chain_routes, chain_middleware, get_client
 from gusu.console.charts import add_chart_routes
 from gusu.console.contracts import add_routes as add_contract_routes
@@ -449,7 +450,11 @@ async def _api_blocks(request: web.Request) -> web.StreamResponse:
 
 async def _api_block(request: web.Request) -> web.StreamResponse:
     reference = chain.parse_block_reference(request.match_info["reference"])
-    return _json_response(await chain.get_block(get_client(request), reference))
+    offset = chain.parse_offset(request.query.get("offset"))
+    limit = chain.parse_limit(
+        request.query.get("limit"), chain.BLOCK_TRANSACTIONS_PAGE_DEFAULT, chain.BLOCK_TRANSACTIONS_PAGE_MAX
+    )
+    return _json_response(await chain.get_block(get_client(request), reference, offset, limit))
 
 
 async def _api_transaction(request: web.Request) -> web.StreamResponse:
@@ -548,6 +553,7 @@ def create_app(
     add_proof_routes(app)
     add_trace_actor_routes(app)
     add_scf_public_routes(app)
+    add_certificate_routes(app)
     add_monitor(app, CLIENT_KEY)  # after the store's context, which it needs
     app.router.add_get("/", _page("dashboard"))
     app.router.add_get("/blocks", _page("explorer"))

@@ -264,6 +264,114 @@
     if (!alertsBox.isConnected) main.append(alertsBox);
   }
 
+  // The certificate expiry counter (GET /api/certificates), for a logged-in viewer (every role may read
+  // it, as it may read alerts): days to the nearest expiry, coloured as the organisations page colours
+  // certificates. Expiry moves by days, so it is read once a minute, not at every poll.
+  const certificatesBox = el("section", { id: "dashboard-certificates" });
+  const CERTIFICATES_REFRESH_MS = 60000;
+  const CERTIFICATE_SOURCES = {
+    organisation: "dashboard.certificate_source.organisation",
+    node: "dashboard.certificate_source.node",
+    ca: "dashboard.certificate_source.ca",
+    peer: "dashboard.certificate_source.peer",
+  };
+  let certificatesReadAt = 0;
+
+  async function refreshCertificates() {
+    if (main.dataset.alerts !== "1" || Date.now() - certificatesReadAt < CERTIFICATES_REFRESH_MS) return;
+    certificatesReadAt = Date.now(); // set before reading, so a poll meanwhile does not read it again
+    let found;
+    try {
+      found = await api("/api/certificates");
+    } catch (error) {
+      certificatesReadAt = 0; // the node did not answer: the next poll tries again
+      return;
+    }
+    const parts = [el("h2", { text: t("dashboard.certificates") })];
+    const nearest = found.nearest;
+    if (nearest === null) {
+      parts.push(el("p", { id: "certificate-expiry", "data-status": "none", text: t("dashboard.certificate_none") }));
+    } else {
+      const source = CERTIFICATE_SOURCES[nearest.source] ? t(CERTIFICATE_SOURCES[nearest.source]) : nearest.source;
+      const expired = nearest.status === "expired";
+      parts.push(el("p", { id: "certificate-expiry", className: "certificate-" + nearest.status, "data-status": nearest.status,
+        "data-days": String(nearest.days_left) },
+        el("span", { id: "certificate-days", className: "certificate-days", text: formatNumber(Math.abs(nearest.days_left)) }), " ",
+        t(expired ? "dashboard.certificate_expired" : "dashboard.certificate_nearest",
+          { subject: nearest.subject || nearest.name, source })));
+    }
+    parts.push(el("p", { id: "certificate-counts", className: "hint", text: t("dashboard.certificate_counts",
+      { total: formatNumber(found.total), expiring: formatNumber(found.expiring), expired: formatNumber(found.expired),
+        revoked: formatNumber(found.revoked) }) }));
+    if (!found.node_metrics_readable) {
+      parts.push(el("p", { id: "certificate-metrics-unreadable", className: "hint", text: t("dashboard.certificate_metrics_unreadable") }));
+    }
+    parts.push(el("p", {}, link("/organisations", t("dashboard.certificates_link"), "")));
+    certificatesBox.replaceChildren(...parts);
+    if (!certificatesBox.isConnected) main.append(certificatesBox);
+  }
+
+  // Chains and nodes with their health (GET /api/chains, and /api/chains/{id} for a chain this console
+  // runs), for a logged-in viewer (every role may read chains): one row per node, with its health, height,
+  // mempool and peers. Read every 10 s: a local chain's status asks each of its nodes.
+  const chainsBox = el("section", { id: "dashboard-chains" });
+  const CHAINS_REFRESH_MS = 10000;
+  const CHAIN_STATE_KEYS = {
+    creating: "chains.state.creating", starting: "chains.state.starting", running: "chains.state.running",
+    stopping: "chains.state.stopping", stopped: "chains.state.stopped", failed: "chains.state.failed",
+    registered: "chains.state.registered",
+  };
+  const NODE_HEALTH_KEYS = { up: "dashboard.node_up", unreachable: "dashboard.node_unreachable", down: "dashboard.node_down" };
+  let chainsReadAt = 0;
+
+  function nodeHealth(node) {
+    return node.reachable ? "up" : node.alive ? "unreachable" : "down";
+  }
+
+  async function refreshChains() {
+    if (main.dataset.alerts !== "1" || Date.now() - chainsReadAt < CHAINS_REFRESH_MS) return;
+    chainsReadAt = Date.now(); // set before reading, so a poll meanwhile does not read it again
+    let listed;
+    try {
+      listed = await api("/api/chains");
+    } catch (error) {
+      return; // the console did not answer, or the session ended: keep what is shown
+    }
+    const rows = [];
+    for (const chain of listed.chains) {
+      const name = link("/chains/" + chain.id, chain.name, "");
+      const state = el("span", { className: "chain-state state-" + chain.state, "data-state": chain.state,
+        text: CHAIN_STATE_KEYS[chain.state] ? t(CHAIN_STATE_KEYS[chain.state]) : chain.state });
+      let nodes = [];
+      if (chain.kind === "local") {
+        try {
+          nodes = (await api("/api/chains/" + encodeURIComponent(chain.id))).nodes || [];
+        } catch (error) {
+          nodes = [];
+        }
+      }
+      if (nodes.length === 0) rows.push([name, state, "", "", "", "", ""]);
+      for (const node of nodes) {
+        const health = nodeHealth(node);
+        const peers = node.peers_connected === null || node.peers_connected === undefined ? "" :
+          t("dashboard.node_peers", { connected: node.peers_connected, expected: node.peers_expected });
+        rows.push([name, state, node.name,
+          el("span", { className: "node-health " + (health === "up" ? "state-running" : "state-failed"),
+            "data-health": health, "data-node": node.name, text: t(NODE_HEALTH_KEYS[health]) }),
+          node.height === null || node.height === undefined ? "" : formatNumber(node.height),
+          node.mempool_transactions === null || node.mempool_transactions === undefined ? "" : formatNumber(node.mempool_transactions),
+          peers]);
+      }
+    }
+    chainsBox.replaceChildren(el("h2", { text: t("dashboard.chains") }),
+      rows.length === 0
+        ? el("p", { id: "dashboard-chains-none", text: t("dashboard.chains_none") })
+        : table(["dashboard.chain", "chains.state", "dashboard.node", "dashboard.node_health", "dashboard.height",
+          "dashboard.mempool", "dashboard.peers"], rows),
+      el("p", {}, link("/chains", t("dashboard.chains_link"), "")));
+    if (!chainsBox.isConnected) main.append(chainsBox);
+  }
+
   function renderDashboard(status) {
     const cards = el("div", { className: "cards" },
       card("dashboard.chain_id", status.chain_id, "chain-id"),
@@ -276,7 +384,7 @@
       card("dashboard.suite", `${status.suite} (${status.hash_name})`, "suite"),
       card("dashboard.node_version", status.node_version, "node-version"));
     main.replaceChildren(
-      el("h1", { text: t("dashboard.title") }), cards, alertsBox, chartsBox,
+      el("h1", { text: t("dashboard.title") }), cards, alertsBox, chainsBox, certificatesBox, chartsBox,
       el("h2", { text: t("dashboard.chart") }), chart(status.recent_blocks),
       el("h2", { text: t("dashboard.recent_blocks") }),
       table(BLOCK_HEADERS, blockRows(status.recent_blocks)));
@@ -291,6 +399,9 @@
     let delay = POLL_MS;
     for (;;) {
       await refreshAlerts();
+      // Not awaited: a slow node or chain status must not hold back the dashboard's own poll.
+      refreshCertificates();
+      refreshChains();
       try {
         const [status, charted] = await Promise.all([api("/api/status"), api("/api/chart")]);
         renderCharts(charted);
@@ -335,9 +446,25 @@
     return `${tx.contract}.${tx.method}`;
   }
 
+  // A block's transactions come a page at a time (?offset=N), so a block of thousands stays fast.
+  function transactionPager(found) {
+    const base = "/blocks/" + found.header.height + "?offset=";
+    const pager = el("div", { className: "pager", id: "block-transactions-pager" });
+    if (found.transactions_previous_offset !== null && found.transactions_previous_offset !== undefined) {
+      pager.append(link(base + found.transactions_previous_offset, t("block.transactions_previous"), "pager-tx-previous"));
+    }
+    if (found.transactions_next_offset !== null && found.transactions_next_offset !== undefined) {
+      pager.append(link(base + found.transactions_next_offset, t("block.transactions_next"), "pager-tx-next"));
+    }
+    return pager;
+  }
+
   async function block(reference) {
-    const found = await api("/api/blocks/" + encodeURIComponent(reference));
+    const offset = new URLSearchParams(location.search).get("offset");
+    const found = await api("/api/blocks/" + encodeURIComponent(reference) + (offset ? "?offset=" + encodeURIComponent(offset) : ""));
     const header = found.header;
+    const shown = found.transactions.length;
+    const first = (found.transactions_offset || 0) + (shown > 0 ? 1 : 0);
     const pager = el("div", { className: "pager" });
     if (header.height > 0) pager.append(link("/blocks/" + (header.height - 1), t("block.previous"), "pager-previous"));
     pager.append(link("/blocks/" + (header.height + 1), t("block.next"), "pager-next"));
@@ -355,7 +482,10 @@
         ["block.signatures", String(found.signatures)],
       ]),
       el("h2", { text: t("block.transactions") + ` (${formatNumber(header.transaction_count)})` }),
-      table(TRANSACTION_HEADERS, transactionRows(found.transactions)), pager);
+      el("p", { id: "block-transactions-range", className: "hint", text: t("block.transactions_range",
+        { first: formatNumber(first), last: formatNumber((found.transactions_offset || 0) + shown),
+          count: formatNumber(header.transaction_count) }) }),
+      table(TRANSACTION_HEADERS, transactionRows(found.transactions)), transactionPager(found), pager);
   }
 
   // --- proofs, checked in this browser (static/proof.js) ---------------------------------------
