@@ -28,7 +28,7 @@ from gusu.eval.stategen import (
     load_manifest,
     replay_chain,
 )
-from gusu.eval.statejoin import measure_join
+from gusu.eval.statejoin import STATE_SYNC_CONFIG, measure_join
 from gusu.ledger.kv import WriteBatch, open_store
 from gusu.ledger.statekey import compute_state_key
 from gusu.ledger.store import PREFIX_TRANSACTION, TAG_LOCATION, BlockStore
@@ -159,6 +159,18 @@ def test_a_fresh_node_joins_by_replay_and_the_state_sync_hook_is_checked(tmp_pat
     joined = measure_join(result.directory, timeout_s=120)
     assert joined.mode == "replay"
     assert joined.seconds is not None and joined.reached_height >= 40
+    assert config_path.read_text(encoding="utf-8") == original
+    # And by state sync from node0's snapshot at the tip (40, a multiple of 10): no block replayed.
+    synced = measure_join(
+        result.directory,
+        timeout_s=120,
+        joiner_config_extra=STATE_SYNC_CONFIG + "discovery_s = 1\n",
+        source_config_extra="[state_sync]\nsnapshot_interval_blocks = 10\n",
+    )
+    assert synced.mode == "state-sync" and synced.source_offer_s is not None
+    assert synced.seconds is not None and synced.reached_height >= 40
+    joiner_log = (result.directory / NODE_NAMES[1] / "node.log").read_text(encoding="utf-8")
+    assert "installed snapshot at height 40" in joiner_log and "no block below it was replayed" in joiner_log
     assert config_path.read_text(encoding="utf-8") == original
     shutil.rmtree(result.directory / NODE_NAMES[1] / "data", ignore_errors=True)
 

@@ -9,7 +9,9 @@ node0 holds the chain, node1 is the joiner. `measure_join`
    this is the hook for joining by state sync, e.g. ``[state_sync]`` / ``enabled = true`` once the node
    has it (the section's exact name and keys are the state-sync work's; until then the node refuses the
    unknown section at start, and this says so);
-3. starts node0 and waits until it serves (opening a large store takes a while);
+3. starts node0 and waits until it serves (opening a large store takes a while) and, when node1 joins by
+   state sync, until node0 offers a snapshot (a serving node plans its snapshots when it starts: on a chain
+   that has been running they are planned long before anyone joins, so that time is not the joiner's);
 4. starts node1 and polls its height (JSON-RPC ``gusu_blockNumber``) until it reaches node0's tip or the
    timeout passes, recording (seconds, height) samples;
 5. stops both nodes.
@@ -48,6 +50,8 @@ class JoinResult:
     reached_height: int
     source_start_s: float
     """node0 from its start until it served."""
+    source_offer_s: float | None
+    """node0 from serving until it offered a snapshot (state sync only), not counted in `seconds`."""
     joiner_ready_s: float
     """node1 from its start until it served (a state-sync node may fetch the snapshot before or after)."""
     seconds: float | None
@@ -70,6 +74,7 @@ class JoinResult:
             "tip_height": self.tip_height,
             "reached_height": self.reached_height,
             "source_start_s": round(self.source_start_s, 2),
+            "source_offer_s": None if self.source_offer_s is None else round(self.source_offer_s, 2),
             "joiner_ready_s": round(self.joiner_ready_s, 2),
             "seconds_to_tip": None if self.seconds is None else round(self.seconds, 2),
             "blocks_per_s": round(self.blocks_per_s, 2),
@@ -117,6 +122,32 @@ def _append_config(node_directory: Path, extra: str | None, who: str) -> str:
     return original
 
 
+SNAPSHOT_OFFERED_LOG = "offered for state sync"
+"""What node0's log says once it offers a snapshot (gusu.node.node); the node has no API for it."""
+
+
+def _get_log_size(node_directory: Path) -> int:
+    log = node_directory / "node.log"
+    return log.stat().st_size if log.exists() else 0
+
+
+def _wait_for_snapshot_offer(node_directory: Path, log_offset: int, timeout_s: float) -> None:
+    """Until node0's log, past `log_offset` (this run's part: the log is appended to), says it offers one."""
+    log = node_directory / "node.log"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if log.exists():
+            with log.open("rb") as log_file:
+                log_file.seek(log_offset)
+                if SNAPSHOT_OFFERED_LOG.encode() in log_file.read():
+                    return
+        time.sleep(JOIN_POLL_INTERVAL_S)
+    raise NodeError(
+        f"node0 offered no snapshot within {timeout_s:g} s: give it [state_sync] snapshot_interval_blocks "
+        "(--source-config) so that a height it holds is a multiple of it"
+    )
+
+
 def measure_join(
     directory: Path,
     *,
@@ -140,12 +171,18 @@ def measure_join(
         originals[joiner] = _append_config(directory / joiner, joiner_config_extra, joiner)
         originals[source] = _append_config(directory / source, source_config_extra, source)
         _reset_joiner(directory / joiner)
+        source_log_offset = _get_log_size(directory / source)
         started_s = time.monotonic()
         network.start([source], ready_timeout_s=SOURCE_READY_TIMEOUT_S, wait_for_peers=False)
         source_start_s = time.monotonic() - started_s
         source_height = network.get_heights([source])[source]
         if source_height is None or source_height < tip_height:
             raise NodeError(f"node0 serves height {source_height}, not the generated tip {tip_height}")
+        source_offer_s = None
+        if joiner_config_extra is not None:
+            offered_s = time.monotonic()
+            _wait_for_snapshot_offer(directory / source, source_log_offset, SOURCE_READY_TIMEOUT_S)
+            source_offer_s = time.monotonic() - offered_s
         started_s = time.monotonic()
         network.start([joiner], ready_timeout_s=min(timeout_s, SOURCE_READY_TIMEOUT_S), wait_for_peers=False)
         joiner_ready_s = time.monotonic() - started_s
@@ -172,6 +209,7 @@ def measure_join(
         tip_height=tip_height,
         reached_height=recorded[-1][1] if recorded else 0,
         source_start_s=source_start_s,
+        source_offer_s=source_offer_s,
         joiner_ready_s=joiner_ready_s,
         seconds=seconds,
         samples=recorded,
