@@ -32,6 +32,8 @@ from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.select import Select  # noqa: E402
 from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 
+from browser_helpers import set_language as _set_language  # noqa: E402
+
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
 WAIT_S = 30
@@ -126,13 +128,6 @@ def _submit(browser: Any, form_css: str) -> None:
     form = browser.find_element(By.CSS_SELECTOR, form_css)
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     WebDriverWait(browser, WAIT_S).until(expected_conditions.staleness_of(form))
-
-
-def _set_language(browser: Any, language: str) -> None:
-    browser.find_element(By.CSS_SELECTOR, f'form.language button[value="{language}"]').click()
-    WebDriverWait(browser, WAIT_S, ignored_exceptions=_NAVIGATING).until(
-        lambda driver: driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == language
-    )
 
 
 def _check_clean(browser: Any, origin: str, page: str, allowed_statuses: tuple[str, ...] = ()) -> None:

@@ -35,6 +35,8 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 
+from browser_helpers import set_language as _set_language  # noqa: E402
+
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
 WAIT_S = 20
@@ -181,13 +183,6 @@ def browser() -> Iterator[Any]:
 def _wait_for(browser: Any, css: str) -> Any:
     return WebDriverWait(browser, WAIT_S, ignored_exceptions=_NAVIGATING).until(
         expected_conditions.presence_of_element_located((By.CSS_SELECTOR, css))
-    )
-
-
-def _set_language(browser: Any, language: str) -> None:
-    browser.find_element(By.CSS_SELECTOR, f'form.language button[value="{language}"]').click()
-    WebDriverWait(browser, WAIT_S, ignored_exceptions=_NAVIGATING).until(
-        lambda driver: driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == language
     )
 
 
