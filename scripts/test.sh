@@ -16,20 +16,22 @@ fi
 # The whole suite in two processes side by side: in one it passes 30 minutes on these 2-core machines, and
 # much of its time is spent waiting (node processes, block intervals, the browser). Each shard has its own
 # temporary directory, so neither cleans the other's away; their reports are printed when both are done.
-browser_and_apps=(tests/apps tests/console tests/eth tests/devkit)
+# Balanced by measurement (each report ends with its slowest tests): browser, apps and end-to-end tests in
+# one (about 14 minutes), the rest in the other.
+browser_and_apps=(tests/apps tests/console tests/eth tests/devkit tests/e2e)
 others=()
 for path in tests/*; do
     case "$path" in
-        tests/apps | tests/console | tests/eth | tests/devkit | tests/conftest.py | tests/__pycache__) continue ;;
+        tests/apps | tests/console | tests/eth | tests/devkit | tests/e2e | tests/conftest.py | tests/__pycache__) continue ;;
     esac
     if [ -d "$path" ] || [[ "$path" == tests/test_*.py ]]; then others+=("$path"); fi
 done
 shards=$(mktemp -d)
 echo "== pytest (two shards: ${browser_and_apps[*]} | the rest)"
-.venv/bin/python -m pytest -q -p no:cacheprovider --basetemp "$shards/tmp-a" "${browser_and_apps[@]}" \
+.venv/bin/python -m pytest -q -p no:cacheprovider --durations=15 --basetemp "$shards/tmp-a" "${browser_and_apps[@]}" \
     > "$shards/a.log" 2>&1 &
 first=$!
-.venv/bin/python -m pytest -q -p no:cacheprovider --basetemp "$shards/tmp-b" "${others[@]}" > "$shards/b.log" 2>&1 &
+.venv/bin/python -m pytest -q -p no:cacheprovider --durations=15 --basetemp "$shards/tmp-b" "${others[@]}" > "$shards/b.log" 2>&1 &
 second=$!
 status=0
 wait "$first" || status=1

@@ -224,6 +224,20 @@ def test_a_peer_answering_every_sync_request_with_nothing_cannot_starve_a_laggin
         from gusu.node.sync import SyncSettings
 
         lagging._block_sync.scheduler._settings = SyncSettings(blocks_per_request=1)
+        # Under load the Byzantine peer's connection can come up after the honest ones have already served the
+        # whole catch-up, and the scenario would not be exercised: the lagging node hears no honest status (they
+        # come again every second) until it has heard the Byzantine peer's, so its first request goes there.
+        heard_byzantine: list[bool] = []
+        record_status = lagging._block_sync.on_status
+
+        def on_status_byzantine_first(peer: Address, height: Height) -> None:
+            if peer == byzantine.address:
+                heard_byzantine.append(True)
+            elif not heard_byzantine:
+                return
+            record_status(peer, height)
+
+        lagging._block_sync.on_status = on_status_byzantine_first  # type: ignore[method-assign]
         for node in running:
             await node.start()
         honest = [node for node in running if node is not byzantine]
