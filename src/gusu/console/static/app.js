@@ -586,7 +586,8 @@
       "data-verified": String(result.ok), "data-elapsed-ms": String(result.elapsed_ms),
       text: result.ok ? t("proof.header_verified", { height, power: formatNumber(quorum.power), total: formatNumber(quorum.total_power) })
         : t("proof.header_not_verified") });
-    const trust = validators.computed_hash === undefined ? null : el("p", { id: "proof-trust", className: "hint",
+    // Only a set that is the one the header names roots the verdict; another one is reported above, not shown as trusted.
+    const trust = !validators.ok ? null : el("p", { id: "proof-trust", className: "hint",
       text: t("proof.trust", { hash: validators.computed_hash }) });
     const members = (validators.members || []).map((member) =>
       [member.name, el("span", { className: "mono", text: member.address }), formatNumber(member.power)]);
