@@ -111,7 +111,7 @@ def make_verify_cases() -> list[dict[str, Any]]:
                 (key.public_key, message, signature[:32] + (order - s).to_bytes(32, "big")),
                 (key.public_key, message, signature[:32] + (s + order).to_bytes(33, "big")[1:]),
                 (key.public_key, message, signature[:63]),
-                (_flip(key.public_key, 40), message, signature),
+                (_flip(key.public_key, len(key.public_key) - 1), message, signature),
                 (key.public_key[:-1], message, signature),
                 (bytes([7]) + key.public_key[1:], message, signature),
             ]
