@@ -266,6 +266,11 @@ def make_certificate_cases(suite_name: str) -> list[dict[str, Any]]:
         weighted_full, signatures=tuple(e for e in weighted_full.signatures if e.validator != weighted[3].address)
     )
     changed_set = [replace(validators[0], power=11), *validators[1:]]
+    even_keys, even = make_validators(suite_name, 4, powers=[1, 1, 1, 3])
+    even_header = make_header(suite_name, even)
+    even_full = sign_certificate(suite_name, even_keys, even, even_header)
+    heavy_and_one = {even[0].address, even[3].address}
+    two_thirds = replace(even_full, signatures=tuple(e for e in even_full.signatures if e.validator in heavy_and_one))
 
     plans: list[tuple[str, BlockHeader, CommitCertificate | None, list[GenesisValidator] | None, str, str | None]] = [
         ("all four", header, full, validators, "tendermint", None),
@@ -284,6 +289,7 @@ def make_certificate_cases(suite_name: str) -> list[dict[str, Any]]:
         ("raft", header, full, validators, "raft", "validators"),
         ("7 of 10 power", weighted_header, heavy_only, weighted, "tendermint", None),
         ("3 of 10 power", weighted_header, light_three, weighted, "tendermint", "quorum"),
+        ("exactly 2/3 of the power", even_header, two_thirds, even, "tendermint", "quorum"),
     ]
     cases = []
     for name, case_header, certificate, members, engine, failing in plans:

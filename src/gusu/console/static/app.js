@@ -510,6 +510,7 @@
     validators_other: "proof.reason.validators_other",
     certificate_missing: "proof.reason.certificate_missing",
     certificate_invalid: "proof.reason.certificate_invalid",
+    certificate_other: "proof.reason.certificate_other",
     signer_unknown: "proof.reason.signer_unknown",
     signer_repeated: "proof.reason.signer_repeated",
     quorum_short: "proof.reason.quorum_short",

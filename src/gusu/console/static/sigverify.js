@@ -352,7 +352,8 @@
       const ok = certificate.height === document.header.height && compareBytes(named, computed) === 0;
       if (ok) blockHash = computed;
       return { ok, height: certificate.height, round: certificate.round, block_hash: GusuProof.toHex(named),
-        expected_hash: GusuProof.toHex(computed), expected_height: document.header.height };
+        expected_hash: GusuProof.toHex(computed), expected_height: document.header.height,
+        ...(ok ? {} : { code: "certificate_other", error: `${certificate.height} ${GusuProof.toHex(named)}` }) };
     });
     let quorum = NOT_CHECKED;
     let signatures = NOT_CHECKED;
