@@ -133,25 +133,12 @@ def _run(browser: Any, script: str, *arguments: Any) -> Any:
 
 
 def test_sigverify_in_chromium_matches_python_and_is_timed(console: str, browser: Any) -> None:
-    browser.get(console + "/verify")
-    _wait_for(browser, "#verify-file")
-    verify_cases = make_verify_cases()
-    verdicts = _run(
-        browser,
-        "const P = GusuProof; return arguments[0].map((c) => GusuSig.verify(c.suite, P.fromHex(c.public_key),"
-        " P.fromHex(c.message), P.fromHex(c.signature)));",
-        verify_cases,
-    )
-    assert verdicts == [case["expected"] for case in verify_cases]
     timings: dict[str, float] = {}
     for suite_name in SUITES:
+        # Timed first, each on a freshly loaded page: a citizen's page checks one certificate, cold.
+        browser.get(console + "/verify")
+        _wait_for(browser, "#verify-file")
         cases = make_certificate_cases(suite_name)
-        outcomes = _run(
-            browser,
-            "return arguments[0].map((a) => GusuSig.checkCommitCertificate(a).ok);",
-            [case["answer"] for case in cases],
-        )
-        assert outcomes == [case["expected"] for case in cases]
         four = next(case["answer"] for case in cases if case["name"].endswith("all four"))
         elapsed = _run(
             browser,
@@ -162,10 +149,29 @@ def test_sigverify_in_chromium_matches_python_and_is_timed(console: str, browser
             TIMING_RUNS,
         )
         assert elapsed is not None
-        timings[suite_name] = statistics.median(elapsed)
-        assert timings[suite_name] < FOUR_VALIDATORS_MS_MAX
-    print("4-validator certificate checked in Chromium, median ms:", json.dumps(timings))
+        timings[suite_name + " first"] = round(elapsed[0], 1)  # nothing compiled yet
+        timings[suite_name + " median"] = round(statistics.median(elapsed), 1)
+        assert max(elapsed) < FOUR_VALIDATORS_MS_MAX
+        outcomes = _run(
+            browser,
+            "return arguments[0].map((a) => GusuSig.checkCommitCertificate(a).ok);",
+            [case["answer"] for case in cases],
+        )
+        assert outcomes == [case["expected"] for case in cases]
+    verify_cases = make_verify_cases()
+    verdicts = _run(
+        browser,
+        "const P = GusuProof; return arguments[0].map((c) => GusuSig.verify(c.suite, P.fromHex(c.public_key),"
+        " P.fromHex(c.message), P.fromHex(c.signature)));",
+        verify_cases,
+    )
+    assert verdicts == [case["expected"] for case in verify_cases]
+    print("4-validator certificate checked in Chromium, ms:", json.dumps(timings))
     _check_clean(browser, console, "/verify (sigverify)")
+
+
+def _show_header_check(browser: Any) -> None:
+    browser.execute_script("document.getElementById('proof-header-check').scrollIntoView();")
 
 
 def _header_verdict(browser: Any) -> tuple[str, str]:
@@ -220,6 +226,7 @@ def test_a_real_block_header_is_verified(
     assert messages["proof.reason.signature_invalid"] not in browser.find_element(By.ID, "proof").text
     assert browser.find_element(By.CSS_SELECTOR, "#proof > p.hint").text == messages["proof.scope"]
     suffix = "zh" if language == "zh-CN" else "en"
+    _show_header_check(browser)
     browser.save_screenshot(str(screenshots / f"header-verified-{suffix}.png"))
     _check_clean(browser, console, "/transactions (header)")
 
@@ -264,4 +271,5 @@ def test_a_tampered_certificate_from_the_node_is_not_verified(
         assert _reason(browser, "signatures") == "signature_invalid"
         # The inclusion proofs still lead to the header: it is the header that cannot be trusted.
         assert browser.find_element(By.ID, "proof-verdict").get_attribute("data-verified") == "true"
+        _show_header_check(browser)
         browser.save_screenshot(str(screenshots / "header-not-verified-en.png"))
