@@ -247,6 +247,10 @@ def test_a_real_block_header_is_verified(
     altered["certificate"]["signatures"] = []
     _recheck(browser, altered)
     assert _header_verdict(browser)[0] == "false" and _reason(browser, "quorum") == "quorum_short"
+    # The block page shows the header's validators hash, to compare with one from a trusted source.
+    browser.get(console + f"/blocks/{answer['height']}")
+    assert _wait_for(browser, "#block-validators-hash").text == validators_hash
+    _check_clean(browser, console, "/blocks (validators hash)")
 
 
 def test_a_tampered_certificate_from_the_node_is_not_verified(
