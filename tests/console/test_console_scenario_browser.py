@@ -143,6 +143,10 @@ def test_wizard_deploy_call_explore_and_verify(
     browser.find_element(By.ID, "result-transaction").click()
     assert _wait_for(browser, "#receipt-status").text == messages["receipt.status.success"]
     assert _wait_for(browser, "#proof-verdict").get_attribute("data-verified") == "true"
+    # The header too: the four validators' precommit signatures, verified in the browser (sigverify.js).
+    header_verdict = _wait_for(browser, "#header-verdict")
+    assert header_verdict.get_attribute("data-verified") == "true", header_verdict.text
+    print("4-validator header check on the wizard's chain, ms:", header_verdict.get_attribute("data-elapsed-ms"))
     block_link = browser.find_element(By.CSS_SELECTOR, 'main a[href^="/blocks/"]')
     height = int(block_link.text)
     block_link.click()
@@ -200,6 +204,7 @@ def test_wizard_deploy_call_explore_and_verify(
         _wait_for(browser, "#verify-tx-id").send_keys(transaction_id)
         browser.find_element(By.ID, "verify-tx-submit").click()
         assert _wait_for(browser, "#proof-verdict").get_attribute("data-verified") == "true"
+        assert browser.find_element(By.ID, "header-verdict").get_attribute("data-verified") == "true"
         assert browser.find_element(By.ID, "verify-tx-status").text == messages["tx.status.committed"]
         browser.save_screenshot(str(screenshots / "scenario-verify-en.png"))
         _check_clean(browser, public_url, "scenario /verify")

@@ -154,12 +154,13 @@ def test_pages_headers_static_files_and_limits(chain: Chain) -> None:
             text = await response.text()
             assert '<html lang="zh-CN">' in text and "仪表盘" in text
             # No inline script: the only scripts are files of this origin and the messages (JSON data).
-            assert text.count("<script") == 4 and "http://" not in text and "https://" not in text
+            assert text.count("<script") == 5 and "http://" not in text and "https://" not in text
         assert (await client.get("/blocks/not-a-block")).status == 400
         for name, kind in (
             ("app.js", "text/javascript"),
             ("hash.js", "text/javascript"),
             ("proof.js", "text/javascript"),
+            ("sigverify.js", "text/javascript"),
             ("console.css", "text/css"),
         ):
             response = await client.get(f"/static/{name}")

@@ -81,6 +81,7 @@ STATIC_FILES: Final = {
     "evidence-deposit.js": "text/javascript",
     "trace-check.js": "text/javascript",
     "proof.js": "text/javascript",
+    "sigverify.js": "text/javascript",
     "console.css": "text/css",
     "favicon.svg": "image/svg+xml",
 }
@@ -322,6 +323,7 @@ def compute_page(
 <script type="application/json" id="gusu-messages">{messages_json}</script>
 <script src="/static/hash.js" defer></script>
 <script src="/static/proof.js" defer></script>
+<script src="/static/sigverify.js" defer></script>
 <script src="/static/app.js" defer></script>{_PAGE_SCRIPTS.get(page, "")}
 </head>
 <body>

@@ -479,6 +479,7 @@
         ["block.state_root", el("span", { className: "mono", text: header.state_root })],
         ["block.transactions_root", el("span", { className: "mono", text: header.transactions_root })],
         ["block.receipts_root", el("span", { className: "mono", text: header.receipts_root })],
+        ["block.validators_hash", el("span", { className: "mono", id: "block-validators-hash", text: header.validators_hash })],
         ["block.signatures", String(found.signatures)],
       ]),
       el("h2", { text: t("block.transactions") + ` (${formatNumber(header.transaction_count)})` }),
@@ -500,6 +501,20 @@
     receipt_other: "proof.reason.receipt_other",
     hash_unknown: "proof.reason.hash_unknown",
     proof_incomplete: "proof.reason.proof_incomplete",
+    // The commit certificate's checks (static/sigverify.js).
+    not_checked: "proof.reason.not_checked",
+    suite_unknown: "proof.reason.suite_unknown",
+    engine_raft: "proof.reason.engine_raft",
+    validators_unknown: "proof.reason.validators_unknown",
+    validators_invalid: "proof.reason.validators_invalid",
+    validators_other: "proof.reason.validators_other",
+    certificate_missing: "proof.reason.certificate_missing",
+    certificate_invalid: "proof.reason.certificate_invalid",
+    certificate_other: "proof.reason.certificate_other",
+    signer_unknown: "proof.reason.signer_unknown",
+    signer_repeated: "proof.reason.signer_repeated",
+    quorum_short: "proof.reason.quorum_short",
+    signature_invalid: "proof.reason.signature_invalid",
   };
 
   function checkRow(id, labelKey, result, details) {
@@ -540,7 +555,46 @@
     box.replaceChildren(
       el("p", { id: "proof-verdict", className: result.ok ? "recorded" : "not-recorded", "data-verified": String(result.ok),
         text: result.ok ? t("proof.verified", { height: answer.height }) : t("proof.failed") }),
-      list);
+      list, headerSection(answer));
+  }
+
+  // The header itself: its commit certificate's signatures, checked here against the validator set (sigverify.js).
+  function headerSection(answer) {
+    let result;
+    try {
+      result = GusuSig.checkCommitCertificate(answer);
+    } catch (error) {
+      const failed = { ok: false, error: String(error), code: "proof_incomplete" };
+      result = { ok: false, validators: failed, block: failed, quorum: failed, signatures: failed, elapsed_ms: 0 };
+    }
+    const { validators, block, quorum, signatures } = result;
+    const computed = (part) => part.computed_hash === undefined ? null :
+      t("proof.computed", { computed: part.computed_hash, expected: part.expected_hash });
+    const signers = (signatures.results || []).map((item) =>
+      t(item.ok ? "proof.signature_valid" : "proof.signature_invalid", { name: item.name, address: item.validator }));
+    const list = el("dl", { className: "fields" },
+      el("dt", { text: t("proof.suite") }), el("dd", { text: t(answer.suite === "ecdsa" ? "proof.suite_ecdsa" : "proof.suite_sm") }),
+      ...checkRow("proof-validators", "proof.validators", validators, [computed(validators),
+        validators.count ? t("proof.validators_count", { count: formatNumber(validators.count), power: formatNumber(validators.total_power) }) : null]),
+      ...checkRow("proof-certificate", "proof.certificate", block, [block.block_hash === undefined ? null :
+        t("proof.certificate_for", { height: block.height, round: block.round, hash: block.block_hash })]),
+      ...checkRow("proof-quorum", "proof.quorum", quorum, [quorum.power === undefined ? null :
+        t("proof.quorum_power", { power: formatNumber(quorum.power), total: formatNumber(quorum.total_power),
+          needed: formatNumber(quorum.quorum_power), signers: formatNumber(quorum.signers) })]),
+      ...checkRow("proof-signatures", "proof.signatures", signatures, signers));
+    const height = answer.header && answer.header.height;
+    const verdict = el("p", { id: "header-verdict", className: result.ok ? "recorded" : "not-recorded",
+      "data-verified": String(result.ok), "data-elapsed-ms": String(result.elapsed_ms),
+      text: result.ok ? t("proof.header_verified", { height, power: formatNumber(quorum.power), total: formatNumber(quorum.total_power) })
+        : t("proof.header_not_verified") });
+    // Only a set that is the one the header names roots the verdict; another one is reported above, not shown as trusted.
+    const trust = !validators.ok ? null : el("p", { id: "proof-trust", className: "hint",
+      text: t("proof.trust", { hash: validators.computed_hash }) });
+    const members = (validators.members || []).map((member) =>
+      [member.name, el("span", { className: "mono", text: member.address }), formatNumber(member.power)]);
+    return el("section", { id: "proof-header-check" }, el("h3", { text: t("proof.header_title") }), verdict, list,
+      members.length ? table(["proof.member_name", "proof.member_address", "proof.member_power"], members) : null, trust,
+      el("p", { className: "hint", id: "proof-elapsed", text: t("proof.elapsed", { ms: result.elapsed_ms.toFixed(0) }) }));
   }
 
   // A committed transaction's proofs: fetched from the console, checked here. The proof as received is
