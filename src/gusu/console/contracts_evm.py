@@ -738,9 +738,9 @@ async def _chain_history_html(request: web.Request, address: str, artifact: EvmA
     searched = message("events.searched", low=page.searched_from_height, high=page.searched_to_height)
     older = ""
     if page.next_before is not None:
-        query = urlencode({"before": _cursor_text(page.next_before)})
+        cursor = urlencode({"before": _cursor_text(page.next_before)})
         older = (
-            f'<p><a id="events-older" href="/contracts/evm/{address}?{query}#events">'
+            f'<p><a id="events-older" href="/contracts/evm/{address}?{cursor}#events">'
             f"{_e(message('events.older'))}</a></p>"
         )
     table = (
