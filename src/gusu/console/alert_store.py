@@ -183,13 +183,14 @@ class AlertStore:
         return [_event(row) for row in rows]
 
     async def list_firing_events(self) -> list[AlertEvent]:
-        """The latest event of each existing rule on each chain whose latest event there is ``firing`` (when it
-        started), newest first."""
+        """The latest event of each existing rule on each chain it applies to whose latest event there is
+        ``firing`` (when it started), newest first."""
         rows = await self.backend.fetch(
             f"SELECT {', '.join('e.' + column for column in _EVENT_COLUMNS.split(', '))} FROM alert_events e JOIN "
             "(SELECT rule_id, chain_id, MAX(event_id) AS newest FROM alert_events GROUP BY rule_id, chain_id) n "
             "ON e.event_id = n.newest JOIN alert_rules r ON r.rule_id = e.rule_id "
-            "WHERE e.status = 'firing' ORDER BY e.event_id DESC"
+            # A rule moved to another chain no longer speaks for the chain it left.
+            "WHERE e.status = 'firing' AND (r.chain_id IS NULL OR r.chain_id = e.chain_id) ORDER BY e.event_id DESC"
         )
         return [_event(row) for row in rows]
 

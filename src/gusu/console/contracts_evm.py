@@ -722,7 +722,9 @@ async def _chain_history_html(request: web.Request, address: str, artifact: EvmA
         async def query(from_height: int, to_height: int) -> list[ChainLog]:
             return await evm.query_logs(address, from_height, to_height, artifact)
 
-        page = await get_history_page(query, tip, min(floor, tip), before)
+        page = await get_history_page(
+            query, tip, min(floor, tip), before, EVENTS_PAGE_SIZE, HISTORY_WINDOW_BLOCKS, HISTORY_SCAN_BLOCKS_MAX
+        )
     except (GusuError, aiohttp.ClientError, OSError, TimeoutError) as error:
         return heading + _history_error(request, error)
     rows = []
