@@ -163,6 +163,16 @@ def test_a_rule_for_one_chain_fires_only_there_in_both_languages(
         == remote
     )
     _wait_history(browser, url, ("本地宕机", "firing", remote, REMOTE))
+    # The dashboard lists what fires, with the chain.
+    browser.get(url + "/")
+    WebDriverWait(browser, FIRE_WAIT_S).until(
+        lambda driver: "本地宕机" in driver.find_element(By.ID, "dashboard-alerts").text
+    )
+    firing = browser.execute_script(
+        "return [...document.querySelectorAll('#dashboard-alerts tbody tr')].map(row =>"
+        " [row.cells[0].textContent, row.cells[4].textContent]);"
+    )
+    assert sorted(tuple(row) for row in firing) == [("本地宕机", REMOTE), ("远程宕机", REMOTE)]
 
     # The same pages in English.
     _set_language(browser, "en")

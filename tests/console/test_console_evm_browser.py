@@ -249,7 +249,8 @@ def test_upload_approve_deploy_call_and_see_events_in_both_languages(
     browser.save_screenshot(str(screenshots / "evm-events-en.png"))
     rows[0].find_element(By.CSS_SELECTOR, "a.log-transaction").click()
     WebDriverWait(browser, WAIT_S).until(expected_conditions.staleness_of(rows[0]))
-    assert outside in _wait_for(browser, "main").text, "the explorer's page of the transaction"
+    # The explorer's page of the transaction (its script fills the page from the console's API).
+    WebDriverWait(browser, WAIT_S).until(lambda driver: outside in driver.find_element(By.TAG_NAME, "main").text)
     browser.get(contract_page)
     _wait_for(browser, "#event-history")
     _check_clean(browser, url, "EVM event history")
