@@ -18,6 +18,7 @@ from console_helpers import find_free_port
 from test_console_access import Console
 from test_console_alert_pages import _create_rule, _run
 from test_console_store import open_database, run
+from test_console_writes import _main
 
 from gusu.console.access import AccessInputError
 from gusu.console.alert_store import AlertStore
@@ -129,7 +130,7 @@ def test_each_rule_fires_only_for_its_chain_and_the_pages_show_which(tmp_path: P
         await _create_rule(console, name="there", kind="node_down", threshold="0", chain=str(remote.chain_id))
         await _create_rule(console, name="everywhere", kind="node_down", threshold="0", chain="all")
         refused = await _create_rule(console, 400, name="nowhere", kind="node_down", threshold="0", chain="999")
-        assert html.escape(messages["error.alert_chain_invalid"]) in refused
+        assert html.escape(messages["error.alert_chain_invalid"]) in _main(refused)
         here, there, everywhere = await AlertStore(console.store.backend).list_rules()
 
         fired = await monitor.on_tick()  # every endpoint is a closed port; the stopped chain is not watched
@@ -173,7 +174,7 @@ def test_each_rule_fires_only_for_its_chain_and_the_pages_show_which(tmp_path: P
         bad = await console.client.post(
             f"/alerts/rules/{here.rule_id}/chain", data={"csrf_token": token, "chain": "12345"}
         )
-        assert bad.status == 400 and html.escape(messages["error.alert_chain_invalid"]) in await bad.text()
+        assert bad.status == 400 and html.escape(messages["error.alert_chain_invalid"]) in _main(await bad.text())
         missing = await console.client.post("/alerts/rules/999/chain", data={"csrf_token": token, "chain": "all"})
         assert missing.status == 404
         audit = [(entry.action, entry.outcome) for entry in await console.store.list_audit(None, 100)]

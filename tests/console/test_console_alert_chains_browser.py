@@ -175,6 +175,8 @@ def test_a_rule_for_one_chain_fires_only_there_in_both_languages(
     assert sorted(tuple(row) for row in firing) == [("本地宕机", REMOTE), ("远程宕机", REMOTE)]
 
     # The same pages in English.
+    browser.get(url + "/alerts")
+    _wait_for(browser, "#alert-history")
     _set_language(browser, "en")
     main = browser.find_element(By.TAG_NAME, "main").text
     assert en["alerts.title"] in main and REMOTE in main
