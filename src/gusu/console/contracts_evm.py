@@ -630,10 +630,10 @@ def parse_history_cursor(text: str | None) -> LogPosition | None:
     """The ``?before=`` cursor, ``HEIGHT`` or ``HEIGHT-LOGINDEX``; AccessInputError if it is neither."""
     if text is None or text == "":
         return None
-    height_text, _, index_text = text.partition("-")
+    height_text, separator, index_text = text.partition("-")
     if (
         not height_text.isascii() or not height_text.isdigit() or len(height_text) > 18
-        or (index_text and (not index_text.isascii() or not index_text.isdigit() or len(index_text) > 9))
+        or (separator and (not index_text.isascii() or not index_text.isdigit() or len(index_text) > 9))
     ):  # fmt: skip
         raise AccessInputError("error.page_invalid", "the page is a whole number")
     return LogPosition(int(height_text), int(index_text or 0))
