@@ -10,7 +10,7 @@ import pytest
 from test_console_store import open_database, run
 
 from gusu.console.alert_store import AlertStore
-from gusu.console.alerts import RuleInput
+from gusu.console.alerts import DEFAULT_CHAIN_ID
 from gusu.console.chain_store import ChainStore, NewChain
 from gusu.console.store import ConsoleStore, SqliteBackend, compute_migrations
 
@@ -68,10 +68,15 @@ def test_a_version_2_store_is_migrated_and_keeps_its_alert_rules(tmp_path: Path)
                 ("INSERT INTO schema_migrations (version, applied_ms) VALUES (2, 0)", ()),
             ]
         )
-        await AlertStore(backend).create_rule(RuleInput("down", "node_down", 0, None, None, None), 1)
+        # A rule as a version-2 console wrote it (no chain: it watched the console's endpoint, the only chain).
+        await backend.execute(
+            "INSERT INTO alert_rules (name, kind, threshold, capacity, webhook_url, email_to, enabled, created_ms) "
+            "VALUES ('down', 'node_down', 0, NULL, NULL, NULL, 1, 1)"
+        )
         store = ConsoleStore(backend)
         assert await store.apply_migrations() == migrations[-1][0]
-        assert [rule.name for rule in await AlertStore(backend).list_rules()] == ["down"]
+        [rule] = await AlertStore(backend).list_rules()
+        assert rule.name == "down" and rule.chain_id == DEFAULT_CHAIN_ID, "it keeps watching the console's endpoint"
         assert await ChainStore(backend).list_chains() == []
         await store.close()
 

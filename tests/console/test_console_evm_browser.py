@@ -5,6 +5,8 @@ compiles nothing), fills the constructor form generated from its ABI, is refused
 governance has not approved the code hash, follows the link to the filled-in approve_contract proposal,
 deploys, reads balanceOf, sends transfer (signed with the keystore key) and sees the decoded Transfer event,
 the balances and the event history; a malformed address is refused with a message naming the argument.
+A transfer sent outside the console (the SDK, with the same key) appears at the top of the contract's event
+history, which the console reads from the node's eth_getLogs; its transaction link opens the explorer.
 The pages are then read in Chinese. Chromium and chromedriver as in test_console_browser.py.
 """
 
@@ -28,17 +30,30 @@ from selenium.webdriver.support.wait import WebDriverWait
 from test_console_browser import WAIT_S, _check_clean, _set_language, _wait_for, browser, pytestmark, screenshots
 
 from gusu.console.i18n import load_catalogues
-from gusu.sdk.evm import compute_runtime_code_hash, load_artifact
+from gusu.crypto.keyfile import decrypt_key_file
+from gusu.sdk import Client
+from gusu.sdk.evm import EvmContracts, compute_runtime_code_hash, load_artifact
 
 __all__ = ["browser", "pytestmark", "screenshots"]  # fixtures and marks shared with test_console_browser.py
 
 TOKEN = Path(__file__).resolve().parents[1] / "execution" / "evm" / "fixtures" / "Token.json"
 BOB = "0x" + "0b" * 20
+CAROL = "0x" + "0c" * 20
+
+
+def _send_outside_the_console(chain: EvmChain, address: str) -> str:
+    """transfer(carol, 5) through the SDK with the dev key, as a program would; the transaction id."""
+    key = decrypt_key_file(Path(chain.dev_key).read_bytes(), chain.dev_passphrase)
+    with Client(chain.endpoint) as client:
+        sent = EvmContracts(client).send(key, address, load_artifact(TOKEN), "transfer", [CAROL, 5])
+    return "0x" + bytes(sent.receipt.transaction_id).hex()
 
 
 @dataclass(frozen=True)
 class EvmChain:
     url: str
+    endpoint: str
+    """The node's API (the console's is `url`)."""
     password: str
     dev_key: str
     dev_address: str
@@ -80,6 +95,7 @@ def evm_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EvmChain]:
         printed = json.loads(console.stdout.readline())
         yield EvmChain(
             printed["url"].rstrip("/"),
+            endpoint,
             printed["first_run"]["password"],
             layout["dev_key"],
             layout["dev_address"],
@@ -210,16 +226,46 @@ def test_upload_approve_deploy_call_and_see_events_in_both_languages(
     logs = [row.text for row in result.find_elements(By.CSS_SELECTOR, "tr.evm-log")]
     assert len(logs) == 1 and "Transfer" in logs[0] and BOB in logs[0] and '"value": 250' in logs[0]
     history = browser.find_element(By.ID, "event-history").text
-    assert history.count("Transfer") == 2 and "transfer" in history, "the mint and the transfer, decoded"
+    assert history.count("Transfer") == 2 and BOB in history, "the mint and the transfer, decoded"
     browser.save_screenshot(str(screenshots / "evm-contract-en.png"))
     assert balance_of(BOB) == "250"
     assert balance_of(evm_chain.dev_address) == "999750"
     _check_clean_but_refusals(browser, url, "EVM contract page")
 
+    # A transfer the console never saw: sent with the SDK. The history, read from the chain, has it on top.
+    contract_page = f"{url}/contracts/evm/{address}"
+    outside = _send_outside_the_console(evm_chain, address)
+    browser.get(contract_page)
+    rows = _wait_for(browser, "#event-history").find_elements(By.CSS_SELECTOR, "tr.chain-log")
+    assert [row.get_attribute("data-transaction") for row in rows][:1] == [outside] and len(rows) == 3
+    newest = rows[0].text
+    assert "Transfer" in newest and CAROL in newest and '"value": 5' in newest and evm_chain.dev_address in newest
+    # Newest first, searched down to the deployment's block (the console deployed it: it knows where to stop).
+    heights = [int(row.get_attribute("data-block") or -1) for row in rows]
+    assert heights == sorted(heights, reverse=True) and rows[0].text.startswith(str(heights[0]))
+    searched = en["events.searched"].replace("{low}", str(heights[-1])).split("{high}")[0]
+    assert browser.find_element(By.ID, "events-searched").text.startswith(searched), "down to the deployment"
+    browser.find_element(By.ID, "events").location_once_scrolled_into_view  # noqa: B018 (the screenshot shows it)
+    browser.save_screenshot(str(screenshots / "evm-events-en.png"))
+    rows[0].find_element(By.CSS_SELECTOR, "a.log-transaction").click()
+    WebDriverWait(browser, WAIT_S).until(expected_conditions.staleness_of(rows[0]))
+    # The explorer's page of the transaction (its script fills the page from the console's API).
+    WebDriverWait(browser, WAIT_S).until(lambda driver: outside in driver.find_element(By.TAG_NAME, "main").text)
+    browser.get(contract_page)
+    _wait_for(browser, "#event-history")
+    _check_clean(browser, url, "EVM event history")
+
     # The same pages in Chinese: headings, the event history and a refusal's message.
     _set_language(browser, "zh-CN")
     assert browser.find_element(By.TAG_NAME, "h1").text == zh["evm.contract_title"].replace("{name}", "Token")
     assert browser.find_element(By.ID, "events").text == zh["events.history"]
+    zh_rows = browser.find_elements(By.CSS_SELECTOR, "#event-history tr.chain-log")
+    assert zh_rows[0].get_attribute("data-transaction") == outside and CAROL in zh_rows[0].text
+    headings = [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "#event-history thead th")]
+    assert headings == [zh["tx.block"], zh["tx.id"], zh["event.name"], zh["event.arguments"]]
+    assert browser.find_element(By.ID, "events-searched").text.startswith(zh["events.searched"].split("{")[0])
+    browser.find_element(By.ID, "events").location_once_scrolled_into_view  # noqa: B018
+    browser.save_screenshot(str(screenshots / "evm-events-zh.png"))
     _fill(browser, "#send-transfer input[name=arg0]", BOB)
     _fill(browser, "#send-transfer input[name=arg1]", "1e3")
     _fill(browser, "#send-transfer-passphrase", evm_chain.dev_passphrase)

@@ -22,7 +22,7 @@ aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller", reason="pip ins
 from aiosmtpd.smtp import AuthResult, LoginPassword  # noqa: E402
 
 NOTIFICATION = Notification(
-    7, "出块停滞 <stalled>", "height_stalled", "firing", 30, "31", 1_700_000_000_000, "http://n"
+    7, "出块停滞 <stalled>", "height_stalled", "firing", 30, "31", 1_700_000_000_000, "http://n", 3, "远程链"
 )
 FAST = DeliveryLimits(timeout_s=1.0, retries_max=2, retry_delay_s=0.05)
 
@@ -79,6 +79,8 @@ def test_webhook_posts_the_alert_as_json() -> None:
             "observed": "31",
             "time_ms": 1_700_000_000_000,
             "endpoint": "http://n",
+            "chain_id": 3,
+            "chain": "远程链",
         }
     ]
 
@@ -163,6 +165,7 @@ def test_email_is_sent_with_login(smtp_server: tuple[int, Mailbox]) -> None:
     assert isinstance(body, bytes)
     text = body.decode("utf-8")
     assert "height_stalled" in text and "观测值 / Observed: 31" in text and "s3cret" not in text
+    assert "链 / Chain: 远程链 (#3)" in text
 
 
 def test_email_with_a_wrong_password_fails_after_retries(smtp_server: tuple[int, Mailbox]) -> None:

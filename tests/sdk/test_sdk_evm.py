@@ -329,3 +329,128 @@ def test_overloaded_functions_are_chosen_by_count_or_signature() -> None:
     assert abi.get_function("f(address)").signature == "f(address)"
     with pytest.raises(ClientError, match=r"'f' is overloaded \(f\(uint256\), f\(address\)\); name one by its"):
         abi.get_function("f", 1)
+
+
+# --- logs on the chain: query_logs (eth_getLogs) ------------------------------------------------------
+
+CAROL = "0x" + "0c" * 20
+
+
+def _topic_of(address: str) -> bytes:
+    return bytes(12) + bytes.fromhex(address[2:])
+
+
+def test_query_logs_finds_a_contracts_logs_by_range_and_topic(tmp_path: Path) -> None:
+    token = load_artifact(FIXTURES / "Token.json")
+    transfer = next(event for event in token.abi.events if event.name == "Transfer")
+    approval = next(event for event in token.abi.events if event.name == "Approval")
+
+    async def main() -> None:
+        async with running_evm_node(tmp_path / "chain", "sm") as (server, key), AsyncClient(server.url) as client:
+            me = _address_of(key)
+            evm = AsyncEvmContracts(client)
+            deployed = await evm.deploy(key, token, ["Gusu", "GSU", SUPPLY])
+            address = deployed.address
+            to_bob = await evm.send(key, address, token, "transfer", [BOB, 250])
+            to_carol = await evm.send(key, address, token, "transfer", [CAROL, 5])
+            approved = await evm.send(key, address, token, "approve", [BOB, 7])
+            other = await evm.deploy(key, token, ["Other", "OTH", 1])  # another contract's Transfer: not listed
+            tip = int(await client.block_number())
+
+            found = await evm.query_logs(address, 0, tip, token)
+            assert [log.decoded.event for log in found] == ["Transfer", "Transfer", "Transfer", "Approval"]
+            assert dict(found[1].decoded.args) == {"from": me, "to": BOB, "value": 250}
+            assert dict(found[3].decoded.args) == {"owner": me, "spender": BOB, "value": 7}
+            sent = [deployed.receipt, to_bob.receipt, to_carol.receipt, approved.receipt]
+            assert [log.transaction_id for log in found] == [receipt.transaction_id for receipt in sent]
+            for log, receipt in zip(found, sent, strict=True):
+                view = await client.get_receipt(receipt.transaction_id)
+                assert log.block_height == view.height and log.decoded.log.address == address
+                block = await client.get_block(view.height)
+                assert log.block_hash == block.block_hash
+            assert all(log.decoded.log.address != other.address for log in found)
+
+            # By range: only the blocks asked for.
+            bob_height = found[1].block_height
+            assert [log.transaction_id for log in await evm.query_logs(address, bob_height, bob_height, token)] == [
+                to_bob.receipt.transaction_id
+            ]
+            # By topic: Transfer to Bob only; then either event (alternatives at one position); hex topics too.
+            to_bob_only = await evm.query_logs(address, 0, tip, token, topics=[transfer.topic, None, _topic_of(BOB)])
+            assert [log.transaction_id for log in to_bob_only] == [to_bob.receipt.transaction_id]
+            either = await evm.query_logs(address, 0, tip, token, topics=[[transfer.topic, approval.topic]])
+            assert len(either) == 4
+            approvals = await evm.query_logs(address, 0, tip, topics=["0x" + approval.topic.hex()])
+            assert [log.decoded.event for log in approvals] == [None], "no ABI given: kept undecoded"
+            assert approvals[0].decoded.log.topics[0] == approval.topic
+
+            # Outside the node's limits: refused before anything is sent.
+            with pytest.raises(ClientError, match="spans at most 1000"):
+                await evm.query_logs(address, 0, 1000, token)
+            with pytest.raises(ClientError, match="spans at most 2"):
+                await evm.query_logs(address, 0, 2, token, block_range_max=2)
+
+            def blocking() -> None:
+                with Client(server.url) as sync_client:
+                    logs = EvmContracts(sync_client).query_logs(address, 0, tip, token, topics=[approval.topic])
+                    assert [log.transaction_id for log in logs] == [approved.receipt.transaction_id]
+
+            await asyncio.to_thread(blocking)
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("arguments", "options", "message"),
+    [
+        (("0x12", 0, 1), {}, "0x and 40 hex digits"),
+        (("0x" + "ab" * 20, 5, 4), {}, "after to_height"),
+        (("0x" + "ab" * 20, -1, 4), {}, "from_height must be a block height"),
+        (("0x" + "ab" * 20, 0, 10), {"block_range_max": 0}, "block_range_max must be"),
+        (("0x" + "ab" * 20, 0, 1), {"topics": [None] * 5}, "at most 4 positions"),
+        (("0x" + "ab" * 20, 0, 1), {"topics": ["0x1234"]}, "0x and 64 hex digits"),
+        (("0x" + "ab" * 20, 0, 1), {"topics": [b"\x01" * 31]}, "must be 32 bytes"),
+        (("0x" + "ab" * 20, 0, 1), {"topics": [[]]}, "1 to 256 alternatives"),
+        (("0x" + "ab" * 20, 0, 1), {"topics": [[b"\x01" * 32] * 257]}, "1 to 256 alternatives"),
+    ],
+)
+def test_a_log_query_outside_the_limits_is_refused(arguments: Any, options: Any, message: str) -> None:
+    from gusu.sdk.evm import compute_log_filter
+
+    with pytest.raises(ClientError, match=message):
+        compute_log_filter(*arguments, **options)
+
+
+def test_a_log_filter_is_what_eth_get_logs_reads() -> None:
+    from gusu.sdk.evm import compute_log_filter
+
+    topic = b"\x11" * 32
+    assert compute_log_filter("0x" + "AB" * 20, 10, 1009, [topic, None, [topic, "0x" + "22" * 32], None]) == {
+        "address": "0x" + "ab" * 20,
+        "fromBlock": "0xa",
+        "toBlock": "0x3f1",
+        "topics": ["0x" + "11" * 32, None, ["0x" + "11" * 32, "0x" + "22" * 32]],
+    }
+    assert "topics" not in compute_log_filter("0x" + "ab" * 20, 0, 0, [None, None])
+
+
+def test_a_malformed_eth_get_logs_answer_is_a_codec_error() -> None:
+    from gusu.errors import CodecError
+    from gusu.sdk.evm import parse_chain_log
+
+    good = {
+        "address": "0x" + "ab" * 20, "topics": ["0x" + "11" * 32], "data": "0x", "blockNumber": "0x5",
+        "blockHash": "0x" + "22" * 32, "transactionHash": "0x" + "33" * 32, "transactionIndex": "0x0",
+        "logIndex": "0x2", "removed": False,
+    }  # fmt: skip
+    log = parse_chain_log(good)
+    assert (log.block_height, log.log_index, log.transaction_id) == (5, 2, b"\x33" * 32)
+    assert log.decoded.event is None and log.decoded.log.topics == (b"\x11" * 32,)
+    for key, bad in (
+        ("address", "0x12"), ("topics", ["0x11"]), ("topics", ["0x" + "11" * 32] * 5), ("data", "0x1"),
+        ("blockNumber", "5"), ("blockNumber", "0x" + "f" * 17), ("blockHash", None), ("logIndex", "0xzz"),
+    ):  # fmt: skip
+        with pytest.raises(CodecError):
+            parse_chain_log({**good, key: bad})
+    with pytest.raises(CodecError):
+        parse_chain_log(["not", "an", "object"])

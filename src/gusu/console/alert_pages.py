@@ -7,7 +7,10 @@ creates, enables, disables or deletes rules and sets the SMTP server
 message from the catalogues, every change written to the audit log. Secrets
 are not shown back: the SMTP password never appears in a page or answer, and
 webhook URLs (which often carry an access token in their query) are shown in
-full to operators only, to other roles as their scheme and host.
+full to operators only, to other roles as their scheme and host. A rule applies
+to every chain or to one (the console's own endpoint or a chain of the chains
+page), chosen when it is made and changed in its row; the history names the
+chain of each event.
 """
 
 from __future__ import annotations
@@ -37,11 +40,15 @@ from gusu.console.accounts import (
 )
 from gusu.console.alert_store import SMTP_SECURITY, AlertEvent, AlertStore, SmtpServer
 from gusu.console.alerts import (
+    ALL_CHAINS,
+    DEFAULT_CHAIN_ID,
     RULE_KINDS,
     AlertRule,
+    parse_rule_chain,
     parse_rule_form,
     validate_email,
 )
+from gusu.console.chain_store import ChainStore
 from gusu.console.i18n import Catalogue
 from gusu.console.settings import ConsoleSettings
 
@@ -94,6 +101,36 @@ def compute_shown_url(url: str, full: bool) -> str:
     return f"{parts.scheme}://{parts.netloc}/…"
 
 
+async def _chain_names(request: web.Request) -> dict[int, str]:
+    """Every chain a rule can name, by number: the console's endpoint first, then the chains page's chains."""
+    chains = await ChainStore(request.app[STORE_KEY].backend).list_chains()
+    message = _catalogue(request).get_message
+    return {DEFAULT_CHAIN_ID: message("chains.default")} | {chain.chain_id: chain.name for chain in chains}
+
+
+def compute_chain_label(catalogue: Catalogue, chain_id: int | None, names: Mapping[int, str]) -> str:
+    """How a page names a rule's or an event's chain (a chain no longer known by its number)."""
+    if chain_id is None:
+        return catalogue.get_message("rules.all_chains")
+    if chain_id in names:
+        return names[chain_id]
+    return catalogue.get_message("rules.chain_unknown", id=chain_id)
+
+
+def _chain_options(catalogue: Catalogue, names: Mapping[int, str], chosen: str) -> str:
+    choices = [(ALL_CHAINS, catalogue.get_message("rules.all_chains"))] + [
+        (str(chain_id), name) for chain_id, name in names.items()
+    ]
+    return "".join(
+        f'<option value="{_e(value)}"{" selected" if value == chosen else ""}>{_e(label)}</option>'
+        for value, label in choices
+    )
+
+
+def _chain_value(chain_id: int | None) -> str:
+    return ALL_CHAINS if chain_id is None else str(chain_id)
+
+
 def _condition(message: Catalogue, kind: str, threshold: int, capacity: int | None) -> str:
     return message.get_message(KIND_KEYS[kind][1], threshold=threshold, capacity=capacity or "")
 
@@ -113,17 +150,20 @@ def _nav(message: Catalogue, current: str) -> str:
 # --- history ---------------------------------------------------------------------------------
 
 
-def _event_row(catalogue: Catalogue, event: AlertEvent) -> str:
+def _event_row(catalogue: Catalogue, event: AlertEvent, names: Mapping[int, str]) -> str:
     message = catalogue.get_message
+    # The name the chain had when the event fired; the console's endpoint by its label.
+    chain = event.chain_name or compute_chain_label(catalogue, event.chain_id, names)
     keys = KIND_KEYS.get(event.kind)
     kind = message(keys[0]) if keys else event.kind
     observed = message(keys[2], observed=event.observed) if keys else event.observed
     status = message(STATUS_KEYS[event.status]) if event.status in STATUS_KEYS else event.status
     return (
-        f'<tr class="alert-{_e(event.status)}" data-rule="{event.rule_id}" data-status="{_e(event.status)}">'
+        f'<tr class="alert-{_e(event.status)}" data-rule="{event.rule_id}" data-status="{_e(event.status)}" '
+        f'data-chain="{event.chain_id}">'
         f"<td>{_e(_time(event.time_ms))}</td><td>{_e(event.rule_name)}</td><td>{_e(kind)}</td>"
         f'<td><span class="status-{_e(event.status)}">{_e(status)}</span></td><td>{_e(observed)}</td>'
-        f"<td>{_e(event.delivery or '—')}</td></tr>"
+        f'<td>{_e(event.delivery or "—")}</td><td class="alert-chain">{_e(chain)}</td></tr>'
     )
 
 
@@ -142,7 +182,8 @@ async def _history(request: web.Request) -> web.StreamResponse:
     message = catalogue.get_message
     limit = _settings(request).alert_page_max
     events = await _store(request).list_events(_parse_before(request), limit)
-    rows = "".join(_event_row(catalogue, event) for event in events)
+    names = await _chain_names(request)
+    rows = "".join(_event_row(catalogue, event, names) for event in events)
     older = (
         f'<a class="pager-older" href="/alerts?before={events[-1].event_id}">{_e(message("alerts.older"))}</a>'
         if len(events) == limit
@@ -155,7 +196,8 @@ async def _history(request: web.Request) -> web.StreamResponse:
             f'<table id="alert-history"><thead><tr><th>{_e(message("alerts.time"))}</th>'
             f"<th>{_e(message('alerts.rule'))}</th><th>{_e(message('rules.kind'))}</th>"
             f"<th>{_e(message('alerts.status'))}</th><th>{_e(message('alerts.observed'))}</th>"
-            f"<th>{_e(message('alerts.delivery'))}</th></tr></thead><tbody>{rows}</tbody></table>"
+            f"<th>{_e(message('alerts.delivery'))}</th><th>{_e(message('rules.chain'))}</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>"
         )
     )
     content = (
@@ -167,8 +209,21 @@ async def _history(request: web.Request) -> web.StreamResponse:
 # --- rules -------------------------------------------------------------------------------------
 
 
-def _rule_row(catalogue: Catalogue, rule: AlertRule, token: str | None, full_urls: bool, firing: bool) -> str:
+def _rule_row(
+    catalogue: Catalogue, rule: AlertRule, token: str | None, full_urls: bool, firing: bool, names: Mapping[int, str]
+) -> str:
     message = catalogue.get_message
+    chain = f'<span class="rule-chain">{_e(compute_chain_label(catalogue, rule.chain_id, names))}</span>'
+    if token is not None:
+        # Operators change the chain in place: the rule's state starts afresh on its new chain(s).
+        chain = (
+            f'<form class="rule-chain-form" id="rule-chain-{rule.rule_id}" action="/alerts/rules/{rule.rule_id}/chain" '
+            f'method="post">{token}<label class="hidden" for="rule-chain-{rule.rule_id}-field">'
+            f"{_e(message('rules.chain'))}</label>"
+            f'<select id="rule-chain-{rule.rule_id}-field" name="chain">'
+            f"{_chain_options(catalogue, names, _chain_value(rule.chain_id))}</select>"
+            f'<button type="submit">{_e(message("rules.chain_submit"))}</button></form>'
+        )
     notify = []
     if rule.webhook_url:
         notify.append(f"{message('rules.webhook_url')}: {compute_shown_url(rule.webhook_url, full_urls)}")
@@ -191,14 +246,16 @@ def _rule_row(catalogue: Catalogue, rule: AlertRule, token: str | None, full_url
             f'<button type="submit" class="danger">{_e(message("rules.delete"))}</button></form>'
         )
     return (
-        f'<tr data-rule="{rule.rule_id}"><td>{_e(rule.name)}</td><td>{_e(message(KIND_KEYS[rule.kind][0]))}</td>'
+        f'<tr data-rule="{rule.rule_id}" data-chain="{_e(_chain_value(rule.chain_id))}"><td>{_e(rule.name)}</td>'
+        f"<td>{chain}</td><td>{_e(message(KIND_KEYS[rule.kind][0]))}</td>"
         f"<td>{_e(_condition(catalogue, rule.kind, rule.threshold, rule.capacity))}</td>"
         f"<td>{_e('; '.join(notify) or '—')}</td><td>{_e(state)}</td><td>{actions}</td></tr>"
     )
 
 
-def _rule_form(catalogue: Catalogue, token: str, form: Mapping[str, str]) -> str:
+def _rule_form(catalogue: Catalogue, token: str, form: Mapping[str, str], names: Mapping[int, str]) -> str:
     message = catalogue.get_message
+    chains = _chain_options(catalogue, names, form.get("chain", ALL_CHAINS))
     kinds = "".join(
         f'<option value="{kind}"{" selected" if form.get("kind") == kind else ""}>{_e(message(keys[0]))}</option>'
         for kind, keys in KIND_KEYS.items()
@@ -213,6 +270,8 @@ def _rule_form(catalogue: Catalogue, token: str, form: Mapping[str, str]) -> str
         f"{_field(catalogue, 'name', 'rules.name', extra='required ' + value('name'))}"
         f'<label for="field-kind">{_e(message("rules.kind"))}</label>'
         f'<select id="field-kind" name="kind">{kinds}</select>'
+        f'<label for="field-chain">{_e(message("rules.chain"))}</label>'
+        f'<select id="field-chain" name="chain">{chains}</select>'
         f"{_field(catalogue, 'threshold', 'rules.threshold', extra='required inputmode=numeric ' + value('threshold'))}"
         f"{_field(catalogue, 'capacity', 'rules.capacity', extra='inputmode=numeric ' + value('capacity'))}"
         f"{_field(catalogue, 'webhook_url', 'rules.webhook_url', 'url', value('webhook_url'))}"
@@ -266,13 +325,16 @@ async def _rules_page(
     token = _csrf_input(viewer.session.csrf_token) if manage else None
     rules = await store.list_rules()
     firing = await store.list_firing_rule_ids()
-    rows = "".join(_rule_row(catalogue, rule, token, manage, rule.rule_id in firing and rule.enabled) for rule in rules)
+    names = await _chain_names(request)
+    rows = "".join(
+        _rule_row(catalogue, rule, token, manage, rule.rule_id in firing and rule.enabled, names) for rule in rules
+    )
     table = (
         f'<p id="rules-empty">{_e(message("rules.empty"))}</p>'
         if not rules
         else (
             f'<table id="alert-rules"><thead><tr><th>{_e(message("rules.name"))}</th>'
-            f"<th>{_e(message('rules.kind'))}</th><th>{_e(message('rules.condition'))}</th>"
+            f"<th>{_e(message('rules.chain'))}</th><th>{_e(message('rules.kind'))}</th><th>{_e(message('rules.condition'))}</th>"
             f"<th>{_e(message('rules.notify'))}</th><th>{_e(message('rules.state'))}</th><th></th></tr></thead>"
             f"<tbody>{rows}</tbody></table>"
         )
@@ -283,7 +345,8 @@ async def _rules_page(
     interval = _settings(request).alert_interval_s
     content += f'<p class="hint">{_e(message("rules.interval", seconds=f"{interval:g}"))}</p>'
     if token is not None:
-        content += _rule_form(catalogue, token, form or {}) + _smtp_form(catalogue, token, await store.get_smtp())
+        content += _rule_form(catalogue, token, form or {}, names)
+        content += _smtp_form(catalogue, token, await store.get_smtp())
     else:
         content += f'<p id="rules-read-only">{_e(message("rules.read_only"))}</p>'
     return _render(request, "alert_rules", content, 400 if error else 200)
@@ -299,7 +362,7 @@ async def _rules_create(request: web.Request) -> web.StreamResponse:
     form: dict[str, str] = {}
     try:
         form = await _form(request)
-        rule = parse_rule_form(form)
+        rule = parse_rule_form(form, set(await _chain_names(request)))
         store = _store(request)
         rules_max = _settings(request).alert_rules_max
         if await store.count_rules() >= rules_max:
@@ -311,7 +374,10 @@ async def _rules_create(request: web.Request) -> web.StreamResponse:
         return await _rules_page(request, error=error, form=form)
     now_ms = int(time.time() * 1000)
     await store.create_rule(rule, now_ms)
-    await record(request, "alert_rule.create", f"{rule.name} ({rule.kind} {rule.threshold})", "ok")
+    target = f"{rule.name} ({rule.kind} {rule.threshold})" + (
+        "" if rule.chain_id is None else f" chain {rule.chain_id}"
+    )
+    await record(request, "alert_rule.create", target, "ok")
     return web.Response(status=303, headers={"Location": "/alerts/rules"})
 
 
@@ -333,6 +399,25 @@ def _rule_action(action: str) -> Handler:
         return web.Response(status=303, headers={"Location": "/alerts/rules"})
 
     return handler
+
+
+@requires("alerts.manage")
+async def _rule_chain(request: web.Request) -> web.StreamResponse:
+    """Points a rule at another chain, or at every chain."""
+    text = request.match_info["rule_id"]
+    store = _store(request)
+    rule = await store.get_rule(int(text)) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+    if rule is None:
+        raise web.HTTPNotFound()
+    try:
+        form = await _form(request)
+        chain_id = parse_rule_chain(form.get("chain", ""), set(await _chain_names(request)))
+    except AccessInputError as error:
+        await record(request, "alert_rule.chain", f"{rule.rule_id} {rule.name}", "refused")
+        return await _rules_page(request, error=error)
+    await store.apply_rule_chain(rule.rule_id, chain_id)
+    await record(request, "alert_rule.chain", f"{rule.rule_id} {rule.name}: chain {_chain_value(chain_id)}", "ok")
+    return web.Response(status=303, headers={"Location": "/alerts/rules"})
 
 
 def parse_smtp_form(form: Mapping[str, str], current: SmtpServer | None) -> SmtpServer:
@@ -398,6 +483,8 @@ async def _api_events(request: web.Request) -> web.StreamResponse:
                     "observed": event.observed,
                     "time_ms": event.time_ms,
                     "delivery": event.delivery,
+                    "chain_id": event.chain_id,
+                    "chain": event.chain_name,
                 }
                 for event in events
             ]
@@ -423,6 +510,7 @@ async def _api_rules(request: web.Request) -> web.StreamResponse:
                     "email_to": rule.email_to,
                     "enabled": rule.enabled,
                     "firing": rule.enabled and rule.rule_id in firing,
+                    "chain_id": rule.chain_id,
                 }
                 for rule in await store.list_rules()
             ]
@@ -444,6 +532,8 @@ async def _api_firing(request: web.Request) -> web.StreamResponse:
                     "kind": event.kind,
                     "observed": event.observed,
                     "since_ms": event.time_ms,
+                    "chain_id": event.chain_id,
+                    "chain": event.chain_name,
                 }
                 for event in await store.list_firing_events()
                 if event.rule_id in enabled
@@ -460,6 +550,7 @@ def add_alert_routes(app: web.Application, settings: ConsoleSettings) -> None:
     router.add_post("/alerts/rules", _rules_create)
     for action in ("enable", "disable", "delete"):
         router.add_post(f"/alerts/rules/{{rule_id}}/{action}", _rule_action(action))
+    router.add_post("/alerts/rules/{rule_id}/chain", _rule_chain)
     router.add_post("/alerts/smtp", _smtp_set)
     router.add_get("/api/alerts", _api_events)
     router.add_get("/api/alerts/rules", _api_rules)

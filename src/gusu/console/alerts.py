@@ -20,13 +20,19 @@ Rules (`RULE_KINDS`), with the meaning of their threshold:
 
 A rule whose observation is missing (the node is down, or the metric is absent)
 keeps its state: no information is neither a fault nor a recovery.
+
+A rule applies to one chain or to every chain the console watches (`chain_id`:
+None for all, `DEFAULT_CHAIN_ID` for the console's own endpoint, else a chain
+of the chains page). The monitor evaluates each chain's rules against that
+chain's observation, with a separate state per rule and chain
+(`is_rule_for_chain`), so one incident on one chain fires once, for that chain.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Final, Literal
 from urllib.parse import urlsplit
@@ -50,6 +56,10 @@ URL_LENGTH_MAX: Final = 256
 EMAIL_LENGTH_MAX: Final = 254
 _EMAIL_PATTERN: Final = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 SECONDS_PER_DAY: Final = 86_400
+DEFAULT_CHAIN_ID: Final = 0
+"""The chain number of the console's own endpoint (``--endpoint``); chains of the chains page count from 1."""
+ALL_CHAINS: Final = "all"
+"""The rule form's value for a rule that applies to every chain."""
 
 Status = Literal["firing", "resolved"]
 
@@ -65,6 +75,14 @@ class AlertRule:
     webhook_url: str | None
     email_to: str | None
     enabled: bool
+    chain_id: int | None = None
+    """The chain it watches: None for every chain, `DEFAULT_CHAIN_ID` for the console's endpoint, else a chain's
+    number in the console store."""
+
+
+def is_rule_for_chain(rule: AlertRule, chain_id: int) -> bool:
+    """Whether `rule` is evaluated for the chain numbered `chain_id`."""
+    return rule.chain_id is None or rule.chain_id == chain_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +253,21 @@ class RuleInput:
     capacity: int | None
     webhook_url: str | None
     email_to: str | None
+    chain_id: int | None = None
+    """None: every chain (see `AlertRule.chain_id`)."""
+
+
+def parse_rule_chain(text: str, chain_ids: Collection[int]) -> int | None:
+    """The rule form's chain field: ``all`` (None), or the number of a chain the console knows (`chain_ids`,
+    with `DEFAULT_CHAIN_ID`); AccessInputError otherwise."""
+    text = text.strip()
+    if text in ("", ALL_CHAINS):
+        return None
+    if text.isascii() and text.isdigit() and len(text) <= 18:
+        chain_id = int(text)
+        if chain_id == DEFAULT_CHAIN_ID or chain_id in chain_ids:
+            return chain_id
+    raise AccessInputError("error.alert_chain_invalid", "choose all chains or one chain the console knows")
 
 
 def validate_webhook_url(url: str) -> None:
@@ -278,8 +311,9 @@ def _parse_int(text: str, low: int, high: int, key: str, what: str) -> int:
     return int(stripped)
 
 
-def parse_rule_form(form: Mapping[str, str]) -> RuleInput:
-    """Validates the rules page's form (name, kind, threshold, capacity, webhook_url, email_to)."""
+def parse_rule_form(form: Mapping[str, str], chain_ids: Collection[int] = ()) -> RuleInput:
+    """Validates the rules page's form (name, kind, threshold, capacity, webhook_url, email_to, chain: `all`
+    or one of `chain_ids` or `DEFAULT_CHAIN_ID`)."""
     name = form.get("name", "").strip()
     if (
         not name
@@ -310,4 +344,5 @@ def parse_rule_form(form: Mapping[str, str]) -> RuleInput:
     email_to = form.get("email_to", "").strip() or None
     if email_to is not None:
         validate_email(email_to)
-    return RuleInput(name, kind, threshold, capacity, webhook_url, email_to)
+    chain_id = parse_rule_chain(form.get("chain", ALL_CHAINS), chain_ids)
+    return RuleInput(name, kind, threshold, capacity, webhook_url, email_to, chain_id)

@@ -13,19 +13,25 @@ The chain keeps code, not ABIs, so the console keeps the artifact of every
 contract it deployed or a user registered by address (gusu.console.evm_store).
 Forms are generated from the ABI, one field per input, parsed by its type
 (`parse_form_argument`) with a message naming the input; results and logs are
-decoded with the same ABI. A contract's event history is the decoded logs of
-the transactions sent through the console, newest first, a page at a time.
+decoded with the same ABI. A contract's event history is every log it emitted,
+whoever sent the transaction (the console, the SDK, ethers), read from the
+node's ``eth_getLogs`` window by window down from the tip
+(`AsyncEvmContracts.query_logs`, `get_history_page`), newest first, a bounded
+page at a time; on a chain without the `evm` contract the section is absent.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlencode
 
+import aiohttp
 from aiohttp import web
 
 from gusu.console.access import AccessInputError
@@ -49,10 +55,13 @@ from gusu.ledger.types import Receipt
 from gusu.sdk import AsyncClient
 from gusu.sdk.contracts import AsyncContracts
 from gusu.sdk.evm import (
+    CONTRACT_UNKNOWN,
     EVM_CONTRACT,
+    LOGS_BLOCK_RANGE_MAX,
     AbiFunction,
     AbiParameter,
     AsyncEvmContracts,
+    ChainLog,
     EvmArtifact,
     check_receipt,
     compute_runtime_code_hash,
@@ -77,7 +86,11 @@ INPUTS_MAX: Final = 32
 FUNCTIONS_SHOWN_MAX: Final = 200
 """Functions a contract page shows forms for (an ABI may list up to 4,096 entries)."""
 EVENTS_PAGE_SIZE: Final = 20
-"""Transactions (with their decoded logs) per page of a contract's event history."""
+"""Events per page of a contract's event history."""
+HISTORY_WINDOW_BLOCKS: Final = LOGS_BLOCK_RANGE_MAX
+"""Blocks one eth_getLogs of the event history spans: the node's default limit (1,000)."""
+HISTORY_SCAN_BLOCKS_MAX: Final = 20 * HISTORY_WINDOW_BLOCKS
+"""Blocks one page of the event history searches at most (20 node calls); older ones are on the next page."""
 CONTRACTS_LISTED_MAX: Final = 100
 RESULT_TEXT_LENGTH_MAX: Final = 4096
 """Characters of a decoded value shown; longer ones are cut with an ellipsis."""
@@ -453,7 +466,8 @@ def _deployed_history_key(receipt: Receipt, artifact: EvmArtifact) -> str:
 # --- a contract's page -----------------------------------------------------------------------------
 
 
-async def _load_contract(request: web.Request) -> tuple[str, EvmArtifact]:
+async def _load_contract(request: web.Request) -> tuple[str, EvmArtifact, str | None]:
+    """(address, artifact, the deployment's transaction id or None for a contract registered by address)."""
     try:
         address = _parse_address_text(request.match_info["address"])
     except AccessInputError:
@@ -461,7 +475,7 @@ async def _load_contract(request: web.Request) -> tuple[str, EvmArtifact]:
     found = await _store(request).get_contract(address)
     if found is None:
         raise web.HTTPNotFound()
-    return address, get_artifact(found[1])
+    return address, get_artifact(found[1]), found[0].transaction_id
 
 
 def _function_form(
@@ -588,52 +602,170 @@ def _output_bytes(receipt: Receipt) -> bytes:
     return output
 
 
-def _parse_before(text: str | None) -> int | None:
+@dataclass(frozen=True, slots=True, order=True)
+class LogPosition:
+    """Where a log is on the chain: its block, then its index among the block's logs (eth_getLogs' logIndex)."""
+
+    block_height: int
+    log_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """One page of a contract's event history, newest first."""
+
+    logs: tuple[ChainLog, ...]
+    next_before: LogPosition | None
+    """The cursor of the next (older) page; None when the search reached the contract's first block."""
+    searched_from_height: int
+    """The lowest block this page searched: with fewer logs than a page, the older ones are below it."""
+    searched_to_height: int
+
+
+LogQuery = Callable[[int, int], Awaitable[list[ChainLog]]]
+"""Logs of blocks (from_height, to_height), both included, oldest first: one eth_getLogs."""
+
+
+def parse_history_cursor(text: str | None) -> LogPosition | None:
+    """The ``?before=`` cursor, ``HEIGHT`` or ``HEIGHT-LOGINDEX``; AccessInputError if it is neither."""
     if text is None or text == "":
         return None
-    if not text.isdigit() or len(text) > 18:
+    height_text, separator, index_text = text.partition("-")
+    if (
+        not height_text.isascii() or not height_text.isdigit() or len(height_text) > 18
+        or (separator and (not index_text.isascii() or not index_text.isdigit() or len(index_text) > 9))
+    ):  # fmt: skip
         raise AccessInputError("error.page_invalid", "the page is a whole number")
-    return int(text)
+    return LogPosition(int(height_text), int(index_text or 0))
 
 
-def _time_text(time_ms: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time_ms / 1000))
+def _cursor_text(position: LogPosition) -> str:
+    return f"{position.block_height}-{position.log_index}"
 
 
-async def _history_html(request: web.Request, history_key: str, base_path: str) -> str:
-    """The decoded events of the console's transactions to a contract, a page at a time (``?before=``)."""
+async def get_history_page(
+    query: LogQuery,
+    tip_height: int,
+    floor_height: int,
+    before: LogPosition | None,
+    page_size: int = EVENTS_PAGE_SIZE,
+    window_blocks: int = HISTORY_WINDOW_BLOCKS,
+    scan_blocks_max: int = HISTORY_SCAN_BLOCKS_MAX,
+) -> HistoryPage:
+    """The `page_size` logs before `before` (the newest when None), newest first, searched downwards from the
+    tip in windows of `window_blocks` to `floor_height` (the contract's deployment, 0 if unknown).
+
+    A page searches at most `scan_blocks_max` blocks: a contract quiet for a long stretch gets a short (or empty)
+    page whose cursor continues below the blocks searched, so no page view costs more than
+    ``scan_blocks_max / window_blocks`` node calls. A window the node refuses for having too many logs
+    (``request_too_large``) is halved and asked again.
+    """
+    assert page_size >= 1 and 1 <= window_blocks <= scan_blocks_max
+    high = tip_height if before is None else min(tip_height, before.block_height)
+    top = high
+    found: list[ChainLog] = []
+    window = window_blocks
+    lowest = high + 1
+    while high >= floor_height and len(found) <= page_size and top - high < scan_blocks_max:
+        low = max(floor_height, high - window + 1, top - scan_blocks_max + 1)
+        try:
+            logs = await query(low, high)
+        except RemoteError as error:
+            if error.code != "request_too_large" or high == low:
+                raise
+            window = max(1, (high - low + 1) // 2)
+            continue
+        found.extend(log for log in logs if before is None or LogPosition(log.block_height, log.log_index) < before)
+        lowest = low
+        high = low - 1
+    found.sort(key=lambda log: (log.block_height, log.log_index), reverse=True)
+    shown = tuple(found[:page_size])
+    next_before: LogPosition | None = None
+    if len(found) > page_size:
+        next_before = LogPosition(shown[-1].block_height, shown[-1].log_index)
+    elif lowest > floor_height:
+        next_before = LogPosition(lowest, 0)
+    return HistoryPage(shown, next_before, min(lowest, top), top)
+
+
+def compute_log_row(log: ChainLog) -> tuple[str, str]:
+    """(event name, decoded arguments as JSON text) of a history row; undecoded logs show their topics and data."""
+    decoded = log.decoded
+    if decoded.event is None:
+        return "Log", compute_display({"topics": list(decoded.log.topics), "data": decoded.log.data})
+    return decoded.event, compute_display(dict(decoded.args))
+
+
+async def _chain_history_html(request: web.Request, address: str, artifact: EvmArtifact, deployment: str | None) -> str:
+    """The contract's events from the node's eth_getLogs, a page at a time (``?before=``); '' on a chain without
+    the `evm` contract (the section is absent there, not an error)."""
     message = _catalogue(request).get_message
-    before = _parse_before(request.query.get("before"))
-    entries = await request.app[STORE_KEY].list_contract_transactions_before(history_key, before, EVENTS_PAGE_SIZE + 1)
-    more = len(entries) > EVENTS_PAGE_SIZE
-    entries = entries[:EVENTS_PAGE_SIZE]
-    rows = "".join(
-        f'<tr data-entry="{entry.entry_id}"><td>{_e(_time_text(entry.time_ms))}</td>'
-        f"<td>{_e(entry.actor)}</td><td><code>{_e(entry.method)}</code></td>"
-        f'<td><a href="/transactions/{_e(entry.transaction_id)}">{_e(entry.transaction_id[:18])}…</a></td>'
-        f"<td>{_e(message('receipt.status.success' if entry.success else 'receipt.status.failed'))}</td>"
-        f"<td>{_logs_html(request, json.loads(entry.events))}</td></tr>"
-        for entry in entries
+    before = parse_history_cursor(request.query.get("before"))
+    client = _client(request)
+    evm = AsyncEvmContracts(client)
+    heading = f'<h2 id="events">{_e(message("events.history"))}</h2><p>{_e(message("events.chain_note"))}</p>'
+    try:
+        await evm.get_code(address)
+    except RemoteError as error:
+        if error.code == CONTRACT_UNKNOWN:
+            return ""
+        return heading + _history_error(request, error)
+    except (GusuError, aiohttp.ClientError, OSError, TimeoutError) as error:
+        return heading + _history_error(request, error)
+    try:
+        tip = int(await client.block_number())
+        floor = 0
+        if deployment is not None:
+            with contextlib.suppress(GusuError, ValueError):
+                floor = int((await client.get_receipt(deployment)).height)
+
+        async def query(from_height: int, to_height: int) -> list[ChainLog]:
+            return await evm.query_logs(address, from_height, to_height, artifact)
+
+        page = await get_history_page(
+            query, tip, min(floor, tip), before, EVENTS_PAGE_SIZE, HISTORY_WINDOW_BLOCKS, HISTORY_SCAN_BLOCKS_MAX
+        )
+    except (GusuError, aiohttp.ClientError, OSError, TimeoutError) as error:
+        return heading + _history_error(request, error)
+    rows = []
+    for log in page.logs:
+        name, arguments = compute_log_row(log)
+        transaction = "0x" + log.transaction_id.hex()
+        rows.append(
+            f'<tr class="chain-log" data-block="{log.block_height}" data-log-index="{log.log_index}" '
+            f'data-transaction="{transaction}"><td><a href="/blocks/{log.block_height}">{log.block_height}</a></td>'
+            f'<td><a class="log-transaction" href="/transactions/{transaction}"><code>{transaction[:18]}…</code></a>'
+            f'</td><td class="log-event">{_e(name)}</td><td><code class="log-args">{_e(arguments)}</code></td></tr>'
+        )
+    searched = message("events.searched", low=page.searched_from_height, high=page.searched_to_height)
+    older = ""
+    if page.next_before is not None:
+        cursor = urlencode({"before": _cursor_text(page.next_before)})
+        older = (
+            f'<p><a id="events-older" href="/contracts/evm/{address}?{cursor}#events">'
+            f"{_e(message('events.older'))}</a></p>"
+        )
+    table = (
+        f'<table id="event-history"><thead><tr><th>{_e(message("tx.block"))}</th><th>{_e(message("tx.id"))}</th>'
+        f"<th>{_e(message('event.name'))}</th><th>{_e(message('event.arguments'))}</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+        if rows
+        else f'<p id="event-history-empty">{_e(message("events.none_found"))}</p>'
     )
-    older = (
-        f'<p><a id="events-older" href="{_e(base_path)}?{urlencode({"before": entries[-1].entry_id})}">'
-        f"{_e(message('events.older'))}</a></p>"
-        if more and entries
-        else ""
-    )
-    return (
-        f'<h2 id="events">{_e(message("events.history"))}</h2><p>{_e(message("events.history_note"))}</p>'
-        f'<table id="event-history"><thead><tr><th>{_e(message("audit.time"))}</th>'
-        f"<th>{_e(message('audit.actor'))}</th><th>{_e(message('tx.method'))}</th><th>{_e(message('tx.id'))}</th>"
-        f"<th>{_e(message('receipt.status'))}</th><th>{_e(message('receipt.events'))}</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table>{older}"
-    )
+    return f'{heading}{table}<p class="note" id="events-searched">{_e(searched)}</p>{older}'
+
+
+def _history_error(request: web.Request, error: BaseException) -> str:
+    message = _catalogue(request).get_message
+    reason = str(error)[:300]
+    return f'<p class="error" id="events-error" role="alert">{_e(message("events.unavailable", reason=reason))}</p>'
 
 
 async def _contract_page(
     request: web.Request,
     address: str,
     artifact: EvmArtifact,
+    deployment: str | None,
     values: dict[str, str] | None = None,
     error: AccessInputError | None = None,
 ) -> web.Response:
@@ -653,7 +785,7 @@ async def _contract_page(
         except AccessInputError as refused:
             error = refused
     try:
-        history = await _history_html(request, f"evm:{address}", f"/contracts/evm/{address}")
+        history = await _chain_history_html(request, address, artifact, deployment)
     except AccessInputError as refused:
         error = error or refused
     keys = (
@@ -692,15 +824,15 @@ async def _contract_page(
 
 @requires("contracts.read")
 async def _contract_get(request: web.Request) -> web.StreamResponse:
-    address, artifact = await _load_contract(request)
-    return await _contract_page(request, address, artifact)
+    address, artifact, deployment = await _load_contract(request)
+    return await _contract_page(request, address, artifact, deployment)
 
 
 @requires("contracts.write")
 async def _contract_send(request: web.Request) -> web.StreamResponse:
     viewer = get_viewer(request)
     assert viewer is not None
-    address, artifact = await _load_contract(request)
+    address, artifact, deployment = await _load_contract(request)
     form: Form | None = None
     try:
         form = await read_form(
@@ -724,7 +856,7 @@ async def _contract_send(request: web.Request) -> web.StreamResponse:
         del key
     except AccessInputError as error:
         await record(request, "contract.call", f"evm {address}", "refused")
-        return await _contract_page(request, address, artifact, dict(form.fields) if form else {}, error)
+        return await _contract_page(request, address, artifact, deployment, dict(form.fields) if form else {}, error)
     outcome = "ok" if sent.receipt.is_success else "failed"
     await record(request, "contract.call", f"evm {address}.{function.name} {sent.transaction_id}", outcome)
     query = urlencode({"transaction": sent.transaction_id, "function": function.signature})

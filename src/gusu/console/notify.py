@@ -49,7 +49,11 @@ class Notification:
     observed: str
     time_ms: int
     endpoint: str
-    """The node the console watches."""
+    """The node of the chain the event is about."""
+    chain_id: int = 0
+    """That chain's number in the console (0: the console's own endpoint)."""
+    chain_name: str = ""
+    """That chain's name ('' for the console's own endpoint)."""
 
 
 def compute_webhook_body(notification: Notification) -> JSONObject:
@@ -63,6 +67,8 @@ def compute_webhook_body(notification: Notification) -> JSONObject:
         "observed": notification.observed,
         "time_ms": notification.time_ms,
         "endpoint": notification.endpoint,
+        "chain_id": notification.chain_id,
+        "chain": notification.chain_name,
     }
 
 
@@ -86,6 +92,7 @@ def compute_email(notification: Notification, sender: str, recipient: str) -> Em
         f"观测值 / Observed: {notification.observed}\n"
         f"时间 / Time: {when}\n"
         f"节点 / Node: {notification.endpoint}\n"
+        f"链 / Chain: {notification.chain_name or '默认节点 / default node'} (#{notification.chain_id})\n"
     )
     return message
 

@@ -118,7 +118,10 @@ _APPEND_ONLY: Final = {
 
 def compute_migrations(dialect: str) -> list[tuple[int, list[str]]]:
     """The schema as numbered steps; a new step gets the next number and is never edited once released."""
-    from gusu.console.alert_store import compute_alert_migration  # here: alert_store's imports reach this module
+    from gusu.console.alert_store import (  # here: alert_store's imports reach this module
+        compute_alert_chain_migration,
+        compute_alert_migration,
+    )
     from gusu.console.chain_store import compute_chain_migration
     from gusu.console.evm_store import compute_evm_migration
 
@@ -154,6 +157,7 @@ def compute_migrations(dialect: str) -> list[tuple[int, list[str]]]:
         ),
         (4, compute_chain_migration(identity)),  # local and remote chains (console/chain_store.py)
         (5, compute_evm_migration(identity)),  # EVM artifacts and contracts (console/evm_store.py)
+        (6, compute_alert_chain_migration()),  # alert rules and events per chain (console/alert_store.py)
     ]
 
 

@@ -225,6 +225,23 @@ def _to_address(value: bytes | str, what: str) -> Address:
     return Address(data)
 
 
+ETH_LOGS_RESULTS_MAX = 10_000
+"""Most logs accepted in one eth_getLogs answer: the node's default ``[eth] logs_results_max``."""
+
+
+def eth_logs_call(log_filter: dict[str, JSON]) -> RpcCall[list[JSON]]:
+    """eth_getLogs with an Ethereum filter object; the answer's log objects, unparsed (gusu.sdk.evm reads them)."""
+    return RpcCall("eth_getLogs", [log_filter], _parse_eth_logs)
+
+
+def _parse_eth_logs(data: JSON) -> list[JSON]:
+    if not isinstance(data, list):
+        raise CodecError("eth_getLogs must answer a list of logs")
+    if len(data) > ETH_LOGS_RESULTS_MAX:
+        raise CodecError(f"eth_getLogs answered {len(data)} logs; at most {ETH_LOGS_RESULTS_MAX} are read")
+    return data
+
+
 def receipt_call(transaction_id: bytes | str) -> RpcCall[ReceiptView]:
     return RpcCall("gusu_getReceipt", [bytes_to_hex(to_hash(transaction_id))], parse_receipt)
 

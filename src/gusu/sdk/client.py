@@ -250,6 +250,11 @@ class Client:
         """
         return self._run(_rpc.sender_transactions_call(address, limit, before))
 
+    def get_eth_logs(self, log_filter: dict[str, JSON]) -> list[JSON]:
+        """eth_getLogs with an Ethereum filter object, the logs unparsed; `gusu.sdk.evm.EvmContracts.query_logs`
+        builds the filter within the node's limits and decodes the answer."""
+        return self._run(_rpc.eth_logs_call(log_filter))
+
     def get_transaction_proof(self, transaction_id: bytes | str) -> TransactionProof:
         return self._run(_rpc.transaction_proof_call(transaction_id))
 
@@ -532,6 +537,10 @@ class AsyncClient:
     ) -> SenderTransactionsPage:
         """Committed transactions `address` sent, newest first (as `Client.get_transactions_by_sender`)."""
         return await self._run(_rpc.sender_transactions_call(address, limit, before))
+
+    async def get_eth_logs(self, log_filter: dict[str, JSON]) -> list[JSON]:
+        """As `Client.get_eth_logs`."""
+        return await self._run(_rpc.eth_logs_call(log_filter))
 
     async def get_transaction_proof(self, transaction_id: bytes | str) -> TransactionProof:
         return await self._run(_rpc.transaction_proof_call(transaction_id))

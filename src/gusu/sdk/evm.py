@@ -38,6 +38,7 @@ from gusu.codec import decode
 from gusu.crypto import PrivateKey
 from gusu.crypto.ecdsa import keccak256
 from gusu.errors import ClientError, CodecError, GusuError, RemoteError, TransactionFailedError
+from gusu.ledger.jsonview import JSON
 from gusu.ledger.types import ADDRESS_SIZE, Address, Receipt
 from gusu.sdk.client import AsyncClient, Client
 
@@ -431,6 +432,162 @@ def decode_logs(receipt: Receipt, abi: EvmAbi | None = None) -> list[DecodedLog]
     return [decode_log(log, empty) for log in get_evm_logs(receipt)]
 
 
+# --- logs on the chain: eth_getLogs by address, block range and topics -----------------------------
+
+LOGS_BLOCK_RANGE_MAX = 1_000
+"""Blocks one `query_logs` spans by default: the node's default ``[eth] logs_block_range_max`` (a node
+configured lower refuses a wider range with ``request_too_large``; pass its limit as `block_range_max`)."""
+LOGS_BLOCK_RANGE_LIMIT = 1_000_000
+"""The widest `block_range_max` accepted (the node's own setting cannot go higher)."""
+LOG_TOPIC_POSITIONS_MAX = 4
+"""Topic positions a filter may constrain (an EVM log has at most four topics)."""
+LOG_TOPIC_CHOICES_MAX = 256
+"""Alternatives one topic position may list: the node's default ``[eth] log_filter_topics_per_position_max``."""
+_QUANTITY_DIGITS_MAX = 16
+
+TopicChoice = bytes | str
+"""A 32-byte topic, as bytes or ``0x`` + 64 hex digits."""
+TopicPosition = TopicChoice | Sequence[TopicChoice] | None
+"""One position of a topic filter: a topic, any of several (a list), or None for any."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChainLog:
+    """One EVM log `query_logs` found: where it is on the chain, and its event decoded by the ABI given."""
+
+    block_height: int
+    block_hash: bytes
+    transaction_id: bytes
+    """The Gusu transaction id (what eth_getLogs calls ``transactionHash``: the same 32 bytes)."""
+    transaction_index: int
+    log_index: int
+    """The log's position among its block's logs (eth_getLogs' ``logIndex``)."""
+    decoded: DecodedLog
+
+
+def _topic_bytes(value: TopicChoice, what: str) -> bytes:
+    if isinstance(value, bytes):
+        _check(len(value) == 32, f"{what} must be 32 bytes, not {len(value)}")
+        return value
+    _check(isinstance(value, str), f"{what} must be 32 bytes or 0x + 64 hex digits")
+    matched = _HEX.fullmatch(value)
+    _check(
+        value[:2].lower() == "0x" and matched is not None and len(matched.group(1)) == 64,
+        f"{what} must be 0x and 64 hex digits, not {value[:70]!r}",
+    )
+    return bytes.fromhex(value[2:])
+
+
+def compute_log_filter(
+    address: str | bytes,
+    from_height: int,
+    to_height: int,
+    topics: Sequence[TopicPosition] = (),
+    *,
+    block_range_max: int = LOGS_BLOCK_RANGE_MAX,
+) -> dict[str, JSON]:
+    """The eth_getLogs filter for `address`'s logs in blocks `from_height`..`to_height` (both included) whose
+    topics match `topics` position by position; ClientError when it is outside the limits the node applies."""
+    _check(
+        type(block_range_max) is int and 1 <= block_range_max <= LOGS_BLOCK_RANGE_LIMIT,
+        f"block_range_max must be a whole number from 1 to {LOGS_BLOCK_RANGE_LIMIT}",
+    )
+    for name, height in (("from_height", from_height), ("to_height", to_height)):
+        _check(type(height) is int and 0 <= height < 2**63, f"{name} must be a block height, not {height!r}")
+    _check(from_height <= to_height, f"from_height {from_height} is after to_height {to_height}")
+    span = to_height - from_height + 1
+    _check(
+        span <= block_range_max,
+        f"blocks {from_height} to {to_height} are {span} blocks; one query spans at most {block_range_max}: "
+        "split the range",
+    )
+    _check(
+        isinstance(topics, Sequence)
+        and not isinstance(topics, (str, bytes))
+        and len(topics) <= LOG_TOPIC_POSITIONS_MAX,
+        f"topics is a list of at most {LOG_TOPIC_POSITIONS_MAX} positions",
+    )
+    topics_json: list[JSON] = []
+    for position, choice in enumerate(topics):
+        what = f"topics[{position}]"
+        if choice is None:
+            topics_json.append(None)
+        elif isinstance(choice, (bytes, str)):
+            topics_json.append("0x" + _topic_bytes(choice, what).hex())
+        else:
+            _check(
+                isinstance(choice, Sequence) and 0 < len(choice) <= LOG_TOPIC_CHOICES_MAX,
+                f"{what} lists 1 to {LOG_TOPIC_CHOICES_MAX} alternatives",
+            )
+            topics_json.append(["0x" + _topic_bytes(item, f"{what}'s alternative").hex() for item in choice])
+    while topics_json and topics_json[-1] is None:
+        topics_json.pop()  # a trailing "any" constrains nothing
+    log_filter: dict[str, JSON] = {
+        "address": "0x" + parse_address(address).hex(),
+        "fromBlock": hex(from_height),
+        "toBlock": hex(to_height),
+    }
+    if topics_json:
+        log_filter["topics"] = topics_json
+    return log_filter
+
+
+def _quantity(fields: Mapping[str, JSON], key: str) -> int:
+    value = fields.get(key)
+    if (
+        not isinstance(value, str)
+        or value[:2] != "0x"
+        or not 2 < len(value) <= 2 + _QUANTITY_DIGITS_MAX
+        or _HEX.fullmatch(value) is None
+    ):
+        raise CodecError(f"an eth_getLogs log's {key} must be a hex quantity, not {str(value)[:40]!r}")
+    return int(value, 16)
+
+
+def _data(fields: Mapping[str, JSON], key: str, size: int | None = None) -> bytes:
+    value = fields.get(key)
+    matched = _HEX.fullmatch(value) if isinstance(value, str) and value[:2] == "0x" else None
+    if matched is None or len(matched.group(1)) % 2:
+        raise CodecError(f"an eth_getLogs log's {key} must be 0x hex bytes")
+    data = bytes.fromhex(matched.group(1))
+    if size is not None and len(data) != size:
+        raise CodecError(f"an eth_getLogs log's {key} must be {size} bytes, not {len(data)}")
+    return data
+
+
+def _decode_or_keep(log: EvmLog, abi: EvmAbi) -> DecodedLog:
+    """`decode_log`, but a log its event's types cannot read stays undecoded: one odd log (another contract
+    reusing an event name with other types) must not hide a whole history."""
+    try:
+        return decode_log(log, abi)
+    except CodecError:
+        return DecodedLog(log, None, MappingProxyType({}))
+
+
+def parse_chain_log(data: JSON, abi: EvmAbi | None = None) -> ChainLog:
+    """One log object of an eth_getLogs answer, its event decoded by `abi`; CodecError if it is malformed."""
+    if not isinstance(data, dict):
+        raise CodecError("an eth_getLogs log must be an object")
+    topics_json = data.get("topics")
+    if not isinstance(topics_json, list) or len(topics_json) > LOG_TOPIC_POSITIONS_MAX:
+        raise CodecError(f"an eth_getLogs log's topics must be a list of at most {LOG_TOPIC_POSITIONS_MAX}")
+    topics = tuple(_data({"topic": topic}, "topic", 32) for topic in topics_json)
+    log = EvmLog("0x" + _data(data, "address", ADDRESS_SIZE).hex(), topics, _data(data, "data"))
+    return ChainLog(
+        _quantity(data, "blockNumber"),
+        _data(data, "blockHash", 32),
+        _data(data, "transactionHash", 32),
+        _quantity(data, "transactionIndex"),
+        _quantity(data, "logIndex"),
+        _decode_or_keep(log, abi or EvmAbi((), False, (), (), ())),
+    )
+
+
+def get_chain_logs(answer: Sequence[JSON], abi: EvmAbi | None = None) -> list[ChainLog]:
+    """Every log of an eth_getLogs answer (`parse_chain_log`), in the node's order: oldest first."""
+    return [parse_chain_log(item, abi) for item in answer]
+
+
 class EvmRevertError(TransactionFailedError):
     """An EVM call reverted: a transaction (its `receipt` then set) or a `call` (receipt None).
 
@@ -782,6 +939,26 @@ class EvmContracts:
         receipt = self.client.get_receipt(transaction_id).receipt
         return decode_logs(receipt, None if abi is None else _abi_of(abi))
 
+    def query_logs(
+        self,
+        address: str | bytes,
+        from_height: int,
+        to_height: int,
+        abi: EvmArtifact | EvmAbi | None = None,
+        *,
+        topics: Sequence[TopicPosition] = (),
+        block_range_max: int = LOGS_BLOCK_RANGE_MAX,
+    ) -> list[ChainLog]:
+        """`address`'s logs in blocks `from_height`..`to_height` (at most `block_range_max` blocks, the node's
+        eth_getLogs limit) matching `topics`, oldest first, decoded by `abi` where it declares the event.
+
+        The node refuses an answer of more than its ``logs_results_max`` logs (10,000 by default) with
+        RemoteError ``request_too_large``: query a narrower range. Page back through a long history by
+        querying the windows below one another (docs/evm.md, "Reading logs").
+        """
+        log_filter = compute_log_filter(address, from_height, to_height, topics, block_range_max=block_range_max)
+        return get_chain_logs(self.client.get_eth_logs(log_filter), None if abi is None else _abi_of(abi))
+
 
 class AsyncEvmContracts:
     """EVM contracts through an `AsyncClient`: the methods of `EvmContracts`, awaitable."""
@@ -850,3 +1027,17 @@ class AsyncEvmContracts:
     async def get_logs(self, transaction_id: bytes | str, abi: EvmArtifact | EvmAbi | None = None) -> list[DecodedLog]:
         receipt = (await self.client.get_receipt(transaction_id)).receipt
         return decode_logs(receipt, None if abi is None else _abi_of(abi))
+
+    async def query_logs(
+        self,
+        address: str | bytes,
+        from_height: int,
+        to_height: int,
+        abi: EvmArtifact | EvmAbi | None = None,
+        *,
+        topics: Sequence[TopicPosition] = (),
+        block_range_max: int = LOGS_BLOCK_RANGE_MAX,
+    ) -> list[ChainLog]:
+        """As `EvmContracts.query_logs`."""
+        log_filter = compute_log_filter(address, from_height, to_height, topics, block_range_max=block_range_max)
+        return get_chain_logs(await self.client.get_eth_logs(log_filter), None if abi is None else _abi_of(abi))

@@ -254,12 +254,14 @@
       t("alerts.kind." + item.kind),
       formatTime(item.since_ms),
       el("span", { className: "status-firing", text: t("alerts.status.firing") }),
+      // The chain the alert is about: its name when it fired, the console's own endpoint by its label.
+      item.chain || (item.chain_id ? "#" + item.chain_id : t("chains.default")),
     ]);
     alertsBox.replaceChildren(
       el("h2", { text: t("dashboard.alerts") }),
       rows.length === 0
         ? el("p", { id: "dashboard-alerts-none", text: t("dashboard.alerts_none") })
-        : table(["alerts.rule", "rules.kind", "dashboard.alerts_since", "alerts.status"], rows),
+        : table(["alerts.rule", "rules.kind", "dashboard.alerts_since", "alerts.status", "rules.chain"], rows),
       el("p", {}, link("/alerts", t("alerts.history_link"), "")));
     if (!alertsBox.isConnected) main.append(alertsBox);
   }
