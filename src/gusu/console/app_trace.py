@@ -18,6 +18,7 @@ from aiohttp import web
 
 from gusu.apps.trace import (
     CONTRACT_NAME,
+    BatchView,
     ItemReport,
     TraceError,
     parse_payload,
@@ -81,6 +82,13 @@ def compute_trace_form(catalogue: Catalogue, payload: str) -> str:
     )
 
 
+def compute_status_text(catalogue: Catalogue, batch: BatchView, expired: bool) -> str:
+    """The batch's status as shown: EXPIRED (by the chain's block time) overrides the open states."""
+    if expired and batch.status not in ("split", "merged"):
+        return catalogue.get_message("trace.status.expired")
+    return catalogue.get_message(STATUS_MESSAGES[batch.status]) if batch.status in STATUS_MESSAGES else batch.status
+
+
 def compute_trace_report(catalogue: Catalogue, report: ItemReport, hash_name: str) -> str:
     """The report's HTML, every value escaped."""
     m, e = catalogue.get_message, html.escape
@@ -88,7 +96,9 @@ def compute_trace_report(catalogue: Catalogue, report: ItemReport, hash_name: st
         return f'<p id="trace-verdict" class="error" data-verdict="forged">{e(m("trace.forged"))}</p>'
     if not report.issued:
         return f'<p id="trace-verdict" class="error" data-verdict="unknown">{e(m("trace.not_issued"))}</p>'
-    verdict = "recalled" if report.recalled else "suspect" if report.suspect else "genuine"
+    verdict = (
+        "recalled" if report.recalled else "suspect" if report.suspect else "expired" if report.expired else "genuine"
+    )
     parts = [
         f'<p id="trace-verdict" class="{"error" if verdict != "genuine" else "recorded"}" data-verdict="{verdict}">'
         f"{e(m('trace.genuine', brand=report.brand.name if report.brand else report.code.brand))}</p>"
@@ -98,6 +108,10 @@ def compute_trace_report(catalogue: Catalogue, report: ItemReport, hash_name: st
     if report.recalled:
         parts.append(f'<p id="trace-recalled" class="error">{e(m("trace.recalled"))}</p>')
     current = report.path[-1] if report.path else None
+    if report.expired and current is not None:
+        parts.append(
+            f'<p id="trace-expired" class="error">{e(m("trace.expired", time=format_time(current.expires_ms)))}</p>'
+        )
     if report.queries == 0 or report.first_timestamp_ms is None:
         queries = m("trace.never_queried")
     else:
@@ -110,12 +124,8 @@ def compute_trace_report(catalogue: Catalogue, report: ItemReport, hash_name: st
         ("trace.batch", " → ".join(view.batch for view in report.path)),
         ("trace.code", f"{report.code.code_set} #{report.code_index}"),
         ("trace.production_date", current.production_date if current else ""),
-        (
-            "trace.status",
-            (m(STATUS_MESSAGES[current.status]) if current.status in STATUS_MESSAGES else current.status)
-            if current
-            else "",
-        ),
+        ("trace.status", compute_status_text(catalogue, current, report.expired) if current else ""),
+        ("trace.expires", format_time(current.expires_ms) if current and current.expires_ms else "-"),
         ("trace.qc_level", str(current.qc_level) if current else ""),
     ]
     fields = "".join(f"<dt>{e(m(key))}</dt><dd>{e(value)}</dd>" for key, value in rows)
