@@ -51,6 +51,7 @@ EVENT_MESSAGES: Final = {
     "recalled": "trace.event.recalled",
     "on_hold": "trace.event.on_hold",
     "mass_balance_alert": "trace.event.mass_balance_alert",
+    "expiry_set": "trace.event.expiry_set",
 }
 """Event kind -> its message (spelled out so the catalogue check sees every key)."""
 STATUS_MESSAGES: Final = {

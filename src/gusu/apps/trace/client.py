@@ -506,6 +506,10 @@ class TraceClient:
             validate_identifier(child, "batch")
         return self._call(key, "split", [batch, [c for c, _ in children], [q for _, q in children]])
 
+    def set_expiry(self, key: PrivateKey, batch: str, expires_ms: int) -> CallOutcome:
+        """The brand's owner brings `batch`'s expiry (block time, ms) forward; never back."""
+        return self._call(key, "set_expiry", [batch, expires_ms])
+
     def merge(self, key: PrivateKey, parents: Sequence[str], batch: str) -> CallOutcome:
         validate_identifier(batch, "batch")
         return self._call(key, "merge", [list(parents), batch])

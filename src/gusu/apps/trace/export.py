@@ -52,6 +52,7 @@ ACTIVITIES: dict[str, tuple[str, str]] = {
     "merged": ("processing", "合批"),
     "recalled": ("recall", "召回"),
     "mass_balance_alert": ("supervision", "物料平衡告警"),
+    "expiry_set": ("quality", "到期时间提前"),
 }
 """Contract event kind -> (activity, its Chinese name)."""
 
