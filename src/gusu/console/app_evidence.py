@@ -767,7 +767,8 @@ async def _deposit_post(request: web.Request) -> web.StreamResponse:
             f'<p class="notice" id="evidence-salt-kept">{_e(message("evidence.keep_salt"))} '
             f'<code id="evidence-salt-value">0x{salt.hex()}</code></p>'
         )
-    return await _deposit_page(request, viewer, notice)
+    # List the records of the key that signed, so the new record is on the page whatever key comes first.
+    return await _deposit_page(request, viewer, notice, submitter_text=form.get("key")[:ADDRESS_TEXT_LENGTH_MAX])
 
 
 @requires("contracts.read")

@@ -18,7 +18,6 @@ from aiohttp import web
 
 from gusu.apps.trace import (
     CONTRACT_NAME,
-    BatchView,
     ItemReport,
     TraceError,
     parse_payload,
@@ -83,11 +82,15 @@ def compute_trace_form(catalogue: Catalogue, payload: str) -> str:
     )
 
 
-def compute_status_text(catalogue: Catalogue, batch: BatchView, expired: bool) -> str:
-    """The batch's status as shown: EXPIRED (by the chain's block time) overrides the open states."""
-    if expired and batch.status not in ("split", "merged"):
+CLOSED: Final = ("split", "merged")
+"""Statuses of a batch whose items moved on: expiry is shown on the batches that hold them."""
+
+
+def compute_status_text(catalogue: Catalogue, status: str, expired: bool) -> str:
+    """A batch's status as shown: EXPIRED (by the chain's block time) overrides the open states."""
+    if expired and status not in CLOSED:
         return catalogue.get_message("trace.status.expired")
-    return catalogue.get_message(STATUS_MESSAGES[batch.status]) if batch.status in STATUS_MESSAGES else batch.status
+    return catalogue.get_message(STATUS_MESSAGES[status]) if status in STATUS_MESSAGES else status
 
 
 def compute_trace_report(catalogue: Catalogue, report: ItemReport, hash_name: str) -> str:
@@ -125,7 +128,7 @@ def compute_trace_report(catalogue: Catalogue, report: ItemReport, hash_name: st
         ("trace.batch", " → ".join(view.batch for view in report.path)),
         ("trace.code", f"{report.code.code_set} #{report.code_index}"),
         ("trace.production_date", current.production_date if current else ""),
-        ("trace.status", compute_status_text(catalogue, current, report.expired) if current else ""),
+        ("trace.status", compute_status_text(catalogue, current.status, report.expired) if current else ""),
         ("trace.expires", format_time(current.expires_ms) if current and current.expires_ms else "-"),
         ("trace.qc_level", str(current.qc_level) if current else ""),
     ]

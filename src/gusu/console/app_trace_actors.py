@@ -36,6 +36,7 @@ from gusu.apps.trace.client import (
     LIST_PAGE_MAX,
     AlertView,
     BatchEvent,
+    BatchSummary,
     BatchView,
     BrandView,
     ListPage,
@@ -54,7 +55,7 @@ from gusu.apps.trace.export import BatchExport, compute_batch_export, format_tim
 from gusu.codec import Value, decode
 from gusu.console.access import CSRF_FIELD, AccessInputError, is_allowed
 from gusu.console.accounts import STORE_KEY, Viewer, _catalogue, _render, get_viewer, record, requires
-from gusu.console.app_trace import EVENT_MESSAGES, compute_status_text
+from gusu.console.app_trace import CLOSED, EVENT_MESSAGES, compute_status_text
 from gusu.console.chains import get_client
 from gusu.console.signing import Form, key_fields_html, read_form, send_transaction, unlock_key
 from gusu.console.store import StoredKey
@@ -152,7 +153,7 @@ async def list_products(request: web.Request, brand: str, start: int) -> ListPag
     return parse_product_page(start, await _view(request, "list_products", [brand, start, LIST_PAGE_MAX]))
 
 
-async def list_batches(request: web.Request, product: str, start: int) -> ListPage[tuple[BatchView, bool]]:
+async def list_batches(request: web.Request, product: str, start: int) -> ListPage[BatchSummary]:
     return parse_batch_page(start, await _view(request, "list_batches", [product, start, LIST_PAGE_MAX]))
 
 
@@ -291,7 +292,7 @@ def compute_batch_html(
 ) -> str:
     catalogue = _catalogue(request)
     message = catalogue.get_message
-    status = compute_status_text(catalogue, view, expired)
+    status = compute_status_text(catalogue, view.status, expired)
     rows = [
         ("trace.batch", view.batch), ("trace.brand", view.brand), ("trace.product", view.product),
         ("tracex.quantity", str(view.quantity)), ("trace.status", status), ("trace.qc_level", str(view.qc_level)),
@@ -451,11 +452,11 @@ async def compute_batch_list_html(request: web.Request, brand: str, product: str
     message = catalogue.get_message
     found = await list_batches(request, product, start)
     rows = [
-        [f'<a href="/trace/ops?batch={_e(view.batch)}">{_e(view.batch)}</a>', _e(str(view.quantity)),
-         f'<span data-status="{"expired" if expired else _e(view.status)}">'
-         f"{_e(compute_status_text(catalogue, view, expired))}</span>",
-         _e(format_time(view.expires_ms) if view.expires_ms else "-")]
-        for view, expired in found.entries
+        [f'<a href="/trace/ops?batch={_e(row.batch)}">{_e(row.batch)}</a>', _e(str(row.quantity)),
+         f'<span data-status="{"expired" if row.expired and row.status not in CLOSED else _e(row.status)}">'
+         f"{_e(compute_status_text(catalogue, row.status, row.expired))}</span>",
+         _e(format_time(row.expires_ms) if row.expires_ms else "-")]
+        for row in found.entries
     ]  # fmt: skip
     headers = [message("trace.batch"), message("tracex.quantity"), message("trace.status"), message("trace.expires")]
     href = f"/trace/brand?brand={brand}&product={product}&batches_from="

@@ -366,10 +366,10 @@ def test_the_depositor_and_the_witness_page_through_every_record(
     assert _wait_for(browser, "#evidence-page-info").text.startswith(messages["evidence.page_of"].split("{")[0])
     _check_clean(browser, scene.url, f"/evidence paged ({language})")
 
-    # Hostile: another account's list (the dev key's, not imported by this user) and a malformed page.
-    dev = "0x" + bytes(read_key_file_metadata(scene.dev_key.read_bytes()).address).hex()
+    # Hostile: another account's list (the notary's, whose key this user does not hold) and a malformed page.
+    notary = "0x" + bytes(read_key_file_metadata(scene.witness_key.read_bytes()).address).hex()
     for query, text in (
-        (f"submitter={dev}", messages["evidence.error.not_your_key"]),
+        (f"submitter={notary}", messages["evidence.error.not_your_key"]),
         (f"submitter=0x{'00' * 20}", messages["evidence.error.not_your_key"]),
         ("page=0", messages["evidence.error.page"].replace("{limit}", "1000000")),
         ("page=99999999999999999999", messages["evidence.error.page"].replace("{limit}", "1000000")),

@@ -55,8 +55,10 @@ def test_brands_products_and_batches_are_listed_in_order_and_paged(world: TraceW
     assert _list(world, "list_batches", PRODUCT, 0, LIST_PAGE_MAX) == (5, ["B1", "B2", "B2a", "B2b", "P1"])
     assert _list(world, "list_batches", PRODUCT, 3, 2) == (5, ["B2b", "P1"])
     assert _list(world, "list_batches", "crab-1kg", 0, 1) == (0, [])
-    page = parse_batch_page(0, world.chain.view("trace", "list_batches", PRODUCT, 4, 1))
-    assert page.total == 5 and page.entries[0][0].batch == "P1" and page.entries[0][1] is False
+    page = parse_batch_page(4, world.chain.view("trace", "list_batches", PRODUCT, 4, 1))
+    (merged,) = page.entries
+    assert (page.total, merged.batch, merged.quantity, merged.status, merged.expired) == (5, "P1", 8, "packed", False)
+    assert merged.custodian == world.address("packer") and merged.expires_ms == world.batch("P1")[20]
 
 
 def test_hostile_list_pages_are_refused(world: TraceWorld) -> None:
@@ -157,7 +159,7 @@ def test_an_expired_batch_may_not_go_on_sale_nor_sell_and_its_items_may_not_be_a
     item: Any = world.chain.view("trace", "get_item", compute_leaf(world.codes[1].code))
     assert item[5] is True and item[3][4] is None, "not activated"
     page: Any = world.chain.view("trace", "list_batches", PRODUCT, 0, LIST_PAGE_MAX)
-    assert [row[2] for row in page[1]] == [True, True]
+    assert [row[5] for row in page[1]] == [True, True]
 
 
 def test_a_product_without_shelf_life_never_expires(world: TraceWorld) -> None:

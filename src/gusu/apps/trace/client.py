@@ -185,6 +185,21 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
+class BatchSummary:
+    """A row of `list_batches`: what a list shows; `get_batch` reads the whole record."""
+
+    batch: str
+    quantity: int
+    status: str
+    custodian: Address
+    expires_ms: int
+    expired: bool
+    """At the latest block's time."""
+    recalled: bool
+    hold: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class ListPage(Generic[T]):
     """One page of a contract list: `total` entries in all, `entries` from position `start`."""
 
@@ -295,14 +310,17 @@ def parse_product_page(start: int, value: Value) -> ListPage[ProductView]:
     return ListPage(total, start, tuple(item for item in found if item is not None))
 
 
-def parse_batch_page(start: int, value: Value) -> ListPage[tuple[BatchView, bool]]:
-    """(batch, expired at the latest block) of one page of `list_batches`."""
+def parse_batch_page(start: int, value: Value) -> ListPage[BatchSummary]:
+    """One page of `list_batches`."""
     total, rows = _list_page(value, "batch list")
     found = []
     for row in rows:
-        batch = parse_batch(_text(row[0], "batch list"), row[1])
-        if batch is not None:
-            found.append((batch, len(row) > 2 and row[2] is True))
+        f = _list(row, 8, "batch list")
+        found.append(BatchSummary(
+            batch=_text(f[0], "batch list"), quantity=_int(f[1], "batch list"), status=_text(f[2], "batch list"),
+            custodian=Address(_bytes(f[3], "batch list")), expires_ms=_int(f[4], "batch list"), expired=f[5] is True,
+            recalled=f[6] is True, hold=None if f[7] is None else _text(f[7], "batch list"),
+        ))  # fmt: skip
     return ListPage(total, start, tuple(found))
 
 
@@ -559,9 +577,7 @@ class TraceClient:
         validate_list_page(start, limit)
         return parse_product_page(start, self._view("list_products", [brand, start, limit]))
 
-    def list_batches(
-        self, product: str, start: int = 0, limit: int = LIST_PAGE_MAX
-    ) -> ListPage[tuple[BatchView, bool]]:
+    def list_batches(self, product: str, start: int = 0, limit: int = LIST_PAGE_MAX) -> ListPage[BatchSummary]:
         validate_list_page(start, limit)
         return parse_batch_page(start, self._view("list_batches", [product, start, limit]))
 
