@@ -402,7 +402,7 @@ def parse_page_field(text: str) -> int:
     text = text.strip()[:PAGE_TEXT_LENGTH_MAX]
     if not text:
         return 1
-    if not text.isdigit() or not 1 <= int(text) <= PAGES_MAX:
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= PAGES_MAX:
         raise AccessInputError("evidence.error.page", "the page is a number from 1", limit=PAGES_MAX)
     return int(text)
 
@@ -412,7 +412,7 @@ def parse_before_field(text: str) -> int:
     text = text.strip()[:RECORD_NUMBER_TEXT_LENGTH_MAX]
     if not text:
         return 0
-    if not text.isdigit() or int(text) > RECORD_NUMBER_MAX:
+    if not text.isascii() or not text.isdigit() or int(text) > RECORD_NUMBER_MAX:
         raise AccessInputError("evidence.error.page", "the page is a number from 1", limit=PAGES_MAX)
     return int(text)
 
