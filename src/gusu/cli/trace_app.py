@@ -27,7 +27,7 @@ from gusu.apps.trace import (
     validate_code_authentic,
 )
 from gusu.apps.trace.codes import TraceError, compute_qr_svg
-from gusu.apps.trace.export import format_time
+from gusu.apps.trace.export import TIME_MS_MAX, format_time
 from gusu.cli.context import CliState, CliUsageError, common_options, get_state
 from gusu.cli.keystore import load_key
 from gusu.cli.remote import open_client
@@ -419,7 +419,7 @@ def trace_merge(batch: str, parents: tuple[str, ...], key_reference: str, passph
 @click.option(
     "--at",
     "at_ms",
-    type=click.IntRange(1),
+    type=click.IntRange(1, TIME_MS_MAX),
     required=True,
     metavar="MS",
     help="The new expiry: a block time in milliseconds since 1970 (earlier than the current one).",

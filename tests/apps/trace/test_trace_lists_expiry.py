@@ -179,6 +179,7 @@ def test_only_the_brand_owner_brings_an_expiry_forward_and_never_back(world: Tra
     world.revert("set_expiry", "B1", expires - 1, sender="alice", match="only the owner of brand")
     world.revert("set_expiry", "B1", expires + 1, sender="brand", match="never pushed back")
     world.revert("set_expiry", "B1", 0, sender="brand", match="block time in milliseconds")
+    world.revert("set_expiry", "B1", 253402300799999 + 1, sender="brand", match="end of year 9999")
     world.revert("set_expiry", "B1", -5, sender="brand", match="block time in milliseconds")
     world.revert("set_expiry", "nothing", 1, sender="brand", match="no batch nothing")
     target = world.chain.time_ms + world.chain.block_interval_ms + 1  # one millisecond after the next block
@@ -205,6 +206,8 @@ def test_a_batch_packed_before_expiry_existed_can_be_given_one() -> None:
     chain.call("trace", "pack", "OLD", PRODUCT, CODE_SET, 2, "", sender="packer")
     chain.upgrade("trace", get_contract_source(), [], sender="alice")
     assert chain.view("trace", "is_expired", "OLD") is False
+    world = TraceWorld(chain, codes)
+    world.revert("set_expiry", "OLD", 2**62, sender="brand", match="end of year 9999")  # no expiry yet: still bounded
     expires = chain.time_ms + 1  # before the block of set_expiry: expired from then on
     chain.call("trace", "set_expiry", "OLD", expires, sender="brand")
     assert chain.view("trace", "is_expired", "OLD") is True
