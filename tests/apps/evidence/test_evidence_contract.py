@@ -19,6 +19,7 @@ from gusu.apps.evidence.records import (
     load_contract_source,
     parse_record,
 )
+from gusu.codec import encode
 from gusu.devkit import DevChain
 from gusu.errors import GusuError, TransactionFailedError
 
@@ -333,3 +334,25 @@ def test_an_upgrade_by_anyone_but_the_admin_is_refused() -> None:
 def test_the_page_limits_agree() -> None:
     match = re.search(r"^PAGE_SIZE_MAX = (\d+)$", SOURCE, re.MULTILINE)
     assert match is not None and int(match.group(1)) == PAGE_SIZE_MAX
+
+
+def test_a_full_page_of_the_largest_records_fits_the_return_limit() -> None:
+    """PAGE_SIZE_MAX records, each as large as the contract lets it be, in one view answer (64 KiB at most)."""
+    witnesses = [f"w{n}" for n in range(16)]
+    chain = DevChain(accounts=("alice", *witnesses))
+    chain.deploy(C, SOURCE, 16)
+    for n, name in enumerate(witnesses):
+        organization = chr(0x1F600 + n) * 64  # 64 four-byte characters, a distinct organisation each
+        chain.call(C, "add_witness", chain.address(name), organization, "arbitration")
+    description = "\U0001f4dc" * DESCRIPTION_LENGTH_MAX
+    numbers = [_submit(chain, f"large {n}".encode(), description=description) for n in range(PAGE_SIZE_MAX)]
+    for number in numbers:
+        for name in witnesses:
+            chain.call(C, "attest", number, sender=name)
+    value: Any = chain.view(C, "list_by_submitter", chain.address("alice"), 1, PAGE_SIZE_MAX)
+    assert [row[0] for row in value[1]] == numbers[::-1]
+    assert all(len(parse_record(row[0], row[1]).attestations) == 16 for row in value[1])
+    size = len(encode(value))
+    assert size // PAGE_SIZE_MAX > 5_500 and size <= 64 * 1024 * 8 // 10, size  # the largest records, 20% to spare
+    pending: Any = chain.view(C, "list_pending", 0, PAGE_SIZE_MAX, None)
+    assert pending == [0, []]

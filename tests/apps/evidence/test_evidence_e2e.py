@@ -193,7 +193,7 @@ def test_evidence_service_end_to_end(chain: tuple[Gusu, dict[str, str]], tmp_pat
         (),
         ("--submitter", dev, "--organization", "x"),
         ("--submitter", dev, "--page", "0"),
-        ("--submitter", dev, "--page-size", "11"),
+        ("--submitter", dev, "--page-size", "9"),
         ("--submitter", "not-a-key"),
     ):
         completed = gusu.run("evidence", "list", *bad, check=False)

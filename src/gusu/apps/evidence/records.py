@@ -37,7 +37,7 @@ RECORDS_PREFIX = b"m/records/"
 """The sandbox's key prefix of the contract's `Map("records")` (gusu.execution.sandbox.runtime.Map)."""
 WITNESS_KINDS = ("notary", "arbitration", "court", "forensic")
 RECORD_FIELDS = 13
-PAGE_SIZE_MAX = 10
+PAGE_SIZE_MAX = 8
 """Records per page of the contract's list views; must equal the contract's PAGE_SIZE_MAX (a test checks it)."""
 PAGES_MAX = 1_000_000
 """Highest page number a client asks for (a limit on what a URL or a command line can name)."""
