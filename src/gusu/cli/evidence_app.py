@@ -30,6 +30,8 @@ from gusu.apps.evidence.pdf import load_certificate_file, render_certificate_pdf
 from gusu.apps.evidence.records import (
     CONTENT_BYTES_MAX,
     CONTRACT_NAME,
+    PAGE_SIZE_MAX,
+    PAGES_MAX,
     WITNESS_KINDS,
     EvidenceRecord,
     compute_content_hashes,
@@ -346,6 +348,51 @@ def evidence_show(record: str | None, file: Path | None, contract: str) -> None:
     assert found is not None
     document = {"found": True, "latest": latest, **record_to_json(found)}
     state.emit(document, lambda: _render_record(state, found))
+
+
+@evidence_group.command("list")
+@click.option("--submitter", default=None, help="An address (0x…) or a key name: that account's records.")
+@click.option("--organization", default=None, help="A governance organisation: its accounts' records.")
+@click.option("--page", type=click.IntRange(1, PAGES_MAX), default=1, show_default=True, help="Page, from 1 (newest).")
+@click.option("--page-size", type=click.IntRange(1, PAGE_SIZE_MAX), default=PAGE_SIZE_MAX, show_default=True,
+              help="Records per page.")  # fmt: skip
+@_contract_option
+@common_options
+def evidence_list(submitter: str | None, organization: str | None, page: int, page_size: int, contract: str) -> None:
+    """List a submitter's (or an organisation's) records, newest first, one page at a time."""
+    state = get_state()
+    if (submitter is None) == (organization is None):
+        raise CliUsageError("give --submitter ADDR or --organization ORG (one of them)")
+    with open_client(state) as client, _refusals():
+        service = EvidenceService(client, contract)
+        if submitter is not None:
+            found = service.list_by_submitter(Address(resolve_address(state, submitter)), page, page_size)
+        else:
+            assert organization is not None
+            found = service.list_by_organization(organization, page, page_size)
+        indexed, count = service.get_index_status()
+    document = {
+        "total": found.total,
+        "page": found.page,
+        "pages": found.pages,
+        "page_size": found.page_size,
+        "indexed": indexed,
+        "records_on_chain": count,
+        "records": [record_to_json(record) for record in found.records],
+    }
+
+    def render() -> None:
+        out = state.stdout.print
+        out(f"{found.total} records, page {found.page} of {found.pages} (newest first)")
+        for record in found.records:
+            status = "witnessed" if record.is_witnessed else f"{len(record.attestations)} attestation(s)"
+            superseded = f", superseded by {format_record_number(record.superseded_by)}" if record.superseded_by else ""
+            time_text = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            out(f"  {format_record_number(record.number)}  {time_text}  {status}{superseded}  {record.description}")
+        if indexed < count:
+            out(f"[yellow]records {indexed + 1} to {count} are not indexed yet; they are not in this list[/yellow]")
+
+    state.emit(document, render)
 
 
 @evidence_group.command("certificate")

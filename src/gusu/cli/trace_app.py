@@ -27,7 +27,7 @@ from gusu.apps.trace import (
     validate_code_authentic,
 )
 from gusu.apps.trace.codes import TraceError, compute_qr_svg
-from gusu.apps.trace.export import format_time
+from gusu.apps.trace.export import TIME_MS_MAX, format_time
 from gusu.cli.context import CliState, CliUsageError, common_options, get_state
 from gusu.cli.keystore import load_key
 from gusu.cli.remote import open_client
@@ -414,6 +414,53 @@ def trace_merge(batch: str, parents: tuple[str, ...], key_reference: str, passph
           lambda trace, key: trace.merge(key, list(parents), batch))  # fmt: skip
 
 
+@trace_group.command("expiry")
+@click.argument("batch")
+@click.option(
+    "--at",
+    "at_ms",
+    type=click.IntRange(1, TIME_MS_MAX),
+    required=True,
+    metavar="MS",
+    help="The new expiry: a block time in milliseconds since 1970 (earlier than the current one).",
+)
+@key_options
+@_contract_option
+@common_options
+def trace_expiry(batch: str, at_ms: int, key_reference: str, passphrase_file: Path | None,
+                 contract_name: str) -> None:  # fmt: skip
+    """Bring BATCH's expiry forward (the brand's owner); the chain's block time decides when it has passed."""
+    _send(contract_name, key_reference, passphrase_file, f"expiry of {batch} set to {format_time(at_ms)}",
+          lambda trace, key: trace.set_expiry(key, batch, at_ms))  # fmt: skip
+
+
+@trace_group.command("batches")
+@click.argument("product")
+@click.option("--start", type=click.IntRange(0, 10**9), default=0, show_default=True, help="First position.")
+@_contract_option
+@common_options
+def trace_batches(product: str, start: int, contract_name: str) -> None:
+    """List PRODUCT's batches (packed, split, merged) in creation order, 20 from --start; EXPIRED by block time."""
+    state = get_state()
+    client, trace = _open(state, contract_name)
+    with client:
+        found = trace.list_batches(product, start)
+    document: JSONObject = {"total": found.total, "start": found.start, "batches": [
+        {"batch": row.batch, "quantity": row.quantity, "status": "expired" if row.expired else row.status,
+         "stored_status": row.status, "custodian": bytes_to_hex(row.custodian),
+         "expires": format_time(row.expires_ms) if row.expires_ms else None, "recalled": row.recalled,
+         "hold": row.hold} for row in found.entries]}  # fmt: skip
+
+    def render() -> None:
+        state.stdout.print(f"{found.total} batches of {product}, from position {start}")
+        for row in found.entries:
+            status = "EXPIRED" if row.expired and row.status not in ("split", "merged") else row.status
+            expires = format_time(row.expires_ms) if row.expires_ms else "-"
+            state.stdout.print(f"  {row.batch}  {row.quantity}  {status}  expires {expires}")
+
+    state.emit(document, render)
+
+
 @trace_group.command("recall")
 @click.argument("batch")
 @click.option("--reason", required=True)
@@ -473,6 +520,7 @@ def _batch_document(view: BatchView) -> JSONObject:
         "parents": list(view.parents), "children": list(view.children), "sold": view.sold,
         "activated": view.activated, "recalled": view.recalled, "hold": view.hold, "mass_balance_alert": view.alert,
         "production_date": view.production_date,
+        "expires": format_time(view.expires_ms) if view.expires_ms else None,
     }  # fmt: skip
 
 

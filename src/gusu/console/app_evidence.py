@@ -12,9 +12,11 @@ The logged-in pages sign with the user's console keystore keys (console/signing.
 finance pages: the depositor's page /evidence (submit hashes computed in the browser by
 static/evidence-deposit.js, correct a record, list the user's recent records, download a certificate as JSON
 or PDF), the witness's page /evidence/witness (records awaiting its attestation) and the admin's page
-/evidence/admin (designate or withdraw witnesses, set the threshold). The contract keeps no index by
-submitter nor a list of witnesses, so the console scans the newest records (RECENT_SCAN_RECORDS_MAX) and
-the admin's sent transactions (ADMIN_HISTORY_PAGES_MAX pages) and confirms each witness with a view.
+/evidence/admin (designate or withdraw witnesses, set the threshold). The depositor's list pages through the
+contract's index of records by submitter (`list_by_submitter`, one of the user's own keys, newest first), the
+witness's queue through `list_pending` (records short of the threshold, older pages by record number). The
+contract keeps no list of witnesses, so the console reads the admin's sent transactions
+(ADMIN_HISTORY_PAGES_MAX pages) and confirms each witness with a view.
 """
 
 from __future__ import annotations
@@ -33,14 +35,20 @@ from gusu.apps.evidence.pdf import render_certificate_pdf
 from gusu.apps.evidence.records import (
     CONTRACT_NAME,
     DESCRIPTION_LENGTH_MAX,
+    PAGE_SIZE_MAX,
+    PAGES_MAX,
     SALT_BYTES_MAX,
     WITNESS_KINDS,
     EvidenceRecord,
+    PendingPage,
+    RecordPage,
     compute_metadata_hash,
     compute_record_key,
     format_record_number,
+    parse_pending_page,
     parse_record,
     parse_record_number,
+    parse_record_page,
     parse_stored_record,
 )
 from gusu.apps.evidence.service import ProvenRecord
@@ -272,9 +280,11 @@ async def _verify_page(request: web.Request) -> web.StreamResponse:
 DEPOSIT_PAGE: Final = "evidence"
 WITNESS_PAGE: Final = "evidence_witness"
 ADMIN_PAGE: Final = "evidence_admin"
-RECENT_SCAN_RECORDS_MAX: Final = 64
-"""Newest records the console reads for a user's recent records and a witness's queue (one view call each)."""
-RECENT_SHOWN_MAX: Final = 20
+PAGE_TEXT_LENGTH_MAX: Final = 8
+"""Characters of a page query parameter read (PAGES_MAX has 7 digits)."""
+RECORD_NUMBER_TEXT_LENGTH_MAX: Final = 20
+RECORD_NUMBER_MAX: Final = 2**63 - 1
+ADDRESS_TEXT_LENGTH_MAX: Final = 42
 ADMIN_HISTORY_PAGES_MAX: Final = 4
 """Pages of the admin's sent transactions (50 each) read to find the witnesses it designated."""
 CERTIFICATE_WAIT_S_MAX: Final = 10.0
@@ -387,14 +397,70 @@ async def get_witness(contracts: AsyncContracts, witness: bytes) -> tuple[str, s
     return None
 
 
-async def list_recent_records(contracts: AsyncContracts, count: int) -> list[EvidenceRecord]:
-    """The newest RECENT_SCAN_RECORDS_MAX records, newest first."""
-    found = []
-    for number in range(count, max(0, count - RECENT_SCAN_RECORDS_MAX), -1):
-        item = await get_record(contracts, number)
-        if item is not None:
-            found.append(item)
-    return found
+def parse_page_field(text: str) -> int:
+    """A page number from a query string: 1 when absent; AccessInputError unless 1 to PAGES_MAX."""
+    text = text.strip()[:PAGE_TEXT_LENGTH_MAX]
+    if not text:
+        return 1
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= PAGES_MAX:
+        raise AccessInputError("evidence.error.page", "the page is a number from 1", limit=PAGES_MAX)
+    return int(text)
+
+
+def parse_before_field(text: str) -> int:
+    """The witness queue's `before` record number: 0 (the newest) when absent."""
+    text = text.strip()[:RECORD_NUMBER_TEXT_LENGTH_MAX]
+    if not text:
+        return 0
+    if not text.isascii() or not text.isdigit() or int(text) > RECORD_NUMBER_MAX:
+        raise AccessInputError("evidence.error.page", "the page is a number from 1", limit=PAGES_MAX)
+    return int(text)
+
+
+def choose_submitter(keys: list[StoredKey], wanted: str) -> str | None:
+    """The 0x address of the user's key to list: `wanted` if it is one of them, the first key when `wanted` is
+    empty, None when it names anyone else's account (the console lists only the user's own records)."""
+    if not wanted:
+        return keys[0].address if keys else ""
+    wanted = wanted.strip().lower()
+    return wanted if wanted in {key.address for key in keys} else None
+
+
+async def list_by_submitter(contracts: AsyncContracts, submitter: str, page: int) -> RecordPage:
+    args: list[Value] = [bytes.fromhex(submitter[2:]), page, PAGE_SIZE_MAX]
+    value = await contracts.view(CONTRACT_NAME, "list_by_submitter", args)
+    return parse_record_page(page, PAGE_SIZE_MAX, value)
+
+
+async def list_pending(contracts: AsyncContracts, before: int, witness: bytes | None) -> PendingPage:
+    value = await contracts.view(CONTRACT_NAME, "list_pending", [before, PAGE_SIZE_MAX, witness])
+    return parse_pending_page(PAGE_SIZE_MAX, value)
+
+
+async def get_index_status(contracts: AsyncContracts) -> tuple[int, int]:
+    match await contracts.view(CONTRACT_NAME, "get_index_status", []):
+        case [int() as indexed, int() as count]:
+            return indexed, count
+    raise ClientError("the evidence contract's get_index_status answered in an unknown shape")
+
+
+def compute_pager_html(catalogue: Catalogue, found: RecordPage, submitter: str) -> str:
+    """Page N of M with links to the newer and older pages of the same submitter."""
+    message = catalogue.get_message
+    info = message("evidence.page_of", page=found.page, pages=found.pages)
+    links = [f'<span id="evidence-page-info">{_e(info)}</span>']
+    if found.page > 1:
+        links.insert(
+            0,
+            f'<a id="evidence-page-newer" href="/evidence?submitter={submitter}&amp;page={found.page - 1}">'
+            f"{_e(message('evidence.page_newer'))}</a>",
+        )
+    if found.page < found.pages:
+        links.append(
+            f'<a id="evidence-page-older" href="/evidence?submitter={submitter}&amp;page={found.page + 1}">'
+            f"{_e(message('evidence.page_older'))}</a>"
+        )
+    return f'<p class="pager" id="evidence-pager">{" · ".join(links)}</p>'
 
 
 async def list_witnesses(
@@ -542,7 +608,13 @@ async def _key_addresses(request: web.Request, viewer: Viewer) -> list[StoredKey
 
 
 async def _deposit_page(
-    request: web.Request, viewer: Viewer, notice: str = "", status: int = 200, supersede_text: str = ""
+    request: web.Request,
+    viewer: Viewer,
+    notice: str = "",
+    status: int = 200,
+    supersede_text: str = "",
+    submitter_text: str = "",
+    page: int = 1,
 ) -> web.Response:
     catalogue = _catalogue(request)
     message = catalogue.get_message
@@ -553,7 +625,12 @@ async def _deposit_page(
         admin, threshold, count = await get_settings(contracts)
         keys = await _key_addresses(request, viewer)
         mine = {key.address for key in keys}
-        recent = [item for item in await list_recent_records(contracts, count) if bytes_to_hex(item.submitter) in mine]
+        submitter = choose_submitter(keys, submitter_text)
+        if submitter is None:
+            text = message("evidence.error.not_your_key")
+            return _page_error(request, DEPOSIT_PAGE, "evidence.deposit_title", text, 403)
+        found = await list_by_submitter(contracts, submitter, page) if submitter else None
+        indexed, _ = await get_index_status(contracts)
     except GusuError as error:
         return _unreachable(request, DEPOSIT_PAGE, "evidence.deposit_title", error)
     is_admin = admin is not None and bytes_to_hex(admin) in mine
@@ -587,8 +664,32 @@ async def _deposit_page(
             + f'<button type="submit" id="evidence-submit" disabled>{_e(message("evidence.submit"))}</button></form>'
         )
     sections.append(f"<h2>{_e(message('evidence.my_records'))}</h2>")
-    sections.append(f'<p class="hint">{_e(message("evidence.my_records_hint", count=RECENT_SCAN_RECORDS_MAX))}</p>')
-    sections.append(compute_records_html(catalogue, "evidence-my-records", recent[:RECENT_SHOWN_MAX], threshold))
+    if len(keys) > 1:
+        options = "".join(
+            f'<option value="{_e(key.address)}"{" selected" if key.address == submitter else ""}>'
+            f"{_e(key.address)}</option>"
+            for key in keys
+        )
+        sections.append(
+            '<form method="get" action="/evidence" id="evidence-list-form">'
+            f'<label for="evidence-list-submitter">{_e(message("evidence.list_key"))}</label>'
+            f'<select id="evidence-list-submitter" name="submitter">{options}</select>'
+            f'<button type="submit" id="evidence-list-show">{_e(message("evidence.list_show"))}</button></form>'
+        )
+    if found is None:
+        sections.append(f'<p class="empty" id="evidence-my-records-empty">{_e(message("evidence.records_none"))}</p>')
+    else:
+        sections.append(
+            f'<p class="hint" id="evidence-my-records-total">'
+            f"{_e(message('evidence.records_total', count=found.total, address=submitter))}</p>"
+        )
+        if indexed < count:
+            sections.append(
+                f'<p class="hint" id="evidence-index-behind">'
+                f"{_e(message('evidence.index_behind', first=indexed + 1, last=count))}</p>"
+            )
+        sections.append(compute_records_html(catalogue, "evidence-my-records", list(found.records), threshold))
+        sections.append(compute_pager_html(catalogue, found, submitter))
     sections.append(
         f"<h2>{_e(message('evidence.certificate'))}</h2>"
         '<form method="get" action="/evidence/certificate" id="evidence-certificate-form">'
@@ -606,7 +707,18 @@ async def _deposit_page(
 async def _deposit_get(request: web.Request) -> web.StreamResponse:
     viewer = get_viewer(request)
     assert viewer is not None
-    return await _deposit_page(request, viewer, supersede_text=request.query.get("supersede", "")[:32])
+    try:
+        page = parse_page_field(request.query.get("page", ""))
+    except AccessInputError as error:
+        text = _catalogue(request).get_message(error.key, **error.params)
+        return _page_error(request, DEPOSIT_PAGE, "evidence.deposit_title", text, 400)
+    return await _deposit_page(
+        request,
+        viewer,
+        supersede_text=request.query.get("supersede", "")[:32],
+        submitter_text=request.query.get("submitter", "")[:ADDRESS_TEXT_LENGTH_MAX],
+        page=page,
+    )
 
 
 @requires("contracts.write")
@@ -655,7 +767,8 @@ async def _deposit_post(request: web.Request) -> web.StreamResponse:
             f'<p class="notice" id="evidence-salt-kept">{_e(message("evidence.keep_salt"))} '
             f'<code id="evidence-salt-value">0x{salt.hex()}</code></p>'
         )
-    return await _deposit_page(request, viewer, notice)
+    # List the records of the key that signed, so the new record is on the page whatever key comes first.
+    return await _deposit_page(request, viewer, notice, submitter_text=form.get("key")[:ADDRESS_TEXT_LENGTH_MAX])
 
 
 @requires("contracts.read")
@@ -701,7 +814,9 @@ async def _certificate_get(request: web.Request) -> web.StreamResponse:
     )
 
 
-async def _witness_page(request: web.Request, viewer: Viewer, notice: str = "", status: int = 200) -> web.Response:
+async def _witness_page(
+    request: web.Request, viewer: Viewer, notice: str = "", status: int = 200, before: int = 0
+) -> web.Response:
     catalogue = _catalogue(request)
     message = catalogue.get_message
     contracts = _contracts(request)
@@ -719,10 +834,13 @@ async def _witness_page(request: web.Request, viewer: Viewer, notice: str = "", 
                 designations.append((key.address, *designation))
         addresses = {key.address for key in witness_keys}
         waiting = []
+        next_before = 0
         if witness_keys:
-            for item in await list_recent_records(contracts, count):
-                if is_awaiting_attestation(item, addresses):
-                    waiting.append(item)
+            # One witness key: the contract leaves out what it may not attest. Several: the console filters.
+            only = bytes.fromhex(witness_keys[0].address[2:]) if len(witness_keys) == 1 else None
+            pending = await list_pending(contracts, before, only)
+            next_before = pending.next_before
+            waiting = [item for item in pending.records if is_awaiting_attestation(item, addresses)]
     except GusuError as error:
         return _unreachable(request, WITNESS_PAGE, "evidence.witness_title", error)
     is_admin = admin is not None and bytes_to_hex(admin) in {key.address for key in keys}
@@ -750,11 +868,11 @@ async def _witness_page(request: web.Request, viewer: Viewer, notice: str = "", 
         )
 
     sections.append(f"<h2>{_e(message('evidence.awaiting'))}</h2>")
-    sections.append(f'<p class="hint">{_e(message("evidence.my_records_hint", count=RECENT_SCAN_RECORDS_MAX))}</p>')
+    sections.append(f'<p class="hint">{_e(message("evidence.awaiting_hint", count=count))}</p>')
     if not waiting:
         sections.append(f'<p class="empty" id="evidence-awaiting-empty">{_e(message("evidence.awaiting_none"))}</p>')
     rows = []
-    for item in waiting[:RECENT_SHOWN_MAX]:
+    for item in waiting:
         record_id = format_record_number(item.number)
         action = ""
         if can_sign:
@@ -775,6 +893,17 @@ async def _witness_page(request: web.Request, viewer: Viewer, notice: str = "", 
         sections.append(
             f'<table id="evidence-awaiting"><thead><tr>{headers}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
         )
+    pager = []
+    if before:
+        newest = message("evidence.page_newest")
+        pager.append(f'<a id="evidence-awaiting-newest" href="/evidence/witness">{_e(newest)}</a>')
+    if next_before:
+        pager.append(
+            f'<a id="evidence-awaiting-older" href="/evidence/witness?before={next_before}">'
+            f"{_e(message('evidence.page_older'))}</a>"
+        )
+    if pager:
+        sections.append(f'<p class="pager" id="evidence-awaiting-pager">{" · ".join(pager)}</p>')
     if can_sign:
         field = (
             f'<label for="evidence-attest-record">{_e(message("evidence.record_label"))}</label>'
@@ -788,7 +917,12 @@ async def _witness_page(request: web.Request, viewer: Viewer, notice: str = "", 
 async def _witness_get(request: web.Request) -> web.StreamResponse:
     viewer = get_viewer(request)
     assert viewer is not None
-    return await _witness_page(request, viewer)
+    try:
+        before = parse_before_field(request.query.get("before", ""))
+    except AccessInputError as error:
+        text = _catalogue(request).get_message(error.key, **error.params)
+        return _page_error(request, WITNESS_PAGE, "evidence.witness_title", text, 400)
+    return await _witness_page(request, viewer, before=before)
 
 
 @requires("contracts.write")

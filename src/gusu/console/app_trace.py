@@ -50,6 +50,7 @@ EVENT_MESSAGES: Final = {
     "recalled": "trace.event.recalled",
     "on_hold": "trace.event.on_hold",
     "mass_balance_alert": "trace.event.mass_balance_alert",
+    "expiry_set": "trace.event.expiry_set",
 }
 """Event kind -> its message (spelled out so the catalogue check sees every key)."""
 STATUS_MESSAGES: Final = {
@@ -81,6 +82,17 @@ def compute_trace_form(catalogue: Catalogue, payload: str) -> str:
     )
 
 
+CLOSED: Final = ("split", "merged")
+"""Statuses of a batch whose items moved on: expiry is shown on the batches that hold them."""
+
+
+def compute_status_text(catalogue: Catalogue, status: str, expired: bool) -> str:
+    """A batch's status as shown: EXPIRED (by the chain's block time) overrides the open states."""
+    if expired and status not in CLOSED:
+        return catalogue.get_message("trace.status.expired")
+    return catalogue.get_message(STATUS_MESSAGES[status]) if status in STATUS_MESSAGES else status
+
+
 def compute_trace_report(catalogue: Catalogue, report: ItemReport, hash_name: str) -> str:
     """The report's HTML, every value escaped."""
     m, e = catalogue.get_message, html.escape
@@ -88,7 +100,9 @@ def compute_trace_report(catalogue: Catalogue, report: ItemReport, hash_name: st
         return f'<p id="trace-verdict" class="error" data-verdict="forged">{e(m("trace.forged"))}</p>'
     if not report.issued:
         return f'<p id="trace-verdict" class="error" data-verdict="unknown">{e(m("trace.not_issued"))}</p>'
-    verdict = "recalled" if report.recalled else "suspect" if report.suspect else "genuine"
+    verdict = (
+        "recalled" if report.recalled else "suspect" if report.suspect else "expired" if report.expired else "genuine"
+    )
     parts = [
         f'<p id="trace-verdict" class="{"error" if verdict != "genuine" else "recorded"}" data-verdict="{verdict}">'
         f"{e(m('trace.genuine', brand=report.brand.name if report.brand else report.code.brand))}</p>"
@@ -98,6 +112,10 @@ def compute_trace_report(catalogue: Catalogue, report: ItemReport, hash_name: st
     if report.recalled:
         parts.append(f'<p id="trace-recalled" class="error">{e(m("trace.recalled"))}</p>')
     current = report.path[-1] if report.path else None
+    if report.expired and current is not None:
+        parts.append(
+            f'<p id="trace-expired" class="error">{e(m("trace.expired", time=format_time(current.expires_ms)))}</p>'
+        )
     if report.queries == 0 or report.first_timestamp_ms is None:
         queries = m("trace.never_queried")
     else:
@@ -110,12 +128,8 @@ def compute_trace_report(catalogue: Catalogue, report: ItemReport, hash_name: st
         ("trace.batch", " → ".join(view.batch for view in report.path)),
         ("trace.code", f"{report.code.code_set} #{report.code_index}"),
         ("trace.production_date", current.production_date if current else ""),
-        (
-            "trace.status",
-            (m(STATUS_MESSAGES[current.status]) if current.status in STATUS_MESSAGES else current.status)
-            if current
-            else "",
-        ),
+        ("trace.status", compute_status_text(catalogue, current.status, report.expired) if current else ""),
+        ("trace.expires", format_time(current.expires_ms) if current and current.expires_ms else "-"),
         ("trace.qc_level", str(current.qc_level) if current else ""),
     ]
     fields = "".join(f"<dt>{e(m(key))}</dt><dd>{e(value)}</dd>" for key, value in rows)

@@ -1,18 +1,19 @@
 """The traceability application's console pages for its actors (docs/apps/trace.md), logged in:
 
-- ``/trace/brand``: a brand's card and products; register a product, issue a code set (the response is the
-  codes' CSV, or a zip of the CSV and one QR SVG per code, as `gusu trace codes issue` writes), pack a batch,
-  recall a batch;
+- ``/trace/brand``: the brands (paged list), a brand's card and its products (paged), a product's batches (paged,
+  EXPIRED ones marked); register a product, issue a code set (the response is the codes' CSV, or a zip of the
+  CSV and one QR SVG per code, as `gusu trace codes issue` writes), pack a batch, recall a batch;
 - ``/trace/ops``: one batch and what the user's keys may do to it now: QC result, ship to a named consignee,
   receive (offered only to the key the batch was shipped to, and refused for any other before signing),
-  put on sale, report sales;
+  put on sale, report sales, split it into child batches, merge it with others of the same product;
 - ``/trace/regulator``: the contract's alerts (mass balance, suspect codes) and a batch's GB/T 38154 export.
 
 Server-rendered, no script. Every write names one of the user's keystore keys and its passphrase
 (console/signing.py), signs one transaction and appends the audit log. The contract checks every role
 itself; the page only hides the actions a key cannot take, so that a user is not asked for a passphrase in
-vain. Lists come from the chain's views: a brand, product or batch is looked up by its id (the contract
-keeps no enumeration of them).
+vain. Lists come from the contract's paged list views (list_brands, list_products, list_batches); whether a
+batch has expired comes from its `is_expired` view, so the chain's block time decides, never the console's
+clock.
 """
 
 from __future__ import annotations
@@ -32,23 +33,29 @@ from gusu.apps.trace.client import (
     CONTRACT_NAME,
     HISTORY_PAGE,
     LINEAGE_DEPTH_MAX,
+    LIST_PAGE_MAX,
     AlertView,
     BatchEvent,
+    BatchSummary,
     BatchView,
     BrandView,
+    ListPage,
     ProductView,
     parse_alerts,
     parse_batch,
+    parse_batch_page,
     parse_brand,
+    parse_brand_page,
     parse_events,
     parse_product,
+    parse_product_page,
 )
 from gusu.apps.trace.codes import IDENTIFIER, TraceError, compute_qr_svg, issue_item_codes
 from gusu.apps.trace.export import BatchExport, compute_batch_export, format_time
 from gusu.codec import Value, decode
 from gusu.console.access import CSRF_FIELD, AccessInputError, is_allowed
 from gusu.console.accounts import STORE_KEY, Viewer, _catalogue, _render, get_viewer, record, requires
-from gusu.console.app_trace import EVENT_MESSAGES, STATUS_MESSAGES
+from gusu.console.app_trace import CLOSED, EVENT_MESSAGES, compute_status_text
 from gusu.console.chains import get_client
 from gusu.console.signing import Form, key_fields_html, read_form, send_transaction, unlock_key
 from gusu.console.store import StoredKey
@@ -68,7 +75,13 @@ REPORT_FILE_BYTES_MAX: Final = 16 * 1024 * 1024
 ALERTS_SHOWN_MAX: Final = 100
 SALES_QUANTITY_MAX: Final = 10**12
 QC_LEVEL_MAX: Final = 9
-LONG_FIELDS: Final = {"reason": 500, "url": 500}
+SPLIT_CHILDREN_MAX: Final = 32
+MERGE_PARENTS_MAX: Final = 32
+"""The contract's limits on one split and one merge."""
+PARTS_TEXT_LENGTH_MAX: Final = 32 * 80
+LONG_FIELDS: Final = {"reason": 500, "url": 500, "parts": PARTS_TEXT_LENGTH_MAX, "parents": PARTS_TEXT_LENGTH_MAX}
+LIST_START_MAX: Final = 10**9
+"""Highest list position a query string may name."""
 SEES_ALL_PERMISSION: Final = "audit.read"
 """The regulator's page: the operator and the auditor (the regulator's console role), as for scf."""
 
@@ -128,6 +141,22 @@ async def read_batch_export(request: web.Request, view: BatchView) -> BatchExpor
     return compute_batch_export(view, lineage, brand, product, events)
 
 
+async def is_expired(request: web.Request, batch: str) -> bool:
+    return await _view(request, "is_expired", [batch]) is True
+
+
+async def list_brands(request: web.Request, start: int) -> ListPage[BrandView]:
+    return parse_brand_page(start, await _view(request, "list_brands", [start, LIST_PAGE_MAX]))
+
+
+async def list_products(request: web.Request, brand: str, start: int) -> ListPage[ProductView]:
+    return parse_product_page(start, await _view(request, "list_products", [brand, start, LIST_PAGE_MAX]))
+
+
+async def list_batches(request: web.Request, product: str, start: int) -> ListPage[BatchSummary]:
+    return parse_batch_page(start, await _view(request, "list_batches", [product, start, LIST_PAGE_MAX]))
+
+
 async def has_role(request: web.Request, brand: str, role: str, address: str) -> bool:
     return await _view(request, "has_brand_role", [brand, role, bytes.fromhex(address[2:])]) is True
 
@@ -153,6 +182,36 @@ def parse_count(text: str, low: int, high: int) -> int:
     if not text.isascii() or not text.isdigit() or len(text) > 13 or not low <= int(text) <= high:
         raise AccessInputError("tracex.error.count", f"give a whole number from {low} to {high}", low=low, high=high)
     return int(text)
+
+
+def parse_start(text: str) -> int:
+    """A list position from the query string (0 when absent)."""
+    text = text.strip()[:12]
+    return parse_count(text, 0, LIST_START_MAX) if text else 0
+
+
+def parse_split_parts(text: str) -> list[tuple[str, int]]:
+    """ "B1-a=300, B1-b=300" (commas or new lines) -> [(child id, quantity), ...]."""
+    parts: list[tuple[str, int]] = []
+    for piece in text.replace("\n", ",").split(","):
+        piece = piece.strip()
+        if not piece:
+            continue
+        child, separator, quantity = piece.partition("=")
+        if not separator:
+            raise AccessInputError("tracex.error.parts", "write each child batch as ID=QUANTITY")
+        parts.append((parse_identifier(child, "batch"), parse_count(quantity, 1, 10**7)))
+    if not 2 <= len(parts) <= SPLIT_CHILDREN_MAX:
+        raise AccessInputError("tracex.error.parts_count", "split into 2 to 32 batches", limit=SPLIT_CHILDREN_MAX)
+    return parts
+
+
+def parse_batch_list(text: str) -> list[str]:
+    """Batch ids separated by commas or spaces."""
+    found = [parse_identifier(item, "batch") for item in text.replace(",", " ").split()]
+    if len(found) > MERGE_PARENTS_MAX:
+        raise AccessInputError("tracex.error.parts_count", "merge 2 to 32 batches", limit=MERGE_PARENTS_MAX)
+    return found
 
 
 def parse_address(text: str) -> bytes:
@@ -228,9 +287,12 @@ def _hidden(name: str, value: str) -> str:
     return f'<input type="hidden" name="{name}" value="{_e(value)}">'
 
 
-def compute_batch_html(request: web.Request, view: BatchView, events: Sequence[BatchEvent]) -> str:
-    message = _catalogue(request).get_message
-    status = message(STATUS_MESSAGES[view.status]) if view.status in STATUS_MESSAGES else view.status
+def compute_batch_html(
+    request: web.Request, view: BatchView, events: Sequence[BatchEvent], expired: bool = False
+) -> str:
+    catalogue = _catalogue(request)
+    message = catalogue.get_message
+    status = compute_status_text(catalogue, view.status, expired)
     rows = [
         ("trace.batch", view.batch), ("trace.brand", view.brand), ("trace.product", view.product),
         ("tracex.quantity", str(view.quantity)), ("trace.status", status), ("trace.qc_level", str(view.qc_level)),
@@ -238,9 +300,20 @@ def compute_batch_html(request: web.Request, view: BatchView, events: Sequence[B
         ("tracex.consignee", "-" if view.consignee is None else bytes_to_hex(view.consignee)),
         ("tracex.codes", " ".join(f"{s.code_set}[{s.first_index}:{s.end_index}]" for s in view.segments)),
         ("tracex.sold", str(view.sold)), ("trace.production_date", view.production_date or "-"),
+        ("trace.expires", format_time(view.expires_ms) if view.expires_ms else "-"),
     ]  # fmt: skip
     fields = "".join(f"<dt>{_e(message(key))}</dt><dd>{_e(value)}</dd>" for key, value in rows)
+    for key, linked, element_id in (("tracex.parents", view.parents, "tracex-parents"),
+                                    ("tracex.children", view.children, "tracex-children")):  # fmt: skip
+        if linked:
+            links = ", ".join(f'<a href="/trace/ops?batch={_e(item)}">{_e(item)}</a>' for item in linked)
+            fields += f'<dt>{_e(message(key))}</dt><dd id="{element_id}">{links}</dd>'
     warnings = ""
+    if expired:
+        warnings += (
+            f'<p class="error" id="tracex-expired">'
+            f"{_e(message('trace.expired', time=format_time(view.expires_ms)))}</p>"
+        )
     if view.recalled or view.hold is not None:
         warnings += f'<p class="error" id="tracex-recalled">{_e(message("trace.recalled"))}</p>'
     if view.alert:
@@ -322,8 +395,81 @@ async def _act(request: web.Request, viewer: Viewer, form: Form, method: str, ar
 # --- the brand page ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class ListStarts:
+    """Where each list of the brand page starts (query parameters brands_from, products_from, batches_from)."""
+
+    brands: int = 0
+    products: int = 0
+    batches: int = 0
+
+
+def compute_list_pager(request: web.Request, element_id: str, href: str, total: int, start: int) -> str:
+    """ "entries a-b of n" with links to the previous and next LIST_PAGE_MAX entries; `href` ends with "name="."""
+    message = _catalogue(request).get_message
+    if total == 0:
+        return ""
+    last = min(total, start + LIST_PAGE_MAX)
+    info = message("tracex.list_range", first=min(start + 1, total), last=last, total=total)
+    parts = [f'<span class="pager-info">{_e(info)}</span>']
+    if start > 0:
+        parts.insert(0, f'<a class="pager-previous" href="{_e(href)}{max(0, start - LIST_PAGE_MAX)}">'
+                        f"{_e(message('tracex.list_previous'))}</a>")  # fmt: skip
+    if last < total:
+        parts.append(f'<a class="pager-next" href="{_e(href)}{last}">{_e(message("tracex.list_next"))}</a>')
+    return f'<p class="pager" id="{element_id}">{" · ".join(parts)}</p>'
+
+
+async def compute_brand_list_html(request: web.Request, start: int) -> str:
+    message = _catalogue(request).get_message
+    found = await list_brands(request, start)
+    rows = [[f'<a href="/trace/brand?brand={_e(item.brand)}">{_e(item.brand)}</a>', _e(item.name),
+             f'<span class="mono">{_e(bytes_to_hex(item.owner))}</span>'] for item in found.entries]  # fmt: skip
+    headers = [message("trace.brand"), message("tracex.name"), message("tracex.owner")]
+    return (
+        f"<h2>{_e(message('tracex.brands'))}</h2>"
+        + _table("tracex-brands", headers, rows, message("tracex.none"))
+        + compute_list_pager(request, "tracex-brands-pager", "/trace/brand?brands_from=", found.total, start)
+    )
+
+
+async def compute_product_list_html(request: web.Request, brand: str, start: int) -> str:
+    message = _catalogue(request).get_message
+    found = await list_products(request, brand, start)
+    rows = [
+        [f'<a href="/trace/brand?brand={_e(brand)}&amp;product={_e(item.product)}">{_e(item.product)}</a>',
+         _e(item.name), _e(item.gtin or "-"), _e(str(item.shelf_life_days))]
+        for item in found.entries
+    ]  # fmt: skip
+    headers = [message("trace.product"), message("tracex.name"), message("trace.gtin"), message("tracex.shelf_life")]
+    return _table("tracex-products", headers, rows, message("tracex.none")) + compute_list_pager(
+        request, "tracex-products-pager", f"/trace/brand?brand={brand}&products_from=", found.total, start
+    )
+
+
+async def compute_batch_list_html(request: web.Request, brand: str, product: str, start: int) -> str:
+    catalogue = _catalogue(request)
+    message = catalogue.get_message
+    found = await list_batches(request, product, start)
+    rows = [
+        [f'<a href="/trace/ops?batch={_e(row.batch)}">{_e(row.batch)}</a>', _e(str(row.quantity)),
+         f'<span data-status="{"expired" if row.expired and row.status not in CLOSED else _e(row.status)}">'
+         f"{_e(compute_status_text(catalogue, row.status, row.expired))}</span>",
+         _e(format_time(row.expires_ms) if row.expires_ms else "-")]
+        for row in found.entries
+    ]  # fmt: skip
+    headers = [message("trace.batch"), message("tracex.quantity"), message("trace.status"), message("trace.expires")]
+    href = f"/trace/brand?brand={brand}&product={product}&batches_from="
+    return (
+        f"<h3>{_e(message('tracex.batches_of', product=product))}</h3>"
+        + _table("tracex-batches", headers, rows, message("tracex.none"))
+        + compute_list_pager(request, "tracex-batches-pager", href, found.total, start)
+    )
+
+
 async def _brand_page(request: web.Request, viewer: Viewer, brand_id: str, product_id: str,
-                      outcome: Outcome | None = None, status: int = 200) -> web.Response:  # fmt: skip
+                      outcome: Outcome | None = None, status: int = 200,
+                      starts: ListStarts = ListStarts()) -> web.Response:  # fmt: skip
     catalogue = _catalogue(request)
     message = catalogue.get_message
     sections = [f"<h1>{_e(message('tracex.brand_title'))}</h1>", _links(request, viewer)]
@@ -335,6 +481,7 @@ async def _brand_page(request: web.Request, viewer: Viewer, brand_id: str, produ
         if not await _is_deployed(request):
             return _not_deployed(request, "trace_brand", "tracex.brand_title", viewer)
         if not brand_id:
+            sections.append(await compute_brand_list_html(request, starts.brands))
             return _render(request, "trace_brand", "".join(sections), status)
         brand = await get_brand(request, brand_id)
         if brand is None:
@@ -356,6 +503,7 @@ async def _brand_page(request: web.Request, viewer: Viewer, brand_id: str, produ
         if not owner_keys:
             sections.append(f'<p class="notice" id="tracex-not-owner">{_e(message("tracex.not_owner"))}</p>')
         sections.append(f"<h2>{_e(message('tracex.products'))}</h2>")
+        sections.append(await compute_product_list_html(request, brand_id, starts.products))
         sections.append(_lookup_form(request, "/trace/brand", "product", "trace.product", product_id)
                         .replace("</form>", _hidden("brand", brand_id) + "</form>"))  # fmt: skip
         if product_id:
@@ -371,6 +519,7 @@ async def _brand_page(request: web.Request, viewer: Viewer, brand_id: str, produ
                       _e(str(product.qc_level_required)), _e(str(product.shelf_life_days))]],
                     message("tracex.none"),
                 ))  # fmt: skip
+                sections.append(await compute_batch_list_html(request, brand_id, product_id, starts.batches))
         can_sign = is_allowed(viewer.user.role, "contracts.write")
         if can_sign:
             brand_field = _hidden("brand", brand_id)
@@ -419,10 +568,13 @@ async def _brand_get(request: web.Request) -> web.StreamResponse:
     try:
         brand_id = parse_identifier(request.query["brand"], "brand") if request.query.get("brand") else ""
         product_id = parse_identifier(request.query["product"], "product") if request.query.get("product") else ""
+        starts = ListStarts(parse_start(request.query.get("brands_from", "")),
+                            parse_start(request.query.get("products_from", "")),
+                            parse_start(request.query.get("batches_from", "")))  # fmt: skip
     except AccessInputError as error:
         text = _catalogue(request).get_message(error.key, **error.params)
         return await _brand_page(request, viewer, "", "", Outcome(text, False), 400)
-    return await _brand_page(request, viewer, brand_id, product_id)
+    return await _brand_page(request, viewer, brand_id, product_id, starts=starts)
 
 
 async def _brand_write(request: web.Request, action: str) -> web.StreamResponse:
@@ -563,7 +715,8 @@ async def _ops_page(request: web.Request, viewer: Viewer, batch_id: str, outcome
         if view is None:
             sections.append(f'<p class="error" id="tracex-no-batch">{_e(message("tracex.no_batch"))}</p>')
             return _render(request, "trace_ops", "".join(sections), 404 if status == 200 else status)
-        sections.append(compute_batch_html(request, view, await get_history(request, view)))
+        expired = await is_expired(request, batch_id)
+        sections.append(compute_batch_html(request, view, await get_history(request, view), expired))
         if not is_allowed(viewer.user.role, "contracts.write"):
             return _render(request, "trace_ops", "".join(sections), status)
         keys = await _keys(request, viewer)
@@ -597,17 +750,33 @@ async def _ops_page(request: web.Request, viewer: Viewer, batch_id: str, outcome
             f = "tracex-receive-form"
             forms.append(_write_form(request, viewer, f, "/trace/ops/receive", "tracex.receive", batch_field,
                                      consignee_keys, "tracex.receive_button"))  # fmt: skip
-        if active and view.status == "received":
+        if active and view.status == "received" and not expired:
             f = "tracex-on-sale-form"
             forms.append(_write_form(request, viewer, f, "/trace/ops/on-sale", "tracex.on_sale", batch_field,
                                      custodian_keys, "tracex.on_sale_button"))  # fmt: skip
-        if active and view.status == "on_sale":
+        if active and view.status == "on_sale" and not expired:
             f = "tracex-sales-form"
             forms.append(_write_form(
                 request, viewer, f, "/trace/ops/sales", "tracex.sales",
                 batch_field + _input(f, "quantity", message("tracex.quantity"),
                                      'inputmode="numeric" maxlength="13" required'),
                 custodian_keys, "tracex.sales_button"))  # fmt: skip
+        if active and view.status != "in_transit" and view.sold == 0 and view.activated == 0:
+            f = "tracex-split-form"
+            forms.append(_write_form(
+                request, viewer, f, "/trace/ops/split", "tracex.split", batch_field
+                + f'<p class="hint">{_e(message("tracex.split_hint", quantity=view.quantity))}</p>'
+                + _input(f, "parts", message("tracex.split_parts"),
+                         f'maxlength="{PARTS_TEXT_LENGTH_MAX}" placeholder="{_e(batch_id)}-a=1, {_e(batch_id)}-b=1" '
+                         "required"),
+                custodian_keys, "tracex.split_button"))  # fmt: skip
+            f = "tracex-merge-form"
+            forms.append(_write_form(
+                request, viewer, f, "/trace/ops/merge", "tracex.merge", batch_field
+                + f'<p class="hint">{_e(message("tracex.merge_hint"))}</p>'
+                + _input(f, "parents", message("tracex.merge_with"), f'maxlength="{PARTS_TEXT_LENGTH_MAX}" required')
+                + _input(f, "target", message("tracex.merge_into")),
+                custodian_keys, "tracex.merge_button"))  # fmt: skip
         if not forms:
             forms.append(f'<p class="notice" id="tracex-no-action">{_e(message("tracex.no_action"))}</p>')
         sections.extend(forms)
@@ -657,6 +826,21 @@ async def _ops_write(request: web.Request, action: str) -> web.StreamResponse:
                 # Refused before the passphrase is tried: the contract would refuse it anyway.
                 raise AccessInputError("tracex.error.not_consignee", "only the named consignee's key receives")
             outcome = await _act(request, viewer, form, "receive", [batch_id], "tracex.done.receive", batch=batch_id)
+        elif action == "split":
+            parts = parse_split_parts(form.get("parts"))
+            split_args: list[Value] = [batch_id, [c for c, _ in parts], [q for _, q in parts]]
+            children = ", ".join(c for c, _ in parts)
+            outcome = await _act(request, viewer, form, "split", split_args, "tracex.done.split", batch=batch_id,
+                                 children=children)  # fmt: skip
+        elif action == "merge":
+            others = [item for item in parse_batch_list(form.get("parents")) if item != batch_id]
+            if not others:
+                raise AccessInputError("tracex.error.parts_count", "merge 2 to 32 batches", limit=MERGE_PARENTS_MAX)
+            target = parse_identifier(form.get("target"), "batch")
+            outcome = await _act(request, viewer, form, "merge", [[batch_id, *others], target], "tracex.done.merge",
+                                 batch=target)  # fmt: skip
+            if outcome.success:
+                batch_id = target  # show the merged batch
         elif action == "on-sale":
             outcome = await _act(request, viewer, form, "put_on_sale", [batch_id], "tracex.done.on_sale",
                                  batch=batch_id)  # fmt: skip
@@ -767,7 +951,7 @@ def add_trace_actor_routes(app: web.Application) -> None:
     app.router.add_post("/trace/brand/pack", _brand_pack)
     app.router.add_post("/trace/brand/recall", _brand_recall)
     app.router.add_get("/trace/ops", _ops_get)
-    for action in ("qc", "ship", "receive", "on-sale", "sales"):
+    for action in ("qc", "ship", "receive", "on-sale", "sales", "split", "merge"):
         app.router.add_post(f"/trace/ops/{action}", _ops_handler(action))
     app.router.add_get("/trace/regulator", _regulator_get)
     app.router.add_get("/trace/regulator/export", _regulator_export)

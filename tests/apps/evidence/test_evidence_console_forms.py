@@ -8,14 +8,18 @@ import pytest
 from gusu.apps.evidence.records import Attestation, EvidenceRecord
 from gusu.console.access import AccessInputError
 from gusu.console.app_evidence import (
+    choose_submitter,
     is_awaiting_attestation,
     parse_address_field,
     parse_admin_call,
+    parse_before_field,
     parse_hash_field,
     parse_metadata,
+    parse_page_field,
     parse_record_field,
     parse_salt_field,
 )
+from gusu.console.store import StoredKey
 from gusu.ledger.types import Address, Hash, Height
 
 WITNESS = Address(b"\x11" * 20)
@@ -90,3 +94,19 @@ def test_admin_forms() -> None:
             parse_admin_call(action, fields)
     with pytest.raises(AccessInputError):
         parse_address_field("0x" + "gg" * 20)
+
+
+def test_list_pages_and_the_listed_account_are_checked() -> None:
+    assert parse_page_field("") == 1 and parse_page_field(" 3 ") == 3 and parse_page_field("1000000") == 1_000_000
+    for text in ("0", "-1", "x", "1000001", "99999999999999999999", "３"):
+        with pytest.raises(AccessInputError):
+            parse_page_field(text)
+    assert parse_before_field("") == 0 and parse_before_field("17") == 17
+    for text in ("-1", "x", "9" * 20):
+        with pytest.raises(AccessInputError):
+            parse_before_field(text)
+    keys = [StoredKey(1, "0x" + "aa" * 20, "sm", "{}", 0), StoredKey(1, "0x" + "bb" * 20, "sm", "{}", 0)]
+    assert choose_submitter(keys, "") == "0x" + "aa" * 20, "the first key by default"
+    assert choose_submitter(keys, "0x" + "BB" * 20) == "0x" + "bb" * 20
+    assert choose_submitter(keys, "0x" + "cc" * 20) is None, "another account's records are not listed"
+    assert choose_submitter([], "") == "" and choose_submitter([], "0x" + "aa" * 20) is None

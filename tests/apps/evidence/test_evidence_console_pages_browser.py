@@ -21,8 +21,12 @@ from typing import Any
 import pytest
 from evidence_helpers import Gusu, free_port
 
-from gusu.apps.evidence.records import compute_content_hashes
+from gusu.apps.evidence.records import PAGE_SIZE_MAX, compute_content_hashes, format_record_number
+from gusu.apps.evidence.service import EvidenceService
 from gusu.console.i18n import LANGUAGES, load_catalogues
+from gusu.crypto.keyfile import decrypt_key_file, read_key_file_metadata
+from gusu.ledger.types import Address
+from gusu.sdk import Client
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium (the test extra)")
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402
@@ -57,6 +61,7 @@ class Scene:
     witness_key: Path
     dev_key: Path
     dev_passphrase: str
+    endpoint: str
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +96,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
         yield Scene(
             printed["url"].rstrip("/"), (first_run["username"], first_run["password"]), work,
             Path(depositor["path"]), Path(notary["path"]), Path(dev),
-            Path(layout["dev_passphrase_file"]).read_text().strip(),
+            Path(layout["dev_passphrase_file"]).read_text().strip(), gusu.endpoint,
         )  # fmt: skip
     finally:
         if console is not None:
@@ -304,3 +309,86 @@ def test_admin_sees_witnesses_and_sets_the_threshold(scene: Scene, browser: Any,
     _submit(browser, "#evidence-set-threshold")
     assert _wait_for(browser, "#evidence-result").text == messages["evidence.error.threshold"].replace("{limit}", "16")
     _check_clean(browser, scene.url, "/evidence/admin", ("400",))
+
+
+def _rows(browser: Any, table_css: str) -> list[int]:
+    return [
+        int(row.get_attribute("data-record")[3:]) for row in browser.find_elements(By.CSS_SELECTOR, f"{table_css} tr")
+    ]
+
+
+def _follow(browser: Any, link_id: str) -> None:
+    old_page = browser.find_element(By.TAG_NAME, "html")
+    browser.find_element(By.ID, link_id).click()
+    WebDriverWait(browser, WAIT_S).until(expected_conditions.staleness_of(old_page))
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_depositor_and_the_witness_page_through_every_record(
+    scene: Scene, browser: Any, witness_login: tuple[str, str], language: str, tmp_path: Path
+) -> None:
+    """More records than a page: the depositor's list pages through all of them, newest first, and refuses
+    another account's list; the witness's queue pages by record number."""
+    messages = load_catalogues()[language].messages
+    data = scene.depositor_key.read_bytes()
+    key = decrypt_key_file(data, PASSPHRASE)
+    alice = "0x" + bytes(read_key_file_metadata(data).address).hex()
+    with Client(scene.endpoint) as client:
+        service = EvidenceService(client)
+        submitted = [
+            service.submit(key, f"paged record {language} {n}\n".encode() * 8, {"n": str(n)}, f"p{n}").number
+            for n in range(PAGE_SIZE_MAX + 2)
+        ]
+        listed = service.list_by_submitter(Address(read_key_file_metadata(data).address), 1, PAGE_SIZE_MAX)
+    assert listed.total >= PAGE_SIZE_MAX + 2 and listed.records[0].number == submitted[-1]
+
+    _log_in(browser, scene.url, *scene.operator)
+    browser.get(scene.url + f"/evidence?submitter={alice}")
+    _set_language(browser, language)
+    pages = -(-listed.total // PAGE_SIZE_MAX)
+    seen: list[int] = []
+    for page in range(1, pages + 1):
+        info = _wait_for(browser, "#evidence-page-info").text
+        assert info == messages["evidence.page_of"].replace("{page}", str(page)).replace("{pages}", str(pages))
+        rows = _rows(browser, "#evidence-my-records tbody")
+        assert 1 <= len(rows) <= PAGE_SIZE_MAX and rows == sorted(rows, reverse=True)
+        assert not seen or rows[0] < seen[-1], "pages continue where the newer one stopped"
+        seen.extend(rows)
+        if page == 1:
+            assert rows[0] == submitted[-1]
+            assert browser.find_elements(By.ID, "evidence-page-newer") == []
+            browser.save_screenshot(str(tmp_path / f"evidence-paged-{language}.png"))
+        if page < pages:
+            _follow(browser, "evidence-page-older")
+    assert browser.find_elements(By.ID, "evidence-page-older") == []
+    assert len(seen) == listed.total and set(submitted) <= set(seen)
+    _follow(browser, "evidence-page-newer")
+    assert _wait_for(browser, "#evidence-page-info").text.startswith(messages["evidence.page_of"].split("{")[0])
+    _check_clean(browser, scene.url, f"/evidence paged ({language})")
+
+    # Hostile: another account's list (the notary's, whose key this user does not hold) and a malformed page.
+    notary = "0x" + bytes(read_key_file_metadata(scene.witness_key.read_bytes()).address).hex()
+    for query, text in (
+        (f"submitter={notary}", messages["evidence.error.not_your_key"]),
+        (f"submitter=0x{'00' * 20}", messages["evidence.error.not_your_key"]),
+        ("page=0", messages["evidence.error.page"].replace("{limit}", "1000000")),
+        ("page=99999999999999999999", messages["evidence.error.page"].replace("{limit}", "1000000")),
+    ):
+        browser.get(scene.url + f"/evidence?{query}")
+        assert _wait_for(browser, "#evidence-page-error").text == text, query
+        assert browser.find_elements(By.ID, "evidence-my-records") == []
+    _check_clean(browser, scene.url, "/evidence refusals", ("400", "403"))
+
+    # The witness's queue (threshold 2 since the admin's test, else 1: every record here waits for the notary).
+    _log_in(browser, scene.url, *witness_login)
+    browser.get(scene.url + "/evidence/witness")
+    _set_language(browser, language)
+    first = _rows(browser, "#evidence-awaiting tbody")
+    assert len(first) == PAGE_SIZE_MAX
+    assert browser.find_elements(By.ID, "evidence-awaiting-newest") == []
+    _follow(browser, "evidence-awaiting-older")
+    second = _rows(browser, "#evidence-awaiting tbody")
+    assert first + second[:2] == submitted[::-1], "the queue goes on where the first page stopped"
+    assert browser.find_element(By.ID, "evidence-awaiting-newest").text == messages["evidence.page_newest"]
+    assert format_record_number(second[0]) in browser.find_element(By.ID, "evidence-awaiting").text
+    _check_clean(browser, scene.url, f"/evidence/witness paged ({language})")

@@ -174,3 +174,27 @@ def test_evidence_service_end_to_end(chain: tuple[Gusu, dict[str, str]], tmp_pat
     old = gusu.json("evidence", "show", "1")
     assert old["superseded_by"] == 3 and old["latest"] == 3
     assert gusu.json("evidence", "show", "3")["supersedes"] == 1
+
+    # 取证 by submitter: `gusu evidence list` pages the dev key's three records, newest first.
+    listed = gusu.json("evidence", "list", "--submitter", dev, "--page-size", "2")
+    assert (listed["total"], listed["page"], listed["pages"]) == (3, 1, 2)
+    assert [item["record_id"] for item in listed["records"]] == ["EV-00000003", "EV-00000002"]
+    assert listed["indexed"] == listed["records_on_chain"] == 3
+    older = gusu.json("evidence", "list", "--submitter", dev, "--page-size", "2", "--page", "2")
+    assert [item["number"] for item in older["records"]] == [1] and older["records"][0]["superseded_by"] == 3
+    assert gusu.json("evidence", "list", "--submitter", dev, "--page", "9")["records"] == []
+    text = gusu.run("evidence", "list", "--submitter", dev).stdout
+    assert "3 records, page 1 of 1" in text and "EV-00000001" in text and "superseded by EV-00000003" in text
+    organization = gusu.json("evidence", "list", "--organization", shown["organization"])
+    assert organization["total"] == (3 if shown["organization"] else 0)
+    assert gusu.json("evidence", "list", "--submitter", witnesses["mallory"])["total"] == 0
+    # Refused before any request: no owner, both owners, a page out of range, a page too large.
+    for bad in (
+        (),
+        ("--submitter", dev, "--organization", "x"),
+        ("--submitter", dev, "--page", "0"),
+        ("--submitter", dev, "--page-size", "9"),
+        ("--submitter", "not-a-key"),
+    ):
+        completed = gusu.run("evidence", "list", *bad, check=False)
+        assert completed.returncode in (1, 2) and "error" in completed.stderr.lower(), (bad, completed.stderr)

@@ -9,7 +9,15 @@ import zipfile
 import pytest
 
 from gusu.console.access import AccessInputError
-from gusu.console.app_trace_actors import compute_codes_download, parse_address, parse_count, parse_identifier
+from gusu.console.app_trace_actors import (
+    compute_codes_download,
+    parse_address,
+    parse_batch_list,
+    parse_count,
+    parse_identifier,
+    parse_split_parts,
+    parse_start,
+)
 
 
 def test_the_download_is_the_cli_csv_or_a_zip_with_one_qr_per_code() -> None:
@@ -39,3 +47,28 @@ def test_counts_and_addresses_are_checked() -> None:
     for text in ("0x" + "ab" * 19, "ab" * 21, "0x" + "zz" * 20):
         with pytest.raises(AccessInputError):
             parse_address(text)
+
+
+def test_split_parts_merge_lists_and_list_positions_are_checked() -> None:
+    assert parse_split_parts(" B1-a=2,\nB1-b = 4 ,") == [("B1-a", 2), ("B1-b", 4)]
+    for text, key in (
+        ("B1-a=2", "tracex.error.parts_count"),  # one child
+        (",".join(f"C{n}=1" for n in range(33)), "tracex.error.parts_count"),
+        ("B1-a 2, B1-b=4", "tracex.error.parts"),
+        ("B1-a=0, B1-b=4", "tracex.error.count"),
+        ("B1-a=x, B1-b=4", "tracex.error.count"),
+        ("B/1=2, B1-b=4", "tracex.error.id"),
+        ("", "tracex.error.parts_count"),
+    ):
+        with pytest.raises(AccessInputError) as raised:
+            parse_split_parts(text)
+        assert raised.value.key == key, text
+    assert parse_batch_list("B1, B2 B3") == ["B1", "B2", "B3"]
+    with pytest.raises(AccessInputError):
+        parse_batch_list(" ".join(f"B{n}" for n in range(33)))
+    with pytest.raises(AccessInputError):
+        parse_batch_list("B1, 批次")
+    assert parse_start("") == 0 and parse_start(" 40 ") == 40
+    for text in ("-1", "x", "1e3", "9" * 11):
+        with pytest.raises(AccessInputError):
+            parse_start(text)

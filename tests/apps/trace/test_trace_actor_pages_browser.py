@@ -53,6 +53,8 @@ PASSPHRASE = "trace browser passphrase"
 BRAND = "yangcheng"
 REPORT = b"%PDF-1.4\nInspection report: all samples passed.\n"
 _NAVIGATING = (NoSuchElementException, StaleElementReferenceException)
+SPLIT_BATCHES = {"zh-CN": "MzhCN", "en": "Men"}
+"""Per language, a batch of 6 eels in the brand's custody, split and merged in the console."""
 
 pytestmark = [
     pytest.mark.e2e,
@@ -88,6 +90,8 @@ class Scene:
     address: dict[str, str]
     endpoint: str
     directory: Path
+    expired_payload: str
+    """An item code of batch BX, expired by block time."""
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +137,25 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
             trace.receive(keys["shop"], "B0")
             trace.put_on_sale(keys["shop"], "B0")
             trace.report_sales(keys["shop"], "B0", 3)
+            # Product eel: batch BX on sale whose expiry the brand brought forward to the next block (so it
+            # expires by the chain's block time within seconds), and one batch per language to split and merge.
+            trace.register_product(keys["brand"], BRAND, "eel", "River eel", qc_level_required=1, shelf_life_days=30)
+            expiring_codes = issue_item_codes(keys["brand"], BRAND, "SX", 2)
+            trace.issue_codes(keys["brand"], expiring_codes)
+            trace.pack(keys["brand"], "BX", "eel", "SX", 2, "2026-11-01")
+            trace.inspect(keys["qc"], "BX", 1, True, suite.hash(b"report BX"))
+            trace.ship(keys["brand"], "BX", address["shop"])
+            trace.receive(keys["shop"], "BX")
+            trace.put_on_sale(keys["shop"], "BX")
+            for language in SPLIT_BATCHES:
+                trace.issue_codes(keys["brand"], issue_item_codes(keys["brand"], BRAND, f"SM{language}", 6))
+                trace.pack(keys["brand"], SPLIT_BATCHES[language], "eel", f"SM{language}", 6)
+            trace.set_expiry(keys["brand"], "BX", client.status().latest_block_time_ms + 1)
+            deadline = time.monotonic() + WAIT_S
+            while not trace.is_expired("BX"):
+                assert time.monotonic() < deadline, "no block after BX's expiry"
+                time.sleep(0.5)
+                trace.grant_role(keys["brand"], BRAND, "qc", address["qc"])  # a block, if the chain waits for one
         console_port = _free_port()
         console = subprocess.Popen(
             [sys.executable, "-m", "gusu.cli.main", "console", "--port", str(console_port), "--endpoint", endpoint,
@@ -144,7 +167,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
         first_run = printed["first_run"]
         yield Scene(printed["url"].rstrip("/"), (first_run["username"], first_run["password"]), key_files,
                     {actor: "0x" + bytes(value).hex() for actor, value in address.items()}, endpoint,
-                    directory)  # fmt: skip
+                    directory, expiring_codes[0].get_payload())  # fmt: skip
     finally:
         if console is not None:
             console.terminate()
@@ -360,3 +383,94 @@ def test_the_regulator_sees_alerts_and_downloads_the_export(
     _log_in(browser, scene.url, *shop_user, "en")
     browser.get(scene.url + "/trace/regulator")
     assert browser.find_elements(By.ID, "tracex-alerts") == []
+
+
+def _refused(browser: Any, form_id: str, values: dict[str, str]) -> str:
+    """Fills and submits a write form that must be refused; the error's text."""
+    _fill(browser, form_id, values)
+    _submit(browser, f"#{form_id}")
+    result = _wait_for(browser, "#tracex-result")
+    assert "error" in (result.get_attribute("class") or ""), result.text
+    text: str = result.text
+    browser.get_log("browser")  # drop the refused POST's expected 400 from the log
+    return text
+
+
+@pytest.mark.parametrize("language", ["zh-CN", "en"])
+def test_split_and_merge_in_the_console_and_the_lists(
+    scene: Scene, browser: Any, shop_user: tuple[str, str], language: str
+) -> None:
+    messages = load_catalogues()[language].messages
+    batch = SPLIT_BATCHES[language]
+    _log_in(browser, scene.url, *scene.credential, language)
+    browser.get(scene.url + f"/trace/ops?batch={batch}")
+    _wait_for(browser, "#tracex-split-form")
+    # Refused: quantities that do not add up (by the contract), a malformed list and one child (by the console).
+    text = _refused(browser, "tracex-split-form", {"parts": f"{batch}-a=2, {batch}-b=3"})
+    assert messages["tracex.refused"].split("{reason}")[0] in text and "children hold 5" in text
+    text = _refused(browser, "tracex-split-form", {"parts": f"{batch}-a 2"})
+    assert text == messages["tracex.error.parts"]
+    text = _refused(browser, "tracex-split-form", {"parts": f"{batch}-a=6"})
+    assert text == messages["tracex.error.parts_count"].replace("{limit}", "32")
+    text = _sign(browser, "tracex-split-form", {"parts": f"{batch}-a=2, {batch}-b=4"})
+    assert f"{batch}-a, {batch}-b" in text
+    assert messages["trace.status.split"] in browser.find_element(By.ID, "tracex-batch").text
+    assert browser.find_element(By.ID, "tracex-children").text == f"{batch}-a, {batch}-b"
+    assert browser.find_elements(By.ID, "tracex-split-form") == [], "a split batch is closed"
+    # Merge the two children back into one batch, from the first child's page.
+    browser.find_element(By.LINK_TEXT, f"{batch}-a").click()
+    _wait_for(browser, "#tracex-merge-form")
+    assert browser.find_element(By.ID, "tracex-batch-title").text == messages["tracex.batch_of"].replace(
+        "{batch}", f"{batch}-a"
+    )
+    text = _refused(browser, "tracex-merge-form", {"parents": "BX", "target": f"{batch}-m"})
+    assert messages["tracex.refused"].split("{reason}")[0] in text
+    text = _sign(browser, "tracex-merge-form", {"parents": f"{batch}-b", "target": f"{batch}-m"})
+    assert f"{batch}-m" in text
+    fields = browser.find_element(By.ID, "tracex-batch").text
+    assert f"{batch}-m" in browser.find_element(By.ID, "tracex-batch-title").text and "6" in fields
+    assert browser.find_element(By.ID, "tracex-parents").text == f"{batch}-a, {batch}-b"
+    _check_clean(browser, scene.url, f"/trace/ops split and merge ({language})")
+    # The brand page lists the brand's products and the product's batches, the expired one marked.
+    browser.get(scene.url + f"/trace/brand?brand={BRAND}&product=eel")
+    products = _wait_for(browser, "#tracex-products").text
+    assert "eel" in products and "roe" in products
+    batches = browser.find_element(By.ID, "tracex-batches")
+    listed = [cell.text for cell in batches.find_elements(By.CSS_SELECTOR, "tbody tr td:first-child")]
+    assert {"BX", batch, f"{batch}-a", f"{batch}-b", f"{batch}-m"} <= set(listed)
+    expired = batches.find_element(By.XPATH, ".//tr[td[1]='BX']//span[@data-status]")
+    assert expired.get_attribute("data-status") == "expired" and expired.text == messages["trace.status.expired"]
+    browser.get(scene.url + "/trace/brand")
+    assert BRAND in _wait_for(browser, "#tracex-brands").text
+    browser.get(scene.url + f"/trace/brand?brand={BRAND}&batches_from=x")
+    assert _wait_for(browser, "#tracex-result").text == messages["tracex.error.count"].replace("{low}", "0").replace(
+        "{high}", "1000000000"
+    )
+    browser.get_log("browser")
+    browser.save_screenshot(str(scene.directory / f"trace-split-merge-{language}.png"))
+
+
+@pytest.mark.parametrize("language", ["zh-CN", "en"])
+def test_an_expired_batch_on_the_public_page_and_for_the_shop(
+    scene: Scene, browser: Any, shop_user: tuple[str, str], language: str
+) -> None:
+    messages = load_catalogues()[language].messages
+    browser.delete_all_cookies()
+    browser.get(scene.url + "/trace")
+    _set_language(browser, language)
+    browser.get(scene.url + "/trace?c=" + scene.expired_payload)
+    verdict = _wait_for(browser, "#trace-verdict")
+    assert verdict.get_attribute("data-verdict") == "expired"
+    expired = browser.find_element(By.ID, "trace-expired").text
+    assert expired.startswith(messages["trace.expired"].split("{time}")[0])
+    assert messages["trace.status.expired"] in browser.find_element(By.ID, "trace-fields").text
+    kinds = [cell.get_attribute("data-event") for cell in browser.find_elements(By.CSS_SELECTOR, "td[data-event]")]
+    assert kinds[-1] == "expiry_set"
+    _check_clean(browser, scene.url, f"/trace expired ({language})")
+    browser.save_screenshot(str(scene.directory / f"trace-expired-{language}.png"))
+    # The shop, the batch's custodian, is offered no sale for it.
+    _log_in(browser, scene.url, *shop_user, language)
+    browser.get(scene.url + "/trace/ops?batch=BX")
+    assert _wait_for(browser, "#tracex-expired").text == expired
+    assert browser.find_elements(By.ID, "tracex-sales-form") == []
+    assert messages["trace.status.expired"] in browser.find_element(By.ID, "tracex-batch").text

@@ -147,3 +147,18 @@ def test_every_actor_through_the_cli(chain: tuple[Gusu, Path], tmp_path: Path) -
     text = (tmp_path / "b1.csv").read_text(encoding="utf-8")
     assert text.startswith("trace_code/追溯码,") and "91320500MA1XXXXXXX" in text
     assert json.loads(gusu.run("trace", "export", "B1").stdout)["standard"] == "GB/T 38154-2019"
+
+    # Lists and expiry: the product's batches; the brand brings B1's expiry forward to a past block time.
+    listed = gusu.json("trace", "batches", "crab")
+    assert listed["total"] == 1 and listed["batches"][0]["batch"] == "B1"
+    assert listed["batches"][0]["status"] == "on_sale" and listed["batches"][0]["expires"] is not None
+    gusu.refused("trace", "expiry", "B1", "--at", "1", "--key", "mallory", match="only the owner of brand")
+    gusu.refused("trace", "expiry", "B1", "--at", "253402300799999", "--key", "brand", match="never pushed back")
+    assert gusu.run("trace", "expiry", "B1", "--at", str(2**62), "--key", "brand", check=False).returncode == 2
+    set_expiry = gusu.json("trace", "expiry", "B1", "--at", "1", "--key", "brand")
+    assert [event["name"] for event in set_expiry["events"]] == ["ExpirySet"]
+    expired = gusu.json("trace", "batches", "crab")["batches"][0]
+    assert expired["status"] == "expired" and expired["stored_status"] == "on_sale"
+    assert expired["expires"] == "1970-01-01T00:00:00.001Z"
+    assert "EXPIRED" in gusu.run("trace", "batches", "crab").stdout
+    assert gusu.json("trace", "batches", "crab", "--start", "5")["batches"] == []

@@ -90,3 +90,11 @@ def test_the_export_carries_the_core_metadata_elements() -> None:
     assert document["records"][1]["inspection"].startswith("level 2 report 0x0001")
     rows = list(csv.reader(io.StringIO(export.to_csv())))
     assert rows[0][0] == "trace_code/追溯码" and len(rows) == 8 and all(len(row) == len(ELEMENTS) for row in rows)
+
+
+def test_times_outside_the_calendar_are_written_as_milliseconds() -> None:
+    from gusu.apps.trace.export import TIME_MS_MAX, format_time
+
+    assert format_time(1) == "1970-01-01T00:00:00.001Z"
+    assert format_time(TIME_MS_MAX) == "9999-12-31T23:59:59.999Z"
+    assert format_time(TIME_MS_MAX + 1) == f"{TIME_MS_MAX + 1} ms" and format_time(-1) == "-1 ms"

@@ -37,6 +37,10 @@ RECORDS_PREFIX = b"m/records/"
 """The sandbox's key prefix of the contract's `Map("records")` (gusu.execution.sandbox.runtime.Map)."""
 WITNESS_KINDS = ("notary", "arbitration", "court", "forensic")
 RECORD_FIELDS = 13
+PAGE_SIZE_MAX = 8
+"""Records per page of the contract's list views; must equal the contract's PAGE_SIZE_MAX (a test checks it)."""
+PAGES_MAX = 1_000_000
+"""Highest page number a client asks for (a limit on what a URL or a command line can name)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +217,61 @@ def parse_record(number: int, value: Value) -> EvidenceRecord:
         attestations=tuple(parse_attestation(item) for item in attestations),
         witnessed_height=Height(_uint(value[12], "witnessed height")),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RecordPage:
+    """One page of a submitter's or an organisation's records, newest first (`list_by_submitter`)."""
+
+    total: int
+    page: int
+    page_size: int
+    records: tuple[EvidenceRecord, ...]
+
+    @property
+    def pages(self) -> int:
+        """Number of pages (at least 1, so an empty list still has its page 1)."""
+        return max(1, -(-self.total // self.page_size))
+
+
+@dataclass(frozen=True, slots=True)
+class PendingPage:
+    """Records awaiting attestation, newest first (`list_pending`); `next_before` 0: no older ones."""
+
+    next_before: int
+    records: tuple[EvidenceRecord, ...]
+
+
+def validate_page(page: int, page_size: int) -> None:
+    if not 1 <= page <= PAGES_MAX:
+        raise ClientError(f"the page is 1 to {PAGES_MAX}")
+    if not 1 <= page_size <= PAGE_SIZE_MAX:
+        raise ClientError(f"a page holds 1 to {PAGE_SIZE_MAX} records")
+
+
+def _numbered_records(value: Value, limit: int, what: str) -> tuple[EvidenceRecord, ...]:
+    if not isinstance(value, list) or len(value) > limit:
+        raise ClientError(f"the evidence contract's {what} is not a list of at most {limit} records")
+    found = []
+    for row in value:
+        if not isinstance(row, list) or len(row) != 2 or type(row[0]) is not int or row[0] < 1:
+            raise ClientError(f"the evidence contract's {what} holds a row that is not [number, record]")
+        found.append(parse_record(row[0], row[1]))
+    return tuple(found)
+
+
+def parse_record_page(page: int, page_size: int, value: Value) -> RecordPage:
+    """A `list_by_submitter` / `list_by_organization` answer; ClientError for any other shape."""
+    if not isinstance(value, list) or len(value) != 2 or type(value[0]) is not int or value[0] < 0:
+        raise ClientError("the evidence contract's record list answered in an unknown shape")
+    return RecordPage(value[0], page, page_size, _numbered_records(value[1], page_size, "record list"))
+
+
+def parse_pending_page(limit: int, value: Value) -> PendingPage:
+    """A `list_pending` answer; ClientError for any other shape."""
+    if not isinstance(value, list) or len(value) != 2 or type(value[0]) is not int or value[0] < 0:
+        raise ClientError("the evidence contract's pending list answered in an unknown shape")
+    return PendingPage(value[0], _numbered_records(value[1], limit, "pending list"))
 
 
 def parse_stored_record(number: int, stored: bytes) -> EvidenceRecord:

@@ -14,16 +14,23 @@ from dataclasses import dataclass
 from gusu.apps.evidence.records import (
     CONTRACT_NAME,
     DESCRIPTION_LENGTH_MAX,
+    PAGE_SIZE_MAX,
     WITNESS_KINDS,
     ContentHashes,
     EvidenceRecord,
+    PendingPage,
+    RecordPage,
     compute_content_hashes,
     compute_metadata_hash,
     compute_record_key,
     load_contract_source,
+    parse_pending_page,
     parse_record,
+    parse_record_page,
     parse_stored_record,
+    validate_page,
 )
+from gusu.codec import Value
 from gusu.crypto import PrivateKey
 from gusu.errors import ClientError
 from gusu.ledger.stateproof import CertifiedStateProof
@@ -177,6 +184,37 @@ class EvidenceService:
                 return (None if admin is None else Address(admin)), threshold, count
         raise ClientError("the evidence contract's get_settings answered in an unknown shape")
 
+    def list_by_submitter(self, submitter: Address, page: int = 1, page_size: int = PAGE_SIZE_MAX) -> RecordPage:
+        """`submitter`'s records, newest first: page `page` (from 1) of `page_size` (at most PAGE_SIZE_MAX)."""
+        validate_page(page, page_size)
+        value = self.contracts.view(self.contract, "list_by_submitter", [bytes(submitter), page, page_size])
+        return parse_record_page(page, page_size, value)
+
+    def list_by_organization(self, organization: str, page: int = 1, page_size: int = PAGE_SIZE_MAX) -> RecordPage:
+        """The records of `organization`'s accounts, newest first."""
+        validate_page(page, page_size)
+        value = self.contracts.view(self.contract, "list_by_organization", [organization, page, page_size])
+        return parse_record_page(page, page_size, value)
+
+    def list_pending(self, before: int = 0, limit: int = PAGE_SIZE_MAX, witness: Address | None = None) -> PendingPage:
+        """Records below number `before` (0: from the newest) still short of the threshold, newest first; with
+        `witness`, those that witness may still attest."""
+        validate_page(1, limit)
+        args: list[Value] = [before, limit, None if witness is None else bytes(witness)]
+        return parse_pending_page(limit, self.contracts.view(self.contract, "list_pending", args))
+
+    def get_index_status(self) -> tuple[int, int]:
+        """(records indexed, records): the lists miss the records in between until they are indexed."""
+        match self.contracts.view(self.contract, "get_index_status", []):
+            case [int() as indexed, int() as count]:
+                return indexed, count
+        raise ClientError("the evidence contract's get_index_status answered in an unknown shape")
+
+    def index_pending(self, key: PrivateKey, limit: int) -> int:
+        """Index up to `limit` records stored before the index existed; returns how many were indexed."""
+        value = self._call(key, "index_pending", [limit]).value
+        return value if type(value) is int else 0
+
     def get_witness(self, witness: Address) -> tuple[str, str] | None:
         match self.contracts.view(self.contract, "get_witness", [bytes(witness)]):
             case None:
@@ -222,5 +260,5 @@ class EvidenceService:
         inclusion = self.client.get_block(int(record.height))
         return ProvenRecord(record, answer, inclusion.block_hash)
 
-    def _call(self, key: PrivateKey, method: str, args: list[bytes | str | int]) -> CallOutcome:
+    def _call(self, key: PrivateKey, method: str, args: list[Value]) -> CallOutcome:
         return self.contracts.call(key, self.contract, method, list(args))

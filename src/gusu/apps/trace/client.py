@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from gusu.apps.trace.codes import (
     CODE_BYTES,
@@ -39,6 +39,8 @@ HISTORY_PAGE = 100
 SCAN_HISTORY_MAX = 64
 ROLES = ("packer", "qc", "logistics", "distributor", "retailer")
 LINEAGE_DEPTH_MAX = 16
+LIST_PAGE_MAX = 20
+"""Entries per page of list_brands / list_products / list_batches (the contract's LIST_PAGE_MAX)."""
 
 
 def get_contract_source() -> str:
@@ -100,6 +102,12 @@ class BatchView:
     created_height: int
     hold: str | None
     """The recalled ancestor whose recall put this batch on hold, if any."""
+    expires_ms: int = 0
+    """Block time at which the batch expires (packing time plus the product's shelf life); 0: never."""
+
+    def is_expired_at(self, block_time_ms: int) -> bool:
+        """Whether the batch has expired at a block time (the chain's time, never a local clock)."""
+        return self.expires_ms != 0 and block_time_ms >= self.expires_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +151,7 @@ class ScanResult:
     suspect: bool
     recalled: bool
     transaction_id: Hash
+    expired: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +177,35 @@ class ItemReport:
     recalled: bool
     scans: tuple[ScanView, ...]
     code_index: int | None = None
+    expired: bool = False
+    """The item's current batch has expired at the latest block's time (the contract's `get_item`)."""
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class BatchSummary:
+    """A row of `list_batches`: what a list shows; `get_batch` reads the whole record."""
+
+    batch: str
+    quantity: int
+    status: str
+    custodian: Address
+    expires_ms: int
+    expired: bool
+    """At the latest block's time."""
+    recalled: bool
+    hold: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ListPage(Generic[T]):
+    """One page of a contract list: `total` entries in all, `entries` from position `start`."""
+
+    total: int
+    start: int
+    entries: tuple[T, ...]
 
 
 def _text(value: Value, what: str) -> str:
@@ -248,7 +286,47 @@ def parse_batch(batch: str, value: Value) -> BatchView | None:
         production_date=_text(f[17], "batch"),
         created_height=_int(f[18], "batch"),
         hold=None if f[19] is None else _text(f[19], "batch"),
+        expires_ms=_int(f[20], "batch") if len(f) > 20 else 0,
     )
+
+
+def _list_page(value: Value, what: str) -> tuple[int, list[list[Value]]]:
+    f = _list(value, 2, what)
+    rows = _list(f[1], 0, what)
+    if len(rows) > LIST_PAGE_MAX:
+        raise TraceError(f"the trace contract returned more than {LIST_PAGE_MAX} entries in a {what}")
+    return _int(f[0], what), [_list(row, 2, what) for row in rows]
+
+
+def parse_brand_page(start: int, value: Value) -> ListPage[BrandView]:
+    total, rows = _list_page(value, "brand list")
+    found = [parse_brand(_text(row[0], "brand list"), row[1]) for row in rows]
+    return ListPage(total, start, tuple(item for item in found if item is not None))
+
+
+def parse_product_page(start: int, value: Value) -> ListPage[ProductView]:
+    total, rows = _list_page(value, "product list")
+    found = [parse_product(_text(row[0], "product list"), row[1]) for row in rows]
+    return ListPage(total, start, tuple(item for item in found if item is not None))
+
+
+def parse_batch_page(start: int, value: Value) -> ListPage[BatchSummary]:
+    """One page of `list_batches`."""
+    total, rows = _list_page(value, "batch list")
+    found = []
+    for row in rows:
+        f = _list(row, 8, "batch list")
+        found.append(BatchSummary(
+            batch=_text(f[0], "batch list"), quantity=_int(f[1], "batch list"), status=_text(f[2], "batch list"),
+            custodian=Address(_bytes(f[3], "batch list")), expires_ms=_int(f[4], "batch list"), expired=f[5] is True,
+            recalled=f[6] is True, hold=None if f[7] is None else _text(f[7], "batch list"),
+        ))  # fmt: skip
+    return ListPage(total, start, tuple(found))
+
+
+def validate_list_page(start: int, limit: int) -> None:
+    if start < 0 or not 1 <= limit <= LIST_PAGE_MAX:
+        raise TraceError(f"a list page starts at 0 or later and holds 1 to {LIST_PAGE_MAX} entries")
 
 
 def parse_events(batch: str, value: Value) -> list[BatchEvent]:
@@ -343,6 +421,7 @@ def plan_item_report(code: ItemCode, suite: str) -> ReportPlan:
         recalled=fields[4] is True,
         scans=tuple(scans),
         code_index=_int(fields[1], "item"),
+        expired=len(fields) > 5 and fields[5] is True,
     )
 
 
@@ -445,6 +524,10 @@ class TraceClient:
             validate_identifier(child, "batch")
         return self._call(key, "split", [batch, [c for c, _ in children], [q for _, q in children]])
 
+    def set_expiry(self, key: PrivateKey, batch: str, expires_ms: int) -> CallOutcome:
+        """The brand's owner brings `batch`'s expiry (block time, ms) forward; never back."""
+        return self._call(key, "set_expiry", [batch, expires_ms])
+
     def merge(self, key: PrivateKey, parents: Sequence[str], batch: str) -> CallOutcome:
         validate_identifier(batch, "batch")
         return self._call(key, "merge", [list(parents), batch])
@@ -461,7 +544,7 @@ class TraceClient:
         outcome = self._call(key, "scan", [code.code, location, nonce, activate])
         f = _list(outcome.value, 5, "scan result")
         return ScanResult(_int(f[0], "scan"), _int(f[1], "scan"), _text(f[2], "scan"), f[3] is True, f[4] is True,
-                          outcome.receipt.transaction_id)  # fmt: skip
+                          outcome.receipt.transaction_id, len(f) > 5 and f[5] is True)  # fmt: skip
 
     # views
     def get_brand(self, brand: str) -> BrandView | None:
@@ -481,6 +564,26 @@ class TraceClient:
         for start in range(0, record.events_count, HISTORY_PAGE):
             events.extend(parse_events(batch, self._view("get_history", [batch, start, HISTORY_PAGE])))
         return events
+
+    def is_expired(self, batch: str) -> bool:
+        """Whether `batch` has expired at the latest block's time."""
+        return self._view("is_expired", [batch]) is True
+
+    def list_brands(self, start: int = 0, limit: int = LIST_PAGE_MAX) -> ListPage[BrandView]:
+        validate_list_page(start, limit)
+        return parse_brand_page(start, self._view("list_brands", [start, limit]))
+
+    def list_products(self, brand: str, start: int = 0, limit: int = LIST_PAGE_MAX) -> ListPage[ProductView]:
+        validate_list_page(start, limit)
+        return parse_product_page(start, self._view("list_products", [brand, start, limit]))
+
+    def list_batches(self, product: str, start: int = 0, limit: int = LIST_PAGE_MAX) -> ListPage[BatchSummary]:
+        validate_list_page(start, limit)
+        return parse_batch_page(start, self._view("list_batches", [product, start, limit]))
+
+    def index_existing(self, key: PrivateKey, kind: str, entries: Sequence[str]) -> CallOutcome:
+        """List brands, products or batches created before the contract kept lists (docs/apps/trace.md)."""
+        return self._call(key, "index_existing", [kind, list(entries)])
 
     def get_alerts(self, start: int = 0, limit: int = HISTORY_PAGE) -> list[AlertView]:
         """The regulator's list of mass-balance violations and suspect codes, from alert number `start`."""

@@ -13,7 +13,7 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from gusu.apps.trace.client import BatchEvent, BatchView, BrandView, ProductView
 
@@ -52,6 +52,7 @@ ACTIVITIES: dict[str, tuple[str, str]] = {
     "merged": ("processing", "合批"),
     "recalled": ("recall", "召回"),
     "mass_balance_alert": ("supervision", "物料平衡告警"),
+    "expiry_set": ("quality", "到期时间提前"),
 }
 """Contract event kind -> (activity, its Chinese name)."""
 
@@ -80,8 +81,18 @@ class BatchExport:
         return buffer.getvalue()
 
 
+TIME_MS_MAX = 253402300799999
+"""The end of year 9999: the last time `format_time` writes as a date."""
+
+
 def format_time(timestamp_ms: int) -> str:
-    return datetime.fromtimestamp(timestamp_ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """UTC ISO 8601 with milliseconds; a value outside years 1970 to 9999 (only a hostile record holds one) as
+    "<n> ms", so a page or an export never fails on it."""
+    if not 0 <= timestamp_ms <= TIME_MS_MAX:
+        return f"{timestamp_ms} ms"
+    # Whole seconds plus milliseconds: dividing by 1000.0 rounds the last millisecond of large times.
+    moment = datetime.fromtimestamp(timestamp_ms // 1000, UTC) + timedelta(milliseconds=timestamp_ms % 1000)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def compute_batch_export(
