@@ -13,7 +13,6 @@ from gusu.eval.evmbench import (
     SendRecord,
     compute_comparison,
     compute_due_offset_s,
-    compute_eth_address,
     compute_open_loop_rate,
     compute_phase_result,
     count_due,
@@ -23,7 +22,7 @@ from gusu.eval.evmbench import (
     get_evm_bench_error,
     sign_legacy_transaction,
 )
-from gusu.ledger.ethtx import EthTransactionType, decode_eth_transaction
+from gusu.ledger.ethtx import EthTransactionType, compute_eth_address, decode_eth_transaction
 from gusu.node.chain import initialize_chain
 
 SECRET = bytes.fromhex("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")

@@ -39,9 +39,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import aiohttp
-import coincurve
 import orjson
-import rlp
 
 from gusu.crypto.ecdsa import keccak256
 from gusu.eval.bench import (
@@ -61,6 +59,7 @@ from gusu.eval.bench import (
 )
 from gusu.eval.network import NODES_MAX, throwaway_network
 from gusu.execution.evm.bench import load_token_init_code
+from gusu.ledger.ethtx import SECP256K1_ORDER, compute_eth_address, encode_signed_legacy_transaction
 from gusu.ledger.genesis import DEFAULT_PARAMETERS, Genesis, load_genesis, save_genesis
 
 EVM_LOADS: Final = ("erc20",)
@@ -102,7 +101,6 @@ HARDHAT_READY_TIMEOUT_S: Final = 90.0
 HARDHAT_FUNDED_SECRET: Final = bytes.fromhex("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
 """Account #0 of Hardhat's default development mnemonic (funded with 10,000 ether by `hardhat node`)."""
 TRANSFER_SELECTOR: Final = bytes.fromhex("a9059cbb")
-SECP256K1_ORDER: Final = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 SENDER_SEED_TAG: Final = b"gusu bench evm sender"
 RECIPIENT_TAG: Final = b"gusu bench evm recipient"
 LOG_TAIL_LINES: Final = 30
@@ -288,11 +286,6 @@ class SignedEthTransaction:
     raw_hex: str
 
 
-def compute_eth_address(secret: bytes) -> bytes:
-    public = coincurve.PrivateKey(secret).public_key.format(compressed=False)
-    return keccak256(public[1:])[12:]
-
-
 def sign_legacy_transaction(
     secret: bytes,
     *,
@@ -305,12 +298,9 @@ def sign_legacy_transaction(
     data: bytes,
 ) -> SignedEthTransaction:
     """An EIP-155 legacy transaction (v = chain_id x 2 + 35 + y parity), as every wallet signs one."""
-    to_field = b"" if to is None else to
-    signing_hash = keccak256(rlp.encode([nonce, gas_price, gas_limit, to_field, value, data, chain_id, 0, 0]))
-    signature = coincurve.PrivateKey(secret).sign_recoverable(signing_hash, hasher=None)
-    r, s, y_parity = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big"), signature[64]
-    assert s <= SECP256K1_ORDER // 2, "libsecp256k1 signs with a low s (EIP-2)"
-    raw = rlp.encode([nonce, gas_price, gas_limit, to_field, value, data, chain_id * 2 + 35 + y_parity, r, s])
+    raw = encode_signed_legacy_transaction(
+        secret, chain_id=chain_id, nonce=nonce, gas_price=gas_price, gas_limit=gas_limit, to=to, value=value, data=data
+    )
     return SignedEthTransaction("0x" + keccak256(raw).hex(), "0x" + raw.hex())
 
 

@@ -360,6 +360,33 @@ def _recover_sender(signing_hash: bytes, y_parity: int, r: int, s: int) -> Addre
     return Address(keccak256(public_key.format(compressed=False)[1:])[-ADDRESS_SIZE:])
 
 
+def encode_signed_legacy_transaction(
+    secret: bytes,
+    *,
+    chain_id: int,
+    nonce: int,
+    gas_price: int,
+    gas_limit: int,
+    to: bytes | None,
+    value: int,
+    data: bytes,
+) -> bytes:
+    """The raw EIP-155 legacy transaction a wallet holding secp256k1 key `secret` signs (for benchmarks and
+    tools that drive the chain the way wallets do; libsecp256k1 signs with a low s, as EIP-2 asks)."""
+    to_field = b"" if to is None else to
+    signing_hash = keccak256(rlp.encode([nonce, gas_price, gas_limit, to_field, value, data, chain_id, 0, 0]))
+    signature = coincurve.PrivateKey(secret).sign_recoverable(signing_hash, hasher=None)
+    r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big")
+    v = chain_id * 2 + EIP155_V_OFFSET + signature[64]
+    return bytes(rlp.encode([nonce, gas_price, gas_limit, to_field, value, data, v, r, s]))
+
+
+def compute_eth_address(secret: bytes) -> Address:
+    """The Ethereum address of secp256k1 key `secret`: the last 20 bytes of keccak-256 of its public key."""
+    public_key = coincurve.PrivateKey(secret).public_key.format(compressed=False)
+    return Address(keccak256(public_key[1:])[-ADDRESS_SIZE:])
+
+
 def compute_eth_intrinsic_gas(transaction: EthTransaction) -> int:
     """Ethereum's intrinsic gas (Cancun): 21,000, 32,000 more and 2 per init-code word for a creation
     (EIP-3860), 4/16 per zero/non-zero data byte (EIP-2028), 2,400 per access-list address and 1,900
