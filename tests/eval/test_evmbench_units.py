@@ -161,3 +161,9 @@ def test_a_missing_hardhat_is_named_with_how_to_install_it(monkeypatch: pytest.M
     monkeypatch.setattr(evmbench, "HARDHAT_PROJECT", tmp_path)
     with pytest.raises(EvmBenchError, match=r"Hardhat is not installed: .* run `npm ci` in"):
         evmbench.find_hardhat()
+
+
+def test_enable_evm_sets_the_block_interval_only_when_asked(tmp_path: Path) -> None:
+    layout = initialize_chain(tmp_path / "chain", suite_name="ecdsa", api_port=0, scrypt_n=2**10)
+    assert enable_evm(layout.genesis).get_parameter("block_interval_ms") == 200
+    assert enable_evm(layout.genesis, 0).get_parameter("block_interval_ms") == 0

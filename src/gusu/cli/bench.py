@@ -34,6 +34,7 @@ from gusu.eval.bench import (
     summary_rows,
 )
 from gusu.eval.evmbench import (
+    BLOCK_INTERVAL_MS_MAX,
     DEFAULT_EVM_DRAIN_TIMEOUT_S,
     DEFAULT_EVM_DURATION_S,
     DEFAULT_EVM_SENDERS,
@@ -230,6 +231,12 @@ class _NoProgress:
     help="With --evm: first run the same client against Hardhat's own `hardhat node` (tests/eth/hardhat).",
 )
 @click.option(
+    "--block-interval-ms",
+    type=click.IntRange(0, BLOCK_INTERVAL_MS_MAX),
+    default=None,
+    help="With --evm: the Gusu chain's genesis block_interval_ms [default: the chain default, 200].",
+)
+@click.option(
     "--in-flight",
     type=click.IntRange(1, IN_FLIGHT_MAX),
     default=None,
@@ -341,6 +348,7 @@ def bench_command(
     against_transfer: bool,
     evm_load: str | None,
     against_hardhat: bool,
+    block_interval_ms: int | None,
     in_flight: int | None,
     workers: int | None,
     senders: int,
@@ -374,10 +382,10 @@ def bench_command(
         return  # `gusu bench generate|replay|join`: the subcommand runs instead
     state = get_state()
     if evm_load is not None:
-        _run_evm_bench(state, nodes, workers, against_hardhat, in_flight, rate, output_path)
+        _run_evm_bench(state, nodes, workers, against_hardhat, block_interval_ms, in_flight, rate, output_path)
         return
-    if against_hardhat or in_flight is not None:
-        raise CliUsageError("--against-hardhat and --in-flight go with --evm erc20")
+    if against_hardhat or in_flight is not None or block_interval_ms is not None:
+        raise CliUsageError("--against-hardhat, --block-interval-ms and --in-flight go with --evm erc20")
     if rate is not None and window is not None:
         raise CliUsageError("choose one of --rate (open loop) and --window (closed loop)")
     if against_transfer and app_name is None:
@@ -500,6 +508,7 @@ def _run_evm_bench(
     nodes: int | None,
     workers: int | None,
     against_hardhat: bool,
+    block_interval_ms: int | None,
     in_flight: int | None,
     rate: float | None,
     output_path: Path | None,
@@ -545,6 +554,7 @@ def _run_evm_bench(
                 nodes=node_count,
                 workers=workers,
                 against_hardhat=against_hardhat,
+                block_interval_ms=block_interval_ms,
                 command=shlex.join(["gusu", *sys.argv[1:]]),
                 progress=progress,
             )

@@ -73,6 +73,7 @@ DEFAULT_EVM_DURATION_S: Final = 20.0
 DEFAULT_EVM_DRAIN_TIMEOUT_S: Final = 30.0
 """How long one transaction may stay unseen in a block before it counts as lost."""
 DURATION_S_MAX: Final = 3600.0
+BLOCK_INTERVAL_MS_MAX: Final = 60_000
 COMMIT_POLL_INTERVAL_S: Final = 0.01
 BLOCKS_PER_POLL_MAX: Final = 200
 """Blocks fetched in one JSON-RPC batch (Gusu allows 1,000 requests in a batch)."""
@@ -851,9 +852,12 @@ async def _wait_serving(url: str, process: subprocess.Popen[bytes], log_path: Pa
             await asyncio.sleep(0.2)
 
 
-def enable_evm(genesis: Genesis) -> Genesis:
-    """`genesis` with the evm contract, and EVM code deployable without governance approval."""
+def enable_evm(genesis: Genesis, block_interval_ms: int | None = None) -> Genesis:
+    """`genesis` with the evm contract, EVM code deployable without governance approval, and the block
+    interval (genesis `block_interval_ms`: solo's pacing, Tendermint's timeout_commit) when given."""
     parameters = dict(DEFAULT_PARAMETERS) | dict(genesis.parameters) | {"contract_deploy_approval_required": 0}
+    if block_interval_ms is not None:
+        parameters["block_interval_ms"] = block_interval_ms
     return replace(
         genesis,
         contracts=tuple(sorted({*genesis.contracts, "evm"})),
@@ -861,29 +865,30 @@ def enable_evm(genesis: Genesis) -> Genesis:
     )
 
 
-def rewrite_genesis_files(directory: Path) -> None:
+def rewrite_genesis_files(directory: Path, block_interval_ms: int | None) -> None:
     """Enable the EVM in every genesis.json of a chain or network not yet started (all copies are equal)."""
     paths = sorted(directory.rglob("genesis.json"))
     assert paths, f"no genesis.json under {directory}"
     original = load_genesis(paths[0])
-    changed = enable_evm(original)
+    changed = enable_evm(original, block_interval_ms)
     for path in paths:
         assert load_genesis(path) == original, "every copy of a fresh chain's genesis is the same"
         save_genesis(path, changed)
 
 
 @contextmanager
-def gusu_target(nodes: int, workers: int) -> Iterator[EvmTarget]:
+def gusu_target(nodes: int, workers: int, block_interval_ms: int | None) -> Iterator[EvmTarget]:
     """A throw-away `ecdsa` chain running the evm contract: one node, or a network of `nodes` validators."""
     if not 1 <= nodes <= NODES_MAX:
         raise EvmBenchError(f"--nodes must be between 1 and {NODES_MAX}")
+    interval = block_interval_ms if block_interval_ms is not None else dict(DEFAULT_PARAMETERS)["block_interval_ms"]
     if nodes == 1:
         node = ThrowawayNode(directory=Path(tempfile.mkdtemp(prefix="gusu-bench-evm-")))
         try:
             launch_throwaway_node(
                 BenchConfig(suite="ecdsa", workers=workers),
                 node,
-                prepare=lambda layout: rewrite_genesis_files(layout.directory),
+                prepare=lambda layout: rewrite_genesis_files(layout.directory, block_interval_ms),
             )
             assert node.process is not None and node.dev_key is not None
             yield EvmTarget(
@@ -892,7 +897,7 @@ def gusu_target(nodes: int, workers: int) -> Iterator[EvmTarget]:
                 node.dev_key.secret,
                 (node.process.pid,),
                 1,
-                f"gusu, one ecdsa node, {workers} verifier workers",
+                f"gusu, one ecdsa node (solo), block_interval_ms {interval}, {workers} verifier workers",
             )
         finally:
             stop_throwaway_node(node)
@@ -906,7 +911,7 @@ def gusu_target(nodes: int, workers: int) -> Iterator[EvmTarget]:
         scrypt_n=SCRYPT_N_THROWAWAY,
         start=False,
     ) as network:
-        rewrite_genesis_files(network.directory)
+        rewrite_genesis_files(network.directory, block_interval_ms)
         network.start()
         pids = tuple(pid for node in network.nodes if (pid := network.pid(node)) is not None)
         yield EvmTarget(
@@ -915,7 +920,8 @@ def gusu_target(nodes: int, workers: int) -> Iterator[EvmTarget]:
             network.load_dev_key().secret,
             pids,
             nodes,
-            f"gusu, {nodes} ecdsa validators (tendermint), {workers} verifier workers each",
+            f"gusu, {nodes} ecdsa validators (tendermint), block_interval_ms {interval}, "
+            f"{workers} verifier workers each",
         )
 
 
@@ -925,6 +931,7 @@ def run_evm_bench(
     nodes: int = 1,
     workers: int = 2,
     against_hardhat: bool = False,
+    block_interval_ms: int | None = None,
     command: str = "",
     progress: Progress | None = None,
 ) -> dict[str, Any]:
@@ -946,6 +953,7 @@ def run_evm_bench(
             "warmup_s": settings.warmup_s,
             "duration_s": settings.duration_s,
             "drain_timeout_s": settings.drain_timeout_s,
+            "block_interval_ms": block_interval_ms,
             "commit_poll_interval_s": COMMIT_POLL_INTERVAL_S,
             "transaction": "EIP-155 legacy: ERC-20 transfer(fresh recipient, 1), tests/execution/evm/fixtures/Token",
         },
@@ -954,7 +962,7 @@ def run_evm_bench(
     runs: list[Callable[[], Any]] = []
     if against_hardhat:
         runs.append(hardhat_node)
-    runs.append(lambda: gusu_target(nodes, workers))
+    runs.append(lambda: gusu_target(nodes, workers, block_interval_ms))
     for make in runs:
         with make() as target:
             shown.phase(f"{target.name}: starting", None)
