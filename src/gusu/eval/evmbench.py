@@ -75,6 +75,8 @@ DEFAULT_EVM_DRAIN_TIMEOUT_S: Final = 30.0
 DURATION_S_MAX: Final = 3600.0
 BLOCK_INTERVAL_MS_MAX: Final = 60_000
 COMMIT_POLL_INTERVAL_S: Final = 0.01
+WATCH_ERRORS_MAX: Final = 20
+"""Failed block polls in a row after which the watcher gives up."""
 BLOCKS_PER_POLL_MAX: Final = 200
 """Blocks fetched in one JSON-RPC batch (Gusu allows 1,000 requests in a batch)."""
 RECEIPTS_PER_BATCH_MAX: Final = 500
@@ -462,8 +464,20 @@ class CommitWatcher:
             future.cancel()
 
     async def run(self) -> None:
+        """Poll until cancelled; after WATCH_ERRORS_MAX failed polls in a row every waiting transfer fails."""
+        failures = 0
         while True:
-            await self.poll_once()
+            try:
+                await self.poll_once()
+                failures = 0
+            except (RpcError, aiohttp.ClientError, TimeoutError) as error:
+                failures += 1
+                if failures >= WATCH_ERRORS_MAX:
+                    for future in self._expected.values():
+                        if not future.done():
+                            future.set_exception(EvmBenchError(f"watching the node's blocks failed: {error}"))
+                    self._expected.clear()
+                    raise
             await asyncio.sleep(COMMIT_POLL_INTERVAL_S)
 
     async def poll_once(self) -> None:
@@ -641,7 +655,10 @@ class _Driver:
         transaction = sender.take()
         future = self.watcher.expect(transaction.transaction_hash)
         sent_at = self.clock()
-        refusal = await self.rpc_of(index).send_raw(transaction.raw_hex)
+        try:
+            refusal = await self.rpc_of(index).send_raw(transaction.raw_hex)
+        except (RpcError, aiohttp.ClientError, TimeoutError) as error:
+            refusal = f"the request failed: {error!r}"[:500]
         if refusal is not None:
             self.watcher.forget(transaction.transaction_hash)
             sender.nonce -= 1  # not used: the next transfer must reuse it (signed again)
@@ -650,7 +667,7 @@ class _Driver:
             return SendRecord(due_at, sent_at, refusal=refusal)
         try:
             committed_at, is_success = await asyncio.wait_for(future, self.settings.drain_timeout_s)
-        except TimeoutError:
+        except (TimeoutError, EvmBenchError):  # never seen in a block: lost
             self.watcher.forget(transaction.transaction_hash)
             return SendRecord(due_at, sent_at)
         return SendRecord(due_at, sent_at, committed_at, is_success)
