@@ -100,6 +100,7 @@ def test_evm_bench_against_hardhat_side_by_side() -> None:
 
 
 def test_evm_bench_refuses_options_of_the_other_loads() -> None:
-    code, result, stderr = run_evm_bench("--app", "evidence")
-    assert code != 0 and result is None
-    assert "these options do not apply: --app" in stderr
+    code, result, _ = run_evm_bench("--app", "evidence")
+    assert code != 0 and result is not None  # with --json the error is the JSON document
+    assert result["error"]["code"] == "usage_invalid"
+    assert "these options do not apply: --app" in result["error"]["message"]

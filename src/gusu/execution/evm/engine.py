@@ -16,11 +16,15 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from eth.constants import CREATE_CONTRACT_ADDRESS
-from eth.exceptions import OutOfGas, Revert
+from eth.exceptions import Halt, OutOfGas, Revert
 from eth.vm.code_stream import CodeStream
+from eth.vm.computation import NO_RESULT
 from eth.vm.execution_context import ExecutionContext
 from eth.vm.forks.cancun.computation import CancunComputation
 from eth.vm.forks.cancun.state import CancunState
+from eth.vm.gas_meter import GasMeter
+from eth.vm.logic.invalid import InvalidOpcode
+from eth.vm.opcode import _FastOpcode
 from eth_typing import Address, BlockNumber, Hash32
 
 from gusu.execution.context import BlockContext
@@ -71,6 +75,60 @@ class _GusuCancunComputation(CancunComputation):
         code = self.code
         if isinstance(code, CodeStream):
             code.valid_positions, code.invalid_positions = get_jump_analysis(bytes(message.code))
+
+    @classmethod
+    def apply_computation(
+        cls,
+        state: Any,
+        message: Any,
+        transaction_context: Any,
+        parent_computation: Any = None,
+    ) -> Any:
+        """py-evm's `BaseComputation.apply_computation` step for step, with a cheaper opcode dispatch.
+
+        py-evm runs each simple opcode (a `_FastOpcode`: a fixed gas cost, then its logic) through three
+        Python calls before the logic: the opcode's ``__call__``, the computation's ``consume_gas`` and
+        the gas meter's, which also checks a debug-log flag. Here the fixed cost is taken from the meter
+        inline, with the same check and the same OutOfGas message, and the logic is called directly; every
+        other opcode runs exactly as py-evm runs it. About a sixth of an ERC-20 transfer's time, the same
+        results (a `GasMeter`'s ``consume_gas`` does only this; the costs are non-negative constants).
+        """
+        with cls(state, message, transaction_context) as computation:
+            if computation.is_origin_computation:
+                computation.contracts_created = []
+                if message.is_create:
+                    cls.consume_initcode_gas_cost(computation)
+            if parent_computation is not None:
+                computation.contracts_created = parent_computation.contracts_created
+            if message.is_create:
+                computation.contracts_created.append(message.storage_address)
+            precompile = computation.precompiles.get(message.code_address, NO_RESULT)
+            if precompile is not NO_RESULT:
+                if not message.is_delegation:
+                    precompile(computation)
+                return computation
+            meter = computation._gas_meter
+            assert type(meter) is GasMeter, "the inline gas charge is GasMeter.consume_gas's"
+            opcode_lookup = computation.opcodes
+            try:
+                for opcode in computation.code:
+                    opcode_fn = opcode_lookup.get(opcode)
+                    if type(opcode_fn) is _FastOpcode:
+                        cost = opcode_fn.gas_cost
+                        remaining = meter.gas_remaining
+                        if cost > remaining:
+                            raise OutOfGas(
+                                f"Out of gas: Needed {cost} - Remaining {remaining} - Reason: {opcode_fn.mnemonic}"
+                            )
+                        meter.gas_remaining = remaining - cost
+                        opcode_fn.logic_fn(computation)
+                    elif opcode_fn is None:
+                        InvalidOpcode(opcode)(computation=computation)
+                    else:
+                        opcode_fn(computation=computation)
+            except Halt:
+                pass
+        return computation
 
 
 class _GusuCancunState(CancunState):
