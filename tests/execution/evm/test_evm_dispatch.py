@@ -57,3 +57,15 @@ def test_inline_dispatch_matches_py_evm_loop(monkeypatch: pytest.MonkeyPatch) ->
     assert len(out_of_gas) > 20, out_of_gas
     assert any("Reason: " in message for message in out_of_gas)
     assert codes.count("") > 10
+
+
+def test_py_evm_hashes_with_gusu_keccak_and_the_same_digests() -> None:
+    from Crypto.Hash import keccak as pycryptodome_keccak
+    from eth_hash.auto import keccak
+
+    from gusu.crypto.ecdsa import keccak256
+
+    assert keccak.hasher is keccak256  # installed when the engine is imported
+    for data in (b"", b"abc", bytes(range(256)) * 5, bytearray(b"transfer(address,uint256)")):
+        expected = pycryptodome_keccak.new(data=bytes(data), digest_bits=256).digest()
+        assert keccak(data) == expected == keccak256(data)

@@ -25,8 +25,10 @@ from eth.vm.forks.cancun.state import CancunState
 from eth.vm.gas_meter import GasMeter
 from eth.vm.logic.invalid import InvalidOpcode
 from eth.vm.opcode import _FastOpcode
+from eth_hash.auto import keccak as eth_hash_keccak
 from eth_typing import Address, BlockNumber, Hash32
 
+from gusu.crypto.ecdsa import keccak256
 from gusu.execution.context import BlockContext
 from gusu.execution.evm.settings import EvmSettings
 from gusu.execution.evm.world import BLANK_ROOT, EvmWorld
@@ -41,6 +43,20 @@ EVM_PYTHON_FRAMES_MAX = 13_000
 """Python frames an EVM call may nest above the frame that starts it: py-evm needs about 12 per
 EVM call level to reach Ethereum's 1,024 levels. The bound is relative to where the call starts, so
 a call that is too deep fails at the same EVM depth on every node, whatever the node's own stack."""
+
+
+def _use_gusu_keccak() -> None:
+    """py-evm hashes (SHA3 opcode, code hashes, CREATE addresses) through eth_hash, whose automatic backend
+    here is pycryptodome's binding (7-27 µs a hash); Gusu's keccak256 (safe-pysha3's C code, about 1 µs)
+    computes the same digests, so eth_hash is pointed at it for the whole process."""
+    if eth_hash_keccak.hasher is not keccak256:
+        assert keccak256(b"") == EMPTY_KECCAK256 and eth_hash_keccak(b"") == EMPTY_KECCAK256
+        eth_hash_keccak.hasher = cast(Any, keccak256)  # safe-pysha3 hashes bytearray as well
+
+
+EMPTY_KECCAK256 = bytes.fromhex("c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470")
+
+_use_gusu_keccak()
 
 
 def _use_world(db: Any, state_root: bytes) -> Any:
