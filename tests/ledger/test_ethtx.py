@@ -18,6 +18,7 @@ from gusu.ledger.ethtx import (
     ETH_TRANSACTION_BYTES_MAX,
     SECP256K1_ORDER,
     EthTransactionType,
+    _DecodedCache,
     compute_eth_intrinsic_gas,
     decode_eth_transaction,
     validate_eth_intrinsic_gas,
@@ -270,3 +271,34 @@ def test_intrinsic_gas() -> None:
     short = decode_eth_transaction(_legacy(gas=21_000 + 4 + 15).encode(), chain_id=CHAIN_ID)
     with pytest.raises(TransactionError, match="intrinsic gas 21020"):
         validate_eth_intrinsic_gas(short)
+
+
+def test_a_decoded_transaction_is_kept_and_the_chain_checks_still_apply() -> None:
+    raw = _legacy(nonce=77).encode()
+    first = decode_eth_transaction(raw, chain_id=CHAIN_ID)
+    again = decode_eth_transaction(bytes(bytearray(raw)), chain_id=None)  # another bytes object, same content
+    assert again is first  # not decoded (nor its sender recovered) twice
+    with pytest.raises(WrongChainError, match=f"this chain's id is {CHAIN_ID + 1}"):
+        decode_eth_transaction(raw, chain_id=CHAIN_ID + 1)
+    unprotected = _legacy(chain_id=None, nonce=78).encode()
+    assert decode_eth_transaction(unprotected, chain_id=CHAIN_ID, is_unprotected_allowed=True).chain_id is None
+    with pytest.raises(WrongChainError, match="no chain id"):
+        decode_eth_transaction(unprotected, chain_id=CHAIN_ID)
+
+
+def test_the_decoded_cache_is_bounded_by_entries_and_bytes() -> None:
+    transaction = decode_eth_transaction(_legacy(nonce=79).encode(), chain_id=CHAIN_ID)
+    by_entries = _DecodedCache(entries_max=3, bytes_max=10**6)
+    for index in range(10):
+        by_entries.put(bytes([index]) * 100, transaction)
+    assert len(by_entries) == 3
+    assert by_entries.get(bytes([9]) * 100) is transaction and by_entries.get(bytes([0]) * 100) is None
+    by_bytes = _DecodedCache(entries_max=100, bytes_max=64 * 100)
+    for index in range(10):
+        by_bytes.put(bytes([index]) * 100, transaction)
+    assert len(by_bytes) == 10  # 1,000 bytes of 6,400
+    by_bytes.put(b"\xee" * 101, transaction)  # above 1/64 of the byte bound: never kept
+    assert by_bytes.get(b"\xee" * 101) is None
+    for index in range(10, 80):
+        by_bytes.put(bytes([index]) * 100, transaction)
+    assert len(by_bytes) == 64

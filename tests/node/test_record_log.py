@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -9,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gusu.errors import StorageError
-from gusu.node.journal import RecordLog, read_records
+from gusu.node.journal import GROUP_RECORDS_MAX, GroupAppender, RecordLog, read_records
 
 
 def test_missing_file_reads_as_empty(tmp_path: Path) -> None:
@@ -98,3 +102,72 @@ def test_appends_survive_reopening(tmp_path: Path) -> None:
     second.append([b"y"])
     second.close()
     assert read_records(path) == [b"x", b"y"]
+
+
+class _CountingLog(RecordLog):
+    """A RecordLog that counts its appends and can be made to fail or to block the writer thread."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.calls: list[int] = []
+        self.fail = False
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def append(self, raws: Sequence[bytes]) -> None:
+        self.gate.wait(5)
+        self.calls.append(len(raws))
+        if self.fail:
+            raise StorageError("disk full")
+        super().append(raws)
+
+
+def test_concurrent_appends_share_fsyncs_and_each_returns_once_its_records_are_written(tmp_path: Path) -> None:
+    async def main() -> None:
+        log = _CountingLog(tmp_path / "log")
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            appender = GroupAppender(log, executor)
+            log.gate.clear()  # the first append blocks in the writer while 49 more arrive
+            first = asyncio.create_task(appender.append([b"r0"]))
+            await asyncio.sleep(0.05)
+            rest = [asyncio.create_task(appender.append([f"r{index}".encode()])) for index in range(1, 50)]
+            await asyncio.sleep(0.05)
+            assert not any(task.done() for task in [first, *rest])  # nothing acknowledged before its fsync
+            log.gate.set()
+            await asyncio.gather(first, *rest)
+        assert log.calls == [1, 49]  # two fsyncs for fifty one-record appends
+        assert appender.appends == 2
+        log.close()
+        assert sorted(read_records(tmp_path / "log")) == sorted(f"r{index}".encode() for index in range(50))
+
+    asyncio.run(main())
+
+
+def test_a_failed_group_append_fails_every_caller_of_the_batch(tmp_path: Path) -> None:
+    async def main() -> None:
+        log = _CountingLog(tmp_path / "log")
+        log.fail = True
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            appender = GroupAppender(log, executor)
+            results = await asyncio.gather(*(appender.append([b"x"]) for _ in range(3)), return_exceptions=True)
+            assert all(isinstance(result, StorageError) for result in results)
+            log.fail = False
+            await appender.append([b"y"])  # the appender carries on after a failure
+        log.close()
+        assert read_records(tmp_path / "log") == [b"y"]
+
+    asyncio.run(main())
+
+
+def test_a_group_append_is_bounded(tmp_path: Path) -> None:
+    async def main() -> None:
+        log = _CountingLog(tmp_path / "log")
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            appender = GroupAppender(log, executor)
+            size = GROUP_RECORDS_MAX // 2 + 1
+            await asyncio.gather(*(appender.append([b"z"] * size) for _ in range(3)))
+        log.close()
+        assert all(count <= GROUP_RECORDS_MAX for count in log.calls)
+        assert sum(log.calls) == 3 * size
+
+    asyncio.run(main())

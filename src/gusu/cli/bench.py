@@ -8,13 +8,14 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType, TracebackType
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from gusu.cli.context import CliUsageError, common_options, get_state, write_json
+from gusu.cli.context import CliState, CliUsageError, common_options, get_state, write_json
 from gusu.cli.keystore import load_key
 from gusu.cli.net import get_default_workers
 from gusu.crypto import SUITE_NAMES
@@ -31,6 +32,20 @@ from gusu.eval.bench import (
     describe_problems,
     run_bench,
     summary_rows,
+)
+from gusu.eval.evmbench import (
+    BLOCK_INTERVAL_MS_MAX,
+    DEFAULT_EVM_DRAIN_TIMEOUT_S,
+    DEFAULT_EVM_DURATION_S,
+    DEFAULT_EVM_SENDERS,
+    DEFAULT_EVM_WARMUP_S,
+    DEFAULT_IN_FLIGHT,
+    EVM_LOADS,
+    IN_FLIGHT_MAX,
+    EvmRunSettings,
+    evm_summary_rows,
+    get_evm_bench_error,
+    run_evm_bench,
 )
 from gusu.eval.network import NODES_MAX, LocalNetwork
 from gusu.eval.stategen import (
@@ -202,6 +217,32 @@ class _NoProgress:
     help="With --app: then run account.transfer with the same settings and report both (docs/benchmarks.md).",
 )
 @click.option(
+    "--evm",
+    "evm_load",
+    type=click.Choice(list(EVM_LOADS)),
+    default=None,
+    help="Ethereum load: ERC-20 transfers through eth_sendRawTransaction on a throw-away ecdsa chain with the EVM "
+    "(closed loop, then open loop at half the sustained rate or --rate; docs/benchmarks.md).",
+)
+@click.option(
+    "--against-hardhat",
+    is_flag=True,
+    default=False,
+    help="With --evm: first run the same client against Hardhat's own `hardhat node` (tests/eth/hardhat).",
+)
+@click.option(
+    "--block-interval-ms",
+    type=click.IntRange(0, BLOCK_INTERVAL_MS_MAX),
+    default=None,
+    help="With --evm: the Gusu chain's genesis block_interval_ms [default: the chain default, 200].",
+)
+@click.option(
+    "--in-flight",
+    type=click.IntRange(1, IN_FLIGHT_MAX),
+    default=None,
+    help=f"With --evm: transfers kept in flight in the closed loop [default {DEFAULT_IN_FLIGHT}].",
+)
+@click.option(
     "--workers",
     type=click.IntRange(0, 64),
     default=None,
@@ -305,6 +346,10 @@ def bench_command(
     contract_load: bool,
     app_name: str | None,
     against_transfer: bool,
+    evm_load: str | None,
+    against_hardhat: bool,
+    block_interval_ms: int | None,
+    in_flight: int | None,
     workers: int | None,
     senders: int,
     rate: float | None,
@@ -336,6 +381,11 @@ def bench_command(
     if click.get_current_context().invoked_subcommand is not None:
         return  # `gusu bench generate|replay|join`: the subcommand runs instead
     state = get_state()
+    if evm_load is not None:
+        _run_evm_bench(state, nodes, workers, against_hardhat, block_interval_ms, in_flight, rate, output_path)
+        return
+    if against_hardhat or in_flight is not None or block_interval_ms is not None:
+        raise CliUsageError("--against-hardhat, --block-interval-ms and --in-flight go with --evm erc20")
     if rate is not None and window is not None:
         raise CliUsageError("choose one of --rate (open loop) and --window (closed loop)")
     if against_transfer and app_name is None:
@@ -432,6 +482,100 @@ def bench_command(
     if change.get("transactions_lost") or change.get("committed_more_than_once") or change.get("error"):
         click.echo("error: the validator change lost or repeated transactions, or did not complete", err=True)
         click.get_current_context().exit(1)
+
+
+_EVM_FOREIGN_OPTIONS = (
+    "suite",
+    "consensus",
+    "network_directory",
+    "down_node",
+    "validator_change",
+    "contract_load",
+    "app_name",
+    "against_transfer",
+    "window",
+    "batch",
+    "connections",
+    "count",
+    "key_reference",
+    "node_pid",
+)
+"""Options of the other loads that mean nothing with --evm (refused rather than ignored)."""
+
+
+def _run_evm_bench(
+    state: CliState,
+    nodes: int | None,
+    workers: int | None,
+    against_hardhat: bool,
+    block_interval_ms: int | None,
+    in_flight: int | None,
+    rate: float | None,
+    output_path: Path | None,
+) -> None:
+    """`gusu bench --evm erc20`: gusu.eval.evmbench, exit 1 when any transfer was refused, failed or lost."""
+    context = click.get_current_context()
+    given = [
+        name
+        for name in _EVM_FOREIGN_OPTIONS
+        if context.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+    ]
+    if given:
+        options = {parameter.name: parameter.opts[0] for parameter in context.command.params}
+        flags = ", ".join(options[name] for name in given)
+        raise CliUsageError(f"--evm runs its own ecdsa chain and client; these options do not apply: {flags}")
+    if state.endpoint_explicit:
+        raise CliUsageError("--evm benchmarks a throw-away chain; --endpoint is not supported with it")
+
+    def chosen(name: str, evm_default: float) -> Any:
+        # The shared options' defaults are the account.transfer load's; --evm has its own.
+        if context.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE:
+            return context.params[name]
+        return evm_default
+
+    node_count = nodes if nodes is not None else 1
+    settings = EvmRunSettings(
+        in_flight=in_flight if in_flight is not None else DEFAULT_IN_FLIGHT,
+        senders=int(chosen("senders", DEFAULT_EVM_SENDERS)),
+        rate=rate,
+        warmup_s=float(chosen("warmup_s", DEFAULT_EVM_WARMUP_S)),
+        duration_s=float(chosen("duration_s", DEFAULT_EVM_DURATION_S)),
+        drain_timeout_s=float(chosen("drain_timeout_s", DEFAULT_EVM_DRAIN_TIMEOUT_S)),
+    )
+    if workers is None:
+        workers = DEFAULT_SINGLE_NODE_WORKERS if node_count == 1 else get_default_workers(node_count)
+    show_progress = not state.json_output and state.stderr.is_terminal
+    progress: RichProgress | _NoProgress = RichProgress(state.stderr) if show_progress else _NoProgress()
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with progress:
+            result = run_evm_bench(
+                settings,
+                nodes=node_count,
+                workers=workers,
+                against_hardhat=against_hardhat,
+                block_interval_ms=block_interval_ms,
+                command=shlex.join(["gusu", *sys.argv[1:]]),
+                progress=progress,
+            )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if output_path is not None:
+        output_path.parent.mkdir(parents=True, exist_ok=True)
+        output_path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    if state.json_output:
+        write_json(result)
+    else:
+        table = Table(title="gusu bench --evm erc20", show_header=False, title_justify="left")
+        table.add_column(style="bold")
+        table.add_column()
+        for label, value in evm_summary_rows(result):
+            table.add_row(label, value)
+        state.stdout.print(table)
+    error = get_evm_bench_error(result)
+    if error is not None:
+        click.echo(f"error: not a result: {error}", err=True)
+        context.exit(1)
 
 
 # --- state growth (issue 13): a generated chain, its replay, a node joining it ----------------------------------

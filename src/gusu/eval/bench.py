@@ -52,7 +52,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from concurrent.futures.process import BrokenProcessPool
@@ -75,7 +75,7 @@ from gusu.execution.bench import BENCH_TOKEN, BENCH_TOKEN_SOURCE
 from gusu.execution.deployment import compute_code_hash
 from gusu.ledger.jsonview import value_to_json
 from gusu.ledger.types import Height
-from gusu.node.chain import initialize_chain
+from gusu.node.chain import ChainLayout, initialize_chain
 from gusu.node.config import load_config
 from gusu.sdk import Client, Contracts, Governance, build_transaction
 
@@ -510,8 +510,12 @@ def find_free_port() -> int:
         return port
 
 
-def launch_throwaway_node(config: BenchConfig, node: ThrowawayNode) -> None:
-    """Create a one-node chain in `node.directory` and start its node; returns once it serves."""
+def launch_throwaway_node(
+    config: BenchConfig, node: ThrowawayNode, prepare: Callable[[ChainLayout], None] | None = None
+) -> None:
+    """Create a one-node chain in `node.directory` and start its node; returns once it serves.
+
+    `prepare` may change the chain's files (its genesis, say) before the node first starts."""
     layout = initialize_chain(
         node.directory / "chain",
         suite_name=config.suite,
@@ -520,6 +524,8 @@ def launch_throwaway_node(config: BenchConfig, node: ThrowawayNode) -> None:
         verifier_workers=config.workers,
         scrypt_n=SCRYPT_N_THROWAWAY,
     )
+    if prepare is not None:
+        prepare(layout)
     node_directory = layout.node_directories[0]
     node.log_path = load_config(node_directory).log_path
     node.dev_key = decrypt_key_file(

@@ -26,6 +26,8 @@ Other transaction types (EIP-4844 blobs, EIP-7702 delegations) are refused by na
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -121,6 +123,53 @@ def compute_eth_transaction_hash(raw: bytes) -> Hash:
     return Hash(keccak256(raw))
 
 
+ETH_DECODED_CACHE_ENTRIES_MAX = 65_536
+"""Decoded Ethereum transactions a process keeps, by raw bytes (`decode_eth_transaction`)."""
+ETH_DECODED_CACHE_BYTES_MAX = 64 * 1024 * 1024
+"""Raw bytes those entries may hold together; a transaction above 1/64 of it is never kept."""
+
+
+class _DecodedCache:
+    """Least recently used decoded transactions by raw bytes; shared by the node's threads (hence the lock)."""
+
+    def __init__(self, entries_max: int, bytes_max: int) -> None:
+        self._entries: OrderedDict[bytes, EthTransaction] = OrderedDict()
+        self._entries_max = entries_max
+        self._bytes_max = bytes_max
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, raw: bytes) -> EthTransaction | None:
+        with self._lock:
+            transaction = self._entries.get(raw)
+            if transaction is not None:
+                self._entries.move_to_end(raw)
+            return transaction
+
+    def put(self, raw: bytes, transaction: EthTransaction) -> None:
+        if len(raw) > self._bytes_max // 64:
+            return
+        with self._lock:
+            if raw in self._entries:
+                return
+            self._entries[raw] = transaction
+            self._bytes += len(raw)
+            while len(self._entries) > self._entries_max or self._bytes > self._bytes_max:
+                evicted, _ = self._entries.popitem(last=False)
+                self._bytes -= len(evicted)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_decoded = _DecodedCache(ETH_DECODED_CACHE_ENTRIES_MAX, ETH_DECODED_CACHE_BYTES_MAX)
+
+_UNPROTECTED_MESSAGE = (
+    "the legacy transaction has no chain id (it is not EIP-155 protected) and could be replayed "
+    "on any chain; sign it with this chain's id (eth_chainId)"
+)
+
+
 def decode_eth_transaction(raw: bytes, *, chain_id: int | None, is_unprotected_allowed: bool = False) -> EthTransaction:
     """Decode and check raw transaction `raw` for the chain whose EVM chain id is `chain_id`.
 
@@ -131,7 +180,27 @@ def decode_eth_transaction(raw: bytes, *, chain_id: int | None, is_unprotected_a
     chain's transaction (or, unless `is_unprotected_allowed`, a legacy one without a chain id), and
     TransactionError for anything else malformed. Stateless: the nonce, balance and fee policy are
     the executor's to check.
+
+    A node decodes the same transaction at admission, in blocks and in every query that shows it
+    (receipts, blocks, lookups by hash), and recovering the sender is most of the cost; so what was
+    decoded is kept (`ETH_DECODED_CACHE_ENTRIES_MAX`, by raw bytes: the result depends on nothing
+    else) and only the chain-id checks run again.
     """
+    if isinstance(raw, bytes):
+        cached = _decoded.get(raw)
+        if cached is not None:
+            if cached.chain_id is None:
+                if not is_unprotected_allowed:
+                    raise WrongChainError(_UNPROTECTED_MESSAGE)
+            else:
+                _validate_chain_id(cached.chain_id, chain_id)
+            return cached
+    transaction = _decode_eth_transaction(raw, chain_id, is_unprotected_allowed)
+    _decoded.put(raw, transaction)
+    return transaction
+
+
+def _decode_eth_transaction(raw: bytes, chain_id: int | None, is_unprotected_allowed: bool) -> EthTransaction:
     if not isinstance(raw, bytes):
         raise TransactionError("a raw Ethereum transaction is bytes")
     if len(raw) > ETH_TRANSACTION_BYTES_MAX:
@@ -184,10 +253,7 @@ def _decode_legacy(raw: bytes, expected_chain_id: int | None, is_unprotected_all
     chain_id: int | None
     if v in (LEGACY_V_BASE, LEGACY_V_BASE + 1):
         if not is_unprotected_allowed:
-            raise WrongChainError(
-                "the legacy transaction has no chain id (it is not EIP-155 protected) and could be replayed "
-                "on any chain; sign it with this chain's id (eth_chainId)"
-            )
+            raise WrongChainError(_UNPROTECTED_MESSAGE)
         chain_id, y_parity = None, v - LEGACY_V_BASE
     elif v >= EIP155_V_OFFSET:
         chain_id, y_parity = (v - EIP155_V_OFFSET) // 2, (v - EIP155_V_OFFSET) % 2
@@ -358,6 +424,33 @@ def _recover_sender(signing_hash: bytes, y_parity: int, r: int, s: int) -> Addre
     except Exception:  # coincurve raises a bare Exception (or ValueError) for an unrecoverable signature
         raise TransactionError("the signature does not recover a public key") from None
     return Address(keccak256(public_key.format(compressed=False)[1:])[-ADDRESS_SIZE:])
+
+
+def encode_signed_legacy_transaction(
+    secret: bytes,
+    *,
+    chain_id: int,
+    nonce: int,
+    gas_price: int,
+    gas_limit: int,
+    to: bytes | None,
+    value: int,
+    data: bytes,
+) -> bytes:
+    """The raw EIP-155 legacy transaction a wallet holding secp256k1 key `secret` signs (for benchmarks and
+    tools that drive the chain the way wallets do; libsecp256k1 signs with a low s, as EIP-2 asks)."""
+    to_field = b"" if to is None else to
+    signing_hash = keccak256(rlp.encode([nonce, gas_price, gas_limit, to_field, value, data, chain_id, 0, 0]))
+    signature = coincurve.PrivateKey(secret).sign_recoverable(signing_hash, hasher=None)
+    r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big")
+    v = chain_id * 2 + EIP155_V_OFFSET + signature[64]
+    return bytes(rlp.encode([nonce, gas_price, gas_limit, to_field, value, data, v, r, s]))
+
+
+def compute_eth_address(secret: bytes) -> Address:
+    """The Ethereum address of secp256k1 key `secret`: the last 20 bytes of keccak-256 of its public key."""
+    public_key = coincurve.PrivateKey(secret).public_key.format(compressed=False)
+    return Address(keccak256(public_key[1:])[-ADDRESS_SIZE:])
 
 
 def compute_eth_intrinsic_gas(transaction: EthTransaction) -> int:

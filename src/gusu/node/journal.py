@@ -24,10 +24,12 @@ height, and uses the same `RecordLog`.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import struct
 import zlib
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Executor
 from pathlib import Path
 
 from gusu.errors import StorageError
@@ -157,3 +159,71 @@ class RecordLog:
 
     def close(self) -> None:
         self._file.close()
+
+
+GROUP_RECORDS_MAX = 10_000
+"""Records one shared append (one fsync) writes at most; more wait for the next."""
+
+
+class GroupAppender:
+    """Appends to a `RecordLog` from concurrent callers, sharing fsyncs (group commit).
+
+    A client that sends one transaction per request (``eth_sendRawTransaction``, as every Ethereum
+    wallet does) would otherwise pay one fsync per transaction, one after another on the journal's
+    thread, which caps admissions at one per fsync. Here the appends that arrive while an fsync runs
+    are written together by the next one. Each caller still returns only once its own records are
+    fsynced, so the durability promise is the log's; a failed write fails every caller of that batch.
+    Runs on one event loop; `executor` is the log's one writer thread (compaction shares it).
+    """
+
+    def __init__(self, log: RecordLog, executor: Executor) -> None:
+        self._log = log
+        self._executor = executor
+        self._waiting: list[tuple[Sequence[bytes], asyncio.Future[None]]] = []
+        self._is_writing = False
+        self.appends = 0
+        """fsynced appends so far (each may serve several callers)."""
+
+    async def append(self, raws: Sequence[bytes]) -> None:
+        """Once this returns `raws` survive a crash; raises what `RecordLog.append` raised."""
+        if not raws:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((raws, future))
+        if not self._is_writing:
+            self._is_writing = True
+            asyncio.get_running_loop().create_task(self._write_all())
+        await asyncio.shield(future)
+
+    def _take_batch(self) -> list[tuple[Sequence[bytes], asyncio.Future[None]]]:
+        batch: list[tuple[Sequence[bytes], asyncio.Future[None]]] = []
+        records = 0
+        while self._waiting and (not batch or records + len(self._waiting[0][0]) <= GROUP_RECORDS_MAX):
+            item = self._waiting.pop(0)
+            records += len(item[0])
+            batch.append(item)
+        return batch
+
+    async def _write_all(self) -> None:
+        loop = asyncio.get_running_loop()
+        batch: list[tuple[Sequence[bytes], asyncio.Future[None]]] = []
+        try:
+            while self._waiting:
+                batch = self._take_batch()
+                records = [raw for raws, _ in batch for raw in raws]
+                try:
+                    await loop.run_in_executor(self._executor, self._log.append, records)
+                except Exception as error:  # StorageError: every caller of this batch learns it
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                    continue
+                self.appends += 1
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+        finally:
+            self._is_writing = False
+            for _, future in batch:  # only when cancelled (the node stops): nothing was promised
+                if not future.done():
+                    future.cancel()

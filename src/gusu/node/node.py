@@ -139,7 +139,7 @@ from gusu.node.config import NodeConfig
 from gusu.node.debug import ReceivedMessageLog
 from gusu.node.driver import EngineDriver
 from gusu.node.evidence import EVIDENCE_FILE_NAME, EvidenceLog
-from gusu.node.journal import RecordLog, read_records
+from gusu.node.journal import GroupAppender, RecordLog, read_records
 from gusu.node.metrics import HistogramRecorder, NodeCounters
 from gusu.node.outbox import PeerOutbox
 from gusu.node.proposals import ProposalExchange
@@ -354,6 +354,7 @@ class Node:
         """One pruning round at a time, on the store's thread between block writes (`_schedule_pruning`)."""
         self._journal: RecordLog | None = None
         self._journal_executor: ThreadPoolExecutor | None = None
+        self._journal_appender: GroupAppender | None = None
         self._network: P2PNetwork | None = None
         self._received_log: ReceivedMessageLog | None = None
         self._proposals = ProposalExchange(
@@ -612,6 +613,7 @@ class Node:
         recorded = read_records(path, "transaction journal")
         self._journal = RecordLog(path)
         self._journal_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gusu-journal")
+        self._journal_appender = GroupAppender(self._journal, self._journal_executor)
         if recorded:
             outcomes = await self._admit(recorded)
             restored = sum(1 for outcome in outcomes if outcome.error is None)
@@ -703,6 +705,7 @@ class Node:
         if self._network is not None:
             await self._network.stop()
             self._network = None
+        self._journal_appender = None
         if self._journal_executor is not None:
             self._journal_executor.shutdown(wait=True)
             self._journal_executor = None
@@ -1725,10 +1728,11 @@ class Node:
         outcomes = await self._admit(raws)
         self._counters.transactions_rejected += sum(1 for outcome in outcomes if outcome.error is not None)
         admitted = [raw for raw, outcome in zip(raws, outcomes, strict=True) if outcome.error is None]
-        if admitted and self._journal is not None and self._journal_executor is not None:
-            loop = asyncio.get_running_loop()
+        if admitted and self._journal_appender is not None:
             try:
-                await loop.run_in_executor(self._journal_executor, self._journal.append, admitted)
+                # Concurrent admissions share an fsync (group commit): one-transaction requests would
+                # otherwise each wait for an fsync of their own.
+                await self._journal_appender.append(admitted)
             except GusuError as error:
                 self._fail_stop(error)  # a journal that cannot be written is a local fault like any other
                 failure = NodeError(

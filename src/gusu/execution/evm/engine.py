@@ -16,13 +16,23 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from eth.constants import CREATE_CONTRACT_ADDRESS
-from eth.exceptions import OutOfGas, Revert
+from eth.exceptions import FullStack, Halt, InsufficientStack, OutOfGas, Revert
 from eth.vm.code_stream import CodeStream
+from eth.vm.computation import NO_RESULT
 from eth.vm.execution_context import ExecutionContext
 from eth.vm.forks.cancun.computation import CancunComputation
 from eth.vm.forks.cancun.state import CancunState
+from eth.vm.gas_meter import GasMeter
+from eth.vm.logic import duplication as duplication_logic
+from eth.vm.logic import stack as stack_logic
+from eth.vm.logic import swap as swap_logic
+from eth.vm.logic.invalid import InvalidOpcode
+from eth.vm.opcode import _FastOpcode
+from eth.vm.stack import Stack
+from eth_hash.auto import keccak as eth_hash_keccak
 from eth_typing import Address, BlockNumber, Hash32
 
+from gusu.crypto.ecdsa import keccak256
 from gusu.execution.context import BlockContext
 from gusu.execution.evm.settings import EvmSettings
 from gusu.execution.evm.world import BLANK_ROOT, EvmWorld
@@ -37,6 +47,20 @@ EVM_PYTHON_FRAMES_MAX = 13_000
 """Python frames an EVM call may nest above the frame that starts it: py-evm needs about 12 per
 EVM call level to reach Ethereum's 1,024 levels. The bound is relative to where the call starts, so
 a call that is too deep fails at the same EVM depth on every node, whatever the node's own stack."""
+
+
+def _use_gusu_keccak() -> None:
+    """py-evm hashes (SHA3 opcode, code hashes, CREATE addresses) through eth_hash, whose automatic backend
+    here is pycryptodome's binding (7-27 µs a hash); Gusu's keccak256 (safe-pysha3's C code, about 1 µs)
+    computes the same digests, so eth_hash is pointed at it for the whole process."""
+    if eth_hash_keccak.hasher is not keccak256:
+        assert keccak256(b"") == EMPTY_KECCAK256 and eth_hash_keccak(b"") == EMPTY_KECCAK256
+        eth_hash_keccak.hasher = cast(Any, keccak256)  # safe-pysha3 hashes bytearray as well
+
+
+EMPTY_KECCAK256 = bytes.fromhex("c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470")
+
+_use_gusu_keccak()
 
 
 def _use_world(db: Any, state_root: bytes) -> Any:
@@ -65,12 +89,136 @@ def get_jump_analysis(code: bytes) -> tuple[set[int], set[int]]:
     return analysis
 
 
+STACK_ITEMS_MAX = 1024
+"""The EVM's stack depth (py-evm's Stack refuses a push onto 1,024 items)."""
+
+_PUSH, _DUP, _SWAP, _POP = range(4)
+
+_stack_opcodes_by_table: dict[int, dict[int, tuple[int, int]]] = {}
+
+
+def get_stack_opcodes(opcode_table: Any) -> dict[int, tuple[int, int]]:
+    """The opcodes of `opcode_table` that are py-evm's own PUSHn, DUPn, SWAPn and POP, as (kind, n).
+
+    Found by their logic functions, so an opcode py-evm (or a later fork) implements differently is
+    simply not run inline."""
+    found = _stack_opcodes_by_table.get(id(opcode_table))
+    if found is None:
+        known: dict[Any, tuple[int, int]] = {stack_logic.pop: (_POP, 1)}
+        for size in range(33):
+            known[getattr(stack_logic, f"push{size}")] = (_PUSH, size)
+        for position in range(1, 17):
+            known[getattr(duplication_logic, f"dup{position}")] = (_DUP, position)
+            known[getattr(swap_logic, f"swap{position}")] = (_SWAP, position)
+        found = {
+            opcode: known[function.logic_fn]
+            for opcode, function in opcode_table.items()
+            if type(function) is _FastOpcode and function.logic_fn in known
+        }
+        _stack_opcodes_by_table[id(opcode_table)] = found
+    return found
+
+
 class _GusuCancunComputation(CancunComputation):
     def __init__(self, state: Any, message: Any, transaction_context: Any) -> None:
         super().__init__(state, message, transaction_context)
         code = self.code
         if isinstance(code, CodeStream):
             code.valid_positions, code.invalid_positions = get_jump_analysis(bytes(message.code))
+
+    @classmethod
+    def apply_computation(
+        cls,
+        state: Any,
+        message: Any,
+        transaction_context: Any,
+        parent_computation: Any = None,
+    ) -> Any:
+        """py-evm's `BaseComputation.apply_computation` step for step, with a cheaper opcode dispatch.
+
+        py-evm runs each simple opcode (a `_FastOpcode`: a fixed gas cost, then its logic) through three
+        Python calls before the logic: the opcode's ``__call__``, the computation's ``consume_gas`` and
+        the gas meter's, which also checks a debug-log flag. Here the fixed cost is taken from the meter
+        inline, with the same check and the same OutOfGas message (a `GasMeter`'s ``consume_gas`` does only
+        this; the costs are non-negative constants), and the logic is called directly; PUSHn, DUPn, SWAPn
+        and POP (a third of an ERC-20 transfer's opcodes) run inline on the stack's list with py-evm's
+        limits and errors (`get_stack_opcodes`). Every other opcode runs exactly as py-evm runs it.
+        tests/execution/evm/test_evm_dispatch.py compares both loops' results.
+        """
+        with cls(state, message, transaction_context) as computation:
+            if computation.is_origin_computation:
+                computation.contracts_created = []
+                if message.is_create:
+                    cls.consume_initcode_gas_cost(computation)
+            if parent_computation is not None:
+                computation.contracts_created = parent_computation.contracts_created
+            if message.is_create:
+                computation.contracts_created.append(message.storage_address)
+            precompile = computation.precompiles.get(message.code_address, NO_RESULT)
+            if precompile is not NO_RESULT:
+                if not message.is_delegation:
+                    precompile(computation)
+                return computation
+            meter = computation._gas_meter
+            assert type(meter) is GasMeter, "the inline gas charge is GasMeter.consume_gas's"
+            opcode_lookup = computation.opcodes
+            stack_opcodes = get_stack_opcodes(opcode_lookup)
+            code = computation.code
+            assert type(code) is CodeStream and type(computation._stack) is Stack, "the inline stack opcodes' types"
+            raw_code = code._raw_code_bytes
+            values = computation._stack.values
+            try:
+                for opcode in code:
+                    opcode_fn = opcode_lookup.get(opcode)
+                    if type(opcode_fn) is _FastOpcode:
+                        cost = opcode_fn.gas_cost
+                        remaining = meter.gas_remaining
+                        if cost > remaining:
+                            raise OutOfGas(
+                                f"Out of gas: Needed {cost} - Remaining {remaining} - Reason: {opcode_fn.mnemonic}"
+                            )
+                        meter.gas_remaining = remaining - cost
+                        stack_opcode = stack_opcodes.get(opcode)
+                        if stack_opcode is None:
+                            opcode_fn.logic_fn(computation)
+                            continue
+                        # PUSHn, DUPn, SWAPn and POP as py-evm's stack.push_XX, Stack.dup, Stack.swap and
+                        # Stack.pop1_any do them (same limits, same errors), without their five calls.
+                        kind, position = stack_opcode
+                        if kind == _PUSH:
+                            start = code.program_counter
+                            code.program_counter = start + position
+                            pushed = raw_code[start : start + position]
+                            if len(pushed) != position:
+                                pushed = pushed.ljust(position, b"\x00")
+                            if len(values) > STACK_ITEMS_MAX - 1:
+                                raise FullStack("Stack limit reached")
+                            values.append(pushed)
+                        elif kind == _DUP:
+                            if len(values) > STACK_ITEMS_MAX - 1:
+                                raise FullStack("Stack limit reached")
+                            try:
+                                values.append(values[-position])
+                            except IndexError:
+                                raise InsufficientStack(f"Insufficient stack items for DUP{position}") from None
+                        elif kind == _SWAP:
+                            other = -position - 1
+                            try:
+                                values[-1], values[other] = values[other], values[-1]
+                            except IndexError:
+                                raise InsufficientStack(f"Insufficient stack items for SWAP{position}") from None
+                        else:  # POP
+                            try:
+                                values.pop()
+                            except IndexError:
+                                raise InsufficientStack("Wanted 1 stack item, had none") from None
+                    elif opcode_fn is None:
+                        InvalidOpcode(opcode)(computation=computation)
+                    else:
+                        opcode_fn(computation=computation)
+            except Halt:
+                pass
+        return computation
 
 
 class _GusuCancunState(CancunState):

@@ -7,6 +7,7 @@ namespace) and every node executes with the stored values, so they are consensus
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 
 from gusu.codec import decode, encode
@@ -105,9 +106,19 @@ def encode_evm_settings(settings: EvmSettings) -> bytes:
     return encode([getattr(settings, field.name) for field in fields(settings)])
 
 
+SETTINGS_DECODED_KEPT = 16
+"""Distinct stored settings whose decoding a process keeps (a chain has one; tests make many)."""
+
+
 def decode_evm_settings(raw: bytes | None) -> EvmSettings:
     if raw is None:
         raise ContractError("the evm contract has no settings: it did not run at genesis")
+    # Every EVM transaction reads the settings: decode each stored value once (EvmSettings is frozen).
+    return _decode_evm_settings_cached(raw)
+
+
+@functools.lru_cache(maxsize=SETTINGS_DECODED_KEPT)
+def _decode_evm_settings_cached(raw: bytes) -> EvmSettings:
     try:
         value = decode(raw)
         names = [field.name for field in fields(EvmSettings)]
