@@ -534,6 +534,13 @@ def test_a_saturated_verifier_never_makes_a_valid_block_invalid(tmp_path: Path) 
             assert len(entries) == 3
             built = builder._execute_block(Height(1), parent.timestamp_ms + 1, builder.address, entries)
             block = RawBlock(built.header, built.raw_transactions)
+            # The builder gossips the three transactions to the victim, whose admissions queue their signatures
+            # too: let those drain first, so that the queue holds exactly the four below.
+            for _ in range(500):
+                if victim._verifier.queued_item_count == 0:
+                    break
+                await asyncio.sleep(0.01)
+            assert victim._verifier.queued_item_count == 0
             # Saturate: four admissions' signatures wait in the victim's queue (its bound is four).
             tx = items[0].transaction
             filler = victim._verifier.submit([(tx.sender_public_key, items[0].transaction_id, tx.signature)] * 4)
