@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
@@ -26,3 +27,15 @@ def set_language(browser: Any, language: str) -> None:
     WebDriverWait(browser, LANGUAGE_WAIT_S, ignored_exceptions=NAVIGATING).until(
         lambda driver: driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == language
     )
+
+
+def recheck_proof(browser: Any, proof: dict[str, Any], verdict_id: str, wait_s: float) -> None:
+    """Put `proof` in the page's proof box, as a user editing it would, check it again, and wait until the
+    element `verdict_id` of the earlier check has been replaced."""
+    editor = browser.find_element(By.ID, "proof-json")
+    if not editor.is_displayed():
+        browser.find_element(By.CSS_SELECTOR, "details.proof-edit summary").click()
+    browser.execute_script("arguments[0].value = arguments[1];", editor, json.dumps(proof))
+    old = browser.find_element(By.ID, verdict_id)
+    browser.find_element(By.ID, "proof-recheck").click()
+    WebDriverWait(browser, wait_s).until(expected_conditions.staleness_of(old))

@@ -22,6 +22,7 @@ from console_helpers import Chain
 from console_process import run_console_process
 from test_console_browser import WAIT_S, _check_clean, _set_language, _wait_for
 
+from browser_helpers import recheck_proof
 from gusu.codec import decode
 from gusu.console.i18n import load_catalogues
 from gusu.crypto import get_suite
@@ -209,22 +210,7 @@ def _reason(browser: Any, row: str) -> tuple[str, str]:
 
 
 def _recheck(browser: Any, proof: dict[str, Any]) -> None:
-    """Put `proof` in the page's proof box, as a user editing it would, and check it again."""
-    editor = browser.find_element(By.ID, "proof-json")
-    if not editor.is_displayed():
-        browser.find_element(By.CSS_SELECTOR, "details.proof-edit summary").click()
-    browser.execute_script("arguments[0].value = arguments[1];", editor, json.dumps(proof))
-    old = browser.find_element(By.ID, "proof-verdict")
-    browser.find_element(By.ID, "proof-recheck").click()
-    WebDriverWait(browser, WAIT_S).until(lambda driver: not _is_attached(old))
-
-
-def _is_attached(element: Any) -> bool:
-    try:
-        element.get_attribute("id")
-        return True
-    except Exception:
-        return False
+    recheck_proof(browser, proof, "proof-verdict", WAIT_S)
 
 
 def _tampered(browser: Any) -> dict[str, Any]:

@@ -27,11 +27,11 @@ from console_process import run_console_process
 from sigverify_cases import SUITES, make_certificate_cases, make_verify_cases
 from test_console_browser import WAIT_S, _check_clean, _set_language, _wait_for
 
+from browser_helpers import recheck_proof
 from gusu.console.i18n import load_catalogues
 
 pytest.importorskip("selenium.webdriver", reason="pip install selenium (the test extra)")
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.wait import WebDriverWait
 
 pytestmark = [pytest.mark.e2e, *shared.pytestmark[1:]]
 
@@ -188,21 +188,7 @@ def _reason(browser: Any, row: str) -> str:
 
 
 def _recheck(browser: Any, proof: dict[str, Any]) -> None:
-    editor = browser.find_element(By.ID, "proof-json")
-    if not editor.is_displayed():
-        browser.find_element(By.CSS_SELECTOR, "details.proof-edit summary").click()
-    browser.execute_script("arguments[0].value = arguments[1];", editor, json.dumps(proof))
-    old = browser.find_element(By.ID, "header-verdict")
-    browser.find_element(By.ID, "proof-recheck").click()
-    WebDriverWait(browser, WAIT_S).until(lambda driver: not _is_attached(old))
-
-
-def _is_attached(element: Any) -> bool:
-    try:
-        element.get_attribute("id")
-        return True
-    except Exception:
-        return False
+    recheck_proof(browser, proof, "header-verdict", WAIT_S)
 
 
 @pytest.mark.parametrize("language", ["zh-CN", "en"])
