@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from trace_helpers import BRAND, CODE_SET, PRODUCT, REPORT_HASH, TraceWorld, bring_on_sale, make_world
 
-from gusu.apps.trace import compute_leaf, get_contract_source
+from gusu.apps.trace import ItemCode, compute_leaf, get_contract_source, issue_item_codes
 from gusu.apps.trace.client import LIST_PAGE_MAX, parse_batch, parse_batch_page
 from gusu.devkit import DevChain
 from gusu.errors import GusuError
@@ -75,19 +75,23 @@ def test_hostile_list_pages_are_refused(world: TraceWorld) -> None:
     assert _list(world, "list_brands", 2**62, LIST_PAGE_MAX) == (1, [])
 
 
-def test_an_upgrade_keeps_the_records_and_index_existing_lists_them_with_its_guards() -> None:
+def _upgrade_from_v1(code_count: int) -> tuple[DevChain, list[ItemCode]]:
+    """A chain on the previous contract with one brand, product and batch "OLD" of 2, then upgraded to this one."""
     chain = DevChain()
     chain.deploy("trace", V1_SOURCE, [], sender="alice")
     key = chain.get_account("brand").key
     chain.call("trace", "register_brand", BRAND, "Crab", chain.address("brand"), key.public_key, "", sender="alice")
     chain.call("trace", "grant_role", BRAND, "packer", chain.address("packer"), True, sender="brand")
     chain.call("trace", "register_product", BRAND, PRODUCT, "Crab", "", 1, 30, sender="brand")
-    from gusu.apps.trace import issue_item_codes
-
-    codes = issue_item_codes(key, BRAND, CODE_SET, 4)
+    codes = issue_item_codes(key, BRAND, CODE_SET, code_count)
     chain.call("trace", "issue_codes", BRAND, CODE_SET, [code.get_leaf() for code in codes], sender="brand")
     chain.call("trace", "pack", "OLD", PRODUCT, CODE_SET, 2, "", sender="packer")
     chain.upgrade("trace", get_contract_source(), [], sender="alice")
+    return chain, codes
+
+
+def test_an_upgrade_keeps_the_records_and_index_existing_lists_them_with_its_guards() -> None:
+    chain, codes = _upgrade_from_v1(4)
     world = TraceWorld(chain, codes)
     assert _list(world, "list_brands", 0, 5) == (0, [])
     # The old batch reads as before, with no expiry (it was packed before expiry was recorded).
@@ -193,18 +197,7 @@ def test_only_the_brand_owner_brings_an_expiry_forward_and_never_back(world: Tra
 
 
 def test_a_batch_packed_before_expiry_existed_can_be_given_one() -> None:
-    chain = DevChain()
-    chain.deploy("trace", V1_SOURCE, [], sender="alice")
-    key = chain.get_account("brand").key
-    chain.call("trace", "register_brand", BRAND, "Crab", chain.address("brand"), key.public_key, "", sender="alice")
-    chain.call("trace", "grant_role", BRAND, "packer", chain.address("packer"), True, sender="brand")
-    chain.call("trace", "register_product", BRAND, PRODUCT, "Crab", "", 1, 30, sender="brand")
-    from gusu.apps.trace import issue_item_codes
-
-    codes = issue_item_codes(key, BRAND, CODE_SET, 2)
-    chain.call("trace", "issue_codes", BRAND, CODE_SET, [code.get_leaf() for code in codes], sender="brand")
-    chain.call("trace", "pack", "OLD", PRODUCT, CODE_SET, 2, "", sender="packer")
-    chain.upgrade("trace", get_contract_source(), [], sender="alice")
+    chain, codes = _upgrade_from_v1(2)
     assert chain.view("trace", "is_expired", "OLD") is False
     world = TraceWorld(chain, codes)
     world.revert("set_expiry", "OLD", 2**62, sender="brand", match="end of year 9999")  # no expiry yet: still bounded
