@@ -9,9 +9,6 @@ there too. Chromium and chromedriver as in test_console_browser.py.
 
 from __future__ import annotations
 
-import asyncio
-import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +16,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from console_helpers import Chain, find_free_port
+from console_helpers import Chain, find_free_port, serve_console_in_thread
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.select import Select
@@ -43,11 +40,8 @@ FIRE_WAIT_S = 30
 def alert_chains_console(chain: Chain) -> Iterator[tuple[str, str, int]]:
     """The console with a registered remote chain that does not answer; (URL, operator password, its number)."""
     port = find_free_port()
-    ready = threading.Event()
-    loop = asyncio.new_event_loop()
-    started: list[Any] = []
 
-    async def start(data_directory: str) -> None:
+    async def start(data_directory: str) -> tuple[web.AppRunner, Any]:
         settings = ConsoleSettings(
             endpoint=chain.endpoint, port=port, data_directory=data_directory, scrypt_log2_n=10, alert_interval_s=1
         )
@@ -61,25 +55,10 @@ def alert_chains_console(chain: Chain) -> Iterator[tuple[str, str, int]]:
             1,
         )  # fmt: skip
         await web.TCPSite(runner, "127.0.0.1", port).start()
-        started.extend([runner, first, remote.chain_id])
+        return runner, (first, remote.chain_id)
 
-    def serve(data_directory: str) -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start(data_directory))
-        ready.set()
-        loop.run_forever()
-        loop.run_until_complete(started[0].cleanup())
-        loop.close()
-
-    with tempfile.TemporaryDirectory() as data_directory:
-        thread = threading.Thread(target=serve, args=(data_directory,), daemon=True)
-        thread.start()
-        assert ready.wait(60)
-        try:
-            yield f"http://127.0.0.1:{port}", started[1][1], started[2]
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(30)
+    with serve_console_in_thread(start, ready_timeout_s=60) as (first, remote_chain_id):
+        yield f"http://127.0.0.1:{port}", first[1], remote_chain_id
 
 
 def _submit(browser: Any, form: Any) -> None:

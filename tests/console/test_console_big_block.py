@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from console_helpers import find_free_port
+from console_helpers import find_free_port, serve_console_in_thread
 
 from gusu.codec.canonical import encode
 from gusu.console.chain import BLOCK_TRANSACTIONS_PAGE_DEFAULT, BLOCK_TRANSACTIONS_PAGE_MAX
@@ -168,34 +167,16 @@ __all__ = ["browser", "pytestmark", "screenshots"]  # fixtures and marks shared 
 def big_block_console() -> Iterator[str]:
     """The console with the stand-in node, served from a thread of this process; yields its URL."""
     port = find_free_port()
-    ready = threading.Event()
-    loop = asyncio.new_event_loop()
-    runners: list[web.AppRunner] = []
 
-    async def start(data_directory: str) -> None:
+    async def start(data_directory: str) -> tuple[web.AppRunner, Any]:
         settings = ConsoleSettings(endpoint="http://127.0.0.1:9", port=port, data_directory=data_directory)
         runner = web.AppRunner(create_app(settings, client=BigBlockClient()), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
-        runners.append(runner)
+        return runner, None
 
-    def serve(data_directory: str) -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start(data_directory))
-        ready.set()
-        loop.run_forever()
-        loop.run_until_complete(runners[0].cleanup())
-        loop.close()
-
-    with tempfile.TemporaryDirectory() as data_directory:
-        thread = threading.Thread(target=serve, args=(data_directory,), daemon=True)
-        thread.start()
-        assert ready.wait(30)
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(30)
+    with serve_console_in_thread(start):
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

@@ -7,7 +7,6 @@ import asyncio
 import datetime
 import re
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from console_helpers import Chain, find_free_port
+from console_helpers import Chain, find_free_port, serve_console_in_thread
 
 from gusu.console.accounts import STORE_KEY, ensure_first_operator
 from gusu.console.alerts import CertificateExpiry
@@ -155,11 +154,8 @@ __all__ = ["browser", "pytestmark", "screenshots"]  # fixtures and marks shared 
 def certificate_console() -> Iterator[tuple[str, str, str]]:
     """The console with the stand-in reader, served from a thread; yields its URL and the operator's login."""
     port = find_free_port()
-    ready = threading.Event()
-    loop = asyncio.new_event_loop()
-    started: list[Any] = []
 
-    async def start(data_directory: str) -> None:
+    async def start(data_directory: str) -> tuple[web.AppRunner, Any]:
         settings = ConsoleSettings(
             endpoint=f"http://127.0.0.1:{find_free_port()}", port=port, data_directory=data_directory, scrypt_log2_n=10
         )
@@ -170,26 +166,11 @@ def certificate_console() -> Iterator[tuple[str, str, str]]:
         store = app[STORE_KEY]
         first = await ensure_first_operator(store, settings)
         await web.TCPSite(runner, "127.0.0.1", port).start()
-        started.extend([runner, first])
+        return runner, first
 
-    def serve(data_directory: str) -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start(data_directory))
-        ready.set()
-        loop.run_forever()
-        loop.run_until_complete(started[0].cleanup())
-        loop.close()
-
-    with tempfile.TemporaryDirectory() as data_directory:
-        thread = threading.Thread(target=serve, args=(data_directory,), daemon=True)
-        thread.start()
-        assert ready.wait(30)
-        try:
-            username, password = started[1]
-            yield f"http://127.0.0.1:{port}", username, password
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(30)
+    with serve_console_in_thread(start) as first:
+        username, password = first
+        yield f"http://127.0.0.1:{port}", username, password
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

@@ -7,19 +7,16 @@ down), and a registered remote chain. Chromium and chromedriver as in test_conso
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
-import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from console_helpers import COMMAND_TIMEOUT_S, Chain, find_free_port
+from console_helpers import COMMAND_TIMEOUT_S, Chain, find_free_port, serve_console_in_thread
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
@@ -66,11 +63,8 @@ def chains_console(chain: Chain, tmp_path_factory: pytest.TempPathFactory) -> It
     assert made.returncode == 0, made.stderr
     assert json.loads(made.stdout)["directory"] == str(stopped)
     port = find_free_port()
-    ready = threading.Event()
-    loop = asyncio.new_event_loop()
-    started: list[Any] = []
 
-    async def start(data_directory: str) -> None:
+    async def start(data_directory: str) -> tuple[web.AppRunner, Any]:
         settings = ConsoleSettings(
             endpoint=chain.endpoint, port=port, data_directory=data_directory, scrypt_log2_n=10, alert_interval_s=3600
         )
@@ -98,26 +92,11 @@ def chains_console(chain: Chain, tmp_path_factory: pytest.TempPathFactory) -> It
         )
         await chains.create_chain(remote, 1)
         await web.TCPSite(runner, "127.0.0.1", port).start()
-        started.extend([runner, first])
+        return runner, first
 
-    def serve(data_directory: str) -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start(data_directory))
-        ready.set()
-        loop.run_forever()
-        loop.run_until_complete(started[0].cleanup())
-        loop.close()
-
-    with tempfile.TemporaryDirectory() as data_directory:
-        thread = threading.Thread(target=serve, args=(data_directory,), daemon=True)
-        thread.start()
-        assert ready.wait(60)
-        try:
-            username, password = started[1]
-            yield f"http://127.0.0.1:{port}", username, password
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(30)
+    with serve_console_in_thread(start) as first:
+        username, password = first
+        yield f"http://127.0.0.1:{port}", username, password
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

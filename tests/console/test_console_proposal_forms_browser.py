@@ -5,17 +5,14 @@ Chromium and chromedriver as in test_console_browser.py."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
-import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from console_helpers import Chain, find_free_port
+from console_helpers import Chain, find_free_port, serve_console_in_thread
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.select import Select
@@ -34,11 +31,8 @@ __all__ = ["browser", "pytestmark", "screenshots"]  # fixtures and marks shared 
 def governance_console(chain: Chain) -> Iterator[tuple[str, str, str]]:
     """The console on the session's node, served from a thread; yields its URL and the operator's login."""
     port = find_free_port()
-    ready = threading.Event()
-    loop = asyncio.new_event_loop()
-    started: list[Any] = []
 
-    async def start(data_directory: str) -> None:
+    async def start(data_directory: str) -> tuple[web.AppRunner, Any]:
         settings = ConsoleSettings(
             endpoint=chain.endpoint,
             port=port,
@@ -52,26 +46,11 @@ def governance_console(chain: Chain) -> Iterator[tuple[str, str, str]]:
         await runner.setup()
         first = await ensure_first_operator(app[STORE_KEY], settings)
         await web.TCPSite(runner, "127.0.0.1", port).start()
-        started.extend([runner, first])
+        return runner, first
 
-    def serve(data_directory: str) -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start(data_directory))
-        ready.set()
-        loop.run_forever()
-        loop.run_until_complete(started[0].cleanup())
-        loop.close()
-
-    with tempfile.TemporaryDirectory() as data_directory:
-        thread = threading.Thread(target=serve, args=(data_directory,), daemon=True)
-        thread.start()
-        assert ready.wait(30)
-        try:
-            username, password = started[1]
-            yield f"http://127.0.0.1:{port}", username, password
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(30)
+    with serve_console_in_thread(start) as first:
+        username, password = first
+        yield f"http://127.0.0.1:{port}", username, password
 
 
 def _submit(browser: Any, form_css: str, button_css: str = "button[type=submit]") -> None:
