@@ -311,7 +311,9 @@ class Node:
         self._fatal: BaseException | None = None
         # The genesis engine; `start` replaces it if the schedule names another for the height after the tip.
         self._driver = EngineDriver(self._make_engine(genesis.consensus, self._validator_set, None), self)
-        self._queries = ChainQueries(self._suite, lambda: self.store, self._mempool, self._executor)
+        self._queries = ChainQueries(
+            self._suite, lambda: self.store, self._mempool, self._executor, self._get_tip_height_or_zero
+        )
 
         self._verifier = SignatureVerifier(
             genesis.suite,

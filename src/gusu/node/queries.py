@@ -2,6 +2,13 @@
 
 Nothing here changes state or takes part in consensus; the API layer reaches
 it through `gusu.node.node.Node`, which delegates its query methods here.
+
+Every answer is as of the node's tip. The store writes a block in a worker thread and the node moves its tip
+when that write returns, so for a moment the store holds a block above the tip: blocks, transactions,
+receipts and proofs at such a height are answered as if the block were not committed yet (a transaction
+is "pending"), so that no client sees a receipt in a block above the height it is told (an Ethereum client
+counting confirmations from `eth_blockNumber` would otherwise count none, and wait for a block that a
+chain without empty blocks may never make).
 """
 
 from __future__ import annotations
@@ -58,10 +65,16 @@ class ChainQueries:
     """Queries over a store (`get_store`: the node's, once started) and the pool."""
 
     def __init__(
-        self, suite: CryptoSuite, get_store: Callable[[], BlockStore], mempool: Mempool, executor: Executor
+        self,
+        suite: CryptoSuite,
+        get_store: Callable[[], BlockStore],
+        mempool: Mempool,
+        executor: Executor,
+        get_tip_height: Callable[[], int],
     ) -> None:
         self._suite = suite
         self._get_store = get_store
+        self._get_tip_height = get_tip_height
         self._mempool = mempool
         self._executor = executor
 
@@ -69,7 +82,22 @@ class ChainQueries:
     def store(self) -> BlockStore:
         return self._get_store()
 
+    def _get_visible_transaction(self, transaction_id: bytes) -> StoredTransaction | None:
+        """The stored transaction, unless its block is above the tip (written, not yet the node's tip)."""
+        stored = self.store.get_transaction(transaction_id)
+        if stored is None or stored.height > self._get_tip_height():
+            return None
+        return stored
+
+    def _compute_sender(self, transaction: Transaction | EthTransaction) -> Address:
+        if type(transaction) is EthTransaction:
+            return transaction.sender
+        assert type(transaction) is Transaction
+        return Address(self._suite.compute_address(transaction.sender_public_key))
+
     def get_block(self, height: Height) -> BlockRecord | None:
+        if height > self._get_tip_height():
+            return None
         header = self.store.get_header(height)
         if header is None:
             base = self.store.get_base_height()
@@ -98,6 +126,8 @@ class ChainQueries:
         return None if height is None else self.get_block(height)
 
     def get_block_transactions(self, height: Height) -> list[TransactionRecord] | None:
+        if height > self._get_tip_height():
+            return None
         ids = self.store.get_transaction_ids(height)
         if ids is None:
             return None
@@ -109,6 +139,8 @@ class ChainQueries:
         return records
 
     def get_raw_block(self, height: Height) -> tuple[bytes, bytes | None] | None:
+        if height > self._get_tip_height():
+            return None
         header = self.store.get_header(height)
         ids = self.store.get_transaction_ids(height)
         if header is None or ids is None:
@@ -129,12 +161,10 @@ class ChainQueries:
     def get_transaction(self, transaction_id: bytes) -> TransactionRecord | None:
         stored = self.store.get_transaction(transaction_id)
         if stored is not None:
-            transaction = stored.transaction
-            if type(transaction) is EthTransaction:
-                sender = transaction.sender
-            else:
-                assert type(transaction) is Transaction
-                sender = Address(self._suite.compute_address(transaction.sender_public_key))
+            sender = self._compute_sender(stored.transaction)
+            if stored.height > self._get_tip_height():
+                # Written, but its block is not the tip yet: still pending to a client (module docstring).
+                return TransactionRecord("pending", Hash(transaction_id), stored.transaction, sender)
             return compute_committed_record(Hash(transaction_id), stored, sender)
         entry = self._mempool.get(Hash(transaction_id))
         if entry is not None:
@@ -150,6 +180,10 @@ class ChainQueries:
         if limit <= 0:
             return []
         records = []
+        tip = self._get_tip_height()
+        if before is None or before[0] > tip:
+            # Start at the tip: the index may already hold the block being written above it.
+            before = (Height(tip + 1), 0)
         # closing(): a page usually stops before the index runs out, and an
         # open LMDB iterator would pin a read transaction until collected.
         with closing(self.store.iterate_sender_transactions(sender, before=before)) as ids:
@@ -161,7 +195,7 @@ class ChainQueries:
         return records
 
     def get_receipt(self, transaction_id: bytes) -> ReceiptRecord | None:
-        stored = self.store.get_transaction(transaction_id)
+        stored = self._get_visible_transaction(transaction_id)
         if stored is None:
             return None
         receipt = self.store.get_receipt(transaction_id)
@@ -178,6 +212,8 @@ class ChainQueries:
         if stored is not None:
             if type(stored.transaction) is not EthTransaction:
                 return None
+            if stored.height > self._get_tip_height():  # written above the tip: pending (module docstring)
+                return EthTransactionRecord("pending", stored.transaction, None)
             return EthTransactionRecord("committed", stored.transaction, self.get_receipt(transaction_hash))
         entry = self._mempool.get(Hash(transaction_hash))
         if entry is not None and type(entry.transaction) is EthTransaction:
@@ -214,7 +250,7 @@ class ChainQueries:
 
     def get_proof(self, transaction_id: bytes, *, of_receipts: bool) -> ProofRecord | None:
         """An inclusion proof of the transaction (or, `of_receipts`, of its receipt) in its block."""
-        stored = self.store.get_transaction(transaction_id)
+        stored = self._get_visible_transaction(transaction_id)
         if stored is None:
             return None
         header = self.store.get_header(stored.height)

@@ -1,0 +1,57 @@
+"""The node's read side answers as of its tip: a block the store holds above the tip is not visible yet.
+
+The store writes a block in a worker thread and the node moves its tip when the write returns; in between a
+client must not see the block's receipts (an Ethereum client counting confirmations from eth_blockNumber
+would count none), its transactions as committed, its proofs, or the block itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from node_helpers import load_dev_key, make_chain, sign_transfer, start_node, wait_for_receipt
+
+from gusu.ledger.types import Height
+from gusu.node.queries import ChainQueries
+
+RECIPIENT = b"\x44" * 20
+
+
+def test_a_block_above_the_tip_is_answered_as_not_committed(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        layout = make_chain(tmp_path / "chain")
+        node = await start_node(layout)
+        try:
+            signed = sign_transfer(node, load_dev_key(layout), RECIPIENT, 5)
+            await node.submit_transactions([signed.raw])
+            record = await wait_for_receipt(node, signed.transaction_id)
+            height = Height(record.height)
+            tip = [int(height)]
+            queries = ChainQueries(node.suite, lambda: node.store, node._mempool, node._executor, lambda: tip[0])
+            # At the tip: everything is visible, as through the node.
+            assert queries.get_receipt(signed.transaction_id) is not None
+            assert queries.get_proof(signed.transaction_id, of_receipts=True) is not None
+            assert queries.get_block(height) is not None
+            committed = queries.get_transaction(signed.transaction_id)
+            assert committed is not None and committed.status == "committed"
+            sender = committed.sender
+            assert sender is not None
+            assert [r.transaction_id for r in queries.get_sender_transactions(sender, 10)] == [signed.transaction_id]
+
+            # The store holds the block, the tip is one below (the moment between the write and the tip's move).
+            tip[0] = int(height) - 1
+            assert queries.get_receipt(signed.transaction_id) is None
+            assert queries.get_proof(signed.transaction_id, of_receipts=True) is None
+            assert queries.get_proof(signed.transaction_id, of_receipts=False) is None
+            assert queries.get_block(height) is None
+            assert queries.get_block_transactions(height) is None
+            assert queries.get_raw_block(height) is None
+            pending = queries.get_transaction(signed.transaction_id)
+            assert pending is not None and pending.status == "pending" and pending.height is None
+            assert queries.get_sender_transactions(sender, 10) == []
+            assert queries.get_sender_transactions(sender, 10, before=(Height(int(height) + 5), 0)) == []
+        finally:
+            await node.stop()
+
+    asyncio.run(scenario())
