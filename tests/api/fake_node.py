@@ -69,6 +69,8 @@ from gusu.node.service import (
     BlockListener,
     BlockNotification,
     BlockRecord,
+    EventRecord,
+    EventScan,
     EvidenceRecord,
     Histogram,
     NodeMetrics,
@@ -112,6 +114,8 @@ class FakeNode:
     """What get_evidence serves, in any order (it sorts newest height first)."""
     evidence_queries: list[tuple[int, Height | None]] = field(default_factory=list)
     """Every get_evidence call: (limit, before_height)."""
+    event_queries: list[tuple[str, str | None, Height, Height, int, int]] = field(default_factory=list)
+    """Every get_events call: (contract, name, from_height, to_height, limit, receipts_max)."""
     events_by_nonce: dict[int, tuple[Event, ...]] = field(default_factory=dict)
     """The events `commit_block` gives the receipt of a transaction with this nonce (default: one Transfer)."""
 
@@ -259,6 +263,41 @@ class FakeNode:
         if before is not None:
             committed = [record for record in committed if _position(record) < before]
         return committed[: max(limit, 0)]
+
+    def get_events(
+        self, contract: str, name: str | None, from_height: Height, to_height: Height, limit: int, receipts_max: int
+    ) -> EventScan:
+        self._maybe_fail()
+        self.event_queries.append((contract, name, from_height, to_height, limit, receipts_max))
+        found: list[EventRecord] = []
+        receipts_read = 0
+        for block in self._blocks[from_height : min(to_height, self.height) + 1]:
+            if receipts_read + len(block.receipts) > receipts_max:
+                return EventScan(tuple(found), is_cut_short=True)
+            receipts_read += len(block.receipts)
+            for index, receipt in enumerate(block.receipts):
+                if not receipt.is_success:
+                    continue
+                for event_index, event in enumerate(receipt.events):
+                    if event.contract == contract and name in (None, event.name):
+                        record = block.record
+                        found.append(
+                            EventRecord(
+                                record.header.height,
+                                record.block_hash,
+                                receipt.transaction_id,
+                                index,
+                                event_index,
+                                event,
+                            )
+                        )
+                        if len(found) >= limit:
+                            return EventScan(tuple(found), is_cut_short=True)
+        return EventScan(tuple(found), is_cut_short=False)
+
+    def is_contract_known(self, contract: str) -> bool:
+        self._maybe_fail()
+        return contract == "account"
 
     def get_transaction_proof(self, transaction_id: bytes) -> ProofRecord | None:
         return self._proof(transaction_id, receipts=False)

@@ -99,6 +99,18 @@ def test_contract_from_new_to_upgrade(chain: tuple[Gusu, Path], tmp_path: Path) 
     failed = gusu.run("contract", "call", "coin", "transfer", bob, "999999", "--key", str(dev_key), check=False)
     assert failed.returncode == 1 and "insufficient balance" in failed.stderr
 
+    # The contract's event history from the node: the failed transfer's event was rolled back.
+    history = gusu.json("contract", "events", "coin", "--from", "0")
+    assert history["from_height"] == 0 and history["to_height"] >= 1
+    assert [(e["name"], e["transaction_id"]) for e in history["events"] if e["name"] == "Transfer"] == [
+        ("Transfer", sent["id"])
+    ]
+    [transfer] = gusu.json("contract", "events", "coin", "--from", "0", "--event", "Transfer")["events"]
+    assert transfer["fields"]["amount"] == 250 and transfer["contract"] == "coin"
+    assert "Transfer" in gusu.run("contract", "events", "coin", "--from", "0").stdout
+    unknown = gusu.run("contract", "events", "no_such_coin", check=False)
+    assert unknown.returncode != 0 and "no contract named 'no_such_coin'" in unknown.stderr
+
     shown = gusu.json("contract", "show", "coin")
     assert shown["version"] == 1 and shown["code_hash"] == code_hash
     assert {m["name"] for m in shown["interface"]["methods"]} == {"setup", "transfer", "balance", "total_supply"}

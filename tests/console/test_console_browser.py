@@ -28,6 +28,8 @@ from console_helpers import RECIPIENT, Chain, find_free_port
 
 from gusu.console.i18n import LANGUAGES, load_catalogues
 from gusu.crypto import get_suite
+from gusu.crypto.keyfile import decrypt_key_file
+from gusu.sdk import Client, Contracts
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium (the test extra)")
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402
@@ -371,6 +373,22 @@ def test_deploy_a_template_call_it_and_see_it_in_the_explorer(
     assert _wait_for(browser, "#receipt-status").text == messages["receipt.status.success"]
     main = browser.find_element(By.TAG_NAME, "main").text
     assert transaction_id in main and name in main and "transfer" in main
+    # A transfer sent with the SDK, not through the console: the contract's event history (from the node) has it.
+    key = decrypt_key_file(chain.dev_key.read_bytes(), chain.dev_passphrase)
+    with Client(chain.endpoint) as client:
+        outcome = Contracts(client).at(name).transfer(key, bytes.fromhex(RECIPIENT.removeprefix("0x")), 3)
+    sdk_id = "0x" + outcome.receipt.transaction_id.hex()
+    browser.get(f"{url}/contracts/{name}#events")
+    _wait_for(browser, "#event-history")
+    assert browser.find_element(By.CSS_SELECTOR, "h2#events").text == messages["events.history"]
+    row = browser.find_element(By.CSS_SELECTOR, f'tr.chain-event[data-transaction="{sdk_id}"]')
+    assert row.find_element(By.CLASS_NAME, "event-name").text == "Transfer"
+    assert '"amount": 3' in row.find_element(By.CLASS_NAME, "event-fields").text
+    first = browser.find_elements(By.CSS_SELECTOR, "tr.chain-event")[0]
+    assert first.get_attribute("data-transaction") == sdk_id, "newest first"
+    assert browser.find_elements(By.CSS_SELECTOR, f'tr.chain-event[data-transaction="{transaction_id}"]')
+    _check_clean(browser, url, "contract event history")
+    browser.save_screenshot(str(screenshots / "contract-events-en.png"))
     # The same pages in Chinese, for the screenshots.
     _set_language(browser, "zh-CN")
     chinese = load_catalogues()["zh-CN"].messages
@@ -383,5 +401,8 @@ def test_deploy_a_template_call_it_and_see_it_in_the_explorer(
         browser.get(url + path)
         _wait_for(browser, ready)
         assert chinese["nav.contracts"] in browser.find_element(By.TAG_NAME, "nav").text
+        if ready == "#contract-history":
+            assert browser.find_element(By.CSS_SELECTOR, "h2#events").text == chinese["events.history"]
+            assert browser.find_elements(By.CSS_SELECTOR, f'tr.chain-event[data-transaction="{sdk_id}"]')
         _check_clean(browser, url, path)
         browser.save_screenshot(str(screenshots / shot))

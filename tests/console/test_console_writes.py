@@ -29,7 +29,7 @@ from gusu.crypto.keyfile import decrypt_key_file
 from gusu.devkit.templates import render_template
 from gusu.errors import RemoteError
 from gusu.ledger.contractcode import compute_code_hash
-from gusu.sdk import AsyncClient
+from gusu.sdk import AsyncClient, AsyncContracts
 
 Client = TestClient[Any, Any]
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -291,6 +291,26 @@ def test_deploy_a_template_after_approval_then_query_and_call(tmp_path: Path, ch
         # The history lists both transactions; the console lists the contract.
         history = _main(await (await client.get(f"/contracts/{name}")).text())
         assert history.count('href="/transactions/0x') >= 2
+        # The event history is the node's: a transfer sent with the SDK, not through the console, is in it.
+        key = decrypt_key_file(console.chain.dev_key.read_bytes(), console.chain.dev_passphrase)
+        async with AsyncClient(chain.endpoint) as sdk:
+            coin = await AsyncContracts(sdk).at(name)
+            outcome = await coin.transfer(key, bytes.fromhex(RECIPIENT.removeprefix("0x")), 7)
+        sdk_id = "0x" + outcome.receipt.transaction_id.hex()
+        events = _main(await (await client.get(f"/contracts/{name}")).text())
+        rows = re.findall(r'<tr class="chain-event" data-block="(\d+)" data-index="(\d+)" data-event-index="(\d+)" '
+                          r'data-transaction="(0x[0-9a-f]+)">', events)  # fmt: skip
+        transactions = [row[3] for row in rows]
+        assert transactions[0] == sdk_id and transaction_id in transactions, rows
+        assert "&quot;amount&quot;: 7" in events and 'id="events-older"' not in events
+        positions = [(int(height), int(index), int(event)) for height, index, event, _ in rows]
+        assert positions == sorted(positions, reverse=True)
+        # The cursor of the newest event shows the ones before it.
+        newest_height, newest_index, newest_event = positions[0]
+        cursor = f"{newest_height}-{newest_index * 1024 + newest_event}"
+        before = _main(await (await client.get(f"/contracts/{name}?before={cursor}")).text())
+        assert sdk_id not in re.findall(r'data-transaction="(0x[0-9a-f]+)"', before)
+        assert transaction_id in re.findall(r'data-transaction="(0x[0-9a-f]+)"', before)
         assert f'href="/contracts/{name}"' in _main(await (await client.get("/contracts")).text())
         # A failing call commits with its reason shown.
         failing = await console.post(
@@ -320,7 +340,9 @@ def test_deploy_a_template_after_approval_then_query_and_call(tmp_path: Path, ch
         older = _main(await (await client.get(older_link)).text())
         assert "paged0" not in older and ">transfer<" in older and "Deployed" in older
         assert 'id="history-older"' not in older
-        assert (await client.get(f"/contracts/{name}?before=x'")).status == 200  # a bad cursor is the first page
+        assert (await client.get(f"/contracts/{name}?sent_before=x'")).status == 200  # a bad cursor: the first page
+        refused = await client.get(f"/contracts/{name}?before=x'")  # the event history's cursor is checked
+        assert refused.status == 400 and "The page number must be a whole number." in _main(await refused.text())
 
     run(tmp_path, chain, scenario)
 

@@ -55,3 +55,54 @@ def test_a_block_above_the_tip_is_answered_as_not_committed(tmp_path: Path) -> N
             await node.stop()
 
     asyncio.run(scenario())
+
+
+def test_events_are_listed_as_of_the_tip_and_only_for_a_known_contract(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        layout = make_chain(tmp_path / "chain")
+        node = await start_node(layout)
+        try:
+            signed = sign_transfer(node, load_dev_key(layout), RECIPIENT, 5)
+            await node.submit_transactions([signed.raw])
+            record = await wait_for_receipt(node, signed.transaction_id)
+            height = Height(record.height)
+            emitted = record.receipt.events
+            assert emitted, "a transfer emits an event"
+            contract = emitted[0].contract
+            tip = [int(height)]
+            queries = ChainQueries(node.suite, lambda: node.store, node._mempool, node._executor, lambda: tip[0])
+            scan = queries.get_events(contract, None, Height(0), height, 100, 100_000)
+            assert not scan.is_cut_short
+            found = list(scan.events)
+            assert [(item.transaction_id, item.event) for item in found] == [
+                (signed.transaction_id, event) for event in emitted if event.contract == contract
+            ]
+            first = found[0]
+            assert (first.height, first.index, first.event_index, first.block_hash) == (
+                height,
+                record.index,
+                0,
+                record.block_hash,
+            )
+            # Through the node, which answers the same.
+            assert node.get_events(contract, None, Height(0), height, 100, 100_000) == scan
+            one = queries.get_events(contract, emitted[0].name, Height(0), height, 1, 100_000)
+            assert one.events == tuple(found[:1]) and one.is_cut_short
+            assert queries.get_events(contract, "NoSuchEvent", Height(0), height, 100, 100_000).events == ()
+            assert queries.get_events("no_such_contract", None, Height(0), height, 100, 100_000).events == ()
+            # Reading the transaction's block would pass the receipt limit: it stops before, and says so.
+            short = queries.get_events(contract, None, Height(0), height, 100, record.index)
+            assert short.events == () and short.is_cut_short
+
+            # The store holds the block, the tip is one below: its events are not listed yet.
+            tip[0] = int(height) - 1
+            hidden = queries.get_events(contract, None, Height(0), Height(int(height) + 10), 100, 100_000)
+            assert hidden.events == () and not hidden.is_cut_short
+
+            assert node.is_contract_known(contract)
+            assert node.is_contract_known("contracts")
+            assert not node.is_contract_known("no_such_contract")
+        finally:
+            await node.stop()
+
+    asyncio.run(scenario())

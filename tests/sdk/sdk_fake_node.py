@@ -20,8 +20,9 @@ submitted transactions, one each), `http_failures` (raw HTTP answers for the
 next requests), `close_subscribers_with` (a WebSocket close code) and
 `peers` (the JSON items ``gusu_peers`` answers with, malformed ones included),
 `evidence` (the JSON records ``gusu_evidence`` pages through), `evidence_answer`
-(a whole ``gusu_evidence`` result, to send malformed ones) and `versions`
-(the status's versions object).
+(a whole ``gusu_evidence`` result, to send malformed ones), `versions`
+(the status's versions object), `events_range_max` (the widest range ``gusu_getEvents`` searches) and
+`events_answer` (a whole ``gusu_getEvents`` result, to send malformed ones).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from gusu.errors import (
     GusuError,
     InvalidSignatureError,
     NotFoundError,
+    RequestTooLargeError,
     UnknownMethodError,
     WrongChainError,
 )
@@ -121,6 +123,8 @@ class FakeNode:
         self.evidence: list[dict[str, Any]] = []
         self.evidence_answer: JSON | None = None
         self.versions: JSON = {"gusu": "0.1.0-fake", "python": "CPython 3.11.0", "openssl": "OpenSSL 3.0.0"}
+        self.events_range_max = 1_000
+        self.events_answer: JSON | None = None
         self.methods: list[str] = []
         self.submissions = 0
         self.unsubscribed: list[str] = []
@@ -335,6 +339,36 @@ class FakeNode:
         page = older[:limit]
         following = page[-1]["height"] if len(older) > limit else None
         return {"evidence": page, "next_before_height": following}
+
+    def _rpc_getEvents(  # noqa: N802 - named after the JSON-RPC method
+        self, contract: str, from_height: int | None = None, to_height: int | None = None, name: str | None = None
+    ) -> JSON:
+        """As the node: `contract`'s events of successful transactions, oldest first, up to the tip."""
+        if self.events_answer is not None:
+            return self.events_answer
+        last = self.height if to_height is None else to_height
+        first = max(0, last - self.events_range_max + 1) if from_height is None else from_height
+        if last - first + 1 > self.events_range_max:
+            raise RequestTooLargeError(f"blocks {first} to {last}: split the range")
+        searched_to = min(last, self.height)
+        events: list[JSON] = []
+        for block in self.blocks[first : searched_to + 1]:
+            for index, receipt in enumerate(block.receipts):
+                for event_index, event in enumerate(receipt.events if receipt.is_success else ()):
+                    if event.contract == contract and name in (None, event.name):
+                        events.append(
+                            {
+                                "height": block.header.height,
+                                "block_hash": bytes_to_hex(block.block_hash),
+                                "transaction_id": bytes_to_hex(receipt.transaction_id),
+                                "index": index,
+                                "event_index": event_index,
+                                "contract": event.contract,
+                                "name": event.name,
+                                "data": value_to_json(decode(event.data)),
+                            }
+                        )
+        return {"contract": contract, "name": name, "from_height": first, "to_height": searched_to, "events": events}
 
     def _rpc_blockNumber(self) -> JSON:  # noqa: N802 - named after the JSON-RPC method
         return self.height

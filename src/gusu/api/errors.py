@@ -49,6 +49,32 @@ class InvalidParamsError(InvalidRequestError):
     code = "params_invalid"
 
 
+class LimitExceededError(InvalidParamsError):
+    """Well-formed params asking for more than a limit allows (a range too wide, too many results).
+
+    Invalid params (-32602, HTTP 400) with the code ``request_too_large``, which tells a client to narrow
+    the request rather than fix its shape; not `RequestTooLargeError`, which is about the HTTP body (413).
+    """
+
+    code = "request_too_large"
+
+
+class ContractUnknownParamsError(InvalidParamsError, NotFoundError):
+    """Well-formed params naming a contract that runs nothing on the chain (gusu_getEvents).
+
+    Invalid params (-32602) over JSON-RPC, 404 over REST (the path names a contract that is not there), with
+    the code ``contract_unknown`` (as a call to such a contract): the request is well-formed, its meaning fails.
+    """
+
+    code = "contract_unknown"
+
+
+class RangeInvalidError(InvalidParamsError):
+    """Well-formed heights that do not make a range: the first above the last (-32602, HTTP 400)."""
+
+    code = "range_invalid"
+
+
 class InternalApiError(ApiError):
     """Something failed that should not have; the details are in the node's log only."""
 

@@ -342,6 +342,41 @@ def _schemas(settings: ApiSettings) -> dict[str, Any]:
                 },
             }
         ),
+        "ContractEvent": _object(
+            {
+                "height": _uint("Height of the block holding the transaction"),
+                "block_hash": _ref("Hash"),
+                "transaction_id": _ref("Hash"),
+                "index": _uint("The transaction's position in its block"),
+                "event_index": _uint("The event's position among its transaction's events"),
+                "contract": {"type": "string"},
+                "name": {"type": "string"},
+                "data": _ref("Value"),
+            },
+            description="An event a committed transaction emitted",
+        ),
+        "ContractEvents": _object(
+            {
+                "contract": {"type": "string"},
+                "name": {"oneOf": [{"type": "string"}, {"type": "null"}], "description": "The name filter, if any"},
+                "from_height": _uint("The first block searched"),
+                "to_height": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": HEIGHT_MAX,
+                    "description": (
+                        "The last block searched: the tip when the range asked reaches beyond it; below from_height "
+                        "when the whole range is above the tip (nothing was searched)"
+                    ),
+                },
+                "events": {
+                    "type": "array",
+                    "items": _ref("ContractEvent"),
+                    "maxItems": settings.events_results_max,
+                    "description": "Oldest first",
+                },
+            }
+        ),
         "Health": _object({"ok": {"type": "boolean"}, "height": _uint("Latest committed height")}),
         "Peer": _object(
             {
@@ -573,6 +608,36 @@ def _paths(settings: ApiSettings) -> dict[str, Any]:
                 },
             ],
             ("400", "501"),
+        ),
+        "/v1/contracts/{contract}/events": _get(
+            (
+                "Events a contract emitted in a range of committed blocks, oldest first (as gusu_getEvents); "
+                "refused with request_too_large beyond events_block_range_max blocks, events_results_max events "
+                "or events_receipts_max receipts to read; 404 contract_unknown for a contract that runs nothing"
+            ),
+            _json_response("The range searched and its events", _ref("ContractEvents")),
+            [
+                {"name": "contract", "in": "path", "required": True, "schema": _name("The contract's name")},
+                {
+                    "name": "from_height",
+                    "in": "query",
+                    "required": False,
+                    "description": (
+                        "The first block to search; when absent, the widest range allowed "
+                        f"(events_block_range_max, {settings.events_block_range_max} blocks) ending at to_height"
+                    ),
+                    "schema": {"type": "integer", "minimum": 0, "maximum": HEIGHT_MAX},
+                },
+                {
+                    "name": "to_height",
+                    "in": "query",
+                    "required": False,
+                    "description": "The last block to search (the tip when absent); blocks above the tip are not",
+                    "schema": {"type": "integer", "minimum": 0, "maximum": HEIGHT_MAX},
+                },
+                {"name": "name", "in": "query", "required": False, "schema": _name("List only events of this name")},
+            ],
+            ("400", "404"),
         ),
         "/v1/transactions": {
             "post": {

@@ -13,6 +13,7 @@ import orjson
 from aiohttp import web
 
 from gusu.api.errors import InvalidParamsError
+from gusu.api.events import get_events_json, parse_event_query_text
 from gusu.api.jsonio import parse_json
 from gusu.api.methods import NodeApi
 from gusu.api.params import (
@@ -84,6 +85,7 @@ class RestHandlers:
         app.router.add_post("/v1/call", self.call)
         app.router.add_get("/v1/state/{contract}/{key}/proof", self.state_proof)
         app.router.add_get("/v1/evidence", self.evidence)
+        app.router.add_get("/v1/contracts/{contract}/events", self.events)
 
     async def status(self, _request: web.Request) -> web.Response:
         return json_response(self._api.status())
@@ -159,6 +161,10 @@ class RestHandlers:
             else Height(expect_uint_text(height_text, "the query parameter before_height", HEIGHT_MAX))
         )
         return json_response(self._api.evidence(limit, before_height))
+
+    async def events(self, request: web.Request) -> web.Response:
+        query = parse_event_query_text(request.match_info["contract"], request.query)
+        return json_response(get_events_json(self._api.node, self._settings, query, Height(self._api.height())))
 
     async def submit(self, request: web.Request) -> web.Response:
         body = parse_json_body(await read_body(request, self._settings), self._settings)

@@ -25,6 +25,7 @@ from gusu.api.errors import (
     RequestTimeoutError,
     rpc_error_object,
 )
+from gusu.api.events import get_events_json, parse_event_query_params
 from gusu.api.jsonio import parse_json
 from gusu.api.methods import NodeApi
 from gusu.api.params import (
@@ -135,6 +136,7 @@ class RpcDispatcher:
             MethodSpec("gusu_health", self._health, (), 0),
             MethodSpec("gusu_peers", self._peers, (), 0),
             MethodSpec("gusu_evidence", self._evidence, ("limit", "before_height"), 0),
+            MethodSpec("gusu_getEvents", self._get_events, ("contract", "from_height", "to_height", "name"), 1),
             MethodSpec("gusu_subscribe", self._subscribe, ("kind", "filter"), 1),
             MethodSpec("gusu_unsubscribe", self._unsubscribe, ("subscription_id",), 1),
             *extra_methods,
@@ -348,6 +350,10 @@ class RpcDispatcher:
         )
         before_height = Height(params.uint(1)) if params.has(1) else None
         return self._api.evidence(limit, before_height)
+
+    async def _get_events(self, params: Params, _context: RequestContext) -> JSON:
+        query = parse_event_query_params(params)
+        return get_events_json(self._api.node, self._settings, query, Height(self._api.height()))
 
     async def _peers(self, _params: Params, _context: RequestContext) -> JSON:
         return self._api.peers()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from gusu.errors import ConfigError
+from gusu.ledger.types import BLOCK_TRANSACTIONS_MAX
 
 MIB = 1024 * 1024
 PORT_MAX = 65535
@@ -51,6 +52,13 @@ class ApiSettings:
     """Most transactions one page of an account's history may ask for (gusu_getTransactionsBySender)."""
     evidence_records_max: int = 100
     """Most equivocation evidence records one page may ask for (gusu_evidence, GET /v1/evidence)."""
+    events_block_range_max: int = 1_000
+    """Blocks one gusu_getEvents (GET /v1/contracts/{contract}/events) may search."""
+    events_results_max: int = 10_000
+    """Events one gusu_getEvents may return; beyond it the request is refused and the client narrows the range."""
+    events_receipts_max: int = BLOCK_TRANSACTIONS_MAX
+    """Receipts one gusu_getEvents may read (about 15 µs each); a range holding more is refused, so one request's
+    work is bounded. At least the most transactions a block holds, so that any one block can be searched."""
     cors_origins: tuple[str, ...] = ()
     """Origins browsers may call from; ``"*"`` allows any. Empty: no CORS headers."""
 
@@ -69,10 +77,13 @@ class ApiSettings:
             "json_depth_max",
             "sender_transactions_max",
             "evidence_records_max",
+            "events_block_range_max",
+            "events_results_max",
         ):
             _check_int(name, getattr(self, name), 1, None)
         for name in ("request_timeout_s", "websocket_heartbeat_s", "websocket_close_timeout_s", "shutdown_timeout_s"):
             _check_seconds(name, getattr(self, name))
+        _check_int("events_receipts_max", self.events_receipts_max, BLOCK_TRANSACTIONS_MAX, None)
         if self.json_depth_max > _JSON_PARSER_DEPTH_MAX:
             raise ConfigError(
                 f"api.json_depth_max is {self.json_depth_max}; the JSON parser stops at "

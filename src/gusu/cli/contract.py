@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import click
+from rich.table import Table
 
 from gusu.cli.args import parse_arguments
 from gusu.cli.context import CliState, CliUsageError, common_options, get_state
@@ -28,10 +29,10 @@ from gusu.cli.tx import key_options, resolve_address
 from gusu.codec import Value, encode
 from gusu.devkit.harness import read_source
 from gusu.devkit.templates import CONTRACT_FILE_NAME, DEFAULT_TEMPLATE, TEMPLATES, TEST_FILE_NAME, render_template
-from gusu.errors import ContractNotApprovedError, NotFoundError
+from gusu.errors import ContractNotApprovedError, NotFoundError, RemoteError
 from gusu.ledger.contractcode import compute_code_hash
 from gusu.ledger.jsonview import JSONObject, bytes_to_hex, value_from_json
-from gusu.sdk import Client
+from gusu.sdk import Client, ContractEventView
 from gusu.sdk.contracts import (
     DEPLOYER_CONTRACT,
     DEPLOYER_INTERFACE,
@@ -417,6 +418,82 @@ def contract_show(name: str) -> None:
             table.add_row(method.kind, method.get_signature())
         for event in interface.events:
             table.add_row("event", f"{event.name}({', '.join(event.fields)})")
+        state.stdout.print(table)
+
+    state.emit(document, render)
+
+
+def _contract_event_to_json(event: ContractEventView, interface: ContractInterface | None) -> JSONObject:
+    """An event of the history, its fields named when the contract's interface declares it (as `call` shows)."""
+    schema = None if interface is None else interface.get_event(event.name)
+    fields: JSONObject = {}
+    if schema is not None and isinstance(event.data, list) and len(event.data) == len(schema.fields):
+        fields = {name: value_document(value) for name, value in zip(schema.fields, event.data, strict=True)}
+    return {
+        "height": event.height,
+        "block_hash": bytes_to_hex(event.block_hash),
+        "transaction_id": bytes_to_hex(event.transaction_id),
+        "index": event.index,
+        "event_index": event.event_index,
+        "contract": event.contract,
+        "name": event.name,
+        "fields": fields,
+        "data": value_document(event.data),
+    }
+
+
+@contract_group.command("events")
+@click.argument("name")
+@click.option(
+    "--from",
+    "from_height",
+    type=click.IntRange(min=0),
+    default=None,
+    help="First block to search [default: the widest range the node allows, ending at --to].",
+)
+@click.option(
+    "--to", "to_height", type=click.IntRange(min=0), default=None, help="Last block to search [default: the latest]."
+)
+@click.option("--event", "event_name", default=None, metavar="EVENT", help="List only events of this name.")
+@common_options
+def contract_events(name: str, from_height: int | None, to_height: int | None, event_name: str | None) -> None:
+    """List the events contract NAME emitted in blocks --from to --to, oldest first (gusu_getEvents).
+
+    Every transaction counts, whoever sent it. A node searches a bounded range at once (1,000 blocks by
+    default, [api] events_block_range_max): for a longer history, ask range by range.
+    """
+    state = get_state()
+    with open_client(state) as client:
+        found = client.get_events(name, from_height, to_height, event_name)
+        try:
+            interface = _get_interface(client, name)
+        except RemoteError:  # a chain without the deployer: built-in contracts only, no interfaces to read
+            interface = None
+    rows = [_contract_event_to_json(event, interface) for event in found.events]
+    document: JSONObject = {
+        "contract": name,
+        "name": event_name,
+        "from_height": found.from_height,
+        "to_height": found.to_height,
+        "events": [*rows],
+    }
+
+    def render() -> None:
+        table = Table(
+            title=f"events of {name}, blocks {found.from_height} to {found.to_height}, oldest first",
+            title_justify="left",
+        )
+        for column in ("height", "#", "transaction", "event", "fields"):
+            table.add_column(column, justify="right" if column in ("height", "#") else "left")
+        for event, entry in zip(found.events, rows, strict=True):
+            shown = entry["fields"] or entry["data"]
+            table.add_row(
+                str(event.height),
+                f"{event.index}.{event.event_index}",
+                bytes_to_hex(event.transaction_id),
+                event.name,
+                format_value(shown),
+            )
         state.stdout.print(table)
 
     state.emit(document, render)

@@ -7,6 +7,11 @@ and instance record are that contract's views, read-only entry points run as
 governance must approve code first, the deploy form says so and links to the
 governance page with the `approve_contract` proposal filled in.
 
+A contract's event history is every event it emitted, whoever sent the transaction, from the node's
+``gusu_getEvents`` (`AsyncClient.get_events`), paged as a Solidity contract's is (`get_history_page`: newest
+first, 20 a page, a ``?before=HEIGHT-ORDER`` cursor, windows halved when the node refuses one); the
+transactions sent through this console are listed below it, paged by ``?sent_before=``.
+
 Call forms are generated from the interface: one field per parameter, parsed
 by its declared type (`int`, `str`, `bytes`, `bool`, `Address`, `Hash`,
 `T | None`; a `list[...]` as JSON) with a message naming the parameter.
@@ -19,9 +24,11 @@ import json
 import re
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Final
 from urllib.parse import quote, urlencode
 
+import aiohttp
 from aiohttp import web
 
 from gusu.codec import Value, encode
@@ -48,9 +55,10 @@ from gusu.console.signing import (
 )
 from gusu.console.store import StoredKey
 from gusu.devkit.templates import TEMPLATES, render_template
-from gusu.errors import CodecError, ConsoleInputError, RemoteError
+from gusu.errors import CodecError, ConsoleInputError, GusuError, RemoteError
 from gusu.ledger.jsonview import bytes_to_hex, value_from_json, value_to_json
-from gusu.sdk import AsyncClient
+from gusu.ledger.types import EVENTS_PER_RECEIPT_MAX
+from gusu.sdk import AsyncClient, ContractEventView
 from gusu.sdk.contracts import DEPLOYER_CONTRACT, AsyncContracts, ContractInterface, MethodView
 
 CONTRACT_NAME: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -69,6 +77,10 @@ TEMPLATE_MESSAGES: Final = {
 _KIND_KEYS: Final = {"method": "contract.kind_method", "view": "contract.kind_view"}
 _INT_PATTERN: Final = re.compile(r"-?[0-9]{1,20}")
 _HEX_PATTERN: Final = re.compile(r"0[xX](?:[0-9a-fA-F]{2})*")
+EVENTS_PAGE_SIZE: Final = 20
+"""Events per page of a contract's event history (as a Solidity contract's)."""
+EVENT_TEXT_LENGTH_MAX: Final = 4096
+"""Characters of an event's value shown in the history; longer ones are cut with an ellipsis."""
 
 
 # --- arguments -------------------------------------------------------------------------------------
@@ -475,6 +487,101 @@ async def _view_result(request: web.Request, name: str, interface: ContractInter
     )
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryEvent:
+    """One entry of a Python contract's event history, placed as the history pager orders entries."""
+
+    event: ContractEventView
+
+    @property
+    def block_height(self) -> int:
+        return int(self.event.height)
+
+    @property
+    def log_index(self) -> int:
+        """The event's order within its block: by transaction, then by its place in the receipt."""
+        return self.event.index * EVENTS_PER_RECEIPT_MAX + self.event.event_index
+
+
+def compute_event_fields(event: ContractEventView, interface: ContractInterface | None) -> str:
+    """The event's value as JSON text, its fields named when the interface declares it (as receipts show)."""
+    schema = None if interface is None else interface.get_event(event.name)
+    value: object = value_to_json(event.data)
+    if schema is not None and isinstance(event.data, list) and len(event.data) == len(schema.fields):
+        value = {field: value_to_json(item) for field, item in zip(schema.fields, event.data, strict=True)}
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= EVENT_TEXT_LENGTH_MAX else text[:EVENT_TEXT_LENGTH_MAX] + "…"
+
+
+async def _chain_events_html(
+    request: web.Request, name: str, interface: ContractInterface | None, deployed_height: int
+) -> str:
+    """Every event the contract emitted, from the node's gusu_getEvents, a page at a time (``?before=``),
+    newest first, whoever sent the transaction; paged as a Solidity contract's history is."""
+    from gusu.console.contracts_evm import (
+        HISTORY_SCAN_BLOCKS_MAX,
+        HISTORY_WINDOW_BLOCKS,
+        get_history_page,
+        parse_history_cursor,
+    )
+
+    message = _catalogue(request).get_message
+    before = parse_history_cursor(request.query.get("before"))
+    client = _client(request)
+    heading = f'<h2 id="events">{_e(message("events.history"))}</h2><p>{_e(message("events.python_note"))}</p>'
+
+    async def query(from_height: int, to_height: int) -> list[HistoryEvent]:
+        found = await client.get_events(name, from_height, to_height)
+        return [HistoryEvent(event) for event in found.events]
+
+    try:
+        tip = int(await client.block_number())
+        page = await get_history_page(
+            query,
+            tip,
+            min(deployed_height, tip),
+            before,
+            EVENTS_PAGE_SIZE,
+            HISTORY_WINDOW_BLOCKS,
+            HISTORY_SCAN_BLOCKS_MAX,
+        )
+    except (GusuError, aiohttp.ClientError, OSError, TimeoutError) as error:
+        reason = str(error)[:300]
+        return (
+            f'{heading}<p class="error" id="events-error" role="alert">'
+            f"{_e(message('events.unavailable', reason=reason))}</p>"
+        )
+    rows = []
+    for entry in page.logs:
+        event = entry.event
+        transaction = bytes_to_hex(event.transaction_id)
+        rows.append(
+            f'<tr class="chain-event" data-block="{event.height}" data-index="{event.index}" '
+            f'data-event-index="{event.event_index}" data-transaction="{transaction}">'
+            f'<td><a href="/blocks/{event.height}">{event.height}</a></td>'
+            f'<td><a class="event-transaction" href="/transactions/{transaction}"><code>{transaction[:18]}…</code>'
+            f'</a></td><td class="event-name">{_e(event.name)}</td>'
+            f'<td><code class="event-fields">{_e(compute_event_fields(event, interface))}</code></td></tr>'
+        )
+    searched = message("events.searched", low=page.searched_from_height, high=page.searched_to_height)
+    older = ""
+    if page.next_before is not None:
+        position = page.next_before
+        cursor = urlencode({"before": f"{position.block_height}-{position.log_index}"})
+        older = (
+            f'<p><a id="events-older" href="/contracts/{_e(name)}?{_e(cursor)}#events">'
+            f"{_e(message('events.older'))}</a></p>"
+        )
+    table = (
+        f'<table id="event-history"><thead><tr><th>{_e(message("tx.block"))}</th><th>{_e(message("tx.id"))}</th>'
+        f"<th>{_e(message('event.name'))}</th><th>{_e(message('event.data'))}</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+        if rows
+        else f'<p id="event-history-empty">{_e(message("events.none_found"))}</p>'
+    )
+    return f'{heading}{table}<p class="note" id="events-searched">{_e(searched)}</p>{older}'
+
+
 async def _contract_page(
     request: web.Request,
     name: str,
@@ -517,8 +624,9 @@ async def _contract_page(
         if method.is_view or _allowed(request, "contracts.write"):
             forms.append(_method_form(request, name, method, keys, query))
     settings = request.app[ACCESS_SETTINGS_KEY]
-    # A page of history (with its decoded events) at a time: ?before=<entry> shows the older ones.
-    before_text = request.query.get("before", "")
+    # A page of the transactions sent from here at a time: ?sent_before=<entry> shows the older ones
+    # (?before= pages the event history from the node, as on a Solidity contract's page).
+    before_text = request.query.get("sent_before", "")
     before = int(before_text) if before_text.isdigit() and len(before_text) <= 18 else None
     history = await request.app[STORE_KEY].list_contract_transactions_before(
         name, before, settings.contract_history_max + 1
@@ -526,7 +634,7 @@ async def _contract_page(
     older = ""
     if len(history) > settings.contract_history_max:
         history = history[: settings.contract_history_max]
-        older_query = urlencode({"before": history[-1].entry_id})
+        older_query = urlencode({"sent_before": history[-1].entry_id})
         older = (
             f'<p><a id="history-older" href="/contracts/{_e(name)}?{_e(older_query)}">'
             f"{_e(message('events.older'))}</a></p>"
@@ -542,6 +650,11 @@ async def _contract_page(
     events = "".join(
         f"<li><code>{_e(event.name)}({_e(', '.join(event.fields))})</code></li>" for event in interface.events
     )
+    try:
+        chain_history = await _chain_events_html(request, name, interface, int(instance.deployed_height))
+    except AccessInputError as refused:
+        error = error or refused
+        chain_history = ""
     owner = bytes_to_hex(instance.owner)
     upgrade_form = ""
     if _allowed(request, "contracts.write"):
@@ -571,7 +684,7 @@ async def _contract_page(
         f"{instance.deployed_height}</a></dd>"
         f"<dt>{_e(message('contract.code_bytes'))}</dt><dd>{instance.code_bytes}</dd></dl>"
         f"<h2>{_e(message('contract.methods'))}</h2>{''.join(forms)}"
-        f"<h2>{_e(message('contract.declared_events'))}</h2><ul>{events}</ul>"
+        f"<h2>{_e(message('contract.declared_events'))}</h2><ul>{events}</ul>{chain_history}"
         f"<h2>{_e(message('contract.history'))}</h2><p>{_e(message('contract.history_note'))}</p>"
         f'<table id="contract-history"><thead><tr><th>{_e(message("audit.time"))}</th>'
         f"<th>{_e(message('audit.actor'))}</th><th>{_e(message('tx.method'))}</th><th>{_e(message('tx.id'))}</th>"

@@ -28,7 +28,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Generic, Protocol, TypeVar
 from urllib.parse import urlencode
 
 import aiohttp
@@ -610,11 +610,24 @@ class LogPosition:
     log_index: int
 
 
+class PositionedLog(Protocol):
+    """What the pager needs of a history entry: where it is (the Python contracts' history pages with it too)."""
+
+    @property
+    def block_height(self) -> int: ...
+
+    @property
+    def log_index(self) -> int: ...
+
+
+LogT = TypeVar("LogT", bound=PositionedLog)
+
+
 @dataclass(frozen=True, slots=True)
-class HistoryPage:
+class HistoryPage(Generic[LogT]):
     """One page of a contract's event history, newest first."""
 
-    logs: tuple[ChainLog, ...]
+    logs: tuple[LogT, ...]
     next_before: LogPosition | None
     """The cursor of the next (older) page; None when the search reached the contract's first block."""
     searched_from_height: int
@@ -644,14 +657,14 @@ def _cursor_text(position: LogPosition) -> str:
 
 
 async def get_history_page(
-    query: LogQuery,
+    query: Callable[[int, int], Awaitable[list[LogT]]],
     tip_height: int,
     floor_height: int,
     before: LogPosition | None,
     page_size: int = EVENTS_PAGE_SIZE,
     window_blocks: int = HISTORY_WINDOW_BLOCKS,
     scan_blocks_max: int = HISTORY_SCAN_BLOCKS_MAX,
-) -> HistoryPage:
+) -> HistoryPage[LogT]:
     """The `page_size` logs before `before` (the newest when None), newest first, searched downwards from the
     tip in windows of `window_blocks` to `floor_height` (the contract's deployment, 0 if unknown).
 
@@ -663,7 +676,7 @@ async def get_history_page(
     assert page_size >= 1 and 1 <= window_blocks <= scan_blocks_max
     high = tip_height if before is None else min(tip_height, before.block_height)
     top = high
-    found: list[ChainLog] = []
+    found: list[LogT] = []
     window = window_blocks
     lowest = high + 1
     while high >= floor_height and len(found) <= page_size and top - high < scan_blocks_max:

@@ -156,6 +156,15 @@ class Executor:
     def limits(self) -> ExecutionLimits:
         return self._limits
 
+    def is_contract_known(self, state: StateReader, name: str) -> bool:
+        """True if a call to `name` would find a contract in `state`: a built-in one, or one deployed by
+        transaction (resolved as `call_inner` resolves it)."""
+        if name in self._contracts:
+            return True
+        if self._deployer is None or len(name) > NAME_LENGTH_MAX:
+            return False
+        return state.get(compute_instance_key(name)) is not None
+
     # --- blocks -------------------------------------------------------------------
 
     def execute_block(

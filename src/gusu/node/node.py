@@ -153,6 +153,7 @@ from gusu.node.service import (
     BlockRecord,
     EthReceiptRecord,
     EthTransactionRecord,
+    EventScan,
     EvidenceRecord,
     NodeMetrics,
     NodeStatus,
@@ -1825,6 +1826,14 @@ class Node:
 
     def get_receipt(self, transaction_id: bytes) -> ReceiptRecord | None:
         return self._queries.get_receipt(transaction_id)
+
+    def get_events(
+        self, contract: str, name: str | None, from_height: Height, to_height: Height, limit: int, receipts_max: int
+    ) -> EventScan:
+        return self._queries.get_events(contract, name, from_height, to_height, limit, receipts_max)
+
+    def is_contract_known(self, contract: str) -> bool:
+        return self._queries.is_contract_known(contract)
 
     # --- Ethereum transactions (docs/evm.md; the eth_* JSON-RPC calls these) ------------------------
 

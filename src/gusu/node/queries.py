@@ -44,6 +44,8 @@ from gusu.node.service import (
     BlockRecord,
     EthReceiptRecord,
     EthTransactionRecord,
+    EventRecord,
+    EventScan,
     ProofRecord,
     ReceiptRecord,
     TransactionRecord,
@@ -202,6 +204,48 @@ class ChainQueries:
         header = self.store.get_header(stored.height)
         assert receipt is not None and header is not None, "the store lost a receipt or header"
         return ReceiptRecord(receipt, stored.height, stored.index, compute_block_hash(self._suite, header))
+
+    def get_events(
+        self, contract: str, name: str | None, from_height: Height, to_height: Height, limit: int, receipts_max: int
+    ) -> EventScan:
+        """Events of `contract` (called `name`, unless None) in blocks `from_height` to `to_height` up to the
+        tip, oldest first (`NodeService.get_events`)."""
+        found: list[EventRecord] = []
+        store = self.store
+        last = min(int(to_height), self._get_tip_height())
+        receipts_read = 0
+        for height in range(int(from_height), last + 1):
+            ids = store.get_transaction_ids(Height(height))
+            if ids is None:
+                raise NotFoundError(
+                    f"the transactions of block {height} are not kept on this node (it joined by state sync "
+                    f"at height {store.get_base_height()}, or [storage] block_bodies_kept archived them); ask "
+                    "for later blocks, or ask a node that keeps the whole chain"
+                )
+            if receipts_read + len(ids) > receipts_max:
+                return EventScan(tuple(found), is_cut_short=True)
+            receipts_read += len(ids)
+            # Block hash only for blocks with a match: most blocks of a range hold none of the contract's events.
+            block_hash: Hash | None = None
+            for index, transaction_id in enumerate(ids):
+                receipt = store.get_receipt(transaction_id)
+                assert receipt is not None, "the store lost the receipt of a committed transaction"
+                if not receipt.is_success:
+                    continue  # its events were rolled back with the rest of its effects
+                for event_index, event in enumerate(receipt.events):
+                    if event.contract != contract or (name is not None and event.name != name):
+                        continue
+                    if block_hash is None:
+                        header = store.get_header(Height(height))
+                        assert header is not None, "the store holds a block body without its header"
+                        block_hash = compute_block_hash(self._suite, header)
+                    found.append(EventRecord(Height(height), block_hash, transaction_id, index, event_index, event))
+                    if len(found) >= limit:
+                        return EventScan(tuple(found), is_cut_short=True)
+        return EventScan(tuple(found), is_cut_short=False)
+
+    def is_contract_known(self, contract: str) -> bool:
+        return self._executor.is_contract_known(self.store, contract)
 
     # --- Ethereum transactions -------------------------------------------------------------
 

@@ -16,7 +16,17 @@ from gusu.errors import GusuError
 from gusu.execution import CallResult
 from gusu.ledger.ethtx import EthTransaction
 from gusu.ledger.stateproof import CertifiedStateProof
-from gusu.ledger.types import Address, BlockHeader, CommitCertificate, Hash, Height, Receipt, Round, Transaction
+from gusu.ledger.types import (
+    Address,
+    BlockHeader,
+    CommitCertificate,
+    Event,
+    Hash,
+    Height,
+    Receipt,
+    Round,
+    Transaction,
+)
 from gusu.network.transport import PeerInfo
 from gusu.node.versions import compute_consensus_versions
 
@@ -98,6 +108,29 @@ class ReceiptRecord:
     height: Height
     index: int
     block_hash: Hash
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """An event a committed transaction emitted, and where: `gusu_getEvents` answers a list of them."""
+
+    height: Height
+    block_hash: Hash
+    transaction_id: Hash
+    index: int
+    """The transaction's position in its block."""
+    event_index: int
+    """The event's position among its transaction's events (as ``events`` subscriptions number them)."""
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class EventScan:
+    """What `NodeService.get_events` found, and whether it stopped before the end of the range."""
+
+    events: tuple[EventRecord, ...]
+    is_cut_short: bool
+    """True if it stopped at its event limit or its receipt limit with blocks of the range left unread."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +261,23 @@ class NodeService(Protocol):
         ...
 
     def get_receipt(self, transaction_id: bytes) -> ReceiptRecord | None: ...
+
+    def get_events(
+        self, contract: str, name: str | None, from_height: Height, to_height: Height, limit: int, receipts_max: int
+    ) -> EventScan:
+        """Events `contract` emitted (only those called `name`, unless None) in committed blocks `from_height`
+        to `to_height`, oldest first; the caller bounds the range.
+
+        Stops (`is_cut_short`) once it has `limit` events, or before reading more than `receipts_max`
+        receipts, so one request's work is bounded whatever the blocks hold. Blocks above the tip are not
+        searched; events of failed transactions are not listed (they were rolled back). NotFoundError if a
+        block of the range is committed but its transactions are not kept here.
+        """
+        ...
+
+    def is_contract_known(self, contract: str) -> bool:
+        """True if `contract` runs on this chain now: a built-in contract, or one deployed by transaction."""
+        ...
 
     def get_evidence(self, limit: int, before_height: Height | None) -> list[EvidenceRecord]:
         """Persisted equivocation evidence, newest (highest `height`) first, at most `limit` records.

@@ -66,6 +66,8 @@ from gusu.sdk.transactions import (
 from gusu.sdk.views import (
     BlockNotification,
     BlockView,
+    ContractEventsView,
+    ContractEventView,
     EventNotification,
     EvidencePage,
     EvidenceView,
@@ -90,6 +92,8 @@ __all__ = [
     "CertifiedStateProof",
     "Client",
     "ClientSettings",
+    "ContractEventView",
+    "ContractEventsView",
     "ContractHandle",
     "ContractInterface",
     "Contracts",

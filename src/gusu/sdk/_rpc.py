@@ -22,6 +22,7 @@ from gusu.ledger.stateproof import STATE_PROOF_KEY_BYTES_MAX, CertifiedStateProo
 from gusu.ledger.types import ADDRESS_SIZE, HASH_SIZE, Address, Hash, Height, Receipt
 from gusu.sdk.views import (
     BlockView,
+    ContractEventsView,
     EvidencePage,
     NodeStatus,
     PeerView,
@@ -32,6 +33,7 @@ from gusu.sdk.views import (
     TransactionView,
     parse_block,
     parse_call_value,
+    parse_contract_events,
     parse_error_object,
     parse_evidence_page,
     parse_height,
@@ -223,6 +225,25 @@ def _to_address(value: bytes | str, what: str) -> Address:
     if not isinstance(data, bytes) or len(data) != ADDRESS_SIZE:
         raise ClientError(f"{what} must be a {ADDRESS_SIZE}-byte address (bytes or 0x hex)")
     return Address(data)
+
+
+def contract_events_call(
+    contract: str, from_height: int | None, to_height: int | None, name: str | None
+) -> RpcCall[ContractEventsView]:
+    """gusu_getEvents: `contract`'s events in blocks `from_height` to `to_height` (None: the node's defaults)."""
+    if not isinstance(contract, str) or not contract:
+        raise ClientError(f"contract must be a contract's name, found {contract!r}")
+    if name is not None and (not isinstance(name, str) or not name):
+        raise ClientError(f"name must be an event's name or None, found {name!r}")
+    for label, height in (("from_height", from_height), ("to_height", to_height)):
+        if height is not None and (isinstance(height, bool) or not isinstance(height, int) or height < 0):
+            raise ClientError(f"{label} must be a block height (a non-negative integer) or None, found {height!r}")
+    if from_height is not None and to_height is not None and from_height > to_height:
+        raise ClientError(f"from_height {from_height} is above to_height {to_height}; give the lower height first")
+    params: list[JSON] = [contract, from_height, to_height, name]
+    while params and params[-1] is None:
+        params.pop()
+    return RpcCall("gusu_getEvents", params, partial(parse_contract_events, contract=contract, name=name))
 
 
 ETH_LOGS_RESULTS_MAX = 10_000

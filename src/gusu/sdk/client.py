@@ -46,6 +46,7 @@ from gusu.sdk.transactions import SignedTransaction, build_transaction
 from gusu.sdk.views import (
     BlockNotification,
     BlockView,
+    ContractEventsView,
     EventNotification,
     EvidencePage,
     NodeStatus,
@@ -249,6 +250,18 @@ class Client:
         `before` until it is None. Transactions still pending are not listed.
         """
         return self._run(_rpc.sender_transactions_call(address, limit, before))
+
+    def get_events(
+        self, contract: str, from_height: int | None = None, to_height: int | None = None, name: str | None = None
+    ) -> ContractEventsView:
+        """Events `contract` emitted in committed blocks `from_height` to `to_height`, oldest first; only those
+        called `name` unless it is None.
+
+        `to_height` None is the tip; `from_height` None the widest range the node allows ending there (1,000
+        blocks by default). A wider range, or one holding more events than the node answers at once, is refused
+        with a RemoteError whose code is ``request_too_large``: split the range.
+        """
+        return self._run(_rpc.contract_events_call(contract, from_height, to_height, name))
 
     def get_eth_logs(self, log_filter: dict[str, JSON]) -> list[JSON]:
         """eth_getLogs with an Ethereum filter object, the logs unparsed; `gusu.sdk.evm.EvmContracts.query_logs`
@@ -537,6 +550,12 @@ class AsyncClient:
     ) -> SenderTransactionsPage:
         """Committed transactions `address` sent, newest first (as `Client.get_transactions_by_sender`)."""
         return await self._run(_rpc.sender_transactions_call(address, limit, before))
+
+    async def get_events(
+        self, contract: str, from_height: int | None = None, to_height: int | None = None, name: str | None = None
+    ) -> ContractEventsView:
+        """As `Client.get_events`."""
+        return await self._run(_rpc.contract_events_call(contract, from_height, to_height, name))
 
     async def get_eth_logs(self, log_filter: dict[str, JSON]) -> list[JSON]:
         """As `Client.get_eth_logs`."""

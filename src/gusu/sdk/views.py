@@ -261,6 +261,38 @@ class EventNotification:
     """The event's position among its transaction's events, when the node reports it."""
 
 
+@dataclass(frozen=True, slots=True)
+class ContractEventView:
+    """An event a committed transaction emitted (one item of ``gusu_getEvents``)."""
+
+    height: Height
+    block_hash: Hash
+    transaction_id: Hash
+    index: int
+    """The transaction's position in its block."""
+    event_index: int
+    """The event's position among its transaction's events."""
+    contract: str
+    name: str
+    data: Value
+    """The event's value as the receipt holds it (the hex of its bytes if it is not a canonical encoding)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContractEventsView:
+    """A contract's events in the blocks `from_height` to `to_height` (the blocks searched), oldest first.
+
+    `to_height` is the node's tip when the range asked reached beyond it, and below `from_height` when the
+    whole range was above the tip (nothing was searched).
+    """
+
+    contract: str
+    name: str | None
+    from_height: Height
+    to_height: Height
+    events: tuple[ContractEventView, ...]
+
+
 # --- parsers ----------------------------------------------------------------------
 
 
@@ -579,3 +611,38 @@ def parse_event_notification(data: JSON) -> EventNotification:
         if "event_index" in fields
         else None,
     )
+
+
+CONTRACT_EVENTS_MAX = 10_000
+"""Most events accepted in one ``gusu_getEvents`` answer: the node's default ``[api] events_results_max``."""
+
+
+def parse_contract_events(data: JSON, contract: str, name: str | None) -> ContractEventsView:
+    """A ``gusu_getEvents`` result for `contract` (and `name`): beyond the shape, every event is the contract's
+    (and so named), inside the range searched, oldest first."""
+    what = "contract events"
+    fields = expect_object(data, what)
+    from_height = Height(get_uint(fields, "from_height", what))
+    to_height = Height(get_uint(fields, "to_height", what))
+    events: list[ContractEventView] = []
+    for item in get_list(fields, "events", what, CONTRACT_EVENTS_MAX):
+        entry = expect_object(item, "contract event")
+        event = ContractEventView(
+            height=Height(get_uint(entry, "height", "contract event")),
+            block_hash=Hash(get_hex(entry, "block_hash", "contract event", size=HASH_SIZE)),
+            transaction_id=Hash(get_hex(entry, "transaction_id", "contract event", size=HASH_SIZE)),
+            index=get_uint(entry, "index", "contract event", maximum=BLOCK_TRANSACTIONS_MAX),
+            event_index=get_uint(entry, "event_index", "contract event", maximum=EVENTS_PER_RECEIPT_MAX),
+            contract=get_str(entry, "contract", "contract event", NAME_LENGTH_MAX),
+            name=get_str(entry, "name", "contract event", NAME_LENGTH_MAX),
+            data=value_from_json(get_field(entry, "data", "contract event")),
+        )
+        if event.contract != contract or (name is not None and event.name != name):
+            raise CodecError(f"the node listed an event of {event.contract}.{event.name} for {contract}")
+        if not from_height <= event.height <= to_height:
+            raise CodecError(f"the node listed an event of block {event.height}, outside the range it searched")
+        position = (event.height, event.index, event.event_index)
+        if events and position <= (events[-1].height, events[-1].index, events[-1].event_index):
+            raise CodecError("the node must list events oldest first, each once")
+        events.append(event)
+    return ContractEventsView(contract, name, from_height, to_height, tuple(events))
