@@ -434,6 +434,56 @@ def trace_expiry(batch: str, at_ms: int, key_reference: str, passphrase_file: Pa
           lambda trace, key: trace.set_expiry(key, batch, at_ms))  # fmt: skip
 
 
+@trace_group.command("brands")
+@click.option("--start", type=click.IntRange(0, 10**9), default=0, show_default=True, help="First position.")
+@_contract_option
+@common_options
+def trace_brands(start: int, contract_name: str) -> None:
+    """List the registered brands in registration order, 20 from --start (the contract's `list_brands`)."""
+    state = get_state()
+    client, trace = _open(state, contract_name)
+    with client:
+        found = trace.list_brands(start)
+    document: JSONObject = {"total": found.total, "start": found.start, "brands": [
+        {"brand": row.brand, "name": row.name, "owner": bytes_to_hex(row.owner), "credit_code": row.credit_code,
+         "registered_height": row.registered_height} for row in found.entries]}  # fmt: skip
+
+    def render() -> None:
+        state.stdout.print(f"{found.total} brands, from position {start}")
+        for row in found.entries:
+            credit = f"  {row.credit_code}" if row.credit_code else ""
+            state.stdout.print(f"  {row.brand}  {row.name}  owner {bytes_to_hex(row.owner)}{credit}")
+
+    state.emit(document, render)
+
+
+@trace_group.command("products")
+@click.option("--brand", required=True, help="The brand whose products to list.")
+@click.option("--start", type=click.IntRange(0, 10**9), default=0, show_default=True, help="First position.")
+@_contract_option
+@common_options
+def trace_products(brand: str, start: int, contract_name: str) -> None:
+    """List --brand's products in registration order, 20 from --start (the contract's `list_products`)."""
+    state = get_state()
+    client, trace = _open(state, contract_name)
+    with client:
+        found = trace.list_products(brand, start)
+    document: JSONObject = {"brand": brand, "total": found.total, "start": found.start, "products": [
+        {"product": row.product, "name": row.name, "gtin": row.gtin, "qc_level_required": row.qc_level_required,
+         "shelf_life_days": row.shelf_life_days} for row in found.entries]}  # fmt: skip
+
+    def render() -> None:
+        state.stdout.print(f"{found.total} products of {brand}, from position {start}")
+        for row in found.entries:
+            gtin = row.gtin or "-"
+            shelf = f"{row.shelf_life_days} days" if row.shelf_life_days else "-"
+            state.stdout.print(
+                f"  {row.product}  {row.name}  GTIN {gtin}  QC level {row.qc_level_required}  shelf life {shelf}"
+            )
+
+    state.emit(document, render)
+
+
 @trace_group.command("batches")
 @click.argument("product")
 @click.option("--start", type=click.IntRange(0, 10**9), default=0, show_default=True, help="First position.")

@@ -14,7 +14,9 @@ static/evidence-deposit.js, correct a record, list the user's recent records, do
 or PDF), the witness's page /evidence/witness (records awaiting its attestation) and the admin's page
 /evidence/admin (designate or withdraw witnesses, set the threshold). The depositor's list pages through the
 contract's index of records by submitter (`list_by_submitter`, one of the user's own keys, newest first), the
-witness's queue through `list_pending` (records short of the threshold, older pages by record number). The
+witness's queue through `list_pending` (records short of the threshold, older pages by record number), and
+/evidence/organization an organisation's records through `list_by_organization` (an organisation admin its own
+organisation's, the platform operator and the auditor any one's; 403 for anyone else). The
 contract keeps no list of witnesses, so the console reads the admin's sent transactions
 (ADMIN_HISTORY_PAGES_MAX pages) and confirms each witness with a view.
 """
@@ -61,7 +63,7 @@ from gusu.console.signing import key_fields_html, read_form, send_transaction, u
 from gusu.console.store import StoredKey
 from gusu.crypto import get_suite
 from gusu.errors import ClientError, CodecError, GusuError, InvalidStateProofError
-from gusu.ledger.genesis import GenesisValidator
+from gusu.ledger.genesis import ORGANIZATION_PATTERN, GenesisValidator
 from gusu.ledger.jsonview import bytes_to_hex
 from gusu.ledger.stateproof import (
     CertifiedStateProof,
@@ -294,6 +296,12 @@ METADATA_TEXT_LENGTH_MAX: Final = 4000
 METADATA_ENTRIES_MAX: Final = 32
 ORGANIZATION_LENGTH_MAX: Final = 64
 THRESHOLD_MAX: Final = 16
+ORG_PAGE: Final = "evidence_org"
+ORG_PATH: Final = "/evidence/organization"
+ORGANIZATION_LIST_ROLES: Final = frozenset({"operator", "auditor", "org_admin"})
+"""Console roles that may open an organisation's records: an organisation admin its own organisation's, the
+platform operator and the auditor any organisation's."""
+ANY_ORGANIZATION_ROLES: Final = frozenset({"operator", "auditor"})
 SALT_MODE_KEYS: Final = {
     "auto": "evidence.salt_mode.auto",
     "yes": "evidence.salt_mode.yes",
@@ -444,20 +452,22 @@ async def get_index_status(contracts: AsyncContracts) -> tuple[int, int]:
     raise ClientError("the evidence contract's get_index_status answered in an unknown shape")
 
 
-def compute_pager_html(catalogue: Catalogue, found: RecordPage, submitter: str) -> str:
-    """Page N of M with links to the newer and older pages of the same submitter."""
+def compute_pager_html(catalogue: Catalogue, found: RecordPage, submitter: str, list_path: str = "") -> str:
+    """Page N of M with links to the newer and older pages of the same list: the submitter's (`submitter`, on
+    the depositor's page) or, with `list_path`, the list at that path and query (e.g. an organisation's)."""
     message = catalogue.get_message
+    base = list_path or f"/evidence?submitter={submitter}"
     info = message("evidence.page_of", page=found.page, pages=found.pages)
     links = [f'<span id="evidence-page-info">{_e(info)}</span>']
     if found.page > 1:
         links.insert(
             0,
-            f'<a id="evidence-page-newer" href="/evidence?submitter={submitter}&amp;page={found.page - 1}">'
+            f'<a id="evidence-page-newer" href="{_e(base)}&amp;page={found.page - 1}">'
             f"{_e(message('evidence.page_newer'))}</a>",
         )
     if found.page < found.pages:
         links.append(
-            f'<a id="evidence-page-older" href="/evidence?submitter={submitter}&amp;page={found.page + 1}">'
+            f'<a id="evidence-page-older" href="{_e(base)}&amp;page={found.page + 1}">'
             f"{_e(message('evidence.page_older'))}</a>"
         )
     return f'<p class="pager" id="evidence-pager">{" · ".join(links)}</p>'
@@ -545,13 +555,15 @@ def _notice(text: str, ok: bool) -> str:
     return f'<p class="error" role="alert" id="evidence-result">{_e(text)}</p>'
 
 
-def _links(catalogue: Catalogue, is_admin: bool) -> str:
+def _links(catalogue: Catalogue, is_admin: bool, role: str = "") -> str:
     message = catalogue.get_message
     links = [
         f'<a id="evidence-deposit-link" href="/evidence">{_e(message("evidence.deposit_title"))}</a>',
         f'<a id="evidence-witness-link" href="/evidence/witness">{_e(message("evidence.witness_title"))}</a>',
         f'<a href="{PATH}">{_e(message("evidence.title"))}</a>',
     ]
+    if role in ORGANIZATION_LIST_ROLES:
+        links.append(f'<a id="evidence-org-link" href="{ORG_PATH}">{_e(message("evidence.org_title"))}</a>')
     if is_admin:
         links.append(f'<a id="evidence-admin-link" href="/evidence/admin">{_e(message("evidence.admin_title"))}</a>')
     return f'<p class="links">{" · ".join(links)}</p>'
@@ -568,8 +580,12 @@ def _status_text(catalogue: Catalogue, item: EvidenceRecord, threshold: int) -> 
     return message("evidence.status_pending", count=len(item.attestations), threshold=threshold)
 
 
-def compute_records_html(catalogue: Catalogue, table_id: str, records: list[EvidenceRecord], threshold: int) -> str:
-    """The depositor's records with links to the public page, the certificates and a correction."""
+def compute_records_html(
+    catalogue: Catalogue, table_id: str, records: list[EvidenceRecord], threshold: int, *, by_submitter: bool = False
+) -> str:
+    """The depositor's records with links to the public page, the certificates and a correction; with
+    `by_submitter` (an organisation's records) a column of submitters instead of the correction link, which only a
+    record's submitter may use."""
     message = catalogue.get_message
     if not records:
         return f'<p class="empty" id="{table_id}-empty">{_e(message("evidence.records_none"))}</p>'
@@ -581,7 +597,9 @@ def compute_records_html(catalogue: Catalogue, table_id: str, records: list[Evid
             f'<a href="/evidence/certificate?record={record_id}&amp;format=json">JSON</a>',
             f'<a class="evidence-pdf" href="/evidence/certificate?record={record_id}&amp;format=pdf">PDF</a>',
         ]
-        if not item.superseded_by:
+        if by_submitter:
+            actions.insert(0, f'<code class="evidence-submitter">0x{bytes(item.submitter).hex()}</code>')
+        elif not item.superseded_by:
             actions.append(
                 f'<a class="evidence-correct" href="/evidence?supersede={record_id}#evidence-submit-form">'
                 f"{_e(message('evidence.correct'))}</a>"
@@ -596,7 +614,7 @@ def compute_records_html(catalogue: Catalogue, table_id: str, records: list[Evid
         f"<th>{_e(message(key))}</th>"
         for key in (
             "evidence.record", "evidence.description", "evidence.time", "evidence.height", "evidence.status",
-            "evidence.superseded_by", "evidence.actions",
+            "evidence.superseded_by", "evidence.org_submitter_actions" if by_submitter else "evidence.actions",
         )
     )  # fmt: skip
     return f'<table id="{table_id}"><thead><tr>{headers}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
@@ -636,7 +654,7 @@ async def _deposit_page(
     is_admin = admin is not None and bytes_to_hex(admin) in mine
     sections = [
         f"<h1>{_e(message('evidence.deposit_title'))}</h1>",
-        _links(catalogue, is_admin),
+        _links(catalogue, is_admin, viewer.user.role),
         notice,
         f'<p class="hint">{_e(message("evidence.deposit_intro"))}</p>',
     ]
@@ -1078,6 +1096,92 @@ async def _admin_post(request: web.Request) -> web.StreamResponse:
     return await _admin_page(request, viewer, _notice(message("evidence.done", transaction=sent.transaction_id), True))
 
 
+def parse_organization_field(text: str) -> str:
+    """An organisation name from a query string ("" when absent); AccessInputError unless a governance
+    organisation name (ORGANIZATION_PATTERN: 1 to 64 letters, digits, '.', '_' and '-')."""
+    text = text.strip()[: ORGANIZATION_LENGTH_MAX + 1]
+    if text and ORGANIZATION_PATTERN.fullmatch(text) is None:
+        raise AccessInputError("evidence.error.organization", "not an organisation name", limit=ORGANIZATION_LENGTH_MAX)
+    return text
+
+
+def choose_organization(role: str, own: str | None, wanted: str) -> str | None:
+    """The organisation whose records the viewer may list: `wanted`, or its own organisation when `wanted` is empty
+    ("" when it has none: the page asks for one). None when it may not: a role outside ORGANIZATION_LIST_ROLES, or
+    an organisation admin asking for another organisation (operator and auditor may list any)."""
+    if role not in ORGANIZATION_LIST_ROLES:
+        return None
+    if role in ANY_ORGANIZATION_ROLES:
+        return wanted or own or ""
+    if not own or (wanted and wanted != own):
+        return None
+    return own
+
+
+async def list_by_organization(contracts: AsyncContracts, organization: str, page: int) -> RecordPage:
+    value = await contracts.view(CONTRACT_NAME, "list_by_organization", [organization, page, PAGE_SIZE_MAX])
+    return parse_record_page(page, PAGE_SIZE_MAX, value)
+
+
+@requires("contracts.read")
+async def _organization_get(request: web.Request) -> web.StreamResponse:
+    """An organisation's records, newest first, paged (`list_by_organization`): an organisation admin sees its own
+    organisation's, the platform operator and the auditor any organisation's (403 otherwise)."""
+    viewer = get_viewer(request)
+    assert viewer is not None
+    catalogue = _catalogue(request)
+    message = catalogue.get_message
+    try:
+        page = parse_page_field(request.query.get("page", ""))
+        wanted = parse_organization_field(request.query.get("organization", ""))
+    except AccessInputError as error:
+        return _page_error(request, ORG_PAGE, "evidence.org_title", message(error.key, **error.params), 400)
+    organization = choose_organization(viewer.user.role, viewer.user.organisation, wanted)
+    if organization is None:
+        is_listing_role = viewer.user.role in ORGANIZATION_LIST_ROLES
+        key = "evidence.error.org_other" if is_listing_role else "evidence.error.org_role"
+        return _page_error(request, ORG_PAGE, "evidence.org_title", message(key), 403)
+    contracts = _contracts(request)
+    try:
+        if await contracts.get_instance(CONTRACT_NAME) is None:
+            return _not_deployed(request, ORG_PAGE, "evidence.org_title")
+        _, threshold, count = await get_settings(contracts)
+        found = await list_by_organization(contracts, organization, page) if organization else None
+        indexed, _ = await get_index_status(contracts)
+    except GusuError as error:
+        return _unreachable(request, ORG_PAGE, "evidence.org_title", error)
+    sections = [
+        f"<h1>{_e(message('evidence.org_title'))}</h1>",
+        _links(catalogue, False, viewer.user.role),
+        f'<p class="hint">{_e(message("evidence.org_intro"))}</p>',
+    ]
+    if viewer.user.role in ANY_ORGANIZATION_ROLES:
+        sections.append(
+            f'<form method="get" action="{ORG_PATH}" id="evidence-org-form">'
+            f'<label for="evidence-org-name">{_e(message("evidence.org_label"))}</label>'
+            f'<input id="evidence-org-name" name="organization" maxlength="{ORGANIZATION_LENGTH_MAX}" '
+            f'value="{_e(organization)}" required>'
+            f'<button type="submit" id="evidence-org-show">{_e(message("evidence.list_show"))}</button></form>'
+        )
+    if found is None:
+        sections.append(f'<p class="empty" id="evidence-org-choose">{_e(message("evidence.org_choose"))}</p>')
+        return _render(request, ORG_PAGE, "".join(sections))
+    sections.append(
+        f'<p class="hint" id="evidence-org-total">'
+        f"{_e(message('evidence.org_total', count=found.total, organization=organization))}</p>"
+    )
+    if indexed < count:
+        sections.append(
+            f'<p class="hint" id="evidence-index-behind">'
+            f"{_e(message('evidence.index_behind', first=indexed + 1, last=count))}</p>"
+        )
+    sections.append(
+        compute_records_html(catalogue, "evidence-org-records", list(found.records), threshold, by_submitter=True)
+    )
+    sections.append(compute_pager_html(catalogue, found, "", f"{ORG_PATH}?organization={organization}"))
+    return _render(request, ORG_PAGE, "".join(sections))
+
+
 def add_evidence_routes(app: web.Application) -> None:
     app.router.add_get(PATH, _verify_page)
     app.router.add_get("/evidence", _deposit_get)
@@ -1086,4 +1190,5 @@ def add_evidence_routes(app: web.Application) -> None:
     app.router.add_get("/evidence/witness", _witness_get)
     app.router.add_post("/evidence/witness/attest", _witness_attest)
     app.router.add_get("/evidence/admin", _admin_get)
+    app.router.add_get(ORG_PATH, _organization_get)
     app.router.add_post("/evidence/admin", _admin_post)

@@ -124,6 +124,7 @@ PAGES: Final = (
     "evidence",
     "evidence_witness",
     "evidence_admin",
+    "evidence_org",
     "trace_brand",
     "trace_ops",
     "trace_regulator",
@@ -286,7 +287,7 @@ def compute_page(
         current_nav = "chains"
     if page in ("scf_queue", "scf_regulator"):
         current_nav = "scf"
-    if page in ("evidence_witness", "evidence_admin"):
+    if page in ("evidence_witness", "evidence_admin", "evidence_org"):
         current_nav = "evidence"
     if page in ("trace_brand", "trace_regulator"):
         current_nav = "trace_ops"

@@ -168,14 +168,39 @@ class Executor:
     # --- blocks -------------------------------------------------------------------
 
     def execute_block(
-        self, state: StateReader, block: BlockContext, transactions: Sequence[TransactionInput]
+        self,
+        state: StateReader,
+        block: BlockContext,
+        transactions: Sequence[TransactionInput],
+        *,
+        gas_max: int | None = None,
     ) -> BlockExecutionResult:
-        """Execute `transactions` in order on top of `state`; never raises for a bad transaction."""
+        """Execute `transactions` in order on top of `state`; never raises for a bad transaction.
+
+        With `gas_max` (a proposer building its block), execution stops before the first transaction that
+        would start once the receipts so far used `gas_max` gas or more: the result covers only that prefix (at
+        least one transaction), and the rest stay in the pool for later blocks. Gas follows execution cost, so
+        this bounds how long the block takes to build and to re-execute on every validator.
+        """
         block_state = BlockState(state)
         committed = CommittedReader(block_state)
         # Governance changes are in force from the next block, so the gate is the same for the whole block.
         gate = read_permission_gate(committed)
-        receipts = tuple(self._execute_transaction(block_state, committed, gate, block, item) for item in transactions)
+        if gas_max is None:
+            receipts = tuple(
+                self._execute_transaction(block_state, committed, gate, block, item) for item in transactions
+            )
+        else:
+            assert gas_max >= 1
+            executed: list[Receipt] = []
+            gas_used = 0
+            for item in transactions:
+                if gas_used >= gas_max:
+                    break
+                receipt = self._execute_transaction(block_state, committed, gate, block, item)
+                executed.append(receipt)
+                gas_used += receipt.gas_used
+            receipts = tuple(executed)
         return BlockExecutionResult(receipts=receipts, writes=block_state.compute_net_writes())
 
     def _execute_transaction(

@@ -321,6 +321,8 @@ def build_block(
     timestamp_ms: int,
     proposer: Address,
     entries: Sequence[PoolTransaction],
+    *,
+    gas_max: int | None = None,
 ) -> CommittedBlock:
     """Execute `entries` on `state` (the state after `parent`): the block they make, and all it would commit.
 
@@ -328,13 +330,20 @@ def build_block(
     `parent.height + 1` (`compute_state_update`), returned in `tree_update` for the commit's batch.
 
     A proposer builds its block with this; a validator re-executes a proposed one with it and compares.
+    A proposer passes `gas_max` (its `[consensus] proposal_gas_max`): the block then holds only the prefix of
+    `entries` executed before the block's gas reached it (`Executor.execute_block`); a validator re-executes
+    exactly the transactions proposed, so it passes none.
     """
     height = Height(parent.height + 1)
     assert height == rules.height, "the rules of another height"
     context = BlockContext(chain_id=rules.chain_id, height=height, timestamp_ms=timestamp_ms, proposer=proposer)
     result = executor.execute_block(
-        state, context, [TransactionInput(entry.transaction, entry.transaction_id, entry.sender) for entry in entries]
+        state,
+        context,
+        [TransactionInput(entry.transaction, entry.transaction_id, entry.sender) for entry in entries],
+        gas_max=gas_max,
     )
+    entries = entries[: len(result.receipts)]
     suite = rules.suite
     tree_update = compute_state_update(suite, state_tree, height, result.writes)
     transaction_ids = tuple(entry.transaction_id for entry in entries)

@@ -120,16 +120,34 @@ class VerifierSettings:
             raise ConfigError("[verifier] queue_items_max must be between 1 and 10000000")
 
 
+PROPOSAL_GAS_MAX_DEFAULT = 100_000_000
+"""About 0.2 s of execution on the reference host (~2 µs per 1,000 gas): 1,340 evidence submissions (74,500
+gas each) or every one of 5,000 transfers (5,890 each), see docs/bft.md, "Block building under load"."""
+PROPOSAL_GAS_MAX_MIN = 1
+PROPOSAL_GAS_MAX_LIMIT = 2**53
+
+
 @dataclass(frozen=True, slots=True)
 class ConsensusSettings:
     """Node-local consensus settings. Chain-wide ones (block size, interval) are genesis parameters."""
 
     empty_block_interval_ms: int = 0
     """0: make no empty blocks; otherwise make one when the pool stays empty this long."""
+    proposal_gas_max: int = PROPOSAL_GAS_MAX_DEFAULT
+    """This node's own blocks stop taking transactions once they used this much gas (the last one may pass it).
+
+    Gas follows execution cost, so this bounds how long the proposer takes to build its block and every
+    validator to re-execute and store it: a round must finish inside the chain's propose timeout and its
+    proposal be timely (`block_time_message_delay_ms`), or the height goes to another round and its proposer
+    builds again (docs/bft.md, "Block building under load")."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.empty_block_interval_ms <= 3_600_000:
             raise ConfigError("[consensus] empty_block_interval_ms must be between 0 and 3600000")
+        if not PROPOSAL_GAS_MAX_MIN <= self.proposal_gas_max <= PROPOSAL_GAS_MAX_LIMIT:
+            raise ConfigError(
+                f"[consensus] proposal_gas_max must be between {PROPOSAL_GAS_MAX_MIN} and {PROPOSAL_GAS_MAX_LIMIT}"
+            )
 
 
 SNAPSHOTS_KEPT_MAX = 16
@@ -397,4 +415,7 @@ transactions_max = 200000
 # they are genesis parameters, not node settings.
 [consensus]
 empty_block_interval_ms = 0
+# Gas at which this node's own blocks stop taking transactions, so that a block is built, re-executed and
+# stored within a round's timeout (docs/bft.md, "Block building under load").
+proposal_gas_max = 100000000
 """

@@ -1158,13 +1158,22 @@ class Node:
     def _build_block(self, height: Height, timestamp_ms: int) -> tuple[RawBlock, CommittedBlock]:
         rules = self._rules  # the limits in force at this height, which governance may have changed
         entries = self._mempool.select(rules.block_transactions_max, rules.block_bytes_max, height)
-        outcome = self._execute_block(height, timestamp_ms, self._address, entries)
+        # Capped by gas too: a block heavier than a round can build, re-execute and store only costs rounds.
+        gas_max = self._config.consensus.proposal_gas_max
+        outcome = self._execute_block(height, timestamp_ms, self._address, entries, gas_max=gas_max)
         return RawBlock(outcome.header, outcome.raw_transactions), outcome
 
     def _execute_block(
-        self, height: Height, timestamp_ms: int, proposer: Address, entries: Sequence[PoolTransaction]
+        self,
+        height: Height,
+        timestamp_ms: int,
+        proposer: Address,
+        entries: Sequence[PoolTransaction],
+        *,
+        gas_max: int | None = None,
     ) -> CommittedBlock:
-        """Execute `entries` on the tip's state: the block they make, and all it would commit."""
+        """Execute `entries` on the tip's state: the block they make (with `gas_max`, of a prefix of them), and all
+        it would commit."""
         parent = self._tip_header
         assert parent is not None and height == parent.height + 1
         return build_block(
@@ -1177,6 +1186,7 @@ class Node:
             timestamp_ms,
             proposer,
             entries,
+            gas_max=gas_max,
         )
 
     async def validate_block(self, block: RawBlock) -> CommittedBlock:

@@ -8,6 +8,7 @@ import pytest
 from gusu.apps.evidence.records import Attestation, EvidenceRecord
 from gusu.console.access import AccessInputError
 from gusu.console.app_evidence import (
+    choose_organization,
     choose_submitter,
     is_awaiting_attestation,
     parse_address_field,
@@ -15,6 +16,7 @@ from gusu.console.app_evidence import (
     parse_before_field,
     parse_hash_field,
     parse_metadata,
+    parse_organization_field,
     parse_page_field,
     parse_record_field,
     parse_salt_field,
@@ -110,3 +112,29 @@ def test_list_pages_and_the_listed_account_are_checked() -> None:
     assert choose_submitter(keys, "0x" + "BB" * 20) == "0x" + "bb" * 20
     assert choose_submitter(keys, "0x" + "cc" * 20) is None, "another account's records are not listed"
     assert choose_submitter([], "") == "" and choose_submitter([], "0x" + "aa" * 20) is None
+
+
+def test_who_may_list_an_organisations_records() -> None:
+    # An organisation admin: its own organisation only (the default when none is asked for).
+    assert choose_organization("org_admin", "org0", "") == "org0"
+    assert choose_organization("org_admin", "org0", "org0") == "org0"
+    assert choose_organization("org_admin", "org0", "org1") is None, "another organisation's records"
+    assert choose_organization("org_admin", None, "") is None, "an admin bound to no organisation"
+    assert choose_organization("org_admin", None, "org1") is None
+    # The platform operator and the auditor: any organisation; the page asks for one when none is given.
+    for role in ("operator", "auditor"):
+        assert choose_organization(role, None, "org1") == "org1"
+        assert choose_organization(role, "org0", "org1") == "org1"
+        assert choose_organization(role, None, "") == ""
+    # A developer (or any other role) lists no organisation's records.
+    assert choose_organization("developer", "org0", "org0") is None
+    assert choose_organization("developer", "org0", "") is None
+
+
+def test_organisation_names_are_checked() -> None:
+    assert parse_organization_field("") == ""
+    assert parse_organization_field(" org0 ") == "org0"
+    assert parse_organization_field("a" * 64) == "a" * 64
+    for hostile in ("a" * 65, "org 0", "-org", "机构", "org0/../x", "<b>"):
+        with pytest.raises(AccessInputError):
+            parse_organization_field(hostile)

@@ -392,3 +392,104 @@ def test_the_depositor_and_the_witness_page_through_every_record(
     assert browser.find_element(By.ID, "evidence-awaiting-newest").text == messages["evidence.page_newest"]
     assert format_record_number(second[0]) in browser.find_element(By.ID, "evidence-awaiting").text
     _check_clean(browser, scene.url, f"/evidence/witness paged ({language})")
+
+
+def _create_user(browser: Any, scene: Scene, username: str, role: str, organisation: str = "") -> tuple[str, str]:
+    _log_in(browser, scene.url, *scene.operator)
+    browser.get(scene.url + "/users")
+    _wait_for(browser, "#field-username").send_keys(username)
+    Select(browser.find_element(By.ID, "field-role")).select_by_value(role)
+    if organisation:
+        browser.find_element(By.ID, "field-organisation").send_keys(organisation)
+    _submit(browser, "#create-user-form")
+    return username, _wait_for(browser, "#shown-password").text
+
+
+@pytest.fixture(scope="module")
+def organisation_logins(scene: Scene, browser: Any) -> dict[str, tuple[str, str]]:
+    """Console users: org0's admin (the dev key's organisation on this chain), org1's admin and an auditor."""
+    return {
+        "org0": _create_user(browser, scene, "org0-admin", "org_admin", "org0"),
+        "org1": _create_user(browser, scene, "org1-admin", "org_admin", "org1"),
+        "auditor": _create_user(browser, scene, "auditor-one", "auditor"),
+    }
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_an_organisation_admin_pages_through_its_organisations_records(
+    scene: Scene,
+    browser: Any,
+    witness_login: tuple[str, str],
+    organisation_logins: dict[str, tuple[str, str]],
+    language: str,
+    tmp_path: Path,
+) -> None:
+    """/evidence/organization: org0's admin pages through org0's records (the contract's `list_by_organization`),
+    newest first, with their submitters; another organisation's admin and a developer get 403; the auditor may
+    open any organisation's."""
+    messages = load_catalogues()[language].messages
+    data = scene.dev_key.read_bytes()
+    key = decrypt_key_file(data, scene.dev_passphrase)
+    dev = "0x" + bytes(read_key_file_metadata(data).address).hex()
+    with Client(scene.endpoint) as client:
+        service = EvidenceService(client)
+        submitted = [
+            service.submit(key, f"org0 record {language} {n}\n".encode() * 8, {"n": str(n)}, f"o{n}").number
+            for n in range(PAGE_SIZE_MAX + 1)
+        ]
+        assert service.get_record(submitted[0]).organization == "org0"  # type: ignore[union-attr]
+        listed = service.list_by_organization("org0", 1, PAGE_SIZE_MAX)
+    assert listed.total >= PAGE_SIZE_MAX + 1 and listed.records[0].number == submitted[-1]
+    pages = -(-listed.total // PAGE_SIZE_MAX)
+
+    _log_in(browser, scene.url, *organisation_logins["org0"])
+    browser.get(scene.url + "/evidence/organization")
+    _set_language(browser, language)
+    assert _wait_for(browser, "h1").text == messages["evidence.org_title"]
+    total = messages["evidence.org_total"].replace("{count}", str(listed.total)).replace("{organization}", "org0")
+    assert browser.find_element(By.ID, "evidence-org-total").text == total
+    assert browser.find_elements(By.ID, "evidence-org-form") == [], "an organisation admin lists only its own"
+    first = _rows(browser, "#evidence-org-records tbody")
+    assert first == [item.number for item in listed.records]
+    assert {element.text for element in browser.find_elements(By.CSS_SELECTOR, ".evidence-submitter")} == {dev}
+    assert browser.find_elements(By.CSS_SELECTOR, "#evidence-org-records a.evidence-correct") == []
+    info = messages["evidence.page_of"].replace("{page}", "1").replace("{pages}", str(pages))
+    assert browser.find_element(By.ID, "evidence-page-info").text == info
+    browser.save_screenshot(str(tmp_path / f"evidence-organisation-{language}.png"))
+    _follow(browser, "evidence-page-older")
+    second = _rows(browser, "#evidence-org-records tbody")
+    assert second and second[0] < first[-1], "the older page goes on where the first stopped"
+    assert first + second[:1] == sorted(submitted, reverse=True)[: len(first) + 1]
+    _check_clean(browser, scene.url, f"/evidence/organization ({language})")
+
+    # Hostile: another organisation's records, a malformed name.
+    for query, text, table in (
+        ("organization=org1", messages["evidence.error.org_other"], False),
+        ("organization=org0/x", messages["evidence.error.organization"].replace("{limit}", "64"), False),
+    ):
+        browser.get(scene.url + f"/evidence/organization?{query}")
+        assert _wait_for(browser, "#evidence-page-error").text == text, query
+        assert (browser.find_elements(By.ID, "evidence-org-records") != []) == table
+    # org1's admin may not read org0's records; its own organisation has none.
+    _log_in(browser, scene.url, *organisation_logins["org1"])
+    browser.get(scene.url + "/evidence/organization?organization=org0")
+    _set_language(browser, language)
+    assert _wait_for(browser, "#evidence-page-error").text == messages["evidence.error.org_other"]
+    browser.get(scene.url + "/evidence/organization")
+    assert _wait_for(browser, "#evidence-org-records-empty").text == messages["evidence.records_none"]
+    # A developer (the notary's clerk) lists no organisation's records.
+    _log_in(browser, scene.url, *witness_login)
+    browser.get(scene.url + "/evidence/organization?organization=org0")
+    _set_language(browser, language)
+    assert _wait_for(browser, "#evidence-page-error").text == messages["evidence.error.org_role"]
+    _check_clean(browser, scene.url, f"/evidence/organization refusals ({language})", ("400", "403"))
+
+    # The auditor chooses any organisation.
+    _log_in(browser, scene.url, *organisation_logins["auditor"])
+    browser.get(scene.url + "/evidence/organization")
+    _set_language(browser, language)
+    assert _wait_for(browser, "#evidence-org-choose").text == messages["evidence.org_choose"]
+    browser.find_element(By.ID, "evidence-org-name").send_keys("org0")
+    _submit(browser, "#evidence-org-form")
+    assert _rows(browser, "#evidence-org-records tbody") == first
+    _check_clean(browser, scene.url, f"/evidence/organization auditor ({language})")

@@ -162,3 +162,27 @@ def test_every_actor_through_the_cli(chain: tuple[Gusu, Path], tmp_path: Path) -
     assert expired["expires"] == "1970-01-01T00:00:00.001Z"
     assert "EXPIRED" in gusu.run("trace", "batches", "crab").stdout
     assert gusu.json("trace", "batches", "crab", "--start", "5")["batches"] == []
+    # The brands and a brand's products (`list_brands`, `list_products`), paged from --start.
+    brands = gusu.json("trace", "brands")
+    assert (brands["total"], brands["start"], len(brands["brands"])) == (1, 0, 1)
+    listed_brand = brands["brands"][0]
+    assert (listed_brand["brand"], listed_brand["name"], listed_brand["credit_code"]) == (
+        "yangcheng", "阳澄湖大闸蟹", "91320500MA1XXXXXXX",
+    )  # fmt: skip
+    assert listed_brand["owner"] == gusu.json("keys", "show", "brand")["address"]
+    brands_text = gusu.run("trace", "brands").stdout
+    assert "1 brands" in brands_text and "yangcheng  阳澄湖大闸蟹" in brands_text
+    assert gusu.json("trace", "brands", "--start", "1")["brands"] == []
+    gusu.json("trace", "product", "register", "yangcheng", "roe", "--name", "Crab roe", "--key", "brand")
+    products = gusu.json("trace", "products", "--brand", "yangcheng")
+    assert products["total"] == 2 and [row["product"] for row in products["products"]] == ["crab", "roe"]
+    assert products["products"][0] == {"product": "crab", "name": "Hairy crab", "gtin": "06901234567892",
+                                       "qc_level_required": 2, "shelf_life_days": 30}  # fmt: skip
+    second = gusu.json("trace", "products", "--brand", "yangcheng", "--start", "1")
+    assert second["start"] == 1 and [row["product"] for row in second["products"]] == ["roe"]
+    text = gusu.run("trace", "products", "--brand", "yangcheng").stdout
+    assert "2 products of yangcheng" in text and "crab  Hairy crab  GTIN 06901234567892  QC level 2" in text
+    assert gusu.json("trace", "products", "--brand", "nobody") == {"brand": "nobody", "total": 0, "start": 0,
+                                                                    "products": []}  # fmt: skip
+    assert gusu.run("trace", "products", check=False).returncode == 2, "--brand is required"
+    assert gusu.run("trace", "brands", "--start", "-1", check=False).returncode == 2

@@ -198,9 +198,14 @@ class ScheduleExecutor(Executor):
         self._changes = dict(changes)
 
     def execute_block(
-        self, state: StateReader, block: BlockContext, transactions: Sequence[TransactionInput]
+        self,
+        state: StateReader,
+        block: BlockContext,
+        transactions: Sequence[TransactionInput],
+        *,
+        gas_max: int | None = None,
     ) -> BlockExecutionResult:
-        result = super().execute_block(state, block, transactions)
+        result = super().execute_block(state, block, transactions, gas_max=gas_max)
         change = self._changes.get(block.height)
         if change is None:
             return result
