@@ -16,17 +16,23 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from eth.constants import CREATE_CONTRACT_ADDRESS
-from eth.exceptions import FullStack, Halt, InsufficientStack, OutOfGas, Revert
+from eth.exceptions import (
+    FullStack,
+    Halt,
+    InsufficientStack,
+    InvalidInstruction,
+    InvalidJumpDestination,
+    OutOfGas,
+    Revert,
+)
 from eth.vm.code_stream import CodeStream
 from eth.vm.computation import NO_RESULT
 from eth.vm.execution_context import ExecutionContext
 from eth.vm.forks.cancun.computation import CancunComputation
 from eth.vm.forks.cancun.state import CancunState
 from eth.vm.gas_meter import GasMeter
-from eth.vm.logic import duplication as duplication_logic
-from eth.vm.logic import stack as stack_logic
-from eth.vm.logic import swap as swap_logic
 from eth.vm.logic.invalid import InvalidOpcode
+from eth.vm.memory import Memory
 from eth.vm.opcode import _FastOpcode
 from eth.vm.stack import Stack
 from eth_hash.auto import keccak as eth_hash_keccak
@@ -34,6 +40,20 @@ from eth_typing import Address, BlockNumber, Hash32
 
 from gusu.crypto.ecdsa import keccak256
 from gusu.execution.context import BlockContext
+from gusu.execution.evm.inline import (
+    BINARY,
+    CALLDATALOAD,
+    DUP,
+    JUMP,
+    JUMPDEST,
+    JUMPI,
+    MSTORE,
+    POP,
+    PUSH,
+    SWAP,
+    UNARY,
+    get_inline_opcodes,
+)
 from gusu.execution.evm.settings import EvmSettings
 from gusu.execution.evm.world import BLANK_ROOT, EvmWorld
 from gusu.execution.recursion import bounded_recursion
@@ -89,34 +109,10 @@ def get_jump_analysis(code: bytes) -> tuple[set[int], set[int]]:
     return analysis
 
 
+JUMPDEST_OPCODE = 0x5B
+
 STACK_ITEMS_MAX = 1024
 """The EVM's stack depth (py-evm's Stack refuses a push onto 1,024 items)."""
-
-_PUSH, _DUP, _SWAP, _POP = range(4)
-
-_stack_opcodes_by_table: dict[int, dict[int, tuple[int, int]]] = {}
-
-
-def get_stack_opcodes(opcode_table: Any) -> dict[int, tuple[int, int]]:
-    """The opcodes of `opcode_table` that are py-evm's own PUSHn, DUPn, SWAPn and POP, as (kind, n).
-
-    Found by their logic functions, so an opcode py-evm (or a later fork) implements differently is
-    simply not run inline."""
-    found = _stack_opcodes_by_table.get(id(opcode_table))
-    if found is None:
-        known: dict[Any, tuple[int, int]] = {stack_logic.pop: (_POP, 1)}
-        for size in range(33):
-            known[getattr(stack_logic, f"push{size}")] = (_PUSH, size)
-        for position in range(1, 17):
-            known[getattr(duplication_logic, f"dup{position}")] = (_DUP, position)
-            known[getattr(swap_logic, f"swap{position}")] = (_SWAP, position)
-        found = {
-            opcode: known[function.logic_fn]
-            for opcode, function in opcode_table.items()
-            if type(function) is _FastOpcode and function.logic_fn in known
-        }
-        _stack_opcodes_by_table[id(opcode_table)] = found
-    return found
 
 
 class _GusuCancunComputation(CancunComputation):
@@ -138,12 +134,15 @@ class _GusuCancunComputation(CancunComputation):
 
         py-evm runs each simple opcode (a `_FastOpcode`: a fixed gas cost, then its logic) through three
         Python calls before the logic: the opcode's ``__call__``, the computation's ``consume_gas`` and
-        the gas meter's, which also checks a debug-log flag. Here the fixed cost is taken from the meter
-        inline, with the same check and the same OutOfGas message (a `GasMeter`'s ``consume_gas`` does only
-        this; the costs are non-negative constants), and the logic is called directly; PUSHn, DUPn, SWAPn
-        and POP (a third of an ERC-20 transfer's opcodes) run inline on the stack's list with py-evm's
-        limits and errors (`get_stack_opcodes`). Every other opcode runs exactly as py-evm runs it.
-        tests/execution/evm/test_evm_dispatch.py compares both loops' results.
+        the gas meter's, which also checks a debug-log flag; the logic then pops and pushes through the
+        stack's methods, each converting and validating. Here the fixed cost is taken from the meter
+        inline, with the same check and the same OutOfGas message (a `GasMeter`'s ``consume_gas`` does
+        only this; the costs are non-negative constants). The opcodes of `get_inline_opcodes` (stack,
+        jumps, word arithmetic and comparisons, MLOAD, MSTORE, CALLDATALOAD: nine in ten of an ERC-20
+        transfer's) then run on the stack's list with py-evm's values (an int where py-evm pushes an int,
+        bytes where it pushes bytes), limits and error messages; memory growth goes through py-evm's own
+        ``extend_memory``. Other simple opcodes' logic is called directly, and every other opcode runs
+        exactly as py-evm runs it. tests/execution/evm/test_evm_dispatch.py compares both loops' results.
         """
         with cls(state, message, transaction_context) as computation:
             if computation.is_origin_computation:
@@ -162,60 +161,133 @@ class _GusuCancunComputation(CancunComputation):
             meter = computation._gas_meter
             assert type(meter) is GasMeter, "the inline gas charge is GasMeter.consume_gas's"
             opcode_lookup = computation.opcodes
-            stack_opcodes = get_stack_opcodes(opcode_lookup)
+            inline_opcodes = get_inline_opcodes(opcode_lookup)
             code = computation.code
-            assert type(code) is CodeStream and type(computation._stack) is Stack, "the inline stack opcodes' types"
+            memory = computation._memory
+            assert type(code) is CodeStream and type(computation._stack) is Stack and type(memory) is Memory, (
+                "the inline opcodes' types"
+            )
             raw_code = code._raw_code_bytes
+            code_length = len(raw_code)
+            valid_positions = code.valid_positions
             values = computation._stack.values
+            call_data = message.data_as_bytes
             try:
                 for opcode in code:
-                    opcode_fn = opcode_lookup.get(opcode)
-                    if type(opcode_fn) is _FastOpcode:
-                        cost = opcode_fn.gas_cost
-                        remaining = meter.gas_remaining
-                        if cost > remaining:
-                            raise OutOfGas(
-                                f"Out of gas: Needed {cost} - Remaining {remaining} - Reason: {opcode_fn.mnemonic}"
-                            )
-                        meter.gas_remaining = remaining - cost
-                        stack_opcode = stack_opcodes.get(opcode)
-                        if stack_opcode is None:
+                    inline = inline_opcodes.get(opcode)
+                    if inline is None:
+                        opcode_fn = opcode_lookup.get(opcode)
+                        if type(opcode_fn) is _FastOpcode:
+                            cost = opcode_fn.gas_cost
+                            remaining = meter.gas_remaining
+                            if cost > remaining:
+                                raise OutOfGas(
+                                    f"Out of gas: Needed {cost} - Remaining {remaining} - Reason: {opcode_fn.mnemonic}"
+                                )
+                            meter.gas_remaining = remaining - cost
                             opcode_fn.logic_fn(computation)
-                            continue
-                        # PUSHn, DUPn, SWAPn and POP as py-evm's stack.push_XX, Stack.dup, Stack.swap and
-                        # Stack.pop1_any do them (same limits, same errors), without their five calls.
-                        kind, position = stack_opcode
-                        if kind == _PUSH:
-                            start = code.program_counter
-                            code.program_counter = start + position
-                            pushed = raw_code[start : start + position]
-                            if len(pushed) != position:
-                                pushed = pushed.ljust(position, b"\x00")
-                            if len(values) > STACK_ITEMS_MAX - 1:
-                                raise FullStack("Stack limit reached")
-                            values.append(pushed)
-                        elif kind == _DUP:
-                            if len(values) > STACK_ITEMS_MAX - 1:
-                                raise FullStack("Stack limit reached")
-                            try:
-                                values.append(values[-position])
-                            except IndexError:
-                                raise InsufficientStack(f"Insufficient stack items for DUP{position}") from None
-                        elif kind == _SWAP:
-                            other = -position - 1
-                            try:
-                                values[-1], values[other] = values[other], values[-1]
-                            except IndexError:
-                                raise InsufficientStack(f"Insufficient stack items for SWAP{position}") from None
-                        else:  # POP
-                            try:
-                                values.pop()
-                            except IndexError:
-                                raise InsufficientStack("Wanted 1 stack item, had none") from None
-                    elif opcode_fn is None:
-                        InvalidOpcode(opcode)(computation=computation)
-                    else:
-                        opcode_fn(computation=computation)
+                        elif opcode_fn is None:
+                            InvalidOpcode(opcode)(computation=computation)
+                        else:
+                            opcode_fn(computation=computation)
+                        continue
+                    kind, argument, cost, mnemonic = inline
+                    remaining = meter.gas_remaining
+                    if cost > remaining:
+                        raise OutOfGas(f"Out of gas: Needed {cost} - Remaining {remaining} - Reason: {mnemonic}")
+                    meter.gas_remaining = remaining - cost
+                    # Each kind as py-evm's logic and Stack methods do it (same values, limits and errors),
+                    # without their calls. A pop that leaves room makes the following push's FullStack check
+                    # unreachable, so only pushes onto an unpopped stack check it.
+                    if kind == PUSH:
+                        start = code.program_counter
+                        code.program_counter = start + argument
+                        pushed = raw_code[start : start + argument]
+                        if len(pushed) != argument:
+                            pushed = pushed.ljust(argument, b"\x00")
+                        if len(values) > STACK_ITEMS_MAX - 1:
+                            raise FullStack("Stack limit reached")
+                        values.append(pushed)
+                    elif kind == DUP:
+                        if len(values) > STACK_ITEMS_MAX - 1:
+                            raise FullStack("Stack limit reached")
+                        try:
+                            values.append(values[-argument])
+                        except IndexError:
+                            raise InsufficientStack(f"Insufficient stack items for DUP{argument}") from None
+                    elif kind == SWAP:
+                        other = -argument - 1
+                        try:
+                            values[-1], values[other] = values[other], values[-1]
+                        except IndexError:
+                            raise InsufficientStack(f"Insufficient stack items for SWAP{argument}") from None
+                    elif kind == POP:
+                        try:
+                            values.pop()
+                        except IndexError:
+                            raise InsufficientStack("Wanted 1 stack item, had none") from None
+                    elif kind == JUMPDEST:
+                        pass
+                    elif kind == BINARY:
+                        if len(values) < 2:
+                            raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
+                        left = values.pop()
+                        right = values.pop()
+                        values.append(
+                            argument(
+                                int.from_bytes(left, "big") if type(left) is bytes else left,
+                                int.from_bytes(right, "big") if type(right) is bytes else right,
+                            )
+                        )
+                    elif kind in (JUMP, JUMPI):
+                        if kind == JUMP:
+                            if not values:
+                                raise InsufficientStack("Wanted 1 stack item, had none")
+                            item = values.pop()
+                            is_jump = True
+                        else:
+                            if len(values) < 2:
+                                raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
+                            item = values.pop()
+                            condition = values.pop()
+                            is_jump = bool(int.from_bytes(condition, "big") if type(condition) is bytes else condition)
+                        if is_jump:
+                            destination = int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
+                            code.program_counter = destination
+                            if destination >= code_length or raw_code[destination] != JUMPDEST_OPCODE:
+                                raise InvalidJumpDestination("Invalid Jump Destination")
+                            if destination not in valid_positions and not code.is_valid_opcode(destination):
+                                raise InvalidInstruction("Jump resulted in invalid instruction")
+                    elif kind == UNARY:
+                        if not values:
+                            raise InsufficientStack("Wanted 1 stack item, had none")
+                        value = values.pop()
+                        values.append(argument(int.from_bytes(value, "big") if type(value) is bytes else value))
+                    elif kind == CALLDATALOAD:
+                        if not values:
+                            raise InsufficientStack("Wanted 1 stack item, had none")
+                        item = values.pop()
+                        offset = int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
+                        values.append(call_data[offset : offset + 32].ljust(32, b"\x00").lstrip(b"\x00"))
+                    else:  # MSTORE, MLOAD
+                        if not values:
+                            raise InsufficientStack("Wanted 1 stack item, had none")
+                        item = values.pop()
+                        offset = int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
+                        if kind == MSTORE:
+                            if not values:
+                                raise InsufficientStack("Wanted 1 stack item, had none")
+                            item = values.pop()
+                            # py-evm's to_bytes then rjust: an int's 32 big-endian bytes, bytes padded on the left.
+                            word = item.rjust(32, b"\x00") if isinstance(item, bytes) else item.to_bytes(32, "big")
+                        # Memory below ceil32(start + 32) needs no growth and costs nothing more (py-evm's
+                        # extend_memory then charges 0 and its Memory.extend returns at once).
+                        if (offset + 63) & ~31 > len(memory._bytes):
+                            computation.extend_memory(offset, 32)
+                        if kind == MSTORE:
+                            memory._bytes[offset : offset + 32] = word
+                        else:
+                            values.append(bytes(memory._bytes[offset : offset + 32]))
             except Halt:
                 pass
         return computation
