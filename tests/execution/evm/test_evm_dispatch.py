@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from eth.vm.computation import BaseComputation
+from eth_hash.auto import keccak
 from eth_typing import Address as EthAddress
 from evm_helpers import EvmChain
 
@@ -240,6 +241,23 @@ INLINE_PROGRAMS: dict[str, bytes] = {
         _push(offset, is_full_width=offset == 4) + b"\x35" for offset in (0, 1, 3, 4, 5, 30, 35, 36, 100, 2**256 - 1)
     ),
     "calldataload with no items": b"\x35",
+    "sha3 of memory ranges": (
+        _push(0x1234)
+        + b"\x5f\x52"  # a word at 0
+        + b"\x5f\x5f\x20"  # SHA3 of nothing at 0
+        + b"\x5f\x7f"
+        + bytes([0xFF]) * 32
+        + b"\x20"  # SHA3 of nothing at the largest offset
+        + b"\x60\x20\x5f\x20"  # SHA3 of the word
+        + b"\x60\x05\x60\x1d\x20"  # five bytes across the word's end: memory grows
+        + b"\x61\x01\x00\x60\x40\x20"  # 256 bytes from 64: memory grows, eight words of gas
+        + _as_int(33)
+        + _as_int(3)
+        + b"\x20"  # offset and size as ints
+    ),
+    "sha3 beyond any gas": b"\x63\x01\x00\x00\x00\x5f\x20",
+    "sha3 with one item": b"\x60\x01\x20",
+    "sha3 with no items": b"\x20",
     "every kind then a return": (b"\x60\x04\x35\x60\x05\x01\x80\x15\x15\x90\x5f\x52\x60\x20\x5f\xf3"),
 }
 
@@ -314,3 +332,18 @@ def test_inline_programs_reach_what_they_test() -> None:
     assert returned[3] == (int.from_bytes(CALL_DATA[4:36], "big") + 5).to_bytes(32, "big")
     assert returned[4] == [("int", 1)]
     assert len(outcomes["ADD on edge words"][4]) == len(WORDS) ** 2
+    hashes = outcomes["sha3 of memory ranges"]
+    assert hashes[0] == "NoneType"
+    assert hashes[4][:3] == [
+        ("bytes", keccak(b"")),
+        ("bytes", keccak(b"")),
+        ("bytes", keccak((0x1234).to_bytes(32, "big"))),
+    ]
+    assert outcomes["sha3 beyond any gas"][:2] == ("OutOfGas", outcomes["sha3 beyond any gas"][1])
+    assert "Expanding memory" in outcomes["sha3 beyond any gas"][1]
+    assert outcomes["sha3 with one item"][:2] == ("InsufficientStack", "Wanted 2 stack items, only had 1")
+    code = INLINE_PROGRAMS["sha3 of memory ranges"]
+    used = 10_000_000 - hashes[2]
+    messages = {_run_program(code, gas, is_py_evm_loop=False)[1] for gas in range(used)}
+    assert any(message.endswith("Reason: SHA3: word gas cost") for message in messages)
+    assert any(message.endswith("Reason: SHA3") for message in messages)  # the fixed cost

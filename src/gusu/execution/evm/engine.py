@@ -50,6 +50,7 @@ from gusu.execution.evm.inline import (
     MSTORE,
     POP,
     PUSH,
+    SHA3,
     SWAP,
     UNARY,
     get_inline_opcodes,
@@ -110,6 +111,7 @@ def get_jump_analysis(code: bytes) -> tuple[set[int], set[int]]:
 
 
 JUMPDEST_OPCODE = 0x5B
+STOP_OPCODE = 0x00
 
 STACK_ITEMS_MAX = 1024
 """The EVM's stack depth (py-evm's Stack refuses a push onto 1,024 items)."""
@@ -138,7 +140,7 @@ class _GusuCancunComputation(CancunComputation):
         stack's methods, each converting and validating. Here the fixed cost is taken from the meter
         inline, with the same check and the same OutOfGas message (a `GasMeter`'s ``consume_gas`` does
         only this; the costs are non-negative constants). The opcodes of `get_inline_opcodes` (stack,
-        jumps, word arithmetic and comparisons, MLOAD, MSTORE, CALLDATALOAD: nine in ten of an ERC-20
+        jumps, word arithmetic and comparisons, MLOAD, MSTORE, CALLDATALOAD, SHA3: nine in ten of an ERC-20
         transfer's) then run on the stack's list with py-evm's values (an int where py-evm pushes an int,
         bytes where it pushes bytes), limits and error messages; memory growth goes through py-evm's own
         ``extend_memory``. Other simple opcodes' logic is called directly, and every other opcode runs
@@ -172,8 +174,20 @@ class _GusuCancunComputation(CancunComputation):
             valid_positions = code.valid_positions
             values = computation._stack.values
             call_data = message.data_as_bytes
+            assert STOP_OPCODE not in inline_opcodes, "the loop ends after the STOP past the end of the code"
+            is_past_end = False
             try:
-                for opcode in code:
+                while True:
+                    # CodeStream.__iter__'s steps without its generator: the opcode at the program counter
+                    # (which the previous opcode may have moved), and once past the end, one STOP.
+                    program_counter = code.program_counter
+                    try:
+                        opcode = raw_code[program_counter]
+                    except IndexError:
+                        opcode = STOP_OPCODE
+                        is_past_end = True
+                    else:
+                        code.program_counter = program_counter + 1
                     inline = inline_opcodes.get(opcode)
                     if inline is None:
                         opcode_fn = opcode_lookup.get(opcode)
@@ -190,6 +204,8 @@ class _GusuCancunComputation(CancunComputation):
                             InvalidOpcode(opcode)(computation=computation)
                         else:
                             opcode_fn(computation=computation)
+                        if is_past_end:
+                            break
                         continue
                     kind, argument, cost, mnemonic = inline
                     remaining = meter.gas_remaining
@@ -200,7 +216,7 @@ class _GusuCancunComputation(CancunComputation):
                     # without their calls. A pop that leaves room makes the following push's FullStack check
                     # unreachable, so only pushes onto an unpopped stack check it.
                     if kind == PUSH:
-                        start = code.program_counter
+                        start = program_counter + 1
                         code.program_counter = start + argument
                         pushed = raw_code[start : start + argument]
                         if len(pushed) != argument:
@@ -269,6 +285,25 @@ class _GusuCancunComputation(CancunComputation):
                         item = values.pop()
                         offset = int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
                         values.append(call_data[offset : offset + 32].ljust(32, b"\x00").lstrip(b"\x00"))
+                    elif kind == SHA3:
+                        if len(values) < 2:
+                            raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
+                        item = values.pop()
+                        offset = int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
+                        item = values.pop()
+                        size = int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
+                        # As for MSTORE below; a size of 0 neither grows memory nor costs gas.
+                        if size and (offset + size + 31) & ~31 > len(memory._bytes):
+                            computation.extend_memory(offset, size)
+                        hashed = bytes(memory._bytes[offset : offset + size])
+                        cost = argument * ((len(hashed) + 31) // 32)
+                        remaining = meter.gas_remaining
+                        if cost > remaining:
+                            raise OutOfGas(
+                                f"Out of gas: Needed {cost} - Remaining {remaining} - Reason: SHA3: word gas cost"
+                            )
+                        meter.gas_remaining = remaining - cost
+                        values.append(keccak256(hashed))
                     else:  # MSTORE, MLOAD
                         if not values:
                             raise InsufficientStack("Wanted 1 stack item, had none")

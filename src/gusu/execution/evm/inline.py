@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from eth.vm.logic import arithmetic, comparison, context, flow, memory
+from eth.constants import GAS_SHA3WORD
+from eth.vm.logic import arithmetic, comparison, context, flow, memory, sha3
 from eth.vm.logic import duplication as duplication_logic
 from eth.vm.logic import stack as stack_logic
 from eth.vm.logic import swap as swap_logic
@@ -27,13 +28,14 @@ SIGNED_WORD_MAX = 2**255 - 1
 WORD_CEILING = 2**256
 
 # The kinds, roughly in the order of how often an ERC-20 transfer runs them (the loop tests them in turn).
-PUSH, DUP, SWAP, POP, JUMPDEST, JUMP, JUMPI, BINARY, UNARY, MSTORE, MLOAD, CALLDATALOAD = range(12)
+PUSH, DUP, SWAP, POP, JUMPDEST, JUMP, JUMPI, BINARY, UNARY, CALLDATALOAD, SHA3, MSTORE, MLOAD = range(13)
 
 
 class InlineOpcode(NamedTuple):
     kind: int
     argument: Any
-    """PUSHn's n, DUPn's and SWAPn's position, a BINARY or UNARY opcode's formula; otherwise None."""
+    """PUSHn's n, DUPn's and SWAPn's position, a BINARY or UNARY opcode's formula, SHA3's gas per word of
+    input; otherwise None."""
     gas_cost: int
     mnemonic: str
 
@@ -156,6 +158,7 @@ def _compute_kinds() -> dict[Callable[..., None], tuple[int, Any]]:
     kinds[memory.mstore] = (MSTORE, None)
     kinds[memory.mload] = (MLOAD, None)
     kinds[context.calldataload] = (CALLDATALOAD, None)
+    kinds[sha3.sha3] = (SHA3, GAS_SHA3WORD)
     return kinds
 
 
