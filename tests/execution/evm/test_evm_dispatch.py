@@ -64,6 +64,27 @@ def test_inline_dispatch_matches_py_evm_loop(monkeypatch: pytest.MonkeyPatch) ->
     assert codes.count("") > 10
 
 
+def test_message_building_without_the_debug_log_matches_py_evm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`_GusuCancunTransactionExecutor.build_evm_message` is py-evm's without the log line: a creation (the
+    token's deployment) and a block of calls, some out of gas, leave the same state and receipts."""
+    from eth.vm.forks.cancun.state import CancunTransactionExecutor
+
+    from gusu.execution.evm.engine import _GusuCancunState, _GusuCancunTransactionExecutor
+
+    def build() -> tuple[dict[bytes, bytes], BlockExecutionResult]:
+        _, state, _, _ = bench.build_transfer_chain(1, is_eth=True)
+        return dict(state.items), run_block()
+
+    assert _GusuCancunState.transaction_executor_class is _GusuCancunTransactionExecutor
+    fast_state, fast = build()
+    monkeypatch.setattr(
+        _GusuCancunTransactionExecutor, "build_evm_message", CancunTransactionExecutor.build_evm_message
+    )
+    reference_state, reference = build()
+    assert fast_state == reference_state
+    assert fast.receipts == reference.receipts and fast.writes == reference.writes
+
+
 def test_py_evm_hashes_with_gusu_keccak_and_the_same_digests() -> None:
     from Crypto.Hash import keccak as pycryptodome_keccak
     from eth_hash.auto import keccak

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+from eth._utils.address import generate_contract_address
 from eth.constants import CREATE_CONTRACT_ADDRESS
 from eth.exceptions import (
     FullStack,
@@ -29,14 +30,17 @@ from eth.vm.code_stream import CodeStream
 from eth.vm.computation import NO_RESULT
 from eth.vm.execution_context import ExecutionContext
 from eth.vm.forks.cancun.computation import CancunComputation
-from eth.vm.forks.cancun.state import CancunState
+from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
+from eth.vm.forks.cancun.state import CancunState, CancunTransactionExecutor
 from eth.vm.gas_meter import GasMeter
 from eth.vm.logic.invalid import InvalidOpcode
 from eth.vm.memory import Memory
+from eth.vm.message import Message
 from eth.vm.opcode import _FastOpcode
 from eth.vm.stack import Stack
 from eth_hash.auto import keccak as eth_hash_keccak
 from eth_typing import Address, BlockNumber, Hash32
+from eth_utils.logging import get_extended_debug_logger
 
 from gusu.crypto.ecdsa import keccak256
 from gusu.execution.context import BlockContext
@@ -328,9 +332,54 @@ class _GusuCancunComputation(CancunComputation):
         return computation
 
 
+class _GusuCancunTransactionExecutor(CancunTransactionExecutor):
+    def build_evm_message(self, transaction: Any) -> Any:
+        """py-evm's `CancunTransactionExecutor.build_evm_message` step for step without its debug-log line,
+        whose message py-evm builds on every transaction whether or not anything is logged: the hex of the
+        whole contract code, a keccak of the call data and the transaction's repr (about a tenth of an ERC-20
+        transfer's executor time). The state it changes and the message it returns are the same."""
+        state = self.vm_state
+        london_gas_fee = transaction.gas * state.get_gas_price(transaction)
+        blob_data_fee = self.calc_data_fee(transaction) if transaction.type_id == BLOB_TX_TYPE else 0
+        state.delta_balance(transaction.sender, -1 * (london_gas_fee + blob_data_fee))
+        state.increment_nonce(transaction.sender)
+        msg_refund = self.calc_message_refund(transaction)
+        message_gas = transaction.gas - transaction.intrinsic_gas
+        if transaction.to == CREATE_CONTRACT_ADDRESS:
+            contract_address = generate_contract_address(transaction.sender, state.get_nonce(transaction.sender) - 1)
+            data = b""
+            code = transaction.data
+            is_delegation = False
+        else:
+            contract_address = None
+            data = transaction.data
+            code, delegation_address = self.get_code_at_address(transaction.to)
+            is_delegation = delegation_address is not None
+        return Message(
+            gas=message_gas,
+            to=transaction.to,
+            sender=transaction.sender,
+            value=transaction.value,
+            data=data,
+            code=code,
+            create_address=cast(Any, contract_address),  # py-evm's own default is None too
+            refund=msg_refund,
+            is_delegation=is_delegation,
+        )
+
+
+_STATE_LOGGER = get_extended_debug_logger("eth.vm.state._GusuCancunState")
+
+
 class _GusuCancunState(CancunState):
     account_db_class = _use_world  # type: ignore[assignment]
     computation_class = _GusuCancunComputation
+    transaction_executor_class = _GusuCancunTransactionExecutor
+
+    @property
+    def logger(self) -> Any:
+        """The logger py-evm's property looks up (by this class's name) on every use, looked up once."""
+        return _STATE_LOGGER
 
     def set_system_contracts(self) -> None:
         pass  # Gusu installs no system contracts (no beacon roots: there is no beacon chain)
