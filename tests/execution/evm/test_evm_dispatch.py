@@ -279,6 +279,10 @@ INLINE_PROGRAMS: dict[str, bytes] = {
     "sha3 beyond any gas": b"\x63\x01\x00\x00\x00\x5f\x20",
     "sha3 with one item": b"\x60\x01\x20",
     "sha3 with no items": b"\x20",
+    "sload cold, warm, another slot, the same slot pushed full width": (
+        b"\x60\x01\x54\x60\x01\x54\x60\x02\x54" + _push(1, is_full_width=True) + b"\x54" + _as_int(2) + b"\x54"
+    ),
+    "sload with no items": b"\x54",
     "every kind then a return": (b"\x60\x04\x35\x60\x05\x01\x80\x15\x15\x90\x5f\x52\x60\x20\x5f\xf3"),
 }
 
@@ -296,6 +300,7 @@ def _run_program(code: bytes, gas: int, *, is_py_evm_loop: bool) -> tuple[Any, .
     block = BlockContext("dispatch", Height(1), 1_700_000_000_000, Address(b"\x33" * 20))
     state = CancunState(AtomicDB(), compute_execution_context(block, EvmSettings(evm_chain_id=1)), bench.EMPTY_ROOT)
     state.set_code(CONTRACT, code)
+    state.set_storage(CONTRACT, 1, 0xABC)
     message = Message(gas=gas, to=CONTRACT, sender=SENDER, value=0, data=CALL_DATA, code=code)
     context = state.get_transaction_context_class()(gas_price=0, origin=SENDER)
     loop: Any = BaseComputation.__dict__["apply_computation"].__func__ if is_py_evm_loop else None
@@ -368,3 +373,8 @@ def test_inline_programs_reach_what_they_test() -> None:
     messages = {_run_program(code, gas, is_py_evm_loop=False)[1] for gas in range(used)}
     assert any(message.endswith("Reason: SHA3: word gas cost") for message in messages)
     assert any(message.endswith("Reason: SHA3") for message in messages)  # the fixed cost
+    loads = outcomes["sload cold, warm, another slot, the same slot pushed full width"]
+    assert loads[4] == [("int", 0xABC), ("int", 0xABC), ("int", 0), ("int", 0xABC), ("int", 0)]
+    # Two cold reads (2,100 each), three warm ones (100 each), five pushes and an ADD (3 each), a PUSH0 (2).
+    assert 10_000_000 - loads[2] == 2 * 2_100 + 3 * 100 + 6 * 3 + 2
+    assert outcomes["sload with no items"][:2] == ("InsufficientStack", "Wanted 1 stack item, had none")

@@ -55,6 +55,7 @@ from gusu.execution.evm.inline import (
     POP,
     PUSH,
     SHA3,
+    SLOAD,
     SWAP,
     UNARY,
     get_inline_opcodes,
@@ -144,8 +145,8 @@ class _GusuCancunComputation(CancunComputation):
         stack's methods, each converting and validating. Here the fixed cost is taken from the meter
         inline, with the same check and the same OutOfGas message (a `GasMeter`'s ``consume_gas`` does
         only this; the costs are non-negative constants). The opcodes of `get_inline_opcodes` (stack,
-        jumps, word arithmetic and comparisons, MLOAD, MSTORE, CALLDATALOAD, SHA3: nine in ten of an ERC-20
-        transfer's) then run on the stack's list with py-evm's values (an int where py-evm pushes an int,
+        jumps, word arithmetic and comparisons, MLOAD, MSTORE, CALLDATALOAD, SHA3, SLOAD: all but about ten of an
+        ERC-20 transfer's 290) then run on the stack's list with py-evm's values (an int where py-evm pushes an int,
         bytes where it pushes bytes), limits and error messages; memory growth goes through py-evm's own
         ``extend_memory``. Other simple opcodes' logic is called directly, and every other opcode runs
         exactly as py-evm runs it. tests/execution/evm/test_evm_dispatch.py compares both loops' results.
@@ -308,6 +309,24 @@ class _GusuCancunComputation(CancunComputation):
                             )
                         meter.gas_remaining = remaining - cost
                         values.append(keccak256(hashed))
+                    elif kind == SLOAD:
+                        # berlin's sload_eip2929: the slot's EIP-2929 cost (cold the first time in the
+                        # transaction, which warms it), then the value read through the same state calls.
+                        if not values:
+                            raise InsufficientStack("Wanted 1 stack item, had none")
+                        item = values.pop()
+                        slot = int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
+                        storage_address = message.storage_address
+                        if state.is_storage_warm(storage_address, slot):
+                            cost = argument[1]
+                        else:
+                            state.mark_storage_warm(storage_address, slot)
+                            cost = argument[0]
+                        remaining = meter.gas_remaining
+                        if cost > remaining:
+                            raise OutOfGas(f"Out of gas: Needed {cost} - Remaining {remaining} - Reason: {mnemonic}")
+                        meter.gas_remaining = remaining - cost
+                        values.append(state.get_storage(address=storage_address, slot=slot))
                     else:  # MSTORE, MLOAD
                         if not values:
                             raise InsufficientStack("Wanted 1 stack item, had none")

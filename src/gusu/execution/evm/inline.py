@@ -17,6 +17,8 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from eth.constants import GAS_SHA3WORD
+from eth.vm.forks.berlin import logic as berlin_logic
+from eth.vm.forks.berlin.constants import COLD_SLOAD_COST, WARM_STORAGE_READ_COST
 from eth.vm.logic import arithmetic, comparison, context, flow, memory, sha3
 from eth.vm.logic import duplication as duplication_logic
 from eth.vm.logic import stack as stack_logic
@@ -28,14 +30,14 @@ SIGNED_WORD_MAX = 2**255 - 1
 WORD_CEILING = 2**256
 
 # The kinds, roughly in the order of how often an ERC-20 transfer runs them (the loop tests them in turn).
-PUSH, DUP, SWAP, POP, JUMPDEST, JUMP, JUMPI, BINARY, UNARY, CALLDATALOAD, SHA3, MSTORE, MLOAD = range(13)
+PUSH, DUP, SWAP, POP, JUMPDEST, JUMP, JUMPI, BINARY, UNARY, CALLDATALOAD, SHA3, SLOAD, MSTORE, MLOAD = range(14)
 
 
 class InlineOpcode(NamedTuple):
     kind: int
     argument: Any
     """PUSHn's n, DUPn's and SWAPn's position, a BINARY or UNARY opcode's formula, SHA3's gas per word of
-    input; otherwise None."""
+    input, SLOAD's (cold, warm) gas (EIP-2929); otherwise None."""
     gas_cost: int
     mnemonic: str
 
@@ -159,6 +161,7 @@ def _compute_kinds() -> dict[Callable[..., None], tuple[int, Any]]:
     kinds[memory.mload] = (MLOAD, None)
     kinds[context.calldataload] = (CALLDATALOAD, None)
     kinds[sha3.sha3] = (SHA3, GAS_SHA3WORD)
+    kinds[berlin_logic.sload_eip2929] = (SLOAD, (COLD_SLOAD_COST, WARM_STORAGE_READ_COST))
     return kinds
 
 
