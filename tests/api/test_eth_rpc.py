@@ -734,6 +734,42 @@ def test_a_block_mixing_gusu_and_ethereum_transactions() -> None:
     run(scenario, node)
 
 
+def test_receipts_of_one_block_read_the_block_once_and_match_a_cold_read() -> None:
+    node = EthFakeNode()
+    block_reads: list[Height] = []
+    get_block = node.get_block
+
+    def counting_get_block(height: Height) -> Any:
+        block_reads.append(height)
+        return get_block(height)
+
+    node.get_block = counting_get_block  # type: ignore[method-assign]
+
+    async def scenario(ask: Ask, _node: EvmFakeNode, _clock: Clock) -> None:
+        _, call_id, eth_id = node.commit_mixed_block()
+        mixed_height = node.height
+        block_reads.clear()  # the fake node reads its block while committing it
+        warm = [result(await ask("eth_getTransactionReceipt", "0x" + item.hex())) for item in (call_id, eth_id)]
+        assert block_reads == [mixed_height]  # the second receipt used the block seen for the first
+        assert [receipt["cumulativeGasUsed"] for receipt in warm] == [hex(30_000), hex(55_000)]
+        node.commit_mixed_block()
+        block_reads.clear()
+        later = result(await ask("eth_getTransactionReceipt", "0x" + eth_id.hex()))
+        assert later == warm[1] and block_reads == []
+        # A receipt read with nothing cached is the same: the cache changes speed, not answers.
+        cold_eth = EthRpc(node, EthSettings(), Clock())
+        cold_dispatcher = RpcDispatcher(NodeApi(node), ApiSettings(port=0), cold_eth.get_method_specs())
+        request = json.dumps(
+            {"jsonrpc": "2.0", "id": 1, "method": "eth_getTransactionReceipt", "params": ["0x" + eth_id.hex()]}
+        )
+        reply = await cold_dispatcher.handle(request, RequestContext())
+        assert reply.body is not None
+        assert orjson.loads(reply.body)["result"] == warm[1]
+        assert block_reads == [mixed_height]
+
+    run(scenario, node)
+
+
 # --- subscriptions ----------------------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from gusu.ledger.ethtx import (
     _DecodedCache,
     compute_eth_intrinsic_gas,
     decode_eth_transaction,
+    encode_rlp,
     validate_eth_intrinsic_gas,
 )
 
@@ -302,3 +303,18 @@ def test_the_decoded_cache_is_bounded_by_entries_and_bytes() -> None:
     for index in range(10, 80):
         by_bytes.put(bytes([index]) * 100, transaction)
     assert len(by_bytes) == 64
+
+
+def _rlp_samples() -> list[Any]:
+    strings = [b"", b"\x00", b"\x01", b"\x7f", b"\x80", b"\xff", b"a" * 55, b"b" * 56, b"c" * 255, b"d" * 256]
+    strings.append(bytes(range(256)) * 257)  # a length of three bytes
+    lists: list[Any] = [[], [b""], [b"\x01"] * 55, [b"\x01"] * 56, [b"x" * 54], [b"x" * 55], [[], [[]], [b"\x80"]]]
+    lists.append([strings, lists[:], [b"y" * 1000, [b"z" * 70000]]])
+    return [*strings, *lists]
+
+
+@pytest.mark.parametrize("item", _rlp_samples())
+def test_encode_rlp_is_pyrlps_encoding(item: Any) -> None:
+    encoded = encode_rlp(item)
+    assert encoded == rlp.encode(item)
+    assert rlp.decode(encoded) == item

@@ -133,6 +133,9 @@ def test_wallet_transactions_deploy_and_transfer_an_erc20(tmp_path: Path) -> Non
             assert fields.transaction_type == 0 and len(fields.logs) == 1 and where.height == record.height
             committed = node.get_eth_transaction(transfer_hash)
             assert committed is not None and committed.status == "committed"
+            # Its receipt record, read alongside the transaction, is the one the receipt query gives.
+            assert committed.receipt is not None and committed.receipt == node.get_receipt(transfer_hash)
+            assert committed.receipt.height == record.height
             assert committed.transaction.raw == transfer.encode() and committed.transaction.sender == sender
             assert node.get_eth_transaction_count(sender) == 2
             assert node.get_eth_gas_price() == 0

@@ -1337,13 +1337,20 @@ class EthRpc:
         """An Ethereum receipt; gasUsed, cumulativeGasUsed and the logs (with their block-wide logIndex)
         come from the block seen the Ethereum way (`compute_eth_block`)."""
         receipt, height, index = where.receipt, where.height, where.index
-        record = self._node.get_block(height)
-        if record is None or index >= len(record.transaction_ids) or record.block_hash != where.block_hash:
+        # The receipts of one block are asked for one after another: the block seen the Ethereum way is
+        # cached by its hash, which the receipt's record names, so the block itself is read only once.
+        block = self._blocks.get(where.block_hash)
+        if block is not None:
+            self._blocks.move_to_end(where.block_hash)
+        else:
+            record = self._node.get_block(height)
+            if record is not None and record.block_hash == where.block_hash:
+                block = self.get_eth_block(record)
+        if block is None or index >= len(block.record.transaction_ids):
             logger.error("the block of committed transaction %s is missing", receipt.transaction_id.hex())
             raise EthereumRpcError(
                 "the node lacks the block of a committed transaction", SERVER_ERROR, code="internal_error"
             )
-        block = self.get_eth_block(record)
         logs = [log for log in block.logs if log.transaction_index == index]
         return {
             "transactionHash": data_hex(receipt.transaction_id),

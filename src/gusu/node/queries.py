@@ -200,6 +200,10 @@ class ChainQueries:
         stored = self._get_visible_transaction(transaction_id)
         if stored is None:
             return None
+        return self._get_stored_receipt(transaction_id, stored)
+
+    def _get_stored_receipt(self, transaction_id: bytes, stored: StoredTransaction) -> ReceiptRecord:
+        """The receipt of `stored`, a transaction the caller read and found at or below the tip."""
         receipt = self.store.get_receipt(transaction_id)
         header = self.store.get_header(stored.height)
         assert receipt is not None and header is not None, "the store lost a receipt or header"
@@ -258,7 +262,10 @@ class ChainQueries:
                 return None
             if stored.height > self._get_tip_height():  # written above the tip: pending (module docstring)
                 return EthTransactionRecord("pending", stored.transaction, None)
-            return EthTransactionRecord("committed", stored.transaction, self.get_receipt(transaction_hash))
+            # The transaction was just read: its receipt needs only the receipt and header reads.
+            return EthTransactionRecord(
+                "committed", stored.transaction, self._get_stored_receipt(transaction_hash, stored)
+            )
         entry = self._mempool.get(Hash(transaction_hash))
         if entry is not None and type(entry.transaction) is EthTransaction:
             return EthTransactionRecord("pending", entry.transaction, None)

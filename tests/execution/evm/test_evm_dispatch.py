@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from eth.vm.computation import BaseComputation
+from eth_hash.auto import keccak
+from eth_typing import Address as EthAddress
 from evm_helpers import EvmChain
 
 from gusu.codec import decode
@@ -60,6 +62,27 @@ def test_inline_dispatch_matches_py_evm_loop(monkeypatch: pytest.MonkeyPatch) ->
     assert len(out_of_gas) > 20, out_of_gas
     assert any("Reason: " in message for message in out_of_gas)
     assert codes.count("") > 10
+
+
+def test_message_building_without_the_debug_log_matches_py_evm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`_GusuCancunTransactionExecutor.build_evm_message` is py-evm's without the log line: a creation (the
+    token's deployment) and a block of calls, some out of gas, leave the same state and receipts."""
+    from eth.vm.forks.cancun.state import CancunTransactionExecutor
+
+    from gusu.execution.evm.engine import _GusuCancunState, _GusuCancunTransactionExecutor
+
+    def build() -> tuple[dict[bytes, bytes], BlockExecutionResult]:
+        _, state, _, _ = bench.build_transfer_chain(1, is_eth=True)
+        return dict(state.items), run_block()
+
+    assert _GusuCancunState.transaction_executor_class is _GusuCancunTransactionExecutor
+    fast_state, fast = build()
+    monkeypatch.setattr(
+        _GusuCancunTransactionExecutor, "build_evm_message", CancunTransactionExecutor.build_evm_message
+    )
+    reference_state, reference = build()
+    assert fast_state == reference_state
+    assert fast.receipts == reference.receipts and fast.writes == reference.writes
 
 
 def test_py_evm_hashes_with_gusu_keccak_and_the_same_digests() -> None:
@@ -129,3 +152,229 @@ def test_inline_stack_opcodes_fail_and_succeed_as_py_evm_does(monkeypatch: pytes
     assert returned["push0 and push32"] == bytes(range(1, 33))
     # 17 items 0..16; DUP16 copies item 1 on top; SWAP16 swaps it with item 1: the top is then 1.
     assert returned["dup16 and swap16"] == (1).to_bytes(32, "big")
+
+
+# --- every inline opcode against py-evm's loop, on py-evm's own state ---------------------------
+
+SENDER = EthAddress(b"\x11" * 20)
+CONTRACT = EthAddress(b"\x22" * 20)
+WORDS = (0, 1, 2, 0x1F, 0x20, 0xFF, 0x100, 2**255 - 1, 2**255, 2**256 - 1, 0x0123456789ABCDEF << 100)
+"""Edge values for the word arithmetic: zero, small, byte and shift bounds, the sign bit, the largest word."""
+
+CALL_DATA = bytes(3) + bytes(range(1, 34))
+"""36 bytes that start with zeros (CALLDATALOAD strips them) and end one byte after a word."""
+
+
+def _push(value: int, *, is_full_width: bool = False) -> bytes:
+    """PUSH0, the shortest PUSHn, or PUSH32 with leading zeros: the stack then holds bytes of other lengths."""
+    if is_full_width:
+        return b"\x7f" + value.to_bytes(32, "big")
+    if value == 0:
+        return b"\x5f"
+    size = (value.bit_length() + 7) // 8
+    return bytes([0x5F + size]) + value.to_bytes(size, "big")
+
+
+def _as_int(value: int) -> bytes:
+    """Push `value` as an int on py-evm's stack (the result of an ADD with 0), not as pushed bytes."""
+    return _push(value) + b"\x5f\x01"
+
+
+def _binary_program(opcode: int) -> bytes:
+    parts = []
+    for index, left in enumerate(WORDS):
+        for right in WORDS:
+            # Mix the stack's representations: pushed bytes (short or full width) and ints.
+            push_right = _as_int(right) if index % 3 == 0 else _push(right, is_full_width=index % 3 == 1)
+            parts.append(push_right + _push(left, is_full_width=index % 2 == 0) + bytes([opcode]))
+    return b"".join(parts)
+
+
+def _unary_program(opcode: int) -> bytes:
+    return b"".join(
+        (_as_int(value) if index % 2 else _push(value, is_full_width=index % 3 == 0)) + bytes([opcode])
+        for index, value in enumerate(WORDS)
+    )
+
+
+BINARY_OPCODES = {
+    "ADD": 0x01, "MUL": 0x02, "SUB": 0x03, "DIV": 0x04, "MOD": 0x06, "LT": 0x10, "GT": 0x11, "SLT": 0x12,
+    "SGT": 0x13, "EQ": 0x14, "AND": 0x16, "OR": 0x17, "XOR": 0x18, "BYTE": 0x1A, "SHL": 0x1B, "SHR": 0x1C,
+}  # fmt: skip
+UNARY_OPCODES = {"ISZERO": 0x15, "NOT": 0x19}
+
+JUMPDEST_AT_5 = b"\x60\x05\x56\x00\x00\x5b"
+"""PUSH1 5, JUMP, STOP, STOP, JUMPDEST."""
+
+INLINE_PROGRAMS: dict[str, bytes] = {
+    **{f"{name} on edge words": _binary_program(opcode) for name, opcode in BINARY_OPCODES.items()},
+    **{f"{name} on edge words": _unary_program(opcode) for name, opcode in UNARY_OPCODES.items()},
+    **{f"{name} with no items": bytes([opcode]) for name, opcode in BINARY_OPCODES.items()},
+    **{f"{name} with one item": b"\x60\x07" + bytes([opcode]) for name, opcode in BINARY_OPCODES.items()},
+    **{f"{name} with no items": bytes([opcode]) for name, opcode in UNARY_OPCODES.items()},
+    "jump to a jumpdest": JUMPDEST_AT_5 + b"\x60\x01",
+    "jump to a jumpdest pushed full width": b"\x7f" + (36).to_bytes(32, "big") + b"\x56\x00\x5b\x60\x01",
+    "jump to a jumpdest pushed as an int": b"\x60\x07\x5f\x01\x56\x00\x00\x5b\x60\x01",
+    "jump to a non-jumpdest": b"\x60\x03\x56\x00",
+    "jump into push data": b"\x60\x04\x56\x60\x5b\x00",
+    "jump past the end of the code": b"\x60\x40\x56",
+    "jump to the largest word": b"\x7f" + bytes([0xFF]) * 32 + b"\x56",
+    "jump with no items": b"\x56",
+    "jumpi taken": b"\x60\x01\x60\x07\x57\x00\x00\x5b\x60\x02",
+    "jumpi with a zero byte condition": b"\x60\x00\x60\x07\x57\x60\x03\x00",
+    "jumpi with a full-width zero condition": b"\x7f" + bytes(32) + b"\x60\x03\x57\x60\x04",
+    "jumpi with a bytes condition that has leading zeros": b"\x61\x00\x01\x60\x08\x57\x00\x00\x5b\x60\x02",
+    "jumpi not taken to an invalid destination": b"\x5f\x60\x40\x57\x60\x05",
+    "jumpi taken to an invalid destination": b"\x60\x01\x60\x40\x57",
+    "jumpi taken into push data": b"\x60\x01\x60\x06\x57\x61\x5b\x5b\x00",
+    "jumpi with one item": b"\x60\x01\x57",
+    "jumpi with no items": b"\x57",
+    "a loop of ten jumps": (
+        b"\x60\x0a"  # counter = 10
+        b"\x5b"  # 2: JUMPDEST
+        b"\x60\x01\x90\x03"  # counter - 1
+        b"\x80\x60\x02\x57"  # DUP1, PUSH1 2, JUMPI while nonzero
+        b"\x60\x2a"
+    ),
+    "mstore and mload words": (
+        _push(0xAABB)
+        + b"\x5f\x52"  # MSTORE pushed bytes at 0
+        + _as_int(2**256 - 1)
+        + b"\x60\x21\x52"  # MSTORE an int at 33 (memory grows to 96)
+        + _push(0, is_full_width=True)
+        + b"\x60\x40\x52"  # MSTORE 32 zero bytes at 64
+        + b"\x5f\x51\x60\x01\x51\x60\x1f\x51\x60\x40\x51"  # MLOAD at 0, 1, 31, 64
+        + b"\x61\x01\x00\x51"  # MLOAD at 256 grows memory by reading
+        + b"\x7f"
+        + (2**255).to_bytes(32, "big")
+        + b"\x60\x20\x52"  # MSTORE the sign bit at 32
+        + b"\x60\x20\x51"
+    ),
+    "unaligned mstore and mload each growing memory by a word": b"\x60\x01\x5f\x52\x60\x02\x60\x01\x52\x60\x21\x51",
+    "mstore at the largest word": b"\x60\x01\x7f" + bytes([0xFF]) * 32 + b"\x52",
+    "mstore beyond any gas": b"\x60\x01\x63\x01\x00\x00\x00\x52",
+    "mload beyond any gas": b"\x64\x01\x00\x00\x00\x00\x51",
+    "mload at the largest word": b"\x7f" + bytes([0xFF]) * 32 + b"\x51",
+    "mstore with one item": b"\x60\x01\x52",
+    "mstore with no items": b"\x52",
+    "mload with no items": b"\x51",
+    "calldataload at many offsets": b"".join(
+        _push(offset, is_full_width=offset == 4) + b"\x35" for offset in (0, 1, 3, 4, 5, 30, 35, 36, 100, 2**256 - 1)
+    ),
+    "calldataload with no items": b"\x35",
+    "sha3 of memory ranges": (
+        _push(0x1234)
+        + b"\x5f\x52"  # a word at 0
+        + b"\x5f\x5f\x20"  # SHA3 of nothing at 0
+        + b"\x5f\x7f"
+        + bytes([0xFF]) * 32
+        + b"\x20"  # SHA3 of nothing at the largest offset
+        + b"\x60\x20\x5f\x20"  # SHA3 of the word
+        + b"\x60\x05\x60\x1d\x20"  # five bytes across the word's end: memory grows
+        + b"\x61\x01\x00\x60\x40\x20"  # 256 bytes from 64: memory grows, eight words of gas
+        + _as_int(33)
+        + _as_int(3)
+        + b"\x20"  # offset and size as ints
+    ),
+    "sha3 beyond any gas": b"\x63\x01\x00\x00\x00\x5f\x20",
+    "sha3 with one item": b"\x60\x01\x20",
+    "sha3 with no items": b"\x20",
+    "sload cold, warm, another slot, the same slot pushed full width": (
+        b"\x60\x01\x54\x60\x01\x54\x60\x02\x54" + _push(1, is_full_width=True) + b"\x54" + _as_int(2) + b"\x54"
+    ),
+    "sload with no items": b"\x54",
+    "every kind then a return": (b"\x60\x04\x35\x60\x05\x01\x80\x15\x15\x90\x5f\x52\x60\x20\x5f\xf3"),
+}
+
+
+def _run_program(code: bytes, gas: int, *, is_py_evm_loop: bool) -> tuple[Any, ...]:
+    from eth.db.atomic import AtomicDB
+    from eth.vm.forks.cancun.state import CancunState
+    from eth.vm.message import Message
+
+    from gusu.execution.context import BlockContext
+    from gusu.execution.evm.engine import compute_execution_context
+    from gusu.execution.evm.settings import EvmSettings
+    from gusu.ledger.types import Height
+
+    block = BlockContext("dispatch", Height(1), 1_700_000_000_000, Address(b"\x33" * 20))
+    state = CancunState(AtomicDB(), compute_execution_context(block, EvmSettings(evm_chain_id=1)), bench.EMPTY_ROOT)
+    state.set_code(CONTRACT, code)
+    state.set_storage(CONTRACT, 1, 0xABC)
+    message = Message(gas=gas, to=CONTRACT, sender=SENDER, value=0, data=CALL_DATA, code=code)
+    context = state.get_transaction_context_class()(gas_price=0, origin=SENDER)
+    loop: Any = BaseComputation.__dict__["apply_computation"].__func__ if is_py_evm_loop else None
+    if loop is None:
+        computation = _GusuCancunComputation.apply_computation(state, message, context)
+    else:
+        computation = loop(_GusuCancunComputation, state, message, context)
+    error = computation._error
+    return (
+        type(error).__name__,
+        str(error),
+        computation.get_gas_remaining(),
+        bytes(computation.output),
+        # The stack as py-evm holds it, types included: ints and bytes of each length must match too.
+        [(type(value).__name__, value) for value in computation._stack.values],
+        bytes(computation._memory._bytes),
+        computation.code.program_counter,
+    )
+
+
+@pytest.mark.parametrize("name", INLINE_PROGRAMS)
+def test_inline_opcodes_match_py_evm_loop(name: str) -> None:
+    code = INLINE_PROGRAMS[name]
+    enough = _run_program(code, 10_000_000, is_py_evm_loop=True)
+    assert _run_program(code, 10_000_000, is_py_evm_loop=False) == enough
+    used = 10_000_000 - enough[2]
+    # Every gas limit up to what the program needs when it is short (out of gas at each of its opcodes),
+    # and a spread of limits across a long one.
+    limits = range(used + 2) if used < 400 else range(0, used + 2, max(1, used // 200))
+    for gas in limits:
+        assert _run_program(code, gas, is_py_evm_loop=False) == _run_program(code, gas, is_py_evm_loop=True), gas
+
+
+def test_inline_programs_reach_what_they_test() -> None:
+    """The programs above fail and succeed where they are meant to (a wrong program would compare nothing)."""
+    outcomes = {name: _run_program(code, 10_000_000, is_py_evm_loop=False) for name, code in INLINE_PROGRAMS.items()}
+    assert outcomes["ADD with one item"][:2] == ("InsufficientStack", "Wanted 2 stack items, only had 1")
+    assert outcomes["ISZERO with no items"][:2] == ("InsufficientStack", "Wanted 1 stack item, had none")
+    assert outcomes["jump to a non-jumpdest"][:2] == ("InvalidJumpDestination", "Invalid Jump Destination")
+    assert outcomes["jump into push data"][:2] == ("InvalidInstruction", "Jump resulted in invalid instruction")
+    assert outcomes["jumpi taken into push data"][0] == "InvalidInstruction"
+    assert outcomes["mstore beyond any gas"][0] == "OutOfGas"
+    assert "Expanding memory" in outcomes["mstore beyond any gas"][1]
+    assert outcomes["mstore with one item"][:2] == ("InsufficientStack", "Wanted 1 stack item, had none")
+    for name in (
+        "jump to a jumpdest",
+        "jumpi with a zero byte condition",
+        "a loop of ten jumps",
+        "mstore and mload words",
+    ):
+        assert outcomes[name][0] == "NoneType", (name, outcomes[name])
+    assert outcomes["jumpi with a zero byte condition"][4] == [("bytes", b"\x03")]  # not taken: the PUSH1 3 ran
+    # CALLDATALOAD at 4, plus 5, stored and returned; ISZERO twice of it left 1 below.
+    returned = outcomes["every kind then a return"]
+    assert returned[3] == (int.from_bytes(CALL_DATA[4:36], "big") + 5).to_bytes(32, "big")
+    assert returned[4] == [("int", 1)]
+    assert len(outcomes["ADD on edge words"][4]) == len(WORDS) ** 2
+    hashes = outcomes["sha3 of memory ranges"]
+    assert hashes[0] == "NoneType"
+    assert hashes[4][:3] == [
+        ("bytes", keccak(b"")),
+        ("bytes", keccak(b"")),
+        ("bytes", keccak((0x1234).to_bytes(32, "big"))),
+    ]
+    assert outcomes["sha3 beyond any gas"][:2] == ("OutOfGas", outcomes["sha3 beyond any gas"][1])
+    assert "Expanding memory" in outcomes["sha3 beyond any gas"][1]
+    assert outcomes["sha3 with one item"][:2] == ("InsufficientStack", "Wanted 2 stack items, only had 1")
+    code = INLINE_PROGRAMS["sha3 of memory ranges"]
+    used = 10_000_000 - hashes[2]
+    messages = {_run_program(code, gas, is_py_evm_loop=False)[1] for gas in range(used)}
+    assert any(message.endswith("Reason: SHA3: word gas cost") for message in messages)
+    assert any(message.endswith("Reason: SHA3") for message in messages)  # the fixed cost
+    loads = outcomes["sload cold, warm, another slot, the same slot pushed full width"]
+    assert loads[4] == [("int", 0xABC), ("int", 0xABC), ("int", 0), ("int", 0xABC), ("int", 0)]
+    # Two cold reads (2,100 each), three warm ones (100 each), five pushes and an ADD (3 each), a PUSH0 (2).
+    assert 10_000_000 - loads[2] == 2 * 2_100 + 3 * 100 + 6 * 3 + 2
+    assert outcomes["sload with no items"][:2] == ("InsufficientStack", "Wanted 1 stack item, had none")

@@ -15,25 +15,51 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+from eth._utils.address import generate_contract_address
 from eth.constants import CREATE_CONTRACT_ADDRESS
-from eth.exceptions import FullStack, Halt, InsufficientStack, OutOfGas, Revert
+from eth.exceptions import (
+    FullStack,
+    Halt,
+    InsufficientStack,
+    InvalidInstruction,
+    InvalidJumpDestination,
+    OutOfGas,
+    Revert,
+)
 from eth.vm.code_stream import CodeStream
 from eth.vm.computation import NO_RESULT
 from eth.vm.execution_context import ExecutionContext
 from eth.vm.forks.cancun.computation import CancunComputation
-from eth.vm.forks.cancun.state import CancunState
+from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
+from eth.vm.forks.cancun.state import CancunState, CancunTransactionExecutor
 from eth.vm.gas_meter import GasMeter
-from eth.vm.logic import duplication as duplication_logic
-from eth.vm.logic import stack as stack_logic
-from eth.vm.logic import swap as swap_logic
 from eth.vm.logic.invalid import InvalidOpcode
+from eth.vm.memory import Memory
+from eth.vm.message import Message
 from eth.vm.opcode import _FastOpcode
 from eth.vm.stack import Stack
 from eth_hash.auto import keccak as eth_hash_keccak
 from eth_typing import Address, BlockNumber, Hash32
+from eth_utils.logging import get_extended_debug_logger
 
 from gusu.crypto.ecdsa import keccak256
 from gusu.execution.context import BlockContext
+from gusu.execution.evm.inline import (
+    BINARY,
+    CALLDATALOAD,
+    DUP,
+    JUMP,
+    JUMPDEST,
+    JUMPI,
+    MSTORE,
+    POP,
+    PUSH,
+    SHA3,
+    SLOAD,
+    SWAP,
+    UNARY,
+    get_inline_opcodes,
+)
 from gusu.execution.evm.settings import EvmSettings
 from gusu.execution.evm.world import BLANK_ROOT, EvmWorld
 from gusu.execution.recursion import bounded_recursion
@@ -89,34 +115,11 @@ def get_jump_analysis(code: bytes) -> tuple[set[int], set[int]]:
     return analysis
 
 
+JUMPDEST_OPCODE = 0x5B
+STOP_OPCODE = 0x00
+
 STACK_ITEMS_MAX = 1024
 """The EVM's stack depth (py-evm's Stack refuses a push onto 1,024 items)."""
-
-_PUSH, _DUP, _SWAP, _POP = range(4)
-
-_stack_opcodes_by_table: dict[int, dict[int, tuple[int, int]]] = {}
-
-
-def get_stack_opcodes(opcode_table: Any) -> dict[int, tuple[int, int]]:
-    """The opcodes of `opcode_table` that are py-evm's own PUSHn, DUPn, SWAPn and POP, as (kind, n).
-
-    Found by their logic functions, so an opcode py-evm (or a later fork) implements differently is
-    simply not run inline."""
-    found = _stack_opcodes_by_table.get(id(opcode_table))
-    if found is None:
-        known: dict[Any, tuple[int, int]] = {stack_logic.pop: (_POP, 1)}
-        for size in range(33):
-            known[getattr(stack_logic, f"push{size}")] = (_PUSH, size)
-        for position in range(1, 17):
-            known[getattr(duplication_logic, f"dup{position}")] = (_DUP, position)
-            known[getattr(swap_logic, f"swap{position}")] = (_SWAP, position)
-        found = {
-            opcode: known[function.logic_fn]
-            for opcode, function in opcode_table.items()
-            if type(function) is _FastOpcode and function.logic_fn in known
-        }
-        _stack_opcodes_by_table[id(opcode_table)] = found
-    return found
 
 
 class _GusuCancunComputation(CancunComputation):
@@ -138,12 +141,15 @@ class _GusuCancunComputation(CancunComputation):
 
         py-evm runs each simple opcode (a `_FastOpcode`: a fixed gas cost, then its logic) through three
         Python calls before the logic: the opcode's ``__call__``, the computation's ``consume_gas`` and
-        the gas meter's, which also checks a debug-log flag. Here the fixed cost is taken from the meter
-        inline, with the same check and the same OutOfGas message (a `GasMeter`'s ``consume_gas`` does only
-        this; the costs are non-negative constants), and the logic is called directly; PUSHn, DUPn, SWAPn
-        and POP (a third of an ERC-20 transfer's opcodes) run inline on the stack's list with py-evm's
-        limits and errors (`get_stack_opcodes`). Every other opcode runs exactly as py-evm runs it.
-        tests/execution/evm/test_evm_dispatch.py compares both loops' results.
+        the gas meter's, which also checks a debug-log flag; the logic then pops and pushes through the
+        stack's methods, each converting and validating. Here the fixed cost is taken from the meter
+        inline, with the same check and the same OutOfGas message (a `GasMeter`'s ``consume_gas`` does
+        only this; the costs are non-negative constants). The opcodes of `get_inline_opcodes` (stack,
+        jumps, word arithmetic and comparisons, MLOAD, MSTORE, CALLDATALOAD, SHA3, SLOAD: all but about ten of an
+        ERC-20 transfer's 290) then run on the stack's list with py-evm's values (an int where py-evm pushes an int,
+        bytes where it pushes bytes), limits and error messages; memory growth goes through py-evm's own
+        ``extend_memory``. Other simple opcodes' logic is called directly, and every other opcode runs
+        exactly as py-evm runs it. tests/execution/evm/test_evm_dispatch.py compares both loops' results.
         """
         with cls(state, message, transaction_context) as computation:
             if computation.is_origin_computation:
@@ -162,68 +168,237 @@ class _GusuCancunComputation(CancunComputation):
             meter = computation._gas_meter
             assert type(meter) is GasMeter, "the inline gas charge is GasMeter.consume_gas's"
             opcode_lookup = computation.opcodes
-            stack_opcodes = get_stack_opcodes(opcode_lookup)
+            inline_opcodes = get_inline_opcodes(opcode_lookup)
             code = computation.code
-            assert type(code) is CodeStream and type(computation._stack) is Stack, "the inline stack opcodes' types"
+            memory = computation._memory
+            assert type(code) is CodeStream and type(computation._stack) is Stack and type(memory) is Memory, (
+                "the inline opcodes' types"
+            )
             raw_code = code._raw_code_bytes
+            code_length = len(raw_code)
+            valid_positions = code.valid_positions
             values = computation._stack.values
+            call_data = message.data_as_bytes
+            assert STOP_OPCODE not in inline_opcodes, "the loop ends after the STOP past the end of the code"
+            is_past_end = False
             try:
-                for opcode in code:
-                    opcode_fn = opcode_lookup.get(opcode)
-                    if type(opcode_fn) is _FastOpcode:
-                        cost = opcode_fn.gas_cost
+                while True:
+                    # CodeStream.__iter__'s steps without its generator: the opcode at the program counter
+                    # (which the previous opcode may have moved), and once past the end, one STOP.
+                    program_counter = code.program_counter
+                    try:
+                        opcode = raw_code[program_counter]
+                    except IndexError:
+                        opcode = STOP_OPCODE
+                        is_past_end = True
+                    else:
+                        code.program_counter = program_counter + 1
+                    inline = inline_opcodes.get(opcode)
+                    if inline is None:
+                        opcode_fn = opcode_lookup.get(opcode)
+                        if type(opcode_fn) is _FastOpcode:
+                            cost = opcode_fn.gas_cost
+                            remaining = meter.gas_remaining
+                            if cost > remaining:
+                                raise OutOfGas(
+                                    f"Out of gas: Needed {cost} - Remaining {remaining} - Reason: {opcode_fn.mnemonic}"
+                                )
+                            meter.gas_remaining = remaining - cost
+                            opcode_fn.logic_fn(computation)
+                        elif opcode_fn is None:
+                            InvalidOpcode(opcode)(computation=computation)
+                        else:
+                            opcode_fn(computation=computation)
+                        if is_past_end:
+                            break
+                        continue
+                    kind, argument, cost, mnemonic = inline
+                    remaining = meter.gas_remaining
+                    if cost > remaining:
+                        raise OutOfGas(f"Out of gas: Needed {cost} - Remaining {remaining} - Reason: {mnemonic}")
+                    meter.gas_remaining = remaining - cost
+                    # Each kind as py-evm's logic and Stack methods do it (same values, limits and errors),
+                    # without their calls. A pop that leaves room makes the following push's FullStack check
+                    # unreachable, so only pushes onto an unpopped stack check it.
+                    if kind == PUSH:
+                        start = program_counter + 1
+                        code.program_counter = start + argument
+                        pushed = raw_code[start : start + argument]
+                        if len(pushed) != argument:
+                            pushed = pushed.ljust(argument, b"\x00")
+                        if len(values) > STACK_ITEMS_MAX - 1:
+                            raise FullStack("Stack limit reached")
+                        values.append(pushed)
+                    elif kind == DUP:
+                        if len(values) > STACK_ITEMS_MAX - 1:
+                            raise FullStack("Stack limit reached")
+                        try:
+                            values.append(values[-argument])
+                        except IndexError:
+                            raise InsufficientStack(f"Insufficient stack items for DUP{argument}") from None
+                    elif kind == SWAP:
+                        other = -argument - 1
+                        try:
+                            values[-1], values[other] = values[other], values[-1]
+                        except IndexError:
+                            raise InsufficientStack(f"Insufficient stack items for SWAP{argument}") from None
+                    elif kind == POP:
+                        try:
+                            values.pop()
+                        except IndexError:
+                            raise InsufficientStack("Wanted 1 stack item, had none") from None
+                    elif kind == JUMPDEST:
+                        pass
+                    elif kind == BINARY:
+                        if len(values) < 2:
+                            raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
+                        left = values.pop()
+                        right = values.pop()
+                        values.append(
+                            argument(
+                                int.from_bytes(left, "big") if type(left) is bytes else left,
+                                int.from_bytes(right, "big") if type(right) is bytes else right,
+                            )
+                        )
+                    elif kind in (JUMP, JUMPI):
+                        if kind == JUMP:
+                            if not values:
+                                raise InsufficientStack("Wanted 1 stack item, had none")
+                            item = values.pop()
+                            is_jump = True
+                        else:
+                            if len(values) < 2:
+                                raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
+                            item = values.pop()
+                            condition = values.pop()
+                            is_jump = bool(int.from_bytes(condition, "big") if type(condition) is bytes else condition)
+                        if is_jump:
+                            destination = int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
+                            code.program_counter = destination
+                            if destination >= code_length or raw_code[destination] != JUMPDEST_OPCODE:
+                                raise InvalidJumpDestination("Invalid Jump Destination")
+                            if destination not in valid_positions and not code.is_valid_opcode(destination):
+                                raise InvalidInstruction("Jump resulted in invalid instruction")
+                    elif kind == UNARY:
+                        if not values:
+                            raise InsufficientStack("Wanted 1 stack item, had none")
+                        value = values.pop()
+                        values.append(argument(int.from_bytes(value, "big") if type(value) is bytes else value))
+                    elif kind == CALLDATALOAD:
+                        if not values:
+                            raise InsufficientStack("Wanted 1 stack item, had none")
+                        item = values.pop()
+                        offset = int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
+                        values.append(call_data[offset : offset + 32].ljust(32, b"\x00").lstrip(b"\x00"))
+                    elif kind == SHA3:
+                        if len(values) < 2:
+                            raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
+                        item = values.pop()
+                        offset = int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
+                        item = values.pop()
+                        size = int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
+                        # As for MSTORE below; a size of 0 neither grows memory nor costs gas.
+                        if size and (offset + size + 31) & ~31 > len(memory._bytes):
+                            computation.extend_memory(offset, size)
+                        hashed = bytes(memory._bytes[offset : offset + size])
+                        cost = argument * ((len(hashed) + 31) // 32)
                         remaining = meter.gas_remaining
                         if cost > remaining:
                             raise OutOfGas(
-                                f"Out of gas: Needed {cost} - Remaining {remaining} - Reason: {opcode_fn.mnemonic}"
+                                f"Out of gas: Needed {cost} - Remaining {remaining} - Reason: SHA3: word gas cost"
                             )
                         meter.gas_remaining = remaining - cost
-                        stack_opcode = stack_opcodes.get(opcode)
-                        if stack_opcode is None:
-                            opcode_fn.logic_fn(computation)
-                            continue
-                        # PUSHn, DUPn, SWAPn and POP as py-evm's stack.push_XX, Stack.dup, Stack.swap and
-                        # Stack.pop1_any do them (same limits, same errors), without their five calls.
-                        kind, position = stack_opcode
-                        if kind == _PUSH:
-                            start = code.program_counter
-                            code.program_counter = start + position
-                            pushed = raw_code[start : start + position]
-                            if len(pushed) != position:
-                                pushed = pushed.ljust(position, b"\x00")
-                            if len(values) > STACK_ITEMS_MAX - 1:
-                                raise FullStack("Stack limit reached")
-                            values.append(pushed)
-                        elif kind == _DUP:
-                            if len(values) > STACK_ITEMS_MAX - 1:
-                                raise FullStack("Stack limit reached")
-                            try:
-                                values.append(values[-position])
-                            except IndexError:
-                                raise InsufficientStack(f"Insufficient stack items for DUP{position}") from None
-                        elif kind == _SWAP:
-                            other = -position - 1
-                            try:
-                                values[-1], values[other] = values[other], values[-1]
-                            except IndexError:
-                                raise InsufficientStack(f"Insufficient stack items for SWAP{position}") from None
-                        else:  # POP
-                            try:
-                                values.pop()
-                            except IndexError:
-                                raise InsufficientStack("Wanted 1 stack item, had none") from None
-                    elif opcode_fn is None:
-                        InvalidOpcode(opcode)(computation=computation)
-                    else:
-                        opcode_fn(computation=computation)
+                        values.append(keccak256(hashed))
+                    elif kind == SLOAD:
+                        # berlin's sload_eip2929: the slot's EIP-2929 cost (cold the first time in the
+                        # transaction, which warms it), then the value read through the same state calls.
+                        if not values:
+                            raise InsufficientStack("Wanted 1 stack item, had none")
+                        item = values.pop()
+                        slot = int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
+                        storage_address = message.storage_address
+                        if state.is_storage_warm(storage_address, slot):
+                            cost = argument[1]
+                        else:
+                            state.mark_storage_warm(storage_address, slot)
+                            cost = argument[0]
+                        remaining = meter.gas_remaining
+                        if cost > remaining:
+                            raise OutOfGas(f"Out of gas: Needed {cost} - Remaining {remaining} - Reason: {mnemonic}")
+                        meter.gas_remaining = remaining - cost
+                        values.append(state.get_storage(address=storage_address, slot=slot))
+                    else:  # MSTORE, MLOAD
+                        if not values:
+                            raise InsufficientStack("Wanted 1 stack item, had none")
+                        item = values.pop()
+                        offset = int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
+                        if kind == MSTORE:
+                            if not values:
+                                raise InsufficientStack("Wanted 1 stack item, had none")
+                            item = values.pop()
+                            # py-evm's to_bytes then rjust: an int's 32 big-endian bytes, bytes padded on the left.
+                            word = item.rjust(32, b"\x00") if isinstance(item, bytes) else item.to_bytes(32, "big")
+                        # Memory below ceil32(start + 32) needs no growth and costs nothing more (py-evm's
+                        # extend_memory then charges 0 and its Memory.extend returns at once).
+                        if (offset + 63) & ~31 > len(memory._bytes):
+                            computation.extend_memory(offset, 32)
+                        if kind == MSTORE:
+                            memory._bytes[offset : offset + 32] = word
+                        else:
+                            values.append(bytes(memory._bytes[offset : offset + 32]))
             except Halt:
                 pass
         return computation
 
 
+class _GusuCancunTransactionExecutor(CancunTransactionExecutor):
+    def build_evm_message(self, transaction: Any) -> Any:
+        """py-evm's `CancunTransactionExecutor.build_evm_message` step for step without its debug-log line,
+        whose message py-evm builds on every transaction whether or not anything is logged: the hex of the
+        whole contract code, a keccak of the call data and the transaction's repr (about a tenth of an ERC-20
+        transfer's executor time). The state it changes and the message it returns are the same."""
+        state = self.vm_state
+        london_gas_fee = transaction.gas * state.get_gas_price(transaction)
+        blob_data_fee = self.calc_data_fee(transaction) if transaction.type_id == BLOB_TX_TYPE else 0
+        state.delta_balance(transaction.sender, -1 * (london_gas_fee + blob_data_fee))
+        state.increment_nonce(transaction.sender)
+        msg_refund = self.calc_message_refund(transaction)
+        message_gas = transaction.gas - transaction.intrinsic_gas
+        if transaction.to == CREATE_CONTRACT_ADDRESS:
+            contract_address = generate_contract_address(transaction.sender, state.get_nonce(transaction.sender) - 1)
+            data = b""
+            code = transaction.data
+            is_delegation = False
+        else:
+            contract_address = None
+            data = transaction.data
+            code, delegation_address = self.get_code_at_address(transaction.to)
+            is_delegation = delegation_address is not None
+        return Message(
+            gas=message_gas,
+            to=transaction.to,
+            sender=transaction.sender,
+            value=transaction.value,
+            data=data,
+            code=code,
+            create_address=cast(Any, contract_address),  # py-evm's own default is None too
+            refund=msg_refund,
+            is_delegation=is_delegation,
+        )
+
+
+_STATE_LOGGER = get_extended_debug_logger("eth.vm.state._GusuCancunState")
+
+
 class _GusuCancunState(CancunState):
     account_db_class = _use_world  # type: ignore[assignment]
     computation_class = _GusuCancunComputation
+    transaction_executor_class = _GusuCancunTransactionExecutor
+
+    @property
+    def logger(self) -> Any:
+        """The logger py-evm's property looks up (by this class's name) on every use, looked up once."""
+        return _STATE_LOGGER
 
     def set_system_contracts(self) -> None:
         pass  # Gusu installs no system contracts (no beacon roots: there is no beacon chain)

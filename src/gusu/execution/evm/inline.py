@@ -1,0 +1,186 @@
+"""Which of py-evm's opcodes the engine's loop runs inline, and the word arithmetic it runs them with.
+
+`gusu.execution.evm.engine`'s loop looks each opcode up once in `get_inline_opcodes`' table and, for
+the opcodes found there, charges the fixed gas and does the work on the stack's list itself instead of
+through py-evm's chain of calls (opcode, computation, gas meter, stack, validation). An opcode is in the
+table only if py-evm implements it with one of the logic functions named here (found by identity), so an
+opcode that py-evm or a later fork implements differently simply runs as py-evm runs it.
+
+The formulas are py-evm's (eth.vm.logic.arithmetic and .comparison) written on two or one plain
+integers; tests/execution/evm/test_evm_dispatch.py compares them with py-evm's own functions on edge
+values and whole programs with py-evm's loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from eth.constants import GAS_SHA3WORD
+from eth.vm.forks.berlin import logic as berlin_logic
+from eth.vm.forks.berlin.constants import COLD_SLOAD_COST, WARM_STORAGE_READ_COST
+from eth.vm.logic import arithmetic, comparison, context, flow, memory, sha3
+from eth.vm.logic import duplication as duplication_logic
+from eth.vm.logic import stack as stack_logic
+from eth.vm.logic import swap as swap_logic
+from eth.vm.opcode import _FastOpcode
+
+WORD_MAX = 2**256 - 1
+SIGNED_WORD_MAX = 2**255 - 1
+WORD_CEILING = 2**256
+
+# The kinds, roughly in the order of how often an ERC-20 transfer runs them (the loop tests them in turn).
+PUSH, DUP, SWAP, POP, JUMPDEST, JUMP, JUMPI, BINARY, UNARY, CALLDATALOAD, SHA3, SLOAD, MSTORE, MLOAD = range(14)
+
+
+class InlineOpcode(NamedTuple):
+    kind: int
+    argument: Any
+    """PUSHn's n, DUPn's and SWAPn's position, a BINARY or UNARY opcode's formula, SHA3's gas per word of
+    input, SLOAD's (cold, warm) gas (EIP-2929); otherwise None."""
+    gas_cost: int
+    mnemonic: str
+
+
+def _to_signed(value: int) -> int:
+    return value if value <= SIGNED_WORD_MAX else value - WORD_CEILING
+
+
+# Binary formulas take (top, second): py-evm's stack_pop_ints(2) gives the top first.
+def compute_add(left: int, right: int) -> int:
+    return (left + right) & WORD_MAX
+
+
+def compute_sub(left: int, right: int) -> int:
+    return (left - right) & WORD_MAX
+
+
+def compute_mul(left: int, right: int) -> int:
+    return (left * right) & WORD_MAX
+
+
+def compute_div(numerator: int, denominator: int) -> int:
+    return 0 if denominator == 0 else (numerator // denominator) & WORD_MAX
+
+
+def compute_mod(value: int, modulus: int) -> int:
+    return 0 if modulus == 0 else value % modulus
+
+
+def compute_lt(left: int, right: int) -> int:
+    return 1 if left < right else 0
+
+
+def compute_gt(left: int, right: int) -> int:
+    return 1 if left > right else 0
+
+
+def compute_slt(left: int, right: int) -> int:
+    return 1 if _to_signed(left) < _to_signed(right) else 0
+
+
+def compute_sgt(left: int, right: int) -> int:
+    return 1 if _to_signed(left) > _to_signed(right) else 0
+
+
+def compute_eq(left: int, right: int) -> int:
+    return 1 if left == right else 0
+
+
+def compute_and(left: int, right: int) -> int:
+    return left & right
+
+
+def compute_or(left: int, right: int) -> int:
+    return left | right
+
+
+def compute_xor(left: int, right: int) -> int:
+    return left ^ right
+
+
+def compute_byte(position: int, value: int) -> int:
+    return 0 if position >= 32 else (value >> (8 * (31 - position))) & 0xFF
+
+
+def compute_shl(shift: int, value: int) -> int:
+    return 0 if shift >= 256 else (value << shift) & WORD_MAX
+
+
+def compute_shr(shift: int, value: int) -> int:
+    return 0 if shift >= 256 else (value >> shift) & WORD_MAX
+
+
+def compute_iszero(value: int) -> int:
+    return 1 if value == 0 else 0
+
+
+def compute_not(value: int) -> int:
+    return WORD_MAX - value
+
+
+BINARY_FORMULAS: dict[Callable[..., None], Callable[[int, int], int]] = {
+    arithmetic.add: compute_add,
+    arithmetic.sub: compute_sub,
+    arithmetic.mul: compute_mul,
+    arithmetic.div: compute_div,
+    arithmetic.mod: compute_mod,
+    arithmetic.shl: compute_shl,
+    arithmetic.shr: compute_shr,
+    comparison.lt: compute_lt,
+    comparison.gt: compute_gt,
+    comparison.slt: compute_slt,
+    comparison.sgt: compute_sgt,
+    comparison.eq: compute_eq,
+    comparison.and_op: compute_and,
+    comparison.or_op: compute_or,
+    comparison.xor: compute_xor,
+    comparison.byte_op: compute_byte,
+}
+"""py-evm's logic function of each binary opcode run inline, and its formula."""
+
+UNARY_FORMULAS: dict[Callable[..., None], Callable[[int], int]] = {
+    comparison.iszero: compute_iszero,
+    comparison.not_op: compute_not,
+}
+
+
+def _compute_kinds() -> dict[Callable[..., None], tuple[int, Any]]:
+    kinds: dict[Callable[..., None], tuple[int, Any]] = {stack_logic.pop: (POP, None)}
+    for size in range(33):
+        kinds[getattr(stack_logic, f"push{size}")] = (PUSH, size)
+    for position in range(1, 17):
+        kinds[getattr(duplication_logic, f"dup{position}")] = (DUP, position)
+        kinds[getattr(swap_logic, f"swap{position}")] = (SWAP, position)
+    kinds.update({function: (BINARY, formula) for function, formula in BINARY_FORMULAS.items()})
+    kinds.update({function: (UNARY, formula) for function, formula in UNARY_FORMULAS.items()})
+    kinds[flow.jumpdest] = (JUMPDEST, None)
+    kinds[flow.jump] = (JUMP, None)
+    kinds[flow.jumpi] = (JUMPI, None)
+    kinds[memory.mstore] = (MSTORE, None)
+    kinds[memory.mload] = (MLOAD, None)
+    kinds[context.calldataload] = (CALLDATALOAD, None)
+    kinds[sha3.sha3] = (SHA3, GAS_SHA3WORD)
+    kinds[berlin_logic.sload_eip2929] = (SLOAD, (COLD_SLOAD_COST, WARM_STORAGE_READ_COST))
+    return kinds
+
+
+_KINDS = _compute_kinds()
+
+_inline_opcodes_by_table: dict[int, tuple[Any, dict[int, InlineOpcode]]] = {}
+
+
+def get_inline_opcodes(opcode_table: Any) -> dict[int, InlineOpcode]:
+    """The opcodes of `opcode_table` the engine runs inline: py-evm's simple opcodes (`_FastOpcode`, a fixed
+    gas cost then the logic) whose logic function is one of those above, with that fixed cost."""
+    cached = _inline_opcodes_by_table.get(id(opcode_table))
+    if cached is not None and cached[0] is opcode_table:
+        return cached[1]
+    found: dict[int, InlineOpcode] = {}
+    for opcode, function in opcode_table.items():
+        if type(function) is _FastOpcode and function.logic_fn in _KINDS:
+            kind, argument = _KINDS[function.logic_fn]
+            found[opcode] = InlineOpcode(kind, argument, function.gas_cost, function.mnemonic)
+    # The table is kept with its entry so that its id is not reused by another table while cached.
+    _inline_opcodes_by_table[id(opcode_table)] = (opcode_table, found)
+    return found
