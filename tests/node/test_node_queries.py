@@ -13,9 +13,24 @@ from pathlib import Path
 from node_helpers import load_dev_key, make_chain, sign_transfer, start_node, wait_for_receipt
 
 from gusu.ledger.types import Height
+from gusu.node.chain import ChainLayout
+from gusu.node.node import Node
 from gusu.node.queries import ChainQueries
+from gusu.node.service import ReceiptRecord
+from gusu.sdk.transactions import SignedTransaction
 
 RECIPIENT = b"\x44" * 20
+
+
+async def _commit_one_transfer(node: Node, layout: ChainLayout) -> tuple[SignedTransaction, ReceiptRecord]:
+    signed = sign_transfer(node, load_dev_key(layout), RECIPIENT, 5)
+    await node.submit_transactions([signed.raw])
+    return signed, await wait_for_receipt(node, signed.transaction_id)
+
+
+def _make_queries(node: Node, tip: list[int]) -> ChainQueries:
+    """The node's queries over its store, with a tip the test moves (tip[0])."""
+    return ChainQueries(node.suite, lambda: node.store, node._mempool, node._executor, lambda: tip[0])
 
 
 def test_a_block_above_the_tip_is_answered_as_not_committed(tmp_path: Path) -> None:
@@ -23,12 +38,10 @@ def test_a_block_above_the_tip_is_answered_as_not_committed(tmp_path: Path) -> N
         layout = make_chain(tmp_path / "chain")
         node = await start_node(layout)
         try:
-            signed = sign_transfer(node, load_dev_key(layout), RECIPIENT, 5)
-            await node.submit_transactions([signed.raw])
-            record = await wait_for_receipt(node, signed.transaction_id)
+            signed, record = await _commit_one_transfer(node, layout)
             height = Height(record.height)
             tip = [int(height)]
-            queries = ChainQueries(node.suite, lambda: node.store, node._mempool, node._executor, lambda: tip[0])
+            queries = _make_queries(node, tip)
             # At the tip: everything is visible, as through the node.
             assert queries.get_receipt(signed.transaction_id) is not None
             assert queries.get_proof(signed.transaction_id, of_receipts=True) is not None
@@ -62,15 +75,13 @@ def test_events_are_listed_as_of_the_tip_and_only_for_a_known_contract(tmp_path:
         layout = make_chain(tmp_path / "chain")
         node = await start_node(layout)
         try:
-            signed = sign_transfer(node, load_dev_key(layout), RECIPIENT, 5)
-            await node.submit_transactions([signed.raw])
-            record = await wait_for_receipt(node, signed.transaction_id)
+            signed, record = await _commit_one_transfer(node, layout)
             height = Height(record.height)
             emitted = record.receipt.events
             assert emitted, "a transfer emits an event"
             contract = emitted[0].contract
             tip = [int(height)]
-            queries = ChainQueries(node.suite, lambda: node.store, node._mempool, node._executor, lambda: tip[0])
+            queries = _make_queries(node, tip)
             scan = queries.get_events(contract, None, Height(0), height, 100, 100_000)
             assert not scan.is_cut_short
             found = list(scan.events)
