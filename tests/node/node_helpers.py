@@ -149,9 +149,13 @@ def schedule_change(
     genesis = node._genesis
 
     def execute_with_governance(
-        state: StateReader, block: BlockContext, transactions: Sequence[TransactionInput]
+        state: StateReader,
+        block: BlockContext,
+        transactions: Sequence[TransactionInput],
+        *,
+        gas_max: int | None = None,
     ) -> BlockExecutionResult:
-        result = execute_block(state, block, transactions)
+        result = execute_block(state, block, transactions, gas_max=gas_max)
         if block.height != decided_height:
             return result
         schedule = get_config_schedule(genesis, state)
