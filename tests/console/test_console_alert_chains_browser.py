@@ -18,11 +18,11 @@ import pytest
 from aiohttp import web
 from console_helpers import Chain, find_free_port, serve_console_in_thread
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 from test_console_browser import WAIT_S, _check_clean, _fill, _set_language, _wait_for, browser, pytestmark, screenshots
 
+from browser_helpers import is_replaced
 from gusu.console.accounts import STORE_KEY, ensure_first_operator
 from gusu.console.chain_store import ChainStore, NewChain
 from gusu.console.i18n import load_catalogues
@@ -63,7 +63,7 @@ def alert_chains_console(chain: Chain) -> Iterator[tuple[str, str, int]]:
 
 def _submit(browser: Any, form: Any) -> None:
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    WebDriverWait(browser, WAIT_S).until(expected_conditions.staleness_of(form))
+    WebDriverWait(browser, WAIT_S).until(is_replaced(form))
 
 
 def _history(browser: Any, url: str) -> list[tuple[str, str, str, str]]:

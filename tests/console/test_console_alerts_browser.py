@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 from console_helpers import COMMAND_TIMEOUT_S, find_free_port
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 from test_console_browser import _check_clean, _set_language, _wait_for, browser, pytestmark, screenshots
 
+from browser_helpers import is_replaced
 from gusu.console.i18n import load_catalogues
 
 __all__ = ["browser", "pytestmark", "screenshots"]  # fixtures and marks shared with test_console_browser.py
@@ -150,7 +150,7 @@ def test_rules_fire_and_the_dashboard_reconnects_after_a_node_restart(
         form.find_element(By.CSS_SELECTOR, "button").click()
         # The form posts and the answer is a new page: wait until the old one has gone, or the
         # next round finds the old form and it goes stale under it (a CI flake).
-        WebDriverWait(browser, RECONNECT_WAIT_S).until(expected_conditions.staleness_of(form))
+        WebDriverWait(browser, RECONNECT_WAIT_S).until(is_replaced(form))
         if kind == "mempool_full":
             error = _wait_for(browser, "p.error")
             assert error.text == zh["error.alert_threshold_invalid"].format(low=1, high=100)

@@ -146,7 +146,6 @@ def test_a_block_of_thousands_is_paged_with_bounded_node_reads() -> None:
 
 selenium = pytest.importorskip("selenium.webdriver", reason="pip install selenium (the test extra)")
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 from test_console_browser import (  # noqa: E402
     WAIT_S,
@@ -158,6 +157,7 @@ from test_console_browser import (  # noqa: E402
     screenshots,
 )
 
+from browser_helpers import is_replaced  # noqa: E402
 from gusu.console.i18n import LANGUAGES, load_catalogues  # noqa: E402
 
 __all__ = ["browser", "pytestmark", "screenshots"]  # fixtures and marks shared with test_console_browser.py
@@ -198,7 +198,7 @@ def test_big_block_page_pages_its_transactions(
     assert later.text == messages["block.transactions_next"]
     old_main = browser.find_element(By.ID, "block-transactions-range")
     later.click()
-    WebDriverWait(browser, WAIT_S).until(expected_conditions.staleness_of(old_main))
+    WebDriverWait(browser, WAIT_S).until(is_replaced(old_main))
     _wait_for(browser, "#block-transactions-range")
     assert browser.current_url.endswith(f"?offset={BLOCK_TRANSACTIONS_PAGE_DEFAULT}")
     first_row = browser.find_element(By.CSS_SELECTOR, "main tbody tr td a").text

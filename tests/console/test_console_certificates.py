@@ -133,7 +133,6 @@ def test_the_sources_read_from_a_real_node(chain: Chain) -> None:
 
 selenium = pytest.importorskip("selenium.webdriver", reason="pip install selenium (the test extra)")
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 from test_console_browser import (  # noqa: E402
     WAIT_S,
@@ -145,6 +144,7 @@ from test_console_browser import (  # noqa: E402
     screenshots,
 )
 
+from browser_helpers import is_replaced  # noqa: E402
 from gusu.console.i18n import LANGUAGES, load_catalogues  # noqa: E402
 
 __all__ = ["browser", "pytestmark", "screenshots"]  # fixtures and marks shared with test_console_browser.py
@@ -190,7 +190,7 @@ def test_dashboard_shows_the_certificate_expiry_counter(
     _fill(browser, "#field-password", password)
     form = browser.find_element(By.ID, "login-form")
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    WebDriverWait(browser, WAIT_S).until(expected_conditions.staleness_of(form))
+    WebDriverWait(browser, WAIT_S).until(is_replaced(form))
     browser.get(f"{url}/")
     counter = _wait_for(browser, "#certificate-expiry")
     assert counter.get_attribute("data-status") == "expiring" and counter.get_attribute("data-days") == "17"

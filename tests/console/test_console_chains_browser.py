@@ -19,10 +19,10 @@ import pytest
 from console_helpers import find_free_port
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 from test_console_browser import _check_clean, _set_language, _wait_for, browser, pytestmark, screenshots
 
+from browser_helpers import is_replaced
 from gusu.console.i18n import load_catalogues
 from gusu.eval.network import LocalNetwork, find_free_base_port
 
@@ -112,7 +112,7 @@ def test_the_wizard_creates_runs_and_stops_a_network(
     # Show this chain: the organisations page reads its registry.
     select = browser.find_element(By.CSS_SELECTOR, 'form[action="/chains/select"] button')
     select.click()
-    WebDriverWait(browser, NETWORK_WAIT_S).until(expected_conditions.staleness_of(select))  # the choice is saved
+    WebDriverWait(browser, NETWORK_WAIT_S).until(is_replaced(select))  # the choice is saved
     _wait_for(browser, "#chains")
     browser.get(url + "/organisations")
     _wait_for(browser, "#organisations")

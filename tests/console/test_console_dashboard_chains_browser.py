@@ -18,10 +18,10 @@ import pytest
 from aiohttp import web
 from console_helpers import COMMAND_TIMEOUT_S, Chain, find_free_port, serve_console_in_thread
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 from test_console_browser import WAIT_S, _fill, _set_language, _wait_for, browser, pytestmark, screenshots
 
+from browser_helpers import is_replaced
 from gusu.console.accounts import STORE_KEY, ensure_first_operator
 from gusu.console.chain_store import ChainStore, NewChain
 from gusu.console.i18n import LANGUAGES, load_catalogues
@@ -117,7 +117,7 @@ def test_dashboard_lists_chains_and_nodes_with_health(
     _fill(browser, "#field-password", password)
     form = browser.find_element(By.ID, "login-form")
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    WebDriverWait(browser, WAIT_S).until(expected_conditions.staleness_of(form))
+    WebDriverWait(browser, WAIT_S).until(is_replaced(form))
     _set_language(browser, language)
     browser.get(url + "/")
     _wait_for(browser, "#dashboard-chains table")

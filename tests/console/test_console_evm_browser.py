@@ -24,11 +24,11 @@ from typing import Any
 import pytest
 from console_helpers import COMMAND_TIMEOUT_S, find_free_port
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 from test_console_browser import WAIT_S, _check_clean, _set_language, _wait_for, browser, pytestmark, screenshots
 
+from browser_helpers import is_replaced
 from gusu.console.i18n import load_catalogues
 from gusu.crypto.keyfile import decrypt_key_file
 from gusu.sdk import Client
@@ -133,7 +133,7 @@ def _submit(browser: Any, form_css: str) -> None:
     """Clicks the form's submit button and waits for the next page to replace this one."""
     form = browser.find_element(By.CSS_SELECTOR, form_css)
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    WebDriverWait(browser, WAIT_S).until(expected_conditions.staleness_of(form))
+    WebDriverWait(browser, WAIT_S).until(is_replaced(form))
 
 
 def test_upload_approve_deploy_call_and_see_events_in_both_languages(
@@ -248,7 +248,7 @@ def test_upload_approve_deploy_call_and_see_events_in_both_languages(
     browser.find_element(By.ID, "events").location_once_scrolled_into_view  # noqa: B018 (the screenshot shows it)
     browser.save_screenshot(str(screenshots / "evm-events-en.png"))
     rows[0].find_element(By.CSS_SELECTOR, "a.log-transaction").click()
-    WebDriverWait(browser, WAIT_S).until(expected_conditions.staleness_of(rows[0]))
+    WebDriverWait(browser, WAIT_S).until(is_replaced(rows[0]))
     # The explorer's page of the transaction (its script fills the page from the console's API).
     WebDriverWait(browser, WAIT_S).until(lambda driver: outside in driver.find_element(By.TAG_NAME, "main").text)
     browser.get(contract_page)

@@ -14,11 +14,11 @@ import pytest
 from aiohttp import web
 from console_helpers import Chain, find_free_port, serve_console_in_thread
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 from test_console_browser import WAIT_S, _fill, _set_language, _wait_for, browser, pytestmark, screenshots
 
+from browser_helpers import is_replaced
 from gusu.console.accounts import STORE_KEY, ensure_first_operator
 from gusu.console.i18n import LANGUAGES, load_catalogues
 from gusu.console.server import create_app
@@ -56,7 +56,7 @@ def governance_console(chain: Chain) -> Iterator[tuple[str, str, str]]:
 def _submit(browser: Any, form_css: str, button_css: str = "button[type=submit]") -> None:
     form = browser.find_element(By.CSS_SELECTOR, form_css)
     form.find_element(By.CSS_SELECTOR, button_css).click()
-    WebDriverWait(browser, WAIT_S).until(expected_conditions.staleness_of(form))
+    WebDriverWait(browser, WAIT_S).until(is_replaced(form))
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

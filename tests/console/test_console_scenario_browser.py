@@ -21,12 +21,12 @@ import test_console_browser as shared
 import test_console_chains_browser as chains_shared
 from console_helpers import COMMAND_TIMEOUT_S, RECIPIENT, find_free_port
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 from test_console_browser import _check_clean, _fill, _log_in, _set_language, _wait_for
 from test_console_chains_browser import NETWORK_WAIT_S, _state
 
+from browser_helpers import is_replaced
 from gusu.console.i18n import load_catalogues
 from gusu.crypto.keyfile import read_key_file_metadata
 from gusu.eval.network import LocalNetwork, find_free_base_port
@@ -43,7 +43,7 @@ def _submit(browser: Any, css: str) -> None:
     """Click a form's submit button and wait for the posted form's page to go."""
     form = browser.find_element(By.CSS_SELECTOR, css)
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    WebDriverWait(browser, NETWORK_WAIT_S).until(expected_conditions.staleness_of(form))
+    WebDriverWait(browser, NETWORK_WAIT_S).until(is_replaced(form))
 
 
 def _passphrase(key_file: Path) -> str:
@@ -119,7 +119,7 @@ def test_wizard_deploy_call_explore_and_verify(
         _fill(browser, f"#vote-{proposal}-passphrase", _passphrase(admin))
         vote = browser.find_element(By.ID, f"vote-{proposal}")
         vote.find_element(By.CSS_SELECTOR, 'button[name="approve"][value="true"]').click()
-        WebDriverWait(browser, NETWORK_WAIT_S).until(expected_conditions.staleness_of(vote))
+        WebDriverWait(browser, NETWORK_WAIT_S).until(is_replaced(vote))
         assert _wait_for(browser, "#transaction-result").get_attribute("data-success") == "true"
     browser.get(url + "/governance")
     assert browser.find_elements(By.CSS_SELECTOR, 'tr[data-status="approved"]')

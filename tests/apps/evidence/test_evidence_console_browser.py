@@ -26,6 +26,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 
+from browser_helpers import is_replaced  # noqa: E402
 from browser_helpers import set_language as _set_language  # noqa: E402
 
 CHROMIUM = shutil.which("chromium")
@@ -151,7 +152,7 @@ def test_public_verification_page(site: Site, browser: Any, language: str, tmp_p
     field.clear()
     field.send_keys("EV-00000001")
     browser.find_element(By.ID, "evidence-lookup").click()
-    WebDriverWait(browser, WAIT_S).until(expected_conditions.staleness_of(form))
+    WebDriverWait(browser, WAIT_S).until(is_replaced(form))
     assert _wait_for(browser, "#evidence-record-id").text == "EV-00000001"
     recorded = compute_content_hashes(site.document.read_bytes())
     assert browser.find_element(By.ID, "evidence-sm3").text == "0x" + recorded.sm3.hex()

@@ -35,6 +35,7 @@ from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.select import Select  # noqa: E402
 from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 
+from browser_helpers import is_replaced  # noqa: E402
 from browser_helpers import set_language as _set_language  # noqa: E402
 
 CHROMIUM = shutil.which("chromium")
@@ -172,7 +173,7 @@ def _wait_for(browser: Any, css: str) -> Any:
 def _submit(browser: Any, form_css: str) -> None:
     form = browser.find_element(By.CSS_SELECTOR, form_css)
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    WebDriverWait(browser, WAIT_S).until(expected_conditions.staleness_of(form))
+    WebDriverWait(browser, WAIT_S).until(is_replaced(form))
 
 
 def _check_clean(browser: Any, origin: str, page: str) -> None:

@@ -43,6 +43,7 @@ from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.select import Select  # noqa: E402
 from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 
+from browser_helpers import is_replaced  # noqa: E402
 from browser_helpers import set_language as _set_language  # noqa: E402
 
 CHROMIUM = shutil.which("chromium")
@@ -208,7 +209,7 @@ def _wait_for(browser: Any, css: str) -> Any:
 def _submit(browser: Any, form_css: str) -> None:
     form = browser.find_element(By.CSS_SELECTOR, form_css)
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    WebDriverWait(browser, WAIT_S).until(expected_conditions.staleness_of(form))
+    WebDriverWait(browser, WAIT_S).until(is_replaced(form))
 
 
 def _fill(browser: Any, form_id: str, values: dict[str, str]) -> None:
@@ -342,7 +343,7 @@ def test_brand_qc_ship_receive_and_the_public_timeline(
     )
     _submit_raw = browser.find_element(By.ID, "x")
     browser.execute_script("arguments[0].submit()", _submit_raw)
-    WebDriverWait(browser, WAIT_S).until(expected_conditions.staleness_of(_submit_raw))
+    WebDriverWait(browser, WAIT_S).until(is_replaced(_submit_raw))
     assert _wait_for(browser, "#tracex-result").text == messages["tracex.error.not_consignee"]
     browser.get_log("browser")  # drop the refused POST's expected 400 from the log
     # The named consignee, another console user, receives and puts the batch on sale.

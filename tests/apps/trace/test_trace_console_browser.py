@@ -35,6 +35,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 
+from browser_helpers import is_replaced  # noqa: E402
 from browser_helpers import set_language as _set_language  # noqa: E402
 
 CHROMIUM = shutil.which("chromium")
@@ -200,7 +201,7 @@ def _submit_code(browser: Any, payload: str) -> None:
     field.clear()
     field.send_keys(payload)
     browser.find_element(By.ID, "trace-submit").click()
-    WebDriverWait(browser, WAIT_S).until(expected_conditions.staleness_of(form))
+    WebDriverWait(browser, WAIT_S).until(is_replaced(form))
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
