@@ -434,8 +434,6 @@ class _RocksStore(_DiskStore):
                 f"cannot open the rocksdb store at {path}: {exc}; if the files are "
                 "damaged, restore the directory from a backup or resync the node"
             ) from exc
-        self._sync_options = rocksdict.WriteOptions()
-        self._sync_options.sync = True
         self._async_options = rocksdict.WriteOptions()
         self._async_options.sync = False
 
@@ -462,7 +460,13 @@ class _RocksStore(_DiskStore):
             else:
                 engine_batch.put(key, value)
         with self._engine_errors("write"):
-            self._db.write(engine_batch, self._sync_options if sync else self._async_options)
+            # rocksdict holds the GIL for all of `write`, fsync included (measured: a 4 ms synced write stops
+            # every other thread for 4 ms), but not for `flush_wal`. So the batch goes to the log unsynced and
+            # the log is synced after, with the GIL released: as durable when this returns (RocksDB's FlushWAL
+            # with sync), and the node's event loop keeps serving while the disk syncs.
+            self._db.write(engine_batch, self._async_options)
+            if sync:
+                self._db.flush_wal(True)
 
     def iterate(
         self, prefix: bytes, *, reverse: bool = False, end: bytes | None = None
