@@ -73,13 +73,15 @@ def check_target(target: dict[str, Any], name: str) -> None:
     assert target["open"]["rate"] == pytest.approx(target["closed"]["tps"] / 2, rel=0.01)
 
 
-def test_evm_bench_against_one_gusu_node() -> None:
-    code, result, stderr = run_evm_bench()
+def test_evm_bench_against_one_gusu_node_twice() -> None:
+    code, result, stderr = run_evm_bench("--rounds", "2")
     assert code == 0, stderr
     assert result is not None and result["load"] == "evm-erc20"
-    (target,) = result["targets"]
-    check_target(target, "gusu")
-    assert target["nodes"] == 1 and target["gas_price"] == 0
+    assert result["settings"]["rounds"] == 2
+    first, second = result["targets"]
+    for target, round_ in ((first, 1), (second, 2)):
+        check_target(target, "gusu")
+        assert target["nodes"] == 1 and target["gas_price"] == 0 and target["round"] == round_
     assert result["comparison"] is None
     assert len(result["load_average_start"]) == 3 and result["hardware"]["cores"] >= 1
 
@@ -97,6 +99,20 @@ def test_evm_bench_against_hardhat_side_by_side() -> None:
     assert result["comparison"]["tps_ratio"] == pytest.approx(
         gusu["closed"]["tps"] / hardhat["closed"]["tps"], rel=0.01
     )
+
+
+def test_rounds_go_with_the_evm_load_only() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "gusu.cli.main", "bench", "--rounds", "2", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert completed.returncode != 0
+    error = json.loads(completed.stdout)["error"]
+    assert error["code"] == "usage_invalid" and "--rounds" in error["message"]
 
 
 def test_evm_bench_refuses_options_of_the_other_loads() -> None:

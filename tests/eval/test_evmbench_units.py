@@ -106,6 +106,29 @@ def test_comparison_needs_both_targets() -> None:
     assert compute_comparison([hardhat | {"error": "x"}, gusu]) is None
 
 
+def test_rounds_compare_within_a_round_and_report_medians() -> None:
+    def run(name: str, round_: int, tps: float) -> dict[str, object]:
+        return {"name": name, "round": round_, "closed": {"tps": tps}}
+
+    targets = [
+        run("hardhat", 1, 600.0),
+        run("gusu", 1, 900.0),  # 1.5
+        run("hardhat", 2, 700.0),
+        run("gusu", 2, 700.0),  # 1.0
+        run("hardhat", 3, 500.0),
+        run("gusu", 3, 1000.0),  # 2.0
+        run("hardhat", 4, 650.0) | {"error": "did not start"},
+        run("gusu", 4, 5000.0),  # no Hardhat in this round: counts in no median
+    ]
+    comparison = compute_comparison(targets)
+    assert comparison is not None
+    assert [item["round"] for item in comparison["rounds"]] == [1, 2, 3]
+    assert [item["tps_ratio"] for item in comparison["rounds"]] == [1.5, 1.0, 2.0]
+    assert comparison["tps_ratio"] == 1.5
+    assert comparison["gusu_tps"] == 900.0
+    assert comparison["hardhat_tps"] == 600.0
+
+
 def test_signed_transfers_decode_as_eip155_transactions_from_the_right_sender() -> None:
     token = bytes(range(20))
     data = encode_transfer_call(b"\x11" * 20, 7)

@@ -42,6 +42,7 @@ from gusu.eval.evmbench import (
     DEFAULT_IN_FLIGHT,
     EVM_LOADS,
     IN_FLIGHT_MAX,
+    ROUNDS_MAX,
     EvmRunSettings,
     evm_summary_rows,
     get_evm_bench_error,
@@ -231,6 +232,13 @@ class _NoProgress:
     help="With --evm: first run the same client against Hardhat's own `hardhat node` (tests/eth/hardhat).",
 )
 @click.option(
+    "--rounds",
+    type=click.IntRange(1, ROUNDS_MAX),
+    default=None,
+    help="With --evm: run every target this many times, alternating (Hardhat, Gusu, Hardhat, ...), and compare "
+    "the medians [default 1].",
+)
+@click.option(
     "--block-interval-ms",
     type=click.IntRange(0, BLOCK_INTERVAL_MS_MAX),
     default=None,
@@ -348,6 +356,7 @@ def bench_command(
     against_transfer: bool,
     evm_load: str | None,
     against_hardhat: bool,
+    rounds: int | None,
     block_interval_ms: int | None,
     in_flight: int | None,
     workers: int | None,
@@ -382,10 +391,12 @@ def bench_command(
         return  # `gusu bench generate|replay|join`: the subcommand runs instead
     state = get_state()
     if evm_load is not None:
-        _run_evm_bench(state, nodes, workers, against_hardhat, block_interval_ms, in_flight, rate, output_path)
+        _run_evm_bench(
+            state, nodes, workers, against_hardhat, rounds or 1, block_interval_ms, in_flight, rate, output_path
+        )
         return
-    if against_hardhat or in_flight is not None or block_interval_ms is not None:
-        raise CliUsageError("--against-hardhat, --block-interval-ms and --in-flight go with --evm erc20")
+    if against_hardhat or in_flight is not None or block_interval_ms is not None or rounds is not None:
+        raise CliUsageError("--against-hardhat, --rounds, --block-interval-ms and --in-flight go with --evm erc20")
     if rate is not None and window is not None:
         raise CliUsageError("choose one of --rate (open loop) and --window (closed loop)")
     if against_transfer and app_name is None:
@@ -508,6 +519,7 @@ def _run_evm_bench(
     nodes: int | None,
     workers: int | None,
     against_hardhat: bool,
+    rounds: int,
     block_interval_ms: int | None,
     in_flight: int | None,
     rate: float | None,
@@ -555,6 +567,7 @@ def _run_evm_bench(
                 workers=workers,
                 against_hardhat=against_hardhat,
                 block_interval_ms=block_interval_ms,
+                rounds=rounds,
                 command=shlex.join(["gusu", *sys.argv[1:]]),
                 progress=progress,
             )
