@@ -8,6 +8,7 @@ receipts (status, gas used, out-of-gas messages naming the opcode) and writes mu
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -284,10 +285,35 @@ INLINE_PROGRAMS: dict[str, bytes] = {
     ),
     "sload with no items": b"\x54",
     "every kind then a return": (b"\x60\x04\x35\x60\x05\x01\x80\x15\x15\x90\x5f\x52\x60\x20\x5f\xf3"),
+    # Slot 1 holds 0xABC before the call (its original value), slots 2 and 3 are empty.
+    "sstore a fresh slot, change it, clear it, set it back": (
+        b"\x60\x05\x60\x02\x55"  # set: 20,000 + cold 2,100
+        b"\x60\x06\x60\x02\x55"  # dirty: 100
+        b"\x5f\x60\x02\x55"  # back to its original 0: refund set - sload
+        b"\x60\x07\x60\x02\x55"  # clean again (back at its original 0): a full set, the refund kept
+        b"\x60\x07\x60\x02\x55"  # the same value: 100
+    ),
+    "sstore an existing slot, clear it, restore it, clear it again": (
+        b"\x61\x0d\xef\x60\x01\x55"  # reset: 2,900 + cold 2,100
+        b"\x5f\x60\x01\x55"  # clear a dirty slot whose original is not 0: clears refund
+        b"\x61\x0a\xbc\x60\x01\x55"  # back to the original from 0: clears refund taken back, reset refund
+        b"\x5f\x60\x01\x55"  # clear the (now clean-valued) slot again
+    ),
+    "sstore an existing slot to zero at once": b"\x5f\x60\x01\x55\x60\x01\x54",
+    "sstore the value a slot already holds": b"\x61\x0a\xbc\x60\x01\x55\x5f\x60\x03\x55",
+    "sstore keys and values pushed full width and as ints": (
+        _push(9, is_full_width=True) + _push(3, is_full_width=True) + b"\x55" + _as_int(8) + _as_int(3) + b"\x55"
+    ),
+    "sstore at the largest slot": b"\x60\x01\x7f" + bytes([0xFF]) * 32 + b"\x55",
+    "sstore with one item": b"\x60\x01\x55",
+    "sstore with no items": b"\x55",
 }
 
+STATIC_PROGRAMS = {"sstore in a static call": b"\x60\x01\x60\x02\x55"}
+"""Run with the message static (inside a STATICCALL)."""
 
-def _run_program(code: bytes, gas: int, *, is_py_evm_loop: bool) -> tuple[Any, ...]:
+
+def _run_program(code: bytes, gas: int, *, is_py_evm_loop: bool, is_static: bool = False) -> tuple[Any, ...]:
     from eth.db.atomic import AtomicDB
     from eth.vm.forks.cancun.state import CancunState
     from eth.vm.message import Message
@@ -301,7 +327,8 @@ def _run_program(code: bytes, gas: int, *, is_py_evm_loop: bool) -> tuple[Any, .
     state = CancunState(AtomicDB(), compute_execution_context(block, EvmSettings(evm_chain_id=1)), bench.EMPTY_ROOT)
     state.set_code(CONTRACT, code)
     state.set_storage(CONTRACT, 1, 0xABC)
-    message = Message(gas=gas, to=CONTRACT, sender=SENDER, value=0, data=CALL_DATA, code=code)
+    state.lock_changes()  # 0xABC is slot 1's original value (before the transaction), as SSTORE's metering reads it
+    message = Message(gas=gas, to=CONTRACT, sender=SENDER, value=0, data=CALL_DATA, code=code, is_static=is_static)
     context = state.get_transaction_context_class()(gas_price=0, origin=SENDER)
     loop: Any = BaseComputation.__dict__["apply_computation"].__func__ if is_py_evm_loop else None
     if loop is None:
@@ -318,20 +345,42 @@ def _run_program(code: bytes, gas: int, *, is_py_evm_loop: bool) -> tuple[Any, .
         [(type(value).__name__, value) for value in computation._stack.values],
         bytes(computation._memory._bytes),
         computation.code.program_counter,
+        computation._gas_meter.gas_refunded,
+        # What the journal holds after the call (a failed call's writes are the caller's to revert).
+        [state.get_storage(CONTRACT, slot) for slot in (1, 2, 3, 2**256 - 1)],
+        [state.is_storage_warm(CONTRACT, slot) for slot in (1, 2, 3)],
     )
 
 
-@pytest.mark.parametrize("name", INLINE_PROGRAMS)
+@pytest.mark.parametrize("name", [*INLINE_PROGRAMS, *STATIC_PROGRAMS])
 def test_inline_opcodes_match_py_evm_loop(name: str) -> None:
-    code = INLINE_PROGRAMS[name]
-    enough = _run_program(code, 10_000_000, is_py_evm_loop=True)
-    assert _run_program(code, 10_000_000, is_py_evm_loop=False) == enough
+    is_static = name in STATIC_PROGRAMS
+    code = STATIC_PROGRAMS[name] if is_static else INLINE_PROGRAMS[name]
+    enough = _run_program(code, 10_000_000, is_py_evm_loop=True, is_static=is_static)
+    assert _run_program(code, 10_000_000, is_py_evm_loop=False, is_static=is_static) == enough
     used = 10_000_000 - enough[2]
-    # Every gas limit up to what the program needs when it is short (out of gas at each of its opcodes),
-    # and a spread of limits across a long one.
-    limits = range(used + 2) if used < 400 else range(0, used + 2, max(1, used // 200))
-    for gas in limits:
-        assert _run_program(code, gas, is_py_evm_loop=False) == _run_program(code, gas, is_py_evm_loop=True), gas
+    # Every gas limit up to what the program needs when it is short (out of gas at each of its opcodes); for a
+    # long one a spread of limits, and then every place where the opcode it stops at changes, found by bisection
+    # between two limits of the spread, with one gas either side (SSTORE's costs are thousands: its sentry, its
+    # net cost and its cold surcharge each make such a place).
+    limits = set(range(used + 2) if used < 400 else range(0, used + 2, max(1, used // 200)))
+    limits |= {2299, 2300, 2301, 2302}
+
+    def stop_of(gas: int) -> tuple[Any, ...]:
+        outcome = _run_program(code, gas, is_py_evm_loop=False, is_static=is_static)
+        return outcome[0], outcome[6]  # the error's type and the program counter it stopped at
+
+    spread = sorted(limits) if name.startswith("sstore") else []
+    for low, high in itertools.pairwise(spread):
+        if high - low > 1 and stop_of(low) != stop_of(high):
+            low_stop = stop_of(low)
+            while high - low > 1:
+                middle = (low + high) // 2
+                low, high = (middle, high) if stop_of(middle) == low_stop else (low, middle)
+            limits |= {high - 1, high, high + 1}
+    for gas in sorted(limits):
+        fast = _run_program(code, gas, is_py_evm_loop=False, is_static=is_static)
+        assert fast == _run_program(code, gas, is_py_evm_loop=True, is_static=is_static), gas
 
 
 def test_inline_programs_reach_what_they_test() -> None:
@@ -378,3 +427,19 @@ def test_inline_programs_reach_what_they_test() -> None:
     # Two cold reads (2,100 each), three warm ones (100 each), five pushes and an ADD (3 each), a PUSH0 (2).
     assert 10_000_000 - loads[2] == 2 * 2_100 + 3 * 100 + 6 * 3 + 2
     assert outcomes["sload with no items"][:2] == ("InsufficientStack", "Wanted 1 stack item, had none")
+    fresh = outcomes["sstore a fresh slot, change it, clear it, set it back"]
+    assert fresh[0] == "NoneType" and fresh[8][1] == 7 and fresh[9][1] is True
+    # Set (20,000 + cold 2,100), two dirty writes (100), a set of the clean slot (20,000), the same value (100);
+    # nine PUSH1 (3) and a PUSH0 (2). Going back to the original 0 earned set - sload, which stays.
+    assert 10_000_000 - fresh[2] == 20_000 + 2_100 + 100 + 100 + 20_000 + 100 + 9 * 3 + 2
+    assert fresh[7] == 20_000 - 100
+    existing = outcomes["sstore an existing slot, clear it, restore it, clear it again"]
+    assert existing[0] == "NoneType" and existing[8][0] == 0 and existing[7] > 0
+    assert outcomes["sstore an existing slot to zero at once"][7] == 4_800  # EIP-3529's clear refund
+    same = outcomes["sstore the value a slot already holds"]
+    assert same[8][:3] == [0xABC, 0, 0] and same[7] == 0
+    assert outcomes["sstore with one item"][:2] == ("InsufficientStack", "Wanted 2 stack items, only had 1")
+    static = _run_program(STATIC_PROGRAMS["sstore in a static call"], 10_000_000, is_py_evm_loop=False, is_static=True)
+    assert static[:2] == ("WriteProtection", "Cannot modify state while inside of a STATICCALL context")
+    sentry = _run_program(INLINE_PROGRAMS["sstore with one item"], 2_303, is_py_evm_loop=False)
+    assert sentry[0] == "OutOfGas" and "2300" in sentry[1]  # 2,300 left after the push: the sentry, before the pop

@@ -25,10 +25,12 @@ from eth.exceptions import (
     InvalidJumpDestination,
     OutOfGas,
     Revert,
+    WriteProtection,
 )
 from eth.vm.code_stream import CodeStream
 from eth.vm.computation import NO_RESULT
 from eth.vm.execution_context import ExecutionContext
+from eth.vm.forks.berlin.constants import COLD_SLOAD_COST
 from eth.vm.forks.cancun.computation import CancunComputation
 from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
 from eth.vm.forks.cancun.state import CancunState, CancunTransactionExecutor
@@ -40,6 +42,7 @@ from eth.vm.opcode import _FastOpcode
 from eth.vm.stack import Stack
 from eth_hash.auto import keccak as eth_hash_keccak
 from eth_typing import Address, BlockNumber, Hash32
+from eth_utils.hexadecimal import encode_hex
 from eth_utils.logging import get_extended_debug_logger
 
 from gusu.crypto.ecdsa import keccak256
@@ -56,8 +59,10 @@ from gusu.execution.evm.inline import (
     PUSH,
     SHA3,
     SLOAD,
+    SSTORE,
     SWAP,
     UNARY,
+    compute_sstore_gas,
     get_inline_opcodes,
 )
 from gusu.execution.evm.settings import EvmSettings
@@ -118,6 +123,9 @@ def get_jump_analysis(code: bytes) -> tuple[set[int], set[int]]:
 JUMPDEST_OPCODE = 0x5B
 STOP_OPCODE = 0x00
 
+SSTORE_SENTRY_GAS = 2300
+"""EIP-2200: a net-metered SSTORE fails with this much gas left or less."""
+
 STACK_ITEMS_MAX = 1024
 """The EVM's stack depth (py-evm's Stack refuses a push onto 1,024 items)."""
 
@@ -145,9 +153,9 @@ class _GusuCancunComputation(CancunComputation):
         stack's methods, each converting and validating. Here the fixed cost is taken from the meter
         inline, with the same check and the same OutOfGas message (a `GasMeter`'s ``consume_gas`` does
         only this; the costs are non-negative constants). The opcodes of `get_inline_opcodes` (stack,
-        jumps, word arithmetic and comparisons, MLOAD, MSTORE, CALLDATALOAD, SHA3, SLOAD: all but about ten of an
-        ERC-20 transfer's 290) then run on the stack's list with py-evm's values (an int where py-evm pushes an int,
-        bytes where it pushes bytes), limits and error messages; memory growth goes through py-evm's own
+        jumps, word arithmetic and comparisons, MLOAD, MSTORE, CALLDATALOAD, SHA3, SLOAD, SSTORE: all but about
+        eight of an ERC-20 transfer's 290) then run on the stack's list with py-evm's values (an int where py-evm
+        pushes an int, bytes where it pushes bytes), limits and error messages; memory growth goes through py-evm's own
         ``extend_memory``. Other simple opcodes' logic is called directly, and every other opcode runs
         exactly as py-evm runs it. tests/execution/evm/test_evm_dispatch.py compares both loops' results.
         """
@@ -327,6 +335,44 @@ class _GusuCancunComputation(CancunComputation):
                             raise OutOfGas(f"Out of gas: Needed {cost} - Remaining {remaining} - Reason: {mnemonic}")
                         meter.gas_remaining = remaining - cost
                         values.append(state.get_storage(address=storage_address, slot=slot))
+                    elif kind == SSTORE:
+                        # London's sstore_eip3529 behind ensure_no_static, step for step: the static-call
+                        # guard, EIP-2200's 2,300-gas sentry, the net cost and refund from the current and
+                        # original values (net_sstore), the write, then EIP-2929's cold surcharge.
+                        if message.is_static:
+                            raise WriteProtection("Cannot modify state while inside of a STATICCALL context")
+                        remaining = meter.gas_remaining
+                        if remaining <= SSTORE_SENTRY_GAS:
+                            raise OutOfGas("Net-metered SSTORE always fails below 2300 gas, per EIP-2200", remaining)
+                        if len(values) < 2:
+                            raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
+                        item = values.pop()
+                        slot = int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
+                        item = values.pop()
+                        value = int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
+                        storage_address = message.storage_address
+                        current_value = state.get_storage(address=storage_address, slot=slot)
+                        original_value = state.get_storage(address=storage_address, slot=slot, from_journal=False)
+                        cost, refund = compute_sstore_gas(argument, original_value, current_value, value)
+                        if cost > remaining:
+                            raise OutOfGas(
+                                f"Out of gas: Needed {cost} - Remaining {remaining} - Reason: SSTORE: "
+                                f"{encode_hex(storage_address)}[{slot}] -> {value} (current: {current_value} / "
+                                f"original: {original_value})"
+                            )
+                        meter.gas_remaining = remaining - cost
+                        if refund:
+                            meter.refund_gas(refund)
+                        state.set_storage(address=storage_address, slot=slot, value=value)
+                        if not state.is_storage_warm(storage_address, slot):
+                            state.mark_storage_warm(storage_address, slot)
+                            remaining = meter.gas_remaining
+                            if remaining < COLD_SLOAD_COST:
+                                raise OutOfGas(
+                                    f"Out of gas: Needed {COLD_SLOAD_COST} - Remaining {remaining} - "
+                                    "Reason: Implicit SLOAD during SSTORE"
+                                )
+                            meter.gas_remaining = remaining - COLD_SLOAD_COST
                     else:  # MSTORE, MLOAD
                         if not values:
                             raise InsufficientStack("Wanted 1 stack item, had none")

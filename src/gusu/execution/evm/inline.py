@@ -14,6 +14,7 @@ values and whole programs with py-evm's loop.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, NamedTuple
 
 from eth.constants import GAS_SHA3WORD
@@ -23,6 +24,7 @@ from eth.vm.logic import arithmetic, comparison, context, flow, memory, sha3
 from eth.vm.logic import duplication as duplication_logic
 from eth.vm.logic import stack as stack_logic
 from eth.vm.logic import swap as swap_logic
+from eth.vm.logic.storage import NetSStoreGasSchedule
 from eth.vm.opcode import _FastOpcode
 
 WORD_MAX = 2**256 - 1
@@ -30,14 +32,15 @@ SIGNED_WORD_MAX = 2**255 - 1
 WORD_CEILING = 2**256
 
 # The kinds, roughly in the order of how often an ERC-20 transfer runs them (the loop tests them in turn).
-PUSH, DUP, SWAP, POP, JUMPDEST, JUMP, JUMPI, BINARY, UNARY, CALLDATALOAD, SHA3, SLOAD, MSTORE, MLOAD = range(14)
+PUSH, DUP, SWAP, POP, JUMPDEST, JUMP, JUMPI, BINARY, UNARY, CALLDATALOAD, SHA3, SLOAD, MSTORE, MLOAD, SSTORE = range(15)
 
 
 class InlineOpcode(NamedTuple):
     kind: int
     argument: Any
     """PUSHn's n, DUPn's and SWAPn's position, a BINARY or UNARY opcode's formula, SHA3's gas per word of
-    input, SLOAD's (cold, warm) gas (EIP-2929); otherwise None."""
+    input, SLOAD's (cold, warm) gas (EIP-2929), SSTORE's net gas schedule (EIP-2200 with EIP-2929's and
+    EIP-3529's figures); otherwise None."""
     gas_cost: int
     mnemonic: str
 
@@ -170,6 +173,43 @@ _KINDS = _compute_kinds()
 _inline_opcodes_by_table: dict[int, tuple[Any, dict[int, InlineOpcode]]] = {}
 
 
+def compute_sstore_gas(
+    schedule: NetSStoreGasSchedule, original_value: int, current_value: int, value: int
+) -> tuple[int, int]:
+    """An SSTORE's (gas cost, refund) by EIP-2200's net metering, as py-evm's `net_sstore` computes them: the
+    refund may be negative (taking back a refund an earlier SSTORE of the transaction earned)."""
+    if current_value == value:
+        return schedule.sload_gas, 0
+    if original_value == current_value:
+        if original_value == 0:
+            return schedule.sstore_set_gas, 0
+        return schedule.sstore_reset_gas, schedule.sstore_clears_schedule if value == 0 else 0
+    refund = 0
+    if original_value != 0:
+        if current_value == 0:
+            refund -= schedule.sstore_clears_schedule
+        if value == 0:
+            refund += schedule.sstore_clears_schedule
+    if original_value == value:
+        if original_value == 0:
+            refund += schedule.sstore_set_gas - schedule.sload_gas
+        else:
+            refund += schedule.sstore_reset_gas - schedule.sload_gas
+    return schedule.sload_gas, refund
+
+
+def get_sstore_schedule(logic: Callable[..., Any]) -> NetSStoreGasSchedule | None:
+    """The net gas schedule of `logic` if it is py-evm's EIP-2929 SSTORE behind its static-call guard
+    (`ensure_no_static(partial(sstore_eip2929_generic, schedule))`, what Berlin to Cancun run), else None."""
+    wrapped = getattr(logic, "__wrapped__", None)
+    if getattr(logic, "__qualname__", None) != "ensure_no_static.<locals>.inner" or not isinstance(wrapped, partial):
+        return None
+    if wrapped.func is not berlin_logic.sstore_eip2929_generic or wrapped.keywords or len(wrapped.args) != 1:
+        return None
+    schedule = wrapped.args[0]
+    return schedule if isinstance(schedule, NetSStoreGasSchedule) else None
+
+
 def get_inline_opcodes(opcode_table: Any) -> dict[int, InlineOpcode]:
     """The opcodes of `opcode_table` the engine runs inline: py-evm's simple opcodes (`_FastOpcode`, a fixed
     gas cost then the logic) whose logic function is one of those above, with that fixed cost."""
@@ -178,9 +218,15 @@ def get_inline_opcodes(opcode_table: Any) -> dict[int, InlineOpcode]:
         return cached[1]
     found: dict[int, InlineOpcode] = {}
     for opcode, function in opcode_table.items():
-        if type(function) is _FastOpcode and function.logic_fn in _KINDS:
+        if type(function) is not _FastOpcode:
+            continue
+        if function.logic_fn in _KINDS:
             kind, argument = _KINDS[function.logic_fn]
             found[opcode] = InlineOpcode(kind, argument, function.gas_cost, function.mnemonic)
+        else:
+            schedule = get_sstore_schedule(function.logic_fn)
+            if schedule is not None:
+                found[opcode] = InlineOpcode(SSTORE, schedule, function.gas_cost, function.mnemonic)
     # The table is kept with its entry so that its id is not reused by another table while cached.
     _inline_opcodes_by_table[id(opcode_table)] = (opcode_table, found)
     return found
