@@ -1028,9 +1028,7 @@ def compute_comparison(targets: Sequence[dict[str, Any]]) -> dict[str, Any] | No
     if not compared:
         return None
     if len(compared) == 1:
-        only = dict(compared[0])
-        del only["round"]
-        return only
+        return {key: value for key, value in compared[0].items() if key != "round"}
     ratios = [item["tps_ratio"] for item in compared if item["tps_ratio"] is not None]
     return {
         "gusu_tps": statistics.median(item["gusu_tps"] for item in compared),

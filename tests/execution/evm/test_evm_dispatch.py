@@ -371,9 +371,9 @@ def test_inline_opcodes_match_py_evm_loop(name: str) -> None:
         return outcome[0], outcome[6]  # the error's type and the program counter it stopped at
 
     spread = sorted(limits) if name.startswith("sstore") else []
-    for low, high in itertools.pairwise(spread):
-        if high - low > 1 and stop_of(low) != stop_of(high):
-            low_stop = stop_of(low)
+    stops = [stop_of(gas) for gas in spread]
+    for (low, low_stop), (high, high_stop) in itertools.pairwise(zip(spread, stops, strict=True)):
+        if high - low > 1 and low_stop != high_stop:
             while high - low > 1:
                 middle = (low + high) // 2
                 low, high = (middle, high) if stop_of(middle) == low_stop else (low, middle)
