@@ -284,6 +284,7 @@ INLINE_PROGRAMS: dict[str, bytes] = {
         b"\x60\x01\x54\x60\x01\x54\x60\x02\x54" + _push(1, is_full_width=True) + b"\x54" + _as_int(2) + b"\x54"
     ),
     "sload with no items": b"\x54",
+    "push4 cut by the end of the code": b"\x60\x01\x63\xaa\xbb",
     "every kind then a return": (b"\x60\x04\x35\x60\x05\x01\x80\x15\x15\x90\x5f\x52\x60\x20\x5f\xf3"),
     # Slot 1 holds 0xABC before the call (its original value), slots 2 and 3 are empty.
     "sstore a fresh slot, change it, clear it, set it back": (
@@ -307,9 +308,34 @@ INLINE_PROGRAMS: dict[str, bytes] = {
     "sstore at the largest slot": b"\x60\x01\x7f" + bytes([0xFF]) * 32 + b"\x55",
     "sstore with one item": b"\x60\x01\x55",
     "sstore with no items": b"\x55",
+    # Memory holds a word at 0 first; then LOG0..LOG4 over ranges that do and do not grow memory.
+    "log0 to log4 with data from memory": (
+        _push(0x1234)
+        + b"\x5f\x52"  # MSTORE at 0
+        + b"\x5f\x5f\xa0"  # LOG0 of nothing
+        + b"\x60\x20\x5f\xa0"  # LOG0 of the word
+        + _push(7, is_full_width=True)
+        + b"\x60\x05\x60\x1d\xa1"  # LOG1 of five bytes across the word's end: memory grows
+        + _as_int(9)
+        + _push(8)
+        + b"\x60\x02\x60\x03\xa2"  # LOG2, topics as an int and as bytes
+        + b"\x60\x01\x60\x02\x60\x03\x61\x01\x00\x60\x40\xa3"  # LOG3 of 256 bytes from 64
+        + b"\x60\x01\x60\x02\x60\x03\x60\x04\x5f\x7f"
+        + bytes([0xFF]) * 32
+        + b"\xa4"  # LOG4 of nothing at the largest offset
+        + _as_int(3)
+        + _as_int(1)
+        + b"\xa0"  # offset and size as ints
+    ),
+    "log1 beyond any gas": b"\x60\x01\x63\x01\x00\x00\x00\x5f\xa1",
+    "log0 growing memory beyond any gas": b"\x60\x01\x64\x01\x00\x00\x00\x00\xa0",
+    "log3 with two topics": b"\x60\x01\x60\x02\x60\x03\x5f\xa3",
+    "log1 with no topic": b"\x60\x01\x5f\xa1",
+    "log0 with one item": b"\x60\x01\xa0",
+    "log0 with no items": b"\xa0",
 }
 
-STATIC_PROGRAMS = {"sstore in a static call": b"\x60\x01\x60\x02\x55"}
+STATIC_PROGRAMS = {"sstore in a static call": b"\x60\x01\x60\x02\x55", "log0 in a static call": b"\x5f\x5f\xa0"}
 """Run with the message static (inside a STATICCALL)."""
 
 
@@ -349,6 +375,8 @@ def _run_program(code: bytes, gas: int, *, is_py_evm_loop: bool, is_static: bool
         # What the journal holds after the call (a failed call's writes are the caller's to revert).
         [state.get_storage(CONTRACT, slot) for slot in (1, 2, 3, 2**256 - 1)],
         [state.is_storage_warm(CONTRACT, slot) for slot in (1, 2, 3)],
+        # The log entries as the computation holds them: (number in the transaction, address, topics, data).
+        list(computation._log_entries),
     )
 
 
@@ -370,7 +398,7 @@ def test_inline_opcodes_match_py_evm_loop(name: str) -> None:
         outcome = _run_program(code, gas, is_py_evm_loop=False, is_static=is_static)
         return outcome[0], outcome[6]  # the error's type and the program counter it stopped at
 
-    spread = sorted(limits) if name.startswith("sstore") else []
+    spread = sorted(limits) if name.startswith(("sstore", "log")) else []
     stops = [stop_of(gas) for gas in spread]
     for (low, low_stop), (high, high_stop) in itertools.pairwise(zip(spread, stops, strict=True)):
         if high - low > 1 and low_stop != high_stop:
@@ -443,3 +471,46 @@ def test_inline_programs_reach_what_they_test() -> None:
     assert static[:2] == ("WriteProtection", "Cannot modify state while inside of a STATICCALL context")
     sentry = _run_program(INLINE_PROGRAMS["sstore with one item"], 2_303, is_py_evm_loop=False)
     assert sentry[0] == "OutOfGas" and "2300" in sentry[1]  # 2,300 left after the push: the sentry, before the pop
+    logs = outcomes["log0 to log4 with data from memory"]
+    assert logs[0] == "NoneType"
+    word = (0x1234).to_bytes(32, "big")
+    contract = bytes(CONTRACT)
+    assert [entry[1:] for entry in logs[10]] == [
+        (contract, (), b""),
+        (contract, (), word),
+        (contract, (7,), word[29:] + bytes(2)),
+        (contract, (8, 9), bytes(2)),
+        (contract, (3, 2, 1), bytes(256)),  # the top first
+        (contract, (4, 3, 2, 1), b""),
+        (contract, (), bytes(3)),
+    ]
+    assert [entry[0] for entry in logs[10]] == list(range(7))
+    assert outcomes["log1 beyond any gas"][0] == "OutOfGas"
+    assert outcomes["log1 beyond any gas"][1].endswith("Reason: Log topic and data gas cost")
+    assert "Expanding memory" in outcomes["log0 growing memory beyond any gas"][1]
+    assert outcomes["log3 with two topics"][:2] == ("InsufficientStack", "Wanted 3 stack items, only had 2")
+    assert outcomes["log1 with no topic"][:2] == ("InsufficientStack", "Wanted 1 stack item, had none")
+    assert outcomes["log0 with one item"][:2] == ("InsufficientStack", "Wanted 2 stack items, only had 1")
+    assert outcomes["log0 with no items"][10] == []
+    static_log = _run_program(
+        STATIC_PROGRAMS["log0 in a static call"], 10_000_000, is_py_evm_loop=False, is_static=True
+    )
+    assert static_log[:2] == ("WriteProtection", "Cannot modify state while inside of a STATICCALL context")
+
+
+def test_log_opcodes_run_inline() -> None:
+    """LOG0 to LOG4 are in the inline table with their topic counts (else the programs above test py-evm alone)."""
+    from eth.vm.forks.cancun.computation import CancunComputation
+
+    from gusu.execution.evm.inline import LOG, get_inline_opcodes
+
+    table = get_inline_opcodes(CancunComputation.opcodes)
+    assert {opcode: (table[opcode].kind, table[opcode].argument) for opcode in range(0xA0, 0xA5)} == {
+        0xA0 + count: (LOG, count) for count in range(5)
+    }
+
+
+def test_a_push_cut_by_the_end_of_the_code_pushes_zero_padded_bytes() -> None:
+    cut = _run_program(INLINE_PROGRAMS["push4 cut by the end of the code"], 10_000_000, is_py_evm_loop=False)
+    assert cut[0] == "NoneType" and cut[4] == [("bytes", b"\x01"), ("bytes", b"\xaa\xbb\x00\x00")]
+    assert cut[6] == 7  # past the end by the two missing bytes, as py-evm's CodeStream.read leaves it

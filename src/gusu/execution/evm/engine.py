@@ -54,6 +54,9 @@ from gusu.execution.evm.inline import (
     JUMP,
     JUMPDEST,
     JUMPI,
+    LOG,
+    LOG_DATA_BYTE_GAS,
+    LOG_TOPIC_GAS,
     MSTORE,
     POP,
     PUSH,
@@ -62,6 +65,7 @@ from gusu.execution.evm.inline import (
     SSTORE,
     SWAP,
     UNARY,
+    InlineOpcode,
     compute_sstore_gas,
     get_inline_opcodes,
 )
@@ -99,25 +103,67 @@ def _use_world(db: Any, state_root: bytes) -> Any:
     return db
 
 
-JUMP_ANALYSIS_CACHE_ENTRIES_MAX = 1024
-"""Codes whose jump-destination analysis a process keeps (a few KiB each at most)."""
+CODE_ANALYSIS_ENTRIES_MAX = 1024
+"""Codes whose analysis (jump destinations, decoded steps) a process keeps."""
 
-_jump_analyses: OrderedDict[bytes, tuple[set[int], set[int]]] = OrderedDict()
+CODE_ANALYSIS_CODE_BYTES_MAX = 4 * 1024 * 1024
+"""Their total length: a decoded program holds one list slot per byte of code (8 bytes each) and the steps the
+code has run, so the cache stays within a few tens of MB whatever codes a chain runs."""
+
+OTHER = -1
+"""A step's kind when py-evm's own opcode function runs it (its argument is that function, or None)."""
 
 
-def get_jump_analysis(code: bytes) -> tuple[set[int], set[int]]:
-    """The (valid, invalid) opcode positions py-evm has found in `code` so far, shared by every
-    execution of the same code. py-evm works them out lazily per execution, which is about a fifth
-    of an ERC-20 transfer; they depend on the code alone, so sharing them changes speed, not results."""
-    analysis = _jump_analyses.get(code)
-    if analysis is None:
-        analysis = (set(), set())
-        _jump_analyses[code] = analysis
-        if len(_jump_analyses) > JUMP_ANALYSIS_CACHE_ENTRIES_MAX:
-            _jump_analyses.popitem(last=False)
-    else:
-        _jump_analyses.move_to_end(code)
+@dataclass(slots=True)
+class CodeAnalysis:
+    """What depends on a code alone, shared by every execution of it.
+
+    `valid_positions` and `invalid_positions` are py-evm's jump-destination analysis, which it works out
+    lazily per execution (about a fifth of an ERC-20 transfer). `steps[position]` is the opcode at that
+    position decoded for the engine's loop, filled the first time the loop reaches it: an `InlineOpcode`
+    (a PUSH's argument is the pushed bytes, padded as py-evm pads them) or an (OTHER, py-evm's function,
+    0, "") step; `steps_table` is the inline table they were decoded with.
+    """
+
+    valid_positions: set[int]
+    invalid_positions: set[int]
+    steps: list[InlineOpcode | None]
+    steps_table: dict[int, InlineOpcode] | None = None
+
+
+_code_analyses: OrderedDict[bytes, CodeAnalysis] = OrderedDict()
+_code_analyses_bytes = [0]
+
+
+def get_code_analysis(code: bytes) -> CodeAnalysis:
+    """The analysis of `code` this process keeps (least recently used codes dropped past the bounds above).
+    Sharing it changes speed, not results: everything in it depends on the code alone."""
+    analysis = _code_analyses.get(code)
+    if analysis is not None:
+        _code_analyses.move_to_end(code)
+        return analysis
+    analysis = CodeAnalysis(set(), set(), [None] * len(code))
+    _code_analyses[code] = analysis
+    _code_analyses_bytes[0] += len(code)
+    while len(_code_analyses) > 1 and (
+        len(_code_analyses) > CODE_ANALYSIS_ENTRIES_MAX or _code_analyses_bytes[0] > CODE_ANALYSIS_CODE_BYTES_MAX
+    ):
+        dropped, _ = _code_analyses.popitem(last=False)
+        _code_analyses_bytes[0] -= len(dropped)
     return analysis
+
+
+def decode_step(raw_code: bytes, position: int, inline_opcodes: dict[int, InlineOpcode], opcode_lookup: Any) -> Any:
+    """The step for the opcode at `position` (within the code): see `CodeAnalysis`."""
+    opcode = raw_code[position]
+    inline = inline_opcodes.get(opcode)
+    if inline is None:
+        return InlineOpcode(OTHER, opcode_lookup.get(opcode), 0, "")
+    if inline.kind == PUSH:
+        size = inline.argument
+        pushed = raw_code[position + 1 : position + 1 + size]
+        return inline._replace(argument=pushed.ljust(size, b"\x00"))
+    return inline
 
 
 JUMPDEST_OPCODE = 0x5B
@@ -131,11 +177,14 @@ STACK_ITEMS_MAX = 1024
 
 
 class _GusuCancunComputation(CancunComputation):
+    _analysis: CodeAnalysis | None = None
+
     def __init__(self, state: Any, message: Any, transaction_context: Any) -> None:
         super().__init__(state, message, transaction_context)
         code = self.code
         if isinstance(code, CodeStream):
-            code.valid_positions, code.invalid_positions = get_jump_analysis(bytes(message.code))
+            self._analysis = analysis = get_code_analysis(bytes(message.code))
+            code.valid_positions, code.invalid_positions = analysis.valid_positions, analysis.invalid_positions
 
     @classmethod
     def apply_computation(
@@ -184,64 +233,77 @@ class _GusuCancunComputation(CancunComputation):
             )
             raw_code = code._raw_code_bytes
             code_length = len(raw_code)
+            analysis = cast(_GusuCancunComputation, computation)._analysis
+            if analysis is None or len(analysis.steps) != code_length:  # a code not from message.code
+                analysis = CodeAnalysis(code.valid_positions, code.invalid_positions, [None] * code_length)
+            if analysis.steps_table is not inline_opcodes:
+                analysis.steps = [None] * code_length
+                analysis.steps_table = inline_opcodes
+            steps = analysis.steps
             valid_positions = code.valid_positions
             values = computation._stack.values
+            push = values.append
+            pop = values.pop
             call_data = message.data_as_bytes
             assert STOP_OPCODE not in inline_opcodes, "the loop ends after the STOP past the end of the code"
-            is_past_end = False
+            # The program counter and the gas left live in locals; `code.program_counter` and the meter's
+            # `gas_remaining` are brought up to date before anything else reads or changes them (py-evm's
+            # opcodes, memory growth) and when the loop ends, however it ends (the `finally` below).
+            program_counter = code.program_counter
+            gas = meter.gas_remaining
             try:
                 while True:
                     # CodeStream.__iter__'s steps without its generator: the opcode at the program counter
                     # (which the previous opcode may have moved), and once past the end, one STOP.
-                    program_counter = code.program_counter
                     try:
-                        opcode = raw_code[program_counter]
+                        step = steps[program_counter]
                     except IndexError:
-                        opcode = STOP_OPCODE
-                        is_past_end = True
-                    else:
-                        code.program_counter = program_counter + 1
-                    inline = inline_opcodes.get(opcode)
-                    if inline is None:
-                        opcode_fn = opcode_lookup.get(opcode)
-                        if type(opcode_fn) is _FastOpcode:
-                            cost = opcode_fn.gas_cost
-                            remaining = meter.gas_remaining
-                            if cost > remaining:
-                                raise OutOfGas(
-                                    f"Out of gas: Needed {cost} - Remaining {remaining} - Reason: {opcode_fn.mnemonic}"
-                                )
-                            meter.gas_remaining = remaining - cost
-                            opcode_fn.logic_fn(computation)
-                        elif opcode_fn is None:
-                            InvalidOpcode(opcode)(computation=computation)
-                        else:
-                            opcode_fn(computation=computation)
-                        if is_past_end:
-                            break
+                        code.program_counter = program_counter
+                        meter.gas_remaining = gas
+                        opcode_lookup[STOP_OPCODE](computation=computation)
+                        break
+                    if step is None:
+                        step = steps[program_counter] = decode_step(
+                            raw_code, program_counter, inline_opcodes, opcode_lookup
+                        )
+                    kind, argument, cost, mnemonic = step
+                    program_counter += 1
+                    if kind == OTHER:
+                        code.program_counter = program_counter
+                        meter.gas_remaining = gas
+                        try:
+                            if type(argument) is _FastOpcode:
+                                cost = argument.gas_cost
+                                if cost > gas:
+                                    raise OutOfGas(
+                                        f"Out of gas: Needed {cost} - Remaining {gas} - Reason: {argument.mnemonic}"
+                                    )
+                                meter.gas_remaining = gas - cost
+                                argument.logic_fn(computation)
+                            elif argument is None:
+                                InvalidOpcode(raw_code[program_counter - 1])(computation=computation)
+                            else:
+                                argument(computation=computation)
+                        finally:
+                            program_counter = code.program_counter
+                            gas = meter.gas_remaining
                         continue
-                    kind, argument, cost, mnemonic = inline
-                    remaining = meter.gas_remaining
-                    if cost > remaining:
-                        raise OutOfGas(f"Out of gas: Needed {cost} - Remaining {remaining} - Reason: {mnemonic}")
-                    meter.gas_remaining = remaining - cost
+                    if cost > gas:
+                        raise OutOfGas(f"Out of gas: Needed {cost} - Remaining {gas} - Reason: {mnemonic}")
+                    gas -= cost
                     # Each kind as py-evm's logic and Stack methods do it (same values, limits and errors),
                     # without their calls. A pop that leaves room makes the following push's FullStack check
                     # unreachable, so only pushes onto an unpopped stack check it.
                     if kind == PUSH:
-                        start = program_counter + 1
-                        code.program_counter = start + argument
-                        pushed = raw_code[start : start + argument]
-                        if len(pushed) != argument:
-                            pushed = pushed.ljust(argument, b"\x00")
+                        program_counter += len(argument)
                         if len(values) > STACK_ITEMS_MAX - 1:
                             raise FullStack("Stack limit reached")
-                        values.append(pushed)
+                        push(argument)
                     elif kind == DUP:
                         if len(values) > STACK_ITEMS_MAX - 1:
                             raise FullStack("Stack limit reached")
                         try:
-                            values.append(values[-argument])
+                            push(values[-argument])
                         except IndexError:
                             raise InsufficientStack(f"Insufficient stack items for DUP{argument}") from None
                     elif kind == SWAP:
@@ -252,7 +314,7 @@ class _GusuCancunComputation(CancunComputation):
                             raise InsufficientStack(f"Insufficient stack items for SWAP{argument}") from None
                     elif kind == POP:
                         try:
-                            values.pop()
+                            pop()
                         except IndexError:
                             raise InsufficientStack("Wanted 1 stack item, had none") from None
                     elif kind == JUMPDEST:
@@ -260,9 +322,9 @@ class _GusuCancunComputation(CancunComputation):
                     elif kind == BINARY:
                         if len(values) < 2:
                             raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
-                        left = values.pop()
-                        right = values.pop()
-                        values.append(
+                        left = pop()
+                        right = pop()
+                        push(
                             argument(
                                 int.from_bytes(left, "big") if type(left) is bytes else left,
                                 int.from_bytes(right, "big") if type(right) is bytes else right,
@@ -272,17 +334,17 @@ class _GusuCancunComputation(CancunComputation):
                         if kind == JUMP:
                             if not values:
                                 raise InsufficientStack("Wanted 1 stack item, had none")
-                            item = values.pop()
+                            item = pop()
                             is_jump = True
                         else:
                             if len(values) < 2:
                                 raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
-                            item = values.pop()
-                            condition = values.pop()
+                            item = pop()
+                            condition = pop()
                             is_jump = bool(int.from_bytes(condition, "big") if type(condition) is bytes else condition)
                         if is_jump:
                             destination = int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
-                            code.program_counter = destination
+                            program_counter = destination
                             if destination >= code_length or raw_code[destination] != JUMPDEST_OPCODE:
                                 raise InvalidJumpDestination("Invalid Jump Destination")
                             if destination not in valid_positions and not code.is_valid_opcode(destination):
@@ -290,39 +352,40 @@ class _GusuCancunComputation(CancunComputation):
                     elif kind == UNARY:
                         if not values:
                             raise InsufficientStack("Wanted 1 stack item, had none")
-                        value = values.pop()
-                        values.append(argument(int.from_bytes(value, "big") if type(value) is bytes else value))
+                        value = pop()
+                        push(argument(int.from_bytes(value, "big") if type(value) is bytes else value))
                     elif kind == CALLDATALOAD:
                         if not values:
                             raise InsufficientStack("Wanted 1 stack item, had none")
-                        item = values.pop()
+                        item = pop()
                         offset = int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
-                        values.append(call_data[offset : offset + 32].ljust(32, b"\x00").lstrip(b"\x00"))
+                        push(call_data[offset : offset + 32].ljust(32, b"\x00").lstrip(b"\x00"))
                     elif kind == SHA3:
                         if len(values) < 2:
                             raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
-                        item = values.pop()
+                        item = pop()
                         offset = int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
-                        item = values.pop()
+                        item = pop()
                         size = int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
                         # As for MSTORE below; a size of 0 neither grows memory nor costs gas.
                         if size and (offset + size + 31) & ~31 > len(memory._bytes):
-                            computation.extend_memory(offset, size)
+                            meter.gas_remaining = gas
+                            try:
+                                computation.extend_memory(offset, size)
+                            finally:
+                                gas = meter.gas_remaining
                         hashed = bytes(memory._bytes[offset : offset + size])
                         cost = argument * ((len(hashed) + 31) // 32)
-                        remaining = meter.gas_remaining
-                        if cost > remaining:
-                            raise OutOfGas(
-                                f"Out of gas: Needed {cost} - Remaining {remaining} - Reason: SHA3: word gas cost"
-                            )
-                        meter.gas_remaining = remaining - cost
-                        values.append(keccak256(hashed))
+                        if cost > gas:
+                            raise OutOfGas(f"Out of gas: Needed {cost} - Remaining {gas} - Reason: SHA3: word gas cost")
+                        gas -= cost
+                        push(keccak256(hashed))
                     elif kind == SLOAD:
                         # berlin's sload_eip2929: the slot's EIP-2929 cost (cold the first time in the
                         # transaction, which warms it), then the value read through the same state calls.
                         if not values:
                             raise InsufficientStack("Wanted 1 stack item, had none")
-                        item = values.pop()
+                        item = pop()
                         slot = int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
                         storage_address = message.storage_address
                         if state.is_storage_warm(storage_address, slot):
@@ -330,70 +393,120 @@ class _GusuCancunComputation(CancunComputation):
                         else:
                             state.mark_storage_warm(storage_address, slot)
                             cost = argument[0]
-                        remaining = meter.gas_remaining
-                        if cost > remaining:
-                            raise OutOfGas(f"Out of gas: Needed {cost} - Remaining {remaining} - Reason: {mnemonic}")
-                        meter.gas_remaining = remaining - cost
-                        values.append(state.get_storage(address=storage_address, slot=slot))
+                        if cost > gas:
+                            raise OutOfGas(f"Out of gas: Needed {cost} - Remaining {gas} - Reason: {mnemonic}")
+                        gas -= cost
+                        push(state.get_storage(address=storage_address, slot=slot))
                     elif kind == SSTORE:
                         # London's sstore_eip3529 behind ensure_no_static, step for step: the static-call
                         # guard, EIP-2200's 2,300-gas sentry, the net cost and refund from the current and
                         # original values (net_sstore), the write, then EIP-2929's cold surcharge.
                         if message.is_static:
                             raise WriteProtection("Cannot modify state while inside of a STATICCALL context")
-                        remaining = meter.gas_remaining
-                        if remaining <= SSTORE_SENTRY_GAS:
-                            raise OutOfGas("Net-metered SSTORE always fails below 2300 gas, per EIP-2200", remaining)
+                        if gas <= SSTORE_SENTRY_GAS:
+                            raise OutOfGas("Net-metered SSTORE always fails below 2300 gas, per EIP-2200", gas)
                         if len(values) < 2:
                             raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
-                        item = values.pop()
+                        item = pop()
                         slot = int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
-                        item = values.pop()
+                        item = pop()
                         value = int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
                         storage_address = message.storage_address
                         current_value = state.get_storage(address=storage_address, slot=slot)
                         original_value = state.get_storage(address=storage_address, slot=slot, from_journal=False)
                         cost, refund = compute_sstore_gas(argument, original_value, current_value, value)
-                        if cost > remaining:
+                        if cost > gas:
                             raise OutOfGas(
-                                f"Out of gas: Needed {cost} - Remaining {remaining} - Reason: SSTORE: "
+                                f"Out of gas: Needed {cost} - Remaining {gas} - Reason: SSTORE: "
                                 f"{encode_hex(storage_address)}[{slot}] -> {value} (current: {current_value} / "
                                 f"original: {original_value})"
                             )
-                        meter.gas_remaining = remaining - cost
+                        gas -= cost
                         if refund:
                             meter.refund_gas(refund)
                         state.set_storage(address=storage_address, slot=slot, value=value)
                         if not state.is_storage_warm(storage_address, slot):
                             state.mark_storage_warm(storage_address, slot)
-                            remaining = meter.gas_remaining
-                            if remaining < COLD_SLOAD_COST:
+                            if gas < COLD_SLOAD_COST:
                                 raise OutOfGas(
-                                    f"Out of gas: Needed {COLD_SLOAD_COST} - Remaining {remaining} - "
+                                    f"Out of gas: Needed {COLD_SLOAD_COST} - Remaining {gas} - "
                                     "Reason: Implicit SLOAD during SSTORE"
                                 )
-                            meter.gas_remaining = remaining - COLD_SLOAD_COST
+                            gas -= COLD_SLOAD_COST
+                    elif kind == LOG:
+                        # Byzantium's ensure_no_static around log_XX, step for step: the static-call guard, the
+                        # memory offset and size, the n topics (the top first), their gas and the data's, memory
+                        # growth, then the entry through the computation (which numbers it in the transaction).
+                        if message.is_static:
+                            raise WriteProtection("Cannot modify state while inside of a STATICCALL context")
+                        if len(values) < 2:
+                            raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
+                        item = pop()
+                        offset = int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
+                        item = pop()
+                        size = int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
+                        if argument == 1:
+                            if not values:
+                                raise InsufficientStack("Wanted 1 stack item, had none")
+                            item = pop()
+                            topics: tuple[int, ...] = (
+                                int.from_bytes(item, "big") if type(item) is bytes else cast(int, item),
+                            )
+                        elif argument:
+                            if argument > len(values):
+                                raise InsufficientStack(f"Wanted {argument} stack items, only had {len(values)}")
+                            topics = tuple(
+                                int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
+                                for item in reversed(values[-argument:])
+                            )
+                            del values[-argument:]
+                        else:
+                            topics = ()
+                        cost = LOG_DATA_BYTE_GAS * size + LOG_TOPIC_GAS * argument
+                        if cost > gas:
+                            raise OutOfGas(
+                                f"Out of gas: Needed {cost} - Remaining {gas} - Reason: Log topic and data gas cost"
+                            )
+                        gas -= cost
+                        if size and (offset + size + 31) & ~31 > len(memory._bytes):
+                            meter.gas_remaining = gas
+                            try:
+                                computation.extend_memory(offset, size)
+                            finally:
+                                gas = meter.gas_remaining
+                        computation.add_log_entry(
+                            account=message.storage_address,
+                            topics=topics,
+                            data=bytes(memory._bytes[offset : offset + size]),
+                        )
                     else:  # MSTORE, MLOAD
                         if not values:
                             raise InsufficientStack("Wanted 1 stack item, had none")
-                        item = values.pop()
+                        item = pop()
                         offset = int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
                         if kind == MSTORE:
                             if not values:
                                 raise InsufficientStack("Wanted 1 stack item, had none")
-                            item = values.pop()
+                            item = pop()
                             # py-evm's to_bytes then rjust: an int's 32 big-endian bytes, bytes padded on the left.
                             word = item.rjust(32, b"\x00") if isinstance(item, bytes) else item.to_bytes(32, "big")
                         # Memory below ceil32(start + 32) needs no growth and costs nothing more (py-evm's
                         # extend_memory then charges 0 and its Memory.extend returns at once).
                         if (offset + 63) & ~31 > len(memory._bytes):
-                            computation.extend_memory(offset, 32)
+                            meter.gas_remaining = gas
+                            try:
+                                computation.extend_memory(offset, 32)
+                            finally:
+                                gas = meter.gas_remaining
                         if kind == MSTORE:
                             memory._bytes[offset : offset + 32] = word
                         else:
-                            values.append(bytes(memory._bytes[offset : offset + 32]))
+                            push(bytes(memory._bytes[offset : offset + 32]))
             except Halt:
                 pass
+            finally:
+                code.program_counter = program_counter
+                meter.gas_remaining = gas
         return computation
 
 

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, NamedTuple
 
-from eth.constants import GAS_SHA3WORD
+from eth.constants import GAS_LOGDATA, GAS_LOGTOPIC, GAS_SHA3WORD
 from eth.vm.forks.berlin import logic as berlin_logic
 from eth.vm.forks.berlin.constants import COLD_SLOAD_COST, WARM_STORAGE_READ_COST
-from eth.vm.logic import arithmetic, comparison, context, flow, memory, sha3
+from eth.vm.logic import arithmetic, comparison, context, flow, logging, memory, sha3
 from eth.vm.logic import duplication as duplication_logic
 from eth.vm.logic import stack as stack_logic
 from eth.vm.logic import swap as swap_logic
@@ -32,7 +32,9 @@ SIGNED_WORD_MAX = 2**255 - 1
 WORD_CEILING = 2**256
 
 # The kinds, roughly in the order of how often an ERC-20 transfer runs them (the loop tests them in turn).
-PUSH, DUP, SWAP, POP, JUMPDEST, JUMP, JUMPI, BINARY, UNARY, CALLDATALOAD, SHA3, SLOAD, MSTORE, MLOAD, SSTORE = range(15)
+PUSH, DUP, SWAP, POP, JUMPDEST, JUMP, JUMPI, BINARY, UNARY, CALLDATALOAD, SHA3, SLOAD, MSTORE, MLOAD, SSTORE, LOG = (
+    range(16)
+)
 
 
 class InlineOpcode(NamedTuple):
@@ -40,7 +42,7 @@ class InlineOpcode(NamedTuple):
     argument: Any
     """PUSHn's n, DUPn's and SWAPn's position, a BINARY or UNARY opcode's formula, SHA3's gas per word of
     input, SLOAD's (cold, warm) gas (EIP-2929), SSTORE's net gas schedule (EIP-2200 with EIP-2929's and
-    EIP-3529's figures); otherwise None."""
+    EIP-3529's figures), LOGn's n; otherwise None."""
     gas_cost: int
     mnemonic: str
 
@@ -227,6 +229,26 @@ def get_inline_opcodes(opcode_table: Any) -> dict[int, InlineOpcode]:
             schedule = get_sstore_schedule(function.logic_fn)
             if schedule is not None:
                 found[opcode] = InlineOpcode(SSTORE, schedule, function.gas_cost, function.mnemonic)
+            topic_count = get_log_topic_count(function.logic_fn)
+            if topic_count is not None:
+                found[opcode] = InlineOpcode(LOG, topic_count, function.gas_cost, function.mnemonic)
     # The table is kept with its entry so that its id is not reused by another table while cached.
     _inline_opcodes_by_table[id(opcode_table)] = (opcode_table, found)
     return found
+
+
+LOG_DATA_BYTE_GAS = GAS_LOGDATA
+LOG_TOPIC_GAS = GAS_LOGTOPIC
+_LOG_TOPIC_COUNTS = {logging.log0: 0, logging.log1: 1, logging.log2: 2, logging.log3: 3, logging.log4: 4}
+
+
+def get_log_topic_count(logic: Callable[..., Any]) -> int | None:
+    """n if `logic` is py-evm's LOGn behind its static-call guard (`ensure_no_static(logn)`, Byzantium to
+    Cancun), else None."""
+    if getattr(logic, "__qualname__", None) != "ensure_no_static.<locals>.inner":
+        return None
+    wrapped = getattr(logic, "__wrapped__", None)
+    for function, topic_count in _LOG_TOPIC_COUNTS.items():
+        if wrapped is function:
+            return topic_count
+    return None
