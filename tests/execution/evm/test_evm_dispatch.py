@@ -514,3 +514,29 @@ def test_a_push_cut_by_the_end_of_the_code_pushes_zero_padded_bytes() -> None:
     cut = _run_program(INLINE_PROGRAMS["push4 cut by the end of the code"], 10_000_000, is_py_evm_loop=False)
     assert cut[0] == "NoneType" and cut[4] == [("bytes", b"\x01"), ("bytes", b"\xaa\xbb\x00\x00")]
     assert cut[6] == 7  # past the end by the two missing bytes, as py-evm's CodeStream.read leaves it
+
+
+def test_the_code_analysis_cache_keeps_within_its_entries_and_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Least recently used codes are dropped once either bound is passed; one code larger than the byte bound
+    is still analysed (and kept alone), so every execution gets its analysis."""
+    from gusu.execution.evm import engine
+
+    monkeypatch.setattr(engine, "_code_analyses", type(engine._code_analyses)())
+    monkeypatch.setattr(engine, "_code_analyses_bytes", [0])
+    monkeypatch.setattr(engine, "CODE_ANALYSIS_CODE_BYTES_MAX", 1_000)
+    monkeypatch.setattr(engine, "CODE_ANALYSIS_ENTRIES_MAX", 3)
+    codes = [bytes([index]) * 300 for index in range(4)]
+    first = engine.get_code_analysis(codes[0])
+    assert engine.get_code_analysis(codes[0]) is first and len(first.steps) == 300
+    for code in codes[1:3]:
+        engine.get_code_analysis(code)
+    engine.get_code_analysis(codes[0])  # used again: codes[1] is now the least recently used
+    engine.get_code_analysis(codes[3])  # 1,200 bytes: one code must go
+    assert list(engine._code_analyses) == [codes[2], codes[0], codes[3]]
+    assert engine._code_analyses_bytes == [900]
+    engine.get_code_analysis(bytes(100))
+    engine.get_code_analysis(bytes(101))  # a fourth entry: past the entry bound
+    assert len(engine._code_analyses) == 3 and engine._code_analyses_bytes[0] <= 1_000
+    huge = engine.get_code_analysis(b"\x01" * 5_000)
+    assert len(huge.steps) == 5_000 and list(engine._code_analyses) == [b"\x01" * 5_000]
+    assert engine._code_analyses_bytes == [5_000]
