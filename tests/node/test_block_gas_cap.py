@@ -10,13 +10,14 @@ on the simulator's in-memory chain (no timing).
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from node_helpers import load_dev_key, make_chain, sign_transfer, start_node, wait_for_receipt
 
 from gusu.crypto import get_suite
-from gusu.errors import ConfigError
+from gusu.errors import ConfigError, InvalidBlockError
 from gusu.eval.simulation.chain import (
     ChainTip,
     TransactionDecoder,
@@ -35,7 +36,7 @@ from gusu.eval.simulation.chain import (
 from gusu.ledger.smt import StateTree
 from gusu.ledger.types import Height
 from gusu.mempool import PoolTransaction
-from gusu.node.blocks import build_block
+from gusu.node.blocks import BlockRules, build_block, compute_block_rules
 from gusu.node.config import PROPOSAL_GAS_MAX_DEFAULT, ConsensusSettings, load_config
 
 SUITE = get_suite(get_genesis().suite)
@@ -56,10 +57,11 @@ def _setup() -> tuple[dict[bytes, bytes], ChainTip, StateTree, list[PoolTransact
     return state, tip, tree, entries, decoder
 
 
-def _build(gas_max: int | None) -> tuple[int, int, bool]:
-    """(transactions in the block, gas per transfer, whether a validator accepts the block)."""
+def _build(gas_max: int | None, block_gas_max: int | None = None) -> tuple[int, int, bool]:
+    """(transactions in the block, gas per transfer, whether a validator accepts the block), on a chain whose
+    `block_gas_max` is `block_gas_max`."""
     state, tip, tree, entries, decoder = _setup()
-    rules = compute_sim_rules(SUITE, state, tip)
+    rules = replace(compute_sim_rules(SUITE, state, tip), block_gas_max=block_gas_max)
     built = build_block(
         rules, get_executor(), state, tree, tip.header, tip.block_hash, tip.header.timestamp_ms + 1,
         get_genesis().validators[0].address, entries, gas_max=gas_max,
@@ -125,3 +127,76 @@ def test_a_node_builds_its_blocks_within_its_gas_cap(tmp_path: Path) -> None:
             await node.stop()
 
     asyncio.run(scenario())
+
+
+# --- the chain-wide bound: `block_gas_max` (a genesis or governance parameter), checked by validators --------
+
+
+def test_a_proposer_stops_at_the_chains_block_gas_max_below_its_own_cap() -> None:
+    _, gas, _ = _build(None)
+    count, _, accepted = _build(PROPOSAL_GAS_MAX_DEFAULT, block_gas_max=3 * gas)
+    assert count == 3 and accepted
+    count, _, accepted = _build(2 * gas, block_gas_max=3 * gas)  # its own cap is lower: that one holds
+    assert count == 2 and accepted
+
+
+class _CountingExecutor:
+    """The simulator's executor, counting the transactions it runs."""
+
+    def __init__(self) -> None:
+        self.inner = get_executor()
+        self.executed = 0
+        original = self.inner._execute_transaction
+
+        def execute(*args: object) -> object:
+            self.executed += 1
+            return original(*args)  # type: ignore[arg-type]
+
+        self.inner._execute_transaction = execute  # type: ignore[method-assign,assignment]
+
+
+def test_a_block_past_the_chains_block_gas_max_is_invalid_and_its_check_stops_there() -> None:
+    """A proposer that ignores the bound (here: one that builds as if the chain had none) proposes all ten
+    transfers; a validator under the chain's rules finds the block invalid after executing only the transfers
+    before the bound was reached (and the one that reached it), not the whole block."""
+    _, gas, _ = _build(None)
+    state, tip, tree, entries, decoder = _setup()
+    unbounded = compute_sim_rules(SUITE, state, tip)
+    assert unbounded.block_gas_max is None  # the simulated genesis sets none
+    built = build_block(
+        unbounded, get_executor(), state, tree, tip.header, tip.block_hash, tip.header.timestamp_ms + 1,
+        get_genesis().validators[0].address, entries,
+    )  # fmt: skip
+    assert built.header.transaction_count == TRANSFERS
+    block = make_block(SUITE, built.header, entries)
+    bounded: BlockRules = replace(unbounded, block_gas_max=3 * gas)
+    state2, tip2, tree2, _, _ = _setup()
+    counting = _CountingExecutor()
+    with pytest.raises(InvalidBlockError, match="block_gas_max of") as raised:
+        validate_block(counting.inner, bounded, decoder, state2, tree2, tip2, set(), block)
+    assert raised.value.stage == "execution"
+    assert counting.executed == 3
+    # The control: the block a proposer makes under the bound (its three first transfers) is accepted.
+    count, _, accepted = _build(PROPOSAL_GAS_MAX_DEFAULT, block_gas_max=3 * gas)
+    assert count == 3 and accepted
+
+
+def test_block_gas_max_comes_from_genesis_and_is_validated_there() -> None:
+    genesis = get_genesis()
+    assert compute_block_rules(genesis, SUITE).block_gas_max is None
+    parameters = tuple(sorted({**dict(genesis.parameters), "block_gas_max": 5_000_000}.items()))
+    bounded = replace(genesis, parameters=parameters)
+    assert compute_block_rules(bounded, SUITE).block_gas_max == 5_000_000
+    from gusu.ledger.genesis import validate_genesis
+
+    validate_genesis(bounded)
+    with pytest.raises(ConfigError, match="block_gas_max must be between 1"):
+        validate_genesis(
+            replace(genesis, parameters=tuple(sorted({**dict(genesis.parameters), "block_gas_max": 0}.items())))
+        )
+
+
+def test_governance_may_set_block_gas_max_on_a_chain_whose_genesis_has_none() -> None:
+    from gusu.execution.governance.proposals import SCHEDULE_PARAMETER_NAMES
+
+    assert "block_gas_max" in SCHEDULE_PARAMETER_NAMES

@@ -95,6 +95,13 @@ DEFAULT_PARAMETERS: tuple[tuple[str, int], ...] = (
 )
 """Parameters a new chain starts with unless its genesis says otherwise."""
 
+BLOCK_GAS_MAX_PARAMETER = "block_gas_max"
+"""An optional chain-wide bound on a block's gas (absent: none, as before it existed). A block whose transactions
+reached it before its last one is invalid, so validators stop re-executing a block there: a proposer that lies
+cannot make them execute more than this much gas plus one transaction (`gusu.node.blocks.build_block`). Not in
+`DEFAULT_PARAMETERS`: genesis documents list every default, and an existing chain's would change."""
+BLOCK_GAS_MAX_LIMIT = 2**62
+
 
 @dataclass(frozen=True, slots=True)
 class GenesisValidator:
@@ -380,6 +387,8 @@ def _validate_parameters(parameters: tuple[tuple[str, int], ...]) -> None:
             raise ConfigError(f"genesis parameters must be sorted by name without repeats; {name!r} is out of place")
         if not _is_uint(value):
             raise ConfigError(f"genesis parameter {name} must be an integer between 0 and {UINT_MAX}")
+        if name == BLOCK_GAS_MAX_PARAMETER and not 1 <= value <= BLOCK_GAS_MAX_LIMIT:
+            raise ConfigError(f"genesis parameter {name} must be between 1 and {BLOCK_GAS_MAX_LIMIT}, found {value}")
         previous = name
 
 

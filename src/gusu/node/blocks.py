@@ -54,7 +54,7 @@ from gusu.ledger.chainconfig import (
     get_config_at,
 )
 from gusu.ledger.ethtx import EthTransaction, decode_block_item
-from gusu.ledger.genesis import DEFAULT_PARAMETERS, Genesis, compute_genesis_hash
+from gusu.ledger.genesis import BLOCK_GAS_MAX_PARAMETER, DEFAULT_PARAMETERS, Genesis, compute_genesis_hash
 from gusu.ledger.kv import MemoryStore, WriteBatch
 from gusu.ledger.smt import StateTree, apply_tree_update_to_batch, apply_tree_update_to_cache, compute_pruning_batch
 from gusu.ledger.store import (
@@ -108,6 +108,8 @@ class BlockRules:
     """The hash of the set in force at `height`: the block's `validators_hash`."""
     next_validators_hash: Hash
     """The hash of the set in force at ``height + 1``: the block's `next_validators_hash`."""
+    block_gas_max: int | None = None
+    """The chain's `block_gas_max` in force at `height` (`gusu.ledger.genesis.BLOCK_GAS_MAX_PARAMETER`), or None."""
 
 
 def get_genesis_parameter(genesis: Genesis, name: str) -> int:
@@ -159,6 +161,7 @@ def compute_block_rules(
         height=height,
         validators_hash=compute_validators_hash(suite, config.validators),
         next_validators_hash=compute_validators_hash(suite, next_config.validators),
+        block_gas_max=config.get_parameter(BLOCK_GAS_MAX_PARAMETER),
     )
 
 
@@ -331,18 +334,28 @@ def build_block(
 
     A proposer builds its block with this; a validator re-executes a proposed one with it and compares.
     A proposer passes `gas_max` (its `[consensus] proposal_gas_max`): the block then holds only the prefix of
-    `entries` executed before the block's gas reached it (`Executor.execute_block`); a validator re-executes
-    exactly the transactions proposed, so it passes none.
+    `entries` executed before the block's gas reached it, or the chain's `block_gas_max` if lower
+    (`Executor.execute_block`). A validator re-executes exactly the transactions proposed, so it passes none:
+    on a chain with a `block_gas_max` it stops where a proposer would have, and a block with transactions past
+    that point is invalid (InvalidBlockError), which bounds what a lying proposer can make every validator run.
     """
     height = Height(parent.height + 1)
     assert height == rules.height, "the rules of another height"
     context = BlockContext(chain_id=rules.chain_id, height=height, timestamp_ms=timestamp_ms, proposer=proposer)
+    chain_gas_max = rules.block_gas_max
+    limit = gas_max if chain_gas_max is None else chain_gas_max if gas_max is None else min(gas_max, chain_gas_max)
     result = executor.execute_block(
         state,
         context,
         [TransactionInput(entry.transaction, entry.transaction_id, entry.sender) for entry in entries],
-        gas_max=gas_max,
+        gas_max=limit,
     )
+    if gas_max is None and len(result.receipts) < len(entries):
+        used = sum(receipt.gas_used for receipt in result.receipts)
+        raise InvalidBlockError(
+            f"block {height} holds {len(entries)} transactions, but its first {len(result.receipts)} used {used} "
+            f"gas, which reached the chain's block_gas_max of {chain_gas_max}: no transaction may start after that"
+        )
     entries = entries[: len(result.receipts)]
     suite = rules.suite
     tree_update = compute_state_update(suite, state_tree, height, result.writes)
@@ -463,10 +476,10 @@ def finish_block_check(
             "signatures",
             InvalidBlockError(f"transaction {min(invalid)} of block {header.height} has an invalid signature"),
         )
-    built = build_block(
-        rules, executor, state, state_tree, parent, parent_hash, header.timestamp_ms, header.proposer, check.entries
-    )
     try:
+        built = build_block(
+            rules, executor, state, state_tree, parent, parent_hash, header.timestamp_ms, header.proposer, check.entries
+        )
         validate_execution(header, built)
     except InvalidBlockError as error:
         raise _at_stage("execution", error) from None

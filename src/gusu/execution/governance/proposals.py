@@ -96,6 +96,7 @@ from gusu.ledger.chainconfig import (
     get_config_at,
 )
 from gusu.ledger.genesis import (
+    BLOCK_GAS_MAX_PARAMETER,
     CA_CERTIFICATE_BYTES_MAX,
     CONSENSUS_ENGINES,
     CONSENSUS_SOLO,
@@ -185,7 +186,9 @@ GOVERNANCE_EXPIRY_BLOCKS_MAX_DEFAULT = 1_000_000
 CONFIG_SCHEDULE_BYTES_MAX = 64 * 1024
 """The encoded schedule must fit one state value (the default state_value_bytes_max)."""
 SCHEDULE_PARAMETER_NAMES = frozenset(
-    {name for name, _ in DEFAULT_PARAMETERS} | set(get_limit_names()) | {GOVERNANCE_EXPIRY_PARAMETER}
+    {name for name, _ in DEFAULT_PARAMETERS}
+    | set(get_limit_names())
+    | {GOVERNANCE_EXPIRY_PARAMETER, BLOCK_GAS_MAX_PARAMETER}
 )
 """Parameters a chain may set besides those its genesis lists: the ones some layer of this version reads."""
 
