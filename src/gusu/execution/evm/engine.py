@@ -176,6 +176,26 @@ STACK_ITEMS_MAX = 1024
 """The EVM's stack depth (py-evm's Stack refuses a push onto 1,024 items)."""
 
 
+def _pop_two_ints(values: list[Any]) -> tuple[int, int]:
+    """py-evm's ``stack_pop_ints(2)`` on the stack's list: (top, second), with its InsufficientStack message."""
+    if len(values) < 2:
+        raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
+    top = values.pop()
+    second = values.pop()
+    return (
+        int.from_bytes(top, "big") if type(top) is bytes else top,
+        int.from_bytes(second, "big") if type(second) is bytes else second,
+    )
+
+
+def _grow_memory(computation: Any, meter: GasMeter, gas: int, offset: int, size: int) -> int:
+    """py-evm's ``extend_memory(offset, size)`` for a loop that keeps the gas left in a local: the gas left after it.
+    If it raises (out of gas), the meter still holds `gas` (py-evm charges nothing it cannot pay)."""
+    meter.gas_remaining = gas
+    computation.extend_memory(offset, size)
+    return meter.gas_remaining
+
+
 class _GusuCancunComputation(CancunComputation):
     _analysis: CodeAnalysis | None = None
 
@@ -361,19 +381,10 @@ class _GusuCancunComputation(CancunComputation):
                         offset = int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
                         push(call_data[offset : offset + 32].ljust(32, b"\x00").lstrip(b"\x00"))
                     elif kind == SHA3:
-                        if len(values) < 2:
-                            raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
-                        item = pop()
-                        offset = int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
-                        item = pop()
-                        size = int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
+                        offset, size = _pop_two_ints(values)
                         # As for MSTORE below; a size of 0 neither grows memory nor costs gas.
                         if size and (offset + size + 31) & ~31 > len(memory._bytes):
-                            meter.gas_remaining = gas
-                            try:
-                                computation.extend_memory(offset, size)
-                            finally:
-                                gas = meter.gas_remaining
+                            gas = _grow_memory(computation, meter, gas, offset, size)
                         hashed = bytes(memory._bytes[offset : offset + size])
                         cost = argument * ((len(hashed) + 31) // 32)
                         if cost > gas:
@@ -405,12 +416,7 @@ class _GusuCancunComputation(CancunComputation):
                             raise WriteProtection("Cannot modify state while inside of a STATICCALL context")
                         if gas <= SSTORE_SENTRY_GAS:
                             raise OutOfGas("Net-metered SSTORE always fails below 2300 gas, per EIP-2200", gas)
-                        if len(values) < 2:
-                            raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
-                        item = pop()
-                        slot = int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
-                        item = pop()
-                        value = int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
+                        slot, value = _pop_two_ints(values)
                         storage_address = message.storage_address
                         current_value = state.get_storage(address=storage_address, slot=slot)
                         original_value = state.get_storage(address=storage_address, slot=slot, from_journal=False)
@@ -439,12 +445,7 @@ class _GusuCancunComputation(CancunComputation):
                         # growth, then the entry through the computation (which numbers it in the transaction).
                         if message.is_static:
                             raise WriteProtection("Cannot modify state while inside of a STATICCALL context")
-                        if len(values) < 2:
-                            raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
-                        item = pop()
-                        offset = int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
-                        item = pop()
-                        size = int.from_bytes(item, "big") if type(item) is bytes else cast(int, item)
+                        offset, size = _pop_two_ints(values)
                         if argument == 1:
                             if not values:
                                 raise InsufficientStack("Wanted 1 stack item, had none")
@@ -469,11 +470,7 @@ class _GusuCancunComputation(CancunComputation):
                             )
                         gas -= cost
                         if size and (offset + size + 31) & ~31 > len(memory._bytes):
-                            meter.gas_remaining = gas
-                            try:
-                                computation.extend_memory(offset, size)
-                            finally:
-                                gas = meter.gas_remaining
+                            gas = _grow_memory(computation, meter, gas, offset, size)
                         computation.add_log_entry(
                             account=message.storage_address,
                             topics=topics,
@@ -493,11 +490,7 @@ class _GusuCancunComputation(CancunComputation):
                         # Memory below ceil32(start + 32) needs no growth and costs nothing more (py-evm's
                         # extend_memory then charges 0 and its Memory.extend returns at once).
                         if (offset + 63) & ~31 > len(memory._bytes):
-                            meter.gas_remaining = gas
-                            try:
-                                computation.extend_memory(offset, 32)
-                            finally:
-                                gas = meter.gas_remaining
+                            gas = _grow_memory(computation, meter, gas, offset, 32)
                         if kind == MSTORE:
                             memory._bytes[offset : offset + 32] = word
                         else:
