@@ -222,11 +222,13 @@ class _GusuCancunComputation(CancunComputation):
         stack's methods, each converting and validating. Here the fixed cost is taken from the meter
         inline, with the same check and the same OutOfGas message (a `GasMeter`'s ``consume_gas`` does
         only this; the costs are non-negative constants). The opcodes of `get_inline_opcodes` (stack,
-        jumps, word arithmetic and comparisons, MLOAD, MSTORE, CALLDATALOAD, SHA3, SLOAD, SSTORE: all but about
-        eight of an ERC-20 transfer's 290) then run on the stack's list with py-evm's values (an int where py-evm
+        jumps, word arithmetic and comparisons, MLOAD, MSTORE, CALLDATALOAD, SHA3, SLOAD, SSTORE, LOG0-LOG4: all but
+        five of an ERC-20 transfer's 290) then run on the stack's list with py-evm's values (an int where py-evm
         pushes an int, bytes where it pushes bytes), limits and error messages; memory growth goes through py-evm's own
         ``extend_memory``. Other simple opcodes' logic is called directly, and every other opcode runs
-        exactly as py-evm runs it. tests/execution/evm/test_evm_dispatch.py compares both loops' results.
+        exactly as py-evm runs it. Each code's opcodes are decoded once per position (`CodeAnalysis`), and the
+        program counter and gas left are kept in locals. tests/execution/evm/test_evm_dispatch.py compares both
+        loops' results.
         """
         with cls(state, message, transaction_context) as computation:
             if computation.is_origin_computation:
