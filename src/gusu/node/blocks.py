@@ -342,19 +342,19 @@ def build_block(
     height = Height(parent.height + 1)
     assert height == rules.height, "the rules of another height"
     context = BlockContext(chain_id=rules.chain_id, height=height, timestamp_ms=timestamp_ms, proposer=proposer)
-    chain_gas_max = rules.block_gas_max
-    limit = gas_max if chain_gas_max is None else chain_gas_max if gas_max is None else min(gas_max, chain_gas_max)
+    limits = [limit for limit in (gas_max, rules.block_gas_max) if limit is not None]
     result = executor.execute_block(
         state,
         context,
         [TransactionInput(entry.transaction, entry.transaction_id, entry.sender) for entry in entries],
-        gas_max=limit,
+        gas_max=min(limits) if limits else None,
     )
     if gas_max is None and len(result.receipts) < len(entries):
         used = sum(receipt.gas_used for receipt in result.receipts)
         raise InvalidBlockError(
             f"block {height} holds {len(entries)} transactions, but its first {len(result.receipts)} used {used} "
-            f"gas, which reached the chain's block_gas_max of {chain_gas_max}: no transaction may start after that"
+            f"gas, which reached the chain's block_gas_max of {rules.block_gas_max}: no transaction may start "
+            "after that"
         )
     entries = entries[: len(result.receipts)]
     suite = rules.suite

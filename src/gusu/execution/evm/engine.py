@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from eth._utils.address import generate_contract_address
-from eth.constants import CREATE_CONTRACT_ADDRESS
+from eth.constants import CREATE_CONTRACT_ADDRESS, GAS_LOGDATA, GAS_LOGTOPIC
 from eth.exceptions import (
     FullStack,
     Halt,
@@ -55,8 +55,6 @@ from gusu.execution.evm.inline import (
     JUMPDEST,
     JUMPI,
     LOG,
-    LOG_DATA_BYTE_GAS,
-    LOG_TOPIC_GAS,
     MSTORE,
     POP,
     PUSH,
@@ -465,7 +463,7 @@ class _GusuCancunComputation(CancunComputation):
                             del values[-argument:]
                         else:
                             topics = ()
-                        cost = LOG_DATA_BYTE_GAS * size + LOG_TOPIC_GAS * argument
+                        cost = GAS_LOGDATA * size + GAS_LOGTOPIC * argument
                         if cost > gas:
                             raise OutOfGas(
                                 f"Out of gas: Needed {cost} - Remaining {gas} - Reason: Log topic and data gas cost"

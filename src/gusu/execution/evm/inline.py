@@ -17,7 +17,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, NamedTuple
 
-from eth.constants import GAS_LOGDATA, GAS_LOGTOPIC, GAS_SHA3WORD
+from eth.constants import GAS_SHA3WORD
 from eth.vm.forks.berlin import logic as berlin_logic
 from eth.vm.forks.berlin.constants import COLD_SLOAD_COST, WARM_STORAGE_READ_COST
 from eth.vm.logic import arithmetic, comparison, context, flow, logging, memory, sha3
@@ -200,11 +200,18 @@ def compute_sstore_gas(
     return schedule.sload_gas, refund
 
 
+def _get_static_guarded(logic: Callable[..., Any]) -> Any:
+    """What `logic` runs if it is py-evm's static-call guard (`ensure_no_static(function)`), else None."""
+    if getattr(logic, "__qualname__", None) != "ensure_no_static.<locals>.inner":
+        return None
+    return getattr(logic, "__wrapped__", None)
+
+
 def get_sstore_schedule(logic: Callable[..., Any]) -> NetSStoreGasSchedule | None:
     """The net gas schedule of `logic` if it is py-evm's EIP-2929 SSTORE behind its static-call guard
     (`ensure_no_static(partial(sstore_eip2929_generic, schedule))`, what Berlin to Cancun run), else None."""
-    wrapped = getattr(logic, "__wrapped__", None)
-    if getattr(logic, "__qualname__", None) != "ensure_no_static.<locals>.inner" or not isinstance(wrapped, partial):
+    wrapped = _get_static_guarded(logic)
+    if not isinstance(wrapped, partial):
         return None
     if wrapped.func is not berlin_logic.sstore_eip2929_generic or wrapped.keywords or len(wrapped.args) != 1:
         return None
@@ -237,18 +244,11 @@ def get_inline_opcodes(opcode_table: Any) -> dict[int, InlineOpcode]:
     return found
 
 
-LOG_DATA_BYTE_GAS = GAS_LOGDATA
-LOG_TOPIC_GAS = GAS_LOGTOPIC
 _LOG_TOPIC_COUNTS = {logging.log0: 0, logging.log1: 1, logging.log2: 2, logging.log3: 3, logging.log4: 4}
 
 
 def get_log_topic_count(logic: Callable[..., Any]) -> int | None:
     """n if `logic` is py-evm's LOGn behind its static-call guard (`ensure_no_static(logn)`, Byzantium to
     Cancun), else None."""
-    if getattr(logic, "__qualname__", None) != "ensure_no_static.<locals>.inner":
-        return None
-    wrapped = getattr(logic, "__wrapped__", None)
-    for function, topic_count in _LOG_TOPIC_COUNTS.items():
-        if wrapped is function:
-            return topic_count
-    return None
+    wrapped = _get_static_guarded(logic)
+    return None if wrapped is None else _LOG_TOPIC_COUNTS.get(wrapped)
