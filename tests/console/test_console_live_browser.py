@@ -52,9 +52,38 @@ def _transfer(chain: Chain) -> None:
     )
 
 
-def _last_height(driver: Any, chart_id: str) -> int:
-    text = driver.find_element(By.ID, chart_id).get_attribute("data-last-height")
-    return int(text) if text else -1
+SNAPSHOT_SCRIPT = """
+const chart = (id) => {
+  const svg = document.getElementById(id);
+  if (!svg) return null;
+  const last = svg.getAttribute("data-last-height");
+  return {
+    last_height: last ? Number(last) : -1,
+    points: Number(svg.getAttribute("data-points")),
+    circles: Array.from(svg.querySelectorAll("circle")).map((dot) => [
+      Number(dot.getAttribute("data-height")), Number(dot.getAttribute("data-value")), Number(dot.getAttribute("cx"))]),
+  };
+};
+const height = document.getElementById("height");
+return {tps: chart("chart-tps"), interval: chart("chart-interval"),
+        height: height ? Number(height.textContent.replace(/,/g, "")) : -1};
+"""
+"""Both charts and the height as one picture: the page redraws the charts on each refresh, so elements
+found one call apart may belong to two drawings (a stale element, or two different last heights)."""
+
+
+def _snapshot(driver: Any) -> dict[str, Any]:
+    found: dict[str, Any] = driver.execute_script(SNAPSHOT_SCRIPT)
+    return found
+
+
+def _last_height(snapshot: dict[str, Any]) -> int:
+    tps = snapshot["tps"]
+    return -1 if tps is None else int(tps["last_height"])
+
+
+def _is_in_step(snapshot: dict[str, Any]) -> bool:
+    return _last_height(snapshot) >= 0 and _last_height(snapshot) == snapshot["height"]
 
 
 @pytest.mark.parametrize("language", ["zh-CN", "en"])
@@ -67,27 +96,26 @@ def test_charts_follow_new_blocks(console: str, browser: Any, chain: Chain, scre
     captions = browser.find_element(By.ID, "live-charts").text
     assert "null" not in captions and "undefined" not in captions
     assert messages["dashboard.chart_tps"] in captions and messages["dashboard.chart_interval"] in captions
-    first = _last_height(browser, "chart-tps")
-    assert first == int(browser.find_element(By.ID, "height").text.replace(",", ""))
+    # The dashboard's height and the chart's last block agree once both are drawn from the same refresh.
+    WebDriverWait(browser, WAIT_S).until(lambda driver: _is_in_step(_snapshot(driver)))
+    first = _last_height(_snapshot(browser))
+    assert first >= 0
 
     _transfer(chain)  # a block the open page has not seen
 
-    WebDriverWait(browser, WAIT_S).until(lambda driver: _last_height(driver, "chart-tps") > first)
-    newest = _last_height(browser, "chart-tps")
-    assert _last_height(browser, "chart-interval") == newest
+    WebDriverWait(browser, WAIT_S).until(lambda driver: _last_height(_snapshot(driver)) > first)
+    snapshot = _snapshot(browser)
+    newest = _last_height(snapshot)
+    assert snapshot["interval"]["last_height"] == newest
     # The new block is a point of both charts (its parent is in the window, so it is timed), with a value.
-    for chart_id in ("chart-tps", "chart-interval"):
-        point = browser.find_element(By.CSS_SELECTOR, f'#{chart_id} circle[data-height="{newest}"]')
-        assert float(point.get_attribute("data-value")) >= 0
-    interval = browser.find_element(By.CSS_SELECTOR, f'#chart-interval circle[data-height="{newest}"]')
-    assert float(interval.get_attribute("data-value")) > 0
-    tps = browser.find_element(By.CSS_SELECTOR, f'#chart-tps circle[data-height="{newest}"]')
-    assert float(tps.get_attribute("data-value")) > 0  # the block holds the transfer
-    points = browser.find_elements(By.CSS_SELECTOR, "#chart-interval circle")
-    assert len(points) == int(browser.find_element(By.ID, "chart-interval").get_attribute("data-points")) >= 1
+    values = {key: {height: value for height, value, _ in snapshot[key]["circles"]} for key in ("tps", "interval")}
+    assert values["interval"][newest] > 0
+    assert values["tps"][newest] > 0  # the block holds the transfer
+    assert all(value >= 0 for chart in values.values() for value in chart.values())
+    circles = snapshot["interval"]["circles"]
+    assert len(circles) == snapshot["interval"]["points"] >= 1
     # Heights increase left to right.
-    xs = [(int(p.get_attribute("data-height")), float(p.get_attribute("cx"))) for p in points]
-    assert [x for _, x in sorted(xs)] == sorted(x for _, x in xs)
+    assert [x for _, _, x in sorted(circles)] == sorted(x for _, _, x in circles)
     assert browser.find_element(By.ID, "live").text == messages["live.connected"]
     _check_clean(browser, console, "/ (charts)")
     suffix = "zh" if language == "zh-CN" else "en"
