@@ -20,7 +20,17 @@ from console_helpers import Chain, find_free_port, serve_console_in_thread
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
-from test_console_browser import WAIT_S, _check_clean, _fill, _set_language, _wait_for, browser, pytestmark, screenshots
+from test_console_browser import (
+    WAIT_S,
+    _check_clean,
+    _fill,
+    _set_language,
+    _wait_for,
+    _wait_until,
+    browser,
+    pytestmark,
+    screenshots,
+)
 
 from browser_helpers import is_replaced
 from gusu.console.accounts import STORE_KEY, ensure_first_operator
@@ -144,9 +154,7 @@ def test_a_rule_for_one_chain_fires_only_there_in_both_languages(
     _wait_history(browser, url, ("本地宕机", "firing", remote, REMOTE))
     # The dashboard lists what fires, with the chain.
     browser.get(url + "/")
-    WebDriverWait(browser, FIRE_WAIT_S).until(
-        lambda driver: "本地宕机" in driver.find_element(By.ID, "dashboard-alerts").text
-    )
+    _wait_until(browser, FIRE_WAIT_S, lambda driver: "本地宕机" in driver.find_element(By.ID, "dashboard-alerts").text)
     firing = browser.execute_script(
         "return [...document.querySelectorAll('#dashboard-alerts tbody tr')].map(row =>"
         " [row.cells[0].textContent, row.cells[4].textContent]);"

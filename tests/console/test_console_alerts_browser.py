@@ -24,7 +24,7 @@ from console_helpers import COMMAND_TIMEOUT_S, find_free_port
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
-from test_console_browser import _check_clean, _set_language, _wait_for, browser, pytestmark, screenshots
+from test_console_browser import _check_clean, _set_language, _wait_for, _wait_until, browser, pytestmark, screenshots
 
 from browser_helpers import is_replaced
 from gusu.console.i18n import load_catalogues
@@ -167,8 +167,10 @@ def test_rules_fire_and_the_dashboard_reconnects_after_a_node_restart(
     _wait_for(browser, "#live.ok")
     browser.execute_script("window.gusuSamePage = true;")
     own_node.stop()
-    WebDriverWait(browser, RECONNECT_WAIT_S).until(
-        lambda driver: driver.find_element(By.ID, "live").get_attribute("class") == "live down"
+    _wait_until(
+        browser,
+        RECONNECT_WAIT_S,
+        lambda driver: driver.find_element(By.ID, "live").get_attribute("class") == "live down",
     )
     assert browser.find_element(By.ID, "live").text == zh["live.unreachable"]
     # The monitor sees the node down within its one-second interval.
@@ -184,15 +186,15 @@ def test_rules_fire_and_the_dashboard_reconnects_after_a_node_restart(
     _wait_for(browser, "#live.down")
     browser.execute_script("window.gusuSamePage = true;")
     own_node.start()
-    WebDriverWait(browser, RECONNECT_WAIT_S).until(
-        lambda driver: driver.find_element(By.ID, "live").get_attribute("class") == "live ok"
+    _wait_until(
+        browser, RECONNECT_WAIT_S, lambda driver: driver.find_element(By.ID, "live").get_attribute("class") == "live ok"
     )
     assert browser.execute_script("return window.gusuSamePage === true;"), "the page reloaded instead of reconnecting"
     assert browser.find_element(By.ID, "live").text == zh["live.connected"]
     _wait_for(browser, "#height")
     # The dashboard lists what fires (the idle chain's height has stalled), refreshed with the status.
-    WebDriverWait(browser, RECONNECT_WAIT_S).until(
-        lambda driver: "出块停滞" in driver.find_element(By.ID, "dashboard-alerts").text
+    _wait_until(
+        browser, RECONNECT_WAIT_S, lambda driver: "出块停滞" in driver.find_element(By.ID, "dashboard-alerts").text
     )
     browser.save_screenshot(str(screenshots / "dashboard-alerts-zh.png"))
     browser.get_log("browser")  # drops the expected 502s of the polls while the node was down

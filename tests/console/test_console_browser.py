@@ -123,6 +123,12 @@ _NAVIGATING = (NoSuchElementException, StaleElementReferenceException)
 """What a page that is being replaced may raise while a wait polls it."""
 
 
+def _wait_until(browser: Any, timeout_s: float, condition: Any) -> Any:
+    """Wait until `condition(browser)` holds, reading again when what it read was replaced meanwhile (the dashboard
+    redraws itself every poll, a check replaces its verdict): a stale element is a race, not an answer."""
+    return WebDriverWait(browser, timeout_s, ignored_exceptions=_NAVIGATING).until(condition)
+
+
 def _wait_for(browser: Any, css: str) -> Any:
     return WebDriverWait(browser, WAIT_S, ignored_exceptions=_NAVIGATING).until(
         expected_conditions.presence_of_element_located((By.CSS_SELECTOR, css))

@@ -20,7 +20,7 @@ from console_helpers import find_free_port
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.wait import WebDriverWait
-from test_console_browser import _check_clean, _set_language, _wait_for, browser, pytestmark, screenshots
+from test_console_browser import _check_clean, _set_language, _wait_for, _wait_until, browser, pytestmark, screenshots
 
 from browser_helpers import is_replaced
 from gusu.console.i18n import load_catalogues
@@ -98,7 +98,7 @@ def test_the_wizard_creates_runs_and_stops_a_network(
     # The chain's page reloads itself (app.js, data-refresh-s) until the job is done.
     _wait_for(browser, "[data-state]")
     assert _state(browser) in ("creating", "starting", "running")
-    WebDriverWait(browser, NETWORK_WAIT_S).until(lambda driver: _state(driver) in ("running", "failed"))
+    _wait_until(browser, NETWORK_WAIT_S, lambda driver: _state(driver) in ("running", "failed"))
     _wait_for(browser, "#chain-nodes")
     assert _state(browser) == "running", browser.find_element(By.TAG_NAME, "main").text
     processes = [
@@ -130,7 +130,7 @@ def test_the_wizard_creates_runs_and_stops_a_network(
     _wait_for(browser, "#chain-nodes")
     browser.save_screenshot(str(screenshots / "chain-en.png"))
     browser.find_element(By.ID, "chain-stop").click()
-    WebDriverWait(browser, NETWORK_WAIT_S).until(lambda driver: _state(driver) in ("stopped", "failed"))
+    _wait_until(browser, NETWORK_WAIT_S, lambda driver: _state(driver) in ("stopped", "failed"))
     assert _state(browser) == "stopped"
     assert en["chains.state.stopped"] in browser.find_element(By.TAG_NAME, "main").text
     _check_clean(browser, url, "/chains/1 (en)")

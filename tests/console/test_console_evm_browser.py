@@ -26,7 +26,16 @@ from console_helpers import COMMAND_TIMEOUT_S, find_free_port
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
-from test_console_browser import WAIT_S, _check_clean, _set_language, _wait_for, browser, pytestmark, screenshots
+from test_console_browser import (
+    WAIT_S,
+    _check_clean,
+    _set_language,
+    _wait_for,
+    _wait_until,
+    browser,
+    pytestmark,
+    screenshots,
+)
 
 from browser_helpers import is_replaced
 from gusu.console.i18n import load_catalogues
@@ -250,7 +259,7 @@ def test_upload_approve_deploy_call_and_see_events_in_both_languages(
     rows[0].find_element(By.CSS_SELECTOR, "a.log-transaction").click()
     WebDriverWait(browser, WAIT_S).until(is_replaced(rows[0]))
     # The explorer's page of the transaction (its script fills the page from the console's API).
-    WebDriverWait(browser, WAIT_S).until(lambda driver: outside in driver.find_element(By.TAG_NAME, "main").text)
+    _wait_until(browser, WAIT_S, lambda driver: outside in driver.find_element(By.TAG_NAME, "main").text)
     browser.get(contract_page)
     _wait_for(browser, "#event-history")
     _check_clean(browser, url, "EVM event history")

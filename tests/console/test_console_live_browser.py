@@ -16,13 +16,12 @@ import pytest
 import test_console_browser as shared
 from console_helpers import COMMAND_TIMEOUT_S, Chain
 from console_process import run_console_process
-from test_console_browser import WAIT_S, _check_clean, _set_language, _wait_for
+from test_console_browser import WAIT_S, _check_clean, _set_language, _wait_for, _wait_until
 
 from gusu.console.i18n import load_catalogues
 
 pytest.importorskip("selenium.webdriver", reason="pip install selenium (the test extra)")
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.wait import WebDriverWait
 
 pytestmark = [pytest.mark.e2e, *shared.pytestmark[1:]]
 
@@ -97,13 +96,13 @@ def test_charts_follow_new_blocks(console: str, browser: Any, chain: Chain, scre
     assert "null" not in captions and "undefined" not in captions
     assert messages["dashboard.chart_tps"] in captions and messages["dashboard.chart_interval"] in captions
     # The dashboard's height and the chart's last block agree once both are drawn from the same refresh.
-    WebDriverWait(browser, WAIT_S).until(lambda driver: _is_in_step(_snapshot(driver)))
+    _wait_until(browser, WAIT_S, lambda driver: _is_in_step(_snapshot(driver)))
     first = _last_height(_snapshot(browser))
     assert first >= 0
 
     _transfer(chain)  # a block the open page has not seen
 
-    WebDriverWait(browser, WAIT_S).until(lambda driver: _last_height(_snapshot(driver)) > first)
+    _wait_until(browser, WAIT_S, lambda driver: _last_height(_snapshot(driver)) > first)
     snapshot = _snapshot(browser)
     newest = _last_height(snapshot)
     assert snapshot["interval"]["last_height"] == newest

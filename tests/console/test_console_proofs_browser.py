@@ -20,7 +20,7 @@ import pytest
 import test_console_browser as shared
 from console_helpers import Chain
 from console_process import run_console_process
-from test_console_browser import WAIT_S, _check_clean, _set_language, _wait_for
+from test_console_browser import WAIT_S, _check_clean, _set_language, _wait_for, _wait_until
 
 from browser_helpers import recheck_proof
 from gusu.codec import decode
@@ -33,7 +33,6 @@ from gusu.sdk import Client
 
 pytest.importorskip("selenium.webdriver", reason="pip install selenium (the test extra)")
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.wait import WebDriverWait
 
 pytestmark = [pytest.mark.e2e, *shared.pytestmark[1:]]
 
@@ -281,8 +280,8 @@ def test_the_transaction_page_checks_its_proofs(
     # Not JSON at all.
     browser.execute_script("arguments[0].value = '{';", browser.find_element(By.ID, "proof-json"))
     browser.find_element(By.ID, "proof-recheck").click()
-    WebDriverWait(browser, WAIT_S).until(
-        lambda driver: driver.find_element(By.ID, "proof-verdict").text == messages["proof.not_json"]
+    _wait_until(
+        browser, WAIT_S, lambda driver: driver.find_element(By.ID, "proof-verdict").text == messages["proof.not_json"]
     )
     _check_clean(browser, console, "/transactions (altered proofs)")
 
@@ -302,8 +301,10 @@ def test_the_public_page_looks_up_a_transaction_and_checks_it(
     box.clear()
     box.send_keys("0x" + "ab" * 32)
     browser.find_element(By.ID, "verify-tx-submit").click()
-    WebDriverWait(browser, WAIT_S).until(
-        lambda driver: driver.find_element(By.ID, "verify-tx-error").text == messages["verify.lookup_not_found"]
+    _wait_until(
+        browser,
+        WAIT_S,
+        lambda driver: driver.find_element(By.ID, "verify-tx-error").text == messages["verify.lookup_not_found"],
     )
     box.clear()
     box.send_keys(chain.failed_id.upper().replace("0X", "0x"))

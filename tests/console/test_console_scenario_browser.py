@@ -23,7 +23,7 @@ from console_helpers import COMMAND_TIMEOUT_S, RECIPIENT, find_free_port
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
-from test_console_browser import _check_clean, _fill, _log_in, _set_language, _wait_for
+from test_console_browser import _check_clean, _fill, _log_in, _set_language, _wait_for, _wait_until
 from test_console_chains_browser import NETWORK_WAIT_S, _state
 
 from browser_helpers import is_replaced
@@ -70,7 +70,7 @@ def test_wizard_deploy_call_explore_and_verify(
     base_port.send_keys(str(find_free_base_port(4)))
     _submit(browser, "#create-chain-form")
     _wait_for(browser, "[data-state]")
-    WebDriverWait(browser, NETWORK_WAIT_S).until(lambda driver: _state(driver) in ("running", "failed"))
+    _wait_until(browser, NETWORK_WAIT_S, lambda driver: _state(driver) in ("running", "failed"))
     assert _state(browser) == "running", browser.find_element(By.TAG_NAME, "main").text
     _submit(browser, 'form[action="/chains/select"]')
     network = LocalNetwork.open(chains / "scenario")
@@ -150,7 +150,7 @@ def test_wizard_deploy_call_explore_and_verify(
     block_link = browser.find_element(By.CSS_SELECTOR, 'main a[href^="/blocks/"]')
     height = int(block_link.text)
     block_link.click()
-    WebDriverWait(browser, NETWORK_WAIT_S).until(lambda driver: driver.current_url.endswith(f"/blocks/{height}"))
+    _wait_until(browser, NETWORK_WAIT_S, lambda driver: driver.current_url.endswith(f"/blocks/{height}"))
     _wait_for(browser, "#block-hash")
     assert transaction_id in browser.find_element(By.TAG_NAME, "main").text
     browser.save_screenshot(str(screenshots / "scenario-block-en.png"))
