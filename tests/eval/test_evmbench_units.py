@@ -73,6 +73,23 @@ def test_accounting_puts_every_transfer_in_one_bucket_and_windows_the_figures() 
     assert document["lost"] == 1 and document["in_flight"] == 4 and document["tps"] == 2.0
 
 
+def test_the_send_answer_is_timed_for_transfers_due_in_the_window() -> None:
+    records = [
+        SendRecord(0.5, 0.5, 0.9, True, answered_at_s=0.9),  # due in the warm-up: not counted
+        SendRecord(1.0, 1.0, 1.3, True, answered_at_s=1.01),
+        SendRecord(1.5, 1.5, 1.8, True, answered_at_s=1.53),
+        SendRecord(2.0, 2.0, refusal="the request failed: timeout"),  # no answer: not counted
+        SendRecord(2.5, 2.5, refusal="nonce too low", answered_at_s=2.6),  # a refusal is an answer too
+    ]
+    result = compute_phase_result(records, 1.0, 3.0, mode="closed", in_flight=2)
+    # Answers of those due in [1, 3): 10, 30, 100 ms (nearest rank).
+    assert result.send_p50_ms == pytest.approx(30.0)
+    assert result.send_p99_ms == pytest.approx(100.0)
+    document = result.to_json()
+    assert document["send_p50_ms"] == 30.0 and document["send_p99_ms"] == 100.0
+    assert compute_phase_result([], 0.0, 1.0, mode="closed").send_p50_ms is None
+
+
 def test_open_loop_latency_counts_from_when_a_transfer_was_due() -> None:
     # Sent 0.3 s late (no idle sender): the wait is latency, as a user would see it.
     result = compute_phase_result([SendRecord(1.0, 1.3, 1.4, True)], 0.0, 2.0, mode="open", rate=1.0, late=1)

@@ -15,6 +15,8 @@ node or a network, and Hardhat 2's own ``hardhat node`` from tests/eth/hardhat):
 Commits are seen by polling the node's blocks (``eth_blockNumber``, then ``eth_getBlockByNumber`` of the new
 ones) and every committed transfer's receipt is read (``eth_getTransactionReceipt``, status 1); both in JSON-RPC
 batches. Latency is send to block seen, so it includes up to one poll interval (`COMMIT_POLL_INTERVAL_S`).
+Each phase also reports how long ``eth_sendRawTransaction`` took to answer (`send_p50_ms`, `send_p99_ms`), part of
+a closed-loop sender's round: Gusu answers once the transfer is journaled, Hardhat's automine once it is mined.
 
 A run is a result only if no transaction was refused, failed or lost (`get_evm_bench_error`); the CLI then exits 1.
 Senders keep one transaction in flight each, so a nonce never runs ahead of the chain: Hardhat's automine refuses
@@ -153,6 +155,8 @@ class SendRecord:
     """Its receipt's status; None without a receipt."""
     refusal: str | None = None
     """The node's error when it refused the transfer."""
+    answered_at_s: float | None = None
+    """When ``eth_sendRawTransaction`` answered (accepted or refused); None if the request itself failed."""
 
     @property
     def is_lost(self) -> bool:
@@ -178,6 +182,10 @@ class PhaseResult:
     p99_ms: float | None
     max_ms: float | None
     late: int = 0
+    send_p50_ms: float | None = None
+    """How long ``eth_sendRawTransaction`` took to answer, for the transfers due in the window: a node that
+    answers once the transfer is durable (Gusu's journal) or committed (Hardhat's automine) shows it here."""
+    send_p99_ms: float | None = None
     in_flight: int | None = None
     rate: float | None = None
     refusals: tuple[str, ...] = ()
@@ -201,6 +209,8 @@ class PhaseResult:
             "p95_ms": _round_ms(self.p95_ms),
             "p99_ms": _round_ms(self.p99_ms),
             "max_ms": _round_ms(self.max_ms),
+            "send_p50_ms": _round_ms(self.send_p50_ms),
+            "send_p99_ms": _round_ms(self.send_p99_ms),
             "late": self.late,
             "refusals": list(self.refusals),
         }
@@ -240,6 +250,11 @@ def compute_phase_result(
         for record in committed
         if record.committed_at_s is not None and window_start_s <= record.due_at_s < window_end_s
     )
+    answers = sorted(
+        1000 * (record.answered_at_s - record.sent_at_s)
+        for record in records
+        if record.answered_at_s is not None and window_start_s <= record.due_at_s < window_end_s
+    )
     refusals = [record.refusal for record in records if record.refusal is not None]
     return PhaseResult(
         mode=mode,
@@ -257,6 +272,8 @@ def compute_phase_result(
         p99_ms=compute_percentile(latencies, 0.99),
         max_ms=latencies[-1] if latencies else None,
         late=late,
+        send_p50_ms=compute_percentile(answers, 0.50),
+        send_p99_ms=compute_percentile(answers, 0.99),
         in_flight=in_flight,
         rate=rate,
         refusals=tuple(refusals[:REFUSALS_KEPT]),
@@ -658,8 +675,10 @@ class _Driver:
         transaction = sender.take()
         future = self.watcher.expect(transaction.transaction_hash)
         sent_at = self.clock()
+        answered_at: float | None = None
         try:
             refusal = await self.rpc_of(index).send_raw(transaction.raw_hex)
+            answered_at = self.clock()
         except (RpcError, aiohttp.ClientError, TimeoutError) as error:
             refusal = f"the request failed: {error!r}"[:500]
         if refusal is not None:
@@ -667,13 +686,13 @@ class _Driver:
             sender.nonce -= 1  # not used: the next transfer must reuse it (signed again)
             sender.signed.clear()
             sender.signed_up_to = sender.nonce
-            return SendRecord(due_at, sent_at, refusal=refusal)
+            return SendRecord(due_at, sent_at, refusal=refusal, answered_at_s=answered_at)
         try:
             committed_at, is_success = await asyncio.wait_for(future, self.settings.drain_timeout_s)
         except (TimeoutError, EvmBenchError):  # never seen in a block: lost
             self.watcher.forget(transaction.transaction_hash)
-            return SendRecord(due_at, sent_at)
-        return SendRecord(due_at, sent_at, committed_at, is_success)
+            return SendRecord(due_at, sent_at, answered_at_s=answered_at)
+        return SendRecord(due_at, sent_at, committed_at, is_success, answered_at_s=answered_at)
 
     async def run_closed(self, progress: Progress) -> PhaseResult:
         settings = self.settings
@@ -1065,7 +1084,8 @@ def evm_summary_rows(result: dict[str, Any]) -> list[SummaryRow]:
             rows.append(
                 (
                     f"  {phase_name} loop ({how})",
-                    f"{phase['tps']:,.1f} tps, p50 {phase['p50_ms']} ms, p99 {phase['p99_ms']} ms; "
+                    f"{phase['tps']:,.1f} tps, p50 {phase['p50_ms']} ms, p99 {phase['p99_ms']} ms "
+                    f"(send answered: p50 {phase.get('send_p50_ms')} ms); "
                     f"{phase['succeeded']} ok / {phase['failed']} failed / {phase['refused']} refused / "
                     f"{phase['lost']} lost; node CPU {cpu}%"
                     + (f"; {phase['late']} sent late" if phase_name == "open" else ""),
