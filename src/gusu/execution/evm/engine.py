@@ -47,6 +47,7 @@ from eth_utils.logging import get_extended_debug_logger
 
 from gusu.crypto.ecdsa import keccak256
 from gusu.execution.context import BlockContext
+from gusu.execution.evm import segments
 from gusu.execution.evm.inline import (
     BINARY,
     CALLDATALOAD,
@@ -67,6 +68,7 @@ from gusu.execution.evm.inline import (
     compute_sstore_gas,
     get_inline_opcodes,
 )
+from gusu.execution.evm.segments import NO_JUMP, SEGMENT
 from gusu.execution.evm.settings import EvmSettings
 from gusu.execution.evm.world import BLANK_ROOT, EvmWorld
 from gusu.execution.recursion import bounded_recursion
@@ -127,10 +129,17 @@ class CodeAnalysis:
     invalid_positions: set[int]
     steps: list[InlineOpcode | None]
     steps_table: dict[int, InlineOpcode] | None = None
+    segment_opcodes: int = 0
+    """Opcodes in the segments compiled for this code (`gusu.execution.evm.segments`)."""
 
+
+SEGMENT_OPCODES_KEPT_MAX = 131_072
+"""Opcodes in the compiled segments of all the codes kept (a compiled opcode is a few hundred bytes of code
+object): past it, runs are no longer compiled until codes are dropped."""
 
 _code_analyses: OrderedDict[bytes, CodeAnalysis] = OrderedDict()
 _code_analyses_bytes = [0]
+_segment_opcodes_kept = [0]
 
 
 def get_code_analysis(code: bytes) -> CodeAnalysis:
@@ -146,13 +155,21 @@ def get_code_analysis(code: bytes) -> CodeAnalysis:
     while len(_code_analyses) > 1 and (
         len(_code_analyses) > CODE_ANALYSIS_ENTRIES_MAX or _code_analyses_bytes[0] > CODE_ANALYSIS_CODE_BYTES_MAX
     ):
-        dropped, _ = _code_analyses.popitem(last=False)
+        dropped, dropped_analysis = _code_analyses.popitem(last=False)
         _code_analyses_bytes[0] -= len(dropped)
+        _segment_opcodes_kept[0] -= dropped_analysis.segment_opcodes
     return analysis
 
 
+def forget_segments(analysis: CodeAnalysis) -> None:
+    """Before `analysis.steps` is replaced: its compiled segments no longer count against the bound."""
+    _segment_opcodes_kept[0] -= analysis.segment_opcodes
+    analysis.segment_opcodes = 0
+
+
 def decode_step(raw_code: bytes, position: int, inline_opcodes: dict[int, InlineOpcode], opcode_lookup: Any) -> Any:
-    """The step for the opcode at `position` (within the code): see `CodeAnalysis`."""
+    """The step for the opcode at `position` (within the code): see `CodeAnalysis`. The loop calls
+    `decode_loop_step`, which may start a segment there."""
     opcode = raw_code[position]
     inline = inline_opcodes.get(opcode)
     if inline is None:
@@ -162,6 +179,57 @@ def decode_step(raw_code: bytes, position: int, inline_opcodes: dict[int, Inline
         pushed = raw_code[position + 1 : position + 1 + size]
         return inline._replace(argument=pushed.ljust(size, b"\x00"))
     return inline
+
+
+def decode_loop_step(
+    analysis: CodeAnalysis, raw_code: bytes, position: int, inline_opcodes: dict[int, InlineOpcode], opcode_lookup: Any
+) -> Any:
+    """The step the loop keeps at `position`, where it has arrived: the opcode's own step, or, where a run of
+    two or more stack opcodes starts (`gusu.execution.evm.segments`), a candidate that counts the loop's
+    visits (a compiled segment at once if `SEGMENT_RUNS_BEFORE_COMPILE` is 0).
+
+    The run's later opcodes get their own steps now (but a JUMPDEST, which a jump may reach): the loop meets
+    them when it runs the candidate opcode by opcode, and a candidate there would compile the rest of the run
+    again, once for each of its positions."""
+    step = decode_step(raw_code, position, inline_opcodes, opcode_lookup)
+    if step.kind not in segments.SEGMENT_KINDS:
+        return step
+    run, _ = segments.find_run(
+        position, len(raw_code), lambda at: decode_step(raw_code, at, inline_opcodes, opcode_lookup)
+    )
+    if len(run) < 2:
+        return step
+    steps = analysis.steps
+    for later_position, later_step in run[1:]:
+        if steps[later_position] is None and later_step.kind != JUMPDEST:
+            steps[later_position] = later_step
+    candidate = InlineOpcode(segments.SEGMENT_CANDIDATE, segments.SegmentCandidate(0, step), 0, step.mnemonic)
+    if segments.SEGMENT_RUNS_BEFORE_COMPILE == 0:
+        return compile_loop_step(analysis, raw_code, position, candidate, inline_opcodes, opcode_lookup)
+    return candidate
+
+
+def compile_loop_step(
+    analysis: CodeAnalysis,
+    raw_code: bytes,
+    position: int,
+    candidate: InlineOpcode,
+    inline_opcodes: dict[int, InlineOpcode],
+    opcode_lookup: Any,
+) -> Any:
+    """The step that replaces a candidate the loop has run often enough: its segment, or the opcode's own
+    step if the run is a single opcode or the compiled opcodes are at their bound."""
+    first = candidate.argument.first
+    run, end = segments.find_run(
+        position, len(raw_code), lambda at: decode_step(raw_code, at, inline_opcodes, opcode_lookup)
+    )
+    opcodes = [step for _, step in run]
+    if len(opcodes) < 2 or _segment_opcodes_kept[0] + len(opcodes) > SEGMENT_OPCODES_KEPT_MAX:
+        return first
+    segment = segments.compile_segment(opcodes, end)
+    analysis.segment_opcodes += len(opcodes)
+    _segment_opcodes_kept[0] += len(opcodes)
+    return InlineOpcode(segments.SEGMENT, segment, segments.compute_segment_gas(opcodes), first.mnemonic)
 
 
 JUMPDEST_OPCODE = 0x5B
@@ -257,6 +325,7 @@ class _GusuCancunComputation(CancunComputation):
             if analysis is None or len(analysis.steps) != code_length:  # a code not from message.code
                 analysis = CodeAnalysis(code.valid_positions, code.invalid_positions, [None] * code_length)
             if analysis.steps_table is not inline_opcodes:
+                forget_segments(analysis)
                 analysis.steps = [None] * code_length
                 analysis.steps_table = inline_opcodes
             steps = analysis.steps
@@ -283,11 +352,40 @@ class _GusuCancunComputation(CancunComputation):
                         opcode_lookup[STOP_OPCODE](computation=computation)
                         break
                     if step is None:
-                        step = steps[program_counter] = decode_step(
-                            raw_code, program_counter, inline_opcodes, opcode_lookup
+                        step = steps[program_counter] = decode_loop_step(
+                            analysis, raw_code, program_counter, inline_opcodes, opcode_lookup
                         )
                     kind, argument, cost, mnemonic = step
                     program_counter += 1
+                    if kind >= SEGMENT:
+                        if kind == SEGMENT:
+                            # The whole run at once when none of its opcodes can fail (segments' docstring);
+                            # otherwise its first opcode alone, below, and the next position decides again.
+                            depth = len(values)
+                            if (
+                                cost <= gas
+                                and argument.stack_needed <= depth
+                                and depth + argument.stack_growth_max <= STACK_ITEMS_MAX
+                            ):
+                                gas -= cost
+                                destination = argument.run(values)
+                                if destination == NO_JUMP:
+                                    program_counter = argument.end
+                                    continue
+                                program_counter = destination
+                                if destination >= code_length or raw_code[destination] != JUMPDEST_OPCODE:
+                                    raise InvalidJumpDestination("Invalid Jump Destination")
+                                if destination not in valid_positions and not code.is_valid_opcode(destination):
+                                    raise InvalidInstruction("Jump resulted in invalid instruction")
+                                continue
+                            kind, argument, cost, mnemonic = argument.first
+                        else:
+                            argument.runs += 1
+                            if argument.runs >= segments.SEGMENT_RUNS_BEFORE_COMPILE:
+                                steps[program_counter - 1] = compile_loop_step(
+                                    analysis, raw_code, program_counter - 1, step, inline_opcodes, opcode_lookup
+                                )
+                            kind, argument, cost, mnemonic = argument.first
                     if kind == OTHER:
                         code.program_counter = program_counter
                         meter.gas_remaining = gas

@@ -1,0 +1,310 @@
+"""Straight runs of stack opcodes compiled into one Python function each: the engine's fast path.
+
+An ERC-20 transfer is about 290 opcodes, and most of them are runs of PUSH, DUP, SWAP, POP, JUMPDEST and
+word arithmetic, often ending in a JUMP or JUMPI: a Solidity function's stack shuffling. The engine's loop
+(`gusu.execution.evm.engine`) pays for each of them a list index, a tuple unpack, a gas check and a chain of
+kind tests before the work itself. A *segment* is such a run compiled once into a Python function over the
+stack's list: the run is executed symbolically at compile time (which item is where, which results are known
+constants), so the function only loads the items the run reads, computes what it must, and writes the stack's
+new top in one slice assignment; PUSH arguments consumed by arithmetic are converted to integers at compile
+time, and arithmetic on two known values is folded.
+
+Invariants (tests/execution/evm/test_evm_segments.py checks them against py-evm's own loop):
+
+* A segment runs only when none of its opcodes can fail: the gas left covers all their fixed costs, the
+  stack holds the items the run reads (`stack_needed`), and no push in it can overflow the stack
+  (`stack_growth_max`). Otherwise the loop runs the segment's first opcode alone (`first`), and the next
+  position's own step decides again, so a failure happens at the same opcode, with the same gas, stack,
+  program counter and message as without segments.
+* The stack a segment leaves is the one the opcodes leave one by one, types included: a PUSH leaves its
+  bytes, arithmetic leaves an int, a DUP leaves the very item it copied.
+* A terminal JUMP or JUMPI is part of the run: the function returns the destination (or -1 to fall through),
+  and the loop checks it exactly as it checks a lone jump.
+* The opcodes' gas is charged as a sum; no opcode in a segment has a cost that depends on anything but the
+  opcode, so the sum is what the opcodes charge one by one.
+
+Compiling costs far more than running a run once, so the engine compiles a run only after it has run
+`SEGMENT_RUNS_BEFORE_COMPILE` times through the loop, and keeps the compiled opcodes within a bound
+(`gusu.execution.evm.engine`): a contract cannot make a node spend more on compiling than it paid for in
+gas by running the same code. Nothing in here is a consensus rule: a node that never compiles computes the
+same results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gusu.execution.evm.inline import (
+    BINARY,
+    DUP,
+    JUMP,
+    JUMPDEST,
+    JUMPI,
+    POP,
+    PUSH,
+    SWAP,
+    UNARY,
+    WORD_MAX,
+    InlineOpcode,
+    compute_add,
+    compute_and,
+    compute_eq,
+    compute_gt,
+    compute_iszero,
+    compute_lt,
+    compute_mul,
+    compute_not,
+    compute_or,
+    compute_shl,
+    compute_shr,
+    compute_sub,
+    compute_xor,
+)
+
+SEGMENT, SEGMENT_CANDIDATE = 16, 17
+"""Step kinds (after `gusu.execution.evm.inline`'s): a compiled segment, and a run not compiled yet."""
+
+SEGMENT_KINDS = frozenset({PUSH, DUP, SWAP, POP, JUMPDEST, BINARY, UNARY})
+"""Opcode kinds a segment is made of: fixed gas, and work on the stack alone."""
+
+SEGMENT_OPCODES_MAX = 256
+"""Opcodes in one segment (a longer run is cut): bounds the source compiled at once."""
+
+SEGMENT_RUNS_BEFORE_COMPILE = 64
+"""Times the loop runs a run opcode by opcode before compiling it. Compiling takes about 30 times as long
+per opcode as running one, so at 64 runs the compiling stays below the cost of those runs."""
+
+NO_JUMP = -1
+
+BINARY_EXPRESSIONS: dict[Callable[[int, int], int], str] = {
+    compute_add: "({0} + {1}) & M",
+    compute_sub: "({0} - {1}) & M",
+    compute_mul: "({0} * {1}) & M",
+    compute_lt: "1 if {0} < {1} else 0",
+    compute_gt: "1 if {0} > {1} else 0",
+    compute_eq: "1 if {0} == {1} else 0",
+    compute_and: "{0} & {1}",
+    compute_or: "{0} | {1}",
+    compute_xor: "{0} ^ {1}",
+    compute_shl: "0 if {0} >= 256 else ({1} << {0}) & M",
+    compute_shr: "0 if {0} >= 256 else ({1} >> {0}) & M",
+}
+"""Binary formulas written inline, (top, second) as {0}, {1}; the others are called. Each is its formula's
+body (gusu.execution.evm.inline), and a test runs both on edge values."""
+
+UNARY_EXPRESSIONS: dict[Callable[[int], int], str] = {
+    compute_iszero: "1 if {0} == 0 else 0",
+    compute_not: "M - {0}",
+}
+
+
+@dataclass(slots=True)
+class Segment:
+    """A compiled run: `run(values)` does its opcodes' work on the stack's list and returns the jump's
+    destination, or NO_JUMP when the loop goes on at `end`."""
+
+    run: Callable[[list[Any]], int]
+    stack_needed: int
+    stack_growth_max: int
+    end: int
+    first: InlineOpcode
+    opcode_count: int
+    source: str
+
+
+@dataclass(slots=True)
+class SegmentCandidate:
+    """A run the loop has met `runs` times; its first opcode's own step is `first`."""
+
+    runs: int
+    first: InlineOpcode
+
+
+def find_run(
+    position: int, code_length: int, decode: Callable[[int], InlineOpcode]
+) -> tuple[list[tuple[int, InlineOpcode]], int]:
+    """The opcodes of the run that starts at `position`, each with its position (`decode` gives the step at
+    a position), and the position after the run. The run stops before the first opcode that is not of
+    `SEGMENT_KINDS`, after a JUMP or JUMPI, at the end of the code, or at `SEGMENT_OPCODES_MAX` opcodes."""
+    opcodes: list[tuple[int, InlineOpcode]] = []
+    while position < code_length and len(opcodes) < SEGMENT_OPCODES_MAX:
+        step = decode(position)
+        if step.kind not in SEGMENT_KINDS and step.kind not in (JUMP, JUMPI):
+            break
+        opcodes.append((position, step))
+        position += 1 + (len(step.argument) if step.kind == PUSH else 0)
+        if step.kind in (JUMP, JUMPI):
+            break
+    return opcodes, position
+
+
+class _Compiler:
+    """Runs the opcodes on a symbolic stack and writes the function's source.
+
+    An entry of the symbolic stack is ("o", depth) for the item at that depth of the stack the run started
+    with (1 is the top), ("c", index) for a PUSH's bytes, ("n", value) for an int known when compiling, or
+    ("t", index) for an int computed by the function."""
+
+    def __init__(self) -> None:
+        self.stack: list[tuple[str, int]] = []
+        self.depth_read = 0  # the deepest item of the starting stack the run reaches
+        self.growth_max = 0
+        self.lines: list[str] = []
+        self.loaded: set[int] = set()
+        self.converted: set[int] = set()
+        self.constants: list[bytes] = []
+        self.functions: list[Callable[..., int]] = []
+        self.temporaries = 0
+
+    def reach(self, count: int) -> None:
+        while len(self.stack) < count:
+            self.depth_read += 1
+            self.stack.insert(0, ("o", self.depth_read))
+
+    def push(self, entry: tuple[str, int]) -> None:
+        self.stack.append(entry)
+        self.growth_max = max(self.growth_max, len(self.stack) - self.depth_read)
+
+    def load(self, depth: int) -> str:
+        if depth not in self.loaded:
+            self.loaded.add(depth)
+            self.lines.append(f"o{depth} = values[-{depth}]")
+        return f"o{depth}"
+
+    def known(self, entry: tuple[str, int]) -> int | None:
+        tag, payload = entry
+        if tag == "c":
+            return int.from_bytes(self.constants[payload], "big")
+        if tag == "n":
+            return payload
+        return None
+
+    def as_int(self, entry: tuple[str, int]) -> str:
+        tag, payload = entry
+        value = self.known(entry)
+        if value is not None:
+            return repr(value)
+        if tag == "t":
+            return f"t{payload}"
+        name = self.load(payload)
+        if payload not in self.converted:
+            self.converted.add(payload)
+            self.lines.append(f'i{payload} = from_bytes({name}, "big") if type({name}) is bytes else {name}')
+        return f"i{payload}"
+
+    def as_object(self, entry: tuple[str, int]) -> str:
+        tag, payload = entry
+        if tag == "o":
+            return self.load(payload)
+        if tag == "c":
+            return f"c{payload}"
+        if tag == "n":
+            return repr(payload)
+        return f"t{payload}"
+
+    def compute(self, formula: Callable[..., int], expression: str | None, operands: list[tuple[str, int]]) -> None:
+        values = [self.known(operand) for operand in operands]
+        if all(value is not None for value in values):
+            self.push(("n", formula(*values)))
+            return
+        arguments = [self.as_int(operand) for operand in operands]
+        if expression is None:
+            self.functions.append(formula)
+            expression = f"f{len(self.functions) - 1}(" + ", ".join(f"{{{i}}}" for i in range(len(operands))) + ")"
+        name = self.temporaries
+        self.temporaries += 1
+        self.lines.append(f"t{name} = " + expression.format(*arguments))
+        self.push(("t", name))
+
+    def add(self, step: InlineOpcode) -> None:
+        kind, argument = step.kind, step.argument
+        if kind == PUSH:
+            self.constants.append(argument)
+            self.push(("c", len(self.constants) - 1))
+        elif kind == DUP:
+            self.reach(argument)
+            self.push(self.stack[-argument])
+        elif kind == SWAP:
+            self.reach(argument + 1)
+            self.stack[-1], self.stack[-argument - 1] = self.stack[-argument - 1], self.stack[-1]
+        elif kind == POP:
+            self.reach(1)
+            self.stack.pop()
+        elif kind == BINARY:
+            self.reach(2)
+            top = self.stack.pop()
+            second = self.stack.pop()
+            self.compute(argument, BINARY_EXPRESSIONS.get(argument), [top, second])
+        elif kind == UNARY:
+            self.reach(1)
+            self.compute(argument, UNARY_EXPRESSIONS.get(argument), [self.stack.pop()])
+        else:
+            assert kind == JUMPDEST, kind
+
+    def finish(self, jump: InlineOpcode | None) -> str:
+        """The lines that write the new top of the stack and return; a jump's operands are popped first."""
+        returned = str(NO_JUMP)
+        if jump is not None:
+            self.reach(2 if jump.kind == JUMPI else 1)
+            destination = self.as_int(self.stack.pop())
+            if jump.kind == JUMP:
+                returned = destination
+            else:
+                condition_entry = self.stack.pop()
+                condition = self.known(condition_entry)
+                if condition is None:
+                    returned = f"{destination} if {self.as_int(condition_entry)} else {NO_JUMP}"
+                elif condition:
+                    returned = destination
+        kept = 0
+        while kept < len(self.stack) and self.stack[kept] == ("o", self.depth_read - kept):
+            kept += 1
+        replaced = self.depth_read - kept
+        new = [self.as_object(entry) for entry in self.stack[kept:]]
+        if replaced:
+            self.lines.append(f"values[-{replaced}:] = [{', '.join(new)}]")
+        elif len(new) == 1:
+            self.lines.append(f"values.append({new[0]})")
+        elif new:
+            self.lines.append(f"values.extend(({', '.join(new)},))")
+        self.lines.append(f"return {returned}")
+        return self.render()
+
+    def render(self) -> str:
+        parameters = ["values", "from_bytes=from_bytes", "M=M"]
+        parameters += [f"c{index}=c{index}" for index in range(len(self.constants))]
+        parameters += [f"f{index}=f{index}" for index in range(len(self.functions))]
+        body = "".join(f"    {line}\n" for line in self.lines)
+        return f"def run({', '.join(parameters)}):\n{body}"
+
+
+def compile_segment(opcodes: Sequence[InlineOpcode], end: int) -> Segment:
+    """The segment of `opcodes` (from `find_run`), which end at position `end`."""
+    assert opcodes, "a segment has opcodes"
+    jump = opcodes[-1] if opcodes[-1].kind in (JUMP, JUMPI) else None
+    compiler = _Compiler()
+    for step in opcodes if jump is None else opcodes[:-1]:
+        compiler.add(step)
+    growth_max = compiler.growth_max
+    source = compiler.finish(jump)
+    namespace: dict[str, Any] = {"from_bytes": int.from_bytes, "M": WORD_MAX}
+    namespace.update({f"c{index}": constant for index, constant in enumerate(compiler.constants)})
+    namespace.update({f"f{index}": function for index, function in enumerate(compiler.functions)})
+    # The source is made here from opcode kinds, stack depths and integer literals; a contract's bytes
+    # reach it only as values bound to names (c0, c1, ...), never as text.
+    exec(compile(source, "<evm segment>", "exec"), namespace)
+    return Segment(
+        run=namespace["run"],
+        stack_needed=compiler.depth_read,
+        stack_growth_max=growth_max,
+        end=end,
+        first=opcodes[0],
+        opcode_count=len(opcodes),
+        source=source,
+    )
+
+
+def compute_segment_gas(opcodes: Sequence[InlineOpcode]) -> int:
+    return sum(step.gas_cost for step in opcodes)
