@@ -1,4 +1,4 @@
-"""Suite-wide rule: under CI=true a skipped test is a failed test.
+"""Suite-wide rules: under CI=true a skipped test is a failed test; EVM code runs compiled from its first run.
 
 Locally a test may skip when a tool it drives is missing (the openssl
 command, iproute2's `ip`, root for network namespaces, an optional Python
@@ -20,6 +20,17 @@ CI_VARIABLE = "CI"
 
 def is_ci() -> bool:
     return os.environ.get(CI_VARIABLE, "").strip().lower() in ("true", "1", "yes")
+
+
+@pytest.fixture(autouse=True)
+def _evm_segments_compiled_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every EVM execution in a test process runs its runs of stack opcodes compiled from the first time
+    (`gusu.execution.evm.segments`; a node compiles a run once it has run 64 times), so that every contract the
+    tests run, OpenZeppelin's through ethers, web3.py and Hardhat included, goes through the compiled path;
+    test_evm_segments.py tests the counting itself. Node processes the tests start run with the default."""
+    from gusu.execution.evm import segments
+
+    monkeypatch.setattr(segments, "SEGMENT_RUNS_BEFORE_COMPILE", 0)
 
 
 def pytest_configure(config: pytest.Config) -> None:
