@@ -87,6 +87,36 @@ SEGMENT_PROGRAMS: dict[str, bytes] = {
     "a run that only jumps": b"\x60\x05\x56\x00\x00\x5b\x5b\x60\x0a\x56\x5b\x60\x01",
     "a run cut by the end of the code": b"\x60\x01\x60\x02\x01\x62\x01",
     "a run longer than a segment": b"\x60\x01" + b"\x60\x01\x01" * 300,
+    # PUSH1 0x80, PUSH1 0x40, MSTORE (memory grows: the run stops there), then loads and stores in place.
+    "memory opcodes inside a run, memory growing first": (
+        b"\x60\x80\x60\x40\x52\x60\x40\x51\x60\x01\x01\x60\x20\x52\x60\x20\x51\x60\x40\x51\x60\x21\x51"
+    ),
+    # Memory grown to 96 bytes, then MSTORE of: an item from before the run (short bytes), a folded int, a
+    # PUSH's bytes, a computed int, an MLOAD's bytes, a CALLDATALOAD's bytes (leading zeros stripped); each
+    # read back.
+    "mstore of every kind of item": (
+        b"\x60\x01\x60\x40\x52"
+        + b"\x60\x07"
+        + BARRIER
+        + b"\x60\x00\x52"  # item from before (bytes 07) at 0
+        + b"\x60\x02\x60\x03\x01\x60\x20\x52"  # folded int 5 at 32
+        + b"\x61\xab\xcd\x60\x01\x52"  # PUSH2 bytes at 1 (unaligned)
+        + b"\x60\x40\x51\x60\x02\x02\x60\x21\x52"  # computed int at 33
+        + b"\x60\x20\x51\x60\x05\x52"  # an MLOAD's bytes at 5
+        + CALL_DATA_WORD
+        + b"\x60\x0a\x52"  # a CALLDATALOAD's bytes at 10
+        + b"\x5f\x51\x60\x20\x51\x60\x40\x51"
+    ),
+    "calldataload at offsets in, across and past the call data": (
+        b"\x5f\x35\x60\x04\x35\x60\x14\x35\x60\x24\x35\x60\x40\x35\x7f" + bytes([0xFF]) * 32 + b"\x35"
+    ),
+    "calldataload at offsets from before the run": b"\x60\x04\x60\x23" + BARRIER + b"\x35\x90\x35\x01",
+    "memory grows after the stack was reordered in the run": CALL_DATA_WORD
+    + b"\x60\x02\x60\x03"
+    + BARRIER
+    + b"\x91\x82\x61\x01\x00\x52\x60\x01",
+    "mload beyond any gas inside a run": b"\x60\x01\x60\x02\x01\x64\x01\x00\x00\x00\x00\x51\x60\x01",
+    "mstore with too few items inside a run": b"\x60\x01\x60\x02\x01\x52\x60\x01",
     "a loop of runs": (
         b"\x60\x14"  # counter = 20
         b"\x5b"  # 2: JUMPDEST
@@ -168,6 +198,39 @@ def test_segment_programs_reach_what_they_test(compile_at_once: None) -> None:
     assert outcomes["jumpi on a folded false condition to nowhere"][4] == [("bytes", b"\x04")]
     assert outcomes["a run longer than a segment"][4] == [("int", 301)]
     assert outcomes["a loop of runs"][4] == [("int", 0), ("bytes", b"\x2a")]
+    grown = outcomes["memory opcodes inside a run, memory growing first"]
+    assert grown[0] == "NoneType" and len(grown[5]) == 96
+    assert grown[4] == [
+        ("bytes", (0x81).to_bytes(32, "big")),
+        ("bytes", (0x80).to_bytes(32, "big")),
+        ("bytes", (0x81).to_bytes(32, "big")[1:] + (0x80).to_bytes(32, "big")[:1]),
+    ]
+    words = outcomes["mstore of every kind of item"]
+    assert words[0] == "NoneType" and len(words[4]) == 3
+    call_data_word = CALL_DATA_WORD_VALUE.lstrip(b"\x00").rjust(32, b"\x00")
+    memory = bytearray(64) + (1).to_bytes(32, "big")
+    for offset, word in (
+        (0, (7).to_bytes(32, "big")),
+        (32, (5).to_bytes(32, "big")),
+        (1, (0xABCD).to_bytes(32, "big")),
+    ):
+        memory[offset : offset + 32] = word
+    memory[33:65] = (int.from_bytes(bytes(memory[64:96]), "big") * 2).to_bytes(32, "big")
+    memory[5:37] = bytes(memory[32:64])
+    memory[10:42] = call_data_word
+    assert words[5] == bytes(memory)
+    loads = outcomes["calldataload at offsets in, across and past the call data"][4]
+    assert [value for _, value in loads] == [
+        (CALL_DATA + bytes(64))[offset : offset + 32].lstrip(b"\x00") for offset in (0, 4, 20, 36, 64)
+    ] + [b""]
+    assert outcomes["mload beyond any gas inside a run"][0] == "OutOfGas"
+    assert outcomes["mstore with too few items inside a run"][:2] == (
+        "InsufficientStack",
+        "Wanted 1 stack item, had none",
+    )
+    reordered = outcomes["memory grows after the stack was reordered in the run"]
+    assert reordered[0] == "NoneType" and reordered[4][-1] == ("bytes", b"\x01") and len(reordered[5]) == 0x120
+    assert any(segment.bails for segment in _segments_of(SEGMENT_PROGRAMS["mstore of every kind of item"]))
     deep = _segments_of(SEGMENT_PROGRAMS["deep items from before the run"])
     assert max(segment.stack_needed for segment in deep) == 5  # the POP of the barrier, then DUP4
     longest = max(_segments_of(SEGMENT_PROGRAMS["a run longer than a segment"]), key=lambda s: s.opcode_count)

@@ -10,6 +10,7 @@ facts come from Gusu's block (see `compute_execution_context`).
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ from gusu.execution.evm.inline import (
     JUMPDEST,
     JUMPI,
     LOG,
+    MLOAD,
     MSTORE,
     POP,
     PUSH,
@@ -188,9 +190,10 @@ def decode_loop_step(
     two or more stack opcodes starts (`gusu.execution.evm.segments`), a candidate that counts the loop's
     visits (a compiled segment at once if `SEGMENT_RUNS_BEFORE_COMPILE` is 0).
 
-    The run's later opcodes get their own steps now (but a JUMPDEST, which a jump may reach): the loop meets
-    them when it runs the candidate opcode by opcode, and a candidate there would compile the rest of the run
-    again, once for each of its positions."""
+    The run's later opcodes get their own steps now: the loop meets them when it runs the candidate opcode by
+    opcode, and a candidate there would compile the rest of the run again, once for each of its positions.
+    Left to become candidates: a JUMPDEST, which a jump may reach, and the opcode after an MLOAD or MSTORE,
+    where the loop goes on after a segment stopped to grow memory."""
     step = decode_step(raw_code, position, inline_opcodes, opcode_lookup)
     if step.kind not in segments.SEGMENT_KINDS:
         return step
@@ -200,8 +203,8 @@ def decode_loop_step(
     if len(run) < 2:
         return step
     steps = analysis.steps
-    for later_position, later_step in run[1:]:
-        if steps[later_position] is None and later_step.kind != JUMPDEST:
+    for (_, previous), (later_position, later_step) in itertools.pairwise(run):
+        if steps[later_position] is None and later_step.kind != JUMPDEST and previous.kind not in (MLOAD, MSTORE):
             steps[later_position] = later_step
     candidate = InlineOpcode(segments.SEGMENT_CANDIDATE, segments.SegmentCandidate(0, step), 0, step.mnemonic)
     if segments.SEGMENT_RUNS_BEFORE_COMPILE == 0:
@@ -226,7 +229,7 @@ def compile_loop_step(
     opcodes = [step for _, step in run]
     if len(opcodes) < 2 or _segment_opcodes_kept[0] + len(opcodes) > SEGMENT_OPCODES_KEPT_MAX:
         return first
-    segment = segments.compile_segment(opcodes, end)
+    segment = segments.compile_segment(run, end)
     analysis.segment_opcodes += len(opcodes)
     _segment_opcodes_kept[0] += len(opcodes)
     return InlineOpcode(segments.SEGMENT, segment, segments.compute_segment_gas(opcodes), first.mnemonic)
@@ -368,9 +371,13 @@ class _GusuCancunComputation(CancunComputation):
                                 and depth + argument.stack_growth_max <= STACK_ITEMS_MAX
                             ):
                                 gas -= cost
-                                destination = argument.run(values)
-                                if destination == NO_JUMP:
-                                    program_counter = argument.end
+                                destination = argument.run(values, memory._bytes, call_data)
+                                if destination < 0:
+                                    if destination == NO_JUMP:
+                                        program_counter = argument.end
+                                    else:  # stopped before a memory opcode that grows memory
+                                        program_counter, unspent = argument.bails[-2 - destination]
+                                        gas += unspent
                                     continue
                                 program_counter = destination
                                 if destination >= code_length or raw_code[destination] != JUMPDEST_OPCODE:

@@ -38,10 +38,13 @@ from typing import Any
 
 from gusu.execution.evm.inline import (
     BINARY,
+    CALLDATALOAD,
     DUP,
     JUMP,
     JUMPDEST,
     JUMPI,
+    MLOAD,
+    MSTORE,
     POP,
     PUSH,
     SWAP,
@@ -66,8 +69,9 @@ from gusu.execution.evm.inline import (
 SEGMENT, SEGMENT_CANDIDATE = 16, 17
 """Step kinds (after `gusu.execution.evm.inline`'s): a compiled segment, and a run not compiled yet."""
 
-SEGMENT_KINDS = frozenset({PUSH, DUP, SWAP, POP, JUMPDEST, BINARY, UNARY})
-"""Opcode kinds a segment is made of: fixed gas, and work on the stack alone."""
+SEGMENT_KINDS = frozenset({PUSH, DUP, SWAP, POP, JUMPDEST, BINARY, UNARY, CALLDATALOAD, MLOAD, MSTORE})
+"""Opcode kinds a segment is made of: fixed gas, and work on the stack, the call data and memory that is
+already there (a segment stops before MLOAD or MSTORE where memory must grow: `Segment.bails`)."""
 
 SEGMENT_OPCODES_MAX = 256
 """Opcodes in one segment (a longer run is cut): bounds the source compiled at once."""
@@ -102,13 +106,17 @@ UNARY_EXPRESSIONS: dict[Callable[[int], int], str] = {
 
 @dataclass(slots=True)
 class Segment:
-    """A compiled run: `run(values)` does its opcodes' work on the stack's list and returns the jump's
-    destination, or NO_JUMP when the loop goes on at `end`."""
+    """A compiled run: `run(values, memory, call_data)` does its opcodes' work on the stack's list, the
+    memory's bytes and the call data, and returns the jump's destination, NO_JUMP when the loop goes on at
+    `end`, or -2 - k when it stopped before a memory opcode that must grow memory (`bails[k]`)."""
 
-    run: Callable[[list[Any]], int]
+    run: Callable[[list[Any], bytearray, bytes], int]
     stack_needed: int
     stack_growth_max: int
     end: int
+    bails: tuple[tuple[int, int], ...]
+    """For a result of -2 - k: the position the loop goes on at and the gas it gets back
+    (`_Compiler.bail_unless_in_memory`)."""
     first: InlineOpcode
     opcode_count: int
     source: str
@@ -144,8 +152,9 @@ class _Compiler:
     """Runs the opcodes on a symbolic stack and writes the function's source.
 
     An entry of the symbolic stack is ("o", depth) for the item at that depth of the stack the run started
-    with (1 is the top), ("c", index) for a PUSH's bytes, ("n", value) for an int known when compiling, or
-    ("t", index) for an int computed by the function."""
+    with (1 is the top), ("c", index) for a PUSH's bytes, ("n", value) for an int known when compiling,
+    ("t", index) for an int computed by the function, or ("b", index) for bytes it read (MLOAD,
+    CALLDATALOAD)."""
 
     def __init__(self) -> None:
         self.stack: list[tuple[str, int]] = []
@@ -153,10 +162,11 @@ class _Compiler:
         self.growth_max = 0
         self.lines: list[str] = []
         self.loaded: set[int] = set()
-        self.converted: set[int] = set()
+        self.converted: set[str] = set()
         self.constants: list[bytes] = []
         self.functions: list[Callable[..., int]] = []
         self.temporaries = 0
+        self.bails: list[tuple[int, int]] = []  # (position, gas of the opcodes from there to the end)
 
     def reach(self, count: int) -> None:
         while len(self.stack) < count:
@@ -173,6 +183,14 @@ class _Compiler:
             self.lines.append(f"o{depth} = values[-{depth}]")
         return f"o{depth}"
 
+    def constant(self, value: bytes) -> str:
+        self.constants.append(value)
+        return f"c{len(self.constants) - 1}"
+
+    def new_name(self, prefix: str) -> str:
+        self.temporaries += 1
+        return f"{prefix}{self.temporaries}"
+
     def known(self, entry: tuple[str, int]) -> int | None:
         tag, payload = entry
         if tag == "c":
@@ -188,9 +206,14 @@ class _Compiler:
             return repr(value)
         if tag == "t":
             return f"t{payload}"
+        if tag == "b":  # read bytes: always bytes
+            if f"b{payload}" not in self.converted:
+                self.converted.add(f"b{payload}")
+                self.lines.append(f'j{payload} = from_bytes(b{payload}, "big")')
+            return f"j{payload}"
         name = self.load(payload)
-        if payload not in self.converted:
-            self.converted.add(payload)
+        if name not in self.converted:
+            self.converted.add(name)
             self.lines.append(f'i{payload} = from_bytes({name}, "big") if type({name}) is bytes else {name}')
         return f"i{payload}"
 
@@ -198,11 +221,49 @@ class _Compiler:
         tag, payload = entry
         if tag == "o":
             return self.load(payload)
-        if tag == "c":
-            return f"c{payload}"
         if tag == "n":
             return repr(payload)
-        return f"t{payload}"
+        return f"{tag}{payload}"
+
+    def as_word(self, entry: tuple[str, int]) -> str:
+        """An expression of the 32 bytes MSTORE writes for `entry`: bytes padded on the left, an int's 32
+        big-endian bytes (as the loop and py-evm's MSTORE make them)."""
+        tag, payload = entry
+        if tag == "c":
+            return self.constant(self.constants[payload].rjust(32, b"\x00"))
+        if tag == "n":
+            return self.constant(payload.to_bytes(32, "big"))
+        if tag == "t":
+            return f't{payload}.to_bytes(32, "big")'
+        if tag == "b":
+            return f'b{payload}.rjust(32, b"\\x00")'
+        name = self.load(payload)
+        return f'({name}.rjust(32, b"\\x00") if type({name}) is bytes else {name}.to_bytes(32, "big"))'
+
+    def write_stack(self) -> list[str]:
+        """Lines that make the stack's list what the symbolic stack is now. The items they name are loaded
+        here, before any branch, so that both sides of a branch find them."""
+        kept = 0
+        while kept < len(self.stack) and self.stack[kept] == ("o", self.depth_read - kept):
+            kept += 1
+        replaced = self.depth_read - kept
+        new = [self.as_object(entry) for entry in self.stack[kept:]]
+        if replaced:
+            return [f"values[-{replaced}:] = [{', '.join(new)}]"]
+        if len(new) == 1:
+            return [f"values.append({new[0]})"]
+        if new:
+            return [f"values.extend(({', '.join(new)},))"]
+        return []
+
+    def bail_unless_in_memory(self, offset: str, position: int, gas_left: int) -> None:
+        """Where memory would have to grow (its cost depends on the state): the stack as it is before this
+        opcode, and the loop goes on at its position, with the gas of the opcodes from here on given back."""
+        code = -2 - len(self.bails)
+        self.bails.append((position, gas_left))
+        written = self.write_stack()
+        self.lines.append(f"if {offset} + 32 > len(memory):")
+        self.lines.extend(f"    {line}" for line in [*written, f"return {code}"])
 
     def compute(self, formula: Callable[..., int], expression: str | None, operands: list[tuple[str, int]]) -> None:
         values = [self.known(operand) for operand in operands]
@@ -213,15 +274,15 @@ class _Compiler:
         if expression is None:
             self.functions.append(formula)
             expression = f"f{len(self.functions) - 1}(" + ", ".join(f"{{{i}}}" for i in range(len(operands))) + ")"
-        name = self.temporaries
-        self.temporaries += 1
-        self.lines.append(f"t{name} = " + expression.format(*arguments))
-        self.push(("t", name))
+        name = self.new_name("t")
+        self.lines.append(f"{name} = " + expression.format(*arguments))
+        self.push(("t", int(name[1:])))
 
-    def add(self, step: InlineOpcode) -> None:
+    def add(self, step: InlineOpcode, position: int, gas_left: int) -> None:
+        """`gas_left`: the fixed gas of this opcode and the ones after it in the run."""
         kind, argument = step.kind, step.argument
         if kind == PUSH:
-            self.constants.append(argument)
+            self.constant(argument)
             self.push(("c", len(self.constants) - 1))
         elif kind == DUP:
             self.reach(argument)
@@ -240,6 +301,27 @@ class _Compiler:
         elif kind == UNARY:
             self.reach(1)
             self.compute(argument, UNARY_EXPRESSIONS.get(argument), [self.stack.pop()])
+        elif kind == CALLDATALOAD:
+            self.reach(1)
+            offset = self.as_int(self.stack.pop())
+            name = self.new_name("b")
+            self.lines.append(f'{name} = call_data[{offset}:{offset} + 32].ljust(32, b"\\x00").lstrip(b"\\x00")')
+            self.push(("b", int(name[1:])))
+        elif kind == MLOAD:
+            self.reach(1)
+            offset = self.as_int(self.stack[-1])
+            self.bail_unless_in_memory(offset, position, gas_left)
+            self.stack.pop()
+            name = self.new_name("b")
+            self.lines.append(f"{name} = bytes(memory[{offset}:{offset} + 32])")
+            self.push(("b", int(name[1:])))
+        elif kind == MSTORE:
+            self.reach(2)
+            offset = self.as_int(self.stack[-1])
+            word = self.as_word(self.stack[-2])
+            self.bail_unless_in_memory(offset, position, gas_left)
+            del self.stack[-2:]
+            self.lines.append(f"memory[{offset}:{offset} + 32] = {word}")
         else:
             assert kind == JUMPDEST, kind
 
@@ -258,35 +340,25 @@ class _Compiler:
                     returned = f"{destination} if {self.as_int(condition_entry)} else {NO_JUMP}"
                 elif condition:
                     returned = destination
-        kept = 0
-        while kept < len(self.stack) and self.stack[kept] == ("o", self.depth_read - kept):
-            kept += 1
-        replaced = self.depth_read - kept
-        new = [self.as_object(entry) for entry in self.stack[kept:]]
-        if replaced:
-            self.lines.append(f"values[-{replaced}:] = [{', '.join(new)}]")
-        elif len(new) == 1:
-            self.lines.append(f"values.append({new[0]})")
-        elif new:
-            self.lines.append(f"values.extend(({', '.join(new)},))")
+        self.lines.extend(self.write_stack())
         self.lines.append(f"return {returned}")
-        return self.render()
-
-    def render(self) -> str:
-        parameters = ["values", "from_bytes=from_bytes", "M=M"]
+        parameters = ["values", "memory", "call_data", "from_bytes=from_bytes", "M=M"]
         parameters += [f"c{index}=c{index}" for index in range(len(self.constants))]
         parameters += [f"f{index}=f{index}" for index in range(len(self.functions))]
         body = "".join(f"    {line}\n" for line in self.lines)
         return f"def run({', '.join(parameters)}):\n{body}"
 
 
-def compile_segment(opcodes: Sequence[InlineOpcode], end: int) -> Segment:
-    """The segment of `opcodes` (from `find_run`), which end at position `end`."""
-    assert opcodes, "a segment has opcodes"
+def compile_segment(run: Sequence[tuple[int, InlineOpcode]], end: int) -> Segment:
+    """The segment of `run` (from `find_run`: positions and steps), which ends at position `end`."""
+    assert run, "a segment has opcodes"
+    opcodes = [step for _, step in run]
     jump = opcodes[-1] if opcodes[-1].kind in (JUMP, JUMPI) else None
     compiler = _Compiler()
-    for step in opcodes if jump is None else opcodes[:-1]:
-        compiler.add(step)
+    gas_left = compute_segment_gas(opcodes)
+    for position, step in run if jump is None else run[:-1]:
+        compiler.add(step, position, gas_left)
+        gas_left -= step.gas_cost
     growth_max = compiler.growth_max
     source = compiler.finish(jump)
     namespace: dict[str, Any] = {"from_bytes": int.from_bytes, "M": WORD_MAX}
@@ -300,6 +372,7 @@ def compile_segment(opcodes: Sequence[InlineOpcode], end: int) -> Segment:
         stack_needed=compiler.depth_read,
         stack_growth_max=growth_max,
         end=end,
+        bails=tuple(compiler.bails),
         first=opcodes[0],
         opcode_count=len(opcodes),
         source=source,
