@@ -187,6 +187,11 @@ def test_web3_reads_a_gusu_evm_chain(tmp_path: Path) -> None:
             assert (await ask(lambda: w3.client_version)).startswith("Gusu/")
             assert await ask(lambda: w3.eth.get_balance(dev)) > 0
             assert await ask(lambda: w3.eth.gas_price) == 0
+            assert await ask(lambda: w3.eth.max_priority_fee) == 0
+            history = await ask(lambda: w3.eth.fee_history(2, "latest", [10, 90]))
+            assert history["baseFeePerGas"] == [0] * (len(history["gasUsedRatio"]) + 1)
+            assert history["reward"] == [[0, 0]] * len(history["gasUsedRatio"])
+            assert 1 <= len(history["gasUsedRatio"]) <= 2 and history["oldestBlock"] >= 0
 
             # Deploy the token with a Gusu evm.deploy transaction: constructor (name, symbol, supply).
             constructor = w3.eth.contract(abi=token["abi"], bytecode=token["bytecode"]).constructor(

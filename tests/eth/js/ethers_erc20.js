@@ -51,6 +51,13 @@ assert.equal(feeData.gasPrice, 0n);
 // are legacy transactions at eth_gasPrice; typed transactions work when asked for (below).
 seen.defaultMaxFeePerGas = feeData.maxFeePerGas === null ? null : feeData.maxFeePerGas.toString();
 assert.equal(await provider.getTransactionCount(wallet.address, "pending"), 0);
+// eth_feeHistory through the provider (ethers v6 has no helper for it; wallets and fee estimators call it so).
+const history = await provider.send("eth_feeHistory", ["0x2", "latest", [10, 90]]);
+assert.equal(history.baseFeePerGas.length, history.gasUsedRatio.length + 1);
+assert.ok(history.baseFeePerGas.every((fee) => BigInt(fee) === 0n));
+assert.ok(history.reward.every((rewards) => rewards.length === 2 && rewards.every((tip) => BigInt(tip) === 0n)));
+assert.equal(BigInt(await provider.send("eth_maxPriorityFeePerGas", [])), 0n);
+seen.feeHistoryBlocks = history.gasUsedRatio.length;
 
 // Deploy, ethers estimating the creation's gas (eth_estimateGas runs it through evm.deploy_static).
 const factory = new ContractFactory(artifact.abi, artifact.bytecode, wallet);
