@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -28,6 +28,7 @@ from gusu.errors import ConfigError, ContractRevertError, NotFoundError, OutOfGa
 from gusu.execution import CallResult
 from gusu.execution.evm.contract import compute_revert_message
 from gusu.execution.evm.ethreceipt import compute_eth_receipt_fields
+from gusu.execution.evm.overrides import EthStateOverride
 from gusu.execution.limits import DEFAULT_GAS_SCHEDULE
 from gusu.ledger.ethtx import EthTransaction
 from gusu.ledger.types import Address, Event, Hash, Height, Receipt, ReceiptStatus, Transaction
@@ -117,6 +118,7 @@ class EthFakeNode(EvmFakeNode):
     raws: list[bytes] = field(default_factory=list)
     refuse_with: Exception | None = None
     past_calls: list[tuple[int, str, str]] = field(default_factory=list)
+    overrides_seen: list[tuple[EthStateOverride, ...]] = field(default_factory=list)
 
     async def submit_eth_raw_transaction(self, raw: bytes) -> Hash:
         if self.refuse_with is not None:
@@ -138,10 +140,17 @@ class EthFakeNode(EvmFakeNode):
         return GAS_PRICE
 
     def call_at_height(
-        self, height: Height, contract: str, method: str, args: bytes, sender: Address | None
+        self,
+        height: Height,
+        contract: str,
+        method: str,
+        args: bytes,
+        sender: Address | None,
+        state_overrides: Sequence[EthStateOverride] = (),
     ) -> CallResult:
         """The state after a past block: the account's balance is its height, state before 2 is pruned."""
         self.past_calls.append((int(height), contract, method))
+        self.overrides_seen.append(tuple(state_overrides))
         if height < 2:
             raise NotFoundError(f"the state at height {height} is no longer kept on this node")
         if contract == "account" and method == "balance":
@@ -433,7 +442,7 @@ def test_call_and_estimate() -> None:
         assert result(await ask("eth_estimateGas", {"data": "0x6000"})) == hex(compute_gas_estimate(DEPLOY_GAS, 0))
         error(await ask("eth_estimateGas", {"data": "0x60", "value": "0x1"}), -32004, "send value")
         error(await ask("eth_call", {**call, "value": "0x1"}), -32004, "send value to a contract")
-        error(await ask("eth_call", call, "latest", {to: {"balance": "0x1"}}), -32602, "state overrides")
+        error(await ask("eth_call", call, "latest", {to: {"balance": "0x1"}}), -32000, "Ethereum service")
         error(await ask("eth_call", {**call, "input": "0x99"}), -32602, "differ")
         error(await ask("eth_call", {**call, "data": "0x123"}), -32602, "even number")
         error(await ask("eth_call", {**call, "value": "-0x1"}), -32602)
@@ -443,6 +452,55 @@ def test_call_and_estimate() -> None:
         error(await ask("eth_call", call, "earliest"), -32000, "historical state")
 
     run(scenario)
+
+
+def test_call_state_overrides_are_parsed_bounded_and_passed_to_the_node() -> None:
+    async def scenario(ask: Ask, node: EvmFakeNode, _clock: Clock) -> None:
+        assert isinstance(node, EthFakeNode)
+        node.codes[TOKEN] = b"\x60\x00"
+        to = "0x" + TOKEN.hex()
+        call = {"from": "0x" + HOLDER.hex(), "to": to, "data": "0x1234"}
+        node.commit_block()
+        node.commit_block()
+        # State overrides reach the node parsed (a real node's are tested with web3.py, test_eth_web3.py).
+        holder = "0x" + HOLDER.hex()
+        overrides = {
+            to: {
+                "balance": "0x1",
+                "nonce": "0x2",
+                "code": "0x6001",
+                "stateDiff": {"0x" + "00" * 31 + "05": "0x" + "00" * 31 + "07"},
+            },
+            holder: {"balance": "0x9"},
+        }
+        assert result(await ask("eth_call", call, "latest", overrides)) == "0x" + "01" * 32
+        seen = node.overrides_seen[-1]
+        assert [(item.address, item.balance, item.nonce, item.code, item.state_diff) for item in seen] == [
+            (TOKEN, 1, 2, b"\x60\x01", ((5, 7),)),
+            (HOLDER, 9, None, None, ()),
+        ]
+        assert result(await ask("eth_estimateGas", call, "latest", {to: {"code": "0x"}})) == hex(
+            compute_gas_estimate(CALL_GAS, 21_000)
+        )
+        assert node.overrides_seen[-1][0].code == b""
+        assert result(await ask("eth_call", call, "latest", {})) == "0x" + "01" * 32
+        error(
+            await ask("eth_call", call, "latest", {to: {"state": {}}}), -32602, "give the slots to change in stateDiff"
+        )
+        error(await ask("eth_call", call, "latest", {to: {"balanse": "0x1"}}), -32602, "unknown field")
+        error(await ask("eth_call", call, "latest", {to: {"balance": hex(2**64)}}), -32602)
+        error(await ask("eth_call", call, "latest", {to: {"stateDiff": {"0x05": "0x07"}}}), -32602, "32 bytes")
+        error(await ask("eth_call", call, "latest", {to: {}, to.upper().replace("0X", "0x"): {}}), -32602, "twice")
+        error(await ask("eth_call", call, "latest", [to]), -32602, "state override object")
+        many = {"0x" + index.to_bytes(20, "big").hex(): {} for index in range(65)}
+        error(await ask("eth_call", call, "latest", many), -32005, "call_state_override_accounts_max")
+        slots = {"0x" + index.to_bytes(32, "big").hex(): "0x" + "00" * 32 for index in range(1_025)}
+        error(
+            await ask("eth_call", call, "latest", {to: {"stateDiff": slots}}), -32005, "call_state_override_slots_max"
+        )
+        error(await ask("eth_call", call, "latest", {to: {"code": "0x" + "00" * 65_537}}), -32005, "code_bytes_max")
+
+    run(scenario, EthFakeNode())
 
 
 def test_gas_estimate_covers_refunds_and_withheld_gas() -> None:

@@ -37,6 +37,7 @@ from gusu.api.server import ApiServer, start_api  # noqa: E402
 from gusu.api.settings import ApiSettings  # noqa: E402
 from gusu.codec import decode, encode  # noqa: E402
 from gusu.crypto import PrivateKey  # noqa: E402
+from gusu.crypto.ecdsa import keccak256  # noqa: E402
 from gusu.crypto.keyfile import decrypt_key_file  # noqa: E402
 from gusu.ledger.genesis import DEFAULT_CONTRACTS, DEFAULT_PARAMETERS, load_genesis, save_genesis  # noqa: E402
 from gusu.ledger.types import Hash, Height  # noqa: E402
@@ -243,6 +244,26 @@ def test_web3_reads_a_gusu_evm_chain(tmp_path: Path) -> None:
                 await ask(lambda: contract.functions.transfer(dev, 1).call({"from": other}))
             with pytest.raises(ContractLogicError, match="Token: allowance exceeded"):
                 await ask(lambda: contract.functions.transferFrom(dev, other, 1).estimate_gas({"from": other}))
+            # State overrides (the third parameter of eth_call and eth_estimateGas), as web3.py sends them.
+            rich = Web3.to_checksum_address("0x" + "43" * 20)
+            balance_slot = keccak256(bytes(12) + bytes.fromhex(rich[2:]) + (3).to_bytes(32, "big"))  # balanceOf: slot 3
+            diff: Any = {address: {"stateDiff": {"0x" + balance_slot.hex(): "0x" + (10**6).to_bytes(32, "big").hex()}}}
+            assert await ask(lambda: contract.functions.balanceOf(rich).call(state_override=diff)) == 10**6
+            assert await ask(lambda: contract.functions.balanceOf(rich).call()) == 0  # nothing was written
+            moved = await ask(
+                lambda: contract.functions.transfer(other, 7).estimate_gas({"from": rich}, state_override=diff)
+            )
+            assert 21_000 < moved < 200_000
+            with pytest.raises(ContractCustomError):  # the same transfer without the override: no balance
+                await ask(lambda: contract.functions.transfer(other, 7).estimate_gas({"from": rich}))
+            probe = Web3.to_checksum_address("0x" + "44" * 20)
+            reads_balance = "0x33315f5260205ff3"  # CALLER BALANCE PUSH0 MSTORE PUSH1 32 PUSH0 RETURN
+            given: Any = {probe: {"code": reads_balance}, rich: {"balance": 12_345}}
+            seen_balance = await ask(lambda: w3.eth.call({"from": rich, "to": probe}, "latest", given))
+            assert int.from_bytes(seen_balance, "big") == 12_345
+            assert await ask(lambda: w3.eth.get_code(probe)) == b""
+            with pytest.raises(ContractLogicError, match="give the slots to change in stateDiff"):
+                await ask(lambda: w3.eth.call({"to": probe}, "latest", {probe: {"state": {}}}))
             # A malformed raw transaction is refused with the decoder's reason, under -32000.
             with pytest.raises(Web3RPCError, match="not canonical RLP"):
                 await ask(lambda: w3.eth.send_raw_transaction(b"\x02\xf8"))

@@ -24,7 +24,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 import orjson
 
@@ -52,6 +52,9 @@ from gusu.ledger.types import Address, BlockHeader, Hash, Height, Receipt, Trans
 from gusu.node.eth_service import EthTransactionService
 from gusu.node.service import BlockNotification, BlockRecord, NodeService, ReceiptRecord, TransactionRecord
 
+if TYPE_CHECKING:  # py-evm loads only when a call asks for state overrides
+    from gusu.execution.evm.overrides import EthStateOverride
+
 logger = logging.getLogger("gusu.api")
 
 EVM_CONTRACT: Final = "evm"
@@ -66,6 +69,8 @@ LIMIT_EXCEEDED: Final = -32005
 
 UINT256_MAX: Final = 2**256 - 1
 UINT64_MAX: Final = 2**64 - 1
+BALANCE_OVERRIDE_MAX: Final = 2**64 - 1
+"""Native balances are unsigned 64-bit (`gusu.execution.evm.world.BALANCE_MAX`), overridden ones too."""
 ETH_ADDRESS_SIZE: Final = 20
 WORD_SIZE: Final = 32
 BLOOM_BYTES: Final = 256
@@ -123,6 +128,12 @@ class EthSettings:
     send_commit_timeout_ms: int = 10_000
     """The longest eth_sendRawTransaction waits for the commit when `send_waits_for_commit` is on;
     then it answers the hash anyway (the transaction stays in the pool)."""
+    call_state_override_accounts_max: int = 64
+    """Accounts one eth_call or eth_estimateGas may override (its third parameter)."""
+    call_state_override_slots_max: int = 1_024
+    """Storage slots (`stateDiff` entries) those overrides may set, all accounts together."""
+    call_state_override_code_bytes_max: int = 65_536
+    """Code bytes those overrides may install, all accounts together."""
 
     def __post_init__(self) -> None:
         for setting in fields(self):
@@ -443,6 +454,8 @@ class CallRequest:
     gas: int | None
     height: Height | None = None
     """The recent block whose state the call runs on; None: the latest."""
+    state_overrides: tuple[EthStateOverride, ...] = ()
+    """How some accounts are to be seen by this call (`gusu.execution.evm.overrides`)."""
 
 
 _CALL_FIELDS: Final = frozenset(
@@ -780,14 +793,18 @@ class EthRpc:
         args: list[Value],
         sender: Address | None = None,
         height: Height | None = None,
+        state_overrides: tuple[EthStateOverride, ...] = (),
     ) -> CallResult:
-        """Run a view on the latest state, or (`height`) on the state after that recent block."""
+        """Run a view on the latest state, or (`height`) on the state after that recent block, seen through
+        `state_overrides` if any."""
         try:
-            if height is None:
+            if height is None and not state_overrides:
                 return self._node.call(contract, method, encode(args), sender)
-            assert self._eth_service is not None  # _get_state_height gives a height only with one
+            # _get_state_height gives a height, and _parse_state_overrides overrides, only with the service.
+            assert self._eth_service is not None
+            at = Height(self._get_tip()) if height is None else height
             try:
-                return self._eth_service.call_at_height(height, contract, method, encode(args), sender)
+                return self._eth_service.call_at_height(at, contract, method, encode(args), sender, state_overrides)
             except NotFoundError as error:
                 # Pruned by the node's [storage] state_versions_kept, or meanwhile.
                 raise EthereumRpcError(
@@ -841,11 +858,7 @@ class EthRpc:
         unknown = sorted(key for key in request if key not in _CALL_FIELDS)
         if unknown:
             raise InvalidParamsError(f"{what} has unknown field(s) {', '.join(repr(key[:40]) for key in unknown[:5])}")
-        if params.has(2) and params.raw(2) != {}:
-            raise InvalidParamsError(
-                f"{params.what(2)}: state overrides are not supported by this node (its calls run on the committed "
-                "state through the evm contract's views); leave them out"
-            )
+        state_overrides = self._parse_state_overrides(params.raw(2), params.what(2)) if params.has(2) else ()
         height = self._get_state_height(params, 1)
         sender = None if request.get("from") is None else parse_address(request["from"], f"{what} field from")
         to = None if request.get("to") is None else parse_address(request["to"], f"{what} field to")
@@ -861,7 +874,85 @@ class EthRpc:
         for key in ("gasPrice", "maxFeePerGas", "maxPriorityFeePerGas", "nonce"):
             if request.get(key) is not None:
                 parse_quantity(request[key], f"{what} field {key}")
-        return CallRequest(sender, to, data, value, gas, height)
+        return CallRequest(sender, to, data, value, gas, height, state_overrides)
+
+    def _parse_state_overrides(self, value: object, what: str) -> tuple[EthStateOverride, ...]:
+        """geth's state override set: {address: {balance, nonce, code, stateDiff}}; `state` (the whole storage
+        replaced) is refused. Bounded by the [eth] call_state_override_* settings."""
+        if value is None or value == {}:
+            return ()
+        if not isinstance(value, dict):
+            raise InvalidParamsError(
+                f"{what} must be a state override object (address: account); found {describe(value)}"
+            )
+        settings = self._settings
+        if len(value) > settings.call_state_override_accounts_max:
+            raise EthereumRpcError(
+                f"{what} overrides {len(value)} accounts; the limit is {settings.call_state_override_accounts_max} "
+                "([eth] call_state_override_accounts_max)",
+                LIMIT_EXCEEDED,
+                code="request_too_large",
+            )
+        from gusu.execution.evm.overrides import EthStateOverride  # loads py-evm: only when asked for
+
+        overrides: dict[Address, EthStateOverride] = {}
+        slots = code_bytes = 0
+        for address_json, account in value.items():
+            address = parse_address(address_json, f"{what} key")
+            where = f"{what}[{address_json[:42]!r}]"
+            if address in overrides:
+                raise InvalidParamsError(f"{where}: the address is given twice (in another spelling)")
+            if not isinstance(account, dict):
+                raise InvalidParamsError(f"{where} must be an account override object; found {describe(account)}")
+            unknown = sorted(key for key in account if key not in ("balance", "nonce", "code", "state", "stateDiff"))
+            if unknown:
+                named = ", ".join(repr(key[:40]) for key in unknown[:5])
+                raise InvalidParamsError(f"{where} has unknown field(s) {named}")
+            if account.get("state") is not None:
+                raise InvalidParamsError(
+                    f"{where} field state (the whole storage replaced) is not supported by this node: it cannot hide "
+                    "the slots it does not list; give the slots to change in stateDiff"
+                )
+            balance = None
+            if account.get("balance") is not None:
+                balance = parse_quantity(account["balance"], f"{where} field balance", BALANCE_OVERRIDE_MAX)
+            nonce = None
+            if account.get("nonce") is not None:
+                nonce = parse_quantity(account["nonce"], f"{where} field nonce", UINT64_MAX)
+            code = None if account.get("code") is None else parse_data(account["code"], f"{where} field code")
+            code_bytes += len(code or b"")
+            state_diff: list[tuple[int, int]] = []
+            diff = account.get("stateDiff")
+            if diff is not None:
+                if not isinstance(diff, dict):
+                    raise InvalidParamsError(
+                        f"{where} field stateDiff must be an object (slot: value); found {describe(diff)}"
+                    )
+                slots += len(diff)
+                if slots > settings.call_state_override_slots_max:
+                    raise EthereumRpcError(
+                        f"{what} sets more than {settings.call_state_override_slots_max} storage slots "
+                        "([eth] call_state_override_slots_max)",
+                        LIMIT_EXCEEDED,
+                        code="request_too_large",
+                    )
+                for slot_json, word_json in diff.items():
+                    slot = int.from_bytes(parse_data(slot_json, f"{where} stateDiff key", 32), "big")
+                    word = int.from_bytes(parse_data(word_json, f"{where} stateDiff[{slot_json[:66]!r}]", 32), "big")
+                    state_diff.append((slot, word))
+            overrides[address] = EthStateOverride(address, balance, nonce, code, tuple(state_diff))
+        if code_bytes > settings.call_state_override_code_bytes_max:
+            raise EthereumRpcError(
+                f"{what} installs {code_bytes} bytes of code; the limit is "
+                f"{settings.call_state_override_code_bytes_max} ([eth] call_state_override_code_bytes_max)",
+                LIMIT_EXCEEDED,
+                code="request_too_large",
+            )
+        if self._eth_service is None:
+            raise EthereumRpcError(
+                "state overrides need the node's Ethereum service, which this API has not", SERVER_ERROR
+            )
+        return tuple(overrides.values())
 
     def _run_call(self, request: CallRequest, *, is_estimate: bool = False) -> tuple[bytes, int]:
         """(return data, Ethereum gas used) of the call on the latest state; raises as Ethereum nodes do.
@@ -877,10 +968,21 @@ class EthRpc:
                 )
             args: list[Value] = [request.data]
             return b"", compute_view_evm_gas(
-                self._view(EVM_CONTRACT, "deploy_static", args, request.sender, request.height), args
+                self._view(
+                    EVM_CONTRACT, "deploy_static", args, request.sender, request.height, request.state_overrides
+                ),
+                args,
             )
         if request.value:
-            code = decode(self._view(EVM_CONTRACT, "get_code", [request.to], height=request.height).return_value)
+            code = decode(
+                self._view(
+                    EVM_CONTRACT,
+                    "get_code",
+                    [request.to],
+                    height=request.height,
+                    state_overrides=request.state_overrides,
+                ).return_value
+            )
             if code:
                 raise EthereumRpcError(
                     "calls and estimates that send value to a contract are not supported by this node (its calls "
@@ -891,7 +993,13 @@ class EthRpc:
             # A plain transfer: Ethereum charges the intrinsic gas and nothing else.
             if request.sender is not None:
                 balance = decode(
-                    self._view(BALANCE_CONTRACT, "balance", [request.sender], height=request.height).return_value
+                    self._view(
+                        BALANCE_CONTRACT,
+                        "balance",
+                        [request.sender],
+                        height=request.height,
+                        state_overrides=request.state_overrides,
+                    ).return_value
                 )
                 assert isinstance(balance, int)
                 if balance < request.value:
@@ -903,7 +1011,9 @@ class EthRpc:
                     )
             return b"", compute_intrinsic_gas(request.data)
         call_args: list[Value] = [request.to, request.data]
-        result = self._view(EVM_CONTRACT, "call_static", call_args, request.sender, request.height)
+        result = self._view(
+            EVM_CONTRACT, "call_static", call_args, request.sender, request.height, request.state_overrides
+        )
         output = decode(result.return_value)
         assert isinstance(output, bytes)
         return output, compute_view_evm_gas(result, call_args)

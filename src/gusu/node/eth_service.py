@@ -15,11 +15,15 @@ these with "not supported on this node".
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from gusu.execution import CallResult
 from gusu.ledger.types import Address, Hash, Height
 from gusu.node.service import EthReceiptRecord
+
+if TYPE_CHECKING:  # py-evm loads only on chains with the evm contract
+    from gusu.execution.evm.overrides import EthStateOverride
 
 
 @runtime_checkable
@@ -44,9 +48,16 @@ class EthTransactionService(Protocol):
         ...
 
     def call_at_height(
-        self, height: Height, contract: str, method: str, args: bytes, sender: Address | None
+        self,
+        height: Height,
+        contract: str,
+        method: str,
+        args: bytes,
+        sender: Address | None,
+        state_overrides: Sequence[EthStateOverride] = (),
     ) -> CallResult:
-        """Run a view on the committed state after block `height` (at most the tip).
+        """Run a view on the committed state after block `height` (at most the tip), seen through
+        `state_overrides` (`gusu.execution.evm.overrides`) for this call.
 
         Raises NotFoundError when the node no longer keeps that state (``[storage] state_versions_kept``),
         else what `NodeService.call` raises.

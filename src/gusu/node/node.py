@@ -22,7 +22,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gusu import __version__
 from gusu.codec import Value, decode_list, encode, expect_bytes, expect_list
@@ -216,6 +216,9 @@ from gusu.node.wire import (
     encode_status,
     is_raft_body,
 )
+
+if TYPE_CHECKING:  # py-evm loads only on chains with the evm contract
+    from gusu.execution.evm.overrides import EthStateOverride
 
 logger = logging.getLogger("gusu.node")
 
@@ -1875,11 +1878,17 @@ class Node:
         return self._queries.get_eth_transaction_count(address, is_pending=is_pending)
 
     def call_at_height(
-        self, height: Height, contract: str, method: str, args: bytes, sender: Address | None
+        self,
+        height: Height,
+        contract: str,
+        method: str,
+        args: bytes,
+        sender: Address | None,
+        state_overrides: Sequence[EthStateOverride] = (),
     ) -> CallResult:
-        """Run a view on the state after block `height` (eth_call and friends at a past block); NotFoundError
-        when this node no longer keeps that state."""
-        return self._queries.call_at_height(self.height, height, contract, method, args, sender)
+        """Run a view on the state after block `height` (eth_call and friends at a past block), with
+        `state_overrides` in front of it; NotFoundError when this node no longer keeps that state."""
+        return self._queries.call_at_height(self.height, height, contract, method, args, sender, state_overrides)
 
     def get_eth_gas_price(self) -> int:
         """eth_gasPrice and every block's base fee: the chain's fee policy (genesis ``evm_gas_price``);

@@ -14,8 +14,9 @@ chain without empty blocks may never make).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import closing
+from typing import TYPE_CHECKING
 
 from gusu.crypto import CryptoSuite
 from gusu.errors import NotFoundError
@@ -40,6 +41,9 @@ from gusu.ledger.types import (
 )
 from gusu.mempool import Mempool
 from gusu.node.blocks import ZERO_ADDRESS
+
+if TYPE_CHECKING:  # py-evm loads only on chains with the evm contract
+    from gusu.execution.evm.overrides import EthStateOverride
 from gusu.node.service import (
     BlockRecord,
     EthReceiptRecord,
@@ -357,9 +361,17 @@ class ChainQueries:
         )
 
     def call_at_height(
-        self, tip: Height, height: Height, contract: str, method: str, args: bytes, sender: Address | None
+        self,
+        tip: Height,
+        height: Height,
+        contract: str,
+        method: str,
+        args: bytes,
+        sender: Address | None,
+        state_overrides: Sequence[EthStateOverride] = (),
     ) -> CallResult:
-        """Run a view on the committed state after block `height`, read from that version of the state tree.
+        """Run a view on the committed state after block `height`, read from that version of the state tree,
+        with `state_overrides` in front of it for this call (eth_call's third parameter).
 
         NotFoundError for a height past the tip, or one whose state this node no longer keeps.
         """
@@ -374,7 +386,12 @@ class ChainQueries:
                 f"{max(kept_from, 0)} ([storage] state_versions_kept); ask for a later block"
             )
         # Every read goes to the tree's version (it raises NotFoundError if a pruning step removes it meanwhile).
-        return self.call(header, contract, method, args, sender, state=_TreeStateReader(store, height))
+        state: StateReader = _TreeStateReader(store, height)
+        if state_overrides:
+            from gusu.execution.evm.overrides import OverlayStateReader, compute_state_override_writes
+
+            state = OverlayStateReader(state, compute_state_override_writes(state, state_overrides))
+        return self.call(header, contract, method, args, sender, state=state)
 
     def call(
         self,
