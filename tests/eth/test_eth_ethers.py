@@ -52,3 +52,4 @@ def test_ethers_deploys_transfers_and_decodes_reverts(tmp_path: Path) -> None:
     assert seen["reason"] == "Token: allowance exceeded"
     assert seen["customError"] == "InsufficientBalance"
     assert seen["feeHistoryBlocks"] in (1, 2)  # the script checked the fees themselves
+    assert seen["overriddenBalance"] == "777"  # eth_call with a stateDiff override

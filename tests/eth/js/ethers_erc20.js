@@ -6,7 +6,18 @@
 // failed check throws (exit status 1); on success it prints one JSON line of what it saw.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { Contract, ContractFactory, JsonRpcProvider, Wallet, WebSocketProvider, getCreateAddress, isError } from "ethers";
+import {
+  AbiCoder,
+  Contract,
+  ContractFactory,
+  JsonRpcProvider,
+  Wallet,
+  WebSocketProvider,
+  getCreateAddress,
+  isError,
+  keccak256,
+  toBeHex,
+} from "ethers";
 
 const [url, wsUrl, privateKey, artifactPath] = process.argv.slice(2);
 assert.ok(
@@ -71,6 +82,19 @@ assert.equal(await token.totalSupply(), SUPPLY);
 assert.equal(await token.symbol(), "GSU");
 seen.deployGasUsed = deployment.gasUsed.toString();
 seen.deployType = deployment.type;
+
+// eth_call with a state override (geth's third parameter) through the provider: a fresh holder's balance slot
+// (balanceOf is the token's storage slot 3) seen as 777 for this call only.
+const fresh = "0x" + "45".repeat(20);
+const slot = keccak256(AbiCoder.defaultAbiCoder().encode(["address", "uint256"], [fresh, 3]));
+const overridden = await provider.send("eth_call", [
+  { to: tokenAddress, data: token.interface.encodeFunctionData("balanceOf", [fresh]) },
+  "latest",
+  { [tokenAddress]: { stateDiff: { [slot]: toBeHex(777n, 32) } } },
+]);
+assert.equal(BigInt(overridden), 777n);
+assert.equal(await token.balanceOf(fresh), 0n);
+seen.overriddenBalance = BigInt(overridden).toString();
 
 // Subscriptions over the WebSocket (eth_subscribe newHeads and logs) and a polling filter over HTTP
 // (eth_newFilter, eth_getFilterChanges), both listening before the transfers.
