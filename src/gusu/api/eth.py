@@ -954,6 +954,13 @@ class EthRpc:
             )
         return tuple(overrides.values())
 
+    def _request_view(
+        self, request: CallRequest, contract: str, method: str, args: list[Value], *, is_anonymous: bool = False
+    ) -> CallResult:
+        """A view for a call request: on its block, through its state overrides, from its sender (or none)."""
+        sender = None if is_anonymous else request.sender
+        return self._view(contract, method, args, sender, request.height, request.state_overrides)
+
     def _run_call(self, request: CallRequest, *, is_estimate: bool = False) -> tuple[bytes, int]:
         """(return data, Ethereum gas used) of the call on the latest state; raises as Ethereum nodes do.
 
@@ -967,22 +974,10 @@ class EthRpc:
                     code="unsupported",
                 )
             args: list[Value] = [request.data]
-            return b"", compute_view_evm_gas(
-                self._view(
-                    EVM_CONTRACT, "deploy_static", args, request.sender, request.height, request.state_overrides
-                ),
-                args,
-            )
+            return b"", compute_view_evm_gas(self._request_view(request, EVM_CONTRACT, "deploy_static", args), args)
         if request.value:
-            code = decode(
-                self._view(
-                    EVM_CONTRACT,
-                    "get_code",
-                    [request.to],
-                    height=request.height,
-                    state_overrides=request.state_overrides,
-                ).return_value
-            )
+            view = self._request_view(request, EVM_CONTRACT, "get_code", [request.to], is_anonymous=True)
+            code = decode(view.return_value)
             if code:
                 raise EthereumRpcError(
                     "calls and estimates that send value to a contract are not supported by this node (its calls "
@@ -992,15 +987,8 @@ class EthRpc:
                 )
             # A plain transfer: Ethereum charges the intrinsic gas and nothing else.
             if request.sender is not None:
-                balance = decode(
-                    self._view(
-                        BALANCE_CONTRACT,
-                        "balance",
-                        [request.sender],
-                        height=request.height,
-                        state_overrides=request.state_overrides,
-                    ).return_value
-                )
+                view = self._request_view(request, BALANCE_CONTRACT, "balance", [request.sender], is_anonymous=True)
+                balance = decode(view.return_value)
                 assert isinstance(balance, int)
                 if balance < request.value:
                     raise EthereumRpcError(
@@ -1011,9 +999,7 @@ class EthRpc:
                     )
             return b"", compute_intrinsic_gas(request.data)
         call_args: list[Value] = [request.to, request.data]
-        result = self._view(
-            EVM_CONTRACT, "call_static", call_args, request.sender, request.height, request.state_overrides
-        )
+        result = self._request_view(request, EVM_CONTRACT, "call_static", call_args)
         output = decode(result.return_value)
         assert isinstance(output, bytes)
         return output, compute_view_evm_gas(result, call_args)
