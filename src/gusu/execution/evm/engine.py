@@ -10,7 +10,6 @@ facts come from Gusu's block (see `compute_execution_context`).
 
 from __future__ import annotations
 
-import itertools
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -70,7 +69,7 @@ from gusu.execution.evm.inline import (
     compute_sstore_gas,
     get_inline_opcodes,
 )
-from gusu.execution.evm.segments import NO_JUMP, SEGMENT
+from gusu.execution.evm.segments import NO_JUMP, SEGMENT, SEGMENT_CANDIDATE
 from gusu.execution.evm.settings import EvmSettings
 from gusu.execution.evm.world import BLANK_ROOT, EvmWorld
 from gusu.execution.recursion import bounded_recursion
@@ -133,6 +132,9 @@ class CodeAnalysis:
     steps_table: dict[int, InlineOpcode] | None = None
     segment_opcodes: int = 0
     """Opcodes in the segments compiled for this code (`gusu.execution.evm.segments`)."""
+    is_kept: bool = False
+    """In the cache: its compiled opcodes count against SEGMENT_OPCODES_KEPT_MAX. A frame may go on with an
+    analysis the cache has dropped (a call inside it brought in other codes); nothing more is compiled for it."""
 
 
 SEGMENT_OPCODES_KEPT_MAX = 131_072
@@ -151,7 +153,7 @@ def get_code_analysis(code: bytes) -> CodeAnalysis:
     if analysis is not None:
         _code_analyses.move_to_end(code)
         return analysis
-    analysis = CodeAnalysis(set(), set(), [None] * len(code))
+    analysis = CodeAnalysis(set(), set(), [None] * len(code), is_kept=True)
     _code_analyses[code] = analysis
     _code_analyses_bytes[0] += len(code)
     while len(_code_analyses) > 1 and (
@@ -159,13 +161,15 @@ def get_code_analysis(code: bytes) -> CodeAnalysis:
     ):
         dropped, dropped_analysis = _code_analyses.popitem(last=False)
         _code_analyses_bytes[0] -= len(dropped)
-        _segment_opcodes_kept[0] -= dropped_analysis.segment_opcodes
+        forget_segments(dropped_analysis)
+        dropped_analysis.is_kept = False
     return analysis
 
 
 def forget_segments(analysis: CodeAnalysis) -> None:
     """Before `analysis.steps` is replaced: its compiled segments no longer count against the bound."""
-    _segment_opcodes_kept[0] -= analysis.segment_opcodes
+    if analysis.is_kept:
+        _segment_opcodes_kept[0] -= analysis.segment_opcodes
     analysis.segment_opcodes = 0
 
 
@@ -186,26 +190,18 @@ def decode_step(raw_code: bytes, position: int, inline_opcodes: dict[int, Inline
 def decode_loop_step(
     analysis: CodeAnalysis, raw_code: bytes, position: int, inline_opcodes: dict[int, InlineOpcode], opcode_lookup: Any
 ) -> Any:
-    """The step the loop keeps at `position`, where it has arrived: the opcode's own step, or, where a run of
-    two or more stack opcodes starts (`gusu.execution.evm.segments`), a candidate that counts the loop's
-    visits (a compiled segment at once if `SEGMENT_RUNS_BEFORE_COMPILE` is 0).
+    """The step the loop keeps at `position`, where it has arrived: the opcode's own step, or, where a run of stack
+    opcodes may start (`gusu.execution.evm.segments`), a candidate that counts the loop's visits (a compiled
+    segment at once if `SEGMENT_RUNS_BEFORE_COMPILE` is 0). Constant time: the run is looked at only when compiled.
 
-    The run's later opcodes get their own steps now: the loop meets them when it runs the candidate opcode by
-    opcode, and a candidate there would compile the rest of the run again, once for each of its positions.
-    Left to become candidates: a JUMPDEST, which a jump may reach, and the opcode after an MLOAD or MSTORE,
-    where the loop goes on after a segment stopped to grow memory."""
+    A run never starts at an MLOAD or MSTORE: a segment stops before one that must grow memory and the loop takes
+    it, so a segment starting there would send the loop back to its own start, for ever. While a candidate's run
+    goes opcode by opcode, its later positions become candidates too, but they stop counting once the run is
+    compiled (the loop then runs the segment, in the very visit that compiled it), so they are not compiled again
+    unless the loop arrives there another way (a jump to a JUMPDEST, the opcode after a memory opcode)."""
     step = decode_step(raw_code, position, inline_opcodes, opcode_lookup)
-    if step.kind not in segments.SEGMENT_KINDS:
+    if step.kind not in segments.SEGMENT_KINDS or step.kind in (MLOAD, MSTORE):
         return step
-    run, _ = segments.find_run(
-        position, len(raw_code), lambda at: decode_step(raw_code, at, inline_opcodes, opcode_lookup)
-    )
-    if len(run) < 2:
-        return step
-    steps = analysis.steps
-    for (_, previous), (later_position, later_step) in itertools.pairwise(run):
-        if steps[later_position] is None and later_step.kind != JUMPDEST and previous.kind not in (MLOAD, MSTORE):
-            steps[later_position] = later_step
     candidate = InlineOpcode(segments.SEGMENT_CANDIDATE, segments.SegmentCandidate(0, step), 0, step.mnemonic)
     if segments.SEGMENT_RUNS_BEFORE_COMPILE == 0:
         return compile_loop_step(analysis, raw_code, position, candidate, inline_opcodes, opcode_lookup)
@@ -227,7 +223,7 @@ def compile_loop_step(
         position, len(raw_code), lambda at: decode_step(raw_code, at, inline_opcodes, opcode_lookup)
     )
     opcodes = [step for _, step in run]
-    if len(opcodes) < 2 or _segment_opcodes_kept[0] + len(opcodes) > SEGMENT_OPCODES_KEPT_MAX:
+    if len(opcodes) < 2 or not analysis.is_kept or _segment_opcodes_kept[0] + len(opcodes) > SEGMENT_OPCODES_KEPT_MAX:
         return first
     segment = segments.compile_segment(run, end)
     analysis.segment_opcodes += len(opcodes)
@@ -361,6 +357,15 @@ class _GusuCancunComputation(CancunComputation):
                     kind, argument, cost, mnemonic = step
                     program_counter += 1
                     if kind >= SEGMENT:
+                        if kind == SEGMENT_CANDIDATE:
+                            argument.runs += 1
+                            if argument.runs < segments.SEGMENT_RUNS_BEFORE_COMPILE:
+                                kind, argument, cost, mnemonic = argument.first
+                            else:  # compiled now, and run at once (decode_loop_step says why)
+                                step = steps[program_counter - 1] = compile_loop_step(
+                                    analysis, raw_code, program_counter - 1, step, inline_opcodes, opcode_lookup
+                                )
+                                kind, argument, cost, mnemonic = step
                         if kind == SEGMENT:
                             # The whole run at once when none of its opcodes can fail (segments' docstring);
                             # otherwise its first opcode alone, below, and the next position decides again.
@@ -375,7 +380,7 @@ class _GusuCancunComputation(CancunComputation):
                                 if destination < 0:
                                     if destination == NO_JUMP:
                                         program_counter = argument.end
-                                    else:  # stopped before a memory opcode that grows memory
+                                    else:  # stopped before a memory opcode that grows memory: the loop takes it
                                         program_counter, unspent = argument.bails[-2 - destination]
                                         gas += unspent
                                     continue
@@ -385,13 +390,6 @@ class _GusuCancunComputation(CancunComputation):
                                 if destination not in valid_positions and not code.is_valid_opcode(destination):
                                     raise InvalidInstruction("Jump resulted in invalid instruction")
                                 continue
-                            kind, argument, cost, mnemonic = argument.first
-                        else:
-                            argument.runs += 1
-                            if argument.runs >= segments.SEGMENT_RUNS_BEFORE_COMPILE:
-                                steps[program_counter - 1] = compile_loop_step(
-                                    analysis, raw_code, program_counter - 1, step, inline_opcodes, opcode_lookup
-                                )
                             kind, argument, cost, mnemonic = argument.first
                     if kind == OTHER:
                         code.program_counter = program_counter

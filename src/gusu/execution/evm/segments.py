@@ -353,6 +353,8 @@ def compile_segment(run: Sequence[tuple[int, InlineOpcode]], end: int) -> Segmen
     """The segment of `run` (from `find_run`: positions and steps), which ends at position `end`."""
     assert run, "a segment has opcodes"
     opcodes = [step for _, step in run]
+    # A bail before its own first opcode would send the loop back to the segment's start, for ever.
+    assert opcodes[0].kind not in (MLOAD, MSTORE), "a segment never starts at a memory opcode"
     jump = opcodes[-1] if opcodes[-1].kind in (JUMP, JUMPI) else None
     compiler = _Compiler()
     gas_left = compute_segment_gas(opcodes)
