@@ -317,7 +317,7 @@ def test_compiled_opcodes_stay_within_their_bound(compile_at_once: None, monkeyp
         assert _run_program(code, 10_000_000, is_py_evm_loop=False) == _run_program(
             code, 10_000_000, is_py_evm_loop=True
         )
-    assert engine._segment_opcodes_kept == [_compiled_in_cache()] and 11 < _compiled_in_cache() <= 20
+    assert engine._segment_opcodes_kept == [_compiled_in_cache()] == [11]  # the refused run is not compiled piecemeal
     assert len(_segments_of(first)) == 1 and _segments_of(first)[0].opcode_count == 11
     refused = engine._code_analyses[second].steps[0]
     assert refused is not None and refused.kind == PUSH  # the opcode's own step, no longer a candidate
@@ -411,3 +411,39 @@ def test_compiled_opcodes_are_counted_for_cached_codes_only(
     assert engine._segment_opcodes_kept == [_compiled_in_cache()] == [3]
     engine.get_code_analysis(b"\x00")  # another code: the callee's is dropped too
     assert engine._segment_opcodes_kept == [0]
+
+
+@pytest.mark.parametrize("threshold", [0, 64])
+def test_a_run_that_cannot_run_whole_is_not_compiled_again_from_each_position(
+    threshold: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by review: when a freshly compiled segment cannot run whole (here too little gas), the loop takes its
+    opcodes one by one; each later position then reached the threshold in turn and compiled the rest of the run
+    again (n²/2 opcodes for a run of n). The later positions now get their own steps when the run is compiled."""
+    monkeypatch.setattr(segments, "SEGMENT_RUNS_BEFORE_COMPILE", threshold)
+    monkeypatch.setattr(engine, "_code_analyses", OrderedDict())
+    monkeypatch.setattr(engine, "_segment_opcodes_kept", [0])
+    code = b"\x60\x01\x50" * 120 + b"\x00"  # PUSH1 1, POP, 120 times: one run of 240 opcodes, 600 gas
+    for _ in range(max(threshold - 1, 0)):
+        assert _run_program(code, 100_000, is_py_evm_loop=False) == _run_program(code, 100_000, is_py_evm_loop=True)
+    short = _run_program(code, 599, is_py_evm_loop=False)
+    assert short == _run_program(code, 599, is_py_evm_loop=True) and short[0] == "OutOfGas"
+    assert engine._segment_opcodes_kept == [240]  # one segment, compiled once
+    assert len(_segments_of(code)) == 1
+
+
+def test_a_run_of_jumpdests_that_cannot_run_whole_is_not_compiled_again_from_each_jumpdest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same with JUMPDESTs, which keep their candidates (a jump may land on them): while the loop takes the
+    run one by one, they do not count."""
+    monkeypatch.setattr(segments, "SEGMENT_RUNS_BEFORE_COMPILE", 64)
+    monkeypatch.setattr(engine, "_code_analyses", OrderedDict())
+    monkeypatch.setattr(engine, "_segment_opcodes_kept", [0])
+    code = b"\x5b" * 200 + b"\x00"  # one run of 200 JUMPDESTs, 200 gas
+    for _ in range(63):
+        assert _run_program(code, 100_000, is_py_evm_loop=False) == _run_program(code, 100_000, is_py_evm_loop=True)
+    for _ in range(3):
+        short = _run_program(code, 150, is_py_evm_loop=False)
+        assert short == _run_program(code, 150, is_py_evm_loop=True) and short[0] == "OutOfGas"
+    assert engine._segment_opcodes_kept == [200] and len(_segments_of(code)) == 1

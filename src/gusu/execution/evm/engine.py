@@ -10,6 +10,7 @@ facts come from Gusu's block (see `compute_execution_context`).
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -217,11 +218,23 @@ def compile_loop_step(
     opcode_lookup: Any,
 ) -> Any:
     """The step that replaces a candidate the loop has run often enough: its segment, or the opcode's own
-    step if the run is a single opcode or the compiled opcodes are at their bound."""
+    step if the run is a single opcode or the compiled opcodes are at their bound.
+
+    The run's later positions get their own steps (unless something else is there already): a JUMPDEST, which a
+    jump may reach, and the opcode after an MLOAD or MSTORE, where the loop goes on after a segment stopped to
+    grow memory, stay free to start runs. Otherwise, whenever the segment cannot run whole (too little gas, too
+    few items) and the loop takes its opcodes one by one, each later position would reach the threshold in turn
+    and compile the rest of the run again: a run of n opcodes, n²/2 compiled (found by review)."""
     first = candidate.argument.first
     run, end = segments.find_run(
         position, len(raw_code), lambda at: decode_step(raw_code, at, inline_opcodes, opcode_lookup)
     )
+    steps = analysis.steps
+    for (_, previous), (later_position, later_step) in itertools.pairwise(run):
+        current = steps[later_position]
+        is_free = later_step.kind == JUMPDEST or previous.kind in (MLOAD, MSTORE)
+        if not is_free and (current is None or current.kind == SEGMENT_CANDIDATE):
+            steps[later_position] = later_step
     opcodes = [step for _, step in run]
     if len(opcodes) < 2 or not analysis.is_kept or _segment_opcodes_kept[0] + len(opcodes) > SEGMENT_OPCODES_KEPT_MAX:
         return first
@@ -339,6 +352,9 @@ class _GusuCancunComputation(CancunComputation):
             # opcodes, memory growth) and when the loop ends, however it ends (the `finally` below).
             program_counter = code.program_counter
             gas = meter.gas_remaining
+            # The run of the last segment that could not run whole: its positions' candidates do not count the
+            # loop's steps through it (else each would compile the rest of the run in turn).
+            walked_from = walked_to = 0
             try:
                 while True:
                     # CodeStream.__iter__'s steps without its generator: the opcode at the program counter
@@ -358,8 +374,12 @@ class _GusuCancunComputation(CancunComputation):
                     program_counter += 1
                     if kind >= SEGMENT:
                         if kind == SEGMENT_CANDIDATE:
-                            argument.runs += 1
-                            if argument.runs < segments.SEGMENT_RUNS_BEFORE_COMPILE:
+                            # Inside a segment's run the loop takes one by one (below) a candidate is not visited
+                            # on its own: it does not count.
+                            is_walked = walked_from < program_counter - 1 < walked_to
+                            if not is_walked:
+                                argument.runs += 1
+                            if is_walked or argument.runs < segments.SEGMENT_RUNS_BEFORE_COMPILE:
                                 kind, argument, cost, mnemonic = argument.first
                             else:  # compiled now, and run at once (decode_loop_step says why)
                                 step = steps[program_counter - 1] = compile_loop_step(
@@ -390,6 +410,7 @@ class _GusuCancunComputation(CancunComputation):
                                 if destination not in valid_positions and not code.is_valid_opcode(destination):
                                     raise InvalidInstruction("Jump resulted in invalid instruction")
                                 continue
+                            walked_from, walked_to = program_counter - 1, argument.end
                             kind, argument, cost, mnemonic = argument.first
                     if kind == OTHER:
                         code.program_counter = program_counter
