@@ -197,35 +197,32 @@ def decode_loop_step(
 
     A run never starts at an MLOAD or MSTORE: a segment stops before one that must grow memory and the loop takes
     it, so a segment starting there would send the loop back to its own start, for ever. While a candidate's run
-    goes opcode by opcode, its later positions become candidates too, but they stop counting once the run is
-    compiled (the loop then runs the segment, in the very visit that compiled it), so they are not compiled again
-    unless the loop arrives there another way (a jump to a JUMPDEST, the opcode after a memory opcode)."""
+    goes opcode by opcode, its later positions become candidates too; compiling the run gives them their own steps
+    (`compile_loop_step`), and the loop runs the segment in the very visit that compiled it."""
     step = decode_step(raw_code, position, inline_opcodes, opcode_lookup)
     if step.kind not in segments.SEGMENT_KINDS or step.kind in (MLOAD, MSTORE):
         return step
-    candidate = InlineOpcode(segments.SEGMENT_CANDIDATE, segments.SegmentCandidate(0, step), 0, step.mnemonic)
     if segments.SEGMENT_RUNS_BEFORE_COMPILE == 0:
-        return compile_loop_step(analysis, raw_code, position, candidate, inline_opcodes, opcode_lookup)
-    return candidate
+        return compile_loop_step(analysis, raw_code, position, step, inline_opcodes, opcode_lookup)
+    return InlineOpcode(segments.SEGMENT_CANDIDATE, segments.SegmentCandidate(0, step), 0, step.mnemonic)
 
 
 def compile_loop_step(
     analysis: CodeAnalysis,
     raw_code: bytes,
     position: int,
-    candidate: InlineOpcode,
+    first: InlineOpcode,
     inline_opcodes: dict[int, InlineOpcode],
     opcode_lookup: Any,
 ) -> Any:
-    """The step that replaces a candidate the loop has run often enough: its segment, or the opcode's own
-    step if the run is a single opcode or the compiled opcodes are at their bound.
+    """The step that replaces a candidate the loop has run often enough (`first`: the opcode's own step): its
+    segment, or `first` if the run is a single opcode or the compiled opcodes are at their bound.
 
     The run's later positions get their own steps (unless something else is there already): a JUMPDEST, which a
     jump may reach, and the opcode after an MLOAD or MSTORE, where the loop goes on after a segment stopped to
     grow memory, stay free to start runs. Otherwise, whenever the segment cannot run whole (too little gas, too
     few items) and the loop takes its opcodes one by one, each later position would reach the threshold in turn
     and compile the rest of the run again: a run of n opcodes, n²/2 compiled (found by review)."""
-    first = candidate.argument.first
     run, end = segments.find_run(
         position, len(raw_code), lambda at: decode_step(raw_code, at, inline_opcodes, opcode_lookup)
     )
@@ -241,7 +238,7 @@ def compile_loop_step(
     segment = segments.compile_segment(run, end)
     analysis.segment_opcodes += len(opcodes)
     _segment_opcodes_kept[0] += len(opcodes)
-    return InlineOpcode(segments.SEGMENT, segment, segments.compute_segment_gas(opcodes), first.mnemonic)
+    return InlineOpcode(segments.SEGMENT, segment, segment.gas, first.mnemonic)
 
 
 JUMPDEST_OPCODE = 0x5B
@@ -383,7 +380,12 @@ class _GusuCancunComputation(CancunComputation):
                                 kind, argument, cost, mnemonic = argument.first
                             else:  # compiled now, and run at once (decode_loop_step says why)
                                 step = steps[program_counter - 1] = compile_loop_step(
-                                    analysis, raw_code, program_counter - 1, step, inline_opcodes, opcode_lookup
+                                    analysis,
+                                    raw_code,
+                                    program_counter - 1,
+                                    argument.first,
+                                    inline_opcodes,
+                                    opcode_lookup,
                                 )
                                 kind, argument, cost, mnemonic = step
                         if kind == SEGMENT:

@@ -111,6 +111,8 @@ class Segment:
     `end`, or -2 - k when it stopped before a memory opcode that must grow memory (`bails[k]`)."""
 
     run: Callable[[list[Any], bytearray, bytes], int]
+    gas: int
+    """The fixed gas of all its opcodes."""
     stack_needed: int
     stack_growth_max: int
     end: int
@@ -187,9 +189,10 @@ class _Compiler:
         self.constants.append(value)
         return f"c{len(self.constants) - 1}"
 
-    def new_name(self, prefix: str) -> str:
+    def new_index(self) -> int:
+        """A number for a name the function assigns once (t1, b2, ...)."""
         self.temporaries += 1
-        return f"{prefix}{self.temporaries}"
+        return self.temporaries
 
     def known(self, entry: tuple[str, int]) -> int | None:
         tag, payload = entry
@@ -206,16 +209,15 @@ class _Compiler:
             return repr(value)
         if tag == "t":
             return f"t{payload}"
-        if tag == "b":  # read bytes: always bytes
-            if f"b{payload}" not in self.converted:
-                self.converted.add(f"b{payload}")
-                self.lines.append(f'j{payload} = from_bytes(b{payload}, "big")')
-            return f"j{payload}"
-        name = self.load(payload)
-        if name not in self.converted:
-            self.converted.add(name)
-            self.lines.append(f'i{payload} = from_bytes({name}, "big") if type({name}) is bytes else {name}')
-        return f"i{payload}"
+        name = self.as_object(entry)  # o<depth> (bytes or an int) or b<index> (read bytes)
+        converted = "i" + name
+        if converted not in self.converted:
+            self.converted.add(converted)
+            if tag == "b":
+                self.lines.append(f'{converted} = from_bytes({name}, "big")')
+            else:
+                self.lines.append(f'{converted} = from_bytes({name}, "big") if type({name}) is bytes else {name}')
+        return converted
 
     def as_object(self, entry: tuple[str, int]) -> str:
         tag, payload = entry
@@ -274,9 +276,9 @@ class _Compiler:
         if expression is None:
             self.functions.append(formula)
             expression = f"f{len(self.functions) - 1}(" + ", ".join(f"{{{i}}}" for i in range(len(operands))) + ")"
-        name = self.new_name("t")
-        self.lines.append(f"{name} = " + expression.format(*arguments))
-        self.push(("t", int(name[1:])))
+        index = self.new_index()
+        self.lines.append(f"t{index} = " + expression.format(*arguments))
+        self.push(("t", index))
 
     def add(self, step: InlineOpcode, position: int, gas_left: int) -> None:
         """`gas_left`: the fixed gas of this opcode and the ones after it in the run."""
@@ -304,17 +306,17 @@ class _Compiler:
         elif kind == CALLDATALOAD:
             self.reach(1)
             offset = self.as_int(self.stack.pop())
-            name = self.new_name("b")
-            self.lines.append(f'{name} = call_data[{offset}:{offset} + 32].ljust(32, b"\\x00").lstrip(b"\\x00")')
-            self.push(("b", int(name[1:])))
+            index = self.new_index()
+            self.lines.append(f'b{index} = call_data[{offset}:{offset} + 32].ljust(32, b"\\x00").lstrip(b"\\x00")')
+            self.push(("b", index))
         elif kind == MLOAD:
             self.reach(1)
             offset = self.as_int(self.stack[-1])
             self.bail_unless_in_memory(offset, position, gas_left)
             self.stack.pop()
-            name = self.new_name("b")
-            self.lines.append(f"{name} = bytes(memory[{offset}:{offset} + 32])")
-            self.push(("b", int(name[1:])))
+            index = self.new_index()
+            self.lines.append(f"b{index} = bytes(memory[{offset}:{offset} + 32])")
+            self.push(("b", index))
         elif kind == MSTORE:
             self.reach(2)
             offset = self.as_int(self.stack[-1])
@@ -357,11 +359,10 @@ def compile_segment(run: Sequence[tuple[int, InlineOpcode]], end: int) -> Segmen
     assert opcodes[0].kind not in (MLOAD, MSTORE), "a segment never starts at a memory opcode"
     jump = opcodes[-1] if opcodes[-1].kind in (JUMP, JUMPI) else None
     compiler = _Compiler()
-    gas_left = compute_segment_gas(opcodes)
+    gas = gas_left = sum(step.gas_cost for step in opcodes)
     for position, step in run if jump is None else run[:-1]:
         compiler.add(step, position, gas_left)
         gas_left -= step.gas_cost
-    growth_max = compiler.growth_max
     source = compiler.finish(jump)
     namespace: dict[str, Any] = {"from_bytes": int.from_bytes, "M": WORD_MAX}
     namespace.update({f"c{index}": constant for index, constant in enumerate(compiler.constants)})
@@ -371,15 +372,12 @@ def compile_segment(run: Sequence[tuple[int, InlineOpcode]], end: int) -> Segmen
     exec(compile(source, "<evm segment>", "exec"), namespace)
     return Segment(
         run=namespace["run"],
+        gas=gas,
         stack_needed=compiler.depth_read,
-        stack_growth_max=growth_max,
+        stack_growth_max=compiler.growth_max,
         end=end,
         bails=tuple(compiler.bails),
         first=opcodes[0],
         opcode_count=len(opcodes),
         source=source,
     )
-
-
-def compute_segment_gas(opcodes: Sequence[InlineOpcode]) -> int:
-    return sum(step.gas_cost for step in opcodes)
