@@ -130,9 +130,7 @@ def _wait_until(browser: Any, timeout_s: float, condition: Any) -> Any:
 
 
 def _wait_for(browser: Any, css: str) -> Any:
-    return WebDriverWait(browser, WAIT_S, ignored_exceptions=_NAVIGATING).until(
-        expected_conditions.presence_of_element_located((By.CSS_SELECTOR, css))
-    )
+    return _wait_until(browser, WAIT_S, expected_conditions.presence_of_element_located((By.CSS_SELECTOR, css)))
 
 
 def _check_clean(browser: Any, origin: str, page: str) -> None:
@@ -186,9 +184,7 @@ def test_search_finds_a_block(console: str, browser: Any, chain: Chain) -> None:
     box = browser.find_element(By.ID, "search-query")
     box.send_keys(str(chain.transfer_height))
     box.submit()
-    WebDriverWait(browser, WAIT_S, ignored_exceptions=_NAVIGATING).until(
-        lambda driver: driver.current_url.endswith(f"/blocks/{chain.transfer_height}")
-    )
+    _wait_until(browser, WAIT_S, lambda driver: driver.current_url.endswith(f"/blocks/{chain.transfer_height}"))
     block_hash = _wait_for(browser, "#block-hash").text
     assert block_hash.startswith("0x") and len(block_hash) == 66
     assert chain.transfer_id in browser.find_element(By.TAG_NAME, "main").text

@@ -69,8 +69,6 @@ LIMIT_EXCEEDED: Final = -32005
 
 UINT256_MAX: Final = 2**256 - 1
 UINT64_MAX: Final = 2**64 - 1
-BALANCE_OVERRIDE_MAX: Final = 2**64 - 1
-"""Native balances are unsigned 64-bit (`gusu.execution.evm.world.BALANCE_MAX`), overridden ones too."""
 ETH_ADDRESS_SIZE: Final = 20
 WORD_SIZE: Final = 32
 BLOOM_BYTES: Final = 256
@@ -881,6 +879,10 @@ class EthRpc:
         replaced) is refused. Bounded by the [eth] call_state_override_* settings."""
         if value is None or value == {}:
             return ()
+        if self._eth_service is None:
+            raise EthereumRpcError(
+                "state overrides need the node's Ethereum service, which this API has not", SERVER_ERROR
+            )
         if not isinstance(value, dict):
             raise InvalidParamsError(
                 f"{what} must be a state override object (address: account); found {describe(value)}"
@@ -915,7 +917,8 @@ class EthRpc:
                 )
             balance = None
             if account.get("balance") is not None:
-                balance = parse_quantity(account["balance"], f"{where} field balance", BALANCE_OVERRIDE_MAX)
+                # Native balances are unsigned 64-bit (`gusu.execution.evm.world.BALANCE_MAX`), overridden ones too.
+                balance = parse_quantity(account["balance"], f"{where} field balance", UINT64_MAX)
             nonce = None
             if account.get("nonce") is not None:
                 nonce = parse_quantity(account["nonce"], f"{where} field nonce", UINT64_MAX)
@@ -947,10 +950,6 @@ class EthRpc:
                 f"{settings.call_state_override_code_bytes_max} ([eth] call_state_override_code_bytes_max)",
                 LIMIT_EXCEEDED,
                 code="request_too_large",
-            )
-        if self._eth_service is None:
-            raise EthereumRpcError(
-                "state overrides need the node's Ethereum service, which this API has not", SERVER_ERROR
             )
         return tuple(overrides.values())
 

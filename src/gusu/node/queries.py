@@ -41,9 +41,6 @@ from gusu.ledger.types import (
 )
 from gusu.mempool import Mempool
 from gusu.node.blocks import ZERO_ADDRESS
-
-if TYPE_CHECKING:  # py-evm loads only on chains with the evm contract
-    from gusu.execution.evm.overrides import EthStateOverride
 from gusu.node.service import (
     BlockRecord,
     EthReceiptRecord,
@@ -54,6 +51,9 @@ from gusu.node.service import (
     ReceiptRecord,
     TransactionRecord,
 )
+
+if TYPE_CHECKING:  # py-evm loads only on chains with the evm contract
+    from gusu.execution.evm.overrides import EthStateOverride
 
 
 def compute_committed_record(transaction_id: Hash, stored: StoredTransaction, sender: Address) -> TransactionRecord:
