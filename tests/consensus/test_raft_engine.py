@@ -7,10 +7,12 @@ chain and against one leader per term).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from raft_cluster import CHAIN, GENESIS_MS, SETTINGS, RaftCluster
 
-from gusu.consensus import AppendWal, MessageReceived, SendMessage, Start, TimerFired
+from gusu.consensus import AppendWal, MessageReceived, SendMessage, SoloSettings, Start, TimerFired
 from gusu.consensus.raft import (
     TIMER_ELECTION,
     RaftEngine,
@@ -39,6 +41,18 @@ def test_single_member_leads_at_once_and_commits() -> None:
     assert cluster.leaders() == [0]
     cluster.advance(1_000)
     assert len(cluster.members[0].chain) == 5
+
+
+def test_a_leader_gathers_a_burst_into_one_block() -> None:
+    pacing = SoloSettings(block_interval_ms=0, block_gather_ms=50)
+    cluster = RaftCluster(1, replace(SETTINGS, pacing=pacing), pool=0)
+    cluster.advance(100)
+    assert cluster.members[0].chain == []
+    cluster.add_transactions(1)
+    cluster.advance(40, step_ms=1)
+    assert cluster.members[0].chain == [], "proposed while gathering"
+    cluster.advance(20, step_ms=1)
+    assert cluster.members[0].chain, "the gathered block never came"
 
 
 def test_three_members_elect_one_leader_and_commit_the_same_blocks() -> None:

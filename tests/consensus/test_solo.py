@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 from hypothesis import given, settings
@@ -29,6 +29,7 @@ from gusu.consensus import (
     TimerFired,
     TransactionsAvailable,
 )
+from gusu.consensus.solo import Arrivals, compute_proposal_due_ms
 from gusu.errors import ConfigError
 from gusu.ledger.types import Address, Hash, Height, Round
 
@@ -379,6 +380,118 @@ def test_a_timer_firing_early_is_rescheduled() -> None:
     ]
 
 
+# --- gathering a burst (block_gather_ms) ---------------------------------------------------------
+
+GATHER = SoloSettings(block_interval_ms=20, block_transactions_max=100, block_bytes_max=1 << 20, block_gather_ms=5)
+
+
+def test_gather_is_off_by_default_and_validated() -> None:
+    assert SoloSettings().block_gather_ms == 0
+    with pytest.raises(ConfigError, match="block_gather_ms"):
+        SoloSettings(block_gather_ms=-1)
+    with pytest.raises(ConfigError, match="block_gather_ms"):
+        SoloSettings(block_gather_ms=3_600_001)
+
+
+def test_a_burst_goes_in_one_block_once_arrivals_pause() -> None:
+    node = started(GATHER)
+    first_ms = node.now_ms
+    node.admit(1)
+    assert node.blocks == [], "the first transaction of a burst waited for no company"
+    for _ in range(10):
+        node.advance(1)
+        node.admit(1)
+    node.advance(4)
+    assert node.blocks == [], "proposed while transactions were still arriving"
+    node.advance(1)
+    assert [block.transaction_count for block in node.blocks] == [11]
+    assert node.blocks[0].proposed_at_ms == first_ms + 10 + GATHER.block_gather_ms
+
+
+def test_gathering_ends_an_interval_after_the_first_arrival() -> None:
+    node = started(GATHER)
+    first_ms = node.now_ms
+    node.admit(1)
+    for _ in range(30):  # one every 2 ms, never a pause of 5 ms
+        node.advance(2)
+        node.admit(1)
+    assert node.blocks[0].proposed_at_ms == first_ms + GATHER.block_interval_ms
+    assert node.blocks[0].transaction_count == 10  # the first, then one every 2 ms until the 18th
+
+
+def test_a_gather_longer_than_the_interval_bounds_itself() -> None:
+    settings = SoloSettings(block_interval_ms=0, block_transactions_max=100, block_gather_ms=8)
+    node = started(settings)
+    first_ms = node.now_ms
+    node.admit(1)
+    for _ in range(10):
+        node.advance(1)
+        node.admit(1)
+    assert node.blocks[0].proposed_at_ms == first_ms + 8
+
+
+def test_a_full_pool_does_not_gather() -> None:
+    node = started(GATHER)
+    node.admit(GATHER.block_transactions_max)
+    assert [block.transaction_count for block in node.blocks] == [100]
+    assert node.blocks[0].proposed_at_ms == node.now_ms
+
+
+def test_what_a_block_had_no_room_for_is_not_gathered_again() -> None:
+    settings = SoloSettings(block_interval_ms=20, block_transactions_max=100, block_gather_ms=50)
+    node = started(settings)
+    node.admit(150)
+    assert [block.transaction_count for block in node.blocks] == [100]
+    node.advance(20)
+    assert [block.transaction_count for block in node.blocks] == [100, 50]
+    assert node.blocks[1].proposed_at_ms - node.blocks[0].proposed_at_ms == 20
+
+
+def test_arrivals_during_a_build_gather_from_their_arrival() -> None:
+    node = started(GATHER, block_ms=30)
+    node.admit(100)  # full: built at once, committed 30 ms later
+    assert len(node.blocks) == 1
+    node.advance(40)
+    arrived_ms = node.now_ms
+    node.admit(1)
+    node.advance(4)
+    assert len(node.blocks) == 1
+    node.advance(1)
+    assert len(node.blocks) == 2 and node.blocks[1].proposed_at_ms == arrived_ms + GATHER.block_gather_ms
+
+
+def test_arrivals_follow_the_pool_reports() -> None:
+    arrivals = Arrivals()
+    arrivals.on_pool_report(3, 100)
+    assert (arrivals.first_ms, arrivals.last_ms) == (100, 100)
+    arrivals.on_pool_report(5, 104)
+    assert (arrivals.first_ms, arrivals.last_ms) == (100, 104)
+    arrivals.on_pool_report(4, 109)  # fewer: a commit or an expiry, not an arrival
+    assert (arrivals.first_ms, arrivals.last_ms) == (100, 104)
+    arrivals.on_proposal()
+    assert arrivals.first_ms is None
+    arrivals.on_pool_report(2, 120)  # what the proposal had no room for: no arrival
+    assert arrivals.first_ms is None
+    arrivals.on_pool_report(3, 125)
+    assert arrivals.first_ms == 125
+    arrivals.on_pool_report(0, 130)
+    assert arrivals.first_ms is None
+
+
+def test_proposal_due_time_rules() -> None:
+    arrivals = Arrivals(first_ms=100, last_ms=110, pool_transaction_count=3)
+    # The quiet time after the last arrival, bounded by the interval after the first.
+    assert compute_proposal_due_ms(GATHER, 3, 300, 0, arrivals, 111) == 115
+    busy = Arrivals(first_ms=100, last_ms=118, pool_transaction_count=9)
+    assert compute_proposal_due_ms(GATHER, 9, 900, 0, busy, 119) == 120
+    # The interval since the previous proposal still holds.
+    assert compute_proposal_due_ms(GATHER, 3, 300, 100, arrivals, 111) == 120
+    # Without gathering: the interval alone; a full pool: now; nothing waiting: none.
+    assert compute_proposal_due_ms(replace(GATHER, block_gather_ms=0), 3, 300, 0, arrivals, 111) == 20
+    assert compute_proposal_due_ms(GATHER, 100, 10_000, 100, arrivals, 111) == 111
+    assert compute_proposal_due_ms(GATHER, 0, 0, 100, Arrivals(), 111) is None
+
+
 # --- a seeded simulation ----------------------------------------------------------------------
 
 
@@ -392,12 +505,16 @@ def test_a_timer_firing_early_is_rescheduled() -> None:
     interval=st.sampled_from([0, 50, 200]),
     empty_interval=st.sampled_from([0, 0, 700]),
     block_ms=st.integers(min_value=0, max_value=120),
+    gather=st.sampled_from([0, 0, 30, 300]),
 )
 def test_simulation_keeps_every_rule(
-    steps: list[tuple[int, int]], interval: int, empty_interval: int, block_ms: int
+    steps: list[tuple[int, int]], interval: int, empty_interval: int, block_ms: int, gather: int
 ) -> None:
     settings = SoloSettings(
-        block_interval_ms=interval, block_transactions_max=100, empty_block_interval_ms=empty_interval
+        block_interval_ms=interval,
+        block_transactions_max=100,
+        empty_block_interval_ms=empty_interval,
+        block_gather_ms=gather,
     )
     node = started(settings, block_ms=block_ms)
     for wait_ms, admitted in steps:
@@ -405,7 +522,7 @@ def test_simulation_keeps_every_rule(
         if admitted:
             node.admit(admitted)
     # Liveness: with no more admissions the pool drains.
-    node.advance(interval * 10 + 1_000)
+    node.advance(max(interval, gather) * 10 + 1_000)
     assert node.pool == 0
     blocks = node.blocks
     assert [block.height for block in blocks] == list(range(1, len(blocks) + 1))

@@ -167,3 +167,28 @@ def schedule_change(
         return BlockExecutionResult(result.receipts, tuple(sorted(writes.items())))
 
     monkeypatch.setattr(node._executor, "execute_block", execute_with_governance)
+
+
+def assert_recent_answers_match_store(node: Node) -> int:
+    """Every query the node answers from its newest blocks in memory (`gusu.node.recent`) equals the store's
+    answer, for every height up to the tip and every transaction in them; returns how many blocks were in memory
+    (a test asserts some were, or it compared nothing)."""
+    from gusu.node.queries import ChainQueries
+
+    tip = node.height
+    from_store = ChainQueries(node.suite, lambda: node.store, node._mempool, node._executor, lambda: tip)
+    in_memory = node._recent_blocks.block_count
+    for height in range(tip + 1):
+        at = Height(height)
+        assert node.get_block(at) == from_store.get_block(at), height
+        assert node.get_block_transactions(at) == from_store.get_block_transactions(at), height
+        assert node.get_raw_block(at) == from_store.get_raw_block(at), height
+        block = from_store.get_block(at)
+        assert block is not None
+        for transaction_id in block.transaction_ids:
+            assert node.get_transaction(transaction_id) == from_store.get_transaction(transaction_id)
+            assert node.get_receipt(transaction_id) == from_store.get_receipt(transaction_id)
+            assert node.get_eth_transaction(transaction_id) == from_store.get_eth_transaction(transaction_id)
+            assert node.get_eth_receipt(transaction_id) == from_store.get_eth_receipt(transaction_id)
+    assert node.get_block(Height(tip + 1)) is None
+    return in_memory

@@ -17,7 +17,7 @@ import pytest
 from eth.vm.forks.cancun.transactions import CancunTransactionBuilder
 from eth_hash.auto import keccak
 from eth_keys import keys
-from node_helpers import load_dev_key, make_chain, start_node, wait_for_receipt
+from node_helpers import assert_recent_answers_match_store, load_dev_key, make_chain, start_node, wait_for_receipt
 
 from gusu.codec import decode, encode
 from gusu.errors import (
@@ -184,6 +184,8 @@ def test_wallet_transactions_deploy_and_transfer_an_erc20(tmp_path: Path) -> Non
             held = await wait_for_receipt(node, Hash(held_hash))
             assert held.receipt.is_success, held.receipt.error_message
             assert node.get_eth_transaction_count(sender) == 4
+            # Queries about the newest blocks come from memory: the same answers as from the store.
+            assert assert_recent_answers_match_store(node) > 0
         finally:
             await node.stop()
 

@@ -10,7 +10,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from node_helpers import load_dev_key, make_chain, sign_transfer, start_node, wait_for_receipt
+from node_helpers import (
+    assert_recent_answers_match_store,
+    load_dev_key,
+    make_chain,
+    sign_transfer,
+    start_node,
+    wait_for_receipt,
+)
 
 from gusu.ledger.types import Height
 from gusu.node.chain import ChainLayout
@@ -113,6 +120,42 @@ def test_events_are_listed_as_of_the_tip_and_only_for_a_known_contract(tmp_path:
             assert node.is_contract_known(contract)
             assert node.is_contract_known("contracts")
             assert not node.is_contract_known("no_such_contract")
+        finally:
+            await node.stop()
+
+    asyncio.run(scenario())
+
+
+def test_the_newest_blocks_are_answered_from_memory_as_from_the_store(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        layout = make_chain(tmp_path / "chain")
+        node = await start_node(layout)
+        try:
+            key = load_dev_key(layout)
+            for amount in range(1, 6):
+                signed = sign_transfer(node, key, RECIPIENT, amount)
+                await node.submit_transactions([signed.raw])
+                await wait_for_receipt(node, signed.transaction_id)
+            # Several transactions in one block: each answer names its own.
+            batch = [sign_transfer(node, key, RECIPIENT, amount) for amount in range(10, 14)]
+            await node.submit_transactions([item.raw for item in batch])
+            heights = {(await wait_for_receipt(node, item.transaction_id)).height for item in batch}
+            assert len(heights) < len(batch), "no block held two of them"
+            assert node._recent_blocks.block_count >= 5
+            assert assert_recent_answers_match_store(node) >= 5
+            # A transaction the recent blocks hold is answered without reading the store's location record.
+            found = node._recent_blocks.find_transaction(signed.transaction_id)
+            assert found is not None
+            reads: list[bytes] = []
+            original = node.store.get_transaction
+
+            def counting(transaction_id: bytes) -> object:
+                reads.append(transaction_id)
+                return original(transaction_id)
+
+            node.store.get_transaction = counting  # type: ignore[method-assign]
+            record = node.get_receipt(signed.transaction_id)
+            assert record is not None and record.receipt.is_success and reads == []
         finally:
             await node.stop()
 

@@ -343,10 +343,17 @@ class EthBlock:
     """Ethereum's gasUsed of each transaction (`compute_eth_gas_used`)."""
     cumulative_gas: tuple[int, ...]
     """Ethereum gas used by the block's transactions up to and including each one."""
+    log_starts: tuple[int, ...]
+    """Where each transaction's logs start in `logs`, and then the number of logs: transaction i's are
+    ``logs[log_starts[i]:log_starts[i + 1]]``."""
 
     @property
     def total_gas_used(self) -> int:
         return self.cumulative_gas[-1] if self.cumulative_gas else 0
+
+    def get_transaction_logs(self, index: int) -> tuple[EthLog, ...]:
+        """The logs of the transaction at `index` (a slice: a receipt of a big block costs no scan of it)."""
+        return self.logs[self.log_starts[index] : self.log_starts[index + 1]]
 
 
 def compute_eth_block(
@@ -359,11 +366,13 @@ def compute_eth_block(
     logs: list[EthLog] = []
     gas_used: list[int] = []
     cumulative: list[int] = []
+    log_starts: list[int] = []
     total = 0
     height = int(record.header.height)
     for index, (transaction_id, receipt, transaction) in enumerate(
         zip(record.transaction_ids, receipts, transactions, strict=True)
     ):
+        log_starts.append(len(logs))
         if receipt is not None:
             for address, topics, payload in compute_receipt_logs(receipt):
                 logs.append(
@@ -372,8 +381,9 @@ def compute_eth_block(
         gas_used.append(compute_eth_gas_used(transaction, receipt))
         total += gas_used[-1]
         cumulative.append(total)
+    log_starts.append(len(logs))
     bloom = compute_bloom((log.address, log.topics) for log in logs)
-    return EthBlock(record, tuple(logs), bloom, tuple(gas_used), tuple(cumulative))
+    return EthBlock(record, tuple(logs), bloom, tuple(gas_used), tuple(cumulative), tuple(log_starts))
 
 
 # --- filters ------------------------------------------------------------------------------------
@@ -1446,7 +1456,7 @@ class EthRpc:
             raise EthereumRpcError(
                 "the node lacks the block of a committed transaction", SERVER_ERROR, code="internal_error"
             )
-        logs = [log for log in block.logs if log.transaction_index == index]
+        logs = block.get_transaction_logs(index)
         return {
             "transactionHash": data_hex(receipt.transaction_id),
             "transactionIndex": quantity(index),

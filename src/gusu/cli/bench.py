@@ -245,6 +245,13 @@ class _NoProgress:
     help="With --evm: the Gusu chain's genesis block_interval_ms [default: the chain default, 200].",
 )
 @click.option(
+    "--block-gather-ms",
+    type=click.IntRange(0, BLOCK_INTERVAL_MS_MAX),
+    default=None,
+    help="With --evm: the Gusu node's [consensus] block_gather_ms (a block waits this long after the first "
+    "transaction it takes arrived) [default: 0].",
+)
+@click.option(
     "--in-flight",
     type=click.IntRange(1, IN_FLIGHT_MAX),
     default=None,
@@ -358,6 +365,7 @@ def bench_command(
     against_hardhat: bool,
     rounds: int | None,
     block_interval_ms: int | None,
+    block_gather_ms: int | None,
     in_flight: int | None,
     workers: int | None,
     senders: int,
@@ -392,11 +400,28 @@ def bench_command(
     state = get_state()
     if evm_load is not None:
         _run_evm_bench(
-            state, nodes, workers, against_hardhat, rounds or 1, block_interval_ms, in_flight, rate, output_path
+            state,
+            nodes,
+            workers,
+            against_hardhat,
+            rounds or 1,
+            block_interval_ms,
+            block_gather_ms,
+            in_flight,
+            rate,
+            output_path,
         )
         return
-    if against_hardhat or in_flight is not None or block_interval_ms is not None or rounds is not None:
-        raise CliUsageError("--against-hardhat, --rounds, --block-interval-ms and --in-flight go with --evm erc20")
+    if (
+        against_hardhat
+        or in_flight is not None
+        or block_interval_ms is not None
+        or block_gather_ms is not None
+        or rounds is not None
+    ):
+        raise CliUsageError(
+            "--against-hardhat, --rounds, --block-interval-ms, --block-gather-ms and --in-flight go with --evm erc20"
+        )
     if rate is not None and window is not None:
         raise CliUsageError("choose one of --rate (open loop) and --window (closed loop)")
     if against_transfer and app_name is None:
@@ -521,6 +546,7 @@ def _run_evm_bench(
     against_hardhat: bool,
     rounds: int,
     block_interval_ms: int | None,
+    block_gather_ms: int | None,
     in_flight: int | None,
     rate: float | None,
     output_path: Path | None,
@@ -567,6 +593,7 @@ def _run_evm_bench(
                 workers=workers,
                 against_hardhat=against_hardhat,
                 block_interval_ms=block_interval_ms,
+                block_gather_ms=block_gather_ms,
                 rounds=rounds,
                 command=shlex.join(["gusu", *sys.argv[1:]]),
                 progress=progress,

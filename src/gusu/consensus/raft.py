@@ -164,7 +164,7 @@ from gusu.consensus.raft_messages import (
     compute_raft_certificate,
     make_entry,
 )
-from gusu.consensus.solo import INTERVAL_MS_LIMIT, SoloSettings
+from gusu.consensus.solo import INTERVAL_MS_LIMIT, Arrivals, SoloSettings, compute_proposal_due_ms
 from gusu.consensus.validator_set import ValidatorSet
 from gusu.errors import CodecError
 from gusu.ledger.types import ADDRESS_SIZE, HASH_SIZE, SIGNATURE_SIZE, Address, Hash, Height, Round
@@ -358,6 +358,8 @@ class RaftEngine(ConsensusEngine):
         self._last_proposal_ms = 0
         self._pool_transaction_count = 0
         self._pool_byte_count = 0
+        self._arrivals = Arrivals()
+        """For the pacing's `block_gather_ms` (`gusu.consensus.solo`)."""
         # Applying committed entries.
         self._own_built: set[Hash] = set()
         """Blocks this node built and has executed: committed without another check."""
@@ -434,6 +436,7 @@ class RaftEngine(ConsensusEngine):
         if isinstance(event, TransactionsAvailable):
             self._pool_transaction_count = max(event.transaction_count, 0)
             self._pool_byte_count = max(event.byte_count, 0)
+            self._arrivals.on_pool_report(self._pool_transaction_count, event.now_ms)
             if not self._is_started:
                 return []
             self._now_ms = max(self._now_ms, event.now_ms)
@@ -978,21 +981,19 @@ class RaftEngine(ConsensusEngine):
             return [ScheduleTimer(TIMER_HEIGHT, TIMER_ROUND, TIMER_PROPOSE, due - self._now_ms)]
         self._is_building = True
         self._last_proposal_ms = self._now_ms
+        self._arrivals.on_proposal()
         timestamp_ms = max(self._now_ms, self._last_block_time_ms + 1)
         return [BuildProposal(Height(self._last_height + 1), Round(self._term), timestamp_ms)]
 
     def _compute_due_ms(self) -> int | None:
-        pacing = self._settings.pacing
-        if self._pool_transaction_count > 0:
-            if (
-                self._pool_transaction_count >= pacing.block_transactions_max
-                or self._pool_byte_count >= pacing.block_bytes_max
-            ):
-                return self._now_ms
-            return self._last_proposal_ms + pacing.block_interval_ms
-        if pacing.empty_block_interval_ms > 0:
-            return self._last_proposal_ms + pacing.empty_block_interval_ms
-        return None
+        return compute_proposal_due_ms(
+            self._settings.pacing,
+            self._pool_transaction_count,
+            self._pool_byte_count,
+            self._last_proposal_ms,
+            self._arrivals,
+            self._now_ms,
+        )
 
     def _on_proposal_built(self, event: ProposalBuilt) -> list[Action]:
         if (

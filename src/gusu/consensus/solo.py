@@ -10,6 +10,14 @@ same way. Its rules:
   once when the pool holds a full block (`block_transactions_max`
   transactions or `block_bytes_max` bytes) so throughput is not capped by
   the interval under load;
+* with `block_gather_ms` > 0 (a node setting, default 0), a block also
+  waits while transactions keep arriving: until none has arrived for
+  `block_gather_ms`, and at most `max(block_interval_ms, block_gather_ms)`
+  after the first one no proposal has taken yet. Transactions that clients
+  send together (a burst once they saw the last block) then go in one block,
+  instead of the first of them alone and the rest an interval later. A full
+  pool still proposes at once, and transactions a block had no room for
+  are paced by the interval alone, so they gather no longer;
 * an empty pool makes no block, unless `empty_block_interval_ms` > 0, in
   which case an empty block is made once that long has passed since the
   previous proposal started (a heartbeat for clients watching heights);
@@ -81,12 +89,70 @@ class SoloSettings:
     """Sum of the encoded transactions of a block; keep it >= mempool.transaction_bytes_max."""
     empty_block_interval_ms: int = 0
     """0: never make empty blocks; otherwise make one when the pool stays empty this long."""
+    block_gather_ms: int = 0
+    """A proposal waits until no transaction has arrived for this long (at most `max(block_interval_ms,
+    block_gather_ms)` after the first it takes arrived), unless the pool holds a full block (module docstring);
+    0 proposes as soon as `block_interval_ms` allows."""
 
     def __post_init__(self) -> None:
         _check_setting("block_interval_ms", self.block_interval_ms, 0, INTERVAL_MS_LIMIT)
+        _check_setting("block_gather_ms", self.block_gather_ms, 0, INTERVAL_MS_LIMIT)
         _check_setting("block_transactions_max", self.block_transactions_max, 1, BLOCK_TRANSACTIONS_MAX)
         _check_setting("block_bytes_max", self.block_bytes_max, 1, BLOCK_BYTES_LIMIT)
         _check_setting("empty_block_interval_ms", self.empty_block_interval_ms, 0, INTERVAL_MS_LIMIT)
+
+
+@dataclass(slots=True)
+class Arrivals:
+    """What the pool's reports tell of the transactions no proposal has taken yet, for `block_gather_ms`."""
+
+    first_ms: int | None = None
+    """When the first of them arrived; None when the engine knows of none."""
+    last_ms: int = 0
+    """When the pool last reported more transactions than before."""
+    pool_transaction_count: int = 0
+    """The count in the pool's last report (a higher one next is an arrival)."""
+
+    def on_pool_report(self, transaction_count: int, now_ms: int) -> None:
+        """The pool reported `transaction_count`: after admissions (more than before: they arrived now) or a
+        commit (fewer)."""
+        if transaction_count == 0:
+            self.first_ms = None
+        elif transaction_count > self.pool_transaction_count:
+            self.last_ms = now_ms
+            if self.first_ms is None:
+                self.first_ms = now_ms
+        self.pool_transaction_count = transaction_count
+
+    def on_proposal(self) -> None:
+        """A proposal takes what waits. What it has no room for is still there at the next report, which shows
+        fewer transactions (no arrival): only `block_interval_ms` paces it then, it gathers no longer."""
+        self.first_ms = None
+
+
+def compute_proposal_due_ms(
+    settings: SoloSettings,
+    pool_transaction_count: int,
+    pool_byte_count: int,
+    last_proposal_ms: int,
+    arrivals: Arrivals,
+    now_ms: int,
+) -> int | None:
+    """When the next proposal should start, or None if no block is wanted (the module docstring's rules; Raft's
+    leader paces its blocks by them too)."""
+    if pool_transaction_count > 0:
+        if pool_transaction_count >= settings.block_transactions_max or pool_byte_count >= settings.block_bytes_max:
+            return now_ms
+        due_ms = last_proposal_ms + settings.block_interval_ms
+        gather_ms = settings.block_gather_ms
+        if gather_ms > 0 and arrivals.first_ms is not None:
+            quiet_ms = max(arrivals.first_ms, arrivals.last_ms) + gather_ms
+            cap_ms = arrivals.first_ms + max(settings.block_interval_ms, gather_ms)
+            due_ms = max(due_ms, min(quiet_ms, cap_ms))
+        return due_ms
+    if settings.empty_block_interval_ms > 0:
+        return last_proposal_ms + settings.empty_block_interval_ms
+    return None
 
 
 class _Phase(Enum):
@@ -117,6 +183,7 @@ class SoloEngine(ConsensusEngine):
         """Due time of the pending propose timer of this height, if any."""
         self._proposal_hash: Hash | None = None
         self._proposal_transaction_count = 0
+        self._arrivals = Arrivals()
 
     # --- introspection ----------------------------------------------------------------
 
@@ -165,11 +232,14 @@ class SoloEngine(ConsensusEngine):
         self._timer_due_ms = None
         self._proposal_hash = None
         self._proposal_transaction_count = 0
+        self._arrivals = Arrivals()
+        self._arrivals.on_pool_report(self._pool_transaction_count, event.now_ms)
         return self._on_idle(event.now_ms)
 
     def _on_transactions_available(self, event: TransactionsAvailable) -> list[Action]:
         self._pool_transaction_count = max(event.transaction_count, 0)
         self._pool_byte_count = max(event.byte_count, 0)
+        self._arrivals.on_pool_report(self._pool_transaction_count, event.now_ms)
         if self._phase is not _Phase.IDLE:
             return []
         return self._on_idle(event.now_ms)
@@ -221,25 +291,19 @@ class SoloEngine(ConsensusEngine):
 
     def _compute_due_ms(self, now_ms: int) -> int | None:
         """When the next proposal should start, or None if no block is wanted."""
-        settings = self._settings
-        if self._pool_transaction_count > 0:
-            if self._is_pool_full():
-                return now_ms
-            return self._last_proposal_ms + settings.block_interval_ms
-        if settings.empty_block_interval_ms > 0:
-            return self._last_proposal_ms + settings.empty_block_interval_ms
-        return None
-
-    def _is_pool_full(self) -> bool:
-        settings = self._settings
-        return (
-            self._pool_transaction_count >= settings.block_transactions_max
-            or self._pool_byte_count >= settings.block_bytes_max
+        return compute_proposal_due_ms(
+            self._settings,
+            self._pool_transaction_count,
+            self._pool_byte_count,
+            self._last_proposal_ms,
+            self._arrivals,
+            now_ms,
         )
 
     def _propose(self, now_ms: int) -> BuildProposal:
         self._phase = _Phase.BUILDING
         self._last_proposal_ms = now_ms
+        self._arrivals.on_proposal()
         return BuildProposal(self._height, SOLO_ROUND, max(now_ms, self._last_block_time_ms + 1))
 
     def _ensure_timer(self, now_ms: int, due_ms: int) -> list[Action]:
@@ -255,3 +319,4 @@ class SoloEngine(ConsensusEngine):
         after = max(before - transaction_count, 0)
         self._pool_byte_count = 0 if after == 0 else self._pool_byte_count * after // before
         self._pool_transaction_count = after
+        self._arrivals.on_pool_report(after, self._last_proposal_ms)  # fewer: no arrival

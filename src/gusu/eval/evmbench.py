@@ -112,6 +112,8 @@ TRANSFER_SELECTOR: Final = bytes.fromhex("a9059cbb")
 SENDER_SEED_TAG: Final = b"gusu bench evm sender"
 RECIPIENT_TAG: Final = b"gusu bench evm recipient"
 LOG_TAIL_LINES: Final = 30
+GATHER_DEFAULT_LINE: Final = "block_gather_ms = 0\n"
+"""How `gusu.node.config.render_config` writes the setting `--block-gather-ms` changes."""
 
 
 class EvmBenchError(BenchError):
@@ -915,19 +917,39 @@ def rewrite_genesis_files(directory: Path, block_interval_ms: int | None) -> Non
         save_genesis(path, changed)
 
 
+def rewrite_config_files(directory: Path, block_gather_ms: int | None) -> None:
+    """Set `[consensus] block_gather_ms` in every node's config.toml of a chain or network not yet started."""
+    if block_gather_ms is None:
+        return
+    paths = sorted(directory.rglob("config.toml"))
+    assert paths, f"no config.toml under {directory}"
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        assert text.count(GATHER_DEFAULT_LINE) == 1, f"{path} was not written by render_config"
+        path.write_text(text.replace(GATHER_DEFAULT_LINE, f"block_gather_ms = {block_gather_ms}\n"), encoding="utf-8")
+
+
+def _prepare_chain(directory: Path, block_interval_ms: int | None, block_gather_ms: int | None) -> None:
+    rewrite_genesis_files(directory, block_interval_ms)
+    rewrite_config_files(directory, block_gather_ms)
+
+
 @contextmanager
-def gusu_target(nodes: int, workers: int, block_interval_ms: int | None) -> Iterator[EvmTarget]:
+def gusu_target(
+    nodes: int, workers: int, block_interval_ms: int | None, block_gather_ms: int | None = None
+) -> Iterator[EvmTarget]:
     """A throw-away `ecdsa` chain running the evm contract: one node, or a network of `nodes` validators."""
     if not 1 <= nodes <= NODES_MAX:
         raise EvmBenchError(f"--nodes must be between 1 and {NODES_MAX}")
     interval = block_interval_ms if block_interval_ms is not None else dict(DEFAULT_PARAMETERS)["block_interval_ms"]
+    pacing = f"block_interval_ms {interval}" + (f", block_gather_ms {block_gather_ms}" if block_gather_ms else "")
     if nodes == 1:
         node = ThrowawayNode(directory=Path(tempfile.mkdtemp(prefix="gusu-bench-evm-")))
         try:
             launch_throwaway_node(
                 BenchConfig(suite="ecdsa", workers=workers),
                 node,
-                prepare=lambda layout: rewrite_genesis_files(layout.directory, block_interval_ms),
+                prepare=lambda layout: _prepare_chain(layout.directory, block_interval_ms, block_gather_ms),
             )
             assert node.process is not None and node.dev_key is not None
             yield EvmTarget(
@@ -936,7 +958,7 @@ def gusu_target(nodes: int, workers: int, block_interval_ms: int | None) -> Iter
                 node.dev_key.secret,
                 (node.process.pid,),
                 1,
-                f"gusu, one ecdsa node (solo), block_interval_ms {interval}, {workers} verifier workers",
+                f"gusu, one ecdsa node (solo), {pacing}, {workers} verifier workers",
             )
         finally:
             stop_throwaway_node(node)
@@ -950,7 +972,7 @@ def gusu_target(nodes: int, workers: int, block_interval_ms: int | None) -> Iter
         scrypt_n=SCRYPT_N_THROWAWAY,
         start=False,
     ) as network:
-        rewrite_genesis_files(network.directory, block_interval_ms)
+        _prepare_chain(network.directory, block_interval_ms, block_gather_ms)
         network.start()
         pids = tuple(pid for node in network.nodes if (pid := network.pid(node)) is not None)
         yield EvmTarget(
@@ -959,8 +981,7 @@ def gusu_target(nodes: int, workers: int, block_interval_ms: int | None) -> Iter
             network.load_dev_key().secret,
             pids,
             nodes,
-            f"gusu, {nodes} ecdsa validators (tendermint), block_interval_ms {interval}, "
-            f"{workers} verifier workers each",
+            f"gusu, {nodes} ecdsa validators (tendermint), {pacing}, {workers} verifier workers each",
         )
 
 
@@ -971,6 +992,7 @@ def run_evm_bench(
     workers: int = 2,
     against_hardhat: bool = False,
     block_interval_ms: int | None = None,
+    block_gather_ms: int | None = None,
     rounds: int = 1,
     command: str = "",
     progress: Progress | None = None,
@@ -996,6 +1018,7 @@ def run_evm_bench(
             "duration_s": settings.duration_s,
             "drain_timeout_s": settings.drain_timeout_s,
             "block_interval_ms": block_interval_ms,
+            "block_gather_ms": block_gather_ms,
             "rounds": rounds,
             "commit_poll_interval_s": COMMIT_POLL_INTERVAL_S,
             "transaction": "EIP-155 legacy: ERC-20 transfer(fresh recipient, 1), tests/execution/evm/fixtures/Token",
@@ -1005,7 +1028,7 @@ def run_evm_bench(
     runs: list[Callable[[], Any]] = []
     if against_hardhat:
         runs.append(hardhat_node)
-    runs.append(lambda: gusu_target(nodes, workers, block_interval_ms))
+    runs.append(lambda: gusu_target(nodes, workers, block_interval_ms, block_gather_ms))
     for round_ in range(1, rounds + 1):
         for make in runs:
             with make() as target:

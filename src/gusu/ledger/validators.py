@@ -8,6 +8,7 @@ milestone; they will change this hash at the height they take effect.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from gusu.codec import encode
@@ -20,6 +21,16 @@ TAG_VALIDATORS = "gusu.validators.v1"
 
 def compute_validators_hash(suite: CryptoSuite, validators: Sequence[GenesisValidator]) -> Hash:
     """Hash of the set, ordered by address so that listing order does not matter."""
+    # A node computes it for every block's rules, and the set seldom changes: each set is hashed once.
+    return _compute_validators_hash(suite, tuple(validators))
+
+
+VALIDATOR_SETS_HASHED_MAX = 64
+"""Distinct (suite, set) pairs whose hash a process keeps."""
+
+
+@functools.lru_cache(maxsize=VALIDATOR_SETS_HASHED_MAX)
+def _compute_validators_hash(suite: CryptoSuite, validators: tuple[GenesisValidator, ...]) -> Hash:
     ordered = sorted(validators, key=lambda validator: validator.address)
     return Hash(
         suite.hash(

@@ -32,8 +32,10 @@ from gusu.errors import ConfigError
 from gusu.ledger.kv import BACKEND_NAMES, DEFAULT_BACKEND
 from gusu.ledger.pruning import ARCHIVE_HEIGHTS_PER_FILE_MAX
 from gusu.ledger.snapshot import SNAPSHOT_ENTRIES_PER_CHUNK_DEFAULT, SNAPSHOT_ENTRIES_PER_CHUNK_MAX
+from gusu.ledger.types import BLOCK_TRANSACTIONS_MAX
 from gusu.mempool import MempoolLimits
 from gusu.network.settings import P2PSettings
+from gusu.node.recent import RECENT_BLOCKS_MAX, RECENT_TRANSACTIONS_MAX
 
 CONFIG_FILE_NAME = "config.toml"
 GENESIS_FILE_NAME = "genesis.json"
@@ -81,6 +83,15 @@ class StorageSettings:
     archive_dir: str = "archive"
     """Where archived block bodies go, relative to the node directory (or absolute)."""
     archive_heights_per_file: int = 256
+    recent_blocks_cached: int = 16
+    """The newest blocks the node keeps in memory as committed, to answer queries about them without reading
+    the store (`gusu.node.recent`); 0 reads every answer from the store. At most `block_bodies_kept` when set."""
+    recent_transactions_cached_max: int = 8192
+    """Transactions those blocks hold at most (the oldest blocks go first; a bigger block is not kept)."""
+    inline_commit_transactions_max: int = 256
+    """A solo node writes a block of at most this many transactions on its event loop, visible the moment it is
+    durable; bigger blocks, and every block of a networked node, are written in the store's thread (0: only empty
+    blocks are written on the loop)."""
 
     def __post_init__(self) -> None:
         if self.backend not in BACKEND_NAMES:
@@ -98,6 +109,16 @@ class StorageSettings:
         if not 1 <= self.archive_heights_per_file <= ARCHIVE_HEIGHTS_PER_FILE_MAX:
             raise ConfigError(
                 f"[storage] archive_heights_per_file must be between 1 and {ARCHIVE_HEIGHTS_PER_FILE_MAX}"
+            )
+        if not 0 <= self.inline_commit_transactions_max <= BLOCK_TRANSACTIONS_MAX:
+            raise ConfigError(
+                f"[storage] inline_commit_transactions_max must be between 0 and {BLOCK_TRANSACTIONS_MAX}"
+            )
+        if not 0 <= self.recent_blocks_cached <= RECENT_BLOCKS_MAX:
+            raise ConfigError(f"[storage] recent_blocks_cached must be between 0 and {RECENT_BLOCKS_MAX}")
+        if not 0 <= self.recent_transactions_cached_max <= RECENT_TRANSACTIONS_MAX:
+            raise ConfigError(
+                f"[storage] recent_transactions_cached_max must be between 0 and {RECENT_TRANSACTIONS_MAX}"
             )
 
 
@@ -133,6 +154,10 @@ class ConsensusSettings:
 
     empty_block_interval_ms: int = 0
     """0: make no empty blocks; otherwise make one when the pool stays empty this long."""
+    block_gather_ms: int = 0
+    """Solo and a Raft leader: a block waits at least this long after the first transaction no block has taken
+    arrived, so that transactions sent together go in one block (`gusu.consensus.solo`); 0: propose as soon as
+    the block interval allows. Tendermint gathers by its timeout_commit (genesis `block_interval_ms`) instead."""
     proposal_gas_max: int = PROPOSAL_GAS_MAX_DEFAULT
     """This node's own blocks stop taking transactions once they used this much gas (the last one may pass it).
 
@@ -144,6 +169,8 @@ class ConsensusSettings:
     def __post_init__(self) -> None:
         if not 0 <= self.empty_block_interval_ms <= 3_600_000:
             raise ConfigError("[consensus] empty_block_interval_ms must be between 0 and 3600000")
+        if not 0 <= self.block_gather_ms <= 3_600_000:
+            raise ConfigError("[consensus] block_gather_ms must be between 0 and 3600000")
         if not PROPOSAL_GAS_MAX_MIN <= self.proposal_gas_max <= PROPOSAL_GAS_MAX_LIMIT:
             raise ConfigError(
                 f"[consensus] proposal_gas_max must be between {PROPOSAL_GAS_MAX_MIN} and {PROPOSAL_GAS_MAX_LIMIT}"
@@ -415,6 +442,8 @@ transactions_max = 200000
 # they are genesis parameters, not node settings.
 [consensus]
 empty_block_interval_ms = 0
+# Solo and Raft: how long a block waits after the first transaction it will take arrived (0: no wait).
+block_gather_ms = 0
 # Gas at which this node's own blocks stop taking transactions, so that a block is built, re-executed and
 # stored within a round's timeout (docs/bft.md, "Block building under load").
 proposal_gas_max = 100000000

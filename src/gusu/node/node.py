@@ -145,6 +145,7 @@ from gusu.node.outbox import PeerOutbox
 from gusu.node.proposals import ProposalExchange
 from gusu.node.queries import ChainQueries
 from gusu.node.raft_exchange import RaftExchange, compute_forward_target
+from gusu.node.recent import RecentBlocks
 from gusu.node.registry import get_registry_lookup, get_registry_trust, get_revocation_check, read_own_anchor
 from gusu.node.schedule import ValidatorSchedule
 from gusu.node.service import (
@@ -315,8 +316,19 @@ class Node:
         self._fatal: BaseException | None = None
         # The genesis engine; `start` replaces it if the schedule names another for the height after the tip.
         self._driver = EngineDriver(self._make_engine(genesis.consensus, self._validator_set, None), self)
+        storage = config.storage
+        recent_blocks_max = storage.recent_blocks_cached
+        if storage.block_bodies_kept:
+            # Never answer from memory for a block whose body the store has archived.
+            recent_blocks_max = min(recent_blocks_max, storage.block_bodies_kept)
+        self._recent_blocks = RecentBlocks(recent_blocks_max, storage.recent_transactions_cached_max)
         self._queries = ChainQueries(
-            self._suite, lambda: self.store, self._mempool, self._executor, self._get_tip_height_or_zero
+            self._suite,
+            lambda: self.store,
+            self._mempool,
+            self._executor,
+            self._get_tip_height_or_zero,
+            self._recent_blocks,
         )
 
         self._verifier = SignatureVerifier(
@@ -495,6 +507,7 @@ class Node:
             store.close()
             raise
         self._store = store
+        self._recent_blocks.clear()
         self._validate_retention()
         if state_sync.chunk_bytes_max + 1024 > self._config.p2p.frame_bytes_max:
             raise NodeError(
@@ -1304,7 +1317,8 @@ class Node:
 
         The write (one fsynced batch) takes 50-600 ms under load; on the event loop it held up every
         vote and admission meanwhile. The engine has decided and waits for `BlockCommitted`, and block
-        sync waits too (`_commit_in_flight`), so nothing else can write a block in between.
+        sync waits too (`_commit_in_flight`), so nothing else can write a block in between. A solo node
+        writes a small block on the loop instead (`_is_commit_inline`).
         """
         proposal = self._proposals.validated.get(action.block_hash)
         if proposal is None:
@@ -1325,6 +1339,17 @@ class Node:
         )
         started_s = time.perf_counter()
         assert self._commit_in_flight is None, "the engine decided a height while the previous one was being stored"
+        if self._is_commit_inline(committed):
+            written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            try:
+                self.store.commit_block(committed)
+                written.set_result(None)
+            except Exception as error:  # as the thread's future would carry it: `_on_commit_written` fail-stops
+                written.set_exception(error)
+            self._commit_in_flight = written
+            # Next on the loop, before it reads any request that arrived meanwhile: those see the new tip.
+            asyncio.get_running_loop().call_soon(self._on_commit_written, written, committed, action.round, started_s)
+            return None
         self._commit_in_flight = asyncio.get_running_loop().run_in_executor(
             self._store_executor, self.store.commit_block, committed
         )
@@ -1332,6 +1357,19 @@ class Node:
             lambda future: self._on_commit_written(future, committed, action.round, started_s)
         )
         return None
+
+    def _is_commit_inline(self, committed: CommittedBlock) -> bool:
+        """Whether to write `committed` on the event loop rather than in the store's thread: a solo node's small
+        block (`[storage] inline_commit_transactions_max`).
+
+        Such a write takes a few milliseconds. In the thread it costs more than that: its Python parts wait for
+        the interpreter lock while the loop serves requests, and the block becomes visible only on a later turn
+        of the loop, after the requests that arrived while it was built have been answered from the old tip.
+        A networked node keeps the thread: votes and peers' messages must not wait for a disk."""
+        return (
+            not self._is_networked
+            and len(committed.transaction_ids) <= self._config.storage.inline_commit_transactions_max
+        )
 
     def _on_commit_written(
         self, future: asyncio.Future[None], committed: CommittedBlock, round_: Round, started_s: float
@@ -1437,6 +1475,9 @@ class Node:
             # Raft may hold an entry one height further, acknowledged to the leader: keep its body.
             kept = self._bodies.get_above(header.height) if self._is_raft else []
             self._proposal_bodies.compact([encode_raw_block(block) for block in kept])
+        # The pool still holds the block's transactions, decoded: keep them with the block for the queries.
+        entries = [self._mempool.get(transaction_id) for transaction_id in committed.transaction_ids]
+        self._recent_blocks.record(committed, [None if entry is None else entry.transaction for entry in entries])
         now_ms = self._clock()
         dropped = self._mempool.on_block_committed(
             header.height, committed.transaction_ids, self._get_eth_account_nonces(committed)

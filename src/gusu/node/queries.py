@@ -41,6 +41,7 @@ from gusu.ledger.types import (
 )
 from gusu.mempool import Mempool
 from gusu.node.blocks import ZERO_ADDRESS
+from gusu.node.recent import RecentBlock, RecentBlocks
 from gusu.node.service import (
     BlockRecord,
     EthReceiptRecord,
@@ -67,6 +68,21 @@ def compute_committed_record(transaction_id: Hash, stored: StoredTransaction, se
     )
 
 
+def _get_recent_record(block: RecentBlock, index: int) -> TransactionRecord:
+    return TransactionRecord(
+        status="committed",
+        transaction_id=block.transaction_ids[index],
+        transaction=block.get_transaction(index),
+        sender=block.senders[index],
+        height=block.height,
+        index=index,
+    )
+
+
+def _get_recent_receipt(block: RecentBlock, index: int) -> ReceiptRecord:
+    return ReceiptRecord(block.receipts[index], block.height, index, block.block_hash)
+
+
 class ChainQueries:
     """Queries over a store (`get_store`: the node's, once started) and the pool."""
 
@@ -77,12 +93,15 @@ class ChainQueries:
         mempool: Mempool,
         executor: Executor,
         get_tip_height: Callable[[], int],
+        recent: RecentBlocks | None = None,
     ) -> None:
         self._suite = suite
         self._get_store = get_store
         self._get_tip_height = get_tip_height
         self._mempool = mempool
         self._executor = executor
+        self._recent = RecentBlocks(0, 0) if recent is None else recent
+        """The newest blocks as committed: answered from before the store (`gusu.node.recent`)."""
 
     @property
     def store(self) -> BlockStore:
@@ -104,6 +123,9 @@ class ChainQueries:
     def get_block(self, height: Height) -> BlockRecord | None:
         if height > self._get_tip_height():
             return None
+        recent = self._recent.get_block(height)
+        if recent is not None:
+            return BlockRecord(recent.header, recent.block_hash, recent.transaction_ids, recent.certificate)
         header = self.store.get_header(height)
         if header is None:
             base = self.store.get_base_height()
@@ -134,6 +156,9 @@ class ChainQueries:
     def get_block_transactions(self, height: Height) -> list[TransactionRecord] | None:
         if height > self._get_tip_height():
             return None
+        recent = self._recent.get_block(height)
+        if recent is not None:
+            return [_get_recent_record(recent, index) for index in range(len(recent.transaction_ids))]
         ids = self.store.get_transaction_ids(height)
         if ids is None:
             return None
@@ -147,6 +172,13 @@ class ChainQueries:
     def get_raw_block(self, height: Height) -> tuple[bytes, bytes | None] | None:
         if height > self._get_tip_height():
             return None
+        recent = self._recent.get_block(height)
+        if recent is not None:
+            certificate = recent.certificate
+            return (
+                encode_raw_block(RawBlock(recent.header, recent.raw_transactions)),
+                None if certificate is None else encode_commit_certificate(certificate),
+            )
         header = self.store.get_header(height)
         ids = self.store.get_transaction_ids(height)
         if header is None or ids is None:
@@ -165,6 +197,9 @@ class ChainQueries:
         )
 
     def get_transaction(self, transaction_id: bytes) -> TransactionRecord | None:
+        found = self._recent.find_visible_transaction(transaction_id, self._get_tip_height())
+        if found is not None:
+            return _get_recent_record(*found)
         stored = self.store.get_transaction(transaction_id)
         if stored is not None:
             sender = self._compute_sender(stored.transaction)
@@ -201,6 +236,9 @@ class ChainQueries:
         return records
 
     def get_receipt(self, transaction_id: bytes) -> ReceiptRecord | None:
+        found = self._recent.find_visible_transaction(transaction_id, self._get_tip_height())
+        if found is not None:
+            return _get_recent_receipt(*found)
         stored = self._get_visible_transaction(transaction_id)
         if stored is None:
             return None
@@ -260,6 +298,13 @@ class ChainQueries:
     def get_eth_transaction(self, transaction_hash: bytes) -> EthTransactionRecord | None:
         """The Ethereum transaction whose keccak hash is `transaction_hash`, committed or pending; None if
         unknown here (or if the hash is a Gusu transaction's id)."""
+        found = self._recent.find_visible_transaction(transaction_hash, self._get_tip_height())
+        if found is not None:
+            block, index = found
+            transaction = block.get_transaction(index)
+            if type(transaction) is not EthTransaction:
+                return None
+            return EthTransactionRecord("committed", transaction, _get_recent_receipt(block, index))
         stored = self.store.get_transaction(transaction_hash)
         if stored is not None:
             if type(stored.transaction) is not EthTransaction:
