@@ -1392,6 +1392,7 @@ class EthRpc:
                     contract_address=fields.contract_address,
                     effective_gas_price=fields.effective_gas_price,
                     transaction_type=fields.transaction_type,
+                    logs_bloom=fields.logs_bloom,
                 )
         gusu = self._gusu_evm_receipt(transaction_hash)
         if gusu is not None:
@@ -1438,9 +1439,11 @@ class EthRpc:
         contract_address: Address | None,
         effective_gas_price: int,
         transaction_type: int,
+        logs_bloom: bytes | None = None,
     ) -> JSONObject:
         """An Ethereum receipt; gasUsed, cumulativeGasUsed and the logs (with their block-wide logIndex)
-        come from the block seen the Ethereum way (`compute_eth_block`)."""
+        come from the block seen the Ethereum way (`compute_eth_block`). `logs_bloom`: the bloom of those logs
+        when the caller has it (an Ethereum transaction's receipt fields carry it), else computed here."""
         receipt, height, index = where.receipt, where.height, where.index
         # The receipts of one block are asked for one after another: the block seen the Ethereum way is
         # cached by its hash, which the receipt's record names, so the block itself is read only once.
@@ -1469,7 +1472,9 @@ class EthRpc:
             "effectiveGasPrice": quantity(effective_gas_price),
             "contractAddress": None if contract_address is None else data_hex(contract_address),
             "logs": [log.to_json() for log in logs],
-            "logsBloom": data_hex(compute_bloom((log.address, log.topics) for log in logs)),
+            "logsBloom": data_hex(
+                compute_bloom((log.address, log.topics) for log in logs) if logs_bloom is None else logs_bloom
+            ),
             "type": quantity(transaction_type),
             "status": quantity(1 if receipt.is_success else 0),
         }

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from gusu.crypto import CryptoSuite
 from gusu.errors import (
@@ -51,6 +52,9 @@ from gusu.mempool import Mempool, PoolTransaction
 from gusu.node.blocks import ETH_SUITE
 from gusu.node.service import SubmitOutcome
 from gusu.node.verifier import SignatureVerifier
+
+if TYPE_CHECKING:  # py-evm loads only on chains with the evm contract
+    from gusu.execution.evm.settings import EvmSettings
 
 
 class TransactionAdmission:
@@ -151,11 +155,9 @@ class TransactionAdmission:
     def _admit_eth(self, item: bytes, next_height: Height) -> SubmitOutcome:
         """Check and pool an Ethereum transaction's block item (see the module docstring)."""
         try:
-            transaction = self.check_eth_transaction(item)
-            from gusu.execution.evm.ethapply import read_eth_account, read_evm_settings
+            transaction, settings = self.check_eth_transaction(item)
+            from gusu.execution.evm.ethapply import read_eth_account
 
-            settings = read_evm_settings(self.store)
-            assert settings is not None, "check_eth_transaction found the settings"
             nonce, balance = read_eth_account(self.store, transaction.sender)
             cost = transaction.gas_limit * settings.evm_gas_price + transaction.value
             if balance < cost:
@@ -172,9 +174,10 @@ class TransactionAdmission:
         self.admitted_at_ms[transaction.transaction_hash] = self._clock()
         return SubmitOutcome(transaction.transaction_hash, None)
 
-    def check_eth_transaction(self, item: bytes) -> EthTransaction:
+    def check_eth_transaction(self, item: bytes) -> tuple[EthTransaction, EvmSettings]:
         """The Ethereum transaction block item `item` carries, if this chain may take it: decoded for this
-        chain, permitted, not committed, its gas limit within bounds. Raises the GusuError that says why not."""
+        chain, permitted, not committed, its gas limit within bounds; with the chain's EVM settings it was checked
+        against. Raises the GusuError that says why not."""
         if len(item) > self._transaction_bytes_max:
             raise TransactionTooLargeError(
                 f"the transaction is {len(item)} bytes; this node accepts at most {self._transaction_bytes_max}"
@@ -206,7 +209,7 @@ class TransactionAdmission:
                 f"the gas limit {transaction.gas_limit} is above this chain's evm_gas_per_transaction_max "
                 f"{settings.evm_gas_per_transaction_max}"
             )
-        return transaction
+        return transaction, settings
 
     def _validate_after_base(self, transaction: Transaction) -> None:
         """A node that joined by state sync at height B has no block below B, so it cannot tell whether a
