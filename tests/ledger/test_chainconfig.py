@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gusu.crypto import get_suite
 from gusu.errors import CodecError, ConfigError
 from gusu.ledger.chainconfig import (
     CONFIG_SCHEDULE_ENTRIES_MAX,
@@ -18,6 +19,7 @@ from gusu.ledger.chainconfig import (
 )
 from gusu.ledger.genesis import GenesisValidator
 from gusu.ledger.types import Address, Height
+from gusu.ledger.validators import compute_validators_hash
 
 
 def _config(power: int, consensus: str = "tendermint") -> ChainConfig:
@@ -65,7 +67,26 @@ def test_schedule_encoding_round_trips(powers: list[int]) -> None:
     assert decode_config_schedule(encode_config_schedule(schedule)) == schedule
 
 
+def test_a_decoded_schedule_is_kept_and_any_bytes_like_value_decodes() -> None:
+    schedule: tuple[ConfigChange, ...] = (ConfigChange(Height(0), _config(3)),)
+    data = encode_config_schedule(schedule)
+    first = decode_config_schedule(data)
+    assert decode_config_schedule(bytes(data)) is first  # decoded once per stored value
+    assert decode_config_schedule(bytearray(data)) == schedule  # type: ignore[arg-type]
+    with pytest.raises(CodecError):
+        decode_config_schedule(bytearray(b"\x00"))  # type: ignore[arg-type]
+
+
 def test_a_schedule_out_of_order_is_refused() -> None:
     schedule = (ConfigChange(Height(5), _config(1)), ConfigChange(Height(0), _config(2)))
     with pytest.raises(CodecError, match="sorted"):
         decode_config_schedule(encode_config_schedule(schedule))
+
+
+def test_a_validator_set_is_hashed_alike_from_any_sequence_and_an_unhashable_one_is_refused_as_before() -> None:
+    suite = get_suite("ecdsa")
+    kept = GenesisValidator("v", Address(bytes([1]) * 20), b"\x02" * 33, 5, "org")
+    loose = GenesisValidator("v", Address(bytes([1]) * 20), bytearray(b"\x02" * 33), 5, "org")  # type: ignore[arg-type]
+    assert compute_validators_hash(suite, [kept]) == compute_validators_hash(suite, (kept,))
+    with pytest.raises(CodecError, match="bytearray"):  # refused by the encoding, as before it was kept
+        compute_validators_hash(suite, [loose])

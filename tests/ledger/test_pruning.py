@@ -4,13 +4,16 @@ outside it, and archive files that re-import only when they match the headers.""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from test_backup import CHAIN_ID, GENESIS_HASH, _grow
 from test_store import SUITE, _block
 
+from gusu.codec import encode
 from gusu.errors import BackupError, NotFoundError
+from gusu.ledger.ethtx import EthTransaction, decode_block_item, encode_eth_block_item, encode_signed_legacy_transaction
 from gusu.ledger.kv import MemoryStore
 from gusu.ledger.pruning import (
     apply_body_archiving_step,
@@ -22,8 +25,8 @@ from gusu.ledger.pruning import (
     read_archive_file,
 )
 from gusu.ledger.smt import PREFIX_STALE, PREFIX_TREE_NODE, validate_state_proof
-from gusu.ledger.store import BlockStore
-from gusu.ledger.types import Height
+from gusu.ledger.store import BlockStore, compute_receipts_root, compute_transactions_root
+from gusu.ledger.types import Height, Receipt, ReceiptStatus, compute_block_hash
 
 
 def _store(blocks: int) -> BlockStore:
@@ -200,3 +203,47 @@ def test_a_pruning_step_reads_only_the_stale_index_of_its_own_version() -> None:
     while apply_state_pruning_step(reference.kv, _tip(reference), 5) is not None:
         pass
     assert sorted(key for key, _ in kv.iterate(b"")) == sorted(key for key, _ in reference.kv.iterate(b""))
+
+
+def test_bodies_with_ethereum_transactions_are_archived_and_come_back_identical(tmp_path: Path) -> None:
+    # An Ethereum transaction's block item has its keccak hash for id and its recovered sender: archiving must
+    # find the same keys `commit_block` wrote for it, or the body could neither leave the store nor come back.
+    store = _store(3)
+    tip = _tip(store)
+    parent = store.get_header(tip)
+    assert parent is not None
+    raw = encode_signed_legacy_transaction(
+        b"\x07" * 32, chain_id=1337, nonce=0, gas_price=0, gas_limit=21_000, to=b"\x02" * 20, value=1, data=b""
+    )
+    item = encode_eth_block_item(raw)
+    transaction = decode_block_item(item)
+    assert isinstance(transaction, EthTransaction)
+    gusu_block = _block((tip, compute_block_hash(SUITE, parent), parent.state_root), [], state_tree=store.state_tree)
+    receipt = Receipt(transaction.transaction_hash, ReceiptStatus.SUCCESS, encode([b"", b""]), (), 21_000, "", "")
+    header = replace(
+        gusu_block.header,
+        transactions_root=compute_transactions_root(SUITE, [transaction.transaction_hash]),
+        receipts_root=compute_receipts_root(SUITE, [receipt]),
+        transaction_count=1,
+    )
+    store.commit_block(
+        replace(
+            gusu_block,
+            header=header,
+            block_hash=compute_block_hash(SUITE, header),
+            transaction_ids=(transaction.transaction_hash,),
+            raw_transactions=(item,),
+            senders=(transaction.sender,),
+            receipts=(receipt,),
+        )
+    )
+    _grow(store, 4)
+    before = dict(store.kv.iterate(b""))
+    ranges = _archive_all(store, tmp_path, 2, 5)
+    assert ranges and ranges[0][0] <= int(tip) + 1 <= ranges[-1][1]
+    assert store.get_transaction(transaction.transaction_hash) is None
+    for first, last in ranges:
+        assert import_archive_file(store, store.kv, tmp_path / compute_archive_file_name(first, last)) == (first, last)
+    after = dict(store.kv.iterate(b""))
+    del after[b"mbodies_kept_from"]
+    assert after == before

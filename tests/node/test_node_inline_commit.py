@@ -96,3 +96,23 @@ def test_a_failed_inline_write_stops_the_node(tmp_path: Path) -> None:
             await node.stop()
 
     asyncio.run(scenario())
+
+
+def test_no_block_is_written_on_the_loop_while_a_pruning_round_runs(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        layout = make_chain(tmp_path / "chain")
+        node = await start_node(layout)
+        try:
+            writes = _record_writer_threads(node)
+            # A round in the store's thread: a block written on the loop would wait behind its batch and sync.
+            node._pruning_in_flight = asyncio.get_running_loop().create_future()
+            signed = sign_transfer(node, load_dev_key(layout), RECIPIENT, 1)
+            await node.submit_transactions([signed.raw])
+            await wait_for_receipt(node, signed.transaction_id)
+            assert writes and all(name != threading.current_thread().name for name, _ in writes), writes
+            node._pruning_in_flight.set_result(None)
+            node._pruning_in_flight = None
+        finally:
+            await node.stop()
+
+    asyncio.run(scenario())

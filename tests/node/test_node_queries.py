@@ -8,6 +8,7 @@ would count none), its transactions as committed, its proofs, or the block itsel
 from __future__ import annotations
 
 import asyncio
+import shutil
 from pathlib import Path
 
 from node_helpers import (
@@ -19,12 +20,12 @@ from node_helpers import (
     wait_for_receipt,
 )
 
-from gusu.ledger.types import Height
-from gusu.node.chain import ChainLayout
+from gusu.ledger.types import Height, decode_commit_certificate, decode_raw_block, decode_transaction
+from gusu.node.chain import ChainLayout, load_node
 from gusu.node.node import Node
 from gusu.node.queries import ChainQueries
 from gusu.node.service import ReceiptRecord
-from gusu.sdk.transactions import SignedTransaction
+from gusu.sdk.transactions import SignedTransaction, build_transaction
 
 RECIPIENT = b"\x44" * 20
 
@@ -158,5 +159,43 @@ def test_the_newest_blocks_are_answered_from_memory_as_from_the_store(tmp_path: 
             assert record is not None and record.receipt.is_success and reads == []
         finally:
             await node.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_block_holding_the_same_transaction_signed_again_is_answered_as_committed(tmp_path: Path) -> None:
+    """A Gusu transaction's id leaves out its signature and SM2 signs differently each time: the pool may hold
+    the transaction signed once while the block it commits in (from another node) holds it signed again. The
+    answers from memory must be the block's, as the store's are."""
+
+    async def scenario() -> None:
+        layout = make_chain(tmp_path / "chain")
+        shutil.copytree(tmp_path / "chain", tmp_path / "copy")
+        directory = layout.node_directories[0]
+        other_directory = tmp_path / "copy" / directory.relative_to(tmp_path / "chain")
+        node, other = load_node(directory), load_node(other_directory)
+        await node.start()
+        await other.start()
+        try:
+            node._driver.engine._compute_due_ms = lambda now_ms: None  # type: ignore[attr-defined]  # only imports
+            key = load_dev_key(layout)
+            first = build_transaction(key, node.chain_id, "account", "transfer", [RECIPIENT, 7], Height(50), nonce=9)
+            again = build_transaction(key, node.chain_id, "account", "transfer", [RECIPIENT, 7], Height(50), nonce=9)
+            assert first.transaction_id == again.transaction_id and first.raw != again.raw
+            await node.submit_transactions([first.raw])
+            await other.submit_transactions([again.raw])
+            record = await wait_for_receipt(other, again.transaction_id)
+            for height in range(1, other.height + 1):
+                found = other.get_raw_block(Height(height))
+                assert found is not None and found[1] is not None
+                await node.import_block(decode_raw_block(found[0]), decode_commit_certificate(found[1]))
+            assert node._recent_blocks.get_block(record.height) is not None
+            committed = node.get_transaction(first.transaction_id)
+            assert committed is not None and committed.status == "committed"
+            assert committed.transaction == decode_transaction(again.raw)
+            assert assert_recent_answers_match_store(node) > 0
+        finally:
+            await node.stop()
+            await other.stop()
 
     asyncio.run(scenario())

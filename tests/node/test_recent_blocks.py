@@ -9,7 +9,7 @@ import pytest
 from gusu.ledger.smt import TreeUpdate
 from gusu.ledger.store import CommittedBlock
 from gusu.ledger.types import Address, BlockHeader, Hash, Height, Receipt, ReceiptStatus, Transaction
-from gusu.node.recent import RecentBlocks
+from gusu.node.recent import RecentBlocks, compute_recent_block_bytes
 
 CHAIN = "recent-test"
 
@@ -118,3 +118,18 @@ def test_transactions_the_pool_did_not_hold_are_decoded_when_asked_for(monkeypat
     assert kept.get_transaction(0) is held and decoded == []
     assert kept.get_transaction(1) is sentinel and kept.get_transaction(1) is sentinel
     assert decoded == [block.raw_transactions[1]], "decoded more than once"
+
+
+def test_the_byte_bound_counts_raw_transactions_and_receipts() -> None:
+    block = _block(1, 2)
+    size = compute_recent_block_bytes(block)
+    assert size == sum(len(raw) for raw in block.raw_transactions)  # receipts of this block carry nothing
+    recent = RecentBlocks(blocks_max=10, transactions_max=100, bytes_max=2 * size)
+    _record(recent, 1, 2)
+    _record(recent, 2, 2)
+    assert recent.block_count == 2 and recent.byte_count == 2 * size
+    _record(recent, 3, 2)  # over the bound: the oldest goes
+    assert recent.get_block(1) is None and recent.byte_count == 2 * size
+    small = RecentBlocks(blocks_max=10, transactions_max=100, bytes_max=size - 1)
+    _record(small, 1, 2)  # alone over the bound
+    assert small.block_count == 0 and small.byte_count == 0

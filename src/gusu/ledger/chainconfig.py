@@ -79,10 +79,10 @@ class ConfigChange:
 
 
 ConfigSchedule = tuple[ConfigChange, ...]
+"""Sorted by effective height, strictly increasing; the first entry is in force, the rest are decided changes."""
 
 CONFIG_SCHEDULES_DECODED_MAX = 16
 """Distinct stored schedules whose decoding a process keeps (a chain has one at a time; tests make many)."""
-"""Sorted by effective height, strictly increasing; the first entry is in force, the rest are decided changes."""
 
 
 def compute_genesis_config(genesis: Genesis) -> ChainConfig:
@@ -202,12 +202,16 @@ def _decode_change(value: Value) -> ConfigChange:
     )
 
 
-@functools.lru_cache(maxsize=CONFIG_SCHEDULES_DECODED_MAX)
 def decode_config_schedule(data: bytes) -> ConfigSchedule:
     """Read a schedule written by `encode_config_schedule`; CodecError if it is anything else.
 
     A node reads the schedule after every block (the next block's rules) and it seldom changes, so each stored
     value is decoded once (a schedule is immutable; what fails to decode is not kept)."""
+    return _decode_config_schedule(bytes(data))
+
+
+@functools.lru_cache(maxsize=CONFIG_SCHEDULES_DECODED_MAX)
+def _decode_config_schedule(data: bytes) -> ConfigSchedule:
     value = decode(data)
     fields = expect_list(value, "config schedule", 2)
     if len(fields) != 2 or fields[0] != TAG_CONFIG_SCHEDULE:

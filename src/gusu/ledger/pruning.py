@@ -41,6 +41,7 @@ from pathlib import Path
 from gusu.codec import decode_list, encode, expect_bytes, expect_list, expect_uint
 from gusu.crypto import CryptoSuite
 from gusu.errors import BackupError, CodecError, NotFoundError
+from gusu.ledger.ethtx import EthTransaction, decode_block_item
 from gusu.ledger.kv import KeyValueStore, WriteBatch
 from gusu.ledger.smt import compute_pruning_batch
 from gusu.ledger.store import (
@@ -65,7 +66,6 @@ from gusu.ledger.types import (
     compute_transaction_id,
     decode_header,
     decode_receipt,
-    decode_transaction,
     encode_receipt,
 )
 
@@ -156,9 +156,14 @@ def _compute_body_writes(suite: CryptoSuite, block: ArchivedBlock) -> list[tuple
     ids: list[bytes] = []
     writes: list[tuple[bytes, bytes]] = []
     for index, (raw, receipt) in enumerate(zip(block.raw_transactions, block.receipts, strict=True)):
-        transaction = decode_transaction(raw)
-        transaction_id = compute_transaction_id(suite, transaction)
-        sender = suite.compute_address(transaction.sender_public_key)
+        # A block item is a Gusu transaction or an Ethereum one (`gusu.ledger.ethtx`): each has its own id and sender.
+        transaction = decode_block_item(raw)
+        if isinstance(transaction, EthTransaction):
+            transaction_id: bytes = transaction.transaction_hash
+            sender: bytes = transaction.sender
+        else:
+            transaction_id = compute_transaction_id(suite, transaction)
+            sender = suite.compute_address(transaction.sender_public_key)
         ids.append(transaction_id)
         writes.append((PREFIX_TRANSACTION + transaction_id, encode([TAG_LOCATION, block.height, index, raw])))
         writes.append((PREFIX_RECEIPT + transaction_id, receipt))

@@ -170,7 +170,9 @@ def compute_receipts_root(suite: CryptoSuite, receipts: Sequence[Receipt]) -> Ha
 class BlockStore:
     """Typed access to one chain's blocks, receipts, indices and state.
 
-    Used from the node's event loop thread only.
+    The node reads it on its event loop and writes blocks and pruning rounds in its store's thread, one at a time,
+    except that a solo node writes a small block on the loop, never while a pruning round runs
+    (`Node._is_commit_inline`); the key-value backends take concurrent readers.
     """
 
     def __init__(self, kv: KeyValueStore, suite: CryptoSuite) -> None:

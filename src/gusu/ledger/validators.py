@@ -22,7 +22,11 @@ TAG_VALIDATORS = "gusu.validators.v1"
 def compute_validators_hash(suite: CryptoSuite, validators: Sequence[GenesisValidator]) -> Hash:
     """Hash of the set, ordered by address so that listing order does not matter."""
     # A node computes it for every block's rules, and the set seldom changes: each set is hashed once.
-    return _compute_validators_hash(suite, tuple(validators))
+    ordered = tuple(validators)
+    try:
+        return _compute_validators_hash_cached(suite, ordered)
+    except TypeError:  # a field that cannot be a cache key (a bytearray key from a library caller): no cache
+        return _compute_validators_hash(suite, ordered)
 
 
 VALIDATOR_SETS_HASHED_MAX = 64
@@ -30,6 +34,10 @@ VALIDATOR_SETS_HASHED_MAX = 64
 
 
 @functools.lru_cache(maxsize=VALIDATOR_SETS_HASHED_MAX)
+def _compute_validators_hash_cached(suite: CryptoSuite, validators: tuple[GenesisValidator, ...]) -> Hash:
+    return _compute_validators_hash(suite, validators)
+
+
 def _compute_validators_hash(suite: CryptoSuite, validators: tuple[GenesisValidator, ...]) -> Hash:
     ordered = sorted(validators, key=lambda validator: validator.address)
     return Hash(

@@ -35,7 +35,7 @@ from gusu.ledger.snapshot import SNAPSHOT_ENTRIES_PER_CHUNK_DEFAULT, SNAPSHOT_EN
 from gusu.ledger.types import BLOCK_TRANSACTIONS_MAX
 from gusu.mempool import MempoolLimits
 from gusu.network.settings import P2PSettings
-from gusu.node.recent import RECENT_BLOCKS_MAX, RECENT_TRANSACTIONS_MAX
+from gusu.node.recent import RECENT_BLOCKS_MAX, RECENT_BYTES_MAX, RECENT_TRANSACTIONS_MAX
 
 CONFIG_FILE_NAME = "config.toml"
 GENESIS_FILE_NAME = "genesis.json"
@@ -88,6 +88,8 @@ class StorageSettings:
     the store (`gusu.node.recent`); 0 reads every answer from the store. At most `block_bodies_kept` when set."""
     recent_transactions_cached_max: int = 8192
     """Transactions those blocks hold at most (the oldest blocks go first; a bigger block is not kept)."""
+    recent_bytes_cached_max: int = 64 * 1024 * 1024
+    """Bytes of raw transactions and receipts those blocks hold at most (the same way)."""
     inline_commit_transactions_max: int = 256
     """A solo node writes a block of at most this many transactions on its event loop, visible the moment it is
     durable; bigger blocks, and every block of a networked node, are written in the store's thread (0: only empty
@@ -116,6 +118,8 @@ class StorageSettings:
             )
         if not 0 <= self.recent_blocks_cached <= RECENT_BLOCKS_MAX:
             raise ConfigError(f"[storage] recent_blocks_cached must be between 0 and {RECENT_BLOCKS_MAX}")
+        if not 0 <= self.recent_bytes_cached_max <= RECENT_BYTES_MAX:
+            raise ConfigError(f"[storage] recent_bytes_cached_max must be between 0 and {RECENT_BYTES_MAX}")
         if not 0 <= self.recent_transactions_cached_max <= RECENT_TRANSACTIONS_MAX:
             raise ConfigError(
                 f"[storage] recent_transactions_cached_max must be between 0 and {RECENT_TRANSACTIONS_MAX}"

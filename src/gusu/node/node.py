@@ -321,7 +321,9 @@ class Node:
         if storage.block_bodies_kept:
             # Never answer from memory for a block whose body the store has archived.
             recent_blocks_max = min(recent_blocks_max, storage.block_bodies_kept)
-        self._recent_blocks = RecentBlocks(recent_blocks_max, storage.recent_transactions_cached_max)
+        self._recent_blocks = RecentBlocks(
+            recent_blocks_max, storage.recent_transactions_cached_max, storage.recent_bytes_cached_max
+        )
         self._queries = ChainQueries(
             self._suite,
             lambda: self.store,
@@ -1365,9 +1367,11 @@ class Node:
         Such a write takes a few milliseconds. In the thread it costs more than that: its Python parts wait for
         the interpreter lock while the loop serves requests, and the block becomes visible only on a later turn
         of the loop, after the requests that arrived while it was built have been answered from the old tip.
-        A networked node keeps the thread: votes and peers' messages must not wait for a disk."""
+        A networked node keeps the thread: votes and peers' messages must not wait for a disk. So does a write
+        while a pruning round runs in that thread: the loop would wait behind the round's batch and its sync."""
         return (
             not self._is_networked
+            and self._pruning_in_flight is None
             and len(committed.transaction_ids) <= self._config.storage.inline_commit_transactions_max
         )
 
@@ -1475,9 +1479,17 @@ class Node:
             # Raft may hold an entry one height further, acknowledged to the leader: keep its body.
             kept = self._bodies.get_above(header.height) if self._is_raft else []
             self._proposal_bodies.compact([encode_raw_block(block) for block in kept])
-        # The pool still holds the block's transactions, decoded: keep them with the block for the queries.
+        # The pool still holds the block's transactions, decoded: keep them with the block for the queries. Only an
+        # entry of the very bytes the block holds: a Gusu transaction's id leaves out its signature, so the pool may
+        # hold the same transaction signed again (SM2 signatures differ each time) while the block has the other.
         entries = [self._mempool.get(transaction_id) for transaction_id in committed.transaction_ids]
-        self._recent_blocks.record(committed, [None if entry is None else entry.transaction for entry in entries])
+        self._recent_blocks.record(
+            committed,
+            [
+                entry.transaction if entry is not None and entry.raw == raw else None
+                for entry, raw in zip(entries, committed.raw_transactions, strict=True)
+            ],
+        )
         now_ms = self._clock()
         dropped = self._mempool.on_block_committed(
             header.height, committed.transaction_ids, self._get_eth_account_nonces(committed)

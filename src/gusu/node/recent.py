@@ -13,8 +13,9 @@ Invariants:
   sees a block the store would still call pending (`gusu.node.queries`);
 * consecutive heights ending at the newest recorded one: a block that does not follow the newest clears the
   rest first (the node joined by state sync, or restarted);
-* at most `blocks_max` blocks and `transactions_max` transactions, the oldest blocks dropped first; a block
-  with more transactions than that is not kept at all;
+* at most `blocks_max` blocks, `transactions_max` transactions and `bytes_max` bytes (of raw transactions and
+  receipts: `compute_recent_block_bytes`), the oldest blocks dropped first; a block over either bound alone is not
+  kept at all;
 * never more than the store serves: the node keeps at most `[storage] block_bodies_kept` blocks here when
   that is set, so no body the store has archived is answered from memory.
 """
@@ -31,11 +32,23 @@ from gusu.ledger.types import Address, BlockHeader, CommitCertificate, Hash, Hei
 
 RECENT_BLOCKS_MAX = 1024
 RECENT_TRANSACTIONS_MAX = 1_000_000
+RECENT_BYTES_MAX = 1 << 36
+
+
+def compute_recent_block_bytes(committed: CommittedBlock) -> int:
+    """What a block kept here holds, for the byte bound: its raw transactions and its receipts' variable parts
+    (return values, messages, event data; a receipt may carry far more than its transaction)."""
+    total = sum(len(raw) for raw in committed.raw_transactions)
+    for receipt in committed.receipts:
+        total += len(receipt.return_value) + len(receipt.error_message)
+        total += sum(len(event.data) + len(event.name) + len(event.contract) for event in receipt.events)
+    return total
 
 
 @dataclass(slots=True)
 class RecentBlock:
-    """One committed block as the node committed it."""
+    """One committed block as the node committed it: the fields of its `CommittedBlock` that queries read, not its
+    state writes and tree nodes, which would hold many times the memory and no query needs."""
 
     header: BlockHeader
     block_hash: Hash
@@ -64,10 +77,15 @@ class RecentBlock:
 class RecentBlocks:
     """The newest committed blocks, bounded (module docstring)."""
 
-    def __init__(self, blocks_max: int, transactions_max: int) -> None:
+    def __init__(self, blocks_max: int, transactions_max: int, bytes_max: int = RECENT_BYTES_MAX) -> None:
         assert 0 <= blocks_max <= RECENT_BLOCKS_MAX and 0 <= transactions_max <= RECENT_TRANSACTIONS_MAX
+        assert 0 <= bytes_max <= RECENT_BYTES_MAX
         self._blocks_max = blocks_max
         self._transactions_max = transactions_max
+        self._bytes_max = bytes_max
+        self._sizes: dict[Height, int] = {}
+        """`compute_recent_block_bytes` of each block held."""
+        self._byte_count = 0
         self._blocks: OrderedDict[Height, RecentBlock] = OrderedDict()
         """Oldest first."""
         self._positions: dict[bytes, tuple[Height, int]] = {}
@@ -82,10 +100,16 @@ class RecentBlocks:
     def transaction_count(self) -> int:
         return self._transaction_count
 
+    @property
+    def byte_count(self) -> int:
+        return self._byte_count
+
     def clear(self) -> None:
         self._blocks.clear()
         self._positions.clear()
+        self._sizes.clear()
         self._transaction_count = 0
+        self._byte_count = 0
 
     def record(self, committed: CommittedBlock, transactions: Sequence[Transaction | EthTransaction | None]) -> None:
         """Keep `committed`, the block the tip just moved to; `transactions` its decoded transactions, None
@@ -95,7 +119,8 @@ class RecentBlocks:
         height = committed.header.height
         if self._blocks and next(reversed(self._blocks)) != height - 1:
             self.clear()
-        if self._blocks_max == 0 or count > self._transactions_max:
+        size = compute_recent_block_bytes(committed)
+        if self._blocks_max == 0 or count > self._transactions_max or size > self._bytes_max:
             self.clear()  # kept blocks must stay consecutive up to the tip
             return
         block = RecentBlock(
@@ -109,17 +134,22 @@ class RecentBlocks:
             transactions=list(transactions),
         )
         while self._blocks and (
-            len(self._blocks) >= self._blocks_max or self._transaction_count + count > self._transactions_max
+            len(self._blocks) >= self._blocks_max
+            or self._transaction_count + count > self._transactions_max
+            or self._byte_count + size > self._bytes_max
         ):
             self._drop_oldest()
         self._blocks[height] = block
+        self._sizes[height] = size
         self._transaction_count += count
+        self._byte_count += size
         for index, transaction_id in enumerate(committed.transaction_ids):
             self._positions[transaction_id] = (height, index)
 
     def _drop_oldest(self) -> None:
-        _, block = self._blocks.popitem(last=False)
+        height, block = self._blocks.popitem(last=False)
         self._transaction_count -= len(block.transaction_ids)
+        self._byte_count -= self._sizes.pop(height)
         for transaction_id in block.transaction_ids:
             # A transaction id commits once (the replay guard), so no newer block holds it.
             del self._positions[transaction_id]
