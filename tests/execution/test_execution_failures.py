@@ -280,3 +280,42 @@ def test_metering_restores_an_existing_tracer() -> None:
         assert sys.gettrace() is tracer
     finally:
         sys.settrace(previous)
+
+
+def test_a_collection_during_a_call_is_not_charged_to_it() -> None:
+    """Python that a garbage collection runs (a `gc.callbacks` entry, as Hypothesis registers) must not count as
+    the contract's lines: the gas, and the receipt, would depend on when the process last collected."""
+    import gc
+
+    from gusu.execution.context import GasMeter
+    from gusu.execution.metering import invoke_metered
+
+    def allocate() -> int:
+        items = []
+        for index in range(500):
+            items.append([index])
+        return len(items)
+
+    def measure() -> int:
+        meter = GasMeter(10**12)
+        invoke_metered(allocate, (), meter, 1, 64)
+        return meter.limit - meter.remaining
+
+    quiet = measure()
+    collections: list[str] = []
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        collections.append(phase)
+        collections.append(phase)
+
+    threshold = gc.get_threshold()
+    gc.callbacks.append(callback)
+    gc.set_threshold(10, 1, 1)
+    try:
+        assert measure() == quiet
+        assert measure() == quiet
+        assert gc.isenabled()
+    finally:
+        gc.set_threshold(*threshold)
+        gc.callbacks.remove(callback)
+    assert collections, "no collection ran at all: the test shows nothing"

@@ -21,6 +21,13 @@ functions also pick up those functions' lines; to stay safe across patch
 releases, such contracts should keep to builtins, or the nodes should run
 the same patch release.
 
+The collector is off while the method runs. A collection can start at any allocation, and whatever Python runs
+in it (the callbacks of `gc.callbacks`, which test tools and profilers register, and finalizers) would run inside
+the traced frame and be charged to the contract: its gas, and with it its receipt, would depend on when this
+process last collected. (Found by the determinism test when a Hypothesis test earlier in the same process had
+registered its callback: one receipt 180 gas higher, the callback's 9 lines.) The garbage a method makes is
+collected after it returns; what it can allocate meanwhile is bounded by its gas.
+
 Not a sandbox: a contract can import `sys` and switch the tracer off, and a
 single C-level operation (``10 ** 10 ** 8``) runs unmetered to its end. Line
 metering stops accidents (runaway loops, unbounded recursion), not malice;
@@ -29,6 +36,7 @@ untrusted contract code must still be reviewed before a chain registers it.
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable
 from types import FrameType
@@ -88,11 +96,15 @@ def invoke_metered(
         return on_event
 
     previous = sys.gettrace()
+    was_collecting = gc.isenabled()
+    gc.disable()
     sys.settrace(on_call)
     try:
         result = function(*arguments)
     finally:
         sys.settrace(previous)
+        if was_collecting:
+            gc.enable()
     if stopped is not None:
         raise stopped
     return result
