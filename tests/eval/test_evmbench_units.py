@@ -24,6 +24,7 @@ from gusu.eval.evmbench import (
 )
 from gusu.ledger.ethtx import EthTransactionType, compute_eth_address, decode_eth_transaction
 from gusu.node.chain import initialize_chain
+from gusu.node.config import load_config
 
 SECRET = bytes.fromhex("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
 
@@ -207,3 +208,15 @@ def test_enable_evm_sets_the_block_interval_only_when_asked(tmp_path: Path) -> N
     layout = initialize_chain(tmp_path / "chain", suite_name="ecdsa", api_port=0, scrypt_n=2**10)
     assert enable_evm(layout.genesis).get_parameter("block_interval_ms") == 200
     assert enable_evm(layout.genesis, 0).get_parameter("block_interval_ms") == 0
+
+
+def test_the_gather_is_set_in_every_node_config_only_when_asked(tmp_path: Path) -> None:
+    layout = initialize_chain(tmp_path / "chain", suite_name="ecdsa", api_port=0, scrypt_n=2**10)
+    config = layout.node_directories[0] / "config.toml"
+    before = config.read_text(encoding="utf-8")
+    evmbench.rewrite_config_files(layout.directory, None)
+    assert config.read_text(encoding="utf-8") == before
+    evmbench.rewrite_config_files(layout.directory, 20)
+    assert load_config(layout.node_directories[0]).consensus.block_gather_ms == 20
+    with pytest.raises(AssertionError, match="render_config"):
+        evmbench.rewrite_config_files(layout.directory, 5)  # no longer the line render_config writes
