@@ -462,27 +462,27 @@ def test_arrivals_during_a_build_gather_from_their_arrival() -> None:
 
 def test_arrivals_follow_the_pool_reports() -> None:
     arrivals = Arrivals()
-    arrivals.on_pool_report(3, 100)
+    arrivals.on_pool_report(0, 3, 100)
     assert (arrivals.first_ms, arrivals.last_ms) == (100, 100)
-    arrivals.on_pool_report(5, 104)
+    arrivals.on_pool_report(3, 5, 104)
     assert (arrivals.first_ms, arrivals.last_ms) == (100, 104)
-    arrivals.on_pool_report(4, 109)  # fewer: a commit or an expiry, not an arrival
+    arrivals.on_pool_report(5, 4, 109)  # fewer: a commit or an expiry, not an arrival
     assert (arrivals.first_ms, arrivals.last_ms) == (100, 104)
     arrivals.on_proposal()
     assert arrivals.first_ms is None
-    arrivals.on_pool_report(2, 120)  # what the proposal had no room for: no arrival
+    arrivals.on_pool_report(4, 2, 120)  # what the proposal had no room for: no arrival
     assert arrivals.first_ms is None
-    arrivals.on_pool_report(3, 125)
+    arrivals.on_pool_report(2, 3, 125)
     assert arrivals.first_ms == 125
-    arrivals.on_pool_report(0, 130)
+    arrivals.on_pool_report(3, 0, 130)
     assert arrivals.first_ms is None
 
 
 def test_proposal_due_time_rules() -> None:
-    arrivals = Arrivals(first_ms=100, last_ms=110, pool_transaction_count=3)
+    arrivals = Arrivals(first_ms=100, last_ms=110)
     # The quiet time after the last arrival, bounded by the interval after the first.
     assert compute_proposal_due_ms(GATHER, 3, 300, 0, arrivals, 111) == 115
-    busy = Arrivals(first_ms=100, last_ms=118, pool_transaction_count=9)
+    busy = Arrivals(first_ms=100, last_ms=118)
     assert compute_proposal_due_ms(GATHER, 9, 900, 0, busy, 119) == 120
     # The interval since the previous proposal still holds.
     assert compute_proposal_due_ms(GATHER, 3, 300, 100, arrivals, 111) == 120

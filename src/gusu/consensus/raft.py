@@ -434,9 +434,10 @@ class RaftEngine(ConsensusEngine):
 
     def on_event(self, event: Event) -> list[Action]:
         if isinstance(event, TransactionsAvailable):
+            previous = self._pool_transaction_count
             self._pool_transaction_count = max(event.transaction_count, 0)
             self._pool_byte_count = max(event.byte_count, 0)
-            self._arrivals.on_pool_report(self._pool_transaction_count, event.now_ms)
+            self._arrivals.on_pool_report(previous, self._pool_transaction_count, event.now_ms)
             if not self._is_started:
                 return []
             self._now_ms = max(self._now_ms, event.now_ms)

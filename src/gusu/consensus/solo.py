@@ -110,19 +110,16 @@ class Arrivals:
     """When the first of them arrived; None when the engine knows of none."""
     last_ms: int = 0
     """When the pool last reported more transactions than before."""
-    pool_transaction_count: int = 0
-    """The count in the pool's last report (a higher one next is an arrival)."""
 
-    def on_pool_report(self, transaction_count: int, now_ms: int) -> None:
-        """The pool reported `transaction_count`: after admissions (more than before: they arrived now) or a
-        commit (fewer)."""
+    def on_pool_report(self, previous_count: int, transaction_count: int, now_ms: int) -> None:
+        """The pool reported `transaction_count` where the engine knew `previous_count`: after admissions (more:
+        they arrived now) or a commit (fewer)."""
         if transaction_count == 0:
             self.first_ms = None
-        elif transaction_count > self.pool_transaction_count:
+        elif transaction_count > previous_count:
             self.last_ms = now_ms
             if self.first_ms is None:
                 self.first_ms = now_ms
-        self.pool_transaction_count = transaction_count
 
     def on_proposal(self) -> None:
         """A proposal takes what waits. What it has no room for is still there at the next report, which shows
@@ -233,13 +230,14 @@ class SoloEngine(ConsensusEngine):
         self._proposal_hash = None
         self._proposal_transaction_count = 0
         self._arrivals = Arrivals()
-        self._arrivals.on_pool_report(self._pool_transaction_count, event.now_ms)
+        self._arrivals.on_pool_report(0, self._pool_transaction_count, event.now_ms)
         return self._on_idle(event.now_ms)
 
     def _on_transactions_available(self, event: TransactionsAvailable) -> list[Action]:
+        previous = self._pool_transaction_count
         self._pool_transaction_count = max(event.transaction_count, 0)
         self._pool_byte_count = max(event.byte_count, 0)
-        self._arrivals.on_pool_report(self._pool_transaction_count, event.now_ms)
+        self._arrivals.on_pool_report(previous, self._pool_transaction_count, event.now_ms)
         if self._phase is not _Phase.IDLE:
             return []
         return self._on_idle(event.now_ms)
@@ -319,4 +317,4 @@ class SoloEngine(ConsensusEngine):
         after = max(before - transaction_count, 0)
         self._pool_byte_count = 0 if after == 0 else self._pool_byte_count * after // before
         self._pool_transaction_count = after
-        self._arrivals.on_pool_report(after, self._last_proposal_ms)  # fewer: no arrival
+        self._arrivals.on_pool_report(before, after, self._last_proposal_ms)  # fewer: no arrival
