@@ -68,6 +68,8 @@ def test_bench_option_conflicts(runner: CliRunner) -> None:
     assert no_key.exit_code == 1 and "pass --key" in no_key.stderr
     gather = runner.invoke(cli, ["bench", "--block-gather-ms", "20"])
     assert gather.exit_code != 0 and "go with --evm erc20" in gather.stderr
+    gateway = runner.invoke(cli, ["bench", "--gateway-workers", "1"])
+    assert gateway.exit_code != 0 and "go with --evm erc20" in gateway.stderr
 
 
 def test_chain_init_refuses_an_existing_chain(runner: CliRunner, tmp_path: Path) -> None:

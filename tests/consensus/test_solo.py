@@ -21,6 +21,7 @@ from gusu.consensus import (
     ConsensusEngine,
     Event,
     MessageReceived,
+    PrepareProposal,
     ProposalBuilt,
     ScheduleTimer,
     SoloEngine,
@@ -74,6 +75,7 @@ class FakeNode:
         self.pool = 0
         self.timers: dict[tuple[int, int, str], int] = {}
         self.blocks: list[BlockRecord] = []
+        self.prepared: list[PrepareProposal] = []
         self.building: tuple[BuildProposal, Hash, int, int] | None = None
         self.actions: list[Action] = []
 
@@ -137,6 +139,11 @@ class FakeNode:
                 BlockRecord(proposal.height, proposal.timestamp_ms, count, proposed_at, pool_at_proposal)
             )
             return BlockCommitted(proposal.height, built_hash, self.now_ms, proposal.timestamp_ms)
+        if isinstance(action, PrepareProposal):
+            assert self.building is None and action.height == self.tip_height + 1
+            assert action.timestamp_ms > self.tip_time_ms
+            self.prepared.append(action)
+            return None
         raise AssertionError(f"solo emitted {action!r}")
 
 
@@ -179,7 +186,7 @@ def test_default_settings() -> None:
 )
 def test_invalid_setting_is_named(name: str, value: int) -> None:
     with pytest.raises(ConfigError, match=name):
-        SoloSettings(**{name: value})
+        SoloSettings(**{name: value})  # type: ignore[arg-type]
 
 
 # --- pacing ---------------------------------------------------------------------------------
@@ -535,3 +542,118 @@ def test_simulation_keeps_every_rule(
             assert gap >= interval
     if empty_interval == 0:
         assert all(block.transaction_count > 0 for block in blocks)
+
+
+# --- early execution: PrepareProposal ------------------------------------------------------------
+
+EARLY = replace(SETTINGS, early_execution=True)
+
+
+def test_without_early_execution_no_block_is_prepared() -> None:
+    engine = SoloEngine(SETTINGS)
+    engine.on_event(Start(Height(1), 1_000, 1_000))
+    actions = engine.on_event(TransactionsAvailable(1, TX_SIZE, 1_050))
+    assert not any(isinstance(action, PrepareProposal) for action in actions)
+
+
+def test_a_prepared_block_is_proposed_with_the_prepared_timestamp() -> None:
+    engine = SoloEngine(EARLY)
+    assert engine.on_event(Start(Height(1), 1_000, 1_000)) == []
+    # The first transaction arrives before the interval passed: the block is prepared now, proposed later.
+    first = engine.on_event(TransactionsAvailable(1, TX_SIZE, 1_050))
+    assert first == [
+        ScheduleTimer(Height(1), SOLO_ROUND, TIMER_PROPOSE, 150),
+        PrepareProposal(Height(1), SOLO_ROUND, 1_050),
+    ]
+    # More arrive: prepared once per height.
+    assert engine.on_event(TransactionsAvailable(5, 5 * TX_SIZE, 1_100)) == []
+    proposal = engine.on_event(TimerFired(Height(1), SOLO_ROUND, TIMER_PROPOSE, 1_200))
+    assert proposal == [BuildProposal(Height(1), SOLO_ROUND, 1_050)]
+
+
+def test_the_next_height_is_prepared_at_the_commit_when_transactions_wait() -> None:
+    engine = SoloEngine(EARLY)
+    engine.on_event(Start(Height(1), 1_000, 1_000))
+    engine.on_event(TransactionsAvailable(1, TX_SIZE, 1_050))
+    (build,) = engine.on_event(TimerFired(Height(1), SOLO_ROUND, TIMER_PROPOSE, 1_200))
+    assert isinstance(build, BuildProposal)
+    built = block_hash(1, build.timestamp_ms)
+    engine.on_event(ProposalBuilt(Height(1), SOLO_ROUND, built, build.timestamp_ms, 1))
+    # Two more arrived while block 1 was built; the clock stepped back below block 1's timestamp.
+    engine.on_event(TransactionsAvailable(3, 3 * TX_SIZE, 1_210))
+    after = engine.on_event(BlockCommitted(Height(1), built, 1_020, build.timestamp_ms))
+    assert isinstance(after[0], ScheduleTimer)
+    assert after[1] == PrepareProposal(Height(2), SOLO_ROUND, build.timestamp_ms + 1)
+    (proposal,) = engine.on_event(TimerFired(Height(2), SOLO_ROUND, TIMER_PROPOSE, 1_400))
+    assert proposal == BuildProposal(Height(2), SOLO_ROUND, build.timestamp_ms + 1)
+
+
+def test_a_prepared_timestamp_is_forgotten_when_the_pool_empties() -> None:
+    engine = SoloEngine(EARLY)
+    engine.on_event(Start(Height(1), 1_000, 1_000))
+    engine.on_event(TransactionsAvailable(1, TX_SIZE, 1_050))
+    (build,) = engine.on_event(TimerFired(Height(1), SOLO_ROUND, TIMER_PROPOSE, 1_200))
+    assert isinstance(build, BuildProposal)
+    built = block_hash(1, build.timestamp_ms)
+    engine.on_event(ProposalBuilt(Height(1), SOLO_ROUND, built, build.timestamp_ms, 1))
+    engine.on_event(TransactionsAvailable(3, 3 * TX_SIZE, 1_210))
+    # Prepared at the commit from the engine's estimate; the pool's report then says the rest expired.
+    after = engine.on_event(BlockCommitted(Height(1), built, 1_300, build.timestamp_ms))
+    assert PrepareProposal(Height(2), SOLO_ROUND, 1_300) in after
+    assert engine.on_event(TransactionsAvailable(0, 0, 1_301)) == []
+    # An hour later a transaction: its block is stamped now, not with the forgotten time.
+    actions = engine.on_event(TransactionsAvailable(1, TX_SIZE, 3_601_300))
+    assert actions == [BuildProposal(Height(2), SOLO_ROUND, 3_601_300)]
+
+
+def test_a_block_due_at_once_is_not_prepared() -> None:
+    engine = SoloEngine(EARLY)
+    engine.on_event(Start(Height(1), 1_000, 0))
+    # A full pool (or the interval long passed) proposes at once: nothing to execute before.
+    assert engine.on_event(TransactionsAvailable(100, 100 * TX_SIZE, 1_000)) == [
+        BuildProposal(Height(1), SOLO_ROUND, 1_000)
+    ]
+
+
+def test_an_empty_heartbeat_block_is_not_prepared() -> None:
+    engine = SoloEngine(replace(EARLY, empty_block_interval_ms=500))
+    actions = engine.on_event(Start(Height(1), 1_000, 1_000))
+    assert not any(isinstance(action, PrepareProposal) for action in actions)
+
+
+def test_a_restart_forgets_the_prepared_timestamp() -> None:
+    engine = SoloEngine(EARLY)
+    engine.on_event(Start(Height(1), 1_000, 1_000))
+    engine.on_event(TransactionsAvailable(1, TX_SIZE, 1_050))
+    # Restarted later: the block is proposed at once, stamped with the restart's time, not the forgotten one.
+    assert engine.on_event(Start(Height(1), 2_000, 1_000)) == [BuildProposal(Height(1), SOLO_ROUND, 2_000)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 250)), min_size=1, max_size=40))
+def test_early_execution_changes_no_block_only_when_it_is_stamped(steps: list[tuple[int, int]]) -> None:
+    """The same arrivals make the same blocks (heights, sizes, proposal times) with and without early execution;
+    a prepared block's timestamp is never later than its proposal and timestamps strictly increase."""
+    runs = []
+    runs_prepared = []
+    for solo in (SETTINGS, EARLY):
+        node = started(solo)
+        for count, wait_ms in steps:
+            if count:
+                node.admit(count)
+            node.advance(wait_ms)
+        node.advance(2_000)
+        runs.append(node.blocks)
+        runs_prepared.append(node.prepared)
+        early_node = node
+    plain, early = runs
+    assert [(b.height, b.transaction_count, b.proposed_at_ms) for b in plain] == [
+        (b.height, b.transaction_count, b.proposed_at_ms) for b in early
+    ]
+    for block in early:
+        assert block.timestamp_ms <= block.proposed_at_ms
+    prepared = {int(action.height): action.timestamp_ms for action in early_node.prepared}
+    assert all(prepared.get(block.height, block.timestamp_ms) == block.timestamp_ms for block in early)
+    assert not runs_prepared[0]
+    stamps = [block.timestamp_ms for block in early]
+    assert stamps == sorted(set(stamps))

@@ -220,3 +220,15 @@ def test_the_gather_is_set_in_every_node_config_only_when_asked(tmp_path: Path) 
     assert load_config(layout.node_directories[0]).consensus.block_gather_ms == 20
     with pytest.raises(AssertionError, match="render_config"):
         evmbench.rewrite_config_files(layout.directory, 5)  # no longer the line render_config writes
+
+
+def test_the_gateway_setting_gives_the_node_gateways_on_a_free_port(tmp_path: Path) -> None:
+    layout = initialize_chain(tmp_path / "chain", suite_name="ecdsa", api_port=0, scrypt_n=2**10)
+    evmbench.rewrite_gateway_settings(layout.directory, 2)
+    api = load_config(layout.node_directories[0]).api
+    assert api["gateway_workers"] == 2 and api["gateway_port"] == 0
+
+
+def test_gateways_go_with_one_node_only() -> None:
+    with pytest.raises(evmbench.EvmBenchError, match="one node"), evmbench.gusu_target(4, 0, 20, None, 1):
+        pass

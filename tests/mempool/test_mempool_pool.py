@@ -334,6 +334,20 @@ def test_rotation_continues_across_calls() -> None:
     assert len(set(served)) == senders
 
 
+def test_peek_is_what_select_returns_and_moves_no_rotation() -> None:
+    pool = new_pool()
+    for sender in range(6):
+        for nonce in range(2):
+            admit(pool, make_entry(sender, nonce))
+    peeked = [pool.peek(2, 1 << 20, H1) for _ in range(3)]
+    assert peeked[0] == peeked[1] == peeked[2]  # looking ahead, however often, serves no one
+    assert pool.select(2, 1 << 20, H1) == peeked[0]
+    # The select moved the rotation on: the next look ahead starts after the senders it served.
+    after = pool.peek(2, 1 << 20, H1)
+    assert {entry.sender for entry in after}.isdisjoint(entry.sender for entry in peeked[0])
+    assert pool.select(2, 1 << 20, H1) == after
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     flood=st.integers(min_value=50, max_value=400),

@@ -11,16 +11,17 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from gusu.crypto import PrivateKey
 from gusu.crypto.keyfile import decrypt_key_file
 from gusu.execution import BlockContext, TransactionInput
-from gusu.execution.executor import BlockExecutionResult
+from gusu.execution.executor import BlockExecution, BlockExecutionResult
 from gusu.execution.state import StateReader
 from gusu.ledger.chainconfig import ChainConfig, compute_scheduled_change, encode_config_schedule, get_config_at
-from gusu.ledger.types import Address, Hash, Height
+from gusu.ledger.types import Address, Hash, Height, Receipt
 from gusu.node.blocks import CONFIG_SCHEDULE_STATE_KEY, get_config_schedule
 from gusu.node.chain import ChainLayout, initialize_chain, load_node
 from gusu.node.node import Node
@@ -145,28 +146,46 @@ def schedule_change(
 ) -> None:
     """Make `node` execute block `decided_height` with the schedule write a passed governance proposal makes:
     `change` of the configuration then in force, from `effective_height` (every node of a chain must get it)."""
-    execute_block = node._executor.execute_block
+    executor = node._executor
+    start_block = executor.start_block  # itself patched when a test schedules several changes
     genesis = node._genesis
 
-    def execute_with_governance(
-        state: StateReader,
-        block: BlockContext,
-        transactions: Sequence[TransactionInput],
-        *,
-        gas_max: int | None = None,
-    ) -> BlockExecutionResult:
-        result = execute_block(state, block, transactions, gas_max=gas_max)
-        if block.height != decided_height:
-            return result
-        schedule = get_config_schedule(genesis, state)
-        new = compute_scheduled_change(
-            schedule, block.height, effective_height, change(get_config_at(schedule, block.height))
-        )
-        writes = dict(result.writes)
-        writes[CONFIG_SCHEDULE_STATE_KEY] = encode_config_schedule(new)
-        return BlockExecutionResult(result.receipts, tuple(sorted(writes.items())))
+    class GovernedExecution:
+        """The block's execution as `start_block` makes it, ending with the schedule write at `decided_height`."""
 
-    monkeypatch.setattr(node._executor, "execute_block", execute_with_governance)
+        def __init__(self, inner: BlockExecution, state: StateReader, height: Height) -> None:
+            self._inner = inner
+            self._state = state
+            self._height = height
+
+        @property
+        def gas_used(self) -> int:
+            return self._inner.gas_used
+
+        def is_full(self) -> bool:
+            return self._inner.is_full()
+
+        def apply_transaction(self, item: TransactionInput) -> Receipt:
+            return self._inner.apply_transaction(item)
+
+        def finish(self) -> BlockExecutionResult:
+            result = self._inner.finish()
+            if self._height != decided_height:
+                return result
+            schedule = get_config_schedule(genesis, self._state)
+            new = compute_scheduled_change(
+                schedule, self._height, effective_height, change(get_config_at(schedule, self._height))
+            )
+            writes = dict(result.writes)
+            writes[CONFIG_SCHEDULE_STATE_KEY] = encode_config_schedule(new)
+            return BlockExecutionResult(result.receipts, tuple(sorted(writes.items())))
+
+    def start_with_governance(state: StateReader, block: BlockContext, *, gas_max: int | None = None) -> BlockExecution:
+        inner = start_block(state, block, gas_max=gas_max)
+        return cast(BlockExecution, GovernedExecution(inner, state, block.height))
+
+    # Every block, built at once, early or re-executed, runs through `Executor.start_block`.
+    monkeypatch.setattr(executor, "start_block", start_with_governance)
 
 
 def assert_recent_answers_match_store(node: Node) -> int:

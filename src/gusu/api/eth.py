@@ -33,7 +33,6 @@ from gusu.api.errors import EthereumRpcError, InvalidParamsError, MethodNotFound
 from gusu.api.params import Params, describe
 from gusu.api.rpc import MethodSpec, RequestContext, Session
 from gusu.codec import Value, decode, encode
-from gusu.crypto.ecdsa import keccak256
 from gusu.errors import (
     CodecError,
     ConfigError,
@@ -46,7 +45,7 @@ from gusu.errors import (
 )
 from gusu.execution import CallResult
 from gusu.execution.limits import DEFAULT_GAS_SCHEDULE
-from gusu.ledger.ethtx import EthTransaction
+from gusu.ledger.ethtx import EthTransaction, compute_bloom_bits, remember_recovered_sender
 from gusu.ledger.jsonview import JSON, JSONObject
 from gusu.ledger.types import Address, BlockHeader, Hash, Height, Receipt, Transaction
 from gusu.node.eth_service import EthTransactionService
@@ -263,10 +262,9 @@ def compute_bloom(logs: Iterable[tuple[bytes, Sequence[bytes]]]) -> bytes:
     """Ethereum's 2048-bit logs bloom over each log's address and topics (three 11-bit indices each)."""
     bloom = 0
     for address, topics in logs:
-        for item in (address, *topics):
-            digest = keccak256(item)
-            for pair in range(0, 6, 2):
-                bloom |= 1 << (int.from_bytes(digest[pair : pair + 2], "big") & 0x7FF)
+        bloom |= compute_bloom_bits(address)
+        for topic in topics:
+            bloom |= compute_bloom_bits(topic)
     return bloom.to_bytes(BLOOM_BYTES, "big")
 
 
@@ -1212,11 +1210,14 @@ class EthRpc:
             )
         return self._eth_service
 
-    async def _send_raw_transaction(self, params: Params, _context: RequestContext) -> JSON:
+    async def _send_raw_transaction(self, params: Params, context: RequestContext) -> JSON:
         raw = parse_data(params.raw(0), params.what(0))
         if not raw:
             raise InvalidParamsError(f"{params.what(0)} is empty; give the signed transaction as 0x-hex")
         service = self._require_eth_service("eth_sendRawTransaction")
+        sender = context.recovered_senders.get(raw) if context.recovered_senders else None
+        if sender is not None:
+            remember_recovered_sender(raw, sender)
         try:
             transaction_hash = await service.submit_eth_raw_transaction(raw)
         except (EthereumRpcError, InvalidParamsError):

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gusu.api.eth import EthSettings
+from gusu.api.gateway import GatewaySupervisor, start_gateways
 from gusu.api.server import start_api
 from gusu.api.settings import ApiSettings
 from gusu.errors import GusuError, NodeError
@@ -97,8 +98,11 @@ async def serve(directory: Path, *, on_ready: ReadyCallback | None = None) -> No
         # Node gains get_evidence with persisted evidence (issue 7); until then the API answers
         # evidence requests with "unavailable" (NodeApi.evidence). Remove this ignore then.
         server = await start_api(node, api_settings, eth_settings)
-        tune_garbage_collector()
+        gateways: GatewaySupervisor | None = None
         try:
+            if api_settings.gateway_workers:
+                gateways = await start_gateways(api_settings, server.dispatcher, config.node.log_level)
+            tune_garbage_collector()
             config.pid_path.write_text(f"{os.getpid()}\n", encoding="utf-8")
             ready: dict[str, object] = {
                 "ready": True,
@@ -110,12 +114,16 @@ async def serve(directory: Path, *, on_ready: ReadyCallback | None = None) -> No
                 "metrics": f"{server.url}/metrics",
                 "pid": os.getpid(),
             }
+            if gateways is not None:
+                ready["rpc_gateway"] = f"{gateways.url}/rpc"
             if on_ready is not None:
                 on_ready(ready)
             logger.info("serving %s", ready)
             await stop.wait()
             logger.info("stopping")
         finally:
+            if gateways is not None:
+                await gateways.close()
             await server.close()
     finally:
         await node.stop()

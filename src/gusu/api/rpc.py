@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol
 
@@ -86,6 +86,8 @@ class RequestContext:
     session: Session | None = None
     after_reply: list[Callable[[], None]] = field(default_factory=list)
     """Run once the reply is queued for sending (or dropped, for notifications)."""
+    recovered_senders: Mapping[bytes, Address] = field(default_factory=dict)
+    """Senders the node's RPC gateway recovered, by raw Ethereum transaction (`gusu.api.gateway`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,7 +113,7 @@ def _from_http_exception(request: web.Request, exception: web.HTTPException) -> 
     return InvalidRequestError(exception.text or exception.reason)
 
 
-def _errors_middleware(settings: ApiSettings) -> Middleware:
+def errors_middleware(settings: ApiSettings) -> Middleware:
     @web.middleware
     async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
@@ -150,7 +150,7 @@ async def _with_timeout(request: web.Request, handler: Handler, timeout_s: float
         raise
 
 
-def _limit_middleware(limiter: ConnectionLimiter) -> Middleware:
+def limit_middleware(limiter: ConnectionLimiter) -> Middleware:
     @web.middleware
     async def limit(request: web.Request, handler: Handler) -> web.StreamResponse:
         if limiter.open >= limiter.limit:
@@ -167,7 +167,7 @@ def _limit_middleware(limiter: ConnectionLimiter) -> Middleware:
     return limit
 
 
-def _cors_middleware(origins: tuple[str, ...]) -> Middleware:
+def cors_middleware(origins: tuple[str, ...]) -> Middleware:
     any_origin = "*" in origins
 
     @web.middleware
@@ -263,8 +263,8 @@ def create_app(node: NodeService, settings: ApiSettings, eth_settings: EthSettin
     )
     middlewares: list[Middleware] = []
     if settings.cors_origins:
-        middlewares.append(_cors_middleware(settings.cors_origins))
-    middlewares += [_errors_middleware(settings), _limit_middleware(state.limiter)]
+        middlewares.append(cors_middleware(settings.cors_origins))
+    middlewares += [errors_middleware(settings), limit_middleware(state.limiter)]
     app = web.Application(client_max_size=settings.body_bytes_max, middlewares=middlewares)
     app[API_STATE] = state
 
@@ -304,6 +304,11 @@ class ApiServer:
     ws_url: str
     """``ws://host:port/ws``"""
     runner: web.AppRunner
+
+    @property
+    def dispatcher(self) -> RpcDispatcher:
+        """What answers POST /rpc (the RPC gateway's requests too)."""
+        return self.runner.app[API_STATE].dispatcher
 
     async def close(self) -> None:
         """Close WebSockets, finish requests in progress (within shutdown_timeout_s) and stop listening."""

@@ -17,6 +17,7 @@ from gusu.ledger.types import BLOCK_TRANSACTIONS_MAX
 
 MIB = 1024 * 1024
 PORT_MAX = 65535
+GATEWAY_WORKERS_MAX = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +62,23 @@ class ApiSettings:
     work is bounded. At least the most transactions a block holds, so that any one block can be searched."""
     cors_origins: tuple[str, ...] = ()
     """Origins browsers may call from; ``"*"`` allows any. Empty: no CORS headers."""
+    gateway_workers: int = 0
+    """RPC gateway processes serving POST /rpc on `gateway_port` from other cores (`gusu.api.gateway`): they
+    read requests and recover the senders of Ethereum transactions, the node answers. 0: no gateway."""
+    gateway_port: int = 8547
+    """The RPC gateway's port, when `gateway_workers` > 0; 0 picks a free one (the ready record tells)."""
+    gateway_restarts_max: int = 10
+    """Times a gateway process that exited is started again before the node leaves it stopped."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.host, str) or not self.host.strip():
             raise ConfigError("api.host must be a non-empty host name or IP address, e.g. 127.0.0.1")
         _check_int("port", self.port, 0, PORT_MAX)
+        _check_int("gateway_port", self.gateway_port, 0, PORT_MAX)
+        _check_int("gateway_workers", self.gateway_workers, 0, GATEWAY_WORKERS_MAX)
+        _check_int("gateway_restarts_max", self.gateway_restarts_max, 0, None)
+        if self.gateway_workers and self.gateway_port != 0 and self.gateway_port == self.port:
+            raise ConfigError(f"api.gateway_port and api.port are both {self.port}; give the gateway a port of its own")
         for name in (
             "body_bytes_max",
             "batch_requests_max",

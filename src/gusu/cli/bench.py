@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from gusu.api.settings import GATEWAY_WORKERS_MAX
 from gusu.cli.context import CliState, CliUsageError, common_options, get_state, write_json
 from gusu.cli.keystore import load_key
 from gusu.cli.net import get_default_workers
@@ -252,6 +253,13 @@ class _NoProgress:
     "transaction it takes arrived) [default: 0].",
 )
 @click.option(
+    "--gateway-workers",
+    type=click.IntRange(0, GATEWAY_WORKERS_MAX),
+    default=None,
+    help="With --evm and one node: the node's [api] gateway_workers, RPC gateway processes the client sends "
+    "to [default: 0, the node's own port].",
+)
+@click.option(
     "--in-flight",
     type=click.IntRange(1, IN_FLIGHT_MAX),
     default=None,
@@ -366,6 +374,7 @@ def bench_command(
     rounds: int | None,
     block_interval_ms: int | None,
     block_gather_ms: int | None,
+    gateway_workers: int | None,
     in_flight: int | None,
     workers: int | None,
     senders: int,
@@ -407,6 +416,7 @@ def bench_command(
             rounds or 1,
             block_interval_ms,
             block_gather_ms,
+            gateway_workers or 0,
             in_flight,
             rate,
             output_path,
@@ -417,10 +427,12 @@ def bench_command(
         or in_flight is not None
         or block_interval_ms is not None
         or block_gather_ms is not None
+        or gateway_workers is not None
         or rounds is not None
     ):
         raise CliUsageError(
-            "--against-hardhat, --rounds, --block-interval-ms, --block-gather-ms and --in-flight go with --evm erc20"
+            "--against-hardhat, --rounds, --block-interval-ms, --block-gather-ms, --gateway-workers and --in-flight "
+            "go with --evm erc20"
         )
     if rate is not None and window is not None:
         raise CliUsageError("choose one of --rate (open loop) and --window (closed loop)")
@@ -547,6 +559,7 @@ def _run_evm_bench(
     rounds: int,
     block_interval_ms: int | None,
     block_gather_ms: int | None,
+    gateway_workers: int,
     in_flight: int | None,
     rate: float | None,
     output_path: Path | None,
@@ -594,6 +607,7 @@ def _run_evm_bench(
                 against_hardhat=against_hardhat,
                 block_interval_ms=block_interval_ms,
                 block_gather_ms=block_gather_ms,
+                gateway_workers=gateway_workers,
                 rounds=rounds,
                 command=shlex.join(["gusu", *sys.argv[1:]]),
                 progress=progress,

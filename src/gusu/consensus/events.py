@@ -204,6 +204,16 @@ class BuildProposal:
 
 
 @dataclass(frozen=True, slots=True)
+class PrepareProposal:
+    """The block of `height` will be proposed with `timestamp_ms` (a later `BuildProposal` carries the same):
+    the node may start executing pool transactions for it before that (solo's `early_execution`)."""
+
+    height: Height
+    round: Round
+    timestamp_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class CommitBlock:
     height: Height
     round: Round
@@ -267,6 +277,7 @@ class ReportEvidence:
 Action: TypeAlias = (
     ScheduleTimer
     | BuildProposal
+    | PrepareProposal
     | CommitBlock
     | Broadcast
     | AppendWal

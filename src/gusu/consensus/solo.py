@@ -22,7 +22,14 @@ same way. Its rules:
   which case an empty block is made once that long has passed since the
   previous proposal started (a heartbeat for clients watching heights);
 * a block's timestamp is ``max(now_ms, parent timestamp + 1)``, so
-  timestamps strictly increase even if the wall clock steps back.
+  timestamps strictly increase even if the wall clock steps back. With
+  `early_execution` (a node setting, default on in the node's config), "now"
+  is when the block was first expected: once the previous block committed,
+  the first time the pool holds transactions, the engine emits
+  `PrepareProposal` with that timestamp, and the later `BuildProposal` of the
+  height carries the same one; the node meanwhile executes the pool's
+  transactions into the block as they arrive (`gusu.node.early`), so less is
+  left to do when the proposal is due.
 
 Solo commits whatever block the node built, even one that came out empty
 (for instance when every pending transaction is too large for a block):
@@ -57,6 +64,7 @@ from gusu.consensus.events import (
     BuildProposal,
     CommitBlock,
     Event,
+    PrepareProposal,
     ProposalBuilt,
     ScheduleTimer,
     Start,
@@ -93,6 +101,9 @@ class SoloSettings:
     """A proposal waits until no transaction has arrived for this long (at most `max(block_interval_ms,
     block_gather_ms)` after the first it takes arrived), unless the pool holds a full block (module docstring);
     0 proposes as soon as `block_interval_ms` allows."""
+
+    early_execution: bool = False
+    """Emit `PrepareProposal` when a height's block is first expected, and propose it with that timestamp."""
 
     def __post_init__(self) -> None:
         _check_setting("block_interval_ms", self.block_interval_ms, 0, INTERVAL_MS_LIMIT)
@@ -181,6 +192,8 @@ class SoloEngine(ConsensusEngine):
         self._proposal_hash: Hash | None = None
         self._proposal_transaction_count = 0
         self._arrivals = Arrivals()
+        self._prepared_timestamp_ms: int | None = None
+        """This height's block's timestamp once `PrepareProposal` announced it."""
 
     # --- introspection ----------------------------------------------------------------
 
@@ -230,6 +243,7 @@ class SoloEngine(ConsensusEngine):
         self._proposal_hash = None
         self._proposal_transaction_count = 0
         self._arrivals = Arrivals()
+        self._prepared_timestamp_ms = None
         self._arrivals.on_pool_report(0, self._pool_transaction_count, event.now_ms)
         return self._on_idle(event.now_ms)
 
@@ -272,20 +286,33 @@ class SoloEngine(ConsensusEngine):
         self._timer_due_ms = None
         self._proposal_hash = None
         self._proposal_transaction_count = 0
+        self._prepared_timestamp_ms = None
         due = self._compute_due_ms(event.now_ms)
         if due is None:
             return []
-        return self._ensure_timer(event.now_ms, max(due, event.now_ms))
+        return self._ensure_timer(event.now_ms, max(due, event.now_ms)) + self._prepare(event.now_ms)
 
     # --- decisions ----------------------------------------------------------------------------
 
     def _on_idle(self, now_ms: int) -> list[Action]:
         due = self._compute_due_ms(now_ms)
         if due is None:
+            self._prepared_timestamp_ms = None  # no block wanted after all (the pool emptied): stamp it anew
             return []
         if due <= now_ms:
             return [self._propose(now_ms)]
-        return self._ensure_timer(now_ms, due)
+        # The timer first: the prepared block is only a hint, whatever becomes of it the proposal must come.
+        return self._ensure_timer(now_ms, due) + self._prepare(now_ms)
+
+    def _prepare(self, now_ms: int) -> list[Action]:
+        """`PrepareProposal` the first time this height's block is expected, with early execution."""
+        if not self._settings.early_execution or self._prepared_timestamp_ms is not None:
+            return []
+        if self._pool_transaction_count == 0:
+            return []  # an empty block (empty_block_interval_ms) has nothing to execute early
+        timestamp_ms = max(now_ms, self._last_block_time_ms + 1)
+        self._prepared_timestamp_ms = timestamp_ms
+        return [PrepareProposal(self._height, SOLO_ROUND, timestamp_ms)]
 
     def _compute_due_ms(self, now_ms: int) -> int | None:
         """When the next proposal should start, or None if no block is wanted."""
@@ -302,7 +329,11 @@ class SoloEngine(ConsensusEngine):
         self._phase = _Phase.BUILDING
         self._last_proposal_ms = now_ms
         self._arrivals.on_proposal()
-        return BuildProposal(self._height, SOLO_ROUND, max(now_ms, self._last_block_time_ms + 1))
+        timestamp_ms = self._prepared_timestamp_ms
+        if timestamp_ms is None:
+            timestamp_ms = max(now_ms, self._last_block_time_ms + 1)
+        self._prepared_timestamp_ms = None
+        return BuildProposal(self._height, SOLO_ROUND, timestamp_ms)
 
     def _ensure_timer(self, now_ms: int, due_ms: int) -> list[Action]:
         # One pending timer per height: an earlier one will fire and

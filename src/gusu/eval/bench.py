@@ -488,6 +488,8 @@ class ThrowawayNode:
     directory: Path
     process: subprocess.Popen[bytes] | None = None
     endpoint: str = ""
+    rpc_gateway: str = ""
+    """The RPC gateway's JSON-RPC URL, when the node runs one (``[api] gateway_workers``)."""
     dev_key: PrivateKey | None = None
     log_path: Path | None = None
 
@@ -546,6 +548,7 @@ def launch_throwaway_node(
         ready = _read_ready(node.log_path)
         if ready is not None:
             node.endpoint = str(ready["rpc"]).removesuffix("/rpc")
+            node.rpc_gateway = str(ready.get("rpc_gateway", ""))
             return
         code = node.process.poll()
         if code is not None:

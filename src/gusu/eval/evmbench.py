@@ -114,6 +114,7 @@ RECIPIENT_TAG: Final = b"gusu bench evm recipient"
 LOG_TAIL_LINES: Final = 30
 GATHER_DEFAULT_LINE: Final = "block_gather_ms = 0\n"
 """How `gusu.node.config.render_config` writes the setting `--block-gather-ms` changes."""
+API_SECTION_LINE: Final = "[api]\n"
 
 
 class EvmBenchError(BenchError):
@@ -929,32 +930,59 @@ def rewrite_config_files(directory: Path, block_gather_ms: int | None) -> None:
         path.write_text(text.replace(GATHER_DEFAULT_LINE, f"block_gather_ms = {block_gather_ms}\n"), encoding="utf-8")
 
 
-def _prepare_chain(directory: Path, block_interval_ms: int | None, block_gather_ms: int | None) -> None:
+def rewrite_gateway_settings(directory: Path, gateway_workers: int) -> None:
+    """Give the one node's config.toml under `directory` `gateway_workers` RPC gateway processes on a free port."""
+    (path,) = sorted(directory.rglob("config.toml"))
+    text = path.read_text(encoding="utf-8")
+    assert text.count(API_SECTION_LINE) == 1, f"{path} was not written by render_config"
+    path.write_text(
+        text.replace(API_SECTION_LINE, f"{API_SECTION_LINE}gateway_workers = {gateway_workers}\ngateway_port = 0\n"),
+        encoding="utf-8",
+    )
+
+
+def _prepare_chain(
+    directory: Path, block_interval_ms: int | None, block_gather_ms: int | None, gateway_workers: int = 0
+) -> None:
     rewrite_genesis_files(directory, block_interval_ms)
     rewrite_config_files(directory, block_gather_ms)
+    if gateway_workers:
+        rewrite_gateway_settings(directory, gateway_workers)
 
 
 @contextmanager
 def gusu_target(
-    nodes: int, workers: int, block_interval_ms: int | None, block_gather_ms: int | None = None
+    nodes: int,
+    workers: int,
+    block_interval_ms: int | None,
+    block_gather_ms: int | None = None,
+    gateway_workers: int = 0,
 ) -> Iterator[EvmTarget]:
-    """A throw-away `ecdsa` chain running the evm contract: one node, or a network of `nodes` validators."""
+    """A throw-away `ecdsa` chain running the evm contract: one node, or a network of `nodes` validators.
+    With `gateway_workers` (one node only) the client sends to the node's RPC gateway (`gusu.api.gateway`)."""
     if not 1 <= nodes <= NODES_MAX:
         raise EvmBenchError(f"--nodes must be between 1 and {NODES_MAX}")
+    if gateway_workers and nodes != 1:
+        raise EvmBenchError("--gateway-workers goes with one node")
     interval = block_interval_ms if block_interval_ms is not None else dict(DEFAULT_PARAMETERS)["block_interval_ms"]
     pacing = f"block_interval_ms {interval}" + (f", block_gather_ms {block_gather_ms}" if block_gather_ms else "")
+    if gateway_workers:
+        pacing += f", {gateway_workers} RPC gateway processes"
     if nodes == 1:
         node = ThrowawayNode(directory=Path(tempfile.mkdtemp(prefix="gusu-bench-evm-")))
         try:
             launch_throwaway_node(
                 BenchConfig(suite="ecdsa", workers=workers),
                 node,
-                prepare=lambda layout: _prepare_chain(layout.directory, block_interval_ms, block_gather_ms),
+                prepare=lambda layout: _prepare_chain(
+                    layout.directory, block_interval_ms, block_gather_ms, gateway_workers
+                ),
             )
             assert node.process is not None and node.dev_key is not None
+            assert bool(node.rpc_gateway) == bool(gateway_workers), node.rpc_gateway
             yield EvmTarget(
                 "gusu",
-                (node.endpoint + "/rpc",),
+                (node.rpc_gateway or node.endpoint + "/rpc",),
                 node.dev_key.secret,
                 (node.process.pid,),
                 1,
@@ -993,6 +1021,7 @@ def run_evm_bench(
     against_hardhat: bool = False,
     block_interval_ms: int | None = None,
     block_gather_ms: int | None = None,
+    gateway_workers: int = 0,
     rounds: int = 1,
     command: str = "",
     progress: Progress | None = None,
@@ -1019,6 +1048,7 @@ def run_evm_bench(
             "drain_timeout_s": settings.drain_timeout_s,
             "block_interval_ms": block_interval_ms,
             "block_gather_ms": block_gather_ms,
+            "gateway_workers": gateway_workers,
             "rounds": rounds,
             "commit_poll_interval_s": COMMIT_POLL_INTERVAL_S,
             "transaction": "EIP-155 legacy: ERC-20 transfer(fresh recipient, 1), tests/execution/evm/fixtures/Token",
@@ -1028,7 +1058,7 @@ def run_evm_bench(
     runs: list[Callable[[], Any]] = []
     if against_hardhat:
         runs.append(hardhat_node)
-    runs.append(lambda: gusu_target(nodes, workers, block_interval_ms, block_gather_ms))
+    runs.append(lambda: gusu_target(nodes, workers, block_interval_ms, block_gather_ms, gateway_workers))
     for round_ in range(1, rounds + 1):
         for make in runs:
             with make() as target:

@@ -119,6 +119,43 @@ class BlockExecutionResult:
     """The block's net state changes, sorted by key; None means deleted."""
 
 
+class BlockExecution:
+    """A block's execution in progress: `apply_transaction` one at a time, in block order, then `finish`.
+
+    The same steps as `Executor.execute_block` (which is made of them), so a block executed part by part, with
+    the committed state unchanged in between, has exactly the result of executing it at once: a proposer may
+    execute transactions as they arrive (`gusu.node.early`)."""
+
+    __slots__ = ("_block", "_block_state", "_committed", "_executor", "_gas_max", "_gate", "gas_used", "receipts")
+
+    def __init__(self, executor: Executor, state: StateReader, block: BlockContext, gas_max: int | None) -> None:
+        assert gas_max is None or gas_max >= 1
+        self._executor = executor
+        self._block = block
+        self._block_state = BlockState(state)
+        self._committed = CommittedReader(self._block_state)
+        # Governance changes are in force from the next block, so the gate is the same for the whole block.
+        self._gate = read_permission_gate(self._committed)
+        self._gas_max = gas_max
+        self.receipts: list[Receipt] = []
+        self.gas_used = 0
+
+    def is_full(self) -> bool:
+        """True once the receipts so far used `gas_max` gas or more: no transaction may start after that."""
+        return self._gas_max is not None and self.gas_used >= self._gas_max
+
+    def apply_transaction(self, item: TransactionInput) -> Receipt:
+        """Execute `item` next; never raises for a bad transaction (a local fault stops the node)."""
+        assert not self.is_full(), "no transaction starts in a full block"
+        receipt = self._executor._execute_transaction(self._block_state, self._committed, self._gate, self._block, item)
+        self.receipts.append(receipt)
+        self.gas_used += receipt.gas_used
+        return receipt
+
+    def finish(self) -> BlockExecutionResult:
+        return BlockExecutionResult(receipts=tuple(self.receipts), writes=self._block_state.compute_net_writes())
+
+
 @dataclass(frozen=True, slots=True)
 class CallResult:
     return_value: bytes
@@ -182,26 +219,16 @@ class Executor:
         least one transaction), and the rest stay in the pool for later blocks. Gas follows execution cost, so
         this bounds how long the block takes to build and to re-execute on every validator.
         """
-        block_state = BlockState(state)
-        committed = CommittedReader(block_state)
-        # Governance changes are in force from the next block, so the gate is the same for the whole block.
-        gate = read_permission_gate(committed)
-        if gas_max is None:
-            receipts = tuple(
-                self._execute_transaction(block_state, committed, gate, block, item) for item in transactions
-            )
-        else:
-            assert gas_max >= 1
-            executed: list[Receipt] = []
-            gas_used = 0
-            for item in transactions:
-                if gas_used >= gas_max:
-                    break
-                receipt = self._execute_transaction(block_state, committed, gate, block, item)
-                executed.append(receipt)
-                gas_used += receipt.gas_used
-            receipts = tuple(executed)
-        return BlockExecutionResult(receipts=receipts, writes=block_state.compute_net_writes())
+        execution = self.start_block(state, block, gas_max=gas_max)
+        for item in transactions:
+            if execution.is_full():
+                break
+            execution.apply_transaction(item)
+        return execution.finish()
+
+    def start_block(self, state: StateReader, block: BlockContext, *, gas_max: int | None = None) -> BlockExecution:
+        """A block executed one transaction at a time (`execute_block` is this, over a whole list)."""
+        return BlockExecution(self, state, block, gas_max)
 
     def _execute_transaction(
         self,

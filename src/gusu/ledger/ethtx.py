@@ -26,6 +26,7 @@ Other transaction types (EIP-4844 blobs, EIP-7702 delegations) are refused by na
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -201,7 +202,27 @@ def decode_eth_transaction(raw: bytes, *, chain_id: int | None, is_unprotected_a
     return transaction
 
 
-def _decode_eth_transaction(raw: bytes, chain_id: int | None, is_unprotected_allowed: bool) -> EthTransaction:
+def remember_recovered_sender(raw: bytes, sender: Address) -> bool:
+    """Decode `raw` with `sender` as the account its signature recovers, recovered elsewhere, and keep it
+    for `decode_eth_transaction`; False (nothing kept) if `raw` is malformed or already kept.
+
+    For a node's own RPC gateway processes (`gusu.api.gateway`), which recover the senders of the
+    transactions they forward on another core: recovering is most of the cost of decoding. Only a process of
+    the node's own may supply `sender` (it is not checked: checking costs what recovering does); the chain-id
+    checks still run when the transaction is decoded for a chain."""
+    if not isinstance(raw, bytes) or _decoded.get(raw) is not None:
+        return False
+    try:
+        transaction = _decode_eth_transaction(raw, None, True, sender)
+    except (TransactionError, TransactionTooLargeError):
+        return False
+    _decoded.put(raw, transaction)
+    return True
+
+
+def _decode_eth_transaction(
+    raw: bytes, chain_id: int | None, is_unprotected_allowed: bool, sender: Address | None = None
+) -> EthTransaction:
     if not isinstance(raw, bytes):
         raise TransactionError("a raw Ethereum transaction is bytes")
     if len(raw) > ETH_TRANSACTION_BYTES_MAX:
@@ -212,9 +233,9 @@ def _decode_eth_transaction(raw: bytes, chain_id: int | None, is_unprotected_all
         raise TransactionError("the Ethereum transaction is empty")
     first = raw[0]
     if first >= 0xC0:
-        return _decode_legacy(raw, chain_id, is_unprotected_allowed)
+        return _decode_legacy(raw, chain_id, is_unprotected_allowed, sender)
     if first in _TYPED_FIELD_COUNTS:
-        return _decode_typed(raw, EthTransactionType(first), chain_id)
+        return _decode_typed(raw, EthTransactionType(first), chain_id, sender)
     if first in _REFUSED_TYPES:
         raise TransactionError(f"transaction type {first} ({_REFUSED_TYPES[first]}) is not supported on Gusu")
     if first <= 0x7F:
@@ -240,7 +261,9 @@ def _short(error: Exception) -> str:
     return str(error.args[0] if error.args else error)[:200]
 
 
-def _decode_legacy(raw: bytes, expected_chain_id: int | None, is_unprotected_allowed: bool) -> EthTransaction:
+def _decode_legacy(
+    raw: bytes, expected_chain_id: int | None, is_unprotected_allowed: bool, sender: Address | None
+) -> EthTransaction:
     items = _decode_rlp_list(raw, _LEGACY_FIELD_COUNT, "legacy transaction")
     nonce = _get_nonce(items[0])
     gas_price = _get_uint(items[1], "gasPrice", ETH_UINT256_MAX)
@@ -263,7 +286,8 @@ def _decode_legacy(raw: bytes, expected_chain_id: int | None, is_unprotected_all
         raise TransactionError(f"the legacy transaction's v is {v}; it must be 27, 28 or chain_id * 2 + 35 or 36")
     if chain_id is not None:
         _validate_chain_id(chain_id, expected_chain_id)
-    signing_hash = keccak256(encode_rlp(cast(list[RlpItem], unsigned)))
+    if sender is None:  # the signing payload serves only to recover the sender
+        sender = _recover_sender(keccak256(encode_rlp(cast(list[RlpItem], unsigned))), y_parity, r, s)
     return EthTransaction(
         transaction_type=EthTransactionType.LEGACY,
         chain_id=chain_id,
@@ -278,13 +302,15 @@ def _decode_legacy(raw: bytes, expected_chain_id: int | None, is_unprotected_all
         y_parity=y_parity,
         r=r,
         s=s,
-        sender=_recover_sender(signing_hash, y_parity, r, s),
+        sender=sender,
         transaction_hash=compute_eth_transaction_hash(raw),
         raw=raw,
     )
 
 
-def _decode_typed(raw: bytes, transaction_type: EthTransactionType, expected_chain_id: int | None) -> EthTransaction:
+def _decode_typed(
+    raw: bytes, transaction_type: EthTransactionType, expected_chain_id: int | None, sender: Address | None
+) -> EthTransaction:
     what = f"type {int(transaction_type)} transaction"
     items = _decode_rlp_list(raw[1:], _TYPED_FIELD_COUNTS[transaction_type], what)
     chain_id = _get_uint(items[0], "chainId", ETH_CHAIN_ID_MAX)
@@ -308,7 +334,9 @@ def _decode_typed(raw: bytes, transaction_type: EthTransactionType, expected_cha
     access_list = _get_access_list(rest[4])
     y_parity = _get_uint(rest[5], "yParity", 1)
     r, s = _get_signature_values(rest[6], rest[7])
-    signing_hash = keccak256(bytes([transaction_type]) + encode_rlp(cast(list[RlpItem], items[:-3])))
+    if sender is None:  # the signing payload serves only to recover the sender
+        signing_hash = keccak256(bytes([transaction_type]) + encode_rlp(cast(list[RlpItem], items[:-3])))
+        sender = _recover_sender(signing_hash, y_parity, r, s)
     return EthTransaction(
         transaction_type=transaction_type,
         chain_id=chain_id,
@@ -323,7 +351,7 @@ def _decode_typed(raw: bytes, transaction_type: EthTransactionType, expected_cha
         y_parity=y_parity,
         r=r,
         s=s,
-        sender=_recover_sender(signing_hash, y_parity, r, s),
+        sender=sender,
         transaction_hash=compute_eth_transaction_hash(raw),
         raw=raw,
     )
@@ -535,3 +563,19 @@ def decode_block_item(item: bytes) -> Transaction | EthTransaction:
     if is_eth_block_item(item):
         return decode_eth_transaction(decode_eth_block_item(item), chain_id=None)
     return decode_transaction(item)
+
+
+BLOOM_ITEMS_CACHED = 4096
+"""Addresses and topics whose logs-bloom bits are kept: a token's address and event signature recur in every log
+of it, and the bits cost a keccak each."""
+
+
+@functools.lru_cache(maxsize=BLOOM_ITEMS_CACHED)
+def compute_bloom_bits(item: bytes) -> int:
+    """The three bloom bits of one address or topic, as an integer (bit 0 is the bloom's last bit)."""
+    digest = keccak256(item)
+    return (
+        (1 << (int.from_bytes(digest[0:2], "big") & 2047))
+        | (1 << (int.from_bytes(digest[2:4], "big") & 2047))
+        | (1 << (int.from_bytes(digest[4:6], "big") & 2047))
+    )

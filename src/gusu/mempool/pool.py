@@ -518,9 +518,23 @@ class Mempool:
         `height` are skipped. The rotation continues on the next call after
         the last sender served, so no sender starves however small blocks are.
         """
+        selected, last_served = self._select(transactions_max, bytes_max, height)
+        if last_served is not None:
+            self._rotate_past(last_served)
+        return selected
+
+    def peek(self, transactions_max: int, bytes_max: int, height: Height) -> list[PoolTransaction]:
+        """What `select` would return now, without moving the rotation on: a look ahead (a proposer executing
+        its next block early, `gusu.node.early`) must not change which senders the next block serves first."""
+        selected, _ = self._select(transactions_max, bytes_max, height)
+        return selected
+
+    def _select(
+        self, transactions_max: int, bytes_max: int, height: Height
+    ) -> tuple[list[PoolTransaction], Address | None]:
         selected: list[PoolTransaction] = []
         if transactions_max <= 0 or bytes_max <= 0 or not self._entries:
-            return selected
+            return selected, None
         bytes_left = bytes_max
         last_served: Address | None = None
         is_full = False
@@ -558,9 +572,7 @@ class Mempool:
                 if len(selected) >= transactions_max or bytes_left <= 0:
                     is_full = True
                     break
-        if last_served is not None:
-            self._rotate_past(last_served)
-        return selected
+        return selected, last_served
 
     def _rotate_past(self, address: Address) -> None:
         """Move every sender up to and including `address` to the end of the rotation."""

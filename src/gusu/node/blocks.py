@@ -339,51 +339,108 @@ def build_block(
     on a chain with a `block_gas_max` it stops where a proposer would have, and a block with transactions past
     that point is invalid (InvalidBlockError), which bounds what a lying proposer can make every validator run.
     """
-    height = Height(parent.height + 1)
-    assert height == rules.height, "the rules of another height"
-    context = BlockContext(chain_id=rules.chain_id, height=height, timestamp_ms=timestamp_ms, proposer=proposer)
-    limits = [limit for limit in (gas_max, rules.block_gas_max) if limit is not None]
-    result = executor.execute_block(
-        state,
-        context,
-        [TransactionInput(entry.transaction, entry.transaction_id, entry.sender) for entry in entries],
-        gas_max=min(limits) if limits else None,
-    )
-    if gas_max is None and len(result.receipts) < len(entries):
-        used = sum(receipt.gas_used for receipt in result.receipts)
+    builder = BlockBuilder(rules, executor, state, state_tree, parent, parent_hash, timestamp_ms, proposer, gas_max)
+    for entry in entries:
+        if not builder.add(entry):
+            break
+    if gas_max is None and len(builder.entries) < len(entries):
+        used = builder.gas_used
         raise InvalidBlockError(
-            f"block {height} holds {len(entries)} transactions, but its first {len(result.receipts)} used {used} "
-            f"gas, which reached the chain's block_gas_max of {rules.block_gas_max}: no transaction may start "
-            "after that"
+            f"block {builder.height} holds {len(entries)} transactions, but its first {len(builder.entries)} used "
+            f"{used} gas, which reached the chain's block_gas_max of {rules.block_gas_max}: no transaction may "
+            "start after that"
         )
-    entries = entries[: len(result.receipts)]
-    suite = rules.suite
-    tree_update = compute_state_update(suite, state_tree, height, result.writes)
-    transaction_ids = tuple(entry.transaction_id for entry in entries)
-    header = BlockHeader(
-        chain_id=rules.chain_id,
-        height=height,
-        parent_hash=parent_hash,
-        timestamp_ms=timestamp_ms,
-        proposer=proposer,
-        transactions_root=compute_transactions_root(suite, transaction_ids),
-        receipts_root=compute_receipts_root(suite, result.receipts),
-        state_root=tree_update.root,
-        validators_hash=rules.validators_hash,
-        next_validators_hash=rules.next_validators_hash,
-        transaction_count=len(entries),
+    return builder.finish()
+
+
+class BlockBuilder:
+    """`build_block` one transaction at a time: `add` each in block order, then `finish` (once).
+
+    A proposer with early execution (`gusu.node.early`) adds the pool's transactions as they arrive and the
+    rest when the proposal is due; with the state after `parent` unchanged in between, the block is the one
+    `build_block` makes of the same transactions (`gusu.execution.executor.BlockExecution`)."""
+
+    __slots__ = (
+        "_execution",
+        "_parent_hash",
+        "_proposer",
+        "_rules",
+        "_state_tree",
+        "_timestamp_ms",
+        "entries",
+        "height",
     )
-    return CommittedBlock(
-        header=header,
-        block_hash=compute_block_hash(suite, header),
-        transaction_ids=transaction_ids,
-        raw_transactions=tuple(entry.raw for entry in entries),
-        senders=tuple(entry.sender for entry in entries),
-        receipts=result.receipts,
-        writes=result.writes,
-        certificate=None,
-        tree_update=tree_update,
-    )
+
+    def __init__(
+        self,
+        rules: BlockRules,
+        executor: Executor,
+        state: StateReader,
+        state_tree: StateTree,
+        parent: BlockHeader,
+        parent_hash: Hash,
+        timestamp_ms: int,
+        proposer: Address,
+        gas_max: int | None = None,
+    ) -> None:
+        self.height = Height(parent.height + 1)
+        assert self.height == rules.height, "the rules of another height"
+        self._rules = rules
+        self._state_tree = state_tree
+        self._parent_hash = parent_hash
+        self._timestamp_ms = timestamp_ms
+        self._proposer = proposer
+        context = BlockContext(
+            chain_id=rules.chain_id, height=self.height, timestamp_ms=timestamp_ms, proposer=proposer
+        )
+        limits = [limit for limit in (gas_max, rules.block_gas_max) if limit is not None]
+        self._execution = executor.start_block(state, context, gas_max=min(limits) if limits else None)
+        self.entries: list[PoolTransaction] = []
+
+    @property
+    def gas_used(self) -> int:
+        return self._execution.gas_used
+
+    def add(self, entry: PoolTransaction) -> bool:
+        """Execute `entry` into the block; False (nothing done) once the block's gas is used up."""
+        if self._execution.is_full():
+            return False
+        self._execution.apply_transaction(TransactionInput(entry.transaction, entry.transaction_id, entry.sender))
+        self.entries.append(entry)
+        return True
+
+    def finish(self) -> CommittedBlock:
+        result = self._execution.finish()
+        rules = self._rules
+        suite = rules.suite
+        entries = self.entries
+        height = self.height
+        tree_update = compute_state_update(suite, self._state_tree, height, result.writes)
+        transaction_ids = tuple(entry.transaction_id for entry in entries)
+        header = BlockHeader(
+            chain_id=rules.chain_id,
+            height=height,
+            parent_hash=self._parent_hash,
+            timestamp_ms=self._timestamp_ms,
+            proposer=self._proposer,
+            transactions_root=compute_transactions_root(suite, transaction_ids),
+            receipts_root=compute_receipts_root(suite, result.receipts),
+            state_root=tree_update.root,
+            validators_hash=rules.validators_hash,
+            next_validators_hash=rules.next_validators_hash,
+            transaction_count=len(entries),
+        )
+        return CommittedBlock(
+            header=header,
+            block_hash=compute_block_hash(suite, header),
+            transaction_ids=transaction_ids,
+            raw_transactions=tuple(entry.raw for entry in entries),
+            senders=tuple(entry.sender for entry in entries),
+            receipts=result.receipts,
+            writes=result.writes,
+            certificate=None,
+            tree_update=tree_update,
+        )
 
 
 def validate_execution(header: BlockHeader, built: CommittedBlock) -> None:

@@ -162,6 +162,9 @@ class ConsensusSettings:
     """Solo and a Raft leader: a block waits at least this long after the first transaction no block has taken
     arrived, so that transactions sent together go in one block (`gusu.consensus.solo`); 0: propose as soon as
     the block interval allows. Tendermint gathers by its timeout_commit (genesis `block_interval_ms`) instead."""
+    early_execution: bool = True
+    """Solo: execute the next block's transactions while they arrive, before the block is due (`gusu.node.early`);
+    the block is the same, it is only ready sooner."""
     proposal_gas_max: int = PROPOSAL_GAS_MAX_DEFAULT
     """This node's own blocks stop taking transactions once they used this much gas (the last one may pass it).
 
@@ -175,6 +178,8 @@ class ConsensusSettings:
             raise ConfigError("[consensus] empty_block_interval_ms must be between 0 and 3600000")
         if not 0 <= self.block_gather_ms <= 3_600_000:
             raise ConfigError("[consensus] block_gather_ms must be between 0 and 3600000")
+        if not isinstance(self.early_execution, bool):
+            raise ConfigError("[consensus] early_execution must be true or false")
         if not PROPOSAL_GAS_MAX_MIN <= self.proposal_gas_max <= PROPOSAL_GAS_MAX_LIMIT:
             raise ConfigError(
                 f"[consensus] proposal_gas_max must be between {PROPOSAL_GAS_MAX_MIN} and {PROPOSAL_GAS_MAX_LIMIT}"

@@ -36,6 +36,7 @@ from gusu.consensus import (
     CommitBlock,
     ConsensusEngine,
     Event,
+    PrepareProposal,
     ReportEvidence,
     RewriteWal,
     ScheduleTimer,
@@ -64,6 +65,9 @@ class ActionHandler(Protocol):
     def apply_schedule_timer(self, action: ScheduleTimer) -> None: ...
 
     def apply_build_proposal(self, action: BuildProposal) -> Event | None: ...
+
+    def apply_prepare_proposal(self, action: PrepareProposal) -> None:
+        """Only a hint: the block of that height and timestamp may be started early (or not at all)."""
 
     def apply_validate_proposal(self, action: ValidateProposal) -> Event | None: ...
 
@@ -123,6 +127,8 @@ class EngineDriver:
             handler.apply_rewrite_wal(action)
         elif isinstance(action, BuildProposal):
             return handler.apply_build_proposal(action)
+        elif isinstance(action, PrepareProposal):
+            handler.apply_prepare_proposal(action)
         elif isinstance(action, ValidateProposal):
             return handler.apply_validate_proposal(action)
         elif isinstance(action, CommitBlock):

@@ -48,3 +48,9 @@ class NodeCounters:
     """Messages not queued because a peer's outbox was full (it reads too slowly, or not at all)."""
     body_requests_refused: int = 0
     """Block-body requests not answered because the peer asked too often."""
+    early_blocks: int = 0
+    """Own blocks that used what early execution had executed (`gusu.node.early`)."""
+    early_transactions: int = 0
+    """Transactions those blocks had executed before their proposal was due."""
+    early_dropped: int = 0
+    """Blocks executed early but dropped: the pool, the tip or the rules changed under them (built anew)."""

@@ -35,6 +35,7 @@ from gusu.consensus import (
     ConsensusEngine,
     Event,
     PeersChanged,
+    PrepareProposal,
     ProposalBuilt,
     ReportEvidence,
     RewriteWal,
@@ -126,6 +127,7 @@ from gusu.node.backup import (
     take_backup_request,
 )
 from gusu.node.blocks import (
+    BlockBuilder,
     BlockRules,
     build_block,
     compute_block_rules,
@@ -138,6 +140,7 @@ from gusu.node.blocks import (
 from gusu.node.config import NodeConfig
 from gusu.node.debug import ReceivedMessageLog
 from gusu.node.driver import EngineDriver
+from gusu.node.early import EARLY_POOL_TRANSACTIONS_MAX, EarlyBlock
 from gusu.node.evidence import EVIDENCE_FILE_NAME, EvidenceLog
 from gusu.node.journal import GroupAppender, RecordLog, read_records
 from gusu.node.metrics import HistogramRecorder, NodeCounters
@@ -348,7 +351,7 @@ class Node:
             get_store=lambda: self.store,
             get_next_height=lambda: Height(self.height + 1),
             clock=clock,
-            on_admitted=lambda: self._on_engine_event(self.get_pool_event()),
+            on_admitted=self._on_admitted,
         )
         self._verifying = self._admission.verifying
         self._admitted_at_ms = self._admission.admitted_at_ms
@@ -356,6 +359,9 @@ class Node:
         self._tip_header: BlockHeader | None = None
         self._tip_hash = ZERO_HASH
         self._proposal: CommittedBlock | None = None
+        self._early: EarlyBlock | None = None
+        """The next block, executed while its transactions arrive (`gusu.node.early`)."""
+        self._early_scheduled = False
         self._timers: dict[tuple[int, int, str], asyncio.TimerHandle] = {}
         self._listeners: list[BlockListener] = []
         self._counters = NodeCounters()
@@ -1092,6 +1098,10 @@ class Node:
         """The local fault that stopped the node, if one did."""
         return self._fatal
 
+    def _on_admitted(self) -> None:
+        self._on_engine_event(self.get_pool_event())
+        self._schedule_early_execution()
+
     def get_pool_event(self) -> TransactionsAvailable:
         return TransactionsAvailable(self._mempool.transaction_count, self._mempool.byte_count, self._clock())
 
@@ -1176,10 +1186,84 @@ class Node:
     def _build_block(self, height: Height, timestamp_ms: int) -> tuple[RawBlock, CommittedBlock]:
         rules = self._rules  # the limits in force at this height, which governance may have changed
         entries = self._mempool.select(rules.block_transactions_max, rules.block_bytes_max, height)
-        # Capped by gas too: a block heavier than a round can build, re-execute and store only costs rounds.
-        gas_max = self._config.consensus.proposal_gas_max
-        outcome = self._execute_block(height, timestamp_ms, self._address, entries, gas_max=gas_max)
+        early, self._early = self._early, None
+        if (
+            early is not None
+            and early.is_for(height, timestamp_ms, self._tip_hash, rules, self.store)
+            and early.is_prefix_of(entries)
+        ):
+            builder = early.builder  # the block so far: execute the rest (`gusu.node.early`)
+            self._counters.early_blocks += 1
+            self._counters.early_transactions += len(builder.entries)
+            for entry in entries[len(builder.entries) :]:
+                if not builder.add(entry):
+                    break
+            outcome = builder.finish()
+        else:
+            if early is not None:
+                self._counters.early_dropped += 1
+            # Capped by gas too: a block heavier than a round can build, re-execute and store only costs rounds.
+            gas_max = self._config.consensus.proposal_gas_max
+            outcome = self._execute_block(height, timestamp_ms, self._address, entries, gas_max=gas_max)
         return RawBlock(outcome.header, outcome.raw_transactions), outcome
+
+    def apply_prepare_proposal(self, action: PrepareProposal) -> None:
+        """Start executing the block of `action.height` early (`gusu.node.early`)."""
+        parent = self._tip_header
+        if not self._config.consensus.early_execution or parent is None or action.height != parent.height + 1:
+            return
+        builder = BlockBuilder(
+            self._rules,
+            self._executor,
+            self.store,
+            self.store.state_tree,
+            parent,
+            self._tip_hash,
+            action.timestamp_ms,
+            self._address,
+            self._config.consensus.proposal_gas_max,
+        )
+        self._early = EarlyBlock(action.height, action.timestamp_ms, self._tip_hash, self._rules, self.store, builder)
+        self._schedule_early_execution()
+
+    def _schedule_early_execution(self) -> None:
+        if self._early is not None and not self._early_scheduled:
+            self._early_scheduled = True
+            asyncio.get_running_loop().call_soon(self._execute_early)
+
+    def _execute_early(self) -> None:
+        """One slice of early execution, between requests; then another, while the pool has more for the block."""
+        self._early_scheduled = False
+        early = self._early
+        parent = self._tip_header
+        if early is None or not self._running or parent is None:
+            return
+        rules = self._rules
+        if not early.is_for(Height(parent.height + 1), early.timestamp_ms, self._tip_hash, rules, self.store):
+            self._early = None
+            self._counters.early_dropped += 1
+            return
+        if self._mempool.transaction_count > EARLY_POOL_TRANSACTIONS_MAX:
+            return
+        selection = self._mempool.peek(rules.block_transactions_max, rules.block_bytes_max, early.height)
+        if not early.is_prefix_of(selection):
+            self._early = None  # the pool changed under it: the block will be built at once, as without
+            self._counters.early_dropped += 1
+            return
+        next_slice = early.get_next_slice(selection)
+        try:
+            for entry in next_slice:
+                if not early.builder.add(entry):
+                    return
+        except (StorageError, MemoryError) as error:
+            self._early = None
+            self._fail_stop(error)
+            return
+        except BaseException:
+            self._early = None  # a fault of ours: the block is built from scratch (and fails there too)
+            raise
+        if len(early.builder.entries) < len(selection):
+            self._schedule_early_execution()
 
     def _execute_block(
         self,
@@ -1867,6 +1951,9 @@ class Node:
                 "gusu_gossip_transactions_dropped_total": float(self._counters.gossip_dropped),
                 "gusu_outbox_messages_dropped_total": float(self._counters.outbox_dropped),
                 "gusu_body_requests_refused_total": float(self._proposals.body_requests_refused),
+                "gusu_early_blocks_total": float(self._counters.early_blocks),
+                "gusu_early_transactions_total": float(self._counters.early_transactions),
+                "gusu_early_blocks_dropped_total": float(self._counters.early_dropped),
             },
         )
 

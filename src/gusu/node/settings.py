@@ -31,6 +31,7 @@ def compute_chain_settings(genesis: Genesis, config: NodeConfig) -> tuple[SoloSe
         block_bytes_max=get_genesis_parameter(genesis, "block_bytes_max"),
         empty_block_interval_ms=config.consensus.empty_block_interval_ms,
         block_gather_ms=config.consensus.block_gather_ms,
+        early_execution=config.consensus.early_execution,
     )
     # Block validity depends on the window, so it comes from genesis alone (else the shared default), never
     # from this node's config: nodes configured differently would otherwise disagree on which blocks are valid.

@@ -48,13 +48,12 @@ from gusu.eval.simulation.crypto import compute_sim_address, sign_sim_digest
 from gusu.execution import (
     BlockContext,
     Executor,
-    TransactionInput,
     compute_execution_limits,
     compute_state_key,
     get_default_registry,
 )
 from gusu.execution.encoding import decode_int
-from gusu.execution.executor import BlockExecutionResult
+from gusu.execution.executor import BlockExecution, BlockExecutionResult
 from gusu.execution.state import StateReader
 from gusu.ledger.chainconfig import (
     ChainConfig,
@@ -197,21 +196,35 @@ class ScheduleExecutor(Executor):
         super().__init__(get_default_registry(), compute_execution_limits(get_genesis().parameters))
         self._changes = dict(changes)
 
-    def execute_block(
+    def start_block(self, state: StateReader, block: BlockContext, *, gas_max: int | None = None) -> BlockExecution:
+        return _ScheduledBlockExecution(self, state, block, gas_max, self._changes.get(block.height))
+
+
+class _ScheduledBlockExecution(BlockExecution):
+    """A block's execution that ends with the schedule write of the change decided at its height, if any."""
+
+    __slots__ = ("_change", "_height", "_state")
+
+    def __init__(
         self,
+        executor: Executor,
         state: StateReader,
         block: BlockContext,
-        transactions: Sequence[TransactionInput],
-        *,
-        gas_max: int | None = None,
-    ) -> BlockExecutionResult:
-        result = super().execute_block(state, block, transactions, gas_max=gas_max)
-        change = self._changes.get(block.height)
-        if change is None:
+        gas_max: int | None,
+        change: tuple[Height, ChainConfig] | None,
+    ) -> None:
+        super().__init__(executor, state, block, gas_max)
+        self._state = state
+        self._height = block.height
+        self._change = change
+
+    def finish(self) -> BlockExecutionResult:
+        result = super().finish()
+        if self._change is None:
             return result
-        effective_height, config = change
+        effective_height, config = self._change
         schedule = compute_scheduled_change(
-            get_config_schedule(get_genesis(), state), block.height, effective_height, config
+            get_config_schedule(get_genesis(), self._state), self._height, effective_height, config
         )
         writes = dict(result.writes)
         writes[CONFIG_SCHEDULE_STATE_KEY] = encode_config_schedule(schedule)

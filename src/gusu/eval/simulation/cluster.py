@@ -71,6 +71,7 @@ from gusu.consensus import (
     Event,
     MessageReceived,
     PeersChanged,
+    PrepareProposal,
     ProposalBuilt,
     ProposalValidated,
     ReportEvidence,
@@ -642,6 +643,9 @@ class _SimActions:
     def apply_build_proposal(self, action: BuildProposal) -> Event | None:
         self._simulation._build(self._node, action)
         return None
+
+    def apply_prepare_proposal(self, action: PrepareProposal) -> None:
+        pass  # the simulated nodes build their blocks when proposing, without early execution
 
     def apply_validate_proposal(self, action: ValidateProposal) -> Event | None:
         self._simulation._validate(self._node, action)

@@ -81,8 +81,11 @@ class EthExecution:
 
 def read_evm_settings(state: StateReader) -> EvmSettings | None:
     """The chain's EVM settings in committed `state`, or None if the chain does not run the evm contract."""
-    raw = state.get(compute_state_key(EVM_CONTRACT, SETTINGS_KEY))
+    raw = state.get(_SETTINGS_STATE_KEY)
     return None if raw is None else decode_evm_settings(raw)
+
+
+_SETTINGS_STATE_KEY = compute_state_key(EVM_CONTRACT, SETTINGS_KEY)
 
 
 def read_eth_account(state: StateReader, address: bytes) -> tuple[int, int]:

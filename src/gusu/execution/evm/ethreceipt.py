@@ -23,11 +23,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gusu.codec import decode, expect_bytes, expect_list
-from gusu.crypto.ecdsa import keccak256
 from gusu.errors import CodecError
 from gusu.execution.evm.contract import EVM_CONTRACT, LOG_EVENT
 from gusu.execution.evm.engine import EvmLog
-from gusu.ledger.ethtx import EthTransaction
+from gusu.ledger.ethtx import EthTransaction, compute_bloom_bits
 from gusu.ledger.types import ADDRESS_SIZE, HASH_SIZE, Address, Event, Hash, Receipt
 
 LOGS_BLOOM_BYTES = 256
@@ -84,10 +83,9 @@ def compute_logs_bloom(logs: Iterable[EvmLog]) -> bytes:
     first three pairs of bytes of its keccak-256 (11 bits each), big-endian bit order."""
     bloom = 0
     for log in logs:
-        for item in (log.address, *log.topics):
-            digest = keccak256(item)
-            for index in range(0, 6, 2):
-                bloom |= 1 << (int.from_bytes(digest[index : index + 2], "big") & 2047)
+        bloom |= compute_bloom_bits(log.address)
+        for topic in log.topics:
+            bloom |= compute_bloom_bits(topic)
     return bloom.to_bytes(LOGS_BLOOM_BYTES, "big")
 
 
