@@ -680,3 +680,25 @@ def test_post_rpc_answers_503_once_the_node_is_gone() -> None:
         assert [body for body, _ in dispatcher.seen] == [b"first"]
 
     run_gateway_app(scenario, dispatcher, ApiSettings(port=0))
+
+
+def test_the_gateway_answers_cors_as_the_nodes_port_does() -> None:
+    dispatcher = FakeDispatcher()
+    origin = "https://app.example"
+
+    async def scenario(client: Client, channels: ChannelPair) -> None:
+        preflight = await client.options("/rpc", headers={"Origin": origin, "Access-Control-Request-Method": "POST"})
+        assert preflight.status == 204 and preflight.headers["Access-Control-Allow-Origin"] == origin
+        answered = await client.post("/rpc", data=b"{}", headers={"Origin": origin})
+        assert answered.headers["Access-Control-Allow-Origin"] == origin
+        stranger = await client.post("/rpc", data=b"{}", headers={"Origin": "https://other.example"})
+        assert "Access-Control-Allow-Origin" not in stranger.headers
+
+    run_gateway_app(scenario, dispatcher, ApiSettings(port=0, cors_origins=(origin,)))
+
+
+def test_a_gateway_started_with_unusable_settings_says_so() -> None:
+    from gusu.api.gateway import main
+
+    assert main(["--settings", "{not json", "--listen-fd", "0", "--channel-fd", "0"]) == 1
+    assert main(["--settings", '{"connections_max": 0}', "--listen-fd", "0", "--channel-fd", "0"]) == 1

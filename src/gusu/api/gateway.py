@@ -38,7 +38,7 @@ import orjson
 from aiohttp import web
 
 from gusu.api.errors import INTERNAL_MESSAGE, InternalApiError, RequestTimeoutError, ServerBusyError
-from gusu.api.rest import json_response, read_body
+from gusu.api.rest import json_response, read_rpc_body
 from gusu.api.rpc import RequestContext, RpcDispatcher, error_response_bytes
 from gusu.api.server import RPC_PATH, ConnectionLimiter, cors_middleware, errors_middleware, limit_middleware
 from gusu.api.settings import ApiSettings
@@ -446,13 +446,7 @@ def create_gateway_app(settings: ApiSettings, channel: GatewayChannel) -> web.Ap
     answer_timeout_s = settings.request_timeout_s + CHANNEL_GRACE_S
 
     async def rpc(request: web.Request) -> web.StreamResponse:
-        try:
-            async with asyncio.timeout(settings.request_timeout_s):
-                body = await read_body(request, settings)
-        except TimeoutError as error:
-            raise RequestTimeoutError(
-                f"the request body took longer than {settings.request_timeout_s:g} s to arrive"
-            ) from error
+        body = await read_rpc_body(request, settings)
         status, reply = await channel.call(body, compute_recovered_senders(body, settings), answer_timeout_s)
         if reply is None:
             return web.Response(status=204)

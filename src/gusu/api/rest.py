@@ -7,12 +7,13 @@ They raise `GusuError`s, which the server's error middleware turns into
 
 from __future__ import annotations
 
+import asyncio
 from typing import Final
 
 import orjson
 from aiohttp import web
 
-from gusu.api.errors import InvalidParamsError
+from gusu.api.errors import InvalidParamsError, RequestTimeoutError
 from gusu.api.events import get_events_json, parse_event_query_text
 from gusu.api.jsonio import parse_json
 from gusu.api.methods import NodeApi
@@ -55,6 +56,18 @@ async def read_body(request: web.Request, settings: ApiSettings) -> bytes:
         # A chunked body has no length up front; aiohttp stops it at client_max_size.
         raise RequestTooLargeError(
             f"the request body exceeds the limit of {limit} bytes; send less per request"
+        ) from error
+
+
+async def read_rpc_body(request: web.Request, settings: ApiSettings) -> bytes:
+    """A JSON-RPC request's body (`read_body`) within `request_timeout_s`: POST /rpc has no handler timeout
+    around it (each call keeps its own deadline), so a client that sends slowly must be cut off here."""
+    try:
+        async with asyncio.timeout(settings.request_timeout_s):
+            return await read_body(request, settings)
+    except TimeoutError as error:
+        raise RequestTimeoutError(
+            f"the request body took longer than {settings.request_timeout_s:g} s to arrive"
         ) from error
 
 

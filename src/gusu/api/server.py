@@ -37,7 +37,7 @@ from gusu.api.methods import NodeApi
 from gusu.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gusu.api.metrics import render_metrics
 from gusu.api.openapi import build_openapi
-from gusu.api.rest import RestHandlers, json_response, read_body
+from gusu.api.rest import RestHandlers, json_response, read_rpc_body
 from gusu.api.rpc import RequestContext, RpcDispatcher, error_response_bytes
 from gusu.api.settings import ApiSettings
 from gusu.api.websocket import WebSocketHub
@@ -207,13 +207,7 @@ class _Handlers:
 
     async def rpc(self, request: web.Request) -> web.StreamResponse:
         settings = self._state.settings
-        try:
-            async with asyncio.timeout(settings.request_timeout_s):
-                body = await read_body(request, settings)
-        except TimeoutError as error:
-            raise RequestTimeoutError(
-                f"the request body took longer than {settings.request_timeout_s:g} s to arrive"
-            ) from error
+        body = await read_rpc_body(request, settings)
         reply = await self._state.dispatcher.handle(body, RequestContext())
         if reply.body is None:
             return web.Response(status=204)
