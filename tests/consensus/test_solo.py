@@ -571,7 +571,8 @@ def test_a_prepared_block_is_proposed_with_the_prepared_timestamp() -> None:
     assert proposal == [BuildProposal(Height(1), SOLO_ROUND, 1_050)]
 
 
-def test_the_next_height_is_prepared_at_the_commit_when_transactions_wait() -> None:
+def _build_first_early_block() -> tuple[SoloEngine, BuildProposal, Hash]:
+    """An engine with early execution whose block 1 is built, not yet committed: its proposal and hash."""
     engine = SoloEngine(EARLY)
     engine.on_event(Start(Height(1), 1_000, 1_000))
     engine.on_event(TransactionsAvailable(1, TX_SIZE, 1_050))
@@ -579,6 +580,11 @@ def test_the_next_height_is_prepared_at_the_commit_when_transactions_wait() -> N
     assert isinstance(build, BuildProposal)
     built = block_hash(1, build.timestamp_ms)
     engine.on_event(ProposalBuilt(Height(1), SOLO_ROUND, built, build.timestamp_ms, 1))
+    return engine, build, built
+
+
+def test_the_next_height_is_prepared_at_the_commit_when_transactions_wait() -> None:
+    engine, build, built = _build_first_early_block()
     # Two more arrived while block 1 was built; the clock stepped back below block 1's timestamp.
     engine.on_event(TransactionsAvailable(3, 3 * TX_SIZE, 1_210))
     after = engine.on_event(BlockCommitted(Height(1), built, 1_020, build.timestamp_ms))
@@ -589,13 +595,7 @@ def test_the_next_height_is_prepared_at_the_commit_when_transactions_wait() -> N
 
 
 def test_a_prepared_timestamp_is_forgotten_when_the_pool_empties() -> None:
-    engine = SoloEngine(EARLY)
-    engine.on_event(Start(Height(1), 1_000, 1_000))
-    engine.on_event(TransactionsAvailable(1, TX_SIZE, 1_050))
-    (build,) = engine.on_event(TimerFired(Height(1), SOLO_ROUND, TIMER_PROPOSE, 1_200))
-    assert isinstance(build, BuildProposal)
-    built = block_hash(1, build.timestamp_ms)
-    engine.on_event(ProposalBuilt(Height(1), SOLO_ROUND, built, build.timestamp_ms, 1))
+    engine, build, built = _build_first_early_block()
     engine.on_event(TransactionsAvailable(3, 3 * TX_SIZE, 1_210))
     # Prepared at the commit from the engine's estimate; the pool's report then says the rest expired.
     after = engine.on_event(BlockCommitted(Height(1), built, 1_300, build.timestamp_ms))

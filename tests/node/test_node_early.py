@@ -12,6 +12,7 @@ from pathlib import Path
 
 from node_helpers import load_dev_key, make_chain, sign_transfer, start_node, wait_for_receipt
 
+from gusu.crypto import PrivateKey
 from gusu.errors import StorageError
 from gusu.ledger.genesis import load_genesis
 from gusu.ledger.types import Height, decode_commit_certificate, decode_raw_block
@@ -42,6 +43,13 @@ def _set_early_execution(directory: Path, enabled: bool) -> None:
     config.write_text(text.replace("[consensus]\n", f"[consensus]\nearly_execution = {setting}\n"), encoding="utf-8")
 
 
+async def _commit_one(node: Node, key: PrivateKey) -> None:
+    """A block of one transfer: the next block is then due only an interval later."""
+    first = sign_transfer(node, key, RECIPIENT, 1)
+    await node.submit_transactions([first.raw])
+    await wait_for_receipt(node, first.transaction_id)
+
+
 async def _send_spread(node: Node, raws: Sequence[bytes]) -> None:
     """One admission per turn of the loop, as clients' requests arrive, so the block is executed between them."""
     for raw in raws:
@@ -60,9 +68,7 @@ def test_blocks_executed_early_are_the_blocks_a_follower_re_executes(tmp_path: P
         await follower.start()
         try:
             key = load_dev_key(layout)
-            first = sign_transfer(leader, key, RECIPIENT, 1)
-            await leader.submit_transactions([first.raw])
-            await wait_for_receipt(leader, first.transaction_id)
+            await _commit_one(leader, key)
             # Sent right after a block: the next is due only an interval later, and is executed meanwhile.
             wave = [sign_transfer(leader, key, RECIPIENT, amount) for amount in range(2, 12)]
             await _send_spread(leader, [signed.raw for signed in wave])
@@ -89,9 +95,7 @@ def test_a_pool_that_changed_under_it_builds_the_block_at_once(tmp_path: Path) -
         node = await start_node(layout)
         try:
             key = load_dev_key(layout)
-            first = sign_transfer(node, key, RECIPIENT, 1)
-            await node.submit_transactions([first.raw])
-            await wait_for_receipt(node, first.transaction_id)
+            await _commit_one(node, key)
             # Once some are executed early, the pool selects in another order: what ran early is not a prefix.
             select = node._mempool.select
 
@@ -122,9 +126,7 @@ def test_without_early_execution_nothing_is_executed_before_the_proposal(tmp_pat
         node = await start_node(layout)
         try:
             key = load_dev_key(layout)
-            first = sign_transfer(node, key, RECIPIENT, 1)
-            await node.submit_transactions([first.raw])
-            await wait_for_receipt(node, first.transaction_id)
+            await _commit_one(node, key)
             wave = [sign_transfer(node, key, RECIPIENT, amount) for amount in range(2, 6)]
             await _send_spread(node, [signed.raw for signed in wave])
             for signed in wave:
@@ -145,9 +147,7 @@ def test_a_storage_fault_during_early_execution_stops_the_node(tmp_path: Path) -
         await node.start()
         try:
             key = load_dev_key(layout)
-            first = sign_transfer(node, key, RECIPIENT, 1)
-            await node.submit_transactions([first.raw])
-            await wait_for_receipt(node, first.transaction_id)
+            await _commit_one(node, key)
             height = node.height
             store = node.store
             original_get = store.get
@@ -183,9 +183,7 @@ def test_looking_ahead_keeps_the_pools_order_and_rotation(tmp_path: Path) -> Non
         try:
             a = load_dev_key(layout)
             b = node.suite.generate_private_key()
-            first = sign_transfer(node, a, RECIPIENT, 1)
-            await node.submit_transactions([first.raw])
-            await wait_for_receipt(node, first.transaction_id)
+            await _commit_one(node, a)
             a1, a2 = sign_transfer(node, a, RECIPIENT, 2), sign_transfer(node, a, RECIPIENT, 3)
             b1 = sign_transfer(node, b, RECIPIENT, 4)
             outcomes = await node.submit_transactions([a1.raw, a2.raw, b1.raw])
@@ -193,6 +191,7 @@ def test_looking_ahead_keeps_the_pools_order_and_rotation(tmp_path: Path) -> Non
             records = [await wait_for_receipt(node, signed.transaction_id) for signed in (a1, a2, b1)]
             assert len({record.height for record in records}) == 1
             block = node.get_block_transactions(records[0].height)
+            assert block is not None
             # Round robin over senders, as a node building at once orders it; and nothing was executed twice.
             assert [item.transaction_id for item in block] == [a1.transaction_id, b1.transaction_id, a2.transaction_id]
             assert _early_counts(node) == (1, 3) and _early_dropped(node) == 0

@@ -296,10 +296,6 @@ class GatewaySupervisor:
             self.listener.close()
             self.listener = None
 
-    @property
-    def requests_total(self) -> int:
-        return sum(worker.channel.requests_total for worker in self.workers if worker.channel is not None)
-
     async def close(self) -> None:
         """Stop the gateways (they finish the requests they hold within shutdown_timeout_s) and stop listening."""
         self._stop_requested.set()

@@ -340,9 +340,7 @@ def build_block(
     that point is invalid (InvalidBlockError), which bounds what a lying proposer can make every validator run.
     """
     builder = BlockBuilder(rules, executor, state, state_tree, parent, parent_hash, timestamp_ms, proposer, gas_max)
-    for entry in entries:
-        if not builder.add(entry):
-            break
+    builder.add_each(entries)
     if gas_max is None and len(builder.entries) < len(entries):
         used = builder.gas_used
         raise InvalidBlockError(
@@ -408,6 +406,10 @@ class BlockBuilder:
         self._execution.apply_transaction(TransactionInput(entry.transaction, entry.transaction_id, entry.sender))
         self.entries.append(entry)
         return True
+
+    def add_each(self, entries: Sequence[PoolTransaction]) -> bool:
+        """`add` each of `entries` in order; False once the block's gas is used up (the rest not added)."""
+        return all(self.add(entry) for entry in entries)
 
     def finish(self) -> CommittedBlock:
         result = self._execution.finish()

@@ -50,17 +50,15 @@ class EarlyBlock:
     store: BlockStore
     builder: BlockBuilder
 
+    def is_on(self, parent_hash: Hash, rules: BlockRules, store: BlockStore) -> bool:
+        """True if the tip, the block rules and the store are still the ones it started on."""
+        return self.parent_hash == parent_hash and self.rules is rules and self.store is store
+
     def is_for(
         self, height: Height, timestamp_ms: int, parent_hash: Hash, rules: BlockRules, store: BlockStore
     ) -> bool:
         """True if this block can still become the proposal of `height` with `timestamp_ms` on that tip."""
-        return (
-            self.height == height
-            and self.timestamp_ms == timestamp_ms
-            and self.parent_hash == parent_hash
-            and self.rules is rules
-            and self.store is store
-        )
+        return self.height == height and self.timestamp_ms == timestamp_ms and self.is_on(parent_hash, rules, store)
 
     def is_prefix_of(self, selection: Sequence[PoolTransaction]) -> bool:
         """True if what was executed is, in order, the start of `selection` (the pool's choice for the block)."""

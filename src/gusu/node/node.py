@@ -1195,9 +1195,7 @@ class Node:
             builder = early.builder  # the block so far: execute the rest (`gusu.node.early`)
             self._counters.early_blocks += 1
             self._counters.early_transactions += len(builder.entries)
-            for entry in entries[len(builder.entries) :]:
-                if not builder.add(entry):
-                    break
+            builder.add_each(entries[len(builder.entries) :])
             outcome = builder.finish()
         else:
             if early is not None:
@@ -1235,11 +1233,10 @@ class Node:
         """One slice of early execution, between requests; then another, while the pool has more for the block."""
         self._early_scheduled = False
         early = self._early
-        parent = self._tip_header
-        if early is None or not self._running or parent is None:
+        if early is None or not self._running:
             return
         rules = self._rules
-        if not early.is_for(Height(parent.height + 1), early.timestamp_ms, self._tip_hash, rules, self.store):
+        if not early.is_on(self._tip_hash, rules, self.store):
             self._early = None
             self._counters.early_dropped += 1
             return
@@ -1250,11 +1247,9 @@ class Node:
             self._early = None  # the pool changed under it: the block will be built at once, as without
             self._counters.early_dropped += 1
             return
-        next_slice = early.get_next_slice(selection)
         try:
-            for entry in next_slice:
-                if not early.builder.add(entry):
-                    return
+            if not early.builder.add_each(early.get_next_slice(selection)):
+                return
         except (StorageError, MemoryError) as error:
             self._early = None
             self._fail_stop(error)
