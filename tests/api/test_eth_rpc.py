@@ -17,6 +17,7 @@ from fake_node import FakeNode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gusu.api.errors import InvalidParamsError
 from gusu.api.eth import EthRpc, EthSettings, compute_bloom, compute_gas_estimate
 from gusu.api.methods import NodeApi
 from gusu.api.rpc import RequestContext, RpcDispatcher
@@ -24,7 +25,15 @@ from gusu.api.server import create_app
 from gusu.api.settings import ApiSettings
 from gusu.codec import decode, encode
 from gusu.crypto.ecdsa import keccak256
-from gusu.errors import ConfigError, ContractRevertError, NotFoundError, OutOfGasError, TransactionError
+from gusu.errors import (
+    ConfigError,
+    ContractRevertError,
+    GusuError,
+    NotFoundError,
+    OutOfGasError,
+    TransactionError,
+    TransactionTooLargeError,
+)
 from gusu.execution import CallResult
 from gusu.execution.evm.contract import compute_revert_message
 from gusu.execution.evm.ethreceipt import compute_eth_receipt_fields
@@ -125,6 +134,15 @@ class EthFakeNode(EvmFakeNode):
             raise self.refuse_with
         self.raws.append(raw)
         return Hash(keccak256(raw))
+
+    async def submit_eth_raw_transactions(self, raws: Sequence[bytes]) -> list[Hash | GusuError]:
+        outcomes: list[Hash | GusuError] = []
+        for raw in raws:
+            try:
+                outcomes.append(await self.submit_eth_raw_transaction(raw))
+            except GusuError as error:
+                outcomes.append(error)
+        return outcomes
 
     def get_eth_receipt(self, transaction_hash: bytes) -> EthReceiptRecord | None:
         found = self.get_transaction(transaction_hash)
@@ -705,6 +723,109 @@ def test_raw_transaction_methods_through_the_node_interface() -> None:
 
 
 @dataclass
+class BatchCountingFakeNode(EthFakeNode):
+    """Refuses the raw transactions in `refused` (by its own error each) and counts the admissions it was asked for."""
+
+    refused: dict[bytes, Exception] = field(default_factory=dict)
+    batches: list[int] = field(default_factory=list)
+    hold: asyncio.Event | None = None
+
+    async def submit_eth_raw_transaction(self, raw: bytes) -> Hash:
+        if raw in self.refused:
+            raise self.refused[raw]
+        return await super().submit_eth_raw_transaction(raw)
+
+    async def submit_eth_raw_transactions(self, raws: Sequence[bytes]) -> list[Hash | GusuError]:
+        self.batches.append(len(raws))
+        if self.hold is not None:
+            await self.hold.wait()
+        return await super().submit_eth_raw_transactions(raws)
+
+
+LONE_SEND_REFUSALS: dict[bytes, Exception] = {
+    b"\x02low": TransactionError("nonce too low: the account's nonce is 4"),
+    b"\x02big": TransactionTooLargeError("the Ethereum transaction is 200000 bytes; the limit is 131072"),
+    b"\x02odd": InvalidParamsError("rawTransaction is odd"),
+    b"\x02bug": RuntimeError("a fault of the node's"),
+}
+
+
+def _lone_send_body(request_id: object, raw: bytes) -> bytes:
+    return orjson.dumps(
+        {"jsonrpc": "2.0", "id": request_id, "method": "eth_sendRawTransaction", "params": ["0x" + raw.hex()]}
+    )
+
+
+@pytest.mark.parametrize("waits_for_commit", [False, True])
+def test_lone_sends_taken_together_answer_what_each_body_answers_alone(waits_for_commit: bool) -> None:
+    """The gateway's lone eth_sendRawTransaction requests (`RpcDispatcher.handle_lone_sends`) are admitted in one
+    call, and each reply is byte for byte the dispatcher's to that request's body: results, refusals of the node
+    (as -32000), the API's own errors, and a fault (an internal error)."""
+
+    async def main() -> None:
+        sends: list[tuple[Any, bytes, Address]] = [
+            (7, b"\x02ok1", Address(b"\x01" * 20)),
+            ("text-id", b"\x02low", Address(b"\x02" * 20)),
+            (None, b"\x02ok2", Address(b"\x03" * 20)),
+            (2**40, b"\x02big", Address(b"\x04" * 20)),
+            (9, b"\x02odd", Address(b"\x05" * 20)),
+        ]
+        expected = []
+        for request_id, raw, sender in sends:
+            node = BatchCountingFakeNode(refused=LONE_SEND_REFUSALS)
+            eth = EthRpc(node, EthSettings(send_waits_for_commit=waits_for_commit, send_commit_timeout_ms=10))
+            dispatcher = RpcDispatcher(NodeApi(node), ApiSettings(port=0), eth.get_method_specs())
+            expected.append(
+                await dispatcher.handle(
+                    _lone_send_body(request_id, raw), RequestContext(recovered_senders={raw: sender})
+                )
+            )
+        node = BatchCountingFakeNode(refused=LONE_SEND_REFUSALS)
+        eth = EthRpc(node, EthSettings(send_waits_for_commit=waits_for_commit, send_commit_timeout_ms=10))
+        dispatcher = RpcDispatcher(
+            NodeApi(node), ApiSettings(port=0), eth.get_method_specs(), answer_lone_sends=eth.answer_lone_sends
+        )
+        replies = await dispatcher.handle_lone_sends(sends)
+        assert replies == expected
+        assert [orjson.loads(reply.body or b"").get("result") is not None for reply in replies] == [
+            True,
+            False,
+            True,
+            False,
+            False,
+        ]
+        # Waiting for each commit is the dispatcher's, request by request; otherwise one admission for all.
+        assert node.batches == ([] if waits_for_commit else [len(sends)])
+        assert node.raws == [b"\x02ok1", b"\x02ok2"]
+        fault = await dispatcher.handle_lone_sends([(3, b"\x02bug", Address(b"\x06" * 20))])
+        assert fault == [await dispatcher.handle(_lone_send_body(3, b"\x02bug"), RequestContext(recovered_senders={}))]
+        assert orjson.loads(fault[0].body or b"")["error"]["code"] == -32603
+
+    asyncio.run(main())
+
+
+def test_lone_sends_past_the_request_timeout_answer_the_timeout_each() -> None:
+    async def main() -> None:
+        node = BatchCountingFakeNode(hold=asyncio.Event())
+        eth = EthRpc(node, EthSettings())
+        dispatcher = RpcDispatcher(
+            NodeApi(node),
+            ApiSettings(port=0, request_timeout_s=0.05),
+            eth.get_method_specs(),
+            answer_lone_sends=eth.answer_lone_sends,
+        )
+        async with asyncio.timeout(10):  # a node that never answers must not hold the reply
+            replies = await dispatcher.handle_lone_sends(
+                [(1, b"\x02a", Address(bytes(20))), (2, b"\x02b", Address(bytes(20)))]
+            )
+        bodies = [orjson.loads(reply.body or b"") for reply in replies]
+        assert [body["id"] for body in bodies] == [1, 2]
+        assert all("took longer than 0.05 s" in body["error"]["message"] for body in bodies)
+
+    asyncio.run(main())
+
+
+@dataclass
 class CommittingFakeNode(EthFakeNode):
     """Admits each raw transaction as a pending transaction of the fake, which commits on `commit_block`."""
 
@@ -924,3 +1045,54 @@ def test_hostile_params_never_make_an_internal_error(method: str, params: list[A
             assert answer["error"]["message"]
 
     run(scenario)
+
+
+def test_immediate_methods_run_without_a_timer_or_a_task_and_answer_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The eth_* reads never wait, so they run with no timer of their own and a batch of only them in turn (no task
+    each); a batch with a method that may wait still runs its requests concurrently."""
+    import gusu.api.rpc as rpc_module
+
+    async def main() -> None:
+        node = EthFakeNode()
+        eth = EthRpc(node, EthSettings())
+        dispatcher = RpcDispatcher(NodeApi(node), ApiSettings(port=0), eth.get_method_specs())
+        reads = orjson.dumps(
+            [
+                {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []},
+                {"jsonrpc": "2.0", "id": 2, "method": "eth_chainId", "params": []},
+                {"jsonrpc": "2.0", "id": 3, "method": "eth_getTransactionReceipt", "params": ["0x01"]},
+                {"jsonrpc": "2.0", "id": 4, "method": "no_such_method", "params": []},
+                "not a request",
+            ]
+        )
+        expected = await dispatcher.handle(reads, RequestContext())
+        gathered: list[int] = []
+        real_gather = asyncio.gather
+
+        def counting_gather(*awaitables: Any) -> Any:
+            gathered.append(len(awaitables))
+            return real_gather(*awaitables)
+
+        def no_timer(_when: float) -> Any:
+            raise AssertionError("an immediate method got a timer")
+
+        monkeypatch.setattr(rpc_module.asyncio, "gather", counting_gather)
+        monkeypatch.setattr(rpc_module.asyncio, "timeout_at", no_timer)
+        assert await dispatcher.handle(reads, RequestContext()) == expected
+        answers = orjson.loads(expected.body or b"")
+        assert [answer.get("id") for answer in answers] == [1, 2, 3, 4, None]
+        assert "result" in answers[0] and answers[2]["error"]["code"] == -32602
+        assert gathered == []
+        monkeypatch.undo()
+        mixed = orjson.dumps(
+            [
+                {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []},
+                {"jsonrpc": "2.0", "id": 2, "method": "eth_sendRawTransaction", "params": ["0x02f8"]},
+            ]
+        )
+        monkeypatch.setattr(rpc_module.asyncio, "gather", counting_gather)
+        reply = orjson.loads((await dispatcher.handle(mixed, RequestContext())).body or b"")
+        assert [answer["id"] for answer in reply] == [1, 2] and "result" in reply[1]
+        assert gathered == [2]
+
+    asyncio.run(main())

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -24,12 +24,13 @@ from gusu.api.gateway import (
     FrameReader,
     GatewayChannel,
     NodeChannel,
+    compute_lone_send,
     compute_recovered_senders,
     create_gateway_app,
     encode_frame,
     iterate_raw_transactions,
 )
-from gusu.api.rpc import RequestContext, RpcDispatcher, RpcReply
+from gusu.api.rpc import LoneSend, RequestContext, RpcDispatcher, RpcReply
 from gusu.api.settings import GATEWAY_WORKERS_MAX, ApiSettings
 from gusu.errors import ConfigError, TransactionError, WrongChainError
 from gusu.eval.evmbench import sign_legacy_transaction
@@ -75,6 +76,7 @@ class FakeDispatcher:
     """Answers every body with a reply naming it, after its gate (if any) opens; records what it was given."""
 
     seen: list[tuple[bytes, dict[bytes, Address]]] = field(default_factory=list)
+    lone_batches: list[list[LoneSend]] = field(default_factory=list)
     gates: dict[bytes, asyncio.Event] = field(default_factory=dict)
     status: int = 200
     failure: Exception | None = None
@@ -90,6 +92,17 @@ class FakeDispatcher:
         if payload == b"notification":
             return RpcReply(None, 204)
         return RpcReply(b'{"answer": "' + payload + b'"}', self.status)
+
+    async def handle_lone_sends(self, sends: Sequence[LoneSend]) -> list[RpcReply]:
+        self.lone_batches.append(list(sends))
+        gate = self.gates.get(b"lone")
+        if gate is not None:
+            await gate.wait()
+        if self.failure is not None:
+            raise self.failure
+        return [
+            RpcReply(orjson.dumps({"id": request_id, "raw": raw.hex()}), self.status) for request_id, raw, _ in sends
+        ]
 
 
 @dataclass
@@ -421,6 +434,83 @@ def test_a_call_reaches_the_dispatcher_with_its_body_and_senders() -> None:
     run(scenario)
 
 
+def test_lone_sends_of_one_read_are_answered_together_each_to_its_caller() -> None:
+    """Frames the node reads at once: every lone send among them goes to the dispatcher in one batch (one
+    admission), bodies each on their own; every answer reaches its caller."""
+    dispatcher = FakeDispatcher()
+    senders = [Address(bytes([index]) * 20) for index in range(5)]
+
+    async def scenario() -> None:
+        async with connected_channels(dispatcher) as channels:
+            calls = [
+                asyncio.create_task(
+                    channels.gateway.call_lone_send((index, bytes([2, index]), senders[index]), CALL_TIMEOUT_S)
+                )
+                for index in range(5)
+            ]
+            body = asyncio.create_task(channels.gateway.call(b"the body", [], CALL_TIMEOUT_S))
+            answers = await asyncio.gather(*calls)
+            assert [orjson.loads(answer or b"") for _, answer in answers] == [
+                {"id": index, "raw": bytes([2, index]).hex()} for index in range(5)
+            ]
+            assert await body == (200, b'{"answer": "the body"}')
+            assert dispatcher.lone_batches == [[(index, bytes([2, index]), senders[index]) for index in range(5)]]
+            assert dispatcher.seen == [(b"the body", {})]
+            assert channels.node.requests_total == 6
+
+    run(scenario)
+
+
+def test_lone_sends_past_connections_max_are_answered_busy_and_a_failure_internal_each() -> None:
+    dispatcher = FakeDispatcher(gates={b"lone": asyncio.Event()})
+
+    async def scenario() -> None:
+        async with connected_channels(dispatcher, ApiSettings(port=0, connections_max=1)) as channels:
+            held = asyncio.create_task(channels.gateway.call_lone_send((1, b"\x02a", Address(bytes(20))), 5.0))
+            while not dispatcher.lone_batches:
+                await asyncio.sleep(0.01)
+            status, body = await channels.gateway.call_lone_send((2, b"\x02b", Address(bytes(20))), CALL_TIMEOUT_S)
+            assert status == 503 and orjson.loads(body or b"")["error"]["data"]["code"] == "server_busy"
+            assert len(dispatcher.lone_batches) == 1
+            dispatcher.failure = RuntimeError("a bug")
+            dispatcher.gates[b"lone"].set()
+            status, body = await held
+            assert status == 500 and orjson.loads(body or b"")["error"]["code"] == -32603
+
+    run(scenario)
+
+
+def test_a_lone_send_is_one_answered_eth_send_raw_transaction_whose_sender_recovers() -> None:
+    secret = new_secret()
+    raw = sign(secret)
+    sender = compute_eth_address(secret)
+    call = send_raw_call("0x" + raw.hex(), request_id=5)
+    assert compute_lone_send(call) == (5, raw, sender)
+    assert compute_lone_send({**call, "id": "five"}) == ("five", raw, sender)
+    assert compute_lone_send({**call, "id": None}) == (None, raw, sender)
+    assert compute_lone_send({**call, "params": ["0X" + raw.hex().upper()]}) == (5, raw, sender)
+    refused: list[object] = [
+        [call],  # a batch goes as a body
+        {key: value for key, value in call.items() if key != "id"},  # a notification is not answered
+        {**call, "id": 1.5},
+        {**call, "id": True},
+        {**call, "jsonrpc": "1.0"},
+        {**call, "method": "eth_call"},
+        {**call, "params": ["0x" + raw.hex(), "extra"]},
+        {**call, "params": {"rawTransaction": "0x" + raw.hex()}},
+        {**call, "params": [raw.hex()]},  # no 0x
+        {**call, "params": ["0x" + raw.hex() + "0"]},  # odd
+        {**call, "params": ["0x " + raw.hex()]},  # bytes.fromhex would skip the space; the node refuses it
+        {**call, "params": ["0x"]},
+        {**call, "params": ["0x" + (b"\xc0" + raw).hex()]},  # does not decode
+        {**call, "params": ["0x" + "00" * (ETH_TRANSACTION_BYTES_MAX + 1)]},
+        "not an object",
+        None,
+    ]
+    for document in refused:
+        assert compute_lone_send(document) is None, document
+
+
 def test_the_dispatchers_status_comes_back() -> None:
     dispatcher = FakeDispatcher(status=429)
 
@@ -531,6 +621,11 @@ def test_when_the_channel_closes_waiting_calls_fail_busy_and_the_gateway_hears_i
         encode_frame([1, b"body", [[b"raw", b"short"]]]),  # a sender that is not 20 bytes
         encode_frame([1, b"body", [[b"raw"]]]),  # a pair without a sender
         encode_frame([1, b"body", [["raw", bytes(20)]]]),  # the raw transaction is not bytes
+        encode_frame([1, 2, b"raw", b"short"]),  # a lone send whose sender is not 20 bytes
+        encode_frame([1, 2, "raw", bytes(20)]),  # a lone send whose raw transaction is not bytes
+        encode_frame([1, 2.5, b"raw", bytes(20)]),  # a lone send whose JSON-RPC id no request may have
+        encode_frame(["1", 2, b"raw", bytes(20)]),  # a lone send whose frame id is not an integer
+        encode_frame([1, 2, b"raw", bytes(20), 5]),  # too long
         (3).to_bytes(4, "big") + b"\xc1\xc1\xc1",  # not msgpack
         (1 << 31).to_bytes(4, "big"),  # over the limit
     ],

@@ -16,8 +16,10 @@ from gusu.errors import InvalidBlockError, StorageError
 from gusu.ledger.kv import MemoryStore, WriteBatch, open_store
 from gusu.ledger.smt import StateTree, compute_tree_root, validate_state_proof
 from gusu.ledger.store import (
+    PREFIX_STATE,
     BlockStore,
     CommittedBlock,
+    StateCache,
     compute_receipts_root,
     compute_state_update,
     compute_transactions_root,
@@ -217,6 +219,86 @@ def test_state_writes_and_deletes_apply_with_their_block() -> None:
     assert store.get(b"balance/b") is None  # deleted by block 1
     assert store.get(b"balance/c") == b"\x01"
     assert store.get(b"balance/zz") is None
+
+
+class _CountingStore(MemoryStore):
+    """Counts the state reads that reach the key-value store; `on_get` runs inside a read (a commit racing it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.state_reads = 0
+        self.on_get: object = None
+
+    def get(self, key: bytes) -> bytes | None:
+        if key.startswith(PREFIX_STATE):
+            self.state_reads += 1
+            value = super().get(key)
+            hook, self.on_get = self.on_get, None
+            if callable(hook):
+                hook()
+            return value
+        return super().get(key)
+
+
+def test_committed_state_reads_are_cached_and_follow_every_block() -> None:
+    kv = _CountingStore()
+    store = BlockStore(kv, SUITE)
+    store.initialize(CHAIN_ID, GENESIS_HASH)
+    tree = store.state_tree
+    genesis = _block(None, [], ((b"balance/a", b"\x64"), (b"balance/b", b"\x32")), certificate=False, state_tree=tree)
+    store.commit_block(genesis)
+    for _ in range(3):
+        assert store.get(b"balance/a") == b"\x64"
+        assert store.get(b"balance/zz") is None  # absence is cached too
+    assert kv.state_reads == 1  # a block's writes are cached as it commits; the absent key was read once
+    assert store.get(b"balance/yy") is None
+    assert store.get(b"balance/yy") is None
+    assert kv.state_reads == 2
+    first = _block(_after(genesis), [ALICE], ((b"balance/a", b"\x60"), (b"balance/b", None)), state_tree=tree)
+    store.commit_block(first)
+    assert store.get(b"balance/a") == b"\x60"
+    assert store.get(b"balance/b") is None
+    second = _block(_after(first), [BOB], ((b"balance/yy", b"\x01"),), state_tree=tree)
+    store.commit_block(second)
+    assert store.get(b"balance/yy") == b"\x01"  # cached as absent before, written by a block since
+    assert kv.state_reads == 2
+
+
+def test_a_read_that_raced_a_commit_does_not_cache_the_older_value() -> None:
+    """A read of the store that began before a block's batch and ends after the block was cached (the node reads
+    on its loop while a networked node commits in the store's thread) must not leave the older value cached."""
+    kv = _CountingStore()
+    store = BlockStore(kv, SUITE)
+    store.initialize(CHAIN_ID, GENESIS_HASH)
+    tree = store.state_tree
+    genesis = _block(None, [], ((b"balance/a", b"\x64"),), certificate=False, state_tree=tree)
+    store.commit_block(genesis)
+    store.forget_cached_state()
+    first = _block(_after(genesis), [ALICE], ((b"balance/a", b"\x60"),), state_tree=tree)
+    kv.on_get = lambda: store.commit_block(first)
+    assert store.get(b"balance/a") == b"\x64"  # read before the block was written
+    assert store.get(b"balance/a") == b"\x60"
+
+
+def test_the_state_cache_is_bounded_and_can_be_turned_off() -> None:
+    cache = StateCache(3)
+    for index in range(10):
+        cache.put(bytes([index]), b"v", cache.generation)
+    assert len(cache) == 3
+    assert cache.get(bytes([9])) == b"v" and cache.get(bytes([0])) != b"v"
+    cache.apply_writes([(bytes([20 + index]), None) for index in range(5)])
+    assert len(cache) == 3 and cache.get(bytes([24])) is None
+    stale = cache.generation
+    cache.clear()
+    cache.put(b"late", b"old", stale)  # read before the state was replaced
+    assert len(cache) == 0
+    kv = _CountingStore()
+    store = BlockStore(kv, SUITE, state_cache_entries=0)
+    store.initialize(CHAIN_ID, GENESIS_HASH)
+    _chain(store)
+    for _ in range(2):
+        assert store.get(b"balance/a") == b"\x60"
+    assert kv.state_reads == 2
 
 
 def test_a_block_that_does_not_follow_the_tip_is_refused_and_changes_nothing() -> None:

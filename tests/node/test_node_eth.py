@@ -172,6 +172,17 @@ def test_wallet_transactions_deploy_and_transfer_an_erc20(tmp_path: Path) -> Non
             with pytest.raises(TransactionError):
                 await node.submit_eth_raw_transaction(b"\x02\xc0")
             assert node.get_eth_transaction_count(sender, is_pending=True) == 2
+            # Several at once (a gateway's concurrent requests): each its own hash or refusal, in order.
+            outcomes = await node.submit_eth_raw_transactions(
+                [signed(1), b"\x02" + bytes(ETH_TRANSACTION_BYTES_MAX), signed(2, chain_id + 1), b"\x02\xc0"]
+            )
+            assert [type(outcome) for outcome in outcomes] == [
+                NonceTooLowError,
+                TransactionTooLargeError,
+                WrongChainError,
+                TransactionError,
+            ]
+            assert node.get_eth_transaction_count(sender, is_pending=True) == 2
 
             # A nonce ahead is held; a Gusu evm.call moves the EVM nonce too, and once it commits the pool
             # learns the new account nonce and the held transaction runs.

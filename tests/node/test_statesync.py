@@ -393,6 +393,8 @@ def test_the_install_writes_the_state_and_tree_and_makes_the_snapshot_the_stores
             stage.save_chunk(action.index, action.data)
     store = BlockStore(MemoryStore(), SUITE)
     store.initialize("test", Hash(b"\x02" * 32))
+    for key in GOOD.state:
+        assert store.get(key) is None  # read (and cached as absent) while joining
     install_snapshot(store, stage, target)
     assert store.get_tip() == (HEIGHT, target.block_hash)
     assert store.get_base_height() == HEIGHT

@@ -31,7 +31,13 @@ import orjson
 from gusu import __version__
 from gusu.api.errors import EthereumRpcError, InvalidParamsError, MethodNotFoundError
 from gusu.api.params import Params, describe
-from gusu.api.rpc import MethodSpec, RequestContext, Session
+from gusu.api.rpc import (
+    MethodSpec,
+    RequestContext,
+    Session,
+    compute_result_response_bytes,
+    error_response_bytes,
+)
 from gusu.codec import Value, decode, encode
 from gusu.errors import (
     CodecError,
@@ -180,6 +186,14 @@ def parse_quantity(value: object, what: str, maximum: int = UINT256_MAX) -> int:
     if number > maximum:
         raise InvalidParamsError(f"{what} is {number}; the largest accepted is {maximum}")
     return number
+
+
+def _compute_refusal(error: GusuError) -> GusuError:
+    """The error eth_sendRawTransaction answers for a refused transaction: Ethereum clients read a refusal (nonce
+    too low, underpriced, ...) from the server error's (-32000) message."""
+    if isinstance(error, (EthereumRpcError, InvalidParamsError)):
+        return error
+    return EthereumRpcError(str(error), SERVER_ERROR, code=error.code)
 
 
 def parse_data(value: object, what: str, size: int | None = None, size_max: int | None = None) -> bytes:
@@ -517,7 +531,7 @@ class EthRpc:
             async def run(params: Params, _context: RequestContext) -> JSON:
                 return self._translate(handler, params)
 
-            return MethodSpec(name, run, names, required)
+            return MethodSpec(name, run, names, required, is_immediate=True)
 
         return [
             spec("web3_clientVersion", lambda _p: CLIENT_VERSION, (), 0),
@@ -1220,14 +1234,37 @@ class EthRpc:
             remember_recovered_sender(raw, sender)
         try:
             transaction_hash = await service.submit_eth_raw_transaction(raw)
-        except (EthereumRpcError, InvalidParamsError):
-            raise
         except GusuError as error:
-            # Ethereum clients read a refusal (nonce too low, underpriced, ...) from -32000's message.
-            raise EthereumRpcError(str(error), SERVER_ERROR, code=error.code) from None
+            raise _compute_refusal(error) from None
         if self._settings.send_waits_for_commit:
             await self._wait_for_commit(transaction_hash)
         return data_hex(transaction_hash)
+
+    async def answer_lone_sends(self, requests: Sequence[tuple[JSON, bytes, Address]]) -> list[bytes] | None:
+        """The serialised responses to requests that are each one eth_sendRawTransaction alone, given as (JSON-RPC
+        id, raw transaction, its sender recovered by the node's gateway), all admitted together; None when they
+        must go through the dispatcher one by one instead (no raw-transaction service, or `send_waits_for_commit`).
+
+        Under a stream of sends the gateway hands the node many such requests at once (`gusu.api.gateway`); one
+        admission and one journal write for all of them cost the node less than a dispatch, a task and an
+        admission each. Each response is byte for byte what the dispatcher answers that request alone."""
+        service = self._eth_service
+        if service is None or self._settings.send_waits_for_commit:
+            return None
+        for _, raw, sender in requests:
+            remember_recovered_sender(raw, sender)
+        try:
+            outcomes: list[Hash | GusuError] = await service.submit_eth_raw_transactions(
+                [raw for _, raw, _ in requests]
+            )
+        except GusuError as error:  # none was taken (the node is stopping): each is refused as alone
+            outcomes = [error] * len(requests)
+        return [
+            error_response_bytes(_compute_refusal(outcome), request_id)
+            if isinstance(outcome, GusuError)
+            else compute_result_response_bytes(request_id, data_hex(outcome))
+            for (request_id, _, _), outcome in zip(requests, outcomes, strict=True)
+        ]
 
     async def _wait_for_commit(self, transaction_hash: Hash) -> None:
         """Until `transaction_hash` is in a committed block, or `send_commit_timeout_ms` passed (then the

@@ -14,9 +14,12 @@ The gateway serves POST /rpc only (and GET /health); REST, WebSocket subscriptio
 node's own port. It enforces the same body, batch, connection and time limits as the node's server.
 
 The channel carries length-prefixed msgpack frames: a request ``[id, body, [[raw, sender], ...]]`` and its
-answer ``[id, http_status, body or nil]``, any number in flight. A gateway whose channel closes (the node
-stopped or died) exits; a gateway that exits while the node runs is started again, at most
-``gateway_restarts_max`` times.
+answer ``[id, http_status, body or nil]``, any number in flight. A request that is one eth_sendRawTransaction
+alone, whose transaction decodes, goes as ``[id, json_rpc_id, raw, sender]`` instead: the node takes every such
+request that one read of the channel brings as one admission and one journal write
+(`RpcDispatcher.handle_lone_sends`), and answers each exactly as it would answer its body. A gateway whose
+channel closes (the node stopped or died) exits; a gateway that exits while the node runs is started again, at
+most ``gateway_restarts_max`` times.
 """
 
 from __future__ import annotations
@@ -29,17 +32,26 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Final, cast
+from typing import Any, Final, NamedTuple, cast
 
 import msgpack
 import orjson
 from aiohttp import web
 
 from gusu.api.errors import INTERNAL_MESSAGE, InternalApiError, RequestTimeoutError, ServerBusyError
+from gusu.api.eth import parse_data
 from gusu.api.rest import json_response, read_rpc_body
-from gusu.api.rpc import RequestContext, RpcDispatcher, error_response_bytes
+from gusu.api.rpc import (
+    JSONRPC_VERSION,
+    SEND_RAW_METHOD,
+    LoneSend,
+    RequestContext,
+    RpcDispatcher,
+    error_response_bytes,
+    is_valid_request_id,
+)
 from gusu.api.server import RPC_PATH, ConnectionLimiter, cors_middleware, errors_middleware, limit_middleware
 from gusu.api.settings import ApiSettings
 from gusu.errors import GusuError, NodeError, NotFoundError
@@ -55,7 +67,6 @@ RESTART_DELAY_S: Final = 1.0
 """Wait before starting a gateway again, so one that dies at start does not spin."""
 HEALTHY_RUN_S: Final = 60.0
 """A gateway that ran this long before it exited starts with a fresh count of restarts."""
-SEND_RAW_METHOD: Final = "eth_sendRawTransaction"
 CHANNEL_GRACE_S: Final = 5.0
 """A gateway waits for the node's answer this long beyond `request_timeout_s` (the node enforces that one)."""
 
@@ -121,25 +132,44 @@ class NodeChannel(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         try:
+            sends: list[tuple[int, LoneSend]] = []
             for payload in self._reader.feed(data):
-                self._on_request(payload)
+                request = _decode_request(payload)
+                self.requests_total += 1
+                if isinstance(request, _BodyRequest):
+                    self._start(self._answer(*request), (request.request_id,))
+                else:
+                    sends.append(request)
+            if sends:
+                self._start(self._answer_sends(sends), [request_id for request_id, _ in sends])
         except ValueError as error:
             # Only the node's own gateway writes here: a bad frame is a fault in it; restart it clean.
             logger.error("closing a gateway's channel: %s", error)
             self.close()
 
-    def _on_request(self, payload: bytes) -> None:
-        request_id, body, senders = _decode_request(payload)
-        self.requests_total += 1
+    def _start(self, answering: Coroutine[Any, Any, None], request_ids: Sequence[int]) -> None:
         if len(self._answering) >= self._settings.connections_max:
+            answering.close()
             busy = ServerBusyError(
                 f"the node is answering {self._settings.connections_max} gateway requests, its limit; retry shortly"
             )
-            self._send(request_id, 503, error_response_bytes(busy))
+            for request_id in request_ids:
+                self._send(request_id, 503, error_response_bytes(busy))
             return
-        task = asyncio.get_running_loop().create_task(self._answer(request_id, body, senders))
+        task = asyncio.get_running_loop().create_task(answering)
         self._answering.add(task)
         task.add_done_callback(self._answering.discard)
+
+    async def _answer_sends(self, sends: list[tuple[int, LoneSend]]) -> None:
+        try:
+            replies = await self._dispatcher.handle_lone_sends([send for _, send in sends])
+        except Exception:  # the dispatcher answers every failure itself; anything else is a bug
+            logger.exception("unexpected failure answering a gateway's transactions")
+            for request_id, _ in sends:
+                self._send(request_id, 500, error_response_bytes(InternalApiError(INTERNAL_MESSAGE)))
+            return
+        for (request_id, _), reply in zip(sends, replies, strict=True):
+            self._send(request_id, reply.status, reply.body)
 
     async def _answer(self, request_id: int, body: bytes, senders: dict[bytes, Address]) -> None:
         try:
@@ -159,11 +189,28 @@ class NodeChannel(asyncio.Protocol):
             self._transport.close()
 
 
-def _decode_request(payload: bytes) -> tuple[int, bytes, dict[bytes, Address]]:
+class _BodyRequest(NamedTuple):
+    request_id: int
+    body: bytes
+    senders: dict[bytes, Address]
+
+
+def _decode_request(payload: bytes) -> _BodyRequest | tuple[int, LoneSend]:
+    """A request frame: a body with its recovered senders, or (id, a lone eth_sendRawTransaction)."""
     try:
-        request_id, body, pairs = msgpack.unpackb(payload, raw=False)
+        items = msgpack.unpackb(payload, raw=False)
     except (ValueError, TypeError, msgpack.UnpackException) as error:
-        raise ValueError(f"a request frame is not [id, body, senders]: {error}") from None
+        raise ValueError(f"a request frame is not msgpack: {error}") from None
+    if isinstance(items, list) and len(items) == 4:
+        request_id, json_id, raw, sender = items
+        if not isinstance(request_id, int) or not is_valid_request_id(json_id) or not isinstance(raw, bytes):
+            raise ValueError("a transaction frame is not [id, JSON-RPC id, raw, sender]")
+        if not (isinstance(sender, bytes) and len(sender) == ADDRESS_SIZE):
+            raise ValueError("a recovered sender is not a 20-byte address")
+        return request_id, (json_id, raw, Address(sender))
+    if not (isinstance(items, list) and len(items) == 3):
+        raise ValueError("a request frame is not [id, body, senders] or [id, JSON-RPC id, raw, sender]")
+    request_id, body, pairs = items
     if not isinstance(request_id, int) or not isinstance(body, bytes) or not isinstance(pairs, list):
         raise ValueError("a request frame is not [id, body, senders]")
     senders: dict[bytes, Address] = {}
@@ -173,7 +220,7 @@ def _decode_request(payload: bytes) -> tuple[int, bytes, dict[bytes, Address]]:
         if not (isinstance(pair[1], bytes) and len(pair[1]) == ADDRESS_SIZE):
             raise ValueError("a recovered sender is not a 20-byte address")
         senders[pair[0]] = Address(pair[1])
-    return request_id, body, senders
+    return _BodyRequest(request_id, body, senders)
 
 
 @dataclass(slots=True)
@@ -363,6 +410,34 @@ def compute_recovered_senders(body: bytes, settings: ApiSettings) -> list[list[b
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
         return []
+    return compute_document_senders(document, settings)
+
+
+def compute_lone_send(document: Any) -> LoneSend | None:
+    """(JSON-RPC id, raw, sender) if `document` is one eth_sendRawTransaction request alone, answered (not a
+    notification), whose raw transaction the node's dispatcher would take as its parameter and whose sender
+    recovers; else None (the body goes to the node as it is)."""
+    if not isinstance(document, dict) or document.get("method") != SEND_RAW_METHOD:
+        return None
+    if document.get("jsonrpc") != JSONRPC_VERSION or "id" not in document:
+        return None
+    request_id = document["id"]
+    params = document.get("params")
+    if not is_valid_request_id(request_id) or not isinstance(params, list) or len(params) != 1:
+        return None
+    text = params[0]
+    if not isinstance(text, str) or len(text) > 2 + 2 * ETH_TRANSACTION_BYTES_MAX:
+        return None
+    try:
+        raw = parse_data(text, "rawTransaction")
+        transaction = decode_eth_transaction(raw, chain_id=None, is_unprotected_allowed=True)
+    except GusuError:
+        return None
+    return request_id, raw, transaction.sender
+
+
+def compute_document_senders(document: Any, settings: ApiSettings) -> list[list[bytes]]:
+    """`compute_recovered_senders` of a parsed body."""
     pairs: list[list[bytes]] = []
     for raw in iterate_raw_transactions(document, settings.transactions_per_request_max):
         try:
@@ -417,13 +492,22 @@ class GatewayChannel(asyncio.Protocol):
                 future.set_result((status, body))
 
     async def call(self, body: bytes, senders: list[list[bytes]], timeout_s: float) -> tuple[int, bytes | None]:
+        """The node's answer to `body`: (HTTP status, body or None)."""
+        return await self._ask(lambda request_id: [request_id, body, senders], timeout_s)
+
+    async def call_lone_send(self, send: LoneSend, timeout_s: float) -> tuple[int, bytes | None]:
+        """The node's answer to a body that is `send` alone (`compute_lone_send`)."""
+        json_id, raw, sender = send
+        return await self._ask(lambda request_id: [request_id, json_id, raw, bytes(sender)], timeout_s)
+
+    async def _ask(self, frame: Callable[[int], list[Any]], timeout_s: float) -> tuple[int, bytes | None]:
         if self._transport is None or self._transport.is_closing():
             raise ServerBusyError("the node is stopping; retry on its restart")
         request_id = self._next_id
         self._next_id += 1
         future: asyncio.Future[tuple[int, bytes | None]] = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = future
-        self._transport.write(encode_frame([request_id, body, senders]))
+        self._transport.write(encode_frame(frame(request_id)))
         try:
             async with asyncio.timeout(timeout_s):
                 return await future
@@ -443,7 +527,15 @@ def create_gateway_app(settings: ApiSettings, channel: GatewayChannel) -> web.Ap
 
     async def rpc(request: web.Request) -> web.StreamResponse:
         body = await read_rpc_body(request, settings)
-        status, reply = await channel.call(body, compute_recovered_senders(body, settings), answer_timeout_s)
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            document = None  # the node answers what is wrong with it
+        send = compute_lone_send(document)
+        if send is not None:
+            status, reply = await channel.call_lone_send(send, answer_timeout_s)
+        else:
+            status, reply = await channel.call(body, compute_document_senders(document, settings), answer_timeout_s)
         if reply is None:
             return web.Response(status=204)
         return web.Response(body=reply, status=status, content_type="application/json")

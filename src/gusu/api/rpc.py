@@ -50,6 +50,7 @@ from gusu.node.service import BlockNotification
 logger = logging.getLogger("gusu.api")
 
 JSONRPC_VERSION: Final = "2.0"
+SEND_RAW_METHOD: Final = "eth_sendRawTransaction"
 
 SubscriptionKind = Literal["newBlocks", "events", "eth"]
 
@@ -107,17 +108,35 @@ class MethodSpec:
     handler: MethodHandler
     param_names: tuple[str, ...]
     required_count: int
+    is_immediate: bool = False
+    """The handler never suspends (it awaits nothing): no deadline can pass while it runs, so it runs without a
+    timer of its own, and a batch of only such requests runs them in turn rather than as a task each."""
 
 
 _NAME_PREVIEW_LENGTH: Final = 64
 
 
-class RpcDispatcher:
-    __slots__ = ("_api", "_methods", "_settings")
+LoneSend = tuple[JSON, bytes, Address]
+"""A request that is one eth_sendRawTransaction alone: (its JSON-RPC id, the raw transaction, the sender the node's
+RPC gateway recovered; `gusu.api.gateway`)."""
 
-    def __init__(self, api: NodeApi, settings: ApiSettings, extra_methods: Sequence[MethodSpec] = ()) -> None:
+LoneSendsAnswer = Callable[[Sequence[LoneSend]], Awaitable[list[bytes] | None]]
+
+
+class RpcDispatcher:
+    __slots__ = ("_answer_lone_sends", "_api", "_methods", "_settings")
+
+    def __init__(
+        self,
+        api: NodeApi,
+        settings: ApiSettings,
+        extra_methods: Sequence[MethodSpec] = (),
+        *,
+        answer_lone_sends: LoneSendsAnswer | None = None,
+    ) -> None:
         self._api = api
         self._settings = settings
+        self._answer_lone_sends = answer_lone_sends
         specs = (
             MethodSpec("gusu_sendRawTransaction", self._send_raw_transaction, ("raw_transaction",), 1),
             MethodSpec("gusu_sendRawTransactions", self._send_raw_transactions, ("raw_transactions",), 1),
@@ -161,13 +180,63 @@ class RpcDispatcher:
             self._check_batch(document)
         except GusuError as batch_error:
             return self._reply_single(_error_response(None, batch_error), batch_error)
-        # Run concurrently so one slow submission does not hold up the rest;
-        # gather keeps the answers in request order.
-        outcomes = await asyncio.gather(*(self._handle_request(item, deadline, context) for item in document))
+        if all(self._is_immediate(item) for item in document):
+            # Nothing in it waits: in turn, the answers come the same and sooner than from a task each.
+            outcomes = [await self._handle_request(item, deadline, context) for item in document]
+        else:
+            # Run concurrently so one slow submission does not hold up the rest;
+            # gather keeps the answers in request order.
+            outcomes = await asyncio.gather(*(self._handle_request(item, deadline, context) for item in document))
         responses: list[JSON] = [response for response, _ in outcomes if response is not None]
         if not responses:
             return RpcReply(None, 204)
         return RpcReply(self._dump(responses), 200)
+
+    async def handle_lone_sends(self, sends: Sequence[LoneSend]) -> list[RpcReply]:
+        """The replies to requests that are each one eth_sendRawTransaction alone, in order: admitted together by
+        the Ethereum methods (`EthRpc.answer_lone_sends`) where they can, else each answered as its body would be.
+        Either way each reply is the one `handle` gives that request's body, within the same time limit."""
+        if self._answer_lone_sends is not None:
+            try:
+                async with asyncio.timeout(self._settings.request_timeout_s):
+                    bodies = await self._answer_lone_sends(sends)
+            except TimeoutError:
+                timeout_error = compute_request_timeout_error(self._settings.request_timeout_s)
+                return [RpcReply(error_response_bytes(timeout_error, request_id), 200) for request_id, _, _ in sends]
+            except GusuError as error:  # the node's own failure to take them at all (it is stopping)
+                return [RpcReply(error_response_bytes(error, request_id), 200) for request_id, _, _ in sends]
+            except Exception:
+                logger.exception("JSON-RPC method failed unexpectedly")
+                internal = InternalApiError(INTERNAL_MESSAGE)
+                return [RpcReply(error_response_bytes(internal, request_id), 200) for request_id, _, _ in sends]
+            if bodies is not None:
+                return [RpcReply(body, 200) for body in bodies]
+        return list(
+            await asyncio.gather(
+                *(
+                    self.handle(
+                        orjson.dumps(
+                            {
+                                "jsonrpc": JSONRPC_VERSION,
+                                "id": request_id,
+                                "method": SEND_RAW_METHOD,
+                                "params": ["0x" + raw.hex()],
+                            }
+                        ),
+                        RequestContext(recovered_senders={raw: sender}),
+                    )
+                    for request_id, raw, sender in sends
+                )
+            )
+        )
+
+    def _is_immediate(self, request: JSON) -> bool:
+        """Whether answering `request` cannot wait: an immediate method's, or one refused before any method runs."""
+        if not isinstance(request, dict):
+            return True
+        method = request.get("method")
+        spec = self._methods.get(method) if isinstance(method, str) else None
+        return spec is None or spec.is_immediate
 
     def _reply_single(self, response: JSONObject | None, error: GusuError | None) -> RpcReply:
         if response is None:
@@ -225,7 +294,7 @@ class RpcDispatcher:
             )
             return _error_response(None, error), error
         request_id = request.get("id")
-        if not _is_valid_id(request_id):
+        if not is_valid_request_id(request_id):
             error = InvalidRequestError(f"id must be a string, an integer or null; found {describe(request_id)}")
             return _error_response(None, error), error
         is_notification = "id" not in request
@@ -265,6 +334,16 @@ class RpcDispatcher:
         return spec, params
 
     async def _run(self, spec: MethodSpec, params_json: JSON, deadline: float, context: RequestContext) -> JSON:
+        if spec.is_immediate:
+            try:
+                return await spec.handler(
+                    Params(spec.name, params_json, spec.param_names, spec.required_count), context
+                )
+            except GusuError:
+                raise
+            except Exception as error:
+                logger.exception("JSON-RPC method failed unexpectedly")
+                raise InternalApiError(INTERNAL_MESSAGE) from error
         try:
             async with asyncio.timeout_at(deadline) as scope:
                 params = Params(spec.name, params_json, spec.param_names, spec.required_count)
@@ -273,10 +352,7 @@ class RpcDispatcher:
             raise
         except TimeoutError as error:
             if scope.expired():
-                raise RequestTimeoutError(
-                    f"the request took longer than {self._settings.request_timeout_s:g} s; try again, "
-                    "or send less per request"
-                ) from error
+                raise compute_request_timeout_error(self._settings.request_timeout_s) from error
             logger.exception("timeout inside a JSON-RPC method")
             raise InternalApiError(INTERNAL_MESSAGE) from error
         except Exception as error:
@@ -403,6 +479,16 @@ def _require_session(context: RequestContext, method: str) -> Session:
     return context.session
 
 
+def compute_request_timeout_error(timeout_s: float) -> RequestTimeoutError:
+    """What a request that ran past `[api] request_timeout_s` answers."""
+    return RequestTimeoutError(f"the request took longer than {timeout_s:g} s; try again, or send less per request")
+
+
+def compute_result_response_bytes(request_id: JSON, result: JSON) -> bytes:
+    """A serialised JSON-RPC success response (what the dispatcher answers a request whose method returned)."""
+    return orjson.dumps({"jsonrpc": JSONRPC_VERSION, "id": request_id, "result": result})
+
+
 def _error_response(request_id: JSON, error: GusuError) -> JSONObject:
     return {"jsonrpc": JSONRPC_VERSION, "id": request_id, "error": rpc_error_object(error)}
 
@@ -412,7 +498,7 @@ def error_response_bytes(error: GusuError, request_id: JSON = None) -> bytes:
     return orjson.dumps(_error_response(request_id, error))
 
 
-def _is_valid_id(value: JSON) -> bool:
+def is_valid_request_id(value: JSON) -> bool:
     # JSON-RPC allows numbers, but fractional ids (and bools) are a client bug.
     return value is None or isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 

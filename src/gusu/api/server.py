@@ -245,7 +245,8 @@ class _Handlers:
 def create_app(node: NodeService, settings: ApiSettings, eth_settings: EthSettings | None = None) -> web.Application:
     """The API as an aiohttp application; it listens to the node's commits while running."""
     api = NodeApi(node)
-    dispatcher = RpcDispatcher(api, settings, EthRpc(node, eth_settings).get_method_specs())
+    eth = EthRpc(node, eth_settings)
+    dispatcher = RpcDispatcher(api, settings, eth.get_method_specs(), answer_lone_sends=eth.answer_lone_sends)
     state = ApiState(
         node=node,
         settings=settings,

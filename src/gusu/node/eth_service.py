@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from gusu.errors import GusuError
 from gusu.execution import CallResult
 from gusu.ledger.types import Address, Hash, Height
 from gusu.node.service import EthReceiptRecord
@@ -36,6 +37,11 @@ class EthTransactionService(Protocol):
         Raises a `GusuError` saying why when it is refused (wrong chain, nonce too low, pool full, ...);
         the API passes the message to the client under JSON-RPC code -32000.
         """
+        ...
+
+    async def submit_eth_raw_transactions(self, raws: Sequence[bytes]) -> list[Hash | GusuError]:
+        """`submit_eth_raw_transaction` of several at once, admitted together: each one's hash, or the
+        `GusuError` that refused it, in order."""
         ...
 
     def get_eth_receipt(self, transaction_hash: bytes) -> EthReceiptRecord | None:

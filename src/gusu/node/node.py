@@ -22,7 +22,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from gusu import __version__
 from gusu.codec import Value, decode_list, encode, expect_bytes, expect_list
@@ -502,7 +502,7 @@ class Node:
     async def start(self) -> None:
         self._config.data_path.mkdir(parents=True, exist_ok=True)
         kv = open_store(self._config.data_path / "chain", self._config.storage.backend)
-        store = BlockStore(kv, self._suite)
+        store = BlockStore(kv, self._suite, state_cache_entries=self._config.storage.state_cache_entries)
         state_sync = self._config.state_sync
         try:
             store.initialize(self._genesis.chain_id, self._genesis_hash)
@@ -1989,15 +1989,34 @@ class Node:
         """Admit raw Ethereum transaction `raw` (eth_sendRawTransaction); its keccak hash once it is pooled
         and journaled. Raises the GusuError that says why not: an `sm` chain or one without the evm
         contract, wrong chain id, malformed, nonce too low (replay) or too high, underpriced, pool full..."""
-        if len(raw) > ETH_TRANSACTION_BYTES_MAX:
-            raise TransactionTooLargeError(
-                f"the Ethereum transaction is {len(raw)} bytes; the limit is {ETH_TRANSACTION_BYTES_MAX}"
-            )
-        (outcome,) = await self.submit_transactions([encode_eth_block_item(raw)])
-        if outcome.error is not None:
-            raise outcome.error
-        assert outcome.transaction_id is not None
-        return outcome.transaction_id
+        (outcome,) = await self.submit_eth_raw_transactions([raw])
+        if isinstance(outcome, GusuError):
+            raise outcome
+        return outcome
+
+    async def submit_eth_raw_transactions(self, raws: Sequence[bytes]) -> list[Hash | GusuError]:
+        """Admit raw Ethereum transactions together (concurrent eth_sendRawTransaction requests a gateway handed
+        over at once: one admission, one journal write); each one's hash, or the GusuError that refused it."""
+        outcomes: list[Hash | GusuError | None] = [None] * len(raws)
+        items: list[bytes] = []
+        positions: list[int] = []
+        for position, raw in enumerate(raws):
+            if len(raw) > ETH_TRANSACTION_BYTES_MAX:
+                outcomes[position] = TransactionTooLargeError(
+                    f"the Ethereum transaction is {len(raw)} bytes; the limit is {ETH_TRANSACTION_BYTES_MAX}"
+                )
+            else:
+                items.append(encode_eth_block_item(raw))
+                positions.append(position)
+        if items:
+            for position, outcome in zip(positions, await self.submit_transactions(items), strict=True):
+                if outcome.error is not None:
+                    outcomes[position] = outcome.error
+                else:
+                    assert outcome.transaction_id is not None
+                    outcomes[position] = outcome.transaction_id
+        assert all(outcome is not None for outcome in outcomes)
+        return cast(list[Hash | GusuError], outcomes)
 
     def get_eth_transaction(self, transaction_hash: bytes) -> EthTransactionRecord | None:
         """An Ethereum transaction by its keccak hash, committed (with its receipt record) or pending."""

@@ -185,6 +185,7 @@ def install_snapshot(store: BlockStore, stage: StateSyncStage, target: SnapshotT
             kv.write(batch, sync=False)
             batch = WriteBatch()
     kv.write(batch, sync=True)  # everything above is durable before the base names it
+    store.forget_cached_state()  # its state keys were written past the store's cache
     # Versions below the base never existed here, and the base block's body is not stored: the pruning marks
     # start at the base, so pruning and archiving begin from it.
     marks = {META_STATE_KEPT_FROM: height, META_BODIES_KEPT_FROM: height + 1}

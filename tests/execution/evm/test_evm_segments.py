@@ -37,7 +37,7 @@ from gusu.execution.evm.engine import _GusuCancunComputation
 from gusu.execution.evm.inline import BINARY_FORMULAS, MLOAD, MSTORE, PUSH, UNARY_FORMULAS, WORD_MAX
 
 BARRIER = b"\x36\x50"
-"""CALLDATASIZE (run by py-evm's own function, so it ends a run) then POP: the stack is as before, and the items
+"""CALLDATASIZE (not an opcode segments compile, so it ends a run) then POP: the stack is as before, and the items
 below it were pushed before the run that starts at the POP, which reads them as items it did not push."""
 
 CALL_DATA_WORD = b"\x5f\x35"

@@ -17,7 +17,13 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from eth._utils.address import generate_contract_address
-from eth.constants import CREATE_CONTRACT_ADDRESS, GAS_LOGDATA, GAS_LOGTOPIC
+from eth.constants import (
+    CREATE_CONTRACT_ADDRESS,
+    GAS_LOGDATA,
+    GAS_LOGTOPIC,
+    GAS_MEMORY,
+    GAS_MEMORY_QUADRATIC_DENOMINATOR,
+)
 from eth.exceptions import (
     FullStack,
     Halt,
@@ -35,6 +41,8 @@ from eth.vm.forks.berlin.constants import COLD_SLOAD_COST
 from eth.vm.forks.cancun.computation import CancunComputation
 from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
 from eth.vm.forks.cancun.state import CancunState, CancunTransactionExecutor
+from eth.vm.forks.spurious_dragon._utils import THREE as RIPEMD160_ADDRESS
+from eth.vm.forks.spurious_dragon._utils import collect_touched_accounts
 from eth.vm.gas_meter import GasMeter
 from eth.vm.logic.invalid import InvalidOpcode
 from eth.vm.memory import Memory
@@ -53,6 +61,7 @@ from gusu.execution.evm.inline import (
     BINARY,
     CALLDATALOAD,
     DUP,
+    ENVIRONMENT,
     JUMP,
     JUMPDEST,
     JUMPI,
@@ -61,6 +70,7 @@ from gusu.execution.evm.inline import (
     MSTORE,
     POP,
     PUSH,
+    RETURN,
     SHA3,
     SLOAD,
     SSTORE,
@@ -263,12 +273,30 @@ def _pop_two_ints(values: list[Any]) -> tuple[int, int]:
     )
 
 
-def _grow_memory(computation: Any, meter: GasMeter, gas: int, offset: int, size: int) -> int:
-    """py-evm's ``extend_memory(offset, size)`` for a loop that keeps the gas left in a local: the gas left after it.
-    If it raises (out of gas), the meter still holds `gas` (py-evm charges nothing it cannot pay)."""
-    meter.gas_remaining = gas
-    computation.extend_memory(offset, size)
-    return meter.gas_remaining
+def _grow_memory(memory: Memory, gas: int, offset: int, size: int) -> int:
+    """py-evm's ``computation.extend_memory(offset, size)`` for a loop that keeps the gas left in a local: the gas
+    left after it. Its steps without its calls (validation, cost function, gas meter, debug-log checks): the cost
+    of memory (GAS_MEMORY per word plus words² / GAS_MEMORY_QUADRATIC_DENOMINATOR) after growth less before, charged
+    with the gas meter's OutOfGas message if it rises (nothing charged if it cannot be paid), then py-evm's own
+    `Memory.extend`. The offset and size are stack items, always within py-evm's uint256 checks."""
+    if size:
+        before_words = (len(memory._bytes) + 31) // 32
+        after_words = (offset + size + 31) // 32
+        fee = (
+            after_words * GAS_MEMORY
+            + after_words**2 // GAS_MEMORY_QUADRATIC_DENOMINATOR
+            - before_words * GAS_MEMORY
+            - before_words**2 // GAS_MEMORY_QUADRATIC_DENOMINATOR
+        )
+        if fee > 0:
+            if fee > gas:
+                raise OutOfGas(
+                    f"Out of gas: Needed {fee} - Remaining {gas} - "
+                    f"Reason: Expanding memory {before_words * 32} -> {after_words * 32}"
+                )
+            gas -= fee
+        memory.extend(offset, size)
+    return gas
 
 
 class _GusuCancunComputation(CancunComputation):
@@ -297,13 +325,13 @@ class _GusuCancunComputation(CancunComputation):
         stack's methods, each converting and validating. Here the fixed cost is taken from the meter
         inline, with the same check and the same OutOfGas message (a `GasMeter`'s ``consume_gas`` does
         only this; the costs are non-negative constants). The opcodes of `get_inline_opcodes` (stack,
-        jumps, word arithmetic and comparisons, MLOAD, MSTORE, CALLDATALOAD, SHA3, SLOAD, SSTORE, LOG0-LOG4: all but
-        five of an ERC-20 transfer's 290) then run on the stack's list with py-evm's values (an int where py-evm
-        pushes an int, bytes where it pushes bytes), limits and error messages; memory growth goes through py-evm's own
-        ``extend_memory``. Other simple opcodes' logic is called directly, and every other opcode runs
-        exactly as py-evm runs it. Each code's opcodes are decoded once per position (`CodeAnalysis`), and the
-        program counter and gas left are kept in locals. tests/execution/evm/test_evm_dispatch.py compares both
-        loops' results.
+        jumps, word arithmetic and comparisons, MLOAD, MSTORE, CALLDATALOAD, SHA3, SLOAD, SSTORE, LOG0-LOG4, CALLER,
+        CALLVALUE, CALLDATASIZE, ADDRESS, ORIGIN and RETURN: every opcode of an ERC-20 transfer) then run on the
+        stack's list with py-evm's values (an int where py-evm pushes an int, bytes where it pushes bytes), limits and
+        error messages; memory grows by py-evm's ``extend_memory`` steps (`_grow_memory`). Other simple opcodes' logic
+        is called directly, and every other opcode runs exactly as py-evm runs it. Each code's opcodes are decoded
+        once per position (`CodeAnalysis`), and the program counter and gas left are kept in locals.
+        tests/execution/evm/test_evm_dispatch.py and test_evm_scaffolding.py compare both loops' results.
         """
         with cls(state, message, transaction_context) as computation:
             if computation.is_origin_computation:
@@ -510,7 +538,7 @@ class _GusuCancunComputation(CancunComputation):
                         offset, size = _pop_two_ints(values)
                         # As for MSTORE below; a size of 0 neither grows memory nor costs gas.
                         if size and (offset + size + 31) & ~31 > len(memory._bytes):
-                            gas = _grow_memory(computation, meter, gas, offset, size)
+                            gas = _grow_memory(memory, gas, offset, size)
                         hashed = bytes(memory._bytes[offset : offset + size])
                         cost = argument * ((len(hashed) + 31) // 32)
                         if cost > gas:
@@ -596,12 +624,26 @@ class _GusuCancunComputation(CancunComputation):
                             )
                         gas -= cost
                         if size and (offset + size + 31) & ~31 > len(memory._bytes):
-                            gas = _grow_memory(computation, meter, gas, offset, size)
+                            gas = _grow_memory(memory, gas, offset, size)
                         computation.add_log_entry(
                             account=message.storage_address,
                             topics=topics,
                             data=bytes(memory._bytes[offset : offset + size]),
                         )
+                    elif kind == ENVIRONMENT:
+                        # py-evm's caller, callvalue, calldatasize, address and origin: the value, then the push
+                        # with Stack's FullStack check.
+                        item = argument(computation)
+                        if len(values) > STACK_ITEMS_MAX - 1:
+                            raise FullStack("Stack limit reached")
+                        push(item)
+                    elif kind == RETURN:
+                        # py-evm's return_op: the offset and size, memory growth (as for SHA3), the output, Halt.
+                        offset, size = _pop_two_ints(values)
+                        if size and (offset + size + 31) & ~31 > len(memory._bytes):
+                            gas = _grow_memory(memory, gas, offset, size)
+                        computation.output = bytes(memory._bytes[offset : offset + size])
+                        raise Halt("RETURN")
                     else:  # MSTORE, MLOAD
                         if not values:
                             raise InsufficientStack("Wanted 1 stack item, had none")
@@ -616,7 +658,7 @@ class _GusuCancunComputation(CancunComputation):
                         # Memory below ceil32(start + 32) needs no growth and costs nothing more (py-evm's
                         # extend_memory then charges 0 and its Memory.extend returns at once).
                         if (offset + 63) & ~31 > len(memory._bytes):
-                            gas = _grow_memory(computation, meter, gas, offset, 32)
+                            gas = _grow_memory(memory, gas, offset, 32)
                         if kind == MSTORE:
                             memory._bytes[offset : offset + 32] = word
                         else:
@@ -663,6 +705,46 @@ class _GusuCancunTransactionExecutor(CancunTransactionExecutor):
             refund=msg_refund,
             is_delegation=is_delegation,
         )
+
+    def finalize_computation(self, transaction: Any, computation: Any) -> Any:
+        """py-evm's Cancun finalisation (Frontier's `finalize_computation`, then Spurious Dragon's EIP-161
+        clearing) step for step, with the same state calls in the same order, without what it spends on nothing:
+        its debug-log lines (the hex of the coinbase is built on every transaction whether or not anything is
+        logged) and a second transaction context, built and validated only to read its gas price (about a tenth
+        of a transfer's executor time in all). tests/execution/evm/test_evm_scaffolding.py compares it with
+        py-evm's own."""
+        state = self.vm_state
+        # build_computation built the context with the same get_transaction_context(transaction): the same price.
+        gas_price = computation.transaction_context.gas_price
+        gas_remaining = computation.get_gas_remaining()
+        gas_used = transaction.gas - gas_remaining
+        gas_refund = self.calculate_gas_refund(computation, gas_used)
+        data_floor_gas = computation.data_floor_gas = self.calc_data_floor_gas(transaction, gas_used, gas_refund)
+        gas_refund_amount = (gas_refund + gas_remaining - data_floor_gas) * gas_price
+        if gas_refund_amount:
+            state.delta_balance(computation.msg.sender, gas_refund_amount)
+        # EIP-161: the coinbase is touched even when the fee is zero (py-evm's comment on the same call).
+        transaction_fee = (transaction.gas - gas_remaining - gas_refund + data_floor_gas) * state.get_tip(transaction)
+        state.delta_balance(state.coinbase, transaction_fee)
+        for account in computation.get_accounts_for_deletion():
+            state.delete_account(account)
+        for account in _collect_touched_accounts(computation):
+            if state.account_exists(account) and state.account_is_empty(account):
+                state.delete_account(account)
+        return computation
+
+
+def _collect_touched_accounts(computation: Any) -> set[Address]:
+    """Spurious Dragon's `collect_touched_accounts(computation)`: the same set, built in the same order (so
+    iterated in the same order). For a computation that called nothing and destroyed nothing (every ERC-20
+    transfer) it is the coinbase and the account called, skipped after an error unless it is the RIPEMD-160
+    precompile (py-evm's special case for geth's and parity's bug); otherwise py-evm's own function."""
+    if computation.children or computation.beneficiaries:
+        return collect_touched_accounts(computation)
+    to = computation.msg.to
+    if to == CREATE_CONTRACT_ADDRESS or (computation.is_error and to != RIPEMD160_ADDRESS):
+        return {computation.state.coinbase}
+    return {computation.state.coinbase, to}
 
 
 _STATE_LOGGER = get_extended_debug_logger("eth.vm.state._GusuCancunState")
@@ -785,6 +867,23 @@ def compute_execution_context(block: BlockContext, settings: EvmSettings, gas_pr
     )
 
 
+_last_execution_context: list[tuple[BlockContext, EvmSettings, int, ExecutionContext]] = []
+
+
+def get_execution_context(block: BlockContext, settings: EvmSettings, gas_price: int) -> ExecutionContext:
+    """`compute_execution_context(block, settings, gas_price)`, kept for the last block, settings and price asked
+    for, since a block's transactions all ask for the same one (building it is about 1 % of a transfer). Sharing it
+    changes nothing: py-evm's ExecutionContext has no setters, and the block and settings are frozen dataclasses of
+    immutable values; they are held with the context, so `is` cannot match another object at a reused address."""
+    if _last_execution_context:
+        cached_block, cached_settings, cached_gas_price, context = _last_execution_context[0]
+        if cached_block is block and cached_settings is settings and cached_gas_price == gas_price:
+            return context
+    context = compute_execution_context(block, settings, gas_price)
+    _last_execution_context[:] = [(block, settings, gas_price, context)]
+    return context
+
+
 def run_message(
     world: EvmWorld,
     block: BlockContext,
@@ -810,9 +909,7 @@ def run_message(
     failed message the world holds exactly the nonce and the fee, as Ethereum has it."""
     # The world and the transaction implement what py-evm reads of its database and transaction
     # interfaces, not the whole of them (no trie, no signature): hence the casts.
-    state = _GusuCancunState(
-        cast(Any, world), compute_execution_context(block, settings, gas_price), Hash32(BLANK_ROOT)
-    )
+    state = _GusuCancunState(cast(Any, world), get_execution_context(block, settings, gas_price), Hash32(BLANK_ROOT))
     transaction = cast(
         Any,
         _Transaction(

@@ -8,7 +8,8 @@ opcode that py-evm or a later fork implements differently simply runs as py-evm 
 
 The formulas are py-evm's (eth.vm.logic.arithmetic and .comparison) written on two or one plain
 integers; tests/execution/evm/test_evm_dispatch.py compares them with py-evm's own functions on edge
-values and whole programs with py-evm's loop.
+values and whole programs with py-evm's loop (test_evm_scaffolding.py does the same for the context
+opcodes and RETURN).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, NamedTuple
 from eth.constants import GAS_SHA3WORD
 from eth.vm.forks.berlin import logic as berlin_logic
 from eth.vm.forks.berlin.constants import COLD_SLOAD_COST, WARM_STORAGE_READ_COST
-from eth.vm.logic import arithmetic, comparison, context, flow, logging, memory, sha3
+from eth.vm.logic import arithmetic, comparison, context, flow, logging, memory, sha3, system
 from eth.vm.logic import duplication as duplication_logic
 from eth.vm.logic import stack as stack_logic
 from eth.vm.logic import swap as swap_logic
@@ -35,6 +36,9 @@ WORD_CEILING = 2**256
 PUSH, DUP, SWAP, POP, JUMPDEST, JUMP, JUMPI, BINARY, UNARY, CALLDATALOAD, SHA3, SLOAD, MSTORE, MLOAD, SSTORE, LOG = (
     range(16)
 )
+# Negative, because gusu.execution.evm.segments numbers its own step kinds after the sixteen above (the loop tells
+# them apart with one `kind >= SEGMENT` test) and the engine's OTHER (py-evm's function runs the opcode) is -1.
+ENVIRONMENT, RETURN = -2, -3
 
 
 class InlineOpcode(NamedTuple):
@@ -42,7 +46,7 @@ class InlineOpcode(NamedTuple):
     argument: Any
     """PUSHn's n, DUPn's and SWAPn's position, a BINARY or UNARY opcode's formula, SHA3's gas per word of
     input, SLOAD's (cold, warm) gas (EIP-2929), SSTORE's net gas schedule (EIP-2200 with EIP-2929's and
-    EIP-3529's figures), LOGn's n; otherwise None."""
+    EIP-3529's figures), LOGn's n, an ENVIRONMENT opcode's reader; otherwise None."""
     gas_cost: int
     mnemonic: str
 
@@ -124,6 +128,43 @@ def compute_not(value: int) -> int:
     return WORD_MAX - value
 
 
+# What py-evm's context opcodes push, read from the computation as they read it: the message's sender, value,
+# call data's length and storage address, the transaction's origin. Each pushes an int where py-evm's function
+# calls stack_push_int, bytes where it calls stack_push_bytes (whose checks of the type and range cannot fail on
+# these values: py-evm's Message and transaction context validated them when they were made).
+def read_caller(computation: Any) -> bytes:
+    sender: bytes = computation.msg.sender
+    return sender
+
+
+def read_callvalue(computation: Any) -> int:
+    value: int = computation.msg.value
+    return value
+
+
+def read_calldatasize(computation: Any) -> int:
+    return len(computation.msg.data)
+
+
+def read_address(computation: Any) -> bytes:
+    address: bytes = computation.msg.storage_address
+    return address
+
+
+def read_origin(computation: Any) -> bytes:
+    origin: bytes = computation.transaction_context.origin
+    return origin
+
+
+ENVIRONMENT_READERS: dict[Callable[..., None], Callable[[Any], int | bytes]] = {
+    context.caller: read_caller,
+    context.callvalue: read_callvalue,
+    context.calldatasize: read_calldatasize,
+    context.address: read_address,
+    context.origin: read_origin,
+}
+"""py-evm's logic function of each ENVIRONMENT opcode, and what it pushes."""
+
 BINARY_FORMULAS: dict[Callable[..., None], Callable[[int, int], int]] = {
     arithmetic.add: compute_add,
     arithmetic.sub: compute_sub,
@@ -166,6 +207,8 @@ def _compute_kinds() -> dict[Callable[..., None], tuple[int, Any]]:
     kinds[memory.mload] = (MLOAD, None)
     kinds[context.calldataload] = (CALLDATALOAD, None)
     kinds[sha3.sha3] = (SHA3, GAS_SHA3WORD)
+    kinds.update({function: (ENVIRONMENT, reader) for function, reader in ENVIRONMENT_READERS.items()})
+    kinds[system.return_op] = (RETURN, None)
     kinds[berlin_logic.sload_eip2929] = (SLOAD, (COLD_SLOAD_COST, WARM_STORAGE_READ_COST))
     return kinds
 
