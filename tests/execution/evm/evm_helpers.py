@@ -169,3 +169,30 @@ def compute_create_address(sender: bytes, nonce: int) -> bytes:
         encoded_nonce = bytes((0x80 + len(raw),)) + raw
     payload = b"\x94" + sender + encoded_nonce
     return keccak(bytes((0xC0 + len(payload),)) + payload)[12:]
+
+
+def apply_with_either_loop(state: Any, message: Any, context: Any, *, is_py_evm_loop: bool) -> Any:
+    """The computation of `message` run by the engine's loop, or by py-evm's own `apply_computation` on the engine's
+    computation class (the reference the inline opcodes are compared with)."""
+    from eth.vm.computation import BaseComputation
+
+    from gusu.execution.evm.engine import _GusuCancunComputation
+
+    if is_py_evm_loop:
+        return BaseComputation.__dict__["apply_computation"].__func__(_GusuCancunComputation, state, message, context)
+    return _GusuCancunComputation.apply_computation(state, message, context)
+
+
+def describe_computation(computation: Any) -> tuple[Any, ...]:
+    """What a finished computation shows, for comparing two loops: its error (type and message), gas left, output,
+    stack (types included: ints and bytes of each length must match too), memory and program counter."""
+    error = computation._error
+    return (
+        type(error).__name__,
+        str(error),
+        computation.get_gas_remaining(),
+        bytes(computation.output),
+        [(type(value).__name__, value) for value in computation._stack.values],
+        bytes(computation._memory._bytes),
+        computation.code.program_counter,
+    )

@@ -15,7 +15,7 @@ import pytest
 from eth.vm.computation import BaseComputation
 from eth_hash.auto import keccak
 from eth_typing import Address as EthAddress
-from evm_helpers import EvmChain
+from evm_helpers import EvmChain, apply_with_either_loop, describe_computation
 
 from gusu.codec import decode
 from gusu.execution.evm import bench
@@ -356,21 +356,9 @@ def _run_program(code: bytes, gas: int, *, is_py_evm_loop: bool, is_static: bool
     state.lock_changes()  # 0xABC is slot 1's original value (before the transaction), as SSTORE's metering reads it
     message = Message(gas=gas, to=CONTRACT, sender=SENDER, value=0, data=CALL_DATA, code=code, is_static=is_static)
     context = state.get_transaction_context_class()(gas_price=0, origin=SENDER)
-    loop: Any = BaseComputation.__dict__["apply_computation"].__func__ if is_py_evm_loop else None
-    if loop is None:
-        computation = _GusuCancunComputation.apply_computation(state, message, context)
-    else:
-        computation = loop(_GusuCancunComputation, state, message, context)
-    error = computation._error
+    computation = apply_with_either_loop(state, message, context, is_py_evm_loop=is_py_evm_loop)
     return (
-        type(error).__name__,
-        str(error),
-        computation.get_gas_remaining(),
-        bytes(computation.output),
-        # The stack as py-evm holds it, types included: ints and bytes of each length must match too.
-        [(type(value).__name__, value) for value in computation._stack.values],
-        bytes(computation._memory._bytes),
-        computation.code.program_counter,
+        *describe_computation(computation),
         computation._gas_meter.gas_refunded,
         # What the journal holds after the call (a failed call's writes are the caller's to revert).
         [state.get_storage(CONTRACT, slot) for slot in (1, 2, 3, 2**256 - 1)],
