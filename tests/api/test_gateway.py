@@ -485,10 +485,10 @@ def test_a_lone_send_is_one_answered_eth_send_raw_transaction_whose_sender_recov
     raw = sign(secret)
     sender = compute_eth_address(secret)
     call = send_raw_call("0x" + raw.hex(), request_id=5)
-    assert compute_lone_send(call) == (5, raw, sender)
-    assert compute_lone_send({**call, "id": "five"}) == ("five", raw, sender)
-    assert compute_lone_send({**call, "id": None}) == (None, raw, sender)
-    assert compute_lone_send({**call, "params": ["0X" + raw.hex().upper()]}) == (5, raw, sender)
+    assert compute_lone_send(call, 64) == (5, raw, sender)
+    assert compute_lone_send({**call, "id": "five"}, 64) == ("five", raw, sender)
+    assert compute_lone_send({**call, "id": None}, 64) == (None, raw, sender)
+    assert compute_lone_send({**call, "params": ["0X" + raw.hex().upper()]}, 64) == (5, raw, sender)
     refused: list[object] = [
         [call],  # a batch goes as a body
         {key: value for key, value in call.items() if key != "id"},  # a notification is not answered
@@ -507,8 +507,14 @@ def test_a_lone_send_is_one_answered_eth_send_raw_transaction_whose_sender_recov
         "not an object",
         None,
     ]
+    refused += [
+        {**call, "extra": [[[[1]]]]},  # anything else in it goes as the body: the node checks its nesting
+        {**call, "extra": 1},
+    ]
     for document in refused:
-        assert compute_lone_send(document) is None, document
+        assert compute_lone_send(document, 64) is None, document
+    assert compute_lone_send(call, 2) == (5, raw, sender)
+    assert compute_lone_send(call, 1) is None  # the node's own parse refuses a send this deep
 
 
 def test_the_dispatchers_status_comes_back() -> None:

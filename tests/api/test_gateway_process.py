@@ -307,7 +307,12 @@ def test_stopping_the_node_stops_its_gateway_processes() -> None:
     with running_node() as stopped:
         assert stopped.process is not None
         gateways = list(gateway_processes(stopped).values())
-        assert len(gateways) == GATEWAY_WORKERS and is_serving(stopped.rpc_gateway)
+        assert len(gateways) == GATEWAY_WORKERS
+        # The node is ready once its gateways are started; each then imports and serves (seconds on a busy host).
+        deadline = time.monotonic() + RESTART_TIMEOUT_S
+        while not is_serving(stopped.rpc_gateway):
+            assert time.monotonic() < deadline, f"the gateways did not serve within {RESTART_TIMEOUT_S:g} s"
+            time.sleep(0.1)
 
         assert stop_throwaway_node(stopped) is False  # stopped by SIGTERM, no SIGKILL needed
         assert stopped.process.returncode == 0

@@ -291,7 +291,15 @@ def test_the_state_cache_is_bounded_and_can_be_turned_off() -> None:
     stale = cache.generation
     cache.clear()
     cache.put(b"late", b"old", stale)  # read before the state was replaced
-    assert len(cache) == 0
+    assert len(cache) == 0 and cache.byte_count == 0
+    # Bytes bound: keys and values, the oldest first; a value over 1/64 of the bound is never kept.
+    sized = StateCache(1000, 64 * 100)
+    for index in range(200):
+        sized.put(bytes([index]), b"v" * 49, sized.generation)
+    assert sized.byte_count <= 64 * 100 and len(sized) == 128 and sized.get(bytes([199])) == b"v" * 49
+    sized.apply_writes([(bytes([199]), b"w" * 100), (bytes([198]), None)])  # too big: dropped, read from the store
+    assert bytes([199]) not in sized._entries and sized.get(bytes([198])) is None
+    assert sized.byte_count == sum(len(key) + len(value or b"") for key, value in sized._entries.items())
     kv = _CountingStore()
     store = BlockStore(kv, SUITE, state_cache_entries=0)
     store.initialize(CHAIN_ID, GENESIS_HASH)

@@ -59,6 +59,8 @@ def test_rendered_config_loads(tmp_path: Path) -> None:
         ("[storage]\nrecent_bytes_cached_max = -1\n", "recent_bytes_cached_max"),
         ("[storage]\nstate_cache_entries = -1\n", "state_cache_entries"),
         ("[storage]\nstate_cache_entries = 16777217\n", "state_cache_entries"),
+        ("[storage]\nstate_cache_bytes_max = -1\n", "state_cache_bytes_max"),
+        ("[storage]\nstate_cache_bytes_max = 68719476737\n", "state_cache_bytes_max"),
         ("[storage]\ninline_commit_transactions_max = -1\n", "inline_commit_transactions_max"),
         ("[storage]\ninline_commit_transactions_max = 100001\n", "inline_commit_transactions_max"),
         ("node = 5\n", "must be a table"),

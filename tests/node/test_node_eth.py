@@ -22,6 +22,7 @@ from node_helpers import assert_recent_answers_match_store, load_dev_key, make_c
 from gusu.codec import decode, encode
 from gusu.errors import (
     DuplicateTransactionError,
+    NodeError,
     NonceTooHighError,
     NonceTooLowError,
     TransactionError,
@@ -257,5 +258,49 @@ def test_a_held_transaction_survives_a_restart(tmp_path: Path) -> None:
             assert decode(balance.return_value) == 10
         finally:
             await restarted.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_fault_on_one_transaction_of_a_group_refuses_it_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Transactions admitted together (a gateway's concurrent requests): a fault of the node's own while checking
+    one refuses that one, logged; the others are pooled, journaled and answered with their hashes."""
+    from gusu.mempool import Mempool
+
+    async def scenario() -> None:
+        layout = make_evm_chain(tmp_path / "chain")
+        node = await start_node(layout)
+        try:
+            wallet = keys.PrivateKey(load_dev_key(layout).secret)
+            chain_id = get_chain_id(node)
+
+            def signed(nonce: int) -> bytes:
+                raw: bytes = (
+                    CancunTransactionBuilder.new_unsigned_dynamic_fee_transaction(
+                        chain_id, nonce, 0, 0, 21_000, RECIPIENT, 1, b"", ()
+                    )
+                    .as_signed_transaction(wallet)
+                    .encode()
+                )
+                return raw
+
+            first, faulty, third = signed(0), signed(1), signed(1)[:-1] + b"\x00"
+            real_add = Mempool.add_eth
+
+            def add_eth(pool: Mempool, entry: object, *args: object) -> object:
+                if getattr(entry, "raw", None) is not None and faulty in entry.raw:  # type: ignore[attr-defined]
+                    raise RuntimeError("a bug")
+                return real_add(pool, entry, *args)  # type: ignore[arg-type]
+
+            monkeypatch.setattr(Mempool, "add_eth", add_eth)
+            outcomes = await node.submit_eth_raw_transactions([first, faulty, third])
+            assert isinstance(outcomes[0], bytes) and outcomes[0] == keccak(first)
+            assert isinstance(outcomes[1], NodeError) and "internal fault" in str(outcomes[1])
+            assert not isinstance(outcomes[2], bytes)  # its signature was cut: refused for itself
+            await wait_for_receipt(node, Hash(outcomes[0]))
+        finally:
+            await node.stop()
 
     asyncio.run(scenario())

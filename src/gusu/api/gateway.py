@@ -413,11 +413,20 @@ def compute_recovered_senders(body: bytes, settings: ApiSettings) -> list[list[b
     return compute_document_senders(document, settings)
 
 
-def compute_lone_send(document: Any) -> LoneSend | None:
+LONE_SEND_KEYS: Final = frozenset(("jsonrpc", "id", "method", "params"))
+LONE_SEND_DEPTH: Final = 2
+"""How deep a lone send nests: the request object, then its params array."""
+
+
+def compute_lone_send(document: Any, depth_max: int) -> LoneSend | None:
     """(JSON-RPC id, raw, sender) if `document` is one eth_sendRawTransaction request alone, answered (not a
-    notification), whose raw transaction the node's dispatcher would take as its parameter and whose sender
-    recovers; else None (the body goes to the node as it is)."""
+    notification), with nothing else in it (so it nests exactly `LONE_SEND_DEPTH` levels, within the node's
+    `depth_max` = `json_depth_max`, as the node's own parse would check), whose raw transaction the node's
+    dispatcher would take as its parameter and whose sender recovers; else None (the body goes to the node as it
+    is, and the node answers it)."""
     if not isinstance(document, dict) or document.get("method") != SEND_RAW_METHOD:
+        return None
+    if depth_max < LONE_SEND_DEPTH or not document.keys() <= LONE_SEND_KEYS:
         return None
     if document.get("jsonrpc") != JSONRPC_VERSION or "id" not in document:
         return None
@@ -531,7 +540,7 @@ def create_gateway_app(settings: ApiSettings, channel: GatewayChannel) -> web.Ap
             document = orjson.loads(body)
         except orjson.JSONDecodeError:
             document = None  # the node answers what is wrong with it
-        send = compute_lone_send(document)
+        send = compute_lone_send(document, settings.json_depth_max)
         if send is not None:
             status, reply = await channel.call_lone_send(send, answer_timeout_s)
         else:

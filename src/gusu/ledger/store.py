@@ -29,6 +29,7 @@ The state root of block H is the root of version H of the state tree
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -170,8 +171,10 @@ def compute_receipts_root(suite: CryptoSuite, receipts: Sequence[Receipt]) -> Ha
 
 STATE_CACHE_ENTRIES_DEFAULT = 65_536
 STATE_CACHE_ENTRIES_MAX = 16_777_216
-"""Bounds of `StateCache` (a node's `[storage] state_cache_entries`): an entry holds one state key and its value,
-a few hundred bytes with the dictionary's own, so the default costs a few tens of MB at most."""
+STATE_CACHE_BYTES_DEFAULT = 64 * 1024 * 1024
+STATE_CACHE_BYTES_MAX = 1 << 36
+"""Bounds of `StateCache` (a node's `[storage] state_cache_entries` and `state_cache_bytes_max`): the entries and
+the bytes of their keys and values (Python's own objects add about 150 bytes an entry)."""
 
 _ABSENT = object()
 
@@ -182,16 +185,20 @@ class StateCache:
 
     A committed state read costs 1-4 µs in RocksDB (more with fresh levels to look through) and a node reads the
     same few keys again and again: the chain's settings and permissions and its busy accounts at every admission,
-    execution and query. Oldest entries go first past `entries_max` (insertion order; a written key is inserted
-    again). Reads take no lock; a read that missed stores its value only if no block was applied since it looked
-    (`generation`), so a value read from the store before a commit can never be kept after it: `apply_writes`
-    sets every key a block wrote, then counts the generation, both after the block is durable.
+    execution and query. Oldest entries go first past `entries_max` or `bytes_max` (keys and values; a written key
+    is inserted again, and a value over 1/64 of the bytes is never kept, so any block's writes leave the cache
+    within its bounds). Reads take no lock; a read that missed stores its value only if no block was applied since
+    it looked (`generation`), so a value read from the store before a commit can never be kept after it:
+    `apply_writes` sets or drops every key a block wrote, then counts the generation, both after the block is
+    durable.
     """
 
-    def __init__(self, entries_max: int) -> None:
-        assert 1 <= entries_max <= STATE_CACHE_ENTRIES_MAX, "a StateCache holds at least one entry"
-        self._entries: dict[bytes, bytes | None] = {}
+    def __init__(self, entries_max: int, bytes_max: int = STATE_CACHE_BYTES_DEFAULT) -> None:
+        assert 1 <= entries_max <= STATE_CACHE_ENTRIES_MAX and 1 <= bytes_max <= STATE_CACHE_BYTES_MAX
+        self._entries: OrderedDict[bytes, bytes | None] = OrderedDict()
         self._entries_max = entries_max
+        self._bytes_max = bytes_max
+        self._bytes = 0
         self._lock = threading.Lock()
         self.generation = 0
 
@@ -209,7 +216,6 @@ class StateCache:
         """A durable block's writes (None deletes)."""
         with self._lock:
             for key, value in writes:
-                self._entries.pop(key, None)
                 self._insert(key, value)
             self.generation += 1
 
@@ -217,13 +223,26 @@ class StateCache:
         """Forget everything: the state was written another way (a snapshot installed)."""
         with self._lock:
             self._entries.clear()
+            self._bytes = 0
             self.generation += 1
+
+    @property
+    def byte_count(self) -> int:
+        return self._bytes
 
     def _insert(self, key: bytes, value: bytes | None) -> None:
         entries = self._entries
-        if key not in entries and len(entries) >= self._entries_max:
-            del entries[next(iter(entries))]
+        previous = entries.pop(key, _ABSENT)
+        if previous is not _ABSENT:
+            self._bytes -= len(key) + len(previous or b"")  # type: ignore[arg-type]
+        size = len(key) + len(value or b"")
+        if size > self._bytes_max // 64:
+            return  # too big to keep: dropped above, so the store answers it
         entries[key] = value
+        self._bytes += size
+        while len(entries) > self._entries_max or self._bytes > self._bytes_max:
+            evicted, evicted_value = entries.popitem(last=False)
+            self._bytes -= len(evicted) + len(evicted_value or b"")
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -235,18 +254,26 @@ class BlockStore:
     The node reads it on its event loop and writes blocks and pruning rounds in its store's thread, one at a time,
     except that a solo node writes a small block on the loop, never while a pruning round runs
     (`Node._is_commit_inline`); the key-value backends take concurrent readers. Committed state reads go through
-    a `StateCache` of `state_cache_entries` (0: none); whatever writes state keys other than `commit_block`
-    calls `forget_cached_state`.
+    a `StateCache` of `state_cache_entries` and `state_cache_bytes_max` (either 0: none); whatever writes state
+    keys other than `commit_block` calls `forget_cached_state`.
     """
 
     def __init__(
-        self, kv: KeyValueStore, suite: CryptoSuite, *, state_cache_entries: int = STATE_CACHE_ENTRIES_DEFAULT
+        self,
+        kv: KeyValueStore,
+        suite: CryptoSuite,
+        *,
+        state_cache_entries: int = STATE_CACHE_ENTRIES_DEFAULT,
+        state_cache_bytes_max: int = STATE_CACHE_BYTES_DEFAULT,
     ) -> None:
-        assert 0 <= state_cache_entries <= STATE_CACHE_ENTRIES_MAX
         self._kv = kv
         self._state_tree = StateTree(kv)
         self._suite = suite
-        self._state_cache = StateCache(state_cache_entries) if state_cache_entries else None
+        self._state_cache = (
+            StateCache(state_cache_entries, state_cache_bytes_max)
+            if state_cache_entries and state_cache_bytes_max
+            else None
+        )
 
     # --- chain identity ---------------------------------------------------------
 

@@ -25,6 +25,7 @@ a crash) and telling peers are the node's: this part only decides and pools.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -52,6 +53,8 @@ from gusu.mempool import Mempool, PoolTransaction
 from gusu.node.blocks import ETH_SUITE
 from gusu.node.service import SubmitOutcome
 from gusu.node.verifier import SignatureVerifier
+
+logger = logging.getLogger("gusu.node")
 
 if TYPE_CHECKING:  # py-evm loads only on chains with the evm contract
     from gusu.execution.evm.settings import EvmSettings
@@ -169,6 +172,15 @@ class TransactionAdmission:
             replaced = self._mempool.add_eth(entry, next_height, nonce, settings.evm_gas_price)
         except GusuError as error:
             return SubmitOutcome(None, error)
+        except MemoryError:
+            raise
+        except Exception:
+            # A fault of ours on this transaction: it alone is refused, and the others admitted with it (a gateway's
+            # concurrent requests, taken together) are still journaled and answered with their own outcomes.
+            logger.exception("checking an Ethereum transaction failed unexpectedly")
+            return SubmitOutcome(
+                None, NodeError("the node failed to check this transaction (an internal fault, logged); report it")
+            )
         if replaced is not None:
             self.admitted_at_ms.pop(replaced.transaction_id, None)
         self.admitted_at_ms[transaction.transaction_hash] = self._clock()

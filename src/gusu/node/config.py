@@ -32,7 +32,12 @@ from gusu.errors import ConfigError
 from gusu.ledger.kv import BACKEND_NAMES, DEFAULT_BACKEND
 from gusu.ledger.pruning import ARCHIVE_HEIGHTS_PER_FILE_MAX
 from gusu.ledger.snapshot import SNAPSHOT_ENTRIES_PER_CHUNK_DEFAULT, SNAPSHOT_ENTRIES_PER_CHUNK_MAX
-from gusu.ledger.store import STATE_CACHE_ENTRIES_DEFAULT, STATE_CACHE_ENTRIES_MAX
+from gusu.ledger.store import (
+    STATE_CACHE_BYTES_DEFAULT,
+    STATE_CACHE_BYTES_MAX,
+    STATE_CACHE_ENTRIES_DEFAULT,
+    STATE_CACHE_ENTRIES_MAX,
+)
 from gusu.ledger.types import BLOCK_TRANSACTIONS_MAX
 from gusu.mempool import MempoolLimits
 from gusu.network.settings import P2PSettings
@@ -94,6 +99,8 @@ class StorageSettings:
     state_cache_entries: int = STATE_CACHE_ENTRIES_DEFAULT
     """Committed state keys whose latest values the node keeps in memory in front of the store's reads
     (`gusu.ledger.store.StateCache`); 0 reads every one from the store."""
+    state_cache_bytes_max: int = STATE_CACHE_BYTES_DEFAULT
+    """Bytes of keys and values that cache holds at most (a value over 1/64 of it is not kept); 0: no cache."""
     inline_commit_transactions_max: int = 256
     """A solo node writes a block of at most this many transactions on its event loop, visible the moment it is
     durable; bigger blocks, and every block of a networked node, are written in the store's thread (0: only empty
@@ -122,6 +129,8 @@ class StorageSettings:
             )
         if not 0 <= self.state_cache_entries <= STATE_CACHE_ENTRIES_MAX:
             raise ConfigError(f"[storage] state_cache_entries must be between 0 and {STATE_CACHE_ENTRIES_MAX:,}")
+        if not 0 <= self.state_cache_bytes_max <= STATE_CACHE_BYTES_MAX:
+            raise ConfigError(f"[storage] state_cache_bytes_max must be between 0 and {STATE_CACHE_BYTES_MAX:,}")
         if not 0 <= self.recent_blocks_cached <= RECENT_BLOCKS_MAX:
             raise ConfigError(f"[storage] recent_blocks_cached must be between 0 and {RECENT_BLOCKS_MAX}")
         if not 0 <= self.recent_bytes_cached_max <= RECENT_BYTES_MAX:

@@ -502,7 +502,13 @@ class Node:
     async def start(self) -> None:
         self._config.data_path.mkdir(parents=True, exist_ok=True)
         kv = open_store(self._config.data_path / "chain", self._config.storage.backend)
-        store = BlockStore(kv, self._suite, state_cache_entries=self._config.storage.state_cache_entries)
+        storage_settings = self._config.storage
+        store = BlockStore(
+            kv,
+            self._suite,
+            state_cache_entries=storage_settings.state_cache_entries,
+            state_cache_bytes_max=storage_settings.state_cache_bytes_max,
+        )
         state_sync = self._config.state_sync
         try:
             store.initialize(self._genesis.chain_id, self._genesis_hash)
