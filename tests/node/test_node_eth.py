@@ -79,6 +79,18 @@ def get_chain_id(node: Node) -> int:
     return value
 
 
+def sign_value_transfer(wallet: keys.PrivateKey, chain_id: int, nonce: int, value: int = 1) -> bytes:
+    """A wallet's signed EIP-1559 transfer of `value` wei to RECIPIENT, without a fee."""
+    raw: bytes = (
+        CancunTransactionBuilder.new_unsigned_dynamic_fee_transaction(
+            chain_id, nonce, 0, 0, 21_000, RECIPIENT, value, b"", ()
+        )
+        .as_signed_transaction(wallet)
+        .encode()
+    )
+    return raw
+
+
 def token_balance(node: Node, token: bytes, holder: bytes) -> int:
     data = encode_call("balanceOf(address)", holder)
     output = decode(node.call("evm", "call_static", encode([token, data]), None).return_value)
@@ -153,14 +165,7 @@ def test_wallet_transactions_deploy_and_transfer_an_erc20(tmp_path: Path) -> Non
                 await node.submit_eth_raw_transaction(transfer.encode())
 
             def signed(nonce: int, chain: int = chain_id) -> bytes:
-                raw: bytes = (
-                    CancunTransactionBuilder.new_unsigned_dynamic_fee_transaction(
-                        chain, nonce, 0, 0, 21_000, RECIPIENT, 1, b"", ()
-                    )
-                    .as_signed_transaction(wallet)
-                    .encode()
-                )
-                return raw
+                return sign_value_transfer(wallet, chain, nonce)
 
             with pytest.raises(NonceTooLowError, match="nonce too low"):
                 await node.submit_eth_raw_transaction(signed(1))
@@ -233,14 +238,7 @@ def test_a_held_transaction_survives_a_restart(tmp_path: Path) -> None:
         chain_id = get_chain_id(node)
 
         def signed(nonce: int) -> bytes:
-            raw: bytes = (
-                CancunTransactionBuilder.new_unsigned_dynamic_fee_transaction(
-                    chain_id, nonce, 0, 0, 21_000, RECIPIENT, 5, b"", ()
-                )
-                .as_signed_transaction(wallet)
-                .encode()
-            )
-            return raw
+            return sign_value_transfer(wallet, chain_id, nonce, 5)
 
         try:
             held = await node.submit_eth_raw_transaction(signed(1))  # nonce 0 not sent yet: held, journaled
@@ -277,14 +275,7 @@ def test_a_fault_on_one_transaction_of_a_group_refuses_it_alone(
             chain_id = get_chain_id(node)
 
             def signed(nonce: int) -> bytes:
-                raw: bytes = (
-                    CancunTransactionBuilder.new_unsigned_dynamic_fee_transaction(
-                        chain_id, nonce, 0, 0, 21_000, RECIPIENT, 1, b"", ()
-                    )
-                    .as_signed_transaction(wallet)
-                    .encode()
-                )
-                return raw
+                return sign_value_transfer(wallet, chain_id, nonce)
 
             first, faulty, third = signed(0), signed(1), signed(1)[:-1] + b"\x00"
             real_add = Mempool.add_eth
