@@ -197,20 +197,26 @@ class RpcDispatcher:
         the Ethereum methods (`EthRpc.answer_lone_sends`) where they can, else each answered as its body would be.
         Either way each reply is the one `handle` gives that request's body, within the same time limit."""
         if self._answer_lone_sends is not None:
+            error: GusuError
             try:
                 async with asyncio.timeout(self._settings.request_timeout_s):
                     bodies = await self._answer_lone_sends(sends)
             except TimeoutError:
-                timeout_error = compute_request_timeout_error(self._settings.request_timeout_s)
-                return [RpcReply(error_response_bytes(timeout_error, request_id), 200) for request_id, _, _ in sends]
-            except GusuError as error:  # the node's own failure to take them at all (it is stopping)
-                return [RpcReply(error_response_bytes(error, request_id), 200) for request_id, _, _ in sends]
+                error = compute_request_timeout_error(self._settings.request_timeout_s)
+            except GusuError as failure:  # the node's own failure to take them at all (it is stopping)
+                error = failure
             except Exception:
                 logger.exception("JSON-RPC method failed unexpectedly")
-                internal = InternalApiError(INTERNAL_MESSAGE)
-                return [RpcReply(error_response_bytes(internal, request_id), 200) for request_id, _, _ in sends]
-            if bodies is not None:
+                error = InternalApiError(INTERNAL_MESSAGE)
+            else:
+                if bodies is None:
+                    return await self._handle_sends_one_by_one(sends)
                 return [RpcReply(body, 200) for body in bodies]
+            return [RpcReply(error_response_bytes(error, request_id), 200) for request_id, _, _ in sends]
+        return await self._handle_sends_one_by_one(sends)
+
+    async def _handle_sends_one_by_one(self, sends: Sequence[LoneSend]) -> list[RpcReply]:
+        """Each lone send answered through `handle`, as the body it stands for."""
         return list(
             await asyncio.gather(
                 *(

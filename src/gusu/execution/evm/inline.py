@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from eth.constants import GAS_SHA3WORD
@@ -132,36 +133,12 @@ def compute_not(value: int) -> int:
 # call data's length and storage address, the transaction's origin. Each pushes an int where py-evm's function
 # calls stack_push_int, bytes where it calls stack_push_bytes (whose checks of the type and range cannot fail on
 # these values: py-evm's Message and transaction context validated them when they were made).
-def read_caller(computation: Any) -> bytes:
-    sender: bytes = computation.msg.sender
-    return sender
-
-
-def read_callvalue(computation: Any) -> int:
-    value: int = computation.msg.value
-    return value
-
-
-def read_calldatasize(computation: Any) -> int:
-    return len(computation.msg.data)
-
-
-def read_address(computation: Any) -> bytes:
-    address: bytes = computation.msg.storage_address
-    return address
-
-
-def read_origin(computation: Any) -> bytes:
-    origin: bytes = computation.transaction_context.origin
-    return origin
-
-
 ENVIRONMENT_READERS: dict[Callable[..., None], Callable[[Any], int | bytes]] = {
-    context.caller: read_caller,
-    context.callvalue: read_callvalue,
-    context.calldatasize: read_calldatasize,
-    context.address: read_address,
-    context.origin: read_origin,
+    context.caller: attrgetter("msg.sender"),
+    context.callvalue: attrgetter("msg.value"),
+    context.calldatasize: lambda computation: len(computation.msg.data),
+    context.address: attrgetter("msg.storage_address"),
+    context.origin: attrgetter("transaction_context.origin"),
 }
 """py-evm's logic function of each ENVIRONMENT opcode, and what it pushes."""
 
